@@ -1,0 +1,1 @@
+// Placeholder translation unit for a component library whose folder has no sources yet.

@@ -1,0 +1,40 @@
+// Entry point of the `mamba-codesign` tool: registers the subcommands (commands.h), applies the
+// global options, runs the chosen subcommand, and is the only place where exceptions become
+// messages on standard error and non-zero exit codes.
+#include <iostream>
+#include <thread>
+
+#include "cli/commands.h"
+#include "ops/backend.h"
+#include "util/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"mamba-codesign: Mamba language models made cheaper in hardware, data and parameters"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "mamba-codesign 0.1.0 (LibTorch " + mcd::torch_version_string() + ")");
+  int threads = 0;
+  std::string ops_backend = "auto";
+  app.add_option("--threads", threads, "CPU threads for LibTorch and the CPU ops (0 = all cores)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--ops", ops_backend, "sequence-op implementation: auto, reference, composite")
+      ->capture_default_str();
+  const std::vector<mcd::cli::Command> commands = {
+      mcd::cli::add_info(app), mcd::cli::add_init(app), mcd::cli::add_generate(app),
+      mcd::cli::add_score(app), mcd::cli::add_tokenize(app)};
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    at::set_num_threads(threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency())));
+    mcd::ops::set_backend(mcd::ops::parse_backend(ops_backend));
+    for (const auto& command : commands)
+      if (command.app->parsed()) command.run();
+  } catch (const std::exception& e) {
+    std::cerr << "mamba-codesign: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

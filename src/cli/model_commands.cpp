@@ -1,0 +1,173 @@
+// Model subcommands: info, init, generate, score (the command-line contract of issue #2:
+// generate's last stdout line is the comma-separated ids; score prints one JSON line).
+#include <nlohmann/json.hpp>
+
+#include <iostream>
+
+#include "cli/commands.h"
+#include "io/safetensors.h"
+#include "io/safetensors_torch.h"
+#include "model/checkpoint.h"
+#include "model/generation.h"
+#include "util/error.h"
+
+namespace mcd::cli {
+namespace {
+
+// A model's configuration from exactly one of --model DIR, --preset NAME, --config FILE.
+struct ModelSource {
+  std::string model_dir, preset, config_file;
+  void add_to(CLI::App* sub, bool allow_dir) {
+    auto* group = sub->add_option_group("model", "where the model configuration comes from");
+    if (allow_dir) group->add_option("--model", model_dir, "HF-format model folder (config.json + model.safetensors)");
+    group->add_option("--preset", preset, "named preset from configs/models (e.g. mamba-130m)");
+    group->add_option("--config", config_file, "model YAML file");
+    group->require_option(1);
+  }
+  ModelConfig config() const {
+    if (!model_dir.empty()) return ModelConfig::from_hf_file(model_dir + "/config.json");
+    if (!preset.empty()) return model_preset(preset);
+    return ModelConfig::from_yaml_file(config_file);
+  }
+};
+
+}  // namespace
+
+torch::Device parse_device(const std::string& name) {
+  if (name == "auto") return cuda_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  torch::Device device(torch::kCPU);
+  try {
+    device = torch::Device(name);
+  } catch (const std::exception&) {
+    fail(cat("invalid --device '", name, "' (valid: cpu, cuda, cuda:N, auto)"));
+  }
+  MCD_CHECK(!device.is_cuda() || cuda_available(), "--device ", name,
+            ": CUDA is not available in this build or on this machine");
+  return device;
+}
+
+std::vector<int64_t> parse_id_list(const std::string& text) {
+  std::vector<int64_t> ids;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t used = 0;
+    int64_t v = -1;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    MCD_CHECK(used == item.size() && !item.empty() && v >= 0, "invalid token id '", item,
+              "' in '", text, "' (expected comma-separated non-negative integers)");
+    ids.push_back(v);
+  }
+  MCD_CHECK(!ids.empty(), "empty id list");
+  return ids;
+}
+
+Command add_info(CLI::App& app) {
+  auto* sub = app.add_subcommand("info", "print a model's configuration and parameter count as JSON");
+  auto src = std::make_shared<ModelSource>();
+  src->add_to(sub, true);
+  return {sub, [src] {
+            const ModelConfig c = src->config();
+            nlohmann::json j;
+            j["parameters"] = c.num_parameters();
+            j["config"] = c.to_hf_json();
+            std::cout << j.dump() << std::endl;
+          }};
+}
+
+Command add_init(CLI::App& app) {
+  auto* sub = app.add_subcommand("init", "write a freshly initialised model (reference init) as an HF-format folder");
+  auto src = std::make_shared<ModelSource>();
+  src->add_to(sub, false);
+  auto out = std::make_shared<std::string>();
+  auto seed = std::make_shared<uint64_t>(0);
+  sub->add_option("--out", *out, "output folder")->required();
+  sub->add_option("--seed", *seed, "initialisation seed")->capture_default_str();
+  return {sub, [=] {
+            MambaLM model(src->config());
+            init_reference(*model, *seed);
+            save_pretrained(*model, *out);
+            std::cout << "wrote " << *out << " (" << model->config().num_parameters() << " parameters)" << std::endl;
+          }};
+}
+
+Command add_generate(CLI::App& app) {
+  auto* sub = app.add_subcommand("generate", "generate tokens with the recurrent step mode");
+  struct Args {
+    std::string model, prompt_ids, device = "auto", dtype = "float32";
+    GenerationOptions gen;
+    bool ignore_eos = false;
+  };
+  auto a = std::make_shared<Args>();
+  sub->add_option("--model", a->model, "HF-format model folder")->required();
+  sub->add_option("--prompt-ids", a->prompt_ids, "prompt token ids, comma-separated (e.g. 37,235,396)")->required();
+  sub->add_option("--max-new-tokens", a->gen.max_new_tokens, "tokens to generate")->capture_default_str();
+  sub->add_flag("--greedy", a->gen.greedy, "argmax decoding (default: sampling)");
+  sub->add_option("--temperature", a->gen.temperature, "sampling temperature")->capture_default_str();
+  sub->add_option("--top-k", a->gen.top_k, "keep the k most likely tokens (0 = off)")->capture_default_str();
+  sub->add_option("--top-p", a->gen.top_p, "nucleus sampling mass (1 = off)")->capture_default_str();
+  sub->add_option("--seed", a->gen.seed, "sampling seed")->capture_default_str();
+  sub->add_flag("--ignore-eos", a->ignore_eos, "do not stop at the config's EOS token");
+  sub->add_option("--device", a->device, "cpu, cuda, cuda:N or auto (cuda if available)")->capture_default_str();
+  sub->add_option("--dtype", a->dtype, "parameter dtype: float32, float64, bfloat16")->capture_default_str();
+  return {sub, [a] {
+            const std::vector<int64_t> prompt = parse_id_list(a->prompt_ids);
+            const torch::Device device = parse_device(a->device);
+            LoadOptions lo;
+            lo.device = device;
+            lo.dtype = a->dtype == "float64" ? at::kDouble : a->dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
+            MCD_CHECK(a->dtype == "float32" || a->dtype == "float64" || a->dtype == "bfloat16",
+                      "invalid --dtype '", a->dtype, "' (valid: float32, float64, bfloat16)");
+            MambaLM model = load_pretrained(a->model, lo);
+            model->eval();
+            for (int64_t id : prompt)
+              MCD_CHECK(id < model->config().vocab_size, "prompt id ", id, " is outside the vocabulary (",
+                        model->config().vocab_size, ")");
+            GenerationOptions g = a->gen;
+            g.stop_at_eos = !a->ignore_eos;
+            const std::vector<int64_t> ids = generate(*model, prompt, g, device);
+            std::string line;
+            for (size_t i = 0; i < ids.size(); ++i) line += (i ? "," : "") + std::to_string(ids[i]);
+            std::cout << line << std::endl;
+          }};
+}
+
+Command add_score(CLI::App& app) {
+  auto* sub = app.add_subcommand("score", "mean shifted cross-entropy of token sequences (one JSON line)");
+  struct Args {
+    std::string model, tokens, out, device = "auto";
+  };
+  auto a = std::make_shared<Args>();
+  sub->add_option("--model", a->model, "HF-format model folder")->required();
+  sub->add_option("--tokens", a->tokens, "safetensors file with `input_ids` (B x L, int64)")->required();
+  sub->add_option("--out", a->out, "write `logits` (B x L x V, float32) to this safetensors file");
+  sub->add_option("--device", a->device, "cpu, cuda, cuda:N or auto (cuda if available)")->capture_default_str();
+  return {sub, [a] {
+            const torch::Device device = parse_device(a->device);
+            const io::SafetensorsFile file = io::SafetensorsFile::open(a->tokens);
+            const io::TensorInfo* info = file.find("input_ids");
+            MCD_CHECK(info, a->tokens, ": no tensor named 'input_ids'");
+            at::Tensor ids = io::read_tensor(file, *info);
+            MCD_CHECK(ids.dim() == 2 && ids.size(1) >= 2, a->tokens, ": 'input_ids' must be (B, L>=2), got ",
+                      ids.sizes());
+            MCD_CHECK(!at::isFloatingType(ids.scalar_type()), a->tokens, ": 'input_ids' must be integers");
+            LoadOptions lo;
+            lo.device = device;
+            MambaLM model = load_pretrained(a->model, lo);
+            model->eval();
+            torch::NoGradGuard no_grad;
+            const at::Tensor logits = model->forward(ids.to(device, at::kLong));
+            const at::Tensor loss = shifted_cross_entropy(logits, ids.to(device, at::kLong));
+            if (!a->out.empty()) io::save_safetensors(a->out, {{"logits", logits.to(torch::kCPU, at::kFloat)}});
+            nlohmann::json j;
+            j["loss"] = loss.item<double>();
+            j["tokens"] = ids.size(0) * (ids.size(1) - 1);
+            std::cout << j.dump() << std::endl;
+          }};
+}
+
+}  // namespace mcd::cli

@@ -1,0 +1,37 @@
+// The `tokenize` subcommand: GPT-2 byte-level BPE ids of a text file, comma-separated on one
+// line. Present only when the tokenizer library is built (src/data/tokenizer).
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "util/error.h"
+
+#ifdef MCD_HAS_TOKENIZER
+#include "data/tokenizer/bpe_tokenizer.h"
+#endif
+
+namespace mcd::cli {
+
+Command add_tokenize(CLI::App& app) {
+  auto* sub = app.add_subcommand("tokenize", "print the GPT-2 BPE ids of a text file, comma-separated");
+  auto file = std::make_shared<std::string>();
+  sub->add_option("--text-file", *file, "UTF-8 text file")->required();
+  return {sub, [file] {
+#ifdef MCD_HAS_TOKENIZER
+            std::ifstream in(*file, std::ios::binary);
+            MCD_CHECK(in.good(), *file, ": cannot open text file");
+            std::stringstream ss;
+            ss << in.rdbuf();
+            const auto tokenizer = data::BpeTokenizer::load_default();
+            const auto ids = tokenizer.encode(ss.str());
+            std::string line;
+            for (size_t i = 0; i < ids.size(); ++i) line += (i ? "," : "") + std::to_string(ids[i]);
+            std::cout << line << std::endl;
+#else
+            fail("this build has no tokenizer (src/data/tokenizer missing)");
+#endif
+          }};
+}
+
+}  // namespace mcd::cli

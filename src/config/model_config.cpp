@@ -1,0 +1,280 @@
+// ModelConfig: validation, parameter count, and reading/writing YAML and HF config.json
+// (see model_config.h). HF files carry many keys: we read those that define the model, check
+// their types and ignore the rest; our YAML files are strict.
+#include "config/model_config.h"
+
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "config/strict_yaml.h"
+#include "util/error.h"
+
+namespace mcd {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+int64_t ModelConfig::inner_width(int64_t layer) const {
+  if (!d_inner_per_layer.empty()) return d_inner_per_layer.at(layer);
+  return d_inner > 0 ? d_inner : expand * d_model;
+}
+
+int64_t ModelConfig::resolved_dt_rank() const {
+  return dt_rank > 0 ? dt_rank : (d_model + 15) / 16;
+}
+
+int64_t ModelConfig::real_vocab_size() const {
+  return tokenizer_vocab_size > 0 ? tokenizer_vocab_size : vocab_size;
+}
+
+bool ModelConfig::uniform_inner() const {
+  for (int64_t l = 1; l < n_layer; ++l)
+    if (inner_width(l) != inner_width(0)) return false;
+  return true;
+}
+
+int64_t ModelConfig::num_parameters() const {
+  const int64_t D = d_model, N = d_state, K = d_conv, R = resolved_dt_rank();
+  int64_t total = vocab_size * D + D;  // embedding (tied head) + norm_f
+  if (!tie_embeddings) total += vocab_size * D;
+  for (int64_t l = 0; l < n_layer; ++l) {
+    const int64_t E = inner_width(l);
+    total += D;                                        // norm
+    total += 2 * E * D + (use_bias ? 2 * E : 0);       // in_proj
+    total += E * K + (use_conv_bias ? E : 0);          // conv1d
+    total += (R + 2 * N) * E;                          // x_proj
+    total += R * E + E;                                // dt_proj
+    total += E * N + E;                                // A_log, D
+    total += D * E + (use_bias ? D : 0);               // out_proj
+  }
+  return total;
+}
+
+void ModelConfig::validate(const std::string& where) const {
+  MCD_CHECK(d_model > 0, where, ": d_model must be positive, got ", d_model);
+  MCD_CHECK(n_layer > 0, where, ": n_layer must be positive, got ", n_layer);
+  MCD_CHECK(vocab_size > 0, where, ": vocab_size must be positive, got ", vocab_size);
+  MCD_CHECK(tokenizer_vocab_size >= 0 && tokenizer_vocab_size <= vocab_size, where,
+            ": tokenizer_vocab_size ", tokenizer_vocab_size, " must be in [0, vocab_size=",
+            vocab_size, "]");
+  MCD_CHECK(d_state > 0, where, ": d_state must be positive, got ", d_state);
+  MCD_CHECK(d_conv >= 1, where, ": d_conv must be at least 1, got ", d_conv);
+  MCD_CHECK(expand > 0 || d_inner > 0, where, ": expand or d_inner must be positive");
+  MCD_CHECK(dt_rank >= 0, where, ": dt_rank must be positive (or auto), got ", dt_rank);
+  MCD_CHECK(norm_eps > 0, where, ": norm_eps must be positive, got ", norm_eps);
+  MCD_CHECK(d_inner_per_layer.empty() || int64_t(d_inner_per_layer.size()) == n_layer, where,
+            ": d_inner_per_layer has ", d_inner_per_layer.size(), " entries for ", n_layer,
+            " layers");
+  for (size_t l = 0; l < d_inner_per_layer.size(); ++l)
+    MCD_CHECK(d_inner_per_layer[l] >= 1, where, ": layer ", l, " has inner width ",
+              d_inner_per_layer[l], "; a layer needs at least one channel");
+  MCD_CHECK(dt_min > 0 && dt_max >= dt_min, where, ": need 0 < dt_min <= dt_max");
+  MCD_CHECK(dt_init == "random" || dt_init == "constant", where, ": dt_init must be 'random' or "
+            "'constant', got '", dt_init, "'");
+}
+
+// ---------------------------------------------------------------------------------- HF JSON
+
+namespace {
+
+template <typename T>
+T json_get(const json& j, const char* key, const T& fallback, const std::string& where) {
+  const auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  bool ok = false;
+  if constexpr (std::is_same_v<T, bool>) ok = it->is_boolean();
+  else if constexpr (std::is_integral_v<T>) ok = it->is_number_integer();
+  else if constexpr (std::is_floating_point_v<T>) ok = it->is_number();
+  else ok = it->is_string();
+  MCD_CHECK(ok, where, ": key '", key, "' has the wrong type (", it->type_name(), ")");
+  return it->get<T>();
+}
+
+int64_t json_required_int(const json& j, const char* key, const std::string& where) {
+  MCD_CHECK(j.contains(key), where, ": required key '", key, "' is missing");
+  return json_get<int64_t>(j, key, 0, where);
+}
+
+}  // namespace
+
+json ModelConfig::to_hf_json() const {
+  json j;
+  j["architectures"] = {"MambaForCausalLM"};
+  j["model_type"] = "mamba";
+  j["hidden_size"] = d_model;
+  j["num_hidden_layers"] = n_layer;
+  j["vocab_size"] = vocab_size;
+  if (tokenizer_vocab_size > 0 && tokenizer_vocab_size != vocab_size)
+    j["tokenizer_vocab_size"] = tokenizer_vocab_size;
+  j["state_size"] = d_state;
+  j["expand"] = expand;
+  j["intermediate_size"] = inner_width(0);
+  if (!uniform_inner()) j["intermediate_sizes"] = d_inner_per_layer;
+  j["conv_kernel"] = d_conv;
+  j["time_step_rank"] = resolved_dt_rank();
+  j["layer_norm_epsilon"] = norm_eps;
+  j["use_bias"] = use_bias;
+  j["use_conv_bias"] = use_conv_bias;
+  j["residual_in_fp32"] = residual_in_fp32;
+  j["tie_word_embeddings"] = tie_embeddings;
+  j["bos_token_id"] = bos_token_id;
+  j["eos_token_id"] = eos_token_id;
+  j["pad_token_id"] = pad_token_id;
+  j["hidden_act"] = "silu";
+  j["initializer_range"] = initializer_range;
+  j["time_step_min"] = dt_min;
+  j["time_step_max"] = dt_max;
+  j["time_step_floor"] = dt_init_floor;
+  j["time_step_scale"] = dt_scale;
+  j["time_step_init_scheme"] = dt_init;
+  j["rescale_prenorm_residual"] = rescale_prenorm_residual;
+  j["torch_dtype"] = "float32";
+  return j;
+}
+
+ModelConfig ModelConfig::from_hf_json(const json& j, const std::string& where) {
+  MCD_CHECK(j.is_object(), where, ": expected a JSON object");
+  if (j.contains("model_type"))
+    MCD_CHECK(j["model_type"] == "mamba", where, ": model_type is ", j["model_type"].dump(),
+              ", only 'mamba' (Mamba-1) is supported");
+  ModelConfig c;
+  c.d_model = json_required_int(j, "hidden_size", where);
+  c.n_layer = json_required_int(j, "num_hidden_layers", where);
+  c.vocab_size = json_required_int(j, "vocab_size", where);
+  c.tokenizer_vocab_size = json_get<int64_t>(j, "tokenizer_vocab_size", 0, where);
+  c.d_state = json_get<int64_t>(j, "state_size", 16, where);
+  c.expand = json_get<int64_t>(j, "expand", 2, where);
+  c.d_inner = json_get<int64_t>(j, "intermediate_size", 0, where);
+  if (j.contains("intermediate_sizes")) {
+    MCD_CHECK(j["intermediate_sizes"].is_array(), where, ": key 'intermediate_sizes' must be a list");
+    for (const auto& v : j["intermediate_sizes"]) {
+      MCD_CHECK(v.is_number_integer(), where, ": 'intermediate_sizes' must hold integers");
+      c.d_inner_per_layer.push_back(v.get<int64_t>());
+    }
+  }
+  c.d_conv = json_get<int64_t>(j, "conv_kernel", 4, where);
+  if (j.contains("time_step_rank") && j["time_step_rank"].is_string()) {
+    MCD_CHECK(j["time_step_rank"] == "auto", where, ": time_step_rank must be an integer or 'auto'");
+  } else {
+    c.dt_rank = json_get<int64_t>(j, "time_step_rank", 0, where);
+  }
+  c.norm_eps = json_get<double>(j, "layer_norm_epsilon", 1e-5, where);
+  c.use_bias = json_get<bool>(j, "use_bias", false, where);
+  c.use_conv_bias = json_get<bool>(j, "use_conv_bias", true, where);
+  c.residual_in_fp32 = json_get<bool>(j, "residual_in_fp32", true, where);
+  c.tie_embeddings = json_get<bool>(j, "tie_word_embeddings", true, where);
+  c.bos_token_id = json_get<int64_t>(j, "bos_token_id", 0, where);
+  c.eos_token_id = json_get<int64_t>(j, "eos_token_id", 0, where);
+  c.pad_token_id = json_get<int64_t>(j, "pad_token_id", 0, where);
+  c.initializer_range = json_get<double>(j, "initializer_range", 0.02, where);
+  c.dt_min = json_get<double>(j, "time_step_min", 1e-3, where);
+  c.dt_max = json_get<double>(j, "time_step_max", 0.1, where);
+  c.dt_init_floor = json_get<double>(j, "time_step_floor", 1e-4, where);
+  c.dt_scale = json_get<double>(j, "time_step_scale", 1.0, where);
+  c.dt_init = json_get<std::string>(j, "time_step_init_scheme", "random", where);
+  c.rescale_prenorm_residual = json_get<bool>(j, "rescale_prenorm_residual", true, where);
+  c.validate(where);
+  return c;
+}
+
+ModelConfig ModelConfig::from_hf_file(const std::string& path) {
+  std::ifstream f(path);
+  MCD_CHECK(f.good(), path, ": cannot open model config");
+  json j;
+  try {
+    j = json::parse(f);
+  } catch (const json::exception& e) {
+    fail(cat(path, ": invalid JSON: ", e.what()));
+  }
+  return from_hf_json(j, path);
+}
+
+// ------------------------------------------------------------------------------------- YAML
+
+ModelConfig ModelConfig::from_yaml_file(const std::string& path) {
+  config::StrictYamlMap m(config::load_yaml_file(path), path);
+  m.reject_unknown({"d_model", "n_layer", "vocab_size", "pad_vocab_multiple", "d_state", "expand",
+                    "d_inner", "d_inner_per_layer", "d_conv", "dt_rank", "norm_eps", "use_bias",
+                    "use_conv_bias", "residual_in_fp32", "tie_embeddings", "bos_token_id",
+                    "eos_token_id", "pad_token_id", "initializer_range", "dt_min", "dt_max",
+                    "dt_init_floor", "dt_scale", "dt_init", "rescale_prenorm_residual",
+                    "description"});
+  ModelConfig c;
+  c.d_model = m.get_int("d_model", c.d_model);
+  c.n_layer = m.get_int("n_layer", c.n_layer);
+  const int64_t vocab = m.get_int("vocab_size", c.vocab_size);
+  const int64_t multiple = m.get_int("pad_vocab_multiple", 1);
+  MCD_CHECK(multiple >= 1, path, ": pad_vocab_multiple must be at least 1");
+  c.vocab_size = (vocab + multiple - 1) / multiple * multiple;
+  c.tokenizer_vocab_size = c.vocab_size == vocab ? 0 : vocab;
+  c.d_state = m.get_int("d_state", c.d_state);
+  c.expand = m.get_int("expand", c.expand);
+  c.d_inner = m.get_int("d_inner", 0);
+  c.d_inner_per_layer = m.get_int_list("d_inner_per_layer");
+  c.d_conv = m.get_int("d_conv", c.d_conv);
+  if (m.has("dt_rank") && m.raw("dt_rank").IsScalar() && m.raw("dt_rank").Scalar() == "auto") {
+    c.dt_rank = 0;
+  } else {
+    c.dt_rank = m.get_int("dt_rank", 0);
+  }
+  c.norm_eps = m.get_double("norm_eps", c.norm_eps);
+  c.use_bias = m.get_bool("use_bias", c.use_bias);
+  c.use_conv_bias = m.get_bool("use_conv_bias", c.use_conv_bias);
+  c.residual_in_fp32 = m.get_bool("residual_in_fp32", c.residual_in_fp32);
+  c.tie_embeddings = m.get_bool("tie_embeddings", c.tie_embeddings);
+  c.bos_token_id = m.get_int("bos_token_id", c.bos_token_id);
+  c.eos_token_id = m.get_int("eos_token_id", c.eos_token_id);
+  c.pad_token_id = m.get_int("pad_token_id", c.pad_token_id);
+  c.initializer_range = m.get_double("initializer_range", c.initializer_range);
+  c.dt_min = m.get_double("dt_min", c.dt_min);
+  c.dt_max = m.get_double("dt_max", c.dt_max);
+  c.dt_init_floor = m.get_double("dt_init_floor", c.dt_init_floor);
+  c.dt_scale = m.get_double("dt_scale", c.dt_scale);
+  c.dt_init = m.get_string("dt_init", c.dt_init);
+  c.rescale_prenorm_residual = m.get_bool("rescale_prenorm_residual", c.rescale_prenorm_residual);
+  c.validate(path);
+  return c;
+}
+
+// ---------------------------------------------------------------------------------- presets
+
+std::string config_dir() {
+  std::vector<fs::path> candidates;
+  if (const char* env = std::getenv("MCD_CONFIG_DIR"); env && *env) candidates.emplace_back(env);
+  char exe[4096];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n > 0) {
+    const fs::path dir = fs::path(std::string(exe, n)).parent_path();
+    candidates.push_back(dir / "configs");
+    candidates.push_back(dir.parent_path() / "configs");
+  }
+#ifdef MCD_SOURCE_DIR
+  candidates.push_back(fs::path(MCD_SOURCE_DIR) / "configs");
+#endif
+  for (const auto& c : candidates)
+    if (fs::is_directory(c / "models")) return c.string();
+  fail("cannot find the configs/ folder (set MCD_CONFIG_DIR to the repository's configs/)");
+}
+
+std::vector<std::string> preset_names() {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(fs::path(config_dir()) / "models"))
+    if (e.path().extension() == ".yaml") names.push_back(e.path().stem().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+ModelConfig model_preset(const std::string& name) {
+  const fs::path path = fs::path(config_dir()) / "models" / (name + ".yaml");
+  if (!fs::exists(path)) {
+    std::string list;
+    for (const auto& n : preset_names()) list += (list.empty() ? "" : ", ") + n;
+    fail(cat("unknown model preset '", name, "' (available: ", list, ")"));
+  }
+  return ModelConfig::from_yaml_file(path.string());
+}
+
+}  // namespace mcd

@@ -1,0 +1,56 @@
+// The model's hyper-parameters (METHOD.md §1 dimension names) and their three sources:
+// our strict YAML files (configs/models/*.yaml), HuggingFace `config.json`, and named presets.
+// Pruned models carry one inner width per layer (`d_inner_per_layer`).
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <string>
+#include <vector>
+
+namespace mcd {
+
+struct ModelConfig {
+  int64_t d_model = 768;        // D
+  int64_t n_layer = 24;
+  int64_t vocab_size = 50280;   // V: embedding rows (YAML may round it up, pad_vocab_multiple)
+  int64_t tokenizer_vocab_size = 0;  // ids the tokenizer produces; 0 = vocab_size. Rows past it
+                                     // are padding, never produced and never sampled.
+  int64_t d_state = 16;         // N
+  int64_t expand = 2;           // E = expand·D unless d_inner / d_inner_per_layer say otherwise
+  int64_t d_inner = 0;          // 0 = expand·D
+  std::vector<int64_t> d_inner_per_layer;  // empty = uniform; else one width per layer (pruned)
+  int64_t d_conv = 4;           // K
+  int64_t dt_rank = 0;          // R; 0 = ceil(D/16)
+  double norm_eps = 1e-5;
+  bool use_bias = false;        // in_proj / out_proj bias
+  bool use_conv_bias = true;
+  bool residual_in_fp32 = true;
+  bool tie_embeddings = true;
+  int64_t bos_token_id = 0, eos_token_id = 0, pad_token_id = 0;
+  // Initialisation (the reference implementation's).
+  double initializer_range = 0.02;  // embedding std
+  double dt_min = 1e-3, dt_max = 0.1, dt_init_floor = 1e-4, dt_scale = 1.0;
+  std::string dt_init = "random";   // "random" (uniform ±R^-1/2·scale) or "constant"
+  bool rescale_prenorm_residual = true;  // out_proj /= sqrt(n_layer)
+
+  int64_t inner_width(int64_t layer) const;   // E of layer `layer`
+  int64_t resolved_dt_rank() const;
+  int64_t real_vocab_size() const;             // tokenizer_vocab_size or vocab_size
+  bool uniform_inner() const;
+  int64_t num_parameters() const;              // analytic, tied head counted once
+  void validate(const std::string& where) const;  // throws mcd::Error naming `where`
+
+  nlohmann::json to_hf_json() const;
+  static ModelConfig from_hf_json(const nlohmann::json& j, const std::string& where);
+  static ModelConfig from_hf_file(const std::string& path);
+  static ModelConfig from_yaml_file(const std::string& path);
+};
+
+// Named presets from configs/models/<name>.yaml (searched in MCD_CONFIG_DIR, next to the
+// executable, and in the source tree). Throws listing the available names.
+ModelConfig model_preset(const std::string& name);
+std::vector<std::string> preset_names();
+std::string config_dir();
+
+}  // namespace mcd

@@ -1,0 +1,29 @@
+// HuggingFace-format model folders: `config.json` (HF keys, plus `intermediate_sizes` for
+// pruned models) and `model.safetensors` (HF tensor names; the tied head is not stored).
+// Both files are written atomically; loading checks every name, shape and dtype.
+#pragma once
+
+#include <string>
+
+#include "model/mamba.h"
+
+namespace mcd {
+
+struct LoadOptions {
+  torch::Device device = torch::kCPU;
+  at::ScalarType dtype = at::kFloat;  // parameters are converted to this
+};
+
+// Loads <dir>/config.json and <dir>/model.safetensors. Errors name the file and the tensor.
+MambaLM load_pretrained(const std::string& dir, const LoadOptions& options = {});
+
+// Copies tensors named as HF names them into `module`'s parameters (named_parameters()).
+// Every parameter must be present with the right shape; unknown tensors are errors, except
+// `lm_head.weight` when the head is tied (it must then equal the embedding).
+void load_state(torch::nn::Module& module, const std::string& safetensors_path);
+
+// Writes <dir>/config.json and <dir>/model.safetensors (float32 unless `dtype` says otherwise),
+// creating <dir> if needed.
+void save_pretrained(MambaLMImpl& model, const std::string& dir, at::ScalarType dtype = at::kFloat);
+
+}  // namespace mcd

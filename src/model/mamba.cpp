@@ -1,0 +1,279 @@
+// Mamba-1 modules (see mamba.h): the mixer's data flow follows METHOD.md §1 line by line.
+#include "model/mamba.h"
+
+#include <cmath>
+
+#include "ops/causal_conv1d.h"
+#include "ops/selective_scan.h"
+#include "util/error.h"
+
+namespace mcd {
+namespace F = torch::nn::functional;
+
+// ------------------------------------------------------------------------------------ RMSNorm
+
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
+  weight = register_parameter("weight", torch::ones({dim}));
+}
+
+at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
+  const auto in_dtype = x.scalar_type();
+  const auto acc = in_dtype == at::kDouble ? at::kDouble : at::kFloat;
+  const at::Tensor xf = x.to(acc);
+  const at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return weight * normed.to(in_dtype);
+}
+
+// -------------------------------------------------------------------------------------- Mixer
+
+MambaMixerImpl::MambaMixerImpl(const ModelConfig& c, int64_t e)
+    : d_model(c.d_model), d_inner(e), d_state(c.d_state), d_conv(c.d_conv),
+      dt_rank(c.resolved_dt_rank()) {
+  using torch::nn::Conv1dOptions;
+  using torch::nn::LinearOptions;
+  in_proj = register_module("in_proj", torch::nn::Linear(LinearOptions(d_model, 2 * e).bias(c.use_bias)));
+  conv1d = register_module(
+      "conv1d", torch::nn::Conv1d(Conv1dOptions(e, e, d_conv).groups(e).padding(d_conv - 1).bias(c.use_conv_bias)));
+  x_proj = register_module("x_proj", torch::nn::Linear(LinearOptions(e, dt_rank + 2 * d_state).bias(false)));
+  dt_proj = register_module("dt_proj", torch::nn::Linear(LinearOptions(dt_rank, e).bias(true)));
+  out_proj = register_module("out_proj", torch::nn::Linear(LinearOptions(e, d_model).bias(c.use_bias)));
+  A_log = register_parameter(
+      "A_log", torch::log(torch::arange(1, d_state + 1, torch::kFloat)).repeat({e, 1}));
+  D = register_parameter("D", torch::ones({e}));
+}
+
+at::Tensor MambaMixerImpl::conv_weight() const { return conv1d->weight.squeeze(1); }
+at::Tensor MambaMixerImpl::A() const { return -torch::exp(A_log.to(at::kFloat)); }
+
+LayerState MambaMixerImpl::empty_state(int64_t batch, const at::TensorOptions& options) const {
+  const auto state_dtype = options.dtype() == at::kDouble ? at::kDouble : at::kFloat;
+  return {torch::zeros({batch, d_inner, d_conv - 1}, options),
+          torch::zeros({batch, d_inner, d_state}, options.dtype(state_dtype))};
+}
+
+at::Tensor MambaMixerImpl::forward(const at::Tensor& hidden, LayerState* state) {
+  MCD_CHECK(hidden.dim() == 3 && hidden.size(2) == d_model, "mixer: hidden must be (B, L, D=",
+            d_model, "), got ", hidden.sizes());
+  const int64_t E = d_inner, N = d_state, R = dt_rank;
+  const at::Tensor xz = in_proj->forward(hidden);               // (B, L, 2E)
+  const at::Tensor x = xz.narrow(2, 0, E).transpose(1, 2);       // (B, E, L)
+  const at::Tensor z = xz.narrow(2, E, E).transpose(1, 2);       // (B, E, L)
+  const at::Tensor conv_bias = conv1d->options.bias() ? conv1d->bias : at::Tensor();
+  const at::Tensor u = ops::causal_conv1d(x, conv_weight(), conv_bias, /*silu=*/true);  // (B, E, L)
+  const at::Tensor x_dbl = x_proj->forward(u.transpose(1, 2));   // (B, L, R + 2N)
+  const at::Tensor delta = F::linear(x_dbl.narrow(2, 0, R), dt_proj->weight).transpose(1, 2);  // (B, E, L)
+  ops::ScanInputs in;
+  in.u = u;
+  in.delta = delta;
+  in.A = A();
+  in.B = x_dbl.narrow(2, R, N).transpose(1, 2);                  // (B, N, L)
+  in.C = x_dbl.narrow(2, R + N, N).transpose(1, 2);              // (B, N, L)
+  in.D = D.to(at::kFloat);
+  in.z = z;
+  in.delta_bias = dt_proj->bias.to(at::kFloat);
+  in.delta_softplus = true;
+  if (hidden.scalar_type() == at::kDouble) {  // float64 end to end for gradient checks
+    in.A = -torch::exp(A_log);
+    in.D = D;
+    in.delta_bias = dt_proj->bias;
+  }
+  at::Tensor y;
+  if (state) {
+    auto [out, last] = ops::selective_scan_with_state(in);
+    y = out;
+    state->ssm = last;
+    state->conv = ops::causal_conv1d_final_state(x, d_conv);
+  } else {
+    y = ops::selective_scan(in);                                 // (B, E, L)
+  }
+  return out_proj->forward(y.transpose(1, 2));                   // (B, L, D)
+}
+
+at::Tensor MambaMixerImpl::step(const at::Tensor& hidden, LayerState& st) {
+  MCD_CHECK(hidden.dim() == 2 && hidden.size(1) == d_model, "mixer step: hidden must be (B, D=",
+            d_model, "), got ", hidden.sizes());
+  const int64_t E = d_inner, N = d_state, R = dt_rank;
+  const at::Tensor xz = in_proj->forward(hidden);                // (B, 2E)
+  const at::Tensor conv_bias = conv1d->options.bias() ? conv1d->bias : at::Tensor();
+  const at::Tensor u = ops::causal_conv1d_step(st.conv, xz.narrow(1, 0, E), conv_weight(), conv_bias, true);
+  const at::Tensor x_dbl = x_proj->forward(u);                   // (B, R + 2N)
+  const at::Tensor delta = F::linear(x_dbl.narrow(1, 0, R), dt_proj->weight);  // (B, E)
+  const bool f64 = hidden.scalar_type() == at::kDouble;
+  const at::Tensor y = ops::selective_scan_step(
+      st.ssm, u, delta, f64 ? -torch::exp(A_log) : A(), x_dbl.narrow(1, R, N), x_dbl.narrow(1, R + N, N),
+      D, xz.narrow(1, E, E), dt_proj->bias, /*delta_softplus=*/true);
+  return out_proj->forward(y);                                   // (B, D)
+}
+
+// ----------------------------------------------------------------------------------- Backbone
+
+MambaBlockImpl::MambaBlockImpl(const ModelConfig& c, int64_t d_inner) {
+  norm = register_module("norm", RMSNorm(c.d_model, c.norm_eps));
+  mixer = register_module("mixer", MambaMixer(c, d_inner));
+}
+
+MambaBackboneImpl::MambaBackboneImpl(const ModelConfig& c) : config(c) {
+  config.validate("model config");
+  embeddings = register_module("embeddings", torch::nn::Embedding(c.vocab_size, c.d_model));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    blocks.push_back(MambaBlock(c, c.inner_width(l)));
+    layers->push_back(blocks.back());
+  }
+  norm_f = register_module("norm_f", RMSNorm(c.d_model, c.norm_eps));
+}
+
+at::Tensor MambaBackboneImpl::forward(const at::Tensor& input_ids, InferenceCache* cache,
+                                      std::vector<at::Tensor>* residuals) {
+  MCD_CHECK(input_ids.dim() == 2, "input_ids must be (B, L), got ", input_ids.sizes());
+  MCD_CHECK(input_ids.scalar_type() == at::kLong, "input_ids must be int64, got ",
+            input_ids.scalar_type());
+  if (input_ids.numel() > 0) {
+    const int64_t lo = input_ids.min().item<int64_t>(), hi = input_ids.max().item<int64_t>();
+    MCD_CHECK(lo >= 0 && hi < config.vocab_size, "token ids must be in [0, ", config.vocab_size,
+              "), got range [", lo, ", ", hi, "]");
+  }
+  at::Tensor residual = embeddings->forward(input_ids);   // (B, L, D)
+  if (config.residual_in_fp32 && residual.scalar_type() != at::kDouble) residual = residual.to(at::kFloat);
+  if (cache) {
+    cache->layers.resize(blocks.size());
+    cache->seqlen += input_ids.size(1);
+  }
+  for (size_t l = 0; l < blocks.size(); ++l) {
+    auto& block = blocks[l];
+    const at::Tensor normed = block->norm->forward(residual.to(block->norm->weight.scalar_type()));
+    const at::Tensor out = block->mixer->forward(normed, cache ? &cache->layers[l] : nullptr);
+    residual = residual + out;
+    if (residuals) residuals->push_back(residual);
+  }
+  return norm_f->forward(residual.to(norm_f->weight.scalar_type()));
+}
+
+at::Tensor MambaBackboneImpl::step(const at::Tensor& token_ids, InferenceCache& cache) {
+  MCD_CHECK(token_ids.dim() == 1, "step: token_ids must be (B), got ", token_ids.sizes());
+  MCD_CHECK(cache.layers.size() == blocks.size(), "step: the cache has ", cache.layers.size(),
+            " layers, the model ", blocks.size());
+  at::Tensor residual = embeddings->forward(token_ids);   // (B, D)
+  if (config.residual_in_fp32 && residual.scalar_type() != at::kDouble) residual = residual.to(at::kFloat);
+  for (size_t l = 0; l < blocks.size(); ++l) {
+    auto& block = blocks[l];
+    const at::Tensor normed = block->norm->forward(residual.to(block->norm->weight.scalar_type()));
+    residual = residual + block->mixer->step(normed, cache.layers[l]);
+  }
+  cache.seqlen += 1;
+  return norm_f->forward(residual.to(norm_f->weight.scalar_type()));
+}
+
+// ----------------------------------------------------------------------------------------- LM
+
+MambaLMImpl::MambaLMImpl(const ModelConfig& c) {
+  backbone = register_module("backbone", MambaBackbone(c));
+  if (!c.tie_embeddings)
+    lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, c.vocab_size).bias(false)));
+}
+
+at::Tensor MambaLMImpl::logits_from_hidden(const at::Tensor& hidden) {
+  const at::Tensor& w = lm_head ? lm_head->weight : backbone->embeddings->weight;
+  const at::Tensor logits = F::linear(hidden.to(w.scalar_type()), w);
+  return logits.scalar_type() == at::kDouble ? logits : logits.to(at::kFloat);
+}
+
+at::Tensor MambaLMImpl::forward(const at::Tensor& input_ids) {
+  return logits_from_hidden(backbone->forward(input_ids));
+}
+
+at::Tensor shifted_cross_entropy(const at::Tensor& logits, const at::Tensor& input_ids) {
+  MCD_CHECK(logits.dim() == 3 && input_ids.dim() == 2 && logits.size(0) == input_ids.size(0) &&
+                logits.size(1) == input_ids.size(1),
+            "shifted_cross_entropy: logits ", logits.sizes(), " do not match input_ids ",
+            input_ids.sizes());
+  MCD_CHECK(input_ids.size(1) >= 2, "shifted_cross_entropy: need at least 2 tokens per row");
+  const int64_t V = logits.size(2);
+  const at::Tensor pred = logits.narrow(1, 0, logits.size(1) - 1).reshape({-1, V});
+  const at::Tensor target = input_ids.narrow(1, 1, input_ids.size(1) - 1).reshape({-1});
+  return F::cross_entropy(pred, target);
+}
+
+at::Tensor MambaLMImpl::loss(const at::Tensor& input_ids) {
+  return shifted_cross_entropy(forward(input_ids), input_ids);
+}
+
+InferenceCache MambaLMImpl::new_cache(int64_t batch) const {
+  InferenceCache cache;
+  const auto options = backbone->embeddings->weight.options();
+  for (const auto& block : backbone->blocks) cache.layers.push_back(block->mixer->empty_state(batch, options));
+  return cache;
+}
+
+at::Tensor MambaLMImpl::prefill(const at::Tensor& input_ids, InferenceCache& cache) {
+  torch::NoGradGuard no_grad;
+  MCD_CHECK(cache.seqlen == 0, "prefill needs a fresh cache (it has consumed ", cache.seqlen, " tokens)");
+  const at::Tensor hidden = backbone->forward(input_ids, &cache);
+  return logits_from_hidden(hidden.select(1, hidden.size(1) - 1));
+}
+
+at::Tensor MambaLMImpl::step(const at::Tensor& token_ids, InferenceCache& cache) {
+  torch::NoGradGuard no_grad;
+  return logits_from_hidden(backbone->step(token_ids, cache));
+}
+
+// --------------------------------------------------------------------------------------- init
+
+void init_reference(MambaBackboneImpl& bb, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  at::Generator gen = make_cpu_generator(seed);
+  const ModelConfig& c = bb.config;
+  // Draw on CPU in float32 (so a seed gives the same model on every device), then copy.
+  auto fill = [&](at::Tensor& param, const at::Tensor& value) { param.copy_(value.to(param.dtype())); };
+  auto uniform = [&](const at::Tensor& like, double bound) {
+    return torch::empty(like.sizes(), torch::kFloat).uniform_(-bound, bound, gen);
+  };
+  fill(bb.embeddings->weight, torch::empty(bb.embeddings->weight.sizes(), torch::kFloat)
+                                  .normal_(0.0, c.initializer_range, gen));
+  for (auto& block : bb.blocks) {
+    auto& m = *block->mixer;
+    const int64_t E = m.d_inner, R = m.dt_rank;
+    block->norm->weight.fill_(1.0);
+    // Linear layers: PyTorch's default U(±1/sqrt(fan_in)); their biases zero.
+    fill(m.in_proj->weight, uniform(m.in_proj->weight, 1.0 / std::sqrt(double(c.d_model))));
+    fill(m.x_proj->weight, uniform(m.x_proj->weight, 1.0 / std::sqrt(double(E))));
+    double out_bound = 1.0 / std::sqrt(double(E));
+    if (c.rescale_prenorm_residual) out_bound /= std::sqrt(double(c.n_layer));
+    fill(m.out_proj->weight, uniform(m.out_proj->weight, out_bound));
+    if (c.use_bias) {
+      m.in_proj->bias.zero_();
+      m.out_proj->bias.zero_();
+    }
+    // Depthwise conv: fan_in = K.
+    const double conv_bound = 1.0 / std::sqrt(double(m.d_conv));
+    fill(m.conv1d->weight, uniform(m.conv1d->weight, conv_bound));
+    if (m.conv1d->options.bias()) fill(m.conv1d->bias, uniform(m.conv1d->bias, conv_bound));
+    // dt_proj: weight U(±R^-1/2·scale) (or constant); bias = softplus⁻¹(dt), dt log-uniform in
+    // [dt_min, dt_max], floored.
+    const double dt_std = std::pow(double(R), -0.5) * c.dt_scale;
+    if (c.dt_init == "constant") {
+      m.dt_proj->weight.fill_(dt_std);
+    } else {
+      fill(m.dt_proj->weight, uniform(m.dt_proj->weight, dt_std));
+    }
+    const at::Tensor r = torch::empty({E}, torch::kFloat).uniform_(0.0, 1.0, gen);
+    const at::Tensor dt = torch::exp(r * (std::log(c.dt_max) - std::log(c.dt_min)) + std::log(c.dt_min))
+                              .clamp_min(c.dt_init_floor);
+    fill(m.dt_proj->bias, dt + torch::log(-torch::expm1(-dt)));
+    fill(m.A_log, torch::log(torch::arange(1, m.d_state + 1, torch::kFloat)).repeat({E, 1}));
+    m.D.fill_(1.0);
+  }
+  bb.norm_f->weight.fill_(1.0);
+}
+
+void init_reference(MambaLMImpl& model, uint64_t seed) {
+  init_reference(*model.backbone, seed);
+  if (model.lm_head) {
+    torch::NoGradGuard no_grad;
+    at::Generator gen = make_cpu_generator(seed ^ 0x9e3779b97f4a7c15ULL);
+    model.lm_head->weight.copy_(torch::empty(model.lm_head->weight.sizes(), torch::kFloat)
+                                    .normal_(0.0, model.config().initializer_range, gen));
+  }
+}
+
+}  // namespace mcd

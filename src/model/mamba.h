@@ -1,0 +1,106 @@
+// The Mamba-1 language model (METHOD.md §1) as LibTorch modules whose parameter names are
+// HuggingFace's (`backbone.layers.{i}.mixer.in_proj.weight`, …), so checkpoints map 1:1.
+// Full-sequence forward for training and prefill, and a recurrent step mode for decoding.
+// Sequence ops (conv, scan) come from ops/, which pick the CPU reference or device code.
+#pragma once
+
+#include "config/model_config.h"
+#include "util/torch_compat.h"
+
+namespace mcd {
+
+// Recurrent state of one layer: the last K−1 conv inputs and the SSM state.
+struct LayerState {
+  at::Tensor conv;  // (B, E, K−1)
+  at::Tensor ssm;   // (B, E, N), float32 (float64 for a float64 model)
+};
+
+struct InferenceCache {
+  std::vector<LayerState> layers;
+  int64_t seqlen = 0;  // tokens consumed so far
+};
+
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  RMSNormImpl(int64_t dim, double eps);
+  at::Tensor forward(const at::Tensor& x);  // (…, D): normalised in float32, returned in x's dtype
+  at::Tensor weight;
+  double eps;
+};
+TORCH_MODULE(RMSNorm);
+
+class MambaMixerImpl : public torch::nn::Module {
+ public:
+  MambaMixerImpl(const ModelConfig& config, int64_t d_inner);
+  // hidden: (B, L, D) → (B, L, D). When `state` is given, it receives the final conv/SSM state.
+  at::Tensor forward(const at::Tensor& hidden, LayerState* state = nullptr);
+  // hidden: (B, D) → (B, D), advancing `state` by one token.
+  at::Tensor step(const at::Tensor& hidden, LayerState& state);
+  LayerState empty_state(int64_t batch, const at::TensorOptions& options) const;
+
+  int64_t d_model, d_inner, d_state, d_conv, dt_rank;
+  torch::nn::Linear in_proj{nullptr};   // (2E, D)
+  torch::nn::Conv1d conv1d{nullptr};    // weight (E, 1, K), bias (E)
+  torch::nn::Linear x_proj{nullptr};    // (R + 2N, E)
+  torch::nn::Linear dt_proj{nullptr};   // (E, R), bias (E)
+  torch::nn::Linear out_proj{nullptr};  // (D, E)
+  at::Tensor A_log;                     // (E, N)
+  at::Tensor D;                         // (E)
+
+ private:
+  at::Tensor conv_weight() const;  // (E, K)
+  at::Tensor A() const;            // (E, N) = −exp(A_log), float32
+};
+TORCH_MODULE(MambaMixer);
+
+class MambaBlockImpl : public torch::nn::Module {
+ public:
+  MambaBlockImpl(const ModelConfig& config, int64_t d_inner);
+  RMSNorm norm{nullptr};
+  MambaMixer mixer{nullptr};
+};
+TORCH_MODULE(MambaBlock);
+
+class MambaBackboneImpl : public torch::nn::Module {
+ public:
+  explicit MambaBackboneImpl(const ModelConfig& config);
+  // input_ids: (B, L) int64 → final-normed hidden states (B, L, D). `residuals`, when given,
+  // receives the residual stream after each layer (HF's hidden_states without the last).
+  at::Tensor forward(const at::Tensor& input_ids, InferenceCache* cache = nullptr,
+                     std::vector<at::Tensor>* residuals = nullptr);
+  at::Tensor step(const at::Tensor& token_ids, InferenceCache& cache);  // (B) → (B, D)
+
+  ModelConfig config;
+  torch::nn::Embedding embeddings{nullptr};  // (V, D)
+  torch::nn::ModuleList layers{nullptr};
+  std::vector<MambaBlock> blocks;            // typed views of `layers`
+  RMSNorm norm_f{nullptr};
+};
+TORCH_MODULE(MambaBackbone);
+
+class MambaLMImpl : public torch::nn::Module {
+ public:
+  explicit MambaLMImpl(const ModelConfig& config);
+  at::Tensor forward(const at::Tensor& input_ids);         // (B, L) → logits (B, L, V) float32
+  at::Tensor logits_from_hidden(const at::Tensor& hidden);  // (…, D) → (…, V) float32
+  // Mean shifted cross-entropy (token t predicts t+1) over all B·(L−1) predictions.
+  at::Tensor loss(const at::Tensor& input_ids);
+  InferenceCache new_cache(int64_t batch) const;
+  // Prefill: consumes input_ids (B, L), fills `cache`, returns logits of the last token (B, V).
+  at::Tensor prefill(const at::Tensor& input_ids, InferenceCache& cache);
+  at::Tensor step(const at::Tensor& token_ids, InferenceCache& cache);  // (B) → (B, V)
+  const ModelConfig& config() const { return backbone->config; }
+
+  MambaBackbone backbone{nullptr};
+  torch::nn::Linear lm_head{nullptr};  // only when the head is not tied
+};
+TORCH_MODULE(MambaLM);
+
+// The reference initialisation (METHOD.md §1), deterministic given the seed.
+void init_reference(MambaLMImpl& model, uint64_t seed);
+void init_reference(MambaBackboneImpl& backbone, uint64_t seed);
+
+// Mean shifted cross-entropy of logits (B, L, V) against input_ids (B, L).
+at::Tensor shifted_cross_entropy(const at::Tensor& logits, const at::Tensor& input_ids);
+
+}  // namespace mcd

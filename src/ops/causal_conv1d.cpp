@@ -1,0 +1,90 @@
+// Dispatch, autograd wrapper and composite of the causal depthwise conv1d
+// (see causal_conv1d.h; the plain loops are in ops/cpu/causal_conv_cpu.cpp).
+#include "ops/causal_conv1d.h"
+
+#include "ops/backend.h"
+#include "ops/cpu/causal_conv_cpu.h"
+#include "util/error.h"
+
+namespace mcd::ops {
+namespace {
+
+namespace F = torch::nn::functional;
+
+// LibTorch 1.13's autograd Function cannot take an undefined tensor: a missing bias travels as
+// a zero-element placeholder.
+at::Tensor undefined_if_placeholder(const at::Tensor& t) {
+  return t.defined() && t.numel() > 0 ? t : at::Tensor();
+}
+
+class CausalConvCpuFunction : public torch::autograd::Function<CausalConvCpuFunction> {
+ public:
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
+                                                const at::Tensor& x, const at::Tensor& weight,
+                                                const at::Tensor& bias, bool silu) {
+    ctx->save_for_backward({x, weight, bias});
+    ctx->saved_data["silu"] = silu;
+    return {cpu::causal_conv1d_forward(x, weight, undefined_if_placeholder(bias), silu)};
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    const auto s = ctx->get_saved_variables();
+    const at::Tensor bias = undefined_if_placeholder(s[2]);
+    auto g = cpu::causal_conv1d_backward(grad_out[0], s[0], s[1], bias, ctx->saved_data["silu"].toBool());
+    return {g.dx.to(s[0].scalar_type()), g.dweight.to(s[1].scalar_type()),
+            bias.defined() ? g.dbias.to(bias.scalar_type()) : at::Tensor(), at::Tensor()};
+  }
+};
+
+void check_inputs(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  MCD_CHECK(x.dim() == 3, "causal_conv1d: x must be (B, E, L), got ", x.sizes());
+  MCD_CHECK(weight.dim() == 2 && weight.size(0) == x.size(1),
+            "causal_conv1d: weight must be (E, K) with E=", x.size(1), ", got ", weight.sizes());
+  MCD_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == x.size(1)),
+            "causal_conv1d: bias must be (E) with E=", x.size(1));
+}
+
+}  // namespace
+
+at::Tensor causal_conv1d_composite(const at::Tensor& x, const at::Tensor& weight,
+                                   const at::Tensor& bias, bool silu) {
+  check_inputs(x, weight, bias);
+  const int64_t E = x.size(1), K = weight.size(1), L = x.size(2);
+  auto opts = F::Conv1dFuncOptions().padding(K - 1).groups(E);
+  if (bias.defined()) opts = opts.bias(bias.to(x.scalar_type()));
+  at::Tensor out = F::conv1d(x, weight.to(x.scalar_type()).unsqueeze(1), opts).narrow(2, 0, L);
+  return silu ? F::silu(out) : out;
+}
+
+at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                         bool silu) {
+  check_inputs(x, weight, bias);
+  const Backend b = backend();
+  const bool reference = b == Backend::kReference || (b == Backend::kAuto && x.device().is_cpu());
+  if (!reference) return causal_conv1d_composite(x, weight, bias, silu);
+  MCD_CHECK(x.device().is_cpu(), "ops backend 'reference' needs CPU tensors, got ", x.device());
+  return CausalConvCpuFunction::apply(x, weight, bias.defined() ? bias : torch::empty({0}), silu)[0];
+}
+
+at::Tensor causal_conv1d_step(at::Tensor& conv_state, const at::Tensor& x,
+                              const at::Tensor& weight, const at::Tensor& bias, bool silu) {
+  torch::NoGradGuard no_grad;
+  const int64_t K = weight.size(1);
+  MCD_CHECK(conv_state.dim() == 3 && conv_state.size(2) == K - 1 &&
+                conv_state.size(0) == x.size(0) && conv_state.size(1) == x.size(1),
+            "causal_conv1d_step: conv_state must be (B, E, K-1) = (", x.size(0), ", ", x.size(1),
+            ", ", K - 1, "), got ", conv_state.sizes());
+  const at::Tensor window = at::cat({conv_state, x.unsqueeze(-1).to(conv_state.scalar_type())}, -1);
+  at::Tensor out = (window * weight.to(window.scalar_type()).unsqueeze(0)).sum(-1);  // (B, E)
+  if (bias.defined()) out = out + bias.to(out.scalar_type());
+  conv_state.copy_(window.narrow(2, 1, K - 1));
+  return (silu ? F::silu(out) : out).to(x.scalar_type());
+}
+
+at::Tensor causal_conv1d_final_state(const at::Tensor& x, int64_t kernel_size) {
+  const int64_t keep = kernel_size - 1, L = x.size(2);
+  if (L >= keep) return x.narrow(2, L - keep, keep).contiguous();
+  return F::pad(x, F::PadFuncOptions({keep - L, 0})).contiguous();
+}
+
+}  // namespace mcd::ops

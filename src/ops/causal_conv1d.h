@@ -1,0 +1,25 @@
+// Causal depthwise conv1d (+ optional SiLU) as the model calls it: dispatch to the CPU
+// plain-loop reference (autograd-wrapped) or the LibTorch-ops composite (see ops/backend.h).
+#pragma once
+
+#include "util/torch_compat.h"
+
+namespace mcd::ops {
+
+// x: (B, E, L); weight: (E, K); bias: (E) or undefined. Returns (B, E, L).
+at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                         bool silu);
+
+// The same in LibTorch ops (grouped conv1d with K−1 left padding), differentiable by autograd.
+at::Tensor causal_conv1d_composite(const at::Tensor& x, const at::Tensor& weight,
+                                   const at::Tensor& bias, bool silu);
+
+// One recurrent step (no grad). conv_state: (B, E, K−1) holds the last K−1 inputs, oldest
+// first, and is shifted in place; x: (B, E). Returns (B, E).
+at::Tensor causal_conv1d_step(at::Tensor& conv_state, const at::Tensor& x,
+                              const at::Tensor& weight, const at::Tensor& bias, bool silu);
+
+// The conv state after consuming x (B, E, L): its last K−1 columns, zero-padded on the left.
+at::Tensor causal_conv1d_final_state(const at::Tensor& x, int64_t kernel_size);
+
+}  // namespace mcd::ops

@@ -1,0 +1,150 @@
+// Dispatch, autograd wrapper and LibTorch-ops composite of the selective scan
+// (see selective_scan.h; the plain loops are in ops/cpu/selective_scan_cpu.cpp).
+#include "ops/selective_scan.h"
+
+#include "ops/backend.h"
+#include "ops/cpu/selective_scan_cpu.h"
+#include "util/error.h"
+
+namespace mcd::ops {
+namespace {
+
+namespace F = torch::nn::functional;
+
+// LibTorch 1.13's autograd Function cannot take undefined tensors, so optional inputs travel as
+// zero-element placeholders and come back as undefined tensors inside the node.
+at::Tensor placeholder_if_undefined(const at::Tensor& t) { return t.defined() ? t : torch::empty({0}); }
+at::Tensor undefined_if_placeholder(const at::Tensor& t) {
+  return t.defined() && t.numel() > 0 ? t : at::Tensor();
+}
+
+// Autograd node around the CPU reference. The backward recomputes the forward states, so only
+// the inputs are saved.
+class SelectiveScanCpuFunction : public torch::autograd::Function<SelectiveScanCpuFunction> {
+ public:
+  static torch::autograd::variable_list forward(
+      torch::autograd::AutogradContext* ctx, const at::Tensor& u, const at::Tensor& delta,
+      const at::Tensor& A, const at::Tensor& B, const at::Tensor& C, const at::Tensor& D_in,
+      const at::Tensor& z_in, const at::Tensor& bias_in, bool delta_softplus) {
+    const at::Tensor D = undefined_if_placeholder(D_in), z = undefined_if_placeholder(z_in),
+                     bias = undefined_if_placeholder(bias_in);
+    ctx->save_for_backward({u, delta, A, B, C, D_in, z_in, bias_in});
+    ctx->saved_data["softplus"] = delta_softplus;
+    auto r = cpu::selective_scan_forward(u, delta, A, B, C, D, z, bias, delta_softplus, false);
+    return {r.out};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    auto s = ctx->get_saved_variables();
+    for (int i = 5; i < 8; ++i) s[i] = undefined_if_placeholder(s[i]);
+    const bool softplus = ctx->saved_data["softplus"].toBool();
+    auto g = cpu::selective_scan_backward(grad_out[0], s[0], s[1], s[2], s[3], s[4], s[5], s[6],
+                                          s[7], softplus);
+    // Gradients in the inputs' own dtypes.
+    auto like = [&](const at::Tensor& grad, const at::Tensor& input) {
+      return input.defined() && grad.defined() ? grad.to(input.scalar_type()) : at::Tensor();
+    };
+    return {like(g.du, s[0]), like(g.ddelta, s[1]), like(g.dA, s[2]), like(g.dB, s[3]),
+            like(g.dC, s[4]), like(g.dD, s[5]), like(g.dz, s[6]), like(g.ddelta_bias, s[7]),
+            at::Tensor()};
+  }
+};
+
+void check_inputs(const ScanInputs& in) {
+  MCD_CHECK(in.u.defined() && in.delta.defined() && in.A.defined() && in.B.defined() &&
+                in.C.defined(),
+            "selective_scan: u, delta, A, B and C are required");
+  MCD_CHECK(in.u.dim() == 3, "selective_scan: u must be (B, E, L), got ", in.u.sizes());
+  MCD_CHECK(in.A.dim() == 2 && in.A.size(0) == in.u.size(1), "selective_scan: A must be (E, N), got ",
+            in.A.sizes(), " for E=", in.u.size(1));
+  MCD_CHECK(in.B.dim() == 3 && in.B.size(0) == in.u.size(0) && in.B.size(1) == in.A.size(1) &&
+                in.B.size(2) == in.u.size(2),
+            "selective_scan: B must be (B, N, L), got ", in.B.sizes());
+  MCD_CHECK(in.C.sizes() == in.B.sizes(), "selective_scan: C must match B, got ", in.C.sizes());
+  MCD_CHECK(in.delta.sizes() == in.u.sizes(), "selective_scan: delta must match u");
+  MCD_CHECK(!in.z.defined() || in.z.sizes() == in.u.sizes(), "selective_scan: z must match u");
+}
+
+bool use_cpu_reference(const ScanInputs& in) {
+  const Backend b = backend();
+  if (b == Backend::kComposite) return false;
+  if (b == Backend::kReference) {
+    MCD_CHECK(in.u.device().is_cpu(), "ops backend 'reference' needs CPU tensors, got ",
+              in.u.device());
+    return true;
+  }
+  return in.u.device().is_cpu();
+}
+
+}  // namespace
+
+at::Tensor selective_scan_composite(const ScanInputs& in, at::Tensor* last_state) {
+  check_inputs(in);
+  const auto acc = in.u.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  at::Tensor dt = in.delta.to(acc);
+  if (in.delta_bias.defined()) dt = dt + in.delta_bias.to(acc).unsqueeze(-1);
+  if (in.delta_softplus) dt = F::softplus(dt);                      // (B, E, L)
+  const at::Tensor u = in.u.to(acc);
+  const at::Tensor A = in.A.to(acc);
+  const at::Tensor decay = at::exp(dt.unsqueeze(-1) * A.unsqueeze(1));  // (B, E, L, N)
+  const at::Tensor Bt = in.B.to(acc).transpose(1, 2).unsqueeze(1);    // (B, 1, L, N)
+  const at::Tensor Ct = in.C.to(acc).transpose(1, 2);                 // (B, L, N)
+  const at::Tensor drive = (dt * u).unsqueeze(-1) * Bt;              // (B, E, L, N)
+  at::Tensor h = at::zeros({u.size(0), u.size(1), A.size(1)}, u.options());
+  std::vector<at::Tensor> ys;
+  ys.reserve(u.size(2));
+  for (int64_t t = 0; t < u.size(2); ++t) {
+    h = decay.select(2, t) * h + drive.select(2, t);
+    ys.push_back((h * Ct.select(1, t).unsqueeze(1)).sum(-1));  // (B, E)
+  }
+  at::Tensor y = ys.empty() ? at::zeros_like(u) : at::stack(ys, -1);
+  if (in.D.defined()) y = y + in.D.to(acc).unsqueeze(-1) * u;
+  if (in.z.defined()) y = y * F::silu(in.z.to(acc));
+  if (last_state) *last_state = h;
+  return y.to(in.u.scalar_type());
+}
+
+at::Tensor selective_scan(const ScanInputs& in) {
+  check_inputs(in);
+  if (!use_cpu_reference(in)) return selective_scan_composite(in);
+  return SelectiveScanCpuFunction::apply(in.u, in.delta, in.A, in.B, in.C,
+                                         placeholder_if_undefined(in.D), placeholder_if_undefined(in.z),
+                                         placeholder_if_undefined(in.delta_bias), in.delta_softplus)[0];
+}
+
+std::pair<at::Tensor, at::Tensor> selective_scan_with_state(const ScanInputs& in) {
+  check_inputs(in);
+  torch::NoGradGuard no_grad;
+  if (!use_cpu_reference(in)) {
+    at::Tensor last;
+    at::Tensor out = selective_scan_composite(in, &last);
+    return {out, last};
+  }
+  auto r = cpu::selective_scan_forward(in.u, in.delta, in.A, in.B, in.C, in.D, in.z,
+                                       in.delta_bias, in.delta_softplus, true);
+  return {r.out, r.last_state};
+}
+
+at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
+                               const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
+                               const at::Tensor& D, const at::Tensor& z,
+                               const at::Tensor& delta_bias, bool delta_softplus) {
+  torch::NoGradGuard no_grad;
+  MCD_CHECK(state.dim() == 3 && state.size(0) == u.size(0) && state.size(1) == u.size(1),
+            "selective_scan_step: state must be (B, E, N), got ", state.sizes(), " for u ",
+            u.sizes());
+  const auto acc = state.scalar_type();
+  at::Tensor dt = delta.to(acc);
+  if (delta_bias.defined()) dt = dt + delta_bias.to(acc);
+  if (delta_softplus) dt = F::softplus(dt);                                   // (B, E)
+  const at::Tensor ua = u.to(acc);
+  const at::Tensor decay = at::exp(dt.unsqueeze(-1) * A.to(acc));             // (B, E, N)
+  state.mul_(decay).add_((dt * ua).unsqueeze(-1) * B.to(acc).unsqueeze(1));
+  at::Tensor y = (state * C.to(acc).unsqueeze(1)).sum(-1);                   // (B, E)
+  if (D.defined()) y = y + D.to(acc) * ua;
+  if (z.defined()) y = y * F::silu(z.to(acc));
+  return y.to(u.scalar_type());
+}
+
+}  // namespace mcd::ops

@@ -1,0 +1,39 @@
+// The selective scan as the model calls it: input checks, then dispatch to the CPU plain-loop
+// reference (with its hand-written backward, wrapped for autograd) or to the LibTorch-ops
+// composite (autograd through LibTorch; used on CUDA until our kernels exist, and as the
+// reference every backward is checked against). See ops/backend.h.
+#pragma once
+
+#include "util/torch_compat.h"
+
+namespace mcd::ops {
+
+struct ScanInputs {
+  at::Tensor u;           // (B, E, L)
+  at::Tensor delta;       // (B, E, L), before bias and softplus
+  at::Tensor A;           // (E, N), negative: A = −exp(A_log)
+  at::Tensor B;           // (B, N, L), input-dependent, shared across channels
+  at::Tensor C;           // (B, N, L)
+  at::Tensor D;           // (E) skip weight, or undefined
+  at::Tensor z;           // (B, E, L) gate: out = y·SiLU(z), or undefined
+  at::Tensor delta_bias;  // (E), or undefined
+  bool delta_softplus = true;
+};
+
+// Differentiable scan: returns out (B, E, L).
+at::Tensor selective_scan(const ScanInputs& in);
+
+// Inference: also returns the final state h_L (B, E, N) for the recurrent step mode. No grad.
+std::pair<at::Tensor, at::Tensor> selective_scan_with_state(const ScanInputs& in);
+
+// The composite in LibTorch ops (sequential over L). Differentiable by autograd.
+at::Tensor selective_scan_composite(const ScanInputs& in, at::Tensor* last_state = nullptr);
+
+// One recurrent step (any device, no grad): state (B, E, N) is updated in place.
+// u, delta, z: (B, E); B, C: (B, N). Returns out (B, E).
+at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
+                               const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
+                               const at::Tensor& D, const at::Tensor& z,
+                               const at::Tensor& delta_bias, bool delta_softplus);
+
+}  // namespace mcd::ops

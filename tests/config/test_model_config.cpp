@@ -1,0 +1,103 @@
+// Model configuration: every preset file parses, our YAML is strict (unknown keys and wrong
+// types are errors naming the key and file), and HF config.json files are read leniently.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "config/model_config.h"
+#include "test_support.h"
+#include "util/error.h"
+
+namespace mcd {
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(ModelConfig, EveryPresetFileParses) {
+  const auto names = preset_names();
+  EXPECT_GE(names.size(), 4u);
+  for (const auto& n : names) EXPECT_NO_THROW(model_preset(n)) << n;
+  const ModelConfig c = model_preset("mamba-130m");
+  EXPECT_EQ(c.d_model, 768);
+  EXPECT_EQ(c.resolved_dt_rank(), 48);
+  EXPECT_EQ(c.inner_width(5), 1536);
+}
+
+TEST(ModelConfig, UnknownKeysAndWrongTypesNameKeyAndFile) {
+  test::TempDir dir;
+  const std::string path = dir.file("m.yaml");
+  std::ofstream(path) << "d_model: 64\nn_layers: 2\n";
+  std::string e = error_of([&] { ModelConfig::from_yaml_file(path); });
+  EXPECT_NE(e.find(path), std::string::npos) << e;
+  EXPECT_NE(e.find("unknown key 'n_layers'"), std::string::npos) << e;
+  EXPECT_NE(e.find("line 2"), std::string::npos) << e;
+  std::ofstream(path) << "d_model: sixty-four\n";
+  e = error_of([&] { ModelConfig::from_yaml_file(path); });
+  EXPECT_NE(e.find("key 'd_model' must be an integer"), std::string::npos) << e;
+  std::ofstream(path) << "use_bias: maybe\n";
+  e = error_of([&] { ModelConfig::from_yaml_file(path); });
+  EXPECT_NE(e.find("key 'use_bias' must be true or false"), std::string::npos) << e;
+  std::ofstream(path) << "d_inner_per_layer: [4, x]\nn_layer: 2\n";
+  e = error_of([&] { ModelConfig::from_yaml_file(path); });
+  EXPECT_NE(e.find("'d_inner_per_layer' must be a list of integers"), std::string::npos) << e;
+  std::ofstream(path) << "d_inner_per_layer: [4, 5, 6]\nn_layer: 2\n";
+  e = error_of([&] { ModelConfig::from_yaml_file(path); });
+  EXPECT_NE(e.find("3 entries for 2 layers"), std::string::npos) << e;
+  std::ofstream(path) << "d_model: [1\n";
+  e = error_of([&] { ModelConfig::from_yaml_file(path); });
+  EXPECT_NE(e.find("invalid YAML"), std::string::npos) << e;
+  e = error_of([&] { ModelConfig::from_yaml_file(dir.file("absent.yaml")); });
+  EXPECT_NE(e.find("cannot open"), std::string::npos) << e;
+  e = error_of([&] { model_preset("mamba-9b"); });
+  EXPECT_NE(e.find("available: "), std::string::npos) << e;
+}
+
+TEST(ModelConfig, VocabularyPadding) {
+  test::TempDir dir;
+  std::ofstream(dir.file("m.yaml")) << "vocab_size: 50257\npad_vocab_multiple: 8\n";
+  const ModelConfig c = ModelConfig::from_yaml_file(dir.file("m.yaml"));
+  EXPECT_EQ(c.vocab_size, 50264);
+  EXPECT_EQ(c.real_vocab_size(), 50257);
+  const ModelConfig back = ModelConfig::from_hf_json(c.to_hf_json(), "roundtrip");
+  EXPECT_EQ(back.vocab_size, 50264);
+  EXPECT_EQ(back.real_vocab_size(), 50257);
+}
+
+TEST(ModelConfig, ReadsTheHuggingFaceFixtureConfig) {
+  MCD_SKIP_IF_NO_FIXTURE();
+  const ModelConfig c = ModelConfig::from_hf_file(test::fixture_dir() + "/config.json");
+  EXPECT_EQ(c.d_model, 64);
+  EXPECT_EQ(c.n_layer, 2);
+  EXPECT_EQ(c.d_state, 8);
+  EXPECT_EQ(c.inner_width(1), 128);
+  EXPECT_EQ(c.resolved_dt_rank(), 4);
+  EXPECT_EQ(c.vocab_size, 512);
+  EXPECT_TRUE(c.tie_embeddings);
+}
+
+TEST(ModelConfig, HfJsonTypeErrors) {
+  nlohmann::json j = {{"hidden_size", 64}, {"num_hidden_layers", 2}, {"vocab_size", 10}};
+  EXPECT_NO_THROW(ModelConfig::from_hf_json(j, "cfg"));
+  j["state_size"] = 1.5;
+  EXPECT_NE(error_of([&] { ModelConfig::from_hf_json(j, "cfg"); }).find("'state_size' has the wrong type"),
+            std::string::npos);
+  j.erase("state_size");
+  j.erase("vocab_size");
+  EXPECT_NE(error_of([&] { ModelConfig::from_hf_json(j, "cfg"); }).find("'vocab_size' is missing"),
+            std::string::npos);
+  j["vocab_size"] = 10;
+  j["model_type"] = "mamba2";
+  EXPECT_NE(error_of([&] { ModelConfig::from_hf_json(j, "cfg"); }).find("only 'mamba'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mcd

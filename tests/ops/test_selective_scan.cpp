@@ -1,0 +1,163 @@
+// Selective scan: CPU plain loops vs the LibTorch composite (forward, every gradient, final
+// state), backward vs central finite differences in float64, step mode vs the full scan, and
+// input checks. Sizes are deliberately odd (L = 1, 7, 33; E = 5; N = 1, 3, 16).
+#include <gtest/gtest.h>
+
+#include "ops/backend.h"
+#include "ops/cpu/selective_scan_cpu.h"
+#include "ops/selective_scan.h"
+#include "test_support.h"
+#include "util/error.h"
+
+namespace mcd {
+namespace {
+
+struct Case {
+  int64_t b, e, l, n;
+  bool with_z, with_d, with_bias, softplus;
+};
+
+ops::ScanInputs random_inputs(const Case& c, at::ScalarType dtype, uint64_t seed) {
+  torch::manual_seed(seed);
+  auto o = torch::TensorOptions().dtype(dtype);
+  ops::ScanInputs in;
+  in.u = torch::randn({c.b, c.e, c.l}, o);
+  in.delta = torch::randn({c.b, c.e, c.l}, o) * 0.5;
+  in.A = -torch::exp(torch::randn({c.e, c.n}, o) * 0.5);
+  in.B = torch::randn({c.b, c.n, c.l}, o);
+  in.C = torch::randn({c.b, c.n, c.l}, o);
+  if (c.with_d) in.D = torch::randn({c.e}, o);
+  if (c.with_z) in.z = torch::randn({c.b, c.e, c.l}, o);
+  if (c.with_bias) in.delta_bias = torch::randn({c.e}, o) * 0.3;
+  in.delta_softplus = c.softplus;
+  if (!c.softplus) in.delta = in.delta.abs() + 0.05;  // Δ must stay positive without softplus
+  return in;
+}
+
+std::vector<at::Tensor*> grad_inputs(ops::ScanInputs& in) {
+  std::vector<at::Tensor*> v{&in.u, &in.delta, &in.A, &in.B, &in.C};
+  if (in.D.defined()) v.push_back(&in.D);
+  if (in.z.defined()) v.push_back(&in.z);
+  if (in.delta_bias.defined()) v.push_back(&in.delta_bias);
+  return v;
+}
+
+class ScanCases : public ::testing::TestWithParam<Case> {};
+
+TEST_P(ScanCases, CpuReferenceMatchesCompositeForwardAndBackward) {
+  const Case c = GetParam();
+  ops::ScanInputs a = random_inputs(c, at::kDouble, 1), b = random_inputs(c, at::kDouble, 1);
+  for (auto* t : grad_inputs(a)) t->requires_grad_(true);
+  for (auto* t : grad_inputs(b)) t->requires_grad_(true);
+  ops::set_backend(ops::Backend::kReference);
+  const at::Tensor out_ref = ops::selective_scan(a);
+  ops::set_backend(ops::Backend::kComposite);
+  const at::Tensor out_comp = ops::selective_scan(b);
+  ops::set_backend(ops::Backend::kAuto);
+  EXPECT_LT(test::rel_err(out_ref, out_comp), 1e-12);
+  const at::Tensor weight = torch::randn(out_ref.sizes(), torch::kDouble);
+  (out_ref * weight).sum().backward();
+  (out_comp * weight).sum().backward();
+  const auto ga = grad_inputs(a), gb = grad_inputs(b);
+  for (size_t i = 0; i < ga.size(); ++i) {
+    ASSERT_TRUE(ga[i]->grad().defined()) << "input " << i;
+    EXPECT_LT(test::rel_err(ga[i]->grad(), gb[i]->grad()), 1e-10) << "input " << i;
+  }
+}
+
+TEST_P(ScanCases, BackwardMatchesFiniteDifferencesInFloat64) {
+  const Case c = GetParam();
+  ops::ScanInputs in = random_inputs(c, at::kDouble, 2);
+  const at::Tensor weight = torch::randn({c.b, c.e, c.l}, torch::kDouble);
+  auto loss = [&](const ops::ScanInputs& x) {
+    return (ops::cpu::selective_scan_forward(x.u, x.delta, x.A, x.B, x.C, x.D, x.z, x.delta_bias,
+                                        x.delta_softplus, false).out * weight).sum().item<double>();
+  };
+  const auto g = ops::cpu::selective_scan_backward(weight, in.u, in.delta, in.A, in.B, in.C, in.D, in.z,
+                                              in.delta_bias, in.delta_softplus);
+  const std::vector<at::Tensor> grads{g.du, g.ddelta, g.dA, g.dB, g.dC, g.dD, g.dz, g.ddelta_bias};
+  const std::vector<at::Tensor*> inputs{&in.u, &in.delta, &in.A, &in.B, &in.C, &in.D, &in.z, &in.delta_bias};
+  const double eps = 1e-6;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    if (!inputs[k]->defined()) continue;
+    at::Tensor flat = inputs[k]->view({-1});
+    const at::Tensor analytic = grads[k].reshape({-1});
+    for (int64_t i = 0; i < flat.numel(); i += std::max<int64_t>(1, flat.numel() / 7)) {
+      const double saved = flat[i].item<double>();
+      flat[i] = saved + eps;
+      const double up = loss(in);
+      flat[i] = saved - eps;
+      const double down = loss(in);
+      flat[i] = saved;
+      const double numeric = (up - down) / (2 * eps);
+      EXPECT_NEAR(analytic[i].item<double>(), numeric, 1e-6 * std::max(1.0, std::abs(numeric)))
+          << "input " << k << " element " << i;
+    }
+  }
+}
+
+TEST_P(ScanCases, FinalStateAndStepModeMatchTheFullScan) {
+  const Case c = GetParam();
+  const ops::ScanInputs in = random_inputs(c, at::kDouble, 3);
+  auto [out, last] = ops::selective_scan_with_state(in);
+  at::Tensor last_comp;
+  ops::selective_scan_composite(in, &last_comp);
+  EXPECT_LT(test::rel_err(last, last_comp), 1e-12);
+  at::Tensor state = torch::zeros({c.b, c.e, c.n}, torch::kDouble);
+  std::vector<at::Tensor> steps;
+  for (int64_t t = 0; t < c.l; ++t) {
+    steps.push_back(ops::selective_scan_step(
+        state, in.u.select(2, t), in.delta.select(2, t), in.A, in.B.select(2, t), in.C.select(2, t),
+        in.D, in.z.defined() ? in.z.select(2, t) : at::Tensor(), in.delta_bias, in.delta_softplus));
+  }
+  EXPECT_LT(test::rel_err(torch::stack(steps, -1), out), 1e-12);
+  EXPECT_LT(test::rel_err(state, last), 1e-12);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    OddSizes, ScanCases,
+    ::testing::Values(Case{1, 1, 1, 1, true, true, true, true}, Case{2, 5, 7, 3, true, true, true, true},
+                      Case{2, 5, 33, 16, true, true, true, true}, Case{3, 4, 9, 2, false, false, false, true},
+                      Case{1, 3, 12, 4, true, false, true, false}, Case{2, 7, 5, 16, false, true, true, true}));
+
+TEST(SelectiveScan, Float32IsCloseToFloat64Reference) {
+  const Case c{2, 9, 129, 16, true, true, true, true};
+  const ops::ScanInputs in64 = random_inputs(c, at::kDouble, 4);
+  ops::ScanInputs in32 = in64;
+  for (auto* t : grad_inputs(in32)) *t = t->to(at::kFloat);
+  const at::Tensor ref = ops::selective_scan_composite(in64);
+  const at::Tensor got = ops::cpu::selective_scan_forward(in32.u, in32.delta, in32.A, in32.B, in32.C, in32.D,
+                                                     in32.z, in32.delta_bias, true, false).out;
+  EXPECT_EQ(got.scalar_type(), at::kFloat);
+  EXPECT_LT(test::rel_err(got, ref), 1e-5);
+  EXPECT_GT(got.abs().sum().item<double>(), 0.0);
+}
+
+TEST(SelectiveScan, ZeroLengthSequence) {
+  const Case c{2, 3, 0, 4, true, true, true, true};
+  const ops::ScanInputs in = random_inputs(c, at::kDouble, 5);
+  auto [out, last] = ops::selective_scan_with_state(in);
+  EXPECT_EQ(out.sizes(), (std::vector<int64_t>{2, 3, 0}));
+  EXPECT_EQ(last.abs().sum().item<double>(), 0.0);
+}
+
+TEST(SelectiveScan, WrongShapesAreClearErrors) {
+  ops::ScanInputs in = random_inputs(Case{2, 5, 7, 3, true, true, true, true}, at::kFloat, 6);
+  ops::ScanInputs bad = in;
+  bad.B = torch::randn({2, 4, 7});
+  try {
+    ops::selective_scan(bad);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("B must be (B, N, L)"), std::string::npos) << e.what();
+  }
+  bad = in;
+  bad.z = torch::randn({2, 5, 6});
+  EXPECT_THROW(ops::selective_scan(bad), Error);
+  bad = in;
+  bad.A = torch::randn({4, 3});
+  EXPECT_THROW(ops::selective_scan(bad), Error);
+}
+
+}  // namespace
+}  // namespace mcd
