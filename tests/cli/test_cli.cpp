@@ -1,0 +1,145 @@
+// The command-line contract: `generate` and `score` reproduce the HF fixture's reference.json /
+// reference.safetensors from the command line, every subcommand has --help, and errors go to
+// standard error with a non-zero exit code and name what was wrong.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "config/model_config.h"
+#include "io/safetensors_torch.h"
+#include "test_support.h"
+
+namespace mcd {
+namespace {
+
+struct CliRun {
+  int status;
+  std::string out, err;
+  std::string last_line() const {
+    std::string s = out;
+    while (!s.empty() && s.back() == '\n') s.pop_back();
+    const auto pos = s.rfind('\n');
+    return pos == std::string::npos ? s : s.substr(pos + 1);
+  }
+};
+
+CliRun run_cli(const std::string& args) {
+  test::TempDir tmp;
+  const std::string cmd = test::cli_path() + " --threads 1 " + args + " >" + tmp.file("out") + " 2>" + tmp.file("err");
+  const int rc = std::system(cmd.c_str());
+  auto slurp = [](const std::string& p) {
+    std::ifstream f(p);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(tmp.file("out")), slurp(tmp.file("err"))};
+}
+
+TEST(Cli, GenerateReproducesReferenceGreedyIds) {
+  MCD_SKIP_IF_NO_FIXTURE();
+  std::ifstream f(test::fixture_dir() + "/reference.json");
+  const auto j = nlohmann::json::parse(f);
+  std::string prompt, expected;
+  for (auto id : j["prompt_ids"]) prompt += (prompt.empty() ? "" : ",") + std::to_string(id.get<int>());
+  for (auto id : j["greedy_ids"]) expected += (expected.empty() ? "" : ",") + std::to_string(id.get<int>());
+  const CliRun r = run_cli("generate --model " + test::fixture_dir() + " --prompt-ids " + prompt +
+                        " --max-new-tokens " + std::to_string(j["max_new_tokens"].get<int>()) +
+                        " --greedy --device cpu");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.last_line(), expected);
+}
+
+TEST(Cli, GenerateStopsAtEosUnlessIgnored) {
+  MCD_SKIP_IF_NO_FIXTURE();
+  // A copy of the fixture whose EOS is 27, the second token greedy decoding produces.
+  test::TempDir tmp;
+  std::filesystem::copy_file(test::fixture_dir() + "/model.safetensors", tmp.file("model.safetensors"));
+  std::ifstream f(test::fixture_dir() + "/config.json");
+  auto config = nlohmann::json::parse(f);
+  config["eos_token_id"] = 27;
+  std::ofstream(tmp.file("config.json")) << config.dump();
+  const std::string base = "generate --model " + tmp.path.string() +
+                           " --prompt-ids 37,235,396,72,255 --max-new-tokens 16 --greedy --device cpu";
+  const CliRun stopped = run_cli(base);
+  ASSERT_EQ(stopped.status, 0) << stopped.err;
+  EXPECT_EQ(stopped.last_line(), "37,235,396,72,255,53,27");
+  const CliRun ignored = run_cli(base + " --ignore-eos");
+  ASSERT_EQ(ignored.status, 0) << ignored.err;
+  EXPECT_EQ(ignored.last_line(), "37,235,396,72,255,53,27,27,405,405,226,2,16,275,275,411,230,366,377,452,6");
+}
+
+TEST(Cli, ScoreReproducesReferenceLossAndLogits) {
+  MCD_SKIP_IF_NO_FIXTURE();
+  test::TempDir tmp;
+  const std::string ref_path = test::fixture_dir() + "/reference.safetensors";
+  const CliRun r = run_cli("score --model " + test::fixture_dir() + " --tokens " + ref_path + " --out " +
+                        tmp.file("logits.safetensors") + " --device cpu");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.last_line());
+  const auto ref = io::load_safetensors(ref_path);
+  const double ref_loss = ref.at("loss").item<double>();
+  EXPECT_LT(std::abs(j.at("loss").get<double>() - ref_loss) / ref_loss, 1e-5);
+  EXPECT_EQ(j.at("tokens").get<int64_t>(), 2 * 36);
+  const auto got = io::load_safetensors(tmp.file("logits.safetensors"));
+  EXPECT_LT(test::rel_err(got.at("logits"), ref.at("logits")), 1e-4);
+}
+
+TEST(Cli, EverySubcommandHasHelp) {
+  for (const std::string sub : {"", "info", "init", "generate", "score", "tokenize"}) {
+    const CliRun r = run_cli(sub + " --help");
+    EXPECT_EQ(r.status, 0) << sub;
+    EXPECT_NE(r.out.find("--"), std::string::npos) << sub << ": " << r.out;
+  }
+  EXPECT_NE(run_cli("generate --help").out.find("--max-new-tokens"), std::string::npos);
+  EXPECT_NE(run_cli("generate --help").out.find("16"), std::string::npos);  // defaults are shown
+}
+
+TEST(Cli, ErrorsNameTheProblemAndExitNonZero) {
+  const CliRun missing = run_cli("generate --model /nonexistent/model --prompt-ids 1,2 --device cpu");
+  EXPECT_NE(missing.status, 0);
+  EXPECT_NE(missing.err.find("/nonexistent/model"), std::string::npos) << missing.err;
+  EXPECT_TRUE(missing.out.empty());
+  MCD_SKIP_IF_NO_FIXTURE();
+  const CliRun bad_ids = run_cli("generate --model " + test::fixture_dir() + " --prompt-ids 1,x,3 --device cpu");
+  EXPECT_NE(bad_ids.status, 0);
+  EXPECT_NE(bad_ids.err.find("invalid token id 'x'"), std::string::npos) << bad_ids.err;
+  const CliRun out_of_vocab = run_cli("generate --model " + test::fixture_dir() + " --prompt-ids 1,9999 --device cpu");
+  EXPECT_NE(out_of_vocab.status, 0);
+  EXPECT_NE(out_of_vocab.err.find("9999"), std::string::npos) << out_of_vocab.err;
+  const CliRun no_ids = run_cli("score --model " + test::fixture_dir() + " --tokens " + test::fixture_dir() +
+                             "/model.safetensors --device cpu");
+  EXPECT_NE(no_ids.status, 0);
+  EXPECT_NE(no_ids.err.find("no tensor named 'input_ids'"), std::string::npos) << no_ids.err;
+  const CliRun bad_device = run_cli("score --model " + test::fixture_dir() + " --tokens x --device tpu");
+  EXPECT_NE(bad_device.status, 0);
+  EXPECT_NE(bad_device.err.find("tpu"), std::string::npos) << bad_device.err;
+}
+
+TEST(Cli, InitInfoAndScoreAFreshModel) {
+  test::TempDir tmp;
+  const CliRun init = run_cli("init --preset mamba-tiny --seed 1 --out " + tmp.file("m"));
+  ASSERT_EQ(init.status, 0) << init.err;
+  const CliRun info = run_cli("info --model " + tmp.file("m"));
+  ASSERT_EQ(info.status, 0) << info.err;
+  EXPECT_EQ(nlohmann::json::parse(info.last_line()).at("parameters").get<int64_t>(),
+            ModelConfig::from_hf_file(tmp.file("m/config.json")).num_parameters());
+  const CliRun gen = run_cli("generate --model " + tmp.file("m") + " --prompt-ids 3 --max-new-tokens 5 --greedy --ignore-eos --device cpu");
+  ASSERT_EQ(gen.status, 0) << gen.err;
+  const std::string line = gen.last_line();
+  EXPECT_EQ(std::count(line.begin(), line.end(), ','), 5);
+}
+
+TEST(Cli, TokenizePrintsIds) {
+  test::TempDir tmp;
+  std::ofstream(tmp.file("t.txt")) << "Hello world";
+  const CliRun r = run_cli("tokenize --text-file " + tmp.file("t.txt"));
+  if (r.status != 0 && r.err.find("gpt2") != std::string::npos) GTEST_SKIP() << "GPT-2 assets absent: " << r.err;
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.last_line(), "15496,995");
+}
+
+}  // namespace
+}  // namespace mcd
