@@ -4,8 +4,9 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <string>
+
+#include "util/fs.h"
 
 #ifdef MCD_TEST_WITH_TORCH
 #include "util/torch_compat.h"
@@ -21,21 +22,13 @@ inline std::string fixture_dir() { return shared_dir() + "/fixtures/hf_mamba_tin
 inline std::string source_dir() { return MCD_SOURCE_DIR; }
 inline std::string cli_path() { return MCD_CLI_PATH; }
 
-// A fresh empty temporary folder, removed by the destructor.
+// A fresh empty temporary folder, removed by the destructor. (No std::filesystem: see
+// [Note: no std::filesystem] in docs/NOTES.md.)
 struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    path = std::filesystem::temp_directory_path() /
-           ("mcd_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++));
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  static int& counter() {
-    static int n = 0;
-    return n;
-  }
+  std::string path;
+  TempDir() : path(fs::make_temp_dir("mcd_test_")) {}
+  ~TempDir() { fs::remove_tree(path); }
+  std::string file(const std::string& name) const { return fs::join(path, name); }
 };
 
 #ifdef MCD_TEST_WITH_TORCH
@@ -56,7 +49,7 @@ inline double rel_err(const at::Tensor& got, const at::Tensor& ref) {
 
 #define MCD_SKIP_IF_NO_FIXTURE()                                                              \
   do {                                                                                        \
-    if (!std::filesystem::exists(::mcd::test::fixture_dir() + "/model.safetensors"))          \
+    if (!::mcd::fs::exists(::mcd::test::fixture_dir() + "/model.safetensors"))          \
       GTEST_SKIP() << "fixture not found at " << ::mcd::test::fixture_dir()                  \
                    << " (../shared is absent in this clone)";                                 \
   } while (0)

@@ -4,17 +4,15 @@
 #include "config/model_config.h"
 
 #include <nlohmann/json.hpp>
-#include <unistd.h>
 
 #include <cmath>
-#include <filesystem>
 #include <fstream>
 
 #include "config/strict_yaml.h"
 #include "util/error.h"
+#include "util/fs.h"
 
 namespace mcd {
-namespace fs = std::filesystem;
 using nlohmann::json;
 
 int64_t ModelConfig::inner_width(int64_t layer) const {
@@ -242,39 +240,37 @@ ModelConfig ModelConfig::from_yaml_file(const std::string& path) {
 // ---------------------------------------------------------------------------------- presets
 
 std::string config_dir() {
-  std::vector<fs::path> candidates;
+  std::vector<std::string> candidates;
   if (const char* env = std::getenv("MCD_CONFIG_DIR"); env && *env) candidates.emplace_back(env);
-  char exe[4096];
-  const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  if (n > 0) {
-    const fs::path dir = fs::path(std::string(exe, n)).parent_path();
-    candidates.push_back(dir / "configs");
-    candidates.push_back(dir.parent_path() / "configs");
+  const std::string exe = fs::executable_path();
+  if (!exe.empty()) {
+    const std::string dir = fs::parent_path(exe);
+    candidates.push_back(fs::join(dir, "configs"));
+    candidates.push_back(fs::join(fs::parent_path(dir), "configs"));
   }
 #ifdef MCD_SOURCE_DIR
-  candidates.push_back(fs::path(MCD_SOURCE_DIR) / "configs");
+  candidates.push_back(fs::join(MCD_SOURCE_DIR, "configs"));
 #endif
   for (const auto& c : candidates)
-    if (fs::is_directory(c / "models")) return c.string();
+    if (fs::is_directory(fs::join(c, "models"))) return c;
   fail("cannot find the configs/ folder (set MCD_CONFIG_DIR to the repository's configs/)");
 }
 
 std::vector<std::string> preset_names() {
   std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(fs::path(config_dir()) / "models"))
-    if (e.path().extension() == ".yaml") names.push_back(e.path().stem().string());
-  std::sort(names.begin(), names.end());
+  for (const auto& n : fs::list_dir(fs::join(config_dir(), "models")))
+    if (n.size() > 5 && n.compare(n.size() - 5, 5, ".yaml") == 0) names.push_back(n.substr(0, n.size() - 5));
   return names;
 }
 
 ModelConfig model_preset(const std::string& name) {
-  const fs::path path = fs::path(config_dir()) / "models" / (name + ".yaml");
+  const std::string path = fs::join(fs::join(config_dir(), "models"), name + ".yaml");
   if (!fs::exists(path)) {
     std::string list;
     for (const auto& n : preset_names()) list += (list.empty() ? "" : ", ") + n;
     fail(cat("unknown model preset '", name, "' (available: ", list, ")"));
   }
-  return ModelConfig::from_yaml_file(path.string());
+  return ModelConfig::from_yaml_file(path);
 }
 
 }  // namespace mcd

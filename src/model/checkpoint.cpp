@@ -3,15 +3,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include <filesystem>
-
 #include "io/safetensors.h"
 #include "io/safetensors_torch.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/fs.h"
 
 namespace mcd {
-namespace fs = std::filesystem;
 
 void load_state(torch::nn::Module& module, const std::string& path) {
   const io::SafetensorsFile file = io::SafetensorsFile::open(path);
@@ -46,24 +44,23 @@ void load_state(torch::nn::Module& module, const std::string& path) {
 }
 
 MambaLM load_pretrained(const std::string& dir, const LoadOptions& options) {
-  const fs::path root(dir);
-  MCD_CHECK(fs::is_directory(root), dir, ": model folder does not exist");
-  const ModelConfig config = ModelConfig::from_hf_file((root / "config.json").string());
+  MCD_CHECK(fs::is_directory(dir), dir, ": model folder does not exist");
+  const ModelConfig config = ModelConfig::from_hf_file(fs::join(dir, "config.json"));
   MambaLM model(config);
-  load_state(*model, (root / "model.safetensors").string());
+  load_state(*model, fs::join(dir, "model.safetensors"));
   model->to(options.device, options.dtype);
   return model;
 }
 
 void save_pretrained(MambaLMImpl& model, const std::string& dir, at::ScalarType dtype) {
-  fs::create_directories(dir);
+  fs::make_dirs(dir);
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (const auto& item : model.named_parameters(true))
     tensors.emplace_back(item.key(), item.value().detach().to(torch::kCPU, dtype));
-  io::save_safetensors((fs::path(dir) / "model.safetensors").string(), tensors, {{"format", "pt"}});
+  io::save_safetensors(fs::join(dir, "model.safetensors"), tensors, {{"format", "pt"}});
   nlohmann::json j = model.config().to_hf_json();
   j["torch_dtype"] = dtype == at::kBFloat16 ? "bfloat16" : dtype == at::kHalf ? "float16" : "float32";
-  write_text_atomic((fs::path(dir) / "config.json").string(), j.dump(2) + "\n");
+  write_text_atomic(fs::join(dir, "config.json"), j.dump(2) + "\n");
 }
 
 }  // namespace mcd

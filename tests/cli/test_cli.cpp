@@ -56,12 +56,15 @@ TEST(Cli, GenerateStopsAtEosUnlessIgnored) {
   MCD_SKIP_IF_NO_FIXTURE();
   // A copy of the fixture whose EOS is 27, the second token greedy decoding produces.
   test::TempDir tmp;
-  std::filesystem::copy_file(test::fixture_dir() + "/model.safetensors", tmp.file("model.safetensors"));
+  {
+    std::ifstream src(test::fixture_dir() + "/model.safetensors", std::ios::binary);
+    std::ofstream(tmp.file("model.safetensors"), std::ios::binary) << src.rdbuf();
+  }
   std::ifstream f(test::fixture_dir() + "/config.json");
   auto config = nlohmann::json::parse(f);
   config["eos_token_id"] = 27;
   std::ofstream(tmp.file("config.json")) << config.dump();
-  const std::string base = "generate --model " + tmp.path.string() +
+  const std::string base = "generate --model " + tmp.path +
                            " --prompt-ids 37,235,396,72,255 --max-new-tokens 16 --greedy --device cpu";
   const CliRun stopped = run_cli(base);
   ASSERT_EQ(stopped.status, 0) << stopped.err;

@@ -3,7 +3,6 @@
 // checkpoint round trips and their errors, generation options and the classification head.
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -108,8 +107,8 @@ TEST(Model, PerLayerInnerWidthsRunAndRoundTrip) {
   const at::Tensor ids = torch::randint(0, 97, {2, 6}, torch::kLong);
   m->loss(ids).backward();
   test::TempDir dir;
-  save_pretrained(*m, dir.path.string());
-  MambaLM back = load_pretrained(dir.path.string());
+  save_pretrained(*m, dir.path);
+  MambaLM back = load_pretrained(dir.path);
   EXPECT_EQ(back->config().d_inner_per_layer, c.d_inner_per_layer);
   torch::NoGradGuard no_grad;
   EXPECT_TRUE(torch::equal(back->forward(ids), m->forward(ids)));
@@ -118,8 +117,8 @@ TEST(Model, PerLayerInnerWidthsRunAndRoundTrip) {
 TEST(Checkpoint, SaveLoadRoundTripIsExact) {
   MambaLM m = tiny_model(6);
   test::TempDir dir;
-  save_pretrained(*m, dir.path.string());
-  MambaLM back = load_pretrained(dir.path.string());
+  save_pretrained(*m, dir.path);
+  MambaLM back = load_pretrained(dir.path);
   auto pb = back->named_parameters();
   for (const auto& p : m->named_parameters()) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
   EXPECT_EQ(back->config().to_hf_json(), m->config().to_hf_json());
@@ -131,8 +130,8 @@ TEST(Checkpoint, UntiedHeadRoundTrip) {
   c.tie_embeddings = false;
   MambaLM m = tiny_model(7, c);
   test::TempDir dir;
-  save_pretrained(*m, dir.path.string());
-  MambaLM back = load_pretrained(dir.path.string());
+  save_pretrained(*m, dir.path);
+  MambaLM back = load_pretrained(dir.path);
   EXPECT_TRUE(torch::equal(back->lm_head->weight, m->lm_head->weight));
 }
 
@@ -148,7 +147,7 @@ void expect_error_containing(const std::function<void()>& f, const std::string& 
 TEST(Checkpoint, BadFoldersGiveErrorsNamingTheProblem) {
   MambaLM m = tiny_model(8);
   test::TempDir dir;
-  const std::string d = dir.path.string();
+  const std::string d = dir.path;
   expect_error_containing([&] { load_pretrained(d + "/nope"); }, "does not exist");
   save_pretrained(*m, d);
   // A tensor missing.
@@ -173,8 +172,7 @@ TEST(Checkpoint, BadFoldersGiveErrorsNamingTheProblem) {
   expect_error_containing([&] { load_pretrained(d); }, "unexpected tensor 'backbone.layers.7.mixer.D'");
   // A truncated file.
   write(tensors);
-  std::filesystem::resize_file(dir.file("model.safetensors"),
-                               std::filesystem::file_size(dir.file("model.safetensors")) - 100);
+  fs::resize_file(dir.file("model.safetensors"), fs::file_size(dir.file("model.safetensors")) - 100);
   expect_error_containing([&] { load_pretrained(d); }, "model.safetensors");
   // A config with a wrong type.
   std::ofstream(dir.file("config.json")) << R"({"hidden_size": "64", "num_hidden_layers": 2, "vocab_size": 97})";

@@ -1,6 +1,7 @@
 // Tests for BpeTokenizer (bpe_tokenizer.h): the GPT-2 files (skipped until
 // scripts/fetch_assets.sh has run) against ids committed from js-tiktoken (hard_cases.json),
 // special tokens, round trips, hash pinning, threads; and HF tokenizer.json files the tests write.
+#include "util/fs.h"
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -348,7 +349,7 @@ TEST(TokenizerHfJson, ConvertedGpt2GivesIdenticalIds) {
     EXPECT_EQ(hf.encode_allow_special(text), gpt2.encode_allow_special(text)) << c["name"];
   }
   const std::string wiki = std::string(MCD_SHARED_DIR) + "/data/wikitext2/wiki.valid.tokens";
-  if (std::filesystem::exists(wiki)) {
+  if (::mcd::fs::exists(wiki)) {
     const std::string text = test::read_file(wiki);
     EXPECT_EQ(hf.encode(text), gpt2.encode(text));
   }

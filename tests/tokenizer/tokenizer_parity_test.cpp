@@ -1,6 +1,7 @@
 // Parity of BpeTokenizer with js-tiktoken's gpt2 encoding, run live through
 // js_tiktoken_encode.js: on the committed hard cases, on random text mixing every Unicode class,
 // and on ../shared corpora. Skips with a message when node, js-tiktoken or the data are absent.
+#include "util/fs.h"
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -150,7 +151,7 @@ std::string shared_file(const std::string& rel) {
 
 #define MCD_REQUIRE_SHARED(path)                                                          \
   do {                                                                                    \
-    if (!std::filesystem::exists(path))                                                   \
+    if (!::mcd::fs::exists(path))                                                   \
       GTEST_SKIP() << path << " absent (MCD_SHARED_DIR=" << MCD_SHARED_DIR << ")";        \
   } while (0)
 

@@ -3,6 +3,7 @@
 // The assets come from scripts/fetch_assets.sh; ../shared data from MCD_SHARED_DIR.
 #pragma once
 
+#include "util/fs.h"
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,8 +31,8 @@ inline std::string assets_root() {
 inline std::string gpt2_dir() { return assets_root() + "/gpt2"; }
 
 inline bool have_gpt2_files() {
-  return std::filesystem::exists(gpt2_dir() + "/encoder.json") &&
-         std::filesystem::exists(gpt2_dir() + "/vocab.bpe");
+  return ::mcd::fs::exists(gpt2_dir() + "/encoder.json") &&
+         ::mcd::fs::exists(gpt2_dir() + "/vocab.bpe");
 }
 
 #define MCD_REQUIRE_GPT2()                                                                  \
@@ -90,8 +91,8 @@ inline bool have_node() {
 }
 
 inline bool have_js_tiktoken() {
-  return std::filesystem::exists(assets_root() + "/node_modules/js-tiktoken/dist/lite.cjs") &&
-         std::filesystem::exists(assets_root() + "/node_modules/base64-js");
+  return ::mcd::fs::exists(assets_root() + "/node_modules/js-tiktoken/dist/lite.cjs") &&
+         ::mcd::fs::exists(assets_root() + "/node_modules/base64-js");
 }
 
 #define MCD_REQUIRE_JS_TIKTOKEN()                                                           \

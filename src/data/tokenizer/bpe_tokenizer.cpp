@@ -5,11 +5,12 @@
 
 #include <array>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <sstream>
 #include <unordered_map>
+
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -19,6 +20,7 @@
 #include "data/tokenizer/sha256.h"
 #include "data/tokenizer/unicode_tables.h"
 #include "util/error.h"
+#include "util/fs.h"
 
 namespace mcd::data {
 
@@ -29,7 +31,6 @@ const char kGpt2VocabBpeSha256[] =
 
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr char kEndOfText[] = "<|endoftext|>";
@@ -128,10 +129,9 @@ bool is_space_at(const unsigned char* p, const unsigned char* end, size_t& lengt
 
 // ---- asset search ---------------------------------------------------------------------------
 
-bool has_gpt2_files(const fs::path& dir) {
-  std::error_code ec;
-  return fs::is_regular_file(dir / "encoder.json", ec) &&
-         fs::is_regular_file(dir / "vocab.bpe", ec);
+bool has_gpt2_files(const std::string& dir) {
+  return fs::is_regular_file(fs::join(dir, "encoder.json")) &&
+         fs::is_regular_file(fs::join(dir, "vocab.bpe"));
 }
 
 }  // namespace
@@ -268,42 +268,42 @@ BpeTokenizer BpeTokenizer::from_hf_tokenizer_json(const std::string& path) {
 }
 
 std::string BpeTokenizer::default_gpt2_dir() {
-  std::vector<fs::path> tried;
+  std::vector<std::string> tried;
   if (const char* env = std::getenv("MCD_ASSETS_DIR"); env && *env) {
-    for (const fs::path& dir : {fs::path(env) / "gpt2", fs::path(env)}) {
-      if (has_gpt2_files(dir)) return dir.string();
+    for (const std::string& dir : {fs::join(env, "gpt2"), std::string(env)}) {
+      if (has_gpt2_files(dir)) return dir;
       tried.push_back(dir);
     }
-    fail(cat("MCD_ASSETS_DIR is set but neither '", tried[0].string(), "' nor '",
-             tried[1].string(), "' holds encoder.json and vocab.bpe"));
+    fail(cat("MCD_ASSETS_DIR is set but neither '", tried[0], "' nor '", tried[1],
+             "' holds encoder.json and vocab.bpe"));
   }
-  const fs::path rel = fs::path(".cache") / "assets" / "gpt2";
+  const std::string rel = ".cache/assets/gpt2";
 #ifdef MCD_SOURCE_DIR
-  tried.push_back(fs::path(MCD_SOURCE_DIR) / rel);
-  if (has_gpt2_files(tried.back())) return tried.back().string();
+  tried.push_back(fs::join(MCD_SOURCE_DIR, rel));
+  if (has_gpt2_files(tried.back())) return tried.back();
 #endif
-  std::vector<fs::path> starts;
-  std::error_code ec;
-  starts.push_back(fs::current_path(ec));
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) starts.push_back(exe.parent_path());
-  for (fs::path dir : starts) {
-    for (; !dir.empty(); dir = dir.parent_path()) {
-      tried.push_back(dir / rel);
-      if (has_gpt2_files(tried.back())) return tried.back().string();
-      if (dir == dir.root_path()) break;
+  std::vector<std::string> starts;
+  char cwd[4096];
+  if (::getcwd(cwd, sizeof(cwd))) starts.emplace_back(cwd);
+  const std::string exe = fs::executable_path();
+  if (!exe.empty()) starts.push_back(fs::parent_path(exe));
+  for (std::string dir : starts) {
+    for (; !dir.empty(); dir = fs::parent_path(dir)) {
+      tried.push_back(fs::join(dir, rel));
+      if (has_gpt2_files(tried.back())) return tried.back();
+      if (dir == "/") break;
     }
   }
   std::string list;
-  for (const auto& p : tried) list += "\n  " + p.string();
+  for (const auto& p : tried) list += "\n  " + p;
   fail(cat("GPT-2 tokenizer files (encoder.json, vocab.bpe) not found; run "
            "scripts/fetch_assets.sh or set MCD_ASSETS_DIR. Tried:",
            list));
 }
 
 BpeTokenizer BpeTokenizer::load_default() {
-  const fs::path dir = default_gpt2_dir();
-  return from_gpt2_files((dir / "encoder.json").string(), (dir / "vocab.bpe").string());
+  const std::string dir = default_gpt2_dir();
+  return from_gpt2_files(fs::join(dir, "encoder.json"), fs::join(dir, "vocab.bpe"));
 }
 
 std::vector<int32_t> BpeTokenizer::encode(std::string_view text) const {
