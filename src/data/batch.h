@@ -5,7 +5,8 @@
 //
 // Training: row g of the global batch at `step` is the window starting at
 //   window_start(n, seed, step, g, window) = uniform in [0, n - window], drawn from
-//   mix64(mix64(mix64(seed) ^ step) ^ g)   (a counter-based RNG: no state to save or restore).
+//   mix64(mix64(mix64(seed + 0x9e3779b97f4a7c15) + step) + g)   (a counter-based RNG: no state
+//   to save or restore), mapped onto the range by a 128-bit multiply-shift.
 // So a resumed run sees the same batches, and the global batch is the same for any world size:
 // rank r of world_size W gets rows [r*b, (r+1)*b) with b = global_batch / W.
 //

@@ -3,24 +3,27 @@
 // hands out views into it, so reading costs no copies; data/token_cache.cpp drives them.
 #include "data/corpus.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <system_error>
 #include <utility>
 
 #include "util/error.h"
+#include "util/fs.h"
 #include "util/mapped_file.h"
 
+// No std::filesystem here: see [Note: no std::filesystem] in docs/NOTES.md.
 namespace mcd::data {
-namespace fs = std::filesystem;
 namespace {
 
-bool is_blank_char(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v'; }
-
-bool is_blank(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), is_blank_char);
+bool is_blank_char(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
 }
+
+bool is_blank(std::string_view s) { return std::all_of(s.begin(), s.end(), is_blank_char); }
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && is_blank_char(s.front())) s.remove_prefix(1);
@@ -40,7 +43,8 @@ void for_each_line(std::string_view content, Fn&& fn) {
   int64_t number = 1;
   while (pos < content.size()) {
     const void* nl = std::memchr(content.data() + pos, '\n', content.size() - pos);
-    const size_t end = nl ? size_t(static_cast<const char*>(nl) - content.data()) + 1 : content.size();
+    const size_t end =
+        nl ? size_t(static_cast<const char*>(nl) - content.data()) + 1 : content.size();
     if (!fn(pos, end, number)) return;
     pos = end;
     ++number;
@@ -51,7 +55,8 @@ void for_each_line(std::string_view content, Fn&& fn) {
 // "= ... =" (that would be a level-2 subheading " = = Section = = ").
 bool wikitext_title(std::string_view line, std::string_view* title) {
   const std::string_view t = trim(line);
-  if (t.size() < 5 || t[0] != '=' || t[1] != ' ' || t[t.size() - 1] != '=' || t[t.size() - 2] != ' ')
+  if (t.size() < 5 || t[0] != '=' || t[1] != ' ' || t[t.size() - 1] != '=' ||
+      t[t.size() - 2] != ' ')
     return false;
   const std::string_view inner = trim(t.substr(2, t.size() - 4));
   if (inner.empty() || inner.front() == '=' || inner.back() == '=') return false;
@@ -59,7 +64,9 @@ bool wikitext_title(std::string_view line, std::string_view* title) {
   return true;
 }
 
-bool is_doc_open(std::string_view trimmed) { return starts_with(trimmed, "<doc ") || trimmed == "<doc>"; }
+bool is_doc_open(std::string_view trimmed) {
+  return starts_with(trimmed, "<doc ") || trimmed == "<doc>";
+}
 
 std::string_view doc_attribute(std::string_view tag, std::string_view name) {
   const std::string key = std::string(" ") + std::string(name) + "=\"";
@@ -70,7 +77,8 @@ std::string_view doc_attribute(std::string_view tag, std::string_view name) {
   return end == std::string_view::npos ? std::string_view{} : tag.substr(begin, end - begin);
 }
 
-void emit(std::string_view text, std::string_view title, const std::function<void(const Document&)>& fn) {
+void emit(std::string_view text, std::string_view title,
+          const std::function<void(const Document&)>& fn) {
   if (!is_blank(text)) fn(Document{text, title});
 }
 
@@ -120,25 +128,53 @@ void split_wikiextractor(std::string_view content, const std::string& source,
   MCD_CHECK(!inside, source, ": the <doc> opened at line ", open_line, " is never closed");
 }
 
-void add_directory(const fs::path& dir, std::vector<std::string>& out) {
-  std::vector<std::pair<std::string, std::string>> found;  // (relative path, absolute path)
-  std::error_code ec;
-  fs::recursive_directory_iterator it(dir, ec), end;
-  MCD_CHECK(!ec, "cannot read corpus directory '", dir.string(), "': ", ec.message());
-  while (it != end) {
-    const fs::path& p = it->path();
-    std::error_code entry_ec;  // an entry that cannot be stat'ed (a broken link) is skipped
-    if (p.filename().string().rfind('.', 0) == 0) {  // hidden: skip, and do not descend
-      if (it->is_directory(entry_ec)) it.disable_recursion_pending();
-    } else if (it->is_regular_file(entry_ec)) {
-      found.emplace_back(p.lexically_relative(dir).generic_string(), p.lexically_normal().string());
-    }
-    it.increment(ec);
-    MCD_CHECK(!ec, "cannot read corpus directory '", dir.string(), "': ", ec.message());
+// `path` made absolute (against the working directory) and lexically normalized: no ".", no
+// "..", no repeated or trailing '/'. Symbolic links are not resolved.
+std::string absolute_normal(const std::string& path) {
+  std::string full = path;
+  if (full.empty() || full[0] != '/') {
+    std::string cwd(4096, '\0');
+    MCD_CHECK(::getcwd(cwd.data(), cwd.size()),
+              "cannot get the working directory: ", std::strerror(errno));
+    full = std::string(cwd.c_str()) + "/" + full;
   }
-  MCD_CHECK(!found.empty(), "corpus directory '", dir.string(), "' has no (non-hidden) files");
-  std::sort(found.begin(), found.end());
-  for (auto& entry : found) out.push_back(std::move(entry.second));
+  std::vector<std::string_view> parts;
+  const std::string_view all(full);
+  size_t pos = 0;
+  while (pos <= all.size()) {
+    size_t slash = all.find('/', pos);
+    if (slash == std::string_view::npos) slash = all.size();
+    const std::string_view part = all.substr(pos, slash - pos);
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    pos = slash + 1;
+  }
+  std::string out;
+  for (const auto& part : parts) out.append("/").append(part);
+  return out.empty() ? "/" : out;
+}
+
+bool is_symlink(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
+}
+
+// Appends the files below `dir`: entries sorted by name (byte order) at each level, a
+// subdirectory's files at the subdirectory's place. Hidden entries are skipped; symbolic links
+// to files are followed, links to directories are not (no cycles).
+void add_directory(const std::string& dir, std::vector<std::string>& out) {
+  for (const std::string& name : fs::list_dir(dir)) {
+    if (name[0] == '.') continue;
+    const std::string path = fs::join(dir, name);
+    if (fs::is_directory(path)) {
+      if (!is_symlink(path)) add_directory(path, out);
+    } else if (fs::is_regular_file(path)) {
+      out.push_back(path);
+    }
+  }
 }
 
 }  // namespace
@@ -188,16 +224,16 @@ std::vector<std::string> list_corpus_files(const CorpusSpec& spec) {
   MCD_CHECK(!spec.paths.empty(), "corpus spec names no paths");
   std::vector<std::string> files;
   for (const std::string& name : spec.paths) {
-    std::error_code ec;
-    const fs::path path = fs::absolute(fs::path(name), ec).lexically_normal();
-    MCD_CHECK(!ec, "corpus path '", name, "': ", ec.message());
-    const fs::file_status status = fs::status(path, ec);  // follows symlinks
-    MCD_CHECK(fs::exists(status), "corpus path '", name, "' does not exist");
-    if (fs::is_directory(status)) {
+    const std::string path = absolute_normal(name);
+    MCD_CHECK(fs::exists(path), "corpus path '", name, "' does not exist");
+    if (fs::is_directory(path)) {
+      const size_t before = files.size();
       add_directory(path, files);
+      MCD_CHECK(files.size() > before, "corpus directory '", name, "' has no (non-hidden) files");
     } else {
-      MCD_CHECK(fs::is_regular_file(status), "corpus path '", name, "' is not a regular file or directory");
-      files.push_back(path.string());
+      MCD_CHECK(fs::is_regular_file(path), "corpus path '", name,
+                "' is not a regular file or directory");
+      files.push_back(path);
     }
   }
   return files;
@@ -218,10 +254,11 @@ int64_t for_each_document(const CorpusSpec& spec, const std::function<void(std::
   for (const std::string& path : list_corpus_files(spec)) {
     const MappedFile file = MappedFile::open(path);
     const std::string_view content(reinterpret_cast<const char*>(file.data()), file.size());
-    split_documents(content, resolve_format(spec, strip_bom(content)), path, [&](const Document& doc) {
-      ++count;
-      fn(doc.text);
-    });
+    split_documents(content, resolve_format(spec, strip_bom(content)), path,
+                    [&](const Document& doc) {
+                      ++count;
+                      fn(doc.text);
+                    });
   }
   return count;
 }

@@ -16,9 +16,10 @@
 //   auto           Per file, from its first non-blank line: "<doc " -> wikiextractor, a
 //                  " = Title = " heading -> wikitext, anything else -> text.
 // Paths: each spec path is a file or a directory. A directory stands for every regular file
-// below it, recursively, sorted by relative path in byte order; entries whose name starts with
-// '.' are skipped (so a hidden cache folder inside a corpus is not read). Paths named directly
-// are used in the order given.
+// below it, recursively: entries sorted by name in byte order at each level, a subdirectory's
+// files at the subdirectory's place. Entries whose name starts with '.' are skipped (so a hidden
+// cache folder inside a corpus is not read); links to directories are not followed. Paths named
+// directly are used in the order given.
 #pragma once
 
 #include <cstdint>

@@ -22,22 +22,25 @@ inline uint64_t load64(const uint8_t* p) {
   return v;
 }
 
-inline uint64_t round(uint64_t lane, uint64_t word) { return rotl(lane ^ (word * kMulB), 29) * kMulA; }
+inline uint64_t lane_round(uint64_t lane, uint64_t word) {
+  return rotl(lane ^ (word * kMulB), 29) * kMulA;
+}
 
 }  // namespace
 
 uint64_t hash_bytes(const void* data, size_t size, uint64_t seed) {
   const auto* p = static_cast<const uint8_t*>(data);
   const uint8_t* const end = p + size;
-  uint64_t h = mix64(seed ^ (uint64_t(size) * kMulC));
+  uint64_t h =
+      mix64((seed + kMulA) ^ (uint64_t(size) * kMulC));  // + kMulA: nothing hashes to 0 trivially
   if (size >= 32) {
     uint64_t a = h ^ 0x1111111111111111ull, b = h ^ 0x2222222222222222ull;
     uint64_t c = h ^ 0x3333333333333333ull, d = h ^ 0x4444444444444444ull;
     for (; end - p >= 32; p += 32) {
-      a = round(a, load64(p));
-      b = round(b, load64(p + 8));
-      c = round(c, load64(p + 16));
-      d = round(d, load64(p + 24));
+      a = lane_round(a, load64(p));
+      b = lane_round(b, load64(p + 8));
+      c = lane_round(c, load64(p + 16));
+      d = lane_round(d, load64(p + 24));
     }
     h = mix64(a) ^ rotl(mix64(b), 16) ^ rotl(mix64(c), 32) ^ rotl(mix64(d), 48);
   }

@@ -20,9 +20,9 @@ inline uint64_t mix64(uint64_t x) {
   return x;
 }
 
-// Non-cryptographic hash of `size` bytes, ~10 GB/s: four independent multiply-rotate lanes over
+// Non-cryptographic hash of `size` bytes: four independent multiply-rotate lanes over
 // 32-byte blocks, then mix64. Detects truncation, bit flips and reordering with probability
-// 1 - 2^-64; it is not a defence against deliberate tampering.
+// 1 - 2^-64 (several GB/s); it is not a defence against deliberate tampering.
 uint64_t hash_bytes(const void* data, size_t size, uint64_t seed = 0);
 
 // "0x" + 16 lower-case hex digits, the form stored in JSON sidecars.

@@ -3,14 +3,11 @@
 // Corpus reading is data/corpus.cpp; atomic writes and maps are util/atomic_file, mapped_file.
 #include "data/token_cache.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <exception>
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -23,9 +20,10 @@
 #include "data/tokenizer/bpe_tokenizer.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/fs.h"
 
+// No std::filesystem here: see [Note: no std::filesystem] in docs/NOTES.md.
 namespace mcd::data {
-namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
@@ -40,14 +38,12 @@ bool host_is_little_endian() {
 }
 
 std::string join_path(const std::string& dir, const std::string& name) {
-  return (fs::path(dir) / name).string();
+  return fs::join(dir, name);
 }
 
 json file_stamp(const std::string& path) {
-  struct stat st {};
-  MCD_CHECK(::stat(path.c_str(), &st) == 0, "cannot stat corpus file '", path, "'");
-  const int64_t mtime_ns = int64_t(st.st_mtim.tv_sec) * 1000000000 + int64_t(st.st_mtim.tv_nsec);
-  return json{{"path", path}, {"size", uint64_t(st.st_size)}, {"mtime_ns", mtime_ns}};
+  return json{
+      {"path", path}, {"size", fs::file_size(path)}, {"mtime_ns", fs::modification_time_ns(path)}};
 }
 
 // Everything a cache depends on; two caches with equal inputs hold identical token files.
@@ -62,7 +58,10 @@ json make_inputs(const CorpusSpec& spec, const std::vector<std::string>& files,
         {"eot_id", tokenizer.eot_id()}}},
       {"corpus_format", spec.format},
       {"files", stamps},
-      {"split", {{"rule", kSplitRule}, {"val_fraction", options.val_fraction}, {"seed", options.split_seed}}},
+      {"split",
+       {{"rule", kSplitRule},
+        {"val_fraction", options.val_fraction},
+        {"seed", options.split_seed}}},
       {"max_documents", options.max_documents},
   };
 }
@@ -71,12 +70,14 @@ json make_inputs(const CorpusSpec& spec, const std::vector<std::string>& files,
 std::string describe_change(const json& old_in, const json& new_in) {
   try {
     if (old_in.at("tokenizer") != new_in.at("tokenizer"))
-      return cat("tokenizer changed: ", old_in.at("tokenizer").dump(), " -> ", new_in.at("tokenizer").dump());
+      return cat("tokenizer changed: ", old_in.at("tokenizer").dump(), " -> ",
+                 new_in.at("tokenizer").dump());
     if (old_in.at("corpus_format") != new_in.at("corpus_format"))
       return cat("corpus format changed: ", old_in.at("corpus_format").dump(), " -> ",
                  new_in.at("corpus_format").dump());
     if (old_in.at("split") != new_in.at("split"))
-      return cat("split parameters changed: ", old_in.at("split").dump(), " -> ", new_in.at("split").dump());
+      return cat("split parameters changed: ", old_in.at("split").dump(), " -> ",
+                 new_in.at("split").dump());
     if (old_in.at("max_documents") != new_in.at("max_documents"))
       return cat("max_documents changed: ", old_in.at("max_documents").dump(), " -> ",
                  new_in.at("max_documents").dump());
@@ -93,7 +94,8 @@ std::string describe_change(const json& old_in, const json& new_in) {
         return cat("source file '", path, "' was modified (mtime changed)");
       old_files.erase(it);
     }
-    if (!old_files.empty()) return cat("source file '", old_files.begin()->first, "' is no longer in the corpus");
+    if (!old_files.empty())
+      return cat("source file '", old_files.begin()->first, "' is no longer in the corpus");
     if (old_in.at("files") != new_in.at("files")) return "the order of the source files changed";
   } catch (const json::exception&) {
     // The sidecar's inputs have another shape (an older writer): the fallback below says so.
@@ -138,8 +140,9 @@ struct DocResult {
 // Tokenizes `docs` with `threads` workers and writes them in document order to `out[0]`
 // (train) or `out[1]` (val). Workers take documents from a shared counter and may run at most
 // `window` documents ahead of the writer, which bounds memory to a few documents per thread.
-void tokenize_all(const std::vector<std::string_view>& docs, const BpeTokenizer& tokenizer, int threads,
-                  const TokenCacheOptions& options, std::FILE* out[2], SplitCounts counts[2]) {
+void tokenize_all(const std::vector<std::string_view>& docs, const BpeTokenizer& tokenizer,
+                  int threads, const TokenCacheOptions& options, std::FILE* out[2],
+                  SplitCounts counts[2]) {
   const int64_t n = int64_t(docs.size());
   const int64_t window = std::max<int64_t>(64, 16 * int64_t(threads));
   const uint16_t eot = uint16_t(tokenizer.eot_id());
@@ -238,7 +241,8 @@ void build(const std::string& dir, const CorpusSpec& spec, const std::vector<std
   for (const std::string& path : files) {
     if (limited && int64_t(docs.size()) >= options.max_documents) break;
     maps.push_back(MappedFile::open(path));
-    const std::string_view content(reinterpret_cast<const char*>(maps.back().data()), maps.back().size());
+    const std::string_view content(reinterpret_cast<const char*>(maps.back().data()),
+                                   maps.back().size());
     const CorpusFormat format = resolve_format(spec, strip_bom(content));
     formats.push_back(corpus_format_name(format));
     split_documents(content, format, path, [&](const Document& doc) {
@@ -248,10 +252,11 @@ void build(const std::string& dir, const CorpusSpec& spec, const std::vector<std
     });
   }
 
+  MCD_CHECK(!docs.empty(), "the corpus (", files.size(), " files, first '", files.front(),
+            "') has no non-blank documents");
+
   // No sidecar while the token files are being replaced: a crash now means "rebuild".
-  std::error_code ec;
-  fs::remove(join_path(dir, kMetaName), ec);
-  MCD_CHECK(!ec, "cannot remove old sidecar '", join_path(dir, kMetaName), "': ", ec.message());
+  fs::remove_file(join_path(dir, kMetaName));
 
   int threads = options.threads > 0 ? options.threads : int(std::thread::hardware_concurrency());
   threads = std::max(1, threads);
@@ -265,13 +270,14 @@ void build(const std::string& dir, const CorpusSpec& spec, const std::vector<std
       tokenize_all(docs, tokenizer, threads, options, out, counts);
     });
   });
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   json meta = {{"format_version", kTokenCacheFormatVersion}, {"inputs", inputs}};
   for (int s = 0; s < 2; ++s) {
     const MappedFile written = MappedFile::open(paths[s]);  // checksum what is on disk
     meta[kSplitNames[s]] = {
-        {"file", fs::path(paths[s]).filename().string()},
+        {"file", fs::file_name(paths[s])},
         {"tokens", counts[s].tokens},
         {"documents", counts[s].documents},
         {"bytes", uint64_t(written.size())},
@@ -291,11 +297,13 @@ void build(const std::string& dir, const CorpusSpec& spec, const std::vector<std
   write_text_atomic(join_path(dir, kMetaName), meta.dump(2) + "\n");
   const int64_t total = counts[0].tokens + counts[1].tokens;
   char rate[64];
-  std::snprintf(rate, sizeof rate, "%.2f s (%.1f MB/s of text)", seconds, text_bytes / 1e6 / std::max(seconds, 1e-9));
-  log_line(options, cat("token cache ", dir, ": built ", total, " tokens from ", docs.size(), " documents in ",
-                        files.size(), " files on ", threads, " threads in ", rate, "; train ",
-                        counts[0].tokens, " tokens / ", counts[0].documents, " documents, val ",
-                        counts[1].tokens, " tokens / ", counts[1].documents, " documents"));
+  std::snprintf(rate, sizeof rate, "%.2f s (%.1f MB/s of text)", seconds,
+                text_bytes / 1e6 / std::max(seconds, 1e-9));
+  log_line(options,
+           cat("token cache ", dir, ": built ", total, " tokens from ", docs.size(),
+               " documents in ", files.size(), " files on ", threads, " threads in ", rate,
+               "; train ", counts[0].tokens, " tokens / ", counts[0].documents, " documents, val ",
+               counts[1].tokens, " tokens / ", counts[1].documents, " documents"));
   if (counts[1].documents == 0 && options.val_fraction > 0)
     log_line(options, cat("token cache ", dir, ": warning: the validation split is empty"));
 }
@@ -325,21 +333,24 @@ TokenCache TokenCache::open_checked(const std::string& dir, json meta, bool veri
     } catch (const json::exception& e) {
       fail(cat("token cache sidecar '", meta_path, "' is malformed (", e.what(), ")"));
     }
-    MCD_CHECK(!name.empty() && name.find('/') == std::string::npos, "token cache sidecar '", meta_path,
-              "' names an invalid token file \"", name, "\"");
-    MCD_CHECK(bytes == uint64_t(tokens) * 2, "token cache sidecar '", meta_path, "' is inconsistent: ",
-              tokens, " tokens in ", bytes, " bytes");
+    MCD_CHECK(!name.empty() && name.find('/') == std::string::npos, "token cache sidecar '",
+              meta_path, "' names an invalid token file \"", name, "\"");
+    MCD_CHECK(bytes == uint64_t(tokens) * 2, "token cache sidecar '", meta_path,
+              "' is inconsistent: ", tokens, " tokens in ", bytes, " bytes");
     const std::string path = join_path(dir, name);
     MCD_CHECK(fs::exists(path), "token file '", path, "' is missing (listed in '", meta_path,
               "'); delete the cache directory to rebuild it");
     MappedFile file = MappedFile::open(path);
-    MCD_CHECK(file.size() == bytes, "token file '", path, "' has ", file.size(), " bytes but '", meta_path,
-              "' records ", bytes, " (truncated or overwritten?); delete the cache directory to rebuild it");
+    MCD_CHECK(file.size() == bytes, "token file '", path, "' has ", file.size(), " bytes but '",
+              meta_path, "' records ", bytes,
+              " (truncated or overwritten?); delete the cache directory to rebuild it");
     if (verify_checksum) {
-      const uint64_t want = parse_hex64(checksum, cat(meta_path, ": ", kSplitNames[s], ".checksum"));
+      const uint64_t want =
+          parse_hex64(checksum, cat(meta_path, ": ", kSplitNames[s], ".checksum"));
       const uint64_t got = hash_bytes(file.data(), file.size());
-      MCD_CHECK(got == want, "token file '", path, "' fails its checksum (", hex64(got), ", '", meta_path,
-                "' records ", hex64(want), "): the file is corrupt; delete the cache directory to rebuild it");
+      MCD_CHECK(got == want, "token file '", path, "' fails its checksum (", hex64(got), ", '",
+                meta_path, "' records ", hex64(want),
+                "): the file is corrupt; delete the cache directory to rebuild it");
     }
     (s == 0 ? cache.train_ : cache.val_) = std::move(file);
   }
@@ -349,23 +360,22 @@ TokenCache TokenCache::open_checked(const std::string& dir, json meta, bool veri
 
 TokenCache TokenCache::open(const std::string& cache_dir, bool verify_checksum) {
   const std::string meta_path = join_path(cache_dir, kMetaName);
-  MCD_CHECK(fs::exists(meta_path), "no token cache in '", cache_dir, "' (", meta_path, " is missing)");
+  MCD_CHECK(fs::exists(meta_path), "no token cache in '", cache_dir, "' (", meta_path,
+            " is missing)");
   json meta = read_meta(meta_path);
-  MCD_CHECK(meta["format_version"].get<int>() == kTokenCacheFormatVersion, "token cache '", cache_dir,
-            "' has format version ", meta["format_version"].dump(), "; this build reads version ",
-            kTokenCacheFormatVersion, " (rebuild it)");
+  MCD_CHECK(meta["format_version"].get<int>() == kTokenCacheFormatVersion, "token cache '",
+            cache_dir, "' has format version ", meta["format_version"].dump(),
+            "; this build reads version ", kTokenCacheFormatVersion, " (rebuild it)");
   return open_checked(cache_dir, std::move(meta), verify_checksum);
 }
 
 TokenCache TokenCache::open_or_build(const CorpusSpec& spec, const BpeTokenizer& tokenizer,
                                      const TokenCacheOptions& options) {
   MCD_CHECK(!options.cache_dir.empty(), "TokenCacheOptions.cache_dir is empty");
-  MCD_CHECK(options.val_fraction >= 0 && options.val_fraction <= 1, "val_fraction must be in [0, 1], got ",
-            options.val_fraction);
+  MCD_CHECK(options.val_fraction >= 0 && options.val_fraction <= 1,
+            "val_fraction must be in [0, 1], got ", options.val_fraction);
   const std::string dir = options.cache_dir;
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  MCD_CHECK(!ec, "cannot create token cache directory '", dir, "': ", ec.message());
+  fs::make_dirs(dir);
 
   const std::vector<std::string> files = list_corpus_files(spec);
   const json inputs = make_inputs(spec, files, tokenizer, options);
@@ -378,7 +388,8 @@ TokenCache TokenCache::open_or_build(const CorpusSpec& spec, const BpeTokenizer&
     try {
       json meta = read_meta(meta_path);
       if (meta["format_version"].get<int>() != kTokenCacheFormatVersion) {
-        reason = cat("cache format version ", meta["format_version"].dump(), " -> ", kTokenCacheFormatVersion);
+        reason = cat("cache format version ", meta["format_version"].dump(), " -> ",
+                     kTokenCacheFormatVersion);
       } else if (meta["inputs"] != inputs) {
         reason = describe_change(meta["inputs"], inputs);
       } else {

@@ -17,8 +17,8 @@
 // open_or_build():
 //   - no meta.json, a different format_version, or different inputs -> rebuild, logging one line
 //     that says why (e.g. "source file ... changed size 10 -> 12");
-//   - matching inputs but a missing/truncated token file, a checksum mismatch, or a meta.json that
-//     is not valid JSON of the expected shape -> mcd::Error naming the file, because a silent
+//   - a meta.json that is not valid JSON of the expected shape, or (inputs matching) a missing or
+//     truncated token file or a checksum mismatch -> mcd::Error naming the file, because a silent
 //     rebuild would hide a disk problem; with rebuild_if_invalid = true it logs and rebuilds.
 // Writing: meta.json is removed first, then each token file is written to a temp file, fsynced
 // and renamed (util/atomic_file), then meta.json likewise; a crash leaves no sidecar, so the
@@ -27,9 +27,8 @@
 
 #include <cstdint>
 #include <functional>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "data/corpus.h"
 #include "data/token_span.h"
@@ -42,13 +41,13 @@ class BpeTokenizer;
 constexpr int kTokenCacheFormatVersion = 1;
 
 struct TokenCacheOptions {
-  std::string cache_dir;          // created if missing
-  double val_fraction = 0.005;    // in [0, 1]
+  std::string cache_dir;        // created if missing
+  double val_fraction = 0.005;  // in [0, 1]
   uint64_t split_seed = 0;
-  int threads = 0;                // tokenizer workers; 0 = hardware concurrency
-  int64_t max_documents = -1;     // use only the first N documents of the corpus; -1 = all
+  int threads = 0;                  // tokenizer workers; 0 = hardware concurrency
+  int64_t max_documents = -1;       // use only the first N documents of the corpus; -1 = all
   bool rebuild_if_invalid = false;  // rebuild (not throw) on a truncated/corrupt cache
-  bool verify_checksum = true;      // hash the token files on open (~10 GB/s)
+  bool verify_checksum = true;      // hash the token files on open (several GB/s)
   // Receives one line per event (rebuild and why, build summary); null = stderr.
   std::function<void(const std::string&)> log;
 };

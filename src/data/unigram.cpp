@@ -15,7 +15,8 @@ UnigramModel UnigramModel::fit(const TokenSpan& train, int64_t vocab_size) {
   UnigramModel model;
   model.counts_.assign(size_t(vocab_size), 0);
   for (const uint16_t id : train) {
-    MCD_CHECK(id < vocab_size, "token id ", id, " in the training tokens is >= the vocabulary size ", vocab_size);
+    MCD_CHECK(id < vocab_size, "token id ", id,
+              " in the training tokens is >= the vocabulary size ", vocab_size);
     ++model.counts_[id];
   }
   model.total_ = train.size;
@@ -23,7 +24,8 @@ UnigramModel UnigramModel::fit(const TokenSpan& train, int64_t vocab_size) {
 }
 
 double UnigramModel::log_prob(int64_t id) const {
-  MCD_CHECK(id >= 0 && id < vocab_size(), "token id ", id, " outside the vocabulary [0, ", vocab_size(), ")");
+  MCD_CHECK(id >= 0 && id < vocab_size(), "token id ", id, " outside the vocabulary [0, ",
+            vocab_size(), ")");
   return std::log(double(counts_[size_t(id)] + 1)) - std::log(double(total_ + vocab_size()));
 }
 
@@ -31,8 +33,8 @@ double UnigramModel::cross_entropy(const TokenSpan& tokens) const {
   MCD_CHECK(tokens.size > 0, "unigram cross-entropy of an empty token span");
   std::vector<int64_t> seen(counts_.size(), 0);  // [vocab_size] occurrences in `tokens`
   for (const uint16_t id : tokens) {
-    MCD_CHECK(id < vocab_size(), "token id ", id, " in the evaluated tokens is >= the vocabulary size ",
-              vocab_size());
+    MCD_CHECK(id < vocab_size(), "token id ", id,
+              " in the evaluated tokens is >= the vocabulary size ", vocab_size());
     ++seen[id];
   }
   double nats = 0;

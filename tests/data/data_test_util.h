@@ -6,25 +6,24 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "data/tokenizer/bpe_tokenizer.h"
 #include "data/tokenizer/byte_level.h"
 #include "test_support.h"
 #include "util/error.h"
+#include "util/fs.h"
 
 namespace mcd::data::test {
 
 inline void write_file(const std::string& path, const std::string& content) {
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  mcd::fs::make_dirs(mcd::fs::parent_path(path));
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << content;
   ASSERT_TRUE(out.good()) << "cannot write " << path;
@@ -61,8 +60,12 @@ inline BpeTokenizer byte_tokenizer(const std::string& dir, bool with_merge = fal
   }
   const json doc = {
       {"version", "1.0"},
-      {"added_tokens", json::array({json{{"id", 256}, {"content", "<|endoftext|>"}, {"special", true},
-                                         {"lstrip", false}, {"rstrip", false}, {"single_word", false},
+      {"added_tokens", json::array({json{{"id", 256},
+                                         {"content", "<|endoftext|>"},
+                                         {"special", true},
+                                         {"lstrip", false},
+                                         {"rstrip", false},
+                                         {"single_word", false},
                                          {"normalized", false}}})},
       {"normalizer", nullptr},
       {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
@@ -90,7 +93,9 @@ inline const BpeTokenizer* gpt2_or_null(std::string& why) {
 }
 
 inline std::string enwiki_dir() { return mcd::test::shared_dir() + "/data/enwiki2015/AA"; }
-inline std::string wikitext2_valid() { return mcd::test::shared_dir() + "/data/wikitext2/wiki.valid.tokens"; }
+inline std::string wikitext2_valid() {
+  return mcd::test::shared_dir() + "/data/wikitext2/wiki.valid.tokens";
+}
 
 // Lines containing "<doc " (what `grep -c '<doc '` prints).
 inline int64_t grep_count_doc(const std::string& path) {
@@ -104,17 +109,17 @@ inline int64_t grep_count_doc(const std::string& path) {
 }  // namespace mcd::data::test
 
 // Declares `const BpeTokenizer& var` = GPT-2, or skips the test when the assets are missing.
-#define MCD_GPT2_OR_SKIP(var)                                                                  \
-  std::string var##_why;                                                                       \
-  const ::mcd::data::BpeTokenizer* var##_ptr = ::mcd::data::test::gpt2_or_null(var##_why);     \
-  if (!var##_ptr)                                                                              \
-    GTEST_SKIP() << "GPT-2 assets not found (" << var##_why                                    \
-                 << "); run scripts/fetch_assets.sh --gpt2-only";                              \
+#define MCD_GPT2_OR_SKIP(var)                                                              \
+  std::string var##_why;                                                                   \
+  const ::mcd::data::BpeTokenizer* var##_ptr = ::mcd::data::test::gpt2_or_null(var##_why); \
+  if (!var##_ptr)                                                                          \
+    GTEST_SKIP() << "GPT-2 assets not found (" << var##_why                                \
+                 << "); run scripts/fetch_assets.sh --gpt2-only";                          \
   const ::mcd::data::BpeTokenizer& var = *var##_ptr
 
-#define MCD_SHARED_OR_SKIP(path)                                                               \
-  do {                                                                                         \
-    if (!std::filesystem::exists(path))                                                        \
+#define MCD_SHARED_OR_SKIP(path)                                                                 \
+  do {                                                                                           \
+    if (!::mcd::fs::exists(path))                                                                \
       GTEST_SKIP() << (path) << " not found (../shared is absent in this clone; MCD_SHARED_DIR=" \
-                   << ::mcd::test::shared_dir() << ")";                                        \
+                   << ::mcd::test::shared_dir() << ")";                                          \
   } while (0)
