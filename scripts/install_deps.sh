@@ -8,6 +8,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 packages=(
   build-essential cmake pkg-config git
   libtorch-dev            # LibTorch 1.13: tensors, autograd, optimizers, c10d (CPU)
+  libgloo-dev             # headers c10d's Gloo process group needs (CPU data parallelism)
   libopenblas0-pthread    # without it Debian's LibTorch falls back to the slow reference BLAS
   libyaml-cpp-dev         # our strict YAML configs
   nlohmann-json3-dev      # HF config.json, safetensors headers, JSONL metrics

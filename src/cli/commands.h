@@ -23,6 +23,8 @@ Command add_init(CLI::App& app);
 Command add_generate(CLI::App& app);
 Command add_score(CLI::App& app);
 Command add_tokenize(CLI::App& app);
+Command add_pretrain(CLI::App& app);
+Command add_launch(CLI::App& app);
 
 // --device cpu|cuda|cuda:N|auto → a device ("auto": cuda when available).
 torch::Device parse_device(const std::string& name);

@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   const std::vector<mcd::cli::Command> commands = {
       mcd::cli::add_info(app), mcd::cli::add_init(app), mcd::cli::add_generate(app),
-      mcd::cli::add_score(app), mcd::cli::add_tokenize(app)};
+      mcd::cli::add_score(app), mcd::cli::add_tokenize(app), mcd::cli::add_pretrain(app),
+      mcd::cli::add_launch(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

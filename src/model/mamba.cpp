@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "ops/causal_conv1d.h"
+#include "ops/chunked_cross_entropy.h"
 #include "ops/selective_scan.h"
 #include "util/error.h"
 
@@ -195,7 +196,15 @@ at::Tensor shifted_cross_entropy(const at::Tensor& logits, const at::Tensor& inp
 }
 
 at::Tensor MambaLMImpl::loss(const at::Tensor& input_ids) {
-  return shifted_cross_entropy(forward(input_ids), input_ids);
+  MCD_CHECK(input_ids.dim() == 2 && input_ids.size(1) >= 2, "loss: input_ids must be (B, L>=2), got ",
+            input_ids.sizes());
+  // The head's cross-entropy in row chunks: the (B·L, V) logits never exist at once.
+  const at::Tensor hidden = backbone->forward(input_ids);  // (B, L, D)
+  const int64_t L = input_ids.size(1), D = hidden.size(2);
+  const at::Tensor& w = lm_head ? lm_head->weight : backbone->embeddings->weight;
+  const at::Tensor h = hidden.narrow(1, 0, L - 1).reshape({-1, D});
+  const at::Tensor targets = input_ids.narrow(1, 1, L - 1).reshape({-1});
+  return ops::chunked_cross_entropy(h.to(w.scalar_type()), w, targets);
 }
 
 InferenceCache MambaLMImpl::new_cache(int64_t batch) const {

@@ -6,6 +6,10 @@
 #include "ops/cpu/causal_conv_cpu.h"
 #include "util/error.h"
 
+#ifdef MCD_WITH_CUDA
+#include "ops/cuda/ops_cuda.h"
+#endif
+
 namespace mcd::ops {
 namespace {
 
@@ -60,6 +64,11 @@ at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& weight, const at
                          bool silu) {
   check_inputs(x, weight, bias);
   const Backend b = backend();
+#ifdef MCD_WITH_CUDA
+  // CUDA tensors with backend kAuto: the fused kernel (ops/cuda); kComposite forces the composite.
+  if (b == Backend::kAuto && x.is_cuda() && cuda::conv_supported(x, weight))
+    return cuda::causal_conv1d_cuda(x, weight, bias, silu);
+#endif
   const bool reference = b == Backend::kReference || (b == Backend::kAuto && x.device().is_cpu());
   if (!reference) return causal_conv1d_composite(x, weight, bias, silu);
   MCD_CHECK(x.device().is_cpu(), "ops backend 'reference' needs CPU tensors, got ", x.device());

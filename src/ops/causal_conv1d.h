@@ -1,12 +1,15 @@
 // Causal depthwise conv1d (+ optional SiLU) as the model calls it: dispatch to the CPU
-// plain-loop reference (autograd-wrapped) or the LibTorch-ops composite (see ops/backend.h).
+// plain-loop reference (autograd-wrapped), the LibTorch-ops composite (see ops/backend.h), or on
+// CUDA the fused kernel of ops/cuda when built with it.
 #pragma once
 
 #include "util/torch_compat.h"
 
 namespace mcd::ops {
 
-// x: (B, E, L); weight: (E, K); bias: (E) or undefined. Returns (B, E, L).
+// x: (B, E, L); weight: (E, K); bias: (E) or undefined. Returns (B, E, L). On CUDA with backend
+// kAuto the fused kernel runs (float32/float16/bfloat16, K ≤ 4; the output keeps x's memory
+// layout); otherwise the composite.
 at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                          bool silu);
 

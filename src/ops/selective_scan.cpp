@@ -6,6 +6,10 @@
 #include "ops/cpu/selective_scan_cpu.h"
 #include "util/error.h"
 
+#ifdef MCD_WITH_CUDA
+#include "ops/cuda/ops_cuda.h"
+#endif
+
 namespace mcd::ops {
 namespace {
 
@@ -25,29 +29,30 @@ class SelectiveScanCpuFunction : public torch::autograd::Function<SelectiveScanC
   static torch::autograd::variable_list forward(
       torch::autograd::AutogradContext* ctx, const at::Tensor& u, const at::Tensor& delta,
       const at::Tensor& A, const at::Tensor& B, const at::Tensor& C, const at::Tensor& D_in,
-      const at::Tensor& z_in, const at::Tensor& bias_in, bool delta_softplus) {
+      const at::Tensor& z_in, const at::Tensor& bias_in, const at::Tensor& mask_in,
+      bool delta_softplus) {
     const at::Tensor D = undefined_if_placeholder(D_in), z = undefined_if_placeholder(z_in),
-                     bias = undefined_if_placeholder(bias_in);
-    ctx->save_for_backward({u, delta, A, B, C, D_in, z_in, bias_in});
+                     bias = undefined_if_placeholder(bias_in), mask = undefined_if_placeholder(mask_in);
+    ctx->save_for_backward({u, delta, A, B, C, D_in, z_in, bias_in, mask_in});
     ctx->saved_data["softplus"] = delta_softplus;
-    auto r = cpu::selective_scan_forward(u, delta, A, B, C, D, z, bias, delta_softplus, false);
+    auto r = cpu::selective_scan_forward(u, delta, A, B, C, D, z, bias, delta_softplus, false, mask);
     return {r.out};
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_out) {
     auto s = ctx->get_saved_variables();
-    for (int i = 5; i < 8; ++i) s[i] = undefined_if_placeholder(s[i]);
+    for (int i = 5; i < 9; ++i) s[i] = undefined_if_placeholder(s[i]);
     const bool softplus = ctx->saved_data["softplus"].toBool();
     auto g = cpu::selective_scan_backward(grad_out[0], s[0], s[1], s[2], s[3], s[4], s[5], s[6],
-                                          s[7], softplus);
+                                          s[7], softplus, s[8]);
     // Gradients in the inputs' own dtypes.
     auto like = [&](const at::Tensor& grad, const at::Tensor& input) {
       return input.defined() && grad.defined() ? grad.to(input.scalar_type()) : at::Tensor();
     };
     return {like(g.du, s[0]), like(g.ddelta, s[1]), like(g.dA, s[2]), like(g.dB, s[3]),
             like(g.dC, s[4]), like(g.dD, s[5]), like(g.dz, s[6]), like(g.ddelta_bias, s[7]),
-            at::Tensor()};
+            like(g.dmask, s[8]), at::Tensor()};
   }
 };
 
@@ -64,7 +69,17 @@ void check_inputs(const ScanInputs& in) {
   MCD_CHECK(in.C.sizes() == in.B.sizes(), "selective_scan: C must match B, got ", in.C.sizes());
   MCD_CHECK(in.delta.sizes() == in.u.sizes(), "selective_scan: delta must match u");
   MCD_CHECK(!in.z.defined() || in.z.sizes() == in.u.sizes(), "selective_scan: z must match u");
+  MCD_CHECK(!in.mask.defined() || (in.mask.dim() == 1 && in.mask.size(0) == in.u.size(1)),
+            "selective_scan: mask must be (E) with E=", in.u.size(1));
 }
+
+// CUDA tensors with backend kAuto go to the fused kernels when built with them and the inputs
+// fit (see ops/cuda/ops_cuda.h); kComposite forces the LibTorch composite (the debugging switch).
+#ifdef MCD_WITH_CUDA
+bool use_cuda_kernels(const ScanInputs& in) {
+  return backend() == Backend::kAuto && in.u.is_cuda() && cuda::scan_supported(in);
+}
+#endif
 
 bool use_cpu_reference(const ScanInputs& in) {
   const Backend b = backend();
@@ -85,7 +100,7 @@ at::Tensor selective_scan_composite(const ScanInputs& in, at::Tensor* last_state
   at::Tensor dt = in.delta.to(acc);
   if (in.delta_bias.defined()) dt = dt + in.delta_bias.to(acc).unsqueeze(-1);
   if (in.delta_softplus) dt = F::softplus(dt);                      // (B, E, L)
-  const at::Tensor u = in.u.to(acc);
+  const at::Tensor u = in.mask.defined() ? in.u.to(acc) * in.mask.to(acc).unsqueeze(-1) : in.u.to(acc);
   const at::Tensor A = in.A.to(acc);
   const at::Tensor decay = at::exp(dt.unsqueeze(-1) * A.unsqueeze(1));  // (B, E, L, N)
   const at::Tensor Bt = in.B.to(acc).transpose(1, 2).unsqueeze(1);    // (B, 1, L, N)
@@ -107,22 +122,30 @@ at::Tensor selective_scan_composite(const ScanInputs& in, at::Tensor* last_state
 
 at::Tensor selective_scan(const ScanInputs& in) {
   check_inputs(in);
+#ifdef MCD_WITH_CUDA
+  if (use_cuda_kernels(in))
+    return cuda::selective_scan_cuda(in, at::globalContext().deterministicAlgorithms());
+#endif
   if (!use_cpu_reference(in)) return selective_scan_composite(in);
   return SelectiveScanCpuFunction::apply(in.u, in.delta, in.A, in.B, in.C,
                                          placeholder_if_undefined(in.D), placeholder_if_undefined(in.z),
-                                         placeholder_if_undefined(in.delta_bias), in.delta_softplus)[0];
+                                         placeholder_if_undefined(in.delta_bias),
+                                         placeholder_if_undefined(in.mask), in.delta_softplus)[0];
 }
 
 std::pair<at::Tensor, at::Tensor> selective_scan_with_state(const ScanInputs& in) {
   check_inputs(in);
   torch::NoGradGuard no_grad;
+#ifdef MCD_WITH_CUDA
+  if (use_cuda_kernels(in)) return cuda::selective_scan_cuda_with_state(in);
+#endif
   if (!use_cpu_reference(in)) {
     at::Tensor last;
     at::Tensor out = selective_scan_composite(in, &last);
     return {out, last};
   }
   auto r = cpu::selective_scan_forward(in.u, in.delta, in.A, in.B, in.C, in.D, in.z,
-                                       in.delta_bias, in.delta_softplus, true);
+                                       in.delta_bias, in.delta_softplus, true, in.mask);
   return {r.out, r.last_state};
 }
 

@@ -1,7 +1,8 @@
 // The selective scan as the model calls it: input checks, then dispatch to the CPU plain-loop
 // reference (with its hand-written backward, wrapped for autograd) or to the LibTorch-ops
 // composite (autograd through LibTorch; used on CUDA until our kernels exist, and as the
-// reference every backward is checked against). See ops/backend.h.
+// reference every backward is checked against), or on CUDA to the fused kernels (ops/cuda) when
+// built with them. See ops/backend.h.
 #pragma once
 
 #include "util/torch_compat.h"
@@ -17,10 +18,14 @@ struct ScanInputs {
   at::Tensor D;           // (E) skip weight, or undefined
   at::Tensor z;           // (B, E, L) gate: out = y·SiLU(z), or undefined
   at::Tensor delta_bias;  // (E), or undefined
+  at::Tensor mask;        // (E), or undefined: the SDM gate, u' = mask ⊙ u is what the scan and
+                          // the D skip see (gradient returned for it)
   bool delta_softplus = true;
 };
 
-// Differentiable scan: returns out (B, E, L).
+// Differentiable scan: returns out (B, E, L). On CUDA with backend kAuto the fused kernels run
+// (float32/float16/bfloat16, N ≤ 64; otherwise the composite); their dB/dC reduction is
+// deterministic when at::globalContext().deterministicAlgorithms() is on.
 at::Tensor selective_scan(const ScanInputs& in);
 
 // Inference: also returns the final state h_L (B, E, N) for the recurrent step mode. No grad.

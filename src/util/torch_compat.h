@@ -2,10 +2,13 @@
 // Everything else includes this header instead of spelling version-specific names.
 #pragma once
 
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
 #include <optional>
+#include <sstream>
+#include <type_traits>
 
 namespace mcd {
 
@@ -30,6 +33,34 @@ inline at::Generator make_cpu_generator(uint64_t seed) {
 }
 
 inline bool cuda_available() { return torch::cuda::is_available(); }
+
+// CUDA autocast (mixed precision) on/off with a low-precision dtype; the API moved from
+// set_enabled/set_autocast_gpu_dtype (1.x) to per-device-type functions (2.x).
+inline void set_cuda_autocast(bool enabled, at::ScalarType dtype = at::kBFloat16) {
+#if TORCH_VERSION_MAJOR >= 2
+  at::autocast::set_autocast_enabled(at::kCUDA, enabled);
+  at::autocast::set_autocast_dtype(at::kCUDA, dtype);
+#else
+  at::autocast::set_enabled(enabled);
+  at::autocast::set_autocast_gpu_dtype(dtype);
+#endif
+}
+inline void clear_autocast_cache() { at::autocast::clear_cache(); }
+
+// The key under which torch::optim keeps a parameter's state: a string of the TensorImpl
+// address in 1.x, the address itself in later versions.
+template <typename StateMap>
+auto optimizer_state_key(const StateMap&, const at::Tensor& param) {
+  using Key = typename StateMap::key_type;
+  void* impl = param.unsafeGetTensorImpl();
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream os;
+    os << impl;
+    return os.str();
+  } else {
+    return static_cast<Key>(impl);
+  }
+}
 
 inline std::string torch_version_string() {
   return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +

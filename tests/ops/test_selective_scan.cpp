@@ -1,6 +1,7 @@
 // Selective scan: CPU plain loops vs the LibTorch composite (forward, every gradient, final
 // state), backward vs central finite differences in float64, step mode vs the full scan, and
-// input checks. Sizes are deliberately odd (L = 1, 7, 33; E = 5; N = 1, 3, 16).
+// input checks. Sizes are deliberately odd (L = 1, 7, 33; E = 5; N = 1, 3, 16). Cases with the
+// optional SDM mask (u' = mask ⊙ u) check its gradient too.
 #include <gtest/gtest.h>
 
 #include "ops/backend.h"
@@ -15,6 +16,7 @@ namespace {
 struct Case {
   int64_t b, e, l, n;
   bool with_z, with_d, with_bias, softplus;
+  bool with_mask = false;
 };
 
 ops::ScanInputs random_inputs(const Case& c, at::ScalarType dtype, uint64_t seed) {
@@ -29,6 +31,10 @@ ops::ScanInputs random_inputs(const Case& c, at::ScalarType dtype, uint64_t seed
   if (c.with_d) in.D = torch::randn({c.e}, o);
   if (c.with_z) in.z = torch::randn({c.b, c.e, c.l}, o);
   if (c.with_bias) in.delta_bias = torch::randn({c.e}, o) * 0.3;
+  if (c.with_mask) {  // gates in [0, 1], one closed exactly
+    in.mask = torch::rand({c.e}, o);
+    in.mask[0] = 0.0;
+  }
   in.delta_softplus = c.softplus;
   if (!c.softplus) in.delta = in.delta.abs() + 0.05;  // Δ must stay positive without softplus
   return in;
@@ -39,6 +45,7 @@ std::vector<at::Tensor*> grad_inputs(ops::ScanInputs& in) {
   if (in.D.defined()) v.push_back(&in.D);
   if (in.z.defined()) v.push_back(&in.z);
   if (in.delta_bias.defined()) v.push_back(&in.delta_bias);
+  if (in.mask.defined()) v.push_back(&in.mask);
   return v;
 }
 
@@ -71,12 +78,13 @@ TEST_P(ScanCases, BackwardMatchesFiniteDifferencesInFloat64) {
   const at::Tensor weight = torch::randn({c.b, c.e, c.l}, torch::kDouble);
   auto loss = [&](const ops::ScanInputs& x) {
     return (ops::cpu::selective_scan_forward(x.u, x.delta, x.A, x.B, x.C, x.D, x.z, x.delta_bias,
-                                        x.delta_softplus, false).out * weight).sum().item<double>();
+                                        x.delta_softplus, false, x.mask).out * weight).sum().item<double>();
   };
   const auto g = ops::cpu::selective_scan_backward(weight, in.u, in.delta, in.A, in.B, in.C, in.D, in.z,
-                                              in.delta_bias, in.delta_softplus);
-  const std::vector<at::Tensor> grads{g.du, g.ddelta, g.dA, g.dB, g.dC, g.dD, g.dz, g.ddelta_bias};
-  const std::vector<at::Tensor*> inputs{&in.u, &in.delta, &in.A, &in.B, &in.C, &in.D, &in.z, &in.delta_bias};
+                                              in.delta_bias, in.delta_softplus, in.mask);
+  const std::vector<at::Tensor> grads{g.du, g.ddelta, g.dA, g.dB, g.dC, g.dD, g.dz, g.ddelta_bias, g.dmask};
+  const std::vector<at::Tensor*> inputs{&in.u, &in.delta, &in.A, &in.B, &in.C, &in.D, &in.z, &in.delta_bias,
+                                        &in.mask};
   const double eps = 1e-6;
   for (size_t k = 0; k < inputs.size(); ++k) {
     if (!inputs[k]->defined()) continue;
@@ -105,9 +113,10 @@ TEST_P(ScanCases, FinalStateAndStepModeMatchTheFullScan) {
   EXPECT_LT(test::rel_err(last, last_comp), 1e-12);
   at::Tensor state = torch::zeros({c.b, c.e, c.n}, torch::kDouble);
   std::vector<at::Tensor> steps;
+  const at::Tensor u_eff = in.mask.defined() ? in.u * in.mask.unsqueeze(-1) : in.u;  // step has no mask
   for (int64_t t = 0; t < c.l; ++t) {
     steps.push_back(ops::selective_scan_step(
-        state, in.u.select(2, t), in.delta.select(2, t), in.A, in.B.select(2, t), in.C.select(2, t),
+        state, u_eff.select(2, t), in.delta.select(2, t), in.A, in.B.select(2, t), in.C.select(2, t),
         in.D, in.z.defined() ? in.z.select(2, t) : at::Tensor(), in.delta_bias, in.delta_softplus));
   }
   EXPECT_LT(test::rel_err(torch::stack(steps, -1), out), 1e-12);
@@ -118,7 +127,9 @@ INSTANTIATE_TEST_SUITE_P(
     OddSizes, ScanCases,
     ::testing::Values(Case{1, 1, 1, 1, true, true, true, true}, Case{2, 5, 7, 3, true, true, true, true},
                       Case{2, 5, 33, 16, true, true, true, true}, Case{3, 4, 9, 2, false, false, false, true},
-                      Case{1, 3, 12, 4, true, false, true, false}, Case{2, 7, 5, 16, false, true, true, true}));
+                      Case{1, 3, 12, 4, true, false, true, false}, Case{2, 7, 5, 16, false, true, true, true},
+                      Case{2, 5, 7, 3, true, true, true, true, true}, Case{1, 4, 9, 16, false, false, false, true, true},
+                      Case{2, 3, 6, 2, true, false, true, false, true}));
 
 TEST(SelectiveScan, Float32IsCloseToFloat64Reference) {
   const Case c{2, 9, 129, 16, true, true, true, true};
@@ -131,6 +142,22 @@ TEST(SelectiveScan, Float32IsCloseToFloat64Reference) {
   EXPECT_EQ(got.scalar_type(), at::kFloat);
   EXPECT_LT(test::rel_err(got, ref), 1e-5);
   EXPECT_GT(got.abs().sum().item<double>(), 0.0);
+}
+
+TEST(SelectiveScan, ClosedMaskGateZeroesTheChannel) {
+  const Case c{2, 5, 9, 4, true, true, true, true, true};
+  const ops::ScanInputs in = random_inputs(c, at::kDouble, 7);  // mask[0] == 0
+  for (auto b : {ops::Backend::kReference, ops::Backend::kComposite}) {
+    ops::set_backend(b);
+    const at::Tensor out = ops::selective_scan(in);
+    EXPECT_EQ(out.select(1, 0).abs().max().item<double>(), 0.0) << ops::backend_name(b);
+    EXPECT_GT(out.select(1, 1).abs().max().item<double>(), 0.0) << ops::backend_name(b);
+  }
+  ops::set_backend(ops::Backend::kAuto);
+  ops::ScanInputs unmasked = in;
+  unmasked.mask = at::Tensor();
+  unmasked.u = in.u * in.mask.unsqueeze(-1);
+  EXPECT_LT(test::rel_err(ops::selective_scan(in), ops::selective_scan(unmasked)), 1e-14);
 }
 
 TEST(SelectiveScan, ZeroLengthSequence) {

@@ -25,8 +25,11 @@ T sigmoid(T x) {
 template <typename T>
 struct ScanView {
   int64_t batch, dim, len, dstate;
-  const T *u, *delta, *A, *B, *C, *D, *z, *delta_bias;
+  const T *u, *delta, *A, *B, *C, *D, *z, *delta_bias, *mask;
   bool use_softplus;
+
+  // u' = mask ⊙ u at flat index i of channel e.
+  T u_masked(int64_t i, int64_t e) const { return mask ? u[i] * mask[e] : u[i]; }
 
   // Δ for (b, e, t) after bias and softplus.
   T dt(int64_t be, int64_t e, int64_t t) const {
@@ -36,12 +39,12 @@ struct ScanView {
 };
 
 struct Prepared {
-  at::Tensor u, delta, A, B, C, D, z, delta_bias;
+  at::Tensor u, delta, A, B, C, D, z, delta_bias, mask;
 };
 
 Prepared prepare(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
                  const at::Tensor& Bm, const at::Tensor& Cm, const at::Tensor& D,
-                 const at::Tensor& z, const at::Tensor& delta_bias) {
+                 const at::Tensor& z, const at::Tensor& delta_bias, const at::Tensor& mask) {
   MCD_CHECK(u.dim() == 3, "selective_scan: u must be (B, E, L), got ", u.sizes());
   const int64_t b = u.size(0), e = u.size(1), l = u.size(2);
   MCD_CHECK(A.dim() == 2 && A.size(0) == e, "selective_scan: A must be (E, N) with E=", e,
@@ -58,6 +61,7 @@ Prepared prepare(const at::Tensor& u, const at::Tensor& delta, const at::Tensor&
   MCD_CHECK(!D.defined() || (D.dim() == 1 && D.size(0) == e), "selective_scan: D must be (E)");
   MCD_CHECK(!delta_bias.defined() || (delta_bias.dim() == 1 && delta_bias.size(0) == e),
             "selective_scan: delta_bias must be (E)");
+  MCD_CHECK(!mask.defined() || (mask.dim() == 1 && mask.size(0) == e), "selective_scan: mask must be (E)");
   const auto dtype = u.scalar_type();
   MCD_CHECK(dtype == at::kFloat || dtype == at::kDouble,
             "selective_scan (CPU reference): float32 or float64 only, got ", dtype);
@@ -66,7 +70,8 @@ Prepared prepare(const at::Tensor& u, const at::Tensor& delta, const at::Tensor&
     MCD_CHECK(t.device().is_cpu(), "selective_scan (CPU reference): tensors must be on CPU");
     return t.to(dtype).contiguous();
   };
-  return {prep(u), prep(delta), prep(A), prep(Bm), prep(Cm), prep(D), prep(z), prep(delta_bias)};
+  return {prep(u), prep(delta), prep(A), prep(Bm), prep(Cm), prep(D), prep(z), prep(delta_bias),
+          prep(mask)};
 }
 
 template <typename T>
@@ -78,7 +83,7 @@ template <typename T>
 ScanView<T> view_of(const Prepared& p, bool softplus) {
   return {p.u.size(0), p.u.size(1), p.u.size(2), p.A.size(1),
           ptr<T>(p.u), ptr<T>(p.delta), ptr<T>(p.A), ptr<T>(p.B), ptr<T>(p.C), ptr<T>(p.D),
-          ptr<T>(p.z), ptr<T>(p.delta_bias), softplus};
+          ptr<T>(p.z), ptr<T>(p.delta_bias), ptr<T>(p.mask), softplus};
 }
 
 template <typename T>
@@ -90,7 +95,7 @@ void forward_impl(const ScanView<T>& v, T* out, T* last_state) {
       std::fill(h.begin(), h.end(), T(0));
       for (int64_t t = 0; t < v.len; ++t) {
         const T dt = v.dt(be, e, t);
-        const T ut = v.u[be * v.len + t];
+        const T ut = v.u_masked(be * v.len + t, e);
         T y = 0;
         for (int64_t n = 0; n < v.dstate; ++n) {
           const int64_t bn = (b * v.dstate + n) * v.len + t;
@@ -118,6 +123,7 @@ void backward_impl(const ScanView<T>& v, const T* dout, ScanGrads& g) {
   T* dD = g.dD.defined() ? g.dD.data_ptr<T>() : nullptr;
   T* dz = g.dz.defined() ? g.dz.data_ptr<T>() : nullptr;
   T* ddelta_bias = g.ddelta_bias.defined() ? g.ddelta_bias.data_ptr<T>() : nullptr;
+  T* dmask = g.dmask.defined() ? g.dmask.data_ptr<T>() : nullptr;
 
   // dB and dC sum over channels: each worker thread owns one (B, N, L) buffer pair, summed at
   // the end. Channels are split over threads; a channel's batch loop stays in one thread so that
@@ -133,13 +139,13 @@ void backward_impl(const ScanView<T>& v, const T* dout, ScanGrads& g) {
     std::vector<T> hs((L + 1) * N), dts(L), ys(L), dh(N);
     for (int64_t e = e_begin; e < e_end; ++e) {
       const T* A_e = v.A + e * N;
-      T dD_e = 0, dbias_e = 0;
+      T dD_e = 0, dbias_e = 0, dmask_e = 0;
       for (int64_t b = 0; b < v.batch; ++b) {
         const int64_t be = b * v.dim + e;
         // Recompute the forward for this channel: hs[t+1] = h_t, hs[0] = 0.
         std::fill(hs.begin(), hs.begin() + N, T(0));
         for (int64_t t = 0; t < L; ++t) {
-          const T dt = v.dt(be, e, t), ut = v.u[be * L + t];
+          const T dt = v.dt(be, e, t), ut = v.u_masked(be * L + t, e);
           dts[t] = dt;
           T y = 0;
           for (int64_t n = 0; n < N; ++n) {
@@ -161,7 +167,7 @@ void backward_impl(const ScanView<T>& v, const T* dout, ScanGrads& g) {
             dz[i] = dout[i] * ys[t] * s * (T(1) + zt * (T(1) - s));
             dy = dout[i] * zt * s;
           }
-          const T ut = v.u[i], dt = dts[t];
+          const T ut = v.u_masked(i, e), dt = dts[t];
           T du_t = v.D ? dy * v.D[e] : T(0);
           dD_e += dy * ut;
           T ddt = 0;
@@ -184,11 +190,14 @@ void backward_impl(const ScanView<T>& v, const T* dout, ScanGrads& g) {
           }
           ddelta[i] = dpre;
           dbias_e += dpre;
-          du[i] = du_t;
+          // du_t is ∂loss/∂u'; u' = mask ⊙ u.
+          dmask_e += du_t * v.u[i];
+          du[i] = v.mask ? du_t * v.mask[e] : du_t;
         }
       }
       if (dD) dD[e] = dD_e;
       if (ddelta_bias) ddelta_bias[e] = dbias_e;
+      if (dmask) dmask[e] = dmask_e;
     }
   });
 
@@ -208,8 +217,9 @@ ScanForwardResult selective_scan_forward(const at::Tensor& u, const at::Tensor& 
                                          const at::Tensor& A, const at::Tensor& Bm,
                                          const at::Tensor& Cm, const at::Tensor& D,
                                          const at::Tensor& z, const at::Tensor& delta_bias,
-                                         bool delta_softplus, bool want_last_state) {
-  const Prepared p = prepare(u, delta, A, Bm, Cm, D, z, delta_bias);
+                                         bool delta_softplus, bool want_last_state,
+                                         const at::Tensor& mask) {
+  const Prepared p = prepare(u, delta, A, Bm, Cm, D, z, delta_bias, mask);
   ScanForwardResult r;
   r.out = at::empty_like(p.u);
   if (want_last_state) r.last_state = at::empty({p.u.size(0), p.u.size(1), p.A.size(1)}, p.u.options());
@@ -224,8 +234,8 @@ ScanGrads selective_scan_backward(const at::Tensor& dout, const at::Tensor& u,
                                   const at::Tensor& delta, const at::Tensor& A,
                                   const at::Tensor& Bm, const at::Tensor& Cm, const at::Tensor& D,
                                   const at::Tensor& z, const at::Tensor& delta_bias,
-                                  bool delta_softplus) {
-  const Prepared p = prepare(u, delta, A, Bm, Cm, D, z, delta_bias);
+                                  bool delta_softplus, const at::Tensor& mask) {
+  const Prepared p = prepare(u, delta, A, Bm, Cm, D, z, delta_bias, mask);
   MCD_CHECK(dout.sizes() == u.sizes(), "selective_scan backward: dout ", dout.sizes(),
             " must match u ", u.sizes());
   const at::Tensor g_out = dout.to(p.u.scalar_type()).contiguous();
@@ -238,6 +248,7 @@ ScanGrads selective_scan_backward(const at::Tensor& dout, const at::Tensor& u,
   if (p.D.defined()) g.dD = at::zeros_like(p.D);
   if (p.z.defined()) g.dz = at::zeros_like(p.z);
   if (p.delta_bias.defined()) g.ddelta_bias = at::zeros_like(p.delta_bias);
+  if (p.mask.defined()) g.dmask = at::zeros_like(p.mask);
   AT_DISPATCH_FLOATING_TYPES(p.u.scalar_type(), "selective_scan_backward_cpu", [&] {
     backward_impl<scalar_t>(view_of<scalar_t>(p, delta_softplus), g_out.data_ptr<scalar_t>(), g);
   });

@@ -1,0 +1,159 @@
+// Host op of the CUDA causal depthwise conv1d: checks, allocation, the launch on LibTorch's
+// current stream, and the autograd node around the kernels of causal_conv.cuh (through the plain
+// struct of conv_params.h). Dispatch from ops/causal_conv1d.cpp.
+#include <c10/cuda/CUDAStream.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include <limits>
+
+#include "ops/cuda/conv_params.h"
+#include "ops/cuda/ops_cuda.h"
+#include "util/error.h"
+
+namespace mcd::ops::cuda {
+namespace {
+
+DType conv_dtype(at::ScalarType t) {
+  if (t == at::kFloat) return DType::kFloat32;
+  if (t == at::kHalf) return DType::kFloat16;
+  if (t == at::kBFloat16) return DType::kBFloat16;
+  fail(cat("causal_conv1d (CUDA): x must be float32, float16 or bfloat16, got ", t));
+}
+
+Strides3 strides3(const at::Tensor& t) { return {t.stride(0), t.stride(1), t.stride(2)}; }
+
+at::Tensor fresh(at::Tensor t) {
+  if (poison_outputs()) t.fill_(std::numeric_limits<float>::quiet_NaN());
+  return t;
+}
+
+// x's memory layout: time-contiguous or channel-contiguous. See selective_scan_cuda.cpp.
+at::Tensor alloc_like_layout(const at::Tensor& like) {
+  const int64_t b = like.size(0), e = like.size(1), l = like.size(2);
+  if (like.stride(2) == 1) return at::empty({b, e, l}, like.options());
+  return at::empty({b, l, e}, like.options()).transpose(1, 2);
+}
+
+void check(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  MCD_CHECK(x.defined() && x.is_cuda() && x.dim() == 3,
+            "causal_conv1d (CUDA): x must be a CUDA (B, E, L) tensor");
+  MCD_CHECK(weight.dim() == 2 && weight.size(0) == x.size(1) && weight.size(1) >= 1 &&
+                weight.size(1) <= kConvMaxWidth,
+            "causal_conv1d (CUDA): weight must be (E, K) with E=", x.size(1), " and K ≤ ",
+            kConvMaxWidth, ", got ", weight.sizes());
+  MCD_CHECK(weight.device() == x.device() && (!bias.defined() || bias.device() == x.device()),
+            "causal_conv1d (CUDA): weight and bias must be on ", x.device());
+  MCD_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == x.size(1)),
+            "causal_conv1d (CUDA): bias must be (E)");
+  MCD_CHECK(x.size(0) <= 65535 && (x.size(2) + kConvTimeTile - 1) / kConvTimeTile <= 65535,
+            "causal_conv1d (CUDA): B ≤ 65535 and L ≤ ", int64_t{65535} * kConvTimeTile, " required");
+}
+
+CausalConvParams base_params(const at::Tensor& x, const at::Tensor& w32, const at::Tensor& b32,
+                             bool silu) {
+  CausalConvParams k;
+  k.dtype = conv_dtype(x.scalar_type());
+  k.batch = x.size(0);
+  k.dim = x.size(1);
+  k.len = x.size(2);
+  k.width = static_cast<int>(w32.size(1));
+  k.n_time_tiles = (k.len + kConvTimeTile - 1) / kConvTimeTile;
+  k.x = x.data_ptr();
+  k.x_s = strides3(x);
+  k.weight = w32.data_ptr<float>();
+  k.bias = b32.defined() ? b32.data_ptr<float>() : nullptr;
+  k.silu = silu;
+  k.stream = c10::cuda::getCurrentCUDAStream().stream();
+  return k;
+}
+
+at::Tensor f32(const at::Tensor& t) { return t.defined() ? t.to(at::kFloat).contiguous() : t; }
+
+at::Tensor undefined_if_placeholder(const at::Tensor& t) {
+  return t.defined() && t.numel() > 0 ? t : at::Tensor();
+}
+
+class CausalConvCudaFunction : public torch::autograd::Function<CausalConvCudaFunction> {
+ public:
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
+                                                const at::Tensor& x, const at::Tensor& weight,
+                                                const at::Tensor& bias, bool silu) {
+    ctx->save_for_backward({x, weight, bias});
+    ctx->saved_data["silu"] = silu;
+    return {causal_conv1d_cuda_forward(x, weight, undefined_if_placeholder(bias), silu)};
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    const auto s = ctx->get_saved_variables();
+    const at::Tensor bias = undefined_if_placeholder(s[2]);
+    if (!grad_out[0].defined()) return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    const ConvCudaGrads g =
+        causal_conv1d_cuda_backward(grad_out[0], s[0], s[1], bias, ctx->saved_data["silu"].toBool());
+    return {g.dx, g.dweight.to(s[1].scalar_type()),
+            bias.defined() ? g.dbias.to(bias.scalar_type()) : at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+bool conv_supported(const at::Tensor& x, const at::Tensor& weight) {
+  const auto t = x.scalar_type();
+  return x.is_cuda() && (t == at::kFloat || t == at::kHalf || t == at::kBFloat16) &&
+         weight.dim() == 2 && weight.size(1) >= 1 && weight.size(1) <= kConvMaxWidth &&
+         x.size(0) <= 65535 && (x.size(2) + kConvTimeTile - 1) / kConvTimeTile <= 65535;
+}
+
+at::Tensor causal_conv1d_cuda_forward(const at::Tensor& x, const at::Tensor& weight,
+                                      const at::Tensor& bias, bool silu) {
+  check(x, weight, bias);
+  const c10::cuda::CUDAGuard guard(x.device());
+  const at::Tensor w32 = f32(weight), b32 = f32(bias);
+  at::Tensor out = fresh(alloc_like_layout(x));
+  if (x.numel() == 0) return out;
+  CausalConvParams k = base_params(x, w32, b32, silu);
+  k.out = out.data_ptr();
+  k.out_s = strides3(out);
+  causal_conv_fwd(k);
+  return out;
+}
+
+ConvCudaGrads causal_conv1d_cuda_backward(const at::Tensor& dout_in, const at::Tensor& x,
+                                          const at::Tensor& weight, const at::Tensor& bias,
+                                          bool silu) {
+  check(x, weight, bias);
+  MCD_CHECK(dout_in.sizes() == x.sizes(), "causal_conv1d (CUDA) backward: dout ", dout_in.sizes(),
+            " must match x ", x.sizes());
+  const c10::cuda::CUDAGuard guard(x.device());
+  const at::Tensor w32 = f32(weight), b32 = f32(bias);
+  const at::Tensor dout = dout_in.to(x.scalar_type());
+  const int64_t B = x.size(0), E = x.size(1), L = x.size(2), K = weight.size(1);
+  const int64_t tiles = (L + kConvTimeTile - 1) / kConvTimeTile;
+  const auto o32 = x.options().dtype(at::kFloat);
+  ConvCudaGrads g;
+  g.dx = fresh(alloc_like_layout(x));
+  at::Tensor dw_part = fresh(at::empty({B * tiles, E, K}, o32));
+  at::Tensor db_part = bias.defined() ? fresh(at::empty({B * tiles, E}, o32)) : at::Tensor();
+  if (x.numel() == 0) {
+    g.dweight = at::zeros({E, K}, o32);
+    if (bias.defined()) g.dbias = at::zeros({E}, o32);
+    return g;
+  }
+  CausalConvParams k = base_params(x, w32, b32, silu);
+  k.dout = dout.data_ptr();
+  k.dout_s = strides3(dout);
+  k.dx = g.dx.data_ptr();
+  k.dx_s = strides3(g.dx);
+  k.dweight_part = dw_part.data_ptr<float>();
+  k.dbias_part = db_part.defined() ? db_part.data_ptr<float>() : nullptr;
+  causal_conv_bwd(k);
+  g.dweight = dw_part.sum(0);
+  if (bias.defined()) g.dbias = db_part.sum(0);
+  return g;
+}
+
+at::Tensor causal_conv1d_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                              bool silu) {
+  return CausalConvCudaFunction::apply(x, weight, bias.defined() ? bias : torch::empty({0}), silu)[0];
+}
+
+}  // namespace mcd::ops::cuda

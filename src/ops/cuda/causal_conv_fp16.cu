@@ -1,0 +1,7 @@
+// Causal depthwise conv1d forward and backward, __half instantiation (see causal_conv.cuh).
+#include "ops/cuda/causal_conv.cuh"
+
+namespace mcd::ops::cuda {
+template void causal_conv_fwd_launch<__half>(const CausalConvParams&);
+template void causal_conv_bwd_launch<__half>(const CausalConvParams&);
+}  // namespace mcd::ops::cuda

@@ -1,0 +1,37 @@
+// Parameters of one causal depthwise conv1d (+ optional SiLU) call on CUDA, forward and
+// backward, filled by the host op (ops/cuda/causal_conv_cuda.cpp) and read by the kernels
+// (ops/cuda/causal_conv.cuh). out[b,e,t] = act(bias[e] + Σ_k w[e,k]·x[b,e,t−(K−1)+k]).
+#pragma once
+
+#include "ops/cuda/params_common.h"
+
+namespace mcd::ops::cuda {
+
+constexpr int kConvMaxWidth = 4;    // K = 1..4
+constexpr int kConvTimeTile = 128;  // timesteps per block; one weight-gradient partial per tile
+
+struct CausalConvParams {
+  DType dtype = DType::kFloat32;
+  int64_t batch = 0, dim = 0, len = 0;  // B, E, L
+  int width = 0;                        // K
+  int64_t n_time_tiles = 0;             // ceil(L / kConvTimeTile)
+
+  const void* x = nullptr;  Strides3 x_s;  // (B, E, L) in dtype, any strides
+  const float* weight = nullptr;           // (E, K) fp32 contiguous
+  const float* bias = nullptr;             // (E) fp32, or null
+  bool silu = true;
+
+  void* out = nullptr;  Strides3 out_s;    // forward: (B, E, L)
+
+  const void* dout = nullptr;  Strides3 dout_s;  // backward
+  void* dx = nullptr;          Strides3 dx_s;
+  float* dweight_part = nullptr;  // (B, n_time_tiles, E, K), summed by the host
+  float* dbias_part = nullptr;    // (B, n_time_tiles, E), or null
+
+  cudaStream_t stream = nullptr;
+};
+
+void causal_conv_fwd(const CausalConvParams& p);
+void causal_conv_bwd(const CausalConvParams& p);
+
+}  // namespace mcd::ops::cuda

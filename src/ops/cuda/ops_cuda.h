@@ -1,0 +1,69 @@
+// Host API of the CUDA kernels (LibTorch side): the differentiable ops that ops/selective_scan.cpp
+// and ops/causal_conv1d.cpp dispatch to for CUDA tensors, plus the raw forward/backward calls the
+// GPU tests and bench/bench_ops.cpp time and check. Defined only in builds with MCD_WITH_CUDA
+// (ops/cuda/*.cpp); the kernels behind them take the plain structs of scan_params.h/conv_params.h.
+#pragma once
+
+#include <utility>
+
+#include "ops/selective_scan.h"
+#include "util/torch_compat.h"
+
+namespace mcd::ops::cuda {
+
+// ------------------------------------------------------------------------- selective scan
+
+// True when the kernels take these inputs: CUDA tensors, u in float32/float16/bfloat16, N ≤ 64.
+// Otherwise the caller falls back to the composite (float64 on CUDA goes there, for example).
+bool scan_supported(const ScanInputs& in);
+
+// Differentiable fused scan (autograd node around the forward and backward kernels). u, Δ, z, B
+// and C are read through their strides (no copies; Δ, z, B, C are converted to u's dtype first if
+// they differ); A, D, Δ-bias and mask are used as fp32. The output has u's memory layout
+// (time-contiguous or channel-contiguous). `deterministic` makes dB/dC reproducible bit for bit.
+at::Tensor selective_scan_cuda(const ScanInputs& in, bool deterministic);
+
+// Inference: out and the final state h_L (B, E, N) in fp32. No grad.
+std::pair<at::Tensor, at::Tensor> selective_scan_cuda_with_state(const ScanInputs& in);
+
+struct ScanCudaForward {
+  at::Tensor out;         // (B, E, L), u's dtype
+  at::Tensor states;      // (B, E, ceil(L/128), N) fp32 chunk-start states, if requested
+  at::Tensor last_state;  // (B, E, N) fp32, if requested
+};
+ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, bool save_states,
+                                            bool want_last_state);
+
+struct ScanCudaGrads {
+  at::Tensor du, ddelta, dz, dB, dC;  // activations' dtypes (dz undefined without z)
+  at::Tensor dA, dD, ddelta_bias, dmask;  // fp32 (undefined where the input was)
+};
+// `states` from selective_scan_cuda_forward(…, save_states = true) on the same inputs.
+ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, const at::Tensor& states,
+                                           const at::Tensor& dout, bool deterministic);
+
+// ------------------------------------------------------------------------ causal conv1d
+
+// CUDA x in float32/float16/bfloat16, K ≤ 4.
+bool conv_supported(const at::Tensor& x, const at::Tensor& weight);
+
+// Differentiable; x: (B, E, L) any strides; weight (E, K); bias (E) or undefined. The output has
+// x's memory layout.
+at::Tensor causal_conv1d_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                              bool silu);
+
+at::Tensor causal_conv1d_cuda_forward(const at::Tensor& x, const at::Tensor& weight,
+                                      const at::Tensor& bias, bool silu);
+struct ConvCudaGrads {
+  at::Tensor dx, dweight, dbias;  // dx in x's dtype; dweight, dbias fp32 (dbias undefined if no bias)
+};
+ConvCudaGrads causal_conv1d_cuda_backward(const at::Tensor& dout, const at::Tensor& x,
+                                          const at::Tensor& weight, const at::Tensor& bias,
+                                          bool silu);
+
+// Testing aid: NaN-fill every output buffer before the kernels write it, so an element a kernel
+// forgets shows up as NaN. Off by default.
+void set_poison_outputs(bool on);
+bool poison_outputs();
+
+}  // namespace mcd::ops::cuda

@@ -1,0 +1,60 @@
+// Parameters of one selective-scan call on CUDA, forward and backward: sizes, 64-bit strides,
+// raw pointers and flags, filled by the host op (ops/cuda/selective_scan_cuda.cpp) and read by
+// the kernels (ops/cuda/selective_scan_{fwd,bwd}.cuh). See [Note: scan kernel layout] in
+// docs/PERF_NOTES.md for the work split.
+#pragma once
+
+#include "ops/cuda/params_common.h"
+
+namespace mcd::ops::cuda {
+
+constexpr int kScanChunk = 128;     // timesteps per chunk; one saved state per chunk and channel
+constexpr int kScanChannels = 8;    // channels per thread block (the dB/dC partial slices)
+constexpr int kScanMaxState = 64;   // largest N the kernels accept (shared memory bound)
+
+struct SelectiveScanParams {
+  DType dtype = DType::kFloat32;
+  int64_t batch = 0, dim = 0, len = 0, dstate = 0;  // B, E, L, N
+  int64_t n_chunks = 0;                             // ceil(L / kScanChunk)
+
+  // Inputs in `dtype`, any strides. z may be null.
+  const void* u = nullptr;      Strides3 u_s;      // (B, E, L)
+  const void* delta = nullptr;  Strides3 delta_s;  // (B, E, L), before bias and softplus
+  const void* z = nullptr;      Strides3 z_s;      // (B, E, L)
+  const void* Bm = nullptr;     Strides3 B_s;      // (B, N, L)
+  const void* Cm = nullptr;     Strides3 C_s;      // (B, N, L)
+  // fp32, contiguous. D, delta_bias and mask may be null.
+  const float* A = nullptr;           // (E, N)
+  const float* D = nullptr;           // (E)
+  const float* delta_bias = nullptr;  // (E)
+  const float* mask = nullptr;        // (E): u' = mask ⊙ u feeds the scan and the D skip
+  bool delta_softplus = true;
+  bool deterministic = false;  // backward: dB/dC through per-slice partials, no atomics
+
+  // Forward outputs.
+  void* out = nullptr;  Strides3 out_s;  // (B, E, L) in dtype
+  float* states = nullptr;       // (B, E, n_chunks, N) state at each chunk start, or null
+  float* last_state = nullptr;   // (B, E, N) h_L, or null
+
+  // Backward: dout in, gradients out. `states` must hold the forward's chunk-start states.
+  const void* dout = nullptr;  Strides3 dout_s;  // (B, E, L)
+  void* du = nullptr;          Strides3 du_s;
+  void* ddelta = nullptr;      Strides3 ddelta_s;
+  void* dz = nullptr;          Strides3 dz_s;    // null when z is
+  float* dB = nullptr;         // (B, N, L) fp32; zero-filled by the host in atomic mode
+  float* dC = nullptr;         // (B, N, L) fp32
+  float* dB_part = nullptr;    // deterministic mode: (ceil(E / kScanChannels), B, N, L)
+  float* dC_part = nullptr;
+  float* dA_part = nullptr;           // (B, E, N) per-batch partial sums, summed by the host
+  float* dD_part = nullptr;           // (B, E)
+  float* ddelta_bias_part = nullptr;  // (B, E)
+  float* dmask_part = nullptr;        // (B, E)
+
+  cudaStream_t stream = nullptr;  // LibTorch's current stream, passed by the host op
+};
+
+// Launch on p.stream and check the launch; throw mcd::Error on a CUDA error.
+void selective_scan_fwd(const SelectiveScanParams& p);
+void selective_scan_bwd(const SelectiveScanParams& p);
+
+}  // namespace mcd::ops::cuda

@@ -1,0 +1,6 @@
+// Selective-scan backward, float instantiation (see selective_scan_bwd.cuh).
+#include "ops/cuda/selective_scan_bwd.cuh"
+
+namespace mcd::ops::cuda {
+template void selective_scan_bwd_launch<float>(const SelectiveScanParams&);
+}  // namespace mcd::ops::cuda

@@ -1,0 +1,38 @@
+// Kernel traits of the selective scan (forward and backward share them, so the backward finds
+// the forward's chunk-start states where it expects them). See [Note: scan kernel layout] in
+// docs/PERF_NOTES.md.
+#pragma once
+
+#include "ops/cuda/cuda_common.cuh"
+#include "ops/cuda/scan_params.h"
+
+namespace mcd::ops::cuda {
+
+// One block = one batch row × kChannels channels; each channel is served by kLanes adjacent
+// lanes of one warp, lane j owning the kItems consecutive timesteps j·kItems … of the chunk.
+// Per state n a lane runs its items sequentially and the lanes combine their segments with a
+// shuffle scan of the affine maps h ↦ P·h + S.
+template <int kLanes_, int kItems_, int kChannels_>
+struct ScanTraits {
+  static constexpr int kLanes = kLanes_;
+  static constexpr int kItems = kItems_;
+  static constexpr int kChannels = kChannels_;
+  static constexpr int kThreads = kLanes * kChannels;
+  static constexpr int kWarps = kThreads / 32;
+  static constexpr int kChunk = kLanes * kItems;
+  // A shared row holds one channel's (or one state's) chunk, time t at (t % kItems)·(kLanes+1)
+  // + t / kItems: lane j's item i is then at i·(kLanes+1) + j, so a warp reading item i hits
+  // consecutive banks, and the odd row pitch keeps channel-contiguous tile loads spread too.
+  static constexpr int kPitch = kItems * (kLanes + 1) + 1;
+  static_assert(32 % kLanes == 0 && kThreads % 32 == 0, "a channel's lanes share one warp");
+  struct Layout {
+    __device__ __forceinline__ static int at(int r, int t) {
+      return r * kPitch + (t % kItems) * (kLanes + 1) + t / kItems;
+    }
+  };
+};
+
+using ScanConfig = ScanTraits<16, 8, kScanChannels>;
+static_assert(ScanConfig::kChunk == kScanChunk, "kScanChunk must match the kernel traits");
+
+}  // namespace mcd::ops::cuda

@@ -1,0 +1,292 @@
+// Host op of the CUDA selective scan: checks, dtype preparation, output allocation, the launch on
+// LibTorch's current stream, and the autograd node around the fused forward/backward kernels
+// (selective_scan_{fwd,bwd}.cuh through the plain struct of scan_params.h). Only this layer
+// includes LibTorch. Dispatch from ops/selective_scan.cpp.
+#include <c10/cuda/CUDAStream.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include <atomic>
+#include <limits>
+
+#include "ops/cuda/ops_cuda.h"
+#include "ops/cuda/scan_params.h"
+#include "util/error.h"
+
+namespace mcd::ops::cuda {
+namespace {
+
+std::atomic<bool> g_poison{false};
+
+bool kernel_dtype(at::ScalarType t) {
+  return t == at::kFloat || t == at::kHalf || t == at::kBFloat16;
+}
+
+DType dtype_code(at::ScalarType t) {
+  if (t == at::kFloat) return DType::kFloat32;
+  if (t == at::kHalf) return DType::kFloat16;
+  if (t == at::kBFloat16) return DType::kBFloat16;
+  fail(cat("CUDA scan kernels take float32, float16 or bfloat16 activations, got ", t));
+}
+
+Strides3 strides_of(const at::Tensor& t) { return {t.stride(0), t.stride(1), t.stride(2)}; }
+
+at::Tensor fresh(at::Tensor t) {
+  if (g_poison.load()) t.fill_(std::numeric_limits<float>::quiet_NaN());
+  return t;
+}
+
+// A (B, E, L) buffer with the memory layout of `like`: time-contiguous when like is, otherwise
+// channel-contiguous ((B, L, E) memory seen as (B, E, L)), so the model's transposed views and
+// the next op's input stay copy-free.
+at::Tensor alloc_like_layout(const at::Tensor& like, at::ScalarType dtype) {
+  const auto o = like.options().dtype(dtype);
+  const int64_t b = like.size(0), e = like.size(1), l = like.size(2);
+  if (like.stride(2) == 1) return at::empty({b, e, l}, o);
+  return at::empty({b, l, e}, o).transpose(1, 2);
+}
+
+// LibTorch 1.13's autograd Function cannot take undefined tensors: optional inputs travel as
+// zero-element placeholders. See [Note: optional tensors through autograd].
+at::Tensor placeholder_if_undefined(const at::Tensor& t) { return t.defined() ? t : torch::empty({0}); }
+at::Tensor undefined_if_placeholder(const at::Tensor& t) {
+  return t.defined() && t.numel() > 0 ? t : at::Tensor();
+}
+
+// Inputs as the kernels read them: activations in u's dtype (original strides), the rest fp32
+// contiguous.
+struct Prepared {
+  at::Tensor u, delta, z, B, C, A, D, bias, mask;
+  int64_t batch, dim, len, dstate;
+};
+
+Prepared prepare(const ScanInputs& in) {
+  MCD_CHECK(in.u.defined() && in.u.is_cuda(), "selective_scan (CUDA): u must be a CUDA tensor");
+  MCD_CHECK(kernel_dtype(in.u.scalar_type()),
+            "selective_scan (CUDA): u must be float32, float16 or bfloat16, got ", in.u.scalar_type());
+  const auto dev = in.u.device();
+  auto same_device = [&](const at::Tensor& t, const char* name) {
+    MCD_CHECK(!t.defined() || t.device() == dev, "selective_scan (CUDA): ", name, " is on ",
+              t.device(), ", u on ", dev);
+  };
+  same_device(in.delta, "delta");
+  same_device(in.z, "z");
+  same_device(in.B, "B");
+  same_device(in.C, "C");
+  same_device(in.A, "A");
+  same_device(in.D, "D");
+  same_device(in.delta_bias, "delta_bias");
+  same_device(in.mask, "mask");
+  const auto st = in.u.scalar_type();
+  auto act = [&](const at::Tensor& t) { return t.defined() ? t.to(st) : t; };
+  auto f32 = [&](const at::Tensor& t) { return t.defined() ? t.to(at::kFloat).contiguous() : t; };
+  Prepared p{in.u, act(in.delta), act(in.z), act(in.B), act(in.C), f32(in.A), f32(in.D),
+             f32(in.delta_bias), f32(in.mask), in.u.size(0), in.u.size(1), in.u.size(2),
+             in.A.size(1)};
+  MCD_CHECK(p.dstate >= 1 && p.dstate <= kScanMaxState, "selective_scan (CUDA): N must be in 1..",
+            kScanMaxState, ", got ", p.dstate);
+  MCD_CHECK(p.batch <= 65535, "selective_scan (CUDA): batch must be ≤ 65535, got ", p.batch);
+  return p;
+}
+
+SelectiveScanParams base_params(const Prepared& p, bool softplus) {
+  SelectiveScanParams k;
+  k.dtype = dtype_code(p.u.scalar_type());
+  k.batch = p.batch;
+  k.dim = p.dim;
+  k.len = p.len;
+  k.dstate = p.dstate;
+  k.n_chunks = (p.len + kScanChunk - 1) / kScanChunk;
+  k.u = p.u.data_ptr();
+  k.u_s = strides_of(p.u);
+  k.delta = p.delta.data_ptr();
+  k.delta_s = strides_of(p.delta);
+  if (p.z.defined()) {
+    k.z = p.z.data_ptr();
+    k.z_s = strides_of(p.z);
+  }
+  k.Bm = p.B.data_ptr();
+  k.B_s = strides_of(p.B);
+  k.Cm = p.C.data_ptr();
+  k.C_s = strides_of(p.C);
+  k.A = p.A.data_ptr<float>();
+  k.D = p.D.defined() ? p.D.data_ptr<float>() : nullptr;
+  k.delta_bias = p.bias.defined() ? p.bias.data_ptr<float>() : nullptr;
+  k.mask = p.mask.defined() ? p.mask.data_ptr<float>() : nullptr;
+  k.delta_softplus = softplus;
+  k.stream = c10::cuda::getCurrentCUDAStream().stream();
+  return k;
+}
+
+ScanInputs inputs_of(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
+                     const at::Tensor& B, const at::Tensor& C, const at::Tensor& D,
+                     const at::Tensor& z, const at::Tensor& bias, const at::Tensor& mask,
+                     bool softplus) {
+  ScanInputs in;
+  in.u = u;
+  in.delta = delta;
+  in.A = A;
+  in.B = B;
+  in.C = C;
+  in.D = undefined_if_placeholder(D);
+  in.z = undefined_if_placeholder(z);
+  in.delta_bias = undefined_if_placeholder(bias);
+  in.mask = undefined_if_placeholder(mask);
+  in.delta_softplus = softplus;
+  return in;
+}
+
+// Autograd node: the forward saves its inputs and the (B, E, chunks, N) fp32 chunk-start
+// states; the backward recomputes everything else. See [Note: scan recompute].
+class SelectiveScanCudaFunction : public torch::autograd::Function<SelectiveScanCudaFunction> {
+ public:
+  static torch::autograd::variable_list forward(
+      torch::autograd::AutogradContext* ctx, const at::Tensor& u, const at::Tensor& delta,
+      const at::Tensor& A, const at::Tensor& B, const at::Tensor& C, const at::Tensor& D,
+      const at::Tensor& z, const at::Tensor& bias, const at::Tensor& mask, bool softplus,
+      bool deterministic) {
+    const ScanInputs in = inputs_of(u, delta, A, B, C, D, z, bias, mask, softplus);
+    ScanCudaForward r = selective_scan_cuda_forward(in, /*save_states=*/true, false);
+    ctx->save_for_backward({u, delta, A, B, C, D, z, bias, mask, r.states});
+    ctx->saved_data["softplus"] = softplus;
+    ctx->saved_data["deterministic"] = deterministic;
+    return {r.out};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    const auto s = ctx->get_saved_variables();
+    const ScanInputs in = inputs_of(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8],
+                                    ctx->saved_data["softplus"].toBool());
+    torch::autograd::variable_list none(11);
+    if (!grad_out[0].defined()) return none;
+    const ScanCudaGrads g = selective_scan_cuda_backward(
+        in, s[9], grad_out[0], ctx->saved_data["deterministic"].toBool());
+    auto like = [](const at::Tensor& grad, const at::Tensor& input) {
+      return input.defined() && grad.defined() ? grad.to(input.scalar_type()) : at::Tensor();
+    };
+    return {like(g.du, in.u),     like(g.ddelta, in.delta), like(g.dA, in.A),
+            like(g.dB, in.B),     like(g.dC, in.C),         like(g.dD, in.D),
+            like(g.dz, in.z),     like(g.ddelta_bias, in.delta_bias),
+            like(g.dmask, in.mask), at::Tensor(),           at::Tensor()};
+  }
+};
+
+}  // namespace
+
+void set_poison_outputs(bool on) { g_poison.store(on); }
+bool poison_outputs() { return g_poison.load(); }
+
+bool scan_supported(const ScanInputs& in) {
+  return in.u.defined() && in.u.is_cuda() && kernel_dtype(in.u.scalar_type()) && in.A.defined() &&
+         in.A.dim() == 2 && in.A.size(1) >= 1 && in.A.size(1) <= kScanMaxState &&
+         in.u.size(0) <= 65535;
+}
+
+ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, bool save_states,
+                                            bool want_last_state) {
+  const Prepared p = prepare(in);
+  const c10::cuda::CUDAGuard guard(p.u.device());
+  const auto f32 = p.u.options().dtype(at::kFloat);
+  const int64_t n_chunks = (p.len + kScanChunk - 1) / kScanChunk;
+  ScanCudaForward r;
+  r.out = fresh(alloc_like_layout(p.u, p.u.scalar_type()));
+  if (save_states) r.states = fresh(at::empty({p.batch, p.dim, n_chunks, p.dstate}, f32));
+  if (p.batch == 0 || p.dim == 0 || p.len == 0) {
+    if (want_last_state) r.last_state = at::zeros({p.batch, p.dim, p.dstate}, f32);
+    return r;
+  }
+  if (want_last_state) r.last_state = fresh(at::empty({p.batch, p.dim, p.dstate}, f32));
+  SelectiveScanParams k = base_params(p, in.delta_softplus);
+  k.out = r.out.data_ptr();
+  k.out_s = strides_of(r.out);
+  k.states = save_states ? r.states.data_ptr<float>() : nullptr;
+  k.last_state = want_last_state ? r.last_state.data_ptr<float>() : nullptr;
+  selective_scan_fwd(k);
+  return r;
+}
+
+ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, const at::Tensor& states,
+                                           const at::Tensor& dout_in, bool deterministic) {
+  const Prepared p = prepare(in);
+  const c10::cuda::CUDAGuard guard(p.u.device());
+  const auto st = p.u.scalar_type();
+  const auto f32 = p.u.options().dtype(at::kFloat);
+  const int64_t n_chunks = (p.len + kScanChunk - 1) / kScanChunk;
+  MCD_CHECK(dout_in.sizes() == p.u.sizes(), "selective_scan (CUDA) backward: dout ",
+            dout_in.sizes(), " must match u ", p.u.sizes());
+  MCD_CHECK(states.defined() && states.scalar_type() == at::kFloat && states.is_contiguous() &&
+                states.sizes() == at::IntArrayRef({p.batch, p.dim, n_chunks, p.dstate}),
+            "selective_scan (CUDA) backward: states must be the forward's fp32 (B, E, chunks, N)");
+  const at::Tensor dout = dout_in.to(st);
+  ScanCudaGrads g;
+  g.du = fresh(alloc_like_layout(p.u, st));
+  g.ddelta = fresh(alloc_like_layout(p.delta, st));
+  if (p.z.defined()) g.dz = fresh(alloc_like_layout(p.z, st));
+  const int64_t slices = (p.dim + kScanChannels - 1) / kScanChannels;
+  at::Tensor dB32, dC32, dB_part, dC_part;
+  if (deterministic) {
+    dB32 = fresh(at::empty({p.batch, p.dstate, p.len}, f32));
+    dC32 = fresh(at::empty({p.batch, p.dstate, p.len}, f32));
+    dB_part = fresh(at::empty({slices, p.batch, p.dstate, p.len}, f32));
+    dC_part = fresh(at::empty({slices, p.batch, p.dstate, p.len}, f32));
+  } else {
+    dB32 = at::zeros({p.batch, p.dstate, p.len}, f32);
+    dC32 = at::zeros({p.batch, p.dstate, p.len}, f32);
+  }
+  at::Tensor dA_part = fresh(at::empty({p.batch, p.dim, p.dstate}, f32));
+  at::Tensor dD_part = p.D.defined() ? fresh(at::empty({p.batch, p.dim}, f32)) : at::Tensor();
+  at::Tensor dbias_part = p.bias.defined() ? fresh(at::empty({p.batch, p.dim}, f32)) : at::Tensor();
+  at::Tensor dmask_part = p.mask.defined() ? fresh(at::empty({p.batch, p.dim}, f32)) : at::Tensor();
+  if (p.batch == 0 || p.dim == 0 || p.len == 0) {
+    dA_part.zero_();
+    for (at::Tensor* t : {&dD_part, &dbias_part, &dmask_part, &dB32, &dC32})
+      if (t->defined()) t->zero_();
+  } else {
+    SelectiveScanParams k = base_params(p, in.delta_softplus);
+    k.deterministic = deterministic;
+    k.states = states.data_ptr<float>();
+    k.dout = dout.data_ptr();
+    k.dout_s = strides_of(dout);
+    k.du = g.du.data_ptr();
+    k.du_s = strides_of(g.du);
+    k.ddelta = g.ddelta.data_ptr();
+    k.ddelta_s = strides_of(g.ddelta);
+    if (g.dz.defined()) {
+      k.dz = g.dz.data_ptr();
+      k.dz_s = strides_of(g.dz);
+    }
+    k.dB = dB32.data_ptr<float>();
+    k.dC = dC32.data_ptr<float>();
+    if (deterministic) {
+      k.dB_part = dB_part.data_ptr<float>();
+      k.dC_part = dC_part.data_ptr<float>();
+    }
+    k.dA_part = dA_part.data_ptr<float>();
+    k.dD_part = dD_part.defined() ? dD_part.data_ptr<float>() : nullptr;
+    k.ddelta_bias_part = dbias_part.defined() ? dbias_part.data_ptr<float>() : nullptr;
+    k.dmask_part = dmask_part.defined() ? dmask_part.data_ptr<float>() : nullptr;
+    selective_scan_bwd(k);
+  }
+  g.dB = dB32.to(st);
+  g.dC = dC32.to(st);
+  g.dA = dA_part.sum(0);
+  if (dD_part.defined()) g.dD = dD_part.sum(0);
+  if (dbias_part.defined()) g.ddelta_bias = dbias_part.sum(0);
+  if (dmask_part.defined()) g.dmask = dmask_part.sum(0);
+  return g;
+}
+
+at::Tensor selective_scan_cuda(const ScanInputs& in, bool deterministic) {
+  return SelectiveScanCudaFunction::apply(
+      in.u, in.delta, in.A, in.B, in.C, placeholder_if_undefined(in.D),
+      placeholder_if_undefined(in.z), placeholder_if_undefined(in.delta_bias),
+      placeholder_if_undefined(in.mask), in.delta_softplus, deterministic)[0];
+}
+
+std::pair<at::Tensor, at::Tensor> selective_scan_cuda_with_state(const ScanInputs& in) {
+  torch::NoGradGuard no_grad;
+  ScanCudaForward r = selective_scan_cuda_forward(in, /*save_states=*/false, /*want_last_state=*/true);
+  return {r.out, r.last_state};
+}
+
+}  // namespace mcd::ops::cuda

@@ -1,0 +1,148 @@
+// Selective-scan forward kernel and its launch template (instantiated once per dtype in
+// selective_scan_fwd_{fp32,fp16,bf16}.cu). Fused: Δ-bias + softplus, mask, D skip, SiLU(z) gate;
+// fp32 state in registers; exp2 with log2(e)-prescaled A; optional chunk-start states for the
+// backward and the final state for decoding.
+#pragma once
+
+#include "ops/cuda/selective_scan_common.cuh"
+
+namespace mcd::ops::cuda {
+
+template <class Tr, typename T, bool kHasZ, bool kSoftplus>
+__global__ void __launch_bounds__(Tr::kThreads) selective_scan_fwd_kernel(SelectiveScanParams p) {
+  constexpr int kLanes = Tr::kLanes, kItems = Tr::kItems, kCh = Tr::kChannels;
+  constexpr int kPitch = Tr::kPitch, kChunk = Tr::kChunk, kThreads = Tr::kThreads;
+  using Layout = typename Tr::Layout;
+  extern __shared__ float smem[];
+  const int N = static_cast<int>(p.dstate);
+  float* s_u = smem;                  // [kCh][kPitch]
+  float* s_dt = s_u + kCh * kPitch;   // [kCh][kPitch] raw Δ
+  float* s_z = s_dt + kCh * kPitch;   // [kCh][kPitch] z in, then the output tile
+  float* s_B = s_z + kCh * kPitch;    // [N][kPitch]
+  float* s_C = s_B + N * kPitch;      // [N][kPitch]
+  float* s_carry = s_C + N * kPitch;  // [kCh][N] state at the current chunk's start
+
+  const int64_t b = blockIdx.y;
+  const int64_t e0 = static_cast<int64_t>(blockIdx.x) * kCh;
+  const int rows = static_cast<int>(p.dim - e0 < kCh ? p.dim - e0 : kCh);
+  const int c = threadIdx.x / kLanes, j = threadIdx.x % kLanes;
+  const int64_t e = e0 + c;
+  const bool e_ok = c < rows;
+  const float D = (p.D != nullptr && e_ok) ? p.D[e] : 0.f;
+  const float bias = (p.delta_bias != nullptr && e_ok) ? p.delta_bias[e] : 0.f;
+  const float m = (p.mask != nullptr && e_ok) ? p.mask[e] : 1.f;
+
+  const T* u_g = static_cast<const T*>(p.u) + b * p.u_s.batch + e0 * p.u_s.row;
+  const T* dt_g = static_cast<const T*>(p.delta) + b * p.delta_s.batch + e0 * p.delta_s.row;
+  const T* z_g = kHasZ ? static_cast<const T*>(p.z) + b * p.z_s.batch + e0 * p.z_s.row : nullptr;
+  const T* B_g = static_cast<const T*>(p.Bm) + b * p.B_s.batch;
+  const T* C_g = static_cast<const T*>(p.Cm) + b * p.C_s.batch;
+  T* out_g = static_cast<T*>(p.out) + b * p.out_s.batch + e0 * p.out_s.row;
+
+  for (int i = threadIdx.x; i < kCh * N; i += kThreads) s_carry[i] = 0.f;
+
+  for (int64_t chunk = 0; chunk < p.n_chunks; ++chunk) {
+    const int64_t t0 = chunk * kChunk;
+    __syncthreads();  // the previous chunk's output tile has been stored
+    load_tile<kChunk, kThreads, Layout>(s_u, u_g, p.u_s.row, p.u_s.time, kCh, rows, t0, p.len);
+    load_tile<kChunk, kThreads, Layout>(s_dt, dt_g, p.delta_s.row, p.delta_s.time, kCh, rows, t0, p.len);
+    if constexpr (kHasZ)
+      load_tile<kChunk, kThreads, Layout>(s_z, z_g, p.z_s.row, p.z_s.time, kCh, rows, t0, p.len);
+    load_tile<kChunk, kThreads, Layout>(s_B, B_g, p.B_s.row, p.B_s.time, N, N, t0, p.len);
+    load_tile<kChunk, kThreads, Layout>(s_C, C_g, p.C_s.row, p.C_s.time, N, N, t0, p.len);
+    __syncthreads();
+
+    // Per item: Δ (0 past the end, so padding leaves the state unchanged), Δ·u', y = D·u'.
+    float dt[kItems], dtu[kItems], y[kItems];
+#pragma unroll
+    for (int i = 0; i < kItems; ++i) {
+      const int t = j * kItems + i;
+      const bool ok = e_ok && t0 + t < p.len;
+      float x = s_dt[Layout::at(c, t)] + bias;
+      if constexpr (kSoftplus) x = softplus_f(x);
+      dt[i] = ok ? x : 0.f;
+      const float uu = s_u[Layout::at(c, t)] * m;
+      dtu[i] = dt[i] * uu;
+      y[i] = D * uu;
+    }
+
+    for (int n = 0; n < N; ++n) {
+      const float A2 = e_ok ? p.A[e * N + n] * kLog2e : 0.f;
+      float a[kItems], bx[kItems];
+      float P = 1.f, S = 0.f;  // this lane's segment as the map h ↦ P·h + S
+#pragma unroll
+      for (int i = 0; i < kItems; ++i) {
+        a[i] = exp2f(dt[i] * A2);
+        bx[i] = dtu[i] * s_B[Layout::at(n, j * kItems + i)];
+        S = fmaf(a[i], S, bx[i]);
+        P *= a[i];
+      }
+      // Inclusive scan over the channel's lanes: compose with the segments before.
+#pragma unroll
+      for (int d = 1; d < kLanes; d *= 2) {
+        const float Pu = __shfl_up_sync(kFullMask, P, d, kLanes);
+        const float Su = __shfl_up_sync(kFullMask, S, d, kLanes);
+        if (j >= d) {
+          S = fmaf(P, Su, S);
+          P *= Pu;
+        }
+      }
+      const float Pe = __shfl_up_sync(kFullMask, P, 1, kLanes);
+      const float Se = __shfl_up_sync(kFullMask, S, 1, kLanes);
+      const float hc = s_carry[c * N + n];
+      float h = j == 0 ? hc : fmaf(Pe, hc, Se);  // state before this lane's first item
+      if (p.states != nullptr && j == 0 && e_ok)
+        p.states[((b * p.dim + e) * p.n_chunks + chunk) * N + n] = hc;
+      __syncwarp();
+      if (j == kLanes - 1) s_carry[c * N + n] = fmaf(P, hc, S);
+#pragma unroll
+      for (int i = 0; i < kItems; ++i) {
+        h = fmaf(a[i], h, bx[i]);
+        y[i] = fmaf(s_C[Layout::at(n, j * kItems + i)], h, y[i]);
+      }
+    }
+
+    // Gate and write the output tile (over z's slot: each thread rewrites only its own items).
+#pragma unroll
+    for (int i = 0; i < kItems; ++i) {
+      const int t = j * kItems + i;
+      float o = y[i];
+      if constexpr (kHasZ) {
+        const float zz = s_z[Layout::at(c, t)];
+        o *= zz * sigmoid_f(zz);
+      }
+      s_z[Layout::at(c, t)] = o;
+    }
+    __syncthreads();
+    store_tile<kChunk, kThreads, Layout>(out_g, s_z, p.out_s.row, p.out_s.time, kCh, rows, t0, p.len);
+  }
+
+  if (p.last_state != nullptr) {
+    __syncthreads();
+    for (int i = threadIdx.x; i < kCh * N; i += kThreads) {
+      const int cc = i / N;
+      if (cc < rows) p.last_state[(b * p.dim + e0 + cc) * N + (i % N)] = s_carry[i];
+    }
+  }
+}
+
+template <typename T>
+void selective_scan_fwd_launch(const SelectiveScanParams& p) {
+  using Tr = ScanConfig;
+  const dim3 grid(static_cast<unsigned>((p.dim + Tr::kChannels - 1) / Tr::kChannels),
+                  static_cast<unsigned>(p.batch));
+  const size_t smem =
+      sizeof(float) * (3 * Tr::kChannels * Tr::kPitch + 2 * p.dstate * Tr::kPitch + Tr::kChannels * p.dstate);
+  MCD_BOOL_SWITCH(p.z != nullptr, kHasZ, [&] {
+    MCD_BOOL_SWITCH(p.delta_softplus, kSoftplus, [&] {
+      auto kernel = &selective_scan_fwd_kernel<Tr, T, kHasZ, kSoftplus>;
+      if (smem > 48 * 1024)
+        MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            static_cast<int>(smem)));
+      kernel<<<grid, Tr::kThreads, smem, p.stream>>>(p);
+      MCD_CUDA_CHECK(cudaGetLastError());
+    });
+  });
+}
+
+}  // namespace mcd::ops::cuda

@@ -1,0 +1,6 @@
+// Selective-scan forward, float instantiation (see selective_scan_fwd.cuh).
+#include "ops/cuda/selective_scan_fwd.cuh"
+
+namespace mcd::ops::cuda {
+template void selective_scan_fwd_launch<float>(const SelectiveScanParams&);
+}  // namespace mcd::ops::cuda

@@ -1,0 +1,88 @@
+// AdamW groups, schedule and state (de)serialisation (see optimizer.h).
+#include "train/optimizer.h"
+
+#include <cmath>
+
+#include "util/error.h"
+
+namespace mcd::train {
+
+bool uses_weight_decay(const std::string& name, const at::Tensor& param) {
+  auto ends_with = [&](const std::string& suffix) {
+    return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (param.dim() < 2) return false;  // norms, biases, D
+  if (ends_with("A_log") || name.find("gate") != std::string::npos) return false;
+  return true;
+}
+
+std::unique_ptr<torch::optim::AdamW> make_adamw(torch::nn::Module& module, const OptimizerSettings& s) {
+  std::vector<at::Tensor> decay, no_decay;
+  for (const auto& p : module.named_parameters()) {
+    if (!p.value().requires_grad()) continue;
+    (uses_weight_decay(p.key(), p.value()) ? decay : no_decay).push_back(p.value());
+  }
+  auto options = [&](double wd) {
+    return std::make_unique<torch::optim::AdamWOptions>(
+        torch::optim::AdamWOptions(s.lr).betas({s.beta1, s.beta2}).eps(s.eps).weight_decay(wd));
+  };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, options(s.weight_decay));
+  groups.emplace_back(no_decay, options(0.0));
+  return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(s.lr));
+}
+
+double lr_at(int64_t step, int64_t total_steps, int64_t warmup_steps, double peak, double min_ratio) {
+  if (warmup_steps > 0 && step < warmup_steps) return peak * double(step + 1) / double(warmup_steps);
+  const int64_t decay_steps = std::max<int64_t>(1, total_steps - warmup_steps);
+  const double progress = std::min(1.0, double(step - warmup_steps) / double(decay_steps));
+  const double floor = peak * min_ratio;
+  return floor + (peak - floor) * 0.5 * (1.0 + std::cos(M_PI * progress));
+}
+
+void set_lr(torch::optim::Optimizer& opt, double lr) {
+  for (auto& group : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+}
+
+std::vector<std::pair<std::string, at::Tensor>> adamw_state_tensors(torch::nn::Module& module,
+                                                                    torch::optim::AdamW& opt) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  auto& state = opt.state();
+  for (const auto& p : module.named_parameters()) {
+    const auto it = state.find(optimizer_state_key(state, p.value()));
+    if (it == state.end()) continue;  // not stepped yet (or frozen)
+    auto& s = static_cast<torch::optim::AdamWParamState&>(*it->second);
+    out.emplace_back("exp_avg." + p.key(), s.exp_avg());
+    out.emplace_back("exp_avg_sq." + p.key(), s.exp_avg_sq());
+    out.emplace_back("step." + p.key(), torch::tensor({int64_t(s.step())}, torch::kLong));
+  }
+  return out;
+}
+
+void load_adamw_state(torch::nn::Module& module, torch::optim::AdamW& opt,
+                      const std::map<std::string, at::Tensor>& tensors, const std::string& source) {
+  auto& state = opt.state();
+  state.clear();
+  size_t used = 0;
+  for (const auto& p : module.named_parameters()) {
+    const auto avg = tensors.find("exp_avg." + p.key());
+    if (avg == tensors.end()) continue;
+    const auto sq = tensors.find("exp_avg_sq." + p.key());
+    const auto step = tensors.find("step." + p.key());
+    MCD_CHECK(sq != tensors.end() && step != tensors.end(), source, ": optimizer state of '", p.key(),
+              "' is incomplete");
+    MCD_CHECK(avg->second.sizes() == p.value().sizes() && sq->second.sizes() == p.value().sizes(), source,
+              ": optimizer state of '", p.key(), "' has shape ", avg->second.sizes(), ", the parameter ",
+              p.value().sizes());
+    auto s = std::make_unique<torch::optim::AdamWParamState>();
+    s->step(step->second.item<int64_t>());
+    s->exp_avg(avg->second.to(p.value().device(), p.value().scalar_type()).clone());
+    s->exp_avg_sq(sq->second.to(p.value().device(), p.value().scalar_type()).clone());
+    state[optimizer_state_key(state, p.value())] = std::move(s);
+    used += 3;
+  }
+  MCD_CHECK(used == tensors.size(), source, ": optimizer state has ", tensors.size() - used,
+            " tensors that match no parameter of this model");
+}
+
+}  // namespace mcd::train

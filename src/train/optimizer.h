@@ -1,0 +1,35 @@
+// The optimizer side of pre-training: AdamW (LibTorch's) with two parameter groups — no weight
+// decay on norms, biases, A_log, D and gates — the learning-rate schedule (linear warm-up, cosine
+// decay to a floor), and saving/restoring the optimizer state by parameter name, so a resumed run
+// continues bit-identically.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "util/torch_compat.h"
+
+namespace mcd::train {
+
+struct OptimizerSettings {
+  double lr = 1e-3, weight_decay = 0.1, beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+};
+
+// True for parameters that get weight decay (matrices of linear/conv/embedding layers).
+bool uses_weight_decay(const std::string& name, const at::Tensor& param);
+
+std::unique_ptr<torch::optim::AdamW> make_adamw(torch::nn::Module& module, const OptimizerSettings& s);
+
+// lr at `step` (0-based): linear warm-up over warmup_steps to peak, then cosine to
+// peak·min_ratio at total_steps, constant after.
+double lr_at(int64_t step, int64_t total_steps, int64_t warmup_steps, double peak, double min_ratio);
+void set_lr(torch::optim::Optimizer& opt, double lr);
+
+// Optimizer state as named tensors ("exp_avg.<param>", "exp_avg_sq.<param>", "step.<param>")
+// and back. Loading checks every name and shape and errors name the file.
+std::vector<std::pair<std::string, at::Tensor>> adamw_state_tensors(torch::nn::Module& module,
+                                                                    torch::optim::AdamW& opt);
+void load_adamw_state(torch::nn::Module& module, torch::optim::AdamW& opt,
+                      const std::map<std::string, at::Tensor>& tensors, const std::string& source);
+
+}  // namespace mcd::train
