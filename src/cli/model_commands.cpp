@@ -11,6 +11,10 @@
 #include "model/generation.h"
 #include "util/error.h"
 
+#ifdef MCD_HAS_TOKENIZER
+#include "data/tokenizer/bpe_tokenizer.h"
+#endif
+
 namespace mcd::cli {
 namespace {
 
@@ -98,13 +102,17 @@ Command add_init(CLI::App& app) {
 Command add_generate(CLI::App& app) {
   auto* sub = app.add_subcommand("generate", "generate tokens with the recurrent step mode");
   struct Args {
-    std::string model, prompt_ids, device = "auto", dtype = "float32";
+    std::string model, prompt_ids, prompt, device = "auto", dtype = "float32";
     GenerationOptions gen;
     bool ignore_eos = false;
   };
   auto a = std::make_shared<Args>();
   sub->add_option("--model", a->model, "HF-format model folder")->required();
-  sub->add_option("--prompt-ids", a->prompt_ids, "prompt token ids, comma-separated (e.g. 37,235,396)")->required();
+  auto* ids_opt = sub->add_option("--prompt-ids", a->prompt_ids, "prompt token ids, comma-separated (e.g. 37,235,396)");
+  auto* text_opt = sub->add_option("--prompt", a->prompt,
+                                   "prompt text, GPT-2 tokenized; the decoded text is printed before the ids");
+  ids_opt->excludes(text_opt);
+  text_opt->excludes(ids_opt);
   sub->add_option("--max-new-tokens", a->gen.max_new_tokens, "tokens to generate")->capture_default_str();
   sub->add_flag("--greedy", a->gen.greedy, "argmax decoding (default: sampling)");
   sub->add_option("--temperature", a->gen.temperature, "sampling temperature")->capture_default_str();
@@ -115,7 +123,19 @@ Command add_generate(CLI::App& app) {
   sub->add_option("--device", a->device, "cpu, cuda, cuda:N or auto (cuda if available)")->capture_default_str();
   sub->add_option("--dtype", a->dtype, "parameter dtype: float32, float64, bfloat16")->capture_default_str();
   return {sub, [a] {
-            const std::vector<int64_t> prompt = parse_id_list(a->prompt_ids);
+            MCD_CHECK(!a->prompt_ids.empty() || !a->prompt.empty(), "generate needs --prompt-ids or --prompt");
+            std::vector<int64_t> prompt;
+#ifdef MCD_HAS_TOKENIZER
+            std::optional<data::BpeTokenizer> tokenizer;
+            if (!a->prompt.empty()) {
+              tokenizer = data::BpeTokenizer::load_default();
+              for (int32_t id : tokenizer->encode(a->prompt)) prompt.push_back(id);
+              MCD_CHECK(!prompt.empty(), "--prompt is empty");
+            }
+#else
+            MCD_CHECK(a->prompt.empty(), "--prompt needs the tokenizer, which this build lacks");
+#endif
+            if (prompt.empty()) prompt = parse_id_list(a->prompt_ids);
             const torch::Device device = parse_device(a->device);
             LoadOptions lo;
             lo.device = device;
@@ -130,6 +150,14 @@ Command add_generate(CLI::App& app) {
             GenerationOptions g = a->gen;
             g.stop_at_eos = !a->ignore_eos;
             const std::vector<int64_t> ids = generate(*model, prompt, g, device);
+#ifdef MCD_HAS_TOKENIZER
+            if (tokenizer) {
+              std::vector<int32_t> ids32;
+              for (int64_t id : ids)
+                if (id < int64_t(tokenizer->vocab_size())) ids32.push_back(int32_t(id));
+              std::cout << tokenizer->decode(ids32) << std::endl;
+            }
+#endif
             std::string line;
             for (size_t i = 0; i < ids.size(); ++i) line += (i ? "," : "") + std::to_string(ids[i]);
             std::cout << line << std::endl;

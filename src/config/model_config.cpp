@@ -72,6 +72,13 @@ void ModelConfig::validate(const std::string& where) const {
   MCD_CHECK(dt_min > 0 && dt_max >= dt_min, where, ": need 0 < dt_min <= dt_max");
   MCD_CHECK(dt_init == "random" || dt_init == "constant", where, ": dt_init must be 'random' or "
             "'constant', got '", dt_init, "'");
+  MCD_CHECK(gate_type.empty() || gate_type == "hard_concrete" || gate_type == "gumbel", where,
+            ": gate_type must be '', 'hard_concrete' or 'gumbel', got '", gate_type, "'");
+  MCD_CHECK(gate_block >= 1, where, ": gate_block must be >= 1");
+  if (!gate_type.empty())
+    for (int64_t l = 0; l < n_layer; ++l)
+      MCD_CHECK(inner_width(l) % gate_block == 0, where, ": gate_block ", gate_block,
+                " does not divide layer ", l, "'s width ", inner_width(l));
 }
 
 // ---------------------------------------------------------------------------------- HF JSON
@@ -130,6 +137,11 @@ json ModelConfig::to_hf_json() const {
   j["time_step_init_scheme"] = dt_init;
   j["rescale_prenorm_residual"] = rescale_prenorm_residual;
   j["torch_dtype"] = "float32";
+  if (!gate_type.empty()) {
+    j["sdm_gate_type"] = gate_type;
+    j["sdm_gate_block"] = gate_block;
+    j["sdm_gate_init"] = gate_init;
+  }
   return j;
 }
 
@@ -174,6 +186,9 @@ ModelConfig ModelConfig::from_hf_json(const json& j, const std::string& where) {
   c.dt_scale = json_get<double>(j, "time_step_scale", 1.0, where);
   c.dt_init = json_get<std::string>(j, "time_step_init_scheme", "random", where);
   c.rescale_prenorm_residual = json_get<bool>(j, "rescale_prenorm_residual", true, where);
+  c.gate_type = json_get<std::string>(j, "sdm_gate_type", "", where);
+  c.gate_block = json_get<int64_t>(j, "sdm_gate_block", 1, where);
+  c.gate_init = json_get<double>(j, "sdm_gate_init", 3.0, where);
   c.validate(where);
   return c;
 }
@@ -199,7 +214,7 @@ ModelConfig ModelConfig::from_yaml_file(const std::string& path) {
                     "use_conv_bias", "residual_in_fp32", "tie_embeddings", "bos_token_id",
                     "eos_token_id", "pad_token_id", "initializer_range", "dt_min", "dt_max",
                     "dt_init_floor", "dt_scale", "dt_init", "rescale_prenorm_residual",
-                    "description"});
+                    "gate_type", "gate_block", "gate_init", "description"});
   ModelConfig c;
   c.d_model = m.get_int("d_model", c.d_model);
   c.n_layer = m.get_int("n_layer", c.n_layer);
@@ -233,6 +248,9 @@ ModelConfig ModelConfig::from_yaml_file(const std::string& path) {
   c.dt_scale = m.get_double("dt_scale", c.dt_scale);
   c.dt_init = m.get_string("dt_init", c.dt_init);
   c.rescale_prenorm_residual = m.get_bool("rescale_prenorm_residual", c.rescale_prenorm_residual);
+  c.gate_type = m.get_string("gate_type", c.gate_type);
+  c.gate_block = m.get_int("gate_block", c.gate_block);
+  c.gate_init = m.get_double("gate_init", c.gate_init);
   c.validate(path);
   return c;
 }

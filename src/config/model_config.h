@@ -33,6 +33,11 @@ struct ModelConfig {
   double dt_min = 1e-3, dt_max = 0.1, dt_init_floor = 1e-4, dt_scale = 1.0;
   std::string dt_init = "random";   // "random" (uniform ±R^-1/2·scale) or "constant"
   bool rescale_prenorm_residual = true;  // out_proj /= sqrt(n_layer)
+  // SDM channel gates (METHOD.md §2): "" = none, "hard_concrete" or "gumbel"; one gate per block
+  // of gate_block adjacent channels; gate logits start at gate_init (gates open).
+  std::string gate_type;
+  int64_t gate_block = 1;
+  double gate_init = 3.0;
 
   int64_t inner_width(int64_t layer) const;   // E of layer `layer`
   int64_t resolved_dt_rank() const;

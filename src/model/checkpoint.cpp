@@ -11,7 +11,8 @@
 
 namespace mcd {
 
-void load_state(torch::nn::Module& module, const std::string& path) {
+void load_state(torch::nn::Module& module, const std::string& path,
+                const std::function<bool(const std::string&)>& may_be_missing) {
   const io::SafetensorsFile file = io::SafetensorsFile::open(path);
   torch::NoGradGuard no_grad;
   std::set<std::string> used;
@@ -19,6 +20,7 @@ void load_state(torch::nn::Module& module, const std::string& path) {
     const std::string& name = item.key();
     at::Tensor& param = item.value();
     const io::TensorInfo* info = file.find(name);
+    if (!info && may_be_missing && may_be_missing(name)) continue;
     MCD_CHECK(info, path, ": tensor '", name, "' is missing");
     const at::Tensor value = io::read_tensor(file, *info);
     MCD_CHECK(value.sizes() == param.sizes(), path, ": tensor '", name, "' has shape ",

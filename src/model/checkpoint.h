@@ -20,7 +20,10 @@ MambaLM load_pretrained(const std::string& dir, const LoadOptions& options = {})
 // Copies tensors named as HF names them into `module`'s parameters (named_parameters()).
 // Every parameter must be present with the right shape; unknown tensors are errors, except
 // `lm_head.weight` when the head is tied (it must then equal the embedding).
-void load_state(torch::nn::Module& module, const std::string& safetensors_path);
+// `may_be_missing(name)` lists parameters that keep their current values when absent (SDM gates
+// added to a dense checkpoint).
+void load_state(torch::nn::Module& module, const std::string& safetensors_path,
+                const std::function<bool(const std::string&)>& may_be_missing = nullptr);
 
 // Writes <dir>/config.json and <dir>/model.safetensors (float32 unless `dtype` says otherwise),
 // creating <dir> if needed.

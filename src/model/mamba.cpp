@@ -41,6 +41,8 @@ MambaMixerImpl::MambaMixerImpl(const ModelConfig& c, int64_t e)
   A_log = register_parameter(
       "A_log", torch::log(torch::arange(1, d_state + 1, torch::kFloat)).repeat({e, 1}));
   D = register_parameter("D", torch::ones({e}));
+  if (!c.gate_type.empty())
+    gate = register_module("gate", sdm::ChannelGate(e, c.gate_block, sdm::parse_gate_type(c.gate_type), c.gate_init));
 }
 
 at::Tensor MambaMixerImpl::conv_weight() const { return conv1d->weight.squeeze(1); }
@@ -60,7 +62,8 @@ at::Tensor MambaMixerImpl::forward(const at::Tensor& hidden, LayerState* state) 
   const at::Tensor x = xz.narrow(2, 0, E).transpose(1, 2);       // (B, E, L)
   const at::Tensor z = xz.narrow(2, E, E).transpose(1, 2);       // (B, E, L)
   const at::Tensor conv_bias = conv1d->options.bias() ? conv1d->bias : at::Tensor();
-  const at::Tensor u = ops::causal_conv1d(x, conv_weight(), conv_bias, /*silu=*/true);  // (B, E, L)
+  at::Tensor u = ops::causal_conv1d(x, conv_weight(), conv_bias, /*silu=*/true);  // (B, E, L)
+  if (gate) u = u * gate->forward().to(u.scalar_type()).view({1, E, 1});  // SDM: before x_proj and the scan
   const at::Tensor x_dbl = x_proj->forward(u.transpose(1, 2));   // (B, L, R + 2N)
   const at::Tensor delta = F::linear(x_dbl.narrow(2, 0, R), dt_proj->weight).transpose(1, 2);  // (B, E, L)
   ops::ScanInputs in;
@@ -96,7 +99,8 @@ at::Tensor MambaMixerImpl::step(const at::Tensor& hidden, LayerState& st) {
   const int64_t E = d_inner, N = d_state, R = dt_rank;
   const at::Tensor xz = in_proj->forward(hidden);                // (B, 2E)
   const at::Tensor conv_bias = conv1d->options.bias() ? conv1d->bias : at::Tensor();
-  const at::Tensor u = ops::causal_conv1d_step(st.conv, xz.narrow(1, 0, E), conv_weight(), conv_bias, true);
+  at::Tensor u = ops::causal_conv1d_step(st.conv, xz.narrow(1, 0, E), conv_weight(), conv_bias, true);
+  if (gate) u = u * gate->forward().to(u.scalar_type()).unsqueeze(0);
   const at::Tensor x_dbl = x_proj->forward(u);                   // (B, R + 2N)
   const at::Tensor delta = F::linear(x_dbl.narrow(1, 0, R), dt_proj->weight);  // (B, E)
   const bool f64 = hidden.scalar_type() == at::kDouble;

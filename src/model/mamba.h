@@ -5,6 +5,7 @@
 #pragma once
 
 #include "config/model_config.h"
+#include "sdm/channel_gate.h"
 #include "util/torch_compat.h"
 
 namespace mcd {
@@ -46,6 +47,7 @@ class MambaMixerImpl : public torch::nn::Module {
   torch::nn::Linear out_proj{nullptr};  // (D, E)
   at::Tensor A_log;                     // (E, N)
   at::Tensor D;                         // (E)
+  sdm::ChannelGate gate{nullptr};       // SDM gate on u, when the config has gates
 
  private:
   at::Tensor conv_weight() const;  // (E, K)

@@ -16,11 +16,14 @@ bool uses_weight_decay(const std::string& name, const at::Tensor& param) {
   return true;
 }
 
+bool is_gate_parameter(const std::string& name) { return name.find(".gate.") != std::string::npos; }
+
 std::unique_ptr<torch::optim::AdamW> make_adamw(torch::nn::Module& module, const OptimizerSettings& s) {
-  std::vector<at::Tensor> decay, no_decay;
+  std::vector<at::Tensor> decay, no_decay, gates;
   for (const auto& p : module.named_parameters()) {
     if (!p.value().requires_grad()) continue;
-    (uses_weight_decay(p.key(), p.value()) ? decay : no_decay).push_back(p.value());
+    if (is_gate_parameter(p.key())) gates.push_back(p.value());
+    else (uses_weight_decay(p.key(), p.value()) ? decay : no_decay).push_back(p.value());
   }
   auto options = [&](double wd) {
     return std::make_unique<torch::optim::AdamWOptions>(
@@ -29,6 +32,11 @@ std::unique_ptr<torch::optim::AdamW> make_adamw(torch::nn::Module& module, const
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(decay, options(s.weight_decay));
   groups.emplace_back(no_decay, options(0.0));
+  if (!gates.empty()) {
+    auto gate_options = options(0.0);
+    gate_options->lr(s.gate_lr);
+    groups.emplace_back(gates, std::move(gate_options));
+  }
   return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(s.lr));
 }
 
@@ -41,7 +49,9 @@ double lr_at(int64_t step, int64_t total_steps, int64_t warmup_steps, double pea
 }
 
 void set_lr(torch::optim::Optimizer& opt, double lr) {
-  for (auto& group : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+  auto& groups = opt.param_groups();
+  for (size_t i = 0; i < groups.size() && i < 2; ++i)
+    static_cast<torch::optim::AdamWOptions&>(groups[i].options()).lr(lr);
 }
 
 std::vector<std::pair<std::string, at::Tensor>> adamw_state_tensors(torch::nn::Module& module,

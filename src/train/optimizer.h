@@ -13,7 +13,12 @@ namespace mcd::train {
 
 struct OptimizerSettings {
   double lr = 1e-3, weight_decay = 0.1, beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+  double gate_lr = 0.1;  // SDM gate logits: their own constant learning rate
 };
+
+// Parameter groups: 0 = decayed, 1 = not decayed, 2 = SDM gate logits (present when the model
+// has gates). The schedule (set_lr) drives groups 0 and 1; the gates keep gate_lr.
+bool is_gate_parameter(const std::string& name);
 
 // True for parameters that get weight decay (matrices of linear/conv/embedding layers).
 bool uses_weight_decay(const std::string& name, const at::Tensor& param);

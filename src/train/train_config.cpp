@@ -8,9 +8,16 @@
 namespace mcd::train {
 
 ModelConfig TrainConfig::model_config() const {
-  if (!model_preset.empty()) return mcd::model_preset(model_preset);
-  if (!model_config_file.empty()) return ModelConfig::from_yaml_file(model_config_file);
-  return ModelConfig::from_hf_file(fs::join(init_from, "config.json"));
+  ModelConfig c = !model_preset.empty()        ? mcd::model_preset(model_preset)
+                  : !model_config_file.empty() ? ModelConfig::from_yaml_file(model_config_file)
+                                               : ModelConfig::from_hf_file(fs::join(init_from, "config.json"));
+  if (sdm_enabled && c.gate_type.empty()) {  // gates are added to a gate-less model
+    c.gate_type = sdm_gate_type;
+    c.gate_block = sdm_gate_block;
+    c.gate_init = sdm_gate_init;
+    c.validate(source + " [sdm]");
+  }
+  return c;
 }
 
 namespace {
@@ -41,7 +48,7 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   for (const auto& o : overrides) apply_override(root, o, path);
   config::StrictYamlMap top(root, path);
-  top.reject_unknown({"model", "data", "train", "eval", "checkpoint", "run", "description"});
+  top.reject_unknown({"model", "data", "train", "eval", "checkpoint", "run", "sdm", "description"});
   auto section = [&](const char* name) {
     YAML::Node n = root[name];
     if (!n) n = YAML::Node(YAML::NodeType::Map);
@@ -99,6 +106,25 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   k.reject_unknown({"interval", "keep_last"});
   c.checkpoint_interval = k.get_int("interval", c.checkpoint_interval);
   c.keep_last = k.get_int("keep_last", c.keep_last);
+
+  auto sdm = section("sdm");
+  sdm.reject_unknown({"enabled", "gate_type", "gate_block", "gate_init", "gate_lr", "target_sparsity",
+                      "warmup_fraction", "control", "penalty_weight", "lambda_lr", "tau0", "tau1"});
+  c.sdm_enabled = sdm.get_bool("enabled", false);
+  c.sdm_gate_type = sdm.get_string("gate_type", c.sdm_gate_type);
+  c.sdm_gate_block = sdm.get_int("gate_block", c.sdm_gate_block);
+  c.sdm_gate_init = sdm.get_double("gate_init", c.sdm_gate_init);
+  c.sdm_gate_lr = sdm.get_double("gate_lr", c.sdm_gate_lr);
+  c.sdm_target = sdm.get_double("target_sparsity", c.sdm_target);
+  c.sdm_warmup_fraction = sdm.get_double("warmup_fraction", c.sdm_warmup_fraction);
+  c.sdm_control = sdm.get_string("control", c.sdm_control);
+  c.sdm_penalty_weight = sdm.get_double("penalty_weight", c.sdm_penalty_weight);
+  c.sdm_lambda_lr = sdm.get_double("lambda_lr", c.sdm_lambda_lr);
+  c.sdm_tau0 = sdm.get_double("tau0", c.sdm_tau0);
+  c.sdm_tau1 = sdm.get_double("tau1", c.sdm_tau1);
+  MCD_CHECK(c.sdm_target >= 0 && c.sdm_target < 1, path, ": sdm.target_sparsity must be in [0, 1)");
+  MCD_CHECK(c.sdm_control == "lagrangian" || c.sdm_control == "penalty", path,
+            ": sdm.control must be lagrangian or penalty, got '", c.sdm_control, "'");
 
   auto r = section("run");
   r.reject_unknown({"out_dir", "device", "threads", "log_interval", "max_minutes"});

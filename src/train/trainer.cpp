@@ -22,6 +22,7 @@
 #include "train/distributed.h"
 #include "train/memory_stats.h"
 #include "train/optimizer.h"
+#include "sdm/sparsity_control.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -124,6 +125,9 @@ nlohmann::json run_pretraining(const TrainConfig& cfg, const PretrainOptions& op
   const int64_t window = cfg.seq_len + 1;
   MCD_CHECK(train_tokens.size >= window, cfg.cache_dir, ": only ", train_tokens.size,
             " training tokens, fewer than one window of ", window);
+  MCD_CHECK(data::num_sequential_windows(val_tokens.size, window) > 0, cfg.cache_dir, ": the validation split has ",
+            val_tokens.size, " tokens, fewer than one window of ", window,
+            "; raise data.val_fraction or add documents");
 
   // Model and optimizer.
   const ModelConfig model_config = cfg.model_config();
@@ -133,12 +137,27 @@ nlohmann::json run_pretraining(const TrainConfig& cfg, const PretrainOptions& op
   if (cfg.init_from.empty()) {
     init_reference(*model, cfg.seed);
   } else {
-    load_state(*model, fs::join(cfg.init_from, "model.safetensors"));
+    load_state(*model, fs::join(cfg.init_from, "model.safetensors"), is_gate_parameter);
   }
   model->to(device);
   model->train();
-  OptimizerSettings os{cfg.lr, cfg.weight_decay, cfg.beta1, cfg.beta2, cfg.eps};
+  OptimizerSettings os{cfg.lr, cfg.weight_decay, cfg.beta1, cfg.beta2, cfg.eps, cfg.sdm_gate_lr};
   auto optimizer = make_adamw(*model, os);
+  // SDM: gates in every mixer, controlled towards the target sparsity.
+  std::optional<sdm::SparsityController> sparsity;
+  if (cfg.sdm_enabled) {
+    std::vector<sdm::ChannelGate> gates;
+    for (auto& block : model->backbone->blocks) gates.push_back(block->mixer->gate);
+    sdm::SparsitySettings ss;
+    ss.target = cfg.sdm_target;
+    ss.warmup_fraction = cfg.sdm_warmup_fraction;
+    ss.control = cfg.sdm_control;
+    ss.penalty_weight = cfg.sdm_penalty_weight;
+    ss.lambda_lr = cfg.sdm_lambda_lr;
+    ss.tau0 = cfg.sdm_tau0;
+    ss.tau1 = cfg.sdm_tau1;
+    sparsity.emplace(gates, ss, cfg.steps);
+  }
 
   int64_t start_step = 0;
   double tokens_seen = 0;
@@ -148,6 +167,7 @@ nlohmann::json run_pretraining(const TrainConfig& cfg, const PretrainOptions& op
       load_adamw_state(*model, *optimizer, ck.optimizer, *folder + "/optimizer.safetensors");
       start_step = ck.trainer_state["step"].get<int64_t>();
       tokens_seen = ck.trainer_state.value("tokens_seen", 0.0);
+      if (sparsity && ck.trainer_state.contains("sdm")) sparsity->load_state(ck.trainer_state["sdm"]);
       log("resumed from " + *folder + " (step " + std::to_string(start_step) + ")");
     } else {
       log("no checkpoint in " + cfg.out_dir + "/checkpoints: starting from step 0");
@@ -198,6 +218,7 @@ nlohmann::json run_pretraining(const TrainConfig& cfg, const PretrainOptions& op
       c.optimizer = adamw_state_tensors(*model, *optimizer);
       c.trainer_state = {{"tokens_seen", tokens_seen}, {"seed", cfg.seed}, {"train_loss", last_loss},
                          {"config_source", cfg.source}};
+      if (sparsity) c.trainer_state["sdm"] = sparsity->state();
       const std::string dir = write_checkpoint(*model, c, cfg.out_dir, step, cfg.keep_last);
       log("checkpoint " + dir);
     }
@@ -224,6 +245,10 @@ nlohmann::json run_pretraining(const TrainConfig& cfg, const PretrainOptions& op
     data::sample_windows(train_tokens, cfg.seed, step, cfg.batch_size, env.rank, world, window, buffer.data());
     const at::Tensor batch = torch::from_blob(buffer.data(), {rows_per_rank, window}, torch::kLong).to(device);
     double loss_value = 0;
+    if (sparsity) {
+      sparsity->begin_step(cfg.seed, step);
+      sparsity->regularizer(step).backward();  // once per step, independent of the micro-batches
+    }
     for (int64_t m = 0; m < cfg.grad_accum; ++m) {
       const at::Tensor ids = batch.narrow(0, m * micro, micro);
       if (bf16) set_cuda_autocast(true);
@@ -245,6 +270,7 @@ nlohmann::json run_pretraining(const TrainConfig& cfg, const PretrainOptions& op
     comm.average_gradients(params);
     const double grad_norm = torch::nn::utils::clip_grad_norm_(params, cfg.grad_clip);
     optimizer->step();
+    if (sparsity) sparsity->end_step(step);
     last_loss = global_loss;
     tokens_seen += double(cfg.batch_size * cfg.seq_len);
     window_tokens += double(cfg.batch_size * cfg.seq_len);
@@ -256,15 +282,25 @@ nlohmann::json run_pretraining(const TrainConfig& cfg, const PretrainOptions& op
       const double secs = seconds_since(window_start);
       const double tps = secs > 0 ? window_tokens / secs : 0;
       const double eta = tps > 0 ? double(cfg.steps - done) * double(cfg.batch_size * cfg.seq_len) / tps : 0;
-      metrics.write({{"step", done}, {"loss", global_loss}, {"lr", lr}, {"grad_norm", grad_norm},
-                     {"tokens_per_s", tps}, {"tokens_seen", tokens_seen},
-                     {"peak_memory_bytes", peak_memory_bytes(device)}, {"elapsed_s", seconds_since(run_start)}});
+      nlohmann::json record = {{"step", done}, {"loss", global_loss}, {"lr", lr}, {"grad_norm", grad_norm},
+                               {"tokens_per_s", tps}, {"tokens_seen", tokens_seen},
+                               {"peak_memory_bytes", peak_memory_bytes(device)}, {"elapsed_s", seconds_since(run_start)}};
+      if (sparsity) record["sdm"] = sparsity->metrics(done);
+      metrics.write(record);
       if (main && !options.quiet) {
         char line[256];
         std::snprintf(line, sizeof(line), "step %lld/%lld | loss %.4f | lr %.2e | gnorm %.2f | %.1fk tok/s | ETA %s",
                       static_cast<long long>(done), static_cast<long long>(cfg.steps), global_loss, lr, grad_norm,
                       tps / 1000, format_duration(eta).c_str());
-        std::cerr << (tty ? "\r" : "") << line << (tty ? "   " : "\n") << std::flush;
+        std::string extra;
+        if (sparsity) {
+          const auto m = sparsity->metrics(done);
+          char buf[128];
+          std::snprintf(buf, sizeof(buf), " | sparsity %.3f (det %.3f, target %.3f)", m["expected_sparsity"].get<double>(),
+                        m["deterministic_sparsity"].get<double>(), m["target_sparsity"].get<double>());
+          extra = buf;
+        }
+        std::cerr << (tty ? "\r" : "") << line << extra << (tty ? "   " : "\n") << std::flush;
       }
       window_start = Clock::now();
       window_tokens = 0;
@@ -296,6 +332,7 @@ nlohmann::json run_pretraining(const TrainConfig& cfg, const PretrainOptions& op
                             {"device", device.str()},
                             {"precision", cfg.precision},
                             {"parameters", model_config.num_parameters()}};
+  if (sparsity) summary["sdm"] = sparsity->metrics(step);
   if (main) {
     // The baseline a language model must beat: a unigram model of the training tokens.
     const auto unigram = data::UnigramModel::fit(train_tokens, model_config.vocab_size);

@@ -26,9 +26,9 @@ struct Proc {
   std::string out, err;
 };
 
-Proc run(const std::string& args, const std::string& env = "") {
+Proc run(const std::string& args, const std::string& env = "", int threads = 1) {
   test::TempDir tmp;
-  const std::string cmd = env + " " + test::cli_path() + " --threads 1 " + args + " >" + tmp.file("o") + " 2>" + tmp.file("e");
+  const std::string cmd = env + " " + test::cli_path() + " --threads " + std::to_string(threads) + " " + args + " >" + tmp.file("o") + " 2>" + tmp.file("e");
   const int rc = std::system(cmd.c_str());
   auto slurp = [](const std::string& p) {
     std::ifstream f(p);
@@ -166,7 +166,7 @@ TEST(Pretrain, EnwikiValidationLossBeatsUnigramModel) {
   for (int i = 0; i < 10; ++i) paths += std::string(i ? "," : "") + test::shared_dir() + "/data/enwiki2015/AA/wiki_0" + std::to_string(i);
   const Proc r = run("pretrain --quiet --config " + config + " --set 'data.paths=[" + paths + "]' --set data.cache_dir=" +
                      dir.file("cache") + " --set run.out_dir=" + dir.file("run"),
-                     "");
+                     "", /*threads=*/0);
   ASSERT_EQ(r.status, 0) << r.err;
   const auto summary = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
   const double val = summary.at("val_loss").get<double>(), unigram = summary.at("unigram_val_loss").get<double>();

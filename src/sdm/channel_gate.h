@@ -1,0 +1,48 @@
+// SDM channel gates (METHOD.md §2): one gate per inner channel (or per block of g adjacent
+// channels) of a Mamba mixer, multiplying u after conv + SiLU. Hard-concrete (Louizos et al.
+// 2018) by default, Gumbel-sigmoid with an annealed temperature as an option. One noise sample
+// per gate per step, shared across batch and time, drawn from a counter-based seed so a resumed
+// run sees the same noise; deterministic (U = 0.5) in eval mode.
+#pragma once
+
+#include <string>
+
+#include "util/torch_compat.h"
+
+namespace mcd::sdm {
+
+enum class GateType { kHardConcrete, kGumbelSigmoid };
+GateType parse_gate_type(const std::string& name);  // "hard_concrete" | "gumbel"
+const char* gate_type_name(GateType type);
+
+// Hard-concrete constants (METHOD.md §2).
+constexpr double kBeta = 2.0 / 3.0, kGamma = -0.1, kZeta = 1.1;
+
+class ChannelGateImpl : public torch::nn::Module {
+ public:
+  ChannelGateImpl(int64_t channels, int64_t block, GateType type, double init_log_alpha);
+
+  // The mask (E) for the current mode: the sampled gate in training (after resample()), the
+  // deterministic gate in eval. Differentiable with respect to log_alpha.
+  at::Tensor forward();
+  // Draws this step's noise: one U per gate from a generator seeded by (seed, step, layer).
+  void resample(uint64_t seed, int64_t step, int64_t layer);
+  // Gumbel-sigmoid temperature for this step (ignored by hard-concrete).
+  void set_temperature(double tau) { temperature_ = tau; }
+
+  at::Tensor prob_open() const;           // (E/g) P(gate > 0), differentiable
+  at::Tensor deterministic_gates() const; // (E/g) z at U = 0.5 (in [0, 1]); no grad
+  at::Tensor expand(const at::Tensor& per_gate) const;  // (E/g) → (E)
+
+  int64_t channels, block;
+  GateType type;
+  at::Tensor log_alpha;  // (E/g) the gate logits α
+
+ private:
+  at::Tensor gate_from_noise(const at::Tensor& u) const;  // (E/g)
+  at::Tensor noise_;                                      // (E/g) uniform, this step's
+  double temperature_ = 1.0;
+};
+TORCH_MODULE(ChannelGate);
+
+}  // namespace mcd::sdm

@@ -1,0 +1,128 @@
+// SDM gates and sparsity control: hard-concrete sampling statistics against the closed-form
+// P(z > 0) (the expected-L0 term), deterministic eval gates, counter-based noise, the Lagrangian
+// controller's λ updates and target ramp, and the gated mixer (a closed gate zeroes its channel).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "model/mamba.h"
+#include "sdm/channel_gate.h"
+#include "sdm/sparsity_control.h"
+#include "test_support.h"
+#include "util/error.h"
+
+namespace mcd::sdm {
+namespace {
+
+TEST(ChannelGate, HardConcreteSamplingMatchesExpectedL0) {
+  ChannelGate g(5, 1, GateType::kHardConcrete, 0.0);
+  {
+    torch::NoGradGuard no_grad;
+    g->log_alpha.copy_(torch::tensor({-3.0f, -1.0f, 0.0f, 1.0f, 3.0f}));
+  }
+  g->train();
+  const int n = 4000;
+  at::Tensor open = torch::zeros({5}), one = torch::zeros({5}), mean = torch::zeros({5});
+  for (int step = 0; step < n; ++step) {
+    g->resample(7, step, 0);
+    const at::Tensor z = g->forward().detach();
+    EXPECT_TRUE((z >= 0).all().item<bool>() && (z <= 1).all().item<bool>());
+    open += (z > 0).to(at::kFloat);
+    one += (z == 1).to(at::kFloat);
+    mean += z;
+  }
+  const at::Tensor p_open = g->prob_open().detach();
+  // Closed form: P(z > 0) = σ(α − β·log(−γ/ζ)).
+  for (int i = 0; i < 5; ++i) {
+    const double alpha = g->log_alpha[i].item<double>();
+    EXPECT_NEAR(p_open[i].item<double>(), 1.0 / (1.0 + std::exp(-(alpha - kBeta * std::log(-kGamma / kZeta)))), 1e-6);
+    EXPECT_NEAR(open[i].item<double>() / n, p_open[i].item<double>(), 0.03) << "gate " << i;
+    // P(z = 1) = σ(β·log((1−γ)/(ζ−1)) ... ) = 1 − σ(β·log((1−γ)/(ζ−1)) − α) .
+    const double p_one = 1.0 - 1.0 / (1.0 + std::exp(-(kBeta * std::log((1 - kGamma) / (kZeta - 1)) - alpha)));
+    EXPECT_NEAR(one[i].item<double>() / n, p_one, 0.03) << "gate " << i;
+  }
+  // Noise is counter-based: the same (seed, step, layer) gives the same gate.
+  g->resample(7, 11, 0);
+  const at::Tensor a = g->forward().detach();
+  g->resample(8, 11, 0);
+  const at::Tensor b = g->forward().detach();
+  g->resample(7, 11, 0);
+  EXPECT_TRUE(torch::equal(a, g->forward().detach()));
+  EXPECT_FALSE(torch::equal(a, b));
+  // Eval: deterministic, z at U = 0.5; closed where α < −β·logit(−γ/(ζ−γ)).
+  g->eval();
+  const at::Tensor det = g->forward();
+  EXPECT_EQ(det[0].item<float>(), 0.0f);
+  EXPECT_GT(det[2].item<float>(), 0.0f);
+  EXPECT_EQ(det[4].item<float>(), 1.0f);
+}
+
+TEST(ChannelGate, BlocksAndGumbel) {
+  ChannelGate g(12, 4, GateType::kGumbelSigmoid, 0.0);
+  {
+    torch::NoGradGuard no_grad;
+    g->log_alpha.copy_(torch::tensor({-2.0f, 0.5f, 3.0f}));
+  }
+  g->eval();
+  const at::Tensor m = g->forward();
+  ASSERT_EQ(m.size(0), 12);
+  EXPECT_TRUE(torch::equal(m, torch::tensor({0.f, 0.f, 0.f, 0.f, 1.f, 1.f, 1.f, 1.f, 1.f, 1.f, 1.f, 1.f})));
+  g->train();
+  g->set_temperature(0.05);
+  g->resample(1, 0, 0);
+  const at::Tensor s = g->forward();
+  EXPECT_TRUE(((s < 0.01) | (s > 0.99)).all().item<bool>()) << "a low temperature gives nearly binary gates";
+  EXPECT_THROW(ChannelGate(10, 4, GateType::kHardConcrete, 0.0), Error);
+}
+
+TEST(SparsityController, LagrangianRampAndAscent) {
+  std::vector<ChannelGate> gates{ChannelGate(8, 1, GateType::kHardConcrete, 3.0),
+                                 ChannelGate(4, 2, GateType::kHardConcrete, 3.0)};
+  SparsitySettings s;
+  s.target = 0.5;
+  s.warmup_fraction = 0.5;
+  SparsityController c(gates, s, 100);
+  EXPECT_DOUBLE_EQ(c.target_at(0), 0.0);
+  EXPECT_DOUBLE_EQ(c.target_at(25), 0.25);
+  EXPECT_DOUBLE_EQ(c.target_at(50), 0.5);
+  EXPECT_DOUBLE_EQ(c.target_at(90), 0.5);
+  // Normalised expected L0 over 12 channels (gate 2 counts each block twice).
+  const double p = 1.0 / (1.0 + std::exp(-(3.0 - kBeta * std::log(-kGamma / kZeta))));
+  EXPECT_NEAR(c.expected_sparsity().item<double>(), 1.0 - p, 1e-6);
+  // Far below target: λ1 goes negative, and the regulariser's gradient opens... closes gates.
+  c.begin_step(0, 60);
+  c.regularizer(60);
+  c.end_step(60);
+  const auto st = c.state();
+  EXPECT_LT(st["lambda1"].get<double>(), 0.0);
+  EXPECT_GT(st["lambda2"].get<double>(), 0.0);
+  const at::Tensor reg = c.regularizer(61);
+  reg.backward();
+  EXPECT_TRUE((gates[0]->log_alpha.grad() > 0).all().item<bool>()) << "descent lowers α: sparsity rises";
+  SparsityController restored(gates, s, 100);
+  restored.load_state(st);
+  EXPECT_EQ(restored.state(), st);
+}
+
+TEST(GatedMixer, ClosedGateZeroesItsChannel) {
+  ModelConfig c = model_preset("mamba-tiny");
+  c.gate_type = "hard_concrete";
+  MambaLM m(c);
+  init_reference(*m, 1);
+  m->eval();
+  const at::Tensor ids = torch::randint(0, 512, {2, 7}, torch::kLong);
+  torch::NoGradGuard no_grad;
+  const at::Tensor before = m->forward(ids);
+  // Closing a gate must equal zeroing that channel's out_proj column (its output is exactly 0).
+  MambaLM ref(c);
+  init_reference(*ref, 1);
+  ref->eval();
+  m->backbone->blocks[0]->mixer->gate->log_alpha[5] = -20.0f;
+  ref->backbone->blocks[0]->mixer->out_proj->weight.select(1, 5).zero_();
+  ref->backbone->blocks[0]->mixer->x_proj->weight.select(1, 5).zero_();
+  EXPECT_LT(test::rel_err(m->forward(ids), ref->forward(ids)), 1e-6);
+  EXPECT_GT(test::rel_err(m->forward(ids), before), 1e-6);
+}
+
+}  // namespace
+}  // namespace mcd::sdm
