@@ -25,6 +25,8 @@ Command add_score(CLI::App& app);
 Command add_tokenize(CLI::App& app);
 Command add_pretrain(CLI::App& app);
 Command add_launch(CLI::App& app);
+Command add_prune(CLI::App& app);
+Command add_flops(CLI::App& app);
 
 // --device cpu|cuda|cuda:N|auto → a device ("auto": cuda when available).
 torch::Device parse_device(const std::string& name);

@@ -8,7 +8,8 @@
 namespace mcd::sdm {
 
 SparsityController::SparsityController(std::vector<ChannelGate> gates, SparsitySettings s, int64_t total_steps)
-    : gates_(std::move(gates)), s_(std::move(s)), total_steps_(std::max<int64_t>(1, total_steps)) {
+    : gates_(std::move(gates)), s_(std::move(s)), total_steps_(std::max<int64_t>(1, total_steps)),
+      lambda2_(s_.lambda2_init) {
   MCD_CHECK(!gates_.empty(), "SDM: the model has no channel gates (set model gate_type)");
   MCD_CHECK(s_.target >= 0 && s_.target < 1, "SDM: target sparsity must be in [0, 1), got ", s_.target);
   MCD_CHECK(s_.control == "lagrangian" || s_.control == "penalty", "SDM: control must be lagrangian or penalty, got '",
@@ -69,7 +70,7 @@ nlohmann::json SparsityController::state() const { return {{"lambda1", lambda1_}
 
 void SparsityController::load_state(const nlohmann::json& j) {
   lambda1_ = j.value("lambda1", 0.0);
-  lambda2_ = j.value("lambda2", 0.0);
+  lambda2_ = j.value("lambda2", s_.lambda2_init);
 }
 
 nlohmann::json SparsityController::metrics(int64_t step) const {

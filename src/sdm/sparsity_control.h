@@ -18,7 +18,9 @@ struct SparsitySettings {
   double warmup_fraction = 0.5;  // t ramps linearly 0 → target over this fraction of the steps
   std::string control = "lagrangian";  // lagrangian | penalty
   double penalty_weight = 1.0;   // for control = penalty
-  double lambda_lr = 0.05;       // gradient-ascent step for λ1, λ2
+  double lambda_lr = 0.1;        // gradient-ascent step for λ1, λ2
+  double lambda2_init = 20.0;    // starting λ2: the quadratic term then acts as a proportional
+                                 // pull towards t from the first step (see docs/sdm.md)
   double tau0 = 1.0, tau1 = 0.1; // Gumbel-sigmoid temperature, annealed exponentially
 };
 
@@ -46,7 +48,7 @@ class SparsityController {
   std::vector<ChannelGate> gates_;
   SparsitySettings s_;
   int64_t total_steps_;
-  double lambda1_ = 0, lambda2_ = 0, last_expected_ = 0;
+  double lambda1_ = 0, lambda2_, last_expected_ = 0;
 };
 
 }  // namespace mcd::sdm

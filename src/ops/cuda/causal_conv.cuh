@@ -49,7 +49,7 @@ __global__ void __launch_bounds__(kConvThreads) causal_conv_fwd_kernel(CausalCon
   for (int r = threadIdx.x; r < kConvChannels; r += kConvThreads)
     s_b[r] = (p.bias != nullptr && r < rows) ? p.bias[e0 + r] : 0.f;
   const T* x_g = static_cast<const T*>(p.x) + b * p.x_s.batch + e0 * p.x_s.row;
-  load_tile<kConvTimeTile + kConvHalo, kConvThreads, ConvLayout>(
+  load_tile<kConvTimeTile + kConvHalo, kConvThreads, ConvLayout, 0>(
       s_x, x_g, p.x_s.row, p.x_s.time, kConvChannels, rows, t0 - kConvHalo, p.len);
   __syncthreads();
   // Other threads still read the inputs, so results go to registers first and over the tile
@@ -95,9 +95,9 @@ __global__ void __launch_bounds__(kConvThreads) causal_conv_bwd_kernel(CausalCon
     s_b[r] = (p.bias != nullptr && r < rows) ? p.bias[e0 + r] : 0.f;
   const T* x_g = static_cast<const T*>(p.x) + b * p.x_s.batch + e0 * p.x_s.row;
   const T* g_g = static_cast<const T*>(p.dout) + b * p.dout_s.batch + e0 * p.dout_s.row;
-  load_tile<kConvTimeTile + 2 * kConvHalo, kConvThreads, ConvLayout>(
+  load_tile<kConvTimeTile + 2 * kConvHalo, kConvThreads, ConvLayout, 0>(
       s_x, x_g, p.x_s.row, p.x_s.time, kConvChannels, rows, t0 - kConvHalo, p.len);
-  load_tile<kConvTimeTile + kConvHalo, kConvThreads, ConvLayout>(
+  load_tile<kConvTimeTile + kConvHalo, kConvThreads, ConvLayout, 0>(
       s_g, g_g, p.dout_s.row, p.dout_s.time, kConvChannels, rows, t0, p.len);
   __syncthreads();
   // d(pre) at times t0 … t0 + kConvTimeTile + kConvHalo − 1 (the halo feeds dx of this tile).

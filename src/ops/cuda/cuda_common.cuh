@@ -65,41 +65,157 @@ namespace mcd::ops::cuda {
 // Layout::at(r, c). Column c is time t0 + c; entries with r ≥ rows_valid or a time outside
 // [0, len) read as 0. Consecutive threads walk the unit-stride dimension, so global accesses
 // coalesce for time-contiguous (B, E, L) and for channel-contiguous (B, L, E) views alike.
+// Loads are issued kBatch at a time into registers before any is stored, so each thread keeps
+// several requests in flight instead of waiting out one DRAM latency per element (kBatch = 1 is
+// the first version, kept for the kernel lab's before/after measurement).
 // `g` points at (row 0, time 0); rows is usually a compile-time constant at the call site.
 template <int kCols, int kThreads, class Layout, typename T>
-__device__ __forceinline__ void load_tile(float* s, const T* g, int64_t s_row, int64_t s_time,
-                                          int rows, int rows_valid, int64_t t0, int64_t len) {
+__device__ __forceinline__ void load_tile_fast(float* __restrict__ s, const T* __restrict__ g,
+                                               int64_t s_row, int64_t s_time, int rows,
+                                               int rows_valid, int64_t t0, int64_t len);
+
+// kBatch = 0 selects load_tile_fast (16-byte vectors where the layout allows).
+template <int kCols, int kThreads, class Layout, int kBatch = 8, typename T>
+__device__ __forceinline__ void load_tile(float* __restrict__ s, const T* __restrict__ g,
+                                          int64_t s_row, int64_t s_time, int rows,
+                                          int rows_valid, int64_t t0, int64_t len) {
+  if constexpr (kBatch == 0) {
+    load_tile_fast<kCols, kThreads, Layout>(s, g, s_row, s_time, rows, rows_valid, t0, len);
+    return;
+  }
+  constexpr int kB = kBatch > 0 ? kBatch : 1;
   const bool time_fast = s_time == 1 || s_row != 1;
-  for (int idx = threadIdx.x; idx < rows * kCols; idx += kThreads) {
-    int r, c;
-    if (time_fast) {
-      r = idx / kCols;
-      c = idx % kCols;
-    } else {
-      r = idx % rows;
-      c = idx / rows;
+  const int total = rows * kCols;
+  for (int base = 0; base < total; base += kB * kThreads) {
+    float v[kB];
+#pragma unroll
+    for (int q = 0; q < kB; ++q) {
+      const int idx = base + q * kThreads + static_cast<int>(threadIdx.x);
+      const int r = time_fast ? idx / kCols : idx % rows;
+      const int c = time_fast ? idx % kCols : idx / rows;
+      const int64_t t = t0 + c;
+      v[q] = (idx < total && r < rows_valid && t >= 0 && t < len)
+                 ? to_float(g[r * s_row + t * s_time])
+                 : 0.f;
     }
-    const int64_t t = t0 + c;
-    float v = 0.f;
-    if (r < rows_valid && t >= 0 && t < len) v = to_float(g[r * s_row + t * s_time]);
-    s[Layout::at(r, c)] = v;
+#pragma unroll
+    for (int q = 0; q < kB; ++q) {
+      const int idx = base + q * kThreads + static_cast<int>(threadIdx.x);
+      const int r = time_fast ? idx / kCols : idx % rows;
+      const int c = time_fast ? idx % kCols : idx / rows;
+      if (idx < total) s[Layout::at(r, c)] = v[q];
+    }
+  }
+}
+
+__device__ __forceinline__ unsigned vec_word(const uint4& v, int w) {
+  return w == 0 ? v.x : w == 1 ? v.y : w == 2 ? v.z : v.w;
+}
+// Element k of a 16-byte vector of T (little-endian: element 0 in the low bits of word x).
+template <typename T>
+__device__ __forceinline__ float vec_elem(const uint4& v, int k);
+template <>
+__device__ __forceinline__ float vec_elem<float>(const uint4& v, int k) {
+  return __uint_as_float(vec_word(v, k));
+}
+template <>
+__device__ __forceinline__ float vec_elem<__nv_bfloat16>(const uint4& v, int k) {
+  const unsigned w = vec_word(v, k >> 1);
+  return __uint_as_float((k & 1) ? (w & 0xffff0000u) : (w << 16));
+}
+template <>
+__device__ __forceinline__ float vec_elem<__half>(const uint4& v, int k) {
+  const unsigned w = vec_word(v, k >> 1);
+  return __half2float(__ushort_as_half(static_cast<unsigned short>((k & 1) ? (w >> 16) : (w & 0xffffu))));
+}
+
+// load_tile with enough memory-level parallelism to approach HBM bandwidth: when the unit-stride
+// dimension allows (extent and the other stride multiples of the vector, 16-byte aligned), each
+// thread issues up to kVecBatch 16-byte loads before unpacking any; vectors that straddle the
+// tile's valid edge fall back to element loads. Otherwise every element is loaded from a clamped,
+// always-valid address first and converted afterwards (no load waits inside a branch). `g` must
+// point at a valid element (row 0, time 0), which holds whenever the tile has a valid row and
+// len ≥ 1. See [Note: scan kernel layout] in docs/PERF_NOTES.md.
+template <int kCols, int kThreads, class Layout, typename T>
+__device__ __forceinline__ void load_tile_fast(float* __restrict__ s, const T* __restrict__ g,
+                                               int64_t s_row, int64_t s_time, int rows,
+                                               int rows_valid, int64_t t0, int64_t len) {
+  constexpr int kV = 16 / static_cast<int>(sizeof(T));
+  constexpr int kVecBatch = 4;
+  const bool time_fast = s_time == 1 || s_row != 1;
+  const uintptr_t first = reinterpret_cast<uintptr_t>(g + t0 * s_time);
+  const bool vec = time_fast
+                       ? (s_time == 1 && kCols % kV == 0 && s_row % kV == 0 && first % 16 == 0)
+                       : (rows % kV == 0 && s_time % kV == 0 && reinterpret_cast<uintptr_t>(g) % 16 == 0);
+  if (vec) {
+    const int n_fast = (time_fast ? kCols : rows) / kV;  // vectors along the unit-stride dim
+    const int total = n_fast * (time_fast ? rows : kCols);
+    for (int base = 0; base < total; base += kVecBatch * kThreads) {
+      uint4 raw[kVecBatch];
+      bool full[kVecBatch];
+#pragma unroll
+      for (int q = 0; q < kVecBatch; ++q) {
+        const int idx = base + q * kThreads + static_cast<int>(threadIdx.x);
+        const int r = time_fast ? idx / n_fast : (idx % n_fast) * kV;
+        const int c = time_fast ? (idx % n_fast) * kV : idx / n_fast;
+        const int64_t t = t0 + c;
+        full[q] = idx < total && (time_fast ? (r < rows_valid && t >= 0 && t + kV <= len)
+                                            : (r + kV <= rows_valid && t >= 0 && t < len));
+        raw[q] = make_uint4(0u, 0u, 0u, 0u);
+        if (full[q]) raw[q] = *reinterpret_cast<const uint4*>(g + r * s_row + t * s_time);
+      }
+#pragma unroll
+      for (int q = 0; q < kVecBatch; ++q) {
+        const int idx = base + q * kThreads + static_cast<int>(threadIdx.x);
+        if (idx >= total) continue;
+        const int r = time_fast ? idx / n_fast : (idx % n_fast) * kV;
+        const int c = time_fast ? (idx % n_fast) * kV : idx / n_fast;
+#pragma unroll
+        for (int k = 0; k < kV; ++k) {
+          const int rr = time_fast ? r : r + k, cc = time_fast ? c + k : c;
+          const int64_t tt = t0 + cc;
+          float v = vec_elem<T>(raw[q], k);
+          if (!full[q])
+            v = (rr < rows_valid && tt >= 0 && tt < len) ? to_float(g[rr * s_row + tt * s_time]) : 0.f;
+          s[Layout::at(rr, cc)] = v;
+        }
+      }
+    }
+    return;
+  }
+  constexpr int kBatch = 8;
+  const int total = rows * kCols;
+  for (int base = 0; base < total; base += kBatch * kThreads) {
+    T raw[kBatch];
+    bool ok[kBatch];
+#pragma unroll
+    for (int q = 0; q < kBatch; ++q) {
+      const int idx = base + q * kThreads + static_cast<int>(threadIdx.x);
+      const int r = time_fast ? idx / kCols : idx % rows;
+      const int c = time_fast ? idx % kCols : idx / rows;
+      const int64_t t = t0 + c;
+      ok[q] = idx < total && r < rows_valid && t >= 0 && t < len;
+      raw[q] = g[ok[q] ? r * s_row + t * s_time : 0];  // always a valid address
+    }
+#pragma unroll
+    for (int q = 0; q < kBatch; ++q) {
+      const int idx = base + q * kThreads + static_cast<int>(threadIdx.x);
+      const int r = time_fast ? idx / kCols : idx % rows;
+      const int c = time_fast ? idx % kCols : idx / rows;
+      if (idx < total) s[Layout::at(r, c)] = ok[q] ? to_float(raw[q]) : 0.f;
+    }
   }
 }
 
 // The inverse: writes the valid part of a (rows × kCols) fp32 shared tile to global memory.
 template <int kCols, int kThreads, class Layout, typename T>
-__device__ __forceinline__ void store_tile(T* g, const float* s, int64_t s_row, int64_t s_time,
-                                           int rows, int rows_valid, int64_t t0, int64_t len) {
+__device__ __forceinline__ void store_tile(T* __restrict__ g, const float* __restrict__ s,
+                                           int64_t s_row, int64_t s_time, int rows,
+                                           int rows_valid, int64_t t0, int64_t len) {
   const bool time_fast = s_time == 1 || s_row != 1;
   for (int idx = threadIdx.x; idx < rows * kCols; idx += kThreads) {
-    int r, c;
-    if (time_fast) {
-      r = idx / kCols;
-      c = idx % kCols;
-    } else {
-      r = idx % rows;
-      c = idx / rows;
-    }
+    const int r = time_fast ? idx / kCols : idx % rows;
+    const int c = time_fast ? idx % kCols : idx / rows;
     const int64_t t = t0 + c;
     if (r < rows_valid && t >= 0 && t < len) g[r * s_row + t * s_time] = from_float<T>(s[Layout::at(r, c)]);
   }

@@ -11,6 +11,11 @@ namespace mcd::ops::cuda {
 constexpr int kScanChunk = 128;     // timesteps per chunk; one saved state per chunk and channel
 constexpr int kScanChannels = 8;    // channels per thread block (the dB/dC partial slices)
 constexpr int kScanMaxState = 64;   // largest N the kernels accept (shared memory bound)
+constexpr int kScanVariants = 6;  // kernel-lab versions, see selective_scan_{fwd,bwd}.cuh
+
+// The version variant = 0 selects: 5, or 6 (twice the threads per channel) when B·E is too
+// small to fill the GPU with 16 lanes per channel (docs/PERF_NOTES.md).
+inline int scan_default_variant(int64_t batch, int64_t dim) { return batch * dim < 4096 ? 6 : 5; }
 
 struct SelectiveScanParams {
   DType dtype = DType::kFloat32;
@@ -30,6 +35,7 @@ struct SelectiveScanParams {
   const float* mask = nullptr;        // (E): u' = mask ⊙ u feeds the scan and the D skip
   bool delta_softplus = true;
   bool deterministic = false;  // backward: dB/dC through per-slice partials, no atomics
+  int variant = 0;             // kernel version (1..kScanVariants), 0 = kScanDefaultVariant
 
   // Forward outputs.
   void* out = nullptr;  Strides3 out_s;  // (B, E, L) in dtype

@@ -13,7 +13,9 @@
 
 namespace mcd::ops::cuda {
 
-template <class Tr, typename T, bool kHasZ, bool kSoftplus, bool kDeterministic>
+// kBatch: loads in flight per thread in the tile copies (1 = the first version, 0 =
+// load_tile_fast).
+template <class Tr, typename T, bool kHasZ, bool kSoftplus, bool kDeterministic, int kBatch>
 __global__ void __launch_bounds__(Tr::kThreads) selective_scan_bwd_kernel(SelectiveScanParams p) {
   constexpr int kLanes = Tr::kLanes, kItems = Tr::kItems, kCh = Tr::kChannels;
   constexpr int kPitch = Tr::kPitch, kChunk = Tr::kChunk, kThreads = Tr::kThreads;
@@ -30,6 +32,7 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_bwd_kernel(Select
   float* s_red = s_C + N * kPitch;       // [2 (parity of n)][2 (dB, dC)][kWarps][kPitch]
   float* s_carry = s_red + 4 * kWarps * kPitch;  // [kCh][N] dh flowing in from the next chunk
   float* s_dA = s_carry + kCh * N;               // [kCh][N]
+  float* s_A = s_dA + kCh * N;                   // [kCh][N]
 
   const int64_t b = blockIdx.y;
   const int64_t e0 = static_cast<int64_t>(blockIdx.x) * kCh;
@@ -57,19 +60,20 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_bwd_kernel(Select
   for (int i = threadIdx.x; i < kCh * N; i += kThreads) {
     s_carry[i] = 0.f;
     s_dA[i] = 0.f;
+    s_A[i] = i / N < rows ? p.A[e0 * N + i] : 0.f;
   }
   float dD_acc = 0.f, dbias_acc = 0.f, dm_acc = 0.f;
 
   for (int64_t chunk = p.n_chunks - 1; chunk >= 0; --chunk) {
     const int64_t t0 = chunk * kChunk;
     __syncthreads();  // the previous (later) chunk's gradient tiles have been stored
-    load_tile<kChunk, kThreads, Layout>(s_u, u_g, p.u_s.row, p.u_s.time, kCh, rows, t0, p.len);
-    load_tile<kChunk, kThreads, Layout>(s_dt, dt_g, p.delta_s.row, p.delta_s.time, kCh, rows, t0, p.len);
+    load_tile<kChunk, kThreads, Layout, kBatch>(s_u, u_g, p.u_s.row, p.u_s.time, kCh, rows, t0, p.len);
+    load_tile<kChunk, kThreads, Layout, kBatch>(s_dt, dt_g, p.delta_s.row, p.delta_s.time, kCh, rows, t0, p.len);
     if constexpr (kHasZ)
-      load_tile<kChunk, kThreads, Layout>(s_z, z_g, p.z_s.row, p.z_s.time, kCh, rows, t0, p.len);
-    load_tile<kChunk, kThreads, Layout>(s_dout, dout_g, p.dout_s.row, p.dout_s.time, kCh, rows, t0, p.len);
-    load_tile<kChunk, kThreads, Layout>(s_B, B_g, p.B_s.row, p.B_s.time, N, N, t0, p.len);
-    load_tile<kChunk, kThreads, Layout>(s_C, C_g, p.C_s.row, p.C_s.time, N, N, t0, p.len);
+      load_tile<kChunk, kThreads, Layout, kBatch>(s_z, z_g, p.z_s.row, p.z_s.time, kCh, rows, t0, p.len);
+    load_tile<kChunk, kThreads, Layout, kBatch>(s_dout, dout_g, p.dout_s.row, p.dout_s.time, kCh, rows, t0, p.len);
+    load_tile<kChunk, kThreads, Layout, kBatch>(s_B, B_g, p.B_s.row, p.B_s.time, N, N, t0, p.len);
+    load_tile<kChunk, kThreads, Layout, kBatch>(s_C, C_g, p.C_s.row, p.C_s.time, N, N, t0, p.len);
     __syncthreads();
 
     // dy = dout·SiLU(z) is the gradient of y = C·h + D·u' (no need for y itself); y is
@@ -96,7 +100,7 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_bwd_kernel(Select
     }
 
     for (int n = 0; n < N; ++n) {
-      const float A = e_ok ? p.A[e * N + n] : 0.f;
+      const float A = s_A[c * N + n];
       const float A2 = A * kLog2e;
       float a[kItems], Bv[kItems], Cv[kItems], hs[kItems];
       // Forward recompute: this lane's segment as h ↦ P·h + S, scanned over the lanes.
@@ -259,26 +263,40 @@ static __global__ void sum_slices_kernel(float* __restrict__ out, const float* _
   }
 }
 
+// Kernel-lab versions (SelectiveScanParams::variant; 0 = default): 1: one load in flight per
+// thread (the first version); 2 and 3: batched tile loads; 4: batched loads, ScanConfigWide;
+// 5: load_tile_fast (16-byte vectors); 6: load_tile_fast, ScanConfigWide.
+template <class Tr, typename T, bool kHasZ, bool kSoftplus, bool kDeterministic, int kBatch>
+void selective_scan_bwd_run(const SelectiveScanParams& p) {
+  const dim3 grid(static_cast<unsigned>((p.dim + Tr::kChannels - 1) / Tr::kChannels),
+                  static_cast<unsigned>(p.batch));
+  const size_t smem = sizeof(float) * (4 * Tr::kChannels * Tr::kPitch + 2 * p.dstate * Tr::kPitch +
+                                       4 * Tr::kWarps * Tr::kPitch + 3 * Tr::kChannels * p.dstate);
+  auto kernel = &selective_scan_bwd_kernel<Tr, T, kHasZ, kSoftplus, kDeterministic, kBatch>;
+  if (smem > 48 * 1024)
+    MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(smem)));
+  kernel<<<grid, Tr::kThreads, smem, p.stream>>>(p);
+  MCD_CUDA_CHECK(cudaGetLastError());
+}
+
 template <typename T>
 void selective_scan_bwd_launch(const SelectiveScanParams& p) {
-  using Tr = ScanConfig;
-  const int64_t slices = (p.dim + Tr::kChannels - 1) / Tr::kChannels;
-  const dim3 grid(static_cast<unsigned>(slices), static_cast<unsigned>(p.batch));
-  const size_t smem = sizeof(float) * (4 * Tr::kChannels * Tr::kPitch + 2 * p.dstate * Tr::kPitch +
-                                       4 * Tr::kWarps * Tr::kPitch + 2 * Tr::kChannels * p.dstate);
+  const int variant = p.variant != 0 ? p.variant : scan_default_variant(p.batch, p.dim);
+  MCD_CHECK(variant >= 1 && variant <= kScanVariants, "selective scan: no kernel variant ", variant);
   MCD_BOOL_SWITCH(p.z != nullptr, kHasZ, [&] {
     MCD_BOOL_SWITCH(p.delta_softplus, kSoftplus, [&] {
       MCD_BOOL_SWITCH(p.deterministic, kDeterministic, [&] {
-        auto kernel = &selective_scan_bwd_kernel<Tr, T, kHasZ, kSoftplus, kDeterministic>;
-        if (smem > 48 * 1024)
-          MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                              static_cast<int>(smem)));
-        kernel<<<grid, Tr::kThreads, smem, p.stream>>>(p);
-        MCD_CUDA_CHECK(cudaGetLastError());
+        if (variant == 1) selective_scan_bwd_run<ScanConfig, T, kHasZ, kSoftplus, kDeterministic, 1>(p);
+        else if (variant <= 3) selective_scan_bwd_run<ScanConfig, T, kHasZ, kSoftplus, kDeterministic, 8>(p);
+        else if (variant == 4) selective_scan_bwd_run<ScanConfigWide, T, kHasZ, kSoftplus, kDeterministic, 8>(p);
+        else if (variant == 5) selective_scan_bwd_run<ScanConfig, T, kHasZ, kSoftplus, kDeterministic, 0>(p);
+        else selective_scan_bwd_run<ScanConfigWide, T, kHasZ, kSoftplus, kDeterministic, 0>(p);
       });
     });
   });
   if (p.deterministic) {
+    const int64_t slices = (p.dim + kScanChannels - 1) / kScanChannels;
     const int64_t count = p.batch * p.dstate * p.len;
     const int threads = 256;
     const int64_t blocks64 = (count + threads - 1) / threads;

@@ -32,7 +32,12 @@ struct ScanTraits {
   };
 };
 
+// 16 lanes × 8 items per channel (variants 1–3); 32 lanes × 4 items (variant 4: twice the
+// threads per channel, for small B·E). Both keep kScanChunk and kScanChannels, so the states and
+// the deterministic partial slices are laid out alike.
 using ScanConfig = ScanTraits<16, 8, kScanChannels>;
-static_assert(ScanConfig::kChunk == kScanChunk, "kScanChunk must match the kernel traits");
+using ScanConfigWide = ScanTraits<32, 4, kScanChannels>;
+static_assert(ScanConfig::kChunk == kScanChunk && ScanConfigWide::kChunk == kScanChunk,
+              "kScanChunk must match the kernel traits");
 
 }  // namespace mcd::ops::cuda

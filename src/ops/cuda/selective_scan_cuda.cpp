@@ -16,6 +16,7 @@ namespace mcd::ops::cuda {
 namespace {
 
 std::atomic<bool> g_poison{false};
+std::atomic<int> g_variant{0};
 
 bool kernel_dtype(at::ScalarType t) {
   return t == at::kFloat || t == at::kHalf || t == at::kBFloat16;
@@ -113,6 +114,7 @@ SelectiveScanParams base_params(const Prepared& p, bool softplus) {
   k.delta_bias = p.bias.defined() ? p.bias.data_ptr<float>() : nullptr;
   k.mask = p.mask.defined() ? p.mask.data_ptr<float>() : nullptr;
   k.delta_softplus = softplus;
+  k.variant = g_variant.load();
   k.stream = c10::cuda::getCurrentCUDAStream().stream();
   return k;
 }
@@ -174,6 +176,11 @@ class SelectiveScanCudaFunction : public torch::autograd::Function<SelectiveScan
 }  // namespace
 
 void set_poison_outputs(bool on) { g_poison.store(on); }
+void set_scan_variant(int variant) {
+  MCD_CHECK(variant >= 0 && variant <= kScanVariants, "scan kernel variant must be 0 … ",
+            kScanVariants, ", got ", variant);
+  g_variant.store(variant);
+}
 bool poison_outputs() { return g_poison.load(); }
 
 bool scan_supported(const ScanInputs& in) {

@@ -8,7 +8,9 @@
 
 namespace mcd::ops::cuda {
 
-template <class Tr, typename T, bool kHasZ, bool kSoftplus>
+// kBatch: loads in flight per thread in the tile copies (0 = load_tile_fast); kUnrollN: state loop unrolling (two
+// states' dependency chains interleaved). See the variants in selective_scan_fwd_launch.
+template <class Tr, typename T, bool kHasZ, bool kSoftplus, int kBatch, int kUnrollN>
 __global__ void __launch_bounds__(Tr::kThreads) selective_scan_fwd_kernel(SelectiveScanParams p) {
   constexpr int kLanes = Tr::kLanes, kItems = Tr::kItems, kCh = Tr::kChannels;
   constexpr int kPitch = Tr::kPitch, kChunk = Tr::kChunk, kThreads = Tr::kThreads;
@@ -21,6 +23,7 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_fwd_kernel(Select
   float* s_B = s_z + kCh * kPitch;    // [N][kPitch]
   float* s_C = s_B + N * kPitch;      // [N][kPitch]
   float* s_carry = s_C + N * kPitch;  // [kCh][N] state at the current chunk's start
+  float* s_A2 = s_carry + kCh * N;    // [kCh][N] A·log2(e)
 
   const int64_t b = blockIdx.y;
   const int64_t e0 = static_cast<int64_t>(blockIdx.x) * kCh;
@@ -39,17 +42,20 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_fwd_kernel(Select
   const T* C_g = static_cast<const T*>(p.Cm) + b * p.C_s.batch;
   T* out_g = static_cast<T*>(p.out) + b * p.out_s.batch + e0 * p.out_s.row;
 
-  for (int i = threadIdx.x; i < kCh * N; i += kThreads) s_carry[i] = 0.f;
+  for (int i = threadIdx.x; i < kCh * N; i += kThreads) {
+    s_carry[i] = 0.f;
+    s_A2[i] = i / N < rows ? p.A[e0 * N + i] * kLog2e : 0.f;
+  }
 
   for (int64_t chunk = 0; chunk < p.n_chunks; ++chunk) {
     const int64_t t0 = chunk * kChunk;
     __syncthreads();  // the previous chunk's output tile has been stored
-    load_tile<kChunk, kThreads, Layout>(s_u, u_g, p.u_s.row, p.u_s.time, kCh, rows, t0, p.len);
-    load_tile<kChunk, kThreads, Layout>(s_dt, dt_g, p.delta_s.row, p.delta_s.time, kCh, rows, t0, p.len);
+    load_tile<kChunk, kThreads, Layout, kBatch>(s_u, u_g, p.u_s.row, p.u_s.time, kCh, rows, t0, p.len);
+    load_tile<kChunk, kThreads, Layout, kBatch>(s_dt, dt_g, p.delta_s.row, p.delta_s.time, kCh, rows, t0, p.len);
     if constexpr (kHasZ)
-      load_tile<kChunk, kThreads, Layout>(s_z, z_g, p.z_s.row, p.z_s.time, kCh, rows, t0, p.len);
-    load_tile<kChunk, kThreads, Layout>(s_B, B_g, p.B_s.row, p.B_s.time, N, N, t0, p.len);
-    load_tile<kChunk, kThreads, Layout>(s_C, C_g, p.C_s.row, p.C_s.time, N, N, t0, p.len);
+      load_tile<kChunk, kThreads, Layout, kBatch>(s_z, z_g, p.z_s.row, p.z_s.time, kCh, rows, t0, p.len);
+    load_tile<kChunk, kThreads, Layout, kBatch>(s_B, B_g, p.B_s.row, p.B_s.time, N, N, t0, p.len);
+    load_tile<kChunk, kThreads, Layout, kBatch>(s_C, C_g, p.C_s.row, p.C_s.time, N, N, t0, p.len);
     __syncthreads();
 
     // Per item: Δ (0 past the end, so padding leaves the state unchanged), Δ·u', y = D·u'.
@@ -66,8 +72,9 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_fwd_kernel(Select
       y[i] = D * uu;
     }
 
+#pragma unroll(kUnrollN)
     for (int n = 0; n < N; ++n) {
-      const float A2 = e_ok ? p.A[e * N + n] * kLog2e : 0.f;
+      const float A2 = s_A2[c * N + n];
       float a[kItems], bx[kItems];
       float P = 1.f, S = 0.f;  // this lane's segment as the map h ↦ P·h + S
 #pragma unroll
@@ -126,21 +133,37 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_fwd_kernel(Select
   }
 }
 
-template <typename T>
-void selective_scan_fwd_launch(const SelectiveScanParams& p) {
-  using Tr = ScanConfig;
+// Kernel-lab versions, all kept and selectable (SelectiveScanParams::variant; 0 = default):
+//   1: one load in flight per thread, state loop not unrolled (the first version);
+//   2: batched tile loads; 3: batched loads + state loop unrolled by 2;
+//   4: as 3 with 32 lanes × 4 items per channel (ScanConfigWide);
+//   5: 16 lanes, load_tile_fast (16-byte vector loads, all issued before use); 6: as 5, 32 lanes.
+template <class Tr, typename T, bool kHasZ, bool kSoftplus, int kBatch, int kUnrollN>
+void selective_scan_fwd_run(const SelectiveScanParams& p) {
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kChannels - 1) / Tr::kChannels),
                   static_cast<unsigned>(p.batch));
   const size_t smem =
-      sizeof(float) * (3 * Tr::kChannels * Tr::kPitch + 2 * p.dstate * Tr::kPitch + Tr::kChannels * p.dstate);
+      sizeof(float) * (3 * Tr::kChannels * Tr::kPitch + 2 * p.dstate * Tr::kPitch + 2 * Tr::kChannels * p.dstate);
+  auto kernel = &selective_scan_fwd_kernel<Tr, T, kHasZ, kSoftplus, kBatch, kUnrollN>;
+  if (smem > 48 * 1024)
+    MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(smem)));
+  kernel<<<grid, Tr::kThreads, smem, p.stream>>>(p);
+  MCD_CUDA_CHECK(cudaGetLastError());
+}
+
+template <typename T>
+void selective_scan_fwd_launch(const SelectiveScanParams& p) {
+  const int variant = p.variant != 0 ? p.variant : scan_default_variant(p.batch, p.dim);
+  MCD_CHECK(variant >= 1 && variant <= kScanVariants, "selective scan: no kernel variant ", variant);
   MCD_BOOL_SWITCH(p.z != nullptr, kHasZ, [&] {
     MCD_BOOL_SWITCH(p.delta_softplus, kSoftplus, [&] {
-      auto kernel = &selective_scan_fwd_kernel<Tr, T, kHasZ, kSoftplus>;
-      if (smem > 48 * 1024)
-        MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            static_cast<int>(smem)));
-      kernel<<<grid, Tr::kThreads, smem, p.stream>>>(p);
-      MCD_CUDA_CHECK(cudaGetLastError());
+      if (variant == 1) selective_scan_fwd_run<ScanConfig, T, kHasZ, kSoftplus, 1, 1>(p);
+      else if (variant == 2) selective_scan_fwd_run<ScanConfig, T, kHasZ, kSoftplus, 8, 1>(p);
+      else if (variant == 3) selective_scan_fwd_run<ScanConfig, T, kHasZ, kSoftplus, 8, 2>(p);
+      else if (variant == 4) selective_scan_fwd_run<ScanConfigWide, T, kHasZ, kSoftplus, 8, 2>(p);
+      else if (variant == 5) selective_scan_fwd_run<ScanConfig, T, kHasZ, kSoftplus, 0, 1>(p);
+      else selective_scan_fwd_run<ScanConfigWide, T, kHasZ, kSoftplus, 0, 1>(p);
     });
   });
 }

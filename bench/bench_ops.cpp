@@ -1,0 +1,292 @@
+// Benchmark of the fused CUDA ops (ops/cuda) against the LibTorch composite, following
+// PERF.md: selective scan forward and forward+backward (atomic and deterministic dB/dC), causal
+// conv1d forward and backward, at (B, L, E, N) = (8, 2048, 1536, 16), (16, 1024, 2048, 16),
+// (1, 4096, 1536, 16); bf16 activations, fp32 state. Warm-up, CUDA events on the current stream,
+// median of ≥ 50 repetitions over input sets rotated so that together they exceed the 50 MB L2.
+// One JSON line per measurement on stdout (GPU, driver/runtime, commit, shapes, dtype, µs, GB/s
+// of the algorithmic minimum traffic, % of the HBM datasheet and of a measured device copy).
+// docs/PERF_NOTES.md explains the floors and records the figures.
+//   usage: bench_ops [--reps N] [--composite-reps N] [--no-composite] [--layout model|contiguous|both]
+#include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "ops/causal_conv1d.h"
+#include "ops/cuda/ops_cuda.h"
+#include "ops/selective_scan.h"
+#include "util/error.h"
+
+#ifndef MCD_GIT_COMMIT
+#define MCD_GIT_COMMIT "unknown"
+#endif
+
+namespace {
+
+using mcd::cat;
+using nlohmann::json;
+
+struct Stats {
+  double median_us = 0, p10_us = 0, p90_us = 0;
+  int reps = 0;
+};
+
+// Times fn(rep) with CUDA events on the current stream, one event pair per repetition.
+Stats time_op(const std::function<void(int)>& fn, int warmup, int reps) {
+  for (int i = 0; i < warmup; ++i) fn(i);
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream().stream();
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  std::vector<double> us;
+  for (int r = 0; r < reps; ++r) {
+    cudaEventRecord(start, stream);
+    fn(warmup + r);
+    cudaEventRecord(stop, stream);
+    cudaEventSynchronize(stop);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    us.push_back(ms * 1e3);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::sort(us.begin(), us.end());
+  auto q = [&](double f) { return us[std::min<size_t>(us.size() - 1, static_cast<size_t>(f * us.size()))]; };
+  return {q(0.5), q(0.1), q(0.9), reps};
+}
+
+struct Device {
+  std::string name;
+  int sm_count = 0, driver = 0, runtime = 0;
+  double hbm_datasheet_GBps = 0, copy_GBps = 0;
+};
+
+Device describe_device() {
+  Device d;
+  int dev = 0;
+  cudaGetDevice(&dev);
+  cudaDeviceProp prop{};
+  cudaGetDeviceProperties(&prop, dev);
+  d.name = prop.name;
+  d.sm_count = prop.multiProcessorCount;
+  cudaDriverGetVersion(&d.driver);
+  cudaRuntimeGetVersion(&d.runtime);
+  const std::string n = d.name;
+  if (n.find("H200") != std::string::npos) d.hbm_datasheet_GBps = 4800;
+  else if (n.find("H100") != std::string::npos && n.find("PCIe") != std::string::npos) d.hbm_datasheet_GBps = 2000;
+  else if (n.find("H100") != std::string::npos) d.hbm_datasheet_GBps = 3350;
+  // Measured: a 1 GiB device-to-device copy (read + write).
+  const int64_t bytes = int64_t{1} << 30;
+  auto a = torch::empty({bytes}, torch::TensorOptions().device(torch::kCUDA).dtype(torch::kUInt8));
+  auto b = torch::empty_like(a);
+  const Stats s = time_op([&](int) { b.copy_(a); }, 3, 20);
+  d.copy_GBps = 2.0 * bytes / (s.median_us * 1e-6) / 1e9;
+  return d;
+}
+
+struct Shape {
+  int64_t B, L, E, N;
+  int64_t R() const { return (E / 2 + 15) / 16; }  // dt_rank of d_model = E / 2
+};
+
+// One set of inputs laid out as the mixer produces them (or time-contiguous).
+struct ScanSet {
+  mcd::ops::ScanInputs in;
+  at::Tensor dout;
+  at::Tensor conv_x, conv_w, conv_b;
+};
+
+ScanSet make_set(const Shape& s, bool model_layout, uint64_t seed) {
+  torch::manual_seed(seed);
+  const auto bf = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kBFloat16);
+  const auto f32 = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kFloat);
+  ScanSet set;
+  auto& in = set.in;
+  if (model_layout) {
+    const at::Tensor xz = torch::randn({s.B, s.L, 2 * s.E}, bf);                 // in_proj output
+    const at::Tensor x_dbl = torch::randn({s.B, s.L, s.R() + 2 * s.N}, bf);      // x_proj output
+    in.u = torch::randn({s.B, s.L, s.E}, bf).transpose(1, 2);                    // conv output
+    in.delta = (torch::randn({s.B, s.L, s.E}, bf) * 0.5).transpose(1, 2);        // dt_proj output
+    in.z = xz.narrow(2, s.E, s.E).transpose(1, 2);
+    in.B = x_dbl.narrow(2, s.R(), s.N).transpose(1, 2);
+    in.C = x_dbl.narrow(2, s.R() + s.N, s.N).transpose(1, 2);
+    set.conv_x = xz.narrow(2, 0, s.E).transpose(1, 2);
+    set.dout = torch::randn({s.B, s.L, s.E}, bf).transpose(1, 2);                // out_proj grad
+  } else {
+    in.u = torch::randn({s.B, s.E, s.L}, bf);
+    in.delta = torch::randn({s.B, s.E, s.L}, bf) * 0.5;
+    in.z = torch::randn({s.B, s.E, s.L}, bf);
+    in.B = torch::randn({s.B, s.N, s.L}, bf);
+    in.C = torch::randn({s.B, s.N, s.L}, bf);
+    set.conv_x = torch::randn({s.B, s.E, s.L}, bf);
+    set.dout = torch::randn({s.B, s.E, s.L}, bf);
+  }
+  in.A = -torch::arange(1, s.N + 1, f32).repeat({s.E, 1});
+  in.D = torch::ones({s.E}, f32);
+  const at::Tensor dt = torch::exp(torch::rand({s.E}, f32) * (std::log(0.1) - std::log(1e-3)) + std::log(1e-3));
+  in.delta_bias = dt + torch::log(-torch::expm1(-dt));
+  in.delta_softplus = true;
+  set.conv_w = torch::randn({s.E, 4}, f32) * 0.5;
+  set.conv_b = torch::randn({s.E}, f32);
+  return set;
+}
+
+int64_t set_bytes(const Shape& s) { return (6 * s.B * s.L * s.E + 2 * s.B * s.L * (s.R() + 2 * s.N)) * 2; }
+
+class Reporter {
+ public:
+  Reporter(Device d, std::string commit) : d_(std::move(d)), commit_(std::move(commit)) {}
+  void emit(const std::string& bench, const std::string& impl, const Shape& s, const std::string& layout,
+            const std::string& mode, const Stats& st, double bytes, int variant = 0) {
+    json j;
+    j["bench"] = bench;
+    j["impl"] = impl;
+    j["variant"] = variant;
+    j["gpu"] = d_.name;
+    j["sm_count"] = d_.sm_count;
+    j["driver"] = d_.driver;
+    j["cuda_runtime"] = d_.runtime;
+    j["torch"] = mcd::torch_version_string();
+    j["commit"] = commit_;
+    j["B"] = s.B;
+    j["L"] = s.L;
+    j["E"] = s.E;
+    j["N"] = s.N;
+    j["dtype"] = "bf16";
+    j["state"] = "fp32";
+    j["layout"] = layout;
+    j["mode"] = mode;
+    j["reps"] = st.reps;
+    j["median_us"] = st.median_us;
+    j["p10_us"] = st.p10_us;
+    j["p90_us"] = st.p90_us;
+    j["bytes_min"] = bytes;
+    const double gbps = bytes / (st.median_us * 1e-6) / 1e9;
+    j["GBps"] = gbps;
+    j["hbm_datasheet_GBps"] = d_.hbm_datasheet_GBps;
+    j["pct_hbm_datasheet"] = d_.hbm_datasheet_GBps > 0 ? 100.0 * gbps / d_.hbm_datasheet_GBps : 0.0;
+    j["copy_GBps"] = d_.copy_GBps;
+    j["pct_copy"] = 100.0 * gbps / d_.copy_GBps;
+    std::cout << j.dump() << std::endl;
+  }
+
+ private:
+  Device d_;
+  std::string commit_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    int reps = 60, composite_reps = 2;
+    bool composite = true;
+    std::string layouts = "both";
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
+      else if (a == "--composite-reps" && i + 1 < argc) composite_reps = std::max(1, std::atoi(argv[++i]));
+      else if (a == "--no-composite") composite = false;
+      else if (a == "--layout" && i + 1 < argc) layouts = argv[++i];
+      else mcd::fail(cat("bench_ops: unknown argument '", a, "' (valid: --reps N, --composite-reps N, --no-composite, --layout model|contiguous|both)"));
+    }
+    if (!mcd::cuda_available()) {
+      std::cerr << "bench_ops: no CUDA device\n";
+      return 2;
+    }
+    const char* env_commit = std::getenv("MCD_GIT_COMMIT");
+    Reporter rep(describe_device(), env_commit && *env_commit ? env_commit : MCD_GIT_COMMIT);
+    torch::NoGradGuard no_grad;
+    const std::vector<Shape> shapes{{8, 2048, 1536, 16}, {16, 1024, 2048, 16}, {1, 4096, 1536, 16}};
+    std::vector<bool> layout_list;
+    if (layouts == "model" || layouts == "both") layout_list.push_back(true);
+    if (layouts == "contiguous" || layouts == "both") layout_list.push_back(false);
+    namespace cu = mcd::ops::cuda;
+    for (const Shape& s : shapes) {
+      const double ble = double(s.B) * s.L * s.E, bnl = double(s.B) * s.N * s.L;
+      // Minimum traffic (bf16 = 2 bytes): fwd reads u, Δ, z, B, C and writes out; bwd reads
+      // u, Δ, z, dout, B, C and writes du, dΔ, dz, dB, dC. Conv: x → out; x, dout → dx.
+      const double scan_fwd_bytes = 2 * (4 * ble + 2 * bnl);
+      const double scan_bwd_bytes = 2 * (7 * ble + 4 * bnl);
+      for (bool model_layout : layout_list) {
+        const std::string layout = model_layout ? "model" : "contiguous";
+        const int n_sets = static_cast<int>(std::max<int64_t>(2, (200ll << 20) / set_bytes(s) + 1));
+        std::vector<ScanSet> sets;
+        for (int k = 0; k < n_sets; ++k) sets.push_back(make_set(s, model_layout, 100 + k));
+        auto set = [&](int r) -> ScanSet& { return sets[r % n_sets]; };
+
+        // Kernel-lab versions side by side (variant 0 = the default, timed twice for the spread).
+        for (int variant : {1, 3, 4, 5, 6, 0, 0}) {
+          cu::set_scan_variant(variant);
+          rep.emit("scan_fwd", "mcd", s, layout, "-",
+                   time_op([&](int r) { cu::selective_scan_cuda_forward(set(r).in, false, false); }, 5, reps),
+                   scan_fwd_bytes, variant);
+          for (bool det : {false, true}) {
+            if (det && variant != 0) continue;
+            rep.emit("scan_fwd_bwd", "mcd", s, layout, det ? "deterministic" : "atomic",
+                     time_op([&](int r) {
+                       auto f = cu::selective_scan_cuda_forward(set(r).in, true, false);
+                       cu::selective_scan_cuda_backward(set(r).in, f.states, set(r).dout, det);
+                     }, 3, reps),
+                     scan_fwd_bytes + scan_bwd_bytes, variant);
+          }
+        }
+        cu::set_scan_variant(0);
+        rep.emit("conv_fwd", "mcd", s, layout, "K=4 silu",
+                 time_op([&](int r) { cu::causal_conv1d_cuda_forward(set(r).conv_x, set(r).conv_w, set(r).conv_b, true); }, 5, reps),
+                 2 * 2 * ble);
+        rep.emit("conv_bwd", "mcd", s, layout, "K=4 silu",
+                 time_op([&](int r) { cu::causal_conv1d_cuda_backward(set(r).dout, set(r).conv_x, set(r).conv_w, set(r).conv_b, true); }, 5, reps),
+                 2 * 3 * ble);
+        if (composite && model_layout) {  // the composite is slow: one layout is enough
+          rep.emit("scan_fwd", "composite", s, layout, "-",
+                   time_op([&](int r) { mcd::ops::selective_scan_composite(set(r).in); }, 1, composite_reps),
+                   scan_fwd_bytes);
+          {
+            torch::AutoGradMode grad(true);
+            rep.emit("scan_fwd_bwd", "composite", s, layout, "autograd",
+                     time_op([&](int r) {
+                       mcd::ops::ScanInputs in = set(r).in;
+                       for (at::Tensor* t : {&in.u, &in.delta, &in.z, &in.B, &in.C, &in.A, &in.D, &in.delta_bias})
+                         *t = t->detach().requires_grad_(true);
+                       mcd::ops::selective_scan_composite(in).backward(set(r).dout);
+                     }, 1, composite_reps),
+                     scan_fwd_bytes + scan_bwd_bytes);
+          }
+          rep.emit("conv_fwd", "composite", s, layout, "K=4 silu",
+                   time_op([&](int r) { mcd::ops::causal_conv1d_composite(set(r).conv_x, set(r).conv_w, set(r).conv_b, true); }, 3, 20),
+                   2 * 2 * ble);
+          {
+            torch::AutoGradMode grad(true);
+            rep.emit("conv_fwd_bwd", "composite", s, layout, "K=4 silu autograd",
+                     time_op([&](int r) {
+                       const at::Tensor x = set(r).conv_x.detach().requires_grad_(true);
+                       const at::Tensor w = set(r).conv_w.detach().requires_grad_(true);
+                       const at::Tensor b = set(r).conv_b.detach().requires_grad_(true);
+                       mcd::ops::causal_conv1d_composite(x, w, b, true).backward(set(r).dout);
+                     }, 3, 20),
+                     2 * 5 * ble);
+            rep.emit("conv_fwd_bwd", "mcd", s, layout, "K=4 silu",
+                     time_op([&](int r) {
+                       cu::causal_conv1d_cuda_forward(set(r).conv_x, set(r).conv_w, set(r).conv_b, true);
+                       cu::causal_conv1d_cuda_backward(set(r).dout, set(r).conv_x, set(r).conv_w, set(r).conv_b, true);
+                     }, 3, reps),
+                     2 * 5 * ble);
+          }
+        }
+      }
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "bench_ops: " << e.what() << "\n";
+    return 1;
+  }
+}

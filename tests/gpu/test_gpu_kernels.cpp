@@ -1,0 +1,450 @@
+// The CUDA kernels of ops/cuda against float64 references (ctest label `gpu`; every case skips
+// itself without a CUDA device). Selective scan and causal conv1d, forward and every gradient, in
+// float32, float16 and bfloat16, at sizes that are multiples of no tile (L = 1, 7, 127, 2049, 8192;
+// odd E; N = 1, 16, 64), with time-contiguous inputs and with the model's transposed views.
+// Tolerance rule (STYLE.md): the kernel's relative error against the float64 reference must be at
+// most 2× the error of a plain implementation of the same math in the same precision — the
+// LibTorch composite run on the same rounded inputs (its autograd for gradients) — plus a small
+// floor for float32-level rounding (1e-5; 1e-4 float16; 1e-3 bfloat16). Outputs are NaN-poisoned
+// before the kernels write them; inputs are fresh random numbers per case (fixed seeds).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <limits>
+#include <tuple>
+#include <vector>
+
+#include "model/mamba.h"
+#include "ops/backend.h"
+#include "ops/causal_conv1d.h"
+#include "ops/cpu/causal_conv_cpu.h"
+#include "ops/cpu/selective_scan_cpu.h"
+#include "ops/selective_scan.h"
+#include "test_support.h"
+#include "util/error.h"
+
+#ifdef MCD_WITH_CUDA
+#include "ops/cuda/ops_cuda.h"
+#endif
+
+namespace mcd {
+namespace {
+
+#ifndef MCD_WITH_CUDA
+
+TEST(GpuKernels, NotBuilt) { GTEST_SKIP() << "built without the CUDA kernels (MCD_WITH_CUDA off)"; }
+
+#else
+
+#define MCD_SKIP_IF_NO_CUDA() \
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device in this build or on this machine"
+
+namespace F = torch::nn::functional;
+
+struct PoisonOutputs {
+  PoisonOutputs() { ops::cuda::set_poison_outputs(true); }
+  ~PoisonOutputs() { ops::cuda::set_poison_outputs(false); }
+};
+
+const char* dtype_name(at::ScalarType t) {
+  return t == at::kFloat ? "fp32" : t == at::kHalf ? "fp16" : t == at::kBFloat16 ? "bf16" : "?";
+}
+
+double error_floor(at::ScalarType t) { return t == at::kFloat ? 1e-5 : t == at::kHalf ? 1e-4 : 1e-3; }
+
+// The tolerance rule; prints both errors so the log shows the margins.
+void expect_rule(const std::string& what, const at::Tensor& kernel, const at::Tensor& plain,
+                 const at::Tensor& ref, at::ScalarType dtype) {
+  ASSERT_TRUE(kernel.defined()) << what;
+  const double ek = test::rel_err(kernel, ref), ep = test::rel_err(plain, ref);
+  const double bound = 2.0 * ep + error_floor(dtype);
+  std::printf("    %-34s kernel %.3e  plain %.3e  bound %.3e\n", what.c_str(), ek, ep, bound);
+  EXPECT_LE(ek, bound) << what << " (" << dtype_name(dtype) << "): kernel error " << ek
+                       << " vs plain low-precision error " << ep;
+  if (ref.abs().sum().item<double>() > 0) {  // (dA is exactly 0 at L = 1: h_{t−1} = 0)
+    EXPECT_GT(kernel.detach().abs().sum().item<double>(), 0.0) << what << " is all zero";
+  }
+}
+
+// A (B, X, L) tensor with the values of v whose memory is that of a (B, L, X + extra) buffer:
+// the layout of the model's x/z/Δ/B/C views (channel stride 1, time stride X + extra), the
+// values at column offset `extra` (like z in xz) or at 0. Strides and offsets that are multiples
+// of 8 elements let the kernels' 16-byte vector loads run; others take the element path.
+at::Tensor channel_last_view(const at::Tensor& v, int64_t extra, const at::TensorOptions& o,
+                             bool at_start = false) {
+  at::Tensor base = torch::full({v.size(0), v.size(2), v.size(1) + extra},
+                                std::numeric_limits<double>::quiet_NaN(), o);
+  at::Tensor view = base.narrow(2, at_start ? 0 : extra, v.size(1)).transpose(1, 2);
+  view.copy_(v);
+  return view;
+}
+
+// ------------------------------------------------------------------------ selective scan
+
+struct ScanCase {
+  int64_t b, e, l, n;
+  bool z, d, bias, mask, softplus, model_layout;
+};
+
+std::string describe(const ScanCase& c) {
+  return cat("B", c.b, " E", c.e, " L", c.l, " N", c.n, c.z ? " z" : "", c.d ? " D" : "",
+             c.bias ? " bias" : "", c.mask ? " mask" : "", c.softplus ? " softplus" : " no-softplus",
+             c.model_layout ? " model-layout" : " contiguous");
+}
+
+// Float64 CPU values of every input, drawn like a trained model's: Δ = softplus(δ + bias) spread
+// over [1e-3, 0.3] and A_n ≈ −(n+1), so some channels remember far across the 128-step chunks.
+struct ScanValues {
+  ops::ScanInputs in;  // float64, CPU, contiguous
+  at::Tensor dout;     // (B, E, L)
+};
+
+ScanValues scan_values(const ScanCase& c, uint64_t seed) {
+  torch::manual_seed(seed);
+  const auto o = torch::TensorOptions().dtype(at::kDouble);
+  ScanValues v;
+  auto& in = v.in;
+  in.u = torch::randn({c.b, c.e, c.l}, o);
+  in.A = -torch::exp(torch::log(torch::arange(1, c.n + 1, o)).unsqueeze(0) + 0.3 * torch::randn({c.e, c.n}, o));
+  in.B = torch::randn({c.b, c.n, c.l}, o);
+  in.C = torch::randn({c.b, c.n, c.l}, o);
+  if (c.softplus) {
+    in.delta = 0.5 * torch::randn({c.b, c.e, c.l}, o);
+    const at::Tensor dt = torch::exp(torch::rand({c.e}, o) * (std::log(0.1) - std::log(1e-3)) + std::log(1e-3));
+    if (c.bias) in.delta_bias = dt + torch::log(-torch::expm1(-dt));  // inverse softplus
+  } else {
+    in.delta = 0.1 * torch::randn({c.b, c.e, c.l}, o).abs() + 1e-3;
+    if (c.bias) in.delta_bias = 0.01 * torch::rand({c.e}, o);
+  }
+  if (c.d) in.D = torch::randn({c.e}, o);
+  if (c.z) in.z = torch::randn({c.b, c.e, c.l}, o);
+  if (c.mask) {
+    in.mask = torch::rand({c.e}, o);
+    in.mask[c.e / 2] = 0.0;  // one closed gate
+  }
+  in.delta_softplus = c.softplus;
+  v.dout = torch::randn({c.b, c.e, c.l}, o);
+  return v;
+}
+
+// The values as each implementation receives them: activations rounded to `dtype`, the rest
+// rounded to float32; `ref` holds exactly those numbers in float64 on the CPU.
+struct ScanTriple {
+  ops::ScanInputs ref;     // float64 CPU
+  ops::ScanInputs plain;   // CUDA, contiguous, leaves requiring grad
+  ops::ScanInputs kernel;  // CUDA, contiguous or the model's strided views
+  at::Tensor dout_ref, dout_lo;
+};
+
+ScanTriple scan_triple(const ScanValues& v, at::ScalarType dtype, bool model_layout) {
+  const auto cuda_lo = torch::TensorOptions().device(torch::kCUDA).dtype(dtype);
+  const auto cuda_32 = torch::TensorOptions().device(torch::kCUDA).dtype(at::kFloat);
+  auto act = [&](const at::Tensor& t) { return t.defined() ? t.to(cuda_lo) : t; };
+  auto f32 = [&](const at::Tensor& t) { return t.defined() ? t.to(cuda_32) : t; };
+  auto back = [](const at::Tensor& t) { return t.defined() ? t.to(torch::kCPU, at::kDouble) : t; };
+  ScanTriple s;
+  const ops::ScanInputs& in = v.in;
+  ops::ScanInputs lo = in;
+  lo.u = act(in.u);
+  lo.delta = act(in.delta);
+  lo.z = act(in.z);
+  lo.B = act(in.B);
+  lo.C = act(in.C);
+  lo.A = f32(in.A);
+  lo.D = f32(in.D);
+  lo.delta_bias = f32(in.delta_bias);
+  lo.mask = f32(in.mask);
+  s.ref = lo;
+  for (at::Tensor* t : {&s.ref.u, &s.ref.delta, &s.ref.z, &s.ref.B, &s.ref.C, &s.ref.A, &s.ref.D,
+                        &s.ref.delta_bias, &s.ref.mask})
+    *t = back(*t);
+  s.plain = lo;
+  for (at::Tensor* t : {&s.plain.u, &s.plain.delta, &s.plain.z, &s.plain.B, &s.plain.C, &s.plain.A,
+                        &s.plain.D, &s.plain.delta_bias, &s.plain.mask})
+    if (t->defined()) *t = t->detach().clone().requires_grad_(true);
+  s.kernel = lo;
+  if (model_layout) {  // u: conv output (B, L, E); Δ, z: halves of (B, L, 2E); B, C: parts of x_dbl
+    const int64_t E = in.u.size(1), N = in.A.size(1);
+    // u: time stride a multiple of 8 at offset 0, so vectors straddle the channel tail when
+    // E % 8 ≠ 0; Δ, z, B, C aligned only when E (or N) is a multiple of 8.
+    s.kernel.u = channel_last_view(lo.u, (8 - E % 8) % 8, cuda_lo, /*at_start=*/true);
+    s.kernel.delta = channel_last_view(lo.delta, E, cuda_lo);
+    if (lo.z.defined()) s.kernel.z = channel_last_view(lo.z, E, cuda_lo);
+    s.kernel.B = channel_last_view(lo.B, 8 + N, cuda_lo);
+    s.kernel.C = channel_last_view(lo.C, 8, cuda_lo);
+  }
+  s.dout_lo = act(v.dout);
+  s.dout_ref = back(s.dout_lo);
+  return s;
+}
+
+class ScanKernel : public ::testing::TestWithParam<std::tuple<ScanCase, at::ScalarType>> {};
+
+TEST_P(ScanKernel, ForwardAndEveryGradientWithinTwiceThePlainError) {
+  MCD_SKIP_IF_NO_CUDA();
+  const auto [c, dtype] = GetParam();
+  std::printf("  scan %s %s\n", dtype_name(dtype), describe(c).c_str());
+  const ScanValues v = scan_values(c, 1000 + c.b * 7 + c.e * 131 + c.l * 3 + c.n);
+  ScanTriple s = scan_triple(v, dtype, c.model_layout);
+  const PoisonOutputs poison;
+
+  // float64 reference (plain CPU loops).
+  const auto& r = s.ref;
+  const auto ref_fwd = ops::cpu::selective_scan_forward(r.u, r.delta, r.A, r.B, r.C, r.D, r.z,
+                                                        r.delta_bias, r.delta_softplus, true, r.mask);
+  const auto ref = ops::cpu::selective_scan_backward(s.dout_ref, r.u, r.delta, r.A, r.B, r.C, r.D,
+                                                     r.z, r.delta_bias, r.delta_softplus, r.mask);
+  // Plain low-precision implementation: the composite and its autograd.
+  at::Tensor plain_last;
+  const at::Tensor plain_out = ops::selective_scan_composite(s.plain, &plain_last);
+  plain_out.backward(s.dout_lo);
+  // The kernels: the two versions the default picks between (16 and 32 lanes per channel).
+  for (int variant : {5, 6}) {
+    std::printf("   variant %d\n", variant);
+    ops::cuda::set_scan_variant(variant);
+    const auto fwd = ops::cuda::selective_scan_cuda_forward(s.kernel, true, true);
+    const auto g = ops::cuda::selective_scan_cuda_backward(s.kernel, fwd.states, s.dout_lo, false);
+    ops::cuda::set_scan_variant(0);
+    EXPECT_EQ(fwd.out.scalar_type(), dtype);
+
+    expect_rule("out", fwd.out, plain_out, ref_fwd.out, dtype);
+    expect_rule("last_state", fwd.last_state, plain_last, ref_fwd.last_state, dtype);
+    const auto& p = s.plain;
+    expect_rule("du", g.du, p.u.grad(), ref.du, dtype);
+    expect_rule("ddelta", g.ddelta, p.delta.grad(), ref.ddelta, dtype);
+    expect_rule("dA", g.dA, p.A.grad(), ref.dA, dtype);
+    expect_rule("dB", g.dB, p.B.grad(), ref.dB, dtype);
+    expect_rule("dC", g.dC, p.C.grad(), ref.dC, dtype);
+    if (c.d) expect_rule("dD", g.dD, p.D.grad(), ref.dD, dtype);
+    if (c.z) expect_rule("dz", g.dz, p.z.grad(), ref.dz, dtype);
+    if (c.bias) expect_rule("ddelta_bias", g.ddelta_bias, p.delta_bias.grad(), ref.ddelta_bias, dtype);
+    if (c.mask) expect_rule("dmask", g.dmask, p.mask.grad(), ref.dmask, dtype);
+    EXPECT_EQ(g.dD.defined(), c.d);
+    EXPECT_EQ(g.dz.defined(), c.z);
+    if (c.mask) {  // the closed gate zeroes its channel exactly
+      EXPECT_EQ(fwd.out.select(1, c.e / 2).abs().max().item<double>(), 0.0);
+      EXPECT_EQ(g.du.select(1, c.e / 2).abs().max().item<double>(), 0.0);
+    }
+  }
+}
+
+const ScanCase kScanCases[] = {
+    {2, 5, 1, 16, true, true, true, true, true, false},
+    {2, 3, 7, 1, true, true, true, false, true, false},
+    {1, 9, 127, 64, true, true, true, true, true, true},
+    {2, 7, 2049, 16, true, true, true, true, true, true},
+    {1, 3, 8192, 16, true, true, true, false, true, false},
+    {3, 17, 129, 16, false, false, false, false, true, false},
+    {2, 5, 300, 64, true, false, true, true, false, false},
+    {1, 11, 2049, 1, false, true, true, true, true, true},
+    {2, 24, 300, 16, true, true, true, true, true, true},
+    {1, 40, 2049, 64, false, true, true, false, true, true},
+    {2, 16, 1000, 16, true, true, true, true, true, false},
+};
+
+INSTANTIATE_TEST_SUITE_P(Sizes, ScanKernel,
+                         ::testing::Combine(::testing::ValuesIn(kScanCases),
+                                            ::testing::Values(at::kFloat, at::kHalf, at::kBFloat16)));
+
+TEST(ScanKernelModes, DeterministicModeIsBitIdenticalAndMatchesAtomics) {
+  MCD_SKIP_IF_NO_CUDA();
+  const ScanCase c{3, 37, 1000, 16, true, true, true, true, true, true};
+  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    const ScanValues v = scan_values(c, 77);
+    const ScanTriple s = scan_triple(v, dtype, true);
+    const auto fwd = ops::cuda::selective_scan_cuda_forward(s.kernel, true, false);
+    const auto a = ops::cuda::selective_scan_cuda_backward(s.kernel, fwd.states, s.dout_lo, true);
+    const auto b = ops::cuda::selective_scan_cuda_backward(s.kernel, fwd.states, s.dout_lo, true);
+    using Pair = std::tuple<at::Tensor, at::Tensor, const char*>;
+    const std::vector<Pair> pairs{{a.du, b.du, "du"}, {a.ddelta, b.ddelta, "ddelta"},
+                                  {a.dA, b.dA, "dA"}, {a.dB, b.dB, "dB"}, {a.dC, b.dC, "dC"},
+                                  {a.dD, b.dD, "dD"}, {a.dz, b.dz, "dz"},
+                                  {a.ddelta_bias, b.ddelta_bias, "ddelta_bias"},
+                                  {a.dmask, b.dmask, "dmask"}};
+    for (const auto& [x, y, name] : pairs)
+      EXPECT_TRUE(torch::equal(x, y)) << name << " differs between two deterministic runs ("
+                                      << dtype_name(dtype) << ")";
+    const auto atomic = ops::cuda::selective_scan_cuda_backward(s.kernel, fwd.states, s.dout_lo, false);
+    const double tol = dtype == at::kFloat ? 1e-6 : 1e-2;  // bf16: a rounding may flip
+    EXPECT_LT(test::rel_err(atomic.dB, a.dB), tol);
+    EXPECT_LT(test::rel_err(atomic.dC, a.dC), tol);
+  }
+}
+
+// The kernel lab's versions (ops::cuda::set_scan_variant) compute the same numbers.
+TEST(ScanKernelModes, AllKernelVariantsAgree) {
+  MCD_SKIP_IF_NO_CUDA();
+  const ScanCase c{2, 19, 700, 16, true, true, true, true, true, true};
+  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    const ScanTriple s = scan_triple(scan_values(c, 79), dtype, true);
+    const PoisonOutputs poison;
+    std::vector<ops::cuda::ScanCudaForward> fwd;
+    std::vector<ops::cuda::ScanCudaGrads> bwd;
+    for (int v = 1; v <= 6; ++v) {
+      ops::cuda::set_scan_variant(v);
+      fwd.push_back(ops::cuda::selective_scan_cuda_forward(s.kernel, true, true));
+      bwd.push_back(ops::cuda::selective_scan_cuda_backward(s.kernel, fwd.back().states, s.dout_lo, true));
+    }
+    ops::cuda::set_scan_variant(0);
+    const double tol = dtype == at::kFloat ? 1e-6 : 1e-2;
+    for (int v = 1; v < 6; ++v) {
+      EXPECT_LT(test::rel_err(fwd[v].out, fwd[0].out), tol) << "variant " << v + 1;
+      EXPECT_LT(test::rel_err(fwd[v].last_state, fwd[0].last_state), 1e-6) << "variant " << v + 1;
+      EXPECT_LT(test::rel_err(bwd[v].du, bwd[0].du), tol) << "variant " << v + 1;
+      EXPECT_LT(test::rel_err(bwd[v].ddelta, bwd[0].ddelta), tol) << "variant " << v + 1;
+      EXPECT_LT(test::rel_err(bwd[v].dB, bwd[0].dB), tol) << "variant " << v + 1;
+      EXPECT_LT(test::rel_err(bwd[v].dC, bwd[0].dC), tol) << "variant " << v + 1;
+      EXPECT_LT(test::rel_err(bwd[v].dA, bwd[0].dA), 1e-6) << "variant " << v + 1;
+      EXPECT_LT(test::rel_err(bwd[v].dmask, bwd[0].dmask), 1e-6) << "variant " << v + 1;
+    }
+  }
+}
+
+TEST(ScanKernelModes, DispatchAutogradFinalStateAndCompositeSwitch) {
+  MCD_SKIP_IF_NO_CUDA();
+  const ScanCase c{2, 13, 300, 16, true, true, true, true, true, false};
+  const ScanValues v = scan_values(c, 78);
+  ScanTriple s = scan_triple(v, at::kFloat, false);
+  ASSERT_EQ(ops::backend(), ops::Backend::kAuto);
+  // Through ops::selective_scan (the autograd node) = the raw kernels.
+  const at::Tensor out = ops::selective_scan(s.plain);
+  out.backward(s.dout_lo);
+  ScanTriple raw = scan_triple(v, at::kFloat, false);
+  const auto fwd = ops::cuda::selective_scan_cuda_forward(raw.kernel, true, true);
+  const auto g = ops::cuda::selective_scan_cuda_backward(raw.kernel, fwd.states, raw.dout_lo, false);
+  EXPECT_LT(test::rel_err(out, fwd.out), 1e-7);
+  EXPECT_LT(test::rel_err(s.plain.u.grad(), g.du), 1e-6);
+  EXPECT_LT(test::rel_err(s.plain.delta.grad(), g.ddelta), 1e-6);
+  EXPECT_LT(test::rel_err(s.plain.A.grad(), g.dA), 1e-6);
+  EXPECT_LT(test::rel_err(s.plain.B.grad(), g.dB), 1e-6);
+  EXPECT_LT(test::rel_err(s.plain.C.grad(), g.dC), 1e-6);
+  EXPECT_LT(test::rel_err(s.plain.D.grad(), g.dD), 1e-6);
+  EXPECT_LT(test::rel_err(s.plain.z.grad(), g.dz), 1e-6);
+  EXPECT_LT(test::rel_err(s.plain.delta_bias.grad(), g.ddelta_bias), 1e-6);
+  EXPECT_LT(test::rel_err(s.plain.mask.grad(), g.dmask), 1e-6);
+  // selective_scan_with_state on CUDA: the kernel's final state.
+  const auto [out2, last] = ops::selective_scan_with_state(raw.kernel);
+  const auto ref = ops::cpu::selective_scan_forward(raw.ref.u, raw.ref.delta, raw.ref.A, raw.ref.B,
+                                                    raw.ref.C, raw.ref.D, raw.ref.z, raw.ref.delta_bias,
+                                                    true, true, raw.ref.mask);
+  EXPECT_EQ(last.scalar_type(), at::kFloat);
+  EXPECT_LT(test::rel_err(last, ref.last_state), 1e-5);
+  EXPECT_LT(test::rel_err(out2, ref.out), 1e-5);
+  // kComposite forces the composite on CUDA (the debugging switch): bit-equal to calling it.
+  ops::set_backend(ops::Backend::kComposite);
+  const at::Tensor comp = ops::selective_scan(raw.kernel);
+  ops::set_backend(ops::Backend::kAuto);
+  EXPECT_TRUE(torch::equal(comp, ops::selective_scan_composite(raw.kernel)));
+  // float64 on CUDA is not a kernel dtype: it falls back to the composite.
+  ops::ScanInputs f64 = raw.ref;
+  for (at::Tensor* t : {&f64.u, &f64.delta, &f64.z, &f64.B, &f64.C, &f64.A, &f64.D, &f64.delta_bias, &f64.mask})
+    if (t->defined()) *t = t->to(torch::kCUDA);
+  EXPECT_LT(test::rel_err(ops::selective_scan(f64), ref.out), 1e-12);
+}
+
+// ------------------------------------------------------------------------- causal conv1d
+
+struct ConvCase {
+  int64_t b, e, l, k;
+  bool bias, silu, channel_last;
+};
+
+class ConvKernel : public ::testing::TestWithParam<std::tuple<ConvCase, at::ScalarType>> {};
+
+TEST_P(ConvKernel, ForwardAndGradientsWithinTwiceThePlainError) {
+  MCD_SKIP_IF_NO_CUDA();
+  const auto [c, dtype] = GetParam();
+  std::printf("  conv %s B%ld E%ld L%ld K%ld%s%s%s\n", dtype_name(dtype), (long)c.b, (long)c.e,
+              (long)c.l, (long)c.k, c.bias ? " bias" : "", c.silu ? " silu" : "",
+              c.channel_last ? " channel-last" : " contiguous");
+  torch::manual_seed(2000 + c.b + c.e * 7 + c.l * 13 + c.k);
+  const auto f64 = torch::TensorOptions().dtype(at::kDouble);
+  const auto cuda_lo = torch::TensorOptions().device(torch::kCUDA).dtype(dtype);
+  const auto cuda_32 = torch::TensorOptions().device(torch::kCUDA).dtype(at::kFloat);
+  const at::Tensor x_lo = torch::randn({c.b, c.e, c.l}, f64).to(cuda_lo);
+  const at::Tensor w32 = (torch::randn({c.e, c.k}, f64) * 0.5).to(cuda_32);
+  const at::Tensor b32 = c.bias ? torch::randn({c.e}, f64).to(cuda_32) : at::Tensor();
+  const at::Tensor dout_lo = torch::randn({c.b, c.e, c.l}, f64).to(cuda_lo);
+  auto back = [](const at::Tensor& t) { return t.defined() ? t.to(torch::kCPU, at::kDouble) : t; };
+  const PoisonOutputs poison;
+
+  const at::Tensor ref_out = ops::cpu::causal_conv1d_forward(back(x_lo), back(w32), back(b32), c.silu);
+  const auto ref = ops::cpu::causal_conv1d_backward(back(dout_lo), back(x_lo), back(w32), back(b32), c.silu);
+
+  const at::Tensor px = x_lo.clone().requires_grad_(true), pw = w32.clone().requires_grad_(true);
+  const at::Tensor pb = c.bias ? b32.clone().requires_grad_(true) : at::Tensor();
+  const at::Tensor plain_out = ops::causal_conv1d_composite(px, pw, pb, c.silu);
+  plain_out.backward(dout_lo);
+
+  const at::Tensor kx = c.channel_last ? channel_last_view(x_lo, c.e, cuda_lo) : x_lo;  // x of xz
+  const at::Tensor out = ops::cuda::causal_conv1d_cuda_forward(kx, w32, b32, c.silu);
+  const auto g = ops::cuda::causal_conv1d_cuda_backward(dout_lo, kx, w32, b32, c.silu);
+  EXPECT_TRUE(c.channel_last && c.l > 1 ? out.stride(1) == 1 : out.is_contiguous()) << "layout of x";
+  expect_rule("out", out, plain_out, ref_out, dtype);
+  expect_rule("dx", g.dx, px.grad(), ref.dx, dtype);
+  expect_rule("dweight", g.dweight, pw.grad(), ref.dweight, dtype);
+  if (c.bias) expect_rule("dbias", g.dbias, pb.grad(), ref.dbias, dtype);
+}
+
+const ConvCase kConvCases[] = {
+    {2, 5, 1, 4, true, true, false},    {2, 3, 7, 2, false, true, true},
+    {1, 33, 127, 3, true, false, false}, {2, 37, 2049, 4, true, true, true},
+    {1, 7, 8192, 4, true, true, false}, {3, 65, 300, 1, true, true, true},
+    {2, 64, 300, 4, true, true, true},  {1, 40, 2049, 3, false, true, false},
+};
+
+INSTANTIATE_TEST_SUITE_P(Sizes, ConvKernel,
+                         ::testing::Combine(::testing::ValuesIn(kConvCases),
+                                            ::testing::Values(at::kFloat, at::kHalf, at::kBFloat16)));
+
+TEST(ConvKernelModes, DispatchAutogradMatchesRawKernels) {
+  MCD_SKIP_IF_NO_CUDA();
+  torch::manual_seed(5);
+  const auto o = torch::TensorOptions().device(torch::kCUDA);
+  const at::Tensor x = torch::randn({2, 19, 260}, o).requires_grad_(true);
+  const at::Tensor w = torch::randn({19, 4}, o).requires_grad_(true);
+  const at::Tensor b = torch::randn({19}, o).requires_grad_(true);
+  const at::Tensor dout = torch::randn({2, 19, 260}, o);
+  const at::Tensor y = ops::causal_conv1d(x, w, b, true);
+  y.backward(dout);
+  const auto g = ops::cuda::causal_conv1d_cuda_backward(dout, x.detach(), w.detach(), b.detach(), true);
+  EXPECT_TRUE(torch::equal(y, ops::cuda::causal_conv1d_cuda_forward(x.detach(), w.detach(), b.detach(), true)));
+  EXPECT_TRUE(torch::equal(x.grad(), g.dx));
+  EXPECT_TRUE(torch::equal(w.grad(), g.dweight));
+  EXPECT_TRUE(torch::equal(b.grad(), g.dbias));
+  ops::set_backend(ops::Backend::kComposite);
+  const at::Tensor comp = ops::causal_conv1d(x.detach(), w.detach(), b.detach(), true);
+  ops::set_backend(ops::Backend::kAuto);
+  EXPECT_LT(test::rel_err(comp, y), 1e-5);
+}
+
+// ------------------------------------------------------------------------------- model
+
+TEST(GpuKernelsModel, RandomModelWithKernelsMatchesCompositeInFloat32) {
+  MCD_SKIP_IF_NO_CUDA();
+  ModelConfig c = model_preset("mamba-tiny");
+  c.vocab_size = 101;
+  c.n_layer = 3;
+  c.d_inner_per_layer = {128, 37, 5};
+  MambaLM a(c), b(c);
+  init_reference(*a, 9);
+  init_reference(*b, 9);
+  a->to(torch::kCUDA);
+  b->to(torch::kCUDA);
+  const at::Tensor ids = torch::randint(0, 101, {3, 300}, torch::kLong).to(torch::kCUDA);
+  const at::Tensor la = a->loss(ids);  // kernels
+  ops::set_backend(ops::Backend::kComposite);
+  const at::Tensor lb = b->loss(ids);
+  lb.backward();
+  ops::set_backend(ops::Backend::kAuto);
+  la.backward();
+  EXPECT_LT(test::rel_err(la.reshape({1}), lb.reshape({1})), 1e-5);
+  auto gb = b->named_parameters();
+  for (const auto& p : a->named_parameters())
+    EXPECT_LT(test::rel_err(p.value().grad(), gb[p.key()].grad()), 1e-4) << p.key();
+}
+
+#endif  // MCD_WITH_CUDA
+
+}  // namespace
+}  // namespace mcd
