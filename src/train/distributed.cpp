@@ -1,8 +1,10 @@
 // c10d process groups and the trainer's collectives (see distributed.h).
 #include "train/distributed.h"
 
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef MCD_WITH_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 #ifdef MCD_WITH_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
@@ -58,9 +60,13 @@ Communicator::Communicator(const DistEnv& env, const std::string& backend) : env
   opts.timeout = std::chrono::milliseconds(300000);
   impl_->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
   if (backend == "gloo") {
+#ifdef MCD_WITH_GLOO
     auto options = c10d::ProcessGroupGloo::Options::create();
     options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr));
     impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, env.rank, env.world_size, options);
+#else
+    fail("this build has no Gloo support (gloo headers were not found at configure time)");
+#endif
   } else if (backend == "nccl") {
 #ifdef MCD_WITH_NCCL
     impl_->group = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl_->store, env.rank, env.world_size);
