@@ -14,6 +14,8 @@ SparsityController::SparsityController(std::vector<ChannelGate> gates, SparsityS
   MCD_CHECK(s_.target >= 0 && s_.target < 1, "SDM: target sparsity must be in [0, 1), got ", s_.target);
   MCD_CHECK(s_.control == "lagrangian" || s_.control == "penalty", "SDM: control must be lagrangian or penalty, got '",
             s_.control, "'");
+  MCD_CHECK(s_.lambda_signal == "expected" || s_.lambda_signal == "deterministic",
+            "SDM: lambda_signal must be expected or deterministic, got '", s_.lambda_signal, "'");
 }
 
 void SparsityController::begin_step(uint64_t seed, int64_t step) {
@@ -53,7 +55,8 @@ at::Tensor SparsityController::regularizer(int64_t step) {
 void SparsityController::end_step(int64_t step) {
   if (s_.control != "lagrangian") return;
   const double gap = last_expected_ - target_at(step);
-  lambda1_ += s_.lambda_lr * gap;  // ∂L/∂λ1
+  const double signal = s_.lambda_signal == "deterministic" ? deterministic_sparsity() - target_at(step) : gap;
+  lambda1_ += s_.lambda_lr * signal;  // ∂L/∂λ1 (with the expected signal)
   lambda2_ += s_.lambda_lr * gap * gap;
 }
 

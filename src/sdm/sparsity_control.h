@@ -22,6 +22,10 @@ struct SparsitySettings {
   double lambda2_init = 20.0;    // starting λ2: the quadratic term then acts as a proportional
                                  // pull towards t from the first step (see docs/sdm.md)
   double tau0 = 1.0, tau1 = 0.1; // Gumbel-sigmoid temperature, annealed exponentially
+  // What λ1 integrates: "expected" (ŝ − t, the plain gradient of L with respect to λ1) or
+  // "deterministic" (the eval mask's sparsity − t: ŝ sits systematically below the eval mask's
+  // sparsity when gates hover, and it is the eval mask that pruning uses).
+  std::string lambda_signal = "expected";
 };
 
 class SparsityController {

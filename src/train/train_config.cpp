@@ -109,7 +109,7 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
 
   auto sdm = section("sdm");
   sdm.reject_unknown({"enabled", "gate_type", "gate_block", "gate_init", "gate_lr", "target_sparsity",
-                      "warmup_fraction", "control", "penalty_weight", "lambda_lr", "tau0", "tau1"});
+                      "warmup_fraction", "control", "penalty_weight", "lambda_lr", "lambda2_init", "lambda_signal", "tau0", "tau1"});
   c.sdm_enabled = sdm.get_bool("enabled", false);
   c.sdm_gate_type = sdm.get_string("gate_type", c.sdm_gate_type);
   c.sdm_gate_block = sdm.get_int("gate_block", c.sdm_gate_block);
@@ -120,6 +120,8 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   c.sdm_control = sdm.get_string("control", c.sdm_control);
   c.sdm_penalty_weight = sdm.get_double("penalty_weight", c.sdm_penalty_weight);
   c.sdm_lambda_lr = sdm.get_double("lambda_lr", c.sdm_lambda_lr);
+  c.sdm_lambda2_init = sdm.get_double("lambda2_init", c.sdm_lambda2_init);
+  c.sdm_lambda_signal = sdm.get_string("lambda_signal", c.sdm_lambda_signal);
   c.sdm_tau0 = sdm.get_double("tau0", c.sdm_tau0);
   c.sdm_tau1 = sdm.get_double("tau1", c.sdm_tau1);
   MCD_CHECK(c.sdm_target >= 0 && c.sdm_target < 1, path, ": sdm.target_sparsity must be in [0, 1)");

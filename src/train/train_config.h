@@ -41,10 +41,11 @@ struct TrainConfig {
   bool sdm_enabled = false;
   std::string sdm_gate_type = "hard_concrete";
   int64_t sdm_gate_block = 1;
-  double sdm_gate_init = 3.0;
-  double sdm_gate_lr = 0.05;  // constant learning rate of the gate logits (no weight decay)
-  double sdm_target = 0.5, sdm_warmup_fraction = 0.5, sdm_penalty_weight = 1.0, sdm_lambda_lr = 0.05;
-  std::string sdm_control = "lagrangian";
+  double sdm_gate_init = 1.0;
+  double sdm_gate_lr = 0.1;  // constant learning rate of the gate logits (no weight decay)
+  double sdm_target = 0.5, sdm_warmup_fraction = 0.5, sdm_penalty_weight = 1.0, sdm_lambda_lr = 0.1,
+         sdm_lambda2_init = 20.0;
+  std::string sdm_control = "lagrangian", sdm_lambda_signal = "expected";
   double sdm_tau0 = 1.0, sdm_tau1 = 0.1;
   // run
   std::string out_dir = "runs/default";

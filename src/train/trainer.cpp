@@ -154,6 +154,8 @@ nlohmann::json run_pretraining(const TrainConfig& cfg, const PretrainOptions& op
     ss.control = cfg.sdm_control;
     ss.penalty_weight = cfg.sdm_penalty_weight;
     ss.lambda_lr = cfg.sdm_lambda_lr;
+    ss.lambda2_init = cfg.sdm_lambda2_init;
+    ss.lambda_signal = cfg.sdm_lambda_signal;
     ss.tau0 = cfg.sdm_tau0;
     ss.tau1 = cfg.sdm_tau1;
     sparsity.emplace(gates, ss, cfg.steps);

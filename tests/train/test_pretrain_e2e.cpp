@@ -52,16 +52,19 @@ struct TinyRun {
   test::TempDir dir;
   std::string config;
   explicit TinyRun(int64_t steps, int64_t batch = 4, int64_t accum = 1) {
-    std::ofstream corpus(dir.file("corpus.txt"));
-    for (int i = 0; i < 400; ++i)
-      corpus << "The quick brown fox " << i << " jumps over the lazy dog number " << (i * 7919) % 1000
-             << ". Mamba models scan sequences in linear time.\n";
-    corpus.close();
+    // Ten documents (one per file) so that both the train and the validation split get some.
+    fs::make_dirs(dir.file("corpus"));
+    for (int d = 0; d < 10; ++d) {
+      std::ofstream corpus(dir.file("corpus/doc" + std::to_string(d) + ".txt"));
+      for (int i = 0; i < 40; ++i)
+        corpus << "The quick brown fox " << d * 40 + i << " jumps over the lazy dog number "
+               << ((d * 40 + i) * 7919) % 1000 << ". Mamba models scan sequences in linear time.\n";
+    }
     std::ofstream(dir.file("model.yaml")) << "d_model: 16\nn_layer: 2\nvocab_size: 50257\npad_vocab_multiple: 8\n"
                                              "d_state: 4\nexpand: 2\nd_conv: 4\neos_token_id: 50256\n";
     config = dir.file("train.yaml");
     std::ofstream(config) << "model: {config: " << dir.file("model.yaml") << "}\n"
-                          << "data: {format: text, paths: [" << dir.file("corpus.txt") << "], cache_dir: "
+                          << "data: {format: text, paths: [" << dir.file("corpus") << "], cache_dir: "
                           << dir.file("cache") << ", val_fraction: 0.5}\n"
                           << "train: {seq_len: 16, batch_size: " << batch << ", grad_accum: " << accum
                           << ", steps: " << steps << ", lr: 0.01, warmup_steps: 2, seed: 5}\n"
