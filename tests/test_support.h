@@ -3,9 +3,15 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <functional>
 
 #include <string>
 
+#include "util/error.h"
 #include "util/fs.h"
 
 #ifdef MCD_TEST_WITH_TORCH
@@ -30,6 +36,41 @@ struct TempDir {
   ~TempDir() { fs::remove_tree(path); }
   std::string file(const std::string& name) const { return fs::join(path, name); }
 };
+
+// The message of the mcd::Error that `f` throws, or "(no error)".
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// One run of the `mamba-codesign` binary: exit status, standard output and standard error.
+struct CliRun {
+  int status;
+  std::string out, err;
+  std::string last_line() const {
+    std::string s = out;
+    while (!s.empty() && s.back() == '\n') s.pop_back();
+    const auto pos = s.rfind('\n');
+    return pos == std::string::npos ? s : s.substr(pos + 1);
+  }
+};
+
+// Runs `<env> mamba-codesign --threads <threads> <args>` (threads 0 = all cores).
+inline CliRun run_cli(const std::string& args, const std::string& env = "", int threads = 1) {
+  TempDir tmp;
+  const std::string cmd = env + " " + cli_path() + " --threads " + std::to_string(threads) + " " + args + " >" +
+                          tmp.file("out") + " 2>" + tmp.file("err");
+  const int rc = std::system(cmd.c_str());
+  auto slurp = [](const std::string& p) {
+    std::ifstream f(p);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(tmp.file("out")), slurp(tmp.file("err"))};
+}
 
 #ifdef MCD_TEST_WITH_TORCH
 // ‖got − ref‖ / ‖ref‖ over the whole tensor, in float64. NaN anywhere gives +inf.

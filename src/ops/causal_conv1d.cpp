@@ -2,6 +2,7 @@
 // (see causal_conv1d.h; the plain loops are in ops/cpu/causal_conv_cpu.cpp).
 #include "ops/causal_conv1d.h"
 
+#include "ops/autograd_placeholders.h"
 #include "ops/backend.h"
 #include "ops/cpu/causal_conv_cpu.h"
 #include "util/error.h"
@@ -14,12 +15,6 @@ namespace mcd::ops {
 namespace {
 
 namespace F = torch::nn::functional;
-
-// LibTorch 1.13's autograd Function cannot take an undefined tensor: a missing bias travels as
-// a zero-element placeholder.
-at::Tensor undefined_if_placeholder(const at::Tensor& t) {
-  return t.defined() && t.numel() > 0 ? t : at::Tensor();
-}
 
 class CausalConvCpuFunction : public torch::autograd::Function<CausalConvCpuFunction> {
  public:

@@ -2,6 +2,7 @@
 // (see selective_scan.h; the plain loops are in ops/cpu/selective_scan_cpu.cpp).
 #include "ops/selective_scan.h"
 
+#include "ops/autograd_placeholders.h"
 #include "ops/backend.h"
 #include "ops/cpu/selective_scan_cpu.h"
 #include "util/error.h"
@@ -14,13 +15,6 @@ namespace mcd::ops {
 namespace {
 
 namespace F = torch::nn::functional;
-
-// LibTorch 1.13's autograd Function cannot take undefined tensors, so optional inputs travel as
-// zero-element placeholders and come back as undefined tensors inside the node.
-at::Tensor placeholder_if_undefined(const at::Tensor& t) { return t.defined() ? t : torch::empty({0}); }
-at::Tensor undefined_if_placeholder(const at::Tensor& t) {
-  return t.defined() && t.numel() > 0 ? t : at::Tensor();
-}
 
 // Autograd node around the CPU reference. The backward recomputes the forward states, so only
 // the inputs are saved.

@@ -45,7 +45,7 @@ struct TrainConfig {
   double sdm_gate_lr = 0.1;  // constant learning rate of the gate logits (no weight decay)
   double sdm_target = 0.5, sdm_warmup_fraction = 0.5, sdm_penalty_weight = 1.0, sdm_lambda_lr = 0.1,
          sdm_lambda2_init = 20.0;
-  std::string sdm_control = "lagrangian", sdm_lambda_signal = "expected";
+  std::string sdm_control = "lagrangian", sdm_lambda_signal = "deterministic";
   double sdm_tau0 = 1.0, sdm_tau1 = 0.1;
   // run
   std::string out_dir = "runs/default";

@@ -218,8 +218,10 @@ nlohmann::json run_pretraining(const TrainConfig& cfg, const PretrainOptions& op
     if (main) {
       CheckpointContents c;
       c.optimizer = adamw_state_tensors(*model, *optimizer);
+      // The batch sampler and the SDM noise are counter-based (seed, step): the step is the whole
+      // data position and random state, so nothing else needs saving for a bit-identical resume.
       c.trainer_state = {{"tokens_seen", tokens_seen}, {"seed", cfg.seed}, {"train_loss", last_loss},
-                         {"config_source", cfg.source}};
+                         {"config_source", cfg.source}, {"data_position", {{"next_step", step}, {"sampler", "counter-based (seed, step, row)"}}}};
       if (sparsity) c.trainer_state["sdm"] = sparsity->state();
       const std::string dir = write_checkpoint(*model, c, cfg.out_dir, step, cfg.keep_last);
       log("checkpoint " + dir);

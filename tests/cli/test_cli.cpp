@@ -16,27 +16,8 @@
 namespace mcd {
 namespace {
 
-struct CliRun {
-  int status;
-  std::string out, err;
-  std::string last_line() const {
-    std::string s = out;
-    while (!s.empty() && s.back() == '\n') s.pop_back();
-    const auto pos = s.rfind('\n');
-    return pos == std::string::npos ? s : s.substr(pos + 1);
-  }
-};
-
-CliRun run_cli(const std::string& args) {
-  test::TempDir tmp;
-  const std::string cmd = test::cli_path() + " --threads 1 " + args + " >" + tmp.file("out") + " 2>" + tmp.file("err");
-  const int rc = std::system(cmd.c_str());
-  auto slurp = [](const std::string& p) {
-    std::ifstream f(p);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  };
-  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(tmp.file("out")), slurp(tmp.file("err"))};
-}
+using test::CliRun;
+using test::run_cli;
 
 TEST(Cli, GenerateReproducesReferenceGreedyIds) {
   MCD_SKIP_IF_NO_FIXTURE();

@@ -13,14 +13,7 @@
 namespace mcd {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 TEST(ModelConfig, EveryPresetFileParses) {
   const auto names = preset_names();

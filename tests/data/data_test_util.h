@@ -37,14 +37,7 @@ inline std::string read_file(const std::string& path) {
 }
 
 // The message of the mcd::Error `f` throws, or "(no error)".
-inline std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const mcd::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using ::mcd::test::error_of;
 
 // A byte-level BPE whose ids 0..255 are the bytes themselves and 256 is <|endoftext|>; with
 // `with_merge`, also "t"+"h" -> 257 (a different fingerprint, and "th" becomes one token).

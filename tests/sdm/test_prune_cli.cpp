@@ -17,27 +17,10 @@ namespace {
 using namespace test_util;
 using nlohmann::json;
 
-struct CliRun {
-  int status;
-  std::string out, err;
-  json last_json() const {
-    std::string s = out;
-    while (!s.empty() && s.back() == '\n') s.pop_back();
-    const auto pos = s.rfind('\n');
-    return json::parse(pos == std::string::npos ? s : s.substr(pos + 1));
-  }
-};
+using test::CliRun;
+using test::run_cli;
 
-CliRun run_cli(const std::string& args) {
-  test::TempDir tmp;
-  const std::string cmd = test::cli_path() + " --threads 1 " + args + " >" + tmp.file("out") + " 2>" + tmp.file("err");
-  const int rc = std::system(cmd.c_str());
-  auto slurp = [](const std::string& p) {
-    std::ifstream f(p);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  };
-  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(tmp.file("out")), slurp(tmp.file("err"))};
-}
+json last_json(const CliRun& r) { return json::parse(r.last_line()); }
 
 TEST(PruneCli, PrunesASavedGatedModel) {
   test::TempDir tmp;
@@ -46,7 +29,7 @@ TEST(PruneCli, PrunesASavedGatedModel) {
   MambaLM masked = load_pretrained(tmp.file("in"));  // the gates survive the round trip
   const CliRun r = run_cli("prune --model " + tmp.file("in") + " --out " + tmp.file("out") + " --round-to 8");
   ASSERT_EQ(r.status, 0) << r.err;
-  const json j = r.last_json();
+  const json j = last_json(r);
   EXPECT_EQ(j["method"], "threshold");
   MambaLM pruned = load_pretrained(tmp.file("out"));
   EXPECT_EQ(j["kept_width"].get<std::vector<int64_t>>(), pruned->config().d_inner_per_layer);
@@ -63,8 +46,8 @@ TEST(PruneCli, PrunesASavedGatedModel) {
   // Exact top-k by sparsity.
   const CliRun k = run_cli("prune --model " + tmp.file("in") + " --out " + tmp.file("topk") + " --sparsity 0.25");
   ASSERT_EQ(k.status, 0) << k.err;
-  EXPECT_EQ(k.last_json()["kept_channels"].get<int64_t>(), 288);
-  EXPECT_EQ(k.last_json()["method"], "topk");
+  EXPECT_EQ(last_json(k)["kept_channels"].get<int64_t>(), 288);
+  EXPECT_EQ(last_json(k)["method"], "topk");
 
   // --threshold and --sparsity exclude each other.
   EXPECT_NE(run_cli("prune --model " + tmp.file("in") + " --out " + tmp.file("x") + " --threshold --sparsity 0.5").status, 0);
@@ -82,7 +65,7 @@ TEST(PruneCli, GatelessModelNeedsMagnitude) {
   const CliRun g = run_cli("prune --model " + tmp.file("in") + " --out " + tmp.file("global") +
                            " --magnitude global --sparsity 0.5 --granularity 4");
   ASSERT_EQ(g.status, 0) << g.err;
-  EXPECT_EQ(g.last_json()["kept_channels"].get<int64_t>(), 192);
+  EXPECT_EQ(last_json(g)["kept_channels"].get<int64_t>(), 192);
   EXPECT_EQ(read_importance(fs::join(tmp.file("global"), "importance.json")).source, "magnitude_proxy");
 
   // Same kept widths as an SDM model's importance file.
@@ -94,7 +77,7 @@ TEST(PruneCli, GatelessModelNeedsMagnitude) {
   ASSERT_EQ(w.status, 0) << w.err;
   EXPECT_EQ(load_pretrained(tmp.file("challenge"))->config().d_inner_per_layer,
             load_pretrained(tmp.file("sdm"))->config().d_inner_per_layer);
-  EXPECT_EQ(w.last_json()["method"], "magnitude_widths");
+  EXPECT_EQ(last_json(w)["method"], "magnitude_widths");
 }
 
 TEST(PruneCli, AllClosedLayerNeedsMinChannels) {
@@ -108,13 +91,13 @@ TEST(PruneCli, AllClosedLayerNeedsMinChannels) {
   EXPECT_NE(bad.err.find("--min-channels 1"), std::string::npos) << bad.err;
   const CliRun ok = run_cli("prune --model " + tmp.file("in") + " --out " + tmp.file("out") + " --min-channels 1");
   ASSERT_EQ(ok.status, 0) << ok.err;
-  EXPECT_EQ(ok.last_json()["kept_width"][2].get<int64_t>(), 1);
+  EXPECT_EQ(last_json(ok)["kept_width"][2].get<int64_t>(), 1);
 }
 
 TEST(FlopsCli, PrintsTheBreakdown) {
   const CliRun r = run_cli("flops --preset mamba-130m --seq-len 2048");
   ASSERT_EQ(r.status, 0) << r.err;
-  const json j = r.last_json();
+  const json j = last_json(r);
   EXPECT_EQ(j["per_token"]["forward_total"].get<int64_t>(), 261571584);
   EXPECT_EQ(j["per_sequence"]["training"].get<int64_t>(), int64_t(769609728) * 2048);
   EXPECT_EQ(j["parameters"]["total"].get<int64_t>(), 129135360);

@@ -7,6 +7,7 @@
 
 #include <sys/wait.h>
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -21,21 +22,10 @@
 namespace mcd {
 namespace {
 
-struct Proc {
-  int status;
-  std::string out, err;
-};
+using Proc = test::CliRun;
 
 Proc run(const std::string& args, const std::string& env = "", int threads = 1) {
-  test::TempDir tmp;
-  const std::string cmd = env + " " + test::cli_path() + " --threads " + std::to_string(threads) + " " + args + " >" + tmp.file("o") + " 2>" + tmp.file("e");
-  const int rc = std::system(cmd.c_str());
-  auto slurp = [](const std::string& p) {
-    std::ifstream f(p);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  };
-  int status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  return {status, slurp(tmp.file("o")), slurp(tmp.file("e"))};
+  return test::run_cli(args, env, threads);
 }
 
 bool have_gpt2() {
@@ -171,10 +161,41 @@ TEST(Pretrain, EnwikiValidationLossBeatsUnigramModel) {
                      dir.file("cache") + " --set run.out_dir=" + dir.file("run"),
                      "", /*threads=*/0);
   ASSERT_EQ(r.status, 0) << r.err;
-  const auto summary = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
+  const auto summary = nlohmann::json::parse(r.last_line());
   const double val = summary.at("val_loss").get<double>(), unigram = summary.at("unigram_val_loss").get<double>();
   std::cout << "validation loss " << val << " nats/token vs unigram " << unigram << "\n";
   EXPECT_LT(val, unigram);
+}
+
+}  // namespace
+}  // namespace mcd
+
+namespace mcd {
+namespace {
+
+TEST(PretrainSdm, TargetSparsityIsHitByTheDeterministicMaskAndPruningKeepsIt) {
+  MCD_SKIP_WITHOUT_GPT2();
+  const std::string wiki = test::shared_dir() + "/data/enwiki2015/AA/wiki_00";
+  if (!fs::exists(wiki)) GTEST_SKIP() << wiki << " absent (../shared is absent in this clone)";
+  test::TempDir dir;
+  std::string paths;
+  for (int i = 0; i < 4; ++i) paths += std::string(i ? "," : "") + test::shared_dir() + "/data/enwiki2015/AA/wiki_0" + std::to_string(i);
+  const Proc r = run("pretrain --quiet --config " + test::source_dir() + "/configs/train/sdm-small-enwiki-cpu.yaml" +
+                     " --set 'data.paths=[" + paths + "]' --set data.cache_dir=" + dir.file("cache") +
+                     " --set run.out_dir=" + dir.file("run"),
+                     "", /*threads=*/0);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto summary = nlohmann::json::parse(r.last_line());
+  const double det = summary.at("sdm").at("deterministic_sparsity").get<double>();
+  std::cout << "deterministic sparsity " << det << " (target 0.5), validation loss " << summary.at("val_loss") << "\n";
+  EXPECT_NEAR(det, 0.5, 0.03);
+  EXPECT_TRUE(std::isfinite(summary.at("val_loss").get<double>()));
+  // Physical pruning of the final model removes exactly the channels the mask closes.
+  const Proc p = run("prune --model " + dir.file("run/final") + " --out " + dir.file("pruned"));
+  ASSERT_EQ(p.status, 0) << p.err;
+  const auto pj = nlohmann::json::parse(p.last_line());
+  EXPECT_NEAR(pj.at("sparsity").get<double>(), det, 1e-9);
+  EXPECT_LT(pj.at("pruned_parameters").get<int64_t>(), pj.at("dense_parameters").get<int64_t>());
 }
 
 }  // namespace

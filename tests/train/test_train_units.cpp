@@ -13,14 +13,7 @@
 namespace mcd::train {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 TEST(TrainConfig, ShippedConfigsParseAndOverridesApply) {
   const std::string path = test::source_dir() + "/configs/train/small-enwiki-cpu.yaml";

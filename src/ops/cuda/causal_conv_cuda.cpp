@@ -6,6 +6,7 @@
 
 #include <limits>
 
+#include "ops/autograd_placeholders.h"
 #include "ops/cuda/conv_params.h"
 #include "ops/cuda/ops_cuda.h"
 #include "util/error.h"
@@ -68,10 +69,6 @@ CausalConvParams base_params(const at::Tensor& x, const at::Tensor& w32, const a
 }
 
 at::Tensor f32(const at::Tensor& t) { return t.defined() ? t.to(at::kFloat).contiguous() : t; }
-
-at::Tensor undefined_if_placeholder(const at::Tensor& t) {
-  return t.defined() && t.numel() > 0 ? t : at::Tensor();
-}
 
 class CausalConvCudaFunction : public torch::autograd::Function<CausalConvCudaFunction> {
  public:

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <limits>
 
+#include "ops/autograd_placeholders.h"
 #include "ops/cuda/ops_cuda.h"
 #include "ops/cuda/scan_params.h"
 #include "util/error.h"
@@ -44,13 +45,6 @@ at::Tensor alloc_like_layout(const at::Tensor& like, at::ScalarType dtype) {
   const int64_t b = like.size(0), e = like.size(1), l = like.size(2);
   if (like.stride(2) == 1) return at::empty({b, e, l}, o);
   return at::empty({b, l, e}, o).transpose(1, 2);
-}
-
-// LibTorch 1.13's autograd Function cannot take undefined tensors: optional inputs travel as
-// zero-element placeholders. See [Note: optional tensors through autograd].
-at::Tensor placeholder_if_undefined(const at::Tensor& t) { return t.defined() ? t : torch::empty({0}); }
-at::Tensor undefined_if_placeholder(const at::Tensor& t) {
-  return t.defined() && t.numel() > 0 ? t : at::Tensor();
 }
 
 // Inputs as the kernels read them: activations in u's dtype (original strides), the rest fp32
