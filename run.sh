@@ -26,6 +26,6 @@ scripts/plot_metrics.sh "$out" || true
 echo "== generation with the trained model =="
 for prompt in "The history of the" "In 1998, the company"; do
   "$cli" generate --model "$out/final" --prompt "$prompt" --max-new-tokens 40 --temperature 0.8 \
-    --top-k 40 --seed 1 --device cpu | head -n 1
+    --top-k 40 --seed 1 --device cpu | sed -n 1p  # the decoded text (sed reads all: no SIGPIPE)
 done
 echo "== done: metrics $out/metrics.jsonl, plot $out/loss.png, model $out/final =="
