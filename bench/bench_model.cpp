@@ -109,12 +109,10 @@ int main(int argc, char** argv) {
           for (auto& b : model->backbone->blocks)
             if (b->mixer->gate) b->mixer->gate->resample(0, step, 0);
           ++step;
-          if (cuda) set_cuda_autocast(true);
-          at::Tensor loss = model->loss(ids);
-          if (cuda) {
-            set_cuda_autocast(false);
-            clear_autocast_cache();
-          }
+          const at::Tensor loss = [&] {
+            CudaAutocastScope autocast(cuda);
+            return model->loss(ids);
+          }();
           loss.backward();
           model->zero_grad();
         };

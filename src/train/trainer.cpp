@@ -199,12 +199,10 @@ nlohmann::json run_pretraining(const TrainConfig& cfg, const PretrainOptions& op
       rows.assign(size_t(b * window), 0);
       for (int64_t i = 0; i < b; ++i) data::sequential_window(val_tokens, first + i, window, rows.data() + i * window);
       const at::Tensor ids = torch::from_blob(rows.data(), {b, window}, torch::kLong).to(device);
-      if (bf16) set_cuda_autocast(true);
-      const at::Tensor loss = model->loss(ids);
-      if (bf16) {
-        set_cuda_autocast(false);
-        clear_autocast_cache();
-      }
+      const at::Tensor loss = [&] {
+        CudaAutocastScope autocast(bf16);
+        return model->loss(ids);
+      }();
       loss_sum += loss.item<double>() * double(b * cfg.seq_len);
       count += double(b * cfg.seq_len);
     }
@@ -255,12 +253,10 @@ nlohmann::json run_pretraining(const TrainConfig& cfg, const PretrainOptions& op
     }
     for (int64_t m = 0; m < cfg.grad_accum; ++m) {
       const at::Tensor ids = batch.narrow(0, m * micro, micro);
-      if (bf16) set_cuda_autocast(true);
-      at::Tensor loss = model->loss(ids);
-      if (bf16) {
-        set_cuda_autocast(false);
-        clear_autocast_cache();
-      }
+      const at::Tensor loss = [&] {
+        CudaAutocastScope autocast(bf16);
+        return model->loss(ids);
+      }();
       (loss / double(cfg.grad_accum)).backward();
       loss_value += loss.item<double>() / double(cfg.grad_accum);
     }

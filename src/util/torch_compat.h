@@ -47,6 +47,25 @@ inline void set_cuda_autocast(bool enabled, at::ScalarType dtype = at::kBFloat16
 }
 inline void clear_autocast_cache() { at::autocast::clear_cache(); }
 
+// bf16 CUDA autocast for one scope (when `enabled`): on at construction; off, with its cast cache
+// cleared, at destruction. The cache must not outlive the forward it served.
+class CudaAutocastScope {
+ public:
+  explicit CudaAutocastScope(bool enabled) : enabled_(enabled) {
+    if (enabled_) set_cuda_autocast(true);
+  }
+  ~CudaAutocastScope() {
+    if (!enabled_) return;
+    set_cuda_autocast(false);
+    clear_autocast_cache();
+  }
+  CudaAutocastScope(const CudaAutocastScope&) = delete;
+  CudaAutocastScope& operator=(const CudaAutocastScope&) = delete;
+
+ private:
+  bool enabled_;
+};
+
 // The key under which torch::optim keeps a parameter's state: a string of the TensorImpl
 // address in 1.x, the address itself in later versions.
 template <typename StateMap>
