@@ -5,6 +5,7 @@
 // (25/50/75 % of channels removed) next to their analytic FLOP ratio.
 // Usage: bench_model [--preset mamba-130m-gpt2] [--batch 8] [--seq 2048] [--iters 20]
 //                    [--variants dense,gated,p25,p50,p75] [--prefill 128,1024,4096] [--decode 64]
+//                    [--trace FILE] (one training step per variant as a Chrome trace, FILE.<variant>)
 #include <chrono>
 #include <iostream>
 #include <sstream>
@@ -18,6 +19,10 @@
 #ifdef MCD_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDACachingAllocator.h>
+#if TORCH_VERSION_MAJOR >= 2
+#include <torch/csrc/autograd/profiler_kineto.h>
+#define MCD_KINETO_TRACE 1
+#endif
 #endif
 
 using namespace mcd;
@@ -45,6 +50,25 @@ nlohmann::json time_it(const std::function<void()>& fn, int warmup, int iters, c
   return {{"median_ms", pct(0.5)}, {"p95_ms", pct(0.95)}, {"p99_ms", pct(0.99)}, {"min_ms", ms.front()}, {"iters", iters}};
 }
 
+// --trace FILE: one training step under LibTorch's Kineto profiler (CPU ops and CUDA kernels),
+// saved as a Chrome trace; scripts/trace_summary.py sums the kernel time by name.
+void trace_one(const std::function<void()>& fn, const std::string& path) {
+#ifdef MCD_KINETO_TRACE
+  namespace tpi = torch::profiler::impl;
+  const tpi::ProfilerConfig config(tpi::ProfilerState::KINETO);
+  const std::set<tpi::ActivityType> activities{tpi::ActivityType::CPU, tpi::ActivityType::CUDA};
+  torch::autograd::profiler::prepareProfiler(config, activities);
+  torch::autograd::profiler::enableProfiler(config, activities);
+  fn();
+  torch::cuda::synchronize();
+  torch::autograd::profiler::disableProfiler()->save(path);
+  std::cerr << "bench_model: trace written to " << path << "\n";
+#else
+  (void)fn;
+  std::cerr << "bench_model: --trace needs a CUDA build with LibTorch 2.x; ignored (" << path << ")\n";
+#endif
+}
+
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream ss(s);
@@ -58,6 +82,7 @@ std::vector<std::string> split(const std::string& s) {
 int main(int argc, char** argv) {
   std::string preset = "mamba-130m-gpt2", variants = "dense,gated,p25,p50,p75", prefill = "128,1024,4096";
   int64_t batch = 8, seq = 2048, iters = 20, decode = 64;
+  std::string trace;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--preset") preset = v;
@@ -67,6 +92,7 @@ int main(int argc, char** argv) {
     else if (k == "--variants") variants = v;
     else if (k == "--prefill") prefill = v;
     else if (k == "--decode") decode = std::stoll(v);
+    else if (k == "--trace") trace = v;
     else {
       std::cerr << "bench_model: unknown option " << k << "\n";
       return 2;
@@ -103,7 +129,8 @@ int main(int argc, char** argv) {
       // Training step: forward + backward (optimizer excluded), gates resampled like the trainer does.
       {
         model->train();
-        const at::Tensor ids = torch::randint(0, c.real_vocab_size(), {batch, seq + 1}, torch::kLong).to(device);
+        // seq tokens per row (the loss predicts seq − 1 of them), as mamba-ssm's harness feeds it.
+        const at::Tensor ids = torch::randint(0, c.real_vocab_size(), {batch, seq}, torch::kLong).to(device);
         int64_t step = 0;
         auto fn = [&] {
           for (auto& b : model->backbone->blocks)
@@ -130,6 +157,7 @@ int main(int argc, char** argv) {
         if (cuda) r["peak_memory_bytes"] = c10::cuda::CUDACachingAllocator::getDeviceStats(0).allocated_bytes[0].peak;
 #endif
         std::cout << r.dump() << std::endl;
+        if (!trace.empty()) trace_one(fn, trace + "." + variant);
       }
       // Prefill (B = 1) and decode per token, eval mode, model in bf16 on CUDA.
       model->eval();

@@ -46,6 +46,21 @@ inline void set_cuda_autocast(bool enabled, at::ScalarType dtype = at::kBFloat16
 #endif
 }
 inline void clear_autocast_cache() { at::autocast::clear_cache(); }
+// Whether CUDA autocast is on in this thread, and its low-precision dtype.
+inline bool cuda_autocast_enabled() {
+#if TORCH_VERSION_MAJOR >= 2
+  return at::autocast::is_autocast_enabled(at::kCUDA);
+#else
+  return at::autocast::is_enabled();
+#endif
+}
+inline at::ScalarType cuda_autocast_dtype() {
+#if TORCH_VERSION_MAJOR >= 2
+  return at::autocast::get_autocast_dtype(at::kCUDA);
+#else
+  return at::autocast::get_autocast_gpu_dtype();
+#endif
+}
 
 // bf16 CUDA autocast for one scope (when `enabled`): on at construction; off, with its cast cache
 // cleared, at destruction. The cache must not outlive the forward it served.

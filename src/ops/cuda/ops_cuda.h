@@ -61,9 +61,11 @@ ConvCudaGrads causal_conv1d_cuda_backward(const at::Tensor& dout, const at::Tens
                                           const at::Tensor& weight, const at::Tensor& bias,
                                           bool silu);
 
-// Kernel lab: which version of the scan kernels runs (1 … 3, see selective_scan_{fwd,bwd}.cuh;
-// 0 = the default). Process-wide; for the benchmark's before/after rows and the tests.
+// Kernel lab: which version of the scan kernels runs (1 … scan_variant_count(), see
+// selective_scan_{fwd,bwd}.cuh; 0 = the default). Process-wide; for the benchmark's before/after
+// rows and the tests. The forward and backward of one call must run under the same setting.
 void set_scan_variant(int variant);
+int scan_variant_count();
 
 // Testing aid: NaN-fill every output buffer before the kernels write it, so an element a kernel
 // forgets shows up as NaN. Off by default.

@@ -11,16 +11,30 @@ namespace mcd::ops::cuda {
 constexpr int kScanChunk = 128;     // timesteps per chunk; one saved state per chunk and channel
 constexpr int kScanChannels = 8;    // channels per thread block (the dB/dC partial slices)
 constexpr int kScanMaxState = 64;   // largest N the kernels accept (shared memory bound)
-constexpr int kScanVariants = 6;  // kernel-lab versions, see selective_scan_{fwd,bwd}.cuh
+constexpr int kScanVariants = 8;  // kernel-lab versions, see selective_scan_{fwd,bwd}.cuh
+constexpr int kSeqChunk = 32;     // variants 7, 8: timesteps per tile and per saved state
+constexpr int kSeqBwdChannels = 32;  // variants 7, 8: channels per backward block (dB/dC slices)
+constexpr int kSeqMaxState = 16;     // variants 7, 8 take N ≤ 16; larger N runs variant 5 or 6
 
-// The version variant = 0 selects: 5, or 6 (twice the threads per channel) when B·E is too
-// small to fill the GPU with 16 lanes per channel (docs/PERF_NOTES.md).
-inline int scan_default_variant(int64_t batch, int64_t dim) { return batch * dim < 4096 ? 6 : 5; }
+// The version variant = 0 selects (docs/PERF_NOTES.md): the state-sequential kernel 8 when B·E
+// channels × 4 lanes fill the GPU; below that, 5 (16 lanes per channel over time) or 6 (32 lanes).
+inline int scan_default_variant(int64_t batch, int64_t dim) {
+  return batch * dim >= 6144 ? 8 : batch * dim < 4096 ? 6 : 5;
+}
+inline int scan_resolve_variant(int requested, int64_t batch, int64_t dim, int64_t dstate) {
+  if (requested == 0) requested = scan_default_variant(batch, dim);
+  if (requested >= 7 && dstate > kSeqMaxState) requested = batch * dim < 4096 ? 6 : 5;
+  return requested;
+}
+// Timesteps between the saved states, and channels per dB/dC partial slice, of a (resolved)
+// variant: the forward and backward of one variant must agree, and the host allocates by them.
+inline int64_t scan_state_chunk(int variant) { return variant >= 7 ? kSeqChunk : kScanChunk; }
+inline int64_t scan_slice_channels(int variant) { return variant >= 7 ? kSeqBwdChannels : kScanChannels; }
 
 struct SelectiveScanParams {
   DType dtype = DType::kFloat32;
   int64_t batch = 0, dim = 0, len = 0, dstate = 0;  // B, E, L, N
-  int64_t n_chunks = 0;                             // ceil(L / kScanChunk)
+  int64_t n_chunks = 0;  // ceil(L / scan_state_chunk(variant)): saved states per channel
 
   // Inputs in `dtype`, any strides. z may be null.
   const void* u = nullptr;      Strides3 u_s;      // (B, E, L)
@@ -35,7 +49,7 @@ struct SelectiveScanParams {
   const float* mask = nullptr;        // (E): u' = mask ⊙ u feeds the scan and the D skip
   bool delta_softplus = true;
   bool deterministic = false;  // backward: dB/dC through per-slice partials, no atomics
-  int variant = 0;             // kernel version (1..kScanVariants), 0 = kScanDefaultVariant
+  int variant = 0;             // kernel version (1..kScanVariants), resolved by the host op
 
   // Forward outputs.
   void* out = nullptr;  Strides3 out_s;  // (B, E, L) in dtype
@@ -49,7 +63,7 @@ struct SelectiveScanParams {
   void* dz = nullptr;          Strides3 dz_s;    // null when z is
   float* dB = nullptr;         // (B, N, L) fp32; zero-filled by the host in atomic mode
   float* dC = nullptr;         // (B, N, L) fp32
-  float* dB_part = nullptr;    // deterministic mode: (ceil(E / kScanChannels), B, N, L)
+  float* dB_part = nullptr;    // deterministic: (ceil(E / scan_slice_channels(variant)), B, N, L)
   float* dC_part = nullptr;
   float* dA_part = nullptr;           // (B, E, N) per-batch partial sums, summed by the host
   float* dD_part = nullptr;           // (B, E)

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "ops/cuda/selective_scan_common.cuh"
+#include "ops/cuda/selective_scan_seq_bwd.cuh"
 
 namespace mcd::ops::cuda {
 
@@ -282,12 +283,15 @@ void selective_scan_bwd_run(const SelectiveScanParams& p) {
 
 template <typename T>
 void selective_scan_bwd_launch(const SelectiveScanParams& p) {
-  const int variant = p.variant != 0 ? p.variant : scan_default_variant(p.batch, p.dim);
+  const int variant = scan_resolve_variant(p.variant, p.batch, p.dim, p.dstate);
   MCD_CHECK(variant >= 1 && variant <= kScanVariants, "selective scan: no kernel variant ", variant);
+  MCD_CHECK(p.n_chunks == (p.len + scan_state_chunk(variant) - 1) / scan_state_chunk(variant),
+            "selective scan: n_chunks does not match variant ", variant);
   MCD_BOOL_SWITCH(p.z != nullptr, kHasZ, [&] {
     MCD_BOOL_SWITCH(p.delta_softplus, kSoftplus, [&] {
       MCD_BOOL_SWITCH(p.deterministic, kDeterministic, [&] {
-        if (variant == 1) selective_scan_bwd_run<ScanConfig, T, kHasZ, kSoftplus, kDeterministic, 1>(p);
+        if (variant >= 7) selective_scan_seq_bwd_dispatch<T, kHasZ, kSoftplus, kDeterministic>(p);
+        else if (variant == 1) selective_scan_bwd_run<ScanConfig, T, kHasZ, kSoftplus, kDeterministic, 1>(p);
         else if (variant <= 3) selective_scan_bwd_run<ScanConfig, T, kHasZ, kSoftplus, kDeterministic, 8>(p);
         else if (variant == 4) selective_scan_bwd_run<ScanConfigWide, T, kHasZ, kSoftplus, kDeterministic, 8>(p);
         else if (variant == 5) selective_scan_bwd_run<ScanConfig, T, kHasZ, kSoftplus, kDeterministic, 0>(p);
@@ -296,7 +300,7 @@ void selective_scan_bwd_launch(const SelectiveScanParams& p) {
     });
   });
   if (p.deterministic) {
-    const int64_t slices = (p.dim + kScanChannels - 1) / kScanChannels;
+    const int64_t slices = (p.dim + scan_slice_channels(variant) - 1) / scan_slice_channels(variant);
     const int64_t count = p.batch * p.dstate * p.len;
     const int threads = 256;
     const int64_t blocks64 = (count + threads - 1) / threads;

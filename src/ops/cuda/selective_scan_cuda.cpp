@@ -90,7 +90,8 @@ SelectiveScanParams base_params(const Prepared& p, bool softplus) {
   k.dim = p.dim;
   k.len = p.len;
   k.dstate = p.dstate;
-  k.n_chunks = (p.len + kScanChunk - 1) / kScanChunk;
+  k.variant = scan_resolve_variant(g_variant.load(), p.batch, p.dim, p.dstate);
+  k.n_chunks = (p.len + scan_state_chunk(k.variant) - 1) / scan_state_chunk(k.variant);
   k.u = p.u.data_ptr();
   k.u_s = strides_of(p.u);
   k.delta = p.delta.data_ptr();
@@ -108,7 +109,6 @@ SelectiveScanParams base_params(const Prepared& p, bool softplus) {
   k.delta_bias = p.bias.defined() ? p.bias.data_ptr<float>() : nullptr;
   k.mask = p.mask.defined() ? p.mask.data_ptr<float>() : nullptr;
   k.delta_softplus = softplus;
-  k.variant = g_variant.load();
   k.stream = c10::cuda::getCurrentCUDAStream().stream();
   return k;
 }
@@ -176,6 +176,7 @@ void set_scan_variant(int variant) {
   g_variant.store(variant);
 }
 bool poison_outputs() { return g_poison.load(); }
+int scan_variant_count() { return kScanVariants; }
 
 bool scan_supported(const ScanInputs& in) {
   return in.u.defined() && in.u.is_cuda() && kernel_dtype(in.u.scalar_type()) && in.A.defined() &&
@@ -188,7 +189,8 @@ ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, bool save_stat
   const Prepared p = prepare(in);
   const c10::cuda::CUDAGuard guard(p.u.device());
   const auto f32 = p.u.options().dtype(at::kFloat);
-  const int64_t n_chunks = (p.len + kScanChunk - 1) / kScanChunk;
+  const int64_t chunk = scan_state_chunk(scan_resolve_variant(g_variant.load(), p.batch, p.dim, p.dstate));
+  const int64_t n_chunks = (p.len + chunk - 1) / chunk;
   ScanCudaForward r;
   r.out = fresh(alloc_like_layout(p.u, p.u.scalar_type()));
   if (save_states) r.states = fresh(at::empty({p.batch, p.dim, n_chunks, p.dstate}, f32));
@@ -212,18 +214,20 @@ ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, const at::Tenso
   const c10::cuda::CUDAGuard guard(p.u.device());
   const auto st = p.u.scalar_type();
   const auto f32 = p.u.options().dtype(at::kFloat);
-  const int64_t n_chunks = (p.len + kScanChunk - 1) / kScanChunk;
+  const int variant = scan_resolve_variant(g_variant.load(), p.batch, p.dim, p.dstate);
+  const int64_t n_chunks = (p.len + scan_state_chunk(variant) - 1) / scan_state_chunk(variant);
   MCD_CHECK(dout_in.sizes() == p.u.sizes(), "selective_scan (CUDA) backward: dout ",
             dout_in.sizes(), " must match u ", p.u.sizes());
   MCD_CHECK(states.defined() && states.scalar_type() == at::kFloat && states.is_contiguous() &&
                 states.sizes() == at::IntArrayRef({p.batch, p.dim, n_chunks, p.dstate}),
-            "selective_scan (CUDA) backward: states must be the forward's fp32 (B, E, chunks, N)");
+            "selective_scan (CUDA) backward: states must be the forward's fp32 (B, E, chunks, N) of the "
+            "same kernel variant");
   const at::Tensor dout = dout_in.to(st);
   ScanCudaGrads g;
   g.du = fresh(alloc_like_layout(p.u, st));
   g.ddelta = fresh(alloc_like_layout(p.delta, st));
   if (p.z.defined()) g.dz = fresh(alloc_like_layout(p.z, st));
-  const int64_t slices = (p.dim + kScanChannels - 1) / kScanChannels;
+  const int64_t slices = (p.dim + scan_slice_channels(variant) - 1) / scan_slice_channels(variant);
   at::Tensor dB32, dC32, dB_part, dC_part;
   if (deterministic) {
     dB32 = fresh(at::empty({p.batch, p.dstate, p.len}, f32));

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "ops/cuda/selective_scan_common.cuh"
+#include "ops/cuda/selective_scan_seq_fwd.cuh"
 
 namespace mcd::ops::cuda {
 
@@ -137,7 +138,8 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_fwd_kernel(Select
 //   1: one load in flight per thread, state loop not unrolled (the first version);
 //   2: batched tile loads; 3: batched loads + state loop unrolled by 2;
 //   4: as 3 with 32 lanes × 4 items per channel (ScanConfigWide);
-//   5: 16 lanes, load_tile_fast (16-byte vector loads, all issued before use); 6: as 5, 32 lanes.
+//   5: 16 lanes, load_tile_fast (16-byte vector loads, all issued before use); 6: as 5, 32 lanes;
+//   7, 8: the state-sequential kernels of selective_scan_seq_fwd.cuh (N ≤ kSeqMaxState).
 template <class Tr, typename T, bool kHasZ, bool kSoftplus, int kBatch, int kUnrollN>
 void selective_scan_fwd_run(const SelectiveScanParams& p) {
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kChannels - 1) / Tr::kChannels),
@@ -154,11 +156,14 @@ void selective_scan_fwd_run(const SelectiveScanParams& p) {
 
 template <typename T>
 void selective_scan_fwd_launch(const SelectiveScanParams& p) {
-  const int variant = p.variant != 0 ? p.variant : scan_default_variant(p.batch, p.dim);
+  const int variant = scan_resolve_variant(p.variant, p.batch, p.dim, p.dstate);
   MCD_CHECK(variant >= 1 && variant <= kScanVariants, "selective scan: no kernel variant ", variant);
+  MCD_CHECK(p.n_chunks == (p.len + scan_state_chunk(variant) - 1) / scan_state_chunk(variant),
+            "selective scan: n_chunks does not match variant ", variant);
   MCD_BOOL_SWITCH(p.z != nullptr, kHasZ, [&] {
     MCD_BOOL_SWITCH(p.delta_softplus, kSoftplus, [&] {
-      if (variant == 1) selective_scan_fwd_run<ScanConfig, T, kHasZ, kSoftplus, 1, 1>(p);
+      if (variant >= 7) selective_scan_seq_fwd_dispatch<T, kHasZ, kSoftplus>(p, variant);
+      else if (variant == 1) selective_scan_fwd_run<ScanConfig, T, kHasZ, kSoftplus, 1, 1>(p);
       else if (variant == 2) selective_scan_fwd_run<ScanConfig, T, kHasZ, kSoftplus, 8, 1>(p);
       else if (variant == 3) selective_scan_fwd_run<ScanConfig, T, kHasZ, kSoftplus, 8, 2>(p);
       else if (variant == 4) selective_scan_fwd_run<ScanConfigWide, T, kHasZ, kSoftplus, 8, 2>(p);

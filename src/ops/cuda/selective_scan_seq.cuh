@@ -1,0 +1,170 @@
+// The state-sequential selective scan (kernel-lab variants 7 and 8): shared traits, shared-memory
+// plan and the double-buffered tile staging of selective_scan_seq_{fwd,bwd}.cuh. See
+// [Note: state-sequential scan] in docs/PERF_NOTES.md.
+//
+// Each thread owns one channel e and kNT of its states and walks time sequentially, so a step is
+// kNT independent exp/FMA chains with no cross-lane scan; kSplit adjacent lanes share a channel
+// (its N states split among them). Per tile of kSeqChunk timesteps the block stages u, Δ, z (and
+// dout) for its kCh channels and B, C with cp.async, one tile ahead of the compute, then a "prep"
+// pass turns them into fp32 shared arrays (softplus(Δ + bias), Δ·u', ...) once per (t, e) rather
+// than once per lane.
+#pragma once
+
+#include "ops/cuda/cuda_common.cuh"
+#include "ops/cuda/scan_params.h"
+
+namespace mcd::ops::cuda {
+
+template <int kThreads_, int kSplit_, int kNT_>
+struct SeqTraits {
+  static constexpr int kThreads = kThreads_;  // threads per block
+  static constexpr int kSplit = kSplit_;      // lanes per channel
+  static constexpr int kNT = kNT_;            // states per lane
+  static constexpr int kCh = kThreads / kSplit;
+  static constexpr int kT = kSeqChunk;
+  static constexpr int kMaxN = kSplit * kNT;  // states a channel can hold
+  static constexpr int kWarps = kThreads / 32;
+  static_assert(kNT % 4 == 0, "states are read as float4");
+  static_assert(32 % kSplit == 0 && kThreads % 32 == 0, "a channel's lanes share one warp");
+};
+
+// ---- cp.async (sm_80+): 16-byte global → shared copies that complete in the background.
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
+
+// One strided (rows × time) operand of a block's tile: a row is a channel (or a state), `g`
+// points at (row 0, time 0) of this block. How it is staged depends on its strides:
+//   kRowFast:  row stride 1 (the model's channel-contiguous views): raw tile [t][rows];
+//   kTimeFast: time stride 1 ((B, E, L) contiguous): raw tile [row][kT + pad];
+//   kDirect:   anything else, or misaligned: not staged, the prep pass reads global memory.
+// Staged tiles hold the raw dtype; entries past the valid rows or past len are zero.
+enum class TileMode : int { kDirect, kRowFast, kTimeFast };
+
+template <typename T, int kT>
+struct TileOperand {
+  static constexpr int kVec = 16 / static_cast<int>(sizeof(T));  // elements per 16 bytes
+  static constexpr int kTPitch = kT + kVec;                      // kTimeFast row pitch
+  const T* g = nullptr;
+  int64_t s_row = 0, s_time = 0;
+  int rows = 0;        // rows of the tile (compile-time channel count or N)
+  int rows_valid = 0;  // rows that exist (the last block of channels may be partial)
+  TileMode mode = TileMode::kDirect;
+
+  // Elements a staged copy of this operand needs (the larger of the two raw layouts).
+  __host__ __device__ static int64_t staged_elems(int rows) { return int64_t(rows) * kTPitch; }
+
+  __device__ void init(const T* g_, int64_t s_row_, int64_t s_time_, int rows_, int rows_valid_) {
+    g = g_;
+    s_row = s_row_;
+    s_time = s_time_;
+    rows = rows_;
+    rows_valid = rows_valid_;
+    const bool aligned = reinterpret_cast<uintptr_t>(g) % 16 == 0;
+    if (aligned && s_row == 1 && (rows * int64_t(sizeof(T))) % 16 == 0 && (s_time * int64_t(sizeof(T))) % 16 == 0)
+      mode = TileMode::kRowFast;
+    else if (aligned && s_time == 1 && (s_row * int64_t(sizeof(T))) % 16 == 0)
+      mode = TileMode::kTimeFast;
+    else
+      mode = TileMode::kDirect;
+  }
+
+  // Issues the cp.async copies of tile [t0, t0 + kT) into `raw` (nothing for kDirect).
+  template <int kThreads>
+  __device__ void stage(T* raw, int64_t t0, int64_t len) const {
+    if (mode == TileMode::kRowFast) {
+      const int per_t = rows / kVec;  // 16-byte chunks per timestep
+      for (int i = threadIdx.x; i < per_t * kT; i += kThreads) {
+        const int t = i / per_t, r0 = (i % per_t) * kVec;
+        const int64_t tt = t0 + t;
+        int bytes = (rows_valid - r0) * int(sizeof(T));
+        bytes = tt < len ? (bytes < 0 ? 0 : (bytes > 16 ? 16 : bytes)) : 0;
+        const T* src = bytes > 0 ? g + r0 + tt * s_time : g;
+        cp_async16(raw + t * rows + r0, src, bytes);
+      }
+    } else if (mode == TileMode::kTimeFast) {
+      constexpr int per_row = kT / kVec;
+      for (int i = threadIdx.x; i < per_row * rows; i += kThreads) {
+        const int r = i / per_row, c0 = (i % per_row) * kVec;
+        const int64_t tt = t0 + c0;
+        int64_t bytes = (len - tt) * int64_t(sizeof(T));
+        bytes = r < rows_valid ? (bytes < 0 ? 0 : (bytes > 16 ? 16 : bytes)) : 0;
+        const T* src = bytes > 0 ? g + r * s_row + tt : g;
+        cp_async16(raw + r * kTPitch + c0, src, static_cast<int>(bytes));
+      }
+    }
+  }
+
+  // Element (row r, time t0 + t) as fp32, from the staged tile or (kDirect) global memory.
+  __device__ __forceinline__ float at(const T* raw, int r, int t, int64_t t0, int64_t len) const {
+    if (mode == TileMode::kRowFast) return to_float(raw[t * rows + r]);
+    if (mode == TileMode::kTimeFast) return to_float(raw[r * kTPitch + t]);
+    return (r < rows_valid && t0 + t < len) ? to_float(g[r * s_row + (t0 + t) * s_time]) : 0.f;
+  }
+};
+
+// Carves dynamic shared memory in 16-byte-aligned pieces; the host computes the same total by
+// running the same sequence with base = nullptr.
+struct SmemCarver {
+  char* base;
+  size_t used = 0;
+  template <typename U>
+  __host__ __device__ U* take(int64_t count) {
+    used = (used + 15) / 16 * 16;
+    U* p = reinterpret_cast<U*>(base + used);
+    used += size_t(count) * sizeof(U);
+    return p;
+  }
+};
+
+// v[0..kNT) = p[0..kNT) through 16-byte shared loads (p 16-byte aligned).
+template <int kNT>
+__device__ __forceinline__ void load_f4(const float* p, float (&v)[kNT]) {
+#pragma unroll
+  for (int q = 0; q < kNT / 4; ++q) {
+    const float4 x = reinterpret_cast<const float4*>(p)[q];
+    v[4 * q] = x.x;
+    v[4 * q + 1] = x.y;
+    v[4 * q + 2] = x.z;
+    v[4 * q + 3] = x.w;
+  }
+}
+
+// Butterfly reduce-scatter of v[0..kV) over the lanes that differ in bits [kLowBit, 5) of the
+// lane index: afterwards each lane holds, in v[0..kV >> levels), the warp-sums of the elements
+// starting at reduce_scatter_offset(lane). Costs kV/2 + kV/4 + ... shuffles instead of
+// kV · levels for plain reductions.
+template <int kV, int kLowBit>
+__device__ __forceinline__ void reduce_scatter(float (&v)[kV], int lane) {
+  int len = kV;
+#pragma unroll
+  for (int bit = 4; bit >= kLowBit; --bit) {
+    const int m = 1 << bit;
+    const bool upper = (lane & m) != 0;
+    const int half = len / 2;
+#pragma unroll
+    for (int j = 0; j < kV / 2; ++j) {
+      if (j < half) {
+        const float send = upper ? v[j] : v[j + half];
+        const float keep = upper ? v[j + half] : v[j];
+        v[j] = keep + __shfl_xor_sync(kFullMask, send, m);
+      }
+    }
+    len = half;
+  }
+}
+template <int kV, int kLowBit>
+__device__ __forceinline__ int reduce_scatter_offset(int lane) {
+  int off = 0, len = kV;
+#pragma unroll
+  for (int bit = 4; bit >= kLowBit; --bit) {
+    len /= 2;
+    if (lane & (1 << bit)) off += len;
+  }
+  return off;
+}
+
+}  // namespace mcd::ops::cuda

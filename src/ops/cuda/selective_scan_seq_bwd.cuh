@@ -1,0 +1,354 @@
+// State-sequential selective-scan backward (variants 7 and 8; see selective_scan_seq.cuh and
+// [Note: state-sequential scan] in docs/PERF_NOTES.md). Tiles of kSeqChunk steps run in reverse;
+// each lane owns one channel and kNT states, so the reverse recurrence
+//   dh_t = dy_t·C_t + exp(Δ_{t+1}A)·dh_{t+1}
+// carries in registers across the whole sequence. Per tile:
+//   stage (cp.async, the next earlier tile) → prep (Δ, u', dy = dout·SiLU(z), B, C in fp32) →
+//   pass 1: forward from the saved tile-start state, keeping the state every kSub steps in shared
+//           memory and y = C·h for dz →
+//   pass 2: per sub-tile (last first): recompute its kSub steps in registers (exp(ΔA) and h),
+//           then walk them backwards accumulating dA (registers), Σ_n dh·B and Σ_n A·dh·h_{t−1}a
+//           (per step, summed over the channel's lanes) and the per-(t, n) dB, dC terms, which a
+//           butterfly reduce-scatter sums over the warp's channels and shared memory over the
+//           block's warps →
+//   dB/dC out (atomics, or per-block partials in deterministic mode) → epilogue (du, dΔ, dz
+//   stored; dD, dΔ-bias, dmask accumulated per channel).
+#pragma once
+
+#include "ops/cuda/selective_scan_seq.cuh"
+
+namespace mcd::ops::cuda {
+
+template <class Tr, typename T>
+struct SeqBwdSmem {
+  using Op = TileOperand<T, Tr::kT>;
+  static constexpr int kSub = 32 / Tr::kNT;  // steps recomputed in registers at a time
+  static constexpr int kSlots = 2 * Tr::kMaxN;  // dB then dC per state
+  static constexpr int kRedPitch = kSlots + 1;
+  T* raw[6];                       // stage 0: u, Δ, z, dout, B, C; stage 1 at + stage_elems
+  int64_t stage_elems;
+  float *dt, *um, *dy, *y, *gdu, *gdt;  // [kT][kCh]
+  float *B, *C;                    // [kT][kMaxN]
+  float* ckpt;                     // [kT / kSub][kNT][kThreads]
+  // dB/dC sums of the block's warps: deterministic mode keeps one [kT][kRedPitch] plane per warp
+  // and adds them in warp order; otherwise the warps add into one plane with shared-memory
+  // atomics, which keeps the block small enough for three blocks per SM (one wave at 8×1536).
+  float* red;
+  float* acc;                      // [3][kThreads] end-of-kernel per-channel sums (aliases red)
+  __host__ __device__ static SeqBwdSmem carve(char* base, int N, bool deterministic, size_t* bytes) {
+    SmemCarver sc{base};
+    SeqBwdSmem s;
+    T* second = nullptr;
+    for (int st = 0; st < 2; ++st) {
+      T* first = nullptr;
+      for (int k = 0; k < 6; ++k) {
+        T* piece = sc.take<T>(Op::staged_elems(k < 4 ? Tr::kCh : N));
+        if (st == 0) s.raw[k] = piece;
+        if (k == 0) first = piece;
+      }
+      if (st == 1) second = first;
+    }
+    s.stage_elems = second - s.raw[0];  // the same piece sizes in each stage
+    s.dt = sc.take<float>(Tr::kT * Tr::kCh);
+    s.um = sc.take<float>(Tr::kT * Tr::kCh);
+    s.dy = sc.take<float>(Tr::kT * Tr::kCh);
+    s.y = sc.take<float>(Tr::kT * Tr::kCh);
+    s.gdu = sc.take<float>(Tr::kT * Tr::kCh);
+    s.gdt = sc.take<float>(Tr::kT * Tr::kCh);
+    s.B = sc.take<float>(Tr::kT * Tr::kMaxN);
+    s.C = sc.take<float>(Tr::kT * Tr::kMaxN);
+    s.ckpt = sc.take<float>((Tr::kT / kSub) * Tr::kNT * Tr::kThreads);
+    const int planes = deterministic ? Tr::kWarps : 1;
+    s.red = sc.take<float>(planes * Tr::kT * kRedPitch > 3 * Tr::kThreads ? planes * Tr::kT * kRedPitch
+                                                                            : 3 * Tr::kThreads);
+    s.acc = s.red;
+    if (bytes != nullptr) *bytes = sc.used;
+    return s;
+  }
+};
+
+template <class Tr, typename T, bool kHasZ, bool kSoftplus, bool kDeterministic>
+__global__ void __launch_bounds__(Tr::kThreads, 3) selective_scan_seq_bwd_kernel(SelectiveScanParams p) {
+  constexpr int kT = Tr::kT, kCh = Tr::kCh, kNT = Tr::kNT, kSplit = Tr::kSplit;
+  constexpr int kThreads = Tr::kThreads, kMaxN = Tr::kMaxN;
+  using Sm = SeqBwdSmem<Tr, T>;
+  constexpr int kSub = Sm::kSub, kSlots = Sm::kSlots, kRedPitch = Sm::kRedPitch;
+  constexpr int kLowBit = kSplit == 1 ? 0 : kSplit == 2 ? 1 : kSplit == 4 ? 2 : kSplit == 8 ? 3 : 4;
+  constexpr int kLeft = (2 * kNT) >> (5 - kLowBit);  // dB/dC values a lane keeps after the reduce-scatter
+  static_assert(kLeft >= 1, "the reduce-scatter needs 2·kNT ≥ channels per warp");
+  using Op = TileOperand<T, kT>;
+  extern __shared__ __align__(16) char smem_raw[];
+  const int N = static_cast<int>(p.dstate);
+  const Sm sm = Sm::carve(smem_raw, N, kDeterministic, nullptr);
+  if constexpr (!kDeterministic)
+    for (int i = threadIdx.x; i < kT * kRedPitch; i += kThreads) sm.red[i] = 0.f;
+
+  const int64_t b = blockIdx.y;
+  const int64_t e0 = static_cast<int64_t>(blockIdx.x) * kCh;
+  const int rows = static_cast<int>(p.dim - e0 < kCh ? p.dim - e0 : kCh);
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int c = tid / kSplit, sg = tid % kSplit, n0 = sg * kNT;
+  const bool e_ok = c < rows;
+  const int pc = tid % kCh;
+  const bool pc_ok = pc < rows;
+  const float bias = (p.delta_bias != nullptr && pc_ok) ? p.delta_bias[e0 + pc] : 0.f;
+  const float m = (p.mask != nullptr && pc_ok) ? p.mask[e0 + pc] : 1.f;
+  const float D = (p.D != nullptr && pc_ok) ? p.D[e0 + pc] : 0.f;
+  const int64_t bnl = p.batch * N * p.len;
+
+  Op op[6];
+  op[0].init(static_cast<const T*>(p.u) + b * p.u_s.batch + e0 * p.u_s.row, p.u_s.row, p.u_s.time, kCh, rows);
+  op[1].init(static_cast<const T*>(p.delta) + b * p.delta_s.batch + e0 * p.delta_s.row, p.delta_s.row,
+             p.delta_s.time, kCh, rows);
+  if constexpr (kHasZ)
+    op[2].init(static_cast<const T*>(p.z) + b * p.z_s.batch + e0 * p.z_s.row, p.z_s.row, p.z_s.time, kCh, rows);
+  op[3].init(static_cast<const T*>(p.dout) + b * p.dout_s.batch + e0 * p.dout_s.row, p.dout_s.row,
+             p.dout_s.time, kCh, rows);
+  op[4].init(static_cast<const T*>(p.Bm) + b * p.B_s.batch, p.B_s.row, p.B_s.time, N, N);
+  op[5].init(static_cast<const T*>(p.Cm) + b * p.C_s.batch, p.C_s.row, p.C_s.time, N, N);
+  T* du_g = static_cast<T*>(p.du) + b * p.du_s.batch + e0 * p.du_s.row;
+  T* ddt_g = static_cast<T*>(p.ddelta) + b * p.ddelta_s.batch + e0 * p.ddelta_s.row;
+  T* dz_g = kHasZ ? static_cast<T*>(p.dz) + b * p.dz_s.batch + e0 * p.dz_s.row : nullptr;
+
+  float A[kNT], A2[kNT], r[kNT], dA[kNT];
+#pragma unroll
+  for (int i = 0; i < kNT; ++i) {
+    const int n = n0 + i;
+    A[i] = (e_ok && n < N) ? p.A[(e0 + c) * N + n] : 0.f;
+    A2[i] = A[i] * kLog2e;
+    r[i] = 0.f;  // exp(Δ_{t+1}A)·dh_{t+1}, flowing backwards
+    dA[i] = 0.f;
+  }
+  float dD_acc = 0.f, dbias_acc = 0.f, dm_acc = 0.f;  // channel pc
+
+  auto raw = [&](int st, int k) { return sm.raw[k] + st * sm.stage_elems; };
+  auto stage = [&](int64_t tile, int st) {
+    const int64_t t0 = tile * kT;
+#pragma unroll
+    for (int k = 0; k < 6; ++k)
+      if (k != 2 || kHasZ) op[k].template stage<kThreads>(raw(st, k), t0, p.len);
+    cp_async_commit();
+  };
+
+  const int64_t n_tiles = (p.len + kT - 1) / kT;
+  stage(n_tiles - 1, static_cast<int>((n_tiles - 1) & 1));
+  for (int64_t tile = n_tiles - 1; tile >= 0; --tile) {
+    const int st = static_cast<int>(tile & 1);
+    const int64_t t0 = tile * kT;
+    cp_async_wait_all();
+    __syncthreads();  // this tile is staged; the later tile's epilogue is done
+    if (tile > 0) stage(tile - 1, st ^ 1);
+
+    // Prep.
+    for (int i = tid; i < kT * kCh; i += kThreads) {
+      const int t = i / kCh;
+      const bool ok = pc_ok && t0 + t < p.len;
+      float x = op[1].at(raw(st, 1), pc, t, t0, p.len) + bias;
+      if constexpr (kSoftplus) x = softplus_f(x);
+      sm.dt[i] = ok ? x : 0.f;
+      sm.um[i] = op[0].at(raw(st, 0), pc, t, t0, p.len) * m;
+      float g = op[3].at(raw(st, 3), pc, t, t0, p.len);
+      if constexpr (kHasZ) {
+        const float zz = op[2].at(raw(st, 2), pc, t, t0, p.len);
+        g *= zz * sigmoid_f(zz);
+      }
+      sm.dy[i] = ok ? g : 0.f;
+    }
+    for (int i = tid; i < kT * kMaxN; i += kThreads) {
+      const int t = i / kMaxN, n = i % kMaxN;
+      sm.B[i] = n < N ? op[4].at(raw(st, 4), n, t, t0, p.len) : 0.f;
+      sm.C[i] = n < N ? op[5].at(raw(st, 5), n, t, t0, p.len) : 0.f;
+    }
+    __syncthreads();
+
+    // Pass 1: forward from the saved state; checkpoints every kSub steps; y = C·h for dz.
+    {
+      float h[kNT];
+      const float* src = p.states + ((b * p.dim + e0 + (e_ok ? c : 0)) * p.n_chunks + tile) * N;
+#pragma unroll
+      for (int i = 0; i < kNT; ++i) h[i] = (e_ok && n0 + i < N) ? src[n0 + i] : 0.f;
+#pragma unroll 2
+      for (int t = 0; t < kT; ++t) {
+        if (t % kSub == 0) {
+#pragma unroll
+          for (int i = 0; i < kNT; ++i) sm.ckpt[((t / kSub) * kNT + i) * kThreads + tid] = h[i];
+        }
+        const float dt = sm.dt[t * kCh + c];
+        const float dtu = dt * sm.um[t * kCh + c];
+        float Bv[kNT], Cv[kNT];
+        load_f4(sm.B + t * kMaxN + n0, Bv);
+        if constexpr (kHasZ) load_f4(sm.C + t * kMaxN + n0, Cv);
+        float y = 0.f;
+#pragma unroll
+        for (int i = 0; i < kNT; ++i) {
+          const float a = exp2f(dt * A2[i]);
+          h[i] = fmaf(a, h[i], dtu * Bv[i]);
+          if constexpr (kHasZ) y = fmaf(Cv[i], h[i], y);
+        }
+        if constexpr (kHasZ) {
+#pragma unroll
+          for (int d = kSplit / 2; d >= 1; d /= 2) y += __shfl_xor_sync(kFullMask, y, d);
+          if (sg == 0) sm.y[t * kCh + c] = y;
+        }
+      }
+    }
+
+    // Pass 2: sub-tiles in reverse.
+    for (int s = kT / kSub - 1; s >= 0; --s) {
+      float a[kSub][kNT], hp[kSub + 1][kNT];
+#pragma unroll
+      for (int i = 0; i < kNT; ++i) hp[0][i] = sm.ckpt[(s * kNT + i) * kThreads + tid];
+#pragma unroll
+      for (int q = 0; q < kSub; ++q) {
+        const int t = s * kSub + q;
+        const float dt = sm.dt[t * kCh + c];
+        const float dtu = dt * sm.um[t * kCh + c];
+        float Bv[kNT];
+        load_f4(sm.B + t * kMaxN + n0, Bv);
+#pragma unroll
+        for (int i = 0; i < kNT; ++i) {
+          a[q][i] = exp2f(dt * A2[i]);
+          hp[q + 1][i] = fmaf(a[q][i], hp[q][i], dtu * Bv[i]);
+        }
+      }
+#pragma unroll
+      for (int q = kSub - 1; q >= 0; --q) {
+        const int t = s * kSub + q;
+        const float dt = sm.dt[t * kCh + c];
+        const float dtu = dt * sm.um[t * kCh + c];
+        const float dy = sm.dy[t * kCh + c];
+        float gdu = 0.f, gdt = 0.f;
+        float v[2 * kNT];  // dB terms, then dC terms, of this lane's states
+        float Bv[kNT], Cv[kNT];
+        load_f4(sm.B + t * kMaxN + n0, Bv);
+        load_f4(sm.C + t * kMaxN + n0, Cv);
+#pragma unroll
+        for (int i = 0; i < kNT; ++i) {
+          const float Bn = Bv[i];
+          const float dh = fmaf(dy, Cv[i], r[i]);
+          const float t1 = dh * (hp[q][i] * a[q][i]);  // dh · exp(ΔA) · h_{t−1}
+          dA[i] = fmaf(t1, dt, dA[i]);
+          gdt = fmaf(A[i], t1, gdt);
+          gdu = fmaf(dh, Bn, gdu);
+          v[i] = dh * dtu;
+          v[kNT + i] = dy * hp[q + 1][i];
+          r[i] = a[q][i] * dh;
+        }
+#pragma unroll
+        for (int d = kSplit / 2; d >= 1; d /= 2) {
+          gdu += __shfl_xor_sync(kFullMask, gdu, d);
+          gdt += __shfl_xor_sync(kFullMask, gdt, d);
+        }
+        if (sg == 0) {
+          sm.gdu[t * kCh + c] = gdu;
+          sm.gdt[t * kCh + c] = gdt;
+        }
+        // Sum the dB/dC terms over the warp's channels; each lane keeps kLeft of them.
+        reduce_scatter<2 * kNT, kLowBit>(v, lane);
+        const int off = reduce_scatter_offset<2 * kNT, kLowBit>(lane);
+#pragma unroll
+        for (int k = 0; k < kLeft; ++k) {
+          const int idx = off + k;  // into this lane's v: dB for idx < kNT, else dC
+          const int slot = idx < kNT ? n0 + idx : kMaxN + n0 + (idx - kNT);
+          if constexpr (kDeterministic) sm.red[(warp * kT + t) * kRedPitch + slot] = v[k];
+          else atomicAdd(sm.red + t * kRedPitch + slot, v[k]);
+        }
+      }
+    }
+    __syncthreads();
+
+    // dB, dC of this tile: sum the warps, then one atomic (or partial) per (n, t).
+    for (int i = tid; i < kSlots * kT; i += kThreads) {
+      const int slot = i / kT, t = i % kT;
+      const int n = slot % kMaxN;
+      if (n >= N || t0 + t >= p.len) continue;
+      float sum = 0.f;
+      if constexpr (kDeterministic) {
+#pragma unroll
+        for (int w = 0; w < Tr::kWarps; ++w) sum += sm.red[(w * kT + t) * kRedPitch + slot];
+      } else {
+        sum = sm.red[t * kRedPitch + slot];
+        sm.red[t * kRedPitch + slot] = 0.f;  // ready for the next tile
+      }
+      const int64_t gi = (b * N + n) * p.len + t0 + t;
+      float* dst = slot < kMaxN ? (kDeterministic ? p.dB_part + blockIdx.x * bnl : p.dB)
+                                : (kDeterministic ? p.dC_part + blockIdx.x * bnl : p.dC);
+      if constexpr (kDeterministic) dst[gi] = sum;
+      else atomicAdd(dst + gi, sum);
+    }
+
+    // Epilogue: du, dΔ, dz of this tile; per-channel sums.
+    for (int i = tid; i < kT * kCh; i += kThreads) {
+      const int t = i / kCh;
+      if (!pc_ok || t0 + t >= p.len) continue;
+      const float u_raw = op[0].at(raw(st, 0), pc, t, t0, p.len);
+      const float um = sm.um[i], dy = sm.dy[i], gdu = sm.gdu[i];
+      const float du = fmaf(dy, D, sm.dt[i] * gdu);  // ∂/∂u' (before the mask)
+      float dpre = fmaf(um, gdu, sm.gdt[i]);         // ∂/∂Δ
+      if constexpr (kSoftplus) {
+        const float x = op[1].at(raw(st, 1), pc, t, t0, p.len) + bias;
+        dpre = x > 20.f ? dpre : dpre * sigmoid_f(x);
+      }
+      const int64_t tt = t0 + t;
+      du_g[pc * p.du_s.row + tt * p.du_s.time] = from_float<T>(du * m);
+      ddt_g[pc * p.ddelta_s.row + tt * p.ddelta_s.time] = from_float<T>(dpre);
+      if constexpr (kHasZ) {
+        const float zz = op[2].at(raw(st, 2), pc, t, t0, p.len), sgz = sigmoid_f(zz);
+        const float g = op[3].at(raw(st, 3), pc, t, t0, p.len);
+        const float y = sm.y[i] + D * um;
+        dz_g[pc * p.dz_s.row + tt * p.dz_s.time] = from_float<T>(g * y * sgz * (1.f + zz * (1.f - sgz)));
+      }
+      dD_acc = fmaf(dy, um, dD_acc);
+      dbias_acc += dpre;
+      dm_acc = fmaf(u_raw, du, dm_acc);
+    }
+  }
+
+  // dA: each lane owns (e, n0 … n0 + kNT − 1) of this batch row.
+  if (e_ok) {
+#pragma unroll
+    for (int i = 0; i < kNT; ++i)
+      if (n0 + i < N) p.dA_part[(b * p.dim + e0 + c) * N + n0 + i] = dA[i];
+  }
+  // Per-channel sums: the kThreads / kCh threads of channel pc, in a fixed order.
+  __syncthreads();  // acc aliases red
+  sm.acc[tid] = dD_acc;
+  sm.acc[kThreads + tid] = dbias_acc;
+  sm.acc[2 * kThreads + tid] = dm_acc;
+  __syncthreads();
+  if (tid < kCh && tid < rows) {
+    float s0 = 0.f, s1 = 0.f, s2 = 0.f;
+#pragma unroll
+    for (int k = 0; k < kThreads / kCh; ++k) {
+      s0 += sm.acc[k * kCh + tid];
+      s1 += sm.acc[kThreads + k * kCh + tid];
+      s2 += sm.acc[2 * kThreads + k * kCh + tid];
+    }
+    const int64_t o = b * p.dim + e0 + tid;
+    if (p.dD_part != nullptr) p.dD_part[o] = s0;
+    if (p.ddelta_bias_part != nullptr) p.ddelta_bias_part[o] = s1;
+    if (p.dmask_part != nullptr) p.dmask_part[o] = s2;
+  }
+}
+
+template <class Tr, typename T, bool kHasZ, bool kSoftplus, bool kDeterministic>
+void selective_scan_seq_bwd_run(const SelectiveScanParams& p) {
+  static_assert(Tr::kCh == kSeqBwdChannels, "deterministic slices are kSeqBwdChannels wide");
+  size_t smem = 0;
+  SeqBwdSmem<Tr, T>::carve(nullptr, static_cast<int>(p.dstate), kDeterministic, &smem);
+  const dim3 grid(static_cast<unsigned>((p.dim + Tr::kCh - 1) / Tr::kCh), static_cast<unsigned>(p.batch));
+  auto kernel = &selective_scan_seq_bwd_kernel<Tr, T, kHasZ, kSoftplus, kDeterministic>;
+  if (smem > 48 * 1024)
+    MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(smem)));
+  kernel<<<grid, Tr::kThreads, smem, p.stream>>>(p);
+  MCD_CUDA_CHECK(cudaGetLastError());
+}
+
+// Both variants (N ≤ kSeqMaxState): four lanes per channel, 4 states each.
+template <typename T, bool kHasZ, bool kSoftplus, bool kDeterministic>
+void selective_scan_seq_bwd_dispatch(const SelectiveScanParams& p) {
+  selective_scan_seq_bwd_run<SeqTraits<128, 4, 4>, T, kHasZ, kSoftplus, kDeterministic>(p);
+}
+
+}  // namespace mcd::ops::cuda

@@ -1,0 +1,193 @@
+// State-sequential selective-scan forward (variants 7 and 8; see selective_scan_seq.cuh and
+// [Note: state-sequential scan] in docs/PERF_NOTES.md). Per tile of kSeqChunk steps:
+//   stage (cp.async, one tile ahead) → prep (softplus(Δ + bias), Δ·u', u', SiLU(z) into fp32
+//   shared arrays, once per (t, e)) → scan (each lane: kNT states, sequential in t, y partials
+//   summed over the kSplit lanes of the channel) → epilogue (out = (y + D·u')·SiLU(z), stored).
+// Saves the state at every tile start (the backward's checkpoints) and optionally the last one.
+#pragma once
+
+#include "ops/cuda/selective_scan_seq.cuh"
+
+namespace mcd::ops::cuda {
+
+template <class Tr, typename T>
+struct SeqFwdSmem {
+  using Op = TileOperand<T, Tr::kT>;
+  T* raw[5];            // stage 0: u, Δ, z, B, C; stage 1 at + stage_elems
+  int64_t stage_elems;
+  float *dt, *dtu_y, *u, *gz;  // [kT][kCh]; dtu_y holds Δ·u' until the scan overwrites it with y
+  float *B, *C;                // [kT][kMaxN]
+  __host__ __device__ static SeqFwdSmem carve(char* base, int N, size_t* bytes) {
+    SmemCarver sc{base};
+    SeqFwdSmem s;
+    T* second = nullptr;
+    for (int st = 0; st < 2; ++st) {
+      T* first = nullptr;
+      for (int k = 0; k < 5; ++k) {
+        T* piece = sc.take<T>(Op::staged_elems(k < 3 ? Tr::kCh : N));
+        if (st == 0) s.raw[k] = piece;
+        if (k == 0) first = piece;
+      }
+      if (st == 1) second = first;
+    }
+    s.stage_elems = second - s.raw[0];  // the same piece sizes in each stage
+    s.dt = sc.take<float>(Tr::kT * Tr::kCh);
+    s.dtu_y = sc.take<float>(Tr::kT * Tr::kCh);
+    s.u = sc.take<float>(Tr::kT * Tr::kCh);
+    s.gz = sc.take<float>(Tr::kT * Tr::kCh);
+    s.B = sc.take<float>(Tr::kT * Tr::kMaxN);
+    s.C = sc.take<float>(Tr::kT * Tr::kMaxN);
+    if (bytes != nullptr) *bytes = sc.used;
+    return s;
+  }
+};
+
+template <class Tr, typename T, bool kHasZ, bool kSoftplus>
+__global__ void __launch_bounds__(Tr::kThreads) selective_scan_seq_fwd_kernel(SelectiveScanParams p) {
+  constexpr int kT = Tr::kT, kCh = Tr::kCh, kNT = Tr::kNT, kSplit = Tr::kSplit;
+  constexpr int kThreads = Tr::kThreads, kMaxN = Tr::kMaxN;
+  using Op = TileOperand<T, kT>;
+  extern __shared__ __align__(16) char smem_raw[];
+  const int N = static_cast<int>(p.dstate);
+  const SeqFwdSmem<Tr, T> sm = SeqFwdSmem<Tr, T>::carve(smem_raw, N, nullptr);
+
+  const int64_t b = blockIdx.y;
+  const int64_t e0 = static_cast<int64_t>(blockIdx.x) * kCh;
+  const int rows = static_cast<int>(p.dim - e0 < kCh ? p.dim - e0 : kCh);
+  const int tid = threadIdx.x;
+  // Scan role: channel c, states n0 … n0 + kNT − 1.
+  const int c = tid / kSplit, sg = tid % kSplit, n0 = sg * kNT;
+  const bool e_ok = c < rows;
+  // Prep / epilogue role: channel tid % kCh (fixed, since kThreads is a multiple of kCh).
+  const int pc = tid % kCh;
+  const bool pc_ok = pc < rows;
+  const float bias = (p.delta_bias != nullptr && pc_ok) ? p.delta_bias[e0 + pc] : 0.f;
+  const float m = (p.mask != nullptr && pc_ok) ? p.mask[e0 + pc] : 1.f;
+  const float D = (p.D != nullptr && pc_ok) ? p.D[e0 + pc] : 0.f;
+
+  Op op[5];
+  op[0].init(static_cast<const T*>(p.u) + b * p.u_s.batch + e0 * p.u_s.row, p.u_s.row, p.u_s.time, kCh, rows);
+  op[1].init(static_cast<const T*>(p.delta) + b * p.delta_s.batch + e0 * p.delta_s.row, p.delta_s.row,
+             p.delta_s.time, kCh, rows);
+  if constexpr (kHasZ)
+    op[2].init(static_cast<const T*>(p.z) + b * p.z_s.batch + e0 * p.z_s.row, p.z_s.row, p.z_s.time, kCh, rows);
+  op[3].init(static_cast<const T*>(p.Bm) + b * p.B_s.batch, p.B_s.row, p.B_s.time, N, N);
+  op[4].init(static_cast<const T*>(p.Cm) + b * p.C_s.batch, p.C_s.row, p.C_s.time, N, N);
+  T* out_g = static_cast<T*>(p.out) + b * p.out_s.batch + e0 * p.out_s.row;
+
+  float A2[kNT], h[kNT];
+#pragma unroll
+  for (int i = 0; i < kNT; ++i) {
+    const int n = n0 + i;
+    A2[i] = (e_ok && n < N) ? p.A[(e0 + c) * N + n] * kLog2e : 0.f;
+    h[i] = 0.f;
+  }
+
+  auto raw = [&](int st, int k) { return sm.raw[k] + st * sm.stage_elems; };
+  auto stage = [&](int64_t tile, int st) {
+    const int64_t t0 = tile * kT;
+#pragma unroll
+    for (int k = 0; k < 5; ++k)
+      if (k != 2 || kHasZ) op[k].template stage<kThreads>(raw(st, k), t0, p.len);
+    cp_async_commit();
+  };
+
+  const int64_t n_tiles = (p.len + kT - 1) / kT;
+  stage(0, 0);
+  for (int64_t tile = 0; tile < n_tiles; ++tile) {
+    const int st = static_cast<int>(tile & 1);
+    const int64_t t0 = tile * kT;
+    cp_async_wait_all();
+    __syncthreads();  // this tile is staged; the previous epilogue is done with the fp32 arrays
+    if (tile + 1 < n_tiles) stage(tile + 1, st ^ 1);
+
+    // Prep: once per (t, channel) and per (t, state).
+    for (int i = tid; i < kT * kCh; i += kThreads) {
+      const int t = i / kCh;  // channel = pc
+      const bool ok = pc_ok && t0 + t < p.len;
+      float x = op[1].at(raw(st, 1), pc, t, t0, p.len) + bias;
+      if constexpr (kSoftplus) x = softplus_f(x);
+      const float dt = ok ? x : 0.f;  // Δ = 0 past the end leaves the state unchanged
+      const float uu = op[0].at(raw(st, 0), pc, t, t0, p.len) * m;
+      sm.dt[i] = dt;
+      sm.dtu_y[i] = dt * uu;
+      sm.u[i] = uu;
+      if constexpr (kHasZ) {
+        const float zz = op[2].at(raw(st, 2), pc, t, t0, p.len);
+        sm.gz[i] = zz * sigmoid_f(zz);
+      }
+    }
+    for (int i = tid; i < kT * kMaxN; i += kThreads) {
+      const int t = i / kMaxN, n = i % kMaxN;
+      sm.B[i] = n < N ? op[3].at(raw(st, 3), n, t, t0, p.len) : 0.f;
+      sm.C[i] = n < N ? op[4].at(raw(st, 4), n, t, t0, p.len) : 0.f;
+    }
+    __syncthreads();
+
+    if (p.states != nullptr && e_ok) {
+      float* dst = p.states + ((b * p.dim + e0 + c) * p.n_chunks + tile) * N;
+#pragma unroll
+      for (int i = 0; i < kNT; ++i)
+        if (n0 + i < N) dst[n0 + i] = h[i];
+    }
+
+    // Scan: kNT independent chains per lane.
+#pragma unroll 4
+    for (int t = 0; t < kT; ++t) {
+      const float dt = sm.dt[t * kCh + c];
+      const float dtu = sm.dtu_y[t * kCh + c];
+      float Bv[kNT], Cv[kNT];
+      load_f4(sm.B + t * kMaxN + n0, Bv);
+      load_f4(sm.C + t * kMaxN + n0, Cv);
+      float y = 0.f;
+#pragma unroll
+      for (int i = 0; i < kNT; ++i) {
+        const float a = exp2f(dt * A2[i]);
+        h[i] = fmaf(a, h[i], dtu * Bv[i]);
+        y = fmaf(Cv[i], h[i], y);
+      }
+#pragma unroll
+      for (int d = kSplit / 2; d >= 1; d /= 2) y += __shfl_xor_sync(kFullMask, y, d);
+      if (sg == 0) sm.dtu_y[t * kCh + c] = y;  // the group's lanes have read Δ·u' (the shuffle syncs them)
+    }
+    __syncthreads();
+
+    // Epilogue: gate and store (channel pc; consecutive threads → consecutive channels).
+    for (int i = tid; i < kT * kCh; i += kThreads) {
+      const int t = i / kCh;
+      if (!pc_ok || t0 + t >= p.len) continue;
+      float o = sm.dtu_y[i] + D * sm.u[i];
+      if constexpr (kHasZ) o *= sm.gz[i];
+      out_g[pc * p.out_s.row + (t0 + t) * p.out_s.time] = from_float<T>(o);
+    }
+  }
+
+  if (p.last_state != nullptr && e_ok) {
+#pragma unroll
+    for (int i = 0; i < kNT; ++i)
+      if (n0 + i < N) p.last_state[(b * p.dim + e0 + c) * N + n0 + i] = h[i];
+  }
+}
+
+template <class Tr, typename T, bool kHasZ, bool kSoftplus>
+void selective_scan_seq_fwd_run(const SelectiveScanParams& p) {
+  size_t smem = 0;
+  SeqFwdSmem<Tr, T>::carve(nullptr, static_cast<int>(p.dstate), &smem);
+  const dim3 grid(static_cast<unsigned>((p.dim + Tr::kCh - 1) / Tr::kCh), static_cast<unsigned>(p.batch));
+  auto kernel = &selective_scan_seq_fwd_kernel<Tr, T, kHasZ, kSoftplus>;
+  if (smem > 48 * 1024)
+    MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(smem)));
+  kernel<<<grid, Tr::kThreads, smem, p.stream>>>(p);
+  MCD_CUDA_CHECK(cudaGetLastError());
+}
+
+// N ≤ kSeqMaxState. Variant 7: one lane per channel (all 16 states); variant 8: four lanes per
+// channel (4 states each), four times the threads, for small B·E.
+template <typename T, bool kHasZ, bool kSoftplus>
+void selective_scan_seq_fwd_dispatch(const SelectiveScanParams& p, int variant) {
+  if (variant == 7) selective_scan_seq_fwd_run<SeqTraits<64, 1, 16>, T, kHasZ, kSoftplus>(p);
+  else selective_scan_seq_fwd_run<SeqTraits<128, 4, 4>, T, kHasZ, kSoftplus>(p);
+}
+
+}  // namespace mcd::ops::cuda
