@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/mamba.h"
+#include "ops/mamba_inner.h"
 #include "sdm/flops.h"
 #include "util/error.h"
 
@@ -125,7 +126,8 @@ int main(int argc, char** argv) {
       nlohmann::json base = {{"gpu", gpu}, {"torch", torch_version_string()}, {"preset", preset}, {"variant", variant},
                              {"flops_ratio_training", flops["training_flops_ratio"]},
                              {"flops_ratio_forward", flops["forward_flops_ratio"]},
-                             {"parameters", c.num_parameters()}};
+                             {"parameters", c.num_parameters()},
+                             {"fused_mixer", ops::fused_mixer_enabled()}};
       // Training step: forward + backward (optimizer excluded), gates resampled like the trainer does.
       {
         model->train();

@@ -22,6 +22,7 @@
 
 #include "ops/causal_conv1d.h"
 #include "ops/cuda/ops_cuda.h"
+#include "ops/mamba_inner.h"
 #include "ops/selective_scan.h"
 #include "util/error.h"
 
@@ -183,6 +184,49 @@ class Reporter {
   std::string commit_;
 };
 
+// The fused mixer core plus out_proj, forward + backward under bf16 autocast, at the Mamba-130M
+// mixer shape (d_model 768): what mamba-ssm's mamba_inner_fn computes (bench/compare/ times it).
+void time_mixer_inner(Reporter& rep, const Shape& s, int reps) {
+  torch::AutoGradMode grad(true);
+  const int64_t Dm = 768, K = 4, E = s.E, N = s.N, R = s.R();
+  const auto f32 = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kFloat);
+  const auto bf = f32.dtype(torch::kBFloat16);
+  struct MixerSet {
+    at::Tensor xz, dout, out_w;
+    mcd::ops::MambaInnerWeights w;
+  };
+  std::vector<MixerSet> sets;
+  for (int k = 0; k < 3; ++k) {
+    torch::manual_seed(300 + k);
+    MixerSet m;
+    m.xz = torch::randn({s.B, s.L, 2 * E}, bf).requires_grad_(true);
+    m.w.conv_weight = (torch::randn({E, K}, f32) * 0.5).requires_grad_(true);
+    m.w.conv_bias = torch::randn({E}, f32).requires_grad_(true);
+    m.w.x_proj_weight = (torch::randn({R + 2 * N, E}, f32) / std::sqrt(double(E))).requires_grad_(true);
+    m.w.dt_proj_weight = (torch::randn({E, R}, f32) / std::sqrt(double(R))).requires_grad_(true);
+    const at::Tensor dt = torch::exp(torch::rand({E}, f32) * (std::log(0.1) - std::log(1e-3)) + std::log(1e-3));
+    m.w.dt_proj_bias = (dt + torch::log(-torch::expm1(-dt))).requires_grad_(true);
+    m.w.A = (-torch::arange(1, N + 1, f32).repeat({E, 1})).requires_grad_(true);
+    m.w.D = torch::ones({E}, f32).requires_grad_(true);
+    m.out_w = (torch::randn({Dm, E}, f32) / std::sqrt(double(E))).requires_grad_(true);
+    m.dout = torch::randn({s.B, s.L, Dm}, bf);
+    sets.push_back(m);
+  }
+  rep.emit("mixer_inner", "mcd", s, "model", "fwd+bwd incl. out_proj, bf16 autocast",
+           time_op([&](int r) {
+             MixerSet& m = sets[r % 3];
+             at::Tensor out;
+             {
+               mcd::CudaAutocastScope autocast(true);
+               out = torch::nn::functional::linear(mcd::ops::mamba_inner(m.xz, m.w).transpose(1, 2), m.out_w);
+             }
+             torch::autograd::grad({out}, {m.xz, m.w.conv_weight, m.w.conv_bias, m.w.x_proj_weight,
+                                           m.w.dt_proj_weight, m.w.dt_proj_bias, m.w.A, m.w.D, m.out_w},
+                                   {m.dout});
+           }, 3, reps),
+           0.0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -224,7 +268,7 @@ int main(int argc, char** argv) {
         auto set = [&](int r) -> ScanSet& { return sets[r % n_sets]; };
 
         // Kernel-lab versions side by side (variant 0 = the default, timed twice for the spread).
-        for (int variant : {5, 7, 8, 0, 0}) {
+        for (int variant : {5, 7, 8, 9, 0, 0}) {
           cu::set_scan_variant(variant);
           rep.emit("scan_fwd", "mcd", s, layout, "-",
                    time_op([&](int r) { cu::selective_scan_cuda_forward(set(r).in, false, false); }, 5, reps),
@@ -246,6 +290,7 @@ int main(int argc, char** argv) {
         rep.emit("conv_bwd", "mcd", s, layout, "K=4 silu",
                  time_op([&](int r) { cu::causal_conv1d_cuda_backward(set(r).dout, set(r).conv_x, set(r).conv_w, set(r).conv_b, true); }, 5, reps),
                  2 * 3 * ble);
+        if (model_layout && s.B == 8 && s.L == 2048 && s.E == 1536) time_mixer_inner(rep, s, reps);
         if (composite && model_layout) {  // the composite is slow: one layout is enough
           rep.emit("scan_fwd", "composite", s, layout, "-",
                    time_op([&](int r) { mcd::ops::selective_scan_composite(set(r).in); }, 1, composite_reps),

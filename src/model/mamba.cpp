@@ -3,8 +3,10 @@
 
 #include <cmath>
 
+#include "ops/add_rms_norm.h"
 #include "ops/causal_conv1d.h"
 #include "ops/chunked_cross_entropy.h"
+#include "ops/mamba_inner.h"
 #include "ops/selective_scan.h"
 #include "util/error.h"
 
@@ -17,13 +19,7 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
   weight = register_parameter("weight", torch::ones({dim}));
 }
 
-at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
-  const auto in_dtype = x.scalar_type();
-  const auto acc = in_dtype == at::kDouble ? at::kDouble : at::kFloat;
-  const at::Tensor xf = x.to(acc);
-  const at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
-  return weight * normed.to(in_dtype);
-}
+at::Tensor RMSNormImpl::forward(const at::Tensor& x) { return ops::rms_norm_composite(x, weight, eps); }
 
 // -------------------------------------------------------------------------------------- Mixer
 
@@ -59,19 +55,35 @@ at::Tensor MambaMixerImpl::forward(const at::Tensor& hidden, LayerState* state) 
             d_model, "), got ", hidden.sizes());
   const int64_t E = d_inner, N = d_state, R = dt_rank;
   const at::Tensor xz = in_proj->forward(hidden);               // (B, L, 2E)
-  const at::Tensor x = xz.narrow(2, 0, E).transpose(1, 2);       // (B, E, L)
-  const at::Tensor z = xz.narrow(2, E, E).transpose(1, 2);       // (B, E, L)
+  if (!state && !gate && hidden.scalar_type() != at::kDouble) {
+    // The fused core (ops/mamba_inner.h): saves xz and x_dbl, recomputes u and Δ in the backward.
+    const ops::MambaInnerWeights w{conv_weight(),
+                                   conv1d->options.bias() ? conv1d->bias : at::Tensor(),
+                                   x_proj->weight,
+                                   dt_proj->weight,
+                                   dt_proj->bias,
+                                   A(),
+                                   D};
+    if (ops::mamba_inner_supported(xz, w))
+      return out_proj->forward(ops::mamba_inner(xz, w).transpose(1, 2));  // (B, L, D)
+  }
+  // split, not narrow: its backward writes the two gradients into one (B, L, 2E) buffer in one
+  // pass, where each narrow's backward would zero a full-size buffer and the two be added.
+  const auto xz_parts = xz.split(E, 2);
+  const at::Tensor x = xz_parts[0].transpose(1, 2);              // (B, E, L)
+  const at::Tensor z = xz_parts[1].transpose(1, 2);              // (B, E, L)
   const at::Tensor conv_bias = conv1d->options.bias() ? conv1d->bias : at::Tensor();
   at::Tensor u = ops::causal_conv1d(x, conv_weight(), conv_bias, /*silu=*/true);  // (B, E, L)
   if (gate) u = u * gate->forward().to(u.scalar_type()).view({1, E, 1});  // SDM: before x_proj and the scan
   const at::Tensor x_dbl = x_proj->forward(u.transpose(1, 2));   // (B, L, R + 2N)
-  const at::Tensor delta = F::linear(x_dbl.narrow(2, 0, R), dt_proj->weight).transpose(1, 2);  // (B, E, L)
+  const auto dbl_parts = x_dbl.split_with_sizes({R, N, N}, 2);
+  const at::Tensor delta = F::linear(dbl_parts[0], dt_proj->weight).transpose(1, 2);  // (B, E, L)
   ops::ScanInputs in;
   in.u = u;
   in.delta = delta;
   in.A = A();
-  in.B = x_dbl.narrow(2, R, N).transpose(1, 2);                  // (B, N, L)
-  in.C = x_dbl.narrow(2, R + N, N).transpose(1, 2);              // (B, N, L)
+  in.B = dbl_parts[1].transpose(1, 2);                           // (B, N, L)
+  in.C = dbl_parts[2].transpose(1, 2);                           // (B, N, L)
   in.D = D.to(at::kFloat);
   in.z = z;
   in.delta_bias = dt_proj->bias.to(at::kFloat);
@@ -144,14 +156,23 @@ at::Tensor MambaBackboneImpl::forward(const at::Tensor& input_ids, InferenceCach
     cache->layers.resize(blocks.size());
     cache->seqlen += input_ids.size(1);
   }
+  // Each block's residual add is fused with the next norm (ops/add_rms_norm.h): `pending` is the
+  // mixer output not yet added. Under CUDA autocast the norm writes autocast's dtype directly.
+  const bool low = residual.is_cuda() && cuda_autocast_enabled();
+  auto add_norm = [&](const at::Tensor& pending, const RMSNorm& norm) {
+    const auto out_dtype = low ? cuda_autocast_dtype() : norm->weight.scalar_type();
+    ops::AddNormOut r = ops::add_rms_norm(residual, pending, norm->weight, norm->eps, out_dtype);
+    residual = r.residual;
+    if (residuals && pending.defined()) residuals->push_back(residual);
+    return r.normed;
+  };
+  at::Tensor pending;
   for (size_t l = 0; l < blocks.size(); ++l) {
     auto& block = blocks[l];
-    const at::Tensor normed = block->norm->forward(residual.to(block->norm->weight.scalar_type()));
-    const at::Tensor out = block->mixer->forward(normed, cache ? &cache->layers[l] : nullptr);
-    residual = residual + out;
-    if (residuals) residuals->push_back(residual);
+    const at::Tensor normed = add_norm(pending, block->norm);
+    pending = block->mixer->forward(normed, cache ? &cache->layers[l] : nullptr);
   }
-  return norm_f->forward(residual.to(norm_f->weight.scalar_type()));
+  return add_norm(pending, norm_f);
 }
 
 at::Tensor MambaBackboneImpl::step(const at::Tensor& token_ids, InferenceCache& cache) {

@@ -15,9 +15,11 @@
 #include <vector>
 
 #include "model/mamba.h"
+#include "ops/add_rms_norm.h"
 #include "ops/backend.h"
 #include "ops/causal_conv1d.h"
 #include "ops/chunked_cross_entropy.h"
+#include "ops/mamba_inner.h"
 #include "ops/cpu/causal_conv_cpu.h"
 #include "ops/cpu/selective_scan_cpu.h"
 #include "ops/selective_scan.h"
@@ -474,6 +476,99 @@ TEST(GpuChunkedCrossEntropy, AutocastRunsBf16ProductsWithinRoundingOfFloat32) {
   EXPECT_LT(test::rel_err(low[1], ref[1]), 2e-2);
   EXPECT_LT(test::rel_err(low[2], ref[2]), 2e-2);
   EXPECT_GT(test::rel_err(low[1], ref[1]), 1e-5);  // the products did run in bf16
+}
+
+// The fused residual add + RMSNorm against the float64 composite, forward and every gradient,
+// with and without the mixer output, fp32/bf16/fp16 mixer outputs and fp32/bf16 normed outputs.
+TEST(GpuAddRmsNorm, FusedMatchesFloat64CompositeWithGradients) {
+  MCD_SKIP_IF_NO_CUDA();
+  struct Case {
+    int64_t b, l, d;
+    bool prev;
+    at::ScalarType prev_t, out_t;
+  };
+  const Case cases[] = {{3, 5, 77, true, at::kBFloat16, at::kBFloat16},
+                        {2, 300, 768, true, at::kFloat, at::kFloat},
+                        {1, 7, 1024, false, at::kFloat, at::kBFloat16},
+                        {2, 33, 768, true, at::kHalf, at::kFloat},
+                        {1, 2, 3, true, at::kFloat, at::kFloat}};
+  for (const Case& c : cases) {
+    torch::manual_seed(c.d + c.l);
+    const auto f64 = torch::TensorOptions().dtype(torch::kDouble);
+    const at::Tensor res = torch::randn({c.b, c.l, c.d}, f64), prev = torch::randn({c.b, c.l, c.d}, f64);
+    const at::Tensor w = 1 + 0.1 * torch::randn({c.d}, f64);
+    const at::Tensor g_normed = torch::randn({c.b, c.l, c.d}, f64).to(c.out_t);  // rounded as the kernel sees it
+    const at::Tensor g_res = torch::randn({c.b, c.l, c.d}, f64).to(at::kFloat);
+    const at::Tensor r_k = res.to(torch::kCUDA, at::kFloat).requires_grad_(true);
+    const at::Tensor p_k = c.prev ? prev.to(torch::kCUDA, c.prev_t).requires_grad_(true) : at::Tensor();
+    const at::Tensor w_k = w.to(torch::kCUDA, at::kFloat).requires_grad_(true);
+    ASSERT_TRUE(ops::cuda::add_norm_supported(r_k, p_k, w_k, c.out_t));
+    const ops::AddNormOut k = ops::add_rms_norm(r_k, p_k, w_k, 1e-5, c.out_t);
+    EXPECT_EQ(k.normed.scalar_type(), c.out_t);
+    EXPECT_EQ(k.residual.scalar_type(), at::kFloat);
+    torch::autograd::backward({k.normed, k.residual}, {g_normed.to(torch::kCUDA), g_res.to(torch::kCUDA)});
+    // float64 reference from the same rounded inputs.
+    const at::Tensor r_r = r_k.detach().cpu().to(at::kDouble).requires_grad_(true);
+    const at::Tensor p_r = c.prev ? p_k.detach().cpu().to(at::kDouble).requires_grad_(true) : at::Tensor();
+    const at::Tensor w_r = w_k.detach().cpu().to(at::kDouble).requires_grad_(true);
+    const ops::AddNormOut r = ops::add_rms_norm_composite(r_r, p_r, w_r, 1e-5, at::kDouble);
+    torch::autograd::backward({r.normed, r.residual}, {g_normed.to(at::kDouble), g_res.to(at::kDouble)});
+    const bool f32 = c.out_t == at::kFloat && (!c.prev || c.prev_t == at::kFloat);
+    const double tol = f32 ? 1e-5 : 1e-2;
+    const std::string what = "d=" + std::to_string(c.d) + (c.prev ? " with prev" : " no prev");
+    EXPECT_LT(test::rel_err(k.normed, r.normed), tol) << what;
+    EXPECT_LT(test::rel_err(k.residual, r.residual), 1e-6) << what;
+    EXPECT_LT(test::rel_err(r_k.grad(), r_r.grad()), 1e-5) << what;  // fp32 from the rounded inputs
+    EXPECT_LT(test::rel_err(w_k.grad(), w_r.grad()), 1e-5) << what;
+    if (c.prev) {
+      EXPECT_EQ(p_k.grad().scalar_type(), c.prev_t);
+      EXPECT_LT(test::rel_err(p_k.grad(), p_r.grad()), c.prev_t == at::kFloat ? 1e-5 : 1e-2) << what;
+    }
+  }
+}
+
+// The fused mixer core (ops/mamba_inner.h) against the op-by-op mixer, both on the kernels: a
+// small random model's loss and every parameter gradient, in fp32 and under bf16 autocast.
+TEST(GpuMambaInner, FusedMixerMatchesOpByOpMixer) {
+  MCD_SKIP_IF_NO_CUDA();
+  ModelConfig c = model_preset("mamba-tiny");
+  c.vocab_size = 101;
+  c.n_layer = 2;
+  c.d_inner_per_layer = {128, 37};
+  const at::Tensor ids = torch::randint(0, 101, {3, 300}, torch::kLong).to(torch::kCUDA);
+  for (bool autocast : {false, true}) {
+    MambaLM a(c), b(c);
+    init_reference(*a, 11);
+    init_reference(*b, 11);
+    a->to(torch::kCUDA);
+    b->to(torch::kCUDA);
+    auto loss_of = [&](MambaLM& m, bool fused) {
+      ops::set_fused_mixer(fused);
+      at::Tensor loss;
+      {
+        CudaAutocastScope scope(autocast);
+        loss = m->loss(ids);
+      }
+      loss.backward();
+      ops::set_fused_mixer(true);
+      return loss.detach().reshape({1});
+    };
+    const at::Tensor la = loss_of(a, true), lb = loss_of(b, false);
+    const double tl = autocast ? 1e-3 : 1e-5, tg = autocast ? 3e-2 : 1e-4;
+    const char* mode = autocast ? "bf16 autocast" : "fp32";
+    EXPECT_LT(test::rel_err(la, lb), tl) << mode;
+    auto gb = b->named_parameters();
+    for (const auto& p : a->named_parameters())
+      EXPECT_LT(test::rel_err(p.value().grad(), gb[p.key()].grad()), tg) << p.key() << " " << mode;
+  }
+  // The path the model took above is the fused one: its inputs are supported.
+  MambaLM m(c);
+  m->to(torch::kCUDA);
+  const auto& mixer = m->backbone->blocks[0]->mixer;
+  const ops::MambaInnerWeights w{mixer->conv1d->weight.squeeze(1), mixer->conv1d->bias, mixer->x_proj->weight,
+                                 mixer->dt_proj->weight, mixer->dt_proj->bias, -torch::exp(mixer->A_log),
+                                 mixer->D};
+  EXPECT_TRUE(ops::mamba_inner_supported(torch::zeros({1, 4, 256}, torch::TensorOptions().device(torch::kCUDA)), w));
 }
 
 #endif  // MCD_WITH_CUDA

@@ -6,6 +6,7 @@
 
 #include <utility>
 
+#include "ops/mamba_inner.h"
 #include "ops/selective_scan.h"
 #include "util/torch_compat.h"
 
@@ -28,7 +29,7 @@ std::pair<at::Tensor, at::Tensor> selective_scan_cuda_with_state(const ScanInput
 
 struct ScanCudaForward {
   at::Tensor out;         // (B, E, L), u's dtype
-  at::Tensor states;      // (B, E, ceil(L/128), N) fp32 chunk-start states, if requested
+  at::Tensor states;      // (B, E, chunks, N) fp32 chunk-start states, if requested (scan_params.h)
   at::Tensor last_state;  // (B, E, N) fp32, if requested
 };
 ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, bool save_states,
@@ -60,6 +61,18 @@ struct ConvCudaGrads {
 ConvCudaGrads causal_conv1d_cuda_backward(const at::Tensor& dout, const at::Tensor& x,
                                           const at::Tensor& weight, const at::Tensor& bias,
                                           bool silu);
+
+// Fused mixer core (ops/mamba_inner.h), through the kernels above.
+bool mamba_inner_cuda_supported(const at::Tensor& xz, const MambaInnerWeights& w);
+at::Tensor mamba_inner_cuda(const at::Tensor& xz, const MambaInnerWeights& w, bool deterministic);
+
+// Fused residual add + RMSNorm (ops/add_rms_norm.h): fp32 residual and weight on CUDA, prev
+// (the mixer output) and the normed output in fp32/fp16/bf16, D ≤ 12288. Returns {normed, residual}.
+bool add_norm_supported(const at::Tensor& residual_in, const at::Tensor& prev, const at::Tensor& weight,
+                        at::ScalarType out_dtype);
+std::pair<at::Tensor, at::Tensor> add_rms_norm_cuda(const at::Tensor& residual_in, const at::Tensor& prev,
+                                                    const at::Tensor& weight, double eps,
+                                                    at::ScalarType out_dtype);
 
 // Kernel lab: which version of the scan kernels runs (1 … scan_variant_count(), see
 // selective_scan_{fwd,bwd}.cuh; 0 = the default). Process-wide; for the benchmark's before/after

@@ -182,11 +182,12 @@ void selective_scan_seq_fwd_run(const SelectiveScanParams& p) {
   MCD_CUDA_CHECK(cudaGetLastError());
 }
 
-// N ≤ kSeqMaxState. Variant 7: one lane per channel (all 16 states); variant 8: four lanes per
-// channel (4 states each), four times the threads, for small B·E.
+// N ≤ kSeqMaxState. Variant 7: one lane per channel (all 16 states); 8: four lanes per channel
+// (4 states each); 9: two lanes per channel (8 states each, one shuffle per step for y).
 template <typename T, bool kHasZ, bool kSoftplus>
 void selective_scan_seq_fwd_dispatch(const SelectiveScanParams& p, int variant) {
   if (variant == 7) selective_scan_seq_fwd_run<SeqTraits<64, 1, 16>, T, kHasZ, kSoftplus>(p);
+  else if (variant == 9) selective_scan_seq_fwd_run<SeqTraits<128, 2, 8>, T, kHasZ, kSoftplus>(p);
   else selective_scan_seq_fwd_run<SeqTraits<128, 4, 4>, T, kHasZ, kSoftplus>(p);
 }
 

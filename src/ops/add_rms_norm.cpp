@@ -1,0 +1,43 @@
+// Residual add + RMSNorm: dispatch and the composite (see add_rms_norm.h).
+#include "ops/add_rms_norm.h"
+
+#include "ops/backend.h"
+#include "util/error.h"
+
+#ifdef MCD_WITH_CUDA
+#include "ops/cuda/ops_cuda.h"
+#endif
+
+namespace mcd::ops {
+
+at::Tensor rms_norm_composite(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  const auto in_dtype = x.scalar_type();
+  const auto acc = in_dtype == at::kDouble ? at::kDouble : at::kFloat;
+  const at::Tensor xf = x.to(acc);
+  const at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return weight * normed.to(in_dtype);
+}
+
+AddNormOut add_rms_norm_composite(const at::Tensor& residual_in, const at::Tensor& prev,
+                                  const at::Tensor& weight, double eps, at::ScalarType out_dtype) {
+  const at::Tensor residual = prev.defined() ? residual_in + prev : residual_in;
+  return {rms_norm_composite(residual.to(weight.scalar_type()), weight, eps).to(out_dtype), residual};
+}
+
+AddNormOut add_rms_norm(const at::Tensor& residual_in, const at::Tensor& prev, const at::Tensor& weight,
+                        double eps, at::ScalarType out_dtype) {
+  MCD_CHECK(weight.dim() == 1 && residual_in.dim() >= 1 && residual_in.size(-1) == weight.size(0),
+            "add_rms_norm: residual (…, D) and weight (D) do not match: ", residual_in.sizes(), " vs ",
+            weight.sizes());
+  MCD_CHECK(!prev.defined() || prev.sizes() == residual_in.sizes(), "add_rms_norm: prev ", prev.sizes(),
+            " must match the residual ", residual_in.sizes());
+#ifdef MCD_WITH_CUDA
+  if (backend() == Backend::kAuto && cuda::add_norm_supported(residual_in, prev, weight, out_dtype)) {
+    auto [normed, residual] = cuda::add_rms_norm_cuda(residual_in, prev, weight, eps, out_dtype);
+    return {normed, residual};
+  }
+#endif
+  return add_rms_norm_composite(residual_in, prev, weight, eps, out_dtype);
+}
+
+}  // namespace mcd::ops

@@ -1,0 +1,126 @@
+// The fused mixer core on CUDA (ops/mamba_inner.h): conv → x_proj → dt_proj → scan in the forward,
+// saving xz, x_dbl, the scan's chunk states and the weights; the backward recomputes the conv
+// output u and Δ, runs the scan and conv backward kernels and the four small matrix products.
+// Matrix products run in xz's dtype (bf16 under autocast, in the backward too, which the autograd
+// engine runs without autocast); weight gradients are returned in fp32.
+#include <c10/cuda/CUDAGuard.h>
+
+#include "ops/autograd_placeholders.h"
+#include "ops/cuda/ops_cuda.h"
+#include "ops/mamba_inner.h"
+#include "util/error.h"
+
+namespace mcd::ops::cuda {
+namespace {
+
+struct Recomputed {
+  at::Tensor x, z, u, delta;
+  ScanInputs in;
+};
+
+// Everything between xz and the scan from the saved tensors: the conv output u (unless given),
+// Δ, and the scan's inputs. The forward and the backward build them alike.
+Recomputed recompute(const at::Tensor& xz, const at::Tensor& conv_w, const at::Tensor& conv_b,
+                     const at::Tensor& x_dbl, const at::Tensor& dt_w, const at::Tensor& dt_b,
+                     const at::Tensor& A, const at::Tensor& D, const at::Tensor& u_known = at::Tensor()) {
+  const int64_t E = xz.size(2) / 2, R = dt_w.size(1), N = A.size(1);
+  Recomputed r;
+  r.x = xz.narrow(2, 0, E).transpose(1, 2);
+  r.z = xz.narrow(2, E, E).transpose(1, 2);
+  r.u = u_known.defined() ? u_known : causal_conv1d_cuda_forward(r.x, conv_w, conv_b, /*silu=*/true);
+  r.delta = at::matmul(x_dbl.narrow(2, 0, R), dt_w.to(xz.scalar_type()).t()).transpose(1, 2);
+  r.in.u = r.u;
+  r.in.delta = r.delta;
+  r.in.A = A;
+  r.in.B = x_dbl.narrow(2, R, N).transpose(1, 2);
+  r.in.C = x_dbl.narrow(2, R + N, N).transpose(1, 2);
+  r.in.D = D.to(at::kFloat);
+  r.in.z = r.z;
+  r.in.delta_bias = dt_b.to(at::kFloat);
+  r.in.delta_softplus = true;
+  return r;
+}
+
+class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> {
+ public:
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& xz,
+                                                const at::Tensor& conv_w, const at::Tensor& conv_b_in,
+                                                const at::Tensor& x_w, const at::Tensor& dt_w,
+                                                const at::Tensor& dt_b, const at::Tensor& A, const at::Tensor& D,
+                                                bool deterministic) {
+    const at::Tensor conv_b = undefined_if_placeholder(conv_b_in);
+    const auto dt = xz.scalar_type();
+    const int64_t E = xz.size(2) / 2;
+    // x_dbl = u·W_xᵀ needs u first: run the conv once here (the backward recomputes it).
+    const at::Tensor x = xz.narrow(2, 0, E).transpose(1, 2);
+    const at::Tensor u = causal_conv1d_cuda_forward(x, conv_w, conv_b, /*silu=*/true);
+    const at::Tensor x_dbl = at::matmul(u.transpose(1, 2), x_w.to(dt).t());  // (B, L, R + 2N)
+    const Recomputed r = recompute(xz, conv_w, conv_b, x_dbl, dt_w, dt_b, A, D, u);
+    ScanCudaForward f = selective_scan_cuda_forward(r.in, /*save_states=*/true, /*want_last_state=*/false);
+    ctx->save_for_backward({xz, conv_w, conv_b_in, x_w, dt_w, dt_b, A, D, x_dbl, f.states});
+    ctx->saved_data["deterministic"] = deterministic;
+    return {f.out};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    torch::autograd::variable_list none(9);
+    if (!grad_out[0].defined()) return none;
+    const auto s = ctx->get_saved_variables();
+    const at::Tensor &xz = s[0], &conv_w = s[1], &x_w = s[3], &dt_w = s[4], &dt_b = s[5], &A = s[6], &D = s[7];
+    const at::Tensor &x_dbl = s[8], &states = s[9];
+    const at::Tensor conv_b = undefined_if_placeholder(s[2]);
+    const auto dt = xz.scalar_type();
+    const int64_t E = xz.size(2) / 2, R = dt_w.size(1), N = A.size(1);
+    const Recomputed r = recompute(xz, conv_w, conv_b, x_dbl, dt_w, dt_b, A, D);
+    const ScanCudaGrads g =
+        selective_scan_cuda_backward(r.in, states, grad_out[0], ctx->saved_data["deterministic"].toBool());
+    // Δ = x_dbl[…, :R]·W_dtᵀ: gradients of x_dbl's first R columns and of W_dt.
+    const at::Tensor ddelta = g.ddelta.transpose(1, 2);  // (B, L, E)
+    const at::Tensor w_dt = dt_w.to(dt), w_x = x_w.to(dt);
+    const at::Tensor d_xdbl = at::cat({at::matmul(ddelta, w_dt), g.dB.transpose(1, 2).to(dt),
+                                       g.dC.transpose(1, 2).to(dt)}, 2);  // (B, L, R + 2N)
+    const at::Tensor d_wdt = at::matmul(ddelta.reshape({-1, E}).t(), x_dbl.narrow(2, 0, R).reshape({-1, R}));
+    // x_dbl = u·W_xᵀ: gradients of u (added to the scan's) and of W_x.
+    const at::Tensor u_t = r.u.transpose(1, 2);  // (B, L, E)
+    const at::Tensor du = g.du.transpose(1, 2) + at::matmul(d_xdbl, w_x);
+    const at::Tensor d_wx = at::matmul(d_xdbl.reshape({-1, R + 2 * N}).t(), u_t.reshape({-1, E}));
+    const ConvCudaGrads cg = causal_conv1d_cuda_backward(du.transpose(1, 2), r.x, conv_w, conv_b, /*silu=*/true);
+    const at::Tensor dxz = at::cat({cg.dx.transpose(1, 2), g.dz.transpose(1, 2)}, 2);
+    return {dxz,
+            cg.dweight.to(conv_w.scalar_type()),
+            conv_b.defined() ? cg.dbias.to(conv_b.scalar_type()) : at::Tensor(),
+            d_wx.to(x_w.scalar_type()),
+            d_wdt.to(dt_w.scalar_type()),
+            g.ddelta_bias.to(dt_b.scalar_type()),
+            g.dA.to(A.scalar_type()),
+            g.dD.to(D.scalar_type()),
+            at::Tensor()};
+  }
+};
+
+}  // namespace
+
+bool mamba_inner_cuda_supported(const at::Tensor& xz, const MambaInnerWeights& w) {
+  if (!(xz.is_cuda() && xz.dim() == 3 && xz.size(2) % 2 == 0)) return false;
+  const auto t = xz.scalar_type();
+  if (!(t == at::kFloat || t == at::kHalf || t == at::kBFloat16)) return false;
+  const int64_t E = xz.size(2) / 2;
+  if (!(w.conv_weight.dim() == 2 && w.conv_weight.size(0) == E && w.A.dim() == 2 && w.A.size(0) == E &&
+        w.dt_proj_weight.dim() == 2 && w.dt_proj_weight.size(0) == E && w.x_proj_weight.dim() == 2 &&
+        w.x_proj_weight.size(0) == w.dt_proj_weight.size(1) + 2 * w.A.size(1) && w.x_proj_weight.size(1) == E &&
+        w.dt_proj_bias.defined() && w.D.defined()))
+    return false;
+  ScanInputs probe;
+  probe.u = xz.narrow(2, 0, E).transpose(1, 2);
+  probe.A = w.A;
+  return scan_supported(probe) && conv_supported(probe.u, w.conv_weight);
+}
+
+at::Tensor mamba_inner_cuda(const at::Tensor& xz, const MambaInnerWeights& w, bool deterministic) {
+  const c10::cuda::CUDAGuard guard(xz.device());
+  return MambaInnerFunction::apply(xz, w.conv_weight, placeholder_if_undefined(w.conv_bias), w.x_proj_weight,
+                                   w.dt_proj_weight, w.dt_proj_bias, w.A, w.D, deterministic)[0];
+}
+
+}  // namespace mcd::ops::cuda
