@@ -110,11 +110,8 @@ void add_norm_bwd(const AddNormParams& p) {
     using TOut = std::remove_pointer_t<decltype(out_tag)>;
     using TPrev = std::remove_pointer_t<decltype(prev_tag)>;
     const size_t smem = sizeof(float) * kAddNormWarps * size_t(p.dim);
-    auto kernel = &add_norm_bwd_kernel<TOut, TPrev>;
-    if (smem > 48 * 1024)
-      MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    kernel<<<unsigned(p.blocks), 32 * kAddNormWarps, smem, p.stream>>>(p);
-    MCD_CUDA_CHECK(cudaGetLastError());
+    launch_with_smem(&add_norm_bwd_kernel<TOut, TPrev>, dim3(unsigned(p.blocks)), 32 * kAddNormWarps, smem,
+                     p.stream, p);
   });
 }
 

@@ -61,6 +61,17 @@ __device__ __forceinline__ float sigmoid_f(float x) { return 1.f / (1.f + __expf
 
 namespace mcd::ops::cuda {
 
+// kernel<<<grid, threads, smem, stream>>>(p), raising the kernel's dynamic shared-memory limit
+// first when smem is over the 48 KB default; throws mcd::Error on a launch error.
+template <class Params>
+void launch_with_smem(void (*kernel)(Params), dim3 grid, int threads, size_t smem, cudaStream_t stream,
+                      const Params& p) {
+  if (smem > 48 * 1024)
+    MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  kernel<<<grid, threads, smem, stream>>>(p);
+  MCD_CUDA_CHECK(cudaGetLastError());
+}
+
 // Copies a (rows × kCols) tile of a strided global array into fp32 shared memory at
 // Layout::at(r, c). Column c is time t0 + c; entries with r ≥ rows_valid or a time outside
 // [0, len) read as 0. Consecutive threads walk the unit-stride dimension, so global accesses

@@ -273,12 +273,7 @@ void selective_scan_bwd_run(const SelectiveScanParams& p) {
                   static_cast<unsigned>(p.batch));
   const size_t smem = sizeof(float) * (4 * Tr::kChannels * Tr::kPitch + 2 * p.dstate * Tr::kPitch +
                                        4 * Tr::kWarps * Tr::kPitch + 3 * Tr::kChannels * p.dstate);
-  auto kernel = &selective_scan_bwd_kernel<Tr, T, kHasZ, kSoftplus, kDeterministic, kBatch>;
-  if (smem > 48 * 1024)
-    MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(smem)));
-  kernel<<<grid, Tr::kThreads, smem, p.stream>>>(p);
-  MCD_CUDA_CHECK(cudaGetLastError());
+  launch_with_smem(&selective_scan_bwd_kernel<Tr, T, kHasZ, kSoftplus, kDeterministic, kBatch>, grid, Tr::kThreads, smem, p.stream, p);
 }
 
 template <typename T>

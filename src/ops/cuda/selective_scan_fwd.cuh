@@ -146,12 +146,7 @@ void selective_scan_fwd_run(const SelectiveScanParams& p) {
                   static_cast<unsigned>(p.batch));
   const size_t smem =
       sizeof(float) * (3 * Tr::kChannels * Tr::kPitch + 2 * p.dstate * Tr::kPitch + 2 * Tr::kChannels * p.dstate);
-  auto kernel = &selective_scan_fwd_kernel<Tr, T, kHasZ, kSoftplus, kBatch, kUnrollN>;
-  if (smem > 48 * 1024)
-    MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(smem)));
-  kernel<<<grid, Tr::kThreads, smem, p.stream>>>(p);
-  MCD_CUDA_CHECK(cudaGetLastError());
+  launch_with_smem(&selective_scan_fwd_kernel<Tr, T, kHasZ, kSoftplus, kBatch, kUnrollN>, grid, Tr::kThreads, smem, p.stream, p);
 }
 
 template <typename T>

@@ -120,6 +120,50 @@ struct SmemCarver {
   }
 };
 
+// The two cp.async stages of a block's raw operand tiles: operands [0, kChannelOps) are channel
+// tiles (kCh rows), the others state tiles (N rows: B, C). Stage 1 mirrors stage 0 at
+// + stage_elems (the same piece sizes, so one offset serves every operand).
+template <typename T, int kT, int kOps, int kChannelOps>
+struct StagedTiles {
+  using Op = TileOperand<T, kT>;
+  T* raw[kOps];
+  int64_t stage_elems;
+
+  __host__ __device__ void carve(SmemCarver& sc, int channels, int N) {
+    T* second = nullptr;
+    for (int st = 0; st < 2; ++st)
+      for (int k = 0; k < kOps; ++k) {
+        T* piece = sc.take<T>(Op::staged_elems(k < kChannelOps ? channels : N));
+        if (st == 0) raw[k] = piece;
+        else if (k == 0) second = piece;
+      }
+    stage_elems = second - raw[0];
+  }
+  __device__ __forceinline__ T* at(int st, int k) const { return raw[k] + st * stage_elems; }
+
+  // Issues every operand's copies of tile [t0, t0 + kT) into stage st (operand `skip`, if any, is
+  // absent: z without a gate) and commits them as one group.
+  template <int kThreads>
+  __device__ void stage(const Op (&op)[kOps], int st, int64_t t0, int64_t len, int skip) const {
+#pragma unroll
+    for (int k = 0; k < kOps; ++k)
+      if (k != skip) op[k].template stage<kThreads>(at(st, k), t0, len);
+    cp_async_commit();
+  }
+};
+
+// A channel operand (B, E, L) of batch row b from channel e0 on, or a state operand (B, N, L).
+template <typename T, int kT>
+__device__ __forceinline__ void init_channel_operand(TileOperand<T, kT>& op, const void* base, const Strides3& s,
+                                                     int64_t b, int64_t e0, int channels, int rows) {
+  op.init(static_cast<const T*>(base) + b * s.batch + e0 * s.row, s.row, s.time, channels, rows);
+}
+template <typename T, int kT>
+__device__ __forceinline__ void init_state_operand(TileOperand<T, kT>& op, const void* base, const Strides3& s,
+                                                   int64_t b, int N) {
+  op.init(static_cast<const T*>(base) + b * s.batch, s.row, s.time, N, N);
+}
+
 // v[0..kNT) = p[0..kNT) through 16-byte shared loads (p 16-byte aligned).
 template <int kNT>
 __device__ __forceinline__ void load_f4(const float* p, float (&v)[kNT]) {

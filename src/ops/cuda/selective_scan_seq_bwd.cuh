@@ -21,12 +21,10 @@ namespace mcd::ops::cuda {
 
 template <class Tr, typename T>
 struct SeqBwdSmem {
-  using Op = TileOperand<T, Tr::kT>;
   static constexpr int kSub = 32 / Tr::kNT;  // steps recomputed in registers at a time
   static constexpr int kSlots = 2 * Tr::kMaxN;  // dB then dC per state
   static constexpr int kRedPitch = kSlots + 1;
-  T* raw[6];                       // stage 0: u, Δ, z, dout, B, C; stage 1 at + stage_elems
-  int64_t stage_elems;
+  StagedTiles<T, Tr::kT, 6, 4> tiles;  // u, Δ, z, dout, B, C
   float *dt, *um, *dy, *y, *gdu, *gdt;  // [kT][kCh]
   float *B, *C;                    // [kT][kMaxN]
   float* ckpt;                     // [kT / kSub][kNT][kThreads]
@@ -38,17 +36,7 @@ struct SeqBwdSmem {
   __host__ __device__ static SeqBwdSmem carve(char* base, int N, bool deterministic, size_t* bytes) {
     SmemCarver sc{base};
     SeqBwdSmem s;
-    T* second = nullptr;
-    for (int st = 0; st < 2; ++st) {
-      T* first = nullptr;
-      for (int k = 0; k < 6; ++k) {
-        T* piece = sc.take<T>(Op::staged_elems(k < 4 ? Tr::kCh : N));
-        if (st == 0) s.raw[k] = piece;
-        if (k == 0) first = piece;
-      }
-      if (st == 1) second = first;
-    }
-    s.stage_elems = second - s.raw[0];  // the same piece sizes in each stage
+    s.tiles.carve(sc, Tr::kCh, N);
     s.dt = sc.take<float>(Tr::kT * Tr::kCh);
     s.um = sc.take<float>(Tr::kT * Tr::kCh);
     s.dy = sc.take<float>(Tr::kT * Tr::kCh);
@@ -97,15 +85,12 @@ __global__ void __launch_bounds__(Tr::kThreads, 3) selective_scan_seq_bwd_kernel
   const int64_t bnl = p.batch * N * p.len;
 
   Op op[6];
-  op[0].init(static_cast<const T*>(p.u) + b * p.u_s.batch + e0 * p.u_s.row, p.u_s.row, p.u_s.time, kCh, rows);
-  op[1].init(static_cast<const T*>(p.delta) + b * p.delta_s.batch + e0 * p.delta_s.row, p.delta_s.row,
-             p.delta_s.time, kCh, rows);
-  if constexpr (kHasZ)
-    op[2].init(static_cast<const T*>(p.z) + b * p.z_s.batch + e0 * p.z_s.row, p.z_s.row, p.z_s.time, kCh, rows);
-  op[3].init(static_cast<const T*>(p.dout) + b * p.dout_s.batch + e0 * p.dout_s.row, p.dout_s.row,
-             p.dout_s.time, kCh, rows);
-  op[4].init(static_cast<const T*>(p.Bm) + b * p.B_s.batch, p.B_s.row, p.B_s.time, N, N);
-  op[5].init(static_cast<const T*>(p.Cm) + b * p.C_s.batch, p.C_s.row, p.C_s.time, N, N);
+  init_channel_operand(op[0], p.u, p.u_s, b, e0, kCh, rows);
+  init_channel_operand(op[1], p.delta, p.delta_s, b, e0, kCh, rows);
+  if constexpr (kHasZ) init_channel_operand(op[2], p.z, p.z_s, b, e0, kCh, rows);
+  init_channel_operand(op[3], p.dout, p.dout_s, b, e0, kCh, rows);
+  init_state_operand(op[4], p.Bm, p.B_s, b, N);
+  init_state_operand(op[5], p.Cm, p.C_s, b, N);
   T* du_g = static_cast<T*>(p.du) + b * p.du_s.batch + e0 * p.du_s.row;
   T* ddt_g = static_cast<T*>(p.ddelta) + b * p.ddelta_s.batch + e0 * p.ddelta_s.row;
   T* dz_g = kHasZ ? static_cast<T*>(p.dz) + b * p.dz_s.batch + e0 * p.dz_s.row : nullptr;
@@ -121,13 +106,9 @@ __global__ void __launch_bounds__(Tr::kThreads, 3) selective_scan_seq_bwd_kernel
   }
   float dD_acc = 0.f, dbias_acc = 0.f, dm_acc = 0.f;  // channel pc
 
-  auto raw = [&](int st, int k) { return sm.raw[k] + st * sm.stage_elems; };
+  auto raw = [&](int st, int k) { return sm.tiles.at(st, k); };
   auto stage = [&](int64_t tile, int st) {
-    const int64_t t0 = tile * kT;
-#pragma unroll
-    for (int k = 0; k < 6; ++k)
-      if (k != 2 || kHasZ) op[k].template stage<kThreads>(raw(st, k), t0, p.len);
-    cp_async_commit();
+    sm.tiles.template stage<kThreads>(op, st, tile * kT, p.len, kHasZ ? -1 : 2);
   };
 
   const int64_t n_tiles = (p.len + kT - 1) / kT;
@@ -337,12 +318,7 @@ void selective_scan_seq_bwd_run(const SelectiveScanParams& p) {
   size_t smem = 0;
   SeqBwdSmem<Tr, T>::carve(nullptr, static_cast<int>(p.dstate), kDeterministic, &smem);
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kCh - 1) / Tr::kCh), static_cast<unsigned>(p.batch));
-  auto kernel = &selective_scan_seq_bwd_kernel<Tr, T, kHasZ, kSoftplus, kDeterministic>;
-  if (smem > 48 * 1024)
-    MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(smem)));
-  kernel<<<grid, Tr::kThreads, smem, p.stream>>>(p);
-  MCD_CUDA_CHECK(cudaGetLastError());
+  launch_with_smem(&selective_scan_seq_bwd_kernel<Tr, T, kHasZ, kSoftplus, kDeterministic>, grid, Tr::kThreads, smem, p.stream, p);
 }
 
 // Both variants (N ≤ kSeqMaxState): four lanes per channel, 4 states each.

@@ -12,25 +12,13 @@ namespace mcd::ops::cuda {
 
 template <class Tr, typename T>
 struct SeqFwdSmem {
-  using Op = TileOperand<T, Tr::kT>;
-  T* raw[5];            // stage 0: u, Δ, z, B, C; stage 1 at + stage_elems
-  int64_t stage_elems;
+  StagedTiles<T, Tr::kT, 5, 3> tiles;  // u, Δ, z, B, C
   float *dt, *dtu_y, *u, *gz;  // [kT][kCh]; dtu_y holds Δ·u' until the scan overwrites it with y
   float *B, *C;                // [kT][kMaxN]
   __host__ __device__ static SeqFwdSmem carve(char* base, int N, size_t* bytes) {
     SmemCarver sc{base};
     SeqFwdSmem s;
-    T* second = nullptr;
-    for (int st = 0; st < 2; ++st) {
-      T* first = nullptr;
-      for (int k = 0; k < 5; ++k) {
-        T* piece = sc.take<T>(Op::staged_elems(k < 3 ? Tr::kCh : N));
-        if (st == 0) s.raw[k] = piece;
-        if (k == 0) first = piece;
-      }
-      if (st == 1) second = first;
-    }
-    s.stage_elems = second - s.raw[0];  // the same piece sizes in each stage
+    s.tiles.carve(sc, Tr::kCh, N);
     s.dt = sc.take<float>(Tr::kT * Tr::kCh);
     s.dtu_y = sc.take<float>(Tr::kT * Tr::kCh);
     s.u = sc.take<float>(Tr::kT * Tr::kCh);
@@ -66,13 +54,11 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_seq_fwd_kernel(Se
   const float D = (p.D != nullptr && pc_ok) ? p.D[e0 + pc] : 0.f;
 
   Op op[5];
-  op[0].init(static_cast<const T*>(p.u) + b * p.u_s.batch + e0 * p.u_s.row, p.u_s.row, p.u_s.time, kCh, rows);
-  op[1].init(static_cast<const T*>(p.delta) + b * p.delta_s.batch + e0 * p.delta_s.row, p.delta_s.row,
-             p.delta_s.time, kCh, rows);
-  if constexpr (kHasZ)
-    op[2].init(static_cast<const T*>(p.z) + b * p.z_s.batch + e0 * p.z_s.row, p.z_s.row, p.z_s.time, kCh, rows);
-  op[3].init(static_cast<const T*>(p.Bm) + b * p.B_s.batch, p.B_s.row, p.B_s.time, N, N);
-  op[4].init(static_cast<const T*>(p.Cm) + b * p.C_s.batch, p.C_s.row, p.C_s.time, N, N);
+  init_channel_operand(op[0], p.u, p.u_s, b, e0, kCh, rows);
+  init_channel_operand(op[1], p.delta, p.delta_s, b, e0, kCh, rows);
+  if constexpr (kHasZ) init_channel_operand(op[2], p.z, p.z_s, b, e0, kCh, rows);
+  init_state_operand(op[3], p.Bm, p.B_s, b, N);
+  init_state_operand(op[4], p.Cm, p.C_s, b, N);
   T* out_g = static_cast<T*>(p.out) + b * p.out_s.batch + e0 * p.out_s.row;
 
   float A2[kNT], h[kNT];
@@ -83,13 +69,9 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_seq_fwd_kernel(Se
     h[i] = 0.f;
   }
 
-  auto raw = [&](int st, int k) { return sm.raw[k] + st * sm.stage_elems; };
+  auto raw = [&](int st, int k) { return sm.tiles.at(st, k); };
   auto stage = [&](int64_t tile, int st) {
-    const int64_t t0 = tile * kT;
-#pragma unroll
-    for (int k = 0; k < 5; ++k)
-      if (k != 2 || kHasZ) op[k].template stage<kThreads>(raw(st, k), t0, p.len);
-    cp_async_commit();
+    sm.tiles.template stage<kThreads>(op, st, tile * kT, p.len, kHasZ ? -1 : 2);
   };
 
   const int64_t n_tiles = (p.len + kT - 1) / kT;
@@ -174,12 +156,7 @@ void selective_scan_seq_fwd_run(const SelectiveScanParams& p) {
   size_t smem = 0;
   SeqFwdSmem<Tr, T>::carve(nullptr, static_cast<int>(p.dstate), &smem);
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kCh - 1) / Tr::kCh), static_cast<unsigned>(p.batch));
-  auto kernel = &selective_scan_seq_fwd_kernel<Tr, T, kHasZ, kSoftplus>;
-  if (smem > 48 * 1024)
-    MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(smem)));
-  kernel<<<grid, Tr::kThreads, smem, p.stream>>>(p);
-  MCD_CUDA_CHECK(cudaGetLastError());
+  launch_with_smem(&selective_scan_seq_fwd_kernel<Tr, T, kHasZ, kSoftplus>, grid, Tr::kThreads, smem, p.stream, p);
 }
 
 // N ≤ kSeqMaxState. Variant 7: one lane per channel (all 16 states); 8: four lanes per channel
