@@ -55,7 +55,7 @@ at::Tensor MambaMixerImpl::forward(const at::Tensor& hidden, LayerState* state) 
             d_model, "), got ", hidden.sizes());
   const int64_t E = d_inner, N = d_state, R = dt_rank;
   const at::Tensor xz = in_proj->forward(hidden);               // (B, L, 2E)
-  if (!state && !gate && hidden.scalar_type() != at::kDouble) {
+  if (!state && !gate && xz.is_cuda() && hidden.scalar_type() != at::kDouble && ops::fused_mixer_enabled()) {
     // The fused core (ops/mamba_inner.h): saves xz and x_dbl, recomputes u and Δ in the backward.
     const ops::MambaInnerWeights w{conv_weight(),
                                    conv1d->options.bias() ? conv1d->bias : at::Tensor(),

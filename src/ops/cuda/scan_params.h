@@ -30,6 +30,13 @@ inline int scan_resolve_variant(int requested, int64_t batch, int64_t dim, int64
 // variant: the forward and backward of one variant must agree, and the host allocates by them.
 inline int64_t scan_state_chunk(int variant) { return variant >= 7 ? kSeqChunk : kScanChunk; }
 inline int64_t scan_slice_channels(int variant) { return variant >= 7 ? kSeqBwdChannels : kScanChannels; }
+// Saved states per channel over len steps, and dB/dC partial slices over dim channels.
+inline int64_t scan_state_count(int variant, int64_t len) {
+  return (len + scan_state_chunk(variant) - 1) / scan_state_chunk(variant);
+}
+inline int64_t scan_slice_count(int variant, int64_t dim) {
+  return (dim + scan_slice_channels(variant) - 1) / scan_slice_channels(variant);
+}
 
 struct SelectiveScanParams {
   DType dtype = DType::kFloat32;

@@ -280,7 +280,7 @@ template <typename T>
 void selective_scan_bwd_launch(const SelectiveScanParams& p) {
   const int variant = scan_resolve_variant(p.variant, p.batch, p.dim, p.dstate);
   MCD_CHECK(variant >= 1 && variant <= kScanVariants, "selective scan: no kernel variant ", variant);
-  MCD_CHECK(p.n_chunks == (p.len + scan_state_chunk(variant) - 1) / scan_state_chunk(variant),
+  MCD_CHECK(p.n_chunks == scan_state_count(variant, p.len),
             "selective scan: n_chunks does not match variant ", variant);
   MCD_BOOL_SWITCH(p.z != nullptr, kHasZ, [&] {
     MCD_BOOL_SWITCH(p.delta_softplus, kSoftplus, [&] {
@@ -295,7 +295,7 @@ void selective_scan_bwd_launch(const SelectiveScanParams& p) {
     });
   });
   if (p.deterministic) {
-    const int64_t slices = (p.dim + scan_slice_channels(variant) - 1) / scan_slice_channels(variant);
+    const int64_t slices = scan_slice_count(variant, p.dim);
     const int64_t count = p.batch * p.dstate * p.len;
     const int threads = 256;
     const int64_t blocks64 = (count + threads - 1) / threads;

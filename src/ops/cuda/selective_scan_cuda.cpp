@@ -52,6 +52,8 @@ at::Tensor alloc_like_layout(const at::Tensor& like, at::ScalarType dtype) {
 struct Prepared {
   at::Tensor u, delta, z, B, C, A, D, bias, mask;
   int64_t batch, dim, len, dstate;
+  int variant = 0;       // resolved kernel version (forward and backward of a call agree)
+  int64_t n_chunks = 0;  // saved states per channel for that version
 };
 
 Prepared prepare(const ScanInputs& in) {
@@ -80,6 +82,8 @@ Prepared prepare(const ScanInputs& in) {
   MCD_CHECK(p.dstate >= 1 && p.dstate <= kScanMaxState, "selective_scan (CUDA): N must be in 1..",
             kScanMaxState, ", got ", p.dstate);
   MCD_CHECK(p.batch <= 65535, "selective_scan (CUDA): batch must be ≤ 65535, got ", p.batch);
+  p.variant = scan_resolve_variant(g_variant.load(), p.batch, p.dim, p.dstate);
+  p.n_chunks = scan_state_count(p.variant, p.len);
   return p;
 }
 
@@ -90,8 +94,8 @@ SelectiveScanParams base_params(const Prepared& p, bool softplus) {
   k.dim = p.dim;
   k.len = p.len;
   k.dstate = p.dstate;
-  k.variant = scan_resolve_variant(g_variant.load(), p.batch, p.dim, p.dstate);
-  k.n_chunks = (p.len + scan_state_chunk(k.variant) - 1) / scan_state_chunk(k.variant);
+  k.variant = p.variant;
+  k.n_chunks = p.n_chunks;
   k.u = p.u.data_ptr();
   k.u_s = strides_of(p.u);
   k.delta = p.delta.data_ptr();
@@ -189,11 +193,9 @@ ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, bool save_stat
   const Prepared p = prepare(in);
   const c10::cuda::CUDAGuard guard(p.u.device());
   const auto f32 = p.u.options().dtype(at::kFloat);
-  const int64_t chunk = scan_state_chunk(scan_resolve_variant(g_variant.load(), p.batch, p.dim, p.dstate));
-  const int64_t n_chunks = (p.len + chunk - 1) / chunk;
   ScanCudaForward r;
   r.out = fresh(alloc_like_layout(p.u, p.u.scalar_type()));
-  if (save_states) r.states = fresh(at::empty({p.batch, p.dim, n_chunks, p.dstate}, f32));
+  if (save_states) r.states = fresh(at::empty({p.batch, p.dim, p.n_chunks, p.dstate}, f32));
   if (p.batch == 0 || p.dim == 0 || p.len == 0) {
     if (want_last_state) r.last_state = at::zeros({p.batch, p.dim, p.dstate}, f32);
     return r;
@@ -214,12 +216,10 @@ ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, const at::Tenso
   const c10::cuda::CUDAGuard guard(p.u.device());
   const auto st = p.u.scalar_type();
   const auto f32 = p.u.options().dtype(at::kFloat);
-  const int variant = scan_resolve_variant(g_variant.load(), p.batch, p.dim, p.dstate);
-  const int64_t n_chunks = (p.len + scan_state_chunk(variant) - 1) / scan_state_chunk(variant);
   MCD_CHECK(dout_in.sizes() == p.u.sizes(), "selective_scan (CUDA) backward: dout ",
             dout_in.sizes(), " must match u ", p.u.sizes());
   MCD_CHECK(states.defined() && states.scalar_type() == at::kFloat && states.is_contiguous() &&
-                states.sizes() == at::IntArrayRef({p.batch, p.dim, n_chunks, p.dstate}),
+                states.sizes() == at::IntArrayRef({p.batch, p.dim, p.n_chunks, p.dstate}),
             "selective_scan (CUDA) backward: states must be the forward's fp32 (B, E, chunks, N) of the "
             "same kernel variant");
   const at::Tensor dout = dout_in.to(st);
@@ -227,7 +227,7 @@ ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, const at::Tenso
   g.du = fresh(alloc_like_layout(p.u, st));
   g.ddelta = fresh(alloc_like_layout(p.delta, st));
   if (p.z.defined()) g.dz = fresh(alloc_like_layout(p.z, st));
-  const int64_t slices = (p.dim + scan_slice_channels(variant) - 1) / scan_slice_channels(variant);
+  const int64_t slices = scan_slice_count(p.variant, p.dim);
   at::Tensor dB32, dC32, dB_part, dC_part;
   if (deterministic) {
     dB32 = fresh(at::empty({p.batch, p.dstate, p.len}, f32));

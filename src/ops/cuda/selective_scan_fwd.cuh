@@ -153,7 +153,7 @@ template <typename T>
 void selective_scan_fwd_launch(const SelectiveScanParams& p) {
   const int variant = scan_resolve_variant(p.variant, p.batch, p.dim, p.dstate);
   MCD_CHECK(variant >= 1 && variant <= kScanVariants, "selective scan: no kernel variant ", variant);
-  MCD_CHECK(p.n_chunks == (p.len + scan_state_chunk(variant) - 1) / scan_state_chunk(variant),
+  MCD_CHECK(p.n_chunks == scan_state_count(variant, p.len),
             "selective scan: n_chunks does not match variant ", variant);
   MCD_BOOL_SWITCH(p.z != nullptr, kHasZ, [&] {
     MCD_BOOL_SWITCH(p.delta_softplus, kSoftplus, [&] {
