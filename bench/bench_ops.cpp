@@ -184,7 +184,7 @@ class Reporter {
   std::string commit_;
 };
 
-// The fused mixer core plus out_proj, forward + backward under bf16 autocast, at the Mamba-130M
+// The fused mixer (core and out_proj), forward + backward under bf16 autocast, at the Mamba-130M
 // mixer shape (d_model 768): what mamba-ssm's mamba_inner_fn computes (bench/compare/ times it).
 void time_mixer_inner(Reporter& rep, const Shape& s, int reps) {
   torch::AutoGradMode grad(true);
@@ -209,6 +209,7 @@ void time_mixer_inner(Reporter& rep, const Shape& s, int reps) {
     m.w.A = (-torch::arange(1, N + 1, f32).repeat({E, 1})).requires_grad_(true);
     m.w.D = torch::ones({E}, f32).requires_grad_(true);
     m.out_w = (torch::randn({Dm, E}, f32) / std::sqrt(double(E))).requires_grad_(true);
+    m.w.out_proj_weight = m.out_w;
     m.dout = torch::randn({s.B, s.L, Dm}, bf);
     sets.push_back(m);
   }
@@ -218,7 +219,7 @@ void time_mixer_inner(Reporter& rep, const Shape& s, int reps) {
              at::Tensor out;
              {
                mcd::CudaAutocastScope autocast(true);
-               out = torch::nn::functional::linear(mcd::ops::mamba_inner(m.xz, m.w).transpose(1, 2), m.out_w);
+               out = mcd::ops::mamba_inner(m.xz, m.w);  // out_proj included
              }
              torch::autograd::grad({out}, {m.xz, m.w.conv_weight, m.w.conv_bias, m.w.x_proj_weight,
                                            m.w.dt_proj_weight, m.w.dt_proj_bias, m.w.A, m.w.D, m.out_w},

@@ -56,16 +56,17 @@ at::Tensor MambaMixerImpl::forward(const at::Tensor& hidden, LayerState* state) 
   const int64_t E = d_inner, N = d_state, R = dt_rank;
   const at::Tensor xz = in_proj->forward(hidden);               // (B, L, 2E)
   if (!state && !gate && xz.is_cuda() && hidden.scalar_type() != at::kDouble && ops::fused_mixer_enabled()) {
-    // The fused core (ops/mamba_inner.h): saves xz and x_dbl, recomputes u and Δ in the backward.
+    // The fused mixer (ops/mamba_inner.h): saves xz and x_dbl; recomputes u, Δ and y in the backward.
     const ops::MambaInnerWeights w{conv_weight(),
                                    conv1d->options.bias() ? conv1d->bias : at::Tensor(),
                                    x_proj->weight,
                                    dt_proj->weight,
                                    dt_proj->bias,
                                    A(),
-                                   D};
-    if (ops::mamba_inner_supported(xz, w))
-      return out_proj->forward(ops::mamba_inner(xz, w).transpose(1, 2));  // (B, L, D)
+                                   D,
+                                   out_proj->weight,
+                                   out_proj->options.bias() ? out_proj->bias : at::Tensor()};
+    if (ops::mamba_inner_supported(xz, w)) return ops::mamba_inner(xz, w);  // (B, L, D)
   }
   // split, not narrow: its backward writes the two gradients into one (B, L, 2E) buffer in one
   // pass, where each narrow's backward would zero a full-size buffer and the two be added.
@@ -229,7 +230,9 @@ at::Tensor MambaLMImpl::loss(const at::Tensor& input_ids) {
   const at::Tensor& w = lm_head ? lm_head->weight : backbone->embeddings->weight;
   const at::Tensor h = hidden.narrow(1, 0, L - 1).reshape({-1, D});
   const at::Tensor targets = input_ids.narrow(1, 1, L - 1).reshape({-1});
-  return ops::chunked_cross_entropy(h.to(w.scalar_type()), w, targets);
+  // Under CUDA autocast the head's products run in bf16 anyway: hand it the bf16 hidden states.
+  const bool low = h.is_cuda() && cuda_autocast_enabled() && h.scalar_type() != at::kDouble;
+  return ops::chunked_cross_entropy(low ? h : h.to(w.scalar_type()), w, targets);
 }
 
 InferenceCache MambaLMImpl::new_cache(int64_t batch) const {

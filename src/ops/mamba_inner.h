@@ -1,8 +1,9 @@
-// The fused mixer core (mamba-ssm's mamba_inner_fn, our way): from the in_proj output xz to the
-// gated scan output y, as one autograd node that saves only xz, the x_proj output x_dbl, the
-// scan's chunk states and the weights, and recomputes the conv output u and Δ in the backward.
-// Against the op-by-op mixer it keeps two fewer (B, L, E) activations per layer (u and Δ) for one
-// more conv forward and one small matrix product per layer in the backward.
+// The fused mixer (mamba-ssm's mamba_inner_fn, our way): from the in_proj output xz to the mixer
+// output out_proj(y), as one autograd node that saves only xz, the x_proj output x_dbl, the
+// scan's chunk states and the weights. The backward recomputes the conv output u and Δ, and the
+// scan backward recomputes the gated scan output y for out_proj's weight gradient. Against the
+// op-by-op mixer it keeps three fewer (B, L, E) activations per layer (u, Δ and y) for one more
+// conv forward, one more store of y and one small matrix product per layer in the backward.
 //
 // CUDA kernels only (backend auto, fp32/fp16/bf16 xz, N ≤ 64, K ≤ 4); the model falls back to the
 // op-by-op mixer elsewhere, with an SDM gate, and when decoding state is requested.
@@ -20,6 +21,8 @@ struct MambaInnerWeights {
   at::Tensor dt_proj_bias;   // (E): the Δ bias, added inside the scan before softplus
   at::Tensor A;              // (E, N) fp32, = −exp(A_log)
   at::Tensor D;              // (E)
+  at::Tensor out_proj_weight;  // (D_model, E)
+  at::Tensor out_proj_bias;    // (D_model) or undefined
 };
 
 // Process-wide switch (environment MCD_FUSED_MIXER=0 turns it off; tests flip it).
@@ -29,8 +32,7 @@ void set_fused_mixer(bool on);
 // Whether mamba_inner runs for these inputs (see above).
 bool mamba_inner_supported(const at::Tensor& xz, const MambaInnerWeights& w);
 
-// xz: (B, L, 2E) (x then z along the last dim). Returns y: (B, E, L) in xz's dtype,
-// channel-contiguous (its transpose is a contiguous (B, L, E), ready for out_proj).
+// xz: (B, L, 2E) (x then z along the last dim). Returns out_proj(y): (B, L, D_model) in xz's dtype.
 at::Tensor mamba_inner(const at::Tensor& xz, const MambaInnerWeights& w);
 
 }  // namespace mcd::ops

@@ -384,7 +384,9 @@ TEST_P(ConvKernel, ForwardAndGradientsWithinTwiceThePlainError) {
 
   const at::Tensor kx = c.channel_last ? channel_last_view(x_lo, c.e, cuda_lo) : x_lo;  // x of xz
   const at::Tensor out = ops::cuda::causal_conv1d_cuda_forward(kx, w32, b32, c.silu);
-  const auto g = ops::cuda::causal_conv1d_cuda_backward(dout_lo, kx, w32, b32, c.silu);
+  // The model's layout for the gradient too (E % 4 == 0 then takes the channel-contiguous kernels).
+  const at::Tensor kd = c.channel_last ? channel_last_view(dout_lo, 0, cuda_lo, true) : dout_lo;
+  const auto g = ops::cuda::causal_conv1d_cuda_backward(kd, kx, w32, b32, c.silu);
   EXPECT_TRUE(c.channel_last && c.l > 1 ? out.stride(1) == 1 : out.is_contiguous()) << "layout of x";
   expect_rule("out", out, plain_out, ref_out, dtype);
   expect_rule("dx", g.dx, px.grad(), ref.dx, dtype);
@@ -397,6 +399,10 @@ const ConvCase kConvCases[] = {
     {1, 33, 127, 3, true, false, false}, {2, 37, 2049, 4, true, true, true},
     {1, 7, 8192, 4, true, true, false}, {3, 65, 300, 1, true, true, true},
     {2, 64, 300, 4, true, true, true},  {1, 40, 2049, 3, false, true, false},
+    // channel-contiguous kernels (E % 4 == 0): K = 1 … 4, L around the 32-step segments
+    {1, 128, 33, 2, false, false, true}, {2, 8, 1, 3, true, true, true},
+    {1, 256, 2049, 4, true, true, true}, {2, 12, 100, 1, true, false, true},
+    {3, 1536, 64, 4, true, true, true},
 };
 
 INSTANTIATE_TEST_SUITE_P(Sizes, ConvKernel,
@@ -478,8 +484,43 @@ TEST(GpuChunkedCrossEntropy, AutocastRunsBf16ProductsWithinRoundingOfFloat32) {
   EXPECT_GT(test::rel_err(low[1], ref[1]), 1e-5);  // the products did run in bf16
 }
 
+// The row-wise cross-entropy kernel against the float64 composite: loss and the in-place
+// gradient, fp32/fp16/bf16, vocabularies that do and do not allow 16-byte loads (1, 7, 1003,
+// 50280), a row stride larger than the vocabulary, and targets at both ends.
+TEST(GpuCrossEntropyRows, KernelMatchesFloat64Composite) {
+  MCD_SKIP_IF_NO_CUDA();
+  for (at::ScalarType dt : {at::kFloat, at::kHalf, at::kBFloat16}) {
+    for (int64_t V : {1, 7, 1003, 50280}) {
+      for (bool padded : {false, true}) {
+        torch::manual_seed(V + int(dt));
+        const int64_t rows = 5;
+        const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+        at::Tensor big = (torch::randn({rows, V + (padded ? 3 : 0)}, cuda) * 4).to(dt);
+        at::Tensor x = big.narrow(1, 0, V);
+        at::Tensor t = torch::randint(0, V, {rows}, cuda.dtype(torch::kLong));
+        t[0] = 0;
+        t[1] = V - 1;
+        const at::Tensor x64 = x.to(at::kDouble).cpu();
+        at::Tensor g64 = x64.clone();
+        const at::Tensor ref = ops::cross_entropy_rows_composite(g64, t.cpu(), 0.125, true);
+        ASSERT_TRUE(ops::cuda::cross_entropy_rows_supported(x));
+        const at::Tensor tail_before = padded ? big.narrow(1, V, 3).clone() : at::Tensor();
+        const at::Tensor loss = ops::cuda::cross_entropy_rows_cuda(x, t, 0.125, true);
+        const std::string what = std::string(c10::toString(dt)) + " V=" + std::to_string(V) + (padded ? " padded" : "");
+        EXPECT_EQ(loss.scalar_type(), at::kFloat);
+        EXPECT_LT(test::rel_err(loss.cpu().to(at::kDouble), ref), 1e-5) << what;
+        // The gradient is rounded to the logits' dtype once.
+        const double tol = dt == at::kFloat ? 1e-5 : dt == at::kHalf ? 2e-3 : 1e-2;
+        EXPECT_LT(test::rel_err(x.cpu().to(at::kDouble), g64), tol) << what;
+        if (padded) EXPECT_TRUE(big.narrow(1, V, 3).equal(tail_before)) << what;  // padding untouched
+      }
+    }
+  }
+}
+
 // The fused residual add + RMSNorm against the float64 composite, forward and every gradient,
-// with and without the mixer output, fp32/bf16/fp16 mixer outputs and fp32/bf16 normed outputs.
+// with and without the mixer output, fp32/bf16/fp16 mixer outputs and fp32/bf16 normed outputs,
+// widths that take the scalar kernels (77, 3) and the vectorised ones (768 … 2052).
 TEST(GpuAddRmsNorm, FusedMatchesFloat64CompositeWithGradients) {
   MCD_SKIP_IF_NO_CUDA();
   struct Case {
@@ -491,7 +532,10 @@ TEST(GpuAddRmsNorm, FusedMatchesFloat64CompositeWithGradients) {
                         {2, 300, 768, true, at::kFloat, at::kFloat},
                         {1, 7, 1024, false, at::kFloat, at::kBFloat16},
                         {2, 33, 768, true, at::kHalf, at::kFloat},
-                        {1, 2, 3, true, at::kFloat, at::kFloat}};
+                        {1, 2, 3, true, at::kFloat, at::kFloat},
+                        // rows wider than the vectorised kernels' register cache (1024)
+                        {2, 9, 1536, true, at::kBFloat16, at::kBFloat16},
+                        {1, 5, 2052, true, at::kFloat, at::kFloat}};
   for (const Case& c : cases) {
     torch::manual_seed(c.d + c.l);
     const auto f64 = torch::TensorOptions().dtype(torch::kDouble);
@@ -567,7 +611,7 @@ TEST(GpuMambaInner, FusedMixerMatchesOpByOpMixer) {
   const auto& mixer = m->backbone->blocks[0]->mixer;
   const ops::MambaInnerWeights w{mixer->conv1d->weight.squeeze(1), mixer->conv1d->bias, mixer->x_proj->weight,
                                  mixer->dt_proj->weight, mixer->dt_proj->bias, -torch::exp(mixer->A_log),
-                                 mixer->D};
+                                 mixer->D, mixer->out_proj->weight};
   EXPECT_TRUE(ops::mamba_inner_supported(torch::zeros({1, 4, 256}, torch::TensorOptions().device(torch::kCUDA)), w));
 }
 

@@ -1,5 +1,6 @@
 // Chunked LM-head cross-entropy against the plain logits → cross_entropy path: value and both
-// gradients in float64, chunk sizes that do not divide T, and input checks.
+// gradients in float64, chunk sizes that do not divide T, the gradient formed in the forward only
+// when one is wanted, the row-wise step against autograd, and input checks.
 #include <gtest/gtest.h>
 
 #include "ops/chunked_cross_entropy.h"
@@ -26,6 +27,40 @@ TEST(ChunkedCrossEntropy, MatchesFullLogitsValueAndGradients) {
   }
 }
 
+// The row-wise step (loss and the in-place gradient) against log-softmax and its autograd
+// gradient, float64, with an odd vocabulary and targets at both ends.
+TEST(ChunkedCrossEntropy, RowStepMatchesLogSoftmaxAndItsGradient) {
+  torch::manual_seed(23);
+  const auto o = torch::TensorOptions().dtype(at::kDouble);
+  const at::Tensor x = torch::randn({6, 37}, o) * 3;
+  const at::Tensor t = torch::tensor({0, 36, 5, 5, 17, 36}, torch::kLong);
+  const at::Tensor xr = x.clone().requires_grad_(true);
+  const at::Tensor ref = -torch::log_softmax(xr, 1).gather(1, t.unsqueeze(1)).squeeze(1);
+  (ref.sum() * 0.25).backward();
+  at::Tensor g = x.clone();
+  const at::Tensor loss = ops::cross_entropy_rows_composite(g, t, 0.25, /*write_grad=*/true);
+  EXPECT_LT(test::rel_err(loss, ref.detach()), 1e-14);
+  EXPECT_LT(test::rel_err(g, xr.grad()), 1e-14);
+  at::Tensor untouched = x.clone();
+  EXPECT_LT(test::rel_err(ops::cross_entropy_rows(untouched, t, 1.0, false), ref.detach()), 1e-14);
+  EXPECT_TRUE(untouched.equal(x));  // loss only: the logits stay
+}
+
+// Without GradMode (evaluation) the forward forms no gradient; the value is the same.
+TEST(ChunkedCrossEntropy, NoGradForwardGivesTheSameLossAndNoGraph) {
+  torch::manual_seed(24);
+  const at::Tensor h = torch::randn({20, 8}).requires_grad_(true), w = torch::randn({11, 8});
+  const at::Tensor t = torch::randint(0, 11, {20}, torch::kLong);
+  const at::Tensor with_grad = ops::chunked_cross_entropy(h, w, t, 6);
+  at::Tensor no_grad;
+  {
+    torch::NoGradGuard guard;
+    no_grad = ops::chunked_cross_entropy(h, w, t, 6);
+  }
+  EXPECT_FALSE(no_grad.requires_grad());
+  EXPECT_LT(test::rel_err(no_grad.reshape({1}), with_grad.detach().reshape({1})), 1e-7);
+}
+
 TEST(ChunkedCrossEntropy, Float32AndBadInputs) {
   torch::manual_seed(22);
   const at::Tensor h = torch::randn({40, 8}), w = torch::randn({30, 8});
@@ -34,6 +69,9 @@ TEST(ChunkedCrossEntropy, Float32AndBadInputs) {
   EXPECT_LT(test::rel_err(ops::chunked_cross_entropy(h, w, t, 9).reshape({1}), ref.reshape({1})), 1e-6);
   EXPECT_THROW(ops::chunked_cross_entropy(h, torch::randn({30, 7}), t), Error);
   EXPECT_THROW(ops::chunked_cross_entropy(h, w, t.narrow(0, 0, 39)), Error);
+  EXPECT_THROW(ops::chunked_cross_entropy(h, w, t, -1), Error);
+  at::Tensor x = torch::randn({4, 5});
+  EXPECT_THROW(ops::cross_entropy_rows(x, torch::zeros({3}, torch::kLong), 1.0, false), Error);
 }
 
 }  // namespace

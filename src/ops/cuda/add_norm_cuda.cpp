@@ -6,6 +6,8 @@
 #include <c10/cuda/CUDAStream.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <initializer_list>
 
 #include "ops/autograd_placeholders.h"
 #include "ops/cuda/add_norm_params.h"
@@ -33,9 +35,18 @@ AddNormParams base(const at::Tensor& residual_out, const at::Tensor& weight, con
   k.residual_out = residual_out.data_ptr<float>();
   k.rstd = rstd.data_ptr<float>();
   const int64_t sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
-  k.blocks = std::max<int64_t>(1, std::min<int64_t>((k.rows + kAddNormWarps - 1) / kAddNormWarps, 4 * sms));
+  // Up to 16 blocks (64 warps) per SM: enough rows in flight to keep HBM busy.
+  k.blocks = std::max<int64_t>(1, std::min<int64_t>((k.rows + kAddNormWarps - 1) / kAddNormWarps, 16 * sms));
   k.stream = c10::cuda::getCurrentCUDAStream().stream();
   return k;
+}
+
+// The vectorised kernels' condition: rows of a multiple of 4 elements and 16-byte aligned bases.
+bool can_vectorise(int64_t dim, std::initializer_list<const void*> ptrs) {
+  if (dim % 4 != 0) return false;
+  for (const void* q : ptrs)
+    if (reinterpret_cast<std::uintptr_t>(q) % 16 != 0) return false;  // null is aligned
+  return true;
 }
 
 class AddNormCudaFunction : public torch::autograd::Function<AddNormCudaFunction> {
@@ -56,6 +67,7 @@ class AddNormCudaFunction : public torch::autograd::Function<AddNormCudaFunction
       k.residual_in = res_in.data_ptr<float>();
       k.prev = prev_c.defined() ? prev_c.data_ptr() : nullptr;
       k.normed = normed.data_ptr();
+      k.vec4 = can_vectorise(k.dim, {k.residual_in, k.prev, k.weight, k.residual_out, k.normed});
       add_norm_fwd(k);
     }
     ctx->save_for_backward({residual_out, weight, rstd});
@@ -86,6 +98,8 @@ class AddNormCudaFunction : public torch::autograd::Function<AddNormCudaFunction
       k.dresidual_in = dres_in.data_ptr<float>();
       k.dprev = dprev.defined() ? dprev.data_ptr() : nullptr;
       k.dweight_part = dw_part.data_ptr<float>();
+      k.vec4 = can_vectorise(k.dim, {k.residual_out, k.weight, k.dnormed, k.dresidual_out, k.dresidual_in,
+                                     k.dprev, k.dweight_part});
       add_norm_bwd(k);
     } else {
       dw_part.zero_();

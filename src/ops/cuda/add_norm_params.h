@@ -10,6 +10,7 @@
 namespace mcd::ops::cuda {
 
 constexpr int kAddNormWarps = 4;  // rows in flight per block (one warp per row)
+constexpr int kAddNormCache = 8;  // 4-element groups per lane kept in registers (rows ≤ 1024 read once)
 
 struct AddNormParams {
   DType out_dtype = DType::kFloat32;   // normed (and its gradient)
@@ -31,6 +32,7 @@ struct AddNormParams {
   void* dprev = nullptr;                 // (rows, dim) in prev_dtype, or null
   float* dweight_part = nullptr;         // (blocks, dim) fp32, summed by the host
   int64_t blocks = 0;                    // grid size of both kernels (the host picks it)
+  bool vec4 = false;  // dim % 4 == 0 and every pointer 16-byte aligned: the vectorised kernels
 
   cudaStream_t stream = nullptr;
 };

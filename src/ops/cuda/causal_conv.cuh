@@ -5,6 +5,7 @@
 // (batch, time tile) for the host to sum (fixed order, no atomics).
 #pragma once
 
+#include "ops/cuda/causal_conv_last.cuh"
 #include "ops/cuda/conv_params.h"
 #include "ops/cuda/cuda_common.cuh"
 
@@ -158,6 +159,16 @@ __global__ void __launch_bounds__(kConvThreads) causal_conv_bwd_kernel(CausalCon
 
 template <typename T>
 void causal_conv_fwd_launch(const CausalConvParams& p) {
+  if (p.channel_last) {
+    const int64_t groups = p.dim / kConvLastCh;
+    const dim3 grid(static_cast<unsigned>((groups + kConvLastThreads - 1) / kConvLastThreads),
+                    static_cast<unsigned>(p.n_time_tiles), static_cast<unsigned>(p.batch));
+    MCD_BOOL_SWITCH(p.silu, kSilu, [&] {
+      causal_conv_fwd_last_kernel<T, kSilu><<<grid, kConvLastThreads, 0, p.stream>>>(p);
+      MCD_CUDA_CHECK(cudaGetLastError());
+    });
+    return;
+  }
   const dim3 grid(static_cast<unsigned>((p.dim + kConvChannels - 1) / kConvChannels),
                   static_cast<unsigned>(p.n_time_tiles), static_cast<unsigned>(p.batch));
   MCD_BOOL_SWITCH(p.silu, kSilu, [&] {
@@ -168,6 +179,16 @@ void causal_conv_fwd_launch(const CausalConvParams& p) {
 
 template <typename T>
 void causal_conv_bwd_launch(const CausalConvParams& p) {
+  if (p.channel_last) {
+    const int64_t groups = p.dim / kConvLastCh;
+    const dim3 grid(static_cast<unsigned>((groups + kConvLastThreads - 1) / kConvLastThreads),
+                    static_cast<unsigned>(p.n_time_tiles), static_cast<unsigned>(p.batch));
+    MCD_BOOL_SWITCH(p.silu, kSilu, [&] {
+      causal_conv_bwd_last_kernel<T, kSilu><<<grid, kConvLastThreads, 0, p.stream>>>(p);
+      MCD_CUDA_CHECK(cudaGetLastError());
+    });
+    return;
+  }
   const dim3 grid(static_cast<unsigned>((p.dim + kConvChannels - 1) / kConvChannels),
                   static_cast<unsigned>(p.n_time_tiles), static_cast<unsigned>(p.batch));
   MCD_BOOL_SWITCH(p.silu, kSilu, [&] {

@@ -4,6 +4,8 @@
 #include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAGuard.h>
 
+#include <cstdint>
+#include <initializer_list>
 #include <limits>
 
 #include "ops/autograd_placeholders.h"
@@ -68,6 +70,22 @@ CausalConvParams base_params(const at::Tensor& x, const at::Tensor& w32, const a
   return k;
 }
 
+// Whether a (B, E, L) tensor suits the channel-contiguous kernels (conv_params.h, channel_last).
+bool channel_last_ok(const at::Tensor& t) {
+  const int64_t v = kConvLastCh;
+  return t.stride(1) == 1 && t.size(1) % v == 0 && t.stride(0) % v == 0 && t.stride(2) % v == 0 &&
+         reinterpret_cast<std::uintptr_t>(t.data_ptr()) % (v * t.element_size()) == 0;
+}
+
+// Picks the kernel family for these tensors and sizes the per-(batch, time tile) partials.
+void choose_kernels(CausalConvParams& k, std::initializer_list<const at::Tensor*> tensors) {
+  bool last = (k.len + kConvSeg - 1) / kConvSeg <= 65535;
+  for (const at::Tensor* t : tensors) last = last && channel_last_ok(*t);
+  k.channel_last = last;
+  const int64_t tile = last ? kConvSeg : kConvTimeTile;
+  k.n_time_tiles = (k.len + tile - 1) / tile;
+}
+
 at::Tensor f32(const at::Tensor& t) { return t.defined() ? t.to(at::kFloat).contiguous() : t; }
 
 class CausalConvCudaFunction : public torch::autograd::Function<CausalConvCudaFunction> {
@@ -108,6 +126,7 @@ at::Tensor causal_conv1d_cuda_forward(const at::Tensor& x, const at::Tensor& wei
   at::Tensor out = fresh(alloc_like_layout(x));
   if (x.numel() == 0) return out;
   CausalConvParams k = base_params(x, w32, b32, silu);
+  choose_kernels(k, {&x, &out});
   k.out = out.data_ptr();
   k.out_s = strides3(out);
   causal_conv_fwd(k);
@@ -116,26 +135,35 @@ at::Tensor causal_conv1d_cuda_forward(const at::Tensor& x, const at::Tensor& wei
 
 ConvCudaGrads causal_conv1d_cuda_backward(const at::Tensor& dout_in, const at::Tensor& x,
                                           const at::Tensor& weight, const at::Tensor& bias,
-                                          bool silu) {
+                                          bool silu, const at::Tensor& dx_into) {
   check(x, weight, bias);
   MCD_CHECK(dout_in.sizes() == x.sizes(), "causal_conv1d (CUDA) backward: dout ", dout_in.sizes(),
             " must match x ", x.sizes());
   const c10::cuda::CUDAGuard guard(x.device());
   const at::Tensor w32 = f32(weight), b32 = f32(bias);
   const at::Tensor dout = dout_in.to(x.scalar_type());
-  const int64_t B = x.size(0), E = x.size(1), L = x.size(2), K = weight.size(1);
-  const int64_t tiles = (L + kConvTimeTile - 1) / kConvTimeTile;
+  const int64_t B = x.size(0), E = x.size(1), K = weight.size(1);
   const auto o32 = x.options().dtype(at::kFloat);
   ConvCudaGrads g;
-  g.dx = fresh(alloc_like_layout(x));
-  at::Tensor dw_part = fresh(at::empty({B * tiles, E, K}, o32));
-  at::Tensor db_part = bias.defined() ? fresh(at::empty({B * tiles, E}, o32)) : at::Tensor();
+  if (dx_into.defined()) {
+    MCD_CHECK(dx_into.sizes() == x.sizes() && dx_into.scalar_type() == x.scalar_type() &&
+                  dx_into.device() == x.device(),
+              "causal_conv1d (CUDA) backward: dx_into ", dx_into.sizes(), " must match x ", x.sizes(),
+              " in dtype and device");
+    g.dx = dx_into;
+  } else {
+    g.dx = fresh(alloc_like_layout(x));
+  }
   if (x.numel() == 0) {
     g.dweight = at::zeros({E, K}, o32);
     if (bias.defined()) g.dbias = at::zeros({E}, o32);
     return g;
   }
   CausalConvParams k = base_params(x, w32, b32, silu);
+  choose_kernels(k, {&x, &dout, &g.dx});
+  const int64_t tiles = k.n_time_tiles;
+  at::Tensor dw_part = fresh(at::empty({B * tiles, E, K}, o32));
+  at::Tensor db_part = bias.defined() ? fresh(at::empty({B * tiles, E}, o32)) : at::Tensor();
   k.dout = dout.data_ptr();
   k.dout_s = strides3(dout);
   k.dx = g.dx.data_ptr();

@@ -8,13 +8,19 @@
 namespace mcd::ops::cuda {
 
 constexpr int kConvMaxWidth = 4;    // K = 1..4
-constexpr int kConvTimeTile = 128;  // timesteps per block; one weight-gradient partial per tile
+constexpr int kConvTimeTile = 128;  // tile kernels: timesteps per block and per weight-gradient partial
+constexpr int kConvSeg = 32;        // channel-contiguous kernels: timesteps per thread and per partial
+constexpr int kConvLastCh = 4;      // channel-contiguous kernels: adjacent channels per thread
 
 struct CausalConvParams {
   DType dtype = DType::kFloat32;
   int64_t batch = 0, dim = 0, len = 0;  // B, E, L
   int width = 0;                        // K
-  int64_t n_time_tiles = 0;             // ceil(L / kConvTimeTile)
+  // The channel-contiguous kernels (causal_conv_last.cuh) run when the host sets this: x, out /
+  // dout, dx have unit channel stride, E % kConvLastCh == 0, and every base pointer and time
+  // stride is aligned to kConvLastCh elements.
+  bool channel_last = false;
+  int64_t n_time_tiles = 0;             // ceil(L / (channel_last ? kConvSeg : kConvTimeTile))
 
   const void* x = nullptr;  Strides3 x_s;  // (B, E, L) in dtype, any strides
   const float* weight = nullptr;           // (E, K) fp32 contiguous

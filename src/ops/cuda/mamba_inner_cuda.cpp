@@ -1,8 +1,11 @@
-// The fused mixer core on CUDA (ops/mamba_inner.h): conv → x_proj → dt_proj → scan in the forward,
-// saving xz, x_dbl, the scan's chunk states and the weights; the backward recomputes the conv
-// output u and Δ, runs the scan and conv backward kernels and the four small matrix products.
+// The fused mixer on CUDA (ops/mamba_inner.h): conv → x_proj → dt_proj → scan → out_proj in the
+// forward, saving xz, x_dbl, the scan's chunk states and the weights; the backward recomputes the
+// conv output u and Δ, runs the scan backward (which also recomputes the gated output y for
+// out_proj's weight gradient) and the conv backward, and the small matrix products. The scan and
+// conv backward write dz and dx straight into the two halves of dxz, and x_proj's contribution to
+// du is added by the product itself (addmm), so no extra pass copies or adds a (B, L, E) tensor.
 // Matrix products run in xz's dtype (bf16 under autocast, in the backward too, which the autograd
-// engine runs without autocast); weight gradients are returned in fp32.
+// engine runs without autocast); weight gradients are returned in the weights' dtype.
 #include <c10/cuda/CUDAGuard.h>
 
 #include "ops/autograd_placeholders.h"
@@ -47,8 +50,9 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
                                                 const at::Tensor& conv_w, const at::Tensor& conv_b_in,
                                                 const at::Tensor& x_w, const at::Tensor& dt_w,
                                                 const at::Tensor& dt_b, const at::Tensor& A, const at::Tensor& D,
+                                                const at::Tensor& out_w, const at::Tensor& out_b_in,
                                                 bool deterministic) {
-    const at::Tensor conv_b = undefined_if_placeholder(conv_b_in);
+    const at::Tensor conv_b = undefined_if_placeholder(conv_b_in), out_b = undefined_if_placeholder(out_b_in);
     const auto dt = xz.scalar_type();
     const int64_t E = xz.size(2) / 2;
     // x_dbl = u·W_xᵀ needs u first: run the conv once here (the backward recomputes it).
@@ -57,24 +61,37 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
     const at::Tensor x_dbl = at::matmul(u.transpose(1, 2), x_w.to(dt).t());  // (B, L, R + 2N)
     const Recomputed r = recompute(xz, conv_w, conv_b, x_dbl, dt_w, dt_b, A, D, u);
     ScanCudaForward f = selective_scan_cuda_forward(r.in, /*save_states=*/true, /*want_last_state=*/false);
-    ctx->save_for_backward({xz, conv_w, conv_b_in, x_w, dt_w, dt_b, A, D, x_dbl, f.states});
+    // y (B, E, L) is channel-contiguous: its transpose is a contiguous (B, L, E). Not saved.
+    const at::Tensor out = at::linear(f.out.transpose(1, 2), out_w.to(dt), out_b.defined() ? out_b.to(dt) : out_b);
+    ctx->save_for_backward({xz, conv_w, conv_b_in, x_w, dt_w, dt_b, A, D, x_dbl, f.states, out_w, out_b_in});
     ctx->saved_data["deterministic"] = deterministic;
-    return {f.out};
+    return {out};
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_out) {
-    torch::autograd::variable_list none(9);
+    torch::autograd::variable_list none(11);
     if (!grad_out[0].defined()) return none;
     const auto s = ctx->get_saved_variables();
     const at::Tensor &xz = s[0], &conv_w = s[1], &x_w = s[3], &dt_w = s[4], &dt_b = s[5], &A = s[6], &D = s[7];
-    const at::Tensor &x_dbl = s[8], &states = s[9];
-    const at::Tensor conv_b = undefined_if_placeholder(s[2]);
+    const at::Tensor &x_dbl = s[8], &states = s[9], &out_w = s[10];
+    const at::Tensor conv_b = undefined_if_placeholder(s[2]), out_b = undefined_if_placeholder(s[11]);
     const auto dt = xz.scalar_type();
-    const int64_t E = xz.size(2) / 2, R = dt_w.size(1), N = A.size(1);
+    const int64_t B = xz.size(0), L = xz.size(1), E = xz.size(2) / 2, R = dt_w.size(1), N = A.size(1);
+    const int64_t Dm = out_w.size(0);
     const Recomputed r = recompute(xz, conv_w, conv_b, x_dbl, dt_w, dt_b, A, D);
-    const ScanCudaGrads g =
-        selective_scan_cuda_backward(r.in, states, grad_out[0], ctx->saved_data["deterministic"].toBool());
+    // out = y·W_outᵀ (+ b): the gradient reaching y.
+    const at::Tensor gout = grad_out[0].to(dt).contiguous();              // (B, L, Dm)
+    const at::Tensor dy = at::matmul(gout, out_w.to(dt));                 // (B, L, E)
+    at::Tensor dxz = at::empty({B, L, 2 * E}, xz.options());
+    ScanBackwardOptions o;
+    o.deterministic = ctx->saved_data["deterministic"].toBool();
+    o.recompute_out = true;
+    o.dz_into = dxz.narrow(2, E, E).transpose(1, 2);
+    const ScanCudaGrads g = selective_scan_cuda_backward(r.in, states, dy.transpose(1, 2), o);
+    // out_proj's weight gradient from the recomputed y.
+    const at::Tensor d_wout = at::matmul(gout.reshape({-1, Dm}).t(), g.out.transpose(1, 2).reshape({-1, E}));
+    const at::Tensor d_bout = out_b.defined() ? gout.to(at::kFloat).sum(at::IntArrayRef{0, 1}) : at::Tensor();
     // Δ = x_dbl[…, :R]·W_dtᵀ: gradients of x_dbl's first R columns and of W_dt.
     const at::Tensor ddelta = g.ddelta.transpose(1, 2);  // (B, L, E)
     const at::Tensor w_dt = dt_w.to(dt), w_x = x_w.to(dt);
@@ -83,10 +100,16 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
     const at::Tensor d_wdt = at::matmul(ddelta.reshape({-1, E}).t(), x_dbl.narrow(2, 0, R).reshape({-1, R}));
     // x_dbl = u·W_xᵀ: gradients of u (added to the scan's) and of W_x.
     const at::Tensor u_t = r.u.transpose(1, 2);  // (B, L, E)
-    const at::Tensor du = g.du.transpose(1, 2) + at::matmul(d_xdbl, w_x);
-    const at::Tensor d_wx = at::matmul(d_xdbl.reshape({-1, R + 2 * N}).t(), u_t.reshape({-1, E}));
-    const ConvCudaGrads cg = causal_conv1d_cuda_backward(du.transpose(1, 2), r.x, conv_w, conv_b, /*silu=*/true);
-    const at::Tensor dxz = at::cat({cg.dx.transpose(1, 2), g.dz.transpose(1, 2)}, 2);
+    at::Tensor du = g.du;                        // (B, E, L)
+    const at::Tensor d_xdbl2 = d_xdbl.reshape({-1, R + 2 * N});
+    if (du.transpose(1, 2).is_contiguous()) {
+      du.transpose(1, 2).view({-1, E}).addmm_(d_xdbl2, w_x);  // the product adds into du: no extra pass
+    } else {
+      du = du + at::matmul(d_xdbl, w_x).transpose(1, 2);
+    }
+    const at::Tensor d_wx = at::matmul(d_xdbl2.t(), u_t.reshape({-1, E}));
+    const ConvCudaGrads cg = causal_conv1d_cuda_backward(du, r.x, conv_w, conv_b, /*silu=*/true,
+                                                         /*dx_into=*/dxz.narrow(2, 0, E).transpose(1, 2));
     return {dxz,
             cg.dweight.to(conv_w.scalar_type()),
             conv_b.defined() ? cg.dbias.to(conv_b.scalar_type()) : at::Tensor(),
@@ -95,6 +118,8 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
             g.ddelta_bias.to(dt_b.scalar_type()),
             g.dA.to(A.scalar_type()),
             g.dD.to(D.scalar_type()),
+            d_wout.to(out_w.scalar_type()),
+            out_b.defined() ? d_bout.to(out_b.scalar_type()) : at::Tensor(),
             at::Tensor()};
   }
 };
@@ -109,7 +134,9 @@ bool mamba_inner_cuda_supported(const at::Tensor& xz, const MambaInnerWeights& w
   if (!(w.conv_weight.dim() == 2 && w.conv_weight.size(0) == E && w.A.dim() == 2 && w.A.size(0) == E &&
         w.dt_proj_weight.dim() == 2 && w.dt_proj_weight.size(0) == E && w.x_proj_weight.dim() == 2 &&
         w.x_proj_weight.size(0) == w.dt_proj_weight.size(1) + 2 * w.A.size(1) && w.x_proj_weight.size(1) == E &&
-        w.dt_proj_bias.defined() && w.D.defined()))
+        w.dt_proj_bias.defined() && w.D.defined() && w.out_proj_weight.dim() == 2 &&
+        w.out_proj_weight.size(1) == E &&
+        (!w.out_proj_bias.defined() || w.out_proj_bias.numel() == w.out_proj_weight.size(0))))
     return false;
   ScanInputs probe;
   probe.u = xz.narrow(2, 0, E).transpose(1, 2);
@@ -120,7 +147,8 @@ bool mamba_inner_cuda_supported(const at::Tensor& xz, const MambaInnerWeights& w
 at::Tensor mamba_inner_cuda(const at::Tensor& xz, const MambaInnerWeights& w, bool deterministic) {
   const c10::cuda::CUDAGuard guard(xz.device());
   return MambaInnerFunction::apply(xz, w.conv_weight, placeholder_if_undefined(w.conv_bias), w.x_proj_weight,
-                                   w.dt_proj_weight, w.dt_proj_bias, w.A, w.D, deterministic)[0];
+                                   w.dt_proj_weight, w.dt_proj_bias, w.A, w.D, w.out_proj_weight,
+                                   placeholder_if_undefined(w.out_proj_bias), deterministic)[0];
 }
 
 }  // namespace mcd::ops::cuda

@@ -38,10 +38,27 @@ ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, bool save_stat
 struct ScanCudaGrads {
   at::Tensor du, ddelta, dz, dB, dC;  // activations' dtypes (dz undefined without z)
   at::Tensor dA, dD, ddelta_bias, dmask;  // fp32 (undefined where the input was)
+  at::Tensor out;  // the forward's output, recomputed (ScanBackwardOptions::recompute_out)
+};
+// What fused callers (ops/mamba_inner.h) ask of the backward beyond the gradients.
+struct ScanBackwardOptions {
+  bool deterministic = false;
+  // Also return the forward's output, recomputed from the saved states at the cost of one more
+  // store: the caller need not keep it for the next product's weight gradient.
+  bool recompute_out = false;
+  // A (B, E, L) view in u's dtype (any strides, e.g. a slice of a larger gradient buffer) that
+  // receives dz in place of a fresh tensor; g.dz is then this view.
+  at::Tensor dz_into;
 };
 // `states` from selective_scan_cuda_forward(…, save_states = true) on the same inputs.
 ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, const at::Tensor& states,
-                                           const at::Tensor& dout, bool deterministic);
+                                           const at::Tensor& dout, const ScanBackwardOptions& options);
+inline ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, const at::Tensor& states,
+                                                  const at::Tensor& dout, bool deterministic) {
+  ScanBackwardOptions o;
+  o.deterministic = deterministic;
+  return selective_scan_cuda_backward(in, states, dout, o);
+}
 
 // ------------------------------------------------------------------------ causal conv1d
 
@@ -58,9 +75,10 @@ at::Tensor causal_conv1d_cuda_forward(const at::Tensor& x, const at::Tensor& wei
 struct ConvCudaGrads {
   at::Tensor dx, dweight, dbias;  // dx in x's dtype; dweight, dbias fp32 (dbias undefined if no bias)
 };
+// dx_into: optional (B, E, L) view in x's dtype (any strides) that receives dx; g.dx is then it.
 ConvCudaGrads causal_conv1d_cuda_backward(const at::Tensor& dout, const at::Tensor& x,
                                           const at::Tensor& weight, const at::Tensor& bias,
-                                          bool silu);
+                                          bool silu, const at::Tensor& dx_into = at::Tensor());
 
 // Fused mixer core (ops/mamba_inner.h), through the kernels above.
 bool mamba_inner_cuda_supported(const at::Tensor& xz, const MambaInnerWeights& w);
@@ -73,6 +91,12 @@ bool add_norm_supported(const at::Tensor& residual_in, const at::Tensor& prev, c
 std::pair<at::Tensor, at::Tensor> add_rms_norm_cuda(const at::Tensor& residual_in, const at::Tensor& prev,
                                                     const at::Tensor& weight, double eps,
                                                     at::ScalarType out_dtype);
+
+// Row-wise LM-head cross-entropy (ops/chunked_cross_entropy.h, cross_entropy_rows): per-row
+// loss in fp32, and with write_grad the logits overwritten by (softmax − one-hot)·grad_scale.
+bool cross_entropy_rows_supported(const at::Tensor& logits);
+at::Tensor cross_entropy_rows_cuda(const at::Tensor& logits, const at::Tensor& targets, double grad_scale,
+                                   bool write_grad);
 
 // Kernel lab: which version of the scan kernels runs (1 … scan_variant_count(), see
 // selective_scan_{fwd,bwd}.cuh; 0 = the default). Process-wide; for the benchmark's before/after

@@ -58,7 +58,8 @@ struct SelectiveScanParams {
   bool deterministic = false;  // backward: dB/dC through per-slice partials, no atomics
   int variant = 0;             // kernel version (1..kScanVariants), resolved by the host op
 
-  // Forward outputs.
+  // Forward outputs. In the backward, a non-null out receives the forward's output again
+  // (recomputed from the saved states), for callers that do not keep it.
   void* out = nullptr;  Strides3 out_s;  // (B, E, L) in dtype
   float* states = nullptr;       // (B, E, n_chunks, N) state at each chunk start, or null
   float* last_state = nullptr;   // (B, E, N) h_L, or null

@@ -57,6 +57,7 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_bwd_kernel(Select
   T* du_g = static_cast<T*>(p.du) + b * p.du_s.batch + e0 * p.du_s.row;
   T* ddt_g = static_cast<T*>(p.ddelta) + b * p.ddelta_s.batch + e0 * p.ddelta_s.row;
   T* dz_g = kHasZ ? static_cast<T*>(p.dz) + b * p.dz_s.batch + e0 * p.dz_s.row : nullptr;
+  T* out_g = p.out != nullptr ? static_cast<T*>(p.out) + b * p.out_s.batch + e0 * p.out_s.row : nullptr;
 
   for (int i = threadIdx.x; i < kCh * N; i += kThreads) {
     s_carry[i] = 0.f;
@@ -210,9 +211,13 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_bwd_kernel(Select
     for (int i = 0; i < kItems; ++i) {
       const int t = j * kItems + i;
       const bool ok = e_ok && t0 + t < p.len;
+      // s_dout is this thread's own item and is not read again: it takes the recomputed output.
       if constexpr (kHasZ) {
         const float zz = s_z[Layout::at(c, t)], sg = sigmoid_f(zz);
         s_z[Layout::at(c, t)] = s_dout[Layout::at(c, t)] * y[i] * sg * (1.f + zz * (1.f - sg));
+        s_dout[Layout::at(c, t)] = y[i] * zz * sg;
+      } else {
+        s_dout[Layout::at(c, t)] = y[i];
       }
       const float u_raw = s_u[Layout::at(c, t)];
       float dpre = ddt[i];
@@ -233,6 +238,8 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_bwd_kernel(Select
     store_tile<kChunk, kThreads, Layout>(ddt_g, s_dt, p.ddelta_s.row, p.ddelta_s.time, kCh, rows, t0, p.len);
     if constexpr (kHasZ)
       store_tile<kChunk, kThreads, Layout>(dz_g, s_z, p.dz_s.row, p.dz_s.time, kCh, rows, t0, p.len);
+    if (out_g != nullptr)
+      store_tile<kChunk, kThreads, Layout>(out_g, s_dout, p.out_s.row, p.out_s.time, kCh, rows, t0, p.len);
   }
 
 #pragma unroll

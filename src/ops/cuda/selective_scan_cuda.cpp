@@ -211,7 +211,8 @@ ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, bool save_stat
 }
 
 ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, const at::Tensor& states,
-                                           const at::Tensor& dout_in, bool deterministic) {
+                                           const at::Tensor& dout_in, const ScanBackwardOptions& options) {
+  const bool deterministic = options.deterministic;
   const Prepared p = prepare(in);
   const c10::cuda::CUDAGuard guard(p.u.device());
   const auto st = p.u.scalar_type();
@@ -226,7 +227,18 @@ ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, const at::Tenso
   ScanCudaGrads g;
   g.du = fresh(alloc_like_layout(p.u, st));
   g.ddelta = fresh(alloc_like_layout(p.delta, st));
-  if (p.z.defined()) g.dz = fresh(alloc_like_layout(p.z, st));
+  if (p.z.defined()) {
+    if (options.dz_into.defined()) {
+      MCD_CHECK(options.dz_into.sizes() == p.z.sizes() && options.dz_into.scalar_type() == st &&
+                    options.dz_into.device() == p.u.device(),
+                "selective_scan (CUDA) backward: dz_into ", options.dz_into.sizes(), " must match z ",
+                p.z.sizes(), " in u's dtype and device");
+      g.dz = options.dz_into;
+    } else {
+      g.dz = fresh(alloc_like_layout(p.z, st));
+    }
+  }
+  if (options.recompute_out) g.out = fresh(alloc_like_layout(p.u, st));
   const int64_t slices = scan_slice_count(p.variant, p.dim);
   at::Tensor dB32, dC32, dB_part, dC_part;
   if (deterministic) {
@@ -259,6 +271,10 @@ ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, const at::Tenso
     if (g.dz.defined()) {
       k.dz = g.dz.data_ptr();
       k.dz_s = strides_of(g.dz);
+    }
+    if (g.out.defined()) {
+      k.out = g.out.data_ptr();
+      k.out_s = strides_of(g.out);
     }
     k.dB = dB32.data_ptr<float>();
     k.dC = dC32.data_ptr<float>();

@@ -12,7 +12,8 @@
 //           butterfly reduce-scatter sums over the warp's channels and shared memory over the
 //           block's warps →
 //   dB/dC out (atomics, or per-block partials in deterministic mode) → epilogue (du, dΔ, dz
-//   stored; dD, dΔ-bias, dmask accumulated per channel).
+//   stored; dD, dΔ-bias, dmask accumulated per channel; the forward's output again when p.out is
+//   set, so a caller need not keep it for the next product's weight gradient).
 #pragma once
 
 #include "ops/cuda/selective_scan_seq.cuh"
@@ -55,6 +56,12 @@ struct SeqBwdSmem {
   }
 };
 
+// The backward's recomputed forward output at (b, e, t) (SelectiveScanParams::out).
+template <typename T>
+__device__ __forceinline__ T& out_at(const SelectiveScanParams& p, int64_t b, int64_t e, int64_t t) {
+  return static_cast<T*>(p.out)[b * p.out_s.batch + e * p.out_s.row + t * p.out_s.time];
+}
+
 template <class Tr, typename T, bool kHasZ, bool kSoftplus, bool kDeterministic>
 __global__ void __launch_bounds__(Tr::kThreads, 3) selective_scan_seq_bwd_kernel(SelectiveScanParams p) {
   constexpr int kT = Tr::kT, kCh = Tr::kCh, kNT = Tr::kNT, kSplit = Tr::kSplit;
@@ -94,6 +101,9 @@ __global__ void __launch_bounds__(Tr::kThreads, 3) selective_scan_seq_bwd_kernel
   T* du_g = static_cast<T*>(p.du) + b * p.du_s.batch + e0 * p.du_s.row;
   T* ddt_g = static_cast<T*>(p.ddelta) + b * p.ddelta_s.batch + e0 * p.ddelta_s.row;
   T* dz_g = kHasZ ? static_cast<T*>(p.dz) + b * p.dz_s.batch + e0 * p.dz_s.row : nullptr;
+  // y = C·h feeds dz and the recomputed output. (p.out is read from the parameter bank where it
+  // is used, so no register holds it across the passes.)
+  const bool want_y = kHasZ || p.out != nullptr;
 
   float A[kNT], A2[kNT], r[kNT], dA[kNT];
 #pragma unroll
@@ -158,15 +168,15 @@ __global__ void __launch_bounds__(Tr::kThreads, 3) selective_scan_seq_bwd_kernel
         const float dtu = dt * sm.um[t * kCh + c];
         float Bv[kNT], Cv[kNT];
         load_f4(sm.B + t * kMaxN + n0, Bv);
-        if constexpr (kHasZ) load_f4(sm.C + t * kMaxN + n0, Cv);
+        if (want_y) load_f4(sm.C + t * kMaxN + n0, Cv);
         float y = 0.f;
 #pragma unroll
         for (int i = 0; i < kNT; ++i) {
           const float a = exp2f(dt * A2[i]);
           h[i] = fmaf(a, h[i], dtu * Bv[i]);
-          if constexpr (kHasZ) y = fmaf(Cv[i], h[i], y);
+          if (want_y) y = fmaf(Cv[i], h[i], y);
         }
-        if constexpr (kHasZ) {
+        if (want_y) {
 #pragma unroll
           for (int d = kSplit / 2; d >= 1; d /= 2) y += __shfl_xor_sync(kFullMask, y, d);
           if (sg == 0) sm.y[t * kCh + c] = y;
@@ -278,6 +288,9 @@ __global__ void __launch_bounds__(Tr::kThreads, 3) selective_scan_seq_bwd_kernel
         const float g = op[3].at(raw(st, 3), pc, t, t0, p.len);
         const float y = sm.y[i] + D * um;
         dz_g[pc * p.dz_s.row + tt * p.dz_s.time] = from_float<T>(g * y * sgz * (1.f + zz * (1.f - sgz)));
+        if (p.out != nullptr) out_at<T>(p, b, e0 + pc, tt) = from_float<T>(y * zz * sgz);
+      } else if (p.out != nullptr) {
+        out_at<T>(p, b, e0 + pc, tt) = from_float<T>(sm.y[i] + D * um);
       }
       dD_acc = fmaf(dy, um, dD_acc);
       dbias_acc += dpre;
