@@ -7,6 +7,7 @@
 #
 #   bash scripts/gpu_perf.sh OUT_DIR        (results: OUT_DIR/*.jsonl, trace summaries, logs)
 #   MCD_WAIT_FOR=FILE: wait (≤ 10 min) for FILE before looking for mamba_ssm, for a build running beside.
+#   MCD_PERF_EXTRAS=0: skip the Kineto traces and the op-by-op-mixer model rows (a shorter run).
 set -uo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$(mkdir -p "${1:?usage: gpu_perf.sh OUT_DIR}" && cd "$1" && pwd)"
@@ -21,10 +22,14 @@ echo "test_gpu rc=$?: $(grep -E '^\[  (PASSED|FAILED) ' "$out/test_gpu.log" | tr
 MCD_GIT_COMMIT=$(git describe --always --dirty) timeout 200 build-gpu/bench/bench_ops --no-composite \
   --layout model --reps 30 >"$out/bench_ops.jsonl" 2>"$out/bench_ops.err"
 echo "bench_ops rc=$?"
+extras="${MCD_PERF_EXTRAS:-1}"
 for p in mamba-130m-gpt2 mamba-370m; do
+  trace=()
+  [[ "$extras" != 0 ]] && trace=(--trace "$out/trace_$p.json")
   timeout 150 build-gpu/bench/bench_model --preset "$p" --batch 8 --seq 2048 --iters 10 --variants dense \
-    --prefill 1024 --decode 0 --trace "$out/trace_$p.json" >>"$out/bench_model.jsonl" 2>>"$out/bench_model.err"
+    --prefill 1024 --decode 0 "${trace[@]}" >>"$out/bench_model.jsonl" 2>>"$out/bench_model.err"
   echo "bench_model $p rc=$?"
+  [[ "$extras" == 0 ]] && continue
   python3 scripts/trace_summary.py "$out/trace_$p.json.dense" --top 15 >"$out/trace_$p.txt" && rm -f "$out/trace_$p.json.dense"
   # The same step with the op-by-op mixer (ops/mamba_inner.h switched off), for the before/after.
   MCD_FUSED_MIXER=0 timeout 150 build-gpu/bench/bench_model --preset "$p" --batch 8 --seq 2048 --iters 10 \
