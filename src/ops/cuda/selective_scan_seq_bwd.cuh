@@ -5,15 +5,17 @@
 // carries in registers across the whole sequence. Per tile:
 //   stage (cp.async, the next earlier tile) → prep (Δ, u', dy = dout·SiLU(z), B, C in fp32) →
 //   pass 1: forward from the saved tile-start state, keeping the state every kSub steps in shared
-//           memory and y = C·h for dz →
-//   pass 2: per sub-tile (last first): recompute its kSub steps in registers (exp(ΔA) and h),
-//           then walk them backwards accumulating dA (registers), Σ_n dh·B and Σ_n A·dh·h_{t−1}a
-//           (per step, summed over the channel's lanes) and the per-(t, n) dB, dC terms, which a
-//           butterfly reduce-scatter sums over the warp's channels and shared memory over the
-//           block's warps →
-//   dB/dC out (atomics, or per-block partials in deterministic mode) → epilogue (du, dΔ, dz
-//   stored; dD, dΔ-bias, dmask accumulated per channel; the forward's output again when p.out is
-//   set, so a caller need not keep it for the next product's weight gradient).
+//           memory →
+//   pass 2: per sub-tile (last first): recompute its kSub states in registers, then walk them
+//           backwards (exp(ΔA) recomputed) accumulating dA (registers), y = C·h, Σ_n dh·B and
+//           Σ_n A·dh·h_{t−1}a (per step, summed over the channel's lanes) and the per-(t, n) dB,
+//           dC terms, which a butterfly reduce-scatter sums over the warp's channels and shared
+//           memory over the block's warps. After every kSplit steps each lane of a channel
+//           finishes one of them: du, dΔ, dz (and the forward's output again when p.out is set,
+//           so a caller need not keep it) go to global memory, dD, dΔ-bias, dmask accumulate →
+//   dB/dC out (atomics, or per-block partials in deterministic mode).
+// No per-step arrays besides the prep's three: 54 KB of shared memory and ≤ 128 registers, so
+// four blocks (16 warps) fit on an SM.
 #pragma once
 
 #include "ops/cuda/selective_scan_seq.cuh"
@@ -26,14 +28,13 @@ struct SeqBwdSmem {
   static constexpr int kSlots = 2 * Tr::kMaxN;  // dB then dC per state
   static constexpr int kRedPitch = kSlots + 1;
   StagedTiles<T, Tr::kT, 6, 4> tiles;  // u, Δ, z, dout, B, C
-  float *dt, *um, *dy, *y, *gdu, *gdt;  // [kT][kCh]
+  float *dt, *um, *dy;             // [kT][kCh]
   float *B, *C;                    // [kT][kMaxN]
   float* ckpt;                     // [kT / kSub][kNT][kThreads]
   // dB/dC sums of the block's warps: deterministic mode keeps one [kT][kRedPitch] plane per warp
   // and adds them in warp order; otherwise the warps add into one plane with shared-memory
-  // atomics, which keeps the block small enough for three blocks per SM (one wave at 8×1536).
+  // atomics, which keeps the block small enough for four blocks per SM.
   float* red;
-  float* acc;                      // [3][kThreads] end-of-kernel per-channel sums (aliases red)
   __host__ __device__ static SeqBwdSmem carve(char* base, int N, bool deterministic, size_t* bytes) {
     SmemCarver sc{base};
     SeqBwdSmem s;
@@ -41,16 +42,11 @@ struct SeqBwdSmem {
     s.dt = sc.take<float>(Tr::kT * Tr::kCh);
     s.um = sc.take<float>(Tr::kT * Tr::kCh);
     s.dy = sc.take<float>(Tr::kT * Tr::kCh);
-    s.y = sc.take<float>(Tr::kT * Tr::kCh);
-    s.gdu = sc.take<float>(Tr::kT * Tr::kCh);
-    s.gdt = sc.take<float>(Tr::kT * Tr::kCh);
     s.B = sc.take<float>(Tr::kT * Tr::kMaxN);
     s.C = sc.take<float>(Tr::kT * Tr::kMaxN);
     s.ckpt = sc.take<float>((Tr::kT / kSub) * Tr::kNT * Tr::kThreads);
     const int planes = deterministic ? Tr::kWarps : 1;
-    s.red = sc.take<float>(planes * Tr::kT * kRedPitch > 3 * Tr::kThreads ? planes * Tr::kT * kRedPitch
-                                                                            : 3 * Tr::kThreads);
-    s.acc = s.red;
+    s.red = sc.take<float>(planes * Tr::kT * kRedPitch);
     if (bytes != nullptr) *bytes = sc.used;
     return s;
   }
@@ -62,8 +58,10 @@ __device__ __forceinline__ T& out_at(const SelectiveScanParams& p, int64_t b, in
   return static_cast<T*>(p.out)[b * p.out_s.batch + e * p.out_s.row + t * p.out_s.time];
 }
 
+// Four blocks of 128 threads per SM (≤ 128 registers, ≤ 56 KB of shared memory in atomic mode):
+// 16 warps per SM, and at 8 × 2048 channels one wave.
 template <class Tr, typename T, bool kHasZ, bool kSoftplus, bool kDeterministic>
-__global__ void __launch_bounds__(Tr::kThreads, 3) selective_scan_seq_bwd_kernel(SelectiveScanParams p) {
+__global__ void __launch_bounds__(Tr::kThreads, 4) selective_scan_seq_bwd_kernel(SelectiveScanParams p) {
   constexpr int kT = Tr::kT, kCh = Tr::kCh, kNT = Tr::kNT, kSplit = Tr::kSplit;
   constexpr int kThreads = Tr::kThreads, kMaxN = Tr::kMaxN;
   using Sm = SeqBwdSmem<Tr, T>;
@@ -71,6 +69,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 3) selective_scan_seq_bwd_kernel
   constexpr int kLowBit = kSplit == 1 ? 0 : kSplit == 2 ? 1 : kSplit == 4 ? 2 : kSplit == 8 ? 3 : 4;
   constexpr int kLeft = (2 * kNT) >> (5 - kLowBit);  // dB/dC values a lane keeps after the reduce-scatter
   static_assert(kLeft >= 1, "the reduce-scatter needs 2·kNT ≥ channels per warp");
+  static_assert(kSub % kSplit == 0, "a channel's lanes take one step each of a group of kSplit steps");
   using Op = TileOperand<T, kT>;
   extern __shared__ __align__(16) char smem_raw[];
   const int N = static_cast<int>(p.dstate);
@@ -84,11 +83,10 @@ __global__ void __launch_bounds__(Tr::kThreads, 3) selective_scan_seq_bwd_kernel
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int c = tid / kSplit, sg = tid % kSplit, n0 = sg * kNT;
   const bool e_ok = c < rows;
-  const int pc = tid % kCh;
-  const bool pc_ok = pc < rows;
-  const float bias = (p.delta_bias != nullptr && pc_ok) ? p.delta_bias[e0 + pc] : 0.f;
-  const float m = (p.mask != nullptr && pc_ok) ? p.mask[e0 + pc] : 1.f;
-  const float D = (p.D != nullptr && pc_ok) ? p.D[e0 + pc] : 0.f;
+  // Channel c's constants, for the per-step gradients this lane finishes (see pass 2).
+  const float bias = (p.delta_bias != nullptr && e_ok) ? p.delta_bias[e0 + c] : 0.f;
+  const float m = (p.mask != nullptr && e_ok) ? p.mask[e0 + c] : 1.f;
+  const float D = (p.D != nullptr && e_ok) ? p.D[e0 + c] : 0.f;
   const int64_t bnl = p.batch * N * p.len;
 
   Op op[6];
@@ -98,23 +96,17 @@ __global__ void __launch_bounds__(Tr::kThreads, 3) selective_scan_seq_bwd_kernel
   init_channel_operand(op[3], p.dout, p.dout_s, b, e0, kCh, rows);
   init_state_operand(op[4], p.Bm, p.B_s, b, N);
   init_state_operand(op[5], p.Cm, p.C_s, b, N);
-  T* du_g = static_cast<T*>(p.du) + b * p.du_s.batch + e0 * p.du_s.row;
-  T* ddt_g = static_cast<T*>(p.ddelta) + b * p.ddelta_s.batch + e0 * p.ddelta_s.row;
-  T* dz_g = kHasZ ? static_cast<T*>(p.dz) + b * p.dz_s.batch + e0 * p.dz_s.row : nullptr;
-  // y = C·h feeds dz and the recomputed output. (p.out is read from the parameter bank where it
-  // is used, so no register holds it across the passes.)
-  const bool want_y = kHasZ || p.out != nullptr;
 
-  float A[kNT], A2[kNT], r[kNT], dA[kNT];
+  // A2 = A·log2(e): exp(ΔA) = 2^(Δ·A2); dΔ's A·(…) term is summed with A2 and rescaled once.
+  float A2[kNT], r[kNT], dA[kNT];
 #pragma unroll
   for (int i = 0; i < kNT; ++i) {
     const int n = n0 + i;
-    A[i] = (e_ok && n < N) ? p.A[(e0 + c) * N + n] : 0.f;
-    A2[i] = A[i] * kLog2e;
+    A2[i] = (e_ok && n < N) ? p.A[(e0 + c) * N + n] * kLog2e : 0.f;
     r[i] = 0.f;  // exp(Δ_{t+1}A)·dh_{t+1}, flowing backwards
     dA[i] = 0.f;
   }
-  float dD_acc = 0.f, dbias_acc = 0.f, dm_acc = 0.f;  // channel pc
+  float dD_acc = 0.f, dbias_acc = 0.f, dm_acc = 0.f;  // channel c, the steps this lane finishes
 
   auto raw = [&](int st, int k) { return sm.tiles.at(st, k); };
   auto stage = [&](int64_t tile, int st) {
@@ -127,17 +119,17 @@ __global__ void __launch_bounds__(Tr::kThreads, 3) selective_scan_seq_bwd_kernel
     const int st = static_cast<int>(tile & 1);
     const int64_t t0 = tile * kT;
     cp_async_wait_all();
-    __syncthreads();  // this tile is staged; the later tile's epilogue is done
+    __syncthreads();  // this tile is staged; the later tile's dB/dC sums are out
     if (tile > 0) stage(tile - 1, st ^ 1);
 
-    // Prep.
+    // Prep (item i = (t, pc): any thread, any channel).
     for (int i = tid; i < kT * kCh; i += kThreads) {
-      const int t = i / kCh;
-      const bool ok = pc_ok && t0 + t < p.len;
-      float x = op[1].at(raw(st, 1), pc, t, t0, p.len) + bias;
+      const int t = i / kCh, pc = i % kCh;
+      const bool ok = pc < rows && t0 + t < p.len;
+      float x = op[1].at(raw(st, 1), pc, t, t0, p.len) + (ok && p.delta_bias != nullptr ? p.delta_bias[e0 + pc] : 0.f);
       if constexpr (kSoftplus) x = softplus_f(x);
       sm.dt[i] = ok ? x : 0.f;
-      sm.um[i] = op[0].at(raw(st, 0), pc, t, t0, p.len) * m;
+      sm.um[i] = op[0].at(raw(st, 0), pc, t, t0, p.len) * (ok && p.mask != nullptr ? p.mask[e0 + pc] : 1.f);
       float g = op[3].at(raw(st, 3), pc, t, t0, p.len);
       if constexpr (kHasZ) {
         const float zz = op[2].at(raw(st, 2), pc, t, t0, p.len);
@@ -152,7 +144,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 3) selective_scan_seq_bwd_kernel
     }
     __syncthreads();
 
-    // Pass 1: forward from the saved state; checkpoints every kSub steps; y = C·h for dz.
+    // Pass 1: forward from the saved state, keeping the state every kSub steps.
     {
       float h[kNT];
       const float* src = p.states + ((b * p.dim + e0 + (e_ok ? c : 0)) * p.n_chunks + tile) * N;
@@ -166,27 +158,20 @@ __global__ void __launch_bounds__(Tr::kThreads, 3) selective_scan_seq_bwd_kernel
         }
         const float dt = sm.dt[t * kCh + c];
         const float dtu = dt * sm.um[t * kCh + c];
-        float Bv[kNT], Cv[kNT];
+        float Bv[kNT];
         load_f4(sm.B + t * kMaxN + n0, Bv);
-        if (want_y) load_f4(sm.C + t * kMaxN + n0, Cv);
-        float y = 0.f;
 #pragma unroll
-        for (int i = 0; i < kNT; ++i) {
-          const float a = exp2f(dt * A2[i]);
-          h[i] = fmaf(a, h[i], dtu * Bv[i]);
-          if (want_y) y = fmaf(Cv[i], h[i], y);
-        }
-        if (want_y) {
-#pragma unroll
-          for (int d = kSplit / 2; d >= 1; d /= 2) y += __shfl_xor_sync(kFullMask, y, d);
-          if (sg == 0) sm.y[t * kCh + c] = y;
-        }
+        for (int i = 0; i < kNT; ++i) h[i] = fmaf(exp2f(dt * A2[i]), h[i], dtu * Bv[i]);
       }
     }
 
-    // Pass 2: sub-tiles in reverse.
+    // Pass 2: sub-tiles in reverse. The states of a sub-tile are recomputed into registers, then
+    // walked backwards (exp(ΔA) recomputed: registers are the scarcer resource). Per step the
+    // channel's lanes sum y = C·h, Σ_n dh·B and Σ_n A·dh·h_{t−1}a; lane sg keeps those of the
+    // steps ≡ sg (mod kSplit), and after each group of kSplit steps every lane finishes one step
+    // of its channel: du, dΔ, dz (and the recomputed output) go straight to global memory.
     for (int s = kT / kSub - 1; s >= 0; --s) {
-      float a[kSub][kNT], hp[kSub + 1][kNT];
+      float hp[kSub + 1][kNT];
 #pragma unroll
       for (int i = 0; i < kNT; ++i) hp[0][i] = sm.ckpt[(s * kNT + i) * kThreads + tid];
 #pragma unroll
@@ -197,42 +182,43 @@ __global__ void __launch_bounds__(Tr::kThreads, 3) selective_scan_seq_bwd_kernel
         float Bv[kNT];
         load_f4(sm.B + t * kMaxN + n0, Bv);
 #pragma unroll
-        for (int i = 0; i < kNT; ++i) {
-          a[q][i] = exp2f(dt * A2[i]);
-          hp[q + 1][i] = fmaf(a[q][i], hp[q][i], dtu * Bv[i]);
-        }
+        for (int i = 0; i < kNT; ++i) hp[q + 1][i] = fmaf(exp2f(dt * A2[i]), hp[q][i], dtu * Bv[i]);
       }
+      float my_gdu = 0.f, my_gdt = 0.f, my_y = 0.f;
 #pragma unroll
       for (int q = kSub - 1; q >= 0; --q) {
         const int t = s * kSub + q;
         const float dt = sm.dt[t * kCh + c];
         const float dtu = dt * sm.um[t * kCh + c];
         const float dy = sm.dy[t * kCh + c];
-        float gdu = 0.f, gdt = 0.f;
+        float gdu = 0.f, gdt = 0.f, y = 0.f;
         float v[2 * kNT];  // dB terms, then dC terms, of this lane's states
         float Bv[kNT], Cv[kNT];
         load_f4(sm.B + t * kMaxN + n0, Bv);
         load_f4(sm.C + t * kMaxN + n0, Cv);
 #pragma unroll
         for (int i = 0; i < kNT; ++i) {
-          const float Bn = Bv[i];
+          const float a = exp2f(dt * A2[i]);
           const float dh = fmaf(dy, Cv[i], r[i]);
-          const float t1 = dh * (hp[q][i] * a[q][i]);  // dh · exp(ΔA) · h_{t−1}
+          const float t1 = dh * (hp[q][i] * a);  // dh · exp(ΔA) · h_{t−1}
           dA[i] = fmaf(t1, dt, dA[i]);
-          gdt = fmaf(A[i], t1, gdt);
-          gdu = fmaf(dh, Bn, gdu);
+          gdt = fmaf(A2[i], t1, gdt);
+          gdu = fmaf(dh, Bv[i], gdu);
+          y = fmaf(Cv[i], hp[q + 1][i], y);
           v[i] = dh * dtu;
           v[kNT + i] = dy * hp[q + 1][i];
-          r[i] = a[q][i] * dh;
+          r[i] = a * dh;
         }
 #pragma unroll
         for (int d = kSplit / 2; d >= 1; d /= 2) {
           gdu += __shfl_xor_sync(kFullMask, gdu, d);
           gdt += __shfl_xor_sync(kFullMask, gdt, d);
+          y += __shfl_xor_sync(kFullMask, y, d);
         }
-        if (sg == 0) {
-          sm.gdu[t * kCh + c] = gdu;
-          sm.gdt[t * kCh + c] = gdt;
+        if (q % kSplit == sg) {
+          my_gdu = gdu;
+          my_gdt = gdt * (1.f / kLog2e);
+          my_y = y;
         }
         // Sum the dB/dC terms over the warp's channels; each lane keeps kLeft of them.
         reduce_scatter<2 * kNT, kLowBit>(v, lane);
@@ -243,6 +229,37 @@ __global__ void __launch_bounds__(Tr::kThreads, 3) selective_scan_seq_bwd_kernel
           const int slot = idx < kNT ? n0 + idx : kMaxN + n0 + (idx - kNT);
           if constexpr (kDeterministic) sm.red[(warp * kT + t) * kRedPitch + slot] = v[k];
           else atomicAdd(sm.red + t * kRedPitch + slot, v[k]);
+        }
+        if (q % kSplit == 0) {  // steps q … q + kSplit − 1 are summed: finish step q + sg
+          const int te = s * kSub + q + sg, i = te * kCh + c;
+          const int64_t tt = t0 + te;
+          if (e_ok && tt < p.len) {
+            const float dte = sm.dt[i], ume = sm.um[i], dye = sm.dy[i];
+            const float u_raw = op[0].at(raw(st, 0), c, te, t0, p.len);
+            const float du = fmaf(dye, D, dte * my_gdu);  // ∂/∂u' (before the mask)
+            float dpre = fmaf(ume, my_gdu, my_gdt);       // ∂/∂Δ
+            if constexpr (kSoftplus) {
+              const float x = op[1].at(raw(st, 1), c, te, t0, p.len) + bias;
+              dpre = x > 20.f ? dpre : dpre * sigmoid_f(x);
+            }
+            const int64_t e = e0 + c;
+            static_cast<T*>(p.du)[b * p.du_s.batch + e * p.du_s.row + tt * p.du_s.time] = from_float<T>(du * m);
+            static_cast<T*>(p.ddelta)[b * p.ddelta_s.batch + e * p.ddelta_s.row + tt * p.ddelta_s.time] =
+                from_float<T>(dpre);
+            const float yf = my_y + D * ume;  // the forward's y before the gate
+            if constexpr (kHasZ) {
+              const float zz = op[2].at(raw(st, 2), c, te, t0, p.len), sgz = sigmoid_f(zz);
+              const float g = op[3].at(raw(st, 3), c, te, t0, p.len);
+              static_cast<T*>(p.dz)[b * p.dz_s.batch + e * p.dz_s.row + tt * p.dz_s.time] =
+                  from_float<T>(g * yf * sgz * (1.f + zz * (1.f - sgz)));
+              if (p.out != nullptr) out_at<T>(p, b, e, tt) = from_float<T>(yf * zz * sgz);
+            } else if (p.out != nullptr) {
+              out_at<T>(p, b, e, tt) = from_float<T>(yf);
+            }
+            dD_acc = fmaf(dye, ume, dD_acc);
+            dbias_acc += dpre;
+            dm_acc = fmaf(u_raw, du, dm_acc);
+          }
         }
       }
     }
@@ -267,35 +284,6 @@ __global__ void __launch_bounds__(Tr::kThreads, 3) selective_scan_seq_bwd_kernel
       if constexpr (kDeterministic) dst[gi] = sum;
       else atomicAdd(dst + gi, sum);
     }
-
-    // Epilogue: du, dΔ, dz of this tile; per-channel sums.
-    for (int i = tid; i < kT * kCh; i += kThreads) {
-      const int t = i / kCh;
-      if (!pc_ok || t0 + t >= p.len) continue;
-      const float u_raw = op[0].at(raw(st, 0), pc, t, t0, p.len);
-      const float um = sm.um[i], dy = sm.dy[i], gdu = sm.gdu[i];
-      const float du = fmaf(dy, D, sm.dt[i] * gdu);  // ∂/∂u' (before the mask)
-      float dpre = fmaf(um, gdu, sm.gdt[i]);         // ∂/∂Δ
-      if constexpr (kSoftplus) {
-        const float x = op[1].at(raw(st, 1), pc, t, t0, p.len) + bias;
-        dpre = x > 20.f ? dpre : dpre * sigmoid_f(x);
-      }
-      const int64_t tt = t0 + t;
-      du_g[pc * p.du_s.row + tt * p.du_s.time] = from_float<T>(du * m);
-      ddt_g[pc * p.ddelta_s.row + tt * p.ddelta_s.time] = from_float<T>(dpre);
-      if constexpr (kHasZ) {
-        const float zz = op[2].at(raw(st, 2), pc, t, t0, p.len), sgz = sigmoid_f(zz);
-        const float g = op[3].at(raw(st, 3), pc, t, t0, p.len);
-        const float y = sm.y[i] + D * um;
-        dz_g[pc * p.dz_s.row + tt * p.dz_s.time] = from_float<T>(g * y * sgz * (1.f + zz * (1.f - sgz)));
-        if (p.out != nullptr) out_at<T>(p, b, e0 + pc, tt) = from_float<T>(y * zz * sgz);
-      } else if (p.out != nullptr) {
-        out_at<T>(p, b, e0 + pc, tt) = from_float<T>(sm.y[i] + D * um);
-      }
-      dD_acc = fmaf(dy, um, dD_acc);
-      dbias_acc += dpre;
-      dm_acc = fmaf(u_raw, du, dm_acc);
-    }
   }
 
   // dA: each lane owns (e, n0 … n0 + kNT − 1) of this batch row.
@@ -304,24 +292,18 @@ __global__ void __launch_bounds__(Tr::kThreads, 3) selective_scan_seq_bwd_kernel
     for (int i = 0; i < kNT; ++i)
       if (n0 + i < N) p.dA_part[(b * p.dim + e0 + c) * N + n0 + i] = dA[i];
   }
-  // Per-channel sums: the kThreads / kCh threads of channel pc, in a fixed order.
-  __syncthreads();  // acc aliases red
-  sm.acc[tid] = dD_acc;
-  sm.acc[kThreads + tid] = dbias_acc;
-  sm.acc[2 * kThreads + tid] = dm_acc;
-  __syncthreads();
-  if (tid < kCh && tid < rows) {
-    float s0 = 0.f, s1 = 0.f, s2 = 0.f;
+  // Per-channel sums over the channel's kSplit lanes, in a fixed order.
 #pragma unroll
-    for (int k = 0; k < kThreads / kCh; ++k) {
-      s0 += sm.acc[k * kCh + tid];
-      s1 += sm.acc[kThreads + k * kCh + tid];
-      s2 += sm.acc[2 * kThreads + k * kCh + tid];
-    }
-    const int64_t o = b * p.dim + e0 + tid;
-    if (p.dD_part != nullptr) p.dD_part[o] = s0;
-    if (p.ddelta_bias_part != nullptr) p.ddelta_bias_part[o] = s1;
-    if (p.dmask_part != nullptr) p.dmask_part[o] = s2;
+  for (int d = kSplit / 2; d >= 1; d /= 2) {
+    dD_acc += __shfl_xor_sync(kFullMask, dD_acc, d);
+    dbias_acc += __shfl_xor_sync(kFullMask, dbias_acc, d);
+    dm_acc += __shfl_xor_sync(kFullMask, dm_acc, d);
+  }
+  if (sg == 0 && e_ok) {
+    const int64_t o = b * p.dim + e0 + c;
+    if (p.dD_part != nullptr) p.dD_part[o] = dD_acc;
+    if (p.ddelta_bias_part != nullptr) p.ddelta_bias_part[o] = dbias_acc;
+    if (p.dmask_part != nullptr) p.dmask_part[o] = dm_acc;
   }
 }
 
