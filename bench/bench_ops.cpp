@@ -269,7 +269,7 @@ int main(int argc, char** argv) {
         auto set = [&](int r) -> ScanSet& { return sets[r % n_sets]; };
 
         // Kernel-lab versions side by side (variant 0 = the default, timed twice for the spread).
-        for (int variant : {5, 7, 8, 9, 0, 0}) {
+        for (int variant : {5, 7, 8, 9, 10, 0, 0}) {
           cu::set_scan_variant(variant);
           rep.emit("scan_fwd", "mcd", s, layout, "-",
                    time_op([&](int r) { cu::selective_scan_cuda_forward(set(r).in, false, false); }, 5, reps),

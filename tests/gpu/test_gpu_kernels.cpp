@@ -201,14 +201,18 @@ TEST_P(ScanKernel, ForwardAndEveryGradientWithinTwiceThePlainError) {
   at::Tensor plain_last;
   const at::Tensor plain_out = ops::selective_scan_composite(s.plain, &plain_last);
   plain_out.backward(s.dout_lo);
-  // The kernels: the two versions the default picks between (16 and 32 lanes per channel).
-  for (int variant : {6, 7, 8}) {
+  // The kernels: the versions the default picks between (time-parallel 6, state-sequential 7, 8
+  // and 10), in atomic mode, with the backward also recomputing the forward's output.
+  for (int variant : {6, 7, 8, 10}) {
     std::printf("   variant %d\n", variant);
     ops::cuda::set_scan_variant(variant);
     const auto fwd = ops::cuda::selective_scan_cuda_forward(s.kernel, true, true);
-    const auto g = ops::cuda::selective_scan_cuda_backward(s.kernel, fwd.states, s.dout_lo, false);
+    ops::cuda::ScanBackwardOptions opt;
+    opt.recompute_out = true;
+    const auto g = ops::cuda::selective_scan_cuda_backward(s.kernel, fwd.states, s.dout_lo, opt);
     ops::cuda::set_scan_variant(0);
     EXPECT_EQ(fwd.out.scalar_type(), dtype);
+    expect_rule("recomputed out", g.out, plain_out, ref_fwd.out, dtype);
 
     expect_rule("out", fwd.out, plain_out, ref_fwd.out, dtype);
     expect_rule("last_state", fwd.last_state, plain_last, ref_fwd.last_state, dtype);

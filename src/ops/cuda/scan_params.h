@@ -11,8 +11,8 @@ namespace mcd::ops::cuda {
 constexpr int kScanChunk = 128;     // timesteps per chunk; one saved state per chunk and channel
 constexpr int kScanChannels = 8;    // channels per thread block (the dB/dC partial slices)
 constexpr int kScanMaxState = 64;   // largest N the kernels accept (shared memory bound)
-constexpr int kScanVariants = 9;  // kernel-lab versions, see selective_scan_{fwd,bwd}.cuh
-constexpr int kSeqChunk = 32;     // variants 7–9: timesteps per tile and per saved state
+constexpr int kScanVariants = 10;  // kernel-lab versions, see selective_scan_{fwd,bwd}.cuh
+constexpr int kSeqChunk = 32;     // variants 7–10: timesteps per tile and per saved state
 constexpr int kSeqBwdChannels = 32;  // variants 7, 8: channels per backward block (dB/dC slices)
 constexpr int kSeqMaxState = 16;     // variants 7, 8 take N ≤ 16; larger N runs variant 5 or 6
 

@@ -292,7 +292,7 @@ void selective_scan_bwd_launch(const SelectiveScanParams& p) {
   MCD_BOOL_SWITCH(p.z != nullptr, kHasZ, [&] {
     MCD_BOOL_SWITCH(p.delta_softplus, kSoftplus, [&] {
       MCD_BOOL_SWITCH(p.deterministic, kDeterministic, [&] {
-        if (variant >= 7) selective_scan_seq_bwd_dispatch<T, kHasZ, kSoftplus, kDeterministic>(p);
+        if (variant >= 7) selective_scan_seq_bwd_dispatch<T, kHasZ, kSoftplus, kDeterministic>(p, variant);
         else if (variant == 1) selective_scan_bwd_run<ScanConfig, T, kHasZ, kSoftplus, kDeterministic, 1>(p);
         else if (variant <= 3) selective_scan_bwd_run<ScanConfig, T, kHasZ, kSoftplus, kDeterministic, 8>(p);
         else if (variant == 4) selective_scan_bwd_run<ScanConfigWide, T, kHasZ, kSoftplus, kDeterministic, 8>(p);

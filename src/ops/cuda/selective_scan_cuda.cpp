@@ -6,6 +6,7 @@
 #include <c10/cuda/CUDAGuard.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <limits>
 
 #include "ops/autograd_placeholders.h"
@@ -17,7 +18,12 @@ namespace mcd::ops::cuda {
 namespace {
 
 std::atomic<bool> g_poison{false};
-std::atomic<int> g_variant{0};
+// Kernel-lab version; MCD_SCAN_VARIANT=N in the environment sets it for a whole process (benchmarks).
+std::atomic<int> g_variant{[] {
+  const char* v = std::getenv("MCD_SCAN_VARIANT");
+  const int n = v != nullptr ? std::atoi(v) : 0;
+  return n >= 0 && n <= kScanVariants ? n : 0;
+}()};
 
 bool kernel_dtype(at::ScalarType t) {
   return t == at::kFloat || t == at::kHalf || t == at::kBFloat16;

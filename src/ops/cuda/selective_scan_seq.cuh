@@ -24,7 +24,7 @@ struct SeqTraits {
   static constexpr int kT = kSeqChunk;
   static constexpr int kMaxN = kSplit * kNT;  // states a channel can hold
   static constexpr int kWarps = kThreads / 32;
-  static_assert(kNT % 4 == 0, "states are read as float4");
+  static_assert(kNT % 2 == 0, "states are read as float4 (or float2)");
   static_assert(32 % kSplit == 0 && kThreads % 32 == 0, "a channel's lanes share one warp");
 };
 
@@ -164,16 +164,25 @@ __device__ __forceinline__ void init_state_operand(TileOperand<T, kT>& op, const
   op.init(static_cast<const T*>(base) + b * s.batch, s.row, s.time, N, N);
 }
 
-// v[0..kNT) = p[0..kNT) through 16-byte shared loads (p 16-byte aligned).
+// v[0..kNT) = p[0..kNT) through 16-byte shared loads (8-byte ones when kNT % 4 != 0; p aligned).
 template <int kNT>
 __device__ __forceinline__ void load_f4(const float* p, float (&v)[kNT]) {
+  if constexpr (kNT % 4 == 0) {
 #pragma unroll
-  for (int q = 0; q < kNT / 4; ++q) {
-    const float4 x = reinterpret_cast<const float4*>(p)[q];
-    v[4 * q] = x.x;
-    v[4 * q + 1] = x.y;
-    v[4 * q + 2] = x.z;
-    v[4 * q + 3] = x.w;
+    for (int q = 0; q < kNT / 4; ++q) {
+      const float4 x = reinterpret_cast<const float4*>(p)[q];
+      v[4 * q] = x.x;
+      v[4 * q + 1] = x.y;
+      v[4 * q + 2] = x.z;
+      v[4 * q + 3] = x.w;
+    }
+  } else {
+#pragma unroll
+    for (int q = 0; q < kNT / 2; ++q) {
+      const float2 x = reinterpret_cast<const float2*>(p)[q];
+      v[2 * q] = x.x;
+      v[2 * q + 1] = x.y;
+    }
   }
 }
 

@@ -24,7 +24,7 @@ namespace mcd::ops::cuda {
 
 template <class Tr, typename T>
 struct SeqBwdSmem {
-  static constexpr int kSub = 32 / Tr::kNT;  // steps recomputed in registers at a time
+  static constexpr int kSub = 8;  // steps recomputed in registers at a time (kSub × kNT of them)
   static constexpr int kSlots = 2 * Tr::kMaxN;  // dB then dC per state
   static constexpr int kRedPitch = kSlots + 1;
   StagedTiles<T, Tr::kT, 6, 4> tiles;  // u, Δ, z, dout, B, C
@@ -60,8 +60,11 @@ __device__ __forceinline__ T& out_at(const SelectiveScanParams& p, int64_t b, in
 
 // Four blocks of 128 threads per SM (≤ 128 registers, ≤ 56 KB of shared memory in atomic mode):
 // 16 warps per SM, and at 8 × 2048 channels one wave.
+template <class Tr>
+constexpr int seq_bwd_min_blocks() { return Tr::kSplit >= 8 ? 6 : 4; }  // 8 × 2: ≤ 85 registers, 48 warps/SM
+
 template <class Tr, typename T, bool kHasZ, bool kSoftplus, bool kDeterministic>
-__global__ void __launch_bounds__(Tr::kThreads, 4) selective_scan_seq_bwd_kernel(SelectiveScanParams p) {
+__global__ void __launch_bounds__(Tr::kThreads, seq_bwd_min_blocks<Tr>()) selective_scan_seq_bwd_kernel(SelectiveScanParams p) {
   constexpr int kT = Tr::kT, kCh = Tr::kCh, kNT = Tr::kNT, kSplit = Tr::kSplit;
   constexpr int kThreads = Tr::kThreads, kMaxN = Tr::kMaxN;
   using Sm = SeqBwdSmem<Tr, T>;
@@ -309,16 +312,21 @@ __global__ void __launch_bounds__(Tr::kThreads, 4) selective_scan_seq_bwd_kernel
 
 template <class Tr, typename T, bool kHasZ, bool kSoftplus, bool kDeterministic>
 void selective_scan_seq_bwd_run(const SelectiveScanParams& p) {
-  static_assert(Tr::kCh == kSeqBwdChannels, "deterministic slices are kSeqBwdChannels wide");
+  static_assert(!kDeterministic || Tr::kCh == kSeqBwdChannels, "deterministic slices are kSeqBwdChannels wide");
   size_t smem = 0;
   SeqBwdSmem<Tr, T>::carve(nullptr, static_cast<int>(p.dstate), kDeterministic, &smem);
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kCh - 1) / Tr::kCh), static_cast<unsigned>(p.batch));
   launch_with_smem(&selective_scan_seq_bwd_kernel<Tr, T, kHasZ, kSoftplus, kDeterministic>, grid, Tr::kThreads, smem, p.stream, p);
 }
 
-// Both variants (N ≤ kSeqMaxState): four lanes per channel, 4 states each.
+// Variants 7, 8 (N ≤ kSeqMaxState): four lanes per channel, 4 states each. Variant 10: eight lanes
+// per channel, 2 states each (twice the warps, for B·E too small to fill the GPU with four lanes),
+// in atomic mode; its deterministic mode runs 8's (the slices are kSeqBwdChannels wide).
 template <typename T, bool kHasZ, bool kSoftplus, bool kDeterministic>
-void selective_scan_seq_bwd_dispatch(const SelectiveScanParams& p) {
+void selective_scan_seq_bwd_dispatch(const SelectiveScanParams& p, int variant) {
+  if constexpr (!kDeterministic) {
+    if (variant == 10) return selective_scan_seq_bwd_run<SeqTraits<128, 8, 2>, T, kHasZ, kSoftplus, false>(p);
+  }
   selective_scan_seq_bwd_run<SeqTraits<128, 4, 4>, T, kHasZ, kSoftplus, kDeterministic>(p);
 }
 
