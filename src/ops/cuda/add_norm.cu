@@ -43,6 +43,17 @@ __global__ void __launch_bounds__(32 * kAddNormWarps) add_norm_fwd_kernel(AddNor
   }
 }
 
+// The block's weight-gradient partial: its warps' rows of s_dw ([kAddNormWarps][D]) summed in warp
+// order. Call after a barrier.
+__device__ __forceinline__ void store_dweight_partial(const AddNormParams& p, const float* s_dw) {
+  for (int64_t j = threadIdx.x; j < p.dim; j += 32 * kAddNormWarps) {
+    float s = 0.f;
+#pragma unroll
+    for (int w = 0; w < kAddNormWarps; ++w) s += s_dw[w * p.dim + j];
+    p.dweight_part[int64_t(blockIdx.x) * p.dim + j] = s;
+  }
+}
+
 template <typename TOut, typename TPrev>
 __global__ void __launch_bounds__(32 * kAddNormWarps) add_norm_bwd_kernel(AddNormParams p) {
   extern __shared__ float s_dw[];  // [kAddNormWarps][D]
@@ -71,12 +82,7 @@ __global__ void __launch_bounds__(32 * kAddNormWarps) add_norm_bwd_kernel(AddNor
     }
   }
   __syncthreads();
-  for (int64_t j = threadIdx.x; j < D; j += 32 * kAddNormWarps) {
-    float s = 0.f;
-#pragma unroll
-    for (int w = 0; w < kAddNormWarps; ++w) s += s_dw[w * D + j];
-    p.dweight_part[int64_t(blockIdx.x) * D + j] = s;
-  }
+  store_dweight_partial(p, s_dw);
 }
 
 // 4 consecutive elements at group index i4 (element 4·i4), as fp32.
@@ -220,12 +226,7 @@ __global__ void __launch_bounds__(32 * kAddNormWarps) add_norm_bwd_vec_kernel(Ad
     }
   }
   __syncthreads();
-  for (int64_t j = threadIdx.x; j < D; j += 32 * kAddNormWarps) {
-    float s = 0.f;
-#pragma unroll
-    for (int w = 0; w < kAddNormWarps; ++w) s += s_dw[w * D + j];
-    p.dweight_part[int64_t(blockIdx.x) * D + j] = s;
-  }
+  store_dweight_partial(p, s_dw);
 }
 
 template <class Fn>

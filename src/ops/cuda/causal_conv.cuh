@@ -157,42 +157,29 @@ __global__ void __launch_bounds__(kConvThreads) causal_conv_bwd_kernel(CausalCon
                                                       kConvChannels, rows, t0, p.len);
 }
 
+// Grid of either kernel family: (channel blocks or channel-group blocks, time tiles, batch).
+inline dim3 causal_conv_grid(const CausalConvParams& p) {
+  const int64_t x = p.channel_last ? (p.dim / kConvLastCh + kConvLastThreads - 1) / kConvLastThreads
+                                   : (p.dim + kConvChannels - 1) / kConvChannels;
+  return dim3(static_cast<unsigned>(x), static_cast<unsigned>(p.n_time_tiles), static_cast<unsigned>(p.batch));
+}
+
 template <typename T>
 void causal_conv_fwd_launch(const CausalConvParams& p) {
-  if (p.channel_last) {
-    const int64_t groups = p.dim / kConvLastCh;
-    const dim3 grid(static_cast<unsigned>((groups + kConvLastThreads - 1) / kConvLastThreads),
-                    static_cast<unsigned>(p.n_time_tiles), static_cast<unsigned>(p.batch));
-    MCD_BOOL_SWITCH(p.silu, kSilu, [&] {
-      causal_conv_fwd_last_kernel<T, kSilu><<<grid, kConvLastThreads, 0, p.stream>>>(p);
-      MCD_CUDA_CHECK(cudaGetLastError());
-    });
-    return;
-  }
-  const dim3 grid(static_cast<unsigned>((p.dim + kConvChannels - 1) / kConvChannels),
-                  static_cast<unsigned>(p.n_time_tiles), static_cast<unsigned>(p.batch));
+  const dim3 grid = causal_conv_grid(p);
   MCD_BOOL_SWITCH(p.silu, kSilu, [&] {
-    causal_conv_fwd_kernel<T, kSilu><<<grid, kConvThreads, 0, p.stream>>>(p);
+    if (p.channel_last) causal_conv_fwd_last_kernel<T, kSilu><<<grid, kConvLastThreads, 0, p.stream>>>(p);
+    else causal_conv_fwd_kernel<T, kSilu><<<grid, kConvThreads, 0, p.stream>>>(p);
     MCD_CUDA_CHECK(cudaGetLastError());
   });
 }
 
 template <typename T>
 void causal_conv_bwd_launch(const CausalConvParams& p) {
-  if (p.channel_last) {
-    const int64_t groups = p.dim / kConvLastCh;
-    const dim3 grid(static_cast<unsigned>((groups + kConvLastThreads - 1) / kConvLastThreads),
-                    static_cast<unsigned>(p.n_time_tiles), static_cast<unsigned>(p.batch));
-    MCD_BOOL_SWITCH(p.silu, kSilu, [&] {
-      causal_conv_bwd_last_kernel<T, kSilu><<<grid, kConvLastThreads, 0, p.stream>>>(p);
-      MCD_CUDA_CHECK(cudaGetLastError());
-    });
-    return;
-  }
-  const dim3 grid(static_cast<unsigned>((p.dim + kConvChannels - 1) / kConvChannels),
-                  static_cast<unsigned>(p.n_time_tiles), static_cast<unsigned>(p.batch));
+  const dim3 grid = causal_conv_grid(p);
   MCD_BOOL_SWITCH(p.silu, kSilu, [&] {
-    causal_conv_bwd_kernel<T, kSilu><<<grid, kConvThreads, 0, p.stream>>>(p);
+    if (p.channel_last) causal_conv_bwd_last_kernel<T, kSilu><<<grid, kConvLastThreads, 0, p.stream>>>(p);
+    else causal_conv_bwd_kernel<T, kSilu><<<grid, kConvThreads, 0, p.stream>>>(p);
     MCD_CUDA_CHECK(cudaGetLastError());
   });
 }

@@ -22,6 +22,15 @@ struct alignas(kConvLastCh * sizeof(T)) ConvPack {
   T v[kConvLastCh];
 };
 
+// This thread's first channel, segment start and batch row.
+struct ConvLastSlot {
+  int64_t c0, t0, b;
+};
+__device__ __forceinline__ ConvLastSlot conv_last_slot() {
+  return {(static_cast<int64_t>(blockIdx.x) * kConvLastThreads + threadIdx.x) * kConvLastCh,
+          static_cast<int64_t>(blockIdx.y) * kConvSeg, static_cast<int64_t>(blockIdx.z)};
+}
+
 // Weights of channels c0 … c0 + 3 as a right-aligned 4-tap window, and their biases.
 __device__ __forceinline__ void conv_last_weights(const CausalConvParams& p, int64_t c0, float (&w)[kConvLastCh][4],
                                                   float (&bias)[kConvLastCh]) {
@@ -62,9 +71,9 @@ __device__ __forceinline__ void conv_last_store(T* __restrict__ row, int64_t s_t
 
 template <typename T, bool kSilu>
 __global__ void __launch_bounds__(kConvLastThreads) causal_conv_fwd_last_kernel(CausalConvParams p) {
-  const int64_t c0 = (static_cast<int64_t>(blockIdx.x) * kConvLastThreads + threadIdx.x) * kConvLastCh;
-  if (c0 >= p.dim) return;
-  const int64_t t0 = static_cast<int64_t>(blockIdx.y) * kConvSeg, b = blockIdx.z;
+  const ConvLastSlot slot = conv_last_slot();
+  if (slot.c0 >= p.dim) return;
+  const int64_t c0 = slot.c0, t0 = slot.t0, b = slot.b;
   float w[kConvLastCh][4], bias[kConvLastCh];
   conv_last_weights(p, c0, w, bias);
   const T* x = static_cast<const T*>(p.x) + b * p.x_s.batch + c0;
@@ -102,9 +111,9 @@ __global__ void __launch_bounds__(kConvLastThreads) causal_conv_fwd_last_kernel(
 // (dx at s needs d(pre) at s … s + 3), dweight/dbias sum d(pre) over the segment only.
 template <typename T, bool kSilu>
 __global__ void __launch_bounds__(kConvLastThreads) causal_conv_bwd_last_kernel(CausalConvParams p) {
-  const int64_t c0 = (static_cast<int64_t>(blockIdx.x) * kConvLastThreads + threadIdx.x) * kConvLastCh;
-  if (c0 >= p.dim) return;
-  const int64_t t0 = static_cast<int64_t>(blockIdx.y) * kConvSeg, b = blockIdx.z;
+  const ConvLastSlot slot = conv_last_slot();
+  if (slot.c0 >= p.dim) return;
+  const int64_t c0 = slot.c0, t0 = slot.t0, b = slot.b;
   float w[kConvLastCh][4], bias[kConvLastCh];
   conv_last_weights(p, c0, w, bias);
   const T* x = static_cast<const T*>(p.x) + b * p.x_s.batch + c0;
