@@ -575,8 +575,9 @@ TEST(GpuAddRmsNorm, FusedMatchesFloat64CompositeWithGradients) {
   }
 }
 
-// The fused mixer core (ops/mamba_inner.h) against the op-by-op mixer, both on the kernels: a
-// small random model's loss and every parameter gradient, in fp32 and under bf16 autocast.
+// The fused mixer (ops/mamba_inner.h) against the op-by-op mixer, both on the kernels: a small
+// random model's loss and every parameter gradient, in fp32 and under bf16 autocast, without and
+// with the linear layers' biases (out_proj's bias is inside the fused node).
 TEST(GpuMambaInner, FusedMixerMatchesOpByOpMixer) {
   MCD_SKIP_IF_NO_CUDA();
   ModelConfig c = model_preset("mamba-tiny");
@@ -584,12 +585,19 @@ TEST(GpuMambaInner, FusedMixerMatchesOpByOpMixer) {
   c.n_layer = 2;
   c.d_inner_per_layer = {128, 37};
   const at::Tensor ids = torch::randint(0, 101, {3, 300}, torch::kLong).to(torch::kCUDA);
-  for (bool autocast : {false, true}) {
+  for (int mode = 0; mode < 3; ++mode) {
+    const bool autocast = mode == 1;
+    c.use_bias = mode == 2;
     MambaLM a(c), b(c);
-    init_reference(*a, 11);
-    init_reference(*b, 11);
-    a->to(torch::kCUDA);
-    b->to(torch::kCUDA);
+    for (MambaLM* m : {&a, &b}) {
+      init_reference(**m, 11);
+      torch::NoGradGuard no_grad;
+      torch::manual_seed(12);
+      for (auto& p : (*m)->named_parameters())  // the reference init zeroes them: make them count
+        if (p.key().find("in_proj.bias") != std::string::npos || p.key().find("out_proj.bias") != std::string::npos)
+          p.value().copy_(0.1 * torch::randn(p.value().sizes()));
+      (*m)->to(torch::kCUDA);
+    }
     auto loss_of = [&](MambaLM& m, bool fused) {
       ops::set_fused_mixer(fused);
       at::Tensor loss;
@@ -603,12 +611,13 @@ TEST(GpuMambaInner, FusedMixerMatchesOpByOpMixer) {
     };
     const at::Tensor la = loss_of(a, true), lb = loss_of(b, false);
     const double tl = autocast ? 1e-3 : 1e-5, tg = autocast ? 3e-2 : 1e-4;
-    const char* mode = autocast ? "bf16 autocast" : "fp32";
-    EXPECT_LT(test::rel_err(la, lb), tl) << mode;
+    const char* what = autocast ? "bf16 autocast" : c.use_bias ? "fp32 with biases" : "fp32";
+    EXPECT_LT(test::rel_err(la, lb), tl) << what;
     auto gb = b->named_parameters();
     for (const auto& p : a->named_parameters())
-      EXPECT_LT(test::rel_err(p.value().grad(), gb[p.key()].grad()), tg) << p.key() << " " << mode;
+      EXPECT_LT(test::rel_err(p.value().grad(), gb[p.key()].grad()), tg) << p.key() << " " << what;
   }
+  c.use_bias = false;
   // The path the model took above is the fused one: its inputs are supported.
   MambaLM m(c);
   m->to(torch::kCUDA);
