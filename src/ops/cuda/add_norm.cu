@@ -115,6 +115,27 @@ __device__ __forceinline__ void store4(T* base, int64_t i4, const float (&v)[4])
   reinterpret_cast<uint2*>(base)[i4] = pk.u;
 }
 
+// A lane's register cache of its first kAddNormCache 4-element groups of a row (group c = j4 / 32).
+// The unrolled compare keeps every index a constant, so the cache stays in registers.
+using GroupCache = float[kAddNormCache][4];
+__device__ __forceinline__ void cache_put(GroupCache& cache, int64_t c, const float (&v)[4]) {
+#pragma unroll
+  for (int i = 0; i < kAddNormCache; ++i)
+    if (c == i)
+#pragma unroll
+      for (int k = 0; k < 4; ++k) cache[i][k] = v[k];
+}
+// False (v untouched) when group c is past the cache.
+__device__ __forceinline__ bool cache_get(const GroupCache& cache, int64_t c, float (&v)[4]) {
+  if (c >= kAddNormCache) return false;
+#pragma unroll
+  for (int i = 0; i < kAddNormCache; ++i)
+    if (c == i)
+#pragma unroll
+      for (int k = 0; k < 4; ++k) v[k] = cache[i][k];
+  return true;
+}
+
 template <typename TOut, typename TPrev>
 __global__ void __launch_bounds__(32 * kAddNormWarps) add_norm_fwd_vec_kernel(AddNormParams p) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -124,7 +145,7 @@ __global__ void __launch_bounds__(32 * kAddNormWarps) add_norm_fwd_vec_kernel(Ad
   for (int64_t row = int64_t(blockIdx.x) * kAddNormWarps + warp; row < p.rows;
        row += int64_t(gridDim.x) * kAddNormWarps) {
     const int64_t o4 = row * n4;  // the row's first group
-    float x[kAddNormCache][4];
+    GroupCache x;
     float ss = 0.f;
     for (int64_t j4 = lane; j4 < n4; j4 += 32) {
       float v[4], q[4] = {0.f, 0.f, 0.f, 0.f};
@@ -136,27 +157,13 @@ __global__ void __launch_bounds__(32 * kAddNormWarps) add_norm_fwd_vec_kernel(Ad
         ss = fmaf(v[k], v[k], ss);
       }
       store4(p.residual_out, o4 + j4, v);
-      const int64_t c = j4 / 32;
-#pragma unroll
-      for (int i = 0; i < kAddNormCache; ++i)
-        if (c == i)
-#pragma unroll
-          for (int k = 0; k < 4; ++k) x[i][k] = v[k];
+      cache_put(x, j4 / 32, v);
     }
     const float r = rsqrtf(warp_sum(ss) / float(D) + p.eps);
     if (lane == 0) p.rstd[row] = r;
     for (int64_t j4 = lane; j4 < n4; j4 += 32) {
       float v[4], w[4];
-      const int64_t c = j4 / 32;
-      if (c < kAddNormCache) {
-#pragma unroll
-        for (int i = 0; i < kAddNormCache; ++i)
-          if (c == i)
-#pragma unroll
-            for (int k = 0; k < 4; ++k) v[k] = x[i][k];
-      } else {
-        load4(p.residual_out, o4 + j4, v);
-      }
+      if (!cache_get(x, j4 / 32, v)) load4(p.residual_out, o4 + j4, v);
       load4(p.weight, j4, w);
 #pragma unroll
       for (int k = 0; k < 4; ++k) v[k] = w[k] * (v[k] * r);
@@ -179,7 +186,7 @@ __global__ void __launch_bounds__(32 * kAddNormWarps) add_norm_bwd_vec_kernel(Ad
        row += int64_t(gridDim.x) * kAddNormWarps) {
     const int64_t o4 = row * n4;
     const float r = p.rstd[row];
-    float gc[kAddNormCache][4], xc[kAddNormCache][4];  // dy and x̂ of the cached groups
+    GroupCache gc, xc;  // dy and x̂ of the cached groups
     float dot = 0.f;  // Σ_j (dy·w)_j · x̂_j
     for (int64_t j4 = lane; j4 < n4; j4 += 32) {
       float g[4], x[4], w[4];
@@ -191,23 +198,14 @@ __global__ void __launch_bounds__(32 * kAddNormWarps) add_norm_bwd_vec_kernel(Ad
         x[k] *= r;
         dot = fmaf(g[k] * w[k], x[k], dot);
       }
-      const int64_t c = j4 / 32;
-#pragma unroll
-      for (int i = 0; i < kAddNormCache; ++i)
-        if (c == i)
-#pragma unroll
-          for (int k = 0; k < 4; ++k) gc[i][k] = g[k], xc[i][k] = x[k];
+      cache_put(gc, j4 / 32, g);
+      cache_put(xc, j4 / 32, x);
     }
     dot = warp_sum(dot) / float(D);
     for (int64_t j4 = lane; j4 < n4; j4 += 32) {
       float g[4], x[4], w[4], dx[4], dr[4] = {0.f, 0.f, 0.f, 0.f};
-      const int64_t c = j4 / 32;
-      if (c < kAddNormCache) {
-#pragma unroll
-        for (int i = 0; i < kAddNormCache; ++i)
-          if (c == i)
-#pragma unroll
-            for (int k = 0; k < 4; ++k) g[k] = gc[i][k], x[k] = xc[i][k];
+      if (cache_get(gc, j4 / 32, g)) {
+        cache_get(xc, j4 / 32, x);
       } else {
         load4(dy, o4 + j4, g);
         load4(p.residual_out, o4 + j4, x);
