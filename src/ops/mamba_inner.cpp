@@ -1,4 +1,4 @@
-// Fused mixer core: switch, support check and dispatch (see mamba_inner.h). The autograd node is
+// Fused mixer: switch, support check and dispatch (see mamba_inner.h). The autograd node is
 // in ops/cuda/mamba_inner_cuda.cpp.
 #include "ops/mamba_inner.h"
 

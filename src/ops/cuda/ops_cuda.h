@@ -80,7 +80,7 @@ ConvCudaGrads causal_conv1d_cuda_backward(const at::Tensor& dout, const at::Tens
                                           const at::Tensor& weight, const at::Tensor& bias,
                                           bool silu, const at::Tensor& dx_into = at::Tensor());
 
-// Fused mixer core (ops/mamba_inner.h), through the kernels above.
+// Fused mixer, in_proj output to out_proj output (ops/mamba_inner.h), through the kernels above.
 bool mamba_inner_cuda_supported(const at::Tensor& xz, const MambaInnerWeights& w);
 at::Tensor mamba_inner_cuda(const at::Tensor& xz, const MambaInnerWeights& w, bool deterministic);
 

@@ -13,8 +13,8 @@ constexpr int kScanChannels = 8;    // channels per thread block (the dB/dC part
 constexpr int kScanMaxState = 64;   // largest N the kernels accept (shared memory bound)
 constexpr int kScanVariants = 10;  // kernel-lab versions, see selective_scan_{fwd,bwd}.cuh
 constexpr int kSeqChunk = 32;     // variants 7–10: timesteps per tile and per saved state
-constexpr int kSeqBwdChannels = 32;  // variants 7, 8: channels per backward block (dB/dC slices)
-constexpr int kSeqMaxState = 16;     // variants 7, 8 take N ≤ 16; larger N runs variant 5 or 6
+constexpr int kSeqBwdChannels = 32;  // variants 7–10: channels per deterministic backward block (dB/dC slices)
+constexpr int kSeqMaxState = 16;     // variants 7–10 take N ≤ 16; larger N runs variant 5 or 6
 
 // The version variant = 0 selects (docs/PERF_NOTES.md): the state-sequential kernel 8 when B·E
 // channels × 4 lanes fill the GPU; below that, 5 (16 lanes per channel over time) or 6 (32 lanes).
