@@ -28,6 +28,7 @@
 
 #ifdef MCD_WITH_CUDA
 #include "ops/cuda/ops_cuda.h"
+#include "ops/cuda/scan_params.h"
 #endif
 
 namespace mcd {
@@ -201,9 +202,10 @@ TEST_P(ScanKernel, ForwardAndEveryGradientWithinTwiceThePlainError) {
   at::Tensor plain_last;
   const at::Tensor plain_out = ops::selective_scan_composite(s.plain, &plain_last);
   plain_out.backward(s.dout_lo);
-  // The kernels: the versions the default picks between (time-parallel 6, state-sequential 7, 8
-  // and 10), in atomic mode, with the backward also recomputing the forward's output.
-  for (int variant : {6, 7, 8, 10}) {
+  // The kernels: the versions the default picks between (time-parallel 6, state-sequential 8 and
+  // 12) and the state-sequential lab versions 7, 10, 11, in atomic mode, with the backward also
+  // recomputing the forward's output.
+  for (int variant : {6, 7, 8, 10, 11, 12}) {
     std::printf("   variant %d\n", variant);
     ops::cuda::set_scan_variant(variant);
     const auto fwd = ops::cuda::selective_scan_cuda_forward(s.kernel, true, true);
@@ -276,6 +278,24 @@ TEST(ScanKernelModes, DeterministicModeIsBitIdenticalAndMatchesAtomics) {
     EXPECT_LT(test::rel_err(atomic.dB, a.dB), tol);
     EXPECT_LT(test::rel_err(atomic.dC, a.dC), tol);
   }
+}
+
+// The default's choice (docs/PERF_NOTES.md): 12 exactly when the backward's 32-channel blocks fit
+// one wave at three per SM, 8 above that, 5/6 below B·E = 6144, never 7–12 for N > 16.
+TEST(ScanKernelModes, DefaultVariantFollowsOccupancy) {
+  using ops::cuda::scan_resolve_variant;
+  EXPECT_EQ(scan_resolve_variant(0, 8, 1536, 16, 132), 12);   // 384 blocks ≤ 396
+  EXPECT_EQ(scan_resolve_variant(0, 8, 1568, 16, 132), 12);   // 8 × 49 = 392 blocks
+  EXPECT_EQ(scan_resolve_variant(0, 8, 1570, 16, 132), 8);    // 8 × 50 = 400 blocks
+  EXPECT_EQ(scan_resolve_variant(0, 8, 2048, 16, 132), 8);    // 512 blocks
+  EXPECT_EQ(scan_resolve_variant(0, 16, 1024, 16, 132), 8);   // 512 blocks
+  EXPECT_EQ(scan_resolve_variant(0, 8, 1536, 16, 0), 8);      // SM count unknown
+  EXPECT_EQ(scan_resolve_variant(0, 8, 1536, 64, 132), 5);    // N > 16
+  EXPECT_EQ(scan_resolve_variant(0, 1, 4096, 16, 132), 5);
+  EXPECT_EQ(scan_resolve_variant(0, 1, 1536, 16, 132), 6);
+  EXPECT_EQ(scan_resolve_variant(8, 8, 1536, 16, 132), 8);    // a requested version stays
+  EXPECT_EQ(ops::cuda::scan_state_chunk(12), ops::cuda::kSeqSub);
+  EXPECT_EQ(ops::cuda::scan_state_chunk(8), ops::cuda::kSeqChunk);
 }
 
 // The kernel lab's versions (ops::cuda::set_scan_variant) compute the same numbers.

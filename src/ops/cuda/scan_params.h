@@ -11,24 +11,36 @@ namespace mcd::ops::cuda {
 constexpr int kScanChunk = 128;     // timesteps per chunk; one saved state per chunk and channel
 constexpr int kScanChannels = 8;    // channels per thread block (the dB/dC partial slices)
 constexpr int kScanMaxState = 64;   // largest N the kernels accept (shared memory bound)
-constexpr int kScanVariants = 10;  // kernel-lab versions, see selective_scan_{fwd,bwd}.cuh
-constexpr int kSeqChunk = 32;     // variants 7–10: timesteps per tile and per saved state
-constexpr int kSeqBwdChannels = 32;  // variants 7–10: channels per deterministic backward block (dB/dC slices)
-constexpr int kSeqMaxState = 16;     // variants 7–10 take N ≤ 16; larger N runs variant 5 or 6
+constexpr int kScanVariants = 12;  // kernel-lab versions, see selective_scan_{fwd,bwd}.cuh
+constexpr int kSeqChunk = 32;     // variants 7–12: timesteps per tile (and per saved state in 7–11)
+constexpr int kSeqSub = 8;        // variants 7–12: backward sub-tile; variant 12 saves a state every kSeqSub steps
+constexpr int kSeqBwdChannels = 32;  // variants 7–12: channels per deterministic backward block (dB/dC slices)
+constexpr int kSeqMaxState = 16;     // variants 7–12 take N ≤ 16; larger N runs variant 5 or 6
+constexpr int kSeqFatBlocksPerSm = 3;  // variants 11, 12: backward blocks per SM (≤ 168 registers)
 
-// The version variant = 0 selects (docs/PERF_NOTES.md): the state-sequential kernel 8 when B·E
-// channels × 4 lanes fill the GPU; below that, 5 (16 lanes per channel over time) or 6 (32 lanes).
-inline int scan_default_variant(int64_t batch, int64_t dim) {
-  return batch * dim >= 6144 ? 8 : batch * dim < 4096 ? 6 : 5;
+// The version variant = 0 selects (docs/PERF_NOTES.md), for N ≤ 16:
+// - 12 when B·E channels × 4 lanes fill the GPU but the backward's blocks (32 channels each) fit
+//   one wave at kSeqFatBlocksPerSm per SM: the GPU is under-occupied, so the backward takes the
+//   registers of a 3-block SM, and the forward saves a state every 8 steps (4× the saved-state
+//   memory of 8) so that the backward recomputes nothing twice;
+// - 8 when more channels than that fill the GPU (four 128-register blocks per SM);
+// - below B·E = 6144, 5 (16 lanes per channel over time) or 6 (32 lanes).
+// sm_count 0 (unknown) never picks 12.
+inline int scan_default_variant(int64_t batch, int64_t dim, int sm_count) {
+  if (batch * dim < 6144) return batch * dim < 4096 ? 6 : 5;
+  const int64_t blocks = batch * ((dim + kSeqBwdChannels - 1) / kSeqBwdChannels);
+  return blocks <= int64_t(kSeqFatBlocksPerSm) * sm_count ? 12 : 8;
 }
-inline int scan_resolve_variant(int requested, int64_t batch, int64_t dim, int64_t dstate) {
-  if (requested == 0) requested = scan_default_variant(batch, dim);
+inline int scan_resolve_variant(int requested, int64_t batch, int64_t dim, int64_t dstate, int sm_count) {
+  if (requested == 0) requested = scan_default_variant(batch, dim, sm_count);
   if (requested >= 7 && dstate > kSeqMaxState) requested = batch * dim < 4096 ? 6 : 5;
   return requested;
 }
 // Timesteps between the saved states, and channels per dB/dC partial slice, of a (resolved)
 // variant: the forward and backward of one variant must agree, and the host allocates by them.
-inline int64_t scan_state_chunk(int variant) { return variant >= 7 ? kSeqChunk : kScanChunk; }
+inline int64_t scan_state_chunk(int variant) {
+  return variant == 12 ? kSeqSub : variant >= 7 ? kSeqChunk : kScanChunk;
+}
 inline int64_t scan_slice_channels(int variant) { return variant >= 7 ? kSeqBwdChannels : kScanChannels; }
 // Saved states per channel over len steps, and dB/dC partial slices over dim channels.
 inline int64_t scan_state_count(int variant, int64_t len) {

@@ -285,7 +285,7 @@ void selective_scan_bwd_run(const SelectiveScanParams& p) {
 
 template <typename T>
 void selective_scan_bwd_launch(const SelectiveScanParams& p) {
-  const int variant = scan_resolve_variant(p.variant, p.batch, p.dim, p.dstate);
+  const int variant = scan_resolve_variant(p.variant, p.batch, p.dim, p.dstate, /*sm_count=*/0);  // the host op resolved it
   MCD_CHECK(variant >= 1 && variant <= kScanVariants, "selective scan: no kernel variant ", variant);
   MCD_CHECK(p.n_chunks == scan_state_count(variant, p.len),
             "selective scan: n_chunks does not match variant ", variant);

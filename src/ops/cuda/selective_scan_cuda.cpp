@@ -4,6 +4,7 @@
 // includes LibTorch. Dispatch from ops/selective_scan.cpp.
 #include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <ATen/cuda/CUDAContext.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -88,7 +89,8 @@ Prepared prepare(const ScanInputs& in) {
   MCD_CHECK(p.dstate >= 1 && p.dstate <= kScanMaxState, "selective_scan (CUDA): N must be in 1..",
             kScanMaxState, ", got ", p.dstate);
   MCD_CHECK(p.batch <= 65535, "selective_scan (CUDA): batch must be ≤ 65535, got ", p.batch);
-  p.variant = scan_resolve_variant(g_variant.load(), p.batch, p.dim, p.dstate);
+  const int sms = at::cuda::getDeviceProperties(dev.index())->multiProcessorCount;
+  p.variant = scan_resolve_variant(g_variant.load(), p.batch, p.dim, p.dstate, sms);
   p.n_chunks = scan_state_count(p.variant, p.len);
   return p;
 }

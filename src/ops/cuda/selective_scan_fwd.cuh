@@ -139,7 +139,7 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_fwd_kernel(Select
 //   2: batched tile loads; 3: batched loads + state loop unrolled by 2;
 //   4: as 3 with 32 lanes × 4 items per channel (ScanConfigWide);
 //   5: 16 lanes, load_tile_fast (16-byte vector loads, all issued before use); 6: as 5, 32 lanes;
-//   7, 8, 9: the state-sequential kernels of selective_scan_seq_fwd.cuh (N ≤ kSeqMaxState).
+//   7 … 12: the state-sequential kernels of selective_scan_seq_fwd.cuh (N ≤ kSeqMaxState).
 template <class Tr, typename T, bool kHasZ, bool kSoftplus, int kBatch, int kUnrollN>
 void selective_scan_fwd_run(const SelectiveScanParams& p) {
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kChannels - 1) / Tr::kChannels),
@@ -151,7 +151,7 @@ void selective_scan_fwd_run(const SelectiveScanParams& p) {
 
 template <typename T>
 void selective_scan_fwd_launch(const SelectiveScanParams& p) {
-  const int variant = scan_resolve_variant(p.variant, p.batch, p.dim, p.dstate);
+  const int variant = scan_resolve_variant(p.variant, p.batch, p.dim, p.dstate, /*sm_count=*/0);  // the host op resolved it
   MCD_CHECK(variant >= 1 && variant <= kScanVariants, "selective scan: no kernel variant ", variant);
   MCD_CHECK(p.n_chunks == scan_state_count(variant, p.len),
             "selective scan: n_chunks does not match variant ", variant);

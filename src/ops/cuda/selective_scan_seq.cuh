@@ -71,6 +71,7 @@ struct TileOperand {
     else
       mode = TileMode::kDirect;
   }
+  __device__ __forceinline__ bool staged() const { return mode != TileMode::kDirect; }
 
   // Issues the cp.async copies of tile [t0, t0 + kT) into `raw` (nothing for kDirect).
   template <int kThreads>
@@ -98,13 +99,26 @@ struct TileOperand {
     }
   }
 
-  // Element (row r, time t0 + t) as fp32, from the staged tile or (kDirect) global memory.
+  // Element (row r, time t0 + t) as fp32, from the staged tile or (kDirect) global memory. With
+  // kStaged (the caller checked staged() for the whole tile) there is no branch on the mode.
+  template <bool kStaged = false>
   __device__ __forceinline__ float at(const T* raw, int r, int t, int64_t t0, int64_t len) const {
-    if (mode == TileMode::kRowFast) return to_float(raw[t * rows + r]);
-    if (mode == TileMode::kTimeFast) return to_float(raw[r * kTPitch + t]);
+    if (kStaged || mode != TileMode::kDirect) return to_float(raw[mode == TileMode::kRowFast ? t * rows + r : r * kTPitch + t]);
     return (r < rows_valid && t0 + t < len) ? to_float(g[r * s_row + (t0 + t) * s_time]) : 0.f;
   }
 };
+
+// Runs f(BoolTag<true>) when `all_staged`, else f(BoolTag<false>): one uniform branch per tile
+// instead of one per element, and loops the compiler can unroll.
+template <bool B>
+struct BoolTag {
+  static constexpr bool value = B;
+};
+template <class F>
+__device__ __forceinline__ void with_staged(bool all_staged, F&& f) {
+  if (all_staged) f(BoolTag<true>{});
+  else f(BoolTag<false>{});
+}
 
 // Carves dynamic shared memory in 16-byte-aligned pieces; the host computes the same total by
 // running the same sequence with base = nullptr.
@@ -182,6 +196,58 @@ __device__ __forceinline__ void load_f4(const float* p, float (&v)[kNT]) {
       const float2 x = reinterpret_cast<const float2*>(p)[q];
       v[2 * q] = x.x;
       v[2 * q + 1] = x.y;
+    }
+  }
+}
+
+// A lane's kNT saved states, states[n0 … n0 + kNT) of one (channel, checkpoint) row of N: 16-byte
+// accesses when N and kNT allow (the row start is then 16-byte aligned), else per element; entries
+// past N are skipped (store) or zero (load).
+template <int kNT>
+__device__ __forceinline__ void store_states(float* row, const float (&h)[kNT], int n0, int N) {
+  if constexpr (kNT % 4 == 0) {
+    if (N % 4 == 0) {
+#pragma unroll
+      for (int i = 0; i < kNT; i += 4)
+        if (n0 + i < N) *reinterpret_cast<float4*>(row + n0 + i) = make_float4(h[i], h[i + 1], h[i + 2], h[i + 3]);
+      return;
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < kNT; ++i)
+    if (n0 + i < N) row[n0 + i] = h[i];
+}
+template <int kNT>
+__device__ __forceinline__ void load_states(const float* row, float (&h)[kNT], int n0, int N) {
+  if constexpr (kNT % 4 == 0) {
+    if (N % 4 == 0) {
+#pragma unroll
+      for (int i = 0; i < kNT; i += 4) {
+        const float4 x = n0 + i < N ? *reinterpret_cast<const float4*>(row + n0 + i) : make_float4(0.f, 0.f, 0.f, 0.f);
+        h[i] = x.x;
+        h[i + 1] = x.y;
+        h[i + 2] = x.z;
+        h[i + 3] = x.w;
+      }
+      return;
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < kNT; ++i) h[i] = n0 + i < N ? row[n0 + i] : 0.f;
+}
+
+// Reduce-scatter of v[0..kV) over the kV lanes that differ in the low log2(kV) bits of the lane
+// index (a channel's lanes): afterwards v[0] of lane l holds the sum of element l % kV.
+template <int kV>
+__device__ __forceinline__ void reduce_scatter_low(float (&v)[kV], int lane) {
+#pragma unroll
+  for (int m = kV / 2; m >= 1; m /= 2) {
+    const bool upper = (lane & m) != 0;
+#pragma unroll
+    for (int j = 0; j < m; ++j) {
+      const float send = upper ? v[j] : v[j + m];
+      const float keep = upper ? v[j + m] : v[j];
+      v[j] = keep + __shfl_xor_sync(kFullMask, send, m);
     }
   }
 }

@@ -15,27 +15,54 @@
 //           so a caller need not keep it) go to global memory, dD, dΔ-bias, dmask accumulate →
 //   dB/dC out (atomics, or per-block partials in deterministic mode).
 // No per-step arrays besides the prep's three: 54 KB of shared memory and ≤ 128 registers, so
-// four blocks (16 warps) fit on an SM.
+// four blocks (16 warps) fit on an SM. A SeqBwdPlan trades memory and registers for recomputation
+// where the GPU has room: variant 12 reads a state saved by the forward every kSub steps (no
+// pass 1), and 11 and 12 keep the recompute's exp(ΔA) in registers for the walk (≤ 168 registers,
+// three blocks per SM).
 #pragma once
 
 #include "ops/cuda/selective_scan_seq.cuh"
 
 namespace mcd::ops::cuda {
 
+// What a backward variant recomputes, and the occupancy it is compiled for.
+template <bool kDense_, bool kKeepA_, int kMinBlocks_>
+struct SeqBwdPlan {
+  static constexpr bool kDense = kDense_;  // states saved every kSub steps (variant 12): no pass 1
+  static constexpr bool kKeepA = kKeepA_;  // the walk reuses the recompute's exp(ΔA) (+32 registers)
+  static constexpr int kMinBlocks = kMinBlocks_;  // __launch_bounds__: blocks per SM
+  // A block of three per SM has the shared memory for one dB/dC plane per warp in atomic mode
+  // too: plain stores instead of shared-memory float atomics (a compare-and-swap loop on sm_90).
+  static constexpr bool kWarpPlanes = kMinBlocks <= 3;
+  // With the dense states there is no pass-1 array either, and the shared memory left takes the
+  // per-step sums out of the shuffle network (see SeqBwdSmem::xpose and lsum).
+  static constexpr bool kSmemSums = kDense && kMinBlocks <= 3;
+};
+
 template <class Tr, typename T>
 struct SeqBwdSmem {
-  static constexpr int kSub = 8;  // steps recomputed in registers at a time (kSub × kNT of them)
+  static constexpr int kSub = kSeqSub;  // steps recomputed in registers at a time (kSub × kNT of them)
   static constexpr int kSlots = 2 * Tr::kMaxN;  // dB then dC per state
   static constexpr int kRedPitch = kSlots + 1;
   StagedTiles<T, Tr::kT, 6, 4> tiles;  // u, Δ, z, dout, B, C
   float *dt, *um, *dy;             // [kT][kCh]
   float *B, *C;                    // [kT][kMaxN]
-  float* ckpt;                     // [kT / kSub][kNT][kThreads]
-  // dB/dC sums of the block's warps: deterministic mode keeps one [kT][kRedPitch] plane per warp
-  // and adds them in warp order; otherwise the warps add into one plane with shared-memory
-  // atomics, which keeps the block small enough for four blocks per SM.
+  float* ckpt;                     // [kT / kSub][kNT][kThreads]: pass 1's states (absent when dense)
+  // dB/dC sums of the block's warps: one [kT][kRedPitch] plane per warp, added in warp order
+  // (deterministic mode, and plans with kWarpPlanes), or one plane the warps add into with
+  // shared-memory atomics, which keeps the block small enough for four blocks per SM.
   float* red;
-  __host__ __device__ static SeqBwdSmem carve(char* base, int N, bool deterministic, size_t* bytes) {
+  // kSmemSums (4 lanes per channel, 8 channels per warp, kSlots = 32 = one slot per lane):
+  // xpose, per warp [8 channels][kXPitch]: each lane stores its kNT dB and kNT dC terms of a step,
+  //   then lane l adds slot l over the 8 channels (instead of a shuffle reduce-scatter);
+  // lsum, per warp [kSplit steps][kLsPitch]: each lane stores its (Σ dh·B, Σ A·dh·h a, y)
+  //   partials of a step as a float4 at [step % kSplit][lane]; every kSplit steps the lane that
+  //   finishes step j adds its channel's kSplit partials (instead of three shuffle sums per step).
+  // The pitches keep the 16-byte stores and the reads conflict-free.
+  static constexpr int kXPitch = 48, kLsPitch = 33 * 4;
+  float *xpose, *lsum;
+  __host__ __device__ static SeqBwdSmem carve(char* base, int N, bool warp_planes, bool dense, bool smem_sums,
+                                              size_t* bytes) {
     SmemCarver sc{base};
     SeqBwdSmem s;
     s.tiles.carve(sc, Tr::kCh, N);
@@ -44,9 +71,11 @@ struct SeqBwdSmem {
     s.dy = sc.take<float>(Tr::kT * Tr::kCh);
     s.B = sc.take<float>(Tr::kT * Tr::kMaxN);
     s.C = sc.take<float>(Tr::kT * Tr::kMaxN);
-    s.ckpt = sc.take<float>((Tr::kT / kSub) * Tr::kNT * Tr::kThreads);
-    const int planes = deterministic ? Tr::kWarps : 1;
+    s.ckpt = sc.take<float>(dense ? 0 : (Tr::kT / kSub) * Tr::kNT * Tr::kThreads);
+    const int planes = warp_planes ? Tr::kWarps : 1;
     s.red = sc.take<float>(planes * Tr::kT * kRedPitch);
+    s.xpose = sc.take<float>(smem_sums ? Tr::kWarps * (32 / Tr::kSplit) * kXPitch : 0);
+    s.lsum = sc.take<float>(smem_sums ? Tr::kWarps * Tr::kSplit * kLsPitch : 0);
     if (bytes != nullptr) *bytes = sc.used;
     return s;
   }
@@ -58,13 +87,8 @@ __device__ __forceinline__ T& out_at(const SelectiveScanParams& p, int64_t b, in
   return static_cast<T*>(p.out)[b * p.out_s.batch + e * p.out_s.row + t * p.out_s.time];
 }
 
-// Four blocks of 128 threads per SM (≤ 128 registers, ≤ 56 KB of shared memory in atomic mode):
-// 16 warps per SM, and at 8 × 2048 channels one wave.
-template <class Tr>
-constexpr int seq_bwd_min_blocks() { return Tr::kSplit >= 8 ? 6 : 4; }  // 8 × 2: ≤ 85 registers, 48 warps/SM
-
-template <class Tr, typename T, bool kHasZ, bool kSoftplus, bool kDeterministic>
-__global__ void __launch_bounds__(Tr::kThreads, seq_bwd_min_blocks<Tr>()) selective_scan_seq_bwd_kernel(SelectiveScanParams p) {
+template <class Tr, class Plan, typename T, bool kHasZ, bool kSoftplus, bool kDeterministic>
+__global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan_seq_bwd_kernel(SelectiveScanParams p) {
   constexpr int kT = Tr::kT, kCh = Tr::kCh, kNT = Tr::kNT, kSplit = Tr::kSplit;
   constexpr int kThreads = Tr::kThreads, kMaxN = Tr::kMaxN;
   using Sm = SeqBwdSmem<Tr, T>;
@@ -76,8 +100,11 @@ __global__ void __launch_bounds__(Tr::kThreads, seq_bwd_min_blocks<Tr>()) select
   using Op = TileOperand<T, kT>;
   extern __shared__ __align__(16) char smem_raw[];
   const int N = static_cast<int>(p.dstate);
-  const Sm sm = Sm::carve(smem_raw, N, kDeterministic, nullptr);
-  if constexpr (!kDeterministic)
+  constexpr bool kWarpPlanes = kDeterministic || Plan::kWarpPlanes;
+  const Sm sm = Sm::carve(smem_raw, N, kWarpPlanes, Plan::kDense, Plan::kSmemSums, nullptr);
+  constexpr bool kSmemSums = Plan::kSmemSums;
+  static_assert(!kSmemSums || (kSplit == 4 && kNT == 4 && kSlots == 32), "the shared-memory sums assume 4 × 4 lanes");
+  if constexpr (!kWarpPlanes)
     for (int i = threadIdx.x; i < kT * kRedPitch; i += kThreads) sm.red[i] = 0.f;
 
   const int64_t b = blockIdx.y;
@@ -117,6 +144,21 @@ __global__ void __launch_bounds__(Tr::kThreads, seq_bwd_min_blocks<Tr>()) select
   };
 
   const int64_t n_tiles = (p.len + kT - 1) / kT;
+  // Dense plan: this lane's states of channel c; the next sub-tile's start state is loaded one
+  // sub-tile ahead (sub-tiles and tiles run in reverse).
+  constexpr int kSubs = kT / kSub;
+  const float* states_c = p.states + (b * p.dim + e0 + (e_ok ? c : 0)) * p.n_chunks * N;
+  auto load_ckpt = [&](int64_t tile, int s, float (&v)[kNT]) {
+    const int64_t j = tile * kSubs + s;
+    if (e_ok && j >= 0 && j < p.n_chunks) {
+      load_states(states_c + j * N, v, n0, N);
+    } else {
+#pragma unroll
+      for (int i = 0; i < kNT; ++i) v[i] = 0.f;
+    }
+  };
+  float next_h[kNT];
+  if constexpr (Plan::kDense) load_ckpt(n_tiles - 1, kSubs - 1, next_h);
   stage(n_tiles - 1, static_cast<int>((n_tiles - 1) & 1));
   for (int64_t tile = n_tiles - 1; tile >= 0; --tile) {
     const int st = static_cast<int>(tile & 1);
@@ -148,7 +190,7 @@ __global__ void __launch_bounds__(Tr::kThreads, seq_bwd_min_blocks<Tr>()) select
     __syncthreads();
 
     // Pass 1: forward from the saved state, keeping the state every kSub steps.
-    {
+    if constexpr (!Plan::kDense) {
       float h[kNT];
       const float* src = p.states + ((b * p.dim + e0 + (e_ok ? c : 0)) * p.n_chunks + tile) * N;
 #pragma unroll
@@ -175,8 +217,16 @@ __global__ void __launch_bounds__(Tr::kThreads, seq_bwd_min_blocks<Tr>()) select
     // of its channel: du, dΔ, dz (and the recomputed output) go straight to global memory.
     for (int s = kT / kSub - 1; s >= 0; --s) {
       float hp[kSub + 1][kNT];
+      if constexpr (Plan::kDense) {
 #pragma unroll
-      for (int i = 0; i < kNT; ++i) hp[0][i] = sm.ckpt[(s * kNT + i) * kThreads + tid];
+        for (int i = 0; i < kNT; ++i) hp[0][i] = next_h[i];
+        if (s > 0) load_ckpt(tile, s - 1, next_h);
+        else load_ckpt(tile - 1, kSubs - 1, next_h);
+      } else {
+#pragma unroll
+        for (int i = 0; i < kNT; ++i) hp[0][i] = sm.ckpt[(s * kNT + i) * kThreads + tid];
+      }
+      float av[Plan::kKeepA ? kSub : 1][kNT];  // exp(ΔA) of the sub-tile's steps (kKeepA)
 #pragma unroll
       for (int q = 0; q < kSub; ++q) {
         const int t = s * kSub + q;
@@ -185,7 +235,11 @@ __global__ void __launch_bounds__(Tr::kThreads, seq_bwd_min_blocks<Tr>()) select
         float Bv[kNT];
         load_f4(sm.B + t * kMaxN + n0, Bv);
 #pragma unroll
-        for (int i = 0; i < kNT; ++i) hp[q + 1][i] = fmaf(exp2f(dt * A2[i]), hp[q][i], dtu * Bv[i]);
+        for (int i = 0; i < kNT; ++i) {
+          const float a = exp2f(dt * A2[i]);
+          if constexpr (Plan::kKeepA) av[q][i] = a;
+          hp[q + 1][i] = fmaf(a, hp[q][i], dtu * Bv[i]);
+        }
       }
       float my_gdu = 0.f, my_gdt = 0.f, my_y = 0.f;
 #pragma unroll
@@ -201,7 +255,9 @@ __global__ void __launch_bounds__(Tr::kThreads, seq_bwd_min_blocks<Tr>()) select
         load_f4(sm.C + t * kMaxN + n0, Cv);
 #pragma unroll
         for (int i = 0; i < kNT; ++i) {
-          const float a = exp2f(dt * A2[i]);
+          float a;
+          if constexpr (Plan::kKeepA) a = av[q][i];
+          else a = exp2f(dt * A2[i]);
           const float dh = fmaf(dy, Cv[i], r[i]);
           const float t1 = dh * (hp[q][i] * a);  // dh · exp(ΔA) · h_{t−1}
           dA[i] = fmaf(t1, dt, dA[i]);
@@ -212,26 +268,57 @@ __global__ void __launch_bounds__(Tr::kThreads, seq_bwd_min_blocks<Tr>()) select
           v[kNT + i] = dy * hp[q + 1][i];
           r[i] = a * dh;
         }
+        if constexpr (kSmemSums) {
+          float* ls = sm.lsum + warp * (kSplit * Sm::kLsPitch);
+          *reinterpret_cast<float4*>(ls + (q % kSplit) * Sm::kLsPitch + lane * 4) = make_float4(gdu, gdt, y, 0.f);
+          // dB/dC over the warp's 8 channels: lane l adds slot l.
+          float* xb = sm.xpose + warp * (8 * Sm::kXPitch);
+          const int cw = lane / kSplit;
+          *reinterpret_cast<float4*>(xb + cw * Sm::kXPitch + n0) = make_float4(v[0], v[1], v[2], v[3]);
+          *reinterpret_cast<float4*>(xb + cw * Sm::kXPitch + kMaxN + n0) = make_float4(v[4], v[5], v[6], v[7]);
+          __syncwarp();
+          float sum = xb[lane];
 #pragma unroll
-        for (int d = kSplit / 2; d >= 1; d /= 2) {
-          gdu += __shfl_xor_sync(kFullMask, gdu, d);
-          gdt += __shfl_xor_sync(kFullMask, gdt, d);
-          y += __shfl_xor_sync(kFullMask, y, d);
-        }
-        if (q % kSplit == sg) {
-          my_gdu = gdu;
-          my_gdt = gdt * (1.f / kLog2e);
-          my_y = y;
-        }
-        // Sum the dB/dC terms over the warp's channels; each lane keeps kLeft of them.
-        reduce_scatter<2 * kNT, kLowBit>(v, lane);
-        const int off = reduce_scatter_offset<2 * kNT, kLowBit>(lane);
+          for (int k = 1; k < 8; ++k) sum += xb[k * Sm::kXPitch + lane];
+          __syncwarp();  // read before the next step overwrites
+          sm.red[(warp * kT + t) * kRedPitch + lane] = sum;
+          if (q % kSplit == 0) {  // this group's partials are in: the lane finishing step q + sg adds them
+            const float* src = ls + sg * Sm::kLsPitch + cw * kSplit * 4;
+            float4 acc = *reinterpret_cast<const float4*>(src);
 #pragma unroll
-        for (int k = 0; k < kLeft; ++k) {
-          const int idx = off + k;  // into this lane's v: dB for idx < kNT, else dC
-          const int slot = idx < kNT ? n0 + idx : kMaxN + n0 + (idx - kNT);
-          if constexpr (kDeterministic) sm.red[(warp * kT + t) * kRedPitch + slot] = v[k];
-          else atomicAdd(sm.red + t * kRedPitch + slot, v[k]);
+            for (int l = 1; l < kSplit; ++l) {
+              const float4 x = *reinterpret_cast<const float4*>(src + l * 4);
+              acc.x += x.x;
+              acc.y += x.y;
+              acc.z += x.z;
+            }
+            my_gdu = acc.x;
+            my_gdt = acc.y * (1.f / kLog2e);
+            my_y = acc.z;
+            __syncwarp();  // read before the next group overwrites
+          }
+        } else {
+#pragma unroll
+          for (int d = kSplit / 2; d >= 1; d /= 2) {
+            gdu += __shfl_xor_sync(kFullMask, gdu, d);
+            gdt += __shfl_xor_sync(kFullMask, gdt, d);
+            y += __shfl_xor_sync(kFullMask, y, d);
+          }
+          if (q % kSplit == sg) {
+            my_gdu = gdu;
+            my_gdt = gdt * (1.f / kLog2e);
+            my_y = y;
+          }
+          // Sum the dB/dC terms over the warp's channels; each lane keeps kLeft of them.
+          reduce_scatter<2 * kNT, kLowBit>(v, lane);
+          const int off = reduce_scatter_offset<2 * kNT, kLowBit>(lane);
+#pragma unroll
+          for (int k = 0; k < kLeft; ++k) {
+            const int idx = off + k;  // into this lane's v: dB for idx < kNT, else dC
+            const int slot = idx < kNT ? n0 + idx : kMaxN + n0 + (idx - kNT);
+            if constexpr (kWarpPlanes) sm.red[(warp * kT + t) * kRedPitch + slot] = v[k];
+            else atomicAdd(sm.red + t * kRedPitch + slot, v[k]);
+          }
         }
         if (q % kSplit == 0) {  // steps q … q + kSplit − 1 are summed: finish step q + sg
           const int te = s * kSub + q + sg, i = te * kCh + c;
@@ -274,7 +361,7 @@ __global__ void __launch_bounds__(Tr::kThreads, seq_bwd_min_blocks<Tr>()) select
       const int n = slot % kMaxN;
       if (n >= N || t0 + t >= p.len) continue;
       float sum = 0.f;
-      if constexpr (kDeterministic) {
+      if constexpr (kWarpPlanes) {
 #pragma unroll
         for (int w = 0; w < Tr::kWarps; ++w) sum += sm.red[(w * kT + t) * kRedPitch + slot];
       } else {
@@ -310,24 +397,31 @@ __global__ void __launch_bounds__(Tr::kThreads, seq_bwd_min_blocks<Tr>()) select
   }
 }
 
-template <class Tr, typename T, bool kHasZ, bool kSoftplus, bool kDeterministic>
+template <class Tr, class Plan, typename T, bool kHasZ, bool kSoftplus, bool kDeterministic>
 void selective_scan_seq_bwd_run(const SelectiveScanParams& p) {
   static_assert(!kDeterministic || Tr::kCh == kSeqBwdChannels, "deterministic slices are kSeqBwdChannels wide");
   size_t smem = 0;
-  SeqBwdSmem<Tr, T>::carve(nullptr, static_cast<int>(p.dstate), kDeterministic, &smem);
+  SeqBwdSmem<Tr, T>::carve(nullptr, static_cast<int>(p.dstate), kDeterministic || Plan::kWarpPlanes, Plan::kDense,
+                            Plan::kSmemSums, &smem);
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kCh - 1) / Tr::kCh), static_cast<unsigned>(p.batch));
-  launch_with_smem(&selective_scan_seq_bwd_kernel<Tr, T, kHasZ, kSoftplus, kDeterministic>, grid, Tr::kThreads, smem, p.stream, p);
+  launch_with_smem(&selective_scan_seq_bwd_kernel<Tr, Plan, T, kHasZ, kSoftplus, kDeterministic>, grid, Tr::kThreads,
+                   smem, p.stream, p);
 }
 
-// Variants 7, 8 (N ≤ kSeqMaxState): four lanes per channel, 4 states each. Variant 10: eight lanes
-// per channel, 2 states each (twice the warps, for B·E too small to fill the GPU with four lanes),
-// in atomic mode; its deterministic mode runs 8's (the slices are kSeqBwdChannels wide).
+// N ≤ kSeqMaxState. Variants 7, 8: four lanes per channel, 4 states each, four blocks (16 warps)
+// per SM. 10: eight lanes per channel, 2 states each (twice the warps, for B·E too small to fill
+// the GPU with four lanes; ≤ 85 registers, six blocks per SM). 11: as 8 at three blocks per SM,
+// keeping exp(ΔA) for the walk. 12: as 11 with the forward's states every kSub steps (no pass 1).
+// 10 and 11 exist in atomic mode; their deterministic mode runs 8's (same saved states).
 template <typename T, bool kHasZ, bool kSoftplus, bool kDeterministic>
 void selective_scan_seq_bwd_dispatch(const SelectiveScanParams& p, int variant) {
+  using Quad = SeqTraits<128, 4, 4>;
   if constexpr (!kDeterministic) {
-    if (variant == 10) return selective_scan_seq_bwd_run<SeqTraits<128, 8, 2>, T, kHasZ, kSoftplus, false>(p);
+    if (variant == 10) return selective_scan_seq_bwd_run<SeqTraits<128, 8, 2>, SeqBwdPlan<false, false, 6>, T, kHasZ, kSoftplus, false>(p);
+    if (variant == 11) return selective_scan_seq_bwd_run<Quad, SeqBwdPlan<false, true, kSeqFatBlocksPerSm>, T, kHasZ, kSoftplus, false>(p);
   }
-  selective_scan_seq_bwd_run<SeqTraits<128, 4, 4>, T, kHasZ, kSoftplus, kDeterministic>(p);
+  if (variant == 12) return selective_scan_seq_bwd_run<Quad, SeqBwdPlan<true, true, kSeqFatBlocksPerSm>, T, kHasZ, kSoftplus, kDeterministic>(p);
+  selective_scan_seq_bwd_run<Quad, SeqBwdPlan<false, false, 4>, T, kHasZ, kSoftplus, kDeterministic>(p);
 }
 
 }  // namespace mcd::ops::cuda

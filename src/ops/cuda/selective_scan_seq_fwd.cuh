@@ -3,7 +3,8 @@
 //   stage (cp.async, one tile ahead) → prep (softplus(Δ + bias), Δ·u', u', SiLU(z) into fp32
 //   shared arrays, once per (t, e)) → scan (each lane: kNT states, sequential in t, y partials
 //   summed over the kSplit lanes of the channel) → epilogue (out = (y + D·u')·SiLU(z), stored).
-// Saves the state at every tile start (the backward's checkpoints) and optionally the last one.
+// Saves the state every kEvery steps (the backward's checkpoints: at every tile start, or with
+// kEvery = kSeqSub at every backward sub-tile start, variant 12) and optionally the last one.
 #pragma once
 
 #include "ops/cuda/selective_scan_seq.cuh"
@@ -30,10 +31,15 @@ struct SeqFwdSmem {
   }
 };
 
-template <class Tr, typename T, bool kHasZ, bool kSoftplus>
-__global__ void __launch_bounds__(Tr::kThreads) selective_scan_seq_fwd_kernel(SelectiveScanParams p) {
+// 128-thread blocks: four per SM (≤ 128 registers), so 8 × 2048 channels run in one wave.
+template <class Tr, typename T, bool kHasZ, bool kSoftplus, int kEvery>
+__global__ void __launch_bounds__(Tr::kThreads, Tr::kThreads == 128 ? 4 : 1) selective_scan_seq_fwd_kernel(SelectiveScanParams p) {
   constexpr int kT = Tr::kT, kCh = Tr::kCh, kNT = Tr::kNT, kSplit = Tr::kSplit;
+  static_assert(kT % kEvery == 0 && kEvery % kSplit == 0, "saved states split a tile evenly");
   constexpr int kThreads = Tr::kThreads, kMaxN = Tr::kMaxN;
+  // Prep/epilogue items per thread: (t, channel) and (t, state) pairs of a tile.
+  constexpr int kItemsCh = kT * kCh / kThreads, kItemsN = kT * kMaxN / kThreads;
+  static_assert(kItemsCh * kThreads == kT * kCh && kItemsN * kThreads == kT * kMaxN, "items split evenly");
   using Op = TileOperand<T, kT>;
   extern __shared__ __align__(16) char smem_raw[];
   const int N = static_cast<int>(p.dstate);
@@ -70,6 +76,10 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_seq_fwd_kernel(Se
   }
 
   auto raw = [&](int st, int k) { return sm.tiles.at(st, k); };
+  // Every operand this call reads is staged (the model's layouts are): the tile loops then take
+  // the branch-free element access.
+  const bool all_staged =
+      op[0].staged() && op[1].staged() && (!kHasZ || op[2].staged()) && op[3].staged() && op[4].staged();
   auto stage = [&](int64_t tile, int st) {
     sm.tiles.template stage<kThreads>(op, st, tile * kT, p.len, kHasZ ? -1 : 2);
   };
@@ -84,63 +94,77 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_seq_fwd_kernel(Se
     if (tile + 1 < n_tiles) stage(tile + 1, st ^ 1);
 
     // Prep: once per (t, channel) and per (t, state).
-    for (int i = tid; i < kT * kCh; i += kThreads) {
-      const int t = i / kCh;  // channel = pc
-      const bool ok = pc_ok && t0 + t < p.len;
-      float x = op[1].at(raw(st, 1), pc, t, t0, p.len) + bias;
-      if constexpr (kSoftplus) x = softplus_f(x);
-      const float dt = ok ? x : 0.f;  // Δ = 0 past the end leaves the state unchanged
-      const float uu = op[0].at(raw(st, 0), pc, t, t0, p.len) * m;
-      sm.dt[i] = dt;
-      sm.dtu_y[i] = dt * uu;
-      sm.u[i] = uu;
-      if constexpr (kHasZ) {
-        const float zz = op[2].at(raw(st, 2), pc, t, t0, p.len);
-        sm.gz[i] = zz * sigmoid_f(zz);
+    with_staged(all_staged, [&](auto staged_tag) {
+      constexpr bool kS = decltype(staged_tag)::value;
+#pragma unroll 4
+      for (int j = 0; j < kItemsCh; ++j) {
+        const int i = tid + j * kThreads, t = i / kCh;  // channel = pc
+        const bool ok = pc_ok && t0 + t < p.len;
+        float x = op[1].template at<kS>(raw(st, 1), pc, t, t0, p.len) + bias;
+        if constexpr (kSoftplus) x = softplus_f(x);
+        const float dt = ok ? x : 0.f;  // Δ = 0 past the end leaves the state unchanged
+        const float uu = op[0].template at<kS>(raw(st, 0), pc, t, t0, p.len) * m;
+        sm.dt[i] = dt;
+        sm.dtu_y[i] = dt * uu;
+        sm.u[i] = uu;
+        if constexpr (kHasZ) {
+          const float zz = op[2].template at<kS>(raw(st, 2), pc, t, t0, p.len);
+          sm.gz[i] = zz * sigmoid_f(zz);
+        }
       }
-    }
-    for (int i = tid; i < kT * kMaxN; i += kThreads) {
-      const int t = i / kMaxN, n = i % kMaxN;
-      sm.B[i] = n < N ? op[3].at(raw(st, 3), n, t, t0, p.len) : 0.f;
-      sm.C[i] = n < N ? op[4].at(raw(st, 4), n, t, t0, p.len) : 0.f;
-    }
+#pragma unroll 4
+      for (int j = 0; j < kItemsN; ++j) {
+        const int i = tid + j * kThreads, t = i / kMaxN, n = i % kMaxN;
+        sm.B[i] = n < N ? op[3].template at<kS>(raw(st, 3), n, t, t0, p.len) : 0.f;
+        sm.C[i] = n < N ? op[4].template at<kS>(raw(st, 4), n, t, t0, p.len) : 0.f;
+      }
+    });
     __syncthreads();
 
-    if (p.states != nullptr && e_ok) {
-      float* dst = p.states + ((b * p.dim + e0 + c) * p.n_chunks + tile) * N;
+    // Scan: kNT independent chains per lane; the state before step t goes out every kEvery steps.
+    // Per group of kSplit steps the channel's lanes reduce-scatter their y partials and lane sg
+    // stores y of step g·kSplit + sg over Δ·u' (read by then: the shuffles sync the lanes). One
+    // shared store per group instead of one per step keeps the next steps' loads from waiting.
+    for (int ts = 0; ts < kT; ts += kEvery) {
+      if (p.states != nullptr && e_ok && t0 + ts < p.len)
+        store_states(p.states + ((b * p.dim + e0 + c) * p.n_chunks + tile * (kT / kEvery) + ts / kEvery) * N, h, n0, N);
+#pragma unroll 2
+      for (int g = ts / kSplit; g < (ts + kEvery) / kSplit; ++g) {
+        float yp[kSplit];
 #pragma unroll
-      for (int i = 0; i < kNT; ++i)
-        if (n0 + i < N) dst[n0 + i] = h[i];
-    }
-
-    // Scan: kNT independent chains per lane.
-#pragma unroll 4
-    for (int t = 0; t < kT; ++t) {
-      const float dt = sm.dt[t * kCh + c];
-      const float dtu = sm.dtu_y[t * kCh + c];
-      float Bv[kNT], Cv[kNT];
-      load_f4(sm.B + t * kMaxN + n0, Bv);
-      load_f4(sm.C + t * kMaxN + n0, Cv);
-      float y = 0.f;
+        for (int q = 0; q < kSplit; ++q) {
+          const int t = g * kSplit + q;
+          const float dt = sm.dt[t * kCh + c];
+          const float dtu = sm.dtu_y[t * kCh + c];
+          float Bv[kNT], Cv[kNT];
+          load_f4(sm.B + t * kMaxN + n0, Bv);
+          load_f4(sm.C + t * kMaxN + n0, Cv);
+          float y = 0.f;
 #pragma unroll
-      for (int i = 0; i < kNT; ++i) {
-        const float a = exp2f(dt * A2[i]);
-        h[i] = fmaf(a, h[i], dtu * Bv[i]);
-        y = fmaf(Cv[i], h[i], y);
+          for (int i = 0; i < kNT; ++i) {
+            const float a = exp2f(dt * A2[i]);
+            h[i] = fmaf(a, h[i], dtu * Bv[i]);
+            y = fmaf(Cv[i], h[i], y);
+          }
+          yp[q] = y;
+        }
+        reduce_scatter_low<kSplit>(yp, tid % 32);
+        sm.dtu_y[(g * kSplit + sg) * kCh + c] = yp[0];
       }
-#pragma unroll
-      for (int d = kSplit / 2; d >= 1; d /= 2) y += __shfl_xor_sync(kFullMask, y, d);
-      if (sg == 0) sm.dtu_y[t * kCh + c] = y;  // the group's lanes have read Δ·u' (the shuffle syncs them)
     }
     __syncthreads();
 
     // Epilogue: gate and store (channel pc; consecutive threads → consecutive channels).
-    for (int i = tid; i < kT * kCh; i += kThreads) {
-      const int t = i / kCh;
-      if (!pc_ok || t0 + t >= p.len) continue;
-      float o = sm.dtu_y[i] + D * sm.u[i];
-      if constexpr (kHasZ) o *= sm.gz[i];
-      out_g[pc * p.out_s.row + (t0 + t) * p.out_s.time] = from_float<T>(o);
+    {
+      T* out_c = out_g + pc * p.out_s.row;
+#pragma unroll 8
+      for (int j = 0; j < kItemsCh; ++j) {
+        const int i = tid + j * kThreads, t = i / kCh;
+        if (!pc_ok || t0 + t >= p.len) continue;
+        float o = sm.dtu_y[i] + D * sm.u[i];
+        if constexpr (kHasZ) o *= sm.gz[i];
+        out_c[(t0 + t) * p.out_s.time] = from_float<T>(o);
+      }
     }
   }
 
@@ -151,20 +175,22 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_seq_fwd_kernel(Se
   }
 }
 
-template <class Tr, typename T, bool kHasZ, bool kSoftplus>
+template <class Tr, typename T, bool kHasZ, bool kSoftplus, int kEvery = kSeqChunk>
 void selective_scan_seq_fwd_run(const SelectiveScanParams& p) {
   size_t smem = 0;
   SeqFwdSmem<Tr, T>::carve(nullptr, static_cast<int>(p.dstate), &smem);
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kCh - 1) / Tr::kCh), static_cast<unsigned>(p.batch));
-  launch_with_smem(&selective_scan_seq_fwd_kernel<Tr, T, kHasZ, kSoftplus>, grid, Tr::kThreads, smem, p.stream, p);
+  launch_with_smem(&selective_scan_seq_fwd_kernel<Tr, T, kHasZ, kSoftplus, kEvery>, grid, Tr::kThreads, smem, p.stream, p);
 }
 
-// N ≤ kSeqMaxState. Variant 7: one lane per channel (all 16 states); 8: four lanes per channel
-// (4 states each); 9: two lanes per channel (8 states each, one shuffle per step for y).
+// N ≤ kSeqMaxState. Variant 7: one lane per channel (all 16 states); 8, 10, 11: four lanes per
+// channel (4 states each); 9: two lanes per channel (8 states each, one shuffle per step for y);
+// 12: as 8, saving a state every kSeqSub steps.
 template <typename T, bool kHasZ, bool kSoftplus>
 void selective_scan_seq_fwd_dispatch(const SelectiveScanParams& p, int variant) {
   if (variant == 7) selective_scan_seq_fwd_run<SeqTraits<64, 1, 16>, T, kHasZ, kSoftplus>(p);
   else if (variant == 9) selective_scan_seq_fwd_run<SeqTraits<128, 2, 8>, T, kHasZ, kSoftplus>(p);
+  else if (variant == 12) selective_scan_seq_fwd_run<SeqTraits<128, 4, 4>, T, kHasZ, kSoftplus, kSeqSub>(p);
   else selective_scan_seq_fwd_run<SeqTraits<128, 4, 4>, T, kHasZ, kSoftplus>(p);
 }
 
