@@ -73,11 +73,12 @@ struct TileOperand {
   }
   __device__ __forceinline__ bool staged() const { return mode != TileMode::kDirect; }
 
-  // Issues the cp.async copies of tile [t0, t0 + kT) into `raw` (nothing for kDirect).
-  template <int kThreads>
+  // Issues the cp.async copies of tile [t0, t0 + kT) into `raw` (nothing for kDirect). kRows > 0:
+  // rows is known to be kRows (a channel tile), so the index split is a shift, not a division.
+  template <int kThreads, int kRows = 0>
   __device__ void stage(T* raw, int64_t t0, int64_t len) const {
     if (mode == TileMode::kRowFast) {
-      const int per_t = rows / kVec;  // 16-byte chunks per timestep
+      const int per_t = (kRows > 0 ? kRows : rows) / kVec;  // 16-byte chunks per timestep
       for (int i = threadIdx.x; i < per_t * kT; i += kThreads) {
         const int t = i / per_t, r0 = (i % per_t) * kVec;
         const int64_t tt = t0 + t;
@@ -135,9 +136,9 @@ struct SmemCarver {
 };
 
 // The two cp.async stages of a block's raw operand tiles: operands [0, kChannelOps) are channel
-// tiles (kCh rows), the others state tiles (N rows: B, C). Stage 1 mirrors stage 0 at
+// tiles (kChannels rows), the others state tiles (N rows: B, C). Stage 1 mirrors stage 0 at
 // + stage_elems (the same piece sizes, so one offset serves every operand).
-template <typename T, int kT, int kOps, int kChannelOps>
+template <typename T, int kT, int kOps, int kChannelOps, int kChannels>
 struct StagedTiles {
   using Op = TileOperand<T, kT>;
   T* raw[kOps];
@@ -161,7 +162,10 @@ struct StagedTiles {
   __device__ void stage(const Op (&op)[kOps], int st, int64_t t0, int64_t len, int skip) const {
 #pragma unroll
     for (int k = 0; k < kOps; ++k)
-      if (k != skip) op[k].template stage<kThreads>(at(st, k), t0, len);
+      if (k != skip) {
+        if (k < kChannelOps) op[k].template stage<kThreads, kChannels>(at(st, k), t0, len);
+        else op[k].template stage<kThreads>(at(st, k), t0, len);
+      }
     cp_async_commit();
   }
 };

@@ -44,7 +44,7 @@ struct SeqBwdSmem {
   static constexpr int kSub = kSeqSub;  // steps recomputed in registers at a time (kSub × kNT of them)
   static constexpr int kSlots = 2 * Tr::kMaxN;  // dB then dC per state
   static constexpr int kRedPitch = kSlots + 1;
-  StagedTiles<T, Tr::kT, 6, 4> tiles;  // u, Δ, z, dout, B, C
+  StagedTiles<T, Tr::kT, 6, 4, Tr::kCh> tiles;  // u, Δ, z, dout, B, C
   float *dt, *um, *dy;             // [kT][kCh]
   float *B, *C;                    // [kT][kMaxN]
   float* ckpt;                     // [kT / kSub][kNT][kThreads]: pass 1's states (absent when dense)

@@ -13,7 +13,7 @@ namespace mcd::ops::cuda {
 
 template <class Tr, typename T>
 struct SeqFwdSmem {
-  StagedTiles<T, Tr::kT, 5, 3> tiles;  // u, Δ, z, B, C
+  StagedTiles<T, Tr::kT, 5, 3, Tr::kCh> tiles;  // u, Δ, z, B, C
   float *dt, *dtu_y, *u, *gz;  // [kT][kCh]; dtu_y holds Δ·u' until the scan overwrites it with y
   float *B, *C;                // [kT][kMaxN]
   __host__ __device__ static SeqFwdSmem carve(char* base, int N, size_t* bytes) {
