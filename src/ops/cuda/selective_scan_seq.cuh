@@ -1,4 +1,4 @@
-// The state-sequential selective scan (kernel-lab variants 7 and 8): shared traits, shared-memory
+// The state-sequential selective scan (kernel-lab variants 7–12): shared traits, shared-memory
 // plan and the double-buffered tile staging of selective_scan_seq_{fwd,bwd}.cuh. See
 // [Note: state-sequential scan] in docs/PERF_NOTES.md.
 //

@@ -1,4 +1,4 @@
-// State-sequential selective-scan backward (variants 7 and 8; see selective_scan_seq.cuh and
+// State-sequential selective-scan backward (variants 7–12; see selective_scan_seq.cuh and
 // [Note: state-sequential scan] in docs/PERF_NOTES.md). Tiles of kSeqChunk steps run in reverse;
 // each lane owns one channel and kNT states, so the reverse recurrence
 //   dh_t = dy_t·C_t + exp(Δ_{t+1}A)·dh_{t+1}
@@ -16,9 +16,10 @@
 //   dB/dC out (atomics, or per-block partials in deterministic mode).
 // No per-step arrays besides the prep's three: 54 KB of shared memory and ≤ 128 registers, so
 // four blocks (16 warps) fit on an SM. A SeqBwdPlan trades memory and registers for recomputation
-// where the GPU has room: variant 12 reads a state saved by the forward every kSub steps (no
-// pass 1), and 11 and 12 keep the recompute's exp(ΔA) in registers for the walk (≤ 168 registers,
-// three blocks per SM).
+// where the GPU has room (three blocks per SM, ≤ 168 registers): 11 and 12 keep the recompute's
+// exp(ΔA) in registers for the walk and one dB/dC plane per warp; 12 also reads a state saved by
+// the forward every kSub steps (no pass 1) and, in the shared memory that frees, exchanges the
+// per-step sums (SeqBwdSmem::xpose, lsum) instead of shuffling them.
 #pragma once
 
 #include "ops/cuda/selective_scan_seq.cuh"

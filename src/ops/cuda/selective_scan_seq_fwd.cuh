@@ -1,4 +1,4 @@
-// State-sequential selective-scan forward (variants 7 and 8; see selective_scan_seq.cuh and
+// State-sequential selective-scan forward (variants 7–12; see selective_scan_seq.cuh and
 // [Note: state-sequential scan] in docs/PERF_NOTES.md). Per tile of kSeqChunk steps:
 //   stage (cp.async, one tile ahead) → prep (softplus(Δ + bias), Δ·u', u', SiLU(z) into fp32
 //   shared arrays, once per (t, e)) → scan (each lane: kNT states, sequential in t, y partials
