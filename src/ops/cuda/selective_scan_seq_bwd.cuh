@@ -278,24 +278,21 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
           *reinterpret_cast<float4*>(xb + cw * Sm::kXPitch + n0) = make_float4(v[0], v[1], v[2], v[3]);
           *reinterpret_cast<float4*>(xb + cw * Sm::kXPitch + kMaxN + n0) = make_float4(v[4], v[5], v[6], v[7]);
           __syncwarp();
-          float sum = xb[lane];
+          float x8[8];
 #pragma unroll
-          for (int k = 1; k < 8; ++k) sum += xb[k * Sm::kXPitch + lane];
+          for (int k = 0; k < 8; ++k) x8[k] = xb[k * Sm::kXPitch + lane];
           __syncwarp();  // read before the next step overwrites
+          // A pairwise tree (3 dependent adds, not 7), in a fixed order.
+          const float sum = ((x8[0] + x8[1]) + (x8[2] + x8[3])) + ((x8[4] + x8[5]) + (x8[6] + x8[7]));
           sm.red[(warp * kT + t) * kRedPitch + lane] = sum;
           if (q % kSplit == 0) {  // this group's partials are in: the lane finishing step q + sg adds them
             const float* src = ls + sg * Sm::kLsPitch + cw * kSplit * 4;
-            float4 acc = *reinterpret_cast<const float4*>(src);
+            float4 x4[kSplit];
 #pragma unroll
-            for (int l = 1; l < kSplit; ++l) {
-              const float4 x = *reinterpret_cast<const float4*>(src + l * 4);
-              acc.x += x.x;
-              acc.y += x.y;
-              acc.z += x.z;
-            }
-            my_gdu = acc.x;
-            my_gdt = acc.y * (1.f / kLog2e);
-            my_y = acc.z;
+            for (int l = 0; l < kSplit; ++l) x4[l] = *reinterpret_cast<const float4*>(src + l * 4);
+            my_gdu = (x4[0].x + x4[1].x) + (x4[2].x + x4[3].x);
+            my_gdt = ((x4[0].y + x4[1].y) + (x4[2].y + x4[3].y)) * (1.f / kLog2e);
+            my_y = (x4[0].z + x4[1].z) + (x4[2].z + x4[3].z);
             __syncwarp();  // read before the next group overwrites
           }
         } else {
@@ -326,7 +323,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
           const int64_t tt = t0 + te;
           if (e_ok && tt < p.len) {
             const float dte = sm.dt[i], ume = sm.um[i], dye = sm.dy[i];
-            const float u_raw = op[0].at(raw(st, 0), c, te, t0, p.len);
+            const float u_raw = p.mask != nullptr ? op[0].at(raw(st, 0), c, te, t0, p.len) : 0.f;  // dmask only
             const float du = fmaf(dye, D, dte * my_gdu);  // ∂/∂u' (before the mask)
             float dpre = fmaf(ume, my_gdu, my_gdt);       // ∂/∂Δ
             if constexpr (kSoftplus) {
