@@ -32,9 +32,11 @@ struct SeqBwdPlan {
   static constexpr bool kDense = kDense_;  // states saved every kSub steps (variant 12): no pass 1
   static constexpr bool kKeepA = kKeepA_;  // the walk reuses the recompute's exp(ΔA) (+32 registers)
   static constexpr int kMinBlocks = kMinBlocks_;  // __launch_bounds__: blocks per SM
-  // A block of three per SM has the shared memory for one dB/dC plane per warp in atomic mode
-  // too: plain stores instead of shared-memory float atomics (a compare-and-swap loop on sm_90).
-  static constexpr bool kWarpPlanes = kMinBlocks <= 3;
+  // Every warp writes its dB/dC sums into its own plane (plain stores: a shared-memory float
+  // atomicAdd is a compare-and-swap loop on sm_90), and the block adds the planes in warp order.
+  // A block of three per SM holds a plane per warp for a whole tile (kTilePlanes, one flush per
+  // tile); at four per SM the planes hold one sub-tile and are flushed after each.
+  static constexpr bool kTilePlanes = kMinBlocks <= 3;
   // With the dense states there is no pass-1 array either, and the shared memory left takes the
   // per-step sums out of the shuffle network (see SeqBwdSmem::xpose and lsum).
   static constexpr bool kSmemSums = kDense && kMinBlocks <= 3;
@@ -44,14 +46,13 @@ template <class Tr, typename T>
 struct SeqBwdSmem {
   static constexpr int kSub = kSeqSub;  // steps recomputed in registers at a time (kSub × kNT of them)
   static constexpr int kSlots = 2 * Tr::kMaxN;  // dB then dC per state
-  static constexpr int kRedPitch = kSlots + 1;
+  static constexpr int kRedPitch = kSlots + 1;  // tile planes: [kT][kRedPitch] per warp
+  static constexpr int kSubPitch = kSlots + 4;  // sub-tile planes: [kSub][kSubPitch] per warp (conflict-free flush)
   StagedTiles<T, Tr::kT, 6, 4, Tr::kCh> tiles;  // u, Δ, z, dout, B, C
   float *dt, *um, *dy;             // [kT][kCh]
   float *B, *C;                    // [kT][kMaxN]
   float* ckpt;                     // [kT / kSub][kNT][kThreads]: pass 1's states (absent when dense)
-  // dB/dC sums of the block's warps: one [kT][kRedPitch] plane per warp, added in warp order
-  // (deterministic mode, and plans with kWarpPlanes), or one plane the warps add into with
-  // shared-memory atomics, which keeps the block small enough for four blocks per SM.
+  // dB/dC sums of the block's warps, one plane per warp (SeqBwdPlan::kTilePlanes).
   float* red;
   // kSmemSums (4 lanes per channel, 8 channels per warp, kSlots = 32 = one slot per lane):
   // xpose, per warp [8 channels][kXPitch]: each lane stores its kNT dB and kNT dC terms of a step,
@@ -62,7 +63,7 @@ struct SeqBwdSmem {
   // The pitches keep the 16-byte stores and the reads conflict-free.
   static constexpr int kXPitch = 48, kLsPitch = 33 * 4;
   float *xpose, *lsum;
-  __host__ __device__ static SeqBwdSmem carve(char* base, int N, bool warp_planes, bool dense, bool smem_sums,
+  __host__ __device__ static SeqBwdSmem carve(char* base, int N, bool tile_planes, bool dense, bool smem_sums,
                                               size_t* bytes) {
     SmemCarver sc{base};
     SeqBwdSmem s;
@@ -73,8 +74,7 @@ struct SeqBwdSmem {
     s.B = sc.take<float>(Tr::kT * Tr::kMaxN);
     s.C = sc.take<float>(Tr::kT * Tr::kMaxN);
     s.ckpt = sc.take<float>(dense ? 0 : (Tr::kT / kSub) * Tr::kNT * Tr::kThreads);
-    const int planes = warp_planes ? Tr::kWarps : 1;
-    s.red = sc.take<float>(planes * Tr::kT * kRedPitch);
+    s.red = sc.take<float>(Tr::kWarps * (tile_planes ? Tr::kT * kRedPitch : kSub * kSubPitch));
     s.xpose = sc.take<float>(smem_sums ? Tr::kWarps * (32 / Tr::kSplit) * kXPitch : 0);
     s.lsum = sc.take<float>(smem_sums ? Tr::kWarps * Tr::kSplit * kLsPitch : 0);
     if (bytes != nullptr) *bytes = sc.used;
@@ -101,12 +101,11 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
   using Op = TileOperand<T, kT>;
   extern __shared__ __align__(16) char smem_raw[];
   const int N = static_cast<int>(p.dstate);
-  constexpr bool kWarpPlanes = kDeterministic || Plan::kWarpPlanes;
-  const Sm sm = Sm::carve(smem_raw, N, kWarpPlanes, Plan::kDense, Plan::kSmemSums, nullptr);
+  constexpr bool kTilePlanes = Plan::kTilePlanes;
+  const Sm sm = Sm::carve(smem_raw, N, kTilePlanes, Plan::kDense, Plan::kSmemSums, nullptr);
   constexpr bool kSmemSums = Plan::kSmemSums;
   static_assert(!kSmemSums || (kSplit == 4 && kNT == 4 && kSlots == 32), "the shared-memory sums assume 4 × 4 lanes");
-  if constexpr (!kWarpPlanes)
-    for (int i = threadIdx.x; i < kT * kRedPitch; i += kThreads) sm.red[i] = 0.f;
+  static_assert(!kSmemSums || kTilePlanes, "the shared-memory sums write tile planes");
 
   const int64_t b = blockIdx.y;
   const int64_t e0 = static_cast<int64_t>(blockIdx.x) * kCh;
@@ -119,6 +118,24 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
   const float m = (p.mask != nullptr && e_ok) ? p.mask[e0 + c] : 1.f;
   const float D = (p.D != nullptr && e_ok) ? p.D[e0 + c] : 0.f;
   const int64_t bnl = p.batch * N * p.len;
+
+  // dB, dC of steps [tb, tb + steps) of the tile at t0: add the warps' planes (rows w·steps + q,
+  // row pitch `pitch`) in warp order, then one atomic (or deterministic partial) per (n, t).
+  auto flush = [&](int64_t t0, int tb, int steps, int pitch) {
+    for (int i = tid; i < kSlots * steps; i += kThreads) {
+      const int slot = i / steps, q = i % steps, t = tb + q;
+      const int n = slot % kMaxN;
+      if (n >= N || t0 + t >= p.len) continue;
+      float sum = 0.f;
+#pragma unroll
+      for (int w = 0; w < Tr::kWarps; ++w) sum += sm.red[(w * steps + q) * pitch + slot];
+      const int64_t gi = (b * N + n) * p.len + t0 + t;
+      float* dst = slot < kMaxN ? (kDeterministic ? p.dB_part + blockIdx.x * bnl : p.dB)
+                                : (kDeterministic ? p.dC_part + blockIdx.x * bnl : p.dC);
+      if constexpr (kDeterministic) dst[gi] = sum;
+      else atomicAdd(dst + gi, sum);
+    }
+  };
 
   Op op[6];
   init_channel_operand(op[0], p.u, p.u_s, b, e0, kCh, rows);
@@ -314,8 +331,8 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
           for (int k = 0; k < kLeft; ++k) {
             const int idx = off + k;  // into this lane's v: dB for idx < kNT, else dC
             const int slot = idx < kNT ? n0 + idx : kMaxN + n0 + (idx - kNT);
-            if constexpr (kWarpPlanes) sm.red[(warp * kT + t) * kRedPitch + slot] = v[k];
-            else atomicAdd(sm.red + t * kRedPitch + slot, v[k]);
+            if constexpr (kTilePlanes) sm.red[(warp * kT + t) * kRedPitch + slot] = v[k];
+            else sm.red[(warp * kSub + q) * Sm::kSubPitch + slot] = v[k];
           }
         }
         if (q % kSplit == 0) {  // steps q … q + kSplit − 1 are summed: finish step q + sg
@@ -350,27 +367,15 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
           }
         }
       }
-    }
-    __syncthreads();
-
-    // dB, dC of this tile: sum the warps, then one atomic (or partial) per (n, t).
-    for (int i = tid; i < kSlots * kT; i += kThreads) {
-      const int slot = i / kT, t = i % kT;
-      const int n = slot % kMaxN;
-      if (n >= N || t0 + t >= p.len) continue;
-      float sum = 0.f;
-      if constexpr (kWarpPlanes) {
-#pragma unroll
-        for (int w = 0; w < Tr::kWarps; ++w) sum += sm.red[(w * kT + t) * kRedPitch + slot];
-      } else {
-        sum = sm.red[t * kRedPitch + slot];
-        sm.red[t * kRedPitch + slot] = 0.f;  // ready for the next tile
+      if constexpr (!kTilePlanes) {  // this sub-tile's dB, dC out; the planes are free again after
+        __syncthreads();
+        flush(t0, s * kSub, kSub, Sm::kSubPitch);
+        __syncthreads();
       }
-      const int64_t gi = (b * N + n) * p.len + t0 + t;
-      float* dst = slot < kMaxN ? (kDeterministic ? p.dB_part + blockIdx.x * bnl : p.dB)
-                                : (kDeterministic ? p.dC_part + blockIdx.x * bnl : p.dC);
-      if constexpr (kDeterministic) dst[gi] = sum;
-      else atomicAdd(dst + gi, sum);
+    }
+    if constexpr (kTilePlanes) {
+      __syncthreads();
+      flush(t0, 0, kT, kRedPitch);
     }
   }
 
@@ -399,8 +404,8 @@ template <class Tr, class Plan, typename T, bool kHasZ, bool kSoftplus, bool kDe
 void selective_scan_seq_bwd_run(const SelectiveScanParams& p) {
   static_assert(!kDeterministic || Tr::kCh == kSeqBwdChannels, "deterministic slices are kSeqBwdChannels wide");
   size_t smem = 0;
-  SeqBwdSmem<Tr, T>::carve(nullptr, static_cast<int>(p.dstate), kDeterministic || Plan::kWarpPlanes, Plan::kDense,
-                            Plan::kSmemSums, &smem);
+  SeqBwdSmem<Tr, T>::carve(nullptr, static_cast<int>(p.dstate), Plan::kTilePlanes, Plan::kDense, Plan::kSmemSums,
+                            &smem);
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kCh - 1) / Tr::kCh), static_cast<unsigned>(p.batch));
   launch_with_smem(&selective_scan_seq_bwd_kernel<Tr, Plan, T, kHasZ, kSoftplus, kDeterministic>, grid, Tr::kThreads,
                    smem, p.stream, p);
