@@ -162,12 +162,12 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
   };
 
   const int64_t n_tiles = (p.len + kT - 1) / kT;
-  // Dense plan: this lane's states of channel c; the next sub-tile's start state is loaded one
-  // sub-tile ahead (sub-tiles and tiles run in reverse).
+  // This lane's saved states of channel c: row j is the state before step j · (spacing). The
+  // dense plan loads the next sub-tile's start state one sub-tile ahead (sub-tiles and tiles run
+  // in reverse).
   constexpr int kSubs = kT / kSub;
   const float* states_c = p.states + (b * p.dim + e0 + (e_ok ? c : 0)) * p.n_chunks * N;
-  auto load_ckpt = [&](int64_t tile, int s, float (&v)[kNT]) {
-    const int64_t j = tile * kSubs + s;
+  auto load_row = [&](int64_t j, float (&v)[kNT]) {
     if (e_ok && j >= 0 && j < p.n_chunks) {
       load_states(states_c + j * N, v, n0, N);
     } else {
@@ -175,6 +175,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
       for (int i = 0; i < kNT; ++i) v[i] = 0.f;
     }
   };
+  auto load_ckpt = [&](int64_t tile, int s, float (&v)[kNT]) { load_row(tile * kSubs + s, v); };
   float next_h[kNT];
   if constexpr (Plan::kDense) load_ckpt(n_tiles - 1, kSubs - 1, next_h);
   stage(n_tiles - 1, static_cast<int>((n_tiles - 1) & 1));
@@ -210,9 +211,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
     // Pass 1: forward from the saved state, keeping the state every kSub steps.
     if constexpr (!Plan::kDense) {
       float h[kNT];
-      const float* src = p.states + ((b * p.dim + e0 + (e_ok ? c : 0)) * p.n_chunks + tile) * N;
-#pragma unroll
-      for (int i = 0; i < kNT; ++i) h[i] = (e_ok && n0 + i < N) ? src[n0 + i] : 0.f;
+      load_row(tile, h);  // one state per tile
 #pragma unroll 2
       for (int t = 0; t < kT; ++t) {
         if (t % kSub == 0) {
@@ -380,11 +379,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
   }
 
   // dA: each lane owns (e, n0 … n0 + kNT − 1) of this batch row.
-  if (e_ok) {
-#pragma unroll
-    for (int i = 0; i < kNT; ++i)
-      if (n0 + i < N) p.dA_part[(b * p.dim + e0 + c) * N + n0 + i] = dA[i];
-  }
+  if (e_ok) store_states(p.dA_part + (b * p.dim + e0 + c) * N, dA, n0, N);
   // Per-channel sums over the channel's kSplit lanes, in a fixed order.
 #pragma unroll
   for (int d = kSplit / 2; d >= 1; d /= 2) {

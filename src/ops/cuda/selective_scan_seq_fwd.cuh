@@ -168,11 +168,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kThreads == 128 ? 4 : 1) sel
     }
   }
 
-  if (p.last_state != nullptr && e_ok) {
-#pragma unroll
-    for (int i = 0; i < kNT; ++i)
-      if (n0 + i < N) p.last_state[(b * p.dim + e0 + c) * N + n0 + i] = h[i];
-  }
+  if (p.last_state != nullptr && e_ok) store_states(p.last_state + (b * p.dim + e0 + c) * N, h, n0, N);
 }
 
 template <class Tr, typename T, bool kHasZ, bool kSoftplus, int kEvery = kSeqChunk>
