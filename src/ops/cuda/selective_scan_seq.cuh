@@ -55,7 +55,7 @@ struct TileOperand {
   TileMode mode = TileMode::kDirect;
 
   // Elements a staged copy of this operand needs (the larger of the two raw layouts).
-  __host__ __device__ static int64_t staged_elems(int rows) { return int64_t(rows) * kTPitch; }
+  __host__ __device__ static constexpr int64_t staged_elems(int rows) { return int64_t(rows) * kTPitch; }
 
   __device__ void init(const T* g_, int64_t s_row_, int64_t s_time_, int rows_, int rows_valid_) {
     g = g_;

@@ -22,6 +22,8 @@
 // per-step sums (SeqBwdSmem::xpose, lsum) instead of shuffling them.
 #pragma once
 
+#include <type_traits>
+
 #include "ops/cuda/selective_scan_seq.cuh"
 
 namespace mcd::ops::cuda {
@@ -48,7 +50,7 @@ struct SeqBwdSmem {
   static constexpr int kSlots = 2 * Tr::kMaxN;  // dB then dC per state
   static constexpr int kRedPitch = kSlots + 1;  // tile planes: [kT][kRedPitch] per warp
   static constexpr int kSubPitch = kSlots + 4;  // sub-tile planes: [kSub][kSubPitch] per warp (conflict-free flush)
-  StagedTiles<T, Tr::kT, 6, 4, Tr::kCh> tiles;  // u, Δ, z, dout, B, C
+  StagedTiles<T, Tr::kT, 6, 4, Tr::kCh> tiles;  // u, Δ, z, dout, B, C (state tiles sized for kMaxN)
   float *dt, *um, *dy;             // [kT][kCh]
   float *B, *C;                    // [kT][kMaxN]
   float* ckpt;                     // [kT / kSub][kNT][kThreads]: pass 1's states (absent when dense)
@@ -63,11 +65,23 @@ struct SeqBwdSmem {
   // The pitches keep the 16-byte stores and the reads conflict-free.
   static constexpr int kXPitch = 48, kLsPitch = 33 * 4;
   float *xpose, *lsum;
+  // The finishing factors of a tile, [2][kT][kCh] fp32 (dz's and the output's gate factors), take
+  // the place of stage st's raw Δ … C pieces once the prep has read them (u stays: dmask reads it).
+  // The pieces are contiguous (their sizes are multiples of 16 bytes) and hold at least that much.
+  using Tiles = StagedTiles<T, Tr::kT, 6, 4, Tr::kCh>;
+  static constexpr int64_t kFinBytes = 2 * Tr::kT * Tr::kCh * int64_t(sizeof(float));
+  static_assert((3 * Tiles::Op::staged_elems(Tr::kCh) + 2 * Tiles::Op::staged_elems(Tr::kMaxN)) * int64_t(sizeof(T)) >=
+                    kFinBytes,
+                "the finishing factors fit in a stage's raw Δ … C pieces");
+  static_assert(Tiles::Op::staged_elems(Tr::kCh) * sizeof(T) % 16 == 0 &&
+                    Tiles::Op::staged_elems(Tr::kMaxN) * sizeof(T) % 16 == 0,
+                "raw pieces are contiguous");
+  __device__ __forceinline__ float* fin(int st) const { return reinterpret_cast<float*>(tiles.at(st, 1)); }
   __host__ __device__ static SeqBwdSmem carve(char* base, int N, bool tile_planes, bool dense, bool smem_sums,
                                               size_t* bytes) {
     SmemCarver sc{base};
     SeqBwdSmem s;
-    s.tiles.carve(sc, Tr::kCh, N);
+    s.tiles.carve(sc, Tr::kCh, Tr::kMaxN);
     s.dt = sc.take<float>(Tr::kT * Tr::kCh);
     s.um = sc.take<float>(Tr::kT * Tr::kCh);
     s.dy = sc.take<float>(Tr::kT * Tr::kCh);
@@ -81,12 +95,6 @@ struct SeqBwdSmem {
     return s;
   }
 };
-
-// The backward's recomputed forward output at (b, e, t) (SelectiveScanParams::out).
-template <typename T>
-__device__ __forceinline__ T& out_at(const SelectiveScanParams& p, int64_t b, int64_t e, int64_t t) {
-  return static_cast<T*>(p.out)[b * p.out_s.batch + e * p.out_s.row + t * p.out_s.time];
-}
 
 template <class Tr, class Plan, typename T, bool kHasZ, bool kSoftplus, bool kDeterministic>
 __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan_seq_bwd_kernel(SelectiveScanParams p) {
@@ -114,26 +122,47 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
   const int c = tid / kSplit, sg = tid % kSplit, n0 = sg * kNT;
   const bool e_ok = c < rows;
   // Channel c's constants, for the per-step gradients this lane finishes (see pass 2).
-  const float bias = (p.delta_bias != nullptr && e_ok) ? p.delta_bias[e0 + c] : 0.f;
   const float m = (p.mask != nullptr && e_ok) ? p.mask[e0 + c] : 1.f;
   const float D = (p.D != nullptr && e_ok) ? p.D[e0 + c] : 0.f;
-  const int64_t bnl = p.batch * N * p.len;
+  // Where this lane's finished gradients go (channel c of batch row b; time is added per step).
+  T* const du_c = static_cast<T*>(p.du) + b * p.du_s.batch + (e0 + c) * p.du_s.row;
+  T* const dd_c = static_cast<T*>(p.ddelta) + b * p.ddelta_s.batch + (e0 + c) * p.ddelta_s.row;
+  T* const dz_c = kHasZ ? static_cast<T*>(p.dz) + b * p.dz_s.batch + (e0 + c) * p.dz_s.row : nullptr;
+  T* const out_c = p.out != nullptr ? static_cast<T*>(p.out) + b * p.out_s.batch + (e0 + c) * p.out_s.row : nullptr;
+  // Prep role: channel pc of the tile (fixed, as kThreads is a multiple of kCh), steps
+  // pt0 + j·kPrepStride; and state pn, steps pt0n + j·kPrepStrideN of B and C.
+  constexpr int kPrepStride = kThreads / kCh, kItemsCh = kT / kPrepStride;
+  constexpr int kPrepStrideN = kThreads / kMaxN, kItemsN = kT / kPrepStrideN;
+  static_assert(kThreads % kCh == 0 && kT % kPrepStride == 0 && kThreads % kMaxN == 0 && kT % kPrepStrideN == 0,
+                "prep items split evenly");
+  const int pc = tid % kCh, pt0 = tid / kCh, pn = tid % kMaxN, pt0n = tid / kMaxN;
+  const bool pc_ok = pc < rows;
+  const float pbias = (p.delta_bias != nullptr && pc_ok) ? p.delta_bias[e0 + pc] : 0.f;
+  const float pm = (p.mask != nullptr && pc_ok) ? p.mask[e0 + pc] : 1.f;
 
-  // dB, dC of steps [tb, tb + steps) of the tile at t0: add the warps' planes (rows w·steps + q,
-  // row pitch `pitch`) in warp order, then one atomic (or deterministic partial) per (n, t).
-  auto flush = [&](int64_t t0, int tb, int steps, int pitch) {
-    for (int i = tid; i < kSlots * steps; i += kThreads) {
-      const int slot = i / steps, q = i % steps, t = tb + q;
-      const int n = slot % kMaxN;
-      if (n >= N || t0 + t >= p.len) continue;
+  // dB, dC of steps [tb, tb + kSteps) of the tile at t0: add the warps' planes (rows w·kSteps + q,
+  // row pitch `pitch`) in warp order, then one atomic (or deterministic partial) per (n, t). A
+  // thread takes step q = tid % kSteps and slots tid / kSteps + k·kStride (dB first, then dC).
+  auto flush = [&](int64_t t0, int tb, auto steps_tag, int pitch) {
+    constexpr int kSteps = decltype(steps_tag)::value, kStride = kThreads / kSteps;
+    static_assert(kThreads % kSteps == 0 && kMaxN % kStride == 0, "a thread's slots split into dB and dC");
+    const int q = tid % kSteps, slot0 = tid / kSteps;
+    const int64_t t = t0 + tb + q;
+    if (t >= p.len) return;
+    const int64_t row0 = (kDeterministic ? blockIdx.x * p.batch * N * p.len : 0) + b * N * p.len + t;
+    float* const dB_t = (kDeterministic ? p.dB_part : p.dB) + row0;
+    float* const dC_t = (kDeterministic ? p.dC_part : p.dC) + row0;
+#pragma unroll
+    for (int k = 0; k < kSlots / kStride; ++k) {
+      constexpr int kPerHalf = kMaxN / kStride;
+      const int n = slot0 + (k % kPerHalf) * kStride, slot = slot0 + k * kStride;
+      if (n >= N) continue;
       float sum = 0.f;
 #pragma unroll
-      for (int w = 0; w < Tr::kWarps; ++w) sum += sm.red[(w * steps + q) * pitch + slot];
-      const int64_t gi = (b * N + n) * p.len + t0 + t;
-      float* dst = slot < kMaxN ? (kDeterministic ? p.dB_part + blockIdx.x * bnl : p.dB)
-                                : (kDeterministic ? p.dC_part + blockIdx.x * bnl : p.dC);
-      if constexpr (kDeterministic) dst[gi] = sum;
-      else atomicAdd(dst + gi, sum);
+      for (int w = 0; w < Tr::kWarps; ++w) sum += sm.red[(w * kSteps + q) * pitch + slot];
+      float* const dst = (k < kPerHalf ? dB_t : dC_t) + n * p.len;
+      if constexpr (kDeterministic) *dst = sum;
+      else atomicAdd(dst, sum);
     }
   };
 
@@ -157,6 +186,10 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
   float dD_acc = 0.f, dbias_acc = 0.f, dm_acc = 0.f;  // channel c, the steps this lane finishes
 
   auto raw = [&](int st, int k) { return sm.tiles.at(st, k); };
+  // Every operand this call reads is staged (the model's layouts are): the prep then takes the
+  // branch-free element access.
+  const bool all_staged = op[0].staged() && op[1].staged() && (!kHasZ || op[2].staged()) && op[3].staged() &&
+                          op[4].staged() && op[5].staged();
   auto stage = [&](int64_t tile, int st) {
     sm.tiles.template stage<kThreads>(op, st, tile * kT, p.len, kHasZ ? -1 : 2);
   };
@@ -186,25 +219,47 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
     __syncthreads();  // this tile is staged; the later tile's dB/dC sums are out
     if (tile > 0) stage(tile - 1, st ^ 1);
 
-    // Prep (item i = (t, pc): any thread, any channel).
-    for (int i = tid; i < kT * kCh; i += kThreads) {
-      const int t = i / kCh, pc = i % kCh;
-      const bool ok = pc < rows && t0 + t < p.len;
-      float x = op[1].at(raw(st, 1), pc, t, t0, p.len) + (ok && p.delta_bias != nullptr ? p.delta_bias[e0 + pc] : 0.f);
-      if constexpr (kSoftplus) x = softplus_f(x);
-      sm.dt[i] = ok ? x : 0.f;
-      sm.um[i] = op[0].at(raw(st, 0), pc, t, t0, p.len) * (ok && p.mask != nullptr ? p.mask[e0 + pc] : 1.f);
-      float g = op[3].at(raw(st, 3), pc, t, t0, p.len);
-      if constexpr (kHasZ) {
-        const float zz = op[2].at(raw(st, 2), pc, t, t0, p.len);
-        g *= zz * sigmoid_f(zz);
+    // Prep: Δ, u', dy = dout·SiLU(z), B, C in fp32, once per (t, e) and (t, n); and the gate
+    // factors the finishing needs (dz = y·dout·σ(z)(1 + z(1 − σ(z))), out = y·SiLU(z)), which go
+    // where the raw tile was once every thread has read it.
+    const int tvalid = p.len - t0 < kT ? static_cast<int>(p.len - t0) : kT;  // steps inside the sequence
+    float fin_z[kItemsCh], fin_o[kItemsCh];
+    with_staged(all_staged, [&](auto staged_tag) {
+      constexpr bool kS = decltype(staged_tag)::value;
+#pragma unroll
+      for (int j = 0; j < kItemsCh; ++j) {
+        const int t = pt0 + j * kPrepStride, i = t * kCh + pc;
+        const bool ok = pc_ok && t < tvalid;
+        float x = op[1].template at<kS>(raw(st, 1), pc, t, t0, p.len) + pbias;
+        if constexpr (kSoftplus) x = softplus_f(x);
+        sm.dt[i] = ok ? x : 0.f;
+        sm.um[i] = op[0].template at<kS>(raw(st, 0), pc, t, t0, p.len) * pm;
+        float g = op[3].template at<kS>(raw(st, 3), pc, t, t0, p.len);
+        if constexpr (kHasZ) {
+          const float zz = op[2].template at<kS>(raw(st, 2), pc, t, t0, p.len), sz = sigmoid_f(zz);
+          fin_o[j] = zz * sz;
+          fin_z[j] = g * sz * fmaf(zz, 1.f - sz, 1.f);
+          g *= fin_o[j];
+        }
+        sm.dy[i] = ok ? g : 0.f;
       }
-      sm.dy[i] = ok ? g : 0.f;
-    }
-    for (int i = tid; i < kT * kMaxN; i += kThreads) {
-      const int t = i / kMaxN, n = i % kMaxN;
-      sm.B[i] = n < N ? op[4].at(raw(st, 4), n, t, t0, p.len) : 0.f;
-      sm.C[i] = n < N ? op[5].at(raw(st, 5), n, t, t0, p.len) : 0.f;
+#pragma unroll
+      for (int j = 0; j < kItemsN; ++j) {
+        const int t = pt0n + j * kPrepStrideN, i = t * kMaxN + pn;
+        sm.B[i] = pn < N ? op[4].template at<kS>(raw(st, 4), pn, t, t0, p.len) : 0.f;
+        sm.C[i] = pn < N ? op[5].template at<kS>(raw(st, 5), pn, t, t0, p.len) : 0.f;
+      }
+    });
+    const float* const fz = sm.fin(st);  // [kT][kCh]: dz's factor
+    const float* const fo = fz + kT * kCh;  // [kT][kCh]: SiLU(z)
+    if constexpr (kHasZ) {
+      __syncthreads();  // every raw element is read
+#pragma unroll
+      for (int j = 0; j < kItemsCh; ++j) {
+        const int i = (pt0 + j * kPrepStride) * kCh + pc;
+        sm.fin(st)[i] = fin_z[j];
+        sm.fin(st)[kT * kCh + i] = fin_o[j];
+      }
     }
     __syncthreads();
 
@@ -336,29 +391,21 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
         }
         if (q % kSplit == 0) {  // steps q … q + kSplit − 1 are summed: finish step q + sg
           const int te = s * kSub + q + sg, i = te * kCh + c;
-          const int64_t tt = t0 + te;
-          if (e_ok && tt < p.len) {
+          if (e_ok && te < tvalid) {
+            const int64_t tt = t0 + te;
             const float dte = sm.dt[i], ume = sm.um[i], dye = sm.dy[i];
             const float u_raw = p.mask != nullptr ? op[0].at(raw(st, 0), c, te, t0, p.len) : 0.f;  // dmask only
             const float du = fmaf(dye, D, dte * my_gdu);  // ∂/∂u' (before the mask)
             float dpre = fmaf(ume, my_gdu, my_gdt);       // ∂/∂Δ
-            if constexpr (kSoftplus) {
-              const float x = op[1].at(raw(st, 1), c, te, t0, p.len) + bias;
-              dpre = x > 20.f ? dpre : dpre * sigmoid_f(x);
-            }
-            const int64_t e = e0 + c;
-            static_cast<T*>(p.du)[b * p.du_s.batch + e * p.du_s.row + tt * p.du_s.time] = from_float<T>(du * m);
-            static_cast<T*>(p.ddelta)[b * p.ddelta_s.batch + e * p.ddelta_s.row + tt * p.ddelta_s.time] =
-                from_float<T>(dpre);
+            if constexpr (kSoftplus) dpre *= sigmoid_from_softplus(dte);
+            du_c[tt * p.du_s.time] = from_float<T>(du * m);
+            dd_c[tt * p.ddelta_s.time] = from_float<T>(dpre);
             const float yf = my_y + D * ume;  // the forward's y before the gate
             if constexpr (kHasZ) {
-              const float zz = op[2].at(raw(st, 2), c, te, t0, p.len), sgz = sigmoid_f(zz);
-              const float g = op[3].at(raw(st, 3), c, te, t0, p.len);
-              static_cast<T*>(p.dz)[b * p.dz_s.batch + e * p.dz_s.row + tt * p.dz_s.time] =
-                  from_float<T>(g * yf * sgz * (1.f + zz * (1.f - sgz)));
-              if (p.out != nullptr) out_at<T>(p, b, e, tt) = from_float<T>(yf * zz * sgz);
-            } else if (p.out != nullptr) {
-              out_at<T>(p, b, e, tt) = from_float<T>(yf);
+              dz_c[tt * p.dz_s.time] = from_float<T>(yf * fz[i]);
+              if (out_c != nullptr) out_c[tt * p.out_s.time] = from_float<T>(yf * fo[i]);
+            } else if (out_c != nullptr) {
+              out_c[tt * p.out_s.time] = from_float<T>(yf);
             }
             dD_acc = fmaf(dye, ume, dD_acc);
             dbias_acc += dpre;
@@ -368,13 +415,13 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
       }
       if constexpr (!kTilePlanes) {  // this sub-tile's dB, dC out; the planes are free again after
         __syncthreads();
-        flush(t0, s * kSub, kSub, Sm::kSubPitch);
+        flush(t0, s * kSub, std::integral_constant<int, kSub>{}, Sm::kSubPitch);
         __syncthreads();
       }
     }
     if constexpr (kTilePlanes) {
       __syncthreads();
-      flush(t0, 0, kT, kRedPitch);
+      flush(t0, 0, std::integral_constant<int, kT>{}, kRedPitch);
     }
   }
 

@@ -37,9 +37,12 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kThreads == 128 ? 4 : 1) sel
   constexpr int kT = Tr::kT, kCh = Tr::kCh, kNT = Tr::kNT, kSplit = Tr::kSplit;
   static_assert(kT % kEvery == 0 && kEvery % kSplit == 0, "saved states split a tile evenly");
   constexpr int kThreads = Tr::kThreads, kMaxN = Tr::kMaxN;
-  // Prep/epilogue items per thread: (t, channel) and (t, state) pairs of a tile.
-  constexpr int kItemsCh = kT * kCh / kThreads, kItemsN = kT * kMaxN / kThreads;
-  static_assert(kItemsCh * kThreads == kT * kCh && kItemsN * kThreads == kT * kMaxN, "items split evenly");
+  // Prep/epilogue items per thread: (t, channel) and (t, state) pairs of a tile, steps
+  // pt0 + j·kPrepStride of channel pc and pt0n + j·kPrepStrideN of state pn.
+  constexpr int kPrepStride = kThreads / kCh, kItemsCh = kT / kPrepStride;
+  constexpr int kPrepStrideN = kThreads / kMaxN, kItemsN = kT / kPrepStrideN;
+  static_assert(kThreads % kCh == 0 && kT % kPrepStride == 0 && kThreads % kMaxN == 0 && kT % kPrepStrideN == 0,
+                "items split evenly");
   using Op = TileOperand<T, kT>;
   extern __shared__ __align__(16) char smem_raw[];
   const int N = static_cast<int>(p.dstate);
@@ -53,7 +56,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kThreads == 128 ? 4 : 1) sel
   const int c = tid / kSplit, sg = tid % kSplit, n0 = sg * kNT;
   const bool e_ok = c < rows;
   // Prep / epilogue role: channel tid % kCh (fixed, since kThreads is a multiple of kCh).
-  const int pc = tid % kCh;
+  const int pc = tid % kCh, pt0 = tid / kCh, pn = tid % kMaxN, pt0n = tid / kMaxN;
   const bool pc_ok = pc < rows;
   const float bias = (p.delta_bias != nullptr && pc_ok) ? p.delta_bias[e0 + pc] : 0.f;
   const float m = (p.mask != nullptr && pc_ok) ? p.mask[e0 + pc] : 1.f;
@@ -65,7 +68,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kThreads == 128 ? 4 : 1) sel
   if constexpr (kHasZ) init_channel_operand(op[2], p.z, p.z_s, b, e0, kCh, rows);
   init_state_operand(op[3], p.Bm, p.B_s, b, N);
   init_state_operand(op[4], p.Cm, p.C_s, b, N);
-  T* out_g = static_cast<T*>(p.out) + b * p.out_s.batch + e0 * p.out_s.row;
+  T* const out_c = static_cast<T*>(p.out) + b * p.out_s.batch + (e0 + pc) * p.out_s.row;  // channel pc
 
   float A2[kNT], h[kNT];
 #pragma unroll
@@ -94,12 +97,13 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kThreads == 128 ? 4 : 1) sel
     if (tile + 1 < n_tiles) stage(tile + 1, st ^ 1);
 
     // Prep: once per (t, channel) and per (t, state).
+    const int tvalid = p.len - t0 < kT ? static_cast<int>(p.len - t0) : kT;  // steps inside the sequence
     with_staged(all_staged, [&](auto staged_tag) {
       constexpr bool kS = decltype(staged_tag)::value;
 #pragma unroll 4
       for (int j = 0; j < kItemsCh; ++j) {
-        const int i = tid + j * kThreads, t = i / kCh;  // channel = pc
-        const bool ok = pc_ok && t0 + t < p.len;
+        const int t = pt0 + j * kPrepStride, i = t * kCh + pc;
+        const bool ok = pc_ok && t < tvalid;
         float x = op[1].template at<kS>(raw(st, 1), pc, t, t0, p.len) + bias;
         if constexpr (kSoftplus) x = softplus_f(x);
         const float dt = ok ? x : 0.f;  // Δ = 0 past the end leaves the state unchanged
@@ -114,9 +118,9 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kThreads == 128 ? 4 : 1) sel
       }
 #pragma unroll 4
       for (int j = 0; j < kItemsN; ++j) {
-        const int i = tid + j * kThreads, t = i / kMaxN, n = i % kMaxN;
-        sm.B[i] = n < N ? op[3].template at<kS>(raw(st, 3), n, t, t0, p.len) : 0.f;
-        sm.C[i] = n < N ? op[4].template at<kS>(raw(st, 4), n, t, t0, p.len) : 0.f;
+        const int t = pt0n + j * kPrepStrideN, i = t * kMaxN + pn;
+        sm.B[i] = pn < N ? op[3].template at<kS>(raw(st, 3), pn, t, t0, p.len) : 0.f;
+        sm.C[i] = pn < N ? op[4].template at<kS>(raw(st, 4), pn, t, t0, p.len) : 0.f;
       }
     });
     __syncthreads();
@@ -155,15 +159,15 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kThreads == 128 ? 4 : 1) sel
     __syncthreads();
 
     // Epilogue: gate and store (channel pc; consecutive threads → consecutive channels).
-    {
-      T* out_c = out_g + pc * p.out_s.row;
-#pragma unroll 8
+    if (pc_ok) {
+      T* const out_t = out_c + (t0 + pt0) * p.out_s.time;
+      const int64_t step = int64_t(kPrepStride) * p.out_s.time;
+#pragma unroll
       for (int j = 0; j < kItemsCh; ++j) {
-        const int i = tid + j * kThreads, t = i / kCh;
-        if (!pc_ok || t0 + t >= p.len) continue;
+        const int t = pt0 + j * kPrepStride, i = t * kCh + pc;
         float o = sm.dtu_y[i] + D * sm.u[i];
         if constexpr (kHasZ) o *= sm.gz[i];
-        out_c[(t0 + t) * p.out_s.time] = from_float<T>(o);
+        if (t < tvalid) out_t[j * step] = from_float<T>(o);
       }
     }
   }
