@@ -16,11 +16,19 @@
 namespace mcd::ops {
 namespace {
 
+// A switch from the environment: "0" turns it off, "1" on, anything else (or unset) keeps `fallback`.
+bool env_switch(const char* name, bool fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr) return fallback;
+  const std::string s(v);
+  return s == "0" ? false : s == "1" ? true : fallback;
+}
 std::atomic<bool>& fused_flag() {
-  static std::atomic<bool> flag{[] {
-    const char* v = std::getenv("MCD_FUSED_MIXER");
-    return v == nullptr || std::string(v) != "0";
-  }()};
+  static std::atomic<bool> flag{env_switch("MCD_FUSED_MIXER", true)};
+  return flag;
+}
+std::atomic<bool>& save_u_flag() {
+  static std::atomic<bool> flag{env_switch("MCD_MIXER_SAVE_U", false)};
   return flag;
 }
 
@@ -28,6 +36,8 @@ std::atomic<bool>& fused_flag() {
 
 bool fused_mixer_enabled() { return fused_flag().load(); }
 void set_fused_mixer(bool on) { fused_flag().store(on); }
+bool mixer_saves_conv_output() { return save_u_flag().load(); }
+void set_mixer_saves_conv_output(bool on) { save_u_flag().store(on); }
 
 bool mamba_inner_supported(const at::Tensor& xz, const MambaInnerWeights& w) {
 #ifdef MCD_WITH_CUDA

@@ -597,7 +597,8 @@ TEST(GpuAddRmsNorm, FusedMatchesFloat64CompositeWithGradients) {
 
 // The fused mixer (ops/mamba_inner.h) against the op-by-op mixer, both on the kernels: a small
 // random model's loss and every parameter gradient, in fp32 and under bf16 autocast, without and
-// with the linear layers' biases (out_proj's bias is inside the fused node).
+// with the linear layers' biases (out_proj's bias is inside the fused node), keeping the conv
+// output for the backward or recomputing it.
 TEST(GpuMambaInner, FusedMixerMatchesOpByOpMixer) {
   MCD_SKIP_IF_NO_CUDA();
   ModelConfig c = model_preset("mamba-tiny");
@@ -605,9 +606,10 @@ TEST(GpuMambaInner, FusedMixerMatchesOpByOpMixer) {
   c.n_layer = 2;
   c.d_inner_per_layer = {128, 37};
   const at::Tensor ids = torch::randint(0, 101, {3, 300}, torch::kLong).to(torch::kCUDA);
-  for (int mode = 0; mode < 3; ++mode) {
-    const bool autocast = mode == 1;
-    c.use_bias = mode == 2;
+  for (int mode = 0; mode < 6; ++mode) {
+    const bool autocast = mode % 3 == 1, save_u = mode < 3;
+    c.use_bias = mode % 3 == 2;
+    ops::set_mixer_saves_conv_output(save_u);
     MambaLM a(c), b(c);
     for (MambaLM* m : {&a, &b}) {
       init_reference(**m, 11);
@@ -631,12 +633,14 @@ TEST(GpuMambaInner, FusedMixerMatchesOpByOpMixer) {
     };
     const at::Tensor la = loss_of(a, true), lb = loss_of(b, false);
     const double tl = autocast ? 1e-3 : 1e-5, tg = autocast ? 3e-2 : 1e-4;
-    const char* what = autocast ? "bf16 autocast" : c.use_bias ? "fp32 with biases" : "fp32";
+    const std::string what = std::string(autocast ? "bf16 autocast" : c.use_bias ? "fp32 with biases" : "fp32") +
+                             (save_u ? ", u saved" : ", u recomputed");
     EXPECT_LT(test::rel_err(la, lb), tl) << what;
     auto gb = b->named_parameters();
     for (const auto& p : a->named_parameters())
       EXPECT_LT(test::rel_err(p.value().grad(), gb[p.key()].grad()), tg) << p.key() << " " << what;
   }
+  ops::set_mixer_saves_conv_output(false);
   c.use_bias = false;
   // The path the model took above is the fused one: its inputs are supported.
   MambaLM m(c);

@@ -1,7 +1,8 @@
 // The fused mixer on CUDA (ops/mamba_inner.h): conv → x_proj → dt_proj → scan → out_proj in the
-// forward, saving xz, x_dbl, the scan's chunk states and the weights; the backward recomputes the
-// conv output u and Δ, runs the scan backward (which also recomputes the gated output y for
-// out_proj's weight gradient) and the conv backward, and the small matrix products. The scan and
+// forward, saving xz, x_dbl, the scan's chunk states and the weights (and the conv output u when
+// mixer_saves_conv_output() is on); the backward recomputes Δ (and u when it was not saved),
+// runs the scan backward (which also recomputes the gated output y for out_proj's weight
+// gradient) and the conv backward, and the small matrix products. The scan and
 // conv backward write dz and dx straight into the two halves of dxz, and x_proj's contribution to
 // du is added by the product itself (addmm), so no extra pass copies or adds a (B, L, E) tensor.
 // Matrix products run in xz's dtype (bf16 under autocast, in the backward too, which the autograd
@@ -55,7 +56,7 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
     const at::Tensor conv_b = undefined_if_placeholder(conv_b_in), out_b = undefined_if_placeholder(out_b_in);
     const auto dt = xz.scalar_type();
     const int64_t E = xz.size(2) / 2;
-    // x_dbl = u·W_xᵀ needs u first: run the conv once here (the backward recomputes it).
+    // x_dbl = u·W_xᵀ needs u first: run the conv here (the backward recomputes it unless it is kept).
     const at::Tensor x = xz.narrow(2, 0, E).transpose(1, 2);
     const at::Tensor u = causal_conv1d_cuda_forward(x, conv_w, conv_b, /*silu=*/true);
     const at::Tensor x_dbl = at::matmul(u.transpose(1, 2), x_w.to(dt).t());  // (B, L, R + 2N)
@@ -63,7 +64,9 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
     ScanCudaForward f = selective_scan_cuda_forward(r.in, /*save_states=*/true, /*want_last_state=*/false);
     // y (B, E, L) is channel-contiguous: its transpose is a contiguous (B, L, E). Not saved.
     const at::Tensor out = at::linear(f.out.transpose(1, 2), out_w.to(dt), out_b.defined() ? out_b.to(dt) : out_b);
-    ctx->save_for_backward({xz, conv_w, conv_b_in, x_w, dt_w, dt_b, A, D, x_dbl, f.states, out_w, out_b_in});
+    const at::Tensor u_saved = placeholder_if_undefined(mixer_saves_conv_output() ? u : at::Tensor());
+    ctx->save_for_backward(
+        {xz, conv_w, conv_b_in, x_w, dt_w, dt_b, A, D, x_dbl, f.states, out_w, out_b_in, u_saved});
     ctx->saved_data["deterministic"] = deterministic;
     return {out};
   }
@@ -79,7 +82,7 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
     const auto dt = xz.scalar_type();
     const int64_t B = xz.size(0), L = xz.size(1), E = xz.size(2) / 2, R = dt_w.size(1), N = A.size(1);
     const int64_t Dm = out_w.size(0);
-    const Recomputed r = recompute(xz, conv_w, conv_b, x_dbl, dt_w, dt_b, A, D);
+    const Recomputed r = recompute(xz, conv_w, conv_b, x_dbl, dt_w, dt_b, A, D, undefined_if_placeholder(s[12]));
     // out = y·W_outᵀ (+ b): the gradient reaching y.
     const at::Tensor gout = grad_out[0].to(dt).contiguous();              // (B, L, Dm)
     const at::Tensor dy = at::matmul(gout, out_w.to(dt));                 // (B, L, E)

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <limits>
+#include <utility>
 
 #include "ops/autograd_placeholders.h"
 #include "ops/cuda/ops_cuda.h"
@@ -38,6 +39,13 @@ DType dtype_code(at::ScalarType t) {
 }
 
 Strides3 strides_of(const at::Tensor& t) { return {t.stride(0), t.stride(1), t.stride(2)}; }
+
+// The state-sequential kernels address their outputs inside a tile of kSeqChunk steps with 32-bit
+// offsets (time · stride).
+void check_tile_offsets(const char* name, const Strides3& s) {
+  MCD_CHECK(s.time >= 0 && s.time * kSeqChunk < (int64_t(1) << 31), "selective_scan (CUDA): the time stride of ",
+            name, " (", s.time, ") is too large for the kernels' 32-bit tile offsets");
+}
 
 at::Tensor fresh(at::Tensor t) {
   if (g_poison.load()) t.fill_(std::numeric_limits<float>::quiet_NaN());
@@ -212,6 +220,7 @@ ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, bool save_stat
   SelectiveScanParams k = base_params(p, in.delta_softplus);
   k.out = r.out.data_ptr();
   k.out_s = strides_of(r.out);
+  check_tile_offsets("out", k.out_s);
   k.states = save_states ? r.states.data_ptr<float>() : nullptr;
   k.last_state = want_last_state ? r.last_state.data_ptr<float>() : nullptr;
   selective_scan_fwd(k);
@@ -284,6 +293,9 @@ ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, const at::Tenso
       k.out = g.out.data_ptr();
       k.out_s = strides_of(g.out);
     }
+    for (const auto& [name, st_] : {std::pair<const char*, Strides3>{"du", k.du_s}, {"ddelta", k.ddelta_s},
+                                    {"dz", k.dz_s}, {"out", k.out_s}})
+      check_tile_offsets(name, st_);
     k.dB = dB32.data_ptr<float>();
     k.dC = dC32.data_ptr<float>();
     if (deterministic) {

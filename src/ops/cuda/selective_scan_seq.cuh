@@ -78,15 +78,11 @@ struct TileOperand {
   template <int kThreads, int kRows = 0>
   __device__ void stage(T* raw, int64_t t0, int64_t len) const {
     if (mode == TileMode::kRowFast) {
-      const int per_t = (kRows > 0 ? kRows : rows) / kVec;  // 16-byte chunks per timestep
-      for (int i = threadIdx.x; i < per_t * kT; i += kThreads) {
-        const int t = i / per_t, r0 = (i % per_t) * kVec;
-        const int64_t tt = t0 + t;
-        int bytes = (rows_valid - r0) * int(sizeof(T));
-        bytes = tt < len ? (bytes < 0 ? 0 : (bytes > 16 ? 16 : bytes)) : 0;
-        const T* src = bytes > 0 ? g + r0 + tt * s_time : g;
-        cp_async16(raw + t * rows + r0, src, bytes);
-      }
+      // A compile-time row count makes the split of the copies over the threads compile-time too
+      // (state tiles: the usual N = 16 takes that path).
+      if constexpr (kRows > 0) stage_row_fast<kThreads, kRows>(raw, t0, len);
+      else if (rows == 16) stage_row_fast<kThreads, 16>(raw, t0, len);
+      else stage_row_fast<kThreads, 0>(raw, t0, len);
     } else if (mode == TileMode::kTimeFast) {
       constexpr int per_row = kT / kVec;
       for (int i = threadIdx.x; i < per_row * rows; i += kThreads) {
@@ -100,6 +96,30 @@ struct TileOperand {
     }
   }
 
+  // The kRowFast copies: 16-byte chunks, per_t of them per timestep.
+  template <int kThreads, int kRows>
+  __device__ __forceinline__ void stage_row_fast(T* raw, int64_t t0, int64_t len) const {
+    const int per_t = (kRows > 0 ? kRows : rows) / kVec;
+    auto copy = [&](int i) {
+      const int t = i / per_t, r0 = (i % per_t) * kVec;
+      const int64_t tt = t0 + t;
+      int bytes = (rows_valid - r0) * int(sizeof(T));
+      bytes = tt < len ? (bytes < 0 ? 0 : (bytes > 16 ? 16 : bytes)) : 0;
+      const T* src = bytes > 0 ? g + r0 + tt * s_time : g;
+      cp_async16(raw + t * per_t * kVec + r0, src, bytes);
+    };
+    if constexpr (kRows > 0) {
+      constexpr int kItems = kRows / kVec * kT;
+#pragma unroll
+      for (int k = 0; k < (kItems + kThreads - 1) / kThreads; ++k) {
+        const int i = threadIdx.x + k * kThreads;
+        if (kItems % kThreads == 0 || i < kItems) copy(i);
+      }
+    } else {
+      for (int i = threadIdx.x; i < per_t * kT; i += kThreads) copy(i);
+    }
+  }
+
   // Element (row r, time t0 + t) as fp32, from the staged tile or (kDirect) global memory. With
   // kStaged (the caller checked staged() for the whole tile) there is no branch on the mode.
   template <bool kStaged = false>
@@ -108,6 +128,15 @@ struct TileOperand {
     return (r < rows_valid && t0 + t < len) ? to_float(g[r * s_row + (t0 + t) * s_time]) : 0.f;
   }
 };
+
+// The value of p, hidden from the optimiser: it cannot recompute p from the values it was made of,
+// so a pointer formed once per tile stays in a register (or spills) instead of being rebuilt with
+// 64-bit multiplies at every use.
+template <typename P>
+__device__ __forceinline__ P* opaque(P* p) {
+  asm volatile("" : "+l"(p));
+  return p;
+}
 
 // Runs f(BoolTag<true>) when `all_staged`, else f(BoolTag<false>): one uniform branch per tile
 // instead of one per element, and loops the compiler can unroll.

@@ -124,11 +124,12 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
   // Channel c's constants, for the per-step gradients this lane finishes (see pass 2).
   const float m = (p.mask != nullptr && e_ok) ? p.mask[e0 + c] : 1.f;
   const float D = (p.D != nullptr && e_ok) ? p.D[e0 + c] : 0.f;
-  // Where this lane's finished gradients go (channel c of batch row b; time is added per step).
-  T* const du_c = static_cast<T*>(p.du) + b * p.du_s.batch + (e0 + c) * p.du_s.row;
-  T* const dd_c = static_cast<T*>(p.ddelta) + b * p.ddelta_s.batch + (e0 + c) * p.ddelta_s.row;
-  T* const dz_c = kHasZ ? static_cast<T*>(p.dz) + b * p.dz_s.batch + (e0 + c) * p.dz_s.row : nullptr;
-  T* const out_c = p.out != nullptr ? static_cast<T*>(p.out) + b * p.out_s.batch + (e0 + c) * p.out_s.row : nullptr;
+  // Where this lane's finished gradients go: per tile a pointer to (b, e0 + c, t0) of each output,
+  // kept in a register (see opaque()), and inside the tile 32-bit offsets te·time (the host checks
+  // that they fit).
+  auto tile_ptr = [&](void* base, const Strides3& s, int64_t t0) {
+    return opaque(static_cast<T*>(base) + b * s.batch + (e0 + c) * s.row + t0 * s.time);
+  };
   // Prep role: channel pc of the tile (fixed, as kThreads is a multiple of kCh), steps
   // pt0 + j·kPrepStride; and state pn, steps pt0n + j·kPrepStrideN of B and C.
   constexpr int kPrepStride = kThreads / kCh, kItemsCh = kT / kPrepStride;
@@ -250,6 +251,10 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
         sm.C[i] = pn < N ? op[5].template at<kS>(raw(st, 5), pn, t, t0, p.len) : 0.f;
       }
     });
+    T* const du_t = tile_ptr(p.du, p.du_s, t0);
+    T* const dd_t = tile_ptr(p.ddelta, p.ddelta_s, t0);
+    T* const dz_t = kHasZ ? tile_ptr(p.dz, p.dz_s, t0) : nullptr;
+    T* const out_t = p.out != nullptr ? tile_ptr(p.out, p.out_s, t0) : nullptr;
     const float* const fz = sm.fin(st);  // [kT][kCh]: dz's factor
     const float* const fo = fz + kT * kCh;  // [kT][kCh]: SiLU(z)
     if constexpr (kHasZ) {
@@ -392,20 +397,19 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
         if (q % kSplit == 0) {  // steps q … q + kSplit − 1 are summed: finish step q + sg
           const int te = s * kSub + q + sg, i = te * kCh + c;
           if (e_ok && te < tvalid) {
-            const int64_t tt = t0 + te;
             const float dte = sm.dt[i], ume = sm.um[i], dye = sm.dy[i];
             const float u_raw = p.mask != nullptr ? op[0].at(raw(st, 0), c, te, t0, p.len) : 0.f;  // dmask only
             const float du = fmaf(dye, D, dte * my_gdu);  // ∂/∂u' (before the mask)
             float dpre = fmaf(ume, my_gdu, my_gdt);       // ∂/∂Δ
             if constexpr (kSoftplus) dpre *= sigmoid_from_softplus(dte);
-            du_c[tt * p.du_s.time] = from_float<T>(du * m);
-            dd_c[tt * p.ddelta_s.time] = from_float<T>(dpre);
+            du_t[te * static_cast<int>(p.du_s.time)] = from_float<T>(du * m);
+            dd_t[te * static_cast<int>(p.ddelta_s.time)] = from_float<T>(dpre);
             const float yf = my_y + D * ume;  // the forward's y before the gate
             if constexpr (kHasZ) {
-              dz_c[tt * p.dz_s.time] = from_float<T>(yf * fz[i]);
-              if (out_c != nullptr) out_c[tt * p.out_s.time] = from_float<T>(yf * fo[i]);
-            } else if (out_c != nullptr) {
-              out_c[tt * p.out_s.time] = from_float<T>(yf);
+              dz_t[te * static_cast<int>(p.dz_s.time)] = from_float<T>(yf * fz[i]);
+              if (out_t != nullptr) out_t[te * static_cast<int>(p.out_s.time)] = from_float<T>(yf * fo[i]);
+            } else if (out_t != nullptr) {
+              out_t[te * static_cast<int>(p.out_s.time)] = from_float<T>(yf);
             }
             dD_acc = fmaf(dye, ume, dD_acc);
             dbias_acc += dpre;

@@ -160,8 +160,8 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kThreads == 128 ? 4 : 1) sel
 
     // Epilogue: gate and store (channel pc; consecutive threads → consecutive channels).
     if (pc_ok) {
-      T* const out_t = out_c + (t0 + pt0) * p.out_s.time;
-      const int64_t step = int64_t(kPrepStride) * p.out_s.time;
+      T* const out_t = opaque(out_c + (t0 + pt0) * p.out_s.time);
+      const int step = kPrepStride * static_cast<int>(p.out_s.time);  // the host checks that it fits
 #pragma unroll
       for (int j = 0; j < kItemsCh; ++j) {
         const int t = pt0 + j * kPrepStride, i = t * kCh + pc;
