@@ -3,7 +3,8 @@
 // each lane owns one channel and kNT states, so the reverse recurrence
 //   dh_t = dy_t·C_t + exp(Δ_{t+1}A)·dh_{t+1}
 // carries in registers across the whole sequence. Per tile:
-//   stage (cp.async, the next earlier tile) → prep (Δ, u', dy = dout·SiLU(z), B, C in fp32) →
+//   stage (cp.async, the next earlier tile) → prep (Δ, u', dy = dout·SiLU(z), B, C in fp32, and
+//   the gate factors of dz and of the recomputed output over the read raw tile) →
 //   pass 1: forward from the saved tile-start state, keeping the state every kSub steps in shared
 //           memory →
 //   pass 2: per sub-tile (last first): recompute its kSub states in registers, then walk them
