@@ -28,6 +28,21 @@ struct SeqTraits {
   static_assert(32 % kSplit == 0 && kThreads % 32 == 0, "a channel's lanes share one warp");
 };
 
+// How a block's threads split a tile's per-(t, e) and per-(t, n) items in the prep and epilogue:
+// each thread keeps one channel pc (kThreads is a multiple of kCh) at steps pt0 + j·kStride, and
+// one state pn at steps pt0n + j·kStrideN, so its per-channel constants stay in registers.
+template <class Tr>
+struct PrepSplit {
+  static constexpr int kStride = Tr::kThreads / Tr::kCh, kItems = Tr::kT / kStride;
+  static constexpr int kStrideN = Tr::kThreads / Tr::kMaxN, kItemsN = Tr::kT / kStrideN;
+  static_assert(Tr::kThreads % Tr::kCh == 0 && Tr::kT % kStride == 0 && Tr::kThreads % Tr::kMaxN == 0 &&
+                    Tr::kT % kStrideN == 0,
+                "prep items split evenly");
+  int pc, pt0, pn, pt0n;
+  __device__ explicit PrepSplit(int tid)
+      : pc(tid % Tr::kCh), pt0(tid / Tr::kCh), pn(tid % Tr::kMaxN), pt0n(tid / Tr::kMaxN) {}
+};
+
 // ---- cp.async (sm_80+): 16-byte global → shared copies that complete in the background.
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
   const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));

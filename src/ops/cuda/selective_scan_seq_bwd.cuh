@@ -131,13 +131,12 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
   auto tile_ptr = [&](void* base, const Strides3& s, int64_t t0) {
     return opaque(static_cast<T*>(base) + b * s.batch + (e0 + c) * s.row + t0 * s.time);
   };
-  // Prep role: channel pc of the tile (fixed, as kThreads is a multiple of kCh), steps
-  // pt0 + j·kPrepStride; and state pn, steps pt0n + j·kPrepStrideN of B and C.
-  constexpr int kPrepStride = kThreads / kCh, kItemsCh = kT / kPrepStride;
-  constexpr int kPrepStrideN = kThreads / kMaxN, kItemsN = kT / kPrepStrideN;
-  static_assert(kThreads % kCh == 0 && kT % kPrepStride == 0 && kThreads % kMaxN == 0 && kT % kPrepStrideN == 0,
-                "prep items split evenly");
-  const int pc = tid % kCh, pt0 = tid / kCh, pn = tid % kMaxN, pt0n = tid / kMaxN;
+  // Prep role (see PrepSplit): channel pc, state pn.
+  using Split = PrepSplit<Tr>;
+  constexpr int kPrepStride = Split::kStride, kItemsCh = Split::kItems;
+  constexpr int kPrepStrideN = Split::kStrideN, kItemsN = Split::kItemsN;
+  const Split split(tid);
+  const int pc = split.pc, pt0 = split.pt0, pn = split.pn, pt0n = split.pt0n;
   const bool pc_ok = pc < rows;
   const float pbias = (p.delta_bias != nullptr && pc_ok) ? p.delta_bias[e0 + pc] : 0.f;
   const float pm = (p.mask != nullptr && pc_ok) ? p.mask[e0 + pc] : 1.f;
@@ -256,15 +255,15 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
     T* const dd_t = tile_ptr(p.ddelta, p.ddelta_s, t0);
     T* const dz_t = kHasZ ? tile_ptr(p.dz, p.dz_s, t0) : nullptr;
     T* const out_t = p.out != nullptr ? tile_ptr(p.out, p.out_s, t0) : nullptr;
-    const float* const fz = sm.fin(st);  // [kT][kCh]: dz's factor
-    const float* const fo = fz + kT * kCh;  // [kT][kCh]: SiLU(z)
+    float* const fz = sm.fin(st);     // [kT][kCh]: dz's factor
+    float* const fo = fz + kT * kCh;  // [kT][kCh]: SiLU(z)
     if constexpr (kHasZ) {
       __syncthreads();  // every raw element is read
 #pragma unroll
       for (int j = 0; j < kItemsCh; ++j) {
         const int i = (pt0 + j * kPrepStride) * kCh + pc;
-        sm.fin(st)[i] = fin_z[j];
-        sm.fin(st)[kT * kCh + i] = fin_o[j];
+        fz[i] = fin_z[j];
+        fo[i] = fin_o[j];
       }
     }
     __syncthreads();

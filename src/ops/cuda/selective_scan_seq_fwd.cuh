@@ -37,12 +37,10 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kThreads == 128 ? 4 : 1) sel
   constexpr int kT = Tr::kT, kCh = Tr::kCh, kNT = Tr::kNT, kSplit = Tr::kSplit;
   static_assert(kT % kEvery == 0 && kEvery % kSplit == 0, "saved states split a tile evenly");
   constexpr int kThreads = Tr::kThreads, kMaxN = Tr::kMaxN;
-  // Prep/epilogue items per thread: (t, channel) and (t, state) pairs of a tile, steps
-  // pt0 + j·kPrepStride of channel pc and pt0n + j·kPrepStrideN of state pn.
-  constexpr int kPrepStride = kThreads / kCh, kItemsCh = kT / kPrepStride;
-  constexpr int kPrepStrideN = kThreads / kMaxN, kItemsN = kT / kPrepStrideN;
-  static_assert(kThreads % kCh == 0 && kT % kPrepStride == 0 && kThreads % kMaxN == 0 && kT % kPrepStrideN == 0,
-                "items split evenly");
+  // Prep/epilogue items per thread (see PrepSplit): channel pc, state pn.
+  using Split = PrepSplit<Tr>;
+  constexpr int kPrepStride = Split::kStride, kItemsCh = Split::kItems;
+  constexpr int kPrepStrideN = Split::kStrideN, kItemsN = Split::kItemsN;
   using Op = TileOperand<T, kT>;
   extern __shared__ __align__(16) char smem_raw[];
   const int N = static_cast<int>(p.dstate);
@@ -55,8 +53,9 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kThreads == 128 ? 4 : 1) sel
   // Scan role: channel c, states n0 … n0 + kNT − 1.
   const int c = tid / kSplit, sg = tid % kSplit, n0 = sg * kNT;
   const bool e_ok = c < rows;
-  // Prep / epilogue role: channel tid % kCh (fixed, since kThreads is a multiple of kCh).
-  const int pc = tid % kCh, pt0 = tid / kCh, pn = tid % kMaxN, pt0n = tid / kMaxN;
+  // Prep / epilogue role: channel pc, state pn (fixed per thread).
+  const Split split(tid);
+  const int pc = split.pc, pt0 = split.pt0, pn = split.pn, pt0n = split.pt0n;
   const bool pc_ok = pc < rows;
   const float bias = (p.delta_bias != nullptr && pc_ok) ? p.delta_bias[e0 + pc] : 0.f;
   const float m = (p.mask != nullptr && pc_ok) ? p.mask[e0 + pc] : 1.f;
