@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "ops/add_rms_norm.h"
+#include "ops/autocast_linear.h"
 #include "ops/causal_conv1d.h"
 #include "ops/chunked_cross_entropy.h"
 #include "ops/mamba_inner.h"
@@ -54,7 +55,11 @@ at::Tensor MambaMixerImpl::forward(const at::Tensor& hidden, LayerState* state) 
   MCD_CHECK(hidden.dim() == 3 && hidden.size(2) == d_model, "mixer: hidden must be (B, L, D=",
             d_model, "), got ", hidden.sizes());
   const int64_t E = d_inner, N = d_state, R = dt_rank;
-  const at::Tensor xz = in_proj->forward(hidden);               // (B, L, 2E)
+  // Under CUDA autocast the weight gradient leaves its product in fp32 (ops/autocast_linear.h).
+  const at::Tensor xz = ops::autocast_linear_applies(hidden, in_proj->weight)  // (B, L, 2E)
+                            ? ops::autocast_linear(hidden, in_proj->weight,
+                                                   in_proj->options.bias() ? in_proj->bias : at::Tensor())
+                            : in_proj->forward(hidden);
   if (!state && !gate && xz.is_cuda() && hidden.scalar_type() != at::kDouble && ops::fused_mixer_enabled()) {
     // The fused mixer (ops/mamba_inner.h): saves xz and x_dbl; recomputes u, Δ and y in the backward.
     const ops::MambaInnerWeights w{conv_weight(),
@@ -147,7 +152,11 @@ at::Tensor MambaBackboneImpl::forward(const at::Tensor& input_ids, InferenceCach
   MCD_CHECK(input_ids.scalar_type() == at::kLong, "input_ids must be int64, got ",
             input_ids.scalar_type());
   if (input_ids.numel() > 0) {
-    const int64_t lo = input_ids.min().item<int64_t>(), hi = input_ids.max().item<int64_t>();
+    // One reduction and one device-to-host copy (each .item() is a synchronisation that leaves the
+    // GPU idle while the host launches the next kernels).
+    const auto [mn, mx] = at::aminmax(input_ids);
+    const at::Tensor range = at::stack({mn, mx}).to(at::kCPU);
+    const int64_t lo = range[0].item<int64_t>(), hi = range[1].item<int64_t>();
     MCD_CHECK(lo >= 0 && hi < config.vocab_size, "token ids must be in [0, ", config.vocab_size,
               "), got range [", lo, ", ", hi, "]");
   }

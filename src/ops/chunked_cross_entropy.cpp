@@ -46,7 +46,7 @@ class ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntropy
       if (!want_grad) continue;
       dhidden.narrow(0, start, n).copy_(at::matmul(logits, w));
       if (mm == acc) dweight.addmm_(logits.t(), h);
-      else dweight.add_(at::matmul(logits.t(), h));  // low-precision product, fp32 sum over chunks
+      else addmm_fp32_(dweight, logits.t(), h);  // low-precision operands, fp32 sum over chunks
     }
     ctx->saved_data["dhidden"] = dhidden;
     ctx->saved_data["dweight"] = dweight;

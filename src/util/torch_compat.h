@@ -34,6 +34,29 @@ inline at::Generator make_cpu_generator(uint64_t seed) {
 
 inline bool cuda_available() { return torch::cuda::is_available(); }
 
+// a·b (2-D) in fp32. From LibTorch 2.9 cuBLAS writes fp32 straight from bf16/fp16 CUDA operands (mm's
+// out_dtype overload): one pass, where a product in the operands' dtype needs a cast pass after it
+// (and rounds the result to 8 bits of mantissa on the way). Used for weight gradients.
+inline at::Tensor mm_fp32(const at::Tensor& a, const at::Tensor& b) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 9)
+  const auto t = a.scalar_type();
+  if (a.is_cuda() && (t == at::kBFloat16 || t == at::kHalf) && b.scalar_type() == t) return at::mm(a, b, at::kFloat);
+#endif
+  return at::mm(a, b).to(at::kFloat);
+}
+// acc += a·b for an fp32 acc: one cuBLAS call from bf16/fp16 CUDA operands (addmm's out_dtype
+// overload, LibTorch 2.9+), else a product in the operands' dtype and an add.
+inline void addmm_fp32_(at::Tensor& acc, const at::Tensor& a, const at::Tensor& b) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 9)
+  const auto t = a.scalar_type();
+  if (a.is_cuda() && (t == at::kBFloat16 || t == at::kHalf) && b.scalar_type() == t && acc.scalar_type() == at::kFloat) {
+    at::addmm_out(acc, acc, a, b, at::kFloat);
+    return;
+  }
+#endif
+  acc.add_(at::mm(a, b));
+}
+
 // CUDA autocast (mixed precision) on/off with a low-precision dtype; the API moved from
 // set_enabled/set_autocast_gpu_dtype (1.x) to per-device-type functions (2.x).
 inline void set_cuda_autocast(bool enabled, at::ScalarType dtype = at::kBFloat16) {

@@ -16,6 +16,7 @@
 
 #include "model/mamba.h"
 #include "ops/add_rms_norm.h"
+#include "ops/autocast_linear.h"
 #include "ops/backend.h"
 #include "ops/causal_conv1d.h"
 #include "ops/chunked_cross_entropy.h"
@@ -277,6 +278,27 @@ TEST(ScanKernelModes, DeterministicModeIsBitIdenticalAndMatchesAtomics) {
     const double tol = dtype == at::kFloat ? 1e-6 : 1e-2;  // bf16: a rounding may flip
     EXPECT_LT(test::rel_err(atomic.dB, a.dB), tol);
     EXPECT_LT(test::rel_err(atomic.dC, a.dC), tol);
+    // The fp32 parameter gradients: per-batch partials summed in order vs atomic adds.
+    for (const auto& [x, y, name] : std::vector<Pair>{{atomic.dA, a.dA, "dA"}, {atomic.dD, a.dD, "dD"},
+                                                      {atomic.ddelta_bias, a.ddelta_bias, "ddelta_bias"},
+                                                      {atomic.dmask, a.dmask, "dmask"}})
+      EXPECT_LT(test::rel_err(x, y), 1e-5) << name << " (" << dtype_name(dtype) << ")";
+    // [dB | dC] written time-major into a caller's (B, L, 2N) view, as the fused mixer asks.
+    for (bool det : {false, true}) {
+      at::Tensor buf = torch::full({c.b, c.l, 2 * c.n + 8}, std::numeric_limits<float>::quiet_NaN(),
+                                   s.dout_lo.options());
+      ops::cuda::ScanBackwardOptions o;
+      o.deterministic = det;
+      o.dBC_into = buf.narrow(2, 3, 2 * c.n);
+      const auto g = ops::cuda::selective_scan_cuda_backward(s.kernel, fwd.states, s.dout_lo, o);
+      EXPECT_FALSE(g.dB.defined());
+      const at::Tensor ref_b = (det ? a : atomic).dB, ref_c = (det ? a : atomic).dC;
+      const double t2 = det ? 0.0 : tol;
+      EXPECT_LE(test::rel_err(buf.narrow(2, 3, c.n), ref_b.transpose(1, 2)), t2) << "dBC_into dB";
+      EXPECT_LE(test::rel_err(buf.narrow(2, 3 + c.n, c.n), ref_c.transpose(1, 2)), t2) << "dBC_into dC";
+      EXPECT_TRUE(buf.narrow(2, 0, 3).isnan().all().item<bool>()) << "dBC_into wrote outside its view";
+      EXPECT_TRUE(buf.narrow(2, 3 + 2 * c.n, 5).isnan().all().item<bool>()) << "dBC_into wrote outside its view";
+    }
   }
 }
 
@@ -410,12 +432,16 @@ TEST_P(ConvKernel, ForwardAndGradientsWithinTwiceThePlainError) {
   const at::Tensor out = ops::cuda::causal_conv1d_cuda_forward(kx, w32, b32, c.silu);
   // The model's layout for the gradient too (E % 4 == 0 then takes the channel-contiguous kernels).
   const at::Tensor kd = c.channel_last ? channel_last_view(dout_lo, 0, cuda_lo, true) : dout_lo;
-  const auto g = ops::cuda::causal_conv1d_cuda_backward(kd, kx, w32, b32, c.silu);
   EXPECT_TRUE(c.channel_last && c.l > 1 ? out.stride(1) == 1 : out.is_contiguous()) << "layout of x";
   expect_rule("out", out, plain_out, ref_out, dtype);
-  expect_rule("dx", g.dx, px.grad(), ref.dx, dtype);
-  expect_rule("dweight", g.dweight, pw.grad(), ref.dweight, dtype);
-  if (c.bias) expect_rule("dbias", g.dbias, pb.grad(), ref.dbias, dtype);
+  // Both weight-gradient modes: atomic block sums (the default) and partials summed in order.
+  for (bool deterministic : {false, true}) {
+    const auto g = ops::cuda::causal_conv1d_cuda_backward(kd, kx, w32, b32, c.silu, at::Tensor(), deterministic);
+    const std::string mode = deterministic ? " (deterministic)" : " (atomic)";
+    expect_rule("dx" + mode, g.dx, px.grad(), ref.dx, dtype);
+    expect_rule("dweight" + mode, g.dweight, pw.grad(), ref.dweight, dtype);
+    if (c.bias) expect_rule("dbias" + mode, g.dbias, pb.grad(), ref.dbias, dtype);
+  }
 }
 
 const ConvCase kConvCases[] = {
@@ -432,6 +458,27 @@ const ConvCase kConvCases[] = {
 INSTANTIATE_TEST_SUITE_P(Sizes, ConvKernel,
                          ::testing::Combine(::testing::ValuesIn(kConvCases),
                                             ::testing::Values(at::kFloat, at::kHalf, at::kBFloat16)));
+
+// The model's layout (channel-contiguous, several blocks of segments per batch row): the
+// deterministic weight gradients are bit-identical run to run, the atomic ones agree with them to
+// fp32 rounding, and dx is the same in both modes.
+TEST(ConvKernelModes, DeterministicModeIsBitIdenticalAndMatchesAtomics) {
+  MCD_SKIP_IF_NO_CUDA();
+  torch::manual_seed(6);
+  const auto cuda_bf = torch::TensorOptions().device(torch::kCUDA).dtype(at::kBFloat16);
+  const auto cuda_32 = torch::TensorOptions().device(torch::kCUDA).dtype(at::kFloat);
+  const int64_t B = 3, E = 520, L = 2049;
+  const at::Tensor x = channel_last_view(torch::randn({B, E, L}, cuda_bf), 0, cuda_bf);
+  const at::Tensor dout = channel_last_view(torch::randn({B, E, L}, cuda_bf), 0, cuda_bf, true);
+  const at::Tensor w = torch::randn({E, 4}, cuda_32) * 0.5, b = torch::randn({E}, cuda_32);
+  auto run = [&](bool det) { return ops::cuda::causal_conv1d_cuda_backward(dout, x, w, b, true, at::Tensor(), det); };
+  const auto d1 = run(true), d2 = run(true), a = run(false);
+  EXPECT_TRUE(torch::equal(d1.dweight, d2.dweight));
+  EXPECT_TRUE(torch::equal(d1.dbias, d2.dbias));
+  EXPECT_TRUE(torch::equal(d1.dx, a.dx));
+  EXPECT_LT(test::rel_err(a.dweight, d1.dweight), 1e-5);
+  EXPECT_LT(test::rel_err(a.dbias, d1.dbias), 1e-5);
+}
 
 TEST(ConvKernelModes, DispatchAutogradMatchesRawKernels) {
   MCD_SKIP_IF_NO_CUDA();
@@ -508,6 +555,55 @@ TEST(GpuChunkedCrossEntropy, AutocastRunsBf16ProductsWithinRoundingOfFloat32) {
   EXPECT_GT(test::rel_err(low[1], ref[1]), 1e-5);  // the products did run in bf16
 }
 
+// ops/autocast_linear.h against torch::nn::Linear under the same autocast. Without a bias (the
+// model's in_proj): the output and the input gradient bit for bit (the same bf16 products). With
+// one: LibTorch may fuse the bias into the product's epilogue, so within bf16 rounding. The weight
+// gradient is fp32 from the product: within bf16 rounding of autocast's (rounded to bf16 first),
+// and equal to the fp32 product of the same bf16 operands up to summation order.
+TEST(GpuAutocastLinear, MatchesAutocastLinearWithFp32WeightGradient) {
+  MCD_SKIP_IF_NO_CUDA();
+  const auto o = torch::TensorOptions().device(torch::kCUDA);
+  for (bool bias : {false, true}) {
+    torch::manual_seed(8);
+    torch::nn::Linear lin(torch::nn::LinearOptions(96, 200).bias(bias));
+    lin->to(torch::kCUDA);
+    const at::Tensor x0 = torch::randn({3, 301, 96}, o).to(at::kBFloat16), gy = torch::randn({3, 301, 200}, o);
+    auto run = [&](bool ours) {
+      for (auto& p : lin->parameters()) p.mutable_grad() = at::Tensor();
+      const at::Tensor x = x0.clone().requires_grad_(true);
+      at::Tensor y;
+      {
+        CudaAutocastScope scope(true);
+        EXPECT_TRUE(ops::autocast_linear_applies(x, lin->weight));
+        y = ours ? ops::autocast_linear(x, lin->weight, bias ? lin->bias : at::Tensor()) : lin->forward(x);
+      }
+      y.backward(gy.to(y.scalar_type()));
+      return std::vector<at::Tensor>{y.detach(), x.grad(), lin->weight.grad().clone(),
+                                     bias ? lin->bias.grad().clone() : at::Tensor()};
+    };
+    const std::vector<at::Tensor> ours = run(true), ref = run(false);
+    const std::string what = bias ? "with bias" : "without bias";
+    EXPECT_EQ(ours[0].scalar_type(), at::kBFloat16) << what;
+    if (!bias) {
+      EXPECT_TRUE(torch::equal(ours[0], ref[0])) << what;
+      EXPECT_TRUE(torch::equal(ours[1], ref[1])) << what;
+    }
+    EXPECT_LT(test::rel_err(ours[0], ref[0]), 1e-2) << what;
+    EXPECT_LT(test::rel_err(ours[1], ref[1]), 1e-2) << what;
+    EXPECT_EQ(ours[2].scalar_type(), at::kFloat) << what;
+    EXPECT_LT(test::rel_err(ours[2], ref[2]), 1e-2) << what;
+    if (bias) EXPECT_LT(test::rel_err(ours[3], ref[3]), 1e-2) << what;
+    const at::Tensor g16 = gy.to(at::kBFloat16).reshape({-1, 200}).to(at::kFloat);
+    const at::Tensor exact = g16.t().mm(x0.reshape({-1, 96}).to(at::kFloat));
+    EXPECT_LT(test::rel_err(ours[2], exact), 1e-5) << what;
+    EXPECT_GT(test::rel_err(ref[2], exact), 1e-4) << what;  // autocast's went through bf16
+  }
+  CudaAutocastScope scope(true);
+  ops::set_backend(ops::Backend::kComposite);  // the composite backend keeps LibTorch's own path
+  EXPECT_FALSE(ops::autocast_linear_applies(torch::zeros({2, 96}, o), torch::zeros({200, 96}, o)));
+  ops::set_backend(ops::Backend::kAuto);
+}
+
 // The row-wise cross-entropy kernel against the float64 composite: loss and the in-place
 // gradient, fp32/fp16/bf16, vocabularies that do and do not allow 16-byte loads (1, 7, 1003,
 // 50280), a row stride larger than the vocabulary, and targets at both ends.
@@ -559,7 +655,12 @@ TEST(GpuAddRmsNorm, FusedMatchesFloat64CompositeWithGradients) {
                         {1, 2, 3, true, at::kFloat, at::kFloat},
                         // rows wider than the vectorised kernels' register cache (1024)
                         {2, 9, 1536, true, at::kBFloat16, at::kBFloat16},
-                        {1, 5, 2052, true, at::kFloat, at::kFloat}};
+                        {1, 5, 2052, true, at::kFloat, at::kFloat},
+                        // more rows than the backward's grid has warps (each warp takes several
+                        // rows, more partials than the fixed-order sum has slices); D not a
+                        // multiple of the sum's 32 columns
+                        {8, 1000, 100, true, at::kBFloat16, at::kBFloat16},
+                        {4, 2048, 1024, true, at::kBFloat16, at::kBFloat16}};
   for (const Case& c : cases) {
     torch::manual_seed(c.d + c.l);
     const auto f64 = torch::TensorOptions().dtype(torch::kDouble);

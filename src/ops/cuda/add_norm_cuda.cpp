@@ -24,7 +24,7 @@ DType code(at::ScalarType t) {
 }
 
 AddNormParams base(const at::Tensor& residual_out, const at::Tensor& weight, const at::Tensor& rstd,
-                   at::ScalarType out_dtype, at::ScalarType prev_dtype, double eps) {
+                   at::ScalarType out_dtype, at::ScalarType prev_dtype, double eps, int64_t blocks_per_sm) {
   AddNormParams k;
   k.out_dtype = code(out_dtype);
   k.prev_dtype = code(prev_dtype);
@@ -35,8 +35,7 @@ AddNormParams base(const at::Tensor& residual_out, const at::Tensor& weight, con
   k.residual_out = residual_out.data_ptr<float>();
   k.rstd = rstd.data_ptr<float>();
   const int64_t sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
-  // Up to 16 blocks (64 warps) per SM: enough rows in flight to keep HBM busy.
-  k.blocks = std::max<int64_t>(1, std::min<int64_t>((k.rows + kAddNormWarps - 1) / kAddNormWarps, 16 * sms));
+  k.blocks = std::max<int64_t>(1, std::min<int64_t>((k.rows + kAddNormWarps - 1) / kAddNormWarps, blocks_per_sm * sms));
   k.stream = c10::cuda::getCurrentCUDAStream().stream();
   return k;
 }
@@ -62,8 +61,9 @@ class AddNormCudaFunction : public torch::autograd::Function<AddNormCudaFunction
     at::Tensor normed = at::empty(res_in.sizes(), res_in.options().dtype(out_dtype));
     at::Tensor rstd = at::empty({res_in.numel() / std::max<int64_t>(weight.size(0), 1)}, res_in.options());
     if (res_in.numel() > 0) {
+      // Up to 16 blocks (64 warps) per SM: enough rows in flight to keep HBM busy.
       AddNormParams k = base(residual_out, weight, rstd, out_dtype,
-                             prev.defined() ? prev.scalar_type() : at::kFloat, eps);
+                             prev.defined() ? prev.scalar_type() : at::kFloat, eps, 16);
       k.residual_in = res_in.data_ptr<float>();
       k.prev = prev_c.defined() ? prev_c.data_ptr() : nullptr;
       k.normed = normed.data_ptr();
@@ -90,21 +90,26 @@ class AddNormCudaFunction : public torch::autograd::Function<AddNormCudaFunction
     const at::Tensor dres_out = grad_out[1].defined() ? grad_out[1].to(at::kFloat).contiguous() : at::Tensor();
     at::Tensor dres_in = at::empty_like(residual_out);
     at::Tensor dprev = has_prev ? at::empty(residual_out.sizes(), residual_out.options().dtype(prev_dtype)) : at::Tensor();
-    AddNormParams k = base(residual_out, weight, rstd, out_dtype, prev_dtype, ctx->saved_data["eps"].toDouble());
+    // 4 blocks (16 warps) per SM: each warp keeps a whole row's loads in flight, which is enough for
+    // HBM, and each block's dweight partial covers 4× more rows than at 16 per SM, so the partials'
+    // fixed-order sum (add_norm.cu, a second small kernel) reads a quarter as much.
+    AddNormParams k = base(residual_out, weight, rstd, out_dtype, prev_dtype, ctx->saved_data["eps"].toDouble(), 4);
     at::Tensor dw_part = at::empty({k.blocks, weight.size(0)}, weight.options());
+    at::Tensor dweight = at::empty_like(weight);
     if (residual_out.numel() > 0) {
       k.dnormed = dnormed.data_ptr();
       k.dresidual_out = dres_out.defined() ? dres_out.data_ptr<float>() : nullptr;
       k.dresidual_in = dres_in.data_ptr<float>();
       k.dprev = dprev.defined() ? dprev.data_ptr() : nullptr;
       k.dweight_part = dw_part.data_ptr<float>();
+      k.dweight = dweight.data_ptr<float>();
       k.vec4 = can_vectorise(k.dim, {k.residual_out, k.weight, k.dnormed, k.dresidual_out, k.dresidual_in,
                                      k.dprev, k.dweight_part});
       add_norm_bwd(k);
     } else {
-      dw_part.zero_();
+      dweight.zero_();
     }
-    return {dres_in, dprev, dw_part.sum(0), at::Tensor(), at::Tensor()};
+    return {dres_in, dprev, dweight, at::Tensor(), at::Tensor()};
   }
 };
 

@@ -30,7 +30,8 @@ struct AddNormParams {
   const float* dresidual_out = nullptr;  // (rows, dim) fp32, or null (no gradient flows into it)
   float* dresidual_in = nullptr;         // (rows, dim) fp32
   void* dprev = nullptr;                 // (rows, dim) in prev_dtype, or null
-  float* dweight_part = nullptr;         // (blocks, dim) fp32, summed by the host
+  float* dweight_part = nullptr;         // (blocks, dim) fp32: each block's partial, scratch
+  float* dweight = nullptr;              // (dim) fp32: the partials summed in a fixed order
   int64_t blocks = 0;                    // grid size of both kernels (the host picks it)
   bool vec4 = false;  // dim % 4 == 0 and every pointer 16-byte aligned: the vectorised kernels
 

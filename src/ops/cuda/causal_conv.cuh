@@ -176,10 +176,16 @@ void causal_conv_fwd_launch(const CausalConvParams& p) {
 
 template <typename T>
 void causal_conv_bwd_launch(const CausalConvParams& p) {
-  const dim3 grid = causal_conv_grid(p);
+  dim3 grid = causal_conv_grid(p);
   MCD_BOOL_SWITCH(p.silu, kSilu, [&] {
-    if (p.channel_last) causal_conv_bwd_last_kernel<T, kSilu><<<grid, kConvLastThreads, 0, p.stream>>>(p);
-    else causal_conv_bwd_kernel<T, kSilu><<<grid, kConvThreads, 0, p.stream>>>(p);
+    if (p.channel_last && p.dweight != nullptr) {
+      grid.y = static_cast<unsigned>((p.n_time_tiles + kConvBwdRows - 1) / kConvBwdRows);
+      causal_conv_bwd_last_atomic_kernel<T, kSilu><<<grid, dim3(kConvLastThreads, kConvBwdRows), 0, p.stream>>>(p);
+    } else if (p.channel_last) {
+      causal_conv_bwd_last_kernel<T, kSilu><<<grid, kConvLastThreads, 0, p.stream>>>(p);
+    } else {
+      causal_conv_bwd_kernel<T, kSilu><<<grid, kConvThreads, 0, p.stream>>>(p);
+    }
     MCD_CUDA_CHECK(cudaGetLastError());
   });
 }

@@ -5,7 +5,8 @@
 // through shared memory. Consecutive threads take consecutive channel groups: a warp's loads of
 // one timestep are contiguous. Taps are right-aligned in a 4-tap window (tap j multiplies
 // x[t − 3 + j]; the first 4 − K taps are 0), so one code path serves K = 1 … 4. Semantics of
-// causal_conv.cuh's tile kernels; the backward's dweight/dbias partials are per (batch, segment).
+// causal_conv.cuh's tile kernels. The backward's dweight/dbias are per-(batch, segment) partials
+// (deterministic) or block sums added atomically (p.dweight set).
 #pragma once
 
 #include "ops/cuda/conv_params.h"
@@ -108,13 +109,12 @@ __global__ void __launch_bounds__(kConvLastThreads) causal_conv_fwd_last_kernel(
   }
 }
 
-// Backward over one segment [t0, t0 + kConvSeg): d(pre) is formed for t up to t0 + kConvSeg + 2
-// (dx at s needs d(pre) at s … s + 3), dweight/dbias sum d(pre) over the segment only.
+// Backward over one segment [t0, t0 + kConvSeg) of channels c0 … c0 + 3: dx of the segment, and the
+// segment's dweight/dbias sums. d(pre) is formed for t up to t0 + kConvSeg + 2 (dx at s needs d(pre)
+// at s … s + 3); dweight/dbias sum d(pre) over the segment only.
 template <typename T, bool kSilu>
-__global__ void __launch_bounds__(kConvLastThreads) causal_conv_bwd_last_kernel(CausalConvParams p) {
-  const ConvLastSlot slot = conv_last_slot();
-  if (slot.c0 >= p.dim) return;
-  const int64_t c0 = slot.c0, t0 = slot.t0, b = slot.b;
+__device__ __forceinline__ void conv_bwd_last_segment(const CausalConvParams& p, int64_t c0, int64_t t0, int64_t b,
+                                                      float (&dw)[kConvLastCh][4], float (&db)[kConvLastCh]) {
   float w[kConvLastCh][4], bias[kConvLastCh];
   conv_last_weights(p, c0, w, bias);
   const T* x = static_cast<const T*>(p.x) + b * p.x_s.batch + c0;
@@ -122,7 +122,6 @@ __global__ void __launch_bounds__(kConvLastThreads) causal_conv_bwd_last_kernel(
   T* dx = static_cast<T*>(p.dx) + b * p.dx_s.batch + c0;
   float xw[3][kConvLastCh];              // x at t − 3 … t − 1
   float dpw[3][kConvLastCh] = {};        // d(pre) at t − 3 … t − 1
-  float dw[kConvLastCh][4] = {}, db[kConvLastCh] = {};
 #pragma unroll
   for (int j = 0; j < 3; ++j) conv_last_load(x, p.x_s.time, t0 - 3 + j, p.len, xw[j]);
   const int64_t seg_end = t0 + kConvSeg < p.len ? t0 + kConvSeg : p.len;
@@ -187,6 +186,17 @@ __global__ void __launch_bounds__(kConvLastThreads) causal_conv_bwd_last_kernel(
       if (s >= t0 && s < seg_end) conv_last_store(dx, p.dx_s.time, s, dxv);
     }
   }
+}
+
+// Deterministic backward: one segment per thread; its dweight/dbias sums go to the partials of
+// (batch, segment), which the host sums in a fixed order.
+template <typename T, bool kSilu>
+__global__ void __launch_bounds__(kConvLastThreads) causal_conv_bwd_last_kernel(CausalConvParams p) {
+  const ConvLastSlot slot = conv_last_slot();
+  if (slot.c0 >= p.dim) return;
+  const int64_t c0 = slot.c0, b = slot.b;
+  float dw[kConvLastCh][4] = {}, db[kConvLastCh] = {};
+  conv_bwd_last_segment<T, kSilu>(p, c0, slot.t0, b, dw, db);
   const int64_t part = b * p.n_time_tiles + blockIdx.y;
   const int K = p.width;
 #pragma unroll
@@ -197,6 +207,50 @@ __global__ void __launch_bounds__(kConvLastThreads) causal_conv_bwd_last_kernel(
       if (k >= 0) p.dweight_part[(part * p.dim + c0 + i) * K + k] = dw[i][j];
     }
     if (p.dbias_part != nullptr) p.dbias_part[part * p.dim + c0 + i] = db[i];
+  }
+}
+
+// Atomic backward (the default): a block is kConvLastThreads channel groups × kConvBwdRows
+// consecutive segments. The rows' dweight/dbias sums meet in shared memory and row 0 adds them into
+// the zeroed fp32 p.dweight/p.dbias, so no partials are written and no reduction kernel follows
+// (the order of the adds varies between runs).
+constexpr int kConvBwdRows = 4;
+template <typename T, bool kSilu>
+__global__ void __launch_bounds__(kConvLastThreads* kConvBwdRows, 8 / kConvBwdRows) causal_conv_bwd_last_atomic_kernel(CausalConvParams p) {
+  constexpr int kVals = kConvLastCh * 5;  // 4 taps and the bias per channel
+  __shared__ float s_sum[kConvBwdRows - 1][kVals][kConvLastThreads];
+  const int64_t c0 = (static_cast<int64_t>(blockIdx.x) * kConvLastThreads + threadIdx.x) * kConvLastCh;
+  const int64_t seg = static_cast<int64_t>(blockIdx.y) * kConvBwdRows + threadIdx.y, b = blockIdx.z;
+  float dw[kConvLastCh][4] = {}, db[kConvLastCh] = {};
+  if (c0 < p.dim && seg < p.n_time_tiles) conv_bwd_last_segment<T, kSilu>(p, c0, seg * kConvSeg, b, dw, db);
+  if (threadIdx.y > 0) {
+#pragma unroll
+    for (int i = 0; i < kConvLastCh; ++i) {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) s_sum[threadIdx.y - 1][i * 5 + j][threadIdx.x] = dw[i][j];
+      s_sum[threadIdx.y - 1][i * 5 + 4][threadIdx.x] = db[i];
+    }
+  }
+  __syncthreads();
+  if (threadIdx.y != 0 || c0 >= p.dim) return;
+#pragma unroll
+  for (int r = 0; r < kConvBwdRows - 1; ++r) {
+#pragma unroll
+    for (int i = 0; i < kConvLastCh; ++i) {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) dw[i][j] += s_sum[r][i * 5 + j][threadIdx.x];
+      db[i] += s_sum[r][i * 5 + 4][threadIdx.x];
+    }
+  }
+  const int K = p.width;
+#pragma unroll
+  for (int i = 0; i < kConvLastCh; ++i) {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int k = j - (4 - K);
+      if (k >= 0) atomicAdd(p.dweight + (c0 + i) * K + k, dw[i][j]);
+    }
+    if (p.dbias != nullptr) atomicAdd(p.dbias + c0 + i, db[i]);
   }
 }
 

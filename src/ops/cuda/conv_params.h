@@ -31,8 +31,13 @@ struct CausalConvParams {
 
   const void* dout = nullptr;  Strides3 dout_s;  // backward
   void* dx = nullptr;          Strides3 dx_s;
-  float* dweight_part = nullptr;  // (B, n_time_tiles, E, K), summed by the host
-  float* dbias_part = nullptr;    // (B, n_time_tiles, E), or null
+  // The weight gradients leave either as partials (B, n_time_tiles, E[, K]) that the host sums in a
+  // fixed order (deterministic; every tile kernel), or, with the channel-contiguous kernels only,
+  // added atomically into dweight (E, K) / dbias (E), zero-filled by the host.
+  float* dweight_part = nullptr;
+  float* dbias_part = nullptr;    // or null (no bias)
+  float* dweight = nullptr;       // non-null: the atomic path
+  float* dbias = nullptr;         // or null (no bias)
 
   cudaStream_t stream = nullptr;
 };

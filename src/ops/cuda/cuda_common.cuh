@@ -262,4 +262,11 @@ __device__ __forceinline__ void store_tile(T* __restrict__ g, const float* __res
   }
 }
 
+// A parameter gradient's contribution: stored into this batch's partial, or added atomically into
+// the single zero-filled row (scan_params.h, param_grads_atomic).
+__device__ __forceinline__ void put_param_grad(float* at, float v, bool atomic) {
+  if (atomic) atomicAdd(at, v);
+  else *at = v;
+}
+
 }  // namespace mcd::ops::cuda

@@ -1,10 +1,11 @@
 // The fused mixer on CUDA (ops/mamba_inner.h): conv → x_proj → dt_proj → scan → out_proj in the
 // forward, saving xz, x_dbl, the scan's chunk states and the weights (and the conv output u when
-// mixer_saves_conv_output() is on); the backward recomputes Δ (and u when it was not saved),
-// runs the scan backward (which also recomputes the gated output y for out_proj's weight
-// gradient) and the conv backward, and the small matrix products. The scan and
-// conv backward write dz and dx straight into the two halves of dxz, and x_proj's contribution to
-// du is added by the product itself (addmm), so no extra pass copies or adds a (B, L, E) tensor.
+// mixer_saves_conv_output() is on); the backward recomputes Δ (and u when it was not saved), runs
+// the scan backward (which also recomputes the gated output y for out_proj's weight gradient) and
+// the conv backward, and the small matrix products. The scan and conv backward write dz and dx
+// straight into the two halves of dxz, the scan backward writes [dB | dC] into x_dbl's gradient,
+// and x_proj's contribution to du is added by the product itself (addmm), so no extra pass copies
+// or adds a (B, L, E) tensor. Weight gradients leave their products in fp32 (mm_fp32).
 // Matrix products run in xz's dtype (bf16 under autocast, in the backward too, which the autograd
 // engine runs without autocast); weight gradients are returned in the weights' dtype.
 #include <c10/cuda/CUDAGuard.h>
@@ -22,17 +23,18 @@ struct Recomputed {
   ScanInputs in;
 };
 
-// Everything between xz and the scan from the saved tensors: the conv output u (unless given),
-// Δ, and the scan's inputs. The forward and the backward build them alike.
+// Everything between xz and the scan from the saved tensors: the conv output u (unless given), Δ,
+// and the scan's inputs. The forward and the backward build them alike.
+// w_dt is Δ's projection weight already in xz's dtype.
 Recomputed recompute(const at::Tensor& xz, const at::Tensor& conv_w, const at::Tensor& conv_b,
-                     const at::Tensor& x_dbl, const at::Tensor& dt_w, const at::Tensor& dt_b,
+                     const at::Tensor& x_dbl, const at::Tensor& w_dt, const at::Tensor& dt_b,
                      const at::Tensor& A, const at::Tensor& D, const at::Tensor& u_known = at::Tensor()) {
-  const int64_t E = xz.size(2) / 2, R = dt_w.size(1), N = A.size(1);
+  const int64_t E = xz.size(2) / 2, R = w_dt.size(1), N = A.size(1);
   Recomputed r;
   r.x = xz.narrow(2, 0, E).transpose(1, 2);
   r.z = xz.narrow(2, E, E).transpose(1, 2);
   r.u = u_known.defined() ? u_known : causal_conv1d_cuda_forward(r.x, conv_w, conv_b, /*silu=*/true);
-  r.delta = at::matmul(x_dbl.narrow(2, 0, R), dt_w.to(xz.scalar_type()).t()).transpose(1, 2);
+  r.delta = at::matmul(x_dbl.narrow(2, 0, R), w_dt.t()).transpose(1, 2);
   r.in.u = r.u;
   r.in.delta = r.delta;
   r.in.A = A;
@@ -57,16 +59,19 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
     const auto dt = xz.scalar_type();
     const int64_t E = xz.size(2) / 2;
     // x_dbl = u·W_xᵀ needs u first: run the conv here (the backward recomputes it unless it is kept).
+    // The products' weights in xz's dtype, cast once and kept for the backward (4.7 MB per 370M
+    // layer in bf16) rather than cast again there.
+    const at::Tensor w_x = x_w.to(dt), w_dt = dt_w.to(dt), w_out = out_w.to(dt);
     const at::Tensor x = xz.narrow(2, 0, E).transpose(1, 2);
     const at::Tensor u = causal_conv1d_cuda_forward(x, conv_w, conv_b, /*silu=*/true);
-    const at::Tensor x_dbl = at::matmul(u.transpose(1, 2), x_w.to(dt).t());  // (B, L, R + 2N)
-    const Recomputed r = recompute(xz, conv_w, conv_b, x_dbl, dt_w, dt_b, A, D, u);
+    const at::Tensor x_dbl = at::matmul(u.transpose(1, 2), w_x.t());  // (B, L, R + 2N)
+    const Recomputed r = recompute(xz, conv_w, conv_b, x_dbl, w_dt, dt_b, A, D, u);
     ScanCudaForward f = selective_scan_cuda_forward(r.in, /*save_states=*/true, /*want_last_state=*/false);
     // y (B, E, L) is channel-contiguous: its transpose is a contiguous (B, L, E). Not saved.
-    const at::Tensor out = at::linear(f.out.transpose(1, 2), out_w.to(dt), out_b.defined() ? out_b.to(dt) : out_b);
+    const at::Tensor out = at::linear(f.out.transpose(1, 2), w_out, out_b.defined() ? out_b.to(dt) : out_b);
     const at::Tensor u_saved = placeholder_if_undefined(mixer_saves_conv_output() ? u : at::Tensor());
-    ctx->save_for_backward(
-        {xz, conv_w, conv_b_in, x_w, dt_w, dt_b, A, D, x_dbl, f.states, out_w, out_b_in, u_saved});
+    ctx->save_for_backward({xz, conv_w, conv_b_in, x_w, dt_w, dt_b, A, D, x_dbl, f.states, out_w, out_b_in, u_saved,
+                            w_x, w_dt, w_out});
     ctx->saved_data["deterministic"] = deterministic;
     return {out};
   }
@@ -82,37 +87,43 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
     const auto dt = xz.scalar_type();
     const int64_t B = xz.size(0), L = xz.size(1), E = xz.size(2) / 2, R = dt_w.size(1), N = A.size(1);
     const int64_t Dm = out_w.size(0);
-    const Recomputed r = recompute(xz, conv_w, conv_b, x_dbl, dt_w, dt_b, A, D, undefined_if_placeholder(s[12]));
+    const at::Tensor &w_x = s[13], &w_dt = s[14], &w_out = s[15];  // in xz's dtype
+    const Recomputed r = recompute(xz, conv_w, conv_b, x_dbl, w_dt, dt_b, A, D, undefined_if_placeholder(s[12]));
     // out = y·W_outᵀ (+ b): the gradient reaching y.
     const at::Tensor gout = grad_out[0].to(dt).contiguous();              // (B, L, Dm)
-    const at::Tensor dy = at::matmul(gout, out_w.to(dt));                 // (B, L, E)
+    const at::Tensor dy = at::matmul(gout, w_out);                        // (B, L, E)
     at::Tensor dxz = at::empty({B, L, 2 * E}, xz.options());
+    // x_dbl's gradient (B, L, R + 2N): the first R columns from Δ's product below, [dB | dC] written
+    // by the scan backward's converting copy. No cat.
+    at::Tensor d_xdbl = at::empty({B, L, R + 2 * N}, xz.options());
     ScanBackwardOptions o;
     o.deterministic = ctx->saved_data["deterministic"].toBool();
     o.recompute_out = true;
     o.dz_into = dxz.narrow(2, E, E).transpose(1, 2);
+    o.dBC_into = d_xdbl.narrow(2, R, 2 * N);
     const ScanCudaGrads g = selective_scan_cuda_backward(r.in, states, dy.transpose(1, 2), o);
-    // out_proj's weight gradient from the recomputed y.
-    const at::Tensor d_wout = at::matmul(gout.reshape({-1, Dm}).t(), g.out.transpose(1, 2).reshape({-1, E}));
+    // Weight gradients are formed in fp32 by the products themselves (mm_fp32): no cast passes.
+    // out_proj's from the recomputed y.
+    const at::Tensor d_wout = mm_fp32(gout.reshape({-1, Dm}).t(), g.out.transpose(1, 2).reshape({-1, E}));
     const at::Tensor d_bout = out_b.defined() ? gout.to(at::kFloat).sum(at::IntArrayRef{0, 1}) : at::Tensor();
-    // Δ = x_dbl[…, :R]·W_dtᵀ: gradients of x_dbl's first R columns and of W_dt.
-    const at::Tensor ddelta = g.ddelta.transpose(1, 2);  // (B, L, E)
-    const at::Tensor w_dt = dt_w.to(dt), w_x = x_w.to(dt);
-    const at::Tensor d_xdbl = at::cat({at::matmul(ddelta, w_dt), g.dB.transpose(1, 2).to(dt),
-                                       g.dC.transpose(1, 2).to(dt)}, 2);  // (B, L, R + 2N)
-    const at::Tensor d_wdt = at::matmul(ddelta.reshape({-1, E}).t(), x_dbl.narrow(2, 0, R).reshape({-1, R}));
+    // Δ = x_dbl[…, :R]·W_dtᵀ: gradients of x_dbl's first R columns (written in place) and of W_dt.
+    const at::Tensor ddelta2 = g.ddelta.transpose(1, 2).reshape({-1, E});  // (B·L, E), a view
+    at::Tensor d_xdbl2 = d_xdbl.view({-1, R + 2 * N});
+    at::Tensor d_xdbl_dt = d_xdbl2.narrow(1, 0, R);
+    at::mm_out(d_xdbl_dt, ddelta2, w_dt);
+    const at::Tensor d_wdt = mm_fp32(ddelta2.t(), x_dbl.narrow(2, 0, R).reshape({-1, R}));
     // x_dbl = u·W_xᵀ: gradients of u (added to the scan's) and of W_x.
     const at::Tensor u_t = r.u.transpose(1, 2);  // (B, L, E)
     at::Tensor du = g.du;                        // (B, E, L)
-    const at::Tensor d_xdbl2 = d_xdbl.reshape({-1, R + 2 * N});
     if (du.transpose(1, 2).is_contiguous()) {
       du.transpose(1, 2).view({-1, E}).addmm_(d_xdbl2, w_x);  // the product adds into du: no extra pass
     } else {
       du = du + at::matmul(d_xdbl, w_x).transpose(1, 2);
     }
-    const at::Tensor d_wx = at::matmul(d_xdbl2.t(), u_t.reshape({-1, E}));
+    const at::Tensor d_wx = mm_fp32(d_xdbl2.t(), u_t.reshape({-1, E}));
     const ConvCudaGrads cg = causal_conv1d_cuda_backward(du, r.x, conv_w, conv_b, /*silu=*/true,
-                                                         /*dx_into=*/dxz.narrow(2, 0, E).transpose(1, 2));
+                                                         /*dx_into=*/dxz.narrow(2, 0, E).transpose(1, 2),
+                                                         o.deterministic);
     return {dxz,
             cg.dweight.to(conv_w.scalar_type()),
             conv_b.defined() ? cg.dbias.to(conv_b.scalar_type()) : at::Tensor(),

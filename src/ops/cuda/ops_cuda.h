@@ -49,6 +49,9 @@ struct ScanBackwardOptions {
   // A (B, E, L) view in u's dtype (any strides, e.g. a slice of a larger gradient buffer) that
   // receives dz in place of a fresh tensor; g.dz is then this view.
   at::Tensor dz_into;
+  // A (B, L, 2N) view in u's dtype (any strides, e.g. x_dbl's gradient columns) that receives
+  // [dB | dC] time-major in one converting copy; g.dB and g.dC are then left undefined.
+  at::Tensor dBC_into;
 };
 // `states` from selective_scan_cuda_forward(…, save_states = true) on the same inputs.
 ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, const at::Tensor& states,
@@ -76,9 +79,12 @@ struct ConvCudaGrads {
   at::Tensor dx, dweight, dbias;  // dx in x's dtype; dweight, dbias fp32 (dbias undefined if no bias)
 };
 // dx_into: optional (B, E, L) view in x's dtype (any strides) that receives dx; g.dx is then it.
+// deterministic: dweight/dbias summed from per-segment partials in a fixed order; otherwise (the
+// channel-contiguous kernels) added atomically, which saves the reduction kernels.
 ConvCudaGrads causal_conv1d_cuda_backward(const at::Tensor& dout, const at::Tensor& x,
                                           const at::Tensor& weight, const at::Tensor& bias,
-                                          bool silu, const at::Tensor& dx_into = at::Tensor());
+                                          bool silu, const at::Tensor& dx_into = at::Tensor(),
+                                          bool deterministic = false);
 
 // Fused mixer, in_proj output to out_proj output (ops/mamba_inner.h), through the kernels above.
 bool mamba_inner_cuda_supported(const at::Tensor& xz, const MambaInnerWeights& w);

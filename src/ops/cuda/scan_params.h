@@ -85,10 +85,14 @@ struct SelectiveScanParams {
   float* dC = nullptr;         // (B, N, L) fp32
   float* dB_part = nullptr;    // deterministic: (ceil(E / scan_slice_channels(variant)), B, N, L)
   float* dC_part = nullptr;
-  float* dA_part = nullptr;           // (B, E, N) per-batch partial sums, summed by the host
-  float* dD_part = nullptr;           // (B, E)
-  float* ddelta_bias_part = nullptr;  // (B, E)
-  float* dmask_part = nullptr;        // (B, E)
+  // dA, dD, dΔ-bias, dmask: per-batch partials (B, E, N) / (B, E) summed by the host in a fixed
+  // order, or (param_grads_atomic, the non-deterministic default) one zero-filled (E, N) / (E) row
+  // that every batch adds into atomically.
+  bool param_grads_atomic = false;
+  float* dA_part = nullptr;
+  float* dD_part = nullptr;
+  float* ddelta_bias_part = nullptr;
+  float* dmask_part = nullptr;
 
   cudaStream_t stream = nullptr;  // LibTorch's current stream, passed by the host op
 };

@@ -248,15 +248,17 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_bwd_kernel(Select
     dbias_acc += __shfl_xor_sync(kFullMask, dbias_acc, d, kLanes);
     dm_acc += __shfl_xor_sync(kFullMask, dm_acc, d, kLanes);
   }
+  const int64_t pb = p.param_grads_atomic ? 0 : b;  // the partials' batch row
   if (j == 0 && e_ok) {
-    if (p.dD_part != nullptr) p.dD_part[b * p.dim + e] = dD_acc;
-    if (p.ddelta_bias_part != nullptr) p.ddelta_bias_part[b * p.dim + e] = dbias_acc;
-    if (p.dmask_part != nullptr) p.dmask_part[b * p.dim + e] = dm_acc;
+    if (p.dD_part != nullptr) put_param_grad(p.dD_part + pb * p.dim + e, dD_acc, p.param_grads_atomic);
+    if (p.ddelta_bias_part != nullptr)
+      put_param_grad(p.ddelta_bias_part + pb * p.dim + e, dbias_acc, p.param_grads_atomic);
+    if (p.dmask_part != nullptr) put_param_grad(p.dmask_part + pb * p.dim + e, dm_acc, p.param_grads_atomic);
   }
   __syncthreads();
   for (int i = threadIdx.x; i < kCh * N; i += kThreads) {
     const int cc = i / N;
-    if (cc < rows) p.dA_part[(b * p.dim + e0 + cc) * N + (i % N)] = s_dA[i];
+    if (cc < rows) put_param_grad(p.dA_part + (pb * p.dim + e0 + cc) * N + (i % N), s_dA[i], p.param_grads_atomic);
   }
 }
 

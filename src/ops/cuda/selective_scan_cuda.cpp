@@ -257,24 +257,42 @@ ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, const at::Tenso
   }
   if (options.recompute_out) g.out = fresh(alloc_like_layout(p.u, st));
   const int64_t slices = scan_slice_count(p.variant, p.dim);
-  at::Tensor dB32, dC32, dB_part, dC_part;
+  if (options.dBC_into.defined())
+    MCD_CHECK(options.dBC_into.sizes() == at::IntArrayRef({p.batch, p.len, 2 * p.dstate}) &&
+                  options.dBC_into.scalar_type() == st && options.dBC_into.device() == p.u.device(),
+              "selective_scan (CUDA) backward: dBC_into ", options.dBC_into.sizes(), " must be (B, L, 2N) = (",
+              p.batch, ", ", p.len, ", ", 2 * p.dstate, ") in u's dtype and device");
+  // dB and dC (fp32, summed over channels) share one buffer: one zero-fill in atomic mode.
+  at::Tensor dBC32, dB_part, dC_part;
   if (deterministic) {
-    dB32 = fresh(at::empty({p.batch, p.dstate, p.len}, f32));
-    dC32 = fresh(at::empty({p.batch, p.dstate, p.len}, f32));
+    dBC32 = fresh(at::empty({2, p.batch, p.dstate, p.len}, f32));
     dB_part = fresh(at::empty({slices, p.batch, p.dstate, p.len}, f32));
     dC_part = fresh(at::empty({slices, p.batch, p.dstate, p.len}, f32));
   } else {
-    dB32 = at::zeros({p.batch, p.dstate, p.len}, f32);
-    dC32 = at::zeros({p.batch, p.dstate, p.len}, f32);
+    dBC32 = at::zeros({2, p.batch, p.dstate, p.len}, f32);
   }
-  at::Tensor dA_part = fresh(at::empty({p.batch, p.dim, p.dstate}, f32));
-  at::Tensor dD_part = p.D.defined() ? fresh(at::empty({p.batch, p.dim}, f32)) : at::Tensor();
-  at::Tensor dbias_part = p.bias.defined() ? fresh(at::empty({p.batch, p.dim}, f32)) : at::Tensor();
-  at::Tensor dmask_part = p.mask.defined() ? fresh(at::empty({p.batch, p.dim}, f32)) : at::Tensor();
+  const at::Tensor dB32 = dBC32[0], dC32 = dBC32[1];
+  // dA, dD, dΔ-bias, dmask: per-batch partials summed below (deterministic), or one zero-filled
+  // buffer the kernel adds every batch into (scan_params.h, param_grads_atomic).
+  const int64_t prows = deterministic ? p.batch : 1;
+  const int64_t n_vec = int64_t{p.D.defined()} + int64_t{p.bias.defined()} + int64_t{p.mask.defined()};
+  at::Tensor pbuf = deterministic ? fresh(at::empty({prows * p.dim * (p.dstate + n_vec)}, f32))
+                                  : at::zeros({p.dim * (p.dstate + n_vec)}, f32);
+  int64_t off = 0;
+  auto take = [&](std::initializer_list<int64_t> shape) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    at::Tensor t = pbuf.narrow(0, off, n).view(shape);
+    off += n;
+    return t;
+  };
+  at::Tensor dA_part = take({prows, p.dim, p.dstate});
+  at::Tensor dD_part = p.D.defined() ? take({prows, p.dim}) : at::Tensor();
+  at::Tensor dbias_part = p.bias.defined() ? take({prows, p.dim}) : at::Tensor();
+  at::Tensor dmask_part = p.mask.defined() ? take({prows, p.dim}) : at::Tensor();
   if (p.batch == 0 || p.dim == 0 || p.len == 0) {
-    dA_part.zero_();
-    for (at::Tensor* t : {&dD_part, &dbias_part, &dmask_part, &dB32, &dC32})
-      if (t->defined()) t->zero_();
+    pbuf.zero_();
+    dBC32.zero_();
   } else {
     SelectiveScanParams k = base_params(p, in.delta_softplus);
     k.deterministic = deterministic;
@@ -302,18 +320,25 @@ ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, const at::Tenso
       k.dB_part = dB_part.data_ptr<float>();
       k.dC_part = dC_part.data_ptr<float>();
     }
+    k.param_grads_atomic = !deterministic;
     k.dA_part = dA_part.data_ptr<float>();
     k.dD_part = dD_part.defined() ? dD_part.data_ptr<float>() : nullptr;
     k.ddelta_bias_part = dbias_part.defined() ? dbias_part.data_ptr<float>() : nullptr;
     k.dmask_part = dmask_part.defined() ? dmask_part.data_ptr<float>() : nullptr;
     selective_scan_bwd(k);
   }
-  g.dB = dB32.to(st);
-  g.dC = dC32.to(st);
-  g.dA = dA_part.sum(0);
-  if (dD_part.defined()) g.dD = dD_part.sum(0);
-  if (dbias_part.defined()) g.ddelta_bias = dbias_part.sum(0);
-  if (dmask_part.defined()) g.dmask = dmask_part.sum(0);
+  if (options.dBC_into.defined()) {
+    options.dBC_into.view({p.batch, p.len, 2, p.dstate}).copy_(dBC32.permute({1, 3, 0, 2}));
+  } else {
+    g.dB = dB32.to(st);
+    g.dC = dC32.to(st);
+  }
+  // Partials: summed in a fixed order. Atomic: the single row is the gradient.
+  auto total = [&](const at::Tensor& t) { return deterministic ? t.sum(0) : t[0]; };
+  g.dA = total(dA_part);
+  if (dD_part.defined()) g.dD = total(dD_part);
+  if (dbias_part.defined()) g.ddelta_bias = total(dbias_part);
+  if (dmask_part.defined()) g.dmask = total(dmask_part);
   return g;
 }
 

@@ -430,7 +430,17 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
   }
 
   // dA: each lane owns (e, n0 … n0 + kNT − 1) of this batch row.
-  if (e_ok) store_states(p.dA_part + (b * p.dim + e0 + c) * N, dA, n0, N);
+  const int64_t pb = p.param_grads_atomic ? 0 : b;  // the partials' batch row
+  if (e_ok) {
+    float* row = p.dA_part + (pb * p.dim + e0 + c) * N;
+    if (p.param_grads_atomic) {
+#pragma unroll
+      for (int i = 0; i < kNT; ++i)
+        if (n0 + i < N) atomicAdd(row + n0 + i, dA[i]);
+    } else {
+      store_states(row, dA, n0, N);
+    }
+  }
   // Per-channel sums over the channel's kSplit lanes, in a fixed order.
 #pragma unroll
   for (int d = kSplit / 2; d >= 1; d /= 2) {
@@ -439,10 +449,10 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
     dm_acc += __shfl_xor_sync(kFullMask, dm_acc, d);
   }
   if (sg == 0 && e_ok) {
-    const int64_t o = b * p.dim + e0 + c;
-    if (p.dD_part != nullptr) p.dD_part[o] = dD_acc;
-    if (p.ddelta_bias_part != nullptr) p.ddelta_bias_part[o] = dbias_acc;
-    if (p.dmask_part != nullptr) p.dmask_part[o] = dm_acc;
+    const int64_t o = pb * p.dim + e0 + c;
+    if (p.dD_part != nullptr) put_param_grad(p.dD_part + o, dD_acc, p.param_grads_atomic);
+    if (p.ddelta_bias_part != nullptr) put_param_grad(p.ddelta_bias_part + o, dbias_acc, p.param_grads_atomic);
+    if (p.dmask_part != nullptr) put_param_grad(p.dmask_part + o, dm_acc, p.param_grads_atomic);
   }
 }
 
