@@ -28,7 +28,8 @@ class AutocastLinear : public torch::autograd::Function<AutocastLinear> {
     const at::Tensor &x_lo = s[0], &w_lo = s[1];
     const int64_t in = w_lo.size(1), out = w_lo.size(0);
     const at::Tensor g = grad_out[0].to(w_lo.scalar_type()).reshape({-1, out});  // (rows, out)
-    const at::Tensor dx = at::mm(g, w_lo).view(x_lo.sizes()).to(static_cast<at::ScalarType>(ctx->saved_data["x_type"].toInt()));
+    const auto x_type = static_cast<at::ScalarType>(ctx->saved_data["x_type"].toInt());
+    const at::Tensor dx = at::mm(g, w_lo).view(x_lo.sizes()).to(x_type);
     const at::Tensor dw = mm_fp32(g.t(), x_lo.reshape({-1, in}));  // fp32 from the product itself
     const at::Tensor db = ctx->saved_data["has_bias"].toBool() ? g.to(at::kFloat).sum(0) : at::Tensor();
     return {dx, dw, db};
@@ -39,8 +40,9 @@ class AutocastLinear : public torch::autograd::Function<AutocastLinear> {
 
 bool autocast_linear_applies(const at::Tensor& x, const at::Tensor& weight) {
   const auto t = x.scalar_type();
-  return backend() == Backend::kAuto && x.is_cuda() && cuda_autocast_enabled() && (t == at::kFloat || t == at::kHalf || t == at::kBFloat16) &&
-         weight.scalar_type() == at::kFloat && x.dim() >= 1 && weight.dim() == 2 && x.size(-1) == weight.size(1);
+  return backend() == Backend::kAuto && x.is_cuda() && cuda_autocast_enabled() &&
+         (t == at::kFloat || t == at::kHalf || t == at::kBFloat16) && weight.scalar_type() == at::kFloat &&
+         x.dim() >= 1 && weight.dim() == 2 && x.size(-1) == weight.size(1);
 }
 
 at::Tensor autocast_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {

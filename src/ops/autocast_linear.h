@@ -9,8 +9,9 @@
 
 namespace mcd::ops {
 
-// Whether autocast_linear applies: backend auto (ops/backend.h), CUDA autocast on, x on CUDA in a floating dtype other than
-// float64, weight (and bias) fp32. Callers use torch::nn::Linear's forward otherwise.
+// Whether autocast_linear applies: backend auto (ops/backend.h), CUDA autocast on, x on CUDA in a
+// floating dtype other than float64, weight (and bias) fp32. Callers use torch::nn::Linear's
+// forward otherwise.
 bool autocast_linear_applies(const at::Tensor& x, const at::Tensor& weight);
 
 // y = x·Wᵀ + b in autocast's dtype; x: (…, in), weight (out, in), bias (out) or undefined.

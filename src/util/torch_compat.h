@@ -49,7 +49,8 @@ inline at::Tensor mm_fp32(const at::Tensor& a, const at::Tensor& b) {
 inline void addmm_fp32_(at::Tensor& acc, const at::Tensor& a, const at::Tensor& b) {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 9)
   const auto t = a.scalar_type();
-  if (a.is_cuda() && (t == at::kBFloat16 || t == at::kHalf) && b.scalar_type() == t && acc.scalar_type() == at::kFloat) {
+  if (a.is_cuda() && (t == at::kBFloat16 || t == at::kHalf) && b.scalar_type() == t &&
+      acc.scalar_type() == at::kFloat) {
     at::addmm_out(acc, acc, a, b, at::kFloat);
     return;
   }

@@ -262,7 +262,8 @@ __global__ void __launch_bounds__(kConvLastThreads) causal_conv_bwd_last_kernel(
 // (the order of the adds varies between runs).
 constexpr int kConvBwdRows = 4;
 template <typename T, bool kSilu>
-__global__ void __launch_bounds__(kConvLastThreads* kConvBwdRows, 8 / kConvBwdRows) causal_conv_bwd_last_atomic_kernel(CausalConvParams p) {
+__global__ void __launch_bounds__(kConvLastThreads* kConvBwdRows, 8 / kConvBwdRows)
+    causal_conv_bwd_last_atomic_kernel(CausalConvParams p) {
   constexpr int kVals = kConvLastCh * 5;  // 4 taps and the bias per channel
   constexpr int kThreads = kConvLastThreads * kConvBwdRows;
   __shared__ float s_sum[kConvBwdRows - 1][kVals][kConvLastThreads];
