@@ -21,7 +21,7 @@ Command add_pretrain(CLI::App& app) {
   auto* sub = app.add_subcommand("pretrain", "pre-train a Mamba LM on a corpus (configs/train/*.yaml)");
   struct Args {
     std::string config;
-    std::vector<std::string> overrides;
+    std::vector<std::string> overrides, faults;
     bool resume = false, quiet = false;
   };
   auto a = std::make_shared<Args>();
@@ -29,12 +29,27 @@ Command add_pretrain(CLI::App& app) {
   sub->add_option("--set", a->overrides, "override a key: section.key=value (repeatable)");
   sub->add_flag("--resume", a->resume, "continue from the newest checkpoint in run.out_dir");
   sub->add_flag("--quiet", a->quiet, "no progress line");
+  // Test-only fault injection, kept out of --help: nan-loss-at-step=N, kill-in-checkpoint-at-step=N.
+  sub->add_option("--test-fault", a->faults)->group("");
   return {sub, [a] {
 #ifdef MCD_HAS_TRAIN
             const train::TrainConfig config = train::load_train_config(a->config, a->overrides);
-            train::PretrainOptions o;
+            train::TrainOptions o;
             o.resume = a->resume;
             o.quiet = a->quiet;
+            for (const std::string& f : a->faults) {
+              const auto eq = f.find('=');
+              const std::string key = f.substr(0, eq);
+              int64_t step = -1;
+              try {
+                step = eq == std::string::npos ? -1 : std::stoll(f.substr(eq + 1));
+              } catch (const std::exception&) {
+              }
+              MCD_CHECK(step >= 0, "--test-fault '", f, "': expected nan-loss-at-step=N or kill-in-checkpoint-at-step=N");
+              if (key == "nan-loss-at-step") o.faults.nan_loss_at_step = step;
+              else if (key == "kill-in-checkpoint-at-step") o.faults.kill_in_checkpoint_at_step = step;
+              else fail(cat("--test-fault '", f, "': unknown fault (valid: nan-loss-at-step, kill-in-checkpoint-at-step)"));
+            }
             const auto summary = train::run_pretraining(config, o);
             if (!summary.empty()) std::cout << summary.dump() << std::endl;
 #else

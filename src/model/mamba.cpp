@@ -39,10 +39,60 @@ MambaMixerImpl::MambaMixerImpl(const ModelConfig& c, int64_t e)
       "A_log", torch::log(torch::arange(1, d_state + 1, torch::kFloat)).repeat({e, 1}));
   D = register_parameter("D", torch::ones({e}));
   if (!c.gate_type.empty())
-    gate = register_module("gate", sdm::ChannelGate(e, c.gate_block, sdm::parse_gate_type(c.gate_type), c.gate_init));
+    gate = register_module("gate", ChannelGate(e, c.gate_block, parse_gate_type(c.gate_type), c.gate_init));
 }
 
 at::Tensor MambaMixerImpl::conv_weight() const { return conv1d->weight.squeeze(1); }
+
+void MambaMixerImpl::set_adapter(Projection which, ProjectionAdapter a) {
+  ProjectionAdapter& slot = which == Projection::kIn ? in_adapter_ : out_adapter_;
+  const std::string name = std::string(projection_name(which)) + "_adapter";
+  if (slot) unregister_module(name);
+  slot = a ? register_module(name, a) : nullptr;
+}
+
+const ProjectionAdapter& MambaMixerImpl::adapter(Projection which) const {
+  return which == Projection::kIn ? in_adapter_ : out_adapter_;
+}
+
+std::vector<ChannelSlot> MambaMixerImpl::channel_slots() {
+  std::vector<ChannelSlot> s;
+  auto add = [&](const std::string& name, const at::Tensor& t, int64_t dim, int64_t copies = 1, int64_t group = 1) {
+    if (t.defined()) s.push_back({name, t, dim, copies, group});
+  };
+  add("in_proj.weight", in_proj->weight, 0, 2);  // rows c (x) and E + c (z)
+  if (in_proj->options.bias()) add("in_proj.bias", in_proj->bias, 0, 2);
+  add("conv1d.weight", conv1d->weight, 0);
+  if (conv1d->options.bias()) add("conv1d.bias", conv1d->bias, 0);
+  add("x_proj.weight", x_proj->weight, 1);
+  add("dt_proj.weight", dt_proj->weight, 0);
+  add("dt_proj.bias", dt_proj->bias, 0);
+  add("A_log", A_log, 0);
+  add("D", D, 0);
+  add("out_proj.weight", out_proj->weight, 1);  // its bias is D-indexed
+  if (gate) add("gate.log_alpha", gate->log_alpha, 0, 1, gate->block);
+  for (Projection p : {Projection::kIn, Projection::kOut})
+    if (const auto& a = adapter(p))
+      for (ChannelSlot c : a->channel_slots()) {
+        c.name = std::string(projection_name(p)) + "_adapter." + c.name;
+        s.push_back(std::move(c));
+      }
+  return s;
+}
+
+at::Tensor MambaMixerImpl::project_in(const at::Tensor& hidden) {
+  const at::Tensor bias = in_proj->options.bias() ? in_proj->bias : at::Tensor();
+  if (in_adapter_) return in_adapter_->forward(hidden, in_proj->weight, bias);
+  // Under CUDA autocast the weight gradient leaves its product in fp32 (ops/autocast_linear.h).
+  if (ops::autocast_linear_applies(hidden, in_proj->weight)) return ops::autocast_linear(hidden, in_proj->weight, bias);
+  return in_proj->forward(hidden);
+}
+
+at::Tensor MambaMixerImpl::project_out(const at::Tensor& y) {
+  if (out_adapter_)
+    return out_adapter_->forward(y, out_proj->weight, out_proj->options.bias() ? out_proj->bias : at::Tensor());
+  return out_proj->forward(y);
+}
 at::Tensor MambaMixerImpl::A() const { return -torch::exp(A_log.to(at::kFloat)); }
 
 LayerState MambaMixerImpl::empty_state(int64_t batch, const at::TensorOptions& options) const {
@@ -55,13 +105,13 @@ at::Tensor MambaMixerImpl::forward(const at::Tensor& hidden, LayerState* state) 
   MCD_CHECK(hidden.dim() == 3 && hidden.size(2) == d_model, "mixer: hidden must be (B, L, D=",
             d_model, "), got ", hidden.sizes());
   const int64_t E = d_inner, N = d_state, R = dt_rank;
-  // Under CUDA autocast the weight gradient leaves its product in fp32 (ops/autocast_linear.h).
-  const at::Tensor xz = ops::autocast_linear_applies(hidden, in_proj->weight)  // (B, L, 2E)
-                            ? ops::autocast_linear(hidden, in_proj->weight,
-                                                   in_proj->options.bias() ? in_proj->bias : at::Tensor())
-                            : in_proj->forward(hidden);
-  if (!state && !gate && xz.is_cuda() && hidden.scalar_type() != at::kDouble && ops::fused_mixer_enabled()) {
+  const at::Tensor xz = project_in(hidden);  // (B, L, 2E)
+  const bool out_weight_exact = !out_adapter_ || out_adapter_->weight_form_is_exact();
+  if (!state && !gate && !u_observer && out_weight_exact && xz.is_cuda() && hidden.scalar_type() != at::kDouble &&
+      ops::fused_mixer_enabled()) {
     // The fused mixer (ops/mamba_inner.h): saves xz and x_dbl; recomputes u, Δ and y in the backward.
+    // It consumes out_proj's weight itself, so an adapter on out_proj enters as its effective weight.
+    const at::Tensor out_b = out_proj->options.bias() ? out_proj->bias : at::Tensor();
     const ops::MambaInnerWeights w{conv_weight(),
                                    conv1d->options.bias() ? conv1d->bias : at::Tensor(),
                                    x_proj->weight,
@@ -69,8 +119,8 @@ at::Tensor MambaMixerImpl::forward(const at::Tensor& hidden, LayerState* state) 
                                    dt_proj->bias,
                                    A(),
                                    D,
-                                   out_proj->weight,
-                                   out_proj->options.bias() ? out_proj->bias : at::Tensor()};
+                                   out_adapter_ ? out_adapter_->effective_weight(out_proj->weight) : out_proj->weight,
+                                   out_adapter_ ? out_adapter_->effective_bias(out_b) : out_b};
     if (ops::mamba_inner_supported(xz, w)) return ops::mamba_inner(xz, w);  // (B, L, D)
   }
   // split, not narrow: its backward writes the two gradients into one (B, L, 2E) buffer in one
@@ -81,6 +131,7 @@ at::Tensor MambaMixerImpl::forward(const at::Tensor& hidden, LayerState* state) 
   const at::Tensor conv_bias = conv1d->options.bias() ? conv1d->bias : at::Tensor();
   at::Tensor u = ops::causal_conv1d(x, conv_weight(), conv_bias, /*silu=*/true);  // (B, E, L)
   if (gate) u = u * gate->forward().to(u.scalar_type()).view({1, E, 1});  // SDM: before x_proj and the scan
+  if (u_observer) u_observer(u);
   const at::Tensor x_dbl = x_proj->forward(u.transpose(1, 2));   // (B, L, R + 2N)
   const auto dbl_parts = x_dbl.split_with_sizes({R, N, N}, 2);
   const at::Tensor delta = F::linear(dbl_parts[0], dt_proj->weight).transpose(1, 2);  // (B, E, L)
@@ -108,14 +159,14 @@ at::Tensor MambaMixerImpl::forward(const at::Tensor& hidden, LayerState* state) 
   } else {
     y = ops::selective_scan(in);                                 // (B, E, L)
   }
-  return out_proj->forward(y.transpose(1, 2));                   // (B, L, D)
+  return project_out(y.transpose(1, 2));                         // (B, L, D)
 }
 
 at::Tensor MambaMixerImpl::step(const at::Tensor& hidden, LayerState& st) {
   MCD_CHECK(hidden.dim() == 2 && hidden.size(1) == d_model, "mixer step: hidden must be (B, D=",
             d_model, "), got ", hidden.sizes());
   const int64_t E = d_inner, N = d_state, R = dt_rank;
-  const at::Tensor xz = in_proj->forward(hidden);                // (B, 2E)
+  const at::Tensor xz = project_in(hidden);                       // (B, 2E)
   const at::Tensor conv_bias = conv1d->options.bias() ? conv1d->bias : at::Tensor();
   at::Tensor u = ops::causal_conv1d_step(st.conv, xz.narrow(1, 0, E), conv_weight(), conv_bias, true);
   if (gate) u = u * gate->forward().to(u.scalar_type()).unsqueeze(0);
@@ -125,7 +176,7 @@ at::Tensor MambaMixerImpl::step(const at::Tensor& hidden, LayerState& st) {
   const at::Tensor y = ops::selective_scan_step(
       st.ssm, u, delta, f64 ? -torch::exp(A_log) : A(), x_dbl.narrow(1, R, N), x_dbl.narrow(1, R + N, N),
       D, xz.narrow(1, E, E), dt_proj->bias, /*delta_softplus=*/true);
-  return out_proj->forward(y);                                   // (B, D)
+  return project_out(y);                                         // (B, D)
 }
 
 // ----------------------------------------------------------------------------------- Backbone
@@ -183,6 +234,23 @@ at::Tensor MambaBackboneImpl::forward(const at::Tensor& input_ids, InferenceCach
     pending = block->mixer->forward(normed, cache ? &cache->layers[l] : nullptr);
   }
   return add_norm(pending, norm_f);
+}
+
+std::vector<ChannelGate> MambaBackboneImpl::gates() const {
+  std::vector<ChannelGate> g;
+  for (const auto& block : blocks)
+    if (block->mixer->gate) g.push_back(block->mixer->gate);
+  return g;
+}
+
+void MambaBackboneImpl::set_u_observer(const std::function<void(int64_t, const at::Tensor&)>& observer) {
+  for (size_t l = 0; l < blocks.size(); ++l) {
+    if (!observer) {
+      blocks[l]->mixer->u_observer = nullptr;
+      continue;
+    }
+    blocks[l]->mixer->u_observer = [observer, l](const at::Tensor& u) { observer(int64_t(l), u); };
+  }
 }
 
 at::Tensor MambaBackboneImpl::step(const at::Tensor& token_ids, InferenceCache& cache) {
@@ -261,6 +329,22 @@ at::Tensor MambaLMImpl::prefill(const at::Tensor& input_ids, InferenceCache& cac
 at::Tensor MambaLMImpl::step(const at::Tensor& token_ids, InferenceCache& cache) {
   torch::NoGradGuard no_grad;
   return logits_from_hidden(backbone->step(token_ids, cache));
+}
+
+void MambaLMImpl::step_into(const at::Tensor& token_ids, InferenceCache& cache, at::Tensor& logits) {
+  torch::NoGradGuard no_grad;
+  const int64_t V = lm_head ? lm_head->weight.size(0) : backbone->embeddings->weight.size(0);
+  MCD_CHECK(logits.dim() == 2 && logits.size(0) == token_ids.size(0) && logits.size(1) == V,
+            "step_into: logits must be (B=", token_ids.size(0), ", V=", V, "), got ", logits.sizes());
+  logits.copy_(logits_from_hidden(backbone->step(token_ids, cache)));
+}
+
+void InferenceCache::reset() {
+  for (auto& l : layers) {
+    l.conv.zero_();
+    l.ssm.zero_();
+  }
+  seqlen = 0;
 }
 
 // --------------------------------------------------------------------------------------- init

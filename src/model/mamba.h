@@ -2,10 +2,16 @@
 // HuggingFace's (`backbone.layers.{i}.mixer.in_proj.weight`, …), so checkpoints map 1:1.
 // Full-sequence forward for training and prefill, and a recurrent step mode for decoding.
 // Sequence ops (conv, scan) come from ops/, which pick the CPU reference or device code.
+// The seams the co-design stages use: channel slots (channel_surgery.h), projection adapters
+// (projection_adapter.h), the u observer (CSP calibration) and the SDM gates.
 #pragma once
 
+#include <functional>
+
 #include "config/model_config.h"
-#include "sdm/channel_gate.h"
+#include "model/channel_gate.h"
+#include "model/channel_slot.h"
+#include "model/projection_adapter.h"
 #include "util/torch_compat.h"
 
 namespace mcd {
@@ -16,9 +22,12 @@ struct LayerState {
   at::Tensor ssm;   // (B, E, N), float32 (float64 for a float64 model)
 };
 
+// Preallocated by MambaLMImpl::new_cache; prefill and step update it in place (the tensors keep
+// their storage, so a captured CUDA graph can replay a step on it).
 struct InferenceCache {
   std::vector<LayerState> layers;
   int64_t seqlen = 0;  // tokens consumed so far
+  void reset();        // zero every state in place, seqlen = 0
 };
 
 class RMSNormImpl : public torch::nn::Module {
@@ -39,6 +48,15 @@ class MambaMixerImpl : public torch::nn::Module {
   at::Tensor step(const at::Tensor& hidden, LayerState& state);
   LayerState empty_state(int64_t batch, const at::TensorOptions& options) const;
 
+  // Adapter on in_proj or out_proj (nullptr removes it); registered as "<proj>_adapter".
+  void set_adapter(Projection which, ProjectionAdapter adapter);
+  const ProjectionAdapter& adapter(Projection which) const;
+  // Every tensor indexed by the inner channel: the mixer's own, its gate's and its adapters'.
+  std::vector<ChannelSlot> channel_slots();
+  // Calibration hook (CSP): when set, forward() takes the op-by-op path and calls it with u
+  // (B, E, L), after conv, SiLU and the SDM gate, i.e. what x_proj and the scan see.
+  std::function<void(const at::Tensor&)> u_observer;
+
   int64_t d_model, d_inner, d_state, d_conv, dt_rank;
   torch::nn::Linear in_proj{nullptr};   // (2E, D)
   torch::nn::Conv1d conv1d{nullptr};    // weight (E, 1, K), bias (E)
@@ -47,11 +65,14 @@ class MambaMixerImpl : public torch::nn::Module {
   torch::nn::Linear out_proj{nullptr};  // (D, E)
   at::Tensor A_log;                     // (E, N)
   at::Tensor D;                         // (E)
-  sdm::ChannelGate gate{nullptr};       // SDM gate on u, when the config has gates
+  ChannelGate gate{nullptr};            // SDM gate on u, when the config has gates
 
  private:
   at::Tensor conv_weight() const;  // (E, K)
   at::Tensor A() const;            // (E, N) = −exp(A_log), float32
+  at::Tensor project_in(const at::Tensor& hidden);  // (…, D) → (…, 2E), through the adapter if any
+  at::Tensor project_out(const at::Tensor& y);      // (…, E) → (…, D), through the adapter if any
+  ProjectionAdapter in_adapter_, out_adapter_;
 };
 TORCH_MODULE(MambaMixer);
 
@@ -71,6 +92,10 @@ class MambaBackboneImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& input_ids, InferenceCache* cache = nullptr,
                      std::vector<at::Tensor>* residuals = nullptr);
   at::Tensor step(const at::Tensor& token_ids, InferenceCache& cache);  // (B) → (B, D)
+  // The SDM gate of every layer (empty when the config has none).
+  std::vector<ChannelGate> gates() const;
+  // Sets (or, with an empty function, clears) every mixer's u observer: observer(layer, u).
+  void set_u_observer(const std::function<void(int64_t, const at::Tensor&)>& observer);
 
   ModelConfig config;
   torch::nn::Embedding embeddings{nullptr};  // (V, D)
@@ -91,6 +116,9 @@ class MambaLMImpl : public torch::nn::Module {
   // Prefill: consumes input_ids (B, L), fills `cache`, returns logits of the last token (B, V).
   at::Tensor prefill(const at::Tensor& input_ids, InferenceCache& cache);
   at::Tensor step(const at::Tensor& token_ids, InferenceCache& cache);  // (B) → (B, V)
+  // The same step writing its logits into `logits` (B, V) float32: no host synchronisation and
+  // every buffer fixed (cache, token_ids, logits), so a CUDA graph can capture and replay it.
+  void step_into(const at::Tensor& token_ids, InferenceCache& cache, at::Tensor& logits);
   const ModelConfig& config() const { return backbone->config; }
 
   MambaBackbone backbone{nullptr};

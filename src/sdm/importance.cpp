@@ -117,6 +117,7 @@ Importance compute_importance(MambaLMImpl& model, const KeepPlan& plan) {
     for (const auto& s : proxy) top = std::max(top, s.max().item<double>());
     for (auto& s : proxy) s = top > 0 ? s / top : s;
   }
+  const std::vector<ChannelGate> gates = model.backbone->gates();
   for (int64_t l = 0; l < c.n_layer; ++l) {
     LayerImportance li;
     li.width = c.inner_width(l);
@@ -124,7 +125,7 @@ Importance compute_importance(MambaLMImpl& model, const KeepPlan& plan) {
     li.kept_width = int64_t(li.kept.size());
     li.kept_count = (plan.scale[l] != 0).sum().item<int64_t>();
     if (gated) {
-      auto& gate = *model.backbone->blocks[l]->mixer->gate;
+      const ChannelGateImpl& gate = *gates.at(size_t(l));
       const at::Tensor p = gate.prob_open().detach();  // (E/g)
       li.alpha = to_doubles(gate.expand(gate.log_alpha.detach()));
       li.keep_prob = to_doubles(gate.expand(p));

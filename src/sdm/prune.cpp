@@ -7,6 +7,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "model/channel_surgery.h"
 #include "util/error.h"
 
 namespace mcd::sdm {
@@ -52,10 +53,11 @@ std::vector<double> unit_means(const at::Tensor& per_channel, int64_t unit) {
   return to_vector(t.view({-1, unit}).mean(1));
 }
 
-sdm::ChannelGateImpl& gate_of(MambaLMImpl& model, int64_t layer) {
-  auto& mixer = *model.backbone->blocks.at(layer)->mixer;
-  MCD_CHECK(mixer.gate, "prune: layer ", layer, " has no SDM gate (the model config has no gate_type)");
-  return *mixer.gate;
+ChannelGateImpl& gate_of(MambaLMImpl& model, int64_t layer) {
+  std::vector<ChannelGate> gates = model.backbone->gates();
+  MCD_CHECK(int64_t(gates.size()) == model.config().n_layer, "prune: layer ", layer,
+            " has no SDM gate (the model config has no gate_type)");
+  return *gates[size_t(layer)];
 }
 
 // Per-unit gate logits: mean α over the unit's channels (a unit covers whole gate blocks).
@@ -296,20 +298,21 @@ MambaLM apply_plan(MambaLMImpl& model, const KeepPlan& plan) {
     auto& a = *model.backbone->blocks[l]->mixer;
     auto& b = *out->backbone->blocks[l]->mixer;
     copy(out->backbone->blocks[l]->norm->weight, model.backbone->blocks[l]->norm->weight);
-    const int64_t E = a.d_inner;
-    const at::Tensor idx = torch::tensor(plan.kept[l], torch::kLong).to(ref.device());  // (E')
-    const at::Tensor xz_idx = torch::cat({idx, idx + E});                                 // (2E')
+    // Every channel-indexed tensor through channel surgery; the gate's values fold into the weights.
+    const at::Tensor idx = torch::tensor(plan.kept[l], torch::kLong);  // (E')
+    std::map<std::string, at::Tensor> gathered = gather_channels(a, idx);
+    gathered.erase("gate.log_alpha");
+    for (ChannelSlot& slot : b.channel_slots()) {
+      const auto it = gathered.find(slot.name);
+      MCD_CHECK(it != gathered.end(), "apply_plan: layer ", l, " has no source for ", slot.name);
+      copy(slot.tensor, it->second);
+      gathered.erase(it);
+    }
+    MCD_CHECK(gathered.empty(), "apply_plan: layer ", l, " has channel tensors the pruned model cannot hold (",
+              gathered.begin()->first, "); merge or remove adapters before pruning");
     const at::Tensor scale = plan.scale[l].to(ref.device(), a.x_proj->weight.scalar_type()).unsqueeze(0);  // (1, E')
-    copy(b.in_proj->weight, a.in_proj->weight.index_select(0, xz_idx));       // (2E', D)
-    if (a.in_proj->options.bias()) copy(b.in_proj->bias, a.in_proj->bias.index_select(0, xz_idx));
-    copy(b.conv1d->weight, a.conv1d->weight.index_select(0, idx));            // (E', 1, K)
-    if (a.conv1d->options.bias()) copy(b.conv1d->bias, a.conv1d->bias.index_select(0, idx));
-    copy(b.x_proj->weight, a.x_proj->weight.index_select(1, idx) * scale);    // (R + 2N, E')
-    copy(b.dt_proj->weight, a.dt_proj->weight.index_select(0, idx));          // (E', R)
-    copy(b.dt_proj->bias, a.dt_proj->bias.index_select(0, idx));              // (E')
-    copy(b.A_log, a.A_log.index_select(0, idx));                              // (E', N)
-    copy(b.D, a.D.index_select(0, idx));                                      // (E')
-    copy(b.out_proj->weight, a.out_proj->weight.index_select(1, idx) * scale);  // (D, E')
+    b.x_proj->weight.mul_(scale);    // (R + 2N, E')
+    b.out_proj->weight.mul_(scale);  // (D, E')
     if (a.out_proj->options.bias()) copy(b.out_proj->bias, a.out_proj->bias);
   }
   return out;

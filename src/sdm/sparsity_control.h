@@ -9,7 +9,7 @@
 
 #include <vector>
 
-#include "sdm/channel_gate.h"
+#include "model/channel_gate.h"
 
 namespace mcd::sdm {
 

@@ -9,7 +9,6 @@
 #include <fstream>
 
 #include "io/safetensors_torch.h"
-#include "model/checkpoint.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -33,27 +32,27 @@ void fsync_dir(const std::string& dir) {
   }
 }
 
-// Test hook: MCD_FAULT_KILL_IN_CHECKPOINT=<step> kills the process with SIGKILL halfway through
-// writing that checkpoint (model written, optimizer and state not), like a power cut would.
-void maybe_inject_kill(int64_t step) {
-  const char* v = std::getenv("MCD_FAULT_KILL_IN_CHECKPOINT");
-  if (v && *v && std::atoll(v) == step) ::raise(SIGKILL);
+// Test hook: SIGKILL halfway through writing checkpoint `step` (model written, optimizer and state
+// not), like a power cut would.
+void maybe_inject_kill(const FaultInjection& faults, int64_t step) {
+  if (faults.kill_in_checkpoint_at_step == step) ::raise(SIGKILL);
 }
 
 bool is_complete(const std::string& folder) { return fs::is_regular_file(fs::join(folder, kStateFile)); }
 
 }  // namespace
 
-std::string write_checkpoint(MambaLMImpl& model, const CheckpointContents& contents,
-                             const std::string& out_dir, int64_t step, int64_t keep_last) {
+std::string write_checkpoint(const SaveWeights& save_weights, const CheckpointContents& contents,
+                             const std::string& out_dir, int64_t step, int64_t keep_last,
+                             const FaultInjection& faults) {
   const std::string root = fs::join(out_dir, "checkpoints");
   fs::make_dirs(root);
   const std::string final_dir = fs::join(root, step_name(step));
   const std::string tmp = fs::join(root, ".tmp_" + step_name(step) + "_" + std::to_string(::getpid()));
   fs::remove_tree(tmp);
   fs::make_dirs(tmp);
-  save_pretrained(model, tmp);
-  maybe_inject_kill(step);
+  save_weights(tmp);
+  maybe_inject_kill(faults, step);
   io::save_safetensors(fs::join(tmp, "optimizer.safetensors"), contents.optimizer);
   nlohmann::json state = contents.trainer_state;
   state["step"] = step;
@@ -87,11 +86,8 @@ std::optional<std::string> find_latest_checkpoint(const std::string& out_dir) {
   return complete.back();  // names sort by step (zero-padded)
 }
 
-LoadedCheckpoint read_checkpoint(MambaLMImpl& model, const std::string& folder) {
-  const ModelConfig saved = ModelConfig::from_hf_file(fs::join(folder, "config.json"));
-  MCD_CHECK(saved.to_hf_json() == model.config().to_hf_json(), folder,
-            "/config.json: the checkpoint's model configuration differs from this run's");
-  load_state(model, fs::join(folder, "model.safetensors"));
+LoadedCheckpoint read_checkpoint(const LoadWeights& load_weights, const std::string& folder) {
+  load_weights(folder);
   LoadedCheckpoint out;
   out.optimizer = io::load_safetensors(fs::join(folder, "optimizer.safetensors"));
   const std::string state_path = fs::join(folder, kStateFile);

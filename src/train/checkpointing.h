@@ -6,13 +6,26 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
 
-#include "model/mamba.h"
+#include "util/torch_compat.h"
 
 namespace mcd::train {
+
+// Test-only fault injection (TrainOptions::faults; the CLI's hidden `--test-fault`): each fault
+// reproduces a real failure at a chosen step so the tests can check what survives it.
+struct FaultInjection {
+  int64_t nan_loss_at_step = -1;            // that step's loss reads NaN, as a diverging run's would
+  int64_t kill_in_checkpoint_at_step = -1;  // SIGKILL halfway through writing that checkpoint
+};
+
+// Writes / reads the trained weights of a checkpoint folder (the objective's: an LM in HF format,
+// a classifier with its head and adapters, …).
+using SaveWeights = std::function<void(const std::string& folder)>;
+using LoadWeights = std::function<void(const std::string& folder)>;
 
 struct CheckpointContents {
   std::vector<std::pair<std::string, at::Tensor>> optimizer;  // named state tensors
@@ -20,8 +33,9 @@ struct CheckpointContents {
 };
 
 // Writes checkpoint `step` and prunes all but the newest `keep_last`. Returns its folder.
-std::string write_checkpoint(MambaLMImpl& model, const CheckpointContents& contents,
-                             const std::string& out_dir, int64_t step, int64_t keep_last);
+std::string write_checkpoint(const SaveWeights& save_weights, const CheckpointContents& contents,
+                             const std::string& out_dir, int64_t step, int64_t keep_last,
+                             const FaultInjection& faults = {});
 
 // The newest complete checkpoint folder under <out_dir>/checkpoints, if any. Leftover temporary
 // folders of interrupted writes are removed.
@@ -31,7 +45,7 @@ struct LoadedCheckpoint {
   std::map<std::string, at::Tensor> optimizer;
   nlohmann::json trainer_state;
 };
-// Loads the model parameters (in place) and returns the rest. Errors name the file.
-LoadedCheckpoint read_checkpoint(MambaLMImpl& model, const std::string& folder);
+// Loads the weights (in place, through load_weights) and returns the rest. Errors name the file.
+LoadedCheckpoint read_checkpoint(const LoadWeights& load_weights, const std::string& folder);
 
 }  // namespace mcd::train

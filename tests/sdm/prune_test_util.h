@@ -8,7 +8,7 @@
 
 #include "config/model_config.h"
 #include "model/mamba.h"
-#include "sdm/channel_gate.h"
+#include "model/channel_gate.h"
 #include "test_support.h"
 #include "util/error.h"
 

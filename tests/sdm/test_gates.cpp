@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "model/mamba.h"
-#include "sdm/channel_gate.h"
+#include "model/channel_gate.h"
 #include "sdm/sparsity_control.h"
 #include "test_support.h"
 #include "util/error.h"

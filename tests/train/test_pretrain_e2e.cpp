@@ -86,7 +86,7 @@ TEST(Pretrain, KillDuringCheckpointThenResumeIsBitIdentical) {
   const Proc a = run(s.pretrain("a"));
   ASSERT_EQ(a.status, 0) << a.err;
   // Killed with SIGKILL while writing the step-6 checkpoint.
-  const Proc b1 = run(s.pretrain("b"), "MCD_FAULT_KILL_IN_CHECKPOINT=6");
+  const Proc b1 = run(s.pretrain("b", "--test-fault kill-in-checkpoint-at-step=6"));
   EXPECT_NE(b1.status, 0);
   const auto names = fs::list_dir(s.dir.file("b/checkpoints"));
   EXPECT_TRUE(std::count_if(names.begin(), names.end(), [](auto& n) { return n.rfind(".tmp_", 0) == 0; }) == 1)
@@ -116,7 +116,7 @@ TEST(Pretrain, KillDuringCheckpointThenResumeIsBitIdentical) {
 TEST(Pretrain, NonFiniteLossStopsWithClearMessageAndUsableCheckpoint) {
   MCD_SKIP_WITHOUT_GPT2();
   TinyRun s(8);
-  const Proc r = run(s.pretrain("n"), "MCD_FAULT_NAN_LOSS_AT_STEP=5");
+  const Proc r = run(s.pretrain("n", "--test-fault nan-loss-at-step=5"));
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("training loss is nan at step 5"), std::string::npos) << r.err;
   EXPECT_TRUE(fs::exists(s.dir.file("n/checkpoints/step_00000004/trainer_state.json")));

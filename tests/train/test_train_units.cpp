@@ -18,11 +18,75 @@ using test::error_of;
 TEST(TrainConfig, ShippedConfigsParseAndOverridesApply) {
   const std::string path = test::source_dir() + "/configs/train/small-enwiki-cpu.yaml";
   const TrainConfig c = load_train_config(path, {"train.lr=0.5", "run.out_dir=/tmp/x", "eval.windows=3"});
-  EXPECT_EQ(c.lr, 0.5);
-  EXPECT_EQ(c.out_dir, "/tmp/x");
-  EXPECT_EQ(c.eval_windows, 3);
+  EXPECT_EQ(c.train.lr, 0.5);
+  EXPECT_EQ(c.run.out_dir, "/tmp/x");
+  EXPECT_EQ(c.eval.windows, 3);
   EXPECT_EQ(c.model_config().d_model, 128);
-  EXPECT_EQ(c.data_paths.size(), 10u);
+  EXPECT_EQ(c.data.paths.size(), 10u);
+  // Every shipped training config parses.
+  for (const char* name : {"small-enwiki-cpu", "sdm-small-enwiki-cpu", "mamba130m-enwiki-gpu"}) {
+    const TrainConfig t = load_train_config(test::source_dir() + "/configs/train/" + name + ".yaml");
+    EXPECT_GT(t.train.steps, 0) << name;
+  }
+  const TrainConfig sdm = load_train_config(test::source_dir() + "/configs/train/sdm-small-enwiki-cpu.yaml");
+  EXPECT_TRUE(sdm.sdm.enabled);
+  EXPECT_EQ(sdm.sdm.control.lambda_signal, "deterministic");  // pre-training's default
+  EXPECT_FALSE(sdm.model_config().gate_type.empty());
+}
+
+// Values that would train nonsense (NaN from β = 1 or τ = 0, gradients zeroed by a clip of 0 or
+// reversed by a negative one, …) are refused at load time with file, key and value named.
+TEST(TrainConfig, OutOfRangeValuesAreRefusedWithFileKeyAndValue) {
+  test::TempDir dir;
+  const std::string path = dir.file("t.yaml");
+  std::ofstream(path) << "model: {preset: mamba-tiny}\ndata: {paths: [x]}\n";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"train.grad_clip=-1", "[train]: grad_clip=-1 must be > 0, or 0 for no clipping"},
+      {"train.beta1=1", "[train]: beta1=1 must be in [0, 1)"},
+      {"train.beta2=-0.5", "[train]: beta2=-0.5 must be in [0, 1)"},
+      {"train.eps=0", "[train]: eps=0 must be > 0"},
+      {"train.lr=-0.001", "[train]: lr=-0.001 must be > 0"},
+      {"train.weight_decay=-0.1", "[train]: weight_decay=-0.1 must be >= 0"},
+      {"train.warmup_steps=-1", "[train]: warmup_steps=-1 must be >= 0"},
+      {"sdm.tau0=0", "[sdm]: tau0=0 must be > 0"},
+      {"sdm.tau1=-1", "[sdm]: tau1=-1 must be > 0"},
+      {"sdm.lambda_lr=-0.1", "[sdm]: lambda_lr=-0.1 must be > 0"},
+      {"sdm.gate_lr=0", "[sdm]: gate_lr=0 must be > 0"},
+      {"sdm.penalty_weight=-2", "[sdm]: penalty_weight=-2 must be >= 0"},
+      {"sdm.warmup_fraction=1.5", "[sdm]: warmup_fraction=1.5 must be in [0, 1]"},
+      {"sdm.lambda_signal=typo", "[sdm]: lambda_signal=typo must be deterministic or expected"},
+      {"sdm.gate_type=bernoulli", "[sdm]: gate_type: unknown gate type 'bernoulli'"},
+      {"run.device=tpu", "[run]: device=tpu must be auto, cpu, cuda or cuda:N"},
+      {"run.log_interval=0", "[run]: log_interval=0 must be >= 1"},
+      {"eval.interval=-5", "[eval]: interval=-5 must be >= 0"},
+      {"data.format=csv", "[data]: format=csv must be auto, wikitext, wikiextractor or text"},
+  };
+  for (const auto& [set, want] : cases) {
+    const std::string e = error_of([&] { load_train_config(path, {set}); });
+    EXPECT_NE(e.find(path + " " + want), std::string::npos) << set << " gave: " << e;
+  }
+  // The edges that are valid: no clipping, β = 0, cuda:N.
+  const TrainConfig ok = load_train_config(path, {"train.grad_clip=0", "train.beta1=0", "run.device=cuda:3"});
+  EXPECT_EQ(ok.train.grad_clip, 0.0);
+  EXPECT_EQ(ok.run.device, "cuda:3");
+}
+
+// An already gated init_from keeps its gates: sdm gate keys that disagree with them are an error,
+// not silently ignored.
+TEST(TrainConfig, GatedInitFromRefusesDisagreeingGateSettings) {
+  test::TempDir dir;
+  ModelConfig gated = model_preset("mamba-tiny");
+  gated.gate_type = "hard_concrete";
+  gated.gate_block = 2;
+  std::ofstream(dir.file("config.json")) << gated.to_hf_json().dump();
+  const std::string path = dir.file("t.yaml");
+  std::ofstream(path) << "model: {init_from: " << dir.path << "}\ndata: {paths: [x]}\nsdm: {enabled: true}\n";
+  EXPECT_EQ(load_train_config(path).model_config().gate_block, 2);
+  EXPECT_EQ(load_train_config(path, {"sdm.gate_block=2"}).model_config().gate_block, 2);
+  const std::string e = error_of([&] { load_train_config(path, {"sdm.gate_block=4"}).model_config(); });
+  EXPECT_NE(e.find("gate_block=4 but model.init_from " + dir.path + " already has gates with gate_block=2"),
+            std::string::npos)
+      << e;
 }
 
 TEST(TrainConfig, ErrorsNameKeyAndFile) {
@@ -37,7 +101,7 @@ TEST(TrainConfig, ErrorsNameKeyAndFile) {
   EXPECT_NE(e.find("key 'steps' must be an integer"), std::string::npos) << e;
   std::ofstream(path) << "model: {preset: mamba-tiny}\ndata: {paths: [x]}\n";
   e = error_of([&] { load_train_config(path, {"train.precision=fp8"}); });
-  EXPECT_NE(e.find("precision must be fp32 or bf16"), std::string::npos) << e;
+  EXPECT_NE(e.find("precision=fp8 must be fp32 or bf16"), std::string::npos) << e;
   e = error_of([&] { load_train_config(path, {"lr=3"}); });
   EXPECT_NE(e.find("section.key"), std::string::npos) << e;
   e = error_of([&] { load_train_config(path, {"trian.lr=3"}); });

@@ -2,14 +2,15 @@
 // channels) of a Mamba mixer, multiplying u after conv + SiLU. Hard-concrete (Louizos et al.
 // 2018) by default, Gumbel-sigmoid with an annealed temperature as an option. One noise sample
 // per gate per step, shared across batch and time, drawn from a counter-based seed so a resumed
-// run sees the same noise; deterministic (U = 0.5) in eval mode.
+// run sees the same noise; deterministic (U = 0.5) in eval mode. Part of the model's architecture
+// (config gate_type), so it lives here; sdm/ trains it, reads it and prunes by it.
 #pragma once
 
 #include <string>
 
 #include "util/torch_compat.h"
 
-namespace mcd::sdm {
+namespace mcd {
 
 enum class GateType { kHardConcrete, kGumbelSigmoid };
 GateType parse_gate_type(const std::string& name);  // "hard_concrete" | "gumbel"
@@ -45,4 +46,4 @@ class ChannelGateImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ChannelGate);
 
-}  // namespace mcd::sdm
+}  // namespace mcd

@@ -1,11 +1,11 @@
 // SDM channel gates (see channel_gate.h).
-#include "sdm/channel_gate.h"
+#include "model/channel_gate.h"
 
 #include <cmath>
 
 #include "util/error.h"
 
-namespace mcd::sdm {
+namespace mcd {
 
 GateType parse_gate_type(const std::string& name) {
   if (name == "hard_concrete") return GateType::kHardConcrete;
@@ -63,4 +63,4 @@ at::Tensor ChannelGateImpl::forward() {
   return expand(gate_from_noise(noise_));
 }
 
-}  // namespace mcd::sdm
+}  // namespace mcd

@@ -1,0 +1,226 @@
+// The shared training loop (see loop.h). Data parallelism: every rank computes its share of the
+// step's global batch in `micro_batches` pieces; gradients are averaged over ranks, so N processes
+// make the same update as one process with the combined batch.
+#include "train/loop.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <limits>
+
+#include "train/memory_stats.h"
+#include "util/atomic_file.h"
+#include "util/error.h"
+#include "util/fs.h"
+
+namespace mcd::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string format_duration(double s) {
+  char buf[32];
+  if (s >= 3600) std::snprintf(buf, sizeof(buf), "%dh%02dm", int(s / 3600), int(s / 60) % 60);
+  else if (s >= 60) std::snprintf(buf, sizeof(buf), "%dm%02ds", int(s / 60), int(s) % 60);
+  else std::snprintf(buf, sizeof(buf), "%.0fs", s);
+  return buf;
+}
+
+// Appends JSON lines to <out_dir>/metrics.jsonl (rank 0 only). On resume, lines past the resumed
+// step are dropped first so the file reads as one continuous run.
+class MetricsLog {
+ public:
+  MetricsLog(const std::string& path, int64_t resume_step, bool active) : active_(active) {
+    if (!active_) return;
+    std::vector<std::string> kept;
+    if (resume_step > 0) {
+      std::ifstream in(path);
+      std::string line;
+      while (std::getline(in, line)) {
+        try {
+          const auto j = nlohmann::json::parse(line);
+          if (j.value("step", int64_t(0)) <= resume_step) kept.push_back(line);
+        } catch (const nlohmann::json::exception&) {
+          // a torn last line from a crash: drop it
+        }
+      }
+    }
+    std::string text;
+    for (const auto& l : kept) text += l + "\n";
+    write_text_atomic(path, text);
+    out_.open(path, std::ios::app);
+  }
+  void write(const nlohmann::json& j) {
+    if (!active_) return;
+    out_ << j.dump() << "\n";
+    out_.flush();
+  }
+
+ private:
+  bool active_;
+  std::ofstream out_;
+};
+
+}  // namespace
+
+nlohmann::json run_training_loop(Objective& objective, Communicator& comm, const torch::Device& device,
+                                 const LoopSettings& s, const TrainOptions& options) {
+  const bool main = comm.is_main();
+  auto log = [&](const std::string& line) {
+    if (main) std::cerr << line << std::endl;
+  };
+  torch::nn::Module& module = objective.module();
+  auto optimizer = make_adamw(module, s.optimizer);
+
+  int64_t start_step = 0;
+  double units_seen = 0;
+  if (options.resume) {
+    if (const auto folder = find_latest_checkpoint(s.out_dir)) {
+      LoadedCheckpoint ck = read_checkpoint([&](const std::string& f) { objective.load_weights(f); }, *folder);
+      load_adamw_state(module, *optimizer, ck.optimizer, *folder + "/optimizer.safetensors");
+      start_step = ck.trainer_state["step"].get<int64_t>();
+      units_seen = ck.trainer_state.value("tokens_seen", 0.0);
+      // (Checkpoints written before the loop was split keep the objective's state at the top level.)
+      objective.load_state(ck.trainer_state.contains("objective") ? ck.trainer_state["objective"] : ck.trainer_state);
+      log("resumed from " + *folder + " (step " + std::to_string(start_step) + ")");
+    } else {
+      log("no checkpoint in " + s.out_dir + "/checkpoints: starting from step 0");
+    }
+  }
+  std::vector<at::Tensor> all_params = module.parameters(), trained;
+  for (const auto& p : all_params)
+    if (p.requires_grad()) trained.push_back(p);
+  comm.broadcast_(all_params);  // every rank starts from rank 0's weights
+
+  if (main) fs::make_dirs(s.out_dir);
+  MetricsLog metrics(fs::join(s.out_dir, "metrics.jsonl"), start_step, main);
+
+  auto save = [&](int64_t step, double last_loss) {
+    if (main) {
+      CheckpointContents c;
+      c.optimizer = adamw_state_tensors(module, *optimizer);
+      // Batches and random draws are counter-based (seed, step): the step is the whole data
+      // position and random state, so nothing else needs saving for a bit-identical resume.
+      c.trainer_state = {{"tokens_seen", units_seen}, {"seed", s.seed}, {"train_loss", last_loss},
+                         {"config_source", s.source},
+                         {"data_position", {{"next_step", step}, {"sampler", "counter-based (seed, step, row)"}}},
+                         {"objective", objective.state()}};
+      const std::string dir = write_checkpoint([&](const std::string& f) { objective.save_weights(f); }, c,
+                                               s.out_dir, step, s.keep_last, options.faults);
+      log("checkpoint " + dir);
+    }
+    comm.barrier();
+  };
+
+  const bool tty = main && !options.quiet && ::isatty(STDERR_FILENO);
+  const auto run_start = Clock::now();
+  auto window_start = Clock::now();
+  double window_units = 0;
+  double last_loss = NAN;
+  nlohmann::json last_eval;
+  int64_t step = start_step;
+  reset_peak_memory(device);
+  StepContext ctx;
+  ctx.rank = comm.rank();
+  ctx.world = comm.world_size();
+  ctx.micro_batches = s.grad_accum;
+  for (; step < s.steps; ++step) {
+    ctx.step = step;
+    const double lr = lr_at(step, s.steps, s.warmup_steps, s.lr, s.min_lr_ratio);
+    set_lr(*optimizer, lr);
+    optimizer->zero_grad();
+    objective.begin_step(ctx);
+    double loss_value = 0;
+    for (int64_t m = 0; m < s.grad_accum; ++m) {
+      const at::Tensor loss = [&] {
+        CudaAutocastScope autocast(s.bf16);
+        return objective.micro_batch_loss(ctx, m);
+      }();
+      (loss / double(s.grad_accum)).backward();
+      loss_value += loss.item<double>() / double(s.grad_accum);
+    }
+    if (step == options.faults.nan_loss_at_step) loss_value = NAN;  // test hook
+    const double global_loss = comm.sum(loss_value) / double(comm.world_size());
+    if (!std::isfinite(global_loss)) {
+      fail(cat("training loss is ", global_loss, " at step ", step, " (lr ", lr, "); stopping. The last checkpoint in ",
+               s.out_dir, "/checkpoints is intact: resume from it with a lower train.lr or higher train.warmup_steps"));
+    }
+    comm.average_gradients(trained);
+    // The norm is logged either way; a clip of 0 means no clipping.
+    const double grad_norm =
+        torch::nn::utils::clip_grad_norm_(trained, s.grad_clip > 0 ? s.grad_clip : std::numeric_limits<double>::infinity());
+    optimizer->step();
+    objective.end_step(ctx);
+    last_loss = global_loss;
+    units_seen += objective.units_per_step();
+    window_units += objective.units_per_step();
+
+    const int64_t done = step + 1;
+    const bool final_step = done == s.steps;
+    const bool out_of_time = s.max_minutes > 0 && comm.sum(seconds_since(run_start) > s.max_minutes * 60 ? 1 : 0) > 0;
+    if (done % std::max<int64_t>(1, s.log_interval) == 0 || final_step || out_of_time) {
+      const double secs = seconds_since(window_start);
+      const double ups = secs > 0 ? window_units / secs : 0;
+      const double eta = ups > 0 ? double(s.steps - done) * objective.units_per_step() / ups : 0;
+      nlohmann::json record = {{"step", done}, {"loss", global_loss}, {"lr", lr}, {"grad_norm", grad_norm},
+                               {"tokens_per_s", ups}, {"tokens_seen", units_seen},
+                               {"peak_memory_bytes", peak_memory_bytes(device)}, {"elapsed_s", seconds_since(run_start)}};
+      record.update(objective.step_metrics(done));
+      metrics.write(record);
+      if (main && !options.quiet) {
+        char line[256];
+        std::snprintf(line, sizeof(line), "step %lld/%lld | loss %.4f | lr %.2e | gnorm %.2f | %.1fk %s/s | ETA %s",
+                      static_cast<long long>(done), static_cast<long long>(s.steps), global_loss, lr, grad_norm,
+                      ups / 1000, objective.unit_name(), format_duration(eta).c_str());
+        std::cerr << (tty ? "\r" : "") << line << objective.progress_suffix(done) << (tty ? "   " : "\n") << std::flush;
+      }
+      window_start = Clock::now();
+      window_units = 0;
+    }
+    if ((s.eval_interval > 0 && done % s.eval_interval == 0) || final_step || out_of_time) {
+      last_eval = objective.evaluate(comm);
+      const double val = last_eval.at("val_loss").get<double>();
+      nlohmann::json record = last_eval;
+      record["step"] = done;
+      record["val_ppl"] = std::exp(val);
+      metrics.write(record);
+      if (tty) std::cerr << "\n";
+      log("step " + std::to_string(done) + ": validation loss " + std::to_string(val) + " (ppl " +
+          std::to_string(std::exp(val)) + ")");
+    }
+    if ((s.checkpoint_interval > 0 && done % s.checkpoint_interval == 0) || final_step || out_of_time)
+      save(done, global_loss);
+    if (out_of_time) {
+      log("run.max_minutes reached: stopped after step " + std::to_string(done));
+      ++step;
+      break;
+    }
+  }
+  if (tty) std::cerr << "\n";
+
+  nlohmann::json summary = {{"steps", step},
+                            {"train_loss", last_loss},
+                            {"val_loss", last_eval.is_object() && last_eval.contains("val_loss") ? last_eval["val_loss"]
+                                                                                               : nlohmann::json(NAN)},
+                            {"tokens_seen", units_seen},
+                            {"elapsed_s", seconds_since(run_start)},
+                            {"world_size", comm.world_size()},
+                            {"device", device.str()},
+                            {"precision", s.bf16 ? "bf16" : "fp32"}};
+  if (main) {
+    objective.finish(summary);
+    const std::string final_dir = fs::join(s.out_dir, "final");
+    objective.save_weights(final_dir);
+    summary["final_model"] = final_dir;
+    write_text_atomic(fs::join(s.out_dir, "summary.json"), summary.dump(2) + "\n");
+  }
+  return summary;
+}
+
+}  // namespace mcd::train

@@ -1,0 +1,104 @@
+// The model's seams on a CUDA device (ctest label `gpu`; every case skips itself without one):
+// projection adapters are honoured by the fused CUDA mixer (through their effective weight), and
+// one decoding step (step_into) captured in a CUDA graph replays to the eager step's logits.
+#include <gtest/gtest.h>
+
+#ifdef MCD_WITH_CUDA
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
+
+#include "model/mamba.h"
+#include "test_adapters.h"
+#include "test_support.h"
+
+namespace mcd {
+namespace {
+
+#define MCD_SKIP_IF_NO_CUDA() \
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device in this build or on this machine"
+
+ModelConfig seam_config() {
+  ModelConfig c = model_preset("mamba-tiny");
+  c.n_layer = 2;
+  c.vocab_size = 97;
+  return c;
+}
+
+// A float32 CUDA model with adapters (fused mixer) against the float64 CPU model with the same
+// adapters folded into its weights. float32 products of ≤ 128 terms (no TF32 in LibTorch's default
+// for fp32 matmuls) and the scan in fp32 give relative errors ~1e-6; 1e-4 (logits) and 1e-3
+// (gradients, which pass through more products) leave margin, while an adapter the fused path
+// skipped would change the outputs by ~10 % (the adapters' scales are in [0.5, 1.5]).
+TEST(GpuSeams, FusedMixerHonoursProjectionAdapters) {
+  MCD_SKIP_IF_NO_CUDA();
+  const ModelConfig c = seam_config();
+  MambaLM gpu(c), ref(c), plain(c);
+  init_reference(*gpu, 5);
+  init_reference(*ref, 5);
+  init_reference(*plain, 5);
+  gpu->to(torch::kCUDA);
+  ref->to(at::kDouble);
+  plain->to(torch::kCUDA);
+  test::attach_test_adapters(*gpu, 6, at::kFloat);
+  test::attach_test_adapters(*ref, 6, at::kDouble);
+  const at::Tensor ids = torch::randint(0, 97, {2, 33}, torch::kLong);
+  const at::Tensor loss = gpu->loss(ids.to(torch::kCUDA));
+  const at::Tensor loss_ref = ref->loss(ids);
+  EXPECT_LT(test::rel_err(loss.reshape({1}), loss_ref.reshape({1})), 1e-5);
+  EXPECT_GT(test::rel_err(plain->loss(ids.to(torch::kCUDA)).reshape({1}), loss_ref.reshape({1})), 1e-3)
+      << "the adapters must change the loss for this test to mean anything";
+  loss.backward();
+  loss_ref.backward();
+  auto rp = ref->named_parameters();
+  for (const auto& p : gpu->named_parameters())
+    EXPECT_LT(test::rel_err(p.value().grad(), rp[p.key()].grad()), 1e-3) << p.key();
+  // Eval-mode logits equal the merged model's.
+  torch::NoGradGuard no_grad;
+  gpu->eval();
+  ref->eval();
+  test::merge_test_adapters(*ref);
+  EXPECT_LT(test::rel_err(gpu->forward(ids.to(torch::kCUDA)), ref->forward(ids)), 1e-4);
+}
+
+#ifdef MCD_WITH_CUDA
+// The graph replays exactly the kernels the eager step ran, on the same inputs: the logits agree
+// bit for bit (checked as equality).
+TEST(GpuSeams, StepIntoReplaysFromACudaGraph) {
+  MCD_SKIP_IF_NO_CUDA();
+  ModelConfig c = seam_config();
+  c.gate_type = "hard_concrete";
+  MambaLM m(c);
+  init_reference(*m, 9);
+  m->to(torch::kCUDA);
+  m->eval();
+  const at::Tensor prompt = torch::randint(0, 97, {3, 8}, torch::kLong).to(torch::kCUDA);
+  InferenceCache eager = m->new_cache(3), graphed = m->new_cache(3), scratch = m->new_cache(3);
+  at::Tensor token = torch::zeros({3}, torch::dtype(torch::kLong).device(torch::kCUDA));
+  at::Tensor logits = torch::empty({3, c.vocab_size}, torch::dtype(torch::kFloat).device(torch::kCUDA));
+  at::cuda::CUDAGraph graph;
+  {
+    c10::cuda::CUDAStream stream = c10::cuda::getStreamFromPool();
+    c10::cuda::CUDAStreamGuard guard(stream);
+    m->step_into(token, scratch, logits);  // warm-up on the capture stream (library handles, pools)
+    stream.synchronize();
+    graph.capture_begin();
+    m->step_into(token, graphed, logits);
+    graph.capture_end();
+  }
+  at::Tensor want = torch::empty_like(logits);
+  for (int64_t t = 0; t < prompt.size(1); ++t) {
+    m->step_into(prompt.select(1, t), eager, want);
+    token.copy_(prompt.select(1, t));
+    graph.replay();
+    torch::cuda::synchronize();
+    EXPECT_TRUE(torch::equal(logits, want)) << "token " << t << ": max diff "
+                                            << (logits - want).abs().max().item<double>();
+  }
+  EXPECT_TRUE(torch::isfinite(logits).all().item<bool>());
+}
+#endif
+
+}  // namespace
+}  // namespace mcd
