@@ -32,12 +32,32 @@ struct ScanTraits {
   };
 };
 
-// 16 lanes × 8 items per channel (variants 1–3); 32 lanes × 4 items (variant 4: twice the
-// threads per channel, for small B·E). Both keep kScanChunk and kScanChannels, so the states and
+// 16 lanes × 8 items per channel (ScanAlgorithm::kTimeParallel); 32 lanes × 4 items
+// (kTimeParallelWide: twice the threads per channel, for small B·E). Both keep kScanChunk and kScanChannels, so the states and
 // the deterministic partial slices are laid out alike.
 using ScanConfig = ScanTraits<16, 8, kScanChannels>;
 using ScanConfigWide = ScanTraits<32, 4, kScanChannels>;
 static_assert(ScanConfig::kChunk == kScanChunk && ScanConfigWide::kChunk == kScanChunk,
               "kScanChunk must match the kernel traits");
+
+// A call's runtime flags as compile-time traits: with_scan_flags() turns them into one Flags
+// type in one place, and every scan kernel takes that type instead of positional bools.
+template <bool kHasZ_, bool kSoftplus_, bool kDeterministic_>
+struct ScanFlags {
+  static constexpr bool kHasZ = kHasZ_;                    // z given: out = y·SiLU(z)
+  static constexpr bool kSoftplus = kSoftplus_;            // Δ = softplus(Δ + bias), else Δ + bias
+  static constexpr bool kDeterministic = kDeterministic_;  // backward: dB/dC as per-slice partials
+};
+
+// Calls fn(ScanFlags<…>{}) for p's z and softplus and the given reduction mode (the forward passes
+// false: it has no reduction, so it is compiled once).
+template <class Fn>
+void with_scan_flags(const SelectiveScanParams& p, bool deterministic, Fn&& fn) {
+  MCD_BOOL_SWITCH(p.z != nullptr, kHasZ, [&] {
+    MCD_BOOL_SWITCH(p.delta_softplus, kSoftplus, [&] {
+      MCD_BOOL_SWITCH(deterministic, kDet, [&] { fn(ScanFlags<kHasZ, kSoftplus, kDet>{}); });
+    });
+  });
+}
 
 }  // namespace mcd::ops::cuda
