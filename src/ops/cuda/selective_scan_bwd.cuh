@@ -293,7 +293,7 @@ void selective_scan_bwd_launch(const SelectiveScanParams& p) {
             scan_algorithm_name(p.algorithm), " does not take N = ", p.dstate);
   MCD_CHECK(p.n_chunks == scan_state_count(p.algorithm, p.len), "selective scan: n_chunks does not match algorithm ",
             scan_algorithm_name(p.algorithm));
-  with_scan_flags(p, p.deterministic, [&](auto flags) {
+  with_backward_flags(p, [&](auto flags) {
     using Flags = decltype(flags);
     switch (p.algorithm) {
       case ScanAlgorithm::kTimeParallel: return selective_scan_bwd_run<ScanConfig, T, Flags>(p);

@@ -40,7 +40,7 @@ using ScanConfigWide = ScanTraits<32, 4, kScanChannels>;
 static_assert(ScanConfig::kChunk == kScanChunk && ScanConfigWide::kChunk == kScanChunk,
               "kScanChunk must match the kernel traits");
 
-// A call's runtime flags as compile-time traits: with_scan_flags() turns them into one Flags
+// A call's runtime flags as compile-time traits: with_{forward,backward}_flags() turn them into one Flags
 // type in one place, and every scan kernel takes that type instead of positional bools.
 template <bool kHasZ_, bool kSoftplus_, bool kDeterministic_>
 struct ScanFlags {
@@ -49,13 +49,21 @@ struct ScanFlags {
   static constexpr bool kDeterministic = kDeterministic_;  // backward: dB/dC as per-slice partials
 };
 
-// Calls fn(ScanFlags<…>{}) for p's z and softplus and the given reduction mode (the forward passes
-// false: it has no reduction, so it is compiled once).
+// Calls fn(ScanFlags<…>{}) for p's z and softplus: the forward (no reduction, so it is compiled
+// once, kDeterministic = false), and the backward also for p.deterministic. Each switch
+// instantiates every branch, so the forward must not switch on the reduction mode.
 template <class Fn>
-void with_scan_flags(const SelectiveScanParams& p, bool deterministic, Fn&& fn) {
+void with_forward_flags(const SelectiveScanParams& p, Fn&& fn) {
   MCD_BOOL_SWITCH(p.z != nullptr, kHasZ, [&] {
-    MCD_BOOL_SWITCH(p.delta_softplus, kSoftplus, [&] {
-      MCD_BOOL_SWITCH(deterministic, kDet, [&] { fn(ScanFlags<kHasZ, kSoftplus, kDet>{}); });
+    MCD_BOOL_SWITCH(p.delta_softplus, kSoftplus, [&] { fn(ScanFlags<kHasZ, kSoftplus, false>{}); });
+  });
+}
+template <class Fn>
+void with_backward_flags(const SelectiveScanParams& p, Fn&& fn) {
+  MCD_BOOL_SWITCH(p.deterministic, kDet, [&] {
+    with_forward_flags(p, [&](auto flags) {
+      using F = decltype(flags);
+      fn(ScanFlags<F::kHasZ, F::kSoftplus, kDet>{});
     });
   });
 }

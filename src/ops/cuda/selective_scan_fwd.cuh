@@ -154,7 +154,7 @@ void selective_scan_fwd_launch(const SelectiveScanParams& p) {
             scan_algorithm_name(p.algorithm), " does not take N = ", p.dstate);
   MCD_CHECK(p.n_chunks == scan_state_count(p.algorithm, p.len), "selective scan: n_chunks does not match algorithm ",
             scan_algorithm_name(p.algorithm));
-  with_scan_flags(p, /*deterministic=*/false, [&](auto flags) {
+  with_forward_flags(p, [&](auto flags) {
     using Flags = decltype(flags);
     switch (p.algorithm) {
       case ScanAlgorithm::kTimeParallel: return selective_scan_fwd_run<ScanConfig, T, Flags>(p);
