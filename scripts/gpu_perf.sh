@@ -7,7 +7,8 @@
 #
 #   bash scripts/gpu_perf.sh OUT_DIR        (results: OUT_DIR/*.jsonl, trace summaries, logs)
 #   MCD_WAIT_FOR=FILE: wait (≤ 10 min) for FILE before looking for mamba_ssm, for a build running beside.
-#   MCD_PERF_EXTRAS=0: skip the Kineto traces and the op-by-op-mixer model rows (a shorter run).
+#   MCD_PERF_EXTRAS=0: skip the Kineto traces and the op-by-op-mixer and low-memory-scan model rows
+#   (a shorter run).
 set -uo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$(mkdir -p "${1:?usage: gpu_perf.sh OUT_DIR}" && cd "$1" && pwd)"
