@@ -20,7 +20,7 @@ MCD_BUILD_DIR=build-gpu bash scripts/build_gpu.sh >"$out/build.log" 2>&1 || {
 echo "build: $(( $(date +%s) - t0 )) s"
 timeout 300 build-gpu/tests/test_gpu >"$out/test_gpu.log" 2>&1
 echo "test_gpu rc=$?: $(grep -E '^\[  (PASSED|FAILED) ' "$out/test_gpu.log" | tr '\n' ' ')"
-MCD_GIT_COMMIT=$(git describe --always --dirty) timeout 200 build-gpu/bench/bench_ops --no-composite \
+MCD_GIT_COMMIT=$(git describe --always --dirty) timeout 300 build-gpu/bench/bench_ops --no-composite \
   --layout model --reps 30 >"$out/bench_ops.jsonl" 2>"$out/bench_ops.err"
 echo "bench_ops rc=$?"
 extras="${MCD_PERF_EXTRAS:-1}"
