@@ -6,6 +6,8 @@
 // Usage: bench_model [--preset mamba-130m-gpt2] [--batch 8] [--seq 2048] [--iters 20]
 //                    [--variants dense,gated,p25,p50,p75] [--prefill 128,1024,4096] [--decode 64]
 //                    [--trace FILE] (one training step per variant as a Chrome trace, FILE.<variant>)
+//                    [--ops KEY=VALUE]… (ops options, ops/options.h: e.g. fused_mixer=false,
+//                    scan_plan=low_memory, mixer_saves_conv_output=true; reported in each line)
 #include <chrono>
 #include <iostream>
 #include <sstream>
@@ -13,7 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/mamba.h"
-#include "ops/mamba_inner.h"
+#include "ops/options.h"
 #include "sdm/flops.h"
 #include "util/error.h"
 
@@ -94,7 +96,19 @@ int main(int argc, char** argv) {
     else if (k == "--prefill") prefill = v;
     else if (k == "--decode") decode = std::stoll(v);
     else if (k == "--trace") trace = v;
-    else {
+    else if (k == "--ops") {
+      const auto eq = v.find('=');
+      if (eq == std::string::npos) {
+        std::cerr << "bench_model: --ops takes KEY=VALUE, got " << v << "\n";
+        return 2;
+      }
+      try {
+        ops::set_ops_options(ops::parse_ops_option(ops::ops_options(), v.substr(0, eq), v.substr(eq + 1)));
+      } catch (const std::exception& e) {
+        std::cerr << "bench_model: " << e.what() << "\n";
+        return 2;
+      }
+    } else {
       std::cerr << "bench_model: unknown option " << k << "\n";
       return 2;
     }
@@ -127,7 +141,9 @@ int main(int argc, char** argv) {
                              {"flops_ratio_training", flops["training_flops_ratio"]},
                              {"flops_ratio_forward", flops["forward_flops_ratio"]},
                              {"parameters", c.num_parameters()},
-                             {"fused_mixer", ops::fused_mixer_enabled()}};
+                             {"fused_mixer", ops::ops_options().fused_mixer},
+                             {"mixer_saves_conv_output", ops::ops_options().mixer_saves_conv_output},
+                             {"scan_plan", ops::scan_plan_name(ops::ops_options().scan_plan)}};
       // Training step: forward + backward (optimizer excluded), gates resampled like the trainer does.
       {
         model->train();

@@ -18,6 +18,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ops/causal_conv1d.h"
@@ -146,11 +147,11 @@ class Reporter {
  public:
   Reporter(Device d, std::string commit) : d_(std::move(d)), commit_(std::move(commit)) {}
   void emit(const std::string& bench, const std::string& impl, const Shape& s, const std::string& layout,
-            const std::string& mode, const Stats& st, double bytes, int variant = 0) {
+            const std::string& mode, const Stats& st, double bytes, const std::string& algorithm = "") {
     json j;
     j["bench"] = bench;
     j["impl"] = impl;
-    j["variant"] = variant;
+    j["algorithm"] = algorithm;
     j["gpu"] = d_.name;
     j["sm_count"] = d_.sm_count;
     j["driver"] = d_.driver;
@@ -268,24 +269,35 @@ int main(int argc, char** argv) {
         for (int k = 0; k < n_sets; ++k) sets.push_back(make_set(s, model_layout, 100 + k));
         auto set = [&](int r) -> ScanSet& { return sets[r % n_sets]; };
 
-        // Kernel-lab versions side by side (variant 0 = the default, timed twice for the spread;
-        // 7, 9, 10 are slower everywhere, docs/PERF_NOTES.md, and are not timed again).
-        for (int variant : {5, 8, 11, 12, 0, 0}) {
-          cu::set_scan_variant(variant);
+        // The production scan algorithms side by side (those that take this N), then the one the
+        // default plan chooses for this shape and card ("auto:<name>", timed twice for the
+        // spread, and in deterministic mode).
+        std::vector<std::pair<cu::ScanAlgorithm, std::string>> runs;
+        for (int a = 0; a < cu::kScanAlgorithmCount; ++a) {
+          const auto algorithm = static_cast<cu::ScanAlgorithm>(a);
+          if (cu::scan_algorithm_supports(algorithm, s.N))
+            runs.emplace_back(algorithm, cu::scan_algorithm_name(algorithm));
+        }
+        const cu::ScanAlgorithm chosen = cu::scan_algorithm_for(set(0).in);
+        for (int k = 0; k < 2; ++k) runs.emplace_back(chosen, std::string("auto:") + cu::scan_algorithm_name(chosen));
+        for (const auto& run : runs) {
+          const cu::ScanAlgorithm algorithm = run.first;  // a plain variable: lambdas capture it
+          const std::string& label = run.second;
+          const bool is_auto = label.rfind("auto:", 0) == 0;
           rep.emit("scan_fwd", "mcd", s, layout, "-",
-                   time_op([&](int r) { cu::selective_scan_cuda_forward(set(r).in, false, false); }, 5, reps),
-                   scan_fwd_bytes, variant);
+                   time_op([&](int r) { cu::selective_scan_cuda_forward(set(r).in, algorithm, false, false); }, 5,
+                           reps),
+                   scan_fwd_bytes, label);
           for (bool det : {false, true}) {
-            if (det && variant != 0) continue;
+            if (det && !is_auto) continue;
             rep.emit("scan_fwd_bwd", "mcd", s, layout, det ? "deterministic" : "atomic",
                      time_op([&](int r) {
-                       auto f = cu::selective_scan_cuda_forward(set(r).in, true, false);
-                       cu::selective_scan_cuda_backward(set(r).in, f.states, set(r).dout, det);
+                       auto f = cu::selective_scan_cuda_forward(set(r).in, algorithm, true, false);
+                       cu::selective_scan_cuda_backward(set(r).in, algorithm, f.states, set(r).dout, det);
                      }, 3, reps),
-                     scan_fwd_bytes + scan_bwd_bytes, variant);
+                     scan_fwd_bytes + scan_bwd_bytes, label);
           }
         }
-        cu::set_scan_variant(0);
         rep.emit("conv_fwd", "mcd", s, layout, "K=4 silu",
                  time_op([&](int r) { cu::causal_conv1d_cuda_forward(set(r).conv_x, set(r).conv_w, set(r).conv_b, true); }, 5, reps),
                  2 * 2 * ble);

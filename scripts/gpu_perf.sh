@@ -7,7 +7,8 @@
 #
 #   bash scripts/gpu_perf.sh OUT_DIR        (results: OUT_DIR/*.jsonl, trace summaries, logs)
 #   MCD_WAIT_FOR=FILE: wait (≤ 10 min) for FILE before looking for mamba_ssm, for a build running beside.
-#   MCD_PERF_EXTRAS=0: skip the Kineto traces and the op-by-op-mixer model rows (a shorter run).
+#   MCD_PERF_EXTRAS=0: skip the Kineto traces and the op-by-op-mixer and low-memory-scan model rows
+#   (a shorter run).
 set -uo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$(mkdir -p "${1:?usage: gpu_perf.sh OUT_DIR}" && cd "$1" && pwd)"
@@ -19,7 +20,7 @@ MCD_BUILD_DIR=build-gpu bash scripts/build_gpu.sh >"$out/build.log" 2>&1 || {
 echo "build: $(( $(date +%s) - t0 )) s"
 timeout 300 build-gpu/tests/test_gpu >"$out/test_gpu.log" 2>&1
 echo "test_gpu rc=$?: $(grep -E '^\[  (PASSED|FAILED) ' "$out/test_gpu.log" | tr '\n' ' ')"
-MCD_GIT_COMMIT=$(git describe --always --dirty) timeout 200 build-gpu/bench/bench_ops --no-composite \
+MCD_GIT_COMMIT=$(git describe --always --dirty) timeout 300 build-gpu/bench/bench_ops --no-composite \
   --layout model --reps 30 >"$out/bench_ops.jsonl" 2>"$out/bench_ops.err"
 echo "bench_ops rc=$?"
 extras="${MCD_PERF_EXTRAS:-1}"
@@ -31,10 +32,16 @@ for p in mamba-130m-gpt2 mamba-370m; do
   echo "bench_model $p rc=$?"
   [[ "$extras" == 0 ]] && continue
   python3 scripts/trace_summary.py "$out/trace_$p.json.dense" --top 15 >"$out/trace_$p.txt" && rm -f "$out/trace_$p.json.dense"
-  # The same step with the op-by-op mixer (ops/mamba_inner.h switched off), for the before/after.
-  MCD_FUSED_MIXER=0 timeout 150 build-gpu/bench/bench_model --preset "$p" --batch 8 --seq 2048 --iters 10 \
-    --variants dense --prefill 1024 --decode 0 >>"$out/bench_model.jsonl" 2>>"$out/bench_model.err"
+  # The same step with the op-by-op mixer (ops option fused_mixer=false), for the before/after,
+  # and with the scan's low-memory plan (scan_plan=low_memory: no dense saved states).
+  timeout 150 build-gpu/bench/bench_model --preset "$p" --batch 8 --seq 2048 --iters 10 \
+    --variants dense --prefill 1024 --decode 0 --ops fused_mixer=false \
+    >>"$out/bench_model.jsonl" 2>>"$out/bench_model.err"
   echo "bench_model $p (op-by-op mixer) rc=$?"
+  timeout 150 build-gpu/bench/bench_model --preset "$p" --batch 8 --seq 2048 --iters 10 \
+    --variants dense --prefill 1024 --decode 0 --ops scan_plan=low_memory \
+    >>"$out/bench_model.jsonl" 2>>"$out/bench_model.err"
+  echo "bench_model $p (scan_plan=low_memory) rc=$?"
 done
 if [[ -n "${MCD_WAIT_FOR:-}" ]]; then  # a file another job creates when mamba-ssm is importable
   for _ in $(seq 600); do [[ -e "$MCD_WAIT_FOR" ]] && break; sleep 1; done
@@ -59,7 +66,7 @@ for f in ("bench_ops.jsonl", "mamba_ssm.jsonl", "bench_model.jsonl"):
             continue
         t = j.get("median_us") or (j.get("timing", {}).get("median_ms", 0) * 1000)
         print(f"{f[:9]:<9} {j.get('bench',''):<14} {str(j.get('impl', j.get('preset',''))):<16} "
-              f"v={j.get('variant','')!s:<5} B={j.get('B', j.get('batch',''))!s:<3} L={j.get('L', j.get('seq_len',''))!s:<5} "
+              f"{j.get('algorithm', j.get('scan_plan', ''))!s:<26.26} B={j.get('B', j.get('batch',''))!s:<3} L={j.get('L', j.get('seq_len',''))!s:<5} "
               f"{j.get('mode','') or ('fused' if j.get('fused_mixer') else ('op-by-op' if 'fused_mixer' in j else '')):<28.28} "
               f"{t:10.1f} us  tok/s={j.get('tokens_per_s','')!s:.8} "
               f"peak={j.get('peak_mem_bytes', j.get('peak_memory_bytes',''))}")

@@ -5,7 +5,7 @@
 #include <thread>
 
 #include "cli/commands.h"
-#include "ops/backend.h"
+#include "ops/options.h"
 #include "util/error.h"
 
 int main(int argc, char** argv) {
@@ -13,11 +13,20 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "mamba-codesign 0.1.0 (LibTorch " + mcd::torch_version_string() + ")");
   int threads = 0;
-  std::string ops_backend = "auto";
+  // The ops layer's options (ops/options.h), each parsed strictly by parse_ops_option.
+  std::string ops_backend = "auto", fused_mixer = "on", scan_plan = "auto";
+  bool save_conv_output = false;
   app.add_option("--threads", threads, "CPU threads for LibTorch and the CPU ops (0 = all cores)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--ops", ops_backend, "sequence-op implementation: auto, reference, composite")
+      ->capture_default_str();
+  app.add_option("--fused-mixer", fused_mixer, "the fused mixer on CUDA: on, off (off: op by op)")
+      ->capture_default_str();
+  app.add_flag("--save-conv-output", save_conv_output,
+               "the fused mixer keeps the conv output for its backward (faster, more memory)");
+  app.add_option("--scan-plan", scan_plan,
+                 "selective scan memory plan: auto, low_memory (never the dense saved states)")
       ->capture_default_str();
   const std::vector<mcd::cli::Command> commands = {
       mcd::cli::add_info(app), mcd::cli::add_init(app), mcd::cli::add_generate(app),
@@ -30,7 +39,12 @@ int main(int argc, char** argv) {
   }
   try {
     at::set_num_threads(threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency())));
-    mcd::ops::set_backend(mcd::ops::parse_backend(ops_backend));
+    mcd::ops::OpsOptions ops = mcd::ops::ops_options();
+    ops = mcd::ops::parse_ops_option(ops, "backend", ops_backend);
+    ops = mcd::ops::parse_ops_option(ops, "fused_mixer", fused_mixer);
+    ops = mcd::ops::parse_ops_option(ops, "mixer_saves_conv_output", save_conv_output ? "true" : "false");
+    ops = mcd::ops::parse_ops_option(ops, "scan_plan", scan_plan);
+    mcd::ops::set_ops_options(ops);
     for (const auto& command : commands)
       if (command.app->parsed()) command.run();
   } catch (const std::exception& e) {

@@ -1,25 +1,12 @@
-// Process-wide selection of the op implementation (see backend.h).
+// Names of the op implementations (see backend.h); the choice itself lives in ops/options.h.
 #include "ops/backend.h"
 
-#include <atomic>
-#include <cstdlib>
-
+#include "ops/options.h"
 #include "util/error.h"
 
 namespace mcd::ops {
-namespace {
-Backend initial_backend() {
-  const char* env = std::getenv("MCD_OPS_BACKEND");
-  return env && *env ? parse_backend(env) : Backend::kAuto;
-}
-std::atomic<Backend>& current() {
-  static std::atomic<Backend> value{initial_backend()};
-  return value;
-}
-}  // namespace
 
-Backend backend() { return current().load(); }
-void set_backend(Backend b) { current().store(b); }
+Backend backend() { return ops_options().backend; }
 
 Backend parse_backend(const std::string& name) {
   if (name == "auto") return Backend::kAuto;

@@ -13,10 +13,9 @@ enum class Backend {
   kComposite,  // force the LibTorch-ops composite (any device; autograd gives the backward)
 };
 
-// Process-wide choice, initialised from the environment variable MCD_OPS_BACKEND
-// (auto | reference | composite). Tests and the CLI's --ops flag set it explicitly.
+// The current choice: ops_options().backend (ops/options.h; set by the CLI's --ops, a config's
+// `ops:` section or ScopedOpsOptions in tests).
 Backend backend();
-void set_backend(Backend backend);
 Backend parse_backend(const std::string& name);  // throws mcd::Error listing the valid names
 const char* backend_name(Backend backend);
 

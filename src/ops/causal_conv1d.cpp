@@ -1,5 +1,6 @@
-// Dispatch, autograd wrapper and composite of the causal depthwise conv1d
-// (see causal_conv1d.h; the plain loops are in ops/cpu/causal_conv_cpu.cpp).
+// Dispatch, autograd wrapper and composite of the causal depthwise conv1d (see causal_conv1d.h;
+// the plain loops are in ops/cpu/causal_conv_cpu.cpp, the CUDA kernels' host op in
+// ops/cuda/causal_conv_cuda.cpp; one autograd node serves both).
 #include "ops/causal_conv1d.h"
 
 #include "ops/autograd_placeholders.h"
@@ -16,22 +17,46 @@ namespace {
 
 namespace F = torch::nn::functional;
 
-class CausalConvCpuFunction : public torch::autograd::Function<CausalConvCpuFunction> {
+// The one autograd node of the hand-written conv kernels: the CPU plain loops or, for CUDA tensors,
+// the kernels of ops/cuda (which read the deterministic flag at the backward, for the dweight/dbias
+// sums).
+class CausalConvFunction : public torch::autograd::Function<CausalConvFunction> {
  public:
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
                                                 const at::Tensor& x, const at::Tensor& weight,
                                                 const at::Tensor& bias, bool silu) {
     ctx->save_for_backward({x, weight, bias});
     ctx->saved_data["silu"] = silu;
-    return {cpu::causal_conv1d_forward(x, weight, undefined_if_placeholder(bias), silu)};
+    const at::Tensor b = undefined_if_placeholder(bias);
+#ifdef MCD_WITH_CUDA
+    if (x.is_cuda()) return {cuda::causal_conv1d_cuda_forward(x, weight, b, silu)};
+#endif
+    return {cpu::causal_conv1d_forward(x, weight, b, silu)};
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_out) {
     const auto s = ctx->get_saved_variables();
     const at::Tensor bias = undefined_if_placeholder(s[2]);
-    auto g = cpu::causal_conv1d_backward(grad_out[0], s[0], s[1], bias, ctx->saved_data["silu"].toBool());
-    return {g.dx.to(s[0].scalar_type()), g.dweight.to(s[1].scalar_type()),
-            bias.defined() ? g.dbias.to(bias.scalar_type()) : at::Tensor(), at::Tensor()};
+    if (!grad_out[0].defined()) return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    const bool silu = ctx->saved_data["silu"].toBool();
+    at::Tensor dx, dweight, dbias;
+#ifdef MCD_WITH_CUDA
+    if (s[0].is_cuda()) {
+      const cuda::ConvCudaGrads g = cuda::causal_conv1d_cuda_backward(
+          grad_out[0], s[0], s[1], bias, silu, at::Tensor(), at::globalContext().deterministicAlgorithms());
+      dx = g.dx;
+      dweight = g.dweight;
+      dbias = g.dbias;
+    }
+#endif
+    if (!dx.defined()) {
+      const cpu::ConvGrads g = cpu::causal_conv1d_backward(grad_out[0], s[0], s[1], bias, silu);
+      dx = g.dx;
+      dweight = g.dweight;
+      dbias = g.dbias;
+    }
+    return {dx.to(s[0].scalar_type()), dweight.to(s[1].scalar_type()),
+            bias.defined() ? dbias.to(bias.scalar_type()) : at::Tensor(), at::Tensor()};
   }
 };
 
@@ -62,12 +87,12 @@ at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& weight, const at
 #ifdef MCD_WITH_CUDA
   // CUDA tensors with backend kAuto: the fused kernel (ops/cuda); kComposite forces the composite.
   if (b == Backend::kAuto && x.is_cuda() && cuda::conv_supported(x, weight))
-    return cuda::causal_conv1d_cuda(x, weight, bias, silu);
+    return CausalConvFunction::apply(x, weight, placeholder_if_undefined(bias), silu)[0];
 #endif
   const bool reference = b == Backend::kReference || (b == Backend::kAuto && x.device().is_cpu());
   if (!reference) return causal_conv1d_composite(x, weight, bias, silu);
   MCD_CHECK(x.device().is_cpu(), "ops backend 'reference' needs CPU tensors, got ", x.device());
-  return CausalConvCpuFunction::apply(x, weight, bias.defined() ? bias : torch::empty({0}), silu)[0];
+  return CausalConvFunction::apply(x, weight, placeholder_if_undefined(bias), silu)[0];
 }
 
 at::Tensor causal_conv1d_step(at::Tensor& conv_state, const at::Tensor& x,

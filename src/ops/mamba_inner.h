@@ -4,12 +4,12 @@
 // scan backward recomputes the gated scan output y for out_proj's weight gradient. Against the
 // op-by-op mixer it keeps three fewer (B, L, E) activations per layer (u, Δ and y) for one more
 // conv forward, one more store of y and one small matrix product per layer in the backward.
-// set_mixer_saves_conv_output(true) (environment MCD_MIXER_SAVE_U=1) keeps u instead of running
-// the conv forward again: measured 1.8 % (130M) and 1.3 % (370M) faster training steps for 11 %
-// and 18 % more peak memory (docs/PERF_NOTES.md).
+// OpsOptions::mixer_saves_conv_output (ops/options.h) keeps u instead of running the conv forward
+// again: measured 1.8 % (130M) and 1.3 % (370M) faster training steps for 11 % and 18 % more peak
+// memory (docs/PERF_NOTES.md).
 //
-// CUDA kernels only (backend auto, fp32/fp16/bf16 xz, N ≤ 64, K ≤ 4); the model falls back to the
-// op-by-op mixer elsewhere, with an SDM gate, and when decoding state is requested.
+// CUDA kernels only (backend auto, OpsOptions::fused_mixer on, fp32/fp16/bf16 xz, N ≤ 64, K ≤ 4);
+// the model falls back to the op-by-op mixer elsewhere and when decoding state is requested.
 #pragma once
 
 #include "util/torch_compat.h"
@@ -26,15 +26,15 @@ struct MambaInnerWeights {
   at::Tensor D;              // (E)
   at::Tensor out_proj_weight;  // (D_model, E)
   at::Tensor out_proj_bias;    // (D_model) or undefined
+  // (E) fp32 or undefined: an SDM channel mask m. The scan and its D skip see m⊙u, and the node
+  // returns the scan's dm as this input's gradient. The caller passes x_proj_weight already
+  // multiplied by m along its E columns (x_dbl = u·(W_x⊙m)ᵀ = (m⊙u)·W_xᵀ), so the mask's gradient
+  // through x_proj flows through the caller's multiplication.
+  at::Tensor mask{};  // (the {} keeps aggregate initialisers that stop before it warning-free)
 };
 
-// Process-wide switch (environment MCD_FUSED_MIXER=0 turns it off; tests flip it).
+// ops_options().fused_mixer (ops/options.h: CLI --fused-mixer, config key ops.fused_mixer).
 bool fused_mixer_enabled();
-void set_fused_mixer(bool on);
-// Whether the fused mixer keeps the conv output for its backward (off by default: the backward
-// recomputes it; MCD_MIXER_SAVE_U=1 turns it on).
-bool mixer_saves_conv_output();
-void set_mixer_saves_conv_output(bool on);
 
 // Whether mamba_inner runs for these inputs (see above).
 bool mamba_inner_supported(const at::Tensor& xz, const MambaInnerWeights& w);

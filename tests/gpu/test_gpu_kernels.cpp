@@ -9,8 +9,10 @@
 // before the kernels write them; inputs are fresh random numbers per case (fixed seeds).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <limits>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -21,6 +23,7 @@
 #include "ops/causal_conv1d.h"
 #include "ops/chunked_cross_entropy.h"
 #include "ops/mamba_inner.h"
+#include "ops/options.h"
 #include "ops/cpu/causal_conv_cpu.h"
 #include "ops/cpu/selective_scan_cpu.h"
 #include "ops/selective_scan.h"
@@ -28,6 +31,8 @@
 #include "util/error.h"
 
 #ifdef MCD_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+
 #include "ops/cuda/ops_cuda.h"
 #include "ops/cuda/scan_params.h"
 #endif
@@ -46,10 +51,37 @@ TEST(GpuKernels, NotBuilt) { GTEST_SKIP() << "built without the CUDA kernels (MC
 
 namespace F = torch::nn::functional;
 
+// The current ops options with one change, for ops::ScopedOpsOptions.
+ops::OpsOptions with_backend(ops::Backend b) {
+  ops::OpsOptions o = ops::ops_options();
+  o.backend = b;
+  return o;
+}
+ops::OpsOptions with_poison() {
+  ops::OpsOptions o = ops::ops_options();
+  o.poison_outputs = true;
+  return o;
+}
+ops::OpsOptions with_scan_plan(ops::ScanPlan plan) {
+  ops::OpsOptions o = ops::ops_options();
+  o.scan_plan = plan;
+  return o;
+}
+
+// NaN-fill every output of the CUDA ops in this scope (OpsOptions::poison_outputs).
 struct PoisonOutputs {
-  PoisonOutputs() { ops::cuda::set_poison_outputs(true); }
-  ~PoisonOutputs() { ops::cuda::set_poison_outputs(false); }
+  ops::ScopedOpsOptions scope{with_poison()};
 };
+
+using ops::cuda::ScanAlgorithm;
+
+// The production scan algorithms that take N states (the state-sequential ones take N ≤ 16).
+std::vector<ScanAlgorithm> algorithms_for(int64_t n) {
+  std::vector<ScanAlgorithm> out;
+  for (int a = 0; a < ops::cuda::kScanAlgorithmCount; ++a)
+    if (ops::cuda::scan_algorithm_supports(static_cast<ScanAlgorithm>(a), n)) out.push_back(static_cast<ScanAlgorithm>(a));
+  return out;
+}
 
 const char* dtype_name(at::ScalarType t) {
   return t == at::kFloat ? "fp32" : t == at::kHalf ? "fp16" : t == at::kBFloat16 ? "bf16" : "?";
@@ -203,17 +235,15 @@ TEST_P(ScanKernel, ForwardAndEveryGradientWithinTwiceThePlainError) {
   at::Tensor plain_last;
   const at::Tensor plain_out = ops::selective_scan_composite(s.plain, &plain_last);
   plain_out.backward(s.dout_lo);
-  // The kernels: the versions the default picks between (time-parallel 6, state-sequential 8 and
-  // 12) and the state-sequential lab versions 7, 10, 11, in atomic mode, with the backward also
-  // recomputing the forward's output.
-  for (int variant : {6, 7, 8, 10, 11, 12}) {
-    std::printf("   variant %d\n", variant);
-    ops::cuda::set_scan_variant(variant);
-    const auto fwd = ops::cuda::selective_scan_cuda_forward(s.kernel, true, true);
+  // The kernels: every production algorithm that takes this N (the low-memory plan's
+  // state_sequential_one_wave among them), in atomic mode, with the backward also recomputing the
+  // forward's output. Deterministic mode: ScanKernelModes below.
+  for (ScanAlgorithm algorithm : algorithms_for(c.n)) {
+    std::printf("   algorithm %s\n", ops::cuda::scan_algorithm_name(algorithm));
+    const auto fwd = ops::cuda::selective_scan_cuda_forward(s.kernel, algorithm, true, true);
     ops::cuda::ScanBackwardOptions opt;
     opt.recompute_out = true;
-    const auto g = ops::cuda::selective_scan_cuda_backward(s.kernel, fwd.states, s.dout_lo, opt);
-    ops::cuda::set_scan_variant(0);
+    const auto g = ops::cuda::selective_scan_cuda_backward(s.kernel, algorithm, fwd.states, s.dout_lo, opt);
     EXPECT_EQ(fwd.out.scalar_type(), dtype);
     expect_rule("recomputed out", g.out, plain_out, ref_fwd.out, dtype);
 
@@ -259,12 +289,15 @@ INSTANTIATE_TEST_SUITE_P(Sizes, ScanKernel,
 TEST(ScanKernelModes, DeterministicModeIsBitIdenticalAndMatchesAtomics) {
   MCD_SKIP_IF_NO_CUDA();
   const ScanCase c{3, 37, 1000, 16, true, true, true, true, true, true};
+  // Every algorithm has a deterministic backward (no algorithm is swapped for another).
+  for (ScanAlgorithm algorithm : algorithms_for(c.n))
   for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    SCOPED_TRACE(ops::cuda::scan_algorithm_name(algorithm));
     const ScanValues v = scan_values(c, 77);
     const ScanTriple s = scan_triple(v, dtype, true);
-    const auto fwd = ops::cuda::selective_scan_cuda_forward(s.kernel, true, false);
-    const auto a = ops::cuda::selective_scan_cuda_backward(s.kernel, fwd.states, s.dout_lo, true);
-    const auto b = ops::cuda::selective_scan_cuda_backward(s.kernel, fwd.states, s.dout_lo, true);
+    const auto fwd = ops::cuda::selective_scan_cuda_forward(s.kernel, algorithm, true, false);
+    const auto a = ops::cuda::selective_scan_cuda_backward(s.kernel, algorithm, fwd.states, s.dout_lo, true);
+    const auto b = ops::cuda::selective_scan_cuda_backward(s.kernel, algorithm, fwd.states, s.dout_lo, true);
     using Pair = std::tuple<at::Tensor, at::Tensor, const char*>;
     const std::vector<Pair> pairs{{a.du, b.du, "du"}, {a.ddelta, b.ddelta, "ddelta"},
                                   {a.dA, b.dA, "dA"}, {a.dB, b.dB, "dB"}, {a.dC, b.dC, "dC"},
@@ -274,7 +307,7 @@ TEST(ScanKernelModes, DeterministicModeIsBitIdenticalAndMatchesAtomics) {
     for (const auto& [x, y, name] : pairs)
       EXPECT_TRUE(torch::equal(x, y)) << name << " differs between two deterministic runs ("
                                       << dtype_name(dtype) << ")";
-    const auto atomic = ops::cuda::selective_scan_cuda_backward(s.kernel, fwd.states, s.dout_lo, false);
+    const auto atomic = ops::cuda::selective_scan_cuda_backward(s.kernel, algorithm, fwd.states, s.dout_lo, false);
     const double tol = dtype == at::kFloat ? 1e-6 : 1e-2;  // bf16: a rounding may flip
     EXPECT_LT(test::rel_err(atomic.dB, a.dB), tol);
     EXPECT_LT(test::rel_err(atomic.dC, a.dC), tol);
@@ -290,7 +323,7 @@ TEST(ScanKernelModes, DeterministicModeIsBitIdenticalAndMatchesAtomics) {
       ops::cuda::ScanBackwardOptions o;
       o.deterministic = det;
       o.dBC_into = buf.narrow(2, 3, 2 * c.n);
-      const auto g = ops::cuda::selective_scan_cuda_backward(s.kernel, fwd.states, s.dout_lo, o);
+      const auto g = ops::cuda::selective_scan_cuda_backward(s.kernel, algorithm, fwd.states, s.dout_lo, o);
       EXPECT_FALSE(g.dB.defined());
       const at::Tensor ref_b = (det ? a : atomic).dB, ref_c = (det ? a : atomic).dC;
       const double t2 = det ? 0.0 : tol;
@@ -302,53 +335,107 @@ TEST(ScanKernelModes, DeterministicModeIsBitIdenticalAndMatchesAtomics) {
   }
 }
 
-// The default's choice (docs/PERF_NOTES.md): 12 exactly when the backward's 32-channel blocks fit
-// one wave at three per SM, 8 above that, 5/6 below B·E = 6144, never 7–12 for N > 16.
-TEST(ScanKernelModes, DefaultVariantFollowsOccupancy) {
-  using ops::cuda::scan_resolve_variant;
-  EXPECT_EQ(scan_resolve_variant(0, 8, 1536, 16, 132), 12);   // 384 blocks ≤ 396
-  EXPECT_EQ(scan_resolve_variant(0, 8, 1568, 16, 132), 12);   // 8 × 49 = 392 blocks
-  EXPECT_EQ(scan_resolve_variant(0, 8, 1570, 16, 132), 8);    // 8 × 50 = 400 blocks
-  EXPECT_EQ(scan_resolve_variant(0, 8, 2048, 16, 132), 8);    // 512 blocks
-  EXPECT_EQ(scan_resolve_variant(0, 16, 1024, 16, 132), 8);   // 512 blocks
-  EXPECT_EQ(scan_resolve_variant(0, 8, 1536, 16, 0), 8);      // SM count unknown
-  EXPECT_EQ(scan_resolve_variant(0, 8, 1536, 64, 132), 5);    // N > 16
-  EXPECT_EQ(scan_resolve_variant(0, 1, 4096, 16, 132), 5);
-  EXPECT_EQ(scan_resolve_variant(0, 1, 1536, 16, 132), 6);
-  EXPECT_EQ(scan_resolve_variant(8, 8, 1536, 16, 132), 8);    // a requested version stays
-  EXPECT_EQ(ops::cuda::scan_state_chunk(12), ops::cuda::kSeqSub);
-  EXPECT_EQ(ops::cuda::scan_state_chunk(8), ops::cuda::kSeqChunk);
+// The choice ([Note: scan algorithm choice] in scan_params.h): dense exactly when the backward's
+// 32-channel blocks fit one wave at three per SM (one-wave under the low-memory plan), the
+// four-per-SM state-sequential above that, time-parallel below B·E = 6144 and for N > 16.
+TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
+  using ops::cuda::choose_scan_algorithm;
+  const auto kAuto = ops::ScanPlan::kAuto, kLow = ops::ScanPlan::kLowMemory;
+  EXPECT_EQ(choose_scan_algorithm(8, 1536, 16, 132, kAuto), ScanAlgorithm::kStateSequentialDense);  // 384 ≤ 396
+  EXPECT_EQ(choose_scan_algorithm(8, 1568, 16, 132, kAuto), ScanAlgorithm::kStateSequentialDense);  // 8 × 49 = 392
+  EXPECT_EQ(choose_scan_algorithm(8, 1570, 16, 132, kAuto), ScanAlgorithm::kStateSequential);       // 8 × 50 = 400
+  EXPECT_EQ(choose_scan_algorithm(8, 2048, 16, 132, kAuto), ScanAlgorithm::kStateSequential);       // 512 blocks
+  EXPECT_EQ(choose_scan_algorithm(16, 1024, 16, 132, kAuto), ScanAlgorithm::kStateSequential);
+  EXPECT_EQ(choose_scan_algorithm(8, 1536, 16, 0, kAuto), ScanAlgorithm::kStateSequential);  // SM count unknown
+  EXPECT_EQ(choose_scan_algorithm(8, 1536, 64, 132, kAuto), ScanAlgorithm::kTimeParallel);   // N > 16
+  EXPECT_EQ(choose_scan_algorithm(1, 4096, 16, 132, kAuto), ScanAlgorithm::kTimeParallel);
+  EXPECT_EQ(choose_scan_algorithm(1, 1536, 16, 132, kAuto), ScanAlgorithm::kTimeParallelWide);
+  // The low-memory plan changes only the dense choice.
+  EXPECT_EQ(choose_scan_algorithm(8, 1536, 16, 132, kLow), ScanAlgorithm::kStateSequentialOneWave);
+  EXPECT_EQ(choose_scan_algorithm(8, 2048, 16, 132, kLow), ScanAlgorithm::kStateSequential);
+  EXPECT_EQ(choose_scan_algorithm(1, 4096, 16, 132, kLow), ScanAlgorithm::kTimeParallel);
+  EXPECT_EQ(ops::cuda::scan_state_chunk(ScanAlgorithm::kStateSequentialDense), ops::cuda::kSeqSub);
+  EXPECT_EQ(ops::cuda::scan_state_chunk(ScanAlgorithm::kStateSequentialOneWave), ops::cuda::kSeqChunk);
+  EXPECT_EQ(ops::cuda::scan_state_chunk(ScanAlgorithm::kStateSequential), ops::cuda::kSeqChunk);
+  EXPECT_EQ(ops::cuda::scan_state_chunk(ScanAlgorithm::kTimeParallel), ops::cuda::kScanChunk);
+  EXPECT_FALSE(ops::cuda::scan_algorithm_supports(ScanAlgorithm::kStateSequential, 17));
+  EXPECT_TRUE(ops::cuda::scan_algorithm_supports(ScanAlgorithm::kTimeParallelWide, 64));
 }
 
-// The kernel lab's versions (ops::cuda::set_scan_variant) compute the same numbers.
-TEST(ScanKernelModes, AllKernelVariantsAgree) {
+// The production algorithms compute the same numbers (atomic and deterministic backward).
+TEST(ScanKernelModes, AllAlgorithmsAgree) {
   MCD_SKIP_IF_NO_CUDA();
   const ScanCase c{2, 19, 700, 16, true, true, true, true, true, true};
+  const std::vector<ScanAlgorithm> algorithms = algorithms_for(c.n);
+  ASSERT_EQ(algorithms.size(), size_t(ops::cuda::kScanAlgorithmCount));
   for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
     const ScanTriple s = scan_triple(scan_values(c, 79), dtype, true);
     const PoisonOutputs poison;
     std::vector<ops::cuda::ScanCudaForward> fwd;
     std::vector<ops::cuda::ScanCudaGrads> bwd;
-    for (int v = 1; v <= ops::cuda::scan_variant_count(); ++v) {
-      ops::cuda::set_scan_variant(v);
-      fwd.push_back(ops::cuda::selective_scan_cuda_forward(s.kernel, true, true));
-      bwd.push_back(ops::cuda::selective_scan_cuda_backward(s.kernel, fwd.back().states, s.dout_lo, true));
+    for (ScanAlgorithm algorithm : algorithms) {
+      fwd.push_back(ops::cuda::selective_scan_cuda_forward(s.kernel, algorithm, true, true));
+      bwd.push_back(ops::cuda::selective_scan_cuda_backward(s.kernel, algorithm, fwd.back().states, s.dout_lo, true));
     }
-    ops::cuda::set_scan_variant(0);
     const double tol = dtype == at::kFloat ? 1e-6 : 1e-2;
-    // fp32 sums in another order (variants 7, 8 walk time per lane, 1–6 scan over lanes).
+    // fp32 sums in another order (the state-sequential ones walk time per lane, the time-parallel
+    // ones scan over lanes).
     const double f32_tol = 1e-5;
-    for (int v = 1; v < ops::cuda::scan_variant_count(); ++v) {
-      EXPECT_LT(test::rel_err(fwd[v].out, fwd[0].out), dtype == at::kFloat ? f32_tol : tol) << "variant " << v + 1;
-      EXPECT_LT(test::rel_err(fwd[v].last_state, fwd[0].last_state), f32_tol) << "variant " << v + 1;
+    for (size_t v = 1; v < algorithms.size(); ++v) {
+      const char* name = ops::cuda::scan_algorithm_name(algorithms[v]);
+      EXPECT_LT(test::rel_err(fwd[v].out, fwd[0].out), dtype == at::kFloat ? f32_tol : tol) << name;
+      EXPECT_LT(test::rel_err(fwd[v].last_state, fwd[0].last_state), f32_tol) << name;
       const double gt = dtype == at::kFloat ? f32_tol : tol;
-      EXPECT_LT(test::rel_err(bwd[v].du, bwd[0].du), gt) << "variant " << v + 1;
-      EXPECT_LT(test::rel_err(bwd[v].ddelta, bwd[0].ddelta), gt) << "variant " << v + 1;
-      EXPECT_LT(test::rel_err(bwd[v].dB, bwd[0].dB), gt) << "variant " << v + 1;
-      EXPECT_LT(test::rel_err(bwd[v].dC, bwd[0].dC), gt) << "variant " << v + 1;
-      EXPECT_LT(test::rel_err(bwd[v].dA, bwd[0].dA), f32_tol) << "variant " << v + 1;
-      EXPECT_LT(test::rel_err(bwd[v].dmask, bwd[0].dmask), f32_tol) << "variant " << v + 1;
+      EXPECT_LT(test::rel_err(bwd[v].du, bwd[0].du), gt) << name;
+      EXPECT_LT(test::rel_err(bwd[v].ddelta, bwd[0].ddelta), gt) << name;
+      EXPECT_LT(test::rel_err(bwd[v].dB, bwd[0].dB), gt) << name;
+      EXPECT_LT(test::rel_err(bwd[v].dC, bwd[0].dC), gt) << name;
+      EXPECT_LT(test::rel_err(bwd[v].dA, bwd[0].dA), f32_tol) << name;
+      EXPECT_LT(test::rel_err(bwd[v].dmask, bwd[0].dmask), f32_tol) << name;
     }
+  }
+}
+
+// The autograd node chooses once in the forward under the options' scan plan and keeps the choice
+// for the backward: changing the plan between forward and backward changes nothing, and the
+// low-memory plan's run equals the raw kernels of state_sequential_one_wave.
+TEST(ScanKernelModes, AutogradKeepsTheForwardsAlgorithmAndPlan) {
+  MCD_SKIP_IF_NO_CUDA();
+  const int sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+  const ScanCase c{2, 3072, 130, 16, true, true, true, true, true, true};  // 2 × 96 blocks: one wave
+  ASSERT_LE(2 * 96, 3 * sms);
+  const ScanValues v = scan_values(c, 81);
+  for (ops::ScanPlan plan : {ops::ScanPlan::kAuto, ops::ScanPlan::kLowMemory}) {
+    const ScanAlgorithm expected = plan == ops::ScanPlan::kAuto ? ScanAlgorithm::kStateSequentialDense
+                                                                : ScanAlgorithm::kStateSequentialOneWave;
+    ScanTriple s = scan_triple(v, at::kBFloat16, true);
+    for (at::Tensor* t : {&s.kernel.u, &s.kernel.delta, &s.kernel.z, &s.kernel.B, &s.kernel.C, &s.kernel.A,
+                          &s.kernel.D, &s.kernel.delta_bias, &s.kernel.mask})
+      *t = t->detach().requires_grad_(true);
+    at::Tensor out;
+    {
+      const ops::ScopedOpsOptions scope(with_scan_plan(plan));
+      EXPECT_EQ(ops::cuda::scan_algorithm_for(s.kernel), expected);
+      out = ops::selective_scan(s.kernel);
+    }
+    {
+      // The other plan while the backward runs: the node must not look again.
+      const ops::ScopedOpsOptions scope(
+          with_scan_plan(plan == ops::ScanPlan::kAuto ? ops::ScanPlan::kLowMemory : ops::ScanPlan::kAuto));
+      out.backward(s.dout_lo);
+    }
+    ScanTriple raw = scan_triple(v, at::kBFloat16, true);
+    const auto fwd = ops::cuda::selective_scan_cuda_forward(raw.kernel, expected, true, false);
+    const auto g = ops::cuda::selective_scan_cuda_backward(raw.kernel, expected, fwd.states, raw.dout_lo, false);
+    const char* name = ops::scan_plan_name(plan);
+    EXPECT_TRUE(torch::equal(out, fwd.out)) << name;
+    EXPECT_LT(test::rel_err(s.kernel.u.grad(), g.du), 1e-6) << name;
+    EXPECT_LT(test::rel_err(s.kernel.delta.grad(), g.ddelta), 1e-6) << name;
+    EXPECT_LT(test::rel_err(s.kernel.z.grad(), g.dz), 1e-6) << name;
+    // Atomic sums: equal up to the order of the adds.
+    EXPECT_LT(test::rel_err(s.kernel.B.grad(), g.dB), 1e-2) << name;
+    EXPECT_LT(test::rel_err(s.kernel.A.grad(), g.dA), 1e-5) << name;
+    EXPECT_LT(test::rel_err(s.kernel.mask.grad(), g.dmask), 1e-5) << name;
   }
 }
 
@@ -362,8 +449,9 @@ TEST(ScanKernelModes, DispatchAutogradFinalStateAndCompositeSwitch) {
   const at::Tensor out = ops::selective_scan(s.plain);
   out.backward(s.dout_lo);
   ScanTriple raw = scan_triple(v, at::kFloat, false);
-  const auto fwd = ops::cuda::selective_scan_cuda_forward(raw.kernel, true, true);
-  const auto g = ops::cuda::selective_scan_cuda_backward(raw.kernel, fwd.states, raw.dout_lo, false);
+  const ScanAlgorithm algorithm = ops::cuda::scan_algorithm_for(raw.kernel);
+  const auto fwd = ops::cuda::selective_scan_cuda_forward(raw.kernel, algorithm, true, true);
+  const auto g = ops::cuda::selective_scan_cuda_backward(raw.kernel, algorithm, fwd.states, raw.dout_lo, false);
   EXPECT_LT(test::rel_err(out, fwd.out), 1e-7);
   EXPECT_LT(test::rel_err(s.plain.u.grad(), g.du), 1e-6);
   EXPECT_LT(test::rel_err(s.plain.delta.grad(), g.ddelta), 1e-6);
@@ -383,9 +471,11 @@ TEST(ScanKernelModes, DispatchAutogradFinalStateAndCompositeSwitch) {
   EXPECT_LT(test::rel_err(last, ref.last_state), 1e-5);
   EXPECT_LT(test::rel_err(out2, ref.out), 1e-5);
   // kComposite forces the composite on CUDA (the debugging switch): bit-equal to calling it.
-  ops::set_backend(ops::Backend::kComposite);
-  const at::Tensor comp = ops::selective_scan(raw.kernel);
-  ops::set_backend(ops::Backend::kAuto);
+  at::Tensor comp;
+  {
+    const ops::ScopedOpsOptions scope(with_backend(ops::Backend::kComposite));
+    comp = ops::selective_scan(raw.kernel);
+  }
   EXPECT_TRUE(torch::equal(comp, ops::selective_scan_composite(raw.kernel)));
   // float64 on CUDA is not a kernel dtype: it falls back to the composite.
   ops::ScanInputs f64 = raw.ref;
@@ -495,9 +585,11 @@ TEST(ConvKernelModes, DispatchAutogradMatchesRawKernels) {
   EXPECT_TRUE(torch::equal(x.grad(), g.dx));
   EXPECT_TRUE(torch::equal(w.grad(), g.dweight));
   EXPECT_TRUE(torch::equal(b.grad(), g.dbias));
-  ops::set_backend(ops::Backend::kComposite);
-  const at::Tensor comp = ops::causal_conv1d(x.detach(), w.detach(), b.detach(), true);
-  ops::set_backend(ops::Backend::kAuto);
+  at::Tensor comp;
+  {
+    const ops::ScopedOpsOptions scope(with_backend(ops::Backend::kComposite));
+    comp = ops::causal_conv1d(x.detach(), w.detach(), b.detach(), true);
+  }
   EXPECT_LT(test::rel_err(comp, y), 1e-5);
 }
 
@@ -516,10 +608,12 @@ TEST(GpuKernelsModel, RandomModelWithKernelsMatchesCompositeInFloat32) {
   b->to(torch::kCUDA);
   const at::Tensor ids = torch::randint(0, 101, {3, 300}, torch::kLong).to(torch::kCUDA);
   const at::Tensor la = a->loss(ids);  // kernels
-  ops::set_backend(ops::Backend::kComposite);
-  const at::Tensor lb = b->loss(ids);
-  lb.backward();
-  ops::set_backend(ops::Backend::kAuto);
+  at::Tensor lb;
+  {
+    const ops::ScopedOpsOptions scope(with_backend(ops::Backend::kComposite));
+    lb = b->loss(ids);
+    lb.backward();
+  }
   la.backward();
   EXPECT_LT(test::rel_err(la.reshape({1}), lb.reshape({1})), 1e-5);
   auto gb = b->named_parameters();
@@ -599,9 +693,8 @@ TEST(GpuAutocastLinear, MatchesAutocastLinearWithFp32WeightGradient) {
     EXPECT_GT(test::rel_err(ref[2], exact), 1e-4) << what;  // autocast's went through bf16
   }
   CudaAutocastScope scope(true);
-  ops::set_backend(ops::Backend::kComposite);  // the composite backend keeps LibTorch's own path
+  const ops::ScopedOpsOptions composite(with_backend(ops::Backend::kComposite));  // LibTorch's own path
   EXPECT_FALSE(ops::autocast_linear_applies(torch::zeros({2, 96}, o), torch::zeros({200, 96}, o)));
-  ops::set_backend(ops::Backend::kAuto);
 }
 
 // The row-wise cross-entropy kernel against the float64 composite: loss and the in-place
@@ -710,7 +803,9 @@ TEST(GpuMambaInner, FusedMixerMatchesOpByOpMixer) {
   for (int mode = 0; mode < 6; ++mode) {
     const bool autocast = mode % 3 == 1, save_u = mode < 3;
     c.use_bias = mode % 3 == 2;
-    ops::set_mixer_saves_conv_output(save_u);
+    ops::OpsOptions saving = ops::ops_options();
+    saving.mixer_saves_conv_output = save_u;
+    const ops::ScopedOpsOptions save_scope(saving);
     MambaLM a(c), b(c);
     for (MambaLM* m : {&a, &b}) {
       init_reference(**m, 11);
@@ -722,14 +817,15 @@ TEST(GpuMambaInner, FusedMixerMatchesOpByOpMixer) {
       (*m)->to(torch::kCUDA);
     }
     auto loss_of = [&](MambaLM& m, bool fused) {
-      ops::set_fused_mixer(fused);
+      ops::OpsOptions o = ops::ops_options();
+      o.fused_mixer = fused;
+      const ops::ScopedOpsOptions fused_scope(o);
       at::Tensor loss;
       {
         CudaAutocastScope scope(autocast);
         loss = m->loss(ids);
       }
       loss.backward();
-      ops::set_fused_mixer(true);
       return loss.detach().reshape({1});
     };
     const at::Tensor la = loss_of(a, true), lb = loss_of(b, false);
@@ -741,7 +837,6 @@ TEST(GpuMambaInner, FusedMixerMatchesOpByOpMixer) {
     for (const auto& p : a->named_parameters())
       EXPECT_LT(test::rel_err(p.value().grad(), gb[p.key()].grad()), tg) << p.key() << " " << what;
   }
-  ops::set_mixer_saves_conv_output(false);
   c.use_bias = false;
   // The path the model took above is the fused one: its inputs are supported.
   MambaLM m(c);
@@ -751,6 +846,109 @@ TEST(GpuMambaInner, FusedMixerMatchesOpByOpMixer) {
                                  mixer->dt_proj->weight, mixer->dt_proj->bias, -torch::exp(mixer->A_log),
                                  mixer->D, mixer->out_proj->weight};
   EXPECT_TRUE(ops::mamba_inner_supported(torch::zeros({1, 4, 256}, torch::TensorOptions().device(torch::kCUDA)), w));
+}
+
+// The fused mixer with an SDM mask m (MambaInnerWeights::mask; the caller folds m into x_proj's
+// weight, W_x⊙m along E) against the op-by-op composite with u multiplied by m, in fp32 and bf16:
+// the output and the gradients of xz, every weight and m (through the fold and the scan's dm
+// together, as in the composite through u⊙m). Tolerance rule of this file: the fused node's error
+// against float64 (the composite on the same rounded inputs) at most 2× the composite's own error
+// in the same precision, plus the floor. One gate is closed (m = 0).
+TEST(GpuMambaInner, FusedMixerWithMaskMatchesCompositeWithMaskedU) {
+  MCD_SKIP_IF_NO_CUDA();
+  const int64_t B = 2, L = 300, E = 40, N = 16, R = 6, Dm = 24, K = 4;
+  torch::manual_seed(31);
+  const auto f64 = torch::TensorOptions().dtype(at::kDouble);
+  // Master values in float64 (drawn like a trained model's, see scan_values).
+  const at::Tensor dt0 = torch::exp(torch::rand({E}, f64) * (std::log(0.1) - std::log(1e-3)) + std::log(1e-3));
+  at::Tensor mask0 = torch::rand({E}, f64);
+  mask0[E / 2] = 0.0;
+  const std::vector<at::Tensor> master{
+      torch::randn({B, L, 2 * E}, f64),                                    // 0 xz
+      0.5 * torch::randn({E, K}, f64),                                     // 1 conv weight
+      0.1 * torch::randn({E}, f64),                                        // 2 conv bias
+      torch::randn({R + 2 * N, E}, f64) / std::sqrt(double(E)),            // 3 x_proj weight
+      torch::randn({E, R}, f64) / std::sqrt(double(R)),                    // 4 dt_proj weight
+      dt0 + torch::log(-torch::expm1(-dt0)),                               // 5 Δ bias (inverse softplus)
+      -torch::exp(torch::log(torch::arange(1, N + 1, f64)).unsqueeze(0) +
+                  0.3 * torch::randn({E, N}, f64)),                        // 6 A
+      torch::randn({E}, f64),                                              // 7 D
+      torch::randn({Dm, E}, f64) / std::sqrt(double(E)),                   // 8 out_proj weight
+      mask0};                                                              // 9 mask
+  const char* names[] = {"xz", "conv_weight", "conv_bias", "x_proj_weight", "dt_proj_weight",
+                         "dt_proj_bias", "A", "D", "out_proj_weight", "mask"};
+  const at::Tensor gout0 = torch::randn({B, L, Dm}, f64);
+  // The op-by-op mixer in LibTorch ops with u' = m⊙u feeding x_proj, the scan and the D skip.
+  auto composite = [&](const std::vector<at::Tensor>& v) {
+    const at::Tensor& xz = v[0];
+    const auto dt = xz.scalar_type();
+    const at::Tensor x = xz.narrow(2, 0, E).transpose(1, 2), z = xz.narrow(2, E, E).transpose(1, 2);
+    const at::Tensor u = ops::causal_conv1d_composite(x, v[1], v[2], /*silu=*/true);
+    const at::Tensor um = u * v[9].to(dt).view({1, E, 1});
+    const at::Tensor x_dbl = at::matmul(um.transpose(1, 2), v[3].to(dt).t());  // (B, L, R + 2N)
+    ops::ScanInputs in;
+    in.u = um;
+    in.delta = at::matmul(x_dbl.narrow(2, 0, R), v[4].to(dt).t()).transpose(1, 2);
+    in.A = v[6];
+    in.B = x_dbl.narrow(2, R, N).transpose(1, 2);
+    in.C = x_dbl.narrow(2, R + N, N).transpose(1, 2);
+    in.D = v[7];
+    in.z = z;
+    in.delta_bias = v[5];
+    in.delta_softplus = true;
+    const at::Tensor y = ops::selective_scan_composite(in);
+    return at::matmul(y.transpose(1, 2), v[8].to(dt).t());  // (B, L, Dm)
+  };
+  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    std::printf("  masked fused mixer %s\n", dtype_name(dtype));
+    // xz rounded to the activation dtype, the weights and the mask to fp32; the reference sees
+    // exactly these numbers in float64.
+    std::vector<at::Tensor> lo(master.size());
+    for (size_t i = 0; i < master.size(); ++i)
+      lo[i] = master[i].to(torch::kCUDA, i == 0 ? dtype : at::kFloat);
+    const at::Tensor gout = gout0.to(torch::kCUDA, dtype);
+    auto leaves = [&](auto&& convert) {
+      std::vector<at::Tensor> v;
+      for (const at::Tensor& t : lo) v.push_back(convert(t).detach().requires_grad_(true));
+      return v;
+    };
+    const std::vector<at::Tensor> ref = leaves([](const at::Tensor& t) { return t.to(torch::kCPU, at::kDouble); });
+    const std::vector<at::Tensor> plain = leaves([](const at::Tensor& t) { return t.clone(); });
+    const std::vector<at::Tensor> fused = leaves([](const at::Tensor& t) { return t.clone(); });
+    const at::Tensor out_ref = composite(ref);
+    out_ref.backward(gout.to(torch::kCPU, at::kDouble));
+    const at::Tensor out_plain = composite(plain);
+    out_plain.backward(gout);
+    at::Tensor out_fused;
+    {
+      const PoisonOutputs poison;
+      const auto& v = fused;
+      ops::MambaInnerWeights w;
+      w.conv_weight = v[1];
+      w.conv_bias = v[2];
+      w.x_proj_weight = v[3] * v[9].view({1, E});  // the caller's fold: W_x⊙m along E
+      w.dt_proj_weight = v[4];
+      w.dt_proj_bias = v[5];
+      w.A = v[6];
+      w.D = v[7];
+      w.out_proj_weight = v[8];
+      w.mask = v[9];
+      ASSERT_TRUE(ops::mamba_inner_supported(v[0], w));
+      ops::MambaInnerWeights wrong = w;
+      wrong.mask = v[9].narrow(0, 0, E - 1);
+      EXPECT_FALSE(ops::mamba_inner_supported(v[0], wrong));
+      out_fused = ops::mamba_inner(v[0], w);
+      out_fused.backward(gout);
+    }
+    EXPECT_EQ(out_fused.scalar_type(), dtype);
+    expect_rule("out", out_fused, out_plain, out_ref, dtype);
+    for (size_t i = 0; i < master.size(); ++i) {
+      ASSERT_TRUE(fused[i].grad().defined()) << names[i];
+      expect_rule(std::string("d") + names[i], fused[i].grad(), plain[i].grad(), ref[i].grad(), dtype);
+    }
+    // The closed gate: its channel contributes nothing, so the out_proj column gets no gradient.
+    EXPECT_EQ(fused[8].grad().select(1, E / 2).abs().max().item<double>(), 0.0);
+  }
 }
 
 #endif  // MCD_WITH_CUDA

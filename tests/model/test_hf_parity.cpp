@@ -4,12 +4,14 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "io/safetensors.h"
 #include "io/safetensors_torch.h"
 #include "model/checkpoint.h"
 #include "model/generation.h"
 #include "ops/backend.h"
+#include "ops/options.h"
 #include "test_support.h"
 
 namespace mcd {
@@ -21,8 +23,15 @@ std::map<std::string, at::Tensor> reference() {
 
 class HfParity : public ::testing::TestWithParam<ops::Backend> {
  protected:
-  void SetUp() override { ops::set_backend(GetParam()); }
-  void TearDown() override { ops::set_backend(ops::Backend::kAuto); }
+  void SetUp() override {
+    ops::OpsOptions o = ops::ops_options();
+    o.backend = GetParam();
+    scope_.emplace(o);
+  }
+  void TearDown() override { scope_.reset(); }
+
+ private:
+  std::optional<ops::ScopedOpsOptions> scope_;
 };
 
 TEST_P(HfParity, LogitsLossAndHiddenStates) {

@@ -12,6 +12,7 @@
 #include "model/classifier.h"
 #include "model/generation.h"
 #include "ops/backend.h"
+#include "ops/options.h"
 #include "test_support.h"
 #include "util/error.h"
 
@@ -60,16 +61,26 @@ TEST(Model, StepModeMatchesFullForward) {
   EXPECT_LT(test::rel_err(torch::stack(all, 1), full), 1e-5);
 }
 
+// The current ops options with another backend (for ScopedOpsOptions).
+ops::OpsOptions with_backend(ops::Backend b) {
+  ops::OpsOptions o = ops::ops_options();
+  o.backend = b;
+  return o;
+}
+
 TEST(Model, Float64GradientsMatchCompositeEndToEnd) {
   MambaLM a = tiny_model(2), b = tiny_model(2);
   a->to(at::kDouble);
   b->to(at::kDouble);
   const at::Tensor ids = torch::randint(0, 97, {2, 9}, torch::kLong);
-  ops::set_backend(ops::Backend::kReference);
-  a->loss(ids).backward();
-  ops::set_backend(ops::Backend::kComposite);
-  b->loss(ids).backward();
-  ops::set_backend(ops::Backend::kAuto);
+  {
+    const ops::ScopedOpsOptions scope(with_backend(ops::Backend::kReference));
+    a->loss(ids).backward();
+  }
+  {
+    const ops::ScopedOpsOptions scope(with_backend(ops::Backend::kComposite));
+    b->loss(ids).backward();
+  }
   auto pa = a->named_parameters(), pb = b->named_parameters();
   for (const auto& p : pa) EXPECT_LT(test::rel_err(p.value().grad(), pb[p.key()].grad()), 1e-10) << p.key();
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "ops/backend.h"
+#include "ops/options.h"
 #include "ops/causal_conv1d.h"
 #include "ops/cpu/causal_conv_cpu.h"
 #include "test_support.h"
@@ -16,6 +17,13 @@ struct ConvCase {
   bool bias, silu;
 };
 
+// The current ops options with another backend (for ScopedOpsOptions).
+ops::OpsOptions with_backend(ops::Backend b) {
+  ops::OpsOptions o = ops::ops_options();
+  o.backend = b;
+  return o;
+}
+
 class ConvCases : public ::testing::TestWithParam<ConvCase> {};
 
 TEST_P(ConvCases, CpuReferenceMatchesComposite) {
@@ -26,11 +34,15 @@ TEST_P(ConvCases, CpuReferenceMatchesComposite) {
   at::Tensor b1 = c.bias ? torch::randn({c.e}, o) : at::Tensor();
   at::Tensor x2 = x1.detach().clone().requires_grad_(true), w2 = w1.detach().clone().requires_grad_(true);
   at::Tensor b2 = c.bias ? b1.detach().clone().requires_grad_(true) : at::Tensor();
-  ops::set_backend(ops::Backend::kReference);
-  const at::Tensor y1 = ops::causal_conv1d(x1, w1, b1, c.silu);
-  ops::set_backend(ops::Backend::kComposite);
-  const at::Tensor y2 = ops::causal_conv1d(x2, w2, b2, c.silu);
-  ops::set_backend(ops::Backend::kAuto);
+  at::Tensor y1, y2;
+  {
+    const ops::ScopedOpsOptions scope(with_backend(ops::Backend::kReference));
+    y1 = ops::causal_conv1d(x1, w1, b1, c.silu);
+  }
+  {
+    const ops::ScopedOpsOptions scope(with_backend(ops::Backend::kComposite));
+    y2 = ops::causal_conv1d(x2, w2, b2, c.silu);
+  }
   EXPECT_LT(test::rel_err(y1, y2), 1e-13);
   const at::Tensor g = torch::randn(y1.sizes(), torch::kDouble);
   (y1 * g).sum().backward();

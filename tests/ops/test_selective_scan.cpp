@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "ops/backend.h"
+#include "ops/options.h"
 #include "ops/cpu/selective_scan_cpu.h"
 #include "ops/selective_scan.h"
 #include "test_support.h"
@@ -49,6 +50,13 @@ std::vector<at::Tensor*> grad_inputs(ops::ScanInputs& in) {
   return v;
 }
 
+// The current ops options with another backend (for ScopedOpsOptions).
+ops::OpsOptions with_backend(ops::Backend b) {
+  ops::OpsOptions o = ops::ops_options();
+  o.backend = b;
+  return o;
+}
+
 class ScanCases : public ::testing::TestWithParam<Case> {};
 
 TEST_P(ScanCases, CpuReferenceMatchesCompositeForwardAndBackward) {
@@ -56,11 +64,15 @@ TEST_P(ScanCases, CpuReferenceMatchesCompositeForwardAndBackward) {
   ops::ScanInputs a = random_inputs(c, at::kDouble, 1), b = random_inputs(c, at::kDouble, 1);
   for (auto* t : grad_inputs(a)) t->requires_grad_(true);
   for (auto* t : grad_inputs(b)) t->requires_grad_(true);
-  ops::set_backend(ops::Backend::kReference);
-  const at::Tensor out_ref = ops::selective_scan(a);
-  ops::set_backend(ops::Backend::kComposite);
-  const at::Tensor out_comp = ops::selective_scan(b);
-  ops::set_backend(ops::Backend::kAuto);
+  at::Tensor out_ref, out_comp;
+  {
+    const ops::ScopedOpsOptions scope(with_backend(ops::Backend::kReference));
+    out_ref = ops::selective_scan(a);
+  }
+  {
+    const ops::ScopedOpsOptions scope(with_backend(ops::Backend::kComposite));
+    out_comp = ops::selective_scan(b);
+  }
   EXPECT_LT(test::rel_err(out_ref, out_comp), 1e-12);
   const at::Tensor weight = torch::randn(out_ref.sizes(), torch::kDouble);
   (out_ref * weight).sum().backward();
@@ -148,12 +160,12 @@ TEST(SelectiveScan, ClosedMaskGateZeroesTheChannel) {
   const Case c{2, 5, 9, 4, true, true, true, true, true};
   const ops::ScanInputs in = random_inputs(c, at::kDouble, 7);  // mask[0] == 0
   for (auto b : {ops::Backend::kReference, ops::Backend::kComposite}) {
-    ops::set_backend(b);
+    const ops::ScopedOpsOptions scope(with_backend(b));
     const at::Tensor out = ops::selective_scan(in);
     EXPECT_EQ(out.select(1, 0).abs().max().item<double>(), 0.0) << ops::backend_name(b);
     EXPECT_GT(out.select(1, 1).abs().max().item<double>(), 0.0) << ops::backend_name(b);
   }
-  ops::set_backend(ops::Backend::kAuto);
+  EXPECT_EQ(ops::backend(), ops::Backend::kAuto);  // the scopes restored it
   ops::ScanInputs unmasked = in;
   unmasked.mask = at::Tensor();
   unmasked.u = in.u * in.mask.unsqueeze(-1);

@@ -11,17 +11,14 @@
 
 #include "ops/autograd_placeholders.h"
 #include "ops/cuda/add_norm_params.h"
+#include "ops/cuda/host_common.h"
 #include "ops/cuda/ops_cuda.h"
 #include "util/error.h"
 
 namespace mcd::ops::cuda {
 namespace {
 
-bool act_dtype(at::ScalarType t) { return t == at::kFloat || t == at::kHalf || t == at::kBFloat16; }
-
-DType code(at::ScalarType t) {
-  return t == at::kHalf ? DType::kFloat16 : t == at::kBFloat16 ? DType::kBFloat16 : DType::kFloat32;
-}
+DType code(at::ScalarType t) { return dtype_code(t, "add_rms_norm (CUDA)"); }
 
 AddNormParams base(const at::Tensor& residual_out, const at::Tensor& weight, const at::Tensor& rstd,
                    at::ScalarType out_dtype, at::ScalarType prev_dtype, double eps, int64_t blocks_per_sm) {
@@ -119,8 +116,8 @@ bool add_norm_supported(const at::Tensor& residual_in, const at::Tensor& prev, c
                         at::ScalarType out_dtype) {
   return residual_in.is_cuda() && residual_in.scalar_type() == at::kFloat && weight.is_cuda() &&
          weight.scalar_type() == at::kFloat && weight.dim() == 1 && weight.is_contiguous() &&
-         weight.size(0) >= 1 && weight.size(0) <= 12288 && act_dtype(out_dtype) &&
-         (!prev.defined() || (prev.is_cuda() && act_dtype(prev.scalar_type())));
+         weight.size(0) >= 1 && weight.size(0) <= 12288 && kernel_dtype(out_dtype) &&
+         (!prev.defined() || (prev.is_cuda() && kernel_dtype(prev.scalar_type())));
 }
 
 std::pair<at::Tensor, at::Tensor> add_rms_norm_cuda(const at::Tensor& residual_in, const at::Tensor& prev,

@@ -1,41 +1,19 @@
-// Host op of the CUDA causal depthwise conv1d: checks, allocation, the launch on LibTorch's
-// current stream, and the autograd node around the kernels of causal_conv.cuh (through the plain
-// struct of conv_params.h). Dispatch from ops/causal_conv1d.cpp.
+// Host op of the CUDA causal depthwise conv1d: checks, allocation and the launch on LibTorch's
+// current stream of the kernels of causal_conv.cuh (through the plain struct of conv_params.h).
+// The autograd node (shared with the CPU loops) and the dispatch are in ops/causal_conv1d.cpp.
 #include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAGuard.h>
 
 #include <cstdint>
 #include <initializer_list>
-#include <limits>
 
-#include "ops/autograd_placeholders.h"
 #include "ops/cuda/conv_params.h"
+#include "ops/cuda/host_common.h"
 #include "ops/cuda/ops_cuda.h"
 #include "util/error.h"
 
 namespace mcd::ops::cuda {
 namespace {
-
-DType conv_dtype(at::ScalarType t) {
-  if (t == at::kFloat) return DType::kFloat32;
-  if (t == at::kHalf) return DType::kFloat16;
-  if (t == at::kBFloat16) return DType::kBFloat16;
-  fail(cat("causal_conv1d (CUDA): x must be float32, float16 or bfloat16, got ", t));
-}
-
-Strides3 strides3(const at::Tensor& t) { return {t.stride(0), t.stride(1), t.stride(2)}; }
-
-at::Tensor fresh(at::Tensor t) {
-  if (poison_outputs()) t.fill_(std::numeric_limits<float>::quiet_NaN());
-  return t;
-}
-
-// x's memory layout: time-contiguous or channel-contiguous. See selective_scan_cuda.cpp.
-at::Tensor alloc_like_layout(const at::Tensor& like) {
-  const int64_t b = like.size(0), e = like.size(1), l = like.size(2);
-  if (like.stride(2) == 1) return at::empty({b, e, l}, like.options());
-  return at::empty({b, l, e}, like.options()).transpose(1, 2);
-}
 
 void check(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   MCD_CHECK(x.defined() && x.is_cuda() && x.dim() == 3,
@@ -55,14 +33,14 @@ void check(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias
 CausalConvParams base_params(const at::Tensor& x, const at::Tensor& w32, const at::Tensor& b32,
                              bool silu) {
   CausalConvParams k;
-  k.dtype = conv_dtype(x.scalar_type());
+  k.dtype = dtype_code(x.scalar_type(), "causal_conv1d (CUDA)");
   k.batch = x.size(0);
   k.dim = x.size(1);
   k.len = x.size(2);
   k.width = static_cast<int>(w32.size(1));
   k.n_time_tiles = (k.len + kConvTimeTile - 1) / kConvTimeTile;
   k.x = x.data_ptr();
-  k.x_s = strides3(x);
+  k.x_s = strides_of(x);
   k.weight = w32.data_ptr<float>();
   k.bias = b32.defined() ? b32.data_ptr<float>() : nullptr;
   k.silu = silu;
@@ -88,28 +66,6 @@ void choose_kernels(CausalConvParams& k, std::initializer_list<const at::Tensor*
 
 at::Tensor f32(const at::Tensor& t) { return t.defined() ? t.to(at::kFloat).contiguous() : t; }
 
-class CausalConvCudaFunction : public torch::autograd::Function<CausalConvCudaFunction> {
- public:
-  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
-                                                const at::Tensor& x, const at::Tensor& weight,
-                                                const at::Tensor& bias, bool silu) {
-    ctx->save_for_backward({x, weight, bias});
-    ctx->saved_data["silu"] = silu;
-    return {causal_conv1d_cuda_forward(x, weight, undefined_if_placeholder(bias), silu)};
-  }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grad_out) {
-    const auto s = ctx->get_saved_variables();
-    const at::Tensor bias = undefined_if_placeholder(s[2]);
-    if (!grad_out[0].defined()) return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
-    const ConvCudaGrads g =
-        causal_conv1d_cuda_backward(grad_out[0], s[0], s[1], bias, ctx->saved_data["silu"].toBool(), at::Tensor(),
-                                    at::globalContext().deterministicAlgorithms());
-    return {g.dx, g.dweight.to(s[1].scalar_type()),
-            bias.defined() ? g.dbias.to(bias.scalar_type()) : at::Tensor(), at::Tensor()};
-  }
-};
-
 }  // namespace
 
 bool conv_supported(const at::Tensor& x, const at::Tensor& weight) {
@@ -124,12 +80,12 @@ at::Tensor causal_conv1d_cuda_forward(const at::Tensor& x, const at::Tensor& wei
   check(x, weight, bias);
   const c10::cuda::CUDAGuard guard(x.device());
   const at::Tensor w32 = f32(weight), b32 = f32(bias);
-  at::Tensor out = fresh(alloc_like_layout(x));
+  at::Tensor out = fresh(alloc_like_layout(x, x.scalar_type()));
   if (x.numel() == 0) return out;
   CausalConvParams k = base_params(x, w32, b32, silu);
   choose_kernels(k, {&x, &out});
   k.out = out.data_ptr();
-  k.out_s = strides3(out);
+  k.out_s = strides_of(out);
   causal_conv_fwd(k);
   return out;
 }
@@ -153,7 +109,7 @@ ConvCudaGrads causal_conv1d_cuda_backward(const at::Tensor& dout_in, const at::T
               " in dtype and device");
     g.dx = dx_into;
   } else {
-    g.dx = fresh(alloc_like_layout(x));
+    g.dx = fresh(alloc_like_layout(x, x.scalar_type()));
   }
   if (x.numel() == 0) {
     g.dweight = at::zeros({E, K}, o32);
@@ -163,9 +119,9 @@ ConvCudaGrads causal_conv1d_cuda_backward(const at::Tensor& dout_in, const at::T
   CausalConvParams k = base_params(x, w32, b32, silu);
   choose_kernels(k, {&x, &dout, &g.dx});
   k.dout = dout.data_ptr();
-  k.dout_s = strides3(dout);
+  k.dout_s = strides_of(dout);
   k.dx = g.dx.data_ptr();
-  k.dx_s = strides3(g.dx);
+  k.dx_s = strides_of(g.dx);
   if (k.channel_last && !deterministic) {
     // One zero-filled buffer (one memset) holds dweight and dbias; the kernel adds into it.
     const at::Tensor acc = at::zeros({E * (K + 1)}, o32);
@@ -187,11 +143,6 @@ ConvCudaGrads causal_conv1d_cuda_backward(const at::Tensor& dout_in, const at::T
   g.dweight = dw_part.sum(0);
   if (bias.defined()) g.dbias = db_part.sum(0);
   return g;
-}
-
-at::Tensor causal_conv1d_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                              bool silu) {
-  return CausalConvCudaFunction::apply(x, weight, bias.defined() ? bias : torch::empty({0}), silu)[0];
 }
 
 }  // namespace mcd::ops::cuda

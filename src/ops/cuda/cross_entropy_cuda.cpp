@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "ops/cuda/cross_entropy_params.h"
+#include "ops/cuda/host_common.h"
 #include "ops/cuda/ops_cuda.h"
 #include "util/error.h"
 
@@ -14,8 +15,7 @@ namespace mcd::ops::cuda {
 
 bool cross_entropy_rows_supported(const at::Tensor& logits) {
   const auto t = logits.scalar_type();
-  return logits.is_cuda() && logits.dim() == 2 && logits.stride(1) == 1 &&
-         (t == at::kFloat || t == at::kHalf || t == at::kBFloat16);
+  return logits.is_cuda() && logits.dim() == 2 && logits.stride(1) == 1 && kernel_dtype(t);
 }
 
 at::Tensor cross_entropy_rows_cuda(const at::Tensor& logits, const at::Tensor& targets, double grad_scale,
@@ -32,9 +32,7 @@ at::Tensor cross_entropy_rows_cuda(const at::Tensor& logits, const at::Tensor& t
   at::Tensor loss = at::empty({logits.size(0)}, logits.options().dtype(at::kFloat));
   if (logits.size(0) == 0) return loss;
   CrossEntropyRowsParams k;
-  k.dtype = logits.scalar_type() == at::kHalf       ? DType::kFloat16
-            : logits.scalar_type() == at::kBFloat16 ? DType::kBFloat16
-                                                    : DType::kFloat32;
+  k.dtype = dtype_code(logits.scalar_type(), "cross_entropy_rows (CUDA)");
   k.rows = logits.size(0);
   k.vocab = logits.size(1);
   k.row_stride = logits.size(0) > 1 ? logits.stride(0) : logits.size(1);

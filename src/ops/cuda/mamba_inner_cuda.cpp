@@ -1,11 +1,14 @@
 // The fused mixer on CUDA (ops/mamba_inner.h): conv → x_proj → dt_proj → scan → out_proj in the
 // forward, saving xz, x_dbl, the scan's chunk states and the weights (and the conv output u when
-// mixer_saves_conv_output() is on); the backward recomputes Δ (and u when it was not saved), runs
+// OpsOptions::mixer_saves_conv_output is on); the scan algorithm is chosen once in the forward and
+// kept for the backward. The backward recomputes Δ (and u when it was not saved), runs
 // the scan backward (which also recomputes the gated output y for out_proj's weight gradient) and
 // the conv backward, and the small matrix products. The scan and conv backward write dz and dx
 // straight into the two halves of dxz, the scan backward writes [dB | dC] into x_dbl's gradient,
 // and x_proj's contribution to du is added by the product itself (addmm), so no extra pass copies
 // or adds a (B, L, E) tensor. Weight gradients leave their products in fp32 (mm_fp32).
+// An SDM mask m (E) goes to the scan (which sees m⊙u, D skip included, and returns dm); the caller
+// has folded it into x_proj's weight, so x_dbl = u·(W_x⊙m)ᵀ needs nothing here.
 // Matrix products run in xz's dtype (bf16 under autocast, in the backward too, which the autograd
 // engine runs without autocast); weight gradients are returned in the weights' dtype.
 #include <c10/cuda/CUDAGuard.h>
@@ -13,6 +16,7 @@
 #include "ops/autograd_placeholders.h"
 #include "ops/cuda/ops_cuda.h"
 #include "ops/mamba_inner.h"
+#include "ops/options.h"
 #include "util/error.h"
 
 namespace mcd::ops::cuda {
@@ -25,10 +29,11 @@ struct Recomputed {
 
 // Everything between xz and the scan from the saved tensors: the conv output u (unless given), Δ,
 // and the scan's inputs. The forward and the backward build them alike.
-// w_dt is Δ's projection weight already in xz's dtype.
+// w_dt is Δ's projection weight already in xz's dtype; mask (E) or undefined.
 Recomputed recompute(const at::Tensor& xz, const at::Tensor& conv_w, const at::Tensor& conv_b,
                      const at::Tensor& x_dbl, const at::Tensor& w_dt, const at::Tensor& dt_b,
-                     const at::Tensor& A, const at::Tensor& D, const at::Tensor& u_known = at::Tensor()) {
+                     const at::Tensor& A, const at::Tensor& D, const at::Tensor& mask,
+                     const at::Tensor& u_known = at::Tensor()) {
   const int64_t E = xz.size(2) / 2, R = w_dt.size(1), N = A.size(1);
   Recomputed r;
   r.x = xz.narrow(2, 0, E).transpose(1, 2);
@@ -43,6 +48,7 @@ Recomputed recompute(const at::Tensor& xz, const at::Tensor& conv_w, const at::T
   r.in.D = D.to(at::kFloat);
   r.in.z = r.z;
   r.in.delta_bias = dt_b.to(at::kFloat);
+  if (mask.defined()) r.in.mask = mask.to(at::kFloat);
   r.in.delta_softplus = true;
   return r;
 }
@@ -54,8 +60,9 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
                                                 const at::Tensor& x_w, const at::Tensor& dt_w,
                                                 const at::Tensor& dt_b, const at::Tensor& A, const at::Tensor& D,
                                                 const at::Tensor& out_w, const at::Tensor& out_b_in,
-                                                bool deterministic) {
+                                                const at::Tensor& mask_in, bool deterministic) {
     const at::Tensor conv_b = undefined_if_placeholder(conv_b_in), out_b = undefined_if_placeholder(out_b_in);
+    const at::Tensor mask = undefined_if_placeholder(mask_in);
     const auto dt = xz.scalar_type();
     const int64_t E = xz.size(2) / 2;
     // x_dbl = u·W_xᵀ needs u first: run the conv here (the backward recomputes it unless it is kept).
@@ -65,20 +72,22 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
     const at::Tensor x = xz.narrow(2, 0, E).transpose(1, 2);
     const at::Tensor u = causal_conv1d_cuda_forward(x, conv_w, conv_b, /*silu=*/true);
     const at::Tensor x_dbl = at::matmul(u.transpose(1, 2), w_x.t());  // (B, L, R + 2N)
-    const Recomputed r = recompute(xz, conv_w, conv_b, x_dbl, w_dt, dt_b, A, D, u);
-    ScanCudaForward f = selective_scan_cuda_forward(r.in, /*save_states=*/true, /*want_last_state=*/false);
+    const Recomputed r = recompute(xz, conv_w, conv_b, x_dbl, w_dt, dt_b, A, D, mask, u);
+    const ScanAlgorithm algorithm = scan_algorithm_for(r.in);  // chosen once, kept for the backward
+    ScanCudaForward f = selective_scan_cuda_forward(r.in, algorithm, /*save_states=*/true, /*want_last_state=*/false);
     // y (B, E, L) is channel-contiguous: its transpose is a contiguous (B, L, E). Not saved.
     const at::Tensor out = at::linear(f.out.transpose(1, 2), w_out, out_b.defined() ? out_b.to(dt) : out_b);
-    const at::Tensor u_saved = placeholder_if_undefined(mixer_saves_conv_output() ? u : at::Tensor());
+    const at::Tensor u_saved = placeholder_if_undefined(ops_options().mixer_saves_conv_output ? u : at::Tensor());
     ctx->save_for_backward({xz, conv_w, conv_b_in, x_w, dt_w, dt_b, A, D, x_dbl, f.states, out_w, out_b_in, u_saved,
-                            w_x, w_dt, w_out});
+                            w_x, w_dt, w_out, mask_in});
     ctx->saved_data["deterministic"] = deterministic;
+    ctx->saved_data["algorithm"] = static_cast<int64_t>(algorithm);
     return {out};
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_out) {
-    torch::autograd::variable_list none(11);
+    torch::autograd::variable_list none(12);
     if (!grad_out[0].defined()) return none;
     const auto s = ctx->get_saved_variables();
     const at::Tensor &xz = s[0], &conv_w = s[1], &x_w = s[3], &dt_w = s[4], &dt_b = s[5], &A = s[6], &D = s[7];
@@ -88,7 +97,9 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
     const int64_t B = xz.size(0), L = xz.size(1), E = xz.size(2) / 2, R = dt_w.size(1), N = A.size(1);
     const int64_t Dm = out_w.size(0);
     const at::Tensor &w_x = s[13], &w_dt = s[14], &w_out = s[15];  // in xz's dtype
-    const Recomputed r = recompute(xz, conv_w, conv_b, x_dbl, w_dt, dt_b, A, D, undefined_if_placeholder(s[12]));
+    const at::Tensor mask = undefined_if_placeholder(s[16]);
+    const Recomputed r = recompute(xz, conv_w, conv_b, x_dbl, w_dt, dt_b, A, D, mask, undefined_if_placeholder(s[12]));
+    const auto algorithm = static_cast<ScanAlgorithm>(ctx->saved_data["algorithm"].toInt());
     // out = y·W_outᵀ (+ b): the gradient reaching y.
     const at::Tensor gout = grad_out[0].to(dt).contiguous();              // (B, L, Dm)
     const at::Tensor dy = at::matmul(gout, w_out);                        // (B, L, E)
@@ -101,7 +112,7 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
     o.recompute_out = true;
     o.dz_into = dxz.narrow(2, E, E).transpose(1, 2);
     o.dBC_into = d_xdbl.narrow(2, R, 2 * N);
-    const ScanCudaGrads g = selective_scan_cuda_backward(r.in, states, dy.transpose(1, 2), o);
+    const ScanCudaGrads g = selective_scan_cuda_backward(r.in, algorithm, states, dy.transpose(1, 2), o);
     // Weight gradients are formed in fp32 by the products themselves (mm_fp32): no cast passes.
     // out_proj's from the recomputed y.
     const at::Tensor d_wout = mm_fp32(gout.reshape({-1, Dm}).t(), g.out.transpose(1, 2).reshape({-1, E}));
@@ -134,6 +145,7 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
             g.dD.to(D.scalar_type()),
             d_wout.to(out_w.scalar_type()),
             out_b.defined() ? d_bout.to(out_b.scalar_type()) : at::Tensor(),
+            mask.defined() ? g.dmask.to(mask.scalar_type()) : at::Tensor(),
             at::Tensor()};
   }
 };
@@ -150,7 +162,8 @@ bool mamba_inner_cuda_supported(const at::Tensor& xz, const MambaInnerWeights& w
         w.x_proj_weight.size(0) == w.dt_proj_weight.size(1) + 2 * w.A.size(1) && w.x_proj_weight.size(1) == E &&
         w.dt_proj_bias.defined() && w.D.defined() && w.out_proj_weight.dim() == 2 &&
         w.out_proj_weight.size(1) == E &&
-        (!w.out_proj_bias.defined() || w.out_proj_bias.numel() == w.out_proj_weight.size(0))))
+        (!w.out_proj_bias.defined() || w.out_proj_bias.numel() == w.out_proj_weight.size(0)) &&
+        (!w.mask.defined() || (w.mask.dim() == 1 && w.mask.size(0) == E && w.mask.device() == xz.device()))))
     return false;
   ScanInputs probe;
   probe.u = xz.narrow(2, 0, E).transpose(1, 2);
@@ -162,7 +175,8 @@ at::Tensor mamba_inner_cuda(const at::Tensor& xz, const MambaInnerWeights& w, bo
   const c10::cuda::CUDAGuard guard(xz.device());
   return MambaInnerFunction::apply(xz, w.conv_weight, placeholder_if_undefined(w.conv_bias), w.x_proj_weight,
                                    w.dt_proj_weight, w.dt_proj_bias, w.A, w.D, w.out_proj_weight,
-                                   placeholder_if_undefined(w.out_proj_bias), deterministic)[0];
+                                   placeholder_if_undefined(w.out_proj_bias), placeholder_if_undefined(w.mask),
+                                   deterministic)[0];
 }
 
 }  // namespace mcd::ops::cuda

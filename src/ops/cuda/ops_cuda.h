@@ -6,6 +6,7 @@
 
 #include <utility>
 
+#include "ops/cuda/scan_params.h"
 #include "ops/mamba_inner.h"
 #include "ops/selective_scan.h"
 #include "util/torch_compat.h"
@@ -18,10 +19,16 @@ namespace mcd::ops::cuda {
 // Otherwise the caller falls back to the composite (float64 on CUDA goes there, for example).
 bool scan_supported(const ScanInputs& in);
 
-// Differentiable fused scan (autograd node around the forward and backward kernels). u, Δ, z, B
-// and C are read through their strides (no copies; Δ, z, B, C are converted to u's dtype first if
-// they differ); A, D, Δ-bias and mask are used as fp32. The output has u's memory layout
-// (time-contiguous or channel-contiguous). `deterministic` makes dB/dC reproducible bit for bit.
+// The algorithm the kernels run for these inputs on their device under ops_options().scan_plan
+// (choose_scan_algorithm in scan_params.h, [Note: scan algorithm choice]). Callers choose once per
+// forward and hand the same algorithm to the backward.
+ScanAlgorithm scan_algorithm_for(const ScanInputs& in);
+
+// Differentiable fused scan (autograd node around the forward and backward kernels; it chooses
+// the algorithm once in the forward and keeps it for the backward). u, Δ, z, B and C are read
+// through their strides (no copies; Δ, z, B, C are converted to u's dtype first if they differ);
+// A, D, Δ-bias and mask are used as fp32. The output has u's memory layout (time-contiguous or
+// channel-contiguous). `deterministic` makes every gradient reproducible bit for bit.
 at::Tensor selective_scan_cuda(const ScanInputs& in, bool deterministic);
 
 // Inference: out and the final state h_L (B, E, N) in fp32. No grad.
@@ -32,7 +39,8 @@ struct ScanCudaForward {
   at::Tensor states;      // (B, E, chunks, N) fp32 chunk-start states, if requested (scan_params.h)
   at::Tensor last_state;  // (B, E, N) fp32, if requested
 };
-ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, bool save_states,
+// `algorithm` must take in's N (scan_algorithm_supports); the backward needs the same one.
+ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, ScanAlgorithm algorithm, bool save_states,
                                             bool want_last_state);
 
 struct ScanCudaGrads {
@@ -53,14 +61,15 @@ struct ScanBackwardOptions {
   // [dB | dC] time-major in one converting copy; g.dB and g.dC are then left undefined.
   at::Tensor dBC_into;
 };
-// `states` from selective_scan_cuda_forward(…, save_states = true) on the same inputs.
-ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, const at::Tensor& states,
+// `states` from selective_scan_cuda_forward(…, algorithm, save_states = true) on the same inputs.
+ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, ScanAlgorithm algorithm, const at::Tensor& states,
                                            const at::Tensor& dout, const ScanBackwardOptions& options);
-inline ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, const at::Tensor& states,
-                                                  const at::Tensor& dout, bool deterministic) {
+inline ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, ScanAlgorithm algorithm,
+                                                  const at::Tensor& states, const at::Tensor& dout,
+                                                  bool deterministic) {
   ScanBackwardOptions o;
   o.deterministic = deterministic;
-  return selective_scan_cuda_backward(in, states, dout, o);
+  return selective_scan_cuda_backward(in, algorithm, states, dout, o);
 }
 
 // ------------------------------------------------------------------------ causal conv1d
@@ -68,11 +77,8 @@ inline ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, const at
 // CUDA x in float32/float16/bfloat16, K ≤ 4.
 bool conv_supported(const at::Tensor& x, const at::Tensor& weight);
 
-// Differentiable; x: (B, E, L) any strides; weight (E, K); bias (E) or undefined. The output has
-// x's memory layout.
-at::Tensor causal_conv1d_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                              bool silu);
-
+// x: (B, E, L) any strides; weight (E, K); bias (E) or undefined. The output has x's memory
+// layout. Not differentiable: ops/causal_conv1d.cpp wraps these two in its autograd node.
 at::Tensor causal_conv1d_cuda_forward(const at::Tensor& x, const at::Tensor& weight,
                                       const at::Tensor& bias, bool silu);
 struct ConvCudaGrads {
@@ -103,16 +109,5 @@ std::pair<at::Tensor, at::Tensor> add_rms_norm_cuda(const at::Tensor& residual_i
 bool cross_entropy_rows_supported(const at::Tensor& logits);
 at::Tensor cross_entropy_rows_cuda(const at::Tensor& logits, const at::Tensor& targets, double grad_scale,
                                    bool write_grad);
-
-// Kernel lab: which version of the scan kernels runs (1 … scan_variant_count(), see
-// selective_scan_{fwd,bwd}.cuh; 0 = the default). Process-wide; for the benchmark's before/after
-// rows and the tests. The forward and backward of one call must run under the same setting.
-void set_scan_variant(int variant);
-int scan_variant_count();
-
-// Testing aid: NaN-fill every output buffer before the kernels write it, so an element a kernel
-// forgets shows up as NaN. Off by default.
-void set_poison_outputs(bool on);
-bool poison_outputs();
 
 }  // namespace mcd::ops::cuda

@@ -5,55 +5,95 @@
 #pragma once
 
 #include "ops/cuda/params_common.h"
+#include "ops/options.h"  // ScanPlan (torch-free)
 
 namespace mcd::ops::cuda {
 
-constexpr int kScanChunk = 128;     // timesteps per chunk; one saved state per chunk and channel
-constexpr int kScanChannels = 8;    // channels per thread block (the dB/dC partial slices)
+constexpr int kScanChunk = 128;     // time-parallel algorithms: timesteps per chunk (one saved state each)
+constexpr int kScanChannels = 8;    // time-parallel algorithms: channels per block (the dB/dC partial slices)
 constexpr int kScanMaxState = 64;   // largest N the kernels accept (shared memory bound)
-constexpr int kScanVariants = 12;  // kernel-lab versions, see selective_scan_{fwd,bwd}.cuh
-constexpr int kSeqChunk = 32;     // variants 7–12: timesteps per tile (and per saved state in 7–11)
-constexpr int kSeqSub = 8;        // variants 7–12: backward sub-tile; variant 12 saves a state every kSeqSub steps
-constexpr int kSeqBwdChannels = 32;  // variants 7–12: channels per deterministic backward block (dB/dC slices)
-constexpr int kSeqMaxState = 16;     // variants 7–12 take N ≤ 16; larger N runs variant 5 or 6
-constexpr int kSeqFatBlocksPerSm = 3;  // variants 11, 12: backward blocks per SM (≤ 168 registers)
+constexpr int kSeqChunk = 32;       // state-sequential: timesteps per tile (and per saved state, sparse plans)
+constexpr int kSeqSub = 8;          // state-sequential: backward sub-tile (the dense plan saves a state each)
+constexpr int kSeqBwdChannels = 32;  // state-sequential: channels per backward block (dB/dC partial slices)
+constexpr int kSeqMaxState = 16;     // state-sequential algorithms take N ≤ 16
+constexpr int kSeqFatBlocksPerSm = 3;  // one-wave backwards: blocks per SM (≤ 168 registers)
 
-// The version variant = 0 selects (docs/PERF_NOTES.md), for N ≤ 16:
-// - 12 when B·E channels × 4 lanes fill the GPU but the backward's blocks (32 channels each) fit
-//   one wave at kSeqFatBlocksPerSm per SM: the GPU is under-occupied, so the backward takes the
-//   registers of a 3-block SM, and the forward saves a state every 8 steps (4× the saved-state
-//   memory of 8) so that the backward recomputes nothing twice;
-// - 8 when more channels than that fill the GPU (four 128-register blocks per SM);
-// - below B·E = 6144, 5 (16 lanes per channel over time) or 6 (32 lanes).
-// sm_count 0 (unknown) never picks 12.
-inline int scan_default_variant(int64_t batch, int64_t dim, int sm_count) {
-  if (batch * dim < 6144) return batch * dim < 4096 ? 6 : 5;
+// The production scan algorithms (a forward and a backward kernel that agree on the saved states).
+// The numbers are the kernel-lab versions they were in docs/PERF_NOTES.md, whose other versions
+// were removed (the notes keep their measurements). See [Note: scan algorithm choice].
+enum class ScanAlgorithm : int {
+  kTimeParallel = 0,   // (5) 16 lanes per channel scan a 128-step chunk over time; any N ≤ 64
+  kTimeParallelWide,   // (6) the same with 32 lanes per channel: more threads for few channels
+  kStateSequential,    // (8) each of 4 lanes walks time with 4 of the channel's states (N ≤ 16),
+                       //     a state saved every 32 steps; backward at four blocks per SM
+  kStateSequentialOneWave,  // (11) kStateSequential's forward; backward at three blocks per SM
+                            //      (fits one wave when B·⌈E/32⌉ ≤ 3·SMs), keeping exp(ΔA) for the walk
+  kStateSequentialDense,    // (12) as kStateSequentialOneWave, with a state saved every 8 steps
+                            //      (4× the saved-state memory), so the backward runs no pass 1
+};
+constexpr int kScanAlgorithmCount = 5;
+
+inline const char* scan_algorithm_name(ScanAlgorithm a) {
+  switch (a) {
+    case ScanAlgorithm::kTimeParallel: return "time_parallel";
+    case ScanAlgorithm::kTimeParallelWide: return "time_parallel_wide";
+    case ScanAlgorithm::kStateSequential: return "state_sequential";
+    case ScanAlgorithm::kStateSequentialOneWave: return "state_sequential_one_wave";
+    case ScanAlgorithm::kStateSequentialDense: return "state_sequential_dense";
+  }
+  return "?";
+}
+inline bool scan_algorithm_is_sequential(ScanAlgorithm a) {
+  return a == ScanAlgorithm::kStateSequential || a == ScanAlgorithm::kStateSequentialOneWave ||
+         a == ScanAlgorithm::kStateSequentialDense;
+}
+// Whether an algorithm takes N states (the state-sequential ones hold N ≤ kSeqMaxState in registers).
+inline bool scan_algorithm_supports(ScanAlgorithm a, int64_t dstate) {
+  return dstate >= 1 && dstate <= (scan_algorithm_is_sequential(a) ? kSeqMaxState : kScanMaxState);
+}
+
+// [Note: scan algorithm choice] The one place an algorithm is chosen, once per forward call by the
+// host op (from the shape and the device's SM count); the autograd node keeps the choice for the
+// backward. Every algorithm has a deterministic backward (dB/dC partials summed in slice order),
+// so deterministic mode never changes the choice.
+// - B·E < 6144 (the state-sequential kernels cannot fill the GPU): kTimeParallelWide below
+//   B·E = 4096, else kTimeParallel; also for any N > 16.
+// - Otherwise kStateSequentialDense when the backward's 32-channel blocks fit one wave at three
+//   per SM (B·⌈E/32⌉ ≤ 3·SMs; the GPU is under-occupied, so the backward takes the registers of a
+//   three-block SM and the forward saves 4× the states so that nothing is recomputed twice);
+//   kStateSequential when there are more blocks than that (four 128-register blocks per SM).
+// - ScanPlan::kLowMemory replaces kStateSequentialDense by kStateSequentialOneWave: the same
+//   backward occupancy without the dense states (130M at 8 × 2048: ~3.6 GB less for ~4 % time).
+// sm_count 0 (unknown) never picks the one-wave algorithms.
+inline ScanAlgorithm choose_scan_algorithm(int64_t batch, int64_t dim, int64_t dstate, int sm_count, ScanPlan plan) {
+  if (batch * dim < 6144 || dstate > kSeqMaxState)
+    return batch * dim < 4096 ? ScanAlgorithm::kTimeParallelWide : ScanAlgorithm::kTimeParallel;
   const int64_t blocks = batch * ((dim + kSeqBwdChannels - 1) / kSeqBwdChannels);
-  return blocks <= int64_t(kSeqFatBlocksPerSm) * sm_count ? 12 : 8;
+  if (blocks > int64_t(kSeqFatBlocksPerSm) * sm_count) return ScanAlgorithm::kStateSequential;
+  return plan == ScanPlan::kLowMemory ? ScanAlgorithm::kStateSequentialOneWave : ScanAlgorithm::kStateSequentialDense;
 }
-inline int scan_resolve_variant(int requested, int64_t batch, int64_t dim, int64_t dstate, int sm_count) {
-  if (requested == 0) requested = scan_default_variant(batch, dim, sm_count);
-  if (requested >= 7 && dstate > kSeqMaxState) requested = batch * dim < 4096 ? 6 : 5;
-  return requested;
+
+// Timesteps between the saved states, and channels per dB/dC partial slice, of an algorithm: the
+// forward and backward must agree, and the host allocates by them.
+inline int64_t scan_state_chunk(ScanAlgorithm a) {
+  return a == ScanAlgorithm::kStateSequentialDense ? kSeqSub : scan_algorithm_is_sequential(a) ? kSeqChunk : kScanChunk;
 }
-// Timesteps between the saved states, and channels per dB/dC partial slice, of a (resolved)
-// variant: the forward and backward of one variant must agree, and the host allocates by them.
-inline int64_t scan_state_chunk(int variant) {
-  return variant == 12 ? kSeqSub : variant >= 7 ? kSeqChunk : kScanChunk;
+inline int64_t scan_slice_channels(ScanAlgorithm a) {
+  return scan_algorithm_is_sequential(a) ? kSeqBwdChannels : kScanChannels;
 }
-inline int64_t scan_slice_channels(int variant) { return variant >= 7 ? kSeqBwdChannels : kScanChannels; }
 // Saved states per channel over len steps, and dB/dC partial slices over dim channels.
-inline int64_t scan_state_count(int variant, int64_t len) {
-  return (len + scan_state_chunk(variant) - 1) / scan_state_chunk(variant);
+inline int64_t scan_state_count(ScanAlgorithm a, int64_t len) {
+  return (len + scan_state_chunk(a) - 1) / scan_state_chunk(a);
 }
-inline int64_t scan_slice_count(int variant, int64_t dim) {
-  return (dim + scan_slice_channels(variant) - 1) / scan_slice_channels(variant);
+inline int64_t scan_slice_count(ScanAlgorithm a, int64_t dim) {
+  return (dim + scan_slice_channels(a) - 1) / scan_slice_channels(a);
 }
 
 struct SelectiveScanParams {
   DType dtype = DType::kFloat32;
   int64_t batch = 0, dim = 0, len = 0, dstate = 0;  // B, E, L, N
-  int64_t n_chunks = 0;  // ceil(L / scan_state_chunk(variant)): saved states per channel
+  ScanAlgorithm algorithm = ScanAlgorithm::kTimeParallel;  // chosen by the host op (choose_scan_algorithm)
+  int64_t n_chunks = 0;  // ceil(L / scan_state_chunk(algorithm)): saved states per channel
 
   // Inputs in `dtype`, any strides. z may be null.
   const void* u = nullptr;      Strides3 u_s;      // (B, E, L)
@@ -68,7 +108,6 @@ struct SelectiveScanParams {
   const float* mask = nullptr;        // (E): u' = mask ⊙ u feeds the scan and the D skip
   bool delta_softplus = true;
   bool deterministic = false;  // backward: dB/dC through per-slice partials, no atomics
-  int variant = 0;             // kernel version (1..kScanVariants), resolved by the host op
 
   // Forward outputs. In the backward, a non-null out receives the forward's output again
   // (recomputed from the saved states), for callers that do not keep it.
@@ -83,7 +122,7 @@ struct SelectiveScanParams {
   void* dz = nullptr;          Strides3 dz_s;    // null when z is
   float* dB = nullptr;         // (B, N, L) fp32; zero-filled by the host in atomic mode
   float* dC = nullptr;         // (B, N, L) fp32
-  float* dB_part = nullptr;    // deterministic: (ceil(E / scan_slice_channels(variant)), B, N, L)
+  float* dB_part = nullptr;    // deterministic: (ceil(E / scan_slice_channels(algorithm)), B, N, L)
   float* dC_part = nullptr;
   // dA, dD, dΔ-bias, dmask: per-batch partials (B, E, N) / (B, E) summed by the host in a fixed
   // order, or (param_grads_atomic, the non-deterministic default) one zero-filled (E, N) / (E) row

@@ -14,10 +14,12 @@
 
 namespace mcd::ops::cuda {
 
-// kBatch: loads in flight per thread in the tile copies (1 = the first version, 0 =
-// load_tile_fast).
-template <class Tr, typename T, bool kHasZ, bool kSoftplus, bool kDeterministic, int kBatch>
+// The time-parallel backward (ScanAlgorithm::kTimeParallel, kTimeParallelWide). Flags: ScanFlags.
+// kBatch: loads in flight per thread in the tile copies (0 = load_tile_fast, the only setting the
+// library compiles; 1 and 8 live in dev/scan_lab).
+template <class Tr, typename T, class Flags, int kBatch>
 __global__ void __launch_bounds__(Tr::kThreads) selective_scan_bwd_kernel(SelectiveScanParams p) {
+  constexpr bool kHasZ = Flags::kHasZ, kSoftplus = Flags::kSoftplus, kDeterministic = Flags::kDeterministic;
   constexpr int kLanes = Tr::kLanes, kItems = Tr::kItems, kCh = Tr::kChannels;
   constexpr int kPitch = Tr::kPitch, kChunk = Tr::kChunk, kThreads = Tr::kThreads;
   constexpr int kWarps = Tr::kWarps;
@@ -273,38 +275,40 @@ static __global__ void sum_slices_kernel(float* __restrict__ out, const float* _
   }
 }
 
-// Kernel-lab versions (SelectiveScanParams::variant; 0 = default): 1: one load in flight per
-// thread (the first version); 2 and 3: batched tile loads; 4: batched loads, ScanConfigWide;
-// 5: load_tile_fast (16-byte vectors); 6: load_tile_fast, ScanConfigWide.
-template <class Tr, typename T, bool kHasZ, bool kSoftplus, bool kDeterministic, int kBatch>
+// The library runs kBatch = 0; dev/scan_lab instantiates the lab's 1 and 8.
+template <class Tr, typename T, class Flags, int kBatch = 0>
 void selective_scan_bwd_run(const SelectiveScanParams& p) {
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kChannels - 1) / Tr::kChannels),
                   static_cast<unsigned>(p.batch));
   const size_t smem = sizeof(float) * (4 * Tr::kChannels * Tr::kPitch + 2 * p.dstate * Tr::kPitch +
                                        4 * Tr::kWarps * Tr::kPitch + 3 * Tr::kChannels * p.dstate);
-  launch_with_smem(&selective_scan_bwd_kernel<Tr, T, kHasZ, kSoftplus, kDeterministic, kBatch>, grid, Tr::kThreads, smem, p.stream, p);
+  launch_with_smem(&selective_scan_bwd_kernel<Tr, T, Flags, kBatch>, grid, Tr::kThreads, smem, p.stream, p);
 }
 
+// The backward of p.algorithm (the forward's, kept by the host op's autograd node), in atomic or
+// deterministic mode: every algorithm has both.
 template <typename T>
 void selective_scan_bwd_launch(const SelectiveScanParams& p) {
-  const int variant = scan_resolve_variant(p.variant, p.batch, p.dim, p.dstate, /*sm_count=*/0);  // the host op resolved it
-  MCD_CHECK(variant >= 1 && variant <= kScanVariants, "selective scan: no kernel variant ", variant);
-  MCD_CHECK(p.n_chunks == scan_state_count(variant, p.len),
-            "selective scan: n_chunks does not match variant ", variant);
-  MCD_BOOL_SWITCH(p.z != nullptr, kHasZ, [&] {
-    MCD_BOOL_SWITCH(p.delta_softplus, kSoftplus, [&] {
-      MCD_BOOL_SWITCH(p.deterministic, kDeterministic, [&] {
-        if (variant >= 7) selective_scan_seq_bwd_dispatch<T, kHasZ, kSoftplus, kDeterministic>(p, variant);
-        else if (variant == 1) selective_scan_bwd_run<ScanConfig, T, kHasZ, kSoftplus, kDeterministic, 1>(p);
-        else if (variant <= 3) selective_scan_bwd_run<ScanConfig, T, kHasZ, kSoftplus, kDeterministic, 8>(p);
-        else if (variant == 4) selective_scan_bwd_run<ScanConfigWide, T, kHasZ, kSoftplus, kDeterministic, 8>(p);
-        else if (variant == 5) selective_scan_bwd_run<ScanConfig, T, kHasZ, kSoftplus, kDeterministic, 0>(p);
-        else selective_scan_bwd_run<ScanConfigWide, T, kHasZ, kSoftplus, kDeterministic, 0>(p);
-      });
-    });
+  MCD_CHECK(scan_algorithm_supports(p.algorithm, p.dstate), "selective scan: algorithm ",
+            scan_algorithm_name(p.algorithm), " does not take N = ", p.dstate);
+  MCD_CHECK(p.n_chunks == scan_state_count(p.algorithm, p.len), "selective scan: n_chunks does not match algorithm ",
+            scan_algorithm_name(p.algorithm));
+  with_backward_flags(p, [&](auto flags) {
+    using Flags = decltype(flags);
+    switch (p.algorithm) {
+      case ScanAlgorithm::kTimeParallel: return selective_scan_bwd_run<ScanConfig, T, Flags>(p);
+      case ScanAlgorithm::kTimeParallelWide: return selective_scan_bwd_run<ScanConfigWide, T, Flags>(p);
+      case ScanAlgorithm::kStateSequential:
+        return selective_scan_seq_bwd_run<SeqQuad, SeqBwdPlan<SeqBwdFourPerSm>, T, Flags>(p);
+      case ScanAlgorithm::kStateSequentialOneWave:
+        return selective_scan_seq_bwd_run<SeqQuad, SeqBwdPlan<SeqBwdOneWave>, T, Flags>(p);
+      case ScanAlgorithm::kStateSequentialDense:
+        return selective_scan_seq_bwd_run<SeqQuad, SeqBwdPlan<SeqBwdOneWaveDense>, T, Flags>(p);
+    }
+    fail(cat("selective scan: unknown algorithm ", static_cast<int>(p.algorithm)));
   });
   if (p.deterministic) {
-    const int64_t slices = scan_slice_count(variant, p.dim);
+    const int64_t slices = scan_slice_count(p.algorithm, p.dim);
     const int64_t count = p.batch * p.dstate * p.len;
     const int threads = 256;
     const int64_t blocks64 = (count + threads - 1) / threads;

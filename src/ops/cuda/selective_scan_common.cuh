@@ -32,12 +32,40 @@ struct ScanTraits {
   };
 };
 
-// 16 lanes × 8 items per channel (variants 1–3); 32 lanes × 4 items (variant 4: twice the
-// threads per channel, for small B·E). Both keep kScanChunk and kScanChannels, so the states and
+// 16 lanes × 8 items per channel (ScanAlgorithm::kTimeParallel); 32 lanes × 4 items
+// (kTimeParallelWide: twice the threads per channel, for small B·E). Both keep kScanChunk and kScanChannels, so the states and
 // the deterministic partial slices are laid out alike.
 using ScanConfig = ScanTraits<16, 8, kScanChannels>;
 using ScanConfigWide = ScanTraits<32, 4, kScanChannels>;
 static_assert(ScanConfig::kChunk == kScanChunk && ScanConfigWide::kChunk == kScanChunk,
               "kScanChunk must match the kernel traits");
+
+// A call's runtime flags as compile-time traits: with_{forward,backward}_flags() turn them into one Flags
+// type in one place, and every scan kernel takes that type instead of positional bools.
+template <bool kHasZ_, bool kSoftplus_, bool kDeterministic_>
+struct ScanFlags {
+  static constexpr bool kHasZ = kHasZ_;                    // z given: out = y·SiLU(z)
+  static constexpr bool kSoftplus = kSoftplus_;            // Δ = softplus(Δ + bias), else Δ + bias
+  static constexpr bool kDeterministic = kDeterministic_;  // backward: dB/dC as per-slice partials
+};
+
+// Calls fn(ScanFlags<…>{}) for p's z and softplus: the forward (no reduction, so it is compiled
+// once, kDeterministic = false), and the backward also for p.deterministic. Each switch
+// instantiates every branch, so the forward must not switch on the reduction mode.
+template <class Fn>
+void with_forward_flags(const SelectiveScanParams& p, Fn&& fn) {
+  MCD_BOOL_SWITCH(p.z != nullptr, kHasZ, [&] {
+    MCD_BOOL_SWITCH(p.delta_softplus, kSoftplus, [&] { fn(ScanFlags<kHasZ, kSoftplus, false>{}); });
+  });
+}
+template <class Fn>
+void with_backward_flags(const SelectiveScanParams& p, Fn&& fn) {
+  MCD_BOOL_SWITCH(p.deterministic, kDet, [&] {
+    with_forward_flags(p, [&](auto flags) {
+      using F = decltype(flags);
+      fn(ScanFlags<F::kHasZ, F::kSoftplus, kDet>{});
+    });
+  });
+}
 
 }  // namespace mcd::ops::cuda

@@ -1,44 +1,23 @@
 // Host op of the CUDA selective scan: checks, dtype preparation, output allocation, the launch on
 // LibTorch's current stream, and the autograd node around the fused forward/backward kernels
-// (selective_scan_{fwd,bwd}.cuh through the plain struct of scan_params.h). Only this layer
-// includes LibTorch. Dispatch from ops/selective_scan.cpp.
+// (selective_scan_{fwd,bwd}.cuh through the plain struct of scan_params.h). The scan algorithm is
+// chosen once per forward call (choose_scan_algorithm) and kept by the autograd node for the
+// backward. Only this layer includes LibTorch. Dispatch from ops/selective_scan.cpp.
 #include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <ATen/cuda/CUDAContext.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <limits>
 #include <utility>
 
 #include "ops/autograd_placeholders.h"
+#include "ops/cuda/host_common.h"
 #include "ops/cuda/ops_cuda.h"
 #include "ops/cuda/scan_params.h"
+#include "ops/options.h"
 #include "util/error.h"
 
 namespace mcd::ops::cuda {
 namespace {
-
-std::atomic<bool> g_poison{false};
-// Kernel-lab version; MCD_SCAN_VARIANT=N in the environment sets it for a whole process (benchmarks).
-std::atomic<int> g_variant{[] {
-  const char* v = std::getenv("MCD_SCAN_VARIANT");
-  const int n = v != nullptr ? std::atoi(v) : 0;
-  return n >= 0 && n <= kScanVariants ? n : 0;
-}()};
-
-bool kernel_dtype(at::ScalarType t) {
-  return t == at::kFloat || t == at::kHalf || t == at::kBFloat16;
-}
-
-DType dtype_code(at::ScalarType t) {
-  if (t == at::kFloat) return DType::kFloat32;
-  if (t == at::kHalf) return DType::kFloat16;
-  if (t == at::kBFloat16) return DType::kBFloat16;
-  fail(cat("CUDA scan kernels take float32, float16 or bfloat16 activations, got ", t));
-}
-
-Strides3 strides_of(const at::Tensor& t) { return {t.stride(0), t.stride(1), t.stride(2)}; }
 
 // The state-sequential kernels address their outputs inside a tile of kSeqChunk steps with 32-bit
 // offsets (time · stride).
@@ -47,31 +26,16 @@ void check_tile_offsets(const char* name, const Strides3& s) {
             name, " (", s.time, ") is too large for the kernels' 32-bit tile offsets");
 }
 
-at::Tensor fresh(at::Tensor t) {
-  if (g_poison.load()) t.fill_(std::numeric_limits<float>::quiet_NaN());
-  return t;
-}
-
-// A (B, E, L) buffer with the memory layout of `like`: time-contiguous when like is, otherwise
-// channel-contiguous ((B, L, E) memory seen as (B, E, L)), so the model's transposed views and
-// the next op's input stay copy-free.
-at::Tensor alloc_like_layout(const at::Tensor& like, at::ScalarType dtype) {
-  const auto o = like.options().dtype(dtype);
-  const int64_t b = like.size(0), e = like.size(1), l = like.size(2);
-  if (like.stride(2) == 1) return at::empty({b, e, l}, o);
-  return at::empty({b, l, e}, o).transpose(1, 2);
-}
-
 // Inputs as the kernels read them: activations in u's dtype (original strides), the rest fp32
 // contiguous.
 struct Prepared {
   at::Tensor u, delta, z, B, C, A, D, bias, mask;
   int64_t batch, dim, len, dstate;
-  int variant = 0;       // resolved kernel version (forward and backward of a call agree)
-  int64_t n_chunks = 0;  // saved states per channel for that version
+  ScanAlgorithm algorithm = ScanAlgorithm::kTimeParallel;  // the forward's (its backward must agree)
+  int64_t n_chunks = 0;  // saved states per channel for that algorithm
 };
 
-Prepared prepare(const ScanInputs& in) {
+Prepared prepare(const ScanInputs& in, ScanAlgorithm algorithm) {
   MCD_CHECK(in.u.defined() && in.u.is_cuda(), "selective_scan (CUDA): u must be a CUDA tensor");
   MCD_CHECK(kernel_dtype(in.u.scalar_type()),
             "selective_scan (CUDA): u must be float32, float16 or bfloat16, got ", in.u.scalar_type());
@@ -97,20 +61,22 @@ Prepared prepare(const ScanInputs& in) {
   MCD_CHECK(p.dstate >= 1 && p.dstate <= kScanMaxState, "selective_scan (CUDA): N must be in 1..",
             kScanMaxState, ", got ", p.dstate);
   MCD_CHECK(p.batch <= 65535, "selective_scan (CUDA): batch must be ≤ 65535, got ", p.batch);
-  const int sms = at::cuda::getDeviceProperties(dev.index())->multiProcessorCount;
-  p.variant = scan_resolve_variant(g_variant.load(), p.batch, p.dim, p.dstate, sms);
-  p.n_chunks = scan_state_count(p.variant, p.len);
+  MCD_CHECK(scan_algorithm_supports(algorithm, p.dstate), "selective_scan (CUDA): algorithm ",
+            scan_algorithm_name(algorithm), " does not take N = ", p.dstate, " (the state-sequential ones take N ≤ ",
+            kSeqMaxState, ")");
+  p.algorithm = algorithm;
+  p.n_chunks = scan_state_count(algorithm, p.len);
   return p;
 }
 
 SelectiveScanParams base_params(const Prepared& p, bool softplus) {
   SelectiveScanParams k;
-  k.dtype = dtype_code(p.u.scalar_type());
+  k.dtype = dtype_code(p.u.scalar_type(), "selective_scan (CUDA)");
   k.batch = p.batch;
   k.dim = p.dim;
   k.len = p.len;
   k.dstate = p.dstate;
-  k.variant = p.variant;
+  k.algorithm = p.algorithm;
   k.n_chunks = p.n_chunks;
   k.u = p.u.data_ptr();
   k.u_s = strides_of(p.u);
@@ -151,8 +117,9 @@ ScanInputs inputs_of(const at::Tensor& u, const at::Tensor& delta, const at::Ten
   return in;
 }
 
-// Autograd node: the forward saves its inputs and the (B, E, chunks, N) fp32 chunk-start
-// states; the backward recomputes everything else. See [Note: scan recompute].
+// Autograd node: the forward chooses the algorithm once and saves it with its inputs and the
+// (B, E, chunks, N) fp32 states; the backward runs that algorithm's kernel and recomputes
+// everything else. See [Note: scan recompute] and [Note: scan algorithm choice].
 class SelectiveScanCudaFunction : public torch::autograd::Function<SelectiveScanCudaFunction> {
  public:
   static torch::autograd::variable_list forward(
@@ -161,10 +128,12 @@ class SelectiveScanCudaFunction : public torch::autograd::Function<SelectiveScan
       const at::Tensor& z, const at::Tensor& bias, const at::Tensor& mask, bool softplus,
       bool deterministic) {
     const ScanInputs in = inputs_of(u, delta, A, B, C, D, z, bias, mask, softplus);
-    ScanCudaForward r = selective_scan_cuda_forward(in, /*save_states=*/true, false);
+    const ScanAlgorithm algorithm = scan_algorithm_for(in);
+    ScanCudaForward r = selective_scan_cuda_forward(in, algorithm, /*save_states=*/true, false);
     ctx->save_for_backward({u, delta, A, B, C, D, z, bias, mask, r.states});
     ctx->saved_data["softplus"] = softplus;
     ctx->saved_data["deterministic"] = deterministic;
+    ctx->saved_data["algorithm"] = static_cast<int64_t>(algorithm);
     return {r.out};
   }
 
@@ -175,8 +144,9 @@ class SelectiveScanCudaFunction : public torch::autograd::Function<SelectiveScan
                                     ctx->saved_data["softplus"].toBool());
     torch::autograd::variable_list none(11);
     if (!grad_out[0].defined()) return none;
-    const ScanCudaGrads g = selective_scan_cuda_backward(
-        in, s[9], grad_out[0], ctx->saved_data["deterministic"].toBool());
+    const auto algorithm = static_cast<ScanAlgorithm>(ctx->saved_data["algorithm"].toInt());
+    const ScanCudaGrads g = selective_scan_cuda_backward(in, algorithm, s[9], grad_out[0],
+                                                         ctx->saved_data["deterministic"].toBool());
     auto like = [](const at::Tensor& grad, const at::Tensor& input) {
       return input.defined() && grad.defined() ? grad.to(input.scalar_type()) : at::Tensor();
     };
@@ -189,14 +159,12 @@ class SelectiveScanCudaFunction : public torch::autograd::Function<SelectiveScan
 
 }  // namespace
 
-void set_poison_outputs(bool on) { g_poison.store(on); }
-void set_scan_variant(int variant) {
-  MCD_CHECK(variant >= 0 && variant <= kScanVariants, "scan kernel variant must be 0 … ",
-            kScanVariants, ", got ", variant);
-  g_variant.store(variant);
+ScanAlgorithm scan_algorithm_for(const ScanInputs& in) {
+  MCD_CHECK(in.u.defined() && in.u.is_cuda() && in.u.dim() == 3 && in.A.defined() && in.A.dim() == 2,
+            "selective_scan (CUDA): u must be a CUDA (B, E, L) tensor and A (E, N)");
+  const int sms = at::cuda::getDeviceProperties(in.u.device().index())->multiProcessorCount;
+  return choose_scan_algorithm(in.u.size(0), in.u.size(1), in.A.size(1), sms, ops_options().scan_plan);
 }
-bool poison_outputs() { return g_poison.load(); }
-int scan_variant_count() { return kScanVariants; }
 
 bool scan_supported(const ScanInputs& in) {
   return in.u.defined() && in.u.is_cuda() && kernel_dtype(in.u.scalar_type()) && in.A.defined() &&
@@ -204,9 +172,9 @@ bool scan_supported(const ScanInputs& in) {
          in.u.size(0) <= 65535;
 }
 
-ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, bool save_states,
+ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, ScanAlgorithm algorithm, bool save_states,
                                             bool want_last_state) {
-  const Prepared p = prepare(in);
+  const Prepared p = prepare(in, algorithm);
   const c10::cuda::CUDAGuard guard(p.u.device());
   const auto f32 = p.u.options().dtype(at::kFloat);
   ScanCudaForward r;
@@ -227,10 +195,10 @@ ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, bool save_stat
   return r;
 }
 
-ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, const at::Tensor& states,
+ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, ScanAlgorithm algorithm, const at::Tensor& states,
                                            const at::Tensor& dout_in, const ScanBackwardOptions& options) {
   const bool deterministic = options.deterministic;
-  const Prepared p = prepare(in);
+  const Prepared p = prepare(in, algorithm);
   const c10::cuda::CUDAGuard guard(p.u.device());
   const auto st = p.u.scalar_type();
   const auto f32 = p.u.options().dtype(at::kFloat);
@@ -239,7 +207,7 @@ ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, const at::Tenso
   MCD_CHECK(states.defined() && states.scalar_type() == at::kFloat && states.is_contiguous() &&
                 states.sizes() == at::IntArrayRef({p.batch, p.dim, p.n_chunks, p.dstate}),
             "selective_scan (CUDA) backward: states must be the forward's fp32 (B, E, chunks, N) of the "
-            "same kernel variant");
+            "same algorithm (", scan_algorithm_name(algorithm), ": ", p.n_chunks, " chunks), got ", states.sizes());
   const at::Tensor dout = dout_in.to(st);
   ScanCudaGrads g;
   g.du = fresh(alloc_like_layout(p.u, st));
@@ -256,7 +224,7 @@ ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, const at::Tenso
     }
   }
   if (options.recompute_out) g.out = fresh(alloc_like_layout(p.u, st));
-  const int64_t slices = scan_slice_count(p.variant, p.dim);
+  const int64_t slices = scan_slice_count(p.algorithm, p.dim);
   if (options.dBC_into.defined())
     MCD_CHECK(options.dBC_into.sizes() == at::IntArrayRef({p.batch, p.len, 2 * p.dstate}) &&
                   options.dBC_into.scalar_type() == st && options.dBC_into.device() == p.u.device(),
@@ -351,7 +319,8 @@ at::Tensor selective_scan_cuda(const ScanInputs& in, bool deterministic) {
 
 std::pair<at::Tensor, at::Tensor> selective_scan_cuda_with_state(const ScanInputs& in) {
   torch::NoGradGuard no_grad;
-  ScanCudaForward r = selective_scan_cuda_forward(in, /*save_states=*/false, /*want_last_state=*/true);
+  ScanCudaForward r =
+      selective_scan_cuda_forward(in, scan_algorithm_for(in), /*save_states=*/false, /*want_last_state=*/true);
   return {r.out, r.last_state};
 }
 

@@ -9,10 +9,13 @@
 
 namespace mcd::ops::cuda {
 
-// kBatch: loads in flight per thread in the tile copies (0 = load_tile_fast); kUnrollN: state loop unrolling (two
-// states' dependency chains interleaved). See the variants in selective_scan_fwd_launch.
-template <class Tr, typename T, bool kHasZ, bool kSoftplus, int kBatch, int kUnrollN>
+// The time-parallel forward (ScanAlgorithm::kTimeParallel, kTimeParallelWide). Flags: ScanFlags.
+// kBatch: loads in flight per thread in the tile copies (0 = load_tile_fast, the only setting the
+// library compiles; 1 and 8 live in dev/scan_lab); kUnrollN: state loop unrolling (1 in the
+// library; 2 in the lab).
+template <class Tr, typename T, class Flags, int kBatch, int kUnrollN>
 __global__ void __launch_bounds__(Tr::kThreads) selective_scan_fwd_kernel(SelectiveScanParams p) {
+  constexpr bool kHasZ = Flags::kHasZ, kSoftplus = Flags::kSoftplus;
   constexpr int kLanes = Tr::kLanes, kItems = Tr::kItems, kCh = Tr::kChannels;
   constexpr int kPitch = Tr::kPitch, kChunk = Tr::kChunk, kThreads = Tr::kThreads;
   using Layout = typename Tr::Layout;
@@ -134,37 +137,34 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_fwd_kernel(Select
   }
 }
 
-// Kernel-lab versions, all kept and selectable (SelectiveScanParams::variant; 0 = default):
-//   1: one load in flight per thread, state loop not unrolled (the first version);
-//   2: batched tile loads; 3: batched loads + state loop unrolled by 2;
-//   4: as 3 with 32 lanes × 4 items per channel (ScanConfigWide);
-//   5: 16 lanes, load_tile_fast (16-byte vector loads, all issued before use); 6: as 5, 32 lanes;
-//   7 … 12: the state-sequential kernels of selective_scan_seq_fwd.cuh (N ≤ kSeqMaxState).
-template <class Tr, typename T, bool kHasZ, bool kSoftplus, int kBatch, int kUnrollN>
+// The library runs kBatch = 0, kUnrollN = 1; dev/scan_lab instantiates the lab's other settings.
+template <class Tr, typename T, class Flags, int kBatch = 0, int kUnrollN = 1>
 void selective_scan_fwd_run(const SelectiveScanParams& p) {
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kChannels - 1) / Tr::kChannels),
                   static_cast<unsigned>(p.batch));
   const size_t smem =
       sizeof(float) * (3 * Tr::kChannels * Tr::kPitch + 2 * p.dstate * Tr::kPitch + 2 * Tr::kChannels * p.dstate);
-  launch_with_smem(&selective_scan_fwd_kernel<Tr, T, kHasZ, kSoftplus, kBatch, kUnrollN>, grid, Tr::kThreads, smem, p.stream, p);
+  launch_with_smem(&selective_scan_fwd_kernel<Tr, T, Flags, kBatch, kUnrollN>, grid, Tr::kThreads, smem, p.stream, p);
 }
 
+// The forward of p.algorithm (chosen by the host op, scan_params.h).
 template <typename T>
 void selective_scan_fwd_launch(const SelectiveScanParams& p) {
-  const int variant = scan_resolve_variant(p.variant, p.batch, p.dim, p.dstate, /*sm_count=*/0);  // the host op resolved it
-  MCD_CHECK(variant >= 1 && variant <= kScanVariants, "selective scan: no kernel variant ", variant);
-  MCD_CHECK(p.n_chunks == scan_state_count(variant, p.len),
-            "selective scan: n_chunks does not match variant ", variant);
-  MCD_BOOL_SWITCH(p.z != nullptr, kHasZ, [&] {
-    MCD_BOOL_SWITCH(p.delta_softplus, kSoftplus, [&] {
-      if (variant >= 7) selective_scan_seq_fwd_dispatch<T, kHasZ, kSoftplus>(p, variant);
-      else if (variant == 1) selective_scan_fwd_run<ScanConfig, T, kHasZ, kSoftplus, 1, 1>(p);
-      else if (variant == 2) selective_scan_fwd_run<ScanConfig, T, kHasZ, kSoftplus, 8, 1>(p);
-      else if (variant == 3) selective_scan_fwd_run<ScanConfig, T, kHasZ, kSoftplus, 8, 2>(p);
-      else if (variant == 4) selective_scan_fwd_run<ScanConfigWide, T, kHasZ, kSoftplus, 8, 2>(p);
-      else if (variant == 5) selective_scan_fwd_run<ScanConfig, T, kHasZ, kSoftplus, 0, 1>(p);
-      else selective_scan_fwd_run<ScanConfigWide, T, kHasZ, kSoftplus, 0, 1>(p);
-    });
+  MCD_CHECK(scan_algorithm_supports(p.algorithm, p.dstate), "selective scan: algorithm ",
+            scan_algorithm_name(p.algorithm), " does not take N = ", p.dstate);
+  MCD_CHECK(p.n_chunks == scan_state_count(p.algorithm, p.len), "selective scan: n_chunks does not match algorithm ",
+            scan_algorithm_name(p.algorithm));
+  with_forward_flags(p, [&](auto flags) {
+    using Flags = decltype(flags);
+    switch (p.algorithm) {
+      case ScanAlgorithm::kTimeParallel: return selective_scan_fwd_run<ScanConfig, T, Flags>(p);
+      case ScanAlgorithm::kTimeParallelWide: return selective_scan_fwd_run<ScanConfigWide, T, Flags>(p);
+      case ScanAlgorithm::kStateSequential:
+      case ScanAlgorithm::kStateSequentialOneWave:  // the same forward: a state every kSeqChunk steps
+        return selective_scan_seq_fwd_run<SeqQuad, T, Flags, kSeqChunk>(p);
+      case ScanAlgorithm::kStateSequentialDense: return selective_scan_seq_fwd_run<SeqQuad, T, Flags, kSeqSub>(p);
+    }
+    fail(cat("selective scan: unknown algorithm ", static_cast<int>(p.algorithm)));
   });
 }
 

@@ -1,4 +1,4 @@
-// The state-sequential selective scan (kernel-lab variants 7–12): shared traits, shared-memory
+// The state-sequential selective scan (ScanAlgorithm::kStateSequential*): shared traits, shared-memory
 // plan and the double-buffered tile staging of selective_scan_seq_{fwd,bwd}.cuh. See
 // [Note: state-sequential scan] in docs/PERF_NOTES.md.
 //
@@ -12,6 +12,7 @@
 
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/scan_params.h"
+#include "ops/cuda/selective_scan_common.cuh"  // ScanFlags
 
 namespace mcd::ops::cuda {
 
@@ -27,6 +28,9 @@ struct SeqTraits {
   static_assert(kNT % 2 == 0, "states are read as float4 (or float2)");
   static_assert(32 % kSplit == 0 && kThreads % 32 == 0, "a channel's lanes share one warp");
 };
+
+// The production shape: four lanes per channel, four states each, 128 threads = 32 channels.
+using SeqQuad = SeqTraits<128, 4, 4>;
 
 // How a block's threads split a tile's per-(t, e) and per-(t, n) items in the prep and epilogue:
 // each thread keeps one channel pc (kThreads is a multiple of kCh) at steps pt0 + j·kStride, and

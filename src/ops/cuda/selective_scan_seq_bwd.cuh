@@ -1,4 +1,4 @@
-// State-sequential selective-scan backward (variants 7–12; see selective_scan_seq.cuh and
+// State-sequential selective-scan backward (ScanAlgorithm::kStateSequential*; see selective_scan_seq.cuh and
 // [Note: state-sequential scan] in docs/PERF_NOTES.md). Tiles of kSeqChunk steps run in reverse;
 // each lane owns one channel and kNT states, so the reverse recurrence
 //   dh_t = dy_t·C_t + exp(Δ_{t+1}A)·dh_{t+1}
@@ -17,10 +17,10 @@
 //   dB/dC out (atomics, or per-block partials in deterministic mode).
 // No per-step arrays besides the prep's three: 54 KB of shared memory and ≤ 128 registers, so
 // four blocks (16 warps) fit on an SM. A SeqBwdPlan trades memory and registers for recomputation
-// where the GPU has room (three blocks per SM, ≤ 168 registers): 11 and 12 keep the recompute's
-// exp(ΔA) in registers for the walk and one dB/dC plane per warp; 12 also reads a state saved by
-// the forward every kSub steps (no pass 1) and, in the shared memory that frees, exchanges the
-// per-step sums (SeqBwdSmem::xpose, lsum) instead of shuffling them.
+// where the GPU has room (three blocks per SM, ≤ 168 registers): the one-wave plans keep the
+// recompute's exp(ΔA) in registers for the walk and one dB/dC plane per warp; the dense one also
+// reads a state saved by the forward every kSub steps (no pass 1) and, in the shared memory that
+// frees, exchanges the per-step sums (SeqBwdSmem::xpose, lsum) instead of shuffling them.
 #pragma once
 
 #include <type_traits>
@@ -29,20 +29,36 @@
 
 namespace mcd::ops::cuda {
 
-// What a backward variant recomputes, and the occupancy it is compiled for.
-template <bool kDense_, bool kKeepA_, int kMinBlocks_>
-struct SeqBwdPlan {
-  static constexpr bool kDense = kDense_;  // states saved every kSub steps (variant 12): no pass 1
-  static constexpr bool kKeepA = kKeepA_;  // the walk reuses the recompute's exp(ΔA) (+32 registers)
-  static constexpr int kMinBlocks = kMinBlocks_;  // __launch_bounds__: blocks per SM
+// What a backward plan recomputes, and the occupancy it is compiled for. A plan is one of the
+// named specs below (kDense, kKeepA, kMinBlocks) with the derived choices added.
+template <class Spec>
+struct SeqBwdPlan : Spec {
+  using Spec::kDense;       // states saved every kSub steps (kStateSequentialDense): no pass 1
+  using Spec::kKeepA;       // the walk reuses the recompute's exp(ΔA) (+32 registers)
+  using Spec::kMinBlocks;   // __launch_bounds__: blocks per SM
   // Every warp writes its dB/dC sums into its own plane (plain stores: a shared-memory float
   // atomicAdd is a compare-and-swap loop on sm_90), and the block adds the planes in warp order.
   // A block of three per SM holds a plane per warp for a whole tile (kTilePlanes, one flush per
   // tile); at four per SM the planes hold one sub-tile and are flushed after each.
-  static constexpr bool kTilePlanes = kMinBlocks <= 3;
+  static constexpr bool kTilePlanes = Spec::kMinBlocks <= 3;
   // With the dense states there is no pass-1 array either, and the shared memory left takes the
   // per-step sums out of the shuffle network (see SeqBwdSmem::xpose and lsum).
-  static constexpr bool kSmemSums = kDense && kMinBlocks <= 3;
+  static constexpr bool kSmemSums = Spec::kDense && Spec::kMinBlocks <= 3;
+};
+// ScanAlgorithm::kStateSequential: sparse states, four blocks per SM (≤ 128 registers).
+struct SeqBwdFourPerSm {
+  static constexpr bool kDense = false, kKeepA = false;
+  static constexpr int kMinBlocks = 4;
+};
+// kStateSequentialOneWave: sparse states, three blocks per SM, exp(ΔA) kept for the walk.
+struct SeqBwdOneWave {
+  static constexpr bool kDense = false, kKeepA = true;
+  static constexpr int kMinBlocks = kSeqFatBlocksPerSm;
+};
+// kStateSequentialDense: dense states (no pass 1), three blocks per SM, exp(ΔA) kept.
+struct SeqBwdOneWaveDense {
+  static constexpr bool kDense = true, kKeepA = true;
+  static constexpr int kMinBlocks = kSeqFatBlocksPerSm;
 };
 
 template <class Tr, typename T>
@@ -97,8 +113,9 @@ struct SeqBwdSmem {
   }
 };
 
-template <class Tr, class Plan, typename T, bool kHasZ, bool kSoftplus, bool kDeterministic>
+template <class Tr, class Plan, typename T, class Flags>
 __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan_seq_bwd_kernel(SelectiveScanParams p) {
+  constexpr bool kHasZ = Flags::kHasZ, kSoftplus = Flags::kSoftplus, kDeterministic = Flags::kDeterministic;
   constexpr int kT = Tr::kT, kCh = Tr::kCh, kNT = Tr::kNT, kSplit = Tr::kSplit;
   constexpr int kThreads = Tr::kThreads, kMaxN = Tr::kMaxN;
   using Sm = SeqBwdSmem<Tr, T>;
@@ -456,31 +473,15 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
   }
 }
 
-template <class Tr, class Plan, typename T, bool kHasZ, bool kSoftplus, bool kDeterministic>
+// Plan: SeqBwdPlan<one of the specs above>; Flags: ScanFlags (selective_scan_common.cuh).
+template <class Tr, class Plan, typename T, class Flags>
 void selective_scan_seq_bwd_run(const SelectiveScanParams& p) {
-  static_assert(!kDeterministic || Tr::kCh == kSeqBwdChannels, "deterministic slices are kSeqBwdChannels wide");
+  static_assert(!Flags::kDeterministic || Tr::kCh == kSeqBwdChannels, "deterministic slices are kSeqBwdChannels wide");
   size_t smem = 0;
   SeqBwdSmem<Tr, T>::carve(nullptr, static_cast<int>(p.dstate), Plan::kTilePlanes, Plan::kDense, Plan::kSmemSums,
                             &smem);
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kCh - 1) / Tr::kCh), static_cast<unsigned>(p.batch));
-  launch_with_smem(&selective_scan_seq_bwd_kernel<Tr, Plan, T, kHasZ, kSoftplus, kDeterministic>, grid, Tr::kThreads,
-                   smem, p.stream, p);
-}
-
-// N ≤ kSeqMaxState. Variants 7, 8: four lanes per channel, 4 states each, four blocks (16 warps)
-// per SM. 10: eight lanes per channel, 2 states each (twice the warps, for B·E too small to fill
-// the GPU with four lanes; ≤ 85 registers, six blocks per SM). 11: as 8 at three blocks per SM,
-// keeping exp(ΔA) for the walk. 12: as 11 with the forward's states every kSub steps (no pass 1).
-// 10 and 11 exist in atomic mode; their deterministic mode runs 8's (same saved states).
-template <typename T, bool kHasZ, bool kSoftplus, bool kDeterministic>
-void selective_scan_seq_bwd_dispatch(const SelectiveScanParams& p, int variant) {
-  using Quad = SeqTraits<128, 4, 4>;
-  if constexpr (!kDeterministic) {
-    if (variant == 10) return selective_scan_seq_bwd_run<SeqTraits<128, 8, 2>, SeqBwdPlan<false, false, 6>, T, kHasZ, kSoftplus, false>(p);
-    if (variant == 11) return selective_scan_seq_bwd_run<Quad, SeqBwdPlan<false, true, kSeqFatBlocksPerSm>, T, kHasZ, kSoftplus, false>(p);
-  }
-  if (variant == 12) return selective_scan_seq_bwd_run<Quad, SeqBwdPlan<true, true, kSeqFatBlocksPerSm>, T, kHasZ, kSoftplus, kDeterministic>(p);
-  selective_scan_seq_bwd_run<Quad, SeqBwdPlan<false, false, 4>, T, kHasZ, kSoftplus, kDeterministic>(p);
+  launch_with_smem(&selective_scan_seq_bwd_kernel<Tr, Plan, T, Flags>, grid, Tr::kThreads, smem, p.stream, p);
 }
 
 }  // namespace mcd::ops::cuda

@@ -1,10 +1,10 @@
-// State-sequential selective-scan forward (variants 7–12; see selective_scan_seq.cuh and
+// State-sequential selective-scan forward (ScanAlgorithm::kStateSequential*; see selective_scan_seq.cuh and
 // [Note: state-sequential scan] in docs/PERF_NOTES.md). Per tile of kSeqChunk steps:
 //   stage (cp.async, one tile ahead) → prep (softplus(Δ + bias), Δ·u', u', SiLU(z) into fp32
 //   shared arrays, once per (t, e)) → scan (each lane: kNT states, sequential in t, y partials
 //   summed over the kSplit lanes of the channel) → epilogue (out = (y + D·u')·SiLU(z), stored).
 // Saves the state every kEvery steps (the backward's checkpoints: at every tile start, or with
-// kEvery = kSeqSub at every backward sub-tile start, variant 12) and optionally the last one.
+// kEvery = kSeqSub at every backward sub-tile start, kStateSequentialDense) and optionally the last one.
 #pragma once
 
 #include "ops/cuda/selective_scan_seq.cuh"
@@ -32,8 +32,9 @@ struct SeqFwdSmem {
 };
 
 // 128-thread blocks: four per SM (≤ 128 registers), so 8 × 2048 channels run in one wave.
-template <class Tr, typename T, bool kHasZ, bool kSoftplus, int kEvery>
+template <class Tr, typename T, class Flags, int kEvery>
 __global__ void __launch_bounds__(Tr::kThreads, Tr::kThreads == 128 ? 4 : 1) selective_scan_seq_fwd_kernel(SelectiveScanParams p) {
+  constexpr bool kHasZ = Flags::kHasZ, kSoftplus = Flags::kSoftplus;
   constexpr int kT = Tr::kT, kCh = Tr::kCh, kNT = Tr::kNT, kSplit = Tr::kSplit;
   static_assert(kT % kEvery == 0 && kEvery % kSplit == 0, "saved states split a tile evenly");
   constexpr int kThreads = Tr::kThreads, kMaxN = Tr::kMaxN;
@@ -174,23 +175,13 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kThreads == 128 ? 4 : 1) sel
   if (p.last_state != nullptr && e_ok) store_states(p.last_state + (b * p.dim + e0 + c) * N, h, n0, N);
 }
 
-template <class Tr, typename T, bool kHasZ, bool kSoftplus, int kEvery = kSeqChunk>
+// Flags: ScanFlags (selective_scan_common.cuh); kEvery: steps between the saved states.
+template <class Tr, typename T, class Flags, int kEvery>
 void selective_scan_seq_fwd_run(const SelectiveScanParams& p) {
   size_t smem = 0;
   SeqFwdSmem<Tr, T>::carve(nullptr, static_cast<int>(p.dstate), &smem);
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kCh - 1) / Tr::kCh), static_cast<unsigned>(p.batch));
-  launch_with_smem(&selective_scan_seq_fwd_kernel<Tr, T, kHasZ, kSoftplus, kEvery>, grid, Tr::kThreads, smem, p.stream, p);
-}
-
-// N ≤ kSeqMaxState. Variant 7: one lane per channel (all 16 states); 8, 10, 11: four lanes per
-// channel (4 states each); 9: two lanes per channel (8 states each, one shuffle per step for y);
-// 12: as 8, saving a state every kSeqSub steps.
-template <typename T, bool kHasZ, bool kSoftplus>
-void selective_scan_seq_fwd_dispatch(const SelectiveScanParams& p, int variant) {
-  if (variant == 7) selective_scan_seq_fwd_run<SeqTraits<64, 1, 16>, T, kHasZ, kSoftplus>(p);
-  else if (variant == 9) selective_scan_seq_fwd_run<SeqTraits<128, 2, 8>, T, kHasZ, kSoftplus>(p);
-  else if (variant == 12) selective_scan_seq_fwd_run<SeqTraits<128, 4, 4>, T, kHasZ, kSoftplus, kSeqSub>(p);
-  else selective_scan_seq_fwd_run<SeqTraits<128, 4, 4>, T, kHasZ, kSoftplus>(p);
+  launch_with_smem(&selective_scan_seq_fwd_kernel<Tr, T, Flags, kEvery>, grid, Tr::kThreads, smem, p.stream, p);
 }
 
 }  // namespace mcd::ops::cuda

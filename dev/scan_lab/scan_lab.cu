@@ -1,0 +1,358 @@
+// The selective scan's kernel lab: the experimental versions of docs/PERF_NOTES.md (1–4, 7, 9, 10),
+// instantiated from the library's kernel templates with the parameters that made them, beside the
+// five production algorithms (through the library's entry points), checked against a float64 CPU
+// reference and timed. Built only with -DMCD_BUILD_DEV=ON; not part of the library or its tests.
+//   usage: scan_lab [--check-only] [--reps N] [--shape B,L,E,N]   (fp32 activations, contiguous)
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ops/cuda/scan_params.h"
+#include "ops/cuda/selective_scan_bwd.cuh"
+#include "ops/cuda/selective_scan_fwd.cuh"
+
+using namespace mcd::ops::cuda;
+
+namespace {
+
+struct Shape {
+  int64_t b, l, e, n;
+};
+
+// ---------------------------------------------------------------- float64 CPU reference
+// Plain loops, all optional inputs present: Δ = softplus(δ + bias), u' = m⊙u,
+// h_t = exp(Δ_t A)⊙h_{t−1} + Δ_t B_t u'_t, y_t = C_t·h_t + D u'_t, out = y⊙SiLU(z).
+struct Host {
+  std::vector<double> u, delta, z, Bm, Cm, A, D, bias, mask, dout;  // (B,E,L) / (B,N,L) / (E,N) / (E)
+};
+struct RefOut {
+  std::vector<double> out, du, ddelta, dz, dB, dC, dA, dD, dbias, dmask;
+};
+
+double softplus(double x) { return x > 20 ? x : std::log1p(std::exp(x)); }
+double sigmoid(double x) { return 1 / (1 + std::exp(-x)); }
+
+RefOut reference(const Host& h, const Shape& s) {
+  const int64_t B = s.b, L = s.l, E = s.e, N = s.n;
+  RefOut r;
+  r.out.assign(B * E * L, 0);
+  r.du = r.ddelta = r.dz = r.out;
+  r.dB.assign(B * N * L, 0);
+  r.dC = r.dB;
+  r.dA.assign(E * N, 0);
+  r.dD.assign(E, 0);
+  r.dbias = r.dmask = r.dD;
+  std::vector<double> hs((L + 1) * N), dh(N);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t e = 0; e < E; ++e) {
+      auto at = [&](int64_t t) { return (b * E + e) * L + t; };
+      auto bn = [&](int64_t n, int64_t t) { return (b * N + n) * L + t; };
+      std::fill(hs.begin(), hs.end(), 0.0);
+      std::vector<double> y(L);
+      for (int64_t t = 0; t < L; ++t) {
+        const double dt = softplus(h.delta[at(t)] + h.bias[e]), uu = h.u[at(t)] * h.mask[e];
+        double acc = h.D[e] * uu;
+        for (int64_t n = 0; n < N; ++n) {
+          hs[(t + 1) * N + n] = std::exp(dt * h.A[e * N + n]) * hs[t * N + n] + dt * h.Bm[bn(n, t)] * uu;
+          acc += h.Cm[bn(n, t)] * hs[(t + 1) * N + n];
+        }
+        y[t] = acc;
+        const double zz = h.z[at(t)];
+        r.out[at(t)] = acc * zz * sigmoid(zz);
+      }
+      std::fill(dh.begin(), dh.end(), 0.0);
+      for (int64_t t = L - 1; t >= 0; --t) {
+        const double pre = h.delta[at(t)] + h.bias[e], dt = softplus(pre), uu = h.u[at(t)] * h.mask[e];
+        const double zz = h.z[at(t)], sz = sigmoid(zz), g = h.dout[at(t)];
+        r.dz[at(t)] = g * y[t] * sz * (1 + zz * (1 - sz));
+        const double dy = g * zz * sz;
+        double duu = dy * h.D[e], ddt = 0;
+        r.dD[e] += dy * uu;
+        for (int64_t n = 0; n < N; ++n) {
+          const double hp = hs[t * N + n], a = std::exp(dt * h.A[e * N + n]);
+          dh[n] += dy * h.Cm[bn(n, t)];
+          r.dC[bn(n, t)] += dy * hs[(t + 1) * N + n];
+          ddt += dh[n] * (hp * a * h.A[e * N + n] + h.Bm[bn(n, t)] * uu);
+          r.dA[e * N + n] += dh[n] * hp * a * dt;
+          r.dB[bn(n, t)] += dh[n] * dt * uu;
+          duu += dh[n] * dt * h.Bm[bn(n, t)];
+          dh[n] *= a;
+        }
+        r.du[at(t)] = duu * h.mask[e];
+        r.dmask[e] += duu * h.u[at(t)];
+        r.ddelta[at(t)] = ddt * sigmoid(pre);
+        r.dbias[e] += r.ddelta[at(t)];
+      }
+    }
+  return r;
+}
+
+// ---------------------------------------------------------------- device buffers
+#define LAB_CHECK(x)                                                                        \
+  do {                                                                                      \
+    const cudaError_t e_ = (x);                                                             \
+    if (e_ != cudaSuccess) {                                                                \
+      std::fprintf(stderr, "scan_lab: %s at %s:%d: %s\n", #x, __FILE__, __LINE__, cudaGetErrorString(e_)); \
+      std::exit(1);                                                                         \
+    }                                                                                       \
+  } while (0)
+
+struct Buf {
+  float* p = nullptr;
+  size_t n = 0;
+  explicit Buf(size_t n_) : n(std::max<size_t>(n_, 1)) { LAB_CHECK(cudaMalloc(&p, n * sizeof(float))); }
+  ~Buf() { cudaFree(p); }
+  Buf(const Buf&) = delete;
+  Buf& operator=(const Buf&) = delete;
+  void put(const std::vector<double>& v) {
+    std::vector<float> f(v.begin(), v.end());
+    LAB_CHECK(cudaMemcpy(p, f.data(), f.size() * sizeof(float), cudaMemcpyHostToDevice));
+  }
+  std::vector<double> get() const {
+    std::vector<float> f(n);
+    LAB_CHECK(cudaMemcpy(f.data(), p, n * sizeof(float), cudaMemcpyDeviceToHost));
+    return std::vector<double>(f.begin(), f.end());
+  }
+  void zero() { LAB_CHECK(cudaMemset(p, 0, n * sizeof(float))); }
+  void poison() { LAB_CHECK(cudaMemset(p, 0xff, n * sizeof(float))); }  // NaN
+};
+
+// One call's device inputs, outputs and gradients, in the (B, E, L) / (B, N, L) contiguous layout.
+struct Device {
+  Shape s;
+  Buf u, delta, z, Bm, Cm, A, D, bias, mask, dout, out, states, du, ddelta, dz, dB, dC, dA, dD, dbias, dmask;
+  explicit Device(const Shape& s_)
+      : s(s_), u(ble()), delta(ble()), z(ble()), Bm(bnl()), Cm(bnl()), A(s.e * s.n), D(s.e), bias(s.e), mask(s.e),
+        dout(ble()), out(ble()), states(s.b * s.e * (s.l + kSeqSub - 1) / kSeqSub * s.n + s.b * s.e * s.n),
+        du(ble()), ddelta(ble()), dz(ble()), dB(bnl()), dC(bnl()), dA(s.e * s.n), dD(s.e), dbias(s.e),
+        dmask(s.e) {}
+  size_t ble() const { return size_t(s.b * s.e * s.l); }
+  size_t bnl() const { return size_t(s.b * s.n * s.l); }
+  // Parameters for a version saving a state every `chunk` steps; atomic dB/dC and parameter sums.
+  SelectiveScanParams params(int64_t chunk) {
+    SelectiveScanParams p;
+    p.dtype = DType::kFloat32;
+    p.batch = s.b, p.dim = s.e, p.len = s.l, p.dstate = s.n;
+    p.n_chunks = (s.l + chunk - 1) / chunk;
+    const Strides3 act{s.e * s.l, s.l, 1}, st{s.n * s.l, s.l, 1};
+    p.u = u.p, p.u_s = act, p.delta = delta.p, p.delta_s = act, p.z = z.p, p.z_s = act;
+    p.Bm = Bm.p, p.B_s = st, p.Cm = Cm.p, p.C_s = st;
+    p.A = A.p, p.D = D.p, p.delta_bias = bias.p, p.mask = mask.p;
+    p.out = out.p, p.out_s = act, p.states = states.p;
+    p.dout = dout.p, p.dout_s = act, p.du = du.p, p.du_s = act, p.ddelta = ddelta.p, p.ddelta_s = act;
+    p.dz = dz.p, p.dz_s = act, p.dB = dB.p, p.dC = dC.p;
+    p.param_grads_atomic = true;
+    p.dA_part = dA.p, p.dD_part = dD.p, p.ddelta_bias_part = dbias.p, p.dmask_part = dmask.p;
+    return p;
+  }
+  void clear_grads() {
+    for (Buf* b : {&dB, &dC, &dA, &dD, &dbias, &dmask}) b->zero();
+    for (Buf* b : {&out, &du, &ddelta, &dz}) b->poison();
+  }
+};
+
+// ---------------------------------------------------------------- the versions
+using Flags = ScanFlags<true, true, false>;  // z, softplus, atomic (every optional input present)
+struct SeqBwdEightLanes {  // version 10's backward: 8 lanes × 2 states, six blocks per SM
+  static constexpr bool kDense = false, kKeepA = false;
+  static constexpr int kMinBlocks = 6;
+};
+
+struct Version {
+  std::string name;
+  int64_t chunk;  // steps between saved states
+  std::function<void(const SelectiveScanParams&)> fwd, bwd;
+};
+
+Version production(int number, ScanAlgorithm a) {
+  auto with = [a](SelectiveScanParams p) {
+    p.algorithm = a;
+    return p;
+  };
+  return {std::to_string(number) + " " + scan_algorithm_name(a), scan_state_chunk(a),
+          [with](const SelectiveScanParams& p) { selective_scan_fwd(with(p)); },
+          [with](const SelectiveScanParams& p) { selective_scan_bwd(with(p)); }};
+}
+
+std::vector<Version> versions() {
+  using T = float;
+  using Quad4 = SeqBwdPlan<SeqBwdFourPerSm>;
+  return {
+      {"1 one load in flight", kScanChunk, selective_scan_fwd_run<ScanConfig, T, Flags, 1, 1>,
+       selective_scan_bwd_run<ScanConfig, T, Flags, 1>},
+      {"2 batched loads", kScanChunk, selective_scan_fwd_run<ScanConfig, T, Flags, 8, 1>,
+       selective_scan_bwd_run<ScanConfig, T, Flags, 8>},
+      {"3 batched loads, state loop x2", kScanChunk, selective_scan_fwd_run<ScanConfig, T, Flags, 8, 2>,
+       selective_scan_bwd_run<ScanConfig, T, Flags, 8>},
+      {"4 as 3, 32 lanes", kScanChunk, selective_scan_fwd_run<ScanConfigWide, T, Flags, 8, 2>,
+       selective_scan_bwd_run<ScanConfigWide, T, Flags, 8>},
+      production(5, ScanAlgorithm::kTimeParallel),
+      production(6, ScanAlgorithm::kTimeParallelWide),
+      {"7 seq fwd 1 lane x 16 states", kSeqChunk, selective_scan_seq_fwd_run<SeqTraits<64, 1, 16>, T, Flags, kSeqChunk>,
+       selective_scan_seq_bwd_run<SeqQuad, Quad4, T, Flags>},
+      production(8, ScanAlgorithm::kStateSequential),
+      {"9 seq fwd 2 lanes x 8 states", kSeqChunk, selective_scan_seq_fwd_run<SeqTraits<128, 2, 8>, T, Flags, kSeqChunk>,
+       selective_scan_seq_bwd_run<SeqQuad, Quad4, T, Flags>},
+      {"10 seq bwd 8 lanes x 2 states", kSeqChunk, selective_scan_seq_fwd_run<SeqQuad, T, Flags, kSeqChunk>,
+       selective_scan_seq_bwd_run<SeqTraits<128, 8, 2>, SeqBwdPlan<SeqBwdEightLanes>, T, Flags>},
+      production(11, ScanAlgorithm::kStateSequentialOneWave),
+      production(12, ScanAlgorithm::kStateSequentialDense),
+  };
+}
+
+// ---------------------------------------------------------------- check and time
+Host random_host(const Shape& s, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> nd;
+  std::uniform_real_distribution<double> ud;
+  auto randn = [&](int64_t n, double scale) {
+    std::vector<double> v(n);
+    for (auto& x : v) x = scale * nd(rng);
+    return v;
+  };
+  Host h;
+  const int64_t ble = s.b * s.e * s.l, bnl = s.b * s.n * s.l;
+  h.u = randn(ble, 1), h.delta = randn(ble, 0.5), h.z = randn(ble, 1), h.Bm = randn(bnl, 1), h.Cm = randn(bnl, 1);
+  h.dout = randn(ble, 1), h.D = randn(s.e, 1);
+  h.A.resize(s.e * s.n);
+  for (int64_t e = 0; e < s.e; ++e)
+    for (int64_t n = 0; n < s.n; ++n) h.A[e * s.n + n] = -std::exp(std::log(double(n + 1)) + 0.3 * nd(rng));
+  h.bias.resize(s.e), h.mask.resize(s.e);
+  for (int64_t e = 0; e < s.e; ++e) {
+    const double dt = std::exp(ud(rng) * (std::log(0.1) - std::log(1e-3)) + std::log(1e-3));
+    h.bias[e] = dt + std::log(-std::expm1(-dt));  // inverse softplus
+    h.mask[e] = e == s.e / 2 ? 0.0 : ud(rng);
+  }
+  return h;
+}
+
+double rel_err(const std::vector<double>& a, const std::vector<double>& ref) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double d = a[i] - ref[i];
+    num += std::isnan(a[i]) ? INFINITY : d * d;
+    den += ref[i] * ref[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-300));
+}
+
+// Forward and backward of every version that takes the shape against the float64 reference.
+bool check(const Shape& s, const std::vector<Version>& vs) {
+  const Host h = random_host(s, unsigned(s.b * 7 + s.l * 3 + s.e * 131 + s.n));
+  const RefOut r = reference(h, s);
+  Device d(s);
+  d.u.put(h.u), d.delta.put(h.delta), d.z.put(h.z), d.Bm.put(h.Bm), d.Cm.put(h.Cm), d.A.put(h.A), d.D.put(h.D);
+  d.bias.put(h.bias), d.mask.put(h.mask), d.dout.put(h.dout);
+  bool ok = true;
+  for (const Version& v : vs) {
+    if (s.n > kSeqMaxState && v.chunk != kScanChunk) continue;  // state-sequential: N ≤ 16
+    d.clear_grads();
+    const SelectiveScanParams p = d.params(v.chunk);
+    v.fwd(p);
+    LAB_CHECK(cudaDeviceSynchronize());
+    const std::vector<double> out = d.out.get();
+    v.bwd(p);
+    LAB_CHECK(cudaDeviceSynchronize());
+    const double errs[] = {rel_err(out, r.out),          rel_err(d.du.get(), r.du),
+                           rel_err(d.ddelta.get(), r.ddelta), rel_err(d.dz.get(), r.dz),
+                           rel_err(d.dB.get(), r.dB),      rel_err(d.dC.get(), r.dC),
+                           rel_err(d.dA.get(), r.dA),      rel_err(d.dD.get(), r.dD),
+                           rel_err(d.dbias.get(), r.dbias), rel_err(d.dmask.get(), r.dmask)};
+    const double worst = *std::max_element(std::begin(errs), std::end(errs));
+    const bool pass = worst < 1e-3;  // fp32 against float64 (fast-math exp2): ~1e-6 … 1e-4
+    ok = ok && pass;
+    std::printf("check B%ld L%ld E%ld N%ld  %-34s out %.1e du %.1e dΔ %.1e dz %.1e dB %.1e dC %.1e dA %.1e dD %.1e "
+                "dbias %.1e dmask %.1e  %s\n",
+                long(s.b), long(s.l), long(s.e), long(s.n), v.name.c_str(), errs[0], errs[1], errs[2], errs[3], errs[4],
+                errs[5], errs[6], errs[7], errs[8], errs[9], pass ? "ok" : "FAIL");
+  }
+  return ok;
+}
+
+// Median of `reps` CUDA-event timings of fn (after 3 warm-ups). Inputs are not rotated past L2:
+// bench/bench_ops does that for the production algorithms; the lab compares versions.
+float median_ms(const std::function<void()>& fn, int reps) {
+  cudaEvent_t a, b;
+  LAB_CHECK(cudaEventCreate(&a));
+  LAB_CHECK(cudaEventCreate(&b));
+  for (int i = 0; i < 3; ++i) fn();
+  std::vector<float> ms;
+  for (int i = 0; i < reps; ++i) {
+    LAB_CHECK(cudaEventRecord(a));
+    fn();
+    LAB_CHECK(cudaEventRecord(b));
+    LAB_CHECK(cudaEventSynchronize(b));
+    float t = 0;
+    LAB_CHECK(cudaEventElapsedTime(&t, a, b));
+    ms.push_back(t);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool check_only = false;
+  int reps = 30;
+  Shape timed{8, 2048, 1536, 16};
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--check-only") check_only = true;
+    else if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--shape" && i + 1 < argc) {
+      long b, l, e, n;
+      if (std::sscanf(argv[++i], "%ld,%ld,%ld,%ld", &b, &l, &e, &n) != 4) {
+        std::fprintf(stderr, "scan_lab: --shape takes B,L,E,N\n");
+        return 2;
+      }
+      timed = {b, l, e, n};
+    } else {
+      std::fprintf(stderr, "scan_lab: unknown argument '%s' (valid: --check-only, --reps N, --shape B,L,E,N)\n",
+                   a.c_str());
+      return 2;
+    }
+  }
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::fprintf(stderr, "scan_lab: no CUDA device\n");
+    return 2;
+  }
+  const std::vector<Version> vs = versions();
+  // Sizes that are multiples of no tile, a closed mask gate, N = 16 and (time-parallel only) 64.
+  bool ok = true;
+  for (const Shape& s : {Shape{2, 1, 5, 16}, Shape{2, 300, 7, 16}, Shape{1, 2049, 40, 16}, Shape{3, 129, 17, 16},
+                         Shape{2, 700, 19, 64}})
+    ok = check(s, vs) && ok;
+  std::printf("check: %s\n", ok ? "all versions within 1e-3 of float64" : "FAILED");
+  if (check_only) return ok ? 0 : 1;
+  Device d(timed);
+  std::vector<double> ones(timed.e, 1.0);
+  for (Buf* b : {&d.u, &d.delta, &d.z, &d.Bm, &d.Cm, &d.dout}) {
+    std::vector<double> v(b->n);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = std::sin(0.37 * double(i));
+    b->put(v);
+  }
+  std::vector<double> A(timed.e * timed.n);
+  for (size_t i = 0; i < A.size(); ++i) A[i] = -double(i % timed.n + 1);
+  d.A.put(A), d.D.put(ones), d.mask.put(ones);
+  d.bias.put(std::vector<double>(timed.e, -4.0));
+  for (const Version& v : vs) {
+    if (timed.n > kSeqMaxState && v.chunk != kScanChunk) continue;
+    const SelectiveScanParams p = d.params(v.chunk);
+    const float fwd = median_ms([&] { v.fwd(p); }, reps);
+    const float both = median_ms([&] { v.fwd(p); v.bwd(p); }, reps);
+    std::printf("time B%ld L%ld E%ld N%ld fp32  %-34s fwd %9.1f us  fwd+bwd %9.1f us\n", long(timed.b), long(timed.l),
+                long(timed.e), long(timed.n), v.name.c_str(), fwd * 1e3, both * 1e3);
+  }
+  return ok ? 0 : 1;
+}

@@ -1,0 +1,82 @@
+// The ops layer's options (see options.h): the process-wide value behind a mutex, the scoped
+// override and the strict key/value parser.
+#include "ops/options.h"
+
+#include <mutex>
+
+#include "util/error.h"
+
+namespace mcd::ops {
+namespace {
+
+std::mutex& options_mutex() {
+  static std::mutex m;
+  return m;
+}
+OpsOptions& current() {
+  static OpsOptions value;
+  return value;
+}
+
+bool parse_bool(const std::string& key, const std::string& value) {
+  if (value == "true" || value == "on") return true;
+  if (value == "false" || value == "off") return false;
+  fail(cat("ops option '", key, "': expected true or false (also on, off), got '", value, "'"));
+}
+
+std::string joined_keys() {
+  std::string s;
+  for (const auto& k : ops_option_keys()) s += (s.empty() ? "" : ", ") + k;
+  return s;
+}
+
+}  // namespace
+
+OpsOptions ops_options() {
+  const std::lock_guard<std::mutex> lock(options_mutex());
+  return current();
+}
+
+void set_ops_options(const OpsOptions& options) {
+  const std::lock_guard<std::mutex> lock(options_mutex());
+  current() = options;
+}
+
+ScopedOpsOptions::ScopedOpsOptions(const OpsOptions& options) : saved_(ops_options()) { set_ops_options(options); }
+ScopedOpsOptions::~ScopedOpsOptions() { set_ops_options(saved_); }
+
+const std::vector<std::string>& ops_option_keys() {
+  static const std::vector<std::string> keys{"backend", "fused_mixer", "mixer_saves_conv_output", "scan_plan"};
+  return keys;
+}
+
+OpsOptions parse_ops_option(OpsOptions base, const std::string& key, const std::string& value) {
+  if (key == "backend") {
+    base.backend = parse_backend(value);
+  } else if (key == "fused_mixer") {
+    base.fused_mixer = parse_bool(key, value);
+  } else if (key == "mixer_saves_conv_output") {
+    base.mixer_saves_conv_output = parse_bool(key, value);
+  } else if (key == "scan_plan") {
+    base.scan_plan = parse_scan_plan(value);
+  } else {
+    fail(cat("unknown ops option '", key, "' (valid: ", joined_keys(), ")"));
+  }
+  return base;
+}
+
+ScanPlan parse_scan_plan(const std::string& name) {
+  if (name == "auto") return ScanPlan::kAuto;
+  if (name == "low_memory") return ScanPlan::kLowMemory;
+  fail(cat("unknown scan plan '", name, "' (valid: auto, low_memory)"));
+}
+
+const char* scan_plan_name(ScanPlan plan) {
+  switch (plan) {
+    case ScanPlan::kAuto: return "auto";
+    case ScanPlan::kLowMemory: return "low_memory";
+  }
+  return "?";
+}
+
+}  // namespace mcd::ops

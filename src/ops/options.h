@@ -1,0 +1,55 @@
+// Options of the ops layer in one struct: which implementation runs (backend), the fused mixer and
+// what it keeps, the scan's memory plan and the test-only output poisoning. One process-wide value,
+// set by the CLI's global options, a training config's `ops:` section (docs/configs.md) and, in
+// tests, ScopedOpsOptions. Torch-free: the CUDA kernels' scan_params.h reads ScanPlan from here.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ops/backend.h"
+
+namespace mcd::ops {
+
+// How the selective scan trades memory for time (ops/cuda/scan_params.h, choose_scan_algorithm).
+enum class ScanPlan {
+  kAuto,       // the fastest algorithm for the shape and device (may save a state every 8 steps)
+  kLowMemory,  // never the dense-state algorithm: 130M at 8 × 2048 ~3.6 GB less for ~4 % time
+};
+
+struct OpsOptions {
+  Backend backend = Backend::kAuto;     // key `backend`: auto | reference | composite
+  bool fused_mixer = true;              // key `fused_mixer`: the fused mixer on CUDA (ops/mamba_inner.h)
+  bool mixer_saves_conv_output = false; // key `mixer_saves_conv_output`: the fused mixer keeps u
+  ScanPlan scan_plan = ScanPlan::kAuto; // key `scan_plan`: auto | low_memory
+  // Tests only (no key): NaN-fill every output buffer of the CUDA ops before the kernels write it,
+  // so an element a kernel forgets shows up as NaN.
+  bool poison_outputs = false;
+};
+
+// The current options (a copy: safe to read from autograd's backward threads).
+OpsOptions ops_options();
+void set_ops_options(const OpsOptions& options);
+
+// Sets options for a scope and restores the previous ones in its destructor (tests).
+class ScopedOpsOptions {
+ public:
+  explicit ScopedOpsOptions(const OpsOptions& options);
+  ~ScopedOpsOptions();
+  ScopedOpsOptions(const ScopedOpsOptions&) = delete;
+  ScopedOpsOptions& operator=(const ScopedOpsOptions&) = delete;
+
+ private:
+  OpsOptions saved_;
+};
+
+// `base` with one key set from its text value, strictly: an unknown key or value throws
+// mcd::Error listing the valid ones. Booleans take true/false (also on/off). The keys are those of
+// ops_option_keys(); the YAML `ops:` section and the CLI's global options go through here.
+OpsOptions parse_ops_option(OpsOptions base, const std::string& key, const std::string& value);
+const std::vector<std::string>& ops_option_keys();
+
+ScanPlan parse_scan_plan(const std::string& name);  // auto | low_memory; throws listing them
+const char* scan_plan_name(ScanPlan plan);
+
+}  // namespace mcd::ops

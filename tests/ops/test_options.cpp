@@ -1,0 +1,80 @@
+// The ops layer's options (ops/options.h): the strict key/value parser the CLI and the training
+// config's `ops:` section use, and the scoped override the tests use.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "ops/backend.h"
+#include "ops/mamba_inner.h"
+#include "ops/options.h"
+#include "util/error.h"
+
+namespace mcd {
+namespace {
+
+TEST(OpsOptions, ParsesEveryKeyStrictly) {
+  ops::OpsOptions o;
+  o = ops::parse_ops_option(o, "backend", "composite");
+  EXPECT_EQ(o.backend, ops::Backend::kComposite);
+  o = ops::parse_ops_option(o, "fused_mixer", "off");
+  EXPECT_FALSE(o.fused_mixer);
+  o = ops::parse_ops_option(o, "fused_mixer", "true");
+  EXPECT_TRUE(o.fused_mixer);
+  o = ops::parse_ops_option(o, "mixer_saves_conv_output", "on");
+  EXPECT_TRUE(o.mixer_saves_conv_output);
+  o = ops::parse_ops_option(o, "scan_plan", "low_memory");
+  EXPECT_EQ(o.scan_plan, ops::ScanPlan::kLowMemory);
+  EXPECT_EQ(o.backend, ops::Backend::kComposite);  // earlier keys kept
+  EXPECT_EQ(ops::ops_option_keys().size(), 4u);
+  for (const auto& key : ops::ops_option_keys()) {
+    const bool named = key == "backend" || key == "scan_plan";
+    EXPECT_NO_THROW(ops::parse_ops_option(o, key, named ? "auto" : "false")) << key;
+  }
+}
+
+TEST(OpsOptions, UnknownKeysAndValuesListTheValidOnes) {
+  auto message = [](const std::string& key, const std::string& value) {
+    try {
+      ops::parse_ops_option(ops::OpsOptions{}, key, value);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message("scan_variant", "12").find("backend, fused_mixer, mixer_saves_conv_output, scan_plan"),
+            std::string::npos);
+  EXPECT_NE(message("backend", "cuda").find("auto, reference, composite"), std::string::npos);
+  EXPECT_NE(message("scan_plan", "low-memory").find("auto, low_memory"), std::string::npos);
+  EXPECT_NE(message("fused_mixer", "1").find("true or false"), std::string::npos);
+  EXPECT_NE(message("mixer_saves_conv_output", "yes").find("true or false"), std::string::npos);
+  EXPECT_STREQ(ops::scan_plan_name(ops::parse_scan_plan("low_memory")), "low_memory");
+}
+
+TEST(OpsOptions, ScopedOverrideRestoresThePreviousOptions) {
+  const ops::OpsOptions before = ops::ops_options();
+  {
+    ops::OpsOptions o = before;
+    o.backend = ops::Backend::kReference;
+    o.fused_mixer = false;
+    o.poison_outputs = true;
+    const ops::ScopedOpsOptions outer(o);
+    EXPECT_EQ(ops::backend(), ops::Backend::kReference);
+    EXPECT_FALSE(ops::fused_mixer_enabled());
+    {
+      o.scan_plan = ops::ScanPlan::kLowMemory;
+      const ops::ScopedOpsOptions inner(o);
+      EXPECT_EQ(ops::ops_options().scan_plan, ops::ScanPlan::kLowMemory);
+    }
+    EXPECT_EQ(ops::ops_options().scan_plan, before.scan_plan);
+    EXPECT_TRUE(ops::ops_options().poison_outputs);
+  }
+  const ops::OpsOptions after = ops::ops_options();
+  EXPECT_EQ(after.backend, before.backend);
+  EXPECT_EQ(after.fused_mixer, before.fused_mixer);
+  EXPECT_EQ(after.mixer_saves_conv_output, before.mixer_saves_conv_output);
+  EXPECT_EQ(after.scan_plan, before.scan_plan);
+  EXPECT_EQ(after.poison_outputs, before.poison_outputs);
+}
+
+}  // namespace
+}  // namespace mcd
