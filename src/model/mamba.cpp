@@ -107,20 +107,24 @@ at::Tensor MambaMixerImpl::forward(const at::Tensor& hidden, LayerState* state) 
   const int64_t E = d_inner, N = d_state, R = dt_rank;
   const at::Tensor xz = project_in(hidden);  // (B, L, 2E)
   const bool out_weight_exact = !out_adapter_ || out_adapter_->weight_form_is_exact();
-  if (!state && !gate && !u_observer && out_weight_exact && xz.is_cuda() && hidden.scalar_type() != at::kDouble &&
+  if (!state && !u_observer && out_weight_exact && xz.is_cuda() && hidden.scalar_type() != at::kDouble &&
       ops::fused_mixer_enabled()) {
     // The fused mixer (ops/mamba_inner.h): saves xz and x_dbl; recomputes u, Δ and y in the backward.
     // It consumes out_proj's weight itself, so an adapter on out_proj enters as its effective weight.
+    // The SDM gate m enters as the scan's mask (the scan and the D skip see m⊙u) and folded into
+    // x_proj's columns (x_proj(m⊙u) = (W_x⊙m)·u); its gradient flows through both.
     const at::Tensor out_b = out_proj->options.bias() ? out_proj->bias : at::Tensor();
-    const ops::MambaInnerWeights w{conv_weight(),
-                                   conv1d->options.bias() ? conv1d->bias : at::Tensor(),
-                                   x_proj->weight,
-                                   dt_proj->weight,
-                                   dt_proj->bias,
-                                   A(),
-                                   D,
-                                   out_adapter_ ? out_adapter_->effective_weight(out_proj->weight) : out_proj->weight,
-                                   out_adapter_ ? out_adapter_->effective_bias(out_b) : out_b};
+    const at::Tensor mask = gate ? gate->forward().to(at::kFloat) : at::Tensor();  // (E)
+    ops::MambaInnerWeights w{conv_weight(),
+                             conv1d->options.bias() ? conv1d->bias : at::Tensor(),
+                             gate ? x_proj->weight * mask.to(x_proj->weight.scalar_type()).unsqueeze(0) : x_proj->weight,
+                             dt_proj->weight,
+                             dt_proj->bias,
+                             A(),
+                             D,
+                             out_adapter_ ? out_adapter_->effective_weight(out_proj->weight) : out_proj->weight,
+                             out_adapter_ ? out_adapter_->effective_bias(out_b) : out_b};
+    w.mask = mask;
     if (ops::mamba_inner_supported(xz, w)) return ops::mamba_inner(xz, w);  // (B, L, D)
   }
   // split, not narrow: its backward writes the two gradients into one (B, L, 2E) buffer in one

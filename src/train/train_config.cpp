@@ -164,6 +164,26 @@ void SdmSection::parse(const config::StrictYamlMap& m) {
   require(c.tau1 > 0 && std::isfinite(c.tau1), m, "tau1", c.tau1, "must be > 0");
 }
 
+void OpsSection::parse(const config::StrictYamlMap& m) {
+  const auto& keys = ops::ops_option_keys();
+  m.reject_unknown(std::set<std::string>(keys.begin(), keys.end()));
+  for (const auto& key : keys) {
+    if (!m.has(key)) continue;
+    const std::string value = m.get_string(key, "");
+    try {
+      ops::parse_ops_option(ops::OpsOptions{}, key, value);  // checked now, applied when the run starts
+    } catch (const Error& e) {
+      fail(cat(m.where(), ": ", e.what()));
+    }
+    settings.emplace_back(key, value);
+  }
+}
+
+ops::OpsOptions OpsSection::apply(ops::OpsOptions base) const {
+  for (const auto& [key, value] : settings) base = ops::parse_ops_option(base, key, value);
+  return base;
+}
+
 ModelConfig TrainConfig::model_config() const {
   ModelConfig c = !model.preset.empty()        ? mcd::model_preset(model.preset)
                   : !model.config_file.empty() ? ModelConfig::from_yaml_file(model.config_file)
@@ -217,7 +237,7 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   for (const auto& o : overrides) apply_override(root, o, path);
   config::StrictYamlMap top(root, path);
-  top.reject_unknown({"model", "data", "train", "eval", "checkpoint", "run", "sdm", "description"});
+  top.reject_unknown({"model", "data", "train", "eval", "checkpoint", "run", "sdm", "ops", "description"});
   auto section = [&](const char* name) {
     YAML::Node n = root[name];
     if (!n) n = YAML::Node(YAML::NodeType::Map);
@@ -233,6 +253,7 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   c.checkpoint.parse(section("checkpoint"));
   c.run.parse(section("run"));
   c.sdm.parse(section("sdm"));
+  c.ops.parse(section("ops"));
   return c;
 }
 

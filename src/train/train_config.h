@@ -9,6 +9,7 @@
 
 #include "config/model_config.h"
 #include "config/strict_yaml.h"
+#include "ops/options.h"
 #include "sdm/sparsity_control.h"
 
 namespace mcd::train {
@@ -80,6 +81,14 @@ struct SdmSection {
   void parse(const config::StrictYamlMap& m);
 };
 
+// ops (docs/configs.md, "`ops` section"): the ops layer's options for this run. Only the keys the
+// file sets (or `--set ops.key=…`) change the process's options (the CLI's global ones otherwise).
+struct OpsSection {
+  std::vector<std::pair<std::string, std::string>> settings;  // key, value, in file order
+  void parse(const config::StrictYamlMap& m);
+  ops::OpsOptions apply(ops::OpsOptions base) const;
+};
+
 struct TrainConfig {
   ModelSection model;
   DataSection data;
@@ -88,6 +97,7 @@ struct TrainConfig {
   CheckpointSection checkpoint;
   RunSection run;
   SdmSection sdm;
+  OpsSection ops;
   std::string source;  // the file it came from (for messages)
 
   ModelConfig model_config() const;  // resolves preset / config / init_from, adds SDM gates

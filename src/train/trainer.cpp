@@ -137,6 +137,7 @@ nlohmann::json run_pretraining(const TrainConfig& cfg, const TrainOptions& optio
   const DistEnv env = DistEnv::from_environment();
   const torch::Device device = resolve_device(cfg.run.device, env);
   if (cfg.run.threads > 0) at::set_num_threads(int(cfg.run.threads));
+  const ops::ScopedOpsOptions ops_scope(cfg.ops.apply(ops::ops_options()));
   MCD_CHECK(cfg.train.precision == "fp32" || device.is_cuda(), cfg.source,
             ": train.precision=bf16 needs a CUDA device (got ", device, ")");
   const int64_t world = env.world_size;

@@ -26,9 +26,10 @@ set(allow_infer util io config ops model)
 set(allow_train util io config data ops model sdm)
 set(allow_pipeline util io config data ops model sdm csp peft eval infer train)
 set(allow_cli util io config data ops model sdm csp peft eval infer train pipeline)
-# Headers of the ops front end that the implementations below it may read: the input structs
-# and the autograd helpers; they include nothing above ops.
-set(ops_interfaces ops/selective_scan.h ops/mamba_inner.h ops/autograd_placeholders.h)
+# Headers of the ops front end that the implementations below it may read: the input structs,
+# the options (plain data) and the autograd helpers; they include nothing above ops.
+set(ops_interfaces ops/selective_scan.h ops/mamba_inner.h ops/autograd_placeholders.h ops/options.h
+                   ops/backend.h)
 
 function(component_of path out)
   string(REGEX MATCH "^[a-z_]+" top "${path}")

@@ -71,6 +71,26 @@ TEST(TrainConfig, OutOfRangeValuesAreRefusedWithFileKeyAndValue) {
   EXPECT_EQ(ok.run.device, "cuda:3");
 }
 
+// The ops section: checked when the file is read, applied on top of the process's options (only the
+// keys it sets).
+TEST(TrainConfig, OpsSectionSetsOnlyItsKeys) {
+  test::TempDir dir;
+  const std::string path = dir.file("t.yaml");
+  std::ofstream(path) << "model: {preset: mamba-tiny}\ndata: {paths: [x]}\nops: {scan_plan: low_memory}\n";
+  const TrainConfig c = load_train_config(path, {"ops.fused_mixer=false"});
+  ops::OpsOptions base;
+  base.backend = ops::Backend::kComposite;  // as if the CLI's --ops composite had set it
+  const ops::OpsOptions o = c.ops.apply(base);
+  EXPECT_EQ(o.scan_plan, ops::ScanPlan::kLowMemory);
+  EXPECT_FALSE(o.fused_mixer);
+  EXPECT_EQ(o.backend, ops::Backend::kComposite);
+  EXPECT_FALSE(o.mixer_saves_conv_output);
+  std::string e = error_of([&] { load_train_config(path, {"ops.scan_plan=tiny"}); });
+  EXPECT_NE(e.find(path + " [ops]: unknown scan plan 'tiny'"), std::string::npos) << e;
+  e = error_of([&] { load_train_config(path, {"ops.variant=12"}); });
+  EXPECT_NE(e.find("unknown key 'variant'"), std::string::npos) << e;
+}
+
 // An already gated init_from keeps its gates: sdm gate keys that disagree with them are an error,
 // not silently ignored.
 TEST(TrainConfig, GatedInitFromRefusesDisagreeingGateSettings) {
