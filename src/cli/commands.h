@@ -5,12 +5,43 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "util/torch_compat.h"
 
 namespace mcd::cli {
+
+// The global options (given before the subcommand). Each is registered through add(), which
+// also records how to write it back as argv words, so `launch` hands every one of them to its
+// ranks (a rank must run with the same --threads and --ops as a single-process run).
+class GlobalOptions {
+ public:
+  int threads = 0;             // CPU threads (0 = all cores)
+  std::string ops = "auto";    // sequence-op backend
+  std::string fused_mixer = "on", save_conv_output = "off", scan_plan = "auto";  // ops/options.h
+
+  GlobalOptions() = default;
+  GlobalOptions(const GlobalOptions&) = delete;  // the recorded writers point into this object
+  GlobalOptions& operator=(const GlobalOptions&) = delete;
+
+  void add_to(CLI::App& app);
+  // The parsed values as arguments for a child process, e.g. {"--threads", "1", "--ops", "auto"}.
+  std::vector<std::string> to_args() const;
+
+ private:
+  template <class T>
+  CLI::Option* add(CLI::App& app, const std::string& name, T& field, const std::string& help) {
+    writers_.push_back({name, [&field] {
+                          std::ostringstream s;
+                          s << field;
+                          return s.str();
+                        }});
+    return app.add_option(name, field, help)->capture_default_str();
+  }
+  std::vector<std::pair<std::string, std::function<std::string()>>> writers_;
+};
 
 // A registered subcommand and the action to run once its options are parsed.
 struct Command {
@@ -24,7 +55,7 @@ Command add_generate(CLI::App& app);
 Command add_score(CLI::App& app);
 Command add_tokenize(CLI::App& app);
 Command add_pretrain(CLI::App& app);
-Command add_launch(CLI::App& app);
+Command add_launch(CLI::App& app, const GlobalOptions& globals);  // forwards `globals`
 Command add_prune(CLI::App& app);
 Command add_flops(CLI::App& app);
 

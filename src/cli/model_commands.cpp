@@ -47,6 +47,11 @@ torch::Device parse_device(const std::string& name) {
   }
   MCD_CHECK(!device.is_cuda() || cuda_available(), "--device ", name,
             ": CUDA is not available in this build or on this machine");
+  // An index past the devices would otherwise surface as LibTorch's error at the first copy.
+  MCD_CHECK(!device.is_cuda() || !device.has_index() || device.index() < int(torch::cuda::device_count()),
+            "--device ", name, ": this machine has ", torch::cuda::device_count(), " CUDA device(s)");
+  MCD_CHECK(device.is_cuda() || !device.has_index() || device.index() == 0, "invalid --device '", name,
+            "' (valid: cpu, cuda, cuda:N, auto)");
   return device;
 }
 

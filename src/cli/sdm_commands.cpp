@@ -3,7 +3,11 @@
 // of sdm/flops.h). Registered in main.cpp like the other commands (commands.h).
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
+#include <climits>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -15,6 +19,19 @@
 #include "util/fs.h"
 
 namespace mcd::cli {
+namespace {
+
+// The canonical absolute path of an existing file or folder (symlinks, `..`, trailing slashes
+// resolved); errors name the option.
+std::string real_path(const std::string& path, const char* option) {
+  char* resolved = ::realpath(path.c_str(), nullptr);
+  MCD_CHECK(resolved, option, " ", path, ": ", std::strerror(errno));
+  std::string s(resolved);
+  std::free(resolved);
+  return s;
+}
+
+}  // namespace
 
 Command add_prune(CLI::App& app) {
   auto* sub = app.add_subcommand(
@@ -57,6 +74,11 @@ Command add_prune(CLI::App& app) {
                   "gate-less models: keep each layer's kept_width from this importance.json (magnitude ranking)");
   return {sub, [a] {
             const bool has_sparsity = a->sparsity_opt->count() > 0;
+            // Writing into the source folder would replace the model being pruned. A missing
+            // --out cannot be the (existing) --model, so only an existing one needs resolving.
+            MCD_CHECK(!fs::exists(a->out) || real_path(a->out, "--out") != real_path(a->model, "--model"),
+                      "prune: --out ", a->out, " is the --model folder ", a->model,
+                      "; writing there would overwrite the source checkpoint (choose another --out)");
             MambaLM model = load_pretrained(a->model);
             model->eval();
             const ModelConfig& config = model->config();

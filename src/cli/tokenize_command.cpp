@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "util/error.h"
+#include "util/fs.h"
 
 #ifdef MCD_HAS_TOKENIZER
 #include "data/tokenizer/bpe_tokenizer.h"
@@ -19,10 +20,13 @@ Command add_tokenize(CLI::App& app) {
   sub->add_option("--text-file", *file, "UTF-8 text file")->required();
   return {sub, [file] {
 #ifdef MCD_HAS_TOKENIZER
+            // A directory opens as an empty stream on Linux: refuse it rather than print nothing.
+            MCD_CHECK(!fs::is_directory(*file), "--text-file ", *file, ": is a directory, not a text file");
             std::ifstream in(*file, std::ios::binary);
-            MCD_CHECK(in.good(), *file, ": cannot open text file");
+            MCD_CHECK(in.good(), "--text-file ", *file, ": cannot open text file");
             std::stringstream ss;
             ss << in.rdbuf();
+            MCD_CHECK(!in.bad(), "--text-file ", *file, ": read error");
             const auto tokenizer = data::BpeTokenizer::load_default();
             const auto ids = tokenizer.encode(ss.str());
             std::string line;

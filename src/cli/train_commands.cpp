@@ -1,11 +1,17 @@
 // Training subcommands: `pretrain` (one process, or one rank of a data-parallel job started by
 // torchrun-style environment variables) and `launch` (starts N local ranks of any subcommand
 // with those variables set, like torchrun --nproc-per-node).
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <iostream>
+#include <tuple>
 
 #include "cli/commands.h"
 #include "util/error.h"
@@ -58,33 +64,84 @@ Command add_pretrain(CLI::App& app) {
           }};
 }
 
-Command add_launch(CLI::App& app) {
+namespace {
+
+// A free TCP port for rank 0's store, chosen by binding port 0. The socket stays bound (with
+// SO_REUSEADDR, never listening) while the ranks run: the kernel then hands the port to no other
+// bind(0) or outgoing connection, and the store, which binds with SO_REUSEADDR too, can still
+// take it. Returns the port and the socket to close afterwards.
+std::pair<int, int> reserve_free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  MCD_CHECK(fd >= 0, "launch --master-port 0: socket() failed: ", std::strerror(errno));
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    const int err = errno;
+    ::close(fd);
+    fail(cat("launch --master-port 0: cannot find a free port: ", std::strerror(err)));
+  }
+  return {int(ntohs(addr.sin_port)), fd};
+}
+
+}  // namespace
+
+Command add_launch(CLI::App& app, const GlobalOptions& globals) {
   auto* sub = app.add_subcommand("launch", "run N local ranks of a subcommand (RANK, WORLD_SIZE, LOCAL_RANK, "
-                                           "MASTER_ADDR, MASTER_PORT set), e.g. launch --nproc 2 -- pretrain --config F");
+                                           "MASTER_ADDR, MASTER_PORT set), e.g. launch --nproc 2 -- pretrain --config F; "
+                                           "the global options (--threads, --ops) given before `launch` apply to every rank");
   struct Args {
     int nproc = 2;
     int port = 29500;
+    bool dry_run = false;
     std::vector<std::string> command;
   };
   auto a = std::make_shared<Args>();
   sub->add_option("--nproc", a->nproc, "number of ranks")->check(CLI::PositiveNumber)->capture_default_str();
-  sub->add_option("--master-port", a->port, "TCP port of rank 0's store")->capture_default_str();
+  sub->add_option("--master-port", a->port, "TCP port of rank 0's store, 1..65535; 0 = a free port chosen here")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  sub->add_flag("--dry-run", a->dry_run, "print each rank's environment and command line instead of running it");
   sub->add_option("command", a->command, "the subcommand and its arguments (after --)")->required();
-  return {sub, [a] {
+  return {sub, [a, &globals] {
             const std::string exe = fs::executable_path();
+            int port = a->port, reserved_fd = -1;
+            if (port == 0) std::tie(port, reserved_fd) = reserve_free_port();
+            // Every rank runs `exe <global options> <command>`.
+            std::vector<std::string> args{exe};
+            for (auto& s : globals.to_args()) args.push_back(s);
+            for (auto& s : a->command) args.push_back(s);
+            auto env_of = [&](int r) {
+              return std::vector<std::pair<std::string, std::string>>{
+                  {"RANK", std::to_string(r)},           {"LOCAL_RANK", std::to_string(r)},
+                  {"WORLD_SIZE", std::to_string(a->nproc)}, {"MASTER_ADDR", "127.0.0.1"},
+                  {"MASTER_PORT", std::to_string(port)}};
+            };
+            if (a->dry_run) {
+              for (int r = 0; r < a->nproc; ++r) {
+                std::string line;
+                for (const auto& [k, v] : env_of(r)) line += k + "=" + v + " ";
+                for (size_t i = 0; i < args.size(); ++i) line += (i ? " " : "") + args[i];
+                std::cout << line << "\n";
+              }
+              std::cout << std::flush;
+              if (reserved_fd >= 0) ::close(reserved_fd);
+              return;
+            }
+            std::vector<char*> argv;
+            for (auto& s : args) argv.push_back(const_cast<char*>(s.c_str()));
+            argv.push_back(nullptr);
             std::vector<pid_t> children;
             for (int r = 0; r < a->nproc; ++r) {
               const pid_t pid = ::fork();
               MCD_CHECK(pid >= 0, "launch: fork failed");
               if (pid == 0) {
-                ::setenv("RANK", std::to_string(r).c_str(), 1);
-                ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
-                ::setenv("WORLD_SIZE", std::to_string(a->nproc).c_str(), 1);
-                ::setenv("MASTER_ADDR", "127.0.0.1", 1);
-                ::setenv("MASTER_PORT", std::to_string(a->port).c_str(), 1);
-                std::vector<char*> argv{const_cast<char*>(exe.c_str())};
-                for (auto& s : a->command) argv.push_back(const_cast<char*>(s.c_str()));
-                argv.push_back(nullptr);
+                for (const auto& [k, v] : env_of(r)) ::setenv(k.c_str(), v.c_str(), 1);
                 ::execv(exe.c_str(), argv.data());
                 std::perror("launch: execv");
                 ::_exit(127);
@@ -104,6 +161,7 @@ Command add_launch(CLI::App& app) {
                   if (c != pid) ::kill(c, SIGTERM);
               }
             }
+            if (reserved_fd >= 0) ::close(reserved_fd);
             MCD_CHECK(!failed, "launch: a rank failed with status ", failed);
           }};
 }

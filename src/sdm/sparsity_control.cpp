@@ -16,11 +16,17 @@ SparsityController::SparsityController(std::vector<ChannelGate> gates, SparsityS
             s_.control, "'");
   MCD_CHECK(s_.lambda_signal == "expected" || s_.lambda_signal == "deterministic",
             "SDM: lambda_signal must be expected or deterministic, got '", s_.lambda_signal, "'");
+  MCD_CHECK(s_.tau0 > 0 && s_.tau1 > 0, "SDM: Gumbel temperatures tau0, tau1 must be positive, got ", s_.tau0, ", ",
+            s_.tau1);
+}
+
+double SparsityController::temperature_at(int64_t step) const {
+  const double progress = std::min(1.0, double(step) / double(total_steps_));
+  return s_.tau0 * std::pow(s_.tau1 / s_.tau0, progress);
 }
 
 void SparsityController::begin_step(uint64_t seed, int64_t step) {
-  const double progress = std::min(1.0, double(step) / double(total_steps_));
-  const double tau = s_.tau0 * std::pow(s_.tau1 / s_.tau0, progress);
+  const double tau = temperature_at(step);
   for (size_t l = 0; l < gates_.size(); ++l) {
     gates_[l]->resample(seed, step, int64_t(l));
     gates_[l]->set_temperature(tau);

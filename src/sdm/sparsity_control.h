@@ -35,6 +35,9 @@ class SparsityController {
   // Draws every gate's noise for `step` and sets the Gumbel temperature.
   void begin_step(uint64_t seed, int64_t step);
   double target_at(int64_t step) const;
+  // Gumbel-sigmoid temperature at `step`: τ0·(τ1/τ0)^(step/total_steps), i.e. exponential from τ0
+  // at step 0 to τ1 at the end of training (held there past it).
+  double temperature_at(int64_t step) const;
   // ŝ: expected fraction of closed channels, normalised over all channels (differentiable).
   at::Tensor expected_sparsity() const;
   // The term added to the loss at `step` (differentiable in the gate logits).

@@ -9,6 +9,8 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <cerrno>
+#include <climits>
 #include <cstdlib>
 
 #include "util/error.h"
@@ -16,13 +18,15 @@
 namespace mcd::train {
 namespace {
 
-int env_int(const char* name, int fallback) {
+// An integer environment variable in [lo, hi] (`fallback` when unset); errors name the variable.
+int env_int(const char* name, int fallback, long lo = 0, long hi = INT_MAX) {
   const char* v = std::getenv(name);
   if (!v || !*v) return fallback;
   char* end = nullptr;
+  errno = 0;
   const long x = std::strtol(v, &end, 10);
-  MCD_CHECK(end && *end == '\0' && x >= 0, "environment variable ", name, "='", v,
-            "' is not a non-negative integer");
+  MCD_CHECK(end && *end == '\0' && errno == 0 && x >= lo && x <= hi, "environment variable ", name, "='", v,
+            "' is not an integer in ", lo, "..", hi);
   return int(x);
 }
 
@@ -34,7 +38,7 @@ DistEnv DistEnv::from_environment() {
   e.rank = env_int("RANK", 0);
   e.local_rank = env_int("LOCAL_RANK", e.rank);
   if (const char* a = std::getenv("MASTER_ADDR"); a && *a) e.master_addr = a;
-  e.master_port = env_int("MASTER_PORT", 29500);
+  e.master_port = env_int("MASTER_PORT", 29500, 1, 65535);  // a TCP port: never truncated to 16 bits
   MCD_CHECK(e.world_size >= 1 && e.rank < e.world_size, "RANK=", e.rank, " must be below WORLD_SIZE=", e.world_size);
   return e;
 }
@@ -53,6 +57,8 @@ Communicator::Communicator(const DistEnv& env, const std::string& backend) : env
   if (env.world_size == 1) return;
   impl_ = std::make_unique<Impl>();
   c10d::TCPStoreOptions opts;
+  MCD_CHECK(env.master_port >= 1 && env.master_port <= 65535, "MASTER_PORT=", env.master_port,
+            " is not a TCP port (1..65535)");
   opts.port = uint16_t(env.master_port);
   opts.isServer = env.rank == 0;
   opts.numWorkers = size_t(env.world_size);

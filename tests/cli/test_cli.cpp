@@ -1,12 +1,15 @@
 // The command-line contract: `generate` and `score` reproduce the HF fixture's reference.json /
 // reference.safetensors from the command line, every subcommand has --help, and errors go to
-// standard error with a non-zero exit code and name what was wrong.
+// standard error with a non-zero exit code and name what was wrong (without LibTorch's C++
+// backtraces); `launch` forwards the global options and validates its port.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "config/model_config.h"
@@ -123,6 +126,83 @@ TEST(Cli, TokenizePrintsIds) {
   if (r.status != 0 && r.err.find("gpt2") != std::string::npos) GTEST_SKIP() << "GPT-2 assets absent: " << r.err;
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.last_line(), "15496,995");
+}
+
+TEST(Cli, TokenizeRefusesADirectory) {
+  // A directory opens as an empty stream: it used to print an empty line and exit 0.
+  test::TempDir tmp;
+  const CliRun r = run_cli("tokenize --text-file " + tmp.path);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find(tmp.path), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("directory"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  const CliRun missing = run_cli("tokenize --text-file " + tmp.file("absent.txt"));
+  EXPECT_NE(missing.status, 0);
+  EXPECT_NE(missing.err.find(tmp.file("absent.txt")), std::string::npos) << missing.err;
+}
+
+// LibTorch's c10::Error carries a C++ backtrace in what(); the user sees only the message, with
+// the option at fault named where the CLI can.
+TEST(Cli, LibTorchErrorsReachTheUserWithoutBacktrace) {
+  MCD_SKIP_IF_NO_FIXTURE();
+  for (const std::string device : {"tpu", "cpu:1", "cuda:x", "cuda:"}) {
+    const CliRun r = run_cli("generate --model " + test::fixture_dir() + " --prompt-ids 1,2 --device " + device);
+    EXPECT_NE(r.status, 0) << device;
+    EXPECT_NE(r.err.find("--device"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("'" + device + "'"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("Exception raised from"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("frame #"), std::string::npos) << r.err;
+  }
+  // Token ids outside the vocabulary: named, no backtrace.
+  test::TempDir tmp;
+  io::save_safetensors(tmp.file("ids.safetensors"), {{"input_ids", torch::full({1, 4}, -3, torch::kLong)}});
+  const CliRun r = run_cli("score --model " + test::fixture_dir() + " --tokens " + tmp.file("ids.safetensors") +
+                           " --device cpu");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("mamba-codesign: error: token ids"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("Exception raised from"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("frame #"), std::string::npos) << r.err;
+}
+
+// The global options given before `launch` reach every rank (they used to be dropped, so a rank
+// ran on every core while a one-process run used --threads 1).
+TEST(Cli, LaunchForwardsGlobalOptionsAndPicksAFreePort) {
+  const CliRun r = run_cli("--ops reference launch --nproc 2 --master-port 0 --dry-run -- info --preset mamba-tiny",
+                           "", /*threads=*/3);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string line;
+  std::vector<std::string> ranks;
+  while (std::getline(lines, line)) ranks.push_back(line);
+  ASSERT_EQ(ranks.size(), 2u) << r.out;
+  std::string port;
+  for (int rank = 0; rank < 2; ++rank) {
+    const std::string& l = ranks[size_t(rank)];
+    EXPECT_NE(l.find("RANK=" + std::to_string(rank) + " "), std::string::npos) << l;
+    EXPECT_NE(l.find("WORLD_SIZE=2 "), std::string::npos) << l;
+    EXPECT_NE(l.find(" --threads 3 --ops reference info --preset mamba-tiny"), std::string::npos) << l;
+    const auto at = l.find("MASTER_PORT=");
+    ASSERT_NE(at, std::string::npos) << l;
+    const std::string p = l.substr(at + 12, l.find(' ', at) - at - 12);
+    if (rank == 0) port = p;
+    EXPECT_EQ(p, port) << "every rank gets the same port";
+    EXPECT_GE(std::stoi(p), 1);
+    EXPECT_LE(std::stoi(p), 65535);
+  }
+  // And for real: both ranks run the subcommand.
+  const CliRun real = run_cli("launch --nproc 2 --master-port 0 -- info --preset mamba-tiny");
+  ASSERT_EQ(real.status, 0) << real.err;
+  EXPECT_EQ(std::count(real.out.begin(), real.out.end(), '\n'), 2) << real.out;
+}
+
+TEST(Cli, MasterPortOutsideTheTcpRangeIsRefused) {
+  for (const std::string port : {"65536", "70000", "-1", "4294967296"}) {
+    const CliRun r = run_cli("launch --nproc 1 --master-port " + port + " -- info --preset mamba-tiny");
+    EXPECT_NE(r.status, 0) << port;
+    EXPECT_NE(r.err.find("--master-port"), std::string::npos) << port << ": " << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
+  EXPECT_EQ(run_cli("launch --nproc 1 --master-port 65535 --dry-run -- info --preset mamba-tiny").status, 0);
 }
 
 }  // namespace

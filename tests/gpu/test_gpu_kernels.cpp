@@ -89,6 +89,16 @@ const char* dtype_name(at::ScalarType t) {
 
 double error_floor(at::ScalarType t) { return t == at::kFloat ? 1e-5 : t == at::kHalf ? 1e-4 : 1e-3; }
 
+// [Rounding-flip bounds] The bare low-precision tolerances below compare two computations of the
+// same values that accumulate in fp32 (in different orders, or one with a fused epilogue) and
+// round the result to the low-precision type once. Their fp32 results agree to ~1e-6, so the
+// rounded outputs differ only where a rounding flips, by one unit in the last place: relative
+// 2^-8..2^-7 (≤ 7.8e-3) for bf16's 8 significand bits, 2^-11..2^-10 (≤ 9.8e-4) for fp16. Then
+// ‖x − y‖/‖y‖ ≤ 7.8e-3 even if every element flipped: the bound 1e-2 (bf16) and 2e-3 (fp16, two
+// ulps) hold on any GPU, and a wrong value (a wrong index, a dropped term: O(1) error) exceeds
+// them by two orders of magnitude. Chained low-precision paths (several roundings) use the
+// tolerance rule (expect_rule) or say what they allow where they are.
+
 // The tolerance rule; prints both errors so the log shows the margins.
 void expect_rule(const std::string& what, const at::Tensor& kernel, const at::Tensor& plain,
                  const at::Tensor& ref, at::ScalarType dtype) {
@@ -308,7 +318,7 @@ TEST(ScanKernelModes, DeterministicModeIsBitIdenticalAndMatchesAtomics) {
       EXPECT_TRUE(torch::equal(x, y)) << name << " differs between two deterministic runs ("
                                       << dtype_name(dtype) << ")";
     const auto atomic = ops::cuda::selective_scan_cuda_backward(s.kernel, algorithm, fwd.states, s.dout_lo, false);
-    const double tol = dtype == at::kFloat ? 1e-6 : 1e-2;  // bf16: a rounding may flip
+    const double tol = dtype == at::kFloat ? 1e-6 : 1e-2;  // bf16: one flip [Rounding-flip bounds]
     EXPECT_LT(test::rel_err(atomic.dB, a.dB), tol);
     EXPECT_LT(test::rel_err(atomic.dC, a.dC), tol);
     // The fp32 parameter gradients: per-batch partials summed in order vs atomic adds.
@@ -377,9 +387,10 @@ TEST(ScanKernelModes, AllAlgorithmsAgree) {
       fwd.push_back(ops::cuda::selective_scan_cuda_forward(s.kernel, algorithm, true, true));
       bwd.push_back(ops::cuda::selective_scan_cuda_backward(s.kernel, algorithm, fwd.back().states, s.dout_lo, true));
     }
-    const double tol = dtype == at::kFloat ? 1e-6 : 1e-2;
+    const double tol = dtype == at::kFloat ? 1e-6 : 1e-2;  // bf16: [Rounding-flip bounds]
     // fp32 sums in another order (the state-sequential ones walk time per lane, the time-parallel
-    // ones scan over lanes).
+    // ones scan over lanes): the recurrence over L = 700 steps, ~L·2^-24 ≈ 4e-5 worst case per
+    // element, ~√L·2^-24 ≈ 2e-6 typical.
     const double f32_tol = 1e-5;
     for (size_t v = 1; v < algorithms.size(); ++v) {
       const char* name = ops::cuda::scan_algorithm_name(algorithms[v]);
@@ -643,6 +654,10 @@ TEST(GpuChunkedCrossEntropy, AutocastRunsBf16ProductsWithinRoundingOfFloat32) {
   const auto ref = run(false), low = run(true);
   EXPECT_EQ(low[0].scalar_type(), at::kFloat);
   EXPECT_EQ(low[1].scalar_type(), at::kFloat);
+  // bf16 operands (relative rounding ≤ 2^-9 each) in fp32-accumulated products: the logits carry
+  // ~2·2^-9 ≈ 4e-3 relative error, which the mean loss averages down (5e-3 is one logit's worth);
+  // the gradients go through two such products (softmax from the rounded logits, then the bf16
+  // backward product): ≤ ~4·2^-9 ≈ 8e-3, so 2e-2 leaves a factor 2.5 and stays far below O(1).
   EXPECT_LT(test::rel_err(low[0], ref[0]), 5e-3);
   EXPECT_LT(test::rel_err(low[1], ref[1]), 2e-2);
   EXPECT_LT(test::rel_err(low[2], ref[2]), 2e-2);
@@ -682,6 +697,8 @@ TEST(GpuAutocastLinear, MatchesAutocastLinearWithFp32WeightGradient) {
       EXPECT_TRUE(torch::equal(ours[0], ref[0])) << what;
       EXPECT_TRUE(torch::equal(ours[1], ref[1])) << what;
     }
+    // Outputs rounded once to bf16 from fp32 accumulators: [Rounding-flip bounds]. The weight
+    // gradient: autocast's is rounded to bf16 once more than ours (fp32), the same bound.
     EXPECT_LT(test::rel_err(ours[0], ref[0]), 1e-2) << what;
     EXPECT_LT(test::rel_err(ours[1], ref[1]), 1e-2) << what;
     EXPECT_EQ(ours[2].scalar_type(), at::kFloat) << what;
@@ -722,7 +739,8 @@ TEST(GpuCrossEntropyRows, KernelMatchesFloat64Composite) {
         const std::string what = std::string(c10::toString(dt)) + " V=" + std::to_string(V) + (padded ? " padded" : "");
         EXPECT_EQ(loss.scalar_type(), at::kFloat);
         EXPECT_LT(test::rel_err(loss.cpu().to(at::kDouble), ref), 1e-5) << what;
-        // The gradient is rounded to the logits' dtype once.
+        // The gradient is rounded to the logits' dtype once: [Rounding-flip bounds] (vs float64,
+        // one rounding of ≤ 2^-8 / 2^-11 relative, inside the same bounds).
         const double tol = dt == at::kFloat ? 1e-5 : dt == at::kHalf ? 2e-3 : 1e-2;
         EXPECT_LT(test::rel_err(x.cpu().to(at::kDouble), g64), tol) << what;
         if (padded) EXPECT_TRUE(big.narrow(1, V, 3).equal(tail_before)) << what;  // padding untouched
@@ -776,6 +794,8 @@ TEST(GpuAddRmsNorm, FusedMatchesFloat64CompositeWithGradients) {
     const ops::AddNormOut r = ops::add_rms_norm_composite(r_r, p_r, w_r, 1e-5, at::kDouble);
     torch::autograd::backward({r.normed, r.residual}, {g_normed.to(at::kDouble), g_res.to(at::kDouble)});
     const bool f32 = c.out_t == at::kFloat && (!c.prev || c.prev_t == at::kFloat);
+    // Low-precision outputs are rounded once from fp32 (vs float64 from the same rounded inputs):
+    // [Rounding-flip bounds]; fp32: sums over d ≤ 2048 terms, ~√d·2^-24 ≪ 1e-5.
     const double tol = f32 ? 1e-5 : 1e-2;
     const std::string what = "d=" + std::to_string(c.d) + (c.prev ? " with prev" : " no prev");
     EXPECT_LT(test::rel_err(k.normed, r.normed), tol) << what;
@@ -829,6 +849,10 @@ TEST(GpuMambaInner, FusedMixerMatchesOpByOpMixer) {
       return loss.detach().reshape({1});
     };
     const at::Tensor la = loss_of(a, true), lb = loss_of(b, false);
+    // Under autocast both paths round the same fp32 intermediates to bf16 at different points
+    // (the fused mixer keeps some in fp32): per rounding ≤ 2^-8 relative, ~3–4 roundings along
+    // a parameter's gradient chain ≈ 1.5e-2, so 3e-2 (2×); the loss averages 900 tokens' errors,
+    // 1e-3. fp32: reordered sums over B·L = 900 positions, ~900·2^-24 ≈ 5e-5 worst case, 1e-4.
     const double tl = autocast ? 1e-3 : 1e-5, tg = autocast ? 3e-2 : 1e-4;
     const std::string what = std::string(autocast ? "bf16 autocast" : c.use_bias ? "fp32 with biases" : "fp32") +
                              (save_u ? ", u saved" : ", u recomputed");

@@ -1,6 +1,7 @@
 // SDM gates and sparsity control: hard-concrete sampling statistics against the closed-form
 // P(z > 0) (the expected-L0 term), deterministic eval gates, counter-based noise, the Lagrangian
-// controller's λ updates and target ramp, and the gated mixer (a closed gate zeroes its channel).
+// controller's λ updates (expected and deterministic λ1 signal) and target ramp, the penalty
+// control, the Gumbel temperature schedule, and the gated mixer (a closed gate zeroes its channel).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -31,6 +32,10 @@ TEST(ChannelGate, HardConcreteSamplingMatchesExpectedL0) {
     one += (z == 1).to(at::kFloat);
     mean += z;
   }
+  // The noise is counter-based (seed 7, steps 0..3999), so these frequencies are fixed numbers,
+  // not a flaky sample. The tolerance 0.03 is still the sampling bound it should be: a binomial
+  // frequency over n = 4000 draws has σ ≤ √(0.25/4000) ≈ 0.0079, so 0.03 ≈ 3.8σ; a wrong closed
+  // form moves P(z > 0) further at α = 0 (0.83 → 0.92 with β = 1, → 1 without the stretch).
   const at::Tensor p_open = g->prob_open().detach();
   // Closed form: P(z > 0) = σ(α − β·log(−γ/ζ)).
   for (int i = 0; i < 5; ++i) {
@@ -94,14 +99,103 @@ TEST(SparsityController, LagrangianRampAndAscent) {
   c.regularizer(60);
   c.end_step(60);
   const auto st = c.state();
-  EXPECT_LT(st["lambda1"].get<double>(), 0.0);
-  EXPECT_GT(st["lambda2"].get<double>(), 0.0);
+  // One ascent step from (λ1, λ2) = (0, 20) with the expected signal: λ1 += lr·(ŝ − t),
+  // λ2 += lr·(ŝ − t)². ŝ and t are recomputed here by the same float ops, so the doubles match.
+  const double gap = c.expected_sparsity().item<double>() - c.target_at(60);
+  EXPECT_LT(gap, -0.4);
+  EXPECT_DOUBLE_EQ(st["lambda1"].get<double>(), s.lambda_lr * gap);
+  EXPECT_DOUBLE_EQ(st["lambda2"].get<double>(), s.lambda2_init + s.lambda_lr * gap * gap);
   const at::Tensor reg = c.regularizer(61);
   reg.backward();
   EXPECT_TRUE((gates[0]->log_alpha.grad() > 0).all().item<bool>()) << "descent lowers α: sparsity rises";
   SparsityController restored(gates, s, 100);
   restored.load_state(st);
   EXPECT_EQ(restored.state(), st);
+}
+
+// Two layers whose first quarter of gates is firmly closed (α = −10: the deterministic gate is 0)
+// and the rest open (α = 3): deterministic sparsity 0.25 exactly, ŝ a little above it.
+std::vector<ChannelGate> quarter_closed_gates(GateType type = GateType::kHardConcrete) {
+  std::vector<ChannelGate> gates{ChannelGate(8, 1, type, 3.0), ChannelGate(8, 2, type, 3.0)};
+  torch::NoGradGuard no_grad;
+  gates[0]->log_alpha.narrow(0, 0, 2).fill_(-10.0);
+  gates[1]->log_alpha.narrow(0, 0, 1).fill_(-10.0);
+  return gates;
+}
+
+TEST(SparsityController, DeterministicSignalDrivesLambda1) {
+  // The trainer's default (train_config.h): λ1 integrates the eval mask's sparsity − t, λ2 still
+  // the expected gap squared.
+  auto gates = quarter_closed_gates();
+  SparsitySettings s;
+  s.target = 0.5;
+  s.warmup_fraction = 0.5;
+  s.lambda_signal = "deterministic";
+  SparsityController c(gates, s, 100);
+  EXPECT_DOUBLE_EQ(c.deterministic_sparsity(), 0.25);
+  const double s_hat = c.expected_sparsity().item<double>();
+  ASSERT_GT(s_hat - 0.25, 1e-3) << "the two signals must differ for this test to tell them apart";
+  c.begin_step(0, 80);
+  c.regularizer(80);
+  c.end_step(80);
+  EXPECT_DOUBLE_EQ(c.state()["lambda1"].get<double>(), s.lambda_lr * (0.25 - 0.5));
+  EXPECT_DOUBLE_EQ(c.state()["lambda2"].get<double>(), s.lambda2_init + s.lambda_lr * (s_hat - 0.5) * (s_hat - 0.5));
+  c.end_step(80);  // a second step integrates again
+  EXPECT_DOUBLE_EQ(c.state()["lambda1"].get<double>(), 2 * s.lambda_lr * (0.25 - 0.5));
+  EXPECT_EQ(c.metrics(80)["deterministic_sparsity"].get<double>(), 0.25);
+  s.lambda_signal = "integral";
+  EXPECT_THROW(SparsityController(gates, s, 100), Error);
+}
+
+TEST(SparsityController, PenaltyIsWeightTimesExpectedOpenFraction) {
+  // control = penalty (METHOD.md §2, "a plain penalty weight"): the regulariser is
+  // weight·(1 − ŝ), the expected fraction of open channels; no λ, no target.
+  auto gates = quarter_closed_gates();
+  SparsitySettings s;
+  s.control = "penalty";
+  s.penalty_weight = 3.0;
+  SparsityController c(gates, s, 100);
+  const double s_hat = c.expected_sparsity().item<double>();
+  c.begin_step(0, 10);
+  const at::Tensor reg = c.regularizer(10);
+  EXPECT_NEAR(reg.item<double>(), 3.0 * (1.0 - s_hat), 1e-6);  // float32 ŝ: a few ulps of 1
+  EXPECT_EQ(c.regularizer(90).item<double>(), reg.item<double>()) << "independent of the step/target";
+  reg.backward();
+  // ∂/∂α_i of weight·(1 − ŝ) = weight·block_i·σ'(…)/channels > 0: descent closes every gate.
+  for (const auto& g : gates) EXPECT_TRUE((g->log_alpha.grad() > 0).all().item<bool>());
+  c.end_step(10);
+  EXPECT_EQ(c.state()["lambda1"].get<double>(), 0.0);
+  EXPECT_EQ(c.state()["lambda2"].get<double>(), s.lambda2_init);
+}
+
+TEST(SparsityController, GumbelTemperatureAnnealsExponentially) {
+  // 64 gates at α = 0: σ(g/τ) stays far from saturation at these temperatures, so a different τ
+  // gives a different gate.
+  std::vector<ChannelGate> gates{ChannelGate(64, 1, GateType::kGumbelSigmoid, 0.0)};
+  SparsitySettings s;
+  s.tau0 = 2.0;
+  s.tau1 = 0.5;
+  SparsityController c(gates, s, 100);
+  // τ0·(τ1/τ0)^(step/100): 2 at the start, the geometric mean 1 halfway, 0.5 at the end.
+  EXPECT_DOUBLE_EQ(c.temperature_at(0), 2.0);
+  EXPECT_DOUBLE_EQ(c.temperature_at(25), std::sqrt(2.0));
+  EXPECT_DOUBLE_EQ(c.temperature_at(50), 1.0);
+  EXPECT_DOUBLE_EQ(c.temperature_at(100), 0.5);
+  EXPECT_DOUBLE_EQ(c.temperature_at(150), 0.5);  // held at τ1 past the end
+  for (int64_t step = 1; step <= 100; ++step) EXPECT_LT(c.temperature_at(step), c.temperature_at(step - 1));
+  // begin_step gives the gates exactly that temperature: setting it again by hand changes nothing.
+  auto& g = gates[0];
+  g->train();
+  for (int64_t step : {0, 50, 99}) {
+    c.begin_step(3, step);
+    const at::Tensor z = g->forward().detach();
+    g->set_temperature(c.temperature_at(step));
+    EXPECT_TRUE(torch::equal(z, g->forward().detach())) << "step " << step;
+    g->set_temperature(c.temperature_at(step) * 1.5);
+    EXPECT_FALSE(torch::equal(z, g->forward().detach())) << "step " << step;
+  }
+  s.tau1 = 0;
+  EXPECT_THROW(SparsityController(gates, s, 100), Error);
 }
 
 TEST(GatedMixer, ClosedGateZeroesItsChannel) {

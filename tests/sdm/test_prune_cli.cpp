@@ -1,9 +1,10 @@
 // The `prune` and `flops` subcommands, run as the real binary (MCD_CLI_PATH): a saved gated model
 // pruned from the command line loads back and matches the masked model; the magnitude baseline
-// needs --magnitude; `flops` prints the analytic breakdown.
+// needs --magnitude; --out equal to --model is refused; `flops` prints the analytic breakdown.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -92,6 +93,33 @@ TEST(PruneCli, AllClosedLayerNeedsMinChannels) {
   const CliRun ok = run_cli("prune --model " + tmp.file("in") + " --out " + tmp.file("out") + " --min-channels 1");
   ASSERT_EQ(ok.status, 0) << ok.err;
   EXPECT_EQ(last_json(ok)["kept_width"][2].get<int64_t>(), 1);
+}
+
+// --out naming the --model folder, however spelled, would overwrite the checkpoint being read.
+TEST(PruneCli, RefusesToOverwriteItsSource) {
+  test::TempDir tmp;
+  MambaLM model = random_model(tiny_config("hard_concrete"), 45);
+  save_pretrained(*model, tmp.file("in"));
+  fs::make_dirs(tmp.file("sub"));
+  ASSERT_EQ(::symlink(tmp.file("in").c_str(), tmp.file("link").c_str()), 0);
+  auto bytes = [](const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  const std::string before = bytes(tmp.file("in/model.safetensors"));
+  for (const std::string& out : {tmp.file("in"), tmp.file("in") + "/", tmp.file("sub/../in"), tmp.file("link"),
+                                 tmp.file("in/.")}) {
+    const CliRun r = run_cli("prune --model " + tmp.file("in") + " --out " + out + " --sparsity 0.5");
+    EXPECT_NE(r.status, 0) << out;
+    EXPECT_NE(r.err.find("overwrite the source checkpoint"), std::string::npos) << out << ": " << r.err;
+    EXPECT_NE(r.err.find(out), std::string::npos) << r.err;
+  }
+  // The model given through the symlink, --out the real folder: the same folder too.
+  EXPECT_NE(run_cli("prune --model " + tmp.file("link") + " --out " + tmp.file("in") + " --sparsity 0.5").status, 0);
+  EXPECT_EQ(bytes(tmp.file("in/model.safetensors")), before) << "the source checkpoint was modified";
+  EXPECT_FALSE(fs::exists(tmp.file("in/importance.json")));
+  // A sibling folder is fine.
+  EXPECT_EQ(run_cli("prune --model " + tmp.file("in") + " --out " + tmp.file("in") + "2 --sparsity 0.5").status, 0);
 }
 
 TEST(FlopsCli, PrintsTheBreakdown) {

@@ -1,11 +1,14 @@
 // Trainer building blocks: the strict training YAML with --set overrides, the learning-rate
-// schedule, weight-decay groups, and the optimizer state round trip.
+// schedule, weight-decay groups, the optimizer state round trip, and the distributed
+// environment's validation.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 
 #include "model/mamba.h"
 #include "test_support.h"
+#include "train/distributed.h"
 #include "train/optimizer.h"
 #include "train/train_config.h"
 #include "util/error.h"
@@ -186,6 +189,34 @@ TEST(Optimizer, StateRoundTripContinuesIdentically) {
   for (const auto& p : b->named_parameters()) EXPECT_TRUE(torch::equal(p.value(), pa[p.key()])) << p.key();
   named.begin()->second = torch::zeros({3});
   EXPECT_THROW(load_adamw_state(*b, *fresh, named, "memory"), Error);
+}
+
+// MASTER_PORT is a TCP port: values outside 1..65535 are refused by name instead of being
+// truncated to 16 bits (70000 used to become 4464).
+TEST(DistEnv, MasterPortMustBeATcpPort) {
+  struct Restore {
+    std::string saved;
+    bool had;
+    Restore() : had(std::getenv("MASTER_PORT") != nullptr) {
+      if (had) saved = std::getenv("MASTER_PORT");
+    }
+    ~Restore() {
+      if (had) ::setenv("MASTER_PORT", saved.c_str(), 1);
+      else ::unsetenv("MASTER_PORT");
+    }
+  } restore;
+  for (const char* bad : {"0", "65536", "70000", "-1", "4294967296", "99999999999999999999", "12ab", " "}) {
+    ::setenv("MASTER_PORT", bad, 1);
+    const std::string e = error_of([] { DistEnv::from_environment(); });
+    EXPECT_NE(e.find("MASTER_PORT"), std::string::npos) << bad << ": " << e;
+    EXPECT_NE(e.find("1..65535"), std::string::npos) << bad << ": " << e;
+  }
+  ::setenv("MASTER_PORT", "65535", 1);
+  EXPECT_EQ(DistEnv::from_environment().master_port, 65535);
+  ::setenv("MASTER_PORT", "1", 1);
+  EXPECT_EQ(DistEnv::from_environment().master_port, 1);
+  ::unsetenv("MASTER_PORT");
+  EXPECT_EQ(DistEnv::from_environment().master_port, 29500);
 }
 
 }  // namespace
