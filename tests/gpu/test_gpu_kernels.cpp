@@ -347,7 +347,7 @@ TEST(ScanKernelModes, DeterministicModeIsBitIdenticalAndMatchesAtomics) {
 
 // The choice ([Note: scan algorithm choice] in scan_params.h): dense exactly when the backward's
 // 32-channel blocks fit one wave at three per SM (one-wave under the low-memory plan), the
-// four-per-SM state-sequential above that, time-parallel below B·E = 6144 and for N > 16.
+// four-per-SM state-sequential above that, time-parallel below B·E = 4096 (wide below 2560) and for N > 16.
 TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
   using ops::cuda::choose_scan_algorithm;
   const auto kAuto = ops::ScanPlan::kAuto, kLow = ops::ScanPlan::kLowMemory;
@@ -358,12 +358,18 @@ TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
   EXPECT_EQ(choose_scan_algorithm(16, 1024, 16, 132, kAuto), ScanAlgorithm::kStateSequential);
   EXPECT_EQ(choose_scan_algorithm(8, 1536, 16, 0, kAuto), ScanAlgorithm::kStateSequential);  // SM count unknown
   EXPECT_EQ(choose_scan_algorithm(8, 1536, 64, 132, kAuto), ScanAlgorithm::kTimeParallel);   // N > 16
-  EXPECT_EQ(choose_scan_algorithm(1, 4096, 16, 132, kAuto), ScanAlgorithm::kTimeParallel);
+  EXPECT_EQ(choose_scan_algorithm(1, 4096, 16, 132, kAuto), ScanAlgorithm::kStateSequentialDense);  // B·E = 4096
+  EXPECT_EQ(choose_scan_algorithm(8, 512, 16, 132, kAuto), ScanAlgorithm::kStateSequentialDense);   // 370M, 75 % pruned
+  EXPECT_EQ(choose_scan_algorithm(8, 384, 16, 132, kAuto), ScanAlgorithm::kTimeParallel);           // 130M, 75 % pruned
+  EXPECT_EQ(choose_scan_algorithm(1, 3072, 16, 132, kAuto), ScanAlgorithm::kTimeParallel);
+  EXPECT_EQ(choose_scan_algorithm(8, 256, 16, 132, kAuto), ScanAlgorithm::kTimeParallelWide);       // B·E = 2048
   EXPECT_EQ(choose_scan_algorithm(1, 1536, 16, 132, kAuto), ScanAlgorithm::kTimeParallelWide);
+  EXPECT_EQ(choose_scan_algorithm(1, 3072, 64, 132, kAuto), ScanAlgorithm::kTimeParallelWide);      // N > 16: split at 4096
   // The low-memory plan changes only the dense choice.
   EXPECT_EQ(choose_scan_algorithm(8, 1536, 16, 132, kLow), ScanAlgorithm::kStateSequentialOneWave);
   EXPECT_EQ(choose_scan_algorithm(8, 2048, 16, 132, kLow), ScanAlgorithm::kStateSequential);
-  EXPECT_EQ(choose_scan_algorithm(1, 4096, 16, 132, kLow), ScanAlgorithm::kTimeParallel);
+  EXPECT_EQ(choose_scan_algorithm(1, 4096, 16, 132, kLow), ScanAlgorithm::kStateSequentialOneWave);
+  EXPECT_EQ(choose_scan_algorithm(8, 384, 16, 132, kLow), ScanAlgorithm::kTimeParallel);
   EXPECT_EQ(ops::cuda::scan_state_chunk(ScanAlgorithm::kStateSequentialDense), ops::cuda::kSeqSub);
   EXPECT_EQ(ops::cuda::scan_state_chunk(ScanAlgorithm::kStateSequentialOneWave), ops::cuda::kSeqChunk);
   EXPECT_EQ(ops::cuda::scan_state_chunk(ScanAlgorithm::kStateSequential), ops::cuda::kSeqChunk);

@@ -56,8 +56,12 @@ inline bool scan_algorithm_supports(ScanAlgorithm a, int64_t dstate) {
 // host op (from the shape and the device's SM count); the autograd node keeps the choice for the
 // backward. Every algorithm has a deterministic backward (dB/dC partials summed in slice order),
 // so deterministic mode never changes the choice.
-// - B·E < 6144 (the state-sequential kernels cannot fill the GPU): kTimeParallelWide below
-//   B·E = 4096, else kTimeParallel; also for any N > 16.
+// - B·E < 4096 (the state-sequential kernels' 32-channel blocks cannot fill the GPU):
+//   kTimeParallelWide below B·E = 2560, else kTimeParallel; for any N > 16 the same two, split at
+//   B·E = 4096. Measured on an H200 with dev/scan_lab (fwd+bwd, L = 2048, N = 16; PERF_NOTES):
+//   B·E = 2048 wide 725 µs / time-parallel 817 / dense 944; 3072 time-parallel 884 / dense 945 /
+//   wide 1,359; 4096 dense 947 / wide 1,411 / time-parallel 1,524 — so pruned widths (130M at 75 %:
+//   B·E = 3,072; 370M: 4,096) no longer fall onto the slowest kernel.
 // - Otherwise kStateSequentialDense when the backward's 32-channel blocks fit one wave at three
 //   per SM (B·⌈E/32⌉ ≤ 3·SMs; the GPU is under-occupied, so the backward takes the registers of a
 //   three-block SM and the forward saves 4× the states so that nothing is recomputed twice);
@@ -66,8 +70,10 @@ inline bool scan_algorithm_supports(ScanAlgorithm a, int64_t dstate) {
 //   backward occupancy without the dense states (130M at 8 × 2048: ~3.6 GB less for ~4 % time).
 // sm_count 0 (unknown) never picks the one-wave algorithms.
 inline ScanAlgorithm choose_scan_algorithm(int64_t batch, int64_t dim, int64_t dstate, int sm_count, ScanPlan plan) {
-  if (batch * dim < 6144 || dstate > kSeqMaxState)
+  if (dstate > kSeqMaxState)
     return batch * dim < 4096 ? ScanAlgorithm::kTimeParallelWide : ScanAlgorithm::kTimeParallel;
+  if (batch * dim < 4096)
+    return batch * dim < 2560 ? ScanAlgorithm::kTimeParallelWide : ScanAlgorithm::kTimeParallel;
   const int64_t blocks = batch * ((dim + kSeqBwdChannels - 1) / kSeqBwdChannels);
   if (blocks > int64_t(kSeqFatBlocksPerSm) * sm_count) return ScanAlgorithm::kStateSequential;
   return plan == ScanPlan::kLowMemory ? ScanAlgorithm::kStateSequentialOneWave : ScanAlgorithm::kStateSequentialDense;
