@@ -167,7 +167,8 @@ TEST(Cli, LibTorchErrorsReachTheUserWithoutBacktrace) {
 // The global options given before `launch` reach every rank (they used to be dropped, so a rank
 // ran on every core while a one-process run used --threads 1).
 TEST(Cli, LaunchForwardsGlobalOptionsAndPicksAFreePort) {
-  const CliRun r = run_cli("--ops reference launch --nproc 2 --master-port 0 --dry-run -- info --preset mamba-tiny",
+  const CliRun r = run_cli("--ops reference --scan-plan low_memory launch --nproc 2 --master-port 0 --dry-run -- info "
+                           "--preset mamba-tiny",
                            "", /*threads=*/3);
   ASSERT_EQ(r.status, 0) << r.err;
   std::istringstream lines(r.out);
@@ -180,7 +181,10 @@ TEST(Cli, LaunchForwardsGlobalOptionsAndPicksAFreePort) {
     const std::string& l = ranks[size_t(rank)];
     EXPECT_NE(l.find("RANK=" + std::to_string(rank) + " "), std::string::npos) << l;
     EXPECT_NE(l.find("WORLD_SIZE=2 "), std::string::npos) << l;
-    EXPECT_NE(l.find(" --threads 3 --ops reference info --preset mamba-tiny"), std::string::npos) << l;
+    EXPECT_NE(l.find(" --threads 3 --ops reference --fused-mixer on --save-conv-output off --scan-plan low_memory "
+                     "info --preset mamba-tiny"),
+              std::string::npos)
+        << l;
     const auto at = l.find("MASTER_PORT=");
     ASSERT_NE(at, std::string::npos) << l;
     const std::string p = l.substr(at + 12, l.find(' ', at) - at - 12);
