@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/token_input.h"
 #include "io/safetensors.h"
 #include "io/safetensors_torch.h"
 #include "model/checkpoint.h"
@@ -172,33 +173,59 @@ Command add_generate(CLI::App& app) {
 Command add_score(CLI::App& app) {
   auto* sub = app.add_subcommand("score", "mean shifted cross-entropy of token sequences (one JSON line)");
   struct Args {
-    std::string model, tokens, out, device = "auto";
+    std::string model, tokens, corpus, out, device = "auto", format = "auto";
+    int64_t seq_len = 256, max_tokens = -1, batch = 8;
   };
   auto a = std::make_shared<Args>();
   sub->add_option("--model", a->model, "HF-format model folder")->required();
-  sub->add_option("--tokens", a->tokens, "safetensors file with `input_ids` (B x L, int64)")->required();
-  sub->add_option("--out", a->out, "write `logits` (B x L x V, float32) to this safetensors file");
+  auto* tokens = sub->add_option("--tokens", a->tokens, "safetensors file with `input_ids` (B x L, int64)");
+  auto* corpus = sub->add_option("--corpus", a->corpus,
+                                 "corpus file or folder, GPT-2 tokenized into consecutive windows of --seq-len "
+                                 "(e.g. WikiText-2 validation)");
+  tokens->excludes(corpus);
+  corpus->excludes(tokens);
+  sub->add_option("--format", a->format, "corpus format: auto, wikitext, wikiextractor, text")->capture_default_str();
+  sub->add_option("--seq-len", a->seq_len, "tokens per window (corpus)")->check(CLI::PositiveNumber)->capture_default_str();
+  sub->add_option("--max-tokens", a->max_tokens, "score only the first windows covering this many tokens (-1: all)")
+      ->capture_default_str();
+  sub->add_option("--batch", a->batch, "sequences per forward pass")->check(CLI::PositiveNumber)->capture_default_str();
+  sub->add_option("--out", a->out, "write `logits` (B x L x V, float32) to this safetensors file (--tokens only)");
   sub->add_option("--device", a->device, "cpu, cuda, cuda:N or auto (cuda if available)")->capture_default_str();
-  return {sub, [a] {
+  return {sub, [a, tokens, corpus] {
+            MCD_CHECK(tokens->count() + corpus->count() == 1, "score: pass --tokens FILE.safetensors or --corpus PATH");
+            MCD_CHECK(a->out.empty() || tokens->count(), "score: --out (all logits) needs --tokens");
+            MCD_CHECK(a->seq_len >= 2, "score: --seq-len must be >= 2, got ", a->seq_len);
             const torch::Device device = parse_device(a->device);
-            const io::SafetensorsFile file = io::SafetensorsFile::open(a->tokens);
-            const io::TensorInfo* info = file.find("input_ids");
-            MCD_CHECK(info, a->tokens, ": no tensor named 'input_ids'");
-            at::Tensor ids = io::read_tensor(file, *info);
-            MCD_CHECK(ids.dim() == 2 && ids.size(1) >= 2, a->tokens, ": 'input_ids' must be (B, L>=2), got ",
-                      ids.sizes());
-            MCD_CHECK(!at::isFloatingType(ids.scalar_type()), a->tokens, ": 'input_ids' must be integers");
+            const TokenInput in = tokens->count()
+                                      ? read_token_input(a->tokens, a->format, a->seq_len, -1, -1, "--tokens")
+                                      : read_token_input(a->corpus, a->format, a->seq_len, a->max_tokens, -1, "--corpus");
+            const at::Tensor ids = in.ids;
             LoadOptions lo;
             lo.device = device;
             MambaLM model = load_pretrained(a->model, lo);
             model->eval();
+            const int64_t vocab = model->config().vocab_size;
+            MCD_CHECK(ids.min().item<int64_t>() >= 0 && ids.max().item<int64_t>() < vocab,
+                      "score: token ids must be in [0, ", vocab, ") for ", a->model);
             torch::NoGradGuard no_grad;
-            const at::Tensor logits = model->forward(ids.to(device, at::kLong));
-            const at::Tensor loss = shifted_cross_entropy(logits, ids.to(device, at::kLong));
-            if (!a->out.empty()) io::save_safetensors(a->out, {{"logits", logits.to(torch::kCPU, at::kFloat)}});
+            // Sum of per-batch mean losses weighted by their predictions: the mean over every window.
+            double loss_sum = 0;
+            std::vector<at::Tensor> all_logits;
+            for (int64_t start = 0; start < ids.size(0); start += a->batch) {
+              const at::Tensor batch = ids.slice(0, start, std::min(ids.size(0), start + a->batch)).to(device);
+              const at::Tensor logits = model->forward(batch);
+              loss_sum += shifted_cross_entropy(logits, batch).item<double>() * double(batch.size(0));
+              if (!a->out.empty()) all_logits.push_back(logits.to(torch::kCPU, at::kFloat));
+            }
+            if (!a->out.empty()) io::save_safetensors(a->out, {{"logits", torch::cat(all_logits)}});
             nlohmann::json j;
-            j["loss"] = loss.item<double>();
+            j["loss"] = loss_sum / double(ids.size(0));
             j["tokens"] = ids.size(0) * (ids.size(1) - 1);
+            if (corpus->count()) {
+              j["windows"] = ids.size(0);
+              j["seq_len"] = ids.size(1);
+              j["documents"] = in.documents;
+            }
             std::cout << j.dump() << std::endl;
           }};
 }
