@@ -59,6 +59,7 @@ Command add_launch(CLI::App& app, const GlobalOptions& globals);  // forwards `g
 Command add_prune(CLI::App& app);
 Command add_flops(CLI::App& app);
 Command add_csp(CLI::App& app);
+Command add_profile(CLI::App& app);
 
 // --device cpu|cuda|cuda:N|auto → a device ("auto": cuda when available).
 torch::Device parse_device(const std::string& name);

@@ -89,6 +89,9 @@ Command add_csp(CLI::App& app) {
               const auto tc = std::chrono::steady_clock::now();
               const TokenInput in = read_token_input(a->calib, a->format, a->seq_len, a->tokens,
                                                      a->per_document > 0 ? a->per_document : a->seq_len, "--calib");
+              if (in.ids.numel() < a->tokens)
+                std::fprintf(stderr, "csp: warning: %s gave %lld calibration tokens, fewer than --tokens %lld\n",
+                             a->calib.c_str(), (long long)in.ids.numel(), (long long)a->tokens);
               csp::CalibrationOptions co;
               co.batch_size = a->batch;
               const int64_t every = std::max<int64_t>(1, in.ids.size(0) / 10);

@@ -1,0 +1,171 @@
+// The `profile` subcommand (docs/profile.md): latency percentiles, throughput and a memory breakdown
+// of one or more models for prefill, per-token decode and a training step. Several models are timed
+// in one process with their samples interleaved (model A, model B, A, B, …), so drift of the machine
+// hits all of them alike, and each model's latency is also given relative to the first one as a ratio
+// of medians with a bootstrap interval. Raw per-sample times are written too.
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "eval/statistics.h"
+#include "infer/profiler.h"
+#include "model/checkpoint.h"
+#include "sdm/flops.h"
+#include "util/atomic_file.h"
+#include "util/error.h"
+
+namespace mcd::cli {
+namespace {
+
+nlohmann::json summary_json(const eval::Summary& s) {
+  return {{"n", s.n},     {"mean", s.mean}, {"sd", s.sd},   {"min", s.min},
+          {"p50", s.p50}, {"p95", s.p95},   {"p99", s.p99}, {"max", s.max}};
+}
+
+nlohmann::json memory_json(const infer::MemoryUse& m) {
+  auto measured = [](int64_t v) { return v < 0 ? nlohmann::json(nullptr) : nlohmann::json(v); };
+  return {{"weights", m.weights},
+          {"states", m.states},
+          {"gradients", m.gradients},
+          {"optimizer", m.optimizer},
+          {"baseline_allocated", measured(m.baseline)},
+          {"activations_and_workspace", measured(m.activations)},
+          {"peak_allocated", measured(m.peak_allocated)},
+          {"peak_reserved", measured(m.peak_reserved)}};
+}
+
+}  // namespace
+
+Command add_profile(CLI::App& app) {
+  auto* sub = app.add_subcommand(
+      "profile", "latency percentiles, throughput and memory of models: prefill, decode, training step (JSON)");
+  struct Args {
+    std::vector<std::string> models;
+    std::string device = "auto", prefill = "1x1024", decode = "1", train, out, dtype = "auto";
+    int64_t iters = 50, warmup = 5, decode_steps = 16, resamples = 10000;
+    uint64_t seed = 0;
+  };
+  auto a = std::make_shared<Args>();
+  sub->add_option("--model", a->models, "HF-format model folder (repeat to compare models; the first is the baseline)")
+      ->required();
+  sub->add_option("--device", a->device, "cpu, cuda, cuda:N or auto")->capture_default_str();
+  sub->add_option("--prefill", a->prefill, "prefill shapes BATCHxLENGTH, comma-separated ('' for none)")
+      ->capture_default_str();
+  sub->add_option("--decode-batch", a->decode, "decode batch sizes, comma-separated ('' for none)")
+      ->capture_default_str();
+  sub->add_option("--decode-steps", a->decode_steps, "decode steps per timed sample (latency is per token)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--train-batch", a->train, "training-step shapes BATCHxLENGTH (AdamW; bf16 autocast on CUDA)");
+  sub->add_option("--iters", a->iters, "timed samples per model and case")->check(CLI::Range(2, 1000000))->capture_default_str();
+  sub->add_option("--warmup", a->warmup, "untimed samples first")->check(CLI::NonNegativeNumber)->capture_default_str();
+  sub->add_option("--dtype", a->dtype, "inference weights: auto (bf16 on CUDA, fp32 on CPU), fp32, bf16")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16"}))
+      ->capture_default_str();
+  sub->add_option("--resamples", a->resamples, "bootstrap resamples for the latency ratios")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--seed", a->seed, "seed of the random inputs and the bootstrap")->capture_default_str();
+  sub->add_option("--out", a->out, "JSON file with every sample, summary, ratio and memory figure")->required();
+  return {sub, [a] {
+            const torch::Device device = parse_device(a->device);
+            const at::ScalarType infer_dtype =
+                a->dtype == "bf16" || (a->dtype == "auto" && device.is_cuda()) ? at::kBFloat16 : at::kFloat;
+            std::vector<infer::ProfileCase> cases;
+            for (auto [kind, text, option] : {std::make_tuple(infer::CaseKind::kPrefill, a->prefill, "--prefill"),
+                                              std::make_tuple(infer::CaseKind::kDecode, a->decode, "--decode-batch"),
+                                              std::make_tuple(infer::CaseKind::kTrain, a->train, "--train-batch")})
+              for (const auto& c : infer::parse_cases(kind, text, a->decode_steps, option)) cases.push_back(c);
+            MCD_CHECK(!cases.empty(), "profile: no case to run (give --prefill, --decode-batch or --train-batch)");
+
+            nlohmann::json out;
+            out["device"] = device.str();
+            out["torch"] = torch_version_string();
+            out["device_name"] = infer::device_description(device);
+            out["iters"] = a->iters;
+            out["warmup"] = a->warmup;
+            out["inference_dtype"] = infer_dtype == at::kBFloat16 ? "bf16" : "fp32";
+            out["timer"] = device.is_cuda() ? "cuda events" : "wall clock";
+            nlohmann::json models = nlohmann::json::array();
+            for (const std::string& dir : a->models) {
+              const ModelConfig c = load_pretrained(dir)->config();  // config and a load check
+              const sdm::FlopCount f = sdm::count_flops(c);
+              std::vector<int64_t> widths;
+              for (int64_t l = 0; l < c.n_layer; ++l) widths.push_back(c.inner_width(l));
+              models.push_back({{"path", dir},
+                                {"parameters", f.parameters},
+                                {"widths", widths},
+                                {"forward_flops_per_token", f.forward_total},
+                                {"forward_flops_per_token_without_head", f.forward_total - f.head},
+                                {"head_flops_per_token", f.head},
+                                {"training_flops_per_token", f.training}});
+            }
+            out["models"] = models;
+
+            nlohmann::json case_results = nlohmann::json::array();
+            for (const infer::ProfileCase& pc : cases) {
+              // One runner per model, each with its own copy of the weights on the device.
+              std::vector<std::unique_ptr<infer::CaseRunner>> runners;
+              for (const std::string& dir : a->models) {
+                LoadOptions lo;
+                lo.device = device;
+                lo.dtype = pc.kind == infer::CaseKind::kTrain ? at::kFloat : infer_dtype;
+                runners.push_back(std::make_unique<infer::CaseRunner>(load_pretrained(dir, lo), pc, device, a->seed,
+                                                                      /*autocast=*/true));
+              }
+              for (int64_t i = 0; i < a->warmup; ++i)
+                for (auto& r : runners) r->run_ms();
+              std::vector<std::vector<double>> samples(runners.size());
+              for (int64_t i = 0; i < a->iters; ++i)
+                for (size_t m = 0; m < runners.size(); ++m) samples[m].push_back(runners[m]->run_ms());
+              nlohmann::json per_model = nlohmann::json::array();
+              for (size_t m = 0; m < runners.size(); ++m) {
+                const eval::Summary s = eval::summarize(samples[m]);
+                const double tokens = double(runners[m]->tokens_per_sample());
+                nlohmann::json r = {{"model", m},
+                                    {"samples_ms", samples[m]},
+                                    {"summary_ms", summary_json(s)},
+                                    {"tokens_per_sample", runners[m]->tokens_per_sample()},
+                                    {"tokens_per_s_at_median", tokens / (s.p50 / 1000.0)},
+                                    {"memory_bytes", memory_json(runners[m]->measure_memory())}};
+                if (pc.kind == infer::CaseKind::kDecode) {
+                  r["per_token_ms_p50"] = s.p50 / double(pc.length);
+                  r["per_token_ms_mean"] = s.mean / double(pc.length);
+                }
+                if (m > 0) {
+                  eval::BootstrapOptions bo;
+                  bo.resamples = a->resamples;
+                  bo.seed = a->seed + m;
+                  const eval::BootstrapInterval ci = eval::bootstrap_median_ratio(samples[m], samples[0], bo);
+                  r["ratio_to_model0"] = {{"ratio_of_medians", ci.estimate},
+                                          {"lower", ci.lower},
+                                          {"upper", ci.upper},
+                                          {"level", ci.level},
+                                          {"resamples", ci.resamples}};
+                }
+                per_model.push_back(r);
+                std::fprintf(stderr, "profile: %-16s model %zu  p50 %9.3f ms  p95 %9.3f ms  p99 %9.3f ms  %.0f tokens/s%s\n",
+                             pc.label().c_str(), m, s.p50, s.p95, s.p99, tokens / (s.p50 / 1000.0),
+                             m > 0 ? cat("  ratio ", r["ratio_to_model0"]["ratio_of_medians"].get<double>(), " [",
+                                         r["ratio_to_model0"]["lower"].get<double>(), ", ",
+                                         r["ratio_to_model0"]["upper"].get<double>(), "]")
+                                         .c_str()
+                                   : "");
+              }
+              case_results.push_back({{"case", infer::case_kind_name(pc.kind)},
+                                      {"label", pc.label()},
+                                      {"batch", pc.batch},
+                                      {"length", pc.length},
+                                      {"results", per_model}});
+            }
+            out["cases"] = case_results;
+            write_text_atomic(a->out, out.dump(1) + "\n");
+            std::cout << nlohmann::json({{"out", a->out}, {"cases", cases.size()}, {"models", a->models.size()}}).dump()
+                      << std::endl;
+          }};
+}
+
+}  // namespace mcd::cli

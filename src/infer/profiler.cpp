@@ -1,0 +1,197 @@
+// Timed workloads for `profile` (see profiler.h).
+#include "infer/profiler.h"
+
+#include <chrono>
+#include <fstream>
+
+#include "util/error.h"
+
+#ifdef MCD_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAEvent.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+namespace mcd::infer {
+namespace {
+
+int64_t parse_positive(const std::string& s, const std::string& option, const std::string& item) {
+  size_t used = 0;
+  int64_t v = 0;
+  try {
+    v = std::stoll(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  MCD_CHECK(used == s.size() && !s.empty() && v > 0, option, ": '", item, "' is not a positive integer");
+  return v;
+}
+
+int64_t tensor_bytes(const at::Tensor& t) { return t.defined() ? t.numel() * int64_t(t.element_size()) : 0; }
+
+}  // namespace
+
+const char* case_kind_name(CaseKind kind) {
+  switch (kind) {
+    case CaseKind::kPrefill: return "prefill";
+    case CaseKind::kDecode: return "decode";
+    case CaseKind::kTrain: return "train";
+  }
+  return "?";
+}
+
+std::string ProfileCase::label() const {
+  if (kind == CaseKind::kDecode) return "decode b" + std::to_string(batch);
+  return std::string(case_kind_name(kind)) + " " + std::to_string(batch) + "x" + std::to_string(length);
+}
+
+std::vector<ProfileCase> parse_cases(CaseKind kind, const std::string& text, int64_t decode_steps,
+                                     const std::string& option) {
+  std::vector<ProfileCase> out;
+  if (text.empty()) return out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    ProfileCase c;
+    c.kind = kind;
+    if (kind == CaseKind::kDecode) {
+      c.batch = parse_positive(item, option, item);
+      c.length = decode_steps;
+    } else {
+      const size_t x = item.find('x');
+      MCD_CHECK(x != std::string::npos, option, ": '", item, "' is not BATCHxLENGTH (e.g. 1x1024)");
+      c.batch = parse_positive(item.substr(0, x), option, item);
+      c.length = parse_positive(item.substr(x + 1), option, item);
+      MCD_CHECK(kind != CaseKind::kTrain || c.length >= 2, option, ": '", item, "' needs length >= 2");
+    }
+    out.push_back(c);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+int64_t parameter_bytes(torch::nn::Module& module) {
+  int64_t n = 0;
+  for (const auto& p : module.parameters()) n += tensor_bytes(p);
+  return n;
+}
+
+std::string device_description(const torch::Device& device) {
+#ifdef MCD_WITH_CUDA
+  if (device.is_cuda()) return at::cuda::getDeviceProperties(device.index() < 0 ? 0 : device.index())->name;
+#endif
+  std::ifstream f("/proc/cpuinfo");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) return line.substr(line.find(':') + 2);
+  return "cpu";
+}
+
+struct CaseRunner::State {
+  at::Tensor ids;        // prefill/train input (B, L); decode: the current tokens (B)
+  InferenceCache cache;  // prefill/decode
+  std::unique_ptr<torch::optim::AdamW> optimizer;
+};
+
+CaseRunner::CaseRunner(MambaLM model, const ProfileCase& c, torch::Device device, uint64_t seed, bool autocast)
+    : model_(std::move(model)), case_(c), device_(device), autocast_(autocast), s_(std::make_unique<State>()) {
+  torch::manual_seed(seed);
+  const int64_t vocab = model_->config().real_vocab_size();
+  if (c.kind == CaseKind::kTrain) {
+    model_->train();
+    s_->ids = torch::randint(vocab, {c.batch, c.length}, torch::TensorOptions(torch::kLong).device(device));
+    s_->optimizer = std::make_unique<torch::optim::AdamW>(model_->parameters(), torch::optim::AdamWOptions(1e-4));
+  } else {
+    model_->eval();
+    torch::NoGradGuard no_grad;
+    s_->cache = model_->new_cache(c.batch);
+    if (c.kind == CaseKind::kPrefill) {
+      s_->ids = torch::randint(vocab, {c.batch, c.length}, torch::TensorOptions(torch::kLong).device(device));
+    } else {
+      // Decode continues from a 16-token prompt; the state's size does not grow with the position.
+      const at::Tensor prompt = torch::randint(vocab, {c.batch, 16}, torch::TensorOptions(torch::kLong).device(device));
+      s_->ids = model_->prefill(prompt, s_->cache).argmax(-1);
+    }
+  }
+}
+
+CaseRunner::~CaseRunner() = default;
+
+int64_t CaseRunner::tokens_per_sample() const { return case_.batch * case_.length; }
+
+void CaseRunner::work() {
+  switch (case_.kind) {
+    case CaseKind::kPrefill: {
+      torch::NoGradGuard no_grad;
+      s_->cache.reset();
+      model_->prefill(s_->ids, s_->cache);
+      break;
+    }
+    case CaseKind::kDecode: {
+      torch::NoGradGuard no_grad;
+      // Greedy next token on the device: no host synchronisation between steps.
+      for (int64_t i = 0; i < case_.length; ++i) s_->ids = model_->step(s_->ids, s_->cache).argmax(-1);
+      break;
+    }
+    case CaseKind::kTrain: {
+      s_->optimizer->zero_grad();
+      at::Tensor loss;
+      {
+        CudaAutocastScope scope(autocast_ && device_.is_cuda());
+        loss = model_->loss(s_->ids);
+      }
+      loss.backward();
+      s_->optimizer->step();
+      break;
+    }
+  }
+}
+
+double CaseRunner::run_ms() {
+#ifdef MCD_WITH_CUDA
+  if (device_.is_cuda()) {
+    at::cuda::CUDAEvent start(cudaEventDefault), stop(cudaEventDefault);
+    const auto stream = at::cuda::getCurrentCUDAStream();
+    start.record(stream);
+    work();
+    stop.record(stream);
+    stop.synchronize();
+    return double(start.elapsed_time(stop));
+  }
+#endif
+  const auto t0 = std::chrono::steady_clock::now();
+  work();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+MemoryUse CaseRunner::measure_memory() {
+  MemoryUse m;
+  m.weights = parameter_bytes(*model_);
+  for (const LayerState& l : s_->cache.layers) m.states += tensor_bytes(l.conv) + tensor_bytes(l.ssm);
+#ifdef MCD_WITH_CUDA
+  if (device_.is_cuda()) {
+    const int index = device_.index() < 0 ? 0 : device_.index();
+    torch::cuda::synchronize();
+    c10::cuda::CUDACachingAllocator::resetPeakStats(index);
+    m.baseline = c10::cuda::CUDACachingAllocator::getDeviceStats(index).allocated_bytes[0].current;
+    work();
+    torch::cuda::synchronize();
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
+    m.peak_allocated = stats.allocated_bytes[0].peak;
+    m.peak_reserved = stats.reserved_bytes[0].peak;
+    m.activations = m.peak_allocated - m.baseline;
+  } else
+#endif
+  {
+    work();
+  }
+  if (case_.kind == CaseKind::kTrain) {
+    for (const auto& p : model_->parameters()) m.gradients += tensor_bytes(p.grad());
+    // AdamW keeps two moments per parameter, in the parameter's dtype.
+    m.optimizer = 2 * m.weights;
+  }
+  return m;
+}
+
+}  // namespace mcd::infer

@@ -1,0 +1,125 @@
+// `profile` and its workloads (src/infer/profiler.h) on the CPU: case parsing and its errors, the
+// memory parts of each workload, and the command's JSON — every field present, percentiles ordered,
+// one ratio per extra model, samples interleaved and counted, memory parts adding up.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "infer/profiler.h"
+#include "model/checkpoint.h"
+#include "test_support.h"
+
+namespace mcd::infer {
+namespace {
+
+using nlohmann::json;
+
+ModelConfig tiny(int64_t n_layer = 2) {
+  ModelConfig c = model_preset("mamba-tiny");
+  c.n_layer = n_layer;
+  return c;
+}
+
+TEST(ProfileCases, ParsesShapesAndNamesBadItems) {
+  const auto p = parse_cases(CaseKind::kPrefill, "1x1024,4x16", 16, "--prefill");
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(p[1].batch, 4);
+  EXPECT_EQ(p[1].length, 16);
+  EXPECT_EQ(p[0].label(), "prefill 1x1024");
+  const auto d = parse_cases(CaseKind::kDecode, "1,64", 8, "--decode-batch");
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[1].batch, 64);
+  EXPECT_EQ(d[1].length, 8);
+  EXPECT_EQ(d[1].label(), "decode b64");
+  EXPECT_TRUE(parse_cases(CaseKind::kTrain, "", 1, "--train-batch").empty());
+  EXPECT_NE(test::error_of([] { parse_cases(CaseKind::kPrefill, "1x1024,12", 1, "--prefill"); })
+                .find("--prefill: '12' is not BATCHxLENGTH"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([] { parse_cases(CaseKind::kDecode, "1,x", 1, "--decode-batch"); })
+                .find("'x' is not a positive integer"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([] { parse_cases(CaseKind::kPrefill, "0x5", 1, "--prefill"); }).find("positive"),
+            std::string::npos);
+}
+
+TEST(ProfileRunner, MemoryPartsOfEachWorkload) {
+  const ModelConfig c = tiny();
+  MambaLM m(c);
+  init_reference(*m, 1);
+  const int64_t weights = parameter_bytes(*m);
+  // E = 128, N = 8, K = 4 per layer: conv (B, E, K−1) + ssm (B, E, N) in float32.
+  const int64_t states_b2 = c.n_layer * 2 * 128 * (3 + 8) * 4;  // layers · B · E · (K−1 + N) · 4 bytes
+  CaseRunner decode(m, ProfileCase{CaseKind::kDecode, 2, 3}, torch::kCPU, 0, false);
+  EXPECT_GT(decode.run_ms(), 0.0);
+  EXPECT_EQ(decode.tokens_per_sample(), 6);
+  const MemoryUse md = decode.measure_memory();
+  EXPECT_EQ(md.weights, weights);
+  EXPECT_EQ(md.states, states_b2);
+  EXPECT_EQ(md.gradients, 0);
+  EXPECT_EQ(md.peak_allocated, -1);  // not measurable on the CPU
+
+  MambaLM t(c);
+  init_reference(*t, 1);
+  CaseRunner train(t, ProfileCase{CaseKind::kTrain, 2, 9}, torch::kCPU, 0, false);
+  train.run_ms();
+  const MemoryUse mt = train.measure_memory();
+  EXPECT_EQ(mt.gradients, weights);  // every parameter trains, fp32 gradients
+  EXPECT_EQ(mt.optimizer, 2 * weights);
+  EXPECT_EQ(mt.states, 0);
+}
+
+TEST(ProfileCli, WritesSummariesRatiosAndMemory) {
+  test::TempDir tmp;
+  MambaLM a(tiny()), b(tiny(3));
+  init_reference(*a, 1);
+  init_reference(*b, 2);
+  save_pretrained(*a, tmp.file("a"));
+  save_pretrained(*b, tmp.file("b"));
+  const auto r = test::run_cli("profile --model " + tmp.file("a") + " --model " + tmp.file("b") +
+                               " --device cpu --prefill 1x32,2x16 --decode-batch 1 --decode-steps 4 --train-batch 2x8"
+                               " --iters 6 --warmup 1 --resamples 200 --out " + tmp.file("p.json"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::ifstream f(tmp.file("p.json"));
+  const json j = json::parse(f);
+  EXPECT_EQ(j["device"], "cpu");
+  EXPECT_EQ(j["timer"], "wall clock");
+  EXPECT_EQ(j["inference_dtype"], "fp32");
+  ASSERT_EQ(j["models"].size(), 2u);
+  EXPECT_EQ(j["models"][1]["widths"].size(), 3u);
+  EXPECT_GT(j["models"][1]["forward_flops_per_token"].get<int64_t>(),
+            j["models"][0]["forward_flops_per_token"].get<int64_t>());
+  ASSERT_EQ(j["cases"].size(), 4u);  // 2 prefill, 1 decode, 1 train
+  for (const json& c : j["cases"]) {
+    ASSERT_EQ(c["results"].size(), 2u) << c["label"];
+    for (const json& res : c["results"]) {
+      EXPECT_EQ(res["samples_ms"].size(), 6u);
+      const json& s = res["summary_ms"];
+      EXPECT_EQ(s["n"], 6);
+      EXPECT_LE(s["min"].get<double>(), s["p50"].get<double>());
+      EXPECT_LE(s["p50"].get<double>(), s["p95"].get<double>());
+      EXPECT_LE(s["p95"].get<double>(), s["p99"].get<double>());
+      EXPECT_LE(s["p99"].get<double>(), s["max"].get<double>());
+      EXPECT_GT(res["tokens_per_s_at_median"].get<double>(), 0.0);
+      const json& mem = res["memory_bytes"];
+      for (const char* k : {"weights", "states", "gradients", "optimizer", "peak_allocated", "peak_reserved",
+                            "activations_and_workspace", "baseline_allocated"})
+        EXPECT_TRUE(mem.contains(k)) << k;
+      EXPECT_GT(mem["weights"].get<int64_t>(), 0);
+    }
+    EXPECT_FALSE(c["results"][0].contains("ratio_to_model0"));
+    const json& ratio = c["results"][1]["ratio_to_model0"];
+    EXPECT_LE(ratio["lower"].get<double>(), ratio["ratio_of_medians"].get<double>());
+    EXPECT_LE(ratio["ratio_of_medians"].get<double>(), ratio["upper"].get<double>());
+  }
+  EXPECT_EQ(j["cases"][2]["case"], "decode");
+  EXPECT_TRUE(j["cases"][2]["results"][0].contains("per_token_ms_p50"));
+  EXPECT_EQ(j["cases"][3]["results"][0]["tokens_per_sample"], 16);
+  const auto bad = test::run_cli("profile --model " + tmp.file("a") + " --device cpu --prefill 1x --decode-batch '' --out " +
+                                 tmp.file("q.json"));
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.err.find("--prefill"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace mcd::infer
