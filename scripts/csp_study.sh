@@ -5,9 +5,12 @@
 #   2. CSP on it (gate logits permuted with the weights; calibration on enwiki files not trained on);
 #   3. for each g: prune to the same sparsity by block-mean gate logit, without and with CSP first;
 #   4. each pruned model: WikiText-2 validation loss, then the same short recovery pre-training
-#      (same tokens, same seed) and the loss again.
+#      (same tokens, same seed, at the SDM run's final learning rate) and the loss again.
+# Blocks are ranked by their mean gate logit over all layers; every layer keeps at least one block
+# (--min-channels g), so a layer whose gates nearly all closed is not removed outright.
+# A re-run reuses a finished SDM run and CSP output in OUT_DIR.
 # Every result is one JSON line in <out>/results.jsonl; scripts/csp_study_table.py prints the table.
-# Usage: scripts/csp_study.sh [OUT_DIR]   (environment: SDM_STEPS, RECOVERY_STEPS, SPARSITY,
+# Usage: scripts/csp_study.sh [OUT_DIR]   (environment: SDM_STEPS, RECOVERY_STEPS, RECOVERY_LR, SPARSITY,
 #        GRANULARITIES, EVAL_TOKENS, THREADS, DEVICE)
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +22,7 @@ recovery_steps="${RECOVERY_STEPS:-150}"
 sparsity="${SPARSITY:-0.5}"
 granularities="${GRANULARITIES:-1 8 16 32}"
 eval_tokens="${EVAL_TOKENS:-65536}"
+recovery_lr="${RECOVERY_LR:-4.0e-4}"   # the SDM run's final learning rate (4e-3 × min_lr_ratio 0.1)
 threads="${THREADS:-0}"
 device="${DEVICE:-cpu}"
 shared="$repo/../shared/data"
@@ -35,11 +39,11 @@ score() {  # model → loss on the first EVAL_TOKENS of WikiText-2 validation
 }
 
 echo "== SDM pre-training ($sdm_steps steps, target sparsity $sparsity)"
-mcd pretrain --config configs/train/sdm-small-enwiki-cpu.yaml --quiet \
+[ -d "$out/sdm/final" ] || mcd pretrain --config configs/train/sdm-small-enwiki-cpu.yaml --quiet \
   --set run.out_dir="$out/sdm" --set train.steps="$sdm_steps" --set sdm.target_sparsity="$sparsity" \
   --set run.device="$device" --set checkpoint.interval=0 | tail -n 1 >"$out/sdm_summary.json"
 echo "== CSP"
-mcd csp --model "$out/sdm/final" --calib "$calib" --format wikiextractor --tokens 20000 --seq-len 256 \
+[ -d "$out/sdm-csp" ] || mcd csp --model "$out/sdm/final" --calib "$calib" --format wikiextractor --tokens 20000 --seq-len 256 \
   --out "$out/sdm-csp" --device "$device" | tail -n 1 >"$out/csp_summary.json"
 dense_loss="$(score "$out/sdm/final")"
 echo "{\"model\": \"gated (masked, unpruned)\", \"loss_before\": $dense_loss}" >>"$results"
@@ -50,12 +54,13 @@ for g in $granularities; do
     [ "$order" = csp ] && src="$out/sdm-csp"
     name="g$g-$order"
     echo "== $name"
-    mcd prune --model "$src" --out "$out/$name" --sparsity "$sparsity" --granularity "$g" | tail -n 1 >"$out/$name.prune.json"
+    mcd prune --model "$src" --out "$out/$name" --sparsity "$sparsity" --granularity "$g" \
+      --min-channels "$g" | tail -n 1 >"$out/$name.prune.json"
     before="$(score "$out/$name")"
     mcd pretrain --config configs/train/sdm-small-enwiki-cpu.yaml --quiet \
       --set run.out_dir="$out/$name-recovered" --set 'model.preset=""' --set model.init_from="$out/$name" \
       --set sdm.enabled=false --set train.steps="$recovery_steps" --set train.warmup_steps=10 \
-      --set train.lr=1.0e-3 --set run.device="$device" --set checkpoint.interval=0 >/dev/null
+      --set train.lr="$recovery_lr" --set run.device="$device" --set checkpoint.interval=0 >/dev/null
     after="$(score "$out/$name-recovered/final")"
     python3 - "$out/$name.prune.json" "$g" "$order" "$before" "$after" >>"$results" <<'PY'
 import json, sys

@@ -1,0 +1,74 @@
+// The co-design stages on a CUDA device (ctest label `gpu`; skips itself without one): CSP's
+// calibration agrees with the CPU's, the permuted model keeps its function on the fused CUDA path,
+// and `profile`'s workloads report memory parts that add up.
+#include <gtest/gtest.h>
+
+#include "csp/correlation.h"
+#include "csp/permutation.h"
+#include "csp/stage.h"
+#include "infer/profiler.h"
+#include "../sdm/prune_test_util.h"
+#include "test_support.h"
+
+namespace mcd {
+namespace {
+
+#define MCD_SKIP_IF_NO_CUDA() \
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device in this build or on this machine"
+
+using sdm::test_util::random_model;
+using sdm::test_util::tiny_config;
+using sdm::test_util::tokens;
+
+// Calibration of a float32 model on CUDA (its ops, float64 sums on the device) against the float64
+// CPU model: u differs by float32 rounding (~1e-6 relative, see the seam tests' derivation), and a
+// Pearson coefficient moves by at most about twice u's relative error, so 1e-4 leaves margin; a
+// layer or channel mixed up would move coefficients by O(0.1).
+TEST(GpuCodesign, CspCalibrationMatchesTheCpu) {
+  MCD_SKIP_IF_NO_CUDA();
+  MambaLM cpu = random_model(tiny_config("hard_concrete"), 3);
+  MambaLM gpu = random_model(tiny_config("hard_concrete"), 3);
+  cpu->to(at::kDouble);
+  gpu->to(torch::kCUDA);
+  const at::Tensor ids = tokens(6, 40, 512, 4);
+  const csp::Calibration a = csp::calibrate(*cpu, ids), b = csp::calibrate(*gpu, ids);
+  ASSERT_EQ(a.correlation.size(), b.correlation.size());
+  for (size_t l = 0; l < a.correlation.size(); ++l)
+    EXPECT_LT((a.correlation[l] - b.correlation[l]).abs().max().item<double>(), 1e-4) << "layer " << l;
+}
+
+// The permuted model on the fused CUDA mixer against the unpermuted one on the same path: only the
+// order of float32 sums over channels changes (≤ ~1e-6 relative); 1e-5 as in the CPU test.
+TEST(GpuCodesign, PermutedModelKeepsItsFunctionOnTheFusedPath) {
+  MCD_SKIP_IF_NO_CUDA();
+  MambaLM m = random_model(tiny_config("hard_concrete"), 7);
+  m->to(torch::kCUDA);
+  const at::Tensor ids = tokens(2, 64, 512, 8).to(torch::kCUDA);
+  const at::Tensor before = sdm::test_util::logits(*m, ids);
+  csp::OrderingOptions o;
+  o.search.time_limit_s = 10;
+  const csp::Permutation p = csp::find_permutation(m->config(), csp::calibrate(*m, ids), o);
+  csp::apply_permutation(*m, p);
+  EXPECT_LT(test::rel_err(sdm::test_util::logits(*m, ids), before), 1e-5);
+}
+
+TEST(GpuCodesign, ProfileMemoryPartsAddUp) {
+  MCD_SKIP_IF_NO_CUDA();
+  const ModelConfig c = tiny_config("");
+  for (infer::CaseKind kind : {infer::CaseKind::kPrefill, infer::CaseKind::kDecode, infer::CaseKind::kTrain}) {
+    MambaLM m(c);
+    init_reference(*m, 1);
+    m->to(torch::kCUDA, kind == infer::CaseKind::kTrain ? at::kFloat : at::kBFloat16);
+    infer::CaseRunner r(m, infer::ProfileCase{kind, 2, kind == infer::CaseKind::kDecode ? 4 : 64}, torch::kCUDA, 0,
+                        true);
+    EXPECT_GT(r.run_ms(), 0.0);
+    const infer::MemoryUse mem = r.measure_memory();
+    EXPECT_EQ(mem.baseline + mem.activations, mem.peak_allocated);
+    EXPECT_LE(mem.weights + mem.states + mem.gradients + mem.optimizer, mem.baseline) << infer::case_kind_name(kind);
+    EXPECT_GE(mem.peak_reserved, mem.peak_allocated);
+    EXPECT_GT(mem.activations, 0) << infer::case_kind_name(kind);
+  }
+}
+
+}  // namespace
+}  // namespace mcd
