@@ -29,7 +29,7 @@ Command add_csp(CLI::App& app) {
   auto* sub = app.add_subcommand(
       "csp", "correlation-guided channel permutation: calibrate, order each layer's channels, write the permuted model");
   struct Args {
-    std::string model, out, calib, apply, format = "auto", device = "auto";
+    std::string model, out, calib, apply, format = "auto", device = "auto", calib_gates = "trained";
     int64_t tokens = 20000, seq_len = 256, per_document = 0, batch = 8, max_rounds = -1;
     double time_limit = 2.0;
     uint64_t seed = 0;
@@ -67,6 +67,10 @@ Command add_csp(CLI::App& app) {
   sub->add_option("--ordering-threads", a->threads, "layers ordered in parallel (0: all cores)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  sub->add_option("--calib-gates", a->calib_gates,
+                  "SDM-gated models: calibrate with the gates as trained, or all held open (weights' correlations only)")
+      ->check(CLI::IsMember({"trained", "open"}))
+      ->capture_default_str();
   sub->add_option("--device", a->device, "cpu, cuda, cuda:N or auto (cuda if available)")->capture_default_str();
   return {sub, [a, calib, apply] {
             MCD_CHECK(calib->count() + apply->count() == 1, "csp: pass --calib PATH (calibrate and order) or --apply "
@@ -94,6 +98,7 @@ Command add_csp(CLI::App& app) {
                              a->calib.c_str(), (long long)in.ids.numel(), (long long)a->tokens);
               csp::CalibrationOptions co;
               co.batch_size = a->batch;
+              co.open_gates = a->calib_gates == "open";
               const int64_t every = std::max<int64_t>(1, in.ids.size(0) / 10);
               co.progress = [every, tc](int64_t done, int64_t total) {
                 if (done % every == 0 || done == total)
@@ -122,6 +127,7 @@ Command add_csp(CLI::App& app) {
               perm.calibration["source"] = a->calib;
               perm.calibration["input"] = in.source;
               perm.calibration["documents"] = in.documents;
+              perm.calibration["gates"] = a->calib_gates;
               perm.settings["device"] = device.str();
               summary["calibration_seconds"] = calib_s;
               summary["ordering_seconds"] = seconds_since(to);

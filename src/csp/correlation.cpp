@@ -68,6 +68,22 @@ Calibration calibrate(MambaLMImpl& model, const at::Tensor& input_ids, const Cal
   } guard{*model.backbone};
   model.backbone->set_u_observer([&acc](int64_t layer, const at::Tensor& u) { acc[size_t(layer)].add(u); });
 
+  // Gates held open: logits saved, set far above the threshold (hard-concrete z clamps to 1,
+  // Gumbel's eval gate is 1{α > 0}), and restored however this function ends.
+  struct GateOpener {
+    std::vector<std::pair<at::Tensor, at::Tensor>> saved;  // (logits, their values)
+    ~GateOpener() {
+      torch::NoGradGuard no_grad;
+      for (auto& [logits, values] : saved) logits.copy_(values);
+    }
+  } opener;
+  if (options.open_gates) {
+    torch::NoGradGuard no_grad;
+    for (const ChannelGate& gate : model.backbone->gates()) {
+      opener.saved.emplace_back(gate->log_alpha, gate->log_alpha.detach().clone());
+      gate->log_alpha.fill_(30.0);
+    }
+  }
   const bool was_training = model.is_training();
   model.eval();
   torch::NoGradGuard no_grad;

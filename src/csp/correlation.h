@@ -33,6 +33,10 @@ class CorrelationAccumulator {
 
 struct CalibrationOptions {
   int64_t batch_size = 8;  // sequences per forward pass
+  // SDM-gated models: calibrate u as the trained gates leave it (default; a closed gate makes its
+  // channel constant, hence uncorrelated), or with every gate held open (z = 1) for the duration,
+  // so the order reflects the weights' correlations alone (the study's ablation, docs/csp.md).
+  bool open_gates = false;
   // Called after each batch with (sequences done, sequences in all).
   std::function<void(int64_t, int64_t)> progress;
 };

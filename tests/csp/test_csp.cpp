@@ -106,6 +106,29 @@ TEST(CspCalibration, AccumulatesExactlyTheUTheScanSees) {
             std::string::npos);
 }
 
+TEST(CspCalibration, OpenGatesSeeTheWeightsCorrelationsAndAreRestored) {
+  // Gate logits in [−6, 6]: some gates closed, whose channels are constant (r = 0 with all others)
+  // as trained; held open, every channel varies, and the result equals calibrating a copy whose
+  // gates were opened by hand (same computation, so exactly equal). The logits come back unchanged.
+  MambaLM m = random_model(tiny_config("hard_concrete"), 8);
+  const at::Tensor ids = tokens(4, 16, 512, 9);
+  const at::Tensor alpha = m->backbone->gates()[0]->log_alpha.detach().clone();
+  ASSERT_GT((alpha < -2.0).sum().item<int64_t>(), 0) << "the test needs closed gates";
+  CalibrationOptions open;
+  open.open_gates = true;
+  const Calibration as_trained = calibrate(*m, ids), opened = calibrate(*m, ids, open);
+  EXPECT_TRUE(torch::equal(m->backbone->gates()[0]->log_alpha, alpha));
+  auto constant_channels = [](const at::Tensor& c) { return (c.abs().sum(1) == 1.0).sum().item<int64_t>(); };
+  EXPECT_GT(constant_channels(as_trained.correlation[0]), 0);
+  EXPECT_EQ(constant_channels(opened.correlation[0]), 0);
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& g : m->backbone->gates()) g->log_alpha.fill_(30.0);
+  }
+  const Calibration by_hand = calibrate(*m, ids);
+  for (size_t l = 0; l < 3; ++l) EXPECT_TRUE(torch::equal(opened.correlation[l], by_hand.correlation[l])) << l;
+}
+
 // Calibrates and permutes `model` in place; returns the permutation.
 Permutation run_csp(MambaLMImpl& model, uint64_t seed) {
   const Calibration cal = calibrate(model, tokens(6, 16, model.config().vocab_size, seed));
