@@ -2,10 +2,12 @@
 // generate's last stdout line is the comma-separated ids; score prints one JSON line).
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <iostream>
 
 #include "cli/commands.h"
 #include "cli/token_input.h"
+#include "infer/graph_decoder.h"
 #include "io/safetensors.h"
 #include "io/safetensors_torch.h"
 #include "model/checkpoint.h"
@@ -108,7 +110,7 @@ Command add_init(CLI::App& app) {
 Command add_generate(CLI::App& app) {
   auto* sub = app.add_subcommand("generate", "generate tokens with the recurrent step mode");
   struct Args {
-    std::string model, prompt_ids, prompt, device = "auto", dtype = "float32";
+    std::string model, prompt_ids, prompt, device = "auto", dtype = "float32", cuda_graph = "on";
     GenerationOptions gen;
     bool ignore_eos = false;
   };
@@ -128,6 +130,10 @@ Command add_generate(CLI::App& app) {
   sub->add_flag("--ignore-eos", a->ignore_eos, "do not stop at the config's EOS token");
   sub->add_option("--device", a->device, "cpu, cuda, cuda:N or auto (cuda if available)")->capture_default_str();
   sub->add_option("--dtype", a->dtype, "parameter dtype: float32, float64, bfloat16")->capture_default_str();
+  sub->add_option("--cuda-graph", a->cuda_graph,
+                  "greedy decoding on CUDA replays each step as one CUDA graph (off: one launch per kernel)")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   return {sub, [a] {
             MCD_CHECK(!a->prompt_ids.empty() || !a->prompt.empty(), "generate needs --prompt-ids or --prompt");
             std::vector<int64_t> prompt;
@@ -155,7 +161,20 @@ Command add_generate(CLI::App& app) {
                         model->config().vocab_size, ")");
             GenerationOptions g = a->gen;
             g.stop_at_eos = !a->ignore_eos;
-            const std::vector<int64_t> ids = generate(*model, prompt, g, device);
+            std::vector<int64_t> ids;
+            if (device.is_cuda() && g.greedy && a->cuda_graph == "on" && g.max_new_tokens >= 1) {
+              const at::Tensor out = infer::generate_greedy_graph(
+                  *model, torch::tensor(prompt, torch::kLong).unsqueeze(0).to(device), g.max_new_tokens);
+              ids.assign(out.data_ptr<int64_t>(), out.data_ptr<int64_t>() + out.numel());
+              // Stop at the first EOS after the prompt, as the step-by-step path does.
+              const int64_t eos = g.eos_token_id >= 0 ? g.eos_token_id : model->config().eos_token_id;
+              if (g.stop_at_eos && eos >= 0) {
+                const auto it = std::find(ids.begin() + int64_t(prompt.size()), ids.end(), eos);
+                if (it != ids.end()) ids.erase(it + 1, ids.end());
+              }
+            } else {
+              ids = generate(*model, prompt, g, device);
+            }
 #ifdef MCD_HAS_TOKENIZER
             if (tokenizer) {
               std::vector<int32_t> ids32;

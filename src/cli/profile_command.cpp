@@ -44,7 +44,7 @@ Command add_profile(CLI::App& app) {
       "profile", "latency percentiles, throughput and memory of models: prefill, decode, training step (JSON)");
   struct Args {
     std::vector<std::string> models;
-    std::string device = "auto", prefill = "1x1024", decode = "1", train, out, dtype = "auto";
+    std::string device = "auto", prefill = "1x1024", decode = "1", train, out, dtype = "auto", decode_mode = "auto";
     int64_t iters = 50, warmup = 5, decode_steps = 16, resamples = 10000;
     uint64_t seed = 0;
   };
@@ -58,6 +58,10 @@ Command add_profile(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--decode-steps", a->decode_steps, "decode steps per timed sample (latency is per token)")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--decode-mode", a->decode_mode,
+                  "decode steps: eager (one launch per kernel), graph (CUDA-graph replay), both, or auto (graph on CUDA)")
+      ->check(CLI::IsMember({"auto", "eager", "graph", "both"}))
       ->capture_default_str();
   sub->add_option("--train-batch", a->train, "training-step shapes BATCHxLENGTH (AdamW; bf16 autocast on CUDA)");
   sub->add_option("--iters", a->iters, "timed samples per model and case")->check(CLI::Range(2, 1000000))->capture_default_str();
@@ -78,7 +82,17 @@ Command add_profile(CLI::App& app) {
             for (auto [kind, text, option] : {std::make_tuple(infer::CaseKind::kPrefill, a->prefill, "--prefill"),
                                               std::make_tuple(infer::CaseKind::kDecode, a->decode, "--decode-batch"),
                                               std::make_tuple(infer::CaseKind::kTrain, a->train, "--train-batch")})
-              for (const auto& c : infer::parse_cases(kind, text, a->decode_steps, option)) cases.push_back(c);
+              for (auto c : infer::parse_cases(kind, text, a->decode_steps, option)) {
+                if (kind != infer::CaseKind::kDecode) {
+                  cases.push_back(c);
+                  continue;
+                }
+                const std::string mode = a->decode_mode == "auto" ? (device.is_cuda() ? "graph" : "eager") : a->decode_mode;
+                MCD_CHECK(mode == "eager" || device.is_cuda(), "profile: --decode-mode ", mode, " needs a CUDA device");
+                if (mode == "eager" || mode == "both") cases.push_back(c);
+                c.cuda_graph = true;
+                if (mode == "graph" || mode == "both") cases.push_back(c);
+              }
             MCD_CHECK(!cases.empty(), "profile: no case to run (give --prefill, --decode-batch or --train-batch)");
 
             nlohmann::json out;
@@ -156,6 +170,7 @@ Command add_profile(CLI::App& app) {
                                    : "");
               }
               case_results.push_back({{"case", infer::case_kind_name(pc.kind)},
+                                      {"cuda_graph", pc.cuda_graph},
                                       {"label", pc.label()},
                                       {"batch", pc.batch},
                                       {"length", pc.length},

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <fstream>
 
+#include "infer/graph_decoder.h"
 #include "util/error.h"
 
 #ifdef MCD_WITH_CUDA
@@ -41,7 +42,7 @@ const char* case_kind_name(CaseKind kind) {
 }
 
 std::string ProfileCase::label() const {
-  if (kind == CaseKind::kDecode) return "decode b" + std::to_string(batch);
+  if (kind == CaseKind::kDecode) return "decode b" + std::to_string(batch) + (cuda_graph ? " graph" : "");
   return std::string(case_kind_name(kind)) + " " + std::to_string(batch) + "x" + std::to_string(length);
 }
 
@@ -92,6 +93,7 @@ struct CaseRunner::State {
   at::Tensor ids;        // prefill/train input (B, L); decode: the current tokens (B)
   InferenceCache cache;  // prefill/decode
   std::unique_ptr<torch::optim::AdamW> optimizer;
+  std::unique_ptr<GraphDecoder> decoder;  // decode with cuda_graph
 };
 
 CaseRunner::CaseRunner(MambaLM model, const ProfileCase& c, torch::Device device, uint64_t seed, bool autocast)
@@ -111,7 +113,13 @@ CaseRunner::CaseRunner(MambaLM model, const ProfileCase& c, torch::Device device
     } else {
       // Decode continues from a 16-token prompt; the state's size does not grow with the position.
       const at::Tensor prompt = torch::randint(vocab, {c.batch, 16}, torch::TensorOptions(torch::kLong).device(device));
-      s_->ids = model_->prefill(prompt, s_->cache).argmax(-1);
+      if (c.cuda_graph) {
+        s_->cache = InferenceCache{};
+        s_->decoder = std::make_unique<GraphDecoder>(*model_, c.batch);
+        s_->decoder->prefill(prompt);
+      } else {
+        s_->ids = model_->prefill(prompt, s_->cache).argmax(-1);
+      }
     }
   }
 }
@@ -131,7 +139,11 @@ void CaseRunner::work() {
     case CaseKind::kDecode: {
       torch::NoGradGuard no_grad;
       // Greedy next token on the device: no host synchronisation between steps.
-      for (int64_t i = 0; i < case_.length; ++i) s_->ids = model_->step(s_->ids, s_->cache).argmax(-1);
+      if (s_->decoder) {
+        for (int64_t i = 0; i < case_.length; ++i) s_->decoder->step();
+      } else {
+        for (int64_t i = 0; i < case_.length; ++i) s_->ids = model_->step(s_->ids, s_->cache).argmax(-1);
+      }
       break;
     }
     case CaseKind::kTrain: {
@@ -168,7 +180,8 @@ double CaseRunner::run_ms() {
 MemoryUse CaseRunner::measure_memory() {
   MemoryUse m;
   m.weights = parameter_bytes(*model_);
-  for (const LayerState& l : s_->cache.layers) m.states += tensor_bytes(l.conv) + tensor_bytes(l.ssm);
+  const InferenceCache& cache = s_->decoder ? s_->decoder->cache() : s_->cache;
+  for (const LayerState& l : cache.layers) m.states += tensor_bytes(l.conv) + tensor_bytes(l.ssm);
 #ifdef MCD_WITH_CUDA
   if (device_.is_cuda()) {
     const int index = device_.index() < 0 ? 0 : device_.index();

@@ -6,7 +6,10 @@
 #include "csp/correlation.h"
 #include "csp/permutation.h"
 #include "csp/stage.h"
+#include "infer/graph_decoder.h"
 #include "infer/profiler.h"
+#include "model/generation.h"
+#include "sdm/prune.h"
 #include "../sdm/prune_test_util.h"
 #include "test_support.h"
 
@@ -68,6 +71,35 @@ TEST(GpuCodesign, ProfileMemoryPartsAddUp) {
     EXPECT_GE(mem.peak_reserved, mem.peak_allocated);
     EXPECT_GT(mem.activations, 0) << infer::case_kind_name(kind);
   }
+}
+
+// Greedy tokens from CUDA-graph replay against the eager step-by-step generator on the same device:
+// the graph replays the very kernels of step_into (tests/gpu/test_gpu_seams.cpp shows bit-equal
+// logits), so the tokens must be identical — dense, gated and pruned (per-layer widths), batch 3.
+TEST(GpuCodesign, GraphDecodingGivesTheEagerGreedyTokens) {
+  MCD_SKIP_IF_NO_CUDA();
+  MambaLM gated = random_model(tiny_config("hard_concrete"), 12);
+  std::vector<std::pair<std::string, MambaLM>> models = {{"dense", random_model(tiny_config(""), 11)},
+                                                         {"gated", gated},
+                                                         {"pruned", sdm::apply_plan(*gated, sdm::plan_topk(*gated, 0.5))}};
+  for (auto& [name, m] : models) {
+    m->to(torch::kCUDA);
+    const at::Tensor prompts = tokens(3, 7, 512, 13).to(torch::kCUDA);
+    GenerationOptions g;
+    g.greedy = true;
+    g.max_new_tokens = 20;
+    g.stop_at_eos = false;
+    const at::Tensor eager = generate(*m, prompts, g);
+    const at::Tensor graphed = infer::generate_greedy_graph(*m, prompts, 20);
+    EXPECT_TRUE(torch::equal(eager, graphed)) << name;
+  }
+  // bf16 weights capture too (the profile's inference dtype).
+  MambaLM bf = random_model(tiny_config(""), 14);
+  bf->to(torch::kCUDA, at::kBFloat16);
+  infer::GraphDecoder d(*bf, 2);
+  d.prefill(tokens(2, 5, 512, 15).to(torch::kCUDA));
+  for (int i = 0; i < 4; ++i) d.step();
+  EXPECT_TRUE(torch::isfinite(d.logits()).all().item<bool>());
 }
 
 }  // namespace

@@ -1,0 +1,112 @@
+// CUDA-graph greedy decoding (see graph_decoder.h).
+#include "infer/graph_decoder.h"
+
+#include "util/error.h"
+
+#ifdef MCD_WITH_CUDA
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
+
+namespace mcd::infer {
+
+bool graph_decoding_available() {
+#ifdef MCD_WITH_CUDA
+  return cuda_available();
+#else
+  return false;
+#endif
+}
+
+#ifdef MCD_WITH_CUDA
+struct GraphDecoder::Impl {
+  MambaLMImpl& model;
+  InferenceCache cache;
+  at::Tensor token, logits, next;  // fixed buffers the graph reads and writes
+  at::cuda::CUDAGraph graph;
+  Impl(MambaLMImpl& m, int64_t batch) : model(m), cache(m.new_cache(batch)) {}
+};
+
+GraphDecoder::GraphDecoder(MambaLMImpl& model, int64_t batch) {
+  MCD_CHECK(graph_decoding_available(), "graph decoding needs a CUDA build and a CUDA device");
+  MCD_CHECK(batch >= 1, "graph decoding: batch must be >= 1, got ", batch);
+  const torch::Device device = model.parameters().front().device();
+  MCD_CHECK(device.is_cuda(), "graph decoding: the model must be on a CUDA device, it is on ", device.str());
+  model.eval();
+  impl_ = std::make_unique<Impl>(model, batch);
+  Impl& s = *impl_;
+  const int64_t vocab = model.lm_head ? model.lm_head->weight.size(0) : model.backbone->embeddings->weight.size(0);
+  s.token = torch::zeros({batch}, torch::dtype(torch::kLong).device(device));
+  s.logits = torch::empty({batch, vocab}, torch::dtype(torch::kFloat).device(device));
+  torch::NoGradGuard no_grad;
+  // Capture on a side stream (the legacy default stream cannot capture), after one eager step
+  // there so library handles and workspaces exist; that step runs on a scratch cache.
+  c10::cuda::CUDAStream stream = c10::cuda::getStreamFromPool(false, device.index());
+  {
+    c10::cuda::CUDAStreamGuard guard(stream);
+    InferenceCache scratch = model.new_cache(batch);
+    model.step_into(s.token, scratch, s.logits);
+    stream.synchronize();
+    s.graph.capture_begin();
+    model.step_into(s.token, s.cache, s.logits);
+    s.next = s.logits.argmax(-1);
+    s.token.copy_(s.next);
+    s.graph.capture_end();
+  }
+  stream.synchronize();
+  s.cache.reset();
+}
+
+GraphDecoder::~GraphDecoder() = default;
+
+at::Tensor GraphDecoder::prefill(const at::Tensor& prompt) {
+  Impl& s = *impl_;
+  MCD_CHECK(prompt.dim() == 2 && prompt.size(0) == s.token.size(0) && prompt.size(1) >= 1,
+            "graph decoding: the prompt must be (", s.token.size(0), ", L >= 1), got ", prompt.sizes());
+  torch::NoGradGuard no_grad;
+  s.cache.reset();
+  const at::Tensor last = s.model.prefill(prompt.to(s.token.device(), torch::kLong), s.cache);
+  s.token.copy_(last.argmax(-1));
+  return s.token;
+}
+
+at::Tensor GraphDecoder::step() {
+  impl_->graph.replay();
+  return impl_->next;
+}
+
+const at::Tensor& GraphDecoder::logits() const { return impl_->logits; }
+int64_t GraphDecoder::batch() const { return impl_->token.size(0); }
+const InferenceCache& GraphDecoder::cache() const { return impl_->cache; }
+
+#else
+struct GraphDecoder::Impl {};
+GraphDecoder::GraphDecoder(MambaLMImpl&, int64_t) {
+  fail("graph decoding needs a CUDA build (this one has no CUDA)");
+}
+GraphDecoder::~GraphDecoder() = default;
+at::Tensor GraphDecoder::prefill(const at::Tensor&) { fail("graph decoding needs a CUDA build"); }
+at::Tensor GraphDecoder::step() { fail("graph decoding needs a CUDA build"); }
+const at::Tensor& GraphDecoder::logits() const { fail("graph decoding needs a CUDA build"); }
+int64_t GraphDecoder::batch() const { return 0; }
+const InferenceCache& GraphDecoder::cache() const { fail("graph decoding needs a CUDA build"); }
+#endif
+
+at::Tensor generate_greedy_graph(MambaLMImpl& model, const at::Tensor& prompts, int64_t max_new_tokens,
+                                 int64_t eos_token_id) {
+  MCD_CHECK(max_new_tokens >= 1, "graph decoding: max_new_tokens must be >= 1, got ", max_new_tokens);
+  GraphDecoder decoder(model, prompts.size(0));
+  std::vector<at::Tensor> out{decoder.prefill(prompts).clone()};
+  for (int64_t i = 1; i < max_new_tokens; ++i) out.push_back(decoder.step().clone());
+  at::Tensor generated = torch::stack(out, 1).cpu();  // (B, new): one copy to the host at the end
+  if (eos_token_id >= 0) {
+    // Everything after a row's first EOS becomes EOS.
+    const at::Tensor seen = (generated == eos_token_id).to(torch::kLong).cumsum(1) > 0;
+    const at::Tensor after = torch::cat({torch::zeros({generated.size(0), 1}, torch::kBool), seen.slice(1, 0, -1)}, 1);
+    generated = torch::where(after, torch::full_like(generated, eos_token_id), generated);
+  }
+  return torch::cat({prompts.cpu().to(torch::kLong), generated}, 1);
+}
+
+}  // namespace mcd::infer
