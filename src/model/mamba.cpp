@@ -158,8 +158,18 @@ at::Tensor MambaMixerImpl::forward(const at::Tensor& hidden, LayerState* state) 
   if (state) {
     auto [out, last] = ops::selective_scan_with_state(in);
     y = out;
-    state->ssm = last;
-    state->conv = ops::causal_conv1d_final_state(x, d_conv);
+    // Into the cache's own buffers when it has them (new_cache preallocates): a decoder that
+    // captured a step in a CUDA graph reads these very tensors.
+    const at::Tensor conv_state = ops::causal_conv1d_final_state(x, d_conv);
+    auto put = [](at::Tensor& slot, const at::Tensor& value) {
+      if (slot.defined() && slot.sizes() == value.sizes()) {
+        slot.copy_(value);
+      } else {
+        slot = value;
+      }
+    };
+    put(state->ssm, last);
+    put(state->conv, conv_state);
   } else {
     y = ops::selective_scan(in);                                 // (B, E, L)
   }

@@ -240,5 +240,24 @@ TEST(StepInto, EqualsStepAndKeepsEveryBuffer) {
             std::string::npos);
 }
 
+TEST(Prefill, WritesIntoThePreallocatedCache) {
+  // A decoder that captured a step in a CUDA graph reads the cache's tensors by address, so prefill
+  // must fill those very buffers (found when graph decoding after prefill diverged on the GPU).
+  MambaLM m = random_model(seam_config(), 15);
+  const at::Tensor t = ids(2, 9);
+  InferenceCache c = m->new_cache(2), fresh;
+  std::vector<const void*> ptrs;
+  for (const auto& l : c.layers) ptrs.push_back(l.conv.data_ptr()), ptrs.push_back(l.ssm.data_ptr());
+  const at::Tensor want = m->prefill(t, fresh = m->new_cache(2));
+  EXPECT_TRUE(torch::equal(m->prefill(t, c), want));
+  size_t k = 0;
+  for (size_t l = 0; l < c.layers.size(); ++l) {
+    EXPECT_EQ(c.layers[l].conv.data_ptr(), ptrs[k++]) << "layer " << l;
+    EXPECT_EQ(c.layers[l].ssm.data_ptr(), ptrs[k++]) << "layer " << l;
+    EXPECT_TRUE(torch::equal(c.layers[l].ssm, fresh.layers[l].ssm));
+    EXPECT_GT(c.layers[l].ssm.abs().sum().item<double>(), 0.0);
+  }
+}
+
 }  // namespace
 }  // namespace mcd
