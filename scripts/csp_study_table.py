@@ -3,11 +3,28 @@
 validation loss of the block-pruned model — plain order, CSP first, CSP calibrated with the gates held
 open — before and after recovery; then how many channels of the per-channel (g = 1) plan each block
 plan keeps (CSP models' channels mapped back through their permutation.json).
-Usage: scripts/csp_study_table.py [runs/csp-study/results.jsonl]"""
+Usage: scripts/csp_study_table.py [runs/csp-study/results.jsonl]
+       scripts/csp_study_table.py --seeds A/results.jsonl B/results.jsonl ...  (loss before recovery,
+       CSP − plain per g, one column per run: several SDM seeds)"""
 import json
 import os
 import sys
 
+if len(sys.argv) > 2 and sys.argv[1] == "--seeds":
+    runs = [{(r["granularity"], r["order"]): r for r in map(json.loads, open(f)) if "granularity" in r}
+            for f in sys.argv[2:]]
+    print("| g | order | " + " | ".join(f"Δ loss before recovery vs plain, run {i}" for i in range(len(runs))) + " |")
+    print("| --- | --- | " + " | ".join("---" for _ in runs) + " |")
+    for g in sorted({k[0] for k in runs[0]} - {1}):
+        for o in ("csp", "csp-open"):
+            cells = []
+            for run in runs:
+                if (g, o) in run and (g, "plain") in run:
+                    cells.append(f"{run[(g, o)]['loss_before'] - run[(g, 'plain')]['loss_before']:+.4f}")
+                else:
+                    cells.append("–")
+            print(f"| {g} | {o} | " + " | ".join(cells) + " |")
+    sys.exit(0)
 path = sys.argv[1] if len(sys.argv) > 1 else "runs/csp-study/results.jsonl"
 out = os.path.dirname(path)
 rows = [json.loads(line) for line in open(path)]
