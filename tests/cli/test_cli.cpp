@@ -159,7 +159,7 @@ TEST(Cli, LibTorchErrorsReachTheUserWithoutBacktrace) {
   const CliRun r = run_cli("score --model " + test::fixture_dir() + " --tokens " + tmp.file("ids.safetensors") +
                            " --device cpu");
   EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.err.find("mamba-codesign: error: token ids"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("mamba-codesign: error: score: token ids must be in [0, 512)"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("Exception raised from"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("frame #"), std::string::npos) << r.err;
 }
