@@ -47,6 +47,17 @@ inline std::string error_of(const std::function<void()>& f) {
   return "(no error)";
 }
 
+// Expects `call` to throw an mcd::Error whose message contains `fragment`.
+inline void expect_error(const std::function<void()>& call, const std::string& fragment) {
+  try {
+    call();
+    ADD_FAILURE() << "no mcd::Error; expected one mentioning '" << fragment << "'";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos)
+        << "message '" << e.what() << "' lacks '" << fragment << "'";
+  }
+}
+
 // One run of the `mamba-codesign` binary: exit status, standard output and standard error.
 struct CliRun {
   int status;

@@ -86,8 +86,7 @@ Command add_csp(CLI::App& app) {
             summary["out"] = a->out;
             csp::Permutation perm;
             if (apply->count()) {
-              perm = csp::read_permutation(a->apply);
-              csp::check_matches(perm, model->config(), a->apply);
+              perm = csp::read_permutation(a->apply);  // apply_permutation below checks it against the model
               summary["applied"] = a->apply;
             } else {
               const auto tc = std::chrono::steady_clock::now();

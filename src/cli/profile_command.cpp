@@ -16,6 +16,7 @@
 #include "sdm/flops.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/fs.h"
 
 namespace mcd::cli {
 namespace {
@@ -105,7 +106,8 @@ Command add_profile(CLI::App& app) {
             out["timer"] = device.is_cuda() ? "cuda events" : "wall clock";
             nlohmann::json models = nlohmann::json::array();
             for (const std::string& dir : a->models) {
-              const ModelConfig c = load_pretrained(dir)->config();  // config and a load check
+              // Only the config here; each case loads the weights (and checks them) itself.
+              const ModelConfig c = ModelConfig::from_hf_file(fs::join(dir, "config.json"));
               const sdm::FlopCount f = sdm::count_flops(c);
               std::vector<int64_t> widths;
               for (int64_t l = 0; l < c.n_layer; ++l) widths.push_back(c.inner_width(l));

@@ -107,14 +107,14 @@ CaseRunner::CaseRunner(MambaLM model, const ProfileCase& c, torch::Device device
   } else {
     model_->eval();
     torch::NoGradGuard no_grad;
-    s_->cache = model_->new_cache(c.batch);
+    // Graph decoding keeps its own cache (the buffers its graph was captured on).
+    if (!c.cuda_graph) s_->cache = model_->new_cache(c.batch);
     if (c.kind == CaseKind::kPrefill) {
       s_->ids = torch::randint(vocab, {c.batch, c.length}, torch::TensorOptions(torch::kLong).device(device));
     } else {
       // Decode continues from a 16-token prompt; the state's size does not grow with the position.
       const at::Tensor prompt = torch::randint(vocab, {c.batch, 16}, torch::TensorOptions(torch::kLong).device(device));
       if (c.cuda_graph) {
-        s_->cache = InferenceCache{};
         s_->decoder = std::make_unique<GraphDecoder>(*model_, c.batch);
         s_->decoder->prefill(prompt);
       } else {

@@ -9,20 +9,13 @@
 #include <vector>
 
 #include "eval/metrics.h"
+#include "test_support.h"
 #include "util/error.h"
 
 namespace mcd::eval {
 namespace {
 
-void expect_error(const std::function<void()>& call, const std::string& fragment) {
-  try {
-    call();
-    ADD_FAILURE() << "no mcd::Error; expected one mentioning '" << fragment << "'";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos)
-        << "message '" << e.what() << "' lacks '" << fragment << "'";
-  }
-}
+using test::expect_error;
 
 // One binary evaluation set used throughout, counted by hand:
 //   index       0  1  2  3  4

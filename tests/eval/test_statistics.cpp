@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "eval/statistics.h"
+#include "test_support.h"
 #include "util/error.h"
 
 namespace mcd::eval {
@@ -21,15 +22,7 @@ namespace {
 
 const double kPi = std::acos(-1.0);
 
-void expect_error(const std::function<void()>& call, const std::string& fragment) {
-  try {
-    call();
-    ADD_FAILURE() << "no mcd::Error; expected one mentioning '" << fragment << "'";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos)
-        << "message '" << e.what() << "' lacks '" << fragment << "'";
-  }
-}
+using test::expect_error;
 
 // Abramowitz & Stegun 26.7.3 (odd ν) and 26.7.4 (even ν): A(t|ν) = P(|T| < t) for integer ν as
 // a finite trigonometric series — an algorithm independent of the incomplete beta function.
