@@ -61,6 +61,9 @@ Command add_flops(CLI::App& app);
 Command add_csp(CLI::App& app);
 Command add_profile(CLI::App& app);
 Command add_data(CLI::App& app);  // `data glue`
+Command add_importance(CLI::App& app);
+Command add_finetune(CLI::App& app);
+Command add_summarize(CLI::App& app);  // fine-tuning results over seeds
 
 // --device cpu|cuda|cuda:N|auto → a device ("auto": cuda when available).
 torch::Device parse_device(const std::string& name);

@@ -145,6 +145,33 @@ Command add_prune(CLI::App& app) {
           }};
 }
 
+Command add_importance(CLI::App& app) {
+  auto* sub = app.add_subcommand(
+      "importance", "write a model's layer/channel importance (SDM gates, or the magnitude proxy) without pruning");
+  struct Args {
+    std::string model, out;
+  };
+  auto a = std::make_shared<Args>();
+  sub->add_option("--model", a->model, "HF-format model folder (SDM-gated, or gate-less for the proxy)")->required();
+  sub->add_option("--out", a->out, "importance file to write (format: docs/sdm.md)")->required();
+  return {sub, [a] {
+            MambaLM model = load_pretrained(a->model);
+            // Gated: the gates' keep probabilities, with the channels their deterministic value keeps.
+            // Gate-less: the labelled magnitude proxy of METHOD §4, every channel kept (nothing is pruned).
+            const bool gated = !model->backbone->gates().empty();
+            const sdm::KeepPlan plan = gated ? sdm::plan_threshold(*model)
+                                             : sdm::plan_magnitude(*model, 0.0, sdm::MagnitudeScope::kPerLayer);
+            const sdm::Importance importance = sdm::compute_importance(*model, plan);
+            sdm::write_importance(a->out, importance);
+            nlohmann::json line = {{"importance", a->out}, {"source", importance.source},
+                                   {"layers", importance.layers.size()}};
+            nlohmann::json per_layer = nlohmann::json::array();
+            for (const auto& l : importance.layers) per_layer.push_back(l.mean_keep_prob);
+            line["mean_keep_prob"] = per_layer;
+            std::cout << line.dump() << std::endl;
+          }};
+}
+
 Command add_flops(CLI::App& app) {
   auto* sub = app.add_subcommand("flops", "analytic forward FLOPs per token and parameter counts (one JSON line)");
   struct Args {

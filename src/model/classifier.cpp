@@ -1,7 +1,12 @@
 // Classification head on the backbone (see classifier.h).
 #include "model/classifier.h"
 
+#include <fstream>
+
+#include "io/safetensors_torch.h"
+#include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/fs.h"
 
 namespace mcd {
 
@@ -10,6 +15,8 @@ Pooling parse_pooling(const std::string& name) {
   if (name == "mean") return Pooling::kMean;
   fail(cat("unknown pooling '", name, "' (valid: last, mean)"));
 }
+
+const char* pooling_name(Pooling p) { return p == Pooling::kLastToken ? "last" : "mean"; }
 
 MambaClassifierImpl::MambaClassifierImpl(const ModelConfig& config, int64_t num_labels, Pooling p)
     : MambaClassifierImpl(MambaBackbone(config), num_labels, p) {}
@@ -41,6 +48,36 @@ at::Tensor MambaClassifierImpl::forward(const at::Tensor& input_ids, const at::T
   const at::Tensor pooled = pool(backbone->forward(input_ids), lengths);
   const at::Tensor out = classifier->forward(pooled.to(classifier->weight.scalar_type()));
   return out.scalar_type() == at::kDouble ? out : out.to(at::kFloat);
+}
+
+void save_classifier(MambaClassifierImpl& model, const std::string& dir, const nlohmann::json& extra,
+                     at::ScalarType dtype) {
+  fs::make_dirs(dir);
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const auto& item : model.named_parameters(true))
+    tensors.emplace_back(item.key(), item.value().detach().to(torch::kCPU, dtype));
+  io::save_safetensors(fs::join(dir, "model.safetensors"), tensors, {{"format", "pt"}});
+  nlohmann::json j = model.backbone->config.to_hf_json();
+  j["torch_dtype"] = dtype == at::kBFloat16 ? "bfloat16" : dtype == at::kHalf ? "float16" : "float32";
+  j["num_labels"] = model.classifier->weight.size(0);
+  j["pooling"] = pooling_name(model.pooling);
+  j["mcd_classifier"] = extra.is_null() ? nlohmann::json::object() : extra;
+  write_text_atomic(fs::join(dir, "config.json"), j.dump(2) + "\n");
+}
+
+MambaClassifier load_classifier(const std::string& dir, const LoadOptions& options, nlohmann::json* extra) {
+  MCD_CHECK(fs::is_directory(dir), dir, ": model folder does not exist");
+  const std::string config_path = fs::join(dir, "config.json");
+  const ModelConfig config = ModelConfig::from_hf_file(config_path);
+  std::ifstream in(config_path);
+  const nlohmann::json j = nlohmann::json::parse(in);
+  MCD_CHECK(j.contains("num_labels") && j["num_labels"].is_number_integer(), config_path,
+            ": no integer 'num_labels': not a classifier folder (a language model is loaded with load_pretrained)");
+  MambaClassifier model(config, j["num_labels"].get<int64_t>(), parse_pooling(j.value("pooling", "last")));
+  load_state(*model, fs::join(dir, "model.safetensors"));
+  model->to(options.device, options.dtype);
+  if (extra) *extra = j.value("mcd_classifier", nlohmann::json::object());
+  return model;
 }
 
 }  // namespace mcd

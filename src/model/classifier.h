@@ -3,6 +3,9 @@
 // masked mean, then a linear head. num_labels = 1 is regression (STS-B, MSE).
 #pragma once
 
+#include <nlohmann/json.hpp>
+
+#include "model/checkpoint.h"
 #include "model/mamba.h"
 
 namespace mcd {
@@ -27,5 +30,16 @@ class MambaClassifierImpl : public torch::nn::Module {
   Pooling pooling;
 };
 TORCH_MODULE(MambaClassifier);
+
+const char* pooling_name(Pooling pooling);  // "last" | "mean"
+
+// A fine-tuned classifier as a model folder: config.json (the backbone's HF keys plus
+// "num_labels", "pooling" and `extra` under "mcd_classifier", e.g. task and label names) and
+// model.safetensors (backbone.* and classifier.*). Atomic like save_pretrained.
+void save_classifier(MambaClassifierImpl& model, const std::string& dir, const nlohmann::json& extra = {},
+                     at::ScalarType dtype = at::kFloat);
+// Loads what save_classifier wrote; `extra` (if given) receives the "mcd_classifier" object.
+MambaClassifier load_classifier(const std::string& dir, const LoadOptions& options = {},
+                                nlohmann::json* extra = nullptr);
 
 }  // namespace mcd

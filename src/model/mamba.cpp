@@ -107,10 +107,10 @@ at::Tensor MambaMixerImpl::forward(const at::Tensor& hidden, LayerState* state) 
   const int64_t E = d_inner, N = d_state, R = dt_rank;
   const at::Tensor xz = project_in(hidden);  // (B, L, 2E)
   const bool out_weight_exact = !out_adapter_ || out_adapter_->weight_form_is_exact();
-  if (!state && !u_observer && out_weight_exact && xz.is_cuda() && hidden.scalar_type() != at::kDouble &&
-      ops::fused_mixer_enabled()) {
+  if (!state && !u_observer && xz.is_cuda() && hidden.scalar_type() != at::kDouble && ops::fused_mixer_enabled()) {
     // The fused mixer (ops/mamba_inner.h): saves xz and x_dbl; recomputes u, Δ and y in the backward.
-    // It consumes out_proj's weight itself, so an adapter on out_proj enters as its effective weight.
+    // It consumes out_proj's weight itself, so an adapter on out_proj enters as its effective weight;
+    // one whose training output is no weight (LoRA dropout) gets y from the node and runs itself.
     // The SDM gate m enters as the scan's mask (the scan and the D skip see m⊙u) and folded into
     // x_proj's columns (x_proj(m⊙u) = (W_x⊙m)·u); its gradient flows through both.
     const at::Tensor out_b = out_proj->options.bias() ? out_proj->bias : at::Tensor();
@@ -122,10 +122,15 @@ at::Tensor MambaMixerImpl::forward(const at::Tensor& hidden, LayerState* state) 
                              dt_proj->bias,
                              A(),
                              D,
-                             out_adapter_ ? out_adapter_->effective_weight(out_proj->weight) : out_proj->weight,
-                             out_adapter_ ? out_adapter_->effective_bias(out_b) : out_b};
+                             !out_weight_exact ? at::Tensor()
+                             : out_adapter_    ? out_adapter_->effective_weight(out_proj->weight)
+                                               : out_proj->weight,
+                             !out_weight_exact ? at::Tensor() : out_adapter_ ? out_adapter_->effective_bias(out_b) : out_b};
     w.mask = mask;
-    if (ops::mamba_inner_supported(xz, w)) return ops::mamba_inner(xz, w);  // (B, L, D)
+    if (ops::mamba_inner_supported(xz, w)) {
+      const at::Tensor out = ops::mamba_inner(xz, w);  // (B, L, D), or y (B, L, E) without out_proj
+      return out_weight_exact ? out : project_out(out);
+    }
   }
   // split, not narrow: its backward writes the two gradients into one (B, L, 2E) buffer in one
   // pass, where each narrow's backward would zero a full-size buffer and the two be added.

@@ -24,8 +24,10 @@ struct MambaInnerWeights {
   at::Tensor dt_proj_bias;   // (E): the Δ bias, added inside the scan before softplus
   at::Tensor A;              // (E, N) fp32, = −exp(A_log)
   at::Tensor D;              // (E)
-  at::Tensor out_proj_weight;  // (D_model, E)
-  at::Tensor out_proj_bias;    // (D_model) or undefined
+  // (D_model, E), or undefined: the node then stops before out_proj and returns y (B, L, E), for an
+  // out_proj adapter whose training-time output is not a weight (LoRA with dropout).
+  at::Tensor out_proj_weight;
+  at::Tensor out_proj_bias;    // (D_model) or undefined (undefined too without out_proj_weight)
   // (E) fp32 or undefined: an SDM channel mask m. The scan and its D skip see m⊙u, and the node
   // returns the scan's dm as this input's gradient. The caller passes x_proj_weight already
   // multiplied by m along its E columns (x_dbl = u·(W_x⊙m)ᵀ = (m⊙u)·W_xᵀ), so the mask's gradient
@@ -39,7 +41,8 @@ bool fused_mixer_enabled();
 // Whether mamba_inner runs for these inputs (see above).
 bool mamba_inner_supported(const at::Tensor& xz, const MambaInnerWeights& w);
 
-// xz: (B, L, 2E) (x then z along the last dim). Returns out_proj(y): (B, L, D_model) in xz's dtype.
+// xz: (B, L, 2E) (x then z along the last dim). Returns out_proj(y): (B, L, D_model) in xz's dtype
+// (y itself, (B, L, E), without out_proj_weight).
 at::Tensor mamba_inner(const at::Tensor& xz, const MambaInnerWeights& w);
 
 }  // namespace mcd::ops

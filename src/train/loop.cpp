@@ -69,6 +69,11 @@ class MetricsLog {
 
 }  // namespace
 
+std::string Objective::describe_evaluation(const nlohmann::json& e) const {
+  const double val = e.at("val_loss").get<double>();
+  return "validation loss " + std::to_string(val) + " (ppl " + std::to_string(std::exp(val)) + ")";
+}
+
 nlohmann::json run_training_loop(Objective& objective, Communicator& comm, const torch::Device& device,
                                  const LoopSettings& s, const TrainOptions& options) {
   const bool main = comm.is_main();
@@ -132,7 +137,7 @@ nlohmann::json run_training_loop(Objective& objective, Communicator& comm, const
   ctx.micro_batches = s.grad_accum;
   for (; step < s.steps; ++step) {
     ctx.step = step;
-    const double lr = lr_at(step, s.steps, s.warmup_steps, s.lr, s.min_lr_ratio);
+    const double lr = lr_at(step, s.steps, s.warmup_steps, s.lr, s.min_lr_ratio, s.schedule);
     set_lr(*optimizer, lr);
     optimizer->zero_grad();
     objective.begin_step(ctx);
@@ -188,11 +193,10 @@ nlohmann::json run_training_loop(Objective& objective, Communicator& comm, const
       const double val = last_eval.at("val_loss").get<double>();
       nlohmann::json record = last_eval;
       record["step"] = done;
-      record["val_ppl"] = std::exp(val);
+      if (objective.reports_perplexity()) record["val_ppl"] = std::exp(val);
       metrics.write(record);
       if (tty) std::cerr << "\n";
-      log("step " + std::to_string(done) + ": validation loss " + std::to_string(val) + " (ppl " +
-          std::to_string(std::exp(val)) + ")");
+      log("step " + std::to_string(done) + ": " + objective.describe_evaluation(last_eval));
     }
     if ((s.checkpoint_interval > 0 && done % s.checkpoint_interval == 0) || final_step || out_of_time)
       save(done, global_loss);

@@ -38,6 +38,9 @@ class Objective {
   virtual void end_step(const StepContext& ctx) {}  // after the optimizer step
   // Validation loss (and anything else) over all ranks; "val_loss" is required.
   virtual nlohmann::json evaluate(Communicator& comm) = 0;
+  // The log line of an evaluation (default: validation loss and perplexity, for language models).
+  virtual std::string describe_evaluation(const nlohmann::json& evaluation) const;
+  virtual bool reports_perplexity() const { return true; }  // adds val_ppl to the metrics line
   virtual double units_per_step() const = 0;           // tokens (or examples) per optimizer step
   virtual const char* unit_name() const { return "tok"; }
   virtual nlohmann::json step_metrics(int64_t done) { return nlohmann::json::object(); }
@@ -50,6 +53,7 @@ class Objective {
 struct LoopSettings {
   int64_t steps = 100, grad_accum = 1, warmup_steps = 10;
   double lr = 1e-3, min_lr_ratio = 0.1;
+  Schedule schedule = Schedule::kCosine;
   OptimizerSettings optimizer;
   double grad_clip = 1.0;       // 0: no clipping
   bool bf16 = false;            // CUDA autocast

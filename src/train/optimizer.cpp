@@ -40,11 +40,19 @@ std::unique_ptr<torch::optim::AdamW> make_adamw(torch::nn::Module& module, const
   return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(s.lr));
 }
 
-double lr_at(int64_t step, int64_t total_steps, int64_t warmup_steps, double peak, double min_ratio) {
+Schedule parse_schedule(const std::string& name) {
+  if (name == "cosine") return Schedule::kCosine;
+  if (name == "linear") return Schedule::kLinear;
+  fail(cat("unknown learning-rate schedule '", name, "' (valid: cosine, linear)"));
+}
+
+double lr_at(int64_t step, int64_t total_steps, int64_t warmup_steps, double peak, double min_ratio,
+             Schedule schedule) {
   if (warmup_steps > 0 && step < warmup_steps) return peak * double(step + 1) / double(warmup_steps);
   const int64_t decay_steps = std::max<int64_t>(1, total_steps - warmup_steps);
   const double progress = std::min(1.0, double(step - warmup_steps) / double(decay_steps));
   const double floor = peak * min_ratio;
+  if (schedule == Schedule::kLinear) return peak - (peak - floor) * progress;
   return floor + (peak - floor) * 0.5 * (1.0 + std::cos(M_PI * progress));
 }
 

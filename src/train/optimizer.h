@@ -25,9 +25,14 @@ bool uses_weight_decay(const std::string& name, const at::Tensor& param);
 
 std::unique_ptr<torch::optim::AdamW> make_adamw(torch::nn::Module& module, const OptimizerSettings& s);
 
-// lr at `step` (0-based): linear warm-up over warmup_steps to peak, then cosine to
-// peak·min_ratio at total_steps, constant after.
-double lr_at(int64_t step, int64_t total_steps, int64_t warmup_steps, double peak, double min_ratio);
+// The decay after warm-up: cosine (pre-training) or linear (fine-tuning, as BERT-style recipes).
+enum class Schedule { kCosine, kLinear };
+Schedule parse_schedule(const std::string& name);  // "cosine" | "linear"
+
+// lr at `step` (0-based): linear warm-up over warmup_steps to peak, then cosine (or linear) decay
+// to peak·min_ratio at total_steps, constant after.
+double lr_at(int64_t step, int64_t total_steps, int64_t warmup_steps, double peak, double min_ratio,
+             Schedule schedule = Schedule::kCosine);
 void set_lr(torch::optim::Optimizer& opt, double lr);
 
 // Optimizer state as named tensors ("exp_avg.<param>", "exp_avg_sq.<param>", "step.<param>")

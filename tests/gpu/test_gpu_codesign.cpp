@@ -8,7 +8,10 @@
 #include "csp/stage.h"
 #include "infer/graph_decoder.h"
 #include "infer/profiler.h"
+#include "model/classifier.h"
 #include "model/generation.h"
+#include "ops/options.h"
+#include "peft/peft_model.h"
 #include "sdm/prune.h"
 #include "../sdm/prune_test_util.h"
 #include "test_support.h"
@@ -100,6 +103,78 @@ TEST(GpuCodesign, GraphDecodingGivesTheEagerGreedyTokens) {
   d.prefill(tokens(2, 5, 512, 15).to(torch::kCUDA));
   for (int i = 0; i < 4; ++i) d.step();
   EXPECT_TRUE(torch::isfinite(d.logits()).all().item<bool>());
+}
+
+// An out_proj adapter whose output is not a weight form makes the fused node stop before out_proj
+// and return y; the adapter applies out_proj itself. With an adapter that is exactly out_proj
+// (but says it is not a weight form) the model must equal the same model without an adapter, whose
+// fused node applies out_proj inside: same kernels, the product moved outside the node, so ~1e-6.
+struct OutsideProjection : ProjectionAdapterImpl {
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) override {
+    return torch::nn::functional::linear(x, w, b);
+  }
+  at::Tensor effective_weight(const at::Tensor& w) override { return w; }
+  bool weight_form_is_exact() const override { return false; }
+};
+
+TEST(GpuCodesign, FusedMixerHandsYToAnOutProjAdapter) {
+  MCD_SKIP_IF_NO_CUDA();
+  MambaLM with(random_model(tiny_config(""), 71)), without(random_model(tiny_config(""), 71));
+  for (auto& b : with->backbone->blocks) b->mixer->set_adapter(Projection::kOut, std::make_shared<OutsideProjection>());
+  with->to(torch::kCUDA);
+  without->to(torch::kCUDA);
+  const at::Tensor ids = torch::randint(0, 512, {2, 50}, torch::kLong).to(torch::kCUDA);
+  const at::Tensor a = with->loss(ids), b = without->loss(ids);
+  EXPECT_LT(test::rel_err(a.reshape({1}), b.reshape({1})), 1e-5);
+  a.backward();
+  b.backward();
+  auto wp = without->named_parameters();
+  for (const auto& p : with->named_parameters()) EXPECT_LT(test::rel_err(p.value().grad(), wp[p.key()].grad()), 1e-4) << p.key();
+}
+
+// LoRA with dropout on out_proj in training: the fused mixer stops before out_proj and hands y to
+// the adapter. Against the op-by-op mixer on the same device with the same dropout masks (the
+// generator reseeded before each pass draws them in the same order: in_proj's, then out_proj's,
+// layer by layer): float32 on both paths, the same kernels for the scan and conv, so loss and
+// gradients agree to ~1e-6; 1e-4 and 1e-3 leave margin, while a path that dropped the out_proj
+// adapter or its dropout would differ by the adapter's whole contribution (B is drawn at ~0.1).
+TEST(GpuCodesign, FusedMixerRunsLoraDropoutOnItsOutput) {
+  MCD_SKIP_IF_NO_CUDA();
+  auto build = [] {
+    MambaClassifier m(random_model(sdm::test_util::tiny_config(""), 61)->backbone, 3);
+    peft::PeftSettings s;
+    s.lora.rank = 4;
+    s.lora.dropout = 0.3;
+    peft::prepare(*m, peft::allocate(peft::Method::kLora, 3, s), s, 62);
+    torch::NoGradGuard no_grad;
+    at::Generator gen = make_cpu_generator(63);
+    for (auto& p : m->named_parameters())
+      if (p.key().find("lora_B") != std::string::npos) p.value().copy_(torch::randn(p.value().sizes(), gen) * 0.1);
+    m->to(torch::kCUDA);
+    m->train();
+    return m;
+  };
+  const at::Tensor ids = torch::randint(0, 512, {2, 40}, torch::kLong).to(torch::kCUDA);
+  const at::Tensor lengths = torch::full({2}, 40, torch::kLong).to(torch::kCUDA);
+  auto run = [&](MambaClassifierImpl& m, bool fused) {
+    ops::OpsOptions o = ops::ops_options();
+    o.fused_mixer = fused;
+    ops::ScopedOpsOptions scope(o);
+    torch::manual_seed(64);
+    const at::Tensor out = m.forward(ids, lengths);
+    out.pow(2).sum().backward();
+    return out.detach();
+  };
+  MambaClassifier fused = build(), plain = build();
+  const at::Tensor a = run(*fused, true), b = run(*plain, false);
+  EXPECT_LT(test::rel_err(a, b), 1e-4);
+  auto pp = plain->named_parameters();
+  for (const auto& p : fused->named_parameters())
+    if (p.value().requires_grad()) EXPECT_LT(test::rel_err(p.value().grad(), pp[p.key()].grad()), 1e-3) << p.key();
+  // The dropout mattered: the same model in eval mode (no dropout) gives other logits.
+  torch::NoGradGuard no_grad;
+  fused->eval();
+  EXPECT_GT(test::rel_err(fused->forward(ids, lengths), a), 1e-4);
 }
 
 }  // namespace

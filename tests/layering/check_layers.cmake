@@ -20,12 +20,13 @@ set(allow_ops/cuda util)
 set(allow_model util io config ops)
 set(allow_sdm util io config ops model)
 set(allow_csp util io config ops model)
-set(allow_peft util io config ops model)
+set(allow_peft util io config ops model eval)
 set(allow_eval util)
 set(allow_infer util io config ops model)
 set(allow_train util io config data ops model sdm)
-set(allow_pipeline util io config data ops model sdm csp peft eval infer train)
-set(allow_cli util io config data ops model sdm csp peft eval infer train pipeline)
+set(allow_finetune util io config data ops model eval peft train)
+set(allow_pipeline util io config data ops model sdm csp peft eval infer train finetune)
+set(allow_cli util io config data ops model sdm csp peft eval infer train finetune pipeline)
 # Headers of the ops front end that the implementations below it may read: the input structs,
 # the options (plain data) and the autograd helpers; they include nothing above ops.
 set(ops_interfaces ops/selective_scan.h ops/mamba_inner.h ops/autograd_placeholders.h ops/options.h

@@ -144,6 +144,19 @@ TEST(LrSchedule, WarmupCosineFloor) {
   for (int64_t s = 11; s < 100; ++s) EXPECT_LE(lr_at(s, 100, 10, 1.0, 0.1), lr_at(s - 1, 100, 10, 1.0, 0.1));
 }
 
+TEST(LrSchedule, WarmupLinearToZero) {
+  // Fine-tuning's schedule: the same warm-up, then a straight line from the peak to peak·min_ratio.
+  const auto linear = Schedule::kLinear;
+  EXPECT_DOUBLE_EQ(lr_at(4, 100, 10, 2.0, 0.0, linear), 1.0);
+  EXPECT_DOUBLE_EQ(lr_at(10, 100, 10, 2.0, 0.0, linear), 2.0);
+  EXPECT_NEAR(lr_at(55, 100, 10, 2.0, 0.0, linear), 1.0, 1e-12);  // half way down the line
+  EXPECT_NEAR(lr_at(82, 100, 10, 2.0, 0.0, linear), 0.4, 1e-12);
+  EXPECT_NEAR(lr_at(100, 100, 10, 2.0, 0.0, linear), 0.0, 1e-12);
+  EXPECT_NEAR(lr_at(55, 100, 10, 2.0, 0.5, linear), 1.5, 1e-12);  // the floor is respected
+  EXPECT_EQ(parse_schedule("linear"), linear);
+  EXPECT_NE(error_of([] { parse_schedule("step"); }).find("unknown learning-rate schedule 'step'"), std::string::npos);
+}
+
 TEST(Optimizer, WeightDecayGroups) {
   MambaLM m(model_preset("mamba-tiny"));
   std::set<std::string> decayed;

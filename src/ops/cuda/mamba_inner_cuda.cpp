@@ -59,16 +59,17 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
                                                 const at::Tensor& conv_w, const at::Tensor& conv_b_in,
                                                 const at::Tensor& x_w, const at::Tensor& dt_w,
                                                 const at::Tensor& dt_b, const at::Tensor& A, const at::Tensor& D,
-                                                const at::Tensor& out_w, const at::Tensor& out_b_in,
+                                                const at::Tensor& out_w_in, const at::Tensor& out_b_in,
                                                 const at::Tensor& mask_in, bool deterministic) {
     const at::Tensor conv_b = undefined_if_placeholder(conv_b_in), out_b = undefined_if_placeholder(out_b_in);
     const at::Tensor mask = undefined_if_placeholder(mask_in);
+    const at::Tensor out_w = undefined_if_placeholder(out_w_in);  // undefined: return y itself
     const auto dt = xz.scalar_type();
     const int64_t E = xz.size(2) / 2;
     // x_dbl = u·W_xᵀ needs u first: run the conv here (the backward recomputes it unless it is kept).
     // The products' weights in xz's dtype, cast once and kept for the backward (4.7 MB per 370M
     // layer in bf16) rather than cast again there.
-    const at::Tensor w_x = x_w.to(dt), w_dt = dt_w.to(dt), w_out = out_w.to(dt);
+    const at::Tensor w_x = x_w.to(dt), w_dt = dt_w.to(dt), w_out = out_w.defined() ? out_w.to(dt) : out_w_in;
     const at::Tensor x = xz.narrow(2, 0, E).transpose(1, 2);
     const at::Tensor u = causal_conv1d_cuda_forward(x, conv_w, conv_b, /*silu=*/true);
     const at::Tensor x_dbl = at::matmul(u.transpose(1, 2), w_x.t());  // (B, L, R + 2N)
@@ -76,9 +77,10 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
     const ScanAlgorithm algorithm = scan_algorithm_for(r.in);  // chosen once, kept for the backward
     ScanCudaForward f = selective_scan_cuda_forward(r.in, algorithm, /*save_states=*/true, /*want_last_state=*/false);
     // y (B, E, L) is channel-contiguous: its transpose is a contiguous (B, L, E). Not saved.
-    const at::Tensor out = at::linear(f.out.transpose(1, 2), w_out, out_b.defined() ? out_b.to(dt) : out_b);
+    const at::Tensor out = out_w.defined() ? at::linear(f.out.transpose(1, 2), w_out, out_b.defined() ? out_b.to(dt) : out_b)
+                                           : f.out.transpose(1, 2);
     const at::Tensor u_saved = placeholder_if_undefined(ops_options().mixer_saves_conv_output ? u : at::Tensor());
-    ctx->save_for_backward({xz, conv_w, conv_b_in, x_w, dt_w, dt_b, A, D, x_dbl, f.states, out_w, out_b_in, u_saved,
+    ctx->save_for_backward({xz, conv_w, conv_b_in, x_w, dt_w, dt_b, A, D, x_dbl, f.states, out_w_in, out_b_in, u_saved,
                             w_x, w_dt, w_out, mask_in});
     ctx->saved_data["deterministic"] = deterministic;
     ctx->saved_data["algorithm"] = static_cast<int64_t>(algorithm);
@@ -91,31 +93,33 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
     if (!grad_out[0].defined()) return none;
     const auto s = ctx->get_saved_variables();
     const at::Tensor &xz = s[0], &conv_w = s[1], &x_w = s[3], &dt_w = s[4], &dt_b = s[5], &A = s[6], &D = s[7];
-    const at::Tensor &x_dbl = s[8], &states = s[9], &out_w = s[10];
+    const at::Tensor &x_dbl = s[8], &states = s[9];
     const at::Tensor conv_b = undefined_if_placeholder(s[2]), out_b = undefined_if_placeholder(s[11]);
+    const at::Tensor out_w = undefined_if_placeholder(s[10]);
     const auto dt = xz.scalar_type();
     const int64_t B = xz.size(0), L = xz.size(1), E = xz.size(2) / 2, R = dt_w.size(1), N = A.size(1);
-    const int64_t Dm = out_w.size(0);
+    const int64_t Dm = out_w.defined() ? out_w.size(0) : 0;
     const at::Tensor &w_x = s[13], &w_dt = s[14], &w_out = s[15];  // in xz's dtype
     const at::Tensor mask = undefined_if_placeholder(s[16]);
     const Recomputed r = recompute(xz, conv_w, conv_b, x_dbl, w_dt, dt_b, A, D, mask, undefined_if_placeholder(s[12]));
     const auto algorithm = static_cast<ScanAlgorithm>(ctx->saved_data["algorithm"].toInt());
-    // out = y·W_outᵀ (+ b): the gradient reaching y.
-    const at::Tensor gout = grad_out[0].to(dt).contiguous();              // (B, L, Dm)
-    const at::Tensor dy = at::matmul(gout, w_out);                        // (B, L, E)
+    // out = y·W_outᵀ (+ b): the gradient reaching y (without out_proj, the output is y).
+    const at::Tensor gout = grad_out[0].to(dt).contiguous();              // (B, L, Dm) or (B, L, E)
+    const at::Tensor dy = out_w.defined() ? at::matmul(gout, w_out) : gout;  // (B, L, E)
     at::Tensor dxz = at::empty({B, L, 2 * E}, xz.options());
     // x_dbl's gradient (B, L, R + 2N): the first R columns from Δ's product below, [dB | dC] written
     // by the scan backward's converting copy. No cat.
     at::Tensor d_xdbl = at::empty({B, L, R + 2 * N}, xz.options());
     ScanBackwardOptions o;
     o.deterministic = ctx->saved_data["deterministic"].toBool();
-    o.recompute_out = true;
+    o.recompute_out = out_w.defined();
     o.dz_into = dxz.narrow(2, E, E).transpose(1, 2);
     o.dBC_into = d_xdbl.narrow(2, R, 2 * N);
     const ScanCudaGrads g = selective_scan_cuda_backward(r.in, algorithm, states, dy.transpose(1, 2), o);
     // Weight gradients are formed in fp32 by the products themselves (mm_fp32): no cast passes.
     // out_proj's from the recomputed y.
-    const at::Tensor d_wout = mm_fp32(gout.reshape({-1, Dm}).t(), g.out.transpose(1, 2).reshape({-1, E}));
+    const at::Tensor d_wout =
+        out_w.defined() ? mm_fp32(gout.reshape({-1, Dm}).t(), g.out.transpose(1, 2).reshape({-1, E})) : at::Tensor();
     const at::Tensor d_bout = out_b.defined() ? gout.to(at::kFloat).sum(at::IntArrayRef{0, 1}) : at::Tensor();
     // Δ = x_dbl[…, :R]·W_dtᵀ: gradients of x_dbl's first R columns (written in place) and of W_dt.
     const at::Tensor ddelta2 = g.ddelta.transpose(1, 2).reshape({-1, E});  // (B·L, E), a view
@@ -143,7 +147,7 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
             g.ddelta_bias.to(dt_b.scalar_type()),
             g.dA.to(A.scalar_type()),
             g.dD.to(D.scalar_type()),
-            d_wout.to(out_w.scalar_type()),
+            out_w.defined() ? d_wout.to(out_w.scalar_type()) : at::Tensor(),
             out_b.defined() ? d_bout.to(out_b.scalar_type()) : at::Tensor(),
             mask.defined() ? g.dmask.to(mask.scalar_type()) : at::Tensor(),
             at::Tensor()};
@@ -160,9 +164,10 @@ bool mamba_inner_cuda_supported(const at::Tensor& xz, const MambaInnerWeights& w
   if (!(w.conv_weight.dim() == 2 && w.conv_weight.size(0) == E && w.A.dim() == 2 && w.A.size(0) == E &&
         w.dt_proj_weight.dim() == 2 && w.dt_proj_weight.size(0) == E && w.x_proj_weight.dim() == 2 &&
         w.x_proj_weight.size(0) == w.dt_proj_weight.size(1) + 2 * w.A.size(1) && w.x_proj_weight.size(1) == E &&
-        w.dt_proj_bias.defined() && w.D.defined() && w.out_proj_weight.dim() == 2 &&
-        w.out_proj_weight.size(1) == E &&
-        (!w.out_proj_bias.defined() || w.out_proj_bias.numel() == w.out_proj_weight.size(0)) &&
+        w.dt_proj_bias.defined() && w.D.defined() &&
+        (!w.out_proj_weight.defined() || (w.out_proj_weight.dim() == 2 && w.out_proj_weight.size(1) == E)) &&
+        (!w.out_proj_bias.defined() ||
+         (w.out_proj_weight.defined() && w.out_proj_bias.numel() == w.out_proj_weight.size(0))) &&
         (!w.mask.defined() || (w.mask.dim() == 1 && w.mask.size(0) == E && w.mask.device() == xz.device()))))
     return false;
   ScanInputs probe;
@@ -174,7 +179,7 @@ bool mamba_inner_cuda_supported(const at::Tensor& xz, const MambaInnerWeights& w
 at::Tensor mamba_inner_cuda(const at::Tensor& xz, const MambaInnerWeights& w, bool deterministic) {
   const c10::cuda::CUDAGuard guard(xz.device());
   return MambaInnerFunction::apply(xz, w.conv_weight, placeholder_if_undefined(w.conv_bias), w.x_proj_weight,
-                                   w.dt_proj_weight, w.dt_proj_bias, w.A, w.D, w.out_proj_weight,
+                                   w.dt_proj_weight, w.dt_proj_bias, w.A, w.D, placeholder_if_undefined(w.out_proj_weight),
                                    placeholder_if_undefined(w.out_proj_bias), placeholder_if_undefined(w.mask),
                                    deterministic)[0];
 }
