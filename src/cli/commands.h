@@ -60,7 +60,7 @@ Command add_prune(CLI::App& app);
 Command add_flops(CLI::App& app);
 Command add_csp(CLI::App& app);
 Command add_profile(CLI::App& app);
-Command add_data(CLI::App& app);  // `data glue`
+Command add_data(CLI::App& app);  // `data glue`, `data download`, `data demo`
 
 // --device cpu|cuda|cuda:N|auto → a device ("auto": cuda when available).
 torch::Device parse_device(const std::string& name);
