@@ -164,7 +164,7 @@ void add_demo(CLI::App* sub, std::vector<std::function<void()>>& runs) {
     if (s.contains("brown")) {
       const auto& b = s["brown"];
       std::cerr << "data demo: Brown corpus: " << b["documents"] << " documents, " << b["paragraphs"]
-                << " paragraphs, " << b["words"] << " words (" << b["tokens"] << " tokens) in " << b["out"] << "\n";
+                << " paragraphs, " << b["words"] << " words (" << b["tokens"] << " tokens) in " << b["out"].get<std::string>() << "\n";
     }
     if (s.contains("spam")) {
       const auto& p = s["spam"];
@@ -172,7 +172,7 @@ void add_demo(CLI::App* sub, std::vector<std::function<void()>>& runs) {
         std::cerr << "data demo: SpamAssassin " << split << ": " << p[split]["examples"] << " examples (ham "
                   << p[split]["ham"] << ", spam " << p[split]["spam"] << ")\n";
       std::cerr << "data demo: SpamAssassin: " << p["messages"] << " messages, " << p["skipped_empty"]
-                << " without text, " << p["truncated"] << " cut to " << p["max_text_bytes"] << " bytes, in " << p["out"]
+                << " without text, " << p["truncated"] << " cut to " << p["max_text_bytes"] << " bytes, in " << p["out"].get<std::string>()
                 << "\n";
     }
     std::cout << s.dump() << std::endl;

@@ -9,6 +9,7 @@
 
 #include "archives.h"
 #include "data/corpus.h"
+#include "data/download/archive.h"
 #include "data/download/download.h"
 #include "data/download/manifest.h"
 #include "data/glue/glue.h"
@@ -38,6 +39,12 @@ const std::string kColaTrain =
     "gj04\t1\t\tThe more we study verbs, the crazier they get.\n";
 const std::string kColaDev = "gj04\t1\t\tDay by day the facts are getting murkier.\n";
 const std::string kWikiTrain = " = Alpha = \n\n Alpha is a letter . \n\n = Beta = \n\n Beta follows it . \n";
+
+// The zip cases need the unzip program (scripts/install_deps.sh installs it; tar is always there).
+#define SKIP_WITHOUT_UNZIP()                                                                    \
+  do {                                                                                          \
+    if (find_program("unzip").empty()) GTEST_SKIP() << "unzip is not installed (apt-get install unzip)"; \
+  } while (0)
 
 class Download : public ::testing::Test {
  protected:
@@ -78,6 +85,7 @@ class Download : public ::testing::Test {
 };
 
 TEST_F(Download, FreshDownloadUnpacksIntoTheReadersLayout) {
+  SKIP_WITHOUT_UNZIP();
   const std::string zip = test::make_zip({{"CoLA/train.tsv", kColaTrain}, {"CoLA/dev.tsv", kColaDev}});
   const std::string tgz = test::make_tar_gz({{"wikitext-103-raw/wiki.train.raw", kWikiTrain},
                                              {"wikitext-103-raw/wiki.valid.raw", kWikiTrain}});
@@ -217,6 +225,8 @@ TEST_F(Download, RetriesWithinOneRunResume) {
   EXPECT_EQ(reqs[1].range, "bytes=40000-");
   EXPECT_EQ(reqs[2].range, "bytes=80000-");
   EXPECT_EQ(log.size(), 3u);  // two retries and the resume
+  EXPECT_EQ(s.entries[0].received, int64_t(body.size()));  // 40000 + 40000 + the rest
+  EXPECT_EQ(s.entries[0].resumed_from, 80000);
 }
 
 TEST_F(Download, ServerWithoutRangesDiscardsThePartialAndRestarts) {
@@ -268,6 +278,7 @@ TEST_F(Download, HttpErrorsRetryOnlyWhenAnotherAttemptMayHelp) {
 }
 
 TEST_F(Download, SecondRunSkipsVerifiedEntriesAndReunpacksMissingFiles) {
+  SKIP_WITHOUT_UNZIP();
   const std::string zip = test::make_zip({{"RTE/train.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n"},
                                           {"RTE/dev.tsv", "index\tsentence1\tsentence2\tlabel\n0\tc\td\tnot_entailment\n"}});
   server.put("/RTE.zip", zip);
@@ -307,6 +318,7 @@ TEST_F(Download, SecondRunSkipsVerifiedEntriesAndReunpacksMissingFiles) {
 }
 
 TEST_F(Download, ExpectedFilesMissingAfterUnpackingAreAnError) {
+  SKIP_WITHOUT_UNZIP();
   server.put("/t.zip", test::make_zip({{"Top/train.tsv", "x"}}));
   const Manifest m = manifest("  - name: t\n    url: " + server.url("/t.zip") +
                               "\n    archive: zip\n    extract_to: glue\n    expect: [glue/T/train.tsv]\n");
@@ -322,6 +334,23 @@ TEST_F(Download, ExpectedFilesMissingAfterUnpackingAreAnError) {
                               options());
   ASSERT_EQ(s2.failed, 1);
   EXPECT_NE(result(s2, "two").error.find("A, B"), std::string::npos) << result(s2, "two").error;
+}
+
+TEST_F(Download, MissingUnpackerIsAClearError) {
+  server.put("/t.zip", test::make_zip({{"T/train.tsv", "x"}}));
+  const Manifest m = manifest("  - name: t\n    url: " + server.url("/t.zip") + "\n    archive: zip\n    extract_to: glue\n");
+  const std::string saved = std::getenv("PATH") ? std::getenv("PATH") : "";
+  ::setenv("PATH", tmp.path.c_str(), 1);  // a folder without unzip
+  const Summary s = download(m, options());
+  ::setenv("PATH", saved.c_str(), 1);
+  ASSERT_EQ(s.failed, 1);
+  EXPECT_NE(result(s, "t").error.find("needs the 'unzip' program"), std::string::npos) << result(s, "t").error;
+  // The verified download is kept: with unzip back, the next run only unpacks it.
+  if (find_program("unzip").empty()) return;
+  const size_t requests = server.request_count();
+  const Summary again = download(m, options());
+  EXPECT_EQ(result(again, "t").status, "extracted");
+  EXPECT_EQ(server.request_count(), requests);
 }
 
 TEST_F(Download, MrpcSplitBuildsTrainAndDevInGlueLayout) {

@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -103,17 +104,14 @@ std::string list_of(const std::vector<std::string>& names) {
   return s;
 }
 
-// Reports progress for one transfer at most every `interval` seconds.
+// Reports progress for one transfer at most every `interval` seconds (and once at the end).
 class ProgressReporter {
  public:
-  ProgressReporter(const Options& o, std::string entry) : o_(o), entry_(std::move(entry)) {}
-  void update(int64_t done, int64_t total, bool finished = false) {
+  ProgressReporter(const Options& o, std::string entry)
+      : o_(o), entry_(std::move(entry)), start_(Clock::now()), last_(start_) {}
+  void update(int64_t done, int64_t total, int64_t received, bool finished = false) {
     if (!o_.progress) return;
     const auto now = Clock::now();
-    if (first_done_ < 0) {
-      first_done_ = done;
-      start_ = now;
-    }
     if (!finished && std::chrono::duration<double>(now - last_).count() < o_.progress_interval_s) return;
     last_ = now;
     Progress p;
@@ -121,7 +119,7 @@ class ProgressReporter {
     p.done = done;
     p.total = total;
     const double dt = std::chrono::duration<double>(now - start_).count();
-    p.bytes_per_s = dt > 0 ? double(done - first_done_) / dt : 0;
+    p.bytes_per_s = dt > 0 ? double(received) / dt : 0;
     p.eta_s = (total >= 0 && p.bytes_per_s > 0) ? double(total - done) / p.bytes_per_s : -1;
     p.finished = finished;
     o_.progress(p);
@@ -130,7 +128,6 @@ class ProgressReporter {
  private:
   const Options& o_;
   std::string entry_;
-  int64_t first_done_ = -1;
   Clock::time_point start_, last_;
 };
 
@@ -138,31 +135,29 @@ void log_line(const Options& o, const std::string& line) {
   if (o.log) o.log(line);
 }
 
-// Fetches the entry into "<final>.part" with retries; returns the outcome (the part is complete).
+// Fetches the entry into "<final>.part" with retries; returns the last attempt's outcome (the part
+// is complete), with `received` counting every attempt's bytes.
 FetchOutcome fetch_with_retries(const Entry& e, const std::string& part, const Options& o) {
   FetchOptions fo;
   fo.connect_timeout_s = o.connect_timeout_s;
   fo.stall_timeout_s = o.stall_timeout_s;
   double delay = o.retry_delay_s;
-  FetchOutcome total;
+  int64_t received_before = 0;  // by the failed attempts
   for (int attempt = 0;; ++attempt) {
     ProgressReporter reporter(o, e.name);
-    fo.progress = [&](int64_t done, int64_t size) { reporter.update(done, size); };
+    fo.progress = [&](int64_t done, int64_t size, int64_t received) { reporter.update(done, size, received); };
     try {
       FetchOutcome out = fetch_to_file(e.url, part, fo);
-      reporter.update(out.size, out.size, true);
-      out.received += total.received;
-      out.restarted = out.restarted || total.restarted;
-      if (out.restart_reason.empty()) out.restart_reason = total.restart_reason;
-      if (out.resumed_from == 0) out.resumed_from = total.resumed_from;
+      reporter.update(out.size, out.size, out.received, true);
+      out.received += received_before;
       return out;
     } catch (const TransferError& err) {
       if (!err.retryable || attempt >= o.retries)
         fail(cat("entry '", e.name, "': ", err.what(),
                  err.retryable && o.retries > 0 ? cat(" (gave up after ", attempt + 1, " attempts)") : std::string()));
+      received_before += err.received;
       log_line(o, cat("entry '", e.name, "': ", err.what(), "; retrying in ", delay, " s (retry ", attempt + 1,
                       " of ", o.retries, ")"));
-      total.resumed_from = 0;
       std::this_thread::sleep_for(std::chrono::duration<double>(delay));
       delay *= 2;
     }
@@ -419,10 +414,9 @@ Summary download(const Manifest& manifest, const Options& options) {
     const auto t0 = Clock::now();
     try {
       process_entry(*e, dest, record, options, r);
-    } catch (const Error& err) {
+    } catch (const Error& err) {  // reported in the summary (and by throw_if_failed)
       r.status = "failed";
       r.error = err.what();
-      log_line(options, r.error);
     }
     r.seconds = seconds_since(t0);
     s.received += r.received;
@@ -439,7 +433,6 @@ Summary download(const Manifest& manifest, const Options& options) {
     } catch (const Error& err) {
       r.status = "failed";
       r.error = cat("derived '", d->name, "': ", err.what());
-      log_line(options, r.error);
     }
     r.seconds = seconds_since(t0);
     s.failed += r.status == "failed";

@@ -204,7 +204,7 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
 int on_progress(void* user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t, curl_off_t) {
   auto& r = *static_cast<Request*>(user);
   if (r.error_status || !r.options->progress || !r.body_started) return 0;
-  r.options->progress(r.offset + int64_t(dlnow), dltotal > 0 ? r.offset + int64_t(dltotal) : -1);
+  r.options->progress(r.offset + int64_t(dlnow), dltotal > 0 ? r.offset + int64_t(dltotal) : -1, int64_t(dlnow));
   return 0;
 }
 
@@ -336,14 +336,20 @@ FetchOutcome fetch_to_file(const std::string& url, const std::string& part_path,
     }
     if (r.error_status) {
       const bool retryable = status >= 500 || status == 408 || status == 429;
-      throw TransferError(cat("HTTP ", status, " from ", url), retryable);
+      throw TransferError(cat("HTTP ", status, " from ", url), retryable, out.received);
     }
     if (rc != CURLE_OK) {
       const int64_t kept = size_of_fd(file.fd);
+      if (kept == 0) {  // nothing to resume: leave no empty partial file behind
+        fs::remove_file(part_path);
+        fs::remove_file(state_path);
+      }
       throw TransferError(cat("transfer from ", url, " failed: ", curl_easy_strerror(rc),
-                              errbuf[0] ? cat(" (", errbuf, ")") : std::string(), "; ", kept,
-                              " bytes are kept in ", part_path, " and the next attempt resumes from there"),
-                          http);  // a local file:// failure would fail again
+                              errbuf[0] ? cat(" (", errbuf, ")") : std::string(),
+                              kept > 0 ? cat("; ", kept, " bytes are kept in ", part_path,
+                                             " and the next attempt resumes from there")
+                                       : std::string()),
+                          http, out.received);  // a local file:// failure would fail again
     }
     if (http && status != 200 && status != 206)
       throw TransferError(cat("HTTP ", status, " from ", url, " (expected 200 or 206)"), false);

@@ -16,8 +16,10 @@ namespace mcd::data::download {
 // attempt would get again (HTTP 404, a refused range that cannot be repaired).
 class TransferError : public Error {
  public:
-  TransferError(const std::string& message, bool retryable) : Error(message), retryable(retryable) {}
+  TransferError(const std::string& message, bool retryable, int64_t received = 0)
+      : Error(message), retryable(retryable), received(received) {}
   bool retryable;
+  int64_t received;  // bytes received over the network before the failure
 };
 
 struct FetchOptions {
@@ -25,8 +27,9 @@ struct FetchOptions {
   // A transfer that receives nothing for this long is aborted (and may be retried).
   long stall_timeout_s = 120;
   // Called often during the transfer: bytes of the file present so far (the partial file's
-  // earlier bytes included) and the file's total size (-1 while unknown).
-  std::function<void(int64_t done, int64_t total)> progress;
+  // earlier bytes included), the file's total size (-1 while unknown) and the bytes received by
+  // the current request.
+  std::function<void(int64_t done, int64_t total, int64_t received)> progress;
 };
 
 struct FetchOutcome {
