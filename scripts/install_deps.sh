@@ -13,6 +13,8 @@ packages=(
   libyaml-cpp-dev         # our strict YAML configs
   nlohmann-json3-dev      # HF config.json, safetensors headers, JSONL metrics
   libcli11-dev            # the command-line tool
+  libcurl4-openssl-dev    # `data download`: HTTP(S) with range requests (resumable downloads)
+  unzip                   # `data download`: unpacks the GLUE and WikiText-103 zip archives
   libgtest-dev googletest # the test suite
   libbenchmark-dev        # micro-benchmarks (bench/)
   gnuplot-nox             # plots in reports

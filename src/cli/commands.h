@@ -60,7 +60,7 @@ Command add_prune(CLI::App& app);
 Command add_flops(CLI::App& app);
 Command add_csp(CLI::App& app);
 Command add_profile(CLI::App& app);
-Command add_data(CLI::App& app);  // `data glue`
+Command add_data(CLI::App& app);  // `data glue`, `data download`, `data demo`
 Command add_importance(CLI::App& app);
 Command add_finetune(CLI::App& app);
 Command add_summarize(CLI::App& app);  // fine-tuning results over seeds
