@@ -3,7 +3,10 @@
 // defines (one class, no positives, ties, constant input), the GLUE task table and the average.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -207,6 +210,35 @@ TEST(TaskScores, AverageOverTasks) {
 
   expect_error([] { average_task_score({}); }, "no task scores");
   expect_error([&] { average_task_score({three[0], three[0]}); }, "'mrpc' appears twice");
+}
+
+// Values computed once by scikit-learn 1.9.1 and scipy 1.18.1 on seeded random predictions
+// (scripts/gen_metric_reference.py; committed as tests/eval/data/metric_reference.json): 12
+// classification cases (2, 3 and 5 classes, 5 to 250 examples) and 8 regression cases with ties.
+// Both sides compute in float64 from the same integers or decimals; sums of at most 250 terms
+// leave differences ~1e-15, so 1e-12 absolute is a safe bound that any formula error exceeds.
+TEST(Metrics, AgreeWithScikitLearnAndScipyOnRandomCases) {
+  std::ifstream in(test::source_dir() + "/tests/eval/data/metric_reference.json");
+  ASSERT_TRUE(in.good()) << "tests/eval/data/metric_reference.json is part of the repository";
+  const auto j = nlohmann::json::parse(in);
+  int binary = 0;
+  for (const auto& c : j.at("classification")) {
+    const auto labels = c.at("labels").get<std::vector<int>>(), preds = c.at("predictions").get<std::vector<int>>();
+    EXPECT_NEAR(accuracy(preds, labels), c.at("accuracy").get<double>(), 1e-12);
+    EXPECT_NEAR(matthews_correlation(preds, labels), c.at("matthews_correlation").get<double>(), 1e-12);
+    if (c.contains("f1")) {
+      EXPECT_NEAR(f1_positive(preds, labels), c.at("f1").get<double>(), 1e-12);
+      ++binary;
+    }
+  }
+  EXPECT_GT(binary, 0);
+  for (const auto& r : j.at("regression")) {
+    const auto x = r.at("x").get<std::vector<double>>(), y = r.at("y").get<std::vector<double>>();
+    EXPECT_NEAR(pearson(x, y), r.at("pearson").get<double>(), 1e-12);
+    EXPECT_NEAR(spearman(x, y), r.at("spearman").get<double>(), 1e-12);
+  }
+  EXPECT_EQ(j.at("classification").size(), 12u);
+  EXPECT_EQ(j.at("regression").size(), 8u);
 }
 
 }  // namespace
