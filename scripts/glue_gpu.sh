@@ -6,7 +6,8 @@
 #   env: TASKS (default "sst2 cola mrpc rte stsb"), METHODS ("full lora ia3 sgh"), SEEDS ("1 2 3 4 5"),
 #        EPOCHS (3), FT_ARGS (extra finetune options), PRETRAIN_ARGS (extra pretrain options, e.g.
 #        "--set run.max_minutes=4"), SKIP_PRETRAIN=1 to reuse OUT/pretrain, FT_TIMEOUT (seconds for the
-#        whole grid; runs not finished by then are left out of the summary, which says n per cell).
+#        whole grid; runs not finished by then are left out of the summary, which says n per cell, and
+#        resume from their last epoch checkpoint when the script runs again; finished runs are skipped).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin=$1 glue=$2 enwiki=$3 out=$4 jobs=${5:-6}
@@ -30,9 +31,11 @@ fi
 for seed in $seeds; do
   for task in $tasks; do
     for method in $methods; do
+      run="$out/ft/$task/$method/seed$seed"
+      [[ -f $run/result.json ]] && continue  # finished in an earlier call; a cut run resumes
       imp=""
       [[ $method == sgh ]] && imp="--importance $out/importance.json"
-      echo "$bin --threads 2 finetune --model $out/pretrain/final --task $task --data-dir $glue --method $method $imp --seed $seed --epochs $epochs --quiet ${FT_ARGS:-} --out $out/ft/$task/$method/seed$seed" >> "$out/jobs.txt"
+      echo "$bin --threads 2 finetune --model $out/pretrain/final --task $task --data-dir $glue --method $method $imp --seed $seed --epochs $epochs --quiet --resume ${FT_ARGS:-} --out $run" >> "$out/jobs.txt"
     done
   done
 done
@@ -41,6 +44,6 @@ start=$(date +%s)
 limit=()
 [[ -n "${FT_TIMEOUT:-}" ]] && limit=(timeout "$FT_TIMEOUT")
 "${limit[@]}" xargs -P "$jobs" -I{} bash -c '{} > /dev/null 2>> '"$out"'/ft_errors.log || echo "FAILED: {}" >> '"$out"'/ft_errors.log' < "$out/jobs.txt" || true
-echo "finetune_wall_s $(( $(date +%s) - start )) jobs $jobs runs $(wc -l < "$out/jobs.txt")" > "$out/finetune_wall.txt"
+echo "finetune_wall_s $(( $(date +%s) - start )) jobs $jobs runs $(wc -l < "$out/jobs.txt") seeds $seeds" >> "$out/finetune_wall.txt"
 "$bin" summarize "$out/ft" --out "$out/summary.json" > "$out/summary.md"
 cat "$out/summary.md"

@@ -1,20 +1,35 @@
 #!/usr/bin/env bash
-# One device call for the GLUE study (docs/glue.md): expects .gpu/enwiki_aa.tar.xz, .gpu/glue5.tar.xz and
-# .gpu/gpt2 carried into the repo root; run as `BUDGET=560 bash scripts/glue_gpu_session.sh` with $OUT set.
+# Device calls of the GLUE study (docs/glue.md). Expects .gpu/enwiki_aa.tar.xz (enwiki2015/AA),
+# .gpu/glue5.tar.xz (glue/…) and .gpu/gpt2 carried into the repo root, and $OUT set. One call does
+# what is still missing on the (warm) machine, so the study can span chained calls:
+#   build (incremental) → test_gpu (TESTS=1) → pre-training (once: kept in runs/glue-gpu) →
+#   step bench (BENCH=1) → the fine-tuning grid for SEEDS (default "1 2 3 4 5") until BUDGET
+#   seconds after the call's start → summary of every run present → $OUT/bundle.tgz.
+# Example: TESTS=1 BENCH=1 SEEDS="1 2" BUDGET=560 bash scripts/glue_gpu_session.sh
 set -u
 export MCD_ASSETS_DIR=$PWD/.gpu/gpt2
-D=/tmp/mcdd; R=$OUT/r; G=runs/glue-gpu; mkdir -p $D $R
+D=/tmp/mcdd; R=$OUT/r; G=runs/glue-gpu; BIN=build-gpu/mamba-codesign; mkdir -p $D $R $G
 T0=$(date +%s); t() { echo "[$(( $(date +%s) - T0 ))s] $*"; }
-tar -xJf .gpu/enwiki_aa.tar.xz -C $D && tar -xJf .gpu/glue5.tar.xz -C $D
+[[ -d $D/glue ]] || tar -xJf .gpu/glue5.tar.xz -C $D
+[[ -d $D/enwiki2015/AA ]] || tar -xJf .gpu/enwiki_aa.tar.xz -C $D
 nvidia-smi --query-gpu=name,driver_version --format=csv > $R/gpu.txt
-(python3 -c "import sklearn, scipy" && python3 scripts/gen_metric_reference.py > $R/metric_reference.json) > $R/sk.txt 2>&1; tail -1 $R/sk.txt
+git rev-parse HEAD > $R/commit.txt 2>/dev/null; git status --short >> $R/commit.txt 2>/dev/null
 scripts/build_gpu.sh > $R/build.log 2>&1 || { grep -E "error" $R/build.log | head -30; exit 1; }; t built
-build-gpu/tests/test_gpu --gtest_brief=1 > $R/test_gpu.txt 2>&1; grep -E "Failure|FAILED" -A2 $R/test_gpu.txt | head -20; tail -3 $R/test_gpu.txt; t tested
-TASKS="" scripts/glue_gpu.sh build-gpu/mamba-codesign $D/glue $D/AA $G 8 > $R/pre.txt 2>&1; t pretrained
-cp $G/pretrain.log $G/importance.json $G/importance.line $R/; tail -1 $G/pretrain.log | cut -c1-400
-scripts/finetune_step_bench.sh build-gpu/mamba-codesign $G/pretrain/final $D/glue $G/bench $G/importance.json 300 > $R/step_bench.md 2>&1; cat $R/step_bench.md; t benched
+if [[ ${TESTS:-0} == 1 ]]; then
+  build-gpu/tests/test_gpu --gtest_brief=1 > $R/test_gpu.txt 2>&1
+  grep -E "Failure|FAILED" -A2 $R/test_gpu.txt | head -20; tail -3 $R/test_gpu.txt; t tested
+fi
+if [[ ! -f $G/pretrain/final/model.safetensors ]]; then
+  TASKS="" scripts/glue_gpu.sh $BIN $D/glue $D/enwiki2015/AA $G 8 > $R/pre.txt 2>&1; t pretrained
+fi
+cp $G/pretrain.log $G/importance.json $G/importance.line $R/ 2>/dev/null; tail -2 $G/pretrain.log | cut -c1-400
+if [[ ${BENCH:-0} == 1 ]]; then
+  scripts/finetune_step_bench.sh $BIN $G/pretrain/final $D/glue $G/bench $G/importance.json 300 > $R/step_bench.md 2>&1
+  cat $R/step_bench.md; t benched
+fi
 left=$(( ${BUDGET:-560} - ($(date +%s) - T0) - 25 ))
-SKIP_PRETRAIN=1 FT_TIMEOUT=$left FT_ARGS="--max-train-examples 8000" scripts/glue_gpu.sh build-gpu/mamba-codesign $D/glue $D/AA $G 8 > $R/grid.txt 2>&1; t grid
+SEEDS="${SEEDS:-1 2 3 4 5}" SKIP_PRETRAIN=1 FT_TIMEOUT=$left FT_ARGS="--max-train-examples 8000" \
+  scripts/glue_gpu.sh $BIN $D/glue $D/enwiki2015/AA $G 8 > $R/grid.txt 2>&1; t grid
 cp $G/summary.md $G/summary.json $G/finetune_wall.txt $G/ft_errors.log $G/jobs.txt $R/ 2>/dev/null
 find $G/ft -name result.json | tar -czf $R/results.tgz -T -
 cat $G/summary.md; tail -3 $G/ft_errors.log
