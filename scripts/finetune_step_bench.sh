@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fine-tuning step speed by method, one process at a time on one device (issue: adapters must not
 # make a step slower than full fine-tuning). Each method trains STEPS steps on SST-2 (batch 32,
-# length-bucketed) from the same model; the examples/s of the loop's log lines after the first
+# length-bucketed; one epoch of STEPS×32 examples, so the loop logs every STEPS/10 steps) from the same model; the examples/s of the loop's log lines after the first
 # tenth are averaged. Prints a Markdown table; the raw metrics.jsonl files stay under OUT.
 # Usage: scripts/finetune_step_bench.sh BIN MODEL GLUE_DIR OUT [IMPORTANCE] [STEPS]
 set -euo pipefail
@@ -19,7 +19,7 @@ for method in full lora ia3 sgh probe; do
   dir="$out/$method"
   rm -rf "$dir"
   "$bin" --threads 4 finetune --model "$model" --task sst2 --data-dir "$glue" --method "$method" "${extra[@]}" \
-    --max-steps "$steps" --batch 32 --max-eval-examples 64 --seed 1 --quiet --keep-checkpoints --out "$dir" >/dev/null
+    --max-steps "$steps" --max-train-examples $((steps * 32)) --batch 32 --max-eval-examples 64 --seed 1 --quiet --keep-checkpoints --out "$dir" >/dev/null
   # Mean examples/s of the step lines (they carry "loss") after the first tenth of the run.
   read -r rate mem < <(python3 - "$dir/metrics.jsonl" "$steps" <<'PY'
 import json, sys

@@ -5,7 +5,8 @@
 # Usage: scripts/glue_gpu.sh BIN GLUE_DIR ENWIKI_AA_DIR OUT [JOBS]
 #   env: TASKS (default "sst2 cola mrpc rte stsb"), METHODS ("full lora ia3 sgh"), SEEDS ("1 2 3 4 5"),
 #        EPOCHS (3), FT_ARGS (extra finetune options), PRETRAIN_ARGS (extra pretrain options, e.g.
-#        "--set run.max_minutes=4"), SKIP_PRETRAIN=1 to reuse OUT/pretrain, FT_TIMEOUT (seconds for the
+#        "--set run.max_minutes=4"), SKIP_PRETRAIN=1 to reuse OUT/pretrain, PRETRAIN_ONLY=1 to stop after
+#        pre-training and importance, FT_TIMEOUT (seconds for the
 #        whole grid; runs not finished by then are left out of the summary, which says n per cell, and
 #        resume from their last epoch checkpoint when the script runs again; finished runs are skipped).
 set -euo pipefail
@@ -25,6 +26,7 @@ if [[ "${SKIP_PRETRAIN:-0}" != 1 ]]; then
   echo "pretrain_wall_s $(( $(date +%s) - start ))" >> "$out/pretrain.log"
 fi
 "$bin" importance --model "$out/pretrain/final" --out "$out/importance.json" > "$out/importance.line"
+[[ "${PRETRAIN_ONLY:-0}" == 1 ]] && exit 0
 
 : > "$out/jobs.txt"
 # Seeds outermost: with FT_TIMEOUT, the runs that finish cover every cell with the first seeds.

@@ -9,7 +9,7 @@
 set -u
 export MCD_ASSETS_DIR=$PWD/.gpu/gpt2
 D=/tmp/mcdd; R=$OUT/r; G=runs/glue-gpu; BIN=build-gpu/mamba-codesign; mkdir -p $D $R $G
-T0=$(date +%s); t() { echo "[$(( $(date +%s) - T0 ))s] $*"; }
+T0=$(date +%s); t() { echo "[$(( $(date +%s) - T0 ))s] $*" | tee -a $R/progress.txt; }
 [[ -d $D/glue ]] || tar -xJf .gpu/glue5.tar.xz -C $D
 [[ -d $D/enwiki2015/AA ]] || tar -xJf .gpu/enwiki_aa.tar.xz -C $D
 nvidia-smi --query-gpu=name,driver_version --format=csv > $R/gpu.txt
@@ -20,11 +20,11 @@ if [[ ${TESTS:-0} == 1 ]]; then
   grep -E "Failure|FAILED" -A2 $R/test_gpu.txt | head -20; tail -3 $R/test_gpu.txt; t tested
 fi
 if [[ ! -f $G/pretrain/final/model.safetensors ]]; then
-  TASKS="" scripts/glue_gpu.sh $BIN $D/glue $D/enwiki2015/AA $G 8 > $R/pre.txt 2>&1; t pretrained
+  PRETRAIN_ONLY=1 scripts/glue_gpu.sh $BIN $D/glue $D/enwiki2015/AA $G 8 > $R/pre.txt 2>&1; t pretrained
 fi
 cp $G/pretrain.log $G/importance.json $G/importance.line $R/ 2>/dev/null; tail -2 $G/pretrain.log | cut -c1-400
 if [[ ${BENCH:-0} == 1 ]]; then
-  scripts/finetune_step_bench.sh $BIN $G/pretrain/final $D/glue $G/bench $G/importance.json 300 > $R/step_bench.md 2>&1
+  scripts/finetune_step_bench.sh $BIN $G/pretrain/final $D/glue $G/bench $G/importance.json 200 > $R/step_bench.md 2>&1
   cat $R/step_bench.md; t benched
 fi
 left=$(( ${BUDGET:-560} - ($(date +%s) - T0) - 25 ))
