@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 
 #include "cli/commands.h"
 #include "eval/statistics.h"
@@ -18,6 +19,30 @@
 
 namespace mcd::cli {
 namespace {
+
+// The majority-class predictor's score in the task's metric. result.json files written since the
+// baseline is scored by the task's metric carry it as "score"; older ones hold only the accuracy
+// per split and the label, from which the score follows exactly: a constant prediction has MCC 0
+// (CoLA), and on MRPC/QQP F1 = 2p/(1+p) with precision p = accuracy when the constant label is the
+// positive class (label 1; its name in label_names) (else F1 = 0), the score being the mean of F1 and accuracy.
+std::optional<double> majority_score(const std::string& task, const nlohmann::json& m, const std::string& positive) {
+  if (!m.is_object()) return std::nullopt;
+  if (m.contains("score")) return m.at("score").get<double>();
+  std::optional<double> accuracy;
+  for (const auto& [k, v] : m.items())
+    if (v.is_number()) {
+      accuracy = v.get<double>();  // the first dev split's (MNLI: matched)
+      break;
+    }
+  if (!accuracy) return std::nullopt;
+  if (task == "cola") return 0.0;
+  if (task == "mrpc" || task == "qqp") {
+    const double p = *accuracy / 100, f1 = m.value("label", std::string()) == positive ? 2 * p / (1 + p) : 0.0;
+    return (100 * f1 + *accuracy) / 2;
+  }
+  return accuracy;
+}
+
 
 nlohmann::json read_json(const std::string& path) {
   std::ifstream in(path);
@@ -75,6 +100,7 @@ Command add_summarize(CLI::App& app) {
               std::map<std::string, std::vector<double>> metrics;
               std::vector<int64_t> seeds;
               nlohmann::json majority, parameters;
+              std::string positive_label = "1";  // the name of label 1 (F1's positive class)
             };
             std::map<std::pair<std::string, std::string>, Group> groups;
             for (const auto& f : files) {
@@ -92,6 +118,7 @@ Command add_summarize(CLI::App& app) {
                   g.metrics[k].push_back(v.get<double>());
               g.majority = r.value("majority_baseline", nlohmann::json(nullptr));
               g.parameters = r.value("parameters", nlohmann::json::object());
+              if (r.contains("label_names") && r["label_names"].size() > 1) g.positive_label = r["label_names"][1].get<std::string>();
             }
             nlohmann::json out = nlohmann::json::array();
             std::cout << "| task | method | n | score mean | " << int(a->level * 100)
@@ -112,16 +139,11 @@ Command add_summarize(CLI::App& app) {
               row["mean"] = eval::mean(g.scores);
               for (const auto& [m, v] : g.metrics) row["metrics"][m] = {{"mean", eval::mean(v)}, {"values", v}};
               std::string majority = "-", above = "-";
-              if (g.majority.is_object()) {
-                // The first dev split's baseline (MNLI: matched).
-                for (const auto& [k, v] : g.majority.items())
-                  if (v.is_number()) {
-                    majority = fmt(v.get<double>());
-                    row["majority"] = v;
-                    row["interval_above_majority"] = lower > v.get<double>();
-                    above = lower > v.get<double>() ? "yes" : "NO";
-                    break;
-                  }
+              if (const std::optional<double> m = majority_score(key.first, g.majority, g.positive_label)) {
+                majority = fmt(*m);
+                row["majority"] = *m;
+                row["interval_above_majority"] = lower > *m;
+                above = lower > *m ? "yes" : "NO";
               }
               row["parameters"] = g.parameters;
               row["mean_wall_seconds"] = eval::mean(g.wall);

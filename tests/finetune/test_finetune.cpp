@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 
@@ -137,7 +138,9 @@ TEST(Finetune, TinyModelBeatsTheMajorityClassOnAnEasyTask) {
   for (const std::string method : {"full", "lora"}) {
     const finetune::FinetuneSettings s = keyword_settings(tmp, method);
     const nlohmann::json r = finetune::run_finetune(s);
-    const double majority = r["majority_baseline"]["dev"].get<double>();
+    // The custom task's score is accuracy, so the majority predictor's score is its accuracy.
+    const double majority = r["majority_baseline"]["score"].get<double>();
+    EXPECT_EQ(majority, r["majority_baseline"]["accuracy"]["dev"].get<double>());
     // The keyword decides the label. Measured here: 92 (full) and 88 (LoRA) against a majority of
     // 62; 15 points above the majority is far beyond what guessing with the prior reaches on 100
     // examples (its binomial sd is ~5 points) and leaves room for other platforms' rounding.
@@ -242,6 +245,41 @@ TEST(FinetuneCli, ErrorsNameTheProblem) {
   EXPECT_NE(err("--task custom --train " + tmp.file("t.jsonl") + " --dev " + tmp.file("t.jsonl") + " --method qlora")
                 .find("unknown fine-tuning method 'qlora'"),
             std::string::npos);
+}
+
+// The majority class is compared in the task's own metric: a constant prediction has MCC 0 on
+// CoLA, and on MRPC (label 1 = "equivalent" is the majority) F1 = 2p/(1+p) with p = 0.6838, so the
+// score is (81.22 + 68.38) / 2 = 74.80 — not the accuracy 69.13 / 68.38 that older result.json
+// files store. A file with "score" is taken as it is.
+TEST(FinetuneCli, SummarizeComparesWithTheMajorityClassInTheTaskMetric) {
+  test::TempDir tmp;
+  auto write = [&](const std::string& dir, const std::string& task, int seed, double score, const nlohmann::json& majority,
+                   const nlohmann::json& labels) {
+    fs::make_dirs(tmp.file(dir));
+    std::ofstream(tmp.file(dir + "/result.json"))
+        << nlohmann::json({{"format", "mcd-finetune-result"}, {"task", task}, {"method", "full"}, {"seed", seed},
+                           {"score", score}, {"best", nlohmann::json::object()}, {"majority_baseline", majority},
+                           {"label_names", labels}})
+               .dump();
+  };
+  const nlohmann::json cola_labels = {"unacceptable", "acceptable"}, mrpc_labels = {"not_equivalent", "equivalent"};
+  for (int seed = 0; seed < 2; ++seed) {
+    write("cola" + std::to_string(seed), "cola", seed, 10 + seed, {{"dev", 69.13}, {"label", "acceptable"}}, cola_labels);
+    write("mrpc" + std::to_string(seed), "mrpc", seed, 74 + seed, {{"dev", 68.38}, {"label", "equivalent"}}, mrpc_labels);
+    write("rte" + std::to_string(seed), "rte", seed, 60 + seed,
+          {{"score", 52.0}, {"accuracy", {{"dev", 52.0}}}, {"label", "entailment"}}, nlohmann::json::array());
+  }
+  const auto r = test::run_cli("summarize " + tmp.path + " --out " + tmp.file("s.json"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::ifstream in(tmp.file("s.json"));
+  const auto j = nlohmann::json::parse(in);
+  ASSERT_EQ(j.size(), 3u);
+  std::map<std::string, nlohmann::json> rows;
+  for (const auto& row : j) rows[row["task"].get<std::string>()] = row;
+  EXPECT_EQ(rows["cola"]["majority"].get<double>(), 0.0);
+  const double p = 0.6838;
+  EXPECT_NEAR(rows["mrpc"]["majority"].get<double>(), (100 * 2 * p / (1 + p) + 68.38) / 2, 1e-9);
+  EXPECT_EQ(rows["rte"]["majority"].get<double>(), 52.0);
 }
 
 TEST(FinetuneCli, SummarizeGivesTheTIntervalOverSeeds) {

@@ -18,7 +18,7 @@ struct ConvCase {
 };
 
 // The current ops options with another backend (for ScopedOpsOptions).
-ops::OpsOptions with_backend(ops::Backend b) {
+ops::OpsOptions conv_with_backend(ops::Backend b) {
   ops::OpsOptions o = ops::ops_options();
   o.backend = b;
   return o;
@@ -36,11 +36,11 @@ TEST_P(ConvCases, CpuReferenceMatchesComposite) {
   at::Tensor b2 = c.bias ? b1.detach().clone().requires_grad_(true) : at::Tensor();
   at::Tensor y1, y2;
   {
-    const ops::ScopedOpsOptions scope(with_backend(ops::Backend::kReference));
+    const ops::ScopedOpsOptions scope(conv_with_backend(ops::Backend::kReference));
     y1 = ops::causal_conv1d(x1, w1, b1, c.silu);
   }
   {
-    const ops::ScopedOpsOptions scope(with_backend(ops::Backend::kComposite));
+    const ops::ScopedOpsOptions scope(conv_with_backend(ops::Backend::kComposite));
     y2 = ops::causal_conv1d(x2, w2, b2, c.silu);
   }
   EXPECT_LT(test::rel_err(y1, y2), 1e-13);

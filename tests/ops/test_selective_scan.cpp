@@ -51,7 +51,7 @@ std::vector<at::Tensor*> grad_inputs(ops::ScanInputs& in) {
 }
 
 // The current ops options with another backend (for ScopedOpsOptions).
-ops::OpsOptions with_backend(ops::Backend b) {
+ops::OpsOptions scan_with_backend(ops::Backend b) {
   ops::OpsOptions o = ops::ops_options();
   o.backend = b;
   return o;
@@ -66,11 +66,11 @@ TEST_P(ScanCases, CpuReferenceMatchesCompositeForwardAndBackward) {
   for (auto* t : grad_inputs(b)) t->requires_grad_(true);
   at::Tensor out_ref, out_comp;
   {
-    const ops::ScopedOpsOptions scope(with_backend(ops::Backend::kReference));
+    const ops::ScopedOpsOptions scope(scan_with_backend(ops::Backend::kReference));
     out_ref = ops::selective_scan(a);
   }
   {
-    const ops::ScopedOpsOptions scope(with_backend(ops::Backend::kComposite));
+    const ops::ScopedOpsOptions scope(scan_with_backend(ops::Backend::kComposite));
     out_comp = ops::selective_scan(b);
   }
   EXPECT_LT(test::rel_err(out_ref, out_comp), 1e-12);
@@ -160,7 +160,7 @@ TEST(SelectiveScan, ClosedMaskGateZeroesTheChannel) {
   const Case c{2, 5, 9, 4, true, true, true, true, true};
   const ops::ScanInputs in = random_inputs(c, at::kDouble, 7);  // mask[0] == 0
   for (auto b : {ops::Backend::kReference, ops::Backend::kComposite}) {
-    const ops::ScopedOpsOptions scope(with_backend(b));
+    const ops::ScopedOpsOptions scope(scan_with_backend(b));
     const at::Tensor out = ops::selective_scan(in);
     EXPECT_EQ(out.select(1, 0).abs().max().item<double>(), 0.0) << ops::backend_name(b);
     EXPECT_GT(out.select(1, 1).abs().max().item<double>(), 0.0) << ops::backend_name(b);
