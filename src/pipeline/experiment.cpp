@@ -1,0 +1,310 @@
+// The experiment file and its stage plan (see experiment.h).
+#include "pipeline/experiment.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "config/strict_yaml.h"
+#include "util/error.h"
+
+namespace mcd::pipeline {
+namespace {
+
+struct VariantInfo {
+  Variant v;
+  const char* name;  // in the report
+  const char* slug;  // in stage folders
+};
+constexpr VariantInfo kVariants[] = {
+    {Variant::kBase, "M_base", "base"},         {Variant::kCsp, "M_CSP", "csp"},
+    {Variant::kSdm, "M_SDM", "sdm"},            {Variant::kSgh, "M_SGH", "sgh"},
+    {Variant::kSdmSgh, "M_SDM+SGH", "sdm-sgh"}, {Variant::kFull, "M_full", "full"},
+    {Variant::kChallenge, "M_challenge", "challenge"}, {Variant::kLoraAll, "LoRA-all", "lora-all"},
+    {Variant::kIa3All, "IA3-all", "ia3-all"}};
+
+const VariantInfo& info(Variant v) {
+  for (const auto& i : kVariants)
+    if (i.v == v) return i;
+  fail("unknown variant");
+}
+
+const std::set<std::string> kGlueTasks = {"cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"};
+
+// A section's schema: every key with its default, whose JSON type is the type the value must have
+// (integer, number, boolean, string, list of strings, list of integers). A null default marks a
+// required key of the type given by `required_types`.
+using Schema = std::vector<std::pair<std::string, nlohmann::json>>;
+
+std::string yaml_line(const YAML::Node& n) {
+  const auto m = n.Mark();
+  return m.line >= 0 ? " (line " + std::to_string(m.line + 1) + ")" : std::string();
+}
+
+nlohmann::json read_value(const YAML::Node& v, const nlohmann::json& like, const std::string& where) {
+  auto bad = [&](const std::string& want) -> nlohmann::json {
+    fail(where + " must be " + want + yaml_line(v));
+  };
+  try {
+    if (like.is_boolean()) return v.IsScalar() ? nlohmann::json(v.as<bool>()) : bad("true or false");
+    if (like.is_number_integer()) return v.IsScalar() ? nlohmann::json(v.as<int64_t>()) : bad("an integer");
+    if (like.is_number()) return v.IsScalar() ? nlohmann::json(v.as<double>()) : bad("a number");
+    if (like.is_string()) return v.IsScalar() ? nlohmann::json(v.as<std::string>()) : bad("a string");
+    if (like.is_array()) {
+      if (!v.IsSequence()) return bad("a list");
+      const bool ints = !like.empty() && like.front().is_number_integer();
+      nlohmann::json out = nlohmann::json::array();
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (!v[i].IsScalar()) return bad(ints ? "a list of integers" : "a list of strings");
+        if (ints) {
+          out.push_back(v[i].as<int64_t>());
+        } else {
+          out.push_back(v[i].as<std::string>());
+        }
+      }
+      return out;
+    }
+  } catch (const YAML::Exception&) {
+    return bad(like.is_boolean() ? "true or false" : like.is_number_integer() ? "an integer"
+                                                 : like.is_number()           ? "a number"
+                                                 : like.is_array()            ? "a list of integers"
+                                                                              : "a string");
+  }
+  fail(where + ": unsupported schema type");
+}
+
+nlohmann::json read_section(const YAML::Node& root, const std::string& section, const Schema& schema,
+                            const std::string& file) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [k, v] : schema) out[k] = v;
+  const YAML::Node node = root[section];
+  if (!node) return out;
+  MCD_CHECK(node.IsMap(), file, ": '", section, "' must be a mapping of keys to values", yaml_line(node));
+  for (const auto& kv : node) {
+    const std::string key = kv.first.as<std::string>();
+    const auto it = std::find_if(schema.begin(), schema.end(), [&](const auto& p) { return p.first == key; });
+    if (it == schema.end()) {
+      std::string known;
+      for (const auto& p : schema) known += (known.empty() ? "" : ", ") + p.first;
+      fail(file + ": unknown key '" + section + "." + key + "'" + yaml_line(kv.first) + "; known: " + known);
+    }
+    out[key] = read_value(kv.second, it->second, file + ": '" + section + "." + key + "'");
+  }
+  return out;
+}
+
+const Schema kCorpus = {{"format", "wikiextractor"}, {"paths", nlohmann::json::array({""})},
+                        {"val_fraction", 0.02},      {"max_documents", int64_t(-1)}};
+const Schema kModel = {{"preset", "mamba-tiny"}};
+const Schema kPretrain = {{"steps", int64_t(200)}, {"batch_size", int64_t(8)},  {"seq_len", int64_t(128)},
+                          {"lr", 4e-3},            {"warmup_steps", int64_t(20)}, {"precision", "fp32"},
+                          {"seed", int64_t(0)},    {"eval_windows", int64_t(64)}};
+const Schema kSdm = {{"target_sparsity", 0.5}, {"granularity", int64_t(1)}, {"gate_type", "hard_concrete"}};
+const Schema kCsp = {{"calibration_windows", int64_t(16)}, {"seq_len", int64_t(128)}};
+const Schema kPrune = {{"round_to", int64_t(1)}};
+const Schema kPeft = {{"rank", int64_t(16)}, {"alpha", 32.0}, {"dropout", 0.05}, {"lora_percentile", 75.0}};
+const Schema kFinetune = {{"epochs", int64_t(3)}, {"batch_size", int64_t(32)}, {"max_length", int64_t(128)},
+                          {"max_train_examples", int64_t(0)}, {"lr", 0.0}};
+const Schema kProfile = {{"prefill", nlohmann::json::array({"1x128"})},
+                         {"decode_batch", nlohmann::json::array({int64_t(1)})},
+                         {"iters", int64_t(20)}};
+
+}  // namespace
+
+const char* variant_name(Variant v) { return info(v).name; }
+
+Variant parse_variant(const std::string& name) {
+  std::string known;
+  for (const auto& i : kVariants) {
+    if (name == i.name) return i.v;
+    known += (known.empty() ? "" : ", ") + std::string(i.name);
+  }
+  fail("unknown variant '" + name + "'; known: " + known);
+}
+
+std::vector<Variant> all_variants() {
+  std::vector<Variant> out;
+  for (const auto& i : kVariants) out.push_back(i.v);
+  return out;
+}
+
+Experiment load_experiment(const std::string& path) {
+  const YAML::Node root = config::load_yaml_file(path);
+  MCD_CHECK(root.IsMap(), path, ": an experiment file is a mapping of sections");
+  const std::set<std::string> known = {"name", "description", "out_dir", "corpus", "model", "pretrain", "sdm",
+                                       "csp", "prune", "peft", "finetune", "profile", "tasks", "seeds", "variants"};
+  for (const auto& kv : root) {
+    const std::string key = kv.first.as<std::string>();
+    if (!known.count(key)) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      fail(path + ": unknown key '" + key + "'" + yaml_line(kv.first) + "; known: " + list);
+    }
+  }
+  Experiment e;
+  e.file = path;
+  config::StrictYamlMap top(root, path);
+  e.name = top.get_string("name", "");
+  MCD_CHECK(!e.name.empty(), path, ": 'name' is required");
+  e.description = top.get_string("description", "");
+  e.out_dir = top.get_string("out_dir", "runs/" + e.name);
+  e.corpus = read_section(root, "corpus", kCorpus, path);
+  MCD_CHECK(!(e.corpus["paths"].empty() || e.corpus["paths"][0] == ""), path, ": 'corpus.paths' is required");
+  e.model = read_section(root, "model", kModel, path);
+  e.pretrain = read_section(root, "pretrain", kPretrain, path);
+  e.sdm = read_section(root, "sdm", kSdm, path);
+  const double t = e.sdm["target_sparsity"].get<double>();
+  MCD_CHECK(t > 0 && t < 1, path, ": 'sdm.target_sparsity' must be in (0, 1), got ", t);
+  MCD_CHECK(e.sdm["granularity"].get<int64_t>() >= 1, path, ": 'sdm.granularity' must be at least 1");
+  e.csp = read_section(root, "csp", kCsp, path);
+  e.prune = read_section(root, "prune", kPrune, path);
+  e.peft = read_section(root, "peft", kPeft, path);
+  e.finetune = read_section(root, "finetune", kFinetune, path);
+  e.profile = read_section(root, "profile", kProfile, path);
+
+  const YAML::Node tasks = root["tasks"];
+  MCD_CHECK(tasks && tasks.IsSequence() && tasks.size() > 0, path, ": 'tasks' must be a non-empty list",
+            tasks ? yaml_line(tasks) : std::string());
+  std::set<std::string> labels;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const std::string where = path + ": tasks[" + std::to_string(i) + "]";
+    config::StrictYamlMap m(tasks[i], where);
+    m.reject_unknown({"name", "data_dir", "train", "dev", "label"});
+    TaskSpec ts;
+    ts.name = m.get_string("name", "");
+    ts.data_dir = m.get_string("data_dir", "");
+    ts.train = m.get_string("train", "");
+    ts.dev = m.get_string("dev", "");
+    ts.label = m.get_string("label", ts.name);
+    if (ts.name == "custom") {
+      MCD_CHECK(!ts.train.empty() && !ts.dev.empty(), where, ": a custom task needs 'train' and 'dev' (JSONL files)");
+      MCD_CHECK(m.has("label"), where, ": a custom task needs a 'label' (its name in the report)");
+    } else {
+      MCD_CHECK(kGlueTasks.count(ts.name), where, ": unknown task '", ts.name,
+                "' (GLUE: cola sst2 mrpc stsb qqp mnli qnli rte wnli, or custom)");
+      MCD_CHECK(!ts.data_dir.empty(), where, ": a GLUE task needs 'data_dir'");
+    }
+    MCD_CHECK(labels.insert(ts.label).second, where, ": the task label '", ts.label, "' appears twice");
+    e.tasks.push_back(ts);
+  }
+
+  const YAML::Node seeds = root["seeds"];
+  MCD_CHECK(seeds && seeds.IsSequence() && seeds.size() > 0, path, ": 'seeds' must be a non-empty list of integers");
+  for (const auto& s : read_value(seeds, nlohmann::json::array({int64_t(0)}), path + ": 'seeds'")) {
+    MCD_CHECK(std::find(e.seeds.begin(), e.seeds.end(), s.get<int64_t>()) == e.seeds.end(), path, ": seed ", s,
+              " appears twice");
+    e.seeds.push_back(s.get<int64_t>());
+  }
+
+  const YAML::Node variants = root["variants"];
+  if (!variants) {
+    e.variants = all_variants();
+  } else {
+    MCD_CHECK(variants.IsSequence() && variants.size() > 0, path, ": 'variants' must be a non-empty list");
+    for (size_t i = 0; i < variants.size(); ++i) {
+      const std::string name = variants[i].as<std::string>();
+      Variant v;
+      try {
+        v = parse_variant(name);
+      } catch (const Error& err) {
+        fail(path + ": variants[" + std::to_string(i) + "]: " + err.what());
+      }
+      MCD_CHECK(std::find(e.variants.begin(), e.variants.end(), v) == e.variants.end(), path, ": variant '", name,
+                "' appears twice");
+      e.variants.push_back(v);
+    }
+  }
+  return e;
+}
+
+std::vector<PlannedStage> plan_stages(const Experiment& e) {
+  std::vector<PlannedStage> out;
+  std::set<std::string> added;
+  auto add = [&](PlannedStage s) {
+    if (added.insert(s.name).second) out.push_back(std::move(s));
+  };
+  // Cost estimates for the ETA: relative units scaled by the pre-training's tokens (a step of
+  // fine-tuning or profiling is much cheaper than one of pre-training). The run corrects them by
+  // the measured speed as stages finish.
+  const double tokens = double(e.pretrain["steps"].get<int64_t>() * e.pretrain["batch_size"].get<int64_t>() *
+                               e.pretrain["seq_len"].get<int64_t>());
+  const double pretrain_s = tokens / 2e3;
+
+  const nlohmann::json dense_settings = {{"corpus", e.corpus}, {"model", e.model}, {"pretrain", e.pretrain}};
+  nlohmann::json sdm_settings = dense_settings;
+  sdm_settings["sdm"] = e.sdm;
+  auto pretrain_dense = [&] { add({"pretrain/dense", "pretrain", {}, dense_settings, pretrain_s}); };
+  auto pretrain_sdm = [&] { add({"pretrain/sdm", "pretrain", {}, sdm_settings, pretrain_s * 1.2}); };
+  auto prune_sdm = [&] {
+    pretrain_sdm();
+    add({"prune/sdm", "prune", {"pretrain/sdm"}, {{"source", "gates"}, {"prune", e.prune}, {"granularity", e.sdm["granularity"]}}, 5});
+  };
+  auto csp_of = [&](const std::string& which) {
+    which == "dense" ? pretrain_dense() : pretrain_sdm();
+    add({"csp/" + which, "csp", {"pretrain/" + which}, {{"csp", e.csp}, {"corpus", e.corpus}}, 20});
+  };
+
+  // The model each variant fine-tunes and deploys, and what the fine-tuning needs besides it.
+  struct Chain {
+    std::string model_stage, method, importance_stage;
+  };
+  auto chain = [&](Variant v) -> Chain {
+    switch (v) {
+      case Variant::kBase: pretrain_dense(); return {"pretrain/dense", "full", ""};
+      case Variant::kCsp: csp_of("dense"); return {"csp/dense", "full", ""};
+      case Variant::kSdm: prune_sdm(); return {"prune/sdm", "full", ""};
+      case Variant::kSgh:
+        pretrain_dense();
+        add({"importance/dense", "importance", {"pretrain/dense"}, {{"source", "magnitude_proxy"}}, 2});
+        return {"pretrain/dense", "sgh", "importance/dense"};
+      case Variant::kSdmSgh: prune_sdm(); return {"prune/sdm", "sgh", "prune/sdm"};
+      case Variant::kFull:
+        csp_of("sdm");
+        add({"prune/csp-sdm", "prune", {"csp/sdm"}, {{"source", "gates"}, {"prune", e.prune}, {"granularity", e.sdm["granularity"]}}, 5});
+        return {"prune/csp-sdm", "sgh", "prune/csp-sdm"};
+      case Variant::kChallenge:
+        pretrain_dense();
+        prune_sdm();
+        add({"prune/challenge", "prune", {"pretrain/dense", "prune/sdm"}, {{"source", "magnitude_widths"}, {"prune", e.prune}}, 5});
+        return {"prune/challenge", "lora", ""};
+      case Variant::kLoraAll: pretrain_dense(); return {"pretrain/dense", "lora", ""};
+      case Variant::kIa3All: pretrain_dense(); return {"pretrain/dense", "ia3", ""};
+    }
+    fail("unknown variant");
+  };
+
+  std::vector<std::string> report_needs;
+  std::vector<std::pair<Variant, Chain>> chains;
+  for (const Variant v : e.variants) chains.push_back({v, chain(v)});
+  // Profile each deployed model once (merged adapters cost nothing at inference: METHOD §4).
+  for (const auto& [v, c] : chains) {
+    std::string name = "profile/" + c.model_stage;  // profile/pretrain-dense, profile/prune-sdm, …
+    name[name.find('/', 8)] = '-';
+    add({name, "profile", {c.model_stage}, {{"profile", e.profile}}, 10});
+    if (std::find(report_needs.begin(), report_needs.end(), name) == report_needs.end()) report_needs.push_back(name);
+  }
+  // Fine-tuning, seeds outermost so that a partial run covers every variant with the first seeds.
+  for (const int64_t seed : e.seeds)
+    for (const auto& task : e.tasks)
+      for (const auto& [v, c] : chains) {
+        const bool peft = c.method != "full";
+        nlohmann::json settings = {{"task", {{"name", task.name}, {"data_dir", task.data_dir}, {"train", task.train},
+                                             {"dev", task.dev}}},
+                                   {"method", c.method},
+                                   {"seed", seed},
+                                   {"finetune", e.finetune}};
+        if (peft) settings["peft"] = e.peft;
+        std::vector<std::string> needs = {c.model_stage};
+        if (!c.importance_stage.empty() && c.importance_stage != c.model_stage) needs.push_back(c.importance_stage);
+        const std::string name =
+            std::string("finetune/") + info(v).slug + "/" + task.label + "/seed" + std::to_string(seed);
+        add({name, "finetune", needs, settings, pretrain_s / 10});
+        report_needs.push_back(name);
+      }
+  nlohmann::json variant_names = nlohmann::json::array();
+  for (const Variant v : e.variants) variant_names.push_back(variant_name(v));
+  add({"report", "report", report_needs, {{"variants", variant_names}, {"name", e.name}}, 5});
+  return out;
+}
+
+}  // namespace mcd::pipeline

@@ -1,0 +1,148 @@
+// The experiment file (strict: errors name the file and the key) and the stage plan of METHOD §5's
+// variant chains.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <string>
+
+#include "pipeline/experiment.h"
+#include "pipeline/stage_graph.h"
+#include "util/error.h"
+#include "util/fs.h"
+
+namespace mcd::pipeline {
+namespace {
+
+struct TempDir {
+  std::string dir = fs::make_temp_dir("mcd_experiment");
+  ~TempDir() { fs::remove_tree(dir); }
+  std::string write(const std::string& name, const std::string& text) const {
+    const std::string p = fs::join(dir, name);
+    std::ofstream(p) << text;
+    return p;
+  }
+};
+
+const char* kExperiment = R"(name: demo
+corpus: {format: brown, paths: [data/brown]}
+model: {preset: mamba-tiny}
+pretrain: {steps: 50, batch_size: 4, seq_len: 64}
+sdm: {target_sparsity: 0.5}
+csp: {calibration_windows: 8}
+tasks:
+  - {name: custom, label: spam, train: spam/train.jsonl, dev: spam/dev.jsonl}
+  - {name: sst2, data_dir: glue}
+seeds: [1, 2]
+)";
+
+std::string error_of(const std::string& path) {
+  try {
+    load_experiment(path);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+std::map<std::string, PlannedStage> by_name(const std::vector<PlannedStage>& plan) {
+  std::map<std::string, PlannedStage> m;
+  for (const auto& s : plan) m[s.name] = s;
+  return m;
+}
+
+TEST(Experiment, AllVariantsPlanTheChainsOfMethodSection5) {
+  TempDir tmp;
+  const Experiment e = load_experiment(tmp.write("e.yaml", kExperiment));
+  EXPECT_EQ(e.variants.size(), 9u);  // all by default
+  EXPECT_EQ(e.pretrain["steps"], 50);
+  EXPECT_EQ(e.pretrain["lr"], 4e-3);  // a default filled in
+  const auto plan = plan_stages(e);
+  // Needs come first, and every stage appears once.
+  std::map<std::string, size_t> position;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    EXPECT_TRUE(position.emplace(plan[i].name, i).second) << plan[i].name << " twice";
+    for (const auto& n : plan[i].needs) EXPECT_TRUE(position.count(n)) << plan[i].name << " before " << n;
+  }
+  const auto m = by_name(plan);
+  auto needs = [&](const std::string& s) { return m.at(s).needs; };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(needs("finetune/base/spam/seed1"), V{"pretrain/dense"});
+  EXPECT_EQ(needs("finetune/csp/spam/seed1"), V{"csp/dense"});
+  EXPECT_EQ(needs("csp/dense"), V{"pretrain/dense"});
+  EXPECT_EQ(needs("finetune/sdm/spam/seed1"), V{"prune/sdm"});
+  EXPECT_EQ(needs("prune/sdm"), V{"pretrain/sdm"});
+  EXPECT_EQ(needs("finetune/sgh/spam/seed1"), (V{"pretrain/dense", "importance/dense"}));
+  EXPECT_EQ(needs("finetune/sdm-sgh/spam/seed1"), V{"prune/sdm"});  // gate importance from the pruning
+  EXPECT_EQ(needs("finetune/full/sst2/seed2"), V{"prune/csp-sdm"});
+  EXPECT_EQ(needs("prune/csp-sdm"), V{"csp/sdm"});
+  EXPECT_EQ(needs("csp/sdm"), V{"pretrain/sdm"});
+  EXPECT_EQ(needs("prune/challenge"), (V{"pretrain/dense", "prune/sdm"}));  // SDM's kept widths
+  EXPECT_EQ(m.at("finetune/challenge/spam/seed1").settings["method"], "lora");
+  EXPECT_EQ(m.at("finetune/lora-all/spam/seed1").settings["method"], "lora");
+  EXPECT_EQ(m.at("finetune/ia3-all/spam/seed1").settings["method"], "ia3");
+  EXPECT_EQ(m.at("finetune/base/spam/seed1").settings.count("peft"), 0u);  // full FT has no PEFT settings
+  EXPECT_TRUE(m.count("profile/prune-csp-sdm"));
+  EXPECT_TRUE(m.count("profile/pretrain-dense"));
+  // 9 variants × 2 tasks × 2 seeds fine-tunings, and the report needs all of them.
+  EXPECT_EQ(std::count_if(plan.begin(), plan.end(), [](const auto& s) { return s.kind == "finetune"; }), 36);
+  EXPECT_EQ(plan.back().name, "report");
+  EXPECT_EQ(std::count_if(plan.back().needs.begin(), plan.back().needs.end(),
+                          [](const std::string& n) { return n.rfind("finetune/", 0) == 0; }),
+            36);
+}
+
+TEST(Experiment, ACspSettingChangesOnlyTheStagesDownstreamOfCsp) {
+  TempDir tmp;
+  auto keys_of = [](const Experiment& e) {
+    StageGraph g;
+    for (const auto& p : plan_stages(e)) g.add({p.name, p.needs, p.settings, p.expected_seconds,
+                                                [](const StageContext&) { return nlohmann::json(); }});
+    return g.keys();
+  };
+  Experiment e = load_experiment(tmp.write("e.yaml", kExperiment));
+  const auto before = keys_of(e);
+  e.csp["calibration_windows"] = 9;
+  const auto after = keys_of(e);
+  for (const auto& [name, key] : before) {
+    const bool downstream_of_csp = name.find("csp") != std::string::npos || name.find("/full/") != std::string::npos ||
+                                   name == "report";
+    EXPECT_EQ(key != after.at(name), downstream_of_csp) << name;
+  }
+}
+
+TEST(Experiment, MistakesAreNamedWithFileAndKey) {
+  TempDir tmp;
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string s = kExperiment;
+    const auto at = s.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    s.replace(at, from.size(), to);
+    return tmp.write("bad.yaml", s);
+  };
+  std::string e = error_of(with("pretrain: {steps: 50", "pretrain: {stpes: 50"));
+  EXPECT_NE(e.find("bad.yaml"), std::string::npos) << e;
+  EXPECT_NE(e.find("'pretrain.stpes'"), std::string::npos) << e;
+  EXPECT_NE(e.find("steps"), std::string::npos) << e;  // the known keys are listed
+  e = error_of(with("steps: 50", "steps: fifty"));
+  EXPECT_NE(e.find("'pretrain.steps' must be an integer"), std::string::npos) << e;
+  e = error_of(with("seeds: [1, 2]", "seeds: [1, 1]"));
+  EXPECT_NE(e.find("seed 1 appears twice"), std::string::npos) << e;
+  e = error_of(with("seeds: [1, 2]", "seeds: [1, 2]\nvariants: [M_base, M_fast]"));
+  EXPECT_NE(e.find("variants[1]"), std::string::npos) << e;
+  EXPECT_NE(e.find("M_fast"), std::string::npos) << e;
+  e = error_of(with("dev: spam/dev.jsonl", "dev: ''"));
+  EXPECT_NE(e.find("tasks[0]"), std::string::npos) << e;
+  e = error_of(with("name: sst2", "name: sst3"));
+  EXPECT_NE(e.find("unknown task 'sst3'"), std::string::npos) << e;
+  e = error_of(with("target_sparsity: 0.5", "target_sparsity: 1.5"));
+  EXPECT_NE(e.find("sdm.target_sparsity"), std::string::npos) << e;
+  e = error_of(with("name: demo", "name: demo\nbudget: 3"));
+  EXPECT_NE(e.find("unknown key 'budget'"), std::string::npos) << e;
+  e = error_of(fs::join(tmp.dir, "absent.yaml"));
+  EXPECT_NE(e.find("absent.yaml"), std::string::npos) << e;
+}
+
+}  // namespace
+}  // namespace mcd::pipeline

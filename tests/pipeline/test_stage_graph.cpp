@@ -1,0 +1,185 @@
+// The pipeline's stage graph: order, keys, skipping, re-running what a setting change touches,
+// resuming an interrupted stage, and failures that stop only their dependants.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "pipeline/stage_graph.h"
+#include "util/error.h"
+#include "util/fs.h"
+
+namespace mcd::pipeline {
+namespace {
+
+struct TempRun {
+  std::string dir = fs::make_temp_dir("mcd_pipeline");
+  ~TempRun() { fs::remove_tree(dir); }
+};
+
+// a → b → d, a → c; every action counts its calls and passes on what it got.
+struct Diamond {
+  std::map<std::string, int> calls;
+  std::map<std::string, nlohmann::json> settings = {{"a", {{"lr", 1}}}, {"b", {{"x", 1}}}, {"c", {{"y", 1}}}, {"d", {}}};
+  std::string fail;  // a stage whose action throws
+  std::vector<std::string> order;
+
+  StageGraph graph() {
+    StageGraph g;
+    const std::vector<std::pair<std::string, std::vector<std::string>>> shape = {
+        {"a", {}}, {"b", {"a"}}, {"c", {"a"}}, {"d", {"b"}}};
+    for (const auto& [name, needs] : shape) {
+      Stage s;
+      s.name = name;
+      s.needs = needs;
+      s.settings = settings[name];
+      s.action = [this, name = name](const StageContext& ctx) {
+        ++calls[name];
+        order.push_back(name);
+        if (fail == name) throw Error("stage " + name + " broke");
+        nlohmann::json out = {{"name", name}, {"dir", ctx.dir}};
+        for (const auto& [k, v] : ctx.inputs) out["from"][k] = v.at("name");
+        return out;
+      };
+      g.add(s);
+    }
+    return g;
+  }
+};
+
+TEST(StageGraph, RunsInOrderPassesOutputsAndASecondRunDoesNoWork) {
+  TempRun run;
+  Diamond d;
+  std::vector<std::string> lines;
+  const RunReport r1 = d.graph().run(run.dir, [&](const std::string& l) { lines.push_back(l); });
+  EXPECT_EQ(d.order, (std::vector<std::string>{"a", "b", "c", "d"}));
+  EXPECT_EQ(r1.executed(), 4);
+  EXPECT_EQ(r1.failed(), 0);
+  EXPECT_EQ(r1.stages[3].outputs["from"]["b"], "b");
+  EXPECT_TRUE(fs::is_directory(r1.stages[3].outputs["dir"].get<std::string>()));
+  EXPECT_EQ(read_stage_record(run.dir, "d")["status"], "done");
+  ASSERT_FALSE(lines.empty());
+  EXPECT_NE(lines.front().find("[stage 1/4] a"), std::string::npos) << lines.front();
+
+  const RunReport r2 = d.graph().run(run.dir, [](const std::string&) {});
+  EXPECT_EQ(r2.executed(), 0);
+  for (const auto& s : r2.stages) EXPECT_EQ(s.status, StageStatus::kSkipped) << s.name;
+  // Skipped stages still hand their recorded outputs on.
+  EXPECT_EQ(r2.stages[3].outputs["from"]["b"], "b");
+  EXPECT_EQ(d.calls["a"], 1);
+}
+
+TEST(StageGraph, ChangingOneSettingRerunsThatStageAndItsDependantsOnly) {
+  TempRun run;
+  Diamond d;
+  const auto keys1 = d.graph().keys();
+  d.graph().run(run.dir, [](const std::string&) {});
+  // A file the old b left behind: b's folder is cleared when its settings change.
+  std::ofstream(fs::join(run.dir, "stages/b/old.txt")) << "stale";
+  d.settings["b"]["x"] = 2;
+  const auto keys2 = d.graph().keys();
+  EXPECT_EQ(keys1.at("a"), keys2.at("a"));
+  EXPECT_EQ(keys1.at("c"), keys2.at("c"));
+  EXPECT_NE(keys1.at("b"), keys2.at("b"));
+  EXPECT_NE(keys1.at("d"), keys2.at("d"));  // through its need
+  d.calls.clear();
+  d.graph().run(run.dir, [](const std::string&) {});
+  EXPECT_EQ(d.calls, (std::map<std::string, int>{{"b", 1}, {"d", 1}}));
+  EXPECT_FALSE(fs::exists(fs::join(run.dir, "stages/b/old.txt")));
+}
+
+TEST(StageGraph, AFailedStageStopsItsDependantsAndTheOthersGoOn) {
+  TempRun run;
+  Diamond d;
+  d.fail = "b";
+  const RunReport r = d.graph().run(run.dir, [](const std::string&) {});
+  EXPECT_EQ(d.calls["c"], 1);  // independent of b: still runs
+  EXPECT_EQ(d.calls.count("d"), 0u);
+  EXPECT_EQ(r.failed(), 2);
+  EXPECT_EQ(r.stages[1].status, StageStatus::kFailed);
+  EXPECT_NE(r.stages[1].message.find("stage b broke"), std::string::npos);
+  EXPECT_EQ(r.stages[3].status, StageStatus::kBlocked);
+  EXPECT_NE(r.stages[3].message.find("'b'"), std::string::npos) << r.stages[3].message;
+  const nlohmann::json rec = read_stage_record(run.dir, "b");
+  EXPECT_EQ(rec["status"], "failed");
+  EXPECT_NE(rec["error"].get<std::string>().find("broke"), std::string::npos);
+  // Fixed: the next invocation runs b (resuming in its folder) and d, and nothing that was done.
+  d.fail.clear();
+  d.calls.clear();
+  const RunReport again = d.graph().run(run.dir, [](const std::string&) {});
+  EXPECT_EQ(again.failed(), 0);
+  EXPECT_EQ(d.calls, (std::map<std::string, int>{{"b", 1}, {"d", 1}}));
+}
+
+TEST(StageGraph, AnInterruptedStageResumesInItsFolder) {
+  TempRun run;
+  int attempts = 0;
+  bool resumed_with_partial = false;
+  auto graph = [&] {
+    StageGraph g;
+    Stage s;
+    s.name = "finetune/sst2/seed1";
+    s.settings = {{"seed", 1}};
+    s.action = [&](const StageContext& ctx) {
+      ++attempts;
+      const std::string partial = fs::join(ctx.dir, "checkpoint");
+      if (attempts == 1) {
+        std::ofstream(partial) << "epoch 1";
+        // A process killed here leaves the stage "running"; model it by not returning.
+        throw std::runtime_error("killed");
+      }
+      resumed_with_partial = ctx.resuming && fs::exists(partial);
+      return nlohmann::json{{"score", 90}};
+    };
+    g.add(s);
+    return g;
+  };
+  graph().run(run.dir, [](const std::string&) {});
+  // A real kill leaves the record of the start, not of a failure.
+  nlohmann::json rec = read_stage_record(run.dir, "finetune/sst2/seed1");
+  rec["status"] = "running";
+  rec.erase("error");
+  std::ofstream(fs::join(run.dir, "stages/finetune/sst2/seed1/stage.json")) << rec.dump();
+  const RunReport r = graph().run(run.dir, [](const std::string&) {});
+  EXPECT_EQ(r.failed(), 0);
+  EXPECT_TRUE(resumed_with_partial);
+  EXPECT_EQ(read_stage_record(run.dir, "finetune/sst2/seed1")["outputs"]["score"], 90);
+}
+
+TEST(StageGraph, MalformedGraphsAndRecordsAreClearErrors) {
+  auto stage = [](const std::string& name, std::vector<std::string> needs = {}) {
+    Stage s;
+    s.name = name;
+    s.needs = std::move(needs);
+    s.action = [](const StageContext&) { return nlohmann::json(); };
+    return s;
+  };
+  StageGraph g;
+  g.add(stage("a"));
+  auto message = [&](const Stage& s) {
+    try {
+      g.add(s);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message(stage("a")).find("added twice"), std::string::npos);
+  EXPECT_NE(message(stage("b", {"z"})).find("needs 'z'"), std::string::npos);
+  EXPECT_NE(message(stage("../x")).find("stage name"), std::string::npos);
+  EXPECT_NE(message(stage("a b")).find("stage name"), std::string::npos);
+  TempRun run;
+  fs::make_dirs(fs::join(run.dir, "stages/a"));
+  std::ofstream(fs::join(run.dir, "stages/a/stage.json")) << "{ truncated";
+  try {
+    g.run(run.dir, [](const std::string&) {});
+    FAIL() << "a corrupt stage record was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("stages/a/stage.json"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace mcd::pipeline
