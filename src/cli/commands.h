@@ -64,6 +64,7 @@ Command add_data(CLI::App& app);  // `data glue`, `data download`, `data demo`
 Command add_importance(CLI::App& app);
 Command add_finetune(CLI::App& app);
 Command add_summarize(CLI::App& app);  // fine-tuning results over seeds
+Command add_run(CLI::App& app, const GlobalOptions& globals);  // the experiment; stages get `globals`
 
 // --device cpu|cuda|cuda:N|auto → a device ("auto": cuda when available).
 torch::Device parse_device(const std::string& name);

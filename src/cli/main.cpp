@@ -55,7 +55,8 @@ int main(int argc, char** argv) {
       mcd::cli::add_score(app),    mcd::cli::add_tokenize(app), mcd::cli::add_pretrain(app),
       mcd::cli::add_launch(app, globals), mcd::cli::add_prune(app), mcd::cli::add_flops(app),
       mcd::cli::add_csp(app), mcd::cli::add_profile(app), mcd::cli::add_data(app),
-      mcd::cli::add_importance(app), mcd::cli::add_finetune(app), mcd::cli::add_summarize(app)};
+      mcd::cli::add_importance(app), mcd::cli::add_finetune(app), mcd::cli::add_summarize(app),
+      mcd::cli::add_run(app, globals)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

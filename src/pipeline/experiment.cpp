@@ -276,13 +276,14 @@ std::vector<PlannedStage> plan_stages(const Experiment& e) {
   std::vector<std::string> report_needs;
   std::vector<std::pair<Variant, Chain>> chains;
   for (const Variant v : e.variants) chains.push_back({v, chain(v)});
-  // Profile each deployed model once (merged adapters cost nothing at inference: METHOD §4).
-  for (const auto& [v, c] : chains) {
-    std::string name = "profile/" + c.model_stage;  // profile/pretrain-dense, profile/prune-sdm, …
-    name[name.find('/', 8)] = '-';
-    add({name, "profile", {c.model_stage}, {{"profile", e.profile}}, 10});
-    if (std::find(report_needs.begin(), report_needs.end(), name) == report_needs.end()) report_needs.push_back(name);
-  }
+  // One profile stage times every deployed model in one process, so latencies compare as ratios
+  // of medians measured side by side (METHOD §5); the first model is the baseline (M_base's if
+  // present). Merged adapters cost nothing at inference (METHOD §4): a model is profiled once.
+  std::vector<std::string> models;
+  for (const auto& [v, c] : chains)
+    if (std::find(models.begin(), models.end(), c.model_stage) == models.end()) models.push_back(c.model_stage);
+  add({"profile", "profile", models, {{"profile", e.profile}}, 10.0 * double(models.size())});
+  report_needs.push_back("profile");
   // Fine-tuning, seeds outermost so that a partial run covers every variant with the first seeds.
   for (const int64_t seed : e.seeds)
     for (const auto& task : e.tasks)

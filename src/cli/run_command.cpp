@@ -1,0 +1,303 @@
+// `mamba-codesign run EXPERIMENT.yaml`: the co-design experiment as a stage graph
+// (pipeline/experiment.h, pipeline/stage_graph.h, docs/pipeline.md). Each stage runs this very
+// program's command for it (pretrain, importance, csp, prune, finetune, profile) as a child
+// process with its output in the stage's log.txt: a crash in one stage fails that stage only, and
+// the commands' own checkpoints make an interrupted stage resume.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <fcntl.h>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "eval/statistics.h"
+#include "pipeline/experiment.h"
+#include "pipeline/stage_graph.h"
+#include "util/atomic_file.h"
+#include "util/error.h"
+#include "util/fs.h"
+
+namespace mcd::cli {
+namespace {
+
+using pipeline::PlannedStage;
+using pipeline::StageContext;
+
+// Runs `exe <global> args…` with stdout and stderr appended to log; throws naming the stage, the
+// exit status and the log's last lines when it fails.
+void run_child(const std::vector<std::string>& args, const std::string& log, const std::string& stage) {
+  std::vector<char*> argv;
+  for (const auto& s : args) argv.push_back(const_cast<char*>(s.c_str()));
+  argv.push_back(nullptr);
+  std::ofstream(log, std::ios::app) << "$";
+  {
+    std::ofstream l(log, std::ios::app);
+    for (const auto& s : args) l << " " << s;
+    l << "\n";
+  }
+  const pid_t pid = ::fork();
+  MCD_CHECK(pid >= 0, "run: fork failed for stage ", stage);
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    ::execv(args[0].c_str(), argv.data());
+    std::perror("run: execv");
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
+  std::ifstream in(log);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  std::string tail;
+  for (size_t i = lines.size() > 6 ? lines.size() - 6 : 0; i < lines.size(); ++i) tail += "\n    " + lines[i];
+  fail(cat("stage ", stage, ": the command ",
+           WIFEXITED(status) ? cat("exited with status ", WEXITSTATUS(status)) : cat("died of signal ", WTERMSIG(status)),
+           " (", log, "):", tail));
+}
+
+std::string str(const nlohmann::json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
+
+nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  MCD_CHECK(in.good(), path, ": missing");
+  nlohmann::json j;
+  in >> j;
+  return j;
+}
+
+// The last JSON line a command printed (its summary).
+nlohmann::json last_json_line(const std::string& log) {
+  std::ifstream in(log);
+  nlohmann::json last;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty() && line.front() == '{') try {
+        last = nlohmann::json::parse(line);
+      } catch (const std::exception&) {
+      }
+  return last;
+}
+
+struct Binder {
+  const pipeline::Experiment& e;
+  std::string exe;
+  std::vector<std::string> globals;  // the run's global options (--threads, --ops…), for every stage
+
+  std::vector<std::string> base() const {
+    std::vector<std::string> args = {exe};
+    args.insert(args.end(), globals.begin(), globals.end());
+    return args;
+  }
+
+  std::string model_of(const StageContext& ctx, const std::string& stage) const {
+    return ctx.inputs.at(stage).at("model").get<std::string>();
+  }
+
+  nlohmann::json pretrain(const PlannedStage& p, const StageContext& ctx) const {
+    const nlohmann::json& s = p.settings;
+    std::ostringstream y;  // a training config (docs/configs.md) written from the stage's settings
+    y << "description: " << e.name << " " << p.name << "\nmodel:\n  preset: " << str(s["model"]["preset"])
+      << "\ndata:\n  format: " << str(s["corpus"]["format"]) << "\n  paths: " << s["corpus"]["paths"].dump()
+      << "\n  cache_dir: " << fs::join(ctx.dir, "tokens") << "\n  val_fraction: " << s["corpus"]["val_fraction"]
+      << "\n  max_documents: " << s["corpus"]["max_documents"] << "\ntrain:\n  seq_len: " << s["pretrain"]["seq_len"]
+      << "\n  batch_size: " << s["pretrain"]["batch_size"] << "\n  steps: " << s["pretrain"]["steps"]
+      << "\n  lr: " << s["pretrain"]["lr"] << "\n  warmup_steps: " << s["pretrain"]["warmup_steps"]
+      << "\n  precision: " << str(s["pretrain"]["precision"]) << "\n  seed: " << s["pretrain"]["seed"]
+      << "\neval:\n  interval: " << s["pretrain"]["steps"] << "\n  windows: " << s["pretrain"]["eval_windows"]
+      << "\ncheckpoint:\n  interval: " << std::max<int64_t>(1, s["pretrain"]["steps"].get<int64_t>() / 4)
+      << "\n  keep_last: 1\nrun:\n  out_dir: " << fs::join(ctx.dir, "run") << "\n  device: auto\n";
+    if (s.contains("sdm"))
+      y << "sdm:\n  enabled: true\n  gate_type: " << str(s["sdm"]["gate_type"])
+        << "\n  target_sparsity: " << s["sdm"]["target_sparsity"] << "\n";
+    const std::string config = fs::join(ctx.dir, "train.yaml");
+    write_text_atomic(config, y.str());
+    const std::string log = fs::join(ctx.dir, "log.txt");
+    auto args = base();
+    for (const char* a : {"pretrain", "--quiet", "--resume", "--config"}) args.push_back(a);
+    args.push_back(config);
+    run_child(args, log, p.name);
+    return {{"model", fs::join(fs::join(ctx.dir, "run"), "final")}, {"summary", last_json_line(log)}};
+  }
+
+  nlohmann::json importance(const PlannedStage& p, const StageContext& ctx) const {
+    auto args = base();
+    const std::string out = fs::join(ctx.dir, "importance.json");
+    for (const std::string& a : {std::string("importance"), std::string("--model"), model_of(ctx, p.needs[0]),
+                                 std::string("--out"), out})
+      args.push_back(a);
+    run_child(args, fs::join(ctx.dir, "log.txt"), p.name);
+    return {{"importance", out}};
+  }
+
+  nlohmann::json csp(const PlannedStage& p, const StageContext& ctx) const {
+    const nlohmann::json& s = p.settings;
+    const std::string out = fs::join(ctx.dir, "model");
+    const int64_t seq = s["csp"]["seq_len"].get<int64_t>();
+    auto args = base();
+    for (const std::string& a :
+         {std::string("csp"), std::string("--model"), model_of(ctx, p.needs[0]), std::string("--out"), out,
+          std::string("--calib"), str(s["corpus"]["paths"][0]), std::string("--format"), str(s["corpus"]["format"]),
+          std::string("--seq-len"), std::to_string(seq), std::string("--tokens"),
+          std::to_string(seq * s["csp"]["calibration_windows"].get<int64_t>())})
+      args.push_back(a);
+    run_child(args, fs::join(ctx.dir, "log.txt"), p.name);
+    return {{"model", out}};
+  }
+
+  nlohmann::json prune(const PlannedStage& p, const StageContext& ctx) const {
+    const nlohmann::json& s = p.settings;
+    const std::string out = fs::join(ctx.dir, "model");
+    auto args = base();
+    for (const std::string& a : {std::string("prune"), std::string("--model"), model_of(ctx, p.needs[0]),
+                                 std::string("--out"), out, std::string("--round-to"), str(s["prune"]["round_to"])})
+      args.push_back(a);
+    if (s["source"] == "gates") {
+      args.push_back("--threshold");
+      args.push_back("--granularity");
+      args.push_back(str(s["granularity"]));
+    } else {  // magnitude ranking at the SDM model's kept widths (the challenge model)
+      args.push_back("--magnitude");
+      args.push_back("per_layer");
+      args.push_back("--widths-from");
+      args.push_back(ctx.inputs.at(p.needs[1]).at("importance").get<std::string>());
+    }
+    fs::remove_tree(out);  // prune refuses to overwrite; a rerun starts over (it takes seconds)
+    run_child(args, fs::join(ctx.dir, "log.txt"), p.name);
+    return {{"model", out}, {"importance", fs::join(out, "importance.json")}};
+  }
+
+  nlohmann::json finetune(const PlannedStage& p, const StageContext& ctx) const {
+    const nlohmann::json& s = p.settings;
+    auto args = base();
+    args.push_back("finetune");
+    auto opt = [&](const std::string& k, const std::string& v) {
+      args.push_back(k);
+      args.push_back(v);
+    };
+    opt("--model", model_of(ctx, p.needs[0]));
+    const auto& task = s["task"];
+    opt("--task", str(task["name"]));
+    if (task["name"] == "custom") {
+      opt("--train", str(task["train"]));
+      opt("--dev", str(task["dev"]));
+    } else {
+      opt("--data-dir", str(task["data_dir"]));
+    }
+    opt("--method", str(s["method"]));
+    if (s["method"] == "sgh") {
+      const std::string source = p.needs.size() > 1 ? p.needs[1] : p.needs[0];
+      opt("--importance", ctx.inputs.at(source).at("importance").get<std::string>());
+    }
+    opt("--seed", str(s["seed"]));
+    opt("--epochs", str(s["finetune"]["epochs"]));
+    opt("--batch", str(s["finetune"]["batch_size"]));
+    opt("--max-length", str(s["finetune"]["max_length"]));
+    if (s["finetune"]["max_train_examples"].get<int64_t>() > 0)
+      opt("--max-train-examples", str(s["finetune"]["max_train_examples"]));
+    if (s["finetune"]["lr"].get<double>() > 0) opt("--lr", str(s["finetune"]["lr"]));
+    if (s.contains("peft")) {
+      opt("--rank", str(s["peft"]["rank"]));
+      opt("--alpha", str(s["peft"]["alpha"]));
+      opt("--dropout", str(s["peft"]["dropout"]));
+      opt("--lora-percentile", str(s["peft"]["lora_percentile"]));
+    }
+    opt("--out", ctx.dir);
+    args.push_back("--resume");
+    args.push_back("--quiet");
+    run_child(args, fs::join(ctx.dir, "log.txt"), p.name);
+    const nlohmann::json r = read_json_file(fs::join(ctx.dir, "result.json"));
+    return {{"result", fs::join(ctx.dir, "result.json")}, {"score", r.at("score")}};
+  }
+
+  nlohmann::json profile(const PlannedStage& p, const StageContext& ctx) const {
+    const nlohmann::json& s = p.settings["profile"];
+    auto args = base();
+    args.push_back("profile");
+    for (const auto& need : p.needs) {
+      args.push_back("--model");
+      args.push_back(model_of(ctx, need));
+    }
+    std::string prefill, decode;
+    for (const auto& v : s["prefill"]) prefill += (prefill.empty() ? "" : ",") + v.get<std::string>();
+    for (const auto& v : s["decode_batch"]) decode += (decode.empty() ? "" : ",") + std::to_string(v.get<int64_t>());
+    for (const std::string& a : {std::string("--prefill"), prefill, std::string("--decode-batch"), decode,
+                                 std::string("--iters"), str(s["iters"]), std::string("--out"),
+                                 fs::join(ctx.dir, "profile.json")})
+      args.push_back(a);
+    run_child(args, fs::join(ctx.dir, "log.txt"), p.name);
+    return {{"profile", fs::join(ctx.dir, "profile.json")}, {"models", p.needs}};
+  }
+};
+
+}  // namespace
+
+Command add_run(CLI::App& app, const GlobalOptions& globals) {
+  auto* sub = app.add_subcommand("run", "run the co-design experiment of an experiment file (docs/pipeline.md)");
+  struct Args {
+    std::string file;
+    bool dry_run = false;
+  };
+  auto a = std::make_shared<Args>();
+  sub->add_option("experiment", a->file, "experiment YAML file")->required();
+  sub->add_flag("--dry-run", a->dry_run, "print the stage plan with each stage's key and state, run nothing");
+  return {sub, [a, &globals] {
+            const pipeline::Experiment e = pipeline::load_experiment(a->file);
+            const auto plan = pipeline::plan_stages(e);
+            Binder b{e, fs::executable_path(), globals.to_args()};
+            pipeline::StageGraph g;
+            for (const PlannedStage& p : plan) {
+              pipeline::Stage s;
+              s.name = p.name;
+              s.needs = p.needs;
+              s.settings = p.settings;
+              s.expected_seconds = p.expected_seconds;
+              const PlannedStage copy = p;
+              if (p.kind == "pretrain") s.action = [b, copy](const StageContext& c) { return b.pretrain(copy, c); };
+              if (p.kind == "importance") s.action = [b, copy](const StageContext& c) { return b.importance(copy, c); };
+              if (p.kind == "csp") s.action = [b, copy](const StageContext& c) { return b.csp(copy, c); };
+              if (p.kind == "prune") s.action = [b, copy](const StageContext& c) { return b.prune(copy, c); };
+              if (p.kind == "finetune") s.action = [b, copy](const StageContext& c) { return b.finetune(copy, c); };
+              if (p.kind == "profile") s.action = [b, copy](const StageContext& c) { return b.profile(copy, c); };
+              if (p.kind == "report")
+                s.action = [copy](const StageContext& c) {
+                  // Every stage's outputs in one file; the report with hypotheses is not built yet.
+                  nlohmann::json all = nlohmann::json::object();
+                  for (const auto& [k, v] : c.inputs) all[k] = v;
+                  const std::string out = fs::join(c.dir, "results.json");
+                  write_text_atomic(out, all.dump(1) + "\n");
+                  return nlohmann::json{{"results", out}};
+                };
+              g.add(std::move(s));
+            }
+            if (a->dry_run) {
+              const auto keys = g.keys();
+              for (const auto& p : plan) {
+                const nlohmann::json r = pipeline::read_stage_record(e.out_dir, p.name);
+                std::cout << p.name << "  " << keys.at(p.name) << "  "
+                          << (r.is_null() ? "to run"
+                              : r.value("key", "") != keys.at(p.name) ? "settings changed"
+                                                                       : r.value("status", "?"))
+                          << "\n";
+              }
+              return;
+            }
+            const pipeline::RunReport r = g.run(e.out_dir);
+            std::cout << nlohmann::json({{"out_dir", e.out_dir}, {"stages", r.stages.size()},
+                                         {"executed", r.executed()}, {"failed", r.failed()}})
+                             .dump()
+                      << "\n";
+            MCD_CHECK(r.failed() == 0, "run: ", r.failed(), " stage(s) failed or were blocked; see ", e.out_dir,
+                      "/stages/*/stage.json and each stage's log.txt");
+          }};
+}
+
+}  // namespace mcd::cli

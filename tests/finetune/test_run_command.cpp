@@ -1,0 +1,105 @@
+// `mamba-codesign run`: a minute-sized experiment on text the test writes — every stage of five
+// variants runs through the real commands, a second invocation does no work, and a changed CSP
+// setting re-runs exactly the stages downstream of CSP.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+
+#include "test_support.h"
+#include "util/fs.h"
+
+namespace mcd {
+namespace {
+
+// Label 1 iff the sentence holds the word "spam"; the filler words are drawn by seed.
+void write_spam_task(const std::string& path, int n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  const char* words[] = {"the", "report", "meeting", "river", "green", "table", "quiet", "paper", "train", "light"};
+  std::ofstream out(path);
+  for (int i = 0; i < n; ++i) {
+    std::string text;
+    for (int w = 0; w < 8; ++w) text += std::string(w ? " " : "") + words[rng() % 10];
+    const int label = int(rng() % 2);
+    if (label) text += " spam";
+    out << nlohmann::json({{"text", text}, {"label", label}}).dump() << "\n";
+  }
+}
+
+std::string corpus_paths(const test::TempDir& tmp) {
+  std::string paths;
+  for (int doc = 0; doc < 20; ++doc) paths += (doc ? ", " : "") + tmp.file("corpus" + std::to_string(doc) + ".txt");
+  return paths;
+}
+
+std::string experiment(const test::TempDir& tmp, int calibration_windows) {
+  return "name: e2e\nout_dir: " + tmp.file("run") +
+         "\ncorpus: {format: text, paths: [" + corpus_paths(tmp) +
+         "], val_fraction: 0.2}\n"
+         "model: {preset: mamba-small-gpt2}\n"
+         "pretrain: {steps: 8, batch_size: 2, seq_len: 32, warmup_steps: 2, eval_windows: 2}\n"
+         "sdm: {target_sparsity: 0.5}\n"
+         "csp: {calibration_windows: " +
+         std::to_string(calibration_windows) +
+         ", seq_len: 32}\n"
+         "finetune: {epochs: 1, batch_size: 16, max_length: 32}\n"
+         "peft: {rank: 4, alpha: 8}\n"
+         "profile: {prefill: [1x16], decode_batch: [1], iters: 2}\n"
+         "tasks:\n  - {name: custom, label: spam, train: " +
+         tmp.file("train.jsonl") + ", dev: " + tmp.file("dev.jsonl") +
+         "}\nseeds: [1]\nvariants: [M_base, M_SDM, M_SGH, M_full, M_challenge]\n";
+}
+
+TEST(RunCommand, EveryStageRunsThenNothingThenOnlyWhatACspChangeTouches) {
+  test::TempDir tmp;
+  {
+    // One document per file (the text format); 20 documents, so the 10 % validation split holds some.
+    std::mt19937 rng(7);
+    const char* words[] = {"a", "small", "model", "reads", "the", "text", "and", "learns", "some", "words"};
+    for (int doc = 0; doc < 20; ++doc) {
+      std::ofstream corpus(tmp.file("corpus" + std::to_string(doc) + ".txt"));
+      for (int w = 0; w < 150; ++w) corpus << words[rng() % 10] << (w % 12 == 11 ? ".\n" : " ");
+    }
+  }
+  write_spam_task(tmp.file("train.jsonl"), 64, 1);
+  write_spam_task(tmp.file("dev.jsonl"), 32, 2);
+  std::ofstream(tmp.file("e.yaml")) << experiment(tmp, 4);
+
+  const auto first = test::run_cli("run " + tmp.file("e.yaml"), "", 2);
+  if (first.status != 0 && first.err.find("gpt2") != std::string::npos) GTEST_SKIP() << "GPT-2 assets absent";
+  ASSERT_EQ(first.status, 0) << first.err;
+  auto summary = nlohmann::json::parse(first.last_line());
+  // pretrain ×2, prune/sdm, importance, csp/sdm, prune/csp-sdm, prune/challenge, profile, 5 fine-tunings, report.
+  EXPECT_EQ(summary["stages"], 14);
+  EXPECT_EQ(summary["executed"], 14);
+  for (const char* v : {"base", "sdm", "sgh", "full", "challenge"}) {
+    const std::string result = tmp.file(std::string("run/stages/finetune/") + v + "/spam/seed1/result.json");
+    ASSERT_TRUE(fs::exists(result)) << result;
+    std::ifstream in(result);
+    const auto r = nlohmann::json::parse(in);
+    EXPECT_EQ(r["method"], std::string(v) == "base" || std::string(v) == "sdm" ? "full"
+                           : std::string(v) == "challenge"                    ? "lora"
+                                                                               : "sgh")
+        << v;
+  }
+  // The profile timed every deployed model side by side, M_base's first.
+  std::ifstream pin(tmp.file("run/stages/profile/profile.json"));
+  const auto profile = nlohmann::json::parse(pin);
+  EXPECT_EQ(profile["models"].size(), 4u);
+  EXPECT_NE(first.err.find("[stage 14/14] report"), std::string::npos) << first.err;
+
+  const auto second = test::run_cli("run " + tmp.file("e.yaml"), "", 2);
+  ASSERT_EQ(second.status, 0) << second.err;
+  EXPECT_EQ(nlohmann::json::parse(second.last_line())["executed"], 0);
+
+  std::ofstream(tmp.file("e.yaml")) << experiment(tmp, 5);
+  const auto third = test::run_cli("run " + tmp.file("e.yaml"), "", 2);
+  ASSERT_EQ(third.status, 0) << third.err;
+  // csp/sdm, prune/csp-sdm, profile, finetune/full, report.
+  EXPECT_EQ(nlohmann::json::parse(third.last_line())["executed"], 5) << third.err;
+}
+
+}  // namespace
+}  // namespace mcd
