@@ -112,6 +112,7 @@ const Schema kProfile = {{"prefill", nlohmann::json::array({"1x128"})},
 }  // namespace
 
 const char* variant_name(Variant v) { return info(v).name; }
+const char* variant_slug(Variant v) { return info(v).slug; }
 
 Variant parse_variant(const std::string& name) {
   std::string known;

@@ -25,6 +25,7 @@ namespace mcd::pipeline {
 // The variants by their report names; parse_variant accepts these spellings only.
 enum class Variant { kBase, kCsp, kSdm, kSgh, kSdmSgh, kFull, kChallenge, kLoraAll, kIa3All };
 const char* variant_name(Variant v);  // "M_base", "M_CSP", …, "LoRA-all", "IA3-all"
+const char* variant_slug(Variant v);  // its stage folders: "base", "csp", …, "lora-all", "ia3-all"
 Variant parse_variant(const std::string& name);
 std::vector<Variant> all_variants();
 

@@ -1,9 +1,10 @@
 // `mamba-codesign run`: a minute-sized experiment on text the test writes — every stage of five
-// variants runs through the real commands, a second invocation does no work, and a changed CSP
-// setting re-runs exactly the stages downstream of CSP.
+// variants runs through the real commands and the report has every variant's row, a second
+// invocation does no work, and a changed CSP setting re-runs exactly the stages downstream of CSP.
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
@@ -89,6 +90,13 @@ TEST(RunCommand, EveryStageRunsThenNothingThenOnlyWhatACspChangeTouches) {
   const auto profile = nlohmann::json::parse(pin);
   EXPECT_EQ(profile["models"].size(), 4u);
   EXPECT_NE(first.err.find("[stage 14/14] report"), std::string::npos) << first.err;
+  // The report has a row for every variant and the latency of every deployed model.
+  std::ifstream rin(tmp.file("run/stages/report/report.md"));
+  const std::string report((std::istreambuf_iterator<char>(rin)), {});
+  for (const char* v : {"M_base", "M_SDM", "M_SGH", "M_full", "M_challenge"})
+    EXPECT_NE(report.find(std::string("| spam | ") + v + " | 1 |"), std::string::npos) << v << "\n" << report;
+  for (const char* m : {"| pretrain/dense |", "| prune/sdm |", "| prune/csp-sdm |", "| prune/challenge |"})
+    EXPECT_NE(report.find(m), std::string::npos) << m << "\n" << report;
 
   const auto second = test::run_cli("run " + tmp.file("e.yaml"), "", 2);
   ASSERT_EQ(second.status, 0) << second.err;
