@@ -23,6 +23,7 @@
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json_file.h"
 
 namespace mcd::cli {
 namespace {
@@ -36,9 +37,9 @@ void run_child(const std::vector<std::string>& args, const std::string& log, con
   std::vector<char*> argv;
   for (const auto& s : args) argv.push_back(const_cast<char*>(s.c_str()));
   argv.push_back(nullptr);
-  std::ofstream(log, std::ios::app) << "$";
   {
     std::ofstream l(log, std::ios::app);
+    l << "$";
     for (const auto& s : args) l << " " << s;
     l << "\n";
   }
@@ -69,14 +70,6 @@ void run_child(const std::vector<std::string>& args, const std::string& log, con
 
 std::string str(const nlohmann::json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
 
-nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  MCD_CHECK(in.good(), path, ": missing");
-  nlohmann::json j;
-  in >> j;
-  return j;
-}
-
 // The last JSON line a command printed (its summary).
 nlohmann::json last_json_line(const std::string& log) {
   std::ifstream in(log);
@@ -94,10 +87,12 @@ struct Binder {
   std::string exe;
   std::vector<std::string> globals;  // the run's global options (--threads, --ops…), for every stage
 
-  std::vector<std::string> base() const {
-    std::vector<std::string> args = {exe};
-    args.insert(args.end(), globals.begin(), globals.end());
-    return args;
+  // Runs `exe <globals> args…` for stage p with its output in the stage's log.txt.
+  void call(const PlannedStage& p, const StageContext& ctx, const std::vector<std::string>& args) const {
+    std::vector<std::string> argv = {exe};
+    argv.insert(argv.end(), globals.begin(), globals.end());
+    argv.insert(argv.end(), args.begin(), args.end());
+    run_child(argv, fs::join(ctx.dir, "log.txt"), p.name);
   }
 
   std::string model_of(const StageContext& ctx, const std::string& stage) const {
@@ -122,21 +117,14 @@ struct Binder {
         << "\n  target_sparsity: " << s["sdm"]["target_sparsity"] << "\n";
     const std::string config = fs::join(ctx.dir, "train.yaml");
     write_text_atomic(config, y.str());
-    const std::string log = fs::join(ctx.dir, "log.txt");
-    auto args = base();
-    for (const char* a : {"pretrain", "--quiet", "--resume", "--config"}) args.push_back(a);
-    args.push_back(config);
-    run_child(args, log, p.name);
-    return {{"model", fs::join(fs::join(ctx.dir, "run"), "final")}, {"summary", last_json_line(log)}};
+    call(p, ctx, {"pretrain", "--quiet", "--resume", "--config", config});
+    return {{"model", fs::join(fs::join(ctx.dir, "run"), "final")},
+            {"summary", last_json_line(fs::join(ctx.dir, "log.txt"))}};
   }
 
   nlohmann::json importance(const PlannedStage& p, const StageContext& ctx) const {
-    auto args = base();
     const std::string out = fs::join(ctx.dir, "importance.json");
-    for (const std::string& a : {std::string("importance"), std::string("--model"), model_of(ctx, p.needs[0]),
-                                 std::string("--out"), out})
-      args.push_back(a);
-    run_child(args, fs::join(ctx.dir, "log.txt"), p.name);
+    call(p, ctx, {"importance", "--model", model_of(ctx, p.needs[0]), "--out", out});
     return {{"importance", out}};
   }
 
@@ -144,43 +132,32 @@ struct Binder {
     const nlohmann::json& s = p.settings;
     const std::string out = fs::join(ctx.dir, "model");
     const int64_t seq = s["csp"]["seq_len"].get<int64_t>();
-    auto args = base();
-    for (const std::string& a :
-         {std::string("csp"), std::string("--model"), model_of(ctx, p.needs[0]), std::string("--out"), out,
-          std::string("--calib"), str(s["corpus"]["paths"][0]), std::string("--format"), str(s["corpus"]["format"]),
-          std::string("--seq-len"), std::to_string(seq), std::string("--tokens"),
-          std::to_string(seq * s["csp"]["calibration_windows"].get<int64_t>())})
-      args.push_back(a);
-    run_child(args, fs::join(ctx.dir, "log.txt"), p.name);
+    call(p, ctx,
+         {"csp", "--model", model_of(ctx, p.needs[0]), "--out", out, "--calib", str(s["corpus"]["paths"][0]),
+          "--format", str(s["corpus"]["format"]), "--seq-len", std::to_string(seq), "--tokens",
+          std::to_string(seq * s["csp"]["calibration_windows"].get<int64_t>())});
     return {{"model", out}};
   }
 
   nlohmann::json prune(const PlannedStage& p, const StageContext& ctx) const {
     const nlohmann::json& s = p.settings;
     const std::string out = fs::join(ctx.dir, "model");
-    auto args = base();
-    for (const std::string& a : {std::string("prune"), std::string("--model"), model_of(ctx, p.needs[0]),
-                                 std::string("--out"), out, std::string("--round-to"), str(s["prune"]["round_to"])})
-      args.push_back(a);
+    std::vector<std::string> args = {"prune", "--model", model_of(ctx, p.needs[0]), "--out", out, "--round-to",
+                                     str(s["prune"]["round_to"])};
     if (s["source"] == "gates") {
-      args.push_back("--threshold");
-      args.push_back("--granularity");
-      args.push_back(str(s["granularity"]));
+      args.insert(args.end(), {"--threshold", "--granularity", str(s["granularity"])});
     } else {  // magnitude ranking at the SDM model's kept widths (the challenge model)
-      args.push_back("--magnitude");
-      args.push_back("per_layer");
-      args.push_back("--widths-from");
-      args.push_back(ctx.inputs.at(p.needs[1]).at("importance").get<std::string>());
+      args.insert(args.end(), {"--magnitude", "per_layer", "--widths-from",
+                               ctx.inputs.at(p.needs[1]).at("importance").get<std::string>()});
     }
     fs::remove_tree(out);  // prune refuses to overwrite; a rerun starts over (it takes seconds)
-    run_child(args, fs::join(ctx.dir, "log.txt"), p.name);
+    call(p, ctx, args);
     return {{"model", out}, {"importance", fs::join(out, "importance.json")}};
   }
 
   nlohmann::json finetune(const PlannedStage& p, const StageContext& ctx) const {
     const nlohmann::json& s = p.settings;
-    auto args = base();
-    args.push_back("finetune");
+    std::vector<std::string> args = {"finetune"};
     auto opt = [&](const std::string& k, const std::string& v) {
       args.push_back(k);
       args.push_back(v);
@@ -213,29 +190,22 @@ struct Binder {
       opt("--lora-percentile", str(s["peft"]["lora_percentile"]));
     }
     opt("--out", ctx.dir);
-    args.push_back("--resume");
-    args.push_back("--quiet");
-    run_child(args, fs::join(ctx.dir, "log.txt"), p.name);
+    args.insert(args.end(), {"--resume", "--quiet"});
+    call(p, ctx, args);
     const nlohmann::json r = read_json_file(fs::join(ctx.dir, "result.json"));
     return {{"result", fs::join(ctx.dir, "result.json")}, {"score", r.at("score")}};
   }
 
   nlohmann::json profile(const PlannedStage& p, const StageContext& ctx) const {
     const nlohmann::json& s = p.settings["profile"];
-    auto args = base();
-    args.push_back("profile");
-    for (const auto& need : p.needs) {
-      args.push_back("--model");
-      args.push_back(model_of(ctx, need));
-    }
+    std::vector<std::string> args = {"profile"};
+    for (const auto& need : p.needs) args.insert(args.end(), {"--model", model_of(ctx, need)});
     std::string prefill, decode;
     for (const auto& v : s["prefill"]) prefill += (prefill.empty() ? "" : ",") + v.get<std::string>();
     for (const auto& v : s["decode_batch"]) decode += (decode.empty() ? "" : ",") + std::to_string(v.get<int64_t>());
-    for (const std::string& a : {std::string("--prefill"), prefill, std::string("--decode-batch"), decode,
-                                 std::string("--iters"), str(s["iters"]), std::string("--out"),
-                                 fs::join(ctx.dir, "profile.json")})
-      args.push_back(a);
-    run_child(args, fs::join(ctx.dir, "log.txt"), p.name);
+    args.insert(args.end(), {"--prefill", prefill, "--decode-batch", decode, "--iters", str(s["iters"]), "--out",
+                             fs::join(ctx.dir, "profile.json")});
+    call(p, ctx, args);
     return {{"profile", fs::join(ctx.dir, "profile.json")}, {"models", p.needs}};
   }
 };

@@ -16,6 +16,7 @@
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json_file.h"
 
 namespace mcd::cli {
 namespace {
@@ -43,16 +44,6 @@ std::optional<double> majority_score(const std::string& task, const nlohmann::js
   return accuracy;
 }
 
-
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream in(path);
-  MCD_CHECK(in.good(), "cannot read ", path);
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    fail(cat(path, ": not valid JSON (", e.what(), ")"));
-  }
-}
 
 // result.json files: the arguments themselves, or every <dir>/**/result.json one level or two down.
 void collect(const std::string& path, std::vector<std::string>& out, int depth = 0) {
@@ -104,7 +95,7 @@ Command add_summarize(CLI::App& app) {
             };
             std::map<std::pair<std::string, std::string>, Group> groups;
             for (const auto& f : files) {
-              const nlohmann::json r = read_json(f);
+              const nlohmann::json r = read_json_file(f);
               MCD_CHECK(r.value("format", "") == "mcd-finetune-result", f, ": not a finetune result.json");
               Group& g = groups[{r.at("task").get<std::string>(), r.at("method").get<std::string>()}];
               const int64_t seed = r.at("seed").get<int64_t>();
