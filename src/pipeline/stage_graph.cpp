@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <set>
 #include <sstream>
@@ -13,6 +12,7 @@
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json_file.h"
 
 namespace mcd::pipeline {
 namespace {
@@ -98,12 +98,11 @@ std::map<std::string, std::string> StageGraph::keys() const {
 nlohmann::json read_stage_record(const std::string& run_dir, const std::string& name) {
   const std::string path = record_path(run_dir, name);
   if (!fs::is_regular_file(path)) return nullptr;
-  std::ifstream in(path);
   nlohmann::json j;
   try {
-    in >> j;
-  } catch (const std::exception& e) {
-    throw Error(path + ": not valid JSON (" + e.what() + "); delete the file to run the stage again");
+    j = read_json_file(path);
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + "; delete the file to run the stage again");
   }
   MCD_CHECK(j.is_object() && j.value("format", "") == kRecordFormat, path, ": not a stage record");
   return j;
