@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "ops/autograd_placeholders.h"
 #include "util/error.h"
 
 namespace mcd::peft {
@@ -24,6 +25,72 @@ at::Tensor channel_mask_from(const at::Tensor& keep, int64_t d_inner, int64_t co
   MCD_CHECK(m.sum().item<double>() > 0, "adapter keep mask keeps no channel");
   return copies == 1 ? m : m.repeat({copies});
 }
+
+// dtype's product a·b written in `out` (fp32 straight from bf16 operands where LibTorch can).
+at::Tensor mm_into(const at::Tensor& a, const at::Tensor& b, at::ScalarType out) {
+  return out == at::kFloat ? mm_fp32(a, b) : at::mm(a, b).to(out);
+}
+
+// LoRA's training form with dropout as one autograd node:
+//   out = x·Wᵀ + b + s·(drop(x)·Aᵀ)·Bᵀ,   drop(x) = x ⊙ keep / (1 − p),  keep ~ Bernoulli(1 − p).
+// Op by op this is ~10 forward and ~15 backward dispatches with autograd bookkeeping per
+// projection, and a fine-tuning step of a small model is bound by exactly that host work (LoRA ran
+// 0.92× full fine-tuning, docs/glue.md). Here the forward is a mask draw and three GEMMs (the update
+// accumulated into the base product by addmm, 1/(1 − p) folded into s) and the backward six
+// products. Operands go to the compute dtype once: autocast's (bf16) on CUDA under autocast, else
+// x's. Gradients reach W and b too when they require it (not in LoRA fine-tuning, where W is frozen).
+class LoraDropoutLinear : public torch::autograd::Function<LoraDropoutLinear> {
+ public:
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
+                                                const at::Tensor& weight, const at::Tensor& bias_in,
+                                                const at::Tensor& A, const at::Tensor& B, double scale, double p) {
+    const at::Tensor bias = ops::undefined_if_placeholder(bias_in);
+    const bool autocast = x.is_cuda() && cuda_autocast_enabled() && x.scalar_type() != at::kDouble;
+    const auto lo = autocast ? cuda_autocast_dtype() : x.scalar_type();
+    const int64_t in = weight.size(1), out = weight.size(0);
+    const at::Tensor x2 = x.reshape({-1, in}).to(lo);
+    const at::Tensor w = weight.to(lo), a = A.to(lo), b = B.to(lo);
+    // 0/1 is exact in every dtype; contiguous x keeps the mask in memory order (same seed → same mask
+    // for the fused and op-by-op mixers).
+    const at::Tensor keep = at::empty_like(x2, at::MemoryFormat::Contiguous).bernoulli_(1.0 - p);
+    const at::Tensor dropped = x2 * keep;
+    const at::Tensor low = at::mm(dropped, a.t());  // (rows, r)
+    at::Tensor y = bias.defined() ? at::addmm(bias.to(lo), x2, w.t()) : at::mm(x2, w.t());
+    const double s = scale / (1.0 - p);
+    y.addmm_(low, b.t(), /*beta=*/1, /*alpha=*/s);
+    ctx->save_for_backward({x2, keep, dropped, low, w, a, b});
+    ctx->saved_data["s"] = s;
+    ctx->saved_data["x_type"] = static_cast<int64_t>(x.scalar_type());
+    ctx->saved_data["w_type"] = static_cast<int64_t>(weight.scalar_type());
+    ctx->saved_data["A_type"] = static_cast<int64_t>(A.scalar_type());
+    ctx->saved_data["has_bias"] = bias.defined();
+    ctx->saved_data["x_shape"] = x.sizes().vec();
+    std::vector<int64_t> shape = x.sizes().vec();
+    shape.back() = out;
+    return {y.view(shape)};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    const auto v = ctx->get_saved_variables();
+    const at::Tensor &x2 = v[0], &keep = v[1], &dropped = v[2], &low = v[3], &w = v[4], &a = v[5], &b = v[6];
+    const double s = ctx->saved_data["s"].toDouble();
+    auto type = [&](const char* k) { return static_cast<at::ScalarType>(ctx->saved_data[k].toInt()); };
+    torch::autograd::variable_list grads(7);
+    if (!grad_out[0].defined()) return grads;
+    const at::Tensor g = grad_out[0].reshape({-1, w.size(0)}).to(w.scalar_type());  // (rows, out)
+    const at::Tensor g_low = at::mm(g, b).mul_(s);                                  // (rows, r)
+    if (ctx->needs_input_grad(0)) {
+      at::Tensor g_dropped = at::mm(g_low, a).mul_(keep);
+      grads[0] = g_dropped.addmm_(g, w).view(ctx->saved_data["x_shape"].toIntVector()).to(type("x_type"));
+    }
+    if (ctx->needs_input_grad(1)) grads[1] = mm_into(g.t(), x2, type("w_type"));
+    if (ctx->needs_input_grad(2) && ctx->saved_data["has_bias"].toBool()) grads[2] = g.sum(0).to(type("w_type"));
+    if (ctx->needs_input_grad(3)) grads[3] = mm_into(g_low.t(), dropped, type("A_type"));
+    if (ctx->needs_input_grad(4)) grads[4] = mm_into(g.t(), low, type("A_type")).mul_(s);
+    return grads;
+  }
+};
 
 }  // namespace
 
@@ -65,12 +132,8 @@ bool LoraAdapterImpl::weight_form_is_exact() const { return !is_training() || op
 at::Tensor LoraAdapterImpl::forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   // Evaluation and dropout 0: one product with W + ΔW, which keeps no (…, r) activation for the backward.
   if (weight_form_is_exact()) return F::linear(x, effective_weight(weight), bias);
-  const auto dt = x.scalar_type();
-  // Contiguous first: dropout draws its mask in memory order, so the op-by-op mixer's transposed y
-  // and the fused mixer's contiguous y would otherwise get different masks from the same seed.
-  const at::Tensor dropped = F::dropout(x.contiguous(), F::DropoutFuncOptions().p(options.dropout).training(true));
-  const at::Tensor low = F::linear(dropped, masked_A().to(dt));  // (…, r)
-  return F::linear(x, weight, bias) + F::linear(low, masked_B().to(dt)) * (options.alpha / double(options.rank));
+  return LoraDropoutLinear::apply(x, weight, ops::placeholder_if_undefined(bias), masked_A(), masked_B(),
+                                  options.alpha / double(options.rank), options.dropout)[0];
 }
 
 std::vector<ChannelSlot> LoraAdapterImpl::channel_slots() {
