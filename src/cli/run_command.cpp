@@ -292,10 +292,16 @@ Command add_run(CLI::App& app, const GlobalOptions& globals) {
   struct Args {
     std::string file;
     bool dry_run = false;
+    int64_t jobs = 1;
   };
   auto a = std::make_shared<Args>();
   sub->add_option("experiment", a->file, "experiment YAML file")->required();
   sub->add_flag("--dry-run", a->dry_run, "print the stage plan with each stage's key and state, run nothing");
+  sub->add_option("--jobs", a->jobs,
+                  "stages run at once when their needs are done (e.g. fine-tunings sharing one GPU); each is a "
+                  "child process with the global --threads")
+      ->check(CLI::Range(int64_t(1), int64_t(256)))
+      ->capture_default_str();
   return {sub, [a, &globals] {
             const pipeline::Experiment e = pipeline::load_experiment(a->file);
             const auto plan = pipeline::plan_stages(e);
@@ -329,7 +335,7 @@ Command add_run(CLI::App& app, const GlobalOptions& globals) {
               }
               return;
             }
-            const pipeline::RunReport r = g.run(e.out_dir);
+            const pipeline::RunReport r = g.run(e.out_dir, nullptr, a->jobs);
             std::cout << nlohmann::json({{"out_dir", e.out_dir}, {"stages", r.stages.size()},
                                          {"executed", r.executed()}, {"failed", r.failed()}})
                              .dump()

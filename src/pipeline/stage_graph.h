@@ -56,7 +56,7 @@ struct StageReport {
 };
 
 struct RunReport {
-  std::vector<StageReport> stages;  // in execution order
+  std::vector<StageReport> stages;  // in the order they finished (or were skipped / blocked)
   int64_t failed() const;           // failed + blocked
   int64_t executed() const;         // actions called
 };
@@ -70,8 +70,11 @@ class StageGraph {
   // The keys of every stage (hex64), computed from settings and dependencies.
   std::map<std::string, std::string> keys() const;
   // Runs what is not done under run_dir (see the header comment). `log` gets the progress lines
-  // (null: stderr).
-  RunReport run(const std::string& run_dir, const std::function<void(const std::string&)>& log = nullptr) const;
+  // (null: stderr), one call at a time. Up to `jobs` stages whose needs are done run at once, each
+  // action on its own thread (actions must be safe to run concurrently); they start in the order
+  // the stages were added, so with jobs = 1 everything runs in that order.
+  RunReport run(const std::string& run_dir, const std::function<void(const std::string&)>& log = nullptr,
+                int64_t jobs = 1) const;
 
  private:
   std::vector<Stage> stages_;

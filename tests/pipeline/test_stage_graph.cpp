@@ -2,7 +2,11 @@
 // resuming an interrupted stage, and failures that stop only their dependants.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 #include <map>
 #include <string>
 #include <vector>
@@ -178,6 +182,63 @@ TEST(StageGraph, MalformedGraphsAndRecordsAreClearErrors) {
     FAIL() << "a corrupt stage record was accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("stages/a/stage.json"), std::string::npos) << e.what();
+  }
+}
+
+TEST(StageGraph, RunsUpToJobsStagesAtOnceEachAfterItsNeeds) {
+  // root → w1…w4 (independent) → sink, jobs = 2. Each w waits until a second stage is in flight
+  // (or all four have started), so the run completes only if two really run at once; a third at
+  // once would break the limit. With a failing w3, only the sink is blocked and the other ws finish.
+  for (const bool fail_w3 : {false, true}) {
+    std::mutex m;
+    std::condition_variable cv;
+    int in_flight = 0, max_in_flight = 0, started = 0;
+    std::vector<std::string> events;
+    StageGraph g;
+    auto add = [&](const std::string& name, std::vector<std::string> needs, bool worker) {
+      Stage s;
+      s.name = name;
+      s.needs = std::move(needs);
+      s.action = [&, name, worker](const StageContext&) {
+        std::unique_lock<std::mutex> lock(m);
+        events.push_back("start " + name);
+        max_in_flight = std::max(max_in_flight, ++in_flight);
+        started += worker;
+        cv.notify_all();
+        if (worker) {
+          const bool paired = cv.wait_for(lock, std::chrono::seconds(20), [&] { return in_flight >= 2 || started == 4; });
+          EXPECT_TRUE(paired) << name << " never ran beside another stage";
+        }
+        --in_flight;
+        events.push_back("end " + name);
+        cv.notify_all();
+        if (fail_w3 && name == "w3") throw Error("w3 broke");
+        return nlohmann::json(name);
+      };
+      g.add(s);
+    };
+    add("root", {}, false);
+    for (const char* w : {"w1", "w2", "w3", "w4"}) add(w, {"root"}, true);
+    add("sink", {"w1", "w2", "w3", "w4"}, false);
+    TempRun run;
+    const RunReport r = g.run(run.dir, [](const std::string&) {}, 2);
+    EXPECT_EQ(max_in_flight, 2);
+    EXPECT_EQ(events.front(), "start root");
+    EXPECT_EQ(events[1], "end root");
+    if (!fail_w3) {
+      EXPECT_EQ(r.executed(), 6);
+      EXPECT_EQ(r.failed(), 0);
+      EXPECT_EQ(events[events.size() - 2], "start sink");  // after every w ended
+      EXPECT_EQ(read_stage_record(run.dir, "sink").value("status", ""), "done");
+    } else {
+      EXPECT_EQ(r.executed(), 5);  // root, w1…w4
+      EXPECT_EQ(r.failed(), 2);    // w3 and the sink it blocks
+      EXPECT_EQ(std::count(events.begin(), events.end(), std::string("end w4")), 1);
+      EXPECT_EQ(read_stage_record(run.dir, "w3").value("status", ""), "failed");
+      EXPECT_TRUE(read_stage_record(run.dir, "sink").is_null());
+    }
+    // A second invocation with more lanes does nothing new when everything was done.
+    if (!fail_w3) EXPECT_EQ(g.run(run.dir, [](const std::string&) {}, 4).executed(), 0);
   }
 }
 
