@@ -141,26 +141,30 @@ nlohmann::json run_training_loop(Objective& objective, Communicator& comm, const
     set_lr(*optimizer, lr);
     optimizer->zero_grad();
     objective.begin_step(ctx);
-    double loss_value = 0;
+    std::vector<at::Tensor> losses;  // read after the step is queued: the step's one wait for the device
     for (int64_t m = 0; m < s.grad_accum; ++m) {
       const at::Tensor loss = [&] {
         CudaAutocastScope autocast(s.bf16);
         return objective.micro_batch_loss(ctx, m);
       }();
       (loss / double(s.grad_accum)).backward();
-      loss_value += loss.item<double>() / double(s.grad_accum);
+      losses.push_back(loss.detach());
     }
+    comm.average_gradients(trained);
+    // The norm is logged either way (read at logging time only); a clip of 0 means no clipping.
+    const at::Tensor grad_norm =
+        clip_grad_norm(trained, s.grad_clip > 0 ? s.grad_clip : std::numeric_limits<double>::infinity());
+    adamw_step(*optimizer);
+    // A NaN loss stops the run here, after the step: the weights in memory are then lost, but no
+    // checkpoint is written from them, so the last one on disk is intact.
+    double loss_value = 0;
+    for (const at::Tensor& l : losses) loss_value += l.item<double>() / double(s.grad_accum);
     if (step == options.faults.nan_loss_at_step) loss_value = NAN;  // test hook
     const double global_loss = comm.sum(loss_value) / double(comm.world_size());
     if (!std::isfinite(global_loss)) {
       fail(cat("training loss is ", global_loss, " at step ", step, " (lr ", lr, "); stopping. The last checkpoint in ",
                s.out_dir, "/checkpoints is intact: resume from it with a lower train.lr or higher train.warmup_steps"));
     }
-    comm.average_gradients(trained);
-    // The norm is logged either way; a clip of 0 means no clipping.
-    const double grad_norm =
-        torch::nn::utils::clip_grad_norm_(trained, s.grad_clip > 0 ? s.grad_clip : std::numeric_limits<double>::infinity());
-    optimizer->step();
     objective.end_step(ctx);
     last_loss = global_loss;
     units_seen += objective.units_per_step();
@@ -173,7 +177,8 @@ nlohmann::json run_training_loop(Objective& objective, Communicator& comm, const
       const double secs = seconds_since(window_start);
       const double ups = secs > 0 ? window_units / secs : 0;
       const double eta = ups > 0 ? double(s.steps - done) * objective.units_per_step() / ups : 0;
-      nlohmann::json record = {{"step", done}, {"loss", global_loss}, {"lr", lr}, {"grad_norm", grad_norm},
+      const double norm = grad_norm.item<double>();
+      nlohmann::json record = {{"step", done}, {"loss", global_loss}, {"lr", lr}, {"grad_norm", norm},
                                {"tokens_per_s", ups}, {"tokens_seen", units_seen},
                                {"peak_memory_bytes", peak_memory_bytes(device)}, {"elapsed_s", seconds_since(run_start)}};
       record.update(objective.step_metrics(done));
@@ -181,7 +186,7 @@ nlohmann::json run_training_loop(Objective& objective, Communicator& comm, const
       if (main && !options.quiet) {
         char line[256];
         std::snprintf(line, sizeof(line), "step %lld/%lld | loss %.4f | lr %.2e | gnorm %.2f | %.1fk %s/s | ETA %s",
-                      static_cast<long long>(done), static_cast<long long>(s.steps), global_loss, lr, grad_norm,
+                      static_cast<long long>(done), static_cast<long long>(s.steps), global_loss, lr, norm,
                       ups / 1000, objective.unit_name(), format_duration(eta).c_str());
         std::cerr << (tty ? "\r" : "") << line << objective.progress_suffix(done) << (tty ? "   " : "\n") << std::flush;
       }

@@ -2,6 +2,7 @@
 #include "train/optimizer.h"
 
 #include <cmath>
+#include <map>
 
 #include "util/error.h"
 
@@ -38,6 +39,108 @@ std::unique_ptr<torch::optim::AdamW> make_adamw(torch::nn::Module& module, const
     groups.emplace_back(gates, std::move(gate_options));
   }
   return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(s.lr));
+}
+
+namespace {
+
+// The CUDA parameters with a gradient of every group, or empty when one of them rules the fused
+// kernel out (a CPU or non-fp32 parameter, amsgrad).
+bool fusable(const torch::optim::AdamW& opt) {
+#if TORCH_VERSION_MAJOR >= 2
+  bool any = false;
+  for (const auto& group : opt.param_groups()) {
+    const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
+    if (o.amsgrad()) return false;
+    for (const auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      if (!p.is_cuda() || p.scalar_type() != at::kFloat || p.grad().scalar_type() != at::kFloat ||
+          p.grad().is_sparse())
+        return false;
+      any = true;
+    }
+  }
+  return any;
+#else
+  (void)opt;
+  return false;  // LibTorch 1.13 has no fused AdamW; its CPU build is what runs there
+#endif
+}
+
+}  // namespace
+
+bool adamw_step_is_fused(const torch::optim::AdamW& opt) { return fusable(opt); }
+
+void adamw_step(torch::optim::AdamW& opt) {
+#if TORCH_VERSION_MAJOR >= 2
+  if (fusable(opt)) {
+    torch::NoGradGuard no_grad;
+    auto& state = opt.state();
+    for (auto& group : opt.param_groups()) {
+      const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
+      // Parameters by the step count they reach (normally one bucket; a parameter that had no
+      // gradient on some step lags behind, as in the reference, which skips it).
+      struct Bucket {
+        std::vector<at::Tensor> params, grads, exp_avgs, exp_avg_sqs;
+      };
+      std::map<int64_t, Bucket> buckets;
+      for (auto& p : group.params()) {
+        if (!p.grad().defined()) continue;
+        const auto key = optimizer_state_key(state, p);
+        auto it = state.find(key);
+        if (it == state.end()) {  // as the reference's first step: zero moments
+          auto fresh = std::make_unique<torch::optim::AdamWParamState>();
+          fresh->step(0);
+          fresh->exp_avg(torch::zeros_like(p, at::MemoryFormat::Preserve));
+          fresh->exp_avg_sq(torch::zeros_like(p, at::MemoryFormat::Preserve));
+          state[key] = std::move(fresh);
+          it = state.find(key);
+        }
+        auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
+        st.step(st.step() + 1);
+        Bucket& b = buckets[st.step()];
+        b.params.push_back(p);
+        b.grads.push_back(p.grad());
+        b.exp_avgs.push_back(st.exp_avg());
+        b.exp_avg_sqs.push_back(st.exp_avg_sq());
+      }
+      for (auto& [step, b] : buckets) {
+        // The kernel reads the (already incremented) step from a device scalar, one per tensor.
+        const at::Tensor t = at::full({}, double(step), b.params.front().options().dtype(at::kFloat));
+        const std::vector<at::Tensor> steps(b.params.size(), t);
+        at::_fused_adamw_(b.params, b.grads, b.exp_avgs, b.exp_avg_sqs, {}, steps, o.lr(), std::get<0>(o.betas()),
+                          std::get<1>(o.betas()), o.weight_decay(), o.eps(), /*amsgrad=*/false, /*maximize=*/false,
+                          std::nullopt, std::nullopt);
+      }
+    }
+    return;
+  }
+#endif
+  opt.step();
+}
+
+at::Tensor clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm) {
+  MCD_CHECK(max_norm > 0, "gradient clipping: max_norm must be positive (infinity: no clipping), got ", max_norm);
+#if TORCH_VERSION_MAJOR >= 2
+  std::vector<at::Tensor> grads;
+  bool cuda = true;
+  for (const auto& p : params)
+    if (p.grad().defined()) {
+      grads.push_back(p.grad());
+      cuda = cuda && p.grad().is_cuda() && p.grad().scalar_type() == at::kFloat && !p.grad().is_sparse() &&
+             p.grad().device() == grads.front().device();
+    }
+  if (cuda && !grads.empty()) {
+    torch::NoGradGuard no_grad;
+    const at::Tensor total = at::linalg_vector_norm(at::stack(at::_foreach_norm(grads, 2)), 2);
+    if (std::isfinite(max_norm)) {
+      // min(1, max/(norm + 1e-6)): a factor of exactly 1 when no clipping is due, as the reference skips it.
+      const at::Tensor coef = total.add(1e-6).reciprocal().mul(max_norm).clamp_max(1.0);
+      at::_foreach_mul_(grads, coef);
+    }
+    return total;
+  }
+#endif
+  return torch::tensor(torch::nn::utils::clip_grad_norm_(params, max_norm), at::kDouble);
 }
 
 Schedule parse_schedule(const std::string& name) {

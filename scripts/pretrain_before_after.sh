@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# End-to-end pre-training speed, this tree against an older source tree, side by side on one GPU
+# (PERF.md: a claim is a ratio measured in one run on one card). What a user sees: the whole
+# `mamba-codesign pretrain` step (data, forward, backward, clipping, optimizer, logging), bf16,
+# 8 × 2048 tokens per step, on enwiki2015/AA, for mamba-130m-gpt2 and mamba-370m; each run 80 steps,
+# old and new alternating ROUNDS times (default 2). Prints per run the mean tokens/s of the logged
+# steps after step 20 and the peak memory, then new/old ratios of the means.
+# Usage: scripts/pretrain_before_after.sh OLD_SRC ENWIKI_AA_DIR OUT
+#   (OLD_SRC: e.g. `git archive --prefix=old/ COMMIT` unpacked; both trees built here as in
+#   gpu_before_after.sh: build-gpu/ and build-gpu-old/, in parallel, when not built yet.)
+set -uo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+old="$(cd "${1:?usage: pretrain_before_after.sh OLD_SRC ENWIKI_AA_DIR OUT}" && pwd)"
+enwiki="$(cd "${2:?ENWIKI_AA_DIR}" && pwd)"
+out="$(mkdir -p "${3:?OUT}" && cd "$3" && pwd)"
+rounds=${ROUNDS:-2}
+cd "$repo"
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee -a "$out/gpu.txt"
+if [[ ! -x build-gpu-old/mamba-codesign || ! -x build-gpu/mamba-codesign ]]; then
+  t0=$(date +%s)
+  (MCD_BUILD_DIR="$repo/build-gpu-old" bash "$old/scripts/build_gpu.sh" >"$out/build_old.log" 2>&1; echo "old build rc=$?") &
+  MCD_BUILD_DIR="$repo/build-gpu" bash scripts/build_gpu.sh >"$out/build_new.log" 2>&1
+  echo "new build rc=$? ($(( $(date +%s) - t0 )) s)"; grep -m3 -A8 "error" "$out/build_new.log"
+  wait
+fi
+run() {  # label build preset round
+  local dir="$out/runs/$1-$3-$4"
+  rm -rf "$dir"; mkdir -p "$out/runs"
+  timeout 240 "$2/mamba-codesign" pretrain --config configs/train/mamba130m-enwiki-gpu.yaml \
+    --set "model.preset=$3" --set "data.paths=[$enwiki]" --set "data.cache_dir=$out/tokens" \
+    --set train.batch_size=8 --set train.seq_len=2048 --set train.steps=80 --set eval.interval=0 \
+    --set checkpoint.interval=0 --set run.log_interval=10 --set "run.out_dir=$dir" >"$dir.log" 2>&1
+  local rc=$?
+  python3 - "$dir/metrics.jsonl" "$1" "$3" "$4" "$rc" >>"$out/e2e.jsonl" <<'PY'
+import json, sys
+path, label, preset, rnd, rc = sys.argv[1:]
+try:
+    rows = [json.loads(l) for l in open(path) if '"loss"' in l]
+except OSError:
+    rows = []
+rows = [r for r in rows if r["step"] > 20]
+rate = sum(r["tokens_per_s"] for r in rows) / len(rows) if rows else None
+mem = max(r["peak_memory_bytes"] for r in rows) / 2**30 if rows else None
+print(json.dumps({"build": label, "preset": preset, "round": int(rnd), "rc": int(rc),
+                  "tokens_per_s": rate, "peak_gib": mem, "steps_measured": len(rows)}))
+PY
+  tail -1 "$out/e2e.jsonl"
+}
+for r in $(seq 1 "$rounds"); do
+  for p in mamba-130m-gpt2 mamba-370m; do
+    run old build-gpu-old "$p" "$r"
+    run new build-gpu "$p" "$r"
+  done
+done
+python3 - "$out/e2e.jsonl" <<'PY'
+import json, sys, collections
+rows = [json.loads(l) for l in open(sys.argv[1])]
+by = collections.defaultdict(list)
+for r in rows:
+    if r["tokens_per_s"]: by[(r["preset"], r["build"])].append(r)
+print("| preset | old tokens/s | new tokens/s | new/old | old peak GiB | new peak GiB |")
+print("| --- | --- | --- | --- | --- | --- |")
+for p in sorted({k[0] for k in by}):
+    o, n = by.get((p, "old"), []), by.get((p, "new"), [])
+    if not o or not n: continue
+    mo = sum(r["tokens_per_s"] for r in o) / len(o); mn = sum(r["tokens_per_s"] for r in n) / len(n)
+    rates = lambda rs: " / ".join("%.0f" % r["tokens_per_s"] for r in rs)
+    peak = lambda rs: max(r["peak_gib"] for r in rs)
+    print("| %s | %s | %s | %.3f | %.2f | %.2f |" % (p, rates(o), rates(n), mn / mo, peak(o), peak(n)))
+PY
