@@ -25,7 +25,7 @@ HypothesisPart not_evaluated(std::string claim, std::string why) {
   HypothesisPart p;
   p.claim = std::move(claim);
   p.verdict = Verdict::kNotEvaluated;
-  p.evidence = "not evaluated: " + why;
+  p.evidence = why;
   return p;
 }
 

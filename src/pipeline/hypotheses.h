@@ -62,7 +62,7 @@ struct HypothesisInputs {
 struct HypothesisPart {
   std::string claim;      // what this part tests, e.g. "decode latency M_CSP / M_base ≤ 0.9"
   Verdict verdict = Verdict::kNotEvaluated;
-  std::string evidence;   // the numbers in words, or why it was not evaluated
+  std::string evidence;   // the numbers in words, or (not evaluated) the reason
   nlohmann::json numbers = nlohmann::json::object();  // the raw inputs and statistics
 };
 
