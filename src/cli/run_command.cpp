@@ -12,12 +12,11 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <cmath>
 #include <cstdio>
 #include <sstream>
 
 #include "cli/commands.h"
-#include "eval/statistics.h"
+#include "cli/run_report.h"
 #include "pipeline/experiment.h"
 #include "pipeline/stage_graph.h"
 #include "util/atomic_file.h"
@@ -211,80 +210,6 @@ struct Binder {
 };
 
 
-// The report of this version: every stage's outputs in results.json, and report.md with the
-// scores per variant and task over seeds (mean, sd, 95 % t-interval, the majority class in the
-// task's metric, trainable parameters) and the profile's latencies side by side. The hypotheses'
-// verdicts (METHOD §5) are not computed yet, and the report says so.
-nlohmann::json write_report(const pipeline::Experiment& e, const StageContext& c) {
-  nlohmann::json all = nlohmann::json::object();
-  for (const auto& [k, v] : c.inputs) all[k] = v;
-  const std::string results = fs::join(c.dir, "results.json");
-  write_text_atomic(results, all.dump(1) + "\n");
-  std::ostringstream md;
-  md << "# " << e.name << "\n\n" << (e.description.empty() ? "" : e.description + "\n\n")
-     << "Experiment file `" << e.file << "`, run directory `" << e.out_dir << "`, seeds";
-  for (const auto s : e.seeds) md << " " << s;
-  md << ". Every number below was measured in this run (raw values: `results.json` and each stage's folder).\n\n"
-     << "## Scores over seeds\n\n| task | variant | n | mean | sd | 95 % t-interval | majority class | above it | trainable (no head) |\n"
-     << "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
-  auto fmt = [](double v) {
-    char b[32];
-    std::snprintf(b, sizeof b, "%.2f", v);
-    return std::string(b);
-  };
-  for (const auto& task : e.tasks)
-    for (const auto v : e.variants) {
-      std::vector<double> scores;
-      double majority = NAN;
-      int64_t trainable = -1;
-      for (const auto seed : e.seeds) {
-        const std::string stage = std::string("finetune/") + pipeline::variant_slug(v) + "/" + task.label + "/seed" +
-                                  std::to_string(seed);
-        if (!c.inputs.count(stage)) continue;
-        const nlohmann::json r = read_json_file(c.inputs.at(stage).at("result").get<std::string>());
-        scores.push_back(r.at("score").get<double>());
-        const auto& mb = r.value("majority_baseline", nlohmann::json(nullptr));
-        if (mb.is_object() && mb.contains("score")) majority = mb["score"].get<double>();
-        trainable = r["parameters"].value("trainable_without_head", int64_t(-1));
-      }
-      if (scores.empty()) continue;
-      std::string sd = "-", interval = "-", above = "-";
-      if (scores.size() >= 2) {
-        const eval::TInterval t = eval::t_interval(scores, 0.95);
-        sd = fmt(t.sd);
-        interval = "[" + fmt(t.lower) + ", " + fmt(t.upper) + "]";
-        if (!std::isnan(majority)) above = t.lower > majority ? "yes" : "no";
-      }
-      md << "| " << task.label << " | " << pipeline::variant_name(v) << " | " << scores.size() << " | "
-         << fmt(eval::mean(scores)) << " | " << sd << " | " << interval << " | "
-         << (std::isnan(majority) ? std::string("-") : fmt(majority)) << " | " << above << " | " << trainable << " |\n";
-    }
-  if (c.inputs.count("profile")) {
-    const nlohmann::json prof = read_json_file(c.inputs.at("profile").at("profile").get<std::string>());
-    const auto models = c.inputs.at("profile").at("models");
-    md << "\n## Latency (" << prof.value("device_name", std::string("?")) << ", " << prof.value("timer", std::string())
-       << ", " << prof.value("iters", 0) << " samples, models interleaved in one process)\n\n"
-       << "| case | model | P50 ms | P95 ms | ratio of medians to " << str(models[0]) << " [95 % bootstrap] |\n"
-       << "| --- | --- | --- | --- | --- |\n";
-    for (const auto& cs : prof.at("cases"))
-      for (const auto& r : cs.at("results")) {
-        const int64_t m = r.at("model").get<int64_t>();
-        std::string ratio = "1 (baseline)";
-        if (r.contains("ratio_to_model0"))
-          ratio = fmt(r["ratio_to_model0"]["ratio_of_medians"].get<double>()) + " [" +
-                  fmt(r["ratio_to_model0"]["lower"].get<double>()) + ", " +
-                  fmt(r["ratio_to_model0"]["upper"].get<double>()) + "]";
-        md << "| " << str(cs.at("label")) << " | " << str(models[m]) << " | " << fmt(r["summary_ms"]["p50"].get<double>())
-           << " | " << fmt(r["summary_ms"]["p95"].get<double>()) << " | " << ratio << " |\n";
-      }
-  }
-  md << "\n## Hypotheses\n\nH1–H4 (METHOD §5) are **not evaluated by this version of the pipeline**: the tables above are\n"
-        "its inputs; the verdicts, FLOPs of the deployed classifiers and the plots are still to be built.\n";
-  const std::string report = fs::join(c.dir, "report.md");
-  write_text_atomic(report, md.str());
-  return {{"results", results}, {"report", report}};
-}
-
 }  // namespace
 
 Command add_run(CLI::App& app, const GlobalOptions& globals) {
@@ -320,7 +245,7 @@ Command add_run(CLI::App& app, const GlobalOptions& globals) {
               if (p.kind == "prune") s.action = [b, copy](const StageContext& c) { return b.prune(copy, c); };
               if (p.kind == "finetune") s.action = [b, copy](const StageContext& c) { return b.finetune(copy, c); };
               if (p.kind == "profile") s.action = [b, copy](const StageContext& c) { return b.profile(copy, c); };
-              if (p.kind == "report") s.action = [&e](const StageContext& c) { return write_report(e, c); };
+              if (p.kind == "report") s.action = [&e](const StageContext& c) { return write_run_report(e, c); };
               g.add(std::move(s));
             }
             if (a->dry_run) {

@@ -1,13 +1,22 @@
 // `mamba-codesign run`: a minute-sized experiment on text the test writes — every stage of five
-// variants runs through the real commands and the report has every variant's row, a second
-// invocation does no work, and a changed CSP setting re-runs exactly the stages downstream of CSP.
+// variants runs through the real commands and the report has every variant's row, the hypotheses,
+// the deployed FLOPs and the plots; a second invocation does no work, and a changed CSP setting
+// re-runs exactly the stages downstream of CSP. A run killed mid-fine-tune resumes to the same
+// numbers.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <thread>
 
 #include "test_support.h"
 #include "util/fs.h"
@@ -53,6 +62,55 @@ std::string experiment(const test::TempDir& tmp, int calibration_windows) {
          "}\nseeds: [1]\nvariants: [M_base, M_SDM, M_SGH, M_full, M_challenge]\n";
 }
 
+// The finished report: the ablation table's FLOPs column, H1–H4 with verdicts, the setup and
+// the plots (when gnuplot is installed), and results.json with the raw numbers behind them.
+void check_report(const test::TempDir& tmp, const std::string& report, const nlohmann::json& profile) {
+  for (const char* section : {"## Ablation", "## Hypotheses (METHOD §5)", "## Setup", "## Plots", "classifier FLOPs/seq",
+                              "LM FLOPs/token", "peak inference memory", "- Command line: `", "- Commit: "})
+    EXPECT_NE(report.find(section), std::string::npos) << section << "\n" << report;
+  // M_CSP and LoRA-all are not in this experiment, and one seed gives no paired interval.
+  EXPECT_NE(report.find("### H1: not evaluated"), std::string::npos) << report;
+  EXPECT_NE(report.find("M_CSP is not among the experiment's variants"), std::string::npos) << report;
+  EXPECT_NE(report.find("LoRA-all is not among the experiment's variants"), std::string::npos) << report;
+  EXPECT_NE(report.find("A quick demonstration:"), std::string::npos) << report;
+
+  std::ifstream in(tmp.file("run/stages/report/results.json"));
+  const auto results = nlohmann::json::parse(in);
+  ASSERT_EQ(results["hypotheses"].size(), 4u);
+  // H2's FLOPs part compares two deployed classifiers directly: it holds or fails, never more vague.
+  const std::string flops_verdict = results["hypotheses"][1]["parts"][0]["verdict"];
+  EXPECT_TRUE(flops_verdict == "holds" || flops_verdict == "fails") << results["hypotheses"][1].dump(1);
+  EXPECT_EQ(results["hypotheses"][1]["parts"][1]["verdict"], "not evaluated");
+  // Deployed classifier FLOPs = L·(forward FLOPs per token without the LM head, as the profile
+  // command counts them independently) + 2·D·C + C for the head on the pooled vector; L = 32, C = 2.
+  // Integers well below 2^53, so the double is exact.
+  for (const auto& [v, stage] : {std::make_pair("M_base", "pretrain/dense"), std::make_pair("M_SDM", "prune/sdm")}) {
+    const auto& row = results["variants"][v];
+    int64_t model = -1;
+    for (size_t m = 0; m < profile["models"].size(); ++m)
+      if (profile["models"][m]["path"] == row["model"]) model = int64_t(m);
+    ASSERT_GE(model, 0) << v;
+    EXPECT_EQ(row["model_stage"], stage);
+    std::ifstream cin(row["model"].get<std::string>() + "/config.json");
+    const auto config = nlohmann::json::parse(cin);
+    const int64_t d = config.contains("d_model") ? config["d_model"].get<int64_t>() : config["hidden_size"].get<int64_t>();
+    const int64_t per_token = profile["models"][size_t(model)]["forward_flops_per_token_without_head"];
+    EXPECT_EQ(row["classifier_flops_per_sequence"].get<double>(), double(32 * per_token + 2 * d * 2 + 2)) << v;
+    EXPECT_EQ(row["scores"]["spam"]["1"]["score"].get<double>(), row["average_score_by_seed"]["1"].get<double>()) << v;
+  }
+  EXPECT_FALSE(results["setup"]["command_line"].get<std::string>().empty());
+
+  if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) {
+    for (const char* png : {"pareto.png", "scores.png", "widths.png", "training.png"}) {
+      EXPECT_TRUE(fs::exists(tmp.file(std::string("run/stages/report/plots/") + png))) << png;
+      EXPECT_NE(report.find(std::string("](plots/") + png + ")"), std::string::npos) << png;
+    }
+    EXPECT_EQ(results["plots"].size(), 4u);
+  } else {
+    EXPECT_NE(report.find("Plots skipped: gnuplot was not found"), std::string::npos) << report;
+  }
+}
+
 TEST(RunCommand, EveryStageRunsThenNothingThenOnlyWhatACspChangeTouches) {
   test::TempDir tmp;
   {
@@ -69,7 +127,7 @@ TEST(RunCommand, EveryStageRunsThenNothingThenOnlyWhatACspChangeTouches) {
   std::ofstream(tmp.file("e.yaml")) << experiment(tmp, 4);
 
   const auto first = test::run_cli("run " + tmp.file("e.yaml"), "", 2);
-  if (first.status != 0 && first.err.find("gpt2") != std::string::npos) GTEST_SKIP() << "GPT-2 assets absent";
+  if (first.status != 0 && first.err.find("gpt2") != std::string::npos) GTEST_SKIP() << "GPT-2 assets absent: " << first.err;
   ASSERT_EQ(first.status, 0) << first.err;
   auto summary = nlohmann::json::parse(first.last_line());
   // pretrain ×2, prune/sdm, importance, csp/sdm, prune/csp-sdm, prune/challenge, profile, 5 fine-tunings, report.
@@ -97,6 +155,7 @@ TEST(RunCommand, EveryStageRunsThenNothingThenOnlyWhatACspChangeTouches) {
     EXPECT_NE(report.find(std::string("| spam | ") + v + " | 1 |"), std::string::npos) << v << "\n" << report;
   for (const char* m : {"| pretrain/dense |", "| prune/sdm |", "| prune/csp-sdm |", "| prune/challenge |"})
     EXPECT_NE(report.find(m), std::string::npos) << m << "\n" << report;
+  check_report(tmp, report, profile);
 
   const auto second = test::run_cli("run " + tmp.file("e.yaml"), "", 2);
   ASSERT_EQ(second.status, 0) << second.err;
@@ -107,6 +166,86 @@ TEST(RunCommand, EveryStageRunsThenNothingThenOnlyWhatACspChangeTouches) {
   ASSERT_EQ(third.status, 0) << third.err;
   // csp/sdm, prune/csp-sdm, profile, finetune/full, report.
   EXPECT_EQ(nlohmann::json::parse(third.last_line())["executed"], 5) << third.err;
+}
+
+// Killed mid-fine-tune, `run` resumes the started stage from its checkpoint and ends with the very
+// numbers of an uninterrupted run. The experiment is M_base alone; after a whole run, the
+// fine-tuning's and the report's folders are removed so the next invocation runs exactly those two
+// again on the same pre-trained model. That run (its process group: `run` and its `finetune`
+// child) is killed with SIGKILL as soon as the fine-tuning's first epoch checkpoint exists, then
+// started again. The loop's resume is bit-identical (FinetuneCli.KilledRunResumesToTheSameResult),
+// so scores and validation losses must be equal, not close.
+TEST(RunCommand, KilledMidFineTuneResumesToTheSameResults) {
+  test::TempDir tmp;
+  {
+    std::mt19937 rng(7);
+    const char* words[] = {"a", "small", "model", "reads", "the", "text", "and", "learns", "some", "words"};
+    for (int doc = 0; doc < 20; ++doc) {
+      std::ofstream corpus(tmp.file("corpus" + std::to_string(doc) + ".txt"));
+      for (int w = 0; w < 150; ++w) corpus << words[rng() % 10] << (w % 12 == 11 ? ".\n" : " ");
+    }
+  }
+  // 256 examples in batches of 16: 16 steps an epoch, 4 epochs, so three epochs remain after the
+  // first checkpoint for the kill to land in.
+  write_spam_task(tmp.file("train.jsonl"), 256, 1);
+  write_spam_task(tmp.file("dev.jsonl"), 32, 2);
+  std::string yaml = experiment(tmp, 4);
+  yaml = yaml.substr(0, yaml.find("variants:")) + "variants: [M_base]\n";
+  const std::string from = "finetune: {epochs: 1,";
+  yaml.replace(yaml.find(from), from.size(), "finetune: {epochs: 4,");
+  std::ofstream(tmp.file("e.yaml")) << yaml;
+
+  const auto whole = test::run_cli("run " + tmp.file("e.yaml"), "", 2);
+  if (whole.status != 0 && whole.err.find("gpt2") != std::string::npos) GTEST_SKIP() << "GPT-2 assets absent";
+  ASSERT_EQ(whole.status, 0) << whole.err;
+  const std::string stage = tmp.file("run/stages/finetune/base/spam/seed1");
+  auto read = [](const std::string& p) {
+    std::ifstream in(p);
+    return nlohmann::json::parse(in);
+  };
+  const auto expected = read(stage + "/result.json");
+  const auto expected_results = read(tmp.file("run/stages/report/results.json"));
+  fs::remove_tree(stage);
+  fs::remove_tree(tmp.file("run/stages/report"));
+
+  // Everything the child needs is prepared before fork: it only calls async-signal-safe functions.
+  const std::string out = tmp.file("killed.log"), cli = test::cli_path(), yaml_path = tmp.file("e.yaml");
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::setpgid(0, 0);  // its own process group, so one kill reaches the fine-tuning child too
+    const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    ::execl(cli.c_str(), cli.c_str(), "--threads", "2", "run", yaml_path.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::setpgid(pid, pid);  // also from here: no race with the child's own call
+  const auto start = std::chrono::steady_clock::now();
+  while (!fs::exists(stage + "/checkpoints/latest") && std::chrono::steady_clock::now() - start < std::chrono::minutes(5))
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ::kill(-pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(fs::exists(stage + "/checkpoints/latest")) << "no checkpoint within 5 minutes";
+  ASSERT_FALSE(fs::exists(stage + "/result.json")) << "the fine-tuning finished before the kill; nothing to resume";
+  EXPECT_EQ(read(stage + "/stage.json")["status"], "running");
+
+  const auto resumed = test::run_cli("run " + tmp.file("e.yaml"), "", 2);
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_EQ(nlohmann::json::parse(resumed.last_line())["executed"], 2) << resumed.err;  // the fine-tuning, the report
+  std::ifstream lin(stage + "/log.txt");
+  const std::string log((std::istreambuf_iterator<char>(lin)), {});
+  EXPECT_NE(log.find("resumed from"), std::string::npos) << log;
+  const auto got = read(stage + "/result.json");
+  EXPECT_EQ(got["score"], expected["score"]);
+  ASSERT_EQ(got["history"].size(), 4u);
+  ASSERT_EQ(expected["history"].size(), 4u);
+  for (size_t e = 0; e < 4; ++e) EXPECT_EQ(got["history"][e]["val_loss"], expected["history"][e]["val_loss"]) << e;
+  const auto results = read(tmp.file("run/stages/report/results.json"));
+  EXPECT_EQ(results["variants"]["M_base"]["average_score_by_seed"], expected_results["variants"]["M_base"]["average_score_by_seed"]);
 }
 
 }  // namespace
