@@ -105,7 +105,10 @@ struct Binder {
     y << "description: " << e.name << " " << p.name << "\nmodel:\n  preset: " << str(s["model"]["preset"])
       << "\ndata:\n  format: " << str(s["corpus"]["format"]) << "\n  paths: " << s["corpus"]["paths"].dump()
       << "\n  cache_dir: " << fs::join(ctx.dir, "tokens") << "\n  val_fraction: " << s["corpus"]["val_fraction"]
-      << "\n  max_documents: " << s["corpus"]["max_documents"] << "\ntrain:\n  seq_len: " << s["pretrain"]["seq_len"]
+      << "\n  max_documents: " << s["corpus"]["max_documents"]
+      << (p.needs.empty() ? std::string()  // else the restricted vocabulary of the `vocab` stage
+                          : "\n  vocab_map: " + ctx.inputs.at(p.needs[0]).at("vocab_map").get<std::string>())
+      << "\ntrain:\n  seq_len: " << s["pretrain"]["seq_len"]
       << "\n  batch_size: " << s["pretrain"]["batch_size"] << "\n  steps: " << s["pretrain"]["steps"]
       << "\n  lr: " << s["pretrain"]["lr"] << "\n  warmup_steps: " << s["pretrain"]["warmup_steps"]
       << "\n  precision: " << str(s["pretrain"]["precision"]) << "\n  seed: " << s["pretrain"]["seed"]
@@ -120,6 +123,29 @@ struct Binder {
     call(p, ctx, {"pretrain", "--quiet", "--resume", "--config", config});
     return {{"model", fs::join(fs::join(ctx.dir, "run"), "final")},
             {"summary", last_json_line(fs::join(ctx.dir, "log.txt"))}};
+  }
+
+  // `data vocab` over the corpus's training documents and the tasks' training data.
+  nlohmann::json vocab(const PlannedStage& p, const StageContext& ctx) const {
+    const nlohmann::json& s = p.settings;
+    const std::string out = fs::join(ctx.dir, "vocab_map.json");
+    std::vector<std::string> args = {"data", "vocab", "--format", str(s["corpus"]["format"]), "--val-fraction",
+                                     str(s["corpus"]["val_fraction"]), "--max-documents",
+                                     str(s["corpus"]["max_documents"]), "--min-count", str(s["vocab"]["min_count"]),
+                                     "--out", out};
+    for (const auto& c : s["corpus"]["paths"]) args.insert(args.end(), {"--corpus", str(c)});
+    std::string glue_dir;  // one for all GLUE tasks (load_experiment checks it)
+    for (const auto& t : s["tasks"]) {
+      if (t["name"] == "custom") {
+        args.insert(args.end(), {"--custom-task", str(t["train"])});
+      } else {
+        args.insert(args.end(), {"--glue-task", str(t["name"])});
+        glue_dir = str(t["data_dir"]);
+      }
+    }
+    if (!glue_dir.empty()) args.insert(args.end(), {"--data-dir", glue_dir});
+    call(p, ctx, args);
+    return {{"vocab_map", out}, {"summary", last_json_line(fs::join(ctx.dir, "log.txt"))}};
   }
 
   nlohmann::json importance(const PlannedStage& p, const StageContext& ctx) const {
@@ -183,6 +209,10 @@ struct Binder {
     if (s["finetune"]["max_train_examples"].get<int64_t>() > 0)
       opt("--max-train-examples", str(s["finetune"]["max_train_examples"]));
     if (s["finetune"]["lr"].get<double>() > 0) opt("--lr", str(s["finetune"]["lr"]));
+    // Keys added later are read with their defaults, so older stage settings keep their meaning.
+    const double lr_scale = s["finetune"].value("lr_scale", 1.0);
+    if (lr_scale != 1) opt("--lr-scale", str(s["finetune"]["lr_scale"]));
+    opt("--pooling", s["finetune"].value("pooling", std::string("last")));
     if (s.contains("peft")) {
       opt("--rank", str(s["peft"]["rank"]));
       opt("--alpha", str(s["peft"]["alpha"]));
@@ -211,6 +241,44 @@ struct Binder {
 };
 
 
+// The report's pre-training section: the vocabulary (when restricted: its size, and that the ids
+// are renumbered) and each pre-trained model's validation loss against the unigram baseline of the
+// same tokens, read from the stages' records (the report does not need them directly).
+std::string pretraining_section(const pipeline::Experiment& e) {
+  std::ostringstream md;
+  auto fmt = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.3f", v);
+    return std::string(b);
+  };
+  md << "## Pre-training\n\n";
+  const nlohmann::json vocab = pipeline::read_stage_record(e.out_dir, "vocab");
+  if (vocab.is_object() && vocab.contains("outputs")) {
+    const nlohmann::json v = vocab["outputs"].value("summary", nlohmann::json::object());
+    md << "Vocabulary **restricted** (stage `vocab`): the " << v.value("kept_ids", int64_t(0))
+       << " GPT-2 ids (`<|endoftext|>` included) seen at least " << v.value("min_count", int64_t(1))
+       << " times in the corpus's training documents and the tasks' training data, renumbered, plus one "
+          "unknown id: "
+       << v.value("size", int64_t(0)) << " ids instead of GPT-2's 50,257 (" << v.value("unk_tokens", int64_t(0))
+       << " of the " << v.value("tokens", int64_t(0))
+       << " counted tokens became unknown). The models' embedding and LM head are that wide, and the losses "
+          "below are over those ids.\n\n";
+  } else {
+    md << "Vocabulary: GPT-2's, unrestricted.\n\n";
+  }
+  md << "| model | steps | validation loss (nats/token) | unigram baseline | below it |\n| --- | --- | --- | --- | --- |\n";
+  for (const char* stage : {"pretrain/dense", "pretrain/sdm"}) {
+    const nlohmann::json r = pipeline::read_stage_record(e.out_dir, stage);
+    if (!r.is_object() || !r.contains("outputs")) continue;
+    const nlohmann::json sm = r["outputs"].value("summary", nlohmann::json::object());
+    if (!sm.contains("val_loss") || !sm.contains("unigram_val_loss")) continue;
+    const double loss = sm["val_loss"].get<double>(), unigram = sm["unigram_val_loss"].get<double>();
+    md << "| " << stage << " | " << sm.value("steps", int64_t(0)) << " | " << fmt(loss) << " | " << fmt(unigram)
+       << " | " << (loss < unigram ? "yes" : "**no**") << " |\n";
+  }
+  return md.str() + "\n";
+}
+
 // The report of this version: every stage's outputs in results.json, and report.md with the
 // scores per variant and task over seeds (mean, sd, 95 % t-interval, the majority class in the
 // task's metric, trainable parameters) and the profile's latencies side by side. The hypotheses'
@@ -225,6 +293,7 @@ nlohmann::json write_report(const pipeline::Experiment& e, const StageContext& c
      << "Experiment file `" << e.file << "`, run directory `" << e.out_dir << "`, seeds";
   for (const auto s : e.seeds) md << " " << s;
   md << ". Every number below was measured in this run (raw values: `results.json` and each stage's folder).\n\n"
+     << pretraining_section(e)  // (kept apart from the rest of the report)
      << "## Scores over seeds\n\n| task | variant | n | mean | sd | 95 % t-interval | majority class | above it | trainable (no head) |\n"
      << "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
   auto fmt = [](double v) {
@@ -292,10 +361,16 @@ Command add_run(CLI::App& app, const GlobalOptions& globals) {
   struct Args {
     std::string file;
     bool dry_run = false;
+    int jobs = 1;
   };
   auto a = std::make_shared<Args>();
   sub->add_option("experiment", a->file, "experiment YAML file")->required();
   sub->add_flag("--dry-run", a->dry_run, "print the stage plan with each stage's key and state, run nothing");
+  sub->add_option("--jobs", a->jobs,
+                  "stages run at once when their needs are done (each its own process; e.g. one per core with "
+                  "--threads 1)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   return {sub, [a, &globals] {
             const pipeline::Experiment e = pipeline::load_experiment(a->file);
             const auto plan = pipeline::plan_stages(e);
@@ -307,7 +382,9 @@ Command add_run(CLI::App& app, const GlobalOptions& globals) {
               s.needs = p.needs;
               s.settings = p.settings;
               s.expected_seconds = p.expected_seconds;
+              s.exclusive = p.exclusive;
               const PlannedStage copy = p;
+              if (p.kind == "vocab") s.action = [b, copy](const StageContext& c) { return b.vocab(copy, c); };
               if (p.kind == "pretrain") s.action = [b, copy](const StageContext& c) { return b.pretrain(copy, c); };
               if (p.kind == "importance") s.action = [b, copy](const StageContext& c) { return b.importance(copy, c); };
               if (p.kind == "csp") s.action = [b, copy](const StageContext& c) { return b.csp(copy, c); };
@@ -329,7 +406,7 @@ Command add_run(CLI::App& app, const GlobalOptions& globals) {
               }
               return;
             }
-            const pipeline::RunReport r = g.run(e.out_dir);
+            const pipeline::RunReport r = g.run(e.out_dir, nullptr, a->jobs);
             std::cout << nlohmann::json({{"out_dir", e.out_dir}, {"stages", r.stages.size()},
                                          {"executed", r.executed()}, {"failed", r.failed()}})
                              .dump()
