@@ -12,6 +12,7 @@
 #include "csp/correlation.h"
 #include "csp/permutation.h"
 #include "csp/stage.h"
+#include "data/tokenizer/vocab_map.h"
 #include "model/checkpoint.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -91,7 +92,8 @@ Command add_csp(CLI::App& app) {
             } else {
               const auto tc = std::chrono::steady_clock::now();
               const TokenInput in = read_token_input(a->calib, a->format, a->seq_len, a->tokens,
-                                                     a->per_document > 0 ? a->per_document : a->seq_len, "--calib");
+                                                     a->per_document > 0 ? a->per_document : a->seq_len, "--calib",
+                                                     a->model, model->config().real_vocab_size());
               if (in.ids.numel() < a->tokens)
                 std::fprintf(stderr, "csp: warning: %s gave %lld calibration tokens, fewer than --tokens %lld\n",
                              a->calib.c_str(), (long long)in.ids.numel(), (long long)a->tokens);
@@ -134,6 +136,7 @@ Command add_csp(CLI::App& app) {
             }
             csp::apply_permutation(*model, perm, apply->count() ? a->apply : std::string("the new permutation"));
             save_pretrained(*model, a->out);
+            data::copy_vocab_map(a->model, a->out);  // the permuted model keeps its vocabulary
             csp::write_permutation(fs::join(a->out, "permutation.json"), perm);
             csp::PathObjectives total;
             int64_t converged = 0;

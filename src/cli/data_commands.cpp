@@ -7,6 +7,8 @@
 //                  (src/data/download; progress on stderr, one JSON summary line on stdout).
 //   data demo      converts the demo run's npm datasets (Brown corpus, SpamAssassin) into the
 //                  project's corpus and `--task custom` formats (src/data/demo).
+//   data vocab     a restricted vocabulary: the GPT-2 ids that corpora and task data use,
+//                  renumbered (data/tokenizer/vocab_map.h, data/vocab_build.h).
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -19,6 +21,8 @@
 #include "config/model_config.h"
 #include "data/demo/demo_data.h"
 #include "data/glue/glue.h"
+#include "data/tokenizer/bpe_tokenizer.h"
+#include "data/vocab_build.h"
 #include "util/error.h"
 #include "util/fs.h"
 #ifdef MCD_HAS_DOWNLOAD
@@ -179,6 +183,55 @@ void add_demo(CLI::App* sub, std::vector<std::function<void()>>& runs) {
   });
 }
 
+void add_vocab(CLI::App* sub, std::vector<std::function<void()>>& runs) {
+  auto* v = sub->add_subcommand(
+      "vocab", "a restricted vocabulary: the GPT-2 ids that corpora and task data use, renumbered (vocab_map.json)");
+  struct Args {
+    std::vector<std::string> corpus, custom, glue;
+    std::string format = "auto", data_dir, out;
+    double val_fraction = 0;
+    uint64_t split_seed = 0;
+    int64_t max_documents = -1, min_count = 1;
+  };
+  auto a = std::make_shared<Args>();
+  v->add_option("--corpus", a->corpus, "corpus file or folder (repeatable; all with --format)");
+  v->add_option("--format", a->format, "corpus format: auto, text, wikitext, wikiextractor")->capture_default_str();
+  v->add_option("--val-fraction", a->val_fraction,
+                "skip the corpus documents a token cache with this val_fraction puts into validation")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  v->add_option("--split-seed", a->split_seed, "the token cache's split seed")->capture_default_str();
+  v->add_option("--max-documents", a->max_documents, "only the first N documents of each corpus (-1: all)")
+      ->capture_default_str();
+  v->add_option("--custom-task", a->custom, "custom task training file, .jsonl or .tsv (repeatable)");
+  v->add_option("--glue-task", a->glue, "GLUE task whose train split is counted (repeatable; needs --data-dir)");
+  v->add_option("--data-dir", a->data_dir, "the GLUE root (for --glue-task)");
+  v->add_option("--min-count", a->min_count, "ids seen fewer times become the unknown id")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 40))
+      ->capture_default_str();
+  v->add_option("--out", a->out, "the vocab_map.json to write")->required();
+  runs.push_back([a, v] {
+    if (!v->parsed()) return;
+    data::VocabSources s;
+    for (const auto& c : a->corpus) s.corpora.push_back(data::CorpusSpec{a->format, {c}});
+    s.val_fraction = a->val_fraction;
+    s.split_seed = a->split_seed;
+    s.max_documents = a->max_documents;
+    s.custom_files = a->custom;
+    MCD_CHECK(a->glue.empty() || !a->data_dir.empty(), "data vocab: --glue-task needs --data-dir");
+    for (const auto& t : a->glue) s.glue.emplace_back(t, a->data_dir);
+    s.min_count = a->min_count;
+    const data::VocabBuild b = data::build_vocab_map(s, data::BpeTokenizer::load_default());
+    b.map.save(a->out, b.summary);
+    nlohmann::json j = b.summary;
+    j["out"] = a->out;
+    std::cerr << "data vocab: kept " << b.summary["kept_ids"] << " ids (<|endoftext|> included) of the " << b.summary["distinct_ids"]
+              << " distinct GPT-2 ids seen in " << b.summary["tokens"] << " tokens, plus the unknown id; "
+              << b.summary["unk_tokens"] << " tokens become unk; wrote " << a->out << "\n";
+    std::cout << j.dump() << std::endl;
+  });
+}
+
 }  // namespace
 
 Command add_data(CLI::App& app) {
@@ -199,6 +252,7 @@ Command add_data(CLI::App& app) {
   std::vector<std::function<void()>> runs;
   add_download(sub, runs);
   add_demo(sub, runs);
+  add_vocab(sub, runs);
   return {sub, [a, glue, runs] {
             for (const auto& run : runs) run();
             if (!glue->parsed()) return;

@@ -21,7 +21,7 @@ Command add_finetune(CLI::App& app) {
     bool regression = false, merge = false, resume = false, quiet = false, keep_checkpoints = false, scale_ranks = false;
     int64_t epochs = 3, max_steps = 0, batch = 32, eval_batch = 64, grad_accum = 1, max_length = 128;
     int64_t rank = 16, max_train = 0, max_eval = 0;
-    double alpha = 0, dropout = 0.05, lr = 0, weight_decay = 0.01, warmup = 0.06, clip = 1.0, percentile = 75;
+    double alpha = 0, dropout = 0.05, lr = 0, lr_scale = 1, weight_decay = 0.01, warmup = 0.06, clip = 1.0, percentile = 75;
     double freeze_percentile = 0, max_minutes = 0;
     uint64_t seed = 0;
     std::vector<std::string> faults;
@@ -49,6 +49,10 @@ Command add_finetune(CLI::App& app) {
       ->check(CLI::Range(int64_t(4), int64_t(1) << 20))
       ->capture_default_str();
   sub->add_option("--lr", a->lr, "peak learning rate (0: the method's default)")->check(CLI::NonNegativeNumber);
+  sub->add_option("--lr-scale", a->lr_scale,
+                  "with --lr 0: the method's default learning rate times this (small models want larger rates)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   sub->add_option("--weight-decay", a->weight_decay, "AdamW weight decay of matrices")->capture_default_str();
   sub->add_option("--warmup", a->warmup, "warm-up as a fraction of the steps")->check(CLI::Range(0.0, 0.99))->capture_default_str();
   sub->add_option("--grad-clip", a->clip, "gradient norm clip (0: none)")->capture_default_str();
@@ -112,7 +116,9 @@ Command add_finetune(CLI::App& app) {
             s.eval_batch_size = a->eval_batch;
             s.grad_accum = a->grad_accum;
             s.max_length = a->max_length;
-            s.lr = a->lr;
+            MCD_CHECK(a->lr == 0 || a->lr_scale == 1, "--lr-scale scales the method's default rate; it cannot be "
+                      "combined with --lr");
+            s.lr = a->lr > 0 ? a->lr : a->lr_scale * finetune::default_lr(s.peft.method);
             s.weight_decay = a->weight_decay;
             s.warmup_ratio = a->warmup;
             s.grad_clip = a->clip;

@@ -13,9 +13,11 @@
 #include "model/checkpoint.h"
 #include "model/generation.h"
 #include "util/error.h"
+#include "util/fs.h"
 
 #ifdef MCD_HAS_TOKENIZER
 #include "data/tokenizer/bpe_tokenizer.h"
+#include "data/tokenizer/vocab_map.h"
 #endif
 
 namespace mcd::cli {
@@ -140,7 +142,9 @@ Command add_generate(CLI::App& app) {
 #ifdef MCD_HAS_TOKENIZER
             std::optional<data::BpeTokenizer> tokenizer;
             if (!a->prompt.empty()) {
-              tokenizer = data::BpeTokenizer::load_default();
+              // The model's own tokenizer: GPT-2, restricted by its vocab_map.json if it has one.
+              tokenizer = data::tokenizer_for_model(
+                  a->model, ModelConfig::from_hf_file(fs::join(a->model, "config.json")).real_vocab_size());
               for (int32_t id : tokenizer->encode(a->prompt)) prompt.push_back(id);
               MCD_CHECK(!prompt.empty(), "--prompt is empty");
             }
@@ -215,14 +219,17 @@ Command add_score(CLI::App& app) {
             MCD_CHECK(a->out.empty() || tokens->count(), "score: --out (all logits) needs --tokens");
             MCD_CHECK(a->seq_len >= 2, "score: --seq-len must be >= 2, got ", a->seq_len);
             const torch::Device device = parse_device(a->device);
-            const TokenInput in = tokens->count()
-                                      ? read_token_input(a->tokens, a->format, a->seq_len, -1, -1, "--tokens")
-                                      : read_token_input(a->corpus, a->format, a->seq_len, a->max_tokens, -1, "--corpus");
-            const at::Tensor ids = in.ids;
             LoadOptions lo;
             lo.device = device;
             MambaLM model = load_pretrained(a->model, lo);
             model->eval();
+            const int64_t real_vocab = model->config().real_vocab_size();
+            const TokenInput in =
+                tokens->count()
+                    ? read_token_input(a->tokens, a->format, a->seq_len, -1, -1, "--tokens", a->model, real_vocab)
+                    : read_token_input(a->corpus, a->format, a->seq_len, a->max_tokens, -1, "--corpus", a->model,
+                                       real_vocab);
+            const at::Tensor ids = in.ids;
             const int64_t vocab = model->config().vocab_size;
             MCD_CHECK(ids.min().item<int64_t>() >= 0 && ids.max().item<int64_t>() < vocab,
                       "score: token ids must be in [0, ", vocab, ") for ", a->model);

@@ -104,7 +104,10 @@ struct Binder {
     y << "description: " << e.name << " " << p.name << "\nmodel:\n  preset: " << str(s["model"]["preset"])
       << "\ndata:\n  format: " << str(s["corpus"]["format"]) << "\n  paths: " << s["corpus"]["paths"].dump()
       << "\n  cache_dir: " << fs::join(ctx.dir, "tokens") << "\n  val_fraction: " << s["corpus"]["val_fraction"]
-      << "\n  max_documents: " << s["corpus"]["max_documents"] << "\ntrain:\n  seq_len: " << s["pretrain"]["seq_len"]
+      << "\n  max_documents: " << s["corpus"]["max_documents"]
+      << (p.needs.empty() ? std::string()  // else the restricted vocabulary of the `vocab` stage
+                          : "\n  vocab_map: " + ctx.inputs.at(p.needs[0]).at("vocab_map").get<std::string>())
+      << "\ntrain:\n  seq_len: " << s["pretrain"]["seq_len"]
       << "\n  batch_size: " << s["pretrain"]["batch_size"] << "\n  steps: " << s["pretrain"]["steps"]
       << "\n  lr: " << s["pretrain"]["lr"] << "\n  warmup_steps: " << s["pretrain"]["warmup_steps"]
       << "\n  precision: " << str(s["pretrain"]["precision"]) << "\n  seed: " << s["pretrain"]["seed"]
@@ -119,6 +122,29 @@ struct Binder {
     call(p, ctx, {"pretrain", "--quiet", "--resume", "--config", config});
     return {{"model", fs::join(fs::join(ctx.dir, "run"), "final")},
             {"summary", last_json_line(fs::join(ctx.dir, "log.txt"))}};
+  }
+
+  // `data vocab` over the corpus's training documents and the tasks' training data.
+  nlohmann::json vocab(const PlannedStage& p, const StageContext& ctx) const {
+    const nlohmann::json& s = p.settings;
+    const std::string out = fs::join(ctx.dir, "vocab_map.json");
+    std::vector<std::string> args = {"data", "vocab", "--format", str(s["corpus"]["format"]), "--val-fraction",
+                                     str(s["corpus"]["val_fraction"]), "--max-documents",
+                                     str(s["corpus"]["max_documents"]), "--min-count", str(s["vocab"]["min_count"]),
+                                     "--out", out};
+    for (const auto& c : s["corpus"]["paths"]) args.insert(args.end(), {"--corpus", str(c)});
+    std::string glue_dir;  // one for all GLUE tasks (load_experiment checks it)
+    for (const auto& t : s["tasks"]) {
+      if (t["name"] == "custom") {
+        args.insert(args.end(), {"--custom-task", str(t["train"])});
+      } else {
+        args.insert(args.end(), {"--glue-task", str(t["name"])});
+        glue_dir = str(t["data_dir"]);
+      }
+    }
+    if (!glue_dir.empty()) args.insert(args.end(), {"--data-dir", glue_dir});
+    call(p, ctx, args);
+    return {{"vocab_map", out}, {"summary", last_json_line(fs::join(ctx.dir, "log.txt"))}};
   }
 
   nlohmann::json importance(const PlannedStage& p, const StageContext& ctx) const {
@@ -182,6 +208,10 @@ struct Binder {
     if (s["finetune"]["max_train_examples"].get<int64_t>() > 0)
       opt("--max-train-examples", str(s["finetune"]["max_train_examples"]));
     if (s["finetune"]["lr"].get<double>() > 0) opt("--lr", str(s["finetune"]["lr"]));
+    // Keys added later are read with their defaults, so older stage settings keep their meaning.
+    const double lr_scale = s["finetune"].value("lr_scale", 1.0);
+    if (lr_scale != 1) opt("--lr-scale", str(s["finetune"]["lr_scale"]));
+    opt("--pooling", s["finetune"].value("pooling", std::string("last")));
     if (s.contains("peft")) {
       opt("--rank", str(s["peft"]["rank"]));
       opt("--alpha", str(s["peft"]["alpha"]));
@@ -217,15 +247,15 @@ Command add_run(CLI::App& app, const GlobalOptions& globals) {
   struct Args {
     std::string file;
     bool dry_run = false;
-    int64_t jobs = 1;
+    int jobs = 1;
   };
   auto a = std::make_shared<Args>();
   sub->add_option("experiment", a->file, "experiment YAML file")->required();
   sub->add_flag("--dry-run", a->dry_run, "print the stage plan with each stage's key and state, run nothing");
   sub->add_option("--jobs", a->jobs,
-                  "stages run at once when their needs are done (e.g. fine-tunings sharing one GPU); each is a "
-                  "child process with the global --threads")
-      ->check(CLI::Range(int64_t(1), int64_t(256)))
+                  "stages run at once when their needs are done (each its own process; e.g. one per core with "
+                  "--threads 1)")
+      ->check(CLI::Range(1, 256))
       ->capture_default_str();
   return {sub, [a, &globals] {
             const pipeline::Experiment e = pipeline::load_experiment(a->file);
@@ -238,7 +268,9 @@ Command add_run(CLI::App& app, const GlobalOptions& globals) {
               s.needs = p.needs;
               s.settings = p.settings;
               s.expected_seconds = p.expected_seconds;
+              s.exclusive = p.exclusive;
               const PlannedStage copy = p;
+              if (p.kind == "vocab") s.action = [b, copy](const StageContext& c) { return b.vocab(copy, c); };
               if (p.kind == "pretrain") s.action = [b, copy](const StageContext& c) { return b.pretrain(copy, c); };
               if (p.kind == "importance") s.action = [b, copy](const StageContext& c) { return b.importance(copy, c); };
               if (p.kind == "csp") s.action = [b, copy](const StageContext& c) { return b.csp(copy, c); };

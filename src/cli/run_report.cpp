@@ -18,6 +18,7 @@
 #include "config/model_config.h"
 #include "eval/statistics.h"
 #include "pipeline/hypotheses.h"
+#include "pipeline/stage_graph.h"
 #include "sdm/flops.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -306,6 +307,44 @@ std::vector<Plot> draw_plots(const std::string& dir, const std::vector<VariantRo
   }
   for (const auto& f : failures) skipped += (skipped.empty() ? "" : "; ") + f;
   return drawn;
+}
+
+// The report's pre-training section: the vocabulary (when restricted: its size, and that the ids
+// are renumbered) and each pre-trained model's validation loss against the unigram baseline of the
+// same tokens, read from the stages' records (the report does not need them directly).
+std::string pretraining_section(const pipeline::Experiment& e) {
+  std::ostringstream md;
+  auto fmt = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.3f", v);
+    return std::string(b);
+  };
+  md << "## Pre-training\n\n";
+  const nlohmann::json vocab = pipeline::read_stage_record(e.out_dir, "vocab");
+  if (vocab.is_object() && vocab.contains("outputs")) {
+    const nlohmann::json v = vocab["outputs"].value("summary", nlohmann::json::object());
+    md << "Vocabulary **restricted** (stage `vocab`): the " << v.value("kept_ids", int64_t(0))
+       << " GPT-2 ids (`<|endoftext|>` included) seen at least " << v.value("min_count", int64_t(1))
+       << " times in the corpus's training documents and the tasks' training data, renumbered, plus one "
+          "unknown id: "
+       << v.value("size", int64_t(0)) << " ids instead of GPT-2's 50,257 (" << v.value("unk_tokens", int64_t(0))
+       << " of the " << v.value("tokens", int64_t(0))
+       << " counted tokens became unknown). The models' embedding and LM head are that wide, and the losses "
+          "below are over those ids.\n\n";
+  } else {
+    md << "Vocabulary: GPT-2's, unrestricted.\n\n";
+  }
+  md << "| model | steps | validation loss (nats/token) | unigram baseline | below it |\n| --- | --- | --- | --- | --- |\n";
+  for (const char* stage : {"pretrain/dense", "pretrain/sdm"}) {
+    const nlohmann::json r = pipeline::read_stage_record(e.out_dir, stage);
+    if (!r.is_object() || !r.contains("outputs")) continue;
+    const nlohmann::json sm = r["outputs"].value("summary", nlohmann::json::object());
+    if (!sm.contains("val_loss") || !sm.contains("unigram_val_loss")) continue;
+    const double loss = sm["val_loss"].get<double>(), unigram = sm["unigram_val_loss"].get<double>();
+    md << "| " << stage << " | " << sm.value("steps", int64_t(0)) << " | " << fmt(loss) << " | " << fmt(unigram)
+       << " | " << (loss < unigram ? "yes" : "**no**") << " |\n";
+  }
+  return md.str() + "\n";
 }
 
 }  // namespace
@@ -646,7 +685,8 @@ nlohmann::json write(const pipeline::Experiment& e, const pipeline::StageContext
     }
   }
 
-  md << "\n## Setup\n\n"
+  md << "\n" << pretraining_section(e);
+  md << "## Setup\n\n"
      << "- Experiment file: `" << e.file << "`; run directory: `" << e.out_dir << "`\n"
      << "- Command line: `" << cmdline << "`\n"
      << "- Commit: " << (commit.empty() ? std::string("unknown (not a git checkout)") : "`" + commit + "`")

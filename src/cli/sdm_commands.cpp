@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "data/tokenizer/vocab_map.h"
 #include "model/checkpoint.h"
 #include "sdm/flops.h"
 #include "sdm/importance.h"
@@ -117,6 +118,7 @@ Command add_prune(CLI::App& app) {
             sdm::Importance importance = sdm::compute_importance(*model, plan);
             if (!a->widths_from.empty()) importance.plan["widths_from"] = a->widths_from;
             save_pretrained(*pruned, a->out);
+            data::copy_vocab_map(a->model, a->out);  // the pruned model keeps its vocabulary
             sdm::write_importance(fs::join(a->out, "importance.json"), importance);
 
             ModelConfig dense = config;  // the unpruned model without its gates

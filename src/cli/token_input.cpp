@@ -7,6 +7,7 @@
 #ifdef MCD_HAS_TOKENIZER
 #include "data/token_windows.h"
 #include "data/tokenizer/bpe_tokenizer.h"
+#include "data/tokenizer/vocab_map.h"
 #endif
 
 namespace mcd::cli {
@@ -19,7 +20,8 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }  // namespace
 
 TokenInput read_token_input(const std::string& path, const std::string& format, int64_t seq_len,
-                            int64_t max_tokens, int64_t per_document, const char* option) {
+                            int64_t max_tokens, int64_t per_document, const char* option,
+                            const std::string& model_dir, int64_t model_vocab) {
   TokenInput in;
   if (ends_with(path, ".safetensors")) {
     const io::SafetensorsFile file = io::SafetensorsFile::open(path);
@@ -40,7 +42,7 @@ TokenInput read_token_input(const std::string& path, const std::string& format, 
     return in;
   }
 #ifdef MCD_HAS_TOKENIZER
-  const auto tokenizer = data::BpeTokenizer::load_default();
+  const auto tokenizer = data::tokenizer_for_model(model_dir, model_vocab);
   data::WindowOptions w;
   w.seq_len = seq_len;
   w.max_tokens = max_tokens;

@@ -1,5 +1,5 @@
 // The `tokenize` subcommand: GPT-2 byte-level BPE ids of a text file, comma-separated on one
-// line. Present only when the tokenizer library is built (src/data/tokenizer).
+// line (with --vocab-map, the ids of that restricted vocabulary). Present only when the tokenizer library is built (src/data/tokenizer).
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -10,6 +10,7 @@
 
 #ifdef MCD_HAS_TOKENIZER
 #include "data/tokenizer/bpe_tokenizer.h"
+#include "data/tokenizer/vocab_map.h"
 #endif
 
 namespace mcd::cli {
@@ -17,8 +18,10 @@ namespace mcd::cli {
 Command add_tokenize(CLI::App& app) {
   auto* sub = app.add_subcommand("tokenize", "print the GPT-2 BPE ids of a text file, comma-separated");
   auto file = std::make_shared<std::string>();
+  auto map = std::make_shared<std::string>();
   sub->add_option("--text-file", *file, "UTF-8 text file")->required();
-  return {sub, [file] {
+  sub->add_option("--vocab-map", *map, "a restricted vocabulary (vocab_map.json from `data vocab` or a model folder)");
+  return {sub, [file, map] {
 #ifdef MCD_HAS_TOKENIZER
             // A directory opens as an empty stream on Linux: refuse it rather than print nothing.
             MCD_CHECK(!fs::is_directory(*file), "--text-file ", *file, ": is a directory, not a text file");
@@ -27,7 +30,8 @@ Command add_tokenize(CLI::App& app) {
             std::stringstream ss;
             ss << in.rdbuf();
             MCD_CHECK(!in.bad(), "--text-file ", *file, ": read error");
-            const auto tokenizer = data::BpeTokenizer::load_default();
+            auto tokenizer = data::BpeTokenizer::load_default();
+            if (!map->empty()) tokenizer = tokenizer.restricted(data::VocabMap::load(*map), *map);
             const auto ids = tokenizer.encode(ss.str());
             std::string line;
             for (size_t i = 0; i < ids.size(); ++i) line += (i ? "," : "") + std::to_string(ids[i]);

@@ -104,7 +104,9 @@ const Schema kCsp = {{"calibration_windows", int64_t(16)}, {"seq_len", int64_t(1
 const Schema kPrune = {{"round_to", int64_t(1)}};
 const Schema kPeft = {{"rank", int64_t(16)}, {"alpha", 32.0}, {"dropout", 0.05}, {"lora_percentile", 75.0}};
 const Schema kFinetune = {{"epochs", int64_t(3)}, {"batch_size", int64_t(32)}, {"max_length", int64_t(128)},
-                          {"max_train_examples", int64_t(0)}, {"lr", 0.0}};
+                          {"max_train_examples", int64_t(0)}, {"lr", 0.0}, {"lr_scale", 1.0},
+                          {"pooling", "last"}};
+const Schema kVocab = {{"restrict", false}, {"min_count", int64_t(1)}};
 const Schema kProfile = {{"prefill", nlohmann::json::array({"1x128"})},
                          {"decode_batch", nlohmann::json::array({int64_t(1)})},
                          {"iters", int64_t(20)}};
@@ -133,7 +135,8 @@ Experiment load_experiment(const std::string& path) {
   const YAML::Node root = config::load_yaml_file(path);
   MCD_CHECK(root.IsMap(), path, ": an experiment file is a mapping of sections");
   const std::set<std::string> known = {"name", "description", "out_dir", "corpus", "model", "pretrain", "sdm",
-                                       "csp", "prune", "peft", "finetune", "profile", "tasks", "seeds", "variants"};
+                                       "csp", "prune", "peft", "finetune", "profile", "vocab", "tasks", "seeds",
+                                       "variants"};
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     if (!known.count(key)) {
@@ -151,6 +154,9 @@ Experiment load_experiment(const std::string& path) {
   e.out_dir = top.get_string("out_dir", "runs/" + e.name);
   e.corpus = read_section(root, "corpus", kCorpus, path);
   MCD_CHECK(!(e.corpus["paths"].empty() || e.corpus["paths"][0] == ""), path, ": 'corpus.paths' is required");
+  const std::string format = e.corpus["format"].get<std::string>();
+  MCD_CHECK(format == "auto" || format == "text" || format == "wikitext" || format == "wikiextractor", path,
+            ": 'corpus.format' must be auto, text, wikitext or wikiextractor, got '", format, "'");
   e.model = read_section(root, "model", kModel, path);
   e.pretrain = read_section(root, "pretrain", kPretrain, path);
   e.sdm = read_section(root, "sdm", kSdm, path);
@@ -162,6 +168,14 @@ Experiment load_experiment(const std::string& path) {
   e.peft = read_section(root, "peft", kPeft, path);
   e.finetune = read_section(root, "finetune", kFinetune, path);
   e.profile = read_section(root, "profile", kProfile, path);
+  MCD_CHECK(e.finetune["lr"].get<double>() >= 0 && e.finetune["lr_scale"].get<double>() > 0, path,
+            ": 'finetune.lr' must be >= 0 and 'finetune.lr_scale' > 0");
+  MCD_CHECK(e.finetune["lr"].get<double>() == 0 || e.finetune["lr_scale"].get<double>() == 1, path,
+            ": 'finetune.lr_scale' scales each method's default rate; it cannot be combined with 'finetune.lr'");
+  MCD_CHECK(e.finetune["pooling"] == "last" || e.finetune["pooling"] == "mean", path,
+            ": 'finetune.pooling' must be last or mean");
+  e.vocab = read_section(root, "vocab", kVocab, path);
+  MCD_CHECK(e.vocab["min_count"].get<int64_t>() >= 1, path, ": 'vocab.min_count' must be at least 1");
 
   const YAML::Node tasks = root["tasks"];
   MCD_CHECK(tasks && tasks.IsSequence() && tasks.size() > 0, path, ": 'tasks' must be a non-empty list",
@@ -187,6 +201,17 @@ Experiment load_experiment(const std::string& path) {
     }
     MCD_CHECK(labels.insert(ts.label).second, where, ": the task label '", ts.label, "' appears twice");
     e.tasks.push_back(ts);
+  }
+
+  if (e.vocab["restrict"].get<bool>()) {  // `data vocab` takes one GLUE folder
+    std::string glue_dir;
+    for (const auto& t : e.tasks) {
+      if (t.name == "custom") continue;
+      MCD_CHECK(glue_dir.empty() || glue_dir == t.data_dir, path,
+                ": with vocab.restrict every GLUE task must have the same data_dir ('", glue_dir, "' and '",
+                t.data_dir, "')");
+      glue_dir = t.data_dir;
+    }
   }
 
   const YAML::Node seeds = root["seeds"];
@@ -234,8 +259,18 @@ std::vector<PlannedStage> plan_stages(const Experiment& e) {
   const nlohmann::json dense_settings = {{"corpus", e.corpus}, {"model", e.model}, {"pretrain", e.pretrain}};
   nlohmann::json sdm_settings = dense_settings;
   sdm_settings["sdm"] = e.sdm;
-  auto pretrain_dense = [&] { add({"pretrain/dense", "pretrain", {}, dense_settings, pretrain_s}); };
-  auto pretrain_sdm = [&] { add({"pretrain/sdm", "pretrain", {}, sdm_settings, pretrain_s * 1.2}); };
+  // A restricted vocabulary is built once, from the corpus and the tasks' training data; the
+  // pre-trainings need it (their keys then follow its settings). Without it the keys are as before.
+  std::vector<std::string> pretrain_needs;
+  if (e.vocab["restrict"].get<bool>()) {
+    nlohmann::json tasks = nlohmann::json::array();
+    for (const auto& t : e.tasks)
+      tasks.push_back({{"name", t.name}, {"data_dir", t.data_dir}, {"train", t.train}});
+    add({"vocab", "vocab", {}, {{"corpus", e.corpus}, {"tasks", tasks}, {"vocab", e.vocab}}, 5});
+    pretrain_needs = {"vocab"};
+  }
+  auto pretrain_dense = [&] { add({"pretrain/dense", "pretrain", pretrain_needs, dense_settings, pretrain_s}); };
+  auto pretrain_sdm = [&] { add({"pretrain/sdm", "pretrain", pretrain_needs, sdm_settings, pretrain_s * 1.2}); };
   auto prune_sdm = [&] {
     pretrain_sdm();
     add({"prune/sdm", "prune", {"pretrain/sdm"}, {{"source", "gates"}, {"prune", e.prune}, {"granularity", e.sdm["granularity"]}}, 5});
@@ -283,7 +318,8 @@ std::vector<PlannedStage> plan_stages(const Experiment& e) {
   std::vector<std::string> models;
   for (const auto& [v, c] : chains)
     if (std::find(models.begin(), models.end(), c.model_stage) == models.end()) models.push_back(c.model_stage);
-  add({"profile", "profile", models, {{"profile", e.profile}}, 10.0 * double(models.size())});
+  // It runs alone (exclusive) when stages run concurrently, so other stages do not disturb the timings.
+  add({"profile", "profile", models, {{"profile", e.profile}}, 10.0 * double(models.size()), true});
   report_needs.push_back("profile");
   // Fine-tuning, seeds outermost so that a partial run covers every variant with the first seeds.
   for (const int64_t seed : e.seeds)

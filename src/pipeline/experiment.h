@@ -12,7 +12,8 @@
 //   M_full       SDM → CSP (gates permuted with the weights) → prune → SGH-PEFT, gate importance
 //   M_challenge  dense → magnitude pruning to M_SDM's kept widths → LoRA on every layer
 //   LoRA-all / IA3-all   dense → LoRA / IA³ on every layer (the PEFT baselines)
-// Stages shared by several variants run once (M_SDM and M_SDM+SGH share the pruned model).
+// Stages shared by several variants run once (M_SDM and M_SDM+SGH share the pruned model). With
+// vocab.restrict, a `vocab` stage comes before both pre-trainings.
 #pragma once
 
 #include <cstdint>
@@ -42,6 +43,10 @@ struct Experiment {
   std::string out_dir;  // the run directory
   // Sections whose keys are checked here and passed on to the stages as settings.
   nlohmann::json corpus, model, pretrain, sdm, csp, prune, peft, finetune, profile;
+  // vocab: {restrict, min_count}. With restrict, a `vocab` stage builds a restricted vocabulary
+  // (data/tokenizer/vocab_map.h) from the corpus's training documents and the tasks' training
+  // data; both pre-trainings use it and every model derived from them carries it.
+  nlohmann::json vocab;
   std::vector<TaskSpec> tasks;
   std::vector<int64_t> seeds;
   std::vector<Variant> variants;
@@ -54,10 +59,11 @@ Experiment load_experiment(const std::string& path);
 // One planned stage; `kind` selects the action the CLI binds.
 struct PlannedStage {
   std::string name;
-  std::string kind;  // pretrain | importance | csp | prune | finetune | profile | report
+  std::string kind;  // vocab | pretrain | importance | csp | prune | finetune | profile | report
   std::vector<std::string> needs;
   nlohmann::json settings;
   double expected_seconds = 1;
+  bool exclusive = false;  // runs alone when stages run concurrently (the profile's timings)
 };
 
 // The stages the experiment's variants need, each once, in an order where needs come first.

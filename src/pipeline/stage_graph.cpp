@@ -2,15 +2,15 @@
 #include "pipeline/stage_graph.h"
 
 #include <chrono>
-#include <algorithm>
 #include <cmath>
 #include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <cstdio>
 #include <iostream>
 #include <set>
 #include <sstream>
-#include <thread>
-#include <mutex>
 
 #include "data/hash64.h"
 #include "util/atomic_file.h"
@@ -113,10 +113,9 @@ nlohmann::json read_stage_record(const std::string& run_dir, const std::string& 
 }
 
 RunReport StageGraph::run(const std::string& run_dir, const std::function<void(const std::string&)>& log_fn,
-                          int64_t jobs) const {
+                          int jobs) const {
   MCD_CHECK(jobs >= 1, "run: jobs must be at least 1, got ", jobs);
-  std::mutex mu;  // guards everything below that the stage threads touch, and the log
-  auto log = [&](const std::string& line) {  // called with mu held
+  auto log = [&](const std::string& line) {
     if (log_fn) {
       log_fn(line);
     } else {
@@ -144,146 +143,152 @@ RunReport StageGraph::run(const std::string& run_dir, const std::function<void(c
   int64_t position = 0;
   const int64_t to_run = int64_t(pending.size());
 
-  enum class State { kWaiting, kRunning, kFinished };
-  std::vector<State> state(stages_.size(), State::kWaiting);
-  std::condition_variable finished_one;
-  int64_t running = 0;
-  std::vector<std::thread> threads;
+  // Stages start in list order as soon as their needs are finished and fewer than `jobs` actions
+  // run; with jobs = 1 that is exactly the list order, one at a time, in this thread. Actions run
+  // in worker threads otherwise (each of ours waits on a child process); records, outputs and log
+  // lines are handled here only.
+  enum State { kWaiting, kRunning, kFinished };
+  std::vector<State> state(stages_.size(), kWaiting);
+  std::vector<int64_t> positions(stages_.size(), 0);
+  struct Result {
+    size_t index;
+    StageReport sr;
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Result> finished;
+  std::vector<std::thread> workers;
+  int running = 0;
+  size_t remaining = stages_.size();
 
-  // Runs stage i's action on its own thread; the record, outputs and report under mu.
-  auto launch = [&](size_t i, StageContext ctx, StageReport sr, int64_t pos) {
-    threads.emplace_back([&, i, ctx = std::move(ctx), sr = std::move(sr), pos]() mutable {
-      const Stage& s = stages_[i];
-      const std::string tag = "[stage " + std::to_string(pos) + "/" + std::to_string(to_run) + "] " + s.name;
-      const auto t0 = std::chrono::steady_clock::now();
-      nlohmann::json out;
-      std::string error;
-      try {
-        out = s.action(ctx);
-      } catch (const std::exception& e) {
-        error = e.what();
-        if (error.empty()) error = "unknown error";
-      }
-      sr.seconds = seconds_since(t0);
-      std::lock_guard<std::mutex> lock(mu);
-      try {
-        if (error.empty()) {
-          sr.status = StageStatus::kDone;
-          sr.outputs = out;
-          write_record(run_dir, s.name, {{"format", kRecordFormat}, {"name", s.name}, {"key", sr.key}, {"status", "done"},
-                                         {"settings", s.settings}, {"outputs", sr.outputs}, {"seconds", sr.seconds}});
-          outputs[s.name] = sr.outputs;
-          log(tag + ": done in " + duration(sr.seconds));
-        }
-      } catch (const std::exception& e) {  // the record could not be written: the stage is not done
-        error = std::string("its record could not be written: ") + e.what();
-      }
-      if (!error.empty()) {
-        sr.status = StageStatus::kFailed;
-        sr.message = error;
-        broken[s.name] = s.name;
-        try {
-          write_record(run_dir, s.name, {{"format", kRecordFormat}, {"name", s.name}, {"key", sr.key}, {"status", "failed"},
-                                         {"settings", s.settings}, {"error", sr.message}, {"seconds", sr.seconds}});
-        } catch (const std::exception&) {
-        }
-        log(tag + ": FAILED: " + sr.message);
-      }
-      measured += sr.seconds;
-      measured_expected += s.expected_seconds;
-      pending_expected -= s.expected_seconds;
-      report.stages.push_back(std::move(sr));
-      state[i] = State::kFinished;
-      --running;
-      finished_one.notify_all();
-    });
+  auto execute = [this](size_t i, StageContext ctx, StageReport sr) {
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      sr.outputs = stages_[i].action(ctx);
+      sr.status = StageStatus::kDone;
+    } catch (const std::exception& e) {
+      sr.status = StageStatus::kFailed;
+      sr.message = e.what();
+    }
+    sr.seconds = seconds_since(t0);
+    return Result{i, std::move(sr)};
+  };
+  auto finish = [&](Result r) {
+    const Stage& s = stages_[r.index];
+    StageReport& sr = r.sr;
+    const std::string tag = "[stage " + std::to_string(positions[r.index]) + "/" + std::to_string(to_run) + "] ";
+    if (sr.status == StageStatus::kDone) {
+      outputs[s.name] = sr.outputs;
+      write_record(run_dir, s.name, {{"format", kRecordFormat}, {"name", s.name}, {"key", sr.key}, {"status", "done"},
+                                     {"settings", s.settings}, {"outputs", sr.outputs}, {"seconds", sr.seconds}});
+      log(tag + s.name + ": done in " + duration(sr.seconds));
+    } else {
+      broken[s.name] = s.name;
+      write_record(run_dir, s.name, {{"format", kRecordFormat}, {"name", s.name}, {"key", sr.key}, {"status", "failed"},
+                                     {"settings", s.settings}, {"error", sr.message}, {"seconds", sr.seconds}});
+      log(tag + s.name + ": FAILED: " + sr.message);
+    }
+    measured += sr.seconds;
+    measured_expected += s.expected_seconds;
+    pending_expected -= s.expected_seconds;
+    state[r.index] = kFinished;
+    --remaining;
+    report.stages.push_back(std::move(sr));
   };
 
-  std::unique_lock<std::mutex> lock(mu);
-  try {
-    for (;;) {
-      // One pass in the stages' order: settle every waiting stage whose needs are finished (blocked,
-      // skipped, or started) while fewer than `jobs` run. The pass stops at the first ready stage
-      // that finds no free lane, so with jobs = 1 stages run and are reported exactly in order.
-      bool all_finished = true, full = false, progress = false;
-      for (size_t i = 0; i < stages_.size() && !full; ++i) {
-        if (state[i] != State::kFinished) all_finished = false;
-        if (state[i] != State::kWaiting) continue;
-        const Stage& s = stages_[i];
-        bool ready = true;
-        for (const auto& need : s.needs) ready = ready && state[index_.at(need)] == State::kFinished;
-        if (!ready) continue;
-        if (running >= jobs) {  // settled in a later pass, keeping the stages' order when jobs = 1
-          full = true;
-          break;
-        }
-        StageReport sr;
-        sr.name = s.name;
-        sr.key = keys.at(s.name);
-        for (const auto& need : s.needs)
-          if (broken.count(need)) {
-            sr.status = StageStatus::kBlocked;
-            sr.message = "not run: it needs '" + need + "', which " +
-                         (broken.at(need) == need ? std::string("failed") : "was blocked by '" + broken.at(need) + "'");
-            broken[s.name] = broken.at(need);
-          }
-        if (sr.status == StageStatus::kBlocked) {
-          log("[stage] " + s.name + ": " + sr.message);
-          report.stages.push_back(sr);
-          state[i] = State::kFinished;
-          progress = true;
-          continue;
-        }
-        const nlohmann::json record = read_stage_record(run_dir, s.name);
-        if (record.is_object() && record.value("status", "") == "done" && record.value("key", "") == sr.key) {
-          sr.status = StageStatus::kSkipped;
-          sr.outputs = record.value("outputs", nlohmann::json(nullptr));
-          outputs[s.name] = sr.outputs;
-          report.stages.push_back(sr);
-          state[i] = State::kFinished;
-          progress = true;
-          continue;
-        }
-        const std::string dir = fs::join(fs::join(run_dir, "stages"), s.name);
-        StageContext ctx;
-        ctx.dir = dir;
-        ctx.resuming = record.is_object() && record.value("key", "") == sr.key;  // started, not finished
-        if (record.is_object() && !ctx.resuming) {
-          log("[stage] " + s.name + ": settings changed (key " + record.value("key", "?") + " -> " + sr.key +
-              "): its folder is cleared");
-          fs::remove_tree(dir);
-        }
-        fs::make_dirs(dir);
-        for (const auto& need : s.needs) ctx.inputs[need] = outputs.at(need);
-        write_record(run_dir, s.name, {{"format", kRecordFormat}, {"name", s.name}, {"key", sr.key},
-                                       {"status", "running"}, {"settings", s.settings}});
-        ++position;
-        // The remaining work spreads over up to `jobs` stages at a time.
-        const double factor = measured_expected > 0 ? measured / measured_expected : 1.0;
-        const double lanes = double(std::max<int64_t>(1, std::min<int64_t>(jobs, to_run - position + 1)));
-        log("[stage " + std::to_string(position) + "/" + std::to_string(to_run) + "] " + s.name +
-            (ctx.resuming ? " (resuming)" : "") + ": expected " + duration(s.expected_seconds * factor) + ", run " +
-            duration(seconds_since(start)) + " elapsed, about " + duration(pending_expected * factor / lanes) + " left");
-        state[i] = State::kRunning;
-        ++running;
-        progress = true;
-        launch(i, std::move(ctx), std::move(sr), position);
-      }
-      if (all_finished) break;
-      if (progress) continue;  // a pass that settled something may have readied later stages
-      // Stages are added after their needs, so with nothing running the first waiting stage is ready.
-      MCD_CHECK(running > 0, "run: no stage can start (internal error)");
-      finished_one.wait(lock);
+  // Declared last, so it joins the workers before anything they use goes away (also on an error).
+  struct Joiner {
+    std::vector<std::thread>& w;
+    ~Joiner() {
+      for (auto& t : w)
+        if (t.joinable()) t.join();
     }
-  } catch (...) {
-    // A record or folder that cannot be read or written: let the running stages finish, then report.
-    finished_one.wait(lock, [&] { return running == 0; });
-    lock.unlock();
-    for (auto& t : threads) t.join();
-    throw;
+  } joiner{workers};
+  bool exclusive_running = false;
+  while (remaining > 0) {
+    bool hold = exclusive_running;  // an exclusive stage runs or waits for the others: start nothing
+    for (size_t i = 0; i < stages_.size(); ++i) {
+      const Stage& s = stages_[i];
+      if (state[i] != kWaiting) continue;
+      bool ready = true;
+      for (const auto& need : s.needs) ready = ready && state[index_.at(need)] == kFinished;
+      if (!ready) continue;
+      StageReport sr;
+      sr.name = s.name;
+      sr.key = keys.at(s.name);
+      const std::string dir = fs::join(fs::join(run_dir, "stages"), s.name);
+      for (const auto& need : s.needs)
+        if (broken.count(need)) {
+          sr.status = StageStatus::kBlocked;
+          sr.message = "not run: it needs '" + need + "', which " +
+                       (broken.at(need) == need ? std::string("failed") : "was blocked by '" + broken.at(need) + "'");
+          broken[s.name] = broken.at(need);
+        }
+      if (sr.status == StageStatus::kBlocked) {
+        log("[stage] " + s.name + ": " + sr.message);
+        state[i] = kFinished;
+        --remaining;
+        report.stages.push_back(sr);
+        continue;
+      }
+      const nlohmann::json record = read_stage_record(run_dir, s.name);
+      if (record.is_object() && record.value("status", "") == "done" && record.value("key", "") == sr.key) {
+        sr.status = StageStatus::kSkipped;
+        sr.outputs = record.value("outputs", nlohmann::json(nullptr));
+        outputs[s.name] = sr.outputs;
+        state[i] = kFinished;
+        --remaining;
+        report.stages.push_back(sr);
+        continue;
+      }
+      if (s.exclusive && running > 0) hold = true;
+      if (hold || running >= jobs) continue;  // later: skips and blocks above still go on
+      StageContext ctx;
+      ctx.dir = dir;
+      ctx.resuming = record.is_object() && record.value("key", "") == sr.key;  // started, not finished
+      if (record.is_object() && !ctx.resuming) {
+        log("[stage] " + s.name + ": settings changed (key " + record.value("key", "?") + " -> " + sr.key +
+            "): its folder is cleared");
+        fs::remove_tree(dir);
+      }
+      fs::make_dirs(dir);
+      for (const auto& need : s.needs) ctx.inputs[need] = outputs.at(need);
+      write_record(run_dir, s.name, {{"format", kRecordFormat}, {"name", s.name}, {"key", sr.key}, {"status", "running"},
+                                     {"settings", s.settings}});
+      positions[i] = ++position;
+      const double factor = measured_expected > 0 ? measured / measured_expected : 1.0;
+      log("[stage " + std::to_string(position) + "/" + std::to_string(to_run) + "] " + s.name +
+          (ctx.resuming ? " (resuming)" : "") + ": expected " + duration(s.expected_seconds * factor) + ", run " +
+          duration(seconds_since(start)) + " elapsed, about " + duration(pending_expected * factor / jobs) + " left");
+      state[i] = kRunning;
+      ++running;
+      if (s.exclusive) hold = exclusive_running = true;
+      if (jobs == 1) {
+        finished.push_back(execute(i, std::move(ctx), std::move(sr)));
+      } else {
+        workers.emplace_back([&, i, ctx, sr]() mutable {
+          Result r = execute(i, std::move(ctx), std::move(sr));
+          std::lock_guard<std::mutex> lock(mu);
+          finished.push_back(std::move(r));
+          cv.notify_one();
+        });
+      }
+      if (jobs == 1) break;  // finish it before looking further, as a sequential run does
+    }
+    if (remaining == 0) break;
+    std::deque<Result> done;
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      MCD_CHECK(running > 0 || !finished.empty(), "run: no stage can start (internal error)");
+      cv.wait(lock, [&] { return !finished.empty(); });
+      done.swap(finished);
+    }
+    for (auto& r : done) {
+      --running;
+      if (stages_[r.index].exclusive) exclusive_running = false;
+      finish(std::move(r));
+    }
   }
-  lock.unlock();
-  for (auto& t : threads) t.join();
   return report;
 }
 

@@ -15,6 +15,9 @@
 //     (stage.json says running): the action resumes from what it left there (checkpoints);
 //   - when an action throws, records status "failed" with the message, skips every stage that
 //     needs S (status "blocked", naming S) and goes on with the others; run() returns the count.
+// Concurrency: with jobs > 1, independent stages run at the same time (report.stages is then in
+// order of completion), except an `exclusive` stage: once it is ready no other stage starts, and
+// it starts when the running ones have finished, so what it measures is not disturbed.
 // Progress: one line per stage start and end with its index, elapsed time, the stage's own
 // expected seconds and the remaining total (from the stages' estimates, corrected by the ratio of
 // measured to expected time of the stages finished so far).
@@ -43,6 +46,7 @@ struct Stage {
   double expected_seconds = 1;       // the estimate behind the ETA
   // Does the work in ctx.dir and returns its outputs (paths, scores…), stored in stage.json.
   std::function<nlohmann::json(const StageContext&)> action;
+  bool exclusive = false;  // with jobs > 1, runs alone (timing measurements); last, after action
 };
 
 enum class StageStatus { kDone, kSkipped, kFailed, kBlocked };
@@ -56,7 +60,7 @@ struct StageReport {
 };
 
 struct RunReport {
-  std::vector<StageReport> stages;  // in the order they finished (or were skipped / blocked)
+  std::vector<StageReport> stages;  // in execution order
   int64_t failed() const;           // failed + blocked
   int64_t executed() const;         // actions called
 };
@@ -70,11 +74,10 @@ class StageGraph {
   // The keys of every stage (hex64), computed from settings and dependencies.
   std::map<std::string, std::string> keys() const;
   // Runs what is not done under run_dir (see the header comment). `log` gets the progress lines
-  // (null: stderr), one call at a time. Up to `jobs` stages whose needs are done run at once, each
-  // action on its own thread (actions must be safe to run concurrently); they start in the order
-  // the stages were added, so with jobs = 1 everything runs in that order.
+  // (null: stderr). Up to `jobs` actions run at once, each in its own thread (stages whose needs
+  // are finished start in list order); with 1, stages run in list order in the calling thread.
   RunReport run(const std::string& run_dir, const std::function<void(const std::string&)>& log = nullptr,
-                int64_t jobs = 1) const;
+                int jobs = 1) const;
 
  private:
   std::vector<Stage> stages_;

@@ -37,7 +37,7 @@ void ModelSection::parse(const config::StrictYamlMap& m) {
 }
 
 void DataSection::parse(const config::StrictYamlMap& m) {
-  m.reject_unknown({"format", "paths", "cache_dir", "val_fraction", "split_seed", "max_documents"});
+  m.reject_unknown({"format", "paths", "cache_dir", "val_fraction", "split_seed", "max_documents", "vocab_map"});
   format = m.get_string("format", format);
   require(format == "auto" || format == "wikitext" || format == "wikiextractor" || format == "text", m, "format",
           format, "must be auto, wikitext, wikiextractor or text");
@@ -50,6 +50,7 @@ void DataSection::parse(const config::StrictYamlMap& m) {
   split_seed = uint64_t(m.get_int("split_seed", 0));
   max_documents = m.get_int("max_documents", max_documents);
   require(max_documents == -1 || max_documents >= 1, m, "max_documents", max_documents, "must be -1 (all) or >= 1");
+  vocab_map = m.get_string("vocab_map", vocab_map);
 }
 
 void OptimSection::parse(const config::StrictYamlMap& m) {

@@ -27,6 +27,9 @@ struct DataSection {
   double val_fraction = 0.005;
   uint64_t split_seed = 0;
   int64_t max_documents = -1;
+  // A restricted vocabulary (data/tokenizer/vocab_map.h, `data vocab`): the corpus is tokenized
+  // through it, the model's vocabulary becomes its size, and every saved model carries it.
+  std::string vocab_map;
   void parse(const config::StrictYamlMap& m);
 };
 

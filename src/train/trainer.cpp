@@ -9,6 +9,7 @@
 #include "data/batch.h"
 #include "data/token_cache.h"
 #include "data/tokenizer/bpe_tokenizer.h"
+#include "data/tokenizer/vocab_map.h"
 #include "data/unigram.h"
 #include "model/checkpoint.h"
 #include "model/mamba.h"
@@ -42,7 +43,15 @@ class LmObjective : public Objective {
   }
 
   torch::nn::Module& module() override { return *model_; }
-  void save_weights(const std::string& folder) override { save_pretrained(*model_, folder); }
+  void save_weights(const std::string& folder) override {
+    save_pretrained(*model_, folder);
+    // The model's ids are the map's: it travels with every saved model (vocab_map.h).
+    if (!vocab_map_.empty()) {
+      fs::make_dirs(folder);
+      vocab_map_.front().save(fs::join(folder, data::VocabMap::kFileName));
+    }
+  }
+  void set_vocab_map(const data::VocabMap& m) { vocab_map_.assign(1, m); }
   void load_weights(const std::string& folder) override {
     const ModelConfig saved = ModelConfig::from_hf_file(fs::join(folder, "config.json"));
     MCD_CHECK(saved.to_hf_json() == model_->config().to_hf_json(), folder,
@@ -129,6 +138,7 @@ class LmObjective : public Objective {
   std::vector<int64_t> buffer_;
   at::Tensor batch_;
   std::optional<sdm::SparsityController> sparsity_;
+  std::vector<data::VocabMap> vocab_map_;  // empty or one: the restricted vocabulary
 };
 
 }  // namespace
@@ -151,7 +161,19 @@ nlohmann::json run_pretraining(const TrainConfig& cfg, const TrainOptions& optio
   };
 
   // Data: rank 0 builds (or validates) the token cache, the others open it afterwards.
-  const data::BpeTokenizer tokenizer = data::BpeTokenizer::load_default();
+  data::BpeTokenizer tokenizer = data::BpeTokenizer::load_default();
+  // A restricted vocabulary: the config's data.vocab_map, else the one init_from carries.
+  std::string map_file = cfg.data.vocab_map;
+  const std::string init_map =
+      cfg.model.init_from.empty() ? "" : fs::join(cfg.model.init_from, data::VocabMap::kFileName);
+  if (map_file.empty() && !init_map.empty() && fs::exists(init_map)) map_file = init_map;
+  if (!map_file.empty()) {
+    tokenizer = tokenizer.restricted(data::VocabMap::load(map_file), map_file);
+    if (!init_map.empty())
+      MCD_CHECK(fs::exists(init_map) && data::VocabMap::load(init_map).fingerprint() == tokenizer.fingerprint(),
+                cfg.source, ": data.vocab_map ", map_file, " is not the vocabulary of model.init_from ",
+                cfg.model.init_from, fs::exists(init_map) ? " (its vocab_map.json differs)" : " (it has none)");
+  }
   data::CorpusSpec spec;
   spec.format = cfg.data.format;
   spec.paths = cfg.data.paths;
@@ -173,7 +195,17 @@ nlohmann::json run_pretraining(const TrainConfig& cfg, const TrainOptions& optio
             val_tokens.size, " tokens, fewer than one window of ", window, "; raise data.val_fraction or add documents");
 
   // Model.
-  const ModelConfig model_config = cfg.model_config();
+  ModelConfig model_config = cfg.model_config();
+  if (tokenizer.vocab_map() && cfg.model.init_from.empty()) {
+    // The map decides the vocabulary: its ids, the embedding padded to a multiple of 8 (METHOD §1;
+    // the padding rows are never produced), <|endoftext|> as eos/bos/pad as for GPT-2.
+    const int64_t k = tokenizer.vocab_map()->size();
+    model_config.tokenizer_vocab_size = k;
+    model_config.vocab_size = (k + 7) / 8 * 8;
+    model_config.eos_token_id = model_config.bos_token_id = model_config.pad_token_id = tokenizer.eot_id();
+    model_config.validate(cfg.source + " [data.vocab_map]");
+    log("pretrain: vocabulary restricted to " + std::to_string(k) + " ids by " + map_file);
+  }
   MCD_CHECK(model_config.vocab_size >= int64_t(tokenizer.vocab_size()), cfg.source, ": the model's vocabulary (",
             model_config.vocab_size, ") is smaller than the tokenizer's (", tokenizer.vocab_size(), ")");
   MambaLM model(model_config);
@@ -190,6 +222,7 @@ nlohmann::json run_pretraining(const TrainConfig& cfg, const TrainOptions& optio
       device.str() + ", world " + std::to_string(world) + ", " + cfg.train.precision);
 
   LmObjective objective(cfg, model, train_tokens, val_tokens, device, int(world));
+  if (tokenizer.vocab_map()) objective.set_vocab_map(*tokenizer.vocab_map());
   LoopSettings s;
   s.steps = cfg.train.steps;
   s.grad_accum = cfg.train.grad_accum;

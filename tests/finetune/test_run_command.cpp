@@ -2,7 +2,8 @@
 // variants runs through the real commands and the report has every variant's row, the hypotheses,
 // the deployed FLOPs and the plots; a second invocation does no work, and a changed CSP setting
 // re-runs exactly the stages downstream of CSP. A run killed mid-fine-tune resumes to the same
-// numbers.
+// numbers. A run with a restricted vocabulary, whose map every model folder carries and every
+// command that tokenizes for a model applies.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "data/tokenizer/vocab_map.h"
 #include "test_support.h"
 #include "util/fs.h"
 
@@ -111,17 +113,24 @@ void check_report(const test::TempDir& tmp, const std::string& report, const nlo
   }
 }
 
+void write_corpus(const test::TempDir& tmp) {
+  // One document per file (the text format); 20 documents, so the 10 % validation split holds some.
+  std::mt19937 rng(7);
+  const char* words[] = {"a", "small", "model", "reads", "the", "text", "and", "learns", "some", "words"};
+  for (int doc = 0; doc < 20; ++doc) {
+    std::ofstream corpus(tmp.file("corpus" + std::to_string(doc) + ".txt"));
+    for (int w = 0; w < 150; ++w) corpus << words[rng() % 10] << (w % 12 == 11 ? ".\n" : " ");
+  }
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
 TEST(RunCommand, EveryStageRunsThenNothingThenOnlyWhatACspChangeTouches) {
   test::TempDir tmp;
-  {
-    // One document per file (the text format); 20 documents, so the 10 % validation split holds some.
-    std::mt19937 rng(7);
-    const char* words[] = {"a", "small", "model", "reads", "the", "text", "and", "learns", "some", "words"};
-    for (int doc = 0; doc < 20; ++doc) {
-      std::ofstream corpus(tmp.file("corpus" + std::to_string(doc) + ".txt"));
-      for (int w = 0; w < 150; ++w) corpus << words[rng() % 10] << (w % 12 == 11 ? ".\n" : " ");
-    }
-  }
+  write_corpus(tmp);
   write_spam_task(tmp.file("train.jsonl"), 64, 1);
   write_spam_task(tmp.file("dev.jsonl"), 32, 2);
   std::ofstream(tmp.file("e.yaml")) << experiment(tmp, 4);
@@ -178,14 +187,7 @@ TEST(RunCommand, EveryStageRunsThenNothingThenOnlyWhatACspChangeTouches) {
 // so scores and validation losses must be equal, not close.
 TEST(RunCommand, KilledMidFineTuneResumesToTheSameResults) {
   test::TempDir tmp;
-  {
-    std::mt19937 rng(7);
-    const char* words[] = {"a", "small", "model", "reads", "the", "text", "and", "learns", "some", "words"};
-    for (int doc = 0; doc < 20; ++doc) {
-      std::ofstream corpus(tmp.file("corpus" + std::to_string(doc) + ".txt"));
-      for (int w = 0; w < 150; ++w) corpus << words[rng() % 10] << (w % 12 == 11 ? ".\n" : " ");
-    }
-  }
+  write_corpus(tmp);
   // 256 examples in batches of 16: 16 steps an epoch, 4 epochs, so three epochs remain after the
   // first checkpoint for the kill to land in.
   write_spam_task(tmp.file("train.jsonl"), 256, 1);
@@ -247,6 +249,69 @@ TEST(RunCommand, KilledMidFineTuneResumesToTheSameResults) {
   for (size_t e = 0; e < 4; ++e) EXPECT_EQ(got["history"][e]["val_loss"], expected["history"][e]["val_loss"]) << e;
   const auto results = read(tmp.file("run/stages/report/results.json"));
   EXPECT_EQ(results["variants"]["M_base"]["average_score_by_seed"], expected_results["variants"]["M_base"]["average_score_by_seed"]);
+}
+
+// vocab.restrict: the `vocab` stage's map sizes both pre-trained models, travels into every model
+// folder derived from them (CSP, pruning, fine-tuning), and is what finetune, generate and score
+// tokenize with; the same model without its map is refused.
+TEST(RunCommand, ARestrictedVocabularyTravelsWithEveryModel) {
+  test::TempDir tmp;
+  write_corpus(tmp);
+  write_spam_task(tmp.file("train.jsonl"), 48, 1);
+  write_spam_task(tmp.file("dev.jsonl"), 16, 2);
+  std::string e = experiment(tmp, 4);
+  e.replace(e.find("variants: [M_base, M_SDM, M_SGH, M_full, M_challenge]"), std::string::npos,
+            "variants: [M_base, M_full]\nvocab: {restrict: true}\n");
+  std::ofstream(tmp.file("e.yaml")) << e;
+  const auto run = test::run_cli("run " + tmp.file("e.yaml"), "", 2);
+  if (run.status != 0 && run.err.find("gpt2") != std::string::npos) GTEST_SKIP() << "GPT-2 assets absent";
+  ASSERT_EQ(run.status, 0) << run.err;
+  // vocab, pretrain x2, csp/sdm, prune/csp-sdm, profile, 2 fine-tunings, report.
+  EXPECT_EQ(nlohmann::json::parse(run.last_line())["executed"], 9);
+
+  const std::string stages = tmp.file("run/stages/");
+  const data::VocabMap map = data::VocabMap::load(stages + "vocab/vocab_map.json");
+  // The corpus's 10 words and the task's 11 (some with a leading space, as GPT-2 splits them), plus
+  // punctuation, newlines and <|endoftext|>: a few dozen ids, far fewer than GPT-2's 50,257.
+  EXPECT_LT(map.size(), 100);
+  for (const char* model : {"pretrain/dense/run/final", "pretrain/sdm/run/final", "csp/sdm/model",
+                            "prune/csp-sdm/model", "finetune/base/spam/seed1/model"}) {
+    SCOPED_TRACE(model);
+    const std::string dir = stages + model;
+    ASSERT_TRUE(fs::exists(fs::join(dir, "vocab_map.json")));
+    EXPECT_EQ(data::VocabMap::load(fs::join(dir, "vocab_map.json")).fingerprint(), map.fingerprint());
+    const nlohmann::json config = nlohmann::json::parse(slurp(fs::join(dir, "config.json")));
+    EXPECT_EQ(config["vocab_size"], (map.size() + 7) / 8 * 8);
+    EXPECT_EQ(config["eos_token_id"], map.eot_id());
+  }
+  EXPECT_NE(slurp(stages + "pretrain/dense/log.txt").find("vocabulary restricted to " + std::to_string(map.size())),
+            std::string::npos);
+
+  // generate decodes through the inverse map: the prompt's text comes back.
+  const std::string model = stages + "pretrain/dense/run/final";
+  const auto gen = test::run_cli("generate --model " + model + " --prompt 'the small model' --max-new-tokens 4 "
+                                 "--greedy --ignore-eos --device cpu");
+  ASSERT_EQ(gen.status, 0) << gen.err;
+  EXPECT_EQ(gen.out.rfind("the small model", 0), 0u) << gen.out;
+  // score --corpus tokenizes through it too (ids checked against the model's vocabulary).
+  const auto score = test::run_cli("score --model " + model + " --corpus " + tmp.file("corpus0.txt") +
+                                   " --format text --seq-len 16 --device cpu");
+  ASSERT_EQ(score.status, 0) << score.err;
+
+  // Without its map the restricted model is refused, naming the missing file.
+  const std::string bare = tmp.file("bare");
+  fs::make_dirs(bare);
+  for (const char* f : {"config.json", "model.safetensors"}) {
+    std::ofstream(fs::join(bare, f), std::ios::binary) << slurp(fs::join(model, f));
+  }
+  const auto refused = test::run_cli("finetune --model " + bare + " --task custom --train " + tmp.file("train.jsonl") +
+                                     " --dev " + tmp.file("dev.jsonl") + " --method full --epochs 1 --device cpu "
+                                     "--precision fp32 --out " + tmp.file("ft"));
+  EXPECT_NE(refused.status, 0);
+  EXPECT_NE(refused.err.find("vocab_map.json"), std::string::npos) << refused.err;
+  const auto refused_gen = test::run_cli("generate --model " + bare + " --prompt 'the' --max-new-tokens 1 --device cpu");
+  EXPECT_NE(refused_gen.status, 0);
+  EXPECT_NE(refused_gen.err.find("vocab_map.json"), std::string::npos) << refused_gen.err;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "pipeline/experiment.h"
+#include "test_support.h"
 #include "pipeline/stage_graph.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -26,7 +27,7 @@ struct TempDir {
 };
 
 const char* kExperiment = R"(name: demo
-corpus: {format: brown, paths: [data/brown]}
+corpus: {format: text, paths: [data/brown]}
 model: {preset: mamba-tiny}
 pretrain: {steps: 50, batch_size: 4, seq_len: 64}
 sdm: {target_sparsity: 0.5}
@@ -141,8 +142,102 @@ TEST(Experiment, MistakesAreNamedWithFileAndKey) {
   EXPECT_NE(e.find("sdm.target_sparsity"), std::string::npos) << e;
   e = error_of(with("name: demo", "name: demo\nbudget: 3"));
   EXPECT_NE(e.find("unknown key 'budget'"), std::string::npos) << e;
+  e = error_of(with("format: text", "format: brown"));
+  EXPECT_NE(e.find("'corpus.format' must be auto, text, wikitext or wikiextractor, got 'brown'"), std::string::npos)
+      << e;
+  e = error_of(with("seeds: [1, 2]", "seeds: [1, 2]\nvocab: {restrict: true, min_count: 0}"));
+  EXPECT_NE(e.find("'vocab.min_count' must be at least 1"), std::string::npos) << e;
+  {
+    // `data vocab` takes one GLUE folder: a restricted vocabulary needs the GLUE tasks in one.
+    std::string two_dirs = std::string(kExperiment) + "vocab: {restrict: true}\n";
+    two_dirs.replace(two_dirs.find("  - {name: sst2"), 0, "  - {name: rte, data_dir: other}\n");
+    e = error_of(tmp.write("two_dirs.yaml", two_dirs));
+  }
+  EXPECT_NE(e.find("every GLUE task must have the same data_dir"), std::string::npos) << e;
   e = error_of(fs::join(tmp.dir, "absent.yaml"));
   EXPECT_NE(e.find("absent.yaml"), std::string::npos) << e;
+}
+
+std::map<std::string, std::string> keys_of_plan(const Experiment& e) {
+  StageGraph g;
+  for (const auto& p : plan_stages(e))
+    g.add({p.name, p.needs, p.settings, p.expected_seconds, [](const StageContext&) { return nlohmann::json(); }});
+  return g.keys();
+}
+
+TEST(Experiment, ARestrictedVocabularyIsOneStageBeforeBothPretrainings) {
+  TempDir tmp;
+  const Experiment plain = load_experiment(tmp.write("e.yaml", kExperiment));
+  const Experiment off = load_experiment(tmp.write("off.yaml", std::string(kExperiment) + "vocab: {restrict: false}\n"));
+  const Experiment on =
+      load_experiment(tmp.write("on.yaml", std::string(kExperiment) + "vocab: {restrict: true, min_count: 2}\n"));
+  // Off (the default): no stage, and the keys are those of a file without the section.
+  EXPECT_EQ(by_name(plan_stages(off)).count("vocab"), 0u);
+  EXPECT_EQ(keys_of_plan(off), keys_of_plan(plain));
+  const auto plan = plan_stages(on);
+  ASSERT_FALSE(plan.empty());
+  EXPECT_EQ(plan.front().name, "vocab");
+  EXPECT_EQ(plan.front().kind, "vocab");
+  const auto m = by_name(plan);
+  using V = std::vector<std::string>;
+  EXPECT_EQ(m.at("pretrain/dense").needs, V{"vocab"});
+  EXPECT_EQ(m.at("pretrain/sdm").needs, V{"vocab"});
+  // Built from the corpus and each task's training data, not its dev data.
+  const auto& settings = m.at("vocab").settings;
+  EXPECT_EQ(settings["vocab"]["min_count"], 2);
+  EXPECT_EQ(settings["corpus"]["paths"][0], "data/brown");
+  ASSERT_EQ(settings["tasks"].size(), 2u);
+  EXPECT_EQ(settings["tasks"][0]["train"], "spam/train.jsonl");
+  EXPECT_FALSE(settings["tasks"][0].contains("dev"));
+  // Every model comes from a pre-training, so every stage's key follows the vocabulary's settings.
+  const auto k_on = keys_of_plan(on), k_plain = keys_of_plan(plain);
+  for (const auto& [name, key] : k_plain) EXPECT_NE(key, k_on.at(name)) << name;
+}
+
+// Every experiment file shipped in configs/experiments loads and plans (no stage runs): each
+// variant has a fine-tuning per task and seed, and the report needs them all.
+TEST(Experiment, ShippedExperimentFilesLoadAndPlanEveryVariant) {
+  const std::string dir = fs::join(mcd::test::source_dir(), "configs/experiments");
+  ASSERT_TRUE(fs::is_directory(dir)) << dir;
+  int files = 0;
+  for (const std::string& name : fs::list_dir(dir)) {
+    if (name.size() < 5 || name.substr(name.size() - 5) != ".yaml") continue;
+    ++files;
+    SCOPED_TRACE(name);
+    Experiment e;
+    ASSERT_NO_THROW(e = load_experiment(fs::join(dir, name)));
+    EXPECT_FALSE(e.description.empty());
+    const auto m = by_name(plan_stages(e));
+    for (const Variant v : e.variants)
+      for (const auto& t : e.tasks)
+        for (const int64_t seed : e.seeds) {
+          const std::string stage =
+              std::string("finetune/") + variant_slug(v) + "/" + t.label + "/seed" + std::to_string(seed);
+          ASSERT_TRUE(m.count(stage)) << stage;
+          const auto& report = m.at("report").needs;
+          EXPECT_NE(std::find(report.begin(), report.end(), stage), report.end()) << stage;
+        }
+  }
+  EXPECT_GE(files, 3);  // demo-cpu, glue-small-gpu, glue-130m-gpu
+}
+
+// The `./run.sh` demonstration (configs/experiments/demo-cpu.yaml): every variant of METHOD §5 on
+// the demo data, 3 seeds, a restricted vocabulary, and labelled as a demonstration.
+TEST(Experiment, DemoExperimentIsALabelledDemonstrationOfEveryVariant) {
+  const Experiment e = load_experiment(fs::join(mcd::test::source_dir(), "configs/experiments/demo-cpu.yaml"));
+  EXPECT_EQ(e.variants, all_variants());
+  EXPECT_EQ(e.seeds.size(), 3u);
+  EXPECT_TRUE(e.vocab["restrict"].get<bool>());
+  ASSERT_EQ(e.tasks.size(), 1u);
+  EXPECT_EQ(e.tasks[0].name, "custom");
+  EXPECT_EQ(e.tasks[0].train, ".cache/demo/spam/train.jsonl");
+  EXPECT_EQ(e.corpus["paths"][0], ".cache/demo/brown");
+  EXPECT_NE(e.description.find("Demonstration run, not a study"), std::string::npos) << e.description;
+  const auto plan = plan_stages(e);
+  EXPECT_EQ(plan.front().name, "vocab");
+  EXPECT_EQ(plan.back().name, "report");
+  // vocab, 2 pre-trainings, importance, 2 CSP, 3 prunings, profile, 9 variants x 3 seeds, report.
+  EXPECT_EQ(plan.size(), 1u + 2 + 1 + 2 + 3 + 1 + 27 + 1);
 }
 
 }  // namespace

@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
-#include <mutex>
 #include <map>
+#include <mutex>
+#include <set>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -240,6 +243,106 @@ TEST(StageGraph, RunsUpToJobsStagesAtOnceEachAfterItsNeeds) {
     // A second invocation with more lanes does nothing new when everything was done.
     if (!fail_w3) EXPECT_EQ(g.run(run.dir, [](const std::string&) {}, 4).executed(), 0);
   }
+}
+
+// jobs = 2: stages whose needs are done run at the same time (here b and c, each of which waits
+// until the other has started), dependants still wait for all their needs, a second run does no
+// work, and a failure blocks only the stages that need it.
+TEST(StageGraph, IndependentStagesRunConcurrentlyWithJobs) {
+  std::atomic<int> started{0};
+  std::atomic<bool> overlapped{true};
+  std::mutex mu;
+  std::set<std::string> finished;
+  std::string fail;
+  auto graph = [&] {
+    StageGraph g;
+    const std::vector<std::pair<std::string, std::vector<std::string>>> shape = {
+        {"a", {}}, {"b", {"a"}}, {"c", {"a"}}, {"d", {"b", "c"}}, {"e", {"c"}}};
+    for (const auto& [name, needs] : shape) {
+      Stage s;
+      s.name = name;
+      s.needs = needs;
+      s.settings = {{"v", 1}};
+      s.action = [&, name = name, needs = needs](const StageContext&) {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          for (const auto& n : needs) EXPECT_TRUE(finished.count(n)) << name << " started before " << n;
+        }
+        if (name == "b" || name == "c") {
+          ++started;
+          // Up to 10 s for the other to start: far above a thread's start-up time.
+          const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+          while (started.load() < 2 && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          if (started.load() < 2) overlapped = false;
+        }
+        if (name == fail) throw Error("stage " + name + " broke");
+        std::lock_guard<std::mutex> lock(mu);
+        finished.insert(name);
+        return nlohmann::json{{"name", name}};
+      };
+      g.add(s);
+    }
+    return g;
+  };
+  const auto quiet = [](const std::string&) {};
+  TempRun run;
+  const RunReport r = graph().run(run.dir, quiet, 2);
+  EXPECT_TRUE(overlapped.load());
+  EXPECT_EQ(r.executed(), 5);
+  EXPECT_EQ(r.failed(), 0);
+  EXPECT_EQ(graph().run(run.dir, quiet, 2).executed(), 0);
+
+  TempRun run2;
+  started = 0;
+  finished.clear();
+  fail = "c";
+  const RunReport r2 = graph().run(run2.dir, quiet, 2);
+  std::map<std::string, StageStatus> status;
+  for (const auto& st : r2.stages) status[st.name] = st.status;
+  EXPECT_EQ(status["b"], StageStatus::kDone);
+  EXPECT_EQ(status["c"], StageStatus::kFailed);
+  EXPECT_EQ(status["d"], StageStatus::kBlocked);
+  EXPECT_EQ(status["e"], StageStatus::kBlocked);
+  EXPECT_EQ(r2.failed(), 3);
+  EXPECT_EQ(read_stage_record(run2.dir, "b").value("status", ""), "done");
+}
+
+// An exclusive stage (the profile) runs alone under jobs > 1: it waits for the running stage, and
+// nothing starts while it runs.
+TEST(StageGraph, AnExclusiveStageRunsAlone) {
+  std::atomic<int> active{0};
+  std::atomic<bool> alone{true};
+  std::vector<std::string> order;
+  std::mutex mu;
+  StageGraph g;
+  for (const auto& [name, exclusive] : std::vector<std::pair<std::string, bool>>{
+           {"a", false}, {"b", false}, {"x", true}, {"c", false}}) {
+    Stage s;
+    s.name = name;
+    if (name != "a") s.needs = {"a"};
+    s.exclusive = exclusive;
+    s.action = [&, name = name](const StageContext&) {
+      ++active;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        order.push_back(name);
+      }
+      // Long enough for a wrongly started neighbour to show up in `active`.
+      for (int i = 0; i < 20; ++i) {
+        if (name == "x" && active.load() != 1) alone = false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+      --active;
+      return nlohmann::json::object();
+    };
+    g.add(s);
+  }
+  TempRun run;
+  const RunReport r = g.run(run.dir, [](const std::string&) {}, 2);
+  EXPECT_EQ(r.executed(), 4);
+  EXPECT_TRUE(alone.load());
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "b", "x", "c"}));
 }
 
 }  // namespace

