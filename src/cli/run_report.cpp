@@ -126,19 +126,21 @@ std::string find_on_path(const std::string& name) {
   return "";
 }
 
-// Runs `gnuplot script` in dir with its output in log; "" on success, else why not.
+// Runs `gnuplot script` in dir with its output in log; "" on success, else why not. The log is
+// opened and the script named before the chdir, so relative paths (a relative run directory) hold.
 std::string run_gnuplot(const std::string& gnuplot, const std::string& dir, const std::string& script,
                         const std::string& log) {
+  const std::string script_name = script.substr(script.find_last_of('/') + 1);  // npos + 1 = 0
   const pid_t pid = ::fork();
   if (pid < 0) return "fork failed";
   if (pid == 0) {
-    if (::chdir(dir.c_str()) != 0) ::_exit(126);
     const int fd = ::open(log.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0644);
     if (fd >= 0) {
       ::dup2(fd, 1);
       ::dup2(fd, 2);
     }
-    ::execl(gnuplot.c_str(), gnuplot.c_str(), script.c_str(), static_cast<char*>(nullptr));
+    if (::chdir(dir.c_str()) != 0) ::_exit(126);
+    ::execl(gnuplot.c_str(), gnuplot.c_str(), script_name.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
   int status = 0;
@@ -253,7 +255,7 @@ std::vector<Plot> draw_plots(const std::string& dir, const std::vector<VariantRo
                           "Inner width d_inner kept per layer in each deployed model (its config.json): the pruned "
                           "models' widths against the dense ones."},
                          head + "set output 'widths.png'\nset title 'kept inner width per layer'\n"
-                                "set xlabel 'layer'\nset ylabel 'd_inner'\nset yrange [0:*]\nplot " + plot + "\n"});
+                                "set xlabel 'layer'\nset xtics 1\nset ylabel 'd_inner'\nset yrange [0:*]\nplot " + plot + "\n"});
   }
   {  // Pre-training curves from each pretrain stage's metrics.jsonl.
     std::ofstream d(fs::join(dir, "training.dat"));
@@ -300,7 +302,8 @@ std::vector<Plot> draw_plots(const std::string& dir, const std::vector<VariantRo
     const std::string script = fs::join(dir, plot.file.substr(0, plot.file.size() - 4) + ".gp");
     write_text_atomic(script, text);
     fs::remove_file(fs::join(dir, plot.file));
-    // gnuplot resolves the data and output names against its working directory: run it in dir.
+    // gnuplot resolves the data and output names against its working directory: run it in dir
+    // (the script is named relative to dir there).
     const std::string why = run_gnuplot(gnuplot, dir, script, fs::join(dir, "gnuplot.log"));
     if (why.empty() && fs::exists(fs::join(dir, plot.file))) drawn.push_back(plot);
     else failures.push_back(why.empty() ? plot.file + " was not written" : why);
