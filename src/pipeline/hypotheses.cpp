@@ -56,7 +56,7 @@ HypothesisPart latency_part(const HypothesisInputs& in, const std::string& v, co
   p.claim = claim;
   p.verdict = verdict_at_most(ci.lower, ci.upper, threshold);
   p.evidence = "ratio " + num(ci.estimate) + ", 95 % bootstrap [" + num(ci.lower) + ", " + num(ci.upper) +
-               "] (medians " + num(eval::median(a)) + " / " + num(eval::median(b)) + " ms, " +
+               "] (medians " + num(eval::median(a)) + " / " + num(eval::median(b)) + " ms per timed iteration — a decode iteration is the profile's whole token run, not one token — " +
                std::to_string(a.size()) + " / " + std::to_string(b.size()) + " timings)";
   p.numbers = {{"ratio_of_medians", ci.estimate}, {"lower", ci.lower},           {"upper", ci.upper},
                {"level", ci.level},               {"resamples", ci.resamples},   {"seed", ci.seed},
