@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Device calls of the whole ablation (issue 19): `mamba-codesign run` of an experiment file
+# (default configs/experiments/glue-small-gpu.yaml) on one GPU, resumable across calls. Expects
+# .gpu/enwiki_aa.tar.xz (enwiki2015/AA), .gpu/glue5.tar.xz (glue/…) and .gpu/gpt2 carried into the
+# repository root (see docs/glue.md), and $OUT. Each call:
+#   unpack the data (once per machine) → build (incremental) → the experiment with this machine's
+#   data paths → `run --jobs JOBS` (default 12) until BUDGET seconds after the call's start (the
+#   run's process group is stopped then; the next call on the same machine resumes every started
+#   stage from its checkpoints) → $OUT/bundle.tgz with progress, the run's log, every stage.json,
+#   every result.json, the report folder and each stage log's last lines.
+# A fresh machine (a chained call that did not find the warm one) starts over: its pre-training
+# differs in rounding (bf16 on a GPU is not bit-reproducible), so its results are another run.
+# Example: BUDGET=570 JOBS=12 bash scripts/ablation_gpu_session.sh [EXPERIMENT]
+set -u
+export MCD_ASSETS_DIR=$PWD/.gpu/gpt2
+experiment=${1:-configs/experiments/glue-small-gpu.yaml}
+D=/tmp/mcdd; R=$OUT/r; BIN=build-gpu/mamba-codesign; mkdir -p $D $R
+T0=$(date +%s); t() { echo "[$(( $(date +%s) - T0 ))s] $*" | tee -a $R/progress.txt; }
+[[ -d $D/glue ]] || tar -xJf .gpu/glue5.tar.xz -C $D
+[[ -d $D/enwiki2015/AA ]] || tar -xJf .gpu/enwiki_aa.tar.xz -C $D
+nvidia-smi --query-gpu=name,driver_version --format=csv > $R/gpu.txt
+git rev-parse HEAD > $R/commit.txt 2>/dev/null; git status --short >> $R/commit.txt 2>/dev/null
+scripts/build_gpu.sh > $R/build.log 2>&1 || { grep -E "error" $R/build.log | head -30; exit 1; }; t built
+# The file's ../shared/data paths → this machine's copies.
+sed -e "s#\.\./shared/data/enwiki2015#$D/enwiki2015#g; s#\.\./shared/data/glue#$D/glue#g" "$experiment" > $D/experiment.yaml
+out_dir=$(sed -n 's/^out_dir: *//p' $D/experiment.yaml)
+left=$(( ${BUDGET:-560} - ($(date +%s) - T0) - 30 ))
+# Its own process group, so the deadline stops the stages' child processes too.
+setsid $BIN --threads 1 run --jobs ${JOBS:-12} $D/experiment.yaml > $R/run.log 2>&1 &
+pid=$!
+while kill -0 $pid 2>/dev/null && (( $(date +%s) - T0 < ${BUDGET:-560} - 30 )); do sleep 2; done
+if kill -0 $pid 2>/dev/null; then kill -TERM -- -$pid; sleep 3; kill -KILL -- -$pid 2>/dev/null; t "stopped at the deadline ($left s of running)"; fi
+wait $pid 2>/dev/null; t "run ended: $(tail -1 $R/run.log | cut -c1-200)"
+grep -c '"status": "done"' $out_dir/stages/*/stage.json $out_dir/stages/*/*/stage.json $out_dir/stages/*/*/*/*/stage.json 2>/dev/null | awk -F: '{s+=$2} END {print "stages done:", s}' | tee -a $R/progress.txt
+( cd $out_dir && find stages -name stage.json -o -name result.json -o -path 'stages/report/*' | tar -czf $R/stages.tgz -T - )
+for l in $(find $out_dir/stages -name log.txt); do echo "== $l"; tail -3 $l; done > $R/log_tails.txt
+cd $OUT && tar -czf bundle.tgz r && rm -rf r
