@@ -12,15 +12,8 @@
 # differs in rounding (bf16 on a GPU is not bit-reproducible), so its results are another run.
 # Example: BUDGET=570 JOBS=12 bash scripts/ablation_gpu_session.sh [EXPERIMENT]
 set -u
-export MCD_ASSETS_DIR=$PWD/.gpu/gpt2
 experiment=${1:-configs/experiments/glue-small-gpu.yaml}
-D=/tmp/mcdd; R=$OUT/r; BIN=build-gpu/mamba-codesign; mkdir -p $D $R
-T0=$(date +%s); t() { echo "[$(( $(date +%s) - T0 ))s] $*" | tee -a $R/progress.txt; }
-[[ -d $D/glue ]] || tar -xJf .gpu/glue5.tar.xz -C $D
-[[ -d $D/enwiki2015/AA ]] || tar -xJf .gpu/enwiki_aa.tar.xz -C $D
-nvidia-smi --query-gpu=name,driver_version --format=csv > $R/gpu.txt
-git rev-parse HEAD > $R/commit.txt 2>/dev/null; git status --short >> $R/commit.txt 2>/dev/null
-scripts/build_gpu.sh > $R/build.log 2>&1 || { grep -E "error" $R/build.log | head -30; exit 1; }; t built
+source scripts/gpu_session_prelude.sh  # D, R, BIN, t; data unpacked, tree built
 # The file's ../shared/data paths → this machine's copies.
 sed -e "s#\.\./shared/data/enwiki2015#$D/enwiki2015#g; s#\.\./shared/data/glue#$D/glue#g" "$experiment" > $D/experiment.yaml
 out_dir=$(sed -n 's/^out_dir: *//p' $D/experiment.yaml)

@@ -8,14 +8,8 @@
 #   every run present → $OUT/bundle.tgz.
 # Example: TESTS=1 BENCH=1 SEEDS="1 2" BUDGET=560 bash scripts/glue_gpu_session.sh
 set -u
-export MCD_ASSETS_DIR=$PWD/.gpu/gpt2
-D=/tmp/mcdd; R=$OUT/r; G=runs/glue-gpu; BIN=build-gpu/mamba-codesign; mkdir -p $D $R $G
-T0=$(date +%s); t() { echo "[$(( $(date +%s) - T0 ))s] $*" | tee -a $R/progress.txt; }
-[[ -d $D/glue ]] || tar -xJf .gpu/glue5.tar.xz -C $D
-[[ -d $D/enwiki2015/AA ]] || tar -xJf .gpu/enwiki_aa.tar.xz -C $D
-nvidia-smi --query-gpu=name,driver_version --format=csv > $R/gpu.txt
-git rev-parse HEAD > $R/commit.txt 2>/dev/null; git status --short >> $R/commit.txt 2>/dev/null
-scripts/build_gpu.sh > $R/build.log 2>&1 || { grep -E "error" $R/build.log | head -30; exit 1; }; t built
+source scripts/gpu_session_prelude.sh  # D, R, BIN, t; data unpacked, tree built
+G=runs/glue-gpu; mkdir -p $G
 if [[ ${TESTS:-0} == 1 ]]; then
   build-gpu/tests/test_gpu --gtest_brief=1 > $R/test_gpu.txt 2>&1
   grep -E "Failure|FAILED" -A2 $R/test_gpu.txt | head -20; tail -3 $R/test_gpu.txt; t tested
