@@ -41,11 +41,9 @@ std::unique_ptr<torch::optim::AdamW> make_adamw(torch::nn::Module& module, const
   return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(s.lr));
 }
 
-namespace {
-
-// The CUDA parameters with a gradient of every group, or empty when one of them rules the fused
-// kernel out (a CPU or non-fp32 parameter, amsgrad).
-bool fusable(const torch::optim::AdamW& opt) {
+// Fused when some parameter has a gradient and none rules the kernel out (a CPU or non-fp32
+// parameter or gradient, a sparse gradient, amsgrad).
+bool adamw_step_is_fused(const torch::optim::AdamW& opt) {
 #if TORCH_VERSION_MAJOR >= 2
   bool any = false;
   for (const auto& group : opt.param_groups()) {
@@ -66,13 +64,9 @@ bool fusable(const torch::optim::AdamW& opt) {
 #endif
 }
 
-}  // namespace
-
-bool adamw_step_is_fused(const torch::optim::AdamW& opt) { return fusable(opt); }
-
 void adamw_step(torch::optim::AdamW& opt) {
 #if TORCH_VERSION_MAJOR >= 2
-  if (fusable(opt)) {
+  if (adamw_step_is_fused(opt)) {
     torch::NoGradGuard no_grad;
     auto& state = opt.state();
     for (auto& group : opt.param_groups()) {
