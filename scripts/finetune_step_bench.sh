@@ -5,19 +5,22 @@
 # same model; the examples/s of the loop's log lines after the first tenth are averaged. ROUNDS
 # rounds (default 2) run the methods in alternation, so drift over the call hits every method; the
 # table has each round's rate and the ratio of the means to full fine-tuning. `lora-nodrop` is LoRA
-# with dropout 0 (its weight form), for reference beside METHOD's default dropout 0.05.
+# with dropout 0 (its weight form), for reference beside METHOD's default dropout 0.05. On CUDA
+# steps are CUDA-graph replays (train/step_graphs.h); `full-eager` and `lora-eager` run the same
+# steps eagerly (--no-cuda-graphs), to show what the graphs save.
 # Prints a Markdown table; the raw metrics.jsonl files stay under OUT.
 # Usage: scripts/finetune_step_bench.sh BIN MODEL GLUE_DIR OUT [IMPORTANCE] [STEPS] [ROUNDS]
 set -euo pipefail
 bin=$1 model=$2 glue=$3 out=$4 importance=${5:-} steps=${6:-400} rounds=${7:-2}
 mkdir -p "$out"
-methods=(full lora lora-nodrop ia3 sgh probe)
+methods=(full lora lora-nodrop ia3 sgh probe full-eager lora-eager)
 declare -A rates mems
 for round in $(seq 1 "$rounds"); do
   for m in "${methods[@]}"; do
     extra=()
     method=$m
     [[ $m == lora-nodrop ]] && { method=lora; extra=(--dropout 0); }
+    [[ $m == *-eager ]] && { method=${m%-eager}; extra=(--no-cuda-graphs); }
     if [[ $m == sgh ]]; then
       [[ -n "$importance" ]] || continue
       extra=(--importance "$importance")

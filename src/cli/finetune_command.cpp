@@ -18,7 +18,7 @@ Command add_finetune(CLI::App& app) {
   struct Args {
     std::string model, task, data_dir, train, dev, method = "sgh", importance, out, device = "auto", pooling = "last";
     std::string targets = "in_proj,out_proj", precision = "bf16";
-    bool regression = false, merge = false, resume = false, quiet = false, keep_checkpoints = false, scale_ranks = false;
+    bool regression = false, no_cuda_graphs = false, merge = false, resume = false, quiet = false, keep_checkpoints = false, scale_ranks = false;
     int64_t epochs = 3, max_steps = 0, batch = 32, eval_batch = 64, grad_accum = 1, max_length = 128;
     int64_t rank = 16, max_train = 0, max_eval = 0;
     double alpha = 0, dropout = 0.05, lr = 0, lr_scale = 1, weight_decay = 0.01, warmup = 0.06, clip = 1.0, percentile = 75;
@@ -73,6 +73,8 @@ Command add_finetune(CLI::App& app) {
   sub->add_flag("--merge", a->merge, "also write merged/: the adapters folded into the weights, checked against the "
                                      "unmerged model");
   sub->add_option("--device", a->device, "cpu, cuda, cuda:N or auto")->capture_default_str();
+  sub->add_flag("--no-cuda-graphs", a->no_cuda_graphs,
+                "on CUDA, run every step eagerly instead of replaying each batch shape's step as a CUDA graph");
   sub->add_flag("--resume", a->resume, "continue from the newest checkpoint in --out");
   sub->add_flag("--keep-checkpoints", a->keep_checkpoints, "keep the per-epoch checkpoints after the run");
   sub->add_option("--max-minutes", a->max_minutes, "stop after this wall time (a checkpoint is written)");
@@ -126,6 +128,7 @@ Command add_finetune(CLI::App& app) {
             MCD_CHECK(a->precision == "bf16" || a->precision == "fp32", "--precision must be bf16 or fp32, got '",
                       a->precision, "'");
             s.bf16 = a->precision == "bf16";
+            s.cuda_graphs = !a->no_cuda_graphs;
             s.seed = a->seed;
             s.merge = a->merge;
             s.max_train_examples = a->max_train;

@@ -57,14 +57,17 @@ std::vector<int64_t> lengths_of(const EncodedSplit& split) {
 }
 
 Batch collate(const EncodedSplit& split, const std::vector<int64_t>& rows, bool regression, int64_t pad_id,
-              const torch::Device& device) {
+              const torch::Device& device, int64_t length_multiple, bool pinned) {
   MCD_CHECK(!rows.empty(), "collate: empty batch");
+  MCD_CHECK(length_multiple >= 1, "collate: length_multiple must be >= 1, got ", length_multiple);
   int64_t L = 0;
   for (int64_t r : rows) L = std::max<int64_t>(L, int64_t(split.ids.at(r).size()));
+  L = (L + length_multiple - 1) / length_multiple * length_multiple;
   const int64_t B = int64_t(rows.size());
-  at::Tensor ids = torch::full({B, L}, pad_id, at::kLong);
-  at::Tensor lengths = torch::empty({B}, at::kLong);
-  at::Tensor labels = torch::empty({B}, regression ? at::kFloat : at::kLong);
+  const auto host = torch::TensorOptions().pinned_memory(pinned);
+  at::Tensor ids = torch::full({B, L}, pad_id, host.dtype(at::kLong));
+  at::Tensor lengths = torch::empty({B}, host.dtype(at::kLong));
+  at::Tensor labels = torch::empty({B}, host.dtype(regression ? at::kFloat : at::kLong));
   auto* id = ids.data_ptr<int64_t>();
   auto* len = lengths.data_ptr<int64_t>();
   for (int64_t i = 0; i < B; ++i) {

@@ -25,8 +25,12 @@ struct Batch {
   at::Tensor lengths;    // (B) int64
   at::Tensor labels;     // (B) int64 class ids, or float32 scores for regression
 };
+// `rows` of `split` as tensors on `device`, right-padded to the longest row rounded up to a multiple
+// of `length_multiple` (a causal model's states at the real tokens do not see the padding; fewer
+// distinct shapes mean fewer CUDA graphs). `pinned`: CPU tensors in page-locked memory, for an
+// asynchronous copy to a CUDA device.
 Batch collate(const EncodedSplit& split, const std::vector<int64_t>& rows, bool regression, int64_t pad_id,
-              const torch::Device& device);
+              const torch::Device& device, int64_t length_multiple = 1, bool pinned = false);
 
 std::vector<int64_t> lengths_of(const EncodedSplit& split);
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
+#include <map>
 
 #include "data/hash64.h"
 #include "data/tokenizer/bpe_tokenizer.h"
@@ -36,6 +37,9 @@ class ClassificationObjective : public train::Objective {
                           EncodedSplit train, const FinetuneSettings& s)
       : model_(std::move(model)), task_(task), evals_(std::move(evals)), train_(std::move(train)), s_(s) {
     lengths_ = lengths_of(train_);
+    // On CUDA every training batch is padded to a multiple of 16 tokens, with graphs or without, so
+    // both run the same shapes (and a task has at most max_length / 16 graph keys per batch size).
+    length_multiple_ = s.device.is_cuda() ? 16 : 1;
     steps_per_epoch_ = (int64_t(train_.ids.size()) + s.batch_size - 1) / s.batch_size;
     pad_id_ = model_->backbone->config.pad_token_id;
   }
@@ -80,11 +84,39 @@ class ClassificationObjective : public train::Objective {
     torch::manual_seed(stream_seed(s_.seed, kDropout, uint64_t(ctx.step)));
     model_->train();
     set_gates_eval();
+    staged_ = nullptr;
+  }
+
+  // The batch goes into buffers kept per (rows, length): a CUDA graph reads them (train/step_graphs.h).
+  // The checks the model would read back from the device are done here on the host.
+  std::string stage_micro_batch(const train::StepContext&, int64_t micro) override {
+    const Batch host = collate(train_, step_rows_.at(micro), task_.regression, pad_id_, torch::kCPU,
+                               length_multiple_, /*pinned=*/s_.device.is_cuda());
+    const int64_t B = host.input_ids.size(0), L = host.input_ids.size(1);
+    const auto [lo, hi] = at::aminmax(host.input_ids);
+    const int64_t vocab = model_->backbone->config.vocab_size;
+    MCD_CHECK(lo.item<int64_t>() >= 0 && hi.item<int64_t>() < vocab, "fine-tuning batch: token ids must be in [0, ",
+              vocab, ")");
+    MCD_CHECK(host.lengths.min().item<int64_t>() >= 1 && host.lengths.max().item<int64_t>() <= L,
+              "fine-tuning batch: lengths must be in [1, ", L, "]");
+    const std::string key = std::to_string(B) + "x" + std::to_string(L);
+    Batch& buf = staged_buffers_[key];
+    if (!buf.input_ids.defined()) {
+      auto on_device = [&](const at::Tensor& t) {
+        return torch::empty(t.sizes(), torch::TensorOptions().dtype(t.scalar_type()).device(s_.device));
+      };
+      buf = {on_device(host.input_ids), on_device(host.lengths), on_device(host.labels)};
+    }
+    buf.input_ids.copy_(host.input_ids, /*non_blocking=*/true);
+    buf.lengths.copy_(host.lengths, true);
+    buf.labels.copy_(host.labels, true);
+    staged_ = &buf;
+    return key;
   }
 
   at::Tensor micro_batch_loss(const train::StepContext& ctx, int64_t micro) override {
     const auto& rows = step_rows_.at(micro);
-    const Batch b = collate(train_, rows, task_.regression, pad_id_, s_.device);
+    const Batch b = staged_ ? *staged_ : collate(train_, rows, task_.regression, pad_id_, s_.device, length_multiple_);
     const at::Tensor logits = model_->forward(b.input_ids, b.lengths);
     // The loop averages micro-batch means: weight each by its share of the step's rows.
     const double weight = double(rows.size()) * double(ctx.micro_batches) * double(ctx.world) /
@@ -138,7 +170,10 @@ class ClassificationObjective : public train::Objective {
     return e;
   }
 
-  void end_step(const train::StepContext& ctx) override { current_step_ = ctx.step + 1; }
+  void end_step(const train::StepContext& ctx) override {
+    current_step_ = ctx.step + 1;
+    staged_ = nullptr;
+  }
 
   std::string describe_evaluation(const nlohmann::json& e) const override {
     char line[160];
@@ -235,6 +270,9 @@ class ClassificationObjective : public train::Objective {
   std::vector<int64_t> lengths_;
   int64_t steps_per_epoch_ = 1, pad_id_ = 0;
   int64_t cached_epoch_ = -1;
+  int64_t length_multiple_ = 1;
+  std::map<std::string, Batch> staged_buffers_;  // by "<rows>x<length>"
+  const Batch* staged_ = nullptr;                // this step's, when staged
   std::vector<std::vector<int64_t>> batches_;
   std::vector<std::vector<int64_t>> step_rows_;
   int64_t current_step_ = 0, evaluations_ = 0;
@@ -373,6 +411,7 @@ nlohmann::json run_finetune(const FinetuneSettings& s) {
   ls.out_dir = s.out_dir;
   ls.source = s.model_dir;
   ls.seed = s.seed;
+  ls.cuda_graphs = s.cuda_graphs && s.device.is_cuda();
   train::TrainOptions to;
   to.resume = s.resume;
   to.quiet = s.quiet;
@@ -406,7 +445,8 @@ nlohmann::json run_finetune(const FinetuneSettings& s) {
         {"batch_size", s.batch_size}, {"grad_accum", s.grad_accum}, {"max_length", s.max_length},
         {"lr", ls.lr}, {"weight_decay", s.weight_decay}, {"warmup_steps", ls.warmup_steps},
         {"schedule", "linear"}, {"grad_clip", s.grad_clip}, {"pooling", pooling_name(s.pooling)},
-        {"precision", ls.bf16 ? "bf16" : "fp32"}, {"device", s.device.str()}, {"peft", peft::settings_to_json(s.peft)}}},
+        {"precision", ls.bf16 ? "bf16" : "fp32"}, {"device", s.device.str()}, {"cuda_graphs", ls.cuda_graphs},
+        {"peft", peft::settings_to_json(s.peft)}}},
       {"allocation", peft::allocation_to_json(allocation)},
       {"parameters", counts.to_json()},
       {"history", objective.history()},

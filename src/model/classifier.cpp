@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "io/safetensors_torch.h"
+#include "ops/graph_capture.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -33,8 +34,13 @@ at::Tensor MambaClassifierImpl::pool(const at::Tensor& hidden, const at::Tensor&
   const int64_t B = hidden.size(0), L = hidden.size(1);
   MCD_CHECK(lengths.dim() == 1 && lengths.size(0) == B, "lengths must be (B=", B, "), got ", lengths.sizes());
   const at::Tensor len = lengths.to(hidden.device(), at::kLong);
-  MCD_CHECK(len.min().item<int64_t>() >= 1 && len.max().item<int64_t>() <= L,
-            "lengths must be in [1, L=", L, "]");
+  // Read back from the device except while a CUDA graph is captured (the caller checked them then).
+  if (!(len.is_cuda() && ops::capturing_cuda_graph())) {
+    const auto [mn, mx] = at::aminmax(len);
+    const at::Tensor range = at::stack({mn, mx}).to(at::kCPU);  // one synchronisation, not two
+    MCD_CHECK(range[0].item<int64_t>() >= 1 && range[1].item<int64_t>() <= L, "lengths must be in [1, L=", L,
+              "], got [", range[0].item<int64_t>(), ", ", range[1].item<int64_t>(), "]");
+  }
   if (pooling == Pooling::kLastToken) {
     const at::Tensor index = (len - 1).view({B, 1, 1}).expand({B, 1, hidden.size(2)});
     return hidden.gather(1, index).squeeze(1);

@@ -7,6 +7,7 @@
 #include "ops/autocast_linear.h"
 #include "ops/causal_conv1d.h"
 #include "ops/chunked_cross_entropy.h"
+#include "ops/graph_capture.h"
 #include "ops/mamba_inner.h"
 #include "ops/selective_scan.h"
 #include "util/error.h"
@@ -221,7 +222,8 @@ at::Tensor MambaBackboneImpl::forward(const at::Tensor& input_ids, InferenceCach
   MCD_CHECK(input_ids.dim() == 2, "input_ids must be (B, L), got ", input_ids.sizes());
   MCD_CHECK(input_ids.scalar_type() == at::kLong, "input_ids must be int64, got ",
             input_ids.scalar_type());
-  if (input_ids.numel() > 0) {
+  // Not while a CUDA graph is captured (ops/graph_capture.h): the caller checked the ids on the host.
+  if (input_ids.numel() > 0 && !(input_ids.is_cuda() && ops::capturing_cuda_graph())) {
     // One reduction and one device-to-host copy (each .item() is a synchronisation that leaves the
     // GPU idle while the host launches the next kernels).
     const auto [mn, mx] = at::aminmax(input_ids);

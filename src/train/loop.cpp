@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "train/memory_stats.h"
+#include "train/step_graphs.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -21,6 +22,7 @@ namespace mcd::train {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr int64_t kMaxUnreadSteps = 50;  // a NaN is caught at most this many steps late
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -102,6 +104,12 @@ nlohmann::json run_training_loop(Objective& objective, Communicator& comm, const
   for (const auto& p : all_params)
     if (p.requires_grad()) trained.push_back(p);
   comm.broadcast_(all_params);  // every rank starts from rank 0's weights
+  // Forward and backward as CUDA graphs (train/step_graphs.h) when the settings ask, the device
+  // allows and a step is one micro-batch of one process; the objective decides step by step by
+  // staging its inputs (stage_micro_batch), and an unstaged step runs eagerly.
+  std::unique_ptr<StepGraphs> graphs;
+  if (s.cuda_graphs && StepGraphs::available(device) && comm.world_size() == 1 && s.grad_accum == 1)
+    graphs = std::make_unique<StepGraphs>(device, trained);
 
   if (main) fs::make_dirs(s.out_dir);
   MetricsLog metrics(fs::join(s.out_dir, "metrics.jsonl"), start_step, main);
@@ -131,6 +139,31 @@ nlohmann::json run_training_loop(Objective& objective, Communicator& comm, const
   nlohmann::json last_eval;
   int64_t step = start_step;
   reset_peak_memory(device);
+  // Step losses stay on the device until a step that logs, evaluates or checkpoints (or
+  // kMaxUnreadSteps of them): reading one waits for the device, and a host that waits every step
+  // cannot queue the next step while the device runs this one. Each step's value then passes the
+  // NaN guard in order, before anything is logged or saved from the weights: a NaN stops the run
+  // naming its step, the weights in memory are lost, and the last checkpoint on disk is intact.
+  struct UnreadLoss {
+    int64_t step;
+    double lr;
+    std::vector<at::Tensor> losses;  // one per micro-batch
+  };
+  std::vector<UnreadLoss> unread;
+  auto read_losses = [&] {
+    for (const UnreadLoss& u : unread) {
+      double value = 0;
+      for (const at::Tensor& l : u.losses) value += l.item<double>() / double(s.grad_accum);
+      if (u.step == options.faults.nan_loss_at_step) value = NAN;  // test hook
+      const double global = comm.sum(value) / double(comm.world_size());
+      if (!std::isfinite(global)) {
+        fail(cat("training loss is ", global, " at step ", u.step, " (lr ", u.lr, "); stopping. The last checkpoint in ",
+                 s.out_dir, "/checkpoints is intact: resume from it with a lower train.lr or higher train.warmup_steps"));
+      }
+      last_loss = global;
+    }
+    unread.clear();
+  };
   StepContext ctx;
   ctx.rank = comm.rank();
   ctx.world = comm.world_size();
@@ -139,10 +172,22 @@ nlohmann::json run_training_loop(Objective& objective, Communicator& comm, const
     ctx.step = step;
     const double lr = lr_at(step, s.steps, s.warmup_steps, s.lr, s.min_lr_ratio, s.schedule);
     set_lr(*optimizer, lr);
-    optimizer->zero_grad();
+    if (graphs) {
+      graphs->zero_gradients();  // in place: the graphs write these very tensors
+    } else {
+      optimizer->zero_grad();
+    }
     objective.begin_step(ctx);
-    std::vector<at::Tensor> losses;  // read after the step is queued: the step's one wait for the device
-    for (int64_t m = 0; m < s.grad_accum; ++m) {
+    std::vector<at::Tensor> losses;  // on the device until read_losses
+    const std::string graph_key = graphs ? objective.stage_micro_batch(ctx, 0) : std::string();
+    if (!graph_key.empty()) {
+      // A copy: the next replay overwrites the graph's own loss buffer.
+      losses.push_back(graphs->forward_backward(graph_key, [&] {
+        CudaAutocastScope autocast(s.bf16);
+        return objective.micro_batch_loss(ctx, 0);
+      }).clone());
+    }
+    for (int64_t m = 0; graph_key.empty() && m < s.grad_accum; ++m) {
       const at::Tensor loss = [&] {
         CudaAutocastScope autocast(s.bf16);
         return objective.micro_batch_loss(ctx, m);
@@ -155,25 +200,21 @@ nlohmann::json run_training_loop(Objective& objective, Communicator& comm, const
     const at::Tensor grad_norm =
         clip_grad_norm(trained, s.grad_clip > 0 ? s.grad_clip : std::numeric_limits<double>::infinity());
     adamw_step(*optimizer);
-    // A NaN loss stops the run here, after the step: the weights in memory are then lost, but no
-    // checkpoint is written from them, so the last one on disk is intact.
-    double loss_value = 0;
-    for (const at::Tensor& l : losses) loss_value += l.item<double>() / double(s.grad_accum);
-    if (step == options.faults.nan_loss_at_step) loss_value = NAN;  // test hook
-    const double global_loss = comm.sum(loss_value) / double(comm.world_size());
-    if (!std::isfinite(global_loss)) {
-      fail(cat("training loss is ", global_loss, " at step ", step, " (lr ", lr, "); stopping. The last checkpoint in ",
-               s.out_dir, "/checkpoints is intact: resume from it with a lower train.lr or higher train.warmup_steps"));
-    }
+    unread.push_back({step, lr, std::move(losses)});
     objective.end_step(ctx);
-    last_loss = global_loss;
     units_seen += objective.units_per_step();
     window_units += objective.units_per_step();
 
     const int64_t done = step + 1;
     const bool final_step = done == s.steps;
     const bool out_of_time = s.max_minutes > 0 && comm.sum(seconds_since(run_start) > s.max_minutes * 60 ? 1 : 0) > 0;
-    if (done % std::max<int64_t>(1, s.log_interval) == 0 || final_step || out_of_time) {
+    const bool log_step = done % std::max<int64_t>(1, s.log_interval) == 0 || final_step || out_of_time;
+    const bool eval_step = (s.eval_interval > 0 && done % s.eval_interval == 0) || final_step || out_of_time;
+    const bool checkpoint_step = (s.checkpoint_interval > 0 && done % s.checkpoint_interval == 0) || final_step || out_of_time;
+    // Before anything is logged, evaluated or saved from these weights.
+    if (log_step || eval_step || checkpoint_step || int64_t(unread.size()) >= kMaxUnreadSteps) read_losses();
+    const double global_loss = last_loss;
+    if (log_step) {
       const double secs = seconds_since(window_start);
       const double ups = secs > 0 ? window_units / secs : 0;
       const double eta = ups > 0 ? double(s.steps - done) * objective.units_per_step() / ups : 0;
@@ -193,7 +234,7 @@ nlohmann::json run_training_loop(Objective& objective, Communicator& comm, const
       window_start = Clock::now();
       window_units = 0;
     }
-    if ((s.eval_interval > 0 && done % s.eval_interval == 0) || final_step || out_of_time) {
+    if (eval_step) {
       last_eval = objective.evaluate(comm);
       const double val = last_eval.at("val_loss").get<double>();
       nlohmann::json record = last_eval;
@@ -203,8 +244,7 @@ nlohmann::json run_training_loop(Objective& objective, Communicator& comm, const
       if (tty) std::cerr << "\n";
       log("step " + std::to_string(done) + ": " + objective.describe_evaluation(last_eval));
     }
-    if ((s.checkpoint_interval > 0 && done % s.checkpoint_interval == 0) || final_step || out_of_time)
-      save(done, global_loss);
+    if (checkpoint_step) save(done, global_loss);
     if (out_of_time) {
       log("run.max_minutes reached: stopped after step " + std::to_string(done));
       ++step;
@@ -221,7 +261,9 @@ nlohmann::json run_training_loop(Objective& objective, Communicator& comm, const
                             {"elapsed_s", seconds_since(run_start)},
                             {"world_size", comm.world_size()},
                             {"device", device.str()},
-                            {"precision", s.bf16 ? "bf16" : "fp32"}};
+                            {"precision", s.bf16 ? "bf16" : "fp32"},
+                            {"cuda_graphs", graphs ? graphs->graphs() : 0},
+                            {"graph_replays", graphs ? graphs->replays() : 0}};
   if (main) {
     objective.finish(summary);
     const std::string final_dir = fs::join(s.out_dir, "final");

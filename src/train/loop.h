@@ -35,6 +35,12 @@ class Objective {
   // Mean loss of micro-batch `micro` of this rank's share of the step; the loop scales it by
   // 1/micro_batches and back-propagates.
   virtual at::Tensor micro_batch_loss(const StepContext& ctx, int64_t micro) = 0;
+  // For CUDA-graph steps (LoopSettings::cuda_graphs, train/step_graphs.h): copies micro-batch
+  // `micro`'s inputs into device buffers that stay fixed for their shape, checks them on the host,
+  // and returns a key naming that shape; micro_batch_loss then reads those buffers. Steps with
+  // equal keys must run the same kernels on the same buffers. "" (the default): the step runs
+  // eagerly.
+  virtual std::string stage_micro_batch(const StepContext& ctx, int64_t micro) { return ""; }
   virtual void end_step(const StepContext& ctx) {}  // after the optimizer step
   // Validation loss (and anything else) over all ranks; "val_loss" is required.
   virtual nlohmann::json evaluate(Communicator& comm) = 0;
@@ -57,6 +63,9 @@ struct LoopSettings {
   OptimizerSettings optimizer;
   double grad_clip = 1.0;       // 0: no clipping
   bool bf16 = false;            // CUDA autocast
+  // CUDA graphs of the step's forward and backward (one process, grad_accum 1, an objective that
+  // stages its inputs): for steps bound by kernel launches, e.g. fine-tuning a small model.
+  bool cuda_graphs = false;
   int64_t eval_interval = 50, checkpoint_interval = 100, keep_last = 2, log_interval = 10;
   double max_minutes = 0;
   std::string out_dir = "runs/default";

@@ -12,12 +12,15 @@
 #include "finetune/finetune.h"
 #include "model/checkpoint.h"
 #include "peft/peft_model.h"
+#include "keyword_task.h"
 #include "test_support.h"
 
 namespace mcd {
 namespace {
 
 using finetune::EncodeOptions;
+using test::write_keyword_task;
+using test::write_model;
 
 TEST(TaskData, PairsAreTruncatedLongestFirst) {
   EncodeOptions o;
@@ -78,39 +81,34 @@ TEST(Batching, CollatePadsOnTheRight) {
   EXPECT_EQ(r.labels.scalar_type(), at::kFloat);
 }
 
-// An easy task: sentences of filler words with "excellent" (label 1) or "terrible" (label 0)
-// somewhere in them; 65 % are label 0, so always answering 0 scores 65 %.
-void write_keyword_task(const std::string& path, int n, uint64_t seed) {
-  static const char* filler[] = {"the", "a", "cat", "dog", "house", "blue", "runs", "quickly", "over", "green",
-                                 "tree", "river", "small", "city", "walks", "under", "bright", "morning"};
-  std::mt19937_64 rng(seed);
-  std::ofstream f(path);
-  for (int i = 0; i < n; ++i) {
-    const int label = (rng() % 100) < 35 ? 1 : 0;
-    const int words = 4 + int(rng() % 6), at = int(rng() % words);
-    std::string text;
-    for (int w = 0; w < words; ++w) {
-      if (w) text += " ";
-      text += w == at ? (label ? "excellent" : "terrible") : filler[rng() % 18];
-    }
-    f << nlohmann::json({{"text", text}, {"label", label}}).dump() << "\n";
-  }
-}
-
-// A small randomly initialised model over the GPT-2 vocabulary (fine-tuning needs no pre-training
-// to learn a keyword).
-std::string write_model(const std::string& dir) {
+// On CUDA training batches are padded to a multiple of 16 tokens (one CUDA graph per length
+// bucket). The model is causal and pools at each row's last real token (or averages its real
+// tokens), so the logits must not change: float64, equal to rounding of a few sums (1e-12), where
+// pooling a padded position would move them by O(0.1).
+TEST(Batching, PaddingToALengthMultipleLeavesTheLogitsUnchanged) {
+  finetune::EncodedSplit s;
+  s.ids = {{5, 6, 7, 8, 9}, {8}, {9, 10, 11}};
+  s.labels = {1, 0, 1};
+  const auto a = finetune::collate(s, {0, 1, 2}, false, 3, torch::kCPU);
+  const auto b = finetune::collate(s, {0, 1, 2}, false, 3, torch::kCPU, 16);
+  ASSERT_EQ(a.input_ids.size(1), 5);
+  ASSERT_EQ(b.input_ids.size(1), 16);
+  EXPECT_TRUE(at::equal(b.input_ids.slice(1, 0, 5), a.input_ids));
+  EXPECT_TRUE(at::equal(b.lengths, a.lengths));
   ModelConfig c = model_preset("mamba-tiny");
-  c.d_model = 32;
+  c.d_model = 16;
   c.n_layer = 2;
-  c.vocab_size = 50280;
-  c.tokenizer_vocab_size = 50257;
-  c.eos_token_id = c.bos_token_id = c.pad_token_id = 50256;
+  c.vocab_size = 32;
   c.validate("test");
-  MambaLM m(c);
-  init_reference(*m, 3);
-  save_pretrained(*m, dir);
-  return dir;
+  for (const Pooling pooling : {Pooling::kLastToken, Pooling::kMean}) {
+    MambaClassifier m(c, 2, pooling);
+    init_reference(*m->backbone, 5);
+    m->to(at::kDouble);
+    torch::NoGradGuard no_grad;
+    const at::Tensor la = m->forward(a.input_ids, a.lengths), lb = m->forward(b.input_ids, b.lengths);
+    EXPECT_LT((la - lb).abs().max().item<double>(), 1e-12) << pooling_name(pooling);
+    EXPECT_GT(la.abs().max().item<double>(), 1e-3);  // not trivially zero
+  }
 }
 
 finetune::FinetuneSettings keyword_settings(const test::TempDir& tmp, const std::string& method) {

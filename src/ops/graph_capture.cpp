@@ -1,0 +1,24 @@
+// See graph_capture.h.
+#include "ops/graph_capture.h"
+
+#ifdef MCD_WITH_CUDA
+#include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime_api.h>
+#endif
+
+namespace mcd::ops {
+
+bool capturing_cuda_graph() {
+#ifdef MCD_WITH_CUDA
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(c10::cuda::getCurrentCUDAStream().stream(), &status) != cudaSuccess) {
+    (void)cudaGetLastError();  // a query's failure is no error of the caller's
+    return false;
+  }
+  return status != cudaStreamCaptureStatusNone;
+#else
+  return false;
+#endif
+}
+
+}  // namespace mcd::ops

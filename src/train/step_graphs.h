@@ -1,0 +1,58 @@
+// CUDA graphs of a training step's forward and backward. A fine-tuning step of a small model on a
+// fast GPU is bound by the host: ~1000 kernel launches with autograd's bookkeeping take ~10 ms
+// where the device needs ~2 ms, and every adapter's few extra kernels show up one for one in the
+// step time. A graph replay launches the step's kernels in one call.
+//
+// One graph per input-shape key (the objective stages each step's inputs into fixed device
+// buffers for its key, Objective::stage_micro_batch). A key's first step runs eagerly: it warms up
+// the libraries (cuBLAS handles and workspaces of this stream and of autograd's device thread) and
+// creates the gradients. Its second step is captured and replayed; later steps are replayed.
+// Invariants that make a replay the same step as an eager one:
+//   - everything runs on one side stream (capture cannot use the legacy default stream), held for
+//     the object's lifetime;
+//   - gradients are never freed or replaced: zeroed in place before each step (zero_gradients),
+//     and the captured backward accumulates into them in place (checked after each capture);
+//   - no tensor that outlives a replay lives in the graphs' memory pool (the loss is copied out to
+//     a buffer made before the capture), so all graphs share one pool, whatever their order;
+//   - random draws (dropout) read the default CUDA generator's seed and offset at replay, so a
+//     replay after the same seeding draws the same masks as an eager step.
+// Steps that cannot be graphed run eagerly through the same object (more keys than max_graphs).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "util/torch_compat.h"
+
+namespace mcd::train {
+
+class StepGraphs {
+ public:
+  // Whether graphs can run for a model on `device` (a CUDA build and a CUDA device).
+  static bool available(const torch::Device& device);
+
+  // `params`: the trained parameters (their gradients are the graphs' outputs).
+  StepGraphs(const torch::Device& device, std::vector<at::Tensor> params, int64_t max_graphs = 16);
+  ~StepGraphs();  // waits for the side stream, then restores the previous current stream
+  StepGraphs(const StepGraphs&) = delete;
+  StepGraphs& operator=(const StepGraphs&) = delete;
+
+  // Zeroes every existing gradient in place (instead of the optimizer's zero_grad, which may free them).
+  void zero_gradients();
+
+  // Forward and backward of one step whose inputs the objective staged for `key`: `loss_fn`
+  // computes the loss (under whatever autocast it sets) from the staged buffers; this
+  // back-propagates it. Returns the loss, valid until the next call.
+  at::Tensor forward_backward(const std::string& key, const std::function<at::Tensor()>& loss_fn);
+
+  int64_t graphs() const;   // captured so far
+  int64_t replays() const;  // steps that ran as a replay
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mcd::train
