@@ -11,4 +11,5 @@ command -v ninja >/dev/null && generator=(-G Ninja)
 cmake -S "$repo" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$prefix" -DMCD_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
   -DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" "$@"
-cmake --build "$build" -j"$(nproc)"
+# MCD_BUILD_TARGETS: build only these targets (space-separated), e.g. the CLI for a run without tests.
+cmake --build "$build" -j"$(nproc)" ${MCD_BUILD_TARGETS:+--target $MCD_BUILD_TARGETS}

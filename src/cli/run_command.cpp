@@ -112,6 +112,10 @@ struct Binder {
       << "\n  lr: " << s["pretrain"]["lr"] << "\n  warmup_steps: " << s["pretrain"]["warmup_steps"]
       << "\n  precision: " << str(s["pretrain"]["precision"]) << "\n  seed: " << s["pretrain"]["seed"]
       << "\neval:\n  interval: " << s["pretrain"]["steps"] << "\n  windows: " << s["pretrain"]["eval_windows"]
+      << (s["corpus"]["validation_paths"].empty()
+              ? std::string()  // else the outside validation corpus (e.g. WikiText-2's validation split)
+              : "\n  corpus: " + s["corpus"]["validation_paths"].dump() +
+                    "\n  corpus_format: " + str(s["corpus"]["validation_format"]))
       << "\ncheckpoint:\n  interval: " << std::max<int64_t>(1, s["pretrain"]["steps"].get<int64_t>() / 4)
       << "\n  keep_last: 1\nrun:\n  out_dir: " << fs::join(ctx.dir, "run") << "\n  device: auto\n";
     if (s.contains("sdm"))

@@ -337,15 +337,29 @@ std::string pretraining_section(const pipeline::Experiment& e) {
   } else {
     md << "Vocabulary: GPT-2's, unrestricted.\n\n";
   }
-  md << "| model | steps | validation loss (nats/token) | unigram baseline | below it |\n| --- | --- | --- | --- | --- |\n";
+  md << "Held-out split of the training corpus:\n\n"
+     << "| model | steps | validation loss (nats/token) | unigram baseline | below it |\n| --- | --- | --- | --- | --- |\n";
+  std::ostringstream outside;  // the corpus.validation_paths rows, when the experiment has them
   for (const char* stage : {"pretrain/dense", "pretrain/sdm"}) {
     const nlohmann::json r = pipeline::read_stage_record(e.out_dir, stage);
     if (!r.is_object() || !r.contains("outputs")) continue;
     const nlohmann::json sm = r["outputs"].value("summary", nlohmann::json::object());
-    if (!sm.contains("val_loss") || !sm.contains("unigram_val_loss")) continue;
-    const double loss = sm["val_loss"].get<double>(), unigram = sm["unigram_val_loss"].get<double>();
-    md << "| " << stage << " | " << sm.value("steps", int64_t(0)) << " | " << fmt(loss) << " | " << fmt(unigram)
-       << " | " << (loss < unigram ? "yes" : "**no**") << " |\n";
+    auto row = [&](std::ostream& os, const char* loss_key, const char* unigram_key) {
+      if (!sm.contains(loss_key) || !sm.contains(unigram_key)) return;
+      const double loss = sm[loss_key].get<double>(), unigram = sm[unigram_key].get<double>();
+      os << "| " << stage << " | " << sm.value("steps", int64_t(0)) << " | " << fmt(loss) << " | " << fmt(unigram)
+         << " | " << (loss < unigram ? "yes" : "**no**") << " |\n";
+    };
+    row(md, "val_loss", "unigram_val_loss");
+    row(outside, "corpus_val_loss", "unigram_corpus_val_loss");
+  }
+  if (!outside.str().empty()) {
+    md << "\nOutside validation corpus (`corpus.validation_paths`: "
+       << e.corpus["validation_paths"].dump() << "; the final model over all of it in windows of "
+       << e.pretrain["seq_len"].get<int64_t>() + 1
+       << " tokens, the unigram model of the training tokens on the same predicted tokens):\n\n"
+       << "| model | steps | validation loss (nats/token) | unigram baseline | below it |\n| --- | --- | --- | --- | --- |\n"
+       << outside.str();
   }
   return md.str() + "\n";
 }

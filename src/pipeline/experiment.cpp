@@ -94,7 +94,8 @@ nlohmann::json read_section(const YAML::Node& root, const std::string& section, 
 }
 
 const Schema kCorpus = {{"format", "wikiextractor"}, {"paths", nlohmann::json::array({""})},
-                        {"val_fraction", 0.02},      {"max_documents", int64_t(-1)}};
+                        {"val_fraction", 0.02},      {"max_documents", int64_t(-1)},
+                        {"validation_paths", nlohmann::json::array()}, {"validation_format", "auto"}};
 const Schema kModel = {{"preset", "mamba-tiny"}};
 const Schema kPretrain = {{"steps", int64_t(200)}, {"batch_size", int64_t(8)},  {"seq_len", int64_t(128)},
                           {"lr", 4e-3},            {"warmup_steps", int64_t(20)}, {"precision", "fp32"},
@@ -157,6 +158,9 @@ Experiment load_experiment(const std::string& path) {
   const std::string format = e.corpus["format"].get<std::string>();
   MCD_CHECK(format == "auto" || format == "text" || format == "wikitext" || format == "wikiextractor", path,
             ": 'corpus.format' must be auto, text, wikitext or wikiextractor, got '", format, "'");
+  const std::string vformat = e.corpus["validation_format"].get<std::string>();
+  MCD_CHECK(vformat == "auto" || vformat == "text" || vformat == "wikitext" || vformat == "wikiextractor", path,
+            ": 'corpus.validation_format' must be auto, text, wikitext or wikiextractor, got '", vformat, "'");
   e.model = read_section(root, "model", kModel, path);
   e.pretrain = read_section(root, "pretrain", kPretrain, path);
   e.sdm = read_section(root, "sdm", kSdm, path);

@@ -88,13 +88,21 @@ void OptimSection::parse(const config::StrictYamlMap& m) {
 }
 
 void EvalSection::parse(const config::StrictYamlMap& m) {
-  m.reject_unknown({"interval", "windows", "batch_size"});
+  m.reject_unknown({"interval", "windows", "batch_size", "corpus", "corpus_format"});
   interval = m.get_int("interval", interval);
   require(interval >= 0, m, "interval", interval, "must be >= 0 (0: only at the end)");
   windows = m.get_int("windows", windows);
   require(windows >= 0, m, "windows", windows, "must be >= 0 (0: all)");
   batch_size = m.get_int("batch_size", batch_size);
   require(batch_size >= 1, m, "batch_size", batch_size, "must be >= 1");
+  if (const YAML::Node c = m.raw("corpus")) {
+    MCD_CHECK(c.IsSequence() && c.size() > 0, m.where(), ": corpus must be a non-empty list of files or folders");
+    for (const auto& item : c) corpus.push_back(item.as<std::string>());
+  }
+  corpus_format = m.get_string("corpus_format", corpus_format);
+  require(corpus_format == "auto" || corpus_format == "wikitext" || corpus_format == "wikiextractor" ||
+              corpus_format == "text",
+          m, "corpus_format", corpus_format, "must be auto, wikitext, wikiextractor or text");
 }
 
 void CheckpointSection::parse(const config::StrictYamlMap& m) {

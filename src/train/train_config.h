@@ -52,6 +52,11 @@ struct EvalSection {
   int64_t interval = 50;    // steps; 0 = only at the end
   int64_t windows = 32;     // validation windows per evaluation; 0 = all
   int64_t batch_size = 8;
+  // A validation corpus from outside the training data (e.g. WikiText-2 validation): the final
+  // model's loss over all of it, in consecutive windows of seq_len + 1, and the unigram baseline's
+  // on the same tokens go into the summary (corpus_val_loss, unigram_corpus_val_loss). Empty: none.
+  std::vector<std::string> corpus;
+  std::string corpus_format = "auto";  // auto | wikitext | wikiextractor | text
   void parse(const config::StrictYamlMap& m);
 };
 

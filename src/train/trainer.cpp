@@ -3,11 +3,14 @@
 // micro-batches.
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
+#include <vector>
 
 #include "data/batch.h"
 #include "data/token_cache.h"
+#include "data/token_windows.h"
 #include "data/tokenizer/bpe_tokenizer.h"
 #include "data/tokenizer/vocab_map.h"
 #include "data/unigram.h"
@@ -127,7 +130,17 @@ class LmObjective : public Objective {
     // The baseline a language model must beat: a unigram model of the training tokens.
     const auto unigram = data::UnigramModel::fit(train_, model_->config().vocab_size);
     if (val_.size > 0) summary["unigram_val_loss"] = unigram.cross_entropy(val_);
+    if (!corpus_.empty()) {
+      summary["corpus_val_loss"] = corpus_loss();
+      const std::vector<uint16_t> predicted = corpus_predicted();
+      summary["unigram_corpus_val_loss"] = unigram.cross_entropy({predicted.data(), int64_t(predicted.size())});
+      summary["corpus_val_tokens"] = int64_t(predicted.size());
+      summary["corpus_val_paths"] = cfg_.eval.corpus;
+    }
   }
+
+  // eval.corpus as consecutive windows of seq_len + 1 tokens, row-major.
+  void set_corpus(std::vector<uint16_t> windows) { corpus_ = std::move(windows); }
 
  private:
   const TrainConfig& cfg_;
@@ -139,6 +152,36 @@ class LmObjective : public Objective {
   at::Tensor batch_;
   std::optional<sdm::SparsityController> sparsity_;
   std::vector<data::VocabMap> vocab_map_;  // empty or one: the restricted vocabulary
+  std::vector<uint16_t> corpus_;            // eval.corpus's tokens, whole windows
+
+  // Mean loss per predicted token of the final model over every window of corpus_.
+  double corpus_loss() {
+    torch::NoGradGuard no_grad;
+    model_->eval();
+    const int64_t windows = int64_t(corpus_.size()) / window_;
+    double loss_sum = 0;
+    std::vector<int64_t> rows;
+    for (int64_t first = 0; first < windows; first += cfg_.eval.batch_size) {
+      const int64_t b = std::min(cfg_.eval.batch_size, windows - first);
+      rows.assign(corpus_.begin() + first * window_, corpus_.begin() + (first + b) * window_);
+      const at::Tensor ids = torch::from_blob(rows.data(), {b, window_}, torch::kLong).to(device_);
+      const at::Tensor loss = [&] {
+        CudaAutocastScope autocast(cfg_.train.precision == "bf16");
+        return model_->loss(ids);  // mean over the b · seq_len predicted tokens
+      }();
+      loss_sum += loss.item<double>() * double(b);
+    }
+    model_->train();
+    return loss_sum / double(windows);
+  }
+  // The tokens corpus_loss predicts (each window's first token is context only), for the unigram
+  // baseline on exactly the same tokens.
+  std::vector<uint16_t> corpus_predicted() const {
+    std::vector<uint16_t> out;
+    for (size_t w = 0; w + size_t(window_) <= corpus_.size(); w += size_t(window_))
+      out.insert(out.end(), corpus_.begin() + w + 1, corpus_.begin() + w + window_);
+    return out;
+  }
 };
 
 }  // namespace
@@ -223,6 +266,19 @@ nlohmann::json run_pretraining(const TrainConfig& cfg, const TrainOptions& optio
 
   LmObjective objective(cfg, model, train_tokens, val_tokens, device, int(world));
   if (tokenizer.vocab_map()) objective.set_vocab_map(*tokenizer.vocab_map());
+  if (!cfg.eval.corpus.empty() && main) {
+    // Read now, so that a missing or empty corpus fails before the training, not after it.
+    data::CorpusSpec corpus;
+    corpus.format = cfg.eval.corpus_format;
+    corpus.paths = cfg.eval.corpus;
+    data::WindowOptions wo;
+    wo.seq_len = window;
+    const data::TokenWindows w = data::read_token_windows(corpus, tokenizer, wo);
+    MCD_CHECK(w.rows > 0, cfg.source, ": eval.corpus has no window of ", window, " tokens");
+    objective.set_corpus(std::vector<uint16_t>(w.ids.begin(), w.ids.end()));
+    log("pretrain: eval.corpus: " + std::to_string(w.rows) + " windows of " + std::to_string(window) + " tokens from " +
+        std::to_string(w.documents) + " documents");
+  }
   LoopSettings s;
   s.steps = cfg.train.steps;
   s.grad_accum = cfg.train.grad_accum;

@@ -49,7 +49,7 @@ std::string corpus_paths(const test::TempDir& tmp) {
 std::string experiment(const test::TempDir& tmp, int calibration_windows) {
   return "name: e2e\nout_dir: " + tmp.file("run") +
          "\ncorpus: {format: text, paths: [" + corpus_paths(tmp) +
-         "], val_fraction: 0.2}\n"
+         "], val_fraction: 0.2, validation_paths: [" + tmp.file("outside.txt") + "], validation_format: text}\n"
          "model: {preset: mamba-small-gpt2}\n"
          "pretrain: {steps: 8, batch_size: 2, seq_len: 32, warmup_steps: 2, eval_windows: 2}\n"
          "sdm: {target_sparsity: 0.5}\n"
@@ -121,6 +121,9 @@ void write_corpus(const test::TempDir& tmp) {
     std::ofstream corpus(tmp.file("corpus" + std::to_string(doc) + ".txt"));
     for (int w = 0; w < 150; ++w) corpus << words[rng() % 10] << (w % 12 == 11 ? ".\n" : " ");
   }
+  // The outside validation corpus (corpus.validation_paths), as WikiText-2 is for the GPU experiments.
+  std::ofstream outside(tmp.file("outside.txt"));
+  for (int w = 0; w < 200; ++w) outside << words[rng() % 10] << (w % 10 == 9 ? ".\n" : " ");
 }
 
 std::string slurp(const std::string& path) {
@@ -165,6 +168,11 @@ TEST(RunCommand, EveryStageRunsThenNothingThenOnlyWhatACspChangeTouches) {
     EXPECT_NE(report.find(std::string("| spam | ") + v + " | 1 |"), std::string::npos) << v << "\n" << report;
   for (const char* m : {"| pretrain/dense |", "| prune/sdm |", "| prune/csp-sdm |", "| prune/challenge |"})
     EXPECT_NE(report.find(m), std::string::npos) << m << "\n" << report;
+  // Both pre-trained models were scored on the outside validation corpus too.
+  const size_t outside = report.find("Outside validation corpus");
+  ASSERT_NE(outside, std::string::npos) << report;
+  EXPECT_NE(report.find("| pretrain/dense |", outside), std::string::npos) << report;
+  EXPECT_NE(report.find("| pretrain/sdm |", outside), std::string::npos) << report;
   check_report(tmp, report, profile);
 
   const auto second = test::run_cli("run " + tmp.file("e.yaml"), "", 2);

@@ -145,6 +145,12 @@ TEST(Experiment, MistakesAreNamedWithFileAndKey) {
   e = error_of(with("format: text", "format: brown"));
   EXPECT_NE(e.find("'corpus.format' must be auto, text, wikitext or wikiextractor, got 'brown'"), std::string::npos)
       << e;
+  e = error_of(with("format: text", "format: text, validation_format: html"));
+  EXPECT_NE(e.find("'corpus.validation_format' must be auto, text, wikitext or wikiextractor, got 'html'"),
+            std::string::npos)
+      << e;
+  e = error_of(with("format: text", "format: text, validation_paths: wiki.valid.tokens"));
+  EXPECT_NE(e.find("'corpus.validation_paths' must be a list"), std::string::npos) << e;
   e = error_of(with("seeds: [1, 2]", "seeds: [1, 2]\nvocab: {restrict: true, min_count: 0}"));
   EXPECT_NE(e.find("'vocab.min_count' must be at least 1"), std::string::npos) << e;
   {

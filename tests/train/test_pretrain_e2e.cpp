@@ -225,6 +225,40 @@ TEST(Pretrain, TwoGlooRanksEqualAccumulationAndOneProcessWithTheCombinedBatch) {
   std::cout << "least relative change of a tensor from step 0: " << least_moved << "\n";
 }
 
+// eval.corpus (e.g. WikiText-2 validation): the final model's loss over all of an outside corpus.
+// It must be the loss `score --corpus` gives for the same model and windows (seq_len + 1 tokens):
+// same tokenization, same windows, same batches; float32 on one thread, so equal to rounding
+// (losses ~10 nats: 1e-5 is a few ulps of float32 accumulation, where a window or token off by
+// one moves the mean by ~0.1). A missing corpus fails before training, naming it.
+TEST(Pretrain, OutsideValidationCorpusIsScoredLikeTheScoreCommand) {
+  MCD_SKIP_WITHOUT_GPT2();
+  TinyRun s(3);
+  {
+    std::ofstream f(s.dir.file("outside.txt"));
+    for (int i = 0; i < 30; ++i) f << "An outside sentence number " << i * 13 << " about rivers and mountains.\n";
+  }
+  const std::string corpus = " --set 'eval.corpus=[" + s.dir.file("outside.txt") + "]' --set eval.corpus_format=text";
+  const Proc r = run(s.pretrain("o", corpus));
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto summary = nlohmann::json::parse(r.last_line());
+  const double loss = summary.at("corpus_val_loss").get<double>();
+  EXPECT_TRUE(std::isfinite(loss) && loss > 0) << summary.dump();
+  EXPECT_TRUE(std::isfinite(summary.at("unigram_corpus_val_loss").get<double>()));
+  const Proc sc = run("score --model " + s.dir.file("o/final") + " --corpus " + s.dir.file("outside.txt") +
+                      " --format text --seq-len 17 --batch 2 --device cpu");
+  ASSERT_EQ(sc.status, 0) << sc.err;
+  const auto scored = nlohmann::json::parse(sc.last_line());
+  EXPECT_NEAR(loss, scored.at("loss").get<double>(), 1e-5);
+  EXPECT_EQ(summary.at("corpus_val_tokens").get<int64_t>(), scored.at("tokens").get<int64_t>());
+  const Proc missing = run(s.pretrain("m", " --set 'eval.corpus=[" + s.dir.file("nowhere") + "]'"));
+  EXPECT_NE(missing.status, 0);
+  EXPECT_NE(missing.err.find("nowhere"), std::string::npos) << missing.err;
+  EXPECT_FALSE(fs::exists(s.dir.file("m/checkpoints")));
+  const Proc bad = run(s.pretrain("b", corpus + " --set eval.corpus_format=html"));
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find("corpus_format"), std::string::npos) << bad.err;
+}
+
 TEST(Pretrain, EnwikiValidationLossBeatsUnigramModel) {
   MCD_SKIP_WITHOUT_GPT2();
   const std::string wiki = test::shared_dir() + "/data/enwiki2015/AA/wiki_00";
