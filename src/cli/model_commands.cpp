@@ -98,11 +98,25 @@ Command add_init(CLI::App& app) {
   auto src = std::make_shared<ModelSource>();
   src->add_to(sub, false);
   auto out = std::make_shared<std::string>();
+  auto widths_from = std::make_shared<std::string>();
   auto seed = std::make_shared<uint64_t>(0);
+  auto round_to = std::make_shared<int64_t>(16);
   sub->add_option("--out", *out, "output folder")->required();
   sub->add_option("--seed", *seed, "initialisation seed")->capture_default_str();
+  sub->add_option("--widths-from", *widths_from,
+                  "a (pruned) model folder whose per-layer inner widths are carried over as fractions of its E "
+                  "(timing a pruned model at another scale with random weights)");
+  sub->add_option("--round-to", *round_to, "with --widths-from: widths rounded to a multiple of this")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   return {sub, [=] {
-            MambaLM model(src->config());
+            ModelConfig config = src->config();
+            if (!widths_from->empty()) {
+              const ModelConfig source = ModelConfig::from_hf_file(fs::join(*widths_from, "config.json"));
+              config = config.with_width_fractions_of(source, *round_to);
+              config.validate("init --widths-from " + *widths_from);
+            }
+            MambaLM model(config);
             init_reference(*model, *seed);
             save_pretrained(*model, *out);
             std::cout << "wrote " << *out << " (" << model->config().num_parameters() << " parameters)" << std::endl;

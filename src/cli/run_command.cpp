@@ -236,10 +236,29 @@ struct Binder {
     std::string prefill, decode;
     for (const auto& v : s["prefill"]) prefill += (prefill.empty() ? "" : ",") + v.get<std::string>();
     for (const auto& v : s["decode_batch"]) decode += (decode.empty() ? "" : ",") + std::to_string(v.get<int64_t>());
-    args.insert(args.end(), {"--prefill", prefill, "--decode-batch", decode, "--iters", str(s["iters"]), "--out",
-                             fs::join(ctx.dir, "profile.json")});
+    const std::vector<std::string> cases = {"--prefill", prefill, "--decode-batch", decode, "--iters", str(s["iters"])};
+    args.insert(args.end(), cases.begin(), cases.end());
+    args.insert(args.end(), {"--out", fs::join(ctx.dir, "profile.json")});
     call(p, ctx, args);
-    return {{"profile", fs::join(ctx.dir, "profile.json")}, {"models", p.needs}};
+    // The same models at other shapes (e.g. mamba-130m): each one's per-layer widths carried over as
+    // fractions of E into a randomly initialised model of the preset (`init --widths-from`), then
+    // timed side by side like the real ones.
+    nlohmann::json at = nlohmann::json::object();
+    for (const auto& preset_json : s["at_presets"]) {
+      const std::string preset = preset_json.get<std::string>(), dir = fs::join(ctx.dir, preset);
+      std::vector<std::string> at_args = {"profile"};
+      for (size_t i = 0; i < p.needs.size(); ++i) {
+        const std::string m = fs::join(dir, "model" + std::to_string(i));
+        call(p, ctx, {"init", "--preset", preset, "--widths-from", model_of(ctx, p.needs[i]), "--round-to",
+                      str(s["at_round_to"]), "--out", m});
+        at_args.insert(at_args.end(), {"--model", m});
+      }
+      at_args.insert(at_args.end(), cases.begin(), cases.end());
+      at_args.insert(at_args.end(), {"--out", fs::join(dir, "profile.json")});
+      call(p, ctx, at_args);
+      at[preset] = fs::join(dir, "profile.json");
+    }
+    return {{"profile", fs::join(ctx.dir, "profile.json")}, {"models", p.needs}, {"at_presets", at}};
   }
 };
 

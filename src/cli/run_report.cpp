@@ -364,6 +364,65 @@ std::string pretraining_section(const pipeline::Experiment& e) {
   return md.str() + "\n";
 }
 
+// The profile stage's timings of the same deployed models at other shapes (profile.at_presets):
+// each model's per-layer widths as fractions of E in a random model of the preset. One table per
+// preset: P50 per case with the ratio to the first model (M_base's) and its bootstrap interval,
+// and the peak inference memory.
+std::string at_presets_section(const nlohmann::json& profile_outputs, const nlohmann::json& round_to) {
+  if (!profile_outputs.contains("at_presets") || profile_outputs["at_presets"].empty()) return "";
+  auto fmt = [](double v, const char* f) {
+    char b[48];
+    std::snprintf(b, sizeof b, f, v);
+    return std::string(b);
+  };
+  const nlohmann::json& names = profile_outputs.at("models");
+  std::ostringstream md;
+  for (const auto& [preset, path_json] : profile_outputs["at_presets"].items()) {
+    const nlohmann::json prof = read_json_file(path_json.get<std::string>());
+    md << "\n### The same models at " << preset << " shapes\n\n"
+       << "Each deployed model's per-layer inner widths carried over to `" << preset
+       << "` as fractions of E (rounded to multiples of " << round_to.dump()
+       << "), random weights (`init --widths-from`), timed side by side in one process on "
+       << prof.value("device_name", std::string("?")) << " (" << prof.value("inference_dtype", std::string("?"))
+       << ", P50 of " << prof.value("iters", 0) << "). Ratios are to the first model, with a bootstrap 95 % interval.\n\n";
+    const nlohmann::json& models = prof.at("models");
+    md << "| deployed model | mean width / E | parameters |";
+    for (const auto& cs : prof.at("cases"))
+      md << " " << cs.at("label").get<std::string>() << (cs.at("case") == "decode" ? " ms/token |" : " ms |");
+    md << " peak inference memory |\n|";
+    for (size_t i = 0; i < 4 + prof.at("cases").size(); ++i) md << " --- |";
+    md << "\n";
+    for (size_t m = 0; m < models.size(); ++m) {
+      const auto widths = models[m].at("widths").get<std::vector<int64_t>>();
+      double mean = 0;
+      for (int64_t w : widths) mean += double(w) / double(widths.size());
+      const double full = double(*std::max_element(widths.begin(), widths.end()));
+      md << "| " << (m < names.size() ? names[m].get<std::string>() : "model " + std::to_string(m)) << " | "
+         << fmt(mean / std::max(1.0, full), "%.3f") << " | " << models[m].at("parameters").get<int64_t>() << " |";
+      double peak = NAN;
+      for (const auto& cs : prof.at("cases")) {
+        const auto& r = cs.at("results").at(m);
+        const bool decode = cs.at("case") == "decode";
+        md << " " << fmt(decode ? r.at("per_token_ms_p50").get<double>() : r.at("summary_ms").at("p50").get<double>(), "%.3f");
+        if (r.contains("ratio_to_model0")) {
+          const auto& q = r["ratio_to_model0"];
+          md << " (" << fmt(q.at("ratio_of_medians").get<double>(), "%.3f") << " [" << fmt(q.at("lower").get<double>(), "%.3f")
+             << ", " << fmt(q.at("upper").get<double>(), "%.3f") << "])";
+        }
+        md << " |";
+        const auto& mem = r.at("memory_bytes");
+        if (mem.at("activations_and_workspace").is_number()) {
+          const double v = mem.at("weights").get<double>() + mem.at("states").get<double>() +
+                           mem["activations_and_workspace"].get<double>();
+          peak = std::isfinite(peak) ? std::max(peak, v) : v;
+        }
+      }
+      md << " " << (std::isfinite(peak) ? fmt(peak / 1048576.0, "%.1f") + " MiB" : std::string("n/a on CPU")) << " |\n";
+    }
+  }
+  return md.str();
+}
+
 }  // namespace
 
 nlohmann::json write(const pipeline::Experiment& e, const pipeline::StageContext& c) {
@@ -642,6 +701,7 @@ nlohmann::json write(const pipeline::Experiment& e, const pipeline::StageContext
   md << "\nPeak inference memory is weights + recurrent state + the activations and workspace of one sample, the "
         "largest over the profiled prefill and decode cases; the CUDA allocator measures the activations, so on a CPU "
         "only the analytic part is given.\n";
+  if (c.inputs.count("profile")) md << at_presets_section(c.inputs.at("profile"), e.profile.at("at_round_to"));
 
   md << "\n## Hypotheses (METHOD §5)\n\n"
         "Latency: ratio of medians of the per-iteration timings from the profile, with a bootstrap 95 % interval "

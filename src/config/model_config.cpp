@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -18,6 +19,28 @@ using nlohmann::json;
 int64_t ModelConfig::inner_width(int64_t layer) const {
   if (!d_inner_per_layer.empty()) return d_inner_per_layer.at(layer);
   return d_inner > 0 ? d_inner : expand * d_model;
+}
+
+int64_t ModelConfig::unpruned_width() const { return d_inner > 0 ? d_inner : expand * d_model; }
+
+ModelConfig ModelConfig::with_width_fractions_of(const ModelConfig& source, int64_t round_to) const {
+  MCD_CHECK(round_to >= 1, "width transfer: round_to must be >= 1, got ", round_to);
+  MCD_CHECK(source.n_layer >= 1 && n_layer >= 1, "width transfer: both configurations need layers");
+  ModelConfig out = *this;
+  const int64_t full = unpruned_width(), source_full = source.unpruned_width();
+  out.d_inner_per_layer.clear();
+  bool uniform = true;
+  std::vector<int64_t> widths;
+  for (int64_t l = 0; l < n_layer; ++l) {
+    const int64_t from = l * source.n_layer / n_layer;
+    const double fraction = double(source.inner_width(from)) / double(source_full);
+    int64_t w = int64_t(std::llround(fraction * double(full) / double(round_to))) * round_to;
+    w = std::min(full, std::max(round_to, w));
+    uniform = uniform && w == full;
+    widths.push_back(w);
+  }
+  if (!uniform) out.d_inner_per_layer = widths;
+  return out;
 }
 
 int64_t ModelConfig::resolved_dt_rank() const {

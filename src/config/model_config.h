@@ -40,6 +40,12 @@ struct ModelConfig {
   double gate_init = 3.0;
 
   int64_t inner_width(int64_t layer) const;   // E of layer `layer`
+  int64_t unpruned_width() const;              // E before any pruning: d_inner or expand·D
+  // This shape with `source`'s per-layer inner widths carried over as fractions of source's
+  // unpruned E: layer l of this config takes source layer floor(l · L_source / L), each width
+  // rounded to a multiple of round_to (at least round_to, at most this E). For timing a pruned
+  // model's widths at another scale (e.g. mamba-130m) with random weights.
+  ModelConfig with_width_fractions_of(const ModelConfig& source, int64_t round_to) const;
   int64_t resolved_dt_rank() const;
   int64_t real_vocab_size() const;             // tokenizer_vocab_size or vocab_size
   bool uniform_inner() const;

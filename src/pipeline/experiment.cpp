@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "config/model_config.h"
 #include "config/strict_yaml.h"
 #include "util/error.h"
 
@@ -110,7 +111,9 @@ const Schema kFinetune = {{"epochs", int64_t(3)}, {"batch_size", int64_t(32)}, {
 const Schema kVocab = {{"restrict", false}, {"min_count", int64_t(1)}};
 const Schema kProfile = {{"prefill", nlohmann::json::array({"1x128"})},
                          {"decode_batch", nlohmann::json::array({int64_t(1)})},
-                         {"iters", int64_t(20)}};
+                         {"iters", int64_t(20)},
+                         {"at_presets", nlohmann::json::array()},
+                         {"at_round_to", int64_t(16)}};
 
 }  // namespace
 
@@ -172,6 +175,14 @@ Experiment load_experiment(const std::string& path) {
   e.peft = read_section(root, "peft", kPeft, path);
   e.finetune = read_section(root, "finetune", kFinetune, path);
   e.profile = read_section(root, "profile", kProfile, path);
+  for (const auto& preset : e.profile["at_presets"]) {
+    try {
+      (void)model_preset(preset.get<std::string>());
+    } catch (const Error& err) {
+      fail(path + ": 'profile.at_presets': " + err.what());
+    }
+  }
+  MCD_CHECK(e.profile["at_round_to"].get<int64_t>() >= 1, path, ": 'profile.at_round_to' must be at least 1");
   MCD_CHECK(e.finetune["lr"].get<double>() >= 0 && e.finetune["lr_scale"].get<double>() > 0, path,
             ": 'finetune.lr' must be >= 0 and 'finetune.lr_scale' > 0");
   MCD_CHECK(e.finetune["lr"].get<double>() == 0 || e.finetune["lr_scale"].get<double>() == 1, path,

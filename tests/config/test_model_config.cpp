@@ -54,6 +54,29 @@ TEST(ModelConfig, UnknownKeysAndWrongTypesNameKeyAndFile) {
   EXPECT_NE(e.find("available: "), std::string::npos) << e;
 }
 
+// init --widths-from: a pruned model's per-layer widths as fractions of its E at another shape.
+// Source: 4 layers of E 768 keeping 1, 1/2, 1/4 and 0.3 of it; target: 8 layers of E 1536, so
+// target layers 2k and 2k+1 take source layer k; 0.3 · 1536 = 460.8 rounds to 464 (29 · 16).
+TEST(ModelConfig, WidthFractionsCarryOverToAnotherShape) {
+  ModelConfig source = model_preset("mamba-tiny");
+  source.d_model = 384;
+  source.n_layer = 4;
+  source.d_inner_per_layer = {768, 384, 192, 230};
+  ModelConfig target = model_preset("mamba-tiny");
+  target.d_model = 768;
+  target.n_layer = 8;
+  const ModelConfig out = target.with_width_fractions_of(source, 16);
+  EXPECT_EQ(out.d_inner_per_layer, (std::vector<int64_t>{1536, 1536, 768, 768, 384, 384, 464, 464}));
+  EXPECT_EQ(out.d_model, 768);
+  EXPECT_NO_THROW(out.validate("test"));
+  // A dense source leaves the target dense (no per-layer list); tiny fractions stay one block wide.
+  source.d_inner_per_layer.clear();
+  EXPECT_TRUE(target.with_width_fractions_of(source, 16).d_inner_per_layer.empty());
+  source.d_inner_per_layer = {768, 1, 768, 768};
+  EXPECT_EQ(target.with_width_fractions_of(source, 16).d_inner_per_layer[2], 16);
+  EXPECT_THROW(target.with_width_fractions_of(source, 0), Error);
+}
+
 TEST(ModelConfig, VocabularyPadding) {
   test::TempDir dir;
   std::ofstream(dir.file("m.yaml")) << "vocab_size: 50257\npad_vocab_multiple: 8\n";

@@ -58,7 +58,7 @@ std::string experiment(const test::TempDir& tmp, int calibration_windows) {
          ", seq_len: 32}\n"
          "finetune: {epochs: 1, batch_size: 16, max_length: 32}\n"
          "peft: {rank: 4, alpha: 8}\n"
-         "profile: {prefill: [1x16], decode_batch: [1], iters: 2}\n"
+         "profile: {prefill: [1x16], decode_batch: [1], iters: 2, at_presets: [mamba-tiny]}\n"
          "tasks:\n  - {name: custom, label: spam, train: " +
          tmp.file("train.jsonl") + ", dev: " + tmp.file("dev.jsonl") +
          "}\nseeds: [1]\nvariants: [M_base, M_SDM, M_SGH, M_full, M_challenge]\n";
@@ -168,6 +168,23 @@ TEST(RunCommand, EveryStageRunsThenNothingThenOnlyWhatACspChangeTouches) {
     EXPECT_NE(report.find(std::string("| spam | ") + v + " | 1 |"), std::string::npos) << v << "\n" << report;
   for (const char* m : {"| pretrain/dense |", "| prune/sdm |", "| prune/csp-sdm |", "| prune/challenge |"})
     EXPECT_NE(report.find(m), std::string::npos) << m << "\n" << report;
+  // The deployed models again at mamba-tiny's shapes (E 128): the dense ones full width, the
+  // pruned one at its kept fraction (to the 16-channel rounding: 16/128 of E).
+  {
+    std::ifstream ain(tmp.file("run/stages/profile/mamba-tiny/profile.json"));
+    const auto at = nlohmann::json::parse(ain);
+    ASSERT_EQ(at["models"].size(), profile["models"].size());
+    auto mean_fraction = [](const nlohmann::json& m, double e) {
+      double f = 0;
+      for (const auto& w : m["widths"]) f += w.get<double>() / e / double(m["widths"].size());
+      return f;
+    };
+    const double source_e = profile["models"][0]["widths"][0].get<double>();  // M_base: dense
+    for (size_t m = 0; m < at["models"].size(); ++m)
+      EXPECT_NEAR(mean_fraction(at["models"][m], 128), mean_fraction(profile["models"][m], source_e), 16.0 / 128)
+          << m;
+    EXPECT_NE(report.find("### The same models at mamba-tiny shapes"), std::string::npos) << report;
+  }
   // Both pre-trained models were scored on the outside validation corpus too.
   const size_t outside = report.find("Outside validation corpus");
   ASSERT_NE(outside, std::string::npos) << report;
