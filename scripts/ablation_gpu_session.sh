@@ -23,15 +23,33 @@ if [[ ${MPS:-1} == 1 ]] && command -v nvidia-cuda-mps-control > /dev/null; then
   nvidia-cuda-mps-control -d && t "MPS daemon started" || t "MPS daemon did not start: time slices"
 fi
 out_dir=$(sed -n 's/^out_dir: *//p' $D/experiment.yaml)
+# Across sessions (docs/REPRODUCE.md): .gpu/carry/ holds an earlier session's bundle parts. Its
+# finished fine-tunings' records are imported (the run skips a stage whose record has its key); the
+# upstream stages run again, deterministically, and must give the same models: checked below
+# against the carried hashes.
+if [[ -f .gpu/carry/stages.tgz && ! -d $out_dir/stages ]]; then
+  mkdir -p $out_dir && tar -xzf .gpu/carry/stages.tgz -C $out_dir --wildcards 'stages/finetune/*' &&
+    t "imported $(find $out_dir/stages/finetune -name result.json | wc -l) finished fine-tunings"
+fi
 left=$(( ${BUDGET:-560} - ($(date +%s) - T0) - 30 ))
-# Its own process group, so the deadline stops the stages' child processes too.
-setsid $BIN --threads 1 run --jobs ${JOBS:-12} $D/experiment.yaml > $R/run.log 2>&1 &
+# Its own process group, so the deadline stops the stages' child processes too. Deterministic
+# (DETERMINISTIC=off to turn it off): a later session re-creates the same models bit for bit.
+setsid $BIN --threads 1 --deterministic ${DETERMINISTIC:-on} run --jobs ${JOBS:-12} $D/experiment.yaml > $R/run.log 2>&1 &
 pid=$!
 while kill -0 $pid 2>/dev/null && (( $(date +%s) - T0 < ${BUDGET:-560} - 30 )); do sleep 2; done
 if kill -0 $pid 2>/dev/null; then kill -TERM -- -$pid; sleep 3; kill -KILL -- -$pid 2>/dev/null; t "stopped at the deadline ($left s of running)"; fi
 wait $pid 2>/dev/null; t "run ended: $(tail -1 $R/run.log | cut -c1-200)"
 grep -c '"status": "done"' $out_dir/stages/*/stage.json $out_dir/stages/*/*/stage.json $out_dir/stages/*/*/*/*/stage.json 2>/dev/null | awk -F: '{s+=$2} END {print "stages done:", s}' | tee -a $R/progress.txt
 ( cd $out_dir && find stages -name stage.json -o -name result.json -o -path 'stages/report/*' | tar -czf $R/stages.tgz -T - )
+# The models every fine-tuning starts from, by content: what a later session must re-create.
+( cd $out_dir && find stages/pretrain stages/prune stages/csp -name model.safetensors 2>/dev/null | sort | xargs -r sha256sum ) > $R/model_hashes.txt
+if [[ -f .gpu/carry/model_hashes.txt ]]; then
+  if diff <(sort -k2 .gpu/carry/model_hashes.txt) <(sort -k2 $R/model_hashes.txt) > $R/model_hashes.diff; then
+    t "upstream models bit-identical to the carried session's: the imported fine-tunings stand"
+  else
+    t "UPSTREAM MODELS DIFFER from the carried session's (model_hashes.diff): the imported fine-tunings are not valid"
+  fi
+fi
 for l in $(find $out_dir/stages -name log.txt); do echo "== $l"; tail -3 $l; done > $R/log_tails.txt
 [[ ${MPS:-1} == 1 ]] && echo quit | nvidia-cuda-mps-control 2> /dev/null
 cd $OUT && tar -czf bundle.tgz r && rm -rf r

@@ -23,6 +23,8 @@ void GlobalOptions::add_to(CLI::App& app) {
   add(app, "--save-conv-output", save_conv_output,
       "the fused mixer keeps the conv output for its backward: on, off (on: faster, more memory)");
   add(app, "--scan-plan", scan_plan, "selective scan memory plan: auto, low_memory (never the dense saved states)");
+  add(app, "--deterministic", deterministic,
+      "on: deterministic algorithms (a rerun on the same card and build is bit-identical; slower backward), off");
 }
 
 std::vector<std::string> GlobalOptions::to_args() const {
@@ -71,6 +73,11 @@ int main(int argc, char** argv) {
     ops = mcd::ops::parse_ops_option(ops, "mixer_saves_conv_output", globals.save_conv_output);
     ops = mcd::ops::parse_ops_option(ops, "scan_plan", globals.scan_plan);
     mcd::ops::set_ops_options(ops);
+    MCD_CHECK(globals.deterministic == "on" || globals.deterministic == "off",
+              "--deterministic must be on or off, got '", globals.deterministic, "'");
+    // warn_only: LibTorch would otherwise refuse cuBLAS without CUBLAS_WORKSPACE_CONFIG, which only
+    // matters for work spread over several streams; every op here runs on one.
+    at::globalContext().setDeterministicAlgorithms(globals.deterministic == "on", /*warn_only=*/true);
     for (const auto& command : commands)
       if (command.app->parsed()) command.run();
   } catch (const c10::Error& e) {

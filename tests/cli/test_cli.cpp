@@ -89,6 +89,10 @@ TEST(Cli, ErrorsNameTheProblemAndExitNonZero) {
   EXPECT_NE(missing.status, 0);
   EXPECT_NE(missing.err.find("/nonexistent/model"), std::string::npos) << missing.err;
   EXPECT_TRUE(missing.out.empty());
+  const CliRun bad_flag = run_cli("--deterministic maybe flops --preset mamba-tiny");
+  EXPECT_NE(bad_flag.status, 0);
+  EXPECT_NE(bad_flag.err.find("--deterministic must be on or off, got 'maybe'"), std::string::npos) << bad_flag.err;
+  EXPECT_EQ(run_cli("--deterministic on flops --preset mamba-tiny").status, 0);
   MCD_SKIP_IF_NO_FIXTURE();
   const CliRun bad_ids = run_cli("generate --model " + test::fixture_dir() + " --prompt-ids 1,x,3 --device cpu");
   EXPECT_NE(bad_ids.status, 0);
