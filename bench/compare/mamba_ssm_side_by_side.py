@@ -445,6 +445,65 @@ def case_model(mods, sink, info, args):
                 mss.RMSNorm = saved
 
 
+def case_pretrain(mods, sink, info, args):
+    """End-to-end pre-training step as a mamba-ssm user writes it (issue 15's reference loop):
+    MambaLMHeadModel in fp32 weights, bf16 autocast, torch.optim.AdamW(fused=True) with weight decay
+    on matrices only, clip_grad_norm_(1.0, foreach=True), batches sampled on the host into pinned
+    memory and copied non-blocking, the loss read every `--pretrain-log` steps. Steps/s over steps
+    [warmup, warmup + steps), wall clock around whole steps with a final synchronize (what a user
+    sees), peak memory from the allocator. Compare with `mamba-codesign pretrain`'s own tokens/s
+    on the same shapes (scripts/pretrain_before_after.sh prints it)."""
+    Model, Config = mods["MambaLMHeadModel"], mods["MambaConfig"]
+    B, L = args.model_batch, args.model_seq
+    for name in args.models.split(","):
+        dims = MODELS[name]
+        torch.manual_seed(0)
+        cfg = Config(d_model=dims["d_model"], n_layer=dims["n_layer"], vocab_size=VOCAB, ssm_cfg={},
+                     rms_norm=True, residual_in_fp32=True, fused_add_norm=True, pad_vocab_size_multiple=8)
+        model = Model(cfg, device="cuda", dtype=torch.float32).train()
+        decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+        no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                                lr=1e-3, betas=(0.9, 0.95), eps=1e-8, fused=True)
+        corpus = torch.randint(0, VOCAB, (1 << 24,), dtype=torch.int64)  # a token stream on the host
+        gen = torch.Generator().manual_seed(1)
+
+        def batch():
+            starts = torch.randint(0, corpus.numel() - L - 1, (B,), generator=gen)
+            host = torch.stack([corpus[s:s + L + 1] for s in starts.tolist()]).pin_memory()
+            return host.to("cuda", non_blocking=True)
+
+        def step(i):
+            ids = batch()
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                logits = model(ids[:, :-1]).logits
+                loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0, foreach=True)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            if (i + 1) % args.pretrain_log == 0:
+                loss.item()  # a logging step reads the loss
+            return loss
+
+        for i in range(args.pretrain_warmup):
+            step(i)
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        for i in range(args.pretrain_steps):
+            step(args.pretrain_warmup + i)
+        torch.cuda.synchronize()
+        secs = time.perf_counter() - t0
+        ms = 1e3 * secs / args.pretrain_steps
+        sink.emit({"bench": "pretrain_e2e", "impl": "mamba_ssm", **info, "model": f"mamba-{name}", "batch": B,
+                   "seq": L, "steps": args.pretrain_steps, "ms_per_step": ms, "tokens_per_s": B * L / (ms * 1e-3),
+                   "peak_mem_bytes": torch.cuda.max_memory_allocated(),
+                   "loop": "bf16 autocast, fused AdamW, foreach clip, pinned non-blocking batches"})
+        del model, opt
+        torch.cuda.empty_cache()
+
+
 def hf_child(args) -> None:
     """Runs in a separate process: mamba_ssm / causal_conv1d / kernels are made unimportable
     BEFORE transformers is imported, and the fast-path globals are cleared after model
@@ -512,6 +571,9 @@ def main() -> int:
     ap.add_argument("--model-warmup", type=int, default=3)
     ap.add_argument("--model-fed", default="L+1,L",
                     help="'L+1': backbone on seq+1 ids like bench_model.cpp; 'L': on seq ids (usual)")
+    ap.add_argument("--pretrain-steps", type=int, default=60, help="timed steps of case 'pretrain'")
+    ap.add_argument("--pretrain-warmup", type=int, default=20)
+    ap.add_argument("--pretrain-log", type=int, default=10, help="case 'pretrain' reads the loss every N steps")
     ap.add_argument("--hf-batch", type=int, default=1)
     ap.add_argument("--hf-seq", type=int, default=2048)
     ap.add_argument("--hf-reps", type=int, default=3)
@@ -530,10 +592,10 @@ def main() -> int:
     info = env_info()
     sink = Sink(args.out)
     rc = 0
-    need_kernels = args.check or any(c in cases for c in ("ops", "inner", "model"))
+    need_kernels = args.check or any(c in cases for c in ("ops", "inner", "model", "pretrain"))
     mods = {}
     if need_kernels:
-        mods = import_mamba(need_model="model" in cases)
+        mods = import_mamba(need_model="model" in cases or "pretrain" in cases)
         import mamba_ssm
         info = {**info, "mamba_ssm": getattr(mamba_ssm, "__version__", "?")}
         try:
@@ -556,6 +618,8 @@ def main() -> int:
             case_inner(mods, sink, info, args)
         elif c == "model":
             case_model(mods, sink, info, args)
+        elif c == "pretrain":
+            case_pretrain(mods, sink, info, args)
         elif c == "hf":
             child = [sys.executable, os.path.abspath(__file__), "--impl", "hf_torch", "--hf-batch", str(args.hf_batch),
                      "--hf-seq", str(args.hf_seq), "--hf-reps", str(args.hf_reps)]
@@ -574,7 +638,7 @@ def main() -> int:
                 print(f"[hf] child failed rc={p.returncode}", file=sys.stderr)
                 rc = 1
         else:
-            raise SystemExit(f"unknown case {c!r} (valid: ops, inner, model, hf)")
+            raise SystemExit(f"unknown case {c!r} (valid: ops, inner, model, pretrain, hf)")
         print(f"[{c}] {time.time() - t0:.1f} s", file=sys.stderr)
     print_table(sink.rows)
     return rc

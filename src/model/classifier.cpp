@@ -34,8 +34,8 @@ at::Tensor MambaClassifierImpl::pool(const at::Tensor& hidden, const at::Tensor&
   const int64_t B = hidden.size(0), L = hidden.size(1);
   MCD_CHECK(lengths.dim() == 1 && lengths.size(0) == B, "lengths must be (B=", B, "), got ", lengths.sizes());
   const at::Tensor len = lengths.to(hidden.device(), at::kLong);
-  // Read back from the device except while a CUDA graph is captured (the caller checked them then).
-  if (!(len.is_cuda() && ops::capturing_cuda_graph())) {
+  // Read back from the device unless the caller checked them on the host (ops/graph_capture.h).
+  if (!(len.is_cuda() && ops::skip_device_input_checks())) {
     const auto [mn, mx] = at::aminmax(len);
     const at::Tensor range = at::stack({mn, mx}).to(at::kCPU);  // one synchronisation, not two
     MCD_CHECK(range[0].item<int64_t>() >= 1 && range[1].item<int64_t>() <= L, "lengths must be in [1, L=", L,

@@ -222,8 +222,8 @@ at::Tensor MambaBackboneImpl::forward(const at::Tensor& input_ids, InferenceCach
   MCD_CHECK(input_ids.dim() == 2, "input_ids must be (B, L), got ", input_ids.sizes());
   MCD_CHECK(input_ids.scalar_type() == at::kLong, "input_ids must be int64, got ",
             input_ids.scalar_type());
-  // Not while a CUDA graph is captured (ops/graph_capture.h): the caller checked the ids on the host.
-  if (input_ids.numel() > 0 && !(input_ids.is_cuda() && ops::capturing_cuda_graph())) {
+  // Not when the caller checked the ids on the host (ops/graph_capture.h: a graph capture, a trainer).
+  if (input_ids.numel() > 0 && !(input_ids.is_cuda() && ops::skip_device_input_checks())) {
     // One reduction and one device-to-host copy (each .item() is a synchronisation that leaves the
     // GPU idle while the host launches the next kernels).
     const auto [mn, mx] = at::aminmax(input_ids);

@@ -21,4 +21,13 @@ bool capturing_cuda_graph() {
 #endif
 }
 
+namespace {
+thread_local bool checked_on_host = false;
+}  // namespace
+
+InputsCheckedOnHost::InputsCheckedOnHost() : saved_(checked_on_host) { checked_on_host = true; }
+InputsCheckedOnHost::~InputsCheckedOnHost() { checked_on_host = saved_; }
+
+bool skip_device_input_checks() { return checked_on_host || capturing_cuda_graph(); }
+
 }  // namespace mcd::ops

@@ -16,6 +16,7 @@
 #include "data/unigram.h"
 #include "model/checkpoint.h"
 #include "model/mamba.h"
+#include "ops/graph_capture.h"
 #include "sdm/sparsity_control.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -39,8 +40,7 @@ class LmObjective : public Objective {
   LmObjective(const TrainConfig& cfg, MambaLM model, data::TokenSpan train, data::TokenSpan val,
               const torch::Device& device, int world)
       : cfg_(cfg), model_(std::move(model)), train_(train), val_(val), device_(device),
-        window_(cfg.train.seq_len + 1), rows_per_rank_(cfg.train.batch_size / world),
-        buffer_(size_t(rows_per_rank_ * window_)) {
+        window_(cfg.train.seq_len + 1), rows_per_rank_(cfg.train.batch_size / world) {
     if (cfg.sdm.enabled)
       sparsity_.emplace(model_->backbone->gates(), cfg.sdm.control, cfg.train.steps);
   }
@@ -63,9 +63,19 @@ class LmObjective : public Objective {
   }
 
   void begin_step(const StepContext& ctx) override {
+    // On CUDA the batch is written into page-locked memory and copied without waiting (LibTorch's
+    // host allocator keeps the block until its copy is done), and its ids are checked here, so
+    // the model need not read them back from the device (ops/graph_capture.h): the host can queue
+    // this step while the device still runs the last one.
+    at::Tensor host = torch::empty({rows_per_rank_, window_}, torch::TensorOptions(torch::kLong).pinned_memory(device_.is_cuda()));
     data::sample_windows(train_, cfg_.train.seed, ctx.step, cfg_.train.batch_size, ctx.rank, ctx.world, window_,
-                         buffer_.data());
-    batch_ = torch::from_blob(buffer_.data(), {rows_per_rank_, window_}, torch::kLong).to(device_);
+                         host.data_ptr<int64_t>());
+    const int64_t* ids = host.data_ptr<int64_t>();
+    const int64_t vocab = model_->config().vocab_size;
+    for (int64_t i = 0; i < host.numel(); ++i)
+      MCD_CHECK(ids[i] >= 0 && ids[i] < vocab, cfg_.data.cache_dir, ": token id ", ids[i],
+                " outside the model's vocabulary [0, ", vocab, ") (a cache built with another tokenizer?)");
+    batch_ = host.to(device_, /*non_blocking=*/true);
     if (sparsity_) {
       sparsity_->begin_step(cfg_.train.seed, ctx.step);
       sparsity_->regularizer(ctx.step).backward();  // once per step, independent of the micro-batches
@@ -73,6 +83,7 @@ class LmObjective : public Objective {
   }
   at::Tensor micro_batch_loss(const StepContext& ctx, int64_t micro) override {
     const int64_t rows = rows_per_rank_ / ctx.micro_batches;
+    const ops::InputsCheckedOnHost checked;  // in begin_step
     return model_->loss(batch_.narrow(0, micro * rows, rows));
   }
   void end_step(const StepContext& ctx) override {
@@ -148,7 +159,6 @@ class LmObjective : public Objective {
   data::TokenSpan train_, val_;
   torch::Device device_;
   int64_t window_, rows_per_rank_;
-  std::vector<int64_t> buffer_;
   at::Tensor batch_;
   std::optional<sdm::SparsityController> sparsity_;
   std::vector<data::VocabMap> vocab_map_;  // empty or one: the restricted vocabulary
