@@ -15,6 +15,9 @@ Cases:
   ops    selective_scan_fn fwd / fwd+bwd and causal_conv1d_fn fwd / fwd+bwd, 3 shapes   (mamba_ssm)
   inner  mamba_inner_fn fwd+bwd of one Mamba-130M mixer at 8x2048                        (mamba_ssm)
   model  MambaLMHeadModel 130M / 370M training step (fwd+bwd of LM loss, bf16 autocast)   (mamba_ssm)
+  pretrain  the end-to-end pre-training loop (fused AdamW, foreach clipping, pinned batches)  (mamba_ssm)
+  prefill   model(input_ids) at B = 1, L = 1024 / 4096, inference_mode, bf16 weights     (mamba_ssm)
+  decode    generate(cg=True, top_k=1), per-token latency at batch 1 and 64              (mamba_ssm)
   hf     transformers MambaForCausalLM, forced slow (sequential pure-torch) path,
          130M training step at 1x2048, run in a child process where mamba_ssm /
          causal_conv1d / kernels cannot be imported                                     (hf_torch)
@@ -445,6 +448,69 @@ def case_model(mods, sink, info, args):
                 mss.RMSNorm = saved
 
 
+def _inference_model(mods, name):
+    """MambaLMHeadModel at `name`'s shapes, random weights, bf16, eval: how its users serve it."""
+    Model, Config = mods["MambaLMHeadModel"], mods["MambaConfig"]
+    dims = MODELS[name]
+    torch.manual_seed(0)
+    cfg = Config(d_model=dims["d_model"], n_layer=dims["n_layer"], vocab_size=VOCAB, ssm_cfg={}, rms_norm=True,
+                 residual_in_fp32=True, fused_add_norm=True, pad_vocab_size_multiple=8)
+    return Model(cfg, device="cuda", dtype=torch.bfloat16).eval()
+
+
+def _event_ms(fn) -> float:
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    fn()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end)
+
+
+def case_prefill(mods, sink, info, args):
+    """Prefill as mamba-ssm's users call it: model(input_ids) under torch.inference_mode(), bf16
+    weights, B = 1; CUDA events, median of --infer-reps after --warmup."""
+    for name in args.models.split(","):
+        model = _inference_model(mods, name)
+        for L in [int(x) for x in args.prefill_lengths.split(",") if x]:
+            ids = torch.randint(0, VOCAB, (1, L), device="cuda")
+            with torch.inference_mode():
+                for _ in range(args.warmup):
+                    model(ids)
+                ms = sorted(_event_ms(lambda: model(ids)) for _ in range(args.infer_reps))
+            med = ms[len(ms) // 2]
+            sink.emit({"bench": "prefill", "impl": "mamba_ssm", **info, "model": f"mamba-{name}", "batch": 1, "seq": L,
+                       "median_ms": med, "p10_ms": _pct(ms, 0.1), "p90_ms": _pct(ms, 0.9), "reps": len(ms),
+                       "tokens_per_s": L / (med * 1e-3), "call": "model(input_ids), inference_mode, bf16 weights"})
+        del model
+        torch.cuda.empty_cache()
+
+
+def case_decode(mods, sink, info, args):
+    """Decode as mamba-ssm's users call it: generate(input_ids, max_length, cg=True, top_k=1) from a
+    16-token prompt; per-token latency = (time for 264 new tokens - time for 8) / 256, each the
+    median of --decode-reps after warm-up calls that capture the CUDA graph; batch 1 and 64."""
+    for name in args.models.split(","):
+        model = _inference_model(mods, name)
+        for B in [int(x) for x in args.decode_batches.split(",") if x]:
+            prompt = torch.randint(0, VOCAB, (B, 16), device="cuda")
+
+            def gen(new):
+                return model.generate(input_ids=prompt, max_length=16 + new, cg=True, top_k=1)
+
+            for _ in range(2):
+                gen(264)  # the graph is captured for the longest length first
+            long = sorted(_event_ms(lambda: gen(264)) for _ in range(args.decode_reps))
+            short = sorted(_event_ms(lambda: gen(8)) for _ in range(args.decode_reps))
+            per_token = (long[len(long) // 2] - short[len(short) // 2]) / 256
+            sink.emit({"bench": "decode", "impl": "mamba_ssm", **info, "model": f"mamba-{name}", "batch": B,
+                       "prompt": 16, "per_token_ms": per_token, "tokens_per_s": B / (per_token * 1e-3),
+                       "median_ms_264_new": long[len(long) // 2], "median_ms_8_new": short[len(short) // 2],
+                       "reps": args.decode_reps, "call": "generate(cg=True, top_k=1), bf16 weights"})
+        del model
+        torch.cuda.empty_cache()
+
+
 def case_pretrain(mods, sink, info, args):
     """End-to-end pre-training step as a mamba-ssm user writes it (issue 15's reference loop):
     MambaLMHeadModel in fp32 weights, bf16 autocast, torch.optim.AdamW(fused=True) with weight decay
@@ -571,6 +637,10 @@ def main() -> int:
     ap.add_argument("--model-warmup", type=int, default=3)
     ap.add_argument("--model-fed", default="L+1,L",
                     help="'L+1': backbone on seq+1 ids like bench_model.cpp; 'L': on seq ids (usual)")
+    ap.add_argument("--prefill-lengths", default="1024,4096", help="case 'prefill': B = 1 at these lengths")
+    ap.add_argument("--infer-reps", type=int, default=30, help="case 'prefill': timed calls per length")
+    ap.add_argument("--decode-batches", default="1,64", help="case 'decode': batch sizes")
+    ap.add_argument("--decode-reps", type=int, default=5, help="case 'decode': timed generate calls per length")
     ap.add_argument("--pretrain-steps", type=int, default=60, help="timed steps of case 'pretrain'")
     ap.add_argument("--pretrain-warmup", type=int, default=20)
     ap.add_argument("--pretrain-log", type=int, default=10, help="case 'pretrain' reads the loss every N steps")
@@ -592,10 +662,11 @@ def main() -> int:
     info = env_info()
     sink = Sink(args.out)
     rc = 0
-    need_kernels = args.check or any(c in cases for c in ("ops", "inner", "model", "pretrain"))
+    model_cases = ("model", "pretrain", "prefill", "decode")
+    need_kernels = args.check or any(c in cases for c in ("ops", "inner") + model_cases)
     mods = {}
     if need_kernels:
-        mods = import_mamba(need_model="model" in cases or "pretrain" in cases)
+        mods = import_mamba(need_model=any(c in cases for c in model_cases))
         import mamba_ssm
         info = {**info, "mamba_ssm": getattr(mamba_ssm, "__version__", "?")}
         try:
@@ -620,6 +691,10 @@ def main() -> int:
             case_model(mods, sink, info, args)
         elif c == "pretrain":
             case_pretrain(mods, sink, info, args)
+        elif c == "prefill":
+            case_prefill(mods, sink, info, args)
+        elif c == "decode":
+            case_decode(mods, sink, info, args)
         elif c == "hf":
             child = [sys.executable, os.path.abspath(__file__), "--impl", "hf_torch", "--hf-batch", str(args.hf_batch),
                      "--hf-seq", str(args.hf_seq), "--hf-reps", str(args.hf_reps)]
@@ -638,7 +713,7 @@ def main() -> int:
                 print(f"[hf] child failed rc={p.returncode}", file=sys.stderr)
                 rc = 1
         else:
-            raise SystemExit(f"unknown case {c!r} (valid: ops, inner, model, pretrain, hf)")
+            raise SystemExit(f"unknown case {c!r} (valid: ops, inner, model, pretrain, prefill, decode, hf)")
         print(f"[{c}] {time.time() - t0:.1f} s", file=sys.stderr)
     print_table(sink.rows)
     return rc
