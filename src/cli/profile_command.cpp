@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "eval/statistics.h"
 #include "infer/profiler.h"
+#include "infer/trace.h"
 #include "model/checkpoint.h"
 #include "sdm/flops.h"
 #include "util/atomic_file.h"
@@ -46,6 +47,7 @@ Command add_profile(CLI::App& app) {
   struct Args {
     std::vector<std::string> models;
     std::string device = "auto", prefill = "1x1024", decode = "1", train, out, dtype = "auto", decode_mode = "auto";
+    std::string trace;
     int64_t iters = 50, warmup = 5, decode_steps = 16, resamples = 10000;
     uint64_t seed = 0;
   };
@@ -75,6 +77,9 @@ Command add_profile(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--seed", a->seed, "seed of the random inputs and the bootstrap")->capture_default_str();
   sub->add_option("--out", a->out, "JSON file with every sample, summary, ratio and memory figure")->required();
+  sub->add_option("--trace", a->trace,
+                  "also write a Chrome trace of one more sample of every model, one file per case: the case's "
+                  "label goes before the extension (trace.json -> trace.prefill_1x1024.json)");
   return {sub, [a] {
             const torch::Device device = parse_device(a->device);
             const at::ScalarType infer_dtype =
@@ -171,7 +176,24 @@ Command add_profile(CLI::App& app) {
                                          .c_str()
                                    : "");
               }
+              nlohmann::json trace_file = nullptr;
+              if (!a->trace.empty()) {
+                // One untimed sample of each model under the profiler, after the timed ones.
+                const std::string::size_type dot = a->trace.rfind('.');
+                const bool has_ext = dot != std::string::npos && a->trace.find('/', dot) == std::string::npos;
+                std::string label = pc.label();
+                for (char& ch : label)
+                  if (ch == ' ' || ch == '/' || ch == '=') ch = '_';
+                const std::string file = has_ext ? a->trace.substr(0, dot) + "." + label + a->trace.substr(dot)
+                                                 : a->trace + "." + label + ".json";
+                const std::string how = infer::write_chrome_trace(file, device.is_cuda(), [&] {
+                  for (auto& r : runners) r->run_ms();
+                });
+                trace_file = {{"path", file}, {"profiler", how}};
+                std::fprintf(stderr, "profile: %-16s trace %s (%s)\n", pc.label().c_str(), file.c_str(), how.c_str());
+              }
               case_results.push_back({{"case", infer::case_kind_name(pc.kind)},
+                                      {"trace", trace_file},
                                       {"cuda_graph", pc.cuda_graph},
                                       {"label", pc.label()},
                                       {"batch", pc.batch},

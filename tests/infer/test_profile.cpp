@@ -115,6 +115,27 @@ TEST(ProfileCli, WritesSummariesRatiosAndMemory) {
   EXPECT_EQ(j["cases"][2]["case"], "decode");
   EXPECT_TRUE(j["cases"][2]["results"][0].contains("per_token_ms_p50"));
   EXPECT_EQ(j["cases"][3]["results"][0]["tokens_per_sample"], 16);
+  // --trace: one Chrome trace per case of one more sample of each model; on Debian's LibTorch the
+  // legacy profiler (a JSON array of events), with Kineto an object with traceEvents. Either way
+  // the model's operators are in it.
+  const auto traced = test::run_cli("profile --model " + tmp.file("a") + " --model " + tmp.file("b") +
+                                    " --device cpu --prefill 1x32 --decode-batch 1 --decode-steps 2 --iters 2 --warmup 0"
+                                    " --resamples 50 --trace " + tmp.file("t.json") + " --out " + tmp.file("pt.json"));
+  ASSERT_EQ(traced.status, 0) << traced.err;
+  std::ifstream ft(tmp.file("pt.json"));
+  const json jt = json::parse(ft);
+  ASSERT_EQ(jt["cases"].size(), 2u);
+  for (const json& c : jt["cases"]) {
+    const std::string path = c["trace"]["path"].get<std::string>();
+    EXPECT_EQ(path, tmp.file(c["case"] == "prefill" ? "t.prefill_1x32.json" : "t.decode_b1.json"));
+    std::ifstream tin(path);
+    ASSERT_TRUE(tin.good()) << path;
+    const json trace = json::parse(tin);
+    const json& events = trace.is_array() ? trace : trace.at("traceEvents");
+    bool saw_op = false;
+    for (const json& e : events) saw_op = saw_op || e.value("name", std::string()).rfind("aten::", 0) == 0;
+    EXPECT_TRUE(saw_op) << path;
+  }
   const auto bad = test::run_cli("profile --model " + tmp.file("a") + " --device cpu --prefill 1x --decode-batch '' --out " +
                                  tmp.file("q.json"));
   EXPECT_EQ(bad.status, 1);

@@ -1,0 +1,69 @@
+// Chrome traces through LibTorch's profilers (see trace.h).
+#include "infer/trace.h"
+
+#include <torch/csrc/autograd/profiler_kineto.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
+
+#include <cstdio>
+#include <set>
+
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/torch_compat.h"
+
+namespace mcd::infer {
+namespace {
+
+namespace ap = torch::autograd::profiler;
+namespace pi = torch::profiler::impl;
+
+std::set<pi::ActivityType> activities(bool cuda) {
+  std::set<pi::ActivityType> a{pi::ActivityType::CPU};
+  if (cuda) a.insert(pi::ActivityType::CUDA);
+  return a;
+}
+
+// Whether this LibTorch can write a Kineto trace: builds without Kineto accept the profiler but
+// refuse to save, so a trace of nothing is tried once.
+bool kineto_saves(const std::string& probe_path) {
+  static const bool ok = [&] {
+    try {
+      const pi::ProfilerConfig config(pi::ProfilerState::KINETO);
+      ap::prepareProfiler(config, activities(false));
+      ap::enableProfiler(config, activities(false));
+      ap::disableProfiler()->save(probe_path);
+      std::remove(probe_path.c_str());
+      return true;
+    } catch (const std::exception&) {
+      std::remove(probe_path.c_str());
+      return false;
+    }
+  }();
+  return ok;
+}
+
+}  // namespace
+
+std::string write_chrome_trace(const std::string& path, bool cuda, const std::function<void()>& work) {
+  if (kineto_saves(path + ".probe")) {
+    const pi::ProfilerConfig config(pi::ProfilerState::KINETO);
+    ap::prepareProfiler(config, activities(cuda));
+    ap::enableProfiler(config, activities(cuda));
+    try {
+      work();
+    } catch (...) {
+      ap::disableProfiler();
+      throw;
+    }
+    ap::disableProfiler()->save(path);
+    return "kineto";
+  }
+  {
+    ap::RecordProfile guard(path);  // writes the file when it goes out of scope
+    work();
+  }
+  MCD_CHECK(fs::exists(path), path, ": the profiler wrote no trace");
+  return "legacy";
+}
+
+}  // namespace mcd::infer
