@@ -2,7 +2,12 @@
 #include "infer/trace.h"
 
 #include <torch/csrc/autograd/profiler_kineto.h>
+// The legacy profiler is the fallback of LibTorch builds without Kineto (Debian's 1.13); a LibTorch
+// that has dropped its header has Kineto.
+#if __has_include(<torch/csrc/autograd/profiler_legacy.h>)
 #include <torch/csrc/autograd/profiler_legacy.h>
+#define MCD_HAVE_LEGACY_PROFILER 1
+#endif
 
 #include <cstdio>
 #include <set>
@@ -58,12 +63,17 @@ std::string write_chrome_trace(const std::string& path, bool cuda, const std::fu
     ap::disableProfiler()->save(path);
     return "kineto";
   }
+#ifdef MCD_HAVE_LEGACY_PROFILER
   {
     ap::RecordProfile guard(path);  // writes the file when it goes out of scope
     work();
   }
   MCD_CHECK(fs::exists(path), path, ": the profiler wrote no trace");
   return "legacy";
+#else
+  (void)cuda;
+  fail(cat(path, ": this LibTorch can neither save a Kineto trace nor has the legacy profiler"));
+#endif
 }
 
 }  // namespace mcd::infer
