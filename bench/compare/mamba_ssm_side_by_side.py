@@ -681,20 +681,12 @@ def main() -> int:
             print("CHECK FAILED: mamba_ssm kernels disagree with the float64 reference", file=sys.stderr)
             print_table(sink.rows)
             return 2
+    in_process = {"ops": case_ops, "inner": case_inner, "model": case_model, "pretrain": case_pretrain,
+                  "prefill": case_prefill, "decode": case_decode}
     for c in cases:
         t0 = time.time()
-        if c == "ops":
-            case_ops(mods, sink, info, args)
-        elif c == "inner":
-            case_inner(mods, sink, info, args)
-        elif c == "model":
-            case_model(mods, sink, info, args)
-        elif c == "pretrain":
-            case_pretrain(mods, sink, info, args)
-        elif c == "prefill":
-            case_prefill(mods, sink, info, args)
-        elif c == "decode":
-            case_decode(mods, sink, info, args)
+        if c in in_process:
+            in_process[c](mods, sink, info, args)
         elif c == "hf":
             child = [sys.executable, os.path.abspath(__file__), "--impl", "hf_torch", "--hf-batch", str(args.hf_batch),
                      "--hf-seq", str(args.hf_seq), "--hf-reps", str(args.hf_reps)]
@@ -713,7 +705,7 @@ def main() -> int:
                 print(f"[hf] child failed rc={p.returncode}", file=sys.stderr)
                 rc = 1
         else:
-            raise SystemExit(f"unknown case {c!r} (valid: ops, inner, model, pretrain, prefill, decode, hf)")
+            raise SystemExit(f"unknown case {c!r} (valid: {', '.join(in_process)}, hf)")
         print(f"[{c}] {time.time() - t0:.1f} s", file=sys.stderr)
     print_table(sink.rows)
     return rc

@@ -39,6 +39,16 @@ std::string fmt(double v, const char* format = "%.2f") {
 std::string str(const nlohmann::json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
 nlohmann::json num_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
+// Peak inference memory of one profiled sample (its `memory_bytes`): weights + recurrent state +
+// the activations and workspace the CUDA allocator measured; NaN where it measured none (a CPU).
+double sample_peak_bytes(const nlohmann::json& mem) {
+  if (!mem.at("activations_and_workspace").is_number()) return NAN;
+  return mem.at("weights").get<double>() + mem.at("states").get<double>() +
+         mem["activations_and_workspace"].get<double>();
+}
+// The larger of two peaks, NaN standing for "none measured".
+double max_peak(double a, double b) { return std::isfinite(a) && (!std::isfinite(b) || a >= b) ? a : b; }
+
 // A deployed model: its config's widths and analytic FLOPs (sdm::count_flops, per token).
 struct ModelFacts {
   std::string stage, path;
@@ -370,11 +380,6 @@ std::string pretraining_section(const pipeline::Experiment& e) {
 // and the peak inference memory.
 std::string at_presets_section(const nlohmann::json& profile_outputs, const nlohmann::json& round_to) {
   if (!profile_outputs.contains("at_presets") || profile_outputs["at_presets"].empty()) return "";
-  auto fmt = [](double v, const char* f) {
-    char b[48];
-    std::snprintf(b, sizeof b, f, v);
-    return std::string(b);
-  };
   const nlohmann::json& names = profile_outputs.at("models");
   std::ostringstream md;
   for (const auto& [preset, path_json] : profile_outputs["at_presets"].items()) {
@@ -410,12 +415,7 @@ std::string at_presets_section(const nlohmann::json& profile_outputs, const nloh
              << ", " << fmt(q.at("upper").get<double>(), "%.3f") << "])";
         }
         md << " |";
-        const auto& mem = r.at("memory_bytes");
-        if (mem.at("activations_and_workspace").is_number()) {
-          const double v = mem.at("weights").get<double>() + mem.at("states").get<double>() +
-                           mem["activations_and_workspace"].get<double>();
-          peak = std::isfinite(peak) ? std::max(peak, v) : v;
-        }
+        if (cs.at("case") == "prefill" || decode) peak = max_peak(peak, sample_peak_bytes(r.at("memory_bytes")));
       }
       md << " " << (std::isfinite(peak) ? fmt(peak / 1048576.0, "%.1f") + " MiB" : std::string("n/a on CPU")) << " |\n";
     }
@@ -478,10 +478,7 @@ nlohmann::json write(const pipeline::Experiment& e, const pipeline::StageContext
           const auto& mem = r.at("memory_bytes");
           const double analytic = mem.at("weights").get<double>() + mem.at("states").get<double>();
           f.weights_and_states = std::max(f.weights_and_states, analytic);
-          if (mem.at("activations_and_workspace").is_number()) {
-            const double peak = analytic + mem["activations_and_workspace"].get<double>();
-            f.peak_memory = std::isfinite(f.peak_memory) ? std::max(f.peak_memory, peak) : peak;
-          }
+          f.peak_memory = max_peak(f.peak_memory, sample_peak_bytes(mem));
         }
       }
     }

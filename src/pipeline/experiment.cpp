@@ -158,12 +158,11 @@ Experiment load_experiment(const std::string& path) {
   e.out_dir = top.get_string("out_dir", "runs/" + e.name);
   e.corpus = read_section(root, "corpus", kCorpus, path);
   MCD_CHECK(!(e.corpus["paths"].empty() || e.corpus["paths"][0] == ""), path, ": 'corpus.paths' is required");
-  const std::string format = e.corpus["format"].get<std::string>();
-  MCD_CHECK(format == "auto" || format == "text" || format == "wikitext" || format == "wikiextractor", path,
-            ": 'corpus.format' must be auto, text, wikitext or wikiextractor, got '", format, "'");
-  const std::string vformat = e.corpus["validation_format"].get<std::string>();
-  MCD_CHECK(vformat == "auto" || vformat == "text" || vformat == "wikitext" || vformat == "wikiextractor", path,
-            ": 'corpus.validation_format' must be auto, text, wikitext or wikiextractor, got '", vformat, "'");
+  for (const char* key : {"format", "validation_format"}) {
+    const std::string format = e.corpus[key].get<std::string>();
+    MCD_CHECK(format == "auto" || format == "text" || format == "wikitext" || format == "wikiextractor", path,
+              ": 'corpus.", key, "' must be auto, text, wikitext or wikiextractor, got '", format, "'");
+  }
   e.model = read_section(root, "model", kModel, path);
   e.pretrain = read_section(root, "pretrain", kPretrain, path);
   e.sdm = read_section(root, "sdm", kSdm, path);

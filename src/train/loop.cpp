@@ -213,13 +213,12 @@ nlohmann::json run_training_loop(Objective& objective, Communicator& comm, const
     const bool checkpoint_step = (s.checkpoint_interval > 0 && done % s.checkpoint_interval == 0) || final_step || out_of_time;
     // Before anything is logged, evaluated or saved from these weights.
     if (log_step || eval_step || checkpoint_step || int64_t(unread.size()) >= kMaxUnreadSteps) read_losses();
-    const double global_loss = last_loss;
     if (log_step) {
       const double secs = seconds_since(window_start);
       const double ups = secs > 0 ? window_units / secs : 0;
       const double eta = ups > 0 ? double(s.steps - done) * objective.units_per_step() / ups : 0;
       const double norm = grad_norm.item<double>();
-      nlohmann::json record = {{"step", done}, {"loss", global_loss}, {"lr", lr}, {"grad_norm", norm},
+      nlohmann::json record = {{"step", done}, {"loss", last_loss}, {"lr", lr}, {"grad_norm", norm},
                                {"tokens_per_s", ups}, {"tokens_seen", units_seen},
                                {"peak_memory_bytes", peak_memory_bytes(device)}, {"elapsed_s", seconds_since(run_start)}};
       record.update(objective.step_metrics(done));
@@ -227,7 +226,7 @@ nlohmann::json run_training_loop(Objective& objective, Communicator& comm, const
       if (main && !options.quiet) {
         char line[256];
         std::snprintf(line, sizeof(line), "step %lld/%lld | loss %.4f | lr %.2e | gnorm %.2f | %.1fk %s/s | ETA %s",
-                      static_cast<long long>(done), static_cast<long long>(s.steps), global_loss, lr, norm,
+                      static_cast<long long>(done), static_cast<long long>(s.steps), last_loss, lr, norm,
                       ups / 1000, objective.unit_name(), format_duration(eta).c_str());
         std::cerr << (tty ? "\r" : "") << line << objective.progress_suffix(done) << (tty ? "   " : "\n") << std::flush;
       }
@@ -244,7 +243,7 @@ nlohmann::json run_training_loop(Objective& objective, Communicator& comm, const
       if (tty) std::cerr << "\n";
       log("step " + std::to_string(done) + ": " + objective.describe_evaluation(last_eval));
     }
-    if (checkpoint_step) save(done, global_loss);
+    if (checkpoint_step) save(done, last_loss);
     if (out_of_time) {
       log("run.max_minutes reached: stopped after step " + std::to_string(done));
       ++step;

@@ -17,6 +17,11 @@ void require(bool ok, const config::StrictYamlMap& m, const char* key, const T& 
   MCD_CHECK(ok, m.where(), ": ", key, "=", value, " ", rule);
 }
 
+// The corpus formats of data/corpus.h, as data.format and eval.corpus_format take them.
+bool is_corpus_format(const std::string& f) {
+  return f == "auto" || f == "wikitext" || f == "wikiextractor" || f == "text";
+}
+
 bool valid_device(const std::string& d) {
   if (d == "auto" || d == "cpu" || d == "cuda") return true;
   if (d.rfind("cuda:", 0) != 0 || d.size() == 5 || d.size() > 9) return false;
@@ -39,8 +44,7 @@ void ModelSection::parse(const config::StrictYamlMap& m) {
 void DataSection::parse(const config::StrictYamlMap& m) {
   m.reject_unknown({"format", "paths", "cache_dir", "val_fraction", "split_seed", "max_documents", "vocab_map"});
   format = m.get_string("format", format);
-  require(format == "auto" || format == "wikitext" || format == "wikiextractor" || format == "text", m, "format",
-          format, "must be auto, wikitext, wikiextractor or text");
+  require(is_corpus_format(format), m, "format", format, "must be auto, wikitext, wikiextractor or text");
   const YAML::Node p = m.raw("paths");
   MCD_CHECK(p && p.IsSequence() && p.size() > 0, m.where(), ": paths must be a non-empty list of files or folders");
   for (const auto& item : p) paths.push_back(item.as<std::string>());
@@ -100,9 +104,8 @@ void EvalSection::parse(const config::StrictYamlMap& m) {
     for (const auto& item : c) corpus.push_back(item.as<std::string>());
   }
   corpus_format = m.get_string("corpus_format", corpus_format);
-  require(corpus_format == "auto" || corpus_format == "wikitext" || corpus_format == "wikiextractor" ||
-              corpus_format == "text",
-          m, "corpus_format", corpus_format, "must be auto, wikitext, wikiextractor or text");
+  require(is_corpus_format(corpus_format), m, "corpus_format", corpus_format,
+          "must be auto, wikitext, wikiextractor or text");
 }
 
 void CheckpointSection::parse(const config::StrictYamlMap& m) {

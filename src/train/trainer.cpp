@@ -103,12 +103,7 @@ class LmObjective : public Objective {
       const int64_t b = std::min(eb, n - first);
       rows.assign(size_t(b * window_), 0);
       for (int64_t i = 0; i < b; ++i) data::sequential_window(val_, first + i, window_, rows.data() + i * window_);
-      const at::Tensor ids = torch::from_blob(rows.data(), {b, window_}, torch::kLong).to(device_);
-      const at::Tensor loss = [&] {
-        CudaAutocastScope autocast(cfg_.train.precision == "bf16");
-        return model_->loss(ids);
-      }();
-      loss_sum += loss.item<double>() * double(b * cfg_.train.seq_len);
+      loss_sum += windows_loss(rows, b) * double(b * cfg_.train.seq_len);
       count += double(b * cfg_.train.seq_len);
     }
     model_->train();
@@ -164,6 +159,17 @@ class LmObjective : public Objective {
   std::vector<data::VocabMap> vocab_map_;  // empty or one: the restricted vocabulary
   std::vector<uint16_t> corpus_;            // eval.corpus's tokens, whole windows
 
+  // The model's mean loss over the b · seq_len predicted tokens of `rows` (b windows, row-major), in
+  // the run's precision: the validation split's and eval.corpus's evaluations both go through here.
+  double windows_loss(std::vector<int64_t>& rows, int64_t b) {
+    const at::Tensor ids = torch::from_blob(rows.data(), {b, window_}, torch::kLong).to(device_);
+    const at::Tensor loss = [&] {
+      CudaAutocastScope autocast(cfg_.train.precision == "bf16");
+      return model_->loss(ids);
+    }();
+    return loss.item<double>();
+  }
+
   // Mean loss per predicted token of the final model over every window of corpus_.
   double corpus_loss() {
     torch::NoGradGuard no_grad;
@@ -174,12 +180,7 @@ class LmObjective : public Objective {
     for (int64_t first = 0; first < windows; first += cfg_.eval.batch_size) {
       const int64_t b = std::min(cfg_.eval.batch_size, windows - first);
       rows.assign(corpus_.begin() + first * window_, corpus_.begin() + (first + b) * window_);
-      const at::Tensor ids = torch::from_blob(rows.data(), {b, window_}, torch::kLong).to(device_);
-      const at::Tensor loss = [&] {
-        CudaAutocastScope autocast(cfg_.train.precision == "bf16");
-        return model_->loss(ids);  // mean over the b · seq_len predicted tokens
-      }();
-      loss_sum += loss.item<double>() * double(b);
+      loss_sum += windows_loss(rows, b) * double(b);
     }
     model_->train();
     return loss_sum / double(windows);
