@@ -43,9 +43,14 @@ grep -c '"status": "done"' $out_dir/stages/*/stage.json $out_dir/stages/*/*/stag
 ( cd $out_dir && find stages -name stage.json -o -name result.json -o -path 'stages/report/*' | tar -czf $R/stages.tgz -T - )
 # The models every fine-tuning starts from, by content: what a later session must re-create.
 ( cd $out_dir && find stages/pretrain stages/prune stages/csp -name model.safetensors 2>/dev/null | sort | xargs -r sha256sum ) > $R/model_hashes.txt
+# Compared where both sessions have the file: a stage whose settings changed since (its key, so its
+# fine-tunings' keys, changed too) may have left or joined the list; that is listed, not an error.
 if [[ -f .gpu/carry/model_hashes.txt ]]; then
-  if diff <(sort -k2 .gpu/carry/model_hashes.txt) <(sort -k2 $R/model_hashes.txt) > $R/model_hashes.diff; then
-    t "upstream models bit-identical to the carried session's: the imported fine-tunings stand"
+  join -j 2 <(sort -k2 .gpu/carry/model_hashes.txt) <(sort -k2 $R/model_hashes.txt) > $R/model_hashes.common
+  join -v 1 -j 2 <(sort -k2 .gpu/carry/model_hashes.txt) <(sort -k2 $R/model_hashes.txt) > $R/model_hashes.only_carried
+  awk '$2 != $3' $R/model_hashes.common > $R/model_hashes.diff
+  if [[ -s $R/model_hashes.common && ! -s $R/model_hashes.diff ]]; then
+    t "upstream models bit-identical to the carried session's ($(wc -l < $R/model_hashes.common) files): the imported fine-tunings stand"
   else
     t "UPSTREAM MODELS DIFFER from the carried session's (model_hashes.diff): the imported fine-tunings are not valid"
   fi

@@ -423,6 +423,37 @@ std::string at_presets_section(const nlohmann::json& profile_outputs, const nloh
   return md.str();
 }
 
+// Where CSP's order can matter (METHOD §3): the SDM model's gates pruned in blocks of g channels
+// (a block is kept when any of its gates is open, so the pruned model equals the masked one),
+// without CSP (prune/sdm-blocks) and after CSP's permutation (prune/csp-sdm), layer by layer from
+// the two importance files. Empty when the experiment has no such pair.
+std::string csp_blocks_section(const pipeline::StageContext& c) {
+  if (!c.inputs.count("prune/sdm-blocks") || !c.inputs.count("prune/csp-sdm")) return "";
+  const nlohmann::json without = read_json_file(c.inputs.at("prune/sdm-blocks").at("importance").get<std::string>());
+  const nlohmann::json with = read_json_file(c.inputs.at("prune/csp-sdm").at("importance").get<std::string>());
+  const auto& lw = without.at("layers");
+  const auto& lc = with.at("layers");
+  MCD_CHECK(lw.size() == lc.size(), "report: prune/sdm-blocks and prune/csp-sdm have different layer counts");
+  std::ostringstream md;
+  md << "\n## CSP and block pruning\n\nThe SDM model's gates pruned in blocks of "
+     << without.at("plan").at("granularity").dump()
+     << " adjacent channels (a block goes only when all its gates are closed, so the pruned model computes what the "
+        "masked one does), in the trained channel order (`prune/sdm-blocks`, measured only) and after CSP's "
+        "permutation (`prune/csp-sdm`, M_full's model). Open gates: channels with z > 0 at U = 0.5.\n\n"
+        "| layer | E | open gates | kept width without CSP | kept width after CSP |\n| --- | --- | --- | --- | --- |\n";
+  int64_t total = 0, open = 0, kept_without = 0, kept_with = 0;
+  for (size_t l = 0; l < lw.size(); ++l) {
+    const int64_t width = lw[l].at("width").get<int64_t>(), k = lw[l].at("kept_count").get<int64_t>();
+    const int64_t a = lw[l].at("kept_width").get<int64_t>(), b = lc[l].at("kept_width").get<int64_t>();
+    total += width, open += k, kept_without += a, kept_with += b;
+    md << "| " << l << " | " << width << " | " << k << " | " << a << " | " << b << " |\n";
+  }
+  auto pct = [&](int64_t n) { return fmt(100.0 * double(n) / double(std::max<int64_t>(1, total)), "%.1f") + " %"; };
+  md << "| all | " << total << " | " << open << " (" << pct(open) << ") | " << kept_without << " (" << pct(kept_without)
+     << ") | " << kept_with << " (" << pct(kept_with) << ") |\n";
+  return md.str();
+}
+
 }  // namespace
 
 nlohmann::json write(const pipeline::Experiment& e, const pipeline::StageContext& c) {
@@ -759,6 +790,7 @@ nlohmann::json write(const pipeline::Experiment& e, const pipeline::StageContext
     }
   }
 
+  md << csp_blocks_section(c);
   md << "\n" << pretraining_section(e);
   md << "## Setup\n\n"
      << "- Experiment file: `" << e.file << "`; run directory: `" << e.out_dir << "`\n"

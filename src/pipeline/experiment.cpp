@@ -103,7 +103,10 @@ const Schema kPretrain = {{"steps", int64_t(200)}, {"batch_size", int64_t(8)},  
                           {"seed", int64_t(0)},    {"eval_windows", int64_t(64)}};
 const Schema kSdm = {{"target_sparsity", 0.5}, {"granularity", int64_t(1)}, {"gate_type", "hard_concrete"}};
 const Schema kCsp = {{"calibration_windows", int64_t(16)}, {"seq_len", int64_t(128)}};
-const Schema kPrune = {{"round_to", int64_t(1)}};
+// granularity: the pruning unit of the SDM model without CSP ordering (M_SDM and what builds on it;
+// 1 = the gates' own channel decisions). M_full prunes its CSP-ordered channels in blocks of
+// sdm.granularity instead (METHOD §5: block-granular, so the ordering matters).
+const Schema kPrune = {{"round_to", int64_t(1)}, {"granularity", int64_t(1)}};
 const Schema kPeft = {{"rank", int64_t(16)}, {"alpha", 32.0}, {"dropout", 0.05}, {"lora_percentile", 75.0}};
 const Schema kFinetune = {{"epochs", int64_t(3)}, {"batch_size", int64_t(32)}, {"max_length", int64_t(128)},
                           {"max_train_examples", int64_t(0)}, {"lr", 0.0}, {"lr_scale", 1.0},
@@ -171,6 +174,7 @@ Experiment load_experiment(const std::string& path) {
   MCD_CHECK(e.sdm["granularity"].get<int64_t>() >= 1, path, ": 'sdm.granularity' must be at least 1");
   e.csp = read_section(root, "csp", kCsp, path);
   e.prune = read_section(root, "prune", kPrune, path);
+  MCD_CHECK(e.prune["granularity"].get<int64_t>() >= 1, path, ": 'prune.granularity' must be at least 1");
   e.peft = read_section(root, "peft", kPeft, path);
   e.finetune = read_section(root, "finetune", kFinetune, path);
   e.profile = read_section(root, "profile", kProfile, path);
@@ -285,9 +289,14 @@ std::vector<PlannedStage> plan_stages(const Experiment& e) {
   }
   auto pretrain_dense = [&] { add({"pretrain/dense", "pretrain", pretrain_needs, dense_settings, pretrain_s}); };
   auto pretrain_sdm = [&] { add({"pretrain/sdm", "pretrain", pretrain_needs, sdm_settings, pretrain_s * 1.2}); };
+  // Each pruning stage records its own unit; "prune" holds only what they share (the rounding).
+  const nlohmann::json rounding = {{"round_to", e.prune["round_to"]}};
+  auto gate_pruning = [&](const nlohmann::json& granularity) {
+    return nlohmann::json{{"source", "gates"}, {"prune", rounding}, {"granularity", granularity}};
+  };
   auto prune_sdm = [&] {
     pretrain_sdm();
-    add({"prune/sdm", "prune", {"pretrain/sdm"}, {{"source", "gates"}, {"prune", e.prune}, {"granularity", e.sdm["granularity"]}}, 5});
+    add({"prune/sdm", "prune", {"pretrain/sdm"}, gate_pruning(e.prune["granularity"]), 5});
   };
   auto csp_of = [&](const std::string& which) {
     which == "dense" ? pretrain_dense() : pretrain_sdm();
@@ -310,12 +319,17 @@ std::vector<PlannedStage> plan_stages(const Experiment& e) {
       case Variant::kSdmSgh: prune_sdm(); return {"prune/sdm", "sgh", "prune/sdm"};
       case Variant::kFull:
         csp_of("sdm");
-        add({"prune/csp-sdm", "prune", {"csp/sdm"}, {{"source", "gates"}, {"prune", e.prune}, {"granularity", e.sdm["granularity"]}}, 5});
+        add({"prune/csp-sdm", "prune", {"csp/sdm"}, gate_pruning(e.sdm["granularity"]), 5});
+        // Where CSP's order can matter (METHOD §3): the same blocks without it, measured, not deployed.
+        if (e.sdm["granularity"] != e.prune["granularity"]) {
+          pretrain_sdm();
+          add({"prune/sdm-blocks", "prune", {"pretrain/sdm"}, gate_pruning(e.sdm["granularity"]), 5});
+        }
         return {"prune/csp-sdm", "sgh", "prune/csp-sdm"};
       case Variant::kChallenge:
         pretrain_dense();
         prune_sdm();
-        add({"prune/challenge", "prune", {"pretrain/dense", "prune/sdm"}, {{"source", "magnitude_widths"}, {"prune", e.prune}}, 5});
+        add({"prune/challenge", "prune", {"pretrain/dense", "prune/sdm"}, {{"source", "magnitude_widths"}, {"prune", rounding}}, 5});
         return {"prune/challenge", "lora", ""};
       case Variant::kLoraAll: pretrain_dense(); return {"pretrain/dense", "lora", ""};
       case Variant::kIa3All: pretrain_dense(); return {"pretrain/dense", "ia3", ""};
@@ -326,6 +340,8 @@ std::vector<PlannedStage> plan_stages(const Experiment& e) {
   std::vector<std::string> report_needs;
   std::vector<std::pair<Variant, Chain>> chains;
   for (const Variant v : e.variants) chains.push_back({v, chain(v)});
+  // The report compares the block pruning with and without CSP's order.
+  if (added.count("prune/sdm-blocks")) report_needs = {"prune/sdm-blocks", "prune/csp-sdm"};
   // One profile stage times every deployed model in one process, so latencies compare as ratios
   // of medians measured side by side (METHOD §5); the first model is the baseline (M_base's if
   // present). Merged adapters cost nothing at inference (METHOD §4): a model is profiled once.

@@ -52,7 +52,7 @@ std::string experiment(const test::TempDir& tmp, int calibration_windows) {
          "], val_fraction: 0.2, validation_paths: [" + tmp.file("outside.txt") + "], validation_format: text}\n"
          "model: {preset: mamba-small-gpt2}\n"
          "pretrain: {steps: 8, batch_size: 2, seq_len: 32, warmup_steps: 2, eval_windows: 2}\n"
-         "sdm: {target_sparsity: 0.5}\n"
+         "sdm: {target_sparsity: 0.5, granularity: 16}\n"  // M_full prunes blocks of 16 after CSP
          "csp: {calibration_windows: " +
          std::to_string(calibration_windows) +
          ", seq_len: 32}\n"
@@ -143,9 +143,10 @@ TEST(RunCommand, EveryStageRunsThenNothingThenOnlyWhatACspChangeTouches) {
   if (first.status != 0 && first.err.find("gpt2") != std::string::npos) GTEST_SKIP() << "GPT-2 assets absent: " << first.err;
   ASSERT_EQ(first.status, 0) << first.err;
   auto summary = nlohmann::json::parse(first.last_line());
-  // pretrain ×2, prune/sdm, importance, csp/sdm, prune/csp-sdm, prune/challenge, profile, 5 fine-tunings, report.
-  EXPECT_EQ(summary["stages"], 14);
-  EXPECT_EQ(summary["executed"], 14);
+  // pretrain ×2, prune/sdm, importance, csp/sdm, prune/csp-sdm, prune/sdm-blocks, prune/challenge,
+  // profile, 5 fine-tunings, report.
+  EXPECT_EQ(summary["stages"], 15);
+  EXPECT_EQ(summary["executed"], 15);
   for (const char* v : {"base", "sdm", "sgh", "full", "challenge"}) {
     const std::string result = tmp.file(std::string("run/stages/finetune/") + v + "/spam/seed1/result.json");
     ASSERT_TRUE(fs::exists(result)) << result;
@@ -160,7 +161,7 @@ TEST(RunCommand, EveryStageRunsThenNothingThenOnlyWhatACspChangeTouches) {
   std::ifstream pin(tmp.file("run/stages/profile/profile.json"));
   const auto profile = nlohmann::json::parse(pin);
   EXPECT_EQ(profile["models"].size(), 4u);
-  EXPECT_NE(first.err.find("[stage 14/14] report"), std::string::npos) << first.err;
+  EXPECT_NE(first.err.find("[stage 15/15] report"), std::string::npos) << first.err;
   // The report has a row for every variant and the latency of every deployed model.
   std::ifstream rin(tmp.file("run/stages/report/report.md"));
   const std::string report((std::istreambuf_iterator<char>(rin)), {});
@@ -191,6 +192,25 @@ TEST(RunCommand, EveryStageRunsThenNothingThenOnlyWhatACspChangeTouches) {
   EXPECT_NE(report.find("| pretrain/dense |", outside), std::string::npos) << report;
   EXPECT_NE(report.find("| pretrain/sdm |", outside), std::string::npos) << report;
   check_report(tmp, report, profile);
+  // M_SDM is pruned channel by channel (prune.granularity 1); M_full in blocks of 16 after CSP, and
+  // the same blocks without CSP are measured beside it: the report's totals are the files' sums.
+  auto plan_of = [&](const std::string& stage) {
+    std::ifstream in(tmp.file("run/stages/" + stage + "/model/importance.json"));
+    return nlohmann::json::parse(in);
+  };
+  EXPECT_EQ(plan_of("prune/sdm")["plan"]["granularity"], 1);
+  const auto blocks = plan_of("prune/sdm-blocks"), csp_blocks = plan_of("prune/csp-sdm");
+  EXPECT_EQ(blocks["plan"]["granularity"], 16);
+  EXPECT_EQ(csp_blocks["plan"]["granularity"], 16);
+  const size_t section = report.find("## CSP and block pruning");
+  ASSERT_NE(section, std::string::npos) << report;
+  const std::string all_row = "| all | " + std::to_string(blocks["totals"]["width"].get<int64_t>()) + " | " +
+                              std::to_string(blocks["totals"]["kept_count"].get<int64_t>()) + " (";
+  EXPECT_NE(report.find(all_row, section), std::string::npos) << all_row << "\n" << report;
+  EXPECT_NE(report.find(") | " + std::to_string(blocks["totals"]["kept_width"].get<int64_t>()) + " (", section),
+            std::string::npos) << report;
+  EXPECT_NE(report.find(") | " + std::to_string(csp_blocks["totals"]["kept_width"].get<int64_t>()) + " (", section),
+            std::string::npos) << report;
 
   const auto second = test::run_cli("run " + tmp.file("e.yaml"), "", 2);
   ASSERT_EQ(second.status, 0) << second.err;

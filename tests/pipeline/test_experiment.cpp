@@ -94,6 +94,41 @@ TEST(Experiment, AllVariantsPlanTheChainsOfMethodSection5) {
             36);
 }
 
+// M_SDM is pruned by its gates' own channels (prune.granularity, default 1); M_full in blocks of
+// sdm.granularity after CSP, and the same blocks without CSP are a measured-only stage the report
+// reads. Each pruning stage's settings hold its own unit and only the shared rounding, so a run
+// made before prune.granularity existed keeps M_full's stage keys (and its fine-tunings).
+TEST(Experiment, SdmPrunesChannelsAndFullPrunesBlocksMeasuredAlsoWithoutCsp) {
+  TempDir tmp;
+  std::string text = kExperiment;
+  text.replace(text.find("sdm: {target_sparsity: 0.5}"), 27, "sdm: {target_sparsity: 0.5, granularity: 16}\nprune: {round_to: 16}");
+  const auto m = by_name(plan_stages(load_experiment(tmp.write("e.yaml", text))));
+  EXPECT_EQ(m.at("prune/sdm").settings,
+            nlohmann::json({{"source", "gates"}, {"prune", {{"round_to", 16}}}, {"granularity", 1}}));
+  EXPECT_EQ(m.at("prune/csp-sdm").settings,
+            nlohmann::json({{"source", "gates"}, {"prune", {{"round_to", 16}}}, {"granularity", 16}}));
+  EXPECT_EQ(m.at("prune/challenge").settings,
+            nlohmann::json({{"source", "magnitude_widths"}, {"prune", {{"round_to", 16}}}}));
+  ASSERT_TRUE(m.count("prune/sdm-blocks"));
+  EXPECT_EQ(m.at("prune/sdm-blocks").settings, m.at("prune/csp-sdm").settings);
+  EXPECT_EQ(m.at("prune/sdm-blocks").needs, std::vector<std::string>{"pretrain/sdm"});
+  const auto& report_needs = m.at("report").needs;
+  EXPECT_NE(std::find(report_needs.begin(), report_needs.end(), "prune/sdm-blocks"), report_needs.end());
+  EXPECT_NE(std::find(report_needs.begin(), report_needs.end(), "prune/csp-sdm"), report_needs.end());
+  // Not fine-tuned, not profiled: it deploys nothing.
+  for (const auto& [name, s] : m)
+    if (name != "report")
+      EXPECT_EQ(std::find(s.needs.begin(), s.needs.end(), "prune/sdm-blocks"), s.needs.end()) << name;
+
+  // Equal units: the blocks stage would repeat prune/sdm, so there is none.
+  text.replace(text.find("prune: {round_to: 16}"), 21, "prune: {round_to: 16, granularity: 16}");
+  EXPECT_FALSE(by_name(plan_stages(load_experiment(tmp.write("f.yaml", text)))).count("prune/sdm-blocks"));
+  // A unit below 1 is refused, naming the file and the key.
+  text.replace(text.find("prune: {round_to: 16, granularity: 16}"), 38, "prune: {round_to: 16, granularity: 0}");
+  EXPECT_NE(error_of(tmp.write("g.yaml", text)).find("'prune.granularity' must be at least 1"), std::string::npos)
+      << error_of(tmp.write("g.yaml", text));
+}
+
 TEST(Experiment, ACspSettingChangesOnlyTheStagesDownstreamOfCsp) {
   TempDir tmp;
   auto keys_of = [](const Experiment& e) {
