@@ -40,14 +40,26 @@ while kill -0 $pid 2>/dev/null && (( $(date +%s) - T0 < ${BUDGET:-560} - 30 )); 
 if kill -0 $pid 2>/dev/null; then kill -TERM -- -$pid; sleep 3; kill -KILL -- -$pid 2>/dev/null; t "stopped at the deadline ($left s of running)"; fi
 wait $pid 2>/dev/null; t "run ended: $(tail -1 $R/run.log | cut -c1-200)"
 grep -c '"status": "done"' $out_dir/stages/*/stage.json $out_dir/stages/*/*/stage.json $out_dir/stages/*/*/*/*/stage.json 2>/dev/null | awk -F: '{s+=$2} END {print "stages done:", s}' | tee -a $R/progress.txt
-( cd $out_dir && find stages -name stage.json -o -name result.json -o -path 'stages/report/*' | tar -czf $R/stages.tgz -T - )
-# The models every fine-tuning starts from, by content: what a later session must re-create.
-( cd $out_dir && find stages/pretrain stages/prune stages/csp -name model.safetensors 2>/dev/null | sort | xargs -r sha256sum ) > $R/model_hashes.txt
-# Compared where both sessions have the file: a stage whose settings changed since (its key, so its
-# fine-tunings' keys, changed too) may have left or joined the list; that is listed, not an error.
+# Every record and result, and what the report reads besides (profiles, importance files, the
+# pre-training curves, the deployed models' configs), so that the report can be written again from the bundle alone.
+( cd $out_dir && find stages -name stage.json -o -name result.json -o -path 'stages/report/*' -o -path 'stages/profile/*.json' \
+    -o -path 'stages/prune/*/importance.json' -o -path 'stages/importance/*.json' \
+    -o -path 'stages/pretrain/*/run/metrics.jsonl' -o -path 'stages/pretrain/*/run/summary.json' \
+    -o -path 'stages/pretrain/*/run/final/config.json' -o -path 'stages/csp/*/model/config.json' \
+    -o -path 'stages/prune/*/model/config.json' | tar -czf $R/stages.tgz -T - )
+# The models every fine-tuning starts from, by content: what a later session must re-create. A
+# line: sha256, path, the key of the stage that wrote it.
+( cd $out_dir && for f in $(find stages/pretrain stages/prune stages/csp -name model.safetensors 2>/dev/null | sort); do
+    key=$(sed -n 's/.*"key": *"\([^"]*\)".*/\1/p' "$(echo $f | sed -E 's#/(model|run)/.*##')/stage.json" | head -1)
+    echo "$(sha256sum < $f | cut -d' ' -f1)  $f  ${key:-?}"
+  done ) > $R/model_hashes.txt
+# Compared where both sessions have the file from a stage of the same key: a stage whose settings
+# changed since (so its fine-tunings' keys changed too) ran again on purpose; listed, not compared.
 if [[ -f .gpu/carry/model_hashes.txt ]]; then
-  join -j 2 <(sort -k2 .gpu/carry/model_hashes.txt) <(sort -k2 $R/model_hashes.txt) > $R/model_hashes.common
-  join -v 1 -j 2 <(sort -k2 .gpu/carry/model_hashes.txt) <(sort -k2 $R/model_hashes.txt) > $R/model_hashes.only_carried
+  join -j 2 <(sort -k2,2 .gpu/carry/model_hashes.txt) <(sort -k2,2 $R/model_hashes.txt) > $R/model_hashes.joined
+  # joined: path, carried sha, carried key, new sha, new key (a carried file without keys: path, sha, sha, key)
+  awk 'NF == 5 && $3 == $5 { print $1, $2, $4 } NF == 4 { print $1, $2, $3 }' $R/model_hashes.joined > $R/model_hashes.common
+  awk 'NF == 5 && $3 != $5 { print $1, "settings changed:", $3, "->", $5 }' $R/model_hashes.joined > $R/model_hashes.rerun
   awk '$2 != $3' $R/model_hashes.common > $R/model_hashes.diff
   if [[ -s $R/model_hashes.common && ! -s $R/model_hashes.diff ]]; then
     t "upstream models bit-identical to the carried session's ($(wc -l < $R/model_hashes.common) files): the imported fine-tunings stand"
