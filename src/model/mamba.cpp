@@ -192,10 +192,9 @@ at::Tensor MambaMixerImpl::step(const at::Tensor& hidden, LayerState& st) {
   if (gate) u = u * gate->forward().to(u.scalar_type()).unsqueeze(0);
   const at::Tensor x_dbl = x_proj->forward(u);                   // (B, R + 2N)
   const at::Tensor delta = F::linear(x_dbl.narrow(1, 0, R), dt_proj->weight);  // (B, E)
-  const bool f64 = hidden.scalar_type() == at::kDouble;
-  const at::Tensor y = ops::selective_scan_step(
-      st.ssm, u, delta, f64 ? -torch::exp(A_log) : A(), x_dbl.narrow(1, R, N), x_dbl.narrow(1, R + N, N),
-      D, xz.narrow(1, E, E), dt_proj->bias, /*delta_softplus=*/true);
+  const at::Tensor y = ops::selective_scan_step(st.ssm, u, delta, A_log, x_dbl.narrow(1, R, N),
+                                                x_dbl.narrow(1, R + N, N), D, xz.narrow(1, E, E), dt_proj->bias,
+                                                /*delta_softplus=*/true, /*a_is_log=*/true);
   return project_out(y);                                         // (B, D)
 }
 
@@ -280,13 +279,19 @@ at::Tensor MambaBackboneImpl::step(const at::Tensor& token_ids, InferenceCache& 
             " layers, the model ", blocks.size());
   at::Tensor residual = embeddings->forward(token_ids);   // (B, D)
   if (config.residual_in_fp32 && residual.scalar_type() != at::kDouble) residual = residual.to(at::kFloat);
+  // The residual add fused with the next norm, as in forward (ops/add_rms_norm.h).
+  auto add_norm = [&](const at::Tensor& pending, const RMSNorm& norm) {
+    ops::AddNormOut r = ops::add_rms_norm(residual, pending, norm->weight, norm->eps, norm->weight.scalar_type());
+    residual = r.residual;
+    return r.normed;
+  };
+  at::Tensor pending;
   for (size_t l = 0; l < blocks.size(); ++l) {
     auto& block = blocks[l];
-    const at::Tensor normed = block->norm->forward(residual.to(block->norm->weight.scalar_type()));
-    residual = residual + block->mixer->step(normed, cache.layers[l]);
+    pending = block->mixer->step(add_norm(pending, block->norm), cache.layers[l]);
   }
   cache.seqlen += 1;
-  return norm_f->forward(residual.to(norm_f->weight.scalar_type()));
+  return add_norm(pending, norm_f);
 }
 
 // ----------------------------------------------------------------------------------------- LM

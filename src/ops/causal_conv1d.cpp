@@ -103,6 +103,10 @@ at::Tensor causal_conv1d_step(at::Tensor& conv_state, const at::Tensor& x,
                 conv_state.size(0) == x.size(0) && conv_state.size(1) == x.size(1),
             "causal_conv1d_step: conv_state must be (B, E, K-1) = (", x.size(0), ", ", x.size(1),
             ", ", K - 1, "), got ", conv_state.sizes());
+#ifdef MCD_WITH_CUDA
+  if (backend() == Backend::kAuto && cuda::conv_step_supported(conv_state, x, weight, bias))
+    return cuda::causal_conv1d_step_cuda(conv_state, x, weight, bias, silu);
+#endif
   const at::Tensor window = at::cat({conv_state, x.unsqueeze(-1).to(conv_state.scalar_type())}, -1);
   at::Tensor out = (window * weight.to(window.scalar_type()).unsqueeze(0)).sum(-1);  // (B, E)
   if (bias.defined()) out = out + bias.to(out.scalar_type());

@@ -18,7 +18,8 @@ at::Tensor causal_conv1d_composite(const at::Tensor& x, const at::Tensor& weight
                                    const at::Tensor& bias, bool silu);
 
 // One recurrent step (no grad). conv_state: (B, E, K−1) holds the last K−1 inputs, oldest
-// first, and is shifted in place; x: (B, E). Returns (B, E).
+// first, and is shifted in place; x: (B, E). Returns (B, E). On CUDA with backend kAuto one
+// kernel runs (ops/cuda/decode_step_params.h) where it takes the tensors.
 at::Tensor causal_conv1d_step(at::Tensor& conv_state, const at::Tensor& x,
                               const at::Tensor& weight, const at::Tensor& bias, bool silu);
 

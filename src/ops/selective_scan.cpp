@@ -146,17 +146,22 @@ std::pair<at::Tensor, at::Tensor> selective_scan_with_state(const ScanInputs& in
 at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
                                const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
                                const at::Tensor& D, const at::Tensor& z,
-                               const at::Tensor& delta_bias, bool delta_softplus) {
+                               const at::Tensor& delta_bias, bool delta_softplus, bool a_is_log) {
   torch::NoGradGuard no_grad;
   MCD_CHECK(state.dim() == 3 && state.size(0) == u.size(0) && state.size(1) == u.size(1),
             "selective_scan_step: state must be (B, E, N), got ", state.sizes(), " for u ",
             u.sizes());
+#ifdef MCD_WITH_CUDA
+  if (backend() == Backend::kAuto && cuda::scan_step_supported(state, u, delta, A, B, C, D, z, delta_bias))
+    return cuda::selective_scan_step_cuda(state, u, delta, A, B, C, D, z, delta_bias, delta_softplus, a_is_log);
+#endif
   const auto acc = state.scalar_type();
   at::Tensor dt = delta.to(acc);
   if (delta_bias.defined()) dt = dt + delta_bias.to(acc);
   if (delta_softplus) dt = F::softplus(dt);                                   // (B, E)
   const at::Tensor ua = u.to(acc);
-  const at::Tensor decay = at::exp(dt.unsqueeze(-1) * A.to(acc));             // (B, E, N)
+  const at::Tensor a = a_is_log ? -at::exp(A.to(acc)) : A.to(acc);           // (E, N)
+  const at::Tensor decay = at::exp(dt.unsqueeze(-1) * a);                     // (B, E, N)
   state.mul_(decay).add_((dt * ua).unsqueeze(-1) * B.to(acc).unsqueeze(1));
   at::Tensor y = (state * C.to(acc).unsqueeze(1)).sum(-1);                   // (B, E)
   if (D.defined()) y = y + D.to(acc) * ua;

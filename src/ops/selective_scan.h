@@ -35,10 +35,12 @@ std::pair<at::Tensor, at::Tensor> selective_scan_with_state(const ScanInputs& in
 at::Tensor selective_scan_composite(const ScanInputs& in, at::Tensor* last_state = nullptr);
 
 // One recurrent step (any device, no grad): state (B, E, N) is updated in place.
-// u, delta, z: (B, E); B, C: (B, N). Returns out (B, E).
+// u, delta, z: (B, E); B, C: (B, N). Returns out (B, E). a_is_log: A holds A_log and the step
+// uses −exp(A_log), so a model passes its parameter as it is (no per-step A kernels). On CUDA
+// with backend kAuto one kernel runs (ops/cuda/decode_step_params.h) where it takes the tensors.
 at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
                                const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
                                const at::Tensor& D, const at::Tensor& z,
-                               const at::Tensor& delta_bias, bool delta_softplus);
+                               const at::Tensor& delta_bias, bool delta_softplus, bool a_is_log = false);
 
 }  // namespace mcd::ops

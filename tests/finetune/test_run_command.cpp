@@ -311,8 +311,8 @@ TEST(RunCommand, ARestrictedVocabularyTravelsWithEveryModel) {
   const auto run = test::run_cli("run " + tmp.file("e.yaml"), "", 2);
   if (run.status != 0 && run.err.find("gpt2") != std::string::npos) GTEST_SKIP() << "GPT-2 assets absent";
   ASSERT_EQ(run.status, 0) << run.err;
-  // vocab, pretrain x2, csp/sdm, prune/csp-sdm, profile, 2 fine-tunings, report.
-  EXPECT_EQ(nlohmann::json::parse(run.last_line())["executed"], 9);
+  // vocab, pretrain x2, csp/sdm, prune/csp-sdm, prune/sdm-blocks, profile, 2 fine-tunings, report.
+  EXPECT_EQ(nlohmann::json::parse(run.last_line())["executed"], 10);
 
   const std::string stages = tmp.file("run/stages/");
   const data::VocabMap map = data::VocabMap::load(stages + "vocab/vocab_map.json");

@@ -610,6 +610,90 @@ TEST(ConvKernelModes, DispatchAutogradMatchesRawKernels) {
   EXPECT_LT(test::rel_err(comp, y), 1e-5);
 }
 
+// ------------------------------------------------------------------------------ decode step
+
+// The decode-step kernels (ops/cuda/decode_step.cu) against the float64 composites over three
+// consecutive steps, outputs and states: every activation dtype with fp32 weights and with weights
+// in the activations' dtype (a bf16 model's), odd sizes (B 3, E 37, K 1..4, N 1/5/16), rows read
+// from the model's wider buffers (x and z in xz, B and C in x_dbl). Outputs: the tolerance rule
+// against the composite in the same precision. The conv state only moves inputs, so it must equal
+// the composite's bit for bit; the scan state is fp32 in both (the rule with fp32's floor).
+TEST(GpuDecodeStep, KernelsMatchFloat64CompositesOverThreeSteps) {
+  MCD_SKIP_IF_NO_CUDA();
+  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  const int64_t nb = 3, E = 37, R = 3;
+  auto cpu64 = [](const at::Tensor& t) { return t.defined() ? t.to(at::kDouble).cpu() : t; };
+  for (at::ScalarType dt : {at::kFloat, at::kHalf, at::kBFloat16}) {
+    for (bool w32 : {true, false}) {
+      const at::ScalarType wt = w32 ? at::kFloat : dt;
+      for (int64_t K : {1, 2, 3, 4}) {
+        const std::string what = std::string("conv ") + dtype_name(dt) + (w32 ? " w32" : " w=act") + " K=" + std::to_string(K);
+        torch::manual_seed(100 * K + 10 * int(w32) + int(dt));
+        const at::Tensor w = (torch::randn({E, K}, cuda) * 0.5).to(wt), bias = (torch::randn({E}, cuda) * 0.1).to(wt);
+        at::Tensor state = torch::randn({nb, E, K - 1}, cuda).to(dt);
+        at::Tensor state_plain = state.clone(), state64 = cpu64(state);
+        for (int step = 0; step < 3; ++step) {
+          const at::Tensor xz = torch::randn({nb, 2 * E}, cuda).to(dt);
+          const at::Tensor x = xz.narrow(1, 0, E);
+          ASSERT_TRUE(ops::cuda::conv_step_supported(state, x, w, bias)) << what;
+          at::Tensor out, plain;
+          {
+            PoisonOutputs poison;
+            out = ops::causal_conv1d_step(state, x, w, bias, true);
+          }
+          {
+            const ops::ScopedOpsOptions scope(with_backend(ops::Backend::kComposite));
+            plain = ops::causal_conv1d_step(state_plain, x, w, bias, true);
+          }
+          const at::Tensor ref = ops::causal_conv1d_step(state64, cpu64(x), cpu64(w), cpu64(bias), true);
+          expect_rule(what + " step " + std::to_string(step), cpu64(out), cpu64(plain), ref, dt);
+          EXPECT_TRUE(torch::equal(state, state_plain)) << what;
+          EXPECT_TRUE(torch::equal(cpu64(state), state64)) << what;
+        }
+      }
+      for (int64_t N : {1, 5, 16}) {
+        // N = 5: no z, D or Δ bias, no softplus, and A itself instead of A_log (the null paths).
+        const bool full = N != 5;
+        const std::string what = std::string("scan ") + dtype_name(dt) + (w32 ? " w32" : " w=act") + " N=" + std::to_string(N);
+        torch::manual_seed(1000 * N + 10 * int(w32) + int(dt));
+        const at::Tensor a_log = (torch::rand({E, N}, cuda) * 2.5).to(wt);
+        const at::Tensor A = full ? a_log : (-torch::exp(a_log.to(at::kFloat))).to(wt);
+        const at::Tensor D = full ? torch::randn({E}, cuda).to(wt) : at::Tensor();
+        const at::Tensor dt_bias = full ? (torch::randn({E}, cuda) * 0.1).to(wt) : at::Tensor();
+        at::Tensor state = torch::randn({nb, E, N}, cuda);
+        at::Tensor state_plain = state.clone(), state64 = cpu64(state);
+        for (int step = 0; step < 3; ++step) {
+          const at::Tensor xz = torch::randn({nb, 2 * E}, cuda).to(dt);
+          const at::Tensor x_dbl = torch::randn({nb, R + 2 * N}, cuda).to(dt);
+          const at::Tensor u = torch::randn({nb, E}, cuda).to(dt);
+          const at::Tensor delta = (full ? torch::randn({nb, E}, cuda) : torch::rand({nb, E}, cuda) * 0.5).to(dt);
+          const at::Tensor Bm = x_dbl.narrow(1, R, N), Cm = x_dbl.narrow(1, R + N, N);
+          const at::Tensor z = full ? xz.narrow(1, E, E) : at::Tensor();
+          ASSERT_TRUE(ops::cuda::scan_step_supported(state, u, delta, A, Bm, Cm, D, z, dt_bias)) << what;
+          at::Tensor out, plain;
+          {
+            PoisonOutputs poison;
+            out = ops::selective_scan_step(state, u, delta, A, Bm, Cm, D, z, dt_bias, full, full);
+          }
+          {
+            const ops::ScopedOpsOptions scope(with_backend(ops::Backend::kComposite));
+            plain = ops::selective_scan_step(state_plain, u, delta, A, Bm, Cm, D, z, dt_bias, full, full);
+          }
+          const at::Tensor ref = ops::selective_scan_step(state64, cpu64(u), cpu64(delta), cpu64(A), cpu64(Bm),
+                                                          cpu64(Cm), cpu64(D), cpu64(z), cpu64(dt_bias), full, full);
+          expect_rule(what + " step " + std::to_string(step), cpu64(out), cpu64(plain), ref, dt);
+          expect_rule(what + " state " + std::to_string(step), cpu64(state), cpu64(state_plain), state64, at::kFloat);
+        }
+      }
+    }
+  }
+  // Weights of mixed dtypes (A in fp32, D in bf16) are not the kernels' forms: the composite runs.
+  const at::Tensor u = torch::randn({1, 8}, cuda).to(at::kBFloat16);
+  const at::Tensor st = torch::zeros({1, 8, 2}, cuda), bc = torch::randn({1, 2}, cuda).to(at::kBFloat16);
+  EXPECT_FALSE(ops::cuda::scan_step_supported(st, u, u, torch::zeros({8, 2}, cuda), bc, bc,
+                                              torch::zeros({8}, cuda).to(at::kBFloat16), u, at::Tensor()));
+}
+
 // ------------------------------------------------------------------------------- model
 
 TEST(GpuKernelsModel, RandomModelWithKernelsMatchesCompositeInFloat32) {

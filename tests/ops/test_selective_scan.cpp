@@ -143,6 +143,24 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{2, 5, 7, 3, true, true, true, true, true}, Case{1, 4, 9, 16, false, false, false, true, true},
                       Case{2, 3, 6, 2, true, false, true, false, true}));
 
+// a_is_log: the step takes the model's A_log and uses −exp(A_log); the same step as passing
+// −exp(A_log) itself, so bit-equal (the composite computes the same LibTorch ops in both cases).
+TEST(SelectiveScan, StepTakesALogAsTheNegatedExponential) {
+  for (at::ScalarType dt : {at::kDouble, at::kFloat}) {
+    torch::manual_seed(int(dt));
+    const int64_t b = 2, e = 5, n = 3;
+    const auto o = torch::TensorOptions().dtype(dt);
+    const at::Tensor a_log = torch::rand({e, n}, o) * 2, u = torch::randn({b, e}, o), delta = torch::randn({b, e}, o);
+    const at::Tensor B = torch::randn({b, n}, o), C = torch::randn({b, n}, o), D = torch::randn({e}, o);
+    const at::Tensor z = torch::randn({b, e}, o), bias = torch::randn({e}, o) * 0.1;
+    at::Tensor s1 = torch::randn({b, e, n}, o), s2 = s1.clone();
+    const at::Tensor y1 = ops::selective_scan_step(s1, u, delta, a_log, B, C, D, z, bias, true, /*a_is_log=*/true);
+    const at::Tensor y2 = ops::selective_scan_step(s2, u, delta, -torch::exp(a_log), B, C, D, z, bias, true);
+    EXPECT_TRUE(torch::equal(y1, y2)) << dt;
+    EXPECT_TRUE(torch::equal(s1, s2)) << dt;
+  }
+}
+
 TEST(SelectiveScan, Float32IsCloseToFloat64Reference) {
   const Case c{2, 9, 129, 16, true, true, true, true};
   const ops::ScanInputs in64 = random_inputs(c, at::kDouble, 4);

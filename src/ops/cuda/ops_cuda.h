@@ -104,6 +104,21 @@ std::pair<at::Tensor, at::Tensor> add_rms_norm_cuda(const at::Tensor& residual_i
                                                     const at::Tensor& weight, double eps,
                                                     at::ScalarType out_dtype);
 
+// Decode steps (ops/causal_conv1d.h causal_conv1d_step, ops/selective_scan.h selective_scan_step):
+// one launch each. Activations fp32/fp16/bf16 in (B, ·) rows with unit inner stride; weights fp32
+// or the activations' dtype (all of one op's weights alike); the scan state fp32 contiguous.
+bool conv_step_supported(const at::Tensor& state, const at::Tensor& x, const at::Tensor& weight,
+                         const at::Tensor& bias);
+at::Tensor causal_conv1d_step_cuda(at::Tensor& state, const at::Tensor& x, const at::Tensor& weight,
+                                   const at::Tensor& bias, bool silu);
+bool scan_step_supported(const at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
+                         const at::Tensor& A, const at::Tensor& B, const at::Tensor& C, const at::Tensor& D,
+                         const at::Tensor& z, const at::Tensor& delta_bias);
+at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
+                                    const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
+                                    const at::Tensor& D, const at::Tensor& z, const at::Tensor& delta_bias,
+                                    bool delta_softplus, bool a_is_log);
+
 // Row-wise LM-head cross-entropy (ops/chunked_cross_entropy.h, cross_entropy_rows): per-row
 // loss in fp32, and with write_grad the logits overwritten by (softmax − one-hot)·grad_scale.
 bool cross_entropy_rows_supported(const at::Tensor& logits);
