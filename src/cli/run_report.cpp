@@ -302,15 +302,19 @@ std::vector<Plot> draw_plots(const std::string& dir, const std::vector<VariantRo
                                 "set ylabel 'loss (nats/token)'\nplot " + plot + "\n"});
   }
 
+  // The scripts are written in any case, so a machine without gnuplot (the GPU machine) leaves
+  // everything another one needs to draw the plots.
+  for (const auto& [plot, text] : scripts)
+    write_text_atomic(fs::join(dir, plot.file.substr(0, plot.file.size() - 4) + ".gp"), text);
   std::vector<Plot> drawn;
   if (gnuplot.empty()) {
-    skipped = "gnuplot was not found on PATH: the plots were skipped (their data files are in " + dir + ")";
+    skipped = "gnuplot was not found on PATH: the plots were not drawn; their data and gnuplot scripts are in " +
+              dir + " (`gnuplot NAME.gp` there draws NAME.png)";
     return drawn;
   }
   std::vector<std::string> failures;
   for (const auto& [plot, text] : scripts) {
     const std::string script = fs::join(dir, plot.file.substr(0, plot.file.size() - 4) + ".gp");
-    write_text_atomic(script, text);
     fs::remove_file(fs::join(dir, plot.file));
     // gnuplot resolves the data and output names against its working directory: run it in dir
     // (the script is named relative to dir there).

@@ -111,6 +111,10 @@ void check_report(const test::TempDir& tmp, const std::string& report, const nlo
   } else {
     EXPECT_NE(report.find("Plots skipped: gnuplot was not found"), std::string::npos) << report;
   }
+  // Data and scripts are written with or without gnuplot, so another machine can draw the plots.
+  for (const char* f : {"pareto.dat", "pareto.gp", "scores.dat", "scores.gp", "widths.dat", "widths.gp",
+                        "training.dat", "training.gp"})
+    EXPECT_TRUE(fs::exists(tmp.file(std::string("run/stages/report/plots/") + f))) << f;
 }
 
 void write_corpus(const test::TempDir& tmp) {
