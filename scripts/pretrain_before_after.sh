@@ -4,7 +4,8 @@
 # `mamba-codesign pretrain` step (data, forward, backward, clipping, optimizer, logging), bf16,
 # 8 × 2048 tokens per step, on enwiki2015/AA, for mamba-130m-gpt2 and mamba-370m; each run 80 steps,
 # old and new alternating ROUNDS times (default 2). Prints per run the mean tokens/s of the logged
-# steps after step 20 and the peak memory, then new/old ratios of the means.
+# steps after step 20 and the peak memory, then each build's ratio of means to the old one.
+# LOW_MEMORY=1: also this tree with `--scan-plan low_memory` (label new-low_memory).
 # Usage: scripts/pretrain_before_after.sh OLD_SRC ENWIKI_AA_DIR OUT
 #   (OLD_SRC: e.g. `git archive --prefix=old/ COMMIT` unpacked; both trees built here as in
 #   gpu_before_after.sh: build-gpu/ and build-gpu-old/, in parallel, when not built yet.)
@@ -23,10 +24,10 @@ if [[ ! -x build-gpu-old/mamba-codesign || ! -x build-gpu/mamba-codesign ]]; the
   echo "new build rc=$? ($(( $(date +%s) - t0 )) s)"; grep -m3 -A8 "error" "$out/build_new.log"
   wait
 fi
-run() {  # label build preset round
+run() {  # label build preset round [extra global options]
   local dir="$out/runs/$1-$3-$4"
   rm -rf "$dir"; mkdir -p "$out/runs"
-  timeout 240 "$2/mamba-codesign" pretrain --config configs/train/mamba130m-enwiki-gpu.yaml \
+  timeout 240 "$2/mamba-codesign" "${@:5}" pretrain --config configs/train/mamba130m-enwiki-gpu.yaml \
     --set "model.preset=$3" --set "data.paths=[$enwiki]" --set "data.cache_dir=$out/tokens" \
     --set train.batch_size=8 --set train.seq_len=2048 --set train.steps=80 --set eval.interval=0 \
     --set checkpoint.interval=0 --set run.log_interval=10 --set "run.out_dir=$dir" >"$dir.log" 2>&1
@@ -50,6 +51,7 @@ for r in $(seq 1 "$rounds"); do
   for p in mamba-130m-gpt2 mamba-370m; do
     run old build-gpu-old "$p" "$r"
     run new build-gpu "$p" "$r"
+    [[ ${LOW_MEMORY:-0} == 1 ]] && run new-low_memory build-gpu "$p" "$r" --scan-plan low_memory
   done
 done
 python3 - "$out/e2e.jsonl" <<'PY'
@@ -58,13 +60,15 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 by = collections.defaultdict(list)
 for r in rows:
     if r["tokens_per_s"]: by[(r["preset"], r["build"])].append(r)
-print("| preset | old tokens/s | new tokens/s | new/old | old peak GiB | new peak GiB |")
-print("| --- | --- | --- | --- | --- | --- |")
+print("| preset | build | tokens/s | vs old | peak GiB |")
+print("| --- | --- | --- | --- | --- |")
+rates = lambda rs: " / ".join("%.0f" % r["tokens_per_s"] for r in rs)
+mean = lambda rs: sum(r["tokens_per_s"] for r in rs) / len(rs)
 for p in sorted({k[0] for k in by}):
-    o, n = by.get((p, "old"), []), by.get((p, "new"), [])
-    if not o or not n: continue
-    mo = sum(r["tokens_per_s"] for r in o) / len(o); mn = sum(r["tokens_per_s"] for r in n) / len(n)
-    rates = lambda rs: " / ".join("%.0f" % r["tokens_per_s"] for r in rs)
-    peak = lambda rs: max(r["peak_gib"] for r in rs)
-    print("| %s | %s | %s | %.3f | %.2f | %.2f |" % (p, rates(o), rates(n), mn / mo, peak(o), peak(n)))
+    o = by.get((p, "old"), [])
+    for b in ["old"] + sorted({k[1] for k in by if k[0] == p and k[1] != "old"}):
+        rs = by.get((p, b), [])
+        if not rs: continue
+        ratio = "%.3f" % (mean(rs) / mean(o)) if o else "-"
+        print("| %s | %s | %s | %s | %.2f |" % (p, b, rates(rs), ratio, max(r["peak_gib"] for r in rs)))
 PY
