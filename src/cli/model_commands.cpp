@@ -3,7 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "cli/commands.h"
 #include "cli/token_input.h"
@@ -126,17 +128,21 @@ Command add_init(CLI::App& app) {
 Command add_generate(CLI::App& app) {
   auto* sub = app.add_subcommand("generate", "generate tokens with the recurrent step mode");
   struct Args {
-    std::string model, prompt_ids, prompt, device = "auto", dtype = "float32", cuda_graph = "on";
+    std::string model, prompt_ids, prompt, prompts_file, device = "auto", dtype = "float32", cuda_graph = "on";
     GenerationOptions gen;
     bool ignore_eos = false;
   };
   auto a = std::make_shared<Args>();
   sub->add_option("--model", a->model, "HF-format model folder")->required();
-  auto* ids_opt = sub->add_option("--prompt-ids", a->prompt_ids, "prompt token ids, comma-separated (e.g. 37,235,396)");
+  auto* ids_opt = sub->add_option("--prompt-ids", a->prompt_ids,
+                                  "prompt token ids, comma-separated (e.g. 37,235,396); several prompts separated by ';'");
   auto* text_opt = sub->add_option("--prompt", a->prompt,
                                    "prompt text, GPT-2 tokenized; the decoded text is printed before the ids");
-  ids_opt->excludes(text_opt);
-  text_opt->excludes(ids_opt);
+  auto* file_opt = sub->add_option("--prompts-file", a->prompts_file,
+                                   "text file, one prompt per non-empty line (GPT-2 tokenized), generated as one batch");
+  ids_opt->excludes(text_opt)->excludes(file_opt);
+  text_opt->excludes(ids_opt)->excludes(file_opt);
+  file_opt->excludes(ids_opt)->excludes(text_opt);
   sub->add_option("--max-new-tokens", a->gen.max_new_tokens, "tokens to generate")->capture_default_str();
   sub->add_flag("--greedy", a->gen.greedy, "argmax decoding (default: sampling)");
   sub->add_option("--temperature", a->gen.temperature, "sampling temperature")->capture_default_str();
@@ -151,21 +157,43 @@ Command add_generate(CLI::App& app) {
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
   return {sub, [a] {
-            MCD_CHECK(!a->prompt_ids.empty() || !a->prompt.empty(), "generate needs --prompt-ids or --prompt");
-            std::vector<int64_t> prompt;
+            MCD_CHECK(!a->prompt_ids.empty() || !a->prompt.empty() || !a->prompts_file.empty(),
+                      "generate needs --prompt-ids, --prompt or --prompts-file");
+            std::vector<std::vector<int64_t>> prompts;
 #ifdef MCD_HAS_TOKENIZER
             std::optional<data::BpeTokenizer> tokenizer;
-            if (!a->prompt.empty()) {
+            if (!a->prompt.empty() || !a->prompts_file.empty()) {
               // The model's own tokenizer: GPT-2, restricted by its vocab_map.json if it has one.
               tokenizer = data::tokenizer_for_model(
                   a->model, ModelConfig::from_hf_file(fs::join(a->model, "config.json")).real_vocab_size());
-              for (int32_t id : tokenizer->encode(a->prompt)) prompt.push_back(id);
-              MCD_CHECK(!prompt.empty(), "--prompt is empty");
+              std::vector<std::string> texts;
+              if (!a->prompt.empty()) texts.push_back(a->prompt);
+              if (!a->prompts_file.empty()) {
+                std::ifstream in(a->prompts_file);
+                MCD_CHECK(in.good(), a->prompts_file, ": cannot open the prompts file");
+                for (std::string line; std::getline(in, line);)
+                  if (line.find_first_not_of(" \t\r") != std::string::npos) texts.push_back(line);
+                MCD_CHECK(!texts.empty(), a->prompts_file, ": no prompt (every line is empty)");
+              }
+              for (const std::string& text : texts) {
+                std::vector<int64_t> ids;
+                for (int32_t id : tokenizer->encode(text)) ids.push_back(id);
+                MCD_CHECK(!ids.empty(), "--prompt is empty");
+                prompts.push_back(std::move(ids));
+              }
             }
 #else
-            MCD_CHECK(a->prompt.empty(), "--prompt needs the tokenizer, which this build lacks");
+            MCD_CHECK(a->prompt.empty() && a->prompts_file.empty(),
+                      "--prompt and --prompts-file need the tokenizer, which this build lacks");
 #endif
-            if (prompt.empty()) prompt = parse_id_list(a->prompt_ids);
+            if (prompts.empty()) {
+              std::stringstream ss(a->prompt_ids);
+              for (std::string part; std::getline(ss, part, ';');) {
+                MCD_CHECK(!part.empty(), "--prompt-ids: prompt ", prompts.size() + 1, " of '", a->prompt_ids, "' is empty");
+                prompts.push_back(parse_id_list(part));
+              }
+              MCD_CHECK(!prompts.empty(), "--prompt-ids is empty");
+            }
             const torch::Device device = parse_device(a->device);
             LoadOptions lo;
             lo.device = device;
@@ -174,11 +202,33 @@ Command add_generate(CLI::App& app) {
                       "invalid --dtype '", a->dtype, "' (valid: float32, float64, bfloat16)");
             MambaLM model = load_pretrained(a->model, lo);
             model->eval();
-            for (int64_t id : prompt)
-              MCD_CHECK(id < model->config().vocab_size, "prompt id ", id, " is outside the vocabulary (",
-                        model->config().vocab_size, ")");
+            for (const auto& p : prompts)
+              for (int64_t id : p)
+                MCD_CHECK(id < model->config().vocab_size, "prompt id ", id, " is outside the vocabulary (",
+                          model->config().vocab_size, ")");
             GenerationOptions g = a->gen;
             g.stop_at_eos = !a->ignore_eos;
+            if (prompts.size() > 1) {
+              // Several prompts: one batch (model/generation.h, generate_batch), one JSON line each.
+              const auto all = generate_batch(*model, prompts, g);
+              for (size_t r = 0; r < all.size(); ++r) {
+                nlohmann::json line = {{"prompt", r},
+                                       {"prompt_tokens", prompts[r].size()},
+                                       {"new_tokens", all[r].size() - prompts[r].size()},
+                                       {"ids", all[r]}};
+#ifdef MCD_HAS_TOKENIZER
+                if (tokenizer) {
+                  std::vector<int32_t> ids32;
+                  for (int64_t id : all[r])
+                    if (id < int64_t(tokenizer->vocab_size())) ids32.push_back(int32_t(id));
+                  line["text"] = tokenizer->decode(ids32);
+                }
+#endif
+                std::cout << line.dump() << std::endl;
+              }
+              return;
+            }
+            const std::vector<int64_t>& prompt = prompts[0];
             std::vector<int64_t> ids;
             if (device.is_cuda() && g.greedy && a->cuda_graph == "on" && g.max_new_tokens >= 1) {
               const at::Tensor out = infer::generate_greedy_graph(

@@ -1,6 +1,7 @@
 // Generation on the step mode (see generation.h).
 #include "model/generation.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "util/error.h"
@@ -58,6 +59,61 @@ at::Tensor generate(MambaLMImpl& model, const at::Tensor& prompts, const Generat
     if (i + 1 < o.max_new_tokens) logits = model.step(next.to(device), cache);
   }
   return at::cat(out, 1);
+}
+
+std::vector<std::vector<int64_t>> generate_batch(MambaLMImpl& model, const std::vector<std::vector<int64_t>>& prompts,
+                                                 const GenerationOptions& o) {
+  torch::NoGradGuard no_grad;
+  MCD_CHECK(!prompts.empty(), "generate: no prompts");
+  MCD_CHECK(o.max_new_tokens >= 0, "max_new_tokens must be >= 0");
+  const ModelConfig& c = model.config();
+  const int64_t B = int64_t(prompts.size());
+  size_t shortest = prompts[0].size();
+  for (size_t r = 0; r < prompts.size(); ++r) {
+    MCD_CHECK(!prompts[r].empty(), "generate: prompt ", r, " is empty");
+    for (int64_t id : prompts[r])
+      MCD_CHECK(id >= 0 && id < c.vocab_size, "generate: prompt ", r, " has token id ", id,
+                " outside the vocabulary (", c.vocab_size, ")");
+    shortest = std::min(shortest, prompts[r].size());
+  }
+  std::vector<std::vector<int64_t>> out = prompts;
+  if (o.max_new_tokens == 0) return out;
+  const int64_t eos = o.eos_token_id >= 0 ? o.eos_token_id : c.eos_token_id;
+  const torch::Device device = model.backbone->embeddings->weight.device();
+  at::Generator gen = make_cpu_generator(o.seed);
+
+  at::Tensor prefix = torch::empty({B, int64_t(shortest)}, torch::kLong);
+  for (int64_t r = 0; r < B; ++r)
+    for (size_t t = 0; t < shortest; ++t) prefix[r][int64_t(t)] = prompts[size_t(r)][t];
+  InferenceCache cache = model.new_cache(B);
+  at::Tensor logits = model.prefill(prefix.to(device), cache);  // (B, V): the token at position `shortest`
+  std::vector<int64_t> made(size_t(B), 0);
+  std::vector<char> stopped(size_t(B), 0);
+  for (size_t pos = shortest;; ++pos) {
+    if (c.real_vocab_size() < logits.size(-1))  // padding rows of the embedding: never produced
+      logits.narrow(-1, c.real_vocab_size(), logits.size(-1) - c.real_vocab_size())
+          .fill_(-std::numeric_limits<float>::infinity());
+    const at::Tensor sampled = sample_next(logits, o, gen);  // (B) on CPU
+    at::Tensor next = torch::empty({B}, torch::kLong);
+    bool all_done = true;
+    for (int64_t r = 0; r < B; ++r) {
+      const auto& prompt = prompts[size_t(r)];
+      int64_t token = eos >= 0 ? eos : 0;  // a finished row keeps stepping on a filler; it is not kept
+      if (pos < prompt.size()) {
+        token = prompt[pos];  // still reading its prompt
+      } else if (!stopped[size_t(r)] && made[size_t(r)] < o.max_new_tokens) {
+        token = sampled[r].item<int64_t>();
+        out[size_t(r)].push_back(token);
+        ++made[size_t(r)];
+        if (o.stop_at_eos && token == eos) stopped[size_t(r)] = 1;
+      }
+      next[r] = token;
+      all_done = all_done && pos >= prompt.size() && (stopped[size_t(r)] || made[size_t(r)] >= o.max_new_tokens);
+    }
+    if (all_done) break;
+    logits = model.step(next.to(device), cache);
+  }
+  return out;
 }
 
 std::vector<int64_t> generate(MambaLMImpl& model, const std::vector<int64_t>& prompt,

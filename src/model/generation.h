@@ -25,6 +25,15 @@ struct GenerationOptions {
 // padded with EOS until every row has stopped or max_new_tokens is reached.
 at::Tensor generate(MambaLMImpl& model, const at::Tensor& prompts, const GenerationOptions& options);
 
+// Prompts of different lengths generated together. The shortest prompt's length is prefilled for
+// every row at once; then all rows step together, each fed its own next prompt token while it has
+// one (the step mode continues the prefill's state exactly) and its sampled token after that.
+// Returns per prompt the prompt followed by up to max_new_tokens generated tokens (ending at the
+// first EOS when stop_at_eos). Greedy rows equal generating each prompt alone; sampled rows draw
+// from one generator shared by the batch.
+std::vector<std::vector<int64_t>> generate_batch(MambaLMImpl& model, const std::vector<std::vector<int64_t>>& prompts,
+                                                 const GenerationOptions& options);
+
 // Convenience for one prompt.
 std::vector<int64_t> generate(MambaLMImpl& model, const std::vector<int64_t>& prompt,
                               const GenerationOptions& options, torch::Device device);

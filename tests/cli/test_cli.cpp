@@ -58,6 +58,35 @@ TEST(Cli, GenerateStopsAtEosUnlessIgnored) {
   EXPECT_EQ(ignored.last_line(), "37,235,396,72,255,53,27,27,405,405,226,2,16,275,275,411,230,366,377,452,6");
 }
 
+// Several prompts of different lengths (';' between them) run as one batch and print one JSON line
+// each, whose ids equal generating that prompt alone (float64: the batch feeds the longer prompts'
+// tails through the step mode instead of the prefill, equal to ~1e-15, so no argmax can flip).
+TEST(Cli, PromptsOfDifferentLengthsGenerateAsOneBatch) {
+  MCD_SKIP_IF_NO_FIXTURE();
+  const std::string base = "generate --model " + test::fixture_dir() + " --max-new-tokens 6 --greedy --ignore-eos "
+                           "--device cpu --dtype float64 --prompt-ids ";
+  const std::vector<std::string> prompts = {"37,235,396,72,255", "37,235", "72"};
+  const CliRun batch = run_cli(base + "'" + prompts[0] + ";" + prompts[1] + ";" + prompts[2] + "'");
+  ASSERT_EQ(batch.status, 0) << batch.err;
+  std::vector<nlohmann::json> lines;
+  std::istringstream out(batch.out);
+  for (std::string line; std::getline(out, line);)
+    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(lines.size(), prompts.size()) << batch.out;
+  for (size_t r = 0; r < prompts.size(); ++r) {
+    const CliRun alone = run_cli(base + prompts[r]);
+    ASSERT_EQ(alone.status, 0) << alone.err;
+    std::string ids;
+    for (const auto& id : lines[r]["ids"]) ids += (ids.empty() ? "" : ",") + std::to_string(id.get<int64_t>());
+    EXPECT_EQ(ids, alone.last_line()) << "prompt " << r;
+    EXPECT_EQ(lines[r]["prompt"], r);
+    EXPECT_EQ(lines[r]["new_tokens"], 6);
+  }
+  const CliRun empty = run_cli(base + "'1,2;;3'");
+  EXPECT_NE(empty.status, 0);
+  EXPECT_NE(empty.err.find("--prompt-ids: prompt 2 of '1,2;;3' is empty"), std::string::npos) << empty.err;
+}
+
 TEST(Cli, ScoreReproducesReferenceLossAndLogits) {
   MCD_SKIP_IF_NO_FIXTURE();
   test::TempDir tmp;
