@@ -209,8 +209,13 @@ Command add_generate(CLI::App& app) {
             GenerationOptions g = a->gen;
             g.stop_at_eos = !a->ignore_eos;
             if (prompts.size() > 1) {
-              // Several prompts: one batch (model/generation.h, generate_batch), one JSON line each.
-              const auto all = generate_batch(*model, prompts, g);
+              // Several prompts: one batch (model/generation.h, generate_batch; greedy on CUDA its
+              // CUDA-graph form, infer/graph_decoder.h), one JSON line each.
+              const int64_t eos = g.eos_token_id >= 0 ? g.eos_token_id : model->config().eos_token_id;
+              const auto all = device.is_cuda() && g.greedy && a->cuda_graph == "on" && g.max_new_tokens >= 1
+                                   ? infer::generate_greedy_graph_batch(*model, prompts, g.max_new_tokens,
+                                                                        g.stop_at_eos ? eos : -1)
+                                   : generate_batch(*model, prompts, g);
               for (size_t r = 0; r < all.size(); ++r) {
                 nlohmann::json line = {{"prompt", r},
                                        {"prompt_tokens", prompts[r].size()},

@@ -1,6 +1,8 @@
 // CUDA-graph greedy decoding (see graph_decoder.h).
 #include "infer/graph_decoder.h"
 
+#include <algorithm>
+
 #include "util/error.h"
 
 #ifdef MCD_WITH_CUDA
@@ -25,7 +27,8 @@ struct GraphDecoder::Impl {
   InferenceCache cache;
   at::Tensor token, logits, next;  // fixed buffers the graph reads and writes
   at::cuda::CUDAGraph graph;
-  Impl(MambaLMImpl& m, int64_t batch) : model(m), cache(m.new_cache(batch)) {}
+  int64_t real_vocab;
+  Impl(MambaLMImpl& m, int64_t batch) : model(m), cache(m.new_cache(batch)), real_vocab(m.config().real_vocab_size()) {}
 };
 
 GraphDecoder::GraphDecoder(MambaLMImpl& model, int64_t batch) {
@@ -50,7 +53,8 @@ GraphDecoder::GraphDecoder(MambaLMImpl& model, int64_t batch) {
     stream.synchronize();
     s.graph.capture_begin();
     model.step_into(s.token, s.cache, s.logits);
-    s.next = s.logits.argmax(-1);
+    // Over the real vocabulary: the embedding's padding rows are never produced (as generate masks them).
+    s.next = s.logits.narrow(1, 0, s.real_vocab).argmax(-1);
     s.token.copy_(s.next);
     s.graph.capture_end();
   }
@@ -67,13 +71,22 @@ at::Tensor GraphDecoder::prefill(const at::Tensor& prompt) {
   torch::NoGradGuard no_grad;
   s.cache.reset();
   const at::Tensor last = s.model.prefill(prompt.to(s.token.device(), torch::kLong), s.cache);
-  s.token.copy_(last.argmax(-1));
+  s.token.copy_(last.narrow(-1, 0, s.real_vocab).argmax(-1));
   return s.token;
 }
 
 at::Tensor GraphDecoder::step() {
   impl_->graph.replay();
   return impl_->next;
+}
+
+at::Tensor GraphDecoder::step(const at::Tensor& tokens) {
+  Impl& s = *impl_;
+  MCD_CHECK(tokens.dim() == 1 && tokens.size(0) == s.token.size(0), "graph decoding: step tokens must be (",
+            s.token.size(0), "), got ", tokens.sizes());
+  s.token.copy_(tokens);
+  s.graph.replay();
+  return s.next;
 }
 
 const at::Tensor& GraphDecoder::logits() const { return impl_->logits; }
@@ -88,6 +101,7 @@ GraphDecoder::GraphDecoder(MambaLMImpl&, int64_t) {
 GraphDecoder::~GraphDecoder() = default;
 at::Tensor GraphDecoder::prefill(const at::Tensor&) { fail("graph decoding needs a CUDA build"); }
 at::Tensor GraphDecoder::step() { fail("graph decoding needs a CUDA build"); }
+at::Tensor GraphDecoder::step(const at::Tensor&) { fail("graph decoding needs a CUDA build"); }
 const at::Tensor& GraphDecoder::logits() const { fail("graph decoding needs a CUDA build"); }
 int64_t GraphDecoder::batch() const { return 0; }
 const InferenceCache& GraphDecoder::cache() const { fail("graph decoding needs a CUDA build"); }
@@ -107,6 +121,53 @@ at::Tensor generate_greedy_graph(MambaLMImpl& model, const at::Tensor& prompts, 
     generated = torch::where(after, torch::full_like(generated, eos_token_id), generated);
   }
   return torch::cat({prompts.cpu().to(torch::kLong), generated}, 1);
+}
+
+std::vector<std::vector<int64_t>> generate_greedy_graph_batch(MambaLMImpl& model,
+                                                              const std::vector<std::vector<int64_t>>& prompts,
+                                                              int64_t max_new_tokens, int64_t eos_token_id) {
+  MCD_CHECK(!prompts.empty(), "graph decoding: no prompts");
+  MCD_CHECK(max_new_tokens >= 1, "graph decoding: max_new_tokens must be >= 1, got ", max_new_tokens);
+  const int64_t B = int64_t(prompts.size());
+  size_t shortest = prompts[0].size(), end = 0;  // end: one past the last position any row needs
+  for (const auto& p : prompts) {
+    MCD_CHECK(!p.empty(), "graph decoding: a prompt is empty");
+    shortest = std::min(shortest, p.size());
+    end = std::max(end, p.size() + size_t(max_new_tokens));
+  }
+  GraphDecoder decoder(model, B);
+  const torch::Device device = decoder.logits().device();
+  at::Tensor prefix = torch::empty({B, int64_t(shortest)}, torch::kLong);
+  for (int64_t r = 0; r < B; ++r)
+    for (size_t t = 0; t < shortest; ++t) prefix[r][int64_t(t)] = prompts[size_t(r)][t];
+  // Per position from `shortest`: each row's prompt token where it still has one (else 0), and
+  // whether it has one; built on the host once, read by the device step by step.
+  const int64_t steps = int64_t(end - shortest);
+  at::Tensor forced = torch::zeros({steps, B}, torch::kLong), reading = torch::zeros({steps, B}, torch::kBool);
+  for (int64_t r = 0; r < B; ++r)
+    for (size_t p = shortest; p < prompts[size_t(r)].size(); ++p) {
+      forced[int64_t(p - shortest)][r] = prompts[size_t(r)][p];
+      reading[int64_t(p - shortest)][r] = true;
+    }
+  forced = forced.to(device);
+  reading = reading.to(device);
+  std::vector<at::Tensor> tokens;  // the token at each position from `shortest`, (B) on the device
+  at::Tensor argmax = decoder.prefill(prefix).clone();
+  for (int64_t i = 0; i < steps; ++i) {
+    tokens.push_back(torch::where(reading[i], forced[i], argmax));
+    if (i + 1 < steps) argmax = decoder.step(tokens.back()).clone();
+  }
+  const at::Tensor all = torch::stack(tokens, 1).cpu();  // (B, steps): one copy to the host at the end
+  std::vector<std::vector<int64_t>> out = prompts;
+  for (int64_t r = 0; r < B; ++r) {
+    const size_t first = prompts[size_t(r)].size() - shortest;  // its first generated position
+    for (int64_t k = 0; k < max_new_tokens; ++k) {
+      const int64_t id = all[r][int64_t(first) + k].item<int64_t>();
+      out[size_t(r)].push_back(id);
+      if (eos_token_id >= 0 && id == eos_token_id) break;
+    }
+  }
+  return out;
 }
 
 }  // namespace mcd::infer

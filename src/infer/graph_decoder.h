@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "model/mamba.h"
 
@@ -27,6 +28,9 @@ class GraphDecoder {
   at::Tensor prefill(const at::Tensor& prompt);
   // One greedy step by graph replay; returns the new tokens (batch), a view of the fixed buffer.
   at::Tensor step();
+  // The same step on given input tokens (batch) instead of the last step's: rows still reading
+  // their prompt (generate_greedy_graph_batch).
+  at::Tensor step(const at::Tensor& tokens);
   // The logits of the last step (batch, V) float32, a view of the fixed buffer.
   const at::Tensor& logits() const;
   int64_t batch() const;
@@ -42,5 +46,13 @@ class GraphDecoder {
 // does), but the graph keeps stepping: the batch decodes max_new_tokens steps in any case.
 at::Tensor generate_greedy_graph(MambaLMImpl& model, const at::Tensor& prompts, int64_t max_new_tokens,
                                  int64_t eos_token_id = -1);
+
+// Prompts of different lengths through one GraphDecoder, with the semantics of model/generation.h's
+// generate_batch (greedy): the shortest length prefilled for every row, then each row fed its own
+// prompt tokens and its argmax after; per prompt the prompt and up to max_new_tokens tokens, ending
+// at the first EOS when eos_token_id ≥ 0.
+std::vector<std::vector<int64_t>> generate_greedy_graph_batch(MambaLMImpl& model,
+                                                              const std::vector<std::vector<int64_t>>& prompts,
+                                                              int64_t max_new_tokens, int64_t eos_token_id = -1);
 
 }  // namespace mcd::infer

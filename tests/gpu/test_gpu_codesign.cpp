@@ -105,6 +105,31 @@ TEST(GpuCodesign, GraphDecodingGivesTheEagerGreedyTokens) {
   EXPECT_TRUE(torch::isfinite(d.logits()).all().item<bool>());
 }
 
+// Prompts of different lengths through the graph decoder (teacher-forced prompt tails, then the
+// argmax) against the eager batch generator on the same device: the same step kernels, so the
+// same tokens; with an EOS taken from the eager run, each row ends where the eager one does.
+TEST(GpuCodesign, GraphBatchOfDifferentLengthsGivesTheEagerTokens) {
+  MCD_SKIP_IF_NO_CUDA();
+  MambaLM gated = random_model(tiny_config("hard_concrete"), 16);
+  std::vector<std::pair<std::string, MambaLM>> models = {{"dense", random_model(tiny_config(""), 15)},
+                                                         {"pruned", sdm::apply_plan(*gated, sdm::plan_topk(*gated, 0.5))}};
+  const std::vector<std::vector<int64_t>> prompts = {{5, 9, 2, 40, 7, 1}, {3}, {8, 8, 60}, {11, 4, 17, 2, 90, 33, 6, 5, 1}};
+  for (auto& [name, m] : models) {
+    m->to(torch::kCUDA);
+    m->eval();
+    GenerationOptions g;
+    g.greedy = true;
+    g.max_new_tokens = 12;
+    g.stop_at_eos = false;
+    const auto eager = generate_batch(*m, prompts, g);
+    EXPECT_EQ(infer::generate_greedy_graph_batch(*m, prompts, 12), eager) << name;
+    g.eos_token_id = eager[1][1 + 4];
+    g.stop_at_eos = true;
+    EXPECT_EQ(infer::generate_greedy_graph_batch(*m, prompts, 12, g.eos_token_id), generate_batch(*m, prompts, g))
+        << name;
+  }
+}
+
 // An out_proj adapter whose output is not a weight form makes the fused node stop before out_proj
 // and return y; the adapter applies out_proj itself. With an adapter that is exactly out_proj
 // (but says it is not a weight form) the model must equal the same model without an adapter, whose
