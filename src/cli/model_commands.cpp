@@ -182,6 +182,13 @@ Command add_generate(CLI::App& app) {
                 prompts.push_back(std::move(ids));
               }
             }
+            // Ids outside the tokenizer's vocabulary (the embedding's padding) are left out of the text.
+            auto decode_text = [&tokenizer](const std::vector<int64_t>& ids) {
+              std::vector<int32_t> ids32;
+              for (int64_t id : ids)
+                if (id < int64_t(tokenizer->vocab_size())) ids32.push_back(int32_t(id));
+              return tokenizer->decode(ids32);
+            };
 #else
             MCD_CHECK(a->prompt.empty() && a->prompts_file.empty(),
                       "--prompt and --prompts-file need the tokenizer, which this build lacks");
@@ -222,12 +229,7 @@ Command add_generate(CLI::App& app) {
                                        {"new_tokens", all[r].size() - prompts[r].size()},
                                        {"ids", all[r]}};
 #ifdef MCD_HAS_TOKENIZER
-                if (tokenizer) {
-                  std::vector<int32_t> ids32;
-                  for (int64_t id : all[r])
-                    if (id < int64_t(tokenizer->vocab_size())) ids32.push_back(int32_t(id));
-                  line["text"] = tokenizer->decode(ids32);
-                }
+                if (tokenizer) line["text"] = decode_text(all[r]);
 #endif
                 std::cout << line.dump() << std::endl;
               }
@@ -249,12 +251,7 @@ Command add_generate(CLI::App& app) {
               ids = generate(*model, prompt, g, device);
             }
 #ifdef MCD_HAS_TOKENIZER
-            if (tokenizer) {
-              std::vector<int32_t> ids32;
-              for (int64_t id : ids)
-                if (id < int64_t(tokenizer->vocab_size())) ids32.push_back(int32_t(id));
-              std::cout << tokenizer->decode(ids32) << std::endl;
-            }
+            if (tokenizer) std::cout << decode_text(ids) << std::endl;
 #endif
             std::string line;
             for (size_t i = 0; i < ids.size(); ++i) line += (i ? "," : "") + std::to_string(ids[i]);

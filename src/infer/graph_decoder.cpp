@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "model/generation.h"
 #include "util/error.h"
 
 #ifdef MCD_WITH_CUDA
@@ -126,20 +127,14 @@ at::Tensor generate_greedy_graph(MambaLMImpl& model, const at::Tensor& prompts, 
 std::vector<std::vector<int64_t>> generate_greedy_graph_batch(MambaLMImpl& model,
                                                               const std::vector<std::vector<int64_t>>& prompts,
                                                               int64_t max_new_tokens, int64_t eos_token_id) {
-  MCD_CHECK(!prompts.empty(), "graph decoding: no prompts");
   MCD_CHECK(max_new_tokens >= 1, "graph decoding: max_new_tokens must be >= 1, got ", max_new_tokens);
-  const int64_t B = int64_t(prompts.size());
-  size_t shortest = prompts[0].size(), end = 0;  // end: one past the last position any row needs
-  for (const auto& p : prompts) {
-    MCD_CHECK(!p.empty(), "graph decoding: a prompt is empty");
-    shortest = std::min(shortest, p.size());
-    end = std::max(end, p.size() + size_t(max_new_tokens));
-  }
+  const at::Tensor prefix = prompts_prefix(prompts);  // (B, shortest)
+  const int64_t B = prefix.size(0);
+  const size_t shortest = size_t(prefix.size(1));
+  size_t end = 0;  // one past the last position any row needs
+  for (const auto& p : prompts) end = std::max(end, p.size() + size_t(max_new_tokens));
   GraphDecoder decoder(model, B);
   const torch::Device device = decoder.logits().device();
-  at::Tensor prefix = torch::empty({B, int64_t(shortest)}, torch::kLong);
-  for (int64_t r = 0; r < B; ++r)
-    for (size_t t = 0; t < shortest; ++t) prefix[r][int64_t(t)] = prompts[size_t(r)][t];
   // Per position from `shortest`: each row's prompt token where it still has one (else 0), and
   // whether it has one; built on the host once, read by the device step by step.
   const int64_t steps = int64_t(end - shortest);

@@ -31,6 +31,28 @@ at::Tensor sample_next(const at::Tensor& logits_in, const GenerationOptions& o, 
   return at::multinomial(scores.softmax(-1), 1, /*replacement=*/false, gen).squeeze(-1);
 }
 
+namespace {
+// The embedding's padding rows (beyond the real vocabulary) are never produced.
+void forbid_padding_tokens(at::Tensor& logits, const ModelConfig& c) {
+  if (c.real_vocab_size() < logits.size(-1))
+    logits.narrow(-1, c.real_vocab_size(), logits.size(-1) - c.real_vocab_size())
+        .fill_(-std::numeric_limits<float>::infinity());
+}
+}  // namespace
+
+at::Tensor prompts_prefix(const std::vector<std::vector<int64_t>>& prompts) {
+  MCD_CHECK(!prompts.empty(), "generate: no prompts");
+  size_t shortest = prompts[0].size();
+  for (size_t r = 0; r < prompts.size(); ++r) {
+    MCD_CHECK(!prompts[r].empty(), "generate: prompt ", r, " is empty");
+    shortest = std::min(shortest, prompts[r].size());
+  }
+  std::vector<int64_t> flat;
+  flat.reserve(prompts.size() * shortest);
+  for (const auto& p : prompts) flat.insert(flat.end(), p.begin(), p.begin() + int64_t(shortest));
+  return torch::tensor(flat, torch::kLong).view({int64_t(prompts.size()), int64_t(shortest)});
+}
+
 at::Tensor generate(MambaLMImpl& model, const at::Tensor& prompts, const GenerationOptions& o) {
   torch::NoGradGuard no_grad;
   MCD_CHECK(prompts.dim() == 2 && prompts.size(1) >= 1, "generate: prompts must be (B, L>=1), got ",
@@ -46,9 +68,7 @@ at::Tensor generate(MambaLMImpl& model, const at::Tensor& prompts, const Generat
   std::vector<at::Tensor> out{prompts.to(torch::kCPU, at::kLong)};
   at::Tensor finished = torch::zeros({prompts.size(0)}, torch::kBool);
   for (int64_t i = 0; i < o.max_new_tokens; ++i) {
-    if (c.real_vocab_size() < logits.size(-1))  // padding rows of the embedding: never produced
-      logits.narrow(-1, c.real_vocab_size(), logits.size(-1) - c.real_vocab_size())
-          .fill_(-std::numeric_limits<float>::infinity());
+    forbid_padding_tokens(logits, c);
     at::Tensor next = sample_next(logits, o, gen);  // (B) on CPU
     if (o.stop_at_eos) next = next.masked_fill(finished, eos);
     out.push_back(next.unsqueeze(1));
@@ -64,35 +84,27 @@ at::Tensor generate(MambaLMImpl& model, const at::Tensor& prompts, const Generat
 std::vector<std::vector<int64_t>> generate_batch(MambaLMImpl& model, const std::vector<std::vector<int64_t>>& prompts,
                                                  const GenerationOptions& o) {
   torch::NoGradGuard no_grad;
-  MCD_CHECK(!prompts.empty(), "generate: no prompts");
   MCD_CHECK(o.max_new_tokens >= 0, "max_new_tokens must be >= 0");
   const ModelConfig& c = model.config();
-  const int64_t B = int64_t(prompts.size());
-  size_t shortest = prompts[0].size();
-  for (size_t r = 0; r < prompts.size(); ++r) {
-    MCD_CHECK(!prompts[r].empty(), "generate: prompt ", r, " is empty");
+  const at::Tensor prefix = prompts_prefix(prompts);  // (B, shortest)
+  const int64_t B = prefix.size(0);
+  const size_t shortest = size_t(prefix.size(1));
+  for (size_t r = 0; r < prompts.size(); ++r)
     for (int64_t id : prompts[r])
       MCD_CHECK(id >= 0 && id < c.vocab_size, "generate: prompt ", r, " has token id ", id,
                 " outside the vocabulary (", c.vocab_size, ")");
-    shortest = std::min(shortest, prompts[r].size());
-  }
   std::vector<std::vector<int64_t>> out = prompts;
   if (o.max_new_tokens == 0) return out;
   const int64_t eos = o.eos_token_id >= 0 ? o.eos_token_id : c.eos_token_id;
   const torch::Device device = model.backbone->embeddings->weight.device();
   at::Generator gen = make_cpu_generator(o.seed);
 
-  at::Tensor prefix = torch::empty({B, int64_t(shortest)}, torch::kLong);
-  for (int64_t r = 0; r < B; ++r)
-    for (size_t t = 0; t < shortest; ++t) prefix[r][int64_t(t)] = prompts[size_t(r)][t];
   InferenceCache cache = model.new_cache(B);
   at::Tensor logits = model.prefill(prefix.to(device), cache);  // (B, V): the token at position `shortest`
   std::vector<int64_t> made(size_t(B), 0);
   std::vector<char> stopped(size_t(B), 0);
   for (size_t pos = shortest;; ++pos) {
-    if (c.real_vocab_size() < logits.size(-1))  // padding rows of the embedding: never produced
-      logits.narrow(-1, c.real_vocab_size(), logits.size(-1) - c.real_vocab_size())
-          .fill_(-std::numeric_limits<float>::infinity());
+    forbid_padding_tokens(logits, c);
     const at::Tensor sampled = sample_next(logits, o, gen);  // (B) on CPU
     at::Tensor next = torch::empty({B}, torch::kLong);
     bool all_done = true;

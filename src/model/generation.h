@@ -34,6 +34,11 @@ at::Tensor generate(MambaLMImpl& model, const at::Tensor& prompts, const Generat
 std::vector<std::vector<int64_t>> generate_batch(MambaLMImpl& model, const std::vector<std::vector<int64_t>>& prompts,
                                                  const GenerationOptions& options);
 
+// The batch both generate_batch and its CUDA-graph form (infer/graph_decoder.h) prefill: every
+// prompt's first tokens up to the shortest prompt's length, (B, shortest) int64 on the CPU. Throws
+// for no prompts or an empty one.
+at::Tensor prompts_prefix(const std::vector<std::vector<int64_t>>& prompts);
+
 // Convenience for one prompt.
 std::vector<int64_t> generate(MambaLMImpl& model, const std::vector<int64_t>& prompt,
                               const GenerationOptions& options, torch::Device device);
