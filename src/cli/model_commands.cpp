@@ -103,12 +103,17 @@ Command add_init(CLI::App& app) {
   auto widths_from = std::make_shared<std::string>();
   auto seed = std::make_shared<uint64_t>(0);
   auto round_to = std::make_shared<int64_t>(16);
+  auto sparsity = std::make_shared<double>(0.0);
   sub->add_option("--out", *out, "output folder")->required();
   sub->add_option("--seed", *seed, "initialisation seed")->capture_default_str();
   sub->add_option("--widths-from", *widths_from,
                   "a (pruned) model folder whose per-layer inner widths are carried over as fractions of its E "
                   "(timing a pruned model at another scale with random weights)");
-  sub->add_option("--round-to", *round_to, "with --widths-from: widths rounded to a multiple of this")
+  auto* sparsity_opt = sub->add_option("--sparsity", *sparsity,
+                  "remove this fraction of every layer's inner channels (uniform pruning with random weights, "
+                  "for timing)")->check(CLI::Range(0.0, 0.99));
+  sparsity_opt->excludes(sub->get_option("--widths-from"));
+  sub->add_option("--round-to", *round_to, "with --widths-from or --sparsity: widths rounded to a multiple of this")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   return {sub, [=] {
@@ -118,6 +123,7 @@ Command add_init(CLI::App& app) {
               config = config.with_width_fractions_of(source, *round_to);
               config.validate("init --widths-from " + *widths_from);
             }
+            if (*sparsity > 0.0) config = config.with_uniform_sparsity(*sparsity, *round_to);
             MambaLM model(config);
             init_reference(*model, *seed);
             save_pretrained(*model, *out);

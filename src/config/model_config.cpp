@@ -43,6 +43,19 @@ ModelConfig ModelConfig::with_width_fractions_of(const ModelConfig& source, int6
   return out;
 }
 
+ModelConfig ModelConfig::with_uniform_sparsity(double sparsity, int64_t round_to) const {
+  MCD_CHECK(round_to >= 1, "uniform sparsity: round_to must be >= 1, got ", round_to);
+  MCD_CHECK(sparsity >= 0.0 && sparsity < 1.0, "uniform sparsity must be in [0, 1), got ", sparsity);
+  ModelConfig out = *this;
+  out.d_inner_per_layer.clear();
+  if (sparsity == 0.0) return out;
+  for (int64_t l = 0; l < n_layer; ++l) {
+    const int64_t kept = int64_t(std::llround((1.0 - sparsity) * double(inner_width(l)) / double(round_to))) * round_to;
+    out.d_inner_per_layer.push_back(std::max(round_to, std::min(inner_width(l), kept)));
+  }
+  return out;
+}
+
 int64_t ModelConfig::resolved_dt_rank() const {
   return dt_rank > 0 ? dt_rank : (d_model + 15) / 16;
 }

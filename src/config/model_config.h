@@ -46,6 +46,10 @@ struct ModelConfig {
   // rounded to a multiple of round_to (at least round_to, at most this E). For timing a pruned
   // model's widths at another scale (e.g. mamba-130m) with random weights.
   ModelConfig with_width_fractions_of(const ModelConfig& source, int64_t round_to) const;
+  // This shape with a fraction `sparsity` (in [0, 1)) of every layer's inner channels removed:
+  // each width (1 − sparsity)·E rounded to a multiple of round_to (at least round_to). For timing
+  // uniformly pruned models with random weights (the pruned-latency curves of PERF_NOTES).
+  ModelConfig with_uniform_sparsity(double sparsity, int64_t round_to) const;
   int64_t resolved_dt_rank() const;
   int64_t real_vocab_size() const;             // tokenizer_vocab_size or vocab_size
   bool uniform_inner() const;

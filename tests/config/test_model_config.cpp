@@ -77,6 +77,22 @@ TEST(ModelConfig, WidthFractionsCarryOverToAnotherShape) {
   EXPECT_THROW(target.with_width_fractions_of(source, 0), Error);
 }
 
+// init --sparsity: every layer keeps (1 − s)·E rounded to the block; mamba-130m's E = 1536:
+// 25 % → 1152, 50 % → 768, 75 % → 384 (all multiples of 16); 0.3 → 1075.2 → 1072 (67 · 16).
+TEST(ModelConfig, UniformSparsityKeepsTheRoundedFractionOfEveryLayer) {
+  const ModelConfig dense = model_preset("mamba-130m");
+  for (auto [s, w] : std::vector<std::pair<double, int64_t>>{{0.25, 1152}, {0.5, 768}, {0.75, 384}, {0.3, 1072}}) {
+    const ModelConfig out = dense.with_uniform_sparsity(s, 16);
+    ASSERT_EQ(int64_t(out.d_inner_per_layer.size()), dense.n_layer) << s;
+    for (int64_t l = 0; l < dense.n_layer; ++l) EXPECT_EQ(out.inner_width(l), w) << s;
+    EXPECT_NO_THROW(out.validate("test"));
+  }
+  EXPECT_TRUE(dense.with_uniform_sparsity(0.0, 16).d_inner_per_layer.empty());
+  EXPECT_EQ(dense.with_uniform_sparsity(0.999, 16).inner_width(0), 16);  // never below one block
+  EXPECT_THROW(dense.with_uniform_sparsity(1.0, 16), Error);
+  EXPECT_THROW(dense.with_uniform_sparsity(-0.1, 16), Error);
+}
+
 TEST(ModelConfig, VocabularyPadding) {
   test::TempDir dir;
   std::ofstream(dir.file("m.yaml")) << "vocab_size: 50257\npad_vocab_multiple: 8\n";

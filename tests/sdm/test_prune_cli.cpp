@@ -132,5 +132,22 @@ TEST(FlopsCli, PrintsTheBreakdown) {
   EXPECT_EQ(j["layers"].size(), 24u);
 }
 
+// init --sparsity: a uniformly pruned model with random weights (the pruned-latency curves). The
+// tiny preset's E = 128 keeps 96 / 64 / 32 at 25 / 50 / 75 % with --round-to 16, and the model loads
+// back with those widths; --widths-from and --sparsity together are refused.
+TEST(PruneCli, InitSparsityWritesAUniformlyPrunedModel) {
+  test::TempDir tmp;
+  for (auto [s, w] : std::vector<std::pair<std::string, int64_t>>{{"0.25", 96}, {"0.5", 64}, {"0.75", 32}}) {
+    const CliRun r = run_cli("init --preset mamba-tiny --sparsity " + s + " --out " + tmp.file(s));
+    ASSERT_EQ(r.status, 0) << r.err;
+    MambaLM m = load_pretrained(tmp.file(s));
+    for (int64_t l = 0; l < m->config().n_layer; ++l) EXPECT_EQ(m->config().inner_width(l), w) << s;
+  }
+  EXPECT_NE(run_cli("init --preset mamba-tiny --sparsity 1 --out " + tmp.file("x")).status, 0);
+  EXPECT_NE(run_cli("init --preset mamba-tiny --sparsity 0.5 --widths-from " + tmp.file("0.5") + " --out " +
+                    tmp.file("y")).status, 0);
+  EXPECT_FALSE(fs::exists(tmp.file("x")));
+}
+
 }  // namespace
 }  // namespace mcd::sdm

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Inference and end-to-end pre-training side by side with mamba-ssm, in one run on one GPU (issues
+# 14 and 15's acceptance; PERF.md: a claim is a ratio measured in one run on one card). Builds this
+# tree (build-gpu/) when not built, then, per part named in PARTS (default: tests,infer,pruned,pretrain):
+#   tests    the decode/parity GPU tests;
+#   infer    ours: `profile` of mamba-130m and mamba-370m (random weights, bf16): prefill 1x1024 and
+#            1x4096, CUDA-graph decode at batch 1 and 64; `bench_ops` (scan forward at (1, 4096, 1536));
+#            theirs: the harness's prefill, decode and ops cases; ours again after theirs;
+#   pruned   ours: dense and 25/50/75 % uniformly pruned (`init --sparsity`), interleaved in one
+#            `profile` per preset: prefill 1x4096, graph decode at batch 64, training step 8x2048;
+#   pretrain ours: `mamba-codesign pretrain` 8 × 2048 on enwiki2015/AA (80 steps, default scan plan and
+#            low_memory), theirs: the harness's pretrain case (its loop of issue 15).
+# Theirs runs only when `mamba_ssm` and `causal_conv1d` are importable (installed or on PYTHONPATH);
+# this repository ships neither their code nor a recipe that builds them. MCD_WAIT_FOR=FILE waits
+# (≤ 12 min) for FILE first, for a build running beside. Ends with summary.md (tables and ratios).
+# Usage: scripts/vs_mamba_ssm.sh OUT [ENWIKI_AA_DIR]
+set -uo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="$(mkdir -p "${1:?usage: vs_mamba_ssm.sh OUT [ENWIKI_AA_DIR]}" && cd "$1" && pwd)"
+enwiki="${2:-}"
+parts=",${PARTS:-tests,infer,pruned,pretrain},"
+has() { [[ $parts == *",$1,"* ]]; }
+cd "$repo"
+bin=build-gpu/mamba-codesign
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee -a "$out/gpu.txt"
+git log -1 --format='commit %h %s' 2>/dev/null | tee -a "$out/gpu.txt"
+if [[ ! -x $bin || ! -x build-gpu/tests/test_gpu || ! -x build-gpu/bench/bench_ops ]]; then
+  t0=$(date +%s)
+  MCD_BUILD_TARGETS="mamba-codesign test_gpu bench_ops" MCD_BUILD_DIR="$repo/build-gpu" bash scripts/build_gpu.sh \
+    >"$out/build.log" 2>&1
+  echo "build rc=$? ($(( $(date +%s) - t0 )) s)"; grep -m3 -A8 " error" "$out/build.log"
+fi
+if has tests; then
+  timeout 240 build-gpu/tests/test_gpu \
+    --gtest_filter='GpuDecodeStep.*:GpuCodesign.Graph*:GpuCodesign.Bf16Decode*:GpuSeams.*:GpuParity.*:GpuGraph*' \
+    >"$out/test_gpu_decode.log" 2>&1
+  echo "decode tests rc=$?: $(grep -E '^\[  (PASSED|FAILED) ' "$out/test_gpu_decode.log" | tr '\n' ' ')"
+  grep -E "agreement|FAILED  \]" "$out/test_gpu_decode.log" | head -20
+fi
+mkdir -p "$out/models" "$out/profiles"
+models() {  # preset: dense and pruned random models
+  for s in 0 25 50 75; do
+    [[ -d $out/models/$1-s$s ]] && continue
+    "$bin" init --preset "$1" --sparsity "0.$s" --out "$out/models/$1-s$s" >/dev/null || echo "init $1 s$s failed"
+  done
+}
+theirs_ok=0
+wait_theirs() {
+  if [[ -n "${MCD_WAIT_FOR:-}" ]]; then
+    for _ in $(seq 1 144); do [[ -e $MCD_WAIT_FOR ]] && break; sleep 5; done
+  fi
+  python3 -c 'import mamba_ssm, causal_conv1d' 2>/dev/null && theirs_ok=1
+  [[ $theirs_ok == 1 ]] || echo "mamba_ssm not importable: their rows skipped"
+}
+ours_infer() {  # round
+  for p in mamba-130m mamba-370m; do
+    timeout 200 "$bin" profile --model "$out/models/$p-s0" --device cuda --prefill 1x1024,1x4096 --decode-batch 1,64 \
+      --decode-mode graph --decode-steps 64 --iters 30 --out "$out/profiles/infer-$p-$1.json" \
+      >"$out/profiles/infer-$p-$1.log" 2>&1
+    echo "ours infer $p round $1 rc=$?"
+  done
+  timeout 200 build-gpu/bench/bench_ops --no-composite --layout model >"$out/bench_ops-$1.jsonl" 2>"$out/bench_ops-$1.err"
+  echo "bench_ops round $1 rc=$?"
+}
+if has infer; then
+  models mamba-130m; models mamba-370m
+  ours_infer 1
+  wait_theirs
+  if [[ $theirs_ok == 1 ]]; then
+    PYTHONUNBUFFERED=1 timeout 400 python3 bench/compare/mamba_ssm_side_by_side.py --check --cases prefill,decode,ops \
+      --models 130m,370m --out "$out/theirs.jsonl" >/dev/null 2>"$out/theirs.err"
+    echo "theirs (prefill, decode, ops) rc=$?"; tail -3 "$out/theirs.err"
+    ours_infer 2
+  fi
+fi
+if has pruned; then
+  for p in mamba-130m mamba-370m; do
+    models "$p"
+    timeout 300 "$bin" profile --model "$out/models/$p-s0" --model "$out/models/$p-s25" --model "$out/models/$p-s50" \
+      --model "$out/models/$p-s75" --device cuda --prefill 1x4096 --decode-batch 64 --decode-mode graph \
+      --decode-steps 64 --train-batch 8x2048 --iters 20 --out "$out/profiles/pruned-$p.json" \
+      >"$out/profiles/pruned-$p.log" 2>&1
+    echo "ours pruned $p rc=$?"
+  done
+fi
+if has pretrain && [[ -n $enwiki ]]; then
+  ptrain() {  # label preset [global options]
+    local dir="$out/pretrain/$1-$2"
+    rm -rf "$dir"; mkdir -p "$out/pretrain"
+    timeout 240 "$bin" "${@:3}" pretrain --config configs/train/mamba130m-enwiki-gpu.yaml \
+      --set "model.preset=$2" --set "data.paths=[$enwiki]" --set "data.cache_dir=$out/tokens" \
+      --set train.batch_size=8 --set train.seq_len=2048 --set train.steps=80 --set eval.interval=0 \
+      --set checkpoint.interval=0 --set run.log_interval=10 --set "run.out_dir=$dir" >"$dir.log" 2>&1
+    echo "ours pretrain $1 $2 rc=$?"
+  }
+  for p in mamba-130m-gpt2 mamba-370m; do ptrain default "$p"; ptrain low_memory "$p" --scan-plan low_memory; done
+  [[ $theirs_ok == 1 ]] || wait_theirs
+  if [[ $theirs_ok == 1 ]]; then
+    PYTHONUNBUFFERED=1 timeout 300 python3 bench/compare/mamba_ssm_side_by_side.py --cases pretrain --models 130m,370m \
+      --out "$out/theirs.jsonl" >/dev/null 2>>"$out/theirs.err"
+    echo "theirs (pretrain) rc=$?"
+  fi
+fi
+python3 scripts/vs_mamba_ssm_summary.py "$out" | tee "$out/summary.md"
