@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Inference and end-to-end pre-training side by side with mamba-ssm, in one run on one GPU (issues
 # 14 and 15's acceptance; PERF.md: a claim is a ratio measured in one run on one card). Builds this
-# tree (build-gpu/) when not built, then, per part named in PARTS (default: tests,infer,pruned,pretrain):
+# tree (build-gpu/) when not built, then, per part named in PARTS (default: tests,infer,pruned,pretrain;
+# infer = ours_infer,theirs_infer + ours again, pretrain = ours_pretrain,theirs_pretrain, so that one
+# device call can run ours and the next, on the same warm machine, theirs):
 #   tests    the decode/parity GPU tests;
 #   infer    ours: `profile` of mamba-130m and mamba-370m (random weights, bf16): prefill 1x1024 and
 #            1x4096, CUDA-graph decode at batch 1 and 64, and the prefills again with
@@ -66,15 +68,17 @@ ours_infer() {  # round
   timeout 200 build-gpu/bench/bench_ops --no-composite --layout model >"$out/bench_ops-$1.jsonl" 2>"$out/bench_ops-$1.err"
   echo "bench_ops round $1 rc=$?"
 }
-if has infer; then
+if has infer || has ours_infer; then  # ours, round ROUND (default 1)
   models mamba-130m; models mamba-370m
-  ours_infer 1
+  ours_infer "${ROUND:-1}"
+fi
+if has infer || has theirs_infer; then
   wait_theirs
   if [[ $theirs_ok == 1 ]]; then
     PYTHONUNBUFFERED=1 timeout 400 python3 bench/compare/mamba_ssm_side_by_side.py --check --cases prefill,decode,ops \
       --models 130m,370m --out "$out/theirs.jsonl" >/dev/null 2>"$out/theirs.err"
     echo "theirs (prefill, decode, ops) rc=$?"; tail -3 "$out/theirs.err"
-    ours_infer 2
+    has infer && ours_infer 2
   fi
 fi
 if has pruned; then
@@ -87,17 +91,19 @@ if has pruned; then
     echo "ours pruned $p rc=$?"
   done
 fi
-if has pretrain && [[ -n $enwiki ]]; then
-  ptrain() {  # label preset [global options]
-    local dir="$out/pretrain/$1-$2"
-    rm -rf "$dir"; mkdir -p "$out/pretrain"
-    timeout 240 "$bin" "${@:3}" pretrain --config configs/train/mamba130m-enwiki-gpu.yaml \
-      --set "model.preset=$2" --set "data.paths=[$enwiki]" --set "data.cache_dir=$out/tokens" \
-      --set train.batch_size=8 --set train.seq_len=2048 --set train.steps=80 --set eval.interval=0 \
-      --set checkpoint.interval=0 --set run.log_interval=10 --set "run.out_dir=$dir" >"$dir.log" 2>&1
-    echo "ours pretrain $1 $2 rc=$?"
-  }
+ptrain() {  # label preset [global options]
+  local dir="$out/pretrain/$1-$2"
+  rm -rf "$dir"; mkdir -p "$out/pretrain"
+  timeout 240 "$bin" "${@:3}" pretrain --config configs/train/mamba130m-enwiki-gpu.yaml \
+    --set "model.preset=$2" --set "data.paths=[$enwiki]" --set "data.cache_dir=$out/tokens" \
+    --set train.batch_size=8 --set train.seq_len=2048 --set train.steps=80 --set eval.interval=0 \
+    --set checkpoint.interval=0 --set run.log_interval=10 --set "run.out_dir=$dir" >"$dir.log" 2>&1
+  echo "ours pretrain $1 $2 rc=$?"
+}
+if (has pretrain || has ours_pretrain) && [[ -n $enwiki ]]; then
   for p in mamba-130m-gpt2 mamba-370m; do ptrain default "$p"; ptrain low_memory "$p" --scan-plan low_memory; done
+fi
+if has pretrain || has theirs_pretrain; then
   [[ $theirs_ok == 1 ]] || wait_theirs
   if [[ $theirs_ok == 1 ]]; then
     PYTHONUNBUFFERED=1 timeout 300 python3 bench/compare/mamba_ssm_side_by_side.py --cases pretrain --models 130m,370m \
