@@ -951,6 +951,28 @@ TEST(GpuAddRmsNorm, FusedMatchesFloat64CompositeWithGradients) {
   }
 }
 
+// A bf16 model serving (no gradients): its bf16 norm weight takes the fused kernel too, on the fp32
+// residual; the output matches float64 from the same fp32 residual and the exact fp32 copy of the
+// weight within one bf16 rounding ([Rounding-flip bounds]: 1e-2 norm-wise), and the residual sum is fp32.
+TEST(GpuAddRmsNorm, HalfPrecisionWeightWithoutGradientsTakesTheFusedKernel) {
+  MCD_SKIP_IF_NO_CUDA();
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(5);
+  const auto f64 = torch::TensorOptions().dtype(torch::kDouble);
+  for (const int64_t d : {768, 77}) {
+    const at::Tensor res = torch::randn({3, d}, f64), prev = torch::randn({3, d}, f64);
+    const at::Tensor w = (1 + 0.1 * torch::randn({d}, f64)).to(torch::kCUDA, at::kBFloat16);
+    const at::Tensor r_k = res.to(torch::kCUDA, at::kFloat), p_k = prev.to(torch::kCUDA, at::kBFloat16);
+    const ops::AddNormOut k = ops::add_rms_norm(r_k, p_k, w, 1e-5, at::kBFloat16);
+    EXPECT_EQ(k.normed.scalar_type(), at::kBFloat16);
+    EXPECT_EQ(k.residual.scalar_type(), at::kFloat);
+    const at::Tensor r64 = r_k.cpu().to(at::kDouble) + p_k.cpu().to(at::kDouble);
+    const at::Tensor ref = w.cpu().to(at::kDouble) * r64 * torch::rsqrt(r64.pow(2).mean(-1, true) + 1e-5);
+    EXPECT_LT(test::rel_err(k.normed, ref), 1e-2) << d;
+    EXPECT_LT(test::rel_err(k.residual, r64), 1e-6) << d;
+  }
+}
+
 // The fused mixer (ops/mamba_inner.h) against the op-by-op mixer, both on the kernels: a small
 // random model's loss and every parameter gradient, in fp32 and under bf16 autocast, without and
 // with the linear layers' biases (out_proj's bias is inside the fused node), keeping the conv
