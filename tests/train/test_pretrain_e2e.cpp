@@ -6,6 +6,9 @@
 // (validation loss below a unigram model's) is at the end.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
+
 #include <sys/wait.h>
 
 #include <cmath>
@@ -223,6 +226,43 @@ TEST(Pretrain, TwoGlooRanksEqualAccumulationAndOneProcessWithTheCombinedBatch) {
     EXPECT_GT(moved, 1e-4) << k << " did not move";
   }
   std::cout << "least relative change of a tensor from step 0: " << least_moved << "\n";
+}
+
+// Issue 20's CPU part: a rank that dies stops the job with a clear message (launch stops the other
+// rank, which would otherwise wait in its next all-reduce), and the job resumes from its last
+// checkpoint on another number of processes. Rank 0 is killed while writing the step-4 checkpoint
+// of a 2-rank run; 1 process accumulating 2 micro-batches resumes from step 2. Two ranks and two
+// accumulated micro-batches are bit-identical (the test above), so the resumed run must repeat an
+// uninterrupted 2-rank run bit for bit, losses and weights.
+TEST(Pretrain, ADyingRankStopsTheJobWhichResumesOnAnotherNumberOfProcesses) {
+  MCD_SKIP_WITHOUT_GPT2();
+  TinyRun s(6, /*batch=*/4, /*accum=*/1);
+  const Proc a = run("launch --nproc 2 --master-port 0 -- " + s.pretrain("a"));
+  ASSERT_EQ(a.status, 0) << a.err;
+  const auto t0 = std::chrono::steady_clock::now();
+  const Proc b1 = run("launch --nproc 2 --master-port 0 -- " + s.pretrain("b", "--test-fault kill-in-checkpoint-at-step=4"));
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_NE(b1.status, 0);
+  EXPECT_NE(b1.err.find("failed"), std::string::npos) << b1.err;
+  EXPECT_NE(b1.err.find("stopping the others"), std::string::npos) << b1.err;
+  EXPECT_LT(secs, 120.0) << "the surviving rank should be stopped, not left waiting";
+  EXPECT_TRUE(fs::exists(s.dir.file("b/checkpoints/step_00000002/trainer_state.json")));
+  EXPECT_FALSE(fs::exists(s.dir.file("b/checkpoints/step_00000004")));
+  const Proc b2 = run(s.pretrain("b", "--resume --set train.grad_accum=2"));
+  ASSERT_EQ(b2.status, 0) << b2.err;
+  EXPECT_NE(b2.err.find("resumed from"), std::string::npos) << b2.err;
+  const auto ra = s.records("a"), rb = s.records("b");
+  ASSERT_EQ(ra.size(), 6u);
+  ASSERT_GE(rb.size(), 6u);  // steps 1–2 (and 3–4 of the killed run, if logged) then 3–6 resumed
+  for (size_t i = 0; i < 6; ++i) {
+    const auto& last = *std::find_if(rb.rbegin(), rb.rend(), [&](const auto& r) { return r.step == ra[i].step; });
+    EXPECT_EQ(ra[i].loss, last.loss) << "step " << ra[i].step;
+    EXPECT_EQ(ra[i].grad_norm, last.grad_norm) << "step " << ra[i].step;
+  }
+  const auto wa = io::load_safetensors(s.dir.file("a/final/model.safetensors"));
+  const auto wb = io::load_safetensors(s.dir.file("b/final/model.safetensors"));
+  ASSERT_EQ(wa.size(), wb.size());
+  for (const auto& [k, v] : wa) EXPECT_TRUE(torch::equal(v, wb.at(k))) << k;
 }
 
 // eval.corpus (e.g. WikiText-2 validation): the final model's loss over all of an outside corpus.
