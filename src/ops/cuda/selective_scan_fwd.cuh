@@ -66,7 +66,7 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_fwd_kernel(Select
     if constexpr (kHasZ)
       if (!p.skip_out) load_tile<kChunk, kThreads, Layout, kBatch>(s_z, z_g, p.z_s.row, p.z_s.time, kCh, rows, t0, len);
     load_tile<kChunk, kThreads, Layout, kBatch>(s_B, B_g, p.B_s.row, p.B_s.time, N, N, t0, len);
-    if (!p.skip_out) load_tile<kChunk, kThreads, Layout, kBatch>(s_C, C_g, p.C_s.row, p.C_s.time, N, N, t0, len);
+    load_tile<kChunk, kThreads, Layout, kBatch>(s_C, C_g, p.C_s.row, p.C_s.time, N, N, t0, len);
     __syncthreads();
 
     // Per item: Δ (0 past the end, so padding leaves the state unchanged), Δ·u', y = D·u'.
@@ -114,7 +114,6 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_fwd_kernel(Select
         p.states[((b * p.dim + e) * p.n_chunks + chunk) * N + n] = hc;
       __syncwarp();
       if (j == kLanes - 1) s_carry[c * N + n] = fmaf(P, hc, S);
-      if (p.skip_out) continue;  // pass 1: only the carry
 #pragma unroll
       for (int i = 0; i < kItems; ++i) {
         h = fmaf(a[i], h, bx[i]);
