@@ -64,82 +64,6 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
   static_cast<T*>(p.out)[b * p.dim + e] = from_float<T>(y);
 }
 
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int d = 16; d >= 1; d /= 2) v += __shfl_xor_sync(kFullMask, v, d);
-  return v;
-}
-
-template <typename T>
-__device__ __forceinline__ float round_to(float v) { return to_float(from_float<T>(v)); }
-
-template <typename T, typename W>
-__global__ void __launch_bounds__(kMixerStepThreads) mixer_step_kernel(MixerStepParams p) {
-  extern __shared__ float smem[];
-  const int64_t E = p.dim, N = p.dstate, R = p.dt_rank, J = R + 2 * N;
-  float* s_u = smem;      // [E] u after conv, SiLU and mask
-  float* s_x = smem + E;  // [R + 2N] x_dbl
-  const int64_t b = blockIdx.x;
-  const T* xz = static_cast<const T*>(p.xz) + b * p.xz_batch_stride;
-  const int K = p.width;
-  // 1. Conv step of every channel (conv_step_kernel's walk), SiLU, mask.
-  for (int64_t e = threadIdx.x; e < E; e += blockDim.x) {
-    T* state = static_cast<T*>(p.conv_state) + b * p.conv_state_s.batch + e * p.conv_state_s.row;
-    const int64_t ts = p.conv_state_s.time;
-    const W* w = static_cast<const W*>(p.conv_weight) + e * p.conv_weight_row_stride;
-    const T x = xz[e];
-    float acc = 0.f;
-    T prev = x;
-    for (int k = K - 1; k >= 0; --k) {
-      const T v = k == K - 1 ? x : state[k * ts];
-      acc = fmaf(to_float(v), to_float(w[k]), acc);
-      if (k < K - 1) state[k * ts] = prev;
-      prev = v;
-    }
-    if (p.conv_bias) acc += to_float(static_cast<const W*>(p.conv_bias)[e]);
-    float u = round_to<T>(acc * sigmoid_f(acc));
-    if (p.mask) u = round_to<T>(u * round_to<T>(p.mask[e]));
-    s_u[e] = u;
-  }
-  __syncthreads();
-  // 2. x_dbl = x_proj·u: a warp per output row, lanes striding over the channels (coalesced).
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-  for (int64_t j = warp; j < J; j += warps) {
-    const W* row = static_cast<const W*>(p.x_proj) + j * E;
-    float acc = 0.f;
-    for (int64_t e = lane; e < E; e += 32) acc = fmaf(to_float(row[e]), s_u[e], acc);
-    acc = warp_sum(acc);
-    if (lane == 0) s_x[j] = round_to<T>(acc);
-  }
-  __syncthreads();
-  // 3. Per channel: δ = dt_proj·x_dbl[:R], then the scan step (scan_step_kernel's update).
-  const float* Bv = s_x + R;
-  const float* Cv = s_x + R + N;
-  for (int64_t e = threadIdx.x; e < E; e += blockDim.x) {
-    const W* wr = static_cast<const W*>(p.dt_proj) + e * R;
-    float d = 0.f;
-    for (int64_t r = 0; r < R; ++r) d = fmaf(to_float(wr[r]), s_x[r], d);
-    float dt = round_to<T>(d);
-    if (p.dt_bias) dt += to_float(static_cast<const W*>(p.dt_bias)[e]);
-    dt = softplus_f(dt);
-    const float u = s_u[e];
-    const W* a = static_cast<const W*>(p.A_log) + e * N;
-    float* h = p.ssm_state + (b * E + e) * N;
-    const float du = dt * u;
-    float y = 0.f;
-    for (int64_t n = 0; n < N; ++n) {
-      const float an = -__expf(to_float(a[n]));
-      const float hn = fmaf(__expf(dt * an), h[n], du * Bv[n]);
-      h[n] = hn;
-      y = fmaf(hn, Cv[n], y);
-    }
-    if (p.D) y = fmaf(to_float(static_cast<const W*>(p.D)[e]), u, y);
-    const float z = to_float(xz[E + e]);
-    y *= z * sigmoid_f(z);
-    static_cast<T*>(p.out)[b * E + e] = from_float<T>(y);
-  }
-}
-
 unsigned blocks_for(int64_t threads) { return unsigned((threads + kStepThreads - 1) / kStepThreads); }
 
 template <typename T, typename W>
@@ -154,13 +78,6 @@ void launch_scan(const ScanStepParams& p) {
   if (p.batch * p.dim == 0) return;
   scan_step_kernel<T, W><<<blocks_for(p.batch * p.dim), kStepThreads, 0, p.stream>>>(p);
   MCD_CUDA_CHECK(cudaGetLastError());
-}
-
-template <typename T, typename W>
-void launch_mixer(const MixerStepParams& p) {
-  if (p.batch * p.dim == 0) return;
-  const size_t smem = sizeof(float) * size_t(p.dim + p.dt_rank + 2 * p.dstate);
-  launch_with_smem(&mixer_step_kernel<T, W>, dim3(unsigned(p.batch)), kMixerStepThreads, smem, p.stream, p);
 }
 
 // (activation dtype, weight dtype) → the instantiation; weights are fp32 or the activations' dtype.
@@ -189,13 +106,6 @@ void conv_step(const ConvStepParams& p) {
   MCD_CHECK(p.width >= 1 && p.width <= kConvMaxWidth, "conv step: width must be 1..", kConvMaxWidth);
   by_dtypes(p, "conv step", [&](auto* t, auto* w) {
     launch_conv<std::remove_pointer_t<decltype(t)>, std::remove_pointer_t<decltype(w)>>(p);
-  });
-}
-
-void mixer_step(const MixerStepParams& p) {
-  MCD_CHECK(p.width >= 1 && p.width <= kConvMaxWidth, "mixer step: width must be 1..", kConvMaxWidth);
-  by_dtypes(p, "mixer step", [&](auto* t, auto* w) {
-    launch_mixer<std::remove_pointer_t<decltype(t)>, std::remove_pointer_t<decltype(w)>>(p);
   });
 }
 

@@ -48,34 +48,7 @@ struct ScanStepParams {
   cudaStream_t stream = nullptr;
 };
 
-// The whole mixer core of one step (ops/mixer_step.h) in one kernel: one block per sequence, so
-// x_proj's sum over all E channels is a block reduction, not a second launch. Phases: conv step +
-// SiLU (+ mask) of every channel into shared memory; x_dbl = x_proj·u, a warp per output; per
-// channel δ = dt_proj·x_dbl[:R] and the scan step with D and SiLU(z). x_dbl and δ are rounded to
-// the activations' dtype, as the composite's products are.
-constexpr int kMixerStepThreads = 512;
-struct MixerStepParams {
-  DType dtype = DType::kFloat32;         // xz, the conv state, out
-  DType weight_dtype = DType::kFloat32;  // every weight: fp32 or dtype
-  int64_t batch = 0, dim = 0, dstate = 0, dt_rank = 0;  // B, E, N, R
-  int width = 0;                                        // K (1..4)
-  const void* xz = nullptr;  int64_t xz_batch_stride = 0;  // (B, 2E): x then z, unit inner stride
-  void* conv_state = nullptr;  Strides3 conv_state_s;      // (B, E, K−1)
-  float* ssm_state = nullptr;                              // (B, E, N) fp32 contiguous
-  const void* conv_weight = nullptr;  int64_t conv_weight_row_stride = 0;  // (E, K), unit time stride
-  const void* conv_bias = nullptr;  // (E) or null
-  const float* mask = nullptr;      // (E) fp32 or null
-  const void* x_proj = nullptr;     // (R + 2N, E) contiguous
-  const void* dt_proj = nullptr;    // (E, R) contiguous
-  const void* dt_bias = nullptr;    // (E) or null
-  const void* A_log = nullptr;      // (E, N) contiguous
-  const void* D = nullptr;          // (E) or null
-  void* out = nullptr;              // (B, E) contiguous
-  cudaStream_t stream = nullptr;
-};
-
 void conv_step(const ConvStepParams& p);
 void scan_step(const ScanStepParams& p);
-void mixer_step(const MixerStepParams& p);
 
 }  // namespace mcd::ops::cuda
