@@ -249,8 +249,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     const char* env_commit = std::getenv("MCD_GIT_COMMIT");
-    const Device device = describe_device();
-    Reporter rep(device, env_commit && *env_commit ? env_commit : MCD_GIT_COMMIT);
+    Reporter rep(describe_device(), env_commit && *env_commit ? env_commit : MCD_GIT_COMMIT);
     torch::NoGradGuard no_grad;
     const std::vector<Shape> shapes{{8, 2048, 1536, 16}, {16, 1024, 2048, 16}, {1, 4096, 1536, 16}};
     std::vector<bool> layout_list;
@@ -289,16 +288,6 @@ int main(int argc, char** argv) {
                    time_op([&](int r) { cu::selective_scan_cuda_forward(set(r).in, algorithm, false, false); }, 5,
                            reps),
                    scan_fwd_bytes, label);
-          if (is_auto && cu::scan_time_segments(algorithm, false, s.B, s.E, s.L, device.sm_count, true) > 1) {
-            // The same forward in one time segment ([Note: scan time segments]): the split's gain.
-            mcd::ops::OpsOptions one = mcd::ops::ops_options();
-            one.scan_time_segments = false;
-            const mcd::ops::ScopedOpsOptions scoped(one);
-            rep.emit("scan_fwd", "mcd", s, layout, "-",
-                     time_op([&](int r) { cu::selective_scan_cuda_forward(set(r).in, algorithm, false, false); }, 5,
-                             reps),
-                     scan_fwd_bytes, label + " one segment");
-          }
           for (bool det : {false, true}) {
             if (det && !is_auto) continue;
             rep.emit("scan_fwd_bwd", "mcd", s, layout, det ? "deterministic" : "atomic",

@@ -38,17 +38,14 @@ def fmt(x, spec=".3f"):
 def ours_infer():
     """(preset, label) -> list of P50 ms (prefill: per call; decode: per token) over rounds; params."""
     res, params = {}, {}
-    files = glob.glob(os.path.join(out, "profiles", "infer-*.json")) + glob.glob(os.path.join(out, "profiles", "oneseg-*.json"))
-    for f in sorted(files):
-        kind, rest = os.path.basename(f).split("-", 1)
-        preset = rest.rsplit("-", 1)[0]
+    for f in sorted(glob.glob(os.path.join(out, "profiles", "infer-*.json"))):
+        preset = os.path.basename(f)[len("infer-"):].rsplit("-", 1)[0]
         prof = json.load(open(f))
         params[preset] = prof["models"][0]["parameters"]
         for cs in prof["cases"]:
             r = cs["results"][0]
             ms = r["per_token_ms_p50"] if cs["case"] == "decode" else r["summary_ms"]["p50"]
-            case = cs["case"] + (" one segment" if kind == "oneseg" else "")
-            res.setdefault((preset, case, cs["batch"], cs["length"]), []).append(ms)
+            res.setdefault((preset, cs["case"], cs["batch"], cs["length"]), []).append(ms)
     return res, params
 
 
@@ -63,10 +60,10 @@ if ours:
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for (preset, case, batch, length), v in sorted(ours.items()):
         name = preset.replace("mamba-", "")
-        if case.startswith("prefill"):
+        if case == "prefill":
             t = [r for r in theirs if r.get("bench") == "prefill" and r.get("model") == preset and r.get("seq") == length]
             their = t[0]["median_ms"] if t else None
-            label, target = f"{case} {batch}x{length}", "≥ 4×"
+            label, target = f"prefill {batch}x{length}", "≥ 4×"
             floor = 2 * params[preset] * batch * length / BF16_FLOPS * 1e3
         else:
             t = [r for r in theirs if r.get("bench") == "decode" and r.get("model") == preset and r.get("batch") == batch]
@@ -78,19 +75,14 @@ if ours:
         ratio = their / m if (their and m) else None
         print(f"| {name} | {label} | {' / '.join(fmt(x) for x in v)} | {fmt(their)} | {fmt(ratio, '.2f')}× | {target} | {floor:.3f} |")
     ops = jsonl(os.path.join(out, "bench_ops-*.jsonl"))
-    at = lambda r: r.get("bench") == "scan_fwd" and r.get("impl") == "mcd" and (r["B"], r["L"], r["E"]) == (1, 4096, 1536)
-    o = [r["median_us"] for r in ops if at(r) and r["algorithm"].startswith("auto:") and "one segment" not in r["algorithm"]]
-    o1 = [r["median_us"] for r in ops if at(r) and "one segment" in r["algorithm"]]
+    o = [r["median_us"] for r in ops if r.get("bench") == "scan_fwd" and r.get("impl") == "mcd"
+         and (r["B"], r["L"], r["E"]) == (1, 4096, 1536)]
     t = [r["median_us"] for r in theirs if r.get("bench") == "selective_scan" and r.get("mode") == "fwd"
          and (r["B"], r["L"], r["E"]) == (1, 4096, 1536)]
     if o:
         ratio = t[0] / mean(o) if t else None
         print(f"| – | scan forward (1, 4096, 1536) µs | {' / '.join(fmt(x, '.1f') for x in o)} | {fmt(t[0] if t else None, '.1f')} "
               f"| {fmt(ratio, '.2f')}× | ≥ 1.5× | – |")
-    if o1:
-        ratio = t[0] / mean(o1) if t else None
-        print(f"| – | scan forward (1, 4096, 1536) µs, one time segment | {' / '.join(fmt(x, '.1f') for x in o1)} | "
-              f"{fmt(t[0] if t else None, '.1f')} | {fmt(ratio, '.2f')}× | – | – |")
     print("\nFloors: prefill = 2·parameters·tokens at 790 TFLOP/s (matrix products only); decode = one read of "
           "the bf16 weights at 4.8 TB/s.\n")
 

@@ -46,8 +46,7 @@ ScopedOpsOptions::ScopedOpsOptions(const OpsOptions& options) : saved_(ops_optio
 ScopedOpsOptions::~ScopedOpsOptions() { set_ops_options(saved_); }
 
 const std::vector<std::string>& ops_option_keys() {
-  static const std::vector<std::string> keys{"backend", "fused_mixer", "mixer_saves_conv_output", "scan_plan",
-                                             "scan_time_segments"};
+  static const std::vector<std::string> keys{"backend", "fused_mixer", "mixer_saves_conv_output", "scan_plan"};
   return keys;
 }
 
@@ -60,8 +59,6 @@ OpsOptions parse_ops_option(OpsOptions base, const std::string& key, const std::
     base.mixer_saves_conv_output = parse_bool(key, value);
   } else if (key == "scan_plan") {
     base.scan_plan = parse_scan_plan(value);
-  } else if (key == "scan_time_segments") {
-    base.scan_time_segments = parse_bool(key, value);
   } else {
     fail(cat("unknown ops option '", key, "' (valid: ", joined_keys(), ")"));
   }

@@ -22,8 +22,6 @@ struct OpsOptions {
   bool fused_mixer = true;              // key `fused_mixer`: the fused mixer on CUDA (ops/mamba_inner.h)
   bool mixer_saves_conv_output = false; // key `mixer_saves_conv_output`: the fused mixer keeps u
   ScanPlan scan_plan = ScanPlan::kAuto; // key `scan_plan`: auto | low_memory
-  bool scan_time_segments = true;       // key `scan_time_segments`: inference scans at small B·E split
-                                        // time over more blocks (ops/cuda/scan_params.h); false for A/B timing
   // Tests only (no key): NaN-fill every output buffer of the CUDA ops before the kernels write it,
   // so an element a kernel forgets shows up as NaN.
   bool poison_outputs = false;

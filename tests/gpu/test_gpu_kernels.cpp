@@ -374,19 +374,6 @@ TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
   EXPECT_EQ(ops::cuda::scan_state_chunk(ScanAlgorithm::kStateSequentialOneWave), ops::cuda::kSeqChunk);
   EXPECT_EQ(ops::cuda::scan_state_chunk(ScanAlgorithm::kStateSequential), ops::cuda::kSeqChunk);
   EXPECT_EQ(ops::cuda::scan_state_chunk(ScanAlgorithm::kTimeParallel), ops::cuda::kScanChunk);
-  // [Note: scan time segments]: 130M prefill at B = 1 has 192 blocks; ⌈6 · 132 / 192⌉ = 5 segments of
-  // ⌈4096 / 5⌉ = 820 → 896 steps (7 chunks). Training forwards (saved states), the state-sequential
-  // algorithms, short sequences (< 2 · 256 steps) and the option off never split.
-  using ops::cuda::scan_time_segments;
-  const auto kWide = ScanAlgorithm::kTimeParallelWide;
-  EXPECT_EQ(scan_time_segments(kWide, false, 1, 1536, 4096, 132, true), 5);
-  EXPECT_EQ(ops::cuda::scan_segment_len(4096, 5), 896);
-  EXPECT_EQ(scan_time_segments(kWide, false, 1, 1536, 1024, 132, true), 4);  // capped by 1024 / 256
-  EXPECT_EQ(scan_time_segments(kWide, true, 1, 1536, 4096, 132, true), 1);
-  EXPECT_EQ(scan_time_segments(kWide, false, 1, 1536, 4096, 132, false), 1);
-  EXPECT_EQ(scan_time_segments(kWide, false, 1, 1536, 511, 132, true), 1);
-  EXPECT_EQ(scan_time_segments(ScanAlgorithm::kStateSequential, false, 8, 1536, 4096, 132, true), 1);
-  EXPECT_EQ(scan_time_segments(ScanAlgorithm::kTimeParallel, false, 1, 3072, 4096, 132, true), 3);  // 384 blocks
   EXPECT_FALSE(ops::cuda::scan_algorithm_supports(ScanAlgorithm::kStateSequential, 17));
   EXPECT_TRUE(ops::cuda::scan_algorithm_supports(ScanAlgorithm::kTimeParallelWide, 64));
 }
@@ -422,45 +409,6 @@ TEST(ScanKernelModes, AllAlgorithmsAgree) {
       EXPECT_LT(test::rel_err(bwd[v].dC, bwd[0].dC), gt) << name;
       EXPECT_LT(test::rel_err(bwd[v].dA, bwd[0].dA), f32_tol) << name;
       EXPECT_LT(test::rel_err(bwd[v].dmask, bwd[0].dmask), f32_tol) << name;
-    }
-  }
-}
-
-// [Note: scan time segments]: an inference forward (no saved states) at small B·E splits time into
-// segments (pass 1 from zero states, the combine, pass 2 from the combined states). It gives what
-// the unsegmented forward gives, within fp32 reordering, and meets the float64 reference's rule, on
-// odd sizes: a last segment ending mid-chunk, E not a multiple of 8, N = 16 and 64, mask, z, both layouts.
-TEST(ScanKernelModes, TimeSegmentsMatchOneSegmentAndTheReference) {
-  MCD_SKIP_IF_NO_CUDA();
-  const int sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
-  for (const ScanCase& c : {ScanCase{1, 19, 3001, 16, true, true, true, true, true, true},
-                            ScanCase{2, 13, 1500, 64, true, true, true, false, true, false}}) {
-    for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
-      std::printf("  scan segments %s %s\n", dtype_name(dtype), describe(c).c_str());
-      const ScanTriple s = scan_triple(scan_values(c, 500 + c.l), dtype, c.model_layout);
-      const ScanAlgorithm algorithm = ops::cuda::scan_algorithm_for(s.kernel);
-      ASSERT_GT(ops::cuda::scan_time_segments(algorithm, false, c.b, c.e, c.l, sms, true), 1) << describe(c);
-      const PoisonOutputs poison;
-      ops::cuda::ScanCudaForward one;
-      {
-        ops::OpsOptions off = ops::ops_options();
-        off.scan_time_segments = false;
-        const ops::ScopedOpsOptions scoped(off);
-        one = ops::cuda::selective_scan_cuda_forward(s.kernel, algorithm, false, true);
-      }
-      const auto split = ops::cuda::selective_scan_cuda_forward(s.kernel, algorithm, false, true);
-      // fp32: the same products summed in another order (segment maps composed rather than the state
-      // walked through), norm-wise ~√L·2^-24 ≈ 3e-6, bounded by 1e-5 as in AllAlgorithmsAgree; bf16
-      // outputs: rounding flips of 2^-8 on a few elements, 1e-2 norm-wise ([Rounding-flip bounds]).
-      EXPECT_LT(test::rel_err(split.out, one.out), dtype == at::kFloat ? 1e-5 : 1e-2);
-      EXPECT_LT(test::rel_err(split.last_state, one.last_state), 1e-5);
-      const auto& r = s.ref;
-      const auto ref = ops::cpu::selective_scan_forward(r.u, r.delta, r.A, r.B, r.C, r.D, r.z, r.delta_bias,
-                                                        r.delta_softplus, true, r.mask);
-      at::Tensor plain_last;
-      const at::Tensor plain_out = ops::selective_scan_composite(s.plain, &plain_last);
-      expect_rule("segmented out", split.out, plain_out, ref.out, dtype);
-      expect_rule("segmented last_state", split.last_state, plain_last, ref.last_state, dtype);
     }
   }
 }

@@ -121,16 +121,6 @@ struct SelectiveScanParams {
   float* states = nullptr;       // (B, E, n_chunks, N) state at each chunk start, or null
   float* last_state = nullptr;   // (B, E, N) h_L, or null
 
-  // Time segments (time-parallel forward without saved states; [Note: scan time segments]):
-  // blockIdx.z = s runs steps [s·segment_len, min(L, (s + 1)·segment_len)) of each channel, s <
-  // n_segments, starting from init_states[s] (zero when null). segment_len = 0: one segment.
-  int64_t segment_len = 0;
-  int64_t n_segments = 1;
-  const float* init_states = nullptr;  // (S, B, E, N)
-  float* segment_states = nullptr;     // (S, B, E, N) each segment's end state, or null
-  float* segment_dt_sums = nullptr;    // (S, B, E) Σ of the segment's Δ (after bias and softplus), or null
-  bool skip_out = false;               // pass 1 of the segmented forward: end states only
-
   // Backward: dout in, gradients out. `states` must hold the forward's chunk-start states.
   const void* dout = nullptr;  Strides3 dout_s;  // (B, E, L)
   void* du = nullptr;          Strides3 du_s;
@@ -152,38 +142,8 @@ struct SelectiveScanParams {
   cudaStream_t stream = nullptr;  // LibTorch's current stream, passed by the host op
 };
 
-// [Note: scan time segments] At small B·E the time-parallel forward's blocks (one per 8 channels
-// of a batch row) leave most of the GPU idle while each walks all L steps (130M prefill at B = 1:
-// 192 blocks of 256 threads on 132 SMs). An inference forward (no saved states) then splits time
-// into S segments: pass 1 runs segments 0 … S−2 from a zero state and keeps each one's end state
-// h_s and Σ Δ_s; a combine kernel walks the S − 1 segments per (b, e, n) — a segment maps the
-// state h ↦ exp(A·ΣΔ_s)·h + h_s, since the product of its steps' exp(Δ_t·A) is exp(A·ΣΔ_s) — into
-// each segment's start state; pass 2 is the forward of all S segments from those states. Work
-// ~(2S − 1)/S of one pass, spread over S times the blocks. The fp32 sums change order only.
-constexpr int kSegmentBlocksPerSm = 6;   // aim: this many blocks per SM (≤ 7 fit by shared memory)
-constexpr int64_t kMinSegmentLen = 2 * kScanChunk;  // steps per segment at least
-inline int64_t scan_time_segments(ScanAlgorithm a, bool save_states, int64_t batch, int64_t dim, int64_t len,
-                                  int sm_count, bool allowed) {
-  if (!allowed || save_states || scan_algorithm_is_sequential(a) || sm_count <= 0 || batch <= 0 || dim <= 0)
-    return 1;
-  const int64_t blocks = batch * ((dim + kScanChannels - 1) / kScanChannels);
-  const int64_t want = (int64_t(kSegmentBlocksPerSm) * sm_count + blocks - 1) / blocks;
-  const int64_t by_len = len / kMinSegmentLen;
-  const int64_t s = want < by_len ? want : by_len;
-  return s > 1 ? (s < 65535 ? s : 65535) : 1;
-}
-// Steps per segment for S segments over len: a multiple of kScanChunk (whole chunks per segment).
-inline int64_t scan_segment_len(int64_t len, int64_t segments) {
-  const int64_t per = (len + segments - 1) / segments;
-  return (per + kScanChunk - 1) / kScanChunk * kScanChunk;
-}
-
 // Launch on p.stream and check the launch; throw mcd::Error on a CUDA error.
 void selective_scan_fwd(const SelectiveScanParams& p);
-// The combine of the segmented forward: init_states[0] = 0 and, for s ≥ 1 over (b, e, n),
-// init_states[s] = exp(A·dt_sums[s−1])·init_states[s−1] + segment_states[s−1].
-void scan_segment_combine(const float* A, const float* segment_states, const float* dt_sums, float* init_states,
-                          int64_t segments, int64_t batch, int64_t dim, int64_t dstate, cudaStream_t stream);
 void selective_scan_bwd(const SelectiveScanParams& p);
 
 }  // namespace mcd::ops::cuda

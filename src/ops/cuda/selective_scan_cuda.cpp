@@ -191,30 +191,6 @@ ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, ScanAlgorithm 
   check_tile_offsets("out", k.out_s);
   k.states = save_states ? r.states.data_ptr<float>() : nullptr;
   k.last_state = want_last_state ? r.last_state.data_ptr<float>() : nullptr;
-  const int sms = at::cuda::getDeviceProperties(p.u.device().index())->multiProcessorCount;
-  const int64_t segments = scan_time_segments(algorithm, save_states, p.batch, p.dim, p.len, sms,
-                                              ops_options().scan_time_segments);
-  at::Tensor init_states;  // kept alive until the launches below are queued
-  if (segments > 1) {      // [Note: scan time segments]: pass 1, combine, then the forward below
-    const int64_t seg_len = scan_segment_len(p.len, segments);
-    const int64_t S = (p.len + seg_len - 1) / seg_len;
-    const at::Tensor seg_states = at::empty({S - 1, p.batch, p.dim, p.dstate}, f32);
-    const at::Tensor dt_sums = at::empty({S - 1, p.batch, p.dim}, f32);
-    init_states = at::empty({S, p.batch, p.dim, p.dstate}, f32);
-    SelectiveScanParams first = k;
-    first.segment_len = seg_len;
-    first.n_segments = S - 1;
-    first.skip_out = true;
-    first.last_state = nullptr;
-    first.segment_states = seg_states.data_ptr<float>();
-    first.segment_dt_sums = dt_sums.data_ptr<float>();
-    selective_scan_fwd(first);
-    scan_segment_combine(k.A, first.segment_states, first.segment_dt_sums, init_states.data_ptr<float>(), S, p.batch,
-                         p.dim, p.dstate, k.stream);
-    k.segment_len = seg_len;
-    k.n_segments = S;
-    k.init_states = init_states.data_ptr<float>();
-  }
   selective_scan_fwd(k);
   return r;
 }

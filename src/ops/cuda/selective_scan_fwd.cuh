@@ -39,34 +39,27 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_fwd_kernel(Select
   const float bias = (p.delta_bias != nullptr && e_ok) ? p.delta_bias[e] : 0.f;
   const float m = (p.mask != nullptr && e_ok) ? p.mask[e] : 1.f;
 
-  // This block's time segment ([Note: scan time segments]); the whole sequence when unsegmented.
-  const int64_t seg = blockIdx.z;
-  const int64_t ts = seg * p.segment_len;
-  const int64_t len = p.segment_len > 0 ? (p.len - ts < p.segment_len ? p.len - ts : p.segment_len) : p.len;
-  const int64_t n_chunks = p.segment_len > 0 ? (len + kChunk - 1) / kChunk : p.n_chunks;
-  const T* u_g = static_cast<const T*>(p.u) + b * p.u_s.batch + e0 * p.u_s.row + ts * p.u_s.time;
-  const T* dt_g = static_cast<const T*>(p.delta) + b * p.delta_s.batch + e0 * p.delta_s.row + ts * p.delta_s.time;
-  const T* z_g = kHasZ ? static_cast<const T*>(p.z) + b * p.z_s.batch + e0 * p.z_s.row + ts * p.z_s.time : nullptr;
-  const T* B_g = static_cast<const T*>(p.Bm) + b * p.B_s.batch + ts * p.B_s.time;
-  const T* C_g = static_cast<const T*>(p.Cm) + b * p.C_s.batch + ts * p.C_s.time;
-  T* out_g = p.skip_out ? nullptr : static_cast<T*>(p.out) + b * p.out_s.batch + e0 * p.out_s.row + ts * p.out_s.time;
-  const int64_t seg_row = (seg * p.batch + b) * p.dim + e0;  // (s, b, e0) in the segment arrays
+  const T* u_g = static_cast<const T*>(p.u) + b * p.u_s.batch + e0 * p.u_s.row;
+  const T* dt_g = static_cast<const T*>(p.delta) + b * p.delta_s.batch + e0 * p.delta_s.row;
+  const T* z_g = kHasZ ? static_cast<const T*>(p.z) + b * p.z_s.batch + e0 * p.z_s.row : nullptr;
+  const T* B_g = static_cast<const T*>(p.Bm) + b * p.B_s.batch;
+  const T* C_g = static_cast<const T*>(p.Cm) + b * p.C_s.batch;
+  T* out_g = static_cast<T*>(p.out) + b * p.out_s.batch + e0 * p.out_s.row;
 
   for (int i = threadIdx.x; i < kCh * N; i += kThreads) {
-    s_carry[i] = (p.init_states != nullptr && i / N < rows) ? p.init_states[seg_row * N + i] : 0.f;
+    s_carry[i] = 0.f;
     s_A2[i] = i / N < rows ? p.A[e0 * N + i] * kLog2e : 0.f;
   }
-  float dt_sum = 0.f;  // this lane's Σ Δ (segment_dt_sums)
 
-  for (int64_t chunk = 0; chunk < n_chunks; ++chunk) {
+  for (int64_t chunk = 0; chunk < p.n_chunks; ++chunk) {
     const int64_t t0 = chunk * kChunk;
     __syncthreads();  // the previous chunk's output tile has been stored
-    load_tile<kChunk, kThreads, Layout, kBatch>(s_u, u_g, p.u_s.row, p.u_s.time, kCh, rows, t0, len);
-    load_tile<kChunk, kThreads, Layout, kBatch>(s_dt, dt_g, p.delta_s.row, p.delta_s.time, kCh, rows, t0, len);
+    load_tile<kChunk, kThreads, Layout, kBatch>(s_u, u_g, p.u_s.row, p.u_s.time, kCh, rows, t0, p.len);
+    load_tile<kChunk, kThreads, Layout, kBatch>(s_dt, dt_g, p.delta_s.row, p.delta_s.time, kCh, rows, t0, p.len);
     if constexpr (kHasZ)
-      if (!p.skip_out) load_tile<kChunk, kThreads, Layout, kBatch>(s_z, z_g, p.z_s.row, p.z_s.time, kCh, rows, t0, len);
-    load_tile<kChunk, kThreads, Layout, kBatch>(s_B, B_g, p.B_s.row, p.B_s.time, N, N, t0, len);
-    load_tile<kChunk, kThreads, Layout, kBatch>(s_C, C_g, p.C_s.row, p.C_s.time, N, N, t0, len);
+      load_tile<kChunk, kThreads, Layout, kBatch>(s_z, z_g, p.z_s.row, p.z_s.time, kCh, rows, t0, p.len);
+    load_tile<kChunk, kThreads, Layout, kBatch>(s_B, B_g, p.B_s.row, p.B_s.time, N, N, t0, p.len);
+    load_tile<kChunk, kThreads, Layout, kBatch>(s_C, C_g, p.C_s.row, p.C_s.time, N, N, t0, p.len);
     __syncthreads();
 
     // Per item: Δ (0 past the end, so padding leaves the state unchanged), Δ·u', y = D·u'.
@@ -74,11 +67,10 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_fwd_kernel(Select
 #pragma unroll
     for (int i = 0; i < kItems; ++i) {
       const int t = j * kItems + i;
-      const bool ok = e_ok && t0 + t < len;
+      const bool ok = e_ok && t0 + t < p.len;
       float x = s_dt[Layout::at(c, t)] + bias;
       if constexpr (kSoftplus) x = softplus_f(x);
       dt[i] = ok ? x : 0.f;
-      dt_sum += dt[i];
       const float uu = s_u[Layout::at(c, t)] * m;
       dtu[i] = dt[i] * uu;
       y[i] = D * uu;
@@ -121,7 +113,6 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_fwd_kernel(Select
       }
     }
 
-    if (p.skip_out) continue;  // pass 1 of a segmented forward: the carry is all it needs
     // Gate and write the output tile (over z's slot: each thread rewrites only its own items).
 #pragma unroll
     for (int i = 0; i < kItems; ++i) {
@@ -134,23 +125,15 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_fwd_kernel(Select
       s_z[Layout::at(c, t)] = o;
     }
     __syncthreads();
-    store_tile<kChunk, kThreads, Layout>(out_g, s_z, p.out_s.row, p.out_s.time, kCh, rows, t0, len);
+    store_tile<kChunk, kThreads, Layout>(out_g, s_z, p.out_s.row, p.out_s.time, kCh, rows, t0, p.len);
   }
 
-  float* const last = seg + 1 == p.n_segments ? p.last_state : nullptr;  // h_L: the last segment's end
-  if (last != nullptr || p.segment_states != nullptr) {
+  if (p.last_state != nullptr) {
     __syncthreads();
     for (int i = threadIdx.x; i < kCh * N; i += kThreads) {
       const int cc = i / N;
-      if (cc >= rows) continue;
-      if (last != nullptr) last[(b * p.dim + e0 + cc) * N + (i % N)] = s_carry[i];
-      if (p.segment_states != nullptr) p.segment_states[seg_row * N + i] = s_carry[i];
+      if (cc < rows) p.last_state[(b * p.dim + e0 + cc) * N + (i % N)] = s_carry[i];
     }
-  }
-  if (p.segment_dt_sums != nullptr) {
-#pragma unroll
-    for (int d = kLanes / 2; d > 0; d /= 2) dt_sum += __shfl_xor_sync(kFullMask, dt_sum, d, kLanes);
-    if (j == 0 && e_ok) p.segment_dt_sums[seg_row + c] = dt_sum;
   }
 }
 
@@ -158,7 +141,7 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_fwd_kernel(Select
 template <class Tr, typename T, class Flags, int kBatch = 0, int kUnrollN = 1>
 void selective_scan_fwd_run(const SelectiveScanParams& p) {
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kChannels - 1) / Tr::kChannels),
-                  static_cast<unsigned>(p.batch), static_cast<unsigned>(p.n_segments));
+                  static_cast<unsigned>(p.batch));
   const size_t smem =
       sizeof(float) * (3 * Tr::kChannels * Tr::kPitch + 2 * p.dstate * Tr::kPitch + 2 * Tr::kChannels * p.dstate);
   launch_with_smem(&selective_scan_fwd_kernel<Tr, T, Flags, kBatch, kUnrollN>, grid, Tr::kThreads, smem, p.stream, p);
@@ -171,13 +154,6 @@ void selective_scan_fwd_launch(const SelectiveScanParams& p) {
             scan_algorithm_name(p.algorithm), " does not take N = ", p.dstate);
   MCD_CHECK(p.n_chunks == scan_state_count(p.algorithm, p.len), "selective scan: n_chunks does not match algorithm ",
             scan_algorithm_name(p.algorithm));
-  const bool segmented = p.segment_len > 0 || p.n_segments != 1 || p.init_states != nullptr ||
-                         p.segment_states != nullptr || p.segment_dt_sums != nullptr || p.skip_out;
-  MCD_CHECK(!segmented || (!scan_algorithm_is_sequential(p.algorithm) && p.states == nullptr && p.n_segments >= 1 &&
-                           p.segment_len % kScanChunk == 0 && (p.n_segments == 1 || p.segment_len > 0) &&
-                           (p.n_segments - 1) * p.segment_len < p.len),
-            "selective scan: time segments need a time-parallel forward without saved states, whole chunks per "
-            "segment and no empty segment");
   with_forward_flags(p, [&](auto flags) {
     using Flags = decltype(flags);
     switch (p.algorithm) {
