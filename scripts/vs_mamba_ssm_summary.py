@@ -76,7 +76,7 @@ if ours:
         print(f"| {name} | {label} | {' / '.join(fmt(x) for x in v)} | {fmt(their)} | {fmt(ratio, '.2f')}× | {target} | {floor:.3f} |")
     ops = jsonl(os.path.join(out, "bench_ops-*.jsonl"))
     o = [r["median_us"] for r in ops if r.get("bench") == "scan_fwd" and r.get("impl") == "mcd"
-         and (r["B"], r["L"], r["E"]) == (1, 4096, 1536)]
+         and r.get("algorithm", "").startswith("auto:") and (r["B"], r["L"], r["E"]) == (1, 4096, 1536)]
     t = [r["median_us"] for r in theirs if r.get("bench") == "selective_scan" and r.get("mode") == "fwd"
          and (r["B"], r["L"], r["E"]) == (1, 4096, 1536)]
     if o:

@@ -374,6 +374,14 @@ TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
   EXPECT_EQ(ops::cuda::scan_state_chunk(ScanAlgorithm::kStateSequentialOneWave), ops::cuda::kSeqChunk);
   EXPECT_EQ(ops::cuda::scan_state_chunk(ScanAlgorithm::kStateSequential), ops::cuda::kSeqChunk);
   EXPECT_EQ(ops::cuda::scan_state_chunk(ScanAlgorithm::kTimeParallel), ops::cuda::kScanChunk);
+  // Inference forwards: time_parallel where the pair takes wide at 1024 ≤ B·E < 2560 and N ≤ 16.
+  using ops::cuda::choose_scan_forward_algorithm;
+  EXPECT_EQ(choose_scan_forward_algorithm(1, 1536, 16, 132, kAuto), ScanAlgorithm::kTimeParallel);
+  EXPECT_EQ(choose_scan_forward_algorithm(1, 2048, 16, 132, kAuto), ScanAlgorithm::kTimeParallel);
+  EXPECT_EQ(choose_scan_forward_algorithm(1, 384, 16, 132, kAuto), ScanAlgorithm::kTimeParallelWide);
+  EXPECT_EQ(choose_scan_forward_algorithm(1, 1536, 64, 132, kAuto), ScanAlgorithm::kTimeParallelWide);
+  EXPECT_EQ(choose_scan_forward_algorithm(8, 1536, 16, 132, kAuto), ScanAlgorithm::kStateSequentialDense);
+  EXPECT_EQ(choose_scan_forward_algorithm(1, 3072, 16, 132, kAuto), ScanAlgorithm::kTimeParallel);
   EXPECT_FALSE(ops::cuda::scan_algorithm_supports(ScanAlgorithm::kStateSequential, 17));
   EXPECT_TRUE(ops::cuda::scan_algorithm_supports(ScanAlgorithm::kTimeParallelWide, 64));
 }

@@ -23,6 +23,8 @@ bool scan_supported(const ScanInputs& in);
 // (choose_scan_algorithm in scan_params.h, [Note: scan algorithm choice]). Callers choose once per
 // forward and hand the same algorithm to the backward.
 ScanAlgorithm scan_algorithm_for(const ScanInputs& in);
+// The algorithm of an inference forward (no saved states): choose_scan_forward_algorithm.
+ScanAlgorithm scan_forward_algorithm_for(const ScanInputs& in);
 
 // Differentiable fused scan (autograd node around the forward and backward kernels; it chooses
 // the algorithm once in the forward and keeps it for the backward). u, Δ, z, B and C are read

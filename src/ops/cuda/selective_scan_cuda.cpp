@@ -166,6 +166,13 @@ ScanAlgorithm scan_algorithm_for(const ScanInputs& in) {
   return choose_scan_algorithm(in.u.size(0), in.u.size(1), in.A.size(1), sms, ops_options().scan_plan);
 }
 
+ScanAlgorithm scan_forward_algorithm_for(const ScanInputs& in) {
+  MCD_CHECK(in.u.defined() && in.u.is_cuda() && in.u.dim() == 3 && in.A.defined() && in.A.dim() == 2,
+            "selective_scan (CUDA): u must be a CUDA (B, E, L) tensor and A (E, N)");
+  const int sms = at::cuda::getDeviceProperties(in.u.device().index())->multiProcessorCount;
+  return choose_scan_forward_algorithm(in.u.size(0), in.u.size(1), in.A.size(1), sms, ops_options().scan_plan);
+}
+
 bool scan_supported(const ScanInputs& in) {
   return in.u.defined() && in.u.is_cuda() && kernel_dtype(in.u.scalar_type()) && in.A.defined() &&
          in.A.dim() == 2 && in.A.size(1) >= 1 && in.A.size(1) <= kScanMaxState &&
@@ -320,7 +327,7 @@ at::Tensor selective_scan_cuda(const ScanInputs& in, bool deterministic) {
 std::pair<at::Tensor, at::Tensor> selective_scan_cuda_with_state(const ScanInputs& in) {
   torch::NoGradGuard no_grad;
   ScanCudaForward r =
-      selective_scan_cuda_forward(in, scan_algorithm_for(in), /*save_states=*/false, /*want_last_state=*/true);
+      selective_scan_cuda_forward(in, scan_forward_algorithm_for(in), /*save_states=*/false, /*want_last_state=*/true);
   return {r.out, r.last_state};
 }
 
