@@ -23,6 +23,8 @@ void GlobalOptions::add_to(CLI::App& app) {
   add(app, "--save-conv-output", save_conv_output,
       "the fused mixer keeps the conv output for its backward: on, off (on: faster, more memory)");
   add(app, "--scan-plan", scan_plan, "selective scan memory plan: auto, low_memory (never the dense saved states)");
+  add(app, "--fused-mixer-step", fused_mixer_step,
+      "decode steps run the mixer core as one fused op (two launches on CUDA): on, off");
   add(app, "--deterministic", deterministic,
       "on: deterministic algorithms (a rerun on the same card and build is bit-identical; slower backward), off");
 }
@@ -72,6 +74,7 @@ int main(int argc, char** argv) {
     ops = mcd::ops::parse_ops_option(ops, "fused_mixer", globals.fused_mixer);
     ops = mcd::ops::parse_ops_option(ops, "mixer_saves_conv_output", globals.save_conv_output);
     ops = mcd::ops::parse_ops_option(ops, "scan_plan", globals.scan_plan);
+    ops = mcd::ops::parse_ops_option(ops, "fused_mixer_step", globals.fused_mixer_step);
     mcd::ops::set_ops_options(ops);
     MCD_CHECK(globals.deterministic == "on" || globals.deterministic == "off",
               "--deterministic must be on or off, got '", globals.deterministic, "'");

@@ -9,6 +9,8 @@
 #include "ops/chunked_cross_entropy.h"
 #include "ops/graph_capture.h"
 #include "ops/mamba_inner.h"
+#include "ops/mixer_step.h"
+#include "ops/options.h"
 #include "ops/selective_scan.h"
 #include "util/error.h"
 
@@ -188,6 +190,18 @@ at::Tensor MambaMixerImpl::step(const at::Tensor& hidden, LayerState& st) {
   const int64_t E = d_inner, N = d_state, R = dt_rank;
   const at::Tensor xz = project_in(hidden);                       // (B, 2E)
   const at::Tensor conv_bias = conv1d->options.bias() ? conv1d->bias : at::Tensor();
+  if (ops::ops_options().fused_mixer_step && !x_proj->options.bias()) {  // the core as one op (ops/mixer_step.h)
+    ops::MixerStepWeights w;
+    w.conv_weight = conv_weight();
+    w.conv_bias = conv_bias;
+    if (gate) w.mask = gate->forward();
+    w.x_proj = x_proj->weight;
+    w.dt_proj = dt_proj->weight;
+    w.dt_bias = dt_proj->bias;
+    w.A_log = A_log;
+    w.D = D;
+    return project_out(ops::mixer_step(st.conv, st.ssm, xz, w));  // (B, D)
+  }
   at::Tensor u = ops::causal_conv1d_step(st.conv, xz.narrow(1, 0, E), conv_weight(), conv_bias, true);
   if (gate) u = u * gate->forward().to(u.scalar_type()).unsqueeze(0);
   const at::Tensor x_dbl = x_proj->forward(u);                   // (B, R + 2N)

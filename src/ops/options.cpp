@@ -46,7 +46,8 @@ ScopedOpsOptions::ScopedOpsOptions(const OpsOptions& options) : saved_(ops_optio
 ScopedOpsOptions::~ScopedOpsOptions() { set_ops_options(saved_); }
 
 const std::vector<std::string>& ops_option_keys() {
-  static const std::vector<std::string> keys{"backend", "fused_mixer", "mixer_saves_conv_output", "scan_plan"};
+  static const std::vector<std::string> keys{"backend", "fused_mixer", "mixer_saves_conv_output", "scan_plan",
+                                             "fused_mixer_step"};
   return keys;
 }
 
@@ -59,6 +60,8 @@ OpsOptions parse_ops_option(OpsOptions base, const std::string& key, const std::
     base.mixer_saves_conv_output = parse_bool(key, value);
   } else if (key == "scan_plan") {
     base.scan_plan = parse_scan_plan(value);
+  } else if (key == "fused_mixer_step") {
+    base.fused_mixer_step = parse_bool(key, value);
   } else {
     fail(cat("unknown ops option '", key, "' (valid: ", joined_keys(), ")"));
   }

@@ -22,6 +22,8 @@ struct OpsOptions {
   bool fused_mixer = true;              // key `fused_mixer`: the fused mixer on CUDA (ops/mamba_inner.h)
   bool mixer_saves_conv_output = false; // key `mixer_saves_conv_output`: the fused mixer keeps u
   ScanPlan scan_plan = ScanPlan::kAuto; // key `scan_plan`: auto | low_memory
+  bool fused_mixer_step = false;        // key `fused_mixer_step`: a decode step's mixer core as one op
+                                        // (ops/mixer_step.h, two launches on CUDA); off until timed on a GPU
   // Tests only (no key): NaN-fill every output buffer of the CUDA ops before the kernels write it,
   // so an element a kernel forgets shows up as NaN.
   bool poison_outputs = false;

@@ -132,4 +132,77 @@ at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, cons
   return out;
 }
 
+bool mixer_step_supported(const at::Tensor& conv_state, const at::Tensor& ssm_state, const at::Tensor& xz,
+                          const at::Tensor& conv_weight, const at::Tensor& conv_bias, const at::Tensor& mask,
+                          const at::Tensor& x_proj, const at::Tensor& dt_proj, const at::Tensor& dt_bias,
+                          const at::Tensor& A_log, const at::Tensor& D) {
+  if (!(xz.defined() && xz.is_cuda() && kernel_dtype(xz.scalar_type()) && xz.dim() == 2 && xz.size(1) % 2 == 0))
+    return false;
+  const int64_t E = xz.size(1) / 2;
+  if (!(conv_weight.defined() && conv_weight.dim() == 2 && conv_weight.size(0) == E && conv_weight.size(1) >= 1 &&
+        conv_weight.size(1) <= kConvMaxWidth && (conv_weight.stride(1) == 1 || conv_weight.size(1) == 1)))
+    return false;
+  if (!(A_log.defined() && A_log.dim() == 2 && A_log.size(0) == E && A_log.is_contiguous())) return false;
+  const int64_t N = A_log.size(1);
+  if (!(dt_proj.defined() && dt_proj.dim() == 2 && dt_proj.size(0) == E && dt_proj.is_contiguous())) return false;
+  const int64_t R = dt_proj.size(1);
+  return rows_ok(xz, xz, 2 * E) && conv_state.is_cuda() && conv_state.device() == xz.device() &&
+         conv_state.scalar_type() == xz.scalar_type() && conv_state.dim() == 3 && conv_state.size(0) == xz.size(0) &&
+         conv_state.size(1) == E && conv_state.size(2) == conv_weight.size(1) - 1 && ssm_state.is_cuda() &&
+         ssm_state.device() == xz.device() && ssm_state.scalar_type() == at::kFloat && ssm_state.dim() == 3 &&
+         ssm_state.size(0) == xz.size(0) && ssm_state.size(1) == E && ssm_state.size(2) == N &&
+         ssm_state.is_contiguous() && x_proj.defined() && x_proj.dim() == 2 && x_proj.size(0) == R + 2 * N &&
+         x_proj.size(1) == E && x_proj.is_contiguous() && vector_ok(conv_bias, E) && vector_ok(dt_bias, E) &&
+         vector_ok(D, E) && (!mask.defined() || (mask.is_cuda() && mask.device() == xz.device() && mask.dim() == 1 &&
+                                                 mask.size(0) == E && at::isFloatingType(mask.scalar_type()))) &&
+         weights_ok({&conv_weight, &conv_bias, &x_proj, &dt_proj, &dt_bias, &A_log, &D}, xz) &&
+         xz.size(0) <= 65535;  // grid.y
+}
+
+at::Tensor mixer_step_cuda(at::Tensor& conv_state, at::Tensor& ssm_state, const at::Tensor& xz,
+                           const at::Tensor& conv_weight, const at::Tensor& conv_bias, const at::Tensor& mask,
+                           const at::Tensor& x_proj, const at::Tensor& dt_proj, const at::Tensor& dt_bias,
+                           const at::Tensor& A_log, const at::Tensor& D) {
+  MCD_CHECK(mixer_step_supported(conv_state, ssm_state, xz, conv_weight, conv_bias, mask, x_proj, dt_proj, dt_bias,
+                                 A_log, D),
+            "mixer_step (CUDA): unsupported tensors: xz ", xz.sizes(), ", conv state ", conv_state.sizes(),
+            ", scan state ", ssm_state.sizes());
+  const c10::cuda::CUDAGuard guard(xz.device());
+  const int64_t E = xz.size(1) / 2;
+  at::Tensor out = fresh(at::empty({xz.size(0), E}, xz.options()));
+  const at::Tensor mask32 = mask.defined() ? mask.to(at::kFloat).contiguous() : mask;
+  MixerStepParams k;
+  k.dtype = dtype_code(xz.scalar_type(), "mixer_step (CUDA)");
+  k.weight_dtype = weight_code(conv_weight, xz, "mixer_step (CUDA)");
+  k.batch = xz.size(0);
+  k.dim = E;
+  k.dstate = A_log.size(1);
+  k.dt_rank = dt_proj.size(1);
+  k.width = static_cast<int>(conv_weight.size(1));
+  k.xz = xz.data_ptr();
+  k.xz_batch_stride = xz.stride(0);
+  k.conv_state = conv_state.data_ptr();
+  k.conv_state_s = strides_of(conv_state);
+  k.ssm_state = ssm_state.data_ptr<float>();
+  k.conv_weight = conv_weight.data_ptr();
+  k.conv_weight_row_stride = conv_weight.stride(0);
+  k.conv_bias = conv_bias.defined() ? conv_bias.data_ptr() : nullptr;
+  k.mask = mask32.defined() ? mask32.data_ptr<float>() : nullptr;
+  k.x_proj = x_proj.data_ptr();
+  k.dt_proj = dt_proj.data_ptr();
+  k.dt_bias = dt_bias.defined() ? dt_bias.data_ptr() : nullptr;
+  k.A_log = A_log.data_ptr();
+  k.D = D.defined() ? D.data_ptr() : nullptr;
+  k.out = out.data_ptr();
+  const at::Tensor u = at::empty({xz.size(0), E}, xz.options());
+  const at::Tensor partials =
+      at::empty({xz.size(0), (E + kMixerChannels - 1) / kMixerChannels, k.dt_rank + 2 * k.dstate},
+                xz.options().dtype(at::kFloat));
+  k.u = u.data_ptr();
+  k.partials = partials.data_ptr<float>();
+  k.stream = c10::cuda::getCurrentCUDAStream().stream();
+  mixer_step(k);
+  return out;
+}
+
 }  // namespace mcd::ops::cuda
