@@ -26,11 +26,7 @@ if [[ ! -x build-gpu-old/mamba-codesign || ! -x build-gpu/mamba-codesign ]]; the
 fi
 run() {  # label build preset round [extra global options]
   local dir="$out/runs/$1-$3-$4"
-  rm -rf "$dir"; mkdir -p "$out/runs"
-  timeout 240 "$2/mamba-codesign" "${@:5}" pretrain --config configs/train/mamba130m-enwiki-gpu.yaml \
-    --set "model.preset=$3" --set "data.paths=[$enwiki]" --set "data.cache_dir=$out/tokens" \
-    --set train.batch_size=8 --set train.seq_len=2048 --set train.steps=80 --set eval.interval=0 \
-    --set checkpoint.interval=0 --set run.log_interval=10 --set "run.out_dir=$dir" >"$dir.log" 2>&1
+  bash scripts/pretrain_timed_run.sh "$2/mamba-codesign" "$3" "$enwiki" "$out/tokens" "$dir" "${@:5}"
   local rc=$?
   python3 - "$dir/metrics.jsonl" "$1" "$3" "$4" "$rc" >>"$out/e2e.jsonl" <<'PY'
 import json, sys

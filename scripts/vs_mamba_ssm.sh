@@ -93,12 +93,7 @@ if has pruned; then
   done
 fi
 ptrain() {  # label preset [global options]
-  local dir="$out/pretrain/$1-$2"
-  rm -rf "$dir"; mkdir -p "$out/pretrain"
-  timeout 240 "$bin" "${@:3}" pretrain --config configs/train/mamba130m-enwiki-gpu.yaml \
-    --set "model.preset=$2" --set "data.paths=[$enwiki]" --set "data.cache_dir=$out/tokens" \
-    --set train.batch_size=8 --set train.seq_len=2048 --set train.steps=80 --set eval.interval=0 \
-    --set checkpoint.interval=0 --set run.log_interval=10 --set "run.out_dir=$dir" >"$dir.log" 2>&1
+  bash scripts/pretrain_timed_run.sh "$bin" "$2" "$enwiki" "$out/tokens" "$out/pretrain/$1-$2" "${@:3}"
   echo "ours pretrain $1 $2 rc=$?"
 }
 if (has pretrain || has ours_pretrain) && [[ -n $enwiki ]]; then

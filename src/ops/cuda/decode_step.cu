@@ -10,6 +10,37 @@
 namespace mcd::ops::cuda {
 namespace {
 
+// One conv step of a channel: the window [state, x] (oldest first) against the weights, walked from
+// the newest end, and the state shifted in place to keep its last K−1 entries. Returns Σ_k w[k]·window[k].
+template <typename T, typename W>
+__device__ __forceinline__ float conv_window_step(T* state, int64_t ts, const W* w, int K, T x) {
+  float acc = 0.f;
+  T prev = x;  // window[k] for k = K−1 … 0
+  for (int k = K - 1; k >= 0; --k) {
+    const T v = k == K - 1 ? x : state[k * ts];
+    acc = fmaf(to_float(v), to_float(w[k]), acc);
+    if (k < K - 1) state[k * ts] = prev;  // the entry one newer moves down
+    prev = v;
+  }
+  return acc;
+}
+
+// One scan-state update of a channel: h ← exp(dt·A)·h + du·B over its N states (A = −exp(a) when
+// a_is_log), in place. Returns Σ_n h·C.
+template <typename W, typename TB>
+__device__ __forceinline__ float scan_state_update(float* h, const W* a, int64_t N, bool a_is_log, float dt, float du,
+                                                   const TB* Bv, const TB* Cv) {
+  float y = 0.f;
+  for (int64_t n = 0; n < N; ++n) {
+    float an = to_float(a[n]);
+    if (a_is_log) an = -__expf(an);
+    const float hn = fmaf(__expf(dt * an), h[n], du * to_float(Bv[n]));
+    h[n] = hn;
+    y = fmaf(hn, to_float(Cv[n]), y);
+  }
+  return y;
+}
+
 template <typename T, typename W>
 __global__ void __launch_bounds__(kStepThreads) conv_step_kernel(ConvStepParams p) {
   const int64_t i = int64_t(blockIdx.x) * kStepThreads + threadIdx.x;
@@ -20,15 +51,7 @@ __global__ void __launch_bounds__(kStepThreads) conv_step_kernel(ConvStepParams 
   const int64_t ts = p.state_s.time;
   const W* w = static_cast<const W*>(p.weight) + e * p.weight_row_stride;
   const T x = static_cast<const T*>(p.x)[b * p.x_batch_stride + e];
-  // The window [state, x], oldest first; the state keeps its last K−1 entries.
-  float acc = 0.f;
-  T prev = x;  // walks the window from the newest end: window[k] for k = K−1 … 0
-  for (int k = K - 1; k >= 0; --k) {
-    const T v = k == K - 1 ? x : state[k * ts];
-    acc = fmaf(to_float(v), to_float(w[k]), acc);
-    if (k < K - 1) state[k * ts] = prev;  // the entry one newer moves down
-    prev = v;
-  }
+  float acc = conv_window_step(state, ts, w, K, x);
   if (p.bias) acc += to_float(static_cast<const W*>(p.bias)[e]);
   if (p.silu) acc *= sigmoid_f(acc);
   static_cast<T*>(p.out)[b * p.dim + e] = from_float<T>(acc);
@@ -47,15 +70,7 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
   const T* Bv = static_cast<const T*>(p.B) + b * p.B_batch_stride;
   const T* Cv = static_cast<const T*>(p.C) + b * p.C_batch_stride;
   float* h = p.state + (b * p.dim + e) * p.dstate;
-  const float du = dt * u;
-  float y = 0.f;
-  for (int64_t n = 0; n < p.dstate; ++n) {
-    float an = to_float(a[n]);
-    if (p.a_is_log) an = -__expf(an);
-    const float hn = fmaf(__expf(dt * an), h[n], du * to_float(Bv[n]));
-    h[n] = hn;
-    y = fmaf(hn, to_float(Cv[n]), y);
-  }
+  float y = scan_state_update(h, a, p.dstate, p.a_is_log, dt, dt * u, Bv, Cv);
   if (p.D) y = fmaf(to_float(static_cast<const W*>(p.D)[e]), u, y);
   if (p.z) {
     const float z = to_float(static_cast<const T*>(p.z)[b * p.z_batch_stride + e]);
@@ -82,19 +97,11 @@ __global__ void __launch_bounds__(kMixerThreads) mixer_step_in_kernel(MixerStepP
   if (threadIdx.x < kMixerChannels) {
     const int64_t e = e0 + threadIdx.x;
     float u = 0.f;
-    if (e < E) {  // conv_step_kernel's walk, SiLU, mask; u rounded as the composite's tensors are
+    if (e < E) {  // conv step, SiLU, mask; u rounded as the composite's tensors are
       T* state = static_cast<T*>(p.conv_state) + b * p.conv_state_s.batch + e * p.conv_state_s.row;
       const int64_t ts = p.conv_state_s.time;
       const W* w = static_cast<const W*>(p.conv_weight) + e * p.conv_weight_row_stride;
-      const T x = xz[e];
-      float acc = 0.f;
-      T prev = x;
-      for (int k = p.width - 1; k >= 0; --k) {
-        const T v = k == p.width - 1 ? x : state[k * ts];
-        acc = fmaf(to_float(v), to_float(w[k]), acc);
-        if (k < p.width - 1) state[k * ts] = prev;
-        prev = v;
-      }
+      float acc = conv_window_step(state, ts, w, p.width, xz[e]);
       if (p.conv_bias) acc += to_float(static_cast<const W*>(p.conv_bias)[e]);
       u = round_to<T>(acc * sigmoid_f(acc));
       if (p.mask) u = round_to<T>(u * round_to<T>(p.mask[e]));
@@ -161,14 +168,7 @@ __global__ void __launch_bounds__(kMixerThreads) mixer_step_out_kernel(MixerStep
   float* h = p.ssm_state + (b * E + e) * N;
   const float* Bv = s_x + R;
   const float* Cv = s_x + R + N;
-  const float du = dt * u;
-  float y = 0.f;
-  for (int64_t n = 0; n < N; ++n) {  // scan_step_kernel's update
-    const float an = -__expf(to_float(a[n]));
-    const float hn = fmaf(__expf(dt * an), h[n], du * Bv[n]);
-    h[n] = hn;
-    y = fmaf(hn, Cv[n], y);
-  }
+  float y = scan_state_update(h, a, N, /*a_is_log=*/true, dt, dt * u, Bv, Cv);
   if (p.D) y = fmaf(to_float(static_cast<const W*>(p.D)[e]), u, y);
   const float z = to_float(xz[E + e]);
   y *= z * sigmoid_f(z);

@@ -136,23 +136,18 @@ bool mixer_step_supported(const at::Tensor& conv_state, const at::Tensor& ssm_st
                           const at::Tensor& conv_weight, const at::Tensor& conv_bias, const at::Tensor& mask,
                           const at::Tensor& x_proj, const at::Tensor& dt_proj, const at::Tensor& dt_bias,
                           const at::Tensor& A_log, const at::Tensor& D) {
-  if (!(xz.defined() && xz.is_cuda() && kernel_dtype(xz.scalar_type()) && xz.dim() == 2 && xz.size(1) % 2 == 0))
-    return false;
+  if (!(xz.defined() && xz.is_cuda() && xz.dim() == 2 && xz.size(1) % 2 == 0)) return false;
   const int64_t E = xz.size(1) / 2;
-  if (!(conv_weight.defined() && conv_weight.dim() == 2 && conv_weight.size(0) == E && conv_weight.size(1) >= 1 &&
-        conv_weight.size(1) <= kConvMaxWidth && (conv_weight.stride(1) == 1 || conv_weight.size(1) == 1)))
-    return false;
+  // The conv part as the conv step takes it (x = xz's first half: the same rows and strides).
+  if (!conv_step_supported(conv_state, xz.narrow(1, 0, E), conv_weight, conv_bias)) return false;
   if (!(A_log.defined() && A_log.dim() == 2 && A_log.size(0) == E && A_log.is_contiguous())) return false;
   const int64_t N = A_log.size(1);
   if (!(dt_proj.defined() && dt_proj.dim() == 2 && dt_proj.size(0) == E && dt_proj.is_contiguous())) return false;
   const int64_t R = dt_proj.size(1);
-  return rows_ok(xz, xz, 2 * E) && conv_state.is_cuda() && conv_state.device() == xz.device() &&
-         conv_state.scalar_type() == xz.scalar_type() && conv_state.dim() == 3 && conv_state.size(0) == xz.size(0) &&
-         conv_state.size(1) == E && conv_state.size(2) == conv_weight.size(1) - 1 && ssm_state.is_cuda() &&
-         ssm_state.device() == xz.device() && ssm_state.scalar_type() == at::kFloat && ssm_state.dim() == 3 &&
-         ssm_state.size(0) == xz.size(0) && ssm_state.size(1) == E && ssm_state.size(2) == N &&
-         ssm_state.is_contiguous() && x_proj.defined() && x_proj.dim() == 2 && x_proj.size(0) == R + 2 * N &&
-         x_proj.size(1) == E && x_proj.is_contiguous() && vector_ok(conv_bias, E) && vector_ok(dt_bias, E) &&
+  return ssm_state.is_cuda() && ssm_state.device() == xz.device() && ssm_state.scalar_type() == at::kFloat &&
+         ssm_state.dim() == 3 && ssm_state.size(0) == xz.size(0) && ssm_state.size(1) == E &&
+         ssm_state.size(2) == N && ssm_state.is_contiguous() && x_proj.defined() && x_proj.dim() == 2 &&
+         x_proj.size(0) == R + 2 * N && x_proj.size(1) == E && x_proj.is_contiguous() && vector_ok(dt_bias, E) &&
          vector_ok(D, E) && (!mask.defined() || (mask.is_cuda() && mask.device() == xz.device() && mask.dim() == 1 &&
                                                  mask.size(0) == E && at::isFloatingType(mask.scalar_type()))) &&
          weights_ok({&conv_weight, &conv_bias, &x_proj, &dt_proj, &dt_bias, &A_log, &D}, xz) &&
