@@ -6,8 +6,7 @@
 # device call can run ours and the next, on the same warm machine, theirs):
 #   tests    the decode/parity GPU tests;
 #   infer    ours: `profile` of mamba-130m and mamba-370m (random weights, bf16): prefill 1x1024 and
-#            1x4096, CUDA-graph decode at batch 1 and 64, and the decode again with
-#            `--fused-mixer-step on`; `bench_ops` (scan forward at (1, 4096, 1536));
+#            1x4096, CUDA-graph decode at batch 1 and 64; `bench_ops` (scan forward at (1, 4096, 1536));
 #            theirs: the harness's prefill, decode and ops cases; ours again after theirs;
 #   pruned   ours: dense and 25/50/75 % uniformly pruned (`init --sparsity`), interleaved in one
 #            `profile` per preset: prefill 1x4096, graph decode at batch 64, training step 8x2048;
@@ -61,10 +60,6 @@ ours_infer() {  # round
       --decode-mode graph --decode-steps 64 --iters 30 --out "$out/profiles/infer-$p-$1.json" \
       >"$out/profiles/infer-$p-$1.log" 2>&1
     echo "ours infer $p round $1 rc=$?"
-    timeout 100 "$bin" --fused-mixer-step on profile --model "$out/models/$p-s0" --device cuda --prefill '' \
-      --decode-batch 1,64 --decode-mode graph --decode-steps 64 --iters 30 \
-      --out "$out/profiles/fusedstep-$p-$1.json" >"$out/profiles/fusedstep-$p-$1.log" 2>&1
-    echo "ours decode with --fused-mixer-step on $p round $1 rc=$?"
   done
   timeout 200 build-gpu/bench/bench_ops --no-composite --layout model >"$out/bench_ops-$1.jsonl" 2>"$out/bench_ops-$1.err"
   echo "bench_ops round $1 rc=$?"

@@ -38,18 +38,14 @@ def fmt(x, spec=".3f"):
 def ours_infer():
     """(preset, label) -> list of P50 ms (prefill: per call; decode: per token) over rounds; params."""
     res, params = {}, {}
-    files = glob.glob(os.path.join(out, "profiles", "infer-*.json")) + \
-        glob.glob(os.path.join(out, "profiles", "fusedstep-*.json"))
-    for f in sorted(files):
-        kind, rest = os.path.basename(f).split("-", 1)
-        preset = rest.rsplit("-", 1)[0]
+    for f in sorted(glob.glob(os.path.join(out, "profiles", "infer-*.json"))):
+        preset = os.path.basename(f)[len("infer-"):].rsplit("-", 1)[0]
         prof = json.load(open(f))
         params[preset] = prof["models"][0]["parameters"]
         for cs in prof["cases"]:
             r = cs["results"][0]
             ms = r["per_token_ms_p50"] if cs["case"] == "decode" else r["summary_ms"]["p50"]
-            case = cs["case"] + (" (fused mixer step)" if kind == "fusedstep" else "")
-            res.setdefault((preset, case, cs["batch"], cs["length"]), []).append(ms)
+            res.setdefault((preset, cs["case"], cs["batch"], cs["length"]), []).append(ms)
     return res, params
 
 
@@ -72,7 +68,7 @@ if ours:
         else:
             t = [r for r in theirs if r.get("bench") == "decode" and r.get("model") == preset and r.get("batch") == batch]
             their = t[0]["per_token_ms"] if t else None
-            label = f"{case} b{batch} per token"
+            label = f"decode b{batch} per token"
             target = "≤ 0.5× latency (≥ 2×)" if batch == 1 else "≥ 1.5× throughput"
             floor = 2 * params[preset] / HBM_BYTES_PER_S * 1e3
         m = mean(v)

@@ -22,9 +22,13 @@ void GlobalOptions::add_to(CLI::App& app) {
   add(app, "--fused-mixer", fused_mixer, "the fused mixer on CUDA: on, off (off: op by op)");
   add(app, "--save-conv-output", save_conv_output,
       "the fused mixer keeps the conv output for its backward: on, off (on: faster, more memory)");
+  add(app, "--save-in-proj-input", save_in_proj_input,
+      "training under CUDA autocast keeps each block's normed in_proj input: on, off (off: recomputed in the "
+      "backward, B·L·D bf16 less per block)");
+  add(app, "--keep-cast-weights", keep_cast_weights,
+      "training under CUDA autocast keeps the fused mixer's and in_proj's low-precision weight copies for the "
+      "backward: on, off (off: cast again there)");
   add(app, "--scan-plan", scan_plan, "selective scan memory plan: auto, low_memory (never the dense saved states)");
-  add(app, "--fused-mixer-step", fused_mixer_step,
-      "decode steps run the mixer core as one fused op (two launches on CUDA): on, off");
   add(app, "--deterministic", deterministic,
       "on: deterministic algorithms (a rerun on the same card and build is bit-identical; slower backward), off");
 }
@@ -74,7 +78,8 @@ int main(int argc, char** argv) {
     ops = mcd::ops::parse_ops_option(ops, "fused_mixer", globals.fused_mixer);
     ops = mcd::ops::parse_ops_option(ops, "mixer_saves_conv_output", globals.save_conv_output);
     ops = mcd::ops::parse_ops_option(ops, "scan_plan", globals.scan_plan);
-    ops = mcd::ops::parse_ops_option(ops, "fused_mixer_step", globals.fused_mixer_step);
+    ops = mcd::ops::parse_ops_option(ops, "in_proj_saves_input", globals.save_in_proj_input);
+    ops = mcd::ops::parse_ops_option(ops, "keep_cast_weights", globals.keep_cast_weights);
     mcd::ops::set_ops_options(ops);
     MCD_CHECK(globals.deterministic == "on" || globals.deterministic == "off",
               "--deterministic must be on or off, got '", globals.deterministic, "'");

@@ -9,7 +9,6 @@
 #include "ops/chunked_cross_entropy.h"
 #include "ops/graph_capture.h"
 #include "ops/mamba_inner.h"
-#include "ops/mixer_step.h"
 #include "ops/options.h"
 #include "ops/selective_scan.h"
 #include "util/error.h"
@@ -107,10 +106,15 @@ LayerState MambaMixerImpl::empty_state(int64_t batch, const at::TensorOptions& o
 at::Tensor MambaMixerImpl::forward(const at::Tensor& hidden, LayerState* state) {
   MCD_CHECK(hidden.dim() == 3 && hidden.size(2) == d_model, "mixer: hidden must be (B, L, D=",
             d_model, "), got ", hidden.sizes());
+  return forward_projected(project_in(hidden), state);
+}
+
+at::Tensor MambaMixerImpl::forward_projected(const at::Tensor& xz, LayerState* state) {
   const int64_t E = d_inner, N = d_state, R = dt_rank;
-  const at::Tensor xz = project_in(hidden);  // (B, L, 2E)
+  MCD_CHECK(xz.dim() == 3 && xz.size(2) == 2 * E, "mixer: in_proj's output must be (B, L, 2E=", 2 * E, "), got ",
+            xz.sizes());
   const bool out_weight_exact = !out_adapter_ || out_adapter_->weight_form_is_exact();
-  if (!state && !u_observer && xz.is_cuda() && hidden.scalar_type() != at::kDouble && ops::fused_mixer_enabled()) {
+  if (!state && !u_observer && xz.is_cuda() && xz.scalar_type() != at::kDouble && ops::fused_mixer_enabled()) {
     // The fused mixer (ops/mamba_inner.h): saves xz and x_dbl; recomputes u, Δ and y in the backward.
     // It consumes out_proj's weight itself, so an adapter on out_proj enters as its effective weight;
     // one whose training output is no weight (LoRA dropout) gets y from the node and runs itself.
@@ -157,7 +161,7 @@ at::Tensor MambaMixerImpl::forward(const at::Tensor& hidden, LayerState* state) 
   in.z = z;
   in.delta_bias = dt_proj->bias.to(at::kFloat);
   in.delta_softplus = true;
-  if (hidden.scalar_type() == at::kDouble) {  // float64 end to end for gradient checks
+  if (xz.scalar_type() == at::kDouble) {  // float64 end to end for gradient checks
     in.A = -torch::exp(A_log);
     in.D = D;
     in.delta_bias = dt_proj->bias;
@@ -190,18 +194,6 @@ at::Tensor MambaMixerImpl::step(const at::Tensor& hidden, LayerState& st) {
   const int64_t E = d_inner, N = d_state, R = dt_rank;
   const at::Tensor xz = project_in(hidden);                       // (B, 2E)
   const at::Tensor conv_bias = conv1d->options.bias() ? conv1d->bias : at::Tensor();
-  if (ops::ops_options().fused_mixer_step && !x_proj->options.bias()) {  // the core as one op (ops/mixer_step.h)
-    ops::MixerStepWeights w;
-    w.conv_weight = conv_weight();
-    w.conv_bias = conv_bias;
-    if (gate) w.mask = gate->forward();
-    w.x_proj = x_proj->weight;
-    w.dt_proj = dt_proj->weight;
-    w.dt_bias = dt_proj->bias;
-    w.A_log = A_log;
-    w.D = D;
-    return project_out(ops::mixer_step(st.conv, st.ssm, xz, w));  // (B, D)
-  }
   at::Tensor u = ops::causal_conv1d_step(st.conv, xz.narrow(1, 0, E), conv_weight(), conv_bias, true);
   if (gate) u = u * gate->forward().to(u.scalar_type()).unsqueeze(0);
   const at::Tensor x_dbl = x_proj->forward(u);                   // (B, R + 2N)
@@ -261,11 +253,25 @@ at::Tensor MambaBackboneImpl::forward(const at::Tensor& input_ids, InferenceCach
     if (residuals && pending.defined()) residuals->push_back(residual);
     return r.normed;
   };
+  // Training under autocast with ops option in_proj_saves_input off: the norm and in_proj as one op
+  // whose backward recomputes normed instead of keeping it (ops/add_rms_norm.h).
+  const bool recompute_normed = low && !cache && at::GradMode::is_enabled() && !ops::ops_options().in_proj_saves_input;
   at::Tensor pending;
   for (size_t l = 0; l < blocks.size(); ++l) {
     auto& block = blocks[l];
+    auto& mixer = block->mixer;
+    const at::Tensor in_b = mixer->in_proj->options.bias() ? mixer->in_proj->bias : at::Tensor();
+    if (recompute_normed && mixer->in_proj_is_plain() &&
+        ops::add_rms_norm_linear_applies(residual, pending, block->norm->weight, mixer->in_proj->weight, in_b)) {
+      ops::AddNormLinearOut r =
+          ops::add_rms_norm_linear(residual, pending, block->norm->weight, block->norm->eps, mixer->in_proj->weight, in_b);
+      residual = r.residual;
+      if (residuals && pending.defined()) residuals->push_back(residual);
+      pending = mixer->forward_projected(r.projected);
+      continue;
+    }
     const at::Tensor normed = add_norm(pending, block->norm);
-    pending = block->mixer->forward(normed, cache ? &cache->layers[l] : nullptr);
+    pending = mixer->forward(normed, cache ? &cache->layers[l] : nullptr);
   }
   return add_norm(pending, norm_f);
 }

@@ -44,6 +44,11 @@ class MambaMixerImpl : public torch::nn::Module {
   MambaMixerImpl(const ModelConfig& config, int64_t d_inner);
   // hidden: (B, L, D) → (B, L, D). When `state` is given, it receives the final conv/SSM state.
   at::Tensor forward(const at::Tensor& hidden, LayerState* state = nullptr);
+  // The same from in_proj's output xz (B, L, 2E): for a caller that ran in_proj itself (the
+  // backbone's norm + in_proj as one op, ops::add_rms_norm_linear). in_proj_is_plain(): no adapter
+  // on in_proj, so in_proj is its weight and bias alone.
+  at::Tensor forward_projected(const at::Tensor& xz, LayerState* state = nullptr);
+  bool in_proj_is_plain() const { return !in_adapter_; }
   // hidden: (B, D) → (B, D), advancing `state` by one token.
   at::Tensor step(const at::Tensor& hidden, LayerState& state);
   LayerState empty_state(int64_t batch, const at::TensorOptions& options) const;

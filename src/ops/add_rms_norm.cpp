@@ -1,6 +1,7 @@
 // Residual add + RMSNorm: dispatch and the composite (see add_rms_norm.h).
 #include "ops/add_rms_norm.h"
 
+#include "ops/autocast_linear.h"
 #include "ops/backend.h"
 #include "util/error.h"
 
@@ -52,6 +53,34 @@ AddNormOut add_rms_norm(const at::Tensor& residual_in, const at::Tensor& prev, c
   }
 #endif
   return add_rms_norm_composite(residual_in, prev, weight, eps, out_dtype);
+}
+
+bool add_rms_norm_linear_applies(const at::Tensor& residual_in, const at::Tensor& prev, const at::Tensor& weight,
+                                 const at::Tensor& proj_weight, const at::Tensor& proj_bias) {
+  // autocast_linear's conditions for normed (CUDA, autocast's dtype) and an fp32 (out, D) weight.
+  (void)prev;
+  return backend() == Backend::kAuto && residual_in.is_cuda() && cuda_autocast_enabled() && weight.dim() == 1 &&
+         proj_weight.scalar_type() == at::kFloat && proj_weight.dim() == 2 && proj_weight.size(1) == weight.size(0) &&
+         (!proj_bias.defined() || (proj_bias.scalar_type() == at::kFloat && proj_bias.dim() == 1 &&
+                                   proj_bias.size(0) == proj_weight.size(0)));
+}
+
+AddNormLinearOut add_rms_norm_linear(const at::Tensor& residual_in, const at::Tensor& prev, const at::Tensor& weight,
+                                     double eps, const at::Tensor& proj_weight, const at::Tensor& proj_bias) {
+  MCD_CHECK(add_rms_norm_linear_applies(residual_in, prev, weight, proj_weight, proj_bias),
+            "add_rms_norm_linear: needs CUDA autocast on, a CUDA residual and an fp32 (out, ", weight.size(0),
+            ") weight; got residual ", residual_in.sizes(), " on ", residual_in.device(), ", weight ",
+            proj_weight.sizes(), " ", proj_weight.scalar_type());
+#ifdef MCD_WITH_CUDA
+  if (backend() == Backend::kAuto && cuda::add_norm_linear_supported(residual_in, prev, weight, proj_weight, proj_bias)) {
+    MCD_CHECK(!prev.defined() || prev.sizes() == residual_in.sizes(), "add_rms_norm_linear: prev ", prev.sizes(),
+              " must match the residual ", residual_in.sizes());
+    auto [projected, residual] = cuda::add_rms_norm_linear_cuda(residual_in, prev, weight, eps, proj_weight, proj_bias);
+    return {projected, residual};
+  }
+#endif
+  const AddNormOut r = add_rms_norm(residual_in, prev, weight, eps, cuda_autocast_dtype());
+  return {autocast_linear(r.normed, proj_weight, proj_bias), r.residual};
 }
 
 }  // namespace mcd::ops

@@ -3,6 +3,7 @@
 
 #include "ops/autograd_placeholders.h"
 #include "ops/backend.h"
+#include "ops/options.h"
 #include "util/error.h"
 
 namespace mcd::ops {
@@ -15,7 +16,8 @@ class AutocastLinear : public torch::autograd::Function<AutocastLinear> {
     const at::Tensor bias = undefined_if_placeholder(bias_in);
     const auto lo = cuda_autocast_dtype();
     const at::Tensor x_lo = x.to(lo), w_lo = weight.to(lo);
-    ctx->save_for_backward({x_lo, w_lo});
+    const bool keep = ops_options().keep_cast_weights;  // else cast again in the backward (the same bits)
+    ctx->save_for_backward({x_lo, keep ? w_lo : weight});
     ctx->saved_data["x_type"] = static_cast<int64_t>(x.scalar_type());
     ctx->saved_data["has_bias"] = bias.defined();
     return {at::linear(x_lo, w_lo, bias.defined() ? bias.to(lo) : bias)};
@@ -25,7 +27,8 @@ class AutocastLinear : public torch::autograd::Function<AutocastLinear> {
                                                  torch::autograd::variable_list grad_out) {
     if (!grad_out[0].defined()) return {at::Tensor(), at::Tensor(), at::Tensor()};
     const auto s = ctx->get_saved_variables();
-    const at::Tensor &x_lo = s[0], &w_lo = s[1];
+    const at::Tensor& x_lo = s[0];
+    const at::Tensor w_lo = s[1].to(x_lo.scalar_type());  // no-op when the forward kept its cast
     const int64_t in = w_lo.size(1), out = w_lo.size(0);
     const at::Tensor g = grad_out[0].to(w_lo.scalar_type()).reshape({-1, out});  // (rows, out)
     const auto x_type = static_cast<at::ScalarType>(ctx->saved_data["x_type"].toInt());

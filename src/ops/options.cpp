@@ -47,7 +47,7 @@ ScopedOpsOptions::~ScopedOpsOptions() { set_ops_options(saved_); }
 
 const std::vector<std::string>& ops_option_keys() {
   static const std::vector<std::string> keys{"backend", "fused_mixer", "mixer_saves_conv_output", "scan_plan",
-                                             "fused_mixer_step"};
+                                             "in_proj_saves_input", "keep_cast_weights"};
   return keys;
 }
 
@@ -60,8 +60,10 @@ OpsOptions parse_ops_option(OpsOptions base, const std::string& key, const std::
     base.mixer_saves_conv_output = parse_bool(key, value);
   } else if (key == "scan_plan") {
     base.scan_plan = parse_scan_plan(value);
-  } else if (key == "fused_mixer_step") {
-    base.fused_mixer_step = parse_bool(key, value);
+  } else if (key == "in_proj_saves_input") {
+    base.in_proj_saves_input = parse_bool(key, value);
+  } else if (key == "keep_cast_weights") {
+    base.keep_cast_weights = parse_bool(key, value);
   } else {
     fail(cat("unknown ops option '", key, "' (valid: ", joined_keys(), ")"));
   }

@@ -22,8 +22,12 @@ struct OpsOptions {
   bool fused_mixer = true;              // key `fused_mixer`: the fused mixer on CUDA (ops/mamba_inner.h)
   bool mixer_saves_conv_output = false; // key `mixer_saves_conv_output`: the fused mixer keeps u
   ScanPlan scan_plan = ScanPlan::kAuto; // key `scan_plan`: auto | low_memory
-  bool fused_mixer_step = false;        // key `fused_mixer_step`: a decode step's mixer core as one op
-                                        // (ops/mixer_step.h, two launches on CUDA); off until timed on a GPU
+  bool keep_cast_weights = true;        // key `keep_cast_weights`: ops that cast fp32 weights to autocast's
+                                        // dtype (the fused mixer, in_proj) keep the casts for the backward;
+                                        // false casts again there (370M: 0.64 GB less, one cast per weight)
+  bool in_proj_saves_input = true;      // key `in_proj_saves_input`: false = training under CUDA autocast
+                                        // recomputes each block's normed in_proj input in the backward
+                                        // (ops/add_rms_norm.h add_rms_norm_linear): B·L·D bf16 less per block
   // Tests only (no key): NaN-fill every output buffer of the CUDA ops before the kernels write it,
   // so an element a kernel forgets shows up as NaN.
   bool poison_outputs = false;

@@ -214,8 +214,8 @@ TEST(Cli, LaunchForwardsGlobalOptionsAndPicksAFreePort) {
     const std::string& l = ranks[size_t(rank)];
     EXPECT_NE(l.find("RANK=" + std::to_string(rank) + " "), std::string::npos) << l;
     EXPECT_NE(l.find("WORLD_SIZE=2 "), std::string::npos) << l;
-    EXPECT_NE(l.find(" --threads 3 --ops reference --fused-mixer on --save-conv-output off --scan-plan low_memory "
-                     "--fused-mixer-step off --deterministic on info --preset mamba-tiny"),
+    EXPECT_NE(l.find(" --threads 3 --ops reference --fused-mixer on --save-conv-output off --save-in-proj-input on "
+                     "--keep-cast-weights on --scan-plan low_memory --deterministic on info --preset mamba-tiny"),
               std::string::npos)
         << l;
     const auto at = l.find("MASTER_PORT=");

@@ -23,7 +23,6 @@
 #include "ops/causal_conv1d.h"
 #include "ops/chunked_cross_entropy.h"
 #include "ops/mamba_inner.h"
-#include "ops/mixer_step.h"
 #include "ops/options.h"
 #include "ops/cpu/causal_conv_cpu.h"
 #include "ops/cpu/selective_scan_cpu.h"
@@ -704,63 +703,6 @@ TEST(GpuDecodeStep, KernelsMatchFloat64CompositesOverThreeSteps) {
 }
 
 // ------------------------------------------------------------------------------- model
-
-// The fused mixer step (ops/mixer_step.h, two kernels over blocks of 64 channels) against its
-// composite in the same dtype (the ops it fuses) and in float64 on the CPU, over three steps: E = 37
-// (one partial block) and 200 (four, the last partial: x_proj's sum crosses blocks), R = 3, N = 16,
-// K = 4, an SDM mask, fp32 / fp16 / bf16 activations with fp32 weights or the activations' dtype.
-// Outputs and scan states within twice the composite's own error ([Rounding-flip bounds] via
-// expect_rule); the conv state is a shift of inputs, equal exactly.
-TEST(GpuDecodeStep, FusedMixerStepMatchesItsCompositeOverThreeSteps) {
-  MCD_SKIP_IF_NO_CUDA();
-  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
-  const int64_t nb = 3, R = 3, N = 16, K = 4;
-  auto cpu64 = [](const at::Tensor& t) { return t.defined() ? t.to(at::kDouble).cpu() : t; };
-  for (const int64_t E : {37, 200})
-  for (at::ScalarType dt : {at::kFloat, at::kHalf, at::kBFloat16}) {
-    for (bool w32 : {true, false}) {
-      const at::ScalarType wt = w32 ? at::kFloat : dt;
-      const std::string what = std::string("mixer step E=") + std::to_string(E) + " " + dtype_name(dt) +
-                               (w32 ? " w32" : " w=act");
-      torch::manual_seed(7 + 10 * int(w32) + int(dt));
-      ops::MixerStepWeights w;
-      w.conv_weight = (torch::randn({E, K}, cuda) * 0.5).to(wt);
-      w.conv_bias = (torch::randn({E}, cuda) * 0.1).to(wt);
-      w.mask = torch::rand({E}, cuda);
-      w.x_proj = (torch::randn({R + 2 * N, E}, cuda) * 0.3).to(wt);
-      w.dt_proj = (torch::randn({E, R}, cuda) * 0.5).to(wt);
-      w.dt_bias = (torch::randn({E}, cuda) * 0.1 - 2.0).to(wt);
-      w.A_log = (torch::rand({E, N}, cuda) * 2.5).to(wt);
-      w.D = torch::randn({E}, cuda).to(wt);
-      ops::MixerStepWeights w64 = w;
-      for (at::Tensor* t : {&w64.conv_weight, &w64.conv_bias, &w64.mask, &w64.x_proj, &w64.dt_proj, &w64.dt_bias,
-                            &w64.A_log, &w64.D})
-        *t = cpu64(*t);
-      at::Tensor conv = torch::randn({nb, E, K - 1}, cuda).to(dt), ssm = torch::randn({nb, E, N}, cuda);
-      at::Tensor conv_plain = conv.clone(), ssm_plain = ssm.clone(), conv64 = cpu64(conv), ssm64 = cpu64(ssm);
-      for (int step = 0; step < 3; ++step) {
-        const at::Tensor xz = torch::randn({nb, 2 * E}, cuda).to(dt);
-        ASSERT_TRUE(ops::cuda::mixer_step_supported(conv, ssm, xz, w.conv_weight, w.conv_bias, w.mask, w.x_proj,
-                                                    w.dt_proj, w.dt_bias, w.A_log, w.D))
-            << what;
-        at::Tensor out, plain;
-        {
-          PoisonOutputs poison;
-          out = ops::mixer_step(conv, ssm, xz, w);
-        }
-        {
-          const ops::ScopedOpsOptions scope(with_backend(ops::Backend::kComposite));
-          plain = ops::mixer_step(conv_plain, ssm_plain, xz, w);
-        }
-        const at::Tensor ref = ops::mixer_step(conv64, ssm64, cpu64(xz), w64);
-        const std::string at_step = what + " step " + std::to_string(step);
-        expect_rule(at_step, cpu64(out), cpu64(plain), ref, dt);
-        expect_rule(at_step + " state", cpu64(ssm), cpu64(ssm_plain), ssm64, dt);
-        EXPECT_TRUE(torch::equal(conv, conv_plain)) << at_step;
-      }
-    }
-  }
-}
 
 TEST(GpuKernelsModel, RandomModelWithKernelsMatchesCompositeInFloat32) {
   MCD_SKIP_IF_NO_CUDA();

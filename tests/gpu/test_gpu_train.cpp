@@ -1,11 +1,17 @@
 // The training loop's device-side pieces on CUDA (ctest label `gpu`; skipped without a device):
-// the fused AdamW step and the foreach gradient clipping against LibTorch's reference versions.
+// the fused AdamW step and the foreach gradient clipping against LibTorch's reference versions,
+// and the memory plan that recomputes each block's normed activations for in_proj.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
+#include <map>
+#include <string>
 
+#include "model/mamba.h"
+#include "ops/options.h"
 #include "test_support.h"
+#include "train/memory_stats.h"
 #include "train/optimizer.h"
 
 namespace mcd {
@@ -97,6 +103,80 @@ TEST(GpuTrain, ClippingOnTheDeviceMatchesTheReference) {
     EXPECT_GT(ref_norm, 1.0);  // the 0.5 case really clips
     for (size_t i = 0; i < ap.size(); ++i) EXPECT_LT(test::rel_err(ap[i].grad(), bp[i].grad()), 1e-5) << max_norm;
   }
+}
+
+// The memory plan's two ops options, each the same bits in less memory:
+// - in_proj_saves_input = false: each block's norm and in_proj run as one op
+//   (ops::add_rms_norm_linear) whose backward recomputes normed with the forward's own kernel: the
+//   peak drops by the normed activations no longer kept, B·L·D bf16 per block;
+// - keep_cast_weights = false: in_proj and the fused mixer cast their fp32 weights to bf16 again in
+//   the backward instead of keeping the forward's casts.
+// The loss and every gradient must be identical (the recomputed values are the same bits and go
+// through the same products; deterministic algorithms, so the scan's and conv's weight-gradient sums
+// do not take atomics' run-to-run order); the peaks must fall by at least what is no longer kept.
+TEST(GpuTrain, RecomputingNormedInputsAndWeightCastsGivesTheSameGradientsInLessMemory) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  ModelConfig c = model_preset("mamba-tiny");
+  c.vocab_size = 257;
+  c.n_layer = 4;
+  c.d_model = 256;
+  c.d_inner_per_layer = {512, 512, 336, 512};  // a pruned width too
+  const int64_t B = 4, L = 1024;
+  const torch::Device dev(torch::kCUDA, 0);
+  const at::Tensor ids = torch::randint(0, c.vocab_size, {B, L}, make_cpu_generator(5)).to(dev);
+  struct Run {
+    double loss = 0;
+    std::map<std::string, at::Tensor> grads;
+    int64_t peak = 0;
+  };
+  struct DeterministicScope {
+    bool saved = at::globalContext().deterministicAlgorithms();
+    DeterministicScope() { at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true); }
+    ~DeterministicScope() { at::globalContext().setDeterministicAlgorithms(saved, false); }
+  } deterministic;
+  auto run = [&](bool saves_input, bool keep_casts) {
+    ops::OpsOptions o = ops::ops_options();
+    o.in_proj_saves_input = saves_input;
+    o.keep_cast_weights = keep_casts;
+    const ops::ScopedOpsOptions scope(o);
+    Run r;
+    MambaLM m(c);
+    init_reference(*m, 11);
+    m->to(dev);
+    torch::cuda::synchronize();
+    train::reset_peak_memory(dev);
+    const int64_t base = train::peak_memory_bytes(dev);  // the peak just reset: what is allocated now
+    at::Tensor loss;
+    {
+      const CudaAutocastScope autocast(true);
+      loss = m->loss(ids);
+    }
+    loss.backward();
+    torch::cuda::synchronize();
+    r.peak = train::peak_memory_bytes(dev) - base;
+    r.loss = loss.item<double>();
+    for (const auto& p : m->named_parameters()) r.grads[p.key()] = p.value().grad().cpu();
+    return r;
+  };
+  // A first run allocates what stays for the process (cuBLAS workspaces, ~76 MB more at its peak
+  // on an H200): untimed, so that the three runs compared start alike.
+  (void)run(true, true);
+  const Run kept = run(true, true), recomputed = run(false, true), recast = run(false, false);
+  for (const Run* r : {&recomputed, &recast}) {
+    EXPECT_EQ(kept.loss, r->loss);
+    ASSERT_EQ(kept.grads.size(), r->grads.size());
+    for (const auto& [name, g] : kept.grads) EXPECT_TRUE(torch::equal(g, r->grads.at(name))) << name;
+  }
+  // Kept: one (B, L, D) bf16 normed per block. Recomputed: none kept, one alive at a time in the
+  // backward, so at least (n_layer − 1) of them are gone at the peak (allocations round to 512 B,
+  // far below these MB). Likewise the in_proj casts: (2E, D) bf16 per block, one alive at a time.
+  const int64_t normed_bytes = B * L * c.d_model * 2, in_proj_bytes = 2 * 336 * c.d_model * 2;
+  EXPECT_GE(kept.peak - recomputed.peak, (c.n_layer - 1) * normed_bytes)
+      << "peaks " << kept.peak << " and " << recomputed.peak << " bytes";
+  EXPECT_GE(recomputed.peak - recast.peak, (c.n_layer - 1) * in_proj_bytes)
+      << "peaks " << recomputed.peak << " and " << recast.peak << " bytes";
+  std::printf("training peak: %.2f MB kept, %.2f MB normed recomputed, %.2f MB casts too (one normed %.2f MB)\n",
+              kept.peak / 1e6, recomputed.peak / 1e6, recast.peak / 1e6, normed_bytes / 1e6);
 }
 
 }  // namespace

@@ -24,11 +24,14 @@ TEST(OpsOptions, ParsesEveryKeyStrictly) {
   EXPECT_TRUE(o.mixer_saves_conv_output);
   o = ops::parse_ops_option(o, "scan_plan", "low_memory");
   EXPECT_EQ(o.scan_plan, ops::ScanPlan::kLowMemory);
+  EXPECT_TRUE(o.in_proj_saves_input);
+  o = ops::parse_ops_option(o, "in_proj_saves_input", "off");
+  EXPECT_FALSE(o.in_proj_saves_input);
+  EXPECT_TRUE(o.keep_cast_weights);
+  o = ops::parse_ops_option(o, "keep_cast_weights", "false");
+  EXPECT_FALSE(o.keep_cast_weights);
   EXPECT_EQ(o.backend, ops::Backend::kComposite);  // earlier keys kept
-  EXPECT_FALSE(o.fused_mixer_step);
-  o = ops::parse_ops_option(o, "fused_mixer_step", "on");
-  EXPECT_TRUE(o.fused_mixer_step);
-  EXPECT_EQ(ops::ops_option_keys().size(), 5u);
+  EXPECT_EQ(ops::ops_option_keys().size(), 6u);
   for (const auto& key : ops::ops_option_keys()) {
     const bool named = key == "backend" || key == "scan_plan";
     EXPECT_NO_THROW(ops::parse_ops_option(o, key, named ? "auto" : "false")) << key;
@@ -44,7 +47,7 @@ TEST(OpsOptions, UnknownKeysAndValuesListTheValidOnes) {
     }
     return std::string("no error");
   };
-  EXPECT_NE(message("scan_variant", "12").find("backend, fused_mixer, mixer_saves_conv_output, scan_plan, fused_mixer_step"),
+  EXPECT_NE(message("scan_variant", "12").find("backend, fused_mixer, mixer_saves_conv_output, scan_plan"),
             std::string::npos);
   EXPECT_NE(message("backend", "cuda").find("auto, reference, composite"), std::string::npos);
   EXPECT_NE(message("scan_plan", "low-memory").find("auto, low_memory"), std::string::npos);

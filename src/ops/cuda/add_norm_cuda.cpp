@@ -13,7 +13,9 @@
 #include "ops/cuda/add_norm_params.h"
 #include "ops/cuda/host_common.h"
 #include "ops/cuda/ops_cuda.h"
+#include "ops/options.h"
 #include "util/error.h"
+#include "util/torch_compat.h"
 
 namespace mcd::ops::cuda {
 namespace {
@@ -45,6 +47,59 @@ bool can_vectorise(int64_t dim, std::initializer_list<const void*> ptrs) {
   return true;
 }
 
+// The forward kernel: residual_out = residual_in (+ prev), rstd, normed (out_dtype). residual_out
+// may be residual_in itself when prev is absent (each element is read, then written unchanged):
+// how the fused linear's backward recomputes normed without a second residual buffer. Returns whether
+// the vectorised kernel ran; allow_vec4 = false forces the scalar one (the two sum a row's squares in
+// different orders, so a recomputation takes the kernel its forward took).
+bool launch_forward(const at::Tensor& res_in, const at::Tensor& prev, const at::Tensor& weight, double eps,
+                    at::ScalarType out_dtype, at::Tensor& residual_out, at::Tensor& normed, at::Tensor& rstd,
+                    bool allow_vec4 = true) {
+  if (res_in.numel() == 0) return false;
+  // Up to 16 blocks (64 warps) per SM: enough rows in flight to keep HBM busy.
+  AddNormParams k = base(residual_out, weight, rstd, out_dtype, prev.defined() ? prev.scalar_type() : at::kFloat, eps, 16);
+  k.residual_in = res_in.data_ptr<float>();
+  k.prev = prev.defined() ? prev.data_ptr() : nullptr;
+  k.normed = normed.data_ptr();
+  k.vec4 = allow_vec4 && can_vectorise(k.dim, {k.residual_in, k.prev, k.weight, k.residual_out, k.normed});
+  add_norm_fwd(k);
+  return k.vec4;
+}
+
+struct AddNormGrads {
+  at::Tensor dresidual_in, dprev, dweight;
+};
+
+// The backward kernels from the saved residual_out, weight and rstd; dnormed in out_dtype (required),
+// dres_out fp32 or undefined.
+AddNormGrads launch_backward(const at::Tensor& residual_out, const at::Tensor& weight, const at::Tensor& rstd,
+                             const at::Tensor& dnormed, const at::Tensor& dres_out, at::ScalarType out_dtype,
+                             at::ScalarType prev_dtype, bool has_prev, double eps) {
+  AddNormGrads g;
+  g.dresidual_in = at::empty_like(residual_out);
+  g.dprev = has_prev ? at::empty(residual_out.sizes(), residual_out.options().dtype(prev_dtype)) : at::Tensor();
+  // 4 blocks (16 warps) per SM: each warp keeps a whole row's loads in flight, which is enough for
+  // HBM, and each block's dweight partial covers 4× more rows than at 16 per SM, so the partials'
+  // fixed-order sum (add_norm.cu, a second small kernel) reads a quarter as much.
+  AddNormParams k = base(residual_out, weight, rstd, out_dtype, prev_dtype, eps, 4);
+  at::Tensor dw_part = at::empty({k.blocks, weight.size(0)}, weight.options());
+  g.dweight = at::empty_like(weight);
+  if (residual_out.numel() > 0) {
+    k.dnormed = dnormed.data_ptr();
+    k.dresidual_out = dres_out.defined() ? dres_out.data_ptr<float>() : nullptr;
+    k.dresidual_in = g.dresidual_in.data_ptr<float>();
+    k.dprev = g.dprev.defined() ? g.dprev.data_ptr() : nullptr;
+    k.dweight_part = dw_part.data_ptr<float>();
+    k.dweight = g.dweight.data_ptr<float>();
+    k.vec4 = can_vectorise(k.dim, {k.residual_out, k.weight, k.dnormed, k.dresidual_out, k.dresidual_in,
+                                   k.dprev, k.dweight_part});
+    add_norm_bwd(k);
+  } else {
+    g.dweight.zero_();
+  }
+  return g;
+}
+
 class AddNormCudaFunction : public torch::autograd::Function<AddNormCudaFunction> {
  public:
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
@@ -57,16 +112,7 @@ class AddNormCudaFunction : public torch::autograd::Function<AddNormCudaFunction
     at::Tensor residual_out = at::empty_like(res_in);
     at::Tensor normed = at::empty(res_in.sizes(), res_in.options().dtype(out_dtype));
     at::Tensor rstd = at::empty({res_in.numel() / std::max<int64_t>(weight.size(0), 1)}, res_in.options());
-    if (res_in.numel() > 0) {
-      // Up to 16 blocks (64 warps) per SM: enough rows in flight to keep HBM busy.
-      AddNormParams k = base(residual_out, weight, rstd, out_dtype,
-                             prev.defined() ? prev.scalar_type() : at::kFloat, eps, 16);
-      k.residual_in = res_in.data_ptr<float>();
-      k.prev = prev_c.defined() ? prev_c.data_ptr() : nullptr;
-      k.normed = normed.data_ptr();
-      k.vec4 = can_vectorise(k.dim, {k.residual_in, k.prev, k.weight, k.residual_out, k.normed});
-      add_norm_fwd(k);
-    }
+    launch_forward(res_in, prev_c, weight, eps, out_dtype, residual_out, normed, rstd);
     ctx->save_for_backward({residual_out, weight, rstd});
     ctx->saved_data["eps"] = eps;
     ctx->saved_data["out_dtype"] = out_dtype_code;
@@ -80,33 +126,75 @@ class AddNormCudaFunction : public torch::autograd::Function<AddNormCudaFunction
     const auto s = ctx->get_saved_variables();
     const at::Tensor &residual_out = s[0], &weight = s[1], &rstd = s[2];
     const auto out_dtype = static_cast<at::ScalarType>(ctx->saved_data["out_dtype"].toInt());
-    const auto prev_dtype = static_cast<at::ScalarType>(ctx->saved_data["prev_dtype"].toInt());
-    const bool has_prev = ctx->saved_data["has_prev"].toBool();
     const at::Tensor dnormed = grad_out[0].defined() ? grad_out[0].to(out_dtype).contiguous()
                                                      : at::zeros(residual_out.sizes(), residual_out.options().dtype(out_dtype));
     const at::Tensor dres_out = grad_out[1].defined() ? grad_out[1].to(at::kFloat).contiguous() : at::Tensor();
-    at::Tensor dres_in = at::empty_like(residual_out);
-    at::Tensor dprev = has_prev ? at::empty(residual_out.sizes(), residual_out.options().dtype(prev_dtype)) : at::Tensor();
-    // 4 blocks (16 warps) per SM: each warp keeps a whole row's loads in flight, which is enough for
-    // HBM, and each block's dweight partial covers 4× more rows than at 16 per SM, so the partials'
-    // fixed-order sum (add_norm.cu, a second small kernel) reads a quarter as much.
-    AddNormParams k = base(residual_out, weight, rstd, out_dtype, prev_dtype, ctx->saved_data["eps"].toDouble(), 4);
-    at::Tensor dw_part = at::empty({k.blocks, weight.size(0)}, weight.options());
-    at::Tensor dweight = at::empty_like(weight);
-    if (residual_out.numel() > 0) {
-      k.dnormed = dnormed.data_ptr();
-      k.dresidual_out = dres_out.defined() ? dres_out.data_ptr<float>() : nullptr;
-      k.dresidual_in = dres_in.data_ptr<float>();
-      k.dprev = dprev.defined() ? dprev.data_ptr() : nullptr;
-      k.dweight_part = dw_part.data_ptr<float>();
-      k.dweight = dweight.data_ptr<float>();
-      k.vec4 = can_vectorise(k.dim, {k.residual_out, k.weight, k.dnormed, k.dresidual_out, k.dresidual_in,
-                                     k.dprev, k.dweight_part});
-      add_norm_bwd(k);
+    const AddNormGrads g = launch_backward(residual_out, weight, rstd, dnormed, dres_out, out_dtype,
+                                           static_cast<at::ScalarType>(ctx->saved_data["prev_dtype"].toInt()),
+                                           ctx->saved_data["has_prev"].toBool(), ctx->saved_data["eps"].toDouble());
+    return {g.dresidual_in, g.dprev, g.dweight, at::Tensor(), at::Tensor()};
+  }
+};
+
+// add_rms_norm followed by a linear layer on normed in autocast's dtype (ops/add_rms_norm.h,
+// add_rms_norm_linear). Saves residual_out, rstd and the weights, not normed: the backward runs
+// the forward kernel again on residual_out (in place, prev absent), which gives the forward's
+// normed bit for bit (same kernel, same fp32 inputs, same per-row reduction), then the two
+// products of autocast_linear's backward and the norm's backward kernels.
+class AddNormLinearCudaFunction : public torch::autograd::Function<AddNormLinearCudaFunction> {
+ public:
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
+                                                const at::Tensor& residual_in, const at::Tensor& prev_in,
+                                                const at::Tensor& weight, double eps, const at::Tensor& proj_w,
+                                                const at::Tensor& proj_b_in) {
+    const at::Tensor prev = undefined_if_placeholder(prev_in), proj_b = undefined_if_placeholder(proj_b_in);
+    const auto lo = cuda_autocast_dtype();
+    const at::Tensor res_in = residual_in.contiguous();
+    const at::Tensor prev_c = prev.defined() ? prev.contiguous() : prev;
+    at::Tensor residual_out = at::empty_like(res_in);
+    at::Tensor normed = at::empty(res_in.sizes(), res_in.options().dtype(lo));
+    at::Tensor rstd = at::empty({res_in.numel() / std::max<int64_t>(weight.size(0), 1)}, res_in.options());
+    const bool vec4 = launch_forward(res_in, prev_c, weight, eps, lo, residual_out, normed, rstd);
+    const at::Tensor w_lo = proj_w.to(lo);
+    const at::Tensor projected = at::linear(normed, w_lo, proj_b.defined() ? proj_b.to(lo) : proj_b);
+    ctx->save_for_backward({residual_out, weight, ops_options().keep_cast_weights ? w_lo : proj_w});
+    ctx->saved_data["eps"] = eps;
+    ctx->saved_data["lo"] = static_cast<int64_t>(lo);
+    ctx->saved_data["prev_dtype"] = static_cast<int64_t>(prev.defined() ? prev.scalar_type() : at::kFloat);
+    ctx->saved_data["has_prev"] = prev.defined();
+    ctx->saved_data["has_bias"] = proj_b.defined();
+    ctx->saved_data["vec4"] = vec4;
+    return {projected, residual_out};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    const auto s = ctx->get_saved_variables();
+    const at::Tensor &saved_residual = s[0], &weight = s[1];
+    const auto lo = static_cast<at::ScalarType>(ctx->saved_data["lo"].toInt());
+    const at::Tensor w_lo = s[2].to(lo);  // no-op when the forward kept its cast
+    const double eps = ctx->saved_data["eps"].toDouble();
+    const int64_t D = weight.size(0), out = w_lo.size(0);
+    // normed and rstd again, exactly as the forward made them.
+    at::Tensor residual_out = saved_residual;
+    at::Tensor normed = at::empty(residual_out.sizes(), residual_out.options().dtype(lo));
+    at::Tensor rstd = at::empty({residual_out.numel() / std::max<int64_t>(D, 1)}, residual_out.options());
+    launch_forward(residual_out, at::Tensor(), weight, eps, lo, residual_out, normed, rstd,
+                   ctx->saved_data["vec4"].toBool());
+    at::Tensor dnormed, dproj_w, dproj_b;
+    if (grad_out[0].defined()) {
+      const at::Tensor g = grad_out[0].to(lo).reshape({-1, out});  // (rows, out)
+      dnormed = at::mm(g, w_lo).view(normed.sizes());
+      dproj_w = mm_fp32(g.t(), normed.reshape({-1, D}));  // fp32 from the product itself
+      if (ctx->saved_data["has_bias"].toBool()) dproj_b = g.to(at::kFloat).sum(0);
     } else {
-      dweight.zero_();
+      dnormed = at::zeros(normed.sizes(), normed.options());
     }
-    return {dres_in, dprev, dweight, at::Tensor(), at::Tensor()};
+    const at::Tensor dres_out = grad_out[1].defined() ? grad_out[1].to(at::kFloat).contiguous() : at::Tensor();
+    const AddNormGrads g = launch_backward(residual_out, weight, rstd, dnormed.contiguous(), dres_out, lo,
+                                           static_cast<at::ScalarType>(ctx->saved_data["prev_dtype"].toInt()),
+                                           ctx->saved_data["has_prev"].toBool(), eps);
+    return {g.dresidual_in, g.dprev, g.dweight, at::Tensor(), dproj_w, dproj_b};
   }
 };
 
@@ -126,6 +214,24 @@ std::pair<at::Tensor, at::Tensor> add_rms_norm_cuda(const at::Tensor& residual_i
   const c10::cuda::CUDAGuard guard(residual_in.device());
   const auto r = AddNormCudaFunction::apply(residual_in, placeholder_if_undefined(prev), weight, eps,
                                             static_cast<int64_t>(out_dtype));
+  return {r[0], r[1]};
+}
+
+bool add_norm_linear_supported(const at::Tensor& residual_in, const at::Tensor& prev, const at::Tensor& weight,
+                               const at::Tensor& proj_w, const at::Tensor& proj_b) {
+  return cuda_autocast_enabled() && add_norm_supported(residual_in, prev, weight, cuda_autocast_dtype()) &&
+         proj_w.is_cuda() && proj_w.scalar_type() == at::kFloat && proj_w.dim() == 2 &&
+         proj_w.size(1) == weight.size(0) &&
+         (!proj_b.defined() || (proj_b.is_cuda() && proj_b.scalar_type() == at::kFloat && proj_b.dim() == 1 &&
+                                proj_b.size(0) == proj_w.size(0)));
+}
+
+std::pair<at::Tensor, at::Tensor> add_rms_norm_linear_cuda(const at::Tensor& residual_in, const at::Tensor& prev,
+                                                           const at::Tensor& weight, double eps,
+                                                           const at::Tensor& proj_w, const at::Tensor& proj_b) {
+  const c10::cuda::CUDAGuard guard(residual_in.device());
+  const auto r = AddNormLinearCudaFunction::apply(residual_in, placeholder_if_undefined(prev), weight, eps, proj_w,
+                                                  placeholder_if_undefined(proj_b));
   return {r[0], r[1]};
 }
 

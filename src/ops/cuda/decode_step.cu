@@ -79,102 +79,6 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
   static_cast<T*>(p.out)[b * p.dim + e] = from_float<T>(y);
 }
 
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int d = 16; d >= 1; d /= 2) v += __shfl_xor_sync(kFullMask, v, d);
-  return v;
-}
-
-template <typename T>
-__device__ __forceinline__ float round_to(float v) { return to_float(from_float<T>(v)); }
-
-template <typename T, typename W>
-__global__ void __launch_bounds__(kMixerThreads) mixer_step_in_kernel(MixerStepParams p) {
-  __shared__ float s_u[kMixerChannels];
-  const int64_t E = p.dim, J = p.dt_rank + 2 * p.dstate;
-  const int64_t b = blockIdx.y, e0 = int64_t(blockIdx.x) * kMixerChannels;
-  const T* xz = static_cast<const T*>(p.xz) + b * p.xz_batch_stride;
-  if (threadIdx.x < kMixerChannels) {
-    const int64_t e = e0 + threadIdx.x;
-    float u = 0.f;
-    if (e < E) {  // conv step, SiLU, mask; u rounded as the composite's tensors are
-      T* state = static_cast<T*>(p.conv_state) + b * p.conv_state_s.batch + e * p.conv_state_s.row;
-      const int64_t ts = p.conv_state_s.time;
-      const W* w = static_cast<const W*>(p.conv_weight) + e * p.conv_weight_row_stride;
-      float acc = conv_window_step(state, ts, w, p.width, xz[e]);
-      if (p.conv_bias) acc += to_float(static_cast<const W*>(p.conv_bias)[e]);
-      u = round_to<T>(acc * sigmoid_f(acc));
-      if (p.mask) u = round_to<T>(u * round_to<T>(p.mask[e]));
-      static_cast<T*>(p.u)[b * E + e] = from_float<T>(u);
-    }
-    s_u[threadIdx.x] = u;
-  }
-  __syncthreads();
-  // This block's share of x_proj·u: warp w takes outputs j ≡ w (mod 8), each lane two channels;
-  // four outputs' loads are issued before their reductions, so a warp waits ~J/32 latencies.
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  constexpr int kWarps = kMixerThreads / 32, kPerLane = kMixerChannels / 32, kGroup = 4;
-  float* part = p.partials + (b * gridDim.x + blockIdx.x) * J;
-  for (int64_t j0 = warp; j0 < J; j0 += kWarps * kGroup) {
-    float acc[kGroup];
-#pragma unroll
-    for (int g = 0; g < kGroup; ++g) {
-      const int64_t j = j0 + int64_t(g) * kWarps;
-      acc[g] = 0.f;
-      if (j < J) {
-        const W* row = static_cast<const W*>(p.x_proj) + j * E + e0;
-#pragma unroll
-        for (int q = 0; q < kPerLane; ++q) {
-          const int c = lane + 32 * q;
-          if (e0 + c < E) acc[g] = fmaf(to_float(row[c]), s_u[c], acc[g]);
-        }
-      }
-    }
-#pragma unroll
-    for (int g = 0; g < kGroup; ++g) {
-      const float v = warp_sum(acc[g]);
-      const int64_t j = j0 + int64_t(g) * kWarps;
-      if (lane == 0 && j < J) part[j] = v;
-    }
-  }
-}
-
-template <typename T, typename W>
-__global__ void __launch_bounds__(kMixerThreads) mixer_step_out_kernel(MixerStepParams p) {
-  extern __shared__ float s_x[];  // [R + 2N] x_dbl
-  const int64_t E = p.dim, N = p.dstate, R = p.dt_rank, J = R + 2 * N;
-  const int64_t b = blockIdx.y, blocks = (E + kMixerChannels - 1) / kMixerChannels;
-  // x_dbl: the partials summed in block order (every block the same sums: deterministic).
-  for (int64_t j = threadIdx.x; j < J; j += blockDim.x) {
-    const float* part = p.partials + b * blocks * J + j;
-    float acc = 0.f;
-#pragma unroll 8
-    for (int64_t k = 0; k < blocks; ++k) acc += part[k * J];
-    s_x[j] = round_to<T>(acc);
-  }
-  __syncthreads();
-  const int64_t e = int64_t(blockIdx.x) * kMixerChannels + threadIdx.x;
-  if (threadIdx.x >= kMixerChannels || e >= E) return;
-  const T* xz = static_cast<const T*>(p.xz) + b * p.xz_batch_stride;
-  const W* wr = static_cast<const W*>(p.dt_proj) + e * R;
-  float d = 0.f;
-#pragma unroll 8
-  for (int64_t r = 0; r < R; ++r) d = fmaf(to_float(wr[r]), s_x[r], d);
-  float dt = round_to<T>(d);
-  if (p.dt_bias) dt += to_float(static_cast<const W*>(p.dt_bias)[e]);
-  dt = softplus_f(dt);
-  const float u = to_float(static_cast<const T*>(p.u)[b * E + e]);
-  const W* a = static_cast<const W*>(p.A_log) + e * N;
-  float* h = p.ssm_state + (b * E + e) * N;
-  const float* Bv = s_x + R;
-  const float* Cv = s_x + R + N;
-  float y = scan_state_update(h, a, N, /*a_is_log=*/true, dt, dt * u, Bv, Cv);
-  if (p.D) y = fmaf(to_float(static_cast<const W*>(p.D)[e]), u, y);
-  const float z = to_float(xz[E + e]);
-  y *= z * sigmoid_f(z);
-  static_cast<T*>(p.out)[b * E + e] = from_float<T>(y);
-}
-
 unsigned blocks_for(int64_t threads) { return unsigned((threads + kStepThreads - 1) / kStepThreads); }
 
 template <typename T, typename W>
@@ -189,16 +93,6 @@ void launch_scan(const ScanStepParams& p) {
   if (p.batch * p.dim == 0) return;
   scan_step_kernel<T, W><<<blocks_for(p.batch * p.dim), kStepThreads, 0, p.stream>>>(p);
   MCD_CUDA_CHECK(cudaGetLastError());
-}
-
-template <typename T, typename W>
-void launch_mixer(const MixerStepParams& p) {
-  if (p.batch * p.dim == 0) return;
-  const dim3 grid(unsigned((p.dim + kMixerChannels - 1) / kMixerChannels), unsigned(p.batch));
-  mixer_step_in_kernel<T, W><<<grid, kMixerThreads, 0, p.stream>>>(p);
-  MCD_CUDA_CHECK(cudaGetLastError());
-  const size_t smem = sizeof(float) * size_t(p.dt_rank + 2 * p.dstate);
-  launch_with_smem(&mixer_step_out_kernel<T, W>, grid, kMixerThreads, smem, p.stream, p);
 }
 
 // (activation dtype, weight dtype) → the instantiation; weights are fp32 or the activations' dtype.
@@ -227,13 +121,6 @@ void conv_step(const ConvStepParams& p) {
   MCD_CHECK(p.width >= 1 && p.width <= kConvMaxWidth, "conv step: width must be 1..", kConvMaxWidth);
   by_dtypes(p, "conv step", [&](auto* t, auto* w) {
     launch_conv<std::remove_pointer_t<decltype(t)>, std::remove_pointer_t<decltype(w)>>(p);
-  });
-}
-
-void mixer_step(const MixerStepParams& p) {
-  MCD_CHECK(p.width >= 1 && p.width <= kConvMaxWidth, "mixer step: width must be 1..", kConvMaxWidth);
-  by_dtypes(p, "mixer step", [&](auto* t, auto* w) {
-    launch_mixer<std::remove_pointer_t<decltype(t)>, std::remove_pointer_t<decltype(w)>>(p);
   });
 }
 

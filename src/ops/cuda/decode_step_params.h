@@ -48,39 +48,7 @@ struct ScanStepParams {
   cudaStream_t stream = nullptr;
 };
 
-// The whole mixer core of one step (ops/mixer_step.h) in two launches over many blocks (a first
-// try with one block per sequence was latency-bound on one SM: 85 µs per 130M layer; PERF_NOTES).
-//   1. blocks of kMixerChannels channels × sequence: conv step + SiLU (+ mask), u stored, and the
-//      block's partial x_proj·u over its channels for every output j (partials, no atomics);
-//   2. blocks of kMixerChannels channels × sequence: x_dbl = Σ of the partials in block order
-//      (deterministic), rounded to the activations' dtype like the composite's product, then per
-//      channel δ = dt_proj·x_dbl[:R] (rounded likewise) and the scan step with D and SiLU(z).
-constexpr int kMixerChannels = 64;   // channels per block (both kernels)
-constexpr int kMixerThreads = 256;   // threads per block: 8 warps share the partial sums of kernel 1
-struct MixerStepParams {
-  DType dtype = DType::kFloat32;         // xz, the conv state, out
-  DType weight_dtype = DType::kFloat32;  // every weight: fp32 or dtype
-  int64_t batch = 0, dim = 0, dstate = 0, dt_rank = 0;  // B, E, N, R
-  int width = 0;                                        // K (1..4)
-  const void* xz = nullptr;  int64_t xz_batch_stride = 0;  // (B, 2E): x then z, unit inner stride
-  void* conv_state = nullptr;  Strides3 conv_state_s;      // (B, E, K−1)
-  float* ssm_state = nullptr;                              // (B, E, N) fp32 contiguous
-  const void* conv_weight = nullptr;  int64_t conv_weight_row_stride = 0;  // (E, K), unit time stride
-  const void* conv_bias = nullptr;  // (E) or null
-  const float* mask = nullptr;      // (E) fp32 or null
-  const void* x_proj = nullptr;     // (R + 2N, E) contiguous
-  const void* dt_proj = nullptr;    // (E, R) contiguous
-  const void* dt_bias = nullptr;    // (E) or null
-  const void* A_log = nullptr;      // (E, N) contiguous
-  const void* D = nullptr;          // (E) or null
-  void* out = nullptr;              // (B, E) contiguous
-  void* u = nullptr;                // (B, E) workspace in dtype: kernel 1's u for kernel 2
-  float* partials = nullptr;        // (B, ⌈E / kMixerChannels⌉, R + 2N) workspace
-  cudaStream_t stream = nullptr;
-};
-
 void conv_step(const ConvStepParams& p);
 void scan_step(const ScanStepParams& p);
-void mixer_step(const MixerStepParams& p);
 
 }  // namespace mcd::ops::cuda

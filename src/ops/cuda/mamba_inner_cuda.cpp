@@ -68,7 +68,7 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
     const int64_t E = xz.size(2) / 2;
     // x_dbl = u·W_xᵀ needs u first: run the conv here (the backward recomputes it unless it is kept).
     // The products' weights in xz's dtype, cast once and kept for the backward (4.7 MB per 370M
-    // layer in bf16) rather than cast again there.
+    // layer in bf16) rather than cast again there — unless OpsOptions::keep_cast_weights is off.
     const at::Tensor w_x = x_w.to(dt), w_dt = dt_w.to(dt), w_out = out_w.defined() ? out_w.to(dt) : out_w_in;
     const at::Tensor x = xz.narrow(2, 0, E).transpose(1, 2);
     const at::Tensor u = causal_conv1d_cuda_forward(x, conv_w, conv_b, /*silu=*/true);
@@ -80,8 +80,11 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
     const at::Tensor out = out_w.defined() ? at::linear(f.out.transpose(1, 2), w_out, out_b.defined() ? out_b.to(dt) : out_b)
                                            : f.out.transpose(1, 2);
     const at::Tensor u_saved = placeholder_if_undefined(ops_options().mixer_saves_conv_output ? u : at::Tensor());
+    // The casts kept, or placeholders: the backward casts the saved fp32 weights again (the same bits).
+    const bool keep = ops_options().keep_cast_weights;
+    const at::Tensor none = placeholder_if_undefined(at::Tensor());
     ctx->save_for_backward({xz, conv_w, conv_b_in, x_w, dt_w, dt_b, A, D, x_dbl, f.states, out_w_in, out_b_in, u_saved,
-                            w_x, w_dt, w_out, mask_in});
+                            keep ? w_x : none, keep ? w_dt : none, keep && out_w.defined() ? w_out : none, mask_in});
     ctx->saved_data["deterministic"] = deterministic;
     ctx->saved_data["algorithm"] = static_cast<int64_t>(algorithm);
     return {out};
@@ -99,7 +102,11 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
     const auto dt = xz.scalar_type();
     const int64_t B = xz.size(0), L = xz.size(1), E = xz.size(2) / 2, R = dt_w.size(1), N = A.size(1);
     const int64_t Dm = out_w.defined() ? out_w.size(0) : 0;
-    const at::Tensor &w_x = s[13], &w_dt = s[14], &w_out = s[15];  // in xz's dtype
+    auto cast_of = [&](const at::Tensor& kept, const at::Tensor& weight) {  // in xz's dtype
+      const at::Tensor k = undefined_if_placeholder(kept);
+      return k.defined() ? k.to(dt) : weight.defined() ? weight.to(dt) : weight;
+    };
+    const at::Tensor w_x = cast_of(s[13], x_w), w_dt = cast_of(s[14], dt_w), w_out = cast_of(s[15], out_w);
     const at::Tensor mask = undefined_if_placeholder(s[16]);
     const Recomputed r = recompute(xz, conv_w, conv_b, x_dbl, w_dt, dt_b, A, D, mask, undefined_if_placeholder(s[12]));
     const auto algorithm = static_cast<ScanAlgorithm>(ctx->saved_data["algorithm"].toInt());

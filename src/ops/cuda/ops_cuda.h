@@ -105,6 +105,13 @@ bool add_norm_supported(const at::Tensor& residual_in, const at::Tensor& prev, c
 std::pair<at::Tensor, at::Tensor> add_rms_norm_cuda(const at::Tensor& residual_in, const at::Tensor& prev,
                                                     const at::Tensor& weight, double eps,
                                                     at::ScalarType out_dtype);
+// The same followed by a linear layer on normed in autocast's dtype, normed recomputed in the
+// backward (ops/add_rms_norm.h, add_rms_norm_linear). Returns {projected, residual}.
+bool add_norm_linear_supported(const at::Tensor& residual_in, const at::Tensor& prev, const at::Tensor& weight,
+                               const at::Tensor& proj_w, const at::Tensor& proj_b);
+std::pair<at::Tensor, at::Tensor> add_rms_norm_linear_cuda(const at::Tensor& residual_in, const at::Tensor& prev,
+                                                           const at::Tensor& weight, double eps,
+                                                           const at::Tensor& proj_w, const at::Tensor& proj_b);
 
 // Decode steps (ops/causal_conv1d.h causal_conv1d_step, ops/selective_scan.h selective_scan_step):
 // one launch each. Activations fp32/fp16/bf16 in (B, ·) rows with unit inner stride; weights fp32
@@ -120,18 +127,6 @@ at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, cons
                                     const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
                                     const at::Tensor& D, const at::Tensor& z, const at::Tensor& delta_bias,
                                     bool delta_softplus, bool a_is_log);
-
-// The fused mixer step (ops/mixer_step.h): xz (B, 2E) with unit inner stride, the conv state
-// (B, E, K−1) in xz's dtype, the scan state (B, E, N) fp32 contiguous; weights contiguous, all fp32
-// or all xz's dtype (the mask: any float dtype, (E)).
-bool mixer_step_supported(const at::Tensor& conv_state, const at::Tensor& ssm_state, const at::Tensor& xz,
-                          const at::Tensor& conv_weight, const at::Tensor& conv_bias, const at::Tensor& mask,
-                          const at::Tensor& x_proj, const at::Tensor& dt_proj, const at::Tensor& dt_bias,
-                          const at::Tensor& A_log, const at::Tensor& D);
-at::Tensor mixer_step_cuda(at::Tensor& conv_state, at::Tensor& ssm_state, const at::Tensor& xz,
-                           const at::Tensor& conv_weight, const at::Tensor& conv_bias, const at::Tensor& mask,
-                           const at::Tensor& x_proj, const at::Tensor& dt_proj, const at::Tensor& dt_bias,
-                           const at::Tensor& A_log, const at::Tensor& D);
 
 // Row-wise LM-head cross-entropy (ops/chunked_cross_entropy.h, cross_entropy_rows): per-row
 // loss in fp32, and with write_grad the logits overwritten by (softmax − one-hot)·grad_scale.
