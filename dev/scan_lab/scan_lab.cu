@@ -1,6 +1,7 @@
 // The selective scan's kernel lab: the experimental versions of docs/PERF_NOTES.md (1–4, 7, 9, 10),
 // instantiated from the library's kernel templates with the parameters that made them, beside the
-// five production algorithms (through the library's entry points), checked against a float64 CPU
+// five production algorithms (through the library's entry points), and the lab's own forward-only
+// versions (13–15: one block per channel, block_scan_fwd.cuh), checked against a float64 CPU
 // reference and timed. Built only with -DMCD_BUILD_DEV=ON; not part of the library or its tests.
 //   usage: scan_lab [--check-only] [--reps N] [--shape B,L,E,N]   (fp32 activations, contiguous)
 #include <cuda_runtime.h>
@@ -17,6 +18,7 @@
 #include "ops/cuda/scan_params.h"
 #include "ops/cuda/selective_scan_bwd.cuh"
 #include "ops/cuda/selective_scan_fwd.cuh"
+#include "block_scan_fwd.cuh"
 
 using namespace mcd::ops::cuda;
 
@@ -168,7 +170,8 @@ struct SeqBwdEightLanes {  // version 10's backward: 8 lanes × 2 states, six bl
 struct Version {
   std::string name;
   int64_t chunk;  // steps between saved states
-  std::function<void(const SelectiveScanParams&)> fwd, bwd;
+  std::function<void(const SelectiveScanParams&)> fwd, bwd;  // bwd empty: a forward-only version
+  int64_t max_state = kScanMaxState;                        // the largest N it takes
 };
 
 Version production(int number, ScanAlgorithm a) {
@@ -204,6 +207,12 @@ std::vector<Version> versions() {
        selective_scan_seq_bwd_run<SeqTraits<128, 8, 2>, SeqBwdPlan<SeqBwdEightLanes>, T, Flags>},
       production(11, ScanAlgorithm::kStateSequentialOneWave),
       production(12, ScanAlgorithm::kStateSequentialDense),
+      {"13 block fwd 4 warps x 8 items", kScanChunk, lab::block_scan_fwd_run<4, 8, T, Flags>, {},
+       lab::kBlockScanMaxN},
+      {"14 block fwd 8 warps x 4 items", kScanChunk, lab::block_scan_fwd_run<8, 4, T, Flags>, {},
+       lab::kBlockScanMaxN},
+      {"15 block fwd 4 warps x 16 items", kScanChunk, lab::block_scan_fwd_run<4, 16, T, Flags>, {},
+       lab::kBlockScanMaxN},
   };
 }
 
@@ -253,11 +262,20 @@ bool check(const Shape& s, const std::vector<Version>& vs) {
   bool ok = true;
   for (const Version& v : vs) {
     if (s.n > kSeqMaxState && v.chunk != kScanChunk) continue;  // state-sequential: N ≤ 16
+    if (s.n > v.max_state) continue;
     d.clear_grads();
     const SelectiveScanParams p = d.params(v.chunk);
     v.fwd(p);
     LAB_CHECK(cudaDeviceSynchronize());
     const std::vector<double> out = d.out.get();
+    if (!v.bwd) {  // forward only
+      const double err = rel_err(out, r.out);
+      const bool pass = err < 1e-3;
+      ok = ok && pass;
+      std::printf("check B%ld L%ld E%ld N%ld  %-34s out %.1e (forward only)  %s\n", long(s.b), long(s.l), long(s.e),
+                  long(s.n), v.name.c_str(), err, pass ? "ok" : "FAIL");
+      continue;
+    }
     v.bwd(p);
     LAB_CHECK(cudaDeviceSynchronize());
     const double errs[] = {rel_err(out, r.out),          rel_err(d.du.get(), r.du),
@@ -348,8 +366,14 @@ int main(int argc, char** argv) {
   d.bias.put(std::vector<double>(timed.e, -4.0));
   for (const Version& v : vs) {
     if (timed.n > kSeqMaxState && v.chunk != kScanChunk) continue;
+    if (timed.n > v.max_state) continue;
     const SelectiveScanParams p = d.params(v.chunk);
     const float fwd = median_ms([&] { v.fwd(p); }, reps);
+    if (!v.bwd) {
+      std::printf("time B%ld L%ld E%ld N%ld fp32  %-34s fwd %9.1f us  (forward only)\n", long(timed.b), long(timed.l),
+                  long(timed.e), long(timed.n), v.name.c_str(), fwd * 1e3);
+      continue;
+    }
     const float both = median_ms([&] { v.fwd(p); v.bwd(p); }, reps);
     std::printf("time B%ld L%ld E%ld N%ld fp32  %-34s fwd %9.1f us  fwd+bwd %9.1f us\n", long(timed.b), long(timed.l),
                 long(timed.e), long(timed.n), v.name.c_str(), fwd * 1e3, both * 1e3);

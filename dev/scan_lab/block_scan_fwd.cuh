@@ -1,0 +1,142 @@
+// Lab version 13: a forward for small B·E (a prefill at B = 1), one block of threads per channel.
+// Why: at B = 1 every library algorithm gives a channel one warp or less, so (1, 4096, 1536) runs
+// ≤ 6 warps per SM and takes ~450 µs whatever the algorithm (docs/PERF_NOTES.md, "Fourth
+// session"); mamba-ssm's forward, which gives each channel 128 threads, takes 127 µs there.
+// Layout: grid (E, B); kWarps·32 threads walk a chunk of kWarps·32·kItems steps, thread j owning
+// the kItems consecutive steps j·kItems …; per state n each thread folds its items into the affine
+// map h ↦ P·h + S, a warp shuffle scan composes the lanes, one barrier per state exchanges the
+// warps' totals (double-buffered, alternating with every state of every chunk, so one barrier
+// suffices: a buffer is written again only after the next barrier), and every thread keeps the
+// same copy of the chunk-start states (registers, N ≤ kMaxN), so no thread waits on another's
+// carry. Inference only: no saved states (p.states is ignored), so there is no backward.
+// Semantics: selective_scan_fwd (ops/cuda/scan_params.h): Δ = softplus(δ + bias) (or δ + bias),
+// u' = mask⊙u, h_t = exp(Δ_t A)⊙h_{t−1} + Δ_t B_t u'_t, y_t = C_t·h_t + D u'_t, out = y⊙SiLU(z).
+#pragma once
+
+#include "ops/cuda/cuda_common.cuh"
+#include "ops/cuda/scan_params.h"
+
+namespace mcd::ops::cuda::lab {
+
+constexpr int kBlockScanMaxN = 16;
+
+template <int kWarps, int kItems, typename T, class Flags>
+__global__ void __launch_bounds__(kWarps * 32) block_scan_fwd_kernel(SelectiveScanParams p) {
+  constexpr bool kHasZ = Flags::kHasZ, kSoftplus = Flags::kSoftplus;
+  constexpr int kThreads = kWarps * 32, kChunk = kThreads * kItems;
+  __shared__ float s_P[2][kWarps], s_S[2][kWarps];  // each warp's map for the current state
+  int phase = 0;                                     // which of the two buffers: flips every state
+  const int N = static_cast<int>(p.dstate);
+  const int64_t e = blockIdx.x, b = blockIdx.y;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const float D = p.D != nullptr ? p.D[e] : 0.f;
+  const float bias = p.delta_bias != nullptr ? p.delta_bias[e] : 0.f;
+  const float m = p.mask != nullptr ? p.mask[e] : 1.f;
+  const T* u_g = static_cast<const T*>(p.u) + b * p.u_s.batch + e * p.u_s.row;
+  const T* dt_g = static_cast<const T*>(p.delta) + b * p.delta_s.batch + e * p.delta_s.row;
+  const T* z_g = kHasZ ? static_cast<const T*>(p.z) + b * p.z_s.batch + e * p.z_s.row : nullptr;
+  const T* B_g = static_cast<const T*>(p.Bm) + b * p.B_s.batch;
+  const T* C_g = static_cast<const T*>(p.Cm) + b * p.C_s.batch;
+  T* out_g = static_cast<T*>(p.out) + b * p.out_s.batch + e * p.out_s.row;
+
+  float hc[kBlockScanMaxN];  // the state at the current chunk's start; the same in every thread
+  float A2[kBlockScanMaxN];  // A·log2(e)
+#pragma unroll
+  for (int n = 0; n < kBlockScanMaxN; ++n) {
+    hc[n] = 0.f;
+    A2[n] = n < N ? p.A[e * N + n] * kLog2e : 0.f;
+  }
+
+  for (int64_t t0 = 0; t0 < p.len; t0 += kChunk) {
+    const int64_t tt = t0 + int64_t(threadIdx.x) * kItems;  // this thread's first step
+    float dt[kItems], dtu[kItems], y[kItems];
+#pragma unroll
+    for (int i = 0; i < kItems; ++i) {
+      const int64_t t = tt + i;
+      const bool ok = t < p.len;
+      float x = ok ? to_float(dt_g[t * p.delta_s.time]) + bias : 0.f;
+      if constexpr (kSoftplus) x = softplus_f(x);
+      dt[i] = ok ? x : 0.f;  // Δ = 0 past the end: the state passes unchanged
+      const float uu = ok ? to_float(u_g[t * p.u_s.time]) * m : 0.f;
+      dtu[i] = dt[i] * uu;
+      y[i] = D * uu;
+    }
+#pragma unroll
+    for (int n = 0; n < kBlockScanMaxN; ++n) {
+      if (n >= N) continue;  // not break: the unrolled loop keeps hc and A2 in registers (N is uniform)
+      float a[kItems], bx[kItems];
+      float P = 1.f, S = 0.f;  // this thread's items as h ↦ P·h + S
+#pragma unroll
+      for (int i = 0; i < kItems; ++i) {
+        const int64_t t = tt + i;
+        const float Bv = t < p.len ? to_float(B_g[n * p.B_s.row + t * p.B_s.time]) : 0.f;
+        a[i] = exp2f(dt[i] * A2[n]);
+        bx[i] = dtu[i] * Bv;
+        S = fmaf(a[i], S, bx[i]);
+        P *= a[i];
+      }
+      // Inclusive scan over the warp's lanes (compose with the lanes before).
+#pragma unroll
+      for (int d = 1; d < 32; d *= 2) {
+        const float Pu = __shfl_up_sync(kFullMask, P, d), Su = __shfl_up_sync(kFullMask, S, d);
+        if (lane >= d) {
+          S = fmaf(P, Su, S);
+          P *= Pu;
+        }
+      }
+      const int q = phase;
+      phase ^= 1;
+      if (lane == 31) {
+        s_P[q][warp] = P;
+        s_S[q][warp] = S;
+      }
+      // This lane's exclusive prefix within the warp.
+      float Pe = __shfl_up_sync(kFullMask, P, 1), Se = __shfl_up_sync(kFullMask, S, 1);
+      if (lane == 0) Pe = 1.f, Se = 0.f;
+      __syncthreads();
+      // The state before this warp (the warps before it applied to the chunk's start) and after the
+      // whole chunk (every warp), in warp order: the same arithmetic in every thread.
+      float h_warp = hc[n], h_end = hc[n];
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) {
+        h_end = fmaf(s_P[q][w], h_end, s_S[q][w]);
+        if (w + 1 == warp) h_warp = h_end;
+      }
+      hc[n] = h_end;
+      float h = fmaf(Pe, h_warp, Se);  // the state before this thread's first item
+#pragma unroll
+      for (int i = 0; i < kItems; ++i) {
+        const int64_t t = tt + i;
+        const float Cv = t < p.len ? to_float(C_g[n * p.C_s.row + t * p.C_s.time]) : 0.f;
+        h = fmaf(a[i], h, bx[i]);
+        y[i] = fmaf(Cv, h, y[i]);
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < kItems; ++i) {
+      const int64_t t = tt + i;
+      if (t >= p.len) break;
+      float o = y[i];
+      if constexpr (kHasZ) {
+        const float zz = to_float(z_g[t * p.z_s.time]);
+        o *= zz * sigmoid_f(zz);
+      }
+      out_g[t * p.out_s.time] = from_float<T>(o);
+    }
+  }
+  if (p.last_state != nullptr && threadIdx.x == 0)
+    for (int n = 0; n < N; ++n) p.last_state[(b * p.dim + e) * N + n] = hc[n];
+}
+
+// Needs N ≤ kBlockScanMaxN.
+template <int kWarps, int kItems, typename T, class Flags>
+void block_scan_fwd_run(const SelectiveScanParams& p) {
+  if (p.dstate > kBlockScanMaxN) {
+    std::fprintf(stderr, "block_scan_fwd: N = %ld > %d\n", long(p.dstate), kBlockScanMaxN);
+    std::exit(1);
+  }
+  const dim3 grid(static_cast<unsigned>(p.dim), static_cast<unsigned>(p.batch));
+  block_scan_fwd_kernel<kWarps, kItems, T, Flags><<<grid, kWarps * 32, 0, p.stream>>>(p);
+}
+
+}  // namespace mcd::ops::cuda::lab
