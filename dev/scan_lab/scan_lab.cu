@@ -3,7 +3,9 @@
 // five production algorithms (through the library's entry points), and the lab's own forward-only
 // versions (13–15: one block per channel, block_scan_fwd.cuh), checked against a float64 CPU
 // reference and timed. Built only with -DMCD_BUILD_DEV=ON; not part of the library or its tests.
-//   usage: scan_lab [--check-only] [--reps N] [--shape B,L,E,N]   (fp32 activations, contiguous)
+//   usage: scan_lab [--check-only] [--reps N] [--shape B,L,E,N] [--channel-last]
+//   (fp32 activations; (B, E, L) time-contiguous, or with --channel-last (B, L, E) as the model's
+//   mixer hands them to the scan; B and C are (B, N, L) either way)
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -27,6 +29,25 @@ namespace {
 struct Shape {
   int64_t b, l, e, n;
 };
+bool g_channel_last = false;  // --channel-last: the (B, E, L) operands live as (B, L, E) on the device
+
+// A (B, E, L) host array in the device layout, and back.
+std::vector<double> to_device_layout(const std::vector<double>& v, const Shape& s) {
+  if (!g_channel_last) return v;
+  std::vector<double> o(v.size());
+  for (int64_t b = 0; b < s.b; ++b)
+    for (int64_t e = 0; e < s.e; ++e)
+      for (int64_t t = 0; t < s.l; ++t) o[(b * s.l + t) * s.e + e] = v[(b * s.e + e) * s.l + t];
+  return o;
+}
+std::vector<double> from_device_layout(const std::vector<double>& v, const Shape& s) {
+  if (!g_channel_last) return v;
+  std::vector<double> o(v.size());
+  for (int64_t b = 0; b < s.b; ++b)
+    for (int64_t e = 0; e < s.e; ++e)
+      for (int64_t t = 0; t < s.l; ++t) o[(b * s.e + e) * s.l + t] = v[(b * s.l + t) * s.e + e];
+  return o;
+}
 
 // ---------------------------------------------------------------- float64 CPU reference
 // Plain loops, all optional inputs present: Δ = softplus(δ + bias), u' = m⊙u,
@@ -143,7 +164,8 @@ struct Device {
     p.dtype = DType::kFloat32;
     p.batch = s.b, p.dim = s.e, p.len = s.l, p.dstate = s.n;
     p.n_chunks = (s.l + chunk - 1) / chunk;
-    const Strides3 act{s.e * s.l, s.l, 1}, st{s.n * s.l, s.l, 1};
+    const Strides3 act = g_channel_last ? Strides3{s.e * s.l, 1, s.e} : Strides3{s.e * s.l, s.l, 1};
+    const Strides3 st{s.n * s.l, s.l, 1};
     p.u = u.p, p.u_s = act, p.delta = delta.p, p.delta_s = act, p.z = z.p, p.z_s = act;
     p.Bm = Bm.p, p.B_s = st, p.Cm = Cm.p, p.C_s = st;
     p.A = A.p, p.D = D.p, p.delta_bias = bias.p, p.mask = mask.p;
@@ -257,8 +279,10 @@ bool check(const Shape& s, const std::vector<Version>& vs) {
   const Host h = random_host(s, unsigned(s.b * 7 + s.l * 3 + s.e * 131 + s.n));
   const RefOut r = reference(h, s);
   Device d(s);
-  d.u.put(h.u), d.delta.put(h.delta), d.z.put(h.z), d.Bm.put(h.Bm), d.Cm.put(h.Cm), d.A.put(h.A), d.D.put(h.D);
-  d.bias.put(h.bias), d.mask.put(h.mask), d.dout.put(h.dout);
+  auto ble = [&](const std::vector<double>& v) { return to_device_layout(v, s); };
+  auto back = [&](const Buf& buf) { return from_device_layout(buf.get(), s); };
+  d.u.put(ble(h.u)), d.delta.put(ble(h.delta)), d.z.put(ble(h.z)), d.Bm.put(h.Bm), d.Cm.put(h.Cm), d.A.put(h.A);
+  d.D.put(h.D), d.bias.put(h.bias), d.mask.put(h.mask), d.dout.put(ble(h.dout));
   bool ok = true;
   for (const Version& v : vs) {
     if (s.n > kSeqMaxState && v.chunk != kScanChunk) continue;  // state-sequential: N ≤ 16
@@ -267,7 +291,7 @@ bool check(const Shape& s, const std::vector<Version>& vs) {
     const SelectiveScanParams p = d.params(v.chunk);
     v.fwd(p);
     LAB_CHECK(cudaDeviceSynchronize());
-    const std::vector<double> out = d.out.get();
+    const std::vector<double> out = back(d.out);
     if (!v.bwd) {  // forward only
       const double err = rel_err(out, r.out);
       const bool pass = err < 1e-3;
@@ -278,8 +302,8 @@ bool check(const Shape& s, const std::vector<Version>& vs) {
     }
     v.bwd(p);
     LAB_CHECK(cudaDeviceSynchronize());
-    const double errs[] = {rel_err(out, r.out),          rel_err(d.du.get(), r.du),
-                           rel_err(d.ddelta.get(), r.ddelta), rel_err(d.dz.get(), r.dz),
+    const double errs[] = {rel_err(out, r.out),          rel_err(back(d.du), r.du),
+                           rel_err(back(d.ddelta), r.ddelta), rel_err(back(d.dz), r.dz),
                            rel_err(d.dB.get(), r.dB),      rel_err(d.dC.get(), r.dC),
                            rel_err(d.dA.get(), r.dA),      rel_err(d.dD.get(), r.dD),
                            rel_err(d.dbias.get(), r.dbias), rel_err(d.dmask.get(), r.dmask)};
@@ -326,6 +350,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--check-only") check_only = true;
+    else if (a == "--channel-last") g_channel_last = true;
     else if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
     else if (a == "--shape" && i + 1 < argc) {
       long b, l, e, n;
@@ -335,7 +360,7 @@ int main(int argc, char** argv) {
       }
       timed = {b, l, e, n};
     } else {
-      std::fprintf(stderr, "scan_lab: unknown argument '%s' (valid: --check-only, --reps N, --shape B,L,E,N)\n",
+      std::fprintf(stderr, "scan_lab: unknown argument '%s' (valid: --check-only, --reps N, --shape B,L,E,N, --channel-last)\n",
                    a.c_str());
       return 2;
     }
@@ -353,6 +378,7 @@ int main(int argc, char** argv) {
     ok = check(s, vs) && ok;
   std::printf("check: %s\n", ok ? "all versions within 1e-3 of float64" : "FAILED");
   if (check_only) return ok ? 0 : 1;
+  const char* layout = g_channel_last ? " channel-last" : "";
   Device d(timed);
   std::vector<double> ones(timed.e, 1.0);
   for (Buf* b : {&d.u, &d.delta, &d.z, &d.Bm, &d.Cm, &d.dout}) {
@@ -370,13 +396,13 @@ int main(int argc, char** argv) {
     const SelectiveScanParams p = d.params(v.chunk);
     const float fwd = median_ms([&] { v.fwd(p); }, reps);
     if (!v.bwd) {
-      std::printf("time B%ld L%ld E%ld N%ld fp32  %-34s fwd %9.1f us  (forward only)\n", long(timed.b), long(timed.l),
-                  long(timed.e), long(timed.n), v.name.c_str(), fwd * 1e3);
+      std::printf("time B%ld L%ld E%ld N%ld fp32%s  %-34s fwd %9.1f us  (forward only)\n", long(timed.b),
+                  long(timed.l), long(timed.e), long(timed.n), layout, v.name.c_str(), fwd * 1e3);
       continue;
     }
     const float both = median_ms([&] { v.fwd(p); v.bwd(p); }, reps);
-    std::printf("time B%ld L%ld E%ld N%ld fp32  %-34s fwd %9.1f us  fwd+bwd %9.1f us\n", long(timed.b), long(timed.l),
-                long(timed.e), long(timed.n), v.name.c_str(), fwd * 1e3, both * 1e3);
+    std::printf("time B%ld L%ld E%ld N%ld fp32%s  %-34s fwd %9.1f us  fwd+bwd %9.1f us\n", long(timed.b),
+                long(timed.l), long(timed.e), long(timed.n), layout, v.name.c_str(), fwd * 1e3, both * 1e3);
   }
   return ok ? 0 : 1;
 }
