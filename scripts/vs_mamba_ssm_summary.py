@@ -110,7 +110,7 @@ if pruned:
 runs = sorted(glob.glob(os.path.join(out, "pretrain", "*-*", "metrics.jsonl")))
 if runs:
     print("## End-to-end pre-training, 8 × 2048 tokens per step, bf16 (ours: `pretrain` steps 21–80; theirs: the harness's loop)\n")
-    print("| model | ours (scan plan) tokens/s | ours peak GiB | mamba-ssm tokens/s | mamba-ssm peak GiB | speed ratio | memory ratio | targets |")
+    print("| model | ours (plan) tokens/s | ours peak GiB | mamba-ssm tokens/s | mamba-ssm peak GiB | speed ratio | memory ratio | targets |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for f in runs:
         label, preset = os.path.basename(os.path.dirname(f)).split("-", 1)
