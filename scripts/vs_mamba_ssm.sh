@@ -5,8 +5,10 @@
 # infer = ours_infer,theirs_infer + ours again, pretrain = ours_pretrain,theirs_pretrain, so that one
 # device call can run ours and the next, on the same warm machine, theirs):
 #   tests    the decode/parity GPU tests;
+#   lab      (not a default) the scan lab, dev/scan_lab: every version checked, then timed at
+#            (1, 4096, 1536), time-contiguous and channel-last;
 #   infer    ours: `profile` of mamba-130m and mamba-370m (random weights, bf16): prefill 1x1024 and
-#            1x4096, CUDA-graph decode at batch 1 and 64; `bench_ops` (scan forward at (1, 4096, 1536));
+#            1x4096 (eager and CUDA graph), CUDA-graph decode at batch 1 and 64; `bench_ops` (scan forward at (1, 4096, 1536));
 #            theirs: the harness's prefill, decode and ops cases; ours again after theirs;
 #   pruned   ours: dense and 25/50/75 % uniformly pruned (`init --sparsity`), interleaved in one
 #            `profile` per preset: prefill 1x4096, graph decode at batch 64, training step 8x2048;
@@ -35,10 +37,20 @@ if [[ ! -x $bin || ! -x build-gpu/tests/test_gpu || ! -x build-gpu/bench/bench_o
 fi
 if has tests; then
   timeout 240 build-gpu/tests/test_gpu \
-    --gtest_filter='ScanKernelModes.*:GpuAddRmsNorm.*:GpuDecodeStep.*:GpuCodesign.Graph*:GpuCodesign.Bf16Decode*:GpuSeams.*:GpuParity.*:GpuGraph*' \
+    --gtest_filter='ScanKernelModes.*:GpuAddRmsNorm.*:GpuTrain.*:GpuDecodeStep.*:GpuCodesign.Graph*:GpuCodesign.Bf16Decode*:GpuSeams.*:GpuParity.*:GpuGraph*' \
     >"$out/test_gpu_decode.log" 2>&1
   echo "decode tests rc=$?: $(grep -E '^\[  (PASSED|FAILED) ' "$out/test_gpu_decode.log" | tr '\n' ' ')"
   grep -E "agreement|FAILED  \]" "$out/test_gpu_decode.log" | head -20
+fi
+if has lab; then  # the scan lab (dev/scan_lab, -DMCD_BUILD_DEV=ON): every version checked, then timed at B = 1
+  cmake -S . -B build-gpu -DMCD_BUILD_DEV=ON >"$out/lab_build.log" 2>&1 && cmake --build build-gpu --target scan_lab \
+    -j"$(nproc)" >>"$out/lab_build.log" 2>&1
+  echo "scan_lab build rc=$?"
+  for flags in "" "--channel-last"; do
+    timeout 120 build-gpu/dev/scan_lab --shape 1,4096,1536,16 $flags >>"$out/scan_lab.txt" 2>&1
+    echo "scan_lab (1, 4096, 1536) ${flags:-time-contiguous} rc=$?"
+  done
+  grep -E "FAIL|^check:|^time" "$out/scan_lab.txt"
 fi
 mkdir -p "$out/models" "$out/profiles"
 models() {  # preset: dense and pruned random models
@@ -57,7 +69,8 @@ wait_theirs() {
 }
 ours_infer() {  # round
   for p in mamba-130m mamba-370m; do
-    timeout 200 "$bin" profile --model "$out/models/$p-s0" --device cuda --prefill 1x1024,1x4096 --decode-batch 1,64 \
+    timeout 200 "$bin" profile --model "$out/models/$p-s0" --device cuda --prefill 1x1024,1x4096 --prefill-mode both \
+      --decode-batch 1,64 \
       --decode-mode graph --decode-steps 64 --iters 30 --out "$out/profiles/infer-$p-$1.json" \
       >"$out/profiles/infer-$p-$1.log" 2>&1
     echo "ours infer $p round $1 rc=$?"

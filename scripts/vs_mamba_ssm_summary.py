@@ -45,7 +45,7 @@ def ours_infer():
         for cs in prof["cases"]:
             r = cs["results"][0]
             ms = r["per_token_ms_p50"] if cs["case"] == "decode" else r["summary_ms"]["p50"]
-            res.setdefault((preset, cs["case"], cs["batch"], cs["length"]), []).append(ms)
+            res.setdefault((preset, cs["case"], cs["batch"], cs["length"], bool(cs.get("cuda_graph"))), []).append(ms)
     return res, params
 
 
@@ -58,12 +58,12 @@ if ours:
     print("## Inference (bf16 weights, random models; ours: P50 of `profile`, each round's value; theirs: harness medians)\n")
     print("| model | case | ours ms (rounds) | mamba-ssm ms | speed ratio | target | physical floor ms |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for (preset, case, batch, length), v in sorted(ours.items()):
+    for (preset, case, batch, length, graph), v in sorted(ours.items()):
         name = preset.replace("mamba-", "")
         if case == "prefill":
             t = [r for r in theirs if r.get("bench") == "prefill" and r.get("model") == preset and r.get("seq") == length]
             their = t[0]["median_ms"] if t else None
-            label, target = f"prefill {batch}x{length}", "≥ 4×"
+            label, target = f"prefill {batch}x{length}" + (" (CUDA graph)" if graph else ""), "≥ 4×"
             floor = 2 * params[preset] * batch * length / BF16_FLOPS * 1e3
         else:
             t = [r for r in theirs if r.get("bench") == "decode" and r.get("model") == preset and r.get("batch") == batch]

@@ -46,7 +46,8 @@ Command add_profile(CLI::App& app) {
       "profile", "latency percentiles, throughput and memory of models: prefill, decode, training step (JSON)");
   struct Args {
     std::vector<std::string> models;
-    std::string device = "auto", prefill = "1x1024", decode = "1", train, out, dtype = "auto", decode_mode = "auto";
+    std::string device = "auto", prefill = "1x1024", decode = "1", train, out, dtype = "auto", decode_mode = "auto",
+                prefill_mode = "eager";
     std::string trace;
     int64_t iters = 50, warmup = 5, decode_steps = 16, resamples = 10000;
     uint64_t seed = 0;
@@ -65,6 +66,11 @@ Command add_profile(CLI::App& app) {
   sub->add_option("--decode-mode", a->decode_mode,
                   "decode steps: eager (one launch per kernel), graph (CUDA-graph replay), both, or auto (graph on CUDA)")
       ->check(CLI::IsMember({"auto", "eager", "graph", "both"}))
+      ->capture_default_str();
+  sub->add_option("--prefill-mode", a->prefill_mode,
+                  "prefill: eager (as generate runs it), graph (the whole prefill one CUDA-graph replay, for fixed "
+                  "shapes), or both")
+      ->check(CLI::IsMember({"eager", "graph", "both"}))
       ->capture_default_str();
   sub->add_option("--train-batch", a->train, "training-step shapes BATCHxLENGTH (AdamW; bf16 autocast on CUDA)");
   sub->add_option("--iters", a->iters, "timed samples per model and case")->check(CLI::Range(2, 1000000))->capture_default_str();
@@ -89,8 +95,16 @@ Command add_profile(CLI::App& app) {
                                               std::make_tuple(infer::CaseKind::kDecode, a->decode, "--decode-batch"),
                                               std::make_tuple(infer::CaseKind::kTrain, a->train, "--train-batch")})
               for (auto c : infer::parse_cases(kind, text, a->decode_steps, option)) {
-                if (kind != infer::CaseKind::kDecode) {
+                if (kind == infer::CaseKind::kTrain) {
                   cases.push_back(c);
+                  continue;
+                }
+                if (kind == infer::CaseKind::kPrefill) {
+                  const std::string& mode = a->prefill_mode;
+                  MCD_CHECK(mode == "eager" || device.is_cuda(), "profile: --prefill-mode ", mode, " needs a CUDA device");
+                  if (mode == "eager" || mode == "both") cases.push_back(c);
+                  c.cuda_graph = true;
+                  if (mode == "graph" || mode == "both") cases.push_back(c);
                   continue;
                 }
                 const std::string mode = a->decode_mode == "auto" ? (device.is_cuda() ? "graph" : "eager") : a->decode_mode;

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "infer/graph_decoder.h"
+#include "infer/graph_prefill.h"
 #include "util/error.h"
 
 #ifdef MCD_WITH_CUDA
@@ -43,7 +44,8 @@ const char* case_kind_name(CaseKind kind) {
 
 std::string ProfileCase::label() const {
   if (kind == CaseKind::kDecode) return "decode b" + std::to_string(batch) + (cuda_graph ? " graph" : "");
-  return std::string(case_kind_name(kind)) + " " + std::to_string(batch) + "x" + std::to_string(length);
+  return std::string(case_kind_name(kind)) + " " + std::to_string(batch) + "x" + std::to_string(length) +
+         (kind == CaseKind::kPrefill && cuda_graph ? " graph" : "");
 }
 
 std::vector<ProfileCase> parse_cases(CaseKind kind, const std::string& text, int64_t decode_steps,
@@ -94,6 +96,7 @@ struct CaseRunner::State {
   InferenceCache cache;  // prefill/decode
   std::unique_ptr<torch::optim::AdamW> optimizer;
   std::unique_ptr<GraphDecoder> decoder;  // decode with cuda_graph
+  std::unique_ptr<GraphPrefill> prefill;  // prefill with cuda_graph
 };
 
 CaseRunner::CaseRunner(MambaLM model, const ProfileCase& c, torch::Device device, uint64_t seed, bool autocast)
@@ -111,6 +114,10 @@ CaseRunner::CaseRunner(MambaLM model, const ProfileCase& c, torch::Device device
     if (!c.cuda_graph) s_->cache = model_->new_cache(c.batch);
     if (c.kind == CaseKind::kPrefill) {
       s_->ids = torch::randint(vocab, {c.batch, c.length}, torch::TensorOptions(torch::kLong).device(device));
+      if (c.cuda_graph) {
+        s_->prefill = std::make_unique<GraphPrefill>(*model_, c.batch, c.length);
+        s_->prefill->run(s_->ids);
+      }
     } else {
       // Decode continues from a 16-token prompt; the state's size does not grow with the position.
       const at::Tensor prompt = torch::randint(vocab, {c.batch, 16}, torch::TensorOptions(torch::kLong).device(device));
@@ -132,6 +139,10 @@ void CaseRunner::work() {
   switch (case_.kind) {
     case CaseKind::kPrefill: {
       torch::NoGradGuard no_grad;
+      if (s_->prefill) {
+        s_->prefill->replay();
+        break;
+      }
       s_->cache.reset();
       model_->prefill(s_->ids, s_->cache);
       break;
@@ -180,7 +191,7 @@ double CaseRunner::run_ms() {
 MemoryUse CaseRunner::measure_memory() {
   MemoryUse m;
   m.weights = parameter_bytes(*model_);
-  const InferenceCache& cache = s_->decoder ? s_->decoder->cache() : s_->cache;
+  const InferenceCache& cache = s_->decoder ? s_->decoder->cache() : s_->prefill ? s_->prefill->cache() : s_->cache;
   for (const LayerState& l : cache.layers) m.states += tensor_bytes(l.conv) + tensor_bytes(l.ssm);
 #ifdef MCD_WITH_CUDA
   if (device_.is_cuda()) {

@@ -9,6 +9,7 @@
 #include "csp/permutation.h"
 #include "csp/stage.h"
 #include "infer/graph_decoder.h"
+#include "infer/graph_prefill.h"
 #include "infer/profiler.h"
 #include "model/classifier.h"
 #include "model/generation.h"
@@ -105,6 +106,42 @@ TEST(GpuCodesign, GraphDecodingGivesTheEagerGreedyTokens) {
   d.prefill(tokens(2, 5, 512, 15).to(torch::kCUDA));
   for (int i = 0; i < 4; ++i) d.step();
   EXPECT_TRUE(torch::isfinite(d.logits()).all().item<bool>());
+}
+
+// The prefill captured as a CUDA graph against the eager prefill, for two prompts in turn (the
+// second replay must not see the first's states) on a dense and a pruned model: the same kernels on
+// the same inputs, except that a capture may pick another cuBLAS algorithm for a product, whose fp32
+// sums over ≤ 2E = 256 terms then differ by a few ulps (~1e-6 relative); 1e-5 leaves margin and still
+// catches a stale buffer or a wrong state, which differ at O(1).
+TEST(GpuCodesign, GraphPrefillGivesTheEagerLogitsAndStates) {
+  MCD_SKIP_IF_NO_CUDA();
+  MambaLM gated = random_model(tiny_config("hard_concrete"), 22);
+  std::vector<std::pair<std::string, MambaLM>> models = {{"dense", random_model(tiny_config(""), 21)},
+                                                         {"pruned", sdm::apply_plan(*gated, sdm::plan_topk(*gated, 0.5))}};
+  for (auto& [name, m] : models) {
+    m->to(torch::kCUDA);
+    m->eval();
+    infer::GraphPrefill graph(*m, 2, 33);
+    for (uint64_t seed : {31, 32}) {
+      const at::Tensor ids = tokens(2, 33, 512, seed);
+      InferenceCache cache = m->new_cache(2);
+      const at::Tensor eager = m->prefill(ids.to(torch::kCUDA), cache);
+      const at::Tensor replayed = graph.run(ids).clone();
+      EXPECT_LT(test::rel_err(replayed, eager), 1e-5) << name << " seed " << seed;
+      EXPECT_EQ(graph.cache().seqlen, 33) << name;
+      for (size_t l = 0; l < cache.layers.size(); ++l) {
+        EXPECT_LT(test::rel_err(graph.cache().layers[l].conv, cache.layers[l].conv), 1e-5) << name << " layer " << l;
+        EXPECT_LT(test::rel_err(graph.cache().layers[l].ssm, cache.layers[l].ssm), 1e-5) << name << " layer " << l;
+      }
+    }
+    // Ids are checked on the host before they reach the graph's buffer.
+    try {
+      graph.run(torch::full({2, 33}, 100000, torch::kLong));
+      ADD_FAILURE() << "an out-of-vocabulary id ran";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("token ids must be in"), std::string::npos) << e.what();
+    }
+  }
 }
 
 // Prompts of different lengths through the graph decoder (teacher-forced prompt tails, then the

@@ -140,6 +140,15 @@ TEST(ProfileCli, WritesSummariesRatiosAndMemory) {
                                  tmp.file("q.json"));
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.err.find("--prefill"), std::string::npos) << bad.err;
+  // A CUDA-graph prefill needs a CUDA device; the label says which prefill ran.
+  const auto graph_on_cpu = test::run_cli("profile --model " + tmp.file("a") +
+                                          " --device cpu --prefill 1x8 --prefill-mode graph --decode-batch '' --out " +
+                                          tmp.file("g.json"));
+  EXPECT_EQ(graph_on_cpu.status, 1);
+  EXPECT_NE(graph_on_cpu.err.find("--prefill-mode graph needs a CUDA device"), std::string::npos) << graph_on_cpu.err;
+  ProfileCase g = parse_cases(CaseKind::kPrefill, "1x8", 1, "--prefill")[0];
+  g.cuda_graph = true;
+  EXPECT_EQ(g.label(), "prefill 1x8 graph");
 }
 
 }  // namespace
