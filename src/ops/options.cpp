@@ -70,6 +70,21 @@ OpsOptions parse_ops_option(OpsOptions base, const std::string& key, const std::
   return base;
 }
 
+std::vector<std::pair<std::string, std::string>> ops_option_values(const OpsOptions& o) {
+  auto b = [](bool v) { return std::string(v ? "true" : "false"); };
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const std::string& key : ops_option_keys()) {
+    if (key == "backend") out.emplace_back(key, backend_name(o.backend));
+    else if (key == "fused_mixer") out.emplace_back(key, b(o.fused_mixer));
+    else if (key == "mixer_saves_conv_output") out.emplace_back(key, b(o.mixer_saves_conv_output));
+    else if (key == "scan_plan") out.emplace_back(key, scan_plan_name(o.scan_plan));
+    else if (key == "in_proj_saves_input") out.emplace_back(key, b(o.in_proj_saves_input));
+    else if (key == "keep_cast_weights") out.emplace_back(key, b(o.keep_cast_weights));
+    else fail(cat("ops_option_values: key '", key, "' has no writer"));
+  }
+  return out;
+}
+
 ScanPlan parse_scan_plan(const std::string& name) {
   if (name == "auto") return ScanPlan::kAuto;
   if (name == "low_memory") return ScanPlan::kLowMemory;

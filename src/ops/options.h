@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ops/backend.h"
@@ -54,6 +55,9 @@ class ScopedOpsOptions {
 // ops_option_keys(); the YAML `ops:` section and the CLI's global options go through here.
 OpsOptions parse_ops_option(OpsOptions base, const std::string& key, const std::string& value);
 const std::vector<std::string>& ops_option_keys();
+// Every key of ops_option_keys() with its value in `options`, as parse_ops_option reads it back
+// (what a training run records in its summary.json, so results say how they were made).
+std::vector<std::pair<std::string, std::string>> ops_option_values(const OpsOptions& options);
 
 ScanPlan parse_scan_plan(const std::string& name);  // auto | low_memory; throws listing them
 const char* scan_plan_name(ScanPlan plan);

@@ -12,6 +12,7 @@
 #include <iostream>
 #include <limits>
 
+#include "ops/options.h"
 #include "train/memory_stats.h"
 #include "train/step_graphs.h"
 #include "util/atomic_file.h"
@@ -263,6 +264,10 @@ nlohmann::json run_training_loop(Objective& objective, Communicator& comm, const
                             {"precision", s.bf16 ? "bf16" : "fp32"},
                             {"cuda_graphs", graphs ? graphs->graphs() : 0},
                             {"graph_replays", graphs ? graphs->replays() : 0}};
+  // The ops options the run used (scan plan, memory options, …): results say how they were made.
+  nlohmann::json ops_used = nlohmann::json::object();
+  for (const auto& [key, value] : ops::ops_option_values(ops::ops_options())) ops_used[key] = value;
+  summary["ops"] = ops_used;
   if (main) {
     objective.finish(summary);
     const std::string final_dir = fs::join(s.out_dir, "final");

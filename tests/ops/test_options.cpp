@@ -38,6 +38,30 @@ TEST(OpsOptions, ParsesEveryKeyStrictly) {
   }
 }
 
+// ops_option_values writes every key so that parse_ops_option reads the same options back.
+TEST(OpsOptions, ValuesRoundTripThroughTheParser) {
+  ops::OpsOptions o;
+  o.backend = ops::Backend::kComposite;
+  o.fused_mixer = false;
+  o.mixer_saves_conv_output = true;
+  o.scan_plan = ops::ScanPlan::kLowMemory;
+  o.in_proj_saves_input = false;
+  o.keep_cast_weights = false;
+  const auto values = ops::ops_option_values(o);
+  ASSERT_EQ(values.size(), ops::ops_option_keys().size());
+  ops::OpsOptions back;
+  for (size_t i = 0; i < values.size(); ++i) {
+    EXPECT_EQ(values[i].first, ops::ops_option_keys()[i]);
+    back = ops::parse_ops_option(back, values[i].first, values[i].second);
+  }
+  EXPECT_EQ(back.backend, o.backend);
+  EXPECT_EQ(back.fused_mixer, o.fused_mixer);
+  EXPECT_EQ(back.mixer_saves_conv_output, o.mixer_saves_conv_output);
+  EXPECT_EQ(back.scan_plan, o.scan_plan);
+  EXPECT_EQ(back.in_proj_saves_input, o.in_proj_saves_input);
+  EXPECT_EQ(back.keep_cast_weights, o.keep_cast_weights);
+}
+
 TEST(OpsOptions, UnknownKeysAndValuesListTheValidOnes) {
   auto message = [](const std::string& key, const std::string& value) {
     try {

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "io/safetensors_torch.h"
+#include "ops/options.h"
 #include "test_support.h"
 #include "train/loop.h"
 #include "util/fs.h"
@@ -96,6 +97,11 @@ TEST(TrainingLoop, TrainsAnObjectiveThatIsNotAnLm) {
   EXPECT_TRUE(fs::exists(dir.file("run/final/toy.safetensors")));
   EXPECT_TRUE(fs::exists(dir.file("run/checkpoints/step_00000040/toy.safetensors")));
   EXPECT_TRUE(fs::exists(dir.file("run/summary.json")));
+  // The ops options in force, every key (the defaults here).
+  ASSERT_TRUE(summary.contains("ops"));
+  EXPECT_EQ(summary["ops"].size(), ops::ops_option_keys().size());
+  EXPECT_EQ(summary["ops"].at("scan_plan"), "auto");
+  EXPECT_EQ(summary["ops"].at("in_proj_saves_input"), "true");
 }
 
 TEST(TrainingLoop, FailedStepThenResumeIsBitIdentical) {
