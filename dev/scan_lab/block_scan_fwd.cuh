@@ -2,7 +2,9 @@
 // Why: at B = 1 every library algorithm gives a channel one warp or less, so (1, 4096, 1536) runs
 // ≤ 6 warps per SM and takes ~450 µs whatever the algorithm (docs/PERF_NOTES.md, "Fourth
 // session"); mamba-ssm's forward, which gives each channel 128 threads, takes 127 µs there.
-// Layout: grid (E, B); kWarps·32 threads walk a chunk of kWarps·32·kItems steps, thread j owning
+// Layout: grid (E / kChannels, B); kChannels adjacent channels per block (so that with channel-last
+// operands the block's loads of one step share their sectors through L1), each walked by kWarps
+// warps: kWarps·32 threads per channel walk a chunk of kWarps·32·kItems steps, thread j owning
 // the kItems consecutive steps j·kItems …; per state n each thread folds its items into the affine
 // map h ↦ P·h + S, a warp shuffle scan composes the lanes, one barrier per state exchanges the
 // warps' totals (double-buffered, alternating with every state of every chunk, so one barrier
@@ -20,18 +22,21 @@ namespace mcd::ops::cuda::lab {
 
 constexpr int kBlockScanMaxN = 16;
 
-template <int kWarps, int kItems, typename T, class Flags>
-__global__ void __launch_bounds__(kWarps * 32) block_scan_fwd_kernel(SelectiveScanParams p) {
+template <int kWarps, int kItems, typename T, class Flags, int kChannels = 1>
+__global__ void __launch_bounds__(kWarps * 32 * kChannels) block_scan_fwd_kernel(SelectiveScanParams p) {
   constexpr bool kHasZ = Flags::kHasZ, kSoftplus = Flags::kSoftplus;
-  constexpr int kThreads = kWarps * 32, kChunk = kThreads * kItems;
-  __shared__ float s_P[2][kWarps], s_S[2][kWarps];  // each warp's map for the current state
-  int phase = 0;                                     // which of the two buffers: flips every state
+  constexpr int kThreads = kWarps * 32, kChunk = kThreads * kItems;  // per channel
+  __shared__ float s_P[2][kChannels * kWarps], s_S[2][kChannels * kWarps];  // each warp's map, current state
+  int phase = 0;  // which of the two buffers: flips every state
   const int N = static_cast<int>(p.dstate);
-  const int64_t e = blockIdx.x, b = blockIdx.y;
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const float D = p.D != nullptr ? p.D[e] : 0.f;
-  const float bias = p.delta_bias != nullptr ? p.delta_bias[e] : 0.f;
-  const float m = p.mask != nullptr ? p.mask[e] : 1.f;
+  const int c = threadIdx.x / kThreads;  // this thread's channel in the block
+  const int64_t e = int64_t(blockIdx.x) * kChannels + c, b = blockIdx.y;
+  const bool e_ok = e < p.dim;  // past the last channel: walks zeros, writes nothing (barriers are shared)
+  const int tid = threadIdx.x % kThreads, lane = tid % 32, warp = tid / 32;
+  const int w0 = c * kWarps;  // the channel's first warp in s_P / s_S
+  const float D = p.D != nullptr && e_ok ? p.D[e] : 0.f;
+  const float bias = p.delta_bias != nullptr && e_ok ? p.delta_bias[e] : 0.f;
+  const float m = p.mask != nullptr && e_ok ? p.mask[e] : 1.f;
   const T* u_g = static_cast<const T*>(p.u) + b * p.u_s.batch + e * p.u_s.row;
   const T* dt_g = static_cast<const T*>(p.delta) + b * p.delta_s.batch + e * p.delta_s.row;
   const T* z_g = kHasZ ? static_cast<const T*>(p.z) + b * p.z_s.batch + e * p.z_s.row : nullptr;
@@ -44,16 +49,16 @@ __global__ void __launch_bounds__(kWarps * 32) block_scan_fwd_kernel(SelectiveSc
 #pragma unroll
   for (int n = 0; n < kBlockScanMaxN; ++n) {
     hc[n] = 0.f;
-    A2[n] = n < N ? p.A[e * N + n] * kLog2e : 0.f;
+    A2[n] = n < N && e_ok ? p.A[e * N + n] * kLog2e : 0.f;
   }
 
   for (int64_t t0 = 0; t0 < p.len; t0 += kChunk) {
-    const int64_t tt = t0 + int64_t(threadIdx.x) * kItems;  // this thread's first step
+    const int64_t tt = t0 + int64_t(tid) * kItems;  // this thread's first step
     float dt[kItems], dtu[kItems], y[kItems];
 #pragma unroll
     for (int i = 0; i < kItems; ++i) {
       const int64_t t = tt + i;
-      const bool ok = t < p.len;
+      const bool ok = e_ok && t < p.len;
       float x = ok ? to_float(dt_g[t * p.delta_s.time]) + bias : 0.f;
       if constexpr (kSoftplus) x = softplus_f(x);
       dt[i] = ok ? x : 0.f;  // Δ = 0 past the end: the state passes unchanged
@@ -87,8 +92,8 @@ __global__ void __launch_bounds__(kWarps * 32) block_scan_fwd_kernel(SelectiveSc
       const int q = phase;
       phase ^= 1;
       if (lane == 31) {
-        s_P[q][warp] = P;
-        s_S[q][warp] = S;
+        s_P[q][w0 + warp] = P;
+        s_S[q][w0 + warp] = S;
       }
       // This lane's exclusive prefix within the warp.
       float Pe = __shfl_up_sync(kFullMask, P, 1), Se = __shfl_up_sync(kFullMask, S, 1);
@@ -99,7 +104,7 @@ __global__ void __launch_bounds__(kWarps * 32) block_scan_fwd_kernel(SelectiveSc
       float h_warp = hc[n], h_end = hc[n];
 #pragma unroll
       for (int w = 0; w < kWarps; ++w) {
-        h_end = fmaf(s_P[q][w], h_end, s_S[q][w]);
+        h_end = fmaf(s_P[q][w0 + w], h_end, s_S[q][w0 + w]);
         if (w + 1 == warp) h_warp = h_end;
       }
       hc[n] = h_end;
@@ -115,7 +120,7 @@ __global__ void __launch_bounds__(kWarps * 32) block_scan_fwd_kernel(SelectiveSc
 #pragma unroll
     for (int i = 0; i < kItems; ++i) {
       const int64_t t = tt + i;
-      if (t >= p.len) break;
+      if (!e_ok || t >= p.len) break;
       float o = y[i];
       if constexpr (kHasZ) {
         const float zz = to_float(z_g[t * p.z_s.time]);
@@ -124,19 +129,19 @@ __global__ void __launch_bounds__(kWarps * 32) block_scan_fwd_kernel(SelectiveSc
       out_g[t * p.out_s.time] = from_float<T>(o);
     }
   }
-  if (p.last_state != nullptr && threadIdx.x == 0)
+  if (p.last_state != nullptr && tid == 0 && e_ok)
     for (int n = 0; n < N; ++n) p.last_state[(b * p.dim + e) * N + n] = hc[n];
 }
 
 // Needs N ≤ kBlockScanMaxN.
-template <int kWarps, int kItems, typename T, class Flags>
+template <int kWarps, int kItems, typename T, class Flags, int kChannels = 1>
 void block_scan_fwd_run(const SelectiveScanParams& p) {
   if (p.dstate > kBlockScanMaxN) {
     std::fprintf(stderr, "block_scan_fwd: N = %ld > %d\n", long(p.dstate), kBlockScanMaxN);
     std::exit(1);
   }
-  const dim3 grid(static_cast<unsigned>(p.dim), static_cast<unsigned>(p.batch));
-  block_scan_fwd_kernel<kWarps, kItems, T, Flags><<<grid, kWarps * 32, 0, p.stream>>>(p);
+  const dim3 grid(static_cast<unsigned>((p.dim + kChannels - 1) / kChannels), static_cast<unsigned>(p.batch));
+  block_scan_fwd_kernel<kWarps, kItems, T, Flags, kChannels><<<grid, kWarps * 32 * kChannels, 0, p.stream>>>(p);
 }
 
 }  // namespace mcd::ops::cuda::lab

@@ -1,7 +1,7 @@
 // The selective scan's kernel lab: the experimental versions of docs/PERF_NOTES.md (1–4, 7, 9, 10),
 // instantiated from the library's kernel templates with the parameters that made them, beside the
 // five production algorithms (through the library's entry points), and the lab's own forward-only
-// versions (13–15: one block per channel, block_scan_fwd.cuh), checked against a float64 CPU
+// versions (13–17: a block of warps per channel, block_scan_fwd.cuh), checked against a float64 CPU
 // reference and timed. Built only with -DMCD_BUILD_DEV=ON; not part of the library or its tests.
 //   usage: scan_lab [--check-only] [--reps N] [--shape B,L,E,N] [--channel-last]
 //   (fp32 activations; (B, E, L) time-contiguous, or with --channel-last (B, L, E) as the model's
@@ -234,6 +234,10 @@ std::vector<Version> versions() {
       {"14 block fwd 8 warps x 4 items", kScanChunk, lab::block_scan_fwd_run<8, 4, T, Flags>, {},
        lab::kBlockScanMaxN},
       {"15 block fwd 4 warps x 16 items", kScanChunk, lab::block_scan_fwd_run<4, 16, T, Flags>, {},
+       lab::kBlockScanMaxN},
+      {"16 block fwd 2 ch x 4 warps x 8", kScanChunk, lab::block_scan_fwd_run<4, 8, T, Flags, 2>, {},
+       lab::kBlockScanMaxN},
+      {"17 block fwd 4 ch x 2 warps x 8", kScanChunk, lab::block_scan_fwd_run<2, 8, T, Flags, 4>, {},
        lab::kBlockScanMaxN},
   };
 }
