@@ -137,10 +137,11 @@ class AddNormCudaFunction : public torch::autograd::Function<AddNormCudaFunction
 };
 
 // add_rms_norm followed by a linear layer on normed in autocast's dtype (ops/add_rms_norm.h,
-// add_rms_norm_linear). Saves residual_out, rstd and the weights, not normed: the backward runs
-// the forward kernel again on residual_out (in place, prev absent), which gives the forward's
-// normed bit for bit (same kernel, same fp32 inputs, same per-row reduction), then the two
-// products of autocast_linear's backward and the norm's backward kernels.
+// add_rms_norm_linear). Saves residual_out and the weights, not normed or rstd: the backward runs
+// the forward kernel again on residual_out (in place, prev absent: each element is rewritten with
+// its own value), which gives the forward's normed and rstd bit for bit (same kernel path, same
+// fp32 inputs, same per-row reduction), then the two products of autocast_linear's backward and
+// the norm's backward kernels.
 class AddNormLinearCudaFunction : public torch::autograd::Function<AddNormLinearCudaFunction> {
  public:
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
