@@ -13,8 +13,8 @@
 #   pruned   ours: dense and 25/50/75 % uniformly pruned (`init --sparsity`), interleaved in one
 #            `profile` per preset: prefill 1x4096, graph decode at batch 64, training step 8x2048;
 #   pretrain ours: `mamba-codesign pretrain` 8 × 2048 on enwiki2015/AA (80 steps): default, the low_memory
-#            scan plan, and that plan with the other memory options (memory_options: in_proj input and
-#            weight casts recomputed in the backward); theirs: the harness's pretrain case (issue 15's loop).
+#            scan plan, the in_proj input and weight casts recomputed in the backward (recompute), and
+#            all three (memory_options); theirs: the harness's pretrain case (issue 15's loop).
 # Theirs runs only when `mamba_ssm` and `causal_conv1d` are importable (installed or on PYTHONPATH);
 # this repository ships neither their code nor a recipe that builds them. MCD_WAIT_FOR=FILE waits
 # (≤ 12 min) for FILE first, for a build running beside. Ends with summary.md (tables and ratios).
@@ -108,6 +108,7 @@ ptrain() {  # label preset [global options]
 if (has pretrain || has ours_pretrain) && [[ -n $enwiki ]]; then
   for p in mamba-130m-gpt2 mamba-370m; do
     ptrain default "$p"; ptrain low_memory "$p" --scan-plan low_memory
+    ptrain recompute "$p" --save-in-proj-input off --keep-cast-weights off
     ptrain memory_options "$p" --scan-plan low_memory --save-in-proj-input off --keep-cast-weights off
   done
 fi
