@@ -97,6 +97,25 @@ at::Tensor MambaMixerImpl::project_out(const at::Tensor& y) {
 }
 at::Tensor MambaMixerImpl::A() const { return -torch::exp(A_log.to(at::kFloat)); }
 
+MambaMixerImpl::SourceStamp MambaMixerImpl::stamp_of(const at::Tensor& t) {
+  return {t.storage(), t.storage_offset(), int64_t(t._version()), t.scalar_type()};
+}
+bool MambaMixerImpl::same_source(const SourceStamp& s, const at::Tensor& t) {
+  return s.storage && s.storage.unsafeGetStorageImpl() == t.storage().unsafeGetStorageImpl() &&
+         s.offset == t.storage_offset() && s.version == int64_t(t._version()) && s.dtype == t.scalar_type();
+}
+
+MambaMixerImpl::ScanParams32 MambaMixerImpl::scan_params_fp32() {
+  const at::Tensor& bias = dt_proj->bias;
+  auto fresh = [&] { return ScanParams32{A(), D.to(at::kFloat), bias.to(at::kFloat)}; };
+  const bool grads = at::GradMode::is_enabled() && (A_log.requires_grad() || D.requires_grad() || bias.requires_grad());
+  if (grads || ops::capturing_cuda_graph()) return fresh();
+  ScanParamsMemo& m = scan_params_memo_;
+  if (!(same_source(m.A_log, A_log) && same_source(m.D, D) && same_source(m.bias, bias)))
+    m = ScanParamsMemo{stamp_of(A_log), stamp_of(D), stamp_of(bias), fresh()};
+  return m.value;
+}
+
 LayerState MambaMixerImpl::empty_state(int64_t batch, const at::TensorOptions& options) const {
   const auto state_dtype = options.dtype() == at::kDouble ? at::kDouble : at::kFloat;
   return {torch::zeros({batch, d_inner, d_conv - 1}, options),
@@ -122,13 +141,14 @@ at::Tensor MambaMixerImpl::forward_projected(const at::Tensor& xz, LayerState* s
     // x_proj's columns (x_proj(m⊙u) = (W_x⊙m)·u); its gradient flows through both.
     const at::Tensor out_b = out_proj->options.bias() ? out_proj->bias : at::Tensor();
     const at::Tensor mask = gate ? gate->forward().to(at::kFloat) : at::Tensor();  // (E)
+    const ScanParams32 sp = scan_params_fp32();
     ops::MambaInnerWeights w{conv_weight(),
                              conv1d->options.bias() ? conv1d->bias : at::Tensor(),
                              gate ? x_proj->weight * mask.to(x_proj->weight.scalar_type()).unsqueeze(0) : x_proj->weight,
                              dt_proj->weight,
-                             dt_proj->bias,
-                             A(),
-                             D,
+                             sp.delta_bias,
+                             sp.A,
+                             sp.D,
                              !out_weight_exact ? at::Tensor()
                              : out_adapter_    ? out_adapter_->effective_weight(out_proj->weight)
                                                : out_proj->weight,
@@ -151,15 +171,16 @@ at::Tensor MambaMixerImpl::forward_projected(const at::Tensor& xz, LayerState* s
   const at::Tensor x_dbl = x_proj->forward(u.transpose(1, 2));   // (B, L, R + 2N)
   const auto dbl_parts = x_dbl.split_with_sizes({R, N, N}, 2);
   const at::Tensor delta = F::linear(dbl_parts[0], dt_proj->weight).transpose(1, 2);  // (B, E, L)
+  const ScanParams32 sp = scan_params_fp32();
   ops::ScanInputs in;
   in.u = u;
   in.delta = delta;
-  in.A = A();
+  in.A = sp.A;
   in.B = dbl_parts[1].transpose(1, 2);                           // (B, N, L)
   in.C = dbl_parts[2].transpose(1, 2);                           // (B, N, L)
-  in.D = D.to(at::kFloat);
+  in.D = sp.D;
   in.z = z;
-  in.delta_bias = dt_proj->bias.to(at::kFloat);
+  in.delta_bias = sp.delta_bias;
   in.delta_softplus = true;
   if (xz.scalar_type() == at::kDouble) {  // float64 end to end for gradient checks
     in.A = -torch::exp(A_log);

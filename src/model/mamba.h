@@ -75,6 +75,27 @@ class MambaMixerImpl : public torch::nn::Module {
  private:
   at::Tensor conv_weight() const;  // (E, K)
   at::Tensor A() const;            // (E, N) = −exp(A_log), float32
+  // The scan's fp32 parameters: A = −exp(A_log), D and Δ's bias. Without gradients to them (an
+  // inference pass, or frozen during fine-tuning) they are kept from one call to the next while
+  // A_log, D and the bias keep the same storage at the same version (no in-place update, no
+  // `to()` since), so an eager prefill of a bf16 model runs no conversion kernels per layer; never
+  // kept while a CUDA graph is captured (a replay must see later in-place updates).
+  struct ScanParams32 {
+    at::Tensor A, D, delta_bias;
+  };
+  ScanParams32 scan_params_fp32();
+  struct SourceStamp {  // a parameter's storage (held, so it cannot be freed and reused) and version
+    at::Storage storage;
+    int64_t offset = -1, version = -1;
+    at::ScalarType dtype = at::kFloat;
+  };
+  struct ScanParamsMemo {
+    SourceStamp A_log, D, bias;
+    ScanParams32 value;
+  };
+  static SourceStamp stamp_of(const at::Tensor& t);
+  static bool same_source(const SourceStamp& s, const at::Tensor& t);
+  ScanParamsMemo scan_params_memo_;
   at::Tensor project_in(const at::Tensor& hidden);  // (…, D) → (…, 2E), through the adapter if any
   at::Tensor project_out(const at::Tensor& y);      // (…, E) → (…, D), through the adapter if any
   ProjectionAdapter in_adapter_, out_adapter_;

@@ -62,6 +62,46 @@ TEST(Model, StepModeMatchesFullForward) {
   EXPECT_LT(test::rel_err(torch::stack(all, 1), full), 1e-5);
 }
 
+// Passes without gradients keep the scan's fp32 parameters (A = −exp(A_log), D, Δ's bias) from one
+// call to the next; every change of those parameters — in place (copy_, mul_: the version counter)
+// or a new storage (set_data, to()) — must be seen. Reference: the same forward with gradients enabled,
+// which always derives them afresh. Threads pinned: both passes then sum in the same order.
+TEST(Model, ScanParametersKeptWithoutGradientsFollowEveryChange) {
+  at::set_num_threads(1);
+  MambaLM m = tiny_model(3);
+  const at::Tensor ids = torch::randint(0, 97, {2, 9}, torch::kLong);
+  auto without_grad = [&] {
+    torch::NoGradGuard no_grad;
+    return m->forward(ids);
+  };
+  auto with_grad = [&] { return m->forward(ids).detach(); };
+  const at::Tensor first = without_grad();
+  EXPECT_TRUE(torch::equal(without_grad(), first));  // kept: the same values again
+  EXPECT_TRUE(torch::equal(with_grad(), first));
+  auto& mixer = m->backbone->blocks[0]->mixer;
+  {
+    torch::NoGradGuard no_grad;
+    mixer->A_log.mul_(1.7);  // in place
+  }
+  const at::Tensor after_a = without_grad();
+  EXPECT_FALSE(torch::equal(after_a, first));
+  EXPECT_TRUE(torch::equal(after_a, with_grad()));
+  {
+    torch::NoGradGuard no_grad;
+    mixer->D.copy_(torch::randn_like(mixer->D));
+    mixer->dt_proj->bias.add_(0.3);
+  }
+  EXPECT_TRUE(torch::equal(without_grad(), with_grad()));
+  {
+    torch::NoGradGuard no_grad;
+    mixer->A_log.set_data(mixer->A_log.detach() * 1.3);  // a new storage, the version counter unchanged
+  }
+  EXPECT_TRUE(torch::equal(without_grad(), with_grad()));
+  m->to(at::kDouble);  // new storages again (Module::to), and back
+  m->to(at::kFloat);
+  EXPECT_TRUE(torch::equal(without_grad(), with_grad()));
+}
+
 // The current ops options with another backend (for ScopedOpsOptions).
 ops::OpsOptions with_backend(ops::Backend b) {
   ops::OpsOptions o = ops::ops_options();
