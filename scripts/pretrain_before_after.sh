@@ -28,19 +28,7 @@ run() {  # label build preset round [extra global options]
   local dir="$out/runs/$1-$3-$4"
   bash scripts/pretrain_timed_run.sh "$2/mamba-codesign" "$3" "$enwiki" "$out/tokens" "$dir" "${@:5}"
   local rc=$?
-  python3 - "$dir/metrics.jsonl" "$1" "$3" "$4" "$rc" >>"$out/e2e.jsonl" <<'PY'
-import json, sys
-path, label, preset, rnd, rc = sys.argv[1:]
-try:
-    rows = [json.loads(l) for l in open(path) if '"loss"' in l]
-except OSError:
-    rows = []
-rows = [r for r in rows if r["step"] > 20]
-rate = sum(r["tokens_per_s"] for r in rows) / len(rows) if rows else None
-mem = max(r["peak_memory_bytes"] for r in rows) / 2**30 if rows else None
-print(json.dumps({"build": label, "preset": preset, "round": int(rnd), "rc": int(rc),
-                  "tokens_per_s": rate, "peak_gib": mem, "steps_measured": len(rows)}))
-PY
+  python3 "$repo/scripts/pretrain_run_line.py" "$dir/metrics.jsonl" build "$1" "$3" "$4" "$rc" >>"$out/e2e.jsonl"
   tail -1 "$out/e2e.jsonl"
 }
 for r in $(seq 1 "$rounds"); do

@@ -19,19 +19,7 @@ run() {  # plan preset round [global options]
   local dir="$out/runs/$1-$2-$3"
   bash "$repo/scripts/pretrain_timed_run.sh" "$bin" "$2" "$enwiki" "$out/tokens" "$dir" "${@:4}"
   local rc=$?
-  python3 - "$dir/metrics.jsonl" "$1" "$2" "$3" "$rc" >>"$out/e2e.jsonl" <<'PY'
-import json, sys
-path, plan, preset, rnd, rc = sys.argv[1:]
-try:
-    rows = [json.loads(l) for l in open(path) if '"loss"' in l]
-except OSError:
-    rows = []
-rows = [r for r in rows if r["step"] > 20]
-rate = sum(r["tokens_per_s"] for r in rows) / len(rows) if rows else None
-mem = max(r["peak_memory_bytes"] for r in rows) / 2**30 if rows else None
-print(json.dumps({"plan": plan, "preset": preset, "round": int(rnd), "rc": int(rc),
-                  "tokens_per_s": rate, "peak_gib": mem, "steps_measured": len(rows)}))
-PY
+  python3 "$repo/scripts/pretrain_run_line.py" "$dir/metrics.jsonl" plan "$1" "$2" "$3" "$rc" >>"$out/e2e.jsonl"
   tail -1 "$out/e2e.jsonl"
 }
 for r in $(seq 1 "${ROUNDS:-1}"); do
