@@ -99,16 +99,13 @@ Command add_profile(CLI::App& app) {
                   cases.push_back(c);
                   continue;
                 }
-                if (kind == infer::CaseKind::kPrefill) {
-                  const std::string& mode = a->prefill_mode;
-                  MCD_CHECK(mode == "eager" || device.is_cuda(), "profile: --prefill-mode ", mode, " needs a CUDA device");
-                  if (mode == "eager" || mode == "both") cases.push_back(c);
-                  c.cuda_graph = true;
-                  if (mode == "graph" || mode == "both") cases.push_back(c);
-                  continue;
-                }
-                const std::string mode = a->decode_mode == "auto" ? (device.is_cuda() ? "graph" : "eager") : a->decode_mode;
-                MCD_CHECK(mode == "eager" || device.is_cuda(), "profile: --decode-mode ", mode, " needs a CUDA device");
+                // Prefill and decode: eager, CUDA-graph replays, or both (decode's auto: graph on CUDA).
+                const bool prefill = kind == infer::CaseKind::kPrefill;
+                const std::string mode = prefill                     ? a->prefill_mode
+                                         : a->decode_mode == "auto" ? (device.is_cuda() ? "graph" : "eager")
+                                                                    : a->decode_mode;
+                MCD_CHECK(mode == "eager" || device.is_cuda(), "profile: ", prefill ? "--prefill-mode " : "--decode-mode ",
+                          mode, " needs a CUDA device");
                 if (mode == "eager" || mode == "both") cases.push_back(c);
                 c.cuda_graph = true;
                 if (mode == "graph" || mode == "both") cases.push_back(c);
