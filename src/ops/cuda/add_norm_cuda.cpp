@@ -47,23 +47,35 @@ bool can_vectorise(int64_t dim, std::initializer_list<const void*> ptrs) {
   return true;
 }
 
-// The forward kernel: residual_out = residual_in (+ prev), rstd, normed (out_dtype). residual_out
-// may be residual_in itself when prev is absent (each element is read, then written unchanged):
-// how the fused linear's backward recomputes normed without a second residual buffer. Returns whether
-// the vectorised kernel ran; allow_vec4 = false forces the scalar one (the two sum a row's squares in
-// different orders, so a recomputation takes the kernel its forward took).
-bool launch_forward(const at::Tensor& res_in, const at::Tensor& prev, const at::Tensor& weight, double eps,
-                    at::ScalarType out_dtype, at::Tensor& residual_out, at::Tensor& normed, at::Tensor& rstd,
-                    bool allow_vec4 = true) {
-  if (res_in.numel() == 0) return false;
+struct NormForward {
+  at::Tensor residual_out, normed, rstd;
+  bool vec4 = false;  // whether the vectorised kernel ran
+};
+
+// The forward kernel on contiguous res_in (and prev): residual_out = residual_in (+ prev), rstd,
+// normed (out_dtype), each in a new buffer but residual_out when given: that may be res_in itself
+// when prev is absent (each element is read, then written unchanged), how the fused linear's
+// backward recomputes normed without a second residual buffer. allow_vec4 = false forces the
+// scalar kernel (the two sum a row's squares in different orders, so a recomputation takes the
+// kernel its forward took).
+NormForward norm_forward(const at::Tensor& res_in, const at::Tensor& prev, const at::Tensor& weight, double eps,
+                         at::ScalarType out_dtype, const at::Tensor& residual_out = at::Tensor(),
+                         bool allow_vec4 = true) {
+  NormForward f;
+  f.residual_out = residual_out.defined() ? residual_out : at::empty_like(res_in);
+  f.normed = at::empty(res_in.sizes(), res_in.options().dtype(out_dtype));
+  f.rstd = at::empty({res_in.numel() / std::max<int64_t>(weight.size(0), 1)}, res_in.options());
+  if (res_in.numel() == 0) return f;
   // Up to 16 blocks (64 warps) per SM: enough rows in flight to keep HBM busy.
-  AddNormParams k = base(residual_out, weight, rstd, out_dtype, prev.defined() ? prev.scalar_type() : at::kFloat, eps, 16);
+  AddNormParams k = base(f.residual_out, weight, f.rstd, out_dtype, prev.defined() ? prev.scalar_type() : at::kFloat,
+                         eps, 16);
   k.residual_in = res_in.data_ptr<float>();
   k.prev = prev.defined() ? prev.data_ptr() : nullptr;
-  k.normed = normed.data_ptr();
+  k.normed = f.normed.data_ptr();
   k.vec4 = allow_vec4 && can_vectorise(k.dim, {k.residual_in, k.prev, k.weight, k.residual_out, k.normed});
   add_norm_fwd(k);
-  return k.vec4;
+  f.vec4 = k.vec4;
+  return f;
 }
 
 struct AddNormGrads {
@@ -109,16 +121,13 @@ class AddNormCudaFunction : public torch::autograd::Function<AddNormCudaFunction
     const auto out_dtype = static_cast<at::ScalarType>(out_dtype_code);
     const at::Tensor res_in = residual_in.contiguous();
     const at::Tensor prev_c = prev.defined() ? prev.contiguous() : prev;
-    at::Tensor residual_out = at::empty_like(res_in);
-    at::Tensor normed = at::empty(res_in.sizes(), res_in.options().dtype(out_dtype));
-    at::Tensor rstd = at::empty({res_in.numel() / std::max<int64_t>(weight.size(0), 1)}, res_in.options());
-    launch_forward(res_in, prev_c, weight, eps, out_dtype, residual_out, normed, rstd);
-    ctx->save_for_backward({residual_out, weight, rstd});
+    const NormForward f = norm_forward(res_in, prev_c, weight, eps, out_dtype);
+    ctx->save_for_backward({f.residual_out, weight, f.rstd});
     ctx->saved_data["eps"] = eps;
     ctx->saved_data["out_dtype"] = out_dtype_code;
     ctx->saved_data["prev_dtype"] = static_cast<int64_t>(prev.defined() ? prev.scalar_type() : at::kFloat);
     ctx->saved_data["has_prev"] = prev.defined();
-    return {normed, residual_out};
+    return {f.normed, f.residual_out};
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -152,36 +161,31 @@ class AddNormLinearCudaFunction : public torch::autograd::Function<AddNormLinear
     const auto lo = cuda_autocast_dtype();
     const at::Tensor res_in = residual_in.contiguous();
     const at::Tensor prev_c = prev.defined() ? prev.contiguous() : prev;
-    at::Tensor residual_out = at::empty_like(res_in);
-    at::Tensor normed = at::empty(res_in.sizes(), res_in.options().dtype(lo));
-    at::Tensor rstd = at::empty({res_in.numel() / std::max<int64_t>(weight.size(0), 1)}, res_in.options());
-    const bool vec4 = launch_forward(res_in, prev_c, weight, eps, lo, residual_out, normed, rstd);
+    const NormForward f = norm_forward(res_in, prev_c, weight, eps, lo);
     const at::Tensor w_lo = proj_w.to(lo);
-    const at::Tensor projected = at::linear(normed, w_lo, proj_b.defined() ? proj_b.to(lo) : proj_b);
-    ctx->save_for_backward({residual_out, weight, ops_options().keep_cast_weights ? w_lo : proj_w});
+    const at::Tensor projected = at::linear(f.normed, w_lo, proj_b.defined() ? proj_b.to(lo) : proj_b);
+    ctx->save_for_backward({f.residual_out, weight, ops_options().keep_cast_weights ? w_lo : proj_w});
     ctx->saved_data["eps"] = eps;
     ctx->saved_data["lo"] = static_cast<int64_t>(lo);
     ctx->saved_data["prev_dtype"] = static_cast<int64_t>(prev.defined() ? prev.scalar_type() : at::kFloat);
     ctx->saved_data["has_prev"] = prev.defined();
     ctx->saved_data["has_bias"] = proj_b.defined();
-    ctx->saved_data["vec4"] = vec4;
-    return {projected, residual_out};
+    ctx->saved_data["vec4"] = f.vec4;
+    return {projected, f.residual_out};
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_out) {
     const auto s = ctx->get_saved_variables();
-    const at::Tensor &saved_residual = s[0], &weight = s[1];
+    const at::Tensor &residual_out = s[0], &weight = s[1];
     const auto lo = static_cast<at::ScalarType>(ctx->saved_data["lo"].toInt());
     const at::Tensor w_lo = s[2].to(lo);  // no-op when the forward kept its cast
     const double eps = ctx->saved_data["eps"].toDouble();
     const int64_t D = weight.size(0), out = w_lo.size(0);
     // normed and rstd again, exactly as the forward made them.
-    at::Tensor residual_out = saved_residual;
-    at::Tensor normed = at::empty(residual_out.sizes(), residual_out.options().dtype(lo));
-    at::Tensor rstd = at::empty({residual_out.numel() / std::max<int64_t>(D, 1)}, residual_out.options());
-    launch_forward(residual_out, at::Tensor(), weight, eps, lo, residual_out, normed, rstd,
-                   ctx->saved_data["vec4"].toBool());
+    const NormForward f = norm_forward(residual_out, at::Tensor(), weight, eps, lo, /*residual_out=*/residual_out,
+                                       ctx->saved_data["vec4"].toBool());
+    const at::Tensor& normed = f.normed;
     at::Tensor dnormed, dproj_w, dproj_b;
     if (grad_out[0].defined()) {
       const at::Tensor g = grad_out[0].to(lo).reshape({-1, out});  // (rows, out)
@@ -192,7 +196,7 @@ class AddNormLinearCudaFunction : public torch::autograd::Function<AddNormLinear
       dnormed = at::zeros(normed.sizes(), normed.options());
     }
     const at::Tensor dres_out = grad_out[1].defined() ? grad_out[1].to(at::kFloat).contiguous() : at::Tensor();
-    const AddNormGrads g = launch_backward(residual_out, weight, rstd, dnormed.contiguous(), dres_out, lo,
+    const AddNormGrads g = launch_backward(residual_out, weight, f.rstd, dnormed.contiguous(), dres_out, lo,
                                            static_cast<at::ScalarType>(ctx->saved_data["prev_dtype"].toInt()),
                                            ctx->saved_data["has_prev"].toBool(), eps);
     return {g.dresidual_in, g.dprev, g.dweight, at::Tensor(), dproj_w, dproj_b};
