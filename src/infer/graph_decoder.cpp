@@ -7,9 +7,7 @@
 #include "util/error.h"
 
 #ifdef MCD_WITH_CUDA
-#include <ATen/cuda/CUDAGraph.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
+#include "infer/side_stream_capture.h"
 #endif
 
 namespace mcd::infer {
@@ -44,22 +42,19 @@ GraphDecoder::GraphDecoder(MambaLMImpl& model, int64_t batch) {
   s.token = torch::zeros({batch}, torch::dtype(torch::kLong).device(device));
   s.logits = torch::empty({batch, vocab}, torch::dtype(torch::kFloat).device(device));
   torch::NoGradGuard no_grad;
-  // Capture on a side stream (the legacy default stream cannot capture), after one eager step
-  // there so library handles and workspaces exist; that step runs on a scratch cache.
-  c10::cuda::CUDAStream stream = c10::cuda::getStreamFromPool(false, device.index());
-  {
-    c10::cuda::CUDAStreamGuard guard(stream);
-    InferenceCache scratch = model.new_cache(batch);
-    model.step_into(s.token, scratch, s.logits);
-    stream.synchronize();
-    s.graph.capture_begin();
-    model.step_into(s.token, s.cache, s.logits);
-    // Over the real vocabulary: the embedding's padding rows are never produced (as generate masks them).
-    s.next = s.logits.narrow(1, 0, s.real_vocab).argmax(-1);
-    s.token.copy_(s.next);
-    s.graph.capture_end();
-  }
-  stream.synchronize();
+  // The warm-up step runs on a scratch cache (side_stream_capture.h).
+  capture_after_warmup(
+      s.graph, device,
+      [&] {
+        InferenceCache scratch = model.new_cache(batch);
+        model.step_into(s.token, scratch, s.logits);
+      },
+      [&] {
+        model.step_into(s.token, s.cache, s.logits);
+        // Over the real vocabulary: the embedding's padding rows are never produced (as generate masks them).
+        s.next = s.logits.narrow(1, 0, s.real_vocab).argmax(-1);
+        s.token.copy_(s.next);
+      });
   s.cache.reset();
 }
 

@@ -5,9 +5,7 @@
 #include "util/error.h"
 
 #ifdef MCD_WITH_CUDA
-#include <ATen/cuda/CUDAGraph.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
+#include "infer/side_stream_capture.h"
 #endif
 
 namespace mcd::infer {
@@ -32,21 +30,16 @@ GraphPrefill::GraphPrefill(MambaLMImpl& model, int64_t batch, int64_t length) {
   Impl& s = *impl_;
   s.ids = torch::zeros({batch, length}, torch::dtype(torch::kLong).device(device));
   torch::NoGradGuard no_grad;
-  // As GraphDecoder: capture on a side stream after one eager prefill there (on a scratch cache),
-  // so library handles and workspaces exist. The prefill starts from zero states and writes the
-  // final ones into the cache's buffers, so a replay needs no reset; only the host's token count
-  // (seqlen) is set after each replay.
-  c10::cuda::CUDAStream stream = c10::cuda::getStreamFromPool(false, device.index());
-  {
-    c10::cuda::CUDAStreamGuard guard(stream);
-    InferenceCache scratch = model.new_cache(batch);
-    (void)model.prefill(s.ids, scratch);
-    stream.synchronize();
-    s.graph.capture_begin();
-    s.logits = model.prefill(s.ids, s.cache);
-    s.graph.capture_end();
-  }
-  stream.synchronize();
+  // The warm-up prefill runs on a scratch cache (side_stream_capture.h). The prefill starts from
+  // zero states and writes the final ones into the cache's buffers, so a replay needs no reset; only
+  // the host's token count (seqlen) is set after each replay.
+  capture_after_warmup(
+      s.graph, device,
+      [&] {
+        InferenceCache scratch = model.new_cache(batch);
+        (void)model.prefill(s.ids, scratch);
+      },
+      [&] { s.logits = model.prefill(s.ids, s.cache); });
   s.cache.seqlen = 0;
 }
 
