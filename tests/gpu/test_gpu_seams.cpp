@@ -43,12 +43,21 @@ TEST(GpuSeams, FusedMixerHonoursProjectionAdapters) {
   plain->to(torch::kCUDA);
   test::attach_test_adapters(*gpu, 6, at::kFloat);
   test::attach_test_adapters(*ref, 6, at::kDouble);
+  // Seeded: the ids must not depend on which tests ran before (the suite's order changes the draw).
+  torch::manual_seed(11);
   const at::Tensor ids = torch::randint(0, 97, {2, 33}, torch::kLong);
   const at::Tensor loss = gpu->loss(ids.to(torch::kCUDA));
   const at::Tensor loss_ref = ref->loss(ids);
   EXPECT_LT(test::rel_err(loss.reshape({1}), loss_ref.reshape({1})), 1e-5);
-  EXPECT_GT(test::rel_err(plain->loss(ids.to(torch::kCUDA)).reshape({1}), loss_ref.reshape({1})), 1e-3)
-      << "the adapters must change the loss for this test to mean anything";
+  {
+    // The precondition is checked on the logits, where the adapters' ~10 % shows: the mean loss of
+    // a random model sits near ln(97) whatever the weights, so a loss difference (7e-4 in one
+    // draw, 2026-12-03) says little. 1e-2 is a tenth of the expected change and 1e4 times the
+    // fp32 error bound above.
+    torch::NoGradGuard no_grad;
+    EXPECT_GT(test::rel_err(plain->forward(ids.to(torch::kCUDA)), ref->forward(ids)), 1e-2)
+        << "the adapters must change the logits for this test to mean anything";
+  }
   loss.backward();
   loss_ref.backward();
   auto rp = ref->named_parameters();
