@@ -7,6 +7,7 @@
 #include "ops/autocast_linear.h"
 #include "ops/causal_conv1d.h"
 #include "ops/chunked_cross_entropy.h"
+#include "ops/decode_linear.h"
 #include "ops/graph_capture.h"
 #include "ops/mamba_inner.h"
 #include "ops/options.h"
@@ -95,6 +96,16 @@ at::Tensor MambaMixerImpl::project_out(const at::Tensor& y) {
     return out_adapter_->forward(y, out_proj->weight, out_proj->options.bias() ? out_proj->bias : at::Tensor());
   return out_proj->forward(y);
 }
+at::Tensor MambaMixerImpl::project_in_step(const at::Tensor& hidden) {
+  if (in_adapter_ || ops::autocast_linear_applies(hidden, in_proj->weight)) return project_in(hidden);
+  return ops::decode_linear(hidden, in_proj->weight, in_proj->options.bias() ? in_proj->bias : at::Tensor());
+}
+
+at::Tensor MambaMixerImpl::project_out_step(const at::Tensor& y) {
+  if (out_adapter_) return project_out(y);
+  return ops::decode_linear(y, out_proj->weight, out_proj->options.bias() ? out_proj->bias : at::Tensor());
+}
+
 at::Tensor MambaMixerImpl::A() const { return -torch::exp(A_log.to(at::kFloat)); }
 
 MambaMixerImpl::SourceStamp MambaMixerImpl::stamp_of(const at::Tensor& t) {
@@ -212,17 +223,38 @@ at::Tensor MambaMixerImpl::forward_projected(const at::Tensor& xz, LayerState* s
 at::Tensor MambaMixerImpl::step(const at::Tensor& hidden, LayerState& st) {
   MCD_CHECK(hidden.dim() == 2 && hidden.size(1) == d_model, "mixer step: hidden must be (B, D=",
             d_model, "), got ", hidden.sizes());
+  return step_projected(project_in_step(hidden), st);
+}
+
+at::Tensor MambaMixerImpl::step_from_residual(at::Tensor& residual, const at::Tensor& pending, const RMSNorm& norm,
+                                              LayerState& st) {
+  MCD_CHECK(residual.dim() == 2 && residual.size(1) == d_model, "mixer step: residual must be (B, D=", d_model,
+            "), got ", residual.sizes());
+  const bool fuse = !in_adapter_ && !ops::autocast_linear_applies(residual, in_proj->weight) &&
+                    norm->weight.scalar_type() == in_proj->weight.scalar_type();
+  if (!fuse) {
+    const ops::AddNormOut n = ops::add_rms_norm(residual, pending, norm->weight, norm->eps, norm->weight.scalar_type());
+    residual = n.residual;
+    return step(n.normed, st);
+  }
+  ops::NormLinearOut r = ops::add_rms_norm_decode_linear(residual, pending, norm->weight, norm->eps, in_proj->weight,
+                                                         in_proj->options.bias() ? in_proj->bias : at::Tensor());
+  residual = r.residual;
+  return step_projected(r.out, st);
+}
+
+at::Tensor MambaMixerImpl::step_projected(const at::Tensor& xz, LayerState& st) {
   const int64_t E = d_inner, N = d_state, R = dt_rank;
-  const at::Tensor xz = project_in(hidden);                       // (B, 2E)
+  MCD_CHECK(xz.dim() == 2 && xz.size(1) == 2 * E, "mixer step: xz must be (B, 2E=", 2 * E, "), got ", xz.sizes());
   const at::Tensor conv_bias = conv1d->options.bias() ? conv1d->bias : at::Tensor();
   at::Tensor u = ops::causal_conv1d_step(st.conv, xz.narrow(1, 0, E), conv_weight(), conv_bias, true);
   if (gate) u = u * gate->forward().to(u.scalar_type()).unsqueeze(0);
-  const at::Tensor x_dbl = x_proj->forward(u);                   // (B, R + 2N)
-  const at::Tensor delta = F::linear(x_dbl.narrow(1, 0, R), dt_proj->weight);  // (B, E)
-  const at::Tensor y = ops::selective_scan_step(st.ssm, u, delta, A_log, x_dbl.narrow(1, R, N),
+  const at::Tensor x_dbl = ops::decode_linear(u, x_proj->weight);  // (B, R + 2N)
+  // dt_proj is applied inside the step (delta_proj): Δ's low-rank rows go in as they are.
+  const at::Tensor y = ops::selective_scan_step(st.ssm, u, x_dbl.narrow(1, 0, R), A_log, x_dbl.narrow(1, R, N),
                                                 x_dbl.narrow(1, R + N, N), D, xz.narrow(1, E, E), dt_proj->bias,
-                                                /*delta_softplus=*/true, /*a_is_log=*/true);
-  return project_out(y);                                         // (B, D)
+                                                /*delta_softplus=*/true, /*a_is_log=*/true, dt_proj->weight);
+  return project_out_step(y);                                    // (B, D)
 }
 
 // ----------------------------------------------------------------------------------- Backbone
@@ -329,7 +361,7 @@ at::Tensor MambaBackboneImpl::step(const at::Tensor& token_ids, InferenceCache& 
   at::Tensor pending;
   for (size_t l = 0; l < blocks.size(); ++l) {
     auto& block = blocks[l];
-    pending = block->mixer->step(add_norm(pending, block->norm), cache.layers[l]);
+    pending = block->mixer->step_from_residual(residual, pending, block->norm, cache.layers[l]);
   }
   cache.seqlen += 1;
   return add_norm(pending, norm_f);

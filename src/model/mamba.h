@@ -51,6 +51,13 @@ class MambaMixerImpl : public torch::nn::Module {
   bool in_proj_is_plain() const { return !in_adapter_; }
   // hidden: (B, D) → (B, D), advancing `state` by one token.
   at::Tensor step(const at::Tensor& hidden, LayerState& state);
+  // The same from the block's input before its norm: residual ← residual + pending, and the norm
+  // goes into in_proj's kernel (ops::add_rms_norm_decode_linear) unless an adapter or autocast takes
+  // in_proj or the dtypes differ; then add_rms_norm and step, as before.
+  at::Tensor step_from_residual(at::Tensor& residual, const at::Tensor& pending, const RMSNorm& norm,
+                                LayerState& state);
+  // xz = in_proj(hidden) (B, 2E) → (B, D).
+  at::Tensor step_projected(const at::Tensor& xz, LayerState& state);
   LayerState empty_state(int64_t batch, const at::TensorOptions& options) const;
 
   // Adapter on in_proj or out_proj (nullptr removes it); registered as "<proj>_adapter".
@@ -98,6 +105,10 @@ class MambaMixerImpl : public torch::nn::Module {
   ScanParamsMemo scan_params_memo_;
   at::Tensor project_in(const at::Tensor& hidden);  // (…, D) → (…, 2E), through the adapter if any
   at::Tensor project_out(const at::Tensor& y);      // (…, E) → (…, D), through the adapter if any
+  // The same for a decode step's (B, ·) rows: ops::decode_linear unless an adapter or autocast's
+  // linear applies (those keep their own path).
+  at::Tensor project_in_step(const at::Tensor& hidden);
+  at::Tensor project_out_step(const at::Tensor& y);
   ProjectionAdapter in_adapter_, out_adapter_;
 };
 TORCH_MODULE(MambaMixer);

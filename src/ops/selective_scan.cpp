@@ -146,17 +146,24 @@ std::pair<at::Tensor, at::Tensor> selective_scan_with_state(const ScanInputs& in
 at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
                                const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
                                const at::Tensor& D, const at::Tensor& z,
-                               const at::Tensor& delta_bias, bool delta_softplus, bool a_is_log) {
+                               const at::Tensor& delta_bias, bool delta_softplus, bool a_is_log,
+                               const at::Tensor& delta_proj) {
   torch::NoGradGuard no_grad;
   MCD_CHECK(state.dim() == 3 && state.size(0) == u.size(0) && state.size(1) == u.size(1),
             "selective_scan_step: state must be (B, E, N), got ", state.sizes(), " for u ",
             u.sizes());
+  MCD_CHECK(!delta_proj.defined() || (delta_proj.dim() == 2 && delta_proj.size(0) == u.size(1) &&
+                                      delta.dim() == 2 && delta.size(1) == delta_proj.size(1)),
+            "selective_scan_step: delta_proj must be (E, R) for delta (B, R), got ", delta_proj.sizes(), " and ",
+            delta.sizes());
 #ifdef MCD_WITH_CUDA
-  if (backend() == Backend::kAuto && cuda::scan_step_supported(state, u, delta, A, B, C, D, z, delta_bias))
-    return cuda::selective_scan_step_cuda(state, u, delta, A, B, C, D, z, delta_bias, delta_softplus, a_is_log);
+  if (backend() == Backend::kAuto && cuda::scan_step_supported(state, u, delta, A, B, C, D, z, delta_bias, delta_proj))
+    return cuda::selective_scan_step_cuda(state, u, delta, A, B, C, D, z, delta_bias, delta_softplus, a_is_log,
+                                          delta_proj);
 #endif
   const auto acc = state.scalar_type();
-  at::Tensor dt = delta.to(acc);
+  // The low-rank product in the input's dtype, as the model's dt_proj computes it.
+  at::Tensor dt = (delta_proj.defined() ? F::linear(delta, delta_proj.to(delta.scalar_type())) : delta).to(acc);
   if (delta_bias.defined()) dt = dt + delta_bias.to(acc);
   if (delta_softplus) dt = F::softplus(dt);                                   // (B, E)
   const at::Tensor ua = u.to(acc);

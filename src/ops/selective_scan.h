@@ -38,9 +38,12 @@ at::Tensor selective_scan_composite(const ScanInputs& in, at::Tensor* last_state
 // u, delta, z: (B, E); B, C: (B, N). Returns out (B, E). a_is_log: A holds A_log and the step
 // uses −exp(A_log), so a model passes its parameter as it is (no per-step A kernels). On CUDA
 // with backend kAuto one kernel runs (ops/cuda/decode_step_params.h) where it takes the tensors.
+// delta_proj (E, R), when given: delta is the (B, R) low-rank input and Δ = delta · delta_projᵀ (the
+// model's dt_proj, formed inside the step kernel instead of by a matrix product of its own).
 at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
                                const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
                                const at::Tensor& D, const at::Tensor& z,
-                               const at::Tensor& delta_bias, bool delta_softplus, bool a_is_log = false);
+                               const at::Tensor& delta_bias, bool delta_softplus, bool a_is_log = false,
+                               const at::Tensor& delta_proj = {});
 
 }  // namespace mcd::ops

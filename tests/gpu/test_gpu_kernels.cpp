@@ -22,6 +22,7 @@
 #include "ops/backend.h"
 #include "ops/causal_conv1d.h"
 #include "ops/chunked_cross_entropy.h"
+#include "ops/decode_linear.h"
 #include "ops/mamba_inner.h"
 #include "ops/options.h"
 #include "ops/cpu/causal_conv_cpu.h"
@@ -622,7 +623,7 @@ TEST(ConvKernelModes, DispatchAutogradMatchesRawKernels) {
 
 // The decode-step kernels (ops/cuda/decode_step.cu) against the float64 composites over three
 // consecutive steps, outputs and states: every activation dtype with fp32 weights and with weights
-// in the activations' dtype (a bf16 model's), odd sizes (B 3, E 37, K 1..4, N 1/5/16), rows read
+// in the activations' dtype (a bf16 model's), odd sizes (B 3, E 37, K 1..4, N 1/5/16/24), Δ given or formed from its low-rank rows,, rows read
 // from the model's wider buffers (x and z in xz, B and C in x_dbl). Outputs: the tolerance rule
 // against the composite in the same precision. The conv state only moves inputs, so it must equal
 // the composite's bit for bit; the scan state is fp32 in both (the rule with fp32's floor).
@@ -659,38 +660,47 @@ TEST(GpuDecodeStep, KernelsMatchFloat64CompositesOverThreeSteps) {
           EXPECT_TRUE(torch::equal(cpu64(state), state64)) << what;
         }
       }
-      for (int64_t N : {1, 5, 16}) {
+      // N = 24: more states than a channel's lanes (ops/cuda/decode_step_params.h), so lanes own two.
+      for (int64_t N : {1, 5, 16, 24}) {
         // N = 5: no z, D or Δ bias, no softplus, and A itself instead of A_log (the null paths).
         const bool full = N != 5;
-        const std::string what = std::string("scan ") + dtype_name(dt) + (w32 ? " w32" : " w=act") + " N=" + std::to_string(N);
-        torch::manual_seed(1000 * N + 10 * int(w32) + int(dt));
-        const at::Tensor a_log = (torch::rand({E, N}, cuda) * 2.5).to(wt);
-        const at::Tensor A = full ? a_log : (-torch::exp(a_log.to(at::kFloat))).to(wt);
-        const at::Tensor D = full ? torch::randn({E}, cuda).to(wt) : at::Tensor();
-        const at::Tensor dt_bias = full ? (torch::randn({E}, cuda) * 0.1).to(wt) : at::Tensor();
-        at::Tensor state = torch::randn({nb, E, N}, cuda);
-        at::Tensor state_plain = state.clone(), state64 = cpu64(state);
-        for (int step = 0; step < 3; ++step) {
-          const at::Tensor xz = torch::randn({nb, 2 * E}, cuda).to(dt);
-          const at::Tensor x_dbl = torch::randn({nb, R + 2 * N}, cuda).to(dt);
-          const at::Tensor u = torch::randn({nb, E}, cuda).to(dt);
-          const at::Tensor delta = (full ? torch::randn({nb, E}, cuda) : torch::rand({nb, E}, cuda) * 0.5).to(dt);
-          const at::Tensor Bm = x_dbl.narrow(1, R, N), Cm = x_dbl.narrow(1, R + N, N);
-          const at::Tensor z = full ? xz.narrow(1, E, E) : at::Tensor();
-          ASSERT_TRUE(ops::cuda::scan_step_supported(state, u, delta, A, Bm, Cm, D, z, dt_bias)) << what;
-          at::Tensor out, plain;
-          {
-            PoisonOutputs poison;
-            out = ops::selective_scan_step(state, u, delta, A, Bm, Cm, D, z, dt_bias, full, full);
+        // low_rank: Δ from its (B, R) rows and dt_proj (E, R) inside the step, as the model calls it.
+        for (bool low_rank : {false, true}) {
+          if (low_rank && !full) continue;
+          const std::string what = std::string("scan ") + dtype_name(dt) + (w32 ? " w32" : " w=act") + " N=" +
+                                   std::to_string(N) + (low_rank ? " low-rank" : "");
+          torch::manual_seed(1000 * N + 10 * int(w32) + int(dt) + 7 * int(low_rank));
+          const at::Tensor a_log = (torch::rand({E, N}, cuda) * 2.5).to(wt);
+          const at::Tensor A = full ? a_log : (-torch::exp(a_log.to(at::kFloat))).to(wt);
+          const at::Tensor D = full ? torch::randn({E}, cuda).to(wt) : at::Tensor();
+          const at::Tensor dt_bias = full ? (torch::randn({E}, cuda) * 0.1).to(wt) : at::Tensor();
+          const at::Tensor dt_proj = low_rank ? (torch::randn({E, R}, cuda) * 0.5).to(wt) : at::Tensor();
+          at::Tensor state = torch::randn({nb, E, N}, cuda);
+          at::Tensor state_plain = state.clone(), state64 = cpu64(state);
+          for (int step = 0; step < 3; ++step) {
+            const at::Tensor xz = torch::randn({nb, 2 * E}, cuda).to(dt);
+            const at::Tensor x_dbl = torch::randn({nb, R + 2 * N}, cuda).to(dt);
+            const at::Tensor u = torch::randn({nb, E}, cuda).to(dt);
+            const at::Tensor delta = low_rank ? x_dbl.narrow(1, 0, R)
+                                              : (full ? torch::randn({nb, E}, cuda) : torch::rand({nb, E}, cuda) * 0.5).to(dt);
+            const at::Tensor Bm = x_dbl.narrow(1, R, N), Cm = x_dbl.narrow(1, R + N, N);
+            const at::Tensor z = full ? xz.narrow(1, E, E) : at::Tensor();
+            ASSERT_TRUE(ops::cuda::scan_step_supported(state, u, delta, A, Bm, Cm, D, z, dt_bias, dt_proj)) << what;
+            at::Tensor out, plain;
+            {
+              PoisonOutputs poison;
+              out = ops::selective_scan_step(state, u, delta, A, Bm, Cm, D, z, dt_bias, full, full, dt_proj);
+            }
+            {
+              const ops::ScopedOpsOptions scope(with_backend(ops::Backend::kComposite));
+              plain = ops::selective_scan_step(state_plain, u, delta, A, Bm, Cm, D, z, dt_bias, full, full, dt_proj);
+            }
+            const at::Tensor ref = ops::selective_scan_step(state64, cpu64(u), cpu64(delta), cpu64(A), cpu64(Bm),
+                                                            cpu64(Cm), cpu64(D), cpu64(z), cpu64(dt_bias), full, full,
+                                                            cpu64(dt_proj));
+            expect_rule(what + " step " + std::to_string(step), cpu64(out), cpu64(plain), ref, dt);
+            expect_rule(what + " state " + std::to_string(step), cpu64(state), cpu64(state_plain), state64, at::kFloat);
           }
-          {
-            const ops::ScopedOpsOptions scope(with_backend(ops::Backend::kComposite));
-            plain = ops::selective_scan_step(state_plain, u, delta, A, Bm, Cm, D, z, dt_bias, full, full);
-          }
-          const at::Tensor ref = ops::selective_scan_step(state64, cpu64(u), cpu64(delta), cpu64(A), cpu64(Bm),
-                                                          cpu64(Cm), cpu64(D), cpu64(z), cpu64(dt_bias), full, full);
-          expect_rule(what + " step " + std::to_string(step), cpu64(out), cpu64(plain), ref, dt);
-          expect_rule(what + " state " + std::to_string(step), cpu64(state), cpu64(state_plain), state64, at::kFloat);
         }
       }
     }
@@ -700,6 +710,89 @@ TEST(GpuDecodeStep, KernelsMatchFloat64CompositesOverThreeSteps) {
   const at::Tensor st = torch::zeros({1, 8, 2}, cuda), bc = torch::randn({1, 2}, cuda).to(at::kBFloat16);
   EXPECT_FALSE(ops::cuda::scan_step_supported(st, u, u, torch::zeros({8, 2}, cuda), bc, bc,
                                               torch::zeros({8}, cuda).to(at::kBFloat16), u, at::Tensor()));
+}
+
+// The few-row linear layer (ops/decode_linear.h) against float64, with cuBLAS's product in the same
+// precision as the tolerance rule's "plain": rows 1..8 (the kernel) and 9 (torch's linear), an inner
+// length that takes 16-byte loads (1536) and one that does not (77), x as a view into a wider buffer
+// (in_proj's x in xz), with and without a bias. The kernel writes every element (poisoned outputs).
+TEST(GpuDecodeLinear, MatchesFloat64ForEveryRowCountAndLayout) {
+  MCD_SKIP_IF_NO_CUDA();
+  torch::NoGradGuard no_grad;
+  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  auto cpu64 = [](const at::Tensor& t) { return t.defined() ? t.to(at::kDouble).cpu() : t; };
+  for (at::ScalarType dt : {at::kFloat, at::kHalf, at::kBFloat16}) {
+    for (int64_t in : {1536, 77}) {
+      for (int64_t rows : {1, 3, 8, 9}) {
+        for (bool with_bias : {false, true}) {
+          const std::string what = std::string("decode_linear ") + dtype_name(dt) + " in=" + std::to_string(in) +
+                                   " rows=" + std::to_string(rows) + (with_bias ? " bias" : "");
+          torch::manual_seed(in + 10 * rows + int(with_bias) + 100 * int(dt));
+          const int64_t out = 83;
+          const at::Tensor wide = torch::randn({rows, 2 * in}, cuda).to(dt);
+          const at::Tensor x = wide.narrow(1, 0, in);
+          const at::Tensor w = (torch::randn({out, in}, cuda) / std::sqrt(double(in))).to(dt);
+          const at::Tensor b = with_bias ? torch::randn({out}, cuda).to(dt) : at::Tensor();
+          EXPECT_EQ(ops::cuda::decode_linear_supported(x, w, b), rows <= 8) << what;
+          at::Tensor y;
+          {
+            PoisonOutputs poison;
+            y = ops::decode_linear(x, w, b);
+          }
+          ASSERT_EQ(y.sizes(), (at::IntArrayRef{rows, out})) << what;
+          EXPECT_EQ(y.scalar_type(), dt) << what;
+          const at::Tensor plain = at::linear(x, w, b);
+          const at::Tensor ref = at::linear(cpu64(x), cpu64(w), cpu64(b));
+          expect_rule(what, cpu64(y), cpu64(plain), ref, dt);
+        }
+      }
+    }
+  }
+}
+
+// The block's residual add and norm fused into in_proj (ops::add_rms_norm_decode_linear) against
+// float64, with the unfused ops on the GPU (add_rms_norm, then the product) as the rule's "plain":
+// rows 1/3/8, D 768 (16-byte loads) and 77, the first layer (no prev) and later ones, the norm weight
+// in fp32 and in the activations' dtype. The residual is residual_in + prev in fp32 in both, so it
+// must equal the unfused op's bit for bit; the fused kernel writes every element (poisoned outputs).
+TEST(GpuDecodeLinear, NormFusedIntoTheProductMatchesFloat64) {
+  MCD_SKIP_IF_NO_CUDA();
+  torch::NoGradGuard no_grad;
+  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  auto cpu64 = [](const at::Tensor& t) { return t.defined() ? t.to(at::kDouble).cpu() : t; };
+  for (at::ScalarType dt : {at::kFloat, at::kBFloat16}) {
+    for (int64_t D : {768, 77}) {
+      for (int64_t rows : {1, 3, 8}) {
+        for (bool first : {true, false}) {
+          for (bool norm32 : {true, false}) {
+            const std::string what = std::string("norm+linear ") + dtype_name(dt) + " D=" + std::to_string(D) +
+                                     " rows=" + std::to_string(rows) + (first ? " first" : "") +
+                                     (norm32 ? " norm w32" : " norm w=act");
+            torch::manual_seed(D + 10 * rows + 2 * int(first) + int(norm32) + 100 * int(dt));
+            const int64_t out = 3 * 64 + 5;
+            const at::Tensor res = torch::randn({rows, D}, cuda);
+            const at::Tensor prev = first ? at::Tensor() : torch::randn({rows, D}, cuda).to(dt);
+            const at::Tensor nw = (1 + 0.1 * torch::randn({D}, cuda)).to(norm32 ? at::kFloat : dt);
+            const at::Tensor w = (torch::randn({out, D}, cuda) / std::sqrt(double(D))).to(dt);
+            const at::Tensor b = torch::randn({out}, cuda).to(dt);
+            ASSERT_TRUE(ops::cuda::add_norm_decode_linear_supported(res, prev, nw, w, b)) << what;
+            ops::NormLinearOut fused;
+            {
+              PoisonOutputs poison;
+              fused = ops::add_rms_norm_decode_linear(res, prev, nw, 1e-5, w, b);
+            }
+            const ops::AddNormOut n = ops::add_rms_norm(res, prev, nw, 1e-5, dt);
+            const at::Tensor plain = at::linear(n.normed, w, b);
+            const at::Tensor r64 = first ? cpu64(res) : cpu64(res) + cpu64(prev);
+            const at::Tensor normed64 = cpu64(nw) * r64 * torch::rsqrt(r64.pow(2).mean(-1, true) + 1e-5);
+            const at::Tensor ref = at::linear(normed64, cpu64(w), cpu64(b));
+            expect_rule(what, cpu64(fused.out), cpu64(plain), ref, dt);
+            EXPECT_TRUE(torch::equal(fused.residual, n.residual)) << what;
+          }
+        }
+      }
+    }
+  }
 }
 
 // ------------------------------------------------------------------------------- model
@@ -926,6 +1019,11 @@ TEST(GpuAddRmsNorm, HalfPrecisionWeightWithoutGradientsTakesTheFusedKernel) {
     const at::Tensor ref = w.cpu().to(at::kDouble) * r64 * torch::rsqrt(r64.pow(2).mean(-1, true) + 1e-5);
     EXPECT_LT(test::rel_err(k.normed, ref), 1e-2) << d;
     EXPECT_LT(test::rel_err(k.residual, r64), 1e-6) << d;
+    // The kernel reads the bf16 weight as it is: the same bits as with the weight cast to fp32
+    // first (each bf16 value is exact in fp32, and the arithmetic after the load is the same).
+    const ops::AddNormOut k32 = ops::add_rms_norm(r_k, p_k, w.to(at::kFloat), 1e-5, at::kBFloat16);
+    EXPECT_TRUE(torch::equal(k.normed, k32.normed)) << d;
+    EXPECT_TRUE(torch::equal(k.residual, k32.residual)) << d;
   }
 }
 

@@ -161,6 +161,23 @@ TEST(SelectiveScan, StepTakesALogAsTheNegatedExponential) {
   }
 }
 
+// delta_proj: the step forms Δ = delta_low · delta_projᵀ itself; the same step as passing that
+// product (bit-equal off CUDA: the composite runs the same linear), and a wrong shape is refused.
+TEST(SelectiveScan, StepFormsDeltaFromItsLowRankRows) {
+  torch::manual_seed(8);
+  const int64_t b = 2, e = 5, n = 3, r = 2;
+  const at::Tensor a_log = torch::rand({e, n}) * 2, u = torch::randn({b, e}), low = torch::randn({b, r});
+  const at::Tensor W = torch::randn({e, r}), B = torch::randn({b, n}), C = torch::randn({b, n});
+  const at::Tensor D = torch::randn({e}), z = torch::randn({b, e}), bias = torch::randn({e}) * 0.1;
+  at::Tensor s1 = torch::randn({b, e, n}), s2 = s1.clone();
+  const at::Tensor y1 = ops::selective_scan_step(s1, u, low, a_log, B, C, D, z, bias, true, true, W);
+  const at::Tensor y2 = ops::selective_scan_step(s2, u, at::linear(low, W), a_log, B, C, D, z, bias, true, true);
+  EXPECT_TRUE(torch::equal(y1, y2));
+  EXPECT_TRUE(torch::equal(s1, s2));
+  EXPECT_THROW(ops::selective_scan_step(s1, u, low, a_log, B, C, D, z, bias, true, true, torch::randn({e, r + 1})),
+               std::exception);
+}
+
 TEST(SelectiveScan, Float32IsCloseToFloat64Reference) {
   const Case c{2, 9, 129, 16, true, true, true, true};
   const ops::ScanInputs in64 = random_inputs(c, at::kDouble, 4);

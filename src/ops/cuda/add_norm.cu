@@ -21,10 +21,11 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-template <typename TOut, typename TPrev>
+template <typename TOut, typename TPrev, typename TW>
 __global__ void __launch_bounds__(32 * kAddNormWarps) add_norm_fwd_kernel(AddNormParams p) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int64_t D = p.dim;
+  const TW* weight = static_cast<const TW*>(p.weight);
   const TPrev* prev = static_cast<const TPrev*>(p.prev);
   TOut* normed = static_cast<TOut*>(p.normed);
   for (int64_t row = int64_t(blockIdx.x) * kAddNormWarps + warp; row < p.rows;
@@ -39,7 +40,7 @@ __global__ void __launch_bounds__(32 * kAddNormWarps) add_norm_fwd_kernel(AddNor
     }
     const float r = rsqrtf(warp_sum(ss) / float(D) + p.eps);
     if (lane == 0) p.rstd[row] = r;
-    for (int64_t j = lane; j < D; j += 32) normed[o + j] = from_float<TOut>(p.weight[j] * (p.residual_out[o + j] * r));
+    for (int64_t j = lane; j < D; j += 32) normed[o + j] = from_float<TOut>(to_float(weight[j]) * (p.residual_out[o + j] * r));
   }
 }
 
@@ -58,6 +59,7 @@ template <typename TOut, typename TPrev>
 __global__ void __launch_bounds__(32 * kAddNormWarps) add_norm_bwd_kernel(AddNormParams p) {
   extern __shared__ float s_dw[];  // [kAddNormWarps][D]
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const float* weight = static_cast<const float*>(p.weight);  // fp32 in the backward
   const int64_t D = p.dim;
   const TOut* dy = static_cast<const TOut*>(p.dnormed);
   TPrev* dprev = static_cast<TPrev*>(p.dprev);
@@ -69,12 +71,12 @@ __global__ void __launch_bounds__(32 * kAddNormWarps) add_norm_bwd_kernel(AddNor
     const float r = p.rstd[row];
     float dot = 0.f;  // Σ_j (dy·w)_j · x̂_j
     for (int64_t j = lane; j < D; j += 32)
-      dot = fmaf(to_float(dy[o + j]) * p.weight[j], p.residual_out[o + j] * r, dot);
+      dot = fmaf(to_float(dy[o + j]) * weight[j], p.residual_out[o + j] * r, dot);
     dot = warp_sum(dot) / float(D);
     for (int64_t j = lane; j < D; j += 32) {
       const float g = to_float(dy[o + j]);
       const float xhat = p.residual_out[o + j] * r;
-      float dx = r * fmaf(-xhat, dot, g * p.weight[j]);
+      float dx = r * fmaf(-xhat, dot, g * weight[j]);
       if (p.dresidual_out != nullptr) dx += p.dresidual_out[o + j];
       p.dresidual_in[o + j] = dx;
       if (dprev != nullptr) dprev[o + j] = from_float<TPrev>(dx);
@@ -136,10 +138,11 @@ __device__ __forceinline__ bool cache_get(const GroupCache& cache, int64_t c, fl
   return true;
 }
 
-template <typename TOut, typename TPrev>
+template <typename TOut, typename TPrev, typename TW>
 __global__ void __launch_bounds__(32 * kAddNormWarps) add_norm_fwd_vec_kernel(AddNormParams p) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int64_t D = p.dim, n4 = D / 4;
+  const TW* weight = static_cast<const TW*>(p.weight);
   const TPrev* prev = static_cast<const TPrev*>(p.prev);
   TOut* normed = static_cast<TOut*>(p.normed);
   for (int64_t row = int64_t(blockIdx.x) * kAddNormWarps + warp; row < p.rows;
@@ -164,7 +167,7 @@ __global__ void __launch_bounds__(32 * kAddNormWarps) add_norm_fwd_vec_kernel(Ad
     for (int64_t j4 = lane; j4 < n4; j4 += 32) {
       float v[4], w[4];
       if (!cache_get(x, j4 / 32, v)) load4(p.residual_out, o4 + j4, v);
-      load4(p.weight, j4, w);
+      load4(weight, j4, w);
 #pragma unroll
       for (int k = 0; k < 4; ++k) v[k] = w[k] * (v[k] * r);
       store4(normed, o4 + j4, v);
@@ -176,6 +179,7 @@ template <typename TOut, typename TPrev>
 __global__ void __launch_bounds__(32 * kAddNormWarps) add_norm_bwd_vec_kernel(AddNormParams p) {
   extern __shared__ __align__(16) float s_dw[];  // [kAddNormWarps][D]
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const float* weight = static_cast<const float*>(p.weight);  // fp32 in the backward
   const int64_t D = p.dim, n4 = D / 4;
   const TOut* dy = static_cast<const TOut*>(p.dnormed);
   TPrev* dprev = static_cast<TPrev*>(p.dprev);
@@ -192,7 +196,7 @@ __global__ void __launch_bounds__(32 * kAddNormWarps) add_norm_bwd_vec_kernel(Ad
       float g[4], x[4], w[4];
       load4(dy, o4 + j4, g);
       load4(p.residual_out, o4 + j4, x);
-      load4(p.weight, j4, w);
+      load4(weight, j4, w);
 #pragma unroll
       for (int k = 0; k < 4; ++k) {
         x[k] *= r;
@@ -212,7 +216,7 @@ __global__ void __launch_bounds__(32 * kAddNormWarps) add_norm_bwd_vec_kernel(Ad
 #pragma unroll
         for (int k = 0; k < 4; ++k) x[k] *= r;
       }
-      load4(p.weight, j4, w);
+      load4(weight, j4, w);
       if (p.dresidual_out != nullptr) load4(p.dresidual_out, o4 + j4, dr);
 #pragma unroll
       for (int k = 0; k < 4; ++k) {
@@ -273,13 +277,23 @@ void add_norm_fwd(const AddNormParams& p) {
   by_two_dtypes(p, [&](auto* out_tag, auto* prev_tag) {
     using TOut = std::remove_pointer_t<decltype(out_tag)>;
     using TPrev = std::remove_pointer_t<decltype(prev_tag)>;
-    if (p.vec4) add_norm_fwd_vec_kernel<TOut, TPrev><<<unsigned(p.blocks), 32 * kAddNormWarps, 0, p.stream>>>(p);
-    else add_norm_fwd_kernel<TOut, TPrev><<<unsigned(p.blocks), 32 * kAddNormWarps, 0, p.stream>>>(p);
+    auto launch = [&](auto* w_tag) {
+      using TW = std::remove_pointer_t<decltype(w_tag)>;
+      if (p.vec4) add_norm_fwd_vec_kernel<TOut, TPrev, TW><<<unsigned(p.blocks), 32 * kAddNormWarps, 0, p.stream>>>(p);
+      else add_norm_fwd_kernel<TOut, TPrev, TW><<<unsigned(p.blocks), 32 * kAddNormWarps, 0, p.stream>>>(p);
+    };
+    switch (p.weight_dtype) {
+      case DType::kFloat32: launch(static_cast<float*>(nullptr)); break;
+      case DType::kFloat16: launch(static_cast<__half*>(nullptr)); break;
+      case DType::kBFloat16: launch(static_cast<__nv_bfloat16*>(nullptr)); break;
+      default: fail("add_rms_norm (CUDA): unsupported weight dtype code " + std::to_string(int(p.weight_dtype)));
+    }
     MCD_CUDA_CHECK(cudaGetLastError());
   });
 }
 
 void add_norm_bwd(const AddNormParams& p) {
+  MCD_CHECK(p.weight_dtype == DType::kFloat32, "add_rms_norm (CUDA): the backward takes an fp32 weight");
   by_two_dtypes(p, [&](auto* out_tag, auto* prev_tag) {
     using TOut = std::remove_pointer_t<decltype(out_tag)>;
     using TPrev = std::remove_pointer_t<decltype(prev_tag)>;

@@ -30,7 +30,8 @@ AddNormParams base(const at::Tensor& residual_out, const at::Tensor& weight, con
   k.dim = weight.size(0);
   k.rows = residual_out.numel() / std::max<int64_t>(k.dim, 1);
   k.eps = static_cast<float>(eps);
-  k.weight = weight.data_ptr<float>();
+  k.weight = weight.data_ptr();
+  k.weight_dtype = code(weight.scalar_type());
   k.residual_out = residual_out.data_ptr<float>();
   k.rstd = rstd.data_ptr<float>();
   const int64_t sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
@@ -220,6 +221,26 @@ std::pair<at::Tensor, at::Tensor> add_rms_norm_cuda(const at::Tensor& residual_i
   const auto r = AddNormCudaFunction::apply(residual_in, placeholder_if_undefined(prev), weight, eps,
                                             static_cast<int64_t>(out_dtype));
   return {r[0], r[1]};
+}
+
+bool add_norm_inference_supported(const at::Tensor& residual_in, const at::Tensor& prev, const at::Tensor& weight,
+                                  at::ScalarType out_dtype) {
+  return residual_in.is_cuda() && residual_in.scalar_type() == at::kFloat && weight.is_cuda() &&
+         weight.device() == residual_in.device() && kernel_dtype(weight.scalar_type()) && weight.dim() == 1 &&
+         weight.is_contiguous() && weight.size(0) >= 1 && weight.size(0) <= 12288 && kernel_dtype(out_dtype) &&
+         (!prev.defined() || (prev.is_cuda() && kernel_dtype(prev.scalar_type())));
+}
+
+std::pair<at::Tensor, at::Tensor> add_rms_norm_inference_cuda(const at::Tensor& residual_in, const at::Tensor& prev,
+                                                              const at::Tensor& weight, double eps,
+                                                              at::ScalarType out_dtype) {
+  MCD_CHECK(add_norm_inference_supported(residual_in, prev, weight, out_dtype),
+            "add_rms_norm (CUDA, inference): unsupported tensors: residual ", residual_in.sizes(), " ",
+            residual_in.scalar_type(), ", weight ", weight.sizes(), " ", weight.scalar_type());
+  const c10::cuda::CUDAGuard guard(residual_in.device());
+  const NormForward f = norm_forward(residual_in.contiguous(), prev.defined() ? prev.contiguous() : prev, weight, eps,
+                                     out_dtype);
+  return {f.normed, f.residual_out};
 }
 
 bool add_norm_linear_supported(const at::Tensor& residual_in, const at::Tensor& prev, const at::Tensor& weight,

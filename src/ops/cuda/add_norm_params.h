@@ -20,7 +20,8 @@ struct AddNormParams {
 
   const float* residual_in = nullptr;  // (rows, dim) fp32
   const void* prev = nullptr;          // (rows, dim) in prev_dtype, or null
-  const float* weight = nullptr;       // (dim) fp32
+  const void* weight = nullptr;        // (dim) in weight_dtype: fp32, or the forward of a half-precision
+  DType weight_dtype = DType::kFloat32;  // model served without gradients; the backward takes fp32 only
   float* residual_out = nullptr;       // (rows, dim) fp32
   void* normed = nullptr;              // (rows, dim) in out_dtype
   float* rstd = nullptr;               // (rows) fp32, saved for the backward

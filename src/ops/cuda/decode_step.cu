@@ -1,5 +1,6 @@
-// The decode-step kernels (decode_step_params.h): one thread per (sequence, channel), fp32 sums
-// and state, weights read as fp32 or in the activations' dtype (a bf16 model needs no casts).
+// The decode-step kernels (decode_step_params.h): the conv step one thread per (sequence,
+// channel), the scan step kScanStepLanes per (sequence, channel); fp32 sums and state, weights read
+// as fp32 or in the activations' dtype (a bf16 model needs no casts).
 #include <string>
 #include <type_traits>
 
@@ -10,36 +11,10 @@
 namespace mcd::ops::cuda {
 namespace {
 
-// One conv step of a channel: the window [state, x] (oldest first) against the weights, walked from
-// the newest end, and the state shifted in place to keep its last K−1 entries. Returns Σ_k w[k]·window[k].
-template <typename T, typename W>
-__device__ __forceinline__ float conv_window_step(T* state, int64_t ts, const W* w, int K, T x) {
-  float acc = 0.f;
-  T prev = x;  // window[k] for k = K−1 … 0
-  for (int k = K - 1; k >= 0; --k) {
-    const T v = k == K - 1 ? x : state[k * ts];
-    acc = fmaf(to_float(v), to_float(w[k]), acc);
-    if (k < K - 1) state[k * ts] = prev;  // the entry one newer moves down
-    prev = v;
-  }
-  return acc;
-}
-
-// One scan-state update of a channel: h ← exp(dt·A)·h + du·B over its N states (A = −exp(a) when
-// a_is_log), in place. Returns Σ_n h·C.
-template <typename W, typename TB>
-__device__ __forceinline__ float scan_state_update(float* h, const W* a, int64_t N, bool a_is_log, float dt, float du,
-                                                   const TB* Bv, const TB* Cv) {
-  float y = 0.f;
-  for (int64_t n = 0; n < N; ++n) {
-    float an = to_float(a[n]);
-    if (a_is_log) an = -__expf(an);
-    const float hn = fmaf(__expf(dt * an), h[n], du * to_float(Bv[n]));
-    h[n] = hn;
-    y = fmaf(hn, to_float(Cv[n]), y);
-  }
-  return y;
-}
+// Both kernels issue every load of a thread before its first store (the window, or the state
+// entries and their A, B, C), so a step costs one memory round trip, not one per state: with the
+// loads and stores interleaved the compiler must assume they alias and walks them in order, which
+// made the batch-64 scan step 21.7 µs per layer (130M, H200; docs/PERF_NOTES.md, fifth session).
 
 template <typename T, typename W>
 __global__ void __launch_bounds__(kStepThreads) conv_step_kernel(ConvStepParams p) {
@@ -47,30 +22,78 @@ __global__ void __launch_bounds__(kStepThreads) conv_step_kernel(ConvStepParams 
   if (i >= p.batch * p.dim) return;
   const int64_t b = i / p.dim, e = i - b * p.dim;
   const int K = p.width;
-  T* state = static_cast<T*>(p.state) + b * p.state_s.batch + e * p.state_s.row;
+  T* __restrict__ state = static_cast<T*>(p.state) + b * p.state_s.batch + e * p.state_s.row;
   const int64_t ts = p.state_s.time;
-  const W* w = static_cast<const W*>(p.weight) + e * p.weight_row_stride;
-  const T x = static_cast<const T*>(p.x)[b * p.x_batch_stride + e];
-  float acc = conv_window_step(state, ts, w, K, x);
-  if (p.bias) acc += to_float(static_cast<const W*>(p.bias)[e]);
+  const W* __restrict__ w = static_cast<const W*>(p.weight) + e * p.weight_row_stride;
+  T win[kConvMaxWidth];  // [state, x], oldest first
+  float wk[kConvMaxWidth];
+#pragma unroll
+  for (int k = 0; k < kConvMaxWidth; ++k) {
+    if (k >= K) break;
+    win[k] = k == K - 1 ? static_cast<const T*>(p.x)[b * p.x_batch_stride + e] : state[k * ts];
+    wk[k] = to_float(w[k]);
+  }
+  float acc = p.bias ? to_float(static_cast<const W*>(p.bias)[e]) : 0.f;
+  // Σ_k w[k]·win[k] from the newest end, as the composite sums.
+  float sum = 0.f;
+#pragma unroll
+  for (int k = kConvMaxWidth - 1; k >= 0; --k)
+    if (k < K) sum = fmaf(to_float(win[k]), wk[k], sum);
+  acc += sum;
   if (p.silu) acc *= sigmoid_f(acc);
+#pragma unroll
+  for (int k = 0; k + 1 < kConvMaxWidth; ++k)
+    if (k + 1 < K) state[k * ts] = win[k + 1];  // keep the newest K−1
   static_cast<T*>(p.out)[b * p.dim + e] = from_float<T>(acc);
 }
 
-template <typename T, typename W>
+// Sum over the kScanStepLanes lanes of a channel (the lanes are aligned groups of one warp).
+__device__ __forceinline__ float channel_sum(float v) {
+#pragma unroll
+  for (int o = kScanStepLanes / 2; o > 0; o /= 2) v += __shfl_xor_sync(kFullMask, v, o, kScanStepLanes);
+  return v;
+}
+
+// kScanStepLanes lanes per (sequence, channel), lane j owning states j, j + kScanStepLanes, …:
+// consecutive lanes touch consecutive state words (one 64-byte segment per channel at N = 16).
+// kLowRank: Δ = delta_low · dt_projᵀ is formed here (the lanes split the rank), so the model's
+// dt_proj needs no matrix product of its own.
+template <typename T, typename W, bool kLowRank>
 __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams p) {
-  const int64_t i = int64_t(blockIdx.x) * kStepThreads + threadIdx.x;
-  if (i >= p.batch * p.dim) return;
-  const int64_t b = i / p.dim, e = i - b * p.dim;
-  const float u = to_float(static_cast<const T*>(p.u)[b * p.u_batch_stride + e]);
-  float dt = to_float(static_cast<const T*>(p.delta)[b * p.delta_batch_stride + e]);
-  if (p.dt_bias) dt += to_float(static_cast<const W*>(p.dt_bias)[e]);
+  const int64_t g = (int64_t(blockIdx.x) * kStepThreads + threadIdx.x) / kScanStepLanes;  // b·E + e
+  const int lane = threadIdx.x % kScanStepLanes;
+  // No early return: every lane of the warp takes part in the shuffles; past the end they read nothing.
+  const bool ok = g < p.batch * p.dim;
+  const int64_t b = ok ? g / p.dim : 0, e = ok ? g - b * p.dim : 0;
+  const float u = ok ? to_float(static_cast<const T*>(p.u)[b * p.u_batch_stride + e]) : 0.f;
+  float dt = 0.f;
+  if constexpr (kLowRank) {
+    const T* __restrict__ low = static_cast<const T*>(p.delta) + b * p.delta_batch_stride;
+    const W* __restrict__ wr = static_cast<const W*>(p.delta_proj) + e * p.rank;
+    float part = 0.f;
+    for (int64_t r = lane; ok && r < p.rank; r += kScanStepLanes) part = fmaf(to_float(low[r]), to_float(wr[r]), part);
+    dt = channel_sum(part);
+  } else {
+    dt = ok ? to_float(static_cast<const T*>(p.delta)[b * p.delta_batch_stride + e]) : 0.f;
+  }
+  if (p.dt_bias && ok) dt += to_float(static_cast<const W*>(p.dt_bias)[e]);
   if (p.softplus) dt = softplus_f(dt);
-  const W* a = static_cast<const W*>(p.A) + e * p.dstate;
-  const T* Bv = static_cast<const T*>(p.B) + b * p.B_batch_stride;
-  const T* Cv = static_cast<const T*>(p.C) + b * p.C_batch_stride;
-  float* h = p.state + (b * p.dim + e) * p.dstate;
-  float y = scan_state_update(h, a, p.dstate, p.a_is_log, dt, dt * u, Bv, Cv);
+  const float du = dt * u;
+  const W* __restrict__ a = static_cast<const W*>(p.A) + e * p.dstate;
+  const T* __restrict__ Bv = static_cast<const T*>(p.B) + b * p.B_batch_stride;
+  const T* __restrict__ Cv = static_cast<const T*>(p.C) + b * p.C_batch_stride;
+  float* __restrict__ h = p.state + (b * p.dim + e) * p.dstate;
+  float y = 0.f;
+  for (int64_t n = lane; ok && n < p.dstate; n += kScanStepLanes) {
+    float an = to_float(a[n]);
+    const float hn_old = h[n], bn = to_float(Bv[n]), cn = to_float(Cv[n]);
+    if (p.a_is_log) an = -__expf(an);
+    const float hn = fmaf(__expf(dt * an), hn_old, du * bn);
+    h[n] = hn;
+    y = fmaf(hn, cn, y);
+  }
+  y = channel_sum(y);
+  if (!ok || lane != 0) return;
   if (p.D) y = fmaf(to_float(static_cast<const W*>(p.D)[e]), u, y);
   if (p.z) {
     const float z = to_float(static_cast<const T*>(p.z)[b * p.z_batch_stride + e]);
@@ -91,7 +114,11 @@ void launch_conv(const ConvStepParams& p) {
 template <typename T, typename W>
 void launch_scan(const ScanStepParams& p) {
   if (p.batch * p.dim == 0) return;
-  scan_step_kernel<T, W><<<blocks_for(p.batch * p.dim), kStepThreads, 0, p.stream>>>(p);
+  const unsigned blocks = blocks_for(p.batch * p.dim * kScanStepLanes);
+  if (p.delta_proj != nullptr)
+    scan_step_kernel<T, W, true><<<blocks, kStepThreads, 0, p.stream>>>(p);
+  else
+    scan_step_kernel<T, W, false><<<blocks, kStepThreads, 0, p.stream>>>(p);
   MCD_CUDA_CHECK(cudaGetLastError());
 }
 

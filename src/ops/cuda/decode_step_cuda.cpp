@@ -83,23 +83,28 @@ at::Tensor causal_conv1d_step_cuda(at::Tensor& state, const at::Tensor& x, const
 
 bool scan_step_supported(const at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
                          const at::Tensor& A, const at::Tensor& B, const at::Tensor& C, const at::Tensor& D,
-                         const at::Tensor& z, const at::Tensor& delta_bias) {
+                         const at::Tensor& z, const at::Tensor& delta_bias, const at::Tensor& delta_proj) {
   if (!(u.defined() && u.is_cuda() && kernel_dtype(u.scalar_type()) && u.dim() == 2)) return false;
   const int64_t E = u.size(1);
   if (!(state.is_cuda() && state.device() == u.device() && state.scalar_type() == at::kFloat && state.dim() == 3 &&
         state.size(0) == u.size(0) && state.size(1) == E && state.is_contiguous()))
     return false;
   const int64_t N = state.size(2);
-  return rows_ok(u, u, E) && rows_ok(delta, u, E) && rows_ok(B, u, N) && rows_ok(C, u, N) &&
+  // With delta_proj (E, R), delta holds the (B, R) low-rank rows.
+  const bool low_rank_ok = !delta_proj.defined() || (delta_proj.dim() == 2 && delta_proj.size(0) == E &&
+                                                     delta_proj.size(1) >= 1 && delta_proj.is_contiguous());
+  const int64_t delta_cols = delta_proj.defined() ? delta_proj.size(1) : E;
+  return low_rank_ok && rows_ok(u, u, E) && rows_ok(delta, u, delta_cols) && rows_ok(B, u, N) && rows_ok(C, u, N) &&
          (!z.defined() || rows_ok(z, u, E)) && A.defined() && A.dim() == 2 && A.size(0) == E && A.size(1) == N &&
-         A.is_contiguous() && vector_ok(D, E) && vector_ok(delta_bias, E) && weights_ok({&A, &D, &delta_bias}, u);
+         A.is_contiguous() && vector_ok(D, E) && vector_ok(delta_bias, E) &&
+         weights_ok({&A, &D, &delta_bias, &delta_proj}, u);
 }
 
 at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
                                     const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
                                     const at::Tensor& D, const at::Tensor& z, const at::Tensor& delta_bias,
-                                    bool delta_softplus, bool a_is_log) {
-  MCD_CHECK(scan_step_supported(state, u, delta, A, B, C, D, z, delta_bias),
+                                    bool delta_softplus, bool a_is_log, const at::Tensor& delta_proj) {
+  MCD_CHECK(scan_step_supported(state, u, delta, A, B, C, D, z, delta_bias, delta_proj),
             "selective_scan_step (CUDA): unsupported tensors: state ", state.sizes(), ", u ", u.sizes(), ", A ",
             A.sizes());
   const c10::cuda::CUDAGuard guard(u.device());
@@ -115,6 +120,8 @@ at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, cons
   k.u_batch_stride = u.stride(0);
   k.delta = delta.data_ptr();
   k.delta_batch_stride = delta.stride(0);
+  k.delta_proj = delta_proj.defined() ? delta_proj.data_ptr() : nullptr;
+  k.rank = delta_proj.defined() ? delta_proj.size(1) : 0;
   k.B = B.data_ptr();
   k.B_batch_stride = B.stride(0);
   k.C = C.data_ptr();

@@ -4,7 +4,8 @@
 // Semantics are the composites' in ops/causal_conv1d.cpp and ops/selective_scan.cpp, with every
 // sum and the state in fp32:
 //   conv step:  w = [state, x];  out = act(bias + Σ_k weight[e,k]·w[k]);  state = w[1:]
-//   scan step:  dt = softplus?(delta + dt_bias);  A = a_is_log ? −exp(A) : A
+//   scan step:  dt = softplus?(delta + dt_bias), delta = delta_low·delta_projᵀ when delta_proj is given;
+//               A = a_is_log ? −exp(A) : A
 //               h = exp(dt·A)·h + dt·u·B;  y = Σ_n h·C + D·u;  y = y·silu(z)
 #pragma once
 
@@ -12,7 +13,8 @@
 
 namespace mcd::ops::cuda {
 
-constexpr int kStepThreads = 128;  // threads per block; one thread per (sequence, channel)
+constexpr int kStepThreads = 128;   // threads per block
+constexpr int kScanStepLanes = 16;  // scan step: lanes per (sequence, channel), one state each (N > 16: several)
 
 // Rows are sequences: a (B, E) tensor is `ptr + b·batch_stride + e` (unit channel stride).
 struct ConvStepParams {
@@ -35,7 +37,8 @@ struct ScanStepParams {
   int64_t batch = 0, dim = 0, dstate = 0;  // B, E, N
   float* state = nullptr;  // (B, E, N) fp32 contiguous, updated in place
   const void* u = nullptr;      int64_t u_batch_stride = 0;
-  const void* delta = nullptr;  int64_t delta_batch_stride = 0;
+  const void* delta = nullptr;  int64_t delta_batch_stride = 0;  // (B, E), or (B, rank) with delta_proj
+  const void* delta_proj = nullptr;  int64_t rank = 0;  // (E, rank) contiguous in the weights' dtype, or null
   const void* B = nullptr;      int64_t B_batch_stride = 0;  // (B, N), unit state stride
   const void* C = nullptr;      int64_t C_batch_stride = 0;
   const void* z = nullptr;      int64_t z_batch_stride = 0;  // or null

@@ -105,6 +105,13 @@ bool add_norm_supported(const at::Tensor& residual_in, const at::Tensor& prev, c
 std::pair<at::Tensor, at::Tensor> add_rms_norm_cuda(const at::Tensor& residual_in, const at::Tensor& prev,
                                                     const at::Tensor& weight, double eps,
                                                     at::ScalarType out_dtype);
+// The forward alone, without an autograd node, for passes without gradients: the weight may be
+// half precision (a bf16 model served), read as it is instead of cast to fp32 on every call.
+bool add_norm_inference_supported(const at::Tensor& residual_in, const at::Tensor& prev, const at::Tensor& weight,
+                                  at::ScalarType out_dtype);
+std::pair<at::Tensor, at::Tensor> add_rms_norm_inference_cuda(const at::Tensor& residual_in, const at::Tensor& prev,
+                                                              const at::Tensor& weight, double eps,
+                                                              at::ScalarType out_dtype);
 // The same followed by a linear layer on normed in autocast's dtype, normed recomputed in the
 // backward (ops/add_rms_norm.h, add_rms_norm_linear). Returns {projected, residual}.
 bool add_norm_linear_supported(const at::Tensor& residual_in, const at::Tensor& prev, const at::Tensor& weight,
@@ -122,11 +129,24 @@ at::Tensor causal_conv1d_step_cuda(at::Tensor& state, const at::Tensor& x, const
                                    const at::Tensor& bias, bool silu);
 bool scan_step_supported(const at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
                          const at::Tensor& A, const at::Tensor& B, const at::Tensor& C, const at::Tensor& D,
-                         const at::Tensor& z, const at::Tensor& delta_bias);
+                         const at::Tensor& z, const at::Tensor& delta_bias, const at::Tensor& delta_proj = {});
 at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
                                     const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
                                     const at::Tensor& D, const at::Tensor& z, const at::Tensor& delta_bias,
-                                    bool delta_softplus, bool a_is_log);
+                                    bool delta_softplus, bool a_is_log, const at::Tensor& delta_proj = {});
+// The few-row linear layer (ops/decode_linear.h): x (rows ≤ 8, in) with unit inner stride, weight
+// (out, in) with unit inner stride, bias (out) or undefined, all CUDA tensors of one kernel dtype.
+bool decode_linear_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+at::Tensor decode_linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+// The same after the residual add + RMSNorm (ops/decode_linear.h add_rms_norm_decode_linear):
+// residual_in (rows ≤ 8, D) fp32 contiguous, prev like it in the weight's dtype or undefined, the norm
+// weight fp32 or the weight's dtype, rows·D elements of the weight's dtype within 48 KB.
+// Returns {out, residual_out}.
+bool add_norm_decode_linear_supported(const at::Tensor& residual_in, const at::Tensor& prev,
+                                      const at::Tensor& norm_weight, const at::Tensor& weight, const at::Tensor& bias);
+std::pair<at::Tensor, at::Tensor> add_norm_decode_linear_cuda(const at::Tensor& residual_in, const at::Tensor& prev,
+                                                              const at::Tensor& norm_weight, double eps,
+                                                              const at::Tensor& weight, const at::Tensor& bias);
 
 // Row-wise LM-head cross-entropy (ops/chunked_cross_entropy.h, cross_entropy_rows): per-row
 // loss in fp32, and with write_grad the logits overwritten by (softmax − one-hot)·grad_scale.

@@ -1,0 +1,106 @@
+// Host op of the few-row linear layer (decode_linear_params.h): which tensors it takes, and the
+// launch on LibTorch's current stream. The dispatch is in ops/decode_linear.cpp.
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include <cstdint>
+
+#include "ops/cuda/decode_linear_params.h"
+#include "ops/cuda/host_common.h"
+#include "ops/cuda/ops_cuda.h"
+#include "util/error.h"
+
+namespace mcd::ops::cuda {
+
+bool decode_linear_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  if (!(x.defined() && x.is_cuda() && kernel_dtype(x.scalar_type()) && x.dim() == 2)) return false;
+  const int64_t in = x.size(1);
+  return x.size(0) >= 1 && x.size(0) <= kDecodeLinearMaxRows && (x.stride(1) == 1 || in == 1) &&
+         weight.defined() && weight.is_cuda() && weight.device() == x.device() &&
+         weight.scalar_type() == x.scalar_type() && weight.dim() == 2 && weight.size(1) == in &&
+         (weight.stride(1) == 1 || in == 1) &&
+         (!bias.defined() || (bias.is_cuda() && bias.device() == x.device() && bias.scalar_type() == x.scalar_type() &&
+                              bias.dim() == 1 && bias.size(0) == weight.size(0) && bias.is_contiguous()));
+}
+
+at::Tensor decode_linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  MCD_CHECK(decode_linear_supported(x, weight, bias), "decode_linear (CUDA): unsupported tensors: x ", x.sizes(), " ",
+            x.scalar_type(), ", weight ", weight.sizes(), " ", weight.scalar_type());
+  const c10::cuda::CUDAGuard guard(x.device());
+  at::Tensor out = fresh(at::empty({x.size(0), weight.size(0)}, x.options()));
+  DecodeLinearParams k;
+  k.dtype = dtype_code(x.scalar_type(), "decode_linear (CUDA)");
+  k.rows = x.size(0);
+  k.in_features = x.size(1);
+  k.out_features = weight.size(0);
+  k.x = x.data_ptr();
+  k.x_row_stride = x.stride(0);
+  k.weight = weight.data_ptr();
+  k.w_row_stride = weight.stride(0);
+  k.bias = bias.defined() ? bias.data_ptr() : nullptr;
+  k.out = out.data_ptr();
+  // 16-byte loads: the inner length and both row strides in whole 16-byte units, aligned bases.
+  const int64_t per16 = 16 / static_cast<int64_t>(x.element_size());
+  auto aligned = [](const void* q) { return reinterpret_cast<std::uintptr_t>(q) % 16 == 0; };
+  k.vec = k.in_features % per16 == 0 && k.x_row_stride % per16 == 0 && k.w_row_stride % per16 == 0 &&
+          aligned(k.x) && aligned(k.weight);
+  k.stream = c10::cuda::getCurrentCUDAStream().stream();
+  decode_linear(k);
+  return out;
+}
+
+bool add_norm_decode_linear_supported(const at::Tensor& residual_in, const at::Tensor& prev,
+                                      const at::Tensor& norm_weight, const at::Tensor& weight, const at::Tensor& bias) {
+  if (!(residual_in.defined() && residual_in.is_cuda() && residual_in.scalar_type() == at::kFloat &&
+        residual_in.dim() == 2 && residual_in.is_contiguous() && weight.defined() && weight.is_cuda() &&
+        kernel_dtype(weight.scalar_type())))
+    return false;
+  const int64_t rows = residual_in.size(0), D = residual_in.size(1);
+  const at::ScalarType t = weight.scalar_type();
+  const auto on_device = [&](const at::Tensor& x) { return x.is_cuda() && x.device() == residual_in.device(); };
+  return rows >= 1 && rows <= kDecodeLinearMaxRows && D >= 1 &&
+         rows * D * int64_t(c10::elementSize(t)) <= kDecodeLinearMaxSmem && on_device(weight) && weight.dim() == 2 &&
+         weight.size(0) >= 1 && weight.size(1) == D && (weight.stride(1) == 1 || D == 1) &&
+         (!prev.defined() || (on_device(prev) && prev.scalar_type() == t && prev.sizes() == residual_in.sizes() &&
+                              prev.is_contiguous())) &&
+         norm_weight.defined() && on_device(norm_weight) && norm_weight.dim() == 1 && norm_weight.size(0) == D &&
+         norm_weight.is_contiguous() && (norm_weight.scalar_type() == at::kFloat || norm_weight.scalar_type() == t) &&
+         (!bias.defined() || (on_device(bias) && bias.scalar_type() == t && bias.dim() == 1 &&
+                              bias.size(0) == weight.size(0) && bias.is_contiguous()));
+}
+
+std::pair<at::Tensor, at::Tensor> add_norm_decode_linear_cuda(const at::Tensor& residual_in, const at::Tensor& prev,
+                                                              const at::Tensor& norm_weight, double eps,
+                                                              const at::Tensor& weight, const at::Tensor& bias) {
+  MCD_CHECK(add_norm_decode_linear_supported(residual_in, prev, norm_weight, weight, bias),
+            "add_rms_norm_decode_linear (CUDA): unsupported tensors: residual ", residual_in.sizes(), ", weight ",
+            weight.sizes(), " ", weight.scalar_type());
+  const c10::cuda::CUDAGuard guard(residual_in.device());
+  at::Tensor out = fresh(at::empty({residual_in.size(0), weight.size(0)}, weight.options()));
+  // A new buffer, never residual_in itself: block 0 writes it while the other blocks still read.
+  at::Tensor residual_out = fresh(at::empty_like(residual_in));
+  DecodeLinearParams k;
+  k.dtype = dtype_code(weight.scalar_type(), "add_rms_norm_decode_linear (CUDA)");
+  k.rows = residual_in.size(0);
+  k.in_features = residual_in.size(1);
+  k.out_features = weight.size(0);
+  k.weight = weight.data_ptr();
+  k.w_row_stride = weight.stride(0);
+  k.bias = bias.defined() ? bias.data_ptr() : nullptr;
+  k.out = out.data_ptr();
+  k.residual_in = residual_in.data_ptr<float>();
+  k.prev = prev.defined() ? prev.data_ptr() : nullptr;
+  k.norm_weight = norm_weight.data_ptr();
+  k.norm_weight_fp32 = norm_weight.scalar_type() == at::kFloat;
+  k.eps = static_cast<float>(eps);
+  k.residual_out = residual_out.data_ptr<float>();
+  // The rows sit in shared memory at a 16-byte aligned base with row stride in_features.
+  const int64_t per16 = 16 / static_cast<int64_t>(weight.element_size());
+  k.vec = k.in_features % per16 == 0 && k.w_row_stride % per16 == 0 &&
+          reinterpret_cast<std::uintptr_t>(k.weight) % 16 == 0;
+  k.stream = c10::cuda::getCurrentCUDAStream().stream();
+  add_norm_decode_linear(k);
+  return {out, residual_out};
+}
+
+}  // namespace mcd::ops::cuda

@@ -1,0 +1,44 @@
+// Parameters of the few-row linear layer of a decode step (ops/cuda/decode_linear.cu), filled by
+// its host op (ops/cuda/decode_linear_cuda.cpp). out = x·Wᵀ (+ bias) for rows ≤ kDecodeLinearMaxRows,
+// x, W, bias and out in one dtype, fp32 sums. Semantics: ops/decode_linear.h.
+// Why not cuBLAS: at one to eight rows a product only reads its weights, and cuBLAS's kernels for
+// these shapes tile 64 output columns per block (130M's in_proj, 3,072 columns, runs on 48 blocks;
+// x_proj's 80 columns on 2), so each took 2.5–6 µs of a 130M batch-1 step's ~33 µs per layer (H200
+// trace, docs/PERF_NOTES.md, fifth session). Here one warp computes one output column for every row.
+#pragma once
+
+#include "ops/cuda/params_common.h"
+
+namespace mcd::ops::cuda {
+
+constexpr int kDecodeLinearMaxRows = 8;
+constexpr int kDecodeLinearWarps = 4;  // warps (output columns) per block
+
+struct DecodeLinearParams {
+  DType dtype = DType::kFloat32;
+  int64_t rows = 0, in_features = 0, out_features = 0;
+  const void* x = nullptr;       int64_t x_row_stride = 0;  // (rows, in), unit inner stride
+  const void* weight = nullptr;  int64_t w_row_stride = 0;  // (out, in), unit inner stride
+  const void* bias = nullptr;    // (out) contiguous, or null
+  void* out = nullptr;           // (rows, out) contiguous
+  bool vec = false;  // in_features, both row strides and both bases allow 16-byte loads
+  cudaStream_t stream = nullptr;
+
+  // add_norm_decode_linear only: x is not read; the rows are formed in each block's shared memory as
+  // normed = T(norm_weight ⊙ r · rstd(r)), r = residual_in + prev (ops/add_rms_norm.h's forward), and
+  // block 0 writes r to residual_out. The first layer has no prev.
+  const float* residual_in = nullptr;  // (rows, in) fp32 contiguous
+  const void* prev = nullptr;          // (rows, in) in dtype, contiguous, or null
+  const void* norm_weight = nullptr;   // (in) contiguous, fp32 or dtype
+  bool norm_weight_fp32 = true;
+  float eps = 1e-5f;
+  float* residual_out = nullptr;       // (rows, in) fp32 contiguous
+};
+
+// Shared memory the fused kernel needs for its rows (the host checks it fits the default 48 KB).
+constexpr int64_t kDecodeLinearMaxSmem = 48 * 1024;
+
+void decode_linear(const DecodeLinearParams& p);
+void add_norm_decode_linear(const DecodeLinearParams& p);
+
+}  // namespace mcd::ops::cuda

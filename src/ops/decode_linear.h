@@ -1,0 +1,27 @@
+// The linear layers of a decode step: y = x·Wᵀ (+ b) for a few rows (a batch of one token per
+// sequence), without gradients. On CUDA with backend kAuto, rows ≤ 8 and x, W, b of one kernel dtype,
+// one kernel with a warp per output column and fp32 sums (ops/cuda/decode_linear_params.h says why
+// not cuBLAS there); otherwise torch's linear, the same values up to the order of the fp32 sums.
+#pragma once
+
+#include "util/torch_compat.h"
+
+namespace mcd::ops {
+
+// x (rows, in), weight (out, in), bias (out) or undefined → (rows, out) in x's dtype.
+at::Tensor decode_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
+
+// A block's residual add and norm fused into its in_proj (no gradients): exactly
+//   {normed, residual} = add_rms_norm(residual_in, prev, norm_weight, eps, weight's dtype);
+//   out = decode_linear(normed, weight, bias)
+// with normed never leaving the kernel on CUDA (one launch instead of two; the norm of a batch-1
+// step took 3.5 µs of its own, docs/PERF_NOTES.md). Elsewhere those two ops themselves.
+struct NormLinearOut {
+  at::Tensor out;       // (rows, out) in the weight's dtype
+  at::Tensor residual;  // residual_in + prev (rows, D), fp32
+};
+NormLinearOut add_rms_norm_decode_linear(const at::Tensor& residual_in, const at::Tensor& prev,
+                                         const at::Tensor& norm_weight, double eps, const at::Tensor& weight,
+                                         const at::Tensor& bias = {});
+
+}  // namespace mcd::ops
