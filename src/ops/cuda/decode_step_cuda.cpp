@@ -90,6 +90,7 @@ bool scan_step_supported(const at::Tensor& state, const at::Tensor& u, const at:
         state.size(0) == u.size(0) && state.size(1) == E && state.is_contiguous()))
     return false;
   const int64_t N = state.size(2);
+  if (N < 1 || N > kScanStepLanes * kScanStepMaxPerLane) return false;
   // With delta_proj (E, R), delta holds the (B, R) low-rank rows.
   const bool low_rank_ok = !delta_proj.defined() || (delta_proj.dim() == 2 && delta_proj.size(0) == E &&
                                                      delta_proj.size(1) >= 1 && delta_proj.is_contiguous());

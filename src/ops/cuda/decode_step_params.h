@@ -14,7 +14,8 @@
 namespace mcd::ops::cuda {
 
 constexpr int kStepThreads = 128;   // threads per block
-constexpr int kScanStepLanes = 16;  // scan step: lanes per (sequence, channel), one state each (N > 16: several)
+constexpr int kScanStepLanes = 4;         // scan step: lanes per (sequence, channel)
+constexpr int kScanStepMaxPerLane = 16;  // states per lane: the scan step takes N ≤ 64
 
 // Rows are sequences: a (B, E) tensor is `ptr + b·batch_stride + e` (unit channel stride).
 struct ConvStepParams {
