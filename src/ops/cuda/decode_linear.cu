@@ -1,7 +1,8 @@
-// The few-row linear layer of a decode step (decode_linear_params.h): one warp per output column,
-// its lanes splitting the inner dimension (16-byte loads of the weight row and of each x row, or
-// one element at a time when unaligned), a warp sum per row, and lane r writing row r. The fused
-// variant first forms its rows (residual add + RMSNorm) in shared memory, then runs the same loop.
+// The few-row linear layer of a decode step (decode_linear_params.h): a block of kDecodeLinearWarps
+// warps computes 1 or 4 output columns for every row, its threads splitting the inner dimension
+// (16-byte loads of the weight rows and of each x row, or one element at a time when unaligned),
+// summed per warp and then over the warps in a fixed order. The fused variant first forms its rows
+// (residual add + RMSNorm) in shared memory, then runs the same loop.
 #include <string>
 #include <type_traits>
 
@@ -29,71 +30,100 @@ __device__ __forceinline__ void load_vec(const T* ptr, float (&out)[V]) {
   for (int i = 0; i < V; ++i) out[i] = to_float(v[i]);
 }
 
-// One output column for every row: acc[r] = Σ_k w[k]·x[r·x_stride + k], summed over the warp,
-// written (+ bias) by lane r.
-template <typename T, bool kVec, bool kXGlobal>
-__device__ __forceinline__ void column(const DecodeLinearParams& p, int64_t col, const T* x, int64_t x_stride,
-                                       int lane) {
-  const T* w = static_cast<const T*>(p.weight) + col * p.w_row_stride;
+// kCols output columns for every row, the block's threads splitting the inner dimension (thread t
+// takes elements t·V …, t·V + V·blockDim …): a warp per column walked a 1,536-long row six loads
+// deep alone on its scheduler (ncu: 63 % of its stalls on loads, 4.3 µs per product at 130M,
+// fifth session). Sums: each thread's, then its warp's (shuffles), then the block's warps in order
+// (shared memory), so a result does not depend on timing.
+template <typename T, bool kVec, bool kXGlobal, int kCols>
+__device__ __forceinline__ void block_columns(const DecodeLinearParams& p, int64_t col0, const T* x, int64_t x_stride,
+                                              float (&s_part)[kDecodeLinearWarps][kCols][kDecodeLinearMaxRows]) {
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int rows = static_cast<int>(p.rows);
-  float acc[kDecodeLinearMaxRows];
+  const int64_t left = p.out_features - col0;
+  const int ncols = left < kCols ? static_cast<int>(left) : kCols;
+  const T* w0 = static_cast<const T*>(p.weight) + col0 * p.w_row_stride;
+  float acc[kCols][kDecodeLinearMaxRows];
 #pragma unroll
-  for (int r = 0; r < kDecodeLinearMaxRows; ++r) acc[r] = 0.f;
+  for (int c = 0; c < kCols; ++c)
+#pragma unroll
+    for (int r = 0; r < kDecodeLinearMaxRows; ++r) acc[c][r] = 0.f;
   if constexpr (kVec) {
     constexpr int V = 16 / sizeof(T);
-    // Unrolled so that a row's loads are in flight together (1536 bf16 elements: 6 per lane).
-#pragma unroll 4
-    for (int64_t k = int64_t(lane) * V; k < p.in_features; k += 32 * V) {
-      float wv[V];
-      load_vec<T, V, true>(w + k, wv);
+#pragma unroll 2
+    for (int64_t k = int64_t(tid) * V; k < p.in_features; k += int64_t(blockDim.x) * V) {
+      float wv[kCols][V];
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        if (c < ncols) load_vec<T, V, true>(w0 + c * p.w_row_stride + k, wv[c]);
+        else
+#pragma unroll
+          for (int i = 0; i < V; ++i) wv[c][i] = 0.f;
+      }
 #pragma unroll
       for (int r = 0; r < kDecodeLinearMaxRows; ++r) {
         if (r >= rows) break;
         float xv[V];
         load_vec<T, V, kXGlobal>(x + r * x_stride + k, xv);
 #pragma unroll
-        for (int i = 0; i < V; ++i) acc[r] = fmaf(wv[i], xv[i], acc[r]);
+        for (int c = 0; c < kCols; ++c)
+#pragma unroll
+          for (int i = 0; i < V; ++i) acc[c][r] = fmaf(wv[c][i], xv[i], acc[c][r]);
       }
     }
   } else {
-#pragma unroll 4
-    for (int64_t k = lane; k < p.in_features; k += 32) {
-      const float wv = to_float(w[k]);
+    for (int64_t k = tid; k < p.in_features; k += blockDim.x) {
+      float wv[kCols];
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) wv[c] = c < ncols ? to_float(w0[c * p.w_row_stride + k]) : 0.f;
 #pragma unroll
       for (int r = 0; r < kDecodeLinearMaxRows; ++r) {
         if (r >= rows) break;
-        acc[r] = fmaf(wv, to_float(x[r * x_stride + k]), acc[r]);
+        const float xv = to_float(x[r * x_stride + k]);
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) acc[c][r] = fmaf(wv[c], xv, acc[c][r]);
       }
     }
   }
-  const float b = p.bias != nullptr ? to_float(static_cast<const T*>(p.bias)[col]) : 0.f;
 #pragma unroll
-  for (int r = 0; r < kDecodeLinearMaxRows; ++r) {
-    if (r >= rows) break;
-    const float s = warp_sum(acc[r]);
-    if (lane == r) static_cast<T*>(p.out)[r * p.out_features + col] = from_float<T>(s + b);
+  for (int c = 0; c < kCols; ++c)
+#pragma unroll
+    for (int r = 0; r < kDecodeLinearMaxRows; ++r) {
+      if (r >= rows) break;
+      const float v = warp_sum(acc[c][r]);
+      if (lane == 0) s_part[warp][c][r] = v;
+    }
+  __syncthreads();
+  for (int i = tid; i < ncols * rows; i += blockDim.x) {
+    const int c = i / rows, r = i - c * rows;
+    float sum = 0.f;
+#pragma unroll
+    for (int w = 0; w < kDecodeLinearWarps; ++w) sum += s_part[w][c][r];
+    const int64_t col = col0 + c;
+    const float b = p.bias != nullptr ? to_float(static_cast<const T*>(p.bias)[col]) : 0.f;
+    static_cast<T*>(p.out)[r * p.out_features + col] = from_float<T>(sum + b);
   }
 }
 
-template <typename T, bool kVec>
+template <typename T, bool kVec, int kCols>
 __global__ void __launch_bounds__(32 * kDecodeLinearWarps) decode_linear_kernel(DecodeLinearParams p) {
-  const int64_t col = int64_t(blockIdx.x) * kDecodeLinearWarps + threadIdx.x / 32;
-  if (col >= p.out_features) return;  // the whole warp
-  column<T, kVec, true>(p, col, static_cast<const T*>(p.x), p.x_row_stride, threadIdx.x % 32);
+  __shared__ float s_part[kDecodeLinearWarps][kCols][kDecodeLinearMaxRows];
+  block_columns<T, kVec, true, kCols>(p, int64_t(blockIdx.x) * kCols, static_cast<const T*>(p.x), p.x_row_stride,
+                                      s_part);
 }
 
-template <typename T, bool kVec, typename TNorm>
+template <typename T, bool kVec, typename TNorm, int kCols>
 __global__ void __launch_bounds__(32 * kDecodeLinearWarps) add_norm_decode_linear_kernel(DecodeLinearParams p) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* xs = reinterpret_cast<T*>(smem_raw);  // [rows][in]: the normed rows
   __shared__ float s_rstd[kDecodeLinearMaxRows];
+  __shared__ float s_part[kDecodeLinearWarps][kCols][kDecodeLinearMaxRows];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int64_t D = p.in_features, n = p.rows * D;
   const T* prev = static_cast<const T*>(p.prev);
   const TNorm* nw = static_cast<const TNorm*>(p.norm_weight);
-  // rstd of each row (ops/cuda/add_norm.cu's formula), the whole block summing: one warp per row
-  // walked its 768 elements 24 loads deep and made the fused kernel 8 µs (H200, 130M, fifth session).
-  __shared__ float s_part[kDecodeLinearWarps][kDecodeLinearMaxRows];
+  // rstd of each row (ops/cuda/add_norm.cu's formula), the whole block summing (a warp per row walked
+  // its 768 elements 24 loads deep).
   const int rows = static_cast<int>(p.rows);
   float ss[kDecodeLinearMaxRows];
 #pragma unroll
@@ -111,13 +141,13 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps) add_norm_decode_linea
   for (int r = 0; r < kDecodeLinearMaxRows; ++r) {
     if (r >= rows) break;
     const float t = warp_sum(ss[r]);
-    if (lane == 0) s_part[warp][r] = t;
+    if (lane == 0) s_part[warp][0][r] = t;
   }
   __syncthreads();
   if (threadIdx.x < rows) {
     float t = 0.f;
 #pragma unroll
-    for (int w = 0; w < kDecodeLinearWarps; ++w) t += s_part[w][threadIdx.x];
+    for (int w = 0; w < kDecodeLinearWarps; ++w) t += s_part[w][0][threadIdx.x];
     s_rstd[threadIdx.x] = rsqrtf(t / float(D) + p.eps);
   }
   __syncthreads();
@@ -128,33 +158,44 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps) add_norm_decode_linea
     if (blockIdx.x == 0) p.residual_out[i] = v;
     xs[i] = from_float<T>(to_float(nw[k]) * (v * s_rstd[r]));
   }
-  __syncthreads();
-  const int64_t col = int64_t(blockIdx.x) * kDecodeLinearWarps + warp;
-  if (col >= p.out_features) return;
-  column<T, kVec, false>(p, col, xs, D, lane);
+  __syncthreads();  // (also: s_part is free again)
+  block_columns<T, kVec, false, kCols>(p, int64_t(blockIdx.x) * kCols, xs, D, s_part);
 }
 
-unsigned column_blocks(const DecodeLinearParams& p) {
-  return unsigned((p.out_features + kDecodeLinearWarps - 1) / kDecodeLinearWarps);
-}
+// Columns per block: 4 where there are enough columns to give every SM several blocks anyway
+// (in_proj, the LM head), else 1 (x_proj's 80 columns, out_proj's 768: more blocks in flight).
+constexpr int64_t kWideOutput = 2048;
+
+unsigned column_blocks(const DecodeLinearParams& p, int cols) { return unsigned((p.out_features + cols - 1) / cols); }
 
 template <typename T>
 void launch(const DecodeLinearParams& p) {
-  if (p.vec) decode_linear_kernel<T, true><<<column_blocks(p), 32 * kDecodeLinearWarps, 0, p.stream>>>(p);
-  else decode_linear_kernel<T, false><<<column_blocks(p), 32 * kDecodeLinearWarps, 0, p.stream>>>(p);
+  auto go = [&](auto cols_tag) {
+    constexpr int kCols = decltype(cols_tag)::value;
+    if (p.vec) decode_linear_kernel<T, true, kCols><<<column_blocks(p, kCols), 32 * kDecodeLinearWarps, 0, p.stream>>>(p);
+    else decode_linear_kernel<T, false, kCols><<<column_blocks(p, kCols), 32 * kDecodeLinearWarps, 0, p.stream>>>(p);
+  };
+  if (p.out_features >= kWideOutput) go(std::integral_constant<int, 4>{});
+  else go(std::integral_constant<int, 1>{});
   MCD_CUDA_CHECK(cudaGetLastError());
 }
 
 template <typename T>
 void launch_fused(const DecodeLinearParams& p) {
   const size_t smem = size_t(p.rows * p.in_features) * sizeof(T);
-  auto go = [&](auto* norm_tag) {
+  auto go = [&](auto* norm_tag, auto cols_tag) {
     using TNorm = std::remove_pointer_t<decltype(norm_tag)>;
-    if (p.vec) add_norm_decode_linear_kernel<T, true, TNorm><<<column_blocks(p), 32 * kDecodeLinearWarps, smem, p.stream>>>(p);
-    else add_norm_decode_linear_kernel<T, false, TNorm><<<column_blocks(p), 32 * kDecodeLinearWarps, smem, p.stream>>>(p);
+    constexpr int kCols = decltype(cols_tag)::value;
+    const unsigned blocks = column_blocks(p, kCols);
+    if (p.vec) add_norm_decode_linear_kernel<T, true, TNorm, kCols><<<blocks, 32 * kDecodeLinearWarps, smem, p.stream>>>(p);
+    else add_norm_decode_linear_kernel<T, false, TNorm, kCols><<<blocks, 32 * kDecodeLinearWarps, smem, p.stream>>>(p);
   };
-  if (p.norm_weight_fp32) go(static_cast<float*>(nullptr));
-  else go(static_cast<T*>(nullptr));
+  auto with_cols = [&](auto* norm_tag) {
+    if (p.out_features >= kWideOutput) go(norm_tag, std::integral_constant<int, 4>{});
+    else go(norm_tag, std::integral_constant<int, 1>{});
+  };
+  if (p.norm_weight_fp32) with_cols(static_cast<float*>(nullptr));
+  else with_cols(static_cast<T*>(nullptr));
   MCD_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -4,7 +4,7 @@
 // Why not cuBLAS: at one to eight rows a product only reads its weights, and cuBLAS's kernels for
 // these shapes tile 64 output columns per block (130M's in_proj, 3,072 columns, runs on 48 blocks;
 // x_proj's 80 columns on 2), so each took 2.5–6 µs of a 130M batch-1 step's ~33 µs per layer (H200
-// trace, docs/PERF_NOTES.md, fifth session). Here one warp computes one output column for every row.
+// trace, docs/PERF_NOTES.md, fifth session). Here a block computes 1 or 4 output columns for every row.
 #pragma once
 
 #include "ops/cuda/params_common.h"
@@ -12,7 +12,7 @@
 namespace mcd::ops::cuda {
 
 constexpr int kDecodeLinearMaxRows = 8;
-constexpr int kDecodeLinearWarps = 4;  // warps (output columns) per block
+constexpr int kDecodeLinearWarps = 4;  // warps per block, splitting the inner dimension
 
 struct DecodeLinearParams {
   DType dtype = DType::kFloat32;
