@@ -90,9 +90,11 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
   if constexpr (kLowRank) {
     const T* __restrict__ low = static_cast<const T*>(p.delta) + b * p.delta_batch_stride;
     const W* __restrict__ wr = static_cast<const W*>(p.delta_proj) + e * p.rank;
-    const int R = static_cast<int>(p.rank);
+    const int R = ok ? static_cast<int>(p.rank) : 0;
     float part = 0.f;
-    for (int r = lane; ok && r < R; r += kScanStepLanes) part = fmaf(to_float(low[r]), to_float(wr[r]), part);
+    // Unrolled so the lane's rank loads (12 at R = 48) are in flight together, not one latency each.
+#pragma unroll 8
+    for (int r = lane; r < R; r += kScanStepLanes) part = fmaf(to_float(low[r]), to_float(wr[r]), part);
     dt = channel_sum(part);
   } else {
     dt = ok ? to_float(static_cast<const T*>(p.delta)[b * p.delta_batch_stride + e]) : 0.f;
