@@ -1,8 +1,8 @@
 // The selective scan's kernel lab: the experimental versions of docs/PERF_NOTES.md (1–4, 7, 9, 10),
 // instantiated from the library's kernel templates with the parameters that made them, beside the
 // five production algorithms (through the library's entry points), and the lab's own forward-only
-// versions (13–17: a block of warps per channel, block_scan_fwd.cuh), checked against a float64 CPU
-// reference and timed. Built only with -DMCD_BUILD_DEV=ON; not part of the library or its tests.
+// versions (13–19: a block of warps per channel, block_scan_fwd.cuh; 18–19 stage B and C in shared
+// memory), checked against a float64 CPU reference and timed. Built only with -DMCD_BUILD_DEV=ON; not part of the library or its tests.
 //   usage: scan_lab [--check-only] [--reps N] [--shape B,L,E,N] [--channel-last]
 //   (fp32 activations; (B, E, L) time-contiguous, or with --channel-last (B, L, E) as the model's
 //   mixer hands them to the scan; B and C are (B, N, L) either way)
@@ -238,6 +238,10 @@ std::vector<Version> versions() {
       {"16 block fwd 2 ch x 4 warps x 8", kScanChunk, lab::block_scan_fwd_run<4, 8, T, Flags, 2>, {},
        lab::kBlockScanMaxN},
       {"17 block fwd 4 ch x 2 warps x 8", kScanChunk, lab::block_scan_fwd_run<2, 8, T, Flags, 4>, {},
+       lab::kBlockScanMaxN},
+      {"18 as 17 x 4 steps, B/C staged", kScanChunk, lab::block_scan_fwd_run<2, 4, T, Flags, 4, true>, {},
+       lab::kBlockScanMaxN},
+      {"19 2 warps x 4 steps, B/C staged", kScanChunk, lab::block_scan_fwd_run<2, 4, T, Flags, 1, true>, {},
        lab::kBlockScanMaxN},
   };
 }
