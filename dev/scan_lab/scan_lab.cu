@@ -2,7 +2,8 @@
 // instantiated from the library's kernel templates with the parameters that made them, beside the
 // five production algorithms (through the library's entry points), and the lab's own forward-only
 // versions (13–19: a block of warps per channel, block_scan_fwd.cuh; 18–19 stage B and C in shared
-// memory), checked against a float64 CPU reference and timed. Built only with -DMCD_BUILD_DEV=ON; not part of the library or its tests.
+// memory), checked against a float64 CPU reference and timed. Built only with -DMCD_BUILD_DEV=ON;
+// not part of the library or its tests.
 //   usage: scan_lab [--check-only] [--reps N] [--shape B,L,E,N] [--channel-last]
 //   (fp32 activations; (B, E, L) time-contiguous, or with --channel-last (B, L, E) as the model's
 //   mixer hands them to the scan; B and C are (B, N, L) either way)
