@@ -3,6 +3,7 @@
 #include "ops/add_rms_norm.h"
 #include "ops/backend.h"
 #include "util/error.h"
+#include "util/torch_compat.h"
 
 #ifdef MCD_WITH_CUDA
 #include "ops/cuda/ops_cuda.h"
@@ -13,9 +14,11 @@ namespace mcd::ops {
 at::Tensor decode_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   MCD_CHECK(x.dim() == 2 && weight.dim() == 2 && x.size(1) == weight.size(1),
             "decode_linear: x must be (rows, in) and weight (out, in), got ", x.sizes(), " and ", weight.sizes());
-  // The kernel has no backward: with gradients wanted, torch's linear (autograd) runs.
-  const bool wants_grad = at::GradMode::is_enabled() &&
-                          (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
+  // The kernel has no backward: with gradients wanted, torch's linear (autograd) runs; likewise under
+  // CUDA autocast, whose own casts and product then apply as they would to a torch linear.
+  const bool wants_grad = cuda_autocast_enabled() ||
+                          (at::GradMode::is_enabled() &&
+                           (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad())));
 #ifdef MCD_WITH_CUDA
   if (!wants_grad && backend() == Backend::kAuto && cuda::decode_linear_supported(x, weight, bias))
     return cuda::decode_linear_cuda(x, weight, bias);
@@ -29,9 +32,10 @@ NormLinearOut add_rms_norm_decode_linear(const at::Tensor& residual_in, const at
                                          const at::Tensor& norm_weight, double eps, const at::Tensor& weight,
                                          const at::Tensor& bias) {
   const bool wants_grad =
-      at::GradMode::is_enabled() && (residual_in.requires_grad() || (prev.defined() && prev.requires_grad()) ||
-                                     norm_weight.requires_grad() || weight.requires_grad() ||
-                                     (bias.defined() && bias.requires_grad()));
+      cuda_autocast_enabled() ||
+      (at::GradMode::is_enabled() && (residual_in.requires_grad() || (prev.defined() && prev.requires_grad()) ||
+                                      norm_weight.requires_grad() || weight.requires_grad() ||
+                                      (bias.defined() && bias.requires_grad())));
 #ifdef MCD_WITH_CUDA
   if (!wants_grad && backend() == Backend::kAuto &&
       cuda::add_norm_decode_linear_supported(residual_in, prev, norm_weight, weight, bias)) {

@@ -1,7 +1,8 @@
 // The linear layers of a decode step: y = x·Wᵀ (+ b) for a few rows (a batch of one token per
-// sequence), without gradients. On CUDA with backend kAuto, rows ≤ 8 and x, W, b of one kernel dtype,
-// one kernel with a block per 1 or 4 output columns and fp32 sums (ops/cuda/decode_linear_params.h says why
-// not cuBLAS there); otherwise torch's linear, the same values up to the order of the fp32 sums.
+// sequence), without gradients. On CUDA with backend kAuto, rows ≤ 8, x, W, b of one kernel dtype and
+// autocast off, one kernel with a block per 1 or 4 output columns and fp32 sums
+// (ops/cuda/decode_linear_params.h says why not cuBLAS there); otherwise torch's linear, the same
+// values up to the order of the fp32 sums.
 #pragma once
 
 #include "util/torch_compat.h"

@@ -748,6 +748,12 @@ TEST(GpuDecodeLinear, MatchesFloat64ForEveryRowCountAndLayout) {
       }
     }
   }
+  // Under CUDA autocast the op is torch's linear, autocast's casts included (bf16 out of fp32 inputs).
+  const at::Tensor x = torch::randn({2, 64}, cuda), w = torch::randn({16, 64}, cuda);
+  const CudaAutocastScope autocast(true);
+  const at::Tensor y = ops::decode_linear(x, w);
+  EXPECT_EQ(y.scalar_type(), at::kBFloat16);
+  EXPECT_TRUE(torch::equal(y, at::linear(x, w)));
 }
 
 // The block's residual add and norm fused into in_proj (ops::add_rms_norm_decode_linear) against
