@@ -22,6 +22,15 @@ namespace mcd::ops::cuda::lab {
 
 constexpr int kBlockScanMaxN = 16;
 
+// B or C at state n, step t (= t0 + j of the chunk): from the staged chunk, or from global memory
+// (0 past the end).
+template <bool kStaged, int kRows, int kCols, typename T>
+__device__ __forceinline__ float bc_at(const float (&staged)[kRows][kCols], const T* g, const Strides3& st, int n,
+                                       int64_t t, int64_t len, int j) {
+  if constexpr (kStaged) return staged[n][j];
+  else return t < len ? to_float(g[n * st.row + t * st.time]) : 0.f;
+}
+
 // kStageBC (version 18): the chunk's B and C for every state are first copied into shared memory by
 // the whole block (coalesced along whichever of time or state is unit-stride; the block's channels
 // share them), so the state loop reads them there instead of waiting on a global load per state —
@@ -91,9 +100,7 @@ __global__ void __launch_bounds__(kWarps * 32 * kChannels) block_scan_fwd_kernel
 #pragma unroll
       for (int i = 0; i < kItems; ++i) {
         const int64_t t = tt + i;
-        float Bv;
-        if constexpr (kStageBC) Bv = s_B[n][tid * kItems + i];
-        else Bv = t < p.len ? to_float(B_g[n * p.B_s.row + t * p.B_s.time]) : 0.f;
+        const float Bv = bc_at<kStageBC>(s_B, B_g, p.B_s, n, t, p.len, tid * kItems + i);
         a[i] = exp2f(dt[i] * A2[n]);
         bx[i] = dtu[i] * Bv;
         S = fmaf(a[i], S, bx[i]);
@@ -131,9 +138,7 @@ __global__ void __launch_bounds__(kWarps * 32 * kChannels) block_scan_fwd_kernel
 #pragma unroll
       for (int i = 0; i < kItems; ++i) {
         const int64_t t = tt + i;
-        float Cv;
-        if constexpr (kStageBC) Cv = s_C[n][tid * kItems + i];
-        else Cv = t < p.len ? to_float(C_g[n * p.C_s.row + t * p.C_s.time]) : 0.f;
+        const float Cv = bc_at<kStageBC>(s_C, C_g, p.C_s, n, t, p.len, tid * kItems + i);
         h = fmaf(a[i], h, bx[i]);
         y[i] = fmaf(Cv, h, y[i]);
       }

@@ -32,23 +32,21 @@ struct Shape {
 };
 bool g_channel_last = false;  // --channel-last: the (B, E, L) operands live as (B, L, E) on the device
 
-// A (B, E, L) host array in the device layout, and back.
-std::vector<double> to_device_layout(const std::vector<double>& v, const Shape& s) {
+// A (B, E, L) host array in the device layout (to_device), or a device-layout array back in (B, E, L).
+std::vector<double> relayout(const std::vector<double>& v, const Shape& s, bool to_device) {
   if (!g_channel_last) return v;
   std::vector<double> o(v.size());
   for (int64_t b = 0; b < s.b; ++b)
     for (int64_t e = 0; e < s.e; ++e)
-      for (int64_t t = 0; t < s.l; ++t) o[(b * s.l + t) * s.e + e] = v[(b * s.e + e) * s.l + t];
+      for (int64_t t = 0; t < s.l; ++t) {
+        const int64_t time_contiguous = (b * s.e + e) * s.l + t, channel_last = (b * s.l + t) * s.e + e;
+        if (to_device) o[channel_last] = v[time_contiguous];
+        else o[time_contiguous] = v[channel_last];
+      }
   return o;
 }
-std::vector<double> from_device_layout(const std::vector<double>& v, const Shape& s) {
-  if (!g_channel_last) return v;
-  std::vector<double> o(v.size());
-  for (int64_t b = 0; b < s.b; ++b)
-    for (int64_t e = 0; e < s.e; ++e)
-      for (int64_t t = 0; t < s.l; ++t) o[(b * s.e + e) * s.l + t] = v[(b * s.l + t) * s.e + e];
-  return o;
-}
+std::vector<double> to_device_layout(const std::vector<double>& v, const Shape& s) { return relayout(v, s, true); }
+std::vector<double> from_device_layout(const std::vector<double>& v, const Shape& s) { return relayout(v, s, false); }
 
 // ---------------------------------------------------------------- float64 CPU reference
 // Plain loops, all optional inputs present: Δ = softplus(δ + bias), u' = m⊙u,

@@ -15,12 +15,6 @@
 namespace mcd::ops::cuda {
 namespace {
 
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int d = 16; d >= 1; d /= 2) v += __shfl_xor_sync(kFullMask, v, d);
-  return v;
-}
-
 template <typename TOut, typename TPrev, typename TW>
 __global__ void __launch_bounds__(32 * kAddNormWarps) add_norm_fwd_kernel(AddNormParams p) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;

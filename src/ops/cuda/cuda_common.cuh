@@ -49,6 +49,15 @@ __device__ __forceinline__ float softplus_f(float x) {
   q = fmaf(q, s2, 1.f);
   return fmaxf(x, 0.f) + 2.f * s * q;
 }
+// Sum over aligned groups of kLanes lanes of a warp (kLanes = 32: the whole warp), every lane
+// receiving its group's sum; the whole warp must take part.
+template <int kLanes = 32>
+__device__ __forceinline__ float warp_sum(float v) {
+  static_assert(kLanes >= 1 && kLanes <= 32 && (kLanes & (kLanes - 1)) == 0, "a power of two up to 32");
+#pragma unroll
+  for (int o = kLanes / 2; o >= 1; o /= 2) v += __shfl_xor_sync(kFullMask, v, o, kLanes);
+  return v;
+}
 __device__ __forceinline__ float sigmoid_f(float x) { return 1.f / (1.f + __expf(-x)); }
 // σ(x) from d = softplus(x) (the backward keeps d, not x): σ(x) = 1 − e^(−d). Below d = 0.5 the
 // difference cancels, so there d · (1 − e^(−d))/d uses the series Σ_k (−d)^k / (k + 1)! (k ≤ 8).

@@ -12,12 +12,6 @@
 namespace mcd::ops::cuda {
 namespace {
 
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int d = 16; d >= 1; d /= 2) v += __shfl_xor_sync(kFullMask, v, d);
-  return v;
-}
-
 // V consecutive elements of T (16 bytes) as floats; kGlobal: through the read-only cache.
 template <typename T, int V, bool kGlobal>
 __device__ __forceinline__ void load_vec(const T* ptr, float (&out)[V]) {

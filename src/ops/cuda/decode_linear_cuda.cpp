@@ -11,6 +11,31 @@
 #include "util/error.h"
 
 namespace mcd::ops::cuda {
+namespace {
+
+bool aligned16(const void* q) { return reinterpret_cast<std::uintptr_t>(q) % 16 == 0; }
+
+// The product's part of the parameters, shared by both ops: `rows` rows against weight (out, in)
+// (+ bias) into out, on the current stream; vec says whether the weight side allows 16-byte loads
+// (the inner length and the weight's row stride in whole 16-byte units, an aligned base).
+DecodeLinearParams product_params(int64_t rows, const at::Tensor& weight, const at::Tensor& bias, at::Tensor& out,
+                                  const char* op) {
+  DecodeLinearParams k;
+  k.dtype = dtype_code(weight.scalar_type(), op);
+  k.rows = rows;
+  k.in_features = weight.size(1);
+  k.out_features = weight.size(0);
+  k.weight = weight.data_ptr();
+  k.w_row_stride = weight.stride(0);
+  k.bias = bias.defined() ? bias.data_ptr() : nullptr;
+  k.out = out.data_ptr();
+  const int64_t per16 = 16 / static_cast<int64_t>(weight.element_size());
+  k.vec = k.in_features % per16 == 0 && k.w_row_stride % per16 == 0 && aligned16(k.weight);
+  k.stream = c10::cuda::getCurrentCUDAStream().stream();
+  return k;
+}
+
+}  // namespace
 
 bool decode_linear_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   if (!(x.defined() && x.is_cuda() && kernel_dtype(x.scalar_type()) && x.dim() == 2)) return false;
@@ -28,23 +53,11 @@ at::Tensor decode_linear_cuda(const at::Tensor& x, const at::Tensor& weight, con
             x.scalar_type(), ", weight ", weight.sizes(), " ", weight.scalar_type());
   const c10::cuda::CUDAGuard guard(x.device());
   at::Tensor out = fresh(at::empty({x.size(0), weight.size(0)}, x.options()));
-  DecodeLinearParams k;
-  k.dtype = dtype_code(x.scalar_type(), "decode_linear (CUDA)");
-  k.rows = x.size(0);
-  k.in_features = x.size(1);
-  k.out_features = weight.size(0);
+  DecodeLinearParams k = product_params(x.size(0), weight, bias, out, "decode_linear (CUDA)");
   k.x = x.data_ptr();
   k.x_row_stride = x.stride(0);
-  k.weight = weight.data_ptr();
-  k.w_row_stride = weight.stride(0);
-  k.bias = bias.defined() ? bias.data_ptr() : nullptr;
-  k.out = out.data_ptr();
-  // 16-byte loads: the inner length and both row strides in whole 16-byte units, aligned bases.
-  const int64_t per16 = 16 / static_cast<int64_t>(x.element_size());
-  auto aligned = [](const void* q) { return reinterpret_cast<std::uintptr_t>(q) % 16 == 0; };
-  k.vec = k.in_features % per16 == 0 && k.x_row_stride % per16 == 0 && k.w_row_stride % per16 == 0 &&
-          aligned(k.x) && aligned(k.weight);
-  k.stream = c10::cuda::getCurrentCUDAStream().stream();
+  // 16-byte loads also need x's row stride in whole 16-byte units and an aligned base.
+  k.vec = k.vec && k.x_row_stride % (16 / static_cast<int64_t>(x.element_size())) == 0 && aligned16(k.x);
   decode_linear(k);
   return out;
 }
@@ -79,26 +92,15 @@ std::pair<at::Tensor, at::Tensor> add_norm_decode_linear_cuda(const at::Tensor& 
   at::Tensor out = fresh(at::empty({residual_in.size(0), weight.size(0)}, weight.options()));
   // A new buffer, never residual_in itself: block 0 writes it while the other blocks still read.
   at::Tensor residual_out = fresh(at::empty_like(residual_in));
-  DecodeLinearParams k;
-  k.dtype = dtype_code(weight.scalar_type(), "add_rms_norm_decode_linear (CUDA)");
-  k.rows = residual_in.size(0);
-  k.in_features = residual_in.size(1);
-  k.out_features = weight.size(0);
-  k.weight = weight.data_ptr();
-  k.w_row_stride = weight.stride(0);
-  k.bias = bias.defined() ? bias.data_ptr() : nullptr;
-  k.out = out.data_ptr();
+  // The rows sit in shared memory at a 16-byte aligned base with row stride in_features, so the
+  // product's own condition for 16-byte loads is the whole condition.
+  DecodeLinearParams k = product_params(residual_in.size(0), weight, bias, out, "add_rms_norm_decode_linear (CUDA)");
   k.residual_in = residual_in.data_ptr<float>();
   k.prev = prev.defined() ? prev.data_ptr() : nullptr;
   k.norm_weight = norm_weight.data_ptr();
   k.norm_weight_fp32 = norm_weight.scalar_type() == at::kFloat;
   k.eps = static_cast<float>(eps);
   k.residual_out = residual_out.data_ptr<float>();
-  // The rows sit in shared memory at a 16-byte aligned base with row stride in_features.
-  const int64_t per16 = 16 / static_cast<int64_t>(weight.element_size());
-  k.vec = k.in_features % per16 == 0 && k.w_row_stride % per16 == 0 &&
-          reinterpret_cast<std::uintptr_t>(k.weight) % 16 == 0;
-  k.stream = c10::cuda::getCurrentCUDAStream().stream();
   add_norm_decode_linear(k);
   return {out, residual_out};
 }

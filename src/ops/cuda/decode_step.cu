@@ -47,13 +47,6 @@ __global__ void __launch_bounds__(kStepThreads) conv_step_kernel(ConvStepParams 
   static_cast<T*>(p.out)[b * p.dim + e] = from_float<T>(acc);
 }
 
-// Sum over the kScanStepLanes lanes of a channel (the lanes are aligned groups of one warp).
-__device__ __forceinline__ float channel_sum(float v) {
-#pragma unroll
-  for (int o = kScanStepLanes / 2; o > 0; o /= 2) v += __shfl_xor_sync(kFullMask, v, o, kScanStepLanes);
-  return v;
-}
-
 // kScanStepLanes lanes per (sequence, channel), lane j owning the kScanStepMaxPerLane-or-fewer
 // consecutive states j·S … j·S + S − 1 (S = ⌈N / kScanStepLanes⌉): the lanes of a channel touch one
 // contiguous stretch of state words, and the per-channel work (Δ, its low-rank product, the gate) is
@@ -95,7 +88,7 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
     // Unrolled so the lane's rank loads (12 at R = 48) are in flight together, not one latency each.
 #pragma unroll 8
     for (int r = lane; r < R; r += kScanStepLanes) part = fmaf(to_float(low[r]), to_float(wr[r]), part);
-    dt = channel_sum(part);
+    dt = warp_sum<kScanStepLanes>(part);
   } else {
     dt = ok ? to_float(static_cast<const T*>(p.delta)[b * p.delta_batch_stride + e]) : 0.f;
   }
@@ -111,7 +104,7 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
     h[j] = hn;
     y = fmaf(hn, cs[j], y);
   }
-  y = channel_sum(y);
+  y = warp_sum<kScanStepLanes>(y);
   if (!ok || lane != 0) return;
   if (p.D) y = fmaf(to_float(static_cast<const W*>(p.D)[e]), u, y);
   if (p.z) {
