@@ -280,6 +280,10 @@ int main(int argc, char** argv) {
         }
         const cu::ScanAlgorithm chosen = cu::scan_algorithm_for(set(0).in);
         for (int k = 0; k < 2; ++k) runs.emplace_back(chosen, std::string("auto:") + cu::scan_algorithm_name(chosen));
+        // An inference forward's own choice (no saved states): forward only.
+        const cu::ScanAlgorithm chosen_fwd = cu::scan_forward_algorithm_for(set(0).in);
+        for (int k = 0; k < 2; ++k)
+          runs.emplace_back(chosen_fwd, std::string("inference:") + cu::scan_algorithm_name(chosen_fwd));
         for (const auto& run : runs) {
           const cu::ScanAlgorithm algorithm = run.first;  // a plain variable: lambdas capture it
           const std::string& label = run.second;
@@ -289,7 +293,8 @@ int main(int argc, char** argv) {
                            reps),
                    scan_fwd_bytes, label);
           for (bool det : {false, true}) {
-            if (det && !is_auto) continue;
+            if ((det && !is_auto) || !cu::scan_algorithm_has_backward(algorithm) || label.rfind("inference:", 0) == 0)
+              continue;
             rep.emit("scan_fwd_bwd", "mcd", s, layout, det ? "deterministic" : "atomic",
                      time_op([&](int r) {
                        auto f = cu::selective_scan_cuda_forward(set(r).in, algorithm, true, false);

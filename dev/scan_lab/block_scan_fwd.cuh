@@ -155,8 +155,11 @@ __global__ void __launch_bounds__(kWarps * 32 * kChannels) block_scan_fwd_kernel
       out_g[t * p.out_s.time] = from_float<T>(o);
     }
   }
-  if (p.last_state != nullptr && tid == 0 && e_ok)
-    for (int n = 0; n < N; ++n) p.last_state[(b * p.dim + e) * N + n] = hc[n];
+  if (p.last_state != nullptr && tid == 0 && e_ok) {
+#pragma unroll
+    for (int n = 0; n < kBlockScanMaxN; ++n)  // static indices: hc stays in registers (a dynamic index
+      if (n < N) p.last_state[(b * p.dim + e) * N + n] = hc[n];  // put it in local memory until the sixth session)
+  }
 }
 
 // Needs N ≤ kBlockScanMaxN.

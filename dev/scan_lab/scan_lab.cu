@@ -205,6 +205,20 @@ Version production(int number, ScanAlgorithm a) {
           [with](const SelectiveScanParams& p) { selective_scan_bwd(with(p)); }};
 }
 
+template <int kWarps, int kItems, int kChannels>
+Version block_forward(const std::string& number) {
+  using Tr = BlockFwdTraits<kWarps, kItems, kChannels>;
+  return {number + " block_forward " + std::to_string(kWarps) + "w x " + std::to_string(kItems) + " x " +
+              std::to_string(kChannels) + "ch",
+          kScanChunk,
+          [](const SelectiveScanParams& p) {
+            SelectiveScanParams q = p;
+            q.states = nullptr;  // forward only
+            selective_scan_block_fwd_run<Tr, float, Flags>(q);
+          },
+          {}, kScanBlockMaxState};
+}
+
 std::vector<Version> versions() {
   using T = float;
   using Quad4 = SeqBwdPlan<SeqBwdFourPerSm>;
@@ -242,6 +256,11 @@ std::vector<Version> versions() {
        lab::kBlockScanMaxN},
       {"19 2 warps x 4 steps, B/C staged", kScanChunk, lab::block_scan_fwd_run<2, 4, T, Flags, 1, true>, {},
        lab::kBlockScanMaxN},
+      // The library's block forward (ScanAlgorithm::kBlockForward, selective_scan_block_fwd.cuh):
+      // 16-byte loads of time-contiguous rows, B/C of the next state loaded ahead; warps × steps × channels.
+      block_forward<4, 8, 1>("20"), block_forward<4, 16, 1>("21"), block_forward<2, 8, 2>("22"),
+      block_forward<1, 8, 4>("23"), block_forward<1, 16, 4>("24"), block_forward<8, 4, 1>("25"),
+      block_forward<2, 16, 1>("26"), block_forward<1, 16, 2>("27"),
   };
 }
 

@@ -136,7 +136,81 @@ LayerState MambaMixerImpl::empty_state(int64_t batch, const at::TensorOptions& o
 at::Tensor MambaMixerImpl::forward(const at::Tensor& hidden, LayerState* state) {
   MCD_CHECK(hidden.dim() == 3 && hidden.size(2) == d_model, "mixer: hidden must be (B, L, D=",
             d_model, "), got ", hidden.sizes());
+  if (channel_major_prefill_applies(hidden)) return forward_channel_major(hidden, state);
   return forward_projected(project_in(hidden), state);
+}
+
+bool MambaMixerImpl::channel_major_prefill_applies(const at::Tensor& hidden) const {
+  if (!hidden.is_cuda() || at::GradMode::is_enabled() || u_observer || hidden.scalar_type() == at::kDouble ||
+      cuda_autocast_enabled() || x_proj->options.bias())
+    return false;
+  if (in_adapter_ && !in_adapter_->weight_form_is_exact()) return false;
+  if (out_adapter_ && !out_adapter_->weight_form_is_exact()) return false;
+  const auto w = in_proj->weight.scalar_type();
+  if (hidden.scalar_type() != w || x_proj->weight.scalar_type() != w || dt_proj->weight.scalar_type() != w ||
+      out_proj->weight.scalar_type() != w)
+    return false;
+  return ops::scan_prefers_time_contiguous(hidden.size(0), d_inner, d_state, hidden.device());
+}
+
+at::Tensor MambaMixerImpl::forward_channel_major(const at::Tensor& hidden, LayerState* state) {
+  const int64_t B = hidden.size(0), L = hidden.size(1), E = d_inner, N = d_state, R = dt_rank;
+  const auto opt = hidden.options();
+  const at::Tensor in_b = in_proj->options.bias() ? in_proj->bias : at::Tensor();
+  const at::Tensor W_in = in_adapter_ ? in_adapter_->effective_weight(in_proj->weight) : in_proj->weight;
+  const at::Tensor b_in = in_adapter_ ? in_adapter_->effective_bias(in_b) : in_b;
+  // a·b into dst, a view of a preallocated tensor (each batch row's product lands in place)
+  auto mm_into = [](at::Tensor dst, const at::Tensor& a, const at::Tensor& b) { at::mm_out(dst, a, b); };
+  at::Tensor xz = at::empty({B, 2 * E, L}, opt);  // in_proj(hidden)ᵀ per row: x then z, time-contiguous
+  for (int64_t b = 0; b < B; ++b) mm_into(xz[b], W_in, hidden[b].t());
+  if (b_in.defined()) xz.add_(b_in.view({1, 2 * E, 1}));
+  const at::Tensor x = xz.narrow(1, 0, E), z = xz.narrow(1, E, E);  // (B, E, L)
+  const at::Tensor conv_bias = conv1d->options.bias() ? conv1d->bias : at::Tensor();
+  const at::Tensor u = ops::causal_conv1d(x, conv_weight(), conv_bias, /*silu=*/true);  // (B, E, L), x's layout
+  const at::Tensor mask = gate ? gate->forward().to(at::kFloat) : at::Tensor();          // (E)
+  const at::Tensor W_x = gate ? x_proj->weight * mask.to(x_proj->weight.scalar_type()).unsqueeze(0) : x_proj->weight;
+  at::Tensor x_dbl = at::empty({B, R + 2 * N, L}, opt);  // x_proj(m⊙u)ᵀ: Δ's low-rank rows, then B, then C
+  at::Tensor delta = at::empty({B, E, L}, opt);
+  for (int64_t b = 0; b < B; ++b) {
+    mm_into(x_dbl[b], W_x, u[b]);
+    mm_into(delta[b], dt_proj->weight, x_dbl[b].narrow(0, 0, R));
+  }
+  const ScanParams32 sp = scan_params_fp32();
+  ops::ScanInputs in;
+  in.u = u;
+  in.delta = delta;
+  in.A = sp.A;
+  in.B = x_dbl.narrow(1, R, N);      // (B, N, L)
+  in.C = x_dbl.narrow(1, R + N, N);  // (B, N, L)
+  in.D = sp.D;
+  in.z = z;
+  in.delta_bias = sp.delta_bias;
+  in.mask = mask;
+  in.delta_softplus = true;
+  at::Tensor y;
+  if (state) {
+    auto [out, last] = ops::selective_scan_with_state(in);
+    y = out;
+    const at::Tensor conv_state = ops::causal_conv1d_final_state(x, d_conv);
+    auto put = [](at::Tensor& slot, const at::Tensor& value) {  // into a preallocated cache's own buffers
+      if (slot.defined() && slot.sizes() == value.sizes()) {
+        slot.copy_(value);
+      } else {
+        slot = value;
+      }
+    };
+    put(state->ssm, last);
+    put(state->conv, conv_state);
+  } else {
+    y = ops::selective_scan(in);  // (B, E, L), u's layout
+  }
+  const at::Tensor out_b = out_proj->options.bias() ? out_proj->bias : at::Tensor();
+  const at::Tensor W_out = out_adapter_ ? out_adapter_->effective_weight(out_proj->weight) : out_proj->weight;
+  const at::Tensor b_out = out_adapter_ ? out_adapter_->effective_bias(out_b) : out_b;
+  at::Tensor out = at::empty({B, L, d_model}, opt);
+  for (int64_t b = 0; b < B; ++b) mm_into(out[b], y[b].t(), W_out.t());
+  if (b_out.defined()) out.add_(b_out);
+  return out;
 }
 
 at::Tensor MambaMixerImpl::forward_projected(const at::Tensor& xz, LayerState* state) {

@@ -49,6 +49,8 @@ class MambaMixerImpl : public torch::nn::Module {
   // on in_proj, so in_proj is its weight and bias alone.
   at::Tensor forward_projected(const at::Tensor& xz, LayerState* state = nullptr);
   bool in_proj_is_plain() const { return !in_adapter_; }
+  // Whether forward(hidden) takes the channel-major prefill ([Note: channel-major prefill] below).
+  bool channel_major_prefill_applies(const at::Tensor& hidden) const;
   // hidden: (B, D) → (B, D), advancing `state` by one token.
   at::Tensor step(const at::Tensor& hidden, LayerState& state);
   // The same from the block's input before its norm: residual ← residual + pending, and the norm
@@ -103,6 +105,14 @@ class MambaMixerImpl : public torch::nn::Module {
   static SourceStamp stamp_of(const at::Tensor& t);
   static bool same_source(const SourceStamp& s, const at::Tensor& t);
   ScanParamsMemo scan_params_memo_;
+  // [Note: channel-major prefill] An inference forward (no gradients) on CUDA at small B·E runs
+  // in the layout mamba-ssm uses: in_proj's product written as (B, 2E, L), so x, z, the conv
+  // output u, Δ = dt_proj·x_dblᵀ and the scan output are time-contiguous (B, E, L) and B, C rows
+  // of x_dblᵀ (B, N, L) — the scan's block forward reads them with 16-byte loads (the layout
+  // ops::scan_prefers_time_contiguous asks for). Same products as the other paths, oriented the
+  // other way (each an at::mm_out per batch row); no transposing copies. Adapters enter through
+  // their effective weights while exact; the SDM gate as the scan's mask folded into x_proj.
+  at::Tensor forward_channel_major(const at::Tensor& hidden, LayerState* state);
   at::Tensor project_in(const at::Tensor& hidden);  // (…, D) → (…, 2E), through the adapter if any
   at::Tensor project_out(const at::Tensor& y);      // (…, E) → (…, D), through the adapter if any
   // The same for a decode step's (B, ·) rows: ops::decode_linear unless an adapter or autocast's

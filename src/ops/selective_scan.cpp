@@ -127,6 +127,14 @@ at::Tensor selective_scan(const ScanInputs& in) {
                                          placeholder_if_undefined(in.mask), in.delta_softplus)[0];
 }
 
+bool scan_prefers_time_contiguous(int64_t batch, int64_t dim, int64_t dstate, const at::Device& device) {
+#ifdef MCD_WITH_CUDA
+  if (device.is_cuda() && backend() == Backend::kAuto) return cuda::scan_prefers_time_contiguous(batch, dim, dstate, device);
+#endif
+  (void)batch, (void)dim, (void)dstate, (void)device;
+  return false;
+}
+
 std::pair<at::Tensor, at::Tensor> selective_scan_with_state(const ScanInputs& in) {
   check_inputs(in);
   torch::NoGradGuard no_grad;

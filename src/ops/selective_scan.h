@@ -31,6 +31,12 @@ at::Tensor selective_scan(const ScanInputs& in);
 // Inference: also returns the final state h_L (B, E, N) for the recurrent step mode. No grad.
 std::pair<at::Tensor, at::Tensor> selective_scan_with_state(const ScanInputs& in);
 
+// Whether an inference scan of (batch, dim) channels with N states on `device` runs fastest with
+// time-contiguous operands ((B, E, L) with unit time stride, B and C (B, N, L) likewise): true where
+// the CUDA kernels run and choose their block forward for that layout (ops/cuda/scan_params.h,
+// choose_scan_forward_algorithm). The model's channel-major prefill asks this (model/mamba.h).
+bool scan_prefers_time_contiguous(int64_t batch, int64_t dim, int64_t dstate, const at::Device& device);
+
 // The composite in LibTorch ops (sequential over L). Differentiable by autograd.
 at::Tensor selective_scan_composite(const ScanInputs& in, at::Tensor* last_state = nullptr);
 

@@ -76,10 +76,11 @@ struct PoisonOutputs {
 
 using ops::cuda::ScanAlgorithm;
 
-// The production scan algorithms that take N states (the state-sequential ones take N ≤ 16).
+// The production scan algorithms with a backward that take N states (the state-sequential ones
+// take N ≤ 16).
 std::vector<ScanAlgorithm> algorithms_for(int64_t n) {
   std::vector<ScanAlgorithm> out;
-  for (int a = 0; a < ops::cuda::kScanAlgorithmCount; ++a)
+  for (int a = 0; a < ops::cuda::kTrainableScanAlgorithmCount; ++a)
     if (ops::cuda::scan_algorithm_supports(static_cast<ScanAlgorithm>(a), n)) out.push_back(static_cast<ScanAlgorithm>(a));
   return out;
 }
@@ -277,6 +278,64 @@ TEST_P(ScanKernel, ForwardAndEveryGradientWithinTwiceThePlainError) {
       EXPECT_EQ(g.du.select(1, c.e / 2).abs().max().item<double>(), 0.0);
     }
   }
+  // The forward-only block forward (inference): vector loads where the layout allows, element loads
+  // otherwise (the model layout's channel-last views).
+  if (ops::cuda::scan_algorithm_supports(ScanAlgorithm::kBlockForward, c.n)) {
+    std::printf("   algorithm block_forward\n");
+    const auto fwd = ops::cuda::selective_scan_cuda_forward(s.kernel, ScanAlgorithm::kBlockForward, false, true);
+    EXPECT_EQ(fwd.out.scalar_type(), dtype);
+    expect_rule("out (block_forward)", fwd.out, plain_out, ref_fwd.out, dtype);
+    expect_rule("last_state (block_forward)", fwd.last_state, plain_last, ref_fwd.last_state, dtype);
+    if (c.mask) EXPECT_EQ(fwd.out.select(1, c.e / 2).abs().max().item<double>(), 0.0);
+  }
+}
+
+// The block forward reading time-contiguous rows with 16-byte vectors up to a row's tail that is
+// no whole vector (rows padded to a multiple of 8 elements, L = 1001), against the time-parallel
+// forward on the same inputs: fp32 sums in another order, ~√L·2^-24 typical and L·2^-24 ≈ 6e-5
+// worst case per element, so 1e-5 on the norm; bf16: [Rounding-flip bounds]. Then the same rows
+// handed over unpadded (element loads) must give the same numbers bit for bit.
+TEST(ScanKernelModes, BlockForwardReadsPaddedRowsWithVectors) {
+  MCD_SKIP_IF_NO_CUDA();
+  const ScanCase c{2, 19, 1001, 16, true, true, true, true, true, false};
+  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    const ScanTriple s = scan_triple(scan_values(c, 83), dtype, false);
+    auto padded = [](const at::Tensor& t) {  // the same values in rows of 1008
+      at::Tensor big = torch::zeros({t.size(0), t.size(1), 1008}, t.options());
+      big.narrow(2, 0, t.size(2)).copy_(t);
+      return big.narrow(2, 0, t.size(2));
+    };
+    ops::ScanInputs in = s.kernel;
+    for (at::Tensor* t : {&in.u, &in.delta, &in.z, &in.B, &in.C}) *t = padded(*t);
+    const auto block = ops::cuda::selective_scan_cuda_forward(in, ScanAlgorithm::kBlockForward, false, true);
+    const auto block_plain = ops::cuda::selective_scan_cuda_forward(s.kernel, ScanAlgorithm::kBlockForward, false, true);
+    const auto tp = ops::cuda::selective_scan_cuda_forward(s.kernel, ScanAlgorithm::kTimeParallel, false, true);
+    EXPECT_EQ(block.out.stride(2), 1);
+    EXPECT_EQ(block.out.scalar_type(), dtype);
+    EXPECT_LT(test::rel_err(block.out, tp.out), dtype == at::kFloat ? 1e-5 : 1e-2) << dtype_name(dtype);
+    EXPECT_LT(test::rel_err(block.last_state, tp.last_state), 1e-5) << dtype_name(dtype);
+    EXPECT_TRUE(torch::equal(block.out, block_plain.out)) << dtype_name(dtype);
+    EXPECT_TRUE(torch::equal(block.last_state, block_plain.last_state)) << dtype_name(dtype);
+    EXPECT_EQ(block.out.select(1, c.e / 2).abs().max().item<double>(), 0.0);  // the closed gate
+  }
+}
+
+// Under no gradient mode the op runs the inference forward (no saved states), with the same numbers
+// as the differentiable forward's algorithm where both choose alike (channel-last: no block forward).
+TEST(ScanKernelModes, NoGradForwardSavesNothingAndAgrees) {
+  MCD_SKIP_IF_NO_CUDA();
+  const ScanCase c{1, 24, 300, 16, true, true, true, true, true, false};
+  const ScanTriple s = scan_triple(scan_values(c, 85), at::kFloat, false);
+  ASSERT_EQ(ops::cuda::scan_forward_algorithm_for(s.kernel), ScanAlgorithm::kBlockForward);
+  at::Tensor y_train = ops::cuda::selective_scan_cuda(s.plain, false);  // leaves require grad: the autograd node
+  EXPECT_TRUE(y_train.requires_grad());
+  at::Tensor y_infer;
+  {
+    torch::NoGradGuard no_grad;
+    y_infer = ops::cuda::selective_scan_cuda(s.plain, false);
+  }
+  EXPECT_FALSE(y_infer.requires_grad());
+  EXPECT_LT(test::rel_err(y_infer, y_train.detach()), 1e-5);  // block forward vs the training algorithm: fp32 order
 }
 
 const ScanCase kScanCases[] = {
@@ -375,14 +434,22 @@ TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
   EXPECT_EQ(ops::cuda::scan_state_chunk(ScanAlgorithm::kStateSequentialOneWave), ops::cuda::kSeqChunk);
   EXPECT_EQ(ops::cuda::scan_state_chunk(ScanAlgorithm::kStateSequential), ops::cuda::kSeqChunk);
   EXPECT_EQ(ops::cuda::scan_state_chunk(ScanAlgorithm::kTimeParallel), ops::cuda::kScanChunk);
-  // Inference forwards: time_parallel where the pair takes wide at 1024 ≤ B·E < 2560 and N ≤ 16.
+  // Inference forwards in the channel-last layout: time_parallel where the pair takes wide at
+  // 1024 ≤ B·E < 2560 and N ≤ 16.
   using ops::cuda::choose_scan_forward_algorithm;
-  EXPECT_EQ(choose_scan_forward_algorithm(1, 1536, 16, 132, kAuto), ScanAlgorithm::kTimeParallel);
-  EXPECT_EQ(choose_scan_forward_algorithm(1, 2048, 16, 132, kAuto), ScanAlgorithm::kTimeParallel);
-  EXPECT_EQ(choose_scan_forward_algorithm(1, 384, 16, 132, kAuto), ScanAlgorithm::kTimeParallelWide);
-  EXPECT_EQ(choose_scan_forward_algorithm(1, 1536, 64, 132, kAuto), ScanAlgorithm::kTimeParallelWide);
-  EXPECT_EQ(choose_scan_forward_algorithm(8, 1536, 16, 132, kAuto), ScanAlgorithm::kStateSequentialDense);
-  EXPECT_EQ(choose_scan_forward_algorithm(1, 3072, 16, 132, kAuto), ScanAlgorithm::kTimeParallel);
+  EXPECT_EQ(choose_scan_forward_algorithm(1, 1536, 16, 132, kAuto, false), ScanAlgorithm::kTimeParallel);
+  EXPECT_EQ(choose_scan_forward_algorithm(1, 2048, 16, 132, kAuto, false), ScanAlgorithm::kTimeParallel);
+  EXPECT_EQ(choose_scan_forward_algorithm(1, 384, 16, 132, kAuto, false), ScanAlgorithm::kTimeParallelWide);
+  EXPECT_EQ(choose_scan_forward_algorithm(1, 1536, 64, 132, kAuto, false), ScanAlgorithm::kTimeParallelWide);
+  EXPECT_EQ(choose_scan_forward_algorithm(8, 1536, 16, 132, kAuto, false), ScanAlgorithm::kStateSequentialDense);
+  EXPECT_EQ(choose_scan_forward_algorithm(1, 3072, 16, 132, kAuto, false), ScanAlgorithm::kTimeParallel);
+  // Time-contiguous: the block forward below B·E = 4096 for N ≤ 16.
+  EXPECT_EQ(choose_scan_forward_algorithm(1, 1536, 16, 132, kAuto, true), ScanAlgorithm::kBlockForward);
+  EXPECT_EQ(choose_scan_forward_algorithm(1, 2048, 16, 132, kLow, true), ScanAlgorithm::kBlockForward);
+  EXPECT_EQ(choose_scan_forward_algorithm(2, 2048, 16, 132, kAuto, true), ScanAlgorithm::kStateSequentialDense);
+  EXPECT_EQ(choose_scan_forward_algorithm(1, 1536, 17, 132, kAuto, true), ScanAlgorithm::kTimeParallelWide);
+  EXPECT_FALSE(ops::cuda::scan_algorithm_supports(ScanAlgorithm::kBlockForward, 17));
+  EXPECT_FALSE(ops::cuda::scan_algorithm_has_backward(ScanAlgorithm::kBlockForward));
   EXPECT_FALSE(ops::cuda::scan_algorithm_supports(ScanAlgorithm::kStateSequential, 17));
   EXPECT_TRUE(ops::cuda::scan_algorithm_supports(ScanAlgorithm::kTimeParallelWide, 64));
 }
@@ -392,7 +459,7 @@ TEST(ScanKernelModes, AllAlgorithmsAgree) {
   MCD_SKIP_IF_NO_CUDA();
   const ScanCase c{2, 19, 700, 16, true, true, true, true, true, true};
   const std::vector<ScanAlgorithm> algorithms = algorithms_for(c.n);
-  ASSERT_EQ(algorithms.size(), size_t(ops::cuda::kScanAlgorithmCount));
+  ASSERT_EQ(algorithms.size(), size_t(ops::cuda::kTrainableScanAlgorithmCount));
   for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
     const ScanTriple s = scan_triple(scan_values(c, 79), dtype, true);
     const PoisonOutputs poison;

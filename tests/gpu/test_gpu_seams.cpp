@@ -71,6 +71,45 @@ TEST(GpuSeams, FusedMixerHonoursProjectionAdapters) {
   EXPECT_LT(test::rel_err(gpu->forward(ids.to(torch::kCUDA)), ref->forward(ids)), 1e-4);
 }
 
+// The channel-major prefill (an inference forward at small B·E, [Note: channel-major prefill] in
+// model/mamba.h) against the float64 CPU model: dense with adapters (their effective weights) and
+// SDM-gated (the mask in the scan and folded into x_proj), logits and the conv and SSM states it
+// hands to the decoder. Same fp32 budget as above (1e-4); a product oriented the wrong way, a
+// skipped adapter or mask, or a state taken at the wrong step changes them by O(10 %) or more.
+TEST(GpuSeams, ChannelMajorPrefillMatchesTheFloat64Model) {
+  MCD_SKIP_IF_NO_CUDA();
+  for (const std::string gate : {"", "hard_concrete"}) {
+    ModelConfig c = seam_config();
+    c.gate_type = gate;
+    MambaLM gpu(c), ref(c);
+    init_reference(*gpu, 7);
+    init_reference(*ref, 7);
+    gpu->to(torch::kCUDA);
+    ref->to(at::kDouble);
+    if (gate.empty()) {
+      test::attach_test_adapters(*gpu, 8, at::kFloat);
+      test::attach_test_adapters(*ref, 8, at::kDouble);
+    }
+    gpu->eval();
+    ref->eval();
+    if (gate.empty()) test::merge_test_adapters(*ref);
+    torch::NoGradGuard no_grad;
+    const at::Tensor probe = torch::zeros({2, 37, c.d_model}, torch::dtype(torch::kFloat).device(torch::kCUDA));
+    ASSERT_TRUE(gpu->backbone->blocks[0]->mixer->channel_major_prefill_applies(probe))
+        << "the test must run the channel-major path";
+    torch::manual_seed(12);
+    const at::Tensor ids = torch::randint(0, 97, {2, 37}, torch::kLong);
+    InferenceCache cg = gpu->new_cache(2), cr = ref->new_cache(2);
+    const at::Tensor logits = gpu->prefill(ids.to(torch::kCUDA), cg), want = ref->prefill(ids, cr);
+    EXPECT_LT(test::rel_err(logits, want), 1e-4) << "gate '" << gate << "'";
+    for (size_t l = 0; l < cr.layers.size(); ++l) {
+      EXPECT_LT(test::rel_err(cg.layers[l].conv, cr.layers[l].conv), 1e-4) << "gate '" << gate << "' layer " << l;
+      EXPECT_LT(test::rel_err(cg.layers[l].ssm, cr.layers[l].ssm), 1e-4) << "gate '" << gate << "' layer " << l;
+    }
+    EXPECT_LT(test::rel_err(gpu->forward(ids.to(torch::kCUDA)), ref->forward(ids)), 1e-4) << "gate '" << gate << "'";
+  }
+}
+
 #ifdef MCD_WITH_CUDA
 // The graph replays exactly the kernels the eager step ran, on the same inputs: the logits agree
 // bit for bit (checked as equality).

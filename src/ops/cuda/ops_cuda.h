@@ -25,6 +25,8 @@ bool scan_supported(const ScanInputs& in);
 ScanAlgorithm scan_algorithm_for(const ScanInputs& in);
 // The algorithm of an inference forward (no saved states): choose_scan_forward_algorithm.
 ScanAlgorithm scan_forward_algorithm_for(const ScanInputs& in);
+// Whether that choice is the block forward for time-contiguous operands of this shape.
+bool scan_prefers_time_contiguous(int64_t batch, int64_t dim, int64_t dstate, const at::Device& device);
 
 // Differentiable fused scan (autograd node around the forward and backward kernels; it chooses
 // the algorithm once in the forward and keeps it for the backward). u, Δ, z, B and C are read

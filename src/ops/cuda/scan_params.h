@@ -17,6 +17,7 @@ constexpr int kSeqSub = 8;          // state-sequential: backward sub-tile (the 
 constexpr int kSeqBwdChannels = 32;  // state-sequential: channels per backward block (dB/dC partial slices)
 constexpr int kSeqMaxState = 16;     // state-sequential algorithms take N ≤ 16
 constexpr int kSeqFatBlocksPerSm = 3;  // one-wave backwards: blocks per SM (≤ 168 registers)
+constexpr int kScanBlockMaxState = 16;  // the block forward takes N ≤ 16 (the chunk-start states in registers)
 
 // The production scan algorithms (a forward and a backward kernel that agree on the saved states).
 // The numbers are the kernel-lab versions they were in docs/PERF_NOTES.md, whose other versions
@@ -30,8 +31,13 @@ enum class ScanAlgorithm : int {
                             //      (fits one wave when B·⌈E/32⌉ ≤ 3·SMs), keeping exp(ΔA) for the walk
   kStateSequentialDense,    // (12) as kStateSequentialOneWave, with a state saved every 8 steps
                             //      (4× the saved-state memory), so the backward runs no pass 1
+  kBlockForward,  // (20) forward only, inference: a block of warps per channel splits its time
+                  //      (selective_scan_block_fwd.cuh); N ≤ 16, time-contiguous operands
 };
-constexpr int kScanAlgorithmCount = 5;
+constexpr int kScanAlgorithmCount = 6;
+// The algorithms with a backward are 0 … kTrainableScanAlgorithmCount − 1; kBlockForward has none.
+constexpr int kTrainableScanAlgorithmCount = 5;
+inline bool scan_algorithm_has_backward(ScanAlgorithm a) { return static_cast<int>(a) < kTrainableScanAlgorithmCount; }
 
 inline const char* scan_algorithm_name(ScanAlgorithm a) {
   switch (a) {
@@ -40,6 +46,7 @@ inline const char* scan_algorithm_name(ScanAlgorithm a) {
     case ScanAlgorithm::kStateSequential: return "state_sequential";
     case ScanAlgorithm::kStateSequentialOneWave: return "state_sequential_one_wave";
     case ScanAlgorithm::kStateSequentialDense: return "state_sequential_dense";
+    case ScanAlgorithm::kBlockForward: return "block_forward";
   }
   return "?";
 }
@@ -49,6 +56,7 @@ inline bool scan_algorithm_is_sequential(ScanAlgorithm a) {
 }
 // Whether an algorithm takes N states (the state-sequential ones hold N ≤ kSeqMaxState in registers).
 inline bool scan_algorithm_supports(ScanAlgorithm a, int64_t dstate) {
+  if (a == ScanAlgorithm::kBlockForward) return dstate >= 1 && dstate <= kScanBlockMaxState;
   return dstate >= 1 && dstate <= (scan_algorithm_is_sequential(a) ? kSeqMaxState : kScanMaxState);
 }
 
@@ -80,13 +88,19 @@ inline ScanAlgorithm choose_scan_algorithm(int64_t batch, int64_t dim, int64_t d
 }
 
 // An inference forward (no saved states, so no backward to agree with) takes the fastest forward
-// alone. Where the pair's choice is kTimeParallelWide for N ≤ 16 and 1024 ≤ B·E < 2560 (a prefill
-// at B = 1: 130M's E = 1536, 370M's 2048), that is kTimeParallel, whose 16 lanes × 8 steps need
-// fewer scan levels per step: bench_ops on an H200, (1, 4096, 1536), two runs in one call:
-// forward 390.1 / 381.4 µs against 495.0 / 473.3 µs (the backward favours wide: fwd+bwd 1,562 /
-// 1,521 against 1,661 / 1,622 µs, so training keeps it). Unmeasured elsewhere, so unchanged there.
+// alone:
+// - kBlockForward when every (B, E, L) and (B, N, L) operand is time-contiguous (the layout of the
+//   model's channel-major prefill, model/mamba.h), N ≤ 16 and B·E < 4096: the other algorithms
+//   leave most SMs idle there. [measured: docs/PERF_NOTES.md, "Sixth session"]
+// - Otherwise, where the pair's choice is kTimeParallelWide for N ≤ 16 and 1024 ≤ B·E < 2560 (a
+//   prefill at B = 1 in the channel-last layout: 130M's E = 1536, 370M's 2048), kTimeParallel,
+//   whose 16 lanes × 8 steps need fewer scan levels per step: bench_ops on an H200,
+//   (1, 4096, 1536), two runs in one call: forward 390.1 / 381.4 µs against 495.0 / 473.3 µs (the
+//   backward favours wide: fwd+bwd 1,562 / 1,521 against 1,661 / 1,622 µs, so training keeps it).
+//   Unmeasured elsewhere, so unchanged there.
 inline ScanAlgorithm choose_scan_forward_algorithm(int64_t batch, int64_t dim, int64_t dstate, int sm_count,
-                                                   ScanPlan plan) {
+                                                   ScanPlan plan, bool time_contiguous) {
+  if (time_contiguous && dstate <= kScanBlockMaxState && batch * dim < 4096) return ScanAlgorithm::kBlockForward;
   const ScanAlgorithm a = choose_scan_algorithm(batch, dim, dstate, sm_count, plan);
   const bool prefill_like = dstate <= kSeqMaxState && batch * dim >= 1024;
   return a == ScanAlgorithm::kTimeParallelWide && prefill_like ? ScanAlgorithm::kTimeParallel : a;

@@ -170,7 +170,21 @@ ScanAlgorithm scan_forward_algorithm_for(const ScanInputs& in) {
   MCD_CHECK(in.u.defined() && in.u.is_cuda() && in.u.dim() == 3 && in.A.defined() && in.A.dim() == 2,
             "selective_scan (CUDA): u must be a CUDA (B, E, L) tensor and A (E, N)");
   const int sms = at::cuda::getDeviceProperties(in.u.device().index())->multiProcessorCount;
-  return choose_scan_forward_algorithm(in.u.size(0), in.u.size(1), in.A.size(1), sms, ops_options().scan_plan);
+  // Time-contiguous: every (B, E, L) and (B, N, L) operand has unit time stride (a size-1 time
+  // dimension counts as any stride).
+  auto time_unit = [](const at::Tensor& t) { return !t.defined() || t.size(2) <= 1 || t.stride(2) == 1; };
+  const bool time_contiguous =
+      time_unit(in.u) && time_unit(in.delta) && time_unit(in.z) && time_unit(in.B) && time_unit(in.C);
+  return choose_scan_forward_algorithm(in.u.size(0), in.u.size(1), in.A.size(1), sms, ops_options().scan_plan,
+                                       time_contiguous);
+}
+
+bool scan_prefers_time_contiguous(int64_t batch, int64_t dim, int64_t dstate, const at::Device& device) {
+  if (dstate < 1 || dstate > kScanMaxState) return false;
+  const int sms = at::cuda::getDeviceProperties(device.index() < 0 ? at::cuda::current_device() : device.index())
+                      ->multiProcessorCount;
+  return choose_scan_forward_algorithm(batch, dim, dstate, sms, ops_options().scan_plan, true) ==
+         ScanAlgorithm::kBlockForward;
 }
 
 bool scan_supported(const ScanInputs& in) {
@@ -318,6 +332,12 @@ ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, ScanAlgorithm a
 }
 
 at::Tensor selective_scan_cuda(const ScanInputs& in, bool deterministic) {
+  // Nothing to differentiate (inference): the fastest forward alone, no saved states.
+  bool grads = false;
+  if (at::GradMode::is_enabled())
+    for (const at::Tensor* t : {&in.u, &in.delta, &in.A, &in.B, &in.C, &in.D, &in.z, &in.delta_bias, &in.mask})
+      grads = grads || (t->defined() && t->requires_grad());
+  if (!grads) return selective_scan_cuda_forward(in, scan_forward_algorithm_for(in), false, false).out;
   return SelectiveScanCudaFunction::apply(
       in.u, in.delta, in.A, in.B, in.C, placeholder_if_undefined(in.D),
       placeholder_if_undefined(in.z), placeholder_if_undefined(in.delta_bias),

@@ -1,0 +1,255 @@
+// The block forward of the selective scan (ScanAlgorithm::kBlockForward): inference at small B·E
+// (a prefill at B = 1), where the other algorithms give each channel a warp or less and leave
+// most of the GPU idle (130M's E = 1536 channels: ≤ 6 warps per SM, ~380 µs at (1, 4096, 1536)).
+// Here each channel gets kWarps warps that split its time: thread j of a channel owns the kItems
+// consecutive steps j·kItems … of a kWarps·32·kItems-step chunk. Per state n a thread folds its
+// items into the affine map h ↦ P·h + S, a shuffle scan composes the lanes of a warp, and (for
+// kWarps > 1) one block barrier per state exchanges the warps' totals; every thread of a channel
+// then holds the same chunk-start states in registers, so no thread waits on another's carry. One
+// exponential per (step, state), as the sequential walk. Time-contiguous operands (the layout the
+// model's channel-major prefill produces) are read with 16-byte vector loads; any other layout
+// takes element loads (correct, slow). Forward only: no saved states, so no backward.
+// Semantics: selective_scan_fwd (scan_params.h): Δ = softplus(δ + bias) (or δ + bias),
+// u' = mask⊙u, h_t = exp(Δ_t A)⊙h_{t−1} + Δ_t B_t u'_t, y_t = C_t·h_t + D u'_t, out = y⊙SiLU(z).
+#pragma once
+
+#include <cstdint>
+
+#include "ops/cuda/cuda_common.cuh"
+#include "ops/cuda/scan_params.h"
+
+namespace mcd::ops::cuda {
+
+// kWarps warps per channel, kItems steps per thread, kChannels channels per block.
+template <int kWarps_, int kItems_, int kChannels_>
+struct BlockFwdTraits {
+  static constexpr int kWarps = kWarps_, kItems = kItems_, kChannels = kChannels_;
+  static constexpr int kChannelThreads = kWarps * 32;
+  static constexpr int kThreads = kChannelThreads * kChannels;
+  static constexpr int kChunk = kChannelThreads * kItems;  // steps per channel per chunk
+};
+
+// The library's configuration (dev/scan_lab times the others): 4 warps × 8 steps per channel, one
+// channel per block. [measured: docs/PERF_NOTES.md, "Sixth session"]
+template <typename T>
+using BlockFwdConfig = BlockFwdTraits<4, 8, 1>;
+
+// kItems consecutive elements of one row, kept as loaded: 16-byte vectors when kVec (time stride
+// 1, 16-byte aligned), else floats. Elements at or past `avail` read as 0.
+template <typename T, int kItems, bool kVec>
+struct RowItems {
+  static constexpr int kPer = 16 / static_cast<int>(sizeof(T));
+  static_assert(!kVec || kItems % kPer == 0, "vector items: whole 16-byte vectors");
+  static constexpr int kVecs = kVec ? kItems / kPer : 1;
+  uint4 raw[kVecs];
+  float f[kVec ? 1 : kItems];
+
+  __device__ __forceinline__ void load(const T* __restrict__ g, int64_t stride, int avail) {
+    if constexpr (kVec) {
+      if (avail >= kItems) {
+#pragma unroll
+        for (int q = 0; q < kVecs; ++q) raw[q] = __ldg(reinterpret_cast<const uint4*>(g) + q);
+      } else {  // the row's tail: element loads packed into the vectors
+        T tmp[kItems];
+#pragma unroll
+        for (int i = 0; i < kItems; ++i) tmp[i] = i < avail ? g[i] : from_float<T>(0.f);
+        memcpy(raw, tmp, sizeof(raw));
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < kItems; ++i) f[i] = i < avail ? to_float(g[i * stride]) : 0.f;
+    }
+  }
+  __device__ __forceinline__ float operator[](int i) const {
+    if constexpr (kVec) return vec_elem<T>(raw[i / kPer], i % kPer);
+    else return f[i];
+  }
+};
+
+template <int kItems, bool kVec, typename T>
+__device__ __forceinline__ void store_row_items(T* __restrict__ g, int64_t stride, int avail, const float (&v)[kItems]) {
+  if constexpr (kVec) {
+    if (avail >= kItems) {
+      constexpr int kPer = 16 / static_cast<int>(sizeof(T));
+#pragma unroll
+      for (int q = 0; q < kItems / kPer; ++q) {
+        T tmp[kPer];
+#pragma unroll
+        for (int k = 0; k < kPer; ++k) tmp[k] = from_float<T>(v[q * kPer + k]);
+        uint4 r;
+        memcpy(&r, tmp, sizeof(r));
+        reinterpret_cast<uint4*>(g)[q] = r;
+      }
+      return;
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < kItems; ++i)
+    if (i < avail) g[i * stride] = from_float<T>(v[i]);
+}
+
+template <class Tr, typename T, class Flags, bool kVec>
+__global__ void __launch_bounds__(Tr::kThreads) selective_scan_block_fwd_kernel(SelectiveScanParams p) {
+  constexpr bool kHasZ = Flags::kHasZ, kSoftplus = Flags::kSoftplus;
+  constexpr int kItems = Tr::kItems, kWarps = Tr::kWarps, kCh = Tr::kChannels;
+  using Row = RowItems<T, kItems, kVec>;
+  // Each warp's (P, S) for the current state, in two buffers that alternate with every state, so
+  // one barrier per state suffices: a buffer is written again only after the next barrier.
+  __shared__ float s_map[2][2][kCh * kWarps];
+  __shared__ float s_A2[kCh][kScanBlockMaxState];  // A·log2(e)
+  const int N = static_cast<int>(p.dstate);
+  const int c = threadIdx.x / Tr::kChannelThreads, tid = threadIdx.x % Tr::kChannelThreads;
+  const int lane = tid % 32, warp = tid / 32;
+  const int64_t e = int64_t(blockIdx.x) * kCh + c, b = blockIdx.y;
+  const bool e_ok = e < p.dim;  // past the last channel: walks zeros, writes nothing (barriers are shared)
+  const int64_t e_row = e_ok ? e : 0;  // keeps every formed address inside the tensors
+  for (int i = threadIdx.x; i < kCh * kScanBlockMaxState; i += Tr::kThreads) {
+    const int64_t ee = int64_t(blockIdx.x) * kCh + i / kScanBlockMaxState;
+    const int n = i % kScanBlockMaxState;
+    s_A2[i / kScanBlockMaxState][n] = ee < p.dim && n < N ? p.A[ee * N + n] * kLog2e : 0.f;
+  }
+  const float D = p.D != nullptr && e_ok ? p.D[e] : 0.f;
+  const float bias = p.delta_bias != nullptr && e_ok ? p.delta_bias[e] : 0.f;
+  const float m = p.mask != nullptr && e_ok ? p.mask[e] : 1.f;
+  const T* u_g = static_cast<const T*>(p.u) + b * p.u_s.batch + e_row * p.u_s.row;
+  const T* dt_g = static_cast<const T*>(p.delta) + b * p.delta_s.batch + e_row * p.delta_s.row;
+  const T* z_g = kHasZ ? static_cast<const T*>(p.z) + b * p.z_s.batch + e_row * p.z_s.row : nullptr;
+  const T* B_g = static_cast<const T*>(p.Bm) + b * p.B_s.batch;
+  const T* C_g = static_cast<const T*>(p.Cm) + b * p.C_s.batch;
+  T* out_g = static_cast<T*>(p.out) + b * p.out_s.batch + e_row * p.out_s.row;
+  __syncthreads();  // s_A2
+
+  float hc[kScanBlockMaxState];  // the state at the current chunk's start: the same in every thread of the channel
+#pragma unroll
+  for (int n = 0; n < kScanBlockMaxState; ++n) hc[n] = 0.f;
+  int phase = 0;
+
+  for (int64_t t0 = 0; t0 < p.len; t0 += Tr::kChunk) {
+    const int64_t tt = t0 + int64_t(tid) * kItems;  // this thread's first step
+    const int64_t left = p.len - tt;
+    const int avail_bc = left <= 0 ? 0 : left >= kItems ? kItems : static_cast<int>(left);  // B and C: any channel
+    const int avail = e_ok ? avail_bc : 0;
+    const int64_t t_safe = avail_bc > 0 ? tt : 0;
+    float dt[kItems], dtu[kItems], y[kItems];
+    {
+      Row uu, dd;
+      uu.load(u_g + t_safe * p.u_s.time, p.u_s.time, avail);
+      dd.load(dt_g + t_safe * p.delta_s.time, p.delta_s.time, avail);
+#pragma unroll
+      for (int i = 0; i < kItems; ++i) {
+        float x = dd[i] + bias;
+        if constexpr (kSoftplus) x = softplus_f(x);
+        dt[i] = i < avail ? x : 0.f;  // Δ = 0 past the end: the state passes unchanged
+        const float um = uu[i] * m;
+        dtu[i] = dt[i] * um;
+        y[i] = D * um;
+      }
+    }
+    const T* Bp = B_g + t_safe * p.B_s.time;
+    const T* Cp = C_g + t_safe * p.C_s.time;
+    Row Bc, Cc;  // this state's B and C; the next state's are loaded before this one's scan
+    Bc.load(Bp, p.B_s.time, avail_bc);
+    Cc.load(Cp, p.C_s.time, avail_bc);
+#pragma unroll
+    for (int n = 0; n < kScanBlockMaxState; ++n) {
+      if (n >= N) continue;  // not break: the unrolled loop keeps hc in registers (N is uniform)
+      Row Bn, Cn;
+      if (n + 1 < N) {
+        Bn.load(Bp + (n + 1) * p.B_s.row, p.B_s.time, avail_bc);
+        Cn.load(Cp + (n + 1) * p.C_s.row, p.C_s.time, avail_bc);
+      }
+      const float A2 = s_A2[c][n];
+      float a[kItems], bx[kItems];
+      float P = 1.f, S = 0.f;  // this thread's items as h ↦ P·h + S
+#pragma unroll
+      for (int i = 0; i < kItems; ++i) {
+        a[i] = exp2f(dt[i] * A2);
+        bx[i] = dtu[i] * Bc[i];
+        S = fmaf(a[i], S, bx[i]);
+        P *= a[i];
+      }
+      // Inclusive scan over the warp's lanes (compose with the lanes before).
+#pragma unroll
+      for (int d = 1; d < 32; d *= 2) {
+        const float Pu = __shfl_up_sync(kFullMask, P, d), Su = __shfl_up_sync(kFullMask, S, d);
+        if (lane >= d) {
+          S = fmaf(P, Su, S);
+          P *= Pu;
+        }
+      }
+      // This lane's exclusive prefix within the warp.
+      float Pe = __shfl_up_sync(kFullMask, P, 1), Se = __shfl_up_sync(kFullMask, S, 1);
+      if (lane == 0) Pe = 1.f, Se = 0.f;
+      float h;  // the state before this thread's first item
+      if constexpr (kWarps == 1) {
+        const float Pw = __shfl_sync(kFullMask, P, 31), Sw = __shfl_sync(kFullMask, S, 31);
+        h = fmaf(Pe, hc[n], Se);
+        hc[n] = fmaf(Pw, hc[n], Sw);
+      } else {
+        const int q = phase;
+        phase ^= 1;
+        if (lane == 31) {
+          s_map[q][0][c * kWarps + warp] = P;
+          s_map[q][1][c * kWarps + warp] = S;
+        }
+        __syncthreads();
+        // The state before this warp and after the whole chunk, in warp order: the same arithmetic
+        // in every thread of the channel.
+        float h_warp = hc[n], h_end = hc[n];
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) {
+          h_end = fmaf(s_map[q][0][c * kWarps + w], h_end, s_map[q][1][c * kWarps + w]);
+          if (w + 1 == warp) h_warp = h_end;
+        }
+        hc[n] = h_end;
+        h = fmaf(Pe, h_warp, Se);
+      }
+#pragma unroll
+      for (int i = 0; i < kItems; ++i) {
+        h = fmaf(a[i], h, bx[i]);
+        y[i] = fmaf(Cc[i], h, y[i]);
+      }
+      Bc = Bn;
+      Cc = Cn;
+    }
+    if constexpr (kHasZ) {
+      Row zz;
+      zz.load(z_g + t_safe * p.z_s.time, p.z_s.time, avail);
+#pragma unroll
+      for (int i = 0; i < kItems; ++i) y[i] *= zz[i] * sigmoid_f(zz[i]);
+    }
+    store_row_items<kItems, kVec>(out_g + t_safe * p.out_s.time, p.out_s.time, avail, y);
+  }
+  if (p.last_state != nullptr && tid == 0 && e_ok) {
+#pragma unroll
+    for (int n = 0; n < kScanBlockMaxState; ++n)  // static indices: hc stays in registers
+      if (n < N) p.last_state[(b * p.dim + e) * N + n] = hc[n];
+  }
+}
+
+// Whether every (B, E, L) / (B, N, L) operand is time-contiguous with 16-byte aligned rows: the
+// vector-load kernel; otherwise the element-load one.
+template <typename T>
+bool block_fwd_vector_layout(const SelectiveScanParams& p) {
+  constexpr int64_t kPer = 16 / sizeof(T);
+  auto ok = [&](const void* ptr, const Strides3& s) {
+    return ptr == nullptr || (reinterpret_cast<uintptr_t>(ptr) % 16 == 0 && s.time == 1 && s.row % kPer == 0 &&
+                              s.batch % kPer == 0);
+  };
+  return ok(p.u, p.u_s) && ok(p.delta, p.delta_s) && ok(p.z, p.z_s) && ok(p.Bm, p.B_s) && ok(p.Cm, p.C_s) &&
+         ok(p.out, p.out_s);
+}
+
+template <class Tr, typename T, class Flags>
+void selective_scan_block_fwd_run(const SelectiveScanParams& p) {
+  MCD_CHECK(p.dstate <= kScanBlockMaxState, "selective scan (block forward): N = ", p.dstate, " > ",
+            kScanBlockMaxState);
+  MCD_CHECK(p.states == nullptr, "selective scan (block forward): forward only, it saves no chunk states");
+  const dim3 grid(static_cast<unsigned>((p.dim + Tr::kChannels - 1) / Tr::kChannels), static_cast<unsigned>(p.batch));
+  if (block_fwd_vector_layout<T>(p))
+    launch_with_smem(&selective_scan_block_fwd_kernel<Tr, T, Flags, true>, grid, Tr::kThreads, 0, p.stream, p);
+  else
+    launch_with_smem(&selective_scan_block_fwd_kernel<Tr, T, Flags, false>, grid, Tr::kThreads, 0, p.stream, p);
+}
+
+}  // namespace mcd::ops::cuda
