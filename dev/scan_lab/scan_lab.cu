@@ -7,6 +7,7 @@
 //   usage: scan_lab [--check-only] [--reps N] [--shape B,L,E,N] [--channel-last]
 //   (fp32 activations; (B, E, L) time-contiguous, or with --channel-last (B, L, E) as the model's
 //   mixer hands them to the scan; B and C are (B, N, L) either way)
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -193,6 +194,7 @@ struct Version {
   int64_t chunk;  // steps between saved states
   std::function<void(const SelectiveScanParams&)> fwd, bwd;  // bwd empty: a forward-only version
   int64_t max_state = kScanMaxState;                        // the largest N it takes
+  std::function<void(const SelectiveScanParams&)> fwd_bf16;  // also timed with bf16 activations, if set
 };
 
 Version production(int number, ScanAlgorithm a) {
@@ -205,18 +207,23 @@ Version production(int number, ScanAlgorithm a) {
           [with](const SelectiveScanParams& p) { selective_scan_bwd(with(p)); }};
 }
 
-template <int kWarps, int kItems, int kChannels>
+template <int kWarps, int kItems, int kChannels, bool kPrefetch = true>
 Version block_forward(const std::string& number) {
-  using Tr = BlockFwdTraits<kWarps, kItems, kChannels>;
+  using Tr = BlockFwdTraits<kWarps, kItems, kChannels, kPrefetch>;
   return {number + " block_forward " + std::to_string(kWarps) + "w x " + std::to_string(kItems) + " x " +
-              std::to_string(kChannels) + "ch",
+              std::to_string(kChannels) + "ch" + (kPrefetch ? "" : " no-prefetch"),
           kScanChunk,
           [](const SelectiveScanParams& p) {
             SelectiveScanParams q = p;
             q.states = nullptr;  // forward only
             selective_scan_block_fwd_run<Tr, float, Flags>(q);
           },
-          {}, kScanBlockMaxState};
+          {}, kScanBlockMaxState,
+          [](const SelectiveScanParams& p) {
+            SelectiveScanParams q = p;
+            q.states = nullptr;
+            selective_scan_block_fwd_run<Tr, __nv_bfloat16, Flags>(q);
+          }};
 }
 
 std::vector<Version> versions() {
@@ -260,9 +267,28 @@ std::vector<Version> versions() {
       // 16-byte loads of time-contiguous rows, B/C of the next state loaded ahead; warps × steps × channels.
       block_forward<4, 8, 1>("20"), block_forward<4, 16, 1>("21"), block_forward<2, 8, 2>("22"),
       block_forward<1, 8, 4>("23"), block_forward<1, 16, 4>("24"), block_forward<8, 4, 1>("25"),
-      block_forward<2, 16, 1>("26"), block_forward<1, 16, 2>("27"),
+      block_forward<2, 16, 1>("26"), block_forward<1, 16, 2>("27"), block_forward<4, 16, 1, false>("28"),
+      block_forward<1, 16, 2, false>("29"), block_forward<2, 16, 1, false>("30"), block_forward<4, 8, 1, false>("31"),
   };
 }
+
+// bf16 copies of a version's activations (u, Δ, z, B, C) and a bf16 output, for the versions timed
+// in bf16 too (the library's block forward: the model's prefill runs it in bf16).
+__global__ void to_bf16_kernel(const float* a, __nv_bfloat16* b, size_t n) {
+  const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) b[i] = __float2bfloat16(a[i]);
+}
+struct BufBf16 {
+  __nv_bfloat16* p = nullptr;
+  explicit BufBf16(const Buf& from) {
+    LAB_CHECK(cudaMalloc(&p, from.n * sizeof(__nv_bfloat16)));
+    to_bf16_kernel<<<unsigned((from.n + 255) / 256), 256>>>(from.p, p, from.n);
+    LAB_CHECK(cudaGetLastError());
+  }
+  ~BufBf16() { cudaFree(p); }
+  BufBf16(const BufBf16&) = delete;
+  BufBf16& operator=(const BufBf16&) = delete;
+};
 
 // ---------------------------------------------------------------- check and time
 Host random_host(const Shape& s, unsigned seed) {
@@ -421,6 +447,15 @@ int main(int argc, char** argv) {
     if (timed.n > v.max_state) continue;
     const SelectiveScanParams p = d.params(v.chunk);
     const float fwd = median_ms([&] { v.fwd(p); }, reps);
+    if (v.fwd_bf16) {
+      BufBf16 u(d.u), delta(d.delta), z(d.z), Bm(d.Bm), Cm(d.Cm), out(d.out);
+      SelectiveScanParams q = p;
+      q.dtype = DType::kBFloat16;
+      q.u = u.p, q.delta = delta.p, q.z = z.p, q.Bm = Bm.p, q.Cm = Cm.p, q.out = out.p;
+      const float f16 = median_ms([&] { v.fwd_bf16(q); }, reps);
+      std::printf("time B%ld L%ld E%ld N%ld bf16%s  %-34s fwd %9.1f us  (forward only)\n", long(timed.b),
+                  long(timed.l), long(timed.e), long(timed.n), layout, v.name.c_str(), f16 * 1e3);
+    }
     if (!v.bwd) {
       std::printf("time B%ld L%ld E%ld N%ld fp32%s  %-34s fwd %9.1f us  (forward only)\n", long(timed.b),
                   long(timed.l), long(timed.e), long(timed.n), layout, v.name.c_str(), fwd * 1e3);

@@ -4,9 +4,10 @@
 // Here each channel gets kWarps warps that split its time: thread j of a channel owns the kItems
 // consecutive steps j·kItems … of a kWarps·32·kItems-step chunk. Per state n a thread folds its
 // items into the affine map h ↦ P·h + S, a shuffle scan composes the lanes of a warp, and (for
-// kWarps > 1) one block barrier per state exchanges the warps' totals; every thread of a channel
-// then holds the same chunk-start states in registers, so no thread waits on another's carry. One
-// exponential per (step, state), as the sequential walk. Time-contiguous operands (the layout the
+// kWarps > 1) one block barrier per state exchanges the warps' totals; every warp of a channel
+// then holds the same chunk-start states (lane n: state n), so no thread waits on another's carry.
+// One exponential per (step, state), as the sequential walk, and one per (thread, state) for the
+// thread's decay exp2(A·ΣΔ). Time-contiguous operands (the layout the
 // model's channel-major prefill produces) are read with 16-byte vector loads; any other layout
 // takes element loads (correct, slow). Forward only: no saved states, so no backward.
 // Semantics: selective_scan_fwd (scan_params.h): Δ = softplus(δ + bias) (or δ + bias),
@@ -20,10 +21,12 @@
 
 namespace mcd::ops::cuda {
 
-// kWarps warps per channel, kItems steps per thread, kChannels channels per block.
-template <int kWarps_, int kItems_, int kChannels_>
+// kWarps warps per channel, kItems steps per thread, kChannels channels per block; kPrefetchBC:
+// the next state's B and C rows are loaded before this state's scan (registers for latency).
+template <int kWarps_, int kItems_, int kChannels_, bool kPrefetchBC_ = true>
 struct BlockFwdTraits {
   static constexpr int kWarps = kWarps_, kItems = kItems_, kChannels = kChannels_;
+  static constexpr bool kPrefetchBC = kPrefetchBC_;
   static constexpr int kChannelThreads = kWarps * 32;
   static constexpr int kThreads = kChannelThreads * kChannels;
   static constexpr int kChunk = kChannelThreads * kItems;  // steps per channel per chunk
@@ -119,9 +122,9 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_block_fwd_kernel(
   T* out_g = static_cast<T*>(p.out) + b * p.out_s.batch + e_row * p.out_s.row;
   __syncthreads();  // s_A2
 
-  float hc[kScanBlockMaxState];  // the state at the current chunk's start: the same in every thread of the channel
-#pragma unroll
-  for (int n = 0; n < kScanBlockMaxState; ++n) hc[n] = 0.f;
+  // The states at the current chunk's start, the same in every warp of the channel, spread over
+  // the lanes: lane n holds state n (N ≤ 16 < 32), read by a shuffle (fewer registers than an array).
+  float hc_lane = 0.f;
   int phase = 0;
 
   for (int64_t t0 = 0; t0 < p.len; t0 += Tr::kChunk) {
@@ -131,6 +134,7 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_block_fwd_kernel(
     const int avail = e_ok ? avail_bc : 0;
     const int64_t t_safe = avail_bc > 0 ? tt : 0;
     float dt[kItems], dtu[kItems], y[kItems];
+    float dt_sum = 0.f;  // this thread's Σ Δ: its items' decay for state n is exp2(A2_n · Σ Δ)
     {
       Row uu, dd;
       uu.load(u_g + t_safe * p.u_s.time, p.u_s.time, avail);
@@ -140,6 +144,7 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_block_fwd_kernel(
         float x = dd[i] + bias;
         if constexpr (kSoftplus) x = softplus_f(x);
         dt[i] = i < avail ? x : 0.f;  // Δ = 0 past the end: the state passes unchanged
+        dt_sum += dt[i];
         const float um = uu[i] * m;
         dtu[i] = dt[i] * um;
         y[i] = D * um;
@@ -152,21 +157,27 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_block_fwd_kernel(
     Cc.load(Cp, p.C_s.time, avail_bc);
 #pragma unroll
     for (int n = 0; n < kScanBlockMaxState; ++n) {
-      if (n >= N) continue;  // not break: the unrolled loop keeps hc in registers (N is uniform)
+      if (n >= N) continue;  // N is uniform: every thread leaves together
       Row Bn, Cn;
-      if (n + 1 < N) {
-        Bn.load(Bp + (n + 1) * p.B_s.row, p.B_s.time, avail_bc);
-        Cn.load(Cp + (n + 1) * p.C_s.row, p.C_s.time, avail_bc);
+      if constexpr (Tr::kPrefetchBC) {
+        if (n + 1 < N) {
+          Bn.load(Bp + (n + 1) * p.B_s.row, p.B_s.time, avail_bc);
+          Cn.load(Cp + (n + 1) * p.C_s.row, p.C_s.time, avail_bc);
+        }
+      } else if (n > 0) {
+        Bc.load(Bp + n * p.B_s.row, p.B_s.time, avail_bc);
+        Cc.load(Cp + n * p.C_s.row, p.C_s.time, avail_bc);
       }
       const float A2 = s_A2[c][n];
       float a[kItems], bx[kItems];
-      float P = 1.f, S = 0.f;  // this thread's items as h ↦ P·h + S
+      // This thread's items as h ↦ P·h + S; P = Π exp2(A2·Δ_i) = exp2(A2·ΣΔ), one exponential
+      // instead of kItems products.
+      float P = exp2f(A2 * dt_sum), S = 0.f;
 #pragma unroll
       for (int i = 0; i < kItems; ++i) {
         a[i] = exp2f(dt[i] * A2);
         bx[i] = dtu[i] * Bc[i];
         S = fmaf(a[i], S, bx[i]);
-        P *= a[i];
       }
       // Inclusive scan over the warp's lanes (compose with the lanes before).
 #pragma unroll
@@ -180,11 +191,12 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_block_fwd_kernel(
       // This lane's exclusive prefix within the warp.
       float Pe = __shfl_up_sync(kFullMask, P, 1), Se = __shfl_up_sync(kFullMask, S, 1);
       if (lane == 0) Pe = 1.f, Se = 0.f;
+      const float h0 = __shfl_sync(kFullMask, hc_lane, n);  // the chunk-start state n
       float h;  // the state before this thread's first item
       if constexpr (kWarps == 1) {
         const float Pw = __shfl_sync(kFullMask, P, 31), Sw = __shfl_sync(kFullMask, S, 31);
-        h = fmaf(Pe, hc[n], Se);
-        hc[n] = fmaf(Pw, hc[n], Sw);
+        h = fmaf(Pe, h0, Se);
+        if (lane == n) hc_lane = fmaf(Pw, h0, Sw);
       } else {
         const int q = phase;
         phase ^= 1;
@@ -195,13 +207,13 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_block_fwd_kernel(
         __syncthreads();
         // The state before this warp and after the whole chunk, in warp order: the same arithmetic
         // in every thread of the channel.
-        float h_warp = hc[n], h_end = hc[n];
+        float h_warp = h0, h_end = h0;
 #pragma unroll
         for (int w = 0; w < kWarps; ++w) {
           h_end = fmaf(s_map[q][0][c * kWarps + w], h_end, s_map[q][1][c * kWarps + w]);
           if (w + 1 == warp) h_warp = h_end;
         }
-        hc[n] = h_end;
+        if (lane == n) hc_lane = h_end;
         h = fmaf(Pe, h_warp, Se);
       }
 #pragma unroll
@@ -209,8 +221,10 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_block_fwd_kernel(
         h = fmaf(a[i], h, bx[i]);
         y[i] = fmaf(Cc[i], h, y[i]);
       }
-      Bc = Bn;
-      Cc = Cn;
+      if constexpr (Tr::kPrefetchBC) {
+        Bc = Bn;
+        Cc = Cn;
+      }
     }
     if constexpr (kHasZ) {
       Row zz;
@@ -220,11 +234,7 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_block_fwd_kernel(
     }
     store_row_items<kItems, kVec>(out_g + t_safe * p.out_s.time, p.out_s.time, avail, y);
   }
-  if (p.last_state != nullptr && tid == 0 && e_ok) {
-#pragma unroll
-    for (int n = 0; n < kScanBlockMaxState; ++n)  // static indices: hc stays in registers
-      if (n < N) p.last_state[(b * p.dim + e) * N + n] = hc[n];
-  }
+  if (p.last_state != nullptr && warp == 0 && lane < N && e_ok) p.last_state[(b * p.dim + e) * N + lane] = hc_lane;
 }
 
 // Whether every (B, E, L) / (B, N, L) operand is time-contiguous with 16-byte aligned rows: the
@@ -246,10 +256,12 @@ void selective_scan_block_fwd_run(const SelectiveScanParams& p) {
             kScanBlockMaxState);
   MCD_CHECK(p.states == nullptr, "selective scan (block forward): forward only, it saves no chunk states");
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kChannels - 1) / Tr::kChannels), static_cast<unsigned>(p.batch));
-  if (block_fwd_vector_layout<T>(p))
-    launch_with_smem(&selective_scan_block_fwd_kernel<Tr, T, Flags, true>, grid, Tr::kThreads, 0, p.stream, p);
-  else
-    launch_with_smem(&selective_scan_block_fwd_kernel<Tr, T, Flags, false>, grid, Tr::kThreads, 0, p.stream, p);
+  constexpr bool kWholeVectors = Tr::kItems % (16 / static_cast<int>(sizeof(T))) == 0;  // else element loads only
+  if constexpr (kWholeVectors) {
+    if (block_fwd_vector_layout<T>(p))
+      return launch_with_smem(&selective_scan_block_fwd_kernel<Tr, T, Flags, true>, grid, Tr::kThreads, 0, p.stream, p);
+  }
+  launch_with_smem(&selective_scan_block_fwd_kernel<Tr, T, Flags, false>, grid, Tr::kThreads, 0, p.stream, p);
 }
 
 }  // namespace mcd::ops::cuda
