@@ -75,8 +75,13 @@ if ours:
         ratio = their / m if (their and m) else None
         print(f"| {name} | {label} | {' / '.join(fmt(x) for x in v)} | {fmt(their)} | {fmt(ratio, '.2f')}× | {target} | {floor:.3f} |")
     ops = jsonl(os.path.join(out, "bench_ops-*.jsonl"))
-    o = [r["median_us"] for r in ops if r.get("bench") == "scan_fwd" and r.get("impl") == "mcd"
-         and r.get("algorithm", "").startswith("auto:") and (r["B"], r["L"], r["E"]) == (1, 4096, 1536)]
+    # The inference forward's own choice ("inference:<algorithm>") in the layout the prefill hands it
+    # (time-contiguous: the channel-major prefill, model/mamba.h); older runs: the training choice.
+    def scan_rows(prefix, layout=None):
+        return [r["median_us"] for r in ops if r.get("bench") == "scan_fwd" and r.get("impl") == "mcd"
+                and r.get("algorithm", "").startswith(prefix) and (layout is None or r.get("layout") == layout)
+                and (r["B"], r["L"], r["E"]) == (1, 4096, 1536)]
+    o = scan_rows("inference:", "contiguous") or scan_rows("auto:")
     t = [r["median_us"] for r in theirs if r.get("bench") == "selective_scan" and r.get("mode") == "fwd"
          and (r["B"], r["L"], r["E"]) == (1, 4096, 1536)]
     if o:
