@@ -187,23 +187,7 @@ at::Tensor MambaMixerImpl::forward_channel_major(const at::Tensor& hidden, Layer
   in.delta_bias = sp.delta_bias;
   in.mask = mask;
   in.delta_softplus = true;
-  at::Tensor y;
-  if (state) {
-    auto [out, last] = ops::selective_scan_with_state(in);
-    y = out;
-    const at::Tensor conv_state = ops::causal_conv1d_final_state(x, d_conv);
-    auto put = [](at::Tensor& slot, const at::Tensor& value) {  // into a preallocated cache's own buffers
-      if (slot.defined() && slot.sizes() == value.sizes()) {
-        slot.copy_(value);
-      } else {
-        slot = value;
-      }
-    };
-    put(state->ssm, last);
-    put(state->conv, conv_state);
-  } else {
-    y = ops::selective_scan(in);  // (B, E, L), u's layout
-  }
+  const at::Tensor y = scan_into_state(in, x, state);  // (B, E, L), u's layout
   const at::Tensor out_b = out_proj->options.bias() ? out_proj->bias : at::Tensor();
   const at::Tensor W_out = out_adapter_ ? out_adapter_->effective_weight(out_proj->weight) : out_proj->weight;
   const at::Tensor b_out = out_adapter_ ? out_adapter_->effective_bias(out_b) : out_b;
@@ -272,26 +256,26 @@ at::Tensor MambaMixerImpl::forward_projected(const at::Tensor& xz, LayerState* s
     in.D = D;
     in.delta_bias = dt_proj->bias;
   }
-  at::Tensor y;
-  if (state) {
-    auto [out, last] = ops::selective_scan_with_state(in);
-    y = out;
-    // Into the cache's own buffers when it has them (new_cache preallocates): a decoder that
-    // captured a step in a CUDA graph reads these very tensors.
-    const at::Tensor conv_state = ops::causal_conv1d_final_state(x, d_conv);
-    auto put = [](at::Tensor& slot, const at::Tensor& value) {
-      if (slot.defined() && slot.sizes() == value.sizes()) {
-        slot.copy_(value);
-      } else {
-        slot = value;
-      }
-    };
-    put(state->ssm, last);
-    put(state->conv, conv_state);
-  } else {
-    y = ops::selective_scan(in);                                 // (B, E, L)
-  }
+  const at::Tensor y = scan_into_state(in, x, state);           // (B, E, L)
   return project_out(y.transpose(1, 2));                         // (B, L, D)
+}
+
+at::Tensor MambaMixerImpl::scan_into_state(const ops::ScanInputs& in, const at::Tensor& x, LayerState* state) {
+  if (!state) return ops::selective_scan(in);
+  auto [y, last] = ops::selective_scan_with_state(in);
+  // Into the cache's own buffers when it has them (new_cache preallocates): a decoder that
+  // captured a step in a CUDA graph reads these very tensors.
+  const at::Tensor conv_state = ops::causal_conv1d_final_state(x, d_conv);
+  auto put = [](at::Tensor& slot, const at::Tensor& value) {
+    if (slot.defined() && slot.sizes() == value.sizes()) {
+      slot.copy_(value);
+    } else {
+      slot = value;
+    }
+  };
+  put(state->ssm, last);
+  put(state->conv, conv_state);
+  return y;
 }
 
 at::Tensor MambaMixerImpl::step(const at::Tensor& hidden, LayerState& st) {

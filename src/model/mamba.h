@@ -14,6 +14,10 @@
 #include "model/projection_adapter.h"
 #include "util/torch_compat.h"
 
+namespace mcd::ops {
+struct ScanInputs;  // ops/selective_scan.h
+}
+
 namespace mcd {
 
 // Recurrent state of one layer: the last K−1 conv inputs and the SSM state.
@@ -113,6 +117,9 @@ class MambaMixerImpl : public torch::nn::Module {
   // other way (each an at::mm_out per batch row); no transposing copies. Adapters enter through
   // their effective weights while exact; the SDM gate as the scan's mask folded into x_proj.
   at::Tensor forward_channel_major(const at::Tensor& hidden, LayerState* state);
+  // The scan of a prefill; with `state`, also its final SSM state and the conv state of the conv
+  // input x (B, E, L), written into the state (both prefill paths).
+  at::Tensor scan_into_state(const ops::ScanInputs& in, const at::Tensor& x, LayerState* state);
   at::Tensor project_in(const at::Tensor& hidden);  // (…, D) → (…, 2E), through the adapter if any
   at::Tensor project_out(const at::Tensor& y);      // (…, E) → (…, D), through the adapter if any
   // The same for a decode step's (B, ·) rows: ops::decode_linear unless an adapter or autocast's

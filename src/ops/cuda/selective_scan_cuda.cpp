@@ -159,31 +159,38 @@ class SelectiveScanCudaFunction : public torch::autograd::Function<SelectiveScan
 
 }  // namespace
 
-ScanAlgorithm scan_algorithm_for(const ScanInputs& in) {
+namespace {
+// The SM count the algorithm choice reads (a device without an index: the current one).
+int sm_count_of(const at::Device& device) {
+  return at::cuda::getDeviceProperties(device.index() < 0 ? at::cuda::current_device() : device.index())
+      ->multiProcessorCount;
+}
+void check_choice_inputs(const ScanInputs& in) {
   MCD_CHECK(in.u.defined() && in.u.is_cuda() && in.u.dim() == 3 && in.A.defined() && in.A.dim() == 2,
             "selective_scan (CUDA): u must be a CUDA (B, E, L) tensor and A (E, N)");
-  const int sms = at::cuda::getDeviceProperties(in.u.device().index())->multiProcessorCount;
-  return choose_scan_algorithm(in.u.size(0), in.u.size(1), in.A.size(1), sms, ops_options().scan_plan);
+}
+}  // namespace
+
+ScanAlgorithm scan_algorithm_for(const ScanInputs& in) {
+  check_choice_inputs(in);
+  return choose_scan_algorithm(in.u.size(0), in.u.size(1), in.A.size(1), sm_count_of(in.u.device()),
+                               ops_options().scan_plan);
 }
 
 ScanAlgorithm scan_forward_algorithm_for(const ScanInputs& in) {
-  MCD_CHECK(in.u.defined() && in.u.is_cuda() && in.u.dim() == 3 && in.A.defined() && in.A.dim() == 2,
-            "selective_scan (CUDA): u must be a CUDA (B, E, L) tensor and A (E, N)");
-  const int sms = at::cuda::getDeviceProperties(in.u.device().index())->multiProcessorCount;
+  check_choice_inputs(in);
   // Time-contiguous: every (B, E, L) and (B, N, L) operand has unit time stride (a size-1 time
   // dimension counts as any stride).
   auto time_unit = [](const at::Tensor& t) { return !t.defined() || t.size(2) <= 1 || t.stride(2) == 1; };
   const bool time_contiguous =
       time_unit(in.u) && time_unit(in.delta) && time_unit(in.z) && time_unit(in.B) && time_unit(in.C);
-  return choose_scan_forward_algorithm(in.u.size(0), in.u.size(1), in.A.size(1), sms, ops_options().scan_plan,
-                                       time_contiguous);
+  return choose_scan_forward_algorithm(in.u.size(0), in.u.size(1), in.A.size(1), sm_count_of(in.u.device()),
+                                       ops_options().scan_plan, time_contiguous);
 }
 
 bool scan_prefers_time_contiguous(int64_t batch, int64_t dim, int64_t dstate, const at::Device& device) {
   if (dstate < 1 || dstate > kScanMaxState) return false;
-  const int sms = at::cuda::getDeviceProperties(device.index() < 0 ? at::cuda::current_device() : device.index())
-                      ->multiProcessorCount;
-  return choose_scan_forward_algorithm(batch, dim, dstate, sms, ops_options().scan_plan, true) ==
+  return choose_scan_forward_algorithm(batch, dim, dstate, sm_count_of(device), ops_options().scan_plan, true) ==
          ScanAlgorithm::kBlockForward;
 }
 
