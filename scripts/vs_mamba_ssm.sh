@@ -6,10 +6,12 @@
 # device call can run ours and the next, on the same warm machine, theirs):
 #   tests    the decode/parity GPU tests;
 #   lab      (not a default) the scan lab, dev/scan_lab: every version checked, then timed at
-#            (1, 4096, 1536), time-contiguous and channel-last;
+#            (1, 4096, 1536), time-contiguous and channel-last, and at (1, 4096, 2048);
 #   infer    ours: `profile` of mamba-130m and mamba-370m (random weights, bf16): prefill 1x1024 and
 #            1x4096 (eager and CUDA graph), CUDA-graph decode at batch 1 and 64; `bench_ops` (scan forward at (1, 4096, 1536));
 #            theirs: the harness's prefill, decode and ops cases; ours again after theirs;
+#   overlap_ab (not a default) ours: graph decode at batch 1 and 64 with `--decode-overlap off` and `on`,
+#            alternating processes, two rounds (the ops option's effect, one run);
 #   pruned   ours: dense and 25/50/75 % uniformly pruned (`init --sparsity`), interleaved in one
 #            `profile` per preset: prefill 1x4096, graph decode at batch 64, training step 8x2048;
 #   pretrain ours: `mamba-codesign pretrain` 8 × 2048 on enwiki2015/AA (80 steps): default, the low_memory
@@ -37,7 +39,7 @@ if [[ ! -x $bin || ! -x build-gpu/tests/test_gpu || ! -x build-gpu/bench/bench_o
 fi
 if has tests; then
   timeout 300 build-gpu/tests/test_gpu \
-    --gtest_filter='ScanKernelModes.*:Sizes/ScanKernel.*:GpuAddRmsNorm.*:GpuTrain.*:GpuDecodeStep.*:GpuDecodeLinear.*:GpuCodesign.Graph*:GpuCodesign.Bf16Decode*:GpuSeams.*:GpuParity.*:GpuGraph*' \
+    --gtest_filter='ScanKernelModes.*:Sizes/ScanKernel.*:GpuAddRmsNorm.*:GpuTrain.*:GpuDecodeStep.*:GpuDecodeLinear.*:GpuCodesign.Graph*:GpuCodesign.Bf16Decode*:GpuCodesign.Overlapped*:GpuSeams.*:GpuParity.*:GpuGraph*' \
     >"$out/test_gpu_decode.log" 2>&1
   echo "decode tests rc=$?: $(grep -E '^\[  (PASSED|FAILED) ' "$out/test_gpu_decode.log" | tr '\n' ' ')"
   grep -E "agreement|FAILED  \]" "$out/test_gpu_decode.log" | head -20
@@ -50,6 +52,9 @@ if has lab; then  # the scan lab (dev/scan_lab, -DMCD_BUILD_DEV=ON): every versi
     timeout 120 build-gpu/dev/scan_lab --shape 1,4096,1536,16 $flags >>"$out/scan_lab.txt" 2>&1
     echo "scan_lab (1, 4096, 1536) ${flags:-time-contiguous} rc=$?"
   done
+  # 370M's width: the block forward's waves differ there (PERF_NOTES, "Seventh session").
+  timeout 120 build-gpu/dev/scan_lab --shape 1,4096,2048,16 >>"$out/scan_lab.txt" 2>&1
+  echo "scan_lab (1, 4096, 2048) time-contiguous rc=$?"
   grep -E "FAIL|^check:|^time" "$out/scan_lab.txt"
 fi
 mkdir -p "$out/models" "$out/profiles"
@@ -90,6 +95,19 @@ if has infer || has theirs_infer; then
     echo "theirs (prefill, decode, ops) rc=$?"; tail -3 "$out/theirs.err"
     has infer && ours_infer 2
   fi
+fi
+if has overlap_ab; then  # graph decode with overlapped launches on and off, alternating processes, two rounds
+  for p in mamba-130m mamba-370m; do
+    models "$p"
+    for r in 1 2; do
+      for ov in off on; do
+        timeout 120 "$bin" --decode-overlap "$ov" profile --model "$out/models/$p-s0" --device cuda --prefill "" --decode-batch 1,64 \
+          --decode-mode graph --decode-steps 64 --iters 30 --out "$out/profiles/ab-$p-$ov-$r.json" \
+          >"$out/profiles/ab-$p-$ov-$r.log" 2>&1
+        echo "overlap $ov $p round $r rc=$?"
+      done
+    done
+  done
 fi
 if has pruned; then
   for p in mamba-130m mamba-370m; do

@@ -207,11 +207,12 @@ Version production(int number, ScanAlgorithm a) {
           [with](const SelectiveScanParams& p) { selective_scan_bwd(with(p)); }};
 }
 
-template <int kWarps, int kItems, int kChannels, bool kPrefetch = true>
+template <int kWarps, int kItems, int kChannels, int kStates = 1, bool kRecompute = false>
 Version block_forward(const std::string& number) {
-  using Tr = BlockFwdTraits<kWarps, kItems, kChannels, kPrefetch>;
+  using Tr = BlockFwdTraits<kWarps, kItems, kChannels, kStates, kRecompute>;
   return {number + " block_forward " + std::to_string(kWarps) + "w x " + std::to_string(kItems) + " x " +
-              std::to_string(kChannels) + "ch" + (kPrefetch ? "" : " no-prefetch"),
+              std::to_string(kChannels) + "ch" +
+              (kStates > 1 ? " " + std::to_string(kStates) + " states" + (kRecompute ? " recompute" : " kept") : ""),
           kScanChunk,
           [](const SelectiveScanParams& p) {
             SelectiveScanParams q = p;
@@ -263,12 +264,21 @@ std::vector<Version> versions() {
        lab::kBlockScanMaxN},
       {"19 2 warps x 4 steps, B/C staged", kScanChunk, lab::block_scan_fwd_run<2, 4, T, Flags, 1, true>, {},
        lab::kBlockScanMaxN},
-      // The library's block forward (ScanAlgorithm::kBlockForward, selective_scan_block_fwd.cuh):
-      // 16-byte loads of time-contiguous rows, B/C of the next state loaded ahead; warps × steps × channels.
-      block_forward<4, 8, 1>("20"), block_forward<4, 16, 1>("21"), block_forward<2, 8, 2>("22"),
-      block_forward<1, 8, 4>("23"), block_forward<1, 16, 4>("24"), block_forward<8, 4, 1>("25"),
-      block_forward<2, 16, 1>("26"), block_forward<1, 16, 2>("27"), block_forward<4, 16, 1, false>("28"),
-      block_forward<1, 16, 2, false>("29"), block_forward<2, 16, 1, false>("30"), block_forward<4, 8, 1, false>("31"),
+      // The library's block forward (ScanAlgorithm::kBlockForward, selective_scan_block_fwd.cuh): 16-byte loads
+      // of time-contiguous rows; warps × steps × channels per block, states at a time. Versions 20-27 (the sixth
+      // session's, with the next state's B/C loaded ahead) are gone with that option; PERF_NOTES keeps their times.
+      block_forward<4, 16, 1>("28"), block_forward<1, 16, 2>("29"), block_forward<2, 16, 1>("30"),
+      block_forward<4, 8, 1>("31"),
+      // States in groups (seventh session): 2 or 4 states' chains interleaved, one barrier per group.
+      // 37 is the library's for 16-bit activations, 34 for fp32.
+      block_forward<2, 16, 1, 2, true>("32"), block_forward<2, 16, 1, 2, false>("33"),
+      block_forward<4, 8, 1, 2, false>("34"), block_forward<2, 8, 1, 2, false>("35"),
+      block_forward<2, 16, 1, 4, true>("36"), block_forward<1, 16, 2, 2, true>("37"),
+      block_forward<4, 8, 1, 4, false>("38"), block_forward<4, 8, 1, 4, true>("39"),
+      // Next to 37 (not yet timed): more channels per block, fewer steps, four states.
+      block_forward<1, 16, 4, 2, true>("40"), block_forward<1, 8, 4, 2, false>("41"),
+      block_forward<1, 16, 2, 4, true>("42"), block_forward<2, 8, 2, 2, false>("43"),
+      block_forward<1, 8, 2, 2, false>("44"),
   };
 }
 

@@ -28,6 +28,8 @@ void GlobalOptions::add_to(CLI::App& app) {
   add(app, "--keep-cast-weights", keep_cast_weights,
       "training under CUDA autocast keeps the fused mixer's and in_proj's low-precision weight copies for the "
       "backward: on, off (off: cast again there)");
+  add(app, "--decode-overlap", decode_overlap,
+      "the decode-step kernels start while the previous kernel runs (CUDA, sm_90): on, off (off: plain launches)");
   add(app, "--scan-plan", scan_plan, "selective scan memory plan: auto, low_memory (never the dense saved states)");
   add(app, "--deterministic", deterministic,
       "on: deterministic algorithms (a rerun on the same card and build is bit-identical; slower backward), off");
@@ -80,6 +82,7 @@ int main(int argc, char** argv) {
     ops = mcd::ops::parse_ops_option(ops, "scan_plan", globals.scan_plan);
     ops = mcd::ops::parse_ops_option(ops, "in_proj_saves_input", globals.save_in_proj_input);
     ops = mcd::ops::parse_ops_option(ops, "keep_cast_weights", globals.keep_cast_weights);
+    ops = mcd::ops::parse_ops_option(ops, "decode_overlap", globals.decode_overlap);
     mcd::ops::set_ops_options(ops);
     MCD_CHECK(globals.deterministic == "on" || globals.deterministic == "off",
               "--deterministic must be on or off, got '", globals.deterministic, "'");

@@ -58,7 +58,13 @@ GraphDecoder::GraphDecoder(MambaLMImpl& model, int64_t batch) {
   s.cache.reset();
 }
 
-GraphDecoder::~GraphDecoder() = default;
+// A replay may still run: its buffers live in the graph's memory pool, which the graph hands back to
+// the caching allocator on destruction, for reuse on the capture stream without waiting for the
+// replay's stream. Wait for the device first (a test that built the next decoder right away found
+// its token buffer overwritten by the previous decoder's last replay).
+GraphDecoder::~GraphDecoder() {
+  if (impl_) torch::cuda::synchronize(impl_->token.device().index());
+}
 
 at::Tensor GraphDecoder::prefill(const at::Tensor& prompt) {
   Impl& s = *impl_;

@@ -43,7 +43,10 @@ GraphPrefill::GraphPrefill(MambaLMImpl& model, int64_t batch, int64_t length) {
   s.cache.seqlen = 0;
 }
 
-GraphPrefill::~GraphPrefill() = default;
+// As GraphDecoder's: a replay in flight still uses the graph's pool, which destruction releases.
+GraphPrefill::~GraphPrefill() {
+  if (impl_) torch::cuda::synchronize(impl_->ids.device().index());
+}
 
 const at::Tensor& GraphPrefill::run(const at::Tensor& ids) {
   Impl& s = *impl_;

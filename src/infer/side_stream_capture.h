@@ -8,12 +8,14 @@
 
 #include <functional>
 
+#include <torch/cuda.h>
+
 #include "util/torch_compat.h"
 
 namespace mcd::infer {
 
-// Runs `warmup` on a side stream of `device` and waits for it, captures `body` into `graph` on that
-// stream, and waits for the stream again.
+// Waits for the device, runs `warmup` on a side stream of `device` and waits for it, captures `body`
+// into `graph` on that stream, and waits for the stream again.
 void capture_after_warmup(at::cuda::CUDAGraph& graph, const torch::Device& device, const std::function<void()>& warmup,
                           const std::function<void()>& body);
 

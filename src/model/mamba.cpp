@@ -435,7 +435,10 @@ MambaLMImpl::MambaLMImpl(const ModelConfig& c) {
 
 at::Tensor MambaLMImpl::logits_from_hidden(const at::Tensor& hidden) {
   const at::Tensor& w = lm_head ? lm_head->weight : backbone->embeddings->weight;
-  const at::Tensor logits = F::linear(hidden.to(w.scalar_type()), w);
+  // A decode step's (B, D) rows through ops::decode_linear: at B ≤ 8 on CUDA one kernel that streams
+  // the head's weights over every SM (torch's linear elsewhere, the same values on CPU).
+  const at::Tensor logits = hidden.dim() == 2 ? ops::decode_linear(hidden.to(w.scalar_type()), w)
+                                              : F::linear(hidden.to(w.scalar_type()), w);
   return logits.scalar_type() == at::kDouble ? logits : logits.to(at::kFloat);
 }
 

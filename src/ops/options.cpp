@@ -47,7 +47,7 @@ ScopedOpsOptions::~ScopedOpsOptions() { set_ops_options(saved_); }
 
 const std::vector<std::string>& ops_option_keys() {
   static const std::vector<std::string> keys{"backend", "fused_mixer", "mixer_saves_conv_output", "scan_plan",
-                                             "in_proj_saves_input", "keep_cast_weights"};
+                                             "in_proj_saves_input", "keep_cast_weights", "decode_overlap"};
   return keys;
 }
 
@@ -64,6 +64,8 @@ OpsOptions parse_ops_option(OpsOptions base, const std::string& key, const std::
     base.in_proj_saves_input = parse_bool(key, value);
   } else if (key == "keep_cast_weights") {
     base.keep_cast_weights = parse_bool(key, value);
+  } else if (key == "decode_overlap") {
+    base.decode_overlap = parse_bool(key, value);
   } else {
     fail(cat("unknown ops option '", key, "' (valid: ", joined_keys(), ")"));
   }
@@ -80,6 +82,7 @@ std::vector<std::pair<std::string, std::string>> ops_option_values(const OpsOpti
     else if (key == "scan_plan") out.emplace_back(key, scan_plan_name(o.scan_plan));
     else if (key == "in_proj_saves_input") out.emplace_back(key, b(o.in_proj_saves_input));
     else if (key == "keep_cast_weights") out.emplace_back(key, b(o.keep_cast_weights));
+    else if (key == "decode_overlap") out.emplace_back(key, b(o.decode_overlap));
     else fail(cat("ops_option_values: key '", key, "' has no writer"));
   }
   return out;

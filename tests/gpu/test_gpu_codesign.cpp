@@ -108,6 +108,42 @@ TEST(GpuCodesign, GraphDecodingGivesTheEagerGreedyTokens) {
   EXPECT_TRUE(torch::isfinite(d.logits()).all().item<bool>());
 }
 
+// Overlapped decode launches (ops option decode_overlap, ops/cuda/cuda_common.cuh) only move when a
+// kernel starts, never what it reads: every load and store follows its wait for the previous kernel,
+// and each kernel's sums have a fixed order, so the captured steps must give the plain launches'
+// logits bit for bit, in bf16 and fp32, at batch 1 (the fused norm + in_proj, decode_linear for
+// every product and the LM head) and batch 8. A kernel that read its input before the wait would
+// race the previous kernel and differ. The decoders are built back to back with replays in flight,
+// which is how this test found two races of the decoder itself (a device-side assert on an
+// out-of-range token): its capture's warm-up did not wait for the caller's stream, and destroying
+// a decoder released its graph's memory while a replay still wrote it.
+TEST(GpuCodesign, OverlappedDecodeLaunchesGiveTheSameLogitsBitForBit) {
+  MCD_SKIP_IF_NO_CUDA();
+  for (at::ScalarType dtype : {at::kBFloat16, at::kFloat}) {
+    for (int64_t batch : {1, 8}) {
+      MambaLM m = random_model(tiny_config(""), 31);
+      m->to(torch::kCUDA, dtype);
+      const at::Tensor prompts = tokens(batch, 6, 512, 32).to(torch::kCUDA);
+      auto run = [&](bool overlap) {
+        ops::OpsOptions o = ops::ops_options();
+        o.decode_overlap = overlap;
+        ops::ScopedOpsOptions scope(o);
+        infer::GraphDecoder d(*m, batch);
+        d.prefill(prompts);
+        std::vector<at::Tensor> out;
+        for (int i = 0; i < 12; ++i) {
+          d.step();
+          out.push_back(d.logits().clone());
+        }
+        return out;
+      };
+      const std::vector<at::Tensor> plain = run(false), overlapped = run(true);
+      for (size_t i = 0; i < plain.size(); ++i)
+        EXPECT_TRUE(torch::equal(plain[i], overlapped[i])) << at::toString(dtype) << " batch " << batch << " step " << i;
+    }
+  }
+}
+
 // The prefill captured as a CUDA graph against the eager prefill, for two prompts in turn (the
 // second replay must not see the first's states) on a dense and a pruned model: the same kernels on
 // the same inputs, except that a capture may pick another cuBLAS algorithm for a product, whose fp32

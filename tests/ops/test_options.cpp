@@ -30,8 +30,11 @@ TEST(OpsOptions, ParsesEveryKeyStrictly) {
   EXPECT_TRUE(o.keep_cast_weights);
   o = ops::parse_ops_option(o, "keep_cast_weights", "false");
   EXPECT_FALSE(o.keep_cast_weights);
+  EXPECT_TRUE(o.decode_overlap);
+  o = ops::parse_ops_option(o, "decode_overlap", "off");
+  EXPECT_FALSE(o.decode_overlap);
   EXPECT_EQ(o.backend, ops::Backend::kComposite);  // earlier keys kept
-  EXPECT_EQ(ops::ops_option_keys().size(), 6u);
+  EXPECT_EQ(ops::ops_option_keys().size(), 7u);
   for (const auto& key : ops::ops_option_keys()) {
     const bool named = key == "backend" || key == "scan_plan";
     EXPECT_NO_THROW(ops::parse_ops_option(o, key, named ? "auto" : "false")) << key;
@@ -47,6 +50,7 @@ TEST(OpsOptions, ValuesRoundTripThroughTheParser) {
   o.scan_plan = ops::ScanPlan::kLowMemory;
   o.in_proj_saves_input = false;
   o.keep_cast_weights = false;
+  o.decode_overlap = false;
   const auto values = ops::ops_option_values(o);
   ASSERT_EQ(values.size(), ops::ops_option_keys().size());
   ops::OpsOptions back;
@@ -60,6 +64,7 @@ TEST(OpsOptions, ValuesRoundTripThroughTheParser) {
   EXPECT_EQ(back.scan_plan, o.scan_plan);
   EXPECT_EQ(back.in_proj_saves_input, o.in_proj_saves_input);
   EXPECT_EQ(back.keep_cast_weights, o.keep_cast_weights);
+  EXPECT_EQ(back.decode_overlap, o.decode_overlap);
 }
 
 TEST(OpsOptions, UnknownKeysAndValuesListTheValidOnes) {

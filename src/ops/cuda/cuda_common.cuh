@@ -111,6 +111,52 @@ void launch_with_smem(void (*kernel)(Params), dim3 grid, int threads, size_t sme
   MCD_CUDA_CHECK(cudaGetLastError());
 }
 
+// Overlapped launches (programmatic dependent launch, sm_90) for the decode step's chain of small
+// kernels: with `overlap`, a kernel may start while the previous kernel on the stream still runs, so
+// its launch, its blocks' set-up and the L2 prefetch of its weights hide behind that kernel instead
+// of following it (at batch 1 each kernel is mostly such fixed latency). The rules that keep this
+// exact: before wait_for_previous_kernel() a kernel only computes addresses and prefetches into L2
+// (L2 is coherent, so no stale value can reach a register), every load and every store comes after
+// it, and allow_next_kernel() comes after the wait, so at most the next kernel overlaps this one and
+// "previous kernel complete" holds transitively for all earlier ones. Elsewhere (older GPUs, a plain
+// launch) both are no-ops and the launch is the ordinary serialised one.
+__device__ __forceinline__ void wait_for_previous_kernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void allow_next_kernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+// A hint that the line holding `ptr` is read soon: fetched into L2, no register written.
+__device__ __forceinline__ void prefetch_l2(const void* ptr) {
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(ptr));
+}
+
+// kernel<<<grid, threads, smem, stream>>>(p), as an overlapped launch when `overlap` (see above).
+template <class Params>
+void launch_overlapped(void (*kernel)(Params), dim3 grid, int threads, size_t smem, cudaStream_t stream,
+                       bool overlap, const Params& p) {
+  if (!overlap) {
+    kernel<<<grid, threads, smem, stream>>>(p);
+    MCD_CUDA_CHECK(cudaGetLastError());
+    return;
+  }
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = dim3(static_cast<unsigned>(threads));
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  cudaLaunchAttribute attribute[1];
+  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute[0].val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = attribute;
+  config.numAttrs = 1;
+  MCD_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, p));
+}
+
 // Copies a (rows × kCols) tile of a strided global array into fp32 shared memory at
 // Layout::at(r, c). Column c is time t0 + c; entries with r ≥ rows_valid or a time outside
 // [0, len) read as 0. Consecutive threads walk the unit-stride dimension, so global accesses

@@ -99,9 +99,30 @@ __device__ __forceinline__ void block_columns(const DecodeLinearParams& p, int64
   }
 }
 
+// Before an overlapped kernel waits for the previous one (cuda_common.cuh): the lines of this
+// thread's weight elements into L2 (the weights are not what the previous kernel writes; the loads
+// that follow the wait then find them in L2 instead of DRAM).
+template <typename T, bool kVec, int kCols>
+__device__ __forceinline__ void prefetch_columns(const DecodeLinearParams& p, int64_t col0) {
+  const int64_t left = p.out_features - col0;
+  const int ncols = left < kCols ? static_cast<int>(left) : kCols;
+  const T* w0 = static_cast<const T*>(p.weight) + col0 * p.w_row_stride;
+  // One prefetch per 128-byte line: from the thread whose element starts the line, or starts the row.
+  constexpr int kStep = kVec ? 16 / sizeof(T) : 1;
+  for (int64_t k = int64_t(threadIdx.x) * kStep; k < p.in_features; k += int64_t(blockDim.x) * kStep)
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+      const T* at = w0 + c * p.w_row_stride + k;
+      if (c < ncols && (k == 0 || reinterpret_cast<uintptr_t>(at) % 128 < sizeof(T) * kStep)) prefetch_l2(at);
+    }
+}
+
 template <typename T, bool kVec, int kCols>
 __global__ void __launch_bounds__(32 * kDecodeLinearWarps) decode_linear_kernel(DecodeLinearParams p) {
   __shared__ float s_part[kDecodeLinearWarps][kCols][kDecodeLinearMaxRows];
+  prefetch_columns<T, kVec, kCols>(p, int64_t(blockIdx.x) * kCols);
+  wait_for_previous_kernel();
+  allow_next_kernel();
   block_columns<T, kVec, true, kCols>(p, int64_t(blockIdx.x) * kCols, static_cast<const T*>(p.x), p.x_row_stride,
                                       s_part);
 }
@@ -112,6 +133,9 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps) add_norm_decode_linea
   T* xs = reinterpret_cast<T*>(smem_raw);  // [rows][in]: the normed rows
   __shared__ float s_rstd[kDecodeLinearMaxRows];
   __shared__ float s_part[kDecodeLinearWarps][kCols][kDecodeLinearMaxRows];
+  prefetch_columns<T, kVec, kCols>(p, int64_t(blockIdx.x) * kCols);
+  wait_for_previous_kernel();
+  allow_next_kernel();
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int64_t D = p.in_features, n = p.rows * D;
   const T* prev = static_cast<const T*>(p.prev);
@@ -166,12 +190,12 @@ template <typename T>
 void launch(const DecodeLinearParams& p) {
   auto go = [&](auto cols_tag) {
     constexpr int kCols = decltype(cols_tag)::value;
-    if (p.vec) decode_linear_kernel<T, true, kCols><<<column_blocks(p, kCols), 32 * kDecodeLinearWarps, 0, p.stream>>>(p);
-    else decode_linear_kernel<T, false, kCols><<<column_blocks(p, kCols), 32 * kDecodeLinearWarps, 0, p.stream>>>(p);
+    const dim3 grid(column_blocks(p, kCols));
+    if (p.vec) launch_overlapped(decode_linear_kernel<T, true, kCols>, grid, 32 * kDecodeLinearWarps, 0, p.stream, p.overlap, p);
+    else launch_overlapped(decode_linear_kernel<T, false, kCols>, grid, 32 * kDecodeLinearWarps, 0, p.stream, p.overlap, p);
   };
   if (p.out_features >= kWideOutput) go(std::integral_constant<int, 4>{});
   else go(std::integral_constant<int, 1>{});
-  MCD_CUDA_CHECK(cudaGetLastError());
 }
 
 template <typename T>
@@ -180,9 +204,13 @@ void launch_fused(const DecodeLinearParams& p) {
   auto go = [&](auto* norm_tag, auto cols_tag) {
     using TNorm = std::remove_pointer_t<decltype(norm_tag)>;
     constexpr int kCols = decltype(cols_tag)::value;
-    const unsigned blocks = column_blocks(p, kCols);
-    if (p.vec) add_norm_decode_linear_kernel<T, true, TNorm, kCols><<<blocks, 32 * kDecodeLinearWarps, smem, p.stream>>>(p);
-    else add_norm_decode_linear_kernel<T, false, TNorm, kCols><<<blocks, 32 * kDecodeLinearWarps, smem, p.stream>>>(p);
+    const dim3 grid(column_blocks(p, kCols));
+    if (p.vec)
+      launch_overlapped(add_norm_decode_linear_kernel<T, true, TNorm, kCols>, grid, 32 * kDecodeLinearWarps, smem,
+                        p.stream, p.overlap, p);
+    else
+      launch_overlapped(add_norm_decode_linear_kernel<T, false, TNorm, kCols>, grid, 32 * kDecodeLinearWarps, smem,
+                        p.stream, p.overlap, p);
   };
   auto with_cols = [&](auto* norm_tag) {
     if (p.out_features >= kWideOutput) go(norm_tag, std::integral_constant<int, 4>{});
@@ -190,7 +218,6 @@ void launch_fused(const DecodeLinearParams& p) {
   };
   if (p.norm_weight_fp32) with_cols(static_cast<float*>(nullptr));
   else with_cols(static_cast<T*>(nullptr));
-  MCD_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "ops/cuda/decode_linear_params.h"
 #include "ops/cuda/host_common.h"
 #include "ops/cuda/ops_cuda.h"
+#include "ops/options.h"
 #include "util/error.h"
 
 namespace mcd::ops::cuda {
@@ -32,6 +33,7 @@ DecodeLinearParams product_params(int64_t rows, const at::Tensor& weight, const 
   const int64_t per16 = 16 / static_cast<int64_t>(weight.element_size());
   k.vec = k.in_features % per16 == 0 && k.w_row_stride % per16 == 0 && aligned16(k.weight);
   k.stream = c10::cuda::getCurrentCUDAStream().stream();
+  k.overlap = ops_options().decode_overlap;
   return k;
 }
 

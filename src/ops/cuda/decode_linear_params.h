@@ -22,6 +22,7 @@ struct DecodeLinearParams {
   const void* bias = nullptr;    // (out) contiguous, or null
   void* out = nullptr;           // (rows, out) contiguous
   bool vec = false;  // in_features, both row strides and both bases allow 16-byte loads
+  bool overlap = false;  // an overlapped launch (cuda_common.cuh launch_overlapped; ops option decode_overlap)
   cudaStream_t stream = nullptr;
 
   // add_norm_decode_linear only: x is not read; the rows are formed in each block's shared memory as

@@ -19,12 +19,15 @@ namespace {
 template <typename T, typename W>
 __global__ void __launch_bounds__(kStepThreads) conv_step_kernel(ConvStepParams p) {
   const int64_t i = int64_t(blockIdx.x) * kStepThreads + threadIdx.x;
-  if (i >= p.batch * p.dim) return;
+  if (i >= p.batch * p.dim) return;  // (reads and writes nothing: needs no wait)
   const int64_t b = i / p.dim, e = i - b * p.dim;
   const int K = p.width;
   T* __restrict__ state = static_cast<T*>(p.state) + b * p.state_s.batch + e * p.state_s.row;
   const int64_t ts = p.state_s.time;
   const W* __restrict__ w = static_cast<const W*>(p.weight) + e * p.weight_row_stride;
+  prefetch_l2(w);  // the weights while the previous kernel runs (an overlapped launch); then wait for it
+  wait_for_previous_kernel();
+  allow_next_kernel();
   T win[kConvMaxWidth];  // [state, x], oldest first
   float wk[kConvMaxWidth];
 #pragma unroll
@@ -54,7 +57,25 @@ __global__ void __launch_bounds__(kStepThreads) conv_step_kernel(ConvStepParams 
 // repeated instructions (20.2 µs per layer, 130M, H200, fifth session).
 // kLowRank: Δ = delta_low · dt_projᵀ is formed here (the lanes split the rank), so the model's
 // dt_proj needs no matrix product of its own.
-template <typename T, typename W, bool kLowRank>
+// Four consecutive elements as floats, one vector load (16 bytes of fp32, 8 of a 16-bit type).
+template <typename T>
+__device__ __forceinline__ void load4(const T* __restrict__ g, float* out) {
+  if constexpr (sizeof(T) == 4) {
+    const float4 v = *reinterpret_cast<const float4*>(g);
+    out[0] = v.x, out[1] = v.y, out[2] = v.z, out[3] = v.w;
+  } else {
+    const uint2 v = *reinterpret_cast<const uint2*>(g);
+    const T* e = reinterpret_cast<const T*>(&v);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) out[i] = to_float(e[i]);
+  }
+}
+
+// kVec4: every lane owns a multiple of 4 states at 4-aligned offsets (N a multiple of 16, aligned
+// bases and strides): the state, A, B and C move as vectors, the state's 4 words in one 16-byte
+// access instead of four 4-byte ones (per lane 16 bytes apart, so the scalar version touched each
+// sector four times over at batch 64).
+template <typename T, typename W, bool kLowRank, bool kVec4>
 __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams p) {
   const int64_t g = (int64_t(blockIdx.x) * kStepThreads + threadIdx.x) / kScanStepLanes;  // b·E + e
   const int lane = threadIdx.x % kScanStepLanes;
@@ -68,15 +89,35 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
   const T* __restrict__ Bv = static_cast<const T*>(p.B) + b * p.B_batch_stride + n0;
   const T* __restrict__ Cv = static_cast<const T*>(p.C) + b * p.C_batch_stride + n0;
   float* __restrict__ h = p.state + g * N + n0;
+  // The weights' lines into L2 while the previous kernel runs (an overlapped launch); then wait for it.
+  if (mine > 0) prefetch_l2(a);
+  if (ok && lane == 0) {
+    if constexpr (kLowRank) prefetch_l2(static_cast<const W*>(p.delta_proj) + e * p.rank);
+    if (p.D) prefetch_l2(static_cast<const W*>(p.D) + e);
+    if (p.dt_bias) prefetch_l2(static_cast<const W*>(p.dt_bias) + e);
+  }
+  wait_for_previous_kernel();
+  allow_next_kernel();
   // Every load first (the state, A, B, C and the channel's inputs), then the arithmetic, then the stores.
   float hs[kScanStepMaxPerLane], as[kScanStepMaxPerLane], bs[kScanStepMaxPerLane], cs[kScanStepMaxPerLane];
+  if constexpr (kVec4) {
 #pragma unroll
-  for (int j = 0; j < kScanStepMaxPerLane; ++j) {
-    if (j >= mine) break;
-    hs[j] = h[j];
-    as[j] = to_float(a[j]);
-    bs[j] = to_float(Bv[j]);
-    cs[j] = to_float(Cv[j]);
+    for (int j = 0; j < kScanStepMaxPerLane; j += 4) {
+      if (j >= mine) break;
+      load4(h + j, hs + j);
+      load4(a + j, as + j);
+      load4(Bv + j, bs + j);
+      load4(Cv + j, cs + j);
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < kScanStepMaxPerLane; ++j) {
+      if (j >= mine) break;
+      hs[j] = h[j];
+      as[j] = to_float(a[j]);
+      bs[j] = to_float(Bv[j]);
+      cs[j] = to_float(Cv[j]);
+    }
   }
   const float u = ok ? to_float(static_cast<const T*>(p.u)[b * p.u_batch_stride + e]) : 0.f;
   float dt = 0.f;
@@ -100,9 +141,16 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
   for (int j = 0; j < kScanStepMaxPerLane; ++j) {
     if (j >= mine) break;
     const float an = p.a_is_log ? -__expf(as[j]) : as[j];
-    const float hn = fmaf(__expf(dt * an), hs[j], du * bs[j]);
-    h[j] = hn;
-    y = fmaf(hn, cs[j], y);
+    hs[j] = fmaf(__expf(dt * an), hs[j], du * bs[j]);
+    y = fmaf(hs[j], cs[j], y);
+    if constexpr (!kVec4) h[j] = hs[j];
+  }
+  if constexpr (kVec4) {
+#pragma unroll
+    for (int j = 0; j < kScanStepMaxPerLane; j += 4) {
+      if (j >= mine) break;
+      *reinterpret_cast<float4*>(h + j) = make_float4(hs[j], hs[j + 1], hs[j + 2], hs[j + 3]);
+    }
   }
   y = warp_sum<kScanStepLanes>(y);
   if (!ok || lane != 0) return;
@@ -119,19 +167,25 @@ unsigned blocks_for(int64_t threads) { return unsigned((threads + kStepThreads -
 template <typename T, typename W>
 void launch_conv(const ConvStepParams& p) {
   if (p.batch * p.dim == 0) return;
-  conv_step_kernel<T, W><<<blocks_for(p.batch * p.dim), kStepThreads, 0, p.stream>>>(p);
-  MCD_CUDA_CHECK(cudaGetLastError());
+  launch_overlapped(conv_step_kernel<T, W>, dim3(blocks_for(p.batch * p.dim)), kStepThreads, 0, p.stream, p.overlap, p);
 }
+
+bool aligned(const void* q, int bytes) { return reinterpret_cast<uintptr_t>(q) % bytes == 0; }
 
 template <typename T, typename W>
 void launch_scan(const ScanStepParams& p) {
   if (p.batch * p.dim == 0) return;
-  const unsigned blocks = blocks_for(p.batch * p.dim * kScanStepLanes);
-  if (p.delta_proj != nullptr)
-    scan_step_kernel<T, W, true><<<blocks, kStepThreads, 0, p.stream>>>(p);
-  else
-    scan_step_kernel<T, W, false><<<blocks, kStepThreads, 0, p.stream>>>(p);
-  MCD_CUDA_CHECK(cudaGetLastError());
+  const dim3 blocks(blocks_for(p.batch * p.dim * kScanStepLanes));
+  // Vectors: N a multiple of 4 per lane, 4-element groups aligned in the state, A, B and C.
+  const int tb = static_cast<int>(sizeof(T)), wb = static_cast<int>(sizeof(W));
+  const bool vec4 = p.dstate % (4 * kScanStepLanes) == 0 && aligned(p.state, 16) && aligned(p.A, 4 * wb) &&
+                    aligned(p.B, 4 * tb) && aligned(p.C, 4 * tb) && p.B_batch_stride % 4 == 0 &&
+                    p.C_batch_stride % 4 == 0;
+  MCD_BOOL_SWITCH(p.delta_proj != nullptr, kLowRank, [&] {
+    MCD_BOOL_SWITCH(vec4, kVec4, [&] {
+      launch_overlapped(scan_step_kernel<T, W, kLowRank, kVec4>, blocks, kStepThreads, 0, p.stream, p.overlap, p);
+    });
+  });
 }
 
 // (activation dtype, weight dtype) → the instantiation; weights are fp32 or the activations' dtype.

@@ -10,6 +10,7 @@
 #include "ops/cuda/decode_step_params.h"
 #include "ops/cuda/host_common.h"
 #include "ops/cuda/ops_cuda.h"
+#include "ops/options.h"
 #include "util/error.h"
 
 namespace mcd::ops::cuda {
@@ -77,6 +78,7 @@ at::Tensor causal_conv1d_step_cuda(at::Tensor& state, const at::Tensor& x, const
   k.silu = silu;
   k.out = out.data_ptr();
   k.stream = c10::cuda::getCurrentCUDAStream().stream();
+  k.overlap = ops_options().decode_overlap;
   conv_step(k);
   return out;
 }
@@ -136,6 +138,7 @@ at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, cons
   k.softplus = delta_softplus;
   k.out = out.data_ptr();
   k.stream = c10::cuda::getCurrentCUDAStream().stream();
+  k.overlap = ops_options().decode_overlap;
   scan_step(k);
   return out;
 }

@@ -29,6 +29,7 @@ struct ConvStepParams {
   const void* bias = nullptr;                                    // (E) contiguous, or null
   bool silu = true;
   void* out = nullptr;  // (B, E) contiguous
+  bool overlap = false;  // an overlapped launch (cuda_common.cuh launch_overlapped; ops option decode_overlap)
   cudaStream_t stream = nullptr;
 };
 
@@ -49,6 +50,7 @@ struct ScanStepParams {
   const void* dt_bias = nullptr; // (E) contiguous, or null
   bool softplus = true;
   void* out = nullptr;  // (B, E) contiguous
+  bool overlap = false;  // an overlapped launch (cuda_common.cuh launch_overlapped; ops option decode_overlap)
   cudaStream_t stream = nullptr;
 };
 

@@ -15,27 +15,37 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/scan_params.h"
 
 namespace mcd::ops::cuda {
 
-// kWarps warps per channel, kItems steps per thread, kChannels channels per block; kPrefetchBC:
-// the next state's B and C rows are loaded before this state's scan (registers for latency).
-template <int kWarps_, int kItems_, int kChannels_, bool kPrefetchBC_ = true>
+// kWarps warps per channel, kItems steps per thread, kChannels channels per block. kStates states
+// go through each pass together (their independent chains interleaved, one barrier for all of
+// them): more instructions in flight per warp at the same occupancy (the one-state kernel was
+// latency-bound: IPC ≈ 1.1 of 4). kRecompute: the second pass forms exp2(A·Δ) and Δ·u·B again
+// instead of keeping them (registers for the interleave). (A sixth-session variant that loaded the
+// next state's B/C ahead is gone: slower than two states at a time; PERF_NOTES keeps its timings.)
+template <int kWarps_, int kItems_, int kChannels_, int kStates_ = 1, bool kRecompute_ = false>
 struct BlockFwdTraits {
   static constexpr int kWarps = kWarps_, kItems = kItems_, kChannels = kChannels_;
-  static constexpr bool kPrefetchBC = kPrefetchBC_;
+  static constexpr int kStates = kStates_;
+  static constexpr bool kRecompute = kRecompute_;
+  static_assert(kScanBlockMaxState % kStates_ == 0, "states in whole groups");
   static constexpr int kChannelThreads = kWarps * 32;
   static constexpr int kThreads = kChannelThreads * kChannels;
   static constexpr int kChunk = kChannelThreads * kItems;  // steps per channel per chunk
 };
 
-// The library's configuration (dev/scan_lab times the others): 4 warps × 8 steps per channel, one
-// channel per block. [measured: docs/PERF_NOTES.md, "Sixth session"]
+// The library's configuration (dev/scan_lab times the others; lab, (1, 4096, 1536), H200): 16-bit
+// activations 1 warp × 16 steps per channel, two channels per block, two states at a time with the
+// second pass recomputing (version 37: 106 µs in bf16, against 116 for the best one-state version and
+// 138 for the sixth session's 4 × 8); fp32 4 warps × 8 steps, two states at a time (version 34: 141 µs
+// against 157). [measured: docs/PERF_NOTES.md, "Seventh session"]
 template <typename T>
-using BlockFwdConfig = BlockFwdTraits<4, 8, 1>;
+using BlockFwdConfig = std::conditional_t<sizeof(T) == 2, BlockFwdTraits<1, 16, 2, 2, true>, BlockFwdTraits<4, 8, 1, 2, false>>;
 
 // kItems consecutive elements of one row, kept as loaded: 16-byte vectors when kVec (time stride
 // 1, 16-byte aligned), else floats. Elements at or past `avail` read as 0.
@@ -91,14 +101,106 @@ __device__ __forceinline__ void store_row_items(T* __restrict__ g, int64_t strid
     if (i < avail) g[i * stride] = from_float<T>(v[i]);
 }
 
+// The states, kStates at a time. Per group, pass 1 folds this thread's items into h ↦ P·h + S for
+// each state (P = exp2(A·ΣΔ): one exponential instead of kItems products), a shuffle scan over the
+// lanes and (kWarps > 1) one barrier for the warps' totals give the state before this thread, and
+// pass 2 walks the items adding C·h to y; the group's chains are interleaved item by item. hc_lane
+// (lane n: state n) carries the chunk-start states. A group's states past N (N not a multiple of
+// kStates) run on a copy of the last state's rows and are dropped: they add nothing to y and set no
+// carry.
+template <class Tr, typename T, bool kVec, int kMapSlots>
+__device__ __forceinline__ void scan_state_groups(int N, const T* Bp, const T* Cp, const Strides3& B_s,
+                                                  const Strides3& C_s, int avail_bc, const float* A2s,
+                                                  float (&s_map)[2][2][kMapSlots], int c, int warp, int lane,
+                                                  int& phase, const float (&dt)[Tr::kItems],
+                                                  const float (&dtu)[Tr::kItems], float dt_sum,
+                                                  float (&y)[Tr::kItems], float& hc_lane) {
+  constexpr int kItems = Tr::kItems, kWarps = Tr::kWarps, kS = Tr::kStates, kCh = Tr::kChannels;
+  constexpr int kKeep = Tr::kRecompute ? 1 : kItems;  // items whose a and bx pass 1 keeps
+  using Row = RowItems<T, kItems, kVec>;
+#pragma unroll
+  for (int n0 = 0; n0 < kScanBlockMaxState; n0 += kS) {
+    if (n0 >= N) continue;  // N is uniform: every thread leaves together
+    Row Bc[kS], Cc[kS];
+    float A2[kS], P[kS], S[kS];
+    float a[kS][kKeep], bx[kS][kKeep];
+#pragma unroll
+    for (int j = 0; j < kS; ++j) {
+      const int n = n0 + j < N ? n0 + j : N - 1;
+      Bc[j].load(Bp + n * B_s.row, B_s.time, avail_bc);
+      Cc[j].load(Cp + n * C_s.row, C_s.time, avail_bc);
+      A2[j] = A2s[n];
+      P[j] = exp2f(A2[j] * dt_sum);
+      S[j] = 0.f;
+    }
+#pragma unroll
+    for (int i = 0; i < kItems; ++i)
+#pragma unroll
+      for (int j = 0; j < kS; ++j) {
+        const float ai = exp2f(dt[i] * A2[j]), bi = dtu[i] * Bc[j][i];
+        S[j] = fmaf(ai, S[j], bi);
+        if constexpr (!Tr::kRecompute) a[j][i] = ai, bx[j][i] = bi;
+      }
+#pragma unroll
+    for (int d = 1; d < 32; d *= 2)
+#pragma unroll
+      for (int j = 0; j < kS; ++j) {
+        const float Pu = __shfl_up_sync(kFullMask, P[j], d), Su = __shfl_up_sync(kFullMask, S[j], d);
+        if (lane >= d) {
+          S[j] = fmaf(P[j], Su, S[j]);
+          P[j] *= Pu;
+        }
+      }
+    float h[kS];
+    const int q = phase;
+    if constexpr (kWarps > 1) {
+      phase ^= 1;
+      if (lane == 31)
+#pragma unroll
+        for (int j = 0; j < kS; ++j) {
+          s_map[q][0][(j * kCh + c) * kWarps + warp] = P[j];
+          s_map[q][1][(j * kCh + c) * kWarps + warp] = S[j];
+        }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int j = 0; j < kS; ++j) {
+      float Pe = __shfl_up_sync(kFullMask, P[j], 1), Se = __shfl_up_sync(kFullMask, S[j], 1);
+      if (lane == 0) Pe = 1.f, Se = 0.f;
+      const float h0 = __shfl_sync(kFullMask, hc_lane, n0 + j < N ? n0 + j : 0);
+      float h_warp = h0, h_end;
+      if constexpr (kWarps == 1) {
+        h_end = fmaf(__shfl_sync(kFullMask, P[j], 31), h0, __shfl_sync(kFullMask, S[j], 31));
+      } else {
+        h_end = h0;
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) {
+          h_end = fmaf(s_map[q][0][(j * kCh + c) * kWarps + w], h_end, s_map[q][1][(j * kCh + c) * kWarps + w]);
+          if (w + 1 == warp) h_warp = h_end;
+        }
+      }
+      if (n0 + j < N && lane == n0 + j) hc_lane = h_end;
+      h[j] = fmaf(Pe, h_warp, Se);
+    }
+#pragma unroll
+    for (int i = 0; i < kItems; ++i)
+#pragma unroll
+      for (int j = 0; j < kS; ++j) {
+        if constexpr (Tr::kRecompute) h[j] = fmaf(exp2f(dt[i] * A2[j]), h[j], dtu[i] * Bc[j][i]);
+        else h[j] = fmaf(a[j][i], h[j], bx[j][i]);
+        if (n0 + j < N) y[i] = fmaf(Cc[j][i], h[j], y[i]);
+      }
+  }
+}
+
 template <class Tr, typename T, class Flags, bool kVec>
 __global__ void __launch_bounds__(Tr::kThreads) selective_scan_block_fwd_kernel(SelectiveScanParams p) {
   constexpr bool kHasZ = Flags::kHasZ, kSoftplus = Flags::kSoftplus;
   constexpr int kItems = Tr::kItems, kWarps = Tr::kWarps, kCh = Tr::kChannels;
   using Row = RowItems<T, kItems, kVec>;
-  // Each warp's (P, S) for the current state, in two buffers that alternate with every state, so
-  // one barrier per state suffices: a buffer is written again only after the next barrier.
-  __shared__ float s_map[2][2][kCh * kWarps];
+  // Each warp's (P, S) for the current state (group), in two buffers that alternate with every state
+  // (group), so one barrier each suffices: a buffer is written again only after the next barrier.
+  __shared__ float s_map[2][2][Tr::kStates * kCh * kWarps];
   __shared__ float s_A2[kCh][kScanBlockMaxState];  // A·log2(e)
   const int N = static_cast<int>(p.dstate);
   const int c = threadIdx.x / Tr::kChannelThreads, tid = threadIdx.x % Tr::kChannelThreads;
@@ -152,80 +254,8 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_block_fwd_kernel(
     }
     const T* Bp = B_g + t_safe * p.B_s.time;
     const T* Cp = C_g + t_safe * p.C_s.time;
-    Row Bc, Cc;  // this state's B and C; the next state's are loaded before this one's scan
-    Bc.load(Bp, p.B_s.time, avail_bc);
-    Cc.load(Cp, p.C_s.time, avail_bc);
-#pragma unroll
-    for (int n = 0; n < kScanBlockMaxState; ++n) {
-      if (n >= N) continue;  // N is uniform: every thread leaves together
-      Row Bn, Cn;
-      if constexpr (Tr::kPrefetchBC) {
-        if (n + 1 < N) {
-          Bn.load(Bp + (n + 1) * p.B_s.row, p.B_s.time, avail_bc);
-          Cn.load(Cp + (n + 1) * p.C_s.row, p.C_s.time, avail_bc);
-        }
-      } else if (n > 0) {
-        Bc.load(Bp + n * p.B_s.row, p.B_s.time, avail_bc);
-        Cc.load(Cp + n * p.C_s.row, p.C_s.time, avail_bc);
-      }
-      const float A2 = s_A2[c][n];
-      float a[kItems], bx[kItems];
-      // This thread's items as h ↦ P·h + S; P = Π exp2(A2·Δ_i) = exp2(A2·ΣΔ), one exponential
-      // instead of kItems products.
-      float P = exp2f(A2 * dt_sum), S = 0.f;
-#pragma unroll
-      for (int i = 0; i < kItems; ++i) {
-        a[i] = exp2f(dt[i] * A2);
-        bx[i] = dtu[i] * Bc[i];
-        S = fmaf(a[i], S, bx[i]);
-      }
-      // Inclusive scan over the warp's lanes (compose with the lanes before).
-#pragma unroll
-      for (int d = 1; d < 32; d *= 2) {
-        const float Pu = __shfl_up_sync(kFullMask, P, d), Su = __shfl_up_sync(kFullMask, S, d);
-        if (lane >= d) {
-          S = fmaf(P, Su, S);
-          P *= Pu;
-        }
-      }
-      // This lane's exclusive prefix within the warp.
-      float Pe = __shfl_up_sync(kFullMask, P, 1), Se = __shfl_up_sync(kFullMask, S, 1);
-      if (lane == 0) Pe = 1.f, Se = 0.f;
-      const float h0 = __shfl_sync(kFullMask, hc_lane, n);  // the chunk-start state n
-      float h;  // the state before this thread's first item
-      if constexpr (kWarps == 1) {
-        const float Pw = __shfl_sync(kFullMask, P, 31), Sw = __shfl_sync(kFullMask, S, 31);
-        h = fmaf(Pe, h0, Se);
-        if (lane == n) hc_lane = fmaf(Pw, h0, Sw);
-      } else {
-        const int q = phase;
-        phase ^= 1;
-        if (lane == 31) {
-          s_map[q][0][c * kWarps + warp] = P;
-          s_map[q][1][c * kWarps + warp] = S;
-        }
-        __syncthreads();
-        // The state before this warp and after the whole chunk, in warp order: the same arithmetic
-        // in every thread of the channel.
-        float h_warp = h0, h_end = h0;
-#pragma unroll
-        for (int w = 0; w < kWarps; ++w) {
-          h_end = fmaf(s_map[q][0][c * kWarps + w], h_end, s_map[q][1][c * kWarps + w]);
-          if (w + 1 == warp) h_warp = h_end;
-        }
-        if (lane == n) hc_lane = h_end;
-        h = fmaf(Pe, h_warp, Se);
-      }
-#pragma unroll
-      for (int i = 0; i < kItems; ++i) {
-        h = fmaf(a[i], h, bx[i]);
-        y[i] = fmaf(Cc[i], h, y[i]);
-      }
-      if constexpr (Tr::kPrefetchBC) {
-        Bc = Bn;
-        Cc = Cn;
-      }
-    }
+    scan_state_groups<Tr, T, kVec>(N, Bp, Cp, p.B_s, p.C_s, avail_bc, s_A2[c], s_map, c, warp, lane, phase, dt, dtu,
+                                   dt_sum, y, hc_lane);
     if constexpr (kHasZ) {
       Row zz;
       zz.load(z_g + t_safe * p.z_s.time, p.z_s.time, avail);
