@@ -29,9 +29,10 @@ struct OpsOptions {
   bool in_proj_saves_input = true;      // key `in_proj_saves_input`: false = training under CUDA autocast
                                         // recomputes each block's normed in_proj input in the backward
                                         // (ops/add_rms_norm.h add_rms_norm_linear): B·L·D bf16 less per block
-  bool decode_overlap = true;           // key `decode_overlap`: the decode-step kernels (decode_linear, the conv
-                                        // and scan steps) start while the previous kernel runs (programmatic
-                                        // dependent launch, sm_90; ops/cuda/cuda_common.cuh); same results
+  bool decode_overlap = true;           // key `decode_overlap`: the decode-step kernels (decode_linear; the conv
+                                        // and scan steps at batch ≤ 8) start while the previous kernel runs
+                                        // (programmatic dependent launch, sm_90; ops/cuda/cuda_common.cuh);
+                                        // the same results
   // Tests only (no key): NaN-fill every output buffer of the CUDA ops before the kernels write it,
   // so an element a kernel forgets shows up as NaN.
   bool poison_outputs = false;

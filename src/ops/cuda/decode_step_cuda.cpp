@@ -78,7 +78,7 @@ at::Tensor causal_conv1d_step_cuda(at::Tensor& state, const at::Tensor& x, const
   k.silu = silu;
   k.out = out.data_ptr();
   k.stream = c10::cuda::getCurrentCUDAStream().stream();
-  k.overlap = ops_options().decode_overlap;
+  k.overlap = ops_options().decode_overlap && k.batch <= kStepOverlapMaxBatch;
   conv_step(k);
   return out;
 }
@@ -138,7 +138,7 @@ at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, cons
   k.softplus = delta_softplus;
   k.out = out.data_ptr();
   k.stream = c10::cuda::getCurrentCUDAStream().stream();
-  k.overlap = ops_options().decode_overlap;
+  k.overlap = ops_options().decode_overlap && k.batch <= kStepOverlapMaxBatch;
   scan_step(k);
   return out;
 }

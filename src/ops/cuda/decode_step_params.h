@@ -16,6 +16,10 @@ namespace mcd::ops::cuda {
 constexpr int kStepThreads = 128;   // threads per block
 constexpr int kScanStepLanes = 4;         // scan step: lanes per (sequence, channel)
 constexpr int kScanStepMaxPerLane = 16;  // states per lane: the scan step takes N ≤ 64
+// Overlapped launches (ops option decode_overlap) only up to this batch: at batch 64 the steps sit
+// between cuBLAS products, and overlapping them made a 130M / 370M token 1 % / 2 % slower (H200,
+// docs/PERF_NOTES.md, "Seventh session"); at batch ≤ 8 every neighbour is a decode_linear kernel.
+constexpr int64_t kStepOverlapMaxBatch = 8;
 
 // Rows are sequences: a (B, E) tensor is `ptr + b·batch_stride + e` (unit channel stride).
 struct ConvStepParams {
