@@ -10,8 +10,8 @@
 #   infer    ours: `profile` of mamba-130m and mamba-370m (random weights, bf16): prefill 1x1024 and
 #            1x4096 (eager and CUDA graph), CUDA-graph decode at batch 1 and 64; `bench_ops` (scan forward at (1, 4096, 1536));
 #            theirs: the harness's prefill, decode and ops cases; ours again after theirs;
-#   overlap_ab (not a default) ours: graph decode at batch 1 and 64 with `--decode-overlap off` and `on`,
-#            alternating processes, two rounds (the ops option's effect, one run);
+#   overlap_ab, fused_conv_ab (not defaults) ours: graph decode at batch 1 and 64 with `--decode-overlap`
+#            (`--decode-fused-conv`) off and on, alternating processes, two rounds (the option's effect, one run);
 #   pruned   ours: dense and 25/50/75 % uniformly pruned (`init --sparsity`), interleaved in one
 #            `profile` per preset: prefill 1x4096, graph decode at batch 64, training step 8x2048;
 #   pretrain ours: `mamba-codesign pretrain` 8 × 2048 on enwiki2015/AA (80 steps): default, the low_memory
@@ -96,19 +96,21 @@ if has infer || has theirs_infer; then
     has infer && ours_infer 2
   fi
 fi
-if has overlap_ab; then  # graph decode with overlapped launches on and off, alternating processes, two rounds
+decode_ab() {  # FLAG: graph decode with the global option FLAG off and on, alternating processes, two rounds
   for p in mamba-130m mamba-370m; do
     models "$p"
     for r in 1 2; do
-      for ov in off on; do
-        timeout 120 "$bin" --decode-overlap "$ov" profile --model "$out/models/$p-s0" --device cuda --prefill "" --decode-batch 1,64 \
-          --decode-mode graph --decode-steps 64 --iters 30 --out "$out/profiles/ab-$p-$ov-$r.json" \
-          >"$out/profiles/ab-$p-$ov-$r.log" 2>&1
-        echo "overlap $ov $p round $r rc=$?"
+      for v in off on; do
+        timeout 120 "$bin" "$1" "$v" profile --model "$out/models/$p-s0" --device cuda --prefill "" --decode-batch 1,64 \
+          --decode-mode graph --decode-steps 64 --iters 30 --out "$out/profiles/ab${1#-}-$p-$v-$r.json" \
+          >"$out/profiles/ab${1#-}-$p-$v-$r.log" 2>&1
+        echo "$1 $v $p round $r rc=$?"
       done
     done
   done
-fi
+}
+has overlap_ab && decode_ab --decode-overlap
+has fused_conv_ab && decode_ab --decode-fused-conv
 if has pruned; then
   for p in mamba-130m mamba-370m; do
     models "$p"

@@ -91,23 +91,29 @@ if ours:
     print("\nFloors: prefill = 2·parameters·tokens at 790 TFLOP/s (matrix products only); decode = one read of "
           "the bf16 weights at 4.8 TB/s.\n")
 
-ab = sorted(glob.glob(os.path.join(out, "profiles", "ab-*.json")))
+ab = sorted(glob.glob(os.path.join(out, "profiles", "ab*-*.json")))
 if ab:
-    # ab-<preset>-<on|off>-<round>.json: graph decode with and without overlapped launches, alternated.
-    print("## Decode with overlapped launches (`--decode-overlap on` against `off`, alternating processes)\n")
-    print("| model | batch | off ms per token (rounds) | on ms per token (rounds) | on / off |")
-    print("| --- | --- | --- | --- | --- |")
+    # ab-<flag>-<preset>-<on|off>-<round>.json (ab-<preset>-… before: --decode-overlap): graph decode with a
+    # global option off and on, alternated.
     got = {}
     for f in ab:
-        preset, mode, _ = os.path.basename(f)[len("ab-"):-len(".json")].rsplit("-", 2)
+        name = os.path.basename(f)[:-len(".json")]
+        flag, rest = ("-decode-overlap", name[len("ab-"):]) if name.startswith("ab-mamba") else name[len("ab"):].split("-mamba", 1)
+        if not rest.startswith("mamba"):
+            rest = "mamba" + rest
+        preset, mode, _ = rest.rsplit("-", 2)
         for cs in json.load(open(f))["cases"]:
             if cs["case"] == "decode":
-                got.setdefault((preset, cs["batch"], mode), []).append(cs["results"][0]["per_token_ms_p50"])
-    for (preset, batch) in sorted({(p, b) for (p, b, _) in got}):
-        off, on = got.get((preset, batch, "off"), []), got.get((preset, batch, "on"), [])
-        ratio = mean(on) / mean(off) if on and off else None
-        print(f"| {preset} | {batch} | {' / '.join(fmt(x) for x in off)} | {' / '.join(fmt(x) for x in on)} | {fmt(ratio)} |")
-    print()
+                got.setdefault((flag, preset, cs["batch"], mode), []).append(cs["results"][0]["per_token_ms_p50"])
+    for flag in sorted({k[0] for k in got}):
+        print(f"## Decode with `-{flag} on` against `off` (alternating processes)\n")
+        print("| model | batch | off ms per token (rounds) | on ms per token (rounds) | on / off |")
+        print("| --- | --- | --- | --- | --- |")
+        for (preset, batch) in sorted({(p, b) for (fl, p, b, _) in got if fl == flag}):
+            off, on = got.get((flag, preset, batch, "off"), []), got.get((flag, preset, batch, "on"), [])
+            ratio = mean(on) / mean(off) if on and off else None
+            print(f"| {preset} | {batch} | {' / '.join(fmt(x) for x in off)} | {' / '.join(fmt(x) for x in on)} | {fmt(ratio)} |")
+        print()
 
 pruned = sorted(glob.glob(os.path.join(out, "profiles", "pruned-*.json")))
 if pruned:

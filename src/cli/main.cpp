@@ -30,6 +30,9 @@ void GlobalOptions::add_to(CLI::App& app) {
       "backward: on, off (off: cast again there)");
   add(app, "--decode-overlap", decode_overlap,
       "the decode-step kernels start while the previous kernel runs (CUDA, sm_90): on, off (off: plain launches)");
+  add(app, "--decode-fused-conv", decode_fused_conv,
+      "a decode step's conv step inside x_proj's kernel and its state shift inside the scan step (CUDA, <= 8 "
+      "rows): on, off");
   add(app, "--scan-plan", scan_plan, "selective scan memory plan: auto, low_memory (never the dense saved states)");
   add(app, "--deterministic", deterministic,
       "on: deterministic algorithms (a rerun on the same card and build is bit-identical; slower backward), off");
@@ -83,6 +86,7 @@ int main(int argc, char** argv) {
     ops = mcd::ops::parse_ops_option(ops, "in_proj_saves_input", globals.save_in_proj_input);
     ops = mcd::ops::parse_ops_option(ops, "keep_cast_weights", globals.keep_cast_weights);
     ops = mcd::ops::parse_ops_option(ops, "decode_overlap", globals.decode_overlap);
+    ops = mcd::ops::parse_ops_option(ops, "decode_fused_conv", globals.decode_fused_conv);
     mcd::ops::set_ops_options(ops);
     MCD_CHECK(globals.deterministic == "on" || globals.deterministic == "off",
               "--deterministic must be on or off, got '", globals.deterministic, "'");

@@ -305,13 +305,26 @@ at::Tensor MambaMixerImpl::step_projected(const at::Tensor& xz, LayerState& st) 
   const int64_t E = d_inner, N = d_state, R = dt_rank;
   MCD_CHECK(xz.dim() == 2 && xz.size(1) == 2 * E, "mixer step: xz must be (B, 2E=", 2 * E, "), got ", xz.sizes());
   const at::Tensor conv_bias = conv1d->options.bias() ? conv1d->bias : at::Tensor();
-  at::Tensor u = ops::causal_conv1d_step(st.conv, xz.narrow(1, 0, E), conv_weight(), conv_bias, true);
-  if (gate) u = u * gate->forward().to(u.scalar_type()).unsqueeze(0);
-  const at::Tensor x_dbl = ops::decode_linear(u, x_proj->weight);  // (B, R + 2N)
+  const at::Tensor x = xz.narrow(1, 0, E);
+  // Ops option decode_fused_conv (no gate between the conv and x_proj): the conv step inside x_proj's
+  // kernel, its state shift inside the scan step below (ops::conv_step_decode_linear).
+  const bool fold = !gate && ops::ops_options().decode_fused_conv &&
+                    ops::conv_step_decode_linear_is_fused(st.conv, x, conv_weight(), conv_bias, x_proj->weight);
+  at::Tensor u, x_dbl;  // (B, E), (B, R + 2N)
+  if (fold) {
+    ops::ConvLinearOut r = ops::conv_step_decode_linear(st.conv, x, conv_weight(), conv_bias, true, x_proj->weight);
+    u = r.u;
+    x_dbl = r.out;
+  } else {
+    u = ops::causal_conv1d_step(st.conv, x, conv_weight(), conv_bias, true);
+    if (gate) u = u * gate->forward().to(u.scalar_type()).unsqueeze(0);
+    x_dbl = ops::decode_linear(u, x_proj->weight);
+  }
   // dt_proj is applied inside the step (delta_proj): Δ's low-rank rows go in as they are.
   const at::Tensor y = ops::selective_scan_step(st.ssm, u, x_dbl.narrow(1, 0, R), A_log, x_dbl.narrow(1, R, N),
                                                 x_dbl.narrow(1, R + N, N), D, xz.narrow(1, E, E), dt_proj->bias,
-                                                /*delta_softplus=*/true, /*a_is_log=*/true, dt_proj->weight);
+                                                /*delta_softplus=*/true, /*a_is_log=*/true, dt_proj->weight,
+                                                fold ? &st.conv : nullptr, x);
   return project_out_step(y);                                    // (B, D)
 }
 

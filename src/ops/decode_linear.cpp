@@ -2,6 +2,7 @@
 
 #include "ops/add_rms_norm.h"
 #include "ops/backend.h"
+#include "ops/causal_conv1d.h"
 #include "util/error.h"
 #include "util/torch_compat.h"
 
@@ -47,6 +48,33 @@ NormLinearOut add_rms_norm_decode_linear(const at::Tensor& residual_in, const at
 #endif
   const AddNormOut n = add_rms_norm(residual_in, prev, norm_weight, eps, weight.scalar_type());
   return {decode_linear(n.normed, weight, bias), n.residual};
+}
+
+bool conv_step_decode_linear_is_fused(const at::Tensor& conv_state, const at::Tensor& x, const at::Tensor& conv_weight,
+                                      const at::Tensor& conv_bias, const at::Tensor& weight) {
+#ifdef MCD_WITH_CUDA
+  return backend() == Backend::kAuto && cuda::conv_decode_linear_supported(conv_state, x, conv_weight, conv_bias, weight);
+#else
+  (void)conv_state, (void)x, (void)conv_weight, (void)conv_bias, (void)weight;
+  return false;
+#endif
+}
+
+ConvLinearOut conv_step_decode_linear(const at::Tensor& conv_state, const at::Tensor& x, const at::Tensor& conv_weight,
+                                      const at::Tensor& conv_bias, bool silu, const at::Tensor& weight) {
+  torch::NoGradGuard no_grad;
+  MCD_CHECK(conv_state.dim() == 3 && x.dim() == 2 && conv_weight.dim() == 2 && conv_state.size(0) == x.size(0) &&
+                conv_state.size(1) == x.size(1) && conv_state.size(2) == conv_weight.size(1) - 1,
+            "conv_step_decode_linear: conv_state must be (B, E, K-1) for x (B, E) and conv_weight (E, K), got ",
+            conv_state.sizes(), ", ", x.sizes(), " and ", conv_weight.sizes());
+#ifdef MCD_WITH_CUDA
+  if (backend() == Backend::kAuto && cuda::conv_decode_linear_supported(conv_state, x, conv_weight, conv_bias, weight)) {
+    auto [u, out] = cuda::conv_decode_linear_cuda(conv_state, x, conv_weight, conv_bias, silu, weight);
+    return {u, out};
+  }
+#endif
+  const at::Tensor u = causal_conv1d_step_output(conv_state, x, conv_weight, conv_bias, silu);
+  return {u, decode_linear(u, weight)};
 }
 
 }  // namespace mcd::ops

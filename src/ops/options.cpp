@@ -47,7 +47,8 @@ ScopedOpsOptions::~ScopedOpsOptions() { set_ops_options(saved_); }
 
 const std::vector<std::string>& ops_option_keys() {
   static const std::vector<std::string> keys{"backend", "fused_mixer", "mixer_saves_conv_output", "scan_plan",
-                                             "in_proj_saves_input", "keep_cast_weights", "decode_overlap"};
+                                             "in_proj_saves_input", "keep_cast_weights", "decode_overlap",
+                                             "decode_fused_conv"};
   return keys;
 }
 
@@ -66,6 +67,8 @@ OpsOptions parse_ops_option(OpsOptions base, const std::string& key, const std::
     base.keep_cast_weights = parse_bool(key, value);
   } else if (key == "decode_overlap") {
     base.decode_overlap = parse_bool(key, value);
+  } else if (key == "decode_fused_conv") {
+    base.decode_fused_conv = parse_bool(key, value);
   } else {
     fail(cat("unknown ops option '", key, "' (valid: ", joined_keys(), ")"));
   }
@@ -83,6 +86,7 @@ std::vector<std::pair<std::string, std::string>> ops_option_values(const OpsOpti
     else if (key == "in_proj_saves_input") out.emplace_back(key, b(o.in_proj_saves_input));
     else if (key == "keep_cast_weights") out.emplace_back(key, b(o.keep_cast_weights));
     else if (key == "decode_overlap") out.emplace_back(key, b(o.decode_overlap));
+    else if (key == "decode_fused_conv") out.emplace_back(key, b(o.decode_fused_conv));
     else fail(cat("ops_option_values: key '", key, "' has no writer"));
   }
   return out;

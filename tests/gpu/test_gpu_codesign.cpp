@@ -108,6 +108,23 @@ TEST(GpuCodesign, GraphDecodingGivesTheEagerGreedyTokens) {
   EXPECT_TRUE(torch::isfinite(d.logits()).all().item<bool>());
 }
 
+// Graph-decoded logits of a random model for 12 steps under `options`: bf16 / fp32 weights, `batch`
+// sequences of a 6-token prompt.
+std::vector<at::Tensor> graph_logits(at::ScalarType dtype, int64_t batch, const ops::OpsOptions& options) {
+  MambaLM m = random_model(tiny_config(""), 31);
+  m->to(torch::kCUDA, dtype);
+  const at::Tensor prompts = tokens(batch, 6, 512, 32).to(torch::kCUDA);
+  ops::ScopedOpsOptions scope(options);
+  infer::GraphDecoder d(*m, batch);
+  d.prefill(prompts);
+  std::vector<at::Tensor> out;
+  for (int i = 0; i < 12; ++i) {
+    d.step();
+    out.push_back(d.logits().clone());
+  }
+  return out;
+}
+
 // Overlapped decode launches (ops option decode_overlap, ops/cuda/cuda_common.cuh) only move when a
 // kernel starts, never what it reads: every load and store follows its wait for the previous kernel,
 // and each kernel's sums have a fixed order, so the captured steps must give the plain launches'
@@ -121,25 +138,32 @@ TEST(GpuCodesign, OverlappedDecodeLaunchesGiveTheSameLogitsBitForBit) {
   MCD_SKIP_IF_NO_CUDA();
   for (at::ScalarType dtype : {at::kBFloat16, at::kFloat}) {
     for (int64_t batch : {1, 8}) {
-      MambaLM m = random_model(tiny_config(""), 31);
-      m->to(torch::kCUDA, dtype);
-      const at::Tensor prompts = tokens(batch, 6, 512, 32).to(torch::kCUDA);
-      auto run = [&](bool overlap) {
-        ops::OpsOptions o = ops::ops_options();
-        o.decode_overlap = overlap;
-        ops::ScopedOpsOptions scope(o);
-        infer::GraphDecoder d(*m, batch);
-        d.prefill(prompts);
-        std::vector<at::Tensor> out;
-        for (int i = 0; i < 12; ++i) {
-          d.step();
-          out.push_back(d.logits().clone());
-        }
-        return out;
-      };
-      const std::vector<at::Tensor> plain = run(false), overlapped = run(true);
+      ops::OpsOptions o = ops::ops_options();
+      o.decode_overlap = false;
+      const std::vector<at::Tensor> plain = graph_logits(dtype, batch, o);
+      o.decode_overlap = true;
+      const std::vector<at::Tensor> overlapped = graph_logits(dtype, batch, o);
       for (size_t i = 0; i < plain.size(); ++i)
         EXPECT_TRUE(torch::equal(plain[i], overlapped[i])) << at::toString(dtype) << " batch " << batch << " step " << i;
+    }
+  }
+}
+
+// The conv step folded into x_proj (ops option decode_fused_conv) computes the same values in the same
+// order as the separate kernels (GpuDecodeStep.ConvFoldedIntoXProjGivesTheSeparateKernelsBits), so the
+// decoded logits must not change by a bit; a conv state shifted twice or not at all would change them
+// from the second step on.
+TEST(GpuCodesign, FoldedConvDecodeGivesTheSameLogitsBitForBit) {
+  MCD_SKIP_IF_NO_CUDA();
+  for (at::ScalarType dtype : {at::kBFloat16, at::kFloat}) {
+    for (int64_t batch : {1, 8}) {
+      ops::OpsOptions o = ops::ops_options();
+      o.decode_fused_conv = false;
+      const std::vector<at::Tensor> separate = graph_logits(dtype, batch, o);
+      o.decode_fused_conv = true;
+      const std::vector<at::Tensor> folded = graph_logits(dtype, batch, o);
+      for (size_t i = 0; i < separate.size(); ++i)
+        EXPECT_TRUE(torch::equal(separate[i], folded[i])) << at::toString(dtype) << " batch " << batch << " step " << i;
     }
   }
 }

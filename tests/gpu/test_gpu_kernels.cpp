@@ -779,6 +779,63 @@ TEST(GpuDecodeStep, KernelsMatchFloat64CompositesOverThreeSteps) {
                                               torch::zeros({8}, cuda).to(at::kBFloat16), u, at::Tensor()));
 }
 
+// The conv step folded into x_proj (ops::conv_step_decode_linear, one kernel) against the conv-step
+// kernel followed by decode_linear, and the scan step's deferred conv-state shift against the conv
+// step's own update. Both paths run the same per-channel arithmetic (ops/cuda/conv_step.cuh) and the
+// same column sums in the same order, so u, x_dbl, the scan output and both states must agree bit for
+// bit: every activation dtype, fp32 or activation-dtype weights, K 1..4, rows 1 and 8 (the most the
+// kernel takes), E 1536 (16-byte loads) and 37 (element loads), x a view into xz; poisoned outputs.
+TEST(GpuDecodeStep, ConvFoldedIntoXProjGivesTheSeparateKernelsBits) {
+  MCD_SKIP_IF_NO_CUDA();
+  torch::NoGradGuard no_grad;
+  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  for (at::ScalarType dt : {at::kFloat, at::kHalf, at::kBFloat16}) {
+    for (bool w32 : {true, false}) {
+      const at::ScalarType wt = w32 ? at::kFloat : dt;
+      for (int64_t E : {37, 1536}) {
+        for (int64_t rows : {1, 8}) {
+          for (int64_t K : {1, 2, 3, 4}) {
+            if (dt == at::kFloat && rows * E * 4 > 48 * 1024) continue;  // over the kernel's shared memory
+            const std::string what = std::string(dtype_name(dt)) + (w32 ? " w32" : " w=act") + " E=" +
+                                     std::to_string(E) + " rows=" + std::to_string(rows) + " K=" + std::to_string(K);
+            torch::manual_seed(7 * K + 100 * rows + int(dt) + 3 * int(w32) + E);
+            const int64_t N = 16, R = 48;
+            const at::Tensor cw = (torch::randn({E, K}, cuda) * 0.5).to(wt), cb = (torch::randn({E}, cuda) * 0.1).to(wt);
+            const at::Tensor W = (torch::randn({R + 2 * N, E}, cuda) * 0.05).to(dt);
+            const at::Tensor xz = torch::randn({rows, 2 * E}, cuda).to(dt);
+            const at::Tensor x = xz.narrow(1, 0, E), z = xz.narrow(1, E, E);
+            at::Tensor conv_a = torch::randn({rows, E, K - 1}, cuda).to(dt), conv_b = conv_a.clone();
+            ASSERT_TRUE(ops::conv_step_decode_linear_is_fused(conv_a, x, cw, cb, W)) << what;
+            ops::ConvLinearOut fused;
+            {
+              PoisonOutputs poison;
+              fused = ops::conv_step_decode_linear(conv_a, x, cw, cb, true, W);
+            }
+            EXPECT_TRUE(torch::equal(conv_a, conv_b)) << what << ": the folded conv must leave the state";
+            const at::Tensor u = ops::causal_conv1d_step(conv_b, x, cw, cb, true);
+            const at::Tensor x_dbl = ops::decode_linear(u, W);
+            EXPECT_TRUE(torch::equal(fused.u, u)) << what;
+            EXPECT_TRUE(torch::equal(fused.out, x_dbl)) << what;
+            // The scan step with and without the deferred shift.
+            const at::Tensor a_log = (torch::rand({E, N}, cuda) * 2.5).to(wt), D = torch::randn({E}, cuda).to(wt);
+            const at::Tensor dbias = (torch::randn({E}, cuda) * 0.1).to(wt), dproj = (torch::randn({E, R}, cuda) * 0.5).to(wt);
+            at::Tensor h1 = torch::randn({rows, E, N}, cuda), h2 = h1.clone();
+            auto step = [&](at::Tensor& h, at::Tensor* conv) {
+              return ops::selective_scan_step(h, u, x_dbl.narrow(1, 0, R), a_log, x_dbl.narrow(1, R, N),
+                                              x_dbl.narrow(1, R + N, N), D, z, dbias, true, true, dproj, conv, x);
+            };
+            ASSERT_TRUE(ops::cuda::scan_step_conv_shift_supported(u, conv_a, x)) << what;
+            const at::Tensor y1 = step(h1, nullptr), y2 = step(h2, &conv_a);
+            EXPECT_TRUE(torch::equal(y1, y2)) << what;
+            EXPECT_TRUE(torch::equal(h1, h2)) << what;
+            EXPECT_TRUE(torch::equal(conv_a, conv_b)) << what << ": the shifted state";
+          }
+        }
+      }
+    }
+  }
+}
+
 // The few-row linear layer (ops/decode_linear.h) against float64, with cuBLAS's product in the same
 // precision as the tolerance rule's "plain": rows 1..8 (the kernel) and 9 (torch's linear), an inner
 // length that takes 16-byte loads (1536) and one that does not (77), x as a view into a wider buffer

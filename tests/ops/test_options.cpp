@@ -33,8 +33,11 @@ TEST(OpsOptions, ParsesEveryKeyStrictly) {
   EXPECT_TRUE(o.decode_overlap);
   o = ops::parse_ops_option(o, "decode_overlap", "off");
   EXPECT_FALSE(o.decode_overlap);
+  EXPECT_FALSE(o.decode_fused_conv);
+  o = ops::parse_ops_option(o, "decode_fused_conv", "on");
+  EXPECT_TRUE(o.decode_fused_conv);
   EXPECT_EQ(o.backend, ops::Backend::kComposite);  // earlier keys kept
-  EXPECT_EQ(ops::ops_option_keys().size(), 7u);
+  EXPECT_EQ(ops::ops_option_keys().size(), 8u);
   for (const auto& key : ops::ops_option_keys()) {
     const bool named = key == "backend" || key == "scan_plan";
     EXPECT_NO_THROW(ops::parse_ops_option(o, key, named ? "auto" : "false")) << key;
@@ -51,6 +54,7 @@ TEST(OpsOptions, ValuesRoundTripThroughTheParser) {
   o.in_proj_saves_input = false;
   o.keep_cast_weights = false;
   o.decode_overlap = false;
+  o.decode_fused_conv = true;
   const auto values = ops::ops_option_values(o);
   ASSERT_EQ(values.size(), ops::ops_option_keys().size());
   ops::OpsOptions back;
@@ -65,6 +69,7 @@ TEST(OpsOptions, ValuesRoundTripThroughTheParser) {
   EXPECT_EQ(back.in_proj_saves_input, o.in_proj_saves_input);
   EXPECT_EQ(back.keep_cast_weights, o.keep_cast_weights);
   EXPECT_EQ(back.decode_overlap, o.decode_overlap);
+  EXPECT_EQ(back.decode_fused_conv, o.decode_fused_conv);
 }
 
 TEST(OpsOptions, UnknownKeysAndValuesListTheValidOnes) {

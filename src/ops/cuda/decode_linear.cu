@@ -6,6 +6,7 @@
 #include <string>
 #include <type_traits>
 
+#include "ops/cuda/conv_step.cuh"
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/decode_linear_params.h"
 
@@ -180,6 +181,46 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps) add_norm_decode_linea
   block_columns<T, kVec, false, kCols>(p, int64_t(blockIdx.x) * kCols, xs, D, s_part);
 }
 
+// The conv step folded into the product (x_proj of a decode step): every block forms all rows of
+// u = conv step output in shared memory (the same arithmetic as the conv-step kernel,
+// conv_step.cuh), block 0 writes them out, then the block's columns as above. One launch instead
+// of two; each block re-reads the conv state and weights (≤ 8 rows × E × K elements, from L2).
+template <typename T, bool kVec, typename TConv, int kCols>
+__global__ void __launch_bounds__(32 * kDecodeLinearWarps) conv_decode_linear_kernel(DecodeLinearParams p) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* us = reinterpret_cast<T*>(smem_raw);  // [rows][in]: u
+  __shared__ float s_part[kDecodeLinearWarps][kCols][kDecodeLinearMaxRows];
+  prefetch_columns<T, kVec, kCols>(p, int64_t(blockIdx.x) * kCols);
+  wait_for_previous_kernel();
+  allow_next_kernel();
+  const int64_t E = p.in_features, n = p.rows * E;
+  const int K = p.conv_width;
+  const T* state = static_cast<const T*>(p.conv_state);
+  const T* x = static_cast<const T*>(p.conv_x);
+  const TConv* cw = static_cast<const TConv*>(p.conv_weight);
+  const TConv* cb = static_cast<const TConv*>(p.conv_bias);
+#pragma unroll 2
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const int64_t r = i / E, e = i - r * E;
+    const T* st = state + r * p.conv_state_s.batch + e * p.conv_state_s.row;
+    const TConv* w = cw + e * p.conv_weight_row_stride;
+    T win[kConvMaxWidth];
+    float wk[kConvMaxWidth];
+#pragma unroll
+    for (int k = 0; k < kConvMaxWidth; ++k) {
+      if (k >= K) break;
+      win[k] = k == K - 1 ? x[r * p.conv_x_row_stride + e] : st[k * p.conv_state_s.time];
+      wk[k] = to_float(w[k]);
+    }
+    const float bias = cb != nullptr ? to_float(cb[e]) : 0.f;
+    const T u = from_float<T>(conv_step_value<T>(win, wk, bias, K, p.conv_silu));
+    us[i] = u;
+    if (blockIdx.x == 0) static_cast<T*>(p.u_out)[i] = u;
+  }
+  __syncthreads();
+  block_columns<T, kVec, false, kCols>(p, int64_t(blockIdx.x) * kCols, us, E, s_part);
+}
+
 // Columns per block: 4 where there are enough columns to give every SM several blocks anyway
 // (in_proj, the LM head), else 1 (x_proj's 80 columns, out_proj's 768: more blocks in flight).
 constexpr int64_t kWideOutput = 2048;
@@ -220,6 +261,29 @@ void launch_fused(const DecodeLinearParams& p) {
   else with_cols(static_cast<T*>(nullptr));
 }
 
+template <typename T>
+void launch_conv(const DecodeLinearParams& p) {
+  const size_t smem = size_t(p.rows * p.in_features) * sizeof(T);
+  auto go = [&](auto* conv_tag, auto cols_tag) {
+    using TConv = std::remove_pointer_t<decltype(conv_tag)>;
+    constexpr int kCols = decltype(cols_tag)::value;
+    const dim3 grid(column_blocks(p, kCols));
+    if (p.vec)
+      launch_overlapped(conv_decode_linear_kernel<T, true, TConv, kCols>, grid, 32 * kDecodeLinearWarps, smem,
+                        p.stream, p.overlap, p);
+    else
+      launch_overlapped(conv_decode_linear_kernel<T, false, TConv, kCols>, grid, 32 * kDecodeLinearWarps, smem,
+                        p.stream, p.overlap, p);
+  };
+  // x_proj's few columns: one per block (more blocks in flight), as launch() chooses for them.
+  auto with_cols = [&](auto* conv_tag) {
+    if (p.out_features >= kWideOutput) go(conv_tag, std::integral_constant<int, 4>{});
+    else go(conv_tag, std::integral_constant<int, 1>{});
+  };
+  if (p.conv_weight_fp32) with_cols(static_cast<float*>(nullptr));
+  else with_cols(static_cast<T*>(nullptr));
+}
+
 }  // namespace
 
 void decode_linear(const DecodeLinearParams& p) {
@@ -243,6 +307,19 @@ void add_norm_decode_linear(const DecodeLinearParams& p) {
     case DType::kBFloat16: return launch_fused<__nv_bfloat16>(p);
   }
   fail("add_norm_decode_linear: unsupported dtype code " + std::to_string(static_cast<int>(p.dtype)));
+}
+
+void conv_decode_linear(const DecodeLinearParams& p) {
+  MCD_CHECK(p.rows >= 1 && p.rows <= kDecodeLinearMaxRows, "conv_decode_linear: rows must be 1..", kDecodeLinearMaxRows);
+  MCD_CHECK(p.conv_width >= 1 && p.conv_width <= kConvMaxWidth, "conv_decode_linear: conv width must be 1..",
+            kConvMaxWidth);
+  MCD_CHECK(p.out_features >= 1, "conv_decode_linear: no output columns (block 0 writes u)");
+  switch (p.dtype) {
+    case DType::kFloat32: return launch_conv<float>(p);
+    case DType::kFloat16: return launch_conv<__half>(p);
+    case DType::kBFloat16: return launch_conv<__nv_bfloat16>(p);
+  }
+  fail("conv_decode_linear: unsupported dtype code " + std::to_string(static_cast<int>(p.dtype)));
 }
 
 }  // namespace mcd::ops::cuda

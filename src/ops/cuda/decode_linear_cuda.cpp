@@ -107,4 +107,42 @@ std::pair<at::Tensor, at::Tensor> add_norm_decode_linear_cuda(const at::Tensor& 
   return {out, residual_out};
 }
 
+bool conv_decode_linear_supported(const at::Tensor& conv_state, const at::Tensor& x, const at::Tensor& conv_weight,
+                                  const at::Tensor& conv_bias, const at::Tensor& weight) {
+  if (!conv_step_supported(conv_state, x, conv_weight, conv_bias)) return false;
+  const int64_t rows = x.size(0), E = x.size(1);
+  return rows >= 1 && rows <= kDecodeLinearMaxRows && E >= 1 &&
+         rows * E * int64_t(c10::elementSize(x.scalar_type())) <= kDecodeLinearMaxSmem && weight.defined() &&
+         weight.is_cuda() && weight.device() == x.device() && weight.scalar_type() == x.scalar_type() &&
+         weight.dim() == 2 && weight.size(0) >= 1 && weight.size(1) == E && (weight.stride(1) == 1 || E == 1);
+}
+
+std::pair<at::Tensor, at::Tensor> conv_decode_linear_cuda(const at::Tensor& conv_state, const at::Tensor& x,
+                                                          const at::Tensor& conv_weight, const at::Tensor& conv_bias,
+                                                          bool silu, const at::Tensor& weight) {
+  MCD_CHECK(conv_decode_linear_supported(conv_state, x, conv_weight, conv_bias, weight),
+            "conv_step_decode_linear (CUDA): unsupported tensors: state ", conv_state.sizes(), ", x ", x.sizes(),
+            ", conv weight ", conv_weight.sizes(), ", weight ", weight.sizes());
+  const c10::cuda::CUDAGuard guard(x.device());
+  at::Tensor out = fresh(at::empty({x.size(0), weight.size(0)}, x.options()));
+  // A new buffer that block 0 writes while every block reads the conv state and x.
+  at::Tensor u = fresh(at::empty({x.size(0), x.size(1)}, x.options()));
+  // u sits in shared memory at a 16-byte aligned base with row stride E: the product's own
+  // condition for 16-byte loads is the whole condition.
+  DecodeLinearParams k = product_params(x.size(0), weight, at::Tensor(), out, "conv_step_decode_linear (CUDA)");
+  k.conv_state = conv_state.data_ptr();
+  k.conv_state_s = strides_of(conv_state);
+  k.conv_x = x.data_ptr();
+  k.conv_x_row_stride = x.stride(0);
+  k.conv_weight = conv_weight.data_ptr();
+  k.conv_weight_row_stride = conv_weight.stride(0);
+  k.conv_bias = conv_bias.defined() ? conv_bias.data_ptr() : nullptr;
+  k.conv_weight_fp32 = conv_weight.scalar_type() == at::kFloat;
+  k.conv_width = static_cast<int>(conv_weight.size(1));
+  k.conv_silu = silu;
+  k.u_out = u.data_ptr();
+  conv_decode_linear(k);
+  return {u, out};
+}
+
 }  // namespace mcd::ops::cuda

@@ -34,6 +34,19 @@ struct DecodeLinearParams {
   bool norm_weight_fp32 = true;
   float eps = 1e-5f;
   float* residual_out = nullptr;       // (rows, in) fp32 contiguous
+
+  // conv_decode_linear only: x is not read; the rows are the conv step's output
+  //   u[r, e] = act(conv_bias[e] + Σ_k conv_weight[e, k]·[conv_state[r, e, :], conv_x[r, e]][k])
+  // (ops/cuda/conv_step.cuh), formed in each block's shared memory; block 0 writes them to u_out. The
+  // conv state is only read (every block reads all of it); the caller shifts it afterwards.
+  const void* conv_state = nullptr;  Strides3 conv_state_s;  // (rows, in, K−1) in dtype
+  const void* conv_x = nullptr;      int64_t conv_x_row_stride = 0;  // (rows, in), unit channel stride
+  const void* conv_weight = nullptr; int64_t conv_weight_row_stride = 0;  // (in, K), unit time stride
+  const void* conv_bias = nullptr;   // (in) contiguous, or null; the conv weight's dtype
+  bool conv_weight_fp32 = true;      // conv weight and bias: fp32, else dtype
+  int conv_width = 0;                // K (1..kConvMaxWidth)
+  bool conv_silu = true;
+  void* u_out = nullptr;             // (rows, in) contiguous
 };
 
 // Shared memory the fused kernel needs for its rows (the host checks it fits the default 48 KB).
@@ -41,5 +54,6 @@ constexpr int64_t kDecodeLinearMaxSmem = 48 * 1024;
 
 void decode_linear(const DecodeLinearParams& p);
 void add_norm_decode_linear(const DecodeLinearParams& p);
+void conv_decode_linear(const DecodeLinearParams& p);
 
 }  // namespace mcd::ops::cuda

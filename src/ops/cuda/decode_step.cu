@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "ops/cuda/conv_params.h"
+#include "ops/cuda/conv_step.cuh"
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/decode_step_params.h"
 
@@ -36,14 +37,8 @@ __global__ void __launch_bounds__(kStepThreads) conv_step_kernel(ConvStepParams 
     win[k] = k == K - 1 ? static_cast<const T*>(p.x)[b * p.x_batch_stride + e] : state[k * ts];
     wk[k] = to_float(w[k]);
   }
-  float acc = p.bias ? to_float(static_cast<const W*>(p.bias)[e]) : 0.f;
-  // Σ_k w[k]·win[k] from the newest end, as the composite sums.
-  float sum = 0.f;
-#pragma unroll
-  for (int k = kConvMaxWidth - 1; k >= 0; --k)
-    if (k < K) sum = fmaf(to_float(win[k]), wk[k], sum);
-  acc += sum;
-  if (p.silu) acc *= sigmoid_f(acc);
+  const float bias = p.bias ? to_float(static_cast<const W*>(p.bias)[e]) : 0.f;
+  const float acc = conv_step_value<T>(win, wk, bias, K, p.silu);
 #pragma unroll
   for (int k = 0; k + 1 < kConvMaxWidth; ++k)
     if (k + 1 < K) state[k * ts] = win[k + 1];  // keep the newest K−1
@@ -156,6 +151,19 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
     }
   }
   y = warp_sum<kScanStepLanes>(y);
+  if (p.conv_state != nullptr && ok && lane == kScanStepLanes - 1) {  // the deferred conv-state shift
+    T* cs = static_cast<T*>(p.conv_state) + b * p.conv_state_s.batch + e * p.conv_state_s.row;
+    const int64_t ts = p.conv_state_s.time;
+    T keep[kConvMaxWidth - 1];
+#pragma unroll
+    for (int k = 0; k + 1 < kConvMaxWidth - 1; ++k)
+      if (k + 1 < p.conv_keep) keep[k] = cs[(k + 1) * ts];
+    const T xv = static_cast<const T*>(p.conv_x)[b * p.conv_x_batch_stride + e];
+#pragma unroll
+    for (int k = 0; k + 1 < kConvMaxWidth - 1; ++k)
+      if (k + 1 < p.conv_keep) cs[k * ts] = keep[k];
+    if (p.conv_keep > 0) cs[(p.conv_keep - 1) * ts] = xv;
+  }
   if (!ok || lane != 0) return;
   if (p.D) y = fmaf(to_float(static_cast<const W*>(p.D)[e]), u, y);
   if (p.z) {
