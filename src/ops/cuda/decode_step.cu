@@ -45,13 +45,6 @@ __global__ void __launch_bounds__(kStepThreads) conv_step_kernel(ConvStepParams 
   static_cast<T*>(p.out)[b * p.dim + e] = from_float<T>(acc);
 }
 
-// kScanStepLanes lanes per (sequence, channel), lane j owning the kScanStepMaxPerLane-or-fewer
-// consecutive states j·S … j·S + S − 1 (S = ⌈N / kScanStepLanes⌉): the lanes of a channel touch one
-// contiguous stretch of state words, and the per-channel work (Δ, its low-rank product, the gate) is
-// repeated on 4 lanes, not 16 — with 16 lanes, one state each, the batch-64 step was bound by those
-// repeated instructions (20.2 µs per layer, 130M, H200, fifth session).
-// kLowRank: Δ = delta_low · dt_projᵀ is formed here (the lanes split the rank), so the model's
-// dt_proj needs no matrix product of its own.
 // Four consecutive elements as floats, one vector load (16 bytes of fp32, 8 of a 16-bit type).
 template <typename T>
 __device__ __forceinline__ void load4(const T* __restrict__ g, float* out) {
@@ -66,6 +59,13 @@ __device__ __forceinline__ void load4(const T* __restrict__ g, float* out) {
   }
 }
 
+// kScanStepLanes lanes per (sequence, channel), lane j owning the kScanStepMaxPerLane-or-fewer
+// consecutive states j·S … j·S + S − 1 (S = ⌈N / kScanStepLanes⌉): the lanes of a channel touch one
+// contiguous stretch of state words, and the per-channel work (Δ, its low-rank product, the gate) is
+// repeated on 4 lanes, not 16 — with 16 lanes, one state each, the batch-64 step was bound by those
+// repeated instructions (20.2 µs per layer, 130M, H200, fifth session).
+// kLowRank: Δ = delta_low · dt_projᵀ is formed here (the lanes split the rank), so the model's
+// dt_proj needs no matrix product of its own.
 // kVec4: every lane owns a multiple of 4 states at 4-aligned offsets (N a multiple of 16, aligned
 // bases and strides): the state, A, B and C move as vectors, the state's 4 words in one 16-byte
 // access instead of four 4-byte ones (per lane 16 bytes apart, so the scalar version touched each
@@ -152,17 +152,17 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
   }
   y = warp_sum<kScanStepLanes>(y);
   if (p.conv_state != nullptr && ok && lane == kScanStepLanes - 1) {  // the deferred conv-state shift
-    T* cs = static_cast<T*>(p.conv_state) + b * p.conv_state_s.batch + e * p.conv_state_s.row;
+    T* conv = static_cast<T*>(p.conv_state) + b * p.conv_state_s.batch + e * p.conv_state_s.row;
     const int64_t ts = p.conv_state_s.time;
     T keep[kConvMaxWidth - 1];
 #pragma unroll
     for (int k = 0; k + 1 < kConvMaxWidth - 1; ++k)
-      if (k + 1 < p.conv_keep) keep[k] = cs[(k + 1) * ts];
+      if (k + 1 < p.conv_keep) keep[k] = conv[(k + 1) * ts];
     const T xv = static_cast<const T*>(p.conv_x)[b * p.conv_x_batch_stride + e];
 #pragma unroll
     for (int k = 0; k + 1 < kConvMaxWidth - 1; ++k)
-      if (k + 1 < p.conv_keep) cs[k * ts] = keep[k];
-    if (p.conv_keep > 0) cs[(p.conv_keep - 1) * ts] = xv;
+      if (k + 1 < p.conv_keep) conv[k * ts] = keep[k];
+    if (p.conv_keep > 0) conv[(p.conv_keep - 1) * ts] = xv;
   }
   if (!ok || lane != 0) return;
   if (p.D) y = fmaf(to_float(static_cast<const W*>(p.D)[e]), u, y);
