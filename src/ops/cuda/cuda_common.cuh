@@ -135,11 +135,28 @@ __device__ __forceinline__ void prefetch_l2(const void* ptr) {
   asm volatile("prefetch.global.L2 [%0];" ::"l"(ptr));
 }
 
-// kernel<<<grid, threads, smem, stream>>>(p), as an overlapped launch when `overlap` (see above).
+// Whether the current device has programmatic dependent launch (compute capability 9.0 and up),
+// asked once per device.
+inline bool device_overlaps_launches() {
+  constexpr int kMaxDevices = 64;
+  static int known[kMaxDevices] = {};  // 0: not asked yet, 1: yes, 2: no (a racing first ask is harmless)
+  int dev = 0;
+  MCD_CUDA_CHECK(cudaGetDevice(&dev));
+  if (dev < 0 || dev >= kMaxDevices) return false;
+  if (known[dev] == 0) {
+    int major = 0;
+    MCD_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+    known[dev] = major >= 9 ? 1 : 2;
+  }
+  return known[dev] == 1;
+}
+
+// kernel<<<grid, threads, smem, stream>>>(p), as an overlapped launch when `overlap` and the device
+// has it (see above).
 template <class Params>
 void launch_overlapped(void (*kernel)(Params), dim3 grid, int threads, size_t smem, cudaStream_t stream,
                        bool overlap, const Params& p) {
-  if (!overlap) {
+  if (!overlap || !device_overlaps_launches()) {
     kernel<<<grid, threads, smem, stream>>>(p);
     MCD_CUDA_CHECK(cudaGetLastError());
     return;
