@@ -17,6 +17,7 @@
 
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/scan_params.h"
+#include "ops/cuda/selective_scan_common.cuh"
 
 namespace mcd::ops::cuda::lab {
 
@@ -49,14 +50,8 @@ __global__ void __launch_bounds__(kWarps * 32 * kChannels) block_scan_fwd_kernel
   const bool e_ok = e < p.dim;  // past the last channel: walks zeros, writes nothing (barriers are shared)
   const int tid = threadIdx.x % kThreads, lane = tid % 32, warp = tid / 32;
   const int w0 = c * kWarps;  // the channel's first warp in s_P / s_S
-  const float D = p.D != nullptr && e_ok ? p.D[e] : 0.f;
-  const float bias = p.delta_bias != nullptr && e_ok ? p.delta_bias[e] : 0.f;
-  const float m = p.mask != nullptr && e_ok ? p.mask[e] : 1.f;
-  const T* u_g = static_cast<const T*>(p.u) + b * p.u_s.batch + e * p.u_s.row;
-  const T* dt_g = static_cast<const T*>(p.delta) + b * p.delta_s.batch + e * p.delta_s.row;
-  const T* z_g = kHasZ ? static_cast<const T*>(p.z) + b * p.z_s.batch + e * p.z_s.row : nullptr;
-  const T* B_g = static_cast<const T*>(p.Bm) + b * p.B_s.batch;
-  const T* C_g = static_cast<const T*>(p.Cm) + b * p.C_s.batch;
+  const auto [D, bias, m] = scan_channel_consts(p, e, e_ok);
+  const auto [u_g, dt_g, z_g, B_g, C_g] = scan_input_rows<T, kHasZ>(p, b, e);
   T* out_g = static_cast<T*>(p.out) + b * p.out_s.batch + e * p.out_s.row;
 
   float hc[kBlockScanMaxN];  // the state at the current chunk's start; the same in every thread

@@ -19,6 +19,7 @@
 
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/scan_params.h"
+#include "ops/cuda/selective_scan_common.cuh"
 
 namespace mcd::ops::cuda {
 
@@ -213,14 +214,8 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_block_fwd_kernel(
     const int n = i % kScanBlockMaxState;
     s_A2[i / kScanBlockMaxState][n] = ee < p.dim && n < N ? p.A[ee * N + n] * kLog2e : 0.f;
   }
-  const float D = p.D != nullptr && e_ok ? p.D[e] : 0.f;
-  const float bias = p.delta_bias != nullptr && e_ok ? p.delta_bias[e] : 0.f;
-  const float m = p.mask != nullptr && e_ok ? p.mask[e] : 1.f;
-  const T* u_g = static_cast<const T*>(p.u) + b * p.u_s.batch + e_row * p.u_s.row;
-  const T* dt_g = static_cast<const T*>(p.delta) + b * p.delta_s.batch + e_row * p.delta_s.row;
-  const T* z_g = kHasZ ? static_cast<const T*>(p.z) + b * p.z_s.batch + e_row * p.z_s.row : nullptr;
-  const T* B_g = static_cast<const T*>(p.Bm) + b * p.B_s.batch;
-  const T* C_g = static_cast<const T*>(p.Cm) + b * p.C_s.batch;
+  const auto [D, bias, m] = scan_channel_consts(p, e, e_ok);
+  const auto [u_g, dt_g, z_g, B_g, C_g] = scan_input_rows<T, kHasZ>(p, b, e_row);
   T* out_g = static_cast<T*>(p.out) + b * p.out_s.batch + e_row * p.out_s.row;
   __syncthreads();  // s_A2
 

@@ -45,17 +45,11 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_bwd_kernel(Select
   const bool first_channel_of_warp = (threadIdx.x % 32) < kLanes;
   const int64_t e = e0 + c;
   const bool e_ok = c < rows;
-  const float D = (p.D != nullptr && e_ok) ? p.D[e] : 0.f;
-  const float bias = (p.delta_bias != nullptr && e_ok) ? p.delta_bias[e] : 0.f;
-  const float m = (p.mask != nullptr && e_ok) ? p.mask[e] : 1.f;
+  const auto [D, bias, m] = scan_channel_consts(p, e, e_ok);
   const int64_t bnl = p.batch * N * p.len;
 
-  const T* u_g = static_cast<const T*>(p.u) + b * p.u_s.batch + e0 * p.u_s.row;
-  const T* dt_g = static_cast<const T*>(p.delta) + b * p.delta_s.batch + e0 * p.delta_s.row;
-  const T* z_g = kHasZ ? static_cast<const T*>(p.z) + b * p.z_s.batch + e0 * p.z_s.row : nullptr;
+  const auto [u_g, dt_g, z_g, B_g, C_g] = scan_input_rows<T, kHasZ>(p, b, e0);
   const T* dout_g = static_cast<const T*>(p.dout) + b * p.dout_s.batch + e0 * p.dout_s.row;
-  const T* B_g = static_cast<const T*>(p.Bm) + b * p.B_s.batch;
-  const T* C_g = static_cast<const T*>(p.Cm) + b * p.C_s.batch;
   T* du_g = static_cast<T*>(p.du) + b * p.du_s.batch + e0 * p.du_s.row;
   T* ddt_g = static_cast<T*>(p.ddelta) + b * p.ddelta_s.batch + e0 * p.ddelta_s.row;
   T* dz_g = kHasZ ? static_cast<T*>(p.dz) + b * p.dz_s.batch + e0 * p.dz_s.row : nullptr;

@@ -40,6 +40,33 @@ using ScanConfigWide = ScanTraits<32, 4, kScanChannels>;
 static_assert(ScanConfig::kChunk == kScanChunk && ScanConfigWide::kChunk == kScanChunk,
               "kScanChunk must match the kernel traits");
 
+// A channel's constants for the forward and backward kernels: D, Δ's bias and the mask (0, 0 and 1
+// past the last channel, where e_ok is false).
+struct ScanChannelConsts {
+  float D, bias, mask;
+};
+__device__ __forceinline__ ScanChannelConsts scan_channel_consts(const SelectiveScanParams& p, int64_t e, bool e_ok) {
+  return {(p.D != nullptr && e_ok) ? p.D[e] : 0.f, (p.delta_bias != nullptr && e_ok) ? p.delta_bias[e] : 0.f,
+          (p.mask != nullptr && e_ok) ? p.mask[e] : 1.f};
+}
+
+// Batch row b's inputs at channel row `row` (B and C have no channel row; z is null without kHasZ).
+template <typename T>
+struct ScanInputRows {
+  const T* u;
+  const T* dt;
+  const T* z;
+  const T* B;
+  const T* C;
+};
+template <typename T, bool kHasZ>
+__device__ __forceinline__ ScanInputRows<T> scan_input_rows(const SelectiveScanParams& p, int64_t b, int64_t row) {
+  return {static_cast<const T*>(p.u) + b * p.u_s.batch + row * p.u_s.row,
+          static_cast<const T*>(p.delta) + b * p.delta_s.batch + row * p.delta_s.row,
+          kHasZ ? static_cast<const T*>(p.z) + b * p.z_s.batch + row * p.z_s.row : nullptr,
+          static_cast<const T*>(p.Bm) + b * p.B_s.batch, static_cast<const T*>(p.Cm) + b * p.C_s.batch};
+}
+
 // A call's runtime flags as compile-time traits: with_{forward,backward}_flags() turn them into one Flags
 // type in one place, and every scan kernel takes that type instead of positional bools.
 template <bool kHasZ_, bool kSoftplus_, bool kDeterministic_>

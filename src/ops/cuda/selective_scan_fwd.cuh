@@ -36,15 +36,9 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_fwd_kernel(Select
   const int c = threadIdx.x / kLanes, j = threadIdx.x % kLanes;
   const int64_t e = e0 + c;
   const bool e_ok = c < rows;
-  const float D = (p.D != nullptr && e_ok) ? p.D[e] : 0.f;
-  const float bias = (p.delta_bias != nullptr && e_ok) ? p.delta_bias[e] : 0.f;
-  const float m = (p.mask != nullptr && e_ok) ? p.mask[e] : 1.f;
+  const auto [D, bias, m] = scan_channel_consts(p, e, e_ok);
 
-  const T* u_g = static_cast<const T*>(p.u) + b * p.u_s.batch + e0 * p.u_s.row;
-  const T* dt_g = static_cast<const T*>(p.delta) + b * p.delta_s.batch + e0 * p.delta_s.row;
-  const T* z_g = kHasZ ? static_cast<const T*>(p.z) + b * p.z_s.batch + e0 * p.z_s.row : nullptr;
-  const T* B_g = static_cast<const T*>(p.Bm) + b * p.B_s.batch;
-  const T* C_g = static_cast<const T*>(p.Cm) + b * p.C_s.batch;
+  const auto [u_g, dt_g, z_g, B_g, C_g] = scan_input_rows<T, kHasZ>(p, b, e0);
   T* out_g = static_cast<T*>(p.out) + b * p.out_s.batch + e0 * p.out_s.row;
 
   for (int i = threadIdx.x; i < kCh * N; i += kThreads) {
