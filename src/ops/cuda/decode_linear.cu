@@ -252,48 +252,38 @@ void launch(const DecodeLinearParams& p) {
   else go(std::integral_constant<int, 1>{});
 }
 
-template <typename T>
-void launch_fused(const DecodeLinearParams& p) {
-  const size_t smem = size_t(p.rows * p.in_features) * sizeof(T);
-  auto go = [&](auto* norm_tag, auto cols_tag) {
-    using TNorm = std::remove_pointer_t<decltype(norm_tag)>;
-    constexpr int kCols = decltype(cols_tag)::value;
-    const dim3 grid(column_blocks(p, kCols));
-    if (p.vec)
-      launch_overlapped(add_norm_decode_linear_kernel<T, true, TNorm, kCols>, grid, 32 * kDecodeLinearWarps, smem,
-                        p.stream, p.overlap, p);
-    else
-      launch_overlapped(add_norm_decode_linear_kernel<T, false, TNorm, kCols>, grid, 32 * kDecodeLinearWarps, smem,
-                        p.stream, p.overlap, p);
-  };
-  auto with_cols = [&](auto* norm_tag) {
-    if (p.out_features >= kWideOutput) go(norm_tag, std::integral_constant<int, 4>{});
-    else go(norm_tag, std::integral_constant<int, 1>{});
-  };
-  if (p.norm_weight_fp32) with_cols(static_cast<float*>(nullptr));
-  else with_cols(static_cast<T*>(nullptr));
-}
+// The two kernels that form their rows in shared memory first (rows × in elements of T), each with
+// a second element type: the norm weight's (fused norm) or the conv weight's (folded conv), fp32 or T.
+struct NormRows {
+  template <typename T, bool kVec, typename T2, int kCols>
+  static constexpr auto kernel() { return &add_norm_decode_linear_kernel<T, kVec, T2, kCols>; }
+};
+struct ConvRows {
+  template <typename T, bool kVec, typename T2, int kCols>
+  static constexpr auto kernel() { return &conv_decode_linear_kernel<T, kVec, T2, kCols>; }
+};
 
-template <typename T>
-void launch_conv(const DecodeLinearParams& p) {
+// Launches Rows's kernel for p: 1 or 4 columns per block as launch() chooses, 16-byte loads when
+// p.vec, the second type fp32 when second_fp32.
+template <class Rows, typename T>
+void launch_rows_in_smem(const DecodeLinearParams& p, bool second_fp32) {
   const size_t smem = size_t(p.rows * p.in_features) * sizeof(T);
-  auto go = [&](auto* conv_tag, auto cols_tag) {
-    using TConv = std::remove_pointer_t<decltype(conv_tag)>;
+  auto go = [&](auto* second_tag, auto cols_tag) {
+    using T2 = std::remove_pointer_t<decltype(second_tag)>;
     constexpr int kCols = decltype(cols_tag)::value;
     const dim3 grid(column_blocks(p, kCols));
     if (p.vec)
-      launch_overlapped(conv_decode_linear_kernel<T, true, TConv, kCols>, grid, 32 * kDecodeLinearWarps, smem,
-                        p.stream, p.overlap, p);
+      launch_overlapped(Rows::template kernel<T, true, T2, kCols>(), grid, 32 * kDecodeLinearWarps, smem, p.stream,
+                        p.overlap, p);
     else
-      launch_overlapped(conv_decode_linear_kernel<T, false, TConv, kCols>, grid, 32 * kDecodeLinearWarps, smem,
-                        p.stream, p.overlap, p);
+      launch_overlapped(Rows::template kernel<T, false, T2, kCols>(), grid, 32 * kDecodeLinearWarps, smem, p.stream,
+                        p.overlap, p);
   };
-  // x_proj's few columns: one per block (more blocks in flight), as launch() chooses for them.
-  auto with_cols = [&](auto* conv_tag) {
-    if (p.out_features >= kWideOutput) go(conv_tag, std::integral_constant<int, 4>{});
-    else go(conv_tag, std::integral_constant<int, 1>{});
+  auto with_cols = [&](auto* second_tag) {
+    if (p.out_features >= kWideOutput) go(second_tag, std::integral_constant<int, 4>{});
+    else go(second_tag, std::integral_constant<int, 1>{});
   };
-  if (p.conv_weight_fp32) with_cols(static_cast<float*>(nullptr));
+  if (second_fp32) with_cols(static_cast<float*>(nullptr));
   else with_cols(static_cast<T*>(nullptr));
 }
 
@@ -315,9 +305,9 @@ void add_norm_decode_linear(const DecodeLinearParams& p) {
             kDecodeLinearMaxRows);
   MCD_CHECK(p.out_features >= 1, "add_norm_decode_linear: no output columns (block 0 writes the residual)");
   switch (p.dtype) {
-    case DType::kFloat32: return launch_fused<float>(p);
-    case DType::kFloat16: return launch_fused<__half>(p);
-    case DType::kBFloat16: return launch_fused<__nv_bfloat16>(p);
+    case DType::kFloat32: return launch_rows_in_smem<NormRows, float>(p, p.norm_weight_fp32);
+    case DType::kFloat16: return launch_rows_in_smem<NormRows, __half>(p, p.norm_weight_fp32);
+    case DType::kBFloat16: return launch_rows_in_smem<NormRows, __nv_bfloat16>(p, p.norm_weight_fp32);
   }
   fail("add_norm_decode_linear: unsupported dtype code " + std::to_string(static_cast<int>(p.dtype)));
 }
@@ -328,9 +318,9 @@ void conv_decode_linear(const DecodeLinearParams& p) {
             kConvMaxWidth);
   MCD_CHECK(p.out_features >= 1, "conv_decode_linear: no output columns (block 0 writes u)");
   switch (p.dtype) {
-    case DType::kFloat32: return launch_conv<float>(p);
-    case DType::kFloat16: return launch_conv<__half>(p);
-    case DType::kBFloat16: return launch_conv<__nv_bfloat16>(p);
+    case DType::kFloat32: return launch_rows_in_smem<ConvRows, float>(p, p.conv_weight_fp32);
+    case DType::kFloat16: return launch_rows_in_smem<ConvRows, __half>(p, p.conv_weight_fp32);
+    case DType::kBFloat16: return launch_rows_in_smem<ConvRows, __nv_bfloat16>(p, p.conv_weight_fp32);
   }
   fail("conv_decode_linear: unsupported dtype code " + std::to_string(static_cast<int>(p.dtype)));
 }
