@@ -125,6 +125,22 @@ std::vector<at::Tensor> graph_logits(at::ScalarType dtype, int64_t batch, const 
   return out;
 }
 
+// Graph-decoded logits with the boolean ops option `flag` off and then on, bf16 and fp32, batch 1
+// and 8: they must be identical bit for bit.
+void expect_option_keeps_logits(bool ops::OpsOptions::*flag) {
+  for (at::ScalarType dtype : {at::kBFloat16, at::kFloat}) {
+    for (int64_t batch : {1, 8}) {
+      ops::OpsOptions o = ops::ops_options();
+      o.*flag = false;
+      const std::vector<at::Tensor> off = graph_logits(dtype, batch, o);
+      o.*flag = true;
+      const std::vector<at::Tensor> on = graph_logits(dtype, batch, o);
+      for (size_t i = 0; i < off.size(); ++i)
+        EXPECT_TRUE(torch::equal(off[i], on[i])) << at::toString(dtype) << " batch " << batch << " step " << i;
+    }
+  }
+}
+
 // Overlapped decode launches (ops option decode_overlap, ops/cuda/cuda_common.cuh) only move when a
 // kernel starts, never what it reads: every load and store follows its wait for the previous kernel,
 // and each kernel's sums have a fixed order, so the captured steps must give the plain launches'
@@ -136,17 +152,7 @@ std::vector<at::Tensor> graph_logits(at::ScalarType dtype, int64_t batch, const 
 // a decoder released its graph's memory while a replay still wrote it.
 TEST(GpuCodesign, OverlappedDecodeLaunchesGiveTheSameLogitsBitForBit) {
   MCD_SKIP_IF_NO_CUDA();
-  for (at::ScalarType dtype : {at::kBFloat16, at::kFloat}) {
-    for (int64_t batch : {1, 8}) {
-      ops::OpsOptions o = ops::ops_options();
-      o.decode_overlap = false;
-      const std::vector<at::Tensor> plain = graph_logits(dtype, batch, o);
-      o.decode_overlap = true;
-      const std::vector<at::Tensor> overlapped = graph_logits(dtype, batch, o);
-      for (size_t i = 0; i < plain.size(); ++i)
-        EXPECT_TRUE(torch::equal(plain[i], overlapped[i])) << at::toString(dtype) << " batch " << batch << " step " << i;
-    }
-  }
+  expect_option_keeps_logits(&ops::OpsOptions::decode_overlap);
 }
 
 // The conv step folded into x_proj (ops option decode_fused_conv) computes the same values in the same
@@ -155,17 +161,7 @@ TEST(GpuCodesign, OverlappedDecodeLaunchesGiveTheSameLogitsBitForBit) {
 // from the second step on.
 TEST(GpuCodesign, FoldedConvDecodeGivesTheSameLogitsBitForBit) {
   MCD_SKIP_IF_NO_CUDA();
-  for (at::ScalarType dtype : {at::kBFloat16, at::kFloat}) {
-    for (int64_t batch : {1, 8}) {
-      ops::OpsOptions o = ops::ops_options();
-      o.decode_fused_conv = false;
-      const std::vector<at::Tensor> separate = graph_logits(dtype, batch, o);
-      o.decode_fused_conv = true;
-      const std::vector<at::Tensor> folded = graph_logits(dtype, batch, o);
-      for (size_t i = 0; i < separate.size(); ++i)
-        EXPECT_TRUE(torch::equal(separate[i], folded[i])) << at::toString(dtype) << " batch " << batch << " step " << i;
-    }
-  }
+  expect_option_keeps_logits(&ops::OpsOptions::decode_fused_conv);
 }
 
 // The prefill captured as a CUDA graph against the eager prefill, for two prompts in turn (the
