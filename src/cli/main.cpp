@@ -31,8 +31,7 @@ void GlobalOptions::add_to(CLI::App& app) {
   add(app, "--decode-overlap", decode_overlap,
       "the decode-step kernels start while the previous kernel runs (CUDA, sm_90): on, off (off: plain launches)");
   add(app, "--decode-fused-conv", decode_fused_conv,
-      "a decode step's conv step inside x_proj's kernel and its state shift inside the scan step (CUDA, <= 8 "
-      "rows): on, off");
+      "a decode step's conv step inside the fused norm + in_proj kernel (CUDA, <= 8 rows): on, off");
   add(app, "--scan-plan", scan_plan, "selective scan memory plan: auto, low_memory (never the dense saved states)");
   add(app, "--deterministic", deterministic,
       "on: deterministic algorithms (a rerun on the same card and build is bit-identical; slower backward), off");

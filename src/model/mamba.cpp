@@ -295,36 +295,36 @@ at::Tensor MambaMixerImpl::step_from_residual(at::Tensor& residual, const at::Te
     residual = n.residual;
     return step(n.normed, st);
   }
-  ops::NormLinearOut r = ops::add_rms_norm_decode_linear(residual, pending, norm->weight, norm->eps, in_proj->weight,
-                                                         in_proj->options.bias() ? in_proj->bias : at::Tensor());
+  const at::Tensor in_bias = in_proj->options.bias() ? in_proj->bias : at::Tensor();
+  if (ops::ops_options().decode_fused_conv) {  // the conv step inside in_proj's kernel: xz comes back as uz
+    ops::NormConvOut r = ops::add_rms_norm_decode_linear_conv_step(
+        residual, pending, norm->weight, norm->eps, in_proj->weight, in_bias, st.conv, conv_weight(),
+        conv1d->options.bias() ? conv1d->bias : at::Tensor(), /*silu=*/true);
+    residual = r.residual;
+    return step_convolved(r.u, r.rest, st);
+  }
+  ops::NormLinearOut r =
+      ops::add_rms_norm_decode_linear(residual, pending, norm->weight, norm->eps, in_proj->weight, in_bias);
   residual = r.residual;
   return step_projected(r.out, st);
 }
 
 at::Tensor MambaMixerImpl::step_projected(const at::Tensor& xz, LayerState& st) {
-  const int64_t E = d_inner, N = d_state, R = dt_rank;
+  const int64_t E = d_inner;
   MCD_CHECK(xz.dim() == 2 && xz.size(1) == 2 * E, "mixer step: xz must be (B, 2E=", 2 * E, "), got ", xz.sizes());
   const at::Tensor conv_bias = conv1d->options.bias() ? conv1d->bias : at::Tensor();
-  const at::Tensor x = xz.narrow(1, 0, E);
-  // Ops option decode_fused_conv (no gate between the conv and x_proj): the conv step inside x_proj's
-  // kernel, its state shift inside the scan step below (ops::conv_step_decode_linear).
-  const bool fold = !gate && ops::ops_options().decode_fused_conv &&
-                    ops::conv_step_decode_linear_is_fused(st.conv, x, conv_weight(), conv_bias, x_proj->weight);
-  at::Tensor u, x_dbl;  // (B, E), (B, R + 2N)
-  if (fold) {
-    ops::ConvLinearOut r = ops::conv_step_decode_linear(st.conv, x, conv_weight(), conv_bias, true, x_proj->weight);
-    u = r.u;
-    x_dbl = r.out;
-  } else {
-    u = ops::causal_conv1d_step(st.conv, x, conv_weight(), conv_bias, true);
-    if (gate) u = u * gate->forward().to(u.scalar_type()).unsqueeze(0);
-    x_dbl = ops::decode_linear(u, x_proj->weight);
-  }
+  const at::Tensor u = ops::causal_conv1d_step(st.conv, xz.narrow(1, 0, E), conv_weight(), conv_bias, true);
+  return step_convolved(u, xz.narrow(1, E, E), st);
+}
+
+at::Tensor MambaMixerImpl::step_convolved(at::Tensor u, const at::Tensor& z, LayerState& st) {
+  const int64_t N = d_state, R = dt_rank;
+  if (gate) u = u * gate->forward().to(u.scalar_type()).unsqueeze(0);
+  const at::Tensor x_dbl = ops::decode_linear(u, x_proj->weight);  // (B, R + 2N)
   // dt_proj is applied inside the step (delta_proj): Δ's low-rank rows go in as they are.
   const at::Tensor y = ops::selective_scan_step(st.ssm, u, x_dbl.narrow(1, 0, R), A_log, x_dbl.narrow(1, R, N),
-                                                x_dbl.narrow(1, R + N, N), D, xz.narrow(1, E, E), dt_proj->bias,
-                                                /*delta_softplus=*/true, /*a_is_log=*/true, dt_proj->weight,
-                                                fold ? &st.conv : nullptr, x);
+                                                x_dbl.narrow(1, R + N, N), D, z, dt_proj->bias,
+                                                /*delta_softplus=*/true, /*a_is_log=*/true, dt_proj->weight);
   return project_out_step(y);                                    // (B, D)
 }
 

@@ -59,11 +59,14 @@ class MambaMixerImpl : public torch::nn::Module {
   at::Tensor step(const at::Tensor& hidden, LayerState& state);
   // The same from the block's input before its norm: residual ← residual + pending, and the norm
   // goes into in_proj's kernel (ops::add_rms_norm_decode_linear) unless an adapter or autocast takes
-  // in_proj or the dtypes differ; then add_rms_norm and step, as before.
+  // in_proj or the dtypes differ; then add_rms_norm and step, as before. With ops option
+  // decode_fused_conv, the conv step goes into that kernel too (ops::add_rms_norm_decode_linear_conv_step).
   at::Tensor step_from_residual(at::Tensor& residual, const at::Tensor& pending, const RMSNorm& norm,
                                 LayerState& state);
   // xz = in_proj(hidden) (B, 2E) → (B, D).
   at::Tensor step_projected(const at::Tensor& xz, LayerState& state);
+  // The rest of the step after the conv: u = the conv step's output (B, E) (state.conv advanced), z (B, E).
+  at::Tensor step_convolved(at::Tensor u, const at::Tensor& z, LayerState& state);
   LayerState empty_state(int64_t batch, const at::TensorOptions& options) const;
 
   // Adapter on in_proj or out_proj (nullptr removes it); registered as "<proj>_adapter".

@@ -107,29 +107,11 @@ at::Tensor causal_conv1d_step(at::Tensor& conv_state, const at::Tensor& x,
   if (backend() == Backend::kAuto && cuda::conv_step_supported(conv_state, x, weight, bias))
     return cuda::causal_conv1d_step_cuda(conv_state, x, weight, bias, silu);
 #endif
-  const at::Tensor out = causal_conv1d_step_output(conv_state, x, weight, bias, silu);
-  causal_conv1d_shift(conv_state, x);
-  return out;
-}
-
-at::Tensor causal_conv1d_step_output(const at::Tensor& conv_state, const at::Tensor& x, const at::Tensor& weight,
-                                     const at::Tensor& bias, bool silu) {
-  torch::NoGradGuard no_grad;
   const at::Tensor window = at::cat({conv_state, x.unsqueeze(-1).to(conv_state.scalar_type())}, -1);
   at::Tensor out = (window * weight.to(window.scalar_type()).unsqueeze(0)).sum(-1);  // (B, E)
   if (bias.defined()) out = out + bias.to(out.scalar_type());
+  conv_state.copy_(window.narrow(2, 1, K - 1));
   return (silu ? F::silu(out) : out).to(x.scalar_type());
-}
-
-void causal_conv1d_shift(at::Tensor& conv_state, const at::Tensor& x) {
-  torch::NoGradGuard no_grad;
-  MCD_CHECK(conv_state.dim() == 3 && x.dim() == 2 && conv_state.size(0) == x.size(0) && conv_state.size(1) == x.size(1),
-            "causal_conv1d_shift: conv_state must be (B, E, K-1) for x (B, E), got ", conv_state.sizes(), " and ",
-            x.sizes());
-  const int64_t keep = conv_state.size(2);
-  if (keep == 0) return;
-  // (a new tensor first: the source overlaps the destination)
-  conv_state.copy_(at::cat({conv_state.narrow(2, 1, keep - 1), x.unsqueeze(-1).to(conv_state.scalar_type())}, -1));
 }
 
 at::Tensor causal_conv1d_final_state(const at::Tensor& x, int64_t kernel_size) {

@@ -23,12 +23,6 @@ at::Tensor causal_conv1d_composite(const at::Tensor& x, const at::Tensor& weight
 at::Tensor causal_conv1d_step(at::Tensor& conv_state, const at::Tensor& x,
                               const at::Tensor& weight, const at::Tensor& bias, bool silu);
 
-// The step's two halves in LibTorch ops, for ops that split them (ops/decode_linear.h
-// conv_step_decode_linear): the output without touching conv_state, and the shift of x into it.
-at::Tensor causal_conv1d_step_output(const at::Tensor& conv_state, const at::Tensor& x, const at::Tensor& weight,
-                                     const at::Tensor& bias, bool silu);
-void causal_conv1d_shift(at::Tensor& conv_state, const at::Tensor& x);
-
 // The conv state after consuming x (B, E, L): its last K−1 columns, zero-padded on the left.
 at::Tensor causal_conv1d_final_state(const at::Tensor& x, int64_t kernel_size);
 

@@ -29,14 +29,22 @@ at::Tensor decode_linear(const at::Tensor& x, const at::Tensor& weight, const at
   return at::linear(x, weight, bias);
 }
 
+namespace {
+
+bool norm_linear_wants_grad(const at::Tensor& residual_in, const at::Tensor& prev, const at::Tensor& norm_weight,
+                            const at::Tensor& weight, const at::Tensor& bias) {
+  return cuda_autocast_enabled() ||
+         (at::GradMode::is_enabled() && (residual_in.requires_grad() || (prev.defined() && prev.requires_grad()) ||
+                                         norm_weight.requires_grad() || weight.requires_grad() ||
+                                         (bias.defined() && bias.requires_grad())));
+}
+
+}  // namespace
+
 NormLinearOut add_rms_norm_decode_linear(const at::Tensor& residual_in, const at::Tensor& prev,
                                          const at::Tensor& norm_weight, double eps, const at::Tensor& weight,
                                          const at::Tensor& bias) {
-  const bool wants_grad =
-      cuda_autocast_enabled() ||
-      (at::GradMode::is_enabled() && (residual_in.requires_grad() || (prev.defined() && prev.requires_grad()) ||
-                                      norm_weight.requires_grad() || weight.requires_grad() ||
-                                      (bias.defined() && bias.requires_grad())));
+  const bool wants_grad = norm_linear_wants_grad(residual_in, prev, norm_weight, weight, bias);
 #ifdef MCD_WITH_CUDA
   if (!wants_grad && backend() == Backend::kAuto &&
       cuda::add_norm_decode_linear_supported(residual_in, prev, norm_weight, weight, bias)) {
@@ -50,31 +58,29 @@ NormLinearOut add_rms_norm_decode_linear(const at::Tensor& residual_in, const at
   return {decode_linear(n.normed, weight, bias), n.residual};
 }
 
-bool conv_step_decode_linear_is_fused(const at::Tensor& conv_state, const at::Tensor& x, const at::Tensor& conv_weight,
-                                      const at::Tensor& conv_bias, const at::Tensor& weight) {
+NormConvOut add_rms_norm_decode_linear_conv_step(const at::Tensor& residual_in, const at::Tensor& prev,
+                                                 const at::Tensor& norm_weight, double eps, const at::Tensor& weight,
+                                                 const at::Tensor& bias, at::Tensor& conv_state,
+                                                 const at::Tensor& conv_weight, const at::Tensor& conv_bias, bool silu) {
+  MCD_CHECK(conv_state.dim() == 3 && weight.dim() == 2 && conv_state.size(1) <= weight.size(0),
+            "add_rms_norm_decode_linear_conv_step: conv_state must be (rows, E, K-1) with E at most the weight's ",
+            weight.dim() == 2 ? weight.size(0) : -1, " output columns, got ", conv_state.sizes());
+  const int64_t E = conv_state.size(1), rest = weight.size(0) - E;
 #ifdef MCD_WITH_CUDA
-  return backend() == Backend::kAuto && cuda::conv_decode_linear_supported(conv_state, x, conv_weight, conv_bias, weight);
-#else
-  (void)conv_state, (void)x, (void)conv_weight, (void)conv_bias, (void)weight;
-  return false;
-#endif
-}
-
-ConvLinearOut conv_step_decode_linear(const at::Tensor& conv_state, const at::Tensor& x, const at::Tensor& conv_weight,
-                                      const at::Tensor& conv_bias, bool silu, const at::Tensor& weight) {
-  torch::NoGradGuard no_grad;
-  MCD_CHECK(conv_state.dim() == 3 && x.dim() == 2 && conv_weight.dim() == 2 && conv_state.size(0) == x.size(0) &&
-                conv_state.size(1) == x.size(1) && conv_state.size(2) == conv_weight.size(1) - 1,
-            "conv_step_decode_linear: conv_state must be (B, E, K-1) for x (B, E) and conv_weight (E, K), got ",
-            conv_state.sizes(), ", ", x.sizes(), " and ", conv_weight.sizes());
-#ifdef MCD_WITH_CUDA
-  if (backend() == Backend::kAuto && cuda::conv_decode_linear_supported(conv_state, x, conv_weight, conv_bias, weight)) {
-    auto [u, out] = cuda::conv_decode_linear_cuda(conv_state, x, conv_weight, conv_bias, silu, weight);
-    return {u, out};
+  const bool wants_grad = norm_linear_wants_grad(residual_in, prev, norm_weight, weight, bias) ||
+                          (at::GradMode::is_enabled() && (conv_weight.requires_grad() ||
+                                                          (conv_bias.defined() && conv_bias.requires_grad())));
+  const cuda::ConvStepOperands conv{&conv_state, conv_weight, conv_bias, silu};
+  if (!wants_grad && backend() == Backend::kAuto &&
+      cuda::add_norm_decode_linear_supported(residual_in, prev, norm_weight, weight, bias) &&
+      cuda::norm_conv_step_supported(conv, weight, residual_in.size(0))) {
+    auto [out, residual] = cuda::add_norm_decode_linear_cuda(residual_in, prev, norm_weight, eps, weight, bias, &conv);
+    return {out.narrow(1, 0, E), out.narrow(1, E, rest), residual};
   }
 #endif
-  const at::Tensor u = causal_conv1d_step_output(conv_state, x, conv_weight, conv_bias, silu);
-  return {u, decode_linear(u, weight)};
+  const NormLinearOut r = add_rms_norm_decode_linear(residual_in, prev, norm_weight, eps, weight, bias);
+  const at::Tensor u = causal_conv1d_step(conv_state, r.out.narrow(1, 0, E), conv_weight, conv_bias, silu);
+  return {u, r.out.narrow(1, E, rest), r.residual};
 }
 
 }  // namespace mcd::ops

@@ -25,22 +25,21 @@ NormLinearOut add_rms_norm_decode_linear(const at::Tensor& residual_in, const at
                                          const at::Tensor& norm_weight, double eps, const at::Tensor& weight,
                                          const at::Tensor& bias = {});
 
-// A decode step's conv step folded into the product that follows it (x_proj; no gradients):
-//   u = causal_conv1d_step_output(conv_state, x, conv_weight, conv_bias, silu)  (conv_state untouched)
-//   out = decode_linear(u, weight)
-// On CUDA at ≤ 8 rows one kernel: every block forms all of u in shared memory (block 0 writes it
-// out), then its columns; one launch instead of two. The caller shifts x into conv_state afterwards
-// (selective_scan_step's conv_shift, inside the step that follows): every block reads the whole old
-// state, so none of them may write it. Elsewhere those two ops themselves.
-struct ConvLinearOut {
-  at::Tensor u;    // (rows, E) in x's dtype
-  at::Tensor out;  // (rows, out)
+// The same followed by the conv step of x = out[:, :E] (E = conv_state.size(1); in_proj's xz):
+//   r = add_rms_norm_decode_linear(...);
+//   u = causal_conv1d_step(conv_state, r.out[:, :E], conv_weight, conv_bias, silu)  (x shifts into conv_state)
+//   → {u, r.out[:, E:], r.residual}
+// On CUDA, where the fused norm runs and the conv operands share the weight's dtype, in the same
+// kernel: the thread that forms x[r, e] runs channel e's conv step and writes u in x's place (one
+// launch less per layer; the conv-step kernel's arithmetic, so the same bits). Elsewhere those ops.
+struct NormConvOut {
+  at::Tensor u;         // (rows, E): the conv step's output
+  at::Tensor rest;      // (rows, out − E): the product's other columns (in_proj's z)
+  at::Tensor residual;  // residual_in + prev (rows, D), fp32
 };
-ConvLinearOut conv_step_decode_linear(const at::Tensor& conv_state, const at::Tensor& x, const at::Tensor& conv_weight,
-                                      const at::Tensor& conv_bias, bool silu, const at::Tensor& weight);
-// Whether conv_step_decode_linear runs as one kernel for these tensors (else it is the composite,
-// slower than the conv-step kernel and a product: a caller then keeps those).
-bool conv_step_decode_linear_is_fused(const at::Tensor& conv_state, const at::Tensor& x, const at::Tensor& conv_weight,
-                                      const at::Tensor& conv_bias, const at::Tensor& weight);
+NormConvOut add_rms_norm_decode_linear_conv_step(const at::Tensor& residual_in, const at::Tensor& prev,
+                                                 const at::Tensor& norm_weight, double eps, const at::Tensor& weight,
+                                                 const at::Tensor& bias, at::Tensor& conv_state,
+                                                 const at::Tensor& conv_weight, const at::Tensor& conv_bias, bool silu);
 
 }  // namespace mcd::ops

@@ -34,9 +34,9 @@ struct OpsOptions {
                                         // (programmatic dependent launch, sm_90; ops/cuda/cuda_common.cuh);
                                         // the same results
   bool decode_fused_conv = false;       // key `decode_fused_conv`: a decode step at ≤ 8 rows runs its conv step
-                                        // inside x_proj's kernel and the conv-state shift inside the scan step
-                                        // (ops::conv_step_decode_linear): one launch less per layer, the same
-                                        // results; off until timed on a GPU (docs/PERF_NOTES.md)
+                                        // inside the fused norm + in_proj kernel
+                                        // (ops::add_rms_norm_decode_linear_conv_step): one launch less per
+                                        // layer, the same results; off until timed on a GPU (docs/PERF_NOTES.md)
   // Tests only (no key): NaN-fill every output buffer of the CUDA ops before the kernels write it,
   // so an element a kernel forgets shows up as NaN.
   bool poison_outputs = false;

@@ -4,7 +4,6 @@
 
 #include "ops/autograd_placeholders.h"
 #include "ops/backend.h"
-#include "ops/causal_conv1d.h"
 #include "ops/cpu/selective_scan_cpu.h"
 #include "util/error.h"
 
@@ -156,7 +155,7 @@ at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at:
                                const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
                                const at::Tensor& D, const at::Tensor& z,
                                const at::Tensor& delta_bias, bool delta_softplus, bool a_is_log,
-                               const at::Tensor& delta_proj, at::Tensor* conv_state, const at::Tensor& conv_x) {
+                               const at::Tensor& delta_proj) {
   torch::NoGradGuard no_grad;
   MCD_CHECK(state.dim() == 3 && state.size(0) == u.size(0) && state.size(1) == u.size(1),
             "selective_scan_step: state must be (B, E, N), got ", state.sizes(), " for u ",
@@ -166,13 +165,9 @@ at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at:
             "selective_scan_step: delta_proj must be (E, R) for delta (B, R), got ", delta_proj.sizes(), " and ",
             delta.sizes());
 #ifdef MCD_WITH_CUDA
-  if (backend() == Backend::kAuto && cuda::scan_step_supported(state, u, delta, A, B, C, D, z, delta_bias, delta_proj)) {
-    const bool shift_inside = conv_state != nullptr && cuda::scan_step_conv_shift_supported(u, *conv_state, conv_x);
-    at::Tensor y = cuda::selective_scan_step_cuda(state, u, delta, A, B, C, D, z, delta_bias, delta_softplus, a_is_log,
-                                                  delta_proj, shift_inside ? conv_state : nullptr, conv_x);
-    if (conv_state != nullptr && !shift_inside) causal_conv1d_shift(*conv_state, conv_x);
-    return y;
-  }
+  if (backend() == Backend::kAuto && cuda::scan_step_supported(state, u, delta, A, B, C, D, z, delta_bias, delta_proj))
+    return cuda::selective_scan_step_cuda(state, u, delta, A, B, C, D, z, delta_bias, delta_softplus, a_is_log,
+                                          delta_proj);
 #endif
   const auto acc = state.scalar_type();
   // The low-rank product in the input's dtype, as the model's dt_proj computes it.
@@ -186,7 +181,6 @@ at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at:
   at::Tensor y = (state * C.to(acc).unsqueeze(1)).sum(-1);                   // (B, E)
   if (D.defined()) y = y + D.to(acc) * ua;
   if (z.defined()) y = y * F::silu(z.to(acc));
-  if (conv_state != nullptr) causal_conv1d_shift(*conv_state, conv_x);
   return y.to(u.scalar_type());
 }
 

@@ -46,14 +46,10 @@ at::Tensor selective_scan_composite(const ScanInputs& in, at::Tensor* last_state
 // with backend kAuto one kernel runs (ops/cuda/decode_step_params.h) where it takes the tensors.
 // delta_proj (E, R), when given: delta is the (B, R) low-rank input and Δ = delta · delta_projᵀ (the
 // model's dt_proj, formed inside the step kernel instead of by a matrix product of its own).
-// conv_state (B, E, K−1) and conv_x (B, E), when given: afterwards causal_conv1d_shift(*conv_state,
-// conv_x) — the conv step's state update that ops::conv_step_decode_linear leaves undone — inside the
-// step's kernel on CUDA.
 at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
                                const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
                                const at::Tensor& D, const at::Tensor& z,
                                const at::Tensor& delta_bias, bool delta_softplus, bool a_is_log = false,
-                               const at::Tensor& delta_proj = {}, at::Tensor* conv_state = nullptr,
-                               const at::Tensor& conv_x = {});
+                               const at::Tensor& delta_proj = {});
 
 }  // namespace mcd::ops

@@ -155,11 +155,11 @@ TEST(GpuCodesign, OverlappedDecodeLaunchesGiveTheSameLogitsBitForBit) {
   expect_option_keeps_logits(&ops::OpsOptions::decode_overlap);
 }
 
-// The conv step folded into x_proj (ops option decode_fused_conv) computes the same values in the same
-// order as the separate kernels (GpuDecodeStep.ConvFoldedIntoXProjGivesTheSeparateKernelsBits), so the
-// decoded logits must not change by a bit; a conv state shifted twice or not at all would change them
-// from the second step on.
-TEST(GpuCodesign, FoldedConvDecodeGivesTheSameLogitsBitForBit) {
+// The conv step inside the fused norm + in_proj kernel (ops option decode_fused_conv) computes the same
+// values in the same order as the separate kernels (GpuDecodeStep.ConvStepInInProjGivesTheSeparateKernelsBits),
+// so the decoded logits must not change by a bit; a conv state shifted twice or not at all would change
+// them from the second step on.
+TEST(GpuCodesign, FusedConvDecodeGivesTheSameLogitsBitForBit) {
   MCD_SKIP_IF_NO_CUDA();
   expect_option_keeps_logits(&ops::OpsOptions::decode_fused_conv);
 }

@@ -320,6 +320,27 @@ TEST(ScanKernelModes, BlockForwardReadsPaddedRowsWithVectors) {
   }
 }
 
+// 16-bit block forwards take one configuration while all their blocks fit on the card at once and
+// another beyond (selective_scan_block_fwd.cuh): both against the time-parallel forward on the same
+// inputs, bf16 and fp16 ([Rounding-flip bounds]: 1e-2 on the norm, as above; the state is fp32:
+// 1e-5). B·E = 64 is 32 two-channel blocks, one wave on any card of ≥ 6 SMs; B·E = 4000 is 2,000,
+// which no card holds at once (6 per SM at 168 registers: it would need 334 SMs).
+TEST(ScanKernelModes, BlockForwardWithinAndBeyondOneWaveMatchesTheTimeParallelForward) {
+  MCD_SKIP_IF_NO_CUDA();
+  for (const ScanCase& c : {ScanCase{2, 32, 130, 16, true, true, true, true, true, false},
+                            ScanCase{2, 2000, 130, 16, true, true, true, true, true, false}}) {
+    for (at::ScalarType dtype : {at::kHalf, at::kBFloat16}) {
+      const ScanTriple s = scan_triple(scan_values(c, 87), dtype, false);
+      const auto block = ops::cuda::selective_scan_cuda_forward(s.kernel, ScanAlgorithm::kBlockForward, false, true);
+      const auto tp = ops::cuda::selective_scan_cuda_forward(s.kernel, ScanAlgorithm::kTimeParallel, false, true);
+      const std::string what = std::string(dtype_name(dtype)) + " B·E = " + std::to_string(c.b * c.e);
+      EXPECT_LT(test::rel_err(block.out, tp.out), 1e-2) << what;
+      EXPECT_LT(test::rel_err(block.last_state, tp.last_state), 1e-5) << what;
+      EXPECT_EQ(block.out.select(1, c.e / 2).abs().max().item<double>(), 0.0) << what;  // the closed gate
+    }
+  }
+}
+
 // Under no gradient mode the op runs the inference forward (no saved states), with the same numbers
 // as the differentiable forward's algorithm where both choose alike (channel-last: no block forward).
 TEST(ScanKernelModes, NoGradForwardSavesNothingAndAgrees) {
@@ -779,56 +800,47 @@ TEST(GpuDecodeStep, KernelsMatchFloat64CompositesOverThreeSteps) {
                                               torch::zeros({8}, cuda).to(at::kBFloat16), u, at::Tensor()));
 }
 
-// The conv step folded into x_proj (ops::conv_step_decode_linear, one kernel) against the conv-step
-// kernel followed by decode_linear, and the scan step's deferred conv-state shift against the conv
-// step's own update. Both paths run the same per-channel arithmetic (ops/cuda/conv_step.cuh) and the
-// same column sums in the same order, so u, x_dbl, the scan output and both states must agree bit for
-// bit: every activation dtype, fp32 or activation-dtype weights, K 1..4, rows 1 and 8 (the most the
-// kernel takes), E 1536 (16-byte loads) and 37 (element loads), x a view into xz; poisoned outputs.
-TEST(GpuDecodeStep, ConvFoldedIntoXProjGivesTheSeparateKernelsBits) {
+// The conv step inside the fused norm + in_proj kernel (ops::add_rms_norm_decode_linear_conv_step)
+// against that kernel without it followed by the conv-step kernel: both round x to the dtype, then run
+// the same per-channel arithmetic (ops/cuda/conv_step.cuh), so u, z, the residual and the conv state
+// must agree bit for bit: every dtype, the norm weight fp32 or the dtype, K 1..4, rows 1 and 8 (the
+// most the kernel takes), D 768 (16-byte loads) and 77 (element loads), E 1536 (4 columns per block)
+// and 37 (1), with and without prev and conv bias; poisoned outputs. Runs the kernel, not the composite.
+// K = 1 has an empty conv state (no data pointer): the kernel must still run the conv step.
+TEST(GpuDecodeStep, ConvStepInInProjGivesTheSeparateKernelsBits) {
   MCD_SKIP_IF_NO_CUDA();
   torch::NoGradGuard no_grad;
   const auto cuda = torch::TensorOptions().device(torch::kCUDA);
   for (at::ScalarType dt : {at::kFloat, at::kHalf, at::kBFloat16}) {
-    for (bool w32 : {true, false}) {
-      const at::ScalarType wt = w32 ? at::kFloat : dt;
+    for (int64_t D : {77, 768}) {
       for (int64_t E : {37, 1536}) {
         for (int64_t rows : {1, 8}) {
           for (int64_t K : {1, 2, 3, 4}) {
-            if (dt == at::kFloat && rows * E * 4 > 48 * 1024) continue;  // over the kernel's shared memory
-            const std::string what = std::string(dtype_name(dt)) + (w32 ? " w32" : " w=act") + " E=" +
-                                     std::to_string(E) + " rows=" + std::to_string(rows) + " K=" + std::to_string(K);
-            torch::manual_seed(7 * K + 100 * rows + int(dt) + 3 * int(w32) + E);
-            const int64_t N = 16, R = 48;
-            const at::Tensor cw = (torch::randn({E, K}, cuda) * 0.5).to(wt), cb = (torch::randn({E}, cuda) * 0.1).to(wt);
-            const at::Tensor W = (torch::randn({R + 2 * N, E}, cuda) * 0.05).to(dt);
-            const at::Tensor xz = torch::randn({rows, 2 * E}, cuda).to(dt);
-            const at::Tensor x = xz.narrow(1, 0, E), z = xz.narrow(1, E, E);
-            at::Tensor conv_a = torch::randn({rows, E, K - 1}, cuda).to(dt), conv_b = conv_a.clone();
-            ASSERT_TRUE(ops::conv_step_decode_linear_is_fused(conv_a, x, cw, cb, W)) << what;
-            ops::ConvLinearOut fused;
+            const bool variant = (K + rows + D) % 2 == 0;  // alternates prev, bias and the norm weight's dtype
+            const std::string what = std::string(dtype_name(dt)) + " D=" + std::to_string(D) + " E=" + std::to_string(E) +
+                                     " rows=" + std::to_string(rows) + " K=" + std::to_string(K) +
+                                     (variant ? " prev, bias, norm w fp32" : " no prev, no bias, norm w=act");
+            torch::manual_seed(11 * K + 100 * rows + int(dt) + E + D);
+            const at::Tensor res = torch::randn({rows, D}, cuda);
+            const at::Tensor prev = variant ? torch::randn({rows, D}, cuda).to(dt) : at::Tensor();
+            const at::Tensor nw = (torch::rand({D}, cuda) + 0.5).to(variant ? at::kFloat : dt);
+            const at::Tensor W = (torch::randn({2 * E, D}, cuda) * 0.05).to(dt);
+            const at::Tensor cw = (torch::randn({E, K}, cuda) * 0.5).to(dt);
+            const at::Tensor cb = variant ? (torch::randn({E}, cuda) * 0.1).to(dt) : at::Tensor();
+            at::Tensor state = torch::randn({rows, E, K - 1}, cuda).to(dt), ref_state = state.clone();
+            ASSERT_TRUE(ops::cuda::add_norm_decode_linear_supported(res, prev, nw, W, at::Tensor())) << what;
+            ASSERT_TRUE(ops::cuda::norm_conv_step_supported({&state, cw, cb, true}, W, rows)) << what;
+            ops::NormConvOut fused;
             {
               PoisonOutputs poison;
-              fused = ops::conv_step_decode_linear(conv_a, x, cw, cb, true, W);
+              fused = ops::add_rms_norm_decode_linear_conv_step(res, prev, nw, 1e-5, W, {}, state, cw, cb, true);
             }
-            EXPECT_TRUE(torch::equal(conv_a, conv_b)) << what << ": the folded conv must leave the state";
-            const at::Tensor u = ops::causal_conv1d_step(conv_b, x, cw, cb, true);
-            const at::Tensor x_dbl = ops::decode_linear(u, W);
+            const ops::NormLinearOut plain = ops::add_rms_norm_decode_linear(res, prev, nw, 1e-5, W);
+            const at::Tensor u = ops::causal_conv1d_step(ref_state, plain.out.narrow(1, 0, E), cw, cb, true);
             EXPECT_TRUE(torch::equal(fused.u, u)) << what;
-            EXPECT_TRUE(torch::equal(fused.out, x_dbl)) << what;
-            // The scan step with and without the deferred shift.
-            const at::Tensor a_log = (torch::rand({E, N}, cuda) * 2.5).to(wt), D = torch::randn({E}, cuda).to(wt);
-            const at::Tensor dbias = (torch::randn({E}, cuda) * 0.1).to(wt), dproj = (torch::randn({E, R}, cuda) * 0.5).to(wt);
-            at::Tensor h1 = torch::randn({rows, E, N}, cuda), h2 = h1.clone();
-            auto step = [&](at::Tensor& h, at::Tensor* conv) {
-              return ops::selective_scan_step(h, u, x_dbl.narrow(1, 0, R), a_log, x_dbl.narrow(1, R, N),
-                                              x_dbl.narrow(1, R + N, N), D, z, dbias, true, true, dproj, conv, x);
-            };
-            ASSERT_TRUE(ops::cuda::scan_step_conv_shift_supported(u, conv_a, x)) << what;
-            const at::Tensor y1 = step(h1, nullptr), y2 = step(h2, &conv_a);
-            EXPECT_TRUE(torch::equal(y1, y2)) << what;
-            EXPECT_TRUE(torch::equal(h1, h2)) << what;
-            EXPECT_TRUE(torch::equal(conv_a, conv_b)) << what << ": the shifted state";
+            EXPECT_TRUE(torch::equal(fused.rest, plain.out.narrow(1, E, E))) << what;
+            EXPECT_TRUE(torch::equal(fused.residual, plain.residual)) << what;
+            EXPECT_TRUE(torch::equal(state, ref_state)) << what;
           }
         }
       }

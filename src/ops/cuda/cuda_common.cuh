@@ -151,6 +151,25 @@ inline bool device_overlaps_launches() {
   return known[dev] == 1;
 }
 
+// Whether `blocks` blocks of kKernel (`threads` threads, `smem` dynamic shared memory bytes) are all
+// resident at once on the current device: its occupancy times the SM count, asked once per device
+// (per kernel; a racing first ask is harmless).
+template <auto kKernel>
+bool fits_one_wave(int64_t blocks, int threads, size_t smem) {
+  constexpr int kMaxDevices = 64;
+  static int64_t slots[kMaxDevices] = {};  // resident blocks; 0: not asked yet
+  int dev = 0;
+  MCD_CUDA_CHECK(cudaGetDevice(&dev));
+  if (dev < 0 || dev >= kMaxDevices) return false;
+  if (slots[dev] == 0) {
+    int per_sm = 0, sms = 0;
+    MCD_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kKernel, threads, smem));
+    MCD_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    slots[dev] = per_sm * sms > 0 ? int64_t(per_sm) * sms : -1;  // -1: none fits (then never one wave)
+  }
+  return blocks <= slots[dev];
+}
+
 // kernel<<<grid, threads, smem, stream>>>(p), as an overlapped launch when `overlap` and the device
 // has it (see above).
 template <class Params>
@@ -171,7 +190,9 @@ void launch_overlapped(void (*kernel)(Params), dim3 grid, int threads, size_t sm
   attribute[0].val.programmaticStreamSerializationAllowed = 1;
   config.attrs = attribute;
   config.numAttrs = 1;
-  MCD_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, p));
+  const cudaError_t err = cudaLaunchKernelEx(&config, kernel, p);
+  if (err != cudaSuccess) (void)cudaGetLastError();  // a refused launch must not fail the next launch's check
+  MCD_CUDA_CHECK(err);
 }
 
 // Copies a (rows × kCols) tile of a strided global array into fp32 shared memory at

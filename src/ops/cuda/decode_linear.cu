@@ -2,7 +2,9 @@
 // warps computes 1 or 4 output columns for every row, its threads splitting the inner dimension
 // (16-byte loads of the weight rows and of each x row, or one element at a time when unaligned),
 // summed per warp and then over the warps in a fixed order. The fused variant first forms its rows
-// (residual add + RMSNorm) in shared memory, then runs the same loop.
+// (residual add + RMSNorm) in shared memory, then runs the same loop; given a conv state, the thread
+// that forms an x column's value (in_proj's first conv_channels columns) also runs that channel's
+// conv step (conv_step.cuh), so u replaces x and no conv-step kernel follows.
 #include <string>
 #include <type_traits>
 
@@ -30,7 +32,7 @@ __device__ __forceinline__ void load_vec(const T* ptr, float (&out)[V]) {
 // deep alone on its scheduler (ncu: 63 % of its stalls on loads, 4.3 µs per product at 130M,
 // fifth session). Sums: each thread's, then its warp's (shuffles), then the block's warps in order
 // (shared memory), so a result does not depend on timing.
-template <typename T, bool kVec, bool kXGlobal, int kCols>
+template <typename T, bool kVec, bool kXGlobal, int kCols, bool kConv = false>
 __device__ __forceinline__ void block_columns(const DecodeLinearParams& p, int64_t col0, const T* x, int64_t x_stride,
                                               float (&s_part)[kDecodeLinearWarps][kCols][kDecodeLinearMaxRows]) {
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
@@ -96,7 +98,16 @@ __device__ __forceinline__ void block_columns(const DecodeLinearParams& p, int64
     for (int w = 0; w < kDecodeLinearWarps; ++w) sum += s_part[w][c][r];
     const int64_t col = col0 + c;
     const float b = p.bias != nullptr ? to_float(static_cast<const T*>(p.bias)[col]) : 0.f;
-    static_cast<T*>(p.out)[r * p.out_features + col] = from_float<T>(sum + b);
+    T v = from_float<T>(sum + b);
+    if constexpr (kConv) {  // an x column: its conv step (conv_step.cuh), u replacing x
+      if (col < p.conv_channels) {
+        T* state = static_cast<T*>(p.conv_state) + r * p.conv_state_s.batch + col * p.conv_state_s.row;
+        const T* w = static_cast<const T*>(p.conv_weight) + col * p.conv_weight_row_stride;
+        const T* cb = p.conv_bias != nullptr ? static_cast<const T*>(p.conv_bias) + col : nullptr;
+        v = from_float<T>(conv_step_channel<T, T>(state, p.conv_state_s.time, w, cb, v, p.conv_width, p.conv_silu));
+      }
+    }
+    static_cast<T*>(p.out)[r * p.out_features + col] = v;
   }
 }
 
@@ -128,7 +139,7 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps) decode_linear_kernel(
                                       s_part);
 }
 
-template <typename T, bool kVec, typename TNorm, int kCols>
+template <typename T, bool kVec, typename TNorm, int kCols, bool kConv>
 __global__ void __launch_bounds__(32 * kDecodeLinearWarps) add_norm_decode_linear_kernel(DecodeLinearParams p) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* xs = reinterpret_cast<T*>(smem_raw);  // [rows][in]: the normed rows
@@ -178,60 +189,7 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps) add_norm_decode_linea
     xs[i] = from_float<T>(to_float(nw[k]) * (v * s_rstd[r]));
   }
   __syncthreads();  // (also: s_part is free again)
-  block_columns<T, kVec, false, kCols>(p, int64_t(blockIdx.x) * kCols, xs, D, s_part);
-}
-
-// The conv step folded into the product (x_proj of a decode step): every block forms all rows of
-// u = conv step output in shared memory (the same arithmetic as the conv-step kernel,
-// conv_step.cuh), block 0 writes them out, then the block's columns as above. One launch instead
-// of two; each block re-reads the conv state and weights (≤ 8 rows × E × K elements, from L2).
-template <typename T, bool kVec, typename TConv, int kCols>
-__global__ void __launch_bounds__(32 * kDecodeLinearWarps) conv_decode_linear_kernel(DecodeLinearParams p) {
-  extern __shared__ __align__(16) unsigned char smem_raw[];
-  T* us = reinterpret_cast<T*>(smem_raw);  // [rows][in]: u
-  __shared__ float s_part[kDecodeLinearWarps][kCols][kDecodeLinearMaxRows];
-  prefetch_columns<T, kVec, kCols>(p, int64_t(blockIdx.x) * kCols);
-  wait_for_previous_kernel();
-  allow_next_kernel();
-  const int64_t E = p.in_features, n = p.rows * E;
-  const int K = p.conv_width;
-  const T* __restrict__ state = static_cast<const T*>(p.conv_state);
-  const T* __restrict__ x = static_cast<const T*>(p.conv_x);
-  const TConv* __restrict__ cw = static_cast<const TConv*>(p.conv_weight);
-  const TConv* __restrict__ cb = static_cast<const TConv*>(p.conv_bias);
-  // kBatch channels per thread at a time, every load of the batch issued before any arithmetic: a
-  // thread has rows·E / blockDim channels (12 for 130M at one row), and one L2 round trip per channel
-  // would cost more than the launch this kernel saves.
-  constexpr int kBatch = 8;
-  for (int64_t i0 = threadIdx.x; i0 < n; i0 += int64_t(kBatch) * blockDim.x) {
-    T win[kBatch][kConvMaxWidth];
-    float wk[kBatch][kConvMaxWidth], bias[kBatch];
-#pragma unroll
-    for (int j = 0; j < kBatch; ++j) {
-      const int64_t i = i0 + int64_t(j) * blockDim.x;
-      if (i >= n) break;
-      const int64_t r = i / E, e = i - r * E;
-      const T* st = state + r * p.conv_state_s.batch + e * p.conv_state_s.row;
-      const TConv* w = cw + e * p.conv_weight_row_stride;
-#pragma unroll
-      for (int k = 0; k < kConvMaxWidth; ++k) {
-        if (k >= K) break;
-        win[j][k] = k == K - 1 ? x[r * p.conv_x_row_stride + e] : st[k * p.conv_state_s.time];
-        wk[j][k] = to_float(w[k]);
-      }
-      bias[j] = cb != nullptr ? to_float(cb[e]) : 0.f;
-    }
-#pragma unroll
-    for (int j = 0; j < kBatch; ++j) {
-      const int64_t i = i0 + int64_t(j) * blockDim.x;
-      if (i >= n) break;
-      const T u = from_float<T>(conv_step_value<T>(win[j], wk[j], bias[j], K, p.conv_silu));
-      us[i] = u;
-      if (blockIdx.x == 0) static_cast<T*>(p.u_out)[i] = u;
-    }
-  }
-  __syncthreads();
-  block_columns<T, kVec, false, kCols>(p, int64_t(blockIdx.x) * kCols, us, E, s_part);
+  block_columns<T, kVec, false, kCols, kConv>(p, int64_t(blockIdx.x) * kCols, xs, D, s_part);
 }
 
 // Columns per block: 4 where there are enough columns to give every SM several blocks anyway
@@ -252,38 +210,33 @@ void launch(const DecodeLinearParams& p) {
   else go(std::integral_constant<int, 1>{});
 }
 
-// The two kernels that form their rows in shared memory first (rows × in elements of T), each with
-// a second element type: the norm weight's (fused norm) or the conv weight's (folded conv), fp32 or T.
-struct NormRows {
-  template <typename T, bool kVec, typename T2, int kCols>
-  static constexpr auto kernel() { return &add_norm_decode_linear_kernel<T, kVec, T2, kCols>; }
-};
-struct ConvRows {
-  template <typename T, bool kVec, typename T2, int kCols>
-  static constexpr auto kernel() { return &conv_decode_linear_kernel<T, kVec, T2, kCols>; }
-};
-
-// Launches Rows's kernel for p: 1 or 4 columns per block as launch() chooses, 16-byte loads when
-// p.vec, the second type fp32 when second_fp32.
-template <class Rows, typename T>
-void launch_rows_in_smem(const DecodeLinearParams& p, bool second_fp32) {
+// The fused-norm kernel for p: 1 or 4 columns per block as launch() chooses, 16-byte loads when
+// p.vec, the norm weight fp32 or T, the conv step of the x columns when p.conv. Its
+// rows take rows × in elements of T of shared memory.
+template <typename T>
+void launch_add_norm(const DecodeLinearParams& p) {
   const size_t smem = size_t(p.rows * p.in_features) * sizeof(T);
-  auto go = [&](auto* second_tag, auto cols_tag) {
-    using T2 = std::remove_pointer_t<decltype(second_tag)>;
+  auto go = [&](auto* norm_tag, auto cols_tag, auto conv_tag) {
+    using TNorm = std::remove_pointer_t<decltype(norm_tag)>;
     constexpr int kCols = decltype(cols_tag)::value;
+    constexpr bool kConv = decltype(conv_tag)::value;
     const dim3 grid(column_blocks(p, kCols));
     if (p.vec)
-      launch_overlapped(Rows::template kernel<T, true, T2, kCols>(), grid, 32 * kDecodeLinearWarps, smem, p.stream,
-                        p.overlap, p);
+      launch_overlapped(add_norm_decode_linear_kernel<T, true, TNorm, kCols, kConv>, grid, 32 * kDecodeLinearWarps,
+                        smem, p.stream, p.overlap, p);
     else
-      launch_overlapped(Rows::template kernel<T, false, T2, kCols>(), grid, 32 * kDecodeLinearWarps, smem, p.stream,
-                        p.overlap, p);
+      launch_overlapped(add_norm_decode_linear_kernel<T, false, TNorm, kCols, kConv>, grid, 32 * kDecodeLinearWarps,
+                        smem, p.stream, p.overlap, p);
   };
-  auto with_cols = [&](auto* second_tag) {
-    if (p.out_features >= kWideOutput) go(second_tag, std::integral_constant<int, 4>{});
-    else go(second_tag, std::integral_constant<int, 1>{});
+  auto with_conv = [&](auto* norm_tag, auto cols_tag) {
+    if (p.conv) go(norm_tag, cols_tag, std::true_type{});
+    else go(norm_tag, cols_tag, std::false_type{});
   };
-  if (second_fp32) with_cols(static_cast<float*>(nullptr));
+  auto with_cols = [&](auto* norm_tag) {
+    if (p.out_features >= kWideOutput) with_conv(norm_tag, std::integral_constant<int, 4>{});
+    else with_conv(norm_tag, std::integral_constant<int, 1>{});
+  };
+  if (p.norm_weight_fp32) with_cols(static_cast<float*>(nullptr));
   else with_cols(static_cast<T*>(nullptr));
 }
 
@@ -304,25 +257,15 @@ void add_norm_decode_linear(const DecodeLinearParams& p) {
   MCD_CHECK(p.rows >= 1 && p.rows <= kDecodeLinearMaxRows, "add_norm_decode_linear: rows must be 1..",
             kDecodeLinearMaxRows);
   MCD_CHECK(p.out_features >= 1, "add_norm_decode_linear: no output columns (block 0 writes the residual)");
+  MCD_CHECK(!p.conv || (p.conv_channels <= p.out_features && p.conv_width >= 1 &&
+                                        p.conv_width <= kConvMaxWidth),
+            "add_norm_decode_linear: the conv step needs 1..", kConvMaxWidth, " taps on at most out_features channels");
   switch (p.dtype) {
-    case DType::kFloat32: return launch_rows_in_smem<NormRows, float>(p, p.norm_weight_fp32);
-    case DType::kFloat16: return launch_rows_in_smem<NormRows, __half>(p, p.norm_weight_fp32);
-    case DType::kBFloat16: return launch_rows_in_smem<NormRows, __nv_bfloat16>(p, p.norm_weight_fp32);
+    case DType::kFloat32: return launch_add_norm<float>(p);
+    case DType::kFloat16: return launch_add_norm<__half>(p);
+    case DType::kBFloat16: return launch_add_norm<__nv_bfloat16>(p);
   }
   fail("add_norm_decode_linear: unsupported dtype code " + std::to_string(static_cast<int>(p.dtype)));
-}
-
-void conv_decode_linear(const DecodeLinearParams& p) {
-  MCD_CHECK(p.rows >= 1 && p.rows <= kDecodeLinearMaxRows, "conv_decode_linear: rows must be 1..", kDecodeLinearMaxRows);
-  MCD_CHECK(p.conv_width >= 1 && p.conv_width <= kConvMaxWidth, "conv_decode_linear: conv width must be 1..",
-            kConvMaxWidth);
-  MCD_CHECK(p.out_features >= 1, "conv_decode_linear: no output columns (block 0 writes u)");
-  switch (p.dtype) {
-    case DType::kFloat32: return launch_rows_in_smem<ConvRows, float>(p, p.conv_weight_fp32);
-    case DType::kFloat16: return launch_rows_in_smem<ConvRows, __half>(p, p.conv_weight_fp32);
-    case DType::kBFloat16: return launch_rows_in_smem<ConvRows, __nv_bfloat16>(p, p.conv_weight_fp32);
-  }
-  fail("conv_decode_linear: unsupported dtype code " + std::to_string(static_cast<int>(p.dtype)));
 }
 
 }  // namespace mcd::ops::cuda

@@ -84,12 +84,32 @@ bool add_norm_decode_linear_supported(const at::Tensor& residual_in, const at::T
                               bias.size(0) == weight.size(0) && bias.is_contiguous()));
 }
 
+bool norm_conv_step_supported(const ConvStepOperands& conv, const at::Tensor& weight, int64_t rows) {
+  if (conv.state == nullptr || !weight.defined()) return false;
+  const at::Tensor& st = *conv.state;
+  const at::Tensor& w = conv.weight;
+  const auto like_weight = [&](const at::Tensor& x) {
+    return x.defined() && x.is_cuda() && x.device() == weight.device() && x.scalar_type() == weight.scalar_type();
+  };
+  if (!(like_weight(st) && like_weight(w) && st.dim() == 3 && w.dim() == 2)) return false;
+  const int64_t E = st.size(1), K = w.size(1);
+  return st.size(0) == rows && E >= 1 && E <= weight.size(0) && w.size(0) == E && K >= 1 && K <= kConvMaxWidth &&
+         st.size(2) == K - 1 && (w.stride(1) == 1 || K == 1) &&
+         (!conv.bias.defined() ||
+          (like_weight(conv.bias) && conv.bias.dim() == 1 && conv.bias.size(0) == E && conv.bias.is_contiguous()));
+}
+
 std::pair<at::Tensor, at::Tensor> add_norm_decode_linear_cuda(const at::Tensor& residual_in, const at::Tensor& prev,
                                                               const at::Tensor& norm_weight, double eps,
-                                                              const at::Tensor& weight, const at::Tensor& bias) {
+                                                              const at::Tensor& weight, const at::Tensor& bias,
+                                                              const ConvStepOperands* conv) {
   MCD_CHECK(add_norm_decode_linear_supported(residual_in, prev, norm_weight, weight, bias),
             "add_rms_norm_decode_linear (CUDA): unsupported tensors: residual ", residual_in.sizes(), ", weight ",
             weight.sizes(), " ", weight.scalar_type());
+  MCD_CHECK(conv == nullptr || norm_conv_step_supported(*conv, weight, residual_in.size(0)),
+            "add_rms_norm_decode_linear_conv_step (CUDA): unsupported conv operands: state ",
+            conv && conv->state ? conv->state->sizes() : at::IntArrayRef{}, ", conv weight ",
+            conv ? conv->weight.sizes() : at::IntArrayRef{}, " for weight ", weight.sizes(), " ", weight.scalar_type());
   const c10::cuda::CUDAGuard guard(residual_in.device());
   at::Tensor out = fresh(at::empty({residual_in.size(0), weight.size(0)}, weight.options()));
   // A new buffer, never residual_in itself: block 0 writes it while the other blocks still read.
@@ -103,46 +123,19 @@ std::pair<at::Tensor, at::Tensor> add_norm_decode_linear_cuda(const at::Tensor& 
   k.norm_weight_fp32 = norm_weight.scalar_type() == at::kFloat;
   k.eps = static_cast<float>(eps);
   k.residual_out = residual_out.data_ptr<float>();
+  if (conv != nullptr) {
+    k.conv = true;
+    k.conv_state = conv->state->data_ptr();
+    k.conv_state_s = strides_of(*conv->state);
+    k.conv_weight = conv->weight.data_ptr();
+    k.conv_weight_row_stride = conv->weight.stride(0);
+    k.conv_bias = conv->bias.defined() ? conv->bias.data_ptr() : nullptr;
+    k.conv_channels = conv->state->size(1);
+    k.conv_width = static_cast<int>(conv->weight.size(1));
+    k.conv_silu = conv->silu;
+  }
   add_norm_decode_linear(k);
   return {out, residual_out};
-}
-
-bool conv_decode_linear_supported(const at::Tensor& conv_state, const at::Tensor& x, const at::Tensor& conv_weight,
-                                  const at::Tensor& conv_bias, const at::Tensor& weight) {
-  if (!conv_step_supported(conv_state, x, conv_weight, conv_bias)) return false;
-  const int64_t rows = x.size(0), E = x.size(1);
-  return rows >= 1 && rows <= kDecodeLinearMaxRows && E >= 1 &&
-         rows * E * int64_t(c10::elementSize(x.scalar_type())) <= kDecodeLinearMaxSmem && weight.defined() &&
-         weight.is_cuda() && weight.device() == x.device() && weight.scalar_type() == x.scalar_type() &&
-         weight.dim() == 2 && weight.size(0) >= 1 && weight.size(1) == E && (weight.stride(1) == 1 || E == 1);
-}
-
-std::pair<at::Tensor, at::Tensor> conv_decode_linear_cuda(const at::Tensor& conv_state, const at::Tensor& x,
-                                                          const at::Tensor& conv_weight, const at::Tensor& conv_bias,
-                                                          bool silu, const at::Tensor& weight) {
-  MCD_CHECK(conv_decode_linear_supported(conv_state, x, conv_weight, conv_bias, weight),
-            "conv_step_decode_linear (CUDA): unsupported tensors: state ", conv_state.sizes(), ", x ", x.sizes(),
-            ", conv weight ", conv_weight.sizes(), ", weight ", weight.sizes());
-  const c10::cuda::CUDAGuard guard(x.device());
-  at::Tensor out = fresh(at::empty({x.size(0), weight.size(0)}, x.options()));
-  // A new buffer that block 0 writes while every block reads the conv state and x.
-  at::Tensor u = fresh(at::empty({x.size(0), x.size(1)}, x.options()));
-  // u sits in shared memory at a 16-byte aligned base with row stride E: the product's own
-  // condition for 16-byte loads is the whole condition.
-  DecodeLinearParams k = product_params(x.size(0), weight, at::Tensor(), out, "conv_step_decode_linear (CUDA)");
-  k.conv_state = conv_state.data_ptr();
-  k.conv_state_s = strides_of(conv_state);
-  k.conv_x = x.data_ptr();
-  k.conv_x_row_stride = x.stride(0);
-  k.conv_weight = conv_weight.data_ptr();
-  k.conv_weight_row_stride = conv_weight.stride(0);
-  k.conv_bias = conv_bias.defined() ? conv_bias.data_ptr() : nullptr;
-  k.conv_weight_fp32 = conv_weight.scalar_type() == at::kFloat;
-  k.conv_width = static_cast<int>(conv_weight.size(1));
-  k.conv_silu = silu;
-  k.u_out = u.data_ptr();
-  conv_decode_linear(k);
-  return {u, out};
 }
 
 }  // namespace mcd::ops::cuda

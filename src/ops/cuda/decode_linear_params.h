@@ -7,6 +7,7 @@
 // trace, docs/PERF_NOTES.md, fifth session). Here a block computes 1 or 4 output columns for every row.
 #pragma once
 
+#include "ops/cuda/conv_params.h"
 #include "ops/cuda/params_common.h"
 
 namespace mcd::ops::cuda {
@@ -34,19 +35,17 @@ struct DecodeLinearParams {
   bool norm_weight_fp32 = true;
   float eps = 1e-5f;
   float* residual_out = nullptr;       // (rows, in) fp32 contiguous
-
-  // conv_decode_linear only: x is not read; the rows are the conv step's output
-  //   u[r, e] = act(conv_bias[e] + Σ_k conv_weight[e, k]·[conv_state[r, e, :], conv_x[r, e]][k])
-  // (ops/cuda/conv_step.cuh), formed in each block's shared memory; block 0 writes them to u_out. The
-  // conv state is only read (every block reads all of it); the caller shifts it afterwards.
-  const void* conv_state = nullptr;  Strides3 conv_state_s;  // (rows, in, K−1) in dtype
-  const void* conv_x = nullptr;      int64_t conv_x_row_stride = 0;  // (rows, in), unit channel stride
-  const void* conv_weight = nullptr; int64_t conv_weight_row_stride = 0;  // (in, K), unit time stride
-  const void* conv_bias = nullptr;   // (in) contiguous, or null; the conv weight's dtype
-  bool conv_weight_fp32 = true;      // conv weight and bias: fp32, else dtype
-  int conv_width = 0;                // K (1..kConvMaxWidth)
+  // Optional (conv): the conv step of the first conv_channels output columns (x of in_proj's
+  // xz) in the same kernel, exactly as the conv-step kernel on x (ops/cuda/conv_step.cuh): out[r, e]
+  // becomes u = act(conv_bias[e] + Σ_k conv_weight[e, k]·[conv_state[r, e, :], x[r, e]][k]) and x
+  // shifts into conv_state. Each (r, e) is one thread's, so the state is updated in place.
+  bool conv = false;
+  void* conv_state = nullptr;         Strides3 conv_state_s;  // (rows, conv_channels, K − 1) in dtype (K = 1: may be null)
+  const void* conv_weight = nullptr;  int64_t conv_weight_row_stride = 0;  // (conv_channels, K) in dtype, unit time stride
+  const void* conv_bias = nullptr;    // (conv_channels) in dtype, contiguous, or null
+  int64_t conv_channels = 0;
+  int conv_width = 0;                 // K (1..kConvMaxWidth)
   bool conv_silu = true;
-  void* u_out = nullptr;             // (rows, in) contiguous
 };
 
 // Shared memory the fused kernel needs for its rows (the host checks it fits the default 48 KB).
@@ -54,6 +53,5 @@ constexpr int64_t kDecodeLinearMaxSmem = 48 * 1024;
 
 void decode_linear(const DecodeLinearParams& p);
 void add_norm_decode_linear(const DecodeLinearParams& p);
-void conv_decode_linear(const DecodeLinearParams& p);
 
 }  // namespace mcd::ops::cuda

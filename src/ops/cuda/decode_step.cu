@@ -29,19 +29,9 @@ __global__ void __launch_bounds__(kStepThreads) conv_step_kernel(ConvStepParams 
   prefetch_l2(w);  // the weights while the previous kernel runs (an overlapped launch); then wait for it
   wait_for_previous_kernel();
   allow_next_kernel();
-  T win[kConvMaxWidth];  // [state, x], oldest first
-  float wk[kConvMaxWidth];
-#pragma unroll
-  for (int k = 0; k < kConvMaxWidth; ++k) {
-    if (k >= K) break;
-    win[k] = k == K - 1 ? static_cast<const T*>(p.x)[b * p.x_batch_stride + e] : state[k * ts];
-    wk[k] = to_float(w[k]);
-  }
-  const float bias = p.bias ? to_float(static_cast<const W*>(p.bias)[e]) : 0.f;
-  const float acc = conv_step_value<T>(win, wk, bias, K, p.silu);
-#pragma unroll
-  for (int k = 0; k + 1 < kConvMaxWidth; ++k)
-    if (k + 1 < K) state[k * ts] = win[k + 1];  // keep the newest K−1
+  const T x = static_cast<const T*>(p.x)[b * p.x_batch_stride + e];
+  const W* bias = p.bias != nullptr ? static_cast<const W*>(p.bias) + e : nullptr;
+  const float acc = conv_step_channel<T, W>(state, ts, w, bias, x, K, p.silu);
   static_cast<T*>(p.out)[b * p.dim + e] = from_float<T>(acc);
 }
 
@@ -151,19 +141,6 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
     }
   }
   y = warp_sum<kScanStepLanes>(y);
-  if (p.conv_state != nullptr && ok && lane == kScanStepLanes - 1) {  // the deferred conv-state shift
-    T* conv = static_cast<T*>(p.conv_state) + b * p.conv_state_s.batch + e * p.conv_state_s.row;
-    const int64_t ts = p.conv_state_s.time;
-    T keep[kConvMaxWidth - 1];
-#pragma unroll
-    for (int k = 0; k + 1 < kConvMaxWidth - 1; ++k)
-      if (k + 1 < p.conv_keep) keep[k] = conv[(k + 1) * ts];
-    const T xv = static_cast<const T*>(p.conv_x)[b * p.conv_x_batch_stride + e];
-#pragma unroll
-    for (int k = 0; k + 1 < kConvMaxWidth - 1; ++k)
-      if (k + 1 < p.conv_keep) conv[k * ts] = keep[k];
-    if (p.conv_keep > 0) conv[(p.conv_keep - 1) * ts] = xv;
-  }
   if (!ok || lane != 0) return;
   if (p.D) y = fmaf(to_float(static_cast<const W*>(p.D)[e]), u, y);
   if (p.z) {

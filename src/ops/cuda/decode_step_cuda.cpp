@@ -103,23 +103,13 @@ bool scan_step_supported(const at::Tensor& state, const at::Tensor& u, const at:
          weights_ok({&A, &D, &delta_bias, &delta_proj}, u);
 }
 
-bool scan_step_conv_shift_supported(const at::Tensor& u, const at::Tensor& conv_state, const at::Tensor& conv_x) {
-  return conv_state.defined() && conv_state.is_cuda() && conv_state.device() == u.device() &&
-         conv_state.scalar_type() == u.scalar_type() && conv_state.dim() == 3 && conv_state.size(0) == u.size(0) &&
-         conv_state.size(1) == u.size(1) && conv_state.size(2) <= kConvMaxWidth - 1 && rows_ok(conv_x, u, u.size(1));
-}
-
 at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
                                     const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
                                     const at::Tensor& D, const at::Tensor& z, const at::Tensor& delta_bias,
-                                    bool delta_softplus, bool a_is_log, const at::Tensor& delta_proj,
-                                    at::Tensor* conv_state, const at::Tensor& conv_x) {
+                                    bool delta_softplus, bool a_is_log, const at::Tensor& delta_proj) {
   MCD_CHECK(scan_step_supported(state, u, delta, A, B, C, D, z, delta_bias, delta_proj),
             "selective_scan_step (CUDA): unsupported tensors: state ", state.sizes(), ", u ", u.sizes(), ", A ",
             A.sizes());
-  MCD_CHECK(conv_state == nullptr || scan_step_conv_shift_supported(u, *conv_state, conv_x),
-            "selective_scan_step (CUDA): unsupported conv state ", conv_state ? conv_state->sizes() : at::IntArrayRef{},
-            " for u ", u.sizes());
   const c10::cuda::CUDAGuard guard(u.device());
   at::Tensor out = fresh(at::empty({u.size(0), u.size(1)}, u.options()));
   ScanStepParams k;
@@ -146,13 +136,6 @@ at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, cons
   k.D = D.defined() ? D.data_ptr() : nullptr;
   k.dt_bias = delta_bias.defined() ? delta_bias.data_ptr() : nullptr;
   k.softplus = delta_softplus;
-  if (conv_state != nullptr) {
-    k.conv_state = conv_state->data_ptr();
-    k.conv_state_s = strides_of(*conv_state);
-    k.conv_keep = static_cast<int>(conv_state->size(2));
-    k.conv_x = conv_x.data_ptr();
-    k.conv_x_batch_stride = conv_x.stride(0);
-  }
   k.out = out.data_ptr();
   k.stream = c10::cuda::getCurrentCUDAStream().stream();
   k.overlap = ops_options().decode_overlap && k.batch <= kStepOverlapMaxBatch;

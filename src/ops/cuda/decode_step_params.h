@@ -53,10 +53,6 @@ struct ScanStepParams {
   const void* D = nullptr;       // (E) contiguous, or null
   const void* dt_bias = nullptr; // (E) contiguous, or null
   bool softplus = true;
-  // Optional: also shift conv_x into the conv state (the conv step's update, which
-  // conv_step_decode_linear leaves undone): state[k] = state[k + 1], state[K − 2] = x. In dtype.
-  void* conv_state = nullptr;  Strides3 conv_state_s;  int conv_keep = 0;  // (B, E, K − 1), K − 1 ≤ 3
-  const void* conv_x = nullptr;  int64_t conv_x_batch_stride = 0;         // (B, E), unit channel stride
   void* out = nullptr;  // (B, E) contiguous
   bool overlap = false;  // an overlapped launch (cuda_common.cuh launch_overlapped; ops option decode_overlap)
   cudaStream_t stream = nullptr;

@@ -135,10 +135,7 @@ bool scan_step_supported(const at::Tensor& state, const at::Tensor& u, const at:
 at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
                                     const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
                                     const at::Tensor& D, const at::Tensor& z, const at::Tensor& delta_bias,
-                                    bool delta_softplus, bool a_is_log, const at::Tensor& delta_proj = {},
-                                    at::Tensor* conv_state = nullptr, const at::Tensor& conv_x = {});
-// Whether the scan-step kernel can also shift conv_x into conv_state (u's dtype, (B, E, ≤ 3) states).
-bool scan_step_conv_shift_supported(const at::Tensor& u, const at::Tensor& conv_state, const at::Tensor& conv_x);
+                                    bool delta_softplus, bool a_is_log, const at::Tensor& delta_proj = {});
 // The few-row linear layer (ops/decode_linear.h): x (rows ≤ 8, in) with unit inner stride, weight
 // (out, in) with unit inner stride, bias (out) or undefined, all CUDA tensors of one kernel dtype.
 bool decode_linear_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
@@ -149,17 +146,20 @@ at::Tensor decode_linear_cuda(const at::Tensor& x, const at::Tensor& weight, con
 // Returns {out, residual_out}.
 bool add_norm_decode_linear_supported(const at::Tensor& residual_in, const at::Tensor& prev,
                                       const at::Tensor& norm_weight, const at::Tensor& weight, const at::Tensor& bias);
+// conv, when given: also the conv step of out's first E columns (ops/decode_linear.h
+// add_rms_norm_decode_linear_conv_step), for the operands norm_conv_step_supported takes: a conv
+// state (rows, E ≤ out, K − 1), conv weight (E, K ≤ 4) with unit time stride and bias (E) or
+// undefined, all of the weight's dtype on its device.
+struct ConvStepOperands {
+  at::Tensor* state = nullptr;
+  at::Tensor weight, bias;
+  bool silu = true;
+};
+bool norm_conv_step_supported(const ConvStepOperands& conv, const at::Tensor& weight, int64_t rows);
 std::pair<at::Tensor, at::Tensor> add_norm_decode_linear_cuda(const at::Tensor& residual_in, const at::Tensor& prev,
                                                               const at::Tensor& norm_weight, double eps,
-                                                              const at::Tensor& weight, const at::Tensor& bias);
-// The conv step folded into the product (ops/decode_linear.h conv_step_decode_linear): what
-// conv_step_supported takes, at ≤ 8 rows, a weight (out, E) of x's dtype with unit inner stride and
-// rows·E elements within 48 KB. Returns {u, out}; the conv state is not updated.
-bool conv_decode_linear_supported(const at::Tensor& conv_state, const at::Tensor& x, const at::Tensor& conv_weight,
-                                  const at::Tensor& conv_bias, const at::Tensor& weight);
-std::pair<at::Tensor, at::Tensor> conv_decode_linear_cuda(const at::Tensor& conv_state, const at::Tensor& x,
-                                                          const at::Tensor& conv_weight, const at::Tensor& conv_bias,
-                                                          bool silu, const at::Tensor& weight);
+                                                              const at::Tensor& weight, const at::Tensor& bias,
+                                                              const ConvStepOperands* conv = nullptr);
 
 // Row-wise LM-head cross-entropy (ops/chunked_cross_entropy.h, cross_entropy_rows): per-row
 // loss in fp32, and with write_grad the logits overwritten by (softmax − one-hot)·grad_scale.

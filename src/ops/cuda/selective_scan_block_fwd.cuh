@@ -40,13 +40,15 @@ struct BlockFwdTraits {
   static constexpr int kChunk = kChannelThreads * kItems;  // steps per channel per chunk
 };
 
-// The library's configuration (dev/scan_lab times the others; lab, (1, 4096, 1536), H200): 16-bit
-// activations 1 warp × 16 steps per channel, two channels per block, two states at a time with the
-// second pass recomputing (version 37: 106 µs in bf16, against 116 for the best one-state version and
-// 138 for the sixth session's 4 × 8); fp32 4 warps × 8 steps, two states at a time (version 34: 141 µs
-// against 157). [measured: docs/PERF_NOTES.md, "Seventh session"]
-template <typename T>
-using BlockFwdConfig = std::conditional_t<sizeof(T) == 2, BlockFwdTraits<1, 16, 2, 2, true>, BlockFwdTraits<4, 8, 1, 2, false>>;
+// The library's configurations (dev/scan_lab times the others; lab, H200, bf16, L = 4096, µs):
+// - BlockFwdOneWave, version 37: 1 warp × 16 steps per channel, two channels per block, two states at
+//   a time with the second pass recomputing. Fastest while all its blocks run at once (E = 1536: 105.5
+//   against 115.4 for 34), slow when they take a second wave (E = 2048, 1.3 waves: 187.0 against 153.4).
+// - BlockFwdManyWaves, version 34: 4 warps × 8 steps, one channel per block, two states kept; small
+//   blocks, so the waves' tail is short. fp32 always (E = 1536: 139.6 against 156.9 for 37).
+// [measured: docs/PERF_NOTES.md, "Eighth session"]
+using BlockFwdOneWave = BlockFwdTraits<1, 16, 2, 2, true>;
+using BlockFwdManyWaves = BlockFwdTraits<4, 8, 1, 2, false>;
 
 // kItems consecutive elements of one row, kept as loaded: 16-byte vectors when kVec (time stride
 // 1, 16-byte aligned), else floats. Elements at or past `avail` read as 0.
@@ -287,6 +289,19 @@ void selective_scan_block_fwd_run(const SelectiveScanParams& p) {
       return launch_with_smem(&selective_scan_block_fwd_kernel<Tr, T, Flags, true>, grid, Tr::kThreads, 0, p.stream, p);
   }
   launch_with_smem(&selective_scan_block_fwd_kernel<Tr, T, Flags, false>, grid, Tr::kThreads, 0, p.stream, p);
+}
+
+// The block forward of p in the configuration above: 16-bit activations take BlockFwdOneWave when all
+// its blocks fit on the device at once (its vector kernel's occupancy), else BlockFwdManyWaves.
+template <typename T, class Flags>
+void selective_scan_block_fwd(const SelectiveScanParams& p) {
+  if constexpr (sizeof(T) == 2) {
+    using One = BlockFwdOneWave;
+    const int64_t blocks = (p.dim + One::kChannels - 1) / One::kChannels * p.batch;
+    if (fits_one_wave<&selective_scan_block_fwd_kernel<One, T, Flags, true>>(blocks, One::kThreads, 0))
+      return selective_scan_block_fwd_run<One, T, Flags>(p);
+  }
+  selective_scan_block_fwd_run<BlockFwdManyWaves, T, Flags>(p);
 }
 
 }  // namespace mcd::ops::cuda
