@@ -33,10 +33,10 @@ struct OpsOptions {
                                         // and scan steps at batch ≤ 8) start while the previous kernel runs
                                         // (programmatic dependent launch, sm_90; ops/cuda/cuda_common.cuh);
                                         // the same results
-  bool decode_fused_conv = false;       // key `decode_fused_conv`: a decode step at ≤ 8 rows runs its conv step
+  bool decode_fused_conv = true;        // key `decode_fused_conv`: a decode step at ≤ 8 rows runs its conv step
                                         // inside the fused norm + in_proj kernel
                                         // (ops::add_rms_norm_decode_linear_conv_step): one launch less per
-                                        // layer, the same results; off until timed on a GPU (docs/PERF_NOTES.md)
+                                        // layer (batch 1: −4 %, docs/PERF_NOTES.md), the same results
   // Tests only (no key): NaN-fill every output buffer of the CUDA ops before the kernels write it,
   // so an element a kernel forgets shows up as NaN.
   bool poison_outputs = false;

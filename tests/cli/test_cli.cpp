@@ -200,7 +200,8 @@ TEST(Cli, LibTorchErrorsReachTheUserWithoutBacktrace) {
 // The global options given before `launch` reach every rank (they used to be dropped, so a rank
 // ran on every core while a one-process run used --threads 1).
 TEST(Cli, LaunchForwardsGlobalOptionsAndPicksAFreePort) {
-  const CliRun r = run_cli("--ops reference --scan-plan low_memory --decode-overlap off --deterministic on launch --nproc 2 "
+  const CliRun r = run_cli("--ops reference --scan-plan low_memory --decode-overlap off --decode-fused-conv off "
+                           "--deterministic on launch --nproc 2 "
                            "--master-port 0 "
                            "--dry-run -- info --preset mamba-tiny",
                            "", /*threads=*/3);

@@ -33,9 +33,9 @@ TEST(OpsOptions, ParsesEveryKeyStrictly) {
   EXPECT_TRUE(o.decode_overlap);
   o = ops::parse_ops_option(o, "decode_overlap", "off");
   EXPECT_FALSE(o.decode_overlap);
-  EXPECT_FALSE(o.decode_fused_conv);
-  o = ops::parse_ops_option(o, "decode_fused_conv", "on");
   EXPECT_TRUE(o.decode_fused_conv);
+  o = ops::parse_ops_option(o, "decode_fused_conv", "off");
+  EXPECT_FALSE(o.decode_fused_conv);
   EXPECT_EQ(o.backend, ops::Backend::kComposite);  // earlier keys kept
   EXPECT_EQ(ops::ops_option_keys().size(), 8u);
   for (const auto& key : ops::ops_option_keys()) {
@@ -54,7 +54,7 @@ TEST(OpsOptions, ValuesRoundTripThroughTheParser) {
   o.in_proj_saves_input = false;
   o.keep_cast_weights = false;
   o.decode_overlap = false;
-  o.decode_fused_conv = true;
+  o.decode_fused_conv = false;
   const auto values = ops::ops_option_values(o);
   ASSERT_EQ(values.size(), ops::ops_option_keys().size());
   ops::OpsOptions back;
