@@ -7,6 +7,8 @@
 #   tests    the decode/parity GPU tests;
 #   lab      (not a default) the scan lab, dev/scan_lab: every version checked, then timed at
 #            (1, 4096, 1536), time-contiguous and channel-last, and at (1, 4096, 2048);
+#   gemm_lab (not a default) the decode-product lab, dev/gemm_lab: tensor-core products at 8–64 rows
+#            against cuBLAS and decode_linear, checked, then timed;
 #   infer    ours: `profile` of mamba-130m and mamba-370m (random weights, bf16): prefill 1x1024 and
 #            1x4096 (eager and CUDA graph), CUDA-graph decode at batch 1 and 64; `bench_ops` (scan forward at (1, 4096, 1536));
 #            theirs: the harness's prefill, decode and ops cases; ours again after theirs;
@@ -56,6 +58,13 @@ if has lab; then  # the scan lab (dev/scan_lab, -DMCD_BUILD_DEV=ON): every versi
   timeout 120 build-gpu/dev/scan_lab --shape 1,4096,2048,16 >>"$out/scan_lab.txt" 2>&1
   echo "scan_lab (1, 4096, 2048) time-contiguous rc=$?"
   grep -E "FAIL|^check:|^time" "$out/scan_lab.txt"
+fi
+if has gemm_lab; then  # the decode-product lab (dev/gemm_lab): tensor-core versions against cuBLAS, M = 8 … 64
+  cmake -S . -B build-gpu -DMCD_BUILD_DEV=ON >"$out/gemm_lab_build.log" 2>&1 && cmake --build build-gpu --target gemm_lab \
+    -j"$(nproc)" >>"$out/gemm_lab_build.log" 2>&1
+  echo "gemm_lab build rc=$?"
+  timeout 200 build-gpu/dev/gemm_lab >"$out/gemm_lab.txt" 2>&1
+  echo "gemm_lab rc=$?"; grep -E "FAIL|^time" "$out/gemm_lab.txt" | head -80
 fi
 mkdir -p "$out/models" "$out/profiles"
 models() {  # preset: dense and pruned random models

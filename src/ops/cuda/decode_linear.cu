@@ -1,7 +1,11 @@
 // The few-row linear layer of a decode step (decode_linear_params.h): a block of kDecodeLinearWarps
 // warps computes 1 or 4 output columns for every row, its threads splitting the inner dimension
 // (16-byte loads of the weight rows and of each x row, or one element at a time when unaligned),
-// summed per warp and then over the warps in a fixed order. The fused variant first forms its rows
+// summed per warp and then over the warps in a fixed order. Compiled for one row and for up to
+// kDecodeLinearMaxRows: a kernel holds a sum per (column, row) it may take, and at batch 1 the
+// 8-row version's registers (90 for in_proj's 4 columns: 5 blocks per SM, 660 on an H200) put 130M's
+// 768 in_proj blocks in 1.16 waves; the one-row version holds far fewer. Each row's sum runs the same
+// instructions in both, so they give the same bits. The fused variant first forms its rows
 // (residual add + RMSNorm) in shared memory, then runs the same loop; given a conv state, the thread
 // that forms an x column's value (in_proj's first conv_channels columns) also runs that channel's
 // conv step (conv_step.cuh), so u replaces x and no conv-step kernel follows.
@@ -32,7 +36,7 @@ __device__ __forceinline__ void load_vec(const T* ptr, float (&out)[V]) {
 // deep alone on its scheduler (ncu: 63 % of its stalls on loads, 4.3 µs per product at 130M,
 // fifth session). Sums: each thread's, then its warp's (shuffles), then the block's warps in order
 // (shared memory), so a result does not depend on timing.
-template <typename T, bool kVec, bool kXGlobal, int kCols, bool kConv = false>
+template <typename T, bool kVec, bool kXGlobal, int kCols, int kRows, bool kConv = false>
 __device__ __forceinline__ void block_columns(const DecodeLinearParams& p, int64_t col0, const T* x, int64_t x_stride,
                                               float (&s_part)[kDecodeLinearWarps][kCols][kDecodeLinearMaxRows]) {
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
@@ -40,11 +44,11 @@ __device__ __forceinline__ void block_columns(const DecodeLinearParams& p, int64
   const int64_t left = p.out_features - col0;
   const int ncols = left < kCols ? static_cast<int>(left) : kCols;
   const T* w0 = static_cast<const T*>(p.weight) + col0 * p.w_row_stride;
-  float acc[kCols][kDecodeLinearMaxRows];
+  float acc[kCols][kRows];
 #pragma unroll
   for (int c = 0; c < kCols; ++c)
 #pragma unroll
-    for (int r = 0; r < kDecodeLinearMaxRows; ++r) acc[c][r] = 0.f;
+    for (int r = 0; r < kRows; ++r) acc[c][r] = 0.f;
   if constexpr (kVec) {
     constexpr int V = 16 / sizeof(T);
 #pragma unroll 2
@@ -58,7 +62,7 @@ __device__ __forceinline__ void block_columns(const DecodeLinearParams& p, int64
           for (int i = 0; i < V; ++i) wv[c][i] = 0.f;
       }
 #pragma unroll
-      for (int r = 0; r < kDecodeLinearMaxRows; ++r) {
+      for (int r = 0; r < kRows; ++r) {
         if (r >= rows) break;
         float xv[V];
         load_vec<T, V, kXGlobal>(x + r * x_stride + k, xv);
@@ -74,7 +78,7 @@ __device__ __forceinline__ void block_columns(const DecodeLinearParams& p, int64
 #pragma unroll
       for (int c = 0; c < kCols; ++c) wv[c] = c < ncols ? to_float(w0[c * p.w_row_stride + k]) : 0.f;
 #pragma unroll
-      for (int r = 0; r < kDecodeLinearMaxRows; ++r) {
+      for (int r = 0; r < kRows; ++r) {
         if (r >= rows) break;
         const float xv = to_float(x[r * x_stride + k]);
 #pragma unroll
@@ -85,7 +89,7 @@ __device__ __forceinline__ void block_columns(const DecodeLinearParams& p, int64
 #pragma unroll
   for (int c = 0; c < kCols; ++c)
 #pragma unroll
-    for (int r = 0; r < kDecodeLinearMaxRows; ++r) {
+    for (int r = 0; r < kRows; ++r) {
       if (r >= rows) break;
       const float v = warp_sum(acc[c][r]);
       if (lane == 0) s_part[warp][c][r] = v;
@@ -129,17 +133,17 @@ __device__ __forceinline__ void prefetch_columns(const DecodeLinearParams& p, in
     }
 }
 
-template <typename T, bool kVec, int kCols>
+template <typename T, bool kVec, int kCols, int kRows>
 __global__ void __launch_bounds__(32 * kDecodeLinearWarps) decode_linear_kernel(DecodeLinearParams p) {
   __shared__ float s_part[kDecodeLinearWarps][kCols][kDecodeLinearMaxRows];
   prefetch_columns<T, kVec, kCols>(p, int64_t(blockIdx.x) * kCols);
   wait_for_previous_kernel();
   allow_next_kernel();
-  block_columns<T, kVec, true, kCols>(p, int64_t(blockIdx.x) * kCols, static_cast<const T*>(p.x), p.x_row_stride,
+  block_columns<T, kVec, true, kCols, kRows>(p, int64_t(blockIdx.x) * kCols, static_cast<const T*>(p.x), p.x_row_stride,
                                       s_part);
 }
 
-template <typename T, bool kVec, typename TNorm, int kCols, bool kConv>
+template <typename T, bool kVec, typename TNorm, int kCols, int kRows, bool kConv>
 __global__ void __launch_bounds__(32 * kDecodeLinearWarps) add_norm_decode_linear_kernel(DecodeLinearParams p) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* xs = reinterpret_cast<T*>(smem_raw);  // [rows][in]: the normed rows
@@ -155,20 +159,20 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps) add_norm_decode_linea
   // rstd of each row (ops/cuda/add_norm.cu's formula), the whole block summing (a warp per row walked
   // its 768 elements 24 loads deep).
   const int rows = static_cast<int>(p.rows);
-  float ss[kDecodeLinearMaxRows];
+  float ss[kRows];
 #pragma unroll
-  for (int r = 0; r < kDecodeLinearMaxRows; ++r) ss[r] = 0.f;
+  for (int r = 0; r < kRows; ++r) ss[r] = 0.f;
 #pragma unroll 4
   for (int64_t k = threadIdx.x; k < D; k += blockDim.x) {
 #pragma unroll
-    for (int r = 0; r < kDecodeLinearMaxRows; ++r) {
+    for (int r = 0; r < kRows; ++r) {
       if (r >= rows) break;
       const float v = p.residual_in[r * D + k] + (prev != nullptr ? to_float(prev[r * D + k]) : 0.f);
       ss[r] = fmaf(v, v, ss[r]);
     }
   }
 #pragma unroll
-  for (int r = 0; r < kDecodeLinearMaxRows; ++r) {
+  for (int r = 0; r < kRows; ++r) {
     if (r >= rows) break;
     const float t = warp_sum(ss[r]);
     if (lane == 0) s_part[warp][0][r] = t;
@@ -189,7 +193,7 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps) add_norm_decode_linea
     xs[i] = from_float<T>(to_float(nw[k]) * (v * s_rstd[r]));
   }
   __syncthreads();  // (also: s_part is free again)
-  block_columns<T, kVec, false, kCols, kConv>(p, int64_t(blockIdx.x) * kCols, xs, D, s_part);
+  block_columns<T, kVec, false, kCols, kRows, kConv>(p, int64_t(blockIdx.x) * kCols, xs, D, s_part);
 }
 
 // Columns per block: 4 where there are enough columns to give every SM several blocks anyway
@@ -203,8 +207,17 @@ void launch(const DecodeLinearParams& p) {
   auto go = [&](auto cols_tag) {
     constexpr int kCols = decltype(cols_tag)::value;
     const dim3 grid(column_blocks(p, kCols));
-    if (p.vec) launch_overlapped(decode_linear_kernel<T, true, kCols>, grid, 32 * kDecodeLinearWarps, 0, p.stream, p.overlap, p);
-    else launch_overlapped(decode_linear_kernel<T, false, kCols>, grid, 32 * kDecodeLinearWarps, 0, p.stream, p.overlap, p);
+    auto with_rows = [&](auto rows_tag) {
+      constexpr int kRows = decltype(rows_tag)::value;
+      if (p.vec)
+        launch_overlapped(decode_linear_kernel<T, true, kCols, kRows>, grid, 32 * kDecodeLinearWarps, 0, p.stream,
+                          p.overlap, p);
+      else
+        launch_overlapped(decode_linear_kernel<T, false, kCols, kRows>, grid, 32 * kDecodeLinearWarps, 0, p.stream,
+                          p.overlap, p);
+    };
+    if (p.rows == 1) with_rows(std::integral_constant<int, 1>{});
+    else with_rows(std::integral_constant<int, kDecodeLinearMaxRows>{});
   };
   if (p.out_features >= kWideOutput) go(std::integral_constant<int, 4>{});
   else go(std::integral_constant<int, 1>{});
@@ -221,12 +234,17 @@ void launch_add_norm(const DecodeLinearParams& p) {
     constexpr int kCols = decltype(cols_tag)::value;
     constexpr bool kConv = decltype(conv_tag)::value;
     const dim3 grid(column_blocks(p, kCols));
-    if (p.vec)
-      launch_overlapped(add_norm_decode_linear_kernel<T, true, TNorm, kCols, kConv>, grid, 32 * kDecodeLinearWarps,
-                        smem, p.stream, p.overlap, p);
-    else
-      launch_overlapped(add_norm_decode_linear_kernel<T, false, TNorm, kCols, kConv>, grid, 32 * kDecodeLinearWarps,
-                        smem, p.stream, p.overlap, p);
+    auto with_rows = [&](auto rows_tag) {
+      constexpr int kRows = decltype(rows_tag)::value;
+      if (p.vec)
+        launch_overlapped(add_norm_decode_linear_kernel<T, true, TNorm, kCols, kRows, kConv>, grid,
+                          32 * kDecodeLinearWarps, smem, p.stream, p.overlap, p);
+      else
+        launch_overlapped(add_norm_decode_linear_kernel<T, false, TNorm, kCols, kRows, kConv>, grid,
+                          32 * kDecodeLinearWarps, smem, p.stream, p.overlap, p);
+    };
+    if (p.rows == 1) with_rows(std::integral_constant<int, 1>{});
+    else with_rows(std::integral_constant<int, kDecodeLinearMaxRows>{});
   };
   auto with_conv = [&](auto* norm_tag, auto cols_tag) {
     if (p.conv) go(norm_tag, cols_tag, std::true_type{});

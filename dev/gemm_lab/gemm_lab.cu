@@ -1,0 +1,327 @@
+// The decode-step product lab: out (M × N) = x (M × K) · Wᵀ (W: N × K, a layer's weight), bf16 in and
+// out, fp32 sums, at the row counts of a batched decode step (M = 16 … 64). cuBLAS runs these (the
+// batch-64 step spends ~14 µs per 130M layer in its three products, docs/PERF_NOTES.md, seventh
+// session); at M ≤ 8 the library's decode_linear does (one block per 1 or 4 columns, CUDA cores).
+// Here: tensor-core versions (WMMA 16 × 16 × 16) that stream each weight element once — K split across
+// a block's warps (partial tiles summed in a fixed order), or 64 columns per block with x staged in
+// shared memory — against cuBLAS and, at M = 8,
+// the library's decode_linear; every version checked against a float64 CPU reference, then timed
+// with the weights rotated past the 50 MB L2 (a decode step reads each layer's weights from DRAM).
+// Built only with -DMCD_BUILD_DEV=ON; not part of the library or its tests.
+//   usage: gemm_lab [--check-only] [--reps N]
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <mma.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ops/cuda/decode_linear_params.h"
+
+namespace {
+
+#define LAB_CHECK(call)                                                                              \
+  do {                                                                                               \
+    const cudaError_t e_ = (call);                                                                   \
+    if (e_ != cudaSuccess) {                                                                         \
+      std::fprintf(stderr, "CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); \
+      std::exit(1);                                                                                  \
+    }                                                                                                \
+  } while (0)
+#define LAB_CUBLAS(call)                                                             \
+  do {                                                                               \
+    const cublasStatus_t s_ = (call);                                                \
+    if (s_ != CUBLAS_STATUS_SUCCESS) {                                               \
+      std::fprintf(stderr, "cuBLAS status %d at %s:%d\n", int(s_), __FILE__, __LINE__); \
+      std::exit(1);                                                                  \
+    }                                                                                \
+  } while (0)
+
+using bf16 = __nv_bfloat16;
+
+// ---------------------------------------------------------------- the WMMA versions
+// A block of kWarps warps owns kNTile output columns for all M rows (kMFrags·16 of them, the rows
+// past M zero in the padded x); warp w takes the K slice [w·K/kWarps, (w+1)·K/kWarps) in steps of 16:
+// one B fragment (16 weight rows × 16 k, read once per block) and kMFrags A fragments (x, from L2),
+// kMFrags·kNTile/16 products. The warps' partial tiles meet in shared memory and are summed in warp
+// order by the block's threads, which round to bf16 and store the M valid rows.
+// Needs: K a multiple of 16·kWarps, N a multiple of kNTile (the lab pads W), 32-byte aligned rows.
+template <int kWarps, int kNTile, int kMFrags>
+__global__ void __launch_bounds__(32 * kWarps) wmma_decode_gemm(const bf16* __restrict__ x, const bf16* __restrict__ w,
+                                                                 bf16* __restrict__ out, int M, int N, int K) {
+  using namespace nvcuda;
+  constexpr int kNFrags = kNTile / 16, kRows = 16 * kMFrags;
+  __shared__ float part[kWarps][kRows][kNTile];
+  const int warp = threadIdx.x / 32;
+  const int n0 = blockIdx.x * kNTile;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[kMFrags][kNFrags];
+#pragma unroll
+  for (int m = 0; m < kMFrags; ++m)
+#pragma unroll
+    for (int n = 0; n < kNFrags; ++n) wmma::fill_fragment(acc[m][n], 0.f);
+  const int k_per_warp = K / kWarps;
+  const int k_begin = warp * k_per_warp, k_end = k_begin + k_per_warp;
+  for (int k = k_begin; k < k_end; k += 16) {
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> b[kNFrags];
+#pragma unroll
+    for (int n = 0; n < kNFrags; ++n) wmma::load_matrix_sync(b[n], w + size_t(n0 + 16 * n) * K + k, K);
+#pragma unroll
+    for (int m = 0; m < kMFrags; ++m) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
+      wmma::load_matrix_sync(a, x + size_t(16 * m) * K + k, K);
+#pragma unroll
+      for (int n = 0; n < kNFrags; ++n) wmma::mma_sync(acc[m][n], a, b[n], acc[m][n]);
+    }
+  }
+#pragma unroll
+  for (int m = 0; m < kMFrags; ++m)
+#pragma unroll
+    for (int n = 0; n < kNFrags; ++n)
+      wmma::store_matrix_sync(&part[warp][16 * m][16 * n], acc[m][n], kNTile, wmma::mem_row_major);
+  __syncthreads();
+  for (int i = threadIdx.x; i < M * kNTile; i += 32 * kWarps) {
+    const int r = i / kNTile, c = i % kNTile;
+    float s = 0.f;
+#pragma unroll
+    for (int q = 0; q < kWarps; ++q) s += part[q][r][c];
+    out[size_t(r) * N + n0 + c] = __float2bfloat16(s);
+  }
+}
+
+// The other split: a block of 4 warps owns 64 columns (16 per warp) and walks all of K, staging
+// x's 128-wide K slices in shared memory for its warps (x read once per block instead of once per
+// warp), at the cost of 4× fewer blocks. Needs K a multiple of 128 and N of 64.
+template <int kMFrags>
+__global__ void __launch_bounds__(128) wmma_staged_decode_gemm(const bf16* __restrict__ x, const bf16* __restrict__ w,
+                                                               bf16* __restrict__ out, int M, int N, int K) {
+  using namespace nvcuda;
+  constexpr int kRows = 16 * kMFrags, kSlice = 128, kPitch = kSlice + 8;  // pitch: a multiple of 8, 32-byte rows apart
+  __shared__ __align__(32) bf16 xs[kRows][kPitch];
+  __shared__ __align__(32) float tile[kRows][64];
+  const int warp = threadIdx.x / 32;
+  const int n0 = blockIdx.x * 64;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[kMFrags];
+#pragma unroll
+  for (int m = 0; m < kMFrags; ++m) wmma::fill_fragment(acc[m], 0.f);
+  for (int k0 = 0; k0 < K; k0 += kSlice) {
+    __syncthreads();  // the previous slice's readers are done
+    for (int i = threadIdx.x; i < kRows * kSlice / 8; i += 128) {  // 16-byte pieces
+      const int r = i / (kSlice / 8), q = i % (kSlice / 8);
+      *reinterpret_cast<uint4*>(&xs[r][8 * q]) = *reinterpret_cast<const uint4*>(x + size_t(r) * K + k0 + 8 * q);
+    }
+    __syncthreads();
+#pragma unroll 2
+    for (int kk = 0; kk < kSlice; kk += 16) {
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> b;
+      wmma::load_matrix_sync(b, w + size_t(n0 + 16 * warp) * K + k0 + kk, K);
+#pragma unroll
+      for (int m = 0; m < kMFrags; ++m) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
+        wmma::load_matrix_sync(a, &xs[16 * m][kk], kPitch);
+        wmma::mma_sync(acc[m], a, b, acc[m]);
+      }
+    }
+  }
+#pragma unroll
+  for (int m = 0; m < kMFrags; ++m) wmma::store_matrix_sync(&tile[16 * m][16 * warp], acc[m], 64, wmma::mem_row_major);
+  __syncthreads();
+  for (int i = threadIdx.x; i < M * 64; i += 128) out[size_t(i / 64) * N + n0 + i % 64] = __float2bfloat16(tile[i / 64][i % 64]);
+}
+
+// ---------------------------------------------------------------- the lab
+struct Case {
+  const char* name;
+  int K, N;
+};
+// 130M (D 768, E 1536, dt_rank 48, N 16) and 370M (D 1024, E 2048, dt_rank 64): in_proj, x_proj,
+// out_proj; the LM head (vocabulary 50,280 padded to 50,288).
+const Case kCases[] = {{"130M in_proj", 768, 3072},   {"130M x_proj", 1536, 80},  {"130M out_proj", 1536, 768},
+                       {"370M in_proj", 1024, 4096},  {"370M x_proj", 2048, 96},  {"370M out_proj", 2048, 1024},
+                       {"130M LM head", 768, 50288}};
+
+struct Version {
+  std::string name;
+  bool (*fits)(int M, const Case& c);
+  std::function<void(const bf16* x, const bf16* w, bf16* out, int M, const Case& c)> run;
+};
+
+template <int kWarps, int kNTile>
+void launch_wmma(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
+  const dim3 grid(c.N / kNTile);
+  const int frags = (M + 15) / 16;
+  switch (frags) {
+    case 1: wmma_decode_gemm<kWarps, kNTile, 1><<<grid, 32 * kWarps>>>(x, w, out, M, c.N, c.K); break;
+    case 2: wmma_decode_gemm<kWarps, kNTile, 2><<<grid, 32 * kWarps>>>(x, w, out, M, c.N, c.K); break;
+    case 3: wmma_decode_gemm<kWarps, kNTile, 3><<<grid, 32 * kWarps>>>(x, w, out, M, c.N, c.K); break;
+    default: wmma_decode_gemm<kWarps, kNTile, 4><<<grid, 32 * kWarps>>>(x, w, out, M, c.N, c.K); break;
+  }
+  LAB_CHECK(cudaGetLastError());
+}
+template <int kWarps, int kNTile>
+bool wmma_fits(int M, const Case& c) {
+  return M >= 1 && M <= 64 && c.K % (16 * kWarps) == 0 && c.N % kNTile == 0;
+}
+
+void launch_wmma_staged(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
+  const dim3 grid(c.N / 64);
+  switch ((M + 15) / 16) {
+    case 1: wmma_staged_decode_gemm<1><<<grid, 128>>>(x, w, out, M, c.N, c.K); break;
+    case 2: wmma_staged_decode_gemm<2><<<grid, 128>>>(x, w, out, M, c.N, c.K); break;
+    case 3: wmma_staged_decode_gemm<3><<<grid, 128>>>(x, w, out, M, c.N, c.K); break;
+    default: wmma_staged_decode_gemm<4><<<grid, 128>>>(x, w, out, M, c.N, c.K); break;
+  }
+  LAB_CHECK(cudaGetLastError());
+}
+bool wmma_staged_fits(int M, const Case& c) { return M >= 1 && M <= 64 && c.K % 128 == 0 && c.N % 64 == 0; }
+
+cublasHandle_t g_cublas = nullptr;
+
+// out (M × N, row-major) = x · Wᵀ in cuBLAS's column-major terms: outᵀ (N × M) = W (K × N col-major)ᵀ · xᵀ.
+void run_cublas(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
+  const float alpha = 1.f, beta = 0.f;
+  LAB_CUBLAS(cublasGemmEx(g_cublas, CUBLAS_OP_T, CUBLAS_OP_N, c.N, M, c.K, &alpha, w, CUDA_R_16BF, c.K, x, CUDA_R_16BF,
+                          c.K, &beta, out, CUDA_R_16BF, c.N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+// The library's few-row kernel (ops/cuda/decode_linear.cu), plain launches.
+void run_decode_linear(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
+  mcd::ops::cuda::DecodeLinearParams p;
+  p.dtype = mcd::ops::cuda::DType::kBFloat16;
+  p.rows = M;
+  p.in_features = c.K;
+  p.out_features = c.N;
+  p.x = x;
+  p.x_row_stride = c.K;
+  p.weight = w;
+  p.w_row_stride = c.K;
+  p.out = out;
+  p.vec = c.K % 8 == 0;
+  mcd::ops::cuda::decode_linear(p);
+}
+
+const std::vector<Version>& versions() {
+  static const std::vector<Version> v = {
+      {"cuBLAS (GemmEx, fp32 compute)", [](int, const Case&) { return true; }, run_cublas},
+      {"library decode_linear", [](int M, const Case&) { return M <= mcd::ops::cuda::kDecodeLinearMaxRows; },
+       run_decode_linear},
+      {"wmma 4 warps x 16 cols", wmma_fits<4, 16>, launch_wmma<4, 16>},
+      {"wmma 8 warps x 16 cols", wmma_fits<8, 16>, launch_wmma<8, 16>},
+      {"wmma 2 warps x 16 cols", wmma_fits<2, 16>, launch_wmma<2, 16>},
+      {"wmma 4 warps x 32 cols", wmma_fits<4, 32>, launch_wmma<4, 32>},
+      {"wmma 64 cols, x staged", wmma_staged_fits, launch_wmma_staged},
+  };
+  return v;
+}
+
+float bf16_round(float v) { return __bfloat162float(__float2bfloat16(v)); }
+
+// One (case, M): every version that takes it checked against float64, then timed over `reps`
+// launches cycling through enough copies of W (and x) to exceed the L2.
+void run_case(const Case& c, int M, int reps, bool check_only) {
+  const int M_pad = 64;  // x always has 64 rows, zero past M (the WMMA versions read whole fragments)
+  const size_t w_elems = size_t(c.N) * c.K, x_elems = size_t(M_pad) * c.K;
+  const size_t set_bytes = (w_elems + x_elems) * sizeof(bf16);
+  const int sets = std::max<int>(1, int((200u << 20) / set_bytes) + 1);
+  std::mt19937 gen(1234 + c.K + 7 * c.N + M);
+  std::normal_distribution<float> dist(0.f, 1.f);
+  std::vector<bf16> hx(x_elems), hw(w_elems);
+  std::vector<float> fx(x_elems, 0.f), fw(w_elems);
+  for (size_t i = 0; i < x_elems; ++i) {
+    const bool valid = int(i / c.K) < M;
+    fx[i] = valid ? bf16_round(dist(gen)) : 0.f;
+    hx[i] = __float2bfloat16(fx[i]);
+  }
+  const float w_scale = 1.f / std::sqrt(float(c.K));
+  for (size_t i = 0; i < w_elems; ++i) {
+    fw[i] = bf16_round(dist(gen) * w_scale);
+    hw[i] = __float2bfloat16(fw[i]);
+  }
+  std::vector<double> ref(size_t(M) * c.N);
+  for (int r = 0; r < M; ++r)
+    for (int n = 0; n < c.N; ++n) {
+      double s = 0.0;
+      for (int k = 0; k < c.K; ++k) s += double(fx[size_t(r) * c.K + k]) * double(fw[size_t(n) * c.K + k]);
+      ref[size_t(r) * c.N + n] = s;
+    }
+  bf16 *dx = nullptr, *dw = nullptr, *dout = nullptr;
+  LAB_CHECK(cudaMalloc(&dx, x_elems * sizeof(bf16) * sets));
+  LAB_CHECK(cudaMalloc(&dw, w_elems * sizeof(bf16) * sets));
+  LAB_CHECK(cudaMalloc(&dout, size_t(M_pad) * c.N * sizeof(bf16)));
+  for (int s = 0; s < sets; ++s) {
+    LAB_CHECK(cudaMemcpy(dx + s * x_elems, hx.data(), x_elems * sizeof(bf16), cudaMemcpyHostToDevice));
+    LAB_CHECK(cudaMemcpy(dw + s * w_elems, hw.data(), w_elems * sizeof(bf16), cudaMemcpyHostToDevice));
+  }
+  double cublas_err = -1.0;
+  for (const Version& v : versions()) {
+    if (!v.fits(M, c)) continue;
+    LAB_CHECK(cudaMemset(dout, 0xff, size_t(M_pad) * c.N * sizeof(bf16)));  // NaN poison
+    v.run(dx, dw, dout, M, c);
+    LAB_CHECK(cudaDeviceSynchronize());
+    std::vector<bf16> hout(size_t(M) * c.N);
+    LAB_CHECK(cudaMemcpy(hout.data(), dout, hout.size() * sizeof(bf16), cudaMemcpyDeviceToHost));
+    double err = 0.0, scale = 0.0;
+    for (size_t i = 0; i < hout.size(); ++i) {
+      const double o = __bfloat162float(hout[i]);
+      err = std::max(err, std::isfinite(o) ? std::fabs(o - ref[i]) : INFINITY);
+      scale = std::max(scale, std::fabs(ref[i]));
+    }
+    const double rel = err / std::max(scale, 1e-30);
+    if (cublas_err < 0) cublas_err = rel;  // cuBLAS runs first
+    // The rule of the library's tests: within twice the plain implementation's error (cuBLAS here),
+    // plus one bf16 rounding of the largest output (2^-8 relative) for the sums' other order.
+    const bool ok = rel <= 2 * cublas_err + std::ldexp(1.0, -8);
+    std::printf("check %-14s M=%2d %-32s max err %.3e of max |out| %.3e  %s\n", c.name, M, v.name.c_str(), err, scale,
+                ok ? "ok" : "FAIL");
+    if (check_only) continue;
+    cudaEvent_t t0, t1;
+    LAB_CHECK(cudaEventCreate(&t0));
+    LAB_CHECK(cudaEventCreate(&t1));
+    for (int i = 0; i < 10; ++i) v.run(dx + (i % sets) * x_elems, dw + (i % sets) * w_elems, dout, M, c);
+    LAB_CHECK(cudaEventRecord(t0));
+    for (int i = 0; i < reps; ++i) v.run(dx + (i % sets) * x_elems, dw + (i % sets) * w_elems, dout, M, c);
+    LAB_CHECK(cudaEventRecord(t1));
+    LAB_CHECK(cudaEventSynchronize(t1));
+    float ms = 0.f;
+    LAB_CHECK(cudaEventElapsedTime(&ms, t0, t1));
+    const double us = 1000.0 * ms / reps;
+    const double floor_us = 1e6 * double(w_elems * sizeof(bf16)) / 4.8e12;  // the weights once at 4.8 TB/s
+    std::printf("time  %-14s M=%2d %-32s %8.2f us  (weights at 4.8 TB/s: %.2f us)\n", c.name, M, v.name.c_str(), us,
+                floor_us);
+    LAB_CHECK(cudaEventDestroy(t0));
+    LAB_CHECK(cudaEventDestroy(t1));
+  }
+  LAB_CHECK(cudaFree(dx));
+  LAB_CHECK(cudaFree(dw));
+  LAB_CHECK(cudaFree(dout));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool check_only = false;
+  int reps = 200;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--check-only")) check_only = true;
+    else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
+    else {
+      std::fprintf(stderr, "usage: gemm_lab [--check-only] [--reps N]\n");
+      return 2;
+    }
+  }
+  cudaDeviceProp prop{};
+  LAB_CHECK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device %s, %d SMs\n", prop.name, prop.multiProcessorCount);
+  LAB_CUBLAS(cublasCreate(&g_cublas));
+  for (const Case& c : kCases)
+    for (int M : {8, 16, 32, 64}) run_case(c, M, reps, check_only);
+  LAB_CUBLAS(cublasDestroy(g_cublas));
+  return 0;
+}
