@@ -33,6 +33,7 @@ cd "$repo"
 bin=build-gpu/mamba-codesign
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee -a "$out/gpu.txt"
 git log -1 --format='commit %h %s' 2>/dev/null | tee -a "$out/gpu.txt"
+bash scripts/source_hash.sh | tee -a "$out/gpu.txt"  # the tree itself (the device's git metadata may be stale)
 if [[ ! -x $bin || ! -x build-gpu/tests/test_gpu || ! -x build-gpu/bench/bench_ops ]]; then
   t0=$(date +%s)
   MCD_BUILD_TARGETS="mamba-codesign test_gpu bench_ops" MCD_BUILD_DIR="$repo/build-gpu" bash scripts/build_gpu.sh \
