@@ -341,6 +341,40 @@ TEST(ScanKernelModes, BlockForwardWithinAndBeyondOneWaveMatchesTheTimeParallelFo
   }
 }
 
+// The block forward can store the chunk-start states the time-parallel backward reads (a training
+// scan at small B·E could pair them; issue 13): its states against the time-parallel forward's, and
+// the time-parallel backward run on each. The two forwards compose the same steps in different
+// orders in fp32: states and fp32 gradients agree to ~L·2^-24 ≈ 6e-5 relative at worst (L = 1000),
+// so 1e-4; 16-bit gradients are rounded to their dtype, where a flip moves an element by one ulp:
+// [Rounding-flip bounds], 1e-2 on the norm as above. Both 16-bit configurations (B·E 38: one wave;
+// 4,000: beyond) and fp32; rows of whole 16-byte vectors (saving states takes the vector kernel),
+// L = 1000 and 304 end in a partial chunk.
+TEST(ScanKernelModes, BlockForwardStatesFeedTheTimeParallelBackward) {
+  MCD_SKIP_IF_NO_CUDA();
+  for (const ScanCase& c : {ScanCase{2, 19, 1000, 16, true, true, true, true, true, false},
+                            ScanCase{2, 2000, 304, 16, true, true, true, false, true, false}}) {
+    for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+      const ScanTriple s = scan_triple(scan_values(c, 89), dtype, false);
+      const std::string what = std::string(dtype_name(dtype)) + " " + describe(c);
+      const auto tp = ops::cuda::selective_scan_cuda_forward(s.kernel, ScanAlgorithm::kTimeParallel, true, true);
+      const auto blk = ops::cuda::selective_scan_cuda_forward(s.kernel, ScanAlgorithm::kBlockForward, true, true);
+      ASSERT_TRUE(blk.states.defined()) << what;
+      ASSERT_EQ(blk.states.sizes(), tp.states.sizes()) << what;
+      EXPECT_LT(test::rel_err(blk.states, tp.states), 1e-4) << what;
+      const auto g_tp = ops::cuda::selective_scan_cuda_backward(s.kernel, ScanAlgorithm::kTimeParallel, tp.states,
+                                                                s.dout_lo, false);
+      const auto g_blk = ops::cuda::selective_scan_cuda_backward(s.kernel, ScanAlgorithm::kTimeParallel, blk.states,
+                                                                 s.dout_lo, false);
+      const double tol = dtype == at::kFloat ? 1e-4 : 1e-2;
+      EXPECT_LT(test::rel_err(g_blk.du, g_tp.du), tol) << what;
+      EXPECT_LT(test::rel_err(g_blk.ddelta, g_tp.ddelta), tol) << what;
+      EXPECT_LT(test::rel_err(g_blk.dA, g_tp.dA), 1e-4) << what;  // fp32 sums in either dtype
+      EXPECT_LT(test::rel_err(g_blk.dB, g_tp.dB), tol) << what;
+      EXPECT_LT(test::rel_err(g_blk.dC, g_tp.dC), tol) << what;
+    }
+  }
+}
+
 // Under no gradient mode the op runs the inference forward (no saved states), with the same numbers
 // as the differentiable forward's algorithm where both choose alike (channel-last: no block forward).
 TEST(ScanKernelModes, NoGradForwardSavesNothingAndAgrees) {

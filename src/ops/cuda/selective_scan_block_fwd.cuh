@@ -9,7 +9,9 @@
 // One exponential per (step, state), as the sequential walk, and one per (thread, state) for the
 // thread's decay exp2(A·ΣΔ). Time-contiguous operands (the layout the
 // model's channel-major prefill produces) are read with 16-byte vector loads; any other layout
-// takes element loads (correct, slow). Forward only: no saved states, so no backward.
+// takes element loads (correct, slow). Given p.states it also stores the states at every kScanChunk-th
+// step, as the time-parallel forward saves them for its backward (tested; no production path pairs
+// them yet: the training mixer's channel-last operands would take the element loads).
 // Semantics: selective_scan_fwd (scan_params.h): Δ = softplus(δ + bias) (or δ + bias),
 // u' = mask⊙u, h_t = exp(Δ_t A)⊙h_{t−1} + Δ_t B_t u'_t, y_t = C_t·h_t + D u'_t, out = y⊙SiLU(z).
 #pragma once
@@ -108,7 +110,8 @@ __device__ __forceinline__ void store_row_items(T* __restrict__ g, int64_t strid
 // each state (P = exp2(A·ΣΔ): one exponential instead of kItems products), a shuffle scan over the
 // lanes and (kWarps > 1) one barrier for the warps' totals give the state before this thread, and
 // pass 2 walks the items adding C·h to y; the group's chains are interleaved item by item. hc_lane
-// (lane n: state n) carries the chunk-start states. A group's states past N (N not a multiple of
+// (lane n: state n) carries the chunk-start states. st (null: none): where this thread stores the
+// states before its first item (N floats). A group's states past N (N not a multiple of
 // kStates) run on a copy of the last state's rows and are dropped: they add nothing to y and set no
 // carry.
 template <class Tr, typename T, bool kVec, int kMapSlots>
@@ -117,7 +120,7 @@ __device__ __forceinline__ void scan_state_groups(int N, const T* Bp, const T* C
                                                   float (&s_map)[2][2][kMapSlots], int c, int warp, int lane,
                                                   int& phase, const float (&dt)[Tr::kItems],
                                                   const float (&dtu)[Tr::kItems], float dt_sum,
-                                                  float (&y)[Tr::kItems], float& hc_lane) {
+                                                  float (&y)[Tr::kItems], float& hc_lane, float* __restrict__ st) {
   constexpr int kItems = Tr::kItems, kWarps = Tr::kWarps, kS = Tr::kStates, kCh = Tr::kChannels;
   constexpr int kKeep = Tr::kRecompute ? 1 : kItems;  // items whose a and bx pass 1 keeps
   using Row = RowItems<T, kItems, kVec>;
@@ -184,6 +187,7 @@ __device__ __forceinline__ void scan_state_groups(int N, const T* Bp, const T* C
       }
       if (n0 + j < N && lane == n0 + j) hc_lane = h_end;
       h[j] = fmaf(Pe, h_warp, Se);
+      if (st != nullptr && n0 + j < N) st[n0 + j] = h[j];
     }
 #pragma unroll
     for (int i = 0; i < kItems; ++i)
@@ -196,7 +200,9 @@ __device__ __forceinline__ void scan_state_groups(int N, const T* Bp, const T* C
   }
 }
 
-template <class Tr, typename T, class Flags, bool kVec>
+// kSaveStates: also store p.states (a separate instantiation, so the inference kernels keep their
+// registers: the state pointer cost the element-load kernel a 52-byte spill).
+template <class Tr, typename T, class Flags, bool kVec, bool kSaveStates = false>
 __global__ void __launch_bounds__(Tr::kThreads) selective_scan_block_fwd_kernel(SelectiveScanParams p) {
   constexpr bool kHasZ = Flags::kHasZ, kSoftplus = Flags::kSoftplus;
   constexpr int kItems = Tr::kItems, kWarps = Tr::kWarps, kCh = Tr::kChannels;
@@ -251,8 +257,14 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_block_fwd_kernel(
     }
     const T* Bp = B_g + t_safe * p.B_s.time;
     const T* Cp = C_g + t_safe * p.C_s.time;
+    // The thread whose items start a kScanChunk-step chunk stores the states before it, when asked:
+    // the time-parallel backward's saved states (scan_params.h), so that a training scan could pair
+    // this forward with that backward.
+    float* st = kSaveStates && e_ok && tt < p.len && tt % kScanChunk == 0
+                    ? p.states + ((b * p.dim + e) * p.n_chunks + tt / kScanChunk) * N
+                    : nullptr;
     scan_state_groups<Tr, T, kVec>(N, Bp, Cp, p.B_s, p.C_s, avail_bc, s_A2[c], s_map, c, warp, lane, phase, dt, dtu,
-                                   dt_sum, y, hc_lane);
+                                   dt_sum, y, hc_lane, st);
     if constexpr (kHasZ) {
       Row zz;
       zz.load(z_g + t_safe * p.z_s.time, p.z_s.time, avail);
@@ -281,13 +293,22 @@ template <class Tr, typename T, class Flags>
 void selective_scan_block_fwd_run(const SelectiveScanParams& p) {
   MCD_CHECK(p.dstate <= kScanBlockMaxState, "selective scan (block forward): N = ", p.dstate, " > ",
             kScanBlockMaxState);
-  MCD_CHECK(p.states == nullptr, "selective scan (block forward): forward only, it saves no chunk states");
+  static_assert(kScanChunk % Tr::kItems == 0, "a chunk start is some thread's first item");
+  MCD_CHECK(p.states == nullptr || p.n_chunks == (p.len + kScanChunk - 1) / kScanChunk,
+            "selective scan (block forward): states every ", kScanChunk, " steps need n_chunks = ",
+            (p.len + kScanChunk - 1) / kScanChunk);
+  MCD_CHECK(p.states == nullptr || block_fwd_vector_layout<T>(p),
+            "selective scan (block forward): saving states needs time-contiguous, 16-byte aligned rows");
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kChannels - 1) / Tr::kChannels), static_cast<unsigned>(p.batch));
   constexpr bool kWholeVectors = Tr::kItems % (16 / static_cast<int>(sizeof(T))) == 0;  // else element loads only
   if constexpr (kWholeVectors) {
+    if (p.states != nullptr)
+      return launch_with_smem(&selective_scan_block_fwd_kernel<Tr, T, Flags, true, true>, grid, Tr::kThreads, 0,
+                              p.stream, p);
     if (block_fwd_vector_layout<T>(p))
       return launch_with_smem(&selective_scan_block_fwd_kernel<Tr, T, Flags, true>, grid, Tr::kThreads, 0, p.stream, p);
   }
+  MCD_CHECK(p.states == nullptr, "selective scan (block forward): this configuration has no vector kernel to save states");
   launch_with_smem(&selective_scan_block_fwd_kernel<Tr, T, Flags, false>, grid, Tr::kThreads, 0, p.stream, p);
 }
 
