@@ -24,25 +24,18 @@
 #include <string>
 #include <vector>
 
+#include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/decode_linear_params.h"
 
 namespace {
 
-#define LAB_CHECK(call)                                                                              \
-  do {                                                                                               \
-    const cudaError_t e_ = (call);                                                                   \
-    if (e_ != cudaSuccess) {                                                                         \
-      std::fprintf(stderr, "CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); \
-      std::exit(1);                                                                                  \
-    }                                                                                                \
-  } while (0)
-#define LAB_CUBLAS(call)                                                             \
-  do {                                                                               \
-    const cublasStatus_t s_ = (call);                                                \
-    if (s_ != CUBLAS_STATUS_SUCCESS) {                                               \
-      std::fprintf(stderr, "cuBLAS status %d at %s:%d\n", int(s_), __FILE__, __LINE__); \
-      std::exit(1);                                                                  \
-    }                                                                                \
+// CUDA runtime errors through the library's MCD_CUDA_CHECK (an mcd::Error naming the call); cuBLAS
+// statuses likewise.
+#define LAB_CUBLAS(call)                                                                              \
+  do {                                                                                                \
+    const cublasStatus_t s_ = (call);                                                                 \
+    MCD_CHECK(s_ == CUBLAS_STATUS_SUCCESS, "cuBLAS status ", int(s_), " in ", #call, " at ", __FILE__, \
+              ":", __LINE__);                                                                         \
   } while (0)
 
 using bf16 = __nv_bfloat16;
@@ -163,7 +156,7 @@ void launch_wmma(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) 
     case 3: wmma_decode_gemm<kWarps, kNTile, 3><<<grid, 32 * kWarps>>>(x, w, out, M, c.N, c.K); break;
     default: wmma_decode_gemm<kWarps, kNTile, 4><<<grid, 32 * kWarps>>>(x, w, out, M, c.N, c.K); break;
   }
-  LAB_CHECK(cudaGetLastError());
+  MCD_CUDA_CHECK(cudaGetLastError());
 }
 template <int kWarps, int kNTile>
 bool wmma_fits(int M, const Case& c) {
@@ -178,7 +171,7 @@ void launch_wmma_staged(const bf16* x, const bf16* w, bf16* out, int M, const Ca
     case 3: wmma_staged_decode_gemm<3><<<grid, 128>>>(x, w, out, M, c.N, c.K); break;
     default: wmma_staged_decode_gemm<4><<<grid, 128>>>(x, w, out, M, c.N, c.K); break;
   }
-  LAB_CHECK(cudaGetLastError());
+  MCD_CUDA_CHECK(cudaGetLastError());
 }
 bool wmma_staged_fits(int M, const Case& c) { return M >= 1 && M <= 64 && c.K % 128 == 0 && c.N % 64 == 0; }
 
@@ -252,21 +245,21 @@ void run_case(const Case& c, int M, int reps, bool check_only) {
       ref[size_t(r) * c.N + n] = s;
     }
   bf16 *dx = nullptr, *dw = nullptr, *dout = nullptr;
-  LAB_CHECK(cudaMalloc(&dx, x_elems * sizeof(bf16) * sets));
-  LAB_CHECK(cudaMalloc(&dw, w_elems * sizeof(bf16) * sets));
-  LAB_CHECK(cudaMalloc(&dout, size_t(M_pad) * c.N * sizeof(bf16)));
+  MCD_CUDA_CHECK(cudaMalloc(&dx, x_elems * sizeof(bf16) * sets));
+  MCD_CUDA_CHECK(cudaMalloc(&dw, w_elems * sizeof(bf16) * sets));
+  MCD_CUDA_CHECK(cudaMalloc(&dout, size_t(M_pad) * c.N * sizeof(bf16)));
   for (int s = 0; s < sets; ++s) {
-    LAB_CHECK(cudaMemcpy(dx + s * x_elems, hx.data(), x_elems * sizeof(bf16), cudaMemcpyHostToDevice));
-    LAB_CHECK(cudaMemcpy(dw + s * w_elems, hw.data(), w_elems * sizeof(bf16), cudaMemcpyHostToDevice));
+    MCD_CUDA_CHECK(cudaMemcpy(dx + s * x_elems, hx.data(), x_elems * sizeof(bf16), cudaMemcpyHostToDevice));
+    MCD_CUDA_CHECK(cudaMemcpy(dw + s * w_elems, hw.data(), w_elems * sizeof(bf16), cudaMemcpyHostToDevice));
   }
   double cublas_err = -1.0;
   for (const Version& v : versions()) {
     if (!v.fits(M, c)) continue;
-    LAB_CHECK(cudaMemset(dout, 0xff, size_t(M_pad) * c.N * sizeof(bf16)));  // NaN poison
+    MCD_CUDA_CHECK(cudaMemset(dout, 0xff, size_t(M_pad) * c.N * sizeof(bf16)));  // NaN poison
     v.run(dx, dw, dout, M, c);
-    LAB_CHECK(cudaDeviceSynchronize());
+    MCD_CUDA_CHECK(cudaDeviceSynchronize());
     std::vector<bf16> hout(size_t(M) * c.N);
-    LAB_CHECK(cudaMemcpy(hout.data(), dout, hout.size() * sizeof(bf16), cudaMemcpyDeviceToHost));
+    MCD_CUDA_CHECK(cudaMemcpy(hout.data(), dout, hout.size() * sizeof(bf16), cudaMemcpyDeviceToHost));
     double err = 0.0, scale = 0.0;
     for (size_t i = 0; i < hout.size(); ++i) {
       const double o = __bfloat162float(hout[i]);
@@ -282,25 +275,25 @@ void run_case(const Case& c, int M, int reps, bool check_only) {
                 ok ? "ok" : "FAIL");
     if (check_only) continue;
     cudaEvent_t t0, t1;
-    LAB_CHECK(cudaEventCreate(&t0));
-    LAB_CHECK(cudaEventCreate(&t1));
+    MCD_CUDA_CHECK(cudaEventCreate(&t0));
+    MCD_CUDA_CHECK(cudaEventCreate(&t1));
     for (int i = 0; i < 10; ++i) v.run(dx + (i % sets) * x_elems, dw + (i % sets) * w_elems, dout, M, c);
-    LAB_CHECK(cudaEventRecord(t0));
+    MCD_CUDA_CHECK(cudaEventRecord(t0));
     for (int i = 0; i < reps; ++i) v.run(dx + (i % sets) * x_elems, dw + (i % sets) * w_elems, dout, M, c);
-    LAB_CHECK(cudaEventRecord(t1));
-    LAB_CHECK(cudaEventSynchronize(t1));
+    MCD_CUDA_CHECK(cudaEventRecord(t1));
+    MCD_CUDA_CHECK(cudaEventSynchronize(t1));
     float ms = 0.f;
-    LAB_CHECK(cudaEventElapsedTime(&ms, t0, t1));
+    MCD_CUDA_CHECK(cudaEventElapsedTime(&ms, t0, t1));
     const double us = 1000.0 * ms / reps;
     const double floor_us = 1e6 * double(w_elems * sizeof(bf16)) / 4.8e12;  // the weights once at 4.8 TB/s
     std::printf("time  %-14s M=%2d %-32s %8.2f us  (weights at 4.8 TB/s: %.2f us)\n", c.name, M, v.name.c_str(), us,
                 floor_us);
-    LAB_CHECK(cudaEventDestroy(t0));
-    LAB_CHECK(cudaEventDestroy(t1));
+    MCD_CUDA_CHECK(cudaEventDestroy(t0));
+    MCD_CUDA_CHECK(cudaEventDestroy(t1));
   }
-  LAB_CHECK(cudaFree(dx));
-  LAB_CHECK(cudaFree(dw));
-  LAB_CHECK(cudaFree(dout));
+  MCD_CUDA_CHECK(cudaFree(dx));
+  MCD_CUDA_CHECK(cudaFree(dw));
+  MCD_CUDA_CHECK(cudaFree(dout));
 }
 
 }  // namespace
@@ -316,12 +309,17 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  cudaDeviceProp prop{};
-  LAB_CHECK(cudaGetDeviceProperties(&prop, 0));
-  std::printf("device %s, %d SMs\n", prop.name, prop.multiProcessorCount);
-  LAB_CUBLAS(cublasCreate(&g_cublas));
-  for (const Case& c : kCases)
-    for (int M : {8, 16, 32, 64}) run_case(c, M, reps, check_only);
-  LAB_CUBLAS(cublasDestroy(g_cublas));
+  try {
+    cudaDeviceProp prop{};
+    MCD_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    std::printf("device %s, %d SMs\n", prop.name, prop.multiProcessorCount);
+    LAB_CUBLAS(cublasCreate(&g_cublas));
+    for (const Case& c : kCases)
+      for (int M : {8, 16, 32, 64}) run_case(c, M, reps, check_only);
+    LAB_CUBLAS(cublasDestroy(g_cublas));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gemm_lab: %s\n", e.what());
+    return 1;
+  }
   return 0;
 }

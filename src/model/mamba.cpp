@@ -46,6 +46,7 @@ MambaMixerImpl::MambaMixerImpl(const ModelConfig& c, int64_t e)
 }
 
 at::Tensor MambaMixerImpl::conv_weight() const { return conv1d->weight.squeeze(1); }
+at::Tensor MambaMixerImpl::conv_bias() const { return conv1d->options.bias() ? conv1d->bias : at::Tensor(); }
 
 void MambaMixerImpl::set_adapter(Projection which, ProjectionAdapter a) {
   ProjectionAdapter& slot = which == Projection::kIn ? in_adapter_ : out_adapter_;
@@ -165,8 +166,7 @@ at::Tensor MambaMixerImpl::forward_channel_major(const at::Tensor& hidden, Layer
   for (int64_t b = 0; b < B; ++b) mm_into(xz[b], W_in, hidden[b].t());
   if (b_in.defined()) xz.add_(b_in.view({1, 2 * E, 1}));
   const at::Tensor x = xz.narrow(1, 0, E), z = xz.narrow(1, E, E);  // (B, E, L)
-  const at::Tensor conv_bias = conv1d->options.bias() ? conv1d->bias : at::Tensor();
-  const at::Tensor u = ops::causal_conv1d(x, conv_weight(), conv_bias, /*silu=*/true);  // (B, E, L), x's layout
+  const at::Tensor u = ops::causal_conv1d(x, conv_weight(), conv_bias(), /*silu=*/true);  // (B, E, L), x's layout
   const at::Tensor mask = gate ? gate->forward().to(at::kFloat) : at::Tensor();          // (E)
   const at::Tensor W_x = gate ? x_proj->weight * mask.to(x_proj->weight.scalar_type()).unsqueeze(0) : x_proj->weight;
   at::Tensor x_dbl = at::empty({B, R + 2 * N, L}, opt);  // x_proj(m⊙u)ᵀ: Δ's low-rank rows, then B, then C
@@ -212,7 +212,7 @@ at::Tensor MambaMixerImpl::forward_projected(const at::Tensor& xz, LayerState* s
     const at::Tensor mask = gate ? gate->forward().to(at::kFloat) : at::Tensor();  // (E)
     const ScanParams32 sp = scan_params_fp32();
     ops::MambaInnerWeights w{conv_weight(),
-                             conv1d->options.bias() ? conv1d->bias : at::Tensor(),
+                             conv_bias(),
                              gate ? x_proj->weight * mask.to(x_proj->weight.scalar_type()).unsqueeze(0) : x_proj->weight,
                              dt_proj->weight,
                              sp.delta_bias,
@@ -233,8 +233,7 @@ at::Tensor MambaMixerImpl::forward_projected(const at::Tensor& xz, LayerState* s
   const auto xz_parts = xz.split(E, 2);
   const at::Tensor x = xz_parts[0].transpose(1, 2);              // (B, E, L)
   const at::Tensor z = xz_parts[1].transpose(1, 2);              // (B, E, L)
-  const at::Tensor conv_bias = conv1d->options.bias() ? conv1d->bias : at::Tensor();
-  at::Tensor u = ops::causal_conv1d(x, conv_weight(), conv_bias, /*silu=*/true);  // (B, E, L)
+  at::Tensor u = ops::causal_conv1d(x, conv_weight(), conv_bias(), /*silu=*/true);  // (B, E, L)
   if (gate) u = u * gate->forward().to(u.scalar_type()).view({1, E, 1});  // SDM: before x_proj and the scan
   if (u_observer) u_observer(u);
   const at::Tensor x_dbl = x_proj->forward(u.transpose(1, 2));   // (B, L, R + 2N)
@@ -296,10 +295,10 @@ at::Tensor MambaMixerImpl::step_from_residual(at::Tensor& residual, const at::Te
     return step(n.normed, st);
   }
   const at::Tensor in_bias = in_proj->options.bias() ? in_proj->bias : at::Tensor();
-  if (ops::ops_options().decode_fused_conv) {  // the conv step inside in_proj's kernel: xz comes back as uz
-    ops::NormConvOut r = ops::add_rms_norm_decode_linear_conv_step(
-        residual, pending, norm->weight, norm->eps, in_proj->weight, in_bias, st.conv, conv_weight(),
-        conv1d->options.bias() ? conv1d->bias : at::Tensor(), /*silu=*/true);
+  if (ops::ops_options().decode_fused_conv) {  // the conv step inside in_proj's kernel: u and z come back
+    ops::NormConvOut r = ops::add_rms_norm_decode_linear_conv_step(residual, pending, norm->weight, norm->eps,
+                                                                   in_proj->weight, in_bias, st.conv, conv_weight(),
+                                                                   conv_bias(), /*silu=*/true);
     residual = r.residual;
     return step_convolved(r.u, r.rest, st);
   }
@@ -312,8 +311,7 @@ at::Tensor MambaMixerImpl::step_from_residual(at::Tensor& residual, const at::Te
 at::Tensor MambaMixerImpl::step_projected(const at::Tensor& xz, LayerState& st) {
   const int64_t E = d_inner;
   MCD_CHECK(xz.dim() == 2 && xz.size(1) == 2 * E, "mixer step: xz must be (B, 2E=", 2 * E, "), got ", xz.sizes());
-  const at::Tensor conv_bias = conv1d->options.bias() ? conv1d->bias : at::Tensor();
-  const at::Tensor u = ops::causal_conv1d_step(st.conv, xz.narrow(1, 0, E), conv_weight(), conv_bias, true);
+  const at::Tensor u = ops::causal_conv1d_step(st.conv, xz.narrow(1, 0, E), conv_weight(), conv_bias(), true);
   return step_convolved(u, xz.narrow(1, E, E), st);
 }
 

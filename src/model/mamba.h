@@ -90,6 +90,7 @@ class MambaMixerImpl : public torch::nn::Module {
 
  private:
   at::Tensor conv_weight() const;  // (E, K)
+  at::Tensor conv_bias() const;    // (E), or undefined without a bias
   at::Tensor A() const;            // (E, N) = −exp(A_log), float32
   // The scan's fp32 parameters: A = −exp(A_log), D and Δ's bias. Without gradients to them (an
   // inference pass, or frozen during fine-tuning) they are kept from one call to the next while

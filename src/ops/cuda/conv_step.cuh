@@ -10,21 +10,6 @@
 
 namespace mcd::ops::cuda {
 
-// win: the K window entries [state (K−1, oldest first), x] as loaded; wk: the channel's K weights;
-// bias: the channel's bias (0 without one).
-template <typename T>
-__device__ __forceinline__ float conv_step_value(const T (&win)[kConvMaxWidth], const float (&wk)[kConvMaxWidth],
-                                                 float bias, int K, bool silu) {
-  float acc = bias;
-  float sum = 0.f;
-#pragma unroll
-  for (int k = kConvMaxWidth - 1; k >= 0; --k)
-    if (k < K) sum = fmaf(to_float(win[k]), wk[k], sum);
-  acc += sum;
-  if (silu) acc *= sigmoid_f(acc);
-  return acc;
-}
-
 // The whole step of one channel in place: state (K − 1 entries, `ts` apart, oldest first), its K
 // weights w (unit stride) and bias (null: none), the new input x. Every load comes before the first
 // store. Returns the output as a float (the caller rounds it to T).
@@ -38,8 +23,13 @@ __device__ __forceinline__ float conv_step_channel(T* __restrict__ state, int64_
     win[k] = k < K - 1 ? state[k * ts] : x;  // (entries past K − 1 are x and never used)
     wk[k] = k < K ? to_float(w[k]) : 0.f;
   }
-  const float b = bias != nullptr ? to_float(*bias) : 0.f;
-  const float acc = conv_step_value<T>(win, wk, b, K, silu);
+  float acc = bias != nullptr ? to_float(*bias) : 0.f;
+  float sum = 0.f;  // Σ_k w[k]·win[k] from the newest end
+#pragma unroll
+  for (int k = kConvMaxWidth - 1; k >= 0; --k)
+    if (k < K) sum = fmaf(to_float(win[k]), wk[k], sum);
+  acc += sum;
+  if (silu) acc *= sigmoid_f(acc);
 #pragma unroll
   for (int k = 0; k + 1 < kConvMaxWidth; ++k)
     if (k + 1 < K) state[k * ts] = win[k + 1];  // keep the newest K−1

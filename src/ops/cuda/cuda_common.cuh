@@ -135,39 +135,41 @@ __device__ __forceinline__ void prefetch_l2(const void* ptr) {
   asm volatile("prefetch.global.L2 [%0];" ::"l"(ptr));
 }
 
-// Whether the current device has programmatic dependent launch (compute capability 9.0 and up),
-// asked once per device.
-inline bool device_overlaps_launches() {
-  constexpr int kMaxDevices = 64;
-  static int known[kMaxDevices] = {};  // 0: not asked yet, 1: yes, 2: no (a racing first ask is harmless)
+// A per-device fact asked of the runtime once: cache[device] for the current device, filled by
+// ask(device) on first use (0 means "not asked yet", so ask must not return 0; a racing first ask is
+// harmless). 0 for a device past the table.
+constexpr int kMaxCachedDevices = 64;
+template <class Ask>
+int64_t once_per_device(int64_t (&cache)[kMaxCachedDevices], Ask ask) {
   int dev = 0;
   MCD_CUDA_CHECK(cudaGetDevice(&dev));
-  if (dev < 0 || dev >= kMaxDevices) return false;
-  if (known[dev] == 0) {
-    int major = 0;
-    MCD_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-    known[dev] = major >= 9 ? 1 : 2;
-  }
-  return known[dev] == 1;
+  if (dev < 0 || dev >= kMaxCachedDevices) return 0;
+  if (cache[dev] == 0) cache[dev] = ask(dev);
+  return cache[dev];
+}
+
+// Whether the current device has programmatic dependent launch (compute capability 9.0 and up).
+inline bool device_overlaps_launches() {
+  static int64_t known[kMaxCachedDevices] = {};  // 1: yes, 2: no
+  return once_per_device(known, [](int dev) -> int64_t {
+           int major = 0;
+           MCD_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+           return major >= 9 ? 1 : 2;
+         }) == 1;
 }
 
 // Whether `blocks` blocks of kKernel (`threads` threads, `smem` dynamic shared memory bytes) are all
-// resident at once on the current device: its occupancy times the SM count, asked once per device
-// (per kernel; a racing first ask is harmless).
+// resident at once on the current device: its occupancy times the SM count (per kernel and device).
 template <auto kKernel>
 bool fits_one_wave(int64_t blocks, int threads, size_t smem) {
-  constexpr int kMaxDevices = 64;
-  static int64_t slots[kMaxDevices] = {};  // resident blocks; 0: not asked yet
-  int dev = 0;
-  MCD_CUDA_CHECK(cudaGetDevice(&dev));
-  if (dev < 0 || dev >= kMaxDevices) return false;
-  if (slots[dev] == 0) {
+  static int64_t slots[kMaxCachedDevices] = {};  // resident blocks; -1: none fits (then never one wave)
+  const int64_t resident = once_per_device(slots, [&](int dev) -> int64_t {
     int per_sm = 0, sms = 0;
     MCD_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kKernel, threads, smem));
     MCD_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    slots[dev] = per_sm * sms > 0 ? int64_t(per_sm) * sms : -1;  // -1: none fits (then never one wave)
-  }
-  return blocks <= slots[dev];
+    return per_sm * sms > 0 ? int64_t(per_sm) * sms : -1;
+  });
+  return blocks <= resident;
 }
 
 // kernel<<<grid, threads, smem, stream>>>(p), as an overlapped launch when `overlap` and the device

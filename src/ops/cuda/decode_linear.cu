@@ -202,60 +202,47 @@ constexpr int64_t kWideOutput = 2048;
 
 unsigned column_blocks(const DecodeLinearParams& p, int cols) { return unsigned((p.out_features + cols - 1) / cols); }
 
-template <typename T>
-void launch(const DecodeLinearParams& p) {
-  auto go = [&](auto cols_tag) {
-    constexpr int kCols = decltype(cols_tag)::value;
-    const dim3 grid(column_blocks(p, kCols));
-    auto with_rows = [&](auto rows_tag) {
-      constexpr int kRows = decltype(rows_tag)::value;
-      if (p.vec)
-        launch_overlapped(decode_linear_kernel<T, true, kCols, kRows>, grid, 32 * kDecodeLinearWarps, 0, p.stream,
-                          p.overlap, p);
-      else
-        launch_overlapped(decode_linear_kernel<T, false, kCols, kRows>, grid, 32 * kDecodeLinearWarps, 0, p.stream,
-                          p.overlap, p);
-    };
-    if (p.rows == 1) with_rows(std::integral_constant<int, 1>{});
-    else with_rows(std::integral_constant<int, kDecodeLinearMaxRows>{});
-  };
-  if (p.out_features >= kWideOutput) go(std::integral_constant<int, 4>{});
-  else go(std::integral_constant<int, 1>{});
+// f(KernelShape<…>{}) with p's kernel shape as compile-time constants: 4 columns per block from
+// kWideOutput columns on, else 1; the one-row kernel at one row, else the kDecodeLinearMaxRows one;
+// 16-byte loads when p.vec.
+template <int kCols_, int kRows_, bool kVec_>
+struct KernelShape {
+  static constexpr int kCols = kCols_, kRows = kRows_;
+  static constexpr bool kVec = kVec_;
+};
+template <class F>
+void with_kernel_shape(const DecodeLinearParams& p, F&& f) {
+  MCD_BOOL_SWITCH(p.out_features >= kWideOutput, kWide, [&] {
+    MCD_BOOL_SWITCH(p.rows == 1, kOneRow, [&] {
+      MCD_BOOL_SWITCH(p.vec, kVec, [&] { f(KernelShape<kWide ? 4 : 1, kOneRow ? 1 : kDecodeLinearMaxRows, kVec>{}); });
+    });
+  });
 }
 
-// The fused-norm kernel for p: 1 or 4 columns per block as launch() chooses, 16-byte loads when
-// p.vec, the norm weight fp32 or T, the conv step of the x columns when p.conv. Its
-// rows take rows × in elements of T of shared memory.
+template <typename T>
+void launch(const DecodeLinearParams& p) {
+  with_kernel_shape(p, [&](auto shape) {
+    using S = decltype(shape);
+    launch_overlapped(decode_linear_kernel<T, S::kVec, S::kCols, S::kRows>, dim3(column_blocks(p, S::kCols)),
+                      32 * kDecodeLinearWarps, 0, p.stream, p.overlap, p);
+  });
+}
+
+// The fused-norm kernel for p: the shape launch() takes, the norm weight fp32 or T, the conv step of
+// the x columns when p.conv. Its rows take rows × in elements of T of shared memory.
 template <typename T>
 void launch_add_norm(const DecodeLinearParams& p) {
   const size_t smem = size_t(p.rows * p.in_features) * sizeof(T);
-  auto go = [&](auto* norm_tag, auto cols_tag, auto conv_tag) {
-    using TNorm = std::remove_pointer_t<decltype(norm_tag)>;
-    constexpr int kCols = decltype(cols_tag)::value;
-    constexpr bool kConv = decltype(conv_tag)::value;
-    const dim3 grid(column_blocks(p, kCols));
-    auto with_rows = [&](auto rows_tag) {
-      constexpr int kRows = decltype(rows_tag)::value;
-      if (p.vec)
-        launch_overlapped(add_norm_decode_linear_kernel<T, true, TNorm, kCols, kRows, kConv>, grid,
-                          32 * kDecodeLinearWarps, smem, p.stream, p.overlap, p);
-      else
-        launch_overlapped(add_norm_decode_linear_kernel<T, false, TNorm, kCols, kRows, kConv>, grid,
-                          32 * kDecodeLinearWarps, smem, p.stream, p.overlap, p);
-    };
-    if (p.rows == 1) with_rows(std::integral_constant<int, 1>{});
-    else with_rows(std::integral_constant<int, kDecodeLinearMaxRows>{});
-  };
-  auto with_conv = [&](auto* norm_tag, auto cols_tag) {
-    if (p.conv) go(norm_tag, cols_tag, std::true_type{});
-    else go(norm_tag, cols_tag, std::false_type{});
-  };
-  auto with_cols = [&](auto* norm_tag) {
-    if (p.out_features >= kWideOutput) with_conv(norm_tag, std::integral_constant<int, 4>{});
-    else with_conv(norm_tag, std::integral_constant<int, 1>{});
-  };
-  if (p.norm_weight_fp32) with_cols(static_cast<float*>(nullptr));
-  else with_cols(static_cast<T*>(nullptr));
+  MCD_BOOL_SWITCH(p.norm_weight_fp32, kNormFp32, [&] {
+    using TNorm = std::conditional_t<kNormFp32, float, T>;
+    MCD_BOOL_SWITCH(p.conv, kConv, [&] {
+      with_kernel_shape(p, [&](auto shape) {
+        using S = decltype(shape);
+        launch_overlapped(add_norm_decode_linear_kernel<T, S::kVec, TNorm, S::kCols, S::kRows, kConv>,
+                          dim3(column_blocks(p, S::kCols)), 32 * kDecodeLinearWarps, smem, p.stream, p.overlap, p);
+      });
+    });
+  });
 }
 
 }  // namespace

@@ -289,6 +289,12 @@ bool block_fwd_vector_layout(const SelectiveScanParams& p) {
          ok(p.out, p.out_s);
 }
 
+// Blocks of Tr::kChannels channels of each sequence.
+template <class Tr>
+dim3 block_fwd_grid(const SelectiveScanParams& p) {
+  return dim3(static_cast<unsigned>((p.dim + Tr::kChannels - 1) / Tr::kChannels), static_cast<unsigned>(p.batch));
+}
+
 template <class Tr, typename T, class Flags>
 void selective_scan_block_fwd_run(const SelectiveScanParams& p) {
   MCD_CHECK(p.dstate <= kScanBlockMaxState, "selective scan (block forward): N = ", p.dstate, " > ",
@@ -299,7 +305,7 @@ void selective_scan_block_fwd_run(const SelectiveScanParams& p) {
             (p.len + kScanChunk - 1) / kScanChunk);
   MCD_CHECK(p.states == nullptr || block_fwd_vector_layout<T>(p),
             "selective scan (block forward): saving states needs time-contiguous, 16-byte aligned rows");
-  const dim3 grid(static_cast<unsigned>((p.dim + Tr::kChannels - 1) / Tr::kChannels), static_cast<unsigned>(p.batch));
+  const dim3 grid = block_fwd_grid<Tr>(p);
   constexpr bool kWholeVectors = Tr::kItems % (16 / static_cast<int>(sizeof(T))) == 0;  // else element loads only
   if constexpr (kWholeVectors) {
     if (p.states != nullptr)
@@ -318,8 +324,8 @@ template <typename T, class Flags>
 void selective_scan_block_fwd(const SelectiveScanParams& p) {
   if constexpr (sizeof(T) == 2) {
     using One = BlockFwdOneWave;
-    const int64_t blocks = (p.dim + One::kChannels - 1) / One::kChannels * p.batch;
-    if (fits_one_wave<&selective_scan_block_fwd_kernel<One, T, Flags, true>>(blocks, One::kThreads, 0))
+    const dim3 grid = block_fwd_grid<One>(p);
+    if (fits_one_wave<&selective_scan_block_fwd_kernel<One, T, Flags, true>>(int64_t(grid.x) * grid.y, One::kThreads, 0))
       return selective_scan_block_fwd_run<One, T, Flags>(p);
   }
   selective_scan_block_fwd_run<BlockFwdManyWaves, T, Flags>(p);
