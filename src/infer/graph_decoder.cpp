@@ -24,7 +24,8 @@ bool graph_decoding_available() {
 struct GraphDecoder::Impl {
   MambaLMImpl& model;
   InferenceCache cache;
-  at::Tensor token, logits, next;  // fixed buffers the graph reads and writes
+  // Fixed buffers the graph reads and writes: the step reads `token` and writes the next one there.
+  at::Tensor token, logits, head_workspace;
   at::cuda::CUDAGraph graph;
   int64_t real_vocab;
   Impl(MambaLMImpl& m, int64_t batch) : model(m), cache(m.new_cache(batch)), real_vocab(m.config().real_vocab_size()) {}
@@ -41,20 +42,19 @@ GraphDecoder::GraphDecoder(MambaLMImpl& model, int64_t batch) {
   const int64_t vocab = model.lm_head ? model.lm_head->weight.size(0) : model.backbone->embeddings->weight.size(0);
   s.token = torch::zeros({batch}, torch::dtype(torch::kLong).device(device));
   s.logits = torch::empty({batch, vocab}, torch::dtype(torch::kFloat).device(device));
+  s.head_workspace = torch::zeros({batch + 1}, torch::dtype(torch::kLong).device(device));
   torch::NoGradGuard no_grad;
   // The warm-up step runs on a scratch cache (side_stream_capture.h).
   capture_after_warmup(
       s.graph, device,
       [&] {
         InferenceCache scratch = model.new_cache(batch);
-        model.step_into(s.token, scratch, s.logits);
+        at::Tensor scratch_token = s.token.clone();
+        model.step_greedy_into(scratch_token, scratch, s.logits, scratch_token, s.head_workspace);
       },
-      [&] {
-        model.step_into(s.token, s.cache, s.logits);
-        // Over the real vocabulary: the embedding's padding rows are never produced (as generate masks them).
-        s.next = s.logits.narrow(1, 0, s.real_vocab).argmax(-1);
-        s.token.copy_(s.next);
-      });
+      // Greedy over the real vocabulary (the embedding's padding rows are never produced, as generate
+      // masks them); the LM head and the argmax are one kernel on CUDA (MambaLMImpl::step_greedy_into).
+      [&] { model.step_greedy_into(s.token, s.cache, s.logits, s.token, s.head_workspace); });
   s.cache.reset();
 }
 
@@ -79,7 +79,7 @@ at::Tensor GraphDecoder::prefill(const at::Tensor& prompt) {
 
 at::Tensor GraphDecoder::step() {
   impl_->graph.replay();
-  return impl_->next;
+  return impl_->token;
 }
 
 at::Tensor GraphDecoder::step(const at::Tensor& tokens) {
@@ -88,7 +88,7 @@ at::Tensor GraphDecoder::step(const at::Tensor& tokens) {
             s.token.size(0), "), got ", tokens.sizes());
   s.token.copy_(tokens);
   s.graph.replay();
-  return s.next;
+  return s.token;
 }
 
 const at::Tensor& GraphDecoder::logits() const { return impl_->logits; }

@@ -285,25 +285,33 @@ at::Tensor MambaMixerImpl::step(const at::Tensor& hidden, LayerState& st) {
 
 at::Tensor MambaMixerImpl::step_from_residual(at::Tensor& residual, const at::Tensor& pending, const RMSNorm& norm,
                                               LayerState& st) {
-  MCD_CHECK(residual.dim() == 2 && residual.size(1) == d_model, "mixer step: residual must be (B, D=", d_model,
-            "), got ", residual.sizes());
-  const bool fuse = !in_adapter_ && !ops::autocast_linear_applies(residual, in_proj->weight) &&
+  const at::Tensor in = residual;
+  return step_from_residual(in, residual, pending, norm, st);
+}
+
+at::Tensor MambaMixerImpl::step_from_residual(const ops::NormInput& residual_in, at::Tensor& residual,
+                                              const at::Tensor& pending, const RMSNorm& norm, LayerState& st) {
+  const at::Tensor& shape_of = residual_in.token_ids.defined() ? residual_in.embedding : residual_in.residual;
+  MCD_CHECK(shape_of.dim() == 2 && shape_of.size(1) == d_model, "mixer step: residual must be (B, D=", d_model,
+            "), got ", shape_of.sizes());
+  const bool fuse = !in_adapter_ && !ops::autocast_linear_applies(shape_of, in_proj->weight) &&
                     norm->weight.scalar_type() == in_proj->weight.scalar_type();
   if (!fuse) {
-    const ops::AddNormOut n = ops::add_rms_norm(residual, pending, norm->weight, norm->eps, norm->weight.scalar_type());
+    const ops::AddNormOut n =
+        ops::add_rms_norm(residual_in.dense(), pending, norm->weight, norm->eps, norm->weight.scalar_type());
     residual = n.residual;
     return step(n.normed, st);
   }
   const at::Tensor in_bias = in_proj->options.bias() ? in_proj->bias : at::Tensor();
   if (ops::ops_options().decode_fused_conv) {  // the conv step inside in_proj's kernel: u and z come back
-    ops::NormConvOut r = ops::add_rms_norm_decode_linear_conv_step(residual, pending, norm->weight, norm->eps,
+    ops::NormConvOut r = ops::add_rms_norm_decode_linear_conv_step(residual_in, pending, norm->weight, norm->eps,
                                                                    in_proj->weight, in_bias, st.conv, conv_weight(),
                                                                    conv_bias(), /*silu=*/true);
     residual = r.residual;
     return step_convolved(r.u, r.rest, st);
   }
   ops::NormLinearOut r =
-      ops::add_rms_norm_decode_linear(residual, pending, norm->weight, norm->eps, in_proj->weight, in_bias);
+      ops::add_rms_norm_decode_linear(residual_in, pending, norm->weight, norm->eps, in_proj->weight, in_bias);
   residual = r.residual;
   return step_projected(r.out, st);
 }
@@ -415,25 +423,35 @@ void MambaBackboneImpl::set_u_observer(const std::function<void(int64_t, const a
   }
 }
 
-at::Tensor MambaBackboneImpl::step(const at::Tensor& token_ids, InferenceCache& cache) {
+MambaBackboneImpl::StepTail MambaBackboneImpl::step_blocks(const at::Tensor& token_ids, InferenceCache& cache) {
   MCD_CHECK(token_ids.dim() == 1, "step: token_ids must be (B), got ", token_ids.sizes());
   MCD_CHECK(cache.layers.size() == blocks.size(), "step: the cache has ", cache.layers.size(),
             " layers, the model ", blocks.size());
-  at::Tensor residual = embeddings->forward(token_ids);   // (B, D)
-  if (config.residual_in_fp32 && residual.scalar_type() != at::kDouble) residual = residual.to(at::kFloat);
-  // The residual add fused with the next norm, as in forward (ops/add_rms_norm.h).
-  auto add_norm = [&](const at::Tensor& pending, const RMSNorm& norm) {
-    ops::AddNormOut r = ops::add_rms_norm(residual, pending, norm->weight, norm->eps, norm->weight.scalar_type());
-    residual = r.residual;
-    return r.normed;
-  };
-  at::Tensor pending;
+  StepTail t;
+  // Each block's residual add fused with its norm, as in forward (ops/add_rms_norm.h). With an fp32
+  // residual stream the first block's kernel gathers the token embeddings itself (ops::NormInput).
+  const bool gather_in_first = config.residual_in_fp32 && !blocks.empty();
+  if (!gather_in_first) {
+    t.residual = embeddings->forward(token_ids);  // (B, D)
+    if (config.residual_in_fp32 && t.residual.scalar_type() != at::kDouble) t.residual = t.residual.to(at::kFloat);
+  }
   for (size_t l = 0; l < blocks.size(); ++l) {
     auto& block = blocks[l];
-    pending = block->mixer->step_from_residual(residual, pending, block->norm, cache.layers[l]);
+    if (l == 0 && gather_in_first) {
+      MCD_CHECK(token_ids.scalar_type() == at::kLong, "step: token ids must be int64, got ", token_ids.scalar_type());
+      t.pending = block->mixer->step_from_residual(ops::NormInput::embedded(token_ids, embeddings->weight), t.residual,
+                                                   {}, block->norm, cache.layers[l]);
+    } else {
+      t.pending = block->mixer->step_from_residual(t.residual, t.pending, block->norm, cache.layers[l]);
+    }
   }
   cache.seqlen += 1;
-  return add_norm(pending, norm_f);
+  return t;
+}
+
+at::Tensor MambaBackboneImpl::step(const at::Tensor& token_ids, InferenceCache& cache) {
+  const StepTail t = step_blocks(token_ids, cache);
+  return ops::add_rms_norm(t.residual, t.pending, norm_f->weight, norm_f->eps, norm_f->weight.scalar_type()).normed;
 }
 
 // ----------------------------------------------------------------------------------------- LM
@@ -499,7 +517,21 @@ at::Tensor MambaLMImpl::prefill(const at::Tensor& input_ids, InferenceCache& cac
 
 at::Tensor MambaLMImpl::step(const at::Tensor& token_ids, InferenceCache& cache) {
   torch::NoGradGuard no_grad;
-  return logits_from_hidden(backbone->step(token_ids, cache));
+  return step_logits(backbone->step_blocks(token_ids, cache));
+}
+
+// The final add + norm_f fused with the head's product (ops::add_rms_norm_decode_linear: at ≤ 8 rows
+// on CUDA one kernel, whose sums step_greedy_into's fused argmax repeats, so that greedy tokens from
+// either path come from the same logits). Where the norm weight's dtype is not the head's, the normed
+// rows would be cast first: norm_f then logits_from_hidden, as the forward does.
+at::Tensor MambaLMImpl::step_logits(const MambaBackboneImpl::StepTail& t) {
+  const RMSNorm& norm_f = backbone->norm_f;
+  const at::Tensor& w = lm_head ? lm_head->weight : backbone->embeddings->weight;
+  if (!ops::ops_options().decode_fused_head || norm_f->weight.scalar_type() != w.scalar_type())
+    return logits_from_hidden(
+        ops::add_rms_norm(t.residual, t.pending, norm_f->weight, norm_f->eps, norm_f->weight.scalar_type()).normed);
+  const at::Tensor logits = ops::add_rms_norm_decode_linear(t.residual, t.pending, norm_f->weight, norm_f->eps, w).out;
+  return logits.scalar_type() == at::kDouble ? logits : logits.to(at::kFloat);
 }
 
 void MambaLMImpl::step_into(const at::Tensor& token_ids, InferenceCache& cache, at::Tensor& logits) {
@@ -507,7 +539,30 @@ void MambaLMImpl::step_into(const at::Tensor& token_ids, InferenceCache& cache, 
   const int64_t V = lm_head ? lm_head->weight.size(0) : backbone->embeddings->weight.size(0);
   MCD_CHECK(logits.dim() == 2 && logits.size(0) == token_ids.size(0) && logits.size(1) == V,
             "step_into: logits must be (B=", token_ids.size(0), ", V=", V, "), got ", logits.sizes());
-  logits.copy_(logits_from_hidden(backbone->step(token_ids, cache)));
+  logits.copy_(step_logits(backbone->step_blocks(token_ids, cache)));
+}
+
+void MambaLMImpl::step_greedy_into(const at::Tensor& token_ids, InferenceCache& cache, at::Tensor& logits,
+                                   at::Tensor& next_tokens, at::Tensor& workspace) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor& w = lm_head ? lm_head->weight : backbone->embeddings->weight;
+  const int64_t B = token_ids.size(0), V = w.size(0);
+  MCD_CHECK(logits.dim() == 2 && logits.size(0) == B && logits.size(1) == V, "step_greedy_into: logits must be (B=", B,
+            ", V=", V, "), got ", logits.sizes());
+  MCD_CHECK(next_tokens.dim() == 1 && next_tokens.size(0) == B && next_tokens.scalar_type() == at::kLong &&
+                workspace.dim() == 1 && workspace.size(0) == B + 1 && workspace.scalar_type() == at::kLong,
+            "step_greedy_into: next_tokens must be (B=", B, ") and workspace (B + 1) int64, got ", next_tokens.sizes(),
+            " and ", workspace.sizes());
+  const RMSNorm& norm_f = backbone->norm_f;
+  // Off, or where the normed rows would be cast (not the fused op's form): the separate kernels.
+  if (!ops::ops_options().decode_fused_head || norm_f->weight.scalar_type() != w.scalar_type()) {
+    step_into(token_ids, cache, logits);
+    next_tokens.copy_(logits.narrow(1, 0, config().real_vocab_size()).argmax(-1));
+    return;
+  }
+  const MambaBackboneImpl::StepTail t = backbone->step_blocks(token_ids, cache);
+  ops::add_rms_norm_decode_linear_argmax(t.residual, t.pending, norm_f->weight, norm_f->eps, w,
+                                         config().real_vocab_size(), logits, next_tokens, workspace);
 }
 
 void InferenceCache::reset() {

@@ -12,6 +12,7 @@
 #include "model/channel_gate.h"
 #include "model/channel_slot.h"
 #include "model/projection_adapter.h"
+#include "ops/decode_linear.h"
 #include "util/torch_compat.h"
 
 namespace mcd::ops {
@@ -61,6 +62,10 @@ class MambaMixerImpl : public torch::nn::Module {
   // goes into in_proj's kernel (ops::add_rms_norm_decode_linear) unless an adapter or autocast takes
   // in_proj or the dtypes differ; then add_rms_norm and step, as before. With ops option
   // decode_fused_conv, the conv step goes into that kernel too (ops::add_rms_norm_decode_linear_conv_step).
+  // The first block's residual may come in as its token embeddings (ops::NormInput::embedded, pending
+  // undefined): that kernel then gathers them itself, and residual receives them widened to fp32.
+  at::Tensor step_from_residual(const ops::NormInput& residual_in, at::Tensor& residual, const at::Tensor& pending,
+                                const RMSNorm& norm, LayerState& st);
   at::Tensor step_from_residual(at::Tensor& residual, const at::Tensor& pending, const RMSNorm& norm,
                                 LayerState& state);
   // xz = in_proj(hidden) (B, 2E) → (B, D).
@@ -150,6 +155,12 @@ class MambaBackboneImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& input_ids, InferenceCache* cache = nullptr,
                      std::vector<at::Tensor>* residuals = nullptr);
   at::Tensor step(const at::Tensor& token_ids, InferenceCache& cache);  // (B) → (B, D)
+  // The same step up to the final norm: the residual stream (B, D) and the last block's output
+  // (B, D), whose add + norm_f step() then applies (a caller may fuse them with what follows).
+  struct StepTail {
+    at::Tensor residual, pending;
+  };
+  StepTail step_blocks(const at::Tensor& token_ids, InferenceCache& cache);
   // The SDM gate of every layer (empty when the config has none).
   std::vector<ChannelGate> gates() const;
   // Sets (or, with an empty function, clears) every mixer's u observer: observer(layer, u).
@@ -177,10 +188,20 @@ class MambaLMImpl : public torch::nn::Module {
   // The same step writing its logits into `logits` (B, V) float32: no host synchronisation and
   // every buffer fixed (cache, token_ids, logits), so a CUDA graph can capture and replay it.
   void step_into(const at::Tensor& token_ids, InferenceCache& cache, at::Tensor& logits);
+  // step_into followed by greedy selection: next_tokens (B) int64 receives the argmax of each row's
+  // logits over the real vocabulary (config().real_vocab_size(); the embedding's padding rows are
+  // never produced). workspace: (B + 1) int64 zeros, kept by the caller for every call (the fused
+  // head's scratch, ops/decode_linear.h add_rms_norm_decode_linear_argmax). token_ids and
+  // next_tokens may be one tensor (the step reads its tokens before it writes the next ones).
+  void step_greedy_into(const at::Tensor& token_ids, InferenceCache& cache, at::Tensor& logits,
+                        at::Tensor& next_tokens, at::Tensor& workspace);
   const ModelConfig& config() const { return backbone->config; }
 
   MambaBackbone backbone{nullptr};
   torch::nn::Linear lm_head{nullptr};  // only when the head is not tied
+
+ private:
+  at::Tensor step_logits(const MambaBackboneImpl::StepTail& tail);  // final add + norm + head → (B, V) float
 };
 TORCH_MODULE(MambaLM);
 

@@ -12,6 +12,18 @@ namespace mcd::ops {
 // x (rows, in), weight (out, in), bias (out) or undefined → (rows, out) in x's dtype.
 at::Tensor decode_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
 
+// The rows entering a fused norm below: the residual stream (rows, D) fp32, or — the first layer of
+// a decode step — the token embeddings embedding.index_select(0, token_ids) widened to fp32, which the
+// CUDA kernel gathers itself (the gather and the cast are two kernels fewer per step). Elsewhere the
+// gathered rows (dense()).
+struct NormInput {
+  NormInput(const at::Tensor& residual) : residual(residual) {}  // NOLINT(runtime/explicit): the usual input
+  static NormInput embedded(const at::Tensor& token_ids, const at::Tensor& embedding);
+  at::Tensor dense() const;  // (rows, D) fp32 (the embedding's fp64 stays fp64)
+  int64_t rows() const { return token_ids.defined() ? token_ids.size(0) : residual.size(0); }
+  at::Tensor residual, token_ids, embedding;
+};
+
 // A block's residual add and norm fused into its in_proj (no gradients): exactly
 //   {normed, residual} = add_rms_norm(residual_in, prev, norm_weight, eps, weight's dtype);
 //   out = decode_linear(normed, weight, bias)
@@ -21,7 +33,7 @@ struct NormLinearOut {
   at::Tensor out;       // (rows, out) in the weight's dtype
   at::Tensor residual;  // residual_in + prev (rows, D), fp32
 };
-NormLinearOut add_rms_norm_decode_linear(const at::Tensor& residual_in, const at::Tensor& prev,
+NormLinearOut add_rms_norm_decode_linear(const NormInput& residual_in, const at::Tensor& prev,
                                          const at::Tensor& norm_weight, double eps, const at::Tensor& weight,
                                          const at::Tensor& bias = {});
 
@@ -37,9 +49,25 @@ struct NormConvOut {
   at::Tensor rest;      // (rows, out − E): the product's other columns (in_proj's z)
   at::Tensor residual;  // residual_in + prev (rows, D), fp32
 };
-NormConvOut add_rms_norm_decode_linear_conv_step(const at::Tensor& residual_in, const at::Tensor& prev,
+NormConvOut add_rms_norm_decode_linear_conv_step(const NormInput& residual_in, const at::Tensor& prev,
                                                  const at::Tensor& norm_weight, double eps, const at::Tensor& weight,
                                                  const at::Tensor& bias, at::Tensor& conv_state,
                                                  const at::Tensor& conv_weight, const at::Tensor& conv_bias, bool silu);
+
+// A decode step's LM head with greedy selection (no gradients), writing into fixed buffers (what a
+// CUDA graph replays):
+//   n = add_rms_norm(residual_in, prev, norm_weight, eps, weight's dtype);
+//   logits.copy_(decode_linear(n.normed, weight))                     logits (rows, out) fp32 or fp64
+//   tokens.copy_(logits.narrow(1, 0, argmax_columns).argmax(-1))      tokens (rows) int64
+// On CUDA where the fused norm runs (rows ≤ 8) and logits are fp32, one kernel: each logit is the
+// weight dtype's value widened (the same floats as the composition), each block's row maxima meet
+// in `workspace` ((rows + 1) int64, zeros, left zeroed for the next call) and the last block writes
+// the tokens: the first column of a row's maximum, NaN counting as the largest, as torch's argmax.
+// It replaces four kernels after the final norm (the cast, the copy into the buffer, the argmax, the
+// token's copy). Elsewhere the composition above (workspace untouched).
+void add_rms_norm_decode_linear_argmax(const at::Tensor& residual_in, const at::Tensor& prev,
+                                       const at::Tensor& norm_weight, double eps, const at::Tensor& weight,
+                                       int64_t argmax_columns, at::Tensor& logits, at::Tensor& tokens,
+                                       at::Tensor& workspace);
 
 }  // namespace mcd::ops

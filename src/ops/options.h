@@ -37,6 +37,10 @@ struct OpsOptions {
                                         // inside the fused norm + in_proj kernel
                                         // (ops::add_rms_norm_decode_linear_conv_step): one launch less per
                                         // layer (batch 1: −4 %, docs/PERF_NOTES.md), the same results
+  bool decode_fused_head = true;        // key `decode_fused_head`: a decode step at ≤ 8 rows runs the final
+                                        // norm with the LM head, and a greedy step (the CUDA-graph decoder)
+                                        // its argmax too, in one kernel (ops::add_rms_norm_decode_linear_argmax);
+                                        // off: norm, head, cast, copy and torch's argmax as separate kernels
   // Tests only (no key): NaN-fill every output buffer of the CUDA ops before the kernels write it,
   // so an element a kernel forgets shows up as NaN.
   bool poison_outputs = false;

@@ -164,6 +164,35 @@ TEST(GpuCodesign, FusedConvDecodeGivesTheSameLogitsBitForBit) {
   expect_option_keeps_logits(&ops::OpsOptions::decode_fused_conv);
 }
 
+// The final norm + LM head (+ argmax) in one kernel (ops option decode_fused_head) against the
+// separate norm and head kernels: the norm's sums run in another order there, so not bit for bit.
+// Each step's logits agree within a few units of the logits' last place (bf16: 2^-7 of the largest;
+// fp32: 1e-5), and the greedy tokens agree — or the steps part at a near-tie (a top-2 margin within
+// twice that bound), after which the sequences are no longer comparable.
+TEST(GpuCodesign, FusedHeadGivesTheSeparateKernelsLogitsAndTokens) {
+  MCD_SKIP_IF_NO_CUDA();
+  for (at::ScalarType dtype : {at::kBFloat16, at::kFloat}) {
+    for (int64_t batch : {1, 8}) {
+      ops::OpsOptions o = ops::ops_options();
+      o.decode_fused_head = false;
+      const std::vector<at::Tensor> off = graph_logits(dtype, batch, o);
+      o.decode_fused_head = true;
+      const std::vector<at::Tensor> on = graph_logits(dtype, batch, o);
+      for (size_t i = 0; i < off.size(); ++i) {
+        const std::string what = at::toString(dtype) + std::string(" batch ") + std::to_string(batch) + " step " +
+                                 std::to_string(i);
+        const double scale = off[i].abs().max().item<double>();
+        const double tol = (dtype == at::kBFloat16 ? 4.0 / 128 : 1e-5) * scale;
+        EXPECT_LE((on[i] - off[i]).abs().max().item<double>(), tol) << what;
+        if (torch::equal(on[i].argmax(-1), off[i].argmax(-1))) continue;
+        const at::Tensor top2 = std::get<0>(off[i].topk(2, -1));
+        EXPECT_LE((top2.select(1, 0) - top2.select(1, 1)).min().item<double>(), 2 * tol) << what << ": tokens part";
+        break;
+      }
+    }
+  }
+}
+
 // The prefill captured as a CUDA graph against the eager prefill, for two prompts in turn (the
 // second replay must not see the first's states) on a dense and a pruned model: the same kernels on
 // the same inputs, except that a capture may pick another cuBLAS algorithm for a product, whose fp32

@@ -971,6 +971,100 @@ TEST(GpuDecodeLinear, NormFusedIntoTheProductMatchesFloat64) {
   }
 }
 
+// The LM head with greedy selection in one kernel (ops::add_rms_norm_decode_linear_argmax): its logits
+// must be the fused norm + product's (the same kernel sums, widened) bit for bit, and its tokens
+// torch's argmax of those logits over the leading columns — with every row's maximum tied between
+// identical weight rows (the first must win), larger values in the excluded columns, rows 1/3/8, a
+// head narrow (1-column blocks) and wide (4-column blocks, 13 k blocks meeting in the workspace),
+// fp32 and bf16, three calls on one workspace, which must be zeros after each.
+TEST(GpuDecodeLinear, ArgmaxHeadGivesTheProductsLogitsAndTheFirstMaximum) {
+  MCD_SKIP_IF_NO_CUDA();
+  torch::NoGradGuard no_grad;
+  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  int64_t tie_rows_seen = 0;
+  for (at::ScalarType dt : {at::kFloat, at::kBFloat16}) {
+    for (int64_t V : {203, 50280}) {
+      for (int64_t rows : {1, 3, 8}) {
+        const std::string what = std::string("argmax head ") + dtype_name(dt) + " V=" + std::to_string(V) +
+                                 " rows=" + std::to_string(rows);
+        torch::manual_seed(V + rows + 100 * int(dt));
+        const int64_t D = 768, cols = V - 3;
+        at::Tensor w = torch::randn({V, D}, cuda) / std::sqrt(double(D));
+        const at::Tensor big = torch::randn({D}, cuda);
+        for (int64_t c : {int64_t(5), V / 2, cols - 1}) w[c] = 4 * big;      // ties: the first (5) must win
+        for (int64_t c : {int64_t(6), V / 2 + 1, cols - 2}) w[c] = -4 * big;  // (6) where the big dot is negative
+        w[cols] = 8 * big;  w[cols + 1] = -8 * big;                          // excluded, larger
+        w = w.to(dt);
+        const at::Tensor nw = (1 + 0.1 * torch::randn({D}, cuda)).to(dt);
+        at::Tensor logits = torch::empty({rows, V}, cuda.dtype(at::kFloat));
+        at::Tensor tokens = torch::empty({rows}, cuda.dtype(at::kLong));
+        at::Tensor workspace = torch::zeros({rows + 1}, cuda.dtype(at::kLong));
+        for (int call = 0; call < 3; ++call) {
+          const at::Tensor res = torch::randn({rows, D}, cuda), prev = torch::randn({rows, D}, cuda).to(dt);
+          logits.fill_(NAN);
+          tokens.fill_(-1);
+          ops::add_rms_norm_decode_linear_argmax(res, prev, nw, 1e-5, w, cols, logits, tokens, workspace);
+          const at::Tensor want = ops::add_rms_norm_decode_linear(res, prev, nw, 1e-5, w).out.to(at::kFloat);
+          const std::string at_call = what + " call " + std::to_string(call);
+          EXPECT_TRUE(torch::equal(logits, want)) << at_call;
+          const at::Tensor want_tokens = want.narrow(1, 0, cols).argmax(-1);
+          EXPECT_TRUE(torch::equal(tokens, want_tokens)) << at_call << ": " << tokens.cpu() << " vs " << want_tokens.cpu();
+          // Where the tied columns' logit is far from 0 (|4·big·normed| ~ 4·√768 against the others' ~1),
+          // the tie holds the row's maximum: the test exercises ties.
+          const at::Tensor tie_rows = want.select(1, 5).abs().gt(8);
+          tie_rows_seen += tie_rows.sum().item<int64_t>();
+          EXPECT_TRUE(want_tokens.eq(5).logical_or(want_tokens.eq(6)).logical_or(tie_rows.logical_not()).all().item<bool>())
+              << at_call << " (a tie wins)";
+          EXPECT_EQ(workspace.abs().sum().item<int64_t>(), 0) << at_call;
+        }
+      }
+    }
+  }
+  EXPECT_GT(tie_rows_seen, 100);
+}
+
+// The first layer's fused norm gathering its token embeddings itself (ops::NormInput::embedded) must
+// give exactly what it gives on the gathered, widened rows — out, residual and (with the conv step)
+// u, z and the conv state — for fp32 and bf16, rows 1/3/8 with a repeated id, and a table whose rows
+// are strided (a view of a wider one).
+TEST(GpuDecodeLinear, EmbeddedRowsGiveTheGatheredRowsBits) {
+  MCD_SKIP_IF_NO_CUDA();
+  torch::NoGradGuard no_grad;
+  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  for (at::ScalarType dt : {at::kFloat, at::kBFloat16}) {
+    for (int64_t rows : {1, 3, 8}) {
+      const std::string what = std::string("embedded rows ") + dtype_name(dt) + " rows=" + std::to_string(rows);
+      torch::manual_seed(rows + 100 * int(dt));
+      const int64_t V = 301, D = 768, E = 1536, K = 4;
+      const at::Tensor table = torch::randn({V, 2 * D}, cuda).to(dt).narrow(1, 0, D);  // row stride 2D
+      at::Tensor ids = torch::randint(V, {rows}, cuda.dtype(at::kLong));
+      if (rows > 1) ids[rows - 1] = ids[0].item<int64_t>();
+      const at::Tensor nw = (1 + 0.1 * torch::randn({D}, cuda)).to(dt);
+      const at::Tensor w = (torch::randn({2 * E, D}, cuda) / std::sqrt(double(D))).to(dt);
+      const at::Tensor b = torch::randn({2 * E}, cuda).to(dt);
+      const at::Tensor gathered = table.index_select(0, ids).to(at::kFloat);
+      const ops::NormInput embedded = ops::NormInput::embedded(ids, table);
+      const ops::cuda::EmbeddingRows rows_of{ids, table};
+      ASSERT_TRUE(ops::cuda::add_norm_decode_linear_supported({}, {}, nw, w, b, &rows_of)) << what;
+      const ops::NormLinearOut got = ops::add_rms_norm_decode_linear(embedded, {}, nw, 1e-5, w, b);
+      const ops::NormLinearOut want = ops::add_rms_norm_decode_linear(gathered, {}, nw, 1e-5, w, b);
+      EXPECT_TRUE(torch::equal(got.out, want.out)) << what;
+      EXPECT_TRUE(torch::equal(got.residual, want.residual)) << what;
+      EXPECT_TRUE(torch::equal(got.residual, gathered)) << what;
+      const at::Tensor cw = torch::randn({E, K}, cuda).to(dt), cb = torch::randn({E}, cuda).to(dt);
+      at::Tensor state = torch::randn({rows, E, K - 1}, cuda).to(dt), want_state = state.clone();
+      const ops::NormConvOut gc =
+          ops::add_rms_norm_decode_linear_conv_step(embedded, {}, nw, 1e-5, w, b, state, cw, cb, true);
+      const ops::NormConvOut wc =
+          ops::add_rms_norm_decode_linear_conv_step(gathered, {}, nw, 1e-5, w, b, want_state, cw, cb, true);
+      EXPECT_TRUE(torch::equal(gc.u, wc.u)) << what;
+      EXPECT_TRUE(torch::equal(gc.rest, wc.rest)) << what;
+      EXPECT_TRUE(torch::equal(gc.residual, wc.residual)) << what;
+      EXPECT_TRUE(torch::equal(state, want_state)) << what;
+    }
+  }
+}
+
 // ------------------------------------------------------------------------------- model
 
 TEST(GpuKernelsModel, RandomModelWithKernelsMatchesCompositeInFloat32) {

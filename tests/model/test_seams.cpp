@@ -240,6 +240,39 @@ TEST(StepInto, EqualsStepAndKeepsEveryBuffer) {
             std::string::npos);
 }
 
+// The greedy step (what the CUDA-graph decoder captures) is step_into followed by the argmax over the
+// real vocabulary, into one token buffer that is both the step's input and its output; float64, and
+// a config whose vocabulary is padded (so the padding columns exist and must never be chosen).
+TEST(StepGreedyInto, IsStepIntoThenTheArgmaxOverTheRealVocabulary) {
+  ModelConfig c = seam_config("");
+  c.vocab_size = 104;  // 97 ids from the tokenizer, 7 padding rows
+  c.tokenizer_vocab_size = 97;
+  MambaLM m = random_model(c, 15);
+  ASSERT_EQ(c.real_vocab_size(), 97);
+  // Padding rows of the tied embedding made large: their logits would win the argmax if it looked.
+  { torch::NoGradGuard g; m->backbone->embeddings->weight.narrow(0, 97, 7).fill_(5.0); }
+  const int64_t V = m->backbone->embeddings->weight.size(0);
+  InferenceCache a = m->new_cache(3), b = m->new_cache(3);
+  at::Tensor token = ids(3, 1).select(1, 0).clone(), want_logits = torch::empty({3, V}, at::kDouble);
+  at::Tensor logits = torch::empty({3, V}, at::kDouble), workspace = torch::zeros({4}, at::kLong);
+  at::Tensor want_token = token.clone();
+  bool padding_would_win = false;  // the test means something only if an argmax over V picks padding
+  for (int64_t i = 0; i < 5; ++i) {
+    m->step_into(want_token, a, want_logits);
+    want_token = want_logits.narrow(1, 0, 97).argmax(-1);
+    padding_would_win |= want_logits.argmax(-1).ge(97).any().item<bool>();
+    m->step_greedy_into(token, b, logits, token, workspace);
+    EXPECT_TRUE(torch::equal(logits, want_logits)) << "step " << i;
+    EXPECT_TRUE(torch::equal(token, want_token)) << "step " << i;
+    EXPECT_LT(token.max().item<int64_t>(), 97);
+  }
+  EXPECT_TRUE(padding_would_win);
+  at::Tensor bad_ws = torch::zeros({3}, at::kLong);
+  EXPECT_NE(test::error_of([&] { m->step_greedy_into(token, b, logits, token, bad_ws); })
+                .find("workspace (B + 1) int64"),
+            std::string::npos);
+}
+
 TEST(Prefill, WritesIntoThePreallocatedCache) {
   // A decoder that captured a step in a CUDA graph reads the cache's tensors by address, so prefill
   // must fill those very buffers (found when graph decoding after prefill diverged on the GPU).

@@ -74,5 +74,40 @@ TEST(NormConvStep, AConvStateWiderThanTheProductIsRefusedWithItsShape) {
   }
 }
 
+// add_rms_norm_decode_linear_argmax off CUDA is its composition: logits are the fused norm + product
+// widened, tokens the first column of each row's maximum among the first argmax_columns — checked with
+// tied maxima (identical weight rows) and a larger value in an excluded column; the workspace is
+// left as it was.
+TEST(NormArgmaxHead, IsTheNormedProductThenTheFirstMaximumOverTheLeadingColumns) {
+  torch::manual_seed(41);
+  const int64_t rows = 4, D = 12, V = 30, cols = 27;
+  const at::Tensor res = torch::randn({rows, D}), prev = torch::randn({rows, D}), nw = torch::rand({D}) + 0.5;
+  at::Tensor W = torch::randn({V, D}) * 0.1;
+  // Rows 3 and 11 (and 4 and 12) are the same large vector with opposite signs: one pair holds every
+  // row's maximum, tied, so the first column of the pair must win; column 28 would beat both.
+  const at::Tensor big = torch::randn({D}) * 10;
+  W[3] = big;  W[11] = big;  W[4] = -big;  W[12] = -big;  W[28] = 3 * big;
+  at::Tensor logits = torch::full({rows, V}, NAN), tokens = torch::full({rows}, -1, at::kLong);
+  at::Tensor workspace = torch::zeros({rows + 1}, at::kLong);
+  ops::add_rms_norm_decode_linear_argmax(res, prev, nw, 1e-5, W, cols, logits, tokens, workspace);
+  const ops::NormLinearOut plain = ops::add_rms_norm_decode_linear(res, prev, nw, 1e-5, W);
+  EXPECT_TRUE(torch::equal(logits, plain.out));
+  for (int64_t r = 0; r < rows; ++r) {
+    const bool positive = logits[r][3].item<float>() > 0;
+    EXPECT_EQ(tokens[r].item<int64_t>(), positive ? 3 : 4) << "row " << r;
+    EXPECT_EQ(logits[r][positive ? 3 : 4].item<float>(), logits[r][positive ? 11 : 12].item<float>());
+  }
+  EXPECT_EQ(workspace.abs().sum().item<int64_t>(), 0);
+  at::Tensor short_tokens = torch::zeros({rows - 1}, at::kLong);
+  EXPECT_NE(test::error_of([&] {
+              ops::add_rms_norm_decode_linear_argmax(res, prev, nw, 1e-5, W, cols, logits, short_tokens, workspace);
+            }).find("tokens (rows) int64"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([&] {
+              ops::add_rms_norm_decode_linear_argmax(res, prev, nw, 1e-5, W, V + 1, logits, tokens, workspace);
+            }).find("argmax_columns must be in [1, 30]"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace mcd

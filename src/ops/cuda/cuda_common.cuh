@@ -158,18 +158,24 @@ inline bool device_overlaps_launches() {
          }) == 1;
 }
 
-// Whether `blocks` blocks of kKernel (`threads` threads, `smem` dynamic shared memory bytes) are all
-// resident at once on the current device: its occupancy times the SM count (per kernel and device).
+// How many blocks of kKernel (`threads` threads, `smem` dynamic shared memory bytes) are resident at
+// once on the current device: its occupancy times the SM count, asked once per kernel and device
+// (with the first call's threads and smem); -1 when none fits.
 template <auto kKernel>
-bool fits_one_wave(int64_t blocks, int threads, size_t smem) {
-  static int64_t slots[kMaxCachedDevices] = {};  // resident blocks; -1: none fits (then never one wave)
-  const int64_t resident = once_per_device(slots, [&](int dev) -> int64_t {
+int64_t resident_blocks(int threads, size_t smem) {
+  static int64_t slots[kMaxCachedDevices] = {};
+  return once_per_device(slots, [&](int dev) -> int64_t {
     int per_sm = 0, sms = 0;
     MCD_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kKernel, threads, smem));
     MCD_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
     return per_sm * sms > 0 ? int64_t(per_sm) * sms : -1;
   });
-  return blocks <= resident;
+}
+
+// Whether `blocks` blocks of kKernel are all resident at once on the current device (never when none fits).
+template <auto kKernel>
+bool fits_one_wave(int64_t blocks, int threads, size_t smem) {
+  return blocks <= resident_blocks<kKernel>(threads, smem);
 }
 
 // kernel<<<grid, threads, smem, stream>>>(p), as an overlapped launch when `overlap` and the device

@@ -6,9 +6,11 @@
 // 8-row version's registers (90 for in_proj's 4 columns: 5 blocks per SM, 660 on an H200) put 130M's
 // 768 in_proj blocks in 1.16 waves; the one-row version holds far fewer. Each row's sum runs the same
 // instructions in both, so they give the same bits. The fused variant first forms its rows
-// (residual add + RMSNorm) in shared memory, then runs the same loop; given a conv state, the thread
-// that forms an x column's value (in_proj's first conv_channels columns) also runs that channel's
-// conv step (conv_step.cuh), so u replaces x and no conv-step kernel follows.
+// (residual add + RMSNorm; the first layer's from its token embeddings) in shared memory, then runs
+// the same loop; given a conv state, the thread that forms an x column's value (in_proj's first
+// conv_channels columns) also runs that channel's conv step (conv_step.cuh), so u replaces x and no
+// conv-step kernel follows; as the LM head of a greedy step it writes fp32 logits and each row's
+// argmax (one wave of blocks walking the column groups, their maxima meeting in a workspace).
 #include <string>
 #include <type_traits>
 
@@ -31,14 +33,29 @@ __device__ __forceinline__ void load_vec(const T* ptr, float (&out)[V]) {
   for (int i = 0; i < V; ++i) out[i] = to_float(v[i]);
 }
 
+// What a block does with each result: stores it; runs its conv step first (an x column of in_proj);
+// or widens it to fp32 and takes it into its row's maximum (the LM head with greedy selection).
+enum Epilogue { kStore, kConvStep, kArgmax };
+
+// The key under which a row's columns compete for its argmax: the value's bits made to order as
+// unsigned integers (NaN above every number, −0 as +0: torch's argmax counts NaN as the maximum and
+// the zeros as equal) above the column's complement, so that the largest key is the maximum's first column.
+__device__ __forceinline__ unsigned long long argmax_key(float f, int64_t col) {
+  unsigned bits = f == 0.f ? 0u : __float_as_uint(f);
+  bits = isnan(f) ? 0xFFFFFFFFu : (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
+  return (static_cast<unsigned long long>(bits) << 32) | (0xFFFFFFFFu - static_cast<unsigned>(col));
+}
+
 // kCols output columns for every row, the block's threads splitting the inner dimension (thread t
 // takes elements t·V …, t·V + V·blockDim …): a warp per column walked a 1,536-long row six loads
 // deep alone on its scheduler (ncu: 63 % of its stalls on loads, 4.3 µs per product at 130M,
 // fifth session). Sums: each thread's, then its warp's (shuffles), then the block's warps in order
 // (shared memory), so a result does not depend on timing.
-template <typename T, bool kVec, bool kXGlobal, int kCols, int kRows, bool kConv = false>
+// kArgmax: s_best holds the block's key per row (zeros on entry).
+template <typename T, bool kVec, bool kXGlobal, int kCols, int kRows, int kEpilogue = kStore>
 __device__ __forceinline__ void block_columns(const DecodeLinearParams& p, int64_t col0, const T* x, int64_t x_stride,
-                                              float (&s_part)[kDecodeLinearWarps][kCols][kDecodeLinearMaxRows]) {
+                                              float (&s_part)[kDecodeLinearWarps][kCols][kDecodeLinearMaxRows],
+                                              unsigned long long* s_best = nullptr) {
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int rows = static_cast<int>(p.rows);
   const int64_t left = p.out_features - col0;
@@ -103,7 +120,13 @@ __device__ __forceinline__ void block_columns(const DecodeLinearParams& p, int64
     const int64_t col = col0 + c;
     const float b = p.bias != nullptr ? to_float(static_cast<const T*>(p.bias)[col]) : 0.f;
     T v = from_float<T>(sum + b);
-    if constexpr (kConv) {  // an x column: its conv step (conv_step.cuh), u replacing x
+    if constexpr (kEpilogue == kArgmax) {
+      const float f = to_float(v);
+      static_cast<float*>(p.out)[r * p.out_features + col] = f;
+      if (col < p.argmax_columns) atomicMax(s_best + r, argmax_key(f, col));
+      continue;
+    }
+    if constexpr (kEpilogue == kConvStep) {  // an x column: its conv step (conv_step.cuh), u replacing x
       if (col < p.conv_channels) {
         T* state = static_cast<T*>(p.conv_state) + r * p.conv_state_s.batch + col * p.conv_state_s.row;
         const T* w = static_cast<const T*>(p.conv_weight) + col * p.conv_weight_row_stride;
@@ -113,6 +136,43 @@ __device__ __forceinline__ void block_columns(const DecodeLinearParams& p, int64
     }
     static_cast<T*>(p.out)[r * p.out_features + col] = v;
   }
+}
+
+// After the kArgmax epilogue: the block's row maxima into the workspace, then the last block to
+// finish (counted in the workspace, after a fence: threadFenceReduction's pattern) writes each row's
+// column and zeros the workspace for the next call.
+__device__ __forceinline__ void finish_argmax(const DecodeLinearParams& p, const unsigned long long* s_best) {
+  __shared__ bool s_last;
+  unsigned long long* keys = p.argmax_workspace;
+  unsigned long long* finished = p.argmax_workspace + p.rows;
+  __syncthreads();  // s_best complete
+  if (threadIdx.x < p.rows) {
+    const unsigned long long best = s_best[threadIdx.x];
+    // A key only grows, so a block whose best is not above the one it reads (however stale) cannot
+    // raise it: most blocks skip the atomic on the row's one address.
+    if (best > *static_cast<volatile unsigned long long*>(keys + threadIdx.x)) atomicMax(keys + threadIdx.x, best);
+  }
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) s_last = atomicAdd(finished, 1ull) == gridDim.x - 1;
+  __syncthreads();
+  if (!s_last) return;
+  __threadfence();
+  if (threadIdx.x < p.rows) {
+    const unsigned long long key = atomicExch(keys + threadIdx.x, 0ull);
+    p.argmax_out[threadIdx.x] = int64_t(0xFFFFFFFFu - static_cast<unsigned>(key & 0xFFFFFFFFull));
+  }
+  if (threadIdx.x == 0) *finished = 0;  // every block has counted
+}
+
+// The residual stream's element (r, k) entering the fused norm: residual_in's, or the first layer's
+// token embedding widened (an id outside the table traps, as an index kernel's assertion would).
+template <typename T>
+__device__ __forceinline__ float residual_at(const DecodeLinearParams& p, int64_t r, int64_t k) {
+  if (p.token_ids == nullptr) return p.residual_in[r * p.in_features + k];
+  const int64_t id = __ldg(p.token_ids + r * p.token_ids_stride);
+  if (id < 0 || id >= p.embedding_rows) __trap();
+  return to_float(static_cast<const T*>(p.embedding)[id * p.embedding_row_stride + k]);
 }
 
 // Before an overlapped kernel waits for the previous one (cuda_common.cuh): the lines of this
@@ -143,12 +203,14 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps) decode_linear_kernel(
                                       s_part);
 }
 
-template <typename T, bool kVec, typename TNorm, int kCols, int kRows, bool kConv>
+template <typename T, bool kVec, typename TNorm, int kCols, int kRows, int kEpilogue>
 __global__ void __launch_bounds__(32 * kDecodeLinearWarps) add_norm_decode_linear_kernel(DecodeLinearParams p) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* xs = reinterpret_cast<T*>(smem_raw);  // [rows][in]: the normed rows
   __shared__ float s_rstd[kDecodeLinearMaxRows];
   __shared__ float s_part[kDecodeLinearWarps][kCols][kDecodeLinearMaxRows];
+  __shared__ unsigned long long s_best[kDecodeLinearMaxRows];  // kArgmax
+  if (kEpilogue == kArgmax && threadIdx.x < kDecodeLinearMaxRows) s_best[threadIdx.x] = 0;  // (synced below)
   prefetch_columns<T, kVec, kCols>(p, int64_t(blockIdx.x) * kCols);
   wait_for_previous_kernel();
   allow_next_kernel();
@@ -167,7 +229,7 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps) add_norm_decode_linea
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       if (r >= rows) break;
-      const float v = p.residual_in[r * D + k] + (prev != nullptr ? to_float(prev[r * D + k]) : 0.f);
+      const float v = residual_at<T>(p, r, k) + (prev != nullptr ? to_float(prev[r * D + k]) : 0.f);
       ss[r] = fmaf(v, v, ss[r]);
     }
   }
@@ -188,12 +250,26 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps) add_norm_decode_linea
 #pragma unroll 4
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
     const int64_t r = i / D, k = i - r * D;
-    const float v = p.residual_in[i] + (prev != nullptr ? to_float(prev[i]) : 0.f);
-    if (blockIdx.x == 0) p.residual_out[i] = v;
+    const float v = residual_at<T>(p, r, k) + (prev != nullptr ? to_float(prev[i]) : 0.f);
+    if (blockIdx.x == 0 && p.residual_out != nullptr) p.residual_out[i] = v;
     xs[i] = from_float<T>(to_float(nw[k]) * (v * s_rstd[r]));
   }
   __syncthreads();  // (also: s_part is free again)
-  block_columns<T, kVec, false, kCols, kRows, kConv>(p, int64_t(blockIdx.x) * kCols, xs, D, s_part);
+  if constexpr (kEpilogue == kArgmax) {
+    // One wave of blocks walking the column groups (launch_add_norm_with): the finish below costs a
+    // block a few dependent global round trips, which a block per group paid 12,570 times over the
+    // LM head (130M batch-1 decode 0.394 → 0.445 ms per token, ninth session).
+    const int64_t groups = (p.out_features + kCols - 1) / kCols;
+    for (int64_t g = blockIdx.x; g < groups; g += gridDim.x) {
+      // The next group's weight lines on their way to L2 while this group's are summed.
+      if (g + gridDim.x < groups) prefetch_columns<T, kVec, kCols>(p, (g + gridDim.x) * kCols);
+      block_columns<T, kVec, false, kCols, kRows, kEpilogue>(p, g * kCols, xs, D, s_part, s_best);
+      __syncthreads();  // s_part is the next group's
+    }
+    finish_argmax(p, s_best);
+  } else {
+    block_columns<T, kVec, false, kCols, kRows, kEpilogue>(p, int64_t(blockIdx.x) * kCols, xs, D, s_part, s_best);
+  }
 }
 
 // Columns per block: 4 where there are enough columns to give every SM several blocks anyway
@@ -228,21 +304,30 @@ void launch(const DecodeLinearParams& p) {
   });
 }
 
-// The fused-norm kernel for p: the shape launch() takes, the norm weight fp32 or T, the conv step of
-// the x columns when p.conv. Its rows take rows × in elements of T of shared memory.
-template <typename T>
-void launch_add_norm(const DecodeLinearParams& p) {
+// The fused-norm kernel for p: the shape launch() takes, the norm weight fp32 or T, the epilogue
+// p.conv or p.argmax asks for. Its rows take rows × in elements of T of shared memory.
+template <typename T, int kEpilogue>
+void launch_add_norm_with(const DecodeLinearParams& p) {
   const size_t smem = size_t(p.rows * p.in_features) * sizeof(T);
   MCD_BOOL_SWITCH(p.norm_weight_fp32, kNormFp32, [&] {
     using TNorm = std::conditional_t<kNormFp32, float, T>;
-    MCD_BOOL_SWITCH(p.conv, kConv, [&] {
-      with_kernel_shape(p, [&](auto shape) {
-        using S = decltype(shape);
-        launch_overlapped(add_norm_decode_linear_kernel<T, S::kVec, TNorm, S::kCols, S::kRows, kConv>,
-                          dim3(column_blocks(p, S::kCols)), 32 * kDecodeLinearWarps, smem, p.stream, p.overlap, p);
-      });
+    with_kernel_shape(p, [&](auto shape) {
+      using S = decltype(shape);
+      constexpr auto kernel = add_norm_decode_linear_kernel<T, S::kVec, TNorm, S::kCols, S::kRows, kEpilogue>;
+      int64_t blocks = column_blocks(p, S::kCols);
+      if (kEpilogue == kArgmax) {  // at most one wave (the kernel walks the groups)
+        const int64_t resident = resident_blocks<kernel>(32 * kDecodeLinearWarps, smem);
+        if (resident > 0 && resident < blocks) blocks = resident;
+      }
+      launch_overlapped(kernel, dim3(unsigned(blocks)), 32 * kDecodeLinearWarps, smem, p.stream, p.overlap, p);
     });
   });
+}
+template <typename T>
+void launch_add_norm(const DecodeLinearParams& p) {
+  if (p.argmax) return launch_add_norm_with<T, kArgmax>(p);
+  if (p.conv) return launch_add_norm_with<T, kConvStep>(p);
+  launch_add_norm_with<T, kStore>(p);
 }
 
 }  // namespace
@@ -265,6 +350,12 @@ void add_norm_decode_linear(const DecodeLinearParams& p) {
   MCD_CHECK(!p.conv || (p.conv_channels <= p.out_features && p.conv_width >= 1 &&
                                         p.conv_width <= kConvMaxWidth),
             "add_norm_decode_linear: the conv step needs 1..", kConvMaxWidth, " taps on at most out_features channels");
+  MCD_CHECK(!p.argmax || (!p.conv && p.argmax_columns >= 1 && p.argmax_columns <= p.out_features &&
+                          p.out_features <= 0xFFFFFFFFll && p.argmax_out != nullptr && p.argmax_workspace != nullptr),
+            "add_norm_decode_linear: the argmax needs 1..out_features (< 2^32) columns, its output and workspace, "
+            "and no conv step");
+  MCD_CHECK(p.token_ids == nullptr || (p.embedding != nullptr && p.embedding_rows >= 1),
+            "add_norm_decode_linear: token ids need their embedding table");
   switch (p.dtype) {
     case DType::kFloat32: return launch_add_norm<float>(p);
     case DType::kFloat16: return launch_add_norm<__half>(p);

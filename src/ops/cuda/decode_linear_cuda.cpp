@@ -64,20 +64,48 @@ at::Tensor decode_linear_cuda(const at::Tensor& x, const at::Tensor& weight, con
   return out;
 }
 
-bool add_norm_decode_linear_supported(const at::Tensor& residual_in, const at::Tensor& prev,
-                                      const at::Tensor& norm_weight, const at::Tensor& weight, const at::Tensor& bias) {
+namespace {
+
+// The (rows, D) shape of the rows entering the norm, whichever form they take; false when neither
+// form is one the kernel reads (residual (rows, D) fp32 contiguous on CUDA; or token ids (rows) int64
+// (any stride) and an embedding table (V ≥ 1, D) with unit inner stride on one CUDA device).
+bool norm_rows_shape(const at::Tensor& residual_in, const EmbeddingRows* embed, int64_t& rows, int64_t& D) {
+  if (embed != nullptr) {
+    const at::Tensor &ids = embed->token_ids, &table = embed->table;
+    if (residual_in.defined() || !ids.defined() || !table.defined() || !ids.is_cuda() || !table.is_cuda() ||
+        ids.device() != table.device() || ids.scalar_type() != at::kLong || ids.dim() != 1 ||
+        table.dim() != 2 || table.size(0) < 1 || (table.stride(1) != 1 && table.size(1) != 1))
+      return false;
+    rows = ids.size(0);
+    D = table.size(1);
+    return true;
+  }
   if (!(residual_in.defined() && residual_in.is_cuda() && residual_in.scalar_type() == at::kFloat &&
-        residual_in.dim() == 2 && residual_in.is_contiguous() && weight.defined() && weight.is_cuda() &&
+        residual_in.dim() == 2 && residual_in.is_contiguous()))
+    return false;
+  rows = residual_in.size(0);
+  D = residual_in.size(1);
+  return true;
+}
+
+}  // namespace
+
+bool add_norm_decode_linear_supported(const at::Tensor& residual_in, const at::Tensor& prev,
+                                      const at::Tensor& norm_weight, const at::Tensor& weight, const at::Tensor& bias,
+                                      const EmbeddingRows* embed) {
+  int64_t rows = 0, D = 0;
+  if (!(norm_rows_shape(residual_in, embed, rows, D) && weight.defined() && weight.is_cuda() &&
         kernel_dtype(weight.scalar_type())))
     return false;
-  const int64_t rows = residual_in.size(0), D = residual_in.size(1);
   const at::ScalarType t = weight.scalar_type();
-  const auto on_device = [&](const at::Tensor& x) { return x.is_cuda() && x.device() == residual_in.device(); };
+  const at::Device device = embed != nullptr ? embed->table.device() : residual_in.device();
+  const auto on_device = [&](const at::Tensor& x) { return x.is_cuda() && x.device() == device; };
+  if (embed != nullptr && embed->table.scalar_type() != t) return false;
   return rows >= 1 && rows <= kDecodeLinearMaxRows && D >= 1 &&
          rows * D * int64_t(c10::elementSize(t)) <= kDecodeLinearMaxSmem && on_device(weight) && weight.dim() == 2 &&
          weight.size(0) >= 1 && weight.size(1) == D && (weight.stride(1) == 1 || D == 1) &&
-         (!prev.defined() || (on_device(prev) && prev.scalar_type() == t && prev.sizes() == residual_in.sizes() &&
-                              prev.is_contiguous())) &&
+         (!prev.defined() || (on_device(prev) && prev.scalar_type() == t && prev.dim() == 2 && prev.size(0) == rows &&
+                              prev.size(1) == D && prev.is_contiguous())) &&
          norm_weight.defined() && on_device(norm_weight) && norm_weight.dim() == 1 && norm_weight.size(0) == D &&
          norm_weight.is_contiguous() && (norm_weight.scalar_type() == at::kFloat || norm_weight.scalar_type() == t) &&
          (!bias.defined() || (on_device(bias) && bias.scalar_type() == t && bias.dim() == 1 &&
@@ -99,30 +127,67 @@ bool norm_conv_step_supported(const ConvStepOperands& conv, const at::Tensor& we
           (like_weight(conv.bias) && conv.bias.dim() == 1 && conv.bias.size(0) == E && conv.bias.is_contiguous()));
 }
 
+bool norm_argmax_supported(const ArgmaxOperands& argmax, const at::Tensor& weight, int64_t rows) {
+  if (argmax.logits == nullptr || argmax.tokens == nullptr || argmax.workspace == nullptr || !weight.defined())
+    return false;
+  const at::Tensor &logits = *argmax.logits, &tokens = *argmax.tokens, &ws = *argmax.workspace;
+  const auto on_device = [&](const at::Tensor& x, at::ScalarType t) {
+    return x.defined() && x.is_cuda() && x.device() == weight.device() && x.scalar_type() == t && x.is_contiguous();
+  };
+  return on_device(logits, at::kFloat) && on_device(tokens, at::kLong) && on_device(ws, at::kLong) &&
+         logits.dim() == 2 && logits.size(0) == rows && logits.size(1) == weight.size(0) && tokens.dim() == 1 &&
+         tokens.size(0) == rows && ws.dim() == 1 && ws.size(0) == rows + 1 && argmax.columns >= 1 &&
+         argmax.columns <= weight.size(0) && weight.size(0) <= 0xFFFFFFFFll;
+}
+
 std::pair<at::Tensor, at::Tensor> add_norm_decode_linear_cuda(const at::Tensor& residual_in, const at::Tensor& prev,
                                                               const at::Tensor& norm_weight, double eps,
                                                               const at::Tensor& weight, const at::Tensor& bias,
-                                                              const ConvStepOperands* conv) {
-  MCD_CHECK(add_norm_decode_linear_supported(residual_in, prev, norm_weight, weight, bias),
-            "add_rms_norm_decode_linear (CUDA): unsupported tensors: residual ", residual_in.sizes(), ", weight ",
-            weight.sizes(), " ", weight.scalar_type());
-  MCD_CHECK(conv == nullptr || norm_conv_step_supported(*conv, weight, residual_in.size(0)),
+                                                              const ConvStepOperands* conv,
+                                                              const ArgmaxOperands* argmax,
+                                                              const EmbeddingRows* embed) {
+  MCD_CHECK(add_norm_decode_linear_supported(residual_in, prev, norm_weight, weight, bias, embed),
+            "add_rms_norm_decode_linear (CUDA): unsupported tensors: residual ",
+            embed != nullptr ? embed->token_ids.sizes() : residual_in.sizes(), embed != nullptr ? " (token ids)" : "",
+            ", weight ", weight.sizes(), " ", weight.scalar_type());
+  const int64_t rows = embed != nullptr ? embed->token_ids.size(0) : residual_in.size(0);
+  const int64_t D = weight.size(1);
+  MCD_CHECK(conv == nullptr || norm_conv_step_supported(*conv, weight, rows),
             "add_rms_norm_decode_linear_conv_step (CUDA): unsupported conv operands: state ",
             conv && conv->state ? conv->state->sizes() : at::IntArrayRef{}, ", conv weight ",
             conv ? conv->weight.sizes() : at::IntArrayRef{}, " for weight ", weight.sizes(), " ", weight.scalar_type());
-  const c10::cuda::CUDAGuard guard(residual_in.device());
-  at::Tensor out = fresh(at::empty({residual_in.size(0), weight.size(0)}, weight.options()));
+  MCD_CHECK(argmax == nullptr || (conv == nullptr && norm_argmax_supported(*argmax, weight, rows)),
+            "add_rms_norm_decode_linear_argmax (CUDA): unsupported operands (logits (rows, out) fp32, tokens (rows) "
+            "and workspace (rows + 1) int64, contiguous, 1..out columns, no conv step) for weight ",
+            weight.sizes());
+  const c10::cuda::CUDAGuard guard(weight.device());
+  at::Tensor out = argmax != nullptr ? *argmax->logits : fresh(at::empty({rows, weight.size(0)}, weight.options()));
   // A new buffer, never residual_in itself: block 0 writes it while the other blocks still read.
-  at::Tensor residual_out = fresh(at::empty_like(residual_in));
+  at::Tensor residual_out =
+      argmax != nullptr ? at::Tensor() : fresh(at::empty({rows, D}, weight.options().dtype(at::kFloat)));
   // The rows sit in shared memory at a 16-byte aligned base with row stride in_features, so the
   // product's own condition for 16-byte loads is the whole condition.
-  DecodeLinearParams k = product_params(residual_in.size(0), weight, bias, out, "add_rms_norm_decode_linear (CUDA)");
-  k.residual_in = residual_in.data_ptr<float>();
+  DecodeLinearParams k = product_params(rows, weight, bias, out, "add_rms_norm_decode_linear (CUDA)");
+  if (embed != nullptr) {
+    k.token_ids = embed->token_ids.data_ptr<int64_t>();
+    k.token_ids_stride = embed->token_ids.stride(0);
+    k.embedding = embed->table.data_ptr();
+    k.embedding_row_stride = embed->table.stride(0);
+    k.embedding_rows = embed->table.size(0);
+  } else {
+    k.residual_in = residual_in.data_ptr<float>();
+  }
   k.prev = prev.defined() ? prev.data_ptr() : nullptr;
   k.norm_weight = norm_weight.data_ptr();
   k.norm_weight_fp32 = norm_weight.scalar_type() == at::kFloat;
   k.eps = static_cast<float>(eps);
-  k.residual_out = residual_out.data_ptr<float>();
+  k.residual_out = residual_out.defined() ? residual_out.data_ptr<float>() : nullptr;
+  if (argmax != nullptr) {
+    k.argmax = true;
+    k.argmax_columns = argmax->columns;
+    k.argmax_out = argmax->tokens->data_ptr<int64_t>();
+    k.argmax_workspace = reinterpret_cast<unsigned long long*>(argmax->workspace->data_ptr<int64_t>());
+  }
   if (conv != nullptr) {
     k.conv = true;
     k.conv_state = conv->state->data_ptr();

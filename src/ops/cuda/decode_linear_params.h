@@ -34,7 +34,12 @@ struct DecodeLinearParams {
   const void* norm_weight = nullptr;   // (in) contiguous, fp32 or dtype
   bool norm_weight_fp32 = true;
   float eps = 1e-5f;
-  float* residual_out = nullptr;       // (rows, in) fp32 contiguous
+  float* residual_out = nullptr;       // (rows, in) fp32 contiguous, or null (not wanted)
+  // Optional (embedding): the first layer's residual_in is the rows of `embedding` (vocab, in) in
+  // dtype with unit inner stride picked by token_ids (rows, any stride) int64 — embedding(token_ids) widened
+  // to fp32 — instead of residual_in. An id outside [0, embedding_rows) traps (a device error).
+  const int64_t* token_ids = nullptr;  int64_t token_ids_stride = 1;
+  const void* embedding = nullptr;  int64_t embedding_row_stride = 0, embedding_rows = 0;
   // Optional (conv): the conv step of the first conv_channels output columns (x of in_proj's
   // xz) in the same kernel, exactly as the conv-step kernel on x (ops/cuda/conv_step.cuh): out[r, e]
   // becomes u = act(conv_bias[e] + Σ_k conv_weight[e, k]·[conv_state[r, e, :], x[r, e]][k]) and x
@@ -46,6 +51,16 @@ struct DecodeLinearParams {
   int64_t conv_channels = 0;
   int conv_width = 0;                 // K (1..kConvMaxWidth)
   bool conv_silu = true;
+  // Optional (argmax; not with conv): out is fp32 (rows, out_features), each value the dtype's
+  // result widened (the same floats as the dtype's output cast to fp32), and argmax_out[r] becomes
+  // the first column < argmax_columns holding row r's maximum (NaN counting as the largest), as
+  // torch's argmax. The blocks' row maxima meet in argmax_workspace ((rows) keys, then the count of
+  // finished blocks), zeros on entry; the last block to finish reads them and leaves zeros again,
+  // so one workspace serves call after call (and replay after replay of a CUDA graph).
+  bool argmax = false;
+  int64_t argmax_columns = 0;
+  int64_t* argmax_out = nullptr;                      // (rows) int64
+  unsigned long long* argmax_workspace = nullptr;     // (rows + 1)
 };
 
 // Shared memory the fused kernel needs for its rows (the host checks it fits the default 48 KB).

@@ -144,8 +144,15 @@ at::Tensor decode_linear_cuda(const at::Tensor& x, const at::Tensor& weight, con
 // residual_in (rows ≤ 8, D) fp32 contiguous, prev like it in the weight's dtype or undefined, the norm
 // weight fp32 or the weight's dtype, rows·D elements of the weight's dtype within 48 KB.
 // Returns {out, residual_out}.
+// embed, when given (residual_in then undefined): the rows entering the norm are the embedding
+// table's (V, D; the weight's dtype, unit inner stride) rows picked by token_ids ((rows) int64, any
+// stride), widened to fp32 (ops/decode_linear.h NormInput); an id outside [0, V) is a device error.
+struct EmbeddingRows {
+  at::Tensor token_ids, table;
+};
 bool add_norm_decode_linear_supported(const at::Tensor& residual_in, const at::Tensor& prev,
-                                      const at::Tensor& norm_weight, const at::Tensor& weight, const at::Tensor& bias);
+                                      const at::Tensor& norm_weight, const at::Tensor& weight, const at::Tensor& bias,
+                                      const EmbeddingRows* embed = nullptr);
 // conv, when given: also the conv step of out's first E columns (ops/decode_linear.h
 // add_rms_norm_decode_linear_conv_step), for the operands norm_conv_step_supported takes: a conv
 // state (rows, E ≤ out, K − 1), conv weight (E, K ≤ 4) with unit time stride and bias (E) or
@@ -156,10 +163,24 @@ struct ConvStepOperands {
   bool silu = true;
 };
 bool norm_conv_step_supported(const ConvStepOperands& conv, const at::Tensor& weight, int64_t rows);
+// argmax, when given (not with conv): the LM head's greedy selection (ops/decode_linear.h
+// add_rms_norm_decode_linear_argmax) for the operands norm_argmax_supported takes: logits (rows,
+// out) fp32 contiguous receives the product, tokens (rows) int64 contiguous the first column of
+// each row's maximum among the first `columns`, workspace (rows + 1) int64 contiguous zeros (left
+// zeroed). No residual comes back (undefined).
+struct ArgmaxOperands {
+  at::Tensor* logits = nullptr;
+  at::Tensor* tokens = nullptr;
+  at::Tensor* workspace = nullptr;
+  int64_t columns = 0;
+};
+bool norm_argmax_supported(const ArgmaxOperands& argmax, const at::Tensor& weight, int64_t rows);
 std::pair<at::Tensor, at::Tensor> add_norm_decode_linear_cuda(const at::Tensor& residual_in, const at::Tensor& prev,
                                                               const at::Tensor& norm_weight, double eps,
                                                               const at::Tensor& weight, const at::Tensor& bias,
-                                                              const ConvStepOperands* conv = nullptr);
+                                                              const ConvStepOperands* conv = nullptr,
+                                                              const ArgmaxOperands* argmax = nullptr,
+                                                              const EmbeddingRows* embed = nullptr);
 
 // Row-wise LM-head cross-entropy (ops/chunked_cross_entropy.h, cross_entropy_rows): per-row
 // loss in fp32, and with write_grad the logits overwritten by (softmax − one-hot)·grad_scale.
