@@ -324,13 +324,11 @@ at::Tensor MambaMixerImpl::step_projected(const at::Tensor& xz, LayerState& st) 
 }
 
 at::Tensor MambaMixerImpl::step_convolved(at::Tensor u, const at::Tensor& z, LayerState& st) {
-  const int64_t N = d_state, R = dt_rank;
   if (gate) u = u * gate->forward().to(u.scalar_type()).unsqueeze(0);
-  const at::Tensor x_dbl = ops::decode_linear(u, x_proj->weight);  // (B, R + 2N)
-  // dt_proj is applied inside the step (delta_proj): Δ's low-rank rows go in as they are.
-  const at::Tensor y = ops::selective_scan_step(st.ssm, u, x_dbl.narrow(1, 0, R), A_log, x_dbl.narrow(1, R, N),
-                                                x_dbl.narrow(1, R + N, N), D, z, dt_proj->bias,
-                                                /*delta_softplus=*/true, /*a_is_log=*/true, dt_proj->weight);
+  // x_proj, then the step with dt_proj inside it (delta_proj: Δ's low-rank rows go in as they are);
+  // with ops option decode_fused_x_proj one kernel on CUDA.
+  const at::Tensor y = ops::selective_scan_step_projected(st.ssm, u, x_proj->weight, A_log, D, z, dt_proj->bias,
+                                                          /*delta_softplus=*/true, /*a_is_log=*/true, dt_proj->weight);
   return project_out_step(y);                                    // (B, D)
 }
 

@@ -5,6 +5,8 @@
 #include "ops/autograd_placeholders.h"
 #include "ops/backend.h"
 #include "ops/cpu/selective_scan_cpu.h"
+#include "ops/decode_linear.h"
+#include "ops/options.h"
 #include "util/error.h"
 
 #ifdef MCD_WITH_CUDA
@@ -182,6 +184,27 @@ at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at:
   if (D.defined()) y = y + D.to(acc) * ua;
   if (z.defined()) y = y * F::silu(z.to(acc));
   return y.to(u.scalar_type());
+}
+
+at::Tensor selective_scan_step_projected(at::Tensor& state, const at::Tensor& u, const at::Tensor& x_proj,
+                                         const at::Tensor& A, const at::Tensor& D, const at::Tensor& z,
+                                         const at::Tensor& delta_bias, bool delta_softplus, bool a_is_log,
+                                         const at::Tensor& delta_proj) {
+  torch::NoGradGuard no_grad;
+  MCD_CHECK(delta_proj.defined() && delta_proj.dim() == 2 && state.dim() == 3 && x_proj.dim() == 2 &&
+                x_proj.size(0) == delta_proj.size(1) + 2 * state.size(2),
+            "selective_scan_step_projected: x_proj must be (R + 2N, E) for delta_proj (E, R) and state (B, E, N), got ",
+            x_proj.sizes(), ", ", delta_proj.sizes(), " and ", state.sizes());
+#ifdef MCD_WITH_CUDA
+  if (ops_options().decode_fused_x_proj && backend() == Backend::kAuto &&
+      cuda::scan_step_xproj_supported(state, u, x_proj, A, D, z, delta_bias, delta_proj))
+    return cuda::selective_scan_step_xproj_cuda(state, u, x_proj, A, D, z, delta_bias, delta_softplus, a_is_log,
+                                                delta_proj);
+#endif
+  const int64_t R = delta_proj.size(1), N = state.size(2);
+  const at::Tensor x_dbl = decode_linear(u, x_proj);  // (B, R + 2N)
+  return selective_scan_step(state, u, x_dbl.narrow(1, 0, R), A, x_dbl.narrow(1, R, N), x_dbl.narrow(1, R + N, N), D,
+                             z, delta_bias, delta_softplus, a_is_log, delta_proj);
 }
 
 }  // namespace mcd::ops

@@ -164,19 +164,17 @@ TEST(GpuCodesign, FusedConvDecodeGivesTheSameLogitsBitForBit) {
   expect_option_keeps_logits(&ops::OpsOptions::decode_fused_conv);
 }
 
-// The final norm + LM head (+ argmax) in one kernel (ops option decode_fused_head) against the
-// separate norm and head kernels: the norm's sums run in another order there, so not bit for bit.
-// Each step's logits agree within a few units of the logits' last place (bf16: 2^-7 of the largest;
-// fp32: 1e-5), and the greedy tokens agree — or the steps part at a near-tie (a top-2 margin within
-// twice that bound), after which the sequences are no longer comparable.
-TEST(GpuCodesign, FusedHeadGivesTheSeparateKernelsLogitsAndTokens) {
-  MCD_SKIP_IF_NO_CUDA();
+// Graph-decoded logits with the boolean ops option `flag` off and then on, where the two paths sum in
+// another order (so not bit for bit): each step's logits agree within a few units of the logits' last
+// place (bf16: 2^-7 of the largest; fp32: 1e-5), and the greedy tokens agree — or the runs part at a
+// near-tie (a top-2 margin within twice that bound), after which the sequences are not comparable.
+void expect_option_keeps_logits_close(bool ops::OpsOptions::*flag) {
   for (at::ScalarType dtype : {at::kBFloat16, at::kFloat}) {
     for (int64_t batch : {1, 8}) {
       ops::OpsOptions o = ops::ops_options();
-      o.decode_fused_head = false;
+      o.*flag = false;
       const std::vector<at::Tensor> off = graph_logits(dtype, batch, o);
-      o.decode_fused_head = true;
+      o.*flag = true;
       const std::vector<at::Tensor> on = graph_logits(dtype, batch, o);
       for (size_t i = 0; i < off.size(); ++i) {
         const std::string what = at::toString(dtype) + std::string(" batch ") + std::to_string(batch) + " step " +
@@ -191,6 +189,20 @@ TEST(GpuCodesign, FusedHeadGivesTheSeparateKernelsLogitsAndTokens) {
       }
     }
   }
+}
+
+// The final norm + LM head (+ argmax) in one kernel (ops option decode_fused_head) against the
+// separate norm and head kernels (the norm's sums run in another order there).
+TEST(GpuCodesign, FusedHeadGivesTheSeparateKernelsLogitsAndTokens) {
+  MCD_SKIP_IF_NO_CUDA();
+  expect_option_keeps_logits_close(&ops::OpsOptions::decode_fused_head);
+}
+
+// x_proj inside the scan-step kernel (ops option decode_fused_x_proj) against x_proj's own kernel
+// (x_dbl's sums in another order).
+TEST(GpuCodesign, FusedXProjGivesTheSeparateKernelsLogitsAndTokens) {
+  MCD_SKIP_IF_NO_CUDA();
+  expect_option_keeps_logits_close(&ops::OpsOptions::decode_fused_x_proj);
 }
 
 // The prefill captured as a CUDA graph against the eager prefill, for two prompts in turn (the

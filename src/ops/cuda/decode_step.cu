@@ -1,6 +1,8 @@
 // The decode-step kernels (decode_step_params.h): the conv step one thread per (sequence,
 // channel), the scan step kScanStepLanes per (sequence, channel); fp32 sums and state, weights read
 // as fp32 or in the activations' dtype (a bf16 model needs no casts).
+#include <cooperative_groups.h>
+
 #include <string>
 #include <type_traits>
 
@@ -150,6 +152,111 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
   static_cast<T*>(p.out)[b * p.dim + e] = from_float<T>(y);
 }
 
+// The scan step with x_proj inside (ScanStepParams::x_proj; written in the ninth session, NOT YET
+// RUN ON A GPU): per layer of a batch ≤ 8 decode step one kernel instead of x_proj's and the scan
+// step's. Cluster rank q sums channels [q·S, q·S + S) (S = ⌈E / kScanStepCluster⌉) of every x_dbl
+// column for every row, a warp per column, its lanes striding the slice; after a cluster barrier
+// each block adds the kScanStepCluster partial sums of every (row, column) in rank order, reading
+// the peers' shared memory, and rounds to T; a second barrier keeps every block's partials alive
+// until its peers have read them. Then the scan step of scan_step_kernel with delta, B and C from
+// shared memory. The grid is padded to whole clusters; blocks past the channels only sum.
+template <typename T, typename W, int kPerLane, int kRows>
+__global__ void __launch_bounds__(kStepThreads) scan_step_xproj_kernel(ScanStepParams p) {
+  namespace cg = cooperative_groups;
+  extern __shared__ float s_u[];  // [rows][S]: this block's slice of u
+  __shared__ float s_part[kRows][kScanStepXProjMaxCols];  // this block's partial sums
+  __shared__ float s_x[kRows][kScanStepXProjMaxCols];     // x_dbl, rounded to T
+  const cg::cluster_group cluster = cg::this_cluster();
+  const int q = static_cast<int>(cluster.block_rank());
+  const int rows = static_cast<int>(p.batch), R = static_cast<int>(p.rank), N = static_cast<int>(p.dstate);
+  const int J = R + 2 * N;
+  const int64_t E = p.dim, S = (E + kScanStepCluster - 1) / kScanStepCluster, k0 = q * S;
+  const int len = static_cast<int>(k0 < E ? (E - k0 < S ? E - k0 : S) : 0);
+  const T* __restrict__ w = static_cast<const T*>(p.x_proj);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int j = warp; j < J; j += kStepThreads / 32)  // this block's weight lines into L2 meanwhile
+    for (int k = lane * 128 / int(sizeof(T)); k < len; k += 32 * 128 / int(sizeof(T)))  // a line each
+      prefetch_l2(w + j * p.x_proj_row_stride + k0 + k);
+  wait_for_previous_kernel();
+  allow_next_kernel();
+  for (int i = threadIdx.x; i < rows * len; i += kStepThreads) {
+    const int r = i / len, k = i - r * len;
+    s_u[r * len + k] = to_float(static_cast<const T*>(p.u)[r * p.u_batch_stride + k0 + k]);
+  }
+  __syncthreads();
+  for (int j = warp; j < J; j += kStepThreads / 32) {
+    const T* __restrict__ wj = w + j * p.x_proj_row_stride + k0;
+    float acc[kRows];
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) acc[r] = 0.f;
+#pragma unroll 4
+    for (int k = lane; k < len; k += 32) {
+      const float wv = to_float(wj[k]);
+#pragma unroll
+      for (int r = 0; r < kRows; ++r)
+        if (r < rows) acc[r] = fmaf(wv, s_u[r * len + k], acc[r]);
+    }
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      if (r >= rows) break;
+      const float v = warp_sum(acc[r]);
+      if (lane == 0) s_part[r][j] = v;
+    }
+  }
+  cluster.sync();  // every block's partials written
+  for (int i = threadIdx.x; i < rows * J; i += kStepThreads) {
+    const int r = i / J, j = i - r * J;
+    float sum = 0.f;
+    for (int src = 0; src < kScanStepCluster; ++src) sum += cluster.map_shared_rank(&s_part[0][0], src)[r * kScanStepXProjMaxCols + j];
+    s_x[r][j] = to_float(from_float<T>(sum));
+  }
+  cluster.sync();  // the peers are done with this block's partials; s_x complete
+  // The scan step (scan_step_kernel's arithmetic, scalar loads; Δ's low-rank rows, B and C from s_x).
+  const int64_t g = (int64_t(blockIdx.x) * kStepThreads + threadIdx.x) / kScanStepLanes;  // b·E + e
+  const int sl = threadIdx.x % kScanStepLanes;
+  const bool ok = g < p.batch * E;
+  const int64_t b = ok ? g / E : 0, e = ok ? g - b * E : 0;
+  const int per_lane = (N + kScanStepLanes - 1) / kScanStepLanes, n0 = sl * per_lane;
+  const int mine = ok ? max(0, min(per_lane, N - n0)) : 0;
+  const W* __restrict__ a = static_cast<const W*>(p.A) + e * N + n0;
+  float* __restrict__ h = p.state + g * N + n0;
+  const float* xb = s_x[b];
+  float hs[kPerLane], as[kPerLane];
+#pragma unroll
+  for (int j = 0; j < kPerLane; ++j) {
+    if (j >= mine) break;
+    hs[j] = h[j];
+    as[j] = to_float(a[j]);
+  }
+  const float u = ok ? to_float(static_cast<const T*>(p.u)[b * p.u_batch_stride + e]) : 0.f;
+  const W* __restrict__ wr = static_cast<const W*>(p.delta_proj) + e * R;
+  float part = 0.f;
+  if (ok)
+#pragma unroll 8
+    for (int r = sl; r < R; r += kScanStepLanes) part = fmaf(xb[r], to_float(wr[r]), part);
+  float dt = warp_sum<kScanStepLanes>(part);
+  if (p.dt_bias && ok) dt += to_float(static_cast<const W*>(p.dt_bias)[e]);
+  if (p.softplus) dt = softplus_f(dt);
+  const float du = dt * u;
+  float y = 0.f;
+#pragma unroll
+  for (int j = 0; j < kPerLane; ++j) {
+    if (j >= mine) break;
+    const float an = p.a_is_log ? -__expf(as[j]) : as[j];
+    hs[j] = fmaf(__expf(dt * an), hs[j], du * xb[R + n0 + j]);
+    y = fmaf(hs[j], xb[R + N + n0 + j], y);
+    h[j] = hs[j];
+  }
+  y = warp_sum<kScanStepLanes>(y);
+  if (!ok || sl != 0) return;
+  if (p.D) y = fmaf(to_float(static_cast<const W*>(p.D)[e]), u, y);
+  if (p.z) {
+    const float z = to_float(static_cast<const T*>(p.z)[b * p.z_batch_stride + e]);
+    y *= z * sigmoid_f(z);
+  }
+  static_cast<T*>(p.out)[b * E + e] = from_float<T>(y);
+}
+
 unsigned blocks_for(int64_t threads) { return unsigned((threads + kStepThreads - 1) / kStepThreads); }
 
 template <typename T, typename W>
@@ -160,9 +267,51 @@ void launch_conv(const ConvStepParams& p) {
 
 bool aligned(const void* q, int bytes) { return reinterpret_cast<uintptr_t>(q) % bytes == 0; }
 
+// The x_proj variant: whole clusters of blocks, an overlapped launch when asked (cluster and
+// programmatic serialisation attributes together).
+template <typename T, typename W>
+void launch_scan_xproj(const ScanStepParams& p) {
+  MCD_CHECK(p.delta_proj != nullptr && p.batch <= kScanStepXProjMaxRows &&
+                p.rank + 2 * p.dstate <= kScanStepXProjMaxCols && p.dstate <= kScanStepLanes * kScanStepMaxPerLane,
+            "scan step with x_proj: needs delta_proj, batch <= ", kScanStepXProjMaxRows, " and R + 2N <= ",
+            kScanStepXProjMaxCols);
+  const int64_t blocks = (blocks_for(p.batch * p.dim * kScanStepLanes) + kScanStepCluster - 1) / kScanStepCluster *
+                         kScanStepCluster;
+  const int64_t slice = (p.dim + kScanStepCluster - 1) / kScanStepCluster;
+  const size_t smem = size_t(p.batch * slice) * sizeof(float);
+  const int64_t per_lane = (p.dstate + kScanStepLanes - 1) / kScanStepLanes;
+  auto go = [&](auto kernel) {
+    if (smem > 48 * 1024)
+      MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    cudaLaunchConfig_t config = {};
+    config.gridDim = dim3(unsigned(blocks));
+    config.blockDim = dim3(kStepThreads);
+    config.dynamicSmemBytes = smem;
+    config.stream = p.stream;
+    cudaLaunchAttribute attribute[2];
+    attribute[0].id = cudaLaunchAttributeClusterDimension;
+    attribute[0].val.clusterDim.x = kScanStepCluster;
+    attribute[0].val.clusterDim.y = 1;
+    attribute[0].val.clusterDim.z = 1;
+    attribute[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute[1].val.programmaticStreamSerializationAllowed = 1;
+    config.attrs = attribute;
+    config.numAttrs = p.overlap && device_overlaps_launches() ? 2 : 1;
+    const cudaError_t err = cudaLaunchKernelEx(&config, kernel, p);
+    if (err != cudaSuccess) (void)cudaGetLastError();  // a refused launch must not fail the next launch's check
+    MCD_CUDA_CHECK(err);
+  };
+  MCD_BOOL_SWITCH(p.batch == 1, kOneRow, [&] {
+    constexpr int kRows = kOneRow ? 1 : kScanStepXProjMaxRows;
+    if (per_lane <= 4) go(scan_step_xproj_kernel<T, W, 4, kRows>);
+    else go(scan_step_xproj_kernel<T, W, kScanStepMaxPerLane, kRows>);
+  });
+}
+
 template <typename T, typename W>
 void launch_scan(const ScanStepParams& p) {
   if (p.batch * p.dim == 0) return;
+  if (p.x_proj != nullptr) return launch_scan_xproj<T, W>(p);
   const dim3 blocks(blocks_for(p.batch * p.dim * kScanStepLanes));
   // Vectors: N a multiple of 4 per lane, 4-element groups aligned in the state, A, B and C.
   const int tb = static_cast<int>(sizeof(T)), wb = static_cast<int>(sizeof(W));
