@@ -178,6 +178,29 @@ TEST(SelectiveScan, StepFormsDeltaFromItsLowRankRows) {
                std::exception);
 }
 
+// The step with x_proj in front is x_proj's product, then the step on its three slices (Δ's low-rank
+// rows, B, C in that order) — float64 on the CPU, bit for bit; a wrongly sized x_proj is refused
+// with the shapes.
+TEST(SelectiveScan, ProjectedStepIsXProjThenTheStepOnItsSlices) {
+  torch::manual_seed(9);
+  const int64_t b = 3, e = 7, n = 4, r = 2;
+  const auto f64 = torch::dtype(at::kDouble);
+  const at::Tensor a_log = torch::rand({e, n}, f64) * 2, u = torch::randn({b, e}, f64);
+  const at::Tensor x_proj = torch::randn({r + 2 * n, e}, f64), W = torch::randn({e, r}, f64);
+  const at::Tensor D = torch::randn({e}, f64), z = torch::randn({b, e}, f64), bias = torch::randn({e}, f64) * 0.1;
+  at::Tensor s1 = torch::randn({b, e, n}, f64), s2 = s1.clone();
+  const at::Tensor y1 = ops::selective_scan_step_projected(s1, u, x_proj, a_log, D, z, bias, true, true, W);
+  const at::Tensor x_dbl = at::linear(u, x_proj);
+  const at::Tensor y2 = ops::selective_scan_step(s2, u, x_dbl.narrow(1, 0, r), a_log, x_dbl.narrow(1, r, n),
+                                                 x_dbl.narrow(1, r + n, n), D, z, bias, true, true, W);
+  EXPECT_TRUE(torch::equal(y1, y2));
+  EXPECT_TRUE(torch::equal(s1, s2));
+  const std::string msg = test::error_of(
+      [&] { ops::selective_scan_step_projected(s1, u, torch::randn({r + 2 * n + 1, e}, f64), a_log, D, z, bias, true, true, W); });
+  EXPECT_NE(msg.find("x_proj must be (R + 2N, E)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("[11, 7]"), std::string::npos) << msg;
+}
+
 TEST(SelectiveScan, Float32IsCloseToFloat64Reference) {
   const Case c{2, 9, 129, 16, true, true, true, true};
   const ops::ScanInputs in64 = random_inputs(c, at::kDouble, 4);
