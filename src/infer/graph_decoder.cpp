@@ -39,7 +39,7 @@ GraphDecoder::GraphDecoder(MambaLMImpl& model, int64_t batch) {
   model.eval();
   impl_ = std::make_unique<Impl>(model, batch);
   Impl& s = *impl_;
-  const int64_t vocab = model.lm_head ? model.lm_head->weight.size(0) : model.backbone->embeddings->weight.size(0);
+  const int64_t vocab = model.head_weight().size(0);
   s.token = torch::zeros({batch}, torch::dtype(torch::kLong).device(device));
   s.logits = torch::empty({batch, vocab}, torch::dtype(torch::kFloat).device(device));
   s.head_workspace = torch::zeros({batch + 1}, torch::dtype(torch::kLong).device(device));

@@ -460,8 +460,14 @@ MambaLMImpl::MambaLMImpl(const ModelConfig& c) {
     lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, c.vocab_size).bias(false)));
 }
 
+const at::Tensor& MambaLMImpl::head_weight() const { return lm_head ? lm_head->weight : backbone->embeddings->weight; }
+
+bool MambaLMImpl::fuses_head() const {
+  return ops::ops_options().decode_fused_head && backbone->norm_f->weight.scalar_type() == head_weight().scalar_type();
+}
+
 at::Tensor MambaLMImpl::logits_from_hidden(const at::Tensor& hidden) {
-  const at::Tensor& w = lm_head ? lm_head->weight : backbone->embeddings->weight;
+  const at::Tensor& w = head_weight();
   // A decode step's (B, D) rows through ops::decode_linear: at B ≤ 8 on CUDA one kernel that streams
   // the head's weights over every SM (torch's linear elsewhere, the same values on CPU).
   const at::Tensor logits = hidden.dim() == 2 ? ops::decode_linear(hidden.to(w.scalar_type()), w)
@@ -491,7 +497,7 @@ at::Tensor MambaLMImpl::loss(const at::Tensor& input_ids) {
   // The head's cross-entropy in row chunks: the (B·L, V) logits never exist at once.
   const at::Tensor hidden = backbone->forward(input_ids);  // (B, L, D)
   const int64_t L = input_ids.size(1), D = hidden.size(2);
-  const at::Tensor& w = lm_head ? lm_head->weight : backbone->embeddings->weight;
+  const at::Tensor& w = head_weight();
   const at::Tensor h = hidden.narrow(1, 0, L - 1).reshape({-1, D});
   const at::Tensor targets = input_ids.narrow(1, 1, L - 1).reshape({-1});
   // Under CUDA autocast the head's products run in bf16 anyway: hand it the bf16 hidden states.
@@ -524,8 +530,8 @@ at::Tensor MambaLMImpl::step(const at::Tensor& token_ids, InferenceCache& cache)
 // rows would be cast first: norm_f then logits_from_hidden, as the forward does.
 at::Tensor MambaLMImpl::step_logits(const MambaBackboneImpl::StepTail& t) {
   const RMSNorm& norm_f = backbone->norm_f;
-  const at::Tensor& w = lm_head ? lm_head->weight : backbone->embeddings->weight;
-  if (!ops::ops_options().decode_fused_head || norm_f->weight.scalar_type() != w.scalar_type())
+  const at::Tensor& w = head_weight();
+  if (!fuses_head())
     return logits_from_hidden(
         ops::add_rms_norm(t.residual, t.pending, norm_f->weight, norm_f->eps, norm_f->weight.scalar_type()).normed);
   const at::Tensor logits = ops::add_rms_norm_decode_linear(t.residual, t.pending, norm_f->weight, norm_f->eps, w).out;
@@ -534,7 +540,7 @@ at::Tensor MambaLMImpl::step_logits(const MambaBackboneImpl::StepTail& t) {
 
 void MambaLMImpl::step_into(const at::Tensor& token_ids, InferenceCache& cache, at::Tensor& logits) {
   torch::NoGradGuard no_grad;
-  const int64_t V = lm_head ? lm_head->weight.size(0) : backbone->embeddings->weight.size(0);
+  const int64_t V = head_weight().size(0);
   MCD_CHECK(logits.dim() == 2 && logits.size(0) == token_ids.size(0) && logits.size(1) == V,
             "step_into: logits must be (B=", token_ids.size(0), ", V=", V, "), got ", logits.sizes());
   logits.copy_(step_logits(backbone->step_blocks(token_ids, cache)));
@@ -543,7 +549,7 @@ void MambaLMImpl::step_into(const at::Tensor& token_ids, InferenceCache& cache, 
 void MambaLMImpl::step_greedy_into(const at::Tensor& token_ids, InferenceCache& cache, at::Tensor& logits,
                                    at::Tensor& next_tokens, at::Tensor& workspace) {
   torch::NoGradGuard no_grad;
-  const at::Tensor& w = lm_head ? lm_head->weight : backbone->embeddings->weight;
+  const at::Tensor& w = head_weight();
   const int64_t B = token_ids.size(0), V = w.size(0);
   MCD_CHECK(logits.dim() == 2 && logits.size(0) == B && logits.size(1) == V, "step_greedy_into: logits must be (B=", B,
             ", V=", V, "), got ", logits.sizes());
@@ -552,8 +558,7 @@ void MambaLMImpl::step_greedy_into(const at::Tensor& token_ids, InferenceCache& 
             "step_greedy_into: next_tokens must be (B=", B, ") and workspace (B + 1) int64, got ", next_tokens.sizes(),
             " and ", workspace.sizes());
   const RMSNorm& norm_f = backbone->norm_f;
-  // Off, or where the normed rows would be cast (not the fused op's form): the separate kernels.
-  if (!ops::ops_options().decode_fused_head || norm_f->weight.scalar_type() != w.scalar_type()) {
+  if (!fuses_head()) {  // the separate kernels
     step_into(token_ids, cache, logits);
     next_tokens.copy_(logits.narrow(1, 0, config().real_vocab_size()).argmax(-1));
     return;

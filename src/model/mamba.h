@@ -199,9 +199,14 @@ class MambaLMImpl : public torch::nn::Module {
 
   MambaBackbone backbone{nullptr};
   torch::nn::Linear lm_head{nullptr};  // only when the head is not tied
+  const at::Tensor& head_weight() const;  // (V, D): lm_head's, or the tied embedding's
 
  private:
   at::Tensor step_logits(const MambaBackboneImpl::StepTail& tail);  // final add + norm + head → (B, V) float
+  // A decode step runs the final norm with the head (and a greedy step its argmax) as one op: ops
+  // option decode_fused_head on and the norm weight in the head's dtype (else the normed rows would
+  // be cast first, not the fused op's form).
+  bool fuses_head() const;
 };
 TORCH_MODULE(MambaLM);
 

@@ -126,8 +126,9 @@ std::vector<at::Tensor> graph_logits(at::ScalarType dtype, int64_t batch, const 
 }
 
 // Graph-decoded logits with the boolean ops option `flag` off and then on, bf16 and fp32, batch 1
-// and 8: they must be identical bit for bit.
-void expect_option_keeps_logits(bool ops::OpsOptions::*flag) {
+// and 8, each pair handed to compare(what, dtype, off, on).
+template <class Compare>
+void compare_option_off_and_on(bool ops::OpsOptions::*flag, Compare&& compare) {
   for (at::ScalarType dtype : {at::kBFloat16, at::kFloat}) {
     for (int64_t batch : {1, 8}) {
       ops::OpsOptions o = ops::ops_options();
@@ -135,10 +136,17 @@ void expect_option_keeps_logits(bool ops::OpsOptions::*flag) {
       const std::vector<at::Tensor> off = graph_logits(dtype, batch, o);
       o.*flag = true;
       const std::vector<at::Tensor> on = graph_logits(dtype, batch, o);
-      for (size_t i = 0; i < off.size(); ++i)
-        EXPECT_TRUE(torch::equal(off[i], on[i])) << at::toString(dtype) << " batch " << batch << " step " << i;
+      compare(at::toString(dtype) + std::string(" batch ") + std::to_string(batch), dtype, off, on);
     }
   }
+}
+
+// ... where the two must be identical bit for bit.
+void expect_option_keeps_logits(bool ops::OpsOptions::*flag) {
+  compare_option_off_and_on(flag, [](const std::string& what, at::ScalarType, const std::vector<at::Tensor>& off,
+                                     const std::vector<at::Tensor>& on) {
+    for (size_t i = 0; i < off.size(); ++i) EXPECT_TRUE(torch::equal(off[i], on[i])) << what << " step " << i;
+  });
 }
 
 // Overlapped decode launches (ops option decode_overlap, ops/cuda/cuda_common.cuh) only move when a
@@ -164,31 +172,24 @@ TEST(GpuCodesign, FusedConvDecodeGivesTheSameLogitsBitForBit) {
   expect_option_keeps_logits(&ops::OpsOptions::decode_fused_conv);
 }
 
-// Graph-decoded logits with the boolean ops option `flag` off and then on, where the two paths sum in
-// another order (so not bit for bit): each step's logits agree within a few units of the logits' last
-// place (bf16: 2^-7 of the largest; fp32: 1e-5), and the greedy tokens agree — or the runs part at a
-// near-tie (a top-2 margin within twice that bound), after which the sequences are not comparable.
+// The same where the two paths sum in another order (so not bit for bit): each step's logits agree
+// within a few units of the logits' last place (bf16: 2^-7 of the largest; fp32: 1e-5), and the
+// greedy tokens agree — or the runs part at a near-tie (a top-2 margin within twice that bound),
+// after which the sequences are not comparable.
 void expect_option_keeps_logits_close(bool ops::OpsOptions::*flag) {
-  for (at::ScalarType dtype : {at::kBFloat16, at::kFloat}) {
-    for (int64_t batch : {1, 8}) {
-      ops::OpsOptions o = ops::ops_options();
-      o.*flag = false;
-      const std::vector<at::Tensor> off = graph_logits(dtype, batch, o);
-      o.*flag = true;
-      const std::vector<at::Tensor> on = graph_logits(dtype, batch, o);
-      for (size_t i = 0; i < off.size(); ++i) {
-        const std::string what = at::toString(dtype) + std::string(" batch ") + std::to_string(batch) + " step " +
-                                 std::to_string(i);
-        const double scale = off[i].abs().max().item<double>();
-        const double tol = (dtype == at::kBFloat16 ? 4.0 / 128 : 1e-5) * scale;
-        EXPECT_LE((on[i] - off[i]).abs().max().item<double>(), tol) << what;
-        if (torch::equal(on[i].argmax(-1), off[i].argmax(-1))) continue;
-        const at::Tensor top2 = std::get<0>(off[i].topk(2, -1));
-        EXPECT_LE((top2.select(1, 0) - top2.select(1, 1)).min().item<double>(), 2 * tol) << what << ": tokens part";
-        break;
-      }
+  compare_option_off_and_on(flag, [](const std::string& run, at::ScalarType dtype, const std::vector<at::Tensor>& off,
+                                     const std::vector<at::Tensor>& on) {
+    for (size_t i = 0; i < off.size(); ++i) {
+      const std::string what = run + " step " + std::to_string(i);
+      const double scale = off[i].abs().max().item<double>();
+      const double tol = (dtype == at::kBFloat16 ? 4.0 / 128 : 1e-5) * scale;
+      EXPECT_LE((on[i] - off[i]).abs().max().item<double>(), tol) << what;
+      if (torch::equal(on[i].argmax(-1), off[i].argmax(-1))) continue;
+      const at::Tensor top2 = std::get<0>(off[i].topk(2, -1));
+      EXPECT_LE((top2.select(1, 0) - top2.select(1, 1)).min().item<double>(), 2 * tol) << what << ": tokens part";
+      break;
     }
-  }
+  });
 }
 
 // The final norm + LM head (+ argmax) in one kernel (ops option decode_fused_head) against the
