@@ -21,7 +21,8 @@
 #            all three (memory_options); theirs: the harness's pretrain case (issue 15's loop).
 # Theirs runs only when `mamba_ssm` and `causal_conv1d` are importable (installed or on PYTHONPATH);
 # this repository ships neither their code nor a recipe that builds them. MCD_WAIT_FOR=FILE waits
-# (≤ 12 min) for FILE first, for a build running beside. Ends with summary.md (tables and ratios).
+# (≤ 12 min) for FILE first, for a build running beside. OURS_OPTIONS: global options for our infer
+# runs (e.g. "--decode-fused-x-proj on"), recorded in gpu.txt. Ends with summary.md (tables and ratios).
 # Usage: scripts/vs_mamba_ssm.sh OUT [ENWIKI_AA_DIR]
 set -uo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,6 +35,7 @@ bin=build-gpu/mamba-codesign
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee -a "$out/gpu.txt"
 git log -1 --format='commit %h %s' 2>/dev/null | tee -a "$out/gpu.txt"
 bash scripts/source_hash.sh | tee -a "$out/gpu.txt"  # the tree itself (the device's git metadata may be stale)
+[[ -n ${OURS_OPTIONS:-} ]] && echo "our infer options: $OURS_OPTIONS" | tee -a "$out/gpu.txt"
 if [[ ! -x $bin || ! -x build-gpu/tests/test_gpu || ! -x build-gpu/bench/bench_ops ]]; then
   t0=$(date +%s)
   MCD_BUILD_TARGETS="mamba-codesign test_gpu bench_ops" MCD_BUILD_DIR="$repo/build-gpu" bash scripts/build_gpu.sh \
@@ -84,7 +86,8 @@ wait_theirs() {
 }
 ours_infer() {  # round
   for p in mamba-130m mamba-370m; do
-    timeout 200 "$bin" profile --model "$out/models/$p-s0" --device cuda --prefill 1x1024,1x4096 --prefill-mode both \
+    # shellcheck disable=SC2086  # OURS_OPTIONS: words
+    timeout 200 "$bin" ${OURS_OPTIONS:-} profile --model "$out/models/$p-s0" --device cuda --prefill 1x1024,1x4096 --prefill-mode both \
       --decode-batch 1,64 \
       --decode-mode graph --decode-steps 64 --iters 30 --out "$out/profiles/infer-$p-$1.json" \
       >"$out/profiles/infer-$p-$1.log" 2>&1

@@ -207,12 +207,13 @@ Version production(int number, ScanAlgorithm a) {
           [with](const SelectiveScanParams& p) { selective_scan_bwd(with(p)); }};
 }
 
-template <int kWarps, int kItems, int kChannels, int kStates = 1, bool kRecompute = false>
+template <int kWarps, int kItems, int kChannels, int kStates = 1, bool kRecompute = false, bool kStage = false>
 Version block_forward(const std::string& number) {
-  using Tr = BlockFwdTraits<kWarps, kItems, kChannels, kStates, kRecompute>;
+  using Tr = BlockFwdTraits<kWarps, kItems, kChannels, kStates, kRecompute, kStage>;
   return {number + " block_forward " + std::to_string(kWarps) + "w x " + std::to_string(kItems) + " x " +
               std::to_string(kChannels) + "ch" +
-              (kStates > 1 ? " " + std::to_string(kStates) + " states" + (kRecompute ? " recompute" : " kept") : ""),
+              (kStates > 1 ? " " + std::to_string(kStates) + " states" + (kRecompute ? " recompute" : " kept") : "") +
+              (kStage ? " B/C staged" : ""),
           kScanChunk,
           [](const SelectiveScanParams& p) {
             SelectiveScanParams q = p;
@@ -275,10 +276,15 @@ std::vector<Version> versions() {
       block_forward<4, 8, 1, 2, false>("34"), block_forward<2, 8, 1, 2, false>("35"),
       block_forward<2, 16, 1, 4, true>("36"), block_forward<1, 16, 2, 2, true>("37"),
       block_forward<4, 8, 1, 4, false>("38"), block_forward<4, 8, 1, 4, true>("39"),
-      // Next to 37 (not yet timed): more channels per block, fewer steps, four states.
+      // Next to 37 (timed in the eighth session): more channels per block, fewer steps, four states.
       block_forward<1, 16, 4, 2, true>("40"), block_forward<1, 8, 4, 2, false>("41"),
       block_forward<1, 16, 2, 4, true>("42"), block_forward<2, 8, 2, 2, false>("43"),
       block_forward<1, 8, 2, 2, false>("44"),
+      // B and C staged in shared memory per chunk, one chunk ahead (tenth session; 45 is the library's
+      // BlockFwdStaged), against 37 above.
+      block_forward<1, 16, 4, 2, true, true>("45"), block_forward<1, 8, 4, 2, false, true>("46"),
+      block_forward<1, 16, 4, 2, false, true>("47"), block_forward<1, 8, 8, 2, true, true>("48"),
+      block_forward<1, 16, 4, 4, true, true>("49"),
   };
 }
 

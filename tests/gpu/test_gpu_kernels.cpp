@@ -278,45 +278,54 @@ TEST_P(ScanKernel, ForwardAndEveryGradientWithinTwiceThePlainError) {
       EXPECT_EQ(g.du.select(1, c.e / 2).abs().max().item<double>(), 0.0);
     }
   }
-  // The forward-only block forward (inference): vector loads where the layout allows, element loads
+  // The forward-only block forwards (inference): vector loads where the layout allows, element loads
   // otherwise (the model layout's channel-last views).
-  if (ops::cuda::scan_algorithm_supports(ScanAlgorithm::kBlockForward, c.n)) {
-    std::printf("   algorithm block_forward\n");
-    const auto fwd = ops::cuda::selective_scan_cuda_forward(s.kernel, ScanAlgorithm::kBlockForward, false, true);
+  for (ScanAlgorithm a : {ScanAlgorithm::kBlockForward, ScanAlgorithm::kBlockForwardStaged}) {
+    if (!ops::cuda::scan_algorithm_supports(a, c.n)) continue;
+    const std::string name = ops::cuda::scan_algorithm_name(a);
+    std::printf("   algorithm %s\n", name.c_str());
+    const auto fwd = ops::cuda::selective_scan_cuda_forward(s.kernel, a, false, true);
     EXPECT_EQ(fwd.out.scalar_type(), dtype);
-    expect_rule("out (block_forward)", fwd.out, plain_out, ref_fwd.out, dtype);
-    expect_rule("last_state (block_forward)", fwd.last_state, plain_last, ref_fwd.last_state, dtype);
+    expect_rule("out (" + name + ")", fwd.out, plain_out, ref_fwd.out, dtype);
+    expect_rule("last_state (" + name + ")", fwd.last_state, plain_last, ref_fwd.last_state, dtype);
     if (c.mask) EXPECT_EQ(fwd.out.select(1, c.e / 2).abs().max().item<double>(), 0.0);
   }
 }
 
 // The block forward reading time-contiguous rows with 16-byte vectors up to a row's tail that is
-// no whole vector (rows padded to a multiple of 8 elements, L = 1001), against the time-parallel
-// forward on the same inputs: fp32 sums in another order, ~√L·2^-24 typical and L·2^-24 ≈ 6e-5
-// worst case per element, so 1e-5 on the norm; bf16: [Rounding-flip bounds]. Then the same rows
-// handed over unpadded (element loads) must give the same numbers bit for bit.
+// no whole vector (rows padded to a multiple of 8 elements), against the time-parallel forward on
+// the same inputs: fp32 sums in another order, ~√L·2^-24 typical and L·2^-24 ≈ 1.5e-4 worst case
+// per element (L = 2597), so 1e-5 on the norm; bf16: [Rounding-flip bounds]. Then the same rows
+// handed over unpadded (element loads, B and C read from global memory) must give the same numbers
+// bit for bit: the padded rows go to block_forward_staged, which in bf16 copies B and C into shared
+// memory a chunk ahead (fp32 runs block_forward's kernel), so this checks the staging — L = 1001 is two 512-step chunks, L = 2597 six (the
+// buffers reused, the last chunk 37 steps, N = 5 staged rows of 16).
 TEST(ScanKernelModes, BlockForwardReadsPaddedRowsWithVectors) {
   MCD_SKIP_IF_NO_CUDA();
-  const ScanCase c{2, 19, 1001, 16, true, true, true, true, true, false};
-  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
-    const ScanTriple s = scan_triple(scan_values(c, 83), dtype, false);
-    auto padded = [](const at::Tensor& t) {  // the same values in rows of 1008
-      at::Tensor big = torch::zeros({t.size(0), t.size(1), 1008}, t.options());
-      big.narrow(2, 0, t.size(2)).copy_(t);
-      return big.narrow(2, 0, t.size(2));
-    };
-    ops::ScanInputs in = s.kernel;
-    for (at::Tensor* t : {&in.u, &in.delta, &in.z, &in.B, &in.C}) *t = padded(*t);
-    const auto block = ops::cuda::selective_scan_cuda_forward(in, ScanAlgorithm::kBlockForward, false, true);
-    const auto block_plain = ops::cuda::selective_scan_cuda_forward(s.kernel, ScanAlgorithm::kBlockForward, false, true);
-    const auto tp = ops::cuda::selective_scan_cuda_forward(s.kernel, ScanAlgorithm::kTimeParallel, false, true);
-    EXPECT_EQ(block.out.stride(2), 1);
-    EXPECT_EQ(block.out.scalar_type(), dtype);
-    EXPECT_LT(test::rel_err(block.out, tp.out), dtype == at::kFloat ? 1e-5 : 1e-2) << dtype_name(dtype);
-    EXPECT_LT(test::rel_err(block.last_state, tp.last_state), 1e-5) << dtype_name(dtype);
-    EXPECT_TRUE(torch::equal(block.out, block_plain.out)) << dtype_name(dtype);
-    EXPECT_TRUE(torch::equal(block.last_state, block_plain.last_state)) << dtype_name(dtype);
-    EXPECT_EQ(block.out.select(1, c.e / 2).abs().max().item<double>(), 0.0);  // the closed gate
+  for (const ScanCase& c : {ScanCase{2, 19, 1001, 16, true, true, true, true, true, false},
+                            ScanCase{1, 37, 2597, 5, true, true, true, true, true, false}}) {
+    for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+      const std::string what = std::string(dtype_name(dtype)) + " " + describe(c);
+      const ScanTriple s = scan_triple(scan_values(c, 83), dtype, false);
+      auto padded = [](const at::Tensor& t) {  // the same values in rows of whole 16-byte vectors
+        at::Tensor big = torch::zeros({t.size(0), t.size(1), (t.size(2) + 7) / 8 * 8}, t.options());
+        big.narrow(2, 0, t.size(2)).copy_(t);
+        return big.narrow(2, 0, t.size(2));
+      };
+      ops::ScanInputs in = s.kernel;
+      for (at::Tensor* t : {&in.u, &in.delta, &in.z, &in.B, &in.C}) *t = padded(*t);
+      const auto block = ops::cuda::selective_scan_cuda_forward(in, ScanAlgorithm::kBlockForwardStaged, false, true);
+      const auto block_plain =
+          ops::cuda::selective_scan_cuda_forward(s.kernel, ScanAlgorithm::kBlockForward, false, true);
+      const auto tp = ops::cuda::selective_scan_cuda_forward(s.kernel, ScanAlgorithm::kTimeParallel, false, true);
+      EXPECT_EQ(block.out.stride(2), 1);
+      EXPECT_EQ(block.out.scalar_type(), dtype);
+      EXPECT_LT(test::rel_err(block.out, tp.out), dtype == at::kFloat ? 1e-5 : 1e-2) << what;
+      EXPECT_LT(test::rel_err(block.last_state, tp.last_state), 1e-5) << what;
+      EXPECT_TRUE(torch::equal(block.out, block_plain.out)) << what;
+      EXPECT_TRUE(torch::equal(block.last_state, block_plain.last_state)) << what;
+      EXPECT_EQ(block.out.select(1, c.e / 2).abs().max().item<double>(), 0.0) << what;  // the closed gate
+    }
   }
 }
 
@@ -505,6 +514,8 @@ TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
   EXPECT_EQ(choose_scan_forward_algorithm(1, 1536, 17, 132, kAuto, true), ScanAlgorithm::kTimeParallelWide);
   EXPECT_FALSE(ops::cuda::scan_algorithm_supports(ScanAlgorithm::kBlockForward, 17));
   EXPECT_FALSE(ops::cuda::scan_algorithm_has_backward(ScanAlgorithm::kBlockForward));
+  EXPECT_FALSE(ops::cuda::scan_algorithm_supports(ScanAlgorithm::kBlockForwardStaged, 17));
+  EXPECT_FALSE(ops::cuda::scan_algorithm_has_backward(ScanAlgorithm::kBlockForwardStaged));
   EXPECT_FALSE(ops::cuda::scan_algorithm_supports(ScanAlgorithm::kStateSequential, 17));
   EXPECT_TRUE(ops::cuda::scan_algorithm_supports(ScanAlgorithm::kTimeParallelWide, 64));
 }
@@ -835,11 +846,12 @@ TEST(GpuDecodeStep, KernelsMatchFloat64CompositesOverThreeSteps) {
 }
 
 // The scan step with x_proj inside (ops::selective_scan_step_projected, ops option
-// decode_fused_x_proj: blocks in clusters of 8 sharing x_dbl's partial sums) against float64 over
-// three steps, with the two kernels it replaces (decode_linear, then the scan step) as the rule's
-// "plain": fp32 and bf16, the scan weights fp32 or the activations' dtype, batch 1, 3 and 8 (the
-// kernel's one-row and eight-row forms), E 1536 (130M: cluster slices of 192) and 37 (slices of 5,
-// the last short, one cluster with idle blocks), N 16 and 5, R 48 and 3; outputs and the fp32 state.
+// decode_fused_x_proj: blocks in clusters of 8, each forming a share of x_dbl's columns) against
+// float64 over three steps, with the two kernels it replaces (decode_linear, then the scan step) as
+// the rule's "plain": fp32 and bf16, the scan weights fp32 or the activations' dtype, batch 1, 3 and 8
+// (the kernel's one-row and eight-row forms), E 1536 (130M: 16-byte weight loads, 10 columns per
+// block) and 37 (element loads; 13 columns, 2 per block, the last blocks without columns, one
+// cluster with idle blocks), N 16 and 5, R 48 and 3; outputs and the fp32 state.
 TEST(GpuDecodeStep, XProjInsideTheScanStepMatchesFloat64) {
   MCD_SKIP_IF_NO_CUDA();
   torch::NoGradGuard no_grad;

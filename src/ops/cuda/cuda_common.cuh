@@ -111,6 +111,21 @@ void launch_with_smem(void (*kernel)(Params), dim3 grid, int threads, size_t sme
   MCD_CUDA_CHECK(cudaGetLastError());
 }
 
+// cp.async (sm_80+): 16-byte global → shared copies that complete in the background; bytes past
+// src_bytes (0–16) are zero-filled. Groups are committed per thread; wait_group<n> waits until at most
+// n of this thread's newest groups are still in flight (a barrier then makes every thread's copies
+// visible to the block).
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
+template <int kPending>
+__device__ __forceinline__ void cp_async_wait_group() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
+}
+
 // Overlapped launches (programmatic dependent launch, sm_90) for the decode step's chain of small
 // kernels: with `overlap`, a kernel may start while the previous kernel on the stream still runs, so
 // its launch, its blocks' set-up and the L2 prefetch of its weights hide behind that kernel instead
@@ -166,6 +181,9 @@ int64_t resident_blocks(int threads, size_t smem) {
   static int64_t slots[kMaxCachedDevices] = {};
   return once_per_device(slots, [&](int dev) -> int64_t {
     int per_sm = 0, sms = 0;
+    // Beyond 48 KB a kernel's dynamic shared memory must be allowed first, or the query says 0 blocks.
+    if (smem > 48 * 1024)
+      MCD_CUDA_CHECK(cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
     MCD_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kKernel, threads, smem));
     MCD_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
     return per_sm * sms > 0 ? int64_t(per_sm) * sms : -1;

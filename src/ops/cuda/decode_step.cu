@@ -171,65 +171,92 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
   write_channel<T, W>(p, ok, lane, y, u, b, e);
 }
 
-// The scan step with x_proj inside (ScanStepParams::x_proj; written in the ninth session, NOT YET
-// RUN ON A GPU): per layer of a batch ≤ 8 decode step one kernel instead of x_proj's and the scan
-// step's. Cluster rank q sums channels [q·S, q·S + S) (S = ⌈E / kScanStepCluster⌉) of every x_dbl
-// column for every row, a warp per column, its lanes striding the slice; after a cluster barrier
-// each block adds the kScanStepCluster partial sums of every (row, column) in rank order, reading
-// the peers' shared memory, and rounds to T; a second barrier keeps every block's partials alive
-// until its peers have read them. Then the scan step of scan_step_kernel with delta, B and C from
-// shared memory. The grid is padded to whole clusters; blocks past the channels only sum.
+// The scan step with x_proj inside (ScanStepParams::x_proj): per layer of a batch ≤ 8 decode step one
+// kernel instead of x_proj's and the scan step's. Block q of each kScanStepCluster-block cluster forms
+// x_dbl's columns [q·Jb, q·Jb + Jb) (Jb = ⌈J / kScanStepCluster⌉) over the whole row of u, a warp per
+// column whose lanes issue kXProjLoads 16-byte weight loads each before the first product (one load
+// latency per column: the ninth session's version, each block summing a channel slice of every
+// column one 2-byte load at a time, made a 130M batch-1 token 2.2× slower); after a cluster barrier
+// every block gathers all J columns from its peers' shared memory, and a second barrier keeps each
+// block's columns alive until its peers have read them. Then the scan step of scan_step_kernel with
+// Δ's low-rank rows, B and C from shared memory. The grid is padded to whole clusters; blocks past
+// the channels only form columns.
+constexpr int kXProjLoads = 8;
+constexpr int kXProjColsPerBlock = kScanStepXProjMaxCols / kScanStepCluster;
+
 template <typename T, typename W, int kPerLane, int kRows>
 __global__ void __launch_bounds__(kStepThreads) scan_step_xproj_kernel(ScanStepParams p) {
   namespace cg = cooperative_groups;
-  extern __shared__ float s_u[];  // [rows][S]: this block's slice of u
-  __shared__ float s_part[kRows][kScanStepXProjMaxCols];  // this block's partial sums
-  __shared__ float s_x[kRows][kScanStepXProjMaxCols];     // x_dbl, rounded to T
+  constexpr int kWarps = kStepThreads / 32, kPer = 16 / static_cast<int>(sizeof(T));
+  extern __shared__ float s_u[];  // [rows][E]: u widened
+  __shared__ float s_mine[kRows][kXProjColsPerBlock];  // this block's columns, rounded to T
+  __shared__ float s_x[kRows][kScanStepXProjMaxCols];  // every column of x_dbl
   const cg::cluster_group cluster = cg::this_cluster();
   const int q = static_cast<int>(cluster.block_rank());
   const int rows = static_cast<int>(p.batch), R = static_cast<int>(p.rank), N = static_cast<int>(p.dstate);
-  const int J = R + 2 * N;
-  const int64_t E = p.dim, S = (E + kScanStepCluster - 1) / kScanStepCluster, k0 = q * S;
-  const int len = static_cast<int>(k0 < E ? (E - k0 < S ? E - k0 : S) : 0);
+  const int J = R + 2 * N, E = static_cast<int>(p.dim);
+  const int Jb = (J + kScanStepCluster - 1) / kScanStepCluster, j_begin = q * Jb, j_end = min(J, j_begin + Jb);
   const T* __restrict__ w = static_cast<const T*>(p.x_proj);
+  // 16-byte weight vectors when every row starts aligned and holds whole vectors.
+  const bool vec = reinterpret_cast<uintptr_t>(w) % 16 == 0 && p.x_proj_row_stride % kPer == 0 && E % kPer == 0;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  for (int j = warp; j < J; j += kStepThreads / 32)  // this block's weight lines into L2 meanwhile
-    for (int k = lane * 128 / int(sizeof(T)); k < len; k += 32 * 128 / int(sizeof(T)))  // a line each
-      prefetch_l2(w + j * p.x_proj_row_stride + k0 + k);
+  for (int j = j_begin + warp; j < j_end; j += kWarps)  // this block's weight lines into L2 meanwhile
+    for (int k = lane * 128 / int(sizeof(T)); k < E; k += 32 * 128 / int(sizeof(T)))  // a line each
+      prefetch_l2(w + j * p.x_proj_row_stride + k);
   wait_for_previous_kernel();
   allow_next_kernel();
-  for (int i = threadIdx.x; i < rows * len; i += kStepThreads) {
-    const int r = i / len, k = i - r * len;
-    s_u[r * len + k] = to_float(static_cast<const T*>(p.u)[r * p.u_batch_stride + k0 + k]);
+  for (int i = threadIdx.x; i < rows * E; i += kStepThreads) {
+    const int r = i / E, k = i - r * E;
+    s_u[i] = to_float(static_cast<const T*>(p.u)[r * p.u_batch_stride + k]);
   }
   __syncthreads();
-  for (int j = warp; j < J; j += kStepThreads / 32) {
-    const T* __restrict__ wj = w + j * p.x_proj_row_stride + k0;
+  for (int j = j_begin + warp; j < j_end; j += kWarps) {
+    const T* __restrict__ wj = w + j * p.x_proj_row_stride;
     float acc[kRows];
 #pragma unroll
     for (int r = 0; r < kRows; ++r) acc[r] = 0.f;
-#pragma unroll 4
-    for (int k = lane; k < len; k += 32) {
-      const float wv = to_float(wj[k]);
+    if (vec) {
+      const int V = E / kPer;
+      for (int v0 = 0; v0 < V; v0 += 32 * kXProjLoads) {
+        uint4 buf[kXProjLoads];
 #pragma unroll
-      for (int r = 0; r < kRows; ++r)
-        if (r < rows) acc[r] = fmaf(wv, s_u[r * len + k], acc[r]);
+        for (int l = 0; l < kXProjLoads; ++l)
+          if (v0 + l * 32 + lane < V) buf[l] = __ldg(reinterpret_cast<const uint4*>(wj) + v0 + l * 32 + lane);
+#pragma unroll
+        for (int l = 0; l < kXProjLoads; ++l) {
+          const int v = v0 + l * 32 + lane;
+          if (v >= V) break;
+#pragma unroll
+          for (int k = 0; k < kPer; ++k) {
+            const float wv = vec_elem<T>(buf[l], k);
+#pragma unroll
+            for (int r = 0; r < kRows; ++r)
+              if (r < rows) acc[r] = fmaf(wv, s_u[r * E + v * kPer + k], acc[r]);
+          }
+        }
+      }
+    } else {
+#pragma unroll 8
+      for (int k = lane; k < E; k += 32) {
+        const float wv = to_float(wj[k]);
+#pragma unroll
+        for (int r = 0; r < kRows; ++r)
+          if (r < rows) acc[r] = fmaf(wv, s_u[r * E + k], acc[r]);
+      }
     }
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       if (r >= rows) break;
       const float v = warp_sum(acc[r]);
-      if (lane == 0) s_part[r][j] = v;
+      if (lane == 0) s_mine[r][j - j_begin] = to_float(from_float<T>(v));
     }
   }
-  cluster.sync();  // every block's partials written
+  cluster.sync();  // every block's columns written
   for (int i = threadIdx.x; i < rows * J; i += kStepThreads) {
-    const int r = i / J, j = i - r * J;
-    float sum = 0.f;
-    for (int src = 0; src < kScanStepCluster; ++src) sum += cluster.map_shared_rank(&s_part[0][0], src)[r * kScanStepXProjMaxCols + j];
-    s_x[r][j] = to_float(from_float<T>(sum));
+    const int r = i / J, j = i - r * J, src = j / Jb;
+    s_x[r][j] = cluster.map_shared_rank(&s_mine[0][0], src)[r * kXProjColsPerBlock + (j - src * Jb)];
   }
-  cluster.sync();  // the peers are done with this block's partials; s_x complete
+  cluster.sync();  // the peers are done with this block's columns; s_x complete
   // The scan step (scan_step_kernel's arithmetic, advance_lane and write_channel; scalar loads; Δ's
   // low-rank rows, B and C from s_x).
   const int64_t g = (int64_t(blockIdx.x) * kStepThreads + threadIdx.x) / kScanStepLanes;  // b·E + e
@@ -281,11 +308,11 @@ void launch_scan_xproj(const ScanStepParams& p) {
             kScanStepXProjMaxCols);
   const int64_t blocks = (blocks_for(p.batch * p.dim * kScanStepLanes) + kScanStepCluster - 1) / kScanStepCluster *
                          kScanStepCluster;
-  const int64_t slice = (p.dim + kScanStepCluster - 1) / kScanStepCluster;
-  const size_t smem = size_t(p.batch * slice) * sizeof(float);
+  const size_t smem = size_t(p.batch * p.dim) * sizeof(float);
   const int64_t per_lane = (p.dstate + kScanStepLanes - 1) / kScanStepLanes;
   auto go = [&](auto kernel) {
-    if (smem > 48 * 1024)
+    // Dynamic and static shared memory together past 48 KB need the larger limit allowed first.
+    if (smem > 32 * 1024)
       MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     cudaLaunchConfig_t config = {};
     config.gridDim = dim3(unsigned(blocks));

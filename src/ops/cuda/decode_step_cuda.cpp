@@ -172,7 +172,7 @@ bool scan_step_xproj_supported(const at::Tensor& state, const at::Tensor& u, con
   return u.size(0) >= 1 && u.size(0) <= kScanStepXProjMaxRows && x_proj.defined() && x_proj.is_cuda() &&
          x_proj.device() == u.device() && x_proj.scalar_type() == u.scalar_type() && x_proj.dim() == 2 &&
          x_proj.size(0) == R + 2 * N && x_proj.size(1) == E && (x_proj.stride(1) == 1 || E == 1) &&
-         R + 2 * N <= kScanStepXProjMaxCols;
+         R + 2 * N <= kScanStepXProjMaxCols && u.size(0) * E <= kScanStepXProjMaxUFloats;
 }
 
 at::Tensor selective_scan_step_xproj_cuda(at::Tensor& state, const at::Tensor& u, const at::Tensor& x_proj,

@@ -33,9 +33,12 @@ enum class ScanAlgorithm : int {
                             //      (4× the saved-state memory), so the backward runs no pass 1
   kBlockForward,  // (20) forward only, inference: a block of warps per channel splits its time
                   //      (selective_scan_block_fwd.cuh); N ≤ 16, time-contiguous operands
+  kBlockForwardStaged,  // (45) kBlockForward with each chunk's B and C staged in shared memory, for
+                        //      16-bit vector operands whose blocks all fit at once (otherwise it runs
+                        //      kBlockForward's kernels); not chosen by default (not yet faster)
 };
-constexpr int kScanAlgorithmCount = 6;
-// The algorithms with a backward are 0 … kTrainableScanAlgorithmCount − 1; kBlockForward has none.
+constexpr int kScanAlgorithmCount = 7;
+// The algorithms with a backward are 0 … kTrainableScanAlgorithmCount − 1; the block forwards have none.
 constexpr int kTrainableScanAlgorithmCount = 5;
 inline bool scan_algorithm_has_backward(ScanAlgorithm a) { return static_cast<int>(a) < kTrainableScanAlgorithmCount; }
 
@@ -47,6 +50,7 @@ inline const char* scan_algorithm_name(ScanAlgorithm a) {
     case ScanAlgorithm::kStateSequentialOneWave: return "state_sequential_one_wave";
     case ScanAlgorithm::kStateSequentialDense: return "state_sequential_dense";
     case ScanAlgorithm::kBlockForward: return "block_forward";
+    case ScanAlgorithm::kBlockForwardStaged: return "block_forward_staged";
   }
   return "?";
 }
@@ -56,7 +60,8 @@ inline bool scan_algorithm_is_sequential(ScanAlgorithm a) {
 }
 // Whether an algorithm takes N states (the state-sequential ones hold N ≤ kSeqMaxState in registers).
 inline bool scan_algorithm_supports(ScanAlgorithm a, int64_t dstate) {
-  if (a == ScanAlgorithm::kBlockForward) return dstate >= 1 && dstate <= kScanBlockMaxState;
+  if (a == ScanAlgorithm::kBlockForward || a == ScanAlgorithm::kBlockForwardStaged)
+    return dstate >= 1 && dstate <= kScanBlockMaxState;
   return dstate >= 1 && dstate <= (scan_algorithm_is_sequential(a) ? kSeqMaxState : kScanMaxState);
 }
 

@@ -31,15 +31,23 @@ namespace mcd::ops::cuda {
 // latency-bound: IPC ≈ 1.1 of 4). kRecompute: the second pass forms exp2(A·Δ) and Δ·u·B again
 // instead of keeping them (registers for the interleave). (A sixth-session variant that loaded the
 // next state's B/C ahead is gone: slower than two states at a time; PERF_NOTES keeps its timings.)
-template <int kWarps_, int kItems_, int kChannels_, int kStates_ = 1, bool kRecompute_ = false>
+// kStageBC: the block copies each chunk's B and C rows, every state, into shared memory with
+// cp.async one chunk ahead (two buffers), and its channels read them there: B and C depend on
+// (sequence, step) only, and read from global memory inside the state loop they were the kernel's
+// largest stall (ncu, tenth session: a quarter of the warp samples waiting on global loads). Vector
+// (time-contiguous) layouts only; the element-load kernel reads global memory as before.
+template <int kWarps_, int kItems_, int kChannels_, int kStates_ = 1, bool kRecompute_ = false, bool kStageBC_ = false>
 struct BlockFwdTraits {
   static constexpr int kWarps = kWarps_, kItems = kItems_, kChannels = kChannels_;
   static constexpr int kStates = kStates_;
-  static constexpr bool kRecompute = kRecompute_;
+  static constexpr bool kRecompute = kRecompute_, kStageBC = kStageBC_;
   static_assert(kScanBlockMaxState % kStates_ == 0, "states in whole groups");
   static constexpr int kChannelThreads = kWarps * 32;
   static constexpr int kThreads = kChannelThreads * kChannels;
   static constexpr int kChunk = kChannelThreads * kItems;  // steps per channel per chunk
+  // Shared memory of the staged kernel for T: two buffers of B and C, kScanBlockMaxState rows each.
+  template <typename T>
+  static constexpr size_t stage_bytes() { return kStageBC ? 2 * 2 * kScanBlockMaxState * kChunk * sizeof(T) : 0; }
 };
 
 // The library's configurations (dev/scan_lab times the others; lab, H200, bf16, L = 4096, µs):
@@ -49,8 +57,12 @@ struct BlockFwdTraits {
 // - BlockFwdManyWaves, version 34: 4 warps × 8 steps, one channel per block, two states kept; small
 //   blocks, so the waves' tail is short. fp32 always (E = 1536: 139.6 against 156.9 for 37).
 // [measured: docs/PERF_NOTES.md, "Eighth session"]
+// - BlockFwdStaged: BlockFwdOneWave's threads, four channels per block sharing B and C staged in shared
+//   memory (kStageBC; 64 KB per block in bf16); ScanAlgorithm::kBlockForwardStaged, when all its blocks
+//   fit at once.
 using BlockFwdOneWave = BlockFwdTraits<1, 16, 2, 2, true>;
 using BlockFwdManyWaves = BlockFwdTraits<4, 8, 1, 2, false>;
+using BlockFwdStaged = BlockFwdTraits<1, 16, 4, 2, true, true>;
 
 // kItems consecutive elements of one row, kept as loaded: 16-byte vectors when kVec (time stride
 // 1, 16-byte aligned), else floats. Elements at or past `avail` read as 0.
@@ -77,6 +89,12 @@ struct RowItems {
 #pragma unroll
       for (int i = 0; i < kItems; ++i) f[i] = i < avail ? to_float(g[i * stride]) : 0.f;
     }
+  }
+  // The same items from a staged shared-memory row (zero past the end already).
+  __device__ __forceinline__ void load_shared(const T* s) {
+    static_assert(kVec, "staged rows are read as vectors");
+#pragma unroll
+    for (int q = 0; q < kVecs; ++q) raw[q] = reinterpret_cast<const uint4*>(s)[q];
   }
   __device__ __forceinline__ float operator[](int i) const {
     if constexpr (kVec) return vec_elem<T>(raw[i / kPer], i % kPer);
@@ -113,7 +131,8 @@ __device__ __forceinline__ void store_row_items(T* __restrict__ g, int64_t strid
 // (lane n: state n) carries the chunk-start states. st (null: none): where this thread stores the
 // states before its first item (N floats). A group's states past N (N not a multiple of
 // kStates) run on a copy of the last state's rows and are dropped: they add nothing to y and set no
-// carry.
+// carry. Staged (Tr::kStageBC and kVec): Bp and Cp point at this thread's first item in the chunk's
+// shared rows (row pitch Tr::kChunk), and C is read only for pass 2, so it holds no registers before.
 template <class Tr, typename T, bool kVec, int kMapSlots>
 __device__ __forceinline__ void scan_state_groups(int N, const T* Bp, const T* Cp, const Strides3& B_s,
                                                   const Strides3& C_s, int avail_bc, const float* A2s,
@@ -123,6 +142,7 @@ __device__ __forceinline__ void scan_state_groups(int N, const T* Bp, const T* C
                                                   float (&y)[Tr::kItems], float& hc_lane, float* __restrict__ st) {
   constexpr int kItems = Tr::kItems, kWarps = Tr::kWarps, kS = Tr::kStates, kCh = Tr::kChannels;
   constexpr int kKeep = Tr::kRecompute ? 1 : kItems;  // items whose a and bx pass 1 keeps
+  constexpr bool kStaged = Tr::kStageBC && kVec;
   using Row = RowItems<T, kItems, kVec>;
 #pragma unroll
   for (int n0 = 0; n0 < kScanBlockMaxState; n0 += kS) {
@@ -133,8 +153,12 @@ __device__ __forceinline__ void scan_state_groups(int N, const T* Bp, const T* C
 #pragma unroll
     for (int j = 0; j < kS; ++j) {
       const int n = n0 + j < N ? n0 + j : N - 1;
-      Bc[j].load(Bp + n * B_s.row, B_s.time, avail_bc);
-      Cc[j].load(Cp + n * C_s.row, C_s.time, avail_bc);
+      if constexpr (kStaged) {
+        Bc[j].load_shared(Bp + n * Tr::kChunk);
+      } else {
+        Bc[j].load(Bp + n * B_s.row, B_s.time, avail_bc);
+        Cc[j].load(Cp + n * C_s.row, C_s.time, avail_bc);
+      }
       A2[j] = A2s[n];
       P[j] = exp2f(A2[j] * dt_sum);
       S[j] = 0.f;
@@ -188,6 +212,7 @@ __device__ __forceinline__ void scan_state_groups(int N, const T* Bp, const T* C
       if (n0 + j < N && lane == n0 + j) hc_lane = h_end;
       h[j] = fmaf(Pe, h_warp, Se);
       if (st != nullptr && n0 + j < N) st[n0 + j] = h[j];
+      if constexpr (kStaged) Cc[j].load_shared(Cp + (n0 + j < N ? n0 + j : N - 1) * Tr::kChunk);
     }
 #pragma unroll
     for (int i = 0; i < kItems; ++i)
@@ -197,6 +222,25 @@ __device__ __forceinline__ void scan_state_groups(int N, const T* Bp, const T* C
         else h[j] = fmaf(a[j][i], h[j], bx[j][i]);
         if (n0 + j < N) y[i] = fmaf(Cc[j][i], h[j], y[i]);
       }
+  }
+}
+
+// Copies steps [t0, t0 + kChunk) of B's and C's rows 0..N-1 (time-contiguous, 16-byte aligned) into
+// dst = [B, C][kScanBlockMaxState][kChunk] with cp.async, the block's threads striding 16-byte
+// pieces; steps past len are zero-filled.
+template <class Tr, typename T>
+__device__ __forceinline__ void stage_bc_chunk(T* dst, const T* B_g, const T* C_g, const Strides3& B_s,
+                                               const Strides3& C_s, int N, int64_t t0, int64_t len) {
+  constexpr int kPer = 16 / static_cast<int>(sizeof(T)), kRowVecs = Tr::kChunk / kPer;
+  static_assert(Tr::kChunk % kPer == 0, "whole vectors per staged row");
+  for (int i = threadIdx.x; i < 2 * N * kRowVecs; i += Tr::kThreads) {
+    const int row = i / kRowVecs, v = i - row * kRowVecs;  // row: B's states, then C's
+    const bool is_b = row < N;
+    const int n = is_b ? row : row - N;
+    const T* src = is_b ? B_g + n * B_s.row : C_g + n * C_s.row;
+    const int64_t t = t0 + int64_t(v) * kPer, left = len - t;
+    const int bytes = left >= kPer ? 16 : left > 0 ? static_cast<int>(left) * static_cast<int>(sizeof(T)) : 0;
+    cp_async16(dst + ((is_b ? 0 : kScanBlockMaxState) + n) * Tr::kChunk + v * kPer, bytes > 0 ? src + t : src, bytes);
   }
 }
 
@@ -211,6 +255,11 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_block_fwd_kernel(
   // (group), so one barrier each suffices: a buffer is written again only after the next barrier.
   __shared__ float s_map[2][2][Tr::kStates * kCh * kWarps];
   __shared__ float s_A2[kCh][kScanBlockMaxState];  // A·log2(e)
+  // Staged B and C (Tr::kStageBC): [buffer][B, C][state][step of the chunk], zero past len.
+  constexpr bool kStaged = Tr::kStageBC && kVec;
+  extern __shared__ __align__(16) unsigned char s_stage_raw[];
+  T* const s_stage = reinterpret_cast<T*>(s_stage_raw);
+  constexpr int kStageBuf = 2 * kScanBlockMaxState * Tr::kChunk;  // elements per buffer
   const int N = static_cast<int>(p.dstate);
   const int c = threadIdx.x / Tr::kChannelThreads, tid = threadIdx.x % Tr::kChannelThreads;
   const int lane = tid % 32, warp = tid / 32;
@@ -231,8 +280,20 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_block_fwd_kernel(
   // the lanes: lane n holds state n (N ≤ 16 < 32), read by a shuffle (fewer registers than an array).
   float hc_lane = 0.f;
   int phase = 0;
+  if constexpr (kStaged) {
+    stage_bc_chunk<Tr>(s_stage, B_g, C_g, p.B_s, p.C_s, N, 0, p.len);
+    cp_async_commit();
+  }
 
-  for (int64_t t0 = 0; t0 < p.len; t0 += Tr::kChunk) {
+  for (int64_t t0 = 0, chunk = 0; t0 < p.len; t0 += Tr::kChunk, ++chunk) {
+    if constexpr (kStaged) {
+      __syncthreads();  // every channel is done with the previous chunk, whose buffer the next chunk takes
+      if (t0 + Tr::kChunk < p.len)
+        stage_bc_chunk<Tr>(s_stage + ((chunk + 1) & 1) * kStageBuf, B_g, C_g, p.B_s, p.C_s, N, t0 + Tr::kChunk, p.len);
+      cp_async_commit();  // (possibly empty: the group count stays uniform)
+      cp_async_wait_group<1>();  // this chunk's copies, issued one chunk ago
+      __syncthreads();           // every thread's copies visible
+    }
     const int64_t tt = t0 + int64_t(tid) * kItems;  // this thread's first step
     const int64_t left = p.len - tt;
     const int avail_bc = left <= 0 ? 0 : left >= kItems ? kItems : static_cast<int>(left);  // B and C: any channel
@@ -257,6 +318,10 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_block_fwd_kernel(
     }
     const T* Bp = B_g + t_safe * p.B_s.time;
     const T* Cp = C_g + t_safe * p.C_s.time;
+    if constexpr (kStaged) {
+      Bp = s_stage + (chunk & 1) * kStageBuf + tid * kItems;
+      Cp = Bp + kScanBlockMaxState * Tr::kChunk;
+    }
     // The thread whose items start a kScanChunk-step chunk stores the states before it, when asked:
     // the time-parallel backward's saved states (scan_params.h), so that a training scan could pair
     // this forward with that backward.
@@ -308,21 +373,30 @@ void selective_scan_block_fwd_run(const SelectiveScanParams& p) {
   const dim3 grid = block_fwd_grid<Tr>(p);
   constexpr bool kWholeVectors = Tr::kItems % (16 / static_cast<int>(sizeof(T))) == 0;  // else element loads only
   if constexpr (kWholeVectors) {
+    constexpr size_t kSmem = Tr::template stage_bytes<T>();
     if (p.states != nullptr)
-      return launch_with_smem(&selective_scan_block_fwd_kernel<Tr, T, Flags, true, true>, grid, Tr::kThreads, 0,
+      return launch_with_smem(&selective_scan_block_fwd_kernel<Tr, T, Flags, true, true>, grid, Tr::kThreads, kSmem,
                               p.stream, p);
     if (block_fwd_vector_layout<T>(p))
-      return launch_with_smem(&selective_scan_block_fwd_kernel<Tr, T, Flags, true>, grid, Tr::kThreads, 0, p.stream, p);
+      return launch_with_smem(&selective_scan_block_fwd_kernel<Tr, T, Flags, true>, grid, Tr::kThreads, kSmem,
+                              p.stream, p);
   }
   MCD_CHECK(p.states == nullptr, "selective scan (block forward): this configuration has no vector kernel to save states");
   launch_with_smem(&selective_scan_block_fwd_kernel<Tr, T, Flags, false>, grid, Tr::kThreads, 0, p.stream, p);
 }
 
 // The block forward of p in the configuration above: 16-bit activations take BlockFwdOneWave when all
-// its blocks fit on the device at once (its vector kernel's occupancy), else BlockFwdManyWaves.
+// its blocks fit on the device at once (its vector kernel's occupancy), else BlockFwdManyWaves;
+// `staged` (ScanAlgorithm::kBlockForwardStaged) takes BlockFwdStaged first for 16-bit vector rows
+// whose blocks all fit at once.
 template <typename T, class Flags>
-void selective_scan_block_fwd(const SelectiveScanParams& p) {
+void selective_scan_block_fwd(const SelectiveScanParams& p, bool staged) {
   if constexpr (sizeof(T) == 2) {
+    using Staged = BlockFwdStaged;
+    if (staged && block_fwd_vector_layout<T>(p) && p.states == nullptr &&
+        fits_one_wave<&selective_scan_block_fwd_kernel<Staged, T, Flags, true>>(
+            int64_t(block_fwd_grid<Staged>(p).x) * p.batch, Staged::kThreads, Staged::stage_bytes<T>()))
+      return selective_scan_block_fwd_run<Staged, T, Flags>(p);
     using One = BlockFwdOneWave;
     const dim3 grid = block_fwd_grid<One>(p);
     if (fits_one_wave<&selective_scan_block_fwd_kernel<One, T, Flags, true>>(int64_t(grid.x) * grid.y, One::kThreads, 0))

@@ -47,14 +47,6 @@ struct PrepSplit {
       : pc(tid % Tr::kCh), pt0(tid / Tr::kCh), pn(tid % Tr::kMaxN), pt0n(tid / Tr::kMaxN) {}
 };
 
-// ---- cp.async (sm_80+): 16-byte global → shared copies that complete in the background.
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
-  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
-
 // One strided (rows × time) operand of a block's tile: a row is a channel (or a state), `g`
 // points at (row 0, time 0) of this block. How it is staged depends on its strides:
 //   kRowFast:  row stride 1 (the model's channel-contiguous views): raw tile [t][rows];
