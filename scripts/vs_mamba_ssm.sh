@@ -12,8 +12,8 @@
 #   infer    ours: `profile` of mamba-130m and mamba-370m (random weights, bf16): prefill 1x1024 and
 #            1x4096 (eager and CUDA graph), CUDA-graph decode at batch 1 and 64; `bench_ops` (scan forward at (1, 4096, 1536));
 #            theirs: the harness's prefill, decode and ops cases; ours again after theirs;
-#   overlap_ab, fused_conv_ab, fused_head_ab, fused_x_proj_ab (not defaults) ours: graph decode at batch 1
-#            and 64 with `--decode-overlap` (`--decode-fused-conv`, `--decode-fused-head`, `--decode-fused-x-proj`) off and on, alternating processes, two rounds (the option's effect, one run);
+#   overlap_ab, fused_conv_ab, fused_head_ab (not defaults) ours: graph decode at batch 1
+#            and 64 with `--decode-overlap` (`--decode-fused-conv`, `--decode-fused-head`) off and on, alternating processes, two rounds (the option's effect, one run);
 #   pruned   ours: dense and 25/50/75 % uniformly pruned (`init --sparsity`), interleaved in one
 #            `profile` per preset: prefill 1x4096, graph decode at batch 64, training step 8x2048;
 #   pretrain ours: `mamba-codesign pretrain` 8 × 2048 on enwiki2015/AA (80 steps): default, the low_memory
@@ -22,7 +22,7 @@
 # Theirs runs only when `mamba_ssm` and `causal_conv1d` are importable (installed or on PYTHONPATH);
 # this repository ships neither their code nor a recipe that builds them. MCD_WAIT_FOR=FILE waits
 # (≤ 12 min) for FILE first, for a build running beside. OURS_OPTIONS: global options for our infer
-# runs (e.g. "--decode-fused-x-proj on"), recorded in gpu.txt. Ends with summary.md (tables and ratios).
+# runs (e.g. "--decode-fused-head off"), recorded in gpu.txt. Ends with summary.md (tables and ratios).
 # Usage: scripts/vs_mamba_ssm.sh OUT [ENWIKI_AA_DIR]
 set -uo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,7 +44,7 @@ if [[ ! -x $bin || ! -x build-gpu/tests/test_gpu || ! -x build-gpu/bench/bench_o
 fi
 if has tests; then
   timeout 300 build-gpu/tests/test_gpu \
-    --gtest_filter='ScanKernelModes.*:Sizes/ScanKernel.*:GpuAddRmsNorm.*:GpuTrain.*:GpuDecodeStep.*:GpuDecodeLinear.*:GpuCodesign.Graph*:GpuCodesign.Bf16Decode*:GpuCodesign.Overlapped*:GpuCodesign.FusedConv*:GpuCodesign.FusedHead*:GpuCodesign.FusedXProj*:GpuSeams.*:GpuParity.*:GpuGraph*' \
+    --gtest_filter='ScanKernelModes.*:Sizes/ScanKernel.*:GpuAddRmsNorm.*:GpuTrain.*:GpuDecodeStep.*:GpuDecodeLinear.*:GpuCodesign.Graph*:GpuCodesign.Bf16Decode*:GpuCodesign.Overlapped*:GpuCodesign.FusedConv*:GpuCodesign.FusedHead*:GpuSeams.*:GpuParity.*:GpuGraph*' \
     >"$out/test_gpu_decode.log" 2>&1
   echo "decode tests rc=$?: $(grep -E '^\[  (PASSED|FAILED) ' "$out/test_gpu_decode.log" | tr '\n' ' ')"
   grep -E "agreement|FAILED  \]" "$out/test_gpu_decode.log" | head -20
@@ -125,7 +125,6 @@ decode_ab() {  # FLAG: graph decode with the global option FLAG off and on, alte
 has overlap_ab && decode_ab --decode-overlap
 has fused_conv_ab && decode_ab --decode-fused-conv
 has fused_head_ab && decode_ab --decode-fused-head
-has fused_x_proj_ab && decode_ab --decode-fused-x-proj
 if has pruned; then
   for p in mamba-130m mamba-370m; do
     models "$p"

@@ -2,8 +2,9 @@
 // instantiated from the library's kernel templates with the parameters that made them, beside the
 // five production algorithms (through the library's entry points), and the lab's own forward-only
 // versions (13–19: a block of warps per channel, block_scan_fwd.cuh; 18–19 stage B and C in shared
-// memory), checked against a float64 CPU reference and timed. Built only with -DMCD_BUILD_DEV=ON;
-// not part of the library or its tests.
+// memory) and the library's block forward in its lab configurations (28–49, block_versions_*.cu, also
+// timed in bf16), checked against a float64 CPU reference and timed. Built only with
+// -DMCD_BUILD_DEV=ON; not part of the library or its tests.
 //   usage: scan_lab [--check-only] [--reps N] [--shape B,L,E,N] [--channel-last]
 //   (fp32 activations; (B, E, L) time-contiguous, or with --channel-last (B, L, E) as the model's
 //   mixer hands them to the scan; B and C are (B, N, L) either way)
@@ -23,8 +24,14 @@
 #include "ops/cuda/selective_scan_bwd.cuh"
 #include "ops/cuda/selective_scan_fwd.cuh"
 #include "block_scan_fwd.cuh"
+#include "lab_version.h"
 
 using namespace mcd::ops::cuda;
+using scan_lab::Flags;
+using scan_lab::Version;
+using scan_lab::block_forward_versions_a;
+using scan_lab::block_forward_versions_b;
+using scan_lab::block_forward_versions_c;
 
 namespace {
 
@@ -183,18 +190,9 @@ struct Device {
 };
 
 // ---------------------------------------------------------------- the versions
-using Flags = ScanFlags<true, true, false>;  // z, softplus, atomic (every optional input present)
 struct SeqBwdEightLanes {  // version 10's backward: 8 lanes × 2 states, six blocks per SM
   static constexpr bool kDense = false, kKeepA = false;
   static constexpr int kMinBlocks = 6;
-};
-
-struct Version {
-  std::string name;
-  int64_t chunk;  // steps between saved states
-  std::function<void(const SelectiveScanParams&)> fwd, bwd;  // bwd empty: a forward-only version
-  int64_t max_state = kScanMaxState;                        // the largest N it takes
-  std::function<void(const SelectiveScanParams&)> fwd_bf16;  // also timed with bf16 activations, if set
 };
 
 Version production(int number, ScanAlgorithm a) {
@@ -207,31 +205,10 @@ Version production(int number, ScanAlgorithm a) {
           [with](const SelectiveScanParams& p) { selective_scan_bwd(with(p)); }};
 }
 
-template <int kWarps, int kItems, int kChannels, int kStates = 1, bool kRecompute = false, bool kStage = false>
-Version block_forward(const std::string& number) {
-  using Tr = BlockFwdTraits<kWarps, kItems, kChannels, kStates, kRecompute, kStage>;
-  return {number + " block_forward " + std::to_string(kWarps) + "w x " + std::to_string(kItems) + " x " +
-              std::to_string(kChannels) + "ch" +
-              (kStates > 1 ? " " + std::to_string(kStates) + " states" + (kRecompute ? " recompute" : " kept") : "") +
-              (kStage ? " B/C staged" : ""),
-          kScanChunk,
-          [](const SelectiveScanParams& p) {
-            SelectiveScanParams q = p;
-            q.states = nullptr;  // forward only
-            selective_scan_block_fwd_run<Tr, float, Flags>(q);
-          },
-          {}, kScanBlockMaxState,
-          [](const SelectiveScanParams& p) {
-            SelectiveScanParams q = p;
-            q.states = nullptr;
-            selective_scan_block_fwd_run<Tr, __nv_bfloat16, Flags>(q);
-          }};
-}
-
 std::vector<Version> versions() {
   using T = float;
   using Quad4 = SeqBwdPlan<SeqBwdFourPerSm>;
-  return {
+  std::vector<Version> out = {
       {"1 one load in flight", kScanChunk, selective_scan_fwd_run<ScanConfig, T, Flags, 1, 1>,
        selective_scan_bwd_run<ScanConfig, T, Flags, 1>},
       {"2 batched loads", kScanChunk, selective_scan_fwd_run<ScanConfig, T, Flags, 8, 1>,
@@ -265,27 +242,10 @@ std::vector<Version> versions() {
        lab::kBlockScanMaxN},
       {"19 2 warps x 4 steps, B/C staged", kScanChunk, lab::block_scan_fwd_run<2, 4, T, Flags, 1, true>, {},
        lab::kBlockScanMaxN},
-      // The library's block forward (ScanAlgorithm::kBlockForward, selective_scan_block_fwd.cuh): 16-byte loads
-      // of time-contiguous rows; warps × steps × channels per block, states at a time. Versions 20-27 (the sixth
-      // session's, with the next state's B/C loaded ahead) are gone with that option; PERF_NOTES keeps their times.
-      block_forward<4, 16, 1>("28"), block_forward<1, 16, 2>("29"), block_forward<2, 16, 1>("30"),
-      block_forward<4, 8, 1>("31"),
-      // States in groups (seventh session): 2 or 4 states' chains interleaved, one barrier per group.
-      // 37 is the library's for 16-bit activations, 34 for fp32.
-      block_forward<2, 16, 1, 2, true>("32"), block_forward<2, 16, 1, 2, false>("33"),
-      block_forward<4, 8, 1, 2, false>("34"), block_forward<2, 8, 1, 2, false>("35"),
-      block_forward<2, 16, 1, 4, true>("36"), block_forward<1, 16, 2, 2, true>("37"),
-      block_forward<4, 8, 1, 4, false>("38"), block_forward<4, 8, 1, 4, true>("39"),
-      // Next to 37 (timed in the eighth session): more channels per block, fewer steps, four states.
-      block_forward<1, 16, 4, 2, true>("40"), block_forward<1, 8, 4, 2, false>("41"),
-      block_forward<1, 16, 2, 4, true>("42"), block_forward<2, 8, 2, 2, false>("43"),
-      block_forward<1, 8, 2, 2, false>("44"),
-      // B and C staged in shared memory per chunk, one chunk ahead (tenth session; 45 is the library's
-      // BlockFwdStaged), against 37 above.
-      block_forward<1, 16, 4, 2, true, true>("45"), block_forward<1, 8, 4, 2, false, true>("46"),
-      block_forward<1, 16, 4, 2, false, true>("47"), block_forward<1, 8, 8, 2, true, true>("48"),
-      block_forward<1, 16, 4, 4, true, true>("49"),
   };
+  for (auto part : {block_forward_versions_a, block_forward_versions_b, block_forward_versions_c})
+    for (Version& v : part()) out.push_back(std::move(v));  // block_versions_{a,b,c}.cu
+  return out;
 }
 
 // bf16 copies of a version's activations (u, Δ, z, B, C) and a bf16 output, for the versions timed

@@ -32,8 +32,6 @@ void GlobalOptions::add_to(CLI::App& app) {
       "the decode-step kernels start while the previous kernel runs (CUDA, sm_90): on, off (off: plain launches)");
   add(app, "--decode-fused-conv", decode_fused_conv,
       "a decode step's conv step inside the fused norm + in_proj kernel (CUDA, <= 8 rows): on, off");
-  add(app, "--decode-fused-x-proj", decode_fused_x_proj,
-      "a decode step's x_proj inside the scan-step kernel (CUDA, <= 8 rows; not yet measured): on, off");
   add(app, "--decode-fused-head", decode_fused_head,
       "a decode step's final norm, LM head and greedy argmax in one kernel (CUDA, <= 8 rows): on, off");
   add(app, "--scan-plan", scan_plan, "selective scan memory plan: auto, low_memory (never the dense saved states)");
@@ -90,7 +88,6 @@ int main(int argc, char** argv) {
     ops = mcd::ops::parse_ops_option(ops, "keep_cast_weights", globals.keep_cast_weights);
     ops = mcd::ops::parse_ops_option(ops, "decode_overlap", globals.decode_overlap);
     ops = mcd::ops::parse_ops_option(ops, "decode_fused_conv", globals.decode_fused_conv);
-    ops = mcd::ops::parse_ops_option(ops, "decode_fused_x_proj", globals.decode_fused_x_proj);
     ops = mcd::ops::parse_ops_option(ops, "decode_fused_head", globals.decode_fused_head);
     mcd::ops::set_ops_options(ops);
     MCD_CHECK(globals.deterministic == "on" || globals.deterministic == "off",

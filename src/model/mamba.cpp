@@ -325,8 +325,7 @@ at::Tensor MambaMixerImpl::step_projected(const at::Tensor& xz, LayerState& st) 
 
 at::Tensor MambaMixerImpl::step_convolved(at::Tensor u, const at::Tensor& z, LayerState& st) {
   if (gate) u = u * gate->forward().to(u.scalar_type()).unsqueeze(0);
-  // x_proj, then the step with dt_proj inside it (delta_proj: Δ's low-rank rows go in as they are);
-  // with ops option decode_fused_x_proj one kernel on CUDA.
+  // x_proj, then the step with dt_proj inside it (delta_proj: Δ's low-rank rows go in as they are).
   const at::Tensor y = ops::selective_scan_step_projected(st.ssm, u, x_proj->weight, A_log, D, z, dt_proj->bias,
                                                           /*delta_softplus=*/true, /*a_is_log=*/true, dt_proj->weight);
   return project_out_step(y);                                    // (B, D)

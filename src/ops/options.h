@@ -37,11 +37,6 @@ struct OpsOptions {
                                         // inside the fused norm + in_proj kernel
                                         // (ops::add_rms_norm_decode_linear_conv_step): one launch less per
                                         // layer (batch 1: −4 %, docs/PERF_NOTES.md), the same results
-  bool decode_fused_x_proj = false;     // key `decode_fused_x_proj`: a decode step at ≤ 8 rows forms x_proj's
-                                        // output inside the scan-step kernel (ops::selective_scan_step_projected;
-                                        // thread-block clusters): one launch less per layer, x_dbl's sums in
-                                        // another order. Off until measured (written in the ninth session, not
-                                        // yet run on a GPU)
   bool decode_fused_head = true;        // key `decode_fused_head`: a decode step at ≤ 8 rows runs the final
                                         // norm with the LM head, and a greedy step (the CUDA-graph decoder)
                                         // its argmax too, in one kernel (ops::add_rms_norm_decode_linear_argmax);

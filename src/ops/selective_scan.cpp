@@ -195,12 +195,6 @@ at::Tensor selective_scan_step_projected(at::Tensor& state, const at::Tensor& u,
                 x_proj.size(0) == delta_proj.size(1) + 2 * state.size(2),
             "selective_scan_step_projected: x_proj must be (R + 2N, E) for delta_proj (E, R) and state (B, E, N), got ",
             x_proj.sizes(), ", ", delta_proj.sizes(), " and ", state.sizes());
-#ifdef MCD_WITH_CUDA
-  if (ops_options().decode_fused_x_proj && backend() == Backend::kAuto &&
-      cuda::scan_step_xproj_supported(state, u, x_proj, A, D, z, delta_bias, delta_proj))
-    return cuda::selective_scan_step_xproj_cuda(state, u, x_proj, A, D, z, delta_bias, delta_softplus, a_is_log,
-                                                delta_proj);
-#endif
   const int64_t R = delta_proj.size(1), N = state.size(2);
   const at::Tensor x_dbl = decode_linear(u, x_proj);  // (B, R + 2N)
   return selective_scan_step(state, u, x_dbl.narrow(1, 0, R), A, x_dbl.narrow(1, R, N), x_dbl.narrow(1, R + N, N), D,

@@ -56,9 +56,8 @@ at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at:
 //   x_dbl = decode_linear(u, x_proj)                                   (B, R + 2N), R = delta_proj's
 //   selective_scan_step(state, u, x_dbl[:, :R], A, x_dbl[:, R:R+N], x_dbl[:, R+N:], D, z, delta_bias,
 //                       delta_softplus, a_is_log, delta_proj)
-// With ops option decode_fused_x_proj on CUDA at batch ≤ 8 one kernel forms x_dbl itself (blocks in
-// clusters sharing its partial sums, ops/cuda/decode_step_params.h): one launch less per layer, x_dbl's
-// sums in another order (within the product's rounding). Elsewhere the two ops above.
+// (x_proj inside the scan-step kernel through thread-block clusters was tried and measured 1.8–1.9×
+// slower per batch-1 token: docs/PERF_NOTES.md, "Tenth session".)
 at::Tensor selective_scan_step_projected(at::Tensor& state, const at::Tensor& u, const at::Tensor& x_proj,
                                          const at::Tensor& A, const at::Tensor& D, const at::Tensor& z,
                                          const at::Tensor& delta_bias, bool delta_softplus, bool a_is_log,

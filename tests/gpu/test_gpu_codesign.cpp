@@ -199,13 +199,6 @@ TEST(GpuCodesign, FusedHeadGivesTheSeparateKernelsLogitsAndTokens) {
   expect_option_keeps_logits_close(&ops::OpsOptions::decode_fused_head);
 }
 
-// x_proj inside the scan-step kernel (ops option decode_fused_x_proj) against x_proj's own kernel
-// (x_dbl's sums in another order).
-TEST(GpuCodesign, FusedXProjGivesTheSeparateKernelsLogitsAndTokens) {
-  MCD_SKIP_IF_NO_CUDA();
-  expect_option_keeps_logits_close(&ops::OpsOptions::decode_fused_x_proj);
-}
-
 // The prefill captured as a CUDA graph against the eager prefill, for two prompts in turn (the
 // second replay must not see the first's states) on a dense and a pruned model: the same kernels on
 // the same inputs, except that a capture may pick another cuBLAS algorithm for a product, whose fp32

@@ -845,62 +845,6 @@ TEST(GpuDecodeStep, KernelsMatchFloat64CompositesOverThreeSteps) {
                                               torch::zeros({8}, cuda).to(at::kBFloat16), u, at::Tensor()));
 }
 
-// The scan step with x_proj inside (ops::selective_scan_step_projected, ops option
-// decode_fused_x_proj: blocks in clusters of 8, each forming a share of x_dbl's columns) against
-// float64 over three steps, with the two kernels it replaces (decode_linear, then the scan step) as
-// the rule's "plain": fp32 and bf16, the scan weights fp32 or the activations' dtype, batch 1, 3 and 8
-// (the kernel's one-row and eight-row forms), E 1536 (130M: 16-byte weight loads, 10 columns per
-// block) and 37 (element loads; 13 columns, 2 per block, the last blocks without columns, one
-// cluster with idle blocks), N 16 and 5, R 48 and 3; outputs and the fp32 state.
-TEST(GpuDecodeStep, XProjInsideTheScanStepMatchesFloat64) {
-  MCD_SKIP_IF_NO_CUDA();
-  torch::NoGradGuard no_grad;
-  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
-  auto cpu64 = [](const at::Tensor& t) { return t.defined() ? t.to(at::kDouble).cpu() : t; };
-  ops::OpsOptions fused_on = ops::ops_options(), fused_off = ops::ops_options();
-  fused_on.decode_fused_x_proj = true;
-  fused_off.decode_fused_x_proj = false;
-  for (at::ScalarType dt : {at::kFloat, at::kBFloat16}) {
-    for (bool w32 : {true, false}) {
-      const at::ScalarType wt = w32 ? at::kFloat : dt;
-      for (auto [E, N, R] : {std::tuple<int64_t, int64_t, int64_t>{1536, 16, 48}, {37, 5, 3}}) {
-        for (int64_t nb : {1, 3, 8}) {
-          const std::string what = std::string("scan+x_proj ") + dtype_name(dt) + (w32 ? " w32" : " w=act") +
-                                   " E=" + std::to_string(E) + " N=" + std::to_string(N) + " B=" + std::to_string(nb);
-          torch::manual_seed(E + N + 10 * nb + 100 * int(w32) + 1000 * int(dt));
-          const at::Tensor x_proj = (torch::randn({R + 2 * N, E}, cuda) / std::sqrt(double(E))).to(dt);
-          const at::Tensor a_log = (torch::rand({E, N}, cuda) * 2.5).to(wt);
-          const at::Tensor D = torch::randn({E}, cuda).to(wt), dt_bias = (torch::randn({E}, cuda) * 0.1).to(wt);
-          const at::Tensor dt_proj = (torch::randn({E, R}, cuda) * 0.5).to(wt);
-          at::Tensor state = torch::randn({nb, E, N}, cuda);
-          at::Tensor state_plain = state.clone(), state64 = cpu64(state);
-          for (int step = 0; step < 3; ++step) {
-            const at::Tensor uz = torch::randn({nb, 2 * E}, cuda).to(dt);
-            const at::Tensor u = uz.narrow(1, 0, E), z = uz.narrow(1, E, E);
-            ASSERT_TRUE(ops::cuda::scan_step_xproj_supported(state, u, x_proj, a_log, D, z, dt_bias, dt_proj)) << what;
-            at::Tensor out, plain;
-            {
-              const ops::ScopedOpsOptions scope(fused_on);
-              PoisonOutputs poison;
-              out = ops::selective_scan_step_projected(state, u, x_proj, a_log, D, z, dt_bias, true, true, dt_proj);
-            }
-            {
-              const ops::ScopedOpsOptions scope(fused_off);
-              plain = ops::selective_scan_step_projected(state_plain, u, x_proj, a_log, D, z, dt_bias, true, true,
-                                                         dt_proj);
-            }
-            const at::Tensor ref = ops::selective_scan_step_projected(state64, cpu64(u), cpu64(x_proj), cpu64(a_log),
-                                                                      cpu64(D), cpu64(z), cpu64(dt_bias), true, true,
-                                                                      cpu64(dt_proj));
-            expect_rule(what + " step " + std::to_string(step), cpu64(out), cpu64(plain), ref, dt);
-            expect_rule(what + " state " + std::to_string(step), cpu64(state), cpu64(state_plain), state64, dt);
-          }
-        }
-      }
-    }
-  }
-}
-
 // The conv step inside the fused norm + in_proj kernel (ops::add_rms_norm_decode_linear_conv_step)
 // against that kernel without it followed by the conv-step kernel: both round x to the dtype, then run
 // the same per-channel arithmetic (ops/cuda/conv_step.cuh), so u, z, the residual and the conv state

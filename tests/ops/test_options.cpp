@@ -36,14 +36,11 @@ TEST(OpsOptions, ParsesEveryKeyStrictly) {
   EXPECT_TRUE(o.decode_fused_conv);
   o = ops::parse_ops_option(o, "decode_fused_conv", "off");
   EXPECT_FALSE(o.decode_fused_conv);
-  EXPECT_FALSE(o.decode_fused_x_proj);
-  o = ops::parse_ops_option(o, "decode_fused_x_proj", "on");
-  EXPECT_TRUE(o.decode_fused_x_proj);
   EXPECT_TRUE(o.decode_fused_head);
   o = ops::parse_ops_option(o, "decode_fused_head", "off");
   EXPECT_FALSE(o.decode_fused_head);
   EXPECT_EQ(o.backend, ops::Backend::kComposite);  // earlier keys kept
-  EXPECT_EQ(ops::ops_option_keys().size(), 10u);
+  EXPECT_EQ(ops::ops_option_keys().size(), 9u);
   for (const auto& key : ops::ops_option_keys()) {
     const bool named = key == "backend" || key == "scan_plan";
     EXPECT_NO_THROW(ops::parse_ops_option(o, key, named ? "auto" : "false")) << key;
@@ -61,7 +58,6 @@ TEST(OpsOptions, ValuesRoundTripThroughTheParser) {
   o.keep_cast_weights = false;
   o.decode_overlap = false;
   o.decode_fused_conv = false;
-  o.decode_fused_x_proj = true;
   o.decode_fused_head = false;
   const auto values = ops::ops_option_values(o);
   ASSERT_EQ(values.size(), ops::ops_option_keys().size());
@@ -78,7 +74,6 @@ TEST(OpsOptions, ValuesRoundTripThroughTheParser) {
   EXPECT_EQ(back.keep_cast_weights, o.keep_cast_weights);
   EXPECT_EQ(back.decode_overlap, o.decode_overlap);
   EXPECT_EQ(back.decode_fused_conv, o.decode_fused_conv);
-  EXPECT_EQ(back.decode_fused_x_proj, o.decode_fused_x_proj);
   EXPECT_EQ(back.decode_fused_head, o.decode_fused_head);
 }
 

@@ -1,8 +1,6 @@
 // The decode-step kernels (decode_step_params.h): the conv step one thread per (sequence,
 // channel), the scan step kScanStepLanes per (sequence, channel); fp32 sums and state, weights read
 // as fp32 or in the activations' dtype (a bf16 model needs no casts).
-#include <cooperative_groups.h>
-
 #include <string>
 #include <type_traits>
 
@@ -171,123 +169,6 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
   write_channel<T, W>(p, ok, lane, y, u, b, e);
 }
 
-// The scan step with x_proj inside (ScanStepParams::x_proj): per layer of a batch ≤ 8 decode step one
-// kernel instead of x_proj's and the scan step's. Block q of each kScanStepCluster-block cluster forms
-// x_dbl's columns [q·Jb, q·Jb + Jb) (Jb = ⌈J / kScanStepCluster⌉) over the whole row of u, a warp per
-// column whose lanes issue kXProjLoads 16-byte weight loads each before the first product (one load
-// latency per column: the ninth session's version, each block summing a channel slice of every
-// column one 2-byte load at a time, made a 130M batch-1 token 2.2× slower); after a cluster barrier
-// every block gathers all J columns from its peers' shared memory, and a second barrier keeps each
-// block's columns alive until its peers have read them. Then the scan step of scan_step_kernel with
-// Δ's low-rank rows, B and C from shared memory. The grid is padded to whole clusters; blocks past
-// the channels only form columns.
-constexpr int kXProjLoads = 8;
-constexpr int kXProjColsPerBlock = kScanStepXProjMaxCols / kScanStepCluster;
-
-template <typename T, typename W, int kPerLane, int kRows>
-__global__ void __launch_bounds__(kStepThreads) scan_step_xproj_kernel(ScanStepParams p) {
-  namespace cg = cooperative_groups;
-  constexpr int kWarps = kStepThreads / 32, kPer = 16 / static_cast<int>(sizeof(T));
-  extern __shared__ float s_u[];  // [rows][E]: u widened
-  __shared__ float s_mine[kRows][kXProjColsPerBlock];  // this block's columns, rounded to T
-  __shared__ float s_x[kRows][kScanStepXProjMaxCols];  // every column of x_dbl
-  const cg::cluster_group cluster = cg::this_cluster();
-  const int q = static_cast<int>(cluster.block_rank());
-  const int rows = static_cast<int>(p.batch), R = static_cast<int>(p.rank), N = static_cast<int>(p.dstate);
-  const int J = R + 2 * N, E = static_cast<int>(p.dim);
-  const int Jb = (J + kScanStepCluster - 1) / kScanStepCluster, j_begin = q * Jb, j_end = min(J, j_begin + Jb);
-  const T* __restrict__ w = static_cast<const T*>(p.x_proj);
-  // 16-byte weight vectors when every row starts aligned and holds whole vectors.
-  const bool vec = reinterpret_cast<uintptr_t>(w) % 16 == 0 && p.x_proj_row_stride % kPer == 0 && E % kPer == 0;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  for (int j = j_begin + warp; j < j_end; j += kWarps)  // this block's weight lines into L2 meanwhile
-    for (int k = lane * 128 / int(sizeof(T)); k < E; k += 32 * 128 / int(sizeof(T)))  // a line each
-      prefetch_l2(w + j * p.x_proj_row_stride + k);
-  wait_for_previous_kernel();
-  allow_next_kernel();
-  for (int i = threadIdx.x; i < rows * E; i += kStepThreads) {
-    const int r = i / E, k = i - r * E;
-    s_u[i] = to_float(static_cast<const T*>(p.u)[r * p.u_batch_stride + k]);
-  }
-  __syncthreads();
-  for (int j = j_begin + warp; j < j_end; j += kWarps) {
-    const T* __restrict__ wj = w + j * p.x_proj_row_stride;
-    float acc[kRows];
-#pragma unroll
-    for (int r = 0; r < kRows; ++r) acc[r] = 0.f;
-    if (vec) {
-      const int V = E / kPer;
-      for (int v0 = 0; v0 < V; v0 += 32 * kXProjLoads) {
-        uint4 buf[kXProjLoads];
-#pragma unroll
-        for (int l = 0; l < kXProjLoads; ++l)
-          if (v0 + l * 32 + lane < V) buf[l] = __ldg(reinterpret_cast<const uint4*>(wj) + v0 + l * 32 + lane);
-#pragma unroll
-        for (int l = 0; l < kXProjLoads; ++l) {
-          const int v = v0 + l * 32 + lane;
-          if (v >= V) break;
-#pragma unroll
-          for (int k = 0; k < kPer; ++k) {
-            const float wv = vec_elem<T>(buf[l], k);
-#pragma unroll
-            for (int r = 0; r < kRows; ++r)
-              if (r < rows) acc[r] = fmaf(wv, s_u[r * E + v * kPer + k], acc[r]);
-          }
-        }
-      }
-    } else {
-#pragma unroll 8
-      for (int k = lane; k < E; k += 32) {
-        const float wv = to_float(wj[k]);
-#pragma unroll
-        for (int r = 0; r < kRows; ++r)
-          if (r < rows) acc[r] = fmaf(wv, s_u[r * E + k], acc[r]);
-      }
-    }
-#pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      if (r >= rows) break;
-      const float v = warp_sum(acc[r]);
-      if (lane == 0) s_mine[r][j - j_begin] = to_float(from_float<T>(v));
-    }
-  }
-  cluster.sync();  // every block's columns written
-  for (int i = threadIdx.x; i < rows * J; i += kStepThreads) {
-    const int r = i / J, j = i - r * J, src = j / Jb;
-    s_x[r][j] = cluster.map_shared_rank(&s_mine[0][0], src)[r * kXProjColsPerBlock + (j - src * Jb)];
-  }
-  cluster.sync();  // the peers are done with this block's columns; s_x complete
-  // The scan step (scan_step_kernel's arithmetic, advance_lane and write_channel; scalar loads; Δ's
-  // low-rank rows, B and C from s_x).
-  const int64_t g = (int64_t(blockIdx.x) * kStepThreads + threadIdx.x) / kScanStepLanes;  // b·E + e
-  const int sl = threadIdx.x % kScanStepLanes;
-  const bool ok = g < p.batch * E;
-  const int64_t b = ok ? g / E : 0, e = ok ? g - b * E : 0;
-  const int per_lane = (N + kScanStepLanes - 1) / kScanStepLanes, n0 = sl * per_lane;
-  const int mine = ok ? max(0, min(per_lane, N - n0)) : 0;
-  const W* __restrict__ a = static_cast<const W*>(p.A) + e * N + n0;
-  float* __restrict__ h = p.state + g * N + n0;
-  const float* xb = s_x[b];
-  float hs[kPerLane], as[kPerLane], bs[kPerLane], cs[kPerLane];
-#pragma unroll
-  for (int j = 0; j < kPerLane; ++j) {
-    if (j >= mine) break;
-    hs[j] = h[j];
-    as[j] = to_float(a[j]);
-    bs[j] = xb[R + n0 + j];
-    cs[j] = xb[R + N + n0 + j];
-  }
-  const float u = ok ? to_float(static_cast<const T*>(p.u)[b * p.u_batch_stride + e]) : 0.f;
-  const W* __restrict__ wr = static_cast<const W*>(p.delta_proj) + e * R;
-  float part = 0.f;
-  if (ok)
-#pragma unroll 8
-    for (int r = sl; r < R; r += kScanStepLanes) part = fmaf(xb[r], to_float(wr[r]), part);
-  const float dt = warp_sum<kScanStepLanes>(part);
-  const float y = advance_lane<W, kPerLane, true>(p, ok, e, dt, u, mine, hs, as, bs, cs, h);
-  write_channel<T, W>(p, ok, sl, y, u, b, e);
-}
-
 unsigned blocks_for(int64_t threads) { return unsigned((threads + kStepThreads - 1) / kStepThreads); }
 
 template <typename T, typename W>
@@ -298,51 +179,9 @@ void launch_conv(const ConvStepParams& p) {
 
 bool aligned(const void* q, int bytes) { return reinterpret_cast<uintptr_t>(q) % bytes == 0; }
 
-// The x_proj variant: whole clusters of blocks, an overlapped launch when asked (cluster and
-// programmatic serialisation attributes together).
-template <typename T, typename W>
-void launch_scan_xproj(const ScanStepParams& p) {
-  MCD_CHECK(p.delta_proj != nullptr && p.batch <= kScanStepXProjMaxRows &&
-                p.rank + 2 * p.dstate <= kScanStepXProjMaxCols && p.dstate <= kScanStepLanes * kScanStepMaxPerLane,
-            "scan step with x_proj: needs delta_proj, batch <= ", kScanStepXProjMaxRows, " and R + 2N <= ",
-            kScanStepXProjMaxCols);
-  const int64_t blocks = (blocks_for(p.batch * p.dim * kScanStepLanes) + kScanStepCluster - 1) / kScanStepCluster *
-                         kScanStepCluster;
-  const size_t smem = size_t(p.batch * p.dim) * sizeof(float);
-  const int64_t per_lane = (p.dstate + kScanStepLanes - 1) / kScanStepLanes;
-  auto go = [&](auto kernel) {
-    // Dynamic and static shared memory together past 48 KB need the larger limit allowed first.
-    if (smem > 32 * 1024)
-      MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    cudaLaunchConfig_t config = {};
-    config.gridDim = dim3(unsigned(blocks));
-    config.blockDim = dim3(kStepThreads);
-    config.dynamicSmemBytes = smem;
-    config.stream = p.stream;
-    cudaLaunchAttribute attribute[2];
-    attribute[0].id = cudaLaunchAttributeClusterDimension;
-    attribute[0].val.clusterDim.x = kScanStepCluster;
-    attribute[0].val.clusterDim.y = 1;
-    attribute[0].val.clusterDim.z = 1;
-    attribute[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attribute[1].val.programmaticStreamSerializationAllowed = 1;
-    config.attrs = attribute;
-    config.numAttrs = p.overlap && device_overlaps_launches() ? 2 : 1;
-    const cudaError_t err = cudaLaunchKernelEx(&config, kernel, p);
-    if (err != cudaSuccess) (void)cudaGetLastError();  // a refused launch must not fail the next launch's check
-    MCD_CUDA_CHECK(err);
-  };
-  MCD_BOOL_SWITCH(p.batch == 1, kOneRow, [&] {
-    constexpr int kRows = kOneRow ? 1 : kScanStepXProjMaxRows;
-    if (per_lane <= 4) go(scan_step_xproj_kernel<T, W, 4, kRows>);
-    else go(scan_step_xproj_kernel<T, W, kScanStepMaxPerLane, kRows>);
-  });
-}
-
 template <typename T, typename W>
 void launch_scan(const ScanStepParams& p) {
   if (p.batch * p.dim == 0) return;
-  if (p.x_proj != nullptr) return launch_scan_xproj<T, W>(p);
   const dim3 blocks(blocks_for(p.batch * p.dim * kScanStepLanes));
   // Vectors: N a multiple of 4 per lane, 4-element groups aligned in the state, A, B and C.
   const int tb = static_cast<int>(sizeof(T)), wb = static_cast<int>(sizeof(W));

@@ -164,32 +164,4 @@ at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, cons
   return out;
 }
 
-bool scan_step_xproj_supported(const at::Tensor& state, const at::Tensor& u, const at::Tensor& x_proj,
-                               const at::Tensor& A, const at::Tensor& D, const at::Tensor& z,
-                               const at::Tensor& delta_bias, const at::Tensor& delta_proj) {
-  if (!delta_proj.defined() || !scan_step_common_ok(state, u, A, D, z, delta_bias, delta_proj)) return false;
-  const int64_t E = u.size(1), N = state.size(2), R = delta_proj.size(1);
-  return u.size(0) >= 1 && u.size(0) <= kScanStepXProjMaxRows && x_proj.defined() && x_proj.is_cuda() &&
-         x_proj.device() == u.device() && x_proj.scalar_type() == u.scalar_type() && x_proj.dim() == 2 &&
-         x_proj.size(0) == R + 2 * N && x_proj.size(1) == E && (x_proj.stride(1) == 1 || E == 1) &&
-         R + 2 * N <= kScanStepXProjMaxCols && u.size(0) * E <= kScanStepXProjMaxUFloats;
-}
-
-at::Tensor selective_scan_step_xproj_cuda(at::Tensor& state, const at::Tensor& u, const at::Tensor& x_proj,
-                                          const at::Tensor& A, const at::Tensor& D, const at::Tensor& z,
-                                          const at::Tensor& delta_bias, bool delta_softplus, bool a_is_log,
-                                          const at::Tensor& delta_proj) {
-  MCD_CHECK(scan_step_xproj_supported(state, u, x_proj, A, D, z, delta_bias, delta_proj),
-            "selective_scan_step_projected (CUDA): unsupported tensors: state ", state.sizes(), ", u ", u.sizes(),
-            ", x_proj ", x_proj.sizes());
-  const c10::cuda::CUDAGuard guard(u.device());
-  at::Tensor out = fresh(at::empty({u.size(0), u.size(1)}, u.options()));
-  ScanStepParams k = scan_step_params(state, u, A, D, z, delta_bias, delta_softplus, a_is_log, delta_proj, out,
-                                      "selective_scan_step_projected (CUDA)");
-  k.x_proj = x_proj.data_ptr();
-  k.x_proj_row_stride = x_proj.stride(0);
-  scan_step(k);
-  return out;
-}
-
 }  // namespace mcd::ops::cuda

@@ -56,20 +56,8 @@ struct ScanStepParams {
   void* out = nullptr;  // (B, E) contiguous
   bool overlap = false;  // an overlapped launch (cuda_common.cuh launch_overlapped; ops option decode_overlap)
   cudaStream_t stream = nullptr;
-  // Optional (x_proj; with delta_proj, batch ≤ kScanStepXProjMaxRows, R + 2N ≤ kScanStepXProjMaxCols,
-  // batch·E ≤ kScanStepXProjMaxUFloats): delta, B and C are not read but formed in the kernel as
-  // x_dbl = u · x_projᵀ in T (fp32 sums, each rounded to T as the product's output would be):
-  // delta = x_dbl[:, :R], B = x_dbl[:, R:R+N], C = x_dbl[:, R+N:]. The blocks run in clusters of
-  // kScanStepCluster: each block forms its share of the columns over the whole u row and the blocks
-  // exchange them through the cluster's distributed shared memory (the sums' order differs from the
-  // separate product's).
-  const void* x_proj = nullptr;  int64_t x_proj_row_stride = 0;  // (R + 2N, E) in T, unit inner stride
 };
 
-constexpr int kScanStepCluster = 8;        // blocks per cluster (the portable maximum)
-constexpr int kScanStepXProjMaxRows = 8;
-constexpr int kScanStepXProjMaxCols = 256;
-constexpr int64_t kScanStepXProjMaxUFloats = 40960;  // the u rows in shared memory: 160 KB
 
 void conv_step(const ConvStepParams& p);
 void scan_step(const ScanStepParams& p);

@@ -136,16 +136,6 @@ at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, cons
                                     const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
                                     const at::Tensor& D, const at::Tensor& z, const at::Tensor& delta_bias,
                                     bool delta_softplus, bool a_is_log, const at::Tensor& delta_proj = {});
-// The scan step with x_proj inside (ops/selective_scan.h selective_scan_step_projected): as above
-// with delta_proj (E, R) required, x_proj (R + 2N ≤ 256, E) in u's dtype with unit inner stride,
-// batch ≤ 8.
-bool scan_step_xproj_supported(const at::Tensor& state, const at::Tensor& u, const at::Tensor& x_proj,
-                               const at::Tensor& A, const at::Tensor& D, const at::Tensor& z,
-                               const at::Tensor& delta_bias, const at::Tensor& delta_proj);
-at::Tensor selective_scan_step_xproj_cuda(at::Tensor& state, const at::Tensor& u, const at::Tensor& x_proj,
-                                          const at::Tensor& A, const at::Tensor& D, const at::Tensor& z,
-                                          const at::Tensor& delta_bias, bool delta_softplus, bool a_is_log,
-                                          const at::Tensor& delta_proj);
 // The few-row linear layer (ops/decode_linear.h): x (rows ≤ 8, in) with unit inner stride, weight
 // (out, in) with unit inner stride, bias (out) or undefined, all CUDA tensors of one kernel dtype.
 bool decode_linear_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
