@@ -49,43 +49,6 @@ __device__ __forceinline__ void load4(const T* __restrict__ g, float* out) {
   }
 }
 
-// Both scan-step kernels, once a lane holds its states (hs), A (as), B (bs) and C (cs) and the
-// channel's Δ before its bias (dt): the bias and softplus, the states advanced in place (and, with
-// kStore, written to h as they are), the lane's share of y returned.
-template <typename W, int kPerLane, bool kStore>
-__device__ __forceinline__ float advance_lane(const ScanStepParams& p, bool ok, int64_t e, float dt, float u, int mine,
-                                              float (&hs)[kPerLane], const float (&as)[kPerLane],
-                                              const float (&bs)[kPerLane], const float (&cs)[kPerLane],
-                                              float* __restrict__ h) {
-  if (p.dt_bias && ok) dt += to_float(static_cast<const W*>(p.dt_bias)[e]);
-  if (p.softplus) dt = softplus_f(dt);
-  const float du = dt * u;
-  float y = 0.f;
-#pragma unroll
-  for (int j = 0; j < kPerLane; ++j) {
-    if (j >= mine) break;
-    const float an = p.a_is_log ? -__expf(as[j]) : as[j];
-    hs[j] = fmaf(__expf(dt * an), hs[j], du * bs[j]);
-    y = fmaf(hs[j], cs[j], y);
-    if constexpr (kStore) h[j] = hs[j];
-  }
-  return y;
-}
-
-// The channel's y: its lanes' shares summed, then D·u and the gate, written by the first lane.
-template <typename T, typename W>
-__device__ __forceinline__ void write_channel(const ScanStepParams& p, bool ok, int lane, float y, float u, int64_t b,
-                                              int64_t e) {
-  y = warp_sum<kScanStepLanes>(y);
-  if (!ok || lane != 0) return;
-  if (p.D) y = fmaf(to_float(static_cast<const W*>(p.D)[e]), u, y);
-  if (p.z) {
-    const float z = to_float(static_cast<const T*>(p.z)[b * p.z_batch_stride + e]);
-    y *= z * sigmoid_f(z);
-  }
-  static_cast<T*>(p.out)[b * p.dim + e] = from_float<T>(y);
-}
-
 // kScanStepLanes lanes per (sequence, channel), lane j owning the kScanStepMaxPerLane-or-fewer
 // consecutive states j·S … j·S + S − 1 (S = ⌈N / kScanStepLanes⌉): the lanes of a channel touch one
 // contiguous stretch of state words, and the per-channel work (Δ, its low-rank product, the gate) is
@@ -158,7 +121,18 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
   } else {
     dt = ok ? to_float(static_cast<const T*>(p.delta)[b * p.delta_batch_stride + e]) : 0.f;
   }
-  const float y = advance_lane<W, kPerLane, !kVec4>(p, ok, e, dt, u, mine, hs, as, bs, cs, h);
+  if (p.dt_bias && ok) dt += to_float(static_cast<const W*>(p.dt_bias)[e]);
+  if (p.softplus) dt = softplus_f(dt);
+  const float du = dt * u;
+  float y = 0.f;
+#pragma unroll
+  for (int j = 0; j < kPerLane; ++j) {
+    if (j >= mine) break;
+    const float an = p.a_is_log ? -__expf(as[j]) : as[j];
+    hs[j] = fmaf(__expf(dt * an), hs[j], du * bs[j]);
+    y = fmaf(hs[j], cs[j], y);
+    if constexpr (!kVec4) h[j] = hs[j];
+  }
   if constexpr (kVec4) {
 #pragma unroll
     for (int j = 0; j < kPerLane; j += 4) {
@@ -166,7 +140,14 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
       *reinterpret_cast<float4*>(h + j) = make_float4(hs[j], hs[j + 1], hs[j + 2], hs[j + 3]);
     }
   }
-  write_channel<T, W>(p, ok, lane, y, u, b, e);
+  y = warp_sum<kScanStepLanes>(y);
+  if (!ok || lane != 0) return;
+  if (p.D) y = fmaf(to_float(static_cast<const W*>(p.D)[e]), u, y);
+  if (p.z) {
+    const float z = to_float(static_cast<const T*>(p.z)[b * p.z_batch_stride + e]);
+    y *= z * sigmoid_f(z);
+  }
+  static_cast<T*>(p.out)[b * p.dim + e] = from_float<T>(y);
 }
 
 unsigned blocks_for(int64_t threads) { return unsigned((threads + kStepThreads - 1) / kStepThreads); }

@@ -83,11 +83,8 @@ at::Tensor causal_conv1d_step_cuda(at::Tensor& state, const at::Tensor& x, const
   return out;
 }
 
-namespace {
-
-// What both scan-step forms share: u (B, E) rows, the fp32 state (B, E, N ≤ the kernel's), A (E, N),
-// D, the delta bias, z and delta_proj (E, R) when given; N and R come back.
-bool scan_step_common_ok(const at::Tensor& state, const at::Tensor& u, const at::Tensor& A, const at::Tensor& D,
+bool scan_step_supported(const at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
+                         const at::Tensor& A, const at::Tensor& B, const at::Tensor& C, const at::Tensor& D,
                          const at::Tensor& z, const at::Tensor& delta_bias, const at::Tensor& delta_proj) {
   if (!(u.defined() && u.is_cuda() && kernel_dtype(u.scalar_type()) && u.dim() == 2)) return false;
   const int64_t E = u.size(1);
@@ -96,51 +93,14 @@ bool scan_step_common_ok(const at::Tensor& state, const at::Tensor& u, const at:
     return false;
   const int64_t N = state.size(2);
   if (N < 1 || N > kScanStepLanes * kScanStepMaxPerLane) return false;
+  // With delta_proj (E, R), delta holds the (B, R) low-rank rows.
   const bool low_rank_ok = !delta_proj.defined() || (delta_proj.dim() == 2 && delta_proj.size(0) == E &&
                                                      delta_proj.size(1) >= 1 && delta_proj.is_contiguous());
-  return low_rank_ok && rows_ok(u, u, E) && (!z.defined() || rows_ok(z, u, E)) && A.defined() && A.dim() == 2 &&
-         A.size(0) == E && A.size(1) == N && A.is_contiguous() && vector_ok(D, E) && vector_ok(delta_bias, E) &&
-         weights_ok({&A, &D, &delta_bias, &delta_proj}, u);
-}
-
-// The parameters both forms share (delta, B, C or x_proj are the caller's to set).
-ScanStepParams scan_step_params(at::Tensor& state, const at::Tensor& u, const at::Tensor& A, const at::Tensor& D,
-                                const at::Tensor& z, const at::Tensor& delta_bias, bool delta_softplus, bool a_is_log,
-                                const at::Tensor& delta_proj, at::Tensor& out, const char* op) {
-  ScanStepParams k;
-  k.dtype = dtype_code(u.scalar_type(), op);
-  k.weight_dtype = weight_code(A, u, op);
-  k.batch = u.size(0);
-  k.dim = u.size(1);
-  k.dstate = state.size(2);
-  k.state = state.data_ptr<float>();
-  k.u = u.data_ptr();
-  k.u_batch_stride = u.stride(0);
-  k.delta_proj = delta_proj.defined() ? delta_proj.data_ptr() : nullptr;
-  k.rank = delta_proj.defined() ? delta_proj.size(1) : 0;
-  k.z = z.defined() ? z.data_ptr() : nullptr;
-  k.z_batch_stride = z.defined() ? z.stride(0) : 0;
-  k.A = A.data_ptr();
-  k.a_is_log = a_is_log;
-  k.D = D.defined() ? D.data_ptr() : nullptr;
-  k.dt_bias = delta_bias.defined() ? delta_bias.data_ptr() : nullptr;
-  k.softplus = delta_softplus;
-  k.out = out.data_ptr();
-  k.stream = c10::cuda::getCurrentCUDAStream().stream();
-  k.overlap = ops_options().decode_overlap && k.batch <= kStepOverlapMaxBatch;
-  return k;
-}
-
-}  // namespace
-
-bool scan_step_supported(const at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
-                         const at::Tensor& A, const at::Tensor& B, const at::Tensor& C, const at::Tensor& D,
-                         const at::Tensor& z, const at::Tensor& delta_bias, const at::Tensor& delta_proj) {
-  if (!scan_step_common_ok(state, u, A, D, z, delta_bias, delta_proj)) return false;
-  const int64_t E = u.size(1), N = state.size(2);
-  // With delta_proj (E, R), delta holds the (B, R) low-rank rows.
   const int64_t delta_cols = delta_proj.defined() ? delta_proj.size(1) : E;
-  return rows_ok(delta, u, delta_cols) && rows_ok(B, u, N) && rows_ok(C, u, N);
+  return low_rank_ok && rows_ok(u, u, E) && rows_ok(delta, u, delta_cols) && rows_ok(B, u, N) && rows_ok(C, u, N) &&
+         (!z.defined() || rows_ok(z, u, E)) && A.defined() && A.dim() == 2 && A.size(0) == E && A.size(1) == N &&
+         A.is_contiguous() && vector_ok(D, E) && vector_ok(delta_bias, E) &&
+         weights_ok({&A, &D, &delta_bias, &delta_proj}, u);
 }
 
 at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
@@ -152,14 +112,33 @@ at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, cons
             A.sizes());
   const c10::cuda::CUDAGuard guard(u.device());
   at::Tensor out = fresh(at::empty({u.size(0), u.size(1)}, u.options()));
-  ScanStepParams k = scan_step_params(state, u, A, D, z, delta_bias, delta_softplus, a_is_log, delta_proj, out,
-                                      "selective_scan_step (CUDA)");
+  ScanStepParams k;
+  k.dtype = dtype_code(u.scalar_type(), "selective_scan_step (CUDA)");
+  k.weight_dtype = weight_code(A, u, "selective_scan_step (CUDA)");
+  k.batch = u.size(0);
+  k.dim = u.size(1);
+  k.dstate = state.size(2);
+  k.state = state.data_ptr<float>();
+  k.u = u.data_ptr();
+  k.u_batch_stride = u.stride(0);
   k.delta = delta.data_ptr();
   k.delta_batch_stride = delta.stride(0);
+  k.delta_proj = delta_proj.defined() ? delta_proj.data_ptr() : nullptr;
+  k.rank = delta_proj.defined() ? delta_proj.size(1) : 0;
   k.B = B.data_ptr();
   k.B_batch_stride = B.stride(0);
   k.C = C.data_ptr();
   k.C_batch_stride = C.stride(0);
+  k.z = z.defined() ? z.data_ptr() : nullptr;
+  k.z_batch_stride = z.defined() ? z.stride(0) : 0;
+  k.A = A.data_ptr();
+  k.a_is_log = a_is_log;
+  k.D = D.defined() ? D.data_ptr() : nullptr;
+  k.dt_bias = delta_bias.defined() ? delta_bias.data_ptr() : nullptr;
+  k.softplus = delta_softplus;
+  k.out = out.data_ptr();
+  k.stream = c10::cuda::getCurrentCUDAStream().stream();
+  k.overlap = ops_options().decode_overlap && k.batch <= kStepOverlapMaxBatch;
   scan_step(k);
   return out;
 }

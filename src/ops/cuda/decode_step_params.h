@@ -58,7 +58,6 @@ struct ScanStepParams {
   cudaStream_t stream = nullptr;
 };
 
-
 void conv_step(const ConvStepParams& p);
 void scan_step(const ScanStepParams& p);
 
