@@ -14,6 +14,8 @@
 #            theirs: the harness's prefill, decode and ops cases; ours again after theirs;
 #   overlap_ab, fused_conv_ab, fused_head_ab (not defaults) ours: graph decode at batch 1
 #            and 64 with `--decode-overlap` (`--decode-fused-conv`, `--decode-fused-head`) off and on, alternating processes, two rounds (the option's effect, one run);
+#   prefill_trace (not a default) ours: one eager 1x4096 prefill of mamba-130m and mamba-370m under
+#            the Kineto profiler (`profile --trace`), its GPU time by kernel (scripts/trace_kernels.py);
 #   pruned   ours: dense and 25/50/75 % uniformly pruned (`init --sparsity`), interleaved in one
 #            `profile` per preset: prefill 1x4096, graph decode at batch 64, training step 8x2048;
 #   pretrain ours: `mamba-codesign pretrain` 8 × 2048 on enwiki2015/AA (80 steps): default, the low_memory
@@ -108,6 +110,18 @@ if has infer || has theirs_infer; then
     echo "theirs (prefill, decode, ops) rc=$?"; tail -3 "$out/theirs.err"
     has infer && ours_infer 2
   fi
+fi
+if has prefill_trace; then  # where a B = 1 prefill's GPU time goes, kernel by kernel
+  mkdir -p "$out/traces"
+  for p in mamba-130m mamba-370m; do
+    models "$p"
+    # shellcheck disable=SC2086  # OURS_OPTIONS: words
+    timeout 120 "$bin" ${OURS_OPTIONS:-} profile --model "$out/models/$p-s0" --device cuda --prefill 1x4096 \
+      --prefill-mode eager --decode-batch "" --iters 5 --trace "$out/traces/$p.json" \
+      --out "$out/traces/$p-profile.json" >"$out/traces/$p.log" 2>&1
+    echo "prefill trace $p rc=$?"
+    python3 scripts/trace_kernels.py "$out/traces/$p".prefill_1x4096*.json | tee "$out/traces/$p-kernels.txt" | head -16
+  done
 fi
 decode_ab() {  # FLAG: graph decode with the global option FLAG off and on, alternating processes, two rounds
   for p in mamba-130m mamba-370m; do

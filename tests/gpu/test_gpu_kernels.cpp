@@ -300,6 +300,18 @@ TEST_P(ScanKernel, ForwardAndEveryGradientWithinTwiceThePlainError) {
 // bit for bit: the padded rows go to block_forward_staged, which in bf16 copies B and C into shared
 // memory a chunk ahead (fp32 runs block_forward's kernel), so this checks the staging — L = 1001 is two 512-step chunks, L = 2597 six (the
 // buffers reused, the last chunk 37 steps, N = 5 staged rows of 16).
+// The same (B, E, L) / (B, N, L) values in rows of whole 16-byte vectors (padded to a multiple of 8
+// elements): the layout the vector block forwards take.
+ops::ScanInputs padded_rows(const ops::ScanInputs& kernel) {
+  ops::ScanInputs in = kernel;
+  for (at::Tensor* t : {&in.u, &in.delta, &in.z, &in.B, &in.C}) {
+    at::Tensor big = torch::zeros({t->size(0), t->size(1), (t->size(2) + 7) / 8 * 8}, t->options());
+    big.narrow(2, 0, t->size(2)).copy_(*t);
+    *t = big.narrow(2, 0, t->size(2));
+  }
+  return in;
+}
+
 TEST(ScanKernelModes, BlockForwardReadsPaddedRowsWithVectors) {
   MCD_SKIP_IF_NO_CUDA();
   for (const ScanCase& c : {ScanCase{2, 19, 1001, 16, true, true, true, true, true, false},
@@ -307,13 +319,7 @@ TEST(ScanKernelModes, BlockForwardReadsPaddedRowsWithVectors) {
     for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
       const std::string what = std::string(dtype_name(dtype)) + " " + describe(c);
       const ScanTriple s = scan_triple(scan_values(c, 83), dtype, false);
-      auto padded = [](const at::Tensor& t) {  // the same values in rows of whole 16-byte vectors
-        at::Tensor big = torch::zeros({t.size(0), t.size(1), (t.size(2) + 7) / 8 * 8}, t.options());
-        big.narrow(2, 0, t.size(2)).copy_(t);
-        return big.narrow(2, 0, t.size(2));
-      };
-      ops::ScanInputs in = s.kernel;
-      for (at::Tensor* t : {&in.u, &in.delta, &in.z, &in.B, &in.C}) *t = padded(*t);
+      const ops::ScanInputs in = padded_rows(s.kernel);
       const auto block = ops::cuda::selective_scan_cuda_forward(in, ScanAlgorithm::kBlockForwardStaged, false, true);
       const auto block_plain =
           ops::cuda::selective_scan_cuda_forward(s.kernel, ScanAlgorithm::kBlockForward, false, true);
@@ -333,7 +339,9 @@ TEST(ScanKernelModes, BlockForwardReadsPaddedRowsWithVectors) {
 // another beyond (selective_scan_block_fwd.cuh): both against the time-parallel forward on the same
 // inputs, bf16 and fp16 ([Rounding-flip bounds]: 1e-2 on the norm, as above; the state is fp32:
 // 1e-5). B·E = 64 is 32 two-channel blocks, one wave on any card of ≥ 6 SMs; B·E = 4000 is 2,000,
-// which no card holds at once (6 per SM at 168 registers: it would need 334 SMs).
+// which no card holds at once (6 per SM at 168 registers: it would need 334 SMs). The same for the
+// staged forward on padded rows: four-channel blocks (16 at B·E = 64) and, for B·E = 4000 (1,000 of
+// them, 3 per SM: 334 SMs), its eight-channel configuration.
 TEST(ScanKernelModes, BlockForwardWithinAndBeyondOneWaveMatchesTheTimeParallelForward) {
   MCD_SKIP_IF_NO_CUDA();
   for (const ScanCase& c : {ScanCase{2, 32, 130, 16, true, true, true, true, true, false},
@@ -341,11 +349,16 @@ TEST(ScanKernelModes, BlockForwardWithinAndBeyondOneWaveMatchesTheTimeParallelFo
     for (at::ScalarType dtype : {at::kHalf, at::kBFloat16}) {
       const ScanTriple s = scan_triple(scan_values(c, 87), dtype, false);
       const auto block = ops::cuda::selective_scan_cuda_forward(s.kernel, ScanAlgorithm::kBlockForward, false, true);
+      const auto staged =
+          ops::cuda::selective_scan_cuda_forward(padded_rows(s.kernel), ScanAlgorithm::kBlockForwardStaged, false, true);
       const auto tp = ops::cuda::selective_scan_cuda_forward(s.kernel, ScanAlgorithm::kTimeParallel, false, true);
       const std::string what = std::string(dtype_name(dtype)) + " B·E = " + std::to_string(c.b * c.e);
       EXPECT_LT(test::rel_err(block.out, tp.out), 1e-2) << what;
       EXPECT_LT(test::rel_err(block.last_state, tp.last_state), 1e-5) << what;
       EXPECT_EQ(block.out.select(1, c.e / 2).abs().max().item<double>(), 0.0) << what;  // the closed gate
+      EXPECT_LT(test::rel_err(staged.out, tp.out), 1e-2) << what << " staged";
+      EXPECT_LT(test::rel_err(staged.last_state, tp.last_state), 1e-5) << what << " staged";
+      EXPECT_EQ(staged.out.select(1, c.e / 2).abs().max().item<double>(), 0.0) << what << " staged";
     }
   }
 }
@@ -390,7 +403,7 @@ TEST(ScanKernelModes, NoGradForwardSavesNothingAndAgrees) {
   MCD_SKIP_IF_NO_CUDA();
   const ScanCase c{1, 24, 300, 16, true, true, true, true, true, false};
   const ScanTriple s = scan_triple(scan_values(c, 85), at::kFloat, false);
-  ASSERT_EQ(ops::cuda::scan_forward_algorithm_for(s.kernel), ScanAlgorithm::kBlockForward);
+  ASSERT_EQ(ops::cuda::scan_forward_algorithm_for(s.kernel), ScanAlgorithm::kBlockForwardStaged);
   at::Tensor y_train = ops::cuda::selective_scan_cuda(s.plain, false);  // leaves require grad: the autograd node
   EXPECT_TRUE(y_train.requires_grad());
   at::Tensor y_infer;
@@ -507,9 +520,9 @@ TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
   EXPECT_EQ(choose_scan_forward_algorithm(1, 1536, 64, 132, kAuto, false), ScanAlgorithm::kTimeParallelWide);
   EXPECT_EQ(choose_scan_forward_algorithm(8, 1536, 16, 132, kAuto, false), ScanAlgorithm::kStateSequentialDense);
   EXPECT_EQ(choose_scan_forward_algorithm(1, 3072, 16, 132, kAuto, false), ScanAlgorithm::kTimeParallel);
-  // Time-contiguous: the block forward below B·E = 4096 for N ≤ 16.
-  EXPECT_EQ(choose_scan_forward_algorithm(1, 1536, 16, 132, kAuto, true), ScanAlgorithm::kBlockForward);
-  EXPECT_EQ(choose_scan_forward_algorithm(1, 2048, 16, 132, kLow, true), ScanAlgorithm::kBlockForward);
+  // Time-contiguous: the staged block forward below B·E = 4096 for N ≤ 16.
+  EXPECT_EQ(choose_scan_forward_algorithm(1, 1536, 16, 132, kAuto, true), ScanAlgorithm::kBlockForwardStaged);
+  EXPECT_EQ(choose_scan_forward_algorithm(1, 2048, 16, 132, kLow, true), ScanAlgorithm::kBlockForwardStaged);
   EXPECT_EQ(choose_scan_forward_algorithm(2, 2048, 16, 132, kAuto, true), ScanAlgorithm::kStateSequentialDense);
   EXPECT_EQ(choose_scan_forward_algorithm(1, 1536, 17, 132, kAuto, true), ScanAlgorithm::kTimeParallelWide);
   EXPECT_FALSE(ops::cuda::scan_algorithm_supports(ScanAlgorithm::kBlockForward, 17));
@@ -729,6 +742,54 @@ TEST(ConvKernelModes, DeterministicModeIsBitIdenticalAndMatchesAtomics) {
   EXPECT_LT(test::rel_err(a.dbias, d1.dbias), 1e-5);
 }
 
+// The forward's time-contiguous kernel (causal_conv_rows.cuh: x and out with unit time stride, the
+// channel-major prefill's layout) runs the tile kernel's sums in the same order, so it must give its
+// bits: the same values in a (B, L, E) buffer seen as (B, E, L) (time stride E = 37, not a channel-
+// contiguous layout either, so the tile kernel runs) and in a contiguous copy. Lengths around a
+// thread's 16 (16-bit types) or 8 (fp32) steps — a partial last stretch, a stretch of one — and odd
+// ones, whose rows after the first start misaligned (element-wise loads in that kernel); K = 1 … 4,
+// with and without bias and SiLU, two batch rows.
+TEST(ConvKernelModes, TimeContiguousForwardGivesTheTileKernelsBits) {
+  MCD_SKIP_IF_NO_CUDA();
+  torch::NoGradGuard no_grad;
+  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  for (at::ScalarType dt : {at::kFloat, at::kHalf, at::kBFloat16}) {
+    for (int64_t L : {1, 8, 16, 17, 24, 40, 1001, 4096}) {
+      for (int K : {1, 2, 3, 4}) {
+        const bool variant = (L + K) % 2 == 0;  // alternates bias and SiLU
+        const std::string what = std::string(dtype_name(dt)) + " L=" + std::to_string(L) + " K=" + std::to_string(K) +
+                                 (variant ? " bias silu" : " no bias, no silu");
+        torch::manual_seed(L + 7 * K + int(dt));
+        const int64_t B = 2, E = 37;
+        const at::Tensor strided = torch::randn({B, L, E}, cuda).to(dt).transpose(1, 2);
+        const at::Tensor contiguous = strided.contiguous();
+        const at::Tensor w = torch::randn({E, K}, cuda) * 0.5;
+        const at::Tensor b = variant ? torch::randn({E}, cuda) : at::Tensor();
+        const at::Tensor tile = ops::cuda::causal_conv1d_cuda_forward(strided, w, b, variant);
+        const at::Tensor rows = ops::cuda::causal_conv1d_cuda_forward(contiguous, w, b, variant);
+        EXPECT_TRUE(torch::equal(tile, rows)) << what;
+        // Against float64 too (both could share a mistake): every output is an fp32 sum of ≤ 5 terms and
+        // a fast-math sigmoid (errors of a few 2^-24 relative, far under 1e-5) rounded to the dtype
+        // (half a unit of its last place: 2^-8 bf16, 2^-11 fp16), so one unit plus 1e-5 of the largest
+        // value bounds it; a wrong tap, shift or bias is off by O(0.1).
+        const at::Tensor x64 = contiguous.to(at::kDouble).cpu();
+        at::Tensor ref = torch::zeros({B, E, L}, torch::kDouble);
+        const at::Tensor w64 = w.to(at::kDouble).cpu();
+        for (int k = 0; k < K; ++k) {
+          const int64_t shift = K - 1 - k;  // tap k reads x[t − shift]
+          if (shift >= L) continue;
+          ref.narrow(2, shift, L - shift) += w64.select(1, k).view({1, E, 1}) * x64.narrow(2, 0, L - shift);
+        }
+        if (b.defined()) ref += b.to(at::kDouble).cpu().view({1, E, 1});
+        if (variant) ref = ref * torch::sigmoid(ref);
+        const double ulp = dt == at::kFloat ? 0.0 : dt == at::kHalf ? 1.0 / 1024 : 1.0 / 128;
+        EXPECT_LE((rows.to(at::kDouble).cpu() - ref).abs().max().item<double>(),
+                  (ulp + 1e-5) * std::max(1.0, ref.abs().max().item<double>())) << what;
+      }
+    }
+  }
+}
+
 TEST(ConvKernelModes, DispatchAutogradMatchesRawKernels) {
   MCD_SKIP_IF_NO_CUDA();
   torch::manual_seed(5);
@@ -886,6 +947,62 @@ TEST(GpuDecodeStep, ConvStepInInProjGivesTheSeparateKernelsBits) {
             EXPECT_TRUE(torch::equal(fused.rest, plain.out.narrow(1, E, E))) << what;
             EXPECT_TRUE(torch::equal(fused.residual, plain.residual)) << what;
             EXPECT_TRUE(torch::equal(state, ref_state)) << what;
+          }
+        }
+      }
+    }
+  }
+}
+
+// The fused norm + product (+ conv step) kernel is compiled for one row (batch 1) and for up to 8
+// (decode_linear.cu); both run each row's sums in the same order, so a row decoded alone must give
+// the bits of the same row in a batch of 3 (what batched generation's tests rely on): inner lengths
+// with 16-byte loads (768, 1,032: one and two loop steps per thread) and without (77), one- and
+// four-column blocks (197 and 2,052 columns), with and without the conv step.
+TEST(GpuDecodeStep, OneRowFusedKernelGivesTheManyRowKernelsBits) {
+  MCD_SKIP_IF_NO_CUDA();
+  torch::NoGradGuard no_grad;
+  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  const int64_t rows = 3;
+  for (at::ScalarType dt : {at::kFloat, at::kBFloat16}) {
+    for (int64_t D : {77, 768, 1032}) {
+      for (int64_t out : {197, 2052}) {
+        for (bool conv : {false, true}) {
+          const std::string what = std::string(dtype_name(dt)) + " D=" + std::to_string(D) +
+                                   " out=" + std::to_string(out) + (conv ? " conv" : "");
+          torch::manual_seed(D + out + int(conv) + 10 * int(dt));
+          const int64_t E = out / 2, K = 4;
+          const at::Tensor res = torch::randn({rows, D}, cuda);
+          const at::Tensor prev = torch::randn({rows, D}, cuda).to(dt);
+          const at::Tensor nw = (torch::rand({D}, cuda) + 0.5).to(dt);
+          const at::Tensor W = (torch::randn({out, D}, cuda) * 0.05).to(dt);
+          const at::Tensor cw = (torch::randn({E, K}, cuda) * 0.5).to(dt);
+          const at::Tensor cb = (torch::randn({E}, cuda) * 0.1).to(dt);
+          const at::Tensor state0 = torch::randn({rows, E, K - 1}, cuda).to(dt);
+          at::Tensor batch_state = state0.clone();
+          ASSERT_TRUE(ops::cuda::add_norm_decode_linear_supported(res, prev, nw, W, at::Tensor())) << what;
+          ASSERT_TRUE(ops::cuda::norm_conv_step_supported({&batch_state, cw, cb, true}, W, rows)) << what;
+          at::Tensor batch_out;
+          if (conv) {
+            const ops::NormConvOut r = ops::add_rms_norm_decode_linear_conv_step(res, prev, nw, 1e-5, W, {}, batch_state,
+                                                                                 cw, cb, true);
+            batch_out = at::cat({r.u, r.rest}, 1);
+          } else {
+            batch_out = ops::add_rms_norm_decode_linear(res, prev, nw, 1e-5, W).out;
+          }
+          for (int64_t r = 0; r < rows; ++r) {
+            const at::Tensor res1 = res.narrow(0, r, 1).contiguous(), prev1 = prev.narrow(0, r, 1).contiguous();
+            at::Tensor state1 = state0.narrow(0, r, 1).clone();
+            at::Tensor row_out;
+            if (conv) {
+              const ops::NormConvOut o = ops::add_rms_norm_decode_linear_conv_step(res1, prev1, nw, 1e-5, W, {}, state1,
+                                                                                   cw, cb, true);
+              row_out = at::cat({o.u, o.rest}, 1);
+              EXPECT_TRUE(torch::equal(state1, batch_state.narrow(0, r, 1))) << what << " row " << r << ": conv state";
+            } else {
+              row_out = ops::add_rms_norm_decode_linear(res1, prev1, nw, 1e-5, W).out;
+            }
+            EXPECT_TRUE(torch::equal(row_out, batch_out.narrow(0, r, 1))) << what << " row " << r;
           }
         }
       }

@@ -1,11 +1,13 @@
 // Causal depthwise conv1d (+ optional SiLU) kernels and launch templates, instantiated once per
-// dtype in causal_conv_{fp32,fp16,bf16}.cu. One block = one batch row × kConvChannels channels ×
+// dtype in causal_conv_{fp32,fp16,bf16}.cu (the channel-contiguous and time-contiguous kernels:
+// causal_conv_last.cuh, causal_conv_rows.cuh). One block = one batch row × kConvChannels channels ×
 // kConvTimeTile timesteps, staged through fp32 shared memory with a (K−1)-step halo; the
 // backward recomputes the pre-activation, writes dx, and leaves one dweight/dbias partial per
 // (batch, time tile) for the host to sum (fixed order, no atomics).
 #pragma once
 
 #include "ops/cuda/causal_conv_last.cuh"
+#include "ops/cuda/causal_conv_rows.cuh"
 #include "ops/cuda/conv_params.h"
 #include "ops/cuda/cuda_common.cuh"
 
@@ -168,7 +170,11 @@ template <typename T>
 void causal_conv_fwd_launch(const CausalConvParams& p) {
   const dim3 grid = causal_conv_grid(p);
   MCD_BOOL_SWITCH(p.silu, kSilu, [&] {
-    if (p.channel_last) causal_conv_fwd_last_kernel<T, kSilu><<<grid, kConvLastThreads, 0, p.stream>>>(p);
+    if (p.time_rows) {
+      const int64_t threads = p.batch * p.dim * ((p.len + conv_rows_steps<T>() - 1) / conv_rows_steps<T>());
+      causal_conv_fwd_rows_kernel<T, kSilu>
+          <<<unsigned((threads + kConvRowsThreads - 1) / kConvRowsThreads), kConvRowsThreads, 0, p.stream>>>(p);
+    } else if (p.channel_last) causal_conv_fwd_last_kernel<T, kSilu><<<grid, kConvLastThreads, 0, p.stream>>>(p);
     else causal_conv_fwd_kernel<T, kSilu><<<grid, kConvThreads, 0, p.stream>>>(p);
     MCD_CUDA_CHECK(cudaGetLastError());
   });

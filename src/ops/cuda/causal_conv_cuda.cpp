@@ -84,6 +84,7 @@ at::Tensor causal_conv1d_cuda_forward(const at::Tensor& x, const at::Tensor& wei
   if (x.numel() == 0) return out;
   CausalConvParams k = base_params(x, w32, b32, silu);
   choose_kernels(k, {&x, &out});
+  k.time_rows = !k.channel_last && x.stride(2) == 1 && out.stride(2) == 1;  // (conv_params.h)
   k.out = out.data_ptr();
   k.out_s = strides_of(out);
   causal_conv_fwd(k);

@@ -20,6 +20,9 @@ struct CausalConvParams {
   // dout, dx have unit channel stride, E % kConvLastCh == 0, and every base pointer and time
   // stride is aligned to kConvLastCh elements.
   bool channel_last = false;
+  // The forward's time-contiguous kernel (causal_conv_rows.cuh) runs when the host sets this instead:
+  // x and out have unit time stride (16-byte vectors wherever a row's alignment allows).
+  bool time_rows = false;
   int64_t n_time_tiles = 0;             // ceil(L / (channel_last ? kConvSeg : kConvTimeTile))
 
   const void* x = nullptr;  Strides3 x_s;  // (B, E, L) in dtype, any strides

@@ -94,9 +94,12 @@ inline ScanAlgorithm choose_scan_algorithm(int64_t batch, int64_t dim, int64_t d
 
 // An inference forward (no saved states, so no backward to agree with) takes the fastest forward
 // alone:
-// - kBlockForward when every (B, E, L) and (B, N, L) operand is time-contiguous (the layout of the
-//   model's channel-major prefill, model/mamba.h), N ≤ 16 and B·E < 4096: the other algorithms
-//   leave most SMs idle there. [measured: docs/PERF_NOTES.md, "Sixth session"]
+// - kBlockForwardStaged when every (B, E, L) and (B, N, L) operand is time-contiguous (the layout of
+//   the model's channel-major prefill, model/mamba.h), N ≤ 16 and B·E < 4096: the other algorithms
+//   leave most SMs idle there [measured: docs/PERF_NOTES.md, "Sixth session"]. Its B and C rows
+//   staged in shared memory took (1, 4096, 1536) bf16 from 114.8 / 115.9 µs (kBlockForward) to
+//   107.4 / 108.7 µs (H200, "Tenth session"); where its blocks do not fit one wave, or the rows are
+//   not 16-bit vectors, it runs kBlockForward's own configurations.
 // - Otherwise, where the pair's choice is kTimeParallelWide for N ≤ 16 and 1024 ≤ B·E < 2560 (a
 //   prefill at B = 1 in the channel-last layout: 130M's E = 1536, 370M's 2048), kTimeParallel,
 //   whose 16 lanes × 8 steps need fewer scan levels per step: bench_ops on an H200,
@@ -105,7 +108,7 @@ inline ScanAlgorithm choose_scan_algorithm(int64_t batch, int64_t dim, int64_t d
 //   Unmeasured elsewhere, so unchanged there.
 inline ScanAlgorithm choose_scan_forward_algorithm(int64_t batch, int64_t dim, int64_t dstate, int sm_count,
                                                    ScanPlan plan, bool time_contiguous) {
-  if (time_contiguous && dstate <= kScanBlockMaxState && batch * dim < 4096) return ScanAlgorithm::kBlockForward;
+  if (time_contiguous && dstate <= kScanBlockMaxState && batch * dim < 4096) return ScanAlgorithm::kBlockForwardStaged;
   const ScanAlgorithm a = choose_scan_algorithm(batch, dim, dstate, sm_count, plan);
   const bool prefill_like = dstate <= kSeqMaxState && batch * dim >= 1024;
   return a == ScanAlgorithm::kTimeParallelWide && prefill_like ? ScanAlgorithm::kTimeParallel : a;

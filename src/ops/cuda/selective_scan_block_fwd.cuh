@@ -60,9 +60,14 @@ struct BlockFwdTraits {
 // - BlockFwdStaged: BlockFwdOneWave's threads, four channels per block sharing B and C staged in shared
 //   memory (kStageBC; 64 KB per block in bf16); ScanAlgorithm::kBlockForwardStaged, when all its blocks
 //   fit at once.
+// - BlockFwdStagedWide, version 48: 1 warp × 8 steps per channel, eight channels per block sharing
+//   32 KB of staged B and C; kBlockForwardStaged where BlockFwdStaged's blocks do not fit at once
+//   (E = 2048: 131.0 against 152.2 for 34 and 158.7 for 45; E = 1536: 131.6 against 101.1 for 45;
+//   lab, H200, bf16, "Eleventh session").
 using BlockFwdOneWave = BlockFwdTraits<1, 16, 2, 2, true>;
 using BlockFwdManyWaves = BlockFwdTraits<4, 8, 1, 2, false>;
 using BlockFwdStaged = BlockFwdTraits<1, 16, 4, 2, true, true>;
+using BlockFwdStagedWide = BlockFwdTraits<1, 8, 8, 2, true, true>;
 
 // kItems consecutive elements of one row, kept as loaded: 16-byte vectors when kVec (time stride
 // 1, 16-byte aligned), else floats. Elements at or past `avail` read as 0.
@@ -387,16 +392,18 @@ void selective_scan_block_fwd_run(const SelectiveScanParams& p) {
 
 // The block forward of p in the configuration above: 16-bit activations take BlockFwdOneWave when all
 // its blocks fit on the device at once (its vector kernel's occupancy), else BlockFwdManyWaves;
-// `staged` (ScanAlgorithm::kBlockForwardStaged) takes BlockFwdStaged first for 16-bit vector rows
-// whose blocks all fit at once.
+// `staged` (ScanAlgorithm::kBlockForwardStaged) takes, for 16-bit vector rows, BlockFwdStaged where its
+// blocks all fit at once, else BlockFwdStagedWide.
 template <typename T, class Flags>
 void selective_scan_block_fwd(const SelectiveScanParams& p, bool staged) {
   if constexpr (sizeof(T) == 2) {
     using Staged = BlockFwdStaged;
-    if (staged && block_fwd_vector_layout<T>(p) && p.states == nullptr &&
-        fits_one_wave<&selective_scan_block_fwd_kernel<Staged, T, Flags, true>>(
-            int64_t(block_fwd_grid<Staged>(p).x) * p.batch, Staged::kThreads, Staged::stage_bytes<T>()))
-      return selective_scan_block_fwd_run<Staged, T, Flags>(p);
+    if (staged && block_fwd_vector_layout<T>(p) && p.states == nullptr) {
+      if (fits_one_wave<&selective_scan_block_fwd_kernel<Staged, T, Flags, true>>(
+              int64_t(block_fwd_grid<Staged>(p).x) * p.batch, Staged::kThreads, Staged::stage_bytes<T>()))
+        return selective_scan_block_fwd_run<Staged, T, Flags>(p);
+      return selective_scan_block_fwd_run<BlockFwdStagedWide, T, Flags>(p);
+    }
     using One = BlockFwdOneWave;
     const dim3 grid = block_fwd_grid<One>(p);
     if (fits_one_wave<&selective_scan_block_fwd_kernel<One, T, Flags, true>>(int64_t(grid.x) * grid.y, One::kThreads, 0))

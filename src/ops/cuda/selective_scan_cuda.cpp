@@ -190,8 +190,8 @@ ScanAlgorithm scan_forward_algorithm_for(const ScanInputs& in) {
 
 bool scan_prefers_time_contiguous(int64_t batch, int64_t dim, int64_t dstate, const at::Device& device) {
   if (dstate < 1 || dstate > kScanMaxState) return false;
-  return choose_scan_forward_algorithm(batch, dim, dstate, sm_count_of(device), ops_options().scan_plan, true) ==
-         ScanAlgorithm::kBlockForward;
+  const ScanAlgorithm a = choose_scan_forward_algorithm(batch, dim, dstate, sm_count_of(device), ops_options().scan_plan, true);
+  return a == ScanAlgorithm::kBlockForward || a == ScanAlgorithm::kBlockForwardStaged;
 }
 
 bool scan_supported(const ScanInputs& in) {
