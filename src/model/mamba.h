@@ -126,8 +126,9 @@ class MambaMixerImpl : public torch::nn::Module {
   // other way (each an at::mm_out per batch row); no transposing copies. Adapters enter through
   // their effective weights while exact; the SDM gate as the scan's mask folded into x_proj.
   at::Tensor forward_channel_major(const at::Tensor& hidden, LayerState* state);
-  // The scan of a prefill; with `state`, also its final SSM state and the conv state of the conv
-  // input x (B, E, L), written into the state (both prefill paths).
+  // The scan of a prefill; with `state`, also its final SSM state and, given the conv input x
+  // (B, E, L), x's conv state, written into the state (both prefill paths; the channel-major one
+  // passes no x where its conv wrote the conv state itself).
   at::Tensor scan_into_state(const ops::ScanInputs& in, const at::Tensor& x, LayerState* state);
   at::Tensor project_in(const at::Tensor& hidden);  // (…, D) → (…, 2E), through the adapter if any
   at::Tensor project_out(const at::Tensor& y);      // (…, E) → (…, D), through the adapter if any

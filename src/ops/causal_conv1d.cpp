@@ -120,4 +120,23 @@ at::Tensor causal_conv1d_final_state(const at::Tensor& x, int64_t kernel_size) {
   return F::pad(x, F::PadFuncOptions({keep - L, 0})).contiguous();
 }
 
+at::Tensor causal_conv1d_with_final_state(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                                          bool silu, at::Tensor& final_state) {
+  torch::NoGradGuard no_grad;
+  check_inputs(x, weight, bias);
+  const int64_t K = weight.size(1);
+  MCD_CHECK(final_state.defined() && final_state.dim() == 3 && final_state.size(0) == x.size(0) &&
+                final_state.size(1) == x.size(1) && final_state.size(2) == K - 1,
+            "causal_conv1d_with_final_state: final_state must be (B, E, K-1) = (", x.size(0), ", ", x.size(1), ", ",
+            K - 1, "), got ", final_state.sizes());
+#ifdef MCD_WITH_CUDA
+  if (backend() == Backend::kAuto && x.is_cuda() && cuda::conv_supported(x, weight) &&
+      cuda::conv_writes_final_state(x, weight, final_state))
+    return cuda::causal_conv1d_cuda_forward(x, weight, bias, silu, final_state);
+#endif
+  const at::Tensor out = causal_conv1d(x, weight, bias, silu);
+  final_state.copy_(causal_conv1d_final_state(x, K));
+  return out;
+}
+
 }  // namespace mcd::ops

@@ -26,4 +26,11 @@ at::Tensor causal_conv1d_step(at::Tensor& conv_state, const at::Tensor& x,
 // The conv state after consuming x (B, E, L): its last K−1 columns, zero-padded on the left.
 at::Tensor causal_conv1d_final_state(const at::Tensor& x, int64_t kernel_size);
 
+// Inference (no grad): causal_conv1d(x, weight, bias, silu), and x's conv state
+// (causal_conv1d_final_state) written into final_state (B, E, K−1) in place — on CUDA, where the
+// state has x's dtype and x unit time stride (a prefill's layout), by the conv kernel itself (no copy
+// kernels); elsewhere the two ops and a copy.
+at::Tensor causal_conv1d_with_final_state(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                                          bool silu, at::Tensor& final_state);
+
 }  // namespace mcd::ops

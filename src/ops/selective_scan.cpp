@@ -137,20 +137,33 @@ bool scan_prefers_time_contiguous(int64_t batch, int64_t dim, int64_t dstate, co
   return false;
 }
 
-std::pair<at::Tensor, at::Tensor> selective_scan_with_state(const ScanInputs& in) {
+std::pair<at::Tensor, at::Tensor> selective_scan_with_state(const ScanInputs& in, at::Tensor last_state_into) {
   check_inputs(in);
   torch::NoGradGuard no_grad;
+  MCD_CHECK(!last_state_into.defined() ||
+                (last_state_into.dim() == 3 && last_state_into.size(0) == in.u.size(0) &&
+                 last_state_into.size(1) == in.u.size(1) && last_state_into.size(2) == in.A.size(1)),
+            "selective_scan_with_state: last_state_into must be (B, E, N) = (", in.u.size(0), ", ", in.u.size(1), ", ",
+            in.A.size(1), "), got ", last_state_into.sizes());
+  std::pair<at::Tensor, at::Tensor> r;
 #ifdef MCD_WITH_CUDA
-  if (use_cuda_kernels(in)) return cuda::selective_scan_cuda_with_state(in);
+  if (use_cuda_kernels(in)) {
+    if (cuda::scan_writes_last_state(in, last_state_into)) return cuda::selective_scan_cuda_with_state(in, last_state_into);
+    r = cuda::selective_scan_cuda_with_state(in);
+  } else
 #endif
   if (!use_cpu_reference(in)) {
     at::Tensor last;
     at::Tensor out = selective_scan_composite(in, &last);
-    return {out, last};
+    r = {out, last};
+  } else {
+    auto f = cpu::selective_scan_forward(in.u, in.delta, in.A, in.B, in.C, in.D, in.z, in.delta_bias,
+                                         in.delta_softplus, true, in.mask);
+    r = {f.out, f.last_state};
   }
-  auto r = cpu::selective_scan_forward(in.u, in.delta, in.A, in.B, in.C, in.D, in.z,
-                                       in.delta_bias, in.delta_softplus, true, in.mask);
-  return {r.out, r.last_state};
+  if (!last_state_into.defined()) return r;
+  last_state_into.copy_(r.second);
+  return {r.first, last_state_into};
 }
 
 at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,

@@ -29,7 +29,9 @@ struct ScanInputs {
 at::Tensor selective_scan(const ScanInputs& in);
 
 // Inference: also returns the final state h_L (B, E, N) for the recurrent step mode. No grad.
-std::pair<at::Tensor, at::Tensor> selective_scan_with_state(const ScanInputs& in);
+// last_state_into (optional, (B, E, N)): receives h_L in place and is returned as it — on CUDA, where
+// it is fp32 and contiguous, written by the scan kernel itself (no copy); elsewhere copied into it.
+std::pair<at::Tensor, at::Tensor> selective_scan_with_state(const ScanInputs& in, at::Tensor last_state_into = {});
 
 // Whether an inference scan of (batch, dim) channels with N states on `device` runs fastest with
 // time-contiguous operands ((B, E, L) with unit time stride, B and C (B, N, L) likewise): true where

@@ -642,6 +642,12 @@ TEST(ScanKernelModes, DispatchAutogradFinalStateAndCompositeSwitch) {
   EXPECT_EQ(last.scalar_type(), at::kFloat);
   EXPECT_LT(test::rel_err(last, ref.last_state), 1e-5);
   EXPECT_LT(test::rel_err(out2, ref.out), 1e-5);
+  // Into a cache's buffer: written by the kernel (the same tensor comes back), the same bits.
+  at::Tensor into = torch::full_like(last, 7.0);
+  const auto [out3, last3] = ops::selective_scan_with_state(raw.kernel, into);
+  EXPECT_TRUE(last3.is_same(into));
+  EXPECT_TRUE(torch::equal(into, last));
+  EXPECT_TRUE(torch::equal(out3, out2));
   // kComposite forces the composite on CUDA (the debugging switch): bit-equal to calling it.
   at::Tensor comp;
   {
@@ -785,6 +791,15 @@ TEST(ConvKernelModes, TimeContiguousForwardGivesTheTileKernelsBits) {
         const double ulp = dt == at::kFloat ? 0.0 : dt == at::kHalf ? 1.0 / 1024 : 1.0 / 128;
         EXPECT_LE((rows.to(at::kDouble).cpu() - ref).abs().max().item<double>(),
                   (ulp + 1e-5) * std::max(1.0, ref.abs().max().item<double>())) << what;
+        // The prefill's form: the kernel also writes x's conv state (a strided view here; L = 1 with
+        // K = 4 is all but one step of padding) — the same output, and the state's exact values.
+        at::Tensor holder = torch::full({B, E, K + 1}, 7.0, cuda).to(dt);
+        at::Tensor state = holder.narrow(2, 1, K - 1);
+        ASSERT_TRUE(ops::cuda::conv_writes_final_state(contiguous, w, state)) << what;
+        const at::Tensor with_state = ops::causal_conv1d_with_final_state(contiguous, w, b, variant, state);
+        EXPECT_TRUE(torch::equal(with_state, rows)) << what;
+        EXPECT_TRUE(torch::equal(state, ops::causal_conv1d_final_state(contiguous, K))) << what << ": final state";
+        EXPECT_TRUE(holder.select(2, 0).eq(7.0).all().item<bool>()) << what << ": wrote outside the state";
       }
     }
   }

@@ -87,6 +87,15 @@ TEST_P(ConvCases, StepModeAndFinalStateMatchFullConv) {
   for (int64_t t = 0; t < c.l; ++t) steps.push_back(ops::causal_conv1d_step(state, x.select(2, t), w, b, c.silu));
   if (c.l > 0) EXPECT_LT(test::rel_err(torch::stack(steps, -1), full), 1e-13);
   EXPECT_LT(test::rel_err(state, ops::causal_conv1d_final_state(x, c.k)), 1e-15);
+  // The prefill's form: the same output, and the final state written into a given (strided) buffer.
+  at::Tensor holder = torch::full({c.b, c.e, c.k + 1}, 7.0, torch::kDouble);
+  at::Tensor into = holder.narrow(2, 1, c.k - 1);
+  const at::Tensor out = ops::causal_conv1d_with_final_state(x, w, b, c.silu, into);
+  EXPECT_TRUE(torch::equal(out, full));
+  EXPECT_TRUE(torch::equal(into, ops::causal_conv1d_final_state(x, c.k)));
+  EXPECT_EQ(holder.select(2, 0).eq(7.0).all().item<bool>(), true);  // nothing written outside the view
+  at::Tensor wrong = torch::zeros({c.b, c.e, c.k}, torch::kDouble);
+  EXPECT_THROW(ops::causal_conv1d_with_final_state(x, w, b, c.silu, wrong), std::exception);
 }
 
 INSTANTIATE_TEST_SUITE_P(OddSizes, ConvCases,

@@ -123,6 +123,13 @@ TEST_P(ScanCases, FinalStateAndStepModeMatchTheFullScan) {
   at::Tensor last_comp;
   ops::selective_scan_composite(in, &last_comp);
   EXPECT_LT(test::rel_err(last, last_comp), 1e-12);
+  // Into a given buffer (a cache's): the same values, in that very tensor.
+  at::Tensor into = torch::full({c.b, c.e, c.n}, 7.0, torch::kDouble);
+  const auto [out_into, last_into] = ops::selective_scan_with_state(in, into);
+  EXPECT_TRUE(last_into.is_same(into));
+  EXPECT_TRUE(torch::equal(into, last));
+  EXPECT_TRUE(torch::equal(out_into, out));
+  EXPECT_THROW(ops::selective_scan_with_state(in, torch::zeros({c.b, c.e, c.n + 1}, torch::kDouble)), std::exception);
   at::Tensor state = torch::zeros({c.b, c.e, c.n}, torch::kDouble);
   std::vector<at::Tensor> steps;
   const at::Tensor u_eff = in.mask.defined() ? in.u * in.mask.unsqueeze(-1) : in.u;  // step has no mask

@@ -66,6 +66,9 @@ void choose_kernels(CausalConvParams& k, std::initializer_list<const at::Tensor*
 
 at::Tensor f32(const at::Tensor& t) { return t.defined() ? t.to(at::kFloat).contiguous() : t; }
 
+// Unit time stride, or a single step (whose stride LibTorch leaves arbitrary).
+bool time_unit(const at::Tensor& t) { return t.size(2) <= 1 || t.stride(2) == 1; }
+
 }  // namespace
 
 bool conv_supported(const at::Tensor& x, const at::Tensor& weight) {
@@ -75,18 +78,38 @@ bool conv_supported(const at::Tensor& x, const at::Tensor& weight) {
          x.size(0) <= 65535 && (x.size(2) + kConvTimeTile - 1) / kConvTimeTile <= 65535;
 }
 
+bool conv_writes_final_state(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& final_state) {
+  return x.is_cuda() && x.dim() == 3 && time_unit(x) && weight.dim() == 2 && final_state.defined() &&
+         final_state.device() == x.device() && final_state.scalar_type() == x.scalar_type() &&
+         final_state.dim() == 3 && final_state.size(0) == x.size(0) && final_state.size(1) == x.size(1) &&
+         final_state.size(2) == weight.size(1) - 1;
+}
+
 at::Tensor causal_conv1d_cuda_forward(const at::Tensor& x, const at::Tensor& weight,
-                                      const at::Tensor& bias, bool silu) {
+                                      const at::Tensor& bias, bool silu, const at::Tensor& final_state) {
   check(x, weight, bias);
+  const bool with_state = final_state.defined();
+  MCD_CHECK(!with_state || conv_writes_final_state(x, weight, final_state),
+            "causal_conv1d (CUDA): final_state must be (B, E, K-1) = (", x.size(0), ", ", x.size(1), ", ",
+            weight.size(1) - 1, ") in x's dtype on its device, and x time-contiguous; got ", final_state.sizes());
   const c10::cuda::CUDAGuard guard(x.device());
   const at::Tensor w32 = f32(weight), b32 = f32(bias);
   at::Tensor out = fresh(alloc_like_layout(x, x.scalar_type()));
-  if (x.numel() == 0) return out;
+  if (x.numel() == 0) {
+    if (with_state) final_state.zero_();  // nothing consumed: the state is all padding
+    return out;
+  }
   CausalConvParams k = base_params(x, w32, b32, silu);
   choose_kernels(k, {&x, &out});
-  k.time_rows = !k.channel_last && x.stride(2) == 1 && out.stride(2) == 1;  // (conv_params.h)
+  // (conv_params.h) The final state needs the time-contiguous kernel, which takes any such rows.
+  k.time_rows = time_unit(x) && time_unit(out) && (with_state || !k.channel_last);
+  if (k.time_rows) k.channel_last = false;
   k.out = out.data_ptr();
   k.out_s = strides_of(out);
+  if (with_state && final_state.numel() > 0) {
+    k.final_state = final_state.data_ptr();
+    k.final_state_s = strides_of(final_state);
+  }
   causal_conv_fwd(k);
   return out;
 }

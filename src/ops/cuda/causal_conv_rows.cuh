@@ -65,6 +65,17 @@ __global__ void __launch_bounds__(kConvRowsThreads) causal_conv_fwd_rows_kernel(
 #pragma unroll
     for (int j = 0; j < S; ++j) win[kHalo + j] = t0 + j < p.len ? to_float(x[t0 + j]) : 0.f;
   }
+  // The row's last stretch holds x[L − (K − 1) … L − 1] in win (its halo reaches 3 steps back, and
+  // win is 0 before t = 0: the state's left padding): they become the conv state, in T again (exact).
+  if (p.final_state != nullptr && t0 + S >= p.len) {
+    T* st = static_cast<T*>(p.final_state) + b * p.final_state_s.batch + e * p.final_state_s.row;
+    const int64_t first = p.len - (K - 1);  // the state's entry 0
+#pragma unroll
+    for (int j = 0; j < kHalo + S; ++j) {
+      const int64_t t = t0 - kHalo + j;
+      if (t >= first && t < p.len) st[(t - first) * p.final_state_s.time] = from_float<T>(win[j]);
+    }
+  }
   uint4 res[kConvRowsVecs];  // the outputs in T, as the vectors they are stored as
 #pragma unroll
   for (int j = 0; j < S; ++j) {

@@ -21,7 +21,7 @@ struct CausalConvParams {
   // stride is aligned to kConvLastCh elements.
   bool channel_last = false;
   // The forward's time-contiguous kernel (causal_conv_rows.cuh) runs when the host sets this instead:
-  // x and out have unit time stride (16-byte vectors wherever a row's alignment allows).
+  // x and out have unit time stride or one step (16-byte vectors wherever a row's alignment allows).
   bool time_rows = false;
   int64_t n_time_tiles = 0;             // ceil(L / (channel_last ? kConvSeg : kConvTimeTile))
 
@@ -31,6 +31,9 @@ struct CausalConvParams {
   bool silu = true;
 
   void* out = nullptr;  Strides3 out_s;    // forward: (B, E, L)
+  // Forward with time_rows only, or null: the conv state after x, (B, E, K − 1) in dtype — x's last
+  // K − 1 steps, zeros before t = 0 — written by the kernel (the prefill hands it to the decoder).
+  void* final_state = nullptr;  Strides3 final_state_s;
 
   const void* dout = nullptr;  Strides3 dout_s;  // backward
   void* dx = nullptr;          Strides3 dx_s;

@@ -35,8 +35,12 @@ bool scan_prefers_time_contiguous(int64_t batch, int64_t dim, int64_t dstate, co
 // channel-contiguous). `deterministic` makes every gradient reproducible bit for bit.
 at::Tensor selective_scan_cuda(const ScanInputs& in, bool deterministic);
 
-// Inference: out and the final state h_L (B, E, N) in fp32. No grad.
-std::pair<at::Tensor, at::Tensor> selective_scan_cuda_with_state(const ScanInputs& in);
+// Inference: out and the final state h_L (B, E, N) in fp32. No grad. last_state_into: as for
+// selective_scan_cuda_forward below (scan_writes_last_state must hold).
+std::pair<at::Tensor, at::Tensor> selective_scan_cuda_with_state(const ScanInputs& in,
+                                                                 const at::Tensor& last_state_into = {});
+// Whether `t` can receive in's final state in place: (B, E, N) fp32 contiguous on u's device.
+bool scan_writes_last_state(const ScanInputs& in, const at::Tensor& t);
 
 struct ScanCudaForward {
   at::Tensor out;         // (B, E, L), u's dtype
@@ -44,8 +48,10 @@ struct ScanCudaForward {
   at::Tensor last_state;  // (B, E, N) fp32, if requested
 };
 // `algorithm` must take in's N (scan_algorithm_supports); the backward needs the same one.
+// last_state_into (optional, with want_last_state): a (B, E, N) fp32 contiguous tensor on the device
+// that receives the final state (and becomes the result's last_state) instead of a new one.
 ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, ScanAlgorithm algorithm, bool save_states,
-                                            bool want_last_state);
+                                            bool want_last_state, const at::Tensor& last_state_into = {});
 
 struct ScanCudaGrads {
   at::Tensor du, ddelta, dz, dB, dC;  // activations' dtypes (dz undefined without z)
@@ -83,8 +89,13 @@ bool conv_supported(const at::Tensor& x, const at::Tensor& weight);
 
 // x: (B, E, L) any strides; weight (E, K); bias (E) or undefined. The output has x's memory
 // layout. Not differentiable: ops/causal_conv1d.cpp wraps these two in its autograd node.
+// final_state (optional; conv_writes_final_state must hold): receives the conv state after x, its
+// last K − 1 steps zero-padded on the left (ops::causal_conv1d_final_state), written by the kernel.
 at::Tensor causal_conv1d_cuda_forward(const at::Tensor& x, const at::Tensor& weight,
-                                      const at::Tensor& bias, bool silu);
+                                      const at::Tensor& bias, bool silu, const at::Tensor& final_state = {});
+// Whether causal_conv1d_cuda_forward can write this final state: (B, E, K − 1) in x's dtype on x's
+// device (any strides), x time-contiguous (or a single step).
+bool conv_writes_final_state(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& final_state);
 struct ConvCudaGrads {
   at::Tensor dx, dweight, dbias;  // dx in x's dtype; dweight, dbias fp32 (dbias undefined if no bias)
 };

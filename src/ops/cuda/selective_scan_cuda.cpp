@@ -200,8 +200,17 @@ bool scan_supported(const ScanInputs& in) {
          in.u.size(0) <= 65535;
 }
 
+bool scan_writes_last_state(const ScanInputs& in, const at::Tensor& t) {
+  return t.defined() && in.u.defined() && in.u.dim() == 3 && in.A.defined() && in.A.dim() == 2 &&
+         t.device() == in.u.device() && t.scalar_type() == at::kFloat && t.is_contiguous() && t.dim() == 3 &&
+         t.size(0) == in.u.size(0) && t.size(1) == in.u.size(1) && t.size(2) == in.A.size(1);
+}
+
 ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, ScanAlgorithm algorithm, bool save_states,
-                                            bool want_last_state) {
+                                            bool want_last_state, const at::Tensor& last_state_into) {
+  MCD_CHECK(!last_state_into.defined() || (want_last_state && scan_writes_last_state(in, last_state_into)),
+            "selective scan (CUDA): last_state_into must be (B, E, N) fp32 contiguous on u's device, got ",
+            last_state_into.sizes());
   const Prepared p = prepare(in, algorithm);
   const c10::cuda::CUDAGuard guard(p.u.device());
   const auto f32 = p.u.options().dtype(at::kFloat);
@@ -209,10 +218,12 @@ ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, ScanAlgorithm 
   r.out = fresh(alloc_like_layout(p.u, p.u.scalar_type()));
   if (save_states) r.states = fresh(at::empty({p.batch, p.dim, p.n_chunks, p.dstate}, f32));
   if (p.batch == 0 || p.dim == 0 || p.len == 0) {
-    if (want_last_state) r.last_state = at::zeros({p.batch, p.dim, p.dstate}, f32);
+    if (want_last_state)
+      r.last_state = last_state_into.defined() ? last_state_into.zero_() : at::zeros({p.batch, p.dim, p.dstate}, f32);
     return r;
   }
-  if (want_last_state) r.last_state = fresh(at::empty({p.batch, p.dim, p.dstate}, f32));
+  if (want_last_state)
+    r.last_state = last_state_into.defined() ? last_state_into : fresh(at::empty({p.batch, p.dim, p.dstate}, f32));
   SelectiveScanParams k = base_params(p, in.delta_softplus);
   k.out = r.out.data_ptr();
   k.out_s = strides_of(r.out);
@@ -351,10 +362,11 @@ at::Tensor selective_scan_cuda(const ScanInputs& in, bool deterministic) {
       placeholder_if_undefined(in.mask), in.delta_softplus, deterministic)[0];
 }
 
-std::pair<at::Tensor, at::Tensor> selective_scan_cuda_with_state(const ScanInputs& in) {
+std::pair<at::Tensor, at::Tensor> selective_scan_cuda_with_state(const ScanInputs& in,
+                                                                 const at::Tensor& last_state_into) {
   torch::NoGradGuard no_grad;
-  ScanCudaForward r =
-      selective_scan_cuda_forward(in, scan_forward_algorithm_for(in), /*save_states=*/false, /*want_last_state=*/true);
+  ScanCudaForward r = selective_scan_cuda_forward(in, scan_forward_algorithm_for(in), /*save_states=*/false,
+                                                  /*want_last_state=*/true, last_state_into);
   return {r.out, r.last_state};
 }
 
