@@ -12,8 +12,9 @@
 #   infer    ours: `profile` of mamba-130m and mamba-370m (random weights, bf16): prefill 1x1024 and
 #            1x4096 (eager and CUDA graph), CUDA-graph decode at batch 1 and 64; `bench_ops` (scan forward at (1, 4096, 1536));
 #            theirs: the harness's prefill, decode and ops cases; ours again after theirs;
-#   overlap_ab, fused_conv_ab, fused_head_ab (not defaults) ours: graph decode at batch 1
-#            and 64 with `--decode-overlap` (`--decode-fused-conv`, `--decode-fused-head`) off and on, alternating processes, two rounds (the option's effect, one run);
+#   overlap_ab, fused_conv_ab, fused_head_ab, prefetch_ahead_ab (not defaults) ours: graph decode at batch 1
+#            and 64 with `--decode-overlap` (`--decode-fused-conv`, `--decode-fused-head`,
+#            `--decode-prefetch-ahead`) off and on, alternating processes, two rounds (the option's effect, one run);
 #   prefill_trace (not a default) ours: one eager 1x4096 prefill of mamba-130m and mamba-370m under
 #            the Kineto profiler (`profile --trace`), its GPU time by kernel (scripts/trace_kernels.py);
 #   pruned   ours: dense and 25/50/75 % uniformly pruned (`init --sparsity`), interleaved in one
@@ -46,7 +47,7 @@ if [[ ! -x $bin || ! -x build-gpu/tests/test_gpu || ! -x build-gpu/bench/bench_o
 fi
 if has tests; then
   timeout 300 build-gpu/tests/test_gpu \
-    --gtest_filter='ScanKernelModes.*:Sizes/ScanKernel.*:GpuAddRmsNorm.*:GpuTrain.*:GpuDecodeStep.*:GpuDecodeLinear.*:GpuCodesign.Graph*:GpuCodesign.Bf16Decode*:GpuCodesign.Overlapped*:GpuCodesign.FusedConv*:GpuCodesign.FusedHead*:GpuSeams.*:GpuParity.*:GpuGraph*' \
+    --gtest_filter='ScanKernelModes.*:Sizes/ScanKernel.*:GpuAddRmsNorm.*:GpuTrain.*:GpuDecodeStep.*:GpuDecodeLinear.*:GpuCodesign.Graph*:GpuCodesign.Bf16Decode*:GpuCodesign.Overlapped*:GpuCodesign.FusedConv*:GpuCodesign.FusedHead*:GpuCodesign.PrefetchAhead*:GpuSeams.*:GpuParity.*:GpuGraph*' \
     >"$out/test_gpu_decode.log" 2>&1
   echo "decode tests rc=$?: $(grep -E '^\[  (PASSED|FAILED) ' "$out/test_gpu_decode.log" | tr '\n' ' ')"
   grep -E "agreement|FAILED  \]" "$out/test_gpu_decode.log" | head -20
@@ -139,6 +140,7 @@ decode_ab() {  # FLAG: graph decode with the global option FLAG off and on, alte
 has overlap_ab && decode_ab --decode-overlap
 has fused_conv_ab && decode_ab --decode-fused-conv
 has fused_head_ab && decode_ab --decode-fused-head
+has prefetch_ahead_ab && decode_ab --decode-prefetch-ahead
 if has pruned; then
   for p in mamba-130m mamba-370m; do
     models "$p"

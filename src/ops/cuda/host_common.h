@@ -33,6 +33,20 @@ inline at::Tensor fresh(at::Tensor t) {
   return t;
 }
 
+// Where an overlapped decode kernel brings a later kernel's tensor into L2 before its wait
+// (ops option decode_prefetch_ahead; cuda_common.cuh prefetch_l2_range): the bytes of `hint` when it
+// is a contiguous tensor on `device` and the option is on; none otherwise (a hint: no effect on results).
+struct L2Range {
+  const void* ptr = nullptr;
+  int64_t bytes = 0;
+};
+inline L2Range l2_prefetch_range(const at::Tensor& hint, const at::Device& device, bool overlap) {
+  if (!overlap || !ops_options().decode_prefetch_ahead || !hint.defined() || hint.device() != device ||
+      !hint.is_contiguous() || hint.numel() == 0)
+    return {};
+  return {hint.data_ptr(), int64_t(hint.numel()) * int64_t(hint.element_size())};
+}
+
 // A (B, E, L) buffer with the memory layout of `like`: time-contiguous when like is, otherwise
 // channel-contiguous ((B, L, E) memory seen as (B, E, L)), so the model's transposed views and
 // the next op's input stay copy-free. Not poisoned (wrap it in fresh()).
