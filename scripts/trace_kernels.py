@@ -4,8 +4,9 @@
 Usage: scripts/trace_kernels.py TRACE.json [TRACE.json ...]
 For each trace: the device's busy time (the union of kernel intervals), the sum of kernel times,
 and the kernels grouped by a short name (template arguments and parameters dropped), largest
-first, with calls, total and mean microseconds and share of the kernel sum. A prefill's breakdown
-(issue 14: where 1 x 4096 spends what the scan does not) is read from this.
+first, with calls, total and mean microseconds and share of the kernel sum; then the device copies
+and memsets (not kernels, so outside those sums). A prefill's breakdown (issue 14: where 1 x 4096
+spends what the scan does not) is read from this.
 """
 import json
 import re
@@ -59,6 +60,11 @@ def summarize(path):
     print(f"{'kernel':<60} {'calls':>6} {'total us':>10} {'mean us':>9} {'share':>6}")
     for name, (calls, t) in sorted(groups.items(), key=lambda kv: -kv[1][1]):
         print(f"{name[:60]:<60} {calls:>6} {t:>10.1f} {t / calls:>9.2f} {100 * t / total:>5.1f}%")
+    for cat in ("gpu_memcpy", "gpu_memset"):
+        spans = [float(e["dur"]) for e in events if e.get("cat") == cat and "dur" in e]
+        if spans:
+            print(f"{'(' + cat + ', not in the sums above)':<60} {len(spans):>6} {sum(spans):>10.1f} "
+                  f"{sum(spans) / len(spans):>9.2f}")
 
 
 if __name__ == "__main__":
