@@ -166,13 +166,7 @@ at::Tensor MambaMixerImpl::forward_channel_major(const at::Tensor& hidden, Layer
   for (int64_t b = 0; b < B; ++b) mm_into(xz[b], W_in, hidden[b].t());
   if (b_in.defined()) xz.add_(b_in.view({1, 2 * E, 1}));
   const at::Tensor x = xz.narrow(1, 0, E), z = xz.narrow(1, E, E);  // (B, E, L)
-  // Where the cache has its conv buffer, the conv writes x's final state into it as it goes.
-  at::Tensor* conv_slot = state && state->conv.defined() && state->conv.sizes() == at::IntArrayRef{B, E, d_conv - 1}
-                              ? &state->conv
-                              : nullptr;
-  const at::Tensor u = conv_slot  // (B, E, L), x's layout
-                           ? ops::causal_conv1d_with_final_state(x, conv_weight(), conv_bias(), /*silu=*/true, *conv_slot)
-                           : ops::causal_conv1d(x, conv_weight(), conv_bias(), /*silu=*/true);
+  const at::Tensor u = conv_into_state(x, state);  // (B, E, L), x's layout
   const at::Tensor mask = gate ? gate->forward().to(at::kFloat) : at::Tensor();          // (E)
   const at::Tensor W_x = gate ? x_proj->weight * mask.to(x_proj->weight.scalar_type()).unsqueeze(0) : x_proj->weight;
   at::Tensor x_dbl = at::empty({B, R + 2 * N, L}, opt);  // x_proj(m⊙u)ᵀ: Δ's low-rank rows, then B, then C
@@ -193,7 +187,7 @@ at::Tensor MambaMixerImpl::forward_channel_major(const at::Tensor& hidden, Layer
   in.delta_bias = sp.delta_bias;
   in.mask = mask;
   in.delta_softplus = true;
-  const at::Tensor y = scan_into_state(in, conv_slot ? at::Tensor() : x, state);  // (B, E, L), u's layout
+  const at::Tensor y = scan_into_state(in, state);  // (B, E, L), u's layout
   const at::Tensor out_b = out_proj->options.bias() ? out_proj->bias : at::Tensor();
   const at::Tensor W_out = out_adapter_ ? out_adapter_->effective_weight(out_proj->weight) : out_proj->weight;
   const at::Tensor b_out = out_adapter_ ? out_adapter_->effective_bias(out_b) : out_b;
@@ -239,7 +233,7 @@ at::Tensor MambaMixerImpl::forward_projected(const at::Tensor& xz, LayerState* s
   const auto xz_parts = xz.split(E, 2);
   const at::Tensor x = xz_parts[0].transpose(1, 2);              // (B, E, L)
   const at::Tensor z = xz_parts[1].transpose(1, 2);              // (B, E, L)
-  at::Tensor u = ops::causal_conv1d(x, conv_weight(), conv_bias(), /*silu=*/true);  // (B, E, L)
+  at::Tensor u = conv_into_state(x, state);                      // (B, E, L)
   if (gate) u = u * gate->forward().to(u.scalar_type()).view({1, E, 1});  // SDM: before x_proj and the scan
   if (u_observer) u_observer(u);
   const at::Tensor x_dbl = x_proj->forward(u.transpose(1, 2));   // (B, L, R + 2N)
@@ -261,27 +255,25 @@ at::Tensor MambaMixerImpl::forward_projected(const at::Tensor& xz, LayerState* s
     in.D = D;
     in.delta_bias = dt_proj->bias;
   }
-  const at::Tensor y = scan_into_state(in, x, state);           // (B, E, L)
+  const at::Tensor y = scan_into_state(in, state);              // (B, E, L)
   return project_out(y.transpose(1, 2));                         // (B, L, D)
 }
 
-at::Tensor MambaMixerImpl::scan_into_state(const ops::ScanInputs& in, const at::Tensor& x, LayerState* state) {
+// Both write into the cache's own buffers when it has them (new_cache preallocates): a decoder that
+// captured a step in a CUDA graph reads these very tensors. On CUDA the kernels write them (no copy).
+at::Tensor MambaMixerImpl::conv_into_state(const at::Tensor& x, LayerState* state) {
+  if (state && state->conv.defined() && state->conv.sizes() == at::IntArrayRef{x.size(0), x.size(1), d_conv - 1})
+    return ops::causal_conv1d_with_final_state(x, conv_weight(), conv_bias(), /*silu=*/true, state->conv);
+  if (state) state->conv = ops::causal_conv1d_final_state(x, d_conv);
+  return ops::causal_conv1d(x, conv_weight(), conv_bias(), /*silu=*/true);
+}
+
+at::Tensor MambaMixerImpl::scan_into_state(const ops::ScanInputs& in, LayerState* state) {
   if (!state) return ops::selective_scan(in);
-  // Into the cache's own buffers when it has them (new_cache preallocates): a decoder that
-  // captured a step in a CUDA graph reads these very tensors. The scan writes its final state there
-  // itself (on CUDA, no copy).
   const bool ssm_slot =
       state->ssm.defined() && state->ssm.sizes() == at::IntArrayRef{in.u.size(0), in.u.size(1), in.A.size(1)};
   auto [y, last] = ops::selective_scan_with_state(in, ssm_slot ? state->ssm : at::Tensor());
   if (!ssm_slot) state->ssm = last;
-  if (x.defined()) {
-    const at::Tensor conv_state = ops::causal_conv1d_final_state(x, d_conv);
-    if (state->conv.defined() && state->conv.sizes() == conv_state.sizes()) {
-      state->conv.copy_(conv_state);
-    } else {
-      state->conv = conv_state;
-    }
-  }
   return y;
 }
 

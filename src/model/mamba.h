@@ -128,10 +128,10 @@ class MambaMixerImpl : public torch::nn::Module {
   // other way (each an at::mm_out per batch row); no transposing copies. Adapters enter through
   // their effective weights while exact; the SDM gate as the scan's mask folded into x_proj.
   at::Tensor forward_channel_major(const at::Tensor& hidden, LayerState* state);
-  // The scan of a prefill; with `state`, also its final SSM state and, given the conv input x
-  // (B, E, L), x's conv state, written into the state (both prefill paths; the channel-major one
-  // passes no x where its conv wrote the conv state itself).
-  at::Tensor scan_into_state(const ops::ScanInputs& in, const at::Tensor& x, LayerState* state);
+  // The conv (SiLU) and the scan of a prefill (both prefill paths); with `state`, also x's conv state
+  // and the scan's final SSM state, written into the state.
+  at::Tensor conv_into_state(const at::Tensor& x, LayerState* state);  // x (B, E, L)
+  at::Tensor scan_into_state(const ops::ScanInputs& in, LayerState* state);
   at::Tensor project_in(const at::Tensor& hidden);  // (…, D) → (…, 2E), through the adapter if any
   at::Tensor project_out(const at::Tensor& y);      // (…, E) → (…, D), through the adapter if any
   // The same for a decode step's (B, ·) rows: ops::decode_linear unless an adapter or autocast's

@@ -66,9 +66,6 @@ void choose_kernels(CausalConvParams& k, std::initializer_list<const at::Tensor*
 
 at::Tensor f32(const at::Tensor& t) { return t.defined() ? t.to(at::kFloat).contiguous() : t; }
 
-// Unit time stride, or a single step (whose stride LibTorch leaves arbitrary).
-bool time_unit(const at::Tensor& t) { return t.size(2) <= 1 || t.stride(2) == 1; }
-
 }  // namespace
 
 bool conv_supported(const at::Tensor& x, const at::Tensor& weight) {
@@ -79,7 +76,7 @@ bool conv_supported(const at::Tensor& x, const at::Tensor& weight) {
 }
 
 bool conv_writes_final_state(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& final_state) {
-  return x.is_cuda() && x.dim() == 3 && time_unit(x) && weight.dim() == 2 && final_state.defined() &&
+  return x.is_cuda() && x.dim() == 3 && time_unit_stride(x) && weight.dim() == 2 && final_state.defined() &&
          final_state.device() == x.device() && final_state.scalar_type() == x.scalar_type() &&
          final_state.dim() == 3 && final_state.size(0) == x.size(0) && final_state.size(1) == x.size(1) &&
          final_state.size(2) == weight.size(1) - 1;
@@ -102,7 +99,7 @@ at::Tensor causal_conv1d_cuda_forward(const at::Tensor& x, const at::Tensor& wei
   CausalConvParams k = base_params(x, w32, b32, silu);
   choose_kernels(k, {&x, &out});
   // (conv_params.h) The final state needs the time-contiguous kernel, which takes any such rows.
-  k.time_rows = time_unit(x) && time_unit(out) && (with_state || !k.channel_last);
+  k.time_rows = time_unit_stride(x) && time_unit_stride(out) && (with_state || !k.channel_last);
   if (k.time_rows) k.channel_last = false;
   k.out = out.data_ptr();
   k.out_s = strides_of(out);

@@ -20,7 +20,7 @@ bool aligned16(const void* q) { return reinterpret_cast<std::uintptr_t>(q) % 16 
 // (+ bias) into out, on the current stream; vec says whether the weight side allows 16-byte loads
 // (the inner length and the weight's row stride in whole 16-byte units, an aligned base).
 DecodeLinearParams product_params(int64_t rows, const at::Tensor& weight, const at::Tensor& bias, at::Tensor& out,
-                                  const char* op) {
+                                  const OpsOptions& options, const char* op) {
   DecodeLinearParams k;
   k.dtype = dtype_code(weight.scalar_type(), op);
   k.rows = rows;
@@ -33,7 +33,7 @@ DecodeLinearParams product_params(int64_t rows, const at::Tensor& weight, const 
   const int64_t per16 = 16 / static_cast<int64_t>(weight.element_size());
   k.vec = k.in_features % per16 == 0 && k.w_row_stride % per16 == 0 && aligned16(k.weight);
   k.stream = c10::cuda::getCurrentCUDAStream().stream();
-  k.overlap = ops_options().decode_overlap;
+  k.overlap = options.decode_overlap;
   return k;
 }
 
@@ -56,12 +56,13 @@ at::Tensor decode_linear_cuda(const at::Tensor& x, const at::Tensor& weight, con
             x.scalar_type(), ", weight ", weight.sizes(), " ", weight.scalar_type());
   const c10::cuda::CUDAGuard guard(x.device());
   at::Tensor out = fresh(at::empty({x.size(0), weight.size(0)}, x.options()));
-  DecodeLinearParams k = product_params(x.size(0), weight, bias, out, "decode_linear (CUDA)");
+  const OpsOptions options = ops_options();
+  DecodeLinearParams k = product_params(x.size(0), weight, bias, out, options, "decode_linear (CUDA)");
   k.x = x.data_ptr();
   k.x_row_stride = x.stride(0);
   // 16-byte loads also need x's row stride in whole 16-byte units and an aligned base.
   k.vec = k.vec && k.x_row_stride % (16 / static_cast<int64_t>(x.element_size())) == 0 && aligned16(k.x);
-  const L2Range hint = l2_prefetch_range(l2_prefetch, x.device(), k.overlap);
+  const L2Range hint = l2_prefetch_range(l2_prefetch, x.device(), k.overlap && options.decode_prefetch_ahead);
   k.l2_prefetch = hint.ptr;
   k.l2_prefetch_bytes = hint.bytes;
   decode_linear(k);
@@ -171,7 +172,7 @@ std::pair<at::Tensor, at::Tensor> add_norm_decode_linear_cuda(const at::Tensor& 
       argmax != nullptr ? at::Tensor() : fresh(at::empty({rows, D}, weight.options().dtype(at::kFloat)));
   // The rows sit in shared memory at a 16-byte aligned base with row stride in_features, so the
   // product's own condition for 16-byte loads is the whole condition.
-  DecodeLinearParams k = product_params(rows, weight, bias, out, "add_rms_norm_decode_linear (CUDA)");
+  DecodeLinearParams k = product_params(rows, weight, bias, out, ops_options(), "add_rms_norm_decode_linear (CUDA)");
   if (embed != nullptr) {
     k.token_ids = embed->token_ids.data_ptr<int64_t>();
     k.token_ids_stride = embed->token_ids.stride(0);

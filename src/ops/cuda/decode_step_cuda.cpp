@@ -139,8 +139,9 @@ at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, cons
   k.softplus = delta_softplus;
   k.out = out.data_ptr();
   k.stream = c10::cuda::getCurrentCUDAStream().stream();
-  k.overlap = ops_options().decode_overlap && k.batch <= kStepOverlapMaxBatch;
-  const L2Range hint = l2_prefetch_range(l2_prefetch, u.device(), k.overlap);
+  const OpsOptions options = ops_options();
+  k.overlap = options.decode_overlap && k.batch <= kStepOverlapMaxBatch;
+  const L2Range hint = l2_prefetch_range(l2_prefetch, u.device(), k.overlap && options.decode_prefetch_ahead);
   k.l2_prefetch = hint.ptr;
   k.l2_prefetch_bytes = hint.bytes;
   scan_step(k);

@@ -33,17 +33,20 @@ inline at::Tensor fresh(at::Tensor t) {
   return t;
 }
 
+// Whether a (B, ·, L) operand has unit time stride — or a single step (whose stride LibTorch leaves
+// arbitrary), or is absent (an optional operand).
+inline bool time_unit_stride(const at::Tensor& t) { return !t.defined() || t.size(2) <= 1 || t.stride(2) == 1; }
+
 // Where an overlapped decode kernel brings a later kernel's tensor into L2 before its wait
-// (ops option decode_prefetch_ahead; cuda_common.cuh prefetch_l2_range): the bytes of `hint` when it
-// is a contiguous tensor on `device` and the option is on; none otherwise (a hint: no effect on results).
+// (cuda_common.cuh prefetch_l2_range): the bytes of `hint` when `enabled` (an overlapped launch with
+// the ops option decode_prefetch_ahead, from the caller's reading of the options) and it is a
+// contiguous tensor on `device`; none otherwise (a hint: no effect on results).
 struct L2Range {
   const void* ptr = nullptr;
   int64_t bytes = 0;
 };
-inline L2Range l2_prefetch_range(const at::Tensor& hint, const at::Device& device, bool overlap) {
-  if (!overlap || !ops_options().decode_prefetch_ahead || !hint.defined() || hint.device() != device ||
-      !hint.is_contiguous() || hint.numel() == 0)
-    return {};
+inline L2Range l2_prefetch_range(const at::Tensor& hint, const at::Device& device, bool enabled) {
+  if (!enabled || !hint.defined() || hint.device() != device || !hint.is_contiguous() || hint.numel() == 0) return {};
   return {hint.data_ptr(), int64_t(hint.numel()) * int64_t(hint.element_size())};
 }
 

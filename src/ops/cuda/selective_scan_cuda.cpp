@@ -181,16 +181,16 @@ ScanAlgorithm scan_forward_algorithm_for(const ScanInputs& in) {
   check_choice_inputs(in);
   // Time-contiguous: every (B, E, L) and (B, N, L) operand has unit time stride (a size-1 time
   // dimension counts as any stride).
-  auto time_unit = [](const at::Tensor& t) { return !t.defined() || t.size(2) <= 1 || t.stride(2) == 1; };
-  const bool time_contiguous =
-      time_unit(in.u) && time_unit(in.delta) && time_unit(in.z) && time_unit(in.B) && time_unit(in.C);
+  const bool time_contiguous = time_unit_stride(in.u) && time_unit_stride(in.delta) && time_unit_stride(in.z) &&
+                               time_unit_stride(in.B) && time_unit_stride(in.C);
   return choose_scan_forward_algorithm(in.u.size(0), in.u.size(1), in.A.size(1), sm_count_of(in.u.device()),
                                        ops_options().scan_plan, time_contiguous);
 }
 
 bool scan_prefers_time_contiguous(int64_t batch, int64_t dim, int64_t dstate, const at::Device& device) {
   if (dstate < 1 || dstate > kScanMaxState) return false;
-  const ScanAlgorithm a = choose_scan_forward_algorithm(batch, dim, dstate, sm_count_of(device), ops_options().scan_plan, true);
+  const ScanAlgorithm a =
+      choose_scan_forward_algorithm(batch, dim, dstate, sm_count_of(device), ops_options().scan_plan, true);
   return a == ScanAlgorithm::kBlockForward || a == ScanAlgorithm::kBlockForwardStaged;
 }
 
