@@ -12,11 +12,12 @@
 #   infer    ours: `profile` of mamba-130m and mamba-370m (random weights, bf16): prefill 1x1024 and
 #            1x4096 (eager and CUDA graph), CUDA-graph decode at batch 1 and 64; `bench_ops` (scan forward at (1, 4096, 1536));
 #            theirs: the harness's prefill, decode and ops cases; ours again after theirs;
-#   overlap_ab, fused_conv_ab, fused_head_ab, prefetch_ahead_ab (not defaults) ours: graph decode at batch 1
-#            and 64 with `--decode-overlap` (`--decode-fused-conv`, `--decode-fused-head`,
-#            `--decode-prefetch-ahead`) off and on, alternating processes, two rounds (the option's effect, one run);
+#   overlap_ab, fused_conv_ab, fused_head_ab (not defaults) ours: graph decode at batch 1
+#            and 64 with `--decode-overlap` (`--decode-fused-conv`, `--decode-fused-head`)
+#            off and on, alternating processes, two rounds (the option's effect, one run);
 #   prefill_trace (not a default) ours: one eager 1x4096 prefill of mamba-130m and mamba-370m under
 #            the Kineto profiler (`profile --trace`), its GPU time by kernel (scripts/trace_kernels.py);
+#   decode_trace (not a default) ours: the same for the batch-64 graph decode (one sample of its tokens);
 #   pruned   ours: dense and 25/50/75 % uniformly pruned (`init --sparsity`), interleaved in one
 #            `profile` per preset: prefill 1x4096, graph decode at batch 64, training step 8x2048;
 #   pretrain ours: `mamba-codesign pretrain` 8 × 2048 on enwiki2015/AA (80 steps): default, the low_memory
@@ -124,6 +125,18 @@ if has prefill_trace; then  # where a B = 1 prefill's GPU time goes, kernel by k
     python3 scripts/trace_kernels.py "$out/traces/$p".prefill_1x4096*.json | tee "$out/traces/$p-kernels.txt" | head -16
   done
 fi
+if has decode_trace; then  # where a batch-64 graph decode step's GPU time goes, kernel by kernel
+  mkdir -p "$out/traces"
+  for p in mamba-130m mamba-370m; do
+    models "$p"
+    # shellcheck disable=SC2086  # OURS_OPTIONS: words
+    timeout 120 "$bin" ${OURS_OPTIONS:-} profile --model "$out/models/$p-s0" --device cuda --prefill "" \
+      --decode-batch 64 --iters 20 --trace "$out/traces/$p-decode.json" \
+      --out "$out/traces/$p-decode-profile.json" >"$out/traces/$p-decode.log" 2>&1
+    echo "decode trace $p rc=$?"
+    python3 scripts/trace_kernels.py "$out/traces/$p"-decode.decode*.json | tee "$out/traces/$p-decode-kernels.txt" | head -16
+  done
+fi
 decode_ab() {  # FLAG: graph decode with the global option FLAG off and on, alternating processes, two rounds
   for p in mamba-130m mamba-370m; do
     models "$p"
@@ -140,7 +153,6 @@ decode_ab() {  # FLAG: graph decode with the global option FLAG off and on, alte
 has overlap_ab && decode_ab --decode-overlap
 has fused_conv_ab && decode_ab --decode-fused-conv
 has fused_head_ab && decode_ab --decode-fused-head
-has prefetch_ahead_ab && decode_ab --decode-prefetch-ahead
 if has pruned; then
   for p in mamba-130m mamba-370m; do
     models "$p"

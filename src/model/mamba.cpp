@@ -284,14 +284,13 @@ at::Tensor MambaMixerImpl::step(const at::Tensor& hidden, LayerState& st) {
 }
 
 at::Tensor MambaMixerImpl::step_from_residual(at::Tensor& residual, const at::Tensor& pending, const RMSNorm& norm,
-                                              LayerState& st, const at::Tensor& next_in_proj) {
+                                              LayerState& st) {
   const at::Tensor in = residual;
-  return step_from_residual(in, residual, pending, norm, st, next_in_proj);
+  return step_from_residual(in, residual, pending, norm, st);
 }
 
 at::Tensor MambaMixerImpl::step_from_residual(const ops::NormInput& residual_in, at::Tensor& residual,
-                                              const at::Tensor& pending, const RMSNorm& norm, LayerState& st,
-                                              const at::Tensor& next_in_proj) {
+                                              const at::Tensor& pending, const RMSNorm& norm, LayerState& st) {
   const at::Tensor& shape_of = residual_in.token_ids.defined() ? residual_in.embedding : residual_in.residual;
   MCD_CHECK(shape_of.dim() == 2 && shape_of.size(1) == d_model, "mixer step: residual must be (B, D=", d_model,
             "), got ", shape_of.sizes());
@@ -309,29 +308,26 @@ at::Tensor MambaMixerImpl::step_from_residual(const ops::NormInput& residual_in,
                                                                    in_proj->weight, in_bias, st.conv, conv_weight(),
                                                                    conv_bias(), /*silu=*/true);
     residual = r.residual;
-    return step_convolved(r.u, r.rest, st, next_in_proj);
+    return step_convolved(r.u, r.rest, st);
   }
   ops::NormLinearOut r =
       ops::add_rms_norm_decode_linear(residual_in, pending, norm->weight, norm->eps, in_proj->weight, in_bias);
   residual = r.residual;
-  return step_projected(r.out, st, next_in_proj);
+  return step_projected(r.out, st);
 }
 
-at::Tensor MambaMixerImpl::step_projected(const at::Tensor& xz, LayerState& st, const at::Tensor& next_in_proj) {
+at::Tensor MambaMixerImpl::step_projected(const at::Tensor& xz, LayerState& st) {
   const int64_t E = d_inner;
   MCD_CHECK(xz.dim() == 2 && xz.size(1) == 2 * E, "mixer step: xz must be (B, 2E=", 2 * E, "), got ", xz.sizes());
   const at::Tensor u = ops::causal_conv1d_step(st.conv, xz.narrow(1, 0, E), conv_weight(), conv_bias(), true);
-  return step_convolved(u, xz.narrow(1, E, E), st, next_in_proj);
+  return step_convolved(u, xz.narrow(1, E, E), st);
 }
 
-at::Tensor MambaMixerImpl::step_convolved(at::Tensor u, const at::Tensor& z, LayerState& st,
-                                          const at::Tensor& next_in_proj) {
+at::Tensor MambaMixerImpl::step_convolved(at::Tensor u, const at::Tensor& z, LayerState& st) {
   if (gate) u = u * gate->forward().to(u.scalar_type()).unsqueeze(0);
-  // x_proj, then the step with dt_proj inside it (delta_proj: Δ's low-rank rows go in as they are);
-  // their kernels may bring out_proj's and the next block's in_proj weights into L2 (a hint).
+  // x_proj, then the step with dt_proj inside it (delta_proj: Δ's low-rank rows go in as they are).
   const at::Tensor y = ops::selective_scan_step_projected(st.ssm, u, x_proj->weight, A_log, D, z, dt_proj->bias,
-                                                          /*delta_softplus=*/true, /*a_is_log=*/true, dt_proj->weight,
-                                                          {out_proj->weight, next_in_proj});
+                                                          /*delta_softplus=*/true, /*a_is_log=*/true, dt_proj->weight);
   return project_out_step(y);                                    // (B, D)
 }
 
@@ -438,13 +434,12 @@ MambaBackboneImpl::StepTail MambaBackboneImpl::step_blocks(const at::Tensor& tok
   }
   for (size_t l = 0; l < blocks.size(); ++l) {
     auto& block = blocks[l];
-    const at::Tensor next_in_proj = l + 1 < blocks.size() ? blocks[l + 1]->mixer->in_proj->weight : at::Tensor();
     if (l == 0 && gather_in_first) {
       MCD_CHECK(token_ids.scalar_type() == at::kLong, "step: token ids must be int64, got ", token_ids.scalar_type());
       t.pending = block->mixer->step_from_residual(ops::NormInput::embedded(token_ids, embeddings->weight), t.residual,
-                                                   {}, block->norm, cache.layers[l], next_in_proj);
+                                                   {}, block->norm, cache.layers[l]);
     } else {
-      t.pending = block->mixer->step_from_residual(t.residual, t.pending, block->norm, cache.layers[l], next_in_proj);
+      t.pending = block->mixer->step_from_residual(t.residual, t.pending, block->norm, cache.layers[l]);
     }
   }
   cache.seqlen += 1;

@@ -64,16 +64,14 @@ class MambaMixerImpl : public torch::nn::Module {
   // decode_fused_conv, the conv step goes into that kernel too (ops::add_rms_norm_decode_linear_conv_step).
   // The first block's residual may come in as its token embeddings (ops::NormInput::embedded, pending
   // undefined): that kernel then gathers them itself, and residual receives them widened to fp32.
-  // next_in_proj (these three and step_convolved): the next block's in_proj weight, which the step's
-  // kernels may bring into L2 ahead of its use (ops option decode_prefetch_ahead; a hint).
   at::Tensor step_from_residual(const ops::NormInput& residual_in, at::Tensor& residual, const at::Tensor& pending,
-                                const RMSNorm& norm, LayerState& st, const at::Tensor& next_in_proj = {});
+                                const RMSNorm& norm, LayerState& st);
   at::Tensor step_from_residual(at::Tensor& residual, const at::Tensor& pending, const RMSNorm& norm,
-                                LayerState& state, const at::Tensor& next_in_proj = {});
+                                LayerState& state);
   // xz = in_proj(hidden) (B, 2E) → (B, D).
-  at::Tensor step_projected(const at::Tensor& xz, LayerState& state, const at::Tensor& next_in_proj = {});
+  at::Tensor step_projected(const at::Tensor& xz, LayerState& state);
   // The rest of the step after the conv: u = the conv step's output (B, E) (state.conv advanced), z (B, E).
-  at::Tensor step_convolved(at::Tensor u, const at::Tensor& z, LayerState& state, const at::Tensor& next_in_proj = {});
+  at::Tensor step_convolved(at::Tensor u, const at::Tensor& z, LayerState& state);
   LayerState empty_state(int64_t batch, const at::TensorOptions& options) const;
 
   // Adapter on in_proj or out_proj (nullptr removes it); registered as "<proj>_adapter".

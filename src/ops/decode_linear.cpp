@@ -14,8 +14,7 @@
 
 namespace mcd::ops {
 
-at::Tensor decode_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                         const at::Tensor& l2_prefetch) {
+at::Tensor decode_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   MCD_CHECK(x.dim() == 2 && weight.dim() == 2 && x.size(1) == weight.size(1),
             "decode_linear: x must be (rows, in) and weight (out, in), got ", x.sizes(), " and ", weight.sizes());
   // The kernel has no backward: with gradients wanted, torch's linear (autograd) runs; likewise under
@@ -25,10 +24,9 @@ at::Tensor decode_linear(const at::Tensor& x, const at::Tensor& weight, const at
                            (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad())));
 #ifdef MCD_WITH_CUDA
   if (!wants_grad && backend() == Backend::kAuto && cuda::decode_linear_supported(x, weight, bias))
-    return cuda::decode_linear_cuda(x, weight, bias, l2_prefetch);
+    return cuda::decode_linear_cuda(x, weight, bias);
 #else
   (void)wants_grad;
-  (void)l2_prefetch;
 #endif
   return at::linear(x, weight, bias);
 }

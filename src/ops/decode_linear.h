@@ -10,11 +10,7 @@
 namespace mcd::ops {
 
 // x (rows, in), weight (out, in), bias (out) or undefined → (rows, out) in x's dtype.
-// l2_prefetch (optional): a tensor a later kernel reads (the next product's weight); on CUDA with the
-// ops option decode_prefetch_ahead this product's kernel brings it into L2 before it waits for the
-// previous kernel. A hint: no effect on the result.
-at::Tensor decode_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {},
-                         const at::Tensor& l2_prefetch = {});
+at::Tensor decode_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
 
 // The rows entering a fused norm below: the residual stream (rows, D) fp32, or — the first layer of
 // a decode step — the token embeddings embedding.index_select(0, token_ids) widened to fp32, which the

@@ -41,12 +41,6 @@ struct OpsOptions {
                                         // norm with the LM head, and a greedy step (the CUDA-graph decoder)
                                         // its argmax too, in one kernel (ops::add_rms_norm_decode_linear_argmax);
                                         // off: norm, head, cast, copy and torch's argmax as separate kernels
-  bool decode_prefetch_ahead = false;   // key `decode_prefetch_ahead`: in an overlapped decode step the x_proj
-                                        // kernel brings out_proj's weight into L2, and the scan-step kernel
-                                        // the next layer's in_proj weight, two kernels ahead of their use
-                                        // (the hypothesis: a kernel's own prefetch comes too late;
-                                        // docs/PERF_NOTES.md, "Eleventh session"). The same results. Not
-                                        // yet run on a GPU: off
   // Tests only (no key): NaN-fill every output buffer of the CUDA ops before the kernels write it,
   // so an element a kernel forgets shows up as NaN.
   bool poison_outputs = false;

@@ -170,7 +170,7 @@ at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at:
                                const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
                                const at::Tensor& D, const at::Tensor& z,
                                const at::Tensor& delta_bias, bool delta_softplus, bool a_is_log,
-                               const at::Tensor& delta_proj, const at::Tensor& l2_prefetch) {
+                               const at::Tensor& delta_proj) {
   torch::NoGradGuard no_grad;
   MCD_CHECK(state.dim() == 3 && state.size(0) == u.size(0) && state.size(1) == u.size(1),
             "selective_scan_step: state must be (B, E, N), got ", state.sizes(), " for u ",
@@ -182,9 +182,7 @@ at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at:
 #ifdef MCD_WITH_CUDA
   if (backend() == Backend::kAuto && cuda::scan_step_supported(state, u, delta, A, B, C, D, z, delta_bias, delta_proj))
     return cuda::selective_scan_step_cuda(state, u, delta, A, B, C, D, z, delta_bias, delta_softplus, a_is_log,
-                                          delta_proj, l2_prefetch);
-#else
-  (void)l2_prefetch;
+                                          delta_proj);
 #endif
   const auto acc = state.scalar_type();
   // The low-rank product in the input's dtype, as the model's dt_proj computes it.
@@ -204,16 +202,16 @@ at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at:
 at::Tensor selective_scan_step_projected(at::Tensor& state, const at::Tensor& u, const at::Tensor& x_proj,
                                          const at::Tensor& A, const at::Tensor& D, const at::Tensor& z,
                                          const at::Tensor& delta_bias, bool delta_softplus, bool a_is_log,
-                                         const at::Tensor& delta_proj, const StepPrefetch& prefetch) {
+                                         const at::Tensor& delta_proj) {
   torch::NoGradGuard no_grad;
   MCD_CHECK(delta_proj.defined() && delta_proj.dim() == 2 && state.dim() == 3 && x_proj.dim() == 2 &&
                 x_proj.size(0) == delta_proj.size(1) + 2 * state.size(2),
             "selective_scan_step_projected: x_proj must be (R + 2N, E) for delta_proj (E, R) and state (B, E, N), got ",
             x_proj.sizes(), ", ", delta_proj.sizes(), " and ", state.sizes());
   const int64_t R = delta_proj.size(1), N = state.size(2);
-  const at::Tensor x_dbl = decode_linear(u, x_proj, {}, prefetch.during_x_proj);  // (B, R + 2N)
+  const at::Tensor x_dbl = decode_linear(u, x_proj);  // (B, R + 2N)
   return selective_scan_step(state, u, x_dbl.narrow(1, 0, R), A, x_dbl.narrow(1, R, N), x_dbl.narrow(1, R + N, N), D,
-                             z, delta_bias, delta_softplus, a_is_log, delta_proj, prefetch.during_step);
+                             z, delta_bias, delta_softplus, a_is_log, delta_proj);
 }
 
 }  // namespace mcd::ops

@@ -48,12 +48,11 @@ at::Tensor selective_scan_composite(const ScanInputs& in, at::Tensor* last_state
 // with backend kAuto one kernel runs (ops/cuda/decode_step_params.h) where it takes the tensors.
 // delta_proj (E, R), when given: delta is the (B, R) low-rank input and Δ = delta · delta_projᵀ (the
 // model's dt_proj, formed inside the step kernel instead of by a matrix product of its own).
-// l2_prefetch: as for decode_linear (ops/decode_linear.h), a hint with no effect on the result.
 at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
                                const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
                                const at::Tensor& D, const at::Tensor& z,
                                const at::Tensor& delta_bias, bool delta_softplus, bool a_is_log = false,
-                               const at::Tensor& delta_proj = {}, const at::Tensor& l2_prefetch = {});
+                               const at::Tensor& delta_proj = {});
 
 // The step with its input projection (the model's x_proj, no bias) in front, exactly
 //   x_dbl = decode_linear(u, x_proj)                                   (B, R + 2N), R = delta_proj's
@@ -61,14 +60,9 @@ at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at:
 //                       delta_softplus, a_is_log, delta_proj)
 // (x_proj inside the scan-step kernel through thread-block clusters was tried and measured 1.8–1.9×
 // slower per batch-1 token: docs/PERF_NOTES.md, "Tenth session".)
-// prefetch: tensors later kernels read, which the product's and the step's kernels bring into L2
-// (decode_linear's l2_prefetch; ops option decode_prefetch_ahead): hints, no effect on the result.
-struct StepPrefetch {
-  at::Tensor during_x_proj, during_step;
-};
 at::Tensor selective_scan_step_projected(at::Tensor& state, const at::Tensor& u, const at::Tensor& x_proj,
                                          const at::Tensor& A, const at::Tensor& D, const at::Tensor& z,
                                          const at::Tensor& delta_bias, bool delta_softplus, bool a_is_log,
-                                         const at::Tensor& delta_proj, const StepPrefetch& prefetch = {});
+                                         const at::Tensor& delta_proj);
 
 }  // namespace mcd::ops

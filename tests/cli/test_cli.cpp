@@ -218,7 +218,7 @@ TEST(Cli, LaunchForwardsGlobalOptionsAndPicksAFreePort) {
     EXPECT_NE(l.find("WORLD_SIZE=2 "), std::string::npos) << l;
     EXPECT_NE(l.find(" --threads 3 --ops reference --fused-mixer on --save-conv-output off --save-in-proj-input on "
                      "--keep-cast-weights on --decode-overlap off --decode-fused-conv off --decode-fused-head off "
-                     "--decode-prefetch-ahead off --scan-plan low_memory --deterministic on info --preset mamba-tiny"),
+                     "--scan-plan low_memory --deterministic on info --preset mamba-tiny"),
               std::string::npos)
         << l;
     const auto at = l.find("MASTER_PORT=");

@@ -172,14 +172,6 @@ TEST(GpuCodesign, FusedConvDecodeGivesTheSameLogitsBitForBit) {
   expect_option_keeps_logits(&ops::OpsOptions::decode_fused_conv);
 }
 
-// The L2 prefetch hints (ops option decode_prefetch_ahead: x_proj's and the scan step's kernels touch
-// out_proj's and the next block's in_proj weights with prefetch instructions only) change no value:
-// the decoded logits must not change by a bit; a range past a weight's end would be a device error.
-TEST(GpuCodesign, PrefetchAheadDecodeGivesTheSameLogitsBitForBit) {
-  MCD_SKIP_IF_NO_CUDA();
-  expect_option_keeps_logits(&ops::OpsOptions::decode_prefetch_ahead);
-}
-
 // The same where the two paths sum in another order (so not bit for bit): each step's logits agree
 // within a few units of the logits' last place (bf16: 2^-7 of the largest; fp32: 1e-5), and the
 // greedy tokens agree — or the runs part at a near-tie (a top-2 margin within twice that bound),

@@ -774,6 +774,15 @@ TEST(ConvKernelModes, TimeContiguousForwardGivesTheTileKernelsBits) {
         const at::Tensor tile = ops::cuda::causal_conv1d_cuda_forward(strided, w, b, variant);
         const at::Tensor rows = ops::cuda::causal_conv1d_cuda_forward(contiguous, w, b, variant);
         EXPECT_TRUE(torch::equal(tile, rows)) << what;
+        // Weight and bias in x's half precision (a served bf16 / fp16 model's): read as they are by the
+        // time-contiguous kernel, the same bits as their fp32 cast (the conversion is exact).
+        if (dt != at::kFloat) {
+          const at::Tensor w_dt = w.to(dt), b_dt = b.defined() ? b.to(dt) : b;
+          const at::Tensor b_cast = b_dt.defined() ? b_dt.to(at::kFloat) : b_dt;
+          EXPECT_TRUE(torch::equal(ops::cuda::causal_conv1d_cuda_forward(contiguous, w_dt, b_dt, variant),
+                                   ops::cuda::causal_conv1d_cuda_forward(contiguous, w_dt.to(at::kFloat), b_cast, variant)))
+              << what << ": weights in the dtype";
+        }
         // Against float64 too (both could share a mistake): every output is an fp32 sum of ≤ 5 terms and
         // a fast-math sigmoid (errors of a few 2^-24 relative, far under 1e-5) rounded to the dtype
         // (half a unit of its last place: 2^-8 bf16, 2^-11 fp16), so one unit plus 1e-5 of the largest

@@ -30,19 +30,17 @@ void check(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias
             "causal_conv1d (CUDA): B ≤ 65535 and L ≤ ", int64_t{65535} * kConvTimeTile, " required");
 }
 
-CausalConvParams base_params(const at::Tensor& x, const at::Tensor& w32, const at::Tensor& b32,
-                             bool silu) {
+// Everything but the weights' pointers (set_fp32_weights, or the forward's weights in x's dtype).
+CausalConvParams base_params(const at::Tensor& x, const at::Tensor& weight, bool silu) {
   CausalConvParams k;
   k.dtype = dtype_code(x.scalar_type(), "causal_conv1d (CUDA)");
   k.batch = x.size(0);
   k.dim = x.size(1);
   k.len = x.size(2);
-  k.width = static_cast<int>(w32.size(1));
+  k.width = static_cast<int>(weight.size(1));
   k.n_time_tiles = (k.len + kConvTimeTile - 1) / kConvTimeTile;
   k.x = x.data_ptr();
   k.x_s = strides_of(x);
-  k.weight = w32.data_ptr<float>();
-  k.bias = b32.defined() ? b32.data_ptr<float>() : nullptr;
   k.silu = silu;
   k.stream = c10::cuda::getCurrentCUDAStream().stream();
   return k;
@@ -65,6 +63,19 @@ void choose_kernels(CausalConvParams& k, std::initializer_list<const at::Tensor*
 }
 
 at::Tensor f32(const at::Tensor& t) { return t.defined() ? t.to(at::kFloat).contiguous() : t; }
+
+void set_fp32_weights(CausalConvParams& k, const at::Tensor& w32, const at::Tensor& b32) {
+  k.weight = w32.data_ptr<float>();
+  k.bias = b32.defined() ? b32.data_ptr<float>() : nullptr;
+}
+
+// Whether the time-contiguous kernel may read weight and bias as they are: both in x's half
+// precision and contiguous (a bf16 / fp16 model served; fp32 weights need no cast anyway).
+bool weights_in_x_dtype(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  const auto t = x.scalar_type();
+  return t != at::kFloat && weight.scalar_type() == t && weight.is_contiguous() &&
+         (!bias.defined() || (bias.scalar_type() == t && bias.is_contiguous()));
+}
 
 }  // namespace
 
@@ -90,17 +101,25 @@ at::Tensor causal_conv1d_cuda_forward(const at::Tensor& x, const at::Tensor& wei
             "causal_conv1d (CUDA): final_state must be (B, E, K-1) = (", x.size(0), ", ", x.size(1), ", ",
             weight.size(1) - 1, ") in x's dtype on its device, and x time-contiguous; got ", final_state.sizes());
   const c10::cuda::CUDAGuard guard(x.device());
-  const at::Tensor w32 = f32(weight), b32 = f32(bias);
   at::Tensor out = fresh(alloc_like_layout(x, x.scalar_type()));
   if (x.numel() == 0) {
     if (with_state) final_state.zero_();  // nothing consumed: the state is all padding
     return out;
   }
-  CausalConvParams k = base_params(x, w32, b32, silu);
+  CausalConvParams k = base_params(x, weight, silu);
   choose_kernels(k, {&x, &out});
   // (conv_params.h) The final state needs the time-contiguous kernel, which takes any such rows.
   k.time_rows = time_unit_stride(x) && time_unit_stride(out) && (with_state || !k.channel_last);
   if (k.time_rows) k.channel_last = false;
+  at::Tensor w32, b32;  // (alive until the launch)
+  if (k.time_rows && weights_in_x_dtype(x, weight, bias)) {
+    k.weight_in_dtype = weight.data_ptr();
+    k.bias_in_dtype = bias.defined() ? bias.data_ptr() : nullptr;
+  } else {
+    w32 = f32(weight);
+    b32 = f32(bias);
+    set_fp32_weights(k, w32, b32);
+  }
   k.out = out.data_ptr();
   k.out_s = strides_of(out);
   if (with_state && final_state.numel() > 0) {
@@ -137,7 +156,8 @@ ConvCudaGrads causal_conv1d_cuda_backward(const at::Tensor& dout_in, const at::T
     if (bias.defined()) g.dbias = at::zeros({E}, o32);
     return g;
   }
-  CausalConvParams k = base_params(x, w32, b32, silu);
+  CausalConvParams k = base_params(x, weight, silu);
+  set_fp32_weights(k, w32, b32);
   choose_kernels(k, {&x, &dout, &g.dx});
   k.dout = dout.data_ptr();
   k.dout_s = strides_of(dout);

@@ -38,10 +38,14 @@ __global__ void __launch_bounds__(kConvRowsThreads) causal_conv_fwd_rows_kernel(
   // kConvMaxWidth − K are skipped), so every register index is a constant for any K.
   const int K = p.width, skip = kConvMaxWidth - K;
   constexpr int kHalo = kConvMaxWidth - 1;
+  // The weights in fp32, or in T (weight_in_dtype: the same fp32 values, converted here).
+  const T* w_t = static_cast<const T*>(p.weight_in_dtype);
+  const T* b_t = static_cast<const T*>(p.bias_in_dtype);
   float w[kConvMaxWidth];
 #pragma unroll
-  for (int j = 0; j < kConvMaxWidth; ++j) w[j] = j >= skip ? p.weight[e * K + j - skip] : 0.f;
-  const float bias = p.bias != nullptr ? p.bias[e] : 0.f;
+  for (int j = 0; j < kConvMaxWidth; ++j)
+    w[j] = j < skip ? 0.f : w_t != nullptr ? to_float(w_t[e * K + j - skip]) : p.weight[e * K + j - skip];
+  const float bias = b_t != nullptr ? to_float(b_t[e]) : p.bias != nullptr ? p.bias[e] : 0.f;
   // win[j] = x[t0 − kHalo + j] as a float (0 before t = 0 and past the end).
   float win[kHalo + S];
 #pragma unroll

@@ -28,6 +28,10 @@ struct CausalConvParams {
   const void* x = nullptr;  Strides3 x_s;  // (B, E, L) in dtype, any strides
   const float* weight = nullptr;           // (E, K) fp32 contiguous
   const float* bias = nullptr;             // (E) fp32, or null
+  // With time_rows only, instead of weight and bias: both in dtype (a half-precision model served),
+  // converted in registers to the very fp32 values a cast would give — no cast kernels per call.
+  const void* weight_in_dtype = nullptr;   // (E, K) contiguous
+  const void* bias_in_dtype = nullptr;     // (E), or null
   bool silu = true;
 
   void* out = nullptr;  Strides3 out_s;    // forward: (B, E, L)

@@ -149,16 +149,6 @@ __device__ __forceinline__ void allow_next_kernel() {
 __device__ __forceinline__ void prefetch_l2(const void* ptr) {
   asm volatile("prefetch.global.L2 [%0];" ::"l"(ptr));
 }
-// The same for every 128-byte line of [base, base + bytes), split over the whole grid (each thread
-// a strided share); nothing when base is null. For a later kernel's weights (ops option
-// decode_prefetch_ahead): issued before wait_for_previous_kernel, like a kernel's own prefetches.
-__device__ __forceinline__ void prefetch_l2_range(const void* base, int64_t bytes) {
-  if (base == nullptr) return;
-  const int64_t threads = int64_t(gridDim.x) * blockDim.x;
-  const char* b = static_cast<const char*>(base);
-  for (int64_t off = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) * 128; off < bytes; off += threads * 128)
-    prefetch_l2(b + off);
-}
 
 // A per-device fact asked of the runtime once: cache[device] for the current device, filled by
 // ask(device) on first use (0 means "not asked yet", so ask must not return 0; a racing first ask is

@@ -197,7 +197,6 @@ template <typename T, bool kVec, int kCols, int kRows>
 __global__ void __launch_bounds__(32 * kDecodeLinearWarps) decode_linear_kernel(DecodeLinearParams p) {
   __shared__ float s_part[kDecodeLinearWarps][kCols][kDecodeLinearMaxRows];
   prefetch_columns<T, kVec, kCols>(p, int64_t(blockIdx.x) * kCols);
-  prefetch_l2_range(p.l2_prefetch, p.l2_prefetch_bytes);  // a later kernel's weights
   wait_for_previous_kernel();
   allow_next_kernel();
   block_columns<T, kVec, true, kCols, kRows>(p, int64_t(blockIdx.x) * kCols, static_cast<const T*>(p.x), p.x_row_stride,

@@ -50,8 +50,7 @@ bool decode_linear_supported(const at::Tensor& x, const at::Tensor& weight, cons
                               bias.dim() == 1 && bias.size(0) == weight.size(0) && bias.is_contiguous()));
 }
 
-at::Tensor decode_linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                              const at::Tensor& l2_prefetch) {
+at::Tensor decode_linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   MCD_CHECK(decode_linear_supported(x, weight, bias), "decode_linear (CUDA): unsupported tensors: x ", x.sizes(), " ",
             x.scalar_type(), ", weight ", weight.sizes(), " ", weight.scalar_type());
   const c10::cuda::CUDAGuard guard(x.device());
@@ -62,9 +61,6 @@ at::Tensor decode_linear_cuda(const at::Tensor& x, const at::Tensor& weight, con
   k.x_row_stride = x.stride(0);
   // 16-byte loads also need x's row stride in whole 16-byte units and an aligned base.
   k.vec = k.vec && k.x_row_stride % (16 / static_cast<int64_t>(x.element_size())) == 0 && aligned16(k.x);
-  const L2Range hint = l2_prefetch_range(l2_prefetch, x.device(), k.overlap && options.decode_prefetch_ahead);
-  k.l2_prefetch = hint.ptr;
-  k.l2_prefetch_bytes = hint.bytes;
   decode_linear(k);
   return out;
 }

@@ -24,9 +24,6 @@ struct DecodeLinearParams {
   void* out = nullptr;           // (rows, out) contiguous
   bool vec = false;  // in_features, both row strides and both bases allow 16-byte loads
   bool overlap = false;  // an overlapped launch (cuda_common.cuh launch_overlapped; ops option decode_overlap)
-  // Optional (decode_linear only): bytes a later kernel reads, brought into L2 before the wait
-  // (cuda_common.cuh prefetch_l2_range; ops option decode_prefetch_ahead). No effect on results.
-  const void* l2_prefetch = nullptr;  int64_t l2_prefetch_bytes = 0;
   cudaStream_t stream = nullptr;
 
   // add_norm_decode_linear only: x is not read; the rows are formed in each block's shared memory as

@@ -84,7 +84,6 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
     if (p.D) prefetch_l2(static_cast<const W*>(p.D) + e);
     if (p.dt_bias) prefetch_l2(static_cast<const W*>(p.dt_bias) + e);
   }
-  prefetch_l2_range(p.l2_prefetch, p.l2_prefetch_bytes);  // a later kernel's weights
   wait_for_previous_kernel();
   allow_next_kernel();
   // Every load first (the state, A, B, C and the channel's inputs), then the arithmetic, then the stores.

@@ -106,8 +106,7 @@ bool scan_step_supported(const at::Tensor& state, const at::Tensor& u, const at:
 at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
                                     const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
                                     const at::Tensor& D, const at::Tensor& z, const at::Tensor& delta_bias,
-                                    bool delta_softplus, bool a_is_log, const at::Tensor& delta_proj,
-                                    const at::Tensor& l2_prefetch) {
+                                    bool delta_softplus, bool a_is_log, const at::Tensor& delta_proj) {
   MCD_CHECK(scan_step_supported(state, u, delta, A, B, C, D, z, delta_bias, delta_proj),
             "selective_scan_step (CUDA): unsupported tensors: state ", state.sizes(), ", u ", u.sizes(), ", A ",
             A.sizes());
@@ -139,11 +138,7 @@ at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, cons
   k.softplus = delta_softplus;
   k.out = out.data_ptr();
   k.stream = c10::cuda::getCurrentCUDAStream().stream();
-  const OpsOptions options = ops_options();
-  k.overlap = options.decode_overlap && k.batch <= kStepOverlapMaxBatch;
-  const L2Range hint = l2_prefetch_range(l2_prefetch, u.device(), k.overlap && options.decode_prefetch_ahead);
-  k.l2_prefetch = hint.ptr;
-  k.l2_prefetch_bytes = hint.bytes;
+  k.overlap = ops_options().decode_overlap && k.batch <= kStepOverlapMaxBatch;
   scan_step(k);
   return out;
 }

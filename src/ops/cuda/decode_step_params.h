@@ -55,9 +55,6 @@ struct ScanStepParams {
   bool softplus = true;
   void* out = nullptr;  // (B, E) contiguous
   bool overlap = false;  // an overlapped launch (cuda_common.cuh launch_overlapped; ops option decode_overlap)
-  // Optional: bytes a later kernel reads (the next layer's in_proj weight), brought into L2 before
-  // the wait (cuda_common.cuh prefetch_l2_range; ops option decode_prefetch_ahead). No effect on results.
-  const void* l2_prefetch = nullptr;  int64_t l2_prefetch_bytes = 0;
   cudaStream_t stream = nullptr;
 };
 

@@ -37,19 +37,6 @@ inline at::Tensor fresh(at::Tensor t) {
 // arbitrary), or is absent (an optional operand).
 inline bool time_unit_stride(const at::Tensor& t) { return !t.defined() || t.size(2) <= 1 || t.stride(2) == 1; }
 
-// Where an overlapped decode kernel brings a later kernel's tensor into L2 before its wait
-// (cuda_common.cuh prefetch_l2_range): the bytes of `hint` when `enabled` (an overlapped launch with
-// the ops option decode_prefetch_ahead, from the caller's reading of the options) and it is a
-// contiguous tensor on `device`; none otherwise (a hint: no effect on results).
-struct L2Range {
-  const void* ptr = nullptr;
-  int64_t bytes = 0;
-};
-inline L2Range l2_prefetch_range(const at::Tensor& hint, const at::Device& device, bool enabled) {
-  if (!enabled || !hint.defined() || hint.device() != device || !hint.is_contiguous() || hint.numel() == 0) return {};
-  return {hint.data_ptr(), int64_t(hint.numel()) * int64_t(hint.element_size())};
-}
-
 // A (B, E, L) buffer with the memory layout of `like`: time-contiguous when like is, otherwise
 // channel-contiguous ((B, L, E) memory seen as (B, E, L)), so the model's transposed views and
 // the next op's input stay copy-free. Not poisoned (wrap it in fresh()).

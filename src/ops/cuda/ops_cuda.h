@@ -146,15 +146,11 @@ bool scan_step_supported(const at::Tensor& state, const at::Tensor& u, const at:
 at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
                                     const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
                                     const at::Tensor& D, const at::Tensor& z, const at::Tensor& delta_bias,
-                                    bool delta_softplus, bool a_is_log, const at::Tensor& delta_proj = {},
-                                    const at::Tensor& l2_prefetch = {});
+                                    bool delta_softplus, bool a_is_log, const at::Tensor& delta_proj = {});
 // The few-row linear layer (ops/decode_linear.h): x (rows ≤ 8, in) with unit inner stride, weight
 // (out, in) with unit inner stride, bias (out) or undefined, all CUDA tensors of one kernel dtype.
 bool decode_linear_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
-// l2_prefetch (both): a tensor a later kernel reads, brought into L2 by this one (host_common.h
-// l2_prefetch_range: ops option decode_prefetch_ahead, overlapped launches); no effect on results.
-at::Tensor decode_linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                              const at::Tensor& l2_prefetch = {});
+at::Tensor decode_linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 // The same after the residual add + RMSNorm (ops/decode_linear.h add_rms_norm_decode_linear):
 // residual_in (rows ≤ 8, D) fp32 contiguous, prev like it in the weight's dtype or undefined, the norm
 // weight fp32 or the weight's dtype, rows·D elements of the weight's dtype within 48 KB.
