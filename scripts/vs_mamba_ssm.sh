@@ -15,8 +15,9 @@
 #   overlap_ab, fused_conv_ab, fused_head_ab (not defaults) ours: graph decode at batch 1
 #            and 64 with `--decode-overlap` (`--decode-fused-conv`, `--decode-fused-head`)
 #            off and on, alternating processes, two rounds (the option's effect, one run);
-#   prefill_trace (not a default) ours: one eager 1x4096 prefill of mamba-130m and mamba-370m under
-#            the Kineto profiler (`profile --trace`), its GPU time by kernel (scripts/trace_kernels.py);
+#   prefill_trace (not a default) ours: one 1x4096 prefill of mamba-130m and mamba-370m, eager and a
+#            CUDA-graph replay, under the Kineto profiler (`profile --trace`), its GPU time by kernel
+#            (scripts/trace_kernels.py);
 #   decode_trace (not a default) ours: the same for the batch-64 graph decode (one sample of its tokens);
 #   pruned   ours: dense and 25/50/75 % uniformly pruned (`init --sparsity`), interleaved in one
 #            `profile` per preset: prefill 1x4096, graph decode at batch 64, training step 8x2048;
@@ -119,10 +120,11 @@ if has prefill_trace; then  # where a B = 1 prefill's GPU time goes, kernel by k
     models "$p"
     # shellcheck disable=SC2086  # OURS_OPTIONS: words
     timeout 120 "$bin" ${OURS_OPTIONS:-} profile --model "$out/models/$p-s0" --device cuda --prefill 1x4096 \
-      --prefill-mode eager --decode-batch "" --iters 5 --trace "$out/traces/$p.json" \
+      --prefill-mode both --decode-batch "" --iters 5 --trace "$out/traces/$p.json" \
       --out "$out/traces/$p-profile.json" >"$out/traces/$p.log" 2>&1
     echo "prefill trace $p rc=$?"
-    python3 scripts/trace_kernels.py "$out/traces/$p".prefill_1x4096*.json | tee "$out/traces/$p-kernels.txt" | head -16
+    python3 scripts/trace_kernels.py "$out/traces/$p".prefill_1x4096*.json >"$out/traces/$p-kernels.txt"
+    grep -A12 "^/" "$out/traces/$p-kernels.txt"
   done
 fi
 if has decode_trace; then  # where a batch-64 graph decode step's GPU time goes, kernel by kernel
@@ -134,7 +136,8 @@ if has decode_trace; then  # where a batch-64 graph decode step's GPU time goes,
       --decode-batch 64 --iters 20 --trace "$out/traces/$p-decode.json" \
       --out "$out/traces/$p-decode-profile.json" >"$out/traces/$p-decode.log" 2>&1
     echo "decode trace $p rc=$?"
-    python3 scripts/trace_kernels.py "$out/traces/$p"-decode.decode*.json | tee "$out/traces/$p-decode-kernels.txt" | head -16
+    python3 scripts/trace_kernels.py "$out/traces/$p"-decode.decode*.json >"$out/traces/$p-decode-kernels.txt"
+    head -16 "$out/traces/$p-decode-kernels.txt"
   done
 fi
 decode_ab() {  # FLAG: graph decode with the global option FLAG off and on, alternating processes, two rounds

@@ -107,8 +107,6 @@ at::Tensor MambaMixerImpl::project_out_step(const at::Tensor& y) {
   return ops::decode_linear(y, out_proj->weight, out_proj->options.bias() ? out_proj->bias : at::Tensor());
 }
 
-at::Tensor MambaMixerImpl::A() const { return -torch::exp(A_log.to(at::kFloat)); }
-
 MambaMixerImpl::SourceStamp MambaMixerImpl::stamp_of(const at::Tensor& t) {
   return {t.storage(), t.storage_offset(), int64_t(t._version()), t.scalar_type()};
 }
@@ -119,7 +117,7 @@ bool MambaMixerImpl::same_source(const SourceStamp& s, const at::Tensor& t) {
 
 MambaMixerImpl::ScanParams32 MambaMixerImpl::scan_params_fp32() {
   const at::Tensor& bias = dt_proj->bias;
-  auto fresh = [&] { return ScanParams32{A(), D.to(at::kFloat), bias.to(at::kFloat)}; };
+  auto fresh = [&] { return ops::scan_params_fp32(A_log, D, bias); };  // differentiable where gradients are wanted
   const bool grads = at::GradMode::is_enabled() && (A_log.requires_grad() || D.requires_grad() || bias.requires_grad());
   if (grads || ops::capturing_cuda_graph()) return fresh();
   ScanParamsMemo& m = scan_params_memo_;

@@ -13,6 +13,7 @@
 #include "model/channel_slot.h"
 #include "model/projection_adapter.h"
 #include "ops/decode_linear.h"
+#include "ops/selective_scan.h"
 #include "util/torch_compat.h"
 
 namespace mcd::ops {
@@ -96,15 +97,13 @@ class MambaMixerImpl : public torch::nn::Module {
  private:
   at::Tensor conv_weight() const;  // (E, K)
   at::Tensor conv_bias() const;    // (E), or undefined without a bias
-  at::Tensor A() const;            // (E, N) = −exp(A_log), float32
   // The scan's fp32 parameters: A = −exp(A_log), D and Δ's bias. Without gradients to them (an
   // inference pass, or frozen during fine-tuning) they are kept from one call to the next while
   // A_log, D and the bias keep the same storage at the same version (no in-place update, no
   // `to()` since), so an eager prefill of a bf16 model runs no conversion kernels per layer; never
-  // kept while a CUDA graph is captured (a replay must see later in-place updates).
-  struct ScanParams32 {
-    at::Tensor A, D, delta_bias;
-  };
+  // kept while a CUDA graph is captured (a replay must see later in-place updates): there one kernel
+  // forms all three (ops::scan_params_fp32), which also fills the memo (the same values both ways).
+  using ScanParams32 = ops::ScanParams32;
   ScanParams32 scan_params_fp32();
   struct SourceStamp {  // a parameter's storage (held, so it cannot be freed and reused) and version
     at::Storage storage;

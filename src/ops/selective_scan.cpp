@@ -166,6 +166,19 @@ std::pair<at::Tensor, at::Tensor> selective_scan_with_state(const ScanInputs& in
   return {r.first, last_state_into};
 }
 
+ScanParams32 scan_params_fp32(const at::Tensor& A_log, const at::Tensor& D, const at::Tensor& delta_bias) {
+  const auto grad = [](const at::Tensor& t) { return t.defined() && t.requires_grad(); };
+  const bool wants_grad = at::GradMode::is_enabled() && (grad(A_log) || grad(D) || grad(delta_bias));
+#ifdef MCD_WITH_CUDA
+  if (!wants_grad && backend() == Backend::kAuto && cuda::scan_params_fp32_supported(A_log, D, delta_bias))
+    return cuda::scan_params_fp32_cuda(A_log, D, delta_bias);
+#else
+  (void)wants_grad;
+#endif
+  const auto f32 = [](const at::Tensor& t) { return t.defined() ? t.to(at::kFloat) : t; };
+  return {-torch::exp(f32(A_log)), f32(D), f32(delta_bias)};
+}
+
 at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
                                const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
                                const at::Tensor& D, const at::Tensor& z,

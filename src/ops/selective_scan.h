@@ -39,6 +39,17 @@ std::pair<at::Tensor, at::Tensor> selective_scan_with_state(const ScanInputs& in
 // choose_scan_forward_algorithm). The model's channel-major prefill asks this (model/mamba.h).
 bool scan_prefers_time_contiguous(int64_t batch, int64_t dim, int64_t dstate, const at::Device& device);
 
+// A layer's scan parameters as the scan kernels take them, fp32: A = −exp(A_log), D and Δ's bias
+// widened (undefined ones stay undefined). With a gradient wanted (grad mode and one of them
+// requiring it) and off CUDA, the composite (differentiable); on CUDA otherwise one kernel for the
+// three (ops/cuda/scan_params_fp32_params.h) where the composite launches five — a captured
+// prefill's per-layer cost, model/mamba.h. The kernel takes exp in double and rounds once, so A may
+// differ from the composite's fp32 exp by a unit in the last place; D and the bias are exact.
+struct ScanParams32 {
+  at::Tensor A, D, delta_bias;
+};
+ScanParams32 scan_params_fp32(const at::Tensor& A_log, const at::Tensor& D, const at::Tensor& delta_bias);
+
 // The composite in LibTorch ops (sequential over L). Differentiable by autograd.
 at::Tensor selective_scan_composite(const ScanInputs& in, at::Tensor* last_state = nullptr);
 

@@ -14,6 +14,7 @@
 #include <limits>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "model/mamba.h"
@@ -835,6 +836,55 @@ TEST(ConvKernelModes, DispatchAutogradMatchesRawKernels) {
     comp = ops::causal_conv1d(x.detach(), w.detach(), b.detach(), true);
   }
   EXPECT_LT(test::rel_err(comp, y), 1e-5);
+}
+
+// The scan parameters widened in one kernel (ops::scan_params_fp32 on CUDA: what the eager memo and a
+// captured prefill use) against float64 and the composite: D and Δ's bias exactly (widening is
+// exact); A = −exp(A_log) within half a unit in fp32's last place of the float64 value (the kernel
+// takes exp in double, < 1 double ulp off, and rounds once; 2^-24 relative bounds half a unit,
+// times 1.0001 for the double's error) and within 3 units (3·2^-23 relative) of the composite's fp32
+// exp (CUDA's expf: ≤ 2 units). Every weight dtype, odd E and N and 130M's (1536, 16), D and the bias
+// present or absent; outputs poisoned, so an element the kernel skips fails. With a gradient wanted
+// the composite (autograd) runs.
+TEST(GpuScanParams, OneKernelGivesTheFloat64AndCompositeValues) {
+  MCD_SKIP_IF_NO_CUDA();
+  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  for (at::ScalarType dt : {at::kFloat, at::kHalf, at::kBFloat16}) {
+    for (auto [E, N] : {std::pair<int64_t, int64_t>{37, 5}, {1536, 16}}) {
+      for (bool vectors : {true, false}) {
+        const std::string what = std::string(dtype_name(dt)) + " E=" + std::to_string(E) + " N=" + std::to_string(N) +
+                                 (vectors ? "" : " no D, no bias");
+        torch::manual_seed(E + N + int(dt) + 3 * int(vectors));
+        const at::Tensor A_log = (torch::rand({E, N}, cuda) * 5.0 - 1.0).to(dt);
+        const at::Tensor D = vectors ? torch::randn({E}, cuda).to(dt) : at::Tensor();
+        const at::Tensor bias = vectors ? torch::randn({E}, cuda).to(dt) : at::Tensor();
+        ASSERT_TRUE(ops::cuda::scan_params_fp32_supported(A_log, D, bias)) << what;
+        ops::ScanParams32 p;
+        {
+          PoisonOutputs poison;
+          p = ops::scan_params_fp32(A_log, D, bias);
+        }
+        ASSERT_EQ(p.A.scalar_type(), at::kFloat) << what;
+        const at::Tensor ref64 = -torch::exp(A_log.to(at::kDouble)).cpu();
+        const at::Tensor err = (p.A.to(at::kDouble).cpu() - ref64).abs();
+        EXPECT_TRUE(err.le(ref64.abs() * (1.0001 * std::ldexp(1.0, -24))).all().item<bool>())
+            << what << ": max error " << err.max().item<double>();
+        const at::Tensor composite = -torch::exp(A_log.to(at::kFloat));
+        EXPECT_TRUE((p.A - composite).abs().le(composite.abs() * (3 * std::ldexp(1.0, -23))).all().item<bool>()) << what;
+        EXPECT_EQ(p.D.defined(), vectors) << what;
+        EXPECT_EQ(p.delta_bias.defined(), vectors) << what;
+        if (vectors) {
+          EXPECT_TRUE(torch::equal(p.D, D.to(at::kFloat))) << what;
+          EXPECT_TRUE(torch::equal(p.delta_bias, bias.to(at::kFloat))) << what;
+        }
+      }
+    }
+  }
+  const at::Tensor A_log = torch::rand({8, 4}, cuda).requires_grad_(true);
+  const ops::ScanParams32 p = ops::scan_params_fp32(A_log, at::Tensor(), at::Tensor());
+  ASSERT_TRUE(p.A.requires_grad());
+  p.A.sum().backward();
+  EXPECT_TRUE(torch::allclose(A_log.grad(), -torch::exp(A_log.detach()))) << "d(−exp(a))/da = −exp(a)";
 }
 
 // ------------------------------------------------------------------------------ decode step

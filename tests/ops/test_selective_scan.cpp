@@ -150,6 +150,22 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{2, 5, 7, 3, true, true, true, true, true}, Case{1, 4, 9, 16, false, false, false, true, true},
                       Case{2, 3, 6, 2, true, false, true, false, true}));
 
+// The scan parameters in fp32 (ops::scan_params_fp32; the CUDA kernel is tested in test_gpu): on the
+// CPU exactly the composite −exp(A_log), D and Δ's bias widened, undefined ones left undefined, and
+// with gradients wanted an autograd graph to A_log (d(−exp(a))/da = −exp(a)).
+TEST(SelectiveScan, ScanParamsFp32AreTheWidenedParameters) {
+  torch::manual_seed(3);
+  const at::Tensor A_log = torch::rand({5, 3}).to(at::kBFloat16), D = torch::randn({5}).to(at::kBFloat16);
+  const ops::ScanParams32 p = ops::scan_params_fp32(A_log, D, at::Tensor());
+  EXPECT_TRUE(torch::equal(p.A, -torch::exp(A_log.to(at::kFloat))));
+  EXPECT_TRUE(torch::equal(p.D, D.to(at::kFloat)));
+  EXPECT_FALSE(p.delta_bias.defined());
+  const at::Tensor a = torch::rand({4, 2}, torch::kDouble).requires_grad_(true);
+  const ops::ScanParams32 g = ops::scan_params_fp32(a, at::Tensor(), at::Tensor());
+  g.A.sum().backward();
+  EXPECT_TRUE(torch::allclose(a.grad(), -torch::exp(a.detach().to(at::kFloat)).to(at::kDouble)));
+}
+
 // a_is_log: the step takes the model's A_log and uses −exp(A_log); the same step as passing
 // −exp(A_log) itself, so bit-equal (the composite computes the same LibTorch ops in both cases).
 TEST(SelectiveScan, StepTakesALogAsTheNegatedExponential) {

@@ -133,6 +133,11 @@ std::pair<at::Tensor, at::Tensor> add_rms_norm_linear_cuda(const at::Tensor& res
                                                            const at::Tensor& weight, double eps,
                                                            const at::Tensor& proj_w, const at::Tensor& proj_b);
 
+// A layer's scan parameters widened to fp32 in one kernel (ops/selective_scan.h scan_params_fp32):
+// A_log (E, N), D and Δ's bias (E) or undefined, of one dtype (fp32/fp16/bf16), contiguous, on one device.
+bool scan_params_fp32_supported(const at::Tensor& A_log, const at::Tensor& D, const at::Tensor& delta_bias);
+ScanParams32 scan_params_fp32_cuda(const at::Tensor& A_log, const at::Tensor& D, const at::Tensor& delta_bias);
+
 // Decode steps (ops/causal_conv1d.h causal_conv1d_step, ops/selective_scan.h selective_scan_step):
 // one launch each. Activations fp32/fp16/bf16 in (B, ·) rows with unit inner stride; weights fp32
 // or the activations' dtype (all of one op's weights alike); the scan state fp32 contiguous.
