@@ -891,14 +891,14 @@ TEST(GpuScanParams, OneKernelGivesTheFloat64AndCompositeValues) {
 
 // The decode-step kernels (ops/cuda/decode_step.cu) against the float64 composites over three
 // consecutive steps, outputs and states: every activation dtype with fp32 weights and with weights
-// in the activations' dtype (a bf16 model's), odd sizes (B 3, E 37, K 1..4, N 1/5/16/24), Δ given or formed from its low-rank rows,, rows read
+// in the activations' dtype (a bf16 model's), odd sizes (B 3, E 37, K 1..4, N 1/5/16/24), Δ given or formed from its low-rank rows (R 3 and 16), rows read
 // from the model's wider buffers (x and z in xz, B and C in x_dbl). Outputs: the tolerance rule
 // against the composite in the same precision. The conv state only moves inputs, so it must equal
 // the composite's bit for bit; the scan state is fp32 in both (the rule with fp32's floor).
 TEST(GpuDecodeStep, KernelsMatchFloat64CompositesOverThreeSteps) {
   MCD_SKIP_IF_NO_CUDA();
   const auto cuda = torch::TensorOptions().device(torch::kCUDA);
-  const int64_t nb = 3, E = 37, R = 3;
+  const int64_t nb = 3, E = 37;
   auto cpu64 = [](const at::Tensor& t) { return t.defined() ? t.to(at::kDouble).cpu() : t; };
   for (at::ScalarType dt : {at::kFloat, at::kHalf, at::kBFloat16}) {
     for (bool w32 : {true, false}) {
@@ -933,11 +933,15 @@ TEST(GpuDecodeStep, KernelsMatchFloat64CompositesOverThreeSteps) {
         // N = 5: no z, D or Δ bias, no softplus, and A itself instead of A_log (the null paths).
         const bool full = N != 5;
         // low_rank: Δ from its (B, R) rows and dt_proj (E, R) inside the step, as the model calls it.
-        for (bool low_rank : {false, true}) {
+        // rank 0: Δ given; 3: Δ formed from its low-rank rows, lane j taking ranks j, j + 4, …; 16: each
+        // lane a contiguous quarter of the rank as vectors (the models' R = 48 / 64 path, decode_step.cu).
+        for (int64_t rank : {int64_t{0}, int64_t{3}, int64_t{16}}) {
+          const bool low_rank = rank > 0;
+          const int64_t R = low_rank ? rank : 3;
           if (low_rank && !full) continue;
           const std::string what = std::string("scan ") + dtype_name(dt) + (w32 ? " w32" : " w=act") + " N=" +
-                                   std::to_string(N) + (low_rank ? " low-rank" : "");
-          torch::manual_seed(1000 * N + 10 * int(w32) + int(dt) + 7 * int(low_rank));
+                                   std::to_string(N) + (low_rank ? " low-rank R=" + std::to_string(R) : "");
+          torch::manual_seed(1000 * N + 10 * int(w32) + int(dt) + 7 * rank);
           const at::Tensor a_log = (torch::rand({E, N}, cuda) * 2.5).to(wt);
           const at::Tensor A = full ? a_log : (-torch::exp(a_log.to(at::kFloat))).to(wt);
           const at::Tensor D = full ? torch::randn({E}, cuda).to(wt) : at::Tensor();

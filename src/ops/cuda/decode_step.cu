@@ -63,13 +63,17 @@ __device__ __forceinline__ void load4(const T* __restrict__ g, float* out) {
 // kPerLane: the most states a lane owns, as compiled (4 covers N ≤ 16; the kernel's arrays and
 // registers scale with it: 92 registers at kScanStepMaxPerLane = 16 held 5 blocks per SM, and the
 // batch-64 step ran 4.7 waves of them at 14.8 µs per 130M layer, H200, seventh session).
-template <typename T, typename W, bool kLowRank, bool kVec4, int kPerLane>
+// The grid: blockIdx.y the sequence, blockIdx.x a block of kStepThreads / kScanStepLanes channels (no
+// division by E: a 64-bit one took a good share of the batch-64 step's instructions).
+// kRankVec4 (with kLowRank): each lane takes a contiguous quarter of the rank (a multiple of 4,
+// aligned), its Δ-row and weight entries as vectors; otherwise lane j the ranks j, j + 4, ….
+template <typename T, typename W, bool kLowRank, bool kVec4, int kPerLane, bool kRankVec4>
 __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams p) {
-  const int64_t g = (int64_t(blockIdx.x) * kStepThreads + threadIdx.x) / kScanStepLanes;  // b·E + e
   const int lane = threadIdx.x % kScanStepLanes;
+  const int64_t b = blockIdx.y, e_raw = int64_t(blockIdx.x) * (kStepThreads / kScanStepLanes) + threadIdx.x / kScanStepLanes;
   // No early return: every lane of the warp takes part in the shuffles; past the end they read nothing.
-  const bool ok = g < p.batch * p.dim;
-  const int64_t b = ok ? g / p.dim : 0, e = ok ? g - b * p.dim : 0;
+  const bool ok = e_raw < p.dim;
+  const int64_t e = ok ? e_raw : 0, g = b * p.dim + e;  // g: the (sequence, channel) row of the state
   const int N = static_cast<int>(p.dstate);
   const int per_lane = (N + kScanStepLanes - 1) / kScanStepLanes, n0 = lane * per_lane;
   const int mine = ok ? max(0, min(per_lane, N - n0)) : 0;  // states this lane owns
@@ -114,9 +118,22 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
     const W* __restrict__ wr = static_cast<const W*>(p.delta_proj) + e * p.rank;
     const int R = ok ? static_cast<int>(p.rank) : 0;
     float part = 0.f;
-    // Unrolled so the lane's rank loads (12 at R = 48) are in flight together, not one latency each.
+    if constexpr (kRankVec4) {
+      const int per = R / kScanStepLanes, r0 = lane * per;  // a multiple of 4
+      // Unrolled so the lane's vector loads (3 pairs at R = 48) are in flight together.
+#pragma unroll 4
+      for (int c = 0; c < per; c += 4) {
+        float lv[4], wv[4];
+        load4(low + r0 + c, lv);
+        load4(wr + r0 + c, wv);
+#pragma unroll
+        for (int k = 0; k < 4; ++k) part = fmaf(lv[k], wv[k], part);
+      }
+    } else {
+      // Unrolled so the lane's rank loads (12 at R = 48) are in flight together, not one latency each.
 #pragma unroll 8
-    for (int r = lane; r < R; r += kScanStepLanes) part = fmaf(to_float(low[r]), to_float(wr[r]), part);
+      for (int r = lane; r < R; r += kScanStepLanes) part = fmaf(to_float(low[r]), to_float(wr[r]), part);
+    }
     dt = warp_sum<kScanStepLanes>(part);
   } else {
     dt = ok ? to_float(static_cast<const T*>(p.delta)[b * p.delta_batch_stride + e]) : 0.f;
@@ -163,21 +180,29 @@ bool aligned(const void* q, int bytes) { return reinterpret_cast<uintptr_t>(q) %
 template <typename T, typename W>
 void launch_scan(const ScanStepParams& p) {
   if (p.batch * p.dim == 0) return;
-  const dim3 blocks(blocks_for(p.batch * p.dim * kScanStepLanes));
+  constexpr int kChannels = kStepThreads / kScanStepLanes;
+  MCD_CHECK(p.batch <= 65535, "scan step: at most 65535 sequences, got ", p.batch);
+  const dim3 blocks(unsigned((p.dim + kChannels - 1) / kChannels), unsigned(p.batch));
   // Vectors: N a multiple of 4 per lane, 4-element groups aligned in the state, A, B and C.
   const int tb = static_cast<int>(sizeof(T)), wb = static_cast<int>(sizeof(W));
   const int64_t per_lane = (p.dstate + kScanStepLanes - 1) / kScanStepLanes;
   const bool vec4 = p.dstate % (4 * kScanStepLanes) == 0 && aligned(p.state, 16) && aligned(p.A, 4 * wb) &&
                     aligned(p.B, 4 * tb) && aligned(p.C, 4 * tb) && p.B_batch_stride % 4 == 0 &&
                     p.C_batch_stride % 4 == 0;
-  MCD_BOOL_SWITCH(p.delta_proj != nullptr, kLowRank, [&] {
-    MCD_BOOL_SWITCH(vec4, kVec4, [&] {
-      if (per_lane <= 4)
-        launch_overlapped(scan_step_kernel<T, W, kLowRank, kVec4, 4>, blocks, kStepThreads, 0, p.stream, p.overlap, p);
-      else
-        launch_overlapped(scan_step_kernel<T, W, kLowRank, kVec4, kScanStepMaxPerLane>, blocks, kStepThreads, 0,
-                          p.stream, p.overlap, p);
-    });
+  // The rank in vectors: a multiple of 4 per lane, every lane's stretch aligned in both operands.
+  const bool rank_vec4 = p.delta_proj != nullptr && p.rank % (4 * kScanStepLanes) == 0 && aligned(p.delta, 4 * tb) &&
+                         p.delta_batch_stride % 4 == 0 && aligned(p.delta_proj, 4 * wb);
+  auto launch = [&](auto kernel) { launch_overlapped(kernel, blocks, kStepThreads, 0, p.stream, p.overlap, p); };
+  MCD_BOOL_SWITCH(vec4, kVec4, [&] {
+    if (p.delta_proj == nullptr) {
+      if (per_lane <= 4) launch(scan_step_kernel<T, W, false, kVec4, 4, false>);
+      else launch(scan_step_kernel<T, W, false, kVec4, kScanStepMaxPerLane, false>);
+    } else {
+      MCD_BOOL_SWITCH(rank_vec4, kRankVec4, [&] {
+        if (per_lane <= 4) launch(scan_step_kernel<T, W, true, kVec4, 4, kRankVec4>);
+        else launch(scan_step_kernel<T, W, true, kVec4, kScanStepMaxPerLane, kRankVec4>);
+      });
+    }
   });
 }
 
