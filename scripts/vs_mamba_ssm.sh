@@ -19,6 +19,8 @@
 #            CUDA-graph replay, under the Kineto profiler (`profile --trace`), its GPU time by kernel
 #            (scripts/trace_kernels.py);
 #   decode_trace (not a default) ours: the same for the batch-64 graph decode (one sample of its tokens);
+#   train_trace (not a default) ours: the same for one 8x2048 training step, dense and 75 % pruned (what
+#            does not shrink with the width, issue 13);
 #   pruned   ours: dense and 25/50/75 % uniformly pruned (`init --sparsity`), interleaved in one
 #            `profile` per preset: prefill 1x4096, graph decode at batch 64, training step 8x2048;
 #   pretrain ours: `mamba-codesign pretrain` 8 × 2048 on enwiki2015/AA (80 steps): default, the low_memory
@@ -138,6 +140,20 @@ if has decode_trace; then  # where a batch-64 graph decode step's GPU time goes,
     echo "decode trace $p rc=$?"
     python3 scripts/trace_kernels.py "$out/traces/$p"-decode.decode*.json >"$out/traces/$p-decode-kernels.txt"
     head -16 "$out/traces/$p-decode-kernels.txt"
+  done
+fi
+if has train_trace; then  # what does not shrink with the width: one 8x2048 training step, dense and 75 % pruned
+  mkdir -p "$out/traces"
+  for p in mamba-130m mamba-370m; do
+    models "$p"
+    for s in 0 75; do
+      timeout 150 "$bin" profile --model "$out/models/$p-s$s" --device cuda --prefill "" --decode-batch "" \
+        --train-batch 8x2048 --iters 5 --trace "$out/traces/$p-s$s-train.json" \
+        --out "$out/traces/$p-s$s-train-profile.json" >"$out/traces/$p-s$s-train.log" 2>&1
+      echo "train trace $p s$s rc=$?"
+      python3 scripts/trace_kernels.py "$out/traces/$p-s$s-train".train*.json >"$out/traces/$p-s$s-train-kernels.txt"
+      head -20 "$out/traces/$p-s$s-train-kernels.txt"
+    done
   done
 fi
 decode_ab() {  # FLAG: graph decode with the global option FLAG off and on, alternating processes, two rounds
