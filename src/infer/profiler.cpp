@@ -6,6 +6,7 @@
 
 #include "infer/graph_decoder.h"
 #include "infer/graph_prefill.h"
+#include "ops/adamw_step.h"
 #include "util/error.h"
 
 #ifdef MCD_WITH_CUDA
@@ -165,7 +166,7 @@ void CaseRunner::work() {
         loss = model_->loss(s_->ids);
       }
       loss.backward();
-      s_->optimizer->step();
+      ops::adamw_step(*s_->optimizer);  // as pre-training steps it: fused on CUDA
       break;
     }
   }

@@ -44,7 +44,8 @@ struct MemoryUse {
 class CaseRunner {
  public:
   // `model` is used as given (device and dtype chosen by the caller); train cases switch it to
-  // train mode and give it an AdamW optimizer (bf16 autocast on CUDA when `autocast`).
+  // train mode and give it an AdamW optimizer, stepped as pre-training steps it (ops::adamw_step:
+  // fused on CUDA), with bf16 autocast on CUDA when `autocast`.
   CaseRunner(MambaLM model, const ProfileCase& c, torch::Device device, uint64_t seed, bool autocast);
   ~CaseRunner();
 

@@ -12,6 +12,7 @@
 #include <iostream>
 #include <limits>
 
+#include "ops/adamw_step.h"
 #include "ops/options.h"
 #include "train/memory_stats.h"
 #include "train/step_graphs.h"
@@ -200,7 +201,7 @@ nlohmann::json run_training_loop(Objective& objective, Communicator& comm, const
     // The norm is logged either way (read at logging time only); a clip of 0 means no clipping.
     const at::Tensor grad_norm =
         clip_grad_norm(trained, s.grad_clip > 0 ? s.grad_clip : std::numeric_limits<double>::infinity());
-    adamw_step(*optimizer);
+    ops::adamw_step(*optimizer);
     unread.push_back({step, lr, std::move(losses)});
     objective.end_step(ctx);
     units_seen += objective.units_per_step();

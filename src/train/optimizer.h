@@ -25,13 +25,7 @@ bool uses_weight_decay(const std::string& name, const at::Tensor& param);
 
 std::unique_ptr<torch::optim::AdamW> make_adamw(torch::nn::Module& module, const OptimizerSettings& s);
 
-// One AdamW step of every group. With LibTorch ≥ 2 and every stepped parameter an fp32 CUDA
-// tensor, LibTorch's fused multi-tensor kernel (`_fused_adamw_`, one launch series per group
-// instead of ~10 kernels per parameter); otherwise opt.step(), the reference. Both read and write
-// the same state (exp_avg, exp_avg_sq, step) in opt.state(), so checkpoints and resume do not
-// care which ran; they differ only in rounding (tests/gpu: GpuTrain.FusedAdamWMatchesTheReference).
-void adamw_step(torch::optim::AdamW& opt);
-bool adamw_step_is_fused(const torch::optim::AdamW& opt);  // what adamw_step will do
+// One AdamW step: ops::adamw_step (ops/adamw_step.h), LibTorch's fused kernel where it applies.
 
 // Gradient-norm clipping as LibTorch's clip_grad_norm_ (total 2-norm over every gradient; when
 // above max_norm the gradients are scaled by max_norm / (norm + 1e-6)); max_norm = ∞ only measures.

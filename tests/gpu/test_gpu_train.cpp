@@ -9,6 +9,7 @@
 #include <string>
 
 #include "model/mamba.h"
+#include "ops/adamw_step.h"
 #include "ops/options.h"
 #include "test_support.h"
 #include "train/memory_stats.h"
@@ -53,9 +54,9 @@ TEST(GpuTrain, FusedAdamWMatchesTheReference) {
       fp[i].mutable_grad() = grad.clone();
       rp[i].mutable_grad() = grad.clone();
     }
-    if (k == 0) ASSERT_TRUE(train::adamw_step_is_fused(*fused) || kTorchMajor < 2) << "LibTorch 2 on CUDA: fused path";
+    if (k == 0) ASSERT_TRUE(ops::adamw_step_is_fused(*fused) || kTorchMajor < 2) << "LibTorch 2 on CUDA: fused path";
     const at::Tensor before = rp[1].detach().clone();
-    train::adamw_step(*fused);
+    ops::adamw_step(*fused);
     ref->step();
     max_update = std::max(max_update, (rp[1] - before).abs().max().item<double>());
   }
