@@ -8,6 +8,7 @@
 #include "ops/causal_conv1d.h"
 #include "ops/chunked_cross_entropy.h"
 #include "ops/decode_linear.h"
+#include "ops/gradient_wanted.h"
 #include "ops/graph_capture.h"
 #include "ops/mamba_inner.h"
 #include "ops/options.h"
@@ -118,7 +119,7 @@ bool MambaMixerImpl::same_source(const SourceStamp& s, const at::Tensor& t) {
 MambaMixerImpl::ScanParams32 MambaMixerImpl::scan_params_fp32() {
   const at::Tensor& bias = dt_proj->bias;
   auto fresh = [&] { return ops::scan_params_fp32(A_log, D, bias); };  // differentiable where gradients are wanted
-  const bool grads = at::GradMode::is_enabled() && (A_log.requires_grad() || D.requires_grad() || bias.requires_grad());
+  const bool grads = ops::gradient_wanted(A_log, D, bias);
   if (grads || ops::capturing_cuda_graph()) return fresh();
   ScanParamsMemo& m = scan_params_memo_;
   if (!(same_source(m.A_log, A_log) && same_source(m.D, D) && same_source(m.bias, bias)))

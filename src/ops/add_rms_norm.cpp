@@ -3,6 +3,7 @@
 
 #include "ops/autocast_linear.h"
 #include "ops/backend.h"
+#include "ops/gradient_wanted.h"
 #include "util/error.h"
 
 #ifdef MCD_WITH_CUDA
@@ -44,8 +45,7 @@ AddNormOut add_rms_norm(const at::Tensor& residual_in, const at::Tensor& prev, c
   // mamba-ssm's fused norm does, where the composite first rounds it to the weight's dtype.
   if (backend() == Backend::kAuto && weight.is_cuda() &&
       (weight.scalar_type() == at::kBFloat16 || weight.scalar_type() == at::kHalf) &&
-      !(at::GradMode::is_enabled() && (weight.requires_grad() || residual_in.requires_grad() ||
-                                       (prev.defined() && prev.requires_grad()))) &&
+      !gradient_wanted(weight, residual_in, prev) &&
       cuda::add_norm_inference_supported(residual_in, prev, weight, out_dtype)) {
     auto [normed, residual] = cuda::add_rms_norm_inference_cuda(residual_in, prev, weight, eps, out_dtype);
     return {normed, residual};

@@ -3,6 +3,7 @@
 #include "ops/chunked_cross_entropy.h"
 
 #include "ops/backend.h"
+#include "ops/gradient_wanted.h"
 #include "util/error.h"
 
 #ifdef MCD_WITH_CUDA
@@ -107,7 +108,7 @@ at::Tensor chunked_cross_entropy(const at::Tensor& hidden, const at::Tensor& wei
             "chunked_cross_entropy: targets must be (T) int64, got ", targets.sizes());
   MCD_CHECK(chunk_rows >= 0, "chunked_cross_entropy: chunk_rows must be >= 0 (0 = automatic)");
   if (chunk_rows == 0) chunk_rows = hidden.is_cuda() ? 4096 : 1024;
-  const bool want_grad = at::GradMode::is_enabled() && (hidden.requires_grad() || weight.requires_grad());
+  const bool want_grad = gradient_wanted(hidden, weight);
   return ChunkedCrossEntropy::apply(hidden, weight, targets, chunk_rows, want_grad)[0];
 }
 

@@ -5,6 +5,7 @@
 #include "ops/add_rms_norm.h"
 #include "ops/backend.h"
 #include "ops/causal_conv1d.h"
+#include "ops/gradient_wanted.h"
 #include "util/error.h"
 #include "util/torch_compat.h"
 
@@ -19,9 +20,7 @@ at::Tensor decode_linear(const at::Tensor& x, const at::Tensor& weight, const at
             "decode_linear: x must be (rows, in) and weight (out, in), got ", x.sizes(), " and ", weight.sizes());
   // The kernel has no backward: with gradients wanted, torch's linear (autograd) runs; likewise under
   // CUDA autocast, whose own casts and product then apply as they would to a torch linear.
-  const bool wants_grad = cuda_autocast_enabled() ||
-                          (at::GradMode::is_enabled() &&
-                           (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad())));
+  const bool wants_grad = cuda_autocast_enabled() || gradient_wanted(x, weight, bias);
 #ifdef MCD_WITH_CUDA
   if (!wants_grad && backend() == Backend::kAuto && cuda::decode_linear_supported(x, weight, bias))
     return cuda::decode_linear_cuda(x, weight, bias);
@@ -51,10 +50,8 @@ namespace {
 
 bool norm_linear_wants_grad(const NormInput& residual_in, const at::Tensor& prev, const at::Tensor& norm_weight,
                             const at::Tensor& weight, const at::Tensor& bias) {
-  const auto grad = [](const at::Tensor& t) { return t.defined() && t.requires_grad(); };
   return cuda_autocast_enabled() ||
-         (at::GradMode::is_enabled() && (grad(residual_in.residual) || grad(residual_in.embedding) || grad(prev) ||
-                                         norm_weight.requires_grad() || weight.requires_grad() || grad(bias)));
+         gradient_wanted(residual_in.residual, residual_in.embedding, prev, norm_weight, weight, bias);
 }
 
 #ifdef MCD_WITH_CUDA
@@ -99,8 +96,7 @@ NormConvOut add_rms_norm_decode_linear_conv_step(const NormInput& residual_in, c
   const std::optional<cuda::EmbeddingRows> embed = embedding_rows(residual_in);
   const cuda::EmbeddingRows* e = embed ? &*embed : nullptr;
   const bool wants_grad = norm_linear_wants_grad(residual_in, prev, norm_weight, weight, bias) ||
-                          (at::GradMode::is_enabled() && (conv_weight.requires_grad() ||
-                                                          (conv_bias.defined() && conv_bias.requires_grad())));
+                          gradient_wanted(conv_weight, conv_bias);
   const cuda::ConvStepOperands conv{&conv_state, conv_weight, conv_bias, silu};
   if (!wants_grad && backend() == Backend::kAuto &&
       cuda::add_norm_decode_linear_supported(residual_in.residual, prev, norm_weight, weight, bias, e) &&

@@ -6,6 +6,7 @@
 #include "ops/backend.h"
 #include "ops/cpu/selective_scan_cpu.h"
 #include "ops/decode_linear.h"
+#include "ops/gradient_wanted.h"
 #include "ops/options.h"
 #include "util/error.h"
 
@@ -167,8 +168,7 @@ std::pair<at::Tensor, at::Tensor> selective_scan_with_state(const ScanInputs& in
 }
 
 ScanParams32 scan_params_fp32(const at::Tensor& A_log, const at::Tensor& D, const at::Tensor& delta_bias) {
-  const auto grad = [](const at::Tensor& t) { return t.defined() && t.requires_grad(); };
-  const bool wants_grad = at::GradMode::is_enabled() && (grad(A_log) || grad(D) || grad(delta_bias));
+  const bool wants_grad = gradient_wanted(A_log, D, delta_bias);
 #ifdef MCD_WITH_CUDA
   if (!wants_grad && backend() == Backend::kAuto && cuda::scan_params_fp32_supported(A_log, D, delta_bias))
     return cuda::scan_params_fp32_cuda(A_log, D, delta_bias);

@@ -41,8 +41,6 @@ DType weight_code(const at::Tensor& w, const at::Tensor& act, const char* op) {
   return w.scalar_type() == at::kFloat ? DType::kFloat32 : dtype_code(act.scalar_type(), op);
 }
 
-bool vector_ok(const at::Tensor& t, int64_t n) { return !t.defined() || (t.dim() == 1 && t.size(0) == n && t.is_contiguous()); }
-
 }  // namespace
 
 bool conv_step_supported(const at::Tensor& state, const at::Tensor& x, const at::Tensor& weight,

@@ -33,6 +33,11 @@ inline at::Tensor fresh(at::Tensor t) {
   return t;
 }
 
+// An optional per-channel vector (D, a bias): absent, or (n) contiguous.
+inline bool vector_ok(const at::Tensor& t, int64_t n) {
+  return !t.defined() || (t.dim() == 1 && t.size(0) == n && t.is_contiguous());
+}
+
 // Whether a (B, ·, L) operand has unit time stride — or a single step (whose stride LibTorch leaves
 // arbitrary), or is absent (an optional operand).
 inline bool time_unit_stride(const at::Tensor& t) { return !t.defined() || t.size(2) <= 1 || t.stride(2) == 1; }

@@ -14,11 +14,10 @@ bool scan_params_fp32_supported(const at::Tensor& A_log, const at::Tensor& D, co
   if (!A_log.defined() || !A_log.is_cuda() || A_log.dim() != 2 || !A_log.is_contiguous()) return false;
   const auto t = A_log.scalar_type();
   if (t != at::kFloat && t != at::kHalf && t != at::kBFloat16) return false;
-  auto vector_ok = [&](const at::Tensor& v) {
-    return !v.defined() || (v.device() == A_log.device() && v.scalar_type() == t && v.dim() == 1 &&
-                            v.size(0) == A_log.size(0) && v.is_contiguous());
+  auto like_A_log = [&](const at::Tensor& v) {
+    return vector_ok(v, A_log.size(0)) && (!v.defined() || (v.device() == A_log.device() && v.scalar_type() == t));
   };
-  return vector_ok(D) && vector_ok(delta_bias);
+  return like_A_log(D) && like_A_log(delta_bias);
 }
 
 ScanParams32 scan_params_fp32_cuda(const at::Tensor& A_log, const at::Tensor& D,
