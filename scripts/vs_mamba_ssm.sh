@@ -18,7 +18,7 @@
 #   prefill_trace (not a default) ours: one 1x4096 prefill of mamba-130m and mamba-370m, eager and a
 #            CUDA-graph replay, under the Kineto profiler (`profile --trace`), its GPU time by kernel
 #            (scripts/trace_kernels.py);
-#   decode_trace (not a default) ours: the same for the batch-64 graph decode (one sample of its tokens);
+#   decode_trace (not a default) ours: the same for the graph decode at batch 64 and 1 (one sample of its tokens);
 #   train_trace (not a default) ours: the same for one 8x2048 training step, dense and 75 % pruned (what
 #            does not shrink with the width, issue 13);
 #   pruned   ours: dense and 25/50/75 % uniformly pruned (`init --sparsity`), interleaved in one
@@ -134,12 +134,15 @@ if has decode_trace; then  # where a batch-64 graph decode step's GPU time goes,
   for p in mamba-130m mamba-370m; do
     models "$p"
     # shellcheck disable=SC2086  # OURS_OPTIONS: words
-    timeout 120 "$bin" ${OURS_OPTIONS:-} profile --model "$out/models/$p-s0" --device cuda --prefill "" \
-      --decode-batch 64 --iters 20 --trace "$out/traces/$p-decode.json" \
-      --out "$out/traces/$p-decode-profile.json" >"$out/traces/$p-decode.log" 2>&1
-    echo "decode trace $p rc=$?"
-    python3 scripts/trace_kernels.py "$out/traces/$p"-decode.decode*.json >"$out/traces/$p-decode-kernels.txt"
-    head -16 "$out/traces/$p-decode-kernels.txt"
+    for b in 64 1; do  # batch 64: the throughput target; batch 1: the latency target
+      tag=$p-decode$([[ $b == 64 ]] || echo "-b$b")
+      timeout 120 "$bin" ${OURS_OPTIONS:-} profile --model "$out/models/$p-s0" --device cuda --prefill "" \
+        --decode-batch "$b" --iters 20 --trace "$out/traces/$tag.json" \
+        --out "$out/traces/$tag-profile.json" >"$out/traces/$tag.log" 2>&1
+      echo "decode trace $p batch $b rc=$?"
+      python3 scripts/trace_kernels.py "$out/traces/$tag".decode*.json >"$out/traces/$tag-kernels.txt"
+      head -16 "$out/traces/$tag-kernels.txt"
+    done
   done
 fi
 if has train_trace; then  # what does not shrink with the width: one 8x2048 training step, dense and 75 % pruned

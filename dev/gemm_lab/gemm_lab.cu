@@ -6,9 +6,15 @@
 // a block's warps (partial tiles summed in a fixed order), or 64 columns per block with x staged in
 // shared memory — against cuBLAS and, at M = 8,
 // the library's decode_linear; every version checked against a float64 CPU reference, then timed
-// with the weights rotated past the 50 MB L2 (a decode step reads each layer's weights from DRAM).
+// with the weights rotated past the 50 MB L2 (a decode step reads each layer's weights from DRAM),
+// two ways: `plain`, back-to-back launches, and `graph`, the same launches captured in one CUDA graph
+// and replayed, which is how the graph decoder runs them (the first lab's plain timings, 7.8–9.5 µs
+// per call for every version, were well above the 4.7 µs the same cuBLAS kernels take inside a
+// decode graph, so a per-launch cost hid the kernels' differences). Besides cuBLAS's default choice,
+// every algorithm cuBLASLt's heuristic offers for the shape (up to 24) is a version of its own.
 // Built only with -DMCD_BUILD_DEV=ON; not part of the library or its tests.
-//   usage: gemm_lab [--check-only] [--reps N]
+//   usage: gemm_lab [--check-only] [--reps N] [--rows 8,16,32,64]
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -20,7 +26,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -39,6 +47,8 @@ namespace {
   } while (0)
 
 using bf16 = __nv_bfloat16;
+
+cudaStream_t g_stream = nullptr;  // every version runs here (graph capture needs a non-default stream)
 
 // ---------------------------------------------------------------- the WMMA versions
 // A block of kWarps warps owns kNTile output columns for all M rows (kMFrags·16 of them, the rows
@@ -151,10 +161,10 @@ void launch_wmma(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) 
   const dim3 grid(c.N / kNTile);
   const int frags = (M + 15) / 16;
   switch (frags) {
-    case 1: wmma_decode_gemm<kWarps, kNTile, 1><<<grid, 32 * kWarps>>>(x, w, out, M, c.N, c.K); break;
-    case 2: wmma_decode_gemm<kWarps, kNTile, 2><<<grid, 32 * kWarps>>>(x, w, out, M, c.N, c.K); break;
-    case 3: wmma_decode_gemm<kWarps, kNTile, 3><<<grid, 32 * kWarps>>>(x, w, out, M, c.N, c.K); break;
-    default: wmma_decode_gemm<kWarps, kNTile, 4><<<grid, 32 * kWarps>>>(x, w, out, M, c.N, c.K); break;
+    case 1: wmma_decode_gemm<kWarps, kNTile, 1><<<grid, 32 * kWarps, 0, g_stream>>>(x, w, out, M, c.N, c.K); break;
+    case 2: wmma_decode_gemm<kWarps, kNTile, 2><<<grid, 32 * kWarps, 0, g_stream>>>(x, w, out, M, c.N, c.K); break;
+    case 3: wmma_decode_gemm<kWarps, kNTile, 3><<<grid, 32 * kWarps, 0, g_stream>>>(x, w, out, M, c.N, c.K); break;
+    default: wmma_decode_gemm<kWarps, kNTile, 4><<<grid, 32 * kWarps, 0, g_stream>>>(x, w, out, M, c.N, c.K); break;
   }
   MCD_CUDA_CHECK(cudaGetLastError());
 }
@@ -166,10 +176,10 @@ bool wmma_fits(int M, const Case& c) {
 void launch_wmma_staged(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
   const dim3 grid(c.N / 64);
   switch ((M + 15) / 16) {
-    case 1: wmma_staged_decode_gemm<1><<<grid, 128>>>(x, w, out, M, c.N, c.K); break;
-    case 2: wmma_staged_decode_gemm<2><<<grid, 128>>>(x, w, out, M, c.N, c.K); break;
-    case 3: wmma_staged_decode_gemm<3><<<grid, 128>>>(x, w, out, M, c.N, c.K); break;
-    default: wmma_staged_decode_gemm<4><<<grid, 128>>>(x, w, out, M, c.N, c.K); break;
+    case 1: wmma_staged_decode_gemm<1><<<grid, 128, 0, g_stream>>>(x, w, out, M, c.N, c.K); break;
+    case 2: wmma_staged_decode_gemm<2><<<grid, 128, 0, g_stream>>>(x, w, out, M, c.N, c.K); break;
+    case 3: wmma_staged_decode_gemm<3><<<grid, 128, 0, g_stream>>>(x, w, out, M, c.N, c.K); break;
+    default: wmma_staged_decode_gemm<4><<<grid, 128, 0, g_stream>>>(x, w, out, M, c.N, c.K); break;
   }
   MCD_CUDA_CHECK(cudaGetLastError());
 }
@@ -184,7 +194,61 @@ void run_cublas(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
                           c.K, &beta, out, CUDA_R_16BF, c.N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
-// The library's few-row kernel (ops/cuda/decode_linear.cu), plain launches.
+// cuBLASLt with one given algorithm (the heuristic's i-th answer for this shape), the same product
+// and layouts as run_cublas; a 32 MB workspace, as cuBLAS's own default on sm_90.
+cublasLtHandle_t g_lt = nullptr;
+void* g_workspace = nullptr;
+constexpr size_t kWorkspaceBytes = size_t(32) << 20;
+
+struct LtPlan {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  std::vector<cublasLtMatmulHeuristicResult_t> algos;
+  LtPlan(int M, const Case& cs) {
+    LAB_CUBLAS(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    LAB_CUBLAS(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+    LAB_CUBLAS(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+    LAB_CUBLAS(cublasLtMatrixLayoutCreate(&a, CUDA_R_16BF, cs.K, cs.N, cs.K));  // W stored (K × N), ld K
+    LAB_CUBLAS(cublasLtMatrixLayoutCreate(&b, CUDA_R_16BF, cs.K, M, cs.K));     // x stored (K × M), ld K
+    LAB_CUBLAS(cublasLtMatrixLayoutCreate(&c, CUDA_R_16BF, cs.N, M, cs.N));     // out (N × M), ld N
+    cublasLtMatmulPreference_t pref = nullptr;
+    LAB_CUBLAS(cublasLtMatmulPreferenceCreate(&pref));
+    const uint64_t ws = kWorkspaceBytes;
+    LAB_CUBLAS(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
+    algos.resize(24);
+    int found = 0;
+    LAB_CUBLAS(cublasLtMatmulAlgoGetHeuristic(g_lt, op, a, b, c, c, pref, int(algos.size()), algos.data(), &found));
+    algos.resize(size_t(found));
+    cublasLtMatmulPreferenceDestroy(pref);
+  }
+  ~LtPlan() {
+    cublasLtMatrixLayoutDestroy(c);
+    cublasLtMatrixLayoutDestroy(b);
+    cublasLtMatrixLayoutDestroy(a);
+    cublasLtMatmulDescDestroy(op);
+  }
+  void run(size_t i, const bf16* x, const bf16* w, bf16* out) const {
+    const float alpha = 1.f, beta = 0.f;
+    LAB_CUBLAS(cublasLtMatmul(g_lt, op, &alpha, w, a, x, b, &beta, out, c, out, c, &algos[i].algo, g_workspace,
+                              kWorkspaceBytes, g_stream));
+  }
+  std::string describe(size_t i) const {
+    const cublasLtMatmulAlgo_t& al = algos[i].algo;
+    int id = -1, tile = -1, splitk = -1, stages = -1;
+    size_t got = 0;
+    cublasLtMatmulAlgoConfigGetAttribute(&al, CUBLASLT_ALGO_CONFIG_ID, &id, sizeof(id), &got);
+    cublasLtMatmulAlgoConfigGetAttribute(&al, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof(tile), &got);
+    cublasLtMatmulAlgoConfigGetAttribute(&al, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk, sizeof(splitk), &got);
+    cublasLtMatmulAlgoConfigGetAttribute(&al, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stages, sizeof(stages), &got);
+    std::ostringstream o;
+    o << "Lt#" << i << " id" << id << " t" << tile << " sk" << splitk << " st" << stages << " ws"
+      << (algos[i].workspaceSize >> 10) << "K";
+    return o.str();
+  }
+};
+
+// The library's few-row kernel (ops/cuda/decode_linear.cu).
 void run_decode_linear(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
   mcd::ops::cuda::DecodeLinearParams p;
   p.dtype = mcd::ops::cuda::DType::kBFloat16;
@@ -197,6 +261,7 @@ void run_decode_linear(const bf16* x, const bf16* w, bf16* out, int M, const Cas
   p.w_row_stride = c.K;
   p.out = out;
   p.vec = c.K % 8 == 0;
+  p.stream = g_stream;
   mcd::ops::cuda::decode_linear(p);
 }
 
@@ -252,12 +317,17 @@ void run_case(const Case& c, int M, int reps, bool check_only) {
     MCD_CUDA_CHECK(cudaMemcpy(dx + s * x_elems, hx.data(), x_elems * sizeof(bf16), cudaMemcpyHostToDevice));
     MCD_CUDA_CHECK(cudaMemcpy(dw + s * w_elems, hw.data(), w_elems * sizeof(bf16), cudaMemcpyHostToDevice));
   }
+  std::vector<Version> all = versions();
+  const auto lt = std::make_shared<LtPlan>(M, c);
+  for (size_t i = 0; i < lt->algos.size(); ++i)
+    all.push_back({lt->describe(i), [](int, const Case&) { return true; },
+                   [lt, i](const bf16* x, const bf16* w, bf16* out, int, const Case&) { lt->run(i, x, w, out); }});
   double cublas_err = -1.0;
-  for (const Version& v : versions()) {
+  for (const Version& v : all) {
     if (!v.fits(M, c)) continue;
-    MCD_CUDA_CHECK(cudaMemset(dout, 0xff, size_t(M_pad) * c.N * sizeof(bf16)));  // NaN poison
+    MCD_CUDA_CHECK(cudaMemsetAsync(dout, 0xff, size_t(M_pad) * c.N * sizeof(bf16), g_stream));  // NaN poison
     v.run(dx, dw, dout, M, c);
-    MCD_CUDA_CHECK(cudaDeviceSynchronize());
+    MCD_CUDA_CHECK(cudaStreamSynchronize(g_stream));
     std::vector<bf16> hout(size_t(M) * c.N);
     MCD_CUDA_CHECK(cudaMemcpy(hout.data(), dout, hout.size() * sizeof(bf16), cudaMemcpyDeviceToHost));
     double err = 0.0, scale = 0.0;
@@ -271,23 +341,38 @@ void run_case(const Case& c, int M, int reps, bool check_only) {
     // The rule of the library's tests: within twice the plain implementation's error (cuBLAS here),
     // plus one bf16 rounding of the largest output (2^-8 relative) for the sums' other order.
     const bool ok = rel <= 2 * cublas_err + std::ldexp(1.0, -8);
-    std::printf("check %-14s M=%2d %-32s max err %.3e of max |out| %.3e  %s\n", c.name, M, v.name.c_str(), err, scale,
+    std::printf("check %-14s M=%2d %-36s max err %.3e of max |out| %.3e  %s\n", c.name, M, v.name.c_str(), err, scale,
                 ok ? "ok" : "FAIL");
     if (check_only) continue;
     cudaEvent_t t0, t1;
     MCD_CUDA_CHECK(cudaEventCreate(&t0));
     MCD_CUDA_CHECK(cudaEventCreate(&t1));
-    for (int i = 0; i < 10; ++i) v.run(dx + (i % sets) * x_elems, dw + (i % sets) * w_elems, dout, M, c);
-    MCD_CUDA_CHECK(cudaEventRecord(t0));
-    for (int i = 0; i < reps; ++i) v.run(dx + (i % sets) * x_elems, dw + (i % sets) * w_elems, dout, M, c);
-    MCD_CUDA_CHECK(cudaEventRecord(t1));
-    MCD_CUDA_CHECK(cudaEventSynchronize(t1));
-    float ms = 0.f;
-    MCD_CUDA_CHECK(cudaEventElapsedTime(&ms, t0, t1));
-    const double us = 1000.0 * ms / reps;
+    auto launches = [&] {
+      for (int i = 0; i < reps; ++i) v.run(dx + (i % sets) * x_elems, dw + (i % sets) * w_elems, dout, M, c);
+    };
+    auto timed = [&](const std::function<void()>& f) {
+      f();  // warm-up
+      MCD_CUDA_CHECK(cudaEventRecord(t0, g_stream));
+      f();
+      MCD_CUDA_CHECK(cudaEventRecord(t1, g_stream));
+      MCD_CUDA_CHECK(cudaEventSynchronize(t1));
+      float ms = 0.f;
+      MCD_CUDA_CHECK(cudaEventElapsedTime(&ms, t0, t1));
+      return 1000.0 * ms / reps;
+    };
+    const double plain_us = timed(launches);
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    MCD_CUDA_CHECK(cudaStreamBeginCapture(g_stream, cudaStreamCaptureModeThreadLocal));
+    launches();
+    MCD_CUDA_CHECK(cudaStreamEndCapture(g_stream, &graph));
+    MCD_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    const double graph_us = timed([&] { MCD_CUDA_CHECK(cudaGraphLaunch(exec, g_stream)); });
+    MCD_CUDA_CHECK(cudaGraphExecDestroy(exec));
+    MCD_CUDA_CHECK(cudaGraphDestroy(graph));
     const double floor_us = 1e6 * double(w_elems * sizeof(bf16)) / 4.8e12;  // the weights once at 4.8 TB/s
-    std::printf("time  %-14s M=%2d %-32s %8.2f us  (weights at 4.8 TB/s: %.2f us)\n", c.name, M, v.name.c_str(), us,
-                floor_us);
+    std::printf("time  %-14s M=%2d %-36s plain %7.2f us  graph %7.2f us  (weights at 4.8 TB/s: %.2f us)\n", c.name, M,
+                v.name.c_str(), plain_us, graph_us, floor_us);
     MCD_CUDA_CHECK(cudaEventDestroy(t0));
     MCD_CUDA_CHECK(cudaEventDestroy(t1));
   }
@@ -301,22 +386,39 @@ void run_case(const Case& c, int M, int reps, bool check_only) {
 int main(int argc, char** argv) {
   bool check_only = false;
   int reps = 200;
+  std::vector<int> rows = {8, 16, 32, 64};
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--check-only")) check_only = true;
     else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
-    else {
-      std::fprintf(stderr, "usage: gemm_lab [--check-only] [--reps N]\n");
+    else if (!std::strcmp(argv[i], "--rows") && i + 1 < argc) {
+      rows.clear();
+      std::istringstream in(argv[++i]);
+      for (std::string r; std::getline(in, r, ',');) rows.push_back(std::atoi(r.c_str()));
+    } else {
+      std::fprintf(stderr, "usage: gemm_lab [--check-only] [--reps N] [--rows 8,16,32,64]\n");
       return 2;
     }
   }
+  for (int M : rows)
+    if (M < 1 || M > 64) {
+      std::fprintf(stderr, "gemm_lab: --rows takes 1 … 64, got %d\n", M);
+      return 2;
+    }
   try {
     cudaDeviceProp prop{};
     MCD_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
     std::printf("device %s, %d SMs\n", prop.name, prop.multiProcessorCount);
+    MCD_CUDA_CHECK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
+    MCD_CUDA_CHECK(cudaMalloc(&g_workspace, kWorkspaceBytes));
     LAB_CUBLAS(cublasCreate(&g_cublas));
+    LAB_CUBLAS(cublasSetStream(g_cublas, g_stream));
+    LAB_CUBLAS(cublasSetWorkspace(g_cublas, g_workspace, kWorkspaceBytes));
+    LAB_CUBLAS(cublasLtCreate(&g_lt));
     for (const Case& c : kCases)
-      for (int M : {8, 16, 32, 64}) run_case(c, M, reps, check_only);
+      for (int M : rows) run_case(c, M, reps, check_only);
+    LAB_CUBLAS(cublasLtDestroy(g_lt));
     LAB_CUBLAS(cublasDestroy(g_cublas));
+    MCD_CUDA_CHECK(cudaFree(g_workspace));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gemm_lab: %s\n", e.what());
     return 1;

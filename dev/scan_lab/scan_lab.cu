@@ -3,9 +3,10 @@
 // five production algorithms (through the library's entry points), and the lab's own forward-only
 // versions (13–19: a block of warps per channel, block_scan_fwd.cuh; 18–19 stage B and C in shared
 // memory) and the library's block forward in its lab configurations (28–49, block_versions_*.cu, also
-// timed in bf16), checked against a float64 CPU reference and timed. Built only with
-// -DMCD_BUILD_DEV=ON; not part of the library or its tests.
-//   usage: scan_lab [--check-only] [--reps N] [--shape B,L,E,N] [--channel-last]
+// timed in bf16), and 50–52 (eight lanes per state-sequential channel, for small B·E), checked
+// against a float64 CPU reference and timed. Built only with -DMCD_BUILD_DEV=ON; not part of the
+// library or its tests.
+//   usage: scan_lab [--check-only] [--reps N] [--shape B,L,E,N] [--channel-last] [--only 5,8,50]
 //   (fp32 activations; (B, E, L) time-contiguous, or with --channel-last (B, L, E) as the model's
 //   mixer hands them to the scan; B and C are (B, N, L) either way)
 #include <cuda_bf16.h>
@@ -17,6 +18,7 @@
 #include <cstdlib>
 #include <functional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -190,9 +192,20 @@ struct Device {
 };
 
 // ---------------------------------------------------------------- the versions
-struct SeqBwdEightLanes {  // version 10's backward: 8 lanes × 2 states, six blocks per SM
+
+// Versions 50–52 (small B·E, a pruned model's training scan: B·E = 3,072 at 130M with 75 % of the
+// channels pruned runs 96 four-lane blocks, under one per SM): eight lanes per channel with two states
+// each, forward and backward, for twice the warps. Version 10 tried the backward alone at full widths
+// and six blocks per SM (the library's SeqBwdEightLanes); here four blocks per SM (no register cap
+// below 128), and the dense plan (states every 8 steps) at four too. Version 53 (51's forward, 10's
+// backward) became the library's kStateSequentialEightLanes.
+struct SeqBwdEightLanesFour {
   static constexpr bool kDense = false, kKeepA = false;
-  static constexpr int kMinBlocks = 6;
+  static constexpr int kMinBlocks = 4;
+};
+struct SeqBwdEightLanesDense {  // four per SM: the three-per-SM plan's shared sums assume 4 × 4 lanes
+  static constexpr bool kDense = true, kKeepA = true;
+  static constexpr int kMinBlocks = 4;
 };
 
 Version production(int number, ScanAlgorithm a) {
@@ -228,6 +241,7 @@ std::vector<Version> versions() {
        selective_scan_seq_bwd_run<SeqTraits<128, 8, 2>, SeqBwdPlan<SeqBwdEightLanes>, T, Flags>},
       production(11, ScanAlgorithm::kStateSequentialOneWave),
       production(12, ScanAlgorithm::kStateSequentialDense),
+      production(53, ScanAlgorithm::kStateSequentialEightLanes),
       {"13 block fwd 4 warps x 8 items", kScanChunk, lab::block_scan_fwd_run<4, 8, T, Flags>, {},
        lab::kBlockScanMaxN},
       {"14 block fwd 8 warps x 4 items", kScanChunk, lab::block_scan_fwd_run<8, 4, T, Flags>, {},
@@ -242,6 +256,14 @@ std::vector<Version> versions() {
        lab::kBlockScanMaxN},
       {"19 2 warps x 4 steps, B/C staged", kScanChunk, lab::block_scan_fwd_run<2, 4, T, Flags, 1, true>, {},
        lab::kBlockScanMaxN},
+      {"50 seq 8 lanes x 2, fwd and bwd", kSeqChunk,
+       selective_scan_seq_fwd_run<SeqTraits<128, 8, 2>, T, Flags, kSeqChunk>,
+       selective_scan_seq_bwd_run<SeqTraits<128, 8, 2>, SeqBwdPlan<SeqBwdEightLanesFour>, T, Flags>},
+      {"51 seq fwd 8 lanes x 2, bwd of 8", kSeqChunk,
+       selective_scan_seq_fwd_run<SeqTraits<128, 8, 2>, T, Flags, kSeqChunk>,
+       selective_scan_seq_bwd_run<SeqQuad, Quad4, T, Flags>},
+      {"52 as 50, dense states (as 12)", kSeqSub, selective_scan_seq_fwd_run<SeqTraits<128, 8, 2>, T, Flags, kSeqSub>,
+       selective_scan_seq_bwd_run<SeqTraits<128, 8, 2>, SeqBwdPlan<SeqBwdEightLanesDense>, T, Flags>},
   };
   for (auto part : {block_forward_versions_a, block_forward_versions_b, block_forward_versions_c})
     for (Version& v : part()) out.push_back(std::move(v));  // block_versions_{a,b,c}.cu
@@ -375,6 +397,7 @@ int main(int argc, char** argv) {
   bool check_only = false;
   int reps = 30;
   Shape timed{8, 2048, 1536, 16};
+  std::vector<std::string> only;  // version numbers to check and time (empty: all)
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--check-only") check_only = true;
@@ -387,8 +410,13 @@ int main(int argc, char** argv) {
         return 2;
       }
       timed = {b, l, e, n};
+    } else if (a == "--only" && i + 1 < argc) {
+      std::istringstream in(argv[++i]);
+      for (std::string v; std::getline(in, v, ',');) only.push_back(v);
     } else {
-      std::fprintf(stderr, "scan_lab: unknown argument '%s' (valid: --check-only, --reps N, --shape B,L,E,N, --channel-last)\n",
+      std::fprintf(stderr,
+                   "scan_lab: unknown argument '%s' (valid: --check-only, --reps N, --shape B,L,E,N, --channel-last, "
+                   "--only N,N,...)\n",
                    a.c_str());
       return 2;
     }
@@ -398,7 +426,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "scan_lab: no CUDA device\n");
     return 2;
   }
-  const std::vector<Version> vs = versions();
+  std::vector<Version> vs = versions();
+  if (!only.empty())
+    vs.erase(std::remove_if(vs.begin(), vs.end(),
+                            [&](const Version& v) {
+                              const std::string number = v.name.substr(0, v.name.find(' '));
+                              return std::find(only.begin(), only.end(), number) == only.end();
+                            }),
+             vs.end());
   // Sizes that are multiples of no tile, a closed mask gate, N = 16 and (time-parallel only) 64.
   bool ok = true;
   for (const Shape& s : {Shape{2, 1, 5, 16}, Shape{2, 300, 7, 16}, Shape{1, 2049, 40, 16}, Shape{3, 129, 17, 16},

@@ -483,9 +483,10 @@ TEST(ScanKernelModes, DeterministicModeIsBitIdenticalAndMatchesAtomics) {
   }
 }
 
-// The choice ([Note: scan algorithm choice] in scan_params.h): dense exactly when the backward's
-// 32-channel blocks fit one wave at three per SM (one-wave under the low-memory plan), the
-// four-per-SM state-sequential above that, time-parallel below B·E = 4096 (wide below 2560) and for N > 16.
+// The choice ([Note: scan algorithm choice] in scan_params.h): eight lanes per channel for N ≤ 16 at
+// 2560 ≤ B·E ≤ 6144 under either plan; above that dense exactly when the backward's 32-channel blocks
+// fit one wave at three per SM (one-wave under the low-memory plan), the four-per-SM
+// state-sequential beyond; time-parallel below B·E = 2560 (wide) and for N > 16 (wide below 4096).
 TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
   using ops::cuda::choose_scan_algorithm;
   const auto kAuto = ops::ScanPlan::kAuto, kLow = ops::ScanPlan::kLowMemory;
@@ -496,18 +497,27 @@ TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
   EXPECT_EQ(choose_scan_algorithm(16, 1024, 16, 132, kAuto), ScanAlgorithm::kStateSequential);
   EXPECT_EQ(choose_scan_algorithm(8, 1536, 16, 0, kAuto), ScanAlgorithm::kStateSequential);  // SM count unknown
   EXPECT_EQ(choose_scan_algorithm(8, 1536, 64, 132, kAuto), ScanAlgorithm::kTimeParallel);   // N > 16
-  EXPECT_EQ(choose_scan_algorithm(1, 4096, 16, 132, kAuto), ScanAlgorithm::kStateSequentialDense);  // B·E = 4096
-  EXPECT_EQ(choose_scan_algorithm(8, 512, 16, 132, kAuto), ScanAlgorithm::kStateSequentialDense);   // 370M, 75 % pruned
-  EXPECT_EQ(choose_scan_algorithm(8, 384, 16, 132, kAuto), ScanAlgorithm::kTimeParallel);           // 130M, 75 % pruned
-  EXPECT_EQ(choose_scan_algorithm(1, 3072, 16, 132, kAuto), ScanAlgorithm::kTimeParallel);
+  const auto kEight = ScanAlgorithm::kStateSequentialEightLanes;
+  EXPECT_EQ(choose_scan_algorithm(1, 4096, 16, 132, kAuto), kEight);                               // B·E = 4096
+  EXPECT_EQ(choose_scan_algorithm(8, 512, 16, 132, kAuto), kEight);                                // 370M, 75 % pruned
+  EXPECT_EQ(choose_scan_algorithm(8, 384, 16, 132, kAuto), kEight);                                // 130M, 75 % pruned
+  EXPECT_EQ(choose_scan_algorithm(8, 768, 16, 132, kAuto), kEight);                                // 130M, 50 % pruned
+  EXPECT_EQ(choose_scan_algorithm(6, 1024, 16, 132, kAuto), kEight);                               // B·E = 6144
+  EXPECT_EQ(choose_scan_algorithm(8, 1024, 16, 132, kAuto), ScanAlgorithm::kStateSequentialDense);  // 370M, 50 % pruned
+  EXPECT_EQ(choose_scan_algorithm(1, 2560, 16, 132, kAuto), kEight);
+  EXPECT_EQ(choose_scan_algorithm(1, 2559, 16, 132, kAuto), ScanAlgorithm::kTimeParallelWide);
+  EXPECT_EQ(choose_scan_algorithm(1, 3072, 16, 132, kAuto), kEight);
+  EXPECT_EQ(choose_scan_algorithm(8, 512, 17, 132, kAuto), ScanAlgorithm::kTimeParallel);          // N > 16
   EXPECT_EQ(choose_scan_algorithm(8, 256, 16, 132, kAuto), ScanAlgorithm::kTimeParallelWide);       // B·E = 2048
   EXPECT_EQ(choose_scan_algorithm(1, 1536, 16, 132, kAuto), ScanAlgorithm::kTimeParallelWide);
   EXPECT_EQ(choose_scan_algorithm(1, 3072, 64, 132, kAuto), ScanAlgorithm::kTimeParallelWide);      // N > 16: split at 4096
   // The low-memory plan changes only the dense choice.
   EXPECT_EQ(choose_scan_algorithm(8, 1536, 16, 132, kLow), ScanAlgorithm::kStateSequentialOneWave);
   EXPECT_EQ(choose_scan_algorithm(8, 2048, 16, 132, kLow), ScanAlgorithm::kStateSequential);
-  EXPECT_EQ(choose_scan_algorithm(1, 4096, 16, 132, kLow), ScanAlgorithm::kStateSequentialOneWave);
-  EXPECT_EQ(choose_scan_algorithm(8, 384, 16, 132, kLow), ScanAlgorithm::kTimeParallel);
+  EXPECT_EQ(choose_scan_algorithm(1, 8192, 16, 132, kLow), ScanAlgorithm::kStateSequentialOneWave);
+  EXPECT_EQ(choose_scan_algorithm(8, 384, 16, 132, kLow), kEight);
+  EXPECT_EQ(ops::cuda::scan_state_chunk(kEight), ops::cuda::kSeqChunk);
+  EXPECT_EQ(ops::cuda::scan_slice_channels(kEight), ops::cuda::kSeqEightLaneChannels);
   EXPECT_EQ(ops::cuda::scan_state_chunk(ScanAlgorithm::kStateSequentialDense), ops::cuda::kSeqSub);
   EXPECT_EQ(ops::cuda::scan_state_chunk(ScanAlgorithm::kStateSequentialOneWave), ops::cuda::kSeqChunk);
   EXPECT_EQ(ops::cuda::scan_state_chunk(ScanAlgorithm::kStateSequential), ops::cuda::kSeqChunk);
@@ -520,11 +530,12 @@ TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
   EXPECT_EQ(choose_scan_forward_algorithm(1, 384, 16, 132, kAuto, false), ScanAlgorithm::kTimeParallelWide);
   EXPECT_EQ(choose_scan_forward_algorithm(1, 1536, 64, 132, kAuto, false), ScanAlgorithm::kTimeParallelWide);
   EXPECT_EQ(choose_scan_forward_algorithm(8, 1536, 16, 132, kAuto, false), ScanAlgorithm::kStateSequentialDense);
-  EXPECT_EQ(choose_scan_forward_algorithm(1, 3072, 16, 132, kAuto, false), ScanAlgorithm::kTimeParallel);
+  EXPECT_EQ(choose_scan_forward_algorithm(1, 3072, 16, 132, kAuto, false), kEight);
   // Time-contiguous: the staged block forward below B·E = 4096 for N ≤ 16.
   EXPECT_EQ(choose_scan_forward_algorithm(1, 1536, 16, 132, kAuto, true), ScanAlgorithm::kBlockForwardStaged);
   EXPECT_EQ(choose_scan_forward_algorithm(1, 2048, 16, 132, kLow, true), ScanAlgorithm::kBlockForwardStaged);
-  EXPECT_EQ(choose_scan_forward_algorithm(2, 2048, 16, 132, kAuto, true), ScanAlgorithm::kStateSequentialDense);
+  EXPECT_EQ(choose_scan_forward_algorithm(2, 2048, 16, 132, kAuto, true), kEight);
+  EXPECT_EQ(choose_scan_forward_algorithm(2, 4096, 16, 132, kAuto, true), ScanAlgorithm::kStateSequentialDense);
   EXPECT_EQ(choose_scan_forward_algorithm(1, 1536, 17, 132, kAuto, true), ScanAlgorithm::kTimeParallelWide);
   EXPECT_FALSE(ops::cuda::scan_algorithm_supports(ScanAlgorithm::kBlockForward, 17));
   EXPECT_FALSE(ops::cuda::scan_algorithm_has_backward(ScanAlgorithm::kBlockForward));
@@ -575,8 +586,9 @@ TEST(ScanKernelModes, AllAlgorithmsAgree) {
 TEST(ScanKernelModes, AutogradKeepsTheForwardsAlgorithmAndPlan) {
   MCD_SKIP_IF_NO_CUDA();
   const int sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
-  const ScanCase c{2, 3072, 130, 16, true, true, true, true, true, true};  // 2 × 96 blocks: one wave
-  ASSERT_LE(2 * 96, 3 * sms);
+  // B·E = 8192 (above the eight-lane range): 2 × 128 blocks, one wave at three per SM.
+  const ScanCase c{2, 4096, 130, 16, true, true, true, true, true, true};
+  ASSERT_LE(2 * 128, 3 * sms);
   const ScanValues v = scan_values(c, 81);
   for (ops::ScanPlan plan : {ops::ScanPlan::kAuto, ops::ScanPlan::kLowMemory}) {
     const ScanAlgorithm expected = plan == ops::ScanPlan::kAuto ? ScanAlgorithm::kStateSequentialDense

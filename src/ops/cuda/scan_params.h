@@ -15,6 +15,7 @@ constexpr int kScanMaxState = 64;   // largest N the kernels accept (shared memo
 constexpr int kSeqChunk = 32;       // state-sequential: timesteps per tile (and per saved state, sparse plans)
 constexpr int kSeqSub = 8;          // state-sequential: backward sub-tile (the dense plan saves a state each)
 constexpr int kSeqBwdChannels = 32;  // state-sequential: channels per backward block (dB/dC partial slices)
+constexpr int kSeqEightLaneChannels = 16;  // kStateSequentialEightLanes: channels per block (its partial slices)
 constexpr int kSeqMaxState = 16;     // state-sequential algorithms take N ≤ 16
 constexpr int kSeqFatBlocksPerSm = 3;  // one-wave backwards: blocks per SM (≤ 168 registers)
 constexpr int kScanBlockMaxState = 16;  // the block forward takes N ≤ 16 (the chunk-start states in registers)
@@ -31,15 +32,18 @@ enum class ScanAlgorithm : int {
                             //      (fits one wave when B·⌈E/32⌉ ≤ 3·SMs), keeping exp(ΔA) for the walk
   kStateSequentialDense,    // (12) as kStateSequentialOneWave, with a state saved every 8 steps
                             //      (4× the saved-state memory), so the backward runs no pass 1
+  kStateSequentialEightLanes,  // (53) 8 lanes per channel with 2 states each, forward and backward (six
+                               //      80-register backward blocks per SM): twice the warps of the
+                               //      four-lane kernels, for B·E that leave the GPU under-occupied
   kBlockForward,  // (20) forward only, inference: a block of warps per channel splits its time
                   //      (selective_scan_block_fwd.cuh); N ≤ 16, time-contiguous operands
   kBlockForwardStaged,  // (45) kBlockForward with each chunk's B and C staged in shared memory, for
                         //      16-bit vector operands whose blocks all fit at once (otherwise it runs
                         //      kBlockForward's kernels); not chosen by default (not yet faster)
 };
-constexpr int kScanAlgorithmCount = 7;
+constexpr int kScanAlgorithmCount = 8;
 // The algorithms with a backward are 0 … kTrainableScanAlgorithmCount − 1; the block forwards have none.
-constexpr int kTrainableScanAlgorithmCount = 5;
+constexpr int kTrainableScanAlgorithmCount = 6;
 inline bool scan_algorithm_has_backward(ScanAlgorithm a) { return static_cast<int>(a) < kTrainableScanAlgorithmCount; }
 
 inline const char* scan_algorithm_name(ScanAlgorithm a) {
@@ -49,6 +53,7 @@ inline const char* scan_algorithm_name(ScanAlgorithm a) {
     case ScanAlgorithm::kStateSequential: return "state_sequential";
     case ScanAlgorithm::kStateSequentialOneWave: return "state_sequential_one_wave";
     case ScanAlgorithm::kStateSequentialDense: return "state_sequential_dense";
+    case ScanAlgorithm::kStateSequentialEightLanes: return "state_sequential_eight_lanes";
     case ScanAlgorithm::kBlockForward: return "block_forward";
     case ScanAlgorithm::kBlockForwardStaged: return "block_forward_staged";
   }
@@ -56,7 +61,7 @@ inline const char* scan_algorithm_name(ScanAlgorithm a) {
 }
 inline bool scan_algorithm_is_sequential(ScanAlgorithm a) {
   return a == ScanAlgorithm::kStateSequential || a == ScanAlgorithm::kStateSequentialOneWave ||
-         a == ScanAlgorithm::kStateSequentialDense;
+         a == ScanAlgorithm::kStateSequentialDense || a == ScanAlgorithm::kStateSequentialEightLanes;
 }
 // Whether an algorithm takes N states (the state-sequential ones hold N ≤ kSeqMaxState in registers).
 inline bool scan_algorithm_supports(ScanAlgorithm a, int64_t dstate) {
@@ -69,22 +74,34 @@ inline bool scan_algorithm_supports(ScanAlgorithm a, int64_t dstate) {
 // host op (from the shape and the device's SM count); the autograd node keeps the choice for the
 // backward. Every algorithm has a deterministic backward (dB/dC partials summed in slice order),
 // so deterministic mode never changes the choice.
-// - B·E < 4096 (the state-sequential kernels' 32-channel blocks cannot fill the GPU):
+// - N ≤ 16 and 2560 ≤ B·E ≤ 6144 (pruned widths: 130M at 75 % is B·E = 3,072, 370M 4,096, 130M
+//   at 50 % 6,144): kStateSequentialEightLanes. The four-lane kernels give such widths fewer than
+//   two 32-channel blocks per SM; eight lanes of two states double the warps. dev/scan_lab on an
+//   H200 (fp32, L = 2048, N = 16, fwd / bwd µs; PERF_NOTES "Thirteenth session"): at B·E = 3,072
+//   its forward 207 against 270 (time-parallel, the choice before) and the eight-lane backward (lab
+//   version 10) 603 against 620; 4,096: 208 / 601 against dense's 326 / 625; 6,144: 236 / 698
+//   against 414 / 775. The 8 × 2048 training step (`profile`, bf16, same process as dense): 130M
+//   at 75 % 44.5 → 39.9 ms, at 50 % 49.3 → 46.9, 370M at 75 % 80.2 → 78.7. At B·E = 8,192 the lab
+//   still favoured it (fwd+bwd 1,125 against 1,190) but 370M's step at 50 % went 102.7 → 107.0 ms, and
+//   at 12,288 (the dense 130M step) the four-lane kernels win in the lab too, so from 6,145 on the
+//   four-lane choices below stay.
+// - Other B·E < 4096 (the state-sequential kernels' 32-channel blocks cannot fill the GPU):
 //   kTimeParallelWide below B·E = 2560, else kTimeParallel; for any N > 16 the same two, split at
 //   B·E = 4096. Measured on an H200 with dev/scan_lab (fwd+bwd, L = 2048, N = 16; PERF_NOTES):
-//   B·E = 2048 wide 725 µs / time-parallel 817 / dense 944; 3072 time-parallel 884 / dense 945 /
-//   wide 1,359; 4096 dense 947 / wide 1,411 / time-parallel 1,524 — so pruned widths (130M at 75 %:
-//   B·E = 3,072; 370M: 4,096) no longer fall onto the slowest kernel.
+//   B·E = 2048 wide 725 µs / time-parallel 817 / dense 944.
 // - Otherwise kStateSequentialDense when the backward's 32-channel blocks fit one wave at three
 //   per SM (B·⌈E/32⌉ ≤ 3·SMs; the GPU is under-occupied, so the backward takes the registers of a
 //   three-block SM and the forward saves 4× the states so that nothing is recomputed twice);
 //   kStateSequential when there are more blocks than that (four 128-register blocks per SM).
 // - ScanPlan::kLowMemory replaces kStateSequentialDense by kStateSequentialOneWave: the same
 //   backward occupancy without the dense states (130M at 8 × 2048: ~3.6 GB less for ~4 % time).
+//   kStateSequentialEightLanes saves a state every 32 steps, as kStateSequentialOneWave, under
+//   either plan.
 // sm_count 0 (unknown) never picks the one-wave algorithms.
 inline ScanAlgorithm choose_scan_algorithm(int64_t batch, int64_t dim, int64_t dstate, int sm_count, ScanPlan plan) {
   if (dstate > kSeqMaxState)
     return batch * dim < 4096 ? ScanAlgorithm::kTimeParallelWide : ScanAlgorithm::kTimeParallel;
+  if (batch * dim >= 2560 && batch * dim <= 6144) return ScanAlgorithm::kStateSequentialEightLanes;
   if (batch * dim < 4096)
     return batch * dim < 2560 ? ScanAlgorithm::kTimeParallelWide : ScanAlgorithm::kTimeParallel;
   const int64_t blocks = batch * ((dim + kSeqBwdChannels - 1) / kSeqBwdChannels);
@@ -120,6 +137,7 @@ inline int64_t scan_state_chunk(ScanAlgorithm a) {
   return a == ScanAlgorithm::kStateSequentialDense ? kSeqSub : scan_algorithm_is_sequential(a) ? kSeqChunk : kScanChunk;
 }
 inline int64_t scan_slice_channels(ScanAlgorithm a) {
+  if (a == ScanAlgorithm::kStateSequentialEightLanes) return kSeqEightLaneChannels;
   return scan_algorithm_is_sequential(a) ? kSeqBwdChannels : kScanChannels;
 }
 // Saved states per channel over len steps, and dB/dC partial slices over dim channels.

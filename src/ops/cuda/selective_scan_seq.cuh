@@ -31,6 +31,9 @@ struct SeqTraits {
 
 // The production shape: four lanes per channel, four states each, 128 threads = 32 channels.
 using SeqQuad = SeqTraits<128, 4, 4>;
+// kStateSequentialEightLanes: eight lanes per channel, two states each, 128 threads = 16 channels.
+using SeqEight = SeqTraits<128, 8, 2>;
+static_assert(SeqEight::kCh == kSeqEightLaneChannels, "the eight-lane blocks are its partial slices");
 
 // How a block's threads split a tile's per-(t, e) and per-(t, n) items in the prep and epilogue:
 // each thread keeps one channel pc (kThreads is a multiple of kCh) at steps pt0 + j·kStride, and

@@ -60,6 +60,12 @@ struct SeqBwdOneWaveDense {
   static constexpr bool kDense = true, kKeepA = true;
   static constexpr int kMinBlocks = kSeqFatBlocksPerSm;
 };
+// kStateSequentialEightLanes (SeqEight's lanes): sparse states, six blocks per SM (≤ 80 registers;
+// lab version 10, which at full widths lost to SeqQuad and at small B·E wins).
+struct SeqBwdEightLanes {
+  static constexpr bool kDense = false, kKeepA = false;
+  static constexpr int kMinBlocks = 6;
+};
 
 template <class Tr, typename T>
 struct SeqBwdSmem {
@@ -476,7 +482,12 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
 // Plan: SeqBwdPlan<one of the specs above>; Flags: ScanFlags (selective_scan_common.cuh).
 template <class Tr, class Plan, typename T, class Flags>
 void selective_scan_seq_bwd_run(const SelectiveScanParams& p) {
-  static_assert(!Flags::kDeterministic || Tr::kCh == kSeqBwdChannels, "deterministic slices are kSeqBwdChannels wide");
+  // Deterministic partial slices are one block's channels: scan_slice_channels of the algorithm.
+  static_assert(!Flags::kDeterministic || Tr::kCh == kSeqBwdChannels || Tr::kCh == kSeqEightLaneChannels,
+                "deterministic slices are a block's channels");
+  MCD_CHECK(!Flags::kDeterministic || scan_slice_channels(p.algorithm) == Tr::kCh, "selective scan: algorithm ",
+            scan_algorithm_name(p.algorithm), " slices ", scan_slice_channels(p.algorithm), " channels, its blocks ",
+            Tr::kCh);
   size_t smem = 0;
   SeqBwdSmem<Tr, T>::carve(nullptr, static_cast<int>(p.dstate), Plan::kTilePlanes, Plan::kDense, Plan::kSmemSums,
                             &smem);
