@@ -22,7 +22,8 @@
 #   train_trace (not a default) ours: the same for one 8x2048 training step, dense and 75 % pruned (what
 #            does not shrink with the width, issue 13);
 #   pruned   ours: dense and 25/50/75 % uniformly pruned (`init --sparsity`), interleaved in one
-#            `profile` per preset: prefill 1x4096, graph decode at batch 64, training step 8x2048;
+#            `profile` per preset: prefill 1x4096 (eager, as generate runs it, and one CUDA-graph replay,
+#            without the host's launch time), graph decode at batch 64, training step 8x2048;
 #   pretrain ours: `mamba-codesign pretrain` 8 × 2048 on enwiki2015/AA (80 steps): default, the low_memory
 #            scan plan, the in_proj input and weight casts recomputed in the backward (recompute), and
 #            all three (memory_options); theirs: the harness's pretrain case (issue 15's loop).
@@ -179,7 +180,7 @@ if has pruned; then
   for p in mamba-130m mamba-370m; do
     models "$p"
     timeout 300 "$bin" profile --model "$out/models/$p-s0" --model "$out/models/$p-s25" --model "$out/models/$p-s50" \
-      --model "$out/models/$p-s75" --device cuda --prefill 1x4096 --decode-batch 64 --decode-mode graph \
+      --model "$out/models/$p-s75" --device cuda --prefill 1x4096 --prefill-mode both --decode-batch 64 --decode-mode graph \
       --decode-steps 64 --train-batch 8x2048 --iters 20 --out "$out/profiles/pruned-$p.json" \
       >"$out/profiles/pruned-$p.log" 2>&1
     echo "ours pruned $p rc=$?"
