@@ -1,12 +1,14 @@
 // Benchmark of the fused CUDA ops (ops/cuda) against the LibTorch composite, following
 // PERF.md: selective scan forward and forward+backward (atomic and deterministic dB/dC), causal
 // conv1d forward and backward, at (B, L, E, N) = (8, 2048, 1536, 16), (16, 1024, 2048, 16),
-// (1, 4096, 1536, 16); bf16 activations, fp32 state. Warm-up, CUDA events on the current stream,
-// median of ≥ 50 repetitions over input sets rotated so that together they exceed the 50 MB L2.
+// (1, 4096, 1536, 16) or the --shape ones; bf16 activations, fp32 state. The eight-lane
+// algorithm's backward also split along time into 2, 4 and 8 segments (time_segments). Warm-up,
+// CUDA events on the current stream, median of ≥ 50 repetitions over input sets rotated so that together they exceed the 50 MB L2.
 // One JSON line per measurement on stdout (GPU, driver/runtime, commit, shapes, dtype, µs, GB/s
 // of the algorithmic minimum traffic, % of the HBM datasheet and of a measured device copy).
 // docs/PERF_NOTES.md explains the floors and records the figures.
 //   usage: bench_ops [--reps N] [--composite-reps N] [--no-composite] [--layout model|contiguous|both]
+//                    [--shape B,L,E,N]...
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime_api.h>
 
@@ -236,13 +238,23 @@ int main(int argc, char** argv) {
     int reps = 60, composite_reps = 2;
     bool composite = true;
     std::string layouts = "both";
+    std::vector<Shape> shapes;
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
       if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
       else if (a == "--composite-reps" && i + 1 < argc) composite_reps = std::max(1, std::atoi(argv[++i]));
       else if (a == "--no-composite") composite = false;
       else if (a == "--layout" && i + 1 < argc) layouts = argv[++i];
-      else mcd::fail(cat("bench_ops: unknown argument '", a, "' (valid: --reps N, --composite-reps N, --no-composite, --layout model|contiguous|both)"));
+      else if (a == "--shape" && i + 1 < argc) {  // repeatable; replaces the default shapes
+        long b = 0, l = 0, e = 0, n = 0;
+        char tail = 0;
+        if (std::sscanf(argv[++i], "%ld,%ld,%ld,%ld%c", &b, &l, &e, &n, &tail) != 4 || b < 1 || l < 1 || e < 1 || n < 1)
+          mcd::fail(cat("bench_ops: --shape takes B,L,E,N (positive integers), got '", argv[i], "'"));
+        shapes.push_back({b, l, e, n});
+      } else
+        mcd::fail(cat("bench_ops: unknown argument '", a,
+                      "' (valid: --reps N, --composite-reps N, --no-composite, --layout model|contiguous|both, "
+                      "--shape B,L,E,N)"));
     }
     if (!mcd::cuda_available()) {
       std::cerr << "bench_ops: no CUDA device\n";
@@ -251,7 +263,7 @@ int main(int argc, char** argv) {
     const char* env_commit = std::getenv("MCD_GIT_COMMIT");
     Reporter rep(describe_device(), env_commit && *env_commit ? env_commit : MCD_GIT_COMMIT);
     torch::NoGradGuard no_grad;
-    const std::vector<Shape> shapes{{8, 2048, 1536, 16}, {16, 1024, 2048, 16}, {1, 4096, 1536, 16}};
+    if (shapes.empty()) shapes = {{8, 2048, 1536, 16}, {16, 1024, 2048, 16}, {1, 4096, 1536, 16}};
     std::vector<bool> layout_list;
     if (layouts == "model" || layouts == "both") layout_list.push_back(true);
     if (layouts == "contiguous" || layouts == "both") layout_list.push_back(false);
@@ -302,6 +314,19 @@ int main(int argc, char** argv) {
                      }, 3, reps),
                      scan_fwd_bytes + scan_bwd_bytes, label);
           }
+          // The eight-lane backward split along time (ScanBackwardOptions::time_segments; no default
+          // runs it yet): what the small-B·E shapes gain.
+          if (!is_auto && cu::scan_algorithm_takes_time_segments(algorithm))
+            for (int64_t segments : {2, 4, 8}) {
+              cu::ScanBackwardOptions o;
+              o.time_segments = segments;
+              rep.emit("scan_fwd_bwd", "mcd", s, layout, "atomic",
+                       time_op([&](int r) {
+                         auto f = cu::selective_scan_cuda_forward(set(r).in, algorithm, true, false);
+                         cu::selective_scan_cuda_backward(set(r).in, algorithm, f.states, set(r).dout, o);
+                       }, 3, reps),
+                       scan_fwd_bytes + scan_bwd_bytes, label + " time_segments=" + std::to_string(segments));
+            }
         }
         rep.emit("conv_fwd", "mcd", s, layout, "K=4 silu",
                  time_op([&](int r) { cu::causal_conv1d_cuda_forward(set(r).conv_x, set(r).conv_w, set(r).conv_b, true); }, 5, reps),

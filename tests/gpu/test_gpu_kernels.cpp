@@ -580,6 +580,68 @@ TEST(ScanKernelModes, AllAlgorithmsAgree) {
   }
 }
 
+// The time-segmented backward ([Note: time-segmented backward] in selective_scan_seq_bwd.cuh)
+// gives the gradients of the one walk: state_sequential_eight_lanes, L = 700 (22 tiles) in 2, 3,
+// 5 and 30 asked segments (22 runs of one tile; 5 → 5 runs with a short last one), atomic and
+// deterministic, fp32 and bf16, z, D, bias, mask and softplus on, the model's strides. Written after
+// the thirteenth session's device time (not yet run on a GPU).
+TEST(ScanKernelModes, TimeSegmentedBackwardGivesTheOneWalksGradients) {
+  MCD_SKIP_IF_NO_CUDA();
+  const ScanCase c{2, 19, 700, 16, true, true, true, true, true, true};
+  EXPECT_EQ(ops::cuda::scan_time_segments(700, 30), 22);
+  EXPECT_EQ(ops::cuda::scan_time_segments(700, 5), 5);   // 5 tiles each, the last 2
+  EXPECT_EQ(ops::cuda::scan_time_segments(700, 4), 4);   // 6, 6, 6, 4 tiles
+  EXPECT_EQ(ops::cuda::scan_time_segments(700, 7), 6);   // 4 tiles each: 6 runs cover 22
+  EXPECT_EQ(ops::cuda::scan_time_segments(31, 8), 1);
+  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    const ScanTriple s = scan_triple(scan_values(c, 83), dtype, true);
+    const PoisonOutputs poison;
+    // The carries compose the walk's own exp(ΔA) factors and FMAs in another order: fp32 results
+    // differ by ~L·2^-24 ≈ 4e-5 at worst per element, ~√L·2^-24 ≈ 2e-6 typical (as in
+    // AllAlgorithmsAgree); outputs rounded to bf16 differ by rounding flips ([Rounding-flip bounds]).
+    const double f32_tol = 1e-5, act_tol = dtype == at::kFloat ? f32_tol : 1e-2;
+    for (ScanAlgorithm algorithm : {ScanAlgorithm::kStateSequentialEightLanes}) {
+      const auto fwd = ops::cuda::selective_scan_cuda_forward(s.kernel, algorithm, true, false);
+      for (bool det : {false, true}) {
+        ops::cuda::ScanBackwardOptions one;
+        one.deterministic = det;
+        const auto g1 = ops::cuda::selective_scan_cuda_backward(s.kernel, algorithm, fwd.states, s.dout_lo, one);
+        for (int64_t segments : {2, 3, 5, 30}) {
+          ops::cuda::ScanBackwardOptions o = one;
+          o.time_segments = segments;
+          const auto g = ops::cuda::selective_scan_cuda_backward(s.kernel, algorithm, fwd.states, s.dout_lo, o);
+          const std::string what = cat(ops::cuda::scan_algorithm_name(algorithm), " ", segments, " segments ",
+                                       det ? "deterministic " : "atomic ", dtype_name(dtype));
+          EXPECT_LT(test::rel_err(g.du, g1.du), act_tol) << what;
+          EXPECT_LT(test::rel_err(g.ddelta, g1.ddelta), act_tol) << what;
+          EXPECT_LT(test::rel_err(g.dz, g1.dz), act_tol) << what;
+          EXPECT_LT(test::rel_err(g.dB, g1.dB), act_tol) << what;
+          EXPECT_LT(test::rel_err(g.dC, g1.dC), act_tol) << what;
+          EXPECT_LT(test::rel_err(g.dA, g1.dA), f32_tol) << what;
+          EXPECT_LT(test::rel_err(g.dD, g1.dD), f32_tol) << what;
+          EXPECT_LT(test::rel_err(g.ddelta_bias, g1.ddelta_bias), f32_tol) << what;
+          EXPECT_LT(test::rel_err(g.dmask, g1.dmask), f32_tol) << what;
+          if (det) {  // deterministic: the same bits again
+            const auto again = ops::cuda::selective_scan_cuda_backward(s.kernel, algorithm, fwd.states, s.dout_lo, o);
+            EXPECT_TRUE(torch::equal(again.du, g.du) && torch::equal(again.ddelta, g.ddelta) &&
+                        torch::equal(again.dB, g.dB) && torch::equal(again.dA, g.dA) &&
+                        torch::equal(again.dmask, g.dmask))
+                << what;
+          }
+        }
+      }
+    }
+    // Only the eight-lane backward takes segments: the others refuse them.
+    for (ScanAlgorithm other : {ScanAlgorithm::kTimeParallel, ScanAlgorithm::kStateSequential}) {
+      const auto f = ops::cuda::selective_scan_cuda_forward(s.kernel, other, true, false);
+      ops::cuda::ScanBackwardOptions o;
+      o.time_segments = 2;
+      EXPECT_THROW(ops::cuda::selective_scan_cuda_backward(s.kernel, other, f.states, s.dout_lo, o), std::exception)
+          << ops::cuda::scan_algorithm_name(other);
+    }
+  }
+}
+
 // The autograd node chooses once in the forward under the options' scan plan and keeps the choice
 // for the backward: changing the plan between forward and backward changes nothing, and the
 // low-memory plan's run equals the raw kernels of state_sequential_one_wave.

@@ -70,6 +70,12 @@ struct ScanBackwardOptions {
   // A (B, L, 2N) view in u's dtype (any strides, e.g. x_dbl's gradient columns) that receives
   // [dB | dC] time-major in one converting copy; g.dB and g.dC are then left undefined.
   at::Tensor dBC_into;
+  // state_sequential_eight_lanes: the backward split along time into up to this many segments run
+  // side by side, the adjoint carried between them by a first pass ([Note: time-segmented
+  // backward] in selective_scan_seq_bwd.cuh). 1: one walk (what the autograd node runs). Written
+  // after the thirteenth session's device time and not yet run on a GPU: tests and bench_ops ask
+  // for it; no default uses it.
+  int64_t time_segments = 1;
 };
 // `states` from selective_scan_cuda_forward(…, algorithm, save_states = true) on the same inputs.
 ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, ScanAlgorithm algorithm, const at::Tensor& states,

@@ -140,6 +140,21 @@ inline int64_t scan_slice_channels(ScanAlgorithm a) {
   if (a == ScanAlgorithm::kStateSequentialEightLanes) return kSeqEightLaneChannels;
   return scan_algorithm_is_sequential(a) ? kSeqBwdChannels : kScanChannels;
 }
+// Which backward takes time segments (ScanBackwardOptions::time_segments): the eight-lane one, the
+// algorithm of the small B·E where one block's walk over L is the whole time.
+inline bool scan_algorithm_takes_time_segments(ScanAlgorithm a) { return a == ScanAlgorithm::kStateSequentialEightLanes; }
+// The state-sequential backward's time segments when `wanted` are asked for over len steps: runs of
+// tiles_per_time_segment whole kSeqChunk tiles, as many as make every segment non-empty (≤ wanted).
+inline int64_t scan_tiles_per_time_segment(int64_t len, int64_t wanted) {
+  const int64_t tiles = (len + kSeqChunk - 1) / kSeqChunk;
+  const int64_t w = wanted < 1 ? 1 : wanted;
+  return tiles < 1 ? 1 : (tiles + w - 1) / w;
+}
+inline int64_t scan_time_segments(int64_t len, int64_t wanted) {
+  const int64_t tiles = (len + kSeqChunk - 1) / kSeqChunk;
+  const int64_t per = scan_tiles_per_time_segment(len, wanted);
+  return tiles < 1 ? 1 : (tiles + per - 1) / per;
+}
 // Saved states per channel over len steps, and dB/dC partial slices over dim channels.
 inline int64_t scan_state_count(ScanAlgorithm a, int64_t len) {
   return (len + scan_state_chunk(a) - 1) / scan_state_chunk(a);
@@ -183,14 +198,22 @@ struct SelectiveScanParams {
   float* dC = nullptr;         // (B, N, L) fp32
   float* dB_part = nullptr;    // deterministic: (ceil(E / scan_slice_channels(algorithm)), B, N, L)
   float* dC_part = nullptr;
-  // dA, dD, dΔ-bias, dmask: per-batch partials (B, E, N) / (B, E) summed by the host in a fixed
-  // order, or (param_grads_atomic, the non-deterministic default) one zero-filled (E, N) / (E) row
-  // that every batch adds into atomically.
+  // dA, dD, dΔ-bias, dmask: per-(segment, batch) partials (segments·B, E, N) / (segments·B, E)
+  // summed by the host in a fixed order, or (param_grads_atomic, the non-deterministic default) one
+  // zero-filled (E, N) / (E) row that every batch adds into atomically.
   bool param_grads_atomic = false;
   float* dA_part = nullptr;
   float* dD_part = nullptr;
   float* ddelta_bias_part = nullptr;
   float* dmask_part = nullptr;
+  // kStateSequentialEightLanes' backward only: the time split into `segments` runs of whole kSeqChunk tiles
+  // (scan_time_segments), walked side by side, each entering with the adjoint the later ones pass
+  // it. carry_g / carry_p: (segments − 1, B, E, N) fp32, written by a first kernel for segments 1 …
+  // segments − 1 (selective_scan_seq_bwd.cuh, [Note: time-segmented backward]).
+  int64_t segments = 1;
+  int64_t segment_tiles = 0;  // tiles per segment: scan_tiles_per_time_segment(len, segments)
+  float* carry_g = nullptr;
+  float* carry_p = nullptr;
 
   cudaStream_t stream = nullptr;  // LibTorch's current stream, passed by the host op
 };

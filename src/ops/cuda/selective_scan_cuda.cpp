@@ -247,6 +247,12 @@ ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, ScanAlgorithm a
                 states.sizes() == at::IntArrayRef({p.batch, p.dim, p.n_chunks, p.dstate}),
             "selective_scan (CUDA) backward: states must be the forward's fp32 (B, E, chunks, N) of the "
             "same algorithm (", scan_algorithm_name(algorithm), ": ", p.n_chunks, " chunks), got ", states.sizes());
+  MCD_CHECK(options.time_segments >= 1, "selective_scan (CUDA) backward: time_segments must be ≥ 1, got ",
+            options.time_segments);
+  MCD_CHECK(options.time_segments == 1 || scan_algorithm_takes_time_segments(algorithm),
+            "selective_scan (CUDA) backward: time segments need state_sequential_eight_lanes, not ",
+            scan_algorithm_name(algorithm));
+  const int64_t segments = scan_time_segments(p.len, options.time_segments);
   const at::Tensor dout = dout_in.to(st);
   ScanCudaGrads g;
   g.du = fresh(alloc_like_layout(p.u, st));
@@ -279,9 +285,12 @@ ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, ScanAlgorithm a
     dBC32 = at::zeros({2, p.batch, p.dstate, p.len}, f32);
   }
   const at::Tensor dB32 = dBC32[0], dC32 = dBC32[1];
-  // dA, dD, dΔ-bias, dmask: per-batch partials summed below (deterministic), or one zero-filled
-  // buffer the kernel adds every batch into (scan_params.h, param_grads_atomic).
-  const int64_t prows = deterministic ? p.batch : 1;
+  // dA, dD, dΔ-bias, dmask: per-(segment, batch) partials summed below (deterministic), or one
+  // zero-filled buffer the kernel adds every batch into (scan_params.h, param_grads_atomic).
+  const int64_t prows = deterministic ? segments * p.batch : 1;
+  // The time segments' adjoint carries (g, then P), written by the backward's first kernel.
+  const at::Tensor carries = segments > 1 ? fresh(at::empty({2, segments - 1, p.batch, p.dim, p.dstate}, f32))
+                                          : at::Tensor();
   const int64_t n_vec = int64_t{p.D.defined()} + int64_t{p.bias.defined()} + int64_t{p.mask.defined()};
   at::Tensor pbuf = deterministic ? fresh(at::empty({prows * p.dim * (p.dstate + n_vec)}, f32))
                                   : at::zeros({p.dim * (p.dstate + n_vec)}, f32);
@@ -332,6 +341,12 @@ ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, ScanAlgorithm a
     k.dD_part = dD_part.defined() ? dD_part.data_ptr<float>() : nullptr;
     k.ddelta_bias_part = dbias_part.defined() ? dbias_part.data_ptr<float>() : nullptr;
     k.dmask_part = dmask_part.defined() ? dmask_part.data_ptr<float>() : nullptr;
+    k.segments = segments;
+    k.segment_tiles = scan_tiles_per_time_segment(p.len, segments);
+    if (segments > 1) {
+      k.carry_g = carries[0].data_ptr<float>();
+      k.carry_p = carries[1].data_ptr<float>();
+    }
     selective_scan_bwd(k);
   }
   if (options.dBC_into.defined()) {

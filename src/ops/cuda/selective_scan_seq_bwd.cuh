@@ -119,7 +119,10 @@ struct SeqBwdSmem {
   }
 };
 
-template <class Tr, class Plan, typename T, class Flags>
+// kSegmented: the time-segmented backward ([Note: time-segmented backward] below; blockIdx.z is the
+// segment), a separate instantiation so that the one-walk kernels keep their registers (the
+// eight-lane one, capped at 80, spilled 12–32 bytes with the segment logic compiled in).
+template <class Tr, class Plan, typename T, class Flags, bool kSegmented = false>
 __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan_seq_bwd_kernel(SelectiveScanParams p) {
   constexpr bool kHasZ = Flags::kHasZ, kSoftplus = Flags::kSoftplus, kDeterministic = Flags::kDeterministic;
   constexpr int kT = Tr::kT, kCh = Tr::kCh, kNT = Tr::kNT, kSplit = Tr::kSplit;
@@ -145,6 +148,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int c = tid / kSplit, sg = tid % kSplit, n0 = sg * kNT;
   const bool e_ok = c < rows;
+  const int seg = kSegmented ? static_cast<int>(blockIdx.z) : 0;  // this block's time segment
   // Channel c's constants, for the per-step gradients this lane finishes (see pass 2).
   const float m = (p.mask != nullptr && e_ok) ? p.mask[e0 + c] : 1.f;
   const float D = (p.D != nullptr && e_ok) ? p.D[e0 + c] : 0.f;
@@ -207,6 +211,15 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
     r[i] = 0.f;  // exp(Δ_{t+1}A)·dh_{t+1}, flowing backwards
     dA[i] = 0.f;
   }
+  // Entering segment seg: r = g_k + P_k·r over the later segments k = segments − 1 … seg + 1 (from
+  // r = 0 after the last step), the carries selective_scan_seq_bwd_carry_kernel left.
+  if (kSegmented && e_ok)
+    for (int64_t k = p.segments - 1; k > seg; --k) {
+      const int64_t o = ((k - 1) * p.batch + b) * p.dim * N + (e0 + c) * N;
+#pragma unroll
+      for (int i = 0; i < kNT; ++i)
+        if (n0 + i < N) r[i] = fmaf(p.carry_p[o + n0 + i], r[i], p.carry_g[o + n0 + i]);
+    }
   float dD_acc = 0.f, dbias_acc = 0.f, dm_acc = 0.f;  // channel c, the steps this lane finishes
 
   auto raw = [&](int st, int k) { return sm.tiles.at(st, k); };
@@ -219,6 +232,11 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
   };
 
   const int64_t n_tiles = (p.len + kT - 1) / kT;
+  // kSegmented: segment seg's tiles [tile_begin, tile_end), never empty (the host sizes the
+  // segments by scan_time_segments); else all tiles.
+  const int64_t tile_begin = kSegmented ? seg * p.segment_tiles : 0;
+  const int64_t tile_end =
+      !kSegmented ? n_tiles : tile_begin + p.segment_tiles < n_tiles ? tile_begin + p.segment_tiles : n_tiles;
   // This lane's saved states of channel c: row j is the state before step j · (spacing). The
   // dense plan loads the next sub-tile's start state one sub-tile ahead (sub-tiles and tiles run
   // in reverse).
@@ -234,14 +252,14 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
   };
   auto load_ckpt = [&](int64_t tile, int s, float (&v)[kNT]) { load_row(tile * kSubs + s, v); };
   float next_h[kNT];
-  if constexpr (Plan::kDense) load_ckpt(n_tiles - 1, kSubs - 1, next_h);
-  stage(n_tiles - 1, static_cast<int>((n_tiles - 1) & 1));
-  for (int64_t tile = n_tiles - 1; tile >= 0; --tile) {
+  if constexpr (Plan::kDense) load_ckpt(tile_end - 1, kSubs - 1, next_h);
+  stage(tile_end - 1, static_cast<int>((tile_end - 1) & 1));
+  for (int64_t tile = tile_end - 1; tile >= tile_begin; --tile) {
     const int st = static_cast<int>(tile & 1);
     const int64_t t0 = tile * kT;
     cp_async_wait_all();
     __syncthreads();  // this tile is staged; the later tile's dB/dC sums are out
-    if (tile > 0) stage(tile - 1, st ^ 1);
+    if (tile > tile_begin) stage(tile - 1, st ^ 1);
 
     // Prep: Δ, u', dy = dout·SiLU(z), B, C in fp32, once per (t, e) and (t, n); and the gate
     // factors the finishing needs (dz = y·dout·σ(z)(1 + z(1 − σ(z))), out = y·SiLU(z)), which go
@@ -453,7 +471,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
   }
 
   // dA: each lane owns (e, n0 … n0 + kNT − 1) of this batch row.
-  const int64_t pb = p.param_grads_atomic ? 0 : b;  // the partials' batch row
+  const int64_t pb = p.param_grads_atomic ? 0 : kSegmented ? seg * p.batch + b : b;  // the partials' (segment, batch) row
   if (e_ok) {
     float* row = p.dA_part + (pb * p.dim + e0 + c) * N;
     if (p.param_grads_atomic) {
@@ -479,6 +497,54 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
   }
 }
 
+// [Note: time-segmented backward] At small B·E every block of the backward walks all of L, so its
+// time is one block's sequential latency whatever the width (PERF_NOTES, "Thirteenth session").
+// The adjoint recurrence of pass 2, dh_t = dy_t·C_t + r and r = exp(Δ_t A)·dh_t, is affine in the r
+// that enters a run of steps from the right: walking segment k's steps from r = 0 leaves g_k, and
+// entering with r leaves g_k + P_k·r, P_k = Π exp(Δ_t A) over the segment. So this kernel forms
+// (g_k, P_k) for every segment but the first (one exponential and two FMAs per (t, n); no states,
+// no gradients), and the backward kernel runs the segments side by side (blockIdx.z), each from
+// its saved chunk states (the forward's, as before) and the carry r = g + P·r composed over the
+// later segments. The gradients of each step are those of the one walk up to the order of fp32
+// operations in the carries; dA, dD, dΔ-bias and dmask get per-(segment, batch) partials.
+// Written after the thirteenth session's device time: compiled, not yet run on a GPU.
+// One thread per (e, n) of batch row blockIdx.y and segment blockIdx.z + 1.
+template <typename T, class Flags>
+__global__ void __launch_bounds__(128) selective_scan_seq_bwd_carry_kernel(SelectiveScanParams p) {
+  constexpr bool kHasZ = Flags::kHasZ, kSoftplus = Flags::kSoftplus;
+  const int N = static_cast<int>(p.dstate);
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;  // e·N + n
+  if (i >= p.dim * N) return;
+  const int64_t e = i / N, b = blockIdx.y, k = int64_t(blockIdx.z) + 1;
+  const int n = static_cast<int>(i % N);
+  const int64_t per = p.segment_tiles * kSeqChunk;
+  const int64_t t_begin = k * per, t_end = t_begin + per < p.len ? t_begin + per : p.len;
+  const float A2 = p.A[e * N + n] * kLog2e;
+  const float bias = p.delta_bias != nullptr ? p.delta_bias[e] : 0.f;
+  const T* const dl = static_cast<const T*>(p.delta) + b * p.delta_s.batch + e * p.delta_s.row;
+  const T* const go = static_cast<const T*>(p.dout) + b * p.dout_s.batch + e * p.dout_s.row;
+  const T* const zg = kHasZ ? static_cast<const T*>(p.z) + b * p.z_s.batch + e * p.z_s.row : nullptr;
+  const T* const Cg = static_cast<const T*>(p.Cm) + b * p.C_s.batch + n * p.C_s.row;
+  float r = 0.f, P = 1.f;
+#pragma unroll 4
+  for (int64_t t = t_end - 1; t >= t_begin; --t) {
+    float x = to_float(dl[t * p.delta_s.time]) + bias;  // Δ, as the backward's prep forms it
+    if constexpr (kSoftplus) x = softplus_f(x);
+    float dy = to_float(go[t * p.dout_s.time]);
+    if constexpr (kHasZ) {
+      const float zz = to_float(zg[t * p.z_s.time]);
+      dy *= zz * sigmoid_f(zz);
+    }
+    const float a = exp2f(x * A2);
+    const float dh = fmaf(dy, to_float(Cg[t * p.C_s.time]), r);
+    r = a * dh;
+    P *= a;
+  }
+  const int64_t o = ((k - 1) * p.batch + b) * p.dim * N + i;
+  p.carry_g[o] = r;
+  p.carry_p[o] = P;
+}
+
 // Plan: SeqBwdPlan<one of the specs above>; Flags: ScanFlags (selective_scan_common.cuh).
 template <class Tr, class Plan, typename T, class Flags>
 void selective_scan_seq_bwd_run(const SelectiveScanParams& p) {
@@ -491,7 +557,28 @@ void selective_scan_seq_bwd_run(const SelectiveScanParams& p) {
   size_t smem = 0;
   SeqBwdSmem<Tr, T>::carve(nullptr, static_cast<int>(p.dstate), Plan::kTilePlanes, Plan::kDense, Plan::kSmemSums,
                             &smem);
-  const dim3 grid(static_cast<unsigned>((p.dim + Tr::kCh - 1) / Tr::kCh), static_cast<unsigned>(p.batch));
+  // Time segments: the eight-lane algorithm's only (scan_algorithm_takes_time_segments).
+  constexpr bool kCanSegment = std::is_same_v<Tr, SeqEight> && !Plan::kDense;
+  MCD_CHECK(p.segments == 1 || (kCanSegment && p.segments == scan_time_segments(p.len, p.segments) &&
+                                 p.segment_tiles == scan_tiles_per_time_segment(p.len, p.segments) &&
+                                 p.carry_g != nullptr && p.carry_p != nullptr),
+            "selective scan: ", p.segments, " time segments over L = ", p.len, " for ",
+            scan_algorithm_name(p.algorithm), " (each a non-empty run of tiles, with carry buffers; eight lanes only)");
+  if (kCanSegment && p.segments > 1) {
+    const int64_t threads = 128, items = p.dim * p.dstate;
+    const dim3 carry_grid(static_cast<unsigned>((items + threads - 1) / threads), static_cast<unsigned>(p.batch),
+                          static_cast<unsigned>(p.segments - 1));
+    selective_scan_seq_bwd_carry_kernel<T, Flags><<<carry_grid, threads, 0, p.stream>>>(p);
+    MCD_CUDA_CHECK(cudaGetLastError());
+  }
+  const dim3 grid(static_cast<unsigned>((p.dim + Tr::kCh - 1) / Tr::kCh), static_cast<unsigned>(p.batch),
+                  static_cast<unsigned>(p.segments));
+  if constexpr (kCanSegment) {
+    if (p.segments > 1) {
+      launch_with_smem(&selective_scan_seq_bwd_kernel<Tr, Plan, T, Flags, true>, grid, Tr::kThreads, smem, p.stream, p);
+      return;
+    }
+  }
   launch_with_smem(&selective_scan_seq_bwd_kernel<Tr, Plan, T, Flags>, grid, Tr::kThreads, smem, p.stream, p);
 }
 
