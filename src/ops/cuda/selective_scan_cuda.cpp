@@ -207,10 +207,15 @@ bool scan_writes_last_state(const ScanInputs& in, const at::Tensor& t) {
 }
 
 ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, ScanAlgorithm algorithm, bool save_states,
-                                            bool want_last_state, const at::Tensor& last_state_into) {
+                                            bool want_last_state, const at::Tensor& last_state_into,
+                                            int64_t time_segments) {
   MCD_CHECK(!last_state_into.defined() || (want_last_state && scan_writes_last_state(in, last_state_into)),
             "selective scan (CUDA): last_state_into must be (B, E, N) fp32 contiguous on u's device, got ",
             last_state_into.sizes());
+  MCD_CHECK(time_segments >= 1, "selective scan (CUDA): time_segments must be ≥ 1, got ", time_segments);
+  MCD_CHECK(time_segments == 1 || scan_algorithm_takes_time_segments(algorithm),
+            "selective scan (CUDA): time segments need state_sequential_eight_lanes, not ",
+            scan_algorithm_name(algorithm));
   const Prepared p = prepare(in, algorithm);
   const c10::cuda::CUDAGuard guard(p.u.device());
   const auto f32 = p.u.options().dtype(at::kFloat);
@@ -230,6 +235,15 @@ ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, ScanAlgorithm 
   check_tile_offsets("out", k.out_s);
   k.states = save_states ? r.states.data_ptr<float>() : nullptr;
   k.last_state = want_last_state ? r.last_state.data_ptr<float>() : nullptr;
+  // The time segments' state carries (s, then P), written by the forward's first kernel.
+  k.segments = scan_time_segments(p.len, time_segments);
+  k.segment_tiles = scan_tiles_per_time_segment(p.len, k.segments);
+  at::Tensor carries;
+  if (k.segments > 1) {
+    carries = fresh(at::empty({2, k.segments - 1, p.batch, p.dim, p.dstate}, f32));
+    k.carry_g = carries[0].data_ptr<float>();
+    k.carry_p = carries[1].data_ptr<float>();
+  }
   selective_scan_fwd(k);
   return r;
 }
