@@ -117,32 +117,33 @@ if has infer || has theirs_infer; then
     has infer && ours_infer 2
   fi
 fi
+traced() {  # TAG GLOB LINES ARGS…: `mamba-codesign ARGS…` (a profile) under Kineto into traces/TAG*, then
+            # its GPU time by kernel (scripts/trace_kernels.py over the TAG.GLOB* traces) in TAG-kernels.txt
+  local tag=$1 glob=$2 lines=$3
+  shift 3
+  timeout 150 "$bin" "$@" --trace "$out/traces/$tag.json" --out "$out/traces/$tag-profile.json" \
+    >"$out/traces/$tag.log" 2>&1
+  echo "trace $tag rc=$?"
+  python3 scripts/trace_kernels.py "$out/traces/$tag".$glob*.json >"$out/traces/$tag-kernels.txt"
+  grep -A"$lines" "^/" "$out/traces/$tag-kernels.txt"
+}
 if has prefill_trace; then  # where a B = 1 prefill's GPU time goes, kernel by kernel
   mkdir -p "$out/traces"
   for p in mamba-130m mamba-370m; do
     models "$p"
     # shellcheck disable=SC2086  # OURS_OPTIONS: words
-    timeout 120 "$bin" ${OURS_OPTIONS:-} profile --model "$out/models/$p-s0" --device cuda --prefill 1x4096 \
-      --prefill-mode both --decode-batch "" --iters 5 --trace "$out/traces/$p.json" \
-      --out "$out/traces/$p-profile.json" >"$out/traces/$p.log" 2>&1
-    echo "prefill trace $p rc=$?"
-    python3 scripts/trace_kernels.py "$out/traces/$p".prefill_1x4096*.json >"$out/traces/$p-kernels.txt"
-    grep -A12 "^/" "$out/traces/$p-kernels.txt"
+    traced "$p" prefill_1x4096 12 ${OURS_OPTIONS:-} profile --model "$out/models/$p-s0" --device cuda --prefill 1x4096 \
+      --prefill-mode both --decode-batch "" --iters 5
   done
 fi
-if has decode_trace; then  # where a batch-64 graph decode step's GPU time goes, kernel by kernel
+if has decode_trace; then  # where a graph decode step's GPU time goes, kernel by kernel
   mkdir -p "$out/traces"
   for p in mamba-130m mamba-370m; do
     models "$p"
-    # shellcheck disable=SC2086  # OURS_OPTIONS: words
     for b in 64 1; do  # batch 64: the throughput target; batch 1: the latency target
-      tag=$p-decode$([[ $b == 64 ]] || echo "-b$b")
-      timeout 120 "$bin" ${OURS_OPTIONS:-} profile --model "$out/models/$p-s0" --device cuda --prefill "" \
-        --decode-batch "$b" --iters 20 --trace "$out/traces/$tag.json" \
-        --out "$out/traces/$tag-profile.json" >"$out/traces/$tag.log" 2>&1
-      echo "decode trace $p batch $b rc=$?"
-      python3 scripts/trace_kernels.py "$out/traces/$tag".decode*.json >"$out/traces/$tag-kernels.txt"
-      head -16 "$out/traces/$tag-kernels.txt"
+      # shellcheck disable=SC2086  # OURS_OPTIONS: words
+      traced "$p-decode$([[ $b == 64 ]] || echo "-b$b")" decode 15 ${OURS_OPTIONS:-} profile \
+        --model "$out/models/$p-s0" --device cuda --prefill "" --decode-batch "$b" --iters 20
     done
   done
 fi
@@ -151,12 +152,8 @@ if has train_trace; then  # what does not shrink with the width: one 8x2048 trai
   for p in mamba-130m mamba-370m; do
     models "$p"
     for s in 0 75; do
-      timeout 150 "$bin" profile --model "$out/models/$p-s$s" --device cuda --prefill "" --decode-batch "" \
-        --train-batch 8x2048 --iters 5 --trace "$out/traces/$p-s$s-train.json" \
-        --out "$out/traces/$p-s$s-train-profile.json" >"$out/traces/$p-s$s-train.log" 2>&1
-      echo "train trace $p s$s rc=$?"
-      python3 scripts/trace_kernels.py "$out/traces/$p-s$s-train".train*.json >"$out/traces/$p-s$s-train-kernels.txt"
-      head -20 "$out/traces/$p-s$s-train-kernels.txt"
+      traced "$p-s$s-train" train 19 profile --model "$out/models/$p-s$s" --device cuda --prefill "" --decode-batch "" \
+        --train-batch 8x2048 --iters 5
     done
   done
 fi

@@ -169,6 +169,27 @@ void check_choice_inputs(const ScanInputs& in) {
   MCD_CHECK(in.u.defined() && in.u.is_cuda() && in.u.dim() == 3 && in.A.defined() && in.A.dim() == 2,
             "selective_scan (CUDA): u must be a CUDA (B, E, L) tensor and A (E, N)");
 }
+// The time segments a forward or backward call runs when `wanted` are asked for (whole tiles each,
+// scan_time_segments); only state_sequential_eight_lanes takes more than one.
+int64_t time_segments_for(ScanAlgorithm algorithm, int64_t len, int64_t wanted) {
+  MCD_CHECK(wanted >= 1, "selective scan (CUDA): time_segments must be ≥ 1, got ", wanted);
+  MCD_CHECK(wanted == 1 || scan_algorithm_takes_time_segments(algorithm),
+            "selective scan (CUDA): time segments need state_sequential_eight_lanes, not ",
+            scan_algorithm_name(algorithm));
+  return scan_time_segments(len, wanted);
+}
+// k's time segments and, for more than one, their carries ((s or g), then P: (2, segments − 1, B, E,
+// N) fp32, written by the scan's first kernel). Returns the buffer, kept by the caller until the
+// launch is enqueued (undefined for one segment).
+at::Tensor attach_time_segments(SelectiveScanParams& k, int64_t segments, const at::TensorOptions& f32) {
+  k.segments = segments;
+  k.segment_tiles = scan_tiles_per_time_segment(k.len, segments);
+  if (segments == 1) return {};
+  at::Tensor carries = fresh(at::empty({2, segments - 1, k.batch, k.dim, k.dstate}, f32));
+  k.carry_g = carries[0].data_ptr<float>();
+  k.carry_p = carries[1].data_ptr<float>();
+  return carries;
+}
 }  // namespace
 
 ScanAlgorithm scan_algorithm_for(const ScanInputs& in) {
@@ -212,11 +233,8 @@ ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, ScanAlgorithm 
   MCD_CHECK(!last_state_into.defined() || (want_last_state && scan_writes_last_state(in, last_state_into)),
             "selective scan (CUDA): last_state_into must be (B, E, N) fp32 contiguous on u's device, got ",
             last_state_into.sizes());
-  MCD_CHECK(time_segments >= 1, "selective scan (CUDA): time_segments must be ≥ 1, got ", time_segments);
-  MCD_CHECK(time_segments == 1 || scan_algorithm_takes_time_segments(algorithm),
-            "selective scan (CUDA): time segments need state_sequential_eight_lanes, not ",
-            scan_algorithm_name(algorithm));
   const Prepared p = prepare(in, algorithm);
+  const int64_t segments = time_segments_for(algorithm, p.len, time_segments);
   const c10::cuda::CUDAGuard guard(p.u.device());
   const auto f32 = p.u.options().dtype(at::kFloat);
   ScanCudaForward r;
@@ -235,15 +253,7 @@ ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, ScanAlgorithm 
   check_tile_offsets("out", k.out_s);
   k.states = save_states ? r.states.data_ptr<float>() : nullptr;
   k.last_state = want_last_state ? r.last_state.data_ptr<float>() : nullptr;
-  // The time segments' state carries (s, then P), written by the forward's first kernel.
-  k.segments = scan_time_segments(p.len, time_segments);
-  k.segment_tiles = scan_tiles_per_time_segment(p.len, k.segments);
-  at::Tensor carries;
-  if (k.segments > 1) {
-    carries = fresh(at::empty({2, k.segments - 1, p.batch, p.dim, p.dstate}, f32));
-    k.carry_g = carries[0].data_ptr<float>();
-    k.carry_p = carries[1].data_ptr<float>();
-  }
+  const at::Tensor carries = attach_time_segments(k, segments, f32);  // the segments' state carries
   selective_scan_fwd(k);
   return r;
 }
@@ -261,12 +271,7 @@ ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, ScanAlgorithm a
                 states.sizes() == at::IntArrayRef({p.batch, p.dim, p.n_chunks, p.dstate}),
             "selective_scan (CUDA) backward: states must be the forward's fp32 (B, E, chunks, N) of the "
             "same algorithm (", scan_algorithm_name(algorithm), ": ", p.n_chunks, " chunks), got ", states.sizes());
-  MCD_CHECK(options.time_segments >= 1, "selective_scan (CUDA) backward: time_segments must be ≥ 1, got ",
-            options.time_segments);
-  MCD_CHECK(options.time_segments == 1 || scan_algorithm_takes_time_segments(algorithm),
-            "selective_scan (CUDA) backward: time segments need state_sequential_eight_lanes, not ",
-            scan_algorithm_name(algorithm));
-  const int64_t segments = scan_time_segments(p.len, options.time_segments);
+  const int64_t segments = time_segments_for(algorithm, p.len, options.time_segments);
   const at::Tensor dout = dout_in.to(st);
   ScanCudaGrads g;
   g.du = fresh(alloc_like_layout(p.u, st));
@@ -302,9 +307,6 @@ ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, ScanAlgorithm a
   // dA, dD, dΔ-bias, dmask: per-(segment, batch) partials summed below (deterministic), or one
   // zero-filled buffer the kernel adds every batch into (scan_params.h, param_grads_atomic).
   const int64_t prows = deterministic ? segments * p.batch : 1;
-  // The time segments' adjoint carries (g, then P), written by the backward's first kernel.
-  const at::Tensor carries = segments > 1 ? fresh(at::empty({2, segments - 1, p.batch, p.dim, p.dstate}, f32))
-                                          : at::Tensor();
   const int64_t n_vec = int64_t{p.D.defined()} + int64_t{p.bias.defined()} + int64_t{p.mask.defined()};
   at::Tensor pbuf = deterministic ? fresh(at::empty({prows * p.dim * (p.dstate + n_vec)}, f32))
                                   : at::zeros({p.dim * (p.dstate + n_vec)}, f32);
@@ -355,12 +357,7 @@ ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, ScanAlgorithm a
     k.dD_part = dD_part.defined() ? dD_part.data_ptr<float>() : nullptr;
     k.ddelta_bias_part = dbias_part.defined() ? dbias_part.data_ptr<float>() : nullptr;
     k.dmask_part = dmask_part.defined() ? dmask_part.data_ptr<float>() : nullptr;
-    k.segments = segments;
-    k.segment_tiles = scan_tiles_per_time_segment(p.len, segments);
-    if (segments > 1) {
-      k.carry_g = carries[0].data_ptr<float>();
-      k.carry_p = carries[1].data_ptr<float>();
-    }
+    const at::Tensor carries = attach_time_segments(k, segments, f32);  // the segments' adjoint carries
     selective_scan_bwd(k);
   }
   if (options.dBC_into.defined()) {

@@ -510,7 +510,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
 // Written after the thirteenth session's device time: compiled, not yet run on a GPU.
 // One thread per (e, n) of batch row blockIdx.y and segment blockIdx.z + 1.
 template <typename T, class Flags>
-__global__ void __launch_bounds__(128) selective_scan_seq_bwd_carry_kernel(SelectiveScanParams p) {
+__global__ void __launch_bounds__(kCarryThreads) selective_scan_seq_bwd_carry_kernel(SelectiveScanParams p) {
   constexpr bool kHasZ = Flags::kHasZ, kSoftplus = Flags::kSoftplus;
   const int N = static_cast<int>(p.dstate);
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;  // e·N + n
@@ -559,16 +559,9 @@ void selective_scan_seq_bwd_run(const SelectiveScanParams& p) {
                             &smem);
   // Time segments: the eight-lane algorithm's only (scan_algorithm_takes_time_segments).
   constexpr bool kCanSegment = std::is_same_v<Tr, SeqEight> && !Plan::kDense;
-  MCD_CHECK(p.segments == 1 || (kCanSegment && p.segments == scan_time_segments(p.len, p.segments) &&
-                                 p.segment_tiles == scan_tiles_per_time_segment(p.len, p.segments) &&
-                                 p.carry_g != nullptr && p.carry_p != nullptr),
-            "selective scan: ", p.segments, " time segments over L = ", p.len, " for ",
-            scan_algorithm_name(p.algorithm), " (each a non-empty run of tiles, with carry buffers; eight lanes only)");
+  check_time_segments(p, kCanSegment);
   if (kCanSegment && p.segments > 1) {
-    const int64_t threads = 128, items = p.dim * p.dstate;
-    const dim3 carry_grid(static_cast<unsigned>((items + threads - 1) / threads), static_cast<unsigned>(p.batch),
-                          static_cast<unsigned>(p.segments - 1));
-    selective_scan_seq_bwd_carry_kernel<T, Flags><<<carry_grid, threads, 0, p.stream>>>(p);
+    selective_scan_seq_bwd_carry_kernel<T, Flags><<<time_segment_carry_grid(p), kCarryThreads, 0, p.stream>>>(p);
     MCD_CUDA_CHECK(cudaGetLastError());
   }
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kCh - 1) / Tr::kCh), static_cast<unsigned>(p.batch),

@@ -205,7 +205,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kThreads == 128 ? 4 : 1) sel
 // device time: compiled, not yet run on a GPU. One thread per (e, n) of batch row blockIdx.y and
 // segment blockIdx.z.
 template <typename T, class Flags>
-__global__ void __launch_bounds__(128) selective_scan_seq_fwd_carry_kernel(SelectiveScanParams p) {
+__global__ void __launch_bounds__(kCarryThreads) selective_scan_seq_fwd_carry_kernel(SelectiveScanParams p) {
   constexpr bool kSoftplus = Flags::kSoftplus;
   const int N = static_cast<int>(p.dstate);
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;  // e·N + n
@@ -242,19 +242,12 @@ void selective_scan_seq_fwd_run(const SelectiveScanParams& p) {
   SeqFwdSmem<Tr, T>::carve(nullptr, static_cast<int>(p.dstate), &smem);
   // Time segments: the eight-lane algorithm's only (scan_algorithm_takes_time_segments).
   constexpr bool kCanSegment = std::is_same_v<Tr, SeqEight>;
-  MCD_CHECK(p.segments == 1 || (kCanSegment && p.segments == scan_time_segments(p.len, p.segments) &&
-                                 p.segment_tiles == scan_tiles_per_time_segment(p.len, p.segments) &&
-                                 p.carry_g != nullptr && p.carry_p != nullptr),
-            "selective scan: ", p.segments, " time segments over L = ", p.len, " for ",
-            scan_algorithm_name(p.algorithm), " (each a non-empty run of tiles, with carry buffers; eight lanes only)");
+  check_time_segments(p, kCanSegment);
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kCh - 1) / Tr::kCh), static_cast<unsigned>(p.batch),
                   static_cast<unsigned>(p.segments));
   if constexpr (kCanSegment) {
     if (p.segments > 1) {
-      const int64_t threads = 128, items = p.dim * p.dstate;
-      const dim3 carry_grid(static_cast<unsigned>((items + threads - 1) / threads), static_cast<unsigned>(p.batch),
-                            static_cast<unsigned>(p.segments - 1));
-      selective_scan_seq_fwd_carry_kernel<T, Flags><<<carry_grid, threads, 0, p.stream>>>(p);
+      selective_scan_seq_fwd_carry_kernel<T, Flags><<<time_segment_carry_grid(p), kCarryThreads, 0, p.stream>>>(p);
       MCD_CUDA_CHECK(cudaGetLastError());
       launch_with_smem(&selective_scan_seq_fwd_kernel<Tr, T, Flags, kEvery, true>, grid, Tr::kThreads, smem, p.stream,
                        p);
