@@ -8,7 +8,7 @@
 // of the algorithmic minimum traffic, % of the HBM datasheet and of a measured device copy).
 // docs/PERF_NOTES.md explains the floors and records the figures.
 //   usage: bench_ops [--reps N] [--composite-reps N] [--no-composite] [--layout model|contiguous|both]
-//                    [--shape B,L,E,N]...
+//                    [--shape B,L,E,N[,R]]...
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime_api.h>
 
@@ -98,7 +98,9 @@ Device describe_device() {
 
 struct Shape {
   int64_t B, L, E, N;
-  int64_t R() const { return (E / 2 + 15) / 16; }  // dt_rank of d_model = E / 2
+  int64_t rank = 0;  // dt_rank; 0: that of d_model = E / 2. A pruned model keeps its dense dt_rank (the
+                     // B and C columns' offset in x_dbl, which decides the scan's vector loads)
+  int64_t R() const { return rank > 0 ? rank : (E / 2 + 15) / 16; }
 };
 
 // One set of inputs laid out as the mixer produces them (or time-contiguous).
@@ -164,6 +166,7 @@ class Reporter {
     j["L"] = s.L;
     j["E"] = s.E;
     j["N"] = s.N;
+    j["R"] = s.R();
     j["dtype"] = "bf16";
     j["state"] = "fp32";
     j["layout"] = layout;
@@ -246,15 +249,16 @@ int main(int argc, char** argv) {
       else if (a == "--no-composite") composite = false;
       else if (a == "--layout" && i + 1 < argc) layouts = argv[++i];
       else if (a == "--shape" && i + 1 < argc) {  // repeatable; replaces the default shapes
-        long b = 0, l = 0, e = 0, n = 0;
+        long b = 0, l = 0, e = 0, n = 0, r = 0;
         char tail = 0;
-        if (std::sscanf(argv[++i], "%ld,%ld,%ld,%ld%c", &b, &l, &e, &n, &tail) != 4 || b < 1 || l < 1 || e < 1 || n < 1)
-          mcd::fail(cat("bench_ops: --shape takes B,L,E,N (positive integers), got '", argv[i], "'"));
-        shapes.push_back({b, l, e, n});
+        const int got = std::sscanf(argv[++i], "%ld,%ld,%ld,%ld,%ld%c", &b, &l, &e, &n, &r, &tail);
+        if ((got != 4 && got != 5) || b < 1 || l < 1 || e < 1 || n < 1 || (got == 5 && r < 1))
+          mcd::fail(cat("bench_ops: --shape takes B,L,E,N[,R] (positive integers; R the dt_rank), got '", argv[i], "'"));
+        shapes.push_back({b, l, e, n, got == 5 ? r : 0});
       } else
         mcd::fail(cat("bench_ops: unknown argument '", a,
                       "' (valid: --reps N, --composite-reps N, --no-composite, --layout model|contiguous|both, "
-                      "--shape B,L,E,N)"));
+                      "--shape B,L,E,N[,R])"));
     }
     if (!mcd::cuda_available()) {
       std::cerr << "bench_ops: no CUDA device\n";

@@ -487,6 +487,7 @@ TEST(ScanKernelModes, DeterministicModeIsBitIdenticalAndMatchesAtomics) {
 // 2560 ≤ B·E ≤ 6144 under either plan; above that dense exactly when the backward's 32-channel blocks
 // fit one wave at three per SM (one-wave under the low-memory plan), the four-per-SM
 // state-sequential beyond; time-parallel below B·E = 2560 (wide) and for N > 16 (wide below 4096).
+// The eight-lane backward in 4 time segments at B·E ≤ 3072.
 TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
   using ops::cuda::choose_scan_algorithm;
   const auto kAuto = ops::ScanPlan::kAuto, kLow = ops::ScanPlan::kLowMemory;
@@ -516,6 +517,14 @@ TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
   EXPECT_EQ(choose_scan_algorithm(8, 2048, 16, 132, kLow), ScanAlgorithm::kStateSequential);
   EXPECT_EQ(choose_scan_algorithm(1, 8192, 16, 132, kLow), ScanAlgorithm::kStateSequentialOneWave);
   EXPECT_EQ(choose_scan_algorithm(8, 384, 16, 132, kLow), kEight);
+  // The backward's time segments (scan_backward_time_segments): 4 for the eight-lane one at B·E ≤ 3072.
+  using ops::cuda::scan_backward_time_segments;
+  EXPECT_EQ(scan_backward_time_segments(kEight, 8, 384), 4);   // 130M, 75 % pruned
+  EXPECT_EQ(scan_backward_time_segments(kEight, 1, 2560), 4);
+  EXPECT_EQ(scan_backward_time_segments(kEight, 8, 392), 1);   // B·E = 3136
+  EXPECT_EQ(scan_backward_time_segments(kEight, 8, 512), 1);   // 370M, 75 % pruned
+  EXPECT_EQ(scan_backward_time_segments(ScanAlgorithm::kTimeParallelWide, 8, 256), 1);
+  EXPECT_EQ(scan_backward_time_segments(ScanAlgorithm::kStateSequentialDense, 8, 1536), 1);
   EXPECT_EQ(ops::cuda::scan_state_chunk(kEight), ops::cuda::kSeqChunk);
   EXPECT_EQ(ops::cuda::scan_slice_channels(kEight), ops::cuda::kSeqEightLaneChannels);
   EXPECT_EQ(ops::cuda::scan_state_chunk(ScanAlgorithm::kStateSequentialDense), ops::cuda::kSeqSub);
@@ -716,6 +725,42 @@ TEST(ScanKernelModes, AutogradKeepsTheForwardsAlgorithmAndPlan) {
     EXPECT_LT(test::rel_err(s.kernel.A.grad(), g.dA), 1e-5) << name;
     EXPECT_LT(test::rel_err(s.kernel.mask.grad(), g.dmask), 1e-5) << name;
   }
+}
+
+// At B·E ≤ 3072 the autograd node runs the eight-lane backward in 4 time segments
+// (scan_backward_time_segments): its gradients are those of the direct call with 4 segments (the same
+// kernels: per-channel gradients to the bit's neighbourhood, atomic sums up to their order) and
+// within the time-segmented test's bounds of the one walk's. Were the node to walk once, its bf16 du
+// would differ from the 4-segment call by rounding flips (≫ 1e-6).
+TEST(ScanKernelModes, AutogradRunsTheEightLaneBackwardInTimeSegments) {
+  MCD_SKIP_IF_NO_CUDA();
+  const ScanCase c{8, 384, 300, 16, true, true, true, true, true, false};
+  const ScanAlgorithm eight = ScanAlgorithm::kStateSequentialEightLanes;
+  ASSERT_EQ(ops::cuda::scan_backward_time_segments(eight, 8, 384), 4);
+  const ScanValues v = scan_values(c, 85);
+  ScanTriple s = scan_triple(v, at::kBFloat16, true);
+  for (at::Tensor* t : {&s.kernel.u, &s.kernel.delta, &s.kernel.z, &s.kernel.B, &s.kernel.C, &s.kernel.A,
+                        &s.kernel.D, &s.kernel.delta_bias})
+    *t = t->detach().requires_grad_(true);
+  ASSERT_EQ(ops::cuda::scan_algorithm_for(s.kernel), eight);
+  const at::Tensor out = ops::selective_scan(s.kernel);
+  out.backward(s.dout_lo);
+  ScanTriple raw = scan_triple(v, at::kBFloat16, true);
+  const auto fwd = ops::cuda::selective_scan_cuda_forward(raw.kernel, eight, true, false);
+  ops::cuda::ScanBackwardOptions segmented;
+  segmented.time_segments = 4;
+  const auto g4 = ops::cuda::selective_scan_cuda_backward(raw.kernel, eight, fwd.states, raw.dout_lo, segmented);
+  const auto g1 = ops::cuda::selective_scan_cuda_backward(raw.kernel, eight, fwd.states, raw.dout_lo, false);
+  EXPECT_TRUE(torch::equal(out, fwd.out));
+  EXPECT_LT(test::rel_err(s.kernel.u.grad(), g4.du), 1e-6);
+  EXPECT_LT(test::rel_err(s.kernel.delta.grad(), g4.ddelta), 1e-6);
+  EXPECT_LT(test::rel_err(s.kernel.z.grad(), g4.dz), 1e-6);
+  EXPECT_LT(test::rel_err(s.kernel.B.grad(), g4.dB), 1e-2);  // atomic sums: up to the order of the adds
+  EXPECT_LT(test::rel_err(s.kernel.A.grad(), g4.dA), 1e-5);
+  // Against the one walk, TimeSegmentedBackwardGivesTheOneWalksGradients's bounds (bf16 outputs: 1e-2).
+  EXPECT_LT(test::rel_err(s.kernel.u.grad(), g1.du), 1e-2);
+  EXPECT_LT(test::rel_err(s.kernel.delta.grad(), g1.ddelta), 1e-2);
+  EXPECT_LT(test::rel_err(s.kernel.A.grad(), g1.dA), 1e-5);
 }
 
 TEST(ScanKernelModes, DispatchAutogradFinalStateAndCompositeSwitch) {

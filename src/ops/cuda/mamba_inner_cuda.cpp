@@ -122,6 +122,7 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
     o.recompute_out = out_w.defined();
     o.dz_into = dxz.narrow(2, E, E).transpose(1, 2);
     o.dBC_into = d_xdbl.narrow(2, R, 2 * N);
+    o.time_segments = scan_backward_time_segments(algorithm, B, E);
     const ScanCudaGrads g = selective_scan_cuda_backward(r.in, algorithm, states, dy.transpose(1, 2), o);
     // Weight gradients are formed in fp32 by the products themselves (mm_fp32): no cast passes.
     // out_proj's from the recomputed y.

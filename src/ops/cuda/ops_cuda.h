@@ -77,9 +77,8 @@ struct ScanBackwardOptions {
   at::Tensor dBC_into;
   // state_sequential_eight_lanes: the backward split along time into up to this many segments run
   // side by side, the adjoint carried between them by a first pass ([Note: time-segmented
-  // backward] in selective_scan_seq_bwd.cuh). 1: one walk (what the autograd node runs). Written
-  // after the thirteenth session's device time and not yet run on a GPU: tests and bench_ops ask
-  // for it; no default uses it.
+  // backward] in selective_scan_seq_bwd.cuh). 1: one walk. The autograd nodes ask for
+  // scan_backward_time_segments (scan_params.h): 4 at B·E ≤ 3,072.
   int64_t time_segments = 1;
 };
 // `states` from selective_scan_cuda_forward(…, algorithm, save_states = true) on the same inputs.

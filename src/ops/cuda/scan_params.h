@@ -143,6 +143,15 @@ inline int64_t scan_slice_channels(ScanAlgorithm a) {
 // Which backward takes time segments (ScanBackwardOptions::time_segments): the eight-lane one, the
 // algorithm of the small B·E where one block's walk over L is the whole time.
 inline bool scan_algorithm_takes_time_segments(ScanAlgorithm a) { return a == ScanAlgorithm::kStateSequentialEightLanes; }
+// The backward's time segments the autograd nodes ask for: 4 for the eight-lane backward at
+// B·E ≤ 3,072, else 1. bench_ops on an H200 (fourteenth session, docs/PERF_NOTES.md), model layout
+// with the pruned models' own dt_rank: at (8, 2048, 384, R 48) — 130M with 75 % of its channels
+// pruned — the backward took 611 µs in one walk, 514 in 4 segments and 520 in 8; at B·E = 4,096
+// (8, 2048, 512, R 64) 610 against 658 / 664, and above that slower still. The forward's segments
+// lost everywhere measured (184 → 249 µs at 3,072), so the forward walks once.
+inline int64_t scan_backward_time_segments(ScanAlgorithm a, int64_t batch, int64_t dim) {
+  return a == ScanAlgorithm::kStateSequentialEightLanes && batch * dim <= 3072 ? 4 : 1;
+}
 // The state-sequential backward's time segments when `wanted` are asked for over len steps: runs of
 // tiles_per_time_segment whole kSeqChunk tiles, as many as make every segment non-empty (≤ wanted).
 inline int64_t scan_tiles_per_time_segment(int64_t len, int64_t wanted) {

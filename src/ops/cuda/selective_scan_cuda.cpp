@@ -145,8 +145,10 @@ class SelectiveScanCudaFunction : public torch::autograd::Function<SelectiveScan
     torch::autograd::variable_list none(11);
     if (!grad_out[0].defined()) return none;
     const auto algorithm = static_cast<ScanAlgorithm>(ctx->saved_data["algorithm"].toInt());
-    const ScanCudaGrads g = selective_scan_cuda_backward(in, algorithm, s[9], grad_out[0],
-                                                         ctx->saved_data["deterministic"].toBool());
+    ScanBackwardOptions o;
+    o.deterministic = ctx->saved_data["deterministic"].toBool();
+    o.time_segments = scan_backward_time_segments(algorithm, in.u.size(0), in.u.size(1));
+    const ScanCudaGrads g = selective_scan_cuda_backward(in, algorithm, s[9], grad_out[0], o);
     auto like = [](const at::Tensor& grad, const at::Tensor& input) {
       return input.defined() && grad.defined() ? grad.to(input.scalar_type()) : at::Tensor();
     };
