@@ -2,7 +2,7 @@
 // PERF.md: selective scan forward and forward+backward (atomic and deterministic dB/dC), causal
 // conv1d forward and backward, at (B, L, E, N) = (8, 2048, 1536, 16), (16, 1024, 2048, 16),
 // (1, 4096, 1536, 16) or the --shape ones; bf16 activations, fp32 state. The eight-lane
-// algorithm's forward and backward also split along time into 2, 4 and 8 segments. Warm-up,
+// algorithm's backward also split along time into 2, 4 and 8 segments. Warm-up,
 // CUDA events on the current stream, median of ≥ 50 repetitions over input sets rotated so that together they exceed the 50 MB L2.
 // One JSON line per measurement on stdout (GPU, driver/runtime, commit, shapes, dtype, µs, GB/s
 // of the algorithmic minimum traffic, % of the HBM datasheet and of a measured device copy).
@@ -311,31 +311,29 @@ int main(int argc, char** argv) {
           for (bool det : {false, true}) {
             if ((det && !is_auto) || !cu::scan_algorithm_has_backward(algorithm) || label.rfind("inference:", 0) == 0)
               continue;
+            cu::ScanBackwardOptions o;
+            o.deterministic = det;
+            // The auto rows run what the autograd nodes run, the backward's time segments included.
+            if (is_auto) o.time_segments = cu::scan_backward_time_segments(algorithm, s.B, s.E);
             rep.emit("scan_fwd_bwd", "mcd", s, layout, det ? "deterministic" : "atomic",
                      time_op([&](int r) {
                        auto f = cu::selective_scan_cuda_forward(set(r).in, algorithm, true, false);
-                       cu::selective_scan_cuda_backward(set(r).in, algorithm, f.states, set(r).dout, det);
+                       cu::selective_scan_cuda_backward(set(r).in, algorithm, f.states, set(r).dout, o);
                      }, 3, reps),
                      scan_fwd_bytes + scan_bwd_bytes, label);
           }
-          // The eight-lane forward and backward split along time (time_segments; no default runs
-          // them yet): what the small-B·E shapes gain. fwd+bwd rows segment both.
+          // The eight-lane backward split along time into 2, 4 and 8 segments (the forward walks
+          // once): where scan_backward_time_segments should split.
           if (!is_auto && label.rfind("inference:", 0) != 0 && cu::scan_algorithm_takes_time_segments(algorithm))
             for (int64_t segments : {2, 4, 8}) {
-              const std::string seg_label = label + " time_segments=" + std::to_string(segments);
-              rep.emit("scan_fwd", "mcd", s, layout, "-",
-                       time_op([&](int r) {
-                         cu::selective_scan_cuda_forward(set(r).in, algorithm, false, false, {}, segments);
-                       }, 5, reps),
-                       scan_fwd_bytes, seg_label);
               cu::ScanBackwardOptions o;
               o.time_segments = segments;
               rep.emit("scan_fwd_bwd", "mcd", s, layout, "atomic",
                        time_op([&](int r) {
-                         auto f = cu::selective_scan_cuda_forward(set(r).in, algorithm, true, false, {}, segments);
+                         auto f = cu::selective_scan_cuda_forward(set(r).in, algorithm, true, false);
                          cu::selective_scan_cuda_backward(set(r).in, algorithm, f.states, set(r).dout, o);
                        }, 3, reps),
-                       scan_fwd_bytes + scan_bwd_bytes, seg_label);
+                       scan_fwd_bytes + scan_bwd_bytes, label + " backward time_segments=" + std::to_string(segments));
             }
         }
         rep.emit("conv_fwd", "mcd", s, layout, "K=4 silu",

@@ -589,43 +589,10 @@ TEST(ScanKernelModes, AllAlgorithmsAgree) {
   }
 }
 
-// The time-segmented forward ([Note: time-segmented forward] in selective_scan_seq_fwd.cuh) gives
-// the one walk's output, saved states and final state: state_sequential_eight_lanes, L = 700 in 2,
-// 3, 5 and 30 asked segments, fp32 and bf16, z, D, bias, mask, softplus on, the model's strides; the
-// backward from its saved states gives the one walk's gradients. Written after the thirteenth
-// session's device time (not yet run on a GPU).
-TEST(ScanKernelModes, TimeSegmentedForwardGivesTheOneWalksOutputs) {
-  MCD_SKIP_IF_NO_CUDA();
-  const ScanCase c{2, 19, 700, 16, true, true, true, true, true, true};
-  const ScanAlgorithm eight = ScanAlgorithm::kStateSequentialEightLanes;
-  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
-    const ScanTriple s = scan_triple(scan_values(c, 89), dtype, true);
-    const PoisonOutputs poison;
-    // As in the backward's test: fp32 values differ by the order of the carries' operations
-    // (~L·2^-24 ≈ 4e-5 worst case, ~2e-6 typical); bf16 outputs by rounding flips.
-    const double f32_tol = 1e-5, act_tol = dtype == at::kFloat ? f32_tol : 1e-2;
-    const auto one = ops::cuda::selective_scan_cuda_forward(s.kernel, eight, true, true);
-    const auto g1 = ops::cuda::selective_scan_cuda_backward(s.kernel, eight, one.states, s.dout_lo, false);
-    for (int64_t segments : {2, 3, 5, 30}) {
-      const auto f = ops::cuda::selective_scan_cuda_forward(s.kernel, eight, true, true, {}, segments);
-      const std::string what = cat(segments, " segments ", dtype_name(dtype));
-      EXPECT_LT(test::rel_err(f.out, one.out), act_tol) << what;
-      EXPECT_LT(test::rel_err(f.states, one.states), f32_tol) << what;
-      EXPECT_LT(test::rel_err(f.last_state, one.last_state), f32_tol) << what;
-      const auto g = ops::cuda::selective_scan_cuda_backward(s.kernel, eight, f.states, s.dout_lo, false);
-      EXPECT_LT(test::rel_err(g.du, g1.du), act_tol) << what;
-      EXPECT_LT(test::rel_err(g.dA, g1.dA), f32_tol) << what;
-    }
-    EXPECT_THROW(ops::cuda::selective_scan_cuda_forward(s.kernel, ScanAlgorithm::kStateSequential, true, true, {}, 2),
-                 std::exception);
-  }
-}
-
 // The time-segmented backward ([Note: time-segmented backward] in selective_scan_seq_bwd.cuh)
 // gives the gradients of the one walk: state_sequential_eight_lanes, L = 700 (22 tiles) in 2, 3,
 // 5 and 30 asked segments (22 runs of one tile; 5 → 5 runs with a short last one), atomic and
-// deterministic, fp32 and bf16, z, D, bias, mask and softplus on, the model's strides. Written after
-// the thirteenth session's device time (not yet run on a GPU).
+// deterministic, fp32 and bf16, z, D, bias, mask and softplus on, the model's strides.
 TEST(ScanKernelModes, TimeSegmentedBackwardGivesTheOneWalksGradients) {
   MCD_SKIP_IF_NO_CUDA();
   const ScanCase c{2, 19, 700, 16, true, true, true, true, true, true};

@@ -50,13 +50,8 @@ struct ScanCudaForward {
 // `algorithm` must take in's N (scan_algorithm_supports); the backward needs the same one.
 // last_state_into (optional, with want_last_state): a (B, E, N) fp32 contiguous tensor on the device
 // that receives the final state (and becomes the result's last_state) instead of a new one.
-// time_segments (state_sequential_eight_lanes only): the forward split along time into up to this
-// many segments run side by side, the state carried between them by a first pass ([Note:
-// time-segmented forward] in selective_scan_seq_fwd.cuh); 1: one walk (what every caller in the
-// library runs). Written after the thirteenth session's device time and not yet run on a GPU.
 ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, ScanAlgorithm algorithm, bool save_states,
-                                            bool want_last_state, const at::Tensor& last_state_into = {},
-                                            int64_t time_segments = 1);
+                                            bool want_last_state, const at::Tensor& last_state_into = {});
 
 struct ScanCudaGrads {
   at::Tensor du, ddelta, dz, dB, dC;  // activations' dtypes (dz undefined without z)

@@ -215,12 +215,11 @@ struct SelectiveScanParams {
   float* dD_part = nullptr;
   float* ddelta_bias_part = nullptr;
   float* dmask_part = nullptr;
-  // kStateSequentialEightLanes only: the time split into `segments` runs of whole kSeqChunk tiles
-  // (scan_time_segments), walked side by side. carry_g / carry_p: (segments − 1, B, E, N) fp32,
-  // written by a first kernel: in the forward each segment's end state from zero and its decay
-  // (segments 0 … segments − 2; [Note: time-segmented forward] in selective_scan_seq_fwd.cuh), in
-  // the backward each segment's adjoint carry and decay (segments 1 … segments − 1; [Note:
-  // time-segmented backward] in selective_scan_seq_bwd.cuh).
+  // kStateSequentialEightLanes' backward only: the time split into `segments` runs of whole kSeqChunk
+  // tiles (scan_time_segments), walked side by side, each entering with the adjoint the later ones
+  // pass it. carry_g / carry_p: (segments − 1, B, E, N) fp32, written by a first kernel for segments
+  // 1 … segments − 1 (selective_scan_seq_bwd.cuh, [Note: time-segmented backward]). (A forward split
+  // the same way lost at every width measured: docs/PERF_NOTES.md, "Fourteenth session".)
   int64_t segments = 1;
   int64_t segment_tiles = 0;  // tiles per segment: scan_tiles_per_time_segment(len, segments)
   float* carry_g = nullptr;

@@ -171,7 +171,7 @@ void check_choice_inputs(const ScanInputs& in) {
   MCD_CHECK(in.u.defined() && in.u.is_cuda() && in.u.dim() == 3 && in.A.defined() && in.A.dim() == 2,
             "selective_scan (CUDA): u must be a CUDA (B, E, L) tensor and A (E, N)");
 }
-// The time segments a forward or backward call runs when `wanted` are asked for (whole tiles each,
+// The time segments a backward call runs when `wanted` are asked for (whole tiles each,
 // scan_time_segments); only state_sequential_eight_lanes takes more than one.
 int64_t time_segments_for(ScanAlgorithm algorithm, int64_t len, int64_t wanted) {
   MCD_CHECK(wanted >= 1, "selective scan (CUDA): time_segments must be ≥ 1, got ", wanted);
@@ -180,8 +180,8 @@ int64_t time_segments_for(ScanAlgorithm algorithm, int64_t len, int64_t wanted) 
             scan_algorithm_name(algorithm));
   return scan_time_segments(len, wanted);
 }
-// k's time segments and, for more than one, their carries ((s or g), then P: (2, segments − 1, B, E,
-// N) fp32, written by the scan's first kernel). Returns the buffer, kept by the caller until the
+// k's time segments and, for more than one, their carries (g, then P: (2, segments − 1, B, E, N)
+// fp32, written by the backward's first kernel). Returns the buffer, kept by the caller until the
 // launch is enqueued (undefined for one segment).
 at::Tensor attach_time_segments(SelectiveScanParams& k, int64_t segments, const at::TensorOptions& f32) {
   k.segments = segments;
@@ -230,13 +230,11 @@ bool scan_writes_last_state(const ScanInputs& in, const at::Tensor& t) {
 }
 
 ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, ScanAlgorithm algorithm, bool save_states,
-                                            bool want_last_state, const at::Tensor& last_state_into,
-                                            int64_t time_segments) {
+                                            bool want_last_state, const at::Tensor& last_state_into) {
   MCD_CHECK(!last_state_into.defined() || (want_last_state && scan_writes_last_state(in, last_state_into)),
             "selective scan (CUDA): last_state_into must be (B, E, N) fp32 contiguous on u's device, got ",
             last_state_into.sizes());
   const Prepared p = prepare(in, algorithm);
-  const int64_t segments = time_segments_for(algorithm, p.len, time_segments);
   const c10::cuda::CUDAGuard guard(p.u.device());
   const auto f32 = p.u.options().dtype(at::kFloat);
   ScanCudaForward r;
@@ -255,7 +253,6 @@ ScanCudaForward selective_scan_cuda_forward(const ScanInputs& in, ScanAlgorithm 
   check_tile_offsets("out", k.out_s);
   k.states = save_states ? r.states.data_ptr<float>() : nullptr;
   k.last_state = want_last_state ? r.last_state.data_ptr<float>() : nullptr;
-  const at::Tensor carries = attach_time_segments(k, segments, f32);  // the segments' state carries
   selective_scan_fwd(k);
   return r;
 }

@@ -35,10 +35,10 @@ using SeqQuad = SeqTraits<128, 4, 4>;
 using SeqEight = SeqTraits<128, 8, 2>;
 static_assert(SeqEight::kCh == kSeqEightLaneChannels, "the eight-lane blocks are its partial slices");
 
-// Time segments (SelectiveScanParams::segments, kStateSequentialEightLanes): p's segments must be
-// what the host's scan_time_segments gives, with carry buffers, and only where the kernel can
-// segment (can_segment); the carry kernels of both directions take one thread per (e, n), a grid
-// row per batch row and a grid layer per segment that forms a carry (all but one).
+// Time segments (SelectiveScanParams::segments, kStateSequentialEightLanes' backward): p's segments
+// must be what the host's scan_time_segments gives, with carry buffers, and only where the kernel
+// can segment (can_segment); the carry kernel takes one thread per (e, n), a grid row per batch row
+// and a grid layer per segment that forms a carry (all but one).
 constexpr int kCarryThreads = 128;
 inline void check_time_segments(const SelectiveScanParams& p, bool can_segment) {
   MCD_CHECK(p.segments == 1 || (can_segment && p.segments == scan_time_segments(p.len, p.segments) &&

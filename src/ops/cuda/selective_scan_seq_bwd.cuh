@@ -507,8 +507,9 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
 // its saved chunk states (the forward's, as before) and the carry r = g + P·r composed over the
 // later segments. The gradients of each step are those of the one walk up to the order of fp32
 // operations in the carries; dA, dD, dΔ-bias and dmask get per-(segment, batch) partials.
-// Written after the thirteenth session's device time: compiled, not yet run on a GPU.
-// One thread per (e, n) of batch row blockIdx.y and segment blockIdx.z + 1.
+// The autograd nodes run 4 segments at B·E ≤ 3,072 (scan_params.h scan_backward_time_segments:
+// 0.84× the one walk's backward there on an H200, slower from B·E = 4,096 on; PERF_NOTES,
+// "Fourteenth session"). One thread per (e, n) of batch row blockIdx.y and segment blockIdx.z + 1.
 template <typename T, class Flags>
 __global__ void __launch_bounds__(kCarryThreads) selective_scan_seq_bwd_carry_kernel(SelectiveScanParams p) {
   constexpr bool kHasZ = Flags::kHasZ, kSoftplus = Flags::kSoftplus;

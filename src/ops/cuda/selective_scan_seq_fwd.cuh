@@ -7,8 +7,6 @@
 // kEvery = kSeqSub at every backward sub-tile start, kStateSequentialDense) and optionally the last one.
 #pragma once
 
-#include <type_traits>
-
 #include "ops/cuda/selective_scan_seq.cuh"
 
 namespace mcd::ops::cuda {
@@ -34,9 +32,7 @@ struct SeqFwdSmem {
 };
 
 // 128-thread blocks: four per SM (≤ 128 registers), so 8 × 2048 channels run in one wave.
-// kSegmented: the time-segmented forward ([Note: time-segmented forward] below; blockIdx.z is the
-// segment), a separate instantiation so that the one-walk kernels stay as they were.
-template <class Tr, typename T, class Flags, int kEvery, bool kSegmented = false>
+template <class Tr, typename T, class Flags, int kEvery>
 __global__ void __launch_bounds__(Tr::kThreads, Tr::kThreads == 128 ? 4 : 1) selective_scan_seq_fwd_kernel(SelectiveScanParams p) {
   constexpr bool kHasZ = Flags::kHasZ, kSoftplus = Flags::kSoftplus;
   constexpr int kT = Tr::kT, kCh = Tr::kCh, kNT = Tr::kNT, kSplit = Tr::kSplit;
@@ -81,16 +77,6 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kThreads == 128 ? 4 : 1) sel
     A2[i] = (e_ok && n < N) ? p.A[(e0 + c) * N + n] * kLog2e : 0.f;
     h[i] = 0.f;
   }
-  // kSegmented: this block walks segment seg's tiles from the state the earlier segments leave,
-  // h = P_j·h + s_j over j = 0 … seg − 1 (selective_scan_seq_fwd_carry_kernel's carries).
-  const int seg = kSegmented ? static_cast<int>(blockIdx.z) : 0;
-  if (kSegmented && e_ok)
-    for (int64_t j = 0; j < seg; ++j) {
-      const int64_t o = (j * p.batch + b) * p.dim * N + (e0 + c) * N;
-#pragma unroll
-      for (int i = 0; i < kNT; ++i)
-        if (n0 + i < N) h[i] = fmaf(p.carry_p[o + n0 + i], h[i], p.carry_g[o + n0 + i]);
-    }
 
   auto raw = [&](int st, int k) { return sm.tiles.at(st, k); };
   // Every operand this call reads is staged (the model's layouts are): the tile loops then take
@@ -102,17 +88,13 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kThreads == 128 ? 4 : 1) sel
   };
 
   const int64_t n_tiles = (p.len + kT - 1) / kT;
-  // kSegmented: segment seg's tiles [tile_begin, tile_end), never empty; else all tiles.
-  const int64_t tile_begin = kSegmented ? seg * p.segment_tiles : 0;
-  const int64_t tile_end =
-      !kSegmented ? n_tiles : tile_begin + p.segment_tiles < n_tiles ? tile_begin + p.segment_tiles : n_tiles;
-  stage(tile_begin, static_cast<int>(tile_begin & 1));
-  for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
+  stage(0, 0);
+  for (int64_t tile = 0; tile < n_tiles; ++tile) {
     const int st = static_cast<int>(tile & 1);
     const int64_t t0 = tile * kT;
     cp_async_wait_all();
     __syncthreads();  // this tile is staged; the previous epilogue is done with the fp32 arrays
-    if (tile + 1 < tile_end) stage(tile + 1, st ^ 1);
+    if (tile + 1 < n_tiles) stage(tile + 1, st ^ 1);
 
     // Prep: once per (t, channel) and per (t, state).
     const int tvalid = p.len - t0 < kT ? static_cast<int>(p.len - t0) : kT;  // steps inside the sequence
@@ -190,49 +172,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kThreads == 128 ? 4 : 1) sel
     }
   }
 
-  if (p.last_state != nullptr && e_ok && (!kSegmented || seg + 1 == p.segments))
-    store_states(p.last_state + (b * p.dim + e0 + c) * N, h, n0, N);
-}
-
-// [Note: time-segmented forward] The forward's recurrence h_t = exp(Δ_t A)·h_{t−1} + Δ_t·u'_t·B_t is
-// affine in the state entering a run of steps: from 0 segment k leaves s_k, from h it leaves
-// P_k·h + s_k, P_k = Π exp(Δ_t A) over the segment. This kernel forms (s_k, P_k) for every segment
-// but the last (one exponential and two FMAs per (t, n)); the forward kernel then runs the segments
-// side by side (blockIdx.z), each from h = P_j·h + s_j composed over the earlier ones, storing its
-// tiles' outputs and saved states, and the last segment the final state. The values are the one
-// walk's up to the order of fp32 operations in the carries. For the small B·E where each block's
-// walk over L is the whole time (kStateSequentialEightLanes). Written after the thirteenth session's
-// device time: compiled, not yet run on a GPU. One thread per (e, n) of batch row blockIdx.y and
-// segment blockIdx.z.
-template <typename T, class Flags>
-__global__ void __launch_bounds__(kCarryThreads) selective_scan_seq_fwd_carry_kernel(SelectiveScanParams p) {
-  constexpr bool kSoftplus = Flags::kSoftplus;
-  const int N = static_cast<int>(p.dstate);
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;  // e·N + n
-  if (i >= p.dim * N) return;
-  const int64_t e = i / N, b = blockIdx.y, k = blockIdx.z;
-  const int n = static_cast<int>(i % N);
-  const int64_t per = p.segment_tiles * kSeqChunk;
-  const int64_t t_begin = k * per, t_end = t_begin + per < p.len ? t_begin + per : p.len;
-  const float A2 = p.A[e * N + n] * kLog2e;
-  const float bias = p.delta_bias != nullptr ? p.delta_bias[e] : 0.f;
-  const float m = p.mask != nullptr ? p.mask[e] : 1.f;
-  const T* const dl = static_cast<const T*>(p.delta) + b * p.delta_s.batch + e * p.delta_s.row;
-  const T* const ug = static_cast<const T*>(p.u) + b * p.u_s.batch + e * p.u_s.row;
-  const T* const Bg = static_cast<const T*>(p.Bm) + b * p.B_s.batch + n * p.B_s.row;
-  float h = 0.f, P = 1.f;
-#pragma unroll 4
-  for (int64_t t = t_begin; t < t_end; ++t) {
-    float x = to_float(dl[t * p.delta_s.time]) + bias;  // Δ, as the forward's prep forms it
-    if constexpr (kSoftplus) x = softplus_f(x);
-    const float uu = to_float(ug[t * p.u_s.time]) * m;
-    const float a = exp2f(x * A2);
-    h = fmaf(a, h, x * uu * to_float(Bg[t * p.B_s.time]));
-    P *= a;
-  }
-  const int64_t o = (k * p.batch + b) * p.dim * N + i;
-  p.carry_g[o] = h;
-  p.carry_p[o] = P;
+  if (p.last_state != nullptr && e_ok) store_states(p.last_state + (b * p.dim + e0 + c) * N, h, n0, N);
 }
 
 // Flags: ScanFlags (selective_scan_common.cuh); kEvery: steps between the saved states.
@@ -240,20 +180,7 @@ template <class Tr, typename T, class Flags, int kEvery>
 void selective_scan_seq_fwd_run(const SelectiveScanParams& p) {
   size_t smem = 0;
   SeqFwdSmem<Tr, T>::carve(nullptr, static_cast<int>(p.dstate), &smem);
-  // Time segments: the eight-lane algorithm's only (scan_algorithm_takes_time_segments).
-  constexpr bool kCanSegment = std::is_same_v<Tr, SeqEight>;
-  check_time_segments(p, kCanSegment);
-  const dim3 grid(static_cast<unsigned>((p.dim + Tr::kCh - 1) / Tr::kCh), static_cast<unsigned>(p.batch),
-                  static_cast<unsigned>(p.segments));
-  if constexpr (kCanSegment) {
-    if (p.segments > 1) {
-      selective_scan_seq_fwd_carry_kernel<T, Flags><<<time_segment_carry_grid(p), kCarryThreads, 0, p.stream>>>(p);
-      MCD_CUDA_CHECK(cudaGetLastError());
-      launch_with_smem(&selective_scan_seq_fwd_kernel<Tr, T, Flags, kEvery, true>, grid, Tr::kThreads, smem, p.stream,
-                       p);
-      return;
-    }
-  }
+  const dim3 grid(static_cast<unsigned>((p.dim + Tr::kCh - 1) / Tr::kCh), static_cast<unsigned>(p.batch));
   launch_with_smem(&selective_scan_seq_fwd_kernel<Tr, T, Flags, kEvery>, grid, Tr::kThreads, smem, p.stream, p);
 }
 
