@@ -35,23 +35,6 @@ using SeqQuad = SeqTraits<128, 4, 4>;
 using SeqEight = SeqTraits<128, 8, 2>;
 static_assert(SeqEight::kCh == kSeqEightLaneChannels, "the eight-lane blocks are its partial slices");
 
-// Time segments (SelectiveScanParams::segments, kStateSequentialEightLanes' backward): p's segments
-// must be what the host's scan_time_segments gives, with carry buffers, and only where the kernel
-// can segment (can_segment); the carry kernel takes one thread per (e, n), a grid row per batch row
-// and a grid layer per segment that forms a carry (all but one).
-constexpr int kCarryThreads = 128;
-inline void check_time_segments(const SelectiveScanParams& p, bool can_segment) {
-  MCD_CHECK(p.segments == 1 || (can_segment && p.segments == scan_time_segments(p.len, p.segments) &&
-                                 p.segment_tiles == scan_tiles_per_time_segment(p.len, p.segments) &&
-                                 p.carry_g != nullptr && p.carry_p != nullptr),
-            "selective scan: ", p.segments, " time segments over L = ", p.len, " for ",
-            scan_algorithm_name(p.algorithm), " (each a non-empty run of tiles, with carry buffers; eight lanes only)");
-}
-inline dim3 time_segment_carry_grid(const SelectiveScanParams& p) {
-  return dim3(static_cast<unsigned>((p.dim * p.dstate + kCarryThreads - 1) / kCarryThreads),
-              static_cast<unsigned>(p.batch), static_cast<unsigned>(p.segments - 1));
-}
-
 // How a block's threads split a tile's per-(t, e) and per-(t, n) items in the prep and epilogue:
 // each thread keeps one channel pc (kThreads is a multiple of kCh) at steps pt0 + j·kStride, and
 // one state pn at steps pt0n + j·kStrideN, so its per-channel constants stay in registers.

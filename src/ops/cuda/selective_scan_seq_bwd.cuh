@@ -510,6 +510,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
 // The autograd nodes run 4 segments at B·E ≤ 3,072 (scan_params.h scan_backward_time_segments:
 // 0.84× the one walk's backward there on an H200, slower from B·E = 4,096 on; PERF_NOTES,
 // "Fourteenth session"). One thread per (e, n) of batch row blockIdx.y and segment blockIdx.z + 1.
+constexpr int kCarryThreads = 128;
 template <typename T, class Flags>
 __global__ void __launch_bounds__(kCarryThreads) selective_scan_seq_bwd_carry_kernel(SelectiveScanParams p) {
   constexpr bool kHasZ = Flags::kHasZ, kSoftplus = Flags::kSoftplus;
@@ -558,17 +559,23 @@ void selective_scan_seq_bwd_run(const SelectiveScanParams& p) {
   size_t smem = 0;
   SeqBwdSmem<Tr, T>::carve(nullptr, static_cast<int>(p.dstate), Plan::kTilePlanes, Plan::kDense, Plan::kSmemSums,
                             &smem);
-  // Time segments: the eight-lane algorithm's only (scan_algorithm_takes_time_segments).
+  // Time segments: the eight-lane algorithm's only (scan_algorithm_takes_time_segments), as many as
+  // the host's scan_time_segments gives, with carry buffers.
   constexpr bool kCanSegment = std::is_same_v<Tr, SeqEight> && !Plan::kDense;
-  check_time_segments(p, kCanSegment);
-  if (kCanSegment && p.segments > 1) {
-    selective_scan_seq_bwd_carry_kernel<T, Flags><<<time_segment_carry_grid(p), kCarryThreads, 0, p.stream>>>(p);
-    MCD_CUDA_CHECK(cudaGetLastError());
-  }
+  MCD_CHECK(p.segments == 1 || (kCanSegment && p.segments == scan_time_segments(p.len, p.segments) &&
+                                 p.segment_tiles == scan_tiles_per_time_segment(p.len, p.segments) &&
+                                 p.carry_g != nullptr && p.carry_p != nullptr),
+            "selective scan: ", p.segments, " time segments over L = ", p.len, " for ",
+            scan_algorithm_name(p.algorithm), " (each a non-empty run of tiles, with carry buffers; eight lanes only)");
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kCh - 1) / Tr::kCh), static_cast<unsigned>(p.batch),
                   static_cast<unsigned>(p.segments));
   if constexpr (kCanSegment) {
     if (p.segments > 1) {
+      // The carries first: a thread per (e, n), a grid row per batch row, a layer per segment but the first.
+      const dim3 carry_grid(static_cast<unsigned>((p.dim * p.dstate + kCarryThreads - 1) / kCarryThreads),
+                            static_cast<unsigned>(p.batch), static_cast<unsigned>(p.segments - 1));
+      selective_scan_seq_bwd_carry_kernel<T, Flags><<<carry_grid, kCarryThreads, 0, p.stream>>>(p);
+      MCD_CUDA_CHECK(cudaGetLastError());
       launch_with_smem(&selective_scan_seq_bwd_kernel<Tr, Plan, T, Flags, true>, grid, Tr::kThreads, smem, p.stream, p);
       return;
     }
