@@ -3,6 +3,7 @@
 #include "ops/chunked_cross_entropy.h"
 
 #include "ops/backend.h"
+#include "ops/cpu/cross_entropy_cpu.h"
 #include "ops/gradient_wanted.h"
 #include "util/error.h"
 
@@ -96,6 +97,8 @@ at::Tensor cross_entropy_rows(const at::Tensor& logits, const at::Tensor& target
   if (backend() == Backend::kAuto && cuda::cross_entropy_rows_supported(logits))
     return cuda::cross_entropy_rows_cuda(logits, targets, grad_scale, write_grad);
 #endif
+  if (backend() != Backend::kComposite && cpu::cross_entropy_rows_supported(logits))
+    return cpu::cross_entropy_rows(logits, targets, grad_scale, write_grad);
   return cross_entropy_rows_composite(logits, targets, grad_scale, write_grad);
 }
 

@@ -5,7 +5,8 @@
 // The backward only scales the two saved gradients by the incoming gradient. Peak extra memory
 // is one (chunk, V) block plus the (V, D) weight gradient, instead of B·L·V floats (3.3 GB for
 // 8×2048 tokens of a 50k vocabulary in fp32). LibTorch products on any device; the row-wise
-// softmax step is a CUDA kernel on CUDA and cross_entropy_rows_composite elsewhere.
+// softmax step is a CUDA kernel on CUDA, ops/cpu/cross_entropy_cpu.h on the CPU (fp32/fp64), and
+// cross_entropy_rows_composite otherwise or under the `composite` ops backend.
 #pragma once
 
 #include "util/torch_compat.h"

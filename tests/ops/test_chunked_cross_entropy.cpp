@@ -1,9 +1,10 @@
 // Chunked LM-head cross-entropy against the plain logits → cross_entropy path: value and both
 // gradients in float64, chunk sizes that do not divide T, the gradient formed in the forward only
-// when one is wanted, the row-wise step against autograd, and input checks.
+// when one is wanted, the row-wise step (composite and CPU) against autograd, and input checks.
 #include <gtest/gtest.h>
 
 #include "ops/chunked_cross_entropy.h"
+#include "ops/cpu/cross_entropy_cpu.h"
 #include "test_support.h"
 #include "util/error.h"
 
@@ -72,6 +73,50 @@ TEST(ChunkedCrossEntropy, Float32AndBadInputs) {
   EXPECT_THROW(ops::chunked_cross_entropy(h, w, t, -1), Error);
   at::Tensor x = torch::randn({4, 5});
   EXPECT_THROW(ops::cross_entropy_rows(x, torch::zeros({3}, torch::kLong), 1.0, false), Error);
+}
+
+// The CPU row step (blocks of 4 rows, in place) against log-softmax and its autograd gradient:
+// 9 rows (a partial last block), an odd vocabulary, targets at both ends. float64 within a few
+// units of rounding (1e-14); float32 against the float64 reference within 2e-6 relative: each
+// gradient element is exp (≤ 1 ulp), a product and a sum of 1,037 terms (vectorised pairs of
+// partial sums: ≲ (log2 1,037 + 3) · 6e-8 ≈ 8e-7 relative), the loss log(Σ) − (x_t − m) with
+// |x| ≲ 20 (≲ 20 · 6e-8 absolute against losses of a few units).
+TEST(CrossEntropyRowsCpu, MatchesLogSoftmaxInFloat64AndFloat32) {
+  torch::manual_seed(25);
+  const int64_t rows = 9, vocab = 1037;
+  const at::Tensor x = torch::randn({rows, vocab}, torch::kDouble) * 4;
+  const at::Tensor t = torch::tensor({0, 1036, 5, 5, 17, 1036, 400, 0, 999}, torch::kLong);
+  const at::Tensor xr = x.clone().requires_grad_(true);
+  const at::Tensor ref = -torch::log_softmax(xr, 1).gather(1, t.unsqueeze(1)).squeeze(1);
+  (ref.sum() * 0.25).backward();
+  for (const auto dtype : {at::kDouble, at::kFloat}) {
+    const double tol = dtype == at::kDouble ? 1e-14 : 2e-6;
+    at::Tensor g = x.to(dtype).clone();  // .to(kDouble) alone would alias x
+    ASSERT_TRUE(ops::cpu::cross_entropy_rows_supported(g));
+    const at::Tensor loss = ops::cpu::cross_entropy_rows(g, t, 0.25, /*write_grad=*/true);
+    EXPECT_EQ(loss.scalar_type(), dtype);
+    EXPECT_LT(test::rel_err(loss, ref.detach()), tol) << dtype;
+    EXPECT_LT(test::rel_err(g, xr.grad()), tol) << dtype;
+    // Loss only: the logits stay, and the loss has the same bits as the gradient pass's.
+    const at::Tensor x_dtype = x.to(dtype);
+    at::Tensor untouched = x_dtype.clone();
+    EXPECT_TRUE(ops::cpu::cross_entropy_rows(untouched, t, 0.25, false).equal(loss)) << dtype;
+    EXPECT_TRUE(untouched.equal(x_dtype)) << dtype;
+  }
+}
+
+// What the CPU step refuses, and that a refused call writes nothing.
+TEST(CrossEntropyRowsCpu, BadTargetsAndLayoutsAreRefused) {
+  const at::Tensor x = torch::randn({5, 7});
+  at::Tensor y = x.clone();
+  EXPECT_THROW(ops::cpu::cross_entropy_rows(y, torch::tensor({0, 1, 7, 2, 3}, torch::kLong), 1.0, true), Error);
+  EXPECT_THROW(ops::cpu::cross_entropy_rows(y, torch::tensor({0, 1, -1, 2, 3}, torch::kLong), 1.0, true), Error);
+  EXPECT_TRUE(y.equal(x));
+  EXPECT_THROW(ops::cpu::cross_entropy_rows(y, torch::zeros({4}, torch::kLong), 1.0, false), Error);
+  EXPECT_THROW(ops::cpu::cross_entropy_rows(y, torch::zeros({5}, torch::kInt), 1.0, false), Error);
+  EXPECT_FALSE(ops::cpu::cross_entropy_rows_supported(x.t()));            // column stride ≠ 1
+  EXPECT_FALSE(ops::cpu::cross_entropy_rows_supported(x.to(at::kHalf)));  // the composite's case
+  EXPECT_EQ(ops::cpu::cross_entropy_rows(y.narrow(0, 0, 0), torch::zeros({0}, torch::kLong), 1.0, true).numel(), 0);
 }
 
 }  // namespace
