@@ -9,12 +9,10 @@
 #include <benchmark/benchmark.h>
 
 #include <ATen/Parallel.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 #include "ops/chunked_cross_entropy.h"
 #include "ops/cpu/cross_entropy_cpu.h"
+#include "util/heap.h"
 
 namespace {
 
@@ -56,10 +54,7 @@ BENCHMARK_TEMPLATE(RowStep, false)->Args({1016, 1})->Args({1016, 0})->Unit(bench
 }  // namespace
 
 int main(int argc, char** argv) {
-#ifdef __GLIBC__
-  mallopt(M_TRIM_THRESHOLD, 2147483647);  // as src/cli/main.cpp
-  mallopt(M_TOP_PAD, 1 << 30);
-#endif
+  mcd::keep_freed_heap();  // as mamba-codesign
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -4,13 +4,10 @@
 #include <iostream>
 #include <thread>
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
-
 #include "cli/commands.h"
 #include "ops/options.h"
 #include "util/error.h"
+#include "util/heap.h"
 
 namespace mcd::cli {
 
@@ -51,14 +48,7 @@ std::vector<std::string> GlobalOptions::to_args() const {
 }  // namespace mcd::cli
 
 int main(int argc, char** argv) {
-#ifdef __GLIBC__
-  // [Note: heap trimming] LibTorch frees and re-allocates the same large CPU buffers every step;
-  // glibc's default gives the top of the heap back to the kernel on each free and faults it in
-  // again on the next allocation. Keeping up to 2 GiB of freed heap (and growing it in 1 GiB
-  // steps) made a CPU pre-training step 3.3× faster on the project's 2-core machines (docs/NOTES.md).
-  mallopt(M_TRIM_THRESHOLD, 2147483647);
-  mallopt(M_TOP_PAD, 1 << 30);
-#endif
+  mcd::keep_freed_heap();
   CLI::App app{"mamba-codesign: Mamba language models made cheaper in hardware, data and parameters"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "mamba-codesign 0.1.0 (LibTorch " + mcd::torch_version_string() + ")");
