@@ -9,6 +9,7 @@
 #include "ops/gradient_wanted.h"
 #include "ops/options.h"
 #include "util/error.h"
+#include "util/torch_compat.h"
 
 #ifdef MCD_WITH_CUDA
 #include "ops/cuda/ops_cuda.h"
@@ -222,6 +223,20 @@ at::Tensor selective_scan_step_projected(at::Tensor& state, const at::Tensor& u,
             "selective_scan_step_projected: x_proj must be (R + 2N, E) for delta_proj (E, R) and state (B, E, N), got ",
             x_proj.sizes(), ", ", delta_proj.sizes(), " and ", state.sizes());
   const int64_t R = delta_proj.size(1), N = state.size(2);
+#ifdef MCD_WITH_CUDA
+  // x_proj's decode_linear kernel, then the step kernel right after it: x_proj writes only x_dbl and
+  // lets the step start only once everything before it has finished, so the step may load its state,
+  // u, z and weights before waiting for x_proj (ScanStepParams::inputs_settled).
+  if (backend() == Backend::kAuto && !cuda_autocast_enabled() && !gradient_wanted(u, x_proj) &&
+      cuda::decode_linear_supported(u, x_proj, {})) {
+    const at::Tensor x_dbl = cuda::decode_linear_cuda(u, x_proj, {});
+    const at::Tensor delta = x_dbl.narrow(1, 0, R), B = x_dbl.narrow(1, R, N), C = x_dbl.narrow(1, R + N, N);
+    if (cuda::scan_step_supported(state, u, delta, A, B, C, D, z, delta_bias, delta_proj))
+      return cuda::selective_scan_step_cuda(state, u, delta, A, B, C, D, z, delta_bias, delta_softplus, a_is_log,
+                                            delta_proj, /*inputs_settled=*/true);
+    return selective_scan_step(state, u, delta, A, B, C, D, z, delta_bias, delta_softplus, a_is_log, delta_proj);
+  }
+#endif
   const at::Tensor x_dbl = decode_linear(u, x_proj);  // (B, R + 2N)
   return selective_scan_step(state, u, x_dbl.narrow(1, 0, R), A, x_dbl.narrow(1, R, N), x_dbl.narrow(1, R + N, N), D,
                              z, delta_bias, delta_softplus, a_is_log, delta_proj);

@@ -1102,6 +1102,59 @@ TEST(GpuDecodeStep, KernelsMatchFloat64CompositesOverThreeSteps) {
                                               torch::zeros({8}, cuda).to(at::kBFloat16), u, at::Tensor()));
 }
 
+// selective_scan_step_projected runs x_proj's kernel and then the step kernel with its settled
+// loads (the state, u, z and the weights read before waiting for x_proj, decode_step.cu); the
+// step's arithmetic is the one selective_scan_step runs, so over three steps the output and the
+// state must equal, bit for bit, decode_linear then selective_scan_step (the loads after the wait):
+// bf16 and fp32 activations, weights fp32 or the activations' dtype, rows 1 and 3 (overlapped
+// launches), N 16 (vector loads) and 5, R 48 (the rank in vectors) and 3, E 1536 and 37; poisoned
+// outputs. The step kernel must run in both (scan_step_supported), not the composite.
+TEST(GpuDecodeStep, ProjectedStepLoadingBeforeTheWaitGivesTheSameBits) {
+  MCD_SKIP_IF_NO_CUDA();
+  torch::NoGradGuard no_grad;
+  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  for (at::ScalarType dt : {at::kFloat, at::kBFloat16}) {
+    for (bool w32 : {true, false}) {
+      const at::ScalarType wt = w32 ? at::kFloat : dt;
+      for (int64_t rows : {1, 3}) {
+        for (int64_t E : {37, 1536}) {
+          for (int64_t N : {5, 16}) {
+            for (int64_t R : {3, 48}) {
+              const std::string what = std::string(dtype_name(dt)) + (w32 ? " w32" : " w=act") + " rows=" +
+                                       std::to_string(rows) + " E=" + std::to_string(E) + " N=" + std::to_string(N) +
+                                       " R=" + std::to_string(R);
+              torch::manual_seed(rows + E + 10 * N + R + int(dt) + 3 * int(w32));
+              const at::Tensor a_log = (torch::rand({E, N}, cuda) * 2.5).to(wt);
+              const at::Tensor D = torch::randn({E}, cuda).to(wt), dt_bias = (torch::randn({E}, cuda) * 0.1).to(wt);
+              const at::Tensor dt_proj = (torch::randn({E, R}, cuda) * 0.5).to(wt);
+              const at::Tensor x_proj = (torch::randn({R + 2 * N, E}, cuda) * 0.1).to(dt);
+              at::Tensor state = torch::randn({rows, E, N}, cuda), state_plain = state.clone();
+              for (int step = 0; step < 3; ++step) {
+                const at::Tensor u = torch::randn({rows, E}, cuda).to(dt), z = torch::randn({rows, E}, cuda).to(dt);
+                const at::Tensor x_dbl = ops::decode_linear(u, x_proj);
+                ASSERT_TRUE(ops::cuda::scan_step_supported(state_plain, u, x_dbl.narrow(1, 0, R), a_log,
+                                                           x_dbl.narrow(1, R, N), x_dbl.narrow(1, R + N, N), D, z,
+                                                           dt_bias, dt_proj))
+                    << what;
+                at::Tensor out;
+                {
+                  PoisonOutputs poison;
+                  out = ops::selective_scan_step_projected(state, u, x_proj, a_log, D, z, dt_bias, true, true, dt_proj);
+                }
+                const at::Tensor plain =
+                    ops::selective_scan_step(state_plain, u, x_dbl.narrow(1, 0, R), a_log, x_dbl.narrow(1, R, N),
+                                             x_dbl.narrow(1, R + N, N), D, z, dt_bias, true, true, dt_proj);
+                EXPECT_TRUE(torch::equal(out, plain)) << what << " step " << step;
+                EXPECT_TRUE(torch::equal(state, state_plain)) << what << " state, step " << step;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 // The conv step inside the fused norm + in_proj kernel (ops::add_rms_norm_decode_linear_conv_step)
 // against that kernel without it followed by the conv-step kernel: both round x to the dtype, then run
 // the same per-channel arithmetic (ops/cuda/conv_step.cuh), so u, z, the residual and the conv state

@@ -21,16 +21,42 @@
 namespace mcd::ops::cuda {
 namespace {
 
-// V consecutive elements of T (16 bytes) as floats; kGlobal: through the read-only cache.
-template <typename T, int V, bool kGlobal>
-__device__ __forceinline__ void load_vec(const T* ptr, float (&out)[V]) {
+// 16 bytes of T as V floats.
+template <typename T, int V>
+__device__ __forceinline__ void unpack_vec(const uint4& raw, float (&out)[V]) {
   static_assert(sizeof(T) * V == 16, "16-byte loads");
-  uint4 raw;
-  if constexpr (kGlobal) raw = __ldg(reinterpret_cast<const uint4*>(ptr));
-  else raw = *reinterpret_cast<const uint4*>(ptr);
   const T* v = reinterpret_cast<const T*>(&raw);
 #pragma unroll
   for (int i = 0; i < V; ++i) out[i] = to_float(v[i]);
+}
+
+// V consecutive elements of T (16 bytes) as floats; kGlobal: through the read-only cache.
+template <typename T, int V, bool kGlobal>
+__device__ __forceinline__ void load_vec(const T* ptr, float (&out)[V]) {
+  uint4 raw;
+  if constexpr (kGlobal) raw = __ldg(reinterpret_cast<const uint4*>(ptr));
+  else raw = *reinterpret_cast<const uint4*>(ptr);
+  unpack_vec<T, V>(raw, out);
+}
+
+// A thread's first 16-byte slice of each of its block's kCols weight rows (inner elements
+// threadIdx.x·V …), loaded before the fused kernel's norm so that their L2 round trip overlaps it
+// instead of following it; zeros past the columns or the inner dimension.
+template <int kCols>
+struct FirstWeightSlice {
+  uint4 raw[kCols];
+};
+
+template <typename T, int kCols>
+__device__ __forceinline__ void load_first_weight_slice(const DecodeLinearParams& p, int64_t col0,
+                                                        FirstWeightSlice<kCols>& slice) {
+  constexpr int V = 16 / sizeof(T);
+  const int64_t left = p.out_features - col0, k = int64_t(threadIdx.x) * V;
+  const T* w0 = static_cast<const T*>(p.weight) + col0 * p.w_row_stride;
+#pragma unroll
+  for (int c = 0; c < kCols; ++c)
+    slice.raw[c] = c < left && k < p.in_features ? __ldg(reinterpret_cast<const uint4*>(w0 + c * p.w_row_stride + k))
+                                                 : make_uint4(0u, 0u, 0u, 0u);
 }
 
 // What a block does with each result: stores it; runs its conv step first (an x column of in_proj);
@@ -52,10 +78,17 @@ __device__ __forceinline__ unsigned long long argmax_key(float f, int64_t col) {
 // fifth session). Sums: each thread's, then its warp's (shuffles), then the block's warps in order
 // (shared memory), so a result does not depend on timing.
 // kArgmax: s_best holds the block's key per row (zeros on entry).
+// first (kVec only, else null): the thread's first slice of weights, already loaded
+// (load_first_weight_slice); conv with conv_loaded (kConvStep): the conv inputs of the thread's own
+// (column, row) item, threadIdx.x = column offset · rows + row, already loaded (load_conv_item; a
+// flag, not a null pointer, so that the struct stays in registers). Neither changes an instruction
+// of the sums, only where their loads were issued.
 template <typename T, bool kVec, bool kXGlobal, int kCols, int kRows, int kEpilogue = kStore>
 __device__ __forceinline__ void block_columns(const DecodeLinearParams& p, int64_t col0, const T* x, int64_t x_stride,
                                               float (&s_part)[kDecodeLinearWarps][kCols][kDecodeLinearMaxRows],
-                                              unsigned long long* s_best = nullptr) {
+                                              unsigned long long* s_best = nullptr,
+                                              const FirstWeightSlice<kCols>* first = nullptr,
+                                              ConvChannelInputs<T>* conv = nullptr, bool conv_loaded = false) {
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int rows = static_cast<int>(p.rows);
   const int64_t left = p.out_features - col0;
@@ -68,16 +101,7 @@ __device__ __forceinline__ void block_columns(const DecodeLinearParams& p, int64
     for (int r = 0; r < kRows; ++r) acc[c][r] = 0.f;
   if constexpr (kVec) {
     constexpr int V = 16 / sizeof(T);
-#pragma unroll 2
-    for (int64_t k = int64_t(tid) * V; k < p.in_features; k += int64_t(blockDim.x) * V) {
-      float wv[kCols][V];
-#pragma unroll
-      for (int c = 0; c < kCols; ++c) {
-        if (c < ncols) load_vec<T, V, true>(w0 + c * p.w_row_stride + k, wv[c]);
-        else
-#pragma unroll
-          for (int i = 0; i < V; ++i) wv[c][i] = 0.f;
-      }
+    const auto accumulate = [&](const float (&wv)[kCols][V], int64_t k) {
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
         if (r >= rows) break;
@@ -88,6 +112,28 @@ __device__ __forceinline__ void block_columns(const DecodeLinearParams& p, int64
 #pragma unroll
           for (int i = 0; i < V; ++i) acc[c][r] = fmaf(wv[c][i], xv[i], acc[c][r]);
       }
+    };
+    int64_t k = int64_t(tid) * V;
+    if (first != nullptr) {  // the first slice from registers (its zeros past ncols, as below)
+      if (k < p.in_features) {
+        float wv[kCols][V];
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) unpack_vec<T, V>(first->raw[c], wv[c]);
+        accumulate(wv, k);
+      }
+      k += int64_t(blockDim.x) * V;
+    }
+#pragma unroll 2
+    for (; k < p.in_features; k += int64_t(blockDim.x) * V) {
+      float wv[kCols][V];
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        if (c < ncols) load_vec<T, V, true>(w0 + c * p.w_row_stride + k, wv[c]);
+        else
+#pragma unroll
+          for (int i = 0; i < V; ++i) wv[c][i] = 0.f;
+      }
+      accumulate(wv, k);
     }
   } else {
     for (int64_t k = tid; k < p.in_features; k += blockDim.x) {
@@ -129,9 +175,13 @@ __device__ __forceinline__ void block_columns(const DecodeLinearParams& p, int64
     if constexpr (kEpilogue == kConvStep) {  // an x column: its conv step (conv_step.cuh), u replacing x
       if (col < p.conv_channels) {
         T* state = static_cast<T*>(p.conv_state) + r * p.conv_state_s.batch + col * p.conv_state_s.row;
-        const T* w = static_cast<const T*>(p.conv_weight) + col * p.conv_weight_row_stride;
-        const T* cb = p.conv_bias != nullptr ? static_cast<const T*>(p.conv_bias) + col : nullptr;
-        v = from_float<T>(conv_step_channel<T, T>(state, p.conv_state_s.time, w, cb, v, p.conv_width, p.conv_silu));
+        if (conv_loaded && i == tid) {  // this thread's own item, its inputs loaded already
+          v = from_float<T>(finish_conv_channel<T>(*conv, state, p.conv_state_s.time, v, p.conv_width, p.conv_silu));
+        } else {
+          const T* w = static_cast<const T*>(p.conv_weight) + col * p.conv_weight_row_stride;
+          const T* cb = p.conv_bias != nullptr ? static_cast<const T*>(p.conv_bias) + col : nullptr;
+          v = from_float<T>(conv_step_channel<T, T>(state, p.conv_state_s.time, w, cb, v, p.conv_width, p.conv_silu));
+        }
       }
     }
     static_cast<T*>(p.out)[r * p.out_features + col] = v;
@@ -175,6 +225,24 @@ __device__ __forceinline__ float residual_at(const DecodeLinearParams& p, int64_
   return to_float(static_cast<const T*>(p.embedding)[id * p.embedding_row_stride + k]);
 }
 
+// The conv inputs (conv_step.cuh) of this thread's epilogue item in block_columns — item threadIdx.x,
+// column col0 + threadIdx.x / rows, row threadIdx.x % rows — when it is an x column; false otherwise.
+template <typename T, int kCols>
+__device__ __forceinline__ bool load_conv_item(const DecodeLinearParams& p, int64_t col0, ConvChannelInputs<T>& in) {
+  const int rows = static_cast<int>(p.rows), tid = threadIdx.x;
+  const int64_t left = p.out_features - col0;
+  const int ncols = left < kCols ? static_cast<int>(left) : kCols;
+  if (tid >= ncols * rows) return false;
+  const int c = tid / rows, r = tid - c * rows;
+  const int64_t col = col0 + c;
+  if (col >= p.conv_channels) return false;
+  const T* state = static_cast<const T*>(p.conv_state) + r * p.conv_state_s.batch + col * p.conv_state_s.row;
+  const T* w = static_cast<const T*>(p.conv_weight) + col * p.conv_weight_row_stride;
+  const T* cb = p.conv_bias != nullptr ? static_cast<const T*>(p.conv_bias) + col : nullptr;
+  load_conv_channel<T, T>(state, p.conv_state_s.time, w, cb, p.conv_width, in);
+  return true;
+}
+
 // Before an overlapped kernel waits for the previous one (cuda_common.cuh): the lines of this
 // thread's weight elements into L2 (the weights are not what the previous kernel writes; the loads
 // that follow the wait then find them in L2 instead of DRAM).
@@ -214,6 +282,16 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps) add_norm_decode_linea
   prefetch_columns<T, kVec, kCols>(p, int64_t(blockIdx.x) * kCols);
   wait_for_previous_kernel();
   allow_next_kernel();
+  // The loads that do not depend on the norm, issued first: the thread's first weight slice and its
+  // conv item's window, weights and bias, whose round trips (the window's usually from DRAM: the
+  // state was written a whole token ago) then overlap the norm's instead of following the product.
+  // (The LM head's argmax variant walks its column groups and loads them as it goes.)
+  constexpr bool kEarly = kVec && kEpilogue != kArgmax;
+  FirstWeightSlice<kCols> first;
+  if constexpr (kEarly) load_first_weight_slice<T, kCols>(p, int64_t(blockIdx.x) * kCols, first);
+  ConvChannelInputs<T> conv_in;
+  bool conv_loaded = false;
+  if constexpr (kEpilogue == kConvStep) conv_loaded = load_conv_item<T, kCols>(p, int64_t(blockIdx.x) * kCols, conv_in);
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int64_t D = p.in_features, n = p.rows * D;
   const T* prev = static_cast<const T*>(p.prev);
@@ -268,7 +346,8 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps) add_norm_decode_linea
     }
     finish_argmax(p, s_best);
   } else {
-    block_columns<T, kVec, false, kCols, kRows, kEpilogue>(p, int64_t(blockIdx.x) * kCols, xs, D, s_part, s_best);
+    block_columns<T, kVec, false, kCols, kRows, kEpilogue>(p, int64_t(blockIdx.x) * kCols, xs, D, s_part, s_best,
+                                                           kEarly ? &first : nullptr, &conv_in, conv_loaded);
   }
 }
 

@@ -35,18 +35,25 @@ __global__ void __launch_bounds__(kStepThreads) conv_step_kernel(ConvStepParams 
   static_cast<T*>(p.out)[b * p.dim + e] = from_float<T>(acc);
 }
 
-// Four consecutive elements as floats, one vector load (16 bytes of fp32, 8 of a 16-bit type).
-template <typename T>
+// Four consecutive elements as floats, one vector load (16 bytes of fp32, 8 of a 16-bit type);
+// kL2: at L2 (ld.global.cg), the coherent level, for what another kernel wrote and this one reads
+// before waiting for its predecessor (ScanStepParams::inputs_settled).
+template <typename T, bool kL2 = false>
 __device__ __forceinline__ void load4(const T* __restrict__ g, float* out) {
   if constexpr (sizeof(T) == 4) {
-    const float4 v = *reinterpret_cast<const float4*>(g);
+    const float4 v = kL2 ? __ldcg(reinterpret_cast<const float4*>(g)) : *reinterpret_cast<const float4*>(g);
     out[0] = v.x, out[1] = v.y, out[2] = v.z, out[3] = v.w;
   } else {
-    const uint2 v = *reinterpret_cast<const uint2*>(g);
+    const uint2 v = kL2 ? __ldcg(reinterpret_cast<const uint2*>(g)) : *reinterpret_cast<const uint2*>(g);
     const T* e = reinterpret_cast<const T*>(&v);
 #pragma unroll
     for (int i = 0; i < 4; ++i) out[i] = to_float(e[i]);
   }
+}
+template <bool kL2, typename T>
+__device__ __forceinline__ T load1(const T* __restrict__ g) {
+  if constexpr (kL2) return __ldcg(g);
+  else return *g;
 }
 
 // kScanStepLanes lanes per (sequence, channel), lane j owning the kScanStepMaxPerLane-or-fewer
@@ -67,7 +74,9 @@ __device__ __forceinline__ void load4(const T* __restrict__ g, float* out) {
 // division by E: a 64-bit one took a good share of the batch-64 step's instructions).
 // kRankVec4 (with kLowRank): each lane takes a contiguous quarter of the rank (a multiple of 4,
 // aligned), its Δ-row and weight entries as vectors; otherwise lane j the ranks j, j + 4, ….
-template <typename T, typename W, bool kLowRank, bool kVec4, int kPerLane, bool kRankVec4>
+// kSettled (p.inputs_settled): the state, u, z and the weights are loaded before waiting for the
+// previous kernel, Δ's rows, B and C after it; otherwise everything after it.
+template <typename T, typename W, bool kLowRank, bool kVec4, int kPerLane, bool kRankVec4, bool kSettled>
 __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams p) {
   const int lane = threadIdx.x % kScanStepLanes;
   const int64_t b = blockIdx.y, e_raw = int64_t(blockIdx.x) * (kStepThreads / kScanStepLanes) + threadIdx.x / kScanStepLanes;
@@ -81,23 +90,53 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
   const T* __restrict__ Bv = static_cast<const T*>(p.B) + b * p.B_batch_stride + n0;
   const T* __restrict__ Cv = static_cast<const T*>(p.C) + b * p.C_batch_stride + n0;
   float* __restrict__ h = p.state + g * N + n0;
-  // The weights' lines into L2 while the previous kernel runs (an overlapped launch); then wait for it.
-  if (mine > 0) prefetch_l2(a);
-  if (ok && lane == 0) {
-    if constexpr (kLowRank) prefetch_l2(static_cast<const W*>(p.delta_proj) + e * p.rank);
-    if (p.D) prefetch_l2(static_cast<const W*>(p.D) + e);
-    if (p.dt_bias) prefetch_l2(static_cast<const W*>(p.dt_bias) + e);
+  // Every load first — the state, A and the channel's inputs; then Δ's rows, B and C (x_proj's output,
+  // the previous kernel's) — then the arithmetic, then the stores. The channel's scalars used after
+  // the sums (dt_bias; D and z by lane 0, after two shuffle reductions) load here too: where they
+  // were used, each was one more round trip at the end of the step.
+  float hs[kPerLane], as[kPerLane], bs[kPerLane], cs[kPerLane];
+  float u = 0.f, bias = 0.f, d_skip = 0.f, zv = 0.f;
+  const bool head = ok && lane == 0;  // the lane that finishes the channel
+  const auto load_settled = [&] {
+    if constexpr (kVec4) {
+#pragma unroll
+      for (int j = 0; j < kPerLane; j += 4) {
+        if (j >= mine) break;
+        load4<float, kSettled>(h + j, hs + j);
+        load4(a + j, as + j);
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < kPerLane; ++j) {
+        if (j >= mine) break;
+        hs[j] = load1<kSettled>(h + j);
+        as[j] = to_float(a[j]);
+      }
+    }
+    if (ok) u = to_float(load1<kSettled>(static_cast<const T*>(p.u) + b * p.u_batch_stride + e));
+    if (p.dt_bias && ok) bias = to_float(static_cast<const W*>(p.dt_bias)[e]);
+    if (p.D && head) d_skip = to_float(static_cast<const W*>(p.D)[e]);
+    if (p.z && head) zv = to_float(load1<kSettled>(static_cast<const T*>(p.z) + b * p.z_batch_stride + e));
+  };
+  if constexpr (kSettled) {
+    load_settled();
+    if (ok && lane == 0 && kLowRank) prefetch_l2(static_cast<const W*>(p.delta_proj) + e * p.rank);
+  } else {
+    // The weights' lines into L2 while the previous kernel runs (an overlapped launch).
+    if (mine > 0) prefetch_l2(a);
+    if (ok && lane == 0) {
+      if constexpr (kLowRank) prefetch_l2(static_cast<const W*>(p.delta_proj) + e * p.rank);
+      if (p.D) prefetch_l2(static_cast<const W*>(p.D) + e);
+      if (p.dt_bias) prefetch_l2(static_cast<const W*>(p.dt_bias) + e);
+    }
   }
   wait_for_previous_kernel();
   allow_next_kernel();
-  // Every load first (the state, A, B, C and the channel's inputs), then the arithmetic, then the stores.
-  float hs[kPerLane], as[kPerLane], bs[kPerLane], cs[kPerLane];
+  if constexpr (!kSettled) load_settled();
   if constexpr (kVec4) {
 #pragma unroll
     for (int j = 0; j < kPerLane; j += 4) {
       if (j >= mine) break;
-      load4(h + j, hs + j);
-      load4(a + j, as + j);
       load4(Bv + j, bs + j);
       load4(Cv + j, cs + j);
     }
@@ -105,13 +144,10 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
 #pragma unroll
     for (int j = 0; j < kPerLane; ++j) {
       if (j >= mine) break;
-      hs[j] = h[j];
-      as[j] = to_float(a[j]);
       bs[j] = to_float(Bv[j]);
       cs[j] = to_float(Cv[j]);
     }
   }
-  const float u = ok ? to_float(static_cast<const T*>(p.u)[b * p.u_batch_stride + e]) : 0.f;
   float dt = 0.f;
   if constexpr (kLowRank) {
     const T* __restrict__ low = static_cast<const T*>(p.delta) + b * p.delta_batch_stride;
@@ -138,7 +174,7 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
   } else {
     dt = ok ? to_float(static_cast<const T*>(p.delta)[b * p.delta_batch_stride + e]) : 0.f;
   }
-  if (p.dt_bias && ok) dt += to_float(static_cast<const W*>(p.dt_bias)[e]);
+  if (p.dt_bias && ok) dt += bias;
   if (p.softplus) dt = softplus_f(dt);
   const float du = dt * u;
   float y = 0.f;
@@ -158,12 +194,9 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
     }
   }
   y = warp_sum<kScanStepLanes>(y);
-  if (!ok || lane != 0) return;
-  if (p.D) y = fmaf(to_float(static_cast<const W*>(p.D)[e]), u, y);
-  if (p.z) {
-    const float z = to_float(static_cast<const T*>(p.z)[b * p.z_batch_stride + e]);
-    y *= z * sigmoid_f(z);
-  }
+  if (!head) return;
+  if (p.D) y = fmaf(d_skip, u, y);
+  if (p.z) y *= zv * sigmoid_f(zv);
   static_cast<T*>(p.out)[b * p.dim + e] = from_float<T>(y);
 }
 
@@ -195,12 +228,14 @@ void launch_scan(const ScanStepParams& p) {
   auto launch = [&](auto kernel) { launch_overlapped(kernel, blocks, kStepThreads, 0, p.stream, p.overlap, p); };
   MCD_BOOL_SWITCH(vec4, kVec4, [&] {
     if (p.delta_proj == nullptr) {
-      if (per_lane <= 4) launch(scan_step_kernel<T, W, false, kVec4, 4, false>);
-      else launch(scan_step_kernel<T, W, false, kVec4, kScanStepMaxPerLane, false>);
+      if (per_lane <= 4) launch(scan_step_kernel<T, W, false, kVec4, 4, false, false>);
+      else launch(scan_step_kernel<T, W, false, kVec4, kScanStepMaxPerLane, false, false>);
     } else {
       MCD_BOOL_SWITCH(rank_vec4, kRankVec4, [&] {
-        if (per_lane <= 4) launch(scan_step_kernel<T, W, true, kVec4, 4, kRankVec4>);
-        else launch(scan_step_kernel<T, W, true, kVec4, kScanStepMaxPerLane, kRankVec4>);
+        MCD_BOOL_SWITCH(p.inputs_settled, kSettled, [&] {
+          if (per_lane <= 4) launch(scan_step_kernel<T, W, true, kVec4, 4, kRankVec4, kSettled>);
+          else launch(scan_step_kernel<T, W, true, kVec4, kScanStepMaxPerLane, kRankVec4, kSettled>);
+        });
       });
     }
   });

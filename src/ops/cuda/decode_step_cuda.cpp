@@ -104,7 +104,8 @@ bool scan_step_supported(const at::Tensor& state, const at::Tensor& u, const at:
 at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
                                     const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
                                     const at::Tensor& D, const at::Tensor& z, const at::Tensor& delta_bias,
-                                    bool delta_softplus, bool a_is_log, const at::Tensor& delta_proj) {
+                                    bool delta_softplus, bool a_is_log, const at::Tensor& delta_proj,
+                                    bool inputs_settled) {
   MCD_CHECK(scan_step_supported(state, u, delta, A, B, C, D, z, delta_bias, delta_proj),
             "selective_scan_step (CUDA): unsupported tensors: state ", state.sizes(), ", u ", u.sizes(), ", A ",
             A.sizes());
@@ -137,6 +138,7 @@ at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, cons
   k.out = out.data_ptr();
   k.stream = c10::cuda::getCurrentCUDAStream().stream();
   k.overlap = ops_options().decode_overlap && k.batch <= kStepOverlapMaxBatch;
+  k.inputs_settled = inputs_settled && delta_proj.defined();
   scan_step(k);
   return out;
 }

@@ -55,6 +55,13 @@ struct ScanStepParams {
   bool softplus = true;
   void* out = nullptr;  // (B, E) contiguous
   bool overlap = false;  // an overlapped launch (cuda_common.cuh launch_overlapped; ops option decode_overlap)
+  // With delta_proj, the caller's promise that the kernel launched just before this one writes
+  // none of the state, u, z and the weights (only Δ's rows, B and C), and lets this one start only
+  // after everything before it has finished (selective_scan_step_projected: its own x_proj kernel,
+  // decode_linear.cu, which waits before it allows the next launch): the kernel then loads those
+  // before waiting for its predecessor, so the state's round trip (from DRAM: it was written a
+  // whole token ago) overlaps x_proj instead of following it. The same results.
+  bool inputs_settled = false;
   cudaStream_t stream = nullptr;
 };
 

@@ -146,6 +146,8 @@ ScanParams32 scan_params_fp32_cuda(const at::Tensor& A_log, const at::Tensor& D,
 // Decode steps (ops/causal_conv1d.h causal_conv1d_step, ops/selective_scan.h selective_scan_step):
 // one launch each. Activations fp32/fp16/bf16 in (B, ·) rows with unit inner stride; weights fp32
 // or the activations' dtype (all of one op's weights alike); the scan state fp32 contiguous.
+// inputs_settled: ScanStepParams::inputs_settled's promise (only selective_scan_step_projected,
+// right after its own x_proj kernel, makes it).
 bool conv_step_supported(const at::Tensor& state, const at::Tensor& x, const at::Tensor& weight,
                          const at::Tensor& bias);
 at::Tensor causal_conv1d_step_cuda(at::Tensor& state, const at::Tensor& x, const at::Tensor& weight,
@@ -156,7 +158,8 @@ bool scan_step_supported(const at::Tensor& state, const at::Tensor& u, const at:
 at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
                                     const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
                                     const at::Tensor& D, const at::Tensor& z, const at::Tensor& delta_bias,
-                                    bool delta_softplus, bool a_is_log, const at::Tensor& delta_proj = {});
+                                    bool delta_softplus, bool a_is_log, const at::Tensor& delta_proj = {},
+                                    bool inputs_settled = false);
 // The few-row linear layer (ops/decode_linear.h): x (rows ≤ 8, in) with unit inner stride, weight
 // (out, in) with unit inner stride, bias (out) or undefined, all CUDA tensors of one kernel dtype.
 bool decode_linear_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
