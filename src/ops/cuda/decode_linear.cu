@@ -293,22 +293,49 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps) add_norm_decode_linea
   bool conv_loaded = false;
   if constexpr (kEpilogue == kConvStep) conv_loaded = load_conv_item<T, kCols>(p, int64_t(blockIdx.x) * kCols, conv_in);
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int64_t D = p.in_features, n = p.rows * D;
+  const int64_t D = p.in_features;
   const T* prev = static_cast<const T*>(p.prev);
   const TNorm* nw = static_cast<const TNorm*>(p.norm_weight);
   // rstd of each row (ops/cuda/add_norm.cu's formula), the whole block summing (a warp per row walked
-  // its 768 elements 24 loads deep).
+  // its 768 elements 24 loads deep). Where a row fits in kKeep elements per thread (D ≤ 1,024),
+  // the norm weight's elements — and, in the one-row kernel, the row's — stay in registers between
+  // the two passes: the weight was read after the two barriers below, a DRAM round trip (it was last
+  // read a whole token ago) on every layer's critical path, and the row a second time. Each sum and
+  // each element's arithmetic is the same, so the same bits.
+  constexpr int kKeep = 8;
+  const bool keep = D <= int64_t(kKeep) * blockDim.x;
   const int rows = static_cast<int>(p.rows);
+  const auto row_value = [&](int r, int64_t k) {
+    return residual_at<T>(p, r, k) + (prev != nullptr ? to_float(prev[r * D + k]) : 0.f);
+  };
   float ss[kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) ss[r] = 0.f;
-#pragma unroll 4
-  for (int64_t k = threadIdx.x; k < D; k += blockDim.x) {
+  float w_keep[kKeep], v_keep[kKeep];
+  if (keep) {
 #pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      if (r >= rows) break;
-      const float v = residual_at<T>(p, r, k) + (prev != nullptr ? to_float(prev[r * D + k]) : 0.f);
-      ss[r] = fmaf(v, v, ss[r]);
+    for (int j = 0; j < kKeep; ++j) {
+      const int64_t k = threadIdx.x + int64_t(j) * blockDim.x;
+      if (k < D) {
+        w_keep[j] = to_float(nw[k]);
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          if (r >= rows) break;
+          const float v = row_value(r, k);
+          if constexpr (kRows == 1) v_keep[j] = v;
+          ss[r] = fmaf(v, v, ss[r]);
+        }
+      }
+    }
+  } else {
+#pragma unroll 4
+    for (int64_t k = threadIdx.x; k < D; k += blockDim.x) {
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        if (r >= rows) break;
+        const float v = row_value(r, k);
+        ss[r] = fmaf(v, v, ss[r]);
+      }
     }
   }
 #pragma unroll
@@ -325,12 +352,34 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps) add_norm_decode_linea
     s_rstd[threadIdx.x] = rsqrtf(t / float(D) + p.eps);
   }
   __syncthreads();
-#pragma unroll 4
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-    const int64_t r = i / D, k = i - r * D;
-    const float v = residual_at<T>(p, r, k) + (prev != nullptr ? to_float(prev[i]) : 0.f);
-    if (blockIdx.x == 0 && p.residual_out != nullptr) p.residual_out[i] = v;
-    xs[i] = from_float<T>(to_float(nw[k]) * (v * s_rstd[r]));
+  // The normed rows into shared memory (and block 0 writes the residual stream's new rows).
+  const auto put = [&](int r, int64_t k, float v, float w) {
+    if (blockIdx.x == 0 && p.residual_out != nullptr) p.residual_out[r * D + k] = v;
+    xs[r * D + k] = from_float<T>(w * (v * s_rstd[r]));
+  };
+  if (keep) {
+#pragma unroll
+    for (int j = 0; j < kKeep; ++j) {
+      const int64_t k = threadIdx.x + int64_t(j) * blockDim.x;
+      if (k < D) {
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          if (r >= rows) break;
+          if constexpr (kRows == 1) put(r, k, v_keep[j], w_keep[j]);
+          else put(r, k, row_value(r, k), w_keep[j]);
+        }
+      }
+    }
+  } else {
+#pragma unroll 2
+    for (int64_t k = threadIdx.x; k < D; k += blockDim.x) {
+      const float w = to_float(nw[k]);
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        if (r >= rows) break;
+        put(r, k, row_value(r, k), w);
+      }
+    }
   }
   __syncthreads();  // (also: s_part is free again)
   if constexpr (kEpilogue == kArgmax) {
