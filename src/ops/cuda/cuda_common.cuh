@@ -133,8 +133,12 @@ __device__ __forceinline__ void cp_async_wait_group() {
 // exact: before wait_for_previous_kernel() a kernel only computes addresses and prefetches into L2
 // (L2 is coherent, so no stale value can reach a register), every load and every store comes after
 // it, and allow_next_kernel() comes after the wait, so at most the next kernel overlaps this one and
-// "previous kernel complete" holds transitively for all earlier ones. Elsewhere (older GPUs, a plain
-// launch) both are no-ops and the launch is the ordinary serialised one.
+// "previous kernel complete" holds transitively for all earlier ones. One exception, by the caller's
+// explicit promise: when the previous kernel is known to write none of some inputs and to follow
+// these rules itself (so everything before it has finished when this kernel starts), those inputs
+// may be loaded before the wait, at L2 (ld.global.cg) — ScanStepParams::inputs_settled, which only
+// selective_scan_step_projected gives its step after its own x_proj kernel. Elsewhere (older GPUs, a
+// plain launch) both are no-ops and the launch is the ordinary serialised one.
 __device__ __forceinline__ void wait_for_previous_kernel() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
