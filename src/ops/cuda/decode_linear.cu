@@ -261,6 +261,43 @@ __device__ __forceinline__ void prefetch_columns(const DecodeLinearParams& p, in
     }
 }
 
+// The lines of `bytes` bytes from `base` into L2, thread t taking the lines t, t + blockDim, … (the
+// first from `base` itself, so that no address falls outside the operand).
+__device__ __forceinline__ void prefetch_bytes(const void* base, int64_t bytes) {
+  constexpr int64_t kLine = 128;
+  const uintptr_t first = reinterpret_cast<uintptr_t>(base), line0 = first / kLine;
+  const int64_t lines = int64_t((first + uintptr_t(bytes) - 1) / kLine - line0) + 1;
+  for (int64_t l = threadIdx.x; l < lines; l += blockDim.x)
+    prefetch_l2(l == 0 ? base : reinterpret_cast<const void*>((line0 + uintptr_t(l)) * kLine));
+}
+
+// Before the fused kernel waits: besides its weight rows (prefetch_columns), the small operands it
+// loads first after the wait — the norm weight and its conv item's window, weights and bias — into
+// L2, where they then hit instead of going to DRAM (each was last read a whole token ago).
+template <typename T, typename TNorm, int kCols, int kEpilogue>
+__device__ __forceinline__ void prefetch_norm_and_conv(const DecodeLinearParams& p, int64_t col0) {
+  prefetch_bytes(p.norm_weight, p.in_features * int64_t(sizeof(TNorm)));
+  if constexpr (kEpilogue == kConvStep) {
+    const int rows = static_cast<int>(p.rows), tid = threadIdx.x;
+    const int64_t left = p.out_features - col0;
+    const int ncols = left < kCols ? static_cast<int>(left) : kCols;
+    if (tid >= ncols * rows) return;
+    const int c = tid / rows, r = tid - c * rows;
+    const int64_t col = col0 + c;
+    if (col >= p.conv_channels) return;
+    const int K = p.conv_width;
+    const T* state = static_cast<const T*>(p.conv_state) + r * p.conv_state_s.batch + col * p.conv_state_s.row;
+    if (K >= 2) {
+      prefetch_l2(state);
+      prefetch_l2(state + (K - 2) * p.conv_state_s.time);
+    }
+    const T* w = static_cast<const T*>(p.conv_weight) + col * p.conv_weight_row_stride;
+    prefetch_l2(w);
+    prefetch_l2(w + K - 1);
+    if (p.conv_bias != nullptr) prefetch_l2(static_cast<const T*>(p.conv_bias) + col);
+  }
+}
+
 template <typename T, bool kVec, int kCols, int kRows>
 __global__ void __launch_bounds__(32 * kDecodeLinearWarps) decode_linear_kernel(DecodeLinearParams p) {
   __shared__ float s_part[kDecodeLinearWarps][kCols][kDecodeLinearMaxRows];
@@ -280,6 +317,7 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps) add_norm_decode_linea
   __shared__ unsigned long long s_best[kDecodeLinearMaxRows];  // kArgmax
   if (kEpilogue == kArgmax && threadIdx.x < kDecodeLinearMaxRows) s_best[threadIdx.x] = 0;  // (synced below)
   prefetch_columns<T, kVec, kCols>(p, int64_t(blockIdx.x) * kCols);
+  prefetch_norm_and_conv<T, TNorm, kCols, kEpilogue>(p, int64_t(blockIdx.x) * kCols);
   wait_for_previous_kernel();
   allow_next_kernel();
   // The loads that do not depend on the norm, issued first: the thread's first weight slice and its
