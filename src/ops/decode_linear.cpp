@@ -15,17 +15,23 @@
 
 namespace mcd::ops {
 
-at::Tensor decode_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  MCD_CHECK(x.dim() == 2 && weight.dim() == 2 && x.size(1) == weight.size(1),
-            "decode_linear: x must be (rows, in) and weight (out, in), got ", x.sizes(), " and ", weight.sizes());
+bool decode_linear_runs_kernel(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+#ifdef MCD_WITH_CUDA
   // The kernel has no backward: with gradients wanted, torch's linear (autograd) runs; likewise under
   // CUDA autocast, whose own casts and product then apply as they would to a torch linear.
   const bool wants_grad = cuda_autocast_enabled() || gradient_wanted(x, weight, bias);
-#ifdef MCD_WITH_CUDA
-  if (!wants_grad && backend() == Backend::kAuto && cuda::decode_linear_supported(x, weight, bias))
-    return cuda::decode_linear_cuda(x, weight, bias);
+  return !wants_grad && backend() == Backend::kAuto && cuda::decode_linear_supported(x, weight, bias);
 #else
-  (void)wants_grad;
+  (void)x, (void)weight, (void)bias;
+  return false;
+#endif
+}
+
+at::Tensor decode_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  MCD_CHECK(x.dim() == 2 && weight.dim() == 2 && x.size(1) == weight.size(1),
+            "decode_linear: x must be (rows, in) and weight (out, in), got ", x.sizes(), " and ", weight.sizes());
+#ifdef MCD_WITH_CUDA
+  if (decode_linear_runs_kernel(x, weight, bias)) return cuda::decode_linear_cuda(x, weight, bias);
 #endif
   return at::linear(x, weight, bias);
 }

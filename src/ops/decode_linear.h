@@ -11,6 +11,10 @@ namespace mcd::ops {
 
 // x (rows, in), weight (out, in), bias (out) or undefined → (rows, out) in x's dtype.
 at::Tensor decode_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
+// Whether decode_linear(x, weight, bias) runs its CUDA kernel (which writes only its output and lets
+// the next overlapped launch start only after everything before it has finished:
+// selective_scan_step_projected's promise to its step rests on this).
+bool decode_linear_runs_kernel(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
 
 // The rows entering a fused norm below: the residual stream (rows, D) fp32, or — the first layer of
 // a decode step — the token embeddings embedding.index_select(0, token_ids) widened to fp32, which the

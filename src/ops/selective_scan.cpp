@@ -9,7 +9,6 @@
 #include "ops/gradient_wanted.h"
 #include "ops/options.h"
 #include "util/error.h"
-#include "util/torch_compat.h"
 
 #ifdef MCD_WITH_CUDA
 #include "ops/cuda/ops_cuda.h"
@@ -180,11 +179,15 @@ ScanParams32 scan_params_fp32(const at::Tensor& A_log, const at::Tensor& D, cons
   return {-torch::exp(f32(A_log)), f32(D), f32(delta_bias)};
 }
 
-at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
-                               const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
-                               const at::Tensor& D, const at::Tensor& z,
-                               const at::Tensor& delta_bias, bool delta_softplus, bool a_is_log,
-                               const at::Tensor& delta_proj) {
+namespace {
+
+// selective_scan_step, with the CUDA kernel's inputs_settled promise (ScanStepParams), which only
+// selective_scan_step_projected makes, right after its own x_proj kernel.
+at::Tensor selective_scan_step_dispatch(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
+                                        const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
+                                        const at::Tensor& D, const at::Tensor& z, const at::Tensor& delta_bias,
+                                        bool delta_softplus, bool a_is_log, const at::Tensor& delta_proj,
+                                        bool inputs_settled) {
   torch::NoGradGuard no_grad;
   MCD_CHECK(state.dim() == 3 && state.size(0) == u.size(0) && state.size(1) == u.size(1),
             "selective_scan_step: state must be (B, E, N), got ", state.sizes(), " for u ",
@@ -196,7 +199,9 @@ at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at:
 #ifdef MCD_WITH_CUDA
   if (backend() == Backend::kAuto && cuda::scan_step_supported(state, u, delta, A, B, C, D, z, delta_bias, delta_proj))
     return cuda::selective_scan_step_cuda(state, u, delta, A, B, C, D, z, delta_bias, delta_softplus, a_is_log,
-                                          delta_proj);
+                                          delta_proj, inputs_settled);
+#else
+  (void)inputs_settled;
 #endif
   const auto acc = state.scalar_type();
   // The low-rank product in the input's dtype, as the model's dt_proj computes it.
@@ -213,6 +218,17 @@ at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at:
   return y.to(u.scalar_type());
 }
 
+}  // namespace
+
+at::Tensor selective_scan_step(at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
+                               const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
+                               const at::Tensor& D, const at::Tensor& z,
+                               const at::Tensor& delta_bias, bool delta_softplus, bool a_is_log,
+                               const at::Tensor& delta_proj) {
+  return selective_scan_step_dispatch(state, u, delta, A, B, C, D, z, delta_bias, delta_softplus, a_is_log,
+                                      delta_proj, /*inputs_settled=*/false);
+}
+
 at::Tensor selective_scan_step_projected(at::Tensor& state, const at::Tensor& u, const at::Tensor& x_proj,
                                          const at::Tensor& A, const at::Tensor& D, const at::Tensor& z,
                                          const at::Tensor& delta_bias, bool delta_softplus, bool a_is_log,
@@ -223,23 +239,14 @@ at::Tensor selective_scan_step_projected(at::Tensor& state, const at::Tensor& u,
             "selective_scan_step_projected: x_proj must be (R + 2N, E) for delta_proj (E, R) and state (B, E, N), got ",
             x_proj.sizes(), ", ", delta_proj.sizes(), " and ", state.sizes());
   const int64_t R = delta_proj.size(1), N = state.size(2);
-#ifdef MCD_WITH_CUDA
-  // x_proj's decode_linear kernel, then the step kernel right after it: x_proj writes only x_dbl and
-  // lets the step start only once everything before it has finished, so the step may load its state,
-  // u, z and weights before waiting for x_proj (ScanStepParams::inputs_settled).
-  if (backend() == Backend::kAuto && !cuda_autocast_enabled() && !gradient_wanted(u, x_proj) &&
-      cuda::decode_linear_supported(u, x_proj, {})) {
-    const at::Tensor x_dbl = cuda::decode_linear_cuda(u, x_proj, {});
-    const at::Tensor delta = x_dbl.narrow(1, 0, R), B = x_dbl.narrow(1, R, N), C = x_dbl.narrow(1, R + N, N);
-    if (cuda::scan_step_supported(state, u, delta, A, B, C, D, z, delta_bias, delta_proj))
-      return cuda::selective_scan_step_cuda(state, u, delta, A, B, C, D, z, delta_bias, delta_softplus, a_is_log,
-                                            delta_proj, /*inputs_settled=*/true);
-    return selective_scan_step(state, u, delta, A, B, C, D, z, delta_bias, delta_softplus, a_is_log, delta_proj);
-  }
-#endif
+  // When x_proj runs decode_linear's kernel, the step kernel launched right after it may load its
+  // state, u, z and weights before waiting for it: x_proj writes only x_dbl and lets the step start
+  // only once everything before it has finished (ScanStepParams::inputs_settled).
+  const bool settled = decode_linear_runs_kernel(u, x_proj);
   const at::Tensor x_dbl = decode_linear(u, x_proj);  // (B, R + 2N)
-  return selective_scan_step(state, u, x_dbl.narrow(1, 0, R), A, x_dbl.narrow(1, R, N), x_dbl.narrow(1, R + N, N), D,
-                             z, delta_bias, delta_softplus, a_is_log, delta_proj);
+  return selective_scan_step_dispatch(state, u, x_dbl.narrow(1, 0, R), A, x_dbl.narrow(1, R, N),
+                                      x_dbl.narrow(1, R + N, N), D, z, delta_bias, delta_softplus, a_is_log,
+                                      delta_proj, settled);
 }
 
 }  // namespace mcd::ops

@@ -120,7 +120,8 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
   };
   if constexpr (kSettled) {
     load_settled();
-    if (ok && lane == 0 && kLowRank) prefetch_l2(static_cast<const W*>(p.delta_proj) + e * p.rank);
+    if constexpr (kLowRank)  // (always: only the low-rank step is settled)
+      if (head) prefetch_l2(static_cast<const W*>(p.delta_proj) + e * p.rank);
   } else {
     // The weights' lines into L2 while the previous kernel runs (an overlapped launch).
     if (mine > 0) prefetch_l2(a);
