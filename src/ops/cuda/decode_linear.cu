@@ -72,34 +72,6 @@ __device__ __forceinline__ unsigned long long argmax_key(float f, int64_t col) {
   return (static_cast<unsigned long long>(bits) << 32) | (0xFFFFFFFFu - static_cast<unsigned>(col));
 }
 
-// The conv step's operands of column col in row r (an x column of in_proj: col < conv_channels).
-template <typename T>
-struct ConvOperands {
-  T* state;  // K − 1 entries, conv_state_s.time apart
-  const T* weight;
-  const T* bias;  // null: none
-};
-template <typename T>
-__device__ __forceinline__ ConvOperands<T> conv_operands(const DecodeLinearParams& p, int64_t r, int64_t col) {
-  return {static_cast<T*>(p.conv_state) + r * p.conv_state_s.batch + col * p.conv_state_s.row,
-          static_cast<const T*>(p.conv_weight) + col * p.conv_weight_row_stride,
-          p.conv_bias != nullptr ? static_cast<const T*>(p.conv_bias) + col : nullptr};
-}
-
-// This thread's own epilogue item in block_columns — item threadIdx.x: column col0 + threadIdx.x /
-// rows, row threadIdx.x % rows — when it exists and is an x column (false otherwise).
-template <int kCols>
-__device__ __forceinline__ bool own_conv_item(const DecodeLinearParams& p, int64_t col0, int& r, int64_t& col) {
-  const int rows = static_cast<int>(p.rows), tid = threadIdx.x;
-  const int64_t left = p.out_features - col0;
-  const int ncols = left < kCols ? static_cast<int>(left) : kCols;
-  if (tid >= ncols * rows) return false;
-  const int c = tid / rows;
-  r = tid - c * rows;
-  col = col0 + c;
-  return col < p.conv_channels;
-}
-
 // kCols output columns for every row, the block's threads splitting the inner dimension (thread t
 // takes elements t·V …, t·V + V·blockDim …): a warp per column walked a 1,536-long row six loads
 // deep alone on its scheduler (ncu: 63 % of its stalls on loads, 4.3 µs per product at 130M,
@@ -202,12 +174,14 @@ __device__ __forceinline__ void block_columns(const DecodeLinearParams& p, int64
     }
     if constexpr (kEpilogue == kConvStep) {  // an x column: its conv step (conv_step.cuh), u replacing x
       if (col < p.conv_channels) {
-        const ConvOperands<T> o = conv_operands<T>(p, r, col);
-        const int64_t ts = p.conv_state_s.time;
-        if (conv_loaded && i == tid)  // this thread's own item, its inputs loaded already
-          v = from_float<T>(finish_conv_channel<T>(*conv, o.state, ts, v, p.conv_width, p.conv_silu));
-        else
-          v = from_float<T>(conv_step_channel<T, T>(o.state, ts, o.weight, o.bias, v, p.conv_width, p.conv_silu));
+        T* state = static_cast<T*>(p.conv_state) + r * p.conv_state_s.batch + col * p.conv_state_s.row;
+        if (conv_loaded && i == tid) {  // this thread's own item, its inputs loaded already
+          v = from_float<T>(finish_conv_channel<T>(*conv, state, p.conv_state_s.time, v, p.conv_width, p.conv_silu));
+        } else {
+          const T* w = static_cast<const T*>(p.conv_weight) + col * p.conv_weight_row_stride;
+          const T* cb = p.conv_bias != nullptr ? static_cast<const T*>(p.conv_bias) + col : nullptr;
+          v = from_float<T>(conv_step_channel<T, T>(state, p.conv_state_s.time, w, cb, v, p.conv_width, p.conv_silu));
+        }
       }
     }
     static_cast<T*>(p.out)[r * p.out_features + col] = v;
@@ -251,15 +225,21 @@ __device__ __forceinline__ float residual_at(const DecodeLinearParams& p, int64_
   return to_float(static_cast<const T*>(p.embedding)[id * p.embedding_row_stride + k]);
 }
 
-// The conv inputs (conv_step.cuh) of this thread's own epilogue item (own_conv_item); false when it
-// has none.
+// The conv inputs (conv_step.cuh) of this thread's epilogue item in block_columns — item threadIdx.x,
+// column col0 + threadIdx.x / rows, row threadIdx.x % rows — when it is an x column; false otherwise.
 template <typename T, int kCols>
 __device__ __forceinline__ bool load_conv_item(const DecodeLinearParams& p, int64_t col0, ConvChannelInputs<T>& in) {
-  int r;
-  int64_t col;
-  if (!own_conv_item<kCols>(p, col0, r, col)) return false;
-  const ConvOperands<T> o = conv_operands<T>(p, r, col);
-  load_conv_channel<T, T>(o.state, p.conv_state_s.time, o.weight, o.bias, p.conv_width, in);
+  const int rows = static_cast<int>(p.rows), tid = threadIdx.x;
+  const int64_t left = p.out_features - col0;
+  const int ncols = left < kCols ? static_cast<int>(left) : kCols;
+  if (tid >= ncols * rows) return false;
+  const int c = tid / rows, r = tid - c * rows;
+  const int64_t col = col0 + c;
+  if (col >= p.conv_channels) return false;
+  const T* state = static_cast<const T*>(p.conv_state) + r * p.conv_state_s.batch + col * p.conv_state_s.row;
+  const T* w = static_cast<const T*>(p.conv_weight) + col * p.conv_weight_row_stride;
+  const T* cb = p.conv_bias != nullptr ? static_cast<const T*>(p.conv_bias) + col : nullptr;
+  load_conv_channel<T, T>(state, p.conv_state_s.time, w, cb, p.conv_width, in);
   return true;
 }
 
@@ -281,38 +261,6 @@ __device__ __forceinline__ void prefetch_columns(const DecodeLinearParams& p, in
     }
 }
 
-// The lines of `bytes` bytes from `base` into L2, thread t taking the lines t, t + blockDim, … (the
-// first from `base` itself, so that no address falls outside the operand).
-__device__ __forceinline__ void prefetch_bytes(const void* base, int64_t bytes) {
-  constexpr int64_t kLine = 128;
-  const uintptr_t first = reinterpret_cast<uintptr_t>(base), line0 = first / kLine;
-  const int64_t lines = int64_t((first + uintptr_t(bytes) - 1) / kLine - line0) + 1;
-  for (int64_t l = threadIdx.x; l < lines; l += blockDim.x)
-    prefetch_l2(l == 0 ? base : reinterpret_cast<const void*>((line0 + uintptr_t(l)) * kLine));
-}
-
-// Before the fused kernel waits: besides its weight rows (prefetch_columns), the small operands it
-// loads first after the wait — the norm weight and its conv item's window, weights and bias — into
-// L2, where they then hit instead of going to DRAM (each was last read a whole token ago).
-template <typename T, typename TNorm, int kCols, int kEpilogue>
-__device__ __forceinline__ void prefetch_norm_and_conv(const DecodeLinearParams& p, int64_t col0) {
-  prefetch_bytes(p.norm_weight, p.in_features * int64_t(sizeof(TNorm)));
-  if constexpr (kEpilogue == kConvStep) {
-    int r;
-    int64_t col;
-    if (!own_conv_item<kCols>(p, col0, r, col)) return;
-    const ConvOperands<T> o = conv_operands<T>(p, r, col);
-    const int K = p.conv_width;
-    if (K >= 2) {
-      prefetch_l2(o.state);
-      prefetch_l2(o.state + (K - 2) * p.conv_state_s.time);
-    }
-    prefetch_l2(o.weight);
-    prefetch_l2(o.weight + K - 1);
-    if (o.bias != nullptr) prefetch_l2(o.bias);
-  }
-}
-
 template <typename T, bool kVec, int kCols, int kRows>
 __global__ void __launch_bounds__(32 * kDecodeLinearWarps) decode_linear_kernel(DecodeLinearParams p) {
   __shared__ float s_part[kDecodeLinearWarps][kCols][kDecodeLinearMaxRows];
@@ -332,7 +280,6 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps) add_norm_decode_linea
   __shared__ unsigned long long s_best[kDecodeLinearMaxRows];  // kArgmax
   if (kEpilogue == kArgmax && threadIdx.x < kDecodeLinearMaxRows) s_best[threadIdx.x] = 0;  // (synced below)
   prefetch_columns<T, kVec, kCols>(p, int64_t(blockIdx.x) * kCols);
-  prefetch_norm_and_conv<T, TNorm, kCols, kEpilogue>(p, int64_t(blockIdx.x) * kCols);
   wait_for_previous_kernel();
   allow_next_kernel();
   // The loads that do not depend on the norm, issued first: the thread's first weight slice and its
