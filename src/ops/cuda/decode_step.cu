@@ -125,7 +125,7 @@ __global__ void __launch_bounds__(kStepThreads) scan_step_kernel(ScanStepParams 
   } else {
     // The weights' lines into L2 while the previous kernel runs (an overlapped launch).
     if (mine > 0) prefetch_l2(a);
-    if (ok && lane == 0) {
+    if (head) {
       if constexpr (kLowRank) prefetch_l2(static_cast<const W*>(p.delta_proj) + e * p.rank);
       if (p.D) prefetch_l2(static_cast<const W*>(p.D) + e);
       if (p.dt_bias) prefetch_l2(static_cast<const W*>(p.dt_bias) + e);
