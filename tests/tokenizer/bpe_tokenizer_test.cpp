@@ -21,6 +21,7 @@
 #include "data/tokenizer/unicode_tables.h"
 #include "tokenizer_test_util.h"
 #include "util/error.h"
+#include "util/utf8.h"
 
 namespace mcd::data {
 namespace {
@@ -89,30 +90,13 @@ TEST(TokenizerGpt2, RoundTripRandomUnicodeAndArbitraryBytes) {
   MCD_REQUIRE_GPT2();
   const auto& tok = test::gpt2();
   std::mt19937 rng(1234);
-  auto append_utf8 = [](uint32_t cp, std::string& s) {
-    if (cp < 0x80) {
-      s.push_back(char(cp));
-    } else if (cp < 0x800) {
-      s.push_back(char(0xC0 | (cp >> 6)));
-      s.push_back(char(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      s.push_back(char(0xE0 | (cp >> 12)));
-      s.push_back(char(0x80 | ((cp >> 6) & 0x3F)));
-      s.push_back(char(0x80 | (cp & 0x3F)));
-    } else {
-      s.push_back(char(0xF0 | (cp >> 18)));
-      s.push_back(char(0x80 | ((cp >> 12) & 0x3F)));
-      s.push_back(char(0x80 | ((cp >> 6) & 0x3F)));
-      s.push_back(char(0x80 | (cp & 0x3F)));
-    }
-  };
   for (int round = 0; round < 300; ++round) {
     std::string text;
     const size_t n = rng() % 300;
     for (size_t i = 0; i < n; ++i) {
       uint32_t cp = rng() % 3 ? rng() % 0x80 : rng() % 0x110000;
       if (cp >= 0xD800 && cp <= 0xDFFF) cp = ' ';
-      append_utf8(cp, text);
+      append_utf8(text, cp);
     }
     ASSERT_TRUE(is_valid_utf8(text.data(), text.size()));
     ASSERT_EQ(tok.decode(tok.encode(text)), text);

@@ -14,6 +14,7 @@
 #include "data/tokenizer/bpe_tokenizer.h"
 #include "data/tokenizer/unicode_tables.h"
 #include "tokenizer_test_util.h"
+#include "util/utf8.h"
 
 namespace mcd::data {
 namespace {
@@ -75,24 +76,6 @@ TEST(TokenizerParity, HardCasesLive) {
   }
 }
 
-void append_utf8(uint32_t cp, std::string& s) {
-  if (cp < 0x80) {
-    s.push_back(char(cp));
-  } else if (cp < 0x800) {
-    s.push_back(char(0xC0 | (cp >> 6)));
-    s.push_back(char(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    s.push_back(char(0xE0 | (cp >> 12)));
-    s.push_back(char(0x80 | ((cp >> 6) & 0x3F)));
-    s.push_back(char(0x80 | (cp & 0x3F)));
-  } else {
-    s.push_back(char(0xF0 | (cp >> 18)));
-    s.push_back(char(0x80 | ((cp >> 12) & 0x3F)));
-    s.push_back(char(0x80 | ((cp >> 6) & 0x3F)));
-    s.push_back(char(0x80 | (cp & 0x3F)));
-  }
-}
-
 // Text built from runs of characters of every class the pre-tokenizer distinguishes, plus the
 // near-misses (U+0085, U+180E, U+200B, U+001C..U+001F are not JS \s; U+FEFF is).
 std::string random_mixed_text(uint32_t seed, size_t target_bytes) {
@@ -115,17 +98,17 @@ std::string random_mixed_text(uint32_t seed, size_t target_bytes) {
         text += fragments[rng() % fragments.size()];
         break;
       case 1:
-        append_utf8(spaces[rng() % spaces.size()], text);
+        append_utf8(text, spaces[rng() % spaces.size()]);
         break;
       case 2: {  // any scalar value, assigned or not
         uint32_t cp = 1 + rng() % 0x10FFFF;
         if (cp >= 0xD800 && cp <= 0xDFFF) cp -= 0x800;
-        append_utf8(cp, text);
+        append_utf8(text, cp);
         break;
       }
       default: {  // a run from one block
         const auto [lo, hi] = blocks[rng() % blocks.size()];
-        for (size_t n = 1 + rng() % 8; n > 0; --n) append_utf8(lo + rng() % (hi - lo + 1), text);
+        for (size_t n = 1 + rng() % 8; n > 0; --n) append_utf8(text, lo + rng() % (hi - lo + 1));
       }
     }
   }

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "util/utf8.h"
+
 namespace mcd::data::demo {
 namespace {
 
@@ -34,23 +36,10 @@ int hex_value(char c) {
   return -1;
 }
 
-void append_utf8(std::string& out, uint32_t cp) {
+// A code point of the decoded text as UTF-8; NUL, surrogates and values past U+10FFFF become U+FFFD.
+void append_text_char(std::string& out, uint32_t cp) {
   if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) cp = 0xFFFD;
-  if (cp < 0x80) {
-    out += char(cp);
-  } else if (cp < 0x800) {
-    out += char(0xC0 | (cp >> 6));
-    out += char(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += char(0xE0 | (cp >> 12));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  } else {
-    out += char(0xF0 | (cp >> 18));
-    out += char(0x80 | ((cp >> 12) & 0x3F));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  }
+  append_utf8(out, cp);
 }
 
 // Length of the valid UTF-8 sequence at s[i], or 0.
@@ -295,9 +284,9 @@ std::string to_utf8(std::string_view bytes, std::string_view charset) {
       continue;
     }
     if (western) {
-      append_utf8(out, c < 0x80 ? c : (c < 0xA0 ? cp1252_high(c) : c));
+      append_text_char(out, c < 0x80 ? c : (c < 0xA0 ? cp1252_high(c) : c));
     } else if (!in_bad_run) {
-      append_utf8(out, 0xFFFD);
+      append_text_char(out, 0xFFFD);
       in_bad_run = true;
     }
     ++i;
@@ -449,7 +438,7 @@ std::string html_to_text(std::string_view html) {
           if (it != entities().end()) cp = it->second;
         }
         if (cp != 0) {
-          append_utf8(out, cp);
+          append_text_char(out, cp);
           i = semi + 1;
           continue;
         }

@@ -3,6 +3,7 @@
 #include "data/tokenizer/byte_level.h"
 
 #include "data/tokenizer/unicode_tables.h"
+#include "util/utf8.h"
 
 namespace mcd::data {
 namespace {
@@ -28,15 +29,6 @@ const Tables& tables() {
   return t;
 }
 
-void append_utf8(uint32_t cp, std::string& out) {
-  if (cp < 0x80) {
-    out.push_back(char(cp));
-  } else {  // the alphabet tops out below U+0800: two bytes suffice
-    out.push_back(char(0xC0 | (cp >> 6)));
-    out.push_back(char(0x80 | (cp & 0x3F)));
-  }
-}
-
 }  // namespace
 
 const std::array<uint32_t, 256>& byte_to_unicode() { return tables().to_unicode; }
@@ -45,7 +37,7 @@ std::string byte_level_encode(std::string_view bytes) {
   const auto& t = tables();
   std::string out;
   out.reserve(bytes.size() * 2);
-  for (unsigned char b : bytes) append_utf8(t.to_unicode[b], out);
+  for (unsigned char b : bytes) append_utf8(out, t.to_unicode[b]);
   return out;
 }
 

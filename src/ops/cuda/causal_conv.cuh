@@ -35,6 +35,19 @@ __device__ __forceinline__ float conv_pre(const float* xr, const float* w, float
   return acc;
 }
 
+// The block's taps and biases (channels e0 … e0 + rows − 1) into shared memory, zeros past its rows,
+// the width and a missing bias: the forward and backward tile kernels read them the same way.
+__device__ __forceinline__ void stage_conv_taps(float* s_w, float* s_b, const CausalConvParams& p, int64_t e0,
+                                                int rows) {
+  const int K = p.width;
+  for (int i = threadIdx.x; i < kConvChannels * kConvMaxWidth; i += kConvThreads) {
+    const int r = i / kConvMaxWidth, k = i % kConvMaxWidth;
+    s_w[i] = (r < rows && k < K) ? p.weight[(e0 + r) * K + k] : 0.f;
+  }
+  for (int r = threadIdx.x; r < kConvChannels; r += kConvThreads)
+    s_b[r] = (p.bias != nullptr && r < rows) ? p.bias[e0 + r] : 0.f;
+}
+
 template <typename T, bool kSilu>
 __global__ void __launch_bounds__(kConvThreads) causal_conv_fwd_kernel(CausalConvParams p) {
   __shared__ float s_x[kConvChannels * kConvPitch];  // time t0 − kConvHalo + column
@@ -45,12 +58,7 @@ __global__ void __launch_bounds__(kConvThreads) causal_conv_fwd_kernel(CausalCon
   const int64_t b = blockIdx.z;
   const int rows = static_cast<int>(p.dim - e0 < kConvChannels ? p.dim - e0 : kConvChannels);
   const int K = p.width;
-  for (int i = threadIdx.x; i < kConvChannels * kConvMaxWidth; i += kConvThreads) {
-    const int r = i / kConvMaxWidth, k = i % kConvMaxWidth;
-    s_w[i] = (r < rows && k < K) ? p.weight[(e0 + r) * K + k] : 0.f;
-  }
-  for (int r = threadIdx.x; r < kConvChannels; r += kConvThreads)
-    s_b[r] = (p.bias != nullptr && r < rows) ? p.bias[e0 + r] : 0.f;
+  stage_conv_taps(s_w, s_b, p, e0, rows);
   const T* x_g = static_cast<const T*>(p.x) + b * p.x_s.batch + e0 * p.x_s.row;
   load_tile<kConvTimeTile + kConvHalo, kConvThreads, ConvLayout, 0>(
       s_x, x_g, p.x_s.row, p.x_s.time, kConvChannels, rows, t0 - kConvHalo, p.len);
@@ -90,12 +98,7 @@ __global__ void __launch_bounds__(kConvThreads) causal_conv_bwd_kernel(CausalCon
   const int64_t b = blockIdx.z;
   const int rows = static_cast<int>(p.dim - e0 < kConvChannels ? p.dim - e0 : kConvChannels);
   const int K = p.width;
-  for (int i = threadIdx.x; i < kConvChannels * kConvMaxWidth; i += kConvThreads) {
-    const int r = i / kConvMaxWidth, k = i % kConvMaxWidth;
-    s_w[i] = (r < rows && k < K) ? p.weight[(e0 + r) * K + k] : 0.f;
-  }
-  for (int r = threadIdx.x; r < kConvChannels; r += kConvThreads)
-    s_b[r] = (p.bias != nullptr && r < rows) ? p.bias[e0 + r] : 0.f;
+  stage_conv_taps(s_w, s_b, p, e0, rows);
   const T* x_g = static_cast<const T*>(p.x) + b * p.x_s.batch + e0 * p.x_s.row;
   const T* g_g = static_cast<const T*>(p.dout) + b * p.dout_s.batch + e0 * p.dout_s.row;
   load_tile<kConvTimeTile + 2 * kConvHalo, kConvThreads, ConvLayout, 0>(
