@@ -12,12 +12,20 @@
 // per call for every version, were well above the 4.7 µs the same cuBLAS kernels take inside a
 // decode graph, so a per-launch cost hid the kernels' differences). Besides cuBLAS's default choice,
 // every algorithm cuBLASLt's heuristic offers for the shape (up to 24) is a version of its own.
+// Since the seventeenth session's cluster kernel lost in the model (10 µs a call against cuBLAS's 4.7;
+// docs/PERF_NOTES.md), m16n8k16 versions that separate its suspects: the inner dimension split over
+// independent blocks whose last arrival sums the partials (no clusters), the same split as a cluster
+// (the partials over distributed shared memory), both with static shared memory only, the split-K
+// version as an overlapped launch (weights prefetched into L2, or staged, before the wait), and a
+// carveout probe (cuBLAS's product followed by an empty kernel that asks for 0, 100 or 200 KiB of
+// dynamic shared memory).
 // Built only with -DMCD_BUILD_DEV=ON; not part of the library or its tests.
 //   usage: gemm_lab [--check-only] [--reps N] [--rows 8,16,32,64]
 #include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
+#include <cooperative_groups.h>
 #include <mma.h>
 
 #include <algorithm>
@@ -137,6 +145,207 @@ __global__ void __launch_bounds__(128) wmma_staged_decode_gemm(const bf16* __res
   for (int m = 0; m < kMFrags; ++m) wmma::store_matrix_sync(&tile[16 * m][16 * warp], acc[m], 64, wmma::mem_row_major);
   __syncthreads();
   for (int i = threadIdx.x; i < M * 64; i += 128) out[size_t(i / 64) * N + n0 + i % 64] = __float2bfloat16(tile[i / 64][i % 64]);
+}
+
+// ---------------------------------------------------------------- m16n8k16 versions (mma.sync)
+// The seventeenth session's tensor-core product (docs/results/2026-12-05b_h200_batch_mma/batch_mma.patch)
+// lost to cuBLAS inside the model (10 µs a call against 4.7) for reasons not yet separated: its
+// clusters (8 co-resident blocks, barriers, distributed shared memory), its dynamic shared memory (the
+// SM's carveout), or its chain of dependent phases. These versions take the suspects one at a time.
+// Both keep its tile: a block of 8 warps owns 64 output columns × 64 rows (rows past M zero), warp w
+// 32 rows ((w % 2)·32) × 16 columns ((w / 2)·16), over one slice of kSlice inner elements staged in
+// shared memory with every load of a thread issued before its first store (one round trip).
+
+// d += a·b for one m16n8k16 tile (PTX ISA, "mma.m16n8k16" fragment layouts): lane (g = lane / 4,
+// t = lane % 4) holds a = {(g, 2t…2t+1), (g + 8, 2t…), (g, 2t + 8…), (g + 8, 2t + 8…)}, b = {(k 2t…2t+1,
+// n g), (k 2t + 8…, n g)} and d = {(g, 2t), (g, 2t + 1), (g + 8, 2t), (g + 8, 2t + 1)}.
+__device__ __forceinline__ void mma_bf16_16x8x16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}
+
+__device__ __forceinline__ uint32_t pair_at(const bf16* s) { return *reinterpret_cast<const uint32_t*>(s); }
+
+constexpr int kMmaThreads = 256, kMmaRows = 64, kMmaCols = 64, kMmaPad = 8;
+
+// 64 rows × kSlice elements of g (row stride ld_g, 16-byte aligned) into s (row stride kSlice + kMmaPad),
+// zeros from row `valid` on; all of a thread's loads before its stores.
+template <int kSlice>
+__device__ __forceinline__ void stage_rows(bf16* __restrict__ s, const bf16* __restrict__ g, int ld_g, int valid) {
+  constexpr int kPerRow = kSlice / 8, kPerThread = kMmaRows * kPerRow / kMmaThreads;
+  static_assert(kMmaRows * kPerRow % kMmaThreads == 0, "whole pieces per thread");
+  uint4 v[kPerThread];
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    const int i = int(threadIdx.x) + j * kMmaThreads, r = i / kPerRow, c = i % kPerRow;
+    v[j] = r < valid ? *reinterpret_cast<const uint4*>(g + size_t(r) * ld_g + 8 * c) : make_uint4(0, 0, 0, 0);
+  }
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    const int i = int(threadIdx.x) + j * kMmaThreads, r = i / kPerRow, c = i % kPerRow;
+    *reinterpret_cast<uint4*>(s + r * (kSlice + kMmaPad) + 8 * c) = v[j];
+  }
+}
+
+// The block's 64 × 64 partial product over its slice: acc[mt][nt] as mma_bf16_16x8x16's d for rows
+// m0 + 16·mt (+ 8), columns n0 + 8·nt (+ 2t) of the tile, m0 = (warp % 2)·32, n0 = (warp / 2)·16.
+template <int kSlice>
+__device__ __forceinline__ void tile_product(const bf16* xs, const bf16* ws, float (&acc)[2][2][4]) {
+  constexpr int ld = kSlice + kMmaPad;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int m0 = (warp % 2) * 32, n0 = (warp / 2) * 16;
+#pragma unroll
+  for (int kk = 0; kk < kSlice; kk += 16) {
+    uint32_t a[2][4], b[2][2];
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt) {
+      const bf16* xa = xs + (m0 + 16 * mt + g) * ld + kk + 2 * t;
+      a[mt][0] = pair_at(xa);
+      a[mt][1] = pair_at(xa + 8 * ld);
+      a[mt][2] = pair_at(xa + 8);
+      a[mt][3] = pair_at(xa + 8 * ld + 8);
+    }
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt) {
+      const bf16* wb = ws + (n0 + 8 * nt + g) * ld + kk + 2 * t;
+      b[nt][0] = pair_at(wb);
+      b[nt][1] = pair_at(wb + 8);
+    }
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt) mma_bf16_16x8x16(acc[mt][nt], a[mt], b[nt][0], b[nt][1]);
+  }
+}
+
+// Split-K without clusters: block (s, j) stages x's slice s and W's rows of column tile j (static
+// shared memory, ≤ 35 KB), writes its fp32 partial tile to global memory (L2), and the last block of
+// tile j to arrive (a counter per tile, reset by that block for the next launch) adds the S partials
+// in split order — the same fixed order whatever the timing — and stores bf16. Three L2 round trips
+// after the staging (partials, counter, partials back) instead of a cluster barrier and remote reads.
+// kOverlap: how the launch meets the previous kernel on the stream — kPlain, an ordinary serialised
+// launch; kPrefetch, an overlapped launch (programmatic dependent launch, as the model's decode kernels,
+// cuda_common.cuh) whose blocks prefetch their weight slice into L2 before the wait; kStageWeights,
+// an overlapped launch that stages the weight slice into shared memory before the wait (weights are
+// written by no kernel of a decode step, the "settled inputs" exception of cuda_common.cuh).
+enum Overlap : int { kPlain = 0, kPrefetch = 1, kStageWeights = 2 };
+
+template <int kSlice, int kOverlap>
+__global__ void __launch_bounds__(kMmaThreads) splitk_mma_gemm(const bf16* __restrict__ x, const bf16* __restrict__ w,
+                                                              bf16* __restrict__ out, float* __restrict__ partials,
+                                                              unsigned* __restrict__ counters, int M, int N, int K) {
+  __shared__ __align__(16) bf16 xs[kMmaRows * (kSlice + kMmaPad)];
+  __shared__ __align__(16) bf16 ws[kMmaCols * (kSlice + kMmaPad)];
+  __shared__ bool last;
+  const int splits = int(gridDim.x), s = int(blockIdx.x), tile = int(blockIdx.y);
+  const int col0 = tile * kMmaCols, cols = min(kMmaCols, N - col0), k0 = s * kSlice;
+  const bf16* w_slice = w + size_t(col0) * K + k0;
+  if constexpr (kOverlap == kPrefetch) {
+    constexpr int kLines = kSlice * int(sizeof(bf16)) / 128 + 1;  // + 1: a row's slice may straddle one more line
+    for (int i = threadIdx.x; i < cols * kLines; i += kMmaThreads) {
+      const bf16* row = w_slice + size_t(i / kLines) * K;
+      const uintptr_t at = (reinterpret_cast<uintptr_t>(row) / 128 + i % kLines) * 128;
+      if (at < reinterpret_cast<uintptr_t>(row + kSlice)) mcd::ops::cuda::prefetch_l2(reinterpret_cast<const void*>(at));
+    }
+  }
+  if constexpr (kOverlap == kStageWeights) stage_rows<kSlice>(ws, w_slice, K, cols);
+  if constexpr (kOverlap != kPlain) {
+    mcd::ops::cuda::wait_for_previous_kernel();
+    mcd::ops::cuda::allow_next_kernel();
+  }
+  stage_rows<kSlice>(xs, x + k0, K, M);
+  if constexpr (kOverlap != kStageWeights) stage_rows<kSlice>(ws, w_slice, K, cols);
+  __syncthreads();
+  float acc[2][2][4] = {};
+  tile_product<kSlice>(xs, ws, acc);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int m0 = (warp % 2) * 32, n0 = (warp / 2) * 16;
+  float* part = partials + size_t(s) * kMmaRows * N;
+#pragma unroll
+  for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt) {
+      const int r = m0 + 16 * mt + g, c = n0 + 8 * nt + 2 * t;
+      if (c >= cols) continue;
+      if (r < M) *reinterpret_cast<float2*>(part + size_t(r) * N + col0 + c) = make_float2(acc[mt][nt][0], acc[mt][nt][1]);
+      if (r + 8 < M)
+        *reinterpret_cast<float2*>(part + size_t(r + 8) * N + col0 + c) = make_float2(acc[mt][nt][2], acc[mt][nt][3]);
+    }
+  __threadfence();  // this block's partials visible device-wide before its arrival is counted
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicAdd(&counters[tile], 1u) == unsigned(splits - 1);
+  __syncthreads();
+  if (!last) return;
+  __threadfence();  // every other block's partials (counted before ours) are read after this
+  for (int i = threadIdx.x; i < M * cols; i += kMmaThreads) {
+    const int r = i / cols, c = i % cols;
+    float sum = 0.f;
+    for (int q = 0; q < splits; ++q) sum += __ldcg(partials + (size_t(q) * kMmaRows + r) * N + col0 + c);
+    out[size_t(r) * N + col0 + c] = __float2bfloat16(sum);
+  }
+  if (threadIdx.x == 0) counters[tile] = 0u;  // ready for the next launch (graph replays included)
+}
+
+// The seventeenth session's cluster form in the lab (no conv epilogue, no overlapped launch): a cluster
+// of S = K / kSlice blocks per column tile (S = 8, or 16 where the card allows non-portable cluster
+// sizes), the partial tiles in each block's shared memory (over its staged slices, which the products
+// no longer need), and after a cluster barrier block s adds the S partials of its 64 / S columns in
+// rank order over distributed shared memory. Static shared memory (≤ 35 KB), so only the clusters
+// differ from splitk_mma_gemm.
+template <int kSlice>
+__global__ void __launch_bounds__(kMmaThreads) cluster_mma_gemm(const bf16* __restrict__ x, const bf16* __restrict__ w,
+                                                               bf16* __restrict__ out, int M, int N, int K) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  namespace cg = cooperative_groups;
+  constexpr int kPartStride = kMmaCols + 4;
+  static_assert(2 * kMmaRows * (kSlice + kMmaPad) * sizeof(bf16) >= kMmaRows * kPartStride * sizeof(float),
+                "the partial tile fits over the staged slices");
+  __shared__ __align__(16) bf16 staged[2 * kMmaRows * (kSlice + kMmaPad)];
+  bf16* xs = staged;
+  bf16* ws = staged + kMmaRows * (kSlice + kMmaPad);
+  float* part = reinterpret_cast<float*>(staged);
+  const cg::cluster_group cluster = cg::this_cluster();
+  const int splits = int(cluster.num_blocks()), s = int(cluster.block_rank()), tile = int(blockIdx.y);
+  const int col0 = tile * kMmaCols, cols = min(kMmaCols, N - col0), k0 = s * kSlice;
+  stage_rows<kSlice>(xs, x + k0, K, M);
+  stage_rows<kSlice>(ws, w + size_t(col0) * K + k0, K, cols);
+  __syncthreads();
+  float acc[2][2][4] = {};
+  tile_product<kSlice>(xs, ws, acc);
+  __syncthreads();  // every warp's fragments read before the partials overwrite them
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int m0 = (warp % 2) * 32, n0 = (warp / 2) * 16;
+#pragma unroll
+  for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt) {
+      const int r = m0 + 16 * mt + g, c = n0 + 8 * nt + 2 * t;
+      *reinterpret_cast<float2*>(part + r * kPartStride + c) = make_float2(acc[mt][nt][0], acc[mt][nt][1]);
+      *reinterpret_cast<float2*>(part + (r + 8) * kPartStride + c) = make_float2(acc[mt][nt][2], acc[mt][nt][3]);
+    }
+  cluster.sync();
+  const int share = kMmaCols / splits;
+  for (int i = threadIdx.x; i < M * share; i += kMmaThreads) {
+    const int r = i / share, c = s * share + i % share;
+    if (c >= cols) continue;
+    float sum = 0.f;
+    for (int q = 0; q < splits; ++q) sum += cluster.map_shared_rank(part, q)[r * kPartStride + c];
+    out[size_t(r) * N + col0 + c] = __float2bfloat16(sum);
+  }
+  cluster.sync();  // no block leaves while another still reads its partials
+#endif
+}
+
+// The carveout probe: a kernel that does nothing but asks for `bytes` of dynamic shared memory, run
+// between cuBLAS products (below, "cuBLAS + empty …" rows) to see whether a neighbour's shared-memory
+// demand alone costs the products time.
+__global__ void empty_kernel(int never) {
+  extern __shared__ unsigned char scratch[];
+  if (never == 1) scratch[threadIdx.x] = 0;  // keeps the shared array (the host passes 0)
 }
 
 // ---------------------------------------------------------------- the lab
@@ -265,6 +474,78 @@ void run_decode_linear(const bf16* x, const bf16* w, bf16* out, int M, const Cas
   mcd::ops::cuda::decode_linear(p);
 }
 
+// Scratch of the split-K versions: fp32 partials (S × 64 × N) and one arrival counter per column tile
+// (zero between launches: the last block of a tile resets its own).
+float* g_partials = nullptr;
+unsigned* g_counters = nullptr;
+constexpr size_t kPartialFloats = size_t(16) << 20;  // 64 MB; the most asked: S·64·N = 32·64·4,096 (370M in_proj, slices of 64)
+constexpr int kMaxTiles = 1024;
+
+constexpr int kMmaMaxN = 16384;  // the LM head (50,288 columns) stays cuBLAS's: not a decode-step product
+
+template <int kSlice>
+bool splitk_fits(int M, const Case& c) {
+  return M >= 1 && M <= kMmaRows && c.K % kSlice == 0 && c.N % 16 == 0 && c.N <= kMmaMaxN &&
+         size_t(c.K / kSlice) * kMmaRows * c.N <= kPartialFloats && (c.N + kMmaCols - 1) / kMmaCols <= kMaxTiles;
+}
+template <int kSlice, int kOverlap>
+void launch_splitk(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(unsigned(c.K / kSlice), unsigned((c.N + kMmaCols - 1) / kMmaCols));
+  config.blockDim = dim3(kMmaThreads);
+  config.stream = g_stream;
+  cudaLaunchAttribute attribute[1];
+  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute[0].val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = attribute;
+  config.numAttrs = kOverlap == kPlain ? 0 : 1;
+  MCD_CUDA_CHECK(cudaLaunchKernelEx(&config, splitk_mma_gemm<kSlice, kOverlap>, x, w, out, g_partials, g_counters, M,
+                                    c.N, c.K));
+}
+
+template <int kSlice>
+bool cluster_fits(int M, const Case& c) {
+  const int splits = c.K / kSlice;
+  return M >= 1 && M <= kMmaRows && c.K % kSlice == 0 && (splits == 8 || splits == 16) && c.N % 16 == 0 &&
+         c.N <= kMmaMaxN;
+}
+template <int kSlice>
+void launch_cluster(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
+  const int splits = c.K / kSlice;
+  static const bool allowed = [] {  // clusters of 16 are past the portable size of 8
+    MCD_CUDA_CHECK(cudaFuncSetAttribute(cluster_mma_gemm<kSlice>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
+    return true;
+  }();
+  (void)allowed;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(unsigned(splits), unsigned((c.N + kMmaCols - 1) / kMmaCols));
+  config.blockDim = dim3(kMmaThreads);
+  config.stream = g_stream;
+  cudaLaunchAttribute attribute[1];
+  attribute[0].id = cudaLaunchAttributeClusterDimension;
+  attribute[0].val.clusterDim.x = unsigned(splits);
+  attribute[0].val.clusterDim.y = 1;
+  attribute[0].val.clusterDim.z = 1;
+  config.attrs = attribute;
+  config.numAttrs = 1;
+  MCD_CUDA_CHECK(cudaLaunchKernelEx(&config, cluster_mma_gemm<kSlice>, x, w, out, M, c.N, c.K));
+}
+
+// The carveout probe's rows: cuBLAS's product, then empty_kernel (132 blocks of 128 threads) asking for
+// kKiB of dynamic shared memory. Against "cuBLAS + empty 0 KiB", a higher figure says that a
+// neighbour's shared-memory demand alone slows the pair.
+template <int kKiB>
+void run_cublas_then_empty(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
+  run_cublas(x, w, out, M, c);
+  static const bool allowed = [] {
+    MCD_CUDA_CHECK(cudaFuncSetAttribute(empty_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 << 10));
+    return true;
+  }();
+  (void)allowed;
+  empty_kernel<<<132, 128, size_t(kKiB) << 10, g_stream>>>(0);
+  MCD_CUDA_CHECK(cudaGetLastError());
+}
+
 const std::vector<Version>& versions() {
   static const std::vector<Version> v = {
       {"cuBLAS (GemmEx, fp32 compute)", [](int, const Case&) { return true; }, run_cublas},
@@ -275,6 +556,17 @@ const std::vector<Version>& versions() {
       {"wmma 2 warps x 16 cols", wmma_fits<2, 16>, launch_wmma<2, 16>},
       {"wmma 4 warps x 32 cols", wmma_fits<4, 32>, launch_wmma<4, 32>},
       {"wmma 64 cols, x staged", wmma_staged_fits, launch_wmma_staged},
+      {"mma split-K 64, last block sums", splitk_fits<64>, launch_splitk<64, kPlain>},
+      {"mma split-K 96, last block sums", splitk_fits<96>, launch_splitk<96, kPlain>},
+      {"mma split-K 128, last block sums", splitk_fits<128>, launch_splitk<128, kPlain>},
+      {"mma split-K 96, overlap + L2 prefetch", splitk_fits<96>, launch_splitk<96, kPrefetch>},
+      {"mma split-K 96, overlap + W staged", splitk_fits<96>, launch_splitk<96, kStageWeights>},
+      {"mma split-K 128, overlap + W staged", splitk_fits<128>, launch_splitk<128, kStageWeights>},
+      {"mma cluster 96 (S 8/16), DSMEM sums", cluster_fits<96>, launch_cluster<96>},
+      {"mma cluster 128 (S 8/16), DSMEM sums", cluster_fits<128>, launch_cluster<128>},
+      {"cuBLAS + empty 0 KiB", [](int, const Case&) { return true; }, run_cublas_then_empty<0>},
+      {"cuBLAS + empty 100 KiB", [](int, const Case&) { return true; }, run_cublas_then_empty<100>},
+      {"cuBLAS + empty 200 KiB", [](int, const Case&) { return true; }, run_cublas_then_empty<200>},
   };
   return v;
 }
@@ -414,10 +706,15 @@ int main(int argc, char** argv) {
     LAB_CUBLAS(cublasSetStream(g_cublas, g_stream));
     LAB_CUBLAS(cublasSetWorkspace(g_cublas, g_workspace, kWorkspaceBytes));
     LAB_CUBLAS(cublasLtCreate(&g_lt));
+    MCD_CUDA_CHECK(cudaMalloc(&g_partials, kPartialFloats * sizeof(float)));
+    MCD_CUDA_CHECK(cudaMalloc(&g_counters, kMaxTiles * sizeof(unsigned)));
+    MCD_CUDA_CHECK(cudaMemset(g_counters, 0, kMaxTiles * sizeof(unsigned)));
     for (const Case& c : kCases)
       for (int M : rows) run_case(c, M, reps, check_only);
     LAB_CUBLAS(cublasLtDestroy(g_lt));
     LAB_CUBLAS(cublasDestroy(g_cublas));
+    MCD_CUDA_CHECK(cudaFree(g_counters));
+    MCD_CUDA_CHECK(cudaFree(g_partials));
     MCD_CUDA_CHECK(cudaFree(g_workspace));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gemm_lab: %s\n", e.what());
