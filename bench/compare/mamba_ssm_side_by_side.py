@@ -16,7 +16,8 @@ Cases:
   inner  mamba_inner_fn fwd+bwd of one Mamba-130M mixer at 8x2048                        (mamba_ssm)
   model  MambaLMHeadModel 130M / 370M training step (fwd+bwd of LM loss, bf16 autocast)   (mamba_ssm)
   pretrain  the end-to-end pre-training loop (fused AdamW, foreach clipping, pinned batches)  (mamba_ssm)
-  prefill   model(input_ids) at B = 1, L = 1024 / 4096, inference_mode, bf16 weights     (mamba_ssm)
+  prefill   model(input_ids) at B = 1, L = 1024 / 4096, inference_mode, bf16 weights, all and
+            last-position logits (num_last_tokens=1)                                     (mamba_ssm)
   decode    generate(cg=True, top_k=1), per-token latency at batch 1 and 64              (mamba_ssm)
   hf     transformers MambaForCausalLM, forced slow (sequential pure-torch) path,
          130M training step at 1x2048, run in a child process where mamba_ssm /
@@ -469,19 +470,24 @@ def _event_ms(fn) -> float:
 
 def case_prefill(mods, sink, info, args):
     """Prefill as mamba-ssm's users call it: model(input_ids) under torch.inference_mode(), bf16
-    weights, B = 1; CUDA events, median of --infer-reps after --warmup."""
+    weights, B = 1; CUDA events, median of --infer-reps after --warmup. Twice: as the issue defines it
+    (logits "all": the LM head at every position) and with num_last_tokens=1 (logits "last": the head
+    at the last position only, which is what its generate() runs for a prompt and what our prefill
+    computes), so that a ratio can be read like for like."""
     for name in args.models.split(","):
         model = _inference_model(mods, name)
         for L in [int(x) for x in args.prefill_lengths.split(",") if x]:
             ids = torch.randint(0, VOCAB, (1, L), device="cuda")
-            with torch.inference_mode():
-                for _ in range(args.warmup):
-                    model(ids)
-                ms = sorted(_event_ms(lambda: model(ids)) for _ in range(args.infer_reps))
-            med = ms[len(ms) // 2]
-            sink.emit({"bench": "prefill", "impl": "mamba_ssm", **info, "model": f"mamba-{name}", "batch": 1, "seq": L,
-                       "median_ms": med, "p10_ms": _pct(ms, 0.1), "p90_ms": _pct(ms, 0.9), "reps": len(ms),
-                       "tokens_per_s": L / (med * 1e-3), "call": "model(input_ids), inference_mode, bf16 weights"})
+            for logits, last in (("all", 0), ("last", 1)):
+                with torch.inference_mode():
+                    for _ in range(args.warmup):
+                        model(ids, num_last_tokens=last)
+                    ms = sorted(_event_ms(lambda: model(ids, num_last_tokens=last)) for _ in range(args.infer_reps))
+                med = ms[len(ms) // 2]
+                call = "model(input_ids" + (", num_last_tokens=1" if last else "") + "), inference_mode, bf16 weights"
+                sink.emit({"bench": "prefill", "impl": "mamba_ssm", **info, "model": f"mamba-{name}", "batch": 1,
+                           "seq": L, "logits": logits, "median_ms": med, "p10_ms": _pct(ms, 0.1),
+                           "p90_ms": _pct(ms, 0.9), "reps": len(ms), "tokens_per_s": L / (med * 1e-3), "call": call})
         del model
         torch.cuda.empty_cache()
 
