@@ -6,7 +6,8 @@
 # device call can run ours and the next, on the same warm machine, theirs):
 #   tests    the decode/parity GPU tests;
 #   lab      (not a default) the scan lab, dev/scan_lab: every version checked, then timed at
-#            (1, 4096, 1536), time-contiguous and channel-last, and at (1, 4096, 2048);
+#            (1, 4096, 1536), time-contiguous and channel-last, and at (1, 4096, 2048); the block
+#            forward's versions also at the pruned widths E = 384, 512, 768, 1024;
 #   gemm_lab (not a default) the decode-product lab, dev/gemm_lab: tensor-core products at 8–64 rows
 #            against cuBLAS and decode_linear, checked, then timed;
 #   infer    ours: `profile` of mamba-130m and mamba-370m (random weights, bf16): prefill 1x1024 and
@@ -68,6 +69,14 @@ if has lab; then  # the scan lab (dev/scan_lab, -DMCD_BUILD_DEV=ON): every versi
   # 370M's width: the block forward's waves differ there (PERF_NOTES, "Seventh session").
   timeout 120 build-gpu/dev/scan_lab --shape 1,4096,2048,16 >>"$out/scan_lab.txt" 2>&1
   echo "scan_lab (1, 4096, 2048) time-contiguous rc=$?"
+  # The pruned models' prefill widths (130M / 370M at 75 % and 50 %): the block forward's versions only,
+  # the library's 37 / 34 / 45 / 48 among them (PERF_NOTES, "Thirteenth session", Next 4).
+  for e in 384 512 768 1024; do
+    timeout 90 build-gpu/dev/scan_lab --shape 1,4096,$e,16 \
+      --only 13,14,15,16,17,18,19,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,54,55,56,57 \
+      >>"$out/scan_lab.txt" 2>&1
+    echo "scan_lab (1, 4096, $e) block forward versions rc=$?"
+  done
   grep -E "FAIL|^check:|^time" "$out/scan_lab.txt"
 fi
 if has gemm_lab; then  # the decode-product lab (dev/gemm_lab): tensor-core versions against cuBLAS, M = 8 … 64

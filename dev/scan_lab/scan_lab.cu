@@ -3,8 +3,9 @@
 // five production algorithms (through the library's entry points), and the lab's own forward-only
 // versions (13–19: a block of warps per channel, block_scan_fwd.cuh; 18–19 stage B and C in shared
 // memory) and the library's block forward in its lab configurations (28–49, block_versions_*.cu, also
-// timed in bf16), and 50–52 (eight lanes per state-sequential channel, for small B·E; 53, the
-// production pairing, is `state_sequential_eight_lanes`), checked against a float64 CPU reference and timed. Built only with -DMCD_BUILD_DEV=ON; not part of the
+// timed in bf16), 50–52 (eight lanes per state-sequential channel, for small B·E; 53, the
+// production pairing, is `state_sequential_eight_lanes`) and 54–57 (block forward, B and C staged, two
+// warps per channel: for the pruned widths), checked against a float64 CPU reference and timed. Built only with -DMCD_BUILD_DEV=ON; not part of the
 // library or its tests.
 //   usage: scan_lab [--check-only] [--reps N] [--shape B,L,E,N] [--channel-last] [--only 5,8,50]
 //   (fp32 activations; (B, E, L) time-contiguous, or with --channel-last (B, L, E) as the model's
