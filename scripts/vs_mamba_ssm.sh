@@ -24,10 +24,12 @@
 #            does not shrink with the width, issue 13);
 #   pruned   ours: dense and 25/50/75 % uniformly pruned (`init --sparsity`), interleaved in one
 #            `profile` per preset: prefill 1x4096 (eager, as generate runs it, and one CUDA-graph replay,
-#            without the host's launch time), graph decode at batch 64, training step 8x2048;
+#            without the host's launch time), graph decode at batch 64, training step 8x2048 (eager and
+#            with its forward and backward one CUDA-graph replay);
 #   pretrain ours: `mamba-codesign pretrain` 8 × 2048 on enwiki2015/AA (80 steps): default, the low_memory
-#            scan plan, the in_proj input and weight casts recomputed in the backward (recompute), and
-#            all three (memory_options); theirs: the harness's pretrain case (issue 15's loop).
+#            scan plan, the in_proj input and weight casts recomputed in the backward (recompute),
+#            all three (memory_options), and each step's forward and backward as a CUDA graph
+#            (cuda_graphs: train.cuda_graphs); theirs: the harness's pretrain case (issue 15's loop).
 # Theirs runs only when `mamba_ssm` and `causal_conv1d` are importable (installed or on PYTHONPATH);
 # this repository ships neither their code nor a recipe that builds them. MCD_WAIT_FOR=FILE waits
 # (≤ 12 min) for FILE first, for a build running beside. OURS_OPTIONS: global options for our infer
@@ -187,7 +189,7 @@ if has pruned; then
     models "$p"
     timeout 300 "$bin" profile --model "$out/models/$p-s0" --model "$out/models/$p-s25" --model "$out/models/$p-s50" \
       --model "$out/models/$p-s75" --device cuda --prefill 1x4096 --prefill-mode both --decode-batch 64 --decode-mode graph \
-      --decode-steps 64 --train-batch 8x2048 --iters 20 --out "$out/profiles/pruned-$p.json" \
+      --decode-steps 64 --train-batch 8x2048 --train-mode both --iters 20 --out "$out/profiles/pruned-$p.json" \
       >"$out/profiles/pruned-$p.log" 2>&1
     echo "ours pruned $p rc=$?"
   done
@@ -201,6 +203,7 @@ if (has pretrain || has ours_pretrain) && [[ -n $enwiki ]]; then
     ptrain default "$p"; ptrain low_memory "$p" --scan-plan low_memory
     ptrain recompute "$p" --save-in-proj-input off --keep-cast-weights off
     ptrain memory_options "$p" --scan-plan low_memory --save-in-proj-input off --keep-cast-weights off
+    ptrain cuda_graphs "$p" -- --set train.cuda_graphs=true
   done
 fi
 if has pretrain || has theirs_pretrain; then

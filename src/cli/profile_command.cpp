@@ -47,7 +47,7 @@ Command add_profile(CLI::App& app) {
   struct Args {
     std::vector<std::string> models;
     std::string device = "auto", prefill = "1x1024", decode = "1", train, out, dtype = "auto", decode_mode = "auto",
-                prefill_mode = "eager";
+                prefill_mode = "eager", train_mode = "eager";
     std::string trace;
     int64_t iters = 50, warmup = 5, decode_steps = 16, resamples = 10000;
     uint64_t seed = 0;
@@ -73,6 +73,11 @@ Command add_profile(CLI::App& app) {
       ->check(CLI::IsMember({"eager", "graph", "both"}))
       ->capture_default_str();
   sub->add_option("--train-batch", a->train, "training-step shapes BATCHxLENGTH (AdamW; bf16 autocast on CUDA)");
+  sub->add_option("--train-mode", a->train_mode,
+                  "training step: eager (as pretrain runs it by default), graph (forward and backward one CUDA-graph "
+                  "replay, as with train.cuda_graphs), or both")
+      ->check(CLI::IsMember({"eager", "graph", "both"}))
+      ->capture_default_str();
   sub->add_option("--iters", a->iters, "timed samples per model and case")->check(CLI::Range(2, 1000000))->capture_default_str();
   sub->add_option("--warmup", a->warmup, "untimed samples first")->check(CLI::NonNegativeNumber)->capture_default_str();
   sub->add_option("--dtype", a->dtype, "inference weights: auto (bf16 on CUDA, fp32 on CPU), fp32, bf16")
@@ -95,17 +100,15 @@ Command add_profile(CLI::App& app) {
                                               std::make_tuple(infer::CaseKind::kDecode, a->decode, "--decode-batch"),
                                               std::make_tuple(infer::CaseKind::kTrain, a->train, "--train-batch")})
               for (auto c : infer::parse_cases(kind, text, a->decode_steps, option)) {
-                if (kind == infer::CaseKind::kTrain) {
-                  cases.push_back(c);
-                  continue;
-                }
-                // Prefill and decode: eager, CUDA-graph replays, or both (decode's auto: graph on CUDA).
-                const bool prefill = kind == infer::CaseKind::kPrefill;
-                const std::string mode = prefill                     ? a->prefill_mode
-                                         : a->decode_mode == "auto" ? (device.is_cuda() ? "graph" : "eager")
-                                                                    : a->decode_mode;
-                MCD_CHECK(mode == "eager" || device.is_cuda(), "profile: ", prefill ? "--prefill-mode " : "--decode-mode ",
-                          mode, " needs a CUDA device");
+                // Eager, CUDA-graph replays, or both (decode's auto: graph on CUDA).
+                const char* mode_option = kind == infer::CaseKind::kPrefill  ? "--prefill-mode "
+                                          : kind == infer::CaseKind::kDecode ? "--decode-mode "
+                                                                             : "--train-mode ";
+                const std::string mode = kind == infer::CaseKind::kPrefill ? a->prefill_mode
+                                         : kind == infer::CaseKind::kTrain ? a->train_mode
+                                         : a->decode_mode == "auto"        ? (device.is_cuda() ? "graph" : "eager")
+                                                                           : a->decode_mode;
+                MCD_CHECK(mode == "eager" || device.is_cuda(), "profile: ", mode_option, mode, " needs a CUDA device");
                 if (mode == "eager" || mode == "both") cases.push_back(c);
                 c.cuda_graph = true;
                 if (mode == "graph" || mode == "both") cases.push_back(c);
@@ -210,6 +213,9 @@ Command add_profile(CLI::App& app) {
                                       {"batch", pc.batch},
                                       {"length", pc.length},
                                       {"results", per_model}});
+              // Last made, first gone: a graph training step's runner keeps its side stream current
+              // while it lives (ops/step_graphs.h) and gives back the stream it found.
+              while (!runners.empty()) runners.pop_back();
             }
             out["cases"] = case_results;
             write_text_atomic(a->out, out.dump(1) + "\n");

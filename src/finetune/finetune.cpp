@@ -87,7 +87,7 @@ class ClassificationObjective : public train::Objective {
     staged_ = nullptr;
   }
 
-  // The batch goes into buffers kept per (rows, length): a CUDA graph reads them (train/step_graphs.h).
+  // The batch goes into buffers kept per (rows, length): a CUDA graph reads them (ops/step_graphs.h).
   // The checks the model would read back from the device are done here on the host.
   std::string stage_micro_batch(const train::StepContext&, int64_t micro) override {
     const Batch host = collate(train_, step_rows_.at(micro), task_.regression, pad_id_, torch::kCPU,

@@ -39,7 +39,7 @@ struct FinetuneSettings {
   bool merge = false;           // also write merged/ (adapters folded) and check it
   bool bf16 = true;             // on CUDA
   // On CUDA: each step's forward and backward replayed as a CUDA graph per batch shape
-  // (train/step_graphs.h); the same numbers as eager steps, several times faster for small models.
+  // (ops/step_graphs.h); the same numbers as eager steps, several times faster for small models.
   bool cuda_graphs = true;
   int64_t max_train_examples = 0, max_eval_examples = 0;  // 0: all (a subsample is recorded)
   torch::Device device = torch::kCPU;

@@ -7,6 +7,8 @@
 #include "infer/graph_decoder.h"
 #include "infer/graph_prefill.h"
 #include "ops/adamw_step.h"
+#include "ops/graph_capture.h"
+#include "ops/step_graphs.h"
 #include "util/error.h"
 
 #ifdef MCD_WITH_CUDA
@@ -46,7 +48,7 @@ const char* case_kind_name(CaseKind kind) {
 std::string ProfileCase::label() const {
   if (kind == CaseKind::kDecode) return "decode b" + std::to_string(batch) + (cuda_graph ? " graph" : "");
   return std::string(case_kind_name(kind)) + " " + std::to_string(batch) + "x" + std::to_string(length) +
-         (kind == CaseKind::kPrefill && cuda_graph ? " graph" : "");
+         (cuda_graph ? " graph" : "");
 }
 
 std::vector<ProfileCase> parse_cases(CaseKind kind, const std::string& text, int64_t decode_steps,
@@ -98,6 +100,7 @@ struct CaseRunner::State {
   std::unique_ptr<torch::optim::AdamW> optimizer;
   std::unique_ptr<GraphDecoder> decoder;  // decode with cuda_graph
   std::unique_ptr<GraphPrefill> prefill;  // prefill with cuda_graph
+  std::unique_ptr<ops::StepGraphs> train_graph;  // train with cuda_graph
 };
 
 CaseRunner::CaseRunner(MambaLM model, const ProfileCase& c, torch::Device device, uint64_t seed, bool autocast)
@@ -108,6 +111,10 @@ CaseRunner::CaseRunner(MambaLM model, const ProfileCase& c, torch::Device device
     model_->train();
     s_->ids = torch::randint(vocab, {c.batch, c.length}, torch::TensorOptions(torch::kLong).device(device));
     s_->optimizer = std::make_unique<torch::optim::AdamW>(model_->parameters(), torch::optim::AdamWOptions(1e-4));
+    // The graph keeps its side stream current from here on (ops/step_graphs.h), so the samples'
+    // events and the optimizer step run on it too. The first sample (a warm-up) runs eagerly, the
+    // second is captured.
+    if (c.cuda_graph) s_->train_graph = std::make_unique<ops::StepGraphs>(device, model_->parameters());
   } else {
     model_->eval();
     torch::NoGradGuard no_grad;
@@ -159,13 +166,18 @@ void CaseRunner::work() {
       break;
     }
     case CaseKind::kTrain: {
-      s_->optimizer->zero_grad();
-      at::Tensor loss;
-      {
+      auto loss_of_batch = [&] {
         CudaAutocastScope scope(autocast_ && device_.is_cuda());
-        loss = model_->loss(s_->ids);
+        const ops::InputsCheckedOnHost checked;  // random ids below the vocabulary (the constructor)
+        return model_->loss(s_->ids);
+      };
+      if (s_->train_graph) {
+        s_->train_graph->zero_gradients();  // in place: the graph accumulates into these tensors
+        s_->train_graph->forward_backward("train", loss_of_batch);
+      } else {
+        s_->optimizer->zero_grad();
+        loss_of_batch().backward();
       }
-      loss.backward();
       ops::adamw_step(*s_->optimizer);  // as pre-training steps it: fused on CUDA
       break;
     }

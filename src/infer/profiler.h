@@ -21,8 +21,10 @@ struct ProfileCase {
   int64_t batch = 1;
   int64_t length = 0;  // prefill/train: tokens per sequence; decode: steps per sample
   bool cuda_graph = false;  // decode: each step a CUDA-graph replay (graph_decoder.h); prefill: the
-                            // whole prefill one replay (graph_prefill.h)
-  std::string label() const;  // "prefill 1x1024", "prefill 1x1024 graph", "decode b64", "decode b64 graph", "train 8x2048"
+                            // whole prefill one replay (graph_prefill.h); train: the step's forward and
+                            // backward one replay (ops/step_graphs.h), the optimizer step after it
+  std::string label() const;  // "prefill 1x1024", "prefill 1x1024 graph", "decode b64", "decode b64 graph",
+                              // "train 8x2048", "train 8x2048 graph"
 };
 
 // "1x1024,1x4096" (prefill, train) or "1,64" (decode batch sizes; `decode_steps` steps per sample).

@@ -1,4 +1,4 @@
-// Whether the calling thread's current CUDA stream is capturing a CUDA graph (train/step_graphs.h,
+// Whether the calling thread's current CUDA stream is capturing a CUDA graph (ops/step_graphs.h,
 // infer/graph_decoder.h). Host-side checks that read device values back (.item(), a copy to the
 // host) must not run then: a capture may not synchronise, and a replay would not run them anyway.
 // Those inputs are checked on the host before they are staged into the graph's buffers.

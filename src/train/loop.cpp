@@ -15,7 +15,7 @@
 #include "ops/adamw_step.h"
 #include "ops/options.h"
 #include "train/memory_stats.h"
-#include "train/step_graphs.h"
+#include "ops/step_graphs.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -106,12 +106,12 @@ nlohmann::json run_training_loop(Objective& objective, Communicator& comm, const
   for (const auto& p : all_params)
     if (p.requires_grad()) trained.push_back(p);
   comm.broadcast_(all_params);  // every rank starts from rank 0's weights
-  // Forward and backward as CUDA graphs (train/step_graphs.h) when the settings ask, the device
+  // Forward and backward as CUDA graphs (ops/step_graphs.h) when the settings ask, the device
   // allows and a step is one micro-batch of one process; the objective decides step by step by
   // staging its inputs (stage_micro_batch), and an unstaged step runs eagerly.
-  std::unique_ptr<StepGraphs> graphs;
-  if (s.cuda_graphs && StepGraphs::available(device) && comm.world_size() == 1 && s.grad_accum == 1)
-    graphs = std::make_unique<StepGraphs>(device, trained);
+  std::unique_ptr<ops::StepGraphs> graphs;
+  if (s.cuda_graphs && ops::StepGraphs::available(device) && comm.world_size() == 1 && s.grad_accum == 1)
+    graphs = std::make_unique<ops::StepGraphs>(device, trained);
 
   if (main) fs::make_dirs(s.out_dir);
   MetricsLog metrics(fs::join(s.out_dir, "metrics.jsonl"), start_step, main);

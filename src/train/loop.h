@@ -35,7 +35,7 @@ class Objective {
   // Mean loss of micro-batch `micro` of this rank's share of the step; the loop scales it by
   // 1/micro_batches and back-propagates.
   virtual at::Tensor micro_batch_loss(const StepContext& ctx, int64_t micro) = 0;
-  // For CUDA-graph steps (LoopSettings::cuda_graphs, train/step_graphs.h): copies micro-batch
+  // For CUDA-graph steps (LoopSettings::cuda_graphs, ops/step_graphs.h): copies micro-batch
   // `micro`'s inputs into device buffers that stay fixed for their shape, checks them on the host,
   // and returns a key naming that shape; micro_batch_loss then reads those buffers. Steps with
   // equal keys must run the same kernels on the same buffers. "" (the default): the step runs

@@ -59,7 +59,7 @@ void DataSection::parse(const config::StrictYamlMap& m) {
 
 void OptimSection::parse(const config::StrictYamlMap& m) {
   m.reject_unknown({"seq_len", "batch_size", "grad_accum", "steps", "lr", "min_lr_ratio", "warmup_steps",
-                    "weight_decay", "beta1", "beta2", "eps", "grad_clip", "precision", "seed"});
+                    "weight_decay", "beta1", "beta2", "eps", "grad_clip", "precision", "seed", "cuda_graphs"});
   seq_len = m.get_int("seq_len", seq_len);
   require(seq_len >= 1, m, "seq_len", seq_len, "must be >= 1");
   batch_size = m.get_int("batch_size", batch_size);
@@ -89,6 +89,7 @@ void OptimSection::parse(const config::StrictYamlMap& m) {
   precision = m.get_string("precision", precision);
   require(precision == "fp32" || precision == "bf16", m, "precision", precision, "must be fp32 or bf16");
   seed = uint64_t(m.get_int("seed", 0));
+  cuda_graphs = m.get_bool("cuda_graphs", cuda_graphs);
 }
 
 void EvalSection::parse(const config::StrictYamlMap& m) {
@@ -266,6 +267,10 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   c.run.parse(section("run"));
   c.sdm.parse(section("sdm"));
   c.ops.parse(section("ops"));
+  MCD_CHECK(!c.train.cuda_graphs || (c.train.grad_accum == 1 && !c.sdm.enabled), path,
+            " [train]: cuda_graphs needs grad_accum 1 and sdm.enabled false (a graph step is one micro-batch with no "
+            "gates being learned), got grad_accum ", c.train.grad_accum, " and sdm.enabled ",
+            c.sdm.enabled ? "true" : "false");
   return c;
 }
 

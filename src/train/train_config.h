@@ -45,6 +45,10 @@ struct OptimSection {
   double grad_clip = 1.0;    // global gradient-norm clip; 0 = no clipping (the norm is still logged)
   std::string precision = "fp32";  // fp32 | bf16 (CUDA autocast, fp32 master weights)
   uint64_t seed = 0;
+  // Each step's forward and backward as a CUDA graph (ops/step_graphs.h): one launch instead of the
+  // host queueing thousands of kernels. On a CUDA device in one process; needs grad_accum 1 and no
+  // gates being learned (sdm.enabled false: their noise and regulariser run outside a graph).
+  bool cuda_graphs = false;
   void parse(const config::StrictYamlMap& m);
 };
 

@@ -75,15 +75,30 @@ class LmObjective : public Objective {
     for (int64_t i = 0; i < host.numel(); ++i)
       MCD_CHECK(ids[i] >= 0 && ids[i] < vocab, cfg_.data.cache_dir, ": token id ", ids[i],
                 " outside the model's vocabulary [0, ", vocab, ") (a cache built with another tokenizer?)");
-    batch_ = host.to(device_, /*non_blocking=*/true);
+    host_batch_ = host;
+    batch_ = at::Tensor();  // made from host_batch_ when micro_batch_loss needs it (unless staged)
+    staged_ = false;
     if (sparsity_) {
       sparsity_->begin_step(cfg_.train.seed, ctx.step);
       sparsity_->regularizer(ctx.step).backward();  // once per step, independent of the micro-batches
     }
   }
+  // CUDA-graph steps (train.cuda_graphs): the step's windows go into one device buffer kept for the
+  // run (a graph reads the same addresses at every replay). Learned gates draw noise and run their
+  // regulariser outside the step (begin_step), so such runs stay eager (the config refuses the pair).
+  std::string stage_micro_batch(const StepContext& ctx, int64_t micro) override {
+    if (sparsity_ || ctx.micro_batches != 1 || micro != 0) return "";
+    if (!staged_buffer_.defined())
+      staged_buffer_ = torch::empty(host_batch_.sizes(), torch::TensorOptions(torch::kLong).device(device_));
+    staged_buffer_.copy_(host_batch_, /*non_blocking=*/true);
+    staged_ = true;
+    return std::to_string(host_batch_.size(0)) + "x" + std::to_string(host_batch_.size(1));
+  }
   at::Tensor micro_batch_loss(const StepContext& ctx, int64_t micro) override {
     const int64_t rows = rows_per_rank_ / ctx.micro_batches;
     const ops::InputsCheckedOnHost checked;  // in begin_step
+    if (staged_) return model_->loss(staged_buffer_);
+    if (!batch_.defined()) batch_ = host_batch_.to(device_, /*non_blocking=*/true);
     return model_->loss(batch_.narrow(0, micro * rows, rows));
   }
   void end_step(const StepContext& ctx) override {
@@ -154,7 +169,10 @@ class LmObjective : public Objective {
   data::TokenSpan train_, val_;
   torch::Device device_;
   int64_t window_, rows_per_rank_;
-  at::Tensor batch_;
+  at::Tensor host_batch_;     // this rank's windows of the step (page-locked on CUDA), from begin_step
+  at::Tensor batch_;          // the same on the device, for eager steps
+  at::Tensor staged_buffer_;  // the same in the one buffer CUDA-graph steps read (stage_micro_batch)
+  bool staged_ = false;       // this step's windows are in staged_buffer_
   std::optional<sdm::SparsityController> sparsity_;
   std::vector<data::VocabMap> vocab_map_;  // empty or one: the restricted vocabulary
   std::vector<uint16_t> corpus_;            // eval.corpus's tokens, whole windows
@@ -307,6 +325,10 @@ nlohmann::json run_pretraining(const TrainConfig& cfg, const TrainOptions& optio
   s.out_dir = cfg.run.out_dir;
   s.source = cfg.source;
   s.seed = cfg.train.seed;
+  s.cuda_graphs = cfg.train.cuda_graphs;
+  if (cfg.train.cuda_graphs && (!device.is_cuda() || comm.world_size() != 1))
+    log("pretrain: train.cuda_graphs needs one process on a CUDA device; this run (" + device.str() + ", " +
+        std::to_string(comm.world_size()) + " process(es)) steps eagerly");
   return run_training_loop(objective, comm, device, s, options);
 }
 

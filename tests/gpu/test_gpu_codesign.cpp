@@ -79,6 +79,37 @@ TEST(GpuCodesign, ProfileMemoryPartsAddUp) {
   }
 }
 
+// `profile --train-mode graph`: the training step's forward and backward replayed as a CUDA graph
+// (ops/step_graphs.h), then the same fused AdamW, must train the model exactly as the eager step does —
+// after warm-up, capture and replays the weights equal the eager runner's bit for bit (deterministic
+// algorithms: the scan's atomic dB/dC sums would otherwise differ in the last bits between any two
+// runs). Its memory parts add up as the eager case's.
+TEST(GpuCodesign, ProfileGraphTrainingStepTrainsLikeTheEagerStep) {
+  MCD_SKIP_IF_NO_CUDA();
+  const bool was_deterministic = at::globalContext().deterministicAlgorithms();
+  at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
+  const ModelConfig c = tiny_config("");
+  std::vector<MambaLM> models;
+  for (int graph = 0; graph < 2; ++graph) {
+    MambaLM m(c);
+    init_reference(*m, 1);
+    m->to(torch::kCUDA, at::kFloat);
+    models.push_back(m);
+    infer::ProfileCase pc{infer::CaseKind::kTrain, 2, 64};
+    pc.cuda_graph = graph == 1;
+    EXPECT_EQ(pc.label(), graph ? "train 2x64 graph" : "train 2x64");
+    infer::CaseRunner r(m, pc, torch::kCUDA, 0, true);
+    for (int i = 0; i < 4; ++i) EXPECT_GT(r.run_ms(), 0.0);  // eager warm-up, capture + replay, replays
+    const infer::MemoryUse mem = r.measure_memory();
+    EXPECT_EQ(mem.baseline + mem.activations, mem.peak_allocated);
+    EXPECT_GE(mem.peak_reserved, mem.peak_allocated);
+  }
+  const auto a = models[0]->named_parameters(), b = models[1]->named_parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& p : a) EXPECT_TRUE(torch::equal(p.value(), b[p.key()])) << p.key();
+  at::globalContext().setDeterministicAlgorithms(was_deterministic, false);
+}
+
 // Greedy tokens from CUDA-graph replay against the eager step-by-step generator on the same device:
 // the graph replays the very kernels of step_into (tests/gpu/test_gpu_seams.cpp shows bit-equal
 // logits), so the tokens must be identical — dense, gated and pruned (per-layer widths), batch 3.

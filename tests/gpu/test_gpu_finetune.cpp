@@ -1,4 +1,4 @@
-// Fine-tuning on a CUDA device with CUDA-graph steps (train/step_graphs.h): a run whose steps are
+// Fine-tuning on a CUDA device with CUDA-graph steps (ops/step_graphs.h): a run whose steps are
 // replayed graphs is the same run as one of eager steps — the same kernels on the same inputs with
 // the same dropout draws — so losses and trained weights must be bit-identical. Both runs use
 // deterministic algorithms: the default backward kernels sum some gradients with atomics, so two

@@ -149,6 +149,19 @@ TEST(ProfileCli, WritesSummariesRatiosAndMemory) {
   ProfileCase g = parse_cases(CaseKind::kPrefill, "1x8", 1, "--prefill")[0];
   g.cuda_graph = true;
   EXPECT_EQ(g.label(), "prefill 1x8 graph");
+  // So does a training step replayed as a CUDA graph (--train-mode graph or both).
+  for (const char* mode : {"graph", "both"}) {
+    const auto train_graph_on_cpu = test::run_cli("profile --model " + tmp.file("a") +
+                                                  " --device cpu --prefill '' --decode-batch '' --train-batch 1x8 "
+                                                  "--train-mode " + std::string(mode) + " --out " + tmp.file("tg.json"));
+    EXPECT_EQ(train_graph_on_cpu.status, 1) << mode;
+    EXPECT_NE(train_graph_on_cpu.err.find(std::string("--train-mode ") + mode + " needs a CUDA device"), std::string::npos)
+        << train_graph_on_cpu.err;
+  }
+  ProfileCase t = parse_cases(CaseKind::kTrain, "2x8", 1, "--train-batch")[0];
+  EXPECT_EQ(t.label(), "train 2x8");
+  t.cuda_graph = true;
+  EXPECT_EQ(t.label(), "train 2x8 graph");
 }
 
 }  // namespace

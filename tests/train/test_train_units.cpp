@@ -74,6 +74,24 @@ TEST(TrainConfig, OutOfRangeValuesAreRefusedWithFileKeyAndValue) {
   EXPECT_EQ(ok.run.device, "cuda:3");
 }
 
+// train.cuda_graphs (a step's forward and backward as one CUDA graph) is refused where a graph step
+// cannot be: several micro-batches, or gates being learned (their noise and regulariser run outside
+// the step); the file and both values are named. Off by default.
+TEST(TrainConfig, CudaGraphStepsNeedOneMicroBatchAndNoLearnedGates) {
+  test::TempDir dir;
+  const std::string path = dir.file("t.yaml");
+  std::ofstream(path) << "model: {preset: mamba-tiny}\ndata: {paths: [x]}\n";
+  EXPECT_FALSE(load_train_config(path).train.cuda_graphs);
+  EXPECT_TRUE(load_train_config(path, {"train.cuda_graphs=true"}).train.cuda_graphs);
+  std::string e = error_of([&] { load_train_config(path, {"train.cuda_graphs=true", "train.grad_accum=2"}); });
+  EXPECT_NE(e.find(path + " [train]: cuda_graphs needs grad_accum 1 and sdm.enabled false"), std::string::npos) << e;
+  EXPECT_NE(e.find("got grad_accum 2 and sdm.enabled false"), std::string::npos) << e;
+  e = error_of([&] { load_train_config(path, {"train.cuda_graphs=true", "sdm.enabled=true"}); });
+  EXPECT_NE(e.find("got grad_accum 1 and sdm.enabled true"), std::string::npos) << e;
+  EXPECT_NE(error_of([&] { load_train_config(path, {"train.cuda_graphs=maybe"}); }).find("cuda_graphs"),
+            std::string::npos);
+}
+
 // The ops section: checked when the file is read, applied on top of the process's options (only the
 // keys it sets).
 TEST(TrainConfig, OpsSectionSetsOnlyItsKeys) {

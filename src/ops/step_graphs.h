@@ -26,7 +26,7 @@
 
 #include "util/torch_compat.h"
 
-namespace mcd::train {
+namespace mcd::ops {
 
 class StepGraphs {
  public:
@@ -55,4 +55,4 @@ class StepGraphs {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace mcd::train
+}  // namespace mcd::ops

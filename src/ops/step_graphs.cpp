@@ -1,5 +1,5 @@
 // CUDA graphs of a training step (see step_graphs.h).
-#include "train/step_graphs.h"
+#include "ops/step_graphs.h"
 
 #include <map>
 
@@ -11,7 +11,7 @@
 #include <c10/cuda/CUDAStream.h>
 #endif
 
-namespace mcd::train {
+namespace mcd::ops {
 
 bool StepGraphs::available(const torch::Device& device) {
 #ifdef MCD_WITH_CUDA
@@ -132,4 +132,4 @@ int64_t StepGraphs::graphs() const { return 0; }
 int64_t StepGraphs::replays() const { return 0; }
 #endif
 
-}  // namespace mcd::train
+}  // namespace mcd::ops
