@@ -5,6 +5,7 @@
 #include "ops/add_rms_norm.h"
 #include "ops/backend.h"
 #include "ops/causal_conv1d.h"
+#include "ops/decode_workspace.h"
 #include "ops/gradient_wanted.h"
 #include "util/error.h"
 #include "util/torch_compat.h"
@@ -15,12 +16,29 @@
 
 namespace mcd::ops {
 
+#ifdef MCD_WITH_CUDA
+namespace {
+// The split-K kernel's workspace for this product: the thread's current decode workspace
+// (ops/decode_workspace.h) when the ops option decode_split_k asks for the kernel and it takes the
+// tensors; nullopt otherwise (cuBLAS, through torch's linear, runs).
+std::optional<cuda::SplitKWorkspace> split_k_workspace(const at::Tensor& x, const at::Tensor& weight,
+                                                       const at::Tensor& bias) {
+  const DecodeWorkspace* w = current_decode_workspace();
+  if (w == nullptr || !ops_options().decode_split_k) return std::nullopt;
+  const cuda::SplitKWorkspace ws{w->partials, w->counters};
+  if (!cuda::decode_linear_split_k_supported(x, weight, bias, ws)) return std::nullopt;
+  return ws;
+}
+}  // namespace
+#endif
+
 bool decode_linear_runs_kernel(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
 #ifdef MCD_WITH_CUDA
-  // The kernel has no backward: with gradients wanted, torch's linear (autograd) runs; likewise under
+  // The kernels have no backward: with gradients wanted, torch's linear (autograd) runs; likewise under
   // CUDA autocast, whose own casts and product then apply as they would to a torch linear.
   const bool wants_grad = cuda_autocast_enabled() || gradient_wanted(x, weight, bias);
-  return !wants_grad && backend() == Backend::kAuto && cuda::decode_linear_supported(x, weight, bias);
+  return !wants_grad && backend() == Backend::kAuto &&
+         (cuda::decode_linear_supported(x, weight, bias) || split_k_workspace(x, weight, bias));
 #else
   (void)x, (void)weight, (void)bias;
   return false;
@@ -31,7 +49,10 @@ at::Tensor decode_linear(const at::Tensor& x, const at::Tensor& weight, const at
   MCD_CHECK(x.dim() == 2 && weight.dim() == 2 && x.size(1) == weight.size(1),
             "decode_linear: x must be (rows, in) and weight (out, in), got ", x.sizes(), " and ", weight.sizes());
 #ifdef MCD_WITH_CUDA
-  if (decode_linear_runs_kernel(x, weight, bias)) return cuda::decode_linear_cuda(x, weight, bias);
+  if (decode_linear_runs_kernel(x, weight, bias)) {
+    if (cuda::decode_linear_supported(x, weight, bias)) return cuda::decode_linear_cuda(x, weight, bias);
+    return cuda::decode_linear_split_k_cuda(x, weight, bias, *split_k_workspace(x, weight, bias));
+  }
 #endif
   return at::linear(x, weight, bias);
 }
@@ -110,6 +131,20 @@ NormConvOut add_rms_norm_decode_linear_conv_step(const NormInput& residual_in, c
     auto [out, residual] =
         cuda::add_norm_decode_linear_cuda(residual_in.residual, prev, norm_weight, eps, weight, bias, &conv, nullptr, e);
     return {out.narrow(1, 0, E), out.narrow(1, E, rest), residual};
+  }
+  // A batch past the fused kernel's rows with decode_split_k: the norm, then the split-K product with
+  // the conv step in its epilogue (the same per-channel arithmetic as the conv-step kernel).
+  if (!wants_grad && backend() == Backend::kAuto && ops_options().decode_split_k && current_decode_workspace() &&
+      !cuda::add_norm_decode_linear_supported(residual_in.residual, prev, norm_weight, weight, bias, e)) {
+    const AddNormOut n = add_rms_norm(residual_in.dense(), prev, norm_weight, eps, weight.scalar_type());
+    const std::optional<cuda::SplitKWorkspace> ws = split_k_workspace(n.normed, weight, bias);
+    if (ws && cuda::norm_conv_step_supported(conv, weight, n.normed.size(0))) {
+      const at::Tensor out = cuda::decode_linear_split_k_cuda(n.normed, weight, bias, *ws, &conv);
+      return {out.narrow(1, 0, E), out.narrow(1, E, rest), n.residual};
+    }
+    const at::Tensor out = decode_linear(n.normed, weight, bias);
+    const at::Tensor u = causal_conv1d_step(conv_state, out.narrow(1, 0, E), conv_weight, conv_bias, silu);
+    return {u, out.narrow(1, E, rest), n.residual};
   }
 #endif
   const NormLinearOut r = add_rms_norm_decode_linear(residual_in, prev, norm_weight, eps, weight, bias);

@@ -65,7 +65,66 @@ at::Tensor decode_linear_cuda(const at::Tensor& x, const at::Tensor& weight, con
   return out;
 }
 
+bool decode_linear_split_k_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                                     const SplitKWorkspace& workspace) {
+  if (!(x.defined() && x.is_cuda() && x.dim() == 2 && weight.defined() && weight.dim() == 2)) return false;
+  const at::ScalarType t = x.scalar_type();
+  const int64_t rows = x.size(0), in = x.size(1), out = weight.size(0), per16 = 8;  // 16 bytes of fp16/bf16
+  const at::Tensor &partials = workspace.partials, &counters = workspace.counters;
+  const auto on_device = [&](const at::Tensor& w, at::ScalarType type) {
+    return w.defined() && w.is_cuda() && w.device() == x.device() && w.scalar_type() == type && w.is_contiguous();
+  };
+  return (t == at::kHalf || t == at::kBFloat16) && rows > kDecodeLinearMaxRows && rows <= kDecodeSplitKRows &&
+         x.stride(1) == 1 && x.stride(0) % per16 == 0 && aligned16(x.data_ptr()) && weight.is_cuda() &&
+         weight.device() == x.device() && weight.scalar_type() == t && weight.size(1) == in && weight.stride(1) == 1 &&
+         weight.stride(0) % per16 == 0 && aligned16(weight.data_ptr()) && decode_split_k_slice(in) > 0 &&
+         out >= 1 && out <= kDecodeSplitKMaxOut &&
+         (!bias.defined() || (bias.is_cuda() && bias.device() == x.device() && bias.scalar_type() == t &&
+                              bias.dim() == 1 && bias.size(0) == out && bias.is_contiguous())) &&
+         on_device(partials, at::kFloat) && partials.numel() >= decode_split_k_partial_floats(in, out) &&
+         on_device(counters, at::kInt) && counters.numel() >= decode_split_k_tiles(out);
+}
+
 namespace {
+void set_conv_operands(DecodeLinearParams& k, const ConvStepOperands& conv);
+}  // namespace
+
+at::Tensor decode_linear_split_k_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                                      const SplitKWorkspace& workspace, const ConvStepOperands* conv) {
+  MCD_CHECK(decode_linear_split_k_supported(x, weight, bias, workspace),
+            "decode_linear (split-K): unsupported tensors: x ", x.sizes(), " ", x.scalar_type(), ", weight ",
+            weight.sizes(), " ", weight.scalar_type(), ", workspace ", workspace.partials.sizes(), " / ",
+            workspace.counters.sizes());
+  MCD_CHECK(conv == nullptr || norm_conv_step_supported(*conv, weight, x.size(0)),
+            "decode_linear (split-K): unsupported conv operands: state ",
+            conv && conv->state ? conv->state->sizes() : at::IntArrayRef{}, " for weight ", weight.sizes());
+  const c10::cuda::CUDAGuard guard(x.device());
+  at::Tensor out = fresh(at::empty({x.size(0), weight.size(0)}, x.options()));
+  DecodeSplitKParams q;
+  q.base = product_params(x.size(0), weight, bias, out, ops_options(), "decode_linear (split-K)");
+  q.base.x = x.data_ptr();
+  q.base.x_row_stride = x.stride(0);
+  if (conv != nullptr) set_conv_operands(q.base, *conv);
+  q.partials = workspace.partials.data_ptr<float>();
+  q.counters = reinterpret_cast<unsigned*>(workspace.counters.data_ptr<int32_t>());
+  decode_linear_split_k(q);
+  return out;
+}
+
+namespace {
+
+// The conv step's part of the parameters (norm_conv_step_supported's operands).
+void set_conv_operands(DecodeLinearParams& k, const ConvStepOperands& conv) {
+  k.conv = true;
+  k.conv_state = conv.state->data_ptr();
+  k.conv_state_s = strides_of(*conv.state);
+  k.conv_weight = conv.weight.data_ptr();
+  k.conv_weight_row_stride = conv.weight.stride(0);
+  k.conv_bias = conv.bias.defined() ? conv.bias.data_ptr() : nullptr;
+  k.conv_channels = conv.state->size(1);
+  k.conv_width = static_cast<int>(conv.weight.size(1));
+  k.conv_silu = conv.silu;
+}
 
 // The (rows, D) shape of the rows entering the norm, whichever form they take; false when neither
 // form is one the kernel reads (residual (rows, D) fp32 contiguous on CUDA; or token ids (rows) int64
@@ -189,17 +248,7 @@ std::pair<at::Tensor, at::Tensor> add_norm_decode_linear_cuda(const at::Tensor& 
     k.argmax_out = argmax->tokens->data_ptr<int64_t>();
     k.argmax_workspace = reinterpret_cast<unsigned long long*>(argmax->workspace->data_ptr<int64_t>());
   }
-  if (conv != nullptr) {
-    k.conv = true;
-    k.conv_state = conv->state->data_ptr();
-    k.conv_state_s = strides_of(*conv->state);
-    k.conv_weight = conv->weight.data_ptr();
-    k.conv_weight_row_stride = conv->weight.stride(0);
-    k.conv_bias = conv->bias.defined() ? conv->bias.data_ptr() : nullptr;
-    k.conv_channels = conv->state->size(1);
-    k.conv_width = static_cast<int>(conv->weight.size(1));
-    k.conv_silu = conv->silu;
-  }
+  if (conv != nullptr) set_conv_operands(k, *conv);
   add_norm_decode_linear(k);
   return {out, residual_out};
 }
