@@ -6,62 +6,17 @@
 #include <cuda_fp16.h>
 
 #include <string>
-#include <type_traits>
 
 #include "ops/cuda/conv_step.cuh"
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/decode_linear_params.h"
+#include "ops/cuda/mma_tile.cuh"
 
 namespace mcd::ops::cuda {
 namespace {
 
 constexpr int kThreads = 256;
 constexpr int kPad = 8;  // elements after each staged row: 16-byte rows, a fragment's rows on other banks
-
-// d += a·b for one m16n8k16 tile (PTX ISA, "mma.m16n8k16" fragment layouts): lane (g = lane / 4,
-// t = lane % 4) holds a = {(g, 2t…2t+1), (g + 8, 2t…), (g, 2t + 8…), (g + 8, 2t + 8…)}, b = {(k 2t…2t+1,
-// n g), (k 2t + 8…, n g)} and d = {(g, 2t), (g, 2t + 1), (g + 8, 2t), (g + 8, 2t + 1)}.
-template <typename T>
-__device__ __forceinline__ void mma_16x8x16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  } else {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-#endif
-}
-
-template <typename T>
-__device__ __forceinline__ uint32_t pair_at(const T* s) {
-  return *reinterpret_cast<const uint32_t*>(s);
-}
-
-// 64 rows × kSlice elements of g (row stride ld_g elements, 16-byte aligned rows) into s (row stride
-// kSlice + kPad), zeros from row `valid` on; every load of a thread before its first store, so the
-// copy costs one round trip.
-template <typename T, int kSlice>
-__device__ __forceinline__ void stage_rows(T* __restrict__ s, const T* __restrict__ g, int64_t ld_g, int valid) {
-  constexpr int kPerRow = kSlice / 8, kPerThread = kDecodeSplitKRows * kPerRow / kThreads;
-  static_assert(kDecodeSplitKRows * kPerRow % kThreads == 0, "whole 16-byte pieces per thread");
-  uint4 v[kPerThread];
-#pragma unroll
-  for (int j = 0; j < kPerThread; ++j) {
-    const int i = static_cast<int>(threadIdx.x) + j * kThreads, r = i / kPerRow, c = i % kPerRow;
-    v[j] = r < valid ? *reinterpret_cast<const uint4*>(g + r * ld_g + 8 * c) : make_uint4(0, 0, 0, 0);
-  }
-#pragma unroll
-  for (int j = 0; j < kPerThread; ++j) {
-    const int i = static_cast<int>(threadIdx.x) + j * kThreads, r = i / kPerRow, c = i % kPerRow;
-    *reinterpret_cast<uint4*>(s + r * (kSlice + kPad) + 8 * c) = v[j];
-  }
-}
 
 template <typename T, int kSlice, bool kConv>
 __global__ void __launch_bounds__(kThreads) decode_linear_split_k_kernel(DecodeSplitKParams q) {
@@ -85,34 +40,13 @@ __global__ void __launch_bounds__(kThreads) decode_linear_split_k_kernel(DecodeS
   }
   wait_for_previous_kernel();
   allow_next_kernel();
-  stage_rows<T, kSlice>(xs, static_cast<const T*>(p.x) + k0, p.x_row_stride, rows);
-  stage_rows<T, kSlice>(ws, w, p.w_row_stride, cols);
+  stage_rows<T, kSlice, kDecodeSplitKRows, kThreads, kPad>(xs, static_cast<const T*>(p.x) + k0, p.x_row_stride, rows);
+  stage_rows<T, kSlice, kDecodeSplitKCols, kThreads, kPad>(ws, w, p.w_row_stride, cols);
   __syncthreads();
+  float acc[2][2][4] = {};
+  tile_product_64x64<T, kSlice, kPad>(xs, ws, acc);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int m0 = (warp % 2) * 32, n0 = (warp / 2) * 16;
-  float acc[2][2][4] = {};
-#pragma unroll
-  for (int kk = 0; kk < kSlice; kk += 16) {
-    uint32_t a[2][4], b[2][2];
-#pragma unroll
-    for (int mt = 0; mt < 2; ++mt) {
-      const T* xa = xs + (m0 + 16 * mt + g) * ld + kk + 2 * t;
-      a[mt][0] = pair_at(xa);
-      a[mt][1] = pair_at(xa + 8 * ld);
-      a[mt][2] = pair_at(xa + 8);
-      a[mt][3] = pair_at(xa + 8 * ld + 8);
-    }
-#pragma unroll
-    for (int nt = 0; nt < 2; ++nt) {
-      const T* wb = ws + (n0 + 8 * nt + g) * ld + kk + 2 * t;
-      b[nt][0] = pair_at(wb);
-      b[nt][1] = pair_at(wb + 8);
-    }
-#pragma unroll
-    for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-      for (int nt = 0; nt < 2; ++nt) mma_16x8x16<T>(acc[mt][nt], a[mt], b[nt][0], b[nt][1]);
-  }
   // This block's partial tile: only the (row, column) pairs that exist (the rest are never read).
   const int64_t N = p.out_features;
   float* part = q.partials + int64_t(s) * kDecodeSplitKRows * N + col0;
