@@ -132,10 +132,21 @@ NormConvOut add_rms_norm_decode_linear_conv_step(const NormInput& residual_in, c
         cuda::add_norm_decode_linear_cuda(residual_in.residual, prev, norm_weight, eps, weight, bias, &conv, nullptr, e);
     return {out.narrow(1, 0, E), out.narrow(1, E, rest), residual};
   }
-  // A batch past the fused kernel's rows with decode_split_k: the norm, then the split-K product with
-  // the conv step in its epilogue (the same per-channel arithmetic as the conv-step kernel).
+  // A batch past the fused kernel's rows with decode_split_k: the split-K product with the residual
+  // add + RMSNorm in its blocks and the conv step in its epilogue (the same per-channel arithmetic as
+  // the conv-step kernel); the first layer, whose rows are token embeddings, takes the norm first.
   if (!wants_grad && backend() == Backend::kAuto && ops_options().decode_split_k && current_decode_workspace() &&
       !cuda::add_norm_decode_linear_supported(residual_in.residual, prev, norm_weight, weight, bias, e)) {
+    const DecodeWorkspace* w = current_decode_workspace();
+    const cuda::SplitKWorkspace fused_ws{w->partials, w->counters};
+    if (e == nullptr &&
+        cuda::add_norm_decode_linear_split_k_supported(residual_in.residual, prev, norm_weight, weight, bias,
+                                                       fused_ws) &&
+        cuda::norm_conv_step_supported(conv, weight, residual_in.rows())) {
+      auto [out, residual] = cuda::add_norm_decode_linear_split_k_cuda(residual_in.residual, prev, norm_weight, eps,
+                                                                        weight, bias, fused_ws, &conv);
+      return {out.narrow(1, 0, E), out.narrow(1, E, rest), residual};
+    }
     const AddNormOut n = add_rms_norm(residual_in.dense(), prev, norm_weight, eps, weight.scalar_type());
     const std::optional<cuda::SplitKWorkspace> ws = split_k_workspace(n.normed, weight, bias);
     if (ws && cuda::norm_conv_step_supported(conv, weight, n.normed.size(0))) {

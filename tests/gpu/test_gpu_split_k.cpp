@@ -10,6 +10,7 @@
 
 #include "infer/graph_decoder.h"
 #include "model/mamba.h"
+#include "ops/add_rms_norm.h"
 #include "ops/causal_conv1d.h"
 #include "ops/decode_linear.h"
 #include "ops/decode_workspace.h"
@@ -116,6 +117,62 @@ TEST(GpuSplitK, ConvStepEpilogueGivesTheSeparateKernelsBits) {
             EXPECT_TRUE(torch::equal(fused.narrow(1, E, E), xz.narrow(1, E, E))) << what;
             EXPECT_TRUE(torch::equal(state, ref_state)) << what;
           }
+        }
+      }
+    }
+  }
+}
+
+// The residual add + RMSNorm inside the split-K product (DecodeSplitKParams::norm) against the norm
+// kernel then the product (ops::add_rms_norm, torch's linear) and float64: the fused kernel rounds
+// T(g ⊙ r) where the norm rounds T(g ⊙ r · rstd) — one rounding of the same size — and scales each row's
+// sum by rstd afterwards, so the float64 rule holds as for the plain product (twice the composite's
+// error plus one rounding of the largest output); the residual stream's new rows are the same fp32
+// additions, bit for bit; with the conv step in the epilogue the product alone followed by the
+// conv-step kernel gives the same bits. fp16 and bf16, rows 9 and 64, D 96 / 768 / 1024 (slices 96 /
+// 128 / 128: 1 to 8 splits), with and without prev, a bias and an fp32 norm weight.
+TEST(GpuSplitK, FusedNormMatchesTheNormThenTheProduct) {
+  MCD_SKIP_IF_NO_CUDA();
+  torch::NoGradGuard no_grad;
+  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  for (at::ScalarType dt : {at::kHalf, at::kBFloat16}) {
+    for (int64_t D : {96, 768, 1024}) {
+      const int64_t E = 200;
+      const ops::DecodeWorkspace ws = split_k_workspace_for(D, 2 * E);
+      const ops::cuda::SplitKWorkspace k{ws.partials, ws.counters};
+      for (int64_t rows : {9, 64}) {
+        for (int variant = 0; variant < 2; ++variant) {
+          const std::string what = std::string(split_k_dtype_name(dt)) + " D=" + std::to_string(D) +
+                                   " rows=" + std::to_string(rows) + (variant ? " prev, bias, norm w fp32" : " plain");
+          torch::manual_seed(D + 10 * rows + variant);
+          const at::Tensor res = torch::randn({rows, D}, cuda);
+          const at::Tensor prev = variant ? torch::randn({rows, D}, cuda).to(dt) : at::Tensor();
+          const at::Tensor nw = (torch::rand({D}, cuda) + 0.5).to(variant ? at::kFloat : dt);
+          const at::Tensor W = (torch::randn({2 * E, D}, cuda) / std::sqrt(double(D))).to(dt);
+          const at::Tensor b = variant ? torch::randn({2 * E}, cuda).to(dt) : at::Tensor();
+          ASSERT_TRUE(ops::cuda::add_norm_decode_linear_split_k_supported(res, prev, nw, W, b, k)) << what;
+          const auto [out, residual] = ops::cuda::add_norm_decode_linear_split_k_cuda(res, prev, nw, 1e-5, W, b, k);
+          const ops::AddNormOut n = ops::add_rms_norm(res, prev, nw, 1e-5, dt);
+          EXPECT_TRUE(torch::equal(residual, n.residual)) << what;
+          const at::Tensor plain = at::linear(n.normed, W, b);
+          const at::Tensor r64 = res.to(at::kDouble) + (prev.defined() ? prev.to(at::kDouble) : at::zeros({rows, D}, res.options().dtype(at::kDouble)));
+          const at::Tensor normed64 = r64 * at::rsqrt(r64.pow(2).mean(-1, true) + 1e-5) * nw.to(at::kDouble);
+          const at::Tensor ref = at::linear(normed64, W.to(at::kDouble), b.defined() ? b.to(at::kDouble) : b);
+          const double scale = ref.abs().max().item<double>();
+          const double e_kernel = (out.to(at::kDouble) - ref).abs().max().item<double>();
+          const double e_plain = (plain.to(at::kDouble) - ref).abs().max().item<double>();
+          const double rounding = std::ldexp(1.0, dt == at::kBFloat16 ? -8 : -11) * scale;
+          EXPECT_LE(e_kernel, 2 * e_plain + rounding) << what << ": kernel " << e_kernel << ", composite " << e_plain;
+          // The conv step in the epilogue (K = 4, E of the 2E columns).
+          const at::Tensor cw = (torch::randn({E, 4}, cuda) * 0.5).to(dt), cb = (torch::randn({E}, cuda) * 0.1).to(dt);
+          at::Tensor state = torch::randn({rows, E, 3}, cuda).to(dt), ref_state = state.clone();
+          const ops::cuda::ConvStepOperands conv{&state, cw, cb, true};
+          const auto fused = ops::cuda::add_norm_decode_linear_split_k_cuda(res, prev, nw, 1e-5, W, b, k, &conv);
+          const at::Tensor u = ops::causal_conv1d_step(ref_state, out.narrow(1, 0, E), cw, cb, true);
+          EXPECT_TRUE(torch::equal(fused.first.narrow(1, 0, E), u)) << what;
+          EXPECT_TRUE(torch::equal(fused.first.narrow(1, E, E), out.narrow(1, E, E))) << what;
+          EXPECT_TRUE(torch::equal(state, ref_state)) << what;
+          EXPECT_EQ(ws.counters.abs().sum().item<int64_t>(), 0) << what;
         }
       }
     }

@@ -91,17 +91,25 @@ constexpr int decode_split_k_slice(int64_t in_features) {
 constexpr int64_t decode_split_k_tiles(int64_t out_features) {
   return (out_features + kDecodeSplitKCols - 1) / kDecodeSplitKCols;
 }
-// fp32 partials one call needs: S slices × 64 rows × out columns.
+// fp32 scratch one call needs: S slices × 64 rows × out columns of partial products, then S × 64
+// partial sums of squares (the fused norm's).
 constexpr int64_t decode_split_k_partial_floats(int64_t in_features, int64_t out_features) {
   return decode_split_k_slice(in_features) == 0
              ? 0
-             : in_features / decode_split_k_slice(in_features) * kDecodeSplitKRows * out_features;
+             : in_features / decode_split_k_slice(in_features) * kDecodeSplitKRows * (out_features + 1);
 }
 
 struct DecodeSplitKParams {
   DecodeLinearParams base;     // x, weight, bias, out, rows, features, strides, conv operands, overlap, stream
   float* partials = nullptr;   // ≥ decode_split_k_partial_floats(in, out) floats
   unsigned* counters = nullptr;  // ≥ decode_split_k_tiles(out), zeros on entry (and left so)
+  // norm: x is not read; the rows are r = residual_in + prev (base's norm fields, as add_norm_decode_linear's;
+  // no embedding rows), each block stages T(norm_weight ⊙ r) for its slice and adds its slice's Σ r² to
+  // the partials, and the last block of a tile scales each row's sum by rstd = 1/√(Σ r²/in + eps) before
+  // the bias: the residual add + RMSNorm + product in one kernel (the first column tile's blocks write
+  // residual_out). The same function as the norm then the product, rounded once elsewhere (T(g ⊙ r)
+  // instead of T(g ⊙ r · rstd)).
+  bool norm = false;
 };
 void decode_linear_split_k(const DecodeSplitKParams& p);
 
