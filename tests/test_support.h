@@ -99,6 +99,12 @@ inline double rel_err(const at::Tensor& got, const at::Tensor& ref) {
 
 }  // namespace mcd::test
 
+#ifdef MCD_TEST_WITH_TORCH
+// A GPU test's first line: skips it where this build or machine has no CUDA device (ctest label `gpu`).
+#define MCD_SKIP_IF_NO_CUDA() \
+  if (!::mcd::cuda_available()) GTEST_SKIP() << "no CUDA device in this build or on this machine"
+#endif
+
 #define MCD_SKIP_IF_NO_FIXTURE()                                                              \
   do {                                                                                        \
     if (!::mcd::fs::exists(::mcd::test::fixture_dir() + "/model.safetensors"))          \

@@ -22,9 +22,6 @@
 namespace mcd {
 namespace {
 
-#define MCD_SKIP_IF_NO_CUDA() \
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device in this build or on this machine"
-
 using sdm::test_util::random_model;
 using sdm::test_util::tiny_config;
 using sdm::test_util::tokens;

@@ -48,9 +48,6 @@ TEST(GpuKernels, NotBuilt) { GTEST_SKIP() << "built without the CUDA kernels (MC
 
 #else
 
-#define MCD_SKIP_IF_NO_CUDA() \
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device in this build or on this machine"
-
 namespace F = torch::nn::functional;
 
 // The current ops options with one change, for ops::ScopedOpsOptions.

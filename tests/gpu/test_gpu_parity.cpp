@@ -14,9 +14,6 @@
 namespace mcd {
 namespace {
 
-#define MCD_SKIP_IF_NO_CUDA() \
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device in this build or on this machine"
-
 TEST(GpuParity, FixtureLogitsLossAndGradientsOnCuda) {
   MCD_SKIP_IF_NO_CUDA();
   MCD_SKIP_IF_NO_FIXTURE();

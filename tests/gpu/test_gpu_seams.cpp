@@ -16,9 +16,6 @@
 namespace mcd {
 namespace {
 
-#define MCD_SKIP_IF_NO_CUDA() \
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device in this build or on this machine"
-
 ModelConfig seam_config() {
   ModelConfig c = model_preset("mamba-tiny");
   c.n_layer = 2;

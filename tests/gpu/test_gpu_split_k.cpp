@@ -25,9 +25,6 @@
 namespace mcd {
 namespace {
 
-#define MCD_SKIP_IF_NO_CUDA() \
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device in this build or on this machine"
-
 // A workspace for one product of `in` × `out` (its counters zero).
 ops::DecodeWorkspace split_k_workspace_for(int64_t in, int64_t out) {
   return ops::make_decode_workspace({{in, out}}, torch::Device(torch::kCUDA));
