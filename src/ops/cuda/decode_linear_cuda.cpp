@@ -66,6 +66,19 @@ at::Tensor decode_linear_cuda(const at::Tensor& x, const at::Tensor& weight, con
 }
 
 namespace {
+// The conv step's part of the parameters (norm_conv_step_supported's operands).
+void set_conv_operands(DecodeLinearParams& k, const ConvStepOperands& conv) {
+  k.conv = true;
+  k.conv_state = conv.state->data_ptr();
+  k.conv_state_s = strides_of(*conv.state);
+  k.conv_weight = conv.weight.data_ptr();
+  k.conv_weight_row_stride = conv.weight.stride(0);
+  k.conv_bias = conv.bias.defined() ? conv.bias.data_ptr() : nullptr;
+  k.conv_channels = conv.state->size(1);
+  k.conv_width = static_cast<int>(conv.weight.size(1));
+  k.conv_silu = conv.silu;
+}
+
 // The split-K product's conditions for `rows` rows of x (x's own layout checked by the caller) against
 // weight and bias, with `workspace`.
 bool split_k_product_ok(int64_t rows, const at::Tensor& weight, const at::Tensor& bias,
@@ -95,9 +108,6 @@ bool decode_linear_split_k_supported(const at::Tensor& x, const at::Tensor& weig
          split_k_product_ok(x.size(0), weight, bias, workspace);
 }
 
-namespace {
-void set_conv_operands(DecodeLinearParams& k, const ConvStepOperands& conv);
-}  // namespace
 
 at::Tensor decode_linear_split_k_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                                       const SplitKWorkspace& workspace, const ConvStepOperands* conv) {
@@ -171,19 +181,6 @@ std::pair<at::Tensor, at::Tensor> add_norm_decode_linear_split_k_cuda(
 }
 
 namespace {
-
-// The conv step's part of the parameters (norm_conv_step_supported's operands).
-void set_conv_operands(DecodeLinearParams& k, const ConvStepOperands& conv) {
-  k.conv = true;
-  k.conv_state = conv.state->data_ptr();
-  k.conv_state_s = strides_of(*conv.state);
-  k.conv_weight = conv.weight.data_ptr();
-  k.conv_weight_row_stride = conv.weight.stride(0);
-  k.conv_bias = conv.bias.defined() ? conv.bias.data_ptr() : nullptr;
-  k.conv_channels = conv.state->size(1);
-  k.conv_width = static_cast<int>(conv.weight.size(1));
-  k.conv_silu = conv.silu;
-}
 
 // The (rows, D) shape of the rows entering the norm, whichever form they take; false when neither
 // form is one the kernel reads (residual (rows, D) fp32 contiguous on CUDA; or token ids (rows) int64
