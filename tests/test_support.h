@@ -95,6 +95,17 @@ inline double rel_err(const at::Tensor& got, const at::Tensor& ref) {
   const double num = (g - r).norm().item<double>();
   return denom > 0 ? num / denom : num;
 }
+
+// Deterministic algorithms for a scope (warn_only: cuBLAS's workspace setting is not needed for
+// one stream), restored after: where two runs must agree bit for bit, the default backward kernels'
+// atomic sums would otherwise differ in the last bits.
+struct DeterministicScope {
+  bool saved = at::globalContext().deterministicAlgorithms();
+  DeterministicScope() { at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true); }
+  ~DeterministicScope() { at::globalContext().setDeterministicAlgorithms(saved, false); }
+  DeterministicScope(const DeterministicScope&) = delete;
+  DeterministicScope& operator=(const DeterministicScope&) = delete;
+};
 #endif
 
 }  // namespace mcd::test

@@ -83,8 +83,7 @@ TEST(GpuCodesign, ProfileMemoryPartsAddUp) {
 // runs). Its memory parts add up as the eager case's.
 TEST(GpuCodesign, ProfileGraphTrainingStepTrainsLikeTheEagerStep) {
   MCD_SKIP_IF_NO_CUDA();
-  const bool was_deterministic = at::globalContext().deterministicAlgorithms();
-  at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
+  const test::DeterministicScope deterministic;
   const ModelConfig c = tiny_config("");
   std::vector<MambaLM> models;
   for (int graph = 0; graph < 2; ++graph) {
@@ -104,7 +103,6 @@ TEST(GpuCodesign, ProfileGraphTrainingStepTrainsLikeTheEagerStep) {
   const auto a = models[0]->named_parameters(), b = models[1]->named_parameters();
   ASSERT_EQ(a.size(), b.size());
   for (const auto& p : a) EXPECT_TRUE(torch::equal(p.value(), b[p.key()])) << p.key();
-  at::globalContext().setDeterministicAlgorithms(was_deterministic, false);
 }
 
 // Greedy tokens from CUDA-graph replay against the eager step-by-step generator on the same device:

@@ -28,17 +28,9 @@ std::vector<double> logged_losses(const std::string& metrics) {
   return out;
 }
 
-// Deterministic algorithms for a scope (warn_only: cuBLAS's workspace setting is not needed for
-// one stream), restored after.
-struct DeterministicScope {
-  bool saved = at::globalContext().deterministicAlgorithms();
-  DeterministicScope() { at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true); }
-  ~DeterministicScope() { at::globalContext().setDeterministicAlgorithms(saved, false); }
-};
-
 TEST(GpuFinetune, GraphStepsRepeatTheEagerStepsBitForBit) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device in this build or on this machine";
-  DeterministicScope deterministic;
+  const test::DeterministicScope deterministic;
   test::TempDir tmp;
   test::write_keyword_task(tmp.file("train.jsonl"), 200, 1);
   test::write_keyword_task(tmp.file("dev.jsonl"), 60, 2);

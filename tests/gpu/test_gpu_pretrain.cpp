@@ -33,12 +33,6 @@ std::vector<std::pair<double, double>> pretrain_records(const std::string& metri
   return out;
 }
 
-struct PretrainDeterministic {
-  bool saved = at::globalContext().deterministicAlgorithms();
-  PretrainDeterministic() { at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true); }
-  ~PretrainDeterministic() { at::globalContext().setDeterministicAlgorithms(saved, false); }
-};
-
 TEST(GpuPretrain, GraphStepsRepeatTheEagerStepsBitForBit) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device in this build or on this machine";
   try {
@@ -46,7 +40,7 @@ TEST(GpuPretrain, GraphStepsRepeatTheEagerStepsBitForBit) {
   } catch (const std::exception&) {
     GTEST_SKIP() << "GPT-2 assets absent (scripts/fetch_assets.sh)";
   }
-  PretrainDeterministic deterministic;
+  const test::DeterministicScope deterministic;
   test::TempDir dir;
   fs::make_dirs(dir.file("corpus"));
   for (int d = 0; d < 6; ++d) {

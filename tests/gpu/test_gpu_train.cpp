@@ -130,11 +130,7 @@ TEST(GpuTrain, RecomputingNormedInputsAndWeightCastsGivesTheSameGradientsInLessM
     std::map<std::string, at::Tensor> grads;
     int64_t peak = 0;
   };
-  struct DeterministicScope {
-    bool saved = at::globalContext().deterministicAlgorithms();
-    DeterministicScope() { at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true); }
-    ~DeterministicScope() { at::globalContext().setDeterministicAlgorithms(saved, false); }
-  } deterministic;
+  const test::DeterministicScope deterministic;
   auto run = [&](bool saves_input, bool keep_casts) {
     ops::OpsOptions o = ops::ops_options();
     o.in_proj_saves_input = saves_input;
