@@ -148,8 +148,10 @@ Command add_profile(CLI::App& app) {
                 LoadOptions lo;
                 lo.device = device;
                 lo.dtype = pc.kind == infer::CaseKind::kTrain ? at::kFloat : infer_dtype;
+                // Graphed training steps of the models share one memory pool (they never overlap).
                 runners.push_back(std::make_unique<infer::CaseRunner>(load_pretrained(dir, lo), pc, device, a->seed,
-                                                                      /*autocast=*/true));
+                                                                      /*autocast=*/true,
+                                                                      runners.empty() ? nullptr : runners.front().get()));
               }
               for (int64_t i = 0; i < a->warmup; ++i)
                 for (auto& r : runners) r->run_ms();

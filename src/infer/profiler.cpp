@@ -103,7 +103,8 @@ struct CaseRunner::State {
   std::unique_ptr<ops::StepGraphs> train_graph;  // train with cuda_graph
 };
 
-CaseRunner::CaseRunner(MambaLM model, const ProfileCase& c, torch::Device device, uint64_t seed, bool autocast)
+CaseRunner::CaseRunner(MambaLM model, const ProfileCase& c, torch::Device device, uint64_t seed, bool autocast,
+                       const CaseRunner* share_graph_memory_with)
     : model_(std::move(model)), case_(c), device_(device), autocast_(autocast), s_(std::make_unique<State>()) {
   torch::manual_seed(seed);
   const int64_t vocab = model_->config().real_vocab_size();
@@ -114,7 +115,10 @@ CaseRunner::CaseRunner(MambaLM model, const ProfileCase& c, torch::Device device
     // The graph keeps its side stream current from here on (ops/step_graphs.h), so the samples'
     // events and the optimizer step run on it too. The first sample (a warm-up) runs eagerly, the
     // second is captured.
-    if (c.cuda_graph) s_->train_graph = std::make_unique<ops::StepGraphs>(device, model_->parameters());
+    if (c.cuda_graph) {
+      const ops::StepGraphs* other = share_graph_memory_with ? share_graph_memory_with->s_->train_graph.get() : nullptr;
+      s_->train_graph = std::make_unique<ops::StepGraphs>(device, model_->parameters(), 16, other);
+    }
   } else {
     model_->eval();
     torch::NoGradGuard no_grad;

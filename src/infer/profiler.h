@@ -47,8 +47,11 @@ class CaseRunner {
  public:
   // `model` is used as given (device and dtype chosen by the caller); train cases switch it to
   // train mode and give it an AdamW optimizer, stepped as pre-training steps it (ops::adamw_step:
-  // fused on CUDA), with bf16 autocast on CUDA when `autocast`.
-  CaseRunner(MambaLM model, const ProfileCase& c, torch::Device device, uint64_t seed, bool autocast);
+  // fused on CUDA), with bf16 autocast on CUDA when `autocast`. A graphed train case given
+  // `share_graph_memory_with` (another model's runner of the same case, timed in turn with this one)
+  // captures into that runner's graph memory (ops::StepGraphs).
+  CaseRunner(MambaLM model, const ProfileCase& c, torch::Device device, uint64_t seed, bool autocast,
+             const CaseRunner* share_graph_memory_with = nullptr);
   ~CaseRunner();
 
   double run_ms();                 // one timed sample

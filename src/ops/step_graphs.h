@@ -34,8 +34,13 @@ class StepGraphs {
   static bool available(const torch::Device& device);
 
   // `params`: the trained parameters (their gradients are the graphs' outputs).
-  StepGraphs(const torch::Device& device, std::vector<at::Tensor> params, int64_t max_graphs = 16);
-  ~StepGraphs();  // waits for the side stream, then restores the previous current stream
+  // `share_memory_with`: another object whose side stream and memory pool this one uses (several
+  // models' steps replayed one after another, as `profile` interleaves them: the graphs then hold
+  // the largest step's activations, not their sum). Safe by the invariants above: replays on one
+  // stream never overlap, and nothing in the pool outlives a replay.
+  StepGraphs(const torch::Device& device, std::vector<at::Tensor> params, int64_t max_graphs = 16,
+             const StepGraphs* share_memory_with = nullptr);
+  ~StepGraphs();  // the last owner of the side stream waits for it, then restores the previous stream
   StepGraphs(const StepGraphs&) = delete;
   StepGraphs& operator=(const StepGraphs&) = delete;
 
@@ -44,13 +49,15 @@ class StepGraphs {
 
   // Forward and backward of one step whose inputs the objective staged for `key`: `loss_fn`
   // computes the loss (under whatever autocast it sets) from the staged buffers; this
-  // back-propagates it. Returns the loss, valid until the next call.
+  // back-propagates it. Returns the loss, valid until the next call. An error while capturing
+  // (out of memory, an operation a capture cannot hold) ends the capture and is rethrown with the key.
   at::Tensor forward_backward(const std::string& key, const std::function<at::Tensor()>& loss_fn);
 
   int64_t graphs() const;   // captured so far
   int64_t replays() const;  // steps that ran as a replay
 
  private:
+  struct Shared;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
