@@ -13,9 +13,9 @@
 #   infer    ours: `profile` of mamba-130m and mamba-370m (random weights, bf16): prefill 1x1024 and
 #            1x4096 (eager and CUDA graph), CUDA-graph decode at batch 1 and 64; `bench_ops` (scan forward at (1, 4096, 1536));
 #            theirs: the harness's prefill, decode and ops cases; ours again after theirs;
-#   overlap_ab, fused_conv_ab, fused_head_ab, split_k_ab (not defaults) ours: graph decode at batch 1
-#            and 64 with `--decode-overlap` (`--decode-fused-conv`, `--decode-fused-head`,
-#            `--decode-split-k`) off and on, alternating processes, two rounds (the option's effect, one run);
+#   overlap_ab, fused_conv_ab, fused_head_ab (not defaults) ours: graph decode at batch 1
+#            and 64 with `--decode-overlap` (`--decode-fused-conv`, `--decode-fused-head`)
+#            off and on, alternating processes, two rounds (the option's effect, one run);
 #   prefill_trace (not a default) ours: one 1x4096 prefill of mamba-130m and mamba-370m, eager and a
 #            CUDA-graph replay, under the Kineto profiler (`profile --trace`), its GPU time by kernel
 #            (scripts/trace_kernels.py);
@@ -184,7 +184,6 @@ decode_ab() {  # FLAG: graph decode with the global option FLAG off and on, alte
 has overlap_ab && decode_ab --decode-overlap
 has fused_conv_ab && decode_ab --decode-fused-conv
 has fused_head_ab && decode_ab --decode-fused-head
-has split_k_ab && decode_ab --decode-split-k
 if has pruned; then
   for p in mamba-130m mamba-370m; do
     models "$p"

@@ -42,7 +42,6 @@
 
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/decode_linear_params.h"
-#include "ops/cuda/mma_tile.cuh"
 
 namespace {
 
@@ -157,16 +156,70 @@ __global__ void __launch_bounds__(128) wmma_staged_decode_gemm(const bf16* __res
 // 32 rows ((w % 2)·32) × 16 columns ((w / 2)·16), over one slice of kSlice inner elements staged in
 // shared memory with every load of a thread issued before its first store (one round trip).
 
+// d += a·b for one m16n8k16 tile (PTX ISA, "mma.m16n8k16" fragment layouts): lane (g = lane / 4,
+// t = lane % 4) holds a = {(g, 2t…2t+1), (g + 8, 2t…), (g, 2t + 8…), (g + 8, 2t + 8…)}, b = {(k 2t…2t+1,
+// n g), (k 2t + 8…, n g)} and d = {(g, 2t), (g, 2t + 1), (g + 8, 2t), (g + 8, 2t + 1)}.
+__device__ __forceinline__ void mma_bf16_16x8x16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}
+
+__device__ __forceinline__ uint32_t pair_at(const bf16* s) { return *reinterpret_cast<const uint32_t*>(s); }
+
 constexpr int kMmaThreads = 256, kMmaRows = 64, kMmaCols = 64, kMmaPad = 8;
 
-// The library's tensor-core pieces (ops/cuda/mma_tile.cuh) at this lab's tile and bf16.
+// 64 rows × kSlice elements of g (row stride ld_g, 16-byte aligned) into s (row stride kSlice + kMmaPad),
+// zeros from row `valid` on; all of a thread's loads before its stores.
 template <int kSlice>
 __device__ __forceinline__ void stage_rows(bf16* __restrict__ s, const bf16* __restrict__ g, int ld_g, int valid) {
-  mcd::ops::cuda::stage_rows<bf16, kSlice, kMmaRows, kMmaThreads, kMmaPad>(s, g, ld_g, valid);
+  constexpr int kPerRow = kSlice / 8, kPerThread = kMmaRows * kPerRow / kMmaThreads;
+  static_assert(kMmaRows * kPerRow % kMmaThreads == 0, "whole pieces per thread");
+  uint4 v[kPerThread];
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    const int i = int(threadIdx.x) + j * kMmaThreads, r = i / kPerRow, c = i % kPerRow;
+    v[j] = r < valid ? *reinterpret_cast<const uint4*>(g + size_t(r) * ld_g + 8 * c) : make_uint4(0, 0, 0, 0);
+  }
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    const int i = int(threadIdx.x) + j * kMmaThreads, r = i / kPerRow, c = i % kPerRow;
+    *reinterpret_cast<uint4*>(s + r * (kSlice + kMmaPad) + 8 * c) = v[j];
+  }
 }
+
+// The block's 64 × 64 partial product over its slice: acc[mt][nt] as mma_bf16_16x8x16's d for rows
+// m0 + 16·mt (+ 8), columns n0 + 8·nt (+ 2t) of the tile, m0 = (warp % 2)·32, n0 = (warp / 2)·16.
 template <int kSlice>
 __device__ __forceinline__ void tile_product(const bf16* xs, const bf16* ws, float (&acc)[2][2][4]) {
-  mcd::ops::cuda::tile_product_64x64<bf16, kSlice, kMmaPad>(xs, ws, acc);
+  constexpr int ld = kSlice + kMmaPad;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int m0 = (warp % 2) * 32, n0 = (warp / 2) * 16;
+#pragma unroll
+  for (int kk = 0; kk < kSlice; kk += 16) {
+    uint32_t a[2][4], b[2][2];
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt) {
+      const bf16* xa = xs + (m0 + 16 * mt + g) * ld + kk + 2 * t;
+      a[mt][0] = pair_at(xa);
+      a[mt][1] = pair_at(xa + 8 * ld);
+      a[mt][2] = pair_at(xa + 8);
+      a[mt][3] = pair_at(xa + 8 * ld + 8);
+    }
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt) {
+      const bf16* wb = ws + (n0 + 8 * nt + g) * ld + kk + 2 * t;
+      b[nt][0] = pair_at(wb);
+      b[nt][1] = pair_at(wb + 8);
+    }
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt) mma_bf16_16x8x16(acc[mt][nt], a[mt], b[nt][0], b[nt][1]);
+  }
 }
 
 // Split-K without clusters: block (s, j) stages x's slice s and W's rows of column tile j (static

@@ -31,9 +31,6 @@ void GlobalOptions::add_to(CLI::App& app) {
       "a decode step's conv step inside the fused norm + in_proj kernel (CUDA, <= 8 rows): on, off");
   add(app, "--decode-fused-head", decode_fused_head,
       "a decode step's final norm, LM head and greedy argmax in one kernel (CUDA, <= 8 rows): on, off");
-  add(app, "--decode-split-k", decode_split_k,
-      "a decode step's products at 9-64 rows on the split-K tensor-core kernel instead of cuBLAS (CUDA, fp16/bf16): "
-      "on, off");
   add(app, "--scan-plan", scan_plan, "selective scan memory plan: auto, low_memory (never the dense saved states)");
   add(app, "--deterministic", deterministic,
       "on: deterministic algorithms (a rerun on the same card and build is bit-identical; slower backward), off");
@@ -82,7 +79,6 @@ int main(int argc, char** argv) {
     ops = mcd::ops::parse_ops_option(ops, "decode_overlap", globals.decode_overlap);
     ops = mcd::ops::parse_ops_option(ops, "decode_fused_conv", globals.decode_fused_conv);
     ops = mcd::ops::parse_ops_option(ops, "decode_fused_head", globals.decode_fused_head);
-    ops = mcd::ops::parse_ops_option(ops, "decode_split_k", globals.decode_split_k);
     mcd::ops::set_ops_options(ops);
     MCD_CHECK(globals.deterministic == "on" || globals.deterministic == "off",
               "--deterministic must be on or off, got '", globals.deterministic, "'");

@@ -424,8 +424,6 @@ MambaBackboneImpl::StepTail MambaBackboneImpl::step_blocks(const at::Tensor& tok
   MCD_CHECK(cache.layers.size() == blocks.size(), "step: the cache has ", cache.layers.size(),
             " layers, the model ", blocks.size());
   StepTail t;
-  // The step's split-K products (ops option decode_split_k) share the cache's scratch.
-  const ops::ScopedDecodeWorkspace workspace(&cache.workspace);
   // Each block's residual add fused with its norm, as in forward (ops/add_rms_norm.h). With an fp32
   // residual stream the first block's kernel gathers the token embeddings itself (ops::NormInput).
   const bool gather_in_first = config.residual_in_fp32 && !blocks.empty();
@@ -508,14 +506,7 @@ at::Tensor MambaLMImpl::loss(const at::Tensor& input_ids) {
 InferenceCache MambaLMImpl::new_cache(int64_t batch) const {
   InferenceCache cache;
   const auto options = backbone->embeddings->weight.options();
-  std::vector<std::pair<int64_t, int64_t>> products;  // (in, out) of each layer's in_proj, x_proj, out_proj
-  for (const auto& block : backbone->blocks) {
-    cache.layers.push_back(block->mixer->empty_state(batch, options));
-    const MambaMixerImpl& m = *block->mixer;
-    products.insert(products.end(), {{m.d_model, 2 * m.d_inner}, {m.d_inner, m.dt_rank + 2 * m.d_state},
-                                     {m.d_inner, m.d_model}});
-  }
-  if (batch > 8 && batch <= 64) cache.workspace = ops::make_decode_workspace(products, options.device());
+  for (const auto& block : backbone->blocks) cache.layers.push_back(block->mixer->empty_state(batch, options));
   return cache;
 }
 

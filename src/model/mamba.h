@@ -13,7 +13,6 @@
 #include "model/channel_slot.h"
 #include "model/projection_adapter.h"
 #include "ops/decode_linear.h"
-#include "ops/decode_workspace.h"
 #include "ops/selective_scan.h"
 #include "util/torch_compat.h"
 
@@ -34,9 +33,6 @@ struct LayerState {
 struct InferenceCache {
   std::vector<LayerState> layers;
   int64_t seqlen = 0;  // tokens consumed so far
-  // A batch of 9–64 sequences on CUDA: the scratch of the step's split-K products (ops option
-  // decode_split_k; ops/decode_workspace.h), current while a step runs on this cache. Else empty.
-  ops::DecodeWorkspace workspace;
   void reset();        // zero every state in place, seqlen = 0
 };
 

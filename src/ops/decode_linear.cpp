@@ -5,7 +5,6 @@
 #include "ops/add_rms_norm.h"
 #include "ops/backend.h"
 #include "ops/causal_conv1d.h"
-#include "ops/decode_workspace.h"
 #include "ops/gradient_wanted.h"
 #include "util/error.h"
 #include "util/torch_compat.h"
@@ -16,37 +15,12 @@
 
 namespace mcd::ops {
 
-#ifdef MCD_WITH_CUDA
-namespace {
-// The thread's current decode workspace (ops/decode_workspace.h) when the ops option decode_split_k
-// asks for the split-K kernel; nullopt otherwise (cuBLAS, through torch's linear, runs).
-std::optional<cuda::SplitKWorkspace> current_split_k_workspace() {
-  const DecodeWorkspace* w = current_decode_workspace();
-  if (w == nullptr || !ops_options().decode_split_k) return std::nullopt;
-  return cuda::SplitKWorkspace{w->partials, w->counters};
-}
-
-// ... and only when the kernel takes this product's tensors.
-std::optional<cuda::SplitKWorkspace> split_k_workspace(const at::Tensor& x, const at::Tensor& weight,
-                                                       const at::Tensor& bias) {
-  std::optional<cuda::SplitKWorkspace> ws = current_split_k_workspace();
-  if (ws && !cuda::decode_linear_split_k_supported(x, weight, bias, *ws)) return std::nullopt;
-  return ws;
-}
-
-// Whether a kernel may run at all: they have no backward, so with gradients wanted torch's linear
-// (autograd) runs; likewise under CUDA autocast, whose own casts and product then apply as they would
-// to a torch linear.
-bool kernels_allowed(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  return !cuda_autocast_enabled() && !gradient_wanted(x, weight, bias) && backend() == Backend::kAuto;
-}
-}  // namespace
-#endif
-
 bool decode_linear_runs_kernel(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
 #ifdef MCD_WITH_CUDA
-  return kernels_allowed(x, weight, bias) &&
-         (cuda::decode_linear_supported(x, weight, bias) || split_k_workspace(x, weight, bias));
+  // The kernel has no backward: with gradients wanted, torch's linear (autograd) runs; likewise under
+  // CUDA autocast, whose own casts and product then apply as they would to a torch linear.
+  const bool wants_grad = cuda_autocast_enabled() || gradient_wanted(x, weight, bias);
+  return !wants_grad && backend() == Backend::kAuto && cuda::decode_linear_supported(x, weight, bias);
 #else
   (void)x, (void)weight, (void)bias;
   return false;
@@ -57,10 +31,7 @@ at::Tensor decode_linear(const at::Tensor& x, const at::Tensor& weight, const at
   MCD_CHECK(x.dim() == 2 && weight.dim() == 2 && x.size(1) == weight.size(1),
             "decode_linear: x must be (rows, in) and weight (out, in), got ", x.sizes(), " and ", weight.sizes());
 #ifdef MCD_WITH_CUDA
-  if (kernels_allowed(x, weight, bias)) {
-    if (cuda::decode_linear_supported(x, weight, bias)) return cuda::decode_linear_cuda(x, weight, bias);
-    if (const auto ws = split_k_workspace(x, weight, bias)) return cuda::decode_linear_split_k_cuda(x, weight, bias, *ws);
-  }
+  if (decode_linear_runs_kernel(x, weight, bias)) return cuda::decode_linear_cuda(x, weight, bias);
 #endif
   return at::linear(x, weight, bias);
 }
@@ -139,30 +110,6 @@ NormConvOut add_rms_norm_decode_linear_conv_step(const NormInput& residual_in, c
     auto [out, residual] =
         cuda::add_norm_decode_linear_cuda(residual_in.residual, prev, norm_weight, eps, weight, bias, &conv, nullptr, e);
     return {out.narrow(1, 0, E), out.narrow(1, E, rest), residual};
-  }
-  // A batch past the fused kernel's rows with decode_split_k: the split-K product with the residual
-  // add + RMSNorm in its blocks and the conv step in its epilogue (the same per-channel arithmetic as
-  // the conv-step kernel); the first layer, whose rows are token embeddings, takes the norm first.
-  const std::optional<cuda::SplitKWorkspace> fused_ws = current_split_k_workspace();
-  if (!wants_grad && backend() == Backend::kAuto && fused_ws &&
-      !cuda::add_norm_decode_linear_supported(residual_in.residual, prev, norm_weight, weight, bias, e)) {
-    if (e == nullptr &&
-        cuda::add_norm_decode_linear_split_k_supported(residual_in.residual, prev, norm_weight, weight, bias,
-                                                       *fused_ws) &&
-        cuda::norm_conv_step_supported(conv, weight, residual_in.rows())) {
-      auto [out, residual] = cuda::add_norm_decode_linear_split_k_cuda(residual_in.residual, prev, norm_weight, eps,
-                                                                        weight, bias, *fused_ws, &conv);
-      return {out.narrow(1, 0, E), out.narrow(1, E, rest), residual};
-    }
-    const AddNormOut n = add_rms_norm(residual_in.dense(), prev, norm_weight, eps, weight.scalar_type());
-    const std::optional<cuda::SplitKWorkspace> ws = split_k_workspace(n.normed, weight, bias);
-    if (ws && cuda::norm_conv_step_supported(conv, weight, n.normed.size(0))) {
-      const at::Tensor out = cuda::decode_linear_split_k_cuda(n.normed, weight, bias, *ws, &conv);
-      return {out.narrow(1, 0, E), out.narrow(1, E, rest), n.residual};
-    }
-    const at::Tensor out = decode_linear(n.normed, weight, bias);
-    const at::Tensor u = causal_conv1d_step(conv_state, out.narrow(1, 0, E), conv_weight, conv_bias, silu);
-    return {u, out.narrow(1, E, rest), n.residual};
   }
 #endif
   const NormLinearOut r = add_rms_norm_decode_linear(residual_in, prev, norm_weight, eps, weight, bias);

@@ -48,7 +48,7 @@ ScopedOpsOptions::~ScopedOpsOptions() { set_ops_options(saved_); }
 const std::vector<std::string>& ops_option_keys() {
   static const std::vector<std::string> keys{"backend", "fused_mixer", "mixer_saves_conv_output", "scan_plan",
                                              "in_proj_saves_input", "keep_cast_weights", "decode_overlap",
-                                             "decode_fused_conv", "decode_fused_head", "decode_split_k"};
+                                             "decode_fused_conv", "decode_fused_head"};
   return keys;
 }
 
@@ -71,8 +71,6 @@ OpsOptions parse_ops_option(OpsOptions base, const std::string& key, const std::
     base.decode_fused_conv = parse_bool(key, value);
   } else if (key == "decode_fused_head") {
     base.decode_fused_head = parse_bool(key, value);
-  } else if (key == "decode_split_k") {
-    base.decode_split_k = parse_bool(key, value);
   } else {
     fail(cat("unknown ops option '", key, "' (valid: ", joined_keys(), ")"));
   }
@@ -92,7 +90,6 @@ std::vector<std::pair<std::string, std::string>> ops_option_values(const OpsOpti
     else if (key == "decode_overlap") out.emplace_back(key, b(o.decode_overlap));
     else if (key == "decode_fused_conv") out.emplace_back(key, b(o.decode_fused_conv));
     else if (key == "decode_fused_head") out.emplace_back(key, b(o.decode_fused_head));
-    else if (key == "decode_split_k") out.emplace_back(key, b(o.decode_split_k));
     else fail(cat("ops_option_values: key '", key, "' has no writer"));
   }
   return out;

@@ -41,11 +41,6 @@ struct OpsOptions {
                                         // norm with the LM head, and a greedy step (the CUDA-graph decoder)
                                         // its argmax too, in one kernel (ops::add_rms_norm_decode_linear_argmax);
                                         // off: norm, head, cast, copy and torch's argmax as separate kernels
-  bool decode_split_k = false;          // key `decode_split_k`: a decode step at 9–64 rows (fp16/bf16, CUDA)
-                                        // runs in_proj (with its conv step), x_proj and out_proj on the
-                                        // split-K tensor-core kernel (ops/cuda/decode_linear_params.h) with
-                                        // the step's workspace (ops/decode_workspace.h) instead of cuBLAS;
-                                        // off until measured faster on a GPU
   // Tests only (no key): NaN-fill every output buffer of the CUDA ops before the kernels write it,
   // so an element a kernel forgets shows up as NaN.
   bool poison_outputs = false;

@@ -39,11 +39,8 @@ TEST(OpsOptions, ParsesEveryKeyStrictly) {
   EXPECT_TRUE(o.decode_fused_head);
   o = ops::parse_ops_option(o, "decode_fused_head", "off");
   EXPECT_FALSE(o.decode_fused_head);
-  EXPECT_FALSE(o.decode_split_k);  // off until measured faster on a GPU
-  o = ops::parse_ops_option(o, "decode_split_k", "on");
-  EXPECT_TRUE(o.decode_split_k);
   EXPECT_EQ(o.backend, ops::Backend::kComposite);  // earlier keys kept
-  EXPECT_EQ(ops::ops_option_keys().size(), 10u);
+  EXPECT_EQ(ops::ops_option_keys().size(), 9u);
   for (const auto& key : ops::ops_option_keys()) {
     const bool named = key == "backend" || key == "scan_plan";
     EXPECT_NO_THROW(ops::parse_ops_option(o, key, named ? "auto" : "false")) << key;
@@ -62,7 +59,6 @@ TEST(OpsOptions, ValuesRoundTripThroughTheParser) {
   o.decode_overlap = false;
   o.decode_fused_conv = false;
   o.decode_fused_head = false;
-  o.decode_split_k = true;
   const auto values = ops::ops_option_values(o);
   ASSERT_EQ(values.size(), ops::ops_option_keys().size());
   ops::OpsOptions back;
@@ -79,7 +75,6 @@ TEST(OpsOptions, ValuesRoundTripThroughTheParser) {
   EXPECT_EQ(back.decode_overlap, o.decode_overlap);
   EXPECT_EQ(back.decode_fused_conv, o.decode_fused_conv);
   EXPECT_EQ(back.decode_fused_head, o.decode_fused_head);
-  EXPECT_EQ(back.decode_split_k, o.decode_split_k);
 }
 
 TEST(OpsOptions, UnknownKeysAndValuesListTheValidOnes) {

@@ -66,121 +66,6 @@ at::Tensor decode_linear_cuda(const at::Tensor& x, const at::Tensor& weight, con
 }
 
 namespace {
-// The conv step's part of the parameters (norm_conv_step_supported's operands).
-void set_conv_operands(DecodeLinearParams& k, const ConvStepOperands& conv) {
-  k.conv = true;
-  k.conv_state = conv.state->data_ptr();
-  k.conv_state_s = strides_of(*conv.state);
-  k.conv_weight = conv.weight.data_ptr();
-  k.conv_weight_row_stride = conv.weight.stride(0);
-  k.conv_bias = conv.bias.defined() ? conv.bias.data_ptr() : nullptr;
-  k.conv_channels = conv.state->size(1);
-  k.conv_width = static_cast<int>(conv.weight.size(1));
-  k.conv_silu = conv.silu;
-}
-
-// The split-K product's conditions for `rows` rows of x (x's own layout checked by the caller) against
-// weight and bias, with `workspace`.
-bool split_k_product_ok(int64_t rows, const at::Tensor& weight, const at::Tensor& bias,
-                        const SplitKWorkspace& workspace) {
-  if (!(weight.defined() && weight.is_cuda() && weight.dim() == 2)) return false;
-  const at::ScalarType t = weight.scalar_type();
-  const int64_t in = weight.size(1), out = weight.size(0), per16 = 8;  // 16 bytes of fp16/bf16
-  const at::Tensor &partials = workspace.partials, &counters = workspace.counters;
-  const auto on_device = [&](const at::Tensor& w, at::ScalarType type) {
-    return w.defined() && w.is_cuda() && w.device() == weight.device() && w.scalar_type() == type && w.is_contiguous();
-  };
-  return (t == at::kHalf || t == at::kBFloat16) && rows > kDecodeLinearMaxRows && rows <= kDecodeSplitKRows &&
-         weight.stride(1) == 1 && weight.stride(0) % per16 == 0 && aligned16(weight.data_ptr()) &&
-         decode_split_k_slice(in) > 0 && out >= 1 && out <= kDecodeSplitKMaxOut &&
-         (!bias.defined() || (bias.is_cuda() && bias.device() == weight.device() && bias.scalar_type() == t &&
-                              bias.dim() == 1 && bias.size(0) == out && bias.is_contiguous())) &&
-         on_device(partials, at::kFloat) && partials.numel() >= decode_split_k_partial_floats(in, out) &&
-         on_device(counters, at::kInt) && counters.numel() >= decode_split_k_tiles(out);
-}
-}  // namespace
-
-bool decode_linear_split_k_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                                     const SplitKWorkspace& workspace) {
-  return x.defined() && x.is_cuda() && x.dim() == 2 && weight.defined() && weight.dim() == 2 &&
-         x.device() == weight.device() && x.scalar_type() == weight.scalar_type() && x.size(1) == weight.size(1) &&
-         x.stride(1) == 1 && x.stride(0) % 8 == 0 && aligned16(x.data_ptr()) &&
-         split_k_product_ok(x.size(0), weight, bias, workspace);
-}
-
-
-at::Tensor decode_linear_split_k_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                                      const SplitKWorkspace& workspace, const ConvStepOperands* conv) {
-  MCD_CHECK(decode_linear_split_k_supported(x, weight, bias, workspace),
-            "decode_linear (split-K): unsupported tensors: x ", x.sizes(), " ", x.scalar_type(), ", weight ",
-            weight.sizes(), " ", weight.scalar_type(), ", workspace ", workspace.partials.sizes(), " / ",
-            workspace.counters.sizes());
-  MCD_CHECK(conv == nullptr || norm_conv_step_supported(*conv, weight, x.size(0)),
-            "decode_linear (split-K): unsupported conv operands: state ",
-            conv && conv->state ? conv->state->sizes() : at::IntArrayRef{}, " for weight ", weight.sizes());
-  const c10::cuda::CUDAGuard guard(x.device());
-  at::Tensor out = fresh(at::empty({x.size(0), weight.size(0)}, x.options()));
-  DecodeSplitKParams q;
-  q.base = product_params(x.size(0), weight, bias, out, ops_options(), "decode_linear (split-K)");
-  q.base.x = x.data_ptr();
-  q.base.x_row_stride = x.stride(0);
-  if (conv != nullptr) set_conv_operands(q.base, *conv);
-  q.partials = workspace.partials.data_ptr<float>();
-  q.counters = reinterpret_cast<unsigned*>(workspace.counters.data_ptr<int32_t>());
-  decode_linear_split_k(q);
-  return out;
-}
-
-bool add_norm_decode_linear_split_k_supported(const at::Tensor& residual_in, const at::Tensor& prev,
-                                              const at::Tensor& norm_weight, const at::Tensor& weight,
-                                              const at::Tensor& bias, const SplitKWorkspace& workspace) {
-  if (!(residual_in.defined() && residual_in.is_cuda() && residual_in.dim() == 2 &&
-        residual_in.scalar_type() == at::kFloat && residual_in.is_contiguous() && weight.defined() &&
-        weight.dim() == 2 && weight.is_cuda() && weight.device() == residual_in.device()))
-    return false;
-  const int64_t rows = residual_in.size(0), D = residual_in.size(1);
-  const at::ScalarType t = weight.scalar_type();
-  const bool prev_ok = !prev.defined() || (prev.is_cuda() && prev.device() == weight.device() &&
-                                           prev.scalar_type() == t && prev.sizes() == residual_in.sizes() &&
-                                           prev.is_contiguous());
-  const bool norm_ok = norm_weight.defined() && norm_weight.is_cuda() && norm_weight.device() == weight.device() &&
-                       (norm_weight.scalar_type() == at::kFloat || norm_weight.scalar_type() == t) &&
-                       norm_weight.dim() == 1 && norm_weight.size(0) == D && norm_weight.is_contiguous();
-  return prev_ok && norm_ok && weight.size(1) == D && split_k_product_ok(rows, weight, bias, workspace);
-}
-
-std::pair<at::Tensor, at::Tensor> add_norm_decode_linear_split_k_cuda(
-    const at::Tensor& residual_in, const at::Tensor& prev, const at::Tensor& norm_weight, double eps,
-    const at::Tensor& weight, const at::Tensor& bias, const SplitKWorkspace& workspace,
-    const ConvStepOperands* conv) {
-  MCD_CHECK(add_norm_decode_linear_split_k_supported(residual_in, prev, norm_weight, weight, bias, workspace),
-            "add_rms_norm + decode_linear (split-K): unsupported tensors: residual ", residual_in.sizes(), " ",
-            residual_in.scalar_type(), ", weight ", weight.sizes(), " ", weight.scalar_type(), ", norm weight ",
-            norm_weight.sizes(), " ", norm_weight.scalar_type());
-  MCD_CHECK(conv == nullptr || norm_conv_step_supported(*conv, weight, residual_in.size(0)),
-            "add_rms_norm + decode_linear (split-K): unsupported conv operands: state ",
-            conv && conv->state ? conv->state->sizes() : at::IntArrayRef{}, " for weight ", weight.sizes());
-  const c10::cuda::CUDAGuard guard(weight.device());
-  const int64_t rows = residual_in.size(0);
-  at::Tensor out = fresh(at::empty({rows, weight.size(0)}, weight.options()));
-  at::Tensor residual_out = fresh(at::empty_like(residual_in));
-  DecodeSplitKParams q;
-  q.base = product_params(rows, weight, bias, out, ops_options(), "add_rms_norm + decode_linear (split-K)");
-  q.base.residual_in = residual_in.data_ptr<float>();
-  q.base.prev = prev.defined() ? prev.data_ptr() : nullptr;
-  q.base.norm_weight = norm_weight.data_ptr();
-  q.base.norm_weight_fp32 = norm_weight.scalar_type() == at::kFloat;
-  q.base.eps = static_cast<float>(eps);
-  q.base.residual_out = residual_out.data_ptr<float>();
-  if (conv != nullptr) set_conv_operands(q.base, *conv);
-  q.partials = workspace.partials.data_ptr<float>();
-  q.counters = reinterpret_cast<unsigned*>(workspace.counters.data_ptr<int32_t>());
-  q.norm = true;
-  decode_linear_split_k(q);
-  return {out, residual_out};
-}
-
-namespace {
 
 // The (rows, D) shape of the rows entering the norm, whichever form they take; false when neither
 // form is one the kernel reads (residual (rows, D) fp32 contiguous on CUDA; or token ids (rows) int64
@@ -304,7 +189,17 @@ std::pair<at::Tensor, at::Tensor> add_norm_decode_linear_cuda(const at::Tensor& 
     k.argmax_out = argmax->tokens->data_ptr<int64_t>();
     k.argmax_workspace = reinterpret_cast<unsigned long long*>(argmax->workspace->data_ptr<int64_t>());
   }
-  if (conv != nullptr) set_conv_operands(k, *conv);
+  if (conv != nullptr) {
+    k.conv = true;
+    k.conv_state = conv->state->data_ptr();
+    k.conv_state_s = strides_of(*conv->state);
+    k.conv_weight = conv->weight.data_ptr();
+    k.conv_weight_row_stride = conv->weight.stride(0);
+    k.conv_bias = conv->bias.defined() ? conv->bias.data_ptr() : nullptr;
+    k.conv_channels = conv->state->size(1);
+    k.conv_width = static_cast<int>(conv->weight.size(1));
+    k.conv_silu = conv->silu;
+  }
   add_norm_decode_linear(k);
   return {out, residual_out};
 }

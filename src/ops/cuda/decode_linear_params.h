@@ -69,48 +69,4 @@ constexpr int64_t kDecodeLinearMaxSmem = 48 * 1024;
 void decode_linear(const DecodeLinearParams& p);
 void add_norm_decode_linear(const DecodeLinearParams& p);
 
-// A batch of sequences (kDecodeLinearMaxRows < rows ≤ kDecodeSplitKRows; fp16 or bf16, 16-byte rows):
-// the split-K tensor-core kernel (decode_linear_split_k.cu; ops option decode_split_k). Block (s, j)
-// stages x's and the weight's inner slice s (decode_split_k_slice elements) for the 64 output
-// columns of tile j in shared memory, runs m16n8k16 products with fp32 sums and writes its partial
-// tile to `partials`; the last block of tile j to arrive (a counter per tile, left at zero for the
-// next call) adds the S partials in slice order — a fixed order, whatever the timing — plus the bias,
-// runs the conv step (base.conv, as the fused kernel's) and stores. Why: cuBLAS's kernels for these
-// shapes take ~4.7 µs each inside a decode graph whatever their size, three per layer at batch 64
-// (docs/PERF_NOTES.md, seventeenth and eighteenth sessions); the seventeenth session's cluster form of
-// the same split lost, and dev/gemm_lab separates why.
-constexpr int kDecodeSplitKRows = 64;
-constexpr int kDecodeSplitKCols = 64;
-constexpr int64_t kDecodeSplitKMaxOut = 16384;  // wider layers (the LM head) stay on cuBLAS
-// Inner elements per block for an inner length: 128, 96 or 64, whichever divides it first; 0 = none.
-constexpr int decode_split_k_slice(int64_t in_features) {
-  for (int s : {128, 96, 64})
-    if (in_features > 0 && in_features % s == 0) return s;
-  return 0;
-}
-constexpr int64_t decode_split_k_tiles(int64_t out_features) {
-  return (out_features + kDecodeSplitKCols - 1) / kDecodeSplitKCols;
-}
-// fp32 scratch one call needs: S slices × 64 rows × out columns of partial products, then S × 64
-// partial sums of squares (the fused norm's).
-constexpr int64_t decode_split_k_partial_floats(int64_t in_features, int64_t out_features) {
-  return decode_split_k_slice(in_features) == 0
-             ? 0
-             : in_features / decode_split_k_slice(in_features) * kDecodeSplitKRows * (out_features + 1);
-}
-
-struct DecodeSplitKParams {
-  DecodeLinearParams base;     // x, weight, bias, out, rows, features, strides, conv operands, overlap, stream
-  float* partials = nullptr;   // ≥ decode_split_k_partial_floats(in, out) floats
-  unsigned* counters = nullptr;  // ≥ decode_split_k_tiles(out), zeros on entry (and left so)
-  // norm: x is not read; the rows are r = residual_in + prev (base's norm fields, as add_norm_decode_linear's;
-  // no embedding rows), each block stages T(norm_weight ⊙ r) for its slice and adds its slice's Σ r² to
-  // the partials, and the last block of a tile scales each row's sum by rstd = 1/√(Σ r²/in + eps) before
-  // the bias: the residual add + RMSNorm + product in one kernel (the first column tile's blocks write
-  // residual_out). The same function as the norm then the product, rounded once elsewhere (T(g ⊙ r)
-  // instead of T(g ⊙ r · rstd)).
-  bool norm = false;
-};
-void decode_linear_split_k(const DecodeSplitKParams& p);
-
 }  // namespace mcd::ops::cuda

@@ -205,30 +205,6 @@ std::pair<at::Tensor, at::Tensor> add_norm_decode_linear_cuda(const at::Tensor& 
                                                               const ConvStepOperands* conv = nullptr,
                                                               const ArgmaxOperands* argmax = nullptr,
                                                               const EmbeddingRows* embed = nullptr);
-// A batch of sequences on the split-K tensor-core kernel (decode_linear_params.h, DecodeSplitKParams;
-// ops option decode_split_k): x (9..64 rows, in) and weight (out ≤ 16,384, in), fp16 or bf16 alike,
-// unit inner strides and 16-byte aligned rows, `in` divisible by 64 or 96, bias as decode_linear's;
-// the workspace's partials fp32 (≥ decode_split_k_partial_floats(in, out)) and counters int32 (≥ the
-// column tiles, zeros, left zeroed), contiguous on the weight's device. conv: as
-// add_norm_decode_linear_cuda's, on out's first E columns (norm_conv_step_supported).
-struct SplitKWorkspace {
-  at::Tensor partials, counters;
-};
-bool decode_linear_split_k_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                                     const SplitKWorkspace& workspace);
-at::Tensor decode_linear_split_k_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                                      const SplitKWorkspace& workspace, const ConvStepOperands* conv = nullptr);
-// The same with the residual add + RMSNorm inside (DecodeSplitKParams::norm): residual_in (rows, D) fp32
-// contiguous, prev (rows, D) of the weight's dtype contiguous or undefined, norm weight (D) fp32 or the
-// weight's dtype contiguous; the rest as decode_linear_split_k_supported's with x (rows, D). Returns
-// {out, residual_out = residual_in + prev}.
-bool add_norm_decode_linear_split_k_supported(const at::Tensor& residual_in, const at::Tensor& prev,
-                                              const at::Tensor& norm_weight, const at::Tensor& weight,
-                                              const at::Tensor& bias, const SplitKWorkspace& workspace);
-std::pair<at::Tensor, at::Tensor> add_norm_decode_linear_split_k_cuda(
-    const at::Tensor& residual_in, const at::Tensor& prev, const at::Tensor& norm_weight, double eps,
-    const at::Tensor& weight, const at::Tensor& bias, const SplitKWorkspace& workspace,
-    const ConvStepOperands* conv = nullptr);
 
 // Row-wise LM-head cross-entropy (ops/chunked_cross_entropy.h, cross_entropy_rows): per-row
 // loss in fp32, and with write_grad the logits overwritten by (softmax − one-hot)·grad_scale.
