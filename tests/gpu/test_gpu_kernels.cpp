@@ -297,7 +297,9 @@ TEST_P(ScanKernel, ForwardAndEveryGradientWithinTwiceThePlainError) {
 // handed over unpadded (element loads, B and C read from global memory) must give the same numbers
 // bit for bit: the padded rows go to block_forward_staged, which in bf16 copies B and C into shared
 // memory a chunk ahead (fp32 runs block_forward's kernel), so this checks the staging — L = 1001 is two 512-step chunks, L = 2597 six (the
-// buffers reused, the last chunk 37 steps, N = 5 staged rows of 16).
+// buffers reused, the last chunk 37 steps, N = 5 staged rows of 16). B·E ≥ kBlockFwdStagedMinChannels
+// (1,038 and 1,037 channels), where the staged configuration runs (fewer take four warps per channel,
+// whose sums run in another order); both fit one wave on an H100 or H200 (260 four-channel blocks).
 // The same (B, E, L) / (B, N, L) values in rows of whole 16-byte vectors (padded to a multiple of 8
 // elements): the layout the vector block forwards take.
 ops::ScanInputs padded_rows(const ops::ScanInputs& kernel) {
@@ -312,8 +314,9 @@ ops::ScanInputs padded_rows(const ops::ScanInputs& kernel) {
 
 TEST(ScanKernelModes, BlockForwardReadsPaddedRowsWithVectors) {
   MCD_SKIP_IF_NO_CUDA();
-  for (const ScanCase& c : {ScanCase{2, 19, 1001, 16, true, true, true, true, true, false},
-                            ScanCase{1, 37, 2597, 5, true, true, true, true, true, false}}) {
+  ASSERT_GE(2 * 519, ops::cuda::kBlockFwdStagedMinChannels);
+  for (const ScanCase& c : {ScanCase{2, 519, 1001, 16, true, true, true, true, true, false},
+                            ScanCase{1, 1037, 2597, 5, true, true, true, true, true, false}}) {
     for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
       const std::string what = std::string(dtype_name(dtype)) + " " + describe(c);
       const ScanTriple s = scan_triple(scan_values(c, 83), dtype, false);
@@ -338,11 +341,13 @@ TEST(ScanKernelModes, BlockForwardReadsPaddedRowsWithVectors) {
 // inputs, bf16 and fp16 ([Rounding-flip bounds]: 1e-2 on the norm, as above; the state is fp32:
 // 1e-5). B·E = 64 is 32 two-channel blocks, one wave on any card of ≥ 6 SMs; B·E = 4000 is 2,000,
 // which no card holds at once (6 per SM at 168 registers: it would need 334 SMs). The same for the
-// staged forward on padded rows: four-channel blocks (16 at B·E = 64) and, for B·E = 4000 (1,000 of
-// them, 3 per SM: 334 SMs), its eight-channel configuration.
+// staged forward on padded rows: below kBlockFwdStagedMinChannels (B·E = 64) four warps per channel,
+// four-channel blocks at B·E = 1,200 (300 of them, one wave on a card of ≥ 100 SMs at 3 per SM) and,
+// for B·E = 4000 (1,000 of them: 334 SMs), its eight-channel configuration.
 TEST(ScanKernelModes, BlockForwardWithinAndBeyondOneWaveMatchesTheTimeParallelForward) {
   MCD_SKIP_IF_NO_CUDA();
   for (const ScanCase& c : {ScanCase{2, 32, 130, 16, true, true, true, true, true, false},
+                            ScanCase{2, 600, 130, 16, true, true, true, true, true, false},
                             ScanCase{2, 2000, 130, 16, true, true, true, true, true, false}}) {
     for (at::ScalarType dtype : {at::kHalf, at::kBFloat16}) {
       const ScanTriple s = scan_triple(scan_values(c, 87), dtype, false);

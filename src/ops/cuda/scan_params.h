@@ -70,6 +70,14 @@ inline bool scan_algorithm_supports(ScanAlgorithm a, int64_t dstate) {
   return dstate >= 1 && dstate <= (scan_algorithm_is_sequential(a) ? kSeqMaxState : kScanMaxState);
 }
 
+// Below kBlockFwdStagedMinChannels channels (B·E), kBlockForwardStaged runs the block forward with four
+// warps per channel (BlockFwdManyWaves, selective_scan_block_fwd.cuh): one warp per channel walking
+// the whole chunk leaves the SMs short of warps there, four splitting its time win (dev/scan_lab, H100,
+// bf16, B = 1, L = 4096, µs, nineteenth session: E = 384 39.9 against 64.8 for the staged version 45,
+// E = 512 42.4 against 65.3, E = 768 75.4 against 82.8; E = 1024 77.5 against 75.8, so from there on
+// the staged kernels stay). The pruned models' prefill widths: 130M at 75 % 384, 370M at 75 % 512.
+constexpr int64_t kBlockFwdStagedMinChannels = 1024;
+
 // [Note: scan algorithm choice] The one place an algorithm is chosen, once per forward call by the
 // host op (from the shape and the device's SM count); the autograd node keeps the choice for the
 // backward. Every algorithm has a deterministic backward (dB/dC partials summed in slice order),

@@ -392,13 +392,15 @@ void selective_scan_block_fwd_run(const SelectiveScanParams& p) {
 
 // The block forward of p in the configuration above: 16-bit activations take BlockFwdOneWave when all
 // its blocks fit on the device at once (its vector kernel's occupancy), else BlockFwdManyWaves;
-// `staged` (ScanAlgorithm::kBlockForwardStaged) takes, for 16-bit vector rows, BlockFwdStaged where its
-// blocks all fit at once, else BlockFwdStagedWide.
+// `staged` (ScanAlgorithm::kBlockForwardStaged) takes, for 16-bit vector rows, BlockFwdManyWaves below
+// kBlockFwdStagedMinChannels channels, else BlockFwdStaged where its blocks all fit at once, else
+// BlockFwdStagedWide.
 template <typename T, class Flags>
 void selective_scan_block_fwd(const SelectiveScanParams& p, bool staged) {
   if constexpr (sizeof(T) == 2) {
     using Staged = BlockFwdStaged;
     if (staged && block_fwd_vector_layout<T>(p) && p.states == nullptr) {
+      if (p.batch * p.dim < kBlockFwdStagedMinChannels) return selective_scan_block_fwd_run<BlockFwdManyWaves, T, Flags>(p);
       if (fits_one_wave<&selective_scan_block_fwd_kernel<Staged, T, Flags, true>>(
               int64_t(block_fwd_grid<Staged>(p).x) * p.batch, Staged::kThreads, Staged::stage_bytes<T>()))
         return selective_scan_block_fwd_run<Staged, T, Flags>(p);
