@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <stdexcept>
 
 #include "csp/correlation.h"
 #include "csp/permutation.h"
@@ -14,6 +15,7 @@
 #include "model/classifier.h"
 #include "model/generation.h"
 #include "ops/options.h"
+#include "ops/step_graphs.h"
 #include "peft/peft_model.h"
 #include "sdm/prune.h"
 #include "../sdm/prune_test_util.h"
@@ -103,6 +105,75 @@ TEST(GpuCodesign, ProfileGraphTrainingStepTrainsLikeTheEagerStep) {
   const auto a = models[0]->named_parameters(), b = models[1]->named_parameters();
   ASSERT_EQ(a.size(), b.size());
   for (const auto& p : a) EXPECT_TRUE(torch::equal(p.value(), b[p.key()])) << p.key();
+}
+
+// Several models' graphed training steps sharing one memory pool and stream (what `profile` does with
+// several --model arguments), their samples interleaved: each model's weights after four samples are
+// bit for bit those of the same model stepped eagerly alone. A replay that wrote into memory another
+// graph still uses, or a capture that took a block still live, would change some model's numbers. Two
+// widths (dense, and half of the channels pruned), so that the graphs' blocks differ.
+TEST(GpuCodesign, GraphTrainingStepsSharingOnePoolTrainLikeEagerSteps) {
+  MCD_SKIP_IF_NO_CUDA();
+  const test::DeterministicScope deterministic;
+  MambaLM gated = random_model(tiny_config("hard_concrete"), 21);
+  auto make = [&](int which) {
+    MambaLM m = which == 0 ? random_model(tiny_config(""), 20) : sdm::apply_plan(*gated, sdm::plan_topk(*gated, 0.5));
+    m->to(torch::kCUDA, at::kFloat);
+    return m;
+  };
+  infer::ProfileCase eager_case{infer::CaseKind::kTrain, 2, 64}, graph_case = eager_case;
+  graph_case.cuda_graph = true;
+  std::vector<MambaLM> eager, graphed;
+  for (int which = 0; which < 2; ++which) {
+    eager.push_back(make(which));
+    infer::CaseRunner r(eager.back(), eager_case, torch::kCUDA, 0, true);
+    for (int i = 0; i < 4; ++i) r.run_ms();
+  }
+  {
+    for (int which = 0; which < 2; ++which) graphed.push_back(make(which));
+    infer::CaseRunner first(graphed[0], graph_case, torch::kCUDA, 0, true);
+    infer::CaseRunner second(graphed[1], graph_case, torch::kCUDA, 0, true, &first);
+    for (int i = 0; i < 4; ++i) {  // eager warm-ups, then each captured in turn, then replays
+      first.run_ms();
+      second.run_ms();
+    }
+  }
+  for (int which = 0; which < 2; ++which) {
+    const auto a = eager[which]->named_parameters(), b = graphed[which]->named_parameters();
+    ASSERT_EQ(a.size(), b.size());
+    for (const auto& p : a) EXPECT_TRUE(torch::equal(p.value(), b[p.key()])) << "model " << which << " " << p.key();
+  }
+}
+
+// An error inside a capture (out of memory, an operation a capture cannot hold) ends the capture and
+// reaches the caller naming the step's key. It once reached the destructor's synchronize on a stream
+// still capturing, which terminated the process (four 370M models on an 80 GB H100). Afterwards the
+// device runs eager work again, and the object goes without an error.
+TEST(GpuCodesign, StepGraphsEndACaptureThatThrowsAndNameTheKey) {
+  MCD_SKIP_IF_NO_CUDA();
+  MambaLM m = random_model(tiny_config(""), 22);
+  m->to(torch::kCUDA, at::kFloat);
+  const at::Tensor ids = tokens(2, 9, 512, 23).to(torch::kCUDA);
+  {
+    ops::StepGraphs graphs(torch::kCUDA, m->parameters());
+    graphs.zero_gradients();
+    graphs.forward_backward("k", [&] { return m->loss(ids); });  // eager: the key's first step
+    graphs.zero_gradients();
+    try {
+      graphs.forward_backward("k", [&]() -> at::Tensor {
+        m->loss(ids);
+        throw std::runtime_error("injected failure");
+      });
+      ADD_FAILURE() << "the capture's error was swallowed";
+    } catch (const std::exception& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("'k'"), std::string::npos) << what;
+      EXPECT_NE(what.find("injected failure"), std::string::npos) << what;
+    }
+    EXPECT_EQ(graphs.graphs(), 0);
+    EXPECT_TRUE(torch::isfinite(m->loss(ids)).item<bool>());  // the stream runs and syncs again
+  }
+  EXPECT_TRUE(torch::isfinite(m->loss(ids)).item<bool>());
 }
 
 // Greedy tokens from CUDA-graph replay against the eager step-by-step generator on the same device:
