@@ -117,7 +117,8 @@ CaseRunner::CaseRunner(MambaLM model, const ProfileCase& c, torch::Device device
     // second is captured.
     if (c.cuda_graph) {
       const ops::StepGraphs* other = share_graph_memory_with ? share_graph_memory_with->s_->train_graph.get() : nullptr;
-      s_->train_graph = std::make_unique<ops::StepGraphs>(device, model_->parameters(), 16, other);
+      s_->train_graph = std::make_unique<ops::StepGraphs>(device, model_->parameters(),
+                                                         ops::StepGraphs::kDefaultMaxGraphs, other);
     }
   } else {
     model_->eval();

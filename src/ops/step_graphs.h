@@ -38,7 +38,8 @@ class StepGraphs {
   // models' steps replayed one after another, as `profile` interleaves them: the graphs then hold
   // the largest step's activations, not their sum). Safe by the invariants above: replays on one
   // stream never overlap, and nothing in the pool outlives a replay.
-  StepGraphs(const torch::Device& device, std::vector<at::Tensor> params, int64_t max_graphs = 16,
+  static constexpr int64_t kDefaultMaxGraphs = 16;
+  StepGraphs(const torch::Device& device, std::vector<at::Tensor> params, int64_t max_graphs = kDefaultMaxGraphs,
              const StepGraphs* share_memory_with = nullptr);
   ~StepGraphs();  // the last owner of the side stream waits for it, then restores the previous stream
   StepGraphs(const StepGraphs&) = delete;

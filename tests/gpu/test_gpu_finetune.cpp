@@ -29,7 +29,7 @@ std::vector<double> logged_losses(const std::string& metrics) {
 }
 
 TEST(GpuFinetune, GraphStepsRepeatTheEagerStepsBitForBit) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device in this build or on this machine";
+  MCD_SKIP_IF_NO_CUDA();
   const test::DeterministicScope deterministic;
   test::TempDir tmp;
   test::write_keyword_task(tmp.file("train.jsonl"), 200, 1);

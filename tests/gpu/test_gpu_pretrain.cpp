@@ -34,7 +34,7 @@ std::vector<std::pair<double, double>> pretrain_records(const std::string& metri
 }
 
 TEST(GpuPretrain, GraphStepsRepeatTheEagerStepsBitForBit) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device in this build or on this machine";
+  MCD_SKIP_IF_NO_CUDA();
   try {
     data::BpeTokenizer::default_gpt2_dir();
   } catch (const std::exception&) {

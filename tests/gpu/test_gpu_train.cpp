@@ -33,7 +33,7 @@ struct Net : torch::nn::Module {
 };
 
 TEST(GpuTrain, FusedAdamWMatchesTheReference) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  MCD_SKIP_IF_NO_CUDA();
   train::OptimizerSettings s;
   s.lr = 3e-3;
   s.weight_decay = 0.1;
@@ -85,7 +85,7 @@ TEST(GpuTrain, FusedAdamWMatchesTheReference) {
 }
 
 TEST(GpuTrain, ClippingOnTheDeviceMatchesTheReference) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  MCD_SKIP_IF_NO_CUDA();
   for (const double max_norm : {0.5, 1e6, std::numeric_limits<double>::infinity()}) {
     Net a(3), b(3);
     a.to(torch::kCUDA);
@@ -116,7 +116,7 @@ TEST(GpuTrain, ClippingOnTheDeviceMatchesTheReference) {
 // through the same products; deterministic algorithms, so the scan's and conv's weight-gradient sums
 // do not take atomics' run-to-run order); the peaks must fall by at least what is no longer kept.
 TEST(GpuTrain, RecomputingNormedInputsAndWeightCastsGivesTheSameGradientsInLessMemory) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  MCD_SKIP_IF_NO_CUDA();
   ModelConfig c = model_preset("mamba-tiny");
   c.vocab_size = 257;
   c.n_layer = 4;
