@@ -37,7 +37,8 @@ class ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntropy
     at::Tensor dhidden, dweight;
     if (want_grad) {
       dhidden = at::empty(hidden.sizes(), hidden.options().dtype(acc));
-      dweight = at::zeros(weight.sizes(), weight.options().dtype(acc));
+      // Allocated, not zeroed: the first chunk's product writes it (no memset, no read of zeros).
+      dweight = at::empty(weight.sizes(), weight.options().dtype(acc));
     }
     for (int64_t start = 0; start < T; start += chunk) {
       const int64_t n = std::min(chunk, T - start);
@@ -47,7 +48,8 @@ class ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntropy
       total += cross_entropy_rows(logits, targets.narrow(0, start, n), inv_T, want_grad).sum().to(acc);
       if (!want_grad) continue;
       dhidden.narrow(0, start, n).copy_(at::matmul(logits, w));
-      if (mm == acc) dweight.addmm_(logits.t(), h);
+      if (start == 0) mm_fp32_out(dweight, logits.t(), h);  // the first chunk writes the sum's start
+      else if (mm == acc) dweight.addmm_(logits.t(), h);
       else addmm_fp32_(dweight, logits.t(), h);  // low-precision operands, fp32 sum over chunks
     }
     ctx->saved_data["dhidden"] = dhidden;

@@ -44,6 +44,21 @@ inline at::Tensor mm_fp32(const at::Tensor& a, const at::Tensor& b) {
 #endif
   return at::mm(a, b).to(at::kFloat);
 }
+// out = a·b for an fp32 out whose contents are ignored (it may be uninitialised): from bf16/fp16
+// CUDA operands cuBLAS writes fp32 straight into it (addmm's out_dtype overload with beta = 0, which
+// does not read C; LibTorch 2.9+); else a product into it (same dtype) or a product and a copy.
+inline void mm_fp32_out(at::Tensor& out, const at::Tensor& a, const at::Tensor& b) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 9)
+  const auto t = a.scalar_type();
+  if (a.is_cuda() && (t == at::kBFloat16 || t == at::kHalf) && b.scalar_type() == t &&
+      out.scalar_type() == at::kFloat) {
+    at::addmm_out(out, out, a, b, at::kFloat, /*beta=*/0, /*alpha=*/1);
+    return;
+  }
+#endif
+  if (a.scalar_type() == out.scalar_type() && b.scalar_type() == out.scalar_type()) at::mm_out(out, a, b);
+  else out.copy_(at::mm(a, b));
+}
 // acc += a·b for an fp32 acc: one cuBLAS call from bf16/fp16 CUDA operands (addmm's out_dtype
 // overload, LibTorch 2.9+), else a product in the operands' dtype and an add.
 inline void addmm_fp32_(at::Tensor& acc, const at::Tensor& a, const at::Tensor& b) {

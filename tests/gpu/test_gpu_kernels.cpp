@@ -35,6 +35,7 @@
 #ifdef MCD_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 
+#include "ops/cuda/cross_entropy_params.h"
 #include "ops/cuda/ops_cuda.h"
 #include "ops/cuda/scan_params.h"
 #endif
@@ -1556,16 +1557,21 @@ TEST(GpuAutocastLinear, MatchesAutocastLinearWithFp32WeightGradient) {
 
 // The row-wise cross-entropy kernel against the float64 composite: loss and the in-place
 // gradient, fp32/fp16/bf16, vocabularies that do and do not allow 16-byte loads (1, 7, 1003,
-// 50280), a row stride larger than the vocabulary, and targets at both ends.
+// 50277, 50280, 70001), row strides of exactly the vocabulary, 3 more, and the next whole 16-byte
+// vector (the shared-memory kernel's last V mod 8 elements read from global memory), and targets
+// at both ends. Both kernels run: the row in shared memory (16-bit rows of ≤ 110 KB in 16-byte
+// vectors) and the two global passes (fp32 at 50k, bf16 at 70,001, unaligned strides).
 TEST(GpuCrossEntropyRows, KernelMatchesFloat64Composite) {
   MCD_SKIP_IF_NO_CUDA();
+  int smem_cases = 0, global_cases = 0;
   for (at::ScalarType dt : {at::kFloat, at::kHalf, at::kBFloat16}) {
-    for (int64_t V : {1, 7, 1003, 50280}) {
-      for (bool padded : {false, true}) {
-        torch::manual_seed(V + int(dt));
+    for (int64_t V : {1, 7, 1003, 50277, 50280, 70001}) {
+      const int64_t per_vec = 16 / int64_t(c10::elementSize(dt));
+      for (int64_t pad : {int64_t(0), int64_t(3), (per_vec - V % per_vec) % per_vec}) {
+        torch::manual_seed(V + int(dt) + 7 * pad);
         const int64_t rows = 5;
         const auto cuda = torch::TensorOptions().device(torch::kCUDA);
-        at::Tensor big = (torch::randn({rows, V + (padded ? 3 : 0)}, cuda) * 4).to(dt);
+        at::Tensor big = (torch::randn({rows, V + pad}, cuda) * 4).to(dt);
         at::Tensor x = big.narrow(1, 0, V);
         at::Tensor t = torch::randint(0, V, {rows}, cuda.dtype(torch::kLong));
         t[0] = 0;
@@ -1574,32 +1580,41 @@ TEST(GpuCrossEntropyRows, KernelMatchesFloat64Composite) {
         at::Tensor g64 = x64.clone();
         const at::Tensor ref = ops::cross_entropy_rows_composite(g64, t.cpu(), 0.125, true);
         ASSERT_TRUE(ops::cuda::cross_entropy_rows_supported(x));
-        const at::Tensor tail_before = padded ? big.narrow(1, V, 3).clone() : at::Tensor();
+        const bool vectorized = ((V + pad) * int64_t(c10::elementSize(dt))) % 16 == 0;  // as the host op decides
+        (ops::cuda::cross_entropy_rows_in_smem(vectorized, V, int(c10::elementSize(dt))) ? smem_cases : global_cases)++;
+        const at::Tensor tail_before = pad > 0 ? big.narrow(1, V, pad).clone() : at::Tensor();
         const at::Tensor loss = ops::cuda::cross_entropy_rows_cuda(x, t, 0.125, true);
-        const std::string what = std::string(c10::toString(dt)) + " V=" + std::to_string(V) + (padded ? " padded" : "");
+        const std::string what =
+            std::string(c10::toString(dt)) + " V=" + std::to_string(V) + " pad=" + std::to_string(pad);
         EXPECT_EQ(loss.scalar_type(), at::kFloat);
         EXPECT_LT(test::rel_err(loss.cpu().to(at::kDouble), ref), 1e-5) << what;
         // The gradient is rounded to the logits' dtype once: [Rounding-flip bounds] (vs float64,
         // one rounding of ≤ 2^-8 / 2^-11 relative, inside the same bounds).
         const double tol = dt == at::kFloat ? 1e-5 : dt == at::kHalf ? 2e-3 : 1e-2;
         EXPECT_LT(test::rel_err(x.cpu().to(at::kDouble), g64), tol) << what;
-        if (padded) EXPECT_TRUE(big.narrow(1, V, 3).equal(tail_before)) << what;  // padding untouched
+        if (pad > 0) EXPECT_TRUE(big.narrow(1, V, pad).equal(tail_before)) << what;  // padding untouched
       }
     }
   }
+  EXPECT_GE(smem_cases, 8);    // e.g. fp16/bf16 at 50,277 (padded to a vector) and 50,280
+  EXPECT_GE(global_cases, 8);  // fp32 at 50k, 70,001, strides of V + 3
 }
 
 // The fused residual add + RMSNorm against the float64 composite, forward and every gradient,
-// with and without the mixer output, fp32/bf16/fp16 mixer outputs and fp32/bf16 normed outputs,
-// widths that take the scalar kernels (77, 3) and the vectorised ones (768 … 2052).
+// with and without the mixer output, with and without a gradient flowing into the residual output,
+// fp32/bf16/fp16 mixer outputs and fp32/bf16 normed outputs, widths that take the scalar kernels
+// (77, 3), the vectorised ones with the row in registers (768, 1024) and without (1536, 2052).
 TEST(GpuAddRmsNorm, FusedMatchesFloat64CompositeWithGradients) {
   MCD_SKIP_IF_NO_CUDA();
   struct Case {
     int64_t b, l, d;
     bool prev;
     at::ScalarType prev_t, out_t;
+    bool residual_grad = true;  // false: only normed has a gradient (no incoming residual gradient)
   };
   const Case cases[] = {{3, 5, 77, true, at::kBFloat16, at::kBFloat16},
+                        {2, 300, 768, true, at::kBFloat16, at::kBFloat16, false},
+                        {1, 9, 77, true, at::kFloat, at::kFloat, false},
                         {2, 300, 768, true, at::kFloat, at::kFloat},
                         {1, 7, 1024, false, at::kFloat, at::kBFloat16},
                         {2, 33, 768, true, at::kHalf, at::kFloat},
@@ -1626,18 +1641,25 @@ TEST(GpuAddRmsNorm, FusedMatchesFloat64CompositeWithGradients) {
     const ops::AddNormOut k = ops::add_rms_norm(r_k, p_k, w_k, 1e-5, c.out_t);
     EXPECT_EQ(k.normed.scalar_type(), c.out_t);
     EXPECT_EQ(k.residual.scalar_type(), at::kFloat);
-    torch::autograd::backward({k.normed, k.residual}, {g_normed.to(torch::kCUDA), g_res.to(torch::kCUDA)});
+    if (c.residual_grad)
+      torch::autograd::backward({k.normed, k.residual}, {g_normed.to(torch::kCUDA), g_res.to(torch::kCUDA)});
+    else
+      torch::autograd::backward({k.normed}, {g_normed.to(torch::kCUDA)});
     // float64 reference from the same rounded inputs.
     const at::Tensor r_r = r_k.detach().cpu().to(at::kDouble).requires_grad_(true);
     const at::Tensor p_r = c.prev ? p_k.detach().cpu().to(at::kDouble).requires_grad_(true) : at::Tensor();
     const at::Tensor w_r = w_k.detach().cpu().to(at::kDouble).requires_grad_(true);
     const ops::AddNormOut r = ops::add_rms_norm_composite(r_r, p_r, w_r, 1e-5, at::kDouble);
-    torch::autograd::backward({r.normed, r.residual}, {g_normed.to(at::kDouble), g_res.to(at::kDouble)});
+    if (c.residual_grad)
+      torch::autograd::backward({r.normed, r.residual}, {g_normed.to(at::kDouble), g_res.to(at::kDouble)});
+    else
+      torch::autograd::backward({r.normed}, {g_normed.to(at::kDouble)});
     const bool f32 = c.out_t == at::kFloat && (!c.prev || c.prev_t == at::kFloat);
     // Low-precision outputs are rounded once from fp32 (vs float64 from the same rounded inputs):
     // [Rounding-flip bounds]; fp32: sums over d ≤ 2048 terms, ~√d·2^-24 ≪ 1e-5.
     const double tol = f32 ? 1e-5 : 1e-2;
-    const std::string what = "d=" + std::to_string(c.d) + (c.prev ? " with prev" : " no prev");
+    const std::string what = "d=" + std::to_string(c.d) + (c.prev ? " with prev" : " no prev") +
+                             (c.residual_grad ? "" : ", normed's gradient only");
     EXPECT_LT(test::rel_err(k.normed, r.normed), tol) << what;
     EXPECT_LT(test::rel_err(k.residual, r.residual), 1e-6) << what;
     EXPECT_LT(test::rel_err(r_k.grad(), r_r.grad()), 1e-5) << what;  // fp32 from the rounded inputs

@@ -5,7 +5,8 @@
 //   groups in registers, so a row of up to 1024 elements is read from global memory once; the
 //   forward then issues every load of a row (residual, prev, weight) before its first store: with
 //   loads and stores interleaved the compiler must assume they alias and walks a row's groups one
-//   L2 round trip at a time (4.7 µs for 64 rows of 768, H200, PERF_NOTES "Twelfth session");
+//   L2 round trip at a time (4.7 µs for 64 rows of 768, H200, PERF_NOTES "Twelfth session"); the
+//   backward likewise issues a row's loads (dy, x, the incoming residual gradient) first;
 // - scalar, any width: a row is read twice (the second read hits L1/L2).
 // The weight gradient is summed per warp in shared memory, then per block in warp order
 // (deterministic), and the host sums the per-block partials.
@@ -223,6 +224,58 @@ __global__ void __launch_bounds__(32 * kAddNormWarps) add_norm_bwd_vec_kernel(Ad
   float* my_dw = s_dw + warp * D;
   for (int64_t j = lane; j < D; j += 32) my_dw[j] = 0.f;
   __syncwarp();
+  if (n4 <= 32 * kAddNormCache) {
+    // The whole row in registers, every global load of a row (dy, x, the incoming residual gradient)
+    // issued before its first store: the loop below, with loads and stores interleaved, walked a row
+    // one HBM round trip per 4-element group (72 µs for 16,384 rows of 768 on an H200, against ~45
+    // for its 200 MB of traffic; PERF_NOTES "Fourteenth session" trace).
+    for (int64_t row = int64_t(blockIdx.x) * kAddNormWarps + warp; row < p.rows;
+         row += int64_t(gridDim.x) * kAddNormWarps) {
+      const int64_t o4 = row * n4;
+      const float r = p.rstd[row];
+      float g[kAddNormCache][4], x[kAddNormCache][4], dr[kAddNormCache][4];
+#pragma unroll
+      for (int c = 0; c < kAddNormCache; ++c) {
+        const int64_t j4 = lane + 32 * c;
+        if (j4 >= n4) break;
+        load4(dy, o4 + j4, g[c]);
+        load4(p.residual_out, o4 + j4, x[c]);
+        if (p.dresidual_out != nullptr) load4(p.dresidual_out, o4 + j4, dr[c]);
+        else dr[c][0] = dr[c][1] = dr[c][2] = dr[c][3] = 0.f;
+      }
+      float dot = 0.f;  // Σ_j (dy·w)_j · x̂_j, in the order of the loop below (the same bits)
+#pragma unroll
+      for (int c = 0; c < kAddNormCache; ++c) {
+        const int64_t j4 = lane + 32 * c;
+        if (j4 >= n4) break;
+        float w[4];
+        load4(weight, j4, w);
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+          x[c][k] *= r;
+          dot = fmaf(g[c][k] * w[k], x[c][k], dot);
+        }
+      }
+      dot = warp_sum(dot) / float(D);
+#pragma unroll
+      for (int c = 0; c < kAddNormCache; ++c) {
+        const int64_t j4 = lane + 32 * c;
+        if (j4 >= n4) break;
+        float w[4], dx[4];
+        load4(weight, j4, w);
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+          dx[k] = fmaf(r, fmaf(-x[c][k], dot, g[c][k] * w[k]), dr[c][k]);
+          my_dw[4 * j4 + k] = fmaf(g[c][k], x[c][k], my_dw[4 * j4 + k]);
+        }
+        store4(p.dresidual_in, o4 + j4, dx);
+        if (dprev != nullptr) store4(dprev, o4 + j4, dx);
+      }
+    }
+    __syncthreads();
+    store_dweight_partial(p, s_dw);
+    return;
+  }
   for (int64_t row = int64_t(blockIdx.x) * kAddNormWarps + warp; row < p.rows;
        row += int64_t(gridDim.x) * kAddNormWarps) {
     const int64_t o4 = row * n4;

@@ -12,7 +12,16 @@
 
 namespace mcd::ops::cuda {
 
-constexpr int kCrossEntropyThreads = 256;  // one block per row
+constexpr int kCrossEntropyThreads = 256;      // one block per row (rows read twice from global memory)
+constexpr int kCrossEntropySmemThreads = 512;  // one block per row kept in shared memory
+// Largest row (whole 16-byte vectors) kept in shared memory: two such blocks per SM on sm_90
+// (227 KB of shared memory per block, 228 KB per SM); a GPT-2 vocabulary in bf16 is 100,560 bytes.
+constexpr long long kCrossEntropyRowSmemBytes = 110 * 1024;
+
+// Whether a row of `vocab` elements of `elem_bytes` goes through the shared-memory kernel.
+inline bool cross_entropy_rows_in_smem(bool vectorized, long long vocab, int elem_bytes) {
+  return vectorized && vocab * elem_bytes >= 16 && (vocab * elem_bytes / 16) * 16 <= kCrossEntropyRowSmemBytes;
+}
 
 struct CrossEntropyRowsParams {
   DType dtype = DType::kFloat32;
