@@ -8,6 +8,7 @@
 #include "ops/causal_conv1d.h"
 #include "ops/chunked_cross_entropy.h"
 #include "ops/decode_linear.h"
+#include "ops/embedding.h"
 #include "ops/gradient_wanted.h"
 #include "ops/graph_capture.h"
 #include "ops/mamba_inner.h"
@@ -363,7 +364,7 @@ at::Tensor MambaBackboneImpl::forward(const at::Tensor& input_ids, InferenceCach
     MCD_CHECK(lo >= 0 && hi < config.vocab_size, "token ids must be in [0, ", config.vocab_size,
               "), got range [", lo, ", ", hi, "]");
   }
-  at::Tensor residual = embeddings->forward(input_ids);   // (B, L, D)
+  at::Tensor residual = ops::embedding(embeddings->weight, input_ids);  // (B, L, D); backward: ops/embedding.h
   if (config.residual_in_fp32 && residual.scalar_type() != at::kDouble) residual = residual.to(at::kFloat);
   if (cache) {
     cache->layers.resize(blocks.size());

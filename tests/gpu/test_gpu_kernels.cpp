@@ -24,6 +24,7 @@
 #include "ops/causal_conv1d.h"
 #include "ops/chunked_cross_entropy.h"
 #include "ops/decode_linear.h"
+#include "ops/embedding.h"
 #include "ops/mamba_inner.h"
 #include "ops/options.h"
 #include "ops/cpu/causal_conv_cpu.h"
@@ -1598,6 +1599,47 @@ TEST(GpuCrossEntropyRows, KernelMatchesFloat64Composite) {
   }
   EXPECT_GE(smem_cases, 8);    // e.g. fp16/bf16 at 50,277 (padded to a vector) and 50,280
   EXPECT_GE(global_cases, 8);  // fp32 at 50k, 70,001, strides of V + 3
+}
+
+// The token-embedding gradient kernel (ops/cuda/embedding_backward.cu) against float64 sums: widths
+// that take the 16-byte path (768) and the scalar one (77, 3), a 50k vocabulary where most rows get
+// no id (written as exact zeros, never left unset) and a 13-row one where every row sums ~300
+// gradient rows; two calls give the same bits (fixed order), and the autograd op takes the kernel.
+// Bound: each entry is a sequential fp32 sum of k terms from 0, so |error| ≤ k·2⁻²⁴·Σ|terms| (first
+// order), k = the row's id count.
+TEST(GpuEmbedding, BackwardMatchesFloat64SumsAndRepeatsBitForBit) {
+  MCD_SKIP_IF_NO_CUDA();
+  int checked = 0;
+  for (int64_t V : {50280, 13}) {
+    for (int64_t D : {768, 77, 3}) {
+      torch::manual_seed(V + D);
+      const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+      at::Tensor ids = torch::randint(0, V, {2, 2048}, cuda.dtype(torch::kLong));
+      ids[0][5] = ids[1][7];  // a repeat even in the large vocabulary
+      const at::Tensor grad = torch::randn({2, 2048, D}, cuda);
+      ASSERT_TRUE(ops::cuda::embedding_backward_supported(grad, ids, V));
+      const at::Tensor a = ops::cuda::embedding_backward_cuda(grad, ids, V);
+      const at::Tensor b = ops::cuda::embedding_backward_cuda(grad, ids, V);
+      const std::string what = "V=" + std::to_string(V) + " D=" + std::to_string(D);
+      ASSERT_EQ(a.sizes(), (std::vector<int64_t>{V, D})) << what;
+      EXPECT_TRUE(a.equal(b)) << what;
+      const at::Tensor ids_c = ids.reshape({-1}).cpu(), g64 = grad.reshape({-1, D}).cpu().to(at::kDouble);
+      const at::Tensor ref = torch::zeros({V, D}, torch::kDouble).index_add_(0, ids_c, g64);
+      const at::Tensor abs_sum = torch::zeros({V, D}, torch::kDouble).index_add_(0, ids_c, g64.abs());
+      const at::Tensor count = torch::bincount(ids_c, {}, V).to(at::kDouble).unsqueeze(1);
+      const at::Tensor bound = count * std::ldexp(1.0, -24) * abs_sum * 1.01;
+      const at::Tensor err = (a.cpu().to(at::kDouble) - ref).abs();
+      EXPECT_TRUE((err <= bound).all().item<bool>()) << what << ": max excess " << (err - bound).max().item<double>();
+      const at::Tensor absent = count.squeeze(1) == 0;
+      if (absent.any().item<bool>()) EXPECT_EQ(a.cpu().index({absent}).abs().max().item<float>(), 0.f) << what;
+      // The autograd op runs the same kernel.
+      at::Tensor w = torch::randn({V, D}, cuda).requires_grad_(true);
+      ops::embedding(w, ids).backward(grad);
+      EXPECT_TRUE(w.grad().equal(a)) << what;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 6);
 }
 
 // The fused residual add + RMSNorm against the float64 composite, forward and every gradient,

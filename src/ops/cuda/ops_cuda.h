@@ -212,4 +212,9 @@ bool cross_entropy_rows_supported(const at::Tensor& logits);
 at::Tensor cross_entropy_rows_cuda(const at::Tensor& logits, const at::Tensor& targets, double grad_scale,
                                    bool write_grad);
 
+// Gradient of a token-embedding table (ops/embedding.h, embedding_backward): (vocab, dim) fp32 sums of
+// grad's rows per id, in input order (deterministic), every row written.
+bool embedding_backward_supported(const at::Tensor& grad, const at::Tensor& ids, int64_t vocab);
+at::Tensor embedding_backward_cuda(const at::Tensor& grad, const at::Tensor& ids, int64_t vocab);
+
 }  // namespace mcd::ops::cuda
