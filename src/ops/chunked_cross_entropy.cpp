@@ -69,7 +69,10 @@ class ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntropy
     const auto ht = static_cast<at::ScalarType>(ctx->saved_data["hidden_type"].toInt());
     const auto wt = static_cast<at::ScalarType>(ctx->saved_data["weight_type"].toInt());
     const at::Tensor g = grad_out[0].to(dhidden.scalar_type());
-    return {(dhidden * g).to(ht), (dweight * g).to(wt), at::Tensor(), at::Tensor(), at::Tensor()};
+    // Scaled and cast in one pass (the product in fp32, rounded once to the hidden's dtype).
+    at::Tensor dh = at::empty(dhidden.sizes(), dhidden.options().dtype(ht));
+    at::mul_out(dh, dhidden, g);
+    return {dh, (dweight * g).to(wt), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 

@@ -30,6 +30,20 @@ TEST(ChunkedCrossEntropy, MatchesFullLogitsValueAndGradients) {
 
 // The row-wise step (loss and the in-place gradient) against log-softmax and its autograd
 // gradient, float64, with an odd vocabulary and targets at both ends.
+// A bf16 hidden state (what the final norm hands the head under CUDA autocast) gets its gradient in
+// bf16: the fp32 gradient of the same values, scaled and rounded once.
+TEST(ChunkedCrossEntropy, LowPrecisionHiddenGetsTheFloat32GradientRoundedOnce) {
+  torch::manual_seed(5);
+  const at::Tensor h_bf16 = torch::randn({9, 8}).to(at::kBFloat16).requires_grad_(true);
+  const at::Tensor h_f32 = h_bf16.detach().to(at::kFloat).requires_grad_(true);
+  const at::Tensor w = torch::randn({13, 8});
+  const at::Tensor t = torch::randint(0, 13, {9}, torch::kLong);
+  (ops::chunked_cross_entropy(h_bf16, w, t, 4) * 3.0).backward();
+  (ops::chunked_cross_entropy(h_f32, w, t, 4) * 3.0).backward();
+  EXPECT_EQ(h_bf16.grad().scalar_type(), at::kBFloat16);
+  EXPECT_TRUE(h_bf16.grad().equal(h_f32.grad().to(at::kBFloat16)));
+}
+
 TEST(ChunkedCrossEntropy, RowStepMatchesLogSoftmaxAndItsGradient) {
   torch::manual_seed(23);
   const auto o = torch::TensorOptions().dtype(at::kDouble);
