@@ -55,6 +55,46 @@ struct Vec {  // 16 bytes of T
   };
 };
 
+// A block's (max, sum) partials combined: warp partials through shared memory, then warp 0's
+// shuffles. Every thread returns the row's log2-sum-exp.
+template <int kThreads>
+__device__ __forceinline__ float block_lse2(MaxSum acc, MaxSum* s_part, float* s_lse2) {
+#pragma unroll
+  for (int d = 16; d >= 1; d /= 2) {
+    const MaxSum o{__shfl_xor_sync(kFullMask, acc.m, d), __shfl_xor_sync(kFullMask, acc.s, d)};
+    acc = combine(acc, o);
+  }
+  if (threadIdx.x % 32 == 0) s_part[threadIdx.x / 32] = acc;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    constexpr int kWarps = kThreads / 32;
+    MaxSum t = threadIdx.x < kWarps ? s_part[threadIdx.x] : MaxSum{-INFINITY, 0.f};
+#pragma unroll
+    for (int d = 16; d >= 1; d /= 2) {
+      const MaxSum o{__shfl_xor_sync(kFullMask, t.m, d), __shfl_xor_sync(kFullMask, t.s, d)};
+      t = combine(t, o);
+    }
+    if (threadIdx.x == 0) *s_lse2 = t.m + log2f(t.s);
+  }
+  __syncthreads();
+  return *s_lse2;
+}
+
+// Thread 0 writes the row's loss (NaN for a target outside [0, V)) from its log2-sum-exp.
+template <typename T>
+__device__ __forceinline__ void store_row_loss(const CrossEntropyRowsParams& p, int64_t row, const T* x, float lse2,
+                                               int64_t tgt) {
+  if (threadIdx.x != 0) return;
+  const bool ok = tgt >= 0 && tgt < p.vocab;
+  p.loss[row] = ok ? lse2 * (1.f / kLog2e) - to_float(x[ok ? tgt : 0]) : NAN;
+}
+
+// d(loss · scale)/d(logit) of one element: softmax minus the one-hot.
+__device__ __forceinline__ float logit_gradient(float logit, float lse2, float scale, bool is_target) {
+  const float g = exp2f(fmaf(logit, kLog2e, -lse2)) * scale;
+  return is_target ? g - scale : g;
+}
+
 template <typename T>
 __global__ void __launch_bounds__(kCrossEntropyThreads) cross_entropy_rows_kernel(CrossEntropyRowsParams p) {
   constexpr int kN = Vec<T>::kN;
@@ -79,67 +119,22 @@ __global__ void __launch_bounds__(kCrossEntropyThreads) cross_entropy_rows_kerne
     const float f[1] = {to_float(x[i]) * kLog2e};
     absorb(acc, f);
   }
-#pragma unroll
-  for (int d = 16; d >= 1; d /= 2) {
-    const MaxSum o{__shfl_xor_sync(kFullMask, acc.m, d), __shfl_xor_sync(kFullMask, acc.s, d)};
-    acc = combine(acc, o);
-  }
-  if (threadIdx.x % 32 == 0) s_part[threadIdx.x / 32] = acc;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    MaxSum t = s_part[0];
-    for (int w = 1; w < kCrossEntropyThreads / 32; ++w) t = combine(t, s_part[w]);
-    const float lse2 = t.m + log2f(t.s);
-    const int64_t tgt = p.targets[row];
-    const bool ok = tgt >= 0 && tgt < V;
-    p.loss[row] = ok ? lse2 * (1.f / kLog2e) - to_float(x[ok ? tgt : 0]) : NAN;
-    s_lse2 = lse2;
-  }
-  if (!p.write_grad) return;
-  __syncthreads();
-  const float lse2 = s_lse2, scale = p.grad_scale;
+  const float lse2 = block_lse2<kCrossEntropyThreads>(acc, s_part, &s_lse2);
   const int64_t tgt = p.targets[row];
+  store_row_loss(p, row, x, lse2, tgt);
+  if (!p.write_grad) return;
+  __syncthreads();  // the target's logit is read above before any thread overwrites it
+  const float scale = p.grad_scale;
   for (int64_t i = threadIdx.x; i < n_vec; i += kCrossEntropyThreads) {
     Vec<T> v;
     v.raw = reinterpret_cast<const uint4*>(x)[i];
 #pragma unroll
-    for (int k = 0; k < kN; ++k) {
-      float g = exp2f(fmaf(to_float(v.v[k]), kLog2e, -lse2)) * scale;
-      if (i * kN + k == tgt) g -= scale;
-      v.v[k] = from_float<T>(g);
-    }
+    for (int k = 0; k < kN; ++k)
+      v.v[k] = from_float<T>(logit_gradient(to_float(v.v[k]), lse2, scale, i * kN + k == tgt));
     reinterpret_cast<uint4*>(x)[i] = v.raw;
   }
-  for (int64_t i = tail0 + threadIdx.x; i < V; i += kCrossEntropyThreads) {
-    float g = exp2f(fmaf(to_float(x[i]), kLog2e, -lse2)) * scale;
-    if (i == tgt) g -= scale;
-    x[i] = from_float<T>(g);
-  }
-}
-
-// A block's (max, sum) partials combined: warp partials through shared memory, then warp 0's
-// shuffles. Every thread returns the row's log2-sum-exp.
-template <int kThreads>
-__device__ __forceinline__ float block_lse2(MaxSum acc, MaxSum* s_part, float* s_lse2) {
-#pragma unroll
-  for (int d = 16; d >= 1; d /= 2) {
-    const MaxSum o{__shfl_xor_sync(kFullMask, acc.m, d), __shfl_xor_sync(kFullMask, acc.s, d)};
-    acc = combine(acc, o);
-  }
-  if (threadIdx.x % 32 == 0) s_part[threadIdx.x / 32] = acc;
-  __syncthreads();
-  if (threadIdx.x < 32) {
-    constexpr int kWarps = kThreads / 32;
-    MaxSum t = threadIdx.x < kWarps ? s_part[threadIdx.x] : MaxSum{-INFINITY, 0.f};
-#pragma unroll
-    for (int d = 16; d >= 1; d /= 2) {
-      const MaxSum o{__shfl_xor_sync(kFullMask, t.m, d), __shfl_xor_sync(kFullMask, t.s, d)};
-      t = combine(t, o);
-    }
-    if (threadIdx.x == 0) *s_lse2 = t.m + log2f(t.s);
-  }
-  __syncthreads();
-  return *s_lse2;
+  for (int64_t i = tail0 + threadIdx.x; i < V; i += kCrossEntropyThreads)
+    x[i] = from_float<T>(logit_gradient(to_float(x[i]), lse2, scale, i == tgt));
 }
 
 // The row in shared memory (p.vectorized; row bytes ≤ kCrossEntropyRowSmemBytes): thread j owns
@@ -184,10 +179,7 @@ __global__ void __launch_bounds__(kCrossEntropySmemThreads) cross_entropy_rows_s
   }
   const float lse2 = block_lse2<kThreads>(acc, s_part, &s_lse2);
   const int64_t tgt = p.targets[row];
-  if (threadIdx.x == 0) {
-    const bool ok = tgt >= 0 && tgt < p.vocab;
-    p.loss[row] = ok ? lse2 * (1.f / kLog2e) - to_float(x[ok ? tgt : 0]) : NAN;
-  }
+  store_row_loss(p, row, x, lse2, tgt);
   if (!p.write_grad) return;
   __syncthreads();  // the target's logit is read above before any thread overwrites it
   const float scale = p.grad_scale;
@@ -197,18 +189,11 @@ __global__ void __launch_bounds__(kCrossEntropySmemThreads) cross_entropy_rows_s
     v.raw = s_row[i];
     const int64_t tk = tgt - int64_t(i) * kN;  // the target's element of this vector, if in [0, kN)
 #pragma unroll
-    for (int k = 0; k < kN; ++k) {
-      float g = exp2f(fmaf(to_float(v.v[k]), kLog2e, -lse2)) * scale;
-      if (tk == k) g -= scale;
-      v.v[k] = from_float<T>(g);
-    }
+    for (int k = 0; k < kN; ++k) v.v[k] = from_float<T>(logit_gradient(to_float(v.v[k]), lse2, scale, tk == k));
     xw[i] = v.raw;
   }
-  for (int64_t i = tail0 + threadIdx.x; i < p.vocab; i += kThreads) {
-    float g = exp2f(fmaf(to_float(x[i]), kLog2e, -lse2)) * scale;
-    if (i == tgt) g -= scale;
-    x[i] = from_float<T>(g);
-  }
+  for (int64_t i = tail0 + threadIdx.x; i < p.vocab; i += kThreads)
+    x[i] = from_float<T>(logit_gradient(to_float(x[i]), lse2, scale, i == tgt));
 }
 
 }  // namespace

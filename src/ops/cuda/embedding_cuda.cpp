@@ -7,7 +7,6 @@
 #include <tuple>
 
 #include "ops/cuda/embedding_params.h"
-#include "ops/cuda/host_common.h"
 #include "ops/cuda/ops_cuda.h"
 #include "util/error.h"
 
