@@ -177,7 +177,7 @@ void CaseRunner::work() {
         return model_->loss(s_->ids);
       };
       if (s_->train_graph) {
-        s_->train_graph->zero_gradients();  // in place: the graph accumulates into these tensors
+        s_->train_graph->begin_step();  // the replay writes the gradients (ops/step_gradients.h)
         s_->train_graph->forward_backward("train", loss_of_batch);
       } else {
         s_->optimizer->zero_grad();

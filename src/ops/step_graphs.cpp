@@ -3,6 +3,7 @@
 
 #include <map>
 
+#include "ops/step_gradients.h"
 #include "util/error.h"
 
 #ifdef MCD_WITH_CUDA
@@ -56,8 +57,9 @@ struct StepGraphs::Impl {
   struct Entry {
     bool warmed = false;  // ran eagerly once
     std::unique_ptr<at::cuda::CUDAGraph> graph;
+    std::vector<bool> written;  // the parameters whose gradients its replay writes
   };
-  std::vector<at::Tensor> params;
+  StepGradients grads;
   int64_t max_graphs;
   std::shared_ptr<Shared> shared;
   at::Tensor loss;  // every graph copies its loss here (made outside the pool)
@@ -65,13 +67,21 @@ struct StepGraphs::Impl {
   int64_t captured = 0, replays = 0;
 
   Impl(std::vector<at::Tensor> p, int64_t max, std::shared_ptr<Shared> sh)
-      : params(std::move(p)), max_graphs(max), shared(std::move(sh)) {}
+      : grads(std::move(p)), max_graphs(max), shared(std::move(sh)) {}
+  ~Impl() {
+    // The buffers' memory belongs to the graphs' pool; a gradient read after this object is gone
+    // must not depend on it. (A destructor must not throw: see Shared.)
+    try {
+      grads.release();
+    } catch (const std::exception&) {
+    }
+  }
 
-  std::vector<at::Tensor> gradients() const {
-    std::vector<at::Tensor> g;
-    for (const auto& p : params)
-      if (p.grad().defined()) g.push_back(p.grad());
-    return g;
+  void replay(Entry& e) {
+    grads.prepare();
+    e.graph->replay();
+    grads.finish_replay(e.written);
+    ++replays;
   }
 };
 
@@ -100,38 +110,34 @@ StepGraphs::StepGraphs(const torch::Device& device, std::vector<at::Tensor> para
   MCD_CHECK(!shared || shared->stream.device_index() == (device.index() < 0 ? 0 : device.index()),
             "CUDA graphs can share memory only on one device");
   if (!shared) shared = std::make_shared<Shared>(device);
-  impl_ = std::make_unique<Impl>(std::move(params), max_graphs, std::move(shared));
+  std::vector<at::Tensor> trained;
+  for (auto& p : params)
+    if (p.requires_grad()) trained.push_back(std::move(p));
+  MCD_CHECK(!trained.empty(), "CUDA graphs of a training step need a parameter that requires a gradient");
+  impl_ = std::make_unique<Impl>(std::move(trained), max_graphs, std::move(shared));
 }
 
 StepGraphs::~StepGraphs() = default;  // the last owner of the shared stream waits for it
 
-void StepGraphs::zero_gradients() {
-  const std::vector<at::Tensor> g = impl_->gradients();
-  if (!g.empty()) at::_foreach_zero_(g);
-}
+void StepGraphs::begin_step() { impl_->grads.begin_step(); }
 
 at::Tensor StepGraphs::forward_backward(const std::string& key, const std::function<at::Tensor()>& loss_fn) {
   Impl& s = *impl_;
   Impl::Entry& e = s.entries[key];
   if (e.graph) {
-    e.graph->replay();
-    ++s.replays;
+    s.replay(e);
     return s.loss;
   }
   if (!e.warmed || s.captured >= s.max_graphs) {
+    s.grads.prepare();
     const at::Tensor loss = loss_fn();
     loss.backward();
+    s.grads.finish_eager();
     e.warmed = true;
     return loss.detach();
   }
-  // Every gradient exists before the capture (a parameter the eager steps left without one gets
-  // zeros), so the captured backward accumulates into tensors outside the graphs' pool.
-  std::vector<const void*> before;
-  for (auto& p : s.params) {
-    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-    before.push_back(p.grad().data_ptr());
-  }
-  if (!s.loss.defined()) s.loss = torch::zeros({}, s.params.front().options().dtype(at::kFloat));
+  if (!s.loss.defined()) s.loss = torch::zeros({}, s.grads.params().front().options().dtype(at::kFloat));
+  s.grads.prepare();  // a fresh step's old gradients go before the capture needs the memory
   s.shared->stream.synchronize();
   // The eager steps' cached blocks are of no use to the graph, whose allocations come from its own
   // pool: give them back first (several models' graphs did not fit beside them, 370M on an H100).
@@ -140,20 +146,19 @@ at::Tensor StepGraphs::forward_backward(const std::string& key, const std::funct
   graph->capture_begin(s.shared->pool);
   try {
     const at::Tensor loss = loss_fn();
-    loss.backward();
+    // Values, not accumulation: the replays rewrite these tensors (ops/step_gradients.h).
+    const std::vector<at::Tensor> g = torch::autograd::grad({loss}, s.grads.params(), {}, /*retain_graph=*/false,
+                                                            /*create_graph=*/false, /*allow_unused=*/true);
+    e.written = s.grads.adopt(g);
     s.loss.copy_(loss.detach());
   } catch (const std::exception& e) {
     abandon_capture(*graph, s.shared->stream);
     fail(cat("CUDA graph capture of the training step '", key, "' failed: ", e.what()));
   }
   graph->capture_end();
-  for (size_t i = 0; i < s.params.size(); ++i)
-    MCD_CHECK(s.params[i].grad().data_ptr() == before[i],
-              "CUDA graph capture: the backward replaced gradient tensor ", i, " instead of accumulating into it");
   e.graph = std::move(graph);
   ++s.captured;
-  e.graph->replay();
-  ++s.replays;
+  s.replay(e);
   return s.loss;
 }
 
@@ -167,7 +172,7 @@ StepGraphs::StepGraphs(const torch::Device& device, std::vector<at::Tensor>, int
   fail(cat("CUDA graphs need a CUDA build (this one has no CUDA); device ", device.str()));
 }
 StepGraphs::~StepGraphs() = default;
-void StepGraphs::zero_gradients() {}
+void StepGraphs::begin_step() {}
 at::Tensor StepGraphs::forward_backward(const std::string&, const std::function<at::Tensor()>&) {
   fail("CUDA graphs need a CUDA build");
 }

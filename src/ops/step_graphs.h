@@ -10,10 +10,14 @@
 // Invariants that make a replay the same step as an eager one:
 //   - everything runs on one side stream (capture cannot use the legacy default stream), held for
 //     the object's lifetime;
-//   - gradients are never freed or replaced: zeroed in place before each step (zero_gradients),
-//     and the captured backward accumulates into them in place (checked after each capture);
-//   - no tensor that outlives a replay lives in the graphs' memory pool (the loss is copied out to
-//     a buffer made before the capture), so all graphs share one pool, whatever their order;
+//   - the captured backward forms the gradients as values (autograd::grad) and the replays
+//     rewrite those very tensors, which then are the parameters' gradients: no zeroing pass and no
+//     accumulating add per parameter (ops/step_gradients.h says the rules, including accumulation
+//     over micro-batches and several keys writing one set of buffers);
+//   - the only tensors of the graphs' memory pool that outlive a capture are those gradient
+//     buffers, held for the object's lifetime (the loss is copied out to a buffer made before the
+//     capture): a live block is never handed to another capture, so all graphs share one pool,
+//     whatever their order;
 //   - random draws (dropout) read the default CUDA generator's seed and offset at replay, so a
 //     replay after the same seeding draws the same masks as an eager step.
 // Steps that cannot be graphed run eagerly through the same object (more keys than max_graphs).
@@ -33,7 +37,8 @@ class StepGraphs {
   // Whether graphs can run for a model on `device` (a CUDA build and a CUDA device).
   static bool available(const torch::Device& device);
 
-  // `params`: the trained parameters (their gradients are the graphs' outputs).
+  // `params`: the trained parameters (their gradients are the graphs' outputs); those that do not
+  // require a gradient are left alone.
   // `share_memory_with`: another object whose side stream and memory pool this one uses (several
   // models' steps replayed one after another, as `profile` interleaves them: the graphs then hold
   // the largest step's activations, not their sum). Safe by the invariants above: replays on one
@@ -41,16 +46,19 @@ class StepGraphs {
   static constexpr int64_t kDefaultMaxGraphs = 16;
   StepGraphs(const torch::Device& device, std::vector<at::Tensor> params, int64_t max_graphs = kDefaultMaxGraphs,
              const StepGraphs* share_memory_with = nullptr);
-  ~StepGraphs();  // the last owner of the side stream waits for it, then restores the previous stream
+  // Gradients that are the graphs' buffers become copies; the last owner of the side stream waits
+  // for it, then restores the previous stream.
+  ~StepGraphs();
   StepGraphs(const StepGraphs&) = delete;
   StepGraphs& operator=(const StepGraphs&) = delete;
 
-  // Zeroes every existing gradient in place (instead of the optimizer's zero_grad, which may free them).
-  void zero_gradients();
+  // A new step: the next forward_backward's gradients replace the present ones (instead of the
+  // optimizer's zero_grad); without it, forward_backward adds to them. Runs no kernel.
+  void begin_step();
 
   // Forward and backward of one step whose inputs the objective staged for `key`: `loss_fn`
   // computes the loss (under whatever autocast it sets) from the staged buffers; this
-  // back-propagates it. Returns the loss, valid until the next call. An error while capturing
+  // back-propagates it into the parameters' gradients. Returns the loss, valid until the next call. An error while capturing
   // (out of memory, an operation a capture cannot hold) ends the capture and is rethrown with the key.
   at::Tensor forward_backward(const std::string& key, const std::function<at::Tensor()>& loss_fn);
 

@@ -38,8 +38,9 @@ class Objective {
   // For CUDA-graph steps (LoopSettings::cuda_graphs, ops/step_graphs.h): copies micro-batch
   // `micro`'s inputs into device buffers that stay fixed for their shape, checks them on the host,
   // and returns a key naming that shape; micro_batch_loss then reads those buffers. Steps with
-  // equal keys must run the same kernels on the same buffers. "" (the default): the step runs
-  // eagerly.
+  // equal keys must run the same kernels on the same buffers, and their begin_step must not have
+  // back-propagated anything (a replay's gradients replace what the step holds). "" (the
+  // default): the step runs eagerly.
   virtual std::string stage_micro_batch(const StepContext& ctx, int64_t micro) { return ""; }
   virtual void end_step(const StepContext& ctx) {}  // after the optimizer step
   // Validation loss (and anything else) over all ranks; "val_loss" is required.

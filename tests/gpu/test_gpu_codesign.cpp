@@ -145,6 +145,56 @@ TEST(GpuCodesign, GraphTrainingStepsSharingOnePoolTrainLikeEagerSteps) {
   }
 }
 
+// The graphed step's gradients (ops/step_gradients.h) against eager backward passes of one model,
+// bit for bit (deterministic algorithms; the same kernels run in both): a fresh step's gradients are
+// the eager step's and stay the same tensors from replay to replay (the replays write them, nothing
+// is zeroed or added); a second step without begin_step adds (g + g, one fp32 add: exact); after the
+// object goes the gradients keep their values.
+TEST(GpuCodesign, StepGraphsGradientsAreTheEagerBackwardsBitForBit) {
+  MCD_SKIP_IF_NO_CUDA();
+  const test::DeterministicScope deterministic;
+  MambaLM m = random_model(tiny_config(""), 24);
+  m->to(torch::kCUDA, at::kFloat);
+  const at::Tensor ids = tokens(2, 33, 512, 25).to(torch::kCUDA);
+  const std::vector<at::Tensor> params = m->parameters();
+  std::vector<at::Tensor> eager;
+  for (const at::Tensor& p : params) p.mutable_grad() = at::Tensor();
+  m->loss(ids).backward();
+  for (const at::Tensor& p : params) eager.push_back(p.grad().clone());
+  std::vector<at::Tensor> last;
+  {
+    ops::StepGraphs graphs(torch::kCUDA, params);
+    std::vector<const void*> where;
+    for (int step = 0; step < 4; ++step) {  // eager warm-up, capture + replay, two replays
+      graphs.begin_step();
+      graphs.forward_backward("k", [&] { return m->loss(ids); });
+      for (size_t i = 0; i < params.size(); ++i) {
+        ASSERT_TRUE(params[i].grad().defined()) << i;
+        EXPECT_TRUE(torch::equal(params[i].grad(), eager[i])) << "step " << step << " parameter " << i;
+      }
+      if (step == 2) {
+        for (const at::Tensor& p : params) where.push_back(p.grad().data_ptr());
+      } else if (step == 3) {
+        for (size_t i = 0; i < params.size(); ++i) EXPECT_EQ(params[i].grad().data_ptr(), where[i]) << i;
+      }
+    }
+    EXPECT_EQ(graphs.graphs(), 1);
+    EXPECT_EQ(graphs.replays(), 3);
+    graphs.forward_backward("k", [&] { return m->loss(ids); });  // accumulates
+    for (size_t i = 0; i < params.size(); ++i) {
+      EXPECT_TRUE(torch::equal(params[i].grad(), eager[i] + eager[i])) << "accumulated, parameter " << i;
+      EXPECT_NE(params[i].grad().data_ptr(), where[i]) << "an accumulated gradient is a tensor of its own";
+    }
+    graphs.begin_step();
+    graphs.forward_backward("k", [&] { return m->loss(ids); });  // the buffers again
+    for (const at::Tensor& p : params) last.push_back(p.grad());
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    EXPECT_TRUE(torch::equal(params[i].grad(), eager[i])) << "after the graphs went, parameter " << i;
+    EXPECT_FALSE(params[i].grad().is_same(last[i])) << "a gradient left on a graph buffer, parameter " << i;
+  }
+}
+
 // An error inside a capture (out of memory, an operation a capture cannot hold) ends the capture and
 // reaches the caller naming the step's key. It once reached the destructor's synchronize on a stream
 // still capturing, which terminated the process (four 370M models on an 80 GB H100). Afterwards the
@@ -156,9 +206,9 @@ TEST(GpuCodesign, StepGraphsEndACaptureThatThrowsAndNameTheKey) {
   const at::Tensor ids = tokens(2, 9, 512, 23).to(torch::kCUDA);
   {
     ops::StepGraphs graphs(torch::kCUDA, m->parameters());
-    graphs.zero_gradients();
+    graphs.begin_step();
     graphs.forward_backward("k", [&] { return m->loss(ids); });  // eager: the key's first step
-    graphs.zero_gradients();
+    graphs.begin_step();
     try {
       graphs.forward_backward("k", [&]() -> at::Tensor {
         m->loss(ids);
