@@ -22,6 +22,7 @@ struct Version {
   std::function<void(const SelectiveScanParams&)> fwd, bwd;  // bwd empty: a forward-only version
   int64_t max_state = mcd::ops::cuda::kScanMaxState;         // the largest N it takes
   std::function<void(const SelectiveScanParams&)> fwd_bf16;  // also timed with bf16 activations, if set
+  std::function<void(const SelectiveScanParams&)> bwd_bf16;  // with fwd_bf16: fwd+bwd timed in bf16 too
 };
 
 // The library's block forward in the configurations the lab times: versions 28–36, 37–44, 45–49

@@ -202,21 +202,50 @@ struct Device {
 // backward) became the library's kStateSequentialEightLanes.
 struct SeqBwdEightLanesFour {
   static constexpr bool kDense = false, kKeepA = false;
-  static constexpr int kMinBlocks = 4;
+  static constexpr int kMinBlocks = 4, kWarps = 4;
 };
 struct SeqBwdEightLanesDense {  // four per SM: the three-per-SM plan's shared sums assume 4 × 4 lanes
   static constexpr bool kDense = true, kKeepA = true;
-  static constexpr int kMinBlocks = 4;
+  static constexpr int kMinBlocks = 4, kWarps = 4;
 };
 
-Version production(int number, ScanAlgorithm a) {
+// Versions 58–59 (the twenty-first session's hypothesis, for the 130M 25 % training width): the dense
+// plan of version 12 in blocks of 16 channels (64 threads, two warps) instead of 32, six per SM — the
+// same registers, warps and shared-memory planes per SM as 12's three 128-thread blocks. At
+// (8, 2048, 1152) version 12 runs 288 blocks on 132 SMs: 24 SMs hold three (96 channels), the rest
+// two, and the scan took as long as the dense model's (8, 2048, 1536) — 384 blocks, ~three per SM —
+// as if each SM's time followed its channels (issue-bound), not one block's walk (latency-bound). The
+// eight-lane kernels' 16-channel blocks fit that reading too: ~35 % more instructions × 80/96 of the
+// most-loaded SM's channels ≈ their measured 1.15×. Prediction (issue-bound): at E = 1,152 576 blocks,
+// at most five per SM (80 channels), ~0.83× version 12's time; no change at E = 1,536 (96 either way).
+// If each SM's time is one walk's latency instead, no change anywhere.
+struct SeqBwdOneWaveDenseNarrow {
+  static constexpr bool kDense = true, kKeepA = true;
+  static constexpr int kMinBlocks = 2 * kSeqFatBlocksPerSm, kWarps = 2;
+};
+using SeqQuadNarrow = SeqTraits<64, 4, 4>;  // 16 channels of four lanes × four states
+
+// bf16: also timed with bf16 activations, forward and backward (the library dispatches on p.dtype).
+Version production(int number, ScanAlgorithm a, bool bf16 = false) {
   auto with = [a](SelectiveScanParams p) {
     p.algorithm = a;
     return p;
   };
-  return {std::to_string(number) + " " + scan_algorithm_name(a), scan_state_chunk(a),
-          [with](const SelectiveScanParams& p) { selective_scan_fwd(with(p)); },
-          [with](const SelectiveScanParams& p) { selective_scan_bwd(with(p)); }};
+  Version v{std::to_string(number) + " " + scan_algorithm_name(a), scan_state_chunk(a),
+            [with](const SelectiveScanParams& p) { selective_scan_fwd(with(p)); },
+            [with](const SelectiveScanParams& p) { selective_scan_bwd(with(p)); }};
+  if (bf16) v.fwd_bf16 = v.fwd, v.bwd_bf16 = v.bwd;
+  return v;
+}
+
+// A state-sequential lab version: its kernels in fp32 (checked and timed) and in bf16 (timed only:
+// the training dtype, whose smaller tiles change how many blocks an SM holds).
+template <class Tr, int kEvery, class Plan>
+Version seq_version(const std::string& name) {
+  using Bf = __nv_bfloat16;
+  return {name, kEvery, selective_scan_seq_fwd_run<Tr, float, Flags, kEvery>,
+          selective_scan_seq_bwd_run<Tr, Plan, float, Flags>, mcd::ops::cuda::kScanMaxState,
+          selective_scan_seq_fwd_run<Tr, Bf, Flags, kEvery>, selective_scan_seq_bwd_run<Tr, Plan, Bf, Flags>};
 }
 
 std::vector<Version> versions() {
@@ -241,8 +270,8 @@ std::vector<Version> versions() {
       {"10 seq bwd 8 lanes x 2 states", kSeqChunk, selective_scan_seq_fwd_run<SeqQuad, T, Flags, kSeqChunk>,
        selective_scan_seq_bwd_run<SeqTraits<128, 8, 2>, SeqBwdPlan<SeqBwdEightLanes>, T, Flags>},
       production(11, ScanAlgorithm::kStateSequentialOneWave),
-      production(12, ScanAlgorithm::kStateSequentialDense),
-      production(53, ScanAlgorithm::kStateSequentialEightLanes),
+      production(12, ScanAlgorithm::kStateSequentialDense, true),
+      production(53, ScanAlgorithm::kStateSequentialEightLanes, true),
       {"13 block fwd 4 warps x 8 items", kScanChunk, lab::block_scan_fwd_run<4, 8, T, Flags>, {},
        lab::kBlockScanMaxN},
       {"14 block fwd 8 warps x 4 items", kScanChunk, lab::block_scan_fwd_run<8, 4, T, Flags>, {},
@@ -265,6 +294,7 @@ std::vector<Version> versions() {
        selective_scan_seq_bwd_run<SeqQuad, Quad4, T, Flags>},
       {"52 as 50, dense states (as 12)", kSeqSub, selective_scan_seq_fwd_run<SeqTraits<128, 8, 2>, T, Flags, kSeqSub>,
        selective_scan_seq_bwd_run<SeqTraits<128, 8, 2>, SeqBwdPlan<SeqBwdEightLanesDense>, T, Flags>},
+      seq_version<SeqQuadNarrow, kSeqSub, SeqBwdPlan<SeqBwdOneWaveDenseNarrow>>("58 as 12, 16-channel blocks"),
   };
   for (auto part : {block_forward_versions_a, block_forward_versions_b, block_forward_versions_c})
     for (Version& v : part()) out.push_back(std::move(v));  // block_versions_{a,b,c}.cu
@@ -465,8 +495,16 @@ int main(int argc, char** argv) {
       q.dtype = DType::kBFloat16;
       q.u = u.p, q.delta = delta.p, q.z = z.p, q.Bm = Bm.p, q.Cm = Cm.p, q.out = out.p;
       const float f16 = median_ms([&] { v.fwd_bf16(q); }, reps);
-      std::printf("time B%ld L%ld E%ld N%ld bf16%s  %-34s fwd %9.1f us  (forward only)\n", long(timed.b),
-                  long(timed.l), long(timed.e), long(timed.n), layout, v.name.c_str(), f16 * 1e3);
+      if (v.bwd_bf16) {  // the model's training dtype: dout, du, dΔ, dz in bf16 too (dB, dC, states fp32)
+        BufBf16 dout(d.dout), du(d.du), ddelta(d.ddelta), dz(d.dz);
+        q.dout = dout.p, q.du = du.p, q.ddelta = ddelta.p, q.dz = dz.p;
+        const float both16 = median_ms([&] { v.fwd_bf16(q); v.bwd_bf16(q); }, reps);
+        std::printf("time B%ld L%ld E%ld N%ld bf16%s  %-34s fwd %9.1f us  fwd+bwd %9.1f us\n", long(timed.b),
+                    long(timed.l), long(timed.e), long(timed.n), layout, v.name.c_str(), f16 * 1e3, both16 * 1e3);
+      } else {
+        std::printf("time B%ld L%ld E%ld N%ld bf16%s  %-34s fwd %9.1f us  (forward only)\n", long(timed.b),
+                    long(timed.l), long(timed.e), long(timed.n), layout, v.name.c_str(), f16 * 1e3);
+      }
     }
     if (!v.bwd) {
       std::printf("time B%ld L%ld E%ld N%ld fp32%s  %-34s fwd %9.1f us  (forward only)\n", long(timed.b),

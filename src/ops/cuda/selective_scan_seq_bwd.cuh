@@ -36,35 +36,36 @@ struct SeqBwdPlan : Spec {
   using Spec::kDense;       // states saved every kSub steps (kStateSequentialDense): no pass 1
   using Spec::kKeepA;       // the walk reuses the recompute's exp(ΔA) (+32 registers)
   using Spec::kMinBlocks;   // __launch_bounds__: blocks per SM
+  using Spec::kWarps;       // warps per block (the traits' kWarps; the kernel checks)
   // Every warp writes its dB/dC sums into its own plane (plain stores: a shared-memory float
   // atomicAdd is a compare-and-swap loop on sm_90), and the block adds the planes in warp order.
-  // A block of three per SM holds a plane per warp for a whole tile (kTilePlanes, one flush per
-  // tile); at four per SM the planes hold one sub-tile and are flushed after each.
-  static constexpr bool kTilePlanes = Spec::kMinBlocks <= 3;
+  // An SM of at most twelve warps (three 4-warp blocks) holds a plane per warp for a whole tile
+  // (kTilePlanes, one flush per tile); with more, the planes hold one sub-tile and are flushed after each.
+  static constexpr bool kTilePlanes = Spec::kMinBlocks * Spec::kWarps <= 12;
   // With the dense states there is no pass-1 array either, and the shared memory left takes the
   // per-step sums out of the shuffle network (see SeqBwdSmem::xpose and lsum).
-  static constexpr bool kSmemSums = Spec::kDense && Spec::kMinBlocks <= 3;
+  static constexpr bool kSmemSums = Spec::kDense && kTilePlanes;
 };
 // ScanAlgorithm::kStateSequential: sparse states, four blocks per SM (≤ 128 registers).
 struct SeqBwdFourPerSm {
   static constexpr bool kDense = false, kKeepA = false;
-  static constexpr int kMinBlocks = 4;
+  static constexpr int kMinBlocks = 4, kWarps = 4;
 };
 // kStateSequentialOneWave: sparse states, three blocks per SM, exp(ΔA) kept for the walk.
 struct SeqBwdOneWave {
   static constexpr bool kDense = false, kKeepA = true;
-  static constexpr int kMinBlocks = kSeqFatBlocksPerSm;
+  static constexpr int kMinBlocks = kSeqFatBlocksPerSm, kWarps = 4;
 };
 // kStateSequentialDense: dense states (no pass 1), three blocks per SM, exp(ΔA) kept.
 struct SeqBwdOneWaveDense {
   static constexpr bool kDense = true, kKeepA = true;
-  static constexpr int kMinBlocks = kSeqFatBlocksPerSm;
+  static constexpr int kMinBlocks = kSeqFatBlocksPerSm, kWarps = 4;
 };
 // kStateSequentialEightLanes (SeqEight's lanes): sparse states, six blocks per SM (≤ 80 registers;
 // lab version 10, which at full widths lost to SeqQuad and at small B·E wins).
 struct SeqBwdEightLanes {
   static constexpr bool kDense = false, kKeepA = false;
-  static constexpr int kMinBlocks = 6;
+  static constexpr int kMinBlocks = 6, kWarps = 4;
 };
 
 template <class Tr, typename T>
@@ -133,6 +134,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
   constexpr int kLeft = (2 * kNT) >> (5 - kLowBit);  // dB/dC values a lane keeps after the reduce-scatter
   static_assert(kLeft >= 1, "the reduce-scatter needs 2·kNT ≥ channels per warp");
   static_assert(kSub % kSplit == 0, "a channel's lanes take one step each of a group of kSplit steps");
+  static_assert(Tr::kWarps == Plan::kWarps, "the plan's shared-memory choices assume the traits' warps per block");
   using Op = TileOperand<T, kT>;
   extern __shared__ __align__(16) char smem_raw[];
   const int N = static_cast<int>(p.dstate);

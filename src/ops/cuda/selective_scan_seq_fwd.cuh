@@ -31,9 +31,14 @@ struct SeqFwdSmem {
   }
 };
 
-// 128-thread blocks: four per SM (≤ 128 registers), so 8 × 2048 channels run in one wave.
+// 128-thread blocks: four per SM (≤ 128 registers), so 8 × 2048 channels run in one wave; the lab's
+// 64-thread blocks of four-lane channels (scan_lab version 58) eight per SM, the same registers.
+template <class Tr>
+constexpr int seq_fwd_min_blocks() {
+  return Tr::kThreads == 128 ? 4 : (Tr::kThreads == 64 && Tr::kSplit == 4) ? 8 : 1;
+}
 template <class Tr, typename T, class Flags, int kEvery>
-__global__ void __launch_bounds__(Tr::kThreads, Tr::kThreads == 128 ? 4 : 1) selective_scan_seq_fwd_kernel(SelectiveScanParams p) {
+__global__ void __launch_bounds__(Tr::kThreads, seq_fwd_min_blocks<Tr>()) selective_scan_seq_fwd_kernel(SelectiveScanParams p) {
   constexpr bool kHasZ = Flags::kHasZ, kSoftplus = Flags::kSoftplus;
   constexpr int kT = Tr::kT, kCh = Tr::kCh, kNT = Tr::kNT, kSplit = Tr::kSplit;
   static_assert(kT % kEvery == 0 && kEvery % kSplit == 0, "saved states split a tile evenly");
