@@ -48,7 +48,12 @@ std::vector<bool> StepGradients::adopt(const std::vector<at::Tensor>& grads) {
   return written;
 }
 
-void StepGradients::prepare() {
+void StepGradients::begin_step() {
+  fresh_ = true;
+  for (at::Tensor& p : params_) p.mutable_grad() = at::Tensor();
+}
+
+void StepGradients::before_replay() {
   for (size_t i = 0; i < params_.size(); ++i) {
     at::Tensor& g = params_[i].mutable_grad();
     if (fresh_) {
@@ -57,6 +62,11 @@ void StepGradients::prepare() {
       g = g.clone();
     }
   }
+}
+
+void StepGradients::before_eager() {
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (is_output(i)) params_[i].mutable_grad() = params_[i].grad().clone();
 }
 
 void StepGradients::finish_replay(const std::vector<bool>& written) {
@@ -68,7 +78,7 @@ void StepGradients::finish_replay(const std::vector<bool>& written) {
     if (fresh_) {
       g = outputs_[i];
     } else if (g.defined()) {
-      g.add_(outputs_[i]);  // prepare() made it a tensor of its own
+      g.add_(outputs_[i]);  // before_replay() made it a tensor of its own
     } else {
       g = outputs_[i].clone();
     }

@@ -9,9 +9,10 @@
 // as the parameters' gradients: nothing is zeroed, added or copied.
 //
 // Rules:
-//   - begin_step(): the next step's gradients replace the present ones (a parameter the step does
-//     not reach then has none, as LibTorch's zero_grad with set_to_none);
-//   - without begin_step() a step adds to them (micro-batch accumulation);
+//   - begin_step() drops every gradient (as LibTorch's zero_grad with set_to_none: no kernel); the
+//     step's first replay then makes the output buffers the gradients (a parameter it does not
+//     reach has none), and an eager backward creates them as usual;
+//   - without begin_step() a step adds to the gradients (micro-batch accumulation);
 //   - every output buffer has its parameter's shape and strides and no memory of another (a
 //     gradient that fails this, e.g. an expanded or shared tensor, is copied into a buffer of its
 //     own), since clipping scales gradients in place;
@@ -38,17 +39,19 @@ class StepGradients {
   // not reach it) as the outputs the replays write. Returns which parameters this capture writes.
   std::vector<bool> adopt(const std::vector<at::Tensor>& grads);
 
-  void begin_step() { fresh_ = true; }
-  bool fresh() const { return fresh_; }
+  void begin_step();
+  bool fresh() const { return fresh_; }  // since begin_step, nothing has written a gradient
 
-  // Before a capture, a replay or an eager backward: a fresh step drops every gradient (its
-  // memory is free for the step); an accumulating one gives a gradient that is an output buffer
-  // its own copy.
-  void prepare();
+  // Before a capture or a replay: a fresh step drops every gradient (the replay's replace them, and
+  // their memory is free for the capture); an accumulating one gives a gradient that is an output
+  // buffer its own copy.
+  void before_replay();
   // After a replay that wrote `written` (adopt's answer): fresh, each written parameter's gradient
   // is its output buffer; accumulating, the buffer is added to the gradient.
   void finish_replay(const std::vector<bool>& written);
-  // After an eager backward (which accumulated into the prepared gradients itself).
+  // Around an eager backward (which accumulates into the gradients itself): before it, a gradient
+  // that is an output buffer gets its own copy.
+  void before_eager();
   void finish_eager() { fresh_ = false; }
   // Gradients that are output buffers become copies (before the buffers' memory goes away).
   void release();
@@ -57,7 +60,7 @@ class StepGradients {
   bool is_output(size_t i) const;
   std::vector<at::Tensor> params_;
   std::vector<at::Tensor> outputs_;
-  bool fresh_ = true;
+  bool fresh_ = false;  // before any begin_step a step adds to whatever gradients exist
 };
 
 }  // namespace mcd::ops

@@ -78,7 +78,7 @@ struct StepGraphs::Impl {
   }
 
   void replay(Entry& e) {
-    grads.prepare();
+    grads.before_replay();
     e.graph->replay();
     grads.finish_replay(e.written);
     ++replays;
@@ -129,7 +129,7 @@ at::Tensor StepGraphs::forward_backward(const std::string& key, const std::funct
     return s.loss;
   }
   if (!e.warmed || s.captured >= s.max_graphs) {
-    s.grads.prepare();
+    s.grads.before_eager();
     const at::Tensor loss = loss_fn();
     loss.backward();
     s.grads.finish_eager();
@@ -137,7 +137,7 @@ at::Tensor StepGraphs::forward_backward(const std::string& key, const std::funct
     return loss.detach();
   }
   if (!s.loss.defined()) s.loss = torch::zeros({}, s.grads.params().front().options().dtype(at::kFloat));
-  s.grads.prepare();  // a fresh step's old gradients go before the capture needs the memory
+  s.grads.before_replay();  // a fresh step's old gradients go before the capture needs the memory
   s.shared->stream.synchronize();
   // The eager steps' cached blocks are of no use to the graph, whose allocations come from its own
   // pool: give them back first (several models' graphs did not fit beside them, 370M on an H100).

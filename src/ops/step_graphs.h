@@ -52,8 +52,10 @@ class StepGraphs {
   StepGraphs(const StepGraphs&) = delete;
   StepGraphs& operator=(const StepGraphs&) = delete;
 
-  // A new step: the next forward_backward's gradients replace the present ones (instead of the
-  // optimizer's zero_grad); without it, forward_backward adds to them. Runs no kernel.
+  // A new step: drops every gradient, as the optimizer's zero_grad with set_to_none would (no
+  // kernel); the step's forward_backward then writes them. Without it, forward_backward adds to
+  // them. An eager backward between the two (a regulariser's) adds as usual, unless the step then
+  // replays a graph, whose gradients replace the step's (train/loop.h: such objectives run eagerly).
   void begin_step();
 
   // Forward and backward of one step whose inputs the objective staged for `key`: `loss_fn`

@@ -175,14 +175,13 @@ nlohmann::json run_training_loop(Objective& objective, Communicator& comm, const
     const double lr = lr_at(step, s.steps, s.warmup_steps, s.lr, s.min_lr_ratio, s.schedule);
     set_lr(*optimizer, lr);
     if (graphs) {
-      graphs->begin_step();  // a replay's gradients replace the last step's (ops/step_gradients.h)
+      graphs->begin_step();  // no gradients: a replay writes them, an eager backward makes them
     } else {
       optimizer->zero_grad();
     }
     objective.begin_step(ctx);
     std::vector<at::Tensor> losses;  // on the device until read_losses
     const std::string graph_key = graphs ? objective.stage_micro_batch(ctx, 0) : std::string();
-    if (graphs && graph_key.empty()) optimizer->zero_grad();  // an eager step sums from zero
     if (!graph_key.empty()) {
       // A copy: the next replay overwrites the graph's own loss buffer.
       losses.push_back(graphs->forward_backward(graph_key, [&] {

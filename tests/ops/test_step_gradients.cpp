@@ -40,8 +40,8 @@ TEST(StepGradients, AFreshStepsGradientsAreTheOutputBuffersThemselves) {
 
   for (int step = 0; step < 2; ++step) {
     g.begin_step();
-    g.prepare();
     for (const at::Tensor& t : p) EXPECT_FALSE(t.grad().defined()) << "a fresh step starts without gradients";
+    g.before_replay();
     const std::vector<at::Tensor> values = {torch::randn({3, 4}, kF64), torch::randn({5}, kF64), at::Tensor()};
     fake_replay(g, values);
     g.finish_replay(written);
@@ -59,14 +59,14 @@ TEST(StepGradients, AnAccumulatingStepAddsIntoGradientsOfItsOwn) {
   ops::StepGradients g(p);
   const std::vector<bool> written = g.adopt({torch::zeros({3, 4}, kF64), torch::zeros({5}, kF64), at::Tensor()});
   g.begin_step();
-  g.prepare();
+  g.before_replay();
   const std::vector<at::Tensor> a = {torch::randn({3, 4}, kF64), torch::randn({5}, kF64), at::Tensor()};
   fake_replay(g, a);
   g.finish_replay(written);
   p[2].mutable_grad() = torch::full({2, 2}, 7.0, kF64);  // e.g. an eager backward's contribution
 
   // The second micro-batch: no begin_step.
-  g.prepare();
+  g.before_replay();
   for (int i = 0; i < 2; ++i) {
     EXPECT_FALSE(p[i].grad().is_same(g.outputs()[i])) << "the replay would overwrite the first micro-batch's sum";
     EXPECT_TRUE(p[i].grad().equal(a[i])) << i;
@@ -129,23 +129,37 @@ TEST(StepGradients, EagerStepsAndReleaseLeaveNoGradientOnABuffer) {
   std::vector<at::Tensor> p = three_params();
   ops::StepGradients g(p);
   const std::vector<bool> written = g.adopt({torch::randn({3, 4}, kF64), torch::randn({5}, kF64), torch::randn({2, 2}, kF64)});
+  auto replay_ones = [&] {
+    g.before_replay();
+    fake_replay(g, {torch::ones({3, 4}, kF64), torch::ones({5}, kF64), torch::ones({2, 2}, kF64)});
+    g.finish_replay(written);
+  };
   g.begin_step();
-  g.prepare();
-  fake_replay(g, {torch::ones({3, 4}, kF64), torch::ones({5}, kF64), torch::ones({2, 2}, kF64)});
-  g.finish_replay(written);
+  replay_ones();
 
-  // An eager step after a replay: fresh, it starts from no gradient at all (the backward makes them).
+  // An eager step after a replay: begin_step drops the gradients; a regulariser's backward before the
+  // micro-batches and the micro-batch's own add up as in any eager step.
   g.begin_step();
-  g.prepare();
   for (const at::Tensor& t : p) EXPECT_FALSE(t.grad().defined());
+  (p[0].sum() * 3).backward();
+  g.before_eager();
   (p[0].sum() * 2).backward();
   g.finish_eager();
-  EXPECT_TRUE(p[0].grad().equal(torch::full({3, 4}, 2.0, kF64)));
+  EXPECT_TRUE(p[0].grad().equal(torch::full({3, 4}, 5.0, kF64)));
   EXPECT_FALSE(g.fresh());
+
+  // An eager backward that accumulates onto a replay's gradients leaves the buffers alone.
+  g.begin_step();
+  replay_ones();
+  g.before_eager();
+  (p[0].sum() * 2).backward();
+  g.finish_eager();
+  EXPECT_TRUE(p[0].grad().equal(torch::full({3, 4}, 3.0, kF64)));
+  EXPECT_TRUE(g.outputs()[0].equal(torch::ones({3, 4}, kF64)));
 
   // After a replay, release() turns the buffers into copies (the buffers' memory may then go).
   g.begin_step();
-  g.prepare();
+  g.before_replay();
   fake_replay(g, {torch::full({3, 4}, 3.0, kF64), torch::full({5}, 3.0, kF64), torch::full({2, 2}, 3.0, kF64)});
   g.finish_replay(written);
   g.release();
@@ -153,6 +167,19 @@ TEST(StepGradients, EagerStepsAndReleaseLeaveNoGradientOnABuffer) {
     EXPECT_FALSE(p[i].grad().is_same(g.outputs()[i])) << i;
     EXPECT_TRUE(p[i].grad().equal(g.outputs()[i])) << i;
   }
+}
+
+// Before any begin_step a step adds to the gradients there are (LibTorch's own convention).
+TEST(StepGradients, WithoutBeginStepAReplayAddsToExistingGradients) {
+  std::vector<at::Tensor> p = three_params();
+  p[0].mutable_grad() = torch::full({3, 4}, 2.0, kF64);
+  ops::StepGradients g(p);
+  const std::vector<bool> written = g.adopt({torch::zeros({3, 4}, kF64), at::Tensor(), at::Tensor()});
+  g.before_replay();
+  fake_replay(g, {torch::ones({3, 4}, kF64), at::Tensor(), at::Tensor()});
+  g.finish_replay(written);
+  EXPECT_TRUE(p[0].grad().equal(torch::full({3, 4}, 3.0, kF64)));
+  EXPECT_FALSE(p[0].grad().is_same(g.outputs()[0]));
 }
 
 TEST(StepGradients, BadInputIsRefused) {
