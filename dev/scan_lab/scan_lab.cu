@@ -209,16 +209,18 @@ struct SeqBwdEightLanesDense {  // four per SM: the three-per-SM plan's shared s
   static constexpr int kMinBlocks = 4, kWarps = 4;
 };
 
-// Versions 58–59 (the twenty-first session's hypothesis, for the 130M 25 % training width): the dense
-// plan of version 12 in blocks of 16 channels (64 threads, two warps) instead of 32, six per SM — the
-// same registers, warps and shared-memory planes per SM as 12's three 128-thread blocks. At
-// (8, 2048, 1152) version 12 runs 288 blocks on 132 SMs: 24 SMs hold three (96 channels), the rest
-// two, and the scan took as long as the dense model's (8, 2048, 1536) — 384 blocks, ~three per SM —
-// as if each SM's time followed its channels (issue-bound), not one block's walk (latency-bound). The
-// eight-lane kernels' 16-channel blocks fit that reading too: ~35 % more instructions × 80/96 of the
-// most-loaded SM's channels ≈ their measured 1.15×. Prediction (issue-bound): at E = 1,152 576 blocks,
-// at most five per SM (80 channels), ~0.83× version 12's time; no change at E = 1,536 (96 either way).
-// If each SM's time is one walk's latency instead, no change anywhere.
+// Version 58 (the twenty-first session's hypothesis, for the 130M 25 % training width): the dense
+// plan of version 12 in blocks of 16 channels (64 threads, two warps) instead of 32, six per SM by
+// registers — the same registers, warps and shared-memory planes per SM as 12's three 128-thread
+// blocks (bf16 shared memory allows five: 41.3 KB against 12's 73.5; in fp32 53.6 against 93.9, four
+// and two per SM). At (8, 2048, 1152) version 12 runs 288 blocks on 132 SMs: 24 SMs hold three (96
+// channels), the rest two, and the scan took as long as the dense model's (8, 2048, 1536) — 384
+// blocks, ~three per SM — as if each SM's time followed its channels (issue-bound), not one block's
+// walk (latency-bound). Prediction (issue-bound): at E = 1,152 at most 80 channels per SM, ~0.83× 12's
+// time; no change at E = 1,536. Measured (H100, bf16, time-contiguous layout; docs/PERF_NOTES.md,
+// "Twenty-first session"): the backward 0.97× at E = 1,152 (the latency reading holds) and 1.52×
+// slower at 1,536 (five blocks per SM: 1.16 waves); the forward 0.79× / 0.72× at both widths — a
+// property of the 64-thread forward, not of the balance.
 struct SeqBwdOneWaveDenseNarrow {
   static constexpr bool kDense = true, kKeepA = true;
   static constexpr int kMinBlocks = 2 * kSeqFatBlocksPerSm, kWarps = 2;
