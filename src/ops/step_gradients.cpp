@@ -53,21 +53,17 @@ void StepGradients::begin_step() {
   for (at::Tensor& p : params_) p.mutable_grad() = at::Tensor();
 }
 
-void StepGradients::before_replay() {
-  for (size_t i = 0; i < params_.size(); ++i) {
-    at::Tensor& g = params_[i].mutable_grad();
-    if (fresh_) {
-      g = at::Tensor();
-    } else if (is_output(i)) {
-      g = g.clone();
-    }
-  }
-}
-
-void StepGradients::before_eager() {
+void StepGradients::copy_out_of_buffers() {
   for (size_t i = 0; i < params_.size(); ++i)
     if (is_output(i)) params_[i].mutable_grad() = params_[i].grad().clone();
 }
+
+void StepGradients::before_replay() {
+  if (!fresh_) return copy_out_of_buffers();
+  for (at::Tensor& p : params_) p.mutable_grad() = at::Tensor();
+}
+
+void StepGradients::before_eager() { copy_out_of_buffers(); }
 
 void StepGradients::finish_replay(const std::vector<bool>& written) {
   MCD_CHECK(written.size() == params_.size(), "StepGradients: a replay's mask has ", written.size(),
@@ -86,9 +82,6 @@ void StepGradients::finish_replay(const std::vector<bool>& written) {
   fresh_ = false;
 }
 
-void StepGradients::release() {
-  for (size_t i = 0; i < params_.size(); ++i)
-    if (is_output(i)) params_[i].mutable_grad() = params_[i].grad().clone();
-}
+void StepGradients::release() { copy_out_of_buffers(); }
 
 }  // namespace mcd::ops

@@ -58,6 +58,7 @@ class StepGradients {
 
  private:
   bool is_output(size_t i) const;
+  void copy_out_of_buffers();  // each gradient that is an output buffer becomes a copy of its own
   std::vector<at::Tensor> params_;
   std::vector<at::Tensor> outputs_;
   bool fresh_ = false;  // before any begin_step a step adds to whatever gradients exist
