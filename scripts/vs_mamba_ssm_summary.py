@@ -52,7 +52,9 @@ def ours_infer():
 theirs = jsonl(os.path.join(out, "theirs.jsonl"))
 ours, params = ours_infer()
 print("# Side by side with mamba-ssm\n")
-print(open(os.path.join(out, "gpu.txt")).read().strip().replace("\n", "; ") if os.path.exists(os.path.join(out, "gpu.txt")) else "")
+# Every part appends its card, commit and tree to gpu.txt; one line each (in order) says whether they agree.
+gpu_lines = open(os.path.join(out, "gpu.txt")).read().split("\n") if os.path.exists(os.path.join(out, "gpu.txt")) else []
+print("; ".join(dict.fromkeys(l.strip() for l in gpu_lines if l.strip())))
 print()
 if ours:
     print("## Inference (bf16 weights, random models; ours: P50 of `profile`, each round's value; theirs: harness medians)\n")

@@ -219,8 +219,10 @@ struct SeqBwdEightLanesDense {  // four per SM: the three-per-SM plan's shared s
 // walk (latency-bound). Prediction (issue-bound): at E = 1,152 at most 80 channels per SM, ~0.83× 12's
 // time; no change at E = 1,536. Measured (H100, bf16, time-contiguous layout; docs/PERF_NOTES.md,
 // "Twenty-first session"): the backward 0.97× at E = 1,152 (the latency reading holds) and 1.52×
-// slower at 1,536 (five blocks per SM: 1.16 waves); the forward 0.79× / 0.72× at both widths — a
-// property of the 64-thread forward, not of the balance.
+// slower at 1,536 (five blocks per SM: 1.16 waves); the forward 0.79× / 0.72× at both widths. In the
+// model's channel-last layout (--channel-last, "Twenty-second session") version 12's forward is fast
+// (338 µs at E = 1,536 against 557 time-contiguous) and 58's is 3–6 % slower at E = 1,536 / 1,152 / 384:
+// the forward's win belonged to the lab's layout, and the library keeps 128-thread blocks.
 struct SeqBwdOneWaveDenseNarrow {
   static constexpr bool kDense = true, kKeepA = true;
   static constexpr int kMinBlocks = 2 * kSeqFatBlocksPerSm, kWarps = 2;
