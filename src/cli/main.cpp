@@ -30,7 +30,8 @@ void GlobalOptions::add_to(CLI::App& app) {
   add(app, "--decode-fused-conv", decode_fused_conv,
       "a decode step's conv step inside the fused norm + in_proj kernel (CUDA, <= 8 rows): on, off");
   add(app, "--decode-fused-head", decode_fused_head,
-      "a decode step's final norm, LM head and greedy argmax in one kernel (CUDA, <= 8 rows): on, off");
+      "a decode step's final norm, LM head and greedy argmax in one kernel (CUDA, <= 8 rows; above, the "
+      "argmax after the head's product in one): on, off");
   add(app, "--scan-plan", scan_plan, "selective scan memory plan: auto, low_memory (never the dense saved states)");
   add(app, "--deterministic", deterministic,
       "on: deterministic algorithms (a rerun on the same card and build is bit-identical; slower backward), off");

@@ -138,7 +138,27 @@ void add_rms_norm_decode_linear_argmax(const at::Tensor& residual_in, const at::
   }
 #endif
   const NormLinearOut r = add_rms_norm_decode_linear(residual_in, prev, norm_weight, eps, weight);
-  logits.copy_(r.out);
+  widen_argmax(r.out, argmax_columns, logits, tokens, workspace);
+}
+
+void widen_argmax(const at::Tensor& values, int64_t argmax_columns, at::Tensor& logits, at::Tensor& tokens,
+                  at::Tensor& workspace) {
+  MCD_CHECK(values.dim() == 2 && logits.dim() == 2 && logits.sizes() == values.sizes() && tokens.dim() == 1 &&
+                tokens.size(0) == values.size(0) && tokens.scalar_type() == at::kLong,
+            "widen_argmax: values (rows, V), logits (rows, V) and tokens (rows) int64 expected, got ", values.sizes(),
+            ", ", logits.sizes(), " and ", tokens.sizes(), " ", tokens.scalar_type());
+  MCD_CHECK(argmax_columns >= 1 && argmax_columns <= values.size(1), "widen_argmax: argmax_columns must be in [1, ",
+            values.size(1), "], got ", argmax_columns);
+#ifdef MCD_WITH_CUDA
+  const cuda::ArgmaxOperands argmax{&logits, &tokens, &workspace, argmax_columns};
+  if (backend() == Backend::kAuto && !gradient_wanted(values) && cuda::widen_argmax_supported(values, argmax)) {
+    cuda::widen_argmax_cuda(values, argmax);
+    return;
+  }
+#else
+  (void)workspace;
+#endif
+  logits.copy_(values);
   tokens.copy_(logits.narrow(1, 0, argmax_columns).argmax(-1));
 }
 

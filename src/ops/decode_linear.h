@@ -68,10 +68,22 @@ NormConvOut add_rms_norm_decode_linear_conv_step(const NormInput& residual_in, c
 // in `workspace` ((rows + 1) int64, zeros, left zeroed for the next call) and the last block writes
 // the tokens: the first column of a row's maximum, NaN counting as the largest, as torch's argmax.
 // It replaces four kernels after the final norm (the cast, the copy into the buffer, the argmax, the
-// token's copy). Elsewhere the composition above (workspace untouched).
+// token's copy). Where that kernel does not run but the product's values and the buffers suit widen_argmax's
+// kernel (more than 8 rows: cuBLAS's product), the two lines after the product are that one kernel.
+// Elsewhere the composition above (workspace untouched).
 void add_rms_norm_decode_linear_argmax(const at::Tensor& residual_in, const at::Tensor& prev,
                                        const at::Tensor& norm_weight, double eps, const at::Tensor& weight,
                                        int64_t argmax_columns, at::Tensor& logits, at::Tensor& tokens,
                                        at::Tensor& workspace);
+
+// The greedy selection after an LM head's product, writing into fixed buffers (what a CUDA graph replays):
+//   logits.copy_(values);  tokens.copy_(logits.narrow(1, 0, argmax_columns).argmax(-1))
+// values (rows, V), logits (rows, V) fp32 or fp64, tokens (rows) int64. On CUDA, for values in fp32/fp16/bf16
+// with unit column stride and an fp32 logits buffer, one kernel (its blocks' row maxima meet in `workspace`,
+// (rows + 1) int64 zeros, left zeroed; the first column of a row's maximum, NaN the largest, as torch's
+// argmax): the cast, the argmax and the tokens' copy were three kernels. Elsewhere the two lines (workspace
+// untouched).
+void widen_argmax(const at::Tensor& values, int64_t argmax_columns, at::Tensor& logits, at::Tensor& tokens,
+                  at::Tensor& workspace);
 
 }  // namespace mcd::ops

@@ -40,7 +40,9 @@ struct OpsOptions {
   bool decode_fused_head = true;        // key `decode_fused_head`: a decode step at ≤ 8 rows runs the final
                                         // norm with the LM head, and a greedy step (the CUDA-graph decoder)
                                         // its argmax too, in one kernel (ops::add_rms_norm_decode_linear_argmax);
-                                        // off: norm, head, cast, copy and torch's argmax as separate kernels
+                                        // above 8 rows, the greedy step's widening and argmax after cuBLAS's
+                                        // head in one kernel (ops::widen_argmax); off: norm, head, cast, copy
+                                        // and torch's argmax as separate kernels
   // Tests only (no key): NaN-fill every output buffer of the CUDA ops before the kernels write it,
   // so an element a kernel forgets shows up as NaN.
   bool poison_outputs = false;

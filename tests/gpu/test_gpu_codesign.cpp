@@ -272,12 +272,13 @@ std::vector<at::Tensor> graph_logits(at::ScalarType dtype, int64_t batch, const 
   return out;
 }
 
-// Graph-decoded logits with the boolean ops option `flag` off and then on, bf16 and fp32, batch 1
-// and 8, each pair handed to compare(what, dtype, off, on).
+// Graph-decoded logits with the boolean ops option `flag` off and then on, bf16 and fp32, batch 1,
+// 8 and 12 (past the few-row kernels: cuBLAS's products, and decode_fused_head's widen_argmax), each pair
+// handed to compare(what, dtype, off, on).
 template <class Compare>
 void compare_option_off_and_on(bool ops::OpsOptions::*flag, Compare&& compare) {
   for (at::ScalarType dtype : {at::kBFloat16, at::kFloat}) {
-    for (int64_t batch : {1, 8}) {
+    for (int64_t batch : {1, 8, 12}) {
       ops::OpsOptions o = ops::ops_options();
       o.*flag = false;
       const std::vector<at::Tensor> off = graph_logits(dtype, batch, o);

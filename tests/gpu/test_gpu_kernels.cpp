@@ -1357,7 +1357,8 @@ TEST(GpuDecodeLinear, NormFusedIntoTheProductMatchesFloat64) {
 // torch's argmax of those logits over the leading columns — with every row's maximum tied between
 // identical weight rows (the first must win), larger values in the excluded columns, rows 1/3/8, a
 // head narrow (1-column blocks) and wide (4-column blocks, 13 k blocks meeting in the workspace),
-// fp32 and bf16, three calls on one workspace, which must be zeros after each.
+// fp32 and bf16, three calls on one workspace, which must be zeros after each. Rows 9 and 64 take cuBLAS's
+// product and then ops::widen_argmax's kernel (the batch-64 graph decoder's head).
 TEST(GpuDecodeLinear, ArgmaxHeadGivesTheProductsLogitsAndTheFirstMaximum) {
   MCD_SKIP_IF_NO_CUDA();
   torch::NoGradGuard no_grad;
@@ -1365,7 +1366,7 @@ TEST(GpuDecodeLinear, ArgmaxHeadGivesTheProductsLogitsAndTheFirstMaximum) {
   int64_t tie_rows_seen = 0;
   for (at::ScalarType dt : {at::kFloat, at::kBFloat16}) {
     for (int64_t V : {203, 50280}) {
-      for (int64_t rows : {1, 3, 8}) {
+      for (int64_t rows : {1, 3, 8, 9, 64}) {
         const std::string what = std::string("argmax head ") + dtype_name(dt) + " V=" + std::to_string(V) +
                                  " rows=" + std::to_string(rows);
         torch::manual_seed(V + rows + 100 * int(dt));
@@ -1402,6 +1403,65 @@ TEST(GpuDecodeLinear, ArgmaxHeadGivesTheProductsLogitsAndTheFirstMaximum) {
     }
   }
   EXPECT_GT(tie_rows_seen, 100);
+}
+
+// ops::widen_argmax's kernel against its two-line composition: logits the values widened bit for bit and
+// tokens torch's argmax over the leading columns, for values crafted to decide ties the way torch does —
+// each row's maximum repeated in three columns (the first wins), a NaN row (NaN is the maximum, its first
+// column wins), a row of −0 and +0 only (equal: column 0), larger values past argmax_columns — in fp32,
+// fp16 and bf16, rows 1 / 9 / 64 / 300, V = 50,280 (16-byte loads) and 203 (rows unaligned for vectors and a
+// partial last stretch, so the element path runs), values a strided view, three calls on one workspace,
+// which must be zeros after each.
+TEST(GpuDecodeLinear, WidenArgmaxGivesTheWidenedValuesAndTorchsArgmax) {
+  MCD_SKIP_IF_NO_CUDA();
+  torch::NoGradGuard no_grad;
+  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  for (at::ScalarType dt : {at::kFloat, at::kHalf, at::kBFloat16}) {
+    for (int64_t V : {203, 50280}) {
+      for (int64_t rows : {1, 9, 64, 300}) {
+        const std::string what = std::string("widen_argmax ") + dtype_name(dt) + " V=" + std::to_string(V) +
+                                 " rows=" + std::to_string(rows);
+        torch::manual_seed(V + rows + 100 * int(dt));
+        const int64_t cols = V - 3;
+        at::Tensor logits = torch::empty({rows, V}, cuda.dtype(at::kFloat));
+        at::Tensor tokens = torch::empty({rows}, cuda.dtype(at::kLong));
+        at::Tensor workspace = torch::zeros({rows + 1}, cuda.dtype(at::kLong));
+        for (int call = 0; call < 3; ++call) {
+          // values: a (rows, V) view of wider rows — at V = 50,280 every row 16-byte aligned (row stride V + 8,
+          // offset 0), at V = 203 none (row stride V + 5, offset 1)
+          const int64_t pad = V == 203 ? 5 : 8, offset = V == 203 ? 1 : 0;
+          at::Tensor wide = torch::randn({rows, V + pad}, cuda);
+          at::Tensor v = wide.narrow(1, offset, V);
+          const at::Tensor top = v.narrow(1, 0, cols).amax(1).abs() + 1;  // above the row's values
+          for (int64_t c : {int64_t(7 + call), V / 2, cols - 1}) v.select(1, c).copy_(top);
+          v.select(1, cols).copy_(top + 4);  // excluded columns, larger
+          if (rows > 1) {
+            v[1].fill_(-0.0);
+            v[1].narrow(0, 3, 5).fill_(0.0);  // −0 and +0: all equal, column 0 wins
+          }
+          if (rows > 2) {
+            v[2][V / 3] = NAN;
+            v[2][V / 2 + 1] = NAN;  // the first NaN wins
+          }
+          const at::Tensor values = wide.to(dt).narrow(1, offset, V);
+          logits.fill_(NAN);
+          tokens.fill_(-1);
+          ops::widen_argmax(values, cols, logits, tokens, workspace);
+          const at::Tensor want = values.to(at::kFloat);
+          const at::Tensor want_tokens = want.narrow(1, 0, cols).argmax(-1);
+          const std::string at_call = what + " call " + std::to_string(call);
+          EXPECT_TRUE(torch::equal(logits.isnan(), want.isnan()) &&
+                      torch::equal(logits.nan_to_num(0), want.nan_to_num(0)))
+              << at_call;
+          EXPECT_TRUE(torch::equal(tokens, want_tokens)) << at_call << ": " << tokens.cpu() << " vs " << want_tokens.cpu();
+          EXPECT_EQ(tokens[0].item<int64_t>(), 7 + call) << at_call << " (the first of three maxima)";
+          if (rows > 1) EXPECT_EQ(tokens[1].item<int64_t>(), 0) << at_call << " (zeros of both signs)";
+          if (rows > 2) EXPECT_EQ(tokens[2].item<int64_t>(), V / 3) << at_call << " (the first NaN)";
+          EXPECT_EQ(workspace.abs().sum().item<int64_t>(), 0) << at_call;
+        }
+      }
+    }
+  }
 }
 
 // The first layer's fused norm gathering its token embeddings itself (ops::NormInput::embedded) must

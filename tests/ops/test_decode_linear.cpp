@@ -109,5 +109,39 @@ TEST(NormArgmaxHead, IsTheNormedProductThenTheFirstMaximumOverTheLeadingColumns)
             std::string::npos);
 }
 
+// widen_argmax off CUDA is its two lines: logits the values widened (into an fp32 or fp64 buffer), tokens
+// the first column of each row's maximum among the first argmax_columns (a tie: the first; NaN: the
+// maximum; a larger value past argmax_columns: ignored); the workspace is left as it was; wrong shapes are
+// refused with them.
+TEST(WidenArgmax, IsTheWidenedValuesThenTheFirstMaximumOverTheLeadingColumns) {
+  torch::manual_seed(43);
+  const int64_t rows = 3, V = 20, cols = 18;
+  for (at::ScalarType logits_dtype : {at::kFloat, at::kDouble}) {
+    at::Tensor v = torch::randn({rows, V});
+    v[0][4] = 50;  v[0][9] = 50;  v[0][19] = 60;  // tie: 4; column 19 excluded
+    v[1][6] = NAN;  v[1][2] = 50;                 // NaN is the maximum
+    v[2].fill_(-1);                               // all equal: column 0
+    const at::Tensor values = v.to(at::kBFloat16);
+    at::Tensor logits = torch::full({rows, V}, NAN, logits_dtype), tokens = torch::full({rows}, -1, at::kLong);
+    at::Tensor workspace = torch::full({rows + 1}, 7, at::kLong);
+    ops::widen_argmax(values, cols, logits, tokens, workspace);
+    const at::Tensor want = values.to(logits_dtype);
+    EXPECT_TRUE(torch::equal(logits.isnan(), want.isnan()) && torch::equal(logits.nan_to_num(0), want.nan_to_num(0)));
+    EXPECT_EQ(tokens[0].item<int64_t>(), 4);
+    EXPECT_EQ(tokens[1].item<int64_t>(), 6);
+    EXPECT_EQ(tokens[2].item<int64_t>(), 0);
+    EXPECT_TRUE(torch::equal(workspace, torch::full({rows + 1}, 7, at::kLong)));
+  }
+  at::Tensor logits = torch::empty({rows, V}), tokens = torch::empty({rows}, at::kLong);
+  at::Tensor workspace = torch::zeros({rows + 1}, at::kLong), short_logits = torch::empty({rows, V - 1});
+  EXPECT_NE(test::error_of([&] {
+              ops::widen_argmax(torch::zeros({rows, V}), cols, short_logits, tokens, workspace);
+            }).find("logits (rows, V)"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([&] { ops::widen_argmax(torch::zeros({rows, V}), 0, logits, tokens, workspace); })
+                .find("argmax_columns must be in [1, 20]"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace mcd

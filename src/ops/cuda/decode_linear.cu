@@ -215,6 +215,71 @@ __device__ __forceinline__ void finish_argmax(const DecodeLinearParams& p, const
   if (threadIdx.x == 0) *finished = 0;  // every block has counted
 }
 
+// widen_argmax (decode_linear_params.h): block (x, r) takes kWidenArgmaxThreads·V columns of row r, V = one
+// 16-byte load of T per thread (element loads at an unaligned or partial stretch), writes them widened and
+// takes them into the row's key; the warps' keys meet in shared memory, the block's in the workspace with
+// one atomic per block, and the last block to finish (finish_argmax's counting) writes every row's column.
+template <typename T>
+__global__ void __launch_bounds__(kWidenArgmaxThreads) widen_argmax_kernel(WidenArgmaxParams p) {
+  constexpr int V = 16 / static_cast<int>(sizeof(T));
+  constexpr int kWarps = kWidenArgmaxThreads / 32;
+  __shared__ unsigned long long s_warp[kWarps];
+  __shared__ bool s_last;
+  const int64_t r = blockIdx.y;
+  const int64_t c0 = (int64_t(blockIdx.x) * kWidenArgmaxThreads + threadIdx.x) * V;
+  const T* __restrict__ src = static_cast<const T*>(p.values) + r * p.values_row_stride;
+  float* __restrict__ dst = p.logits + r * p.columns;
+  unsigned long long best = 0;  // below every column's key (argmax_key's high word is never 0)
+  if (c0 < p.columns) {
+    float f[V];
+    const int n = p.columns - c0 < V ? static_cast<int>(p.columns - c0) : V;
+    const bool vec = n == V && reinterpret_cast<uintptr_t>(src + c0) % 16 == 0 &&
+                     reinterpret_cast<uintptr_t>(dst + c0) % 16 == 0;
+    if (vec) {
+      unpack_vec<T, V>(__ldg(reinterpret_cast<const uint4*>(src + c0)), f);
+#pragma unroll
+      for (int q = 0; q < V / 4; ++q)
+        reinterpret_cast<float4*>(dst + c0)[q] = make_float4(f[4 * q], f[4 * q + 1], f[4 * q + 2], f[4 * q + 3]);
+    } else {
+#pragma unroll
+      for (int i = 0; i < V; ++i) {
+        f[i] = i < n ? to_float(src[c0 + i]) : 0.f;
+        if (i < n) dst[c0 + i] = f[i];
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < V; ++i) {
+      const unsigned long long key = argmax_key(f[i], c0 + i);
+      if (i < n && c0 + i < p.argmax_columns && key > best) best = key;
+    }
+  }
+#pragma unroll
+  for (int o = 16; o >= 1; o /= 2) {
+    const unsigned long long other = __shfl_xor_sync(kFullMask, best, o);
+    best = other > best ? other : best;
+  }
+  if (threadIdx.x % 32 == 0) s_warp[threadIdx.x / 32] = best;
+  __syncthreads();
+  unsigned long long* keys = p.argmax_workspace;
+  unsigned long long* finished = p.argmax_workspace + p.rows;
+  if (threadIdx.x == 0) {
+#pragma unroll
+    for (int w = 1; w < kWarps; ++w) best = s_warp[w] > best ? s_warp[w] : best;
+    // As finish_argmax: a key only grows, so a block not above the (possibly stale) value skips the atomic.
+    if (best > *static_cast<volatile unsigned long long*>(keys + r)) atomicMax(keys + r, best);
+    __threadfence();
+    s_last = atomicAdd(finished, 1ull) == static_cast<unsigned long long>(gridDim.x) * gridDim.y - 1;
+  }
+  __syncthreads();
+  if (!s_last) return;
+  __threadfence();
+  for (int64_t row = threadIdx.x; row < p.rows; row += kWidenArgmaxThreads) {
+    const unsigned long long key = atomicExch(keys + row, 0ull);
+    p.argmax_out[row] = int64_t(0xFFFFFFFFu - static_cast<unsigned>(key & 0xFFFFFFFFull));
+  }
+  if (threadIdx.x == 0) *finished = 0;  // every block has counted
+}
+
 // The residual stream's element (r, k) entering the fused norm: residual_in's, or the first layer's
 // token embedding widened (an id outside the table traps, as an index kernel's assertion would).
 template <typename T>
@@ -490,6 +555,27 @@ void add_norm_decode_linear(const DecodeLinearParams& p) {
     case DType::kBFloat16: return launch_add_norm<__nv_bfloat16>(p);
   }
   fail("add_norm_decode_linear: unsupported dtype code " + std::to_string(static_cast<int>(p.dtype)));
+}
+
+void widen_argmax(const WidenArgmaxParams& p) {
+  MCD_CHECK(p.rows >= 1 && p.rows <= 65535 && p.columns >= 1 && p.columns <= 0xFFFFFFFFll && p.argmax_columns >= 1 &&
+                p.argmax_columns <= p.columns && p.values != nullptr && p.logits != nullptr &&
+                p.argmax_out != nullptr && p.argmax_workspace != nullptr,
+            "widen_argmax: needs 1..65535 rows, 1..columns (< 2^32) argmax columns, values, logits, tokens and "
+            "workspace");
+  auto launch = [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    constexpr int64_t kSpan = int64_t(kWidenArgmaxThreads) * (16 / int64_t(sizeof(T)));
+    const dim3 blocks(unsigned((p.columns + kSpan - 1) / kSpan), unsigned(p.rows));
+    widen_argmax_kernel<T><<<blocks, kWidenArgmaxThreads, 0, p.stream>>>(p);
+    MCD_CUDA_CHECK(cudaGetLastError());
+  };
+  switch (p.dtype) {
+    case DType::kFloat32: return launch(static_cast<float*>(nullptr));
+    case DType::kFloat16: return launch(static_cast<__half*>(nullptr));
+    case DType::kBFloat16: return launch(static_cast<__nv_bfloat16*>(nullptr));
+  }
+  fail("widen_argmax: unsupported dtype code " + std::to_string(static_cast<int>(p.dtype)));
 }
 
 }  // namespace mcd::ops::cuda

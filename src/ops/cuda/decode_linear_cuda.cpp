@@ -128,17 +128,52 @@ bool norm_conv_step_supported(const ConvStepOperands& conv, const at::Tensor& we
           (like_weight(conv.bias) && conv.bias.dim() == 1 && conv.bias.size(0) == E && conv.bias.is_contiguous()));
 }
 
-bool norm_argmax_supported(const ArgmaxOperands& argmax, const at::Tensor& weight, int64_t rows) {
-  if (argmax.logits == nullptr || argmax.tokens == nullptr || argmax.workspace == nullptr || !weight.defined())
-    return false;
+namespace {
+// The argmax operands' rules (ArgmaxOperands) for `rows` rows of `columns` logits on `device`.
+bool argmax_operands_fit(const ArgmaxOperands& argmax, const c10::Device& device, int64_t rows, int64_t columns) {
+  if (argmax.logits == nullptr || argmax.tokens == nullptr || argmax.workspace == nullptr) return false;
   const at::Tensor &logits = *argmax.logits, &tokens = *argmax.tokens, &ws = *argmax.workspace;
   const auto on_device = [&](const at::Tensor& x, at::ScalarType t) {
-    return x.defined() && x.is_cuda() && x.device() == weight.device() && x.scalar_type() == t && x.is_contiguous();
+    return x.defined() && x.is_cuda() && x.device() == device && x.scalar_type() == t && x.is_contiguous();
   };
   return on_device(logits, at::kFloat) && on_device(tokens, at::kLong) && on_device(ws, at::kLong) &&
-         logits.dim() == 2 && logits.size(0) == rows && logits.size(1) == weight.size(0) && tokens.dim() == 1 &&
+         logits.dim() == 2 && logits.size(0) == rows && logits.size(1) == columns && tokens.dim() == 1 &&
          tokens.size(0) == rows && ws.dim() == 1 && ws.size(0) == rows + 1 && argmax.columns >= 1 &&
-         argmax.columns <= weight.size(0) && weight.size(0) <= 0xFFFFFFFFll;
+         argmax.columns <= columns && columns <= 0xFFFFFFFFll;
+}
+}  // namespace
+
+bool norm_argmax_supported(const ArgmaxOperands& argmax, const at::Tensor& weight, int64_t rows) {
+  return weight.defined() && weight.dim() == 2 && argmax_operands_fit(argmax, weight.device(), rows, weight.size(0));
+}
+
+bool widen_argmax_supported(const at::Tensor& values, const ArgmaxOperands& argmax) {
+  const auto t = values.defined() ? values.scalar_type() : at::kDouble;
+  return values.defined() && values.is_cuda() && values.dim() == 2 && values.size(0) >= 1 &&
+         values.size(0) <= 65535 && values.size(1) >= 1 && values.stride(1) == 1 &&
+         (t == at::kFloat || t == at::kHalf || t == at::kBFloat16) &&
+         argmax_operands_fit(argmax, values.device(), values.size(0), values.size(1));
+}
+
+void widen_argmax_cuda(const at::Tensor& values, const ArgmaxOperands& argmax) {
+  MCD_CHECK(widen_argmax_supported(values, argmax),
+            "widen_argmax (CUDA): unsupported operands (values (rows ≤ 65535, columns) fp32/fp16/bf16 with unit "
+            "column stride; logits (rows, columns) fp32, tokens (rows) and workspace (rows + 1) int64, contiguous, on "
+            "its device; 1..columns argmax columns), got values ",
+            values.sizes(), " ", values.scalar_type());
+  const c10::cuda::CUDAGuard guard(values.device());
+  WidenArgmaxParams k;
+  k.dtype = dtype_code(values.scalar_type(), "widen_argmax (CUDA)");
+  k.rows = values.size(0);
+  k.columns = values.size(1);
+  k.values = values.data_ptr();
+  k.values_row_stride = values.stride(0);
+  k.logits = argmax.logits->data_ptr<float>();
+  k.argmax_columns = argmax.columns;
+  k.argmax_out = argmax.tokens->data_ptr<int64_t>();
+  k.argmax_workspace = reinterpret_cast<unsigned long long*>(argmax.workspace->data_ptr<int64_t>());
+  k.stream = c10::cuda::getCurrentCUDAStream().stream();
+  widen_argmax(k);
 }
 
 std::pair<at::Tensor, at::Tensor> add_norm_decode_linear_cuda(const at::Tensor& residual_in, const at::Tensor& prev,

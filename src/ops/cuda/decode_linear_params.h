@@ -69,4 +69,24 @@ constexpr int64_t kDecodeLinearMaxSmem = 48 * 1024;
 void decode_linear(const DecodeLinearParams& p);
 void add_norm_decode_linear(const DecodeLinearParams& p);
 
+// The greedy selection after an LM head whose product ran elsewhere (more than kDecodeLinearMaxRows rows:
+// cuBLAS's; ops::widen_argmax): logits[r, c] = values[r, c] widened to fp32, and argmax_out[r] the first
+// column < argmax_columns holding row r's maximum (NaN the largest), as torch's argmax — one kernel where the
+// composition ran three (the cast into the logits buffer, the argmax, the tokens' copy: ~19 µs of a 130M
+// batch-64 token on an H100, docs/PERF_NOTES.md, "Twenty-second session"). Block (x, r) widens row r's
+// columns [x·kWidenArgmaxSpan, …) with one 16-byte load per thread; the blocks' maxima meet in
+// argmax_workspace as DecodeLinearParams' do (zeros on entry, left zeros).
+constexpr int kWidenArgmaxThreads = 256;
+struct WidenArgmaxParams {
+  DType dtype = DType::kFloat32;  // values'
+  int64_t rows = 0, columns = 0;
+  const void* values = nullptr;  int64_t values_row_stride = 0;  // (rows, columns), unit column stride
+  float* logits = nullptr;                                         // (rows, columns) contiguous
+  int64_t argmax_columns = 0;                                      // 1..columns (< 2^32)
+  int64_t* argmax_out = nullptr;                                   // (rows)
+  unsigned long long* argmax_workspace = nullptr;                  // (rows + 1)
+  cudaStream_t stream = nullptr;
+};
+void widen_argmax(const WidenArgmaxParams& p);
+
 }  // namespace mcd::ops::cuda

@@ -199,6 +199,10 @@ struct ArgmaxOperands {
   int64_t columns = 0;
 };
 bool norm_argmax_supported(const ArgmaxOperands& argmax, const at::Tensor& weight, int64_t rows);
+// ops::widen_argmax's kernel (decode_linear_params.h): values (rows ≤ 65535, columns) fp32/fp16/bf16 with unit
+// column stride on CUDA, and argmax's operands as norm_argmax_supported takes them for `columns` outputs.
+bool widen_argmax_supported(const at::Tensor& values, const ArgmaxOperands& argmax);
+void widen_argmax_cuda(const at::Tensor& values, const ArgmaxOperands& argmax);
 std::pair<at::Tensor, at::Tensor> add_norm_decode_linear_cuda(const at::Tensor& residual_in, const at::Tensor& prev,
                                                               const at::Tensor& norm_weight, double eps,
                                                               const at::Tensor& weight, const at::Tensor& bias,
