@@ -188,43 +188,52 @@ __device__ __forceinline__ void block_columns(const DecodeLinearParams& p, int64
   }
 }
 
-// After the kArgmax epilogue: the block's row maxima into the workspace, then the last block to
-// finish (counted in the workspace, after a fence: threadFenceReduction's pattern) writes each row's
-// column and zeros the workspace for the next call.
-__device__ __forceinline__ void finish_argmax(const DecodeLinearParams& p, const unsigned long long* s_best) {
+// A block's best key for a row into the row's workspace key. A key only grows, so a block whose best is
+// not above the one it reads (however stale) cannot raise it: most blocks skip the atomic on the row's one
+// address.
+__device__ __forceinline__ void merge_argmax_key(unsigned long long* key, unsigned long long best) {
+  if (best > *static_cast<volatile unsigned long long*>(key)) atomicMax(key, best);
+}
+
+// After every merge_argmax_key of the block: the block is counted in the workspace (after a fence:
+// threadFenceReduction's pattern), and the last of the grid's `blocks` to finish writes each row's column
+// and zeros the workspace (rows keys, then the count) for the next call. kRowsFitBlock: rows ≤ blockDim.x
+// (the fused head's ≤ 8), so each thread takes at most one row — no loop, which kept that kernel's registers.
+template <bool kRowsFitBlock>
+__device__ __forceinline__ void finish_argmax_rows(unsigned long long* workspace, int64_t rows, int64_t* argmax_out,
+                                                   unsigned long long blocks) {
   __shared__ bool s_last;
-  unsigned long long* keys = p.argmax_workspace;
-  unsigned long long* finished = p.argmax_workspace + p.rows;
-  __syncthreads();  // s_best complete
-  if (threadIdx.x < p.rows) {
-    const unsigned long long best = s_best[threadIdx.x];
-    // A key only grows, so a block whose best is not above the one it reads (however stale) cannot
-    // raise it: most blocks skip the atomic on the row's one address.
-    if (best > *static_cast<volatile unsigned long long*>(keys + threadIdx.x)) atomicMax(keys + threadIdx.x, best);
-  }
+  unsigned long long* finished = workspace + rows;
   __threadfence();
   __syncthreads();
-  if (threadIdx.x == 0) s_last = atomicAdd(finished, 1ull) == gridDim.x - 1;
+  if (threadIdx.x == 0) s_last = atomicAdd(finished, 1ull) == blocks - 1;
   __syncthreads();
   if (!s_last) return;
   __threadfence();
-  if (threadIdx.x < p.rows) {
-    const unsigned long long key = atomicExch(keys + threadIdx.x, 0ull);
-    p.argmax_out[threadIdx.x] = int64_t(0xFFFFFFFFu - static_cast<unsigned>(key & 0xFFFFFFFFull));
+  for (int64_t row = threadIdx.x; row < rows; row += blockDim.x) {
+    const unsigned long long key = atomicExch(workspace + row, 0ull);
+    argmax_out[row] = int64_t(0xFFFFFFFFu - static_cast<unsigned>(key & 0xFFFFFFFFull));
+    if constexpr (kRowsFitBlock) break;
   }
   if (threadIdx.x == 0) *finished = 0;  // every block has counted
 }
 
+// After the kArgmax epilogue: the block's row maxima into the workspace, then finish_argmax_rows.
+__device__ __forceinline__ void finish_argmax(const DecodeLinearParams& p, const unsigned long long* s_best) {
+  __syncthreads();  // s_best complete
+  if (threadIdx.x < p.rows) merge_argmax_key(p.argmax_workspace + threadIdx.x, s_best[threadIdx.x]);
+  finish_argmax_rows<true>(p.argmax_workspace, p.rows, p.argmax_out, gridDim.x);
+}
+
 // widen_argmax (decode_linear_params.h): block (x, r) takes kWidenArgmaxThreads·V columns of row r, V = one
 // 16-byte load of T per thread (element loads at an unaligned or partial stretch), writes them widened and
-// takes them into the row's key; the warps' keys meet in shared memory, the block's in the workspace with
-// one atomic per block, and the last block to finish (finish_argmax's counting) writes every row's column.
+// takes them into the row's key; the warps' keys meet in shared memory, the block's in the workspace
+// (merge_argmax_key), and the last block to finish writes every row's column (finish_argmax_rows).
 template <typename T>
 __global__ void __launch_bounds__(kWidenArgmaxThreads) widen_argmax_kernel(WidenArgmaxParams p) {
   constexpr int V = 16 / static_cast<int>(sizeof(T));
   constexpr int kWarps = kWidenArgmaxThreads / 32;
   __shared__ unsigned long long s_warp[kWarps];
-  __shared__ bool s_last;
   const int64_t r = blockIdx.y;
   const int64_t c0 = (int64_t(blockIdx.x) * kWidenArgmaxThreads + threadIdx.x) * V;
   const T* __restrict__ src = static_cast<const T*>(p.values) + r * p.values_row_stride;
@@ -260,24 +269,12 @@ __global__ void __launch_bounds__(kWidenArgmaxThreads) widen_argmax_kernel(Widen
   }
   if (threadIdx.x % 32 == 0) s_warp[threadIdx.x / 32] = best;
   __syncthreads();
-  unsigned long long* keys = p.argmax_workspace;
-  unsigned long long* finished = p.argmax_workspace + p.rows;
   if (threadIdx.x == 0) {
 #pragma unroll
     for (int w = 1; w < kWarps; ++w) best = s_warp[w] > best ? s_warp[w] : best;
-    // As finish_argmax: a key only grows, so a block not above the (possibly stale) value skips the atomic.
-    if (best > *static_cast<volatile unsigned long long*>(keys + r)) atomicMax(keys + r, best);
-    __threadfence();
-    s_last = atomicAdd(finished, 1ull) == static_cast<unsigned long long>(gridDim.x) * gridDim.y - 1;
+    merge_argmax_key(p.argmax_workspace + r, best);
   }
-  __syncthreads();
-  if (!s_last) return;
-  __threadfence();
-  for (int64_t row = threadIdx.x; row < p.rows; row += kWidenArgmaxThreads) {
-    const unsigned long long key = atomicExch(keys + row, 0ull);
-    p.argmax_out[row] = int64_t(0xFFFFFFFFu - static_cast<unsigned>(key & 0xFFFFFFFFull));
-  }
-  if (threadIdx.x == 0) *finished = 0;  // every block has counted
+  finish_argmax_rows<false>(p.argmax_workspace, p.rows, p.argmax_out, static_cast<unsigned long long>(gridDim.x) * gridDim.y);
 }
 
 // The residual stream's element (r, k) entering the fused norm: residual_in's, or the first layer's

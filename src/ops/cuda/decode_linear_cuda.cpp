@@ -148,8 +148,9 @@ bool norm_argmax_supported(const ArgmaxOperands& argmax, const at::Tensor& weigh
 }
 
 bool widen_argmax_supported(const at::Tensor& values, const ArgmaxOperands& argmax) {
-  const auto t = values.defined() ? values.scalar_type() : at::kDouble;
-  return values.defined() && values.is_cuda() && values.dim() == 2 && values.size(0) >= 1 &&
+  if (!values.defined()) return false;
+  const auto t = values.scalar_type();
+  return values.is_cuda() && values.dim() == 2 && values.size(0) >= 1 &&
          values.size(0) <= 65535 && values.size(1) >= 1 && values.stride(1) == 1 &&
          (t == at::kFloat || t == at::kHalf || t == at::kBFloat16) &&
          argmax_operands_fit(argmax, values.device(), values.size(0), values.size(1));
