@@ -33,6 +33,9 @@ void GlobalOptions::add_to(CLI::App& app) {
       "a decode step's final norm, LM head and greedy argmax in one kernel (CUDA, <= 8 rows; above, the "
       "argmax after the head's product in one): on, off");
   add(app, "--scan-plan", scan_plan, "selective scan memory plan: auto, low_memory (never the dense saved states)");
+  add(app, "--scan-time-segments", scan_time_segments,
+      "the selective scan's backward at pruned widths splits L into segments run side by side (CUDA): on, off "
+      "(off: one walk over L)");
   add(app, "--deterministic", deterministic,
       "on: deterministic algorithms (a rerun on the same card and build is bit-identical; slower backward), off");
 }
@@ -75,6 +78,7 @@ int main(int argc, char** argv) {
     ops = mcd::ops::parse_ops_option(ops, "fused_mixer", globals.fused_mixer);
     ops = mcd::ops::parse_ops_option(ops, "mixer_saves_conv_output", globals.save_conv_output);
     ops = mcd::ops::parse_ops_option(ops, "scan_plan", globals.scan_plan);
+    ops = mcd::ops::parse_ops_option(ops, "scan_time_segments", globals.scan_time_segments);
     ops = mcd::ops::parse_ops_option(ops, "in_proj_saves_input", globals.save_in_proj_input);
     ops = mcd::ops::parse_ops_option(ops, "keep_cast_weights", globals.keep_cast_weights);
     ops = mcd::ops::parse_ops_option(ops, "decode_overlap", globals.decode_overlap);

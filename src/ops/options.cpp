@@ -47,8 +47,8 @@ ScopedOpsOptions::~ScopedOpsOptions() { set_ops_options(saved_); }
 
 const std::vector<std::string>& ops_option_keys() {
   static const std::vector<std::string> keys{"backend", "fused_mixer", "mixer_saves_conv_output", "scan_plan",
-                                             "in_proj_saves_input", "keep_cast_weights", "decode_overlap",
-                                             "decode_fused_conv", "decode_fused_head"};
+                                             "scan_time_segments", "in_proj_saves_input", "keep_cast_weights",
+                                             "decode_overlap", "decode_fused_conv", "decode_fused_head"};
   return keys;
 }
 
@@ -61,6 +61,8 @@ OpsOptions parse_ops_option(OpsOptions base, const std::string& key, const std::
     base.mixer_saves_conv_output = parse_bool(key, value);
   } else if (key == "scan_plan") {
     base.scan_plan = parse_scan_plan(value);
+  } else if (key == "scan_time_segments") {
+    base.scan_time_segments = parse_bool(key, value);
   } else if (key == "in_proj_saves_input") {
     base.in_proj_saves_input = parse_bool(key, value);
   } else if (key == "keep_cast_weights") {
@@ -85,6 +87,7 @@ std::vector<std::pair<std::string, std::string>> ops_option_values(const OpsOpti
     else if (key == "fused_mixer") out.emplace_back(key, b(o.fused_mixer));
     else if (key == "mixer_saves_conv_output") out.emplace_back(key, b(o.mixer_saves_conv_output));
     else if (key == "scan_plan") out.emplace_back(key, scan_plan_name(o.scan_plan));
+    else if (key == "scan_time_segments") out.emplace_back(key, b(o.scan_time_segments));
     else if (key == "in_proj_saves_input") out.emplace_back(key, b(o.in_proj_saves_input));
     else if (key == "keep_cast_weights") out.emplace_back(key, b(o.keep_cast_weights));
     else if (key == "decode_overlap") out.emplace_back(key, b(o.decode_overlap));

@@ -23,6 +23,10 @@ struct OpsOptions {
   bool fused_mixer = true;              // key `fused_mixer`: the fused mixer on CUDA (ops/mamba_inner.h)
   bool mixer_saves_conv_output = false; // key `mixer_saves_conv_output`: the fused mixer keeps u
   ScanPlan scan_plan = ScanPlan::kAuto; // key `scan_plan`: auto | low_memory
+  bool scan_time_segments = true;       // key `scan_time_segments`: the eight-lane scan backward (pruned widths)
+                                        // splits L into the segments scan_backward_time_segments gives
+                                        // (ops/cuda/scan_params.h); false: it walks L once. The same
+                                        // gradients up to the order of fp32 operations
   bool keep_cast_weights = true;        // key `keep_cast_weights`: ops that cast fp32 weights to autocast's
                                         // dtype (the fused mixer, in_proj) keep the casts for the backward;
                                         // false casts again there (370M: 0.64 GB less, one cast per weight)

@@ -491,7 +491,7 @@ TEST(ScanKernelModes, DeterministicModeIsBitIdenticalAndMatchesAtomics) {
 // 2560 ≤ B·E ≤ 6144 under either plan; above that dense exactly when the backward's 32-channel blocks
 // fit one wave at three per SM (one-wave under the low-memory plan), the four-per-SM
 // state-sequential beyond; time-parallel below B·E = 2560 (wide) and for N > 16 (wide below 4096).
-// The eight-lane backward in 4 time segments at B·E ≤ 3072.
+// The eight-lane backward in 8 time segments at B·E ≤ 4096.
 TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
   using ops::cuda::choose_scan_algorithm;
   const auto kAuto = ops::ScanPlan::kAuto, kLow = ops::ScanPlan::kLowMemory;
@@ -521,12 +521,14 @@ TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
   EXPECT_EQ(choose_scan_algorithm(8, 2048, 16, 132, kLow), ScanAlgorithm::kStateSequential);
   EXPECT_EQ(choose_scan_algorithm(1, 8192, 16, 132, kLow), ScanAlgorithm::kStateSequentialOneWave);
   EXPECT_EQ(choose_scan_algorithm(8, 384, 16, 132, kLow), kEight);
-  // The backward's time segments (scan_backward_time_segments): 4 for the eight-lane one at B·E ≤ 3072.
+  // The backward's time segments (scan_backward_time_segments): 8 for the eight-lane one at B·E ≤ 4096.
   using ops::cuda::scan_backward_time_segments;
-  EXPECT_EQ(scan_backward_time_segments(kEight, 8, 384), 4);   // 130M, 75 % pruned
-  EXPECT_EQ(scan_backward_time_segments(kEight, 1, 2560), 4);
-  EXPECT_EQ(scan_backward_time_segments(kEight, 8, 392), 1);   // B·E = 3136
-  EXPECT_EQ(scan_backward_time_segments(kEight, 8, 512), 1);   // 370M, 75 % pruned
+  EXPECT_EQ(scan_backward_time_segments(kEight, 8, 384), 8);   // 130M, 75 % pruned
+  EXPECT_EQ(scan_backward_time_segments(kEight, 1, 2560), 8);
+  EXPECT_EQ(scan_backward_time_segments(kEight, 8, 392), 8);   // B·E = 3136
+  EXPECT_EQ(scan_backward_time_segments(kEight, 8, 512), 8);   // 370M, 75 % pruned
+  EXPECT_EQ(scan_backward_time_segments(kEight, 8, 520), 1);   // B·E = 4160
+  EXPECT_EQ(scan_backward_time_segments(kEight, 8, 768), 1);   // 130M, 50 % pruned
   EXPECT_EQ(scan_backward_time_segments(ScanAlgorithm::kTimeParallelWide, 8, 256), 1);
   EXPECT_EQ(scan_backward_time_segments(ScanAlgorithm::kStateSequentialDense, 8, 1536), 1);
   EXPECT_EQ(ops::cuda::scan_state_chunk(kEight), ops::cuda::kSeqChunk);
@@ -596,60 +598,63 @@ TEST(ScanKernelModes, AllAlgorithmsAgree) {
 // The time-segmented backward ([Note: time-segmented backward] in selective_scan_seq_bwd.cuh)
 // gives the gradients of the one walk: state_sequential_eight_lanes, L = 700 (22 tiles) in 2, 3,
 // 5 and 30 asked segments (22 runs of one tile; 5 → 5 runs with a short last one), atomic and
-// deterministic, fp32 and bf16, z, D, bias, mask and softplus on, the model's strides.
+// deterministic, fp32 and bf16, z, D, bias, mask and softplus on, the model's strides; N = 16 and
+// N = 5 (the carry kernel's lanes past N walk nothing that is written).
 TEST(ScanKernelModes, TimeSegmentedBackwardGivesTheOneWalksGradients) {
   MCD_SKIP_IF_NO_CUDA();
-  const ScanCase c{2, 19, 700, 16, true, true, true, true, true, true};
-  EXPECT_EQ(ops::cuda::scan_time_segments(700, 30), 22);
-  EXPECT_EQ(ops::cuda::scan_time_segments(700, 5), 5);   // 5 tiles each, the last 2
-  EXPECT_EQ(ops::cuda::scan_time_segments(700, 4), 4);   // 6, 6, 6, 4 tiles
-  EXPECT_EQ(ops::cuda::scan_time_segments(700, 7), 6);   // 4 tiles each: 6 runs cover 22
-  EXPECT_EQ(ops::cuda::scan_time_segments(31, 8), 1);
-  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
-    const ScanTriple s = scan_triple(scan_values(c, 83), dtype, true);
-    const PoisonOutputs poison;
-    // The carries compose the walk's own exp(ΔA) factors and FMAs in another order: fp32 results
-    // differ by ~L·2^-24 ≈ 4e-5 at worst per element, ~√L·2^-24 ≈ 2e-6 typical (as in
-    // AllAlgorithmsAgree); outputs rounded to bf16 differ by rounding flips ([Rounding-flip bounds]).
-    const double f32_tol = 1e-5, act_tol = dtype == at::kFloat ? f32_tol : 1e-2;
-    for (ScanAlgorithm algorithm : {ScanAlgorithm::kStateSequentialEightLanes}) {
-      const auto fwd = ops::cuda::selective_scan_cuda_forward(s.kernel, algorithm, true, false);
-      for (bool det : {false, true}) {
-        ops::cuda::ScanBackwardOptions one;
-        one.deterministic = det;
-        const auto g1 = ops::cuda::selective_scan_cuda_backward(s.kernel, algorithm, fwd.states, s.dout_lo, one);
-        for (int64_t segments : {2, 3, 5, 30}) {
-          ops::cuda::ScanBackwardOptions o = one;
-          o.time_segments = segments;
-          const auto g = ops::cuda::selective_scan_cuda_backward(s.kernel, algorithm, fwd.states, s.dout_lo, o);
-          const std::string what = cat(ops::cuda::scan_algorithm_name(algorithm), " ", segments, " segments ",
-                                       det ? "deterministic " : "atomic ", dtype_name(dtype));
-          EXPECT_LT(test::rel_err(g.du, g1.du), act_tol) << what;
-          EXPECT_LT(test::rel_err(g.ddelta, g1.ddelta), act_tol) << what;
-          EXPECT_LT(test::rel_err(g.dz, g1.dz), act_tol) << what;
-          EXPECT_LT(test::rel_err(g.dB, g1.dB), act_tol) << what;
-          EXPECT_LT(test::rel_err(g.dC, g1.dC), act_tol) << what;
-          EXPECT_LT(test::rel_err(g.dA, g1.dA), f32_tol) << what;
-          EXPECT_LT(test::rel_err(g.dD, g1.dD), f32_tol) << what;
-          EXPECT_LT(test::rel_err(g.ddelta_bias, g1.ddelta_bias), f32_tol) << what;
-          EXPECT_LT(test::rel_err(g.dmask, g1.dmask), f32_tol) << what;
-          if (det) {  // deterministic: the same bits again
-            const auto again = ops::cuda::selective_scan_cuda_backward(s.kernel, algorithm, fwd.states, s.dout_lo, o);
-            EXPECT_TRUE(torch::equal(again.du, g.du) && torch::equal(again.ddelta, g.ddelta) &&
-                        torch::equal(again.dB, g.dB) && torch::equal(again.dA, g.dA) &&
-                        torch::equal(again.dmask, g.dmask))
-                << what;
+  for (const ScanCase c : {ScanCase{2, 19, 700, 16, true, true, true, true, true, true},
+                           ScanCase{2, 19, 700, 5, true, true, true, true, true, true}}) {
+    EXPECT_EQ(ops::cuda::scan_time_segments(700, 30), 22);
+    EXPECT_EQ(ops::cuda::scan_time_segments(700, 5), 5);   // 5 tiles each, the last 2
+    EXPECT_EQ(ops::cuda::scan_time_segments(700, 4), 4);   // 6, 6, 6, 4 tiles
+    EXPECT_EQ(ops::cuda::scan_time_segments(700, 7), 6);   // 4 tiles each: 6 runs cover 22
+    EXPECT_EQ(ops::cuda::scan_time_segments(31, 8), 1);
+    for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+      const ScanTriple s = scan_triple(scan_values(c, c.n == 16 ? 83 : 84), dtype, true);
+      const PoisonOutputs poison;
+      // The carries compose the walk's own exp(ΔA) factors and FMAs in another order: fp32 results
+      // differ by ~L·2^-24 ≈ 4e-5 at worst per element, ~√L·2^-24 ≈ 2e-6 typical (as in
+      // AllAlgorithmsAgree); outputs rounded to bf16 differ by rounding flips ([Rounding-flip bounds]).
+      const double f32_tol = 1e-5, act_tol = dtype == at::kFloat ? f32_tol : 1e-2;
+      for (ScanAlgorithm algorithm : {ScanAlgorithm::kStateSequentialEightLanes}) {
+        const auto fwd = ops::cuda::selective_scan_cuda_forward(s.kernel, algorithm, true, false);
+        for (bool det : {false, true}) {
+          ops::cuda::ScanBackwardOptions one;
+          one.deterministic = det;
+          const auto g1 = ops::cuda::selective_scan_cuda_backward(s.kernel, algorithm, fwd.states, s.dout_lo, one);
+          for (int64_t segments : {2, 3, 5, 30}) {
+            ops::cuda::ScanBackwardOptions o = one;
+            o.time_segments = segments;
+            const auto g = ops::cuda::selective_scan_cuda_backward(s.kernel, algorithm, fwd.states, s.dout_lo, o);
+            const std::string what = cat(ops::cuda::scan_algorithm_name(algorithm), " ", segments, " segments ",
+                                         det ? "deterministic " : "atomic ", dtype_name(dtype), " N ", c.n);
+            EXPECT_LT(test::rel_err(g.du, g1.du), act_tol) << what;
+            EXPECT_LT(test::rel_err(g.ddelta, g1.ddelta), act_tol) << what;
+            EXPECT_LT(test::rel_err(g.dz, g1.dz), act_tol) << what;
+            EXPECT_LT(test::rel_err(g.dB, g1.dB), act_tol) << what;
+            EXPECT_LT(test::rel_err(g.dC, g1.dC), act_tol) << what;
+            EXPECT_LT(test::rel_err(g.dA, g1.dA), f32_tol) << what;
+            EXPECT_LT(test::rel_err(g.dD, g1.dD), f32_tol) << what;
+            EXPECT_LT(test::rel_err(g.ddelta_bias, g1.ddelta_bias), f32_tol) << what;
+            EXPECT_LT(test::rel_err(g.dmask, g1.dmask), f32_tol) << what;
+            if (det) {  // deterministic: the same bits again
+              const auto again = ops::cuda::selective_scan_cuda_backward(s.kernel, algorithm, fwd.states, s.dout_lo, o);
+              EXPECT_TRUE(torch::equal(again.du, g.du) && torch::equal(again.ddelta, g.ddelta) &&
+                          torch::equal(again.dB, g.dB) && torch::equal(again.dA, g.dA) &&
+                          torch::equal(again.dmask, g.dmask))
+                  << what;
+            }
           }
         }
       }
-    }
-    // Only the eight-lane backward takes segments: the others refuse them.
-    for (ScanAlgorithm other : {ScanAlgorithm::kTimeParallel, ScanAlgorithm::kStateSequential}) {
-      const auto f = ops::cuda::selective_scan_cuda_forward(s.kernel, other, true, false);
-      ops::cuda::ScanBackwardOptions o;
-      o.time_segments = 2;
-      EXPECT_THROW(ops::cuda::selective_scan_cuda_backward(s.kernel, other, f.states, s.dout_lo, o), std::exception)
-          << ops::cuda::scan_algorithm_name(other);
+      // Only the eight-lane backward takes segments: the others refuse them.
+      for (ScanAlgorithm other : {ScanAlgorithm::kTimeParallel, ScanAlgorithm::kStateSequential}) {
+        const auto f = ops::cuda::selective_scan_cuda_forward(s.kernel, other, true, false);
+        ops::cuda::ScanBackwardOptions o;
+        o.time_segments = 2;
+        EXPECT_THROW(ops::cuda::selective_scan_cuda_backward(s.kernel, other, f.states, s.dout_lo, o), std::exception)
+            << ops::cuda::scan_algorithm_name(other);
+      }
     }
   }
 }
@@ -698,16 +703,16 @@ TEST(ScanKernelModes, AutogradKeepsTheForwardsAlgorithmAndPlan) {
   }
 }
 
-// At B·E ≤ 3072 the autograd node runs the eight-lane backward in 4 time segments
-// (scan_backward_time_segments): its gradients are those of the direct call with 4 segments (the same
+// At B·E ≤ 4096 the autograd node runs the eight-lane backward in 8 time segments
+// (scan_backward_time_segments): its gradients are those of the direct call with 8 segments (the same
 // kernels: per-channel gradients to the bit's neighbourhood, atomic sums up to their order) and
 // within the time-segmented test's bounds of the one walk's. Were the node to walk once, its bf16 du
-// would differ from the 4-segment call by rounding flips (≫ 1e-6).
+// would differ from the 8-segment call by rounding flips (≫ 1e-6).
 TEST(ScanKernelModes, AutogradRunsTheEightLaneBackwardInTimeSegments) {
   MCD_SKIP_IF_NO_CUDA();
   const ScanCase c{8, 384, 300, 16, true, true, true, true, true, false};
   const ScanAlgorithm eight = ScanAlgorithm::kStateSequentialEightLanes;
-  ASSERT_EQ(ops::cuda::scan_backward_time_segments(eight, 8, 384), 4);
+  ASSERT_EQ(ops::cuda::scan_backward_time_segments(eight, 8, 384), 8);
   const ScanValues v = scan_values(c, 85);
   ScanTriple s = scan_triple(v, at::kBFloat16, true);
   for (at::Tensor* t : {&s.kernel.u, &s.kernel.delta, &s.kernel.z, &s.kernel.B, &s.kernel.C, &s.kernel.A,
@@ -719,19 +724,33 @@ TEST(ScanKernelModes, AutogradRunsTheEightLaneBackwardInTimeSegments) {
   ScanTriple raw = scan_triple(v, at::kBFloat16, true);
   const auto fwd = ops::cuda::selective_scan_cuda_forward(raw.kernel, eight, true, false);
   ops::cuda::ScanBackwardOptions segmented;
-  segmented.time_segments = 4;
-  const auto g4 = ops::cuda::selective_scan_cuda_backward(raw.kernel, eight, fwd.states, raw.dout_lo, segmented);
+  segmented.time_segments = 8;
+  const auto g8 = ops::cuda::selective_scan_cuda_backward(raw.kernel, eight, fwd.states, raw.dout_lo, segmented);
   const auto g1 = ops::cuda::selective_scan_cuda_backward(raw.kernel, eight, fwd.states, raw.dout_lo, false);
   EXPECT_TRUE(torch::equal(out, fwd.out));
-  EXPECT_LT(test::rel_err(s.kernel.u.grad(), g4.du), 1e-6);
-  EXPECT_LT(test::rel_err(s.kernel.delta.grad(), g4.ddelta), 1e-6);
-  EXPECT_LT(test::rel_err(s.kernel.z.grad(), g4.dz), 1e-6);
-  EXPECT_LT(test::rel_err(s.kernel.B.grad(), g4.dB), 1e-2);  // atomic sums: up to the order of the adds
-  EXPECT_LT(test::rel_err(s.kernel.A.grad(), g4.dA), 1e-5);
+  EXPECT_LT(test::rel_err(s.kernel.u.grad(), g8.du), 1e-6);
+  EXPECT_LT(test::rel_err(s.kernel.delta.grad(), g8.ddelta), 1e-6);
+  EXPECT_LT(test::rel_err(s.kernel.z.grad(), g8.dz), 1e-6);
+  EXPECT_LT(test::rel_err(s.kernel.B.grad(), g8.dB), 1e-2);  // atomic sums: up to the order of the adds
+  EXPECT_LT(test::rel_err(s.kernel.A.grad(), g8.dA), 1e-5);
   // Against the one walk, TimeSegmentedBackwardGivesTheOneWalksGradients's bounds (bf16 outputs: 1e-2).
   EXPECT_LT(test::rel_err(s.kernel.u.grad(), g1.du), 1e-2);
   EXPECT_LT(test::rel_err(s.kernel.delta.grad(), g1.ddelta), 1e-2);
   EXPECT_LT(test::rel_err(s.kernel.A.grad(), g1.dA), 1e-5);
+  // With the option scan_time_segments off the node walks L once: the one walk's du, dΔ and dz
+  // (plain stores, no atomics), bit for bit.
+  ops::OpsOptions one_walk = ops::ops_options();
+  one_walk.scan_time_segments = false;
+  const ops::ScopedOpsOptions scoped(one_walk);
+  EXPECT_EQ(ops::cuda::backward_time_segments(eight, 8, 384), 1);
+  ScanTriple off = scan_triple(v, at::kBFloat16, true);
+  for (at::Tensor* t : {&off.kernel.u, &off.kernel.delta, &off.kernel.z, &off.kernel.B, &off.kernel.C,
+                        &off.kernel.A, &off.kernel.D, &off.kernel.delta_bias})
+    *t = t->detach().requires_grad_(true);
+  ops::selective_scan(off.kernel).backward(off.dout_lo);
+  EXPECT_TRUE(torch::equal(off.kernel.u.grad().to(at::kFloat), g1.du.to(at::kFloat)));
+  EXPECT_TRUE(torch::equal(off.kernel.delta.grad().to(at::kFloat), g1.ddelta.to(at::kFloat)));
+  EXPECT_TRUE(torch::equal(off.kernel.z.grad().to(at::kFloat), g1.dz.to(at::kFloat)));
 }
 
 TEST(ScanKernelModes, DispatchAutogradFinalStateAndCompositeSwitch) {

@@ -24,6 +24,10 @@ TEST(OpsOptions, ParsesEveryKeyStrictly) {
   EXPECT_TRUE(o.mixer_saves_conv_output);
   o = ops::parse_ops_option(o, "scan_plan", "low_memory");
   EXPECT_EQ(o.scan_plan, ops::ScanPlan::kLowMemory);
+  EXPECT_TRUE(o.scan_time_segments);
+  o = ops::parse_ops_option(o, "scan_time_segments", "off");
+  EXPECT_FALSE(o.scan_time_segments);
+  EXPECT_THROW(ops::parse_ops_option(o, "scan_time_segments", "4"), Error);
   EXPECT_TRUE(o.in_proj_saves_input);
   o = ops::parse_ops_option(o, "in_proj_saves_input", "off");
   EXPECT_FALSE(o.in_proj_saves_input);
@@ -40,7 +44,7 @@ TEST(OpsOptions, ParsesEveryKeyStrictly) {
   o = ops::parse_ops_option(o, "decode_fused_head", "off");
   EXPECT_FALSE(o.decode_fused_head);
   EXPECT_EQ(o.backend, ops::Backend::kComposite);  // earlier keys kept
-  EXPECT_EQ(ops::ops_option_keys().size(), 9u);
+  EXPECT_EQ(ops::ops_option_keys().size(), 10u);
   for (const auto& key : ops::ops_option_keys()) {
     const bool named = key == "backend" || key == "scan_plan";
     EXPECT_NO_THROW(ops::parse_ops_option(o, key, named ? "auto" : "false")) << key;
@@ -54,6 +58,7 @@ TEST(OpsOptions, ValuesRoundTripThroughTheParser) {
   o.fused_mixer = false;
   o.mixer_saves_conv_output = true;
   o.scan_plan = ops::ScanPlan::kLowMemory;
+  o.scan_time_segments = false;
   o.in_proj_saves_input = false;
   o.keep_cast_weights = false;
   o.decode_overlap = false;
@@ -70,6 +75,7 @@ TEST(OpsOptions, ValuesRoundTripThroughTheParser) {
   EXPECT_EQ(back.fused_mixer, o.fused_mixer);
   EXPECT_EQ(back.mixer_saves_conv_output, o.mixer_saves_conv_output);
   EXPECT_EQ(back.scan_plan, o.scan_plan);
+  EXPECT_EQ(back.scan_time_segments, o.scan_time_segments);
   EXPECT_EQ(back.in_proj_saves_input, o.in_proj_saves_input);
   EXPECT_EQ(back.keep_cast_weights, o.keep_cast_weights);
   EXPECT_EQ(back.decode_overlap, o.decode_overlap);

@@ -87,6 +87,7 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
                             keep ? w_x : none, keep ? w_dt : none, keep && out_w.defined() ? w_out : none, mask_in});
     ctx->saved_data["deterministic"] = deterministic;
     ctx->saved_data["algorithm"] = static_cast<int64_t>(algorithm);
+    ctx->saved_data["time_segments"] = backward_time_segments(algorithm, xz.size(0), xz.size(2) / 2);
     return {out};
   }
 
@@ -122,7 +123,7 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
     o.recompute_out = out_w.defined();
     o.dz_into = dxz.narrow(2, E, E).transpose(1, 2);
     o.dBC_into = d_xdbl.narrow(2, R, 2 * N);
-    o.time_segments = scan_backward_time_segments(algorithm, B, E);
+    o.time_segments = ctx->saved_data["time_segments"].toInt();
     const ScanCudaGrads g = selective_scan_cuda_backward(r.in, algorithm, states, dy.transpose(1, 2), o);
     // Weight gradients are formed in fp32 by the products themselves (mm_fp32): no cast passes.
     // out_proj's from the recomputed y.

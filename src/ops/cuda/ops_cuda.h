@@ -73,9 +73,12 @@ struct ScanBackwardOptions {
   // state_sequential_eight_lanes: the backward split along time into up to this many segments run
   // side by side, the adjoint carried between them by a first pass ([Note: time-segmented
   // backward] in selective_scan_seq_bwd.cuh). 1: one walk. The autograd nodes ask for
-  // scan_backward_time_segments (scan_params.h): 4 at B·E ≤ 3,072.
+  // backward_time_segments below.
   int64_t time_segments = 1;
 };
+// The time segments the autograd nodes' backward takes, chosen with the algorithm in the forward:
+// scan_backward_time_segments (scan_params.h) under the option scan_time_segments, else 1.
+int64_t backward_time_segments(ScanAlgorithm algorithm, int64_t batch, int64_t dim);
 // `states` from selective_scan_cuda_forward(…, algorithm, save_states = true) on the same inputs.
 ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, ScanAlgorithm algorithm, const at::Tensor& states,
                                            const at::Tensor& dout, const ScanBackwardOptions& options);

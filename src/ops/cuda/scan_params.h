@@ -151,14 +151,18 @@ inline int64_t scan_slice_channels(ScanAlgorithm a) {
 // Which backward takes time segments (ScanBackwardOptions::time_segments): the eight-lane one, the
 // algorithm of the small B·E where one block's walk over L is the whole time.
 inline bool scan_algorithm_takes_time_segments(ScanAlgorithm a) { return a == ScanAlgorithm::kStateSequentialEightLanes; }
-// The backward's time segments the autograd nodes ask for: 4 for the eight-lane backward at
-// B·E ≤ 3,072, else 1. bench_ops on an H200 (fourteenth session, docs/PERF_NOTES.md), model layout
-// with the pruned models' own dt_rank: at (8, 2048, 384, R 48) — 130M with 75 % of its channels
-// pruned — the backward took 611 µs in one walk, 514 in 4 segments and 520 in 8; at B·E = 4,096
-// (8, 2048, 512, R 64) 610 against 658 / 664, and above that slower still. The forward's segments
-// lost everywhere measured (184 → 249 µs at 3,072), so the forward walks once.
+// The backward's time segments the autograd nodes ask for: 8 for the eight-lane backward at
+// B·E ≤ 4,096, else 1. bench_ops, model layout with the pruned models' own dt_rank, fwd+bwd µs
+// (the forward, ~190 µs, walks once):
+//   first carry kernel (Δ and dy formed per (t, n); H200, fourteenth session): (8, 2048, 384, R 48)
+//   — 130M with 75 % of its channels pruned — one walk 795, 4 segments 698, 8 704; (8, 2048, 512,
+//   R 64) — 370M at 75 % — 796 against 844 / 850.
+//   second carry kernel (Δ and dy once per (t, e); H100, twenty-third session): E = 384 one walk
+//   810.5, segments 2 / 4 / 8: 773.9 / 653.4 / 636.8; E = 512 801.2 against 860.8 / 773.8 / 740.1;
+//   (8, 2048, 768, R 48) — 130M at 50 % — 925.4 against 1,058.0 / 1,068.3 / 1,015.1 (one walk).
+// The forward's segments lost everywhere measured (184 → 249 µs at 3,072), so the forward walks once.
 inline int64_t scan_backward_time_segments(ScanAlgorithm a, int64_t batch, int64_t dim) {
-  return a == ScanAlgorithm::kStateSequentialEightLanes && batch * dim <= 3072 ? 4 : 1;
+  return a == ScanAlgorithm::kStateSequentialEightLanes && batch * dim <= 4096 ? 8 : 1;
 }
 // The state-sequential backward's time segments when `wanted` are asked for over len steps: runs of
 // tiles_per_time_segment whole kSeqChunk tiles, as many as make every segment non-empty (≤ wanted).

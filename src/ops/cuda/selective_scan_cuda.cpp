@@ -17,6 +17,11 @@
 #include "util/error.h"
 
 namespace mcd::ops::cuda {
+
+int64_t backward_time_segments(ScanAlgorithm algorithm, int64_t batch, int64_t dim) {
+  return ops_options().scan_time_segments ? scan_backward_time_segments(algorithm, batch, dim) : 1;
+}
+
 namespace {
 
 // The state-sequential kernels address their outputs inside a tile of kSeqChunk steps with 32-bit
@@ -134,6 +139,7 @@ class SelectiveScanCudaFunction : public torch::autograd::Function<SelectiveScan
     ctx->saved_data["softplus"] = softplus;
     ctx->saved_data["deterministic"] = deterministic;
     ctx->saved_data["algorithm"] = static_cast<int64_t>(algorithm);
+    ctx->saved_data["time_segments"] = backward_time_segments(algorithm, u.size(0), u.size(1));
     return {r.out};
   }
 
@@ -147,7 +153,7 @@ class SelectiveScanCudaFunction : public torch::autograd::Function<SelectiveScan
     const auto algorithm = static_cast<ScanAlgorithm>(ctx->saved_data["algorithm"].toInt());
     ScanBackwardOptions o;
     o.deterministic = ctx->saved_data["deterministic"].toBool();
-    o.time_segments = scan_backward_time_segments(algorithm, in.u.size(0), in.u.size(1));
+    o.time_segments = ctx->saved_data["time_segments"].toInt();
     const ScanCudaGrads g = selective_scan_cuda_backward(in, algorithm, s[9], grad_out[0], o);
     auto like = [](const at::Tensor& grad, const at::Tensor& input) {
       return input.defined() && grad.defined() ? grad.to(input.scalar_type()) : at::Tensor();

@@ -509,44 +509,75 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
 // its saved chunk states (the forward's, as before) and the carry r = g + P·r composed over the
 // later segments. The gradients of each step are those of the one walk up to the order of fp32
 // operations in the carries; dA, dD, dΔ-bias and dmask get per-(segment, batch) partials.
-// The autograd nodes run 4 segments at B·E ≤ 3,072 (scan_params.h scan_backward_time_segments:
-// 0.84× the one walk's backward there on an H200, slower from B·E = 4,096 on; PERF_NOTES,
-// "Fourteenth session"). One thread per (e, n) of batch row blockIdx.y and segment blockIdx.z + 1.
+// The autograd nodes' choice of segments: scan_params.h scan_backward_time_segments.
+//
+// The carry kernel: kCarryLanes lanes per channel, lane n walking state n (lanes n ≥ N walk a dummy
+// chain and write nothing). The per-(t, e) inputs of the chain — Δ = softplus(δ + bias) and
+// dy = dout·SiLU(z) — are formed once per step, not once per state: for each group of kCarryLanes
+// steps every lane of the channel forms one step's pair into shared memory, then all lanes walk
+// the group reading the pairs back. (The first version formed them per (t, n): five special-function
+// operations per (t, n) instead of one, and 36 % of the segmented backward's time at 130M 75 %
+// pruned, "Twenty-second session" trace.) The chain's fp32 operations are the first version's,
+// in the same order: the same carries, bit for bit.
+constexpr int kCarryLanes = 16;  // ≥ kSeqEightLaneChannels' states per channel (SeqEight::kMaxN)
 constexpr int kCarryThreads = 128;
+constexpr int kCarryChannels = kCarryThreads / kCarryLanes;
+static_assert(SeqEight::kMaxN <= kCarryLanes, "a lane per state of the segmented backward's channels");
 template <typename T, class Flags>
 __global__ void __launch_bounds__(kCarryThreads) selective_scan_seq_bwd_carry_kernel(SelectiveScanParams p) {
   constexpr bool kHasZ = Flags::kHasZ, kSoftplus = Flags::kSoftplus;
+  __shared__ float2 s_step[kCarryChannels][kCarryLanes + 1];  // (Δ, dy) of the group's steps, per channel
   const int N = static_cast<int>(p.dstate);
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;  // e·N + n
-  if (i >= p.dim * N) return;
-  const int64_t e = i / N, b = blockIdx.y, k = int64_t(blockIdx.z) + 1;
-  const int n = static_cast<int>(i % N);
+  const int n = threadIdx.x % kCarryLanes, ch = threadIdx.x / kCarryLanes;
+  const int64_t e = int64_t(blockIdx.x) * kCarryChannels + ch, b = blockIdx.y, k = int64_t(blockIdx.z) + 1;
+  const bool e_ok = e < p.dim, chain_ok = e_ok && n < N;
+  const int64_t e_row = e_ok ? e : 0;  // every formed address inside the tensors
   const int64_t per = p.segment_tiles * kSeqChunk;
   const int64_t t_begin = k * per, t_end = t_begin + per < p.len ? t_begin + per : p.len;
-  const float A2 = p.A[e * N + n] * kLog2e;
-  const float bias = p.delta_bias != nullptr ? p.delta_bias[e] : 0.f;
-  const T* const dl = static_cast<const T*>(p.delta) + b * p.delta_s.batch + e * p.delta_s.row;
-  const T* const go = static_cast<const T*>(p.dout) + b * p.dout_s.batch + e * p.dout_s.row;
-  const T* const zg = kHasZ ? static_cast<const T*>(p.z) + b * p.z_s.batch + e * p.z_s.row : nullptr;
-  const T* const Cg = static_cast<const T*>(p.Cm) + b * p.C_s.batch + n * p.C_s.row;
+  const float A2 = chain_ok ? p.A[e * N + n] * kLog2e : 0.f;
+  const float bias = p.delta_bias != nullptr && e_ok ? p.delta_bias[e] : 0.f;
+  const T* const dl = static_cast<const T*>(p.delta) + b * p.delta_s.batch + e_row * p.delta_s.row;
+  const T* const go = static_cast<const T*>(p.dout) + b * p.dout_s.batch + e_row * p.dout_s.row;
+  const T* const zg = kHasZ ? static_cast<const T*>(p.z) + b * p.z_s.batch + e_row * p.z_s.row : nullptr;
+  const T* const Cg = static_cast<const T*>(p.Cm) + b * p.C_s.batch + (n < N ? n : N - 1) * p.C_s.row;
   float r = 0.f, P = 1.f;
-#pragma unroll 4
-  for (int64_t t = t_end - 1; t >= t_begin; --t) {
-    float x = to_float(dl[t * p.delta_s.time]) + bias;  // Δ, as the backward's prep forms it
-    if constexpr (kSoftplus) x = softplus_f(x);
-    float dy = to_float(go[t * p.dout_s.time]);
-    if constexpr (kHasZ) {
-      const float zz = to_float(zg[t * p.z_s.time]);
-      dy *= zz * sigmoid_f(zz);
+  for (int64_t g_end = t_end; g_end > t_begin; g_end -= kCarryLanes) {
+    const int64_t g0 = g_end - kCarryLanes > t_begin ? g_end - kCarryLanes : t_begin;
+    const int count = static_cast<int>(g_end - g0);
+    // This lane's step of the group: Δ and dy as the backward's prep forms them.
+    float x = 0.f, dy = 0.f;
+    if (e_ok && n < count) {
+      const int64_t t = g0 + n;
+      x = to_float(dl[t * p.delta_s.time]) + bias;
+      if constexpr (kSoftplus) x = softplus_f(x);
+      dy = to_float(go[t * p.dout_s.time]);
+      if constexpr (kHasZ) {
+        const float zz = to_float(zg[t * p.z_s.time]);
+        dy *= zz * sigmoid_f(zz);
+      }
     }
-    const float a = exp2f(x * A2);
-    const float dh = fmaf(dy, to_float(Cg[t * p.C_s.time]), r);
-    r = a * dh;
-    P *= a;
+    __syncwarp();  // the previous group's pairs are read
+    s_step[ch][n] = make_float2(x, dy);
+    __syncwarp();
+    auto step = [&](int j) {
+      const float2 v = s_step[ch][j];
+      const float a = exp2f(v.x * A2);
+      const float dh = fmaf(v.y, to_float(Cg[(g0 + j) * p.C_s.time]), r);
+      r = a * dh;
+      P *= a;
+    };
+    if (count == kCarryLanes) {
+#pragma unroll
+      for (int j = kCarryLanes - 1; j >= 0; --j) step(j);
+    } else {
+      for (int j = count - 1; j >= 0; --j) step(j);
+    }
   }
-  const int64_t o = ((k - 1) * p.batch + b) * p.dim * N + i;
-  p.carry_g[o] = r;
-  p.carry_p[o] = P;
+  if (chain_ok) {
+    const int64_t o = ((k - 1) * p.batch + b) * p.dim * N + e * N + n;
+    p.carry_g[o] = r;
+    p.carry_p[o] = P;
+  }
 }
 
 // Plan: SeqBwdPlan<one of the specs above>; Flags: ScanFlags (selective_scan_common.cuh).
@@ -573,8 +604,10 @@ void selective_scan_seq_bwd_run(const SelectiveScanParams& p) {
                   static_cast<unsigned>(p.segments));
   if constexpr (kCanSegment) {
     if (p.segments > 1) {
-      // The carries first: a thread per (e, n), a grid row per batch row, a layer per segment but the first.
-      const dim3 carry_grid(static_cast<unsigned>((p.dim * p.dstate + kCarryThreads - 1) / kCarryThreads),
+      // The carries first: kCarryLanes lanes per channel, a grid row per batch row, a layer per segment but the first.
+      MCD_CHECK(p.dstate <= kCarryLanes, "selective scan: time segments take N ≤ ", kCarryLanes, " states, not ",
+                p.dstate);
+      const dim3 carry_grid(static_cast<unsigned>((p.dim + kCarryChannels - 1) / kCarryChannels),
                             static_cast<unsigned>(p.batch), static_cast<unsigned>(p.segments - 1));
       selective_scan_seq_bwd_carry_kernel<T, Flags><<<carry_grid, kCarryThreads, 0, p.stream>>>(p);
       MCD_CUDA_CHECK(cudaGetLastError());
