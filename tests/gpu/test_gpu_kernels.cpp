@@ -531,6 +531,13 @@ TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
   EXPECT_EQ(scan_backward_time_segments(kEight, 8, 768), 1);   // 130M, 50 % pruned
   EXPECT_EQ(scan_backward_time_segments(ScanAlgorithm::kTimeParallelWide, 8, 256), 1);
   EXPECT_EQ(scan_backward_time_segments(ScanAlgorithm::kStateSequentialDense, 8, 1536), 1);
+  // The segmented algorithm (not chosen yet): 4 segments; its backward's blocks are the four-lane ones.
+  const auto kSegmented = ScanAlgorithm::kStateSequentialSegmented;
+  EXPECT_EQ(scan_backward_time_segments(kSegmented, 8, 512), 4);
+  EXPECT_EQ(ops::cuda::scan_state_chunk(kSegmented), ops::cuda::kSeqChunk);
+  EXPECT_EQ(ops::cuda::scan_slice_channels(kSegmented), ops::cuda::kSeqBwdChannels);
+  for (int64_t be : {2560, 3072, 4096, 6144, 9216, 16384})
+    EXPECT_NE(choose_scan_algorithm(1, be, 16, 132, kAuto), kSegmented) << be;
   EXPECT_EQ(ops::cuda::scan_state_chunk(kEight), ops::cuda::kSeqChunk);
   EXPECT_EQ(ops::cuda::scan_slice_channels(kEight), ops::cuda::kSeqEightLaneChannels);
   EXPECT_EQ(ops::cuda::scan_state_chunk(ScanAlgorithm::kStateSequentialDense), ops::cuda::kSeqSub);
@@ -596,7 +603,8 @@ TEST(ScanKernelModes, AllAlgorithmsAgree) {
 }
 
 // The time-segmented backward ([Note: time-segmented backward] in selective_scan_seq_bwd.cuh)
-// gives the gradients of the one walk: state_sequential_eight_lanes, L = 700 (22 tiles) in 2, 3,
+// gives the gradients of the one walk: state_sequential_eight_lanes and state_sequential_segmented
+// (the four-lane backward from the eight-lane forward's states), L = 700 (22 tiles) in 2, 3,
 // 5 and 30 asked segments (22 runs of one tile; 5 → 5 runs with a short last one), atomic and
 // deterministic, fp32 and bf16, z, D, bias, mask and softplus on, the model's strides; N = 16 and
 // N = 5 (the carry kernel's lanes past N walk nothing that is written).
@@ -616,7 +624,7 @@ TEST(ScanKernelModes, TimeSegmentedBackwardGivesTheOneWalksGradients) {
       // differ by ~L·2^-24 ≈ 4e-5 at worst per element, ~√L·2^-24 ≈ 2e-6 typical (as in
       // AllAlgorithmsAgree); outputs rounded to bf16 differ by rounding flips ([Rounding-flip bounds]).
       const double f32_tol = 1e-5, act_tol = dtype == at::kFloat ? f32_tol : 1e-2;
-      for (ScanAlgorithm algorithm : {ScanAlgorithm::kStateSequentialEightLanes}) {
+      for (ScanAlgorithm algorithm : {ScanAlgorithm::kStateSequentialEightLanes, ScanAlgorithm::kStateSequentialSegmented}) {
         const auto fwd = ops::cuda::selective_scan_cuda_forward(s.kernel, algorithm, true, false);
         for (bool det : {false, true}) {
           ops::cuda::ScanBackwardOptions one;

@@ -35,15 +35,19 @@ enum class ScanAlgorithm : int {
   kStateSequentialEightLanes,  // (53) 8 lanes per channel with 2 states each, forward and backward (six
                                //      80-register backward blocks per SM): twice the warps of the
                                //      four-lane kernels, for B·E that leave the GPU under-occupied
+  kStateSequentialSegmented,   // kStateSequentialEightLanes' forward (a state saved every 32 steps, the
+                               //      layout kStateSequential's backward reads) with kStateSequential's
+                               //      four-lane backward run in time segments: at small B·E the
+                               //      segments, not more lanes, give the backward its blocks
   kBlockForward,  // (20) forward only, inference: a block of warps per channel splits its time
                   //      (selective_scan_block_fwd.cuh); N ≤ 16, time-contiguous operands
   kBlockForwardStaged,  // (45) kBlockForward with each chunk's B and C staged in shared memory, for
                         //      16-bit vector operands whose blocks all fit at once (otherwise it runs
                         //      kBlockForward's kernels); not chosen by default (not yet faster)
 };
-constexpr int kScanAlgorithmCount = 8;
+constexpr int kScanAlgorithmCount = 9;
 // The algorithms with a backward are 0 … kTrainableScanAlgorithmCount − 1; the block forwards have none.
-constexpr int kTrainableScanAlgorithmCount = 6;
+constexpr int kTrainableScanAlgorithmCount = 7;
 inline bool scan_algorithm_has_backward(ScanAlgorithm a) { return static_cast<int>(a) < kTrainableScanAlgorithmCount; }
 
 inline const char* scan_algorithm_name(ScanAlgorithm a) {
@@ -54,6 +58,7 @@ inline const char* scan_algorithm_name(ScanAlgorithm a) {
     case ScanAlgorithm::kStateSequentialOneWave: return "state_sequential_one_wave";
     case ScanAlgorithm::kStateSequentialDense: return "state_sequential_dense";
     case ScanAlgorithm::kStateSequentialEightLanes: return "state_sequential_eight_lanes";
+    case ScanAlgorithm::kStateSequentialSegmented: return "state_sequential_segmented";
     case ScanAlgorithm::kBlockForward: return "block_forward";
     case ScanAlgorithm::kBlockForwardStaged: return "block_forward_staged";
   }
@@ -61,7 +66,8 @@ inline const char* scan_algorithm_name(ScanAlgorithm a) {
 }
 inline bool scan_algorithm_is_sequential(ScanAlgorithm a) {
   return a == ScanAlgorithm::kStateSequential || a == ScanAlgorithm::kStateSequentialOneWave ||
-         a == ScanAlgorithm::kStateSequentialDense || a == ScanAlgorithm::kStateSequentialEightLanes;
+         a == ScanAlgorithm::kStateSequentialDense || a == ScanAlgorithm::kStateSequentialEightLanes ||
+         a == ScanAlgorithm::kStateSequentialSegmented;
 }
 // Whether an algorithm takes N states (the state-sequential ones hold N ≤ kSeqMaxState in registers).
 inline bool scan_algorithm_supports(ScanAlgorithm a, int64_t dstate) {
@@ -148,9 +154,11 @@ inline int64_t scan_slice_channels(ScanAlgorithm a) {
   if (a == ScanAlgorithm::kStateSequentialEightLanes) return kSeqEightLaneChannels;
   return scan_algorithm_is_sequential(a) ? kSeqBwdChannels : kScanChannels;
 }
-// Which backward takes time segments (ScanBackwardOptions::time_segments): the eight-lane one, the
-// algorithm of the small B·E where one block's walk over L is the whole time.
-inline bool scan_algorithm_takes_time_segments(ScanAlgorithm a) { return a == ScanAlgorithm::kStateSequentialEightLanes; }
+// Which backward takes time segments (ScanBackwardOptions::time_segments): the eight-lane one and
+// the segmented one, the algorithms of the small B·E where one block's walk over L is the whole time.
+inline bool scan_algorithm_takes_time_segments(ScanAlgorithm a) {
+  return a == ScanAlgorithm::kStateSequentialEightLanes || a == ScanAlgorithm::kStateSequentialSegmented;
+}
 // The backward's time segments the autograd nodes ask for: 8 for the eight-lane backward at
 // B·E ≤ 4,096, else 1. bench_ops, model layout with the pruned models' own dt_rank, fwd+bwd µs
 // (the forward, ~190 µs, walks once):
@@ -161,7 +169,12 @@ inline bool scan_algorithm_takes_time_segments(ScanAlgorithm a) { return a == Sc
 //   810.5, segments 2 / 4 / 8: 773.9 / 653.4 / 636.8; E = 512 801.2 against 860.8 / 773.8 / 740.1;
 //   (8, 2048, 768, R 48) — 130M at 50 % — 925.4 against 1,058.0 / 1,068.3 / 1,015.1 (one walk).
 // The forward's segments lost everywhere measured (184 → 249 µs at 3,072), so the forward walks once.
+// kStateSequentialSegmented (not chosen by choose_scan_algorithm yet: unmeasured) asks for 4, which at
+// B·E = 4,096 gives its four-lane backward 512 32-channel blocks, about one wave at four per SM — the
+// occupancy of the dense 370M step's backward, whose whole walk over L = 2,048 takes ~1,230 µs (H100);
+// so predicted: ~¼ of that plus the carry pass, against 550 µs for the eight-lane backward in 8.
 inline int64_t scan_backward_time_segments(ScanAlgorithm a, int64_t batch, int64_t dim) {
+  if (a == ScanAlgorithm::kStateSequentialSegmented) return 4;
   return a == ScanAlgorithm::kStateSequentialEightLanes && batch * dim <= 4096 ? 8 : 1;
 }
 // The state-sequential backward's time segments when `wanted` are asked for over len steps: runs of

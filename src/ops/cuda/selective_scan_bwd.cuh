@@ -300,6 +300,8 @@ void selective_scan_bwd_launch(const SelectiveScanParams& p) {
         return selective_scan_seq_bwd_run<SeqQuad, SeqBwdPlan<SeqBwdOneWaveDense>, T, Flags>(p);
       case ScanAlgorithm::kStateSequentialEightLanes:
         return selective_scan_seq_bwd_run<SeqEight, SeqBwdPlan<SeqBwdEightLanes>, T, Flags>(p);
+      case ScanAlgorithm::kStateSequentialSegmented:
+        return selective_scan_seq_bwd_run<SeqQuad, SeqBwdPlan<SeqBwdFourPerSm>, T, Flags>(p);
     }
     fail(cat("selective scan: unknown algorithm ", static_cast<int>(p.algorithm)));
   });

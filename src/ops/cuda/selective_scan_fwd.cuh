@@ -158,7 +158,8 @@ void selective_scan_fwd_launch(const SelectiveScanParams& p) {
       case ScanAlgorithm::kStateSequentialOneWave:  // the same forward: a state every kSeqChunk steps
         return selective_scan_seq_fwd_run<SeqQuad, T, Flags, kSeqChunk>(p);
       case ScanAlgorithm::kStateSequentialDense: return selective_scan_seq_fwd_run<SeqQuad, T, Flags, kSeqSub>(p);
-      case ScanAlgorithm::kStateSequentialEightLanes: return selective_scan_seq_fwd_run<SeqEight, T, Flags, kSeqChunk>(p);
+      case ScanAlgorithm::kStateSequentialEightLanes:
+      case ScanAlgorithm::kStateSequentialSegmented: return selective_scan_seq_fwd_run<SeqEight, T, Flags, kSeqChunk>(p);
       case ScanAlgorithm::kBlockForward: return selective_scan_block_fwd<T, Flags>(p, false);
       case ScanAlgorithm::kBlockForwardStaged: return selective_scan_block_fwd<T, Flags>(p, true);
     }

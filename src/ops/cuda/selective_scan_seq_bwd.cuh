@@ -592,14 +592,16 @@ void selective_scan_seq_bwd_run(const SelectiveScanParams& p) {
   size_t smem = 0;
   SeqBwdSmem<Tr, T>::carve(nullptr, static_cast<int>(p.dstate), Plan::kTilePlanes, Plan::kDense, Plan::kSmemSums,
                             &smem);
-  // Time segments: the eight-lane algorithm's only (scan_algorithm_takes_time_segments), as many as
-  // the host's scan_time_segments gives, with carry buffers.
-  constexpr bool kCanSegment = std::is_same_v<Tr, SeqEight> && !Plan::kDense;
+  // Time segments: the eight-lane and segmented algorithms' only (scan_algorithm_takes_time_segments),
+  // as many as the host's scan_time_segments gives, with carry buffers. (kStateSequential's backward
+  // compiles its segmented kernel for kStateSequentialSegmented, and refuses segments of its own.)
+  constexpr bool kCanSegment = (std::is_same_v<Tr, SeqEight> || std::is_same_v<Plan, SeqBwdPlan<SeqBwdFourPerSm>>) &&
+                               !Plan::kDense;
   MCD_CHECK(p.segments == 1 || (kCanSegment && p.segments == scan_time_segments(p.len, p.segments) &&
                                  p.segment_tiles == scan_tiles_per_time_segment(p.len, p.segments) &&
                                  p.carry_g != nullptr && p.carry_p != nullptr),
             "selective scan: ", p.segments, " time segments over L = ", p.len, " for ",
-            scan_algorithm_name(p.algorithm), " (each a non-empty run of tiles, with carry buffers; eight lanes only)");
+            scan_algorithm_name(p.algorithm), " (each a non-empty run of tiles, with carry buffers; the eight-lane and segmented algorithms only)");
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kCh - 1) / Tr::kCh), static_cast<unsigned>(p.batch),
                   static_cast<unsigned>(p.segments));
   if constexpr (kCanSegment) {
