@@ -14,6 +14,7 @@
 #include "infer/profiler.h"
 #include "infer/trace.h"
 #include "model/checkpoint.h"
+#include "ops/options.h"
 #include "sdm/flops.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -123,6 +124,11 @@ Command add_profile(CLI::App& app) {
             out["warmup"] = a->warmup;
             out["inference_dtype"] = infer_dtype == at::kBFloat16 ? "bf16" : "fp32";
             out["timer"] = device.is_cuda() ? "cuda events" : "wall clock";
+            // The ops options the cases ran under (the global options, e.g. an A/B of --decode-fused-head),
+            // as a training run's summary.json records them.
+            nlohmann::json ops_used = nlohmann::json::object();
+            for (const auto& [key, value] : ops::ops_option_values(ops::ops_options())) ops_used[key] = value;
+            out["ops"] = ops_used;
             nlohmann::json models = nlohmann::json::array();
             for (const std::string& dir : a->models) {
               // Only the config here; each case loads the weights (and checks them) itself.

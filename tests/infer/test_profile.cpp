@@ -8,6 +8,7 @@
 
 #include "infer/profiler.h"
 #include "model/checkpoint.h"
+#include "ops/options.h"
 #include "test_support.h"
 
 namespace mcd::infer {
@@ -76,7 +77,7 @@ TEST(ProfileCli, WritesSummariesRatiosAndMemory) {
   init_reference(*b, 2);
   save_pretrained(*a, tmp.file("a"));
   save_pretrained(*b, tmp.file("b"));
-  const auto r = test::run_cli("profile --model " + tmp.file("a") + " --model " + tmp.file("b") +
+  const auto r = test::run_cli("--scan-time-segments off profile --model " + tmp.file("a") + " --model " + tmp.file("b") +
                                " --device cpu --prefill 1x32,2x16 --decode-batch 1 --decode-steps 4 --train-batch 2x8"
                                " --iters 6 --warmup 1 --resamples 200 --out " + tmp.file("p.json"));
   ASSERT_EQ(r.status, 0) << r.err;
@@ -85,6 +86,10 @@ TEST(ProfileCli, WritesSummariesRatiosAndMemory) {
   EXPECT_EQ(j["device"], "cpu");
   EXPECT_EQ(j["timer"], "wall clock");
   EXPECT_EQ(j["inference_dtype"], "fp32");
+  // The ops options it ran under, every key, the global option given before `profile` among them.
+  EXPECT_EQ(j["ops"].size(), ops::ops_option_keys().size());
+  EXPECT_EQ(j["ops"]["scan_time_segments"], "false");
+  EXPECT_EQ(j["ops"]["decode_fused_head"], "true");
   ASSERT_EQ(j["models"].size(), 2u);
   EXPECT_EQ(j["models"][1]["widths"].size(), 3u);
   EXPECT_GT(j["models"][1]["forward_flops_per_token"].get<int64_t>(),
