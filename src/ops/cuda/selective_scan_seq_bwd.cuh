@@ -519,10 +519,11 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
 // operations per (t, n) instead of one, and 36 % of the segmented backward's time at 130M 75 %
 // pruned, "Twenty-second session" trace.) The chain's fp32 operations are the first version's,
 // in the same order: the same carries, bit for bit.
-constexpr int kCarryLanes = 16;  // ≥ kSeqEightLaneChannels' states per channel (SeqEight::kMaxN)
+constexpr int kCarryLanes = 16;  // a lane per state: the state-sequential algorithms take N ≤ kSeqMaxState
 constexpr int kCarryThreads = 128;
 constexpr int kCarryChannels = kCarryThreads / kCarryLanes;
-static_assert(SeqEight::kMaxN <= kCarryLanes, "a lane per state of the segmented backward's channels");
+static_assert(kSeqMaxState <= kCarryLanes && SeqEight::kMaxN <= kCarryLanes && SeqQuad::kMaxN <= kCarryLanes,
+              "a lane per state of the segmented backwards' channels");
 template <typename T, class Flags>
 __global__ void __launch_bounds__(kCarryThreads) selective_scan_seq_bwd_carry_kernel(SelectiveScanParams p) {
   constexpr bool kHasZ = Flags::kHasZ, kSoftplus = Flags::kSoftplus;
