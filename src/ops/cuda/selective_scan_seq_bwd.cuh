@@ -602,14 +602,14 @@ void selective_scan_seq_bwd_run(const SelectiveScanParams& p) {
                                  p.segment_tiles == scan_tiles_per_time_segment(p.len, p.segments) &&
                                  p.carry_g != nullptr && p.carry_p != nullptr),
             "selective scan: ", p.segments, " time segments over L = ", p.len, " for ",
-            scan_algorithm_name(p.algorithm), " (each a non-empty run of tiles, with carry buffers; the eight-lane and segmented algorithms only)");
+            scan_algorithm_name(p.algorithm),
+            " (each a non-empty run of tiles, with carry buffers; the eight-lane and segmented algorithms only)");
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kCh - 1) / Tr::kCh), static_cast<unsigned>(p.batch),
                   static_cast<unsigned>(p.segments));
   if constexpr (kCanSegment) {
     if (p.segments > 1) {
-      // The carries first: kCarryLanes lanes per channel, a grid row per batch row, a layer per segment but the first.
-      MCD_CHECK(p.dstate <= kCarryLanes, "selective scan: time segments take N ≤ ", kCarryLanes, " states, not ",
-                p.dstate);
+      // The carries first: kCarryLanes lanes per channel (N ≤ kSeqMaxState ≤ kCarryLanes: the launch checked
+      // scan_algorithm_supports), a grid row per batch row, a layer per segment but the first.
       const dim3 carry_grid(static_cast<unsigned>((p.dim + kCarryChannels - 1) / kCarryChannels),
                             static_cast<unsigned>(p.batch), static_cast<unsigned>(p.segments - 1));
       selective_scan_seq_bwd_carry_kernel<T, Flags><<<carry_grid, kCarryThreads, 0, p.stream>>>(p);
