@@ -36,6 +36,9 @@ void GlobalOptions::add_to(CLI::App& app) {
   add(app, "--scan-time-segments", scan_time_segments,
       "the selective scan's backward at pruned widths splits L into segments run side by side (CUDA): on, off "
       "(off: one walk over L)");
+  add(app, "--scan-narrow-backward", scan_narrow_backward,
+      "the training scan's backward at pruned widths (2560 <= B*E <= 6144, CUDA): eight_lanes, four_lanes "
+      "(the four-lane backward in 4 time segments; an A/B switch, docs/configs.md)");
   add(app, "--deterministic", deterministic,
       "on: deterministic algorithms (a rerun on the same card and build is bit-identical; slower backward), off");
 }
@@ -79,6 +82,7 @@ int main(int argc, char** argv) {
     ops = mcd::ops::parse_ops_option(ops, "mixer_saves_conv_output", globals.save_conv_output);
     ops = mcd::ops::parse_ops_option(ops, "scan_plan", globals.scan_plan);
     ops = mcd::ops::parse_ops_option(ops, "scan_time_segments", globals.scan_time_segments);
+    ops = mcd::ops::parse_ops_option(ops, "scan_narrow_backward", globals.scan_narrow_backward);
     ops = mcd::ops::parse_ops_option(ops, "in_proj_saves_input", globals.save_in_proj_input);
     ops = mcd::ops::parse_ops_option(ops, "keep_cast_weights", globals.keep_cast_weights);
     ops = mcd::ops::parse_ops_option(ops, "decode_overlap", globals.decode_overlap);

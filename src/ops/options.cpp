@@ -47,7 +47,7 @@ ScopedOpsOptions::~ScopedOpsOptions() { set_ops_options(saved_); }
 
 const std::vector<std::string>& ops_option_keys() {
   static const std::vector<std::string> keys{"backend", "fused_mixer", "mixer_saves_conv_output", "scan_plan",
-                                             "scan_time_segments", "in_proj_saves_input", "keep_cast_weights",
+                                             "scan_time_segments", "scan_narrow_backward", "in_proj_saves_input", "keep_cast_weights",
                                              "decode_overlap", "decode_fused_conv", "decode_fused_head"};
   return keys;
 }
@@ -63,6 +63,8 @@ OpsOptions parse_ops_option(OpsOptions base, const std::string& key, const std::
     base.scan_plan = parse_scan_plan(value);
   } else if (key == "scan_time_segments") {
     base.scan_time_segments = parse_bool(key, value);
+  } else if (key == "scan_narrow_backward") {
+    base.scan_narrow_backward = parse_narrow_scan_backward(value);
   } else if (key == "in_proj_saves_input") {
     base.in_proj_saves_input = parse_bool(key, value);
   } else if (key == "keep_cast_weights") {
@@ -88,6 +90,7 @@ std::vector<std::pair<std::string, std::string>> ops_option_values(const OpsOpti
     else if (key == "mixer_saves_conv_output") out.emplace_back(key, b(o.mixer_saves_conv_output));
     else if (key == "scan_plan") out.emplace_back(key, scan_plan_name(o.scan_plan));
     else if (key == "scan_time_segments") out.emplace_back(key, b(o.scan_time_segments));
+    else if (key == "scan_narrow_backward") out.emplace_back(key, narrow_scan_backward_name(o.scan_narrow_backward));
     else if (key == "in_proj_saves_input") out.emplace_back(key, b(o.in_proj_saves_input));
     else if (key == "keep_cast_weights") out.emplace_back(key, b(o.keep_cast_weights));
     else if (key == "decode_overlap") out.emplace_back(key, b(o.decode_overlap));
@@ -108,6 +111,20 @@ const char* scan_plan_name(ScanPlan plan) {
   switch (plan) {
     case ScanPlan::kAuto: return "auto";
     case ScanPlan::kLowMemory: return "low_memory";
+  }
+  return "?";
+}
+
+NarrowScanBackward parse_narrow_scan_backward(const std::string& name) {
+  if (name == "eight_lanes") return NarrowScanBackward::kEightLanes;
+  if (name == "four_lanes") return NarrowScanBackward::kFourLanes;
+  fail(cat("unknown scan_narrow_backward '", name, "' (valid: eight_lanes, four_lanes)"));
+}
+
+const char* narrow_scan_backward_name(NarrowScanBackward b) {
+  switch (b) {
+    case NarrowScanBackward::kEightLanes: return "eight_lanes";
+    case NarrowScanBackward::kFourLanes: return "four_lanes";
   }
   return "?";
 }

@@ -18,6 +18,14 @@ enum class ScanPlan {
   kLowMemory,  // never the dense-state algorithm: 130M at 8 × 2048 ~3.6 GB less for ~4 % time
 };
 
+// Which backward the training scan runs at the pruned widths, where the choice is the eight-lane
+// forward (N ≤ 16 and 2560 ≤ B·E ≤ 6144; ops/cuda/scan_params.h, [Note: scan algorithm choice]).
+// Both save the same states, so the forward is one kernel either way.
+enum class NarrowScanBackward {
+  kEightLanes,  // state_sequential_eight_lanes: eight lanes per channel (8 time segments at B·E ≤ 4096)
+  kFourLanes,   // state_sequential_segmented: the four-lane backward (kStateSequential's) in 4 time segments
+};
+
 struct OpsOptions {
   Backend backend = Backend::kAuto;     // key `backend`: auto | reference | composite
   bool fused_mixer = true;              // key `fused_mixer`: the fused mixer on CUDA (ops/mamba_inner.h)
@@ -27,6 +35,10 @@ struct OpsOptions {
                                         // splits L into the segments scan_backward_time_segments gives
                                         // (ops/cuda/scan_params.h); false: it walks L once. The same
                                         // gradients up to the order of fp32 operations
+  NarrowScanBackward scan_narrow_backward = NarrowScanBackward::kEightLanes;  // key `scan_narrow_backward`:
+                                        // eight_lanes | four_lanes (above); the same gradients up to the
+                                        // order of fp32 operations. An A/B switch for the pruned widths'
+                                        // training step: which one is faster is measured, not assumed
   bool keep_cast_weights = true;        // key `keep_cast_weights`: ops that cast fp32 weights to autocast's
                                         // dtype (the fused mixer, in_proj) keep the casts for the backward;
                                         // false casts again there (370M: 0.64 GB less, one cast per weight)
@@ -78,6 +90,8 @@ const std::vector<std::string>& ops_option_keys();
 std::vector<std::pair<std::string, std::string>> ops_option_values(const OpsOptions& options);
 
 ScanPlan parse_scan_plan(const std::string& name);  // auto | low_memory; throws listing them
+NarrowScanBackward parse_narrow_scan_backward(const std::string& name);  // eight_lanes | four_lanes
+const char* narrow_scan_backward_name(NarrowScanBackward b);
 const char* scan_plan_name(ScanPlan plan);
 
 }  // namespace mcd::ops

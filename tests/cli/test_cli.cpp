@@ -200,7 +200,8 @@ TEST(Cli, LibTorchErrorsReachTheUserWithoutBacktrace) {
 // The global options given before `launch` reach every rank (they used to be dropped, so a rank
 // ran on every core while a one-process run used --threads 1).
 TEST(Cli, LaunchForwardsGlobalOptionsAndPicksAFreePort) {
-  const CliRun r = run_cli("--ops reference --scan-plan low_memory --scan-time-segments off --decode-overlap off "
+  const CliRun r = run_cli("--ops reference --scan-plan low_memory --scan-time-segments off "
+                           "--scan-narrow-backward four_lanes --decode-overlap off "
                            "--decode-fused-conv off --decode-fused-head off --deterministic on launch --nproc 2 "
                            "--master-port 0 "
                            "--dry-run -- info --preset mamba-tiny",
@@ -218,7 +219,8 @@ TEST(Cli, LaunchForwardsGlobalOptionsAndPicksAFreePort) {
     EXPECT_NE(l.find("WORLD_SIZE=2 "), std::string::npos) << l;
     EXPECT_NE(l.find(" --threads 3 --ops reference --fused-mixer on --save-conv-output off --save-in-proj-input on "
                      "--keep-cast-weights on --decode-overlap off --decode-fused-conv off --decode-fused-head off "
-                     "--scan-plan low_memory --scan-time-segments off --deterministic on info --preset mamba-tiny"),
+                     "--scan-plan low_memory --scan-time-segments off --scan-narrow-backward four_lanes --deterministic on info "
+                     "--preset mamba-tiny"),
               std::string::npos)
         << l;
     const auto at = l.find("MASTER_PORT=");

@@ -538,6 +538,15 @@ TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
   EXPECT_EQ(ops::cuda::scan_slice_channels(kSegmented), ops::cuda::kSeqBwdChannels);
   for (int64_t be : {2560, 3072, 4096, 6144, 9216, 16384})
     EXPECT_NE(choose_scan_algorithm(1, be, 16, 132, kAuto), kSegmented) << be;
+  // The ops option scan_narrow_backward four_lanes takes it exactly where eight lanes would run.
+  const auto kFour = ops::NarrowScanBackward::kFourLanes;
+  for (int64_t be : {2560, 3072, 4096, 6144}) {
+    EXPECT_EQ(choose_scan_algorithm(1, be, 16, 132, kAuto, kFour), kSegmented) << be;
+    EXPECT_EQ(choose_scan_algorithm(1, be, 16, 132, kLow, kFour), kSegmented) << be;
+  }
+  EXPECT_EQ(choose_scan_algorithm(1, 2559, 16, 132, kAuto, kFour), ScanAlgorithm::kTimeParallelWide);
+  EXPECT_EQ(choose_scan_algorithm(1, 6145, 16, 132, kAuto, kFour), ScanAlgorithm::kStateSequentialDense);
+  EXPECT_EQ(choose_scan_algorithm(8, 512, 17, 132, kAuto, kFour), ScanAlgorithm::kTimeParallel);  // N > 16
   EXPECT_EQ(ops::cuda::scan_state_chunk(kEight), ops::cuda::kSeqChunk);
   EXPECT_EQ(ops::cuda::scan_slice_channels(kEight), ops::cuda::kSeqEightLaneChannels);
   EXPECT_EQ(ops::cuda::scan_state_chunk(ScanAlgorithm::kStateSequentialDense), ops::cuda::kSeqSub);
@@ -759,6 +768,57 @@ TEST(ScanKernelModes, AutogradRunsTheEightLaneBackwardInTimeSegments) {
   EXPECT_TRUE(torch::equal(off.kernel.u.grad().to(at::kFloat), g1.du.to(at::kFloat)));
   EXPECT_TRUE(torch::equal(off.kernel.delta.grad().to(at::kFloat), g1.ddelta.to(at::kFloat)));
   EXPECT_TRUE(torch::equal(off.kernel.z.grad().to(at::kFloat), g1.dz.to(at::kFloat)));
+}
+
+// Under the ops option scan_narrow_backward four_lanes the node runs state_sequential_segmented at a
+// pruned width: the eight-lane forward (the same output bit for bit as the default choice's), and
+// the four-lane backward in 4 time segments — the gradients of the direct call with 4 segments (the
+// same kernels: per-channel gradients to the bit's neighbourhood, atomic sums up to their order) and,
+// against the default's eight-lane gradients, within AllAlgorithmsAgree's bounds (bf16 activations'
+// gradients 1e-2, [Rounding-flip bounds]; fp32 parameter gradients 1e-5: the two backwards sum the same
+// terms in other orders, where a wrong carry or saved state would be off by O(1)).
+TEST(ScanKernelModes, NarrowBackwardOptionRunsTheSegmentedFourLaneBackward) {
+  MCD_SKIP_IF_NO_CUDA();
+  const ScanCase c{8, 384, 300, 16, true, true, true, true, true, false};
+  const ScanAlgorithm segmented = ScanAlgorithm::kStateSequentialSegmented;
+  const ScanValues v = scan_values(c, 86);
+  auto with_grads = [&] {
+    ScanTriple s = scan_triple(v, at::kBFloat16, true);
+    for (at::Tensor* t : {&s.kernel.u, &s.kernel.delta, &s.kernel.z, &s.kernel.B, &s.kernel.C, &s.kernel.A,
+                          &s.kernel.D, &s.kernel.delta_bias})
+      *t = t->detach().requires_grad_(true);
+    return s;
+  };
+  ScanTriple eight = with_grads();
+  ASSERT_EQ(ops::cuda::scan_algorithm_for(eight.kernel), ScanAlgorithm::kStateSequentialEightLanes);
+  const at::Tensor out_eight = ops::selective_scan(eight.kernel);
+  out_eight.backward(eight.dout_lo);
+  ops::OpsOptions four = ops::ops_options();
+  four.scan_narrow_backward = ops::NarrowScanBackward::kFourLanes;
+  const ops::ScopedOpsOptions scoped(four);
+  ScanTriple s = with_grads();
+  ASSERT_EQ(ops::cuda::scan_algorithm_for(s.kernel), segmented);
+  const at::Tensor out = ops::selective_scan(s.kernel);
+  out.backward(s.dout_lo);
+  EXPECT_TRUE(torch::equal(out, out_eight));
+  ScanTriple raw = scan_triple(v, at::kBFloat16, true);
+  const auto fwd = ops::cuda::selective_scan_cuda_forward(raw.kernel, segmented, true, false);
+  ops::cuda::ScanBackwardOptions in_segments;
+  in_segments.time_segments = 4;
+  const auto g4 = ops::cuda::selective_scan_cuda_backward(raw.kernel, segmented, fwd.states, raw.dout_lo, in_segments);
+  EXPECT_LT(test::rel_err(s.kernel.u.grad(), g4.du), 1e-6);
+  EXPECT_LT(test::rel_err(s.kernel.delta.grad(), g4.ddelta), 1e-6);
+  EXPECT_LT(test::rel_err(s.kernel.z.grad(), g4.dz), 1e-6);
+  EXPECT_LT(test::rel_err(s.kernel.B.grad(), g4.dB), 1e-2);  // atomic sums: up to the order of the adds
+  EXPECT_LT(test::rel_err(s.kernel.A.grad(), g4.dA), 1e-5);
+  EXPECT_LT(test::rel_err(s.kernel.u.grad(), eight.kernel.u.grad()), 1e-2);
+  EXPECT_LT(test::rel_err(s.kernel.delta.grad(), eight.kernel.delta.grad()), 1e-2);
+  EXPECT_LT(test::rel_err(s.kernel.z.grad(), eight.kernel.z.grad()), 1e-2);
+  EXPECT_LT(test::rel_err(s.kernel.B.grad(), eight.kernel.B.grad()), 1e-2);
+  EXPECT_LT(test::rel_err(s.kernel.C.grad(), eight.kernel.C.grad()), 1e-2);
+  EXPECT_LT(test::rel_err(s.kernel.A.grad(), eight.kernel.A.grad()), 1e-5);
+  EXPECT_LT(test::rel_err(s.kernel.D.grad(), eight.kernel.D.grad()), 1e-5);
+  EXPECT_LT(test::rel_err(s.kernel.delta_bias.grad(), eight.kernel.delta_bias.grad()), 1e-5);
 }
 
 TEST(ScanKernelModes, DispatchAutogradFinalStateAndCompositeSwitch) {

@@ -28,6 +28,10 @@ TEST(OpsOptions, ParsesEveryKeyStrictly) {
   o = ops::parse_ops_option(o, "scan_time_segments", "off");
   EXPECT_FALSE(o.scan_time_segments);
   EXPECT_THROW(ops::parse_ops_option(o, "scan_time_segments", "4"), Error);
+  EXPECT_EQ(o.scan_narrow_backward, ops::NarrowScanBackward::kEightLanes);
+  o = ops::parse_ops_option(o, "scan_narrow_backward", "four_lanes");
+  EXPECT_EQ(o.scan_narrow_backward, ops::NarrowScanBackward::kFourLanes);
+  EXPECT_THROW(ops::parse_ops_option(o, "scan_narrow_backward", "on"), Error);
   EXPECT_TRUE(o.in_proj_saves_input);
   o = ops::parse_ops_option(o, "in_proj_saves_input", "off");
   EXPECT_FALSE(o.in_proj_saves_input);
@@ -44,10 +48,12 @@ TEST(OpsOptions, ParsesEveryKeyStrictly) {
   o = ops::parse_ops_option(o, "decode_fused_head", "off");
   EXPECT_FALSE(o.decode_fused_head);
   EXPECT_EQ(o.backend, ops::Backend::kComposite);  // earlier keys kept
-  EXPECT_EQ(ops::ops_option_keys().size(), 10u);
+  EXPECT_EQ(ops::ops_option_keys().size(), 11u);
   for (const auto& key : ops::ops_option_keys()) {
-    const bool named = key == "backend" || key == "scan_plan";
-    EXPECT_NO_THROW(ops::parse_ops_option(o, key, named ? "auto" : "false")) << key;
+    const std::string value = key == "backend" || key == "scan_plan" ? "auto"
+                              : key == "scan_narrow_backward"         ? "eight_lanes"
+                                                                      : "false";
+    EXPECT_NO_THROW(ops::parse_ops_option(o, key, value)) << key;
   }
 }
 
@@ -59,6 +65,7 @@ TEST(OpsOptions, ValuesRoundTripThroughTheParser) {
   o.mixer_saves_conv_output = true;
   o.scan_plan = ops::ScanPlan::kLowMemory;
   o.scan_time_segments = false;
+  o.scan_narrow_backward = ops::NarrowScanBackward::kFourLanes;
   o.in_proj_saves_input = false;
   o.keep_cast_weights = false;
   o.decode_overlap = false;
@@ -76,6 +83,7 @@ TEST(OpsOptions, ValuesRoundTripThroughTheParser) {
   EXPECT_EQ(back.mixer_saves_conv_output, o.mixer_saves_conv_output);
   EXPECT_EQ(back.scan_plan, o.scan_plan);
   EXPECT_EQ(back.scan_time_segments, o.scan_time_segments);
+  EXPECT_EQ(back.scan_narrow_backward, o.scan_narrow_backward);
   EXPECT_EQ(back.in_proj_saves_input, o.in_proj_saves_input);
   EXPECT_EQ(back.keep_cast_weights, o.keep_cast_weights);
   EXPECT_EQ(back.decode_overlap, o.decode_overlap);
@@ -99,6 +107,8 @@ TEST(OpsOptions, UnknownKeysAndValuesListTheValidOnes) {
   EXPECT_NE(message("fused_mixer", "1").find("true or false"), std::string::npos);
   EXPECT_NE(message("mixer_saves_conv_output", "yes").find("true or false"), std::string::npos);
   EXPECT_STREQ(ops::scan_plan_name(ops::parse_scan_plan("low_memory")), "low_memory");
+  EXPECT_NE(message("scan_narrow_backward", "eight").find("eight_lanes, four_lanes"), std::string::npos);
+  EXPECT_STREQ(ops::narrow_scan_backward_name(ops::parse_narrow_scan_backward("four_lanes")), "four_lanes");
 }
 
 TEST(OpsOptions, ScopedOverrideRestoresThePreviousOptions) {

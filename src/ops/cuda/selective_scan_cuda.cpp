@@ -202,8 +202,9 @@ at::Tensor attach_time_segments(SelectiveScanParams& k, int64_t segments, const 
 
 ScanAlgorithm scan_algorithm_for(const ScanInputs& in) {
   check_choice_inputs(in);
-  return choose_scan_algorithm(in.u.size(0), in.u.size(1), in.A.size(1), sm_count_of(in.u.device()),
-                               ops_options().scan_plan);
+  const OpsOptions o = ops_options();
+  return choose_scan_algorithm(in.u.size(0), in.u.size(1), in.A.size(1), sm_count_of(in.u.device()), o.scan_plan,
+                               o.scan_narrow_backward);
 }
 
 ScanAlgorithm scan_forward_algorithm_for(const ScanInputs& in) {
