@@ -1,5 +1,5 @@
 // The scan lab's versions (scan_lab.cu): a name, the kernels it runs and what it takes. Split over
-// translation units (block_versions_{a,b,c}.cu: the block forwards) so that nvcc compiles them in
+// translation units (block_versions_{a,b,c,d}.cu: the block forwards) so that nvcc compiles them in
 // parallel: as one file the lab took ~3 minutes to build, more than a device call could spare.
 #pragma once
 
@@ -25,10 +25,11 @@ struct Version {
   std::function<void(const SelectiveScanParams&)> bwd_bf16;  // with fwd_bf16: fwd+bwd timed in bf16 too
 };
 
-// The library's block forward in the configurations the lab times: versions 28–36, 37–44, 45–49
-// (block_versions_{a,b,c}.cu).
+// The library's block forward in the configurations the lab times: versions 28–36, 37–44, 45–49 and
+// 54–57, 59–64 (block_versions_{a,b,c,d}.cu).
 std::vector<Version> block_forward_versions_a();
 std::vector<Version> block_forward_versions_b();
 std::vector<Version> block_forward_versions_c();
+std::vector<Version> block_forward_versions_d();
 
 }  // namespace scan_lab

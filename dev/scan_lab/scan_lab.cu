@@ -4,9 +4,10 @@
 // versions (13–19: a block of warps per channel, block_scan_fwd.cuh; 18–19 stage B and C in shared
 // memory) and the library's block forward in its lab configurations (28–49, block_versions_*.cu, also
 // timed in bf16), 50–52 (eight lanes per state-sequential channel, for small B·E; 53, the
-// production pairing, is `state_sequential_eight_lanes`) and 54–57 (block forward, B and C staged, two
-// warps per channel: for the pruned widths), checked against a float64 CPU reference and timed. Built only with -DMCD_BUILD_DEV=ON; not part of the
-// library or its tests.
+// production pairing, is `state_sequential_eight_lanes`), 54–57 (block forward, B and C staged, two
+// warps per channel: for the pruned widths), 58 (version 12 in 16-channel blocks) and 59–64 (block
+// forward with the state-group loop rolled), checked against a float64 CPU reference and timed. Built
+// only with -DMCD_BUILD_DEV=ON; not part of the library or its tests.
 //   usage: scan_lab [--check-only] [--reps N] [--shape B,L,E,N] [--channel-last] [--only 5,8,50]
 //   (fp32 activations; (B, E, L) time-contiguous, or with --channel-last (B, L, E) as the model's
 //   mixer hands them to the scan; B and C are (B, N, L) either way)
@@ -35,6 +36,7 @@ using scan_lab::Version;
 using scan_lab::block_forward_versions_a;
 using scan_lab::block_forward_versions_b;
 using scan_lab::block_forward_versions_c;
+using scan_lab::block_forward_versions_d;
 
 namespace {
 
@@ -300,8 +302,9 @@ std::vector<Version> versions() {
        selective_scan_seq_bwd_run<SeqTraits<128, 8, 2>, SeqBwdPlan<SeqBwdEightLanesDense>, T, Flags>},
       seq_version<SeqQuadNarrow, kSeqSub, SeqBwdPlan<SeqBwdOneWaveDenseNarrow>>("58 as 12, 16-channel blocks"),
   };
-  for (auto part : {block_forward_versions_a, block_forward_versions_b, block_forward_versions_c})
-    for (Version& v : part()) out.push_back(std::move(v));  // block_versions_{a,b,c}.cu
+  for (auto part : {block_forward_versions_a, block_forward_versions_b, block_forward_versions_c,
+                    block_forward_versions_d})
+    for (Version& v : part()) out.push_back(std::move(v));  // block_versions_{a,b,c,d}.cu
   return out;
 }
 

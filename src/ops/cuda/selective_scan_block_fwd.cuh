@@ -36,11 +36,17 @@ namespace mcd::ops::cuda {
 // (sequence, step) only, and read from global memory inside the state loop they were the kernel's
 // largest stall (ncu, tenth session: a quarter of the warp samples waiting on global loads). Vector
 // (time-contiguous) layouts only; the element-load kernel reads global memory as before.
-template <int kWarps_, int kItems_, int kChannels_, int kStates_ = 1, bool kRecompute_ = false, bool kStageBC_ = false>
+// kRollStates: the loop over the state groups is not unrolled (one group's code, run ⌈N / kStates⌉
+// times, instead of kScanBlockMaxState / kStates copies): unrolled it is most of the kernel's code, and
+// ncu put 11 % of version 37's warp samples on instruction-cache misses (tenth session). Lab versions
+// only so far (dev/scan_lab 59–64); the library's configurations unroll (their PTX is the same as
+// before this option existed: the rolled bound folds away).
+template <int kWarps_, int kItems_, int kChannels_, int kStates_ = 1, bool kRecompute_ = false, bool kStageBC_ = false,
+          bool kRollStates_ = false>
 struct BlockFwdTraits {
   static constexpr int kWarps = kWarps_, kItems = kItems_, kChannels = kChannels_;
   static constexpr int kStates = kStates_;
-  static constexpr bool kRecompute = kRecompute_, kStageBC = kStageBC_;
+  static constexpr bool kRecompute = kRecompute_, kStageBC = kStageBC_, kRollStates = kRollStates_;
   static_assert(kScanBlockMaxState % kStates_ == 0, "states in whole groups");
   static constexpr int kChannelThreads = kWarps * 32;
   static constexpr int kThreads = kChannelThreads * kChannels;
@@ -149,8 +155,10 @@ __device__ __forceinline__ void scan_state_groups(int N, const T* Bp, const T* C
   constexpr int kKeep = Tr::kRecompute ? 1 : kItems;  // items whose a and bx pass 1 keeps
   constexpr bool kStaged = Tr::kStageBC && kVec;
   using Row = RowItems<T, kItems, kVec>;
+  // Tr::kRollStates: a bound only known at run time, which `#pragma unroll` (no count) leaves rolled.
+  const int n_end = Tr::kRollStates ? N : kScanBlockMaxState;
 #pragma unroll
-  for (int n0 = 0; n0 < kScanBlockMaxState; n0 += kS) {
+  for (int n0 = 0; n0 < n_end; n0 += kS) {
     if (n0 >= N) continue;  // N is uniform: every thread leaves together
     Row Bc[kS], Cc[kS];
     float A2[kS], P[kS], S[kS];

@@ -1,0 +1,24 @@
+// The scan lab's block-forward versions 59–64 (lab_version.h): the state-group loop rolled.
+#include "block_forward_version.cuh"
+
+namespace scan_lab {
+
+std::vector<Version> block_forward_versions_d() {
+  return {
+      // Twenty-fourth session (not yet run): the library's configurations and their neighbours with the
+      // loop over state groups not unrolled (BlockFwdTraits::kRollStates): one group's code instead of
+      // eight (two states at a time) or four copies. Hypothesis: the unrolled kernels' instruction-cache
+      // misses (11 % of version 37's warp samples, ncu, tenth session) cost more than the rolled loop's
+      // few instructions per group. Prediction: 59 ≥ 5 % faster than 45 at E = 1,536 and 60 than 48 at
+      // 2,048; four states at a time (61, 63), which lost unrolled (49: 149.8 against 45's 101.1 µs),
+      // come back beside two. Against: 59 ≈ 45 (the misses hide behind other stalls).
+      block_forward<1, 16, 4, 2, true, true, true>("59"),   // 45 rolled (BlockFwdStaged)
+      block_forward<1, 8, 8, 2, true, true, true>("60"),    // 48 rolled (BlockFwdStagedWide)
+      block_forward<1, 16, 4, 4, true, true, true>("61"),   // 49 rolled
+      block_forward<1, 16, 4, 2, false, true, true>("62"),  // 47 rolled (kept)
+      block_forward<1, 8, 8, 4, true, true, true>("63"),    // 48 with four states, rolled
+      block_forward<4, 8, 1, 2, false, false, true>("64"),  // 34 rolled (BlockFwdManyWaves: below 1,024 channels)
+  };
+}
+
+}  // namespace scan_lab
