@@ -1,4 +1,4 @@
-// The scan lab's block-forward versions 59–64 (lab_version.h): the state-group loop rolled.
+// The scan lab's block-forward versions 59–67 (lab_version.h): the state-group loop rolled.
 #include "block_forward_version.cuh"
 
 namespace scan_lab {
@@ -18,6 +18,14 @@ std::vector<Version> block_forward_versions_d() {
       block_forward<1, 16, 4, 2, false, true, true>("62"),  // 47 rolled (kept)
       block_forward<1, 8, 8, 4, true, true, true>("63"),    // 48 with four states, rolled
       block_forward<4, 8, 1, 2, false, false, true>("64"),  // 34 rolled (BlockFwdManyWaves: below 1,024 channels)
+      // 59's thread with eight channels per block (two 256-thread blocks per SM by registers): E = 2,048's
+      // 256 blocks in one wave with 16 steps per thread, where 48 / 60 take 8.
+      block_forward<1, 16, 8, 2, true, true, true>("65"),
+      // Two warps per channel, 8 steps per thread, four channels per block (54, rolled; and recomputing):
+      // at E = 1,536 one warp per channel caps an SM at ~12 warps (1,536 warps over 132 SMs) whatever
+      // the registers; with two, 100 registers fit two of these 256-thread blocks per SM: 16 warps.
+      block_forward<2, 8, 4, 2, false, true, true>("66"),
+      block_forward<2, 8, 4, 2, true, true, true>("67"),
   };
 }
 

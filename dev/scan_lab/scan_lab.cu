@@ -5,7 +5,7 @@
 // memory) and the library's block forward in its lab configurations (28–49, block_versions_*.cu, also
 // timed in bf16), 50–52 (eight lanes per state-sequential channel, for small B·E; 53, the
 // production pairing, is `state_sequential_eight_lanes`), 54–57 (block forward, B and C staged, two
-// warps per channel: for the pruned widths), 58 (version 12 in 16-channel blocks) and 59–64 (block
+// warps per channel: for the pruned widths), 58 (version 12 in 16-channel blocks) and 59–67 (block
 // forward with the state-group loop rolled), checked against a float64 CPU reference and timed. Built
 // only with -DMCD_BUILD_DEV=ON; not part of the library or its tests.
 //   usage: scan_lab [--check-only] [--reps N] [--shape B,L,E,N] [--channel-last] [--only 5,8,50]

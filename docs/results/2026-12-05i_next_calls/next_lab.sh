@@ -1,6 +1,7 @@
-# The block forward with its state-group loop rolled (scan_lab versions 59–64, twenty-fourth session,
-# not yet run) against the unrolled library configurations (34, 45, 47, 48, 49), bf16 rows being the
-# ones the prefill runs. The lab checks every version against float64 first. ~150 s to build the lab.
+# The block forward with its state-group loop rolled (scan_lab versions 59–67, twenty-fourth session, not
+# yet run) against the library's unrolled configurations (34, 45, 47, 48, 49) and the two-warp staged
+# ones (54, 57); the bf16 rows are what the prefill runs. The lab checks every version against float64
+# first. ~150 s to build the lab.
 # Usage on the device: DEADLINE=560 bash .gpu/next_lab.sh   (carries nothing; no data needed)
 set -u
 t0=$(date +%s); el() { echo $(( $(date +%s) - t0 )); }
@@ -14,7 +15,7 @@ cmake --build build-lab --target scan_lab -j16 > /tmp/lab_build.log 2>&1; echo "
 grep -m3 -A8 " error" /tmp/lab_build.log
 for e in 1536 2048 512 384; do
   (( $(left) > 40 )) || break
-  timeout $(( $(left) - 10 )) build-lab/dev/scan_lab --shape 1,4096,$e,16 --only 34,45,47,48,49,59,60,61,62,63,64 \
+  timeout $(( $(left) - 10 )) build-lab/dev/scan_lab --shape 1,4096,$e,16 --only 34,45,47,48,49,54,57,59,60,61,62,63,64,65,66,67 \
     --reps 20 2>&1 | tee -a $OUT/scan_lab.txt | grep -E "Check|bf16|FAIL|error"
   echo "E=$e ($(el) s)"
 done

@@ -39,7 +39,7 @@ namespace mcd::ops::cuda {
 // kRollStates: the loop over the state groups is not unrolled (one group's code, run ⌈N / kStates⌉
 // times, instead of kScanBlockMaxState / kStates copies): unrolled it is most of the kernel's code, and
 // ncu put 11 % of version 37's warp samples on instruction-cache misses (tenth session). Lab versions
-// only so far (dev/scan_lab 59–64); the library's configurations unroll (their PTX is the same as
+// only so far (dev/scan_lab 59–67); the library's configurations unroll (their PTX is the same as
 // before this option existed: the rolled bound folds away).
 template <int kWarps_, int kItems_, int kChannels_, int kStates_ = 1, bool kRecompute_ = false, bool kStageBC_ = false,
           bool kRollStates_ = false>
