@@ -1,7 +1,8 @@
 # The block forward with its state-group loop rolled (scan_lab versions 59–67, twenty-fourth session, not
 # yet run) against the library's unrolled configurations (34, 45, 47, 48, 49) and the two-warp staged
 # ones (54, 57); the bf16 rows are what the prefill runs. The lab checks every version against float64
-# first. ~150 s to build the lab.
+# first. ~150 s to build the lab and the CLI side by side. Then the graph decode's per-token time at
+# batches 1 … 64 (130M).
 # Usage on the device: DEADLINE=560 bash .gpu/next_lab.sh   (carries nothing; no data needed)
 set -u
 t0=$(date +%s); el() { echo $(( $(date +%s) - t0 )); }
@@ -11,7 +12,7 @@ git rev-parse HEAD 2>/dev/null
 prefix="$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')"
 cmake -S . -B build-lab -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" -DMCD_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DMCD_BUILD_DEV=ON > /tmp/cfg.log 2>&1; echo "configure rc=$? ($(el) s)"
-cmake --build build-lab --target scan_lab -j16 > /tmp/lab_build.log 2>&1; echo "lab build rc=$? ($(el) s)"
+cmake --build build-lab --target scan_lab mamba-codesign -j16 > /tmp/lab_build.log 2>&1; echo "lab + CLI build rc=$? ($(el) s)"
 grep -m3 -A8 " error" /tmp/lab_build.log
 for e in 1536 2048 512 384; do
   (( $(left) > 40 )) || break
@@ -19,4 +20,21 @@ for e in 1536 2048 512 384; do
     --reps 20 2>&1 | tee -a $OUT/scan_lab.txt | grep -E "Check|bf16|FAIL|error"
   echo "E=$e ($(el) s)"
 done
+# How a graph decode step's time grows with the batch (the few-row kernels up to 8 rows, cuBLAS's products
+# above): the data for whether a batch-64 step made of eight 8-row branches run side by side in one graph
+# could beat the cuBLAS step (issue 14's batch-64 item, 1.10× against 1.5×). Never measured below 64 but at 1.
+bin=build-lab/mamba-codesign
+if (( $(left) > 60 )) && [[ -x $bin ]]; then
+  $bin init --preset mamba-130m --out /tmp/m130 > /dev/null
+  timeout $(( $(left) - 10 )) $bin profile --model /tmp/m130 --device cuda --prefill "" --decode-batch 1,2,4,8,9,16,32,64 \
+    --decode-mode graph --decode-steps 32 --iters 20 --out $OUT/decode_batches.json > /tmp/db.log 2>&1
+  echo "decode batches rc=$? ($(el) s)"
+  python3 - $OUT/decode_batches.json <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for c in d["cases"]:
+    r = c["results"][0]["summary_ms"]
+    print(c["label"], "p50 %.4f ms per token" % r["p50"])
+PY
+fi
 echo "done ($(el) s)"
