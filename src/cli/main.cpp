@@ -32,9 +32,6 @@ void GlobalOptions::add_to(CLI::App& app) {
   add(app, "--decode-fused-head", decode_fused_head,
       "a decode step's final norm, LM head and greedy argmax in one kernel (CUDA, <= 8 rows; above, the "
       "argmax after the head's product in one): on, off");
-  add(app, "--decode-row-groups", decode_row_groups,
-      "a greedy decode step of more rows runs its blocks in groups of this many rows side by side, each on the "
-      "few-row kernels (CUDA graph decoding): 0 (off) to 8");
   add(app, "--scan-plan", scan_plan, "selective scan memory plan: auto, low_memory (never the dense saved states)");
   add(app, "--scan-time-segments", scan_time_segments,
       "the selective scan's backward at pruned widths splits L into segments run side by side (CUDA): on, off "
@@ -91,7 +88,6 @@ int main(int argc, char** argv) {
     ops = mcd::ops::parse_ops_option(ops, "decode_overlap", globals.decode_overlap);
     ops = mcd::ops::parse_ops_option(ops, "decode_fused_conv", globals.decode_fused_conv);
     ops = mcd::ops::parse_ops_option(ops, "decode_fused_head", globals.decode_fused_head);
-    ops = mcd::ops::parse_ops_option(ops, "decode_row_groups", globals.decode_row_groups);
     mcd::ops::set_ops_options(ops);
     MCD_CHECK(globals.deterministic == "on" || globals.deterministic == "off",
               "--deterministic must be on or off, got '", globals.deterministic, "'");

@@ -4,7 +4,6 @@
 #include <algorithm>
 
 #include "model/generation.h"
-#include "ops/options.h"
 #include "util/error.h"
 
 #ifdef MCD_WITH_CUDA
@@ -45,27 +44,17 @@ GraphDecoder::GraphDecoder(MambaLMImpl& model, int64_t batch) {
   s.logits = torch::empty({batch, vocab}, torch::dtype(torch::kFloat).device(device));
   s.head_workspace = torch::zeros({batch + 1}, torch::dtype(torch::kLong).device(device));
   torch::NoGradGuard no_grad;
-  // Greedy over the real vocabulary (the embedding's padding rows are never produced, as generate
-  // masks them); the LM head and the argmax are one kernel on CUDA (MambaLMImpl::step_greedy_into).
-  // With the ops option decode_row_groups (rows per group) and more rows than that, the blocks run
-  // per row group, each group a branch of the graph on the few-row kernels (run_side_by_side).
-  const int64_t group_rows = ops::ops_options().decode_row_groups;
-  auto greedy_step = [&model, batch, group_rows](const at::Tensor& tokens, InferenceCache& cache, at::Tensor& logits,
-                                                 at::Tensor& next, at::Tensor& workspace) {
-    if (group_rows > 0 && batch > group_rows)
-      model.step_greedy_grouped_into(tokens, cache, logits, next, workspace, group_rows, run_side_by_side);
-    else
-      model.step_greedy_into(tokens, cache, logits, next, workspace);
-  };
   // The warm-up step runs on a scratch cache (side_stream_capture.h).
   capture_after_warmup(
       s.graph, device,
       [&] {
         InferenceCache scratch = model.new_cache(batch);
         at::Tensor scratch_token = s.token.clone();
-        greedy_step(scratch_token, scratch, s.logits, scratch_token, s.head_workspace);
+        model.step_greedy_into(scratch_token, scratch, s.logits, scratch_token, s.head_workspace);
       },
-      [&] { greedy_step(s.token, s.cache, s.logits, s.token, s.head_workspace); });
+      // Greedy over the real vocabulary (the embedding's padding rows are never produced, as generate
+      // masks them); the LM head and the argmax are one kernel on CUDA (MambaLMImpl::step_greedy_into).
+      [&] { model.step_greedy_into(s.token, s.cache, s.logits, s.token, s.head_workspace); });
   s.cache.reset();
 }
 

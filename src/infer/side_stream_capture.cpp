@@ -4,7 +4,6 @@
 #ifdef MCD_WITH_CUDA
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
-#include <ATen/cuda/CUDAEvent.h>
 
 namespace mcd::infer {
 
@@ -24,23 +23,6 @@ void capture_after_warmup(at::cuda::CUDAGraph& graph, const torch::Device& devic
     graph.capture_end();
   }
   stream.synchronize();
-}
-
-void run_side_by_side(const std::vector<std::function<void()>>& work) {
-  const c10::cuda::CUDAStream main = c10::cuda::getCurrentCUDAStream();
-  at::cuda::CUDAEvent forked;
-  forked.record(main);
-  std::vector<at::cuda::CUDAEvent> done(work.size());
-  for (size_t i = 0; i < work.size(); ++i) {
-    const c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(false, main.device_index());
-    forked.block(side);
-    {
-      c10::cuda::CUDAStreamGuard guard(side);
-      work[i]();
-    }
-    done[i].record(side);
-  }
-  for (auto& e : done) e.block(main);
 }
 
 }  // namespace mcd::infer

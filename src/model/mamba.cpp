@@ -545,76 +545,26 @@ void MambaLMImpl::step_into(const at::Tensor& token_ids, InferenceCache& cache, 
   logits.copy_(step_logits(backbone->step_blocks(token_ids, cache)));
 }
 
-void MambaLMImpl::check_greedy_buffers(const char* what, int64_t B, const at::Tensor& logits,
-                                       const at::Tensor& next_tokens, const at::Tensor& workspace) const {
-  const int64_t V = head_weight().size(0);
-  MCD_CHECK(logits.dim() == 2 && logits.size(0) == B && logits.size(1) == V, what, ": logits must be (B=", B,
-            ", V=", V, "), got ", logits.sizes());
-  MCD_CHECK(next_tokens.dim() == 1 && next_tokens.size(0) == B && next_tokens.scalar_type() == at::kLong &&
-                workspace.dim() == 1 && workspace.size(0) == B + 1 && workspace.scalar_type() == at::kLong,
-            what, ": next_tokens must be (B=", B, ") and workspace (B + 1) int64, got ", next_tokens.sizes(), " and ",
-            workspace.sizes());
-}
-
-void MambaLMImpl::greedy_head_into(const MambaBackboneImpl::StepTail& t, at::Tensor& logits, at::Tensor& next_tokens,
-                                   at::Tensor& workspace) {
-  if (!fuses_head()) {  // the separate kernels
-    logits.copy_(step_logits(t));
-    next_tokens.copy_(logits.narrow(1, 0, config().real_vocab_size()).argmax(-1));
-    return;
-  }
-  const RMSNorm& norm_f = backbone->norm_f;
-  ops::add_rms_norm_decode_linear_argmax(t.residual, t.pending, norm_f->weight, norm_f->eps, head_weight(),
-                                         config().real_vocab_size(), logits, next_tokens, workspace);
-}
-
 void MambaLMImpl::step_greedy_into(const at::Tensor& token_ids, InferenceCache& cache, at::Tensor& logits,
                                    at::Tensor& next_tokens, at::Tensor& workspace) {
   torch::NoGradGuard no_grad;
-  check_greedy_buffers("step_greedy_into", token_ids.size(0), logits, next_tokens, workspace);
-  greedy_head_into(backbone->step_blocks(token_ids, cache), logits, next_tokens, workspace);
-}
-
-void MambaLMImpl::step_greedy_grouped_into(const at::Tensor& token_ids, InferenceCache& cache, at::Tensor& logits,
-                                           at::Tensor& next_tokens, at::Tensor& workspace, int64_t group_rows,
-                                           const GroupRunner& run) {
-  torch::NoGradGuard no_grad;
-  const int64_t B = token_ids.size(0);
-  MCD_CHECK(token_ids.dim() == 1, "step_greedy_grouped_into: token_ids must be (B), got ", token_ids.sizes());
-  MCD_CHECK(group_rows >= 1, "step_greedy_grouped_into: group_rows must be >= 1, got ", group_rows);
-  check_greedy_buffers("step_greedy_grouped_into", B, logits, next_tokens, workspace);
-  const int64_t groups = (B + group_rows - 1) / group_rows;
-  std::vector<MambaBackboneImpl::StepTail> tails(static_cast<size_t>(groups));
-  std::vector<std::function<void()>> work;
-  for (int64_t g = 0; g < groups; ++g) {
-    const int64_t start = g * group_rows, count = std::min(group_rows, B - start);
-    work.push_back([this, &tails, &token_ids, &cache, g, start, count] {
-      torch::NoGradGuard no_grad;  // the runner may call from anywhere; grad mode is thread-local
-      InferenceCache rows = cache.rows(start, count);
-      tails[size_t(g)] = backbone->step_blocks(token_ids.narrow(0, start, count), rows);
-    });
+  const at::Tensor& w = head_weight();
+  const int64_t B = token_ids.size(0), V = w.size(0);
+  MCD_CHECK(logits.dim() == 2 && logits.size(0) == B && logits.size(1) == V, "step_greedy_into: logits must be (B=", B,
+            ", V=", V, "), got ", logits.sizes());
+  MCD_CHECK(next_tokens.dim() == 1 && next_tokens.size(0) == B && next_tokens.scalar_type() == at::kLong &&
+                workspace.dim() == 1 && workspace.size(0) == B + 1 && workspace.scalar_type() == at::kLong,
+            "step_greedy_into: next_tokens must be (B=", B, ") and workspace (B + 1) int64, got ", next_tokens.sizes(),
+            " and ", workspace.sizes());
+  const RMSNorm& norm_f = backbone->norm_f;
+  if (!fuses_head()) {  // the separate kernels
+    step_into(token_ids, cache, logits);
+    next_tokens.copy_(logits.narrow(1, 0, config().real_vocab_size()).argmax(-1));
+    return;
   }
-  if (run) run(work);
-  else for (const auto& w : work) w();
-  cache.seqlen += 1;  // each group advanced its own view's count
-  std::vector<at::Tensor> residuals, pendings;
-  for (const auto& t : tails) {
-    residuals.push_back(t.residual);
-    pendings.push_back(t.pending);
-  }
-  MambaBackboneImpl::StepTail all{torch::cat(residuals), torch::cat(pendings)};
-  greedy_head_into(all, logits, next_tokens, workspace);
-}
-
-InferenceCache InferenceCache::rows(int64_t start, int64_t count) const {
-  InferenceCache out;
-  out.seqlen = seqlen;
-  for (const LayerState& l : layers) {
-    MCD_CHECK(start >= 0 && count >= 1 && start + count <= l.ssm.size(0), "InferenceCache::rows: rows [", start, ", ",
-              start + count, ") outside a cache of ", l.ssm.size(0), " rows");
-    out.layers.push_back({l.conv.narrow(0, start, count), l.ssm.narrow(0, start, count)});
-  }
-  return out;
+  const MambaBackboneImpl::StepTail t = backbone->step_blocks(token_ids, cache);
+  ops::add_rms_norm_decode_linear_argmax(t.residual, t.pending, norm_f->weight, norm_f->eps, w,
+                                         config().real_vocab_size(), logits, next_tokens, workspace);
 }
 
 void InferenceCache::reset() {

@@ -34,8 +34,6 @@ struct InferenceCache {
   std::vector<LayerState> layers;
   int64_t seqlen = 0;  // tokens consumed so far
   void reset();        // zero every state in place, seqlen = 0
-  // Rows [start, start + count) of every state: views, so a step on them updates this cache in place.
-  InferenceCache rows(int64_t start, int64_t count) const;
 };
 
 class RMSNormImpl : public torch::nn::Module {
@@ -197,16 +195,6 @@ class MambaLMImpl : public torch::nn::Module {
   // next_tokens may be one tensor (the step reads its tokens before it writes the next ones).
   void step_greedy_into(const at::Tensor& token_ids, InferenceCache& cache, at::Tensor& logits,
                         at::Tensor& next_tokens, at::Tensor& workspace);
-  // step_greedy_into with the blocks run per group of group_rows rows (the last group the rest): each
-  // group's work runs step_blocks on its rows of token_ids and cache (at ≤ 8 rows on CUDA the few-row
-  // kernels), `run` runs the groups' work (empty: in order; a CUDA-graph decoder puts each group on its
-  // own stream, so that they overlap: infer/graph_decoder.h), then the final add + norm, head and
-  // argmax take every row at once. The groups' kernels differ from the whole batch's only in how their
-  // products are summed: the same values in float64, the same greedy tokens but at near-ties.
-  using GroupRunner = std::function<void(const std::vector<std::function<void()>>& groups)>;
-  void step_greedy_grouped_into(const at::Tensor& token_ids, InferenceCache& cache, at::Tensor& logits,
-                                at::Tensor& next_tokens, at::Tensor& workspace, int64_t group_rows,
-                                const GroupRunner& run = {});
   const ModelConfig& config() const { return backbone->config; }
 
   MambaBackbone backbone{nullptr};
@@ -215,11 +203,6 @@ class MambaLMImpl : public torch::nn::Module {
 
  private:
   at::Tensor step_logits(const MambaBackboneImpl::StepTail& tail);  // final add + norm + head → (B, V) float
-  // step_greedy_into's head on a step's tail: logits and next_tokens (checked by the caller).
-  void greedy_head_into(const MambaBackboneImpl::StepTail& tail, at::Tensor& logits, at::Tensor& next_tokens,
-                        at::Tensor& workspace);
-  void check_greedy_buffers(const char* what, int64_t B, const at::Tensor& logits, const at::Tensor& next_tokens,
-                            const at::Tensor& workspace) const;
   // A decode step runs the final norm with the head (and a greedy step its argmax) as one op: ops
   // option decode_fused_head on and the norm weight in the head's dtype (else the normed rows would
   // be cast first, not the fused op's form).

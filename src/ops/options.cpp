@@ -24,14 +24,6 @@ bool parse_bool(const std::string& key, const std::string& value) {
   fail(cat("ops option '", key, "': expected true or false (also on, off), got '", value, "'"));
 }
 
-int parse_row_groups(const std::string& value) {
-  const bool digits = !value.empty() && value.size() <= 2 && value.find_first_not_of("0123456789") == std::string::npos;
-  const int rows = digits ? std::stoi(value) : -1;
-  if (rows < 0 || rows > kDecodeRowGroupsMax)
-    fail(cat("ops option 'decode_row_groups': expected 0 (off) to ", kDecodeRowGroupsMax, ", got '", value, "'"));
-  return rows;
-}
-
 std::string joined_keys() {
   std::string s;
   for (const auto& k : ops_option_keys()) s += (s.empty() ? "" : ", ") + k;
@@ -56,8 +48,7 @@ ScopedOpsOptions::~ScopedOpsOptions() { set_ops_options(saved_); }
 const std::vector<std::string>& ops_option_keys() {
   static const std::vector<std::string> keys{"backend", "fused_mixer", "mixer_saves_conv_output", "scan_plan",
                                              "scan_time_segments", "scan_narrow_backward", "in_proj_saves_input", "keep_cast_weights",
-                                             "decode_overlap", "decode_fused_conv", "decode_fused_head",
-                                             "decode_row_groups"};
+                                             "decode_overlap", "decode_fused_conv", "decode_fused_head"};
   return keys;
 }
 
@@ -84,8 +75,6 @@ OpsOptions parse_ops_option(OpsOptions base, const std::string& key, const std::
     base.decode_fused_conv = parse_bool(key, value);
   } else if (key == "decode_fused_head") {
     base.decode_fused_head = parse_bool(key, value);
-  } else if (key == "decode_row_groups") {
-    base.decode_row_groups = parse_row_groups(value);
   } else {
     fail(cat("unknown ops option '", key, "' (valid: ", joined_keys(), ")"));
   }
@@ -107,7 +96,6 @@ std::vector<std::pair<std::string, std::string>> ops_option_values(const OpsOpti
     else if (key == "decode_overlap") out.emplace_back(key, b(o.decode_overlap));
     else if (key == "decode_fused_conv") out.emplace_back(key, b(o.decode_fused_conv));
     else if (key == "decode_fused_head") out.emplace_back(key, b(o.decode_fused_head));
-    else if (key == "decode_row_groups") out.emplace_back(key, std::to_string(o.decode_row_groups));
     else fail(cat("ops_option_values: key '", key, "' has no writer"));
   }
   return out;

@@ -26,10 +26,6 @@ enum class NarrowScanBackward {
   kFourLanes,   // state_sequential_segmented: the four-lane backward (kStateSequential's) in 4 time segments
 };
 
-// The few-row decode kernels' limit (ops/cuda/decode_linear_params.h kDecodeLinearMaxRows): a row group
-// larger than this would take cuBLAS's products again.
-constexpr int kDecodeRowGroupsMax = 8;
-
 struct OpsOptions {
   Backend backend = Backend::kAuto;     // key `backend`: auto | reference | composite
   bool fused_mixer = true;              // key `fused_mixer`: the fused mixer on CUDA (ops/mamba_inner.h)
@@ -63,12 +59,6 @@ struct OpsOptions {
                                         // above 8 rows, the greedy step's widening and argmax after cuBLAS's
                                         // head in one kernel (ops::widen_argmax); off: norm, head, cast, copy
                                         // and torch's argmax as separate kernels
-  int decode_row_groups = 0;            // key `decode_row_groups`: 0 (off) or 1 … kDecodeRowGroupsMax. A greedy
-                                        // decode step of more rows on CUDA (model/mamba.h step_greedy_grouped_into,
-                                        // infer/graph_decoder.h) runs its blocks per group of this many rows, the
-                                        // groups side by side on their own streams (each on the few-row kernels),
-                                        // then the final norm, head and argmax over every row; off: every row
-                                        // through one set of kernels (cuBLAS's products above 8 rows)
   // Tests only (no key): NaN-fill every output buffer of the CUDA ops before the kernels write it,
   // so an element a kernel forgets shows up as NaN.
   bool poison_outputs = false;

@@ -202,7 +202,7 @@ TEST(Cli, LibTorchErrorsReachTheUserWithoutBacktrace) {
 TEST(Cli, LaunchForwardsGlobalOptionsAndPicksAFreePort) {
   const CliRun r = run_cli("--ops reference --scan-plan low_memory --scan-time-segments off "
                            "--scan-narrow-backward four_lanes --decode-overlap off "
-                           "--decode-fused-conv off --decode-fused-head off --decode-row-groups 4 --deterministic on launch --nproc 2 "
+                           "--decode-fused-conv off --decode-fused-head off --deterministic on launch --nproc 2 "
                            "--master-port 0 "
                            "--dry-run -- info --preset mamba-tiny",
                            "", /*threads=*/3);
@@ -219,7 +219,7 @@ TEST(Cli, LaunchForwardsGlobalOptionsAndPicksAFreePort) {
     EXPECT_NE(l.find("WORLD_SIZE=2 "), std::string::npos) << l;
     EXPECT_NE(l.find(" --threads 3 --ops reference --fused-mixer on --save-conv-output off --save-in-proj-input on "
                      "--keep-cast-weights on --decode-overlap off --decode-fused-conv off --decode-fused-head off "
-                     "--decode-row-groups 4 --scan-plan low_memory --scan-time-segments off --scan-narrow-backward four_lanes --deterministic on info "
+                     "--scan-plan low_memory --scan-time-segments off --scan-narrow-backward four_lanes --deterministic on info "
                      "--preset mamba-tiny"),
               std::string::npos)
         << l;

@@ -324,21 +324,20 @@ TEST(GpuCodesign, FusedConvDecodeGivesTheSameLogitsBitForBit) {
 // within a few units of the logits' last place (bf16: 2^-7 of the largest; fp32: 1e-5), and the
 // greedy tokens agree — or the runs part at a near-tie (a top-2 margin within twice that bound),
 // after which the sequences are not comparable.
-void expect_logits_close(const std::string& run, at::ScalarType dtype, const std::vector<at::Tensor>& off,
-                         const std::vector<at::Tensor>& on) {
-  for (size_t i = 0; i < off.size(); ++i) {
-    const std::string what = run + " step " + std::to_string(i);
-    const double scale = off[i].abs().max().item<double>();
-    const double tol = (dtype == at::kBFloat16 ? 4.0 / 128 : 1e-5) * scale;
-    EXPECT_LE((on[i] - off[i]).abs().max().item<double>(), tol) << what;
-    if (torch::equal(on[i].argmax(-1), off[i].argmax(-1))) continue;
-    const at::Tensor top2 = std::get<0>(off[i].topk(2, -1));
-    EXPECT_LE((top2.select(1, 0) - top2.select(1, 1)).min().item<double>(), 2 * tol) << what << ": tokens part";
-    break;
-  }
-}
 void expect_option_keeps_logits_close(bool ops::OpsOptions::*flag) {
-  compare_option_off_and_on(flag, expect_logits_close);
+  compare_option_off_and_on(flag, [](const std::string& run, at::ScalarType dtype, const std::vector<at::Tensor>& off,
+                                     const std::vector<at::Tensor>& on) {
+    for (size_t i = 0; i < off.size(); ++i) {
+      const std::string what = run + " step " + std::to_string(i);
+      const double scale = off[i].abs().max().item<double>();
+      const double tol = (dtype == at::kBFloat16 ? 4.0 / 128 : 1e-5) * scale;
+      EXPECT_LE((on[i] - off[i]).abs().max().item<double>(), tol) << what;
+      if (torch::equal(on[i].argmax(-1), off[i].argmax(-1))) continue;
+      const at::Tensor top2 = std::get<0>(off[i].topk(2, -1));
+      EXPECT_LE((top2.select(1, 0) - top2.select(1, 1)).min().item<double>(), 2 * tol) << what << ": tokens part";
+      break;
+    }
+  });
 }
 
 // The final norm + LM head (+ argmax) in one kernel (ops option decode_fused_head) against the
@@ -346,26 +345,6 @@ void expect_option_keeps_logits_close(bool ops::OpsOptions::*flag) {
 TEST(GpuCodesign, FusedHeadGivesTheSeparateKernelsLogitsAndTokens) {
   MCD_SKIP_IF_NO_CUDA();
   expect_option_keeps_logits_close(&ops::OpsOptions::decode_fused_head);
-}
-
-// A decode step in row groups (ops option decode_row_groups: each group of ≤ 8 rows a branch of the
-// graph on its own stream, on the few-row kernels; the head over every row) against the whole batch's
-// step (cuBLAS's products above 8 rows): bf16 and fp32, batch 12 (groups of 8 and 4) and 20 (8, 8, 4)
-// with groups of 8, and batch 12 in groups of 3. Another order of sums, so expect_logits_close's bounds;
-// a group that read or wrote another group's rows, or a branch that raced the head, is off at O(1).
-TEST(GpuCodesign, RowGroupDecodeGivesTheWholeBatchsLogitsAndTokens) {
-  MCD_SKIP_IF_NO_CUDA();
-  for (at::ScalarType dtype : {at::kBFloat16, at::kFloat})
-    for (auto [batch, rows] : {std::pair<int64_t, int>{12, 8}, {20, 8}, {12, 3}}) {
-      ops::OpsOptions o = ops::ops_options();
-      o.decode_row_groups = 0;
-      const std::vector<at::Tensor> whole = graph_logits(dtype, batch, o);
-      o.decode_row_groups = rows;
-      const std::vector<at::Tensor> grouped = graph_logits(dtype, batch, o);
-      expect_logits_close(at::toString(dtype) + std::string(" batch ") + std::to_string(batch) + " groups of " +
-                              std::to_string(rows),
-                          dtype, whole, grouped);
-    }
 }
 
 // The prefill captured as a CUDA graph against the eager prefill, for two prompts in turn (the

@@ -273,53 +273,6 @@ TEST(StepGreedyInto, IsStepIntoThenTheArgmaxOverTheRealVocabulary) {
             std::string::npos);
 }
 
-// The grouped greedy step (ops option decode_row_groups: the blocks per group of rows, each group a
-// branch of the decoder's graph) is the whole batch's step: float64, 7 rows in groups of 3, 3 and 1,
-// whose groups run in reverse order (they are independent), against step_greedy_into on a second
-// cache. Tolerance: float64 products of the same terms summed in another blocking differ by a few
-// ulps of their magnitude (~1e-15 relative for these O(1) values), so 1e-12 passes any BLAS and
-// fails a wrong row, state or group (O(1) off).
-TEST(StepGreedyGroupedInto, GivesTheWholeBatchsStepWhateverTheGroupsOrder) {
-  ModelConfig c = seam_config("");
-  c.vocab_size = 104;
-  c.tokenizer_vocab_size = 97;
-  MambaLM m = random_model(c, 16);
-  const int64_t B = 7, V = m->backbone->embeddings->weight.size(0);
-  InferenceCache a = m->new_cache(B), b = m->new_cache(B);
-  std::vector<const void*> ptrs;
-  for (const auto& l : b.layers) ptrs.push_back(l.ssm.data_ptr());
-  at::Tensor want_token = ids(B, 1).select(1, 0).clone(), token = want_token.clone();
-  at::Tensor want_logits = torch::empty({B, V}, at::kDouble), logits = torch::empty({B, V}, at::kDouble);
-  at::Tensor wa = torch::zeros({B + 1}, at::kLong), wb = torch::zeros({B + 1}, at::kLong);
-  std::vector<size_t> sizes;
-  const MambaLMImpl::GroupRunner reversed = [&](const std::vector<std::function<void()>>& groups) {
-    sizes.push_back(groups.size());
-    for (size_t i = groups.size(); i-- > 0;) groups[i]();
-  };
-  for (int64_t i = 0; i < 5; ++i) {
-    m->step_greedy_into(want_token, a, want_logits, want_token, wa);
-    m->step_greedy_grouped_into(token, b, logits, token, wb, 3, reversed);
-    EXPECT_LT(test::rel_err(logits, want_logits), 1e-12) << "step " << i;
-    EXPECT_TRUE(torch::equal(token, want_token)) << "step " << i;
-    for (size_t l = 0; l < a.layers.size(); ++l) {
-      EXPECT_LT(test::rel_err(b.layers[l].ssm, a.layers[l].ssm), 1e-12) << "step " << i << " layer " << l;
-      EXPECT_LT(test::rel_err(b.layers[l].conv, a.layers[l].conv), 1e-12) << "step " << i << " layer " << l;
-    }
-  }
-  EXPECT_EQ(sizes, std::vector<size_t>(5, 3u));  // ⌈7 / 3⌉ groups every step
-  EXPECT_EQ(b.seqlen, 5);                         // one token per step, not one per group
-  for (size_t l = 0; l < b.layers.size(); ++l) EXPECT_EQ(b.layers[l].ssm.data_ptr(), ptrs[l]);  // in place
-  // Without a runner the groups run in order; one group of every row is the plain step.
-  m->step_greedy_into(want_token, a, want_logits, want_token, wa);
-  m->step_greedy_grouped_into(token, b, logits, token, wb, B);
-  EXPECT_LT(test::rel_err(logits, want_logits), 1e-12);
-  EXPECT_NE(test::error_of([&] { m->step_greedy_grouped_into(token, b, logits, token, wb, 0); })
-                .find("group_rows must be >= 1"),
-            std::string::npos);
-  EXPECT_NE(test::error_of([&] { (void)b.rows(5, 3); }).find("rows [5, 8) outside a cache of 7 rows"),
-            std::string::npos);
-}
-
 TEST(Prefill, WritesIntoThePreallocatedCache) {
   // A decoder that captured a step in a CUDA graph reads the cache's tensors by address, so prefill
   // must fill those very buffers (found when graph decoding after prefill diverged on the GPU).

@@ -47,17 +47,11 @@ TEST(OpsOptions, ParsesEveryKeyStrictly) {
   EXPECT_TRUE(o.decode_fused_head);
   o = ops::parse_ops_option(o, "decode_fused_head", "off");
   EXPECT_FALSE(o.decode_fused_head);
-  EXPECT_EQ(o.decode_row_groups, 0);
-  o = ops::parse_ops_option(o, "decode_row_groups", "8");
-  EXPECT_EQ(o.decode_row_groups, 8);
-  for (const char* bad : {"9", "-1", "x", "", "08x", "100"})
-    EXPECT_THROW(ops::parse_ops_option(o, "decode_row_groups", bad), Error) << bad;
   EXPECT_EQ(o.backend, ops::Backend::kComposite);  // earlier keys kept
-  EXPECT_EQ(ops::ops_option_keys().size(), 12u);
+  EXPECT_EQ(ops::ops_option_keys().size(), 11u);
   for (const auto& key : ops::ops_option_keys()) {
     const std::string value = key == "backend" || key == "scan_plan" ? "auto"
                               : key == "scan_narrow_backward"         ? "eight_lanes"
-                              : key == "decode_row_groups"            ? "0"
                                                                       : "false";
     EXPECT_NO_THROW(ops::parse_ops_option(o, key, value)) << key;
   }
@@ -77,7 +71,6 @@ TEST(OpsOptions, ValuesRoundTripThroughTheParser) {
   o.decode_overlap = false;
   o.decode_fused_conv = false;
   o.decode_fused_head = false;
-  o.decode_row_groups = 4;
   const auto values = ops::ops_option_values(o);
   ASSERT_EQ(values.size(), ops::ops_option_keys().size());
   ops::OpsOptions back;
@@ -96,7 +89,6 @@ TEST(OpsOptions, ValuesRoundTripThroughTheParser) {
   EXPECT_EQ(back.decode_overlap, o.decode_overlap);
   EXPECT_EQ(back.decode_fused_conv, o.decode_fused_conv);
   EXPECT_EQ(back.decode_fused_head, o.decode_fused_head);
-  EXPECT_EQ(back.decode_row_groups, o.decode_row_groups);
 }
 
 TEST(OpsOptions, UnknownKeysAndValuesListTheValidOnes) {
