@@ -20,21 +20,18 @@ for e in 1536 2048 512 384; do
     --reps 20 2>&1 | tee -a $OUT/scan_lab.txt | grep -E "Check|bf16|FAIL|error"
   echo "E=$e ($(el) s)"
 done
-# How a graph decode step's time grows with the batch (the few-row kernels up to 8 rows, cuBLAS's products
-# above): the data for whether a batch-64 step made of eight 8-row branches run side by side in one graph
-# could beat the cuBLAS step (issue 14's batch-64 item, 1.10× against 1.5×). Never measured below 64 but at 1.
+# The graph decode per token at batches 1 … 16 for 370M (130M's curve: call_a2/decode_curve_130m.json), the
+# baseline for the few-row dispatch fix (twenty-fourth session: batches 2–8 on the few-row kernels are slower
+# than 9–16 on cuBLAS's products).
 bin=build-lab/mamba-codesign
 if (( $(left) > 60 )) && [[ -x $bin ]]; then
-  $bin init --preset mamba-130m --out /tmp/m130 > /dev/null
-  timeout $(( $(left) - 10 )) $bin profile --model /tmp/m130 --device cuda --prefill "" --decode-batch 1,2,4,8,9,16,32,64 \
-    --decode-mode graph --decode-steps 32 --iters 20 --out $OUT/decode_batches.json > /tmp/db.log 2>&1
-  echo "decode batches rc=$? ($(el) s)"
-  python3 - $OUT/decode_batches.json <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-for c in d["cases"]:
-    r = c["results"][0]["summary_ms"]
-    print(c["label"], "p50 %.4f ms per token" % r["p50"])
-PY
+  [[ -d /tmp/mamba-370m ]] || $bin init --preset mamba-370m --out /tmp/mamba-370m > /dev/null
+  timeout $(( $(left) - 10 )) $bin profile --model /tmp/mamba-370m --device cuda --prefill "" --decode-batch 1,2,4,8,9,16 \
+    --decode-mode graph --decode-steps 32 --iters 15 --out $R/curve-370m.json > /tmp/c.log 2>&1
+  echo "curve rc=$? ($(el) s)"; pack
+  python3 -c "
+import json
+d = json.load(open('$R/curve-370m.json'))
+for c in d['cases']: print(c['label'], '%.4f ms per token' % (c['results'][0]['summary_ms']['p50'] / 32))"
 fi
 echo "done ($(el) s)"
