@@ -47,8 +47,9 @@ ScopedOpsOptions::~ScopedOpsOptions() { set_ops_options(saved_); }
 
 const std::vector<std::string>& ops_option_keys() {
   static const std::vector<std::string> keys{"backend", "fused_mixer", "mixer_saves_conv_output", "scan_plan",
-                                             "scan_time_segments", "scan_narrow_backward", "in_proj_saves_input", "keep_cast_weights",
-                                             "decode_overlap", "decode_fused_conv", "decode_fused_head"};
+                                             "scan_time_segments", "scan_narrow_backward", "in_proj_saves_input",
+                                             "keep_cast_weights", "decode_overlap", "decode_fused_conv",
+                                             "decode_fused_head"};
   return keys;
 }
 

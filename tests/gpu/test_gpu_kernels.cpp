@@ -227,6 +227,14 @@ ScanTriple scan_triple(const ScanValues& v, at::ScalarType dtype, bool model_lay
   return s;
 }
 
+// s.kernel's inputs made leaves that want gradients (the autograd tests' start), the mask too if asked.
+void kernel_inputs_want_grad(ScanTriple& s, bool mask) {
+  for (at::Tensor* t : {&s.kernel.u, &s.kernel.delta, &s.kernel.z, &s.kernel.B, &s.kernel.C, &s.kernel.A,
+                        &s.kernel.D, &s.kernel.delta_bias})
+    *t = t->detach().requires_grad_(true);
+  if (mask) s.kernel.mask = s.kernel.mask.detach().requires_grad_(true);
+}
+
 class ScanKernel : public ::testing::TestWithParam<std::tuple<ScanCase, at::ScalarType>> {};
 
 TEST_P(ScanKernel, ForwardAndEveryGradientWithinTwiceThePlainError) {
@@ -664,7 +672,7 @@ TEST(ScanKernelModes, TimeSegmentedBackwardGivesTheOneWalksGradients) {
           }
         }
       }
-      // Only the eight-lane backward takes segments: the others refuse them.
+      // Only the eight-lane and segmented backwards take segments: the others refuse them.
       for (ScanAlgorithm other : {ScanAlgorithm::kTimeParallel, ScanAlgorithm::kStateSequential}) {
         const auto f = ops::cuda::selective_scan_cuda_forward(s.kernel, other, true, false);
         ops::cuda::ScanBackwardOptions o;
@@ -690,9 +698,7 @@ TEST(ScanKernelModes, AutogradKeepsTheForwardsAlgorithmAndPlan) {
     const ScanAlgorithm expected = plan == ops::ScanPlan::kAuto ? ScanAlgorithm::kStateSequentialDense
                                                                 : ScanAlgorithm::kStateSequentialOneWave;
     ScanTriple s = scan_triple(v, at::kBFloat16, true);
-    for (at::Tensor* t : {&s.kernel.u, &s.kernel.delta, &s.kernel.z, &s.kernel.B, &s.kernel.C, &s.kernel.A,
-                          &s.kernel.D, &s.kernel.delta_bias, &s.kernel.mask})
-      *t = t->detach().requires_grad_(true);
+    kernel_inputs_want_grad(s, /*mask=*/true);
     at::Tensor out;
     {
       const ops::ScopedOpsOptions scope(with_scan_plan(plan));
@@ -732,9 +738,7 @@ TEST(ScanKernelModes, AutogradRunsTheEightLaneBackwardInTimeSegments) {
   ASSERT_EQ(ops::cuda::scan_backward_time_segments(eight, 8, 384), 8);
   const ScanValues v = scan_values(c, 85);
   ScanTriple s = scan_triple(v, at::kBFloat16, true);
-  for (at::Tensor* t : {&s.kernel.u, &s.kernel.delta, &s.kernel.z, &s.kernel.B, &s.kernel.C, &s.kernel.A,
-                        &s.kernel.D, &s.kernel.delta_bias})
-    *t = t->detach().requires_grad_(true);
+  kernel_inputs_want_grad(s, /*mask=*/false);
   ASSERT_EQ(ops::cuda::scan_algorithm_for(s.kernel), eight);
   const at::Tensor out = ops::selective_scan(s.kernel);
   out.backward(s.dout_lo);
@@ -761,9 +765,7 @@ TEST(ScanKernelModes, AutogradRunsTheEightLaneBackwardInTimeSegments) {
   const ops::ScopedOpsOptions scoped(one_walk);
   EXPECT_EQ(ops::cuda::backward_time_segments(eight, 8, 384), 1);
   ScanTriple off = scan_triple(v, at::kBFloat16, true);
-  for (at::Tensor* t : {&off.kernel.u, &off.kernel.delta, &off.kernel.z, &off.kernel.B, &off.kernel.C,
-                        &off.kernel.A, &off.kernel.D, &off.kernel.delta_bias})
-    *t = t->detach().requires_grad_(true);
+  kernel_inputs_want_grad(off, /*mask=*/false);
   ops::selective_scan(off.kernel).backward(off.dout_lo);
   EXPECT_TRUE(torch::equal(off.kernel.u.grad().to(at::kFloat), g1.du.to(at::kFloat)));
   EXPECT_TRUE(torch::equal(off.kernel.delta.grad().to(at::kFloat), g1.ddelta.to(at::kFloat)));
@@ -784,9 +786,7 @@ TEST(ScanKernelModes, NarrowBackwardOptionRunsTheSegmentedFourLaneBackward) {
   const ScanValues v = scan_values(c, 86);
   auto with_grads = [&] {
     ScanTriple s = scan_triple(v, at::kBFloat16, true);
-    for (at::Tensor* t : {&s.kernel.u, &s.kernel.delta, &s.kernel.z, &s.kernel.B, &s.kernel.C, &s.kernel.A,
-                          &s.kernel.D, &s.kernel.delta_bias})
-      *t = t->detach().requires_grad_(true);
+    kernel_inputs_want_grad(s, /*mask=*/false);
     return s;
   };
   ScanTriple eight = with_grads();

@@ -111,9 +111,10 @@ constexpr int64_t kBlockFwdStagedMinChannels = 1024;
 //   backward occupancy without the dense states (130M at 8 × 2048: ~3.6 GB less for ~4 % time).
 //   kStateSequentialEightLanes saves a state every 32 steps, as kStateSequentialOneWave, under
 //   either plan.
-// - The ops option scan_narrow_backward (ops/options.h) four_lanes puts kStateSequentialSegmented where
-//   kStateSequentialEightLanes is chosen above: the same forward, the four-lane backward in time
-//   segments. Not the default: unmeasured in the model (an A/B switch for the training step).
+// - The ops option scan_narrow_backward (ops/options.h) four_lanes puts kStateSequentialSegmented
+//   where kStateSequentialEightLanes is chosen above: the same forward, the four-lane backward in time
+//   segments. Not the default yet: one round at 370M 75 % (8 × 2048 step, H100) read 0.4230 of dense
+//   against 0.4533 with eight lanes (PERF_NOTES, "Twenty-fourth session"); 130M's width unmeasured.
 // sm_count 0 (unknown) never picks the one-wave algorithms.
 inline ScanAlgorithm choose_scan_algorithm(int64_t batch, int64_t dim, int64_t dstate, int sm_count, ScanPlan plan,
                                            NarrowScanBackward narrow = NarrowScanBackward::kEightLanes) {
@@ -175,11 +176,11 @@ inline bool scan_algorithm_takes_time_segments(ScanAlgorithm a) {
 //   810.5, segments 2 / 4 / 8: 773.9 / 653.4 / 636.8; E = 512 801.2 against 860.8 / 773.8 / 740.1;
 //   (8, 2048, 768, R 48) — 130M at 50 % — 925.4 against 1,058.0 / 1,068.3 / 1,015.1 (one walk).
 // The forward's segments lost everywhere measured (184 → 249 µs at 3,072), so the forward walks once.
-// kStateSequentialSegmented (chosen only under the ops option scan_narrow_backward four_lanes;
-// unmeasured) asks for 4, which at B·E = 4,096 gives its four-lane backward 512 32-channel blocks, about
-// one wave at four per SM — the occupancy of the dense 370M step's backward, whose whole walk over
-// L = 2,048 takes ~1,230 µs (H100); so predicted: ~¼ of that plus the carry pass, against 550 µs for
-// the eight-lane backward in 8.
+// kStateSequentialSegmented (chosen only under the ops option scan_narrow_backward four_lanes) asks for
+// 4, which at B·E = 4,096 gives its four-lane backward 512 32-channel blocks, about one wave at four per
+// SM — the occupancy of the dense 370M step's backward, whose whole walk over L = 2,048 takes ~1,230 µs
+// (H100); predicted ~¼ of that plus the carry pass against ~550 µs for the eight-lane backward in 8;
+// measured in the 370M 75 % step: −4.8 ms, 48 layers × ~99 µs (H100, twenty-fourth session).
 inline int64_t scan_backward_time_segments(ScanAlgorithm a, int64_t batch, int64_t dim) {
   if (a == ScanAlgorithm::kStateSequentialSegmented) return 4;
   return a == ScanAlgorithm::kStateSequentialEightLanes && batch * dim <= 4096 ? 8 : 1;

@@ -178,11 +178,11 @@ void check_choice_inputs(const ScanInputs& in) {
             "selective_scan (CUDA): u must be a CUDA (B, E, L) tensor and A (E, N)");
 }
 // The time segments a backward call runs when `wanted` are asked for (whole tiles each,
-// scan_time_segments); only state_sequential_eight_lanes takes more than one.
+// scan_time_segments); only the algorithms scan_algorithm_takes_time_segments names take more than one.
 int64_t time_segments_for(ScanAlgorithm algorithm, int64_t len, int64_t wanted) {
   MCD_CHECK(wanted >= 1, "selective scan (CUDA): time_segments must be ≥ 1, got ", wanted);
   MCD_CHECK(wanted == 1 || scan_algorithm_takes_time_segments(algorithm),
-            "selective scan (CUDA): time segments need state_sequential_eight_lanes, not ",
+            "selective scan (CUDA): time segments need state_sequential_eight_lanes or _segmented, not ",
             scan_algorithm_name(algorithm));
   return scan_time_segments(len, wanted);
 }
