@@ -32,6 +32,9 @@ void GlobalOptions::add_to(CLI::App& app) {
   add(app, "--decode-fused-head", decode_fused_head,
       "a decode step's final norm, LM head and greedy argmax in one kernel (CUDA, <= 8 rows; above, the "
       "argmax after the head's product in one): on, off");
+  add(app, "--decode-few-row-limit", decode_few_row_limit,
+      "up to how many rows a decode step runs the few-row kernels (CUDA): 0..8 (above it, cuBLAS's products; "
+      "0: never)");
   add(app, "--scan-plan", scan_plan, "selective scan memory plan: auto, low_memory (never the dense saved states)");
   add(app, "--scan-time-segments", scan_time_segments,
       "the selective scan's backward at pruned widths splits L into segments run side by side (CUDA): on, off "
@@ -88,6 +91,7 @@ int main(int argc, char** argv) {
     ops = mcd::ops::parse_ops_option(ops, "decode_overlap", globals.decode_overlap);
     ops = mcd::ops::parse_ops_option(ops, "decode_fused_conv", globals.decode_fused_conv);
     ops = mcd::ops::parse_ops_option(ops, "decode_fused_head", globals.decode_fused_head);
+    ops = mcd::ops::parse_ops_option(ops, "decode_few_row_limit", globals.decode_few_row_limit);
     mcd::ops::set_ops_options(ops);
     MCD_CHECK(globals.deterministic == "on" || globals.deterministic == "off",
               "--deterministic must be on or off, got '", globals.deterministic, "'");

@@ -6,6 +6,7 @@
 #include "ops/backend.h"
 #include "ops/causal_conv1d.h"
 #include "ops/gradient_wanted.h"
+#include "ops/options.h"
 #include "util/error.h"
 #include "util/torch_compat.h"
 
@@ -14,13 +15,23 @@
 #endif
 
 namespace mcd::ops {
+#ifdef MCD_WITH_CUDA
+namespace {
+
+// The few-row kernels take up to kDecodeLinearMaxRows rows; the ops option decode_few_row_limit says
+// up to how many they run (above it, cuBLAS's product and the separate norm).
+bool within_few_row_limit(int64_t rows) { return rows <= ops_options().decode_few_row_limit; }
+
+}  // namespace
+#endif
 
 bool decode_linear_runs_kernel(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
 #ifdef MCD_WITH_CUDA
   // The kernel has no backward: with gradients wanted, torch's linear (autograd) runs; likewise under
   // CUDA autocast, whose own casts and product then apply as they would to a torch linear.
   const bool wants_grad = cuda_autocast_enabled() || gradient_wanted(x, weight, bias);
-  return !wants_grad && backend() == Backend::kAuto && cuda::decode_linear_supported(x, weight, bias);
+  return !wants_grad && backend() == Backend::kAuto && x.dim() == 2 && within_few_row_limit(x.size(0)) &&
+         cuda::decode_linear_supported(x, weight, bias);
 #else
   (void)x, (void)weight, (void)bias;
   return false;
@@ -77,7 +88,7 @@ NormLinearOut add_rms_norm_decode_linear(const NormInput& residual_in, const at:
 #ifdef MCD_WITH_CUDA
   const std::optional<cuda::EmbeddingRows> embed = embedding_rows(residual_in);
   const cuda::EmbeddingRows* e = embed ? &*embed : nullptr;
-  if (!wants_grad && backend() == Backend::kAuto &&
+  if (!wants_grad && backend() == Backend::kAuto && within_few_row_limit(residual_in.rows()) &&
       cuda::add_norm_decode_linear_supported(residual_in.residual, prev, norm_weight, weight, bias, e)) {
     auto [out, residual] =
         cuda::add_norm_decode_linear_cuda(residual_in.residual, prev, norm_weight, eps, weight, bias, nullptr, nullptr, e);
@@ -104,7 +115,7 @@ NormConvOut add_rms_norm_decode_linear_conv_step(const NormInput& residual_in, c
   const bool wants_grad = norm_linear_wants_grad(residual_in, prev, norm_weight, weight, bias) ||
                           gradient_wanted(conv_weight, conv_bias);
   const cuda::ConvStepOperands conv{&conv_state, conv_weight, conv_bias, silu};
-  if (!wants_grad && backend() == Backend::kAuto &&
+  if (!wants_grad && backend() == Backend::kAuto && within_few_row_limit(residual_in.rows()) &&
       cuda::add_norm_decode_linear_supported(residual_in.residual, prev, norm_weight, weight, bias, e) &&
       cuda::norm_conv_step_supported(conv, weight, residual_in.rows())) {
     auto [out, residual] =
@@ -131,6 +142,7 @@ void add_rms_norm_decode_linear_argmax(const at::Tensor& residual_in, const at::
 #ifdef MCD_WITH_CUDA
   const cuda::ArgmaxOperands argmax{&logits, &tokens, &workspace, argmax_columns};
   if (!norm_linear_wants_grad(residual_in, prev, norm_weight, weight, {}) && backend() == Backend::kAuto &&
+      within_few_row_limit(residual_in.size(0)) &&
       cuda::add_norm_decode_linear_supported(residual_in, prev, norm_weight, weight, {}) &&
       cuda::norm_argmax_supported(argmax, weight, residual_in.size(0))) {
     cuda::add_norm_decode_linear_cuda(residual_in, prev, norm_weight, eps, weight, {}, nullptr, &argmax);

@@ -24,6 +24,17 @@ bool parse_bool(const std::string& key, const std::string& value) {
   fail(cat("ops option '", key, "': expected true or false (also on, off), got '", value, "'"));
 }
 
+// A whole number 0..kDecodeFewRowMaxRows, nothing else ("8 ", "+3", "0x2" and "1.5" are refused).
+int parse_few_row_limit(const std::string& value) {
+  const bool digits = !value.empty() && value.size() <= 2 &&
+                      value.find_first_not_of("0123456789") == std::string::npos;
+  const int n = digits ? std::stoi(value) : -1;
+  if (n < 0 || n > kDecodeFewRowMaxRows)
+    fail(cat("ops option 'decode_few_row_limit': expected a whole number 0..", kDecodeFewRowMaxRows, ", got '", value,
+             "'"));
+  return n;
+}
+
 std::string joined_keys() {
   std::string s;
   for (const auto& k : ops_option_keys()) s += (s.empty() ? "" : ", ") + k;
@@ -49,7 +60,7 @@ const std::vector<std::string>& ops_option_keys() {
   static const std::vector<std::string> keys{"backend", "fused_mixer", "mixer_saves_conv_output", "scan_plan",
                                              "scan_time_segments", "scan_narrow_backward", "in_proj_saves_input",
                                              "keep_cast_weights", "decode_overlap", "decode_fused_conv",
-                                             "decode_fused_head"};
+                                             "decode_fused_head", "decode_few_row_limit"};
   return keys;
 }
 
@@ -76,6 +87,8 @@ OpsOptions parse_ops_option(OpsOptions base, const std::string& key, const std::
     base.decode_fused_conv = parse_bool(key, value);
   } else if (key == "decode_fused_head") {
     base.decode_fused_head = parse_bool(key, value);
+  } else if (key == "decode_few_row_limit") {
+    base.decode_few_row_limit = parse_few_row_limit(value);
   } else {
     fail(cat("unknown ops option '", key, "' (valid: ", joined_keys(), ")"));
   }
@@ -97,6 +110,7 @@ std::vector<std::pair<std::string, std::string>> ops_option_values(const OpsOpti
     else if (key == "decode_overlap") out.emplace_back(key, b(o.decode_overlap));
     else if (key == "decode_fused_conv") out.emplace_back(key, b(o.decode_fused_conv));
     else if (key == "decode_fused_head") out.emplace_back(key, b(o.decode_fused_head));
+    else if (key == "decode_few_row_limit") out.emplace_back(key, std::to_string(o.decode_few_row_limit));
     else fail(cat("ops_option_values: key '", key, "' has no writer"));
   }
   return out;

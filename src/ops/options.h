@@ -26,6 +26,11 @@ enum class NarrowScanBackward {
   kFourLanes,   // state_sequential_segmented: the four-lane backward (kStateSequential's) in 4 time segments
 };
 
+// The most rows the few-row decode kernels take (ops/cuda/decode_linear_params.h kDecodeLinearMaxRows,
+// checked against this in ops/cuda), and the option's default.
+constexpr int kDecodeFewRowMaxRows = 8;
+constexpr int kDecodeFewRowLimitDefault = 8;
+
 struct OpsOptions {
   Backend backend = Backend::kAuto;     // key `backend`: auto | reference | composite
   bool fused_mixer = true;              // key `fused_mixer`: the fused mixer on CUDA (ops/mamba_inner.h)
@@ -59,6 +64,12 @@ struct OpsOptions {
                                         // above 8 rows, the greedy step's widening and argmax after cuBLAS's
                                         // head in one kernel (ops::widen_argmax); off: norm, head, cast, copy
                                         // and torch's argmax as separate kernels
+  int decode_few_row_limit = kDecodeFewRowLimitDefault;  // key `decode_few_row_limit`: 0..8, up to how many
+                                        // rows a decode step runs the few-row kernels (decode_linear and the
+                                        // fused norm + product, which take at most 8: ops/decode_linear.h);
+                                        // above it, cuBLAS's products and the separate norm. 0: never.
+                                        // Those kernels' time grows with rows; the default is measured
+                                        // (docs/configs.md)
   // Tests only (no key): NaN-fill every output buffer of the CUDA ops before the kernels write it,
   // so an element a kernel forgets shows up as NaN.
   bool poison_outputs = false;

@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <initializer_list>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "csp/correlation.h"
 #include "csp/permutation.h"
@@ -272,21 +275,30 @@ std::vector<at::Tensor> graph_logits(at::ScalarType dtype, int64_t batch, const 
   return out;
 }
 
-// Graph-decoded logits with the boolean ops option `flag` off and then on, bf16 and fp32, batch 1,
-// 8 and 12 (past the few-row kernels: cuBLAS's products, and decode_fused_head's widen_argmax), each pair
-// handed to compare(what, dtype, off, on).
+// Graph-decoded logits under two options, bf16 and fp32, at each of `batches`, each pair handed to
+// compare(what, dtype, a, b).
 template <class Compare>
-void compare_option_off_and_on(bool ops::OpsOptions::*flag, Compare&& compare) {
+void compare_options(const ops::OpsOptions& a, const ops::OpsOptions& b, std::initializer_list<int64_t> batches,
+                     Compare&& compare) {
   for (at::ScalarType dtype : {at::kBFloat16, at::kFloat}) {
-    for (int64_t batch : {1, 8, 12}) {
-      ops::OpsOptions o = ops::ops_options();
-      o.*flag = false;
-      const std::vector<at::Tensor> off = graph_logits(dtype, batch, o);
-      o.*flag = true;
-      const std::vector<at::Tensor> on = graph_logits(dtype, batch, o);
-      compare(at::toString(dtype) + std::string(" batch ") + std::to_string(batch), dtype, off, on);
+    for (int64_t batch : batches) {
+      const std::vector<at::Tensor> la = graph_logits(dtype, batch, a), lb = graph_logits(dtype, batch, b);
+      compare(at::toString(dtype) + std::string(" batch ") + std::to_string(batch), dtype, la, lb);
     }
   }
+}
+
+// ... with the boolean ops option `flag` off and then on, at batch 1, 8 (the few-row kernels, pinned
+// on up to 8 rows whatever decode_few_row_limit's default) and 12 (past them: cuBLAS's products, and
+// decode_fused_head's widen_argmax).
+template <class Compare>
+void compare_option_off_and_on(bool ops::OpsOptions::*flag, Compare&& compare) {
+  ops::OpsOptions off = ops::ops_options();
+  off.decode_few_row_limit = ops::kDecodeFewRowMaxRows;
+  off.*flag = false;
+  ops::OpsOptions on = off;
+  on.*flag = true;
+  compare_options(off, on, {1, 8, 12}, compare);
 }
 
 // ... where the two must be identical bit for bit.
@@ -324,20 +336,22 @@ TEST(GpuCodesign, FusedConvDecodeGivesTheSameLogitsBitForBit) {
 // within a few units of the logits' last place (bf16: 2^-7 of the largest; fp32: 1e-5), and the
 // greedy tokens agree — or the runs part at a near-tie (a top-2 margin within twice that bound),
 // after which the sequences are not comparable.
+void expect_close_logits(const std::string& run, at::ScalarType dtype, const std::vector<at::Tensor>& off,
+                         const std::vector<at::Tensor>& on) {
+  for (size_t i = 0; i < off.size(); ++i) {
+    const std::string what = run + " step " + std::to_string(i);
+    const double scale = off[i].abs().max().item<double>();
+    const double tol = (dtype == at::kBFloat16 ? 4.0 / 128 : 1e-5) * scale;
+    EXPECT_LE((on[i] - off[i]).abs().max().item<double>(), tol) << what;
+    if (torch::equal(on[i].argmax(-1), off[i].argmax(-1))) continue;
+    const at::Tensor top2 = std::get<0>(off[i].topk(2, -1));
+    EXPECT_LE((top2.select(1, 0) - top2.select(1, 1)).min().item<double>(), 2 * tol) << what << ": tokens part";
+    break;
+  }
+}
+
 void expect_option_keeps_logits_close(bool ops::OpsOptions::*flag) {
-  compare_option_off_and_on(flag, [](const std::string& run, at::ScalarType dtype, const std::vector<at::Tensor>& off,
-                                     const std::vector<at::Tensor>& on) {
-    for (size_t i = 0; i < off.size(); ++i) {
-      const std::string what = run + " step " + std::to_string(i);
-      const double scale = off[i].abs().max().item<double>();
-      const double tol = (dtype == at::kBFloat16 ? 4.0 / 128 : 1e-5) * scale;
-      EXPECT_LE((on[i] - off[i]).abs().max().item<double>(), tol) << what;
-      if (torch::equal(on[i].argmax(-1), off[i].argmax(-1))) continue;
-      const at::Tensor top2 = std::get<0>(off[i].topk(2, -1));
-      EXPECT_LE((top2.select(1, 0) - top2.select(1, 1)).min().item<double>(), 2 * tol) << what << ": tokens part";
-      break;
-    }
-  });
+  compare_option_off_and_on(flag, expect_close_logits);
 }
 
 // The final norm + LM head (+ argmax) in one kernel (ops option decode_fused_head) against the
@@ -345,6 +359,19 @@ void expect_option_keeps_logits_close(bool ops::OpsOptions::*flag) {
 TEST(GpuCodesign, FusedHeadGivesTheSeparateKernelsLogitsAndTokens) {
   MCD_SKIP_IF_NO_CUDA();
   expect_option_keeps_logits_close(&ops::OpsOptions::decode_fused_head);
+}
+
+// Batches 2 and 8 on the few-row kernels (decode_few_row_limit 8) and on cuBLAS's products and the
+// separate norm and head (limit 1): the same step in another summation order, so the logits agree
+// within the bound above and the tokens agree but at near-ties. Limit 0 sends batch 1 to cuBLAS too.
+TEST(GpuCodesign, FewRowLimitKeepsTheDecodedLogits) {
+  MCD_SKIP_IF_NO_CUDA();
+  ops::OpsOptions kernels = ops::ops_options(), cublas = kernels;
+  kernels.decode_few_row_limit = ops::kDecodeFewRowMaxRows;
+  cublas.decode_few_row_limit = 1;
+  compare_options(kernels, cublas, {2, 8}, expect_close_logits);
+  cublas.decode_few_row_limit = 0;
+  compare_options(kernels, cublas, {1}, expect_close_logits);
 }
 
 // The prefill captured as a CUDA graph against the eager prefill, for two prompts in turn (the

@@ -74,6 +74,18 @@ struct PoisonOutputs {
   ops::ScopedOpsOptions scope{with_poison()};
 };
 
+ops::OpsOptions with_few_row_limit(int limit) {
+  ops::OpsOptions o = ops::ops_options();
+  o.decode_few_row_limit = limit;
+  return o;
+}
+
+// The few-row decode kernels (decode_linear, the fused norm + product) at every row count they take,
+// whatever the default of the ops option decode_few_row_limit: the kernel tests below pin it.
+struct FewRowKernelsUpToEight {
+  ops::ScopedOpsOptions scope{with_few_row_limit(ops::kDecodeFewRowMaxRows)};
+};
+
 using ops::cuda::ScanAlgorithm;
 
 // The production scan algorithms with a backward that take N states (the state-sequential ones
@@ -1202,6 +1214,7 @@ TEST(GpuDecodeStep, KernelsMatchFloat64CompositesOverThreeSteps) {
 // outputs. The step kernel must run in both (scan_step_supported), not the composite.
 TEST(GpuDecodeStep, ProjectedStepLoadingBeforeTheWaitGivesTheSameBits) {
   MCD_SKIP_IF_NO_CUDA();
+  const FewRowKernelsUpToEight few_rows;
   torch::NoGradGuard no_grad;
   const auto cuda = torch::TensorOptions().device(torch::kCUDA);
   for (at::ScalarType dt : {at::kFloat, at::kBFloat16}) {
@@ -1255,6 +1268,7 @@ TEST(GpuDecodeStep, ProjectedStepLoadingBeforeTheWaitGivesTheSameBits) {
 // K = 1 has an empty conv state (no data pointer): the kernel must still run the conv step.
 TEST(GpuDecodeStep, ConvStepInInProjGivesTheSeparateKernelsBits) {
   MCD_SKIP_IF_NO_CUDA();
+  const FewRowKernelsUpToEight few_rows;
   torch::NoGradGuard no_grad;
   const auto cuda = torch::TensorOptions().device(torch::kCUDA);
   for (at::ScalarType dt : {at::kFloat, at::kHalf, at::kBFloat16}) {
@@ -1301,6 +1315,7 @@ TEST(GpuDecodeStep, ConvStepInInProjGivesTheSeparateKernelsBits) {
 // four-column blocks (197 and 2,052 columns), with and without the conv step.
 TEST(GpuDecodeStep, OneRowFusedKernelGivesTheManyRowKernelsBits) {
   MCD_SKIP_IF_NO_CUDA();
+  const FewRowKernelsUpToEight few_rows;
   torch::NoGradGuard no_grad;
   const auto cuda = torch::TensorOptions().device(torch::kCUDA);
   const int64_t rows = 3;
@@ -1356,6 +1371,7 @@ TEST(GpuDecodeStep, OneRowFusedKernelGivesTheManyRowKernelsBits) {
 // (in_proj's x in xz), with and without a bias. The kernel writes every element (poisoned outputs).
 TEST(GpuDecodeLinear, MatchesFloat64ForEveryRowCountAndLayout) {
   MCD_SKIP_IF_NO_CUDA();
+  const FewRowKernelsUpToEight few_rows;
   torch::NoGradGuard no_grad;
   const auto cuda = torch::TensorOptions().device(torch::kCUDA);
   auto cpu64 = [](const at::Tensor& t) { return t.defined() ? t.to(at::kDouble).cpu() : t; };
@@ -1394,6 +1410,34 @@ TEST(GpuDecodeLinear, MatchesFloat64ForEveryRowCountAndLayout) {
   EXPECT_TRUE(torch::equal(y, at::linear(x, w)));
 }
 
+// The ops option decode_few_row_limit decides which row counts run the few-row kernels: up to the
+// limit (and the kernels' 8) they do, above it cuBLAS's product does — bit for bit torch's linear, and
+// for the fused norm + product the separate norm then that linear. Limit 0 sends even one row to cuBLAS.
+TEST(GpuDecodeLinear, FewRowLimitSaysWhichRowCountsRunTheKernels) {
+  MCD_SKIP_IF_NO_CUDA();
+  torch::NoGradGuard no_grad;
+  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  const int64_t D = 96, out = 70;
+  const at::Tensor w = (torch::randn({out, D}, cuda) / std::sqrt(double(D))).to(at::kBFloat16);
+  const at::Tensor nw = (1 + 0.1 * torch::randn({D}, cuda)).to(at::kBFloat16);
+  for (int limit : {0, 1, 3, 8}) {
+    const ops::ScopedOpsOptions scope(with_few_row_limit(limit));
+    for (int64_t rows = 1; rows <= 9; ++rows) {
+      const std::string what = "limit " + std::to_string(limit) + " rows " + std::to_string(rows);
+      const at::Tensor x = torch::randn({rows, D}, cuda).to(at::kBFloat16);
+      const bool kernel = rows <= limit;
+      EXPECT_EQ(ops::decode_linear_runs_kernel(x, w), kernel) << what;
+      if (kernel) continue;
+      EXPECT_TRUE(torch::equal(ops::decode_linear(x, w), at::linear(x, w))) << what;
+      const at::Tensor res = torch::randn({rows, D}, cuda), prev = torch::randn({rows, D}, cuda).to(at::kBFloat16);
+      const ops::NormLinearOut fused = ops::add_rms_norm_decode_linear(res, prev, nw, 1e-5, w);
+      const ops::AddNormOut n = ops::add_rms_norm(res, prev, nw, 1e-5, at::kBFloat16);
+      EXPECT_TRUE(torch::equal(fused.out, at::linear(n.normed, w))) << what;
+      EXPECT_TRUE(torch::equal(fused.residual, n.residual)) << what;
+    }
+  }
+}
+
 // The block's residual add and norm fused into in_proj (ops::add_rms_norm_decode_linear) against
 // float64, with the unfused ops on the GPU (add_rms_norm, then the product) as the rule's "plain":
 // rows 1/3/8, D 768 (16-byte loads) and 77, the first layer (no prev) and later ones, the norm weight
@@ -1401,6 +1445,7 @@ TEST(GpuDecodeLinear, MatchesFloat64ForEveryRowCountAndLayout) {
 // must equal the unfused op's bit for bit; the fused kernel writes every element (poisoned outputs).
 TEST(GpuDecodeLinear, NormFusedIntoTheProductMatchesFloat64) {
   MCD_SKIP_IF_NO_CUDA();
+  const FewRowKernelsUpToEight few_rows;
   torch::NoGradGuard no_grad;
   const auto cuda = torch::TensorOptions().device(torch::kCUDA);
   auto cpu64 = [](const at::Tensor& t) { return t.defined() ? t.to(at::kDouble).cpu() : t; };
@@ -1448,6 +1493,7 @@ TEST(GpuDecodeLinear, NormFusedIntoTheProductMatchesFloat64) {
 // product and then ops::widen_argmax's kernel (the batch-64 graph decoder's head).
 TEST(GpuDecodeLinear, ArgmaxHeadGivesTheProductsLogitsAndTheFirstMaximum) {
   MCD_SKIP_IF_NO_CUDA();
+  const FewRowKernelsUpToEight few_rows;
   torch::NoGradGuard no_grad;
   const auto cuda = torch::TensorOptions().device(torch::kCUDA);
   int64_t tie_rows_seen = 0;
@@ -1557,6 +1603,7 @@ TEST(GpuDecodeLinear, WidenArgmaxGivesTheWidenedValuesAndTorchsArgmax) {
 // are strided (a view of a wider one).
 TEST(GpuDecodeLinear, EmbeddedRowsGiveTheGatheredRowsBits) {
   MCD_SKIP_IF_NO_CUDA();
+  const FewRowKernelsUpToEight few_rows;
   torch::NoGradGuard no_grad;
   const auto cuda = torch::TensorOptions().device(torch::kCUDA);
   for (at::ScalarType dt : {at::kFloat, at::kBFloat16}) {

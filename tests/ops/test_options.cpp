@@ -47,11 +47,20 @@ TEST(OpsOptions, ParsesEveryKeyStrictly) {
   EXPECT_TRUE(o.decode_fused_head);
   o = ops::parse_ops_option(o, "decode_fused_head", "off");
   EXPECT_FALSE(o.decode_fused_head);
+  EXPECT_EQ(o.decode_few_row_limit, ops::kDecodeFewRowLimitDefault);
+  for (int n : {0, 1, 8}) {
+    o = ops::parse_ops_option(o, "decode_few_row_limit", std::to_string(n));
+    EXPECT_EQ(o.decode_few_row_limit, n);
+  }
+  for (const char* bad : {"9", "-1", "", "on", "1.5", " 2", "+3", "08x", "100"})
+    EXPECT_THROW(ops::parse_ops_option(o, "decode_few_row_limit", bad), Error) << "'" << bad << "'";
+  EXPECT_EQ(o.decode_few_row_limit, 8);  // a refused value leaves the options as they were
   EXPECT_EQ(o.backend, ops::Backend::kComposite);  // earlier keys kept
-  EXPECT_EQ(ops::ops_option_keys().size(), 11u);
+  EXPECT_EQ(ops::ops_option_keys().size(), 12u);
   for (const auto& key : ops::ops_option_keys()) {
     const std::string value = key == "backend" || key == "scan_plan" ? "auto"
                               : key == "scan_narrow_backward"         ? "eight_lanes"
+                              : key == "decode_few_row_limit"         ? "1"
                                                                       : "false";
     EXPECT_NO_THROW(ops::parse_ops_option(o, key, value)) << key;
   }
@@ -71,6 +80,7 @@ TEST(OpsOptions, ValuesRoundTripThroughTheParser) {
   o.decode_overlap = false;
   o.decode_fused_conv = false;
   o.decode_fused_head = false;
+  o.decode_few_row_limit = 3;
   const auto values = ops::ops_option_values(o);
   ASSERT_EQ(values.size(), ops::ops_option_keys().size());
   ops::OpsOptions back;
@@ -89,6 +99,7 @@ TEST(OpsOptions, ValuesRoundTripThroughTheParser) {
   EXPECT_EQ(back.decode_overlap, o.decode_overlap);
   EXPECT_EQ(back.decode_fused_conv, o.decode_fused_conv);
   EXPECT_EQ(back.decode_fused_head, o.decode_fused_head);
+  EXPECT_EQ(back.decode_few_row_limit, o.decode_few_row_limit);
 }
 
 TEST(OpsOptions, UnknownKeysAndValuesListTheValidOnes) {
@@ -109,6 +120,7 @@ TEST(OpsOptions, UnknownKeysAndValuesListTheValidOnes) {
   EXPECT_STREQ(ops::scan_plan_name(ops::parse_scan_plan("low_memory")), "low_memory");
   EXPECT_NE(message("scan_narrow_backward", "eight").find("eight_lanes, four_lanes"), std::string::npos);
   EXPECT_STREQ(ops::narrow_scan_backward_name(ops::parse_narrow_scan_backward("four_lanes")), "four_lanes");
+  EXPECT_NE(message("decode_few_row_limit", "9").find("whole number 0..8, got '9'"), std::string::npos);
 }
 
 TEST(OpsOptions, ScopedOverrideRestoresThePreviousOptions) {

@@ -12,6 +12,10 @@
 #include "util/error.h"
 
 namespace mcd::ops::cuda {
+
+static_assert(kDecodeLinearMaxRows == kDecodeFewRowMaxRows,
+              "the ops option decode_few_row_limit's range (ops/options.h) is the kernels' row count");
+
 namespace {
 
 bool aligned16(const void* q) { return reinterpret_cast<std::uintptr_t>(q) % 16 == 0; }
