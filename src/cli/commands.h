@@ -22,7 +22,7 @@ class GlobalOptions {
   int threads = 0;             // CPU threads (0 = all cores)
   std::string ops = "auto";    // sequence-op backend
   std::string fused_mixer = "on", save_conv_output = "off", scan_plan = "auto", scan_time_segments = "on",
-              scan_narrow_backward = "eight_lanes", save_in_proj_input = "on",
+              scan_narrow_backward = "auto", save_in_proj_input = "on",
               keep_cast_weights = "on", decode_overlap = "on",
               decode_fused_conv = "on", decode_fused_head = "on",
               decode_few_row_limit = std::to_string(mcd::ops::kDecodeFewRowLimitDefault);  // ops/options.h

@@ -40,7 +40,8 @@ void GlobalOptions::add_to(CLI::App& app) {
       "the selective scan's backward at pruned widths splits L into segments run side by side (CUDA): on, off "
       "(off: one walk over L)");
   add(app, "--scan-narrow-backward", scan_narrow_backward,
-      "the training scan's backward at pruned widths (2560 <= B*E <= 6144, CUDA): eight_lanes, four_lanes "
+      "the training scan's backward at pruned widths (2560 <= B*E <= 6144, CUDA): auto (four lanes up to "
+      "B*E = 4096, eight above), eight_lanes, four_lanes "
       "(the four-lane backward in 4 time segments; an A/B switch, docs/configs.md)");
   add(app, "--deterministic", deterministic,
       "on: deterministic algorithms (a rerun on the same card and build is bit-identical; slower backward), off");

@@ -131,13 +131,15 @@ const char* scan_plan_name(ScanPlan plan) {
 }
 
 NarrowScanBackward parse_narrow_scan_backward(const std::string& name) {
+  if (name == "auto") return NarrowScanBackward::kAuto;
   if (name == "eight_lanes") return NarrowScanBackward::kEightLanes;
   if (name == "four_lanes") return NarrowScanBackward::kFourLanes;
-  fail(cat("unknown scan_narrow_backward '", name, "' (valid: eight_lanes, four_lanes)"));
+  fail(cat("unknown scan_narrow_backward '", name, "' (valid: auto, eight_lanes, four_lanes)"));
 }
 
 const char* narrow_scan_backward_name(NarrowScanBackward b) {
   switch (b) {
+    case NarrowScanBackward::kAuto: return "auto";
     case NarrowScanBackward::kEightLanes: return "eight_lanes";
     case NarrowScanBackward::kFourLanes: return "four_lanes";
   }

@@ -22,6 +22,7 @@ enum class ScanPlan {
 // forward (N ≤ 16 and 2560 ≤ B·E ≤ 6144; ops/cuda/scan_params.h, [Note: scan algorithm choice]).
 // Both save the same states, so the forward is one kernel either way.
 enum class NarrowScanBackward {
+  kAuto,        // four lanes at B·E ≤ 4096, eight above (measured: docs/PERF_NOTES.md, twenty-fifth session)
   kEightLanes,  // state_sequential_eight_lanes: eight lanes per channel (8 time segments at B·E ≤ 4096)
   kFourLanes,   // state_sequential_segmented: the four-lane backward (kStateSequential's) in 4 time segments
 };
@@ -29,7 +30,10 @@ enum class NarrowScanBackward {
 // The most rows the few-row decode kernels take (ops/cuda/decode_linear_params.h kDecodeLinearMaxRows,
 // checked against this in ops/cuda), and the option's default.
 constexpr int kDecodeFewRowMaxRows = 8;
-constexpr int kDecodeFewRowLimitDefault = 8;
+// One row: batches 2–8 ran 0.6115–0.6294 ms per 130M token on cuBLAS against 0.66–1.67 on the kernels
+// (370M: batch 2 1.646 against 1.559, batches 3–8 1.37–1.46 against 1.96–4.06; H200, twenty-fifth
+// session, docs/PERF_NOTES.md).
+constexpr int kDecodeFewRowLimitDefault = 1;
 
 struct OpsOptions {
   Backend backend = Backend::kAuto;     // key `backend`: auto | reference | composite
@@ -40,10 +44,10 @@ struct OpsOptions {
                                         // splits L into the segments scan_backward_time_segments gives
                                         // (ops/cuda/scan_params.h); false: it walks L once. The same
                                         // gradients up to the order of fp32 operations
-  NarrowScanBackward scan_narrow_backward = NarrowScanBackward::kEightLanes;  // key `scan_narrow_backward`:
-                                        // eight_lanes | four_lanes (above); the same gradients up to the
-                                        // order of fp32 operations. An A/B switch for the pruned widths'
-                                        // training step: which one is faster is measured, not assumed
+  NarrowScanBackward scan_narrow_backward = NarrowScanBackward::kAuto;  // key `scan_narrow_backward`:
+                                        // auto | eight_lanes | four_lanes (above); the same gradients up
+                                        // to the order of fp32 operations. Forcing one is the A/B switch
+                                        // for the pruned widths' training step
   bool keep_cast_weights = true;        // key `keep_cast_weights`: ops that cast fp32 weights to autocast's
                                         // dtype (the fused mixer, in_proj) keep the casts for the backward;
                                         // false casts again there (370M: 0.64 GB less, one cast per weight)
@@ -68,8 +72,7 @@ struct OpsOptions {
                                         // rows a decode step runs the few-row kernels (decode_linear and the
                                         // fused norm + product, which take at most 8: ops/decode_linear.h);
                                         // above it, cuBLAS's products and the separate norm. 0: never.
-                                        // Those kernels' time grows with rows; the default is measured
-                                        // (docs/configs.md)
+                                        // Those kernels' time grows with rows (the default: above)
   // Tests only (no key): NaN-fill every output buffer of the CUDA ops before the kernels write it,
   // so an element a kernel forgets shows up as NaN.
   bool poison_outputs = false;
@@ -101,7 +104,7 @@ const std::vector<std::string>& ops_option_keys();
 std::vector<std::pair<std::string, std::string>> ops_option_values(const OpsOptions& options);
 
 ScanPlan parse_scan_plan(const std::string& name);  // auto | low_memory; throws listing them
-NarrowScanBackward parse_narrow_scan_backward(const std::string& name);  // eight_lanes | four_lanes
+NarrowScanBackward parse_narrow_scan_backward(const std::string& name);  // auto | eight_lanes | four_lanes
 const char* narrow_scan_backward_name(NarrowScanBackward b);
 const char* scan_plan_name(ScanPlan plan);
 

@@ -364,12 +364,15 @@ TEST(ScanKernelModes, BlockForwardReadsPaddedRowsWithVectors) {
 // 1e-5). B·E = 64 is 32 two-channel blocks, one wave on any card of ≥ 6 SMs; B·E = 4000 is 2,000,
 // which no card holds at once (6 per SM at 168 registers: it would need 334 SMs). The same for the
 // staged forward on padded rows: below kBlockFwdStagedMinChannels (B·E = 64) four warps per channel,
-// four-channel blocks at B·E = 1,200 (300 of them, one wave on a card of ≥ 100 SMs at 3 per SM) and,
-// for B·E = 4000 (1,000 of them: 334 SMs), its eight-channel configuration.
+// four-channel blocks at B·E = 1,200 (300 of them, one wave on a card of ≥ 100 SMs at 3 per SM),
+// eight-channel blocks of 16 steps per thread at B·E = 2,000 (four-channel ones: 500 blocks, beyond
+// a 132-SM card's 396; eight-channel: 250, within its 264) and, for B·E = 4000 (1,000 four-channel
+// blocks: 334 SMs; 500 eight-channel: 250), the eight-channel configuration of 8 steps per thread.
 TEST(ScanKernelModes, BlockForwardWithinAndBeyondOneWaveMatchesTheTimeParallelForward) {
   MCD_SKIP_IF_NO_CUDA();
   for (const ScanCase& c : {ScanCase{2, 32, 130, 16, true, true, true, true, true, false},
                             ScanCase{2, 600, 130, 16, true, true, true, true, true, false},
+                            ScanCase{2, 1000, 130, 16, true, true, true, true, true, false},
                             ScanCase{2, 2000, 130, 16, true, true, true, true, true, false}}) {
     for (at::ScalarType dtype : {at::kHalf, at::kBFloat16}) {
       const ScanTriple s = scan_triple(scan_values(c, 87), dtype, false);
@@ -507,8 +510,9 @@ TEST(ScanKernelModes, DeterministicModeIsBitIdenticalAndMatchesAtomics) {
   }
 }
 
-// The choice ([Note: scan algorithm choice] in scan_params.h): eight lanes per channel for N ≤ 16 at
-// 2560 ≤ B·E ≤ 6144 under either plan; above that dense exactly when the backward's 32-channel blocks
+// The choice ([Note: scan algorithm choice] in scan_params.h): the eight-lane forward for N ≤ 16 at
+// 2560 ≤ B·E ≤ 6144 under either plan, with the segmented four-lane backward up to B·E = 4096 and the
+// eight-lane one above; above that dense exactly when the backward's 32-channel blocks
 // fit one wave at three per SM (one-wave under the low-memory plan), the four-per-SM
 // state-sequential beyond; time-parallel below B·E = 2560 (wide) and for N > 16 (wide below 4096).
 // The eight-lane backward in 8 time segments at B·E ≤ 4096.
@@ -523,15 +527,17 @@ TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
   EXPECT_EQ(choose_scan_algorithm(8, 1536, 16, 0, kAuto), ScanAlgorithm::kStateSequential);  // SM count unknown
   EXPECT_EQ(choose_scan_algorithm(8, 1536, 64, 132, kAuto), ScanAlgorithm::kTimeParallel);   // N > 16
   const auto kEight = ScanAlgorithm::kStateSequentialEightLanes;
-  EXPECT_EQ(choose_scan_algorithm(1, 4096, 16, 132, kAuto), kEight);                               // B·E = 4096
-  EXPECT_EQ(choose_scan_algorithm(8, 512, 16, 132, kAuto), kEight);                                // 370M, 75 % pruned
-  EXPECT_EQ(choose_scan_algorithm(8, 384, 16, 132, kAuto), kEight);                                // 130M, 75 % pruned
+  const auto kSegmented = ScanAlgorithm::kStateSequentialSegmented;
+  EXPECT_EQ(choose_scan_algorithm(1, 4096, 16, 132, kAuto), kSegmented);                           // B·E = 4096
+  EXPECT_EQ(choose_scan_algorithm(8, 512, 16, 132, kAuto), kSegmented);                            // 370M, 75 % pruned
+  EXPECT_EQ(choose_scan_algorithm(8, 384, 16, 132, kAuto), kSegmented);                            // 130M, 75 % pruned
+  EXPECT_EQ(choose_scan_algorithm(8, 513, 16, 132, kAuto), kEight);                                // B·E = 4104
   EXPECT_EQ(choose_scan_algorithm(8, 768, 16, 132, kAuto), kEight);                                // 130M, 50 % pruned
   EXPECT_EQ(choose_scan_algorithm(6, 1024, 16, 132, kAuto), kEight);                               // B·E = 6144
   EXPECT_EQ(choose_scan_algorithm(8, 1024, 16, 132, kAuto), ScanAlgorithm::kStateSequentialDense);  // 370M, 50 % pruned
-  EXPECT_EQ(choose_scan_algorithm(1, 2560, 16, 132, kAuto), kEight);
+  EXPECT_EQ(choose_scan_algorithm(1, 2560, 16, 132, kAuto), kSegmented);
   EXPECT_EQ(choose_scan_algorithm(1, 2559, 16, 132, kAuto), ScanAlgorithm::kTimeParallelWide);
-  EXPECT_EQ(choose_scan_algorithm(1, 3072, 16, 132, kAuto), kEight);
+  EXPECT_EQ(choose_scan_algorithm(1, 3072, 16, 132, kAuto), kSegmented);
   EXPECT_EQ(choose_scan_algorithm(8, 512, 17, 132, kAuto), ScanAlgorithm::kTimeParallel);          // N > 16
   EXPECT_EQ(choose_scan_algorithm(8, 256, 16, 132, kAuto), ScanAlgorithm::kTimeParallelWide);       // B·E = 2048
   EXPECT_EQ(choose_scan_algorithm(1, 1536, 16, 132, kAuto), ScanAlgorithm::kTimeParallelWide);
@@ -540,7 +546,8 @@ TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
   EXPECT_EQ(choose_scan_algorithm(8, 1536, 16, 132, kLow), ScanAlgorithm::kStateSequentialOneWave);
   EXPECT_EQ(choose_scan_algorithm(8, 2048, 16, 132, kLow), ScanAlgorithm::kStateSequential);
   EXPECT_EQ(choose_scan_algorithm(1, 8192, 16, 132, kLow), ScanAlgorithm::kStateSequentialOneWave);
-  EXPECT_EQ(choose_scan_algorithm(8, 384, 16, 132, kLow), kEight);
+  EXPECT_EQ(choose_scan_algorithm(8, 384, 16, 132, kLow), kSegmented);
+  EXPECT_EQ(choose_scan_algorithm(8, 768, 16, 132, kLow), kEight);
   // The backward's time segments (scan_backward_time_segments): 8 for the eight-lane one at B·E ≤ 4096.
   using ops::cuda::scan_backward_time_segments;
   EXPECT_EQ(scan_backward_time_segments(kEight, 8, 384), 8);   // 130M, 75 % pruned
@@ -551,19 +558,21 @@ TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
   EXPECT_EQ(scan_backward_time_segments(kEight, 8, 768), 1);   // 130M, 50 % pruned
   EXPECT_EQ(scan_backward_time_segments(ScanAlgorithm::kTimeParallelWide, 8, 256), 1);
   EXPECT_EQ(scan_backward_time_segments(ScanAlgorithm::kStateSequentialDense, 8, 1536), 1);
-  // The segmented algorithm (not chosen yet): 4 segments; its backward's blocks are the four-lane ones.
-  const auto kSegmented = ScanAlgorithm::kStateSequentialSegmented;
+  // The segmented algorithm: 4 segments; its backward's blocks are the four-lane ones.
   EXPECT_EQ(scan_backward_time_segments(kSegmented, 8, 512), 4);
   EXPECT_EQ(ops::cuda::scan_state_chunk(kSegmented), ops::cuda::kSeqChunk);
   EXPECT_EQ(ops::cuda::scan_slice_channels(kSegmented), ops::cuda::kSeqBwdChannels);
-  for (int64_t be : {2560, 3072, 4096, 6144, 9216, 16384})
+  for (int64_t be : {2048, 4097, 6144, 9216, 16384})
     EXPECT_NE(choose_scan_algorithm(1, be, 16, 132, kAuto), kSegmented) << be;
-  // The ops option scan_narrow_backward four_lanes takes it exactly where eight lanes would run.
-  const auto kFour = ops::NarrowScanBackward::kFourLanes;
+  // The ops option scan_narrow_backward: four_lanes takes the segmented algorithm wherever eight lanes
+  // could run, eight_lanes the eight-lane one.
+  const auto kFour = ops::NarrowScanBackward::kFourLanes, kEightOption = ops::NarrowScanBackward::kEightLanes;
   for (int64_t be : {2560, 3072, 4096, 6144}) {
     EXPECT_EQ(choose_scan_algorithm(1, be, 16, 132, kAuto, kFour), kSegmented) << be;
     EXPECT_EQ(choose_scan_algorithm(1, be, 16, 132, kLow, kFour), kSegmented) << be;
+    EXPECT_EQ(choose_scan_algorithm(1, be, 16, 132, kAuto, kEightOption), kEight) << be;
   }
+  EXPECT_EQ(choose_scan_algorithm(1, 2559, 16, 132, kAuto, kEightOption), ScanAlgorithm::kTimeParallelWide);
   EXPECT_EQ(choose_scan_algorithm(1, 2559, 16, 132, kAuto, kFour), ScanAlgorithm::kTimeParallelWide);
   EXPECT_EQ(choose_scan_algorithm(1, 6145, 16, 132, kAuto, kFour), ScanAlgorithm::kStateSequentialDense);
   EXPECT_EQ(choose_scan_algorithm(8, 512, 17, 132, kAuto, kFour), ScanAlgorithm::kTimeParallel);  // N > 16
@@ -745,6 +754,9 @@ TEST(ScanKernelModes, AutogradKeepsTheForwardsAlgorithmAndPlan) {
 // would differ from the 8-segment call by rounding flips (≫ 1e-6).
 TEST(ScanKernelModes, AutogradRunsTheEightLaneBackwardInTimeSegments) {
   MCD_SKIP_IF_NO_CUDA();
+  ops::OpsOptions eight_lanes = ops::ops_options();
+  eight_lanes.scan_narrow_backward = ops::NarrowScanBackward::kEightLanes;  // (auto takes four lanes here)
+  const ops::ScopedOpsOptions eight_scope(eight_lanes);
   const ScanCase c{8, 384, 300, 16, true, true, true, true, true, false};
   const ScanAlgorithm eight = ScanAlgorithm::kStateSequentialEightLanes;
   ASSERT_EQ(ops::cuda::scan_backward_time_segments(eight, 8, 384), 8);
@@ -784,11 +796,12 @@ TEST(ScanKernelModes, AutogradRunsTheEightLaneBackwardInTimeSegments) {
   EXPECT_TRUE(torch::equal(off.kernel.z.grad().to(at::kFloat), g1.dz.to(at::kFloat)));
 }
 
-// Under the ops option scan_narrow_backward four_lanes the node runs state_sequential_segmented at a
-// pruned width: the eight-lane forward (the same output bit for bit as the default choice's), and
+// Under the ops option scan_narrow_backward four_lanes (and auto at B·E ≤ 4096) the node runs
+// state_sequential_segmented at a pruned width: the eight-lane forward (the same output bit for bit as
+// under eight_lanes), and
 // the four-lane backward in 4 time segments — the gradients of the direct call with 4 segments (the
 // same kernels: per-channel gradients to the bit's neighbourhood, atomic sums up to their order) and,
-// against the default's eight-lane gradients, within AllAlgorithmsAgree's bounds (bf16 activations'
+// against eight_lanes' gradients, within AllAlgorithmsAgree's bounds (bf16 activations'
 // gradients 1e-2, [Rounding-flip bounds]; fp32 parameter gradients 1e-5: the two backwards sum the same
 // terms in other orders, where a wrong carry or saved state would be off by O(1)).
 TEST(ScanKernelModes, NarrowBackwardOptionRunsTheSegmentedFourLaneBackward) {
@@ -802,9 +815,19 @@ TEST(ScanKernelModes, NarrowBackwardOptionRunsTheSegmentedFourLaneBackward) {
     return s;
   };
   ScanTriple eight = with_grads();
-  ASSERT_EQ(ops::cuda::scan_algorithm_for(eight.kernel), ScanAlgorithm::kStateSequentialEightLanes);
-  const at::Tensor out_eight = ops::selective_scan(eight.kernel);
-  out_eight.backward(eight.dout_lo);
+  at::Tensor out_eight;
+  {
+    ops::OpsOptions eight_lanes = ops::ops_options();
+    eight_lanes.scan_narrow_backward = ops::NarrowScanBackward::kEightLanes;
+    const ops::ScopedOpsOptions eight_scope(eight_lanes);
+    ASSERT_EQ(ops::cuda::scan_algorithm_for(eight.kernel), ScanAlgorithm::kStateSequentialEightLanes);
+    out_eight = ops::selective_scan(eight.kernel);
+    out_eight.backward(eight.dout_lo);
+  }
+  {
+    ScanTriple by_default = with_grads();  // the option's auto: four lanes at B·E = 3,072
+    EXPECT_EQ(ops::cuda::scan_algorithm_for(by_default.kernel), segmented);
+  }
   ops::OpsOptions four = ops::ops_options();
   four.scan_narrow_backward = ops::NarrowScanBackward::kFourLanes;
   const ops::ScopedOpsOptions scoped(four);

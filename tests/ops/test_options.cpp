@@ -28,6 +28,8 @@ TEST(OpsOptions, ParsesEveryKeyStrictly) {
   o = ops::parse_ops_option(o, "scan_time_segments", "off");
   EXPECT_FALSE(o.scan_time_segments);
   EXPECT_THROW(ops::parse_ops_option(o, "scan_time_segments", "4"), Error);
+  EXPECT_EQ(o.scan_narrow_backward, ops::NarrowScanBackward::kAuto);
+  o = ops::parse_ops_option(o, "scan_narrow_backward", "eight_lanes");
   EXPECT_EQ(o.scan_narrow_backward, ops::NarrowScanBackward::kEightLanes);
   o = ops::parse_ops_option(o, "scan_narrow_backward", "four_lanes");
   EXPECT_EQ(o.scan_narrow_backward, ops::NarrowScanBackward::kFourLanes);
@@ -47,7 +49,8 @@ TEST(OpsOptions, ParsesEveryKeyStrictly) {
   EXPECT_TRUE(o.decode_fused_head);
   o = ops::parse_ops_option(o, "decode_fused_head", "off");
   EXPECT_FALSE(o.decode_fused_head);
-  EXPECT_EQ(o.decode_few_row_limit, ops::kDecodeFewRowLimitDefault);
+  EXPECT_EQ(o.decode_few_row_limit, 1);
+  EXPECT_EQ(ops::kDecodeFewRowLimitDefault, 1);
   for (int n : {0, 1, 8}) {
     o = ops::parse_ops_option(o, "decode_few_row_limit", std::to_string(n));
     EXPECT_EQ(o.decode_few_row_limit, n);
@@ -118,8 +121,9 @@ TEST(OpsOptions, UnknownKeysAndValuesListTheValidOnes) {
   EXPECT_NE(message("fused_mixer", "1").find("true or false"), std::string::npos);
   EXPECT_NE(message("mixer_saves_conv_output", "yes").find("true or false"), std::string::npos);
   EXPECT_STREQ(ops::scan_plan_name(ops::parse_scan_plan("low_memory")), "low_memory");
-  EXPECT_NE(message("scan_narrow_backward", "eight").find("eight_lanes, four_lanes"), std::string::npos);
-  EXPECT_STREQ(ops::narrow_scan_backward_name(ops::parse_narrow_scan_backward("four_lanes")), "four_lanes");
+  EXPECT_NE(message("scan_narrow_backward", "eight").find("auto, eight_lanes, four_lanes"), std::string::npos);
+  for (const char* name : {"auto", "eight_lanes", "four_lanes"})
+    EXPECT_STREQ(ops::narrow_scan_backward_name(ops::parse_narrow_scan_backward(name)), name);
   EXPECT_NE(message("decode_few_row_limit", "9").find("whole number 0..8, got '9'"), std::string::npos);
 }
 

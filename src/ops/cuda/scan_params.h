@@ -111,18 +111,24 @@ constexpr int64_t kBlockFwdStagedMinChannels = 1024;
 //   backward occupancy without the dense states (130M at 8 × 2048: ~3.6 GB less for ~4 % time).
 //   kStateSequentialEightLanes saves a state every 32 steps, as kStateSequentialOneWave, under
 //   either plan.
-// - The ops option scan_narrow_backward (ops/options.h) four_lanes puts kStateSequentialSegmented
-//   where kStateSequentialEightLanes is chosen above: the same forward, the four-lane backward in time
-//   segments. Not the default yet: one round at 370M 75 % (8 × 2048 step, H100) read 0.4230 of dense
-//   against 0.4533 with eight lanes (PERF_NOTES, "Twenty-fourth session"); 130M's width unmeasured.
+// - Within that range, kStateSequentialSegmented (the same forward, the four-lane backward in 4 time
+//   segments) at B·E ≤ kNarrowFourLanesMaxWidth, kStateSequentialEightLanes above — the ops option
+//   scan_narrow_backward's auto (ops/options.h); eight_lanes / four_lanes force one across the range.
+//   The 8 × 2048 training step, dense vs pruned, one process per option, two rounds each (H200,
+//   twenty-fifth session; PERF_NOTES): 370M 75 % (B·E = 4,096) 0.4500 / 0.4503 of dense with eight
+//   lanes against 0.4178 / 0.4180 with four; 130M 75 % (3,072) 0.5436 / 0.5434 against 0.5224 / 0.5221;
+//   130M 50 % (6,144) 0.7380 / 0.7380 against 0.7428 / 0.7429, so eight lanes stay above 4,096.
 // sm_count 0 (unknown) never picks the one-wave algorithms.
+constexpr int64_t kNarrowFourLanesMaxWidth = 4096;
 inline ScanAlgorithm choose_scan_algorithm(int64_t batch, int64_t dim, int64_t dstate, int sm_count, ScanPlan plan,
-                                           NarrowScanBackward narrow = NarrowScanBackward::kEightLanes) {
+                                           NarrowScanBackward narrow = NarrowScanBackward::kAuto) {
   if (dstate > kSeqMaxState)
     return batch * dim < 4096 ? ScanAlgorithm::kTimeParallelWide : ScanAlgorithm::kTimeParallel;
-  if (batch * dim >= 2560 && batch * dim <= 6144)
-    return narrow == NarrowScanBackward::kFourLanes ? ScanAlgorithm::kStateSequentialSegmented
-                                                    : ScanAlgorithm::kStateSequentialEightLanes;
+  if (batch * dim >= 2560 && batch * dim <= 6144) {
+    const bool four = narrow == NarrowScanBackward::kFourLanes ||
+                      (narrow == NarrowScanBackward::kAuto && batch * dim <= kNarrowFourLanesMaxWidth);
+    return four ? ScanAlgorithm::kStateSequentialSegmented : ScanAlgorithm::kStateSequentialEightLanes;
+  }
   if (batch * dim < 4096)
     return batch * dim < 2560 ? ScanAlgorithm::kTimeParallelWide : ScanAlgorithm::kTimeParallel;
   const int64_t blocks = batch * ((dim + kSeqBwdChannels - 1) / kSeqBwdChannels);
@@ -147,7 +153,8 @@ inline ScanAlgorithm choose_scan_algorithm(int64_t batch, int64_t dim, int64_t d
 inline ScanAlgorithm choose_scan_forward_algorithm(int64_t batch, int64_t dim, int64_t dstate, int sm_count,
                                                    ScanPlan plan, bool time_contiguous) {
   if (time_contiguous && dstate <= kScanBlockMaxState && batch * dim < 4096) return ScanAlgorithm::kBlockForwardStaged;
-  const ScanAlgorithm a = choose_scan_algorithm(batch, dim, dstate, sm_count, plan);
+  // (The narrow widths' backward choice does not matter here: both run the eight-lane forward.)
+  const ScanAlgorithm a = choose_scan_algorithm(batch, dim, dstate, sm_count, plan, NarrowScanBackward::kEightLanes);
   const bool prefill_like = dstate <= kSeqMaxState && batch * dim >= 1024;
   return a == ScanAlgorithm::kTimeParallelWide && prefill_like ? ScanAlgorithm::kTimeParallel : a;
 }
@@ -176,7 +183,7 @@ inline bool scan_algorithm_takes_time_segments(ScanAlgorithm a) {
 //   810.5, segments 2 / 4 / 8: 773.9 / 653.4 / 636.8; E = 512 801.2 against 860.8 / 773.8 / 740.1;
 //   (8, 2048, 768, R 48) — 130M at 50 % — 925.4 against 1,058.0 / 1,068.3 / 1,015.1 (one walk).
 // The forward's segments lost everywhere measured (184 → 249 µs at 3,072), so the forward walks once.
-// kStateSequentialSegmented (chosen only under the ops option scan_narrow_backward four_lanes) asks for
+// kStateSequentialSegmented (chosen at B·E ≤ 4,096, or anywhere in the range under four_lanes) asks for
 // 4, which at B·E = 4,096 gives its four-lane backward 512 32-channel blocks, about one wave at four per
 // SM — the occupancy of the dense 370M step's backward, whose whole walk over L = 2,048 takes ~1,230 µs
 // (H100); predicted ~¼ of that plus the carry pass against ~550 µs for the eight-lane backward in 8;

@@ -38,9 +38,9 @@ namespace mcd::ops::cuda {
 // (time-contiguous) layouts only; the element-load kernel reads global memory as before.
 // kRollStates: the loop over the state groups is not unrolled (one group's code, run ⌈N / kStates⌉
 // times, instead of kScanBlockMaxState / kStates copies): unrolled it is most of the kernel's code, and
-// ncu put 11 % of version 37's warp samples on instruction-cache misses (tenth session). Lab versions
-// only so far (dev/scan_lab 59–67); the library's configurations unroll (their PTX is the same as
-// before this option existed: the rolled bound folds away).
+// ncu put 11 % of version 37's warp samples on instruction-cache misses (tenth session). The staged
+// configurations below that fit one wave roll it (lab versions 59 and 65); the others unroll (their PTX
+// is the same as before this option existed: the rolled bound folds away).
 template <int kWarps_, int kItems_, int kChannels_, int kStates_ = 1, bool kRecompute_ = false, bool kStageBC_ = false,
           bool kRollStates_ = false>
 struct BlockFwdTraits {
@@ -63,16 +63,22 @@ struct BlockFwdTraits {
 // - BlockFwdManyWaves, version 34: 4 warps × 8 steps, one channel per block, two states kept; small
 //   blocks, so the waves' tail is short. fp32 always (E = 1536: 139.6 against 156.9 for 37).
 // [measured: docs/PERF_NOTES.md, "Eighth session"]
-// - BlockFwdStaged: BlockFwdOneWave's threads, four channels per block sharing B and C staged in shared
-//   memory (kStageBC; 64 KB per block in bf16); ScanAlgorithm::kBlockForwardStaged, when all its blocks
-//   fit at once.
+// - BlockFwdStaged, version 59: BlockFwdOneWave's threads, four channels per block sharing B and C
+//   staged in shared memory (kStageBC; 64 KB per block in bf16), the state loop rolled;
+//   ScanAlgorithm::kBlockForwardStaged, when all its blocks fit at once. Rolled against unrolled (45):
+//   E = 1536 92.9 against 101.6 µs (lab, H200, bf16, twenty-fifth session).
+// - BlockFwdStagedEight, version 65: the same thread with eight channels per block (two 256-thread
+//   blocks per SM by registers), rolled; where BlockFwdStaged's blocks do not fit at once but these do:
+//   E = 2048 (256 blocks) 105.0 against 131.1 for 48 (lab, H200, bf16, twenty-fifth session); at 1536
+//   (192 blocks, 1.5 per SM) 104.0 against 59's 92.9, so it is the second choice.
 // - BlockFwdStagedWide, version 48: 1 warp × 8 steps per channel, eight channels per block sharing
-//   32 KB of staged B and C; kBlockForwardStaged where BlockFwdStaged's blocks do not fit at once
+//   32 KB of staged B and C; kBlockForwardStaged where neither fits at once
 //   (E = 2048: 131.0 against 152.2 for 34 and 158.7 for 45; E = 1536: 131.6 against 101.1 for 45;
-//   lab, H200, bf16, "Eleventh session").
+//   lab, H200, bf16, "Eleventh session"; rolled, 60, the same: 131.5).
 using BlockFwdOneWave = BlockFwdTraits<1, 16, 2, 2, true>;
 using BlockFwdManyWaves = BlockFwdTraits<4, 8, 1, 2, false>;
-using BlockFwdStaged = BlockFwdTraits<1, 16, 4, 2, true, true>;
+using BlockFwdStaged = BlockFwdTraits<1, 16, 4, 2, true, true, true>;
+using BlockFwdStagedEight = BlockFwdTraits<1, 16, 8, 2, true, true, true>;
 using BlockFwdStagedWide = BlockFwdTraits<1, 8, 8, 2, true, true>;
 
 // kItems consecutive elements of one row, kept as loaded: 16-byte vectors when kVec (time stride
@@ -402,7 +408,7 @@ void selective_scan_block_fwd_run(const SelectiveScanParams& p) {
 // its blocks fit on the device at once (its vector kernel's occupancy), else BlockFwdManyWaves;
 // `staged` (ScanAlgorithm::kBlockForwardStaged) takes, for 16-bit vector rows, BlockFwdManyWaves below
 // kBlockFwdStagedMinChannels channels, else BlockFwdStaged where its blocks all fit at once, else
-// BlockFwdStagedWide.
+// BlockFwdStagedEight where its blocks do, else BlockFwdStagedWide.
 template <typename T, class Flags>
 void selective_scan_block_fwd(const SelectiveScanParams& p, bool staged) {
   if constexpr (sizeof(T) == 2) {
@@ -412,6 +418,10 @@ void selective_scan_block_fwd(const SelectiveScanParams& p, bool staged) {
       if (fits_one_wave<&selective_scan_block_fwd_kernel<Staged, T, Flags, true>>(
               int64_t(block_fwd_grid<Staged>(p).x) * p.batch, Staged::kThreads, Staged::stage_bytes<T>()))
         return selective_scan_block_fwd_run<Staged, T, Flags>(p);
+      using Eight = BlockFwdStagedEight;
+      if (fits_one_wave<&selective_scan_block_fwd_kernel<Eight, T, Flags, true>>(
+              int64_t(block_fwd_grid<Eight>(p).x) * p.batch, Eight::kThreads, Eight::stage_bytes<T>()))
+        return selective_scan_block_fwd_run<Eight, T, Flags>(p);
       return selective_scan_block_fwd_run<BlockFwdStagedWide, T, Flags>(p);
     }
     using One = BlockFwdOneWave;
