@@ -28,9 +28,11 @@ void GlobalOptions::add_to(CLI::App& app) {
   add(app, "--decode-overlap", decode_overlap,
       "the decode-step kernels start while the previous kernel runs (CUDA, sm_90): on, off (off: plain launches)");
   add(app, "--decode-fused-conv", decode_fused_conv,
-      "a decode step's conv step inside the fused norm + in_proj kernel (CUDA, <= 8 rows): on, off");
+      "a decode step's conv step inside the fused norm + in_proj kernel (CUDA, on the few-row kernels' rows: "
+      "--decode-few-row-limit): on, off");
   add(app, "--decode-fused-head", decode_fused_head,
-      "a decode step's final norm, LM head and greedy argmax in one kernel (CUDA, <= 8 rows; above, the "
+      "a decode step's final norm, LM head and greedy argmax in one kernel (CUDA, on the few-row kernels' rows; "
+      "above, the "
       "argmax after the head's product in one): on, off");
   add(app, "--decode-few-row-limit", decode_few_row_limit,
       "up to how many rows a decode step runs the few-row kernels (CUDA): 0..8 (above it, cuBLAS's products; "
@@ -42,7 +44,7 @@ void GlobalOptions::add_to(CLI::App& app) {
   add(app, "--scan-narrow-backward", scan_narrow_backward,
       "the training scan's backward at pruned widths (2560 <= B*E <= 6144, CUDA): auto (four lanes up to "
       "B*E = 4096, eight above), eight_lanes, four_lanes "
-      "(the four-lane backward in 4 time segments; an A/B switch, docs/configs.md)");
+      "(the four-lane backward in 4 time segments, at every B*E >= 2560; an A/B switch, docs/configs.md)");
   add(app, "--deterministic", deterministic,
       "on: deterministic algorithms (a rerun on the same card and build is bit-identical; slower backward), off");
 }

@@ -523,8 +523,8 @@ at::Tensor MambaLMImpl::step(const at::Tensor& token_ids, InferenceCache& cache)
   return step_logits(backbone->step_blocks(token_ids, cache));
 }
 
-// The final add + norm_f fused with the head's product (ops::add_rms_norm_decode_linear: at ≤ 8 rows
-// on CUDA one kernel, whose sums step_greedy_into's fused argmax repeats, so that greedy tokens from
+// The final add + norm_f fused with the head's product (ops::add_rms_norm_decode_linear: on the few-row
+// kernels' rows on CUDA one kernel, whose sums step_greedy_into's fused argmax repeats, so that greedy tokens from
 // either path come from the same logits). Where the norm weight's dtype is not the head's, the normed
 // rows would be cast first: norm_f then logits_from_hidden, as the forward does.
 at::Tensor MambaLMImpl::step_logits(const MambaBackboneImpl::StepTail& t) {

@@ -24,7 +24,8 @@ enum class ScanPlan {
 enum class NarrowScanBackward {
   kAuto,        // four lanes at B·E ≤ 4096, eight above (measured: docs/PERF_NOTES.md, twenty-fifth session)
   kEightLanes,  // state_sequential_eight_lanes: eight lanes per channel (8 time segments at B·E ≤ 4096)
-  kFourLanes,   // state_sequential_segmented: the four-lane backward (kStateSequential's) in 4 time segments
+  kFourLanes,   // state_sequential_segmented: the four-lane backward (kStateSequential's) in 4 time segments,
+                // at every B·E ≥ 2560 (also above the narrow widths)
 };
 
 // The most rows the few-row decode kernels take (ops/cuda/decode_linear_params.h kDecodeLinearMaxRows,
@@ -58,14 +59,15 @@ struct OpsOptions {
                                         // and scan steps at batch ≤ 8) start while the previous kernel runs
                                         // (programmatic dependent launch, sm_90; ops/cuda/cuda_common.cuh);
                                         // the same results
-  bool decode_fused_conv = true;        // key `decode_fused_conv`: a decode step at ≤ 8 rows runs its conv step
+  bool decode_fused_conv = true;        // key `decode_fused_conv`: a decode step on the few-row kernels
+                                        // (up to decode_few_row_limit rows, below) runs its conv step
                                         // inside the fused norm + in_proj kernel
                                         // (ops::add_rms_norm_decode_linear_conv_step): one launch less per
                                         // layer (batch 1: −4 %, docs/PERF_NOTES.md), the same results
-  bool decode_fused_head = true;        // key `decode_fused_head`: a decode step at ≤ 8 rows runs the final
+  bool decode_fused_head = true;        // key `decode_fused_head`: a decode step on the few-row kernels runs the final
                                         // norm with the LM head, and a greedy step (the CUDA-graph decoder)
                                         // its argmax too, in one kernel (ops::add_rms_norm_decode_linear_argmax);
-                                        // above 8 rows, the greedy step's widening and argmax after cuBLAS's
+                                        // above them, the greedy step's widening and argmax after cuBLAS's
                                         // head in one kernel (ops::widen_argmax); off: norm, head, cast, copy
                                         // and torch's argmax as separate kernels
   int decode_few_row_limit = kDecodeFewRowLimitDefault;  // key `decode_few_row_limit`: 0..8, up to how many

@@ -564,8 +564,8 @@ TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
   EXPECT_EQ(ops::cuda::scan_slice_channels(kSegmented), ops::cuda::kSeqBwdChannels);
   for (int64_t be : {2048, 4097, 6144, 9216, 16384})
     EXPECT_NE(choose_scan_algorithm(1, be, 16, 132, kAuto), kSegmented) << be;
-  // The ops option scan_narrow_backward: four_lanes takes the segmented algorithm wherever eight lanes
-  // could run, eight_lanes the eight-lane one.
+  // The ops option scan_narrow_backward: four_lanes takes the segmented algorithm at every B·E ≥ 2560
+  // for N ≤ 16 (past the narrow widths too), eight_lanes the eight-lane one across the narrow widths.
   const auto kFour = ops::NarrowScanBackward::kFourLanes, kEightOption = ops::NarrowScanBackward::kEightLanes;
   for (int64_t be : {2560, 3072, 4096, 6144}) {
     EXPECT_EQ(choose_scan_algorithm(1, be, 16, 132, kAuto, kFour), kSegmented) << be;
@@ -574,7 +574,11 @@ TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
   }
   EXPECT_EQ(choose_scan_algorithm(1, 2559, 16, 132, kAuto, kEightOption), ScanAlgorithm::kTimeParallelWide);
   EXPECT_EQ(choose_scan_algorithm(1, 2559, 16, 132, kAuto, kFour), ScanAlgorithm::kTimeParallelWide);
-  EXPECT_EQ(choose_scan_algorithm(1, 6145, 16, 132, kAuto, kFour), ScanAlgorithm::kStateSequentialDense);
+  EXPECT_EQ(choose_scan_algorithm(1, 6145, 16, 132, kAuto, kFour), kSegmented);
+  EXPECT_EQ(choose_scan_algorithm(8, 1152, 16, 132, kAuto, kFour), kSegmented);   // 130M, 25 % pruned
+  EXPECT_EQ(choose_scan_algorithm(8, 1536, 16, 132, kLow, kFour), kSegmented);    // 130M dense
+  EXPECT_EQ(choose_scan_algorithm(8, 1152, 16, 132, kAuto), ScanAlgorithm::kStateSequentialDense);
+  EXPECT_EQ(choose_scan_algorithm(1, 6145, 16, 132, kAuto, kEightOption), ScanAlgorithm::kStateSequentialDense);
   EXPECT_EQ(choose_scan_algorithm(8, 512, 17, 132, kAuto, kFour), ScanAlgorithm::kTimeParallel);  // N > 16
   EXPECT_EQ(ops::cuda::scan_state_chunk(kEight), ops::cuda::kSeqChunk);
   EXPECT_EQ(ops::cuda::scan_slice_channels(kEight), ops::cuda::kSeqEightLaneChannels);

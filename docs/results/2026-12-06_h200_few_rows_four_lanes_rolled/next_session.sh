@@ -66,4 +66,19 @@ for c in d["cases"]:
     print(sys.argv[1].split("/")[-1], c["label"], "dense %.3f pruned %.3f ratio %.4f" % (a, b, b / a), flush=True)
 PY
 done; done; pack
+# The segmented four-lane backward at the 130M 25 % width (B*E = 9,216) and dense (12,288), forced by
+# --scan-narrow-backward four_lanes (scan_params.h), against the default, alternating, two rounds.
+for r in 1 2; do for v in four_lanes auto; do
+  (( $(left) > 20 )) || break 2
+  timeout $(( $(left) - 3 )) $bin --scan-narrow-backward $v profile --model /tmp/m/mamba-130m-s0 --model /tmp/m/mamba-130m-s25 \
+    --device cuda --prefill "" --decode-batch "" --train-batch 8x2048 --train-mode graph --iters 20 --out $R/tr-130m-s25-$v-$r.json > /tmp/tr.log 2>&1
+  echo "train 130m s25 $v round $r rc=$? ($(el) s)"
+  python3 - "$R/tr-130m-s25-$v-$r.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for c in d["cases"]:
+    a, b = [r["summary_ms"]["p50"] for r in c["results"]]
+    print(sys.argv[1].split("/")[-1], c["label"], "dense %.3f pruned %.3f ratio %.4f" % (a, b, b / a), flush=True)
+PY
+done; done; pack
 echo "done ($(el) s)"

@@ -18,7 +18,10 @@ constexpr int kScanStepLanes = 4;         // scan step: lanes per (sequence, cha
 constexpr int kScanStepMaxPerLane = 16;  // states per lane: the scan step takes N ≤ 64
 // Overlapped launches (ops option decode_overlap) only up to this batch: at batch 64 the steps sit
 // between cuBLAS products, and overlapping them made a 130M / 370M token 1 % / 2 % slower (H200,
-// docs/PERF_NOTES.md, "Seventh session"); at batch ≤ 8 every neighbour is a decode_linear kernel.
+// docs/PERF_NOTES.md, "Seventh session"); at batch ≤ 8 the neighbours were decode_linear kernels.
+// Since the ops option decode_few_row_limit (default 1) sends batches 2–8 to cuBLAS's products too,
+// those steps sit between cuBLAS products as well; overlapped there, 130M took 0.61–0.63 ms per token
+// against batch 9's 0.62 without (H200, twenty-fifth session): no difference either way, unchanged.
 constexpr int64_t kStepOverlapMaxBatch = 8;
 
 // Rows are sequences: a (B, E) tensor is `ptr + b·batch_stride + e` (unit channel stride).
