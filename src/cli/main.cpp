@@ -32,8 +32,7 @@ void GlobalOptions::add_to(CLI::App& app) {
       "--decode-few-row-limit): on, off");
   add(app, "--decode-fused-head", decode_fused_head,
       "a decode step's final norm, LM head and greedy argmax in one kernel (CUDA, on the few-row kernels' rows; "
-      "above, the "
-      "argmax after the head's product in one): on, off");
+      "above, the argmax after the head's product in one): on, off");
   add(app, "--decode-few-row-limit", decode_few_row_limit,
       "up to how many rows a decode step runs the few-row kernels (CUDA): 0..8 (above it, cuBLAS's products; "
       "0: never)");

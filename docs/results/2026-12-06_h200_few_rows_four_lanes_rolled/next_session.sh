@@ -52,19 +52,22 @@ print(sys.argv[1].split("/")[-1], " | ".join("%s %.3f" % (c["label"], c["results
 PY
 done; done; pack
 mkdir -p /tmp/m
-for s in 25 75 50; do for p in mamba-130m mamba-370m; do
-  (( $(left) > 25 )) || break 2
-  for q in 0 $s; do [[ -d /tmp/m/$p-s$q ]] || $bin init --preset $p --sparsity 0.$q --out /tmp/m/$p-s$q > /dev/null; done
-  timeout $(( $(left) - 3 )) $bin profile --model /tmp/m/$p-s0 --model /tmp/m/$p-s$s \
-    --device cuda --prefill "" --decode-batch "" --train-batch 8x2048 --train-mode graph --iters 20 --out $R/tr-$p-s$s.json > /tmp/tr.log 2>&1
-  echo "train $p s$s rc=$? ($(el) s)"
-  python3 - "$R/tr-$p-s$s.json" <<'PY'
+ratio() {  # a two-model training profile: dense, pruned and their ratio of P50s
+  python3 - "$1" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 for c in d["cases"]:
     a, b = [r["summary_ms"]["p50"] for r in c["results"]]
     print(sys.argv[1].split("/")[-1], c["label"], "dense %.3f pruned %.3f ratio %.4f" % (a, b, b / a), flush=True)
 PY
+}
+for s in 25 75 50; do for p in mamba-130m mamba-370m; do
+  (( $(left) > 25 )) || break 2
+  for q in 0 $s; do [[ -d /tmp/m/$p-s$q ]] || $bin init --preset $p --sparsity 0.$q --out /tmp/m/$p-s$q > /dev/null; done
+  timeout $(( $(left) - 3 )) $bin profile --model /tmp/m/$p-s0 --model /tmp/m/$p-s$s \
+    --device cuda --prefill "" --decode-batch "" --train-batch 8x2048 --train-mode graph --iters 20 --out $R/tr-$p-s$s.json > /tmp/tr.log 2>&1
+  echo "train $p s$s rc=$? ($(el) s)"
+  ratio "$R/tr-$p-s$s.json"
 done; done; pack
 # The segmented four-lane backward at the 130M 25 % width (B*E = 9,216) and dense (12,288), forced by
 # --scan-narrow-backward four_lanes (scan_params.h), against the default, alternating, two rounds.
@@ -73,12 +76,6 @@ for r in 1 2; do for v in four_lanes auto; do
   timeout $(( $(left) - 3 )) $bin --scan-narrow-backward $v profile --model /tmp/m/mamba-130m-s0 --model /tmp/m/mamba-130m-s25 \
     --device cuda --prefill "" --decode-batch "" --train-batch 8x2048 --train-mode graph --iters 20 --out $R/tr-130m-s25-$v-$r.json > /tmp/tr.log 2>&1
   echo "train 130m s25 $v round $r rc=$? ($(el) s)"
-  python3 - "$R/tr-130m-s25-$v-$r.json" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-for c in d["cases"]:
-    a, b = [r["summary_ms"]["p50"] for r in c["results"]]
-    print(sys.argv[1].split("/")[-1], c["label"], "dense %.3f pruned %.3f ratio %.4f" % (a, b, b / a), flush=True)
-PY
+  ratio "$R/tr-130m-s25-$v-$r.json"
 done; done; pack
 echo "done ($(el) s)"

@@ -129,11 +129,10 @@ inline ScanAlgorithm choose_scan_algorithm(int64_t batch, int64_t dim, int64_t d
     return batch * dim < 4096 ? ScanAlgorithm::kTimeParallelWide : ScanAlgorithm::kTimeParallel;
   // Forced four lanes reach past the narrow widths too (an A/B switch at the 130M 25 % width, unmeasured).
   if (narrow == NarrowScanBackward::kFourLanes && batch * dim >= 2560) return ScanAlgorithm::kStateSequentialSegmented;
-  if (batch * dim >= 2560 && batch * dim <= 6144) {
-    const bool four = narrow == NarrowScanBackward::kFourLanes ||
-                      (narrow == NarrowScanBackward::kAuto && batch * dim <= kNarrowFourLanesMaxWidth);
-    return four ? ScanAlgorithm::kStateSequentialSegmented : ScanAlgorithm::kStateSequentialEightLanes;
-  }
+  if (batch * dim >= 2560 && batch * dim <= 6144)
+    return narrow == NarrowScanBackward::kAuto && batch * dim <= kNarrowFourLanesMaxWidth
+               ? ScanAlgorithm::kStateSequentialSegmented
+               : ScanAlgorithm::kStateSequentialEightLanes;
   if (batch * dim < 4096)
     return batch * dim < 2560 ? ScanAlgorithm::kTimeParallelWide : ScanAlgorithm::kTimeParallel;
   const int64_t blocks = batch * ((dim + kSeqBwdChannels - 1) / kSeqBwdChannels);
