@@ -28,9 +28,8 @@ at::Tensor ChannelGateImpl::expand(const at::Tensor& per_gate) const {
   return block == 1 ? per_gate : per_gate.repeat_interleave(block);
 }
 
-at::Tensor ChannelGateImpl::gate_from_noise(const at::Tensor& u) const {
+at::Tensor ChannelGateImpl::gate_from_logistic(const at::Tensor& logistic) const {
   const at::Tensor a = log_alpha.to(at::kFloat);
-  const at::Tensor logistic = at::log(u) - at::log1p(-u);
   if (type == GateType::kGumbelSigmoid) return torch::sigmoid((a + logistic) / temperature_);
   const at::Tensor s = torch::sigmoid((logistic + a) / kBeta);
   return (s * (kZeta - kGamma) + kGamma).clamp(0.0, 1.0);
@@ -42,13 +41,20 @@ void ChannelGateImpl::resample(uint64_t seed, int64_t step, int64_t layer) {
                (uint64_t(layer) + 1) * 0x94D049BB133111EBULL;
   x ^= x >> 31;
   at::Generator gen = make_cpu_generator(x);
-  noise_ = torch::empty({log_alpha.size(0)}, torch::kFloat).uniform_(1e-6, 1.0 - 1e-6, gen).to(log_alpha.device());
+  const at::Tensor u = torch::empty({log_alpha.size(0)}, torch::kFloat).uniform_(1e-6, 1.0 - 1e-6, gen);
+  // The logistic transform on the CPU (E/g values), so the step's forward launches three kernels
+  // fewer per layer; on CUDA the copy is asynchronous from pinned memory: a pageable copy would wait
+  // for the device, a host stall per layer and step (the caching host allocator keeps the pinned
+  // buffer until the copy has run).
+  const at::Tensor logistic = at::log(u) - at::log1p(-u);
+  logistic_noise_ = log_alpha.is_cuda() ? logistic.pin_memory().to(log_alpha.device(), /*non_blocking=*/true)
+                                        : logistic.to(log_alpha.device());
 }
 
 at::Tensor ChannelGateImpl::deterministic_gates() const {
   torch::NoGradGuard no_grad;
   if (type == GateType::kGumbelSigmoid) return (log_alpha.to(at::kFloat) > 0).to(at::kFloat);
-  return gate_from_noise(torch::full_like(log_alpha, 0.5, torch::kFloat));
+  return gate_from_logistic(torch::zeros_like(log_alpha, torch::kFloat));  // U = 0.5: logit 0
 }
 
 at::Tensor ChannelGateImpl::prob_open() const {
@@ -59,8 +65,8 @@ at::Tensor ChannelGateImpl::prob_open() const {
 
 at::Tensor ChannelGateImpl::forward() {
   if (!is_training()) return expand(deterministic_gates());
-  MCD_CHECK(noise_.defined(), "channel gate: resample() must be called before a training forward");
-  return expand(gate_from_noise(noise_));
+  MCD_CHECK(logistic_noise_.defined(), "channel gate: resample() must be called before a training forward");
+  return expand(gate_from_logistic(logistic_noise_));
 }
 
 }  // namespace mcd

@@ -40,8 +40,9 @@ class ChannelGateImpl : public torch::nn::Module {
   at::Tensor log_alpha;  // (E/g) the gate logits α
 
  private:
-  at::Tensor gate_from_noise(const at::Tensor& u) const;  // (E/g)
-  at::Tensor noise_;                                      // (E/g) uniform, this step's
+  // The gate from logistic noise log U − log(1 − U) (0 for the deterministic U = 0.5).
+  at::Tensor gate_from_logistic(const at::Tensor& logistic) const;  // (E/g)
+  at::Tensor logistic_noise_;                                       // (E/g) this step's, on log_alpha's device
   double temperature_ = 1.0;
 };
 TORCH_MODULE(ChannelGate);

@@ -1,6 +1,7 @@
 // The model's seams on a CUDA device (ctest label `gpu`; every case skips itself without one):
-// projection adapters are honoured by the fused CUDA mixer (through their effective weight), and
-// one decoding step (step_into) captured in a CUDA graph replays to the eager step's logits.
+// projection adapters are honoured by the fused CUDA mixer (through their effective weight), SDM
+// gates sampled on the device equal the host's sample, and one decoding step (step_into) captured
+// in a CUDA graph replays to the eager step's logits.
 #include <gtest/gtest.h>
 
 #ifdef MCD_WITH_CUDA
@@ -9,6 +10,7 @@
 #include <c10/cuda/CUDAStream.h>
 #endif
 
+#include "model/channel_gate.h"
 #include "model/mamba.h"
 #include "test_adapters.h"
 #include "test_support.h"
@@ -66,6 +68,61 @@ TEST(GpuSeams, FusedMixerHonoursProjectionAdapters) {
   ref->eval();
   test::merge_test_adapters(*ref);
   EXPECT_LT(test::rel_err(gpu->forward(ids.to(torch::kCUDA)), ref->forward(ids)), 1e-4);
+}
+
+// SDM gates sampled on the device equal the host's sample: resample() draws the noise on the CPU and
+// copies it asynchronously from pinned memory, so this queues every layer's resample (three steps,
+// six layers, two gate types) before any forward reads one, behind a long kernel, the way a training
+// step's begin_step runs. A pinned buffer reused before its copy ran would hand a layer another
+// layer's or step's noise (gates differ by O(0.1)). Both sides compute the gate in float32 from the
+// same logistic noise; sigmoid/exp differ by a few ulps between the CPU and CUDA libraries (~1e-7 on
+// values in [0, 1] after the stretch by ζ − γ = 1.2), so 1e-6 bounds the gates and, through the
+// same few operations, 1e-5 the gradients of a weighted sum with respect to log α.
+TEST(GpuSeams, SampledGatesOnTheDeviceEqualTheHostsSample) {
+  MCD_SKIP_IF_NO_CUDA();
+  for (const GateType type : {GateType::kHardConcrete, GateType::kGumbelSigmoid}) {
+    const int layers = 6;
+    std::vector<ChannelGate> host, device;
+    for (int l = 0; l < layers; ++l) {
+      host.push_back(ChannelGate(257, 1, type, 0.0));
+      torch::manual_seed(30 + l);
+      {
+        torch::NoGradGuard no_grad;
+        host.back()->log_alpha.copy_(torch::randn({257}) * 2.0);
+      }
+      device.push_back(ChannelGate(257, 1, type, 0.0));
+      {
+        torch::NoGradGuard no_grad;
+        device.back()->log_alpha.copy_(host.back()->log_alpha);
+      }
+      device.back()->to(torch::kCUDA);
+      host.back()->train();
+      device.back()->train();
+      host.back()->set_temperature(0.7);
+      device.back()->set_temperature(0.7);
+    }
+    const at::Tensor weights = torch::linspace(-1.0, 1.0, 257);
+    for (int64_t step = 0; step < 3; ++step) {
+      // A long kernel first, so that the copies queue behind it while the host runs ahead.
+      const at::Tensor big = torch::randn({2048, 2048}, torch::kCUDA);
+      const at::Tensor busy = big.matmul(big).matmul(big);
+      for (int l = 0; l < layers; ++l) {
+        host[l]->resample(5, step, l);
+        device[l]->resample(5, step, l);
+      }
+      for (int l = 0; l < layers; ++l) {
+        const at::Tensor zh = host[l]->forward(), zd = device[l]->forward();
+        EXPECT_LT((zd.cpu() - zh).abs().max().item<double>(), 1e-6) << gate_type_name(type) << " step " << step << " layer " << l;
+        (zh * weights).sum().backward();
+        (zd * weights.to(torch::kCUDA)).sum().backward();
+        EXPECT_LT(test::rel_err(device[l]->log_alpha.grad().cpu(), host[l]->log_alpha.grad()), 1e-5)
+            << gate_type_name(type) << " step " << step << " layer " << l;
+        host[l]->log_alpha.mutable_grad() = at::Tensor();
+        device[l]->log_alpha.mutable_grad() = at::Tensor();
+      }
+      EXPECT_TRUE(busy.isfinite().all().item<bool>());
+    }
+  }
 }
 
 // The channel-major prefill (an inference forward at small B·E, [Note: channel-major prefill] in
