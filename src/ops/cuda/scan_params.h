@@ -116,7 +116,8 @@ constexpr int64_t kBlockFwdStagedMinChannels = 1024;
 //   scan_narrow_backward's auto (ops/options.h); eight_lanes forces the eight-lane backward across the
 //   range, four_lanes the segmented algorithm at every B·E ≥ 2,560 (above 6,144 too, in place of the
 //   dense-state and four-lane algorithms: the A/B switch for the widths where those leave SMs idle, such
-//   as 130M at 25 %, B·E = 9,216: 288 dense-state blocks fill 0.73 of a wave; unmeasured there).
+//   as 130M at 25 %, B·E = 9,216: 288 dense-state blocks fill 0.73 of a wave; measured there in the
+//   twenty-sixth session, H200: the pruned step 58.5 against 55.0 ms under auto, so auto keeps dense-state).
 //   The 8 × 2048 training step, dense vs pruned, one process per option, two rounds each (H200,
 //   twenty-fifth session; PERF_NOTES): 370M 75 % (B·E = 4,096) 0.4500 / 0.4503 of dense with eight
 //   lanes against 0.4178 / 0.4180 with four; 130M 75 % (3,072) 0.5436 / 0.5434 against 0.5224 / 0.5221;
@@ -127,7 +128,7 @@ inline ScanAlgorithm choose_scan_algorithm(int64_t batch, int64_t dim, int64_t d
                                            NarrowScanBackward narrow = NarrowScanBackward::kAuto) {
   if (dstate > kSeqMaxState)
     return batch * dim < 4096 ? ScanAlgorithm::kTimeParallelWide : ScanAlgorithm::kTimeParallel;
-  // Forced four lanes reach past the narrow widths too (an A/B switch at the 130M 25 % width, unmeasured).
+  // Forced four lanes reach past the narrow widths too (an A/B switch at the 130M 25 % width: loses there).
   if (narrow == NarrowScanBackward::kFourLanes && batch * dim >= 2560) return ScanAlgorithm::kStateSequentialSegmented;
   if (batch * dim >= 2560 && batch * dim <= 6144)
     return narrow == NarrowScanBackward::kAuto && batch * dim <= kNarrowFourLanesMaxWidth
