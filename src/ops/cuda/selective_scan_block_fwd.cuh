@@ -404,6 +404,13 @@ void selective_scan_block_fwd_run(const SelectiveScanParams& p) {
   launch_with_smem(&selective_scan_block_fwd_kernel<Tr, T, Flags, false>, grid, Tr::kThreads, 0, p.stream, p);
 }
 
+// Whether all of the staged configuration Cfg's blocks for p are resident on the device at once.
+template <class Cfg, typename T, class Flags>
+bool staged_blocks_fit_one_wave(const SelectiveScanParams& p) {
+  return fits_one_wave<&selective_scan_block_fwd_kernel<Cfg, T, Flags, true>>(
+      int64_t(block_fwd_grid<Cfg>(p).x) * p.batch, Cfg::kThreads, Cfg::template stage_bytes<T>());
+}
+
 // The block forward of p in the configuration above: 16-bit activations take BlockFwdOneWave when all
 // its blocks fit on the device at once (its vector kernel's occupancy), else BlockFwdManyWaves;
 // `staged` (ScanAlgorithm::kBlockForwardStaged) takes, for 16-bit vector rows, BlockFwdManyWaves below
@@ -412,16 +419,12 @@ void selective_scan_block_fwd_run(const SelectiveScanParams& p) {
 template <typename T, class Flags>
 void selective_scan_block_fwd(const SelectiveScanParams& p, bool staged) {
   if constexpr (sizeof(T) == 2) {
-    using Staged = BlockFwdStaged;
     if (staged && block_fwd_vector_layout<T>(p) && p.states == nullptr) {
       if (p.batch * p.dim < kBlockFwdStagedMinChannels) return selective_scan_block_fwd_run<BlockFwdManyWaves, T, Flags>(p);
-      if (fits_one_wave<&selective_scan_block_fwd_kernel<Staged, T, Flags, true>>(
-              int64_t(block_fwd_grid<Staged>(p).x) * p.batch, Staged::kThreads, Staged::stage_bytes<T>()))
-        return selective_scan_block_fwd_run<Staged, T, Flags>(p);
-      using Eight = BlockFwdStagedEight;
-      if (fits_one_wave<&selective_scan_block_fwd_kernel<Eight, T, Flags, true>>(
-              int64_t(block_fwd_grid<Eight>(p).x) * p.batch, Eight::kThreads, Eight::stage_bytes<T>()))
-        return selective_scan_block_fwd_run<Eight, T, Flags>(p);
+      if (staged_blocks_fit_one_wave<BlockFwdStaged, T, Flags>(p))
+        return selective_scan_block_fwd_run<BlockFwdStaged, T, Flags>(p);
+      if (staged_blocks_fit_one_wave<BlockFwdStagedEight, T, Flags>(p))
+        return selective_scan_block_fwd_run<BlockFwdStagedEight, T, Flags>(p);
       return selective_scan_block_fwd_run<BlockFwdStagedWide, T, Flags>(p);
     }
     using One = BlockFwdOneWave;
