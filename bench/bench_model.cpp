@@ -151,8 +151,7 @@ int main(int argc, char** argv) {
         const at::Tensor ids = torch::randint(0, c.real_vocab_size(), {batch, seq}, torch::kLong).to(device);
         int64_t step = 0;
         auto fn = [&] {
-          for (auto& b : model->backbone->blocks)
-            if (b->mixer->gate) b->mixer->gate->resample(0, step, 0);
+          resample_gates(model->backbone->gates(), 0, step);
           ++step;
           const at::Tensor loss = [&] {
             CudaAutocastScope autocast(cuda);

@@ -8,16 +8,20 @@
 
 #include <string>
 
+#include <vector>
+
+#include "ops/channel_gate.h"
 #include "util/torch_compat.h"
 
 namespace mcd {
 
-enum class GateType { kHardConcrete, kGumbelSigmoid };
+// The gate forms and hard-concrete constants are the mask op's (ops/channel_gate.h).
+using ops::GateType;
+using ops::kBeta;
+using ops::kGamma;
+using ops::kZeta;
 GateType parse_gate_type(const std::string& name);  // "hard_concrete" | "gumbel"
 const char* gate_type_name(GateType type);
-
-// Hard-concrete constants (METHOD.md §2).
-constexpr double kBeta = 2.0 / 3.0, kGamma = -0.1, kZeta = 1.1;
 
 class ChannelGateImpl : public torch::nn::Module {
  public:
@@ -27,7 +31,12 @@ class ChannelGateImpl : public torch::nn::Module {
   // deterministic gate in eval. Differentiable with respect to log_alpha.
   at::Tensor forward();
   // Draws this step's noise: one U per gate from a generator seeded by (seed, step, layer).
+  // resample_gates below does it for all layers of a model at once.
   void resample(uint64_t seed, int64_t step, int64_t layer);
+  // This step's noise as resample(seed, step, layer) on the CPU gives it (logistic_noise below).
+  at::Tensor logistic_noise(uint64_t seed, int64_t step, int64_t layer) const;  // (E/g) fp32, CPU
+  // Sets this step's noise: (E/g) fp32 on log_alpha's device (what resample_gates hands each layer).
+  void set_logistic_noise(const at::Tensor& logistic);
   // Gumbel-sigmoid temperature for this step (ignored by hard-concrete).
   void set_temperature(double tau) { temperature_ = tau; }
 
@@ -46,5 +55,10 @@ class ChannelGateImpl : public torch::nn::Module {
   double temperature_ = 1.0;
 };
 TORCH_MODULE(ChannelGate);
+
+// resample(seed, step, l) for gates[l], every l, with the same noise; on CUDA the layers' noise
+// goes to the device in one asynchronous copy from pinned memory instead of one per layer (the
+// step's host work before its first kernel; PERF_NOTES, "Twenty-seventh session").
+void resample_gates(const std::vector<ChannelGate>& gates, uint64_t seed, int64_t step);
 
 }  // namespace mcd

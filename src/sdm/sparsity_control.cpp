@@ -27,10 +27,8 @@ double SparsityController::temperature_at(int64_t step) const {
 
 void SparsityController::begin_step(uint64_t seed, int64_t step) {
   const double tau = temperature_at(step);
-  for (size_t l = 0; l < gates_.size(); ++l) {
-    gates_[l]->resample(seed, step, int64_t(l));
-    gates_[l]->set_temperature(tau);
-  }
+  resample_gates(gates_, seed, step);  // layer l draws (seed, step, l)
+  for (auto& g : gates_) g->set_temperature(tau);
 }
 
 double SparsityController::target_at(int64_t step) const {

@@ -70,10 +70,11 @@ TEST(GpuSeams, FusedMixerHonoursProjectionAdapters) {
   EXPECT_LT(test::rel_err(gpu->forward(ids.to(torch::kCUDA)), ref->forward(ids)), 1e-4);
 }
 
-// SDM gates sampled on the device equal the host's sample: resample() draws the noise on the CPU and
-// copies it asynchronously from pinned memory, so this queues every layer's resample (three steps,
-// six layers, two gate types) before any forward reads one, behind a long kernel, the way a training
-// step's begin_step runs. A pinned buffer reused before its copy ran would hand a layer another
+// SDM gates sampled on the device equal the host's sample: resample_gates() draws every layer's
+// noise on the CPU and copies it in one asynchronous copy from pinned memory, and the mask is the
+// channel_gate kernel; the host side is each layer's own resample() and the CPU formula. This
+// queues the device's resample (three steps, six layers, two gate types) before any forward reads
+// it, behind a long kernel, the way a training step's begin_step runs. A pinned buffer reused before its copy ran would hand a layer another
 // layer's or step's noise (gates differ by O(0.1)). Both sides compute the gate in float32 from the
 // same logistic noise; sigmoid/exp differ by a few ulps between the CPU and CUDA libraries (~1e-7 on
 // values in [0, 1] after the stretch by ζ − γ = 1.2), so 1e-6 bounds the gates and, through the
@@ -106,10 +107,8 @@ TEST(GpuSeams, SampledGatesOnTheDeviceEqualTheHostsSample) {
       // A long kernel first, so that the copies queue behind it while the host runs ahead.
       const at::Tensor big = torch::randn({2048, 2048}, torch::kCUDA);
       const at::Tensor busy = big.matmul(big).matmul(big);
-      for (int l = 0; l < layers; ++l) {
-        host[l]->resample(5, step, l);
-        device[l]->resample(5, step, l);
-      }
+      for (int l = 0; l < layers; ++l) host[l]->resample(5, step, l);
+      resample_gates(device, 5, step);  // all layers' noise in one copy (what the trainer does)
       for (int l = 0; l < layers; ++l) {
         const at::Tensor zh = host[l]->forward(), zd = device[l]->forward();
         EXPECT_LT((zd.cpu() - zh).abs().max().item<double>(), 1e-6) << gate_type_name(type) << " step " << step << " layer " << l;

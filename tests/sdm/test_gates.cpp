@@ -80,6 +80,32 @@ TEST(ChannelGate, BlocksAndGumbel) {
   EXPECT_THROW(ChannelGate(10, 4, GateType::kHardConcrete, 0.0), Error);
 }
 
+// resample_gates (all layers at once, what the trainer calls) draws for layer l exactly the noise
+// resample(seed, step, l) draws: the masks agree bit for bit, per layer, for both gate forms and
+// blocked gates; and a noise tensor of the wrong shape is refused.
+TEST(ChannelGate, ResamplingAllLayersAtOnceEqualsEachLayersOwnDraw) {
+  for (const GateType type : {GateType::kHardConcrete, GateType::kGumbelSigmoid}) {
+    std::vector<ChannelGate> together, alone;
+    for (int l = 0; l < 3; ++l) {
+      const int64_t block = l == 1 ? 2 : 1;
+      together.push_back(ChannelGate(10, block, type, 0.5));
+      alone.push_back(ChannelGate(10, block, type, 0.5));
+      together.back()->train();
+      alone.back()->train();
+    }
+    resample_gates(together, 9, 4);
+    for (int l = 0; l < 3; ++l) {
+      alone[l]->resample(9, 4, l);
+      EXPECT_TRUE(torch::equal(together[l]->forward(), alone[l]->forward())) << gate_type_name(type) << " layer " << l;
+    }
+    // Layers draw different noise (a shared generator or layer index would repeat it).
+    EXPECT_FALSE(torch::equal(together[0]->forward(), together[2]->forward()));
+  }
+  ChannelGate g(10, 2, GateType::kHardConcrete, 0.0);
+  EXPECT_THROW(g->set_logistic_noise(torch::zeros({10})), Error);  // (E) instead of (E/g)
+  EXPECT_THROW(g->set_logistic_noise(torch::zeros({5}, torch::kDouble)), Error);
+}
+
 TEST(SparsityController, LagrangianRampAndAscent) {
   std::vector<ChannelGate> gates{ChannelGate(8, 1, GateType::kHardConcrete, 3.0),
                                  ChannelGate(4, 2, GateType::kHardConcrete, 3.0)};

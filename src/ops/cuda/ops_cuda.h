@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "ops/cuda/scan_params.h"
+#include "ops/channel_gate.h"
 #include "ops/mamba_inner.h"
 #include "ops/selective_scan.h"
 #include "util/torch_compat.h"
@@ -223,5 +224,11 @@ at::Tensor cross_entropy_rows_cuda(const at::Tensor& logits, const at::Tensor& t
 // grad's rows per id, in input order (deterministic), every row written.
 bool embedding_backward_supported(const at::Tensor& grad, const at::Tensor& ids, int64_t vocab);
 at::Tensor embedding_backward_cuda(const at::Tensor& grad, const at::Tensor& ids, int64_t vocab);
+
+// The SDM channel gate's mask (ops/channel_gate.h), differentiable in log_alpha: one kernel each
+// way. Supported: log_alpha and the noise fp32, contiguous, (E/g), on the same CUDA device.
+bool channel_gate_supported(const at::Tensor& log_alpha, const at::Tensor& logistic);
+at::Tensor channel_gate_cuda(const at::Tensor& log_alpha, const at::Tensor& logistic, GateType type,
+                             double temperature, int64_t block);
 
 }  // namespace mcd::ops::cuda
