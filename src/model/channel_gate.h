@@ -8,6 +8,8 @@
 
 #include <string>
 
+#include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "ops/channel_gate.h"
@@ -30,13 +32,9 @@ class ChannelGateImpl : public torch::nn::Module {
   // The mask (E) for the current mode: the sampled gate in training (after resample()), the
   // deterministic gate in eval. Differentiable with respect to log_alpha.
   at::Tensor forward();
-  // Draws this step's noise: one U per gate from a generator seeded by (seed, step, layer).
-  // resample_gates below does it for all layers of a model at once.
+  // This step's noise: gate j draws U_j of the counter-based stream noise_key(seed, step, layer)
+  // (util/counter_noise.h), formed where the mask is computed — on the device, nothing is copied.
   void resample(uint64_t seed, int64_t step, int64_t layer);
-  // This step's noise as resample(seed, step, layer) on the CPU gives it (logistic_noise below).
-  at::Tensor logistic_noise(uint64_t seed, int64_t step, int64_t layer) const;  // (E/g) fp32, CPU
-  // Sets this step's noise: (E/g) fp32 on log_alpha's device (what resample_gates hands each layer).
-  void set_logistic_noise(const at::Tensor& logistic);
   // Gumbel-sigmoid temperature for this step (ignored by hard-concrete).
   void set_temperature(double tau) { temperature_ = tau; }
 
@@ -49,16 +47,12 @@ class ChannelGateImpl : public torch::nn::Module {
   at::Tensor log_alpha;  // (E/g) the gate logits α
 
  private:
-  // The gate from logistic noise log U − log(1 − U) (0 for the deterministic U = 0.5).
-  at::Tensor gate_from_logistic(const at::Tensor& logistic) const;  // (E/g)
-  at::Tensor logistic_noise_;                                       // (E/g) this step's, on log_alpha's device
+  std::optional<uint64_t> noise_key_;  // this step's, after resample()
   double temperature_ = 1.0;
 };
 TORCH_MODULE(ChannelGate);
 
-// resample(seed, step, l) for gates[l], every l, with the same noise; on CUDA the layers' noise
-// goes to the device in one asynchronous copy from pinned memory instead of one per layer (the
-// step's host work before its first kernel; PERF_NOTES, "Twenty-seventh session").
+// resample(seed, step, l) for gates[l], every l: what a training step does before its forward.
 void resample_gates(const std::vector<ChannelGate>& gates, uint64_t seed, int64_t step);
 
 }  // namespace mcd

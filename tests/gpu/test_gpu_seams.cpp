@@ -70,15 +70,14 @@ TEST(GpuSeams, FusedMixerHonoursProjectionAdapters) {
   EXPECT_LT(test::rel_err(gpu->forward(ids.to(torch::kCUDA)), ref->forward(ids)), 1e-4);
 }
 
-// SDM gates sampled on the device equal the host's sample: resample_gates() draws every layer's
-// noise on the CPU and copies it in one asynchronous copy from pinned memory, and the mask is the
-// channel_gate kernel; the host side is each layer's own resample() and the CPU formula. This
-// queues the device's resample (three steps, six layers, two gate types) before any forward reads
-// it, behind a long kernel, the way a training step's begin_step runs. A pinned buffer reused before its copy ran would hand a layer another
-// layer's or step's noise (gates differ by O(0.1)). Both sides compute the gate in float32 from the
-// same logistic noise; sigmoid/exp differ by a few ulps between the CPU and CUDA libraries (~1e-7 on
-// values in [0, 1] after the stretch by ζ − γ = 1.2), so 1e-6 bounds the gates and, through the
-// same few operations, 1e-5 the gradients of a weighted sum with respect to log α.
+// SDM gates sampled on the device equal the host's sample: the noise is counter-based (util/
+// counter_noise.h), formed inside the channel_gate kernel on the device and by the CPU formula on
+// the host, so this checks that both draw the same U for every (seed, step, layer, gate) — three
+// steps, six layers, two gate types, the device's resample_gates against each host layer's own
+// resample(), behind a long kernel. A wrong key (layer or step) changes gates by O(0.1). Tolerance:
+// the host's and CUDA's logf differ by ~1 ulp (≤ 4e-6 of the noise at |n| ≤ 17), scaled by
+// dz/dn ≤ 0.45, plus a few fp32 roundings: 5e-6 on the gates; the gradients of a weighted sum with
+// respect to log α go through the same few operations: 2e-5 relative.
 TEST(GpuSeams, SampledGatesOnTheDeviceEqualTheHostsSample) {
   MCD_SKIP_IF_NO_CUDA();
   for (const GateType type : {GateType::kHardConcrete, GateType::kGumbelSigmoid}) {
@@ -108,13 +107,13 @@ TEST(GpuSeams, SampledGatesOnTheDeviceEqualTheHostsSample) {
       const at::Tensor big = torch::randn({2048, 2048}, torch::kCUDA);
       const at::Tensor busy = big.matmul(big).matmul(big);
       for (int l = 0; l < layers; ++l) host[l]->resample(5, step, l);
-      resample_gates(device, 5, step);  // all layers' noise in one copy (what the trainer does)
+      resample_gates(device, 5, step);  // what the trainer does
       for (int l = 0; l < layers; ++l) {
         const at::Tensor zh = host[l]->forward(), zd = device[l]->forward();
-        EXPECT_LT((zd.cpu() - zh).abs().max().item<double>(), 1e-6) << gate_type_name(type) << " step " << step << " layer " << l;
+        EXPECT_LT((zd.cpu() - zh).abs().max().item<double>(), 5e-6) << gate_type_name(type) << " step " << step << " layer " << l;
         (zh * weights).sum().backward();
         (zd * weights.to(torch::kCUDA)).sum().backward();
-        EXPECT_LT(test::rel_err(device[l]->log_alpha.grad().cpu(), host[l]->log_alpha.grad()), 1e-5)
+        EXPECT_LT(test::rel_err(device[l]->log_alpha.grad().cpu(), host[l]->log_alpha.grad()), 2e-5)
             << gate_type_name(type) << " step " << step << " layer " << l;
         host[l]->log_alpha.mutable_grad() = at::Tensor();
         device[l]->log_alpha.mutable_grad() = at::Tensor();

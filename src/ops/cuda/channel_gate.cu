@@ -1,8 +1,10 @@
 // The SDM channel gate's mask and its gradient (see channel_gate_params.h): one thread per channel
-// forward, one per gate backward. Accurate expf, not __expf: the mask is compared with the CPU's
-// within 1e-6 (tests/gpu, GpuSeams and GpuChannelGate).
+// forward, one per gate backward, each forming its gate's noise from the key. Accurate expf and
+// logf, not the fast intrinsics: the mask is compared with the CPU's within 1e-6 (tests/gpu,
+// GpuSeams and GpuChannelGate).
 #include "ops/cuda/channel_gate_params.h"
 #include "ops/cuda/cuda_common.cuh"
+#include "util/counter_noise.h"
 
 namespace mcd::ops::cuda {
 namespace {
@@ -10,7 +12,8 @@ namespace {
 constexpr int kThreads = 256;
 
 __device__ __forceinline__ float gate_sigmoid(const ChannelGateParams& p, int64_t j) {
-  const float t = (p.log_alpha[j] + p.logistic[j]) / p.temperature;
+  const float n = p.has_noise ? noise_logistic(p.noise_key, j) : 0.f;
+  const float t = (p.log_alpha[j] + n) / p.temperature;
   return 1.f / (1.f + expf(-t));
 }
 

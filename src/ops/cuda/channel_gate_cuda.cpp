@@ -10,7 +10,7 @@
 namespace mcd::ops::cuda {
 namespace {
 
-ChannelGateParams gate_params(const at::Tensor& log_alpha, const at::Tensor& logistic, bool hard_concrete,
+ChannelGateParams gate_params(const at::Tensor& log_alpha, bool has_noise, uint64_t noise_key, bool hard_concrete,
                               double temperature, int64_t block) {
   ChannelGateParams p;
   p.gates = log_alpha.size(0);
@@ -19,24 +19,28 @@ ChannelGateParams gate_params(const at::Tensor& log_alpha, const at::Tensor& log
   p.temperature = static_cast<float>(hard_concrete ? kBeta : temperature);
   p.stretch = static_cast<float>(kZeta - kGamma);
   p.shift = static_cast<float>(kGamma);
+  p.has_noise = has_noise;
+  p.noise_key = noise_key;
   p.log_alpha = log_alpha.data_ptr<float>();
-  p.logistic = logistic.data_ptr<float>();
   p.stream = c10::cuda::getCurrentCUDAStream().stream();
   return p;
 }
 
 class ChannelGateFunction : public torch::autograd::Function<ChannelGateFunction> {
  public:
+  // The key travels as int64 (an IValue has no unsigned type); the bits are the same.
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& log_alpha,
-                                                const at::Tensor& logistic, bool hard_concrete, double temperature,
-                                                int64_t block) {
+                                                bool has_noise, int64_t noise_key, bool hard_concrete,
+                                                double temperature, int64_t block) {
     const c10::cuda::CUDAGuard guard(log_alpha.device());
-    ctx->save_for_backward({log_alpha, logistic});
+    ctx->save_for_backward({log_alpha});
+    ctx->saved_data["has_noise"] = has_noise;
+    ctx->saved_data["noise_key"] = noise_key;
     ctx->saved_data["hard_concrete"] = hard_concrete;
     ctx->saved_data["temperature"] = temperature;
     ctx->saved_data["block"] = block;
     at::Tensor mask = at::empty({log_alpha.size(0) * block}, log_alpha.options());
-    ChannelGateParams p = gate_params(log_alpha, logistic, hard_concrete, temperature, block);
+    ChannelGateParams p = gate_params(log_alpha, has_noise, uint64_t(noise_key), hard_concrete, temperature, block);
     p.mask = mask.data_ptr<float>();
     channel_gate_forward(p);
     return {mask};
@@ -49,31 +53,32 @@ class ChannelGateFunction : public torch::autograd::Function<ChannelGateFunction
     const c10::cuda::CUDAGuard guard(log_alpha.device());
     const at::Tensor grad_mask = grad_out[0].to(at::kFloat).contiguous();
     at::Tensor grad_log_alpha = at::empty_like(log_alpha);
-    ChannelGateParams p = gate_params(log_alpha, saved[1], ctx->saved_data["hard_concrete"].toBool(),
+    ChannelGateParams p = gate_params(log_alpha, ctx->saved_data["has_noise"].toBool(),
+                                      uint64_t(ctx->saved_data["noise_key"].toInt()),
+                                      ctx->saved_data["hard_concrete"].toBool(),
                                       ctx->saved_data["temperature"].toDouble(), ctx->saved_data["block"].toInt());
     p.grad_mask = grad_mask.data_ptr<float>();
     p.grad_log_alpha = grad_log_alpha.data_ptr<float>();
     channel_gate_backward(p);
-    return {grad_log_alpha, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    return {grad_log_alpha, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
 }  // namespace
 
-bool channel_gate_supported(const at::Tensor& log_alpha, const at::Tensor& logistic) {
+bool channel_gate_supported(const at::Tensor& log_alpha) {
   return log_alpha.is_cuda() && log_alpha.scalar_type() == at::kFloat && log_alpha.dim() == 1 &&
-         log_alpha.is_contiguous() && logistic.sizes() == log_alpha.sizes() && logistic.is_contiguous() &&
-         logistic.scalar_type() == at::kFloat && logistic.device() == log_alpha.device();
+         log_alpha.is_contiguous();
 }
 
-at::Tensor channel_gate_cuda(const at::Tensor& log_alpha, const at::Tensor& logistic, GateType type,
+at::Tensor channel_gate_cuda(const at::Tensor& log_alpha, std::optional<uint64_t> noise_key, GateType type,
                              double temperature, int64_t block) {
-  MCD_CHECK(channel_gate_supported(log_alpha, logistic),
-            "channel_gate (CUDA): log_alpha and the noise must be contiguous fp32 (E/g) tensors on one CUDA device, "
-            "got ", log_alpha.sizes(), " ", log_alpha.scalar_type(), " and ", logistic.sizes(), " ",
-            logistic.scalar_type());
+  MCD_CHECK(channel_gate_supported(log_alpha),
+            "channel_gate (CUDA): log_alpha must be a contiguous fp32 (E/g) tensor on a CUDA device, got ",
+            log_alpha.sizes(), " ", log_alpha.scalar_type(), " on ", log_alpha.device());
   MCD_CHECK(block >= 1, "channel_gate (CUDA): block must be at least 1, got ", block);
-  return ChannelGateFunction::apply(log_alpha, logistic, type == GateType::kHardConcrete, temperature, block)[0];
+  return ChannelGateFunction::apply(log_alpha, noise_key.has_value(), int64_t(noise_key.value_or(0)),
+                                    type == GateType::kHardConcrete, temperature, block)[0];
 }
 
 }  // namespace mcd::ops::cuda

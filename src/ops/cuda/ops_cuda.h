@@ -226,9 +226,9 @@ bool embedding_backward_supported(const at::Tensor& grad, const at::Tensor& ids,
 at::Tensor embedding_backward_cuda(const at::Tensor& grad, const at::Tensor& ids, int64_t vocab);
 
 // The SDM channel gate's mask (ops/channel_gate.h), differentiable in log_alpha: one kernel each
-// way. Supported: log_alpha and the noise fp32, contiguous, (E/g), on the same CUDA device.
-bool channel_gate_supported(const at::Tensor& log_alpha, const at::Tensor& logistic);
-at::Tensor channel_gate_cuda(const at::Tensor& log_alpha, const at::Tensor& logistic, GateType type,
+// way, the noise formed in the kernel from the key. Supported: log_alpha fp32, contiguous, (E/g), CUDA.
+bool channel_gate_supported(const at::Tensor& log_alpha);
+at::Tensor channel_gate_cuda(const at::Tensor& log_alpha, std::optional<uint64_t> noise_key, GateType type,
                              double temperature, int64_t block);
 
 }  // namespace mcd::ops::cuda
