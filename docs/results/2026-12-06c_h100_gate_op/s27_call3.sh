@@ -1,4 +1,4 @@
-# Twenty-seventh session, call 3 (NVIDIA H100): the SDM gate as one op (ops/channel_gate, one kernel each
+# Twenty-seventh session, calls 3 and 4 (NVIDIA H100): the SDM gate as one op (ops/channel_gate, one kernel each
 # way) and all layers' noise in one pinned copy (resample_gates). Build; GpuChannelGate and GpuSeams first,
 # then the gate overhead (bench_model dense,gated twice per preset, eager step; before this change on this
 # card: 130M +6.4 %, 370M +4.0 / +3.1 %), a trace of one gated 130M step, the whole test_gpu, and issue 13's
