@@ -2,7 +2,7 @@
 # assets), run with carry [".gpu"]:  DEADLINE=540 bash .gpu/next_session.sh
 # Issue 13's evidence on whichever card comes (the twenty-seventh session's were on an H100): the whole test_gpu,
 # the SDM gate overhead (bench_model dense,gated twice per preset, eager; H100: 130M +2.3 / +1.0 %, 370M +1.4 /
-# +1.2 %), then the training curve (dense and 25/50/75 % pruned interleaved in one profile, graph step) in rounds
+# +1.2 %), a trace of the 130M dense and 25 % steps, then the training curve (dense and 25/50/75 % pruned interleaved in one profile, graph step) in rounds
 # while time lasts (130M 25 % sits on its 0.9253 line: 0.9246–0.9270 on the H100, 0.9301 on the H200).
 set -u
 BUILD_TARGETS="mamba-codesign test_gpu bench_model" source scripts/gpu_perf_prelude.sh
@@ -20,6 +20,12 @@ for l in open(sys.argv[1]):
     except Exception: continue
     print(d["preset"], d["variant"], "%.2f ms" % d["timing"]["median_ms"], "peak %.2f GB" % (d.get("peak_memory_bytes", 0) / 1e9))' $R/bm-$p.jsonl
 done; pack
+# Where the 130M 25 % step's time goes against dense (kernel time by name; an eager step each): what does not
+# shrink with E besides the scan.
+timeout 60 build-gpu/bench/bench_model --preset mamba-130m --variants dense,p25 --prefill "" --decode 0 --iters 5 \
+  --trace $R/tr130 > /dev/null 2>&1
+for v in dense p25; do python3 scripts/trace_summary.py $R/tr130.$v > $R/tr130.$v.sum.txt 2>&1; xz -T8 $R/tr130.$v; done
+head -8 $R/tr130.dense.sum.txt $R/tr130.p25.sum.txt; pack
 bin=build-gpu/mamba-codesign; mkdir -p /tmp/m
 for round in 1 2 3; do for p in mamba-130m mamba-370m; do
   (( $(left) > 70 )) || break 2
