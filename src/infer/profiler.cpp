@@ -101,6 +101,8 @@ struct CaseRunner::State {
   std::unique_ptr<GraphDecoder> decoder;  // decode with cuda_graph
   std::unique_ptr<GraphPrefill> prefill;  // prefill with cuda_graph
   std::unique_ptr<ops::StepGraphs> train_graph;  // train with cuda_graph
+  uint64_t seed = 0;
+  int64_t train_step = 0;  // gated models: each sample draws the gates' noise of its own step
 };
 
 CaseRunner::CaseRunner(MambaLM model, const ProfileCase& c, torch::Device device, uint64_t seed, bool autocast,
@@ -108,7 +110,13 @@ CaseRunner::CaseRunner(MambaLM model, const ProfileCase& c, torch::Device device
     : model_(std::move(model)), case_(c), device_(device), autocast_(autocast), s_(std::make_unique<State>()) {
   torch::manual_seed(seed);
   const int64_t vocab = model_->config().real_vocab_size();
+  s_->seed = seed;
   if (c.kind == CaseKind::kTrain) {
+    // A captured step would replay the capture's gate noise at every sample (the key is a kernel
+    // argument), so gated models train eagerly, as train.cuda_graphs refuses sdm.enabled.
+    MCD_CHECK(!c.cuda_graph || model_->backbone->gates().empty(),
+              "profile: a CUDA-graph training step of a model with SDM gates would replay one noise sample; "
+              "use --train-mode eager for it");
     model_->train();
     s_->ids = torch::randint(vocab, {c.batch, c.length}, torch::TensorOptions(torch::kLong).device(device));
     s_->optimizer = std::make_unique<torch::optim::AdamW>(model_->parameters(), torch::optim::AdamWOptions(1e-4));
@@ -171,6 +179,7 @@ void CaseRunner::work() {
       break;
     }
     case CaseKind::kTrain: {
+      resample_gates(model_->backbone->gates(), s_->seed, s_->train_step++);  // as a training step does
       auto loss_of_batch = [&] {
         CudaAutocastScope scope(autocast_ && device_.is_cuda());
         const ops::InputsCheckedOnHost checked;  // random ids below the vocabulary (the constructor)

@@ -70,6 +70,34 @@ TEST(ProfileRunner, MemoryPartsOfEachWorkload) {
   EXPECT_EQ(mt.states, 0);
 }
 
+// An SDM-gated model's training step: each sample draws its own step's gate noise, as pre-training
+// does (without a resample the gated forward refuses to run), so the gate logits get a gradient
+// that changes from sample to sample; a CUDA-graph step (it would replay one noise sample) is
+// refused with a message that says why, before any device work.
+TEST(ProfileRunner, GatedModelTrainsWithFreshGateNoiseEachSample) {
+  ModelConfig c = tiny();
+  c.gate_type = "hard_concrete";
+  MambaLM m(c);
+  init_reference(*m, 2);
+  CaseRunner train(m, ProfileCase{CaseKind::kTrain, 2, 9}, torch::kCPU, 0, false);
+  ASSERT_FALSE(m->backbone->gates().empty());
+  ChannelGate gate = m->backbone->gates()[0];
+  train.run_ms();  // refuses to run without the sample's resample
+  ASSERT_TRUE(gate->log_alpha.grad().defined());
+  EXPECT_GT(gate->log_alpha.grad().abs().sum().item<double>(), 0.0);
+  const at::Tensor first = gate->forward().detach();  // the mask of the noise the sample drew
+  train.run_ms();
+  // AdamW (lr 1e-4) moves α by ~1e-4 per step, which moves the mask by less than that; fresh
+  // noise moves some of its 128 entries by O(0.1).
+  EXPECT_GT((gate->forward().detach() - first).abs().max().item<double>(), 1e-2)
+      << "the second sample must draw other noise";
+  ProfileCase graphed{CaseKind::kTrain, 2, 9};
+  graphed.cuda_graph = true;
+  EXPECT_NE(test::error_of([&] { CaseRunner(m, graphed, torch::kCPU, 0, false); })
+                .find("model with SDM gates would replay one noise sample"),
+            std::string::npos);
+}
+
 TEST(ProfileCli, WritesSummariesRatiosAndMemory) {
   test::TempDir tmp;
   MambaLM a(tiny()), b(tiny(3));
