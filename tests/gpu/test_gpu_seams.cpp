@@ -103,7 +103,8 @@ TEST(GpuSeams, SampledGatesOnTheDeviceEqualTheHostsSample) {
     }
     const at::Tensor weights = torch::linspace(-1.0, 1.0, 257);
     for (int64_t step = 0; step < 3; ++step) {
-      // A long kernel first, so that the copies queue behind it while the host runs ahead.
+      // A long kernel first, so that the gate kernels queue behind it while the host runs ahead: each
+      // must carry the key it was launched with (a key read later would give another step's noise).
       const at::Tensor big = torch::randn({2048, 2048}, torch::kCUDA);
       const at::Tensor busy = big.matmul(big).matmul(big);
       for (int l = 0; l < layers; ++l) host[l]->resample(5, step, l);
