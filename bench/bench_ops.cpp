@@ -1,8 +1,8 @@
 // Benchmark of the fused CUDA ops (ops/cuda) against the LibTorch composite, following
 // PERF.md: selective scan forward and forward+backward (atomic and deterministic dB/dC), causal
 // conv1d forward and backward, at (B, L, E, N) = (8, 2048, 1536, 16), (16, 1024, 2048, 16),
-// (1, 4096, 1536, 16) or the --shape ones; bf16 activations, fp32 state. The eight-lane
-// algorithm's backward also split along time into 2 to 16 segments. Warm-up,
+// (1, 4096, 1536, 16) or the --shape ones; bf16 activations, fp32 state. The backwards that take
+// time segments (eight-lane, segmented, dense-state) also split along time into 2 to 16 of them. Warm-up,
 // CUDA events on the current stream, median of ≥ 50 repetitions over input sets rotated so that together they exceed the 50 MB L2.
 // One JSON line per measurement on stdout (GPU, driver/runtime, commit, shapes, dtype, µs, GB/s
 // of the algorithmic minimum traffic, % of the HBM datasheet and of a measured device copy).
@@ -314,7 +314,7 @@ int main(int argc, char** argv) {
             cu::ScanBackwardOptions o;
             o.deterministic = det;
             // The auto rows run what the autograd nodes run, the backward's time segments included.
-            if (is_auto) o.time_segments = cu::scan_backward_time_segments(algorithm, s.B, s.E);
+            if (is_auto) o.time_segments = cu::backward_time_segments(algorithm, s.B, s.E, set(0).in.u.device());
             rep.emit("scan_fwd_bwd", "mcd", s, layout, det ? "deterministic" : "atomic",
                      time_op([&](int r) {
                        auto f = cu::selective_scan_cuda_forward(set(r).in, algorithm, true, false);
@@ -322,8 +322,8 @@ int main(int argc, char** argv) {
                      }, 3, reps),
                      scan_fwd_bytes + scan_bwd_bytes, label);
           }
-          // The eight-lane backward split along time into 2 … 16 segments (the forward walks
-          // once): where scan_backward_time_segments should split, and into how many.
+          // The backward split along time into 2 … 16 segments (the algorithms that take them; the
+          // forward walks once): where scan_backward_time_segments should split, and into how many.
           if (!is_auto && label.rfind("inference:", 0) != 0 && cu::scan_algorithm_takes_time_segments(algorithm))
             for (int64_t segments : {2, 3, 4, 6, 8, 12, 16}) {
               cu::ScanBackwardOptions o;

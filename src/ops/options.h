@@ -41,8 +41,9 @@ struct OpsOptions {
   bool fused_mixer = true;              // key `fused_mixer`: the fused mixer on CUDA (ops/mamba_inner.h)
   bool mixer_saves_conv_output = false; // key `mixer_saves_conv_output`: the fused mixer keeps u
   ScanPlan scan_plan = ScanPlan::kAuto; // key `scan_plan`: auto | low_memory
-  bool scan_time_segments = true;       // key `scan_time_segments`: the eight-lane scan backward (pruned widths)
-                                        // splits L into the segments scan_backward_time_segments gives
+  bool scan_time_segments = true;       // key `scan_time_segments`: the eight-lane, segmented and dense-state
+                                        // scan backwards (pruned widths, where their blocks leave SMs idle)
+                                        // split L into the segments scan_backward_time_segments gives
                                         // (ops/cuda/scan_params.h); false: it walks L once. The same
                                         // gradients up to the order of fp32 operations
   NarrowScanBackward scan_narrow_backward = NarrowScanBackward::kAuto;  // key `scan_narrow_backward`:

@@ -552,16 +552,26 @@ TEST(ScanKernelModes, AlgorithmChoiceFollowsOccupancyAndPlan) {
   EXPECT_EQ(choose_scan_algorithm(8, 768, 16, 132, kLow), kEight);
   // The backward's time segments (scan_backward_time_segments): 8 for the eight-lane one at B·E ≤ 4096.
   using ops::cuda::scan_backward_time_segments;
-  EXPECT_EQ(scan_backward_time_segments(kEight, 8, 384), 8);   // 130M, 75 % pruned
-  EXPECT_EQ(scan_backward_time_segments(kEight, 1, 2560), 8);
-  EXPECT_EQ(scan_backward_time_segments(kEight, 8, 392), 8);   // B·E = 3136
-  EXPECT_EQ(scan_backward_time_segments(kEight, 8, 512), 8);   // 370M, 75 % pruned
-  EXPECT_EQ(scan_backward_time_segments(kEight, 8, 520), 1);   // B·E = 4160
-  EXPECT_EQ(scan_backward_time_segments(kEight, 8, 768), 1);   // 130M, 50 % pruned
-  EXPECT_EQ(scan_backward_time_segments(ScanAlgorithm::kTimeParallelWide, 8, 256), 1);
-  EXPECT_EQ(scan_backward_time_segments(ScanAlgorithm::kStateSequentialDense, 8, 1536), 1);
+  EXPECT_EQ(scan_backward_time_segments(kEight, 8, 384, 132), 8);   // 130M, 75 % pruned
+  EXPECT_EQ(scan_backward_time_segments(kEight, 1, 2560, 132), 8);
+  EXPECT_EQ(scan_backward_time_segments(kEight, 8, 392, 132), 8);   // B·E = 3136
+  EXPECT_EQ(scan_backward_time_segments(kEight, 8, 512, 132), 8);   // 370M, 75 % pruned
+  EXPECT_EQ(scan_backward_time_segments(kEight, 8, 520, 132), 1);   // B·E = 4160
+  EXPECT_EQ(scan_backward_time_segments(kEight, 8, 768, 132), 1);   // 130M, 50 % pruned
+  EXPECT_EQ(scan_backward_time_segments(ScanAlgorithm::kTimeParallelWide, 8, 256, 132), 1);
+  // The dense-state backward by its wave fill (three blocks per SM): 384 blocks of 396 (dense 130M) walk
+  // once; 288 (130M at 25 %) take 4 segments in 3 waves, 0.75 of a walk; 256 (370M at 50 %) fit two per
+  // SM: once; 320 (8 × 1,280) 4 segments would need 4 waves: once; an unknown SM count: once.
+  const auto kDense = ScanAlgorithm::kStateSequentialDense;
+  EXPECT_EQ(scan_backward_time_segments(kDense, 8, 1536, 132), 1);
+  EXPECT_EQ(scan_backward_time_segments(kDense, 8, 1152, 132), 4);
+  EXPECT_EQ(scan_backward_time_segments(kDense, 8, 1024, 132), 1);
+  EXPECT_EQ(scan_backward_time_segments(kDense, 8, 1056, 132), 1);  // 264 blocks: two per SM
+  EXPECT_EQ(scan_backward_time_segments(kDense, 8, 1088, 132), 4);  // 272: a third on 8 SMs
+  EXPECT_EQ(scan_backward_time_segments(kDense, 8, 1280, 132), 1);
+  EXPECT_EQ(scan_backward_time_segments(kDense, 8, 1152, 0), 1);
   // The segmented algorithm: 4 segments; its backward's blocks are the four-lane ones.
-  EXPECT_EQ(scan_backward_time_segments(kSegmented, 8, 512), 4);
+  EXPECT_EQ(scan_backward_time_segments(kSegmented, 8, 512, 132), 4);
   EXPECT_EQ(ops::cuda::scan_state_chunk(kSegmented), ops::cuda::kSeqChunk);
   EXPECT_EQ(ops::cuda::scan_slice_channels(kSegmented), ops::cuda::kSeqBwdChannels);
   for (int64_t be : {2048, 4097, 6144, 9216, 16384})
@@ -647,8 +657,9 @@ TEST(ScanKernelModes, AllAlgorithmsAgree) {
 }
 
 // The time-segmented backward ([Note: time-segmented backward] in selective_scan_seq_bwd.cuh)
-// gives the gradients of the one walk: state_sequential_eight_lanes and state_sequential_segmented
-// (the four-lane backward from the eight-lane forward's states), L = 700 (22 tiles) in 2, 3,
+// gives the gradients of the one walk: state_sequential_eight_lanes, state_sequential_segmented
+// (the four-lane backward from the eight-lane forward's states) and state_sequential_dense (its
+// segments start from the forward's states of every 8 steps), L = 700 (22 tiles) in 2, 3,
 // 5 and 30 asked segments (22 runs of one tile; 5 → 5 runs with a short last one), atomic and
 // deterministic, fp32 and bf16, z, D, bias, mask and softplus on, the model's strides; N = 16 and
 // N = 5 (the carry kernel's lanes past N walk nothing that is written).
@@ -668,7 +679,8 @@ TEST(ScanKernelModes, TimeSegmentedBackwardGivesTheOneWalksGradients) {
       // differ by ~L·2^-24 ≈ 4e-5 at worst per element, ~√L·2^-24 ≈ 2e-6 typical (as in
       // AllAlgorithmsAgree); outputs rounded to bf16 differ by rounding flips ([Rounding-flip bounds]).
       const double f32_tol = 1e-5, act_tol = dtype == at::kFloat ? f32_tol : 1e-2;
-      for (ScanAlgorithm algorithm : {ScanAlgorithm::kStateSequentialEightLanes, ScanAlgorithm::kStateSequentialSegmented}) {
+      for (ScanAlgorithm algorithm : {ScanAlgorithm::kStateSequentialEightLanes, ScanAlgorithm::kStateSequentialSegmented,
+                                      ScanAlgorithm::kStateSequentialDense}) {
         const auto fwd = ops::cuda::selective_scan_cuda_forward(s.kernel, algorithm, true, false);
         for (bool det : {false, true}) {
           ops::cuda::ScanBackwardOptions one;
@@ -699,8 +711,9 @@ TEST(ScanKernelModes, TimeSegmentedBackwardGivesTheOneWalksGradients) {
           }
         }
       }
-      // Only the eight-lane and segmented backwards take segments: the others refuse them.
-      for (ScanAlgorithm other : {ScanAlgorithm::kTimeParallel, ScanAlgorithm::kStateSequential}) {
+      // Only the eight-lane, segmented and dense-state backwards take segments: the others refuse them.
+      for (ScanAlgorithm other : {ScanAlgorithm::kTimeParallel, ScanAlgorithm::kStateSequential,
+                                  ScanAlgorithm::kStateSequentialOneWave}) {
         const auto f = ops::cuda::selective_scan_cuda_forward(s.kernel, other, true, false);
         ops::cuda::ScanBackwardOptions o;
         o.time_segments = 2;
@@ -740,7 +753,11 @@ TEST(ScanKernelModes, AutogradKeepsTheForwardsAlgorithmAndPlan) {
     }
     ScanTriple raw = scan_triple(v, at::kBFloat16, true);
     const auto fwd = ops::cuda::selective_scan_cuda_forward(raw.kernel, expected, true, false);
-    const auto g = ops::cuda::selective_scan_cuda_backward(raw.kernel, expected, fwd.states, raw.dout_lo, false);
+    // The direct call with the time segments the node asks for (the dense-state backward's by its wave
+    // fill: 256 blocks on 132 SMs walk once; one-wave: none).
+    ops::cuda::ScanBackwardOptions o;
+    o.time_segments = ops::cuda::scan_backward_time_segments(expected, 2, 4096, sms);
+    const auto g = ops::cuda::selective_scan_cuda_backward(raw.kernel, expected, fwd.states, raw.dout_lo, o);
     const char* name = ops::scan_plan_name(plan);
     EXPECT_TRUE(torch::equal(out, fwd.out)) << name;
     EXPECT_LT(test::rel_err(s.kernel.u.grad(), g.du), 1e-6) << name;
@@ -765,7 +782,7 @@ TEST(ScanKernelModes, AutogradRunsTheEightLaneBackwardInTimeSegments) {
   const ops::ScopedOpsOptions eight_scope(eight_lanes);
   const ScanCase c{8, 384, 300, 16, true, true, true, true, true, false};
   const ScanAlgorithm eight = ScanAlgorithm::kStateSequentialEightLanes;
-  ASSERT_EQ(ops::cuda::scan_backward_time_segments(eight, 8, 384), 8);
+  ASSERT_EQ(ops::cuda::scan_backward_time_segments(eight, 8, 384, 132), 8);
   const ScanValues v = scan_values(c, 85);
   ScanTriple s = scan_triple(v, at::kBFloat16, true);
   kernel_inputs_want_grad(s, /*mask=*/false);
@@ -793,7 +810,55 @@ TEST(ScanKernelModes, AutogradRunsTheEightLaneBackwardInTimeSegments) {
   ops::OpsOptions one_walk = ops::ops_options();
   one_walk.scan_time_segments = false;
   const ops::ScopedOpsOptions scoped(one_walk);
-  EXPECT_EQ(ops::cuda::backward_time_segments(eight, 8, 384), 1);
+  EXPECT_EQ(ops::cuda::backward_time_segments(eight, 8, 384, s.kernel.u.device()), 1);
+  ScanTriple off = scan_triple(v, at::kBFloat16, true);
+  kernel_inputs_want_grad(off, /*mask=*/false);
+  ops::selective_scan(off.kernel).backward(off.dout_lo);
+  EXPECT_TRUE(torch::equal(off.kernel.u.grad().to(at::kFloat), g1.du.to(at::kFloat)));
+  EXPECT_TRUE(torch::equal(off.kernel.delta.grad().to(at::kFloat), g1.ddelta.to(at::kFloat)));
+  EXPECT_TRUE(torch::equal(off.kernel.z.grad().to(at::kFloat), g1.dz.to(at::kFloat)));
+}
+
+// Where the dense-state backward's blocks fill under 3/4 of their one wave (130M at 25 % pruned: 8 × 1,152,
+// 288 blocks of 396 on 132 SMs) the autograd node runs it in time segments (dense_backward_time_segments):
+// the gradients of the direct call with as many segments (the same kernels: per-channel gradients to the
+// bit's neighbourhood, atomic sums up to their order) and within the time-segmented test's bounds of the
+// one walk's; with the option off, the one walk's du, dΔ and dz bit for bit. Skipped on a GPU whose SM
+// count gives this shape one segment.
+TEST(ScanKernelModes, AutogradRunsTheDenseStateBackwardInTimeSegmentsWhereItsWaveIsPartFull) {
+  MCD_SKIP_IF_NO_CUDA();
+  const int sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+  const ScanCase c{8, 1152, 300, 16, true, true, true, true, true, false};
+  const ScanAlgorithm dense = ScanAlgorithm::kStateSequentialDense;
+  const int64_t segments = ops::cuda::scan_backward_time_segments(dense, 8, 1152, sms);
+  if (segments == 1) GTEST_SKIP() << "8 × 1152 walks once on " << sms << " SMs";
+  const ScanValues v = scan_values(c, 86);
+  ScanTriple s = scan_triple(v, at::kBFloat16, true);
+  kernel_inputs_want_grad(s, /*mask=*/false);
+  ASSERT_EQ(ops::cuda::scan_algorithm_for(s.kernel), dense);
+  ASSERT_EQ(ops::cuda::backward_time_segments(dense, 8, 1152, s.kernel.u.device()), segments);
+  const at::Tensor out = ops::selective_scan(s.kernel);
+  out.backward(s.dout_lo);
+  ScanTriple raw = scan_triple(v, at::kBFloat16, true);
+  const auto fwd = ops::cuda::selective_scan_cuda_forward(raw.kernel, dense, true, false);
+  ops::cuda::ScanBackwardOptions split;
+  split.time_segments = segments;
+  const auto gs = ops::cuda::selective_scan_cuda_backward(raw.kernel, dense, fwd.states, raw.dout_lo, split);
+  const auto g1 = ops::cuda::selective_scan_cuda_backward(raw.kernel, dense, fwd.states, raw.dout_lo, false);
+  EXPECT_TRUE(torch::equal(out, fwd.out));
+  EXPECT_LT(test::rel_err(s.kernel.u.grad(), gs.du), 1e-6);
+  EXPECT_LT(test::rel_err(s.kernel.delta.grad(), gs.ddelta), 1e-6);
+  EXPECT_LT(test::rel_err(s.kernel.z.grad(), gs.dz), 1e-6);
+  EXPECT_LT(test::rel_err(s.kernel.B.grad(), gs.dB), 1e-2);  // atomic sums: up to the order of the adds
+  EXPECT_LT(test::rel_err(s.kernel.A.grad(), gs.dA), 1e-5);
+  // Against the one walk, TimeSegmentedBackwardGivesTheOneWalksGradients's bounds (bf16 outputs: 1e-2).
+  EXPECT_LT(test::rel_err(s.kernel.u.grad(), g1.du), 1e-2);
+  EXPECT_LT(test::rel_err(s.kernel.delta.grad(), g1.ddelta), 1e-2);
+  EXPECT_LT(test::rel_err(s.kernel.A.grad(), g1.dA), 1e-5);
+  ops::OpsOptions one_walk = ops::ops_options();
+  one_walk.scan_time_segments = false;
+  const ops::ScopedOpsOptions scoped(one_walk);
+  EXPECT_EQ(ops::cuda::backward_time_segments(dense, 8, 1152, s.kernel.u.device()), 1);
   ScanTriple off = scan_triple(v, at::kBFloat16, true);
   kernel_inputs_want_grad(off, /*mask=*/false);
   ops::selective_scan(off.kernel).backward(off.dout_lo);

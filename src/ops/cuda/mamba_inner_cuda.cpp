@@ -87,7 +87,7 @@ class MambaInnerFunction : public torch::autograd::Function<MambaInnerFunction> 
                             keep ? w_x : none, keep ? w_dt : none, keep && out_w.defined() ? w_out : none, mask_in});
     ctx->saved_data["deterministic"] = deterministic;
     ctx->saved_data["algorithm"] = static_cast<int64_t>(algorithm);
-    ctx->saved_data["time_segments"] = backward_time_segments(algorithm, xz.size(0), xz.size(2) / 2);
+    ctx->saved_data["time_segments"] = backward_time_segments(algorithm, xz.size(0), xz.size(2) / 2, xz.device());
     return {out};
   }
 

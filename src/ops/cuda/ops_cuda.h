@@ -71,7 +71,7 @@ struct ScanBackwardOptions {
   // A (B, L, 2N) view in u's dtype (any strides, e.g. x_dbl's gradient columns) that receives
   // [dB | dC] time-major in one converting copy; g.dB and g.dC are then left undefined.
   at::Tensor dBC_into;
-  // state_sequential_eight_lanes: the backward split along time into up to this many segments run
+  // state_sequential_eight_lanes, _segmented, _dense: the backward split along time into up to this many segments run
   // side by side, the adjoint carried between them by a first pass ([Note: time-segmented
   // backward] in selective_scan_seq_bwd.cuh). 1: one walk. The autograd nodes ask for
   // backward_time_segments below.
@@ -79,7 +79,7 @@ struct ScanBackwardOptions {
 };
 // The time segments the autograd nodes' backward takes, chosen with the algorithm in the forward:
 // scan_backward_time_segments (scan_params.h) under the option scan_time_segments, else 1.
-int64_t backward_time_segments(ScanAlgorithm algorithm, int64_t batch, int64_t dim);
+int64_t backward_time_segments(ScanAlgorithm algorithm, int64_t batch, int64_t dim, const at::Device& device);
 // `states` from selective_scan_cuda_forward(…, algorithm, save_states = true) on the same inputs.
 ScanCudaGrads selective_scan_cuda_backward(const ScanInputs& in, ScanAlgorithm algorithm, const at::Tensor& states,
                                            const at::Tensor& dout, const ScanBackwardOptions& options);

@@ -176,10 +176,11 @@ inline int64_t scan_slice_channels(ScanAlgorithm a) {
 // Which backward takes time segments (ScanBackwardOptions::time_segments): the eight-lane one and
 // the segmented one, the algorithms of the small B·E where one block's walk over L is the whole time.
 inline bool scan_algorithm_takes_time_segments(ScanAlgorithm a) {
-  return a == ScanAlgorithm::kStateSequentialEightLanes || a == ScanAlgorithm::kStateSequentialSegmented;
+  return a == ScanAlgorithm::kStateSequentialEightLanes || a == ScanAlgorithm::kStateSequentialSegmented ||
+         a == ScanAlgorithm::kStateSequentialDense;
 }
 // The backward's time segments the autograd nodes ask for: 8 for the eight-lane backward at
-// B·E ≤ 4,096, else 1. bench_ops, model layout with the pruned models' own dt_rank, fwd+bwd µs
+// B·E ≤ 4,096, 4 for the segmented one, the dense-state one's by its wave fill (below), else 1. bench_ops, model layout with the pruned models' own dt_rank, fwd+bwd µs
 // (the forward, ~190 µs, walks once):
 //   first carry kernel (Δ and dy formed per (t, n); H200, fourteenth session): (8, 2048, 384, R 48)
 //   — 130M with 75 % of its channels pruned — one walk 795, 4 segments 698, 8 704; (8, 2048, 512,
@@ -193,8 +194,33 @@ inline bool scan_algorithm_takes_time_segments(ScanAlgorithm a) {
 // SM — the occupancy of the dense 370M step's backward, whose whole walk over L = 2,048 takes ~1,230 µs
 // (H100); predicted ~¼ of that plus the carry pass against ~550 µs for the eight-lane backward in 8;
 // measured in the 370M 75 % step: −4.8 ms, 48 layers × ~99 µs (H100, twenty-fourth session).
-inline int64_t scan_backward_time_segments(ScanAlgorithm a, int64_t batch, int64_t dim) {
+// kStateSequentialDense (chosen where its B·⌈E/32⌉ blocks fit one wave at kSeqFatBlocksPerSm per SM):
+// a block's walk takes longer on an SM holding three than on one holding two (H100, bench_ops fwd+bwd
+// minus fwd, 8 × 2048: 888 µs at E = 1,152 — 288 blocks, 24 SMs with three — against 745 at E = 1,024,
+// 256 blocks, two per SM at most), and the most loaded SM sets the kernel's time. So where the one walk
+// puts a third block on some SMs but fills under 3/4 of the wave (130M at 25 % pruned: 288 of 396 slots on
+// 132 SMs), s segments make s·blocks blocks of 1/s of the walk each in ⌈s·blocks / slots⌉ full waves:
+// dense_backward_time_segments takes the s ≤ 4 with the fewest walks ⌈s·blocks / slots⌉ / s, and only
+// when that is at most 0.8 of the one walk (the carry pass must be paid for): 288 blocks → 4 segments in
+// 3 waves (measured fwd+bwd 1,201 → 1,142 µs with the third carry kernel, "Twenty-eighth session"). At
+// two blocks per SM or fewer (256: 370M at 50 % pruned) splitting lost at every count (1,020 against
+// 1,053–1,098 µs), and 384 (dense 130M) needs 4 waves for 4 segments: one walk both.
+// sm_count 0 (unknown): 1.
+inline int64_t dense_backward_time_segments(int64_t batch, int64_t dim, int sm_count) {
+  const int64_t blocks = batch * ((dim + kSeqBwdChannels - 1) / kSeqBwdChannels);
+  const int64_t slots = int64_t(kSeqFatBlocksPerSm) * sm_count;
+  if (slots <= 0 || blocks <= 2 * int64_t(sm_count)) return 1;
+  const int64_t one = (blocks + slots - 1) / slots;  // waves of one walk each
+  int64_t best = 1, best_waves = one;                 // a split's time: waves / segments walks
+  for (int64_t s = 2; s <= 4; ++s) {
+    const int64_t waves = (s * blocks + slots - 1) / slots;
+    if (waves * best < best_waves * s) best = s, best_waves = waves;  // waves/s < best_waves/best
+  }
+  return 5 * best_waves <= 4 * one * best ? best : 1;  // at most 0.8 of the one walk's time
+}
+inline int64_t scan_backward_time_segments(ScanAlgorithm a, int64_t batch, int64_t dim, int sm_count) {
   if (a == ScanAlgorithm::kStateSequentialSegmented) return 4;
+  if (a == ScanAlgorithm::kStateSequentialDense) return dense_backward_time_segments(batch, dim, sm_count);
   return a == ScanAlgorithm::kStateSequentialEightLanes && batch * dim <= 4096 ? 8 : 1;
 }
 // The state-sequential backward's time segments when `wanted` are asked for over len steps: runs of

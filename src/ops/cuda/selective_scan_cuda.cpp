@@ -18,10 +18,6 @@
 
 namespace mcd::ops::cuda {
 
-int64_t backward_time_segments(ScanAlgorithm algorithm, int64_t batch, int64_t dim) {
-  return ops_options().scan_time_segments ? scan_backward_time_segments(algorithm, batch, dim) : 1;
-}
-
 namespace {
 
 // The state-sequential kernels address their outputs inside a tile of kSeqChunk steps with 32-bit
@@ -139,7 +135,7 @@ class SelectiveScanCudaFunction : public torch::autograd::Function<SelectiveScan
     ctx->saved_data["softplus"] = softplus;
     ctx->saved_data["deterministic"] = deterministic;
     ctx->saved_data["algorithm"] = static_cast<int64_t>(algorithm);
-    ctx->saved_data["time_segments"] = backward_time_segments(algorithm, u.size(0), u.size(1));
+    ctx->saved_data["time_segments"] = backward_time_segments(algorithm, u.size(0), u.size(1), u.device());
     return {r.out};
   }
 
@@ -182,7 +178,7 @@ void check_choice_inputs(const ScanInputs& in) {
 int64_t time_segments_for(ScanAlgorithm algorithm, int64_t len, int64_t wanted) {
   MCD_CHECK(wanted >= 1, "selective scan (CUDA): time_segments must be ≥ 1, got ", wanted);
   MCD_CHECK(wanted == 1 || scan_algorithm_takes_time_segments(algorithm),
-            "selective scan (CUDA): time segments need state_sequential_eight_lanes or _segmented, not ",
+            "selective scan (CUDA): time segments need state_sequential_eight_lanes, _segmented or _dense, not ",
             scan_algorithm_name(algorithm));
   return scan_time_segments(len, wanted);
 }
@@ -199,6 +195,11 @@ at::Tensor attach_time_segments(SelectiveScanParams& k, int64_t segments, const 
   return carries;
 }
 }  // namespace
+
+int64_t backward_time_segments(ScanAlgorithm algorithm, int64_t batch, int64_t dim, const at::Device& device) {
+  return ops_options().scan_time_segments ? scan_backward_time_segments(algorithm, batch, dim, sm_count_of(device))
+                                          : 1;
+}
 
 ScanAlgorithm scan_algorithm_for(const ScanInputs& in) {
   check_choice_inputs(in);

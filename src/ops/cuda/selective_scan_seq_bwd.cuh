@@ -511,73 +511,137 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
 // operations in the carries; dA, dD, dΔ-bias and dmask get per-(segment, batch) partials.
 // The autograd nodes' choice of segments: scan_params.h scan_backward_time_segments.
 //
-// The carry kernel: kCarryLanes lanes per channel, lane n walking state n (lanes n ≥ N walk a dummy
-// chain and write nothing). The per-(t, e) inputs of the chain — Δ = softplus(δ + bias) and
-// dy = dout·SiLU(z) — are formed once per step, not once per state: for each group of kCarryLanes
-// steps every lane of the channel forms one step's pair into shared memory, then all lanes walk
-// the group reading the pairs back. (The first version formed them per (t, n): five special-function
-// operations per (t, n) instead of one, and 36 % of the segmented backward's time at 130M 75 %
-// pruned, "Twenty-second session" trace.) The chain's fp32 operations are the first version's,
-// in the same order: the same carries, bit for bit.
-constexpr int kCarryLanes = 16;  // a lane per state: the state-sequential algorithms take N ≤ kSeqMaxState
+// The carry kernel: a block of kCarryChannels channels of one batch row and one segment walks the
+// segment's steps backwards in groups of kCarryGroup. Per group, the block stages into shared memory
+// each (t, e)'s Δ = softplus(δ + bias) and dy = dout·SiLU(z) (formed once per step, not per state;
+// threads of consecutive channels read consecutive addresses of the channel-last layout) and C at the
+// group's steps (once for the block, not per channel); the loads of the next group are issued before
+// this group's walk. Then each channel's kCarryLanes lanes walk the group, a lane taking kCarryStates
+// states (one shared (Δ, dy) and one C vector per step for four chains, which also run side by side).
+// The first version formed (Δ, dy) per (t, n) (36 % of the segmented backward's time at 130M 75 %
+// pruned, "Twenty-second session" trace); the second, a lane per state reading its own C and pair per
+// step, issued ~15 instructions per (t, n) and took 244 µs a layer for the dense-state backward's 3
+// carries at 130M 25 % pruned ("Twenty-eighth session"). The chain's fp32 operations per (t, n) —
+// a = 2^(Δ·A·log2 e), dh = fma(dy, C, r), r = a·dh, P = P·a — are the first version's, in the same
+// order: the same carries, bit for bit.
 constexpr int kCarryThreads = 128;
+constexpr int kCarryLanes = 4;   // lanes per channel
+constexpr int kCarryStates = 4;  // states per lane
 constexpr int kCarryChannels = kCarryThreads / kCarryLanes;
-static_assert(kSeqMaxState <= kCarryLanes && SeqEight::kMaxN <= kCarryLanes && SeqQuad::kMaxN <= kCarryLanes,
-              "a lane per state of the segmented backwards' channels");
+constexpr int kCarryGroup = 16;  // steps staged at a time
+constexpr int kCarryPrepRows = kCarryThreads / kCarryChannels;        // threads per channel in the prep
+constexpr int kCarryPrepSteps = kCarryGroup / kCarryPrepRows;         // steps each of them forms
+constexpr int kCarryCLoads = kCarryGroup * kCarryLanes * kCarryStates / kCarryThreads;  // C values per thread
+static_assert(kSeqMaxState <= kCarryLanes * kCarryStates && SeqEight::kMaxN <= kCarryLanes * kCarryStates &&
+                  SeqQuad::kMaxN <= kCarryLanes * kCarryStates,
+              "a chain per state of the segmented backwards' channels");
+static_assert(kCarryStates == 4, "a lane reads its states' C as one float4");
+static_assert(kCarryGroup % kCarryPrepRows == 0 && (kCarryGroup * kCarryLanes * kCarryStates) % kCarryThreads == 0,
+              "the prep and the C staging split evenly");
 template <typename T, class Flags>
 __global__ void __launch_bounds__(kCarryThreads) selective_scan_seq_bwd_carry_kernel(SelectiveScanParams p) {
   constexpr bool kHasZ = Flags::kHasZ, kSoftplus = Flags::kSoftplus;
-  __shared__ float2 s_step[kCarryChannels][kCarryLanes + 1];  // (Δ, dy) of the group's steps, per channel
+  constexpr int kStates = kCarryLanes * kCarryStates;
+  __shared__ float2 s_step[kCarryGroup][kCarryChannels];  // (Δ, dy) of the group's steps, per channel
+  __shared__ __align__(16) float s_C[kCarryGroup][kStates];  // C of the group's steps, per state
   const int N = static_cast<int>(p.dstate);
-  const int n = threadIdx.x % kCarryLanes, ch = threadIdx.x / kCarryLanes;
-  const int64_t e = int64_t(blockIdx.x) * kCarryChannels + ch, b = blockIdx.y, k = int64_t(blockIdx.z) + 1;
-  const bool e_ok = e < p.dim, chain_ok = e_ok && n < N;
-  const int64_t e_row = e_ok ? e : 0;  // every formed address inside the tensors
+  const int tid = threadIdx.x;
+  const int64_t e0 = int64_t(blockIdx.x) * kCarryChannels, b = blockIdx.y, k = int64_t(blockIdx.z) + 1;
   const int64_t per = p.segment_tiles * kSeqChunk;
   const int64_t t_begin = k * per, t_end = t_begin + per < p.len ? t_begin + per : p.len;
-  const float A2 = chain_ok ? p.A[e * N + n] * kLog2e : 0.f;
-  const float bias = p.delta_bias != nullptr && e_ok ? p.delta_bias[e] : 0.f;
-  const T* const dl = static_cast<const T*>(p.delta) + b * p.delta_s.batch + e_row * p.delta_s.row;
-  const T* const go = static_cast<const T*>(p.dout) + b * p.dout_s.batch + e_row * p.dout_s.row;
-  const T* const zg = kHasZ ? static_cast<const T*>(p.z) + b * p.z_s.batch + e_row * p.z_s.row : nullptr;
-  const T* const Cg = static_cast<const T*>(p.Cm) + b * p.C_s.batch + (n < N ? n : N - 1) * p.C_s.row;
-  float r = 0.f, P = 1.f;
-  for (int64_t g_end = t_end; g_end > t_begin; g_end -= kCarryLanes) {
-    const int64_t g0 = g_end - kCarryLanes > t_begin ? g_end - kCarryLanes : t_begin;
-    const int count = static_cast<int>(g_end - g0);
-    // This lane's step of the group: Δ and dy as the backward's prep forms them.
-    float x = 0.f, dy = 0.f;
-    if (e_ok && n < count) {
-      const int64_t t = g0 + n;
-      x = to_float(dl[t * p.delta_s.time]) + bias;
-      if constexpr (kSoftplus) x = softplus_f(x);
-      dy = to_float(go[t * p.dout_s.time]);
-      if constexpr (kHasZ) {
-        const float zz = to_float(zg[t * p.z_s.time]);
-        dy *= zz * sigmoid_f(zz);
+  // Walk role: channel ch, states n0 … n0 + kCarryStates − 1.
+  const int ch = tid / kCarryLanes, n0 = (tid % kCarryLanes) * kCarryStates;
+  const int64_t e = e0 + ch;
+  const bool e_ok = e < p.dim;
+  float A2[kCarryStates], r[kCarryStates], P[kCarryStates];
+#pragma unroll
+  for (int i = 0; i < kCarryStates; ++i) {
+    A2[i] = e_ok && n0 + i < N ? p.A[e * N + n0 + i] * kLog2e : 0.f;
+    r[i] = 0.f;
+    P[i] = 1.f;
+  }
+  // Prep role: channel pc (consecutive threads, consecutive channels), steps pr, pr + kCarryPrepRows, …
+  const int pc = tid % kCarryChannels, pr = tid / kCarryChannels;
+  const bool pc_ok = e0 + pc < p.dim;
+  const int64_t pe = pc_ok ? e0 + pc : 0;  // every formed address inside the tensors
+  const float bias = p.delta_bias != nullptr && pc_ok ? p.delta_bias[pe] : 0.f;
+  const T* const dl = static_cast<const T*>(p.delta) + b * p.delta_s.batch + pe * p.delta_s.row;
+  const T* const go = static_cast<const T*>(p.dout) + b * p.dout_s.batch + pe * p.dout_s.row;
+  const T* const zg = kHasZ ? static_cast<const T*>(p.z) + b * p.z_s.batch + pe * p.z_s.row : nullptr;
+  const T* const Cg = static_cast<const T*>(p.Cm) + b * p.C_s.batch;
+  struct Raw {  // one group's loads of this thread
+    float delta[kCarryPrepSteps], dout[kCarryPrepSteps], z[kCarryPrepSteps], C[kCarryCLoads];
+  };
+  auto load = [&](int64_t g0, int count, Raw& v) {
+#pragma unroll
+    for (int i = 0; i < kCarryPrepSteps; ++i) {
+      const int j = pr + i * kCarryPrepRows;
+      v.delta[i] = v.dout[i] = v.z[i] = 0.f;
+      if (pc_ok && j < count) {
+        const int64_t t = g0 + j;
+        v.delta[i] = to_float(dl[t * p.delta_s.time]);
+        v.dout[i] = to_float(go[t * p.dout_s.time]);
+        if constexpr (kHasZ) v.z[i] = to_float(zg[t * p.z_s.time]);
       }
     }
-    __syncwarp();  // the previous group's pairs are read
-    s_step[ch][n] = make_float2(x, dy);
-    __syncwarp();
-    auto step = [&](int j) {
-      const float2 v = s_step[ch][j];
-      const float a = exp2f(v.x * A2);
-      const float dh = fmaf(v.y, to_float(Cg[(g0 + j) * p.C_s.time]), r);
-      r = a * dh;
-      P *= a;
-    };
-    if (count == kCarryLanes) {
 #pragma unroll
-      for (int j = kCarryLanes - 1; j >= 0; --j) step(j);
-    } else {
-      for (int j = count - 1; j >= 0; --j) step(j);
+    for (int i = 0; i < kCarryCLoads; ++i) {
+      const int m = tid + i * kCarryThreads, j = m / kStates, n = m % kStates;
+      v.C[i] = j < count && n < N ? to_float(Cg[n * p.C_s.row + (g0 + j) * p.C_s.time]) : 0.f;
+    }
+  };
+  auto group_start = [&](int64_t g_end) { return g_end - kCarryGroup > t_begin ? g_end - kCarryGroup : t_begin; };
+  Raw raw;
+  if (t_end > t_begin) load(group_start(t_end), static_cast<int>(t_end - group_start(t_end)), raw);
+  for (int64_t g_end = t_end; g_end > t_begin; g_end -= kCarryGroup) {
+    const int64_t g0 = group_start(g_end);
+    const int count = static_cast<int>(g_end - g0);
+    // This thread's steps of the group: Δ and dy as the backward's prep forms them.
+    float x[kCarryPrepSteps], dy[kCarryPrepSteps], C[kCarryCLoads];
+#pragma unroll
+    for (int i = 0; i < kCarryPrepSteps; ++i) {
+      x[i] = raw.delta[i] + bias;
+      if constexpr (kSoftplus) x[i] = softplus_f(x[i]);
+      dy[i] = raw.dout[i];
+      if constexpr (kHasZ) dy[i] *= raw.z[i] * sigmoid_f(raw.z[i]);
+    }
+#pragma unroll
+    for (int i = 0; i < kCarryCLoads; ++i) C[i] = raw.C[i];
+    if (g0 > t_begin) load(group_start(g0), static_cast<int>(g0 - group_start(g0)), raw);  // the next group's
+    __syncthreads();  // the previous group's walk has read the shared pieces
+#pragma unroll
+    for (int i = 0; i < kCarryPrepSteps; ++i) s_step[pr + i * kCarryPrepRows][pc] = make_float2(x[i], dy[i]);
+#pragma unroll
+    for (int i = 0; i < kCarryCLoads; ++i) {
+      const int m = tid + i * kCarryThreads;
+      s_C[m / kStates][m % kStates] = C[i];
+    }
+    __syncthreads();
+    // Steps count − 1 … 0 of the group.
+#pragma unroll
+    for (int j = kCarryGroup - 1; j >= 0; --j) {
+      if (j < count) {
+        const float2 v = s_step[j][ch];
+        const float4 c = *reinterpret_cast<const float4*>(&s_C[j][n0]);
+        const float cv[kCarryStates] = {c.x, c.y, c.z, c.w};
+#pragma unroll
+        for (int i = 0; i < kCarryStates; ++i) {
+          const float a = exp2f(v.x * A2[i]);
+          const float dh = fmaf(v.y, cv[i], r[i]);
+          r[i] = a * dh;
+          P[i] *= a;
+        }
+      }
     }
   }
-  if (chain_ok) {
-    const int64_t o = ((k - 1) * p.batch + b) * p.dim * N + e * N + n;
-    p.carry_g[o] = r;
-    p.carry_p[o] = P;
+  if (e_ok) {
+    const int64_t o = ((k - 1) * p.batch + b) * p.dim * N + e * N;
+#pragma unroll
+    for (int i = 0; i < kCarryStates; ++i)
+      if (n0 + i < N) {
+        p.carry_g[o + n0 + i] = r[i];
+        p.carry_p[o + n0 + i] = P[i];
+      }
   }
 }
 
@@ -593,17 +657,18 @@ void selective_scan_seq_bwd_run(const SelectiveScanParams& p) {
   size_t smem = 0;
   SeqBwdSmem<Tr, T>::carve(nullptr, static_cast<int>(p.dstate), Plan::kTilePlanes, Plan::kDense, Plan::kSmemSums,
                             &smem);
-  // Time segments: the eight-lane and segmented algorithms' only (scan_algorithm_takes_time_segments),
-  // as many as the host's scan_time_segments gives, with carry buffers. (kStateSequential's backward
-  // compiles its segmented kernel for kStateSequentialSegmented, and refuses segments of its own.)
-  constexpr bool kCanSegment = (std::is_same_v<Tr, SeqEight> || std::is_same_v<Plan, SeqBwdPlan<SeqBwdFourPerSm>>) &&
-                               !Plan::kDense;
+  // Time segments: the eight-lane, segmented and dense-state algorithms' only
+  // (scan_algorithm_takes_time_segments), as many as the host's scan_time_segments gives, with carry
+  // buffers. (kStateSequential's backward compiles its segmented kernel for kStateSequentialSegmented,
+  // and refuses segments of its own; kStateSequentialOneWave takes none.)
+  constexpr bool kCanSegment = std::is_same_v<Tr, SeqEight> || std::is_same_v<Plan, SeqBwdPlan<SeqBwdFourPerSm>> ||
+                               Plan::kDense;
   MCD_CHECK(p.segments == 1 || (kCanSegment && p.segments == scan_time_segments(p.len, p.segments) &&
                                  p.segment_tiles == scan_tiles_per_time_segment(p.len, p.segments) &&
                                  p.carry_g != nullptr && p.carry_p != nullptr),
             "selective scan: ", p.segments, " time segments over L = ", p.len, " for ",
             scan_algorithm_name(p.algorithm),
-            " (each a non-empty run of tiles, with carry buffers; the eight-lane and segmented algorithms only)");
+            " (each a non-empty run of tiles, with carry buffers; the eight-lane, segmented and dense-state algorithms only)");
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kCh - 1) / Tr::kCh), static_cast<unsigned>(p.batch),
                   static_cast<unsigned>(p.segments));
   if constexpr (kCanSegment) {
