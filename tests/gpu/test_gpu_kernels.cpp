@@ -662,7 +662,8 @@ TEST(ScanKernelModes, AllAlgorithmsAgree) {
 // segments start from the forward's states of every 8 steps), L = 700 (22 tiles) in 2, 3,
 // 5 and 30 asked segments (22 runs of one tile; 5 → 5 runs with a short last one), atomic and
 // deterministic, fp32 and bf16, z, D, bias, mask and softplus on, the model's strides; N = 16 and
-// N = 5 (the carry kernel's lanes past N walk nothing that is written).
+// N = 5 (the carry kernel's chains past N are written nowhere); E = 19 leaves most of a carry block's
+// 32 channels empty, and the last segment's earliest 16-step group holds 12 steps (L = 700).
 TEST(ScanKernelModes, TimeSegmentedBackwardGivesTheOneWalksGradients) {
   MCD_SKIP_IF_NO_CUDA();
   for (const ScanCase c : {ScanCase{2, 19, 700, 16, true, true, true, true, true, true},

@@ -286,9 +286,9 @@ struct SelectiveScanParams {
   float* dD_part = nullptr;
   float* ddelta_bias_part = nullptr;
   float* dmask_part = nullptr;
-  // kStateSequentialEightLanes' backward only: the time split into `segments` runs of whole kSeqChunk
-  // tiles (scan_time_segments), walked side by side, each entering with the adjoint the later ones
-  // pass it. carry_g / carry_p: (segments − 1, B, E, N) fp32, written by a first kernel for segments
+  // The backwards that take time segments (scan_algorithm_takes_time_segments): the time split into
+  // `segments` runs of whole kSeqChunk tiles (scan_time_segments), walked side by side, each entering
+  // with the adjoint the later ones pass it. carry_g / carry_p: (segments − 1, B, E, N) fp32, written by a first kernel for segments
   // 1 … segments − 1 (selective_scan_seq_bwd.cuh, [Note: time-segmented backward]). (A forward split
   // the same way lost at every width measured: docs/PERF_NOTES.md, "Fourteenth session".)
   int64_t segments = 1;
