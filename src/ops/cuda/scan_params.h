@@ -173,15 +173,17 @@ inline int64_t scan_slice_channels(ScanAlgorithm a) {
   if (a == ScanAlgorithm::kStateSequentialEightLanes) return kSeqEightLaneChannels;
   return scan_algorithm_is_sequential(a) ? kSeqBwdChannels : kScanChannels;
 }
-// Which backward takes time segments (ScanBackwardOptions::time_segments): the eight-lane one and
-// the segmented one, the algorithms of the small B·E where one block's walk over L is the whole time.
+// Which backward takes time segments (ScanBackwardOptions::time_segments): the eight-lane one, the
+// segmented one and the dense-state one, the algorithms whose blocks can leave SMs idle while one block's
+// walk over L is the whole time.
 inline bool scan_algorithm_takes_time_segments(ScanAlgorithm a) {
   return a == ScanAlgorithm::kStateSequentialEightLanes || a == ScanAlgorithm::kStateSequentialSegmented ||
          a == ScanAlgorithm::kStateSequentialDense;
 }
 // The backward's time segments the autograd nodes ask for: 8 for the eight-lane backward at
-// B·E ≤ 4,096, 4 for the segmented one, the dense-state one's by its wave fill (below), else 1. bench_ops, model layout with the pruned models' own dt_rank, fwd+bwd µs
-// (the forward, ~190 µs, walks once):
+// B·E ≤ 4,096, 4 for the segmented one, the dense-state one's by its wave fill (below), else 1.
+// bench_ops, model layout with the pruned models' own dt_rank, fwd+bwd µs (the forward, ~190 µs, walks
+// once):
 //   first carry kernel (Δ and dy formed per (t, n); H200, fourteenth session): (8, 2048, 384, R 48)
 //   — 130M with 75 % of its channels pruned — one walk 795, 4 segments 698, 8 704; (8, 2048, 512,
 //   R 64) — 370M at 75 % — 796 against 844 / 850.
@@ -288,9 +290,10 @@ struct SelectiveScanParams {
   float* dmask_part = nullptr;
   // The backwards that take time segments (scan_algorithm_takes_time_segments): the time split into
   // `segments` runs of whole kSeqChunk tiles (scan_time_segments), walked side by side, each entering
-  // with the adjoint the later ones pass it. carry_g / carry_p: (segments − 1, B, E, N) fp32, written by a first kernel for segments
-  // 1 … segments − 1 (selective_scan_seq_bwd.cuh, [Note: time-segmented backward]). (A forward split
-  // the same way lost at every width measured: docs/PERF_NOTES.md, "Fourteenth session".)
+  // with the adjoint the later ones pass it. carry_g / carry_p: (segments − 1, B, E, N) fp32, written
+  // by a first kernel for segments 1 … segments − 1 (selective_scan_seq_bwd.cuh, [Note: time-segmented
+  // backward]). (A forward split the same way lost at every width measured: docs/PERF_NOTES.md,
+  // "Fourteenth session".)
   int64_t segments = 1;
   int64_t segment_tiles = 0;  // tiles per segment: scan_tiles_per_time_segment(len, segments)
   float* carry_g = nullptr;

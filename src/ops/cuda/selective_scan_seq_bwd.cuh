@@ -668,7 +668,8 @@ void selective_scan_seq_bwd_run(const SelectiveScanParams& p) {
                                  p.carry_g != nullptr && p.carry_p != nullptr),
             "selective scan: ", p.segments, " time segments over L = ", p.len, " for ",
             scan_algorithm_name(p.algorithm),
-            " (each a non-empty run of tiles, with carry buffers; the eight-lane, segmented and dense-state algorithms only)");
+            " (each a non-empty run of tiles, with carry buffers; the eight-lane, segmented and dense-state",
+            " algorithms only)");
   const dim3 grid(static_cast<unsigned>((p.dim + Tr::kCh - 1) / Tr::kCh), static_cast<unsigned>(p.batch),
                   static_cast<unsigned>(p.segments));
   if constexpr (kCanSegment) {
