@@ -31,7 +31,8 @@ enum class ScanAlgorithm : int {
   kStateSequentialOneWave,  // (11) kStateSequential's forward; backward at three blocks per SM
                             //      (fits one wave when B·⌈E/32⌉ ≤ 3·SMs), keeping exp(ΔA) for the walk
   kStateSequentialDense,    // (12) as kStateSequentialOneWave, with a state saved every 8 steps
-                            //      (4× the saved-state memory), so the backward runs no pass 1
+                            //      (4× the saved-state memory), so the backward runs no pass 1; in time
+                            //      segments where its blocks fill a wave badly (dense_backward_time_segments)
   kStateSequentialEightLanes,  // (53) 8 lanes per channel with 2 states each, forward and backward (six
                                //      80-register backward blocks per SM): twice the warps of the
                                //      four-lane kernels, for B·E that leave the GPU under-occupied
