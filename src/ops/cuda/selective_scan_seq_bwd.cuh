@@ -520,8 +520,9 @@ __global__ void __launch_bounds__(Tr::kThreads, Plan::kMinBlocks) selective_scan
 // states (one shared (Δ, dy) and one C vector per step for four chains, which also run side by side).
 // The first version formed (Δ, dy) per (t, n) (36 % of the segmented backward's time at 130M 75 %
 // pruned, "Twenty-second session" trace); the second, a lane per state reading its own C and pair per
-// step, issued ~15 instructions per (t, n) and took 244 µs a layer for the dense-state backward's 3
-// carries at 130M 25 % pruned ("Twenty-eighth session"). The chain's fp32 operations per (t, n) —
+// step, issued about 15 instructions per (t, n) by a count of its operations (not profiled) and took
+// 244 µs a layer for the dense-state backward's 3 carries at 130M 25 % pruned ("Twenty-eighth
+// session"). The chain's fp32 operations per (t, n) —
 // a = 2^(Δ·A·log2 e), dh = fma(dy, C, r), r = a·dh, P = P·a — are the first version's, in the same
 // order: the same carries, bit for bit.
 constexpr int kCarryThreads = 128;
