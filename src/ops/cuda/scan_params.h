@@ -199,7 +199,7 @@ inline bool scan_algorithm_takes_time_segments(ScanAlgorithm a) {
 // measured in the 370M 75 % step: −4.8 ms, 48 layers × ~99 µs (H100, twenty-fourth session).
 // kStateSequentialDense (chosen where its B·⌈E/32⌉ blocks fit one wave at kSeqFatBlocksPerSm per SM):
 // a block's walk takes longer on an SM holding three than on one holding two (H100, bench_ops fwd+bwd
-// minus fwd, 8 × 2048: 888 µs at E = 1,152 — 288 blocks, 24 SMs with three — against 745 at E = 1,024,
+// minus fwd, 8 × 2048: 884 µs at E = 1,152 — 288 blocks, 24 SMs with three — against 744 at E = 1,024,
 // 256 blocks, two per SM at most), and the most loaded SM sets the kernel's time. So where the one walk
 // puts a third block on some SMs but fills under 3/4 of the wave (130M at 25 % pruned: 288 of 396 slots on
 // 132 SMs), s segments make s·blocks blocks of 1/s of the walk each in ⌈s·blocks / slots⌉ full waves:
