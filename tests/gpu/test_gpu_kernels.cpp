@@ -771,47 +771,39 @@ TEST(ScanKernelModes, AutogradKeepsTheForwardsAlgorithmAndPlan) {
   }
 }
 
-// At B·E ≤ 4096 the autograd node runs the eight-lane backward in 8 time segments
-// (scan_backward_time_segments): its gradients are those of the direct call with 8 segments (the same
-// kernels: per-channel gradients to the bit's neighbourhood, atomic sums up to their order) and
-// within the time-segmented test's bounds of the one walk's. Were the node to walk once, its bf16 du
-// would differ from the 8-segment call by rounding flips (≫ 1e-6).
-TEST(ScanKernelModes, AutogradRunsTheEightLaneBackwardInTimeSegments) {
-  MCD_SKIP_IF_NO_CUDA();
-  ops::OpsOptions eight_lanes = ops::ops_options();
-  eight_lanes.scan_narrow_backward = ops::NarrowScanBackward::kEightLanes;  // (auto takes four lanes here)
-  const ops::ScopedOpsOptions eight_scope(eight_lanes);
-  const ScanCase c{8, 384, 300, 16, true, true, true, true, true, false};
-  const ScanAlgorithm eight = ScanAlgorithm::kStateSequentialEightLanes;
-  ASSERT_EQ(ops::cuda::scan_backward_time_segments(eight, 8, 384, 132), 8);
-  const ScanValues v = scan_values(c, 85);
+// The autograd node's scan of case c runs `algorithm`'s backward in `segments` time segments: its gradients
+// are those of the direct call with as many segments (the same kernels: per-channel gradients to the bit's
+// neighbourhood, atomic sums up to their order) and within TimeSegmentedBackwardGivesTheOneWalksGradients's
+// bounds of the one walk's (bf16 outputs: 1e-2). Were the node to walk once, its bf16 du would differ from
+// the segmented call by rounding flips (≫ 1e-6). With the option scan_time_segments off the node walks L
+// once: the one walk's du, dΔ and dz (plain stores, no atomics), bit for bit.
+void expect_autograd_runs_time_segments(const ScanCase& c, ScanAlgorithm algorithm, int64_t segments, uint64_t seed) {
+  const ScanValues v = scan_values(c, seed);
   ScanTriple s = scan_triple(v, at::kBFloat16, true);
   kernel_inputs_want_grad(s, /*mask=*/false);
-  ASSERT_EQ(ops::cuda::scan_algorithm_for(s.kernel), eight);
+  ASSERT_EQ(ops::cuda::scan_algorithm_for(s.kernel), algorithm);
+  ASSERT_EQ(ops::cuda::backward_time_segments(algorithm, c.b, c.e, s.kernel.u.device()), segments);
   const at::Tensor out = ops::selective_scan(s.kernel);
   out.backward(s.dout_lo);
   ScanTriple raw = scan_triple(v, at::kBFloat16, true);
-  const auto fwd = ops::cuda::selective_scan_cuda_forward(raw.kernel, eight, true, false);
-  ops::cuda::ScanBackwardOptions segmented;
-  segmented.time_segments = 8;
-  const auto g8 = ops::cuda::selective_scan_cuda_backward(raw.kernel, eight, fwd.states, raw.dout_lo, segmented);
-  const auto g1 = ops::cuda::selective_scan_cuda_backward(raw.kernel, eight, fwd.states, raw.dout_lo, false);
+  const auto fwd = ops::cuda::selective_scan_cuda_forward(raw.kernel, algorithm, true, false);
+  ops::cuda::ScanBackwardOptions split;
+  split.time_segments = segments;
+  const auto gs = ops::cuda::selective_scan_cuda_backward(raw.kernel, algorithm, fwd.states, raw.dout_lo, split);
+  const auto g1 = ops::cuda::selective_scan_cuda_backward(raw.kernel, algorithm, fwd.states, raw.dout_lo, false);
   EXPECT_TRUE(torch::equal(out, fwd.out));
-  EXPECT_LT(test::rel_err(s.kernel.u.grad(), g8.du), 1e-6);
-  EXPECT_LT(test::rel_err(s.kernel.delta.grad(), g8.ddelta), 1e-6);
-  EXPECT_LT(test::rel_err(s.kernel.z.grad(), g8.dz), 1e-6);
-  EXPECT_LT(test::rel_err(s.kernel.B.grad(), g8.dB), 1e-2);  // atomic sums: up to the order of the adds
-  EXPECT_LT(test::rel_err(s.kernel.A.grad(), g8.dA), 1e-5);
-  // Against the one walk, TimeSegmentedBackwardGivesTheOneWalksGradients's bounds (bf16 outputs: 1e-2).
+  EXPECT_LT(test::rel_err(s.kernel.u.grad(), gs.du), 1e-6);
+  EXPECT_LT(test::rel_err(s.kernel.delta.grad(), gs.ddelta), 1e-6);
+  EXPECT_LT(test::rel_err(s.kernel.z.grad(), gs.dz), 1e-6);
+  EXPECT_LT(test::rel_err(s.kernel.B.grad(), gs.dB), 1e-2);  // atomic sums: up to the order of the adds
+  EXPECT_LT(test::rel_err(s.kernel.A.grad(), gs.dA), 1e-5);
   EXPECT_LT(test::rel_err(s.kernel.u.grad(), g1.du), 1e-2);
   EXPECT_LT(test::rel_err(s.kernel.delta.grad(), g1.ddelta), 1e-2);
   EXPECT_LT(test::rel_err(s.kernel.A.grad(), g1.dA), 1e-5);
-  // With the option scan_time_segments off the node walks L once: the one walk's du, dΔ and dz
-  // (plain stores, no atomics), bit for bit.
   ops::OpsOptions one_walk = ops::ops_options();
   one_walk.scan_time_segments = false;
   const ops::ScopedOpsOptions scoped(one_walk);
-  EXPECT_EQ(ops::cuda::backward_time_segments(eight, 8, 384, s.kernel.u.device()), 1);
+  EXPECT_EQ(ops::cuda::backward_time_segments(algorithm, c.b, c.e, s.kernel.u.device()), 1);
   ScanTriple off = scan_triple(v, at::kBFloat16, true);
   kernel_inputs_want_grad(off, /*mask=*/false);
   ops::selective_scan(off.kernel).backward(off.dout_lo);
@@ -820,52 +812,29 @@ TEST(ScanKernelModes, AutogradRunsTheEightLaneBackwardInTimeSegments) {
   EXPECT_TRUE(torch::equal(off.kernel.z.grad().to(at::kFloat), g1.dz.to(at::kFloat)));
 }
 
+// At B·E ≤ 4096 the autograd node runs the eight-lane backward in 8 time segments
+// (scan_backward_time_segments).
+TEST(ScanKernelModes, AutogradRunsTheEightLaneBackwardInTimeSegments) {
+  MCD_SKIP_IF_NO_CUDA();
+  ops::OpsOptions eight_lanes = ops::ops_options();
+  eight_lanes.scan_narrow_backward = ops::NarrowScanBackward::kEightLanes;  // (auto takes four lanes here)
+  const ops::ScopedOpsOptions eight_scope(eight_lanes);
+  const ScanAlgorithm eight = ScanAlgorithm::kStateSequentialEightLanes;
+  ASSERT_EQ(ops::cuda::scan_backward_time_segments(eight, 8, 384, 132), 8);
+  expect_autograd_runs_time_segments(ScanCase{8, 384, 300, 16, true, true, true, true, true, false}, eight, 8, 85);
+}
+
 // Where the dense-state backward's blocks fill under 3/4 of their one wave (130M at 25 % pruned: 8 × 1,152,
-// 288 blocks of 396 on 132 SMs) the autograd node runs it in time segments (dense_backward_time_segments):
-// the gradients of the direct call with as many segments (the same kernels: per-channel gradients to the
-// bit's neighbourhood, atomic sums up to their order) and within the time-segmented test's bounds of the
-// one walk's; with the option off, the one walk's du, dΔ and dz bit for bit. Skipped on a GPU whose SM
-// count gives this shape one segment.
+// 288 blocks of 396 on 132 SMs) the autograd node runs it in time segments (dense_backward_time_segments).
+// Skipped on a GPU whose SM count gives this shape one segment.
 TEST(ScanKernelModes, AutogradRunsTheDenseStateBackwardInTimeSegmentsWhereItsWaveIsPartFull) {
   MCD_SKIP_IF_NO_CUDA();
   const int sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
-  const ScanCase c{8, 1152, 300, 16, true, true, true, true, true, false};
   const ScanAlgorithm dense = ScanAlgorithm::kStateSequentialDense;
   const int64_t segments = ops::cuda::scan_backward_time_segments(dense, 8, 1152, sms);
   if (segments == 1) GTEST_SKIP() << "8 × 1152 walks once on " << sms << " SMs";
-  const ScanValues v = scan_values(c, 86);
-  ScanTriple s = scan_triple(v, at::kBFloat16, true);
-  kernel_inputs_want_grad(s, /*mask=*/false);
-  ASSERT_EQ(ops::cuda::scan_algorithm_for(s.kernel), dense);
-  ASSERT_EQ(ops::cuda::backward_time_segments(dense, 8, 1152, s.kernel.u.device()), segments);
-  const at::Tensor out = ops::selective_scan(s.kernel);
-  out.backward(s.dout_lo);
-  ScanTriple raw = scan_triple(v, at::kBFloat16, true);
-  const auto fwd = ops::cuda::selective_scan_cuda_forward(raw.kernel, dense, true, false);
-  ops::cuda::ScanBackwardOptions split;
-  split.time_segments = segments;
-  const auto gs = ops::cuda::selective_scan_cuda_backward(raw.kernel, dense, fwd.states, raw.dout_lo, split);
-  const auto g1 = ops::cuda::selective_scan_cuda_backward(raw.kernel, dense, fwd.states, raw.dout_lo, false);
-  EXPECT_TRUE(torch::equal(out, fwd.out));
-  EXPECT_LT(test::rel_err(s.kernel.u.grad(), gs.du), 1e-6);
-  EXPECT_LT(test::rel_err(s.kernel.delta.grad(), gs.ddelta), 1e-6);
-  EXPECT_LT(test::rel_err(s.kernel.z.grad(), gs.dz), 1e-6);
-  EXPECT_LT(test::rel_err(s.kernel.B.grad(), gs.dB), 1e-2);  // atomic sums: up to the order of the adds
-  EXPECT_LT(test::rel_err(s.kernel.A.grad(), gs.dA), 1e-5);
-  // Against the one walk, TimeSegmentedBackwardGivesTheOneWalksGradients's bounds (bf16 outputs: 1e-2).
-  EXPECT_LT(test::rel_err(s.kernel.u.grad(), g1.du), 1e-2);
-  EXPECT_LT(test::rel_err(s.kernel.delta.grad(), g1.ddelta), 1e-2);
-  EXPECT_LT(test::rel_err(s.kernel.A.grad(), g1.dA), 1e-5);
-  ops::OpsOptions one_walk = ops::ops_options();
-  one_walk.scan_time_segments = false;
-  const ops::ScopedOpsOptions scoped(one_walk);
-  EXPECT_EQ(ops::cuda::backward_time_segments(dense, 8, 1152, s.kernel.u.device()), 1);
-  ScanTriple off = scan_triple(v, at::kBFloat16, true);
-  kernel_inputs_want_grad(off, /*mask=*/false);
-  ops::selective_scan(off.kernel).backward(off.dout_lo);
-  EXPECT_TRUE(torch::equal(off.kernel.u.grad().to(at::kFloat), g1.du.to(at::kFloat)));
-  EXPECT_TRUE(torch::equal(off.kernel.delta.grad().to(at::kFloat), g1.ddelta.to(at::kFloat)));
-  EXPECT_TRUE(torch::equal(off.kernel.z.grad().to(at::kFloat), g1.dz.to(at::kFloat)));
+  expect_autograd_runs_time_segments(ScanCase{8, 1152, 300, 16, true, true, true, true, true, false}, dense, segments,
+                                     86);
 }
 
 // Under the ops option scan_narrow_backward four_lanes (and auto at B·E ≤ 4096) the node runs
