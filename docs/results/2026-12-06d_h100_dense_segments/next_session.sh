@@ -30,14 +30,7 @@ for round in 1 2 3; do for p in mamba-130m mamba-370m; do
   for q in 0 25 50 75; do [[ -d /tmp/m/$p-s$q ]] || $bin init --preset $p --sparsity 0.$q --out /tmp/m/$p-s$q > /dev/null; done
   timeout 65 $bin profile --model /tmp/m/$p-s0 --model /tmp/m/$p-s25 --model /tmp/m/$p-s50 --model /tmp/m/$p-s75 \
     --device cuda --prefill "" --decode-batch "" --train-batch 8x2048 --train-mode graph --iters 20 --out $R/tr-$p-$round.json > /dev/null 2>&1
-  echo "train $p round $round rc=$? ($(el) s)"
-  python3 - $R/tr-$p-$round.json <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-for c in d["cases"]:
-    p = [r["summary_ms"]["p50"] for r in c["results"]]
-    print(c["label"], " ".join("%.3f" % x for x in p), "| ratios", " ".join("%.4f" % (x / p[0]) for x in p[1:]), flush=True)
-PY
+  echo "train $p round $round rc=$? ($(el) s)"; python3 scripts/profile_ratios.py $R/tr-$p-$round.json
   pack
 done; done
 echo "done ($(el) s)"
