@@ -2,7 +2,7 @@
 # call repeated — the HF fixture unpacked for the GPU tests, the card and the tree recorded (source_hash.sh), a
 # build of BUILD_TARGETS (default: the CLI, the GPU tests and the two model/op benchmarks) — plus the timing
 # helpers. Data-carrying sessions use gpu_session_prelude.sh instead. Needs .gpu/gpt2 and .gpu/hf_fixture.tar.xz
-# (scripts/pack_gpu_carry.sh). Defines R (files that go back, packed by `pack` into $OUT/results.tgz), el (seconds
+# (scripts/pack_gpu_carry.sh). BUILD_ARGS: extra CMake arguments (e.g. -DMCD_BUILD_DEV=ON for the labs). Defines R (files that go back, packed by `pack` into $OUT/results.tgz), el (seconds
 # since the start), left (seconds to DEADLINE, default 540), BUILD_RC.
 export MCD_ASSETS_DIR=$PWD/.gpu/gpt2 MCD_SHARED_DIR=/tmp/shared
 t0=$(date +%s); el() { echo $(( $(date +%s) - t0 )); }
@@ -11,6 +11,6 @@ R=/tmp/res; mkdir -p $R; pack() { tar -czf $OUT/results.tgz -C $R . ; }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee $R/gpu.txt
 bash scripts/source_hash.sh | tee -a $R/gpu.txt
 mkdir -p /tmp/shared/fixtures && [[ -d /tmp/shared/fixtures/hf_mamba_tiny ]] || tar -xJf .gpu/hf_fixture.tar.xz -C /tmp/shared/fixtures
-MCD_BUILD_TARGETS="${BUILD_TARGETS:-mamba-codesign test_gpu bench_ops bench_model}" bash scripts/build_gpu.sh > /tmp/build.log 2>&1
+MCD_BUILD_TARGETS="${BUILD_TARGETS:-mamba-codesign test_gpu bench_ops bench_model}" bash scripts/build_gpu.sh ${BUILD_ARGS:-} > /tmp/build.log 2>&1
 BUILD_RC=$?
 echo "build rc=$BUILD_RC ($(el) s)"; grep -m3 -A8 " error" /tmp/build.log

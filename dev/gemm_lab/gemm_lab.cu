@@ -20,6 +20,9 @@
 // carveout probe (cuBLAS's product followed by an empty kernel that asks for 0, 100 or 200 KiB of
 // dynamic shared memory).
 // Built only with -DMCD_BUILD_DEV=ON; not part of the library or its tests.
+// Since the twenty-ninth session also the library's fused batch-1 in_proj kernel (add_norm_decode_linear: the
+// residual add + RMSNorm, the product, optionally the conv step; plain and as an overlapped launch) beside its plain
+// product, at M ≤ 8 (`--rows 1`): what the norm and the conv step add to the product's time.
 //   usage: gemm_lab [--check-only] [--reps N] [--rows 8,16,32,64]
 #include <cublasLt.h>
 #include <cublas_v2.h>
@@ -359,10 +362,16 @@ const Case kCases[] = {{"130M in_proj", 768, 3072},   {"130M x_proj", 1536, 80},
                        {"370M in_proj", 1024, 4096},  {"370M x_proj", 2048, 96},  {"370M out_proj", 2048, 1024},
                        {"130M LM head", 768, 50288}};
 
+// What a version computes: the product x·Wᵀ, or the library's fused batch-1 kernel's in_proj — the product of
+// the normed rows T(g ⊙ r·rstd(r)), r = residual + prev (g = 1, prev = 0 here, r = x widened), with (kNormConv) the
+// conv step on the first N/2 columns, which the check leaves out (tests/gpu's
+// GpuDecodeStep.ConvStepInInProjGivesTheSeparateKernelsBits covers them).
+enum VersionKind { kProduct, kNorm, kNormConv };
 struct Version {
   std::string name;
   bool (*fits)(int M, const Case& c);
   std::function<void(const bf16* x, const bf16* w, bf16* out, int M, const Case& c)> run;
+  VersionKind kind = kProduct;
 };
 
 template <int kWarps, int kNTile>
@@ -474,6 +483,70 @@ void run_decode_linear(const bf16* x, const bf16* w, bf16* out, int M, const Cas
   mcd::ops::cuda::decode_linear(p);
 }
 
+// The fused batch-1 kernel's other operands (twenty-ninth session: 8.1 / 10.8 µs per 130M / 370M in_proj in the
+// graph decode against 3.0 / 3.6 for out_proj's plain product; docs/PERF_NOTES.md): the residual rows (x widened,
+// written per case), prev (zeros), the norm weight (ones), the conv state, weights and bias, sized for the largest
+// case (K ≤ 1,024, N ≤ 4,096, M ≤ 64).
+constexpr int kFusedMaxK = 1024, kFusedMaxN = 4096, kFusedMaxRows = 64, kFusedConvWidth = 4;
+float *g_residual = nullptr, *g_residual_out = nullptr, *g_norm_weight = nullptr;
+bf16 *g_prev = nullptr, *g_conv_state = nullptr, *g_conv_weight = nullptr, *g_conv_bias = nullptr;
+
+bool fused_fits(int M, const Case& c) {
+  return M <= mcd::ops::cuda::kDecodeLinearMaxRows && c.K <= kFusedMaxK && c.N <= kFusedMaxN && c.N % 2 == 0 &&
+         c.N >= 2048 && int64_t(M) * c.K * 2 <= mcd::ops::cuda::kDecodeLinearMaxSmem;  // in_proj's shapes
+}
+// The library's add_norm_decode_linear as the model's batch-1 in_proj calls it (no overlap: the lab launches one
+// kernel after another of the same kind; kOverlap: the programmatic-dependent-launch form the decoder uses).
+template <bool kConv, bool kOverlap>
+void run_fused(const bf16*, const bf16* w, bf16* out, int M, const Case& c) {
+  mcd::ops::cuda::DecodeLinearParams p;
+  p.dtype = mcd::ops::cuda::DType::kBFloat16;
+  p.rows = M;
+  p.in_features = c.K;
+  p.out_features = c.N;
+  p.weight = w;
+  p.w_row_stride = c.K;
+  p.out = out;
+  p.vec = c.K % 8 == 0;
+  p.overlap = kOverlap;
+  p.stream = g_stream;
+  p.residual_in = g_residual;
+  p.prev = g_prev;
+  p.norm_weight = g_norm_weight;
+  p.norm_weight_fp32 = true;
+  p.eps = 1e-5f;
+  p.residual_out = g_residual_out;
+  if constexpr (kConv) {
+    p.conv = true;
+    p.conv_channels = c.N / 2;
+    p.conv_width = kFusedConvWidth;
+    p.conv_state = g_conv_state;
+    p.conv_state_s = {int64_t(c.N / 2) * (kFusedConvWidth - 1), kFusedConvWidth - 1, 1};
+    p.conv_weight = g_conv_weight;
+    p.conv_weight_row_stride = kFusedConvWidth;
+    p.conv_bias = g_conv_bias;
+    p.conv_silu = true;
+  }
+  mcd::ops::cuda::add_norm_decode_linear(p);
+}
+template <bool kOverlap>
+void run_decode_linear_overlapped(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
+  mcd::ops::cuda::DecodeLinearParams p;
+  p.dtype = mcd::ops::cuda::DType::kBFloat16;
+  p.rows = M;
+  p.in_features = c.K;
+  p.out_features = c.N;
+  p.x = x;
+  p.x_row_stride = c.K;
+  p.weight = w;
+  p.w_row_stride = c.K;
+  p.out = out;
+  p.vec = c.K % 8 == 0;
+  p.overlap = kOverlap;
+  p.stream = g_stream;
+  mcd::ops::cuda::decode_linear(p);
+}
+
 // Scratch of the split-K versions: fp32 partials (S × 64 × N) and one arrival counter per column tile
 // (zero between launches: the last block of a tile resets its own).
 float* g_partials = nullptr;
@@ -551,6 +624,11 @@ const std::vector<Version>& versions() {
       {"cuBLAS (GemmEx, fp32 compute)", [](int, const Case&) { return true; }, run_cublas},
       {"library decode_linear", [](int M, const Case&) { return M <= mcd::ops::cuda::kDecodeLinearMaxRows; },
        run_decode_linear},
+      {"library decode_linear, overlapped", [](int M, const Case&) { return M <= mcd::ops::cuda::kDecodeLinearMaxRows; },
+       run_decode_linear_overlapped<true>},
+      {"library fused norm + product", fused_fits, run_fused<false, false>, kNorm},
+      {"library fused norm + product + conv", fused_fits, run_fused<true, false>, kNormConv},
+      {"library fused norm + product + conv, overlapped", fused_fits, run_fused<true, true>, kNormConv},
       {"wmma 4 warps x 16 cols", wmma_fits<4, 16>, launch_wmma<4, 16>},
       {"wmma 8 warps x 16 cols", wmma_fits<8, 16>, launch_wmma<8, 16>},
       {"wmma 2 warps x 16 cols", wmma_fits<2, 16>, launch_wmma<2, 16>},
@@ -601,6 +679,26 @@ void run_case(const Case& c, int M, int reps, bool check_only) {
       for (int k = 0; k < c.K; ++k) s += double(fx[size_t(r) * c.K + k]) * double(fw[size_t(n) * c.K + k]);
       ref[size_t(r) * c.N + n] = s;
     }
+  // The fused versions' reference: the product of the normed rows, each element rounded to bf16 as the kernel's
+  // (its rstd in fp32 may flip a rounding: one bf16 ulp of an element, inside the check's 2^-8 of the largest output).
+  std::vector<double> ref_norm;
+  if (fused_fits(M, c)) {
+    ref_norm.assign(size_t(M) * c.N, 0.0);
+    std::vector<float> normed(size_t(M) * c.K);
+    for (int r = 0; r < M; ++r) {
+      double ss = 0.0;
+      for (int k = 0; k < c.K; ++k) ss += double(fx[size_t(r) * c.K + k]) * fx[size_t(r) * c.K + k];
+      const double rstd = 1.0 / std::sqrt(ss / c.K + 1e-5);
+      for (int k = 0; k < c.K; ++k) normed[size_t(r) * c.K + k] = bf16_round(float(fx[size_t(r) * c.K + k] * rstd));
+      for (int n = 0; n < c.N; ++n) {
+        double acc = 0.0;
+        for (int k = 0; k < c.K; ++k) acc += double(normed[size_t(r) * c.K + k]) * double(fw[size_t(n) * c.K + k]);
+        ref_norm[size_t(r) * c.N + n] = acc;
+      }
+    }
+    MCD_CUDA_CHECK(cudaMemcpy2D(g_residual, size_t(c.K) * sizeof(float), fx.data(), size_t(c.K) * sizeof(float),
+                                size_t(c.K) * sizeof(float), M, cudaMemcpyHostToDevice));
+  }
   bf16 *dx = nullptr, *dw = nullptr, *dout = nullptr;
   MCD_CUDA_CHECK(cudaMalloc(&dx, x_elems * sizeof(bf16) * sets));
   MCD_CUDA_CHECK(cudaMalloc(&dw, w_elems * sizeof(bf16) * sets));
@@ -623,10 +721,12 @@ void run_case(const Case& c, int M, int reps, bool check_only) {
     std::vector<bf16> hout(size_t(M) * c.N);
     MCD_CUDA_CHECK(cudaMemcpy(hout.data(), dout, hout.size() * sizeof(bf16), cudaMemcpyDeviceToHost));
     double err = 0.0, scale = 0.0;
+    const std::vector<double>& want = v.kind == kProduct ? ref : ref_norm;
     for (size_t i = 0; i < hout.size(); ++i) {
+      if (v.kind == kNormConv && int(i % c.N) < c.N / 2) continue;  // u, the conv step's output: see VersionKind
       const double o = __bfloat162float(hout[i]);
-      err = std::max(err, std::isfinite(o) ? std::fabs(o - ref[i]) : INFINITY);
-      scale = std::max(scale, std::fabs(ref[i]));
+      err = std::max(err, std::isfinite(o) ? std::fabs(o - want[i]) : INFINITY);
+      scale = std::max(scale, std::fabs(want[i]));
     }
     const double rel = err / std::max(scale, 1e-30);
     if (cublas_err < 0) cublas_err = rel;  // cuBLAS runs first
@@ -709,10 +809,33 @@ int main(int argc, char** argv) {
     MCD_CUDA_CHECK(cudaMalloc(&g_partials, kPartialFloats * sizeof(float)));
     MCD_CUDA_CHECK(cudaMalloc(&g_counters, kMaxTiles * sizeof(unsigned)));
     MCD_CUDA_CHECK(cudaMemset(g_counters, 0, kMaxTiles * sizeof(unsigned)));
+    {  // the fused versions' operands (run_fused): residual rows per case, the rest fixed
+      const size_t rows_k = size_t(kFusedMaxRows) * kFusedMaxK, channels = kFusedMaxN / 2;
+      MCD_CUDA_CHECK(cudaMalloc(&g_residual, rows_k * sizeof(float)));
+      MCD_CUDA_CHECK(cudaMalloc(&g_residual_out, rows_k * sizeof(float)));
+      MCD_CUDA_CHECK(cudaMalloc(&g_prev, rows_k * sizeof(bf16)));
+      MCD_CUDA_CHECK(cudaMemset(g_prev, 0, rows_k * sizeof(bf16)));
+      const std::vector<float> ones(kFusedMaxK, 1.f);
+      MCD_CUDA_CHECK(cudaMalloc(&g_norm_weight, kFusedMaxK * sizeof(float)));
+      MCD_CUDA_CHECK(cudaMemcpy(g_norm_weight, ones.data(), kFusedMaxK * sizeof(float), cudaMemcpyHostToDevice));
+      const size_t state = size_t(kFusedMaxRows) * channels * (kFusedConvWidth - 1);
+      std::vector<bf16> small(std::max(state, channels * kFusedConvWidth), __float2bfloat16(0.25f));
+      MCD_CUDA_CHECK(cudaMalloc(&g_conv_state, state * sizeof(bf16)));
+      MCD_CUDA_CHECK(cudaMemcpy(g_conv_state, small.data(), state * sizeof(bf16), cudaMemcpyHostToDevice));
+      MCD_CUDA_CHECK(cudaMalloc(&g_conv_weight, channels * kFusedConvWidth * sizeof(bf16)));
+      MCD_CUDA_CHECK(cudaMemcpy(g_conv_weight, small.data(), channels * kFusedConvWidth * sizeof(bf16),
+                                cudaMemcpyHostToDevice));
+      MCD_CUDA_CHECK(cudaMalloc(&g_conv_bias, channels * sizeof(bf16)));
+      MCD_CUDA_CHECK(cudaMemcpy(g_conv_bias, small.data(), channels * sizeof(bf16), cudaMemcpyHostToDevice));
+    }
     for (const Case& c : kCases)
       for (int M : rows) run_case(c, M, reps, check_only);
     LAB_CUBLAS(cublasLtDestroy(g_lt));
     LAB_CUBLAS(cublasDestroy(g_cublas));
+    for (void* ptr : {static_cast<void*>(g_residual), static_cast<void*>(g_residual_out), static_cast<void*>(g_prev),
+                      static_cast<void*>(g_norm_weight), static_cast<void*>(g_conv_state),
+                      static_cast<void*>(g_conv_weight), static_cast<void*>(g_conv_bias)})
+      MCD_CUDA_CHECK(cudaFree(ptr));
     MCD_CUDA_CHECK(cudaFree(g_counters));
     MCD_CUDA_CHECK(cudaFree(g_partials));
     MCD_CUDA_CHECK(cudaFree(g_workspace));
