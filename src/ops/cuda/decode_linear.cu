@@ -333,8 +333,20 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps) decode_linear_kernel(
                                       s_part);
 }
 
+// The one-row fused kernel's norm phase issues all of its loads before the first sum. Written in the
+// twenty-ninth session, not yet run on a GPU: there, the batch-1 in_proj kernel took 8.1 / 10.8 µs per 130M /
+// 370M layer (out_proj's plain product 3.0 / 3.6) with 7.9 of its 15.6 cycles per issued instruction waiting on
+// global loads (ncu), and its PTX consumed each kKeep step's loads (behind the bounds and token-id branches,
+// which the compiler does not hoist loads across) before issuing the next step's: 6 / 8 L2 round trips in a
+// row before the first barrier where one suffices. The same sums in the same order, so the same bits; false
+// gives the previous loop (for an A/B: edit, rebuild).
+constexpr bool kOneRowNormLoadsFirst = true;
+// Its loads in flight at once take registers (71 where the loop took 64, sm_90, bf16 with the conv step): 8 blocks
+// per SM keep 370M's 1,024 in_proj blocks in one wave on a 132-SM card (7 would not), so ptxas is held to 64.
+constexpr int kOneRowFusedBlocksPerSm = 8;
+
 template <typename T, bool kVec, typename TNorm, int kCols, int kRows, int kEpilogue>
-__global__ void __launch_bounds__(32 * kDecodeLinearWarps) add_norm_decode_linear_kernel(DecodeLinearParams p) {
+__global__ void __launch_bounds__(32 * kDecodeLinearWarps, kRows == 1 ? kOneRowFusedBlocksPerSm : 0) add_norm_decode_linear_kernel(DecodeLinearParams p) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* xs = reinterpret_cast<T*>(smem_raw);  // [rows][in]: the normed rows
   __shared__ float s_rstd[kDecodeLinearMaxRows];
@@ -374,7 +386,42 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps) add_norm_decode_linea
 #pragma unroll
   for (int r = 0; r < kRows; ++r) ss[r] = 0.f;
   float w_keep[kKeep], v_keep[kKeep];
-  if (keep) {
+  if (keep && kRows == 1 && kOneRowNormLoadsFirst) {
+    // Every load of the row first — its residual (or embedding) elements, prev's and the norm weight's — then
+    // the sums (see kOneRowNormLoadsFirst). Elements past the row read element 0 and are dropped.
+    const auto at = [&](int j) {
+      const int64_t k = threadIdx.x + int64_t(j) * blockDim.x;
+      return k < D ? k : int64_t(0);
+    };
+    float res[kKeep], pv[kKeep];
+    if (p.token_ids == nullptr) {
+#pragma unroll
+      for (int j = 0; j < kKeep; ++j) res[j] = p.residual_in[at(j)];
+    } else {  // residual_at's embedding row, its id read and checked once
+      const int64_t id = __ldg(p.token_ids);
+      if (id < 0 || id >= p.embedding_rows) __trap();
+      const T* emb = static_cast<const T*>(p.embedding) + id * p.embedding_row_stride;
+#pragma unroll
+      for (int j = 0; j < kKeep; ++j) res[j] = to_float(emb[at(j)]);
+    }
+    if (prev != nullptr) {
+#pragma unroll
+      for (int j = 0; j < kKeep; ++j) pv[j] = to_float(prev[at(j)]);
+    } else {
+#pragma unroll
+      for (int j = 0; j < kKeep; ++j) pv[j] = 0.f;
+    }
+#pragma unroll
+    for (int j = 0; j < kKeep; ++j) w_keep[j] = to_float(nw[at(j)]);
+#pragma unroll
+    for (int j = 0; j < kKeep; ++j) {
+      if (threadIdx.x + int64_t(j) * blockDim.x < D) {
+        const float v = res[j] + pv[j];  // row_value's sum
+        v_keep[j] = v;
+        ss[0] = fmaf(v, v, ss[0]);
+      }
+    }
+  } else if (keep) {
 #pragma unroll
     for (int j = 0; j < kKeep; ++j) {
       const int64_t k = threadIdx.x + int64_t(j) * blockDim.x;
