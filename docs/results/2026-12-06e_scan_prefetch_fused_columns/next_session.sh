@@ -1,17 +1,14 @@
 # Thirtieth session (or later), call A — copy to .gpu/ (scripts/pack_gpu_carry.sh recreates the carried assets),
 # run with carry [".gpu"]:  DEADLINE=560 bash .gpu/next_session.sh ; then at once, on the warm machine, call B
-# (next_session_b.sh: the side by side with mamba-ssm, whose extensions this call starts building beside).
+# (next_session_b.sh: the side by side with mamba-ssm, whose extensions this call starts building beside), then C.
 # 1. The twenty-ninth session's unrun library change: the batch-1 fused norm + in_proj kernel issues all of its
 #    norm-phase loads before the first sum (kOneRowNormLoadsFirst in ops/cuda/decode_linear.cu; its PTX had
 #    consumed each of the 6 / 8 steps' L2 loads before issuing the next). The whole GPU suite first.
 # 2. The A/B: batch-1 graph decode per token (130M, 370M) and each kernel's own time with the overlapped launches
-#    off (trace), for: as committed; with kOneRowSlicePairs (out_proj / x_proj load two slices before summing,
-#    written off); the previous loop (both false); as committed again — constants edited, CLI rebuilt on the
-#    machine. Prediction: the fused kernel 8.1 → ~5.5 µs (130M) and 10.8 → ~7.5 µs (370M) on an H100; per token
-#    ~0.35 → ~0.31 ms and ~0.85 → ~0.72 ms; slice pairs ~0.5 µs off each plain product if ptxas did not already
-#    hoist the second slice's loads. Keep a constant only where it wins in both rounds.
-# 3. dev/gemm_lab --rows 1: the fused kernel's new lab versions (norm / norm + conv, plain / overlapped) beside the
-#    plain product.
+#    off (trace): as committed, the previous loop (kOneRowNormLoadsFirst false), as committed again — the constant
+#    edited, the CLI rebuilt on the machine. Prediction: the fused kernel 8.1 → ~5.5 µs (130M) and 10.8 → ~7.5 µs
+#    (370M) on an H100; per token ~0.35 → ~0.31 ms and ~0.85 → ~0.72 ms. Keep it only if it wins in both rounds.
+# Call C (next_session_c.sh) A/Bs kOneRowSlicePairs and runs dev/gemm_lab --rows 1 (built here).
 set -u
 [[ -e /tmp/mext.finished || -d /tmp/mext ]] || (setsid nohup nice -n 19 bash .gpu/ext/build_ext.sh /tmp/mext > /tmp/mext.out 2>&1 &)
 BUILD_ARGS=-DMCD_BUILD_DEV=ON BUILD_TARGETS="mamba-codesign test_gpu bench_ops gemm_lab" source scripts/gpu_perf_prelude.sh
@@ -39,12 +36,7 @@ setc() {  # NAME VALUE...: set decode_linear.cu's constants, rebuild the CLI
   while (( $# >= 2 )); do sed -i "s/^constexpr bool $1 = [a-z]*;/constexpr bool $1 = $2;/" src/ops/cuda/decode_linear.cu; shift 2; done
   cmake --build build-gpu --target mamba-codesign -j16 > /tmp/rb.log 2>&1; echo "rebuild rc=$? ($(el) s)"; }
 measure first-a; pack   # as committed: kOneRowNormLoadsFirst true, kOneRowSlicePairs false
-(( $(left) > 150 )) && { setc kOneRowSlicePairs true; measure first-pairs; pack; }  # (adopting it needs the GPU suite run with it on)
-(( $(left) > 150 )) && { setc kOneRowNormLoadsFirst false kOneRowSlicePairs false; measure loop; pack; }
+(( $(left) > 150 )) && { setc kOneRowNormLoadsFirst false; measure loop; pack; }
 (( $(left) > 150 )) && { setc kOneRowNormLoadsFirst true; measure first-b; pack; }
-setc kOneRowNormLoadsFirst true kOneRowSlicePairs false > /dev/null
-if (( $(left) > 60 )); then
-  timeout $(( $(left) - 15 )) build-gpu/dev/gemm_lab --rows 1 --reps 200 > $R/gemm_lab_rows1.txt 2>&1
-  echo "gemm_lab rc=$? ($(el) s)"; grep -E "FAIL|in_proj.*(library|cuBLAS \\(Gemm)" $R/gemm_lab_rows1.txt | head -30
-fi
+grep -q "^constexpr bool kOneRowNormLoadsFirst = true;" src/ops/cuda/decode_linear.cu || setc kOneRowNormLoadsFirst true
 pack; cat /tmp/mext/status.txt 2>/dev/null; echo "done ($(el) s)"

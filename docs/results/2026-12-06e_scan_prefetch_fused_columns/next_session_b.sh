@@ -6,6 +6,9 @@ set -u
 t0=$(date +%s); el() { echo $(( $(date +%s) - t0 )); }
 export MCD_ASSETS_DIR=$PWD/.gpu/gpt2 MCD_SHARED_DIR=/tmp/shared PYTHONPATH=/tmp/mext/mamba:/tmp/mext/causal-conv1d
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; bash scripts/source_hash.sh
+sed -i "s/^constexpr bool kOneRowNormLoadsFirst = [a-z]*;/constexpr bool kOneRowNormLoadsFirst = true;/" \
+  src/ops/cuda/decode_linear.cu  # as committed, whatever call A left
+cmake --build build-gpu --target mamba-codesign -j16 > /tmp/rb.log 2>&1; echo "CLI up to date rc=$? ($(el) s)"
 MCD_WAIT_FOR=/tmp/mext.finished PARTS=infer timeout $(( ${DEADLINE:-560} - 20 )) bash scripts/vs_mamba_ssm.sh /tmp/vs > /tmp/vs.log 2>&1
 echo "side by side rc=$? ($(el) s)"; tail -5 /tmp/vs.log; cat /tmp/vs/summary.md 2>/dev/null | head -60
 tar -czf $OUT/vs.tgz -C /tmp vs; echo "done ($(el) s)"
