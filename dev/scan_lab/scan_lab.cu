@@ -37,7 +37,6 @@ using scan_lab::block_forward_versions_a;
 using scan_lab::block_forward_versions_b;
 using scan_lab::block_forward_versions_c;
 using scan_lab::block_forward_versions_d;
-using scan_lab::block_forward_versions_e;
 
 namespace {
 
@@ -304,8 +303,8 @@ std::vector<Version> versions() {
       seq_version<SeqQuadNarrow, kSeqSub, SeqBwdPlan<SeqBwdOneWaveDenseNarrow>>("58 as 12, 16-channel blocks"),
   };
   for (auto part : {block_forward_versions_a, block_forward_versions_b, block_forward_versions_c,
-                    block_forward_versions_d, block_forward_versions_e})
-    for (Version& v : part()) out.push_back(std::move(v));  // block_versions_{a,b,c,d,e}.cu
+                    block_forward_versions_d})
+    for (Version& v : part()) out.push_back(std::move(v));  // block_versions_{a,b,c,d}.cu
   return out;
 }
 

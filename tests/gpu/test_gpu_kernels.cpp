@@ -370,9 +370,8 @@ TEST(ScanKernelModes, BlockForwardReadsPaddedRowsWithVectors) {
 // eight-channel blocks of 16 steps per thread at B·E = 2,000 (four-channel ones: 500 blocks, beyond
 // a 132-SM card's 396; eight-channel: 250, within its 264) and, for B·E = 4000 (1,000 four-channel
 // blocks: 334 SMs; 500 eight-channel: 250), the eight-channel configuration of 8 steps per thread.
-// B·E = 2,000 runs twice: L = 130 (one 512-step chunk) and 1,100 (three, the last partial), where the
-// eight-channel blocks' rows loaded ahead of the state loop (BlockFwdTraits::kPrefetch) must be the
-// next chunk's.
+// B·E = 2,000 runs twice: L = 130 (one 512-step chunk) and 1,100 (three, the last partial: the
+// eight-channel blocks carry their states and reuse their staged B / C buffers across chunks).
 TEST(ScanKernelModes, BlockForwardWithinAndBeyondOneWaveMatchesTheTimeParallelForward) {
   MCD_SKIP_IF_NO_CUDA();
   for (const ScanCase& c : {ScanCase{2, 32, 130, 16, true, true, true, true, true, false},

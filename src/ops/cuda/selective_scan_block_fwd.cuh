@@ -41,28 +41,16 @@ namespace mcd::ops::cuda {
 // ncu put 11 % of version 37's warp samples on instruction-cache misses (tenth session). The staged
 // configurations below that fit one wave roll it (lab versions 59 and 65); the others unroll (their PTX
 // is the same as before this option existed: the rolled bound folds away).
-// kPrefetch (vector layouts; the element-load kernel ignores it): when a thread's u, δ and z rows are
-// loaded. 0: u and δ at the chunk's start, z after the state loop (two exposed global-load latencies
-// per chunk); 1: z with u and δ (one); 2: the next chunk's u, δ and z issued at this chunk's start into
-// registers (none but the first chunk's), 3 × kItems / 8 registers more in bf16. Lab versions 68–72
-// (twenty-ninth session, H100): within ±2 % of 0 at every width, so every library configuration keeps 0
-// (ncu: the staged kernel stalls little on global loads; it is near its issue limit).
 template <int kWarps_, int kItems_, int kChannels_, int kStates_ = 1, bool kRecompute_ = false, bool kStageBC_ = false,
-          bool kRollStates_ = false, int kPrefetch_ = 0>
+          bool kRollStates_ = false>
 struct BlockFwdTraits {
   static constexpr int kWarps = kWarps_, kItems = kItems_, kChannels = kChannels_;
   static constexpr int kStates = kStates_;
   static constexpr bool kRecompute = kRecompute_, kStageBC = kStageBC_, kRollStates = kRollStates_;
-  static constexpr int kPrefetch = kPrefetch_;
-  static_assert(kPrefetch_ >= 0 && kPrefetch_ <= 2, "prefetch: 0, 1 or 2");
   static_assert(kScanBlockMaxState % kStates_ == 0, "states in whole groups");
   static constexpr int kChannelThreads = kWarps * 32;
   static constexpr int kThreads = kChannelThreads * kChannels;
   static constexpr int kChunk = kChannelThreads * kItems;  // steps per channel per chunk
-  // __launch_bounds__'s blocks per SM (0: unstated, ptxas's own choice, what every configuration had
-  // before kPrefetch). 256-thread blocks prefetching ask for two: left alone ptxas gives them 172
-  // registers, one block per SM (sm_90, bf16: 128 registers and a 36-byte spill with two).
-  static constexpr int kMinBlocks = kThreads >= 256 && kPrefetch == 2 ? 2 : 0;
   // Shared memory of the staged kernel for T: two buffers of B and C, kScanBlockMaxState rows each.
   template <typename T>
   static constexpr size_t stage_bytes() { return kStageBC ? 2 * 2 * kScanBlockMaxState * kChunk * sizeof(T) : 0; }
@@ -275,19 +263,10 @@ __device__ __forceinline__ void stage_bc_chunk(T* dst, const T* B_g, const T* C_
   }
 }
 
-// A thread's kItems of u, δ and (kHasZ) z from step t_safe of their rows, avail of them inside.
-template <bool kHasZ, class Row, typename T>
-__device__ __forceinline__ void load_item_rows(const SelectiveScanParams& p, const T* u_g, const T* dt_g, const T* z_g,
-                                               int64_t t_safe, int avail, Row& uu, Row& dd, Row& zz) {
-  uu.load(u_g + t_safe * p.u_s.time, p.u_s.time, avail);
-  dd.load(dt_g + t_safe * p.delta_s.time, p.delta_s.time, avail);
-  if constexpr (kHasZ) zz.load(z_g + t_safe * p.z_s.time, p.z_s.time, avail);
-}
-
 // kSaveStates: also store p.states (a separate instantiation, so the inference kernels keep their
 // registers: the state pointer cost the element-load kernel a 52-byte spill).
 template <class Tr, typename T, class Flags, bool kVec, bool kSaveStates = false>
-__global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) selective_scan_block_fwd_kernel(SelectiveScanParams p) {
+__global__ void __launch_bounds__(Tr::kThreads) selective_scan_block_fwd_kernel(SelectiveScanParams p) {
   constexpr bool kHasZ = Flags::kHasZ, kSoftplus = Flags::kSoftplus;
   constexpr int kItems = Tr::kItems, kWarps = Tr::kWarps, kCh = Tr::kChannels;
   using Row = RowItems<T, kItems, kVec>;
@@ -325,29 +304,6 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) selective_scan_b
     cp_async_commit();
   }
 
-  // Where this thread's items of the chunk starting at t0 lie: its first step (clamped to 0 past the
-  // end, so every formed address stays inside the tensors), how many are inside the sequence (B and C,
-  // any channel) and how many it owns (0 past the last channel).
-  struct ItemSpan {
-    int64_t tt, t_safe;
-    int avail_bc, avail;
-  };
-  auto span_at = [&](int64_t t0) {
-    ItemSpan s;
-    s.tt = t0 + int64_t(tid) * kItems;
-    const int64_t left = p.len - s.tt;
-    s.avail_bc = left <= 0 ? 0 : left >= kItems ? kItems : static_cast<int>(left);
-    s.avail = e_ok ? s.avail_bc : 0;
-    s.t_safe = s.avail_bc > 0 ? s.tt : 0;
-    return s;
-  };
-  constexpr int kPrefetch = kVec ? Tr::kPrefetch : 0;
-  Row u_next, d_next, z_next;  // kPrefetch 2: the next chunk's rows, in flight during this chunk
-  if constexpr (kPrefetch == 2) {
-    const ItemSpan s0 = span_at(0);
-    load_item_rows<kHasZ>(p, u_g, dt_g, z_g, s0.t_safe, s0.avail, u_next, d_next, z_next);
-  }
-
   for (int64_t t0 = 0, chunk = 0; t0 < p.len; t0 += Tr::kChunk, ++chunk) {
     if constexpr (kStaged) {
       __syncthreads();  // every channel is done with the previous chunk, whose buffer the next chunk takes
@@ -357,30 +313,27 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) selective_scan_b
       cp_async_wait_group<1>();  // this chunk's copies, issued one chunk ago
       __syncthreads();           // every thread's copies visible
     }
-    const ItemSpan sp = span_at(t0);
-    const int64_t tt = sp.tt, t_safe = sp.t_safe;
-    const int avail_bc = sp.avail_bc, avail = sp.avail;
-    Row uu, dd, zz;
-    if constexpr (kPrefetch == 2) {
-      uu = u_next, dd = d_next, zz = z_next;
-      if (t0 + Tr::kChunk < p.len) {
-        const ItemSpan sn = span_at(t0 + Tr::kChunk);
-        load_item_rows<kHasZ>(p, u_g, dt_g, z_g, sn.t_safe, sn.avail, u_next, d_next, z_next);
-      }
-    } else {  // 1: z too; 0: z after the state loop
-      load_item_rows<kHasZ && kPrefetch == 1>(p, u_g, dt_g, z_g, t_safe, avail, uu, dd, zz);
-    }
+    const int64_t tt = t0 + int64_t(tid) * kItems;  // this thread's first step
+    const int64_t left = p.len - tt;
+    const int avail_bc = left <= 0 ? 0 : left >= kItems ? kItems : static_cast<int>(left);  // B and C: any channel
+    const int avail = e_ok ? avail_bc : 0;
+    const int64_t t_safe = avail_bc > 0 ? tt : 0;
     float dt[kItems], dtu[kItems], y[kItems];
     float dt_sum = 0.f;  // this thread's Σ Δ: its items' decay for state n is exp2(A2_n · Σ Δ)
+    {
+      Row uu, dd;
+      uu.load(u_g + t_safe * p.u_s.time, p.u_s.time, avail);
+      dd.load(dt_g + t_safe * p.delta_s.time, p.delta_s.time, avail);
 #pragma unroll
-    for (int i = 0; i < kItems; ++i) {
-      float x = dd[i] + bias;
-      if constexpr (kSoftplus) x = softplus_f(x);
-      dt[i] = i < avail ? x : 0.f;  // Δ = 0 past the end: the state passes unchanged
-      dt_sum += dt[i];
-      const float um = uu[i] * m;
-      dtu[i] = dt[i] * um;
-      y[i] = D * um;
+      for (int i = 0; i < kItems; ++i) {
+        float x = dd[i] + bias;
+        if constexpr (kSoftplus) x = softplus_f(x);
+        dt[i] = i < avail ? x : 0.f;  // Δ = 0 past the end: the state passes unchanged
+        dt_sum += dt[i];
+        const float um = uu[i] * m;
+        dtu[i] = dt[i] * um;
+        y[i] = D * um;
+      }
     }
     const T* Bp = B_g + t_safe * p.B_s.time;
     const T* Cp = C_g + t_safe * p.C_s.time;
@@ -397,7 +350,8 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) selective_scan_b
     scan_state_groups<Tr, T, kVec>(N, Bp, Cp, p.B_s, p.C_s, avail_bc, s_A2[c], s_map, c, warp, lane, phase, dt, dtu,
                                    dt_sum, y, hc_lane, st);
     if constexpr (kHasZ) {
-      if constexpr (kPrefetch == 0) zz.load(z_g + t_safe * p.z_s.time, p.z_s.time, avail);
+      Row zz;
+      zz.load(z_g + t_safe * p.z_s.time, p.z_s.time, avail);
 #pragma unroll
       for (int i = 0; i < kItems; ++i) y[i] *= zz[i] * sigmoid_f(zz[i]);
     }
