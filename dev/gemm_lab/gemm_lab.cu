@@ -466,20 +466,31 @@ struct LtPlan {
   }
 };
 
-// The library's few-row kernel (ops/cuda/decode_linear.cu).
-void run_decode_linear(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
+// The library's few-row product of W (N × K) into out for M rows, its operands as the decoder passes them
+// (overlap: the programmatic-dependent-launch form the decoder uses; the lab's default launches plainly).
+mcd::ops::cuda::DecodeLinearParams product_params(const bf16* w, bf16* out, int M, const Case& c, bool overlap) {
   mcd::ops::cuda::DecodeLinearParams p;
   p.dtype = mcd::ops::cuda::DType::kBFloat16;
   p.rows = M;
   p.in_features = c.K;
   p.out_features = c.N;
-  p.x = x;
-  p.x_row_stride = c.K;
   p.weight = w;
   p.w_row_stride = c.K;
   p.out = out;
   p.vec = c.K % 8 == 0;
+  p.overlap = overlap;
   p.stream = g_stream;
+  return p;
+}
+
+bool few_rows_fit(int M, const Case&) { return M <= mcd::ops::cuda::kDecodeLinearMaxRows; }
+
+// The library's few-row kernel (ops/cuda/decode_linear.cu).
+template <bool kOverlap>
+void run_decode_linear(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
+  mcd::ops::cuda::DecodeLinearParams p = product_params(w, out, M, c, kOverlap);
+  p.x = x;
+  p.x_row_stride = c.K;
   mcd::ops::cuda::decode_linear(p);
 }
 
@@ -492,24 +503,14 @@ float *g_residual = nullptr, *g_residual_out = nullptr, *g_norm_weight = nullptr
 bf16 *g_prev = nullptr, *g_conv_state = nullptr, *g_conv_weight = nullptr, *g_conv_bias = nullptr;
 
 bool fused_fits(int M, const Case& c) {
-  return M <= mcd::ops::cuda::kDecodeLinearMaxRows && c.K <= kFusedMaxK && c.N <= kFusedMaxN && c.N % 2 == 0 &&
+  return few_rows_fit(M, c) && c.K <= kFusedMaxK && c.N <= kFusedMaxN && c.N % 2 == 0 &&
          c.N >= 2048 && int64_t(M) * c.K * 2 <= mcd::ops::cuda::kDecodeLinearMaxSmem;  // in_proj's shapes
 }
 // The library's add_norm_decode_linear as the model's batch-1 in_proj calls it (no overlap: the lab launches one
 // kernel after another of the same kind; kOverlap: the programmatic-dependent-launch form the decoder uses).
 template <bool kConv, bool kOverlap>
 void run_fused(const bf16*, const bf16* w, bf16* out, int M, const Case& c) {
-  mcd::ops::cuda::DecodeLinearParams p;
-  p.dtype = mcd::ops::cuda::DType::kBFloat16;
-  p.rows = M;
-  p.in_features = c.K;
-  p.out_features = c.N;
-  p.weight = w;
-  p.w_row_stride = c.K;
-  p.out = out;
-  p.vec = c.K % 8 == 0;
-  p.overlap = kOverlap;
-  p.stream = g_stream;
+  mcd::ops::cuda::DecodeLinearParams p = product_params(w, out, M, c, kOverlap);
   p.residual_in = g_residual;
   p.prev = g_prev;
   p.norm_weight = g_norm_weight;
@@ -528,23 +529,6 @@ void run_fused(const bf16*, const bf16* w, bf16* out, int M, const Case& c) {
     p.conv_silu = true;
   }
   mcd::ops::cuda::add_norm_decode_linear(p);
-}
-template <bool kOverlap>
-void run_decode_linear_overlapped(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
-  mcd::ops::cuda::DecodeLinearParams p;
-  p.dtype = mcd::ops::cuda::DType::kBFloat16;
-  p.rows = M;
-  p.in_features = c.K;
-  p.out_features = c.N;
-  p.x = x;
-  p.x_row_stride = c.K;
-  p.weight = w;
-  p.w_row_stride = c.K;
-  p.out = out;
-  p.vec = c.K % 8 == 0;
-  p.overlap = kOverlap;
-  p.stream = g_stream;
-  mcd::ops::cuda::decode_linear(p);
 }
 
 // Scratch of the split-K versions: fp32 partials (S × 64 × N) and one arrival counter per column tile
@@ -622,10 +606,8 @@ void run_cublas_then_empty(const bf16* x, const bf16* w, bf16* out, int M, const
 const std::vector<Version>& versions() {
   static const std::vector<Version> v = {
       {"cuBLAS (GemmEx, fp32 compute)", [](int, const Case&) { return true; }, run_cublas},
-      {"library decode_linear", [](int M, const Case&) { return M <= mcd::ops::cuda::kDecodeLinearMaxRows; },
-       run_decode_linear},
-      {"library decode_linear, overlapped", [](int M, const Case&) { return M <= mcd::ops::cuda::kDecodeLinearMaxRows; },
-       run_decode_linear_overlapped<true>},
+      {"library decode_linear", few_rows_fit, run_decode_linear<false>},
+      {"library decode_linear, overlapped", few_rows_fit, run_decode_linear<true>},
       {"library fused norm + product", fused_fits, run_fused<false, false>, kNorm},
       {"library fused norm + product + conv", fused_fits, run_fused<true, false>, kNormConv},
       {"library fused norm + product + conv, overlapped", fused_fits, run_fused<true, true>, kNormConv},

@@ -313,14 +313,20 @@ __global__ void __launch_bounds__(kWidenArgmaxThreads) widen_argmax_kernel(Widen
   finish_argmax_rows<false>(p.argmax_workspace, p.rows, p.argmax_out, static_cast<unsigned long long>(gridDim.x) * gridDim.y);
 }
 
-// The residual stream's element (r, k) entering the fused norm: residual_in's, or the first layer's
-// token embedding widened (an id outside the table traps, as an index kernel's assertion would).
+// The first layer's residual row r: its token's embedding row (an id outside the table traps, as an index
+// kernel's assertion would).
+template <typename T>
+__device__ __forceinline__ const T* embedding_row(const DecodeLinearParams& p, int64_t r) {
+  const int64_t id = __ldg(p.token_ids + r * p.token_ids_stride);
+  if (id < 0 || id >= p.embedding_rows) __trap();
+  return static_cast<const T*>(p.embedding) + id * p.embedding_row_stride;
+}
+// The residual stream's element (r, k) entering the fused norm: residual_in's, or the first layer's token
+// embedding widened.
 template <typename T>
 __device__ __forceinline__ float residual_at(const DecodeLinearParams& p, int64_t r, int64_t k) {
   if (p.token_ids == nullptr) return p.residual_in[r * p.in_features + k];
-  const int64_t id = __ldg(p.token_ids + r * p.token_ids_stride);
-  if (id < 0 || id >= p.embedding_rows) __trap();
-  return to_float(static_cast<const T*>(p.embedding)[id * p.embedding_row_stride + k]);
+  return to_float(embedding_row<T>(p, r)[k]);
 }
 
 // The conv inputs (conv_step.cuh) of this thread's epilogue item in block_columns — item threadIdx.x,
@@ -434,22 +440,16 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps, kRows == 1 ? kOneRowF
     if (p.token_ids == nullptr) {
 #pragma unroll
       for (int j = 0; j < kKeep; ++j) res[j] = p.residual_in[at(j)];
-    } else {  // residual_at's embedding row, its id read and checked once
-      const int64_t id = __ldg(p.token_ids);
-      if (id < 0 || id >= p.embedding_rows) __trap();
-      const T* emb = static_cast<const T*>(p.embedding) + id * p.embedding_row_stride;
+    } else {
+      const T* emb = embedding_row<T>(p, 0);  // (its id read and checked once, not per element)
 #pragma unroll
       for (int j = 0; j < kKeep; ++j) res[j] = to_float(emb[at(j)]);
     }
-    if (prev != nullptr) {
 #pragma unroll
-      for (int j = 0; j < kKeep; ++j) pv[j] = to_float(prev[at(j)]);
-    } else {
-#pragma unroll
-      for (int j = 0; j < kKeep; ++j) pv[j] = 0.f;
+    for (int j = 0; j < kKeep; ++j) {
+      pv[j] = prev != nullptr ? to_float(prev[at(j)]) : 0.f;
+      w_keep[j] = to_float(nw[at(j)]);
     }
-#pragma unroll
-    for (int j = 0; j < kKeep; ++j) w_keep[j] = to_float(nw[at(j)]);
 #pragma unroll
     for (int j = 0; j < kKeep; ++j) {
       if (threadIdx.x + int64_t(j) * blockDim.x < D) {
