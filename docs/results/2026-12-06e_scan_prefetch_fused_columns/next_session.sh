@@ -1,4 +1,4 @@
-# Thirtieth session (or later), call A — copy to .gpu/ (scripts/pack_gpu_carry.sh recreates the carried assets),
+# Thirtieth session (or later), call A — copy to .gpu/ with b1_decode_ab.sh (scripts/pack_gpu_carry.sh recreates the carried assets),
 # run with carry [".gpu"]:  DEADLINE=560 bash .gpu/next_session.sh ; then at once, on the warm machine, call B
 # (next_session_b.sh: the side by side with mamba-ssm, whose extensions this call starts building beside), then C.
 # 1. The twenty-ninth session's unrun library change: the batch-1 fused norm + in_proj kernel issues all of its
@@ -17,24 +17,7 @@ echo "whole test_gpu rc=$? ($(el) s)"; grep -E "^\[  (PASSED|FAILED|SKIPPED) |FA
 grep -B2 -A12 "Failure" /tmp/t.log | head -40
 grep -E "^\[ +(OK|PASSED|FAILED|SKIPPED) |^\[==========\]" /tmp/t.log > $R/test_gpu_summary.txt; pack
 bin=build-gpu/mamba-codesign
-for p in mamba-130m mamba-370m; do [[ -d /tmp/$p ]] || $bin init --preset $p --out /tmp/$p > /dev/null; done
-measure() {  # tag
-  for p in mamba-130m mamba-370m; do
-    timeout 60 $bin profile --model /tmp/$p --device cuda --prefill "" --decode-batch 1 --decode-mode graph \
-      --decode-steps 64 --iters 30 --out $R/b1-$p-$1.json > /tmp/d.log 2>&1
-    echo "$1 $p rc=$? ($(el) s) $(python3 -c "
-import json
-d = json.load(open('$R/b1-$p-$1.json'))
-print(' '.join('%.4f ms per token' % (c['results'][0]['summary_ms']['p50'] / 64) for c in d['cases']))")"
-    timeout 60 $bin --decode-overlap off profile --model /tmp/$p --device cuda --prefill "" --decode-batch 1 \
-      --decode-mode graph --decode-steps 16 --iters 10 --trace $R/tr-$p-$1.json --out /tmp/tr.json > /dev/null 2>&1
-    python3 scripts/trace_kernels.py $R/tr-$p-$1*.decode*.json > $R/tr-$p-$1-kernels.txt 2>&1
-    grep -E "add_norm|decode_linear|scan_step" $R/tr-$p-$1-kernels.txt; rm -f $R/tr-$p-$1*.decode*.json
-  done
-}
-setc() {  # NAME VALUE...: set decode_linear.cu's constants, rebuild the CLI
-  while (( $# >= 2 )); do sed -i "s/^constexpr bool $1 = [a-z]*;/constexpr bool $1 = $2;/" src/ops/cuda/decode_linear.cu; shift 2; done
-  cmake --build build-gpu --target mamba-codesign -j16 > /tmp/rb.log 2>&1; echo "rebuild rc=$? ($(el) s)"; }
+source "$(dirname "$0")/b1_decode_ab.sh"  # measure, setc
 measure first-a; pack   # as committed: kOneRowNormLoadsFirst true, kOneRowSlicePairs false
 (( $(left) > 150 )) && { setc kOneRowNormLoadsFirst false; measure loop; pack; }
 (( $(left) > 150 )) && { setc kOneRowNormLoadsFirst true; measure first-b; pack; }

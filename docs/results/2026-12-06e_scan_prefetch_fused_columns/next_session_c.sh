@@ -11,24 +11,7 @@ R=/tmp/resC; mkdir -p $R; pack() { tar -czf $OUT/resultsC.tgz -C $R . ; }
 export MCD_ASSETS_DIR=$PWD/.gpu/gpt2 MCD_SHARED_DIR=/tmp/shared
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee $R/gpu.txt; bash scripts/source_hash.sh | tee -a $R/gpu.txt
 bin=build-gpu/mamba-codesign
-for p in mamba-130m mamba-370m; do [[ -d /tmp/$p ]] || $bin init --preset $p --out /tmp/$p > /dev/null; done
-measure() {  # tag
-  for p in mamba-130m mamba-370m; do
-    timeout 60 $bin profile --model /tmp/$p --device cuda --prefill "" --decode-batch 1 --decode-mode graph \
-      --decode-steps 64 --iters 30 --out $R/b1-$p-$1.json > /tmp/d.log 2>&1
-    echo "$1 $p rc=$? ($(el) s) $(python3 -c "
-import json
-d = json.load(open('$R/b1-$p-$1.json'))
-print(' '.join('%.4f ms per token' % (c['results'][0]['summary_ms']['p50'] / 64) for c in d['cases']))")"
-    timeout 60 $bin --decode-overlap off profile --model /tmp/$p --device cuda --prefill "" --decode-batch 1 \
-      --decode-mode graph --decode-steps 16 --iters 10 --trace $R/tr-$p-$1.json --out /tmp/tr.json > /dev/null 2>&1
-    python3 scripts/trace_kernels.py $R/tr-$p-$1*.decode*.json > $R/tr-$p-$1-kernels.txt 2>&1
-    grep -E "add_norm|decode_linear|scan_step" $R/tr-$p-$1-kernels.txt; rm -f $R/tr-$p-$1*.decode*.json
-  done
-}
-setc() {  # NAME VALUE: set decode_linear.cu's constant, rebuild the CLI
-  sed -i "s/^constexpr bool $1 = [a-z]*;/constexpr bool $1 = $2;/" src/ops/cuda/decode_linear.cu
-  cmake --build build-gpu --target mamba-codesign -j16 > /tmp/rb.log 2>&1; echo "rebuild $1=$2 rc=$? ($(el) s)"; }
+source "$(dirname "$0")/b1_decode_ab.sh"  # measure, setc
 measure off-a; pack
 (( $(left) > 150 )) && { setc kOneRowSlicePairs true; measure pairs-a; pack; }
 (( $(left) > 150 )) && { setc kOneRowSlicePairs false; measure off-b; pack; }
