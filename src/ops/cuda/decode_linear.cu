@@ -72,15 +72,6 @@ __device__ __forceinline__ unsigned long long argmax_key(float f, int64_t col) {
   return (static_cast<unsigned long long>(bits) << 32) | (0xFFFFFFFFu - static_cast<unsigned>(col));
 }
 
-// Whether the one-row kernels load a thread's next two slices of the inner dimension (weights and x) before
-// summing either. Written in the twenty-ninth session, not yet run on a GPU, off: the loop below (unrolled twice)
-// keeps each slice's loads behind its bounds branches and sums it before loading the next, so a thread of
-// out_proj or x_proj (K = 1,536 / 2,048: two slices of 1,024) may wait two DRAM (or, with overlapped launches, L2)
-// round trips in a row; the PTX shows that order, whether ptxas hoists the second slice's loads is not known
-// (no SASS here). Out_proj took 3.0 / 3.6 µs per 130M / 370M layer, x_proj 2.3 / 2.4 (H100, overlap off). The
-// same products in the same order either way, so the same bits; for an A/B: edit, rebuild.
-constexpr bool kOneRowSlicePairs = false;
-
 // kCols output columns for every row, the block's threads splitting the inner dimension (thread t
 // takes elements t·V …, t·V + V·blockDim …): a warp per column walked a 1,536-long row six loads
 // deep alone on its scheduler (ncu: 63 % of its stalls on loads, 4.3 µs per product at 130M,
@@ -132,7 +123,14 @@ __device__ __forceinline__ void block_columns(const DecodeLinearParams& p, int64
       }
       k += int64_t(blockDim.x) * V;
     }
-    if constexpr (kRows == 1 && kOneRowSlicePairs) {  // two slices' loads before either's sums
+    // One row: a thread's next two slices of the inner dimension (weights and x) loaded before either is summed.
+    // The loop below sums each slice before loading the next (its PTX keeps each slice's loads behind its bounds
+    // branches), so a thread of out_proj or x_proj (K = 1,536 / 2,048: two slices of 1,024) waited two round
+    // trips in a row. Measured (thirtieth session, H100, overlapped launches off): the plain one-row product
+    // 2.68 → 2.39 µs (130M) and 3.05 → 2.65 µs (370M), a batch-1 token 0.313 → 0.297 / 0.708 → 0.688 ms
+    // (docs/results/2026-12-06f_b1_decode_loads_first). The same products in the same order, so the same bits;
+    // the loop below takes an odd last slice.
+    if constexpr (kRows == 1) {
       const int64_t step = int64_t(blockDim.x) * V;
       for (; k + step < p.in_features; k += 2 * step) {
         uint4 wr[2][kCols], xr[2];
@@ -375,15 +373,8 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps) decode_linear_kernel(
                                       s_part);
 }
 
-// The one-row fused kernel's norm phase issues all of its loads before the first sum. Written in the
-// twenty-ninth session, not yet run on a GPU: there, the batch-1 in_proj kernel took 8.1 / 10.8 µs per 130M /
-// 370M layer (out_proj's plain product 3.0 / 3.6) with 7.9 of its 15.6 cycles per issued instruction waiting on
-// global loads (ncu), and its PTX consumed each kKeep step's loads (behind the bounds and token-id branches,
-// which the compiler does not hoist loads across) before issuing the next step's: 6 / 8 L2 round trips in a
-// row before the first barrier where one suffices. The same sums in the same order, so the same bits; false
-// gives the previous loop (for an A/B: edit, rebuild).
-constexpr bool kOneRowNormLoadsFirst = true;
-// Its loads in flight at once take registers (71 where the loop took 64, sm_90, bf16 with the conv step): 8 blocks
+// The one-row fused kernel's norm-phase loads, in flight at once (below), take registers (71 where a loop over
+// them took 64, sm_90, bf16 with the conv step): 8 blocks
 // per SM keep 370M's 1,024 in_proj blocks in one wave on a 132-SM card (7 would not), so ptxas is held to 64.
 constexpr int kOneRowFusedBlocksPerSm = 8;
 
@@ -429,9 +420,15 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps, kRows == 1 ? kOneRowF
 #pragma unroll
   for (int r = 0; r < kRows; ++r) ss[r] = 0.f;
   float w_keep[kKeep], v_keep[kKeep];
-  if (keep && kRows == 1 && kOneRowNormLoadsFirst) {
+  if (keep && kRows == 1) {
     // Every load of the row first — its residual (or embedding) elements, prev's and the norm weight's — then
-    // the sums (see kOneRowNormLoadsFirst). Elements past the row read element 0 and are dropped.
+    // the sums. A loop over kKeep steps consumed each step's loads (behind the bounds and token-id branches,
+    // which the compiler does not hoist loads across) before issuing the next: 6 / 8 L2 round trips in a row
+    // before the first barrier (PTX; ncu: 7.9 of 15.6 cycles per issued instruction waiting on global loads).
+    // Measured (thirtieth session, H100, overlapped launches off): this kernel 9.3 → 6.9 µs per 130M layer,
+    // 11.5 → 8.3 µs per 370M layer; a batch-1 token 0.352 → 0.312 ms / 0.850 → 0.707 ms
+    // (docs/results/2026-12-06f_b1_decode_loads_first). The same sums in the same order, so the same bits.
+    // Elements past the row read element 0 and are dropped.
     const auto at = [&](int j) {
       const int64_t k = threadIdx.x + int64_t(j) * blockDim.x;
       return k < D ? k : int64_t(0);
@@ -468,7 +465,6 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps, kRows == 1 ? kOneRowF
         for (int r = 0; r < kRows; ++r) {
           if (r >= rows) break;
           const float v = row_value(r, k);
-          if constexpr (kRows == 1) v_keep[j] = v;
           ss[r] = fmaf(v, v, ss[r]);
         }
       }
