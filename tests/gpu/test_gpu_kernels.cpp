@@ -154,6 +154,8 @@ std::string describe(const ScanCase& c) {
              c.bias ? " bias" : "", c.mask ? " mask" : "", c.softplus ? " softplus" : " no-softplus",
              c.model_layout ? " model-layout" : " contiguous");
 }
+// In test names: the description, not the struct's bytes (padding included, which changed from build to build).
+void PrintTo(const ScanCase& c, std::ostream* os) { *os << describe(c); }
 
 // Float64 CPU values of every input, drawn like a trained model's: Δ = softplus(δ + bias) spread
 // over [1e-3, 0.3] and A_n ≈ −(n+1), so some channels remember far across the 128-step chunks.
@@ -957,6 +959,11 @@ struct ConvCase {
   int64_t b, e, l, k;
   bool bias, silu, channel_last;
 };
+// In test names: the case, not the struct's bytes (padding included, which changed from build to build).
+void PrintTo(const ConvCase& c, std::ostream* os) {
+  *os << "B" << c.b << " E" << c.e << " L" << c.l << " K" << c.k << (c.bias ? " bias" : "") << (c.silu ? " silu" : "")
+      << (c.channel_last ? " channel-last" : "");
+}
 
 class ConvKernel : public ::testing::TestWithParam<std::tuple<ConvCase, at::ScalarType>> {};
 

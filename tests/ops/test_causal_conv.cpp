@@ -17,6 +17,12 @@ struct ConvCase {
   bool bias, silu;
 };
 
+// The case in test names (gtest would otherwise print the struct's bytes, padding included, so the
+// names ctest discovers would change from build to build).
+void PrintTo(const ConvCase& c, std::ostream* os) {
+  *os << "B" << c.b << "_E" << c.e << "_L" << c.l << "_K" << c.k << (c.bias ? "_bias" : "") << (c.silu ? "_silu" : "");
+}
+
 // The current ops options with another backend (for ScopedOpsOptions).
 ops::OpsOptions conv_with_backend(ops::Backend b) {
   ops::OpsOptions o = ops::ops_options();

@@ -20,6 +20,13 @@ struct Case {
   bool with_mask = false;
 };
 
+// The case in test names (gtest would otherwise print the struct's bytes, padding included, so the
+// names ctest discovers would change from build to build).
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << "B" << c.b << "_E" << c.e << "_L" << c.l << "_N" << c.n << (c.with_z ? "_z" : "") << (c.with_d ? "_D" : "")
+      << (c.with_bias ? "_bias" : "") << (c.softplus ? "_softplus" : "") << (c.with_mask ? "_mask" : "");
+}
+
 ops::ScanInputs random_inputs(const Case& c, at::ScalarType dtype, uint64_t seed) {
   torch::manual_seed(seed);
   auto o = torch::TensorOptions().dtype(dtype);
