@@ -374,8 +374,8 @@ __global__ void __launch_bounds__(32 * kDecodeLinearWarps) decode_linear_kernel(
 }
 
 // The one-row fused kernel's norm-phase loads, in flight at once (below), take registers (71 where a loop over
-// them took 64, sm_90, bf16 with the conv step): 8 blocks
-// per SM keep 370M's 1,024 in_proj blocks in one wave on a 132-SM card (7 would not), so ptxas is held to 64.
+// them took 64, sm_90, bf16 with the conv step): 8 blocks per SM keep 370M's 1,024 in_proj blocks in one wave on
+// a 132-SM card (7 would not), so ptxas is held to 64.
 constexpr int kOneRowFusedBlocksPerSm = 8;
 
 template <typename T, bool kVec, typename TNorm, int kCols, int kRows, int kEpilogue>
