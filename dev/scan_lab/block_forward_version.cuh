@@ -13,16 +13,13 @@
 namespace scan_lab {
 
 template <int kWarps, int kItems, int kChannels, int kStates = 1, bool kRecompute = false, bool kStage = false,
-          bool kRollStates = false, int kSplit = 1, int kMinBlocks = 1>
+          bool kRollStates = false>
 inline Version block_forward(const std::string& number) {
-  using Tr = mcd::ops::cuda::BlockFwdTraits<kWarps, kItems, kChannels, kStates, kRecompute, kStage, kRollStates, kSplit,
-                                            kMinBlocks>;
+  using Tr = mcd::ops::cuda::BlockFwdTraits<kWarps, kItems, kChannels, kStates, kRecompute, kStage, kRollStates>;
   return {number + " block_forward " + std::to_string(kWarps) + "w x " + std::to_string(kItems) + " x " +
               std::to_string(kChannels) + "ch" +
               (kStates > 1 ? " " + std::to_string(kStates) + " states" + (kRecompute ? " recompute" : " kept") : "") +
-              (kStage ? " B/C staged" : "") + (kRollStates ? " states rolled" : "") +
-              (kSplit > 1 ? " states split " + std::to_string(kSplit) + " ways" : "") +
-              (kMinBlocks > 1 ? " min " + std::to_string(kMinBlocks) + " blocks/SM" : ""),
+              (kStage ? " B/C staged" : "") + (kRollStates ? " states rolled" : ""),
           mcd::ops::cuda::kScanChunk,
           [](const SelectiveScanParams& p) {
             SelectiveScanParams q = p;

@@ -26,11 +26,10 @@ struct Version {
 };
 
 // The library's block forward in the configurations the lab times: versions 28–36, 37–44, 45–49 and
-// 54–57, 59–67, 73–78 (block_versions_{a,b,c,d,e}.cu).
+// 54–57, 59–67 (block_versions_{a,b,c,d}.cu).
 std::vector<Version> block_forward_versions_a();
 std::vector<Version> block_forward_versions_b();
 std::vector<Version> block_forward_versions_c();
 std::vector<Version> block_forward_versions_d();
-std::vector<Version> block_forward_versions_e();
 
 }  // namespace scan_lab

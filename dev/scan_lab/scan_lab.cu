@@ -6,7 +6,7 @@
 // timed in bf16), 50–52 (eight lanes per state-sequential channel, for small B·E; 53, the
 // production pairing, is `state_sequential_eight_lanes`), 54–57 (block forward, B and C staged, two
 // warps per channel: for the pruned widths), 58 (version 12 in 16-channel blocks) and 59–67 (block
-// forward with the state-group loop rolled), 73–78 (a channel's states split over warps), checked against a float64 CPU reference and timed. Built
+// forward with the state-group loop rolled), checked against a float64 CPU reference and timed. Built
 // only with -DMCD_BUILD_DEV=ON; not part of the library or its tests.
 //   usage: scan_lab [--check-only] [--reps N] [--shape B,L,E,N] [--channel-last] [--only 5,8,50]
 //   (fp32 activations; (B, E, L) time-contiguous, or with --channel-last (B, L, E) as the model's
@@ -37,7 +37,6 @@ using scan_lab::block_forward_versions_a;
 using scan_lab::block_forward_versions_b;
 using scan_lab::block_forward_versions_c;
 using scan_lab::block_forward_versions_d;
-using scan_lab::block_forward_versions_e;
 
 namespace {
 
@@ -304,7 +303,7 @@ std::vector<Version> versions() {
       seq_version<SeqQuadNarrow, kSeqSub, SeqBwdPlan<SeqBwdOneWaveDenseNarrow>>("58 as 12, 16-channel blocks"),
   };
   for (auto part : {block_forward_versions_a, block_forward_versions_b, block_forward_versions_c,
-                    block_forward_versions_d, block_forward_versions_e})
+                    block_forward_versions_d})
     for (Version& v : part()) out.push_back(std::move(v));  // block_versions_{a,b,c,d}.cu
   return out;
 }

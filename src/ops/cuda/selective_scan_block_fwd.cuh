@@ -41,24 +41,16 @@ namespace mcd::ops::cuda {
 // ncu put 11 % of version 37's warp samples on instruction-cache misses (tenth session). The staged
 // configurations below that fit one wave roll it (lab versions 59 and 65); the others unroll (their PTX
 // is the same as before this option existed: the rolled bound folds away).
-// kSplit: warps that share a channel's steps and split its states instead (warp s walks states
-// [s·⌈N/kSplit⌉, …) of the same items, rounded to whole groups): more warps per channel with no
-// barrier per state group — their partial C·h sums meet in shared memory once per chunk. kMinBlocks:
-// the blocks per SM the registers must allow (__launch_bounds__).
 template <int kWarps_, int kItems_, int kChannels_, int kStates_ = 1, bool kRecompute_ = false, bool kStageBC_ = false,
-          bool kRollStates_ = false, int kSplit_ = 1, int kMinBlocks_ = 1>
+          bool kRollStates_ = false>
 struct BlockFwdTraits {
   static constexpr int kWarps = kWarps_, kItems = kItems_, kChannels = kChannels_;
   static constexpr int kStates = kStates_;
   static constexpr bool kRecompute = kRecompute_, kStageBC = kStageBC_, kRollStates = kRollStates_;
-  static constexpr int kSplit = kSplit_, kMinBlocks = kMinBlocks_;
   static_assert(kScanBlockMaxState % kStates_ == 0, "states in whole groups");
-  static_assert(kSplit_ == 1 || (kWarps_ == 1 && kRollStates_ && kItems_ % 4 == 0),
-                "state split: one warp per split, the state loop rolled (a range known at run time), float4 partials");
-  static constexpr int kTimeThreads = kWarps * 32;  // the threads that split a channel's chunk in time
-  static constexpr int kChannelThreads = kTimeThreads * kSplit;
+  static constexpr int kChannelThreads = kWarps * 32;
   static constexpr int kThreads = kChannelThreads * kChannels;
-  static constexpr int kChunk = kTimeThreads * kItems;  // steps per channel per chunk
+  static constexpr int kChunk = kChannelThreads * kItems;  // steps per channel per chunk
   // Shared memory of the staged kernel for T: two buffers of B and C, kScanBlockMaxState rows each.
   template <typename T>
   static constexpr size_t stage_bytes() { return kStageBC ? 2 * 2 * kScanBlockMaxState * kChunk * sizeof(T) : 0; }
@@ -159,7 +151,7 @@ __device__ __forceinline__ void store_row_items(T* __restrict__ g, int64_t strid
 // carry. Staged (Tr::kStageBC and kVec): Bp and Cp point at this thread's first item in the chunk's
 // shared rows (row pitch Tr::kChunk), and C is read only for pass 2, so it holds no registers before.
 template <class Tr, typename T, bool kVec, int kMapSlots>
-__device__ __forceinline__ void scan_state_groups(int n_lo, int n_hi, const T* Bp, const T* Cp, const Strides3& B_s,
+__device__ __forceinline__ void scan_state_groups(int N, const T* Bp, const T* Cp, const Strides3& B_s,
                                                   const Strides3& C_s, int avail_bc, const float* A2s,
                                                   float (&s_map)[2][2][kMapSlots], int c, int warp, int lane,
                                                   int& phase, const float (&dt)[Tr::kItems],
@@ -170,16 +162,16 @@ __device__ __forceinline__ void scan_state_groups(int n_lo, int n_hi, const T* B
   constexpr bool kStaged = Tr::kStageBC && kVec;
   using Row = RowItems<T, kItems, kVec>;
   // Tr::kRollStates: a bound only known at run time, which `#pragma unroll` (no count) leaves rolled.
-  const int n_end = Tr::kRollStates ? n_hi : kScanBlockMaxState;
+  const int n_end = Tr::kRollStates ? N : kScanBlockMaxState;
 #pragma unroll
-  for (int n0 = n_lo; n0 < n_end; n0 += kS) {
-    if (n0 >= n_hi) continue;  // n_hi is uniform over the warp: its threads leave together
+  for (int n0 = 0; n0 < n_end; n0 += kS) {
+    if (n0 >= N) continue;  // N is uniform: every thread leaves together
     Row Bc[kS], Cc[kS];
     float A2[kS], P[kS], S[kS];
     float a[kS][kKeep], bx[kS][kKeep];
 #pragma unroll
     for (int j = 0; j < kS; ++j) {
-      const int n = n0 + j < n_hi ? n0 + j : n_hi - 1;
+      const int n = n0 + j < N ? n0 + j : N - 1;
       if constexpr (kStaged) {
         Bc[j].load_shared(Bp + n * Tr::kChunk);
       } else {
@@ -224,7 +216,7 @@ __device__ __forceinline__ void scan_state_groups(int n_lo, int n_hi, const T* B
     for (int j = 0; j < kS; ++j) {
       float Pe = __shfl_up_sync(kFullMask, P[j], 1), Se = __shfl_up_sync(kFullMask, S[j], 1);
       if (lane == 0) Pe = 1.f, Se = 0.f;
-      const float h0 = __shfl_sync(kFullMask, hc_lane, n0 + j < n_hi ? n0 + j : 0);
+      const float h0 = __shfl_sync(kFullMask, hc_lane, n0 + j < N ? n0 + j : 0);
       float h_warp = h0, h_end;
       if constexpr (kWarps == 1) {
         h_end = fmaf(__shfl_sync(kFullMask, P[j], 31), h0, __shfl_sync(kFullMask, S[j], 31));
@@ -236,10 +228,10 @@ __device__ __forceinline__ void scan_state_groups(int n_lo, int n_hi, const T* B
           if (w + 1 == warp) h_warp = h_end;
         }
       }
-      if (n0 + j < n_hi && lane == n0 + j) hc_lane = h_end;
+      if (n0 + j < N && lane == n0 + j) hc_lane = h_end;
       h[j] = fmaf(Pe, h_warp, Se);
-      if (st != nullptr && n0 + j < n_hi) st[n0 + j] = h[j];
-      if constexpr (kStaged) Cc[j].load_shared(Cp + (n0 + j < n_hi ? n0 + j : n_hi - 1) * Tr::kChunk);
+      if (st != nullptr && n0 + j < N) st[n0 + j] = h[j];
+      if constexpr (kStaged) Cc[j].load_shared(Cp + (n0 + j < N ? n0 + j : N - 1) * Tr::kChunk);
     }
 #pragma unroll
     for (int i = 0; i < kItems; ++i)
@@ -247,7 +239,7 @@ __device__ __forceinline__ void scan_state_groups(int n_lo, int n_hi, const T* B
       for (int j = 0; j < kS; ++j) {
         if constexpr (Tr::kRecompute) h[j] = fmaf(exp2f(dt[i] * A2[j]), h[j], dtu[i] * Bc[j][i]);
         else h[j] = fmaf(a[j][i], h[j], bx[j][i]);
-        if (n0 + j < n_hi) y[i] = fmaf(Cc[j][i], h[j], y[i]);
+        if (n0 + j < N) y[i] = fmaf(Cc[j][i], h[j], y[i]);
       }
   }
 }
@@ -274,7 +266,7 @@ __device__ __forceinline__ void stage_bc_chunk(T* dst, const T* B_g, const T* C_
 // kSaveStates: also store p.states (a separate instantiation, so the inference kernels keep their
 // registers: the state pointer cost the element-load kernel a 52-byte spill).
 template <class Tr, typename T, class Flags, bool kVec, bool kSaveStates = false>
-__global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) selective_scan_block_fwd_kernel(SelectiveScanParams p) {
+__global__ void __launch_bounds__(Tr::kThreads) selective_scan_block_fwd_kernel(SelectiveScanParams p) {
   constexpr bool kHasZ = Flags::kHasZ, kSoftplus = Flags::kSoftplus;
   constexpr int kItems = Tr::kItems, kWarps = Tr::kWarps, kCh = Tr::kChannels;
   using Row = RowItems<T, kItems, kVec>;
@@ -287,17 +279,9 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) selective_scan_b
   extern __shared__ __align__(16) unsigned char s_stage_raw[];
   T* const s_stage = reinterpret_cast<T*>(s_stage_raw);
   constexpr int kStageBuf = 2 * kScanBlockMaxState * Tr::kChunk;  // elements per buffer
-  // Tr::kSplit > 1: the other splits' partial y, [split − 1][channel][float4 of the items][thread].
-  constexpr int kYVecs = Tr::kSplit > 1 ? kItems / 4 : 1;
-  __shared__ float4 s_y[Tr::kSplit > 1 ? (Tr::kSplit - 1) * kCh * kYVecs * Tr::kTimeThreads : 1];
   const int N = static_cast<int>(p.dstate);
-  const int c = threadIdx.x / Tr::kChannelThreads, tid = threadIdx.x % Tr::kTimeThreads;
-  const int split = Tr::kSplit == 1 ? 0 : static_cast<int>(threadIdx.x % Tr::kChannelThreads) / Tr::kTimeThreads;
+  const int c = threadIdx.x / Tr::kChannelThreads, tid = threadIdx.x % Tr::kChannelThreads;
   const int lane = tid % 32, warp = tid / 32;
-  // This thread's states [n_lo, n_hi): all of them, or its split's share in whole groups of Tr::kStates.
-  const int per_split = Tr::kSplit == 1 ? N : ((N + Tr::kSplit - 1) / Tr::kSplit + Tr::kStates - 1) / Tr::kStates * Tr::kStates;
-  const int n_lo = Tr::kSplit == 1 ? 0 : min(N, split * per_split);
-  const int n_hi = Tr::kSplit == 1 ? N : min(N, n_lo + per_split);
   const int64_t e = int64_t(blockIdx.x) * kCh + c, b = blockIdx.y;
   const bool e_ok = e < p.dim;  // past the last channel: walks zeros, writes nothing (barriers are shared)
   const int64_t e_row = e_ok ? e : 0;  // keeps every formed address inside the tensors
@@ -348,7 +332,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) selective_scan_b
         dt_sum += dt[i];
         const float um = uu[i] * m;
         dtu[i] = dt[i] * um;
-        y[i] = split == 0 ? D * um : 0.f;  // the skip term once per channel
+        y[i] = D * um;
       }
     }
     const T* Bp = B_g + t_safe * p.B_s.time;
@@ -363,39 +347,17 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) selective_scan_b
     float* st = kSaveStates && e_ok && tt < p.len && tt % kScanChunk == 0
                     ? p.states + ((b * p.dim + e) * p.n_chunks + tt / kScanChunk) * N
                     : nullptr;
-    scan_state_groups<Tr, T, kVec>(n_lo, n_hi, Bp, Cp, p.B_s, p.C_s, avail_bc, s_A2[c], s_map, c, warp, lane, phase, dt, dtu,
+    scan_state_groups<Tr, T, kVec>(N, Bp, Cp, p.B_s, p.C_s, avail_bc, s_A2[c], s_map, c, warp, lane, phase, dt, dtu,
                                    dt_sum, y, hc_lane, st);
-    if constexpr (Tr::kSplit > 1) {  // split 0 adds the other splits' partial sums and writes the output
-      float4* const sy = s_y + c * kYVecs * Tr::kTimeThreads + tid;
-      constexpr int kSplitStride = kCh * kYVecs * Tr::kTimeThreads;
-      if (split > 0)
+    if constexpr (kHasZ) {
+      Row zz;
+      zz.load(z_g + t_safe * p.z_s.time, p.z_s.time, avail);
 #pragma unroll
-        for (int q = 0; q < kYVecs; ++q)
-          sy[(split - 1) * kSplitStride + q * Tr::kTimeThreads] = make_float4(y[4 * q], y[4 * q + 1], y[4 * q + 2], y[4 * q + 3]);
-      __syncthreads();
-      if (split == 0)
-#pragma unroll
-        for (int s = 0; s < Tr::kSplit - 1; ++s)
-#pragma unroll
-          for (int q = 0; q < kYVecs; ++q) {
-            const float4 v = sy[s * kSplitStride + q * Tr::kTimeThreads];
-            y[4 * q] += v.x, y[4 * q + 1] += v.y, y[4 * q + 2] += v.z, y[4 * q + 3] += v.w;
-          }
-      // s_y is written again after the next chunk's first barrier (staged), or after this one.
-      if constexpr (!kStaged) __syncthreads();
+      for (int i = 0; i < kItems; ++i) y[i] *= zz[i] * sigmoid_f(zz[i]);
     }
-    if (split == 0) {
-      if constexpr (kHasZ) {
-        Row zz;
-        zz.load(z_g + t_safe * p.z_s.time, p.z_s.time, avail);
-#pragma unroll
-        for (int i = 0; i < kItems; ++i) y[i] *= zz[i] * sigmoid_f(zz[i]);
-      }
-      store_row_items<kItems, kVec>(out_g + t_safe * p.out_s.time, p.out_s.time, avail, y);
-    }
+    store_row_items<kItems, kVec>(out_g + t_safe * p.out_s.time, p.out_s.time, avail, y);
   }
-  if (p.last_state != nullptr && warp == 0 && (Tr::kSplit == 1 || lane >= n_lo) && lane < n_hi && e_ok)
-    p.last_state[(b * p.dim + e) * N + lane] = hc_lane;
+  if (p.last_state != nullptr && warp == 0 && lane < N && e_ok) p.last_state[(b * p.dim + e) * N + lane] = hc_lane;
 }
 
 // Whether every (B, E, L) / (B, N, L) operand is time-contiguous with 16-byte aligned rows: the
