@@ -2,8 +2,9 @@
 # call repeated — the HF fixture unpacked for the GPU tests, the card and the tree recorded (source_hash.sh), a
 # build of BUILD_TARGETS (default: the CLI, the GPU tests and the two model/op benchmarks) — plus the timing
 # helpers. Data-carrying sessions use gpu_session_prelude.sh instead. Needs .gpu/gpt2 and .gpu/hf_fixture.tar.xz
-# (scripts/pack_gpu_carry.sh). BUILD_ARGS: extra CMake arguments (e.g. -DMCD_BUILD_DEV=ON for the labs). Defines R (files that go back, packed by `pack` into $OUT/results.tgz), el (seconds
-# since the start), left (seconds to DEADLINE, default 540), BUILD_RC.
+# (scripts/pack_gpu_carry.sh). BUILD_ARGS: extra CMake arguments (e.g. -DMCD_BUILD_DEV=ON for the labs).
+# Defines R (files that go back, packed by `pack` into $OUT/results.tgz), el (seconds since the start), left
+# (seconds to DEADLINE, default 540), BUILD_RC.
 export MCD_ASSETS_DIR=$PWD/.gpu/gpt2 MCD_SHARED_DIR=/tmp/shared
 t0=$(date +%s); el() { echo $(( $(date +%s) - t0 )); }
 left() { echo $(( ${DEADLINE:-540} - $(date +%s) + t0 )); }
