@@ -2,10 +2,11 @@
 # Decode and prefill latency, this tree against an older source tree, side by side on one GPU in one
 # device call (PERF.md: a claim is a ratio measured in one run on one card). Both trees are built
 # here at the same time (build-gpu/ with the GPU tests, build-gpu-old/ the CLI only); this tree's
-# decode tests run; then for mamba-130m-gpt2 and mamba-370m (random weights, `init`), `profile` of
+# decode tests run (TEST_FILTER, a gtest filter: '*' for the whole GPU suite; TEST_TIMEOUT seconds, default
+# 200); then for mamba-130m-gpt2 and mamba-370m (random weights, `init`), `profile` of
 # the old and the new binary alternately, ROUNDS times (default 2): prefill 1x1024 and 1x4096,
 # CUDA-graph decode at batch 1 and 64, bf16. Prints per preset and case the P50 of each run and the
-# new/old ratio of the mean P50s; raw profiles in OUT/profiles/.
+# new/old ratio of the mean P50s (scripts/profile_before_after.py); raw profiles in OUT/profiles/.
 # Usage: scripts/decode_before_after.sh OLD_SRC OUT
 #   (OLD_SRC: e.g. `git archive --prefix=old/ COMMIT | tar -x -C /tmp/o` → /tmp/o/old)
 set -uo pipefail
@@ -21,9 +22,10 @@ t0=$(date +%s)
 MCD_BUILD_TARGETS="mamba-codesign test_gpu" MCD_BUILD_DIR="$repo/build-gpu" bash scripts/build_gpu.sh >"$out/build_new.log" 2>&1
 echo "new build rc=$? ($(( $(date +%s) - t0 )) s)"; grep -m3 -A8 "error" "$out/build_new.log"
 wait
-timeout 200 build-gpu/tests/test_gpu --gtest_filter='GpuDecodeStep.*:GpuCodesign.Graph*:GpuCodesign.Bf16Decode*:GpuSeams.*:GpuParity.*' \
-  >"$out/test_gpu_decode.log" 2>&1
-echo "decode tests rc=$?: $(grep -E '^\[  (PASSED|FAILED) ' "$out/test_gpu_decode.log" | tr '\n' ' ')"
+filter=${TEST_FILTER:-'GpuDecodeStep.*:GpuCodesign.Graph*:GpuCodesign.Bf16Decode*:GpuSeams.*:GpuParity.*'}
+timeout "${TEST_TIMEOUT:-200}" build-gpu/tests/test_gpu --gtest_filter="$filter" >"$out/test_gpu_decode.log" 2>&1
+echo "GPU tests ($filter) rc=$?: $(grep -E '^\[  (PASSED|FAILED) ' "$out/test_gpu_decode.log" | tr '\n' ' ')"
+grep -E "^\[ +FAILED +\]" "$out/test_gpu_decode.log" | head -20
 mkdir -p "$out/profiles" "$out/models"
 for p in mamba-130m-gpt2 mamba-370m; do
   build-gpu/mamba-codesign init --preset "$p" --out "$out/models/$p" >/dev/null || echo "init $p failed"
@@ -39,22 +41,4 @@ for r in $(seq 1 "$rounds"); do
     done
   done
 done
-python3 - "$out/profiles" <<'PY'
-import collections, glob, json, os, sys
-runs = collections.defaultdict(list)  # (preset, case, build) -> P50s
-for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
-    build, rest = os.path.basename(f).split("-", 1)
-    preset = rest.rsplit("-", 1)[0]
-    prof = json.load(open(f))
-    for cs in prof["cases"]:
-        r = cs["results"][0]
-        ms = r["per_token_ms_p50"] if cs["case"] == "decode" else r["summary_ms"]["p50"]
-        runs[(preset, cs["label"], build)].append(ms)
-print("| preset | case | old P50 ms | new P50 ms | new/old |")
-print("| --- | --- | --- | --- | --- |")
-for (preset, label) in sorted({k[:2] for k in runs}):
-    o, n = runs.get((preset, label, "old"), []), runs.get((preset, label, "new"), [])
-    if not o or not n: continue
-    fmt = lambda v: " / ".join("%.3f" % x for x in v)
-    print("| %s | %s | %s | %s | %.3f |" % (preset, label, fmt(o), fmt(n), (sum(n) / len(n)) / (sum(o) / len(o))))
-PY
+python3 "$repo/scripts/profile_before_after.py" "$out/profiles"
