@@ -1616,15 +1616,16 @@ TEST(GpuDecodeLinear, ArgmaxHeadGivesTheProductsLogitsAndTheFirstMaximum) {
 // tokens torch's argmax over the leading columns, for values crafted to decide ties the way torch does —
 // each row's maximum repeated in three columns (the first wins), a NaN row (NaN is the maximum, its first
 // column wins), a row of −0 and +0 only (equal: column 0), larger values past argmax_columns — in fp32,
-// fp16 and bf16, rows 1 / 9 / 64 / 300, V = 50,280 (16-byte loads) and 203 (rows unaligned for vectors and a
-// partial last stretch, so the element path runs), values a strided view, three calls on one workspace,
-// which must be zeros after each.
+// fp16 and bf16, rows 1 / 9 / 64 / 300, V = 50,280 (16-byte loads; several blocks per row, the last one partial),
+// 16,392 (two whole blocks of bf16 columns and one vector in a third, whose other threads have no columns) and 203
+// (rows unaligned for vectors and a partial last stretch, so the element path runs), values a strided view, three
+// calls on one workspace, which must be zeros after each.
 TEST(GpuDecodeLinear, WidenArgmaxGivesTheWidenedValuesAndTorchsArgmax) {
   MCD_SKIP_IF_NO_CUDA();
   torch::NoGradGuard no_grad;
   const auto cuda = torch::TensorOptions().device(torch::kCUDA);
   for (at::ScalarType dt : {at::kFloat, at::kHalf, at::kBFloat16}) {
-    for (int64_t V : {203, 50280}) {
+    for (int64_t V : {203, 16392, 50280}) {
       for (int64_t rows : {1, 9, 64, 300}) {
         const std::string what = std::string("widen_argmax ") + dtype_name(dt) + " V=" + std::to_string(V) +
                                  " rows=" + std::to_string(rows);

@@ -101,6 +101,12 @@ __device__ __forceinline__ void block_columns(const DecodeLinearParams& p, int64
     for (int r = 0; r < kRows; ++r) acc[c][r] = 0.f;
   if constexpr (kVec) {
     constexpr int V = 16 / sizeof(T);
+    // One slice's multiply-add into a sum, in element order — every path below sums through it, so all give the
+    // same bits. live false (a column past ncols whose weights were read from column 0) adds zeros.
+    const auto multiply_add = [](float& sum, const float (&wv)[V], const float (&xv)[V], bool live) {
+#pragma unroll
+      for (int i = 0; i < V; ++i) sum = fmaf(live ? wv[i] : 0.f, xv[i], sum);
+    };
     const auto accumulate = [&](const float (&wv)[kCols][V], int64_t k) {
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
@@ -108,9 +114,7 @@ __device__ __forceinline__ void block_columns(const DecodeLinearParams& p, int64
         float xv[V];
         load_vec<T, V, kXGlobal>(x + r * x_stride + k, xv);
 #pragma unroll
-        for (int c = 0; c < kCols; ++c)
-#pragma unroll
-          for (int i = 0; i < V; ++i) acc[c][r] = fmaf(wv[c][i], xv[i], acc[c][r]);
+        for (int c = 0; c < kCols; ++c) multiply_add(acc[c][r], wv[c], xv, true);
       }
     };
     int64_t k = int64_t(tid) * V;
@@ -151,8 +155,7 @@ __device__ __forceinline__ void block_columns(const DecodeLinearParams& p, int64
           for (int c = 0; c < kCols; ++c) {
             float wv[V];
             unpack_vec<T, V>(wr[h][c], wv);
-#pragma unroll
-            for (int i = 0; i < V; ++i) acc[c][0] = fmaf(c < ncols ? wv[i] : 0.f, xv[i], acc[c][0]);
+            multiply_add(acc[c][0], wv, xv, c < ncols);
           }
         }
       }
@@ -259,30 +262,43 @@ __device__ __forceinline__ void finish_argmax(const DecodeLinearParams& p, const
   finish_argmax_rows<true>(p.argmax_workspace, p.rows, p.argmax_out, gridDim.x);
 }
 
-// widen_argmax (decode_linear_params.h): block (x, r) takes kWidenArgmaxThreads·V columns of row r, V = one
-// 16-byte load of T per thread (element loads at an unaligned or partial stretch), writes them widened and
-// takes them into the row's key; the warps' keys meet in shared memory, the block's in the workspace
-// (merge_argmax_key), and the last block to finish writes every row's column (finish_argmax_rows).
+// widen_argmax (decode_linear_params.h): block (x, r) takes kWidenArgmaxThreads·kWidenArgmaxVectors·V columns of
+// row r, V = one 16-byte load of T: thread t its vectors t, t + kWidenArgmaxThreads, … of that stretch (a warp's
+// loads contiguous), all issued before the first is widened (element loads where the row is unaligned for
+// vectors or at its partial end). It writes them widened and takes them into the row's key; the warps' keys meet
+// in shared memory, the block's in the workspace (merge_argmax_key), and the last block to finish writes every
+// row's column (finish_argmax_rows).
 template <typename T>
 __global__ void __launch_bounds__(kWidenArgmaxThreads) widen_argmax_kernel(WidenArgmaxParams p) {
   constexpr int V = 16 / static_cast<int>(sizeof(T));
+  constexpr int kVecs = kWidenArgmaxVectors;
   constexpr int kWarps = kWidenArgmaxThreads / 32;
   __shared__ unsigned long long s_warp[kWarps];
   const int64_t r = blockIdx.y;
-  const int64_t c0 = (int64_t(blockIdx.x) * kWidenArgmaxThreads + threadIdx.x) * V;
   const T* __restrict__ src = static_cast<const T*>(p.values) + r * p.values_row_stride;
   float* __restrict__ dst = p.logits + r * p.columns;
+  // A vector starts V elements after the last, 16 bytes of T and a multiple of 16 of fp32: the row's alignment
+  // is every vector's.
+  const bool aligned = reinterpret_cast<uintptr_t>(src) % 16 == 0 && reinterpret_cast<uintptr_t>(dst) % 16 == 0;
+  const int64_t first = int64_t(blockIdx.x) * kWidenArgmaxThreads * kVecs + threadIdx.x;  // this thread's vector 0
+  uint4 raw[kVecs];
+#pragma unroll
+  for (int q = 0; q < kVecs; ++q) {
+    const int64_t c0 = (first + int64_t(q) * kWidenArgmaxThreads) * V;
+    if (aligned && c0 + V <= p.columns) raw[q] = __ldg(reinterpret_cast<const uint4*>(src + c0));
+  }
   unsigned long long best = 0;  // below every column's key (argmax_key's high word is never 0)
-  if (c0 < p.columns) {
+#pragma unroll
+  for (int q = 0; q < kVecs; ++q) {
+    const int64_t c0 = (first + int64_t(q) * kWidenArgmaxThreads) * V;
+    if (c0 >= p.columns) break;  // (the later vectors lie further out)
     float f[V];
     const int n = p.columns - c0 < V ? static_cast<int>(p.columns - c0) : V;
-    const bool vec = n == V && reinterpret_cast<uintptr_t>(src + c0) % 16 == 0 &&
-                     reinterpret_cast<uintptr_t>(dst + c0) % 16 == 0;
-    if (vec) {
-      unpack_vec<T, V>(__ldg(reinterpret_cast<const uint4*>(src + c0)), f);
+    if (aligned && n == V) {
+      unpack_vec<T, V>(raw[q], f);
 #pragma unroll
-      for (int q = 0; q < V / 4; ++q)
-        reinterpret_cast<float4*>(dst + c0)[q] = make_float4(f[4 * q], f[4 * q + 1], f[4 * q + 2], f[4 * q + 3]);
+      for (int j = 0; j < V / 4; ++j)
+        reinterpret_cast<float4*>(dst + c0)[j] = make_float4(f[4 * j], f[4 * j + 1], f[4 * j + 2], f[4 * j + 3]);
     } else {
 #pragma unroll
       for (int i = 0; i < V; ++i) {
@@ -642,7 +658,7 @@ void widen_argmax(const WidenArgmaxParams& p) {
             "workspace");
   auto launch = [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    constexpr int64_t kSpan = int64_t(kWidenArgmaxThreads) * (16 / int64_t(sizeof(T)));
+    constexpr int64_t kSpan = int64_t(kWidenArgmaxThreads) * kWidenArgmaxVectors * (16 / int64_t(sizeof(T)));
     const dim3 blocks(unsigned((p.columns + kSpan - 1) / kSpan), unsigned(p.rows));
     widen_argmax_kernel<T><<<blocks, kWidenArgmaxThreads, 0, p.stream>>>(p);
     MCD_CUDA_CHECK(cudaGetLastError());
