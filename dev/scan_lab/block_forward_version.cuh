@@ -13,13 +13,14 @@
 namespace scan_lab {
 
 template <int kWarps, int kItems, int kChannels, int kStates = 1, bool kRecompute = false, bool kStage = false,
-          bool kRollStates = false>
+          bool kRollStates = false, bool kFixedColumn = false>
 inline Version block_forward(const std::string& number) {
-  using Tr = mcd::ops::cuda::BlockFwdTraits<kWarps, kItems, kChannels, kStates, kRecompute, kStage, kRollStates>;
+  using Tr = mcd::ops::cuda::BlockFwdTraits<kWarps, kItems, kChannels, kStates, kRecompute, kStage, kRollStates,
+                                                kFixedColumn>;
   return {number + " block_forward " + std::to_string(kWarps) + "w x " + std::to_string(kItems) + " x " +
               std::to_string(kChannels) + "ch" +
               (kStates > 1 ? " " + std::to_string(kStates) + " states" + (kRecompute ? " recompute" : " kept") : "") +
-              (kStage ? " B/C staged" : "") + (kRollStates ? " states rolled" : ""),
+              (kStage ? " B/C staged" : "") + (kRollStates ? " states rolled" : "") + (kFixedColumn ? " fixed columns" : ""),
           mcd::ops::cuda::kScanChunk,
           [](const SelectiveScanParams& p) {
             SelectiveScanParams q = p;

@@ -1,4 +1,4 @@
-// The scan lab's block-forward versions 59–67 (lab_version.h): the state-group loop rolled.
+// The scan lab's block-forward versions 59–67 (lab_version.h): the state-group loop rolled; 79–81 staged by fixed columns.
 #include "block_forward_version.cuh"
 
 namespace scan_lab {
@@ -29,6 +29,13 @@ std::vector<Version> block_forward_versions_d() {
       // the registers; with two, 100 registers fit two of these 256-thread blocks per SM: 16 warps.
       block_forward<2, 8, 4, 2, false, true, true>("66"),
       block_forward<2, 8, 4, 2, true, true, true>("67"),
+      // Thirty-second session: the library's staged configurations with B and C staged by fixed columns
+      // (BlockFwdTraits::kStageFixedColumn). ncu on 59 at (1, 4096, 1,536): its copy loop issued ~17 % of the
+      // kernel's warp instructions (~50 per 16-byte copy) where ~4 would do. Prediction: 79 ≥ 6 % faster than 59
+      // at E = 1,536, 80 than 65 at 2,048, 81 than 60 (the copies are the same share there).
+      block_forward<1, 16, 4, 2, true, true, true, true>("79"),  // 59 (BlockFwdStaged)
+      block_forward<1, 16, 8, 2, true, true, true, true>("80"),  // 65 (BlockFwdStagedEight)
+      block_forward<1, 8, 8, 2, true, true, true, true>("81"),   // 60 (48 rolled; BlockFwdStagedWide unrolled)
   };
 }
 

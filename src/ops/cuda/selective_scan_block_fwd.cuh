@@ -41,12 +41,18 @@ namespace mcd::ops::cuda {
 // ncu put 11 % of version 37's warp samples on instruction-cache misses (tenth session). The staged
 // configurations below that fit one wave roll it (lab versions 59 and 65); the others unroll (their PTX
 // is the same as before this option existed: the rolled bound folds away).
+// kStageFixedColumn (with kStageBC): each thread stages one fixed 16-byte column of the chunk's rows, B's and C's
+// row n together, walking the rows by pointer increments with the bounds worked out once per chunk
+// (stage_bc_chunk_fixed_column); otherwise every copied vector works out its row, column and bounds afresh
+// (stage_bc_chunk). ncu (thirty-second session, H100, version 59 at (1, 4096, 1536)): the latter's copy loop
+// issued ~17 % of the kernel's 56.7 M warp instructions, ~50 per 16-byte copy.
 template <int kWarps_, int kItems_, int kChannels_, int kStates_ = 1, bool kRecompute_ = false, bool kStageBC_ = false,
-          bool kRollStates_ = false>
+          bool kRollStates_ = false, bool kStageFixedColumn_ = false>
 struct BlockFwdTraits {
   static constexpr int kWarps = kWarps_, kItems = kItems_, kChannels = kChannels_;
   static constexpr int kStates = kStates_;
   static constexpr bool kRecompute = kRecompute_, kStageBC = kStageBC_, kRollStates = kRollStates_;
+  static constexpr bool kStageFixedColumn = kStageFixedColumn_;
   static_assert(kScanBlockMaxState % kStates_ == 0, "states in whole groups");
   static constexpr int kChannelThreads = kWarps * 32;
   static constexpr int kThreads = kChannelThreads * kChannels;
@@ -263,6 +269,43 @@ __device__ __forceinline__ void stage_bc_chunk(T* dst, const T* B_g, const T* C_
   }
 }
 
+// stage_bc_chunk's copies with each thread keeping column v = threadIdx.x mod (kChunk / kPer) and taking rows
+// n0 = threadIdx.x div (kChunk / kPer), n0 + kStep, … of both B and C (kStep = the threads per column): one
+// row's source and destination follow the last's by constant strides, and the column's bounds (the same for
+// every row) are worked out once.
+template <class Tr, typename T>
+__device__ __forceinline__ void stage_bc_chunk_fixed_column(T* dst, const T* B_g, const T* C_g, const Strides3& B_s,
+                                                            const Strides3& C_s, int N, int64_t t0, int64_t len) {
+  constexpr int kPer = 16 / static_cast<int>(sizeof(T)), kRowVecs = Tr::kChunk / kPer;
+  static_assert(Tr::kChunk % kPer == 0 && Tr::kThreads % kRowVecs == 0, "whole columns, every thread one of them");
+  constexpr int kStep = Tr::kThreads / kRowVecs;
+  const int v = static_cast<int>(threadIdx.x) % kRowVecs, n0 = static_cast<int>(threadIdx.x) / kRowVecs;
+  const int64_t t = t0 + int64_t(v) * kPer, left = len - t;
+  const int bytes = left >= kPer ? 16 : left > 0 ? static_cast<int>(left) * static_cast<int>(sizeof(T)) : 0;
+  const int64_t off = bytes > 0 ? t : 0;  // (nothing is read at 0 bytes; the address stays inside the row)
+  const T* b = B_g + n0 * B_s.row + off;
+  const T* c = C_g + n0 * C_s.row + off;
+  unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst + n0 * Tr::kChunk + v * kPer));
+  constexpr unsigned kCOffset = kScanBlockMaxState * Tr::kChunk * sizeof(T), kRowBytes = kStep * Tr::kChunk * sizeof(T);
+#pragma unroll
+  for (int j = 0; j < (kScanBlockMaxState + kStep - 1) / kStep; ++j) {
+    if (n0 + j * kStep >= N) break;
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(b), "r"(bytes));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d + kCOffset), "l"(c), "r"(bytes));
+    b += kStep * B_s.row;
+    c += kStep * C_s.row;
+    d += kRowBytes;
+  }
+}
+
+// The chunk's B and C rows into shared memory by Tr's staging (kStageFixedColumn or not).
+template <class Tr, typename T>
+__device__ __forceinline__ void stage_bc(T* dst, const T* B_g, const T* C_g, const Strides3& B_s, const Strides3& C_s,
+                                         int N, int64_t t0, int64_t len) {
+  if constexpr (Tr::kStageFixedColumn) stage_bc_chunk_fixed_column<Tr>(dst, B_g, C_g, B_s, C_s, N, t0, len);
+  else stage_bc_chunk<Tr>(dst, B_g, C_g, B_s, C_s, N, t0, len);
+}
+
 // kSaveStates: also store p.states (a separate instantiation, so the inference kernels keep their
 // registers: the state pointer cost the element-load kernel a 52-byte spill).
 template <class Tr, typename T, class Flags, bool kVec, bool kSaveStates = false>
@@ -300,7 +343,7 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_block_fwd_kernel(
   float hc_lane = 0.f;
   int phase = 0;
   if constexpr (kStaged) {
-    stage_bc_chunk<Tr>(s_stage, B_g, C_g, p.B_s, p.C_s, N, 0, p.len);
+    stage_bc<Tr>(s_stage, B_g, C_g, p.B_s, p.C_s, N, 0, p.len);
     cp_async_commit();
   }
 
@@ -308,7 +351,7 @@ __global__ void __launch_bounds__(Tr::kThreads) selective_scan_block_fwd_kernel(
     if constexpr (kStaged) {
       __syncthreads();  // every channel is done with the previous chunk, whose buffer the next chunk takes
       if (t0 + Tr::kChunk < p.len)
-        stage_bc_chunk<Tr>(s_stage + ((chunk + 1) & 1) * kStageBuf, B_g, C_g, p.B_s, p.C_s, N, t0 + Tr::kChunk, p.len);
+        stage_bc<Tr>(s_stage + ((chunk + 1) & 1) * kStageBuf, B_g, C_g, p.B_s, p.C_s, N, t0 + Tr::kChunk, p.len);
       cp_async_commit();  // (possibly empty: the group count stays uniform)
       cp_async_wait_group<1>();  // this chunk's copies, issued one chunk ago
       __syncthreads();           // every thread's copies visible
