@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "ops/cuda/block_fwd_stage_plan.h"
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/scan_params.h"
 #include "ops/cuda/selective_scan_common.cuh"
@@ -276,19 +277,18 @@ __device__ __forceinline__ void stage_bc_chunk(T* dst, const T* B_g, const T* C_
 template <class Tr, typename T>
 __device__ __forceinline__ void stage_bc_chunk_fixed_column(T* dst, const T* B_g, const T* C_g, const Strides3& B_s,
                                                             const Strides3& C_s, int N, int64_t t0, int64_t len) {
-  constexpr int kPer = 16 / static_cast<int>(sizeof(T)), kRowVecs = Tr::kChunk / kPer;
-  static_assert(Tr::kChunk % kPer == 0 && Tr::kThreads % kRowVecs == 0, "whole columns, every thread one of them");
-  constexpr int kStep = Tr::kThreads / kRowVecs;
-  const int v = static_cast<int>(threadIdx.x) % kRowVecs, n0 = static_cast<int>(threadIdx.x) / kRowVecs;
-  const int64_t t = t0 + int64_t(v) * kPer, left = len - t;
-  const int bytes = left >= kPer ? 16 : left > 0 ? static_cast<int>(left) * static_cast<int>(sizeof(T)) : 0;
-  const int64_t off = bytes > 0 ? t : 0;  // (nothing is read at 0 bytes; the address stays inside the row)
+  constexpr FixedColumnStage kPlan(Tr::kChunk, Tr::kThreads, static_cast<int>(sizeof(T)));
+  constexpr int kPer = kPlan.per, kStep = kPlan.step;
+  static_assert(Tr::kChunk % kPer == 0 && Tr::kThreads % kPlan.row_vecs == 0, "whole columns, every thread one of them");
+  const int v = kPlan.column(static_cast<int>(threadIdx.x)), n0 = kPlan.first_row(static_cast<int>(threadIdx.x));
+  const int bytes = kPlan.bytes(v, t0, len, static_cast<int>(sizeof(T)));
+  const int64_t off = bytes > 0 ? t0 + int64_t(v) * kPer : 0;  // (nothing is read at 0 bytes; the address stays in the row)
   const T* b = B_g + n0 * B_s.row + off;
   const T* c = C_g + n0 * C_s.row + off;
   unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst + n0 * Tr::kChunk + v * kPer));
   constexpr unsigned kCOffset = kScanBlockMaxState * Tr::kChunk * sizeof(T), kRowBytes = kStep * Tr::kChunk * sizeof(T);
 #pragma unroll
-  for (int j = 0; j < (kScanBlockMaxState + kStep - 1) / kStep; ++j) {
+  for (int j = 0; j < kPlan.max_copies(kScanBlockMaxState); ++j) {
     if (n0 + j * kStep >= N) break;
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(b), "r"(bytes));
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d + kCOffset), "l"(c), "r"(bytes));

@@ -1,0 +1,36 @@
+// The staged block forward's fixed-column staging plan (BlockFwdTraits::kStageFixedColumn,
+// selective_scan_block_fwd.cuh): which 16-byte column of a chunk's staged B and C rows each thread copies, which
+// rows, and how many bytes of the column a copy reads. Plain C++ (no CUDA headers), so a CPU test can check that the
+// threads of a block cover every (row, column) exactly once with the bytes the per-copy staging reads.
+#pragma once
+
+#include <cstdint>
+
+#ifdef __CUDACC__
+#define MCD_STAGE_HD __host__ __device__
+#else
+#define MCD_STAGE_HD
+#endif
+
+namespace mcd::ops::cuda {
+
+struct FixedColumnStage {
+  int per;       // elements per 16-byte vector
+  int row_vecs;  // vectors per staged row: chunk / per
+  int step;      // threads per column: a thread's rows are first_row, first_row + step, …
+  // chunk: steps per staged row (a multiple of per); threads: the block's (a multiple of row_vecs).
+  MCD_STAGE_HD constexpr FixedColumnStage(int chunk, int threads, int elem_bytes)
+      : per(16 / elem_bytes), row_vecs(chunk / (16 / elem_bytes)), step(threads / (chunk / (16 / elem_bytes))) {}
+  MCD_STAGE_HD constexpr int column(int thread) const { return thread % row_vecs; }
+  MCD_STAGE_HD constexpr int first_row(int thread) const { return thread / row_vecs; }
+  // How many rows a thread walks at most when a block stages up to max_rows rows of B (and as many of C).
+  MCD_STAGE_HD constexpr int max_copies(int max_rows) const { return (max_rows + step - 1) / step; }
+  // The bytes a copy of column v reads in the chunk starting at step t0 of rows len steps long: 16 where the vector
+  // lies inside the row, the elements left where it straddles its end, 0 past it (cp.async zero-fills the rest).
+  MCD_STAGE_HD constexpr int bytes(int v, int64_t t0, int64_t len, int elem_bytes) const {
+    const int64_t left = len - (t0 + int64_t(v) * per);
+    return left >= per ? 16 : left > 0 ? static_cast<int>(left) * elem_bytes : 0;
+  }
+};
+
+}  // namespace mcd::ops::cuda
