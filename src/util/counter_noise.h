@@ -7,11 +7,7 @@
 #include <cmath>
 #include <cstdint>
 
-#ifdef __CUDACC__
-#define MCD_HOST_DEVICE __host__ __device__
-#else
-#define MCD_HOST_DEVICE
-#endif
+#include "util/host_device.h"
 
 namespace mcd {
 

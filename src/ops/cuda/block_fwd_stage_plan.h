@@ -6,11 +6,7 @@
 
 #include <cstdint>
 
-#ifdef __CUDACC__
-#define MCD_STAGE_HD __host__ __device__
-#else
-#define MCD_STAGE_HD
-#endif
+#include "util/host_device.h"
 
 namespace mcd::ops::cuda {
 
@@ -19,15 +15,15 @@ struct FixedColumnStage {
   int row_vecs;  // vectors per staged row: chunk / per
   int step;      // threads per column: a thread's rows are first_row, first_row + step, …
   // chunk: steps per staged row (a multiple of per); threads: the block's (a multiple of row_vecs).
-  MCD_STAGE_HD constexpr FixedColumnStage(int chunk, int threads, int elem_bytes)
+  MCD_HOST_DEVICE constexpr FixedColumnStage(int chunk, int threads, int elem_bytes)
       : per(16 / elem_bytes), row_vecs(chunk / (16 / elem_bytes)), step(threads / (chunk / (16 / elem_bytes))) {}
-  MCD_STAGE_HD constexpr int column(int thread) const { return thread % row_vecs; }
-  MCD_STAGE_HD constexpr int first_row(int thread) const { return thread / row_vecs; }
+  MCD_HOST_DEVICE constexpr int column(int thread) const { return thread % row_vecs; }
+  MCD_HOST_DEVICE constexpr int first_row(int thread) const { return thread / row_vecs; }
   // How many rows a thread walks at most when a block stages up to max_rows rows of B (and as many of C).
-  MCD_STAGE_HD constexpr int max_copies(int max_rows) const { return (max_rows + step - 1) / step; }
+  MCD_HOST_DEVICE constexpr int max_copies(int max_rows) const { return (max_rows + step - 1) / step; }
   // The bytes a copy of column v reads in the chunk starting at step t0 of rows len steps long: 16 where the vector
   // lies inside the row, the elements left where it straddles its end, 0 past it (cp.async zero-fills the rest).
-  MCD_STAGE_HD constexpr int bytes(int v, int64_t t0, int64_t len, int elem_bytes) const {
+  MCD_HOST_DEVICE constexpr int bytes(int v, int64_t t0, int64_t len, int elem_bytes) const {
     const int64_t left = len - (t0 + int64_t(v) * per);
     return left >= per ? 16 : left > 0 ? static_cast<int>(left) * elem_bytes : 0;
   }
