@@ -115,9 +115,12 @@ void launch_with_smem(void (*kernel)(Params), dim3 grid, int threads, size_t sme
 // src_bytes (0–16) are zero-filled. Groups are committed per thread; wait_group<n> waits until at most
 // n of this thread's newest groups are still in flight (a barrier then makes every thread's copies
 // visible to the block).
+// smem_addr: a shared-memory address (__cvta_generic_to_shared), for a caller that steps it itself.
+__device__ __forceinline__ void cp_async16(unsigned smem_addr, const void* gmem, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr), "l"(gmem), "r"(src_bytes));
+}
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
-  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(src_bytes));
+  cp_async16(static_cast<unsigned>(__cvta_generic_to_shared(smem)), gmem, src_bytes);
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }

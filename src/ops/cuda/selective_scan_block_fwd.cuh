@@ -264,8 +264,8 @@ __device__ __forceinline__ void stage_bc_chunk(T* dst, const T* B_g, const T* C_
     const bool is_b = row < N;
     const int n = is_b ? row : row - N;
     const T* src = is_b ? B_g + n * B_s.row : C_g + n * C_s.row;
-    const int64_t t = t0 + int64_t(v) * kPer, left = len - t;
-    const int bytes = left >= kPer ? 16 : left > 0 ? static_cast<int>(left) * static_cast<int>(sizeof(T)) : 0;
+    const int64_t t = t0 + int64_t(v) * kPer;
+    const int bytes = staged_vector_bytes(len - t, kPer, static_cast<int>(sizeof(T)));
     cp_async16(dst + ((is_b ? 0 : kScanBlockMaxState) + n) * Tr::kChunk + v * kPer, bytes > 0 ? src + t : src, bytes);
   }
 }
@@ -290,8 +290,8 @@ __device__ __forceinline__ void stage_bc_chunk_fixed_column(T* dst, const T* B_g
 #pragma unroll
   for (int j = 0; j < kPlan.max_copies(kScanBlockMaxState); ++j) {
     if (n0 + j * kStep >= N) break;
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(b), "r"(bytes));
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d + kCOffset), "l"(c), "r"(bytes));
+    cp_async16(d, b, bytes);
+    cp_async16(d + kCOffset, c, bytes);
     b += kStep * B_s.row;
     c += kStep * C_s.row;
     d += kRowBytes;
