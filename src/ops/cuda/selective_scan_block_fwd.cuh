@@ -82,11 +82,15 @@ struct BlockFwdTraits {
 //   32 KB of staged B and C; kBlockForwardStaged where neither fits at once
 //   (E = 2048: 131.0 against 152.2 for 34 and 158.7 for 45; E = 1536: 131.6 against 101.1 for 45;
 //   lab, H200, bf16, "Eleventh session"; rolled, 60, the same: 131.5).
+// The three staged configurations stage by fixed columns (kStageFixedColumn; lab versions 79, 80, 81) since
+// the thirty-third session: dev/scan_lab/staging_pair.cu, H100, bf16, L = 4096, two rounds, outputs bit for bit
+// equal to the per-copy staging's: E = 1536 59 94.0 → 84.4 µs, 65 106.1 → 99.4, 48 131.9 → 118.6; E = 2048 65
+// 105.6 → 99.8; E = 1152 59 92.3 → 82.1 [docs/PERF_NOTES.md, "Thirty-third session"].
 using BlockFwdOneWave = BlockFwdTraits<1, 16, 2, 2, true>;
 using BlockFwdManyWaves = BlockFwdTraits<4, 8, 1, 2, false>;
-using BlockFwdStaged = BlockFwdTraits<1, 16, 4, 2, true, true, true>;
-using BlockFwdStagedEight = BlockFwdTraits<1, 16, 8, 2, true, true, true>;
-using BlockFwdStagedWide = BlockFwdTraits<1, 8, 8, 2, true, true>;
+using BlockFwdStaged = BlockFwdTraits<1, 16, 4, 2, true, true, true, true>;
+using BlockFwdStagedEight = BlockFwdTraits<1, 16, 8, 2, true, true, true, true>;
+using BlockFwdStagedWide = BlockFwdTraits<1, 8, 8, 2, true, true, false, true>;
 
 // kItems consecutive elements of one row, kept as loaded: 16-byte vectors when kVec (time stride
 // 1, 16-byte aligned), else floats. Elements at or past `avail` read as 0.
