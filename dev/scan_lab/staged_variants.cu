@@ -7,6 +7,8 @@
 // instead of recomputed (half the exponentials, 62 lost), two warps per channel (16 warps per SM, 66/67 lost) — may
 // now win. Prediction: none beats the library's choice by more than 3 % (the chains' latency, not the issue rate,
 // sets the rest); a variant that does is a candidate for the library.
+// Outcome (thirty-third session, H100, docs/PERF_NOTES.md): held — every variant within 0.6 % of the library's choice
+// at E = 1536 and 2048, or slower.
 // Different variants sum in different orders, so outputs are compared against the library configuration's within
 // bf16 rounding: each element's difference in units of its bf16 spacing (2^-7 of its magnitude, the spacing's
 // largest relative size; magnitudes below the output's rms / 256 count as that, where summation order moves the last
