@@ -22,20 +22,12 @@
 #include <string>
 #include <vector>
 
+#include "lab_timing.cuh"
 #include "ops/cuda/decode_step.cu"
 
 namespace cu = mcd::ops::cuda;
 using T = __nv_bfloat16;
 using W = __nv_bfloat16;
-
-#define CHECK_CUDA(x)                                                                    \
-  do {                                                                                   \
-    cudaError_t e_ = (x);                                                                \
-    if (e_ != cudaSuccess) {                                                             \
-      std::fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e_));    \
-      std::exit(1);                                                                      \
-    }                                                                                    \
-  } while (0)
 
 namespace lab {
 using namespace mcd::ops::cuda;
@@ -136,7 +128,7 @@ void launch_rows(const ScanStepParams& p) {
   const dim3 grid(unsigned((p.dim + kStepThreads / kScanStepLanes - 1) / (kStepThreads / kScanStepLanes)),
                   unsigned((p.batch + kRows - 1) / kRows));
   scan_step_rows_kernel<kRows, kPreload><<<grid, kStepThreads, 0, p.stream>>>(p);
-  CHECK_CUDA(cudaGetLastError());
+  MCD_CUDA_CHECK(cudaGetLastError());
 }
 }  // namespace lab
 
@@ -155,8 +147,8 @@ struct Set {
 template <typename V>
 V* upload(const std::vector<V>& h) {
   V* d;
-  CHECK_CUDA(cudaMalloc(&d, h.size() * sizeof(V)));
-  CHECK_CUDA(cudaMemcpy(d, h.data(), h.size() * sizeof(V), cudaMemcpyHostToDevice));
+  MCD_CUDA_CHECK(cudaMalloc(&d, h.size() * sizeof(V)));
+  MCD_CUDA_CHECK(cudaMemcpy(d, h.data(), h.size() * sizeof(V), cudaMemcpyHostToDevice));
   return d;
 }
 
@@ -220,7 +212,7 @@ int main(int argc, char** argv) {
       {"8 rows, in turn", &lab::launch_rows<8, false>},
   };
   cudaDeviceProp prop;
-  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  MCD_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device %s\n", prop.name);
   bool all_same = true;
   struct Shape {
@@ -237,18 +229,18 @@ int main(int argc, char** argv) {
     const size_t n_state = size_t(Bn * E * N), n_out = size_t(Bn * E);
     std::vector<float> state0(n_state), ref_state(n_state), got_state(n_state);
     std::vector<T> ref_out(n_out), got_out(n_out);
-    CHECK_CUDA(cudaMemcpy(state0.data(), in[0].state, n_state * 4, cudaMemcpyDeviceToHost));
+    MCD_CUDA_CHECK(cudaMemcpy(state0.data(), in[0].state, n_state * 4, cudaMemcpyDeviceToHost));
     for (size_t ci = 0; ci < configs.size(); ++ci) {
-      CHECK_CUDA(cudaMemcpy(in[0].state, state0.data(), n_state * 4, cudaMemcpyHostToDevice));
+      MCD_CUDA_CHECK(cudaMemcpy(in[0].state, state0.data(), n_state * 4, cudaMemcpyHostToDevice));
       for (int step = 0; step < 2; ++step) {
-        CHECK_CUDA(cudaMemset(in[0].out, 0xFF, n_out * sizeof(T)));  // poisoned: NaN unless written
+        MCD_CUDA_CHECK(cudaMemset(in[0].out, 0xFF, n_out * sizeof(T)));  // poisoned: NaN unless written
         configs[ci].fn(params(in[0], Bn, E, N, R));
       }
-      CHECK_CUDA(cudaDeviceSynchronize());
+      MCD_CUDA_CHECK(cudaDeviceSynchronize());
       auto& st = ci == 0 ? ref_state : got_state;
       auto& out = ci == 0 ? ref_out : got_out;
-      CHECK_CUDA(cudaMemcpy(st.data(), in[0].state, n_state * 4, cudaMemcpyDeviceToHost));
-      CHECK_CUDA(cudaMemcpy(out.data(), in[0].out, n_out * sizeof(T), cudaMemcpyDeviceToHost));
+      MCD_CUDA_CHECK(cudaMemcpy(st.data(), in[0].state, n_state * 4, cudaMemcpyDeviceToHost));
+      MCD_CUDA_CHECK(cudaMemcpy(out.data(), in[0].out, n_out * sizeof(T), cudaMemcpyDeviceToHost));
       int64_t nan = 0;
       for (const T& v : out) nan += __bfloat162float(v) != __bfloat162float(v);
       const bool same = ci == 0 || (std::memcmp(ref_state.data(), got_state.data(), n_state * 4) == 0 &&
@@ -258,30 +250,16 @@ int main(int argc, char** argv) {
                   configs[ci].name, ci == 0 ? "(reference)" : same ? "outputs and states bit for bit the library's" : "DIFFER",
                   long(nan));
     }
-    cudaEvent_t a, b;
-    CHECK_CUDA(cudaEventCreate(&a));
-    CHECK_CUDA(cudaEventCreate(&b));
     for (int round = 0; round < 2; ++round)
       for (const Config& c : configs) {
-        std::vector<float> us;
-        for (int r = 0; r < reps + 3; ++r) {
-          const auto p = params(in[r % sets], Bn, E, N, R);
-          CHECK_CUDA(cudaEventRecord(a));
-          c.fn(p);
-          CHECK_CUDA(cudaEventRecord(b));
-          CHECK_CUDA(cudaEventSynchronize(b));
-          float ms;
-          CHECK_CUDA(cudaEventElapsedTime(&ms, a, b));
-          if (r >= 3) us.push_back(1000.f * ms);
-        }
-        std::sort(us.begin(), us.end());
+        const Timing t = time_launches(reps, [&](int r) { c.fn(params(in[r % sets], Bn, E, N, R)); });
         std::printf("B%ld E%ld N%ld R%ld round %d  %-28s median %.2f us  (min %.2f, max %.2f)\n", long(Bn), long(E),
-                    long(N), long(R), round + 1, c.name, us[us.size() / 2], us.front(), us.back());
+                    long(N), long(R), round + 1, c.name, t.median, t.min, t.max);
       }
     for (auto& s : in)
       for (void* ptr : {(void*)s.state, (void*)s.x_dbl, (void*)s.u, (void*)s.xz, (void*)s.out, (void*)s.A_log,
                         (void*)s.D, (void*)s.dt_bias, (void*)s.dt_proj})
-        CHECK_CUDA(cudaFree(ptr));
+        MCD_CUDA_CHECK(cudaFree(ptr));
   }
   std::printf("check: %s\n", all_same ? "every variant bit for bit the library's, no NaN" : "FAILED");
   return all_same ? 0 : 1;

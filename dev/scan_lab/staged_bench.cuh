@@ -1,6 +1,6 @@
 // What the standalone staged-forward programs (staging_pair.cu, staged_variants.cu) share: bf16 input sets on the
-// device shaped as the model's prefill passes them (B = 1, time-contiguous rows), their scan parameters, and the
-// timer (CUDA events, median of reps launches after 3 warm-up ones, input sets rotated past the 50 MB L2).
+// device shaped as the model's prefill passes them (B = 1, time-contiguous rows), their scan parameters, their
+// arguments, and the timer (lab_timing.cuh) over input sets rotated past the 50 MB L2.
 #pragma once
 #include <cuda_bf16.h>
 
@@ -12,20 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "lab_timing.cuh"
 #include "ops/cuda/selective_scan_block_fwd.cuh"
 
 namespace cu = mcd::ops::cuda;
 using Flags = cu::ScanFlags<true, true, false>;
 using T = __nv_bfloat16;
-
-#define CHECK_CUDA(x)                                                                    \
-  do {                                                                                   \
-    cudaError_t e_ = (x);                                                                \
-    if (e_ != cudaSuccess) {                                                             \
-      std::fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e_));    \
-      std::exit(1);                                                                      \
-    }                                                                                    \
-  } while (0)
 
 // One input set on the device: u, δ, z (E, L), B, C (N, L) in bf16; A (E, N), D, bias (E) fp32; out (E, L).
 struct Set {
@@ -40,16 +32,16 @@ inline Set make_set(int64_t L, int64_t E, int64_t N, unsigned seed) {
     std::vector<T> h(n);
     for (auto& v : h) v = __float2bfloat16(shift + scale * nd(g));
     T* d;
-    CHECK_CUDA(cudaMalloc(&d, n * sizeof(T)));
-    CHECK_CUDA(cudaMemcpy(d, h.data(), n * sizeof(T), cudaMemcpyHostToDevice));
+    MCD_CUDA_CHECK(cudaMalloc(&d, n * sizeof(T)));
+    MCD_CUDA_CHECK(cudaMemcpy(d, h.data(), n * sizeof(T), cudaMemcpyHostToDevice));
     return d;
   };
   auto upload_f = [&](int64_t n, auto gen) {
     std::vector<float> h(n);
     for (int64_t i = 0; i < n; ++i) h[i] = gen(i);
     float* d;
-    CHECK_CUDA(cudaMalloc(&d, n * sizeof(float)));
-    CHECK_CUDA(cudaMemcpy(d, h.data(), n * sizeof(float), cudaMemcpyHostToDevice));
+    MCD_CUDA_CHECK(cudaMalloc(&d, n * sizeof(float)));
+    MCD_CUDA_CHECK(cudaMemcpy(d, h.data(), n * sizeof(float), cudaMemcpyHostToDevice));
     return d;
   };
   Set s;
@@ -58,7 +50,7 @@ inline Set make_set(int64_t L, int64_t E, int64_t N, unsigned seed) {
   s.z = upload(E * L, 1.f, 0.f);
   s.B = upload(N * L, 1.f, 0.f);
   s.C = upload(N * L, 1.f, 0.f);
-  CHECK_CUDA(cudaMalloc(&s.out, E * L * sizeof(T)));
+  MCD_CUDA_CHECK(cudaMalloc(&s.out, E * L * sizeof(T)));
   s.A = upload_f(E * N, [&](int64_t i) { return -float(1 + i % N); });  // S4D-real, as the model initialises A
   s.D = upload_f(E, [&](int64_t) { return nd(g); });
   s.bias = upload_f(E, [&](int64_t) { return 0.1f * nd(g); });
@@ -101,41 +93,45 @@ inline int rotated_sets(int64_t L, int64_t E, int64_t N) {
 inline void free_set(Set& s) {
   for (void* ptr : {(void*)s.u, (void*)s.dt, (void*)s.z, (void*)s.B, (void*)s.C, (void*)s.out, (void*)s.A, (void*)s.D,
                     (void*)s.bias})
-    CHECK_CUDA(cudaFree(ptr));
+    MCD_CUDA_CHECK(cudaFree(ptr));
 }
 
 // c's output on in[0] (its out buffer poisoned first: NaN wherever c writes nothing).
 inline std::vector<T> output_of(const Config& c, const Set& s, int64_t L, int64_t E, int64_t N) {
   const int64_t n_out = E * L;
   std::vector<T> out(n_out);
-  CHECK_CUDA(cudaMemset(s.out, 0xFF, n_out * sizeof(T)));
+  MCD_CUDA_CHECK(cudaMemset(s.out, 0xFF, n_out * sizeof(T)));
   c.fn(params(s, L, E, N));
-  CHECK_CUDA(cudaDeviceSynchronize());
-  CHECK_CUDA(cudaMemcpy(out.data(), s.out, n_out * sizeof(T), cudaMemcpyDeviceToHost));
+  MCD_CUDA_CHECK(cudaDeviceSynchronize());
+  MCD_CUDA_CHECK(cudaMemcpy(out.data(), s.out, n_out * sizeof(T), cudaMemcpyDeviceToHost));
   return out;
 }
 
-// Median, min and max of reps timed launches of c (after 3 untimed), each on the next input set.
-struct Timing {
-  float median, min, max;
-};
+// reps timed launches of c (lab_timing.cuh), each on the next input set.
 inline Timing time_config(const Config& c, const std::vector<Set>& in, int64_t L, int64_t E, int64_t N, int reps) {
-  cudaEvent_t a, b;
-  CHECK_CUDA(cudaEventCreate(&a));
-  CHECK_CUDA(cudaEventCreate(&b));
-  std::vector<float> us;
-  for (int r = 0; r < reps + 3; ++r) {
-    const auto p = params(in[r % in.size()], L, E, N);
-    CHECK_CUDA(cudaEventRecord(a));
-    c.fn(p);
-    CHECK_CUDA(cudaEventRecord(b));
-    CHECK_CUDA(cudaEventSynchronize(b));
-    float ms;
-    CHECK_CUDA(cudaEventElapsedTime(&ms, a, b));
-    if (r >= 3) us.push_back(1000.f * ms);
+  return time_launches(reps, [&](int r) { c.fn(params(in[r % in.size()], L, E, N)); });
+}
+
+// The programs' arguments: --reps N (default 30) and --shape L,E,N, repeatable (replacing `shapes`, the defaults).
+// False (after a usage line naming `program`) on anything else.
+struct Shape {
+  int64_t L, E, N;
+};
+inline bool parse_lab_args(int argc, char** argv, const char* program, int& reps, std::vector<Shape>& shapes) {
+  reps = 30;
+  std::vector<Shape> given;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    long l, e, n;
+    if (a == "--reps" && i + 1 < argc) {
+      reps = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--shape" && i + 1 < argc && std::sscanf(argv[++i], "%ld,%ld,%ld", &l, &e, &n) == 3) {
+      given.push_back({l, e, n});
+    } else {
+      std::fprintf(stderr, "usage: %s [--reps N] [--shape L,E,N]...\n", program);
+      return false;
+    }
   }
-  CHECK_CUDA(cudaEventDestroy(a));
-  CHECK_CUDA(cudaEventDestroy(b));
-  std::sort(us.begin(), us.end());
-  return {us[us.size() / 2], us.front(), us.back()};
+  if (!given.empty()) shapes = given;
+  return true;
 }

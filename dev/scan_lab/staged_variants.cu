@@ -21,20 +21,9 @@
 #include "staged_bench.cuh"
 
 int main(int argc, char** argv) {
-  int reps = 30;
-  std::vector<int64_t> shape_l, shape_e, shape_n;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
-    else if (a == "--shape" && i + 1 < argc) {
-      long l, e, n;
-      if (std::sscanf(argv[++i], "%ld,%ld,%ld", &l, &e, &n) != 3) return std::fprintf(stderr, "--shape L,E,N\n"), 2;
-      shape_l.push_back(l), shape_e.push_back(e), shape_n.push_back(n);
-    } else {
-      return std::fprintf(stderr, "usage: staged_variants [--reps N] [--shape L,E,N]...\n"), 2;
-    }
-  }
-  if (shape_l.empty()) shape_l = {4096, 4096}, shape_e = {1536, 2048}, shape_n = {16, 16};
+  int reps;
+  std::vector<Shape> shapes = {{4096, 1536, 16}, {4096, 2048, 16}};
+  if (!parse_lab_args(argc, argv, "staged_variants", reps, shapes)) return 2;
   // BlockFwdTraits<warps, items, channels, states, recompute, stage B/C, roll states, fixed columns>; the first is
   // the reference of the output check.
   const std::vector<Config> configs = {
@@ -50,11 +39,11 @@ int main(int argc, char** argv) {
       {"BlockFwdStagedWide (81)", &run<cu::BlockFwdStagedWide>},
   };
   cudaDeviceProp prop;
-  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  MCD_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device %s\n", prop.name);
   bool all_ok = true;
-  for (size_t si = 0; si < shape_l.size(); ++si) {
-    const int64_t L = shape_l[si], E = shape_e[si], N = shape_n[si];
+  for (const Shape& shape : shapes) {
+    const int64_t L = shape.L, E = shape.E, N = shape.N;
     std::vector<Set> in;
     for (int k = 0, sets = rotated_sets(L, E, N); k < sets; ++k) in.push_back(make_set(L, E, N, 1234u + k));
     const std::vector<T> ref = output_of(configs[0], in[0], L, E, N);

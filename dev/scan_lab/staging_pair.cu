@@ -9,20 +9,9 @@
 #include "staged_bench.cuh"
 
 int main(int argc, char** argv) {
-  int reps = 30;
-  std::vector<int64_t> shape_l, shape_e, shape_n;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
-    else if (a == "--shape" && i + 1 < argc) {
-      long l, e, n;
-      if (std::sscanf(argv[++i], "%ld,%ld,%ld", &l, &e, &n) != 3) return std::fprintf(stderr, "--shape L,E,N\n"), 2;
-      shape_l.push_back(l), shape_e.push_back(e), shape_n.push_back(n);
-    } else {
-      return std::fprintf(stderr, "usage: staging_pair [--reps N] [--shape L,E,N]...\n"), 2;
-    }
-  }
-  if (shape_l.empty()) shape_l = {4096, 4096, 4096}, shape_e = {1536, 2048, 1152}, shape_n = {16, 16, 16};
+  int reps;
+  std::vector<Shape> shapes = {{4096, 1536, 16}, {4096, 2048, 16}, {4096, 1152, 16}};
+  if (!parse_lab_args(argc, argv, "staging_pair", reps, shapes)) return 2;
   // Pairs: per-copy staging (the library's until the thirty-third session), fixed-column staging
   // (BlockFwdTraits::kStageFixedColumn; the library's since: 6–11 % faster on an H100, docs/PERF_NOTES.md).
   const std::vector<std::pair<Config, Config>> pairs = {
@@ -34,11 +23,11 @@ int main(int argc, char** argv) {
        {"48 fixed columns", &run<cu::BlockFwdTraits<1, 8, 8, 2, true, true, false, true>>}},
   };
   cudaDeviceProp prop;
-  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  MCD_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device %s\n", prop.name);
   bool all_same = true;
-  for (size_t si = 0; si < shape_l.size(); ++si) {
-    const int64_t L = shape_l[si], E = shape_e[si], N = shape_n[si];
+  for (const Shape& shape : shapes) {
+    const int64_t L = shape.L, E = shape.E, N = shape.N;
     const int sets = rotated_sets(L, E, N);
     std::vector<Set> in;
     for (int k = 0; k < sets; ++k) in.push_back(make_set(L, E, N, 1234u + k));
