@@ -47,6 +47,8 @@ namespace mcd::ops::cuda {
 // (stage_bc_chunk_fixed_column); otherwise every copied vector works out its row, column and bounds afresh
 // (stage_bc_chunk). ncu (thirty-second session, H100, version 59 at (1, 4096, 1536)): the latter's copy loop
 // issued ~17 % of the kernel's 56.7 M warp instructions, ~50 per 16-byte copy.
+// The library's three staged configurations all take it since the thirty-third session; the per-copy staging
+// stays for the lab's versions (dev/scan_lab: 45–67 and staging_pair.cu's reference), whose timings it reproduces.
 template <int kWarps_, int kItems_, int kChannels_, int kStates_ = 1, bool kRecompute_ = false, bool kStageBC_ = false,
           bool kRollStates_ = false, bool kStageFixedColumn_ = false>
 struct BlockFwdTraits {
