@@ -9,6 +9,8 @@
 // rows and the grid shrinks kRows-fold (kRows = 4: 768 blocks, one wave).
 // Prediction: a kRows variant ≥ 15 % faster than the library's at (64, 1536, 16, R 48) and (64, 2048, 16, R 64); the
 // per-row arithmetic is the library's, so outputs and states must equal its bits.
+// Outcome (thirty-fourth session, H200): every variant bit for bit the library's and every one slower (64, 1536:
+// 15.2 µs for the library, 17.2–21.9 for the variants; docs/PERF_NOTES.md) — the prediction failed.
 // Variants: rows loaded all before any arithmetic (kPreload: the library's "every load first", over the rows; more
 // registers) or one row after another (the weights kept, each row's loads after the last row's stores).
 //   nvcc -std=c++17 -O3 -arch=sm_90 --use_fast_math --expt-relaxed-constexpr -I src dev/scan_lab/scan_step_rows.cu

@@ -277,12 +277,6 @@ at::Tensor MambaMixerImpl::scan_into_state(const ops::ScanInputs& in, LayerState
   return y;
 }
 
-// The conv step's L2 hint under the ops option decode_prefetch_state: the scan state, which the scan step
-// reads after x_proj (ops/causal_conv1d.h causal_conv1d_step's l2_prefetch); otherwise none.
-static at::Tensor state_prefetch(const LayerState& st) {
-  return ops::ops_options().decode_prefetch_state ? st.ssm : at::Tensor();
-}
-
 at::Tensor MambaMixerImpl::step(const at::Tensor& hidden, LayerState& st) {
   MCD_CHECK(hidden.dim() == 2 && hidden.size(1) == d_model, "mixer step: hidden must be (B, D=",
             d_model, "), got ", hidden.sizes());
@@ -312,7 +306,7 @@ at::Tensor MambaMixerImpl::step_from_residual(const ops::NormInput& residual_in,
   if (ops::ops_options().decode_fused_conv) {  // the conv step inside in_proj's kernel: u and z come back
     ops::NormConvOut r = ops::add_rms_norm_decode_linear_conv_step(residual_in, pending, norm->weight, norm->eps,
                                                                    in_proj->weight, in_bias, st.conv, conv_weight(),
-                                                                   conv_bias(), /*silu=*/true, state_prefetch(st));
+                                                                   conv_bias(), /*silu=*/true);
     residual = r.residual;
     return step_convolved(r.u, r.rest, st);
   }
@@ -325,8 +319,7 @@ at::Tensor MambaMixerImpl::step_from_residual(const ops::NormInput& residual_in,
 at::Tensor MambaMixerImpl::step_projected(const at::Tensor& xz, LayerState& st) {
   const int64_t E = d_inner;
   MCD_CHECK(xz.dim() == 2 && xz.size(1) == 2 * E, "mixer step: xz must be (B, 2E=", 2 * E, "), got ", xz.sizes());
-  const at::Tensor u =
-      ops::causal_conv1d_step(st.conv, xz.narrow(1, 0, E), conv_weight(), conv_bias(), true, state_prefetch(st));
+  const at::Tensor u = ops::causal_conv1d_step(st.conv, xz.narrow(1, 0, E), conv_weight(), conv_bias(), true);
   return step_convolved(u, xz.narrow(1, E, E), st);
 }
 

@@ -96,8 +96,7 @@ at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& weight, const at
 }
 
 at::Tensor causal_conv1d_step(at::Tensor& conv_state, const at::Tensor& x,
-                              const at::Tensor& weight, const at::Tensor& bias, bool silu,
-                              const at::Tensor& l2_prefetch) {
+                              const at::Tensor& weight, const at::Tensor& bias, bool silu) {
   torch::NoGradGuard no_grad;
   const int64_t K = weight.size(1);
   MCD_CHECK(conv_state.dim() == 3 && conv_state.size(2) == K - 1 &&
@@ -106,9 +105,7 @@ at::Tensor causal_conv1d_step(at::Tensor& conv_state, const at::Tensor& x,
             ", ", K - 1, "), got ", conv_state.sizes());
 #ifdef MCD_WITH_CUDA
   if (backend() == Backend::kAuto && cuda::conv_step_supported(conv_state, x, weight, bias))
-    return cuda::causal_conv1d_step_cuda(conv_state, x, weight, bias, silu, l2_prefetch);
-#else
-  (void)l2_prefetch;
+    return cuda::causal_conv1d_step_cuda(conv_state, x, weight, bias, silu);
 #endif
   const at::Tensor window = at::cat({conv_state, x.unsqueeze(-1).to(conv_state.scalar_type())}, -1);
   at::Tensor out = (window * weight.to(window.scalar_type()).unsqueeze(0)).sum(-1);  // (B, E)

@@ -19,12 +19,9 @@ at::Tensor causal_conv1d_composite(const at::Tensor& x, const at::Tensor& weight
 
 // One recurrent step (no grad). conv_state: (B, E, K−1) holds the last K−1 inputs, oldest
 // first, and is shifted in place; x: (B, E). Returns (B, E). On CUDA with backend kAuto one
-// kernel runs (ops/cuda/decode_step_params.h) where it takes the tensors. l2_prefetch (optional): a
-// tensor the next kernels read (the model passes the layer's scan state); that kernel prefetches its
-// bytes into the GPU's L2 cache where it is contiguous on x's device — a hint, no result changes.
+// kernel runs (ops/cuda/decode_step_params.h) where it takes the tensors.
 at::Tensor causal_conv1d_step(at::Tensor& conv_state, const at::Tensor& x,
-                              const at::Tensor& weight, const at::Tensor& bias, bool silu,
-                              const at::Tensor& l2_prefetch = {});
+                              const at::Tensor& weight, const at::Tensor& bias, bool silu);
 
 // The conv state after consuming x (B, E, L): its last K−1 columns, zero-padded on the left.
 at::Tensor causal_conv1d_final_state(const at::Tensor& x, int64_t kernel_size);

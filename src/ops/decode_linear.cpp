@@ -104,8 +104,7 @@ NormLinearOut add_rms_norm_decode_linear(const NormInput& residual_in, const at:
 NormConvOut add_rms_norm_decode_linear_conv_step(const NormInput& residual_in, const at::Tensor& prev,
                                                  const at::Tensor& norm_weight, double eps, const at::Tensor& weight,
                                                  const at::Tensor& bias, at::Tensor& conv_state,
-                                                 const at::Tensor& conv_weight, const at::Tensor& conv_bias, bool silu,
-                                                 const at::Tensor& l2_prefetch) {
+                                                 const at::Tensor& conv_weight, const at::Tensor& conv_bias, bool silu) {
   MCD_CHECK(conv_state.dim() == 3 && weight.dim() == 2 && conv_state.size(1) <= weight.size(0),
             "add_rms_norm_decode_linear_conv_step: conv_state must be (rows, E, K-1) with E at most the weight's ",
             weight.dim() == 2 ? weight.size(0) : -1, " output columns, got ", conv_state.sizes());
@@ -125,7 +124,7 @@ NormConvOut add_rms_norm_decode_linear_conv_step(const NormInput& residual_in, c
   }
 #endif
   const NormLinearOut r = add_rms_norm_decode_linear(residual_in, prev, norm_weight, eps, weight, bias);
-  const at::Tensor u = causal_conv1d_step(conv_state, r.out.narrow(1, 0, E), conv_weight, conv_bias, silu, l2_prefetch);
+  const at::Tensor u = causal_conv1d_step(conv_state, r.out.narrow(1, 0, E), conv_weight, conv_bias, silu);
   return {u, r.out.narrow(1, E, rest), r.residual};
 }
 

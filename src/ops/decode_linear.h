@@ -47,8 +47,7 @@ NormLinearOut add_rms_norm_decode_linear(const NormInput& residual_in, const at:
 //   → {u, r.out[:, E:], r.residual}
 // On CUDA, where the fused norm runs and the conv operands share the weight's dtype, in the same
 // kernel: the thread that forms x[r, e] runs channel e's conv step and writes u in x's place (one
-// launch less per layer; the conv-step kernel's arithmetic, so the same bits). Elsewhere those ops;
-// l2_prefetch goes to that causal_conv1d_step (the fused kernel takes no hint).
+// launch less per layer; the conv-step kernel's arithmetic, so the same bits). Elsewhere those ops.
 struct NormConvOut {
   at::Tensor u;         // (rows, E): the conv step's output
   at::Tensor rest;      // (rows, out − E): the product's other columns (in_proj's z)
@@ -57,8 +56,7 @@ struct NormConvOut {
 NormConvOut add_rms_norm_decode_linear_conv_step(const NormInput& residual_in, const at::Tensor& prev,
                                                  const at::Tensor& norm_weight, double eps, const at::Tensor& weight,
                                                  const at::Tensor& bias, at::Tensor& conv_state,
-                                                 const at::Tensor& conv_weight, const at::Tensor& conv_bias, bool silu,
-                                                 const at::Tensor& l2_prefetch = {});
+                                                 const at::Tensor& conv_weight, const at::Tensor& conv_bias, bool silu);
 
 // A decode step's LM head with greedy selection (no gradients), writing into fixed buffers (what a
 // CUDA graph replays):

@@ -71,11 +71,6 @@ struct OpsOptions {
                                         // above them, the greedy step's widening and argmax after cuBLAS's
                                         // head in one kernel (ops::widen_argmax); off: norm, head, cast, copy
                                         // and torch's argmax as separate kernels
-  bool decode_prefetch_state = false;   // key `decode_prefetch_state`: a decode step's conv-step kernel prefetches
-                                        // the layer's scan state into L2 for the scan step (at batch 64 x_proj's
-                                        // product runs between them; ops::causal_conv1d_step's l2_prefetch);
-                                        // the same results. Off until a same-lease A/B shows it pays
-                                        // (docs/PERF_NOTES.md, thirty-third session)
   int decode_few_row_limit = kDecodeFewRowLimitDefault;  // key `decode_few_row_limit`: 0..8, up to how many
                                         // rows a decode step runs the few-row kernels (decode_linear and the
                                         // fused norm + product, which take at most 8: ops/decode_linear.h);

@@ -1333,49 +1333,6 @@ TEST(GpuDecodeStep, ProjectedStepLoadingBeforeTheWaitGivesTheSameBits) {
   }
 }
 
-// The conv step's L2 hint (causal_conv1d_step's l2_prefetch: the kernel prefetches the given tensor's
-// 128-byte lines, ops/cuda/decode_step.cu) changes no result: output and conv state bit for bit those of
-// the step without it, and the hinted tensor untouched — rows 1, 3 and 64, E 37 and 1536 (with the
-// 6.3 MB hint, a 64 × 1536 × 16 fp32 scan state: from over 380 lines per thread at 3 × 37 channels, one
-// 128-thread block, to under one at 64 × 1536), a hint whose size is no multiple of 128 bytes (3 × 37 × 5
-// floats), a hint on the CPU (ignored), and every dtype.
-TEST(GpuDecodeStep, ConvStepL2PrefetchHintChangesNoResult) {
-  MCD_SKIP_IF_NO_CUDA();
-  torch::NoGradGuard no_grad;
-  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
-  for (at::ScalarType dt : {at::kFloat, at::kHalf, at::kBFloat16}) {
-    for (int64_t rows : {1, 3, 64}) {
-      for (int64_t E : {37, 1536}) {
-        for (int hint_kind = 0; hint_kind < 3; ++hint_kind) {  // 0: the scan state's shape, 1: odd bytes, 2: CPU
-          const std::string what = std::string(dtype_name(dt)) + " rows=" + std::to_string(rows) + " E=" +
-                                   std::to_string(E) + " hint " + std::to_string(hint_kind);
-          torch::manual_seed(rows + E + int(dt) + 7 * hint_kind);
-          const int64_t K = 4;
-          const at::Tensor w = (torch::randn({E, K}, cuda) * 0.5).to(dt), bias = (torch::randn({E}, cuda) * 0.1).to(dt);
-          const at::Tensor hint = hint_kind == 0   ? torch::randn({64, 1536, 16}, cuda)
-                                  : hint_kind == 1 ? torch::randn({3, 37, 5}, cuda)
-                                                   : torch::randn({3, 37, 5});
-          const at::Tensor hint_before = hint.clone();
-          at::Tensor state = torch::randn({rows, E, K - 1}, cuda).to(dt), state_plain = state.clone();
-          for (int step = 0; step < 2; ++step) {
-            const at::Tensor x = torch::randn({rows, E}, cuda).to(dt);
-            ASSERT_TRUE(ops::cuda::conv_step_supported(state, x, w, bias)) << what;
-            at::Tensor out;
-            {
-              PoisonOutputs poison;
-              out = ops::causal_conv1d_step(state, x, w, bias, true, hint);
-            }
-            const at::Tensor plain = ops::causal_conv1d_step(state_plain, x, w, bias, true);
-            EXPECT_TRUE(torch::equal(out, plain)) << what << " step " << step;
-            EXPECT_TRUE(torch::equal(state, state_plain)) << what << " conv state, step " << step;
-          }
-          EXPECT_TRUE(torch::equal(hint, hint_before)) << what << ": the hinted tensor changed";
-        }
-      }
-    }
-  }
-}
-
 // The conv step inside the fused norm + in_proj kernel (ops::add_rms_norm_decode_linear_conv_step)
 // against that kernel without it followed by the conv-step kernel: both round x to the dtype, then run
 // the same per-channel arithmetic (ops/cuda/conv_step.cuh), so u, z, the residual and the conv state

@@ -20,10 +20,6 @@ namespace {
 template <typename T, typename W>
 __global__ void __launch_bounds__(kStepThreads) conv_step_kernel(ConvStepParams p) {
   const int64_t i = int64_t(blockIdx.x) * kStepThreads + threadIdx.x;
-  // The hint's lines, strided over every thread of the grid (at batch 64 under one per thread). A
-  // prefetch fills L2, the coherent level, and no register: allowed before the wait (cuda_common.cuh).
-  const int64_t lines = (p.l2_prefetch_bytes + 127) / 128, threads = int64_t(gridDim.x) * kStepThreads;
-  for (int64_t l = i; l < lines; l += threads) prefetch_l2(static_cast<const char*>(p.l2_prefetch) + l * 128);
   if (i >= p.batch * p.dim) return;  // (reads and writes nothing: needs no wait)
   const int64_t b = i / p.dim, e = i - b * p.dim;
   const int K = p.width;

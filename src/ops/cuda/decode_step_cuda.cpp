@@ -55,7 +55,7 @@ bool conv_step_supported(const at::Tensor& state, const at::Tensor& x, const at:
 }
 
 at::Tensor causal_conv1d_step_cuda(at::Tensor& state, const at::Tensor& x, const at::Tensor& weight,
-                                   const at::Tensor& bias, bool silu, const at::Tensor& l2_prefetch) {
+                                   const at::Tensor& bias, bool silu) {
   MCD_CHECK(conv_step_supported(state, x, weight, bias), "causal_conv1d_step (CUDA): unsupported tensors: state ",
             state.sizes(), ", x ", x.sizes(), ", weight ", weight.sizes());
   const c10::cuda::CUDAGuard guard(x.device());
@@ -77,12 +77,6 @@ at::Tensor causal_conv1d_step_cuda(at::Tensor& state, const at::Tensor& x, const
   k.out = out.data_ptr();
   k.stream = c10::cuda::getCurrentCUDAStream().stream();
   k.overlap = ops_options().decode_overlap && k.batch <= kStepOverlapMaxBatch;
-  // The hint where its bytes are one stretch on this device; otherwise none (it changes no result).
-  if (l2_prefetch.defined() && l2_prefetch.is_cuda() && l2_prefetch.device() == x.device() &&
-      l2_prefetch.is_contiguous()) {
-    k.l2_prefetch = l2_prefetch.data_ptr();
-    k.l2_prefetch_bytes = l2_prefetch.numel() * static_cast<int64_t>(l2_prefetch.element_size());
-  }
   conv_step(k);
   return out;
 }

@@ -37,11 +37,6 @@ struct ConvStepParams {
   bool silu = true;
   void* out = nullptr;  // (B, E) contiguous
   bool overlap = false;  // an overlapped launch (cuda_common.cuh launch_overlapped; ops option decode_overlap)
-  // Bytes a later kernel reads (the model passes the layer's scan state): the threads prefetch their
-  // 128-byte lines into L2 first thing, so that read finds them there instead of in DRAM (at batch 64
-  // x_proj's product runs between the two steps). A hint only: nothing is read into registers or written.
-  const void* l2_prefetch = nullptr;
-  int64_t l2_prefetch_bytes = 0;
   cudaStream_t stream = nullptr;
 };
 

@@ -155,7 +155,7 @@ ScanParams32 scan_params_fp32_cuda(const at::Tensor& A_log, const at::Tensor& D,
 bool conv_step_supported(const at::Tensor& state, const at::Tensor& x, const at::Tensor& weight,
                          const at::Tensor& bias);
 at::Tensor causal_conv1d_step_cuda(at::Tensor& state, const at::Tensor& x, const at::Tensor& weight,
-                                   const at::Tensor& bias, bool silu, const at::Tensor& l2_prefetch = {});
+                                   const at::Tensor& bias, bool silu);
 bool scan_step_supported(const at::Tensor& state, const at::Tensor& u, const at::Tensor& delta,
                          const at::Tensor& A, const at::Tensor& B, const at::Tensor& C, const at::Tensor& D,
                          const at::Tensor& z, const at::Tensor& delta_bias, const at::Tensor& delta_proj = {});
