@@ -1,4 +1,5 @@
 # Thirty-fourth session, call C: the batch scan step's registers against its waves. The library's kernel (64 registers
+# Usage (carry .gpu): DEADLINE=450 bash docs/results/2026-12-07b_scan_step_registers/call.sh
 # at the model's batch-64 instantiation, 8 blocks of 128 per SM, ~2.9 waves at (64, 1536)) built with
 # __launch_bounds__ min blocks 1 (as now) / 10 / 12 / 16 (48 / 40 / 32 registers, with spills) and with the rank's
 # vector loads off (46 registers), each in dev/scan_lab/scan_step_rows.cu; then ncu on the library kernel (min 1) and the best.
@@ -8,7 +9,7 @@ R=/tmp/res; mkdir -p $R; pack() { tar -czf $OUT/results.tgz -C $R . ; }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee $R/gpu.txt
 bash scripts/source_hash.sh | tee -a $R/gpu.txt; git diff --stat >> $R/gpu.txt 2>/dev/null
 # The two lab switches (compile-time only, never committed to the library): applied here unless already in the tree.
-grep -q MCD_LAB_SCAN_STEP src/ops/cuda/decode_step.cu || git apply docs/results/2026-12-07b_scan_step_registers/scan_step_lab_switches.patch
+grep -q MCD_LAB_SCAN_STEP src/ops/cuda/decode_step.cu || git apply docs/results/2026-12-07b_scan_step_registers/scan_step_lab_switches.patch 2>/dev/null || patch -p1 < docs/results/2026-12-07b_scan_step_registers/scan_step_lab_switches.patch
 NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
 NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
 b() { $NVCC -std=c++17 -O3 -arch=sm_90 --use_fast_math -lineinfo --expt-relaxed-constexpr -I src "$@" dev/scan_lab/scan_step_rows.cu; }
@@ -47,12 +48,13 @@ if [[ $1 != none ]] && (( $(el) + 260 < ${DEADLINE:-450} )); then
   export MCD_ASSETS_DIR=$PWD/.gpu/gpt2
   MCD_BUILD_TARGETS="mamba-codesign" MCD_BUILD_DIR=$PWD/build-gpu bash scripts/build_gpu.sh > /tmp/build.log 2>&1
   echo "build base rc=$? ($(el) s)"; cp build-gpu/mamba-codesign /tmp/mcd_old
+  cp src/ops/cuda/decode_step.cu /tmp/decode_step_before.cu
   case $1 in
     nv) sed -i 's|^#ifdef MCD_LAB_SCAN_STEP_NO_RANK_VEC4|#if 1|' src/ops/cuda/decode_step.cu ;;
     nv12) sed -i 's|^#ifdef MCD_LAB_SCAN_STEP_NO_RANK_VEC4|#if 1|; s|^#define MCD_LAB_SCAN_STEP_MIN_BLOCKS 1|#define MCD_LAB_SCAN_STEP_MIN_BLOCKS 12|' src/ops/cuda/decode_step.cu ;;
     *) sed -i "s|^#define MCD_LAB_SCAN_STEP_MIN_BLOCKS 1|#define MCD_LAB_SCAN_STEP_MIN_BLOCKS $1|" src/ops/cuda/decode_step.cu ;;
   esac
-  git diff src/ops/cuda/decode_step.cu > $R/variant.diff
+  diff -u /tmp/decode_step_before.cu src/ops/cuda/decode_step.cu > $R/variant.diff
   MCD_BUILD_TARGETS="mamba-codesign" MCD_BUILD_DIR=$PWD/build-gpu bash scripts/build_gpu.sh > /tmp/build2.log 2>&1
   echo "build variant rc=$? ($(el) s)"; cp build-gpu/mamba-codesign /tmp/mcd_new
   mkdir -p $R/p /tmp/m
