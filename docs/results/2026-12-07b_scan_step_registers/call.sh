@@ -1,8 +1,8 @@
 # Thirty-fourth session, call C: the batch scan step's registers against its waves. The library's kernel (64 registers
-# Usage (carry .gpu): DEADLINE=450 bash docs/results/2026-12-07b_scan_step_registers/call.sh
 # at the model's batch-64 instantiation, 8 blocks of 128 per SM, ~2.9 waves at (64, 1536)) built with
 # __launch_bounds__ min blocks 1 (as now) / 10 / 12 / 16 (48 / 40 / 32 registers, with spills) and with the rank's
 # vector loads off (46 registers), each in dev/scan_lab/scan_step_rows.cu; then ncu on the library kernel (min 1) and the best.
+# Usage (carry .gpu): DEADLINE=450 bash docs/results/2026-12-07b_scan_step_registers/call.sh
 set -u
 t0=$(date +%s); el() { echo $(( $(date +%s) - t0 )); }
 R=/tmp/res; mkdir -p $R; pack() { tar -czf $OUT/results.tgz -C $R . ; }
