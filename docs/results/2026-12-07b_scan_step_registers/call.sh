@@ -77,4 +77,14 @@ pack
     rm -f $R/ncu$v.ncu-rep.bak
   done
 else echo "no ncu"; fi }
+# With time left and the CLI built: ncu on the model's own batch-64 decode kernels inside the graph (scan step, conv
+# step, norm), one launch each after warm-up, 130M.
+if [[ -x /tmp/mcd_old && -n "$NCU" ]] && (( $(el) + 90 < ${DEADLINE:-450} )); then
+  timeout 80 $NCU --kernel-name regex:"scan_step_kernel|conv_step_kernel|add_norm_fwd_vec_kernel" --launch-skip 300 \
+    --launch-count 3 --set full -o $R/ncu_model /tmp/mcd_old profile --model /tmp/m/mamba-130m-gpt2 --device cuda \
+    --prefill "" --decode-batch 64 --decode-mode graph --decode-steps 8 --iters 2 --out /tmp/ncu_profile.json > $R/ncu_model.log 2>&1
+  echo "ncu model rc=$? ($(el) s)"
+  $NCU -i $R/ncu_model.ncu-rep --page details --csv > $R/ncu_model-details.csv 2>&1
+  grep -E '"(Duration|DRAM Throughput|Achieved Occupancy|Registers Per Thread|Waves Per SM)"' $R/ncu_model-details.csv | awk -F'","' '{print $5" | "$(NF-2)": "$NF}' | cut -c1-160
+fi
 pack; echo "done ($(el) s)"
