@@ -11,6 +11,9 @@
 // per-row arithmetic is the library's, so outputs and states must equal its bits.
 // Outcome (thirty-fourth session, H200): every variant bit for bit the library's and every one slower (64, 1536:
 // 15.2 µs for the library, 17.2–21.9 for the variants; docs/PERF_NOTES.md) — the prediction failed.
+// Since then the library's kernel is also checked against a float64 reference of the step (reference_step), so
+// builds with the thirty-fourth session's lab switches (docs/results/2026-12-07b_scan_step_registers/: launch
+// bounds, lanes per channel) are checked too; with other than 4 lanes the rows variants (4 states per lane) are left out.
 // Variants: rows loaded all before any arithmetic (kPreload: the library's "every load first", over the rows; more
 // registers) or one row after another (the weights kept, each row's loads after the last row's stores).
 //   nvcc -std=c++17 -O3 -arch=sm_90 --use_fast_math --expt-relaxed-constexpr -I src dev/scan_lab/scan_step_rows.cu
@@ -22,7 +25,9 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
+#include <cmath>
 
 #include "lab_timing.cuh"
 #include "ops/cuda/decode_step.cu"
@@ -180,6 +185,50 @@ Set make_set(int64_t Bn, int64_t E, int64_t N, int64_t R, unsigned seed) {
   return s;
 }
 
+template <typename V>
+std::vector<float> download(const V* d, int64_t n) {
+  std::vector<V> h(n);
+  MCD_CUDA_CHECK(cudaMemcpy(h.data(), d, n * sizeof(V), cudaMemcpyDeviceToHost));
+  std::vector<float> f(n);
+  for (int64_t i = 0; i < n; ++i) {
+    if constexpr (std::is_same_v<V, float>) f[i] = h[i];
+    else f[i] = __bfloat162float(h[i]);
+  }
+  return f;
+}
+
+// One step in float64 from the set's inputs (the model's semantics: softplus(Δ_low · dt_projᵀ + dt_bias), A =
+// −exp(A_log), h ← exp(Δ·A)·h + Δ·u·B, y = C·h + D·u, y · SiLU(z)); state is updated in place, out returned.
+// scale (out-parameter): per output, Σ|h·C| + |D·u| times |SiLU(z)| — the magnitude its fp32 sums' error scales with.
+std::vector<double> reference_step(const Set& s, std::vector<double>& state, int64_t Bn, int64_t E, int64_t N,
+                                   int64_t R, std::vector<double>& scale) {
+  const auto x_dbl = download(s.x_dbl, Bn * (R + 2 * N)), u = download(s.u, Bn * E), xz = download(s.xz, Bn * 2 * E),
+             A_log = download(s.A_log, E * N), D = download(s.D, E), dt_bias = download(s.dt_bias, E),
+             dt_proj = download(s.dt_proj, E * R);
+  std::vector<double> out(Bn * E);
+  scale.assign(Bn * E, 0.0);
+  for (int64_t b = 0; b < Bn; ++b)
+    for (int64_t e = 0; e < E; ++e) {
+      const float* row = x_dbl.data() + b * (R + 2 * N);
+      double dt = dt_bias[e];
+      for (int64_t r = 0; r < R; ++r) dt += double(row[r]) * dt_proj[e * R + r];
+      dt = dt > 20.0 ? dt : std::log1p(std::exp(dt));
+      const double ub = u[b * E + e];
+      double y = 0.0, mag = 0.0;
+      for (int64_t n = 0; n < N; ++n) {
+        double& h = state[(b * E + e) * N + n];
+        h = std::exp(dt * -std::exp(double(A_log[e * N + n]))) * h + dt * ub * row[R + n];
+        y += h * row[R + N + n];
+        mag += std::abs(h * row[R + N + n]);
+      }
+      const double z = xz[b * 2 * E + E + e];
+      const double silu = z / (1.0 + std::exp(-z));
+      out[b * E + e] = (y + D[e] * ub) * silu;
+      scale[b * E + e] = (mag + std::abs(D[e] * ub)) * std::abs(silu);
+    }
+  return out;
+}
+
 cu::ScanStepParams params(const Set& s, int64_t Bn, int64_t E, int64_t N, int64_t R) {
   cu::ScanStepParams p;  // as selective_scan_step_projected fills it for a bf16 model at batch > 8
   p.dtype = cu::DType::kBFloat16;
@@ -205,14 +254,16 @@ int main(int argc, char** argv) {
     if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
     else return std::fprintf(stderr, "usage: scan_step_rows [--reps N]\n"), 2;
   }
-  const std::vector<Config> configs = {
-      {"library (1 row per thread)", &cu::launch_scan<T, W>},
-      {"2 rows, preloaded", &lab::launch_rows<2, true>},
-      {"2 rows, in turn", &lab::launch_rows<2, false>},
-      {"4 rows, preloaded", &lab::launch_rows<4, true>},
-      {"4 rows, in turn", &lab::launch_rows<4, false>},
-      {"8 rows, in turn", &lab::launch_rows<8, false>},
-  };
+  std::vector<Config> configs = {{"library (1 row per thread)", &cu::launch_scan<T, W>}};
+  // The rows kernels hold 4 states per lane; a build with another lane count (the thirty-fourth session's lab
+  // switch MCD_LAB_SCAN_STEP_LANES) times the library's kernel alone, checked against the float64 reference.
+  if (cu::kScanStepLanes == 4)
+    configs.insert(configs.end(), {{"2 rows, preloaded", &lab::launch_rows<2, true>},
+                                   {"2 rows, in turn", &lab::launch_rows<2, false>},
+                                   {"4 rows, preloaded", &lab::launch_rows<4, true>},
+                                   {"4 rows, in turn", &lab::launch_rows<4, false>},
+                                   {"8 rows, in turn", &lab::launch_rows<8, false>}});
+  std::printf("lanes per channel %d\n", cu::kScanStepLanes);
   cudaDeviceProp prop;
   MCD_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device %s\n", prop.name);
@@ -243,6 +294,25 @@ int main(int argc, char** argv) {
       auto& out = ci == 0 ? ref_out : got_out;
       MCD_CUDA_CHECK(cudaMemcpy(st.data(), in[0].state, n_state * 4, cudaMemcpyDeviceToHost));
       MCD_CUDA_CHECK(cudaMemcpy(out.data(), in[0].out, n_out * sizeof(T), cudaMemcpyDeviceToHost));
+      if (ci == 0) {
+        // The library's kernel against float64, two steps from state0. Tolerances: the state is fp32 arithmetic
+        // (Δ a 48–64-term fp32 sum, ~1e-6 relative; __expf a few ulp) over two steps, so 1e-5 relative to
+        // max(1, |h|); the output is rounded to bf16 (half its 2⁻⁸ relative spacing) after fp32 sums whose error,
+        // with the states', stays below 1e-5 of the magnitudes summed (the reference's scale): 2⁻⁸·|y| + 1e-5·scale.
+        std::vector<double> h64(state0.begin(), state0.end());
+        std::vector<double> o64, scale;
+        for (int step = 0; step < 2; ++step) o64 = reference_step(in[0], h64, Bn, E, N, R, scale);
+        double worst_h = 0.0, worst_o = 0.0;
+        for (size_t i = 0; i < n_state; ++i)
+          worst_h = std::max(worst_h, std::abs(st[i] - h64[i]) / std::max(1.0, std::abs(h64[i])));
+        for (size_t i = 0; i < n_out; ++i)
+          worst_o = std::max(worst_o, std::abs(double(__bfloat162float(out[i])) - o64[i]) /
+                                          (std::abs(o64[i]) * 0x1p-8 + 1e-5 * scale[i] + 1e-30));
+        const bool close = worst_h <= 1e-5 && worst_o <= 1.0;
+        all_same = all_same && close;
+        std::printf("B%ld E%ld N%ld R%ld  library against float64: state %.2e (≤ 1e-5), output %.2f of its bound: %s\n",
+                    long(Bn), long(E), long(N), long(R), worst_h, worst_o, close ? "ok" : "FAILED");
+      }
       int64_t nan = 0;
       for (const T& v : out) nan += __bfloat162float(v) != __bfloat162float(v);
       const bool same = ci == 0 || (std::memcmp(ref_state.data(), got_state.data(), n_state * 4) == 0 &&
@@ -263,6 +333,6 @@ int main(int argc, char** argv) {
                         (void*)s.D, (void*)s.dt_bias, (void*)s.dt_proj})
         MCD_CUDA_CHECK(cudaFree(ptr));
   }
-  std::printf("check: %s\n", all_same ? "every variant bit for bit the library's, no NaN" : "FAILED");
+  std::printf("check: %s\n", all_same ? "the library within its float64 bounds, every variant bit for bit the library's, no NaN" : "FAILED");
   return all_same ? 0 : 1;
 }

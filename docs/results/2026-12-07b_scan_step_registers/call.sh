@@ -1,7 +1,9 @@
 # Thirty-fourth session, call C: the batch scan step's registers against its waves. The library's kernel (64 registers
 # at the model's batch-64 instantiation, 8 blocks of 128 per SM, ~2.9 waves at (64, 1536)) built with
 # __launch_bounds__ min blocks 1 (as now) / 10 / 12 / 16 (48 / 40 / 32 registers, with spills) and with the rank's
-# vector loads off (46 registers), each in dev/scan_lab/scan_step_rows.cu; then ncu on the library kernel (min 1) and the best.
+# vector loads off (46 registers), and 2 or 1 lanes per channel (8 / 16 states per thread: 88 / 110 registers; 2 lanes
+# at min blocks 6: 80), each in dev/scan_lab/scan_step_rows.cu (its library kernel also checked against float64);
+# then the winner's batch-64 A/B in the model, ncu on the library kernel (min 1) and M = 12, and on the model's kernels.
 # Usage (carry .gpu): DEADLINE=450 bash docs/results/2026-12-07b_scan_step_registers/call.sh
 set -u
 t0=$(date +%s); el() { echo $(( $(date +%s) - t0 )); }
@@ -19,9 +21,12 @@ b -DMCD_LAB_SCAN_STEP_MIN_BLOCKS=12 -o /tmp/ssr12 > $R/b12.log 2>&1 &
 b -DMCD_LAB_SCAN_STEP_MIN_BLOCKS=16 -o /tmp/ssr16 > $R/b16.log 2>&1 &
 b -DMCD_LAB_SCAN_STEP_NO_RANK_VEC4 -o /tmp/ssrnv > $R/bnv.log 2>&1 &
 b -DMCD_LAB_SCAN_STEP_NO_RANK_VEC4 -DMCD_LAB_SCAN_STEP_MIN_BLOCKS=12 -o /tmp/ssrnv12 > $R/bnv12.log 2>&1 &
+b -DMCD_LAB_SCAN_STEP_LANES=2 -o /tmp/ssrl2 > $R/bl2.log 2>&1 &
+b -DMCD_LAB_SCAN_STEP_LANES=2 -DMCD_LAB_SCAN_STEP_MIN_BLOCKS=6 -o /tmp/ssrl2m6 > $R/bl2m6.log 2>&1 &
+b -DMCD_LAB_SCAN_STEP_LANES=1 -o /tmp/ssrl1 > $R/bl1.log 2>&1 &
 wait; echo "built ($(el) s)"; ls -la /tmp/ssr*
 for round in 1; do
-  for v in 1 10 12 16 nv nv12; do
+  for v in 1 10 12 16 nv nv12 l2 l2m6 l1; do
     timeout 60 /tmp/ssr$v --reps 40 > $R/ssr$v-$round.txt 2>&1
     echo "$v round $round ($(el) s): $(grep -E 'round 1  library' $R/ssr$v-$round.txt | sed -E 's/ +/ /g' | cut -c1-200 | tr '\n' ';')"
   done
@@ -39,7 +44,7 @@ def med(v):
             m=re.search(r"B64 E1536 N16 R48 round \d  library.*median ([0-9.]+) us",l)
             if m: xs.append(float(m.group(1)))
     return statistics.mean(xs) if xs else 1e9
-base=med("1"); best=min(["10","12","16","nv","nv12"],key=med)
+base=med("1"); best=min(["10","12","16","nv","nv12","l2","l2m6","l1"],key=med)
 print(best if med(best) < 0.93*base else "none", base, med(best))
 PY
 )
@@ -48,13 +53,16 @@ if [[ $1 != none ]] && (( $(el) + 260 < ${DEADLINE:-450} )); then
   export MCD_ASSETS_DIR=$PWD/.gpu/gpt2
   MCD_BUILD_TARGETS="mamba-codesign" MCD_BUILD_DIR=$PWD/build-gpu bash scripts/build_gpu.sh > /tmp/build.log 2>&1
   echo "build base rc=$? ($(el) s)"; cp build-gpu/mamba-codesign /tmp/mcd_old
-  cp src/ops/cuda/decode_step.cu /tmp/decode_step_before.cu
+  cp src/ops/cuda/decode_step.cu /tmp/decode_step_before.cu; cp src/ops/cuda/decode_step_params.h /tmp/decode_step_params_before.h
   case $1 in
     nv) sed -i 's|^#ifdef MCD_LAB_SCAN_STEP_NO_RANK_VEC4|#if 1|' src/ops/cuda/decode_step.cu ;;
     nv12) sed -i 's|^#ifdef MCD_LAB_SCAN_STEP_NO_RANK_VEC4|#if 1|; s|^#define MCD_LAB_SCAN_STEP_MIN_BLOCKS 1|#define MCD_LAB_SCAN_STEP_MIN_BLOCKS 12|' src/ops/cuda/decode_step.cu ;;
+    l2|l1) sed -i "s|^#define MCD_LAB_SCAN_STEP_LANES 4|#define MCD_LAB_SCAN_STEP_LANES ${1#l}|" src/ops/cuda/decode_step_params.h ;;
+    l2m6) sed -i "s|^#define MCD_LAB_SCAN_STEP_LANES 4|#define MCD_LAB_SCAN_STEP_LANES 2|" src/ops/cuda/decode_step_params.h
+          sed -i "s|^#define MCD_LAB_SCAN_STEP_MIN_BLOCKS 1|#define MCD_LAB_SCAN_STEP_MIN_BLOCKS 6|" src/ops/cuda/decode_step.cu ;;
     *) sed -i "s|^#define MCD_LAB_SCAN_STEP_MIN_BLOCKS 1|#define MCD_LAB_SCAN_STEP_MIN_BLOCKS $1|" src/ops/cuda/decode_step.cu ;;
   esac
-  diff -u /tmp/decode_step_before.cu src/ops/cuda/decode_step.cu > $R/variant.diff
+  { diff -u /tmp/decode_step_before.cu src/ops/cuda/decode_step.cu; diff -u /tmp/decode_step_params_before.h src/ops/cuda/decode_step_params.h; } > $R/variant.diff
   MCD_BUILD_TARGETS="mamba-codesign" MCD_BUILD_DIR=$PWD/build-gpu bash scripts/build_gpu.sh > /tmp/build2.log 2>&1
   echo "build variant rc=$? ($(el) s)"; cp build-gpu/mamba-codesign /tmp/mcd_new
   mkdir -p $R/p /tmp/m
