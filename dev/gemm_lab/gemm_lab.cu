@@ -23,7 +23,9 @@
 // Since the twenty-ninth session also the library's fused batch-1 in_proj kernel (add_norm_decode_linear: the
 // residual add + RMSNorm, the product, optionally the conv step; plain and as an overlapped launch) beside its plain
 // product, at M ≤ 8 (`--rows 1`): what the norm and the conv step add to the product's time.
-//   usage: gemm_lab [--check-only] [--reps N] [--rows 8,16,32,64]
+//   usage: gemm_lab [--check-only] [--reps N] [--rows 8,16,32,64] [--cases TEXT] [--versions TEXT]
+// (--cases / --versions: only cases / versions whose name contains TEXT; cuBLAS always runs first, as the reference
+// of the check.)
 #include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
@@ -343,6 +345,258 @@ __global__ void __launch_bounds__(kMmaThreads) cluster_mma_gemm(const bf16* __re
 #endif
 }
 
+// ---------------------------------------------------------------- whole-slice staged versions (thirty-fifth session)
+// Why the own products above may have lost, read from their code rather than measured: the split-K versions end in
+// one block per column tile adding S partials for 64 × 64 outputs, a chain of S dependent L2 loads per element
+// (13–21 µs); the WMMA versions read fragments straight from global memory. cuBLAS's ~4.5 µs at 64 rows looks like
+// few large tiles walking K in a latency-bound loop (130M out_proj: 768 columns are 6–12 tiles of 64–128).
+// These versions take the opposite shape: many narrow column tiles (kCols of 16–64, so 48–128 blocks, one wave) and
+// each block's whole inner slice requested at once (cp.async, four commit groups), x's 64 rows and kCols weight rows
+// resident in shared memory (≤ 227 KB), the products of a chunk starting as soon as that chunk lands; so a block
+// costs about one DRAM round trip plus its bytes at the SM's bandwidth. Where the slice does not fit (out_proj,
+// x_proj) a cluster of kSplit blocks splits K and adds its partials over distributed shared memory, block r adding
+// rows r·64/kSplit… in rank order — 64/kSplit rows per block, not one block's serial chain. kOverlap (kStageWeights):
+// an overlapped launch that requests the weight slice before griddepcontrol.wait (weights are written by no kernel of
+// a decode step: the "settled inputs" exception of cuda_common.cuh), so that part hides behind the previous kernel.
+// 4 warps: warp w owns rows 16w … 16w + 15 and all kCols columns (kCols / 8 m16n8k16 tiles per 16 k).
+constexpr int kSliceThreads = 128, kSliceChunks = 4, kSlicePad = 8;
+
+template <int kCols>
+size_t slice_smem_bytes(int slice) {
+  return size_t(kMmaRows + kCols) * size_t(slice + kSlicePad) * sizeof(bf16);
+}
+
+template <int kCols, int kSplit, int kOverlap>
+__global__ void __launch_bounds__(kSliceThreads) staged_slice_gemm(const bf16* __restrict__ x, const bf16* __restrict__ w,
+                                                                   bf16* __restrict__ out, int M, int N, int K) {
+  extern __shared__ __align__(16) unsigned char slice_smem[];
+  constexpr int kNTiles = kCols / 8;
+  const int slice = K / kSplit, ld = slice + kSlicePad, chunk = slice / kSliceChunks, pieces = chunk / 8;
+  const int split = kSplit > 1 ? int(blockIdx.x) : 0, col0 = int(blockIdx.y) * kCols, k0 = split * slice;
+  bf16* xs = reinterpret_cast<bf16*>(slice_smem);
+  bf16* ws = xs + kMmaRows * ld;
+  // Request chunk q of `rows` rows (row r at g + r·K, valid below `valid`, zero-filled past it) into s.
+  auto request = [&](bf16* s, const bf16* g, int rows, int valid, int q) {
+    for (int i = int(threadIdx.x); i < rows * pieces; i += kSliceThreads) {
+      const int r = i / pieces, c = q * chunk + 8 * (i % pieces);
+      const bool ok = r < valid;
+      mcd::ops::cuda::cp_async16(s + r * ld + c, ok ? g + size_t(r) * K + c : g, ok ? 16 : 0);
+    }
+  };
+  const bf16* w_slice = w + size_t(col0) * K + k0;
+  const int cols_valid = min(kCols, N - col0);
+  if constexpr (kOverlap == kStageWeights) {
+#pragma unroll
+    for (int q = 0; q < kSliceChunks; ++q) request(ws, w_slice, kCols, cols_valid, q);
+    mcd::ops::cuda::cp_async_commit();
+    mcd::ops::cuda::wait_for_previous_kernel();
+    mcd::ops::cuda::allow_next_kernel();
+  }
+#pragma unroll
+  for (int q = 0; q < kSliceChunks; ++q) {
+    request(xs, x + k0, kMmaRows, M, q);
+    if constexpr (kOverlap != kStageWeights) request(ws, w_slice, kCols, cols_valid, q);
+    mcd::ops::cuda::cp_async_commit();
+  }
+  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, g = lane / 4, t = lane % 4;
+  float acc[kNTiles][4] = {};
+  auto products = [&](int q) {
+    const bf16* xa0 = xs + (16 * warp + g) * ld + 2 * t;
+    const bf16* wb0 = ws + g * ld + 2 * t;
+    for (int kk = q * chunk; kk < (q + 1) * chunk; kk += 16) {
+      uint32_t a[4];
+      a[0] = pair_at(xa0 + kk);
+      a[1] = pair_at(xa0 + 8 * ld + kk);
+      a[2] = pair_at(xa0 + kk + 8);
+      a[3] = pair_at(xa0 + 8 * ld + kk + 8);
+#pragma unroll
+      for (int nt = 0; nt < kNTiles; ++nt)
+        mma_bf16_16x8x16(acc[nt], a, pair_at(wb0 + 8 * nt * ld + kk), pair_at(wb0 + 8 * nt * ld + kk + 8));
+    }
+  };
+  mcd::ops::cuda::cp_async_wait_group<3>();
+  __syncthreads();
+  products(0);
+  mcd::ops::cuda::cp_async_wait_group<2>();
+  __syncthreads();
+  products(1);
+  mcd::ops::cuda::cp_async_wait_group<1>();
+  __syncthreads();
+  products(2);
+  mcd::ops::cuda::cp_async_wait_group<0>();
+  __syncthreads();
+  products(3);
+  const int r0 = 16 * warp + g;
+  if constexpr (kSplit == 1) {
+#pragma unroll
+    for (int nt = 0; nt < kNTiles; ++nt) {
+      const int c = 8 * nt + 2 * t;
+      if (c >= cols_valid) continue;  // N is even (checked by the fits rule), so a valid c has c + 1 valid too
+      bf16* o = out + col0 + c;
+      if (r0 < M) *reinterpret_cast<__nv_bfloat162*>(o + size_t(r0) * N) = __floats2bfloat162_rn(acc[nt][0], acc[nt][1]);
+      if (r0 + 8 < M)
+        *reinterpret_cast<__nv_bfloat162*>(o + size_t(r0 + 8) * N) = __floats2bfloat162_rn(acc[nt][2], acc[nt][3]);
+    }
+  } else {
+    namespace cg = cooperative_groups;
+    cg::cluster_group cluster = cg::this_cluster();
+    __syncthreads();  // every warp done with the staged operands before they are overwritten
+    float* part = reinterpret_cast<float*>(slice_smem);  // 64 × kCols fp32 partial sums of this block's slice
+#pragma unroll
+    for (int nt = 0; nt < kNTiles; ++nt) {
+      const int c = 8 * nt + 2 * t;
+      part[r0 * kCols + c] = acc[nt][0];
+      part[r0 * kCols + c + 1] = acc[nt][1];
+      part[(r0 + 8) * kCols + c] = acc[nt][2];
+      part[(r0 + 8) * kCols + c + 1] = acc[nt][3];
+    }
+    cluster.sync();  // every block's partials written and visible across the cluster
+    constexpr int kRowsEach = kMmaRows / kSplit;
+    const int rank = int(cluster.block_rank());
+    const float* parts[kSplit];
+#pragma unroll
+    for (int q = 0; q < kSplit; ++q) parts[q] = cluster.map_shared_rank(part, q);
+    for (int i = int(threadIdx.x); i < kRowsEach * kCols; i += kSliceThreads) {
+      const int r = rank * kRowsEach + i / kCols, c = i % kCols;
+      float sum = 0.f;
+#pragma unroll
+      for (int q = 0; q < kSplit; ++q) sum += parts[q][r * kCols + c];  // rank order: the same sum every run
+      if (r < M && c < cols_valid) out[size_t(r) * N + col0 + c] = __float2bfloat16(sum);
+    }
+    cluster.sync();  // no block leaves (freeing its shared memory) while another still reads it
+  }
+}
+
+// Version 2 of the whole-slice product (same call, after version 1 lost 1.5–1.7× to cuBLAS at in_proj / out_proj on an
+// H100): read from its code, each warp walked its whole slice alone (48 dependent k-steps at 130M in_proj, each four
+// shared loads before its products) with four warps per SM to hide it. Here kKGroups groups of 4 warps split every
+// chunk's k-steps (warp w: rows 16·(w % 4) …, k-steps w / 4, w / 4 + kKGroups, …), fragments come by ldmatrix (one
+// instruction per 16 × 16 operand tile), the k loop unrolled by 4; the groups' partial tiles are added in group order
+// through shared memory, then stored (kSplit 1) or added over the cluster as in version 1.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const bf16* s) {
+  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(s));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+}
+
+// kSliceLen (version 3, the same call's second run): the slice length as a compile-time constant (0: K / kSplit at run
+// time, version 2), so the copy loops' divisions become multiplies and the loops unroll (ncu of version 2 at 130M in_proj:
+// 25.8 K instructions per block, issue slots 29 % busy, DRAM 14 % — the requests' own arithmetic).
+template <int kCols, int kSplit, int kOverlap, int kKGroups, int kSliceLen = 0>
+__global__ void __launch_bounds__(128 * kKGroups) staged_slice_gemm2(const bf16* __restrict__ x, const bf16* __restrict__ w,
+                                                                     bf16* __restrict__ out, int M, int N, int K) {
+  extern __shared__ __align__(16) unsigned char slice_smem[];
+  constexpr int kThreads = 128 * kKGroups, kNTiles = kCols / 8;
+  static_assert(kNTiles % 2 == 0, "ldmatrix.x4 loads two 8-column tiles");
+  const int slice = kSliceLen > 0 ? kSliceLen : K / kSplit, ld = slice + kSlicePad, chunk = slice / kSliceChunks,
+            pieces = chunk / 8;
+  const int split = kSplit > 1 ? int(blockIdx.x) : 0, col0 = int(blockIdx.y) * kCols, k0 = split * slice;
+  bf16* xs = reinterpret_cast<bf16*>(slice_smem);
+  bf16* ws = xs + kMmaRows * ld;
+  auto request = [&](bf16* s, const bf16* g, int rows, int valid, int q) {
+#pragma unroll
+    for (int i = int(threadIdx.x); i < rows * pieces; i += kThreads) {
+      const int r = i / pieces, c = q * chunk + 8 * (i % pieces);
+      const bool ok = r < valid;
+      mcd::ops::cuda::cp_async16(s + r * ld + c, ok ? g + size_t(r) * K + c : g, ok ? 16 : 0);
+    }
+  };
+  const bf16* w_slice = w + size_t(col0) * K + k0;
+  const int cols_valid = min(kCols, N - col0);
+  if constexpr (kOverlap == kStageWeights) {
+#pragma unroll
+    for (int q = 0; q < kSliceChunks; ++q) request(ws, w_slice, kCols, cols_valid, q);
+    mcd::ops::cuda::cp_async_commit();
+    mcd::ops::cuda::wait_for_previous_kernel();
+    mcd::ops::cuda::allow_next_kernel();
+  }
+#pragma unroll
+  for (int q = 0; q < kSliceChunks; ++q) {
+    request(xs, x + k0, kMmaRows, M, q);
+    if constexpr (kOverlap != kStageWeights) request(ws, w_slice, kCols, cols_valid, q);
+    mcd::ops::cuda::cp_async_commit();
+  }
+  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, group = warp / 4;
+  float acc[kNTiles][4] = {};
+  // ldmatrix row addresses: A (x), lanes 0–15 rows 0–15 at k + 0, lanes 16–31 the same rows at k + 8; B (W rows =
+  // output columns), lanes 0–7 / 8–15 columns 0–7 at k + 0 / k + 8, lanes 16–31 columns 8–15 likewise.
+  const bf16* a_row = xs + (16 * (warp % 4) + lane % 16) * ld + 8 * (lane / 16);
+  const bf16* b_row = ws + (8 * (lane / 16) + lane % 8) * ld + 8 * ((lane / 8) % 2);
+  auto products = [&](int q) {
+    const int steps = chunk / 16;
+#pragma unroll
+    for (int s = group; s < steps; s += kKGroups) {
+      const int kk = q * chunk + 16 * s;
+      uint32_t a[4];
+      ldmatrix_x4(a, a_row + kk);
+#pragma unroll
+      for (int nt = 0; nt < kNTiles; nt += 2) {
+        uint32_t b[4];
+        ldmatrix_x4(b, b_row + 8 * nt * ld + kk);
+        mma_bf16_16x8x16(acc[nt], a, b[0], b[1]);
+        mma_bf16_16x8x16(acc[nt + 1], a, b[2], b[3]);
+      }
+    }
+  };
+  mcd::ops::cuda::cp_async_wait_group<3>();
+  __syncthreads();
+  products(0);
+  mcd::ops::cuda::cp_async_wait_group<2>();
+  __syncthreads();
+  products(1);
+  mcd::ops::cuda::cp_async_wait_group<1>();
+  __syncthreads();
+  products(2);
+  mcd::ops::cuda::cp_async_wait_group<0>();
+  __syncthreads();
+  products(3);
+  __syncthreads();  // every warp done with the staged operands before they are overwritten
+  // The groups' partial tiles, then their sum in group order (block partial `sum`, after the group partials).
+  float* part = reinterpret_cast<float*>(slice_smem);
+  float* sum = part + kKGroups * kMmaRows * kCols;
+  {
+    const int g = lane / 4, t = lane % 4, r0 = 16 * (warp % 4) + g;
+    float* p = part + group * kMmaRows * kCols;
+#pragma unroll
+    for (int nt = 0; nt < kNTiles; ++nt) {
+      const int c = 8 * nt + 2 * t;
+      *reinterpret_cast<float2*>(p + r0 * kCols + c) = make_float2(acc[nt][0], acc[nt][1]);
+      *reinterpret_cast<float2*>(p + (r0 + 8) * kCols + c) = make_float2(acc[nt][2], acc[nt][3]);
+    }
+  }
+  __syncthreads();
+  for (int i = int(threadIdx.x); i < kMmaRows * kCols; i += kThreads) {
+    float v = part[i];
+#pragma unroll
+    for (int q = 1; q < kKGroups; ++q) v += part[q * kMmaRows * kCols + i];
+    if constexpr (kSplit == 1) {
+      const int r = i / kCols, c = i % kCols;
+      if (r < M && c < cols_valid) out[size_t(r) * N + col0 + c] = __float2bfloat16(v);
+    } else {
+      sum[i] = v;
+    }
+  }
+  if constexpr (kSplit > 1) {
+    namespace cg = cooperative_groups;
+    cg::cluster_group cluster = cg::this_cluster();
+    cluster.sync();  // every block's sums written and visible across the cluster
+    constexpr int kRowsEach = kMmaRows / kSplit;
+    const int rank = int(cluster.block_rank());
+    const float* sums[kSplit];
+#pragma unroll
+    for (int q = 0; q < kSplit; ++q) sums[q] = cluster.map_shared_rank(sum, q);
+    for (int i = int(threadIdx.x); i < kRowsEach * kCols; i += kThreads) {
+      const int r = rank * kRowsEach + i / kCols, c = i % kCols;
+      float v = 0.f;
+#pragma unroll
+      for (int q = 0; q < kSplit; ++q) v += sums[q][r * kCols + c];  // rank order: the same sum every run
+      if (r < M && c < cols_valid) out[size_t(r) * N + col0 + c] = __float2bfloat16(v);
+    }
+    cluster.sync();  // no block leaves (freeing its shared memory) while another still reads it
+  }
+}
+
 // The carveout probe: a kernel that does nothing but asks for `bytes` of dynamic shared memory, run
 // between cuBLAS products (below, "cuBLAS + empty …" rows) to see whether a neighbour's shared-memory
 // demand alone costs the products time.
@@ -588,6 +842,137 @@ void launch_cluster(const bf16* x, const bf16* w, bf16* out, int M, const Case& 
   MCD_CUDA_CHECK(cudaLaunchKernelEx(&config, cluster_mma_gemm<kSlice>, x, w, out, M, c.N, c.K));
 }
 
+// The whole-slice versions (staged_slice_gemm): one wave of narrow column tiles, clusters of kSplit along K where a
+// block's slice would not fit in shared memory; the LM head stays out (not a decode-step product).
+template <int kCols, int kSplit, int kOverlap>
+bool slice_fits(int M, const Case& c) {
+  const int slice = c.K / kSplit;
+  return M >= 1 && M <= kMmaRows && c.K % kSplit == 0 && slice % (16 * kSliceChunks) == 0 && c.N % 2 == 0 &&
+         c.N <= kMmaMaxN && slice_smem_bytes<kCols>(slice) <= size_t(227) * 1024;
+}
+template <int kCols, int kSplit, int kOverlap>
+void launch_slice(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
+  static const bool allowed = [] {  // up to the sm_90 opt-in limit; asked once, outside any capture (the check runs first)
+    MCD_CUDA_CHECK(cudaFuncSetAttribute(staged_slice_gemm<kCols, kSplit, kOverlap>,
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+    return true;
+  }();
+  (void)allowed;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(unsigned(kSplit), unsigned((c.N + kCols - 1) / kCols));
+  config.blockDim = dim3(kSliceThreads);
+  config.dynamicSmemBytes = slice_smem_bytes<kCols>(c.K / kSplit);
+  config.stream = g_stream;
+  cudaLaunchAttribute attribute[2];
+  int n = 0;
+  if (kSplit > 1) {
+    attribute[n].id = cudaLaunchAttributeClusterDimension;
+    attribute[n].val.clusterDim.x = unsigned(kSplit);
+    attribute[n].val.clusterDim.y = 1;
+    attribute[n].val.clusterDim.z = 1;
+    ++n;
+  }
+  if (kOverlap != kPlain) {
+    attribute[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute[n].val.programmaticStreamSerializationAllowed = 1;
+    ++n;
+  }
+  config.attrs = attribute;
+  config.numAttrs = unsigned(n);
+  MCD_CUDA_CHECK(cudaLaunchKernelEx(&config, staged_slice_gemm<kCols, kSplit, kOverlap>, x, w, out, M, c.N, c.K));
+}
+
+// Version 2 (staged_slice_gemm2): shared memory for the staged slice, or for the groups' partials and their sum where
+// that is more.
+template <int kCols, int kKGroups>
+size_t slice2_smem_bytes(int slice) {
+  return std::max(slice_smem_bytes<kCols>(slice), size_t(kKGroups + 1) * kMmaRows * kCols * sizeof(float));
+}
+template <int kCols, int kSplit, int kOverlap, int kKGroups>
+bool slice2_fits(int M, const Case& c) {
+  const int slice = c.K / kSplit;
+  return slice_fits<kCols, kSplit, kOverlap>(M, c) && slice2_smem_bytes<kCols, kKGroups>(slice) <= size_t(227) * 1024;
+}
+template <int kCols, int kSplit, int kOverlap, int kKGroups>
+void launch_slice2(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
+  constexpr auto kernel = staged_slice_gemm2<kCols, kSplit, kOverlap, kKGroups>;
+  static const bool allowed = [] {
+    MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+    return true;
+  }();
+  (void)allowed;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(unsigned(kSplit), unsigned((c.N + kCols - 1) / kCols));
+  config.blockDim = dim3(128 * kKGroups);
+  config.dynamicSmemBytes = slice2_smem_bytes<kCols, kKGroups>(c.K / kSplit);
+  config.stream = g_stream;
+  cudaLaunchAttribute attribute[2];
+  int n = 0;
+  if (kSplit > 1) {
+    attribute[n].id = cudaLaunchAttributeClusterDimension;
+    attribute[n].val.clusterDim.x = unsigned(kSplit);
+    attribute[n].val.clusterDim.y = 1;
+    attribute[n].val.clusterDim.z = 1;
+    ++n;
+  }
+  if (kOverlap != kPlain) {
+    attribute[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute[n].val.programmaticStreamSerializationAllowed = 1;
+    ++n;
+  }
+  config.attrs = attribute;
+  config.numAttrs = unsigned(n);
+  MCD_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, x, w, out, M, c.N, c.K));
+}
+
+// Version 3: version 2 with the slice length fixed at compile time, for the slice lengths of the cases above.
+template <int kCols, int kSplit, int kOverlap, int kKGroups>
+bool slice3_fits(int M, const Case& c) {
+  const int slice = c.K / kSplit;
+  return slice2_fits<kCols, kSplit, kOverlap, kKGroups>(M, c) &&
+         (slice == 192 || slice == 256 || slice == 768 || slice == 1024);
+}
+template <int kCols, int kSplit, int kOverlap, int kKGroups, int kSliceLen>
+void launch_slice3_at(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
+  constexpr auto kernel = staged_slice_gemm2<kCols, kSplit, kOverlap, kKGroups, kSliceLen>;
+  static const bool allowed = [] {
+    MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+    return true;
+  }();
+  (void)allowed;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(unsigned(kSplit), unsigned((c.N + kCols - 1) / kCols));
+  config.blockDim = dim3(128 * kKGroups);
+  config.dynamicSmemBytes = slice2_smem_bytes<kCols, kKGroups>(kSliceLen);
+  config.stream = g_stream;
+  cudaLaunchAttribute attribute[2];
+  int n = 0;
+  if (kSplit > 1) {
+    attribute[n].id = cudaLaunchAttributeClusterDimension;
+    attribute[n].val.clusterDim.x = unsigned(kSplit);
+    attribute[n].val.clusterDim.y = 1;
+    attribute[n].val.clusterDim.z = 1;
+    ++n;
+  }
+  if (kOverlap != kPlain) {
+    attribute[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute[n].val.programmaticStreamSerializationAllowed = 1;
+    ++n;
+  }
+  config.attrs = attribute;
+  config.numAttrs = unsigned(n);
+  MCD_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, x, w, out, M, c.N, c.K));
+}
+template <int kCols, int kSplit, int kOverlap, int kKGroups>
+void launch_slice3(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
+  switch (c.K / kSplit) {
+    case 192: return launch_slice3_at<kCols, kSplit, kOverlap, kKGroups, 192>(x, w, out, M, c);
+    case 256: return launch_slice3_at<kCols, kSplit, kOverlap, kKGroups, 256>(x, w, out, M, c);
+    case 768: return launch_slice3_at<kCols, kSplit, kOverlap, kKGroups, 768>(x, w, out, M, c);
+    default: return launch_slice3_at<kCols, kSplit, kOverlap, kKGroups, 1024>(x, w, out, M, c);
+  }
+}
+
 // The carveout probe's rows: cuBLAS's product, then empty_kernel (132 blocks of 128 threads) asking for
 // kKiB of dynamic shared memory. Against "cuBLAS + empty 0 KiB", a higher figure says that a
 // neighbour's shared-memory demand alone slows the pair.
@@ -624,6 +1009,38 @@ const std::vector<Version>& versions() {
       {"mma split-K 128, overlap + W staged", splitk_fits<128>, launch_splitk<128, kStageWeights>},
       {"mma cluster 96 (S 8/16), DSMEM sums", cluster_fits<96>, launch_cluster<96>},
       {"mma cluster 128 (S 8/16), DSMEM sums", cluster_fits<128>, launch_cluster<128>},
+      {"staged slice 16 cols", slice_fits<16, 1, kPlain>, launch_slice<16, 1, kPlain>},
+      {"staged slice 32 cols", slice_fits<32, 1, kPlain>, launch_slice<32, 1, kPlain>},
+      {"staged slice 64 cols", slice_fits<64, 1, kPlain>, launch_slice<64, 1, kPlain>},
+      {"staged slice 32 cols, overlap + W first", slice_fits<32, 1, kStageWeights>, launch_slice<32, 1, kStageWeights>},
+      {"staged slice 16 cols, cluster 2", slice_fits<16, 2, kPlain>, launch_slice<16, 2, kPlain>},
+      {"staged slice 32 cols, cluster 2", slice_fits<32, 2, kPlain>, launch_slice<32, 2, kPlain>},
+      {"staged slice 16 cols, cluster 2, overlap + W first", slice_fits<16, 2, kStageWeights>,
+       launch_slice<16, 2, kStageWeights>},
+      {"staged slice 16 cols, cluster 4", slice_fits<16, 4, kPlain>, launch_slice<16, 4, kPlain>},
+      {"staged slice 16 cols, cluster 8", slice_fits<16, 8, kPlain>, launch_slice<16, 8, kPlain>},
+      {"staged slice 16 cols, cluster 8, overlap + W first", slice_fits<16, 8, kStageWeights>,
+       launch_slice<16, 8, kStageWeights>},
+      {"slice v2 32 cols, 2 groups", slice2_fits<32, 1, kPlain, 2>, launch_slice2<32, 1, kPlain, 2>},
+      {"slice v2 32 cols, 4 groups", slice2_fits<32, 1, kPlain, 4>, launch_slice2<32, 1, kPlain, 4>},
+      {"slice v2 32 cols, 2 groups, overlap + W first", slice2_fits<32, 1, kStageWeights, 2>, launch_slice2<32, 1, kStageWeights, 2>},
+      {"slice v2 32 cols, 4 groups, overlap + W first", slice2_fits<32, 1, kStageWeights, 4>, launch_slice2<32, 1, kStageWeights, 4>},
+      {"slice v2 64 cols, 4 groups", slice2_fits<64, 1, kPlain, 4>, launch_slice2<64, 1, kPlain, 4>},
+      {"slice v2 16 cols, cluster 2, 2 groups", slice2_fits<16, 2, kPlain, 2>, launch_slice2<16, 2, kPlain, 2>},
+      {"slice v2 16 cols, cluster 2, 4 groups", slice2_fits<16, 2, kPlain, 4>, launch_slice2<16, 2, kPlain, 4>},
+      {"slice v2 16 cols, cluster 2, 4 groups, overlap + W first", slice2_fits<16, 2, kStageWeights, 4>, launch_slice2<16, 2, kStageWeights, 4>},
+      {"slice v2 32 cols, cluster 2, 4 groups", slice2_fits<32, 2, kPlain, 4>, launch_slice2<32, 2, kPlain, 4>},
+      {"slice v2 32 cols, cluster 2, 4 groups, overlap + W first", slice2_fits<32, 2, kStageWeights, 4>, launch_slice2<32, 2, kStageWeights, 4>},
+      {"slice v2 16 cols, cluster 4, 2 groups", slice2_fits<16, 4, kPlain, 2>, launch_slice2<16, 4, kPlain, 2>},
+      {"slice v2 16 cols, cluster 8, 2 groups", slice2_fits<16, 8, kPlain, 2>, launch_slice2<16, 8, kPlain, 2>},
+      {"slice v2 16 cols, cluster 8, 2 groups, overlap + W first", slice2_fits<16, 8, kStageWeights, 2>, launch_slice2<16, 8, kStageWeights, 2>},
+      {"slice v3 32 cols, 4 groups", slice3_fits<32, 1, kPlain, 4>, launch_slice3<32, 1, kPlain, 4>},
+      {"slice v3 32 cols, 2 groups, overlap + W first", slice3_fits<32, 1, kStageWeights, 2>, launch_slice3<32, 1, kStageWeights, 2>},
+      {"slice v3 32 cols, 4 groups, overlap + W first", slice3_fits<32, 1, kStageWeights, 4>, launch_slice3<32, 1, kStageWeights, 4>},
+      {"slice v3 32 cols, cluster 2, 4 groups, overlap + W first", slice3_fits<32, 2, kStageWeights, 4>, launch_slice3<32, 2, kStageWeights, 4>},
+      {"slice v3 16 cols, cluster 2, 4 groups, overlap + W first", slice3_fits<16, 2, kStageWeights, 4>, launch_slice3<16, 2, kStageWeights, 4>},
+      {"slice v3 16 cols, cluster 8, 2 groups, overlap + W first", slice3_fits<16, 8, kStageWeights, 2>, launch_slice3<16, 8, kStageWeights, 2>},
+      {"slice v3 16 cols, cluster 8, 2 groups", slice3_fits<16, 8, kPlain, 2>, launch_slice3<16, 8, kPlain, 2>},
       {"cuBLAS + empty 0 KiB", [](int, const Case&) { return true; }, run_cublas_then_empty<0>},
       {"cuBLAS + empty 100 KiB", [](int, const Case&) { return true; }, run_cublas_then_empty<100>},
       {"cuBLAS + empty 200 KiB", [](int, const Case&) { return true; }, run_cublas_then_empty<200>},
@@ -635,6 +1052,7 @@ float bf16_round(float v) { return __bfloat162float(__float2bfloat16(v)); }
 
 // One (case, M): every version that takes it checked against float64, then timed over `reps`
 // launches cycling through enough copies of W (and x) to exceed the L2.
+std::string g_version_filter;  // --versions: only versions whose name contains it (cuBLAS's first row always runs)
 void run_case(const Case& c, int M, int reps, bool check_only) {
   const int M_pad = 64;  // x always has 64 rows, zero past M (the WMMA versions read whole fragments)
   const size_t w_elems = size_t(c.N) * c.K, x_elems = size_t(M_pad) * c.K;
@@ -697,6 +1115,7 @@ void run_case(const Case& c, int M, int reps, bool check_only) {
   double cublas_err = -1.0;
   for (const Version& v : all) {
     if (!v.fits(M, c)) continue;
+    if (!g_version_filter.empty() && &v != &all.front() && v.name.find(g_version_filter) == std::string::npos) continue;
     MCD_CUDA_CHECK(cudaMemsetAsync(dout, 0xff, size_t(M_pad) * c.N * sizeof(bf16), g_stream));  // NaN poison
     v.run(dx, dw, dout, M, c);
     MCD_CUDA_CHECK(cudaStreamSynchronize(g_stream));
@@ -761,15 +1180,18 @@ int main(int argc, char** argv) {
   bool check_only = false;
   int reps = 200;
   std::vector<int> rows = {8, 16, 32, 64};
+  std::string case_filter;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--check-only")) check_only = true;
+    else if (!std::strcmp(argv[i], "--cases") && i + 1 < argc) case_filter = argv[++i];
+    else if (!std::strcmp(argv[i], "--versions") && i + 1 < argc) g_version_filter = argv[++i];
     else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--rows") && i + 1 < argc) {
       rows.clear();
       std::istringstream in(argv[++i]);
       for (std::string r; std::getline(in, r, ',');) rows.push_back(std::atoi(r.c_str()));
     } else {
-      std::fprintf(stderr, "usage: gemm_lab [--check-only] [--reps N] [--rows 8,16,32,64]\n");
+      std::fprintf(stderr, "usage: gemm_lab [--check-only] [--reps N] [--rows 8,16,32,64] [--cases TEXT] [--versions TEXT]\n");
       return 2;
     }
   }
@@ -811,7 +1233,8 @@ int main(int argc, char** argv) {
       MCD_CUDA_CHECK(cudaMemcpy(g_conv_bias, small.data(), channels * sizeof(bf16), cudaMemcpyHostToDevice));
     }
     for (const Case& c : kCases)
-      for (int M : rows) run_case(c, M, reps, check_only);
+      if (case_filter.empty() || std::string(c.name).find(case_filter) != std::string::npos)
+        for (int M : rows) run_case(c, M, reps, check_only);
     LAB_CUBLAS(cublasLtDestroy(g_lt));
     LAB_CUBLAS(cublasDestroy(g_cublas));
     for (void* ptr : {static_cast<void*>(g_residual), static_cast<void*>(g_residual_out), static_cast<void*>(g_prev),

@@ -1,0 +1,42 @@
+# Thirty-fifth session, call B: dev/gemm_lab's whole-slice product version 2 (4–16 warps splitting each chunk's
+# k-steps, ldmatrix fragments, the k loop unrolled) beside version 1 and cuBLAS, at 64 and 32 rows; then ncu on one
+# launch of cuBLAS's 130M in_proj kernel and of version 2 (32 columns, 4 groups), 64 rows. The lab binary was built off
+# the device (nvcc 13, sm_90, the tree's dev/gemm_lab/gemm_lab.cu + src/ops/cuda/decode_linear.cu; carried as .gpu/gl2).
+# Usage (carry .gpu): bash docs/results/2026-12-07c_gemm_slices/call_b.sh
+set -u
+t0=$(date +%s); el() { echo $(( $(date +%s) - t0 )); }
+R=/tmp/res; mkdir -p $R
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee $R/gpu.txt
+bash scripts/source_hash.sh | tee -a $R/gpu.txt
+cp .gpu/gl2 /tmp/gl2; chmod +x /tmp/gl2
+timeout 200 /tmp/gl2 --rows 64,32 --reps 200 --versions slice > $R/gemm_lab2.txt 2>&1; echo "gemm_lab rc=$? ($(el) s)"
+grep -c " ok" $R/gemm_lab2.txt; grep -E "FAIL|error" $R/gemm_lab2.txt | head
+python3 - <<'PY'
+import re,collections
+t=collections.defaultdict(dict)
+for l in open('/tmp/res/gemm_lab2.txt'):
+    m=re.match(r"time  (.{14}) M=\s*(\d+) (.*?)\s+plain\s+([0-9.]+) us\s+graph\s+([0-9.]+) us",l)
+    if m: t[(m.group(1).strip(),int(m.group(2)))][m.group(3).strip()]=float(m.group(5))
+for k,v in t.items():
+    cb=v.get("cuBLAS (GemmEx, fp32 compute)")
+    sl={n:x for n,x in v.items() if "slice" in n}
+    if sl:
+        b=min(sl,key=sl.get); print(f"{k[0]:14} M={k[1]:2}: cuBLAS {cb:6.2f}  best {sl[b]:6.2f} ({b}) ratio {sl[b]/cb:.3f}")
+        for n,x in sorted(sl.items(),key=lambda i:i[1])[:6]: print(f"      {x:6.2f}  {n}")
+PY
+NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
+if [[ -n "$NCU" ]]; then
+  timeout 90 $NCU --kernel-name regex:staged_slice_gemm2 --launch-skip 3 --launch-count 1 --set full -o $R/ncu_v2 \
+    /tmp/gl2 --rows 64 --cases "130M in_proj" --versions "slice v2 32 cols, 4 groups" --reps 10 > $R/ncu_v2.log 2>&1
+  echo "ncu v2 rc=$? ($(el) s)"
+  timeout 90 $NCU --kernel-name regex:'gemm|xmma|cutlass|Kernel' --launch-skip 3 --launch-count 1 --set full -o $R/ncu_cublas \
+    /tmp/gl2 --rows 64 --cases "130M in_proj" --versions nothing --reps 10 > $R/ncu_cublas.log 2>&1
+  echo "ncu cublas rc=$? ($(el) s)"
+  for f in ncu_v2 ncu_cublas; do
+    $NCU -i $R/$f.ncu-rep --page details --csv > $R/$f-details.csv 2>&1
+    echo "== $f"; grep -E '"(Duration|DRAM Throughput|Memory Throughput|L2 Cache Throughput|L1/TEX Cache Throughput|Achieved Occupancy|Registers Per Thread|Grid Size|Block Size|Dynamic Shared Memory Per Block|Compute \(SM\) Throughput|Executed Ipc Active|Issue Slots Busy|No Eligible)"' $R/$f-details.csv | awk -F'","' '{print $5" | "$(NF-2)": "$NF}' | cut -c1-150 | head -20
+    $NCU -i $R/$f.ncu-rep --page raw --csv --metrics smsp__average_warp_latency_issue_stalled_long_scoreboard,smsp__average_warps_issue_stalled_barrier_per_issue_active,smsp__average_warps_issue_stalled_long_scoreboard_per_issue_active,smsp__average_warps_issue_stalled_short_scoreboard_per_issue_active,smsp__average_warps_issue_stalled_mio_throttle_per_issue_active,smsp__average_warps_issue_stalled_lg_throttle_per_issue_active,smsp__average_warps_issue_stalled_wait_per_issue_active,smsp__average_warps_issue_stalled_math_pipe_throttle_per_issue_active,gpu__time_duration.sum > $R/$f-stalls.csv 2>&1
+    tail -2 $R/$f-stalls.csv | cut -c1-600
+  done
+fi
+tar -czf $OUT/results.tgz -C $R . ; echo "done ($(el) s)"
