@@ -597,6 +597,144 @@ __global__ void __launch_bounds__(128 * kKGroups) staged_slice_gemm2(const bf16*
   }
 }
 
+// Version 4 (the same session): version 3 with each block's operands brought by bulk copies (cp.async.bulk, one
+// instruction per row and chunk, completion counted in bytes on one mbarrier per chunk) instead of one cp.async per
+// 16 bytes — version 2's ncu counted 25.8 K instructions per block, most of them the requests' own. Needs
+// 64 + kCols ≤ the block's threads (one row per thread).
+template <int kCols, int kSplit, int kOverlap, int kKGroups, int kSliceLen>
+__global__ void __launch_bounds__(128 * kKGroups) staged_slice_gemm4(const bf16* __restrict__ x, const bf16* __restrict__ w,
+                                                                     bf16* __restrict__ out, int M, int N, int K,
+                                                                     unsigned barrier_offset) {
+  extern __shared__ __align__(16) unsigned char slice_smem[];
+  constexpr int kThreads = 128 * kKGroups, kNTiles = kCols / 8;
+  static_assert(kNTiles % 2 == 0, "ldmatrix.x4 loads two 8-column tiles");
+  const int slice = kSliceLen > 0 ? kSliceLen : K / kSplit, ld = slice + kSlicePad, chunk = slice / kSliceChunks;
+  const int split = kSplit > 1 ? int(blockIdx.x) : 0, col0 = int(blockIdx.y) * kCols, k0 = split * slice;
+  bf16* xs = reinterpret_cast<bf16*>(slice_smem);
+  bf16* ws = xs + kMmaRows * ld;
+  const bf16* w_slice = w + size_t(col0) * K + k0;
+  const int cols_valid = min(kCols, N - col0), rows_valid = min(M, kMmaRows);
+  const unsigned bars = static_cast<unsigned>(__cvta_generic_to_shared(slice_smem)) + barrier_offset;
+  const unsigned row_bytes = unsigned(chunk) * unsigned(sizeof(bf16));
+  if (threadIdx.x == 0) {
+#pragma unroll
+    for (int q = 0; q < kSliceChunks; ++q) {
+      asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(bars + 8 * q));
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+#pragma unroll
+    for (int q = 0; q < kSliceChunks; ++q)  // this thread's one arrival, and the bytes each chunk's copies will bring
+      asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bars + 8 * q),
+                   "r"(row_bytes * unsigned(rows_valid + cols_valid))
+                   : "memory");
+  }
+  __syncthreads();
+  // One bulk copy per (row, chunk): thread r copies x's row r (r < rows_valid) or W's row r − 64 (its column). Rows
+  // past M and columns past N are not copied: a product's row depends on its x row only and its column on its W row
+  // only, so what those shared rows hold reaches no stored output.
+  auto copy_row = [&](bf16* s, const bf16* g, int q) {
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                     static_cast<unsigned>(__cvta_generic_to_shared(s + q * chunk))),
+                 "l"(g + q * chunk), "r"(row_bytes), "r"(bars + 8 * q)
+                 : "memory");
+  };
+  const int r = int(threadIdx.x);
+  if constexpr (kOverlap == kStageWeights) {
+    if (r >= kMmaRows && r - kMmaRows < cols_valid)
+#pragma unroll
+      for (int q = 0; q < kSliceChunks; ++q) copy_row(ws + (r - kMmaRows) * ld, w_slice + size_t(r - kMmaRows) * K, q);
+    mcd::ops::cuda::wait_for_previous_kernel();
+    mcd::ops::cuda::allow_next_kernel();
+  }
+#pragma unroll
+  for (int q = 0; q < kSliceChunks; ++q) {
+    if (r < rows_valid) copy_row(xs + r * ld, x + k0 + size_t(r) * K, q);
+    if constexpr (kOverlap != kStageWeights)
+      if (r >= kMmaRows && r - kMmaRows < cols_valid) copy_row(ws + (r - kMmaRows) * ld, w_slice + size_t(r - kMmaRows) * K, q);
+  }
+  auto wait_chunk = [&](int q) {
+    unsigned done = 0;
+    while (!done)
+      asm volatile(
+          "{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], 0; selp.u32 %0, 1, 0, p; }"
+          : "=r"(done)
+          : "r"(bars + 8 * q)
+          : "memory");
+  };
+  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, group = warp / 4;
+  float acc[kNTiles][4] = {};
+  // ldmatrix row addresses: A (x), lanes 0–15 rows 0–15 at k + 0, lanes 16–31 the same rows at k + 8; B (W rows =
+  // output columns), lanes 0–7 / 8–15 columns 0–7 at k + 0 / k + 8, lanes 16–31 columns 8–15 likewise.
+  const bf16* a_row = xs + (16 * (warp % 4) + lane % 16) * ld + 8 * (lane / 16);
+  const bf16* b_row = ws + (8 * (lane / 16) + lane % 8) * ld + 8 * ((lane / 8) % 2);
+  auto products = [&](int q) {
+    const int steps = chunk / 16;
+#pragma unroll
+    for (int s = group; s < steps; s += kKGroups) {
+      const int kk = q * chunk + 16 * s;
+      uint32_t a[4];
+      ldmatrix_x4(a, a_row + kk);
+#pragma unroll
+      for (int nt = 0; nt < kNTiles; nt += 2) {
+        uint32_t b[4];
+        ldmatrix_x4(b, b_row + 8 * nt * ld + kk);
+        mma_bf16_16x8x16(acc[nt], a, b[0], b[1]);
+        mma_bf16_16x8x16(acc[nt + 1], a, b[2], b[3]);
+      }
+    }
+  };
+#pragma unroll
+  for (int q = 0; q < kSliceChunks; ++q) {
+    wait_chunk(q);
+    products(q);
+  }
+  __syncthreads();  // every warp done with the staged operands before they are overwritten
+  // The groups' partial tiles, then their sum in group order (block partial `sum`, after the group partials).
+  float* part = reinterpret_cast<float*>(slice_smem);
+  float* sum = part + kKGroups * kMmaRows * kCols;
+  {
+    const int g = lane / 4, t = lane % 4, r0 = 16 * (warp % 4) + g;
+    float* p = part + group * kMmaRows * kCols;
+#pragma unroll
+    for (int nt = 0; nt < kNTiles; ++nt) {
+      const int c = 8 * nt + 2 * t;
+      *reinterpret_cast<float2*>(p + r0 * kCols + c) = make_float2(acc[nt][0], acc[nt][1]);
+      *reinterpret_cast<float2*>(p + (r0 + 8) * kCols + c) = make_float2(acc[nt][2], acc[nt][3]);
+    }
+  }
+  __syncthreads();
+  for (int i = int(threadIdx.x); i < kMmaRows * kCols; i += kThreads) {
+    float v = part[i];
+#pragma unroll
+    for (int q = 1; q < kKGroups; ++q) v += part[q * kMmaRows * kCols + i];
+    if constexpr (kSplit == 1) {
+      const int r = i / kCols, c = i % kCols;
+      if (r < M && c < cols_valid) out[size_t(r) * N + col0 + c] = __float2bfloat16(v);
+    } else {
+      sum[i] = v;
+    }
+  }
+  if constexpr (kSplit > 1) {
+    namespace cg = cooperative_groups;
+    cg::cluster_group cluster = cg::this_cluster();
+    cluster.sync();  // every block's sums written and visible across the cluster
+    constexpr int kRowsEach = kMmaRows / kSplit;
+    const int rank = int(cluster.block_rank());
+    const float* sums[kSplit];
+#pragma unroll
+    for (int q = 0; q < kSplit; ++q) sums[q] = cluster.map_shared_rank(sum, q);
+    for (int i = int(threadIdx.x); i < kRowsEach * kCols; i += kThreads) {
+      const int r = rank * kRowsEach + i / kCols, c = i % kCols;
+      float v = 0.f;
+#pragma unroll
+      for (int q = 0; q < kSplit; ++q) v += sums[q][r * kCols + c];  // rank order: the same sum every run
+      if (r < M && c < cols_valid) out[size_t(r) * N + col0 + c] = __float2bfloat16(v);
+    }
+    cluster.sync();  // no block leaves (freeing its shared memory) while another still reads it
+  }
+}
+
+
 // The carveout probe: a kernel that does nothing but asks for `bytes` of dynamic shared memory, run
 // between cuBLAS products (below, "cuBLAS + empty …" rows) to see whether a neighbour's shared-memory
 // demand alone costs the products time.
@@ -973,6 +1111,58 @@ void launch_slice3(const bf16* x, const bf16* w, bf16* out, int M, const Case& c
   }
 }
 
+// Version 4: the barriers after the larger of the staged slice and the partials (16-byte aligned).
+template <int kCols, int kKGroups>
+size_t slice4_barrier_offset(int slice) {
+  return (slice2_smem_bytes<kCols, kKGroups>(slice) + 15) / 16 * 16;
+}
+template <int kCols, int kSplit, int kOverlap, int kKGroups>
+bool slice4_fits(int M, const Case& c) {
+  return slice3_fits<kCols, kSplit, kOverlap, kKGroups>(M, c) && kMmaRows + kCols <= 128 * kKGroups &&
+         slice4_barrier_offset<kCols, kKGroups>(c.K / kSplit) + 64 <= size_t(227) * 1024;
+}
+template <int kCols, int kSplit, int kOverlap, int kKGroups, int kSliceLen>
+void launch_slice4_at(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
+  constexpr auto kernel = staged_slice_gemm4<kCols, kSplit, kOverlap, kKGroups, kSliceLen>;
+  static const bool allowed = [] {
+    MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+    return true;
+  }();
+  (void)allowed;
+  const size_t offset = slice4_barrier_offset<kCols, kKGroups>(kSliceLen);
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(unsigned(kSplit), unsigned((c.N + kCols - 1) / kCols));
+  config.blockDim = dim3(128 * kKGroups);
+  config.dynamicSmemBytes = offset + 64;
+  config.stream = g_stream;
+  cudaLaunchAttribute attribute[2];
+  int n = 0;
+  if (kSplit > 1) {
+    attribute[n].id = cudaLaunchAttributeClusterDimension;
+    attribute[n].val.clusterDim.x = unsigned(kSplit);
+    attribute[n].val.clusterDim.y = 1;
+    attribute[n].val.clusterDim.z = 1;
+    ++n;
+  }
+  if (kOverlap != kPlain) {
+    attribute[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute[n].val.programmaticStreamSerializationAllowed = 1;
+    ++n;
+  }
+  config.attrs = attribute;
+  config.numAttrs = unsigned(n);
+  MCD_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, x, w, out, M, c.N, c.K, unsigned(offset)));
+}
+template <int kCols, int kSplit, int kOverlap, int kKGroups>
+void launch_slice4(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
+  switch (c.K / kSplit) {
+    case 192: return launch_slice4_at<kCols, kSplit, kOverlap, kKGroups, 192>(x, w, out, M, c);
+    case 256: return launch_slice4_at<kCols, kSplit, kOverlap, kKGroups, 256>(x, w, out, M, c);
+    case 768: return launch_slice4_at<kCols, kSplit, kOverlap, kKGroups, 768>(x, w, out, M, c);
+    default: return launch_slice4_at<kCols, kSplit, kOverlap, kKGroups, 1024>(x, w, out, M, c);
+  }
+}
+
 // The carveout probe's rows: cuBLAS's product, then empty_kernel (132 blocks of 128 threads) asking for
 // kKiB of dynamic shared memory. Against "cuBLAS + empty 0 KiB", a higher figure says that a
 // neighbour's shared-memory demand alone slows the pair.
@@ -1041,6 +1231,14 @@ const std::vector<Version>& versions() {
       {"slice v3 16 cols, cluster 2, 4 groups, overlap + W first", slice3_fits<16, 2, kStageWeights, 4>, launch_slice3<16, 2, kStageWeights, 4>},
       {"slice v3 16 cols, cluster 8, 2 groups, overlap + W first", slice3_fits<16, 8, kStageWeights, 2>, launch_slice3<16, 8, kStageWeights, 2>},
       {"slice v3 16 cols, cluster 8, 2 groups", slice3_fits<16, 8, kPlain, 2>, launch_slice3<16, 8, kPlain, 2>},
+      {"slice v4 32 cols, 4 groups", slice4_fits<32, 1, kPlain, 4>, launch_slice4<32, 1, kPlain, 4>},
+      {"slice v4 32 cols, 2 groups, overlap + W first", slice4_fits<32, 1, kStageWeights, 2>, launch_slice4<32, 1, kStageWeights, 2>},
+      {"slice v4 32 cols, 4 groups, overlap + W first", slice4_fits<32, 1, kStageWeights, 4>, launch_slice4<32, 1, kStageWeights, 4>},
+      {"slice v4 64 cols, 4 groups, overlap + W first", slice4_fits<64, 1, kStageWeights, 4>, launch_slice4<64, 1, kStageWeights, 4>},
+      {"slice v4 32 cols, cluster 2, 4 groups, overlap + W first", slice4_fits<32, 2, kStageWeights, 4>, launch_slice4<32, 2, kStageWeights, 4>},
+      {"slice v4 16 cols, cluster 2, 4 groups, overlap + W first", slice4_fits<16, 2, kStageWeights, 4>, launch_slice4<16, 2, kStageWeights, 4>},
+      {"slice v4 16 cols, cluster 8, 2 groups, overlap + W first", slice4_fits<16, 8, kStageWeights, 2>, launch_slice4<16, 8, kStageWeights, 2>},
+      {"slice v4 16 cols, cluster 8, 2 groups", slice4_fits<16, 8, kPlain, 2>, launch_slice4<16, 8, kPlain, 2>},
       {"cuBLAS + empty 0 KiB", [](int, const Case&) { return true; }, run_cublas_then_empty<0>},
       {"cuBLAS + empty 100 KiB", [](int, const Case&) { return true; }, run_cublas_then_empty<100>},
       {"cuBLAS + empty 200 KiB", [](int, const Case&) { return true; }, run_cublas_then_empty<200>},

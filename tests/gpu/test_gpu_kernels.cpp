@@ -1512,6 +1512,85 @@ TEST(GpuDecodeLinear, FewRowLimitSaysWhichRowCountsRunTheKernels) {
   }
 }
 
+// The narrow product at batch rows (ops/cuda/narrow_linear_params.h: x_proj above the few-row limit) against
+// float64: rows 2 … 64 (13 and 40 leave rows of the 64 staged ones unused), inner lengths 1,536 / 2,048 (130M / 370M),
+// 384 and 1,152 (pruned widths, whose slices are not whole quarters of four k-steps), outputs 80 / 96 and 40 (a
+// partial 16-column tile), x as a view into a wider buffer (x_proj's input is u, in_proj's x is a view of xz). The
+// bound: the products of bf16 values are exact in fp32 and each of the K − 1 additions (tensor-core accumulation and
+// the partials' sums) may err by one fp32 ulp (2⁻²³ relative, allowing truncation), so |ŷ − y| ≤ e = K·2⁻²³·Σ|x·w|;
+// rounding ŷ to bf16 adds at most 2⁻⁹·|ŷ| ≤ 2⁻⁹·(|y| + e). Every output is written (poisoned buffers); the
+// overlapped and plain launches give the same bits (one fixed order of every sum), and decode_linear dispatches to
+// the kernel exactly when the option is on.
+TEST(GpuNarrowLinear, MatchesFloat64AtBatchRows) {
+  MCD_SKIP_IF_NO_CUDA();
+  if (at::cuda::getCurrentDeviceProperties()->major < 9) GTEST_SKIP() << "the kernel's clusters need sm_90";
+  torch::NoGradGuard no_grad;
+  ops::OpsOptions on = ops::ops_options();
+  on.decode_narrow_linear = true;
+  const ops::ScopedOpsOptions narrow_on(on);
+  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  struct Shape {
+    int64_t in, out;
+  };
+  int cases = 0;
+  for (const Shape sh : {Shape{1536, 80}, Shape{2048, 96}, Shape{384, 40}, Shape{1152, 80}}) {
+    for (int64_t rows : {2, 13, 40, 64}) {
+      const std::string what = "in " + std::to_string(sh.in) + " out " + std::to_string(sh.out) + " rows " +
+                               std::to_string(rows);
+      torch::manual_seed(sh.in + 7 * sh.out + rows);
+      const at::Tensor wide = torch::randn({rows, 2 * sh.in}, cuda).to(at::kBFloat16);
+      const at::Tensor x = wide.narrow(1, sh.in / 2, sh.in);  // 16-byte aligned: in / 2 is a multiple of 8
+      const at::Tensor w = (torch::randn({sh.out, sh.in}, cuda) / std::sqrt(double(sh.in))).to(at::kBFloat16);
+      if (!ops::cuda::narrow_linear_supported(x, w, at::Tensor())) {
+        ADD_FAILURE() << what << ": expected the kernel to take these tensors (an sm_90 card?)";
+        continue;
+      }
+      ++cases;
+      at::Tensor y, y_plain, y_op;
+      {
+        PoisonOutputs poison;
+        y = ops::cuda::narrow_linear_cuda(x, w);
+        ops::OpsOptions plain = ops::ops_options();
+        plain.decode_overlap = false;
+        const ops::ScopedOpsOptions scope(plain);
+        y_plain = ops::cuda::narrow_linear_cuda(x, w);
+      }
+      y_op = ops::decode_linear(x, w);  // the default few-row limit (1) is below these rows; the option on
+      EXPECT_TRUE(torch::equal(y, y_plain)) << what << ": the overlapped launch changed bits";
+      EXPECT_TRUE(torch::equal(y, y_op)) << what << ": decode_linear did not run the kernel";
+      const at::Tensor x64 = x.to(at::kDouble).cpu(), w64 = w.to(at::kDouble).cpu();
+      const at::Tensor ref = at::linear(x64, w64);
+      const at::Tensor mag = at::linear(x64.abs(), w64.abs());
+      const at::Tensor e = mag * (double(sh.in) * std::ldexp(1.0, -23));
+      const at::Tensor bound = e + (ref.abs() + e) * std::ldexp(1.0, -9);
+      const at::Tensor err = (y.to(at::kDouble).cpu() - ref).abs();
+      EXPECT_TRUE(torch::isfinite(y).all().item<bool>()) << what;
+      EXPECT_TRUE((err <= bound).all().item<bool>())
+          << what << ": max error " << err.max().item<double>() << ", max of (error / bound) "
+          << (err / bound).max().item<double>();
+    }
+  }
+  EXPECT_EQ(cases, 16);
+  // The option off: cuBLAS's product, torch's linear bit for bit.
+  const at::Tensor x = torch::randn({13, 1536}, cuda).to(at::kBFloat16);
+  const at::Tensor w = torch::randn({80, 1536}, cuda).to(at::kBFloat16);
+  ops::OpsOptions off = ops::ops_options();
+  off.decode_narrow_linear = false;
+  {
+    const ops::ScopedOpsOptions scope(off);
+    EXPECT_TRUE(torch::equal(ops::decode_linear(x, w), at::linear(x, w)));
+  }
+  // What the kernel does not take: a bias, an inner length off the 128 grid, more than 64 rows or 128 outputs,
+  // other dtypes, a row stride off the 16-byte grid.
+  EXPECT_FALSE(ops::cuda::narrow_linear_supported(x, w, torch::zeros({80}, cuda).to(at::kBFloat16)));
+  EXPECT_FALSE(ops::cuda::narrow_linear_supported(x.narrow(1, 0, 1408 + 8), w.narrow(1, 0, 1408 + 8), at::Tensor()));
+  EXPECT_FALSE(ops::cuda::narrow_linear_supported(torch::randn({65, 1536}, cuda).to(at::kBFloat16), w, at::Tensor()));
+  EXPECT_FALSE(ops::cuda::narrow_linear_supported(x, torch::randn({129, 1536}, cuda).to(at::kBFloat16), at::Tensor()));
+  EXPECT_FALSE(ops::cuda::narrow_linear_supported(x.to(at::kHalf), w.to(at::kHalf), at::Tensor()));
+  const at::Tensor odd = torch::randn({13, 1536 + 4}, cuda).to(at::kBFloat16).narrow(1, 0, 1536);
+  EXPECT_FALSE(ops::cuda::narrow_linear_supported(odd, w, at::Tensor()));
+}
+
 // The block's residual add and norm fused into in_proj (ops::add_rms_norm_decode_linear) against
 // float64, with the unfused ops on the GPU (add_rms_norm, then the product) as the rule's "plain":
 // rows 1/3/8, D 768 (16-byte loads) and 77, the first layer (no prev) and later ones, the norm weight
