@@ -2,7 +2,8 @@
 # decode_narrow_linear): the whole GPU suite on this tree, then batch-64 graph decode with --decode-narrow-linear off
 # and on in one binary, alternating processes (130M and 370M, two rounds as time allows; the test binary is built
 # first, so a short lease still gets the tests); beside the build, the lab's
-# x_proj rows at 9 and 16 rows (the kernel's smaller batches, not timed in calls A–C).
+# x_proj rows at 9 and 16 rows (the kernel's smaller batches, not timed in calls A–C) and the conv step inside x_proj
+# (dev/decode_lab/conv_xproj_lab.cu).
 # Usage (carry .gpu): DEADLINE=560 bash docs/results/2026-12-07c_gemm_slices/call_d.sh
 set -u
 t0=$(date +%s); el() { echo $(( $(date +%s) - t0 )); }
@@ -17,6 +18,9 @@ B=$!
 cp .gpu/gl4 /tmp/gl4; chmod +x /tmp/gl4
 timeout 60 /tmp/gl4 --rows 16,9 --reps 200 --cases x_proj --versions "v3 16 cols, cluster 8" > $R/gemm_lab_small_rows.txt 2>&1
 echo "lab rc=$? ($(el) s)"; grep -E "^time" $R/gemm_lab_small_rows.txt | sed -E 's/ +/ /g; s/\(weights.*//'
+# The conv step inside x_proj (dev/decode_lab/conv_xproj_lab.cu, built off the device and carried as .gpu/cxl).
+cp .gpu/cxl /tmp/cxl; chmod +x /tmp/cxl
+timeout 60 /tmp/cxl --reps 100 > $R/conv_xproj_lab.txt 2>&1; echo "conv_xproj lab rc=$? ($(el) s)"; grep -E "^(check|time)" $R/conv_xproj_lab.txt
 wait $B; echo "build $(tail -1 /tmp/build.log) ($(el) s)"; grep -m3 -A8 " error" /tmp/build.log; tail -3 /tmp/build.log > $R/build_tail.txt
 timeout 60 build-gpu/tests/test_gpu --gtest_filter='GpuNarrowLinear.*:GpuDecodeLinear.*:GpuCodesign.*Decod*' > $R/tests_narrow.log 2>&1
 echo "narrow tests rc=$? ($(el) s)"; grep -E "^\[ +(OK|PASSED|FAILED) " $R/tests_narrow.log; grep -B2 -A12 "Failure" $R/tests_narrow.log | head -40

@@ -76,9 +76,10 @@ __global__ void __launch_bounds__(kThreads) narrow_linear_kernel(NarrowLinearPar
       const bool valid = is_x ? r < rows : r - kRows < cols_valid;
       const bf16* g = is_x ? x + size_t(r) * size_t(p.x_row_stride) : w + size_t(r - kRows) * size_t(p.w_row_stride);
       bf16* s = is_x ? xs + r * ld : ws + (r - kRows) * ld;
+      const bf16* base = is_x ? x : w;  // a row past the tensor copies nothing (zeros) but is given a valid address
       for (int i = lane; i < pieces; i += 32) {
         const int e = 8 * (p0 + i);
-        cp_async16(s + e, valid ? g + e : g, valid ? 16 : 0);
+        cp_async16(s + e, valid ? g + e : base, valid ? 16 : 0);
       }
     }
   };
