@@ -30,6 +30,7 @@
 #include "ops/cuda/conv_step.cuh"
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/decode_step_params.h"
+#include "ops/cuda/mma_bf16.cuh"
 #include "ops/cuda/narrow_linear_params.h"
 
 namespace {
@@ -50,22 +51,6 @@ struct FusedParams {
   bf16* out = nullptr;                // (rows, out)
   bool overlap = false;
 };
-
-__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const bf16* s) {
-  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(s));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
-}
-__device__ __forceinline__ void ldsm_x2(uint32_t (&r)[2], const bf16* s) {
-  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(s));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];" : "=r"(r[0]), "=r"(r[1]) : "r"(a));
-}
-__device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
 
 size_t fused_smem(int slice, int out) {
   const size_t staged = size_t(kRows + out) * size_t(slice + kPad) * sizeof(bf16);
@@ -118,14 +103,14 @@ __global__ void __launch_bounds__(kThreads) conv_xproj_kernel(FusedParams p) {
   const bf16* b_row = ws + (lane % 8) * ld + 8 * ((lane / 8) % 2);
   for (int k = 0; k < slice; k += 16) {
     uint32_t a[4];
-    ldsm_x4(a, a_row + k);
+    cu::ldmatrix_x4(a, a_row + k);
 #pragma unroll
     for (int j = 0; j < kMaxTiles; ++j) {
       const int nt = 2 * j + half;
       if (nt < tiles) {
         uint32_t b[2];
-        ldsm_x2(b, b_row + 8 * nt * ld + k);
-        mma(acc[j], a, b[0], b[1]);
+        cu::ldmatrix_x2(b, b_row + 8 * nt * ld + k);
+        cu::mma_bf16_16x8x16(acc[j], a, b[0], b[1]);
       }
     }
   }
@@ -159,29 +144,8 @@ __global__ void __launch_bounds__(kThreads) conv_xproj_kernel(FusedParams p) {
 
 template <int kSplit>
 void launch_fused(const FusedParams& p, cudaStream_t stream) {
-  const size_t smem = fused_smem(p.dim / kSplit, p.out_features);
-  static const bool once = [] {
-    MCD_CUDA_CHECK(cudaFuncSetAttribute(conv_xproj_kernel<kSplit>, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 * 1024));
-    if (kSplit > 8)
-      MCD_CUDA_CHECK(cudaFuncSetAttribute(conv_xproj_kernel<kSplit>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
-    return true;
-  }();
-  (void)once;
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(kSplit);
-  config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = smem;
-  config.stream = stream;
-  cudaLaunchAttribute attribute[2];
-  attribute[0].id = cudaLaunchAttributeClusterDimension;
-  attribute[0].val.clusterDim.x = kSplit;
-  attribute[0].val.clusterDim.y = 1;
-  attribute[0].val.clusterDim.z = 1;
-  attribute[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute[1].val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = attribute;
-  config.numAttrs = p.overlap ? 2 : 1;
-  MCD_CUDA_CHECK(cudaLaunchKernelEx(&config, conv_xproj_kernel<kSplit>, p));
+  cu::launch_in_clusters(conv_xproj_kernel<kSplit>, dim3(kSplit), kThreads, fused_smem(p.dim / kSplit, p.out_features),
+                         stream, unsigned(kSplit), p.overlap, p);
 }
 
 struct Case {

@@ -47,6 +47,7 @@
 
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/decode_linear_params.h"
+#include "ops/cuda/mma_bf16.cuh"
 
 namespace {
 
@@ -161,17 +162,9 @@ __global__ void __launch_bounds__(128) wmma_staged_decode_gemm(const bf16* __res
 // 32 rows ((w % 2)·32) × 16 columns ((w / 2)·16), over one slice of kSlice inner elements staged in
 // shared memory with every load of a thread issued before its first store (one round trip).
 
-// d += a·b for one m16n8k16 tile (PTX ISA, "mma.m16n8k16" fragment layouts): lane (g = lane / 4,
-// t = lane % 4) holds a = {(g, 2t…2t+1), (g + 8, 2t…), (g, 2t + 8…), (g + 8, 2t + 8…)}, b = {(k 2t…2t+1,
-// n g), (k 2t + 8…, n g)} and d = {(g, 2t), (g, 2t + 1), (g + 8, 2t), (g + 8, 2t + 1)}.
-__device__ __forceinline__ void mma_bf16_16x8x16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#endif
-}
+// mma_bf16_16x8x16 and ldmatrix_x4: ops/cuda/mma_bf16.cuh (shared with the library's narrow_linear).
+using mcd::ops::cuda::ldmatrix_x4;
+using mcd::ops::cuda::mma_bf16_16x8x16;
 
 __device__ __forceinline__ uint32_t pair_at(const bf16* s) { return *reinterpret_cast<const uint32_t*>(s); }
 
@@ -473,12 +466,6 @@ __global__ void __launch_bounds__(kSliceThreads) staged_slice_gemm(const bf16* _
 // chunk's k-steps (warp w: rows 16·(w % 4) …, k-steps w / 4, w / 4 + kKGroups, …), fragments come by ldmatrix (one
 // instruction per 16 × 16 operand tile), the k loop unrolled by 4; the groups' partial tiles are added in group order
 // through shared memory, then stored (kSplit 1) or added over the cluster as in version 1.
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const bf16* s) {
-  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(s));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(a));
-}
 
 // kSliceLen (version 3, the same call's second run): the slice length as a compile-time constant (0: K / kSplit at run
 // time, version 2), so the copy loops' divisions become multiplies and the loops unroll (ncu of version 2 at 130M in_proj:
@@ -939,17 +926,10 @@ bool splitk_fits(int M, const Case& c) {
 }
 template <int kSlice, int kOverlap>
 void launch_splitk(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(unsigned(c.K / kSlice), unsigned((c.N + kMmaCols - 1) / kMmaCols));
-  config.blockDim = dim3(kMmaThreads);
-  config.stream = g_stream;
-  cudaLaunchAttribute attribute[1];
-  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute[0].val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = attribute;
-  config.numAttrs = kOverlap == kPlain ? 0 : 1;
-  MCD_CUDA_CHECK(cudaLaunchKernelEx(&config, splitk_mma_gemm<kSlice, kOverlap>, x, w, out, g_partials, g_counters, M,
-                                    c.N, c.K));
+  mcd::ops::cuda::launch_in_clusters(splitk_mma_gemm<kSlice, kOverlap>,
+                                     dim3(unsigned(c.K / kSlice), unsigned((c.N + kMmaCols - 1) / kMmaCols)),
+                                     kMmaThreads, 0, g_stream, 1, kOverlap != kPlain, x, w, out, g_partials, g_counters, M,
+                                     c.N, c.K);
 }
 
 template <int kSlice>
@@ -960,24 +940,10 @@ bool cluster_fits(int M, const Case& c) {
 }
 template <int kSlice>
 void launch_cluster(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
-  const int splits = c.K / kSlice;
-  static const bool allowed = [] {  // clusters of 16 are past the portable size of 8
-    MCD_CUDA_CHECK(cudaFuncSetAttribute(cluster_mma_gemm<kSlice>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
-    return true;
-  }();
-  (void)allowed;
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(unsigned(splits), unsigned((c.N + kMmaCols - 1) / kMmaCols));
-  config.blockDim = dim3(kMmaThreads);
-  config.stream = g_stream;
-  cudaLaunchAttribute attribute[1];
-  attribute[0].id = cudaLaunchAttributeClusterDimension;
-  attribute[0].val.clusterDim.x = unsigned(splits);
-  attribute[0].val.clusterDim.y = 1;
-  attribute[0].val.clusterDim.z = 1;
-  config.attrs = attribute;
-  config.numAttrs = 1;
-  MCD_CUDA_CHECK(cudaLaunchKernelEx(&config, cluster_mma_gemm<kSlice>, x, w, out, M, c.N, c.K));
+  const int splits = c.K / kSlice;  // clusters of 16 are past the portable size of 8: launch_in_clusters allows them
+  mcd::ops::cuda::launch_in_clusters(cluster_mma_gemm<kSlice>,
+                                     dim3(unsigned(splits), unsigned((c.N + kMmaCols - 1) / kMmaCols)), kMmaThreads, 0,
+                                     g_stream, unsigned(splits), false, x, w, out, M, c.N, c.K);
 }
 
 // The whole-slice versions (staged_slice_gemm): one wave of narrow column tiles, clusters of kSplit along K where a
@@ -990,34 +956,10 @@ bool slice_fits(int M, const Case& c) {
 }
 template <int kCols, int kSplit, int kOverlap>
 void launch_slice(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
-  static const bool allowed = [] {  // up to the sm_90 opt-in limit; asked once, outside any capture (the check runs first)
-    MCD_CUDA_CHECK(cudaFuncSetAttribute(staged_slice_gemm<kCols, kSplit, kOverlap>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
-    return true;
-  }();
-  (void)allowed;
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(unsigned(kSplit), unsigned((c.N + kCols - 1) / kCols));
-  config.blockDim = dim3(kSliceThreads);
-  config.dynamicSmemBytes = slice_smem_bytes<kCols>(c.K / kSplit);
-  config.stream = g_stream;
-  cudaLaunchAttribute attribute[2];
-  int n = 0;
-  if (kSplit > 1) {
-    attribute[n].id = cudaLaunchAttributeClusterDimension;
-    attribute[n].val.clusterDim.x = unsigned(kSplit);
-    attribute[n].val.clusterDim.y = 1;
-    attribute[n].val.clusterDim.z = 1;
-    ++n;
-  }
-  if (kOverlap != kPlain) {
-    attribute[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attribute[n].val.programmaticStreamSerializationAllowed = 1;
-    ++n;
-  }
-  config.attrs = attribute;
-  config.numAttrs = unsigned(n);
-  MCD_CUDA_CHECK(cudaLaunchKernelEx(&config, staged_slice_gemm<kCols, kSplit, kOverlap>, x, w, out, M, c.N, c.K));
+  mcd::ops::cuda::launch_in_clusters(staged_slice_gemm<kCols, kSplit, kOverlap>,
+                                     dim3(unsigned(kSplit), unsigned((c.N + kCols - 1) / kCols)), kSliceThreads,
+                                     slice_smem_bytes<kCols>(c.K / kSplit), g_stream, unsigned(kSplit),
+                                     kOverlap != kPlain, x, w, out, M, c.N, c.K);
 }
 
 // Version 2 (staged_slice_gemm2): shared memory for the staged slice, or for the groups' partials and their sum where
@@ -1031,36 +973,13 @@ bool slice2_fits(int M, const Case& c) {
   const int slice = c.K / kSplit;
   return slice_fits<kCols, kSplit, kOverlap>(M, c) && slice2_smem_bytes<kCols, kKGroups>(slice) <= size_t(227) * 1024;
 }
-template <int kCols, int kSplit, int kOverlap, int kKGroups>
+// kSliceLen: 0 (version 2, the slice length at run time) or version 3's compile-time length (= c.K / kSplit).
+template <int kCols, int kSplit, int kOverlap, int kKGroups, int kSliceLen = 0>
 void launch_slice2(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
-  constexpr auto kernel = staged_slice_gemm2<kCols, kSplit, kOverlap, kKGroups>;
-  static const bool allowed = [] {
-    MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
-    return true;
-  }();
-  (void)allowed;
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(unsigned(kSplit), unsigned((c.N + kCols - 1) / kCols));
-  config.blockDim = dim3(128 * kKGroups);
-  config.dynamicSmemBytes = slice2_smem_bytes<kCols, kKGroups>(c.K / kSplit);
-  config.stream = g_stream;
-  cudaLaunchAttribute attribute[2];
-  int n = 0;
-  if (kSplit > 1) {
-    attribute[n].id = cudaLaunchAttributeClusterDimension;
-    attribute[n].val.clusterDim.x = unsigned(kSplit);
-    attribute[n].val.clusterDim.y = 1;
-    attribute[n].val.clusterDim.z = 1;
-    ++n;
-  }
-  if (kOverlap != kPlain) {
-    attribute[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attribute[n].val.programmaticStreamSerializationAllowed = 1;
-    ++n;
-  }
-  config.attrs = attribute;
-  config.numAttrs = unsigned(n);
-  MCD_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, x, w, out, M, c.N, c.K));
+  mcd::ops::cuda::launch_in_clusters(staged_slice_gemm2<kCols, kSplit, kOverlap, kKGroups, kSliceLen>,
+                                     dim3(unsigned(kSplit), unsigned((c.N + kCols - 1) / kCols)), 128 * kKGroups,
+                                     slice2_smem_bytes<kCols, kKGroups>(c.K / kSplit), g_stream, unsigned(kSplit),
+                                     kOverlap != kPlain, x, w, out, M, c.N, c.K);
 }
 
 // Version 3: version 2 with the slice length fixed at compile time, for the slice lengths of the cases above.
@@ -1070,44 +989,13 @@ bool slice3_fits(int M, const Case& c) {
   return slice2_fits<kCols, kSplit, kOverlap, kKGroups>(M, c) &&
          (slice == 192 || slice == 256 || slice == 768 || slice == 1024);
 }
-template <int kCols, int kSplit, int kOverlap, int kKGroups, int kSliceLen>
-void launch_slice3_at(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
-  constexpr auto kernel = staged_slice_gemm2<kCols, kSplit, kOverlap, kKGroups, kSliceLen>;
-  static const bool allowed = [] {
-    MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
-    return true;
-  }();
-  (void)allowed;
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(unsigned(kSplit), unsigned((c.N + kCols - 1) / kCols));
-  config.blockDim = dim3(128 * kKGroups);
-  config.dynamicSmemBytes = slice2_smem_bytes<kCols, kKGroups>(kSliceLen);
-  config.stream = g_stream;
-  cudaLaunchAttribute attribute[2];
-  int n = 0;
-  if (kSplit > 1) {
-    attribute[n].id = cudaLaunchAttributeClusterDimension;
-    attribute[n].val.clusterDim.x = unsigned(kSplit);
-    attribute[n].val.clusterDim.y = 1;
-    attribute[n].val.clusterDim.z = 1;
-    ++n;
-  }
-  if (kOverlap != kPlain) {
-    attribute[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attribute[n].val.programmaticStreamSerializationAllowed = 1;
-    ++n;
-  }
-  config.attrs = attribute;
-  config.numAttrs = unsigned(n);
-  MCD_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, x, w, out, M, c.N, c.K));
-}
 template <int kCols, int kSplit, int kOverlap, int kKGroups>
 void launch_slice3(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
   switch (c.K / kSplit) {
-    case 192: return launch_slice3_at<kCols, kSplit, kOverlap, kKGroups, 192>(x, w, out, M, c);
-    case 256: return launch_slice3_at<kCols, kSplit, kOverlap, kKGroups, 256>(x, w, out, M, c);
-    case 768: return launch_slice3_at<kCols, kSplit, kOverlap, kKGroups, 768>(x, w, out, M, c);
-    default: return launch_slice3_at<kCols, kSplit, kOverlap, kKGroups, 1024>(x, w, out, M, c);
+    case 192: return launch_slice2<kCols, kSplit, kOverlap, kKGroups, 192>(x, w, out, M, c);
+    case 256: return launch_slice2<kCols, kSplit, kOverlap, kKGroups, 256>(x, w, out, M, c);
+    case 768: return launch_slice2<kCols, kSplit, kOverlap, kKGroups, 768>(x, w, out, M, c);
+    default: return launch_slice2<kCols, kSplit, kOverlap, kKGroups, 1024>(x, w, out, M, c);
   }
 }
 
@@ -1123,35 +1011,11 @@ bool slice4_fits(int M, const Case& c) {
 }
 template <int kCols, int kSplit, int kOverlap, int kKGroups, int kSliceLen>
 void launch_slice4_at(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {
-  constexpr auto kernel = staged_slice_gemm4<kCols, kSplit, kOverlap, kKGroups, kSliceLen>;
-  static const bool allowed = [] {
-    MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
-    return true;
-  }();
-  (void)allowed;
   const size_t offset = slice4_barrier_offset<kCols, kKGroups>(kSliceLen);
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(unsigned(kSplit), unsigned((c.N + kCols - 1) / kCols));
-  config.blockDim = dim3(128 * kKGroups);
-  config.dynamicSmemBytes = offset + 64;
-  config.stream = g_stream;
-  cudaLaunchAttribute attribute[2];
-  int n = 0;
-  if (kSplit > 1) {
-    attribute[n].id = cudaLaunchAttributeClusterDimension;
-    attribute[n].val.clusterDim.x = unsigned(kSplit);
-    attribute[n].val.clusterDim.y = 1;
-    attribute[n].val.clusterDim.z = 1;
-    ++n;
-  }
-  if (kOverlap != kPlain) {
-    attribute[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attribute[n].val.programmaticStreamSerializationAllowed = 1;
-    ++n;
-  }
-  config.attrs = attribute;
-  config.numAttrs = unsigned(n);
-  MCD_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, x, w, out, M, c.N, c.K, unsigned(offset)));
+  mcd::ops::cuda::launch_in_clusters(staged_slice_gemm4<kCols, kSplit, kOverlap, kKGroups, kSliceLen>,
+                                     dim3(unsigned(kSplit), unsigned((c.N + kCols - 1) / kCols)), 128 * kKGroups,
+                                     offset + 64, g_stream, unsigned(kSplit), kOverlap != kPlain, x, w, out, M, c.N, c.K,
+                                     unsigned(offset));
 }
 template <int kCols, int kSplit, int kOverlap, int kKGroups>
 void launch_slice4(const bf16* x, const bf16* w, bf16* out, int M, const Case& c) {

@@ -44,7 +44,7 @@ AddNormParams base(const at::Tensor& residual_out, const at::Tensor& weight, con
 bool can_vectorise(int64_t dim, std::initializer_list<const void*> ptrs) {
   if (dim % 4 != 0) return false;
   for (const void* q : ptrs)
-    if (reinterpret_cast<std::uintptr_t>(q) % 16 != 0) return false;  // null is aligned
+    if (!aligned16(q)) return false;  // null is aligned
   return true;
 }
 

@@ -37,7 +37,7 @@ at::Tensor cross_entropy_rows_cuda(const at::Tensor& logits, const at::Tensor& t
   k.vocab = logits.size(1);
   k.row_stride = logits.size(0) > 1 ? logits.stride(0) : logits.size(1);
   const int64_t bytes_per_row = k.row_stride * static_cast<int64_t>(logits.element_size());
-  k.vectorized = reinterpret_cast<std::uintptr_t>(logits.data_ptr()) % 16 == 0 && bytes_per_row % 16 == 0;
+  k.vectorized = aligned16(logits.data_ptr()) && bytes_per_row % 16 == 0;
   k.logits = logits.data_ptr();
   k.targets = tg.data_ptr<int64_t>();
   k.loss = loss.data_ptr<float>();

@@ -228,6 +228,41 @@ void launch_overlapped(void (*kernel)(Params), dim3 grid, int threads, size_t sm
   MCD_CUDA_CHECK(err);
 }
 
+// kernel<<<grid, threads, smem, stream>>>(args...) in clusters of cluster_x blocks along x (1: no clusters; above the
+// portable 8 the kernel is allowed non-portable sizes first) and, with `overlap` on a device that has it, as an
+// overlapped launch (above); the dynamic shared-memory limit is raised first when smem is over the 48 KB default.
+template <class... Params, class... Args>
+void launch_in_clusters(void (*kernel)(Params...), dim3 grid, int threads, size_t smem, cudaStream_t stream,
+                        unsigned cluster_x, bool overlap, const Args&... args) {
+  if (smem > 48 * 1024)
+    MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  if (cluster_x > 8) MCD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = dim3(static_cast<unsigned>(threads));
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  cudaLaunchAttribute attribute[2];
+  unsigned n = 0;
+  if (cluster_x > 1) {
+    attribute[n].id = cudaLaunchAttributeClusterDimension;
+    attribute[n].val.clusterDim.x = cluster_x;
+    attribute[n].val.clusterDim.y = 1;
+    attribute[n].val.clusterDim.z = 1;
+    ++n;
+  }
+  if (overlap && device_overlaps_launches()) {
+    attribute[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute[n].val.programmaticStreamSerializationAllowed = 1;
+    ++n;
+  }
+  config.attrs = attribute;
+  config.numAttrs = n;
+  const cudaError_t err = cudaLaunchKernelEx(&config, kernel, args...);
+  if (err != cudaSuccess) (void)cudaGetLastError();  // a refused launch must not fail the next launch's check
+  MCD_CUDA_CHECK(err);
+}
+
 // Copies a (rows × kCols) tile of a strided global array into fp32 shared memory at
 // Layout::at(r, c). Column c is time t0 + c; entries with r ≥ rows_valid or a time outside
 // [0, len) read as 0. Consecutive threads walk the unit-stride dimension, so global accesses

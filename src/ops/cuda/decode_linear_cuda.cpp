@@ -18,8 +18,6 @@ static_assert(kDecodeLinearMaxRows == kDecodeFewRowMaxRows,
 
 namespace {
 
-bool aligned16(const void* q) { return reinterpret_cast<std::uintptr_t>(q) % 16 == 0; }
-
 // The product's part of the parameters, shared by both ops: `rows` rows against weight (out, in)
 // (+ bias) into out, on the current stream; vec says whether the weight side allows 16-byte loads
 // (the inner length and the weight's row stride in whole 16-byte units, an aligned base).

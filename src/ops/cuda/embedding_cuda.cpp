@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "ops/cuda/embedding_params.h"
+#include "ops/cuda/host_common.h"
 #include "ops/cuda/ops_cuda.h"
 #include "util/error.h"
 
@@ -42,8 +43,7 @@ at::Tensor embedding_backward_cuda(const at::Tensor& grad, const at::Tensor& ids
   k.seg_begin = segments.data_ptr<int32_t>();
   k.seg_end = k.seg_begin + vocab;
   k.out = out.data_ptr<float>();
-  k.vec4 = dim % 4 == 0 && reinterpret_cast<std::uintptr_t>(k.grad) % 16 == 0 &&
-           reinterpret_cast<std::uintptr_t>(k.out) % 16 == 0;
+  k.vec4 = dim % 4 == 0 && aligned16(k.grad) && aligned16(k.out);
   k.stream = c10::cuda::getCurrentCUDAStream().stream();
   embedding_backward(k);
   return out;

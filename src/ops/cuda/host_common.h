@@ -3,6 +3,7 @@
 // of fresh outputs (OpsOptions::poison_outputs). Includes LibTorch: host side only.
 #pragma once
 
+#include <cstdint>
 #include <limits>
 
 #include "ops/cuda/params_common.h"
@@ -32,6 +33,9 @@ inline at::Tensor fresh(at::Tensor t) {
   if (ops_options().poison_outputs) t.fill_(std::numeric_limits<float>::quiet_NaN());
   return t;
 }
+
+// Whether a pointer allows 16-byte loads.
+inline bool aligned16(const void* q) { return reinterpret_cast<std::uintptr_t>(q) % 16 == 0; }
 
 // An optional per-channel vector (D, a bias): absent, or (n) contiguous.
 inline bool vector_ok(const at::Tensor& t, int64_t n) {

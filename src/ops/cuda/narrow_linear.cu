@@ -15,6 +15,7 @@
 #include <algorithm>
 
 #include "ops/cuda/cuda_common.cuh"
+#include "ops/cuda/mma_bf16.cuh"
 #include "ops/cuda/narrow_linear_params.h"
 
 namespace mcd::ops::cuda {
@@ -33,23 +34,6 @@ size_t smem_bytes(int64_t slice) {
   const size_t staged = size_t(kRows + kCols) * size_t(slice + kPad) * sizeof(bf16);
   const size_t sums = size_t(kGroups + 1) * kRows * kCols * sizeof(float);
   return std::max(staged, sums);
-}
-
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const bf16* s) {
-  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(s));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(a));
-}
-
-// d += a·b for one m16n8k16 tile (PTX ISA "mma.m16n8k16" fragment layouts).
-__device__ __forceinline__ void mma_16x8x16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#endif
 }
 
 __global__ void __launch_bounds__(kThreads) narrow_linear_kernel(NarrowLinearParams p) {
@@ -105,8 +89,8 @@ __global__ void __launch_bounds__(kThreads) narrow_linear_kernel(NarrowLinearPar
       uint32_t a[4], b[4];
       ldmatrix_x4(a, a_row + 16 * s);
       ldmatrix_x4(b, b_row + 16 * s);
-      mma_16x8x16(acc[0], a, b[0], b[1]);
-      mma_16x8x16(acc[1], a, b[2], b[3]);
+      mma_bf16_16x8x16(acc[0], a, b[0], b[1]);
+      mma_bf16_16x8x16(acc[1], a, b[2], b[3]);
     }
   };
   // Groups committed: the four quarters (x and weights), or (overlap) the weights then the four quarters of x; either
@@ -160,26 +144,8 @@ __global__ void __launch_bounds__(kThreads) narrow_linear_kernel(NarrowLinearPar
 }  // namespace
 
 void narrow_linear(const NarrowLinearParams& p) {
-  const size_t smem = smem_bytes(p.in_features / kSplit);
-  MCD_CUDA_CHECK(cudaFuncSetAttribute(narrow_linear_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                      static_cast<int>(smem)));
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(unsigned(kSplit), unsigned((p.out_features + kCols - 1) / kCols));
-  config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = smem;
-  config.stream = p.stream;
-  cudaLaunchAttribute attribute[2];
-  attribute[0].id = cudaLaunchAttributeClusterDimension;
-  attribute[0].val.clusterDim.x = unsigned(kSplit);
-  attribute[0].val.clusterDim.y = 1;
-  attribute[0].val.clusterDim.z = 1;
-  attribute[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute[1].val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = attribute;
-  config.numAttrs = p.overlap ? 2 : 1;
-  const cudaError_t err = cudaLaunchKernelEx(&config, narrow_linear_kernel, p);
-  if (err != cudaSuccess) (void)cudaGetLastError();  // a refused launch must not fail the next launch's check
-  MCD_CUDA_CHECK(err);
+  launch_in_clusters(narrow_linear_kernel, dim3(unsigned(kSplit), unsigned((p.out_features + kCols - 1) / kCols)),
+                     kThreads, smem_bytes(p.in_features / kSplit), p.stream, unsigned(kSplit), p.overlap, p);
 }
 
 }  // namespace mcd::ops::cuda

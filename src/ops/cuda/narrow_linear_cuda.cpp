@@ -15,8 +15,6 @@
 namespace mcd::ops::cuda {
 namespace {
 
-bool aligned16(const void* q) { return reinterpret_cast<std::uintptr_t>(q) % 16 == 0; }
-
 // Clusters of blocks (and the kernel's body) need compute capability 9.0.
 bool device_has_clusters(int device) { return at::cuda::getDeviceProperties(device)->major >= 9; }
 
