@@ -1,6 +1,6 @@
 // The batch decode's conv step inside x_proj's product, against the two kernels the model runs at batch 64 (the
-// library's conv-step kernel, then x_proj on cuBLAS or on ops/cuda/narrow_linear.cu): a standalone program for one
-// short device call (it links the library's decode_step.cu and narrow_linear.cu; no LibTorch).
+// library's conv-step kernel, then x_proj on cuBLAS or on dev/gemm_lab/narrow_linear.cu): a standalone program for
+// one short device call (it links the library's decode_step.cu and the lab's narrow_linear.cu; no LibTorch).
 // Why: at batch 64 a 130M layer's conv step is its own kernel (~2.2 µs of ~27.5 in H100 traces) whose only reader is
 // x_proj. narrow_linear's clusters cannot take it in (its column tiles are separate clusters reading the same
 // channels' conv state, which the step updates in place), so here one cluster of kSplit blocks owns all of x_proj's
@@ -11,8 +11,8 @@
 // within a block). As an overlapped launch the weights are requested before the wait.
 // Prediction: the fused kernel ≤ 0.8× the time of conv step + narrow_linear at (64, 1536 → 80) and (64, 2048 → 96)
 // inside a graph, u and the state bit for bit the conv-step kernel's, x_dbl within its float64 bound.
-//   nvcc -std=c++17 -O3 -arch=sm_90 --expt-relaxed-constexpr -I src dev/decode_lab/conv_xproj_lab.cu \
-//        src/ops/cuda/decode_step.cu src/ops/cuda/narrow_linear.cu -lcublas -o conv_xproj_lab
+//   nvcc -std=c++17 -O3 -arch=sm_90 --expt-relaxed-constexpr -I src -I dev dev/decode_lab/conv_xproj_lab.cu \
+//        src/ops/cuda/decode_step.cu dev/gemm_lab/narrow_linear.cu -lcublas -o conv_xproj_lab
 //   ./conv_xproj_lab [--reps N]
 #include <cooperative_groups.h>
 #include <cublas_v2.h>
@@ -27,11 +27,11 @@
 #include <string>
 #include <vector>
 
+#include "gemm_lab/narrow_linear_params.h"
 #include "ops/cuda/conv_step.cuh"
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/decode_step_params.h"
 #include "ops/cuda/mma_bf16.cuh"
-#include "ops/cuda/narrow_linear_params.h"
 
 namespace {
 

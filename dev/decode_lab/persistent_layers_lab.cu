@@ -27,8 +27,8 @@
 // Predictions (to measure, 130M shapes): a grid barrier ≤ 1.5 µs; the 24 layers ≤ 0.5× the library chain's time
 // (≤ ~0.35 ms against ~0.72 ms), i.e. a 130M batch-64 token ≤ ~0.4 ms with the embedding and head.
 //
-//   nvcc -std=c++17 -O3 -arch=sm_90 -lineinfo --expt-relaxed-constexpr -I src dev/decode_lab/persistent_layers_lab.cu \
-//        src/ops/cuda/decode_step.cu src/ops/cuda/narrow_linear.cu src/ops/cuda/add_norm.cu -lcublas \
+//   nvcc -std=c++17 -O3 -arch=sm_90 -lineinfo --expt-relaxed-constexpr -I src -I dev dev/decode_lab/persistent_layers_lab.cu \
+//        src/ops/cuda/decode_step.cu dev/gemm_lab/narrow_linear.cu src/ops/cuda/add_norm.cu -lcublas \
 //        -o persistent_layers_lab
 //   ./persistent_layers_lab [--reps N] [--check-layers L]
 #include <cooperative_groups.h>
@@ -43,11 +43,11 @@
 #include <random>
 #include <vector>
 
+#include "gemm_lab/narrow_linear_params.h"
 #include "ops/cuda/add_norm_params.h"
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/decode_step_params.h"
 #include "ops/cuda/mma_bf16.cuh"
-#include "ops/cuda/narrow_linear_params.h"
 
 namespace {
 

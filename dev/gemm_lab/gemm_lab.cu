@@ -162,7 +162,7 @@ __global__ void __launch_bounds__(128) wmma_staged_decode_gemm(const bf16* __res
 // 32 rows ((w % 2)·32) × 16 columns ((w / 2)·16), over one slice of kSlice inner elements staged in
 // shared memory with every load of a thread issued before its first store (one round trip).
 
-// mma_bf16_16x8x16 and ldmatrix_x4: ops/cuda/mma_bf16.cuh (shared with the library's narrow_linear).
+// mma_bf16_16x8x16 and ldmatrix_x4: ops/cuda/mma_bf16.cuh (shared with narrow_linear.cu beside this file).
 using mcd::ops::cuda::ldmatrix_x4;
 using mcd::ops::cuda::mma_bf16_16x8x16;
 

@@ -33,9 +33,6 @@ void GlobalOptions::add_to(CLI::App& app) {
   add(app, "--decode-fused-head", decode_fused_head,
       "a decode step's final norm, LM head and greedy argmax in one kernel (CUDA, on the few-row kernels' rows; "
       "above, the argmax after the head's product in one): on, off");
-  add(app, "--decode-narrow-linear", decode_narrow_linear,
-      "a decode step's narrow products (x_proj) at 9..64 rows on one cluster kernel instead of cuBLAS's (CUDA, "
-      "sm_90, bf16): on, off (default off until measured in the model)");
   add(app, "--decode-few-row-limit", decode_few_row_limit,
       "up to how many rows a decode step runs the few-row kernels (CUDA): 0..8 (above it, cuBLAS's products; "
       "0: never)");
@@ -96,7 +93,6 @@ int main(int argc, char** argv) {
     ops = mcd::ops::parse_ops_option(ops, "decode_overlap", globals.decode_overlap);
     ops = mcd::ops::parse_ops_option(ops, "decode_fused_conv", globals.decode_fused_conv);
     ops = mcd::ops::parse_ops_option(ops, "decode_fused_head", globals.decode_fused_head);
-    ops = mcd::ops::parse_ops_option(ops, "decode_narrow_linear", globals.decode_narrow_linear);
     ops = mcd::ops::parse_ops_option(ops, "decode_few_row_limit", globals.decode_few_row_limit);
     mcd::ops::set_ops_options(ops);
     MCD_CHECK(globals.deterministic == "on" || globals.deterministic == "off",

@@ -22,14 +22,6 @@ namespace {
 // up to how many they run (above it, cuBLAS's product and the separate norm).
 bool within_few_row_limit(int64_t rows) { return rows <= ops_options().decode_few_row_limit; }
 
-// Above the few-row limit, a narrow bf16 product (x_proj) runs the cluster kernel when the ops option
-// decode_narrow_linear allows it and the tensors suit it (ops/cuda/narrow_linear_params.h says why not cuBLAS).
-bool narrow_linear_runs_kernel(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  const bool wants_grad = cuda_autocast_enabled() || gradient_wanted(x, weight, bias);
-  return !wants_grad && backend() == Backend::kAuto && ops_options().decode_narrow_linear && x.dim() == 2 &&
-         !within_few_row_limit(x.size(0)) && cuda::narrow_linear_supported(x, weight, bias);
-}
-
 }  // namespace
 #endif
 
@@ -51,7 +43,6 @@ at::Tensor decode_linear(const at::Tensor& x, const at::Tensor& weight, const at
             "decode_linear: x must be (rows, in) and weight (out, in), got ", x.sizes(), " and ", weight.sizes());
 #ifdef MCD_WITH_CUDA
   if (decode_linear_runs_kernel(x, weight, bias)) return cuda::decode_linear_cuda(x, weight, bias);
-  if (narrow_linear_runs_kernel(x, weight, bias)) return cuda::narrow_linear_cuda(x, weight);
 #endif
   return at::linear(x, weight, bias);
 }

@@ -1,10 +1,8 @@
 // The linear layers of a decode step: y = x·Wᵀ (+ b) for a few rows (a batch of one token per
 // sequence), without gradients. On CUDA with backend kAuto, rows ≤ 8, x, W, b of one kernel dtype and
 // autocast off, one kernel with a block per 1 or 4 output columns and fp32 sums
-// (ops/cuda/decode_linear_params.h says why not cuBLAS there); above that, up to 64 rows, a narrow
-// bf16 product (≤ 128 output columns, no bias: x_proj) runs one cluster kernel on sm_90 when the ops
-// option decode_narrow_linear is on (ops/cuda/narrow_linear_params.h); otherwise torch's linear, the
-// same values up to the order of the fp32 sums.
+// (ops/cuda/decode_linear_params.h says why not cuBLAS there); otherwise torch's linear, the same
+// values up to the order of the fp32 sums.
 #pragma once
 
 #include "util/torch_compat.h"

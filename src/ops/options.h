@@ -71,12 +71,6 @@ struct OpsOptions {
                                         // above them, the greedy step's widening and argmax after cuBLAS's
                                         // head in one kernel (ops::widen_argmax); off: norm, head, cast, copy
                                         // and torch's argmax as separate kernels
-  bool decode_narrow_linear = false;    // key `decode_narrow_linear`: above decode_few_row_limit and up to 64 rows,
-                                        // a decode step's narrow bf16 products (x_proj: ≤ 128 output columns)
-                                        // run ops/cuda/narrow_linear.cu's cluster kernel (sm_90) instead of
-                                        // cuBLAS's (the same values up to the sums' order). Off by default
-                                        // until its GPU tests and the model's A/B have run (PERF_NOTES,
-                                        // thirty-fifth session)
   int decode_few_row_limit = kDecodeFewRowLimitDefault;  // key `decode_few_row_limit`: 0..8, up to how many
                                         // rows a decode step runs the few-row kernels (decode_linear and the
                                         // fused norm + product, which take at most 8: ops/decode_linear.h);

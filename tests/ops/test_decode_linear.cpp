@@ -1,11 +1,10 @@
-// ops::decode_linear off CUDA: torch's linear itself (bit for bit, whatever the decode options), gradients kept when
-// wanted, and a clear error for mismatched shapes; the norm + in_proj with its conv step, against the ops it fuses.
+// ops::decode_linear off CUDA: torch's linear itself (bit for bit), gradients kept when wanted, and a
+// clear error for mismatched shapes; the norm + in_proj with its conv step, against the ops it fuses.
 // The CUDA kernels are checked in tests/gpu/test_gpu_kernels.cpp (GpuDecodeLinear, GpuDecodeStep).
 #include <gtest/gtest.h>
 
 #include "ops/causal_conv1d.h"
 #include "ops/decode_linear.h"
-#include "ops/options.h"
 #include "test_support.h"
 
 namespace mcd {
@@ -16,12 +15,6 @@ TEST(DecodeLinear, OnTheCpuIsTorchsLinear) {
   const at::Tensor x = torch::randn({3, 10}), w = torch::randn({7, 10}), b = torch::randn({7});
   EXPECT_TRUE(torch::equal(ops::decode_linear(x, w, b), at::linear(x, w, b)));
   EXPECT_TRUE(torch::equal(ops::decode_linear(x, w), at::linear(x, w)));
-  // The narrow product's option (a CUDA kernel for x_proj at batch rows) leaves CPU tensors of its shapes to torch.
-  ops::OpsOptions narrow = ops::ops_options();
-  narrow.decode_narrow_linear = true;
-  const ops::ScopedOpsOptions scope(narrow);
-  const at::Tensor xb = torch::randn({13, 256}).to(at::kBFloat16), wb = torch::randn({80, 256}).to(at::kBFloat16);
-  EXPECT_TRUE(torch::equal(ops::decode_linear(xb, wb), at::linear(xb, wb)));
 }
 
 TEST(DecodeLinear, GradientsFlowWhenWanted) {

@@ -49,9 +49,6 @@ TEST(OpsOptions, ParsesEveryKeyStrictly) {
   EXPECT_TRUE(o.decode_fused_head);
   o = ops::parse_ops_option(o, "decode_fused_head", "off");
   EXPECT_FALSE(o.decode_fused_head);
-  EXPECT_FALSE(o.decode_narrow_linear);
-  o = ops::parse_ops_option(o, "decode_narrow_linear", "on");
-  EXPECT_TRUE(o.decode_narrow_linear);
   EXPECT_EQ(o.decode_few_row_limit, 1);
   EXPECT_EQ(ops::kDecodeFewRowLimitDefault, 1);
   for (int n : {0, 1, 8}) {
@@ -62,7 +59,7 @@ TEST(OpsOptions, ParsesEveryKeyStrictly) {
     EXPECT_THROW(ops::parse_ops_option(o, "decode_few_row_limit", bad), Error) << "'" << bad << "'";
   EXPECT_EQ(o.decode_few_row_limit, 8);  // a refused value leaves the options as they were
   EXPECT_EQ(o.backend, ops::Backend::kComposite);  // earlier keys kept
-  EXPECT_EQ(ops::ops_option_keys().size(), 13u);
+  EXPECT_EQ(ops::ops_option_keys().size(), 12u);
   for (const auto& key : ops::ops_option_keys()) {
     const std::string value = key == "backend" || key == "scan_plan" ? "auto"
                               : key == "scan_narrow_backward"         ? "eight_lanes"
@@ -86,7 +83,6 @@ TEST(OpsOptions, ValuesRoundTripThroughTheParser) {
   o.decode_overlap = false;
   o.decode_fused_conv = false;
   o.decode_fused_head = false;
-  o.decode_narrow_linear = true;
   o.decode_few_row_limit = 3;
   const auto values = ops::ops_option_values(o);
   ASSERT_EQ(values.size(), ops::ops_option_keys().size());
@@ -106,7 +102,6 @@ TEST(OpsOptions, ValuesRoundTripThroughTheParser) {
   EXPECT_EQ(back.decode_overlap, o.decode_overlap);
   EXPECT_EQ(back.decode_fused_conv, o.decode_fused_conv);
   EXPECT_EQ(back.decode_fused_head, o.decode_fused_head);
-  EXPECT_EQ(back.decode_narrow_linear, o.decode_narrow_linear);
   EXPECT_EQ(back.decode_few_row_limit, o.decode_few_row_limit);
 }
 

@@ -1,5 +1,5 @@
-// The bf16 tensor-core pieces the hand-written products share (ops/cuda/narrow_linear.cu, dev/gemm_lab,
-// dev/decode_lab): fragments loaded from shared memory by ldmatrix and one m16n8k16 product with fp32 sums.
+// The bf16 tensor-core pieces the hand-written products share (dev/gemm_lab, dev/decode_lab): fragments loaded
+// from shared memory by ldmatrix and one m16n8k16 product with fp32 sums.
 // Plain CUDA, no LibTorch.
 #pragma once
 

@@ -168,11 +168,6 @@ at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, cons
 // (out, in) with unit inner stride, bias (out) or undefined, all CUDA tensors of one kernel dtype.
 bool decode_linear_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 at::Tensor decode_linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
-// The narrow product at batch rows (ops/decode_linear.h; narrow_linear_params.h): x (2..64 rows, in) and weight
-// (out ≤ 128, in) bf16 with unit inner strides and 16-byte aligned rows, in a multiple of 128 up to 8,192, no bias,
-// on a device with thread-block clusters (compute capability 9.0); out (rows, out) bf16.
-bool narrow_linear_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
-at::Tensor narrow_linear_cuda(const at::Tensor& x, const at::Tensor& weight);
 // The same after the residual add + RMSNorm (ops/decode_linear.h add_rms_norm_decode_linear):
 // residual_in (rows ≤ 8, D) fp32 contiguous, prev like it in the weight's dtype or undefined, the norm
 // weight fp32 or the weight's dtype, rows·D elements of the weight's dtype within 48 KB.

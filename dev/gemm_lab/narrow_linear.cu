@@ -1,3 +1,7 @@
+// In the library as the ops option `decode_narrow_linear` (x_proj above the few-row limit) in the thirty-fifth
+// session, back in the lab in the thirty-sixth: on one H100 the model's batch-64 graph decode was 10–12 % slower with
+// it (130M 0.765 → 0.861 ms per token, 370M 1.758 → 1.930) and its float64 test failed at the inner lengths 384 and
+// 1,152 (errors 1.0–1.65× its bound); docs/results/2026-12-07c_gemm_slices/README.md.
 // The narrow product at batch rows (narrow_linear_params.h): a cluster of kNarrowLinearSplit blocks per
 // kNarrowLinearCols output columns, block s of a cluster the inner slice [s·S, (s + 1)·S), S = in / kNarrowLinearSplit.
 // A block stages its slice of x's 64 rows (zeros past `rows`) and of its columns' weight rows (zeros past
@@ -16,7 +20,7 @@
 
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/mma_bf16.cuh"
-#include "ops/cuda/narrow_linear_params.h"
+#include "narrow_linear_params.h"
 
 namespace mcd::ops::cuda {
 namespace {

@@ -1,6 +1,10 @@
-// Parameters of the narrow product at batch rows (ops/cuda/narrow_linear.cu), filled by its host op
-// (ops/cuda/narrow_linear_cuda.cpp): out = x·Wᵀ for 2–64 rows and at most kNarrowLinearMaxOut output columns (a
-// decode step's x_proj, R + 2N columns), bf16 in and out, fp32 sums. Semantics: ops/decode_linear.h.
+// In the library as the ops option `decode_narrow_linear` (x_proj above the few-row limit) in the thirty-fifth
+// session, back in the lab in the thirty-sixth: on one H100 the model's batch-64 graph decode was 10–12 % slower with
+// it (130M 0.765 → 0.861 ms per token, 370M 1.758 → 1.930) and its float64 test failed at the inner lengths 384 and
+// 1,152 (errors 1.0–1.65× its bound); docs/results/2026-12-07c_gemm_slices/README.md.
+// Parameters of the narrow product at batch rows (narrow_linear.cu), filled by the labs that call it
+// (dev/decode_lab): out = x·Wᵀ for 2–64 rows and at most kNarrowLinearMaxOut output columns (a
+// decode step's x_proj, R + 2N columns), bf16 in and out, fp32 sums.
 // Why not cuBLAS: at 64 rows cuBLAS's kernel for x_proj (130M: 1,536 → 80) takes ~4.5 µs inside a graph, as long as
 // in_proj's with 19× the weights — a few tiles walking the inner dimension. Here a cluster of kNarrowLinearSplit
 // blocks owns kNarrowLinearCols output columns, each block one slice of the inner dimension, its x rows and weight
