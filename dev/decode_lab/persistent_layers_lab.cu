@@ -8,24 +8,28 @@
 // token, so a kernel that lives through all layers can request layer l's weight slices (and its states) while layer
 // l − 1 still computes, and pays only its arithmetic and the synchronisation between phases.
 //
-// Layout: 128 blocks (16 clusters of 8), one per SM, 256 threads, ~226 KB of shared memory each. Block b owns
-// channels [C·b, C·(b + 1)) (C = E / 128), rank r of cluster q the inner slice [KS·r, KS·(r + 1)) (KS = E / 8) and
-// cluster q out_proj's columns [OC·q, OC·(q + 1)) (OC = D / 16). Per layer, four phases separated by grid barriers:
+// Layout: G clusters of 8 blocks, one block per SM, 256 threads at 130M and 384 at 370M (so a thread's share of the
+// states stays ~3 × 16 registers), 150 / 211 KB of shared memory each (G = 16 where they can all be resident, 15 on
+// an H100 80GB HBM3; at 130M 12 is timed too). Block b of B = 8G owns channels [b·E/B, (b + 1)·E/B), rank r of
+// cluster q the inner slice [KS·r, KS·(r + 1)) (KS = E / 8) and cluster q out_proj's 8-column tiles
+// [q·(D/8)/G, (q + 1)·(D/8)/G). Warps: 4 row tiles × (warps / 4) column groups, no split of K (nothing to add up
+// between warps). Per layer, four phases separated by grid barriers:
 //   1 rows:     block m < 64: residual[m] += hidden[m]; h[m] = rmsnorm(residual[m])·w            → h (global)
-//   2 channels: in_proj's x and z columns of the block's channels over all of h (tensor cores), the conv step of
-//               those channels (conv state in registers)                                          → xc (global)
+//   2 channels: in_proj's x and z columns of the block's channels over h, staged in K-chunks of 128 (two buffers;
+//               tensor cores), then the conv step of those channels (conv state in registers)  → xc (global)
 //   3 x_proj:   each cluster forms all of x_dbl (rank r: its inner slice; partial products meet over distributed
-//               shared memory, every rank gets the whole result), then dt_proj + softplus and the state update of
-//               the block's channels (state in registers, loaded a phase ahead), D skip, SiLU(z) gate  → y (global)
+//               shared memory — rank r adds rows [8r, 8r + 8) and writes the sums back into every rank, in place),
+//               then dt_proj + softplus and the state update of the block's channels (state in registers, loaded a
+//               layer ahead), D skip, SiLU(z) gate                                                → y (global)
 //   4 out_proj: rank r's inner slice of y against the cluster's columns, partial products meet over DSMEM → hidden
 // The intermediates are rounded to bf16 where the library's kernels write bf16 (xz, xc, x_dbl, y, out, h), so the
 // float64 reference below (same rounding points) differs only by fp32 summation order and fast exp.
 // Weight slices are requested with cp.async a phase or more ahead: in_proj's at phase 3 of the layer before,
-// x_proj's at phase 2, out_proj's at phase 3; the SSM and conv states into registers right after the previous
-// layer's scan.
+// x_proj's at the end of phase 2, out_proj's in phase 3 once x_proj's products are done; the SSM and conv states
+// into registers right after the previous layer's scan.
 //
-// Predictions (to measure, 130M shapes): a grid barrier ≤ 1.5 µs; the 24 layers ≤ 0.5× the library chain's time
-// (≤ ~0.35 ms against ~0.72 ms), i.e. a 130M batch-64 token ≤ ~0.4 ms with the embedding and head.
+// Predictions (to measure): a grid barrier ≤ 1.5 µs; the 24 (48) layers ≤ 0.5× the library chain's time at 130M
+// (370M), i.e. a 130M batch-64 token ≤ ~0.4 ms with the embedding and head (mamba-ssm: ~0.85 ms).
 //
 //   nvcc -std=c++17 -O3 -arch=sm_90 -lineinfo --expt-relaxed-constexpr -I src -I dev dev/decode_lab/persistent_layers_lab.cu \
 //        src/ops/cuda/decode_step.cu dev/gemm_lab/narrow_linear.cu src/ops/cuda/add_norm.cu -lcublas \
@@ -55,53 +59,64 @@ using bf16 = __nv_bfloat16;
 namespace cu = mcd::ops::cuda;
 namespace cg = cooperative_groups;
 
-constexpr int kRows = 64, kThreads = 256, kPad = 8;
+constexpr int kRows = 64, kPad = 8;
 constexpr int kConvW = 4;  // conv width; the state keeps the newest kConvW − 1 inputs
 
+// kThreads: 256 at 130M; 384 at 370M, so each thread's share of the (row, channel) states stays ~3 × 16 registers.
 struct Shape130M {
-  static constexpr int D = 768, E = 1536, N = 16, R = 48;
+  static constexpr int D = 768, E = 1536, N = 16, R = 48, L = 24, kThreads = 256;
   static constexpr const char* name = "130M";
 };
+struct Shape370M {
+  static constexpr int D = 1024, E = 2048, N = 16, R = 64, L = 48, kThreads = 384;
+  static constexpr const char* name = "370M";
+};
 
-// kCluster blocks per cluster, kBlocks in all (128, or 96 where 16 clusters of 8 cannot be resident at once: an
-// H100 80GB HBM3 holds 15 with this kernel's shared memory; the host asks).
+// kCluster blocks per cluster, kBlocks in all: as many clusters of 8 as can be resident at once (an H100 80GB HBM3
+// holds 15 with this kernel's shared memory, not 16; the host asks). Block b owns channels [b·E/kBlocks,
+// (b + 1)·E/kBlocks) (at most C), cluster q out_proj's 8-column tiles [q·TD/kClusters, (q + 1)·TD/kClusters).
+// Warps: 4 row tiles × G column groups (G = warps / 4); group g takes the 8-column tiles nt ≡ g (mod G).
 template <class S, int kClusterSize, int kBlockCount>
 struct Dims {
   static constexpr int kCluster = kClusterSize, kBlocks = kBlockCount, kClusters = kBlocks / kCluster;
+  static constexpr int kThreads = S::kThreads, kGroups = kThreads / 128;
   static constexpr int D = S::D, E = S::E, N = S::N, R = S::R;
-  static constexpr int C = E / kBlocks;    // channels per block
+  static constexpr int C = (E + kBlocks - 1) / kBlocks;  // channels per block, at most
+  static constexpr int NTI = (2 * C + 7) / 8;             // in_proj's 8-column tiles: x columns, z columns, unused
+  static constexpr int LDZ = 8 * NTI;
   static constexpr int XN = R + 2 * N;     // x_proj's outputs
   static constexpr int KS = E / kCluster;  // a rank's inner slice (x_proj, out_proj)
-  static_assert(kRows % kCluster == 0, "rows shared by the ranks");
-  static constexpr int OC = D / kClusters; // out_proj's columns per cluster
+  static constexpr int TD = D / 8;                               // out_proj's 8-column tiles
+  static constexpr int NTO = (TD + kClusters - 1) / kClusters;   // per cluster, at most
+  static constexpr int OC = 8 * NTO;                             // out_proj's columns per cluster, at most
+  static constexpr int KC = 128, LDC = KC + kPad;                // in_proj's h staged in K-chunks of 128, two buffers
   static constexpr int LDH = D + kPad, LDK = KS + kPad;  // smem row strides (bf16): rows 16 B apart mod 128 B
-  static constexpr int PAIRS = kRows * C / kThreads;     // (row, channel) pairs per thread
-  static_assert(E % kBlocks == 0 && (2 * C) % 8 == 0 && XN % 8 == 0 && OC % 8 == 0, "tile sizes");
-  static_assert(KS % 32 == 0 && D % 32 == 0 && (kRows * C) % kThreads == 0 && N == 16, "splits");
-  // Shared memory (bytes), every region 16-byte aligned.
-  static constexpr size_t kWorkH = size_t(kRows) * LDH * 2;
-  static constexpr size_t kWorkA = size_t(kRows) * LDK * 2;
-  static constexpr size_t kWorkP = size_t(kRows) * (XN > OC ? XN : OC) * 4;
-  static constexpr size_t kWork = kWorkH > kWorkA + kWorkP ? kWorkH : kWorkA + kWorkP;
-  static constexpr size_t oWork = 0;
-  // x_dbl (64, XN) fp32 in phase 3; the products' K-half buffer in phases 2 and 4 (≥ 64 · 2C and 64 · OC floats)
-  static constexpr size_t kXD = size_t(kRows) * (XN > 2 * C ? (XN > OC ? XN : OC) : (2 * C > OC ? 2 * C : OC)) * 4;
-  static constexpr size_t oXD = oWork + kWork;
-  static constexpr size_t oWin = oXD + kXD;                            // (2C, LDH) bf16
-  static constexpr size_t oWx = oWin + size_t(2 * C) * LDH * 2;        // (XN, LDK) bf16, then out_proj's (OC, LDK)
-  static constexpr size_t kWx = size_t(XN > OC ? XN : OC) * LDK * 2;
-  static constexpr size_t oXZ = oWx + kWx;                             // (64, 2C) fp32
-  static constexpr size_t oXC = oXZ + size_t(kRows) * 2 * C * 4;      // (64, C) fp32
-  // The layer's small per-channel weights, raw bf16: conv (C, 4), conv bias, dt bias, D (C each), A_log (C, N),
-  // dt_proj (C, R); each padded to 16 bytes.
+  static constexpr int PAIRS = (kRows * C + kThreads - 1) / kThreads;  // (row, channel) pairs per thread, at most
+  static_assert(kRows % kCluster == 0 && kThreads % 128 == 0, "rows shared by the ranks, 4 row tiles per group");
+  static_assert(E % kCluster == 0 && XN % 8 == 0 && D % KC == 0, "tile sizes");
+  static_assert(KS % 16 == 0 && N == 16, "splits");
+  static constexpr size_t mx(size_t a, size_t b) { return a > b ? a : b; }
   static constexpr size_t pad16(size_t b) { return (b + 15) / 16 * 16; }
+  // Shared memory (bytes), every region 16-byte aligned:
+  //   work: phase 2 two h chunks; phases 3 and 4 the (64, KS) slice of xc or y
+  //   XD:   phase 2 in_proj's output; phase 3 the cluster's x_proj partial products, then (in place) x_dbl;
+  //         phase 4 out_proj's partial products
+  static constexpr size_t kWork = mx(size_t(2) * kRows * LDC * 2, size_t(kRows) * LDK * 2);
+  static constexpr size_t oXD = 0 + kWork;
+  static constexpr size_t kXD = size_t(kRows) * mx(mx(XN, LDZ), OC) * 4;
+  static constexpr size_t oWin = oXD + kXD;                    // (LDZ, LDH) bf16: x rows, z rows of the block's channels
+  static constexpr size_t oWx = oWin + size_t(LDZ) * LDH * 2;  // (XN, LDK) bf16, then out_proj's (OC, LDK)
+  static constexpr size_t oXZ = oWx + mx(XN, OC) * LDK * 2;    // (64, LDZ) fp32: in_proj's x and z columns
+  static constexpr size_t oXC = oXZ + size_t(kRows) * LDZ * 4; // (64, C) fp32: the conv step's output
+  // The layer's small per-channel weights: conv (C, 4) bf16; conv bias, dt bias, D (C each) as fp32 (plain loads: a
+  // block's channels need not start 4-byte aligned); A_log (C, N) and dt_proj (C, R) bf16.
   static constexpr size_t oConvW = oXC + size_t(kRows) * C * 4;
   static constexpr size_t oConvB = oConvW + pad16(C * kConvW * 2);
-  static constexpr size_t oDtB = oConvB + pad16(C * 2);
-  static constexpr size_t oDsk = oDtB + pad16(C * 2);
-  static constexpr size_t oAlog = oDsk + pad16(C * 2);
+  static constexpr size_t oDtB = oConvB + pad16(C * 4);
+  static constexpr size_t oDsk = oDtB + pad16(C * 4);
+  static constexpr size_t oAlog = oDsk + pad16(C * 4);
   static constexpr size_t oWdt = oAlog + pad16(C * N * 2);
-  static constexpr size_t oRed = oWdt + pad16(C * R * 2);  // 8 floats: the norm's block sum
+  static constexpr size_t oRed = oWdt + pad16(C * R * 2);  // the norm's per-warp sums
   static constexpr size_t kSmem = oRed + 64;
 };
 
@@ -132,14 +147,14 @@ __device__ __forceinline__ void cp_async4(void* smem, const void* gmem) {
 // rows × cols bf16 (cols a multiple of 8, both sides 16-byte aligned rows) global → shared, 16-byte pieces.
 __device__ __forceinline__ void copy_tile(bf16* s, int lds, const bf16* g, size_t ldg, int rows, int cols) {
   const int pieces = cols / 8;
-  for (int i = int(threadIdx.x); i < rows * pieces; i += kThreads) {
+  for (int i = int(threadIdx.x); i < rows * pieces; i += int(blockDim.x)) {
     const int r = i / pieces, c = 8 * (i % pieces);
     cu::cp_async16(s + r * lds + c, g + r * ldg + c, 16);
   }
 }
 // n bf16 (n even, 4-byte aligned) global → shared in 4-byte pieces.
 __device__ __forceinline__ void copy_small(bf16* s, const bf16* g, int n) {
-  for (int i = int(threadIdx.x); i < n / 2; i += kThreads) cp_async4(s + 2 * i, g + 2 * i);
+  for (int i = int(threadIdx.x); i < n / 2; i += int(blockDim.x)) cp_async4(s + 2 * i, g + 2 * i);
 }
 
 // Grid barrier on a counter that only grows: barrier k (1, 2, …) returns once k·gridDim.x blocks arrived. All blocks
@@ -160,64 +175,67 @@ __device__ __forceinline__ void grid_sync(unsigned* counter, unsigned& k) {
   __syncthreads();
 }
 
-// out (64, 8·NT) fp32 = A (64, K) · B (8·NT, K)ᵀ, bf16 operands in shared memory. Warp w: rows 16·(w % 4) …, the
-// K half w / 4; the upper half's sums go through xbuf (64 · 8·NT floats). Ends with a block barrier.
-template <int NT>
-__device__ __forceinline__ void block_mma(const bf16* A, int lda, const bf16* B, int ldb, int K, float* out, float* xbuf) {
-  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, rt = warp % 4, kh = warp / 4;
-  float acc[NT][4] = {};
-  const int k0 = kh * (K / 2), k1 = k0 + K / 2;
-  const bf16* a_row = A + (16 * rt + lane % 16) * lda + 8 * (lane / 16);
-  const bf16* b_row = B + (lane % 8) * ldb + 8 * ((lane / 8) % 2);
-  for (int k = k0; k < k1; k += 16) {
-    uint32_t a[4];
-    cu::ldmatrix_x4(a, a_row + k);
+// Tensor-core products of bf16 operands in shared memory: C (64, 8·NT) += A (64, k1 − k0) · B (8·NT, k1 − k0)ᵀ for
+// the columns k0…k1 of A (a_k0) and of B (b_k0), k1 − k0 a multiple of 16. Warp w: rows 16·(w % 4) …, the tiles
+// nt ≡ w / 4 (mod G), held as acc[j] for nt = G·j + w / 4.
+template <int NT, int G>
+struct WarpTiles {
+  static constexpr int J = (NT + G - 1) / G;
+  float acc[J][4];
+  __device__ __forceinline__ void zero() {
 #pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-      uint32_t b[2];
-      cu::ldmatrix_x2(b, b_row + 8 * nt * ldb + k);
-      cu::mma_bf16_16x8x16(acc[nt], a, b[0], b[1]);
+    for (int j = 0; j < J; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+  }
+  __device__ __forceinline__ void accumulate(const bf16* A, int lda, int a_k0, const bf16* B, int ldb, int b_k0, int len) {
+    const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, rt = warp % 4, grp = warp / 4;
+    const bf16* a_row = A + (16 * rt + lane % 16) * lda + 8 * (lane / 16) + a_k0;
+    const bf16* b_row = B + (lane % 8) * ldb + 8 * ((lane / 8) % 2) + b_k0;
+    for (int k = 0; k < len; k += 16) {
+      uint32_t a[4];
+      cu::ldmatrix_x4(a, a_row + k);
+#pragma unroll
+      for (int j = 0; j < J; ++j) {
+        const int nt = G * j + grp;
+        if (nt < NT) {
+          uint32_t b[2];
+          cu::ldmatrix_x2(b, b_row + 8 * nt * ldb + k);
+          cu::mma_bf16_16x8x16(acc[j], a, b[0], b[1]);
+        }
+      }
     }
   }
-  constexpr int LD = 8 * NT;
-  const int g = lane / 4, t = lane % 4, r0 = 16 * rt + g;
-  if (kh == 1) {
+  // out (64, 8·NT) fp32, row-major with row stride 8·NT.
+  __device__ __forceinline__ void store(float* out) const {
+    const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, rt = warp % 4, grp = warp / 4;
+    const int g = lane / 4, t = lane % 4, r0 = 16 * rt + g;
+    constexpr int LD = 8 * NT;
 #pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-      const int c = 8 * nt + 2 * t;
-      xbuf[r0 * LD + c] = acc[nt][0];
-      xbuf[r0 * LD + c + 1] = acc[nt][1];
-      xbuf[(r0 + 8) * LD + c] = acc[nt][2];
-      xbuf[(r0 + 8) * LD + c + 1] = acc[nt][3];
+    for (int j = 0; j < J; ++j) {
+      const int nt = G * j + grp;
+      if (nt < NT) {
+        const int c = 8 * nt + 2 * t;
+        out[r0 * LD + c] = acc[j][0];
+        out[r0 * LD + c + 1] = acc[j][1];
+        out[(r0 + 8) * LD + c] = acc[j][2];
+        out[(r0 + 8) * LD + c + 1] = acc[j][3];
+      }
     }
   }
-  __syncthreads();
-  if (kh == 0) {
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-      const int c = 8 * nt + 2 * t;
-      out[r0 * LD + c] = acc[nt][0] + xbuf[r0 * LD + c];
-      out[r0 * LD + c + 1] = acc[nt][1] + xbuf[r0 * LD + c + 1];
-      out[(r0 + 8) * LD + c] = acc[nt][2] + xbuf[(r0 + 8) * LD + c];
-      out[(r0 + 8) * LD + c + 1] = acc[nt][3] + xbuf[(r0 + 8) * LD + c + 1];
-    }
-  }
-  __syncthreads();
-}
+};
 
 template <class S, int kCl, int kNB>
-__global__ void __launch_bounds__(kThreads, 1) persistent_layers_kernel(PersistentParams p) {
+__global__ void __launch_bounds__(S::kThreads, 1) persistent_layers_kernel(PersistentParams p) {
   using Dm = Dims<S, kCl, kNB>;
-  constexpr int kCluster = Dm::kCluster;
+  constexpr int kCluster = Dm::kCluster, kThreads = Dm::kThreads, G = Dm::kGroups;
   constexpr int D = Dm::D, E = Dm::E, N = Dm::N, R = Dm::R, C = Dm::C, XN = Dm::XN, KS = Dm::KS, OC = Dm::OC;
-  constexpr int LDH = Dm::LDH, LDK = Dm::LDK, PAIRS = Dm::PAIRS, CW = kConvW - 1;
+  constexpr int LDH = Dm::LDH, LDK = Dm::LDK, LDZ = Dm::LDZ, LDC = Dm::LDC, KC = Dm::KC, PAIRS = Dm::PAIRS;
+  constexpr int CW = kConvW - 1;
   extern __shared__ __align__(16) unsigned char smem[];
   cg::cluster_group cluster = cg::this_cluster();
   const int rank = int(cluster.block_rank()), q = int(blockIdx.x) / kCluster, blk = int(blockIdx.x);
-  const int e0 = C * blk, tid = int(threadIdx.x);
-  bf16* workH = reinterpret_cast<bf16*>(smem + Dm::oWork);
-  bf16* workA = workH;
-  float* P = reinterpret_cast<float*>(smem + Dm::oWork + Dm::kWorkA);
+  const int e0 = blk * E / kNB, Cb = (blk + 1) * E / kNB - e0, tid = int(threadIdx.x);  // this block's channels
+  const int oc0 = 8 * (q * Dm::TD / Dm::kClusters), OCq = 8 * ((q + 1) * Dm::TD / Dm::kClusters) - oc0;  // its columns
+  bf16* work = reinterpret_cast<bf16*>(smem);
   float* XD = reinterpret_cast<float*>(smem + Dm::oXD);
   bf16* Win = reinterpret_cast<bf16*>(smem + Dm::oWin);
   bf16* Wx = reinterpret_cast<bf16*>(smem + Dm::oWx);
@@ -225,9 +243,9 @@ __global__ void __launch_bounds__(kThreads, 1) persistent_layers_kernel(Persiste
   float* XZ = reinterpret_cast<float*>(smem + Dm::oXZ);
   float* XC = reinterpret_cast<float*>(smem + Dm::oXC);
   bf16* sConvW = reinterpret_cast<bf16*>(smem + Dm::oConvW);
-  bf16* sConvB = reinterpret_cast<bf16*>(smem + Dm::oConvB);
-  bf16* sDtB = reinterpret_cast<bf16*>(smem + Dm::oDtB);
-  bf16* sDsk = reinterpret_cast<bf16*>(smem + Dm::oDsk);
+  float* sConvB = reinterpret_cast<float*>(smem + Dm::oConvB);
+  float* sDtB = reinterpret_cast<float*>(smem + Dm::oDtB);
+  float* sDsk = reinterpret_cast<float*>(smem + Dm::oDsk);
   bf16* sAlog = reinterpret_cast<bf16*>(smem + Dm::oAlog);
   bf16* sWdt = reinterpret_cast<bf16*>(smem + Dm::oWdt);
   float* sRed = reinterpret_cast<float*>(smem + Dm::oRed);
@@ -239,19 +257,20 @@ __global__ void __launch_bounds__(kThreads, 1) persistent_layers_kernel(Persiste
       p.stamps[l * 4 + phase] = t;
     }
   };
-  // Layer l's pieces.
   auto w_in = [&](int l) { return p.w.w_in + size_t(l) * 2 * E * D; };
-  auto request_win = [&](int l) {  // x columns then z columns of the block's channels
-    copy_tile(Win, LDH, w_in(l) + size_t(e0) * D, D, C, D);
-    copy_tile(Win + C * LDH, LDH, w_in(l) + size_t(E + e0) * D, D, C, D);
+  auto request_win = [&](int l) {  // x rows then z rows of the block's channels
+    copy_tile(Win, LDH, w_in(l) + size_t(e0) * D, D, Cb, D);
+    copy_tile(Win + Cb * LDH, LDH, w_in(l) + size_t(E + e0) * D, D, Cb, D);
   };
-  // The states of the thread's (row, channel) pairs: pair j is (m, c) = divmod(tid + kThreads·j, C).
+  // The states of the thread's (row, channel) pairs: pair j is (m, c) = divmod(tid + kThreads·j, Cb) while
+  // tid + kThreads·j < 64·Cb.
   float st[PAIRS][N];
   bf16 cst[PAIRS][CW];
   auto load_states = [&](int l) {
 #pragma unroll
     for (int j = 0; j < PAIRS; ++j) {
-      const int pr = tid + kThreads * j, m = pr / C, c = pr % C;
+      const int pr = tid + kThreads * j, m = pr / Cb, c = pr % Cb;
+      if (pr >= kRows * Cb) continue;
       const float4* s4 = reinterpret_cast<const float4*>(p.ssm_state + ((size_t(l) * kRows + m) * E + e0 + c) * N);
 #pragma unroll
       for (int v = 0; v < N / 4; ++v) {
@@ -270,14 +289,16 @@ __global__ void __launch_bounds__(kThreads, 1) persistent_layers_kernel(Persiste
   cu::cp_async_commit();
   load_states(0);
   for (int l = 0; l < p.layers; ++l) {
-    // ---- Phase 1: the residual add and the norm, one row per block (blocks ≥ 64 only request weights).
-    copy_small(sConvW, p.w.conv_w + (size_t(l) * E + e0) * kConvW, C * kConvW);
-    copy_small(sConvB, p.w.conv_b + size_t(l) * E + e0, C);
-    copy_small(sDtB, p.w.dt_b + size_t(l) * E + e0, C);
-    copy_small(sDsk, p.w.d_skip + size_t(l) * E + e0, C);
-    copy_small(sAlog, p.w.a_log + (size_t(l) * E + e0) * N, C * N);
-    copy_small(sWdt, p.w.w_dt + (size_t(l) * E + e0) * R, C * R);
+    // ---- Phase 1: the residual add and the norm, one row per block (the others only request weights).
+    copy_small(sConvW, p.w.conv_w + (size_t(l) * E + e0) * kConvW, Cb * kConvW);
+    copy_small(sAlog, p.w.a_log + (size_t(l) * E + e0) * N, Cb * N);
+    copy_small(sWdt, p.w.w_dt + (size_t(l) * E + e0) * R, Cb * R);
     cu::cp_async_commit();
+    for (int i = tid; i < Cb; i += kThreads) {  // read in phases 2–3, after the barrier below
+      sConvB[i] = __bfloat162float(p.w.conv_b[size_t(l) * E + e0 + i]);
+      sDtB[i] = __bfloat162float(p.w.dt_b[size_t(l) * E + e0 + i]);
+      sDsk[i] = __bfloat162float(p.w.d_skip[size_t(l) * E + e0 + i]);
+    }
     if (blk < kRows) {
       const int m = blk;
       constexpr int PER = (D + kThreads - 1) / kThreads;
@@ -310,19 +331,36 @@ __global__ void __launch_bounds__(kThreads, 1) persistent_layers_kernel(Persiste
     }
     grid_sync(p.counter, bar);
     stamp(l, 0);
-    // ---- Phase 2: in_proj of the block's channels, then their conv step.
-    copy_tile(workH, LDH, p.h, D, kRows, D);
-    cu::cp_async_commit();
+    // ---- Phase 2: in_proj of the block's channels over h in K-chunks (two buffers), then their conv step.
+    {
+      WarpTiles<Dm::NTI, G> t;
+      t.zero();
+      copy_tile(work, LDC, p.h, D, kRows, KC);
+      cu::cp_async_commit();
+      constexpr int kChunks = D / KC;
+      for (int ch = 0; ch < kChunks; ++ch) {
+        if (ch + 1 < kChunks) {
+          copy_tile(work + ((ch + 1) % 2) * kRows * LDC, LDC, p.h + (ch + 1) * KC, D, kRows, KC);
+          cu::cp_async_commit();
+          cu::cp_async_wait_group<1>();  // chunk ch (and everything older: in_proj's slice, the small weights)
+        } else {
+          cu::cp_async_wait_group<0>();
+        }
+        __syncthreads();
+        t.accumulate(work + (ch % 2) * kRows * LDC, LDC, 0, Win, LDH, ch * KC, KC);
+        __syncthreads();  // the buffer is refilled two chunks on
+      }
+      t.store(XZ);
+    }
     copy_tile(Wx, LDK, p.w.w_x + size_t(l) * XN * E + size_t(rank) * KS, E, XN, KS);  // for phase 3
     cu::cp_async_commit();
-    cu::cp_async_wait_group<1>();  // all but x_proj's slice: in_proj's slice, the small weights, h
     __syncthreads();
-    block_mma<2 * C / 8>(workH, LDH, Win, LDH, D, XZ, XD);
 #pragma unroll
     for (int j = 0; j < PAIRS; ++j) {
-      const int pr = tid + kThreads * j, m = pr / C, c = pr % C;
-      const bf16 xb = __float2bfloat16(XZ[m * 2 * C + c]);  // in_proj writes bf16
-      float acc = __bfloat162float(sConvB[c]);
+      const int pr = tid + kThreads * j, m = pr / Cb, c = pr % Cb;
+      if (pr >= kRows * Cb) continue;
+      const bf16 xb = __float2bfloat16(XZ[m * LDZ + c]);  // in_proj writes bf16
+      float acc = sConvB[c];
 #pragma unroll
       for (int k = 0; k < CW; ++k) acc = fmaf(__bfloat162float(sConvW[c * kConvW + k]), __bfloat162float(cst[j][k]), acc);
       acc = fmaf(__bfloat162float(sConvW[c * kConvW + CW]), __bfloat162float(xb), acc);
@@ -340,23 +378,30 @@ __global__ void __launch_bounds__(kThreads, 1) persistent_layers_kernel(Persiste
     grid_sync(p.counter, bar);
     stamp(l, 1);
     // ---- Phase 3: x_proj in each cluster (rank r: inner slice r), dt_proj, the state update, the gate.
-    copy_tile(workA, LDK, p.xc + size_t(rank) * KS, E, kRows, KS);
+    copy_tile(work, LDK, p.xc + size_t(rank) * KS, E, kRows, KS);
     cu::cp_async_commit();
     if (l + 1 < p.layers) request_win(l + 1);
     cu::cp_async_commit();
     cu::cp_async_wait_group<1>();  // x_proj's slice and xc's (the next in_proj slice may still be on its way)
     __syncthreads();
-    block_mma<XN / 8>(workA, LDK, Wx, LDK, KS, P, XD);  // ends with a block barrier: Wx is free
-    copy_tile(Wout, LDK, p.w.w_out + size_t(l) * D * E + size_t(q) * OC * E + size_t(rank) * KS, E, OC, KS);
+    {
+      WarpTiles<XN / 8, G> t;
+      t.zero();
+      t.accumulate(work, LDK, 0, Wx, LDK, 0, KS);
+      t.store(XD);
+    }
+    __syncthreads();  // Wx is free
+    copy_tile(Wout, LDK, p.w.w_out + size_t(l) * D * E + size_t(oc0) * E + size_t(rank) * KS, E, OCq, KS);
     cu::cp_async_commit();
     cluster.sync();
-    {  // rank r sums rows [8r, 8r + 8) over the ranks in rank order and writes them into every rank's XD
+    {  // rank r sums rows [8r, 8r + 8) over the ranks in rank order and writes the sums back into every rank's XD
+       // (each entry has one reader and writer: this thread), which then holds x_dbl
       constexpr int kRowsEach = kRows / kCluster;
       for (int i = tid; i < kRowsEach * XN; i += kThreads) {
         const int idx = rank * kRowsEach * XN + i;
         float v = 0.f;
 #pragma unroll
-        for (int s = 0; s < kCluster; ++s) v += cluster.map_shared_rank(P, s)[idx];
+        for (int s = 0; s < kCluster; ++s) v += cluster.map_shared_rank(XD, s)[idx];
         v = bf16r(v);  // x_proj writes bf16
 #pragma unroll
         for (int s = 0; s < kCluster; ++s) cluster.map_shared_rank(XD, s)[idx] = v;
@@ -365,14 +410,15 @@ __global__ void __launch_bounds__(kThreads, 1) persistent_layers_kernel(Persiste
     cluster.sync();
 #pragma unroll
     for (int j = 0; j < PAIRS; ++j) {
-      const int pr = tid + kThreads * j, m = pr / C, c = pr % C;
+      const int pr = tid + kThreads * j, m = pr / Cb, c = pr % Cb;
+      if (pr >= kRows * Cb) continue;
       const float* xd = XD + m * XN;
-      float dt = __bfloat162float(sDtB[c]);
+      float dt = sDtB[c];
 #pragma unroll 8
       for (int k = 0; k < R; ++k) dt = fmaf(xd[k], __bfloat162float(sWdt[c * R + k]), dt);
       dt = cu::softplus_f(dt);
       const float u = XC[m * C + c];
-      const float z = bf16r(XZ[m * 2 * C + C + c]);
+      const float z = bf16r(XZ[m * LDZ + Cb + c]);
       const float du = dt * u;
       float yv = 0.f;
 #pragma unroll
@@ -381,7 +427,7 @@ __global__ void __launch_bounds__(kThreads, 1) persistent_layers_kernel(Persiste
         st[j][n] = fmaf(__expf(dt * a), st[j][n], du * xd[R + n]);
         yv = fmaf(st[j][n], xd[R + N + n], yv);
       }
-      yv = fmaf(__bfloat162float(sDsk[c]), u, yv);
+      yv = fmaf(sDsk[c], u, yv);
       yv *= z * cu::sigmoid_f(z);
       p.y[size_t(m) * E + e0 + c] = __float2bfloat16(yv);
       float4* s4 = reinterpret_cast<float4*>(p.ssm_state + ((size_t(l) * kRows + m) * E + e0 + c) * N);
@@ -392,29 +438,34 @@ __global__ void __launch_bounds__(kThreads, 1) persistent_layers_kernel(Persiste
     grid_sync(p.counter, bar);
     stamp(l, 2);
     // ---- Phase 4: out_proj, rank r's inner slice against the cluster's columns; partial products over DSMEM.
-    copy_tile(workA, LDK, p.y + size_t(rank) * KS, E, kRows, KS);
+    copy_tile(work, LDK, p.y + size_t(rank) * KS, E, kRows, KS);
     cu::cp_async_commit();
-    cu::cp_async_wait_all();  // y's slice (the next layer's in_proj slice, requested a phase earlier, is older)
+    cu::cp_async_wait_all();  // y's slice and out_proj's (the next in_proj slice, requested a phase earlier, too)
     __syncthreads();
-    block_mma<OC / 8>(workA, LDK, Wout, LDK, KS, P, XD);
+    {
+      WarpTiles<Dm::NTO, G> t;  // columns past OCq: unused
+      t.zero();
+      t.accumulate(work, LDK, 0, Wout, LDK, 0, KS);
+      t.store(XD);
+    }
     cluster.sync();
     {
       constexpr int kRowsEach = kRows / kCluster;
-      for (int i = tid; i < kRowsEach * OC; i += kThreads) {
-        const int m = rank * kRowsEach + i / OC, c = i % OC;
+      for (int i = tid; i < kRowsEach * OCq; i += kThreads) {
+        const int m = rank * kRowsEach + i / OCq, c = i % OCq;
         float v = 0.f;
 #pragma unroll
-        for (int s = 0; s < kCluster; ++s) v += cluster.map_shared_rank(P, s)[m * OC + c];
-        p.hidden[size_t(m) * D + q * OC + c] = __float2bfloat16(v);
+        for (int s = 0; s < kCluster; ++s) v += cluster.map_shared_rank(XD, s)[m * OC + c];
+        p.hidden[size_t(m) * D + oc0 + c] = __float2bfloat16(v);
       }
     }
-    grid_sync(p.counter, bar);  // also: no block leaves (or reuses P) while its cluster still reads P
+    grid_sync(p.counter, bar);  // also: no block leaves (or reuses XD) while its cluster still reads it
     stamp(l, 3);
   }
   cu::cp_async_wait_all();
 }
 
-__global__ void __launch_bounds__(kThreads, 1) barrier_kernel(unsigned* counter, int n) {
+__global__ void barrier_kernel(unsigned* counter, int n) {
   unsigned bar = 0;
   for (int i = 0; i < n; ++i) grid_sync(counter, bar);
 }
@@ -618,11 +669,13 @@ double graph_us(cudaStream_t s, int reps, const std::function<void()>& step) {
 template <class S, int kCl, int kNB>
 int run_shape(int reps, int check_layers, cudaStream_t s, cublasHandle_t cb) {
   using Dm = Dims<S, kCl, kNB>;
-  constexpr int kCluster = Dm::kCluster, kClusters = Dm::kClusters, kBlocks = Dm::kBlocks;
+  constexpr int kCluster = Dm::kCluster, kClusters = Dm::kClusters, kBlocks = Dm::kBlocks, kThreads = Dm::kThreads;
   constexpr int D = S::D, E = S::E, N = S::N, R = S::R, XN = Dm::XN, CW = kConvW - 1;
-  constexpr int L = 24;
-  std::printf("shape %s: D %d, E %d, N %d, R %d, %d layers, %d rows; shared memory %zu bytes per block\n", S::name, D, E,
-              N, R, L, kRows, Dm::kSmem);
+  constexpr int L = S::L;
+  std::printf("shape %s: D %d, E %d, N %d, R %d, %d layers, %d rows; %d blocks of %d threads, clusters of %d, shared "
+              "memory %zu bytes per block\n", S::name, D, E, N, R, L, kRows, kBlocks, kThreads, kCluster, Dm::kSmem);
+  char label[48];
+  std::snprintf(label, sizeof label, "%s on %d blocks", S::name, kBlocks);
   const HostModel<S> hm(L);
   const DeviceModel<S> dm(hm);
   auto kernel = persistent_layers_kernel<S, kCl, kNB>;
@@ -820,7 +873,7 @@ int run_shape(int reps, int check_layers, cudaStream_t s, cublasHandle_t cb) {
       ok = ok && good;
       std::printf("check %s %d layers %-24s persistent max %.3e·rms, %.4f %% beyond 2^-8; library max %.3e·rms, "
                   "%.4f %%: %s\n",
-                  S::name, check_layers, r.name, r.persistent.max_rel, 100 * r.persistent.frac_far, r.library.max_rel,
+                  label, check_layers, r.name, r.persistent.max_rel, 100 * r.persistent.frac_far, r.library.max_rel,
                   100 * r.library.frac_far, good ? "ok" : "FAILED");
     }
   }
@@ -841,7 +894,7 @@ int run_shape(int reps, int check_layers, cudaStream_t s, cublasHandle_t cb) {
       }
     std::printf("phases %s (block 0's barrier exits, mean over layers 1-%d, us): norm %.2f, in_proj+conv %.2f, "
                 "x_proj+scan %.2f, out_proj %.2f; layer %.2f\n",
-                S::name, L - 1, phase[0] / (L - 1), phase[1] / (L - 1), phase[2] / (L - 1), phase[3] / (L - 1),
+                label, L - 1, phase[0] / (L - 1), phase[1] / (L - 1), phase[2] / (L - 1), phase[3] / (L - 1),
                 (phase[0] + phase[1] + phase[2] + phase[3]) / (L - 1));
   }
   const double t_pers = graph_us(s, reps, [&] { persistent(L, nullptr); });
@@ -851,7 +904,7 @@ int run_shape(int reps, int check_layers, cudaStream_t s, cublasHandle_t cb) {
   std::printf("time %s batch %d, %d layers per token (graph, median of 5 replays of %d tokens): persistent %.1f / %.1f "
               "us, library chain (cuBLAS x_proj) %.1f us, library chain (narrow_linear x_proj) %.1f us; "
               "ratio persistent / library %.3f\n",
-              S::name, kRows, L, reps, t_pers, t_pers2, t_lib, t_lib_narrow,
+              label, kRows, L, reps, t_pers, t_pers2, t_lib, t_lib_narrow,
               std::min(t_pers, t_pers2) / std::min(t_lib, t_lib_narrow));
   {
     const int n = 2000;
@@ -886,9 +939,14 @@ int main(int argc, char** argv) {
   cublasHandle_t cb;
   cublasCreate(&cb);
   cublasSetStream(cb, s);
+  // Every resident layout: 16 clusters of 8 where they fit, else 15 (uneven channel split); at 130M also 12 (16
+  // channels each) for comparison.
   int r = run_shape<Shape130M, 8, 128>(reps, check_layers, s, cb);
-  if (r == 2) r = run_shape<Shape130M, 8, 96>(reps, check_layers, s, cb);
-  const bool ok = r == 0;
+  if (r == 2) r = run_shape<Shape130M, 8, 120>(reps, check_layers, s, cb);
+  const int r96 = run_shape<Shape130M, 8, 96>(reps, check_layers, s, cb);
+  int r370 = run_shape<Shape370M, 8, 128>(reps, check_layers, s, cb);
+  if (r370 == 2) r370 = run_shape<Shape370M, 8, 120>(reps, check_layers, s, cb);
+  const bool ok = r == 0 && r96 == 0 && r370 == 0;
   cublasDestroy(cb);
   std::printf("%s\n", ok ? "check: all ok" : "check: FAILED");
   return ok ? 0 : 1;
