@@ -973,6 +973,40 @@ int run_shape(int reps, int check_layers, cudaStream_t s, cublasHandle_t cb) {
               "ratio persistent / library %.3f\n",
               label, kRows, L, reps, t_pers, t_pers2, t_lib, t_lib_narrow,
               std::min(t_pers, t_pers2) / std::min(t_lib, t_lib_narrow));
+  {  // The token's tail as the model runs it, beside either: the final add + norm and the LM head's product
+     // (cuBLAS, 64 × D → 50,280 bf16; the model's fused argmax head is of the same order), so the sums compare with
+     // `profile`'s per-token decode time and mamba-ssm's (~0.85 ms at 130M on these cards).
+    constexpr int kVocab = 50280;
+    bf16 *head_w, *normed_f, *logits;
+    MCD_CUDA_CHECK(cudaMalloc(&head_w, size_t(kVocab) * D * 2));
+    MCD_CUDA_CHECK(cudaMemset(head_w, 0, size_t(kVocab) * D * 2));
+    MCD_CUDA_CHECK(cudaMalloc(&normed_f, size_t(kRows) * D * 2));
+    MCD_CUDA_CHECK(cudaMalloc(&logits, size_t(kRows) * kVocab * 2));
+    auto tail = [&](float* res, bf16* pending) {
+      cu::AddNormParams a;
+      a.out_dtype = a.prev_dtype = a.weight_dtype = cu::DType::kBFloat16;
+      a.rows = kRows;
+      a.dim = D;
+      a.residual_in = res;
+      a.prev = pending;
+      a.weight = dm.norm_w;
+      a.residual_out = res;
+      a.normed = normed_f;
+      a.rstd = rstd;
+      a.blocks = kRows / cu::kAddNormWarps;
+      a.vec4 = true;
+      a.stream = s;
+      cu::add_norm_fwd(a);
+      const float one = 1.f, zero = 0.f;
+      cublasGemmEx(cb, CUBLAS_OP_T, CUBLAS_OP_N, kVocab, kRows, D, &one, head_w, CUDA_R_16BF, D, normed_f, CUDA_R_16BF,
+                   D, &zero, logits, CUDA_R_16BF, kVocab, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    };
+    const double tp = graph_us(s, reps, [&] { persistent(L, nullptr); tail(resid, hidden); });
+    const double tl = graph_us(s, reps, [&] { library(L, false); tail(resid_lib, hidden_lib); });
+    std::printf("time %s batch %d, whole token (layers + final norm + head product, graph): persistent %.1f us, "
+                "library chain %.1f us; ratio %.3f\n", label, kRows, tp, tl, tp / tl);
+    for (void* ptr : {(void*)head_w, (void*)normed_f, (void*)logits}) MCD_CUDA_CHECK(cudaFree(ptr));
+  }
   {
     const int n = 2000;
     auto bk = barrier_kernel;
