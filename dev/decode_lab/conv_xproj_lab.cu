@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "gemm_lab/narrow_linear_params.h"
+#include "decode_lab/graph_timing.cuh"
 #include "ops/cuda/conv_step.cuh"
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/decode_step_params.h"
@@ -153,33 +154,6 @@ struct Case {
   int dim, out;
 };
 
-// A graph of `reps` steps (each step's launches on its own input set, rotated past L2), replayed; µs per step.
-double graph_us(cudaStream_t s, int reps, const std::function<void(int)>& step) {
-  step(0);
-  MCD_CUDA_CHECK(cudaStreamSynchronize(s));
-  cudaGraph_t g;
-  cudaGraphExec_t ge;
-  MCD_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-  for (int i = 0; i < reps; ++i) step(i);
-  MCD_CUDA_CHECK(cudaStreamEndCapture(s, &g));
-  MCD_CUDA_CHECK(cudaGraphInstantiate(&ge, g, 0));
-  MCD_CUDA_CHECK(cudaGraphLaunch(ge, s));  // warm-up
-  cudaEvent_t a, b;
-  MCD_CUDA_CHECK(cudaEventCreate(&a));
-  MCD_CUDA_CHECK(cudaEventCreate(&b));
-  std::vector<float> ms(5);
-  for (float& m : ms) {
-    MCD_CUDA_CHECK(cudaEventRecord(a, s));
-    MCD_CUDA_CHECK(cudaGraphLaunch(ge, s));
-    MCD_CUDA_CHECK(cudaEventRecord(b, s));
-    MCD_CUDA_CHECK(cudaEventSynchronize(b));
-    MCD_CUDA_CHECK(cudaEventElapsedTime(&m, a, b));
-  }
-  std::sort(ms.begin(), ms.end());
-  MCD_CUDA_CHECK(cudaGraphExecDestroy(ge));
-  MCD_CUDA_CHECK(cudaGraphDestroy(g));
-  return 1000.0 * ms[2] / reps;
-}
 
 }  // namespace
 
@@ -326,14 +300,14 @@ int main(int argc, char** argv) {
                   finite ? "" : " (NaN)", ok ? "ok" : "FAILED");
     }
     reset_states();
-    const double t_narrow = graph_us(s, reps, [&](int i) { conv(i, false); narrow(i, true); });
-    const double t_cublas = graph_us(s, reps, [&](int i) { conv(i, false); cublas(i); });
+    const double t_narrow = mcd::dev::graph_us(s, reps, [&](int i) { conv(i, false); narrow(i, true); });
+    const double t_cublas = mcd::dev::graph_us(s, reps, [&](int i) { conv(i, false); cublas(i); });
     std::printf("time  %-22s conv step + cuBLAS x_proj %.2f us, conv step + narrow_linear %.2f us", cs.name, t_cublas,
                 t_narrow);
     for (int split : {8, 16}) {
       if ((E / split) % 16 != 0) continue;
-      const double t = graph_us(s, reps, [&](int i) { fused(i, true, split); });
-      const double t_plain = graph_us(s, reps, [&](int i) { fused(i, false, split); });
+      const double t = mcd::dev::graph_us(s, reps, [&](int i) { fused(i, true, split); });
+      const double t_plain = mcd::dev::graph_us(s, reps, [&](int i) { fused(i, false, split); });
       std::printf(", fused split %d %.2f us (plain launch %.2f)", split, t, t_plain);
     }
     std::printf("\n");

@@ -49,6 +49,7 @@
 #include <random>
 #include <vector>
 
+#include "decode_lab/graph_timing.cuh"
 #include "gemm_lab/narrow_linear_params.h"
 #include "ops/cuda/add_norm_params.h"
 #include "ops/cuda/cuda_common.cuh"
@@ -559,6 +560,17 @@ void reference(const HostModel<S>& hm, int layers, std::vector<float>& ssm, std:
   for (size_t i = 0; i < hidden.size(); ++i) hidden[i] = f(hm.emb[i]);
   std::vector<double> h(size_t(kRows) * D), xz(size_t(kRows) * 2 * E), xc(size_t(kRows) * E), xd(size_t(kRows) * XN),
       y(size_t(kRows) * E), wrow(std::max(D, E));
+  // out (64, n_out) = bf16(in (64, n_in) · Wᵀ) with W (n_out, n_in): the three products' reference.
+  const auto product = [&](const std::vector<double>& in, int n_in, const bf16* W, int n_out, std::vector<double>& out) {
+    for (int o = 0; o < n_out; ++o) {
+      for (int i = 0; i < n_in; ++i) wrow[i] = f(W[size_t(o) * n_in + i]);
+      for (int m = 0; m < kRows; ++m) {
+        double sum = 0.0;
+        for (int i = 0; i < n_in; ++i) sum += in[size_t(m) * n_in + i] * wrow[i];
+        out[size_t(m) * n_out + o] = rb(sum);
+      }
+    }
+  };
   for (int l = 0; l < layers; ++l) {
     for (int m = 0; m < kRows; ++m) {
       double ss = 0.0;
@@ -571,16 +583,7 @@ void reference(const HostModel<S>& hm, int layers, std::vector<float>& ssm, std:
       for (int d = 0; d < D; ++d)
         h[size_t(m) * D + d] = rb(residual[size_t(m) * D + d] * rstd * f(hm.norm_w[size_t(l) * D + d]));
     }
-    for (int o = 0; o < 2 * E; ++o) {
-      const bf16* w = hm.w_in.data() + (size_t(l) * 2 * E + o) * D;
-      for (int d = 0; d < D; ++d) wrow[d] = f(w[d]);
-      for (int m = 0; m < kRows; ++m) {
-        double s = 0.0;
-        const double* hr = h.data() + size_t(m) * D;
-        for (int d = 0; d < D; ++d) s += hr[d] * wrow[d];
-        xz[size_t(m) * 2 * E + o] = rb(s);
-      }
-    }
+    product(h, D, hm.w_in.data() + size_t(l) * 2 * E * D, 2 * E, xz);
     for (int m = 0; m < kRows; ++m)
       for (int e = 0; e < E; ++e) {
         float* cs = conv.data() + ((size_t(l) * kRows + m) * E + e) * CW;
@@ -594,15 +597,7 @@ void reference(const HostModel<S>& hm, int layers, std::vector<float>& ssm, std:
         cs[CW - 1] = float(x);
         xc[size_t(m) * E + e] = rb(acc);
       }
-    for (int o = 0; o < XN; ++o) {
-      const bf16* w = hm.w_x.data() + (size_t(l) * XN + o) * E;
-      for (int e = 0; e < E; ++e) wrow[e] = f(w[e]);
-      for (int m = 0; m < kRows; ++m) {
-        double s = 0.0;
-        for (int e = 0; e < E; ++e) s += xc[size_t(m) * E + e] * wrow[e];
-        xd[size_t(m) * XN + o] = rb(s);
-      }
-    }
+    product(xc, E, hm.w_x.data() + size_t(l) * XN * E, XN, xd);
     for (int m = 0; m < kRows; ++m)
       for (int e = 0; e < E; ++e) {
         double dt = f(hm.dt_b[size_t(l) * E + e]);
@@ -621,15 +616,7 @@ void reference(const HostModel<S>& hm, int layers, std::vector<float>& ssm, std:
         yv *= z / (1.0 + std::exp(-z));
         y[size_t(m) * E + e] = rb(yv);
       }
-    for (int o = 0; o < D; ++o) {
-      const bf16* w = hm.w_out.data() + (size_t(l) * D + o) * E;
-      for (int e = 0; e < E; ++e) wrow[e] = f(w[e]);
-      for (int m = 0; m < kRows; ++m) {
-        double s = 0.0;
-        for (int e = 0; e < E; ++e) s += y[size_t(m) * E + e] * wrow[e];
-        hidden[size_t(m) * D + o] = rb(s);
-      }
-    }
+    product(y, E, hm.w_out.data() + size_t(l) * D * E, D, hidden);
   }
 }
 
@@ -656,32 +643,6 @@ Err compare(const G& got, const std::vector<double>& ref) {
   return e;
 }
 
-double graph_us(cudaStream_t s, int reps, const std::function<void()>& step) {
-  step();
-  MCD_CUDA_CHECK(cudaStreamSynchronize(s));
-  cudaGraph_t g;
-  cudaGraphExec_t ge;
-  MCD_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-  for (int i = 0; i < reps; ++i) step();
-  MCD_CUDA_CHECK(cudaStreamEndCapture(s, &g));
-  MCD_CUDA_CHECK(cudaGraphInstantiate(&ge, g, 0));
-  MCD_CUDA_CHECK(cudaGraphLaunch(ge, s));  // warm-up
-  cudaEvent_t a, b;
-  MCD_CUDA_CHECK(cudaEventCreate(&a));
-  MCD_CUDA_CHECK(cudaEventCreate(&b));
-  std::vector<float> ms(5);
-  for (float& m : ms) {
-    MCD_CUDA_CHECK(cudaEventRecord(a, s));
-    MCD_CUDA_CHECK(cudaGraphLaunch(ge, s));
-    MCD_CUDA_CHECK(cudaEventRecord(b, s));
-    MCD_CUDA_CHECK(cudaEventSynchronize(b));
-    MCD_CUDA_CHECK(cudaEventElapsedTime(&m, a, b));
-  }
-  std::sort(ms.begin(), ms.end());
-  MCD_CUDA_CHECK(cudaGraphExecDestroy(ge));
-  MCD_CUDA_CHECK(cudaGraphDestroy(g));
-  return 1000.0 * ms[2] / reps;
-}
 
 // 0: checked and timed, 1: the check failed, 2: the kNB / kCl clusters cannot be resident at once.
 template <class S, int kCl, int kNB>
@@ -964,10 +925,10 @@ int run_shape(int reps, int check_layers, cudaStream_t s, cublasHandle_t cb) {
                 label, L - 1, phase[0] / (L - 1), phase[1] / (L - 1), phase[2] / (L - 1), phase[3] / (L - 1),
                 (phase[0] + phase[1] + phase[2] + phase[3]) / (L - 1));
   }
-  const double t_pers = graph_us(s, reps, [&] { persistent(L, nullptr); });
-  const double t_lib = graph_us(s, reps, [&] { library(L, false); });
-  const double t_lib_narrow = graph_us(s, reps, [&] { library(L, true); });
-  const double t_pers2 = graph_us(s, reps, [&] { persistent(L, nullptr); });
+  const double t_pers = mcd::dev::graph_us(s, reps, [&](int) { persistent(L, nullptr); });
+  const double t_lib = mcd::dev::graph_us(s, reps, [&](int) { library(L, false); });
+  const double t_lib_narrow = mcd::dev::graph_us(s, reps, [&](int) { library(L, true); });
+  const double t_pers2 = mcd::dev::graph_us(s, reps, [&](int) { persistent(L, nullptr); });
   std::printf("time %s batch %d, %d layers per token (graph, median of 5 replays of %d tokens): persistent %.1f / %.1f "
               "us, library chain (cuBLAS x_proj) %.1f us, library chain (narrow_linear x_proj) %.1f us; "
               "ratio persistent / library %.3f\n",
@@ -1001,8 +962,8 @@ int run_shape(int reps, int check_layers, cudaStream_t s, cublasHandle_t cb) {
       cublasGemmEx(cb, CUBLAS_OP_T, CUBLAS_OP_N, kVocab, kRows, D, &one, head_w, CUDA_R_16BF, D, normed_f, CUDA_R_16BF,
                    D, &zero, logits, CUDA_R_16BF, kVocab, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     };
-    const double tp = graph_us(s, reps, [&] { persistent(L, nullptr); tail(resid, hidden); });
-    const double tl = graph_us(s, reps, [&] { library(L, false); tail(resid_lib, hidden_lib); });
+    const double tp = mcd::dev::graph_us(s, reps, [&](int) { persistent(L, nullptr); tail(resid, hidden); });
+    const double tl = mcd::dev::graph_us(s, reps, [&](int) { library(L, false); tail(resid_lib, hidden_lib); });
     std::printf("time %s batch %d, whole token (layers + final norm + head product, graph): persistent %.1f us, "
                 "library chain %.1f us; ratio %.3f\n", label, kRows, tp, tl, tp / tl);
     for (void* ptr : {(void*)head_w, (void*)normed_f, (void*)logits}) MCD_CUDA_CHECK(cudaFree(ptr));
@@ -1010,7 +971,7 @@ int run_shape(int reps, int check_layers, cudaStream_t s, cublasHandle_t cb) {
   {
     const int n = 2000;
     auto bk = barrier_kernel;
-    const double t = graph_us(s, 5, [&] {
+    const double t = mcd::dev::graph_us(s, 5, [&](int) {
       MCD_CUDA_CHECK(cudaMemsetAsync(counter, 0, 4, s));
       cu::launch_in_clusters(bk, dim3(kBlocks), kThreads, Dm::kSmem, s, unsigned(kCluster), false, counter, n);
     });
