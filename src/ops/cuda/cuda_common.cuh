@@ -203,31 +203,6 @@ bool fits_one_wave(int64_t blocks, int threads, size_t smem) {
   return blocks <= resident_blocks<kKernel>(threads, smem);
 }
 
-// kernel<<<grid, threads, smem, stream>>>(p), as an overlapped launch when `overlap` and the device
-// has it (see above).
-template <class Params>
-void launch_overlapped(void (*kernel)(Params), dim3 grid, int threads, size_t smem, cudaStream_t stream,
-                       bool overlap, const Params& p) {
-  if (!overlap || !device_overlaps_launches()) {
-    kernel<<<grid, threads, smem, stream>>>(p);
-    MCD_CUDA_CHECK(cudaGetLastError());
-    return;
-  }
-  cudaLaunchConfig_t config = {};
-  config.gridDim = grid;
-  config.blockDim = dim3(static_cast<unsigned>(threads));
-  config.dynamicSmemBytes = smem;
-  config.stream = stream;
-  cudaLaunchAttribute attribute[1];
-  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute[0].val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = attribute;
-  config.numAttrs = 1;
-  const cudaError_t err = cudaLaunchKernelEx(&config, kernel, p);
-  if (err != cudaSuccess) (void)cudaGetLastError();  // a refused launch must not fail the next launch's check
-  MCD_CUDA_CHECK(err);
-}
-
 // kernel<<<grid, threads, smem, stream>>>(args...) in clusters of cluster_x blocks along x (1: no clusters; above the
 // portable 8 the kernel is allowed non-portable sizes first) and, with `overlap` on a device that has it, as an
 // overlapped launch (above); the dynamic shared-memory limit is raised first when smem is over the 48 KB default.
@@ -261,6 +236,19 @@ void launch_in_clusters(void (*kernel)(Params...), dim3 grid, int threads, size_
   const cudaError_t err = cudaLaunchKernelEx(&config, kernel, args...);
   if (err != cudaSuccess) (void)cudaGetLastError();  // a refused launch must not fail the next launch's check
   MCD_CUDA_CHECK(err);
+}
+
+// kernel<<<grid, threads, smem, stream>>>(p), as an overlapped launch when `overlap` and the device
+// has it (see above): launch_in_clusters without clusters.
+template <class Params>
+void launch_overlapped(void (*kernel)(Params), dim3 grid, int threads, size_t smem, cudaStream_t stream,
+                       bool overlap, const Params& p) {
+  if (!overlap || !device_overlaps_launches()) {
+    kernel<<<grid, threads, smem, stream>>>(p);
+    MCD_CUDA_CHECK(cudaGetLastError());
+    return;
+  }
+  launch_in_clusters(kernel, grid, threads, smem, stream, 1u, true, p);
 }
 
 // Copies a (rows × kCols) tile of a strided global array into fp32 shared memory at
