@@ -24,7 +24,7 @@ class GlobalOptions {
   std::string fused_mixer = "on", save_conv_output = "off", scan_plan = "auto", scan_time_segments = "on",
               scan_narrow_backward = "auto", save_in_proj_input = "on",
               keep_cast_weights = "on", decode_overlap = "on",
-              decode_fused_conv = "on", decode_fused_head = "on", decode_layers = "off",
+              decode_fused_conv = "on", decode_fused_head = "on",
               decode_few_row_limit = std::to_string(mcd::ops::kDecodeFewRowLimitDefault);  // ops/options.h
   // on: LibTorch's deterministic algorithms and the CUDA kernels' deterministic backward sums, so a
   // rerun on the same card and build repeats a run bit for bit (docs/REPRODUCE.md); off: fastest.

@@ -36,9 +36,6 @@ void GlobalOptions::add_to(CLI::App& app) {
   add(app, "--decode-few-row-limit", decode_few_row_limit,
       "up to how many rows a decode step runs the few-row kernels (CUDA): 0..8 (above it, cuBLAS's products; "
       "0: never)");
-  add(app, "--decode-layers", decode_layers,
-      "a decode step's layers as one persistent kernel (CUDA, bf16, the 130M / 370M widths, no adapters or gates): "
-      "on, off");
   add(app, "--scan-plan", scan_plan, "selective scan memory plan: auto, low_memory (never the dense saved states)");
   add(app, "--scan-time-segments", scan_time_segments,
       "the selective scan's backward at pruned widths splits L into segments run side by side (CUDA): on, off "
@@ -97,7 +94,6 @@ int main(int argc, char** argv) {
     ops = mcd::ops::parse_ops_option(ops, "decode_fused_conv", globals.decode_fused_conv);
     ops = mcd::ops::parse_ops_option(ops, "decode_fused_head", globals.decode_fused_head);
     ops = mcd::ops::parse_ops_option(ops, "decode_few_row_limit", globals.decode_few_row_limit);
-    ops = mcd::ops::parse_ops_option(ops, "decode_layers", globals.decode_layers);
     mcd::ops::set_ops_options(ops);
     MCD_CHECK(globals.deterministic == "on" || globals.deterministic == "off",
               "--deterministic must be on or off, got '", globals.deterministic, "'");

@@ -134,14 +134,6 @@ LayerState MambaMixerImpl::empty_state(int64_t batch, const at::TensorOptions& o
           torch::zeros({batch, d_inner, d_state}, options.dtype(state_dtype))};
 }
 
-std::optional<ops::DecodeLayer> MambaMixerImpl::decode_layer(const RMSNorm& norm, LayerState& st) const {
-  if (in_adapter_ || out_adapter_ || gate || in_proj->options.bias() || out_proj->options.bias() ||
-      !conv1d->options.bias() || !dt_proj->options.bias())
-    return std::nullopt;
-  return ops::DecodeLayer{norm->weight, in_proj->weight, conv_weight(), conv_bias(), x_proj->weight, dt_proj->weight,
-                          dt_proj->bias, A_log, D, out_proj->weight, st.conv, st.ssm};
-}
-
 at::Tensor MambaMixerImpl::forward(const at::Tensor& hidden, LayerState* state) {
   MCD_CHECK(hidden.dim() == 3 && hidden.size(2) == d_model, "mixer: hidden must be (B, L, D=",
             d_model, "), got ", hidden.sizes());
@@ -433,23 +425,6 @@ MambaBackboneImpl::StepTail MambaBackboneImpl::step_blocks(const at::Tensor& tok
   MCD_CHECK(cache.layers.size() == blocks.size(), "step: the cache has ", cache.layers.size(),
             " layers, the model ", blocks.size());
   StepTail t;
-  // All blocks in one op (ops::decode_layers: on CUDA one persistent kernel) when the option asks for it and every
-  // block is its plain step with one norm eps (the op's CPU path is the same ops as the loop below).
-  if (ops::ops_options().decode_layers && config.residual_in_fp32 && !blocks.empty()) {
-    std::vector<ops::DecodeLayer> layers;
-    for (size_t l = 0; l < blocks.size(); ++l) {
-      std::optional<ops::DecodeLayer> d = blocks[l]->mixer->decode_layer(blocks[l]->norm, cache.layers[l]);
-      if (!d || blocks[l]->norm->eps != blocks[0]->norm->eps) break;
-      layers.push_back(std::move(*d));
-    }
-    if (layers.size() == blocks.size() && ops::decode_layers_runs_kernel(token_ids, embeddings->weight, layers)) {
-      ops::DecodeLayersOut r = ops::decode_layers(token_ids, embeddings->weight, layers, blocks[0]->norm->eps);
-      t.residual = r.residual;
-      t.pending = r.pending;
-      cache.seqlen += 1;
-      return t;
-    }
-  }
   // Each block's residual add fused with its norm, as in forward (ops/add_rms_norm.h). With an fp32
   // residual stream the first block's kernel gathers the token embeddings itself (ops::NormInput).
   const bool gather_in_first = config.residual_in_fp32 && !blocks.empty();

@@ -7,13 +7,11 @@
 #pragma once
 
 #include <functional>
-#include <optional>
 
 #include "config/model_config.h"
 #include "model/channel_gate.h"
 #include "model/channel_slot.h"
 #include "model/projection_adapter.h"
-#include "ops/decode_layers.h"
 #include "ops/decode_linear.h"
 #include "ops/selective_scan.h"
 #include "util/torch_compat.h"
@@ -76,10 +74,6 @@ class MambaMixerImpl : public torch::nn::Module {
   // The rest of the step after the conv: u = the conv step's output (B, E) (state.conv advanced), z (B, E).
   at::Tensor step_convolved(at::Tensor u, const at::Tensor& z, LayerState& state);
   LayerState empty_state(int64_t batch, const at::TensorOptions& options) const;
-  // The block's weights and `state` as one layer of ops::decode_layers (all its layers' decode steps in one op),
-  // or nothing when the step is more than that op: an adapter, an SDM gate, a bias on in_proj or out_proj, or no
-  // conv / dt_proj bias.
-  std::optional<ops::DecodeLayer> decode_layer(const RMSNorm& norm, LayerState& state) const;
 
   // Adapter on in_proj or out_proj (nullptr removes it); registered as "<proj>_adapter".
   void set_adapter(Projection which, ProjectionAdapter adapter);

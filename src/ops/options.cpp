@@ -60,7 +60,7 @@ const std::vector<std::string>& ops_option_keys() {
   static const std::vector<std::string> keys{"backend", "fused_mixer", "mixer_saves_conv_output", "scan_plan",
                                              "scan_time_segments", "scan_narrow_backward", "in_proj_saves_input",
                                              "keep_cast_weights", "decode_overlap", "decode_fused_conv",
-                                             "decode_fused_head", "decode_few_row_limit", "decode_layers"};
+                                             "decode_fused_head", "decode_few_row_limit"};
   return keys;
 }
 
@@ -89,8 +89,6 @@ OpsOptions parse_ops_option(OpsOptions base, const std::string& key, const std::
     base.decode_fused_head = parse_bool(key, value);
   } else if (key == "decode_few_row_limit") {
     base.decode_few_row_limit = parse_few_row_limit(value);
-  } else if (key == "decode_layers") {
-    base.decode_layers = parse_bool(key, value);
   } else {
     fail(cat("unknown ops option '", key, "' (valid: ", joined_keys(), ")"));
   }
@@ -113,7 +111,6 @@ std::vector<std::pair<std::string, std::string>> ops_option_values(const OpsOpti
     else if (key == "decode_fused_conv") out.emplace_back(key, b(o.decode_fused_conv));
     else if (key == "decode_fused_head") out.emplace_back(key, b(o.decode_fused_head));
     else if (key == "decode_few_row_limit") out.emplace_back(key, std::to_string(o.decode_few_row_limit));
-    else if (key == "decode_layers") out.emplace_back(key, b(o.decode_layers));
     else fail(cat("ops_option_values: key '", key, "' has no writer"));
   }
   return out;

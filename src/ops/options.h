@@ -76,10 +76,6 @@ struct OpsOptions {
                                         // fused norm + product, which take at most 8: ops/decode_linear.h);
                                         // above it, cuBLAS's products and the separate norm. 0: never.
                                         // Those kernels' time grows with rows (the default: above)
-  bool decode_layers = false;           // key `decode_layers`: a decode step of a bf16 model at the 130M / 370M
-                                        // widths (no adapters or gates) runs all its layers as one persistent
-                                        // kernel on CUDA (ops::decode_layers, ops/cuda/decode_layers_params.h);
-                                        // off until its GPU test and the model's A/B have run
   // Tests only (no key): NaN-fill every output buffer of the CUDA ops before the kernels write it,
   // so an element a kernel forgets shows up as NaN.
   bool poison_outputs = false;

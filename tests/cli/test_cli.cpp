@@ -202,7 +202,7 @@ TEST(Cli, LibTorchErrorsReachTheUserWithoutBacktrace) {
 TEST(Cli, LaunchForwardsGlobalOptionsAndPicksAFreePort) {
   const CliRun r = run_cli("--ops reference --scan-plan low_memory --scan-time-segments off "
                            "--scan-narrow-backward four_lanes --decode-overlap off "
-                           "--decode-fused-conv off --decode-fused-head off --decode-few-row-limit 3 --decode-layers on --deterministic on "
+                           "--decode-fused-conv off --decode-fused-head off --decode-few-row-limit 3 --deterministic on "
                            "launch --nproc 2 "
                            "--master-port 0 "
                            "--dry-run -- info --preset mamba-tiny",
@@ -220,7 +220,7 @@ TEST(Cli, LaunchForwardsGlobalOptionsAndPicksAFreePort) {
     EXPECT_NE(l.find("WORLD_SIZE=2 "), std::string::npos) << l;
     EXPECT_NE(l.find(" --threads 3 --ops reference --fused-mixer on --save-conv-output off --save-in-proj-input on "
                      "--keep-cast-weights on --decode-overlap off --decode-fused-conv off --decode-fused-head off "
-                     "--decode-few-row-limit 3 --decode-layers on --scan-plan low_memory --scan-time-segments off --scan-narrow-backward four_lanes --deterministic on info "
+                     "--decode-few-row-limit 3 --scan-plan low_memory --scan-time-segments off --scan-narrow-backward four_lanes --deterministic on info "
                      "--preset mamba-tiny"),
               std::string::npos)
         << l;

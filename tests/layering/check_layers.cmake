@@ -27,11 +27,11 @@ set(allow_train util io config data ops model sdm)
 set(allow_finetune util io config data ops model eval peft train)
 set(allow_pipeline util io config data ops model sdm csp peft eval infer train finetune)
 set(allow_cli util io config data ops model sdm csp peft eval infer train finetune pipeline)
-# Headers of the ops front end that the implementations below it may read: the input structs (decode_layers.h: one
-# layer's tensors), the options (plain data), the autograd helpers and the SDM gate's forms and constants; they
+# Headers of the ops front end that the implementations below it may read: the input structs,
+# the options (plain data), the autograd helpers and the SDM gate's forms and constants; they
 # include nothing above ops.
 set(ops_interfaces ops/selective_scan.h ops/mamba_inner.h ops/autograd_placeholders.h ops/options.h
-                   ops/backend.h ops/channel_gate.h ops/decode_layers.h)
+                   ops/backend.h ops/channel_gate.h)
 
 function(component_of path out)
   string(REGEX MATCH "^[a-z_]+" top "${path}")

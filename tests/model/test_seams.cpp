@@ -13,7 +13,6 @@
 
 #include "model/channel_surgery.h"
 #include "model/mamba.h"
-#include "ops/decode_layers.h"
 #include "test_adapters.h"
 #include "test_support.h"
 #include "util/error.h"
@@ -291,52 +290,6 @@ TEST(Prefill, WritesIntoThePreallocatedCache) {
     EXPECT_TRUE(torch::equal(c.layers[l].ssm, fresh.layers[l].ssm));
     EXPECT_GT(c.layers[l].ssm.abs().sum().item<double>(), 0.0);
   }
-}
-
-
-// ops::decode_layers's own path — every layer through the same ops as the model's step, which is what CPU tensors and
-// the CUDA kernel's refusals take — is the model's per-layer step bit for bit, states included, over four tokens; and
-// MambaMixerImpl::decode_layer refuses the blocks the op does not cover (a bias on in_proj / out_proj, an SDM gate).
-TEST(DecodeLayers, ComposedPathIsTheModelsStepBitForBit) {
-  ModelConfig c = seam_config();
-  c.use_bias = false;
-  MambaLM m = random_model(c, 21);
-  const at::Tensor t = ids(3, 4);
-  InferenceCache a = m->new_cache(3), b = m->new_cache(3);
-  torch::NoGradGuard no_grad;
-  auto& blocks = m->backbone->blocks;
-  for (int64_t i = 0; i < 4; ++i) {
-    const MambaBackboneImpl::StepTail want = m->backbone->step_blocks(t.select(1, i), a);
-    std::vector<ops::DecodeLayer> layers;
-    for (size_t l = 0; l < blocks.size(); ++l) {
-      std::optional<ops::DecodeLayer> d = blocks[l]->mixer->decode_layer(blocks[l]->norm, b.layers[l]);
-      ASSERT_TRUE(d.has_value()) << "block " << l;
-      layers.push_back(*d);
-    }
-    EXPECT_FALSE(ops::decode_layers_runs_kernel(t.select(1, i), m->backbone->embeddings->weight, layers));
-    const ops::DecodeLayersOut got =
-        ops::decode_layers(t.select(1, i), m->backbone->embeddings->weight, layers, blocks[0]->norm->eps);
-    EXPECT_TRUE(torch::equal(got.residual, want.residual)) << "token " << i;
-    EXPECT_TRUE(torch::equal(got.pending, want.pending)) << "token " << i;
-    for (size_t l = 0; l < blocks.size(); ++l) {
-      EXPECT_TRUE(torch::equal(b.layers[l].conv, a.layers[l].conv)) << "token " << i << " block " << l;
-      EXPECT_TRUE(torch::equal(b.layers[l].ssm, a.layers[l].ssm)) << "token " << i << " block " << l;
-    }
-  }
-  const auto covered = [](MambaLM& model) {
-    InferenceCache cache = model->new_cache(1);
-    bool all = true;
-    for (size_t l = 0; l < model->backbone->blocks.size(); ++l)
-      all = all && model->backbone->blocks[l]->mixer->decode_layer(model->backbone->blocks[l]->norm, cache.layers[l]);
-    return all;
-  };
-  EXPECT_TRUE(covered(m));
-  MambaLM biased = random_model(seam_config(), 22);  // seam_config has in_proj / out_proj biases
-  EXPECT_FALSE(covered(biased));
-  ModelConfig gc = seam_config("hard_concrete");
-  gc.use_bias = false;
-  MambaLM gated = random_model(gc, 23);
-  EXPECT_FALSE(covered(gated));
 }
 
 }  // namespace

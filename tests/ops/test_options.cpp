@@ -49,9 +49,6 @@ TEST(OpsOptions, ParsesEveryKeyStrictly) {
   EXPECT_TRUE(o.decode_fused_head);
   o = ops::parse_ops_option(o, "decode_fused_head", "off");
   EXPECT_FALSE(o.decode_fused_head);
-  EXPECT_FALSE(o.decode_layers);
-  o = ops::parse_ops_option(o, "decode_layers", "on");
-  EXPECT_TRUE(o.decode_layers);
   EXPECT_EQ(o.decode_few_row_limit, 1);
   EXPECT_EQ(ops::kDecodeFewRowLimitDefault, 1);
   for (int n : {0, 1, 8}) {
@@ -62,7 +59,7 @@ TEST(OpsOptions, ParsesEveryKeyStrictly) {
     EXPECT_THROW(ops::parse_ops_option(o, "decode_few_row_limit", bad), Error) << "'" << bad << "'";
   EXPECT_EQ(o.decode_few_row_limit, 8);  // a refused value leaves the options as they were
   EXPECT_EQ(o.backend, ops::Backend::kComposite);  // earlier keys kept
-  EXPECT_EQ(ops::ops_option_keys().size(), 13u);
+  EXPECT_EQ(ops::ops_option_keys().size(), 12u);
   for (const auto& key : ops::ops_option_keys()) {
     const std::string value = key == "backend" || key == "scan_plan" ? "auto"
                               : key == "scan_narrow_backward"         ? "eight_lanes"
@@ -87,7 +84,6 @@ TEST(OpsOptions, ValuesRoundTripThroughTheParser) {
   o.decode_fused_conv = false;
   o.decode_fused_head = false;
   o.decode_few_row_limit = 3;
-  o.decode_layers = true;
   const auto values = ops::ops_option_values(o);
   ASSERT_EQ(values.size(), ops::ops_option_keys().size());
   ops::OpsOptions back;
@@ -107,7 +103,6 @@ TEST(OpsOptions, ValuesRoundTripThroughTheParser) {
   EXPECT_EQ(back.decode_fused_conv, o.decode_fused_conv);
   EXPECT_EQ(back.decode_fused_head, o.decode_fused_head);
   EXPECT_EQ(back.decode_few_row_limit, o.decode_few_row_limit);
-  EXPECT_EQ(back.decode_layers, o.decode_layers);
 }
 
 TEST(OpsOptions, UnknownKeysAndValuesListTheValidOnes) {

@@ -8,7 +8,6 @@
 
 #include "ops/cuda/scan_params.h"
 #include "ops/channel_gate.h"
-#include "ops/decode_layers.h"
 #include "ops/mamba_inner.h"
 #include "ops/selective_scan.h"
 #include "util/torch_compat.h"
@@ -169,16 +168,6 @@ at::Tensor selective_scan_step_cuda(at::Tensor& state, const at::Tensor& u, cons
 // (out, in) with unit inner stride, bias (out) or undefined, all CUDA tensors of one kernel dtype.
 bool decode_linear_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 at::Tensor decode_linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
-
-// ------------------------------------------------------------------------- all layers of a decode step
-
-// decode_layers_params.h: every layer of one decode token in one persistent kernel (ops/decode_layers.h's
-// semantics). Supported: the conditions of decode_layers_runs_kernel that concern the tensors and the device.
-bool decode_layers_supported(const at::Tensor& token_ids, const at::Tensor& embedding,
-                             const std::vector<DecodeLayer>& layers);
-// → {residual (B, D) fp32, pending (B, D) bf16}; the layers' states updated in place.
-std::pair<at::Tensor, at::Tensor> decode_layers_cuda(const at::Tensor& token_ids, const at::Tensor& embedding,
-                                                     const std::vector<DecodeLayer>& layers, double eps);
 // The same after the residual add + RMSNorm (ops/decode_linear.h add_rms_norm_decode_linear):
 // residual_in (rows ≤ 8, D) fp32 contiguous, prev like it in the weight's dtype or undefined, the norm
 // weight fp32 or the weight's dtype, rows·D elements of the weight's dtype within 48 KB.
