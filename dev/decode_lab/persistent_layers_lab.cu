@@ -95,6 +95,7 @@ struct Dims {
   static constexpr int KC = 128, LDC = KC + kPad;                // in_proj's h staged in K-chunks of 128, two buffers
   static constexpr int LDH = D + kPad, LDK = KS + kPad;  // smem row strides (bf16): rows 16 B apart mod 128 B
   static constexpr int PAIRS = (kRows * C + kThreads - 1) / kThreads;  // (row, channel) pairs per thread, at most
+  static constexpr int NTD = (C + 7) / 8, LDR = R + kPad;  // dt_proj's 8-column tiles; x_dbl[:, :R]'s bf16 stride
   static_assert(kRows % kCluster == 0 && kThreads % 128 == 0, "rows shared by the ranks, 4 row tiles per group");
   static_assert(E % kCluster == 0 && XN % 8 == 0 && D % KC == 0, "tile sizes");
   static_assert(KS % 16 == 0 && N == 16, "splits");
@@ -104,7 +105,10 @@ struct Dims {
   //   work: phase 2 two h chunks; phases 3 and 4 the (64, KS) slice of xc or y
   //   XD:   phase 2 in_proj's output; phase 3 the cluster's x_proj partial products, then (in place) x_dbl;
   //         phase 4 out_proj's partial products
-  static constexpr size_t kWork = mx(size_t(2) * kRows * LDC * 2, size_t(kRows) * LDK * 2);
+  // (phase 3, after x_proj's products, kDtMma: x_dbl[:, :R] as bf16 (64, LDR), then dt (64, 8·NTD) fp32)
+  static constexpr size_t oDT = pad16(size_t(kRows) * LDR * 2);
+  static constexpr size_t kWork = mx(mx(size_t(2) * kRows * LDC * 2, size_t(kRows) * LDK * 2),
+                                     oDT + size_t(kRows) * 8 * NTD * 4);
   static constexpr size_t oXD = 0 + kWork;
   static constexpr size_t kXD = size_t(kRows) * mx(mx(XN, LDZ), OC) * 4;
   static constexpr size_t oWin = oXD + kXD;                    // (LDZ, LDH) bf16: x rows, z rows of the block's channels
@@ -112,14 +116,14 @@ struct Dims {
   static constexpr size_t oXZ = oWx + mx(XN, OC) * LDK * 2;    // (64, LDZ) fp32: in_proj's x and z columns
   static constexpr size_t oXC = oXZ + size_t(kRows) * LDZ * 4; // (64, C) fp32: the conv step's output
   // The layer's small per-channel weights: conv (C, 4) bf16; conv bias, dt bias, D (C each) as fp32 (plain loads: a
-  // block's channels need not start 4-byte aligned); A_log (C, N) and dt_proj (C, R) bf16.
+  // block's channels need not start 4-byte aligned); A = −exp(A_log) (C, N) fp32 and dt_proj (C, R) bf16.
   static constexpr size_t oConvW = oXC + size_t(kRows) * C * 4;
   static constexpr size_t oConvB = oConvW + pad16(C * kConvW * 2);
   static constexpr size_t oDtB = oConvB + pad16(C * 4);
   static constexpr size_t oDsk = oDtB + pad16(C * 4);
   static constexpr size_t oAlog = oDsk + pad16(C * 4);
-  static constexpr size_t oWdt = oAlog + pad16(C * N * 2);
-  static constexpr size_t oRed = oWdt + pad16(C * R * 2);  // the norm's per-warp sums
+  static constexpr size_t oWdt = oAlog + pad16(C * N * 4);
+  static constexpr size_t oRed = oWdt + pad16(8 * NTD * R * 2);  // the norm's per-warp sums (W_dt: 8·NTD rows)
   static constexpr size_t kSmem = oRed + 64;
 };
 
@@ -142,8 +146,31 @@ struct PersistentParams {
   bf16 *h = nullptr, *xc = nullptr, *y = nullptr;  // scratch (64, D), (64, E), (64, E); rows past `rows` unread
   unsigned* counter = nullptr;                      // grid barrier, zero at launch
   unsigned long long* stamps = nullptr;             // (L, 4) globaltimer after each barrier (block 0), or null
+  // (L, kSub) clock64 of block 0's thread 0 at the points kSubNames lists, then (globaltimer, clock64) at the
+  // kernel's start and end (4 more), so cycles convert to ns; or null
+  long long* sub = nullptr;
+  int variant = 0;  // kStatesLate | kWinLate (below): where the next layer's states and in_proj slice are requested
   LayerPointers layer[kMaxLayers];
 };
+
+// Variants (bits of PersistentParams::variant), timed side by side:
+//   kStatesLate: the next layer's SSM / conv states are loaded into registers at the start of phase 4 instead of at
+//                the end of phase 3 (which then ends with the layer's state stores only);
+//   kWinLate:    the next layer's in_proj slice is requested in phase 4 after y's slice instead of at the start of
+//                phase 3, so phase 4 waits for y and out_proj's slice only (cp.async groups complete in order: with
+//                the slice requested in phase 3, phase 4's wait covered it too).
+//   kDtMma:      dt_proj (64 rows × the block's channels, K = R) as one tensor-core product of x_dbl's first R
+//                columns (a bf16 copy written by the x_dbl reduction) and the block's W_dt rows, instead of a
+//                48- / 64-long FMA chain per (row, channel) in the scan loop.
+constexpr int kStatesLate = 1, kWinLate = 2, kDtMma = 4, kVariants = 8;
+// Sub-phase points (block 0, thread 0; "sync" where a block or cluster barrier precedes the stamp).
+constexpr int kSub = 16;
+const char* const kSubNames[kSub] = {
+    "1 start (weights requested)", "1 norm done", "2 start (grid barrier)", "2 in_proj K loop (sync)",
+    "2 conv step (thread 0)", "3 start (grid barrier)", "3 xc + x_proj slice waited (sync)",
+    "3 x_proj products stored (sync)", "3 cluster barrier 1", "3 x_dbl reduced (cluster barrier 2)",
+    "3 scan step (thread 0)", "3 next states requested", "4 start (grid barrier)",
+    "4 y + out_proj slice waited (sync)", "4 products + cluster barrier", "4 sums written (thread 0)"};
 
 __device__ __forceinline__ float bf16r(float x) { return __bfloat162float(__float2bfloat16(x)); }
 
@@ -256,7 +283,7 @@ __global__ void __launch_bounds__(S::kThreads, 1) persistent_layers_kernel(const
   float* sConvB = reinterpret_cast<float*>(smem + Dm::oConvB);
   float* sDtB = reinterpret_cast<float*>(smem + Dm::oDtB);
   float* sDsk = reinterpret_cast<float*>(smem + Dm::oDsk);
-  bf16* sAlog = reinterpret_cast<bf16*>(smem + Dm::oAlog);
+  float* sA = reinterpret_cast<float*>(smem + Dm::oAlog);
   bf16* sWdt = reinterpret_cast<bf16*>(smem + Dm::oWdt);
   float* sRed = reinterpret_cast<float*>(smem + Dm::oRed);
   unsigned bar = 0;
@@ -266,6 +293,9 @@ __global__ void __launch_bounds__(S::kThreads, 1) persistent_layers_kernel(const
       asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
       p.stamps[l * 4 + phase] = t;
     }
+  };
+  auto sub = [&](int l, int i) {
+    if (p.sub != nullptr && blk == 0 && tid == 0) p.sub[l * kSub + i] = clock64();
   };
   auto request_win = [&](int l) {  // x rows then z rows of the block's channels
     copy_tile(Win, LDH, p.layer[l].w_in + size_t(e0) * D, D, Cb, D);
@@ -295,6 +325,16 @@ __global__ void __launch_bounds__(S::kThreads, 1) persistent_layers_kernel(const
       for (int k = 0; k < CW; ++k) cst[j][k] = cs[k];
     }
   };
+  const bool states_late = (p.variant & kStatesLate) != 0, win_late = (p.variant & kWinLate) != 0;
+  const bool dt_mma = (p.variant & kDtMma) != 0;
+  bf16* XDb = work;                                                     // phase 3 (kDtMma), after x_proj
+  float* DT = reinterpret_cast<float*>(smem + Dm::oDT);                 // the same
+  if (p.sub != nullptr && blk == 0 && tid == 0) {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    p.sub[p.layers * kSub] = (long long)t;
+    p.sub[p.layers * kSub + 1] = clock64();
+  }
   request_win(0);
   cu::cp_async_commit();
   load_states(0);
@@ -302,14 +342,16 @@ __global__ void __launch_bounds__(S::kThreads, 1) persistent_layers_kernel(const
     // ---- Phase 1: the residual add and the norm, one row per block (the others only request weights).
     const LayerPointers& lp = p.layer[l];
     copy_small(sConvW, lp.conv_w + size_t(e0) * kConvW, Cb * kConvW);
-    copy_small(sAlog, lp.a_log + size_t(e0) * N, Cb * N);
     copy_small(sWdt, lp.w_dt + size_t(e0) * R, Cb * R);
     cu::cp_async_commit();
+    sub(l, 0);
     for (int i = tid; i < Cb; i += kThreads) {  // read in phases 2–3, after the barrier below
       sConvB[i] = __bfloat162float(lp.conv_b[e0 + i]);
       sDtB[i] = __bfloat162float(lp.dt_b[e0 + i]);
       sDsk[i] = __bfloat162float(lp.d_skip[e0 + i]);
     }
+    for (int i = tid; i < Cb * N; i += kThreads)  // A = −exp(A_log), formed once per layer (the scan's expression)
+      sA[i] = -__expf(__bfloat162float(lp.a_log[size_t(e0) * N + i]));
     if (blk < rows) {
       const int m = blk;
       constexpr int PER = (D + kThreads - 1) / kThreads;
@@ -340,8 +382,10 @@ __global__ void __launch_bounds__(S::kThreads, 1) persistent_layers_kernel(const
         if (d < D) p.h[size_t(m) * D + d] = __float2bfloat16(r[i] * rstd * __bfloat162float(nw[d]));
       }
     }
+    sub(l, 1);
     grid_sync(p.counter, bar);
     stamp(l, 0);
+    sub(l, 2);
     // ---- Phase 2: in_proj of the block's channels over h in K-chunks (two buffers), then their conv step.
     {
       WarpTiles<Dm::NTI, G> t;
@@ -361,6 +405,7 @@ __global__ void __launch_bounds__(S::kThreads, 1) persistent_layers_kernel(const
         t.accumulate(work + (ch % 2) * kRows * LDC, LDC, 0, Win, LDH, ch * KC, KC);
         __syncthreads();  // the buffer is refilled two chunks on
       }
+      sub(l, 3);
       t.store(XZ);
     }
     copy_tile(Wx, LDK, lp.w_x + size_t(rank) * KS, E, XN, KS);  // for phase 3
@@ -386,15 +431,18 @@ __global__ void __launch_bounds__(S::kThreads, 1) persistent_layers_kernel(const
       p.xc[size_t(m) * E + e0 + c] = u;
       XC[m * C + c] = __bfloat162float(u);
     }
+    sub(l, 4);
     grid_sync(p.counter, bar);
     stamp(l, 1);
+    sub(l, 5);
     // ---- Phase 3: x_proj in each cluster (rank r: inner slice r), dt_proj, the state update, the gate.
     copy_tile(work, LDK, p.xc + size_t(rank) * KS, E, kRows, KS, rows);
     cu::cp_async_commit();
-    if (l + 1 < p.layers) request_win(l + 1);
+    if (l + 1 < p.layers && !win_late) request_win(l + 1);
     cu::cp_async_commit();
     cu::cp_async_wait_group<1>();  // x_proj's slice and xc's (the next in_proj slice may still be on its way)
     __syncthreads();
+    sub(l, 6);
     {
       WarpTiles<XN / 8, G> t;
       t.zero();
@@ -402,9 +450,11 @@ __global__ void __launch_bounds__(S::kThreads, 1) persistent_layers_kernel(const
       t.store(XD);
     }
     __syncthreads();  // Wx is free
+    sub(l, 7);
     copy_tile(Wout, LDK, lp.w_out + size_t(oc0) * E + size_t(rank) * KS, E, OCq, KS);
     cu::cp_async_commit();
     cluster.sync();
+    sub(l, 8);
     {  // rank r sums rows [8r, 8r + 8) over the ranks in rank order and writes the sums back into every rank's XD
        // (each entry has one reader and writer: this thread), which then holds x_dbl
       constexpr int kRowsEach = kRows / kCluster;
@@ -416,17 +466,36 @@ __global__ void __launch_bounds__(S::kThreads, 1) persistent_layers_kernel(const
         v = bf16r(v);  // x_proj writes bf16
 #pragma unroll
         for (int s = 0; s < kCluster; ++s) cluster.map_shared_rank(XD, s)[idx] = v;
+        const int col = idx % XN;
+        if (dt_mma && col < R) {
+          const bf16 vb = __float2bfloat16(v);
+#pragma unroll
+          for (int s = 0; s < kCluster; ++s) cluster.map_shared_rank(XDb, s)[(idx / XN) * Dm::LDR + col] = vb;
+        }
       }
     }
     cluster.sync();
+    if (dt_mma) {  // dt_proj of the block's channels: (64, R) · W_dt slice (8·NTD, R)ᵀ (rows past Cb: unused)
+      WarpTiles<Dm::NTD, G> t;
+      t.zero();
+      t.accumulate(XDb, Dm::LDR, 0, sWdt, R, 0, R);
+      t.store(DT);
+      __syncthreads();
+    }
+    sub(l, 9);
 #pragma unroll
     for (int j = 0; j < PAIRS; ++j) {
       const int pr = tid + kThreads * j, m = pr / Cb, c = pr % Cb;
       if (pr >= rows * Cb) continue;
       const float* xd = XD + m * XN;
-      float dt = sDtB[c];
+      float dt;
+      if (dt_mma) {
+        dt = DT[m * 8 * Dm::NTD + c] + sDtB[c];
+      } else {
+        dt = sDtB[c];
 #pragma unroll 8
-      for (int k = 0; k < R; ++k) dt = fmaf(xd[k], __bfloat162float(sWdt[c * R + k]), dt);
+        for (int k = 0; k < R; ++k) dt = fmaf(xd[k], __bfloat162float(sWdt[c * R + k]), dt);
+      }
       dt = cu::softplus_f(dt);
       const float u = XC[m * C + c];
       const float z = bf16r(XZ[m * LDZ + Cb + c]);
@@ -434,7 +503,7 @@ __global__ void __launch_bounds__(S::kThreads, 1) persistent_layers_kernel(const
       float yv = 0.f;
 #pragma unroll
       for (int n = 0; n < N; ++n) {
-        const float a = -__expf(__bfloat162float(sAlog[c * N + n]));
+        const float a = sA[c * N + n];
         st[j][n] = fmaf(__expf(dt * a), st[j][n], du * xd[R + n]);
         yv = fmaf(st[j][n], xd[R + N + n], yv);
       }
@@ -445,14 +514,25 @@ __global__ void __launch_bounds__(S::kThreads, 1) persistent_layers_kernel(const
 #pragma unroll
       for (int v = 0; v < N / 4; ++v) s4[v] = make_float4(st[j][4 * v], st[j][4 * v + 1], st[j][4 * v + 2], st[j][4 * v + 3]);
     }
-    if (l + 1 < p.layers) load_states(l + 1);
+    sub(l, 10);
+    if (l + 1 < p.layers && !states_late) load_states(l + 1);
+    sub(l, 11);
     grid_sync(p.counter, bar);
     stamp(l, 2);
+    sub(l, 12);
     // ---- Phase 4: out_proj, rank r's inner slice against the cluster's columns; partial products over DSMEM.
     copy_tile(work, LDK, p.y + size_t(rank) * KS, E, kRows, KS, rows);
     cu::cp_async_commit();
-    cu::cp_async_wait_all();  // y's slice and out_proj's (the next in_proj slice, requested a phase earlier, too)
+    if (win_late) {  // groups: …, out_proj's slice, y's, the next in_proj slice: wait for all but the last
+      if (l + 1 < p.layers) request_win(l + 1);
+      cu::cp_async_commit();
+      cu::cp_async_wait_group<1>();
+    } else {
+      cu::cp_async_wait_all();  // y's slice and out_proj's (the next in_proj slice, requested a phase earlier, too)
+    }
+    if (l + 1 < p.layers && states_late) load_states(l + 1);
     __syncthreads();
+    sub(l, 13);
     {
       WarpTiles<Dm::NTO, G> t;  // columns past OCq: unused
       t.zero();
@@ -460,6 +540,7 @@ __global__ void __launch_bounds__(S::kThreads, 1) persistent_layers_kernel(const
       t.store(XD);
     }
     cluster.sync();
+    sub(l, 14);
     {
       constexpr int kRowsEach = kRows / kCluster;
       for (int i = tid; i < kRowsEach * OCq; i += kThreads) {
@@ -470,10 +551,17 @@ __global__ void __launch_bounds__(S::kThreads, 1) persistent_layers_kernel(const
         if (m < rows) p.hidden[size_t(m) * D + oc0 + c] = __float2bfloat16(v);
       }
     }
+    sub(l, 15);
     grid_sync(p.counter, bar);  // also: no block leaves (or reuses XD) while its cluster still reads it
     stamp(l, 3);
   }
   cu::cp_async_wait_all();
+  if (p.sub != nullptr && blk == 0 && tid == 0) {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    p.sub[p.layers * kSub + 2] = (long long)t;
+    p.sub[p.layers * kSub + 3] = clock64();
+  }
 }
 
 __global__ void barrier_kernel(unsigned* counter, int n) {
@@ -679,6 +767,7 @@ int run_shape(int reps, int check_layers, cudaStream_t s, cublasHandle_t cb) {
   bf16 *conv, *hidden, *h, *xc, *y, *conv_lib, *hidden_lib, *h_lib, *xz_lib, *xc_lib, *xd_lib, *y_lib;
   unsigned* counter;
   unsigned long long* stamps;
+  long long* subs;
   float *rstd, *emb_f;
   const size_t n_ssm = size_t(L) * kRows * E * N, n_conv = size_t(L) * kRows * E * CW;
   MCD_CUDA_CHECK(cudaMalloc(&ssm, n_ssm * 4));
@@ -699,6 +788,7 @@ int run_shape(int reps, int check_layers, cudaStream_t s, cublasHandle_t cb) {
   MCD_CUDA_CHECK(cudaMalloc(&y_lib, size_t(kRows) * E * 2));
   MCD_CUDA_CHECK(cudaMalloc(&counter, 4));
   MCD_CUDA_CHECK(cudaMalloc(&stamps, size_t(L) * 4 * 8));
+  MCD_CUDA_CHECK(cudaMalloc(&subs, (size_t(L) * kSub + 4) * 8));
   MCD_CUDA_CHECK(cudaMalloc(&rstd, size_t(kRows) * 4));
   {
     std::vector<float> ef(hm.emb.size());
@@ -727,12 +817,14 @@ int run_shape(int reps, int check_layers, cudaStream_t s, cublasHandle_t cb) {
   pp.xc = xc;
   pp.y = y;
   pp.counter = counter;
-  auto persistent = [&](int layers, unsigned long long* st, int rows = kRows) {
+  auto persistent = [&](int layers, unsigned long long* st, int rows = kRows, int variant = 0, long long* sb = nullptr) {
     MCD_CUDA_CHECK(cudaMemsetAsync(counter, 0, 4, s));
     PersistentParams q = pp;
     q.layers = layers;
     q.rows = rows;
     q.stamps = st;
+    q.sub = sb;
+    q.variant = variant;
     cu::launch_in_clusters(kernel, dim3(kBlocks), kThreads, Dm::kSmem, s, unsigned(kCluster), false, q);
   };
   // The library's chain for one layer (what the graph decode runs at batch 64), on its own state copies.
@@ -818,17 +910,17 @@ int run_shape(int reps, int check_layers, cudaStream_t s, cublasHandle_t cb) {
     }
   };
   bool ok = true;
-  // ---- Check: `check_layers` layers of both against the float64 reference from the same states.
-  {
+  // ---- Check: `check_layers` layers of both against the float64 reference from the same states, each variant.
+  std::vector<float> ssm_ref(hm.ssm_state.begin(), hm.ssm_state.begin() + size_t(check_layers) * kRows * E * N);
+  std::vector<float> conv_ref(size_t(check_layers) * kRows * E * CW);
+  for (size_t i = 0; i < conv_ref.size(); ++i) conv_ref[i] = __bfloat162float(hm.conv_state[i]);
+  std::vector<double> hid_ref, res_ref;
+  reference<S>(hm, check_layers, ssm_ref, conv_ref, hid_ref, res_ref);
+  for (int variant = 0; variant < kVariants; ++variant) {
     reset_states();
-    persistent(check_layers, nullptr);
+    persistent(check_layers, nullptr, kRows, variant);
     library(check_layers, false);
     MCD_CUDA_CHECK(cudaStreamSynchronize(s));
-    std::vector<float> ssm_ref(hm.ssm_state.begin(), hm.ssm_state.begin() + size_t(check_layers) * kRows * E * N);
-    std::vector<float> conv_ref(size_t(check_layers) * kRows * E * CW);
-    for (size_t i = 0; i < conv_ref.size(); ++i) conv_ref[i] = __bfloat162float(hm.conv_state[i]);
-    std::vector<double> hid_ref, res_ref;
-    reference<S>(hm, check_layers, ssm_ref, conv_ref, hid_ref, res_ref);
     std::vector<bf16> g_hid(size_t(kRows) * D), l_hid(g_hid.size()), g_conv(conv_ref.size()), l_conv(conv_ref.size());
     std::vector<float> g_res(size_t(kRows) * D), l_res(g_res.size()), g_ssm(ssm_ref.size()), l_ssm(ssm_ref.size());
     MCD_CUDA_CHECK(cudaMemcpy(g_hid.data(), hidden, g_hid.size() * 2, cudaMemcpyDeviceToHost));
@@ -843,9 +935,16 @@ int run_shape(int reps, int check_layers, cudaStream_t s, cublasHandle_t cb) {
     for (size_t i = 0; i < g_hid.size(); ++i) f_hid[i] = __bfloat162float(g_hid[i]), f_lhid[i] = __bfloat162float(l_hid[i]);
     for (size_t i = 0; i < g_conv.size(); ++i) f_conv[i] = __bfloat162float(g_conv[i]), f_lconv[i] = __bfloat162float(l_conv[i]);
     std::vector<double> ssm_d(ssm_ref.begin(), ssm_ref.end()), conv_d(conv_ref.begin(), conv_ref.end());
-    // A bf16 rounding flip of one intermediate moves an entry by ~2⁻⁸ of its size and the next layer's outputs by
-    // less; summation order alone moves them ~1e-6. Over a few layers, entries within 2⁻⁴·rms and under 1 % of
-    // them beyond one bf16 step is what rounding explains; the library's own chain is reported on the same scale.
+    // Both paths round at the same points (bf16 intermediates); they differ in fp32 summation order and fast exp,
+    // and a changed order flips some bf16 roundings, which the following layers carry on. Call B (thirty-seventh
+    // session) measured the library chain itself at 17-33 % of the last out_proj's entries beyond 2^-8·rms of the
+    // float64 reference after 3 random layers, so an absolute bound says nothing; the criterion is comparative: the
+    // persistent kernel within 1.5x the library chain's distance on both measures (or the absolute 2^-4 / 1 %).
+    const auto close_as_library = [](const Err& e, const Err& lib) {
+      return e.finite && e.max_rel <= std::max(1.0 / 16, 1.5 * lib.max_rel) &&
+             e.frac_far <= std::max(0.01, 1.5 * lib.frac_far);
+    };
+    double lib_worst = 0.0, lib_far = 0.0;
     const struct {
       const char* name;
       Err persistent, library;
@@ -854,17 +953,19 @@ int run_shape(int reps, int check_layers, cudaStream_t s, cublasHandle_t cb) {
                 {"ssm state", compare(g_ssm, ssm_d), compare(l_ssm, ssm_d)},
                 {"conv state", compare(f_conv, conv_d), compare(f_lconv, conv_d)}};
     for (const auto& r : rows) {
-      const bool good = r.persistent.finite && r.persistent.max_rel <= 1.0 / 16 && r.persistent.frac_far <= 0.01;
+      const bool good = close_as_library(r.persistent, r.library);
       ok = ok && good;
-      std::printf("check %s %d layers %-24s persistent max %.3e·rms, %.4f %% beyond 2^-8; library max %.3e·rms, "
-                  "%.4f %%: %s\n",
-                  label, check_layers, r.name, r.persistent.max_rel, 100 * r.persistent.frac_far, r.library.max_rel,
-                  100 * r.library.frac_far, good ? "ok" : "FAILED");
+      lib_worst = std::max(lib_worst, r.library.max_rel);
+      lib_far = std::max(lib_far, r.library.frac_far);
+      std::printf("check %s variant %d, %d layers %-24s persistent max %.3e·rms, %.4f %% beyond 2^-8; library max "
+                  "%.3e·rms, %.4f %%: %s\n",
+                  label, variant, check_layers, r.name, r.persistent.max_rel, 100 * r.persistent.frac_far,
+                  r.library.max_rel, 100 * r.library.frac_far, good ? "ok" : "FAILED");
     }
     // A batch of 7 (rows past it masked): its rows as close to the reference, the other rows' states untouched.
     constexpr int kFew = 7;
     reset_states();
-    persistent(check_layers, nullptr, kFew);
+    persistent(check_layers, nullptr, kFew, variant);
     MCD_CUDA_CHECK(cudaStreamSynchronize(s));
     MCD_CUDA_CHECK(cudaMemcpy(g_hid.data(), hidden, size_t(kFew) * D * 2, cudaMemcpyDeviceToHost));
     MCD_CUDA_CHECK(cudaMemcpy(g_res.data(), resid, size_t(kFew) * D * 4, cudaMemcpyDeviceToHost));
@@ -895,45 +996,71 @@ int run_shape(int reps, int check_layers, cudaStream_t s, cublasHandle_t cb) {
                        compare(few_conv, ref_conv)};
     bool good = untouched;
     double worst = 0.0, far = 0.0;
+    Err lib_bound;
+    lib_bound.max_rel = lib_worst;
+    lib_bound.frac_far = lib_far;
     for (const Err& e : few) {
-      good = good && e.finite && e.max_rel <= 1.0 / 16 && e.frac_far <= 0.01;
+      good = good && close_as_library(e, lib_bound);
       worst = std::max(worst, e.max_rel);
       far = std::max(far, e.frac_far);
     }
     ok = ok && good;
-    std::printf("check %s %d layers, batch %d: worst max %.3e·rms, %.4f %% beyond 2^-8; states of rows %d-63 %s: %s\n",
-                label, check_layers, kFew, worst, 100 * far, kFew, untouched ? "untouched" : "CHANGED",
+    std::printf("check %s variant %d, %d layers, batch %d: worst max %.3e·rms, %.4f %% beyond 2^-8; states of rows "
+                "%d-63 %s: %s\n",
+                label, variant, check_layers, kFew, worst, 100 * far, kFew, untouched ? "untouched" : "CHANGED",
                 good ? "ok" : "FAILED");
   }
   // ---- Timing: tokens of all L layers, each token from the same embeddings (the states evolve).
   reset_states();
-  {
+  for (int variant = 0; variant < kVariants; ++variant) {
     std::vector<unsigned long long> st(size_t(L) * 4);
-    persistent(L, stamps);
+    std::vector<long long> sb(size_t(L) * kSub + 4);
+    persistent(L, stamps, kRows, variant, subs);
     MCD_CUDA_CHECK(cudaStreamSynchronize(s));
-    persistent(L, stamps);
+    persistent(L, stamps, kRows, variant, subs);
     MCD_CUDA_CHECK(cudaStreamSynchronize(s));
     MCD_CUDA_CHECK(cudaMemcpy(st.data(), stamps, st.size() * 8, cudaMemcpyDeviceToHost));
+    MCD_CUDA_CHECK(cudaMemcpy(sb.data(), subs, sb.size() * 8, cudaMemcpyDeviceToHost));
     double phase[4] = {0, 0, 0, 0};
     for (int l = 1; l < L; ++l)
       for (int ph = 0; ph < 4; ++ph) {
         const unsigned long long prev = ph == 0 ? st[size_t(l - 1) * 4 + 3] : st[size_t(l) * 4 + ph - 1];
         phase[ph] += double(st[size_t(l) * 4 + ph] - prev) / 1000.0;
       }
-    std::printf("phases %s (block 0's barrier exits, mean over layers 1-%d, us): norm %.2f, in_proj+conv %.2f, "
-                "x_proj+scan %.2f, out_proj %.2f; layer %.2f\n",
-                label, L - 1, phase[0] / (L - 1), phase[1] / (L - 1), phase[2] / (L - 1), phase[3] / (L - 1),
+    std::printf("phases %s variant %d (block 0's barrier exits, mean over layers 1-%d, us): norm %.2f, in_proj+conv "
+                "%.2f, x_proj+scan %.2f, out_proj %.2f; layer %.2f\n",
+                label, variant, L - 1, phase[0] / (L - 1), phase[1] / (L - 1), phase[2] / (L - 1), phase[3] / (L - 1),
                 (phase[0] + phase[1] + phase[2] + phase[3]) / (L - 1));
+    // Block 0's thread 0, clock64 between consecutive points (the first: from the previous layer's last point),
+    // converted with the cycles per ns it ran at over the whole kernel.
+    const double ns = double(sb[size_t(L) * kSub + 2] - sb[size_t(L) * kSub]);
+    const double cyc_per_ns = double(sb[size_t(L) * kSub + 3] - sb[size_t(L) * kSub + 1]) / ns;
+    std::printf("subphases %s variant %d (block 0 thread 0, mean over layers 1-%d, us; %.3f cycles/ns):", label,
+                variant, L - 1, cyc_per_ns);
+    for (int i = 0; i < kSub; ++i) {
+      double sum = 0.0;
+      for (int l = 1; l < L; ++l) {
+        const long long prev = i == 0 ? sb[size_t(l - 1) * kSub + kSub - 1] : sb[size_t(l) * kSub + i - 1];
+        sum += double(sb[size_t(l) * kSub + i] - prev);
+      }
+      std::printf("%s [%s] %.2f", i ? "," : "", kSubNames[i], sum / (L - 1) / cyc_per_ns / 1000.0);
+    }
+    std::printf("\n");
   }
-  const double t_pers = mcd::dev::graph_us(s, reps, [&](int) { persistent(L, nullptr); });
+  double t_var[kVariants];
+  for (int variant = 0; variant < kVariants; ++variant)
+    t_var[variant] = mcd::dev::graph_us(s, reps, [&](int) { persistent(L, nullptr, kRows, variant); });
   const double t_lib = mcd::dev::graph_us(s, reps, [&](int) { library(L, false); });
   const double t_lib_narrow = mcd::dev::graph_us(s, reps, [&](int) { library(L, true); });
-  const double t_pers2 = mcd::dev::graph_us(s, reps, [&](int) { persistent(L, nullptr); });
-  std::printf("time %s batch %d, %d layers per token (graph, median of 5 replays of %d tokens): persistent %.1f / %.1f "
-              "us, library chain (cuBLAS x_proj) %.1f us, library chain (narrow_linear x_proj) %.1f us; "
-              "ratio persistent / library %.3f\n",
-              label, kRows, L, reps, t_pers, t_pers2, t_lib, t_lib_narrow,
-              std::min(t_pers, t_pers2) / std::min(t_lib, t_lib_narrow));
+  const double t_pers2 = mcd::dev::graph_us(s, reps, [&](int) { persistent(L, nullptr, kRows, 0); });
+  const double t_best = *std::min_element(t_var, t_var + kVariants);
+  std::printf("time %s batch %d, %d layers per token (graph, median of 5 replays of %d tokens): persistent by variant "
+              "(bits: 1 states late, 2 in_proj slice late, 4 dt_proj on tensor cores)", label, kRows, L, reps);
+  for (int v = 0; v < kVariants; ++v) std::printf("%s %d: %.1f", v ? "," : "", v, t_var[v]);
+  std::printf(" (0 again: %.1f) us; library chain (cuBLAS x_proj) %.1f us, library chain (narrow_linear x_proj) "
+              "%.1f us; ratio best persistent / library %.3f\n",
+              t_pers2, t_lib, t_lib_narrow, t_best / std::min(t_lib, t_lib_narrow));
+  const int best_variant = int(std::min_element(t_var, t_var + kVariants) - t_var);
   {  // The token's tail as the model runs it, beside either: the final add + norm and the LM head's product
      // (cuBLAS, 64 × D → 50,280 bf16; the model's fused argmax head is of the same order), so the sums compare with
      // `profile`'s per-token decode time and mamba-ssm's (~0.85 ms at 130M on these cards).
@@ -962,10 +1089,11 @@ int run_shape(int reps, int check_layers, cudaStream_t s, cublasHandle_t cb) {
       cublasGemmEx(cb, CUBLAS_OP_T, CUBLAS_OP_N, kVocab, kRows, D, &one, head_w, CUDA_R_16BF, D, normed_f, CUDA_R_16BF,
                    D, &zero, logits, CUDA_R_16BF, kVocab, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     };
-    const double tp = mcd::dev::graph_us(s, reps, [&](int) { persistent(L, nullptr); tail(resid, hidden); });
+    const double tp =
+        mcd::dev::graph_us(s, reps, [&](int) { persistent(L, nullptr, kRows, best_variant); tail(resid, hidden); });
     const double tl = mcd::dev::graph_us(s, reps, [&](int) { library(L, false); tail(resid_lib, hidden_lib); });
-    std::printf("time %s batch %d, whole token (layers + final norm + head product, graph): persistent %.1f us, "
-                "library chain %.1f us; ratio %.3f\n", label, kRows, tp, tl, tp / tl);
+    std::printf("time %s batch %d, whole token (layers + final norm + head product, graph): persistent (variant %d) "
+                "%.1f us, library chain %.1f us; ratio %.3f\n", label, kRows, best_variant, tp, tl, tp / tl);
     for (void* ptr : {(void*)head_w, (void*)normed_f, (void*)logits}) MCD_CUDA_CHECK(cudaFree(ptr));
   }
   {
@@ -980,7 +1108,7 @@ int run_shape(int reps, int check_layers, cudaStream_t s, cublasHandle_t cb) {
   }
   for (void* ptr : {(void*)ssm, (void*)ssm_lib, (void*)conv, (void*)conv_lib, (void*)resid, (void*)resid_lib,
                     (void*)hidden, (void*)hidden_lib, (void*)h, (void*)h_lib, (void*)xc, (void*)y, (void*)xz_lib,
-                    (void*)xc_lib, (void*)xd_lib, (void*)y_lib, (void*)counter, (void*)stamps, (void*)rstd, (void*)emb_f})
+                    (void*)xc_lib, (void*)xd_lib, (void*)y_lib, (void*)counter, (void*)stamps, (void*)subs, (void*)rstd, (void*)emb_f})
     MCD_CUDA_CHECK(cudaFree(ptr));
   return ok ? 0 : 1;
 }
@@ -989,9 +1117,11 @@ int run_shape(int reps, int check_layers, cudaStream_t s, cublasHandle_t cb) {
 
 int main(int argc, char** argv) {
   int reps = 20, check_layers = 3;
+  bool with96 = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--check-layers") && i + 1 < argc) check_layers = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--with-96")) with96 = true;
   }
   cudaDeviceProp prop{};
   MCD_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -1001,11 +1131,11 @@ int main(int argc, char** argv) {
   cublasHandle_t cb;
   cublasCreate(&cb);
   cublasSetStream(cb, s);
-  // Every resident layout: 16 clusters of 8 where they fit, else 15 (uneven channel split); at 130M also 12 (16
-  // channels each) for comparison.
+  // Every resident layout: 16 clusters of 8 where they fit, else 15 (uneven channel split); at 130M with --with-96
+  // also 12 (16 channels each; 1.3 % slower than 15 in call B).
   int r = run_shape<Shape130M, 8, 128>(reps, check_layers, s, cb);
   if (r == 2) r = run_shape<Shape130M, 8, 120>(reps, check_layers, s, cb);
-  const int r96 = run_shape<Shape130M, 8, 96>(reps, check_layers, s, cb);
+  const int r96 = with96 ? run_shape<Shape130M, 8, 96>(reps, check_layers, s, cb) : 0;
   int r370 = run_shape<Shape370M, 8, 128>(reps, check_layers, s, cb);
   if (r370 == 2) r370 = run_shape<Shape370M, 8, 120>(reps, check_layers, s, cb);
   const bool ok = r == 0 && r96 == 0 && r370 == 0;
