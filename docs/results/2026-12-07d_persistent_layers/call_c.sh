@@ -12,7 +12,7 @@ cp .gpu/pll /tmp/pll; chmod +x /tmp/pll
 timeout 200 /tmp/pll --reps 20 --check-layers 3 > $R/pll.txt 2>&1; echo "lab rc=$? ($(el) s)"
 grep -E "^(shape|resident|phases|subphases|time)|FAILED" $R/pll.txt; pack
 NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
-if [[ -n "$NCU" ]]; then
+if [[ -n "$NCU" && "${NCU_ON:-1}" == 1 ]]; then
   # launches of the 120-block 130M kernel: 16 checks (8 variants × 64 and 7 rows), then 16 stamped runs: skip to the
   # first stamped run of variant 0 (24 layers)
   timeout 150 $NCU --kernel-name regex:persistent_layers_kernel --launch-skip 16 --launch-count 1 --set full \
