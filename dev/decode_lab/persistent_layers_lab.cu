@@ -30,8 +30,10 @@
 // x_proj's at the end of phase 2, out_proj's in phase 3 once x_proj's products are done; the SSM and conv states
 // into registers right after the previous layer's scan.
 //
-// Predictions (to measure): a grid barrier ≤ 1.5 µs; the 24 (48) layers ≤ 0.5× the library chain's time at 130M
-// (370M), i.e. a 130M batch-64 token ≤ ~0.4 ms with the embedding and head (mamba-ssm: ~0.85 ms).
+// Predictions: a grid barrier ≤ 1.5 µs; the 24 (48) layers ≤ 0.5× the library chain's time at 130M (370M), i.e. a
+// 130M batch-64 token ≤ ~0.4 ms with the embedding and head (mamba-ssm: ~0.85 ms). Measured on an H100 (thirty-seventh
+// session, docs/results/2026-12-07d_persistent_layers/): a barrier 1.64 µs; the best variant 1.24× (130M) and 1.30×
+// (370M) the chain's time — failed; ~20 µs of a 35 µs 130M layer is synchronisation (sub-phase stamps, Nsight Compute).
 //
 //   nvcc -std=c++17 -O3 -arch=sm_90 -lineinfo --expt-relaxed-constexpr -I src -I dev dev/decode_lab/persistent_layers_lab.cu \
 //        src/ops/cuda/decode_step.cu dev/gemm_lab/narrow_linear.cu src/ops/cuda/add_norm.cu -lcublas \
