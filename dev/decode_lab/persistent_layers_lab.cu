@@ -52,6 +52,7 @@
 #include <vector>
 
 #include "decode_lab/graph_timing.cuh"
+#include "decode_lab/library_chain.cuh"
 #include "gemm_lab/narrow_linear_params.h"
 #include "ops/cuda/add_norm_params.h"
 #include "ops/cuda/cuda_common.cuh"
@@ -829,86 +830,20 @@ int run_shape(int reps, int check_layers, cudaStream_t s, cublasHandle_t cb) {
     q.variant = variant;
     cu::launch_in_clusters(kernel, dim3(kBlocks), kThreads, Dm::kSmem, s, unsigned(kCluster), false, q);
   };
-  // The library's chain for one layer (what the graph decode runs at batch 64), on its own state copies.
+  // The library's chain (dev/decode_lab/library_chain.cuh: what the graph decode runs at batch 64), on its own
+  // state copies.
+  const mcd::dev::ChainShape chain_shape{D, E, N, R, kConvW};
+  const mcd::dev::ChainScratch chain_scratch{h_lib, xz_lib, xc_lib, xd_lib, y_lib, rstd};
   auto library = [&](int layers, bool narrow) {
     for (int l = 0; l < layers; ++l) {
-      cu::AddNormParams a;
-      a.out_dtype = a.prev_dtype = a.weight_dtype = cu::DType::kBFloat16;
-      a.rows = kRows;
-      a.dim = D;
-      a.residual_in = l == 0 ? emb_f : resid_lib;  // the first layer: residual = the embeddings
-      a.prev = l == 0 ? nullptr : hidden_lib;
-      a.weight = dm.norm_w + size_t(l) * D;
-      a.residual_out = resid_lib;
-      a.normed = h_lib;
-      a.rstd = rstd;
-      a.blocks = kRows / cu::kAddNormWarps;
-      a.vec4 = true;
-      a.stream = s;
-      cu::add_norm_fwd(a);
-      const float one = 1.f, zero = 0.f;
-      cublasGemmEx(cb, CUBLAS_OP_T, CUBLAS_OP_N, 2 * E, kRows, D, &one, dm.w_in + size_t(l) * 2 * E * D, CUDA_R_16BF, D,
-                   h_lib, CUDA_R_16BF, D, &zero, xz_lib, CUDA_R_16BF, 2 * E, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-      cu::ConvStepParams c;
-      c.dtype = c.weight_dtype = cu::DType::kBFloat16;
-      c.batch = kRows;
-      c.dim = E;
-      c.width = kConvW;
-      c.x = xz_lib;
-      c.x_batch_stride = 2 * E;
-      c.state = conv_lib + size_t(l) * kRows * E * CW;
-      c.state_s = {int64_t(E) * CW, CW, 1};
-      c.weight = dm.conv_w + size_t(l) * E * kConvW;
-      c.weight_row_stride = kConvW;
-      c.bias = dm.conv_b + size_t(l) * E;
-      c.silu = true;
-      c.out = xc_lib;
-      c.stream = s;
-      cu::conv_step(c);
-      if (narrow) {
-        cu::NarrowLinearParams nl;
-        nl.rows = kRows;
-        nl.in_features = E;
-        nl.out_features = XN;
-        nl.x = xc_lib;
-        nl.x_row_stride = E;
-        nl.weight = dm.w_x + size_t(l) * XN * E;
-        nl.w_row_stride = E;
-        nl.out = xd_lib;
-        nl.stream = s;
-        cu::narrow_linear(nl);
-      } else {
-        cublasGemmEx(cb, CUBLAS_OP_T, CUBLAS_OP_N, XN, kRows, E, &one, dm.w_x + size_t(l) * XN * E, CUDA_R_16BF, E,
-                     xc_lib, CUDA_R_16BF, E, &zero, xd_lib, CUDA_R_16BF, XN, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-      }
-      cu::ScanStepParams sp;
-      sp.dtype = sp.weight_dtype = cu::DType::kBFloat16;
-      sp.batch = kRows;
-      sp.dim = E;
-      sp.dstate = N;
-      sp.state = ssm_lib + size_t(l) * kRows * E * N;
-      sp.u = xc_lib;
-      sp.u_batch_stride = E;
-      sp.delta = xd_lib;
-      sp.delta_batch_stride = XN;
-      sp.delta_proj = dm.w_dt + size_t(l) * E * R;
-      sp.rank = R;
-      sp.B = xd_lib + R;
-      sp.B_batch_stride = XN;
-      sp.C = xd_lib + R + N;
-      sp.C_batch_stride = XN;
-      sp.z = xz_lib + E;
-      sp.z_batch_stride = 2 * E;
-      sp.A = dm.a_log + size_t(l) * E * N;
-      sp.a_is_log = true;
-      sp.D = dm.d_skip + size_t(l) * E;
-      sp.dt_bias = dm.dt_b + size_t(l) * E;
-      sp.softplus = true;
-      sp.out = y_lib;
-      sp.stream = s;
-      cu::scan_step(sp);
-      cublasGemmEx(cb, CUBLAS_OP_T, CUBLAS_OP_N, D, kRows, E, &one, dm.w_out + size_t(l) * D * E, CUDA_R_16BF, E, y_lib,
-                   CUDA_R_16BF, E, &zero, hidden_lib, CUDA_R_16BF, D, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+      const mcd::dev::ChainWeights w{dm.norm_w + size_t(l) * D, dm.w_in + size_t(l) * 2 * E * D,
+                                     dm.conv_w + size_t(l) * E * kConvW, dm.conv_b + size_t(l) * E,
+                                     dm.w_x + size_t(l) * XN * E, dm.w_dt + size_t(l) * E * R,
+                                     dm.dt_b + size_t(l) * E, dm.a_log + size_t(l) * E * N,
+                                     dm.d_skip + size_t(l) * E, dm.w_out + size_t(l) * D * E};
+      mcd::dev::library_layer(chain_shape, w, kRows, l == 0 ? emb_f : resid_lib, l == 0 ? nullptr : hidden_lib,
+                              resid_lib, hidden_lib, conv_lib + size_t(l) * kRows * E * CW,
+                              ssm_lib + size_t(l) * kRows * E * N, chain_scratch, narrow, s, cb);
     }
   };
   bool ok = true;
