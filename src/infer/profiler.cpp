@@ -46,7 +46,9 @@ const char* case_kind_name(CaseKind kind) {
 }
 
 std::string ProfileCase::label() const {
-  if (kind == CaseKind::kDecode) return "decode b" + std::to_string(batch) + (cuda_graph ? " graph" : "");
+  if (kind == CaseKind::kDecode)
+    return "decode b" + std::to_string(batch) + (cuda_graph ? " graph" : "") +
+           (cuda_graph && row_groups > 1 ? " g" + std::to_string(row_groups) : "");
   return std::string(case_kind_name(kind)) + " " + std::to_string(batch) + "x" + std::to_string(length) +
          (cuda_graph ? " graph" : "");
 }
@@ -143,7 +145,7 @@ CaseRunner::CaseRunner(MambaLM model, const ProfileCase& c, torch::Device device
       // Decode continues from a 16-token prompt; the state's size does not grow with the position.
       const at::Tensor prompt = torch::randint(vocab, {c.batch, 16}, torch::TensorOptions(torch::kLong).device(device));
       if (c.cuda_graph) {
-        s_->decoder = std::make_unique<GraphDecoder>(*model_, c.batch);
+        s_->decoder = std::make_unique<GraphDecoder>(*model_, c.batch, c.row_groups);
         s_->decoder->prefill(prompt);
       } else {
         s_->ids = model_->prefill(prompt, s_->cache).argmax(-1);
