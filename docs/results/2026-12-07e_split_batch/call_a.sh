@@ -1,7 +1,8 @@
 # Thirty-seventh session's plan for the next lease: the batch-64 decode step as 2, 4 or 8 independent row groups on
 # parallel CUDA-graph branches — the lab (dev/decode_lab/split_batch_lab.cu, built off the device and carried as
 # .gpu/sbl; rebuild with the command in its header, -o .gpu/sbl), then the model's version (GraphDecoder's
-# row_groups): its GPU test and `profile --decode-row-groups 1,2,4` at batch 64, 130M and 370M, two rounds.
+# row_groups): its GPU test and `profile --decode-row-groups 1,2,4` at batch 64, 130M and 370M, two rounds; then the
+# whole GPU suite with the time left.
 # Usage (carry .gpu): DEADLINE=560 bash docs/results/2026-12-07e_split_batch/call_a.sh
 set -u
 t0=$(date +%s); el() { echo $(( $(date +%s) - t0 )); }
@@ -32,4 +33,8 @@ for spec in "mamba-130m-gpt2 1" "mamba-370m 1" "mamba-130m-gpt2 2" "mamba-370m 2
     --decode-row-groups 1,2,4 --decode-steps 32 --iters 20 --out $R/p/$1-$2.json > $R/p/$1-$2.log 2>&1
   echo "$1 round $2 rc=$? ($(el) s): $(python3 -c "import json;d=json.load(open('$R/p/$1-$2.json'));print([(c['label'],round(c['results'][0]['per_token_ms_p50'],4)) for c in d['cases']])" 2>&1 | tail -c 300)"
 done
+pack
+# With the time left: this tree's whole GPU suite (GraphDecoder changed; every graph-decoding test goes through it).
+(( $(left) > 40 )) && timeout $(( $(left) - 10 )) build-gpu/tests/test_gpu > $R/tests_all.log 2>&1
+echo "all GPU tests rc=$? ($(el) s)"; grep -E "^\[  (PASSED|FAILED) " $R/tests_all.log; grep -E "^\[  FAILED  \]" $R/tests_all.log | head
 pack; echo "done ($(el) s)"
