@@ -40,15 +40,6 @@ struct GraphDecoder::Impl {
 
 namespace {
 
-// Rows [r0, r0 + rows) of `cache` as views: the states are updated in place, so a step on the views
-// updates those rows of `cache`.
-InferenceCache row_views(InferenceCache& cache, int64_t r0, int64_t rows) {
-  InferenceCache v;
-  v.seqlen = cache.seqlen;
-  for (auto& l : cache.layers) v.layers.push_back({l.conv.narrow(0, r0, rows), l.ssm.narrow(0, r0, rows)});
-  return v;
-}
-
 // One greedy step of every row of `token` on `cache`: directly, or as `groups` row groups forked
 // from the current stream onto `streams` and joined back (inside a capture: parallel branches).
 void grouped_step(MambaLMImpl& model, at::Tensor& token, InferenceCache& cache, at::Tensor& logits,
@@ -69,7 +60,7 @@ void grouped_step(MambaLMImpl& model, at::Tensor& token, InferenceCache& cache, 
     {
       const c10::cuda::CUDAStreamGuard guard(stream);
       at::Tensor t = token.narrow(0, g * rows, rows), lg = logits.narrow(0, g * rows, rows);
-      InferenceCache view = row_views(cache, g * rows, rows);
+      InferenceCache view = cache.rows(g * rows, rows);  // views: the step updates these rows of `cache`
       model.step_greedy_into(t, view, lg, t, group_workspaces[static_cast<size_t>(g)]);
     }
     joins[static_cast<size_t>(g)].record(stream);
