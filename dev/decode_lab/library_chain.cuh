@@ -29,6 +29,35 @@ struct ChainScratch {
   float* rstd;
 };
 
+// out (rows, n_out) = x (rows, n_in) · Wᵀ with W (n_out, n_in), bf16, fp32 sums on cuBLAS: every product of the chain.
+inline void linear_bf16(cublasHandle_t cb, const __nv_bfloat16* W, const __nv_bfloat16* x, __nv_bfloat16* out,
+                        int rows, int n_in, int n_out) {
+  const float one = 1.f, zero = 0.f;
+  cublasGemmEx(cb, CUBLAS_OP_T, CUBLAS_OP_N, n_out, rows, n_in, &one, W, CUDA_R_16BF, n_in, x, CUDA_R_16BF, n_in, &zero,
+               out, CUDA_R_16BF, n_out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+}
+
+// residual_out = residual_in (+ prev, bf16, when given); normed = rmsnorm(residual_out)·weight in bf16 (add_norm).
+inline void add_norm_bf16(int rows, int dim, const float* residual_in, const __nv_bfloat16* prev,
+                          const __nv_bfloat16* weight, float* residual_out, __nv_bfloat16* normed, float* rstd,
+                          cudaStream_t stream) {
+  namespace cu = mcd::ops::cuda;
+  cu::AddNormParams a;
+  a.out_dtype = a.prev_dtype = a.weight_dtype = cu::DType::kBFloat16;
+  a.rows = rows;
+  a.dim = dim;
+  a.residual_in = residual_in;
+  a.prev = prev;
+  a.weight = weight;
+  a.residual_out = residual_out;
+  a.normed = normed;
+  a.rstd = rstd;
+  a.blocks = (rows + cu::kAddNormWarps - 1) / cu::kAddNormWarps;
+  a.vec4 = true;
+  a.stream = stream;
+  cu::add_norm_fwd(a);
+}
+
 // residual_in: the residual before this layer's add (for the first layer the embeddings as fp32, with prev null);
 // prev: the previous layer's out_proj (bf16), added to it; residual_out receives the sum; hidden receives this
 // layer's out_proj. conv_state (rows, E, K − 1) bf16 and ssm_state (rows, E, N) fp32 are updated in place.
@@ -39,23 +68,8 @@ inline void library_layer(const ChainShape& sh, const ChainWeights& w, int rows,
   namespace cu = mcd::ops::cuda;
   const int D = sh.D, E = sh.E, N = sh.N, R = sh.R, XN = R + 2 * N, CW = sh.K - 1;
   cublasSetStream(cb, stream);
-  cu::AddNormParams a;
-  a.out_dtype = a.prev_dtype = a.weight_dtype = cu::DType::kBFloat16;
-  a.rows = rows;
-  a.dim = D;
-  a.residual_in = residual_in;
-  a.prev = prev;
-  a.weight = w.norm_w;
-  a.residual_out = residual_out;
-  a.normed = s.h;
-  a.rstd = s.rstd;
-  a.blocks = (rows + cu::kAddNormWarps - 1) / cu::kAddNormWarps;
-  a.vec4 = true;
-  a.stream = stream;
-  cu::add_norm_fwd(a);
-  const float one = 1.f, zero = 0.f;
-  cublasGemmEx(cb, CUBLAS_OP_T, CUBLAS_OP_N, 2 * E, rows, D, &one, w.w_in, CUDA_R_16BF, D, s.h, CUDA_R_16BF, D, &zero,
-               s.xz, CUDA_R_16BF, 2 * E, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  add_norm_bf16(rows, D, residual_in, prev, w.norm_w, residual_out, s.h, s.rstd, stream);
+  linear_bf16(cb, w.w_in, s.h, s.xz, rows, D, 2 * E);
   cu::ConvStepParams c;
   c.dtype = c.weight_dtype = cu::DType::kBFloat16;
   c.batch = rows;
@@ -85,8 +99,7 @@ inline void library_layer(const ChainShape& sh, const ChainWeights& w, int rows,
     nl.stream = stream;
     cu::narrow_linear(nl);
   } else {
-    cublasGemmEx(cb, CUBLAS_OP_T, CUBLAS_OP_N, XN, rows, E, &one, w.w_x, CUDA_R_16BF, E, s.xc, CUDA_R_16BF, E, &zero,
-                 s.xd, CUDA_R_16BF, XN, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    linear_bf16(cb, w.w_x, s.xc, s.xd, rows, E, XN);
   }
   cu::ScanStepParams sp;
   sp.dtype = sp.weight_dtype = cu::DType::kBFloat16;
@@ -114,8 +127,7 @@ inline void library_layer(const ChainShape& sh, const ChainWeights& w, int rows,
   sp.out = s.y;
   sp.stream = stream;
   cu::scan_step(sp);
-  cublasGemmEx(cb, CUBLAS_OP_T, CUBLAS_OP_N, D, rows, E, &one, w.w_out, CUDA_R_16BF, E, s.y, CUDA_R_16BF, E, &zero,
-               hidden, CUDA_R_16BF, D, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  linear_bf16(cb, w.w_out, s.y, hidden, rows, E, D);
 }
 
 }  // namespace mcd::dev

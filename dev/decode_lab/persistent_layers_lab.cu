@@ -1008,23 +1008,8 @@ int run_shape(int reps, int check_layers, cudaStream_t s, cublasHandle_t cb) {
     MCD_CUDA_CHECK(cudaMalloc(&normed_f, size_t(kRows) * D * 2));
     MCD_CUDA_CHECK(cudaMalloc(&logits, size_t(kRows) * kVocab * 2));
     auto tail = [&](float* res, bf16* pending) {
-      cu::AddNormParams a;
-      a.out_dtype = a.prev_dtype = a.weight_dtype = cu::DType::kBFloat16;
-      a.rows = kRows;
-      a.dim = D;
-      a.residual_in = res;
-      a.prev = pending;
-      a.weight = dm.norm_w;
-      a.residual_out = res;
-      a.normed = normed_f;
-      a.rstd = rstd;
-      a.blocks = kRows / cu::kAddNormWarps;
-      a.vec4 = true;
-      a.stream = s;
-      cu::add_norm_fwd(a);
-      const float one = 1.f, zero = 0.f;
-      cublasGemmEx(cb, CUBLAS_OP_T, CUBLAS_OP_N, kVocab, kRows, D, &one, head_w, CUDA_R_16BF, D, normed_f, CUDA_R_16BF,
-                   D, &zero, logits, CUDA_R_16BF, kVocab, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+      mcd::dev::add_norm_bf16(kRows, D, res, pending, dm.norm_w, res, normed_f, rstd, s);
+      mcd::dev::linear_bf16(cb, head_w, normed_f, logits, kRows, D, kVocab);
     };
     const double tp =
         mcd::dev::graph_us(s, reps, [&](int) { persistent(L, nullptr, kRows, best_variant); tail(resid, hidden); });
