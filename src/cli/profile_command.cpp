@@ -101,10 +101,8 @@ Command add_profile(CLI::App& app) {
             const at::ScalarType infer_dtype =
                 a->dtype == "bf16" || (a->dtype == "auto" && device.is_cuda()) ? at::kBFloat16 : at::kFloat;
             // --decode-row-groups: positive integers; each graph decode case is timed once per value.
-            std::vector<int64_t> row_groups;
-            for (const auto& c : infer::parse_cases(infer::CaseKind::kDecode, a->decode_row_groups, 1,
-                                                    "--decode-row-groups"))
-              row_groups.push_back(c.batch);
+            const std::vector<int64_t> row_groups =
+                infer::parse_positive_list(a->decode_row_groups, "--decode-row-groups");
             MCD_CHECK(!row_groups.empty(), "profile: --decode-row-groups needs at least one value (1: no groups)");
             std::vector<infer::ProfileCase> cases;
             for (auto [kind, text, option] : {std::make_tuple(infer::CaseKind::kPrefill, a->prefill, "--prefill"),

@@ -53,14 +53,34 @@ std::string ProfileCase::label() const {
          (cuda_graph ? " graph" : "");
 }
 
-std::vector<ProfileCase> parse_cases(CaseKind kind, const std::string& text, int64_t decode_steps,
-                                     const std::string& option) {
-  std::vector<ProfileCase> out;
-  if (text.empty()) return out;
+namespace {
+
+// The comma-separated items of `text` (none for an empty text).
+std::vector<std::string> split_items(const std::string& text) {
+  std::vector<std::string> items;
+  if (text.empty()) return items;
   size_t start = 0;
   while (start <= text.size()) {
     const size_t comma = text.find(',', start);
-    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    items.push_back(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return items;
+}
+
+}  // namespace
+
+std::vector<int64_t> parse_positive_list(const std::string& text, const std::string& option) {
+  std::vector<int64_t> out;
+  for (const std::string& item : split_items(text)) out.push_back(parse_positive(item, option, item));
+  return out;
+}
+
+std::vector<ProfileCase> parse_cases(CaseKind kind, const std::string& text, int64_t decode_steps,
+                                     const std::string& option) {
+  std::vector<ProfileCase> out;
+  for (const std::string& item : split_items(text)) {
     ProfileCase c;
     c.kind = kind;
     if (kind == CaseKind::kDecode) {
@@ -74,8 +94,6 @@ std::vector<ProfileCase> parse_cases(CaseKind kind, const std::string& text, int
       MCD_CHECK(kind != CaseKind::kTrain || c.length >= 2, option, ": '", item, "' needs length >= 2");
     }
     out.push_back(c);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
   }
   return out;
 }

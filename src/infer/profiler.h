@@ -33,6 +33,8 @@ struct ProfileCase {
 // Errors name `option` and the offending item.
 std::vector<ProfileCase> parse_cases(CaseKind kind, const std::string& text, int64_t decode_steps,
                                      const std::string& option);
+// "1,2,4": positive integers (e.g. --decode-row-groups); errors name `option` and the offending item.
+std::vector<int64_t> parse_positive_list(const std::string& text, const std::string& option);
 
 // Bytes. Analytic parts are always filled; measured ones (CUDA caching allocator) are -1 on a CPU.
 struct MemoryUse {
