@@ -49,7 +49,7 @@ Command add_profile(CLI::App& app) {
     std::vector<std::string> models;
     std::string device = "auto", prefill = "1x1024", decode = "1", train, out, dtype = "auto", decode_mode = "auto",
                 prefill_mode = "eager", train_mode = "eager";
-    std::string trace, decode_row_groups = "1";
+    std::string trace;
     int64_t iters = 50, warmup = 5, decode_steps = 16, resamples = 10000;
     uint64_t seed = 0;
   };
@@ -67,10 +67,6 @@ Command add_profile(CLI::App& app) {
   sub->add_option("--decode-mode", a->decode_mode,
                   "decode steps: eager (one launch per kernel), graph (CUDA-graph replay), both, or auto (graph on CUDA)")
       ->check(CLI::IsMember({"auto", "eager", "graph", "both"}))
-      ->capture_default_str();
-  sub->add_option("--decode-row-groups", a->decode_row_groups,
-                  "graph decode: the step as G row groups side by side (parallel graph branches, each G dividing the "
-                  "batch), comma-separated for one case each (1: the whole batch at once)")
       ->capture_default_str();
   sub->add_option("--prefill-mode", a->prefill_mode,
                   "prefill: eager (as generate runs it), graph (the whole prefill one CUDA-graph replay, for fixed "
@@ -100,10 +96,6 @@ Command add_profile(CLI::App& app) {
             const torch::Device device = parse_device(a->device);
             const at::ScalarType infer_dtype =
                 a->dtype == "bf16" || (a->dtype == "auto" && device.is_cuda()) ? at::kBFloat16 : at::kFloat;
-            // --decode-row-groups: positive integers; each graph decode case is timed once per value.
-            const std::vector<int64_t> row_groups =
-                infer::parse_positive_list(a->decode_row_groups, "--decode-row-groups");
-            MCD_CHECK(!row_groups.empty(), "profile: --decode-row-groups needs at least one value (1: no groups)");
             std::vector<infer::ProfileCase> cases;
             for (auto [kind, text, option] : {std::make_tuple(infer::CaseKind::kPrefill, a->prefill, "--prefill"),
                                               std::make_tuple(infer::CaseKind::kDecode, a->decode, "--decode-batch"),
@@ -120,18 +112,7 @@ Command add_profile(CLI::App& app) {
                 MCD_CHECK(mode == "eager" || device.is_cuda(), "profile: ", mode_option, mode, " needs a CUDA device");
                 if (mode == "eager" || mode == "both") cases.push_back(c);
                 c.cuda_graph = true;
-                if (mode == "graph" || mode == "both") {
-                  if (kind != infer::CaseKind::kDecode) {
-                    cases.push_back(c);
-                    continue;
-                  }
-                  for (const int64_t g : row_groups) {
-                    MCD_CHECK(c.batch % g == 0, "profile: --decode-row-groups ", g, " does not divide the decode batch ",
-                              c.batch);
-                    c.row_groups = g;
-                    cases.push_back(c);
-                  }
-                }
+                if (mode == "graph" || mode == "both") cases.push_back(c);
               }
             MCD_CHECK(!cases.empty(), "profile: no case to run (give --prefill, --decode-batch or --train-batch)");
 
@@ -238,7 +219,6 @@ Command add_profile(CLI::App& app) {
                                       {"cuda_graph", pc.cuda_graph},
                                       {"label", pc.label()},
                                       {"batch", pc.batch},
-                                      {"row_groups", pc.row_groups},
                                       {"length", pc.length},
                                       {"results", per_model}});
               // Last made, first gone: a graph training step's runner keeps its side stream current

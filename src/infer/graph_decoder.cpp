@@ -7,10 +7,6 @@
 #include "util/error.h"
 
 #ifdef MCD_WITH_CUDA
-#include <ATen/cuda/CUDAEvent.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
-
 #include "infer/side_stream_capture.h"
 #endif
 
@@ -32,50 +28,12 @@ struct GraphDecoder::Impl {
   at::Tensor token, logits, head_workspace;
   at::cuda::CUDAGraph graph;
   int64_t real_vocab;
-  int64_t groups = 1;
-  std::vector<c10::cuda::CUDAStream> streams;  // one per row group (groups > 1)
-  std::vector<at::Tensor> group_workspaces;     // the argmax workspace of each group (rows + 1)
   Impl(MambaLMImpl& m, int64_t batch) : model(m), cache(m.new_cache(batch)), real_vocab(m.config().real_vocab_size()) {}
 };
 
-namespace {
-
-// One greedy step of every row of `token` on `cache`: directly, or as `groups` row groups forked
-// from the current stream onto `streams` and joined back (inside a capture: parallel branches).
-void grouped_step(MambaLMImpl& model, at::Tensor& token, InferenceCache& cache, at::Tensor& logits,
-                  at::Tensor& workspace, int64_t groups, std::vector<c10::cuda::CUDAStream>& streams,
-                  std::vector<at::Tensor>& group_workspaces) {
-  if (groups == 1) {
-    model.step_greedy_into(token, cache, logits, token, workspace);
-    return;
-  }
-  const int64_t rows = token.size(0) / groups;
-  const c10::cuda::CUDAStream origin = c10::cuda::getCurrentCUDAStream();
-  at::cuda::CUDAEvent fork;
-  fork.record(origin);
-  std::vector<at::cuda::CUDAEvent> joins(static_cast<size_t>(groups));
-  for (int64_t g = 0; g < groups; ++g) {
-    c10::cuda::CUDAStream& stream = streams[static_cast<size_t>(g)];
-    fork.block(stream);
-    {
-      const c10::cuda::CUDAStreamGuard guard(stream);
-      at::Tensor t = token.narrow(0, g * rows, rows), lg = logits.narrow(0, g * rows, rows);
-      InferenceCache view = cache.rows(g * rows, rows);  // views: the step updates these rows of `cache`
-      model.step_greedy_into(t, view, lg, t, group_workspaces[static_cast<size_t>(g)]);
-    }
-    joins[static_cast<size_t>(g)].record(stream);
-  }
-  for (auto& j : joins) j.block(origin);
-  cache.seqlen += 1;
-}
-
-}  // namespace
-
-GraphDecoder::GraphDecoder(MambaLMImpl& model, int64_t batch, int64_t row_groups) {
+GraphDecoder::GraphDecoder(MambaLMImpl& model, int64_t batch) {
   MCD_CHECK(graph_decoding_available(), "graph decoding needs a CUDA build and a CUDA device");
   MCD_CHECK(batch >= 1, "graph decoding: batch must be >= 1, got ", batch);
-  MCD_CHECK(row_groups >= 1 && batch % row_groups == 0, "graph decoding: row groups must divide the batch (",
-            batch, "), got ", row_groups);
   const torch::Device device = model.parameters().front().device();
   MCD_CHECK(device.is_cuda(), "graph decoding: the model must be on a CUDA device, it is on ", device.str());
   model.eval();
@@ -85,29 +43,18 @@ GraphDecoder::GraphDecoder(MambaLMImpl& model, int64_t batch, int64_t row_groups
   s.token = torch::zeros({batch}, torch::dtype(torch::kLong).device(device));
   s.logits = torch::empty({batch, vocab}, torch::dtype(torch::kFloat).device(device));
   s.head_workspace = torch::zeros({batch + 1}, torch::dtype(torch::kLong).device(device));
-  s.groups = row_groups;
-  if (row_groups > 1) {
-    for (int64_t g = 0; g < row_groups; ++g) {
-      s.streams.push_back(c10::cuda::getStreamFromPool(false, device.index()));
-      s.group_workspaces.push_back(torch::zeros({batch / row_groups + 1}, torch::dtype(torch::kLong).device(device)));
-    }
-  }
   torch::NoGradGuard no_grad;
-  // The warm-up step runs on a scratch cache (side_stream_capture.h), grouped as the capture is, so
-  // that every group's stream has its cuBLAS handle and workspace before the capture.
+  // The warm-up step runs on a scratch cache (side_stream_capture.h).
   capture_after_warmup(
       s.graph, device,
       [&] {
         InferenceCache scratch = model.new_cache(batch);
         at::Tensor scratch_token = s.token.clone();
-        grouped_step(model, scratch_token, scratch, s.logits, s.head_workspace, s.groups, s.streams,
-                     s.group_workspaces);
+        model.step_greedy_into(scratch_token, scratch, s.logits, scratch_token, s.head_workspace);
       },
       // Greedy over the real vocabulary (the embedding's padding rows are never produced, as generate
       // masks them); the LM head and the argmax are one kernel on CUDA (MambaLMImpl::step_greedy_into).
-      [&] {
-        grouped_step(model, s.token, s.cache, s.logits, s.head_workspace, s.groups, s.streams, s.group_workspaces);
-      });
+      [&] { model.step_greedy_into(s.token, s.cache, s.logits, s.token, s.head_workspace); });
   s.cache.reset();
 }
 
@@ -146,12 +93,11 @@ at::Tensor GraphDecoder::step(const at::Tensor& tokens) {
 
 const at::Tensor& GraphDecoder::logits() const { return impl_->logits; }
 int64_t GraphDecoder::batch() const { return impl_->token.size(0); }
-int64_t GraphDecoder::row_groups() const { return impl_->groups; }
 const InferenceCache& GraphDecoder::cache() const { return impl_->cache; }
 
 #else
 struct GraphDecoder::Impl {};
-GraphDecoder::GraphDecoder(MambaLMImpl&, int64_t, int64_t) {
+GraphDecoder::GraphDecoder(MambaLMImpl&, int64_t) {
   fail("graph decoding needs a CUDA build (this one has no CUDA)");
 }
 GraphDecoder::~GraphDecoder() = default;
@@ -160,7 +106,6 @@ at::Tensor GraphDecoder::step() { fail("graph decoding needs a CUDA build"); }
 at::Tensor GraphDecoder::step(const at::Tensor&) { fail("graph decoding needs a CUDA build"); }
 const at::Tensor& GraphDecoder::logits() const { fail("graph decoding needs a CUDA build"); }
 int64_t GraphDecoder::batch() const { return 0; }
-int64_t GraphDecoder::row_groups() const { return 0; }
 const InferenceCache& GraphDecoder::cache() const { fail("graph decoding needs a CUDA build"); }
 #endif
 

@@ -19,13 +19,8 @@ bool graph_decoding_available();
 class GraphDecoder {
  public:
   // Captures the step for `batch` sequences of `model` (on a CUDA device, eval mode). The model
-  // must outlive the decoder and keep its parameters' storage. With row_groups G > 1 (G divides
-  // batch) the graph runs the step as G independent groups of batch / G rows, each on its own
-  // stream — parallel branches of the graph, each with its own cuBLAS handle and workspace — on views
-  // of the cache's rows: the same per-row math (rows never interact in a step) with the kernels of
-  // the smaller batch, so latency-bound kernels of different groups overlap
-  // (docs/results/2026-12-07e_split_batch/; measured with profile --decode-row-groups).
-  GraphDecoder(MambaLMImpl& model, int64_t batch, int64_t row_groups = 1);
+  // must outlive the decoder and keep its parameters' storage.
+  GraphDecoder(MambaLMImpl& model, int64_t batch);
   ~GraphDecoder();
 
   // Resets the cache, consumes `prompt` (batch, L ≥ 1) eagerly and sets the first token to decode
@@ -39,7 +34,6 @@ class GraphDecoder {
   // The logits of the last step (batch, V) float32, a view of the fixed buffer.
   const at::Tensor& logits() const;
   int64_t batch() const;
-  int64_t row_groups() const;
   const InferenceCache& cache() const;
 
  private:

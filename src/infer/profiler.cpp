@@ -46,41 +46,19 @@ const char* case_kind_name(CaseKind kind) {
 }
 
 std::string ProfileCase::label() const {
-  if (kind == CaseKind::kDecode)
-    return "decode b" + std::to_string(batch) + (cuda_graph ? " graph" : "") +
-           (cuda_graph && row_groups > 1 ? " g" + std::to_string(row_groups) : "");
+  if (kind == CaseKind::kDecode) return "decode b" + std::to_string(batch) + (cuda_graph ? " graph" : "");
   return std::string(case_kind_name(kind)) + " " + std::to_string(batch) + "x" + std::to_string(length) +
          (cuda_graph ? " graph" : "");
-}
-
-namespace {
-
-// The comma-separated items of `text` (none for an empty text).
-std::vector<std::string> split_items(const std::string& text) {
-  std::vector<std::string> items;
-  if (text.empty()) return items;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = text.find(',', start);
-    items.push_back(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return items;
-}
-
-}  // namespace
-
-std::vector<int64_t> parse_positive_list(const std::string& text, const std::string& option) {
-  std::vector<int64_t> out;
-  for (const std::string& item : split_items(text)) out.push_back(parse_positive(item, option, item));
-  return out;
 }
 
 std::vector<ProfileCase> parse_cases(CaseKind kind, const std::string& text, int64_t decode_steps,
                                      const std::string& option) {
   std::vector<ProfileCase> out;
-  for (const std::string& item : split_items(text)) {
+  if (text.empty()) return out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     ProfileCase c;
     c.kind = kind;
     if (kind == CaseKind::kDecode) {
@@ -94,6 +72,8 @@ std::vector<ProfileCase> parse_cases(CaseKind kind, const std::string& text, int
       MCD_CHECK(kind != CaseKind::kTrain || c.length >= 2, option, ": '", item, "' needs length >= 2");
     }
     out.push_back(c);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
   }
   return out;
 }
@@ -163,7 +143,7 @@ CaseRunner::CaseRunner(MambaLM model, const ProfileCase& c, torch::Device device
       // Decode continues from a 16-token prompt; the state's size does not grow with the position.
       const at::Tensor prompt = torch::randint(vocab, {c.batch, 16}, torch::TensorOptions(torch::kLong).device(device));
       if (c.cuda_graph) {
-        s_->decoder = std::make_unique<GraphDecoder>(*model_, c.batch, c.row_groups);
+        s_->decoder = std::make_unique<GraphDecoder>(*model_, c.batch);
         s_->decoder->prefill(prompt);
       } else {
         s_->ids = model_->prefill(prompt, s_->cache).argmax(-1);

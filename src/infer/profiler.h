@@ -23,9 +23,7 @@ struct ProfileCase {
   bool cuda_graph = false;  // decode: each step a CUDA-graph replay (graph_decoder.h); prefill: the
                             // whole prefill one replay (graph_prefill.h); train: the step's forward and
                             // backward one replay (ops/step_graphs.h), the optimizer step after it
-  int64_t row_groups = 1;  // graph decode: the step as this many row groups side by side (GraphDecoder)
   std::string label() const;  // "prefill 1x1024", "prefill 1x1024 graph", "decode b64", "decode b64 graph",
-                              // "decode b64 graph g4" (4 row groups),
                               // "train 8x2048", "train 8x2048 graph"
 };
 
@@ -33,8 +31,6 @@ struct ProfileCase {
 // Errors name `option` and the offending item.
 std::vector<ProfileCase> parse_cases(CaseKind kind, const std::string& text, int64_t decode_steps,
                                      const std::string& option);
-// "1,2,4": positive integers (e.g. --decode-row-groups); errors name `option` and the offending item.
-std::vector<int64_t> parse_positive_list(const std::string& text, const std::string& option);
 
 // Bytes. Analytic parts are always filled; measured ones (CUDA caching allocator) are -1 on a CPU.
 struct MemoryUse {

@@ -567,17 +567,6 @@ void MambaLMImpl::step_greedy_into(const at::Tensor& token_ids, InferenceCache& 
                                          config().real_vocab_size(), logits, next_tokens, workspace);
 }
 
-InferenceCache InferenceCache::rows(int64_t first, int64_t count) {
-  InferenceCache v;
-  v.seqlen = seqlen;
-  for (auto& l : layers) {
-    MCD_CHECK(first >= 0 && count >= 1 && first + count <= l.conv.size(0), "InferenceCache::rows: rows [", first, ", ",
-              first + count, ") of a batch of ", l.conv.size(0));
-    v.layers.push_back({l.conv.narrow(0, first, count), l.ssm.narrow(0, first, count)});
-  }
-  return v;
-}
-
 void InferenceCache::reset() {
   for (auto& l : layers) {
     l.conv.zero_();

@@ -34,10 +34,6 @@ struct InferenceCache {
   std::vector<LayerState> layers;
   int64_t seqlen = 0;  // tokens consumed so far
   void reset();        // zero every state in place, seqlen = 0
-  // Rows [first, first + count) of every state as views (same seqlen): a step on the returned cache
-  // updates those rows of this one, since steps update their states in place. What a decoder that
-  // runs row groups side by side steps (infer/graph_decoder.h).
-  InferenceCache rows(int64_t first, int64_t count);
 };
 
 class RMSNormImpl : public torch::nn::Module {

@@ -258,35 +258,6 @@ TEST(GpuCodesign, GraphDecodingGivesTheEagerGreedyTokens) {
   EXPECT_TRUE(torch::isfinite(d.logits()).all().item<bool>());
 }
 
-// Row groups (GraphDecoder's row_groups: the step as independent groups of rows on parallel graph
-// branches) give every row the logits of the whole-batch graph: fed the same tokens each step, the
-// two decoders differ only where cuBLAS picks another algorithm for fewer rows (fp32 summation order,
-// ~1e-7 relative per operation through a few layers and steps: far below 1e-3 of the logits' scale),
-// while a row read from another group's slice or a state update lost would move logits by O(1).
-TEST(GpuCodesign, GraphDecodingInRowGroupsGivesTheWholeBatchLogits) {
-  MCD_SKIP_IF_NO_CUDA();
-  MambaLM m = random_model(tiny_config(""), 41);
-  m->to(torch::kCUDA);
-  const int64_t batch = 12;
-  const at::Tensor prompts = tokens(batch, 6, 512, 42).to(torch::kCUDA);
-  for (const int64_t groups : {2, 3, 4}) {
-    infer::GraphDecoder whole(*m, batch), grouped(*m, batch, groups);
-    EXPECT_EQ(grouped.row_groups(), groups);
-    at::Tensor in = whole.prefill(prompts).clone();
-    EXPECT_TRUE(torch::equal(grouped.prefill(prompts), in)) << groups;  // the same eager prefill
-    for (int step = 0; step < 8; ++step) {
-      const at::Tensor out = whole.step(in).clone();
-      grouped.step(in);
-      const double scale = 1.0 + whole.logits().abs().max().item<double>();
-      EXPECT_LE((grouped.logits() - whole.logits()).abs().max().item<double>(), 1e-3 * scale)
-          << groups << " groups, step " << step;
-      in = out;
-    }
-    EXPECT_EQ(grouped.cache().seqlen, whole.cache().seqlen);
-  }
-  EXPECT_THROW(infer::GraphDecoder(*m, batch, 5), std::exception);  // 5 does not divide 12
-}
-
 // Graph-decoded logits of a random model for 12 steps under `options`: bf16 / fp32 weights, `batch`
 // sequences of a 6-token prompt.
 std::vector<at::Tensor> graph_logits(at::ScalarType dtype, int64_t batch, const ops::OpsOptions& options) {

@@ -33,14 +33,6 @@ TEST(ProfileCases, ParsesShapesAndNamesBadItems) {
   EXPECT_EQ(d[1].batch, 64);
   EXPECT_EQ(d[1].length, 8);
   EXPECT_EQ(d[1].label(), "decode b64");
-  // Row groups name a graph decode case only (an eager step has none).
-  ProfileCase grouped = d[1];
-  grouped.row_groups = 4;
-  EXPECT_EQ(grouped.label(), "decode b64");
-  grouped.cuda_graph = true;
-  EXPECT_EQ(grouped.label(), "decode b64 graph g4");
-  grouped.row_groups = 1;
-  EXPECT_EQ(grouped.label(), "decode b64 graph");
   EXPECT_TRUE(parse_cases(CaseKind::kTrain, "", 1, "--train-batch").empty());
   EXPECT_NE(test::error_of([] { parse_cases(CaseKind::kPrefill, "1x1024,12", 1, "--prefill"); })
                 .find("--prefill: '12' is not BATCHxLENGTH"),
@@ -154,7 +146,6 @@ TEST(ProfileCli, WritesSummariesRatiosAndMemory) {
     EXPECT_LE(ratio["ratio_of_medians"].get<double>(), ratio["upper"].get<double>());
   }
   EXPECT_EQ(j["cases"][2]["case"], "decode");
-  EXPECT_EQ(j["cases"][2]["row_groups"], 1);
   EXPECT_TRUE(j["cases"][2]["results"][0].contains("per_token_ms_p50"));
   EXPECT_EQ(j["cases"][3]["results"][0]["tokens_per_sample"], 16);
   // --trace: one Chrome trace per case of one more sample of each model; on Debian's LibTorch the
@@ -182,12 +173,6 @@ TEST(ProfileCli, WritesSummariesRatiosAndMemory) {
                                  tmp.file("q.json"));
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.err.find("--prefill"), std::string::npos) << bad.err;
-  // --decode-row-groups: positive integers, the bad item named.
-  const auto bad_groups = test::run_cli("profile --model " + tmp.file("a") +
-                                        " --device cpu --prefill '' --decode-batch 4 --decode-row-groups 2,x --out " +
-                                        tmp.file("r.json"));
-  EXPECT_EQ(bad_groups.status, 1);
-  EXPECT_NE(bad_groups.err.find("--decode-row-groups"), std::string::npos) << bad_groups.err;
   // A CUDA-graph prefill needs a CUDA device; the label says which prefill ran.
   const auto graph_on_cpu = test::run_cli("profile --model " + tmp.file("a") +
                                           " --device cpu --prefill 1x8 --prefill-mode graph --decode-batch '' --out " +

@@ -273,29 +273,6 @@ TEST(StepGreedyInto, IsStepIntoThenTheArgmaxOverTheRealVocabulary) {
             std::string::npos);
 }
 
-// A step on row views of a cache (InferenceCache::rows, what GraphDecoder's row groups step) gives
-// those rows what the whole batch's step gives them and updates the cache's own rows: rows never
-// interact in a step. float64, two groups of a batch of 5 (uneven: 2 and 3), 4 steps.
-TEST(InferenceCacheRows, StepOnRowViewsIsTheWholeBatchsStepForThoseRows) {
-  MambaLM m = random_model(seam_config(""), 16);
-  const at::Tensor t = ids(5, 4);
-  InferenceCache whole = m->new_cache(5), grouped = m->new_cache(5);
-  for (int64_t i = 0; i < 4; ++i) {
-    const at::Tensor want = m->step(t.select(1, i), whole);
-    InferenceCache first = grouped.rows(0, 2), rest = grouped.rows(2, 3);
-    const at::Tensor a = m->step(t.select(1, i).narrow(0, 0, 2), first);
-    const at::Tensor b = m->step(t.select(1, i).narrow(0, 2, 3), rest);
-    // The same operations per row in float64: equal up to a few last places of summation order.
-    EXPECT_TRUE(torch::allclose(torch::cat({a, b}), want, 1e-12, 1e-12)) << "step " << i;
-  }
-  for (size_t l = 0; l < whole.layers.size(); ++l) {
-    EXPECT_TRUE(torch::allclose(grouped.layers[l].ssm, whole.layers[l].ssm, 1e-12, 1e-12)) << "layer " << l;
-    EXPECT_TRUE(torch::allclose(grouped.layers[l].conv, whole.layers[l].conv, 1e-12, 1e-12)) << "layer " << l;
-    EXPECT_GT(grouped.layers[l].ssm.abs().sum().item<double>(), 0.0);
-  }
-  EXPECT_NE(test::error_of([&] { grouped.rows(3, 3); }).find("rows [3, 6) of a batch of 5"), std::string::npos);
-}
-
 TEST(Prefill, WritesIntoThePreallocatedCache) {
   // A decoder that captured a step in a CUDA graph reads the cache's tensors by address, so prefill
   // must fill those very buffers (found when graph decoding after prefill diverged on the GPU).
