@@ -1,10 +1,12 @@
-// What the standalone staged-forward programs (staging_pair.cu, staged_variants.cu) share: bf16 input sets on the
-// device shaped as the model's prefill passes them (B = 1, time-contiguous rows), their scan parameters, their
-// arguments, and the timer (lab_timing.cuh) over input sets rotated past the 50 MB L2.
+// What the standalone block-forward programs (staging_pair.cu, staged_variants.cu, narrow_variants.cu) share: bf16
+// input sets on the device shaped as the model's prefill passes them (B = 1, time-contiguous rows), their scan
+// parameters, their arguments, the timer (lab_timing.cuh) over input sets rotated past the 50 MB L2, and the variant
+// programs' body (compare_and_time).
 #pragma once
 #include <cuda_bf16.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -134,4 +136,52 @@ inline bool parse_lab_args(int argc, char** argv, const char* program, int& reps
   }
   if (!given.empty()) shapes = given;
   return true;
+}
+
+// The variant programs' body: per shape, each config's output on one input set against the first config's, then two
+// rounds of timings. Different configurations sum in different orders, so outputs are compared within bf16 rounding:
+// each element's difference in units of its bf16 spacing (2^-7 of its magnitude, the spacing's largest relative size;
+// magnitudes below the output's rms / 256 count as that, where summation order moves the last bits of a
+// near-cancelled sum) — the largest such difference and how many exceed 2 units are printed; a NaN or an element
+// beyond 8 units marks the variant FAILED. True when none failed.
+inline bool compare_and_time(const std::vector<Config>& configs, const std::vector<Shape>& shapes, int reps) {
+  cudaDeviceProp prop;
+  MCD_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device %s\n", prop.name);
+  bool all_ok = true;
+  for (const Shape& shape : shapes) {
+    const int64_t L = shape.L, E = shape.E, N = shape.N;
+    std::vector<Set> in;
+    for (int k = 0, sets = rotated_sets(L, E, N); k < sets; ++k) in.push_back(make_set(L, E, N, 1234u + k));
+    const std::vector<T> ref = output_of(configs[0], in[0], L, E, N);
+    double sq = 0;
+    for (const T& v : ref) sq += double(__bfloat162float(v)) * __bfloat162float(v);
+    const double floor_mag = std::sqrt(sq / double(ref.size())) / 256;  // near-zero outputs: spacing of rms / 256
+    for (const Config& c : configs) {
+      const std::vector<T> got = output_of(c, in[0], L, E, N);
+      double worst = 0;
+      int64_t over2 = 0, nan = 0;
+      for (size_t i = 0; i < ref.size(); ++i) {
+        const double r = __bfloat162float(ref[i]), g = __bfloat162float(got[i]);
+        if (std::isnan(r) || std::isnan(g)) { ++nan; continue; }
+        const double spacing = std::max(std::fabs(r), floor_mag) / 128.0;
+        const double units = std::fabs(g - r) / spacing;
+        worst = std::max(worst, units);
+        over2 += units > 2;
+      }
+      const bool ok = nan == 0 && worst <= 8;
+      all_ok = all_ok && ok;
+      std::printf("L%ld E%ld N%ld  %-26s vs the first: largest difference %.2f bf16 spacings, %ld beyond 2, %ld NaN%s\n",
+                  long(L), long(E), long(N), c.name, worst, long(over2), long(nan), ok ? "" : "  FAILED");
+    }
+    for (int round = 0; round < 2; ++round)
+      for (const Config& c : configs) {
+        const Timing t = time_config(c, in, L, E, N, reps);
+        std::printf("L%ld E%ld N%ld round %d  %-26s median %.1f us  (min %.1f, max %.1f)\n", long(L), long(E), long(N),
+                    round + 1, c.name, t.median, t.min, t.max);
+      }
+    for (auto& s : in) free_set(s);
+  }
+  std::printf("check: %s\n", all_ok ? "every variant within 8 bf16 spacings of the first, no NaN" : "FAILED");
+  return all_ok;
 }

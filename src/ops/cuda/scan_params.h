@@ -77,13 +77,20 @@ inline bool scan_algorithm_supports(ScanAlgorithm a, int64_t dstate) {
   return dstate >= 1 && dstate <= (scan_algorithm_is_sequential(a) ? kSeqMaxState : kScanMaxState);
 }
 
-// Below kBlockFwdStagedMinChannels channels (B·E), kBlockForwardStaged runs the block forward with four
-// warps per channel (BlockFwdManyWaves, selective_scan_block_fwd.cuh): one warp per channel walking
-// the whole chunk leaves the SMs short of warps there, four splitting its time win (dev/scan_lab, H100,
+// Below kBlockFwdStagedMinChannels channels (B·E), kBlockForwardStaged runs the block forward with
+// several warps per channel (four, BlockFwdManyWaves, below kBlockFwdTwoWarpMinChannels; two from there;
+// selective_scan_block_fwd.cuh): one warp per channel walking the whole chunk leaves the SMs short of
+// warps there, more splitting its time win (dev/scan_lab, H100,
 // bf16, B = 1, L = 4096, µs, nineteenth session: E = 384 39.9 against 64.8 for the staged version 45,
 // E = 512 42.4 against 65.3, E = 768 75.4 against 82.8; E = 1024 77.5 against 75.8, so from there on
 // the staged kernels stay). The pruned models' prefill widths: 130M at 75 % 384, 370M at 75 % 512.
 constexpr int64_t kBlockFwdStagedMinChannels = 1024;
+// From kBlockFwdTwoWarpMinChannels up to kBlockFwdStagedMinChannels channels two warps per channel
+// (BlockFwdTwoWarps) instead of four: at E = 768 (130M pruned by half) the lab's version 30 took 60.3 µs
+// against 75.4 for the four-warp one (same run as above). In the model (thirty-eighth session, H100):
+// that width's 1 x 4096 graph prefill 3.235 → 3.100 ms, 0.790 → 0.758 of dense (target 0.748, not met;
+// docs/results/2026-12-07g_two_warp_pruned_scan/).
+constexpr int64_t kBlockFwdTwoWarpMinChannels = 768;
 
 // [Note: scan algorithm choice] The one place an algorithm is chosen, once per forward call by the
 // host op (from the shape and the device's SM count); the autograd node keeps the choice for the
