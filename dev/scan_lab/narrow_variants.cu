@@ -5,8 +5,8 @@
 // Why: two warps per channel (BlockFwdTwoWarps, lab version 30) took 5.6 µs per layer off 130M's half-width prefill in
 // the thirty-eighth session, leaving its ratio to dense at 0.758 against the 0.748 target (1.7 µs per layer more would
 // meet it); the nineteenth session's lab had timed only versions 30, 34 and 45 at E = 768.
-// Prediction: at E = 768 some neighbour (four warps of 16 steps, eight warps of 8, two warps of 8 with two states)
-// beats BlockFwdTwoWarps by ≥ 3 %; a variant that does is the next candidate for the library, measured in the model.
+// Prediction: at E = 768 some neighbour (four warps of 8 steps held to one wave by registers, above all) beats
+// BlockFwdTwoWarps by ≥ 3 %; a variant that does is the next candidate for the library, measured in the model.
 // Outputs are checked against the first configuration's within bf16 rounding (staged_bench.cuh, compare_and_time).
 //   nvcc -std=c++17 -O3 -arch=sm_90 --use_fast_math --expt-relaxed-constexpr -I src dev/scan_lab/narrow_variants.cu
 //   ./a.out [--reps N] [--shape L,E,N] …   (default shapes: L = 4096, N = 16, E = 768, 384, 512, 1152)
@@ -30,6 +30,12 @@ int main(int argc, char** argv) {
       {"8 warps x 8, 1 state", &run<cu::BlockFwdTraits<8, 8, 1>>},
       {"8 warps x 4, 1 state", &run<cu::BlockFwdTraits<8, 4, 1>>},
       {"2 warps x 16, 2 channels", &run<cu::BlockFwdTraits<2, 16, 2>>},
+      // Held to one wave by registers (kMinBlocks): E = 768's 768 four-warp blocks need 6 per SM on 132 SMs (≤ 85
+      // registers: ptxas -v gives the vector kernel 80, no spill, against 91 unbounded), E = 384's 384 eight-warp
+      // ones 3 (80 registers, 8 bytes spilled, against 95). Two states kept at 6 per SM spilled 252 bytes and two
+      // warps × 16 at 9 per SM 84 (nvcc 13, sm_90): left out.
+      {"4 warps x 8, 1 state, 6/SM", &run<cu::BlockFwdTraits<4, 8, 1, 1, false, false, false, false, 6>>},
+      {"8 warps x 8, 1 state, 3/SM", &run<cu::BlockFwdTraits<8, 8, 1, 1, false, false, false, false, 3>>},
       {"staged 2 warps x 8, 4 ch", &run<cu::BlockFwdTraits<2, 8, 4, 2, true, true, true, true>>},
       {"BlockFwdStaged (79)", &run<cu::BlockFwdStaged>},
   };

@@ -49,10 +49,14 @@ namespace mcd::ops::cuda {
 // issued ~17 % of the kernel's 56.7 M warp instructions, ~50 per 16-byte copy.
 // The library's three staged configurations all take it since the thirty-third session; the per-copy staging
 // stays for the lab's versions (dev/scan_lab: 45–67 and staging_pair.cu's reference), whose timings it reproduces.
+// kMinBlocks: blocks per SM the compiler must fit by registers (__launch_bounds__' second argument), so a
+// configuration whose blocks would take a second wave at some width can be held to one (dev/scan_lab/
+// narrow_variants.cu). 0, every library configuration: the one-argument bound, whose PTX it leaves identical (an
+// explicit 1 is not the same: ptxas then gave the same kernels 2–60 more registers, thirty-eighth session).
 template <int kWarps_, int kItems_, int kChannels_, int kStates_ = 1, bool kRecompute_ = false, bool kStageBC_ = false,
-          bool kRollStates_ = false, bool kStageFixedColumn_ = false>
+          bool kRollStates_ = false, bool kStageFixedColumn_ = false, int kMinBlocks_ = 0>
 struct BlockFwdTraits {
-  static constexpr int kWarps = kWarps_, kItems = kItems_, kChannels = kChannels_;
+  static constexpr int kWarps = kWarps_, kItems = kItems_, kChannels = kChannels_, kMinBlocks = kMinBlocks_;
   static constexpr int kStates = kStates_;
   static constexpr bool kRecompute = kRecompute_, kStageBC = kStageBC_, kRollStates = kRollStates_;
   static constexpr bool kStageFixedColumn = kStageFixedColumn_;
@@ -321,7 +325,7 @@ __device__ __forceinline__ void stage_bc(T* dst, const T* B_g, const T* C_g, con
 // kSaveStates: also store p.states (a separate instantiation, so the inference kernels keep their
 // registers: the state pointer cost the element-load kernel a 52-byte spill).
 template <class Tr, typename T, class Flags, bool kVec, bool kSaveStates = false>
-__global__ void __launch_bounds__(Tr::kThreads) selective_scan_block_fwd_kernel(SelectiveScanParams p) {
+__global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) selective_scan_block_fwd_kernel(SelectiveScanParams p) {
   constexpr bool kHasZ = Flags::kHasZ, kSoftplus = Flags::kSoftplus;
   constexpr int kItems = Tr::kItems, kWarps = Tr::kWarps, kCh = Tr::kChannels;
   using Row = RowItems<T, kItems, kVec>;
