@@ -92,6 +92,13 @@ inline int rotated_sets(int64_t L, int64_t E, int64_t N) {
   return int(std::max<int64_t>(2, (int64_t(128) << 20) / set_bytes + 1));
 }
 
+// One shape's input sets, rotated_sets of them (seeds 1234, 1235, …).
+inline std::vector<Set> input_sets(int64_t L, int64_t E, int64_t N) {
+  std::vector<Set> in;
+  for (int k = 0, sets = rotated_sets(L, E, N); k < sets; ++k) in.push_back(make_set(L, E, N, 1234u + k));
+  return in;
+}
+
 inline void free_set(Set& s) {
   for (void* ptr : {(void*)s.u, (void*)s.dt, (void*)s.z, (void*)s.B, (void*)s.C, (void*)s.out, (void*)s.A, (void*)s.D,
                     (void*)s.bias})
@@ -151,8 +158,7 @@ inline bool compare_and_time(const std::vector<Config>& configs, const std::vect
   bool all_ok = true;
   for (const Shape& shape : shapes) {
     const int64_t L = shape.L, E = shape.E, N = shape.N;
-    std::vector<Set> in;
-    for (int k = 0, sets = rotated_sets(L, E, N); k < sets; ++k) in.push_back(make_set(L, E, N, 1234u + k));
+    std::vector<Set> in = input_sets(L, E, N);
     const std::vector<T> ref = output_of(configs[0], in[0], L, E, N);
     double sq = 0;
     for (const T& v : ref) sq += double(__bfloat162float(v)) * __bfloat162float(v);

@@ -28,9 +28,7 @@ int main(int argc, char** argv) {
   bool all_same = true;
   for (const Shape& shape : shapes) {
     const int64_t L = shape.L, E = shape.E, N = shape.N;
-    const int sets = rotated_sets(L, E, N);
-    std::vector<Set> in;
-    for (int k = 0; k < sets; ++k) in.push_back(make_set(L, E, N, 1234u + k));
+    std::vector<Set> in = input_sets(L, E, N);
     for (const auto& pr : pairs) {
       const std::vector<T> ref = output_of(pr.first, in[0], L, E, N), got = output_of(pr.second, in[0], L, E, N);
       const bool same = std::memcmp(ref.data(), got.data(), ref.size() * sizeof(T)) == 0;

@@ -368,8 +368,8 @@ TEST(ScanKernelModes, BlockForwardReadsPaddedRowsWithVectors) {
 // 1e-5). B·E = 64 is 32 two-channel blocks, one wave on any card of ≥ 6 SMs; B·E = 4000 is 2,000,
 // which no card holds at once (6 per SM at 168 registers: it would need 334 SMs). The same for the
 // staged forward on padded rows: below kBlockFwdTwoWarpMinChannels (B·E = 64) four warps per channel,
-// from there to kBlockFwdStagedMinChannels two (B·E = 800, L = 1100: three 512-step chunks, the last
-// partial), then four-channel blocks at B·E = 1,200 (300 of them, one wave on a card of ≥ 100 SMs at 3 per SM),
+// from there to kBlockFwdStagedMinChannels two (B·E = 800, L = 1100: two of its 1,024-step chunks, the
+// second partial), then four-channel blocks at B·E = 1,200 (300 of them, one wave on a card of ≥ 100 SMs at 3 per SM),
 // eight-channel blocks of 16 steps per thread at B·E = 2,000 (four-channel ones: 500 blocks, beyond
 // a 132-SM card's 396; eight-channel: 250, within its 264) and, for B·E = 4000 (1,000 four-channel
 // blocks: 334 SMs; 500 eight-channel: 250), the eight-channel configuration of 8 steps per thread.

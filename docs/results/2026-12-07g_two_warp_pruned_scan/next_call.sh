@@ -3,20 +3,12 @@
 # command in its header, -o .gpu/nv), two rounds per shape, then this tree's 130M pruned prefill ratios again (dense and
 # 25/50/75 % interleaved, 1 x 4096 as a graph, two processes) as the reference for a library change the lab may
 # suggest (the 50 % width is 0.010 above its target).
-# Usage (carry .gpu): DEADLINE=300 bash docs/results/2026-12-07g_two_warp_pruned_scan/next_call.sh
+# Usage (carry .gpu; results in $OUT/results.tgz): DEADLINE=300 bash docs/results/2026-12-07g_two_warp_pruned_scan/next_call.sh
 set -u
-t0=$(date +%s); el() { echo $(( $(date +%s) - t0 )); }
-left() { echo $(( ${DEADLINE:-300} - $(date +%s) + t0 )); }
-export MCD_ASSETS_DIR=$PWD/.gpu/gpt2 MCD_SHARED_DIR=/tmp/shared
-R=/tmp/res_nv; mkdir -p $R; pack() { tar -czf $OUT/results_nv.tgz -C $R . ; }
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee $R/gpu.txt
-bash scripts/source_hash.sh | tee -a $R/gpu.txt
-( MCD_BUILD_TARGETS="mamba-codesign" MCD_BUILD_DIR=$PWD/build-gpu bash scripts/build_gpu.sh > /tmp/build.log 2>&1; echo "rc=$?" >> /tmp/build.log ) &
-B=$!
+BUILD_TARGETS="mamba-codesign" source scripts/gpu_perf_prelude.sh  # R, pack, el, left; the card, the tree, the build
 cp .gpu/nv /tmp/nv; chmod +x /tmp/nv
 timeout 150 /tmp/nv --reps 30 > $R/narrow_variants.txt 2>&1; echo "narrow variants rc=$? ($(el) s)"
 grep -E "round|check:|FAILED" $R/narrow_variants.txt; pack
-wait $B; echo "build $(tail -1 /tmp/build.log) ($(el) s)"; grep -m3 -A8 " error" /tmp/build.log
 bin=build-gpu/mamba-codesign
 for s in 0 25 50 75; do $bin init --preset mamba-130m --sparsity 0.$s --out /tmp/m/s$s > /dev/null; done
 for round in 1 2; do
