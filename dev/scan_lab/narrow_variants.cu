@@ -1,12 +1,15 @@
 // The block forward at the pruned models' prefill widths (B = 1, E = 384 … 1152, below or near
-// kBlockFwdStagedMinChannels): the library's choices there (BlockFwdManyWaves below kBlockFwdTwoWarpMinChannels,
-// BlockFwdTwoWarps up to 1,024, the staged configurations above) beside their neighbours in warps per channel, steps
+// kBlockFwdStagedMinChannels): the library's choices there (when written: BlockFwdManyWaves below 768, two warps per
+// channel — version 30 — up to 1,024, the staged configurations above) beside their neighbours in warps per channel, steps
 // per thread and states at a time: a standalone program like staged_variants.cu, for one short device call.
-// Why: two warps per channel (BlockFwdTwoWarps, lab version 30) took 5.6 µs per layer off 130M's half-width prefill in
+// Why: two warps per channel (lab version 30) took 5.6 µs per layer off 130M's half-width prefill in
 // the thirty-eighth session, leaving its ratio to dense at 0.758 against the 0.748 target (1.7 µs per layer more would
 // meet it); the nineteenth session's lab had timed only versions 30, 34 and 45 at E = 768.
 // Prediction: at E = 768 some neighbour (four warps of 8 steps held to one wave by registers, above all) beats
-// BlockFwdTwoWarps by ≥ 3 %; a variant that does is the next candidate for the library, measured in the model.
+// version 30 by ≥ 3 %; a variant that does is the next candidate for the library, measured in the model.
+// Outcome (thirty-ninth session, H100, two rounds): at E = 768 the staged version 79 (BlockFwdStaged) 72.9 / 71.8 µs,
+// four warps x 8 held to 6 per SM 73.6 / 73.0, version 30 77.9 / 77.9 — the library now runs BlockFwdStaged from 768
+// channels (0.758 → 0.743 of dense in the model); docs/results/2026-12-07h_staged_at_768/.
 // Outputs are checked against the first configuration's within bf16 rounding (staged_bench.cuh, compare_and_time).
 //   nvcc -std=c++17 -O3 -arch=sm_90 --use_fast_math --expt-relaxed-constexpr -I src dev/scan_lab/narrow_variants.cu
 //   ./a.out [--reps N] [--shape L,E,N] …   (default shapes: L = 4096, N = 16, E = 768, 384, 512, 1152)
@@ -20,7 +23,7 @@ int main(int argc, char** argv) {
   // the reference of the output check. Unstaged configurations read B and C from global memory (L2-resident at these
   // widths: (N, L) rows shared by every channel).
   const std::vector<Config> configs = {
-      {"BlockFwdTwoWarps (30)", &run<cu::BlockFwdTwoWarps>},
+      {"2 warps x 16, 1 state (30)", &run<cu::BlockFwdTraits<2, 16, 1>>},
       {"BlockFwdManyWaves (34)", &run<cu::BlockFwdManyWaves>},
       {"4 warps x 16, 1 state (28)", &run<cu::BlockFwdTraits<4, 16, 1>>},
       {"4 warps x 8, 1 state (31)", &run<cu::BlockFwdTraits<4, 8, 1>>},

@@ -367,9 +367,9 @@ TEST(ScanKernelModes, BlockForwardReadsPaddedRowsWithVectors) {
 // inputs, bf16 and fp16 ([Rounding-flip bounds]: 1e-2 on the norm, as above; the state is fp32:
 // 1e-5). B·E = 64 is 32 two-channel blocks, one wave on any card of ≥ 6 SMs; B·E = 4000 is 2,000,
 // which no card holds at once (6 per SM at 168 registers: it would need 334 SMs). The same for the
-// staged forward on padded rows: below kBlockFwdTwoWarpMinChannels (B·E = 64) four warps per channel,
-// from there to kBlockFwdStagedMinChannels two (B·E = 800, L = 1100: two of its 1,024-step chunks, the
-// second partial), then four-channel blocks at B·E = 1,200 (300 of them, one wave on a card of ≥ 100 SMs at 3 per SM),
+// staged forward on padded rows: below kBlockFwdStagedMinChannels (B·E = 64) four warps per channel,
+// from there four-channel blocks: at B·E = 800 (200 of them, one wave on a card of ≥ 67 SMs at 3 per SM;
+// L = 1100: three of their 512-step chunks, the last partial) and 1,200 (300 of them, ≥ 100 SMs),
 // eight-channel blocks of 16 steps per thread at B·E = 2,000 (four-channel ones: 500 blocks, beyond
 // a 132-SM card's 396; eight-channel: 250, within its 264) and, for B·E = 4000 (1,000 four-channel
 // blocks: 334 SMs; 500 eight-channel: 250), the eight-channel configuration of 8 steps per thread.
@@ -377,9 +377,8 @@ TEST(ScanKernelModes, BlockForwardReadsPaddedRowsWithVectors) {
 // eight-channel blocks carry their states and reuse their staged B / C buffers across chunks).
 TEST(ScanKernelModes, BlockForwardWithinAndBeyondOneWaveMatchesTheTimeParallelForward) {
   MCD_SKIP_IF_NO_CUDA();
-  ASSERT_LE(ops::cuda::kBlockFwdTwoWarpMinChannels, 800);
-  ASSERT_LT(800, ops::cuda::kBlockFwdStagedMinChannels);
-  ASSERT_LT(64, ops::cuda::kBlockFwdTwoWarpMinChannels);
+  ASSERT_LE(ops::cuda::kBlockFwdStagedMinChannels, 800);
+  ASSERT_LT(64, ops::cuda::kBlockFwdStagedMinChannels);
   for (const ScanCase& c : {ScanCase{2, 32, 130, 16, true, true, true, true, true, false},
                             ScanCase{1, 800, 1100, 16, true, true, true, true, true, false},
                             ScanCase{2, 600, 130, 16, true, true, true, true, true, false},

@@ -77,20 +77,18 @@ inline bool scan_algorithm_supports(ScanAlgorithm a, int64_t dstate) {
   return dstate >= 1 && dstate <= (scan_algorithm_is_sequential(a) ? kSeqMaxState : kScanMaxState);
 }
 
-// Below kBlockFwdStagedMinChannels channels (B·E), kBlockForwardStaged runs the block forward with
-// several warps per channel (four, BlockFwdManyWaves, below kBlockFwdTwoWarpMinChannels; two from there;
-// selective_scan_block_fwd.cuh): one warp per channel walking the whole chunk leaves the SMs short of
-// warps there, more splitting its time win (dev/scan_lab, H100,
-// bf16, B = 1, L = 4096, µs, nineteenth session: E = 384 39.9 against 64.8 for the staged version 45,
-// E = 512 42.4 against 65.3, E = 768 75.4 against 82.8; E = 1024 77.5 against 75.8, so from there on
-// the staged kernels stay). The pruned models' prefill widths: 130M at 75 % 384, 370M at 75 % 512.
-constexpr int64_t kBlockFwdStagedMinChannels = 1024;
-// From kBlockFwdTwoWarpMinChannels up to kBlockFwdStagedMinChannels channels two warps per channel
-// (BlockFwdTwoWarps) instead of four: at E = 768 (130M pruned by half) the lab's version 30 took 60.3 µs
-// against 75.4 for the four-warp one (same run as above). In the model (thirty-eighth session, H100):
-// that width's 1 x 4096 graph prefill 3.235 → 3.100 ms, 0.790 → 0.758 of dense (target 0.748, not met;
-// docs/results/2026-12-07g_two_warp_pruned_scan/).
-constexpr int64_t kBlockFwdTwoWarpMinChannels = 768;
+// Below kBlockFwdStagedMinChannels channels (B·E), kBlockForwardStaged runs the block forward with four
+// warps per channel (BlockFwdManyWaves; selective_scan_block_fwd.cuh): one warp per channel walking the whole
+// chunk leaves the SMs short of warps there, more splitting its time win (dev/scan_lab, H100, bf16, B = 1,
+// L = 4096, µs, nineteenth session: E = 384 39.9 against 64.8 for the staged version 45, E = 512 42.4 against
+// 65.3). The pruned models' prefill widths: 130M at 75 % 384, 370M at 75 % 512, 130M at 50 % 768.
+// From 768 on the staged kernels: since their B and C are staged by fixed columns (thirty-third session) the
+// staged version 79 beats every narrower configuration at E = 768 (dev/scan_lab/narrow_variants.cu, H100,
+// thirty-ninth session, two rounds: 72.9 / 71.8 µs against 77.9 / 77.9 for two warps per channel, version 30,
+// which ran there in the thirty-eighth session, and 87.2 / 87.4 for BlockFwdManyWaves; at E = 512 version 34
+// stays the fastest, 48.4 / 48.9 against 61.9 / 61.7). In the model: 130M half-width 1 x 4096 graph prefill
+// 3.115 → 3.043 ms, 0.758 → 0.743 of dense (docs/results/2026-12-07h_staged_at_768/).
+constexpr int64_t kBlockFwdStagedMinChannels = 768;
 
 // [Note: scan algorithm choice] The one place an algorithm is chosen, once per forward call by the
 // host op (from the shape and the device's SM count); the autograd node keeps the choice for the

@@ -97,12 +97,6 @@ using BlockFwdManyWaves = BlockFwdTraits<4, 8, 1, 2, false>;
 using BlockFwdStaged = BlockFwdTraits<1, 16, 4, 2, true, true, true, true>;
 using BlockFwdStagedEight = BlockFwdTraits<1, 16, 8, 2, true, true, true, true>;
 using BlockFwdStagedWide = BlockFwdTraits<1, 8, 8, 2, true, true, false, true>;
-// - BlockFwdTwoWarps, version 30: 2 warps × 16 steps per channel, one channel per block, one state at a time;
-//   kBlockForwardStaged from kBlockFwdTwoWarpMinChannels up to kBlockFwdStagedMinChannels channels (130M pruned
-//   by half: E = 768, 60.3 µs against 75.4 for BlockFwdManyWaves; lab, H100, bf16, L = 4096, nineteenth session;
-//   that width's prefill in the model 5.6 µs per layer faster, thirty-eighth session). Two states kept (version 33)
-//   made the same prefill 19 % slower.
-using BlockFwdTwoWarps = BlockFwdTraits<2, 16, 1>;
 
 // kItems consecutive elements of one row, kept as loaded: 16-byte vectors when kVec (time stride
 // 1, 16-byte aligned), else floats. Elements at or past `avail` read as 0.
@@ -473,15 +467,14 @@ bool staged_blocks_fit_one_wave(const SelectiveScanParams& p) {
 // The block forward of p in the configuration above: 16-bit activations take BlockFwdOneWave when all
 // its blocks fit on the device at once (its vector kernel's occupancy), else BlockFwdManyWaves;
 // `staged` (ScanAlgorithm::kBlockForwardStaged) takes, for 16-bit vector rows, BlockFwdManyWaves below
-// kBlockFwdTwoWarpMinChannels channels, BlockFwdTwoWarps below kBlockFwdStagedMinChannels, else
+// kBlockFwdStagedMinChannels channels, else
 // BlockFwdStaged where its blocks all fit at once, else BlockFwdStagedEight where its blocks do, else
 // BlockFwdStagedWide.
 template <typename T, class Flags>
 void selective_scan_block_fwd(const SelectiveScanParams& p, bool staged) {
   if constexpr (sizeof(T) == 2) {
     if (staged && block_fwd_vector_layout<T>(p) && p.states == nullptr) {
-      if (p.batch * p.dim < kBlockFwdTwoWarpMinChannels) return selective_scan_block_fwd_run<BlockFwdManyWaves, T, Flags>(p);
-      if (p.batch * p.dim < kBlockFwdStagedMinChannels) return selective_scan_block_fwd_run<BlockFwdTwoWarps, T, Flags>(p);
+      if (p.batch * p.dim < kBlockFwdStagedMinChannels) return selective_scan_block_fwd_run<BlockFwdManyWaves, T, Flags>(p);
       if (staged_blocks_fit_one_wave<BlockFwdStaged, T, Flags>(p))
         return selective_scan_block_fwd_run<BlockFwdStaged, T, Flags>(p);
       if (staged_blocks_fit_one_wave<BlockFwdStagedEight, T, Flags>(p))
