@@ -15,3 +15,19 @@ mkdir -p /tmp/shared/fixtures && [[ -d /tmp/shared/fixtures/hf_mamba_tiny ]] || 
 MCD_BUILD_TARGETS="${BUILD_TARGETS:-mamba-codesign test_gpu bench_ops bench_model}" bash scripts/build_gpu.sh ${BUILD_ARGS:-} > /tmp/build.log 2>&1
 BUILD_RC=$?
 echo "build rc=$BUILD_RC ($(el) s)"; grep -m3 -A8 " error" /tmp/build.log
+
+# pruned_prefill_ratios PRESET [ROUNDS]: PRESET's dense model and its 25 / 50 / 75 % pruned widths (made once under
+# /tmp/m-PRESET) timed by one `profile` process per round, their iterations interleaved, prefill 1 x 4096 as a CUDA
+# graph; prints each model's P50 and its ratio of medians to dense with the bootstrap interval (the profile log's
+# lines). JSON and logs: $R/pruned-PRESET-ROUND.*. Stops when fewer than 30 s are left.
+pruned_prefill_ratios() {
+  local preset=$1 rounds=${2:-2} bin=build-gpu/mamba-codesign m=/tmp/m-$1 s round
+  for s in 0 25 50 75; do [[ -d $m/s$s ]] || $bin init --preset "$preset" --sparsity 0.$s --out $m/s$s > /dev/null; done
+  for (( round = 1; round <= rounds; ++round )); do
+    (( $(left) < 30 )) && break
+    timeout 90 $bin profile --model $m/s0 --model $m/s25 --model $m/s50 --model $m/s75 --device cuda --prefill 1x4096 \
+      --prefill-mode graph --decode-batch "" --iters 30 --out $R/pruned-$preset-$round.json > $R/pruned-$preset-$round.log 2>&1
+    echo "profile $preset round $round rc=$? ($(el) s)"
+    grep ' p50 ' $R/pruned-$preset-$round.log
+  done
+}

@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   int reps;
   std::vector<Shape> shapes = {{4096, 768, 16}, {4096, 384, 16}, {4096, 512, 16}, {4096, 1152, 16}};
   if (!parse_lab_args(argc, argv, "narrow_variants", reps, shapes)) return 2;
-  // BlockFwdTraits<warps, items, channels, states, recompute, stage B/C, roll states, fixed columns>; the first is
+  // BlockFwdTraits<warps, items, channels, states, recompute, stage B/C, roll states, fixed columns, blocks per SM>; the first is
   // the reference of the output check. Unstaged configurations read B and C from global memory (L2-resident at these
   // widths: (N, L) rows shared by every channel).
   const std::vector<Config> configs = {

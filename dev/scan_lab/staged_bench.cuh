@@ -145,6 +145,13 @@ inline bool parse_lab_args(int argc, char** argv, const char* program, int& reps
   return true;
 }
 
+// The card the timings come from, first in every program's output.
+inline void print_device() {
+  cudaDeviceProp prop;
+  MCD_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device %s\n", prop.name);
+}
+
 // The variant programs' body: per shape, each config's output on one input set against the first config's, then two
 // rounds of timings. Different configurations sum in different orders, so outputs are compared within bf16 rounding:
 // each element's difference in units of its bf16 spacing (2^-7 of its magnitude, the spacing's largest relative size;
@@ -152,9 +159,7 @@ inline bool parse_lab_args(int argc, char** argv, const char* program, int& reps
 // near-cancelled sum) — the largest such difference and how many exceed 2 units are printed; a NaN or an element
 // beyond 8 units marks the variant FAILED. True when none failed.
 inline bool compare_and_time(const std::vector<Config>& configs, const std::vector<Shape>& shapes, int reps) {
-  cudaDeviceProp prop;
-  MCD_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-  std::printf("device %s\n", prop.name);
+  print_device();
   bool all_ok = true;
   for (const Shape& shape : shapes) {
     const int64_t L = shape.L, E = shape.E, N = shape.N;

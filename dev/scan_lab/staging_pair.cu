@@ -22,9 +22,7 @@ int main(int argc, char** argv) {
       {{"48 BlockFwdStagedWide", &run<cu::BlockFwdTraits<1, 8, 8, 2, true, true>>},
        {"48 fixed columns", &run<cu::BlockFwdTraits<1, 8, 8, 2, true, true, false, true>>}},
   };
-  cudaDeviceProp prop;
-  MCD_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-  std::printf("device %s\n", prop.name);
+  print_device();
   bool all_same = true;
   for (const Shape& shape : shapes) {
     const int64_t L = shape.L, E = shape.E, N = shape.N;

@@ -8,16 +8,5 @@ git apply docs/results/2026-12-07i_eight_warps_at_384/eight_warps.patch || { ech
 BUILD_TARGETS="mamba-codesign test_gpu" source scripts/gpu_perf_prelude.sh  # R, pack, el, left; the card, the tree, the build
 timeout 200 build-gpu/tests/test_gpu > $R/test_gpu.log 2>&1; echo "GPU tests rc=$? ($(el) s)"
 grep -E '^\[  (PASSED|FAILED) |BlockForwardWithinAndBeyond' $R/test_gpu.log; pack
-bin=build-gpu/mamba-codesign
-for s in 0 25 50 75; do $bin init --preset mamba-130m --sparsity 0.$s --out /tmp/m/s$s > /dev/null; done
-for round in 1 2; do
-  (( $(left) < 30 )) && break
-  timeout 60 $bin profile --model /tmp/m/s0 --model /tmp/m/s25 --model /tmp/m/s50 --model /tmp/m/s75 --device cuda \
-    --prefill 1x4096 --prefill-mode graph --decode-batch "" --iters 30 --out $R/pruned-130m-$round.json > $R/pruned-130m-$round.log 2>&1
-  echo "profile round $round rc=$? ($(el) s)"
-  python3 -c "
-import json; d=json.load(open('$R/pruned-130m-$round.json'))
-for c in d['cases']:
-  p=[r['summary_ms']['p50'] for r in c['results']]; print(c['label'], [round(x,4) for x in p], 'ratios', [round(x/p[0],3) for x in p[1:]])"
-done
+pruned_prefill_ratios mamba-130m 2
 pack; echo "done ($(el) s)"
