@@ -367,8 +367,11 @@ TEST(ScanKernelModes, BlockForwardReadsPaddedRowsWithVectors) {
 // inputs, bf16 and fp16 ([Rounding-flip bounds]: 1e-2 on the norm, as above; the state is fp32:
 // 1e-5). B·E = 64 is 32 two-channel blocks, one wave on any card of ≥ 6 SMs; B·E = 4000 is 2,000,
 // which no card holds at once (6 per SM at 168 registers: it would need 334 SMs). The same for the
-// staged forward on padded rows: below kBlockFwdStagedMinChannels (B·E = 64) four warps per channel,
-// from there four-channel blocks: at B·E = 800 (200 of them, one wave on a card of ≥ 67 SMs at 3 per SM;
+// staged forward on padded rows: below kBlockFwdStagedMinChannels eight warps per channel where all their
+// blocks fit at once (B·E = 64, L = 130: one block per channel, a partial 2,048-step chunk; B·E = 384, L = 2500:
+// 384 blocks, one wave on a card of ≥ 128 SMs at 3 per SM — else four warps — two chunks, the second partial),
+// four warps per channel where they do not (B·E = 600, L = 1100: beyond a card of < 200 SMs; two 1,024-step
+// chunks), from there four-channel blocks: at B·E = 800 (200 of them, one wave on a card of ≥ 67 SMs at 3 per SM;
 // L = 1100: three of their 512-step chunks, the last partial) and 1,200 (300 of them, ≥ 100 SMs),
 // eight-channel blocks of 16 steps per thread at B·E = 2,000 (four-channel ones: 500 blocks, beyond
 // a 132-SM card's 396; eight-channel: 250, within its 264) and, for B·E = 4000 (1,000 four-channel
@@ -378,8 +381,10 @@ TEST(ScanKernelModes, BlockForwardReadsPaddedRowsWithVectors) {
 TEST(ScanKernelModes, BlockForwardWithinAndBeyondOneWaveMatchesTheTimeParallelForward) {
   MCD_SKIP_IF_NO_CUDA();
   ASSERT_LE(ops::cuda::kBlockFwdStagedMinChannels, 800);
-  ASSERT_LT(64, ops::cuda::kBlockFwdStagedMinChannels);
+  ASSERT_LT(600, ops::cuda::kBlockFwdStagedMinChannels);
   for (const ScanCase& c : {ScanCase{2, 32, 130, 16, true, true, true, true, true, false},
+                            ScanCase{1, 384, 2500, 16, true, true, true, true, true, false},
+                            ScanCase{1, 600, 1100, 16, true, true, true, true, true, false},
                             ScanCase{1, 800, 1100, 16, true, true, true, true, true, false},
                             ScanCase{2, 600, 130, 16, true, true, true, true, true, false},
                             ScanCase{2, 1000, 130, 16, true, true, true, true, true, false},

@@ -3,7 +3,8 @@
 # 1 x 4096 as a graph) once, then eight_warps.patch applied, an incremental rebuild, the whole GPU suite and the same
 # ratios twice. Written in the thirty-ninth session (which ran out of device time); the before-round added in the
 # fortieth so that the ratio's change is measured on one card. `git apply` the patch in the repo too once this call
-# has measured it.
+# has measured it. (Done in the fortieth session: the patch is in the library, so this script is the record of the
+# call that ran, against commit 0f1ff9d.)
 # Usage (carry .gpu; results in $OUT/results.tgz): DEADLINE=480 bash docs/results/2026-12-07i_eight_warps_at_384/call.sh
 set -u
 BUILD_TARGETS="mamba-codesign test_gpu" source scripts/gpu_perf_prelude.sh  # R, pack, el, left; the card, the tree, the build

@@ -97,6 +97,14 @@ using BlockFwdManyWaves = BlockFwdTraits<4, 8, 1, 2, false>;
 using BlockFwdStaged = BlockFwdTraits<1, 16, 4, 2, true, true, true, true>;
 using BlockFwdStagedEight = BlockFwdTraits<1, 16, 8, 2, true, true, true, true>;
 using BlockFwdStagedWide = BlockFwdTraits<1, 8, 8, 2, true, true, false, true>;
+// - BlockFwdEightWarps: 8 warps × 8 steps per channel, one channel per block, one state at a time, held to 3 blocks per
+//   SM by registers (kMinBlocks: 80 registers); below kBlockFwdStagedMinChannels where all its blocks fit at once,
+//   else BlockFwdManyWaves. E = 384 (130M pruned by 75 %, one wave on a 132-SM card) 41.6 / 41.8 µs against 46.3 /
+//   45.9 for BlockFwdManyWaves; at E = 512 (1.3 waves) 67.9 / 68.7 against 48.4 / 48.9 (dev/scan_lab/
+//   narrow_variants.cu, H100, bf16, L = 4096, two rounds, thirty-ninth session). In the model (fortieth session, one
+//   H100 lease): 130M pruned by 75 %, prefill 1 × 4096 as a graph, 2.032 → 1.937 / 1.937 ms, its ratio to dense
+//   0.497 → 0.473 / 0.473 (docs/results/2026-12-07i_eight_warps_at_384/).
+using BlockFwdEightWarps = BlockFwdTraits<8, 8, 1, 1, false, false, false, false, 3>;
 
 // kItems consecutive elements of one row, kept as loaded: 16-byte vectors when kVec (time stride
 // 1, 16-byte aligned), else floats. Elements at or past `avail` read as 0.
@@ -457,27 +465,31 @@ void selective_scan_block_fwd_run(const SelectiveScanParams& p) {
   launch_with_smem(&selective_scan_block_fwd_kernel<Tr, T, Flags, false>, grid, Tr::kThreads, 0, p.stream, p);
 }
 
-// Whether all of the staged configuration Cfg's blocks for p are resident on the device at once.
+// Whether all of the vector-kernel configuration Cfg's blocks for p are resident on the device at once.
 template <class Cfg, typename T, class Flags>
-bool staged_blocks_fit_one_wave(const SelectiveScanParams& p) {
+bool vector_blocks_fit_one_wave(const SelectiveScanParams& p) {
   return fits_one_wave<&selective_scan_block_fwd_kernel<Cfg, T, Flags, true>>(
       int64_t(block_fwd_grid<Cfg>(p).x) * p.batch, Cfg::kThreads, Cfg::template stage_bytes<T>());
 }
 
 // The block forward of p in the configuration above: 16-bit activations take BlockFwdOneWave when all
 // its blocks fit on the device at once (its vector kernel's occupancy), else BlockFwdManyWaves;
-// `staged` (ScanAlgorithm::kBlockForwardStaged) takes, for 16-bit vector rows, BlockFwdManyWaves below
-// kBlockFwdStagedMinChannels channels, else
+// `staged` (ScanAlgorithm::kBlockForwardStaged) takes, for 16-bit vector rows, below kBlockFwdStagedMinChannels
+// channels BlockFwdEightWarps where its blocks all fit at once, else BlockFwdManyWaves; from there
 // BlockFwdStaged where its blocks all fit at once, else BlockFwdStagedEight where its blocks do, else
 // BlockFwdStagedWide.
 template <typename T, class Flags>
 void selective_scan_block_fwd(const SelectiveScanParams& p, bool staged) {
   if constexpr (sizeof(T) == 2) {
     if (staged && block_fwd_vector_layout<T>(p) && p.states == nullptr) {
-      if (p.batch * p.dim < kBlockFwdStagedMinChannels) return selective_scan_block_fwd_run<BlockFwdManyWaves, T, Flags>(p);
-      if (staged_blocks_fit_one_wave<BlockFwdStaged, T, Flags>(p))
+      if (p.batch * p.dim < kBlockFwdStagedMinChannels) {
+        if (vector_blocks_fit_one_wave<BlockFwdEightWarps, T, Flags>(p))
+          return selective_scan_block_fwd_run<BlockFwdEightWarps, T, Flags>(p);
+        return selective_scan_block_fwd_run<BlockFwdManyWaves, T, Flags>(p);
+      }
+      if (vector_blocks_fit_one_wave<BlockFwdStaged, T, Flags>(p))
         return selective_scan_block_fwd_run<BlockFwdStaged, T, Flags>(p);
-      if (staged_blocks_fit_one_wave<BlockFwdStagedEight, T, Flags>(p))
+      if (vector_blocks_fit_one_wave<BlockFwdStagedEight, T, Flags>(p))
         return selective_scan_block_fwd_run<BlockFwdStagedEight, T, Flags>(p);
       return selective_scan_block_fwd_run<BlockFwdStagedWide, T, Flags>(p);
     }
