@@ -77,8 +77,9 @@ inline bool scan_algorithm_supports(ScanAlgorithm a, int64_t dstate) {
   return dstate >= 1 && dstate <= (scan_algorithm_is_sequential(a) ? kSeqMaxState : kScanMaxState);
 }
 
-// Below kBlockFwdStagedMinChannels channels (B·E), kBlockForwardStaged runs the block forward with four
-// warps per channel (BlockFwdManyWaves; selective_scan_block_fwd.cuh): one warp per channel walking the whole
+// Below kBlockFwdStagedMinChannels channels (B·E), kBlockForwardStaged runs the block forward with eight
+// warps per channel where all their blocks fit at once (BlockFwdEightWarps, since the fortieth session), else
+// four (BlockFwdManyWaves; selective_scan_block_fwd.cuh): one warp per channel walking the whole
 // chunk leaves the SMs short of warps there, more splitting its time win (dev/scan_lab, H100, bf16, B = 1,
 // L = 4096, µs, nineteenth session: E = 384 39.9 against 64.8 for the staged version 45, E = 512 42.4 against
 // 65.3). The pruned models' prefill widths: 130M at 75 % 384, 370M at 75 % 512, 130M at 50 % 768.
