@@ -31,3 +31,19 @@ pruned_prefill_ratios() {
     grep ' p50 ' $R/pruned-$preset-$round.log
   done
 }
+
+# pruned_decode_ratios PRESET [ROUNDS]: the same four models' batch-64 graph decode per token, one `profile` process
+# per round with the models interleaved (ratios of medians to dense in its log). JSON and logs:
+# $R/pruned-decode-PRESET-ROUND.*. Uses the models pruned_prefill_ratios made (makes them if absent).
+pruned_decode_ratios() {
+  local preset=$1 rounds=${2:-2} bin=build-gpu/mamba-codesign m=/tmp/m-$1 s round
+  for s in 0 25 50 75; do [[ -d $m/s$s ]] || $bin init --preset "$preset" --sparsity 0.$s --out $m/s$s > /dev/null; done
+  for (( round = 1; round <= rounds; ++round )); do
+    (( $(left) < 30 )) && break
+    timeout 90 $bin profile --model $m/s0 --model $m/s25 --model $m/s50 --model $m/s75 --device cuda --prefill "" \
+      --decode-batch 64 --decode-mode graph --decode-steps 32 --iters 20 --out $R/pruned-decode-$preset-$round.json \
+      > $R/pruned-decode-$preset-$round.log 2>&1
+    echo "profile decode $preset round $round rc=$? ($(el) s)"
+    grep ' p50 ' $R/pruned-decode-$preset-$round.log
+  done
+}
