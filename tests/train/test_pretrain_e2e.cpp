@@ -347,8 +347,8 @@ TEST(PretrainSdm, TargetSparsityIsHitByTheDeterministicMaskAndPruningKeepsIt) {
   std::cout << "deterministic sparsity " << det << " (target 0.5), validation loss " << summary.at("val_loss") << "\n";
   // A single run, but deterministic: the batch sampler and the gate noise are counter-based
   // (seed, step) and the thread count is pinned to 1 (the CPU ops' per-thread partial sums then
-  // do not depend on the machine's cores). It takes ~90 s alone on a 2-core machine (300 steps
-  // of a 50257-token LM head; ctest runs it alone, RUN_SERIAL). The tolerance is the controller's settling band, not noise: λ1 integrates det − t, so det
+  // do not depend on the machine's cores; ctest's OMP_NUM_THREADS=1 holds OpenBLAS to one too). It takes
+  // ~120 s on one core (300 steps of a 50257-token LM head), beside the other tests. The tolerance is the controller's settling band, not noise: λ1 integrates det − t, so det
   // overshoots when the ramp ends (0.60 at step 150 on the reference machine) and settles back in
   // a damped oscillation (0.527 at 200, 0.494 at 300). 0.03 (31 of the 1024 channels) is 5× the
   // final error seen, well below the overshoot, so a controller that does not settle, pulls the
