@@ -13,7 +13,6 @@
 
 #include <cmath>
 #include <fstream>
-#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "data/batch.h"
@@ -309,14 +308,10 @@ TEST(Pretrain, EnwikiValidationLossBeatsUnigramModel) {
   // The shipped config with paths made absolute for the test's working directory.
   std::string paths;
   for (int i = 0; i < 10; ++i) paths += std::string(i ? "," : "") + test::shared_dir() + "/data/enwiki2015/AA/wiki_0" + std::to_string(i);
-  // One LibTorch thread, and OpenBLAS (Debian's LibTorch runs its products there, on a pool of its own that
-  // also reads ctest's OMP_NUM_THREADS=1) on every core: the step is the LM head's products, and LibTorch's
-  // spinning OpenMP threads beside OpenBLAS's only slow them. On 2 cores the whole run took 226 s against
-  // 270-274 s with LibTorch on both cores (forty-first session; same validation loss, 7.3749).
-  const std::string blas_threads = "OPENBLAS_NUM_THREADS=" + std::to_string(std::max(1u, std::thread::hardware_concurrency()));
+  // One thread (LibTorch's, and OpenBLAS's through ctest's OMP_NUM_THREADS=1), beside the other tests: on 2 cores
+  // the suite ends sooner than with this run alone on both (docs/NOTES.md, CPU training).
   const Proc r = run("pretrain --quiet --config " + config + " --set 'data.paths=[" + paths + "]' --set data.cache_dir=" +
-                     dir.file("cache") + " --set run.out_dir=" + dir.file("run"),
-                     blas_threads, /*threads=*/1);
+                     dir.file("cache") + " --set run.out_dir=" + dir.file("run"));
   ASSERT_EQ(r.status, 0) << r.err;
   const auto summary = nlohmann::json::parse(r.last_line());
   const double val = summary.at("val_loss").get<double>(), unigram = summary.at("unigram_val_loss").get<double>();
