@@ -16,34 +16,28 @@ MCD_BUILD_TARGETS="${BUILD_TARGETS:-mamba-codesign test_gpu bench_ops bench_mode
 BUILD_RC=$?
 echo "build rc=$BUILD_RC ($(el) s)"; grep -m3 -A8 " error" /tmp/build.log
 
-# pruned_prefill_ratios PRESET [ROUNDS]: PRESET's dense model and its 25 / 50 / 75 % pruned widths (made once under
-# /tmp/m-PRESET) timed by one `profile` process per round, their iterations interleaved, prefill 1 x 4096 as a CUDA
-# graph; prints each model's P50 and its ratio of medians to dense with the bootstrap interval (the profile log's
-# lines). JSON and logs: $R/pruned-PRESET-ROUND.*. Stops when fewer than 30 s are left.
-pruned_prefill_ratios() {
-  local preset=$1 rounds=${2:-2} bin=build-gpu/mamba-codesign m=/tmp/m-$1 s round
+# pruned_ratios PRESET ROUNDS NAME LABEL PROFILE_ARGS...: PRESET's dense model and its 25 / 50 / 75 % pruned widths
+# (made once under /tmp/m-PRESET) timed by one `profile` process per round with PROFILE_ARGS, their iterations
+# interleaved; prints each model's P50 and its ratio of medians to dense with the bootstrap interval (the profile
+# log's lines). JSON and logs: $R/NAME-PRESET-ROUND.*. Stops when fewer than 30 s are left.
+pruned_ratios() {
+  local preset=$1 rounds=$2 name=$3 label=$4 bin=build-gpu/mamba-codesign m=/tmp/m-$1 s round
+  shift 4
   for s in 0 25 50 75; do [[ -d $m/s$s ]] || $bin init --preset "$preset" --sparsity 0.$s --out $m/s$s > /dev/null; done
   for (( round = 1; round <= rounds; ++round )); do
     (( $(left) < 30 )) && break
-    timeout 90 $bin profile --model $m/s0 --model $m/s25 --model $m/s50 --model $m/s75 --device cuda --prefill 1x4096 \
-      --prefill-mode graph --decode-batch "" --iters 30 --out $R/pruned-$preset-$round.json > $R/pruned-$preset-$round.log 2>&1
-    echo "profile $preset round $round rc=$? ($(el) s)"
-    grep ' p50 ' $R/pruned-$preset-$round.log
+    timeout 90 $bin profile --model $m/s0 --model $m/s25 --model $m/s50 --model $m/s75 --device cuda "$@" \
+      --out $R/$name-$preset-$round.json > $R/$name-$preset-$round.log 2>&1
+    echo "profile $label$preset round $round rc=$? ($(el) s)"
+    grep ' p50 ' $R/$name-$preset-$round.log
   done
 }
-
-# pruned_decode_ratios PRESET [ROUNDS]: the same four models' batch-64 graph decode per token, one `profile` process
-# per round with the models interleaved (ratios of medians to dense in its log). JSON and logs:
-# $R/pruned-decode-PRESET-ROUND.*. Uses the models pruned_prefill_ratios made (makes them if absent).
+# pruned_prefill_ratios PRESET [ROUNDS]: prefill 1 x 4096 as a CUDA graph ($R/pruned-PRESET-ROUND.*).
+pruned_prefill_ratios() {
+  pruned_ratios "$1" "${2:-2}" pruned "" --prefill 1x4096 --prefill-mode graph --decode-batch "" --iters 30
+}
+# pruned_decode_ratios PRESET [ROUNDS]: batch-64 graph decode per token ($R/pruned-decode-PRESET-ROUND.*).
 pruned_decode_ratios() {
-  local preset=$1 rounds=${2:-2} bin=build-gpu/mamba-codesign m=/tmp/m-$1 s round
-  for s in 0 25 50 75; do [[ -d $m/s$s ]] || $bin init --preset "$preset" --sparsity 0.$s --out $m/s$s > /dev/null; done
-  for (( round = 1; round <= rounds; ++round )); do
-    (( $(left) < 30 )) && break
-    timeout 90 $bin profile --model $m/s0 --model $m/s25 --model $m/s50 --model $m/s75 --device cuda --prefill "" \
-      --decode-batch 64 --decode-mode graph --decode-steps 32 --iters 20 --out $R/pruned-decode-$preset-$round.json \
-      > $R/pruned-decode-$preset-$round.log 2>&1
-    echo "profile decode $preset round $round rc=$? ($(el) s)"
-    grep ' p50 ' $R/pruned-decode-$preset-$round.log
-  done
+  pruned_ratios "$1" "${2:-2}" pruned-decode "decode " --prefill "" --decode-batch 64 --decode-mode graph \
+    --decode-steps 32 --iters 20
 }
