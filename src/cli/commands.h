@@ -20,6 +20,7 @@ namespace mcd::cli {
 class GlobalOptions {
  public:
   int threads = 0;             // CPU threads (0 = all cores)
+  int blas_threads = -1;       // the BLAS library's own pool (-1 = as threads, 0 = all cores; util/cpu_threads.h)
   std::string ops = "auto";    // sequence-op backend
   std::string fused_mixer = "on", save_conv_output = "off", scan_plan = "auto", scan_time_segments = "on",
               scan_narrow_backward = "auto", save_in_proj_input = "on",

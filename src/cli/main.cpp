@@ -6,14 +6,20 @@
 
 #include "cli/commands.h"
 #include "ops/options.h"
+#include "util/cpu_threads.h"
 #include "util/error.h"
 #include "util/heap.h"
 
 namespace mcd::cli {
 
 void GlobalOptions::add_to(CLI::App& app) {
-  add(app, "--threads", threads, "CPU threads for LibTorch and the CPU ops (0 = all cores)")
+  add(app, "--threads", threads,
+      "CPU threads for LibTorch, the CPU ops and the BLAS library's own pool (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
+  add(app, "--blas-threads", blas_threads,
+      "threads of the BLAS library's own pool where it has one (Debian's OpenBLAS): -1 = as --threads, 0 = all "
+      "cores (one process alone on few cores: --threads 1 --blas-threads 0 is fastest, docs/NOTES.md)")
+      ->check(CLI::Range(-1, 4096));
   // The ops layer's options (ops/options.h), each parsed strictly by parse_ops_option in main.
   add(app, "--ops", ops, "sequence-op implementation: auto, reference, composite");
   add(app, "--fused-mixer", fused_mixer, "the fused mixer on CUDA: on, off (off: op by op)");
@@ -79,8 +85,12 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
-    at::set_num_threads(globals.threads > 0 ? globals.threads
-                                            : int(std::max(1u, std::thread::hardware_concurrency())));
+    // The BLAS pool first: an OpenMP build of OpenBLAS sets OpenMP's thread count too, which
+    // LibTorch's own setting then overrides (util/cpu_threads.h).
+    const mcd::CpuThreads pools = mcd::resolve_cpu_threads(globals.threads, globals.blas_threads,
+                                                           int(std::thread::hardware_concurrency()));
+    mcd::set_blas_threads(pools.blas);
+    at::set_num_threads(pools.torch);
     mcd::ops::OpsOptions ops = mcd::ops::ops_options();
     ops = mcd::ops::parse_ops_option(ops, "backend", globals.ops);
     ops = mcd::ops::parse_ops_option(ops, "fused_mixer", globals.fused_mixer);

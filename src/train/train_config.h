@@ -73,7 +73,7 @@ struct CheckpointSection {
 struct RunSection {
   std::string out_dir = "runs/default";
   std::string device = "auto";  // auto | cpu | cuda | cuda:N (checked when parsed)
-  int64_t threads = 0;          // 0 = the CLI's --threads
+  int64_t threads = 0;          // LibTorch's and the BLAS pool (util/cpu_threads.h); 0 = the CLI's
   int64_t log_interval = 10;
   double max_minutes = 0;       // stop (with a checkpoint) after this wall time; 0 = no limit
   void parse(const config::StrictYamlMap& m);

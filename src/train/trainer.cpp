@@ -18,6 +18,7 @@
 #include "model/mamba.h"
 #include "ops/graph_capture.h"
 #include "sdm/sparsity_control.h"
+#include "util/cpu_threads.h"
 #include "util/error.h"
 #include "util/fs.h"
 
@@ -218,7 +219,10 @@ class LmObjective : public Objective {
 nlohmann::json run_pretraining(const TrainConfig& cfg, const TrainOptions& options) {
   const DistEnv env = DistEnv::from_environment();
   const torch::Device device = resolve_device(cfg.run.device, env);
-  if (cfg.run.threads > 0) at::set_num_threads(int(cfg.run.threads));
+  if (cfg.run.threads > 0) {  // both pools, as --threads (util/cpu_threads.h); the BLAS pool first
+    set_blas_threads(int(cfg.run.threads));
+    at::set_num_threads(int(cfg.run.threads));
+  }
   const ops::ScopedOpsOptions ops_scope(cfg.ops.apply(ops::ops_options()));
   MCD_CHECK(cfg.train.precision == "fp32" || device.is_cuda(), cfg.source,
             ": train.precision=bf16 needs a CUDA device (got ", device, ")");

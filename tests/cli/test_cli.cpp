@@ -200,7 +200,7 @@ TEST(Cli, LibTorchErrorsReachTheUserWithoutBacktrace) {
 // The global options given before `launch` reach every rank (they used to be dropped, so a rank
 // ran on every core while a one-process run used --threads 1).
 TEST(Cli, LaunchForwardsGlobalOptionsAndPicksAFreePort) {
-  const CliRun r = run_cli("--ops reference --scan-plan low_memory --scan-time-segments off "
+  const CliRun r = run_cli("--blas-threads 2 --ops reference --scan-plan low_memory --scan-time-segments off "
                            "--scan-narrow-backward four_lanes --decode-overlap off "
                            "--decode-fused-conv off --decode-fused-head off --decode-few-row-limit 3 --deterministic on "
                            "launch --nproc 2 "
@@ -218,7 +218,7 @@ TEST(Cli, LaunchForwardsGlobalOptionsAndPicksAFreePort) {
     const std::string& l = ranks[size_t(rank)];
     EXPECT_NE(l.find("RANK=" + std::to_string(rank) + " "), std::string::npos) << l;
     EXPECT_NE(l.find("WORLD_SIZE=2 "), std::string::npos) << l;
-    EXPECT_NE(l.find(" --threads 3 --ops reference --fused-mixer on --save-conv-output off --save-in-proj-input on "
+    EXPECT_NE(l.find(" --threads 3 --blas-threads 2 --ops reference --fused-mixer on --save-conv-output off --save-in-proj-input on "
                      "--keep-cast-weights on --decode-overlap off --decode-fused-conv off --decode-fused-head off "
                      "--decode-few-row-limit 3 --scan-plan low_memory --scan-time-segments off --scan-narrow-backward four_lanes --deterministic on info "
                      "--preset mamba-tiny"),

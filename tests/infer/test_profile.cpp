@@ -98,6 +98,33 @@ TEST(ProfileRunner, GatedModelTrainsWithFreshGateNoiseEachSample) {
             std::string::npos);
 }
 
+// --threads sets LibTorch's pool and the BLAS library's own (Debian's OpenBLAS, which at::set_num_threads
+// does not reach), --blas-threads the latter alone; the profile records both. ctest's OMP_NUM_THREADS=1
+// is what OpenBLAS would read by itself, so a pool of 2 is the options' doing.
+TEST(ProfileCli, SetsAndRecordsBothCpuThreadPools) {
+  test::TempDir tmp;
+  MambaLM a(tiny());
+  init_reference(*a, 1);
+  save_pretrained(*a, tmp.file("a"));
+  const auto pools = [&](const std::string& globals, int threads) {
+    const auto r = test::run_cli(globals + " profile --model " + tmp.file("a") +
+                                     " --device cpu --prefill 1x8 --iters 2 --warmup 0 --resamples 10 --out " +
+                                     tmp.file("p.json"),
+                                 "", threads);
+    EXPECT_EQ(r.status, 0) << r.err;
+    std::ifstream f(tmp.file("p.json"));
+    return json::parse(f).at("cpu_threads");
+  };
+  const json one = pools("", 1), two = pools("", 2), parted = pools("--blas-threads 2", 1);
+  EXPECT_EQ(one["torch"], 1);
+  EXPECT_EQ(two["torch"], 2);
+  EXPECT_EQ(parted["torch"], 1);
+  if (one["blas"].is_null()) GTEST_SKIP() << "this LibTorch's BLAS has no thread pool of its own (not OpenBLAS)";
+  EXPECT_EQ(one["blas"], 1);
+  EXPECT_EQ(two["blas"], 2);
+  EXPECT_EQ(parted["blas"], 2);
+}
+
 TEST(ProfileCli, WritesSummariesRatiosAndMemory) {
   test::TempDir tmp;
   MambaLM a(tiny()), b(tiny(3));
