@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <cstdio>
 #include <sstream>
+#include <thread>
 
 #include "cli/commands.h"
 #include "cli/run_report.h"
@@ -263,6 +265,18 @@ struct Binder {
 };
 
 
+// The global options every stage's command gets. With --threads 0 ("every core") and several stages at once,
+// each stage gets an equal share of the cores, not all of them: N stages on every core would run N times as
+// many busy threads as there are cores (docs/NOTES.md, [Note: CPU thread pools]).
+std::vector<std::string> stage_globals(const GlobalOptions& globals, int jobs) {
+  std::vector<std::string> args = globals.to_args();
+  if (globals.threads != 0 || jobs <= 1) return args;
+  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  for (size_t i = 0; i + 1 < args.size(); ++i)
+    if (args[i] == "--threads") args[i + 1] = std::to_string(std::max(1, cores / jobs));
+  return args;
+}
+
 }  // namespace
 
 Command add_run(CLI::App& app, const GlobalOptions& globals) {
@@ -276,14 +290,14 @@ Command add_run(CLI::App& app, const GlobalOptions& globals) {
   sub->add_option("experiment", a->file, "experiment YAML file")->required();
   sub->add_flag("--dry-run", a->dry_run, "print the stage plan with each stage's key and state, run nothing");
   sub->add_option("--jobs", a->jobs,
-                  "stages run at once when their needs are done (each its own process; e.g. one per core with "
-                  "--threads 1)")
+                  "stages run at once when their needs are done (each its own process; with --threads 0 each "
+                  "gets cores / jobs threads; e.g. one per core with --threads 1)")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   return {sub, [a, &globals] {
             const pipeline::Experiment e = pipeline::load_experiment(a->file);
             const auto plan = pipeline::plan_stages(e);
-            Binder b{e, fs::executable_path(), globals.to_args()};
+            Binder b{e, fs::executable_path(), stage_globals(globals, a->jobs)};
             pipeline::StageGraph g;
             for (const PlannedStage& p : plan) {
               pipeline::Stage s;

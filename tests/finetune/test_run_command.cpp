@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -298,6 +299,30 @@ TEST(RunCommand, KilledMidFineTuneResumesToTheSameResults) {
   for (size_t e = 0; e < 4; ++e) EXPECT_EQ(got["history"][e]["val_loss"], expected["history"][e]["val_loss"]) << e;
   const auto results = read(tmp.file("run/stages/report/results.json"));
   EXPECT_EQ(results["variants"]["M_base"]["average_score_by_seed"], expected_results["variants"]["M_base"]["average_score_by_seed"]);
+}
+
+// With --threads 0 ("every core") and --jobs N each stage's command gets cores / N threads (at least 1), not
+// every core each; an explicit --threads goes to every stage as given. The corpus is missing, so both
+// pre-trainings fail at once; their log.txt still begins with the command they ran.
+TEST(RunCommand, StagesShareTheCoresWhenThreadsIsEveryCore) {
+  test::TempDir tmp;
+  write_spam_task(tmp.file("train.jsonl"), 16, 1);
+  write_spam_task(tmp.file("dev.jsonl"), 8, 2);
+  std::ofstream(tmp.file("e.yaml")) << experiment(tmp, 4);
+  const auto threads_of_stage = [&](int threads, int jobs) {
+    fs::remove_tree(tmp.file("run"));
+    const auto run = test::run_cli("run --jobs " + std::to_string(jobs) + " " + tmp.file("e.yaml"), "", threads);
+    EXPECT_NE(run.status, 0);  // the corpus is missing
+    const std::string log = slurp(tmp.file("run/stages/pretrain/dense/log.txt"));
+    const auto at = log.find(" --threads ");
+    EXPECT_NE(at, std::string::npos) << log;
+    EXPECT_NE(log.find(" --blas-threads -1 "), std::string::npos) << log;  // the BLAS pool follows --threads
+    return at == std::string::npos ? -1 : std::stoi(log.substr(at + 11));
+  };
+  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  EXPECT_EQ(threads_of_stage(0, 2), std::max(1, cores / 2));
+  EXPECT_EQ(threads_of_stage(0, 1), 0);  // one stage at a time: every core, as asked
+  EXPECT_EQ(threads_of_stage(3, 2), 3);
 }
 
 // vocab.restrict: the `vocab` stage's map sizes both pre-trained models, travels into every model

@@ -10,6 +10,7 @@
 #include "ops/options.h"
 #include "test_support.h"
 #include "train/loop.h"
+#include "util/cpu_threads.h"
 #include "util/fs.h"
 
 namespace mcd::train {
@@ -83,6 +84,10 @@ std::vector<nlohmann::json> metrics(const std::string& out) {
 
 TEST(TrainingLoop, TrainsAnObjectiveThatIsNotAnLm) {
   at::set_num_threads(1);
+  // A BLAS pool of 2 where the process has one (Debian's OpenBLAS), so that the summary's record of it
+  // is seen to be read, not assumed (ctest's OMP_NUM_THREADS=1 would give 1); put back at the end.
+  const int blas_before = blas_threads();
+  const bool blas_pool = set_blas_threads(2);
   test::TempDir dir;
   Communicator comm(DistEnv{}, "gloo");
   ToyRegression toy;
@@ -102,6 +107,14 @@ TEST(TrainingLoop, TrainsAnObjectiveThatIsNotAnLm) {
   EXPECT_EQ(summary["ops"].size(), ops::ops_option_keys().size());
   EXPECT_EQ(summary["ops"].at("scan_plan"), "auto");
   EXPECT_EQ(summary["ops"].at("in_proj_saves_input"), "true");
+  // The CPU pools it ran on: LibTorch's as set above, the BLAS pool's where there is one.
+  EXPECT_EQ(summary.at("cpu_threads").at("torch"), 1);
+  if (blas_pool) {
+    EXPECT_EQ(summary["cpu_threads"].at("blas"), 2);
+    set_blas_threads(blas_before);
+  } else {
+    EXPECT_TRUE(summary["cpu_threads"].at("blas").is_null());
+  }
 }
 
 TEST(TrainingLoop, FailedStepThenResumeIsBitIdentical) {
