@@ -102,6 +102,12 @@ void check_report(const test::TempDir& tmp, const std::string& report, const nlo
     EXPECT_EQ(row["scores"]["spam"]["1"]["score"].get<double>(), row["average_score_by_seed"]["1"].get<double>()) << v;
   }
   EXPECT_FALSE(results["setup"]["command_line"].get<std::string>().empty());
+  // The CPU pools the profile ran on: the run's --threads 1 reached its stage (LibTorch's pool, and the BLAS
+  // pool's where there is one of its own).
+  EXPECT_EQ(results["setup"]["profile_cpu_threads"], profile["cpu_threads"]);
+  EXPECT_EQ(profile["cpu_threads"]["torch"], 1);
+  const std::string blas = profile["cpu_threads"]["blas"].is_null() ? "none of its own" : "1";
+  EXPECT_NE(report.find("its CPU threads: LibTorch 1, BLAS " + blas + " thread(s)"), std::string::npos) << report;
 
   if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) {
     for (const char* png : {"pareto.png", "scores.png", "widths.png", "training.png"}) {
