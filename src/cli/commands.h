@@ -38,6 +38,9 @@ class GlobalOptions {
   void add_to(CLI::App& app);
   // The parsed values as arguments for a child process, e.g. {"--threads", "1", "--ops", "auto"}.
   std::vector<std::string> to_args() const;
+  // The same for one of `processes` children running at once (`run --jobs`, `launch --nproc`): with
+  // --threads 0 ("every core") each gets cores / processes threads (at least 1), not every core each.
+  std::vector<std::string> to_args_for(int processes) const;
 
  private:
   template <class T>

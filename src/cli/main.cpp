@@ -1,6 +1,7 @@
 // Entry point of the `mamba-codesign` tool: registers the subcommands (commands.h), applies the
 // global options, runs the chosen subcommand, and is the only place where exceptions become
 // messages on standard error and non-zero exit codes.
+#include <algorithm>
 #include <iostream>
 #include <thread>
 
@@ -60,6 +61,17 @@ std::vector<std::string> GlobalOptions::to_args() const {
     args.push_back(name);
     args.push_back(write());
   }
+  return args;
+}
+
+std::vector<std::string> GlobalOptions::to_args_for(int processes) const {
+  std::vector<std::string> args = to_args();
+  if (threads != 0 || processes <= 1) return args;
+  // N processes on every core would run N times as many busy threads as there are cores
+  // (docs/NOTES.md, [Note: CPU thread pools]).
+  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  for (size_t i = 0; i + 1 < args.size(); ++i)
+    if (args[i] == "--threads") args[i + 1] = std::to_string(std::max(1, cores / processes));
   return args;
 }
 

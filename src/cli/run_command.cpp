@@ -6,7 +6,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <fstream>
@@ -15,7 +14,6 @@
 #include <nlohmann/json.hpp>
 #include <cstdio>
 #include <sstream>
-#include <thread>
 
 #include "cli/commands.h"
 #include "cli/run_report.h"
@@ -264,19 +262,6 @@ struct Binder {
   }
 };
 
-
-// The global options every stage's command gets. With --threads 0 ("every core") and several stages at once,
-// each stage gets an equal share of the cores, not all of them: N stages on every core would run N times as
-// many busy threads as there are cores (docs/NOTES.md, [Note: CPU thread pools]).
-std::vector<std::string> stage_globals(const GlobalOptions& globals, int jobs) {
-  std::vector<std::string> args = globals.to_args();
-  if (globals.threads != 0 || jobs <= 1) return args;
-  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-  for (size_t i = 0; i + 1 < args.size(); ++i)
-    if (args[i] == "--threads") args[i + 1] = std::to_string(std::max(1, cores / jobs));
-  return args;
-}
-
 }  // namespace
 
 Command add_run(CLI::App& app, const GlobalOptions& globals) {
@@ -297,7 +282,7 @@ Command add_run(CLI::App& app, const GlobalOptions& globals) {
   return {sub, [a, &globals] {
             const pipeline::Experiment e = pipeline::load_experiment(a->file);
             const auto plan = pipeline::plan_stages(e);
-            Binder b{e, fs::executable_path(), stage_globals(globals, a->jobs)};
+            Binder b{e, fs::executable_path(), globals.to_args_for(a->jobs)};
             pipeline::StageGraph g;
             for (const PlannedStage& p : plan) {
               pipeline::Stage s;

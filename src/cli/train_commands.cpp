@@ -112,9 +112,9 @@ Command add_launch(CLI::App& app, const GlobalOptions& globals) {
             const std::string exe = fs::executable_path();
             int port = a->port, reserved_fd = -1;
             if (port == 0) std::tie(port, reserved_fd) = reserve_free_port();
-            // Every rank runs `exe <global options> <command>`.
+            // Every rank runs `exe <global options> <command>` (with --threads 0, cores / nproc threads each).
             std::vector<std::string> args{exe};
-            for (auto& s : globals.to_args()) args.push_back(s);
+            for (auto& s : globals.to_args_for(a->nproc)) args.push_back(s);
             for (auto& s : a->command) args.push_back(s);
             auto env_of = [&](int r) {
               return std::vector<std::pair<std::string, std::string>>{

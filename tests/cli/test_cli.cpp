@@ -4,6 +4,8 @@
 // backtraces); `launch` forwards the global options and validates its port.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -195,6 +197,19 @@ TEST(Cli, LibTorchErrorsReachTheUserWithoutBacktrace) {
   EXPECT_NE(r.err.find("mamba-codesign: error: score: token ids must be in [0, 512)"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("Exception raised from"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("frame #"), std::string::npos) << r.err;
+}
+
+// With --threads 0 ("every core") each of N local ranks gets cores / N threads (at least 1), as torchrun
+// holds its ranks to one: N ranks on every core would run N times as many busy threads as there are cores.
+TEST(Cli, LaunchSharesTheCoresAmongRanksWhenThreadsIsEveryCore) {
+  const CliRun r = run_cli("launch --nproc 2 --master-port 0 --dry-run -- info --preset mamba-tiny", "", /*threads=*/0);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  const std::string expected = " --threads " + std::to_string(std::max(1, cores / 2)) + " --blas-threads -1 ";
+  std::istringstream lines(r.out);
+  int ranks = 0;
+  for (std::string line; std::getline(lines, line); ++ranks) EXPECT_NE(line.find(expected), std::string::npos) << line;
+  EXPECT_EQ(ranks, 2) << r.out;
 }
 
 // The global options given before `launch` reach every rank (they used to be dropped, so a rank
