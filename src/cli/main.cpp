@@ -19,7 +19,7 @@ void GlobalOptions::add_to(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   add(app, "--blas-threads", blas_threads,
       "threads of the BLAS library's own pool where it has one (Debian's OpenBLAS): -1 = as --threads, 0 = all "
-      "cores (one process alone on few cores: --threads 1 --blas-threads 0 is fastest, docs/NOTES.md)")
+      "cores (docs/NOTES.md, [Note: CPU thread pools])")
       ->check(CLI::Range(-1, 4096));
   // The ops layer's options (ops/options.h), each parsed strictly by parse_ops_option in main.
   add(app, "--ops", ops, "sequence-op implementation: auto, reference, composite");
