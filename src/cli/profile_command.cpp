@@ -125,10 +125,7 @@ Command add_profile(CLI::App& app) {
             out["warmup"] = a->warmup;
             out["inference_dtype"] = infer_dtype == at::kBFloat16 ? "bf16" : "fp32";
             out["timer"] = device.is_cuda() ? "cuda events" : "wall clock";
-            // The CPU pools the host side ran on (--threads, --blas-threads); blas null: no pool of its own.
-            const int blas = blas_threads();
-            out["cpu_threads"] = {{"torch", at::get_num_threads()},
-                                  {"blas", blas < 0 ? nlohmann::json() : nlohmann::json(blas)}};
+            out["cpu_threads"] = cpu_threads_record(at::get_num_threads());  // the host side's CPU pools
             // The ops options the cases ran under (the global options, e.g. an A/B of --decode-fused-head),
             // as a training run's summary.json records them.
             nlohmann::json ops_used = nlohmann::json::object();

@@ -108,12 +108,12 @@ std::string cpu_model() {
   return "unknown";
 }
 
-// The CPU pools the profile ran on ("LibTorch 1, BLAS 1 thread(s)"; BLAS "none of its own" where it has no pool,
-// e.g. MKL); empty for a profile written before it recorded them.
-std::string cpu_threads_text(const nlohmann::json& prof) {
+// The setup line's note of the CPU pools the profile ran on ("; its CPU threads: LibTorch 1, BLAS 1 thread(s)";
+// BLAS "none of its own" where it has no pool, e.g. MKL); empty for a profile written before it recorded them.
+std::string cpu_threads_note(const nlohmann::json& prof) {
   if (!prof.contains("cpu_threads")) return "";
   const nlohmann::json& t = prof["cpu_threads"];
-  return "LibTorch " + t.value("torch", nlohmann::json("?")).dump() + ", BLAS " +
+  return "; its CPU threads: LibTorch " + t.value("torch", nlohmann::json("?")).dump() + ", BLAS " +
          (t.value("blas", nlohmann::json()).is_null() ? std::string("none of its own") : t["blas"].dump()) +
          " thread(s)";
 }
@@ -814,8 +814,7 @@ nlohmann::json write(const pipeline::Experiment& e, const pipeline::StageContext
      << (dirty ? " with uncommitted changes" : "") << "\n"
      << "- Hardware: CPU " << cpu_model() << " (" << cores << " cores online); profile on "
      << prof.value("device", std::string("?")) << " (" << prof.value("device_name", std::string("?")) << "), LibTorch "
-     << prof.value("torch", std::string("?"))
-     << (cpu_threads_text(prof).empty() ? std::string() : "; its CPU threads: " + cpu_threads_text(prof)) << "\n"
+     << prof.value("torch", std::string("?")) << cpu_threads_note(prof) << "\n"
      << "- Seeds: ";
   for (size_t i = 0; i < e.seeds.size(); ++i) md << (i ? ", " : "") << e.seeds[i];
   md << "; tasks:";

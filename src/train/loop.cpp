@@ -270,10 +270,7 @@ nlohmann::json run_training_loop(Objective& objective, Communicator& comm, const
   nlohmann::json ops_used = nlohmann::json::object();
   for (const auto& [key, value] : ops::ops_option_values(ops::ops_options())) ops_used[key] = value;
   summary["ops"] = ops_used;
-  // The CPU pools it ran on (--threads, --blas-threads; blas null: the BLAS has no pool of its own).
-  const int blas = blas_threads();
-  summary["cpu_threads"] = {{"torch", at::get_num_threads()},
-                            {"blas", blas < 0 ? nlohmann::json() : nlohmann::json(blas)}};
+  summary["cpu_threads"] = cpu_threads_record(at::get_num_threads());  // the CPU pools it ran on
   if (main) {
     objective.finish(summary);
     const std::string final_dir = fs::join(s.out_dir, "final");

@@ -36,4 +36,9 @@ int blas_threads() {
   return get ? get() : -1;
 }
 
+nlohmann::json cpu_threads_record(int torch_threads) {
+  const int blas = blas_threads();
+  return {{"torch", torch_threads}, {"blas", blas < 0 ? nlohmann::json() : nlohmann::json(blas)}};
+}
+
 }  // namespace mcd

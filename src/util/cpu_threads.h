@@ -7,6 +7,8 @@
 // threads. `--threads` therefore sets both (through these functions); `--blas-threads` parts them.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 namespace mcd {
 
 // The pool sizes asked for: LibTorch's `torch` and the BLAS library's `blas`, both >= 1.
@@ -26,5 +28,9 @@ bool set_blas_threads(int n);
 
 // The BLAS pool's size, or -1 where the process has no separate BLAS pool.
 int blas_threads();
+
+// What a result records of the pools it ran on (profile JSON, training summaries): {"torch": torch_threads
+// (at::get_num_threads(), which this LibTorch-free layer cannot call), "blas": the BLAS pool, null where none}.
+nlohmann::json cpu_threads_record(int torch_threads);
 
 }  // namespace mcd

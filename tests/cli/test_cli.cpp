@@ -4,14 +4,13 @@
 // backtraces); `launch` forwards the global options and validates its port.
 #include <gtest/gtest.h>
 
-#include <thread>
-
 #include <sys/wait.h>
 
 #include <algorithm>
 #include <array>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "config/model_config.h"
