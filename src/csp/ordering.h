@@ -4,6 +4,7 @@
 // Torch-free: weights are a dense row-major n×n matrix of doubles.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

@@ -64,7 +64,9 @@ TEST(TrainConfig, OutOfRangeValuesAreRefusedWithFileKeyAndValue) {
       {"eval.interval=-5", "[eval]: interval=-5 must be >= 0"},
       {"data.format=csv", "[data]: format=csv must be auto, wikitext, wikiextractor or text"},
   };
-  for (const auto& [set, want] : cases) {
+  for (const auto& c : cases) {
+    const std::string& set = c.first;  // named, not bound: C++17 lets no lambda capture a structured binding
+    const std::string& want = c.second;
     const std::string e = error_of([&] { load_train_config(path, {set}); });
     EXPECT_NE(e.find(path + " " + want), std::string::npos) << set << " gave: " << e;
   }

@@ -105,7 +105,9 @@ BpeModel::BpeModel(BpeSpec spec)
   std::vector<std::pair<int32_t, int32_t>> merge_ids;
   merge_ids.reserve(spec.merges.size());
   for (size_t rank = 0; rank < spec.merges.size(); ++rank) {
-    const auto& [left, right] = spec.merges[rank];
+    // Named references, not a structured binding: C++17 lets no lambda capture a binding (GCC allows it, Clang refuses).
+    const std::string& left = spec.merges[rank].first;
+    const std::string& right = spec.merges[rank].second;
     auto find = [&](const std::string& bytes, const char* what) {
       auto it = bpe_ids_.find(bytes);
       MCD_CHECK(it != bpe_ids_.end(), source_, ": merge #", rank, " ('", left, "' + '", right,
