@@ -40,7 +40,7 @@ Command add_csp(CLI::App& app) {
   sub->add_option("--model", a->model, "HF-format model folder (dense, SDM-gated or pruned)")->required();
   sub->add_option("--out", a->out, "output folder: config.json, model.safetensors, permutation.json")->required();
   auto* calib = sub->add_option("--calib", a->calib,
-                                "calibration text: a corpus file or folder (GPT-2 tokenized) or a .safetensors file "
+                                "calibration text: a corpus file or folder (the model's tokenizer) or a .safetensors file "
                                 "with input_ids (B x L int64)");
   auto* apply = sub->add_option("--apply", a->apply, "permute by this permutation.json instead of calibrating");
   calib->excludes(apply);
@@ -136,7 +136,7 @@ Command add_csp(CLI::App& app) {
             }
             csp::apply_permutation(*model, perm, apply->count() ? a->apply : std::string("the new permutation"));
             save_pretrained(*model, a->out);
-            data::copy_vocab_map(a->model, a->out);  // the permuted model keeps its vocabulary
+            data::copy_tokenizer_files(a->model, a->out);  // the permuted model keeps its tokenizer
             csp::write_permutation(fs::join(a->out, "permutation.json"), perm);
             csp::PathObjectives total;
             int64_t converged = 0;

@@ -143,9 +143,9 @@ Command add_generate(CLI::App& app) {
   auto* ids_opt = sub->add_option("--prompt-ids", a->prompt_ids,
                                   "prompt token ids, comma-separated (e.g. 37,235,396); several prompts separated by ';'");
   auto* text_opt = sub->add_option("--prompt", a->prompt,
-                                   "prompt text, GPT-2 tokenized; the decoded text is printed before the ids");
+                                   "prompt text, tokenized with the model's tokenizer (its tokenizer.json, else GPT-2); the decoded text is printed before the ids");
   auto* file_opt = sub->add_option("--prompts-file", a->prompts_file,
-                                   "text file, one prompt per non-empty line (GPT-2 tokenized), generated as one batch");
+                                   "text file, one prompt per non-empty line (the model's tokenizer), generated as one batch");
   ids_opt->excludes(text_opt)->excludes(file_opt);
   text_opt->excludes(ids_opt)->excludes(file_opt);
   file_opt->excludes(ids_opt)->excludes(text_opt);
@@ -169,7 +169,7 @@ Command add_generate(CLI::App& app) {
 #ifdef MCD_HAS_TOKENIZER
             std::optional<data::BpeTokenizer> tokenizer;
             if (!a->prompt.empty() || !a->prompts_file.empty()) {
-              // The model's own tokenizer: GPT-2, restricted by its vocab_map.json if it has one.
+              // The model's own tokenizer: its tokenizer.json, else GPT-2; restricted by its vocab_map.json if it has one.
               tokenizer = data::tokenizer_for_model(
                   a->model, ModelConfig::from_hf_file(fs::join(a->model, "config.json")).real_vocab_size());
               std::vector<std::string> texts;
@@ -275,7 +275,7 @@ Command add_score(CLI::App& app) {
   sub->add_option("--model", a->model, "HF-format model folder")->required();
   auto* tokens = sub->add_option("--tokens", a->tokens, "safetensors file with `input_ids` (B x L, int64)");
   auto* corpus = sub->add_option("--corpus", a->corpus,
-                                 "corpus file or folder, GPT-2 tokenized into consecutive windows of --seq-len "
+                                 "corpus file or folder, tokenized with the model's tokenizer into consecutive windows of --seq-len "
                                  "(e.g. WikiText-2 validation)");
   tokens->excludes(corpus);
   corpus->excludes(tokens);

@@ -118,7 +118,7 @@ Command add_prune(CLI::App& app) {
             sdm::Importance importance = sdm::compute_importance(*model, plan);
             if (!a->widths_from.empty()) importance.plan["widths_from"] = a->widths_from;
             save_pretrained(*pruned, a->out);
-            data::copy_vocab_map(a->model, a->out);  // the pruned model keeps its vocabulary
+            data::copy_tokenizer_files(a->model, a->out);  // the pruned model keeps its tokenizer
             sdm::write_importance(fs::join(a->out, "importance.json"), importance);
 
             ModelConfig dense = config;  // the unpruned model without its gates

@@ -1,10 +1,11 @@
-// The `tokenize` subcommand: GPT-2 byte-level BPE ids of a text file, comma-separated on one
-// line (with --vocab-map, the ids of that restricted vocabulary). Present only when the tokenizer library is built (src/data/tokenizer).
-#include <fstream>
+// The `tokenize` subcommand: the byte-level BPE ids of a text file, comma-separated on one line — GPT-2's
+// (with --vocab-map, the ids of that restricted vocabulary), or with --model those of a model folder's own
+// tokenizer (data::tokenizer_for_model: what every command that tokenizes for that model uses). Present
+// only when the tokenizer library is built (src/data/tokenizer).
 #include <iostream>
-#include <sstream>
 
 #include "cli/commands.h"
+#include "config/model_config.h"
 #include "util/error.h"
 #include "util/fs.h"
 
@@ -14,25 +15,35 @@
 #endif
 
 namespace mcd::cli {
+namespace {
+
+// The number of ids a model folder's config accepts (ModelConfig::real_vocab_size).
+[[maybe_unused]] int64_t model_vocab_size(const std::string& dir) {
+  MCD_CHECK(fs::is_directory(dir), "--model ", dir, ": model folder does not exist");
+  return ModelConfig::from_hf_file(fs::join(dir, "config.json")).real_vocab_size();
+}
+
+}  // namespace
 
 Command add_tokenize(CLI::App& app) {
-  auto* sub = app.add_subcommand("tokenize", "print the GPT-2 BPE ids of a text file, comma-separated");
+  auto* sub = app.add_subcommand("tokenize", "print the BPE ids of a text file (GPT-2's, or a model's tokenizer), comma-separated");
   auto file = std::make_shared<std::string>();
   auto map = std::make_shared<std::string>();
+  auto model = std::make_shared<std::string>();
   sub->add_option("--text-file", *file, "UTF-8 text file")->required();
-  sub->add_option("--vocab-map", *map, "a restricted vocabulary (vocab_map.json from `data vocab` or a model folder)");
-  return {sub, [file, map] {
+  auto* map_opt =
+      sub->add_option("--vocab-map", *map, "a restricted vocabulary (vocab_map.json from `data vocab` or a model folder)");
+  auto* model_opt = sub->add_option(
+      "--model", *model, "a model folder: its own tokenizer (tokenizer.json, else GPT-2; its vocab_map.json applied)");
+  map_opt->excludes(model_opt);
+  model_opt->excludes(map_opt);
+  return {sub, [file, map, model] {
 #ifdef MCD_HAS_TOKENIZER
-            // A directory opens as an empty stream on Linux: refuse it rather than print nothing.
-            MCD_CHECK(!fs::is_directory(*file), "--text-file ", *file, ": is a directory, not a text file");
-            std::ifstream in(*file, std::ios::binary);
-            MCD_CHECK(in.good(), "--text-file ", *file, ": cannot open text file");
-            std::stringstream ss;
-            ss << in.rdbuf();
-            MCD_CHECK(!in.bad(), "--text-file ", *file, ": read error");
-            auto tokenizer = data::BpeTokenizer::load_default();
+            const std::string text = fs::read_file(*file);  // (a directory or unreadable file: an error naming it)
+            auto tokenizer = model->empty() ? data::BpeTokenizer::load_default()
+                                            : data::tokenizer_for_model(*model, model_vocab_size(*model));
             if (!map->empty()) tokenizer = tokenizer.restricted(data::VocabMap::load(*map), *map);
-            const auto ids = tokenizer.encode(ss.str());
+            const auto ids = tokenizer.encode(text);
             std::string line;
             for (size_t i = 0; i < ids.size(); ++i) line += (i ? "," : "") + std::to_string(ids[i]);
             std::cout << line << std::endl;

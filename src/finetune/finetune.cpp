@@ -348,7 +348,8 @@ nlohmann::json run_finetune(const FinetuneSettings& s) {
   for (auto& e : task.evals) subsample(e, s.max_eval_examples, stream_seed(s.seed, kSubsample, 1));
 
   // Model: the pretrained backbone, a seeded head, the method's adapters and frozen set. Its
-  // tokenizer is GPT-2's, restricted by the folder's vocab_map.json when it has one.
+  // tokenizer is the folder's (data::tokenizer_for_model: its tokenizer.json, else GPT-2's; restricted
+  // by its vocab_map.json when it has one).
   MambaLM lm = load_pretrained(s.model_dir, {s.device, at::kFloat});
   const ModelConfig& config = lm->config();
   const data::BpeTokenizer tokenizer = data::tokenizer_for_model(s.model_dir, config.real_vocab_size());
@@ -460,7 +461,7 @@ nlohmann::json run_finetune(const FinetuneSettings& s) {
                                 {"method", peft::method_name(s.peft.method)}, {"seed", s.seed}};
   if (s.peft.method == peft::Method::kFull) {
     save_classifier(best, fs::join(s.out_dir, "model"), extra);
-    data::copy_vocab_map(s.model_dir, fs::join(s.out_dir, "model"));
+    data::copy_tokenizer_files(s.model_dir, fs::join(s.out_dir, "model"));
     result["outputs"]["model"] = fs::join(s.out_dir, "model");
   } else {
     peft::save_adapters(best, allocation, s.peft, fs::join(s.out_dir, "adapters"));
@@ -477,7 +478,7 @@ nlohmann::json run_finetune(const FinetuneSettings& s) {
     const double diff = merge_difference(best, *merged, probe, s.eval_batch_size, task.regression,
                                          config.pad_token_id, s.device);
     save_classifier(*merged, fs::join(s.out_dir, "merged"), extra);
-    data::copy_vocab_map(s.model_dir, fs::join(s.out_dir, "merged"));
+    data::copy_tokenizer_files(s.model_dir, fs::join(s.out_dir, "merged"));
     result["outputs"]["merged"] = fs::join(s.out_dir, "merged");
     result["merge_check"] = {{"max_abs_logit_difference", diff}, {"batch", "the first (longest) dev batch"}};
     log("merged into " + fs::join(s.out_dir, "merged") + " (max |logit difference| " + std::to_string(diff) + ")");

@@ -19,6 +19,7 @@
 #include "ops/graph_capture.h"
 #include "sdm/sparsity_control.h"
 #include "util/cpu_threads.h"
+#include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/fs.h"
 
@@ -49,13 +50,16 @@ class LmObjective : public Objective {
   torch::nn::Module& module() override { return *model_; }
   void save_weights(const std::string& folder) override {
     save_pretrained(*model_, folder);
-    // The model's ids are the map's: it travels with every saved model (vocab_map.h).
+    // The model's ids are the tokenizer's and the map's: both travel with every saved model (vocab_map.h).
     if (!vocab_map_.empty()) {
       fs::make_dirs(folder);
       vocab_map_.front().save(fs::join(folder, data::VocabMap::kFileName));
     }
+    if (!tokenizer_json_.empty()) write_text_atomic(fs::join(folder, data::kModelTokenizerFileName), tokenizer_json_);
   }
   void set_vocab_map(const data::VocabMap& m) { vocab_map_.assign(1, m); }
+  // The text of init_from's tokenizer.json, which the saved models carry (empty: GPT-2, none).
+  void set_tokenizer_json(std::string text) { tokenizer_json_ = std::move(text); }
   void load_weights(const std::string& folder) override {
     const ModelConfig saved = ModelConfig::from_hf_file(fs::join(folder, "config.json"));
     MCD_CHECK(saved.to_hf_json() == model_->config().to_hf_json(), folder,
@@ -176,6 +180,7 @@ class LmObjective : public Objective {
   bool staged_ = false;       // this step's windows are in staged_buffer_
   std::optional<sdm::SparsityController> sparsity_;
   std::vector<data::VocabMap> vocab_map_;  // empty or one: the restricted vocabulary
+  std::string tokenizer_json_;
   std::vector<uint16_t> corpus_;            // eval.corpus's tokens, whole windows
 
   // The model's mean loss over the b · seq_len predicted tokens of `rows` (b windows, row-major), in
@@ -236,8 +241,10 @@ nlohmann::json run_pretraining(const TrainConfig& cfg, const TrainOptions& optio
     if (main) std::cerr << line << std::endl;
   };
 
-  // Data: rank 0 builds (or validates) the token cache, the others open it afterwards.
-  data::BpeTokenizer tokenizer = data::BpeTokenizer::load_default();
+  // Data: rank 0 builds (or validates) the token cache, the others open it afterwards. The tokenizer
+  // is init_from's own (its tokenizer.json, else GPT-2), GPT-2 for a model trained from scratch.
+  data::BpeTokenizer tokenizer =
+      cfg.model.init_from.empty() ? data::BpeTokenizer::load_default() : data::model_base_tokenizer(cfg.model.init_from);
   // A restricted vocabulary: the config's data.vocab_map, else the one init_from carries.
   std::string map_file = cfg.data.vocab_map;
   const std::string init_map =
@@ -299,6 +306,10 @@ nlohmann::json run_pretraining(const TrainConfig& cfg, const TrainOptions& optio
 
   LmObjective objective(cfg, model, train_tokens, val_tokens, device, int(world));
   if (tokenizer.vocab_map()) objective.set_vocab_map(*tokenizer.vocab_map());
+  if (!cfg.model.init_from.empty()) {
+    const std::string tokenizer_file = fs::join(cfg.model.init_from, data::kModelTokenizerFileName);
+    if (fs::exists(tokenizer_file)) objective.set_tokenizer_json(fs::read_file(tokenizer_file));
+  }
   if (!cfg.eval.corpus.empty() && main) {
     // Read now, so that a missing or empty corpus fails before the training, not after it.
     data::CorpusSpec corpus;

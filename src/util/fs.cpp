@@ -41,6 +41,20 @@ int64_t file_size(const std::string& path) {
   return st.st_size;
 }
 
+std::string read_file(const std::string& path) {
+  MCD_CHECK(!is_directory(path), path, ": is a directory, not a file");
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  MCD_CHECK(f, path, ": cannot open: ", errno_text());
+  std::string text;
+  char buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  const bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  MCD_CHECK(!failed, path, ": read error");
+  return text;
+}
+
 int64_t modification_time_ns(const std::string& path) {
   struct stat st;
   MCD_CHECK(stat_of(path, st), path, ": cannot stat: ", errno_text());

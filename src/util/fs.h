@@ -14,6 +14,7 @@ bool exists(const std::string& path);
 bool is_directory(const std::string& path);
 bool is_regular_file(const std::string& path);
 int64_t file_size(const std::string& path);            // throws mcd::Error naming the path
+std::string read_file(const std::string& path);        // the whole file; throws naming the path
 int64_t modification_time_ns(const std::string& path);  // throws mcd::Error naming the path
 void make_dirs(const std::string& path);                // mkdir -p; throws naming the path
 void remove_tree(const std::string& path);              // rm -rf; missing path is fine

@@ -1,6 +1,7 @@
 // Restricted vocabularies (data/tokenizer/vocab_map.h, data/vocab_build.h): the map and its file,
 // the tokenizer it restricts (round trip, unknown ids, eot), the token cache keyed on it, the
-// builder's counting rules, and the model folder's tokenizer (tokenizer_for_model).
+// builder's counting rules, and the model folder's tokenizer (tokenizer_for_model: its tokenizer.json or
+// GPT-2, its map).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -195,11 +196,51 @@ TEST(VocabMap, ModelFolderTokenizerAppliesTheFolderMapOrRefusesWithoutIt) {
             std::string::npos);
   // A GPT-2-sized model without a map gets GPT-2 itself.
   EXPECT_EQ(tokenizer_for_model(tmp.file("copy"), 50257).fingerprint(), gpt2.fingerprint());
-  // copy_vocab_map carries the map to a derived folder, and removes a stale one when there is none.
-  copy_vocab_map(tmp.file("model"), tmp.file("copy"));
+  // copy_tokenizer_files carries the map to a derived folder, and removes a stale one when there is none.
+  copy_tokenizer_files(tmp.file("model"), tmp.file("copy"));
   EXPECT_EQ(VocabMap::load(tmp.file("copy/vocab_map.json")).fingerprint(), m.fingerprint());
-  copy_vocab_map(tmp.file("nothing"), tmp.file("copy"));
+  copy_tokenizer_files(tmp.file("nothing"), tmp.file("copy"));
   EXPECT_FALSE(fs::exists(tmp.file("copy/vocab_map.json")));
+}
+
+// A folder's tokenizer.json is its base tokenizer (HF checkpoints ship one: state-spaces/mamba-*-hf carry
+// GPT-NeoX's): encoding uses it, not GPT-2; its map applies on top; a map over another base, or a model
+// with fewer ids than the file, is refused; copy_tokenizer_files carries it to a derived folder. Needs no
+// GPT-2 assets: the byte tokenizer's ids (bytes, 256 = <|endoftext|>, 257 = "th") differ from GPT-2's.
+TEST(VocabMap, ModelFolderTokenizerIsItsTokenizerJsonWhenItHasOne) {
+  mcd::test::TempDir tmp;
+  const BpeTokenizer own = byte_tokenizer(tmp.path, /*with_merge=*/true);
+  fs::make_dirs(tmp.file("model"));
+  write_file(tmp.file("model/tokenizer.json"), read_file(tmp.file("tok_merge.json")));
+  const BpeTokenizer tok = tokenizer_for_model(tmp.file("model"), 264);
+  EXPECT_EQ(tok.fingerprint(), own.fingerprint());
+  EXPECT_EQ(model_base_tokenizer(tmp.file("model")).fingerprint(), own.fingerprint());
+  EXPECT_EQ(tok.encode("the"), (std::vector<int32_t>{257, 'e'}));  // GPT-2: {1169}
+  EXPECT_EQ(tok.eot_id(), 256);
+  // A model with fewer ids than the file is refused, naming the tokenizer.json.
+  const std::string small = error_of([&] { tokenizer_for_model(tmp.file("model"), 200); });
+  EXPECT_NE(small.find("fewer than the tokenizer's 258"), std::string::npos) << small;
+  EXPECT_NE(small.find(tmp.file("model/tokenizer.json")), std::string::npos) << small;
+  // A map built over this tokenizer restricts it; one built over another base (the merge-less byte
+  // tokenizer, another fingerprint) is refused rather than applied to the wrong ids.
+  const VocabMap over_own = VocabMap::from_base_ids(own.encode("the cat"), own);
+  over_own.save(tmp.file("model/vocab_map.json"));
+  const BpeTokenizer restricted = tokenizer_for_model(tmp.file("model"), 264);
+  EXPECT_EQ(int64_t(restricted.vocab_size()), over_own.size());
+  EXPECT_EQ(restricted.decode(restricted.encode("the cat")), "the cat");
+  const BpeTokenizer plain = byte_tokenizer(tmp.path, /*with_merge=*/false);
+  VocabMap::from_base_ids(plain.encode("the cat"), plain).save(tmp.file("model/vocab_map.json"));
+  const std::string other = error_of([&] { tokenizer_for_model(tmp.file("model"), 264); });
+  EXPECT_NE(other.find("built over another tokenizer"), std::string::npos) << other;
+  // copy_tokenizer_files carries both files, and removes the stale ones of a folder that has none.
+  over_own.save(tmp.file("model/vocab_map.json"));
+  copy_tokenizer_files(tmp.file("model"), tmp.file("derived"));
+  EXPECT_EQ(read_file(tmp.file("derived/tokenizer.json")), read_file(tmp.file("model/tokenizer.json")));
+  EXPECT_EQ(VocabMap::load(tmp.file("derived/vocab_map.json")).fingerprint(), over_own.fingerprint());
+  EXPECT_EQ(tokenizer_for_model(tmp.file("derived"), 264).fingerprint(), restricted.fingerprint());
+  copy_tokenizer_files(tmp.file("nothing"), tmp.file("derived"));
+  EXPECT_FALSE(fs::exists(tmp.file("derived/tokenizer.json")));
+  EXPECT_FALSE(fs::exists(tmp.file("derived/vocab_map.json")));
 }
 
 }  // namespace

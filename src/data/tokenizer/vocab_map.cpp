@@ -2,8 +2,6 @@
 #include "data/tokenizer/vocab_map.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "data/tokenizer/bpe_tokenizer.h"
 #include "data/tokenizer/sha256.h"
@@ -126,8 +124,13 @@ int32_t VocabMap::to_base(int32_t local_id) const {
   return local_id == unk_id() ? -1 : base_ids_[size_t(local_id)];
 }
 
+BpeTokenizer model_base_tokenizer(const std::string& model_dir) {
+  const std::string file = fs::join(model_dir, kModelTokenizerFileName);
+  return fs::exists(file) ? BpeTokenizer::from_hf_tokenizer_json(file) : BpeTokenizer::load_default();
+}
+
 BpeTokenizer tokenizer_for_model(const std::string& model_dir, int64_t model_vocab) {
-  BpeTokenizer tok = BpeTokenizer::load_default();
+  BpeTokenizer tok = model_base_tokenizer(model_dir);
   const std::string file = fs::join(model_dir, VocabMap::kFileName);
   if (fs::exists(file)) tok = tok.restricted(VocabMap::load(file), file);
   MCD_CHECK(int64_t(tok.vocab_size()) <= model_vocab, "model ", model_dir, " takes ", model_vocab,
@@ -138,18 +141,17 @@ BpeTokenizer tokenizer_for_model(const std::string& model_dir, int64_t model_voc
   return tok;
 }
 
-void copy_vocab_map(const std::string& from_dir, const std::string& to_dir) {
-  const std::string from = fs::join(from_dir, VocabMap::kFileName), to = fs::join(to_dir, VocabMap::kFileName);
-  if (!fs::exists(from)) {
-    fs::remove_file(to);
-    return;
+void copy_tokenizer_files(const std::string& from_dir, const std::string& to_dir) {
+  for (const char* name : {VocabMap::kFileName, kModelTokenizerFileName}) {
+    const std::string from = fs::join(from_dir, name), to = fs::join(to_dir, name);
+    if (!fs::exists(from)) {
+      fs::remove_file(to);
+      continue;
+    }
+    const std::string text = fs::read_file(from);
+    fs::make_dirs(to_dir);
+    write_text_atomic(to, text);
   }
-  std::ifstream in(from, std::ios::binary);
-  MCD_CHECK(in, "cannot read '", from, "'");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  fs::make_dirs(to_dir);
-  write_text_atomic(to, ss.str());
 }
 
 }  // namespace mcd::data

@@ -57,14 +57,23 @@ class VocabMap {
   nlohmann::json info_ = nlohmann::json::object();
 };
 
-// The tokenizer of a model folder: GPT-2 (BpeTokenizer::load_default), restricted by
+// The file name of a model folder's own tokenizer: a Hugging Face tokenizer.json (BPE + ByteLevel,
+// BpeTokenizer::from_hf_tokenizer_json), as HF checkpoints ship it — state-spaces/mamba-*-hf carry
+// GPT-NeoX's, not GPT-2's.
+inline constexpr const char* kModelTokenizerFileName = "tokenizer.json";
+
+// The base tokenizer of a model folder, before any restriction: `<model_dir>/tokenizer.json` when
+// the folder has one, else GPT-2 (BpeTokenizer::load_default).
+BpeTokenizer model_base_tokenizer(const std::string& model_dir);
+
+// The tokenizer of a model folder: model_base_tokenizer(model_dir), restricted by
 // `<model_dir>/vocab_map.json` when the folder has one. `model_vocab` is the number of ids the
 // model accepts (ModelConfig::real_vocab_size). Refuses a tokenizer with more ids than that — a
-// restricted model whose map is missing, or a map that does not belong to the model.
+// restricted model whose map is missing, or a map or tokenizer.json that does not belong to the model.
 BpeTokenizer tokenizer_for_model(const std::string& model_dir, int64_t model_vocab);
 
-// Makes `to_dir`'s vocab_map.json a copy of `from_dir`'s, or removes it when `from_dir` has none
-// (commands that write a model derived from another keep its vocabulary with it).
-void copy_vocab_map(const std::string& from_dir, const std::string& to_dir);
+// Makes `to_dir`'s tokenizer files (vocab_map.json, tokenizer.json) copies of `from_dir`'s, and removes
+// each one `from_dir` lacks (commands that write a model derived from another keep its tokenizer with it).
+void copy_tokenizer_files(const std::string& from_dir, const std::string& to_dir);
 
 }  // namespace mcd::data
