@@ -3,6 +3,7 @@
 
 #include <fstream>
 
+#include "io/safetensors_checkpoint.h"
 #include "io/safetensors_torch.h"
 #include "ops/graph_capture.h"
 #include "util/atomic_file.h"
@@ -62,7 +63,7 @@ void save_classifier(MambaClassifierImpl& model, const std::string& dir, const n
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (const auto& item : model.named_parameters(true))
     tensors.emplace_back(item.key(), item.value().detach().to(torch::kCPU, dtype));
-  io::save_safetensors(fs::join(dir, "model.safetensors"), tensors, {{"format", "pt"}});
+  io::save_safetensors(fs::join(dir, io::SafetensorsCheckpoint::kSingleFile), tensors, {{"format", "pt"}});
   nlohmann::json j = model.backbone->config.to_hf_json();
   j["torch_dtype"] = dtype == at::kBFloat16 ? "bfloat16" : dtype == at::kHalf ? "float16" : "float32";
   j["num_labels"] = model.classifier->weight.size(0);
@@ -80,7 +81,7 @@ MambaClassifier load_classifier(const std::string& dir, const LoadOptions& optio
   MCD_CHECK(j.contains("num_labels") && j["num_labels"].is_number_integer(), config_path,
             ": no integer 'num_labels': not a classifier folder (a language model is loaded with load_pretrained)");
   MambaClassifier model(config, j["num_labels"].get<int64_t>(), parse_pooling(j.value("pooling", "last")));
-  load_state(*model, fs::join(dir, "model.safetensors"));
+  load_state(*model, dir);
   model->to(options.device, options.dtype);
   if (extra) *extra = j.value("mcd_classifier", nlohmann::json::object());
   return model;

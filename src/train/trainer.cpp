@@ -64,7 +64,7 @@ class LmObjective : public Objective {
     const ModelConfig saved = ModelConfig::from_hf_file(fs::join(folder, "config.json"));
     MCD_CHECK(saved.to_hf_json() == model_->config().to_hf_json(), folder,
               "/config.json: the checkpoint's model configuration differs from this run's");
-    mcd::load_state(*model_, fs::join(folder, "model.safetensors"));
+    mcd::load_state(*model_, folder);
   }
 
   void begin_step(const StepContext& ctx) override {
@@ -296,7 +296,7 @@ nlohmann::json run_pretraining(const TrainConfig& cfg, const TrainOptions& optio
     init_reference(*model, cfg.train.seed);
   } else {
     // Gates a gate-less init_from lacks keep their initial logits.
-    load_state(*model, fs::join(cfg.model.init_from, "model.safetensors"), is_gate_parameter);
+    load_state(*model, cfg.model.init_from, is_gate_parameter);
   }
   model->to(device);
   model->train();

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/safetensors.h"
+#include "io/safetensors_checkpoint.h"
 #include "io/safetensors_torch.h"
 #include "model/checkpoint.h"
 #include "model/classifier.h"
@@ -229,6 +230,77 @@ TEST(Checkpoint, BadFoldersGiveErrorsNamingTheProblem) {
   // A config with a wrong type.
   std::ofstream(dir.file("config.json")) << R"({"hidden_size": "64", "num_hidden_layers": 2, "vocab_size": 97})";
   expect_error_containing([&] { load_pretrained(d); }, "'hidden_size' has the wrong type");
+}
+
+// Hugging Face's sharded layout (model.safetensors.index.json + shards, as large checkpoints such as
+// state-spaces/mamba-2.8b-hf come): the same model as from one file, and every disagreement between the
+// index and the shards refused, naming the file and the tensor.
+TEST(Checkpoint, ShardedFolderLoadsLikeOneFileAndRefusesAnIndexThatDisagrees) {
+  ModelConfig c = tiny_config();
+  c.tie_embeddings = false;  // lm_head.weight is a stored tensor too
+  MambaLM m = tiny_model(9, c);
+  test::TempDir dir;
+  save_pretrained(*m, dir.path);
+  const auto tensors = io::load_safetensors(dir.file("model.safetensors"));
+  fs::remove_file(dir.file("model.safetensors"));
+  const std::string shard1 = "model-00001-of-00002.safetensors", shard2 = "model-00002-of-00002.safetensors";
+  // Alternate tensors between the shards; `map` is what the index says, `held` what each shard holds.
+  std::map<std::string, std::string> map;
+  std::map<std::string, std::vector<std::pair<std::string, at::Tensor>>> held;
+  bool first = true;
+  for (const auto& [name, t] : tensors) {
+    map[name] = first ? shard1 : shard2;
+    held[map[name]].emplace_back(name, t);
+    first = !first;
+  }
+  auto write = [&](const std::map<std::string, std::string>& index_map,
+                   const std::map<std::string, std::vector<std::pair<std::string, at::Tensor>>>& shards) {
+    for (const auto& [file, v] : shards) io::save_safetensors(dir.file(file), v);
+    nlohmann::json index = {{"metadata", {{"total_size", 0}}}, {"weight_map", index_map}};
+    std::ofstream(dir.file("model.safetensors.index.json")) << index.dump(2);
+  };
+  write(map, held);
+  MambaLM back = load_pretrained(dir.path);
+  auto pb = back->named_parameters();
+  for (const auto& p : m->named_parameters()) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
+  EXPECT_EQ(io::SafetensorsCheckpoint::open_folder(dir.path).num_files(), 2u);
+
+  // The index maps a tensor to a shard that lacks it.
+  auto ghost = map;
+  ghost["backbone.layers.0.mixer.ghost"] = shard1;
+  write(ghost, held);
+  expect_error_containing([&] { load_pretrained(dir.path); }, "maps tensor 'backbone.layers.0.mixer.ghost' to '");
+  // A shard holds a tensor the index does not assign to it.
+  auto unlisted = map;
+  unlisted.erase(held[shard2].front().first);
+  write(unlisted, held);
+  expect_error_containing([&] { load_pretrained(dir.path); },
+                          "holds tensor '" + held[shard2].front().first + "', which");
+  // A shard named by the index is absent.
+  write(map, held);
+  fs::remove_file(dir.file(shard2));
+  expect_error_containing([&] { load_pretrained(dir.path); }, shard2);
+  // A shard path that leaves the folder.
+  auto escape = map;
+  escape[held[shard1].front().first] = "../" + shard1;
+  write(escape, held);
+  expect_error_containing([&] { load_pretrained(dir.path); }, "is not a file name in the folder");
+  // A parameter in no shard: the index is named as the checkpoint.
+  auto fewer = held;
+  const std::string dropped = fewer[shard1].back().first;
+  fewer[shard1].pop_back();
+  auto fewer_map = map;
+  fewer_map.erase(dropped);
+  write(fewer_map, fewer);
+  expect_error_containing([&] { load_pretrained(dir.path); },
+                          "model.safetensors.index.json: tensor '" + dropped + "' is missing");
+  // Not JSON.
+  std::ofstream(dir.file("model.safetensors.index.json")) << "{\"weight_map\": ";
+  expect_error_containing([&] { load_pretrained(dir.path); }, "model.safetensors.index.json");
+  // A folder of PyTorch pickles only: said so, with the way to convert it.
+  fs::remove_file(dir.file("model.safetensors.index.json"));
+  std::ofstream(dir.file("pytorch_model.bin")) << "not read";
+  expect_error_containing([&] { load_pretrained(dir.path); }, "holds pytorch_model.bin (PyTorch pickles)");
 }
 
 TEST(Model, OutOfRangeTokenIdsAreRejected) {
