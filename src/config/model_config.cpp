@@ -202,6 +202,10 @@ ModelConfig ModelConfig::from_hf_json(const json& j, const std::string& where) {
     }
   }
   c.d_conv = json_get<int64_t>(j, "conv_kernel", 4, where);
+  // The block's conv and gate activation: SiLU here (HF's ACT2FN spells it "silu" or "swish").
+  const std::string act = json_get<std::string>(j, "hidden_act", "silu", where);
+  MCD_CHECK(act == "silu" || act == "swish", where, ": hidden_act is '", act,
+            "', but this Mamba block uses SiLU (silu/swish) only");
   if (j.contains("time_step_rank") && j["time_step_rank"].is_string()) {
     MCD_CHECK(j["time_step_rank"] == "auto", where, ": time_step_rank must be an integer or 'auto'");
   } else {

@@ -129,6 +129,11 @@ TEST(ModelConfig, HfJsonTypeErrors) {
   j["vocab_size"] = 10;
   j["model_type"] = "mamba2";
   EXPECT_NE(error_of([&] { ModelConfig::from_hf_json(j, "cfg"); }).find("only 'mamba'"), std::string::npos);
+  j["model_type"] = "mamba";
+  j["hidden_act"] = "swish";  // HF's other name for SiLU
+  EXPECT_NO_THROW(ModelConfig::from_hf_json(j, "cfg"));
+  j["hidden_act"] = "gelu";
+  EXPECT_NE(error_of([&] { ModelConfig::from_hf_json(j, "cfg"); }).find("hidden_act is 'gelu'"), std::string::npos);
 }
 
 }  // namespace
