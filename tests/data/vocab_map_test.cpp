@@ -221,6 +221,7 @@ TEST(VocabMap, ModelFolderTokenizerIsItsTokenizerJsonWhenItHasOne) {
   const std::string small = error_of([&] { tokenizer_for_model(tmp.file("model"), 200); });
   EXPECT_NE(small.find("fewer than the tokenizer's 258"), std::string::npos) << small;
   EXPECT_NE(small.find(tmp.file("model/tokenizer.json")), std::string::npos) << small;
+  EXPECT_NE(small.find("the folder's tokenizer.json does not belong to this model"), std::string::npos) << small;
   // A map built over this tokenizer restricts it; one built over another base (the merge-less byte
   // tokenizer, another fingerprint) is refused rather than applied to the wrong ids.
   const VocabMap over_own = VocabMap::from_base_ids(own.encode("the cat"), own);
