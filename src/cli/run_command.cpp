@@ -101,7 +101,9 @@ struct Binder {
   nlohmann::json pretrain(const PlannedStage& p, const StageContext& ctx) const {
     const nlohmann::json& s = p.settings;
     std::ostringstream y;  // a training config (docs/configs.md) written from the stage's settings
-    y << "description: " << e.name << " " << p.name << "\nmodel:\n  preset: " << str(s["model"]["preset"])
+    const std::string init_from = s["model"].value("init_from", std::string());  // else a preset
+    y << "description: " << e.name << " " << p.name << "\nmodel:\n  "
+      << (init_from.empty() ? "preset: " + str(s["model"]["preset"]) : "init_from: " + nlohmann::json(init_from).dump())
       << "\ndata:\n  format: " << str(s["corpus"]["format"]) << "\n  paths: " << s["corpus"]["paths"].dump()
       << "\n  cache_dir: " << fs::join(ctx.dir, "tokens") << "\n  val_fraction: " << s["corpus"]["val_fraction"]
       << "\n  max_documents: " << s["corpus"]["max_documents"]

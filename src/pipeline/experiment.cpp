@@ -8,6 +8,7 @@
 #include "config/model_config.h"
 #include "config/strict_yaml.h"
 #include "util/error.h"
+#include "util/fs.h"
 
 namespace mcd::pipeline {
 namespace {
@@ -97,7 +98,10 @@ nlohmann::json read_section(const YAML::Node& root, const std::string& section, 
 const Schema kCorpus = {{"format", "wikiextractor"}, {"paths", nlohmann::json::array({""})},
                         {"val_fraction", 0.02},      {"max_documents", int64_t(-1)},
                         {"validation_paths", nlohmann::json::array()}, {"validation_format", "auto"}};
-const Schema kModel = {{"preset", "mamba-tiny"}};
+// preset: both pre-trainings start from a fresh model of that shape; init_from: from this HF model folder
+// (continued pre-training, e.g. of state-spaces/mamba-130m-hf: its weights, its tokenizer.json; the SDM
+// pre-training adds gates to it). Exactly one of them; preset's default applies when neither is given.
+const Schema kModel = {{"preset", "mamba-tiny"}, {"init_from", ""}};
 const Schema kPretrain = {{"steps", int64_t(200)}, {"batch_size", int64_t(8)},  {"seq_len", int64_t(128)},
                           {"lr", 4e-3},            {"warmup_steps", int64_t(20)}, {"precision", "fp32"},
                           {"seed", int64_t(0)},    {"eval_windows", int64_t(64)}};
@@ -167,6 +171,16 @@ Experiment load_experiment(const std::string& path) {
               ": 'corpus.", key, "' must be auto, text, wikitext or wikiextractor, got '", format, "'");
   }
   e.model = read_section(root, "model", kModel, path);
+  // The settings hold only the key in use (so an experiment without init_from keeps its stage keys).
+  const std::string init_from = e.model["init_from"].get<std::string>();
+  if (init_from.empty()) {
+    e.model.erase("init_from");
+  } else {
+    MCD_CHECK(!(root["model"] && root["model"]["preset"]), path, ": give 'model.preset' or 'model.init_from', not both");
+    MCD_CHECK(fs::is_directory(init_from) && fs::exists(fs::join(init_from, "config.json")), path,
+              ": 'model.init_from' ", init_from, " is not a model folder (no config.json)");
+    e.model.erase("preset");
+  }
   e.pretrain = read_section(root, "pretrain", kPretrain, path);
   e.sdm = read_section(root, "sdm", kSdm, path);
   const double t = e.sdm["target_sparsity"].get<double>();
@@ -193,6 +207,9 @@ Experiment load_experiment(const std::string& path) {
   MCD_CHECK(e.finetune["pooling"] == "last" || e.finetune["pooling"] == "mean", path,
             ": 'finetune.pooling' must be last or mean");
   e.vocab = read_section(root, "vocab", kVocab, path);
+  MCD_CHECK(!e.vocab["restrict"].get<bool>() || !e.model.contains("init_from"), path,
+            ": 'vocab.restrict' builds a vocabulary for a model pre-trained from scratch; a model.init_from model "
+            "keeps its own tokenizer and embedding");
   MCD_CHECK(e.vocab["min_count"].get<int64_t>() >= 1, path, ": 'vocab.min_count' must be at least 1");
 
   const YAML::Node tasks = root["tasks"];

@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "data/data_test_util.h"
 #include "data/tokenizer/vocab_map.h"
 #include "test_support.h"
 #include "util/fs.h"
@@ -392,6 +393,54 @@ TEST(RunCommand, ARestrictedVocabularyTravelsWithEveryModel) {
   const auto refused_gen = test::run_cli("generate --model " + bare + " --prompt 'the' --max-new-tokens 1 --device cpu");
   EXPECT_NE(refused_gen.status, 0);
   EXPECT_NE(refused_gen.err.find("vocab_map.json"), std::string::npos) << refused_gen.err;
+}
+
+// model.init_from: both pre-trainings continue from a model folder (e.g. state-spaces/mamba-130m-hf) with its own
+// tokenizer.json — here the data tests' byte-level BPE, whose ids GPT-2's cannot be mistaken for. The corpus is
+// tokenized with it, the SDM pre-training adds gates to the gate-less model, and every model folder of the run
+// carries the file, so CSP calibration and fine-tuning tokenize with it too.
+TEST(RunCommand, InitFromContinuesAModelWithItsOwnTokenizer) {
+  test::TempDir tmp;
+  write_corpus(tmp);
+  write_spam_task(tmp.file("train.jsonl"), 48, 1);
+  write_spam_task(tmp.file("dev.jsonl"), 16, 2);
+  std::ofstream(tmp.file("model.yaml")) << "d_model: 32\nn_layer: 2\nvocab_size: 264\nd_state: 4\nexpand: 2\n"
+                                           "eos_token_id: 256\nbos_token_id: 256\npad_token_id: 256\n";
+  const std::string base = tmp.file("base");
+  ASSERT_EQ(test::run_cli("init --config " + tmp.file("model.yaml") + " --seed 2 --out " + base).status, 0);
+  const uint64_t fingerprint = data::test::byte_tokenizer(tmp.path, /*with_merge=*/true).fingerprint();
+  const std::string tokenizer = slurp(tmp.file("tok_merge.json"));
+  std::ofstream(fs::join(base, "tokenizer.json")) << tokenizer;
+  std::string e = experiment(tmp, 4);
+  e.replace(e.find("model: {preset: mamba-small-gpt2}"), std::string("model: {preset: mamba-small-gpt2}").size(),
+            "model: {init_from: " + base + "}");
+  e.replace(e.find("max_length: 32"), std::string("max_length: 32").size(), "max_length: 96");
+  e.replace(e.find("variants: [M_base, M_SDM, M_SGH, M_full, M_challenge]"), std::string::npos,
+            "variants: [M_base, M_full]\n");
+  std::ofstream(tmp.file("e.yaml")) << e;
+  const auto run = test::run_cli("run " + tmp.file("e.yaml"), "", 2);
+  ASSERT_EQ(run.status, 0) << run.err;
+  // pretrain x2, csp/sdm, prune/csp-sdm, prune/sdm-blocks, profile, 2 fine-tunings, report.
+  EXPECT_EQ(nlohmann::json::parse(run.last_line())["executed"], 9);
+
+  const std::string stages = tmp.file("run/stages/");
+  for (const char* stage : {"pretrain/dense", "pretrain/sdm"}) {
+    SCOPED_TRACE(stage);
+    EXPECT_NE(slurp(stages + stage + "/train.yaml").find("init_from: \"" + base + "\""), std::string::npos);
+    const auto meta = nlohmann::json::parse(slurp(stages + stage + "/tokens/meta.json"));
+    char hex[19];
+    std::snprintf(hex, sizeof hex, "0x%016llx", static_cast<unsigned long long>(fingerprint));
+    EXPECT_EQ(meta["inputs"]["tokenizer"]["fingerprint"], std::string(hex));
+  }
+  for (const char* model : {"pretrain/dense/run/final", "pretrain/sdm/run/final", "csp/sdm/model",
+                            "prune/csp-sdm/model", "finetune/base/spam/seed1/model"}) {
+    SCOPED_TRACE(model);
+    EXPECT_EQ(slurp(stages + model + "/tokenizer.json"), tokenizer);
+  }
+  // The SDM pre-training's model has gates; the folder it started from has none.
+  const auto sdm_config = nlohmann::json::parse(slurp(stages + "pretrain/sdm/run/final/config.json"));
+  EXPECT_EQ(sdm_config["sdm_gate_type"], "hard_concrete");
+  EXPECT_FALSE(nlohmann::json::parse(slurp(fs::join(base, "config.json"))).contains("sdm_gate_type"));
 }
 
 }  // namespace

@@ -235,6 +235,39 @@ TEST(Experiment, ARestrictedVocabularyIsOneStageBeforeBothPretrainings) {
   for (const auto& [name, key] : k_plain) EXPECT_NE(key, k_on.at(name)) << name;
 }
 
+// model.init_from: the pre-trainings' settings name the folder instead of a preset; an experiment without it keeps
+// the settings (and so the stage keys) it had before the key existed; mistakes are named.
+TEST(Experiment, InitFromNamesAModelFolderInsteadOfAPreset) {
+  TempDir tmp;
+  fs::make_dirs(fs::join(tmp.dir, "model"));
+  std::ofstream(fs::join(tmp.dir, "model/config.json")) << "{}";
+  const std::string model = fs::join(tmp.dir, "model");
+  std::string with = kExperiment;
+  with.replace(with.find("model: {preset: mamba-tiny}"), std::string("model: {preset: mamba-tiny}").size(),
+               "model: {init_from: " + model + "}");
+  const Experiment plain = load_experiment(tmp.write("plain.yaml", kExperiment));
+  EXPECT_EQ(plain.model, nlohmann::json({{"preset", "mamba-tiny"}}));
+  const Experiment from = load_experiment(tmp.write("from.yaml", with));
+  EXPECT_EQ(from.model, nlohmann::json({{"init_from", model}}));
+  const auto m = by_name(plan_stages(from));
+  EXPECT_EQ(m.at("pretrain/dense").settings["model"]["init_from"], model);
+  EXPECT_EQ(m.at("pretrain/sdm").settings["model"]["init_from"], model);
+  const auto k_from = keys_of_plan(from), k_plain = keys_of_plan(plain);
+  EXPECT_NE(k_from.at("pretrain/dense"), k_plain.at("pretrain/dense"));
+
+  std::string both = with;
+  both.replace(both.find("model: {init_from:"), std::string("model: {").size(), "model: {preset: mamba-tiny, ");
+  std::string e = error_of(tmp.write("both.yaml", both));
+  EXPECT_NE(e.find("give 'model.preset' or 'model.init_from', not both"), std::string::npos) << e;
+  std::string absent = kExperiment;
+  absent.replace(absent.find("model: {preset: mamba-tiny}"), std::string("model: {preset: mamba-tiny}").size(),
+                 "model: {init_from: " + fs::join(tmp.dir, "nowhere") + "}");
+  e = error_of(tmp.write("absent.yaml", absent));
+  EXPECT_NE(e.find("is not a model folder (no config.json)"), std::string::npos) << e;
+  e = error_of(tmp.write("restrict.yaml", with + "vocab: {restrict: true}\n"));
+  EXPECT_NE(e.find("'vocab.restrict' builds a vocabulary for a model pre-trained from scratch"), std::string::npos) << e;
+}
+
 // Every experiment file shipped in configs/experiments loads and plans (no stage runs): each
 // variant has a fine-tuning per task and seed, and the report needs them all.
 TEST(Experiment, ShippedExperimentFilesLoadAndPlanEveryVariant) {
