@@ -1,5 +1,5 @@
 // The tensors of a model folder: `<dir>/model.safetensors`, or — the layout Hugging Face writes for
-// large checkpoints (e.g. state-spaces/mamba-2.8b-hf) — the shard files that
+// checkpoints larger than its shard size (several GB: the larger Mamba checkpoints) — the shard files that
 // `<dir>/model.safetensors.index.json`'s "weight_map" names, seen as one set of named tensors.
 // Torch-free (library mcd_safetensors). Every shard is validated as a safetensors file, and the index
 // and the shards must agree exactly: a tensor mapped to a shard that lacks it, a tensor held by a shard
