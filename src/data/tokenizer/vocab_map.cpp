@@ -133,13 +133,13 @@ BpeTokenizer tokenizer_for_model(const std::string& model_dir, int64_t model_voc
   BpeTokenizer tok = model_base_tokenizer(model_dir);
   const std::string file = fs::join(model_dir, VocabMap::kFileName);
   if (fs::exists(file)) tok = tok.restricted(VocabMap::load(file), file);
-  const bool own_file = fs::exists(fs::join(model_dir, kModelTokenizerFileName));
   MCD_CHECK(int64_t(tok.vocab_size()) <= model_vocab, "model ", model_dir, " takes ", model_vocab,
             " token ids, fewer than the tokenizer's ", tok.vocab_size(), " (", tok.source(), ")",
             tok.vocab_map() ? std::string("; its vocab_map.json does not belong to it")
-            : own_file      ? std::string("; the folder's tokenizer.json does not belong to this model")
-                            : std::string("; a model trained with a restricted vocabulary needs its ") +
-                                  VocabMap::kFileName + " in the folder (copy it from the model it came from)");
+            : fs::exists(fs::join(model_dir, kModelTokenizerFileName))  // (the message is formed only on failure)
+                ? std::string("; the folder's tokenizer.json does not belong to this model")
+                : std::string("; a model trained with a restricted vocabulary needs its ") + VocabMap::kFileName +
+                      " in the folder (copy it from the model it came from)");
   return tok;
 }
 
