@@ -63,6 +63,7 @@ struct Command {
 
 Command add_info(CLI::App& app);
 Command add_init(CLI::App& app);
+Command add_convert(CLI::App& app);  // another format's model folder as ours
 Command add_generate(CLI::App& app);
 Command add_score(CLI::App& app);
 Command add_tokenize(CLI::App& app);

@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
   mcd::cli::GlobalOptions globals;
   globals.add_to(app);
   const std::vector<mcd::cli::Command> commands = {
-      mcd::cli::add_info(app),     mcd::cli::add_init(app),   mcd::cli::add_generate(app),
+      mcd::cli::add_info(app),     mcd::cli::add_init(app),   mcd::cli::add_convert(app), mcd::cli::add_generate(app),
       mcd::cli::add_score(app),    mcd::cli::add_tokenize(app), mcd::cli::add_pretrain(app),
       mcd::cli::add_launch(app, globals), mcd::cli::add_prune(app), mcd::cli::add_flops(app),
       mcd::cli::add_csp(app), mcd::cli::add_profile(app), mcd::cli::add_data(app),

@@ -36,7 +36,7 @@ struct ModelSource {
     group->require_option(1);
   }
   ModelConfig config() const {
-    if (!model_dir.empty()) return ModelConfig::from_hf_file(model_dir + "/config.json");
+    if (!model_dir.empty()) return ModelConfig::from_json_file(model_dir + "/config.json");
     if (!preset.empty()) return model_preset(preset);
     return ModelConfig::from_yaml_file(config_file);
   }
@@ -119,7 +119,7 @@ Command add_init(CLI::App& app) {
   return {sub, [=] {
             ModelConfig config = src->config();
             if (!widths_from->empty()) {
-              const ModelConfig source = ModelConfig::from_hf_file(fs::join(*widths_from, "config.json"));
+              const ModelConfig source = ModelConfig::from_json_file(fs::join(*widths_from, "config.json"));
               config = config.with_width_fractions_of(source, *round_to);
               config.validate("init --widths-from " + *widths_from);
             }
@@ -128,6 +128,34 @@ Command add_init(CLI::App& app) {
             init_reference(*model, *seed);
             save_pretrained(*model, *out);
             std::cout << "wrote " << *out << " (" << model->config().num_parameters() << " parameters)" << std::endl;
+          }};
+}
+
+Command add_convert(CLI::App& app) {
+  auto* sub = app.add_subcommand(
+      "convert", "rewrite a model folder (Hugging Face's or mamba-ssm's; safetensors or pytorch_model.bin) as this "
+                 "project's folder: config.json with Hugging Face's keys, model.safetensors, its tokenizer files");
+  struct Args {
+    std::string model, out, dtype = "float32";
+  };
+  auto a = std::make_shared<Args>();
+  sub->add_option("--model", a->model, "the model folder to read")->required();
+  sub->add_option("--out", a->out, "the folder to write (created if needed)")->required();
+  sub->add_option("--dtype", a->dtype, "the stored tensors' type: float32, bfloat16, float16")->capture_default_str();
+  return {sub, [a] {
+            MCD_CHECK(a->dtype == "float32" || a->dtype == "bfloat16" || a->dtype == "float16",
+                      "--dtype must be float32, bfloat16 or float16, got '", a->dtype, "'");
+            MCD_CHECK(!fs::same_file(a->model, a->out), "--out must be another folder than --model (", a->out, ")");
+            // A mamba-ssm folder without its tokenizer would come out as a folder that means GPT-2: refused
+            // here, with what to add, rather than written.
+            (void)data::model_base_tokenizer(a->model);
+            MambaLM model = load_pretrained(a->model);
+            const at::ScalarType dtype =
+                a->dtype == "bfloat16" ? at::kBFloat16 : a->dtype == "float16" ? at::kHalf : at::kFloat;
+            save_pretrained(*model, a->out, dtype);
+            data::copy_tokenizer_files(a->model, a->out);
+            std::cout << "wrote " << a->out << " (" << model->config().num_parameters() << " parameters, "
+                      << a->dtype << ")" << std::endl;
           }};
 }
 
@@ -171,7 +199,7 @@ Command add_generate(CLI::App& app) {
             if (!a->prompt.empty() || !a->prompts_file.empty()) {
               // The model's own tokenizer: its tokenizer.json, else GPT-2; restricted by its vocab_map.json if it has one.
               tokenizer = data::tokenizer_for_model(
-                  a->model, ModelConfig::from_hf_file(fs::join(a->model, "config.json")).real_vocab_size());
+                  a->model, ModelConfig::from_json_file(fs::join(a->model, "config.json")).real_vocab_size());
               std::vector<std::string> texts;
               if (!a->prompt.empty()) texts.push_back(a->prompt);
               if (!a->prompts_file.empty()) {

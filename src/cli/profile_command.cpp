@@ -134,7 +134,7 @@ Command add_profile(CLI::App& app) {
             nlohmann::json models = nlohmann::json::array();
             for (const std::string& dir : a->models) {
               // Only the config here; each case loads the weights (and checks them) itself.
-              const ModelConfig c = ModelConfig::from_hf_file(fs::join(dir, "config.json"));
+              const ModelConfig c = ModelConfig::from_json_file(fs::join(dir, "config.json"));
               const sdm::FlopCount f = sdm::count_flops(c);
               std::vector<int64_t> widths;
               for (int64_t l = 0; l < c.n_layer; ++l) widths.push_back(c.inner_width(l));

@@ -496,7 +496,7 @@ nlohmann::json write(const pipeline::Experiment& e, const pipeline::StageContext
       ModelFacts f;
       f.stage = str(names[m]);
       f.path = prof["models"][m].at("path").get<std::string>();
-      const ModelConfig cfg = ModelConfig::from_hf_file(fs::join(f.path, "config.json"));
+      const ModelConfig cfg = ModelConfig::from_json_file(fs::join(f.path, "config.json"));
       const sdm::FlopCount fl = sdm::count_flops(cfg);
       f.d_model = cfg.d_model;
       f.parameters = fl.parameters;

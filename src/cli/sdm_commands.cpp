@@ -190,7 +190,7 @@ Command add_flops(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   return {sub, [a] {
-            const ModelConfig c = !a->model.empty()    ? ModelConfig::from_hf_file(fs::join(a->model, "config.json"))
+            const ModelConfig c = !a->model.empty()    ? ModelConfig::from_json_file(fs::join(a->model, "config.json"))
                                   : !a->preset.empty() ? model_preset(a->preset)
                                                        : ModelConfig::from_yaml_file(a->config);
             std::cout << sdm::flops_json(c, a->seq_len).dump() << std::endl;

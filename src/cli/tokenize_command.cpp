@@ -20,7 +20,7 @@ namespace {
 // The number of ids a model folder's config accepts (ModelConfig::real_vocab_size).
 [[maybe_unused]] int64_t model_vocab_size(const std::string& dir) {
   MCD_CHECK(fs::is_directory(dir), "--model ", dir, ": model folder does not exist");
-  return ModelConfig::from_hf_file(fs::join(dir, "config.json")).real_vocab_size();
+  return ModelConfig::from_json_file(fs::join(dir, "config.json")).real_vocab_size();
 }
 
 }  // namespace

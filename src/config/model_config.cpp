@@ -233,7 +233,76 @@ ModelConfig ModelConfig::from_hf_json(const json& j, const std::string& where) {
   return c;
 }
 
-ModelConfig ModelConfig::from_hf_file(const std::string& path) {
+bool ModelConfig::is_mamba_ssm_json(const json& j) {
+  return j.is_object() && !j.contains("hidden_size") && j.contains("d_model") && j.contains("n_layer");
+}
+
+// mamba-ssm's MambaConfig (mamba_ssm/models/config_mamba.py), as its save_pretrained writes it. Every key
+// is read or refused: a hybrid or Mamba-2 model must not load as a Mamba-1 one.
+ModelConfig ModelConfig::from_mamba_ssm_json(const json& j, const std::string& where) {
+  MCD_CHECK(j.is_object(), where, ": expected a JSON object");
+  const std::string kind = "mamba-ssm config";
+  for (const auto& [key, value] : j.items())
+    MCD_CHECK(key == "d_model" || key == "d_intermediate" || key == "n_layer" || key == "vocab_size" ||
+                  key == "ssm_cfg" || key == "attn_layer_idx" || key == "attn_cfg" || key == "rms_norm" ||
+                  key == "residual_in_fp32" || key == "fused_add_norm" || key == "pad_vocab_size_multiple" ||
+                  key == "tie_embeddings",
+              where, ": unknown ", kind, " key '", key, "'");
+  ModelConfig c;
+  c.d_model = json_required_int(j, "d_model", where);
+  c.n_layer = json_required_int(j, "n_layer", where);
+  // mamba-ssm pads the embedding to a multiple (MambaLMHeadModel.__init__); the checkpoint holds the padded rows.
+  const int64_t vocab = json_required_int(j, "vocab_size", where);
+  const int64_t multiple = json_get<int64_t>(j, "pad_vocab_size_multiple", 8, where);
+  MCD_CHECK(vocab >= 1 && multiple >= 1, where, ": vocab_size and pad_vocab_size_multiple must be positive");
+  c.vocab_size = (vocab + multiple - 1) / multiple * multiple;
+  MCD_CHECK(json_get<int64_t>(j, "d_intermediate", 0, where) == 0, where,
+            ": d_intermediate > 0 adds MLP blocks, which this Mamba-1 model does not have");
+  const bool no_attention = !j.contains("attn_layer_idx") || j["attn_layer_idx"].is_null() ||
+                            (j["attn_layer_idx"].is_array() && j["attn_layer_idx"].empty());
+  MCD_CHECK(no_attention, where, ": attn_layer_idx names attention layers (a hybrid model); only Mamba-1 layers are supported");
+  MCD_CHECK(json_get<bool>(j, "rms_norm", true, where), where,
+            ": rms_norm is false (LayerNorm blocks); this model uses RMSNorm only");
+  c.residual_in_fp32 = json_get<bool>(j, "residual_in_fp32", true, where);
+  c.tie_embeddings = json_get<bool>(j, "tie_embeddings", true, where);
+  c.norm_eps = 1e-5;  // MixerModel's norm_epsilon, which MambaConfig does not carry
+  // (fused_add_norm chooses mamba-ssm's kernels, not the arithmetic.)
+  if (j.contains("ssm_cfg") && !j["ssm_cfg"].is_null()) {
+    const json& s = j["ssm_cfg"];
+    const std::string at = where + ": ssm_cfg";
+    MCD_CHECK(s.is_object(), at, " must be an object");
+    for (const auto& [key, value] : s.items())
+      MCD_CHECK(key == "layer" || key == "d_state" || key == "d_conv" || key == "expand" || key == "dt_rank" ||
+                    key == "dt_min" || key == "dt_max" || key == "dt_init" || key == "dt_scale" ||
+                    key == "dt_init_floor" || key == "conv_bias" || key == "bias" || key == "use_fast_path",
+                at, ": unknown key '", key, "' (Mamba-1's are layer, d_state, d_conv, expand, dt_rank, dt_min, dt_max, "
+                "dt_init, dt_scale, dt_init_floor, conv_bias, bias, use_fast_path)");
+    const std::string layer = json_get<std::string>(s, "layer", "Mamba1", at);
+    MCD_CHECK(layer == "Mamba1", at, ": layer is '", layer, "'; only Mamba1 is supported");
+    c.d_state = json_get<int64_t>(s, "d_state", 16, at);
+    c.d_conv = json_get<int64_t>(s, "d_conv", 4, at);
+    c.expand = json_get<int64_t>(s, "expand", 2, at);
+    if (s.contains("dt_rank") && s["dt_rank"].is_string())
+      MCD_CHECK(s["dt_rank"] == "auto", at, ": dt_rank must be an integer or 'auto'");
+    else
+      c.dt_rank = json_get<int64_t>(s, "dt_rank", 0, at);
+    c.dt_min = json_get<double>(s, "dt_min", 1e-3, at);
+    c.dt_max = json_get<double>(s, "dt_max", 0.1, at);
+    c.dt_init = json_get<std::string>(s, "dt_init", "random", at);
+    c.dt_scale = json_get<double>(s, "dt_scale", 1.0, at);
+    c.dt_init_floor = json_get<double>(s, "dt_init_floor", 1e-4, at);
+    c.use_conv_bias = json_get<bool>(s, "conv_bias", true, at);
+    c.use_bias = json_get<bool>(s, "bias", false, at);
+  }
+  c.validate(where);
+  return c;
+}
+
+ModelConfig ModelConfig::from_json(const json& j, const std::string& where) {
+  return is_mamba_ssm_json(j) ? from_mamba_ssm_json(j, where) : from_hf_json(j, where);
+}
+
+ModelConfig ModelConfig::from_json_file(const std::string& path) {
   std::ifstream f(path);
   MCD_CHECK(f.good(), path, ": cannot open model config");
   json j;
@@ -242,7 +311,7 @@ ModelConfig ModelConfig::from_hf_file(const std::string& path) {
   } catch (const json::exception& e) {
     fail(cat(path, ": invalid JSON: ", e.what()));
   }
-  return from_hf_json(j, path);
+  return from_json(j, path);
 }
 
 // ------------------------------------------------------------------------------------- YAML

@@ -1,5 +1,6 @@
 // The model's hyper-parameters (METHOD.md §1 dimension names) and their three sources:
-// our strict YAML files (configs/models/*.yaml), HuggingFace `config.json`, and named presets.
+// our strict YAML files (configs/models/*.yaml), a model folder's `config.json` (Hugging Face's keys, or
+// mamba-ssm's own), and named presets.
 // Pruned models carry one inner width per layer (`d_inner_per_layer`).
 #pragma once
 
@@ -58,7 +59,12 @@ struct ModelConfig {
 
   nlohmann::json to_hf_json() const;
   static ModelConfig from_hf_json(const nlohmann::json& j, const std::string& where);
-  static ModelConfig from_hf_file(const std::string& path);
+  // mamba-ssm's own config.json (MambaConfig: d_model, n_layer, ssm_cfg, ...), Mamba-1 layers only.
+  static ModelConfig from_mamba_ssm_json(const nlohmann::json& j, const std::string& where);
+  static bool is_mamba_ssm_json(const nlohmann::json& j);  // d_model and n_layer, no hidden_size
+  // A model folder's config.json in either format (from_mamba_ssm_json when is_mamba_ssm_json).
+  static ModelConfig from_json(const nlohmann::json& j, const std::string& where);
+  static ModelConfig from_json_file(const std::string& path);
   static ModelConfig from_yaml_file(const std::string& path);
 };
 

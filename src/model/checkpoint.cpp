@@ -1,9 +1,12 @@
 // HF-format checkpoint folders (see checkpoint.h).
 #include "model/checkpoint.h"
 
+#include <map>
+#include <set>
+
 #include <nlohmann/json.hpp>
 
-#include "io/safetensors.h"
+#include "io/model_folder_tensors_torch.h"
 #include "io/safetensors_checkpoint.h"
 #include "io/safetensors_torch.h"
 #include "util/atomic_file.h"
@@ -12,47 +15,61 @@
 
 namespace mcd {
 
+namespace {
+
+// mamba-ssm's checkpoints name one tensor differently from Hugging Face's (whose names the modules use).
+const std::map<std::string, std::string> kMambaSsmNames = {{"backbone.embeddings.weight", "backbone.embedding.weight"}};
+
+// The name under which the folder stores parameter `name`.
+std::string stored_name(const io::ModelFolderTensors& tensors, const std::string& name) {
+  if (tensors.has(name)) return name;
+  const auto alias = kMambaSsmNames.find(name);
+  return alias != kMambaSsmNames.end() && tensors.has(alias->second) ? alias->second : name;
+}
+
+}  // namespace
+
 void load_state(torch::nn::Module& module, const std::string& dir,
                 const std::function<bool(const std::string&)>& may_be_missing) {
-  const io::SafetensorsCheckpoint checkpoint = io::SafetensorsCheckpoint::open_folder(dir);
-  const std::string& where = checkpoint.label();
+  const io::ModelFolderTensors tensors = io::ModelFolderTensors::open(dir);
+  const std::string& where = tensors.label();
   torch::NoGradGuard no_grad;
-  std::set<std::string> used;
+  std::set<std::string> used;  // stored names
   for (auto& item : module.named_parameters(/*recurse=*/true)) {
     const std::string& name = item.key();
     at::Tensor& param = item.value();
-    const io::SafetensorsCheckpoint::Entry* entry = checkpoint.find(name);
-    if (!entry && may_be_missing && may_be_missing(name)) continue;
-    MCD_CHECK(entry, where, ": tensor '", name, "' is missing");
-    const std::string& file = entry->file->label();
-    const at::Tensor value = io::read_tensor(*entry->file, *entry->info);
-    MCD_CHECK(value.sizes() == param.sizes(), file, ": tensor '", name, "' has shape ",
+    const std::string stored = stored_name(tensors, name);
+    if (!tensors.has(stored) && may_be_missing && may_be_missing(name)) continue;
+    MCD_CHECK(tensors.has(stored), where, ": tensor '", name, "' is missing");
+    const std::string file = tensors.file_of(stored);
+    const at::Tensor value = tensors.read(stored);
+    MCD_CHECK(value.sizes() == param.sizes(), file, ": tensor '", stored, "' has shape ",
               value.sizes(), ", the model expects ", param.sizes());
-    MCD_CHECK(at::isFloatingType(value.scalar_type()), file, ": tensor '", name,
-              "' must be floating point, got ", io::dtype_name(entry->info->dtype));
+    MCD_CHECK(at::isFloatingType(value.scalar_type()), file, ": tensor '", stored,
+              "' must be floating point, got ", c10::toString(value.scalar_type()));
     param.copy_(value.to(param.scalar_type()));
-    used.insert(name);
+    used.insert(stored);
   }
-  for (const io::SafetensorsCheckpoint::Entry& entry : checkpoint.entries()) {
-    const std::string& name = entry.info->name;
+  const std::string embedding = stored_name(tensors, "backbone.embeddings.weight");
+  for (const std::string& name : tensors.names()) {
     if (used.count(name)) continue;
-    if (name == "lm_head.weight" && used.count("backbone.embeddings.weight")) {
-      // Tied head stored anyway (some exporters do): accept it only if it is the embedding.
-      const at::Tensor head = io::read_tensor(*entry.file, *entry.info).to(at::kFloat);
-      const io::SafetensorsCheckpoint::Entry& emb_entry = checkpoint.at("backbone.embeddings.weight");
-      const at::Tensor emb = io::read_tensor(*emb_entry.file, *emb_entry.info).to(at::kFloat);
-      MCD_CHECK(head.sizes() == emb.sizes() && at::equal(head, emb), entry.file->label(),
+    if (name == "lm_head.weight" && used.count(embedding)) {
+      // Tied head stored anyway (mamba-ssm's state dicts and some exporters do): accept it only if it is
+      // the embedding.
+      const at::Tensor head = tensors.read(name).to(at::kFloat);
+      const at::Tensor emb = tensors.read(embedding).to(at::kFloat);
+      MCD_CHECK(head.sizes() == emb.sizes() && at::equal(head, emb), tensors.file_of(name),
                 ": 'lm_head.weight' differs from the embedding but the config ties them "
                 "(set tie_word_embeddings=false in config.json)");
       continue;
     }
-    fail(cat(entry.file->label(), ": unexpected tensor '", name, "' (not a parameter of this model)"));
+    fail(cat(tensors.file_of(name), ": unexpected tensor '", name, "' (not a parameter of this model)"));
   }
 }
 
 MambaLM load_pretrained(const std::string& dir, const LoadOptions& options) {
   MCD_CHECK(fs::is_directory(dir), dir, ": model folder does not exist");
-  const ModelConfig config = ModelConfig::from_hf_file(fs::join(dir, "config.json"));
+  const ModelConfig config = ModelConfig::from_json_file(fs::join(dir, "config.json"));
   MambaLM model(config);
   load_state(*model, dir);
   model->to(options.device, options.dtype);

@@ -75,7 +75,7 @@ void save_classifier(MambaClassifierImpl& model, const std::string& dir, const n
 MambaClassifier load_classifier(const std::string& dir, const LoadOptions& options, nlohmann::json* extra) {
   MCD_CHECK(fs::is_directory(dir), dir, ": model folder does not exist");
   const std::string config_path = fs::join(dir, "config.json");
-  const ModelConfig config = ModelConfig::from_hf_file(config_path);
+  const ModelConfig config = ModelConfig::from_json_file(config_path);
   std::ifstream in(config_path);
   const nlohmann::json j = nlohmann::json::parse(in);
   MCD_CHECK(j.contains("num_labels") && j["num_labels"].is_number_integer(), config_path,

@@ -200,7 +200,7 @@ ops::OpsOptions OpsSection::apply(ops::OpsOptions base) const {
 ModelConfig TrainConfig::model_config() const {
   ModelConfig c = !model.preset.empty()        ? mcd::model_preset(model.preset)
                   : !model.config_file.empty() ? ModelConfig::from_yaml_file(model.config_file)
-                                               : ModelConfig::from_hf_file(fs::join(model.init_from, "config.json"));
+                                               : ModelConfig::from_json_file(fs::join(model.init_from, "config.json"));
   if (!sdm.enabled) return c;
   if (c.gate_type.empty()) {  // gates are added to a gate-less model
     c.gate_type = sdm.gate_type;

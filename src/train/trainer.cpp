@@ -61,7 +61,7 @@ class LmObjective : public Objective {
   // The text of init_from's tokenizer.json, which the saved models carry (empty: GPT-2, none).
   void set_tokenizer_json(std::string text) { tokenizer_json_ = std::move(text); }
   void load_weights(const std::string& folder) override {
-    const ModelConfig saved = ModelConfig::from_hf_file(fs::join(folder, "config.json"));
+    const ModelConfig saved = ModelConfig::from_json_file(fs::join(folder, "config.json"));
     MCD_CHECK(saved.to_hf_json() == model_->config().to_hf_json(), folder,
               "/config.json: the checkpoint's model configuration differs from this run's");
     mcd::load_state(*model_, folder);

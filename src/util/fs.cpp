@@ -25,6 +25,11 @@ bool exists(const std::string& path) {
   return stat_of(path, st);
 }
 
+bool same_file(const std::string& a, const std::string& b) {
+  struct stat sa, sb;
+  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 bool is_directory(const std::string& path) {
   struct stat st;
   return stat_of(path, st) && S_ISDIR(st.st_mode);

@@ -13,6 +13,7 @@ namespace mcd::fs {
 bool exists(const std::string& path);
 bool is_directory(const std::string& path);
 bool is_regular_file(const std::string& path);
+bool same_file(const std::string& a, const std::string& b);  // both exist and are one file or folder
 int64_t file_size(const std::string& path);            // throws mcd::Error naming the path
 std::string read_file(const std::string& path);        // the whole file; throws naming the path
 int64_t modification_time_ns(const std::string& path);  // throws mcd::Error naming the path

@@ -146,7 +146,7 @@ TEST(Cli, InitInfoAndScoreAFreshModel) {
   const CliRun info = run_cli("info --model " + tmp.file("m"));
   ASSERT_EQ(info.status, 0) << info.err;
   EXPECT_EQ(nlohmann::json::parse(info.last_line()).at("parameters").get<int64_t>(),
-            ModelConfig::from_hf_file(tmp.file("m/config.json")).num_parameters());
+            ModelConfig::from_json_file(tmp.file("m/config.json")).num_parameters());
   const CliRun gen = run_cli("generate --model " + tmp.file("m") + " --prompt-ids 3 --max-new-tokens 5 --greedy --ignore-eos --device cpu");
   ASSERT_EQ(gen.status, 0) << gen.err;
   const std::string line = gen.last_line();

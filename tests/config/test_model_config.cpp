@@ -106,7 +106,7 @@ TEST(ModelConfig, VocabularyPadding) {
 
 TEST(ModelConfig, ReadsTheHuggingFaceFixtureConfig) {
   MCD_SKIP_IF_NO_FIXTURE();
-  const ModelConfig c = ModelConfig::from_hf_file(test::fixture_dir() + "/config.json");
+  const ModelConfig c = ModelConfig::from_json_file(test::fixture_dir() + "/config.json");
   EXPECT_EQ(c.d_model, 64);
   EXPECT_EQ(c.n_layer, 2);
   EXPECT_EQ(c.d_state, 8);
@@ -134,6 +134,59 @@ TEST(ModelConfig, HfJsonTypeErrors) {
   EXPECT_NO_THROW(ModelConfig::from_hf_json(j, "cfg"));
   j["hidden_act"] = "gelu";
   EXPECT_NE(error_of([&] { ModelConfig::from_hf_json(j, "cfg"); }).find("hidden_act is 'gelu'"), std::string::npos);
+}
+
+// state-spaces/mamba-130m's config.json as mamba-ssm wrote it (MambaConfig), then mamba-ssm 2's longer
+// form: both are the mamba-130m preset (the vocabulary padded to 50,280 as MambaLMHeadModel pads it).
+TEST(ModelConfig, ReadsMambaSsmsOwnConfigAndRefusesWhatIsNotMamba1) {
+  nlohmann::json j = nlohmann::json::parse(R"({"d_model": 768, "n_layer": 24, "vocab_size": 50277, "ssm_cfg": {},
+      "rms_norm": true, "residual_in_fp32": true, "fused_add_norm": true, "pad_vocab_size_multiple": 8})");
+  ASSERT_TRUE(ModelConfig::is_mamba_ssm_json(j));
+  const ModelConfig preset = model_preset("mamba-130m");
+  for (int form = 0; form < 2; ++form) {
+    if (form == 1) {
+      j["d_intermediate"] = 0;
+      j["attn_layer_idx"] = nlohmann::json::array();
+      j["attn_cfg"] = nlohmann::json::object();
+      j["tie_embeddings"] = true;
+      j["ssm_cfg"] = {{"layer", "Mamba1"}, {"d_state", 16}, {"dt_rank", "auto"}, {"use_fast_path", true}};
+    }
+    const ModelConfig c = ModelConfig::from_json(j, "config.json");
+    EXPECT_EQ(c.d_model, 768);
+    EXPECT_EQ(c.n_layer, 24);
+    EXPECT_EQ(c.vocab_size, 50280);
+    EXPECT_EQ(c.d_state, 16);
+    EXPECT_EQ(c.inner_width(0), 1536);
+    EXPECT_EQ(c.resolved_dt_rank(), 48);
+    EXPECT_TRUE(c.tie_embeddings && c.residual_in_fp32 && c.use_conv_bias && !c.use_bias);
+    EXPECT_EQ(c.norm_eps, 1e-5);
+    EXPECT_EQ(c.num_parameters(), preset.num_parameters());
+  }
+  const auto refused = [&](nlohmann::json bad, const std::string& fragment) {
+    const std::string e = error_of([&] { ModelConfig::from_json(bad, "config.json"); });
+    EXPECT_NE(e.find(fragment), std::string::npos) << e;
+    EXPECT_NE(e.find("config.json"), std::string::npos) << e;
+  };
+  nlohmann::json bad = j;
+  bad["ssm_cfg"]["layer"] = "Mamba2";
+  refused(bad, "only Mamba1 is supported");
+  bad = j;
+  bad["ssm_cfg"]["headdim"] = 64;
+  refused(bad, "unknown key 'headdim'");
+  bad = j;
+  bad["attn_layer_idx"] = {3};
+  refused(bad, "a hybrid model");
+  bad = j;
+  bad["d_intermediate"] = 1024;
+  refused(bad, "MLP blocks");
+  bad = j;
+  bad["rms_norm"] = false;
+  refused(bad, "LayerNorm");
+  bad = j;
+  bad["bidirectional"] = true;
+  refused(bad, "unknown mamba-ssm config key 'bidirectional'");
+  // Hugging Face's keys are not mamba-ssm's.
+  EXPECT_FALSE(ModelConfig::is_mamba_ssm_json({{"hidden_size", 64}, {"d_model", 64}, {"n_layer", 2}}));
 }
 
 }  // namespace

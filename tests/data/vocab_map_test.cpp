@@ -244,5 +244,26 @@ TEST(VocabMap, ModelFolderTokenizerIsItsTokenizerJsonWhenItHasOne) {
   EXPECT_FALSE(fs::exists(tmp.file("derived/vocab_map.json")));
 }
 
+// A mamba-ssm checkpoint ships no tokenizer and its models use GPT-NeoX-20B's: without the folder's
+// tokenizer.json it is refused, not given GPT-2; with one, that file is its tokenizer.
+TEST(VocabMap, MambaSsmCheckpointNeedsItsTokenizerJson) {
+  mcd::test::TempDir tmp;
+  const BpeTokenizer own = byte_tokenizer(tmp.path, /*with_merge=*/true);
+  fs::make_dirs(tmp.file("model"));
+  write_file(tmp.file("model/config.json"), R"({"d_model": 768, "n_layer": 24, "vocab_size": 50277, "ssm_cfg": {}})");
+  const std::string refused = error_of([&] { tokenizer_for_model(tmp.file("model"), 50280); });
+  EXPECT_NE(refused.find("a mamba-ssm checkpoint, which ships no tokenizer"), std::string::npos) << refused;
+  EXPECT_NE(refused.find(tmp.file("model")), std::string::npos) << refused;
+  write_file(tmp.file("model/tokenizer.json"), read_file(tmp.file("tok_merge.json")));
+  EXPECT_EQ(tokenizer_for_model(tmp.file("model"), 50280).fingerprint(), own.fingerprint());
+  // A Hugging Face config.json without a tokenizer.json still means GPT-2 (this project's own models).
+  std::string why;
+  const BpeTokenizer* gpt2 = test::gpt2_or_null(why);
+  if (!gpt2) GTEST_SKIP() << "the rest needs GPT-2's vocabulary: " << why;
+  fs::remove_file(tmp.file("model/tokenizer.json"));
+  write_file(tmp.file("model/config.json"), R"({"hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 50280})");
+  EXPECT_EQ(tokenizer_for_model(tmp.file("model"), 50280).fingerprint(), gpt2->fingerprint());
+}
+
 }  // namespace
 }  // namespace mcd::data

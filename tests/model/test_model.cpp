@@ -297,10 +297,10 @@ TEST(Checkpoint, ShardedFolderLoadsLikeOneFileAndRefusesAnIndexThatDisagrees) {
   // Not JSON.
   std::ofstream(dir.file("model.safetensors.index.json")) << "{\"weight_map\": ";
   expect_error_containing([&] { load_pretrained(dir.path); }, "model.safetensors.index.json");
-  // A folder of PyTorch pickles only: said so, with the way to convert it.
+  // A folder whose only tensors are a pytorch_model.bin is read as a PyTorch checkpoint (this one is not).
   fs::remove_file(dir.file("model.safetensors.index.json"));
   std::ofstream(dir.file("pytorch_model.bin")) << "not read";
-  expect_error_containing([&] { load_pretrained(dir.path); }, "holds pytorch_model.bin (PyTorch pickles)");
+  expect_error_containing([&] { load_pretrained(dir.path); }, "pytorch_model.bin: not a PyTorch checkpoint");
 }
 
 TEST(Model, OutOfRangeTokenIdsAreRejected) {

@@ -126,7 +126,19 @@ int32_t VocabMap::to_base(int32_t local_id) const {
 
 BpeTokenizer model_base_tokenizer(const std::string& model_dir) {
   const std::string file = fs::join(model_dir, kModelTokenizerFileName);
-  return fs::exists(file) ? BpeTokenizer::from_hf_tokenizer_json(file) : BpeTokenizer::load_default();
+  if (fs::exists(file)) return BpeTokenizer::from_hf_tokenizer_json(file);
+  // A mamba-ssm checkpoint (its own config.json: d_model and n_layer, no hidden_size — the test
+  // ModelConfig::is_mamba_ssm_json makes) ships no tokenizer, and its models were trained with
+  // GPT-NeoX-20B's, not GPT-2's: encoding with GPT-2 would be silently wrong.
+  const std::string config = fs::join(model_dir, "config.json");
+  if (fs::exists(config)) {
+    const nlohmann::json j = read_json_file(config);
+    MCD_CHECK(!(j.is_object() && !j.contains("hidden_size") && j.contains("d_model") && j.contains("n_layer")),
+              model_dir, ": a mamba-ssm checkpoint, which ships no tokenizer (its models use GPT-NeoX-20B's); put that "
+              "tokenizer's ", kModelTokenizerFileName, " (from EleutherAI/gpt-neox-20b, or any state-spaces/mamba-*-hf "
+              "folder) into the folder");
+  }
+  return BpeTokenizer::load_default();
 }
 
 BpeTokenizer tokenizer_for_model(const std::string& model_dir, int64_t model_vocab) {

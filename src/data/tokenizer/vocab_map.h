@@ -63,7 +63,8 @@ class VocabMap {
 inline constexpr const char* kModelTokenizerFileName = "tokenizer.json";
 
 // The base tokenizer of a model folder, before any restriction: `<model_dir>/tokenizer.json` when
-// the folder has one, else GPT-2 (BpeTokenizer::load_default).
+// the folder has one, else GPT-2 (BpeTokenizer::load_default) — except for a mamba-ssm checkpoint
+// (mamba-ssm's config.json), which is refused without its tokenizer.json.
 BpeTokenizer model_base_tokenizer(const std::string& model_dir);
 
 // The tokenizer of a model folder: model_base_tokenizer(model_dir), restricted by
