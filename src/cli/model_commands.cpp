@@ -134,13 +134,19 @@ Command add_init(CLI::App& app) {
 Command add_convert(CLI::App& app) {
   auto* sub = app.add_subcommand(
       "convert", "rewrite a model folder (Hugging Face's or mamba-ssm's; safetensors or pytorch_model.bin) as this "
-                 "project's folder: config.json with Hugging Face's keys, model.safetensors, its tokenizer files");
+                 "project's folder (config.json with Hugging Face's keys, model.safetensors) or as mamba-ssm's; its "
+                 "tokenizer files go with it");
   struct Args {
-    std::string model, out, dtype = "float32";
+    std::string model, out, dtype = "float32", format = "ours";
   };
   auto a = std::make_shared<Args>();
   sub->add_option("--model", a->model, "the model folder to read")->required();
   sub->add_option("--out", a->out, "the folder to write (created if needed)")->required();
+  sub->add_option("--format", a->format,
+                  "ours (HF keys, model.safetensors) or mamba-ssm (its config.json and pytorch_model.bin, for "
+                  "MambaLMHeadModel.from_pretrained; dense Mamba-1 models without gates)")
+      ->check(CLI::IsMember({"ours", "mamba-ssm"}))
+      ->capture_default_str();
   sub->add_option("--dtype", a->dtype, "the stored tensors' type: float32, bfloat16, float16")->capture_default_str();
   return {sub, [a] {
             MCD_CHECK(a->dtype == "float32" || a->dtype == "bfloat16" || a->dtype == "float16",
@@ -152,7 +158,10 @@ Command add_convert(CLI::App& app) {
             MambaLM model = load_pretrained(a->model);
             const at::ScalarType dtype =
                 a->dtype == "bfloat16" ? at::kBFloat16 : a->dtype == "float16" ? at::kHalf : at::kFloat;
-            save_pretrained(*model, a->out, dtype);
+            if (a->format == "mamba-ssm")
+              save_mamba_ssm(*model, a->out, dtype);
+            else
+              save_pretrained(*model, a->out, dtype);
             data::copy_tokenizer_files(a->model, a->out);
             std::cout << "wrote " << a->out << " (" << model->config().num_parameters() << " parameters, "
                       << a->dtype << ")" << std::endl;

@@ -298,6 +298,36 @@ ModelConfig ModelConfig::from_mamba_ssm_json(const json& j, const std::string& w
   return c;
 }
 
+json ModelConfig::to_mamba_ssm_json(const std::string& where) const {
+  MCD_CHECK(gate_type.empty(), where, ": a model with SDM gates has no mamba-ssm form (prune it first)");
+  MCD_CHECK(uniform_inner(), where, ": a model with per-layer inner widths (pruned) has no mamba-ssm form: its ",
+            "layers share one expand");
+  MCD_CHECK(inner_width(0) == expand * d_model, where, ": inner width ", inner_width(0), " is not expand·d_model = ",
+            expand * d_model, " (mamba-ssm has no other way to say it)");
+  MCD_CHECK(norm_eps == 1e-5, where, ": RMSNorm epsilon ", norm_eps, "; mamba-ssm's is fixed at 1e-5");
+  json j;
+  j["d_model"] = d_model;
+  j["d_intermediate"] = 0;
+  j["n_layer"] = n_layer;
+  // mamba-ssm pads vocab_size up to pad_vocab_size_multiple: name the tokenizer's size where padding it by 8
+  // gives the embedding's rows, else the rows themselves.
+  const int64_t real = real_vocab_size();
+  const bool pads_to_rows = (real + 7) / 8 * 8 == vocab_size;
+  j["vocab_size"] = pads_to_rows ? real : vocab_size;
+  j["pad_vocab_size_multiple"] = pads_to_rows ? 8 : 1;
+  j["ssm_cfg"] = {{"layer", "Mamba1"},   {"d_state", d_state},  {"d_conv", d_conv},     {"expand", expand},
+                  {"dt_rank", resolved_dt_rank()}, {"dt_min", dt_min}, {"dt_max", dt_max}, {"dt_init", dt_init},
+                  {"dt_scale", dt_scale}, {"dt_init_floor", dt_init_floor}, {"conv_bias", use_conv_bias},
+                  {"bias", use_bias}};
+  j["attn_layer_idx"] = json::array();
+  j["attn_cfg"] = json::object();
+  j["rms_norm"] = true;
+  j["residual_in_fp32"] = residual_in_fp32;
+  j["fused_add_norm"] = true;
+  j["tie_embeddings"] = tie_embeddings;
+  return j;
+}
+
 ModelConfig ModelConfig::from_json(const json& j, const std::string& where) {
   return is_mamba_ssm_json(j) ? from_mamba_ssm_json(j, where) : from_hf_json(j, where);
 }

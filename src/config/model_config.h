@@ -61,6 +61,9 @@ struct ModelConfig {
   static ModelConfig from_hf_json(const nlohmann::json& j, const std::string& where);
   // mamba-ssm's own config.json (MambaConfig: d_model, n_layer, ssm_cfg, ...), Mamba-1 layers only.
   static ModelConfig from_mamba_ssm_json(const nlohmann::json& j, const std::string& where);
+  // This model as mamba-ssm's MambaConfig (Mamba-1 layers, fused add-norm). Refused, naming `where`, for
+  // what mamba-ssm cannot express: SDM gates, per-layer widths, E != expand·D, an epsilon other than 1e-5.
+  nlohmann::json to_mamba_ssm_json(const std::string& where) const;
   static bool is_mamba_ssm_json(const nlohmann::json& j);  // d_model and n_layer, no hidden_size
   // A model folder's config.json in either format (from_mamba_ssm_json when is_mamba_ssm_json).
   static ModelConfig from_json(const nlohmann::json& j, const std::string& where);

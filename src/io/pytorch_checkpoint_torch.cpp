@@ -11,6 +11,7 @@
 
 #include "io/safetensors_torch.h"
 #include "io/shard_index.h"
+#include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/fs.h"
 
@@ -135,6 +136,40 @@ at::Tensor PytorchCheckpoint::read(const Entry& e) const {
         .clone(at::MemoryFormat::Contiguous);
   } catch (const c10::Error& err) {
     fail(cat(file.path, ": cannot read tensor '", t.name, "': ", err.what_without_backtrace()));
+  }
+}
+
+void save_pytorch_checkpoint(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors) {
+  std::vector<PickledTensor> entries;
+  std::vector<at::Tensor> storages;  // contiguous CPU copies, one per storage key (its index)
+  std::map<const c10::TensorImpl*, size_t> storage_of;
+  for (const auto& [name, tensor] : tensors) {
+    MCD_CHECK(tensor.defined() && tensor.layout() == at::kStrided, path, ": tensor '", name, "' is undefined or not dense");
+    const auto [it, fresh] = storage_of.emplace(tensor.unsafeGetTensorImpl(), storages.size());
+    if (fresh) storages.push_back(tensor.detach().to(at::kCPU).contiguous());
+    const at::Tensor& stored = storages[it->second];
+    PickledTensor e;
+    e.name = name;
+    e.storage_key = std::to_string(it->second);
+    e.dtype = from_scalar_type(stored.scalar_type());
+    e.storage_numel = stored.numel();
+    e.shape = stored.sizes().vec();
+    e.strides = stored.strides().vec();
+    entries.push_back(std::move(e));
+  }
+  const std::string pickle = state_dict_pickle(entries);
+  try {
+    write_file_atomic(path, [&](std::FILE* f) {
+      caffe2::serialize::PyTorchStreamWriter writer(
+          [f](const void* data, size_t n) -> size_t { return std::fwrite(data, 1, n, f); });
+      writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+      writer.writeRecord("byteorder", "little", 6);
+      for (size_t k = 0; k < storages.size(); ++k)
+        writer.writeRecord("data/" + std::to_string(k), storages[k].data_ptr(), storages[k].nbytes());
+      writer.writeEndOfFile();
+    });
+  } catch (const c10::Error& e) {
+    fail(cat(path, ": cannot write the PyTorch checkpoint: ", e.what_without_backtrace()));
   }
 }
 

@@ -59,4 +59,10 @@ class PytorchCheckpoint {
   std::string label_;
 };
 
+// Writes `tensors` (any device, dtype among PickledTensor's, strides) as torch.save writes a state dict, to
+// `path` atomically: `torch.load(path)` gives an OrderedDict of them in this order. Tensors given twice
+// (the same tensor under two names: a tied head) share one storage, as in torch.save; every other tensor
+// is stored contiguously on its own.
+void save_pytorch_checkpoint(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors);
+
 }  // namespace mcd::io

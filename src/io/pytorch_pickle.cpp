@@ -3,7 +3,10 @@
 // strings, numbers and persistent ids are known.
 #include "io/pytorch_pickle.h"
 
+#include <algorithm>
+#include <climits>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -327,7 +330,7 @@ class Machine {
               t[3]->kind == Value::Kind::String && t[4]->kind == Value::Kind::Int,
           at, "a persistent id that is not ('storage', class, key, location, numel)");
     const std::string& cls = t[1]->s;
-    DType dtype;
+    DType dtype = DType::F32;
     check(cls.rfind("torch.", 0) == 0 && dtype_from_storage_class(cls.substr(6), &dtype), at,
           cat("storage class ", cls, " (supported: float64/32/16, bfloat16, int64/32/16/8, uint8, bool storages)"));
     const std::string& key = t[2]->s;
@@ -430,6 +433,151 @@ bool dtype_from_storage_class(const std::string& name, DType* dtype) {
       return true;
     }
   return false;
+}
+
+const char* storage_class_name(DType dtype) {
+  for (const StorageClass& c : kStorageClasses)
+    if (c.dtype == dtype) return c.name;
+  fail(cat("no torch storage class for dtype ", dtype_name(dtype)));
+}
+
+namespace {
+
+// Python's pickler, protocol 2, for the few objects a state dict holds; memoizes what Python memoizes
+// (BINPUT after each new object) so that repeated globals and strings are fetched with BINGET.
+class PickleWriter {
+ public:
+  PickleWriter() { out_ += "\x80\x02"; }
+  void op(char c) { out_.push_back(c); }
+  void put() {
+    if (next_ < 256) {
+      op('q');
+      out_.push_back(char(next_));
+    } else {
+      op('r');
+      le(next_, 4);
+    }
+    ++next_;
+  }
+  void get(uint32_t index) {
+    if (index < 256) {
+      op('h');
+      out_.push_back(char(index));
+    } else {
+      op('j');
+      le(index, 4);
+    }
+  }
+  void string(const std::string& s) {
+    op('X');
+    le(s.size(), 4);
+    out_ += s;
+    put();
+  }
+  void shared(const std::string& key, const std::function<void()>& write) {  // a memoized object
+    const auto it = memo_.find(key);
+    if (it != memo_.end()) return get(it->second);
+    write();
+    memo_[key] = next_ - 1;
+  }
+  void global(const std::string& module, const std::string& name) {
+    shared("g " + module + "." + name, [&] {
+      op('c');
+      out_ += module + "\n" + name + "\n";
+      put();
+    });
+  }
+  void integer(int64_t v) {
+    if (v >= 0 && v <= 0xff) {
+      op('K');
+      out_.push_back(char(v));
+    } else if (v >= 0 && v <= 0xffff) {
+      op('M');
+      le(uint64_t(v), 2);
+    } else if (v >= INT32_MIN && v <= INT32_MAX) {
+      op('J');
+      le(uint32_t(int32_t(v)), 4);
+    } else {
+      op('\x8a');
+      out_.push_back(8);
+      le(uint64_t(v), 8);
+    }
+  }
+  void int_tuple(const std::vector<int64_t>& v) {
+    if (v.empty()) return op(')');
+    if (v.size() > 3) op('(');
+    for (int64_t x : v) integer(x);
+    op(v.size() > 3 ? 't' : char(0x84 + v.size()));
+    put();
+  }
+  std::string finish() {
+    op('.');
+    return std::move(out_);
+  }
+
+ private:
+  void le(uint64_t v, int n) {
+    for (int k = 0; k < n; ++k) out_.push_back(char((v >> (8 * k)) & 0xff));
+  }
+  std::string out_;
+  uint32_t next_ = 0;
+  std::map<std::string, uint32_t> memo_;
+};
+
+}  // namespace
+
+std::string state_dict_pickle(const std::vector<PickledTensor>& tensors) {
+  std::set<std::string> names;
+  std::map<std::string, std::pair<DType, int64_t>> storages;
+  for (const PickledTensor& t : tensors) {
+    MCD_CHECK(names.insert(t.name).second, "state dict: tensor '", t.name, "' given twice");
+    const auto [it, fresh] = storages.emplace(t.storage_key, std::make_pair(t.dtype, t.storage_numel));
+    MCD_CHECK(fresh || it->second == std::make_pair(t.dtype, t.storage_numel), "state dict: storage '",
+              t.storage_key, "' given with two dtypes or sizes");
+  }
+  PickleWriter p;
+  p.global("collections", "OrderedDict");
+  p.op(')');
+  p.op('R');
+  p.put();
+  // Items in batches of up to 1,000 (MARK ... SETITEMS), a lone item with SETITEM, as Python does.
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const size_t batch = i - i % 1000, batch_size = std::min<size_t>(1000, tensors.size() - batch);
+    if (i == batch && batch_size > 1) p.op('(');
+    const PickledTensor& t = tensors[i];
+    p.string(t.name);
+    p.global("torch._utils", "_rebuild_tensor_v2");
+    p.op('(');
+    // The storage as a persistent id: ('storage', torch.<Type>Storage, key, 'cpu', numel).
+    p.op('(');
+    p.shared("s storage", [&] { p.string("storage"); });
+    p.global("torch", storage_class_name(t.dtype));
+    p.shared("k " + t.storage_key, [&] { p.string(t.storage_key); });
+    p.shared("s cpu", [&] { p.string("cpu"); });
+    p.integer(t.storage_numel);
+    p.op('t');
+    p.put();
+    p.op('Q');
+    p.integer(t.storage_offset);
+    p.int_tuple(t.shape);
+    p.int_tuple(t.strides);
+    p.op('\x89');  // requires_grad: False
+    p.global("collections", "OrderedDict");  // backward_hooks: OrderedDict()
+    p.op(')');
+    p.op('R');
+    p.put();
+    p.op('t');
+    p.put();
+    p.op('R');
+    p.put();
+    if (i + 1 == batch + batch_size) p.op(batch_size > 1 ? 'u' : 's');
+  }
+  std::string bytes = p.finish();
+  // What is written must read back as given: the reader's checks (views inside their storages) apply.
+  const std::vector<PickledTensor> back =
+      parse_state_dict_pickle(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "state dict being written");
+  MCD_CHECK(back.size() == tensors.size(), "state dict: wrote ", tensors.size(), " tensors but reads back ", back.size());
+  return bytes;
 }
 
 std::vector<PickledTensor> parse_state_dict_pickle(const uint8_t* data, size_t size, const std::string& label) {

@@ -38,5 +38,12 @@ std::vector<PickledTensor> parse_state_dict_pickle(const uint8_t* data, size_t s
 
 // torch's storage class name -> dtype ("FloatStorage" -> F32); false for one safetensors' DType lacks.
 bool dtype_from_storage_class(const std::string& name, DType* dtype);
+const char* storage_class_name(DType dtype);  // the inverse: F32 -> "FloatStorage"
+
+// The data.pkl torch.save writes for `tensors` as an OrderedDict in this order (pickle protocol 2, the
+// byte stream Python's pickler emits for it; no `_metadata`). Each tensor's storage_key, dtype and
+// storage_numel name its storage record; tensors may share one. Throws mcd::Error on a duplicate name,
+// a view outside its storage, or one storage key with two dtypes or sizes.
+std::string state_dict_pickle(const std::vector<PickledTensor>& tensors);
 
 }  // namespace mcd::io

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/model_folder_tensors_torch.h"
+#include "io/pytorch_checkpoint_torch.h"
 #include "io/safetensors_checkpoint.h"
 #include "io/safetensors_torch.h"
 #include "util/atomic_file.h"
@@ -85,6 +86,26 @@ void save_pretrained(MambaLMImpl& model, const std::string& dir, at::ScalarType 
   nlohmann::json j = model.config().to_hf_json();
   j["torch_dtype"] = dtype == at::kBFloat16 ? "bfloat16" : dtype == at::kHalf ? "float16" : "float32";
   write_text_atomic(fs::join(dir, "config.json"), j.dump(2) + "\n");
+}
+
+void save_mamba_ssm(MambaLMImpl& model, const std::string& dir, at::ScalarType dtype) {
+  const nlohmann::json config = model.config().to_mamba_ssm_json(dir);
+  for (const char* name : {io::SafetensorsCheckpoint::kSingleFile, io::SafetensorsCheckpoint::kIndexFile})
+    MCD_CHECK(!fs::exists(fs::join(dir, name)), dir, ": holds ", name, ", which loaders would read instead of the ",
+              io::PytorchCheckpoint::kSingleFile, " written here; write into another folder");
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  at::Tensor embedding;
+  for (const auto& item : model.named_parameters(true)) {
+    const at::Tensor t = item.value().detach().to(torch::kCPU, dtype);
+    const auto alias = kMambaSsmNames.find(item.key());
+    if (alias != kMambaSsmNames.end()) embedding = t;
+    tensors.emplace_back(alias != kMambaSsmNames.end() ? alias->second : item.key(), t);
+  }
+  // mamba-ssm's state dict holds the tied head as its own entry (the same tensor: one storage).
+  if (model.config().tie_embeddings) tensors.emplace_back("lm_head.weight", embedding);
+  fs::make_dirs(dir);
+  io::save_pytorch_checkpoint(fs::join(dir, io::PytorchCheckpoint::kSingleFile), tensors);
+  write_text_atomic(fs::join(dir, "config.json"), config.dump(4) + "\n");
 }
 
 }  // namespace mcd

@@ -31,4 +31,10 @@ void load_state(torch::nn::Module& module, const std::string& dir,
 // creating <dir> if needed.
 void save_pretrained(MambaLMImpl& model, const std::string& dir, at::ScalarType dtype = at::kFloat);
 
+// Writes <dir>/config.json in mamba-ssm's keys (ModelConfig::to_mamba_ssm_json, which refuses what it
+// cannot express) and <dir>/pytorch_model.bin as mamba-ssm's save_pretrained does (torch.save of the
+// state dict: backbone.embedding.weight, the head stored too, sharing the embedding's storage when tied),
+// so that `MambaLMHeadModel.from_pretrained(dir)` loads it. Float32 unless `dtype` says otherwise.
+void save_mamba_ssm(MambaLMImpl& model, const std::string& dir, at::ScalarType dtype = at::kFloat);
+
 }  // namespace mcd

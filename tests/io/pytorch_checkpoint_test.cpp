@@ -92,6 +92,41 @@ TEST(PytorchCheckpoint, ReadsWhatPythonsOwnPicklerWritesForAStateDict) {
   }
 }
 
+// What save_pytorch_checkpoint writes reads back through our reader, and through Python's own unpickler
+// (tests/io/python_unpickle_state_dict.py: the same names in order, shapes and values); a tensor given
+// under two names is stored once.
+TEST(PytorchCheckpoint, WritesWhatTorchLoadReadsBack) {
+  test::TempDir dir;
+  const auto dict = varied_state_dict();
+  const std::string path = dir.file("w.bin");
+  io::save_pytorch_checkpoint(path, dict);
+  expect_reads_back(path, dict);
+  const io::PytorchCheckpoint c = io::PytorchCheckpoint::open_file(path);
+  EXPECT_EQ(c.find("h.tied_a")->tensor->storage_key, c.find("h.tied_b")->tensor->storage_key);
+  EXPECT_NE(c.find("a.weight")->tensor->storage_key, c.find("h.tied_a")->tensor->storage_key);
+  if (std::system("python3 -c 'import zipfile' >/dev/null 2>&1") != 0) GTEST_SKIP() << "python3 is not installed";
+  std::FILE* pipe = ::popen(("python3 '" + test::source_dir() + "/tests/io/python_unpickle_state_dict.py' '" + path +
+                             "' 2>&1").c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) output.append(buf, n);
+  ASSERT_EQ(::pclose(pipe), 0) << output;
+  const nlohmann::json j = nlohmann::json::parse(output);
+  ASSERT_EQ(j["names"].size(), dict.size());
+  for (size_t i = 0; i < dict.size(); ++i) {
+    const auto& [name, t] = dict[i];
+    EXPECT_EQ(j["names"][i], name);
+    const nlohmann::json& got = j["tensors"][name];
+    EXPECT_EQ(got["shape"].get<std::vector<int64_t>>(), t.sizes().vec()) << name;
+    // Every value in C order; float16/bfloat16/float32 values are exact in double, as JSON carries them.
+    const at::Tensor expected = t.to(torch::kDouble).contiguous().reshape({-1});
+    ASSERT_EQ(got["values"].size(), size_t(expected.numel())) << name;
+    for (int64_t k = 0; k < expected.numel(); ++k)
+      EXPECT_EQ(got["values"][k].get<double>(), expected[k].item<double>()) << name << "[" << k << "]";
+  }
+}
+
 TEST(PytorchCheckpoint, ReadsMoreThanAThousandTensorsAndMemoIndicesPast255) {
   // 1,001 tensors: two SETITEMS batches and LONG_BINPUT / LONG_BINGET memo entries.
   test::TempDir dir;

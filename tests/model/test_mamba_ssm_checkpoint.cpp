@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "io/pytorch_checkpoint_torch.h"
 #include "io/safetensors_torch.h"
 #include "model/checkpoint.h"
 #include "test_support.h"
@@ -148,6 +149,44 @@ TEST(MambaSsmCheckpoint, RandomModelInBf16AndTheRefusals) {
   fs::make_dirs(dir.file("empty"));
   copy_bytes(dir.file("ours/config.json"), dir.file("empty/config.json"));
   test::expect_error([&] { load_pretrained(dir.file("empty")); }, "holds no model tensors (looked for model.safetensors");
+}
+
+// save_mamba_ssm (convert --format mamba-ssm) writes what the loader reads back as the same model: mamba-ssm's
+// keys and names, the tied head stored sharing the embedding's storage; what mamba-ssm cannot express is refused.
+TEST(MambaSsmCheckpoint, WrittenInMambaSsmsFormatReadsBackAndRefusesWhatItCannotSay) {
+  ModelConfig c = model_preset("mamba-tiny");
+  c.vocab_size = 96;
+  MambaLM model(c);
+  init_reference(*model, 8);
+  test::TempDir dir;
+  save_mamba_ssm(*model, dir.file("ssm"));
+  const nlohmann::json config = nlohmann::json::parse(fs::read_file(dir.file("ssm/config.json")));
+  EXPECT_TRUE(ModelConfig::is_mamba_ssm_json(config));
+  EXPECT_EQ(config["ssm_cfg"]["layer"], "Mamba1");
+  MambaLM back = load_pretrained(dir.file("ssm"));
+  expect_same_parameters(*back, *model);
+  const io::PytorchCheckpoint ck = io::PytorchCheckpoint::open_file(dir.file("ssm/pytorch_model.bin"));
+  ASSERT_NE(ck.find("backbone.embedding.weight"), nullptr);
+  ASSERT_NE(ck.find("lm_head.weight"), nullptr);
+  EXPECT_EQ(ck.find("lm_head.weight")->tensor->storage_key, ck.find("backbone.embedding.weight")->tensor->storage_key);
+  EXPECT_EQ(ck.find("backbone.embeddings.weight"), nullptr);
+  // bf16: the stored tensors are bf16, and read back as the rounded model.
+  save_mamba_ssm(*model, dir.file("bf16"), torch::kBFloat16);
+  EXPECT_EQ(io::PytorchCheckpoint::open_file(dir.file("bf16/pytorch_model.bin")).entries()[0].tensor->dtype, io::DType::BF16);
+  MambaLM rounded = load_pretrained(dir.file("bf16"));
+  for (const auto& item : rounded->named_parameters())
+    EXPECT_TRUE(torch::equal(item.value(), model->named_parameters()[item.key()].detach().to(torch::kBFloat16).to(torch::kFloat)))
+        << item.key();
+  // Refused: a folder whose model.safetensors would be read instead; a pruned width; SDM gates.
+  save_pretrained(*model, dir.file("ours"));
+  test::expect_error([&] { save_mamba_ssm(*model, dir.file("ours")); }, "holds model.safetensors, which loaders would read");
+  MambaLM pruned(c.with_uniform_sparsity(0.5, 16));
+  test::expect_error([&] { save_mamba_ssm(*pruned, dir.file("pruned")); }, "is not expand·d_model");
+  ModelConfig gated = c;
+  gated.gate_type = "hard_concrete";
+  MambaLM gated_model(gated);
+  test::expect_error([&] { save_mamba_ssm(*gated_model, dir.file("gated")); }, "SDM gates has no mamba-ssm form");
+  EXPECT_FALSE(fs::exists(dir.file("pruned/pytorch_model.bin")) || fs::exists(dir.file("gated/pytorch_model.bin")));
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 # Forty-fifth session: the PyTorch checkpoint reader against real torch.save files (PyTorch 2.11 on the GPU
 # machine), and its tests with LibTorch 2.11. make_checkpoints.py writes mamba-ssm-style folders (f32, bf16, pickle
 # protocol 4, the legacy format) and a sharded Hugging Face one; mamba-codesign generates from each on CPU and
-# CUDA (greedy ids against the fixture's reference.json) and converts each (compare.py: bit-identical tensors).
+# CUDA (greedy ids against the fixture's reference.json) and converts each (compare.py: bit-identical tensors);
+# the fixture converted --format mamba-ssm goes through torch.load (load_ours.py).
 # Carry .gpu (with .gpu/hf_gpt2_tokenizer.json: a tokenizer.json for the mamba-ssm folders, which ship none).
 # Usage: DEADLINE=400 bash docs/results/2026-12-08a_pytorch_checkpoints/call.sh
 set -u
@@ -29,6 +30,10 @@ for d in ssm_f32 ssm_p4 ssm_bf16 hf_sharded ssm_legacy; do
   echo "convert $d rc=$? $(tail -c 300 $R/convert-$d.log)"
 done
 python3 $here/compare.py $ck $conv 2>&1 | tee $R/compare.log
+# The other way: our mamba-ssm folder through torch.load.
+$bin convert --model /tmp/shared/fixtures/hf_mamba_tiny --out /tmp/ours_ssm --format mamba-ssm > $R/convert-ours.log 2>&1
+echo "convert --format mamba-ssm rc=$?"
+python3 $here/load_ours.py /tmp/shared/fixtures/hf_mamba_tiny /tmp/ours_ssm 2>&1 | tee $R/load_ours.log
 $bin info --model $ck/ssm_f32 > $R/info.json 2>&1; echo "info rc=$?"; head -c 400 $R/info.json; echo
 pack
 echo "done ($(el) s)"
