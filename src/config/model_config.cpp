@@ -256,6 +256,7 @@ ModelConfig ModelConfig::from_mamba_ssm_json(const json& j, const std::string& w
   const int64_t multiple = json_get<int64_t>(j, "pad_vocab_size_multiple", 8, where);
   MCD_CHECK(vocab >= 1 && multiple >= 1, where, ": vocab_size and pad_vocab_size_multiple must be positive");
   c.vocab_size = (vocab + multiple - 1) / multiple * multiple;
+  if (c.vocab_size != vocab) c.tokenizer_vocab_size = vocab;  // the padding rows are never produced nor sampled
   MCD_CHECK(json_get<int64_t>(j, "d_intermediate", 0, where) == 0, where,
             ": d_intermediate > 0 adds MLP blocks, which this Mamba-1 model does not have");
   const bool no_attention = !j.contains("attn_layer_idx") || j["attn_layer_idx"].is_null() ||
@@ -309,12 +310,14 @@ json ModelConfig::to_mamba_ssm_json(const std::string& where) const {
   j["d_model"] = d_model;
   j["d_intermediate"] = 0;
   j["n_layer"] = n_layer;
-  // mamba-ssm pads vocab_size up to pad_vocab_size_multiple: name the tokenizer's size where padding it by 8
-  // gives the embedding's rows, else the rows themselves.
+  // mamba-ssm pads vocab_size up to pad_vocab_size_multiple.
+  // The smallest of 8, 16, ..., 128 that pads the tokenizer's size to exactly the rows; else the rows with 1.
   const int64_t real = real_vocab_size();
-  const bool pads_to_rows = (real + 7) / 8 * 8 == vocab_size;
-  j["vocab_size"] = pads_to_rows ? real : vocab_size;
-  j["pad_vocab_size_multiple"] = pads_to_rows ? 8 : 1;
+  int64_t multiple = 1;
+  for (int64_t m = 8; m <= 128 && multiple == 1; m *= 2)
+    if ((real + m - 1) / m * m == vocab_size) multiple = m;
+  j["vocab_size"] = multiple > 1 ? real : vocab_size;
+  j["pad_vocab_size_multiple"] = multiple;
   j["ssm_cfg"] = {{"layer", "Mamba1"},   {"d_state", d_state},  {"d_conv", d_conv},     {"expand", expand},
                   {"dt_rank", resolved_dt_rank()}, {"dt_min", dt_min}, {"dt_max", dt_max}, {"dt_init", dt_init},
                   {"dt_scale", dt_scale}, {"dt_init_floor", dt_init_floor}, {"conv_bias", use_conv_bias},
@@ -361,6 +364,7 @@ ModelConfig ModelConfig::from_yaml_file(const std::string& path) {
   const int64_t multiple = m.get_int("pad_vocab_multiple", 1);
   MCD_CHECK(multiple >= 1, path, ": pad_vocab_multiple must be at least 1");
   c.vocab_size = (vocab + multiple - 1) / multiple * multiple;
+  if (c.vocab_size != vocab) c.tokenizer_vocab_size = vocab;  // the padding rows are never produced nor sampled
   c.tokenizer_vocab_size = c.vocab_size == vocab ? 0 : vocab;
   c.d_state = m.get_int("d_state", c.d_state);
   c.expand = m.get_int("expand", c.expand);

@@ -5,6 +5,7 @@
 
 #include <caffe2/serialize/inline_container.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -125,9 +126,10 @@ at::Tensor PytorchCheckpoint::read(const Entry& e) const {
     MCD_CHECK(file.reader->hasRecord(record), file.path, ": tensor '", t.name, "' uses storage '", t.storage_key,
               "', but the archive has no record ", record);
     auto [data, size] = file.reader->getRecord(record);
-    const uint64_t expected = uint64_t(t.storage_numel) * dtype_size(t.dtype);
-    MCD_CHECK(size == expected, file.path, ": storage '", t.storage_key, "' of tensor '", t.name, "' has ", size,
-              " bytes, but ", t.storage_numel, " ", dtype_name(t.dtype), " elements need ", expected);
+    const size_t element = dtype_size(t.dtype);  // (compared by division: a claimed numel cannot overflow)
+    MCD_CHECK(size % element == 0 && uint64_t(t.storage_numel) == size / element, file.path, ": storage '",
+              t.storage_key, "' of tensor '", t.name, "' has ", size, " bytes, but holds ", t.storage_numel, " ",
+              dtype_name(t.dtype), " elements by its id (", element, " bytes each)");
     const auto options = at::TensorOptions().dtype(to_scalar_type(t.dtype)).device(at::kCPU);
     if (t.numel() == 0) return at::empty(t.shape, options);
     // The record's buffer lives only as long as `data`: view it, then copy out contiguously.
@@ -143,6 +145,8 @@ void save_pytorch_checkpoint(const std::string& path, const std::vector<std::pai
   std::vector<PickledTensor> entries;
   std::vector<at::Tensor> storages;  // contiguous CPU copies, one per storage key (its index)
   std::map<const c10::TensorImpl*, size_t> storage_of;
+  std::string pickle;
+  try {
   for (const auto& [name, tensor] : tensors) {
     MCD_CHECK(tensor.defined() && tensor.layout() == at::kStrided, path, ": tensor '", name, "' is undefined or not dense");
     const auto [it, fresh] = storage_of.emplace(tensor.unsafeGetTensorImpl(), storages.size());
@@ -157,16 +161,28 @@ void save_pytorch_checkpoint(const std::string& path, const std::vector<std::pai
     e.strides = stored.strides().vec();
     entries.push_back(std::move(e));
   }
-  const std::string pickle = state_dict_pickle(entries);
+  pickle = state_dict_pickle(entries);
+  } catch (const Error& e) {  // (errors about the tensors, before anything is written: name the file)
+    fail(cat(path, ": ", e.what()));
+  }
   try {
     write_file_atomic(path, [&](std::FILE* f) {
-      caffe2::serialize::PyTorchStreamWriter writer(
-          [f](const void* data, size_t n) -> size_t { return std::fwrite(data, 1, n, f); });
-      writer.writeRecord("data.pkl", pickle.data(), pickle.size());
-      writer.writeRecord("byteorder", "little", 6);
-      for (size_t k = 0; k < storages.size(); ++k)
-        writer.writeRecord("data/" + std::to_string(k), storages[k].data_ptr(), storages[k].nbytes());
-      writer.writeEndOfFile();
+      // A short write is recorded, not reported to the zip writer: it would throw, and its destructor would
+      // throw again while finishing the archive (std::terminate). The error is raised once it is gone, so
+      // write_file_atomic removes the temporary file.
+      int write_errno = 0;
+      {
+        caffe2::serialize::PyTorchStreamWriter writer([f, &write_errno](const void* data, size_t n) -> size_t {
+          if (write_errno == 0 && std::fwrite(data, 1, n, f) != n) write_errno = errno ? errno : EIO;
+          return n;
+        });
+        writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+        writer.writeRecord("byteorder", "little", 6);
+        for (size_t k = 0; k < storages.size(); ++k)
+          writer.writeRecord("data/" + std::to_string(k), storages[k].data_ptr(), storages[k].nbytes());
+        writer.writeEndOfFile();
+      }
+      MCD_CHECK(write_errno == 0, path, ": write failed: ", std::strerror(write_errno));
     });
   } catch (const c10::Error& e) {
     fail(cat(path, ": cannot write the PyTorch checkpoint: ", e.what_without_backtrace()));

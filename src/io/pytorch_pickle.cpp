@@ -405,6 +405,14 @@ class Machine {
     }
     check(empty || last < t.storage_numel, at,
           cat("a tensor reaches element ", last, " of storage '", t.storage_key, "', which has ", t.storage_numel));
+    // More elements than the storage holds only by overlapping (a stride 0): refused, since reading copies
+    // it out contiguously and a few bytes of file could ask for any amount of memory.
+    int64_t numel = 1;
+    for (int64_t d : t.shape)
+      check(!__builtin_mul_overflow(numel, d, &numel), at, cat("a tensor of storage '", t.storage_key, "' has more elements than 64 bits count"));
+    check(numel <= t.storage_numel, at,
+          cat("a tensor of ", numel, " elements overlaps itself in storage '", t.storage_key, "' of ", t.storage_numel,
+              " (a broadcast view); save it contiguous"));
   }
 
   const uint8_t* p_;

@@ -155,7 +155,13 @@ TEST(ModelConfig, ReadsMambaSsmsOwnConfigAndRefusesWhatIsNotMamba1) {
     EXPECT_EQ(c.d_model, 768);
     EXPECT_EQ(c.n_layer, 24);
     EXPECT_EQ(c.vocab_size, 50280);
+    EXPECT_EQ(c.real_vocab_size(), 50277);  // the three padding rows are never produced nor sampled
     EXPECT_EQ(c.d_state, 16);
+    // Written back as mamba-ssm's: the tokenizer's size and the multiple that pads it to the rows.
+    const nlohmann::json back = c.to_mamba_ssm_json("out");
+    EXPECT_EQ(back["vocab_size"], 50277);
+    EXPECT_EQ(back["pad_vocab_size_multiple"], 8);
+    EXPECT_EQ(ModelConfig::from_json(back, "out").real_vocab_size(), 50277);
     EXPECT_EQ(c.inner_width(0), 1536);
     EXPECT_EQ(c.resolved_dt_rank(), 48);
     EXPECT_TRUE(c.tie_embeddings && c.residual_in_fp32 && c.use_conv_bias && !c.use_bias);
@@ -185,6 +191,14 @@ TEST(ModelConfig, ReadsMambaSsmsOwnConfigAndRefusesWhatIsNotMamba1) {
   bad = j;
   bad["bidirectional"] = true;
   refused(bad, "unknown mamba-ssm config key 'bidirectional'");
+  // Rows that no multiple of 8..128 reaches from the tokenizer's size are written as they are (multiple 1).
+  ModelConfig gpt2 = model_preset("mamba-130m");
+  gpt2.vocab_size = 50280;
+  gpt2.tokenizer_vocab_size = 50257;
+  EXPECT_EQ(gpt2.to_mamba_ssm_json("out")["vocab_size"], 50280);
+  EXPECT_EQ(gpt2.to_mamba_ssm_json("out")["pad_vocab_size_multiple"], 1);
+  gpt2.vocab_size = 50304;
+  EXPECT_EQ(gpt2.to_mamba_ssm_json("out")["pad_vocab_size_multiple"], 64);
   // Hugging Face's keys are not mamba-ssm's.
   EXPECT_FALSE(ModelConfig::is_mamba_ssm_json({{"hidden_size", 64}, {"d_model", 64}, {"n_layer", 2}}));
 }

@@ -93,9 +93,10 @@ TEST(PytorchCheckpoint, ReadsWhatPythonsOwnPicklerWritesForAStateDict) {
 }
 
 // What save_pytorch_checkpoint writes reads back through our reader, and through Python's own unpickler
+// (torch.load itself runs only where PyTorch is: docs/results/2026-12-08a_pytorch_checkpoints)
 // (tests/io/python_unpickle_state_dict.py: the same names in order, shapes and values); a tensor given
 // under two names is stored once.
-TEST(PytorchCheckpoint, WritesWhatTorchLoadReadsBack) {
+TEST(PytorchCheckpoint, WritesWhatPythonsUnpicklerReadsBack) {
   test::TempDir dir;
   const auto dict = varied_state_dict();
   const std::string path = dir.file("w.bin");
@@ -229,13 +230,15 @@ TEST(PytorchCheckpoint, RefusesWhatIsNotAStateDictNamingTheFile) {
   refuses("reaches element 5 of storage '0', which has 4");
   write_raw(f, one_tensor_pickle(4, {2, 2}, {2}));
   refuses("has 2 sizes but 1 strides");
+  write_raw(f, one_tensor_pickle(4, {1000000000}, {0}));  // a broadcast view: 4 GB from 16 bytes
+  refuses("a tensor of 1000000000 elements overlaps itself in storage '0' of 4");
   write_raw(f, one_tensor_pickle(4, {4}, {1}, 0, "ComplexFloatStorage"));
   refuses("storage class torch.ComplexFloatStorage");
   // The storage record holds fewer bytes than the persistent id promises: found when the tensor is read.
   write_raw(f, one_tensor_pickle(8, {8}, {1}), 4);
   {
     const io::PytorchCheckpoint c = io::PytorchCheckpoint::open_file(f);
-    test::expect_error([&] { c.read(*c.find("w")); }, "storage '0' of tensor 'w' has 16 bytes, but 8 F32 elements need 32");
+    test::expect_error([&] { c.read(*c.find("w")); }, "storage '0' of tensor 'w' has 16 bytes, but holds 8 F32 elements by its id");
   }
   // data.pkl cut short; an opcode torch.save never writes (INST); big-endian storages.
   const std::string whole = one_tensor_pickle(4, {4}, {1});

@@ -64,6 +64,7 @@ TEST(MambaSsmCheckpoint, TheFixtureInMambaSsmsFormatIsTheSameModel) {
                               as_mamba_ssm_state_dict(io::load_safetensors(test::fixture_dir() + "/model.safetensors")));
   const ModelConfig c = ModelConfig::from_json_file(dir.file("config.json"));
   EXPECT_EQ(c.vocab_size, 512);
+  EXPECT_EQ(c.real_vocab_size(), 509);
   EXPECT_EQ(c.resolved_dt_rank(), 4);
   MambaLM ours = load_pretrained(dir.path), reference = load_pretrained(test::fixture_dir());
   expect_same_parameters(*ours, *reference);
