@@ -100,12 +100,9 @@ PytorchCheckpoint PytorchCheckpoint::open_folder(const std::string& dir) {
   const ShardIndex index = read_shard_index(index_path);
   for (const std::string& shard : index.shards) {
     PytorchCheckpoint one = open_file(fs::join(dir, shard));
-    const std::set<std::string>& names = index.names.at(shard);
-    for (const Entry& e : one.entries())
-      MCD_CHECK(names.count(e.tensor->name), one.label(), ": holds tensor '", e.tensor->name, "', which ", index_path,
-                " does not map to this shard");
-    for (const std::string& name : names)
-      MCD_CHECK(one.find(name), index_path, ": maps tensor '", name, "' to '", one.label(), "', which does not hold it");
+    std::vector<std::string> held;
+    for (const Entry& e : one.entries()) held.push_back(e.tensor->name);
+    check_shard_contents(index, shard, one.label(), held);
     c.add(std::move(one.files_.front()));
   }
   return c;

@@ -32,12 +32,9 @@ SafetensorsCheckpoint SafetensorsCheckpoint::open_folder(const std::string& dir)
   const ShardIndex shards = read_shard_index(index);
   for (const std::string& shard : shards.shards) {
     auto file = std::make_unique<SafetensorsFile>(SafetensorsFile::open(fs::join(dir, shard)));
-    const std::set<std::string>& names = shards.names.at(shard);
-    for (const TensorInfo& t : file->tensors())
-      MCD_CHECK(names.count(t.name), file->label(), ": holds tensor '", t.name, "', which ", index,
-                " does not map to this shard");
-    for (const std::string& name : names)
-      MCD_CHECK(file->find(name), index, ": maps tensor '", name, "' to '", file->label(), "', which does not hold it");
+    std::vector<std::string> held;
+    for (const TensorInfo& t : file->tensors()) held.push_back(t.name);
+    check_shard_contents(shards, shard, file->label(), held);
     c.add(std::move(file));
   }
   return c;

@@ -25,4 +25,16 @@ ShardIndex read_shard_index(const std::string& path) {
   return index;
 }
 
+void check_shard_contents(const ShardIndex& index, const std::string& shard, const std::string& shard_label,
+                          const std::vector<std::string>& held) {
+  const std::set<std::string>& names = index.names.at(shard);
+  for (const std::string& name : held)
+    MCD_CHECK(names.count(name), shard_label, ": holds tensor '", name, "', which ", index.path,
+              " does not map to this shard");
+  const std::set<std::string> held_set(held.begin(), held.end());
+  for (const std::string& name : names)
+    MCD_CHECK(held_set.count(name), index.path, ": maps tensor '", name, "' to '", shard_label,
+              "', which does not hold it");
+}
+
 }  // namespace mcd::io

@@ -20,4 +20,9 @@ struct ShardIndex {
 // name (no path may lead out of the folder). Errors name the file and the entry.
 ShardIndex read_shard_index(const std::string& path);
 
+// Checks that the shard file `shard` (labelled `shard_label` in errors) holds exactly the tensors the index
+// maps to it: `held` lists its tensors in file order. Throws naming the file and the first tensor that differs.
+void check_shard_contents(const ShardIndex& index, const std::string& shard, const std::string& shard_label,
+                          const std::vector<std::string>& held);
+
 }  // namespace mcd::io

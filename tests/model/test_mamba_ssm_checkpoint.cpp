@@ -50,6 +50,23 @@ void copy_bytes(const std::string& from, const std::string& to) {
   std::ofstream(to, std::ios::binary) << in.rdbuf();
 }
 
+// The tiny preset with a vocabulary that is a multiple of 8 (so mamba-ssm's padding keeps it), randomly initialised.
+MambaLM random_tiny_model(uint64_t seed) {
+  ModelConfig c = model_preset("mamba-tiny");
+  c.vocab_size = 96;
+  MambaLM model(c);
+  init_reference(*model, seed);
+  return model;
+}
+
+// Every parameter of `loaded` is `model`'s rounded to bfloat16.
+void expect_bf16_rounding_of(MambaLMImpl& loaded, MambaLMImpl& model) {
+  const auto reference = model.named_parameters();
+  for (const auto& item : loaded.named_parameters())
+    EXPECT_TRUE(torch::equal(item.value(), reference[item.key()].detach().to(torch::kBFloat16).to(torch::kFloat)))
+        << item.key();
+}
+
 void expect_same_parameters(MambaLMImpl& a, MambaLMImpl& b) {
   const auto pa = a.named_parameters(), pb = b.named_parameters();
   ASSERT_EQ(pa.size(), pb.size());
@@ -85,10 +102,8 @@ TEST(MambaSsmCheckpoint, TheFixtureInMambaSsmsFormatIsTheSameModel) {
 // bf16-rounded model; a head that differs from the embedding is refused; HF's own names in
 // pytorch_model.bin load too; safetensors wins where a folder has both.
 TEST(MambaSsmCheckpoint, RandomModelInBf16AndTheRefusals) {
-  ModelConfig c = model_preset("mamba-tiny");
-  c.vocab_size = 96;
-  MambaLM model(c);
-  init_reference(*model, 5);
+  MambaLM model = random_tiny_model(5);
+  const ModelConfig& c = model->config();
   test::TempDir dir;
   save_pretrained(*model, dir.file("ours"));
   std::map<std::string, at::Tensor> hf;
@@ -102,8 +117,7 @@ TEST(MambaSsmCheckpoint, RandomModelInBf16AndTheRefusals) {
   std::ofstream(dir.file("ssm/config.json")) << config.dump();
   test::torch_save_state_dict(dir.file("ssm/pytorch_model.bin"), as_mamba_ssm_state_dict(hf));
   MambaLM loaded = load_pretrained(dir.file("ssm"));
-  for (const auto& item : loaded->named_parameters())
-    EXPECT_TRUE(torch::equal(item.value(), hf.at(item.key()).to(torch::kFloat))) << item.key();
+  expect_bf16_rounding_of(*loaded, *model);
 
   // The stored head differs from the embedding: refused, naming the file.
   auto dict = as_mamba_ssm_state_dict(hf);
@@ -131,8 +145,7 @@ TEST(MambaSsmCheckpoint, RandomModelInBf16AndTheRefusals) {
                                                dir.file("converted") + " --dtype bfloat16");
   ASSERT_EQ(converted.status, 0) << converted.err;
   MambaLM from_converted = load_pretrained(dir.file("converted"));
-  for (const auto& item : from_converted->named_parameters())
-    EXPECT_TRUE(torch::equal(item.value(), hf.at(item.key()).to(torch::kFloat))) << item.key();
+  expect_bf16_rounding_of(*from_converted, *model);
   // ... but not a mamba-ssm folder without its tokenizer (the result would silently mean GPT-2), nor onto itself.
   const test::CliRun no_tokenizer = test::run_cli("convert --model " + dir.file("ssm") + " --out " + dir.file("c2"));
   EXPECT_NE(no_tokenizer.status, 0);
@@ -155,10 +168,8 @@ TEST(MambaSsmCheckpoint, RandomModelInBf16AndTheRefusals) {
 // save_mamba_ssm (convert --format mamba-ssm) writes what the loader reads back as the same model: mamba-ssm's
 // keys and names, the tied head stored sharing the embedding's storage; what mamba-ssm cannot express is refused.
 TEST(MambaSsmCheckpoint, WrittenInMambaSsmsFormatReadsBackAndRefusesWhatItCannotSay) {
-  ModelConfig c = model_preset("mamba-tiny");
-  c.vocab_size = 96;
-  MambaLM model(c);
-  init_reference(*model, 8);
+  MambaLM model = random_tiny_model(8);
+  const ModelConfig& c = model->config();
   test::TempDir dir;
   save_mamba_ssm(*model, dir.file("ssm"));
   const nlohmann::json config = nlohmann::json::parse(fs::read_file(dir.file("ssm/config.json")));
@@ -175,9 +186,7 @@ TEST(MambaSsmCheckpoint, WrittenInMambaSsmsFormatReadsBackAndRefusesWhatItCannot
   save_mamba_ssm(*model, dir.file("bf16"), torch::kBFloat16);
   EXPECT_EQ(io::PytorchCheckpoint::open_file(dir.file("bf16/pytorch_model.bin")).entries()[0].tensor->dtype, io::DType::BF16);
   MambaLM rounded = load_pretrained(dir.file("bf16"));
-  for (const auto& item : rounded->named_parameters())
-    EXPECT_TRUE(torch::equal(item.value(), model->named_parameters()[item.key()].detach().to(torch::kBFloat16).to(torch::kFloat)))
-        << item.key();
+  expect_bf16_rounding_of(*rounded, *model);
   // Refused: a folder whose model.safetensors would be read instead; a pruned width; SDM gates.
   save_pretrained(*model, dir.file("ours"));
   test::expect_error([&] { save_mamba_ssm(*model, dir.file("ours")); }, "holds model.safetensors, which loaders would read");
