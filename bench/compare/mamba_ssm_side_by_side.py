@@ -495,14 +495,27 @@ def case_prefill(mods, sink, info, args):
 def case_decode(mods, sink, info, args):
     """Decode as mamba-ssm's users call it: generate(input_ids, max_length, cg=True, top_k=1) from a
     16-token prompt; per-token latency = (time for 264 new tokens - time for 8) / 256, each the
-    median of --decode-reps after warm-up calls that capture the CUDA graph; batch 1 and 64."""
+    median of --decode-reps after warm-up calls that capture the CUDA graph; batch 1 and 64.
+    With --decode-sampling KEY=VALUE,... (temperature, top_k, top_p, min_p, repetition_penalty: the
+    keyword arguments of its generate) sampled instead, as `profile --decode-sampling` times ours."""
+    sampling = {"top_k": 1}
+    for item in filter(None, args.decode_sampling.split(",")):
+        key, _, value = item.partition("=")
+        # Its min_p differs from ours (only with top_k=0, compared on raw logits, batch 1); greedy is top_k=1;
+        # the draw is seeded by torch.manual_seed, not a keyword.
+        if key not in ("temperature", "top_k", "top_p", "repetition_penalty") or not value:
+            raise SystemExit(f"--decode-sampling: '{item}' is not temperature/top_k/top_p/repetition_penalty=VALUE")
+        sampling[key] = int(value) if key == "top_k" else float(value)
+    if args.decode_sampling and "top_k" not in args.decode_sampling:
+        sampling["top_k"] = 0  # its generate's default, 1, is greedy; 0 samples from the whole vocabulary
+    call = "generate(cg=True, " + ", ".join(f"{k}={v}" for k, v in sampling.items()) + "), bf16 weights"
     for name in args.models.split(","):
         model = _inference_model(mods, name)
         for B in [int(x) for x in args.decode_batches.split(",") if x]:
             prompt = torch.randint(0, VOCAB, (B, 16), device="cuda")
 
             def gen(new):
-                return model.generate(input_ids=prompt, max_length=16 + new, cg=True, top_k=1)
+                return model.generate(input_ids=prompt, max_length=16 + new, cg=True, **sampling)
 
             for _ in range(2):
                 gen(264)  # the graph is captured for the longest length first
@@ -512,7 +525,7 @@ def case_decode(mods, sink, info, args):
             sink.emit({"bench": "decode", "impl": "mamba_ssm", **info, "model": f"mamba-{name}", "batch": B,
                        "prompt": 16, "per_token_ms": per_token, "tokens_per_s": B / (per_token * 1e-3),
                        "median_ms_264_new": long[len(long) // 2], "median_ms_8_new": short[len(short) // 2],
-                       "reps": args.decode_reps, "call": "generate(cg=True, top_k=1), bf16 weights"})
+                       "reps": args.decode_reps, "sampling": args.decode_sampling or None, "call": call})
         del model
         torch.cuda.empty_cache()
 
@@ -647,6 +660,9 @@ def main() -> int:
     ap.add_argument("--infer-reps", type=int, default=30, help="case 'prefill': timed calls per length")
     ap.add_argument("--decode-batches", default="1,64", help="case 'decode': batch sizes")
     ap.add_argument("--decode-reps", type=int, default=5, help="case 'decode': timed generate calls per length")
+    ap.add_argument("--decode-sampling", default="",
+                    help="case 'decode': sample with these generate keywords, e.g. temperature=0.8,top_p=0.9 "
+                         "(default: top_k=1, greedy)")
     ap.add_argument("--pretrain-steps", type=int, default=60, help="timed steps of case 'pretrain'")
     ap.add_argument("--pretrain-warmup", type=int, default=20)
     ap.add_argument("--pretrain-log", type=int, default=10, help="case 'pretrain' reads the loss every N steps")

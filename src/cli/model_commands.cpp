@@ -191,12 +191,17 @@ Command add_generate(CLI::App& app) {
   sub->add_option("--temperature", a->gen.temperature, "sampling temperature")->capture_default_str();
   sub->add_option("--top-k", a->gen.top_k, "keep the k most likely tokens (0 = off)")->capture_default_str();
   sub->add_option("--top-p", a->gen.top_p, "nucleus sampling mass (1 = off)")->capture_default_str();
+  sub->add_option("--min-p", a->gen.min_p, "drop tokens less likely than this fraction of the most likely one (0 = off)")
+      ->capture_default_str();
+  sub->add_option("--repetition-penalty", a->gen.repetition_penalty,
+                  "divide positive / multiply negative logits of tokens already in the sequence (1 = off; greedy too)")
+      ->capture_default_str();
   sub->add_option("--seed", a->gen.seed, "sampling seed")->capture_default_str();
   sub->add_flag("--ignore-eos", a->ignore_eos, "do not stop at the config's EOS token");
   sub->add_option("--device", a->device, "cpu, cuda, cuda:N or auto (cuda if available)")->capture_default_str();
   sub->add_option("--dtype", a->dtype, "parameter dtype: float32, float64, bfloat16")->capture_default_str();
   sub->add_option("--cuda-graph", a->cuda_graph,
-                  "greedy decoding on CUDA replays each step as one CUDA graph (off: one launch per kernel)")
+                  "decoding on CUDA replays each step as one CUDA graph, the next token chosen on the device (off: one launch per kernel)")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
   return {sub, [a] {
@@ -244,6 +249,9 @@ Command add_generate(CLI::App& app) {
               }
               MCD_CHECK(!prompts.empty(), "--prompt-ids is empty");
             }
+            GenerationOptions g = a->gen;
+            g.stop_at_eos = !a->ignore_eos;
+            validate(g);  // before the model loads
             const torch::Device device = parse_device(a->device);
             LoadOptions lo;
             lo.device = device;
@@ -256,16 +264,11 @@ Command add_generate(CLI::App& app) {
               for (int64_t id : p)
                 MCD_CHECK(id < model->config().vocab_size, "prompt id ", id, " is outside the vocabulary (",
                           model->config().vocab_size, ")");
-            GenerationOptions g = a->gen;
-            g.stop_at_eos = !a->ignore_eos;
+            // On CUDA each step is one CUDA-graph replay (infer/graph_decoder.h); the same loop and tokens as eager.
+            const bool graph = device.is_cuda() && a->cuda_graph == "on";
             if (prompts.size() > 1) {
-              // Several prompts: one batch (model/generation.h, generate_batch; greedy on CUDA its
-              // CUDA-graph form, infer/graph_decoder.h), one JSON line each.
-              const int64_t eos = g.eos_token_id >= 0 ? g.eos_token_id : model->config().eos_token_id;
-              const auto all = device.is_cuda() && g.greedy && a->cuda_graph == "on" && g.max_new_tokens >= 1
-                                   ? infer::generate_greedy_graph_batch(*model, prompts, g.max_new_tokens,
-                                                                        g.stop_at_eos ? eos : -1)
-                                   : generate_batch(*model, prompts, g);
+              // Several prompts: one batch (model/generation.h, generate_batch), one JSON line each.
+              const auto all = graph ? infer::generate_graph_batch(*model, prompts, g) : generate_batch(*model, prompts, g);
               for (size_t r = 0; r < all.size(); ++r) {
                 nlohmann::json line = {{"prompt", r},
                                        {"prompt_tokens", prompts[r].size()},
@@ -278,21 +281,8 @@ Command add_generate(CLI::App& app) {
               }
               return;
             }
-            const std::vector<int64_t>& prompt = prompts[0];
-            std::vector<int64_t> ids;
-            if (device.is_cuda() && g.greedy && a->cuda_graph == "on" && g.max_new_tokens >= 1) {
-              const at::Tensor out = infer::generate_greedy_graph(
-                  *model, torch::tensor(prompt, torch::kLong).unsqueeze(0).to(device), g.max_new_tokens);
-              ids.assign(out.data_ptr<int64_t>(), out.data_ptr<int64_t>() + out.numel());
-              // Stop at the first EOS after the prompt, as the step-by-step path does.
-              const int64_t eos = g.eos_token_id >= 0 ? g.eos_token_id : model->config().eos_token_id;
-              if (g.stop_at_eos && eos >= 0) {
-                const auto it = std::find(ids.begin() + int64_t(prompt.size()), ids.end(), eos);
-                if (it != ids.end()) ids.erase(it + 1, ids.end());
-              }
-            } else {
-              ids = generate(*model, prompt, g, device);
-            }
+            const std::vector<int64_t> ids =
+                graph ? infer::generate_graph_batch(*model, prompts, g)[0] : generate_batch(*model, prompts, g)[0];
 #ifdef MCD_HAS_TOKENIZER
             if (tokenizer) std::cout << decode_text(ids) << std::endl;
 #endif

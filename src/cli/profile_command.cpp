@@ -14,6 +14,7 @@
 #include "infer/profiler.h"
 #include "infer/trace.h"
 #include "model/checkpoint.h"
+#include "model/generation.h"
 #include "ops/options.h"
 #include "sdm/flops.h"
 #include "util/atomic_file.h"
@@ -50,7 +51,7 @@ Command add_profile(CLI::App& app) {
     std::vector<std::string> models;
     std::string device = "auto", prefill = "1x1024", decode = "1", train, out, dtype = "auto", decode_mode = "auto",
                 prefill_mode = "eager", train_mode = "eager";
-    std::string trace;
+    std::string trace, decode_sampling;
     int64_t iters = 50, warmup = 5, decode_steps = 16, resamples = 10000;
     uint64_t seed = 0;
   };
@@ -69,6 +70,10 @@ Command add_profile(CLI::App& app) {
                   "decode steps: eager (one launch per kernel), graph (CUDA-graph replay), both, or auto (graph on CUDA)")
       ->check(CLI::IsMember({"auto", "eager", "graph", "both"}))
       ->capture_default_str();
+  sub->add_option("--decode-sampling", a->decode_sampling,
+                  "decode chooses each token as generate does with these options, on the device: e.g. "
+                  "'temperature=0.8,top_p=0.9,min_p=0.05,repetition_penalty=1.2' (keys: greedy, temperature, top_k, "
+                  "top_p, min_p, repetition_penalty, seed); default: the greedy argmax");
   sub->add_option("--prefill-mode", a->prefill_mode,
                   "prefill: eager (as generate runs it), graph (the whole prefill one CUDA-graph replay, for fixed "
                   "shapes), or both")
@@ -97,11 +102,13 @@ Command add_profile(CLI::App& app) {
             const torch::Device device = parse_device(a->device);
             const at::ScalarType infer_dtype =
                 a->dtype == "bf16" || (a->dtype == "auto" && device.is_cuda()) ? at::kBFloat16 : at::kFloat;
+            if (!a->decode_sampling.empty()) parse_sampling(a->decode_sampling, "--decode-sampling");  // errors first
             std::vector<infer::ProfileCase> cases;
             for (auto [kind, text, option] : {std::make_tuple(infer::CaseKind::kPrefill, a->prefill, "--prefill"),
                                               std::make_tuple(infer::CaseKind::kDecode, a->decode, "--decode-batch"),
                                               std::make_tuple(infer::CaseKind::kTrain, a->train, "--train-batch")})
               for (auto c : infer::parse_cases(kind, text, a->decode_steps, option)) {
+                if (kind == infer::CaseKind::kDecode) c.sampling = a->decode_sampling;
                 // Eager, CUDA-graph replays, or both (decode's auto: graph on CUDA).
                 const char* mode_option = kind == infer::CaseKind::kPrefill  ? "--prefill-mode "
                                           : kind == infer::CaseKind::kDecode ? "--decode-mode "
@@ -219,6 +226,9 @@ Command add_profile(CLI::App& app) {
               case_results.push_back({{"case", infer::case_kind_name(pc.kind)},
                                       {"trace", trace_file},
                                       {"cuda_graph", pc.cuda_graph},
+                                      {"sampling", pc.kind == infer::CaseKind::kDecode && !pc.sampling.empty()
+                                                       ? nlohmann::json(pc.sampling)
+                                                       : nlohmann::json(nullptr)},
                                       {"label", pc.label()},
                                       {"batch", pc.batch},
                                       {"length", pc.length},

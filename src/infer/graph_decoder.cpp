@@ -1,4 +1,4 @@
-// CUDA-graph greedy decoding (see graph_decoder.h).
+// CUDA-graph decoding (see graph_decoder.h).
 #include "infer/graph_decoder.h"
 
 #include <algorithm>
@@ -73,6 +73,7 @@ at::Tensor GraphDecoder::prefill(const at::Tensor& prompt) {
   torch::NoGradGuard no_grad;
   s.cache.reset();
   const at::Tensor last = s.model.prefill(prompt.to(s.token.device(), torch::kLong), s.cache);
+  s.logits.copy_(last);  // what sampling reads (generate_graph_batch)
   s.token.copy_(last.narrow(-1, 0, s.real_vocab).argmax(-1));
   return s.token;
 }
@@ -109,61 +110,29 @@ int64_t GraphDecoder::batch() const { return 0; }
 const InferenceCache& GraphDecoder::cache() const { fail("graph decoding needs a CUDA build"); }
 #endif
 
-at::Tensor generate_greedy_graph(MambaLMImpl& model, const at::Tensor& prompts, int64_t max_new_tokens,
-                                 int64_t eos_token_id) {
-  MCD_CHECK(max_new_tokens >= 1, "graph decoding: max_new_tokens must be >= 1, got ", max_new_tokens);
-  GraphDecoder decoder(model, prompts.size(0));
-  std::vector<at::Tensor> out{decoder.prefill(prompts).clone()};
-  for (int64_t i = 1; i < max_new_tokens; ++i) out.push_back(decoder.step().clone());
-  at::Tensor generated = torch::stack(out, 1).cpu();  // (B, new): one copy to the host at the end
-  if (eos_token_id >= 0) {
-    // Everything after a row's first EOS becomes EOS.
-    const at::Tensor seen = (generated == eos_token_id).to(torch::kLong).cumsum(1) > 0;
-    const at::Tensor after = torch::cat({torch::zeros({generated.size(0), 1}, torch::kBool), seen.slice(1, 0, -1)}, 1);
-    generated = torch::where(after, torch::full_like(generated, eos_token_id), generated);
-  }
-  return torch::cat({prompts.cpu().to(torch::kLong), generated}, 1);
+std::vector<std::vector<int64_t>> generate_graph_batch(MambaLMImpl& model,
+                                                       const std::vector<std::vector<int64_t>>& prompts,
+                                                       const GenerationOptions& options) {
+  validate(options);
+  check_prompts(model.config(), prompts);  // before the capture
+  if (options.max_new_tokens == 0) return prompts;  // nothing to step
+  GraphDecoder decoder(model, int64_t(prompts.size()));
+  // The token buffer the graph's argmax writes is overwritten by the next replay; the loop copies
+  // what it keeps before stepping.
+  const DecodeSteps graph{[&](const at::Tensor& prefix) {
+                            const at::Tensor argmax = decoder.prefill(prefix);
+                            return DecodeOutput{decoder.logits(), argmax};
+                          },
+                          [&](const at::Tensor& token) {
+                            const at::Tensor argmax = decoder.step(token);
+                            return DecodeOutput{decoder.logits(), argmax};
+                          }};
+  return generate_batch(model.config(), decoder.logits().device(), graph, prompts, options);
 }
 
-std::vector<std::vector<int64_t>> generate_greedy_graph_batch(MambaLMImpl& model,
-                                                              const std::vector<std::vector<int64_t>>& prompts,
-                                                              int64_t max_new_tokens, int64_t eos_token_id) {
-  MCD_CHECK(max_new_tokens >= 1, "graph decoding: max_new_tokens must be >= 1, got ", max_new_tokens);
-  const at::Tensor prefix = prompts_prefix(prompts);  // (B, shortest)
-  const int64_t B = prefix.size(0);
-  const size_t shortest = size_t(prefix.size(1));
-  size_t end = 0;  // one past the last position any row needs
-  for (const auto& p : prompts) end = std::max(end, p.size() + size_t(max_new_tokens));
-  GraphDecoder decoder(model, B);
-  const torch::Device device = decoder.logits().device();
-  // Per position from `shortest`: each row's prompt token where it still has one (else 0), and
-  // whether it has one; built on the host once, read by the device step by step.
-  const int64_t steps = int64_t(end - shortest);
-  at::Tensor forced = torch::zeros({steps, B}, torch::kLong), reading = torch::zeros({steps, B}, torch::kBool);
-  for (int64_t r = 0; r < B; ++r)
-    for (size_t p = shortest; p < prompts[size_t(r)].size(); ++p) {
-      forced[int64_t(p - shortest)][r] = prompts[size_t(r)][p];
-      reading[int64_t(p - shortest)][r] = true;
-    }
-  forced = forced.to(device);
-  reading = reading.to(device);
-  std::vector<at::Tensor> tokens;  // the token at each position from `shortest`, (B) on the device
-  at::Tensor argmax = decoder.prefill(prefix).clone();
-  for (int64_t i = 0; i < steps; ++i) {
-    tokens.push_back(torch::where(reading[i], forced[i], argmax));
-    if (i + 1 < steps) argmax = decoder.step(tokens.back()).clone();
-  }
-  const at::Tensor all = torch::stack(tokens, 1).cpu();  // (B, steps): one copy to the host at the end
-  std::vector<std::vector<int64_t>> out = prompts;
-  for (int64_t r = 0; r < B; ++r) {
-    const size_t first = prompts[size_t(r)].size() - shortest;  // its first generated position
-    for (int64_t k = 0; k < max_new_tokens; ++k) {
-      const int64_t id = all[r][int64_t(first) + k].item<int64_t>();
-      out[size_t(r)].push_back(id);
-      if (eos_token_id >= 0 && id == eos_token_id) break;
-    }
-  }
-  return out;
+at::Tensor generate_graph(MambaLMImpl& model, const at::Tensor& prompts, const GenerationOptions& options) {
+  const int64_t eos = options.eos_token_id >= 0 ? options.eos_token_id : model.config().eos_token_id;
+  return pad_rows(generate_graph_batch(model, prompt_rows(prompts), options), eos);
 }
 
 }  // namespace mcd::infer

@@ -6,6 +6,7 @@
 
 #include "infer/graph_decoder.h"
 #include "infer/graph_prefill.h"
+#include "model/generation.h"
 #include "ops/adamw_step.h"
 #include "ops/graph_capture.h"
 #include "ops/step_graphs.h"
@@ -46,7 +47,8 @@ const char* case_kind_name(CaseKind kind) {
 }
 
 std::string ProfileCase::label() const {
-  if (kind == CaseKind::kDecode) return "decode b" + std::to_string(batch) + (cuda_graph ? " graph" : "");
+  if (kind == CaseKind::kDecode)
+    return "decode b" + std::to_string(batch) + (cuda_graph ? " graph" : "") + (sampling.empty() ? "" : " sampled");
   return std::string(case_kind_name(kind)) + " " + std::to_string(batch) + "x" + std::to_string(length) +
          (cuda_graph ? " graph" : "");
 }
@@ -99,6 +101,7 @@ struct CaseRunner::State {
   InferenceCache cache;  // prefill/decode
   std::unique_ptr<torch::optim::AdamW> optimizer;
   std::unique_ptr<GraphDecoder> decoder;  // decode with cuda_graph
+  std::unique_ptr<TokenSampler> sampler;  // decode with sampling
   std::unique_ptr<GraphPrefill> prefill;  // prefill with cuda_graph
   std::unique_ptr<ops::StepGraphs> train_graph;  // train with cuda_graph
   uint64_t seed = 0;
@@ -142,11 +145,19 @@ CaseRunner::CaseRunner(MambaLM model, const ProfileCase& c, torch::Device device
     } else {
       // Decode continues from a 16-token prompt; the state's size does not grow with the position.
       const at::Tensor prompt = torch::randint(vocab, {c.batch, 16}, torch::TensorOptions(torch::kLong).device(device));
+      DecodeOutput first;
       if (c.cuda_graph) {
         s_->decoder = std::make_unique<GraphDecoder>(*model_, c.batch);
-        s_->decoder->prefill(prompt);
+        first.argmax = s_->decoder->prefill(prompt);
+        first.logits = s_->decoder->logits();
       } else {
-        s_->ids = model_->prefill(prompt, s_->cache).argmax(-1);
+        first.logits = model_->prefill(prompt, s_->cache);
+        s_->ids = first.logits.argmax(-1);
+      }
+      if (!c.sampling.empty()) {
+        s_->sampler = std::make_unique<TokenSampler>(parse_sampling(c.sampling, "sampling"), c.batch, model_->config(), device);
+        s_->sampler->observe(prompt);
+        s_->ids = s_->sampler->next(first);
       }
     }
   }
@@ -170,8 +181,21 @@ void CaseRunner::work() {
     }
     case CaseKind::kDecode: {
       torch::NoGradGuard no_grad;
-      // Greedy next token on the device: no host synchronisation between steps.
-      if (s_->decoder) {
+      // The next token on the device: no host synchronisation between steps.
+      if (s_->sampler) {
+        // As generate's loop: record the token, step on it, choose the next from the step's output.
+        for (int64_t i = 0; i < case_.length; ++i) {
+          s_->sampler->observe(s_->ids);
+          DecodeOutput out;
+          if (s_->decoder) {
+            out.argmax = s_->decoder->step(s_->ids);
+            out.logits = s_->decoder->logits();
+          } else {
+            out.logits = model_->step(s_->ids, s_->cache);
+          }
+          s_->ids = s_->sampler->next(out);
+        }
+      } else if (s_->decoder) {
         for (int64_t i = 0; i < case_.length; ++i) s_->decoder->step();
       } else {
         for (int64_t i = 0; i < case_.length; ++i) s_->ids = model_->step(s_->ids, s_->cache).argmax(-1);

@@ -23,8 +23,11 @@ struct ProfileCase {
   bool cuda_graph = false;  // decode: each step a CUDA-graph replay (graph_decoder.h); prefill: the
                             // whole prefill one replay (graph_prefill.h); train: the step's forward and
                             // backward one replay (ops/step_graphs.h), the optimizer step after it
+  // decode: "" takes the greedy argmax (the graph's own); else a model/generation.h parse_sampling spec,
+  // the next token chosen as generate chooses it (penalty, filters, draw), on the device between steps
+  std::string sampling;
   std::string label() const;  // "prefill 1x1024", "prefill 1x1024 graph", "decode b64", "decode b64 graph",
-                              // "train 8x2048", "train 8x2048 graph"
+                              // "decode b64 graph sampled", "train 8x2048", "train 8x2048 graph"
 };
 
 // "1x1024,1x4096" (prefill, train) or "1,64" (decode batch sizes; `decode_steps` steps per sample).

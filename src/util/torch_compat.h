@@ -32,6 +32,15 @@ inline at::Generator make_cpu_generator(uint64_t seed) {
 #endif
 }
 
+// A random generator on `device` seeded deterministically: the CPU one above, or a copy of the device's
+// default generator reseeded (same calls in both versions; the default itself is left untouched).
+inline at::Generator make_generator(uint64_t seed, const torch::Device& device) {
+  if (device.is_cpu()) return make_cpu_generator(seed);
+  at::Generator gen = at::globalContext().defaultGenerator(device).clone();
+  gen.set_current_seed(seed);
+  return gen;
+}
+
 inline bool cuda_available() { return torch::cuda::is_available(); }
 
 // a·b (2-D) in fp32. From LibTorch 2.9 cuBLAS writes fp32 straight from bf16/fp16 CUDA operands (mm's

@@ -88,6 +88,26 @@ TEST(Cli, PromptsOfDifferentLengthsGenerateAsOneBatch) {
   EXPECT_NE(empty.err.find("--prompt-ids: prompt 2 of '1,2;;3' is empty"), std::string::npos) << empty.err;
 }
 
+// Sampling with min-p and a repetition penalty: a seed gives the same ids twice, another seed other
+// ids (8 draws from the fixture's 512 ids at temperature 1 coincide with a vanishing chance), and
+// an option out of range is refused with its rule before the model loads.
+TEST(Cli, GenerateSamplesWithMinPAndRepetitionPenalty) {
+  MCD_SKIP_IF_NO_FIXTURE();
+  const std::string base = "generate --model " + test::fixture_dir() +
+                           " --prompt-ids 37,235,396 --max-new-tokens 8 --ignore-eos --device cpu --min-p 0.01 --top-k 200";
+  const std::string penalised = base + " --repetition-penalty 1.3";
+  const CliRun a = run_cli(penalised + " --seed 4"), b = run_cli(penalised + " --seed 4"),
+               c = run_cli(penalised + " --seed 5");
+  ASSERT_EQ(a.status, 0) << a.err;
+  EXPECT_EQ(a.last_line(), b.last_line());
+  EXPECT_NE(a.last_line(), c.last_line());
+  const std::string ids = a.last_line();
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), ','), 3 + 8 - 1) << ids;
+  const CliRun bad = run_cli(base + " --repetition-penalty 0");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find("repetition_penalty must be positive, got 0"), std::string::npos) << bad.err;
+}
+
 TEST(Cli, ScoreReproducesReferenceLossAndLogits) {
   MCD_SKIP_IF_NO_FIXTURE();
   test::TempDir tmp;

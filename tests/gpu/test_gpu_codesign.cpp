@@ -3,6 +3,7 @@
 // and `profile`'s workloads report memory parts that add up.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <initializer_list>
 #include <stdexcept>
@@ -78,6 +79,23 @@ TEST(GpuCodesign, ProfileMemoryPartsAddUp) {
     EXPECT_LE(mem.weights + mem.states + mem.gradients + mem.optimizer, mem.baseline) << infer::case_kind_name(kind);
     EXPECT_GE(mem.peak_reserved, mem.peak_allocated);
     EXPECT_GT(mem.activations, 0) << infer::case_kind_name(kind);
+  }
+}
+
+// `profile --decode-sampling`: the sampled decode, eager and between graph replays (bf16 weights, a
+// repetition penalty and top-p), times and measures like the greedy one.
+TEST(GpuCodesign, ProfileSampledDecodeRunsEagerAndBetweenGraphReplays) {
+  MCD_SKIP_IF_NO_CUDA();
+  for (bool graph : {false, true}) {
+    MambaLM m(tiny_config(""));
+    init_reference(*m, 1);
+    m->to(torch::kCUDA, at::kBFloat16);
+    infer::ProfileCase pc{infer::CaseKind::kDecode, 3, 5, graph, "temperature=0.9,top_p=0.9,repetition_penalty=1.2"};
+    infer::CaseRunner r(m, pc, torch::kCUDA, 0, true);
+    EXPECT_EQ(pc.label(), graph ? "decode b3 graph sampled" : "decode b3 sampled");
+    EXPECT_GT(r.run_ms(), 0.0);
+    const infer::MemoryUse mem = r.measure_memory();
+    EXPECT_EQ(mem.baseline + mem.activations, mem.peak_allocated) << pc.label();
   }
 }
 
@@ -246,7 +264,7 @@ TEST(GpuCodesign, GraphDecodingGivesTheEagerGreedyTokens) {
     g.max_new_tokens = 20;
     g.stop_at_eos = false;
     const at::Tensor eager = generate(*m, prompts, g);
-    const at::Tensor graphed = infer::generate_greedy_graph(*m, prompts, 20);
+    const at::Tensor graphed = infer::generate_graph(*m, prompts, g);
     EXPECT_TRUE(torch::equal(eager, graphed)) << name;
   }
   // bf16 weights capture too (the profile's inference dtype).
@@ -427,12 +445,76 @@ TEST(GpuCodesign, GraphBatchOfDifferentLengthsGivesTheEagerTokens) {
     g.max_new_tokens = 12;
     g.stop_at_eos = false;
     const auto eager = generate_batch(*m, prompts, g);
-    EXPECT_EQ(infer::generate_greedy_graph_batch(*m, prompts, 12), eager) << name;
+    EXPECT_EQ(infer::generate_graph_batch(*m, prompts, g), eager) << name;
     g.eos_token_id = eager[1][1 + 4];
     g.stop_at_eos = true;
-    EXPECT_EQ(infer::generate_greedy_graph_batch(*m, prompts, 12, g.eos_token_id), generate_batch(*m, prompts, g))
+    EXPECT_EQ(infer::generate_graph_batch(*m, prompts, g), generate_batch(*m, prompts, g))
         << name;
   }
+}
+
+// Sampled decoding through the graph against the eager step on the same device: one loop, one
+// device generator seeded alike and bit-equal logits (tests/gpu/test_gpu_seams.cpp; the greedy tokens
+// above), so the same draws — top-k,
+// then top-p with min-p and a repetition penalty, then greedy with the penalty (which leaves the
+// graph's own argmax for the sampler's), on prompts of different lengths with an EOS taken from
+// the run. Another seed draws other tokens (48 draws from 512 ids at temperature 1).
+TEST(GpuCodesign, GraphSamplingGivesTheEagerDraws) {
+  MCD_SKIP_IF_NO_CUDA();
+  MambaLM gated = random_model(tiny_config("hard_concrete"), 18);
+  std::vector<std::pair<std::string, MambaLM>> models = {{"dense", random_model(tiny_config(""), 17)},
+                                                         {"pruned", sdm::apply_plan(*gated, sdm::plan_topk(*gated, 0.5))}};
+  const std::vector<std::vector<int64_t>> prompts = {{5, 9, 2, 40, 7, 1}, {3}, {8, 8, 60}, {11, 4, 17, 2, 90, 33, 6, 5, 1}};
+  std::vector<GenerationOptions> cases(3);
+  cases[0].top_k = 40;
+  cases[0].temperature = 0.8;
+  cases[1].top_p = 0.9;
+  cases[1].min_p = 0.02;
+  cases[1].repetition_penalty = 1.3;
+  cases[2].greedy = true;
+  cases[2].repetition_penalty = 1.5;
+  for (auto& [name, m] : models) {
+    m->to(torch::kCUDA);
+    m->eval();
+    for (size_t k = 0; k < cases.size(); ++k) {
+      GenerationOptions g = cases[k];
+      g.max_new_tokens = 12;
+      g.stop_at_eos = false;
+      g.seed = 90 + k;
+      const auto eager = generate_batch(*m, prompts, g);
+      EXPECT_EQ(infer::generate_graph_batch(*m, prompts, g), eager) << name << " case " << k;
+      if (!g.greedy) {
+        g.seed += 100;
+        EXPECT_NE(infer::generate_graph_batch(*m, prompts, g), eager) << name << " case " << k;
+        g.seed -= 100;
+      }
+      g.eos_token_id = eager[1][1 + 4];
+      g.stop_at_eos = true;
+      EXPECT_EQ(infer::generate_graph_batch(*m, prompts, g), generate_batch(*m, prompts, g)) << name << " case " << k;
+    }
+  }
+}
+
+// The draw on the device follows the filtered distribution: probabilities (0.5, 0.3, 0.15, 0.05),
+// min-p 0.2 drops the last, 20,000 rows drawn in one call. With 2 degrees of freedom the χ² tail is
+// exp(−x/2): x > 27.6 has probability 1e-6 for a right sampler (tests/model/test_generation.cpp
+// makes the same check on the CPU).
+TEST(GpuCodesign, DeviceSamplingDrawsTheFilteredDistribution) {
+  MCD_SKIP_IF_NO_CUDA();
+  const int64_t draws = 20000;
+  const at::Tensor logits =
+      torch::log(torch::tensor({0.5f, 0.3f, 0.15f, 0.05f})).unsqueeze(0).expand({draws, 4}).contiguous().to(torch::kCUDA);
+  GenerationOptions o;
+  o.min_p = 0.2;
+  at::Generator gen = make_generator(3, logits.device());
+  const at::Tensor tokens = sample_next(logits, o, gen);
+  ASSERT_TRUE(tokens.is_cuda());
+  const at::Tensor counts = torch::bincount(tokens.cpu(), {}, 4);
+  EXPECT_EQ(counts[3].item<int64_t>(), 0);
+  const double p[3] = {0.5 / 0.95, 0.3 / 0.95, 0.15 / 0.95};
+  double x = 0;
+  for (int i = 0; i < 3; ++i) x += std::pow(counts[i].item<double>() - draws * p[i], 2) / (draws * p[i]);
+  EXPECT_LT(x, 27.6);
 }
 
 // bf16 decode against the bf16 full-sequence forward (issue 14's acceptance reports the rate): 256
@@ -448,7 +530,11 @@ TEST(GpuCodesign, Bf16DecodeAgreesWithTheForwardArgmax) {
   m->to(torch::kCUDA, at::kBFloat16);
   const at::Tensor prompts = tokens(2, 8, 512, 22).to(torch::kCUDA);
   const int64_t steps = 256;
-  const at::Tensor seq = infer::generate_greedy_graph(*m, prompts, steps);  // (2, 8 + 256) on the CPU
+  GenerationOptions g;
+  g.greedy = true;
+  g.max_new_tokens = steps;
+  g.stop_at_eos = false;
+  const at::Tensor seq = infer::generate_graph(*m, prompts, g);  // (2, 8 + 256) on the CPU
   at::Tensor logits;
   {
     torch::NoGradGuard no_grad;

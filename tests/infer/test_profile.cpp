@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "infer/profiler.h"
@@ -123,6 +124,44 @@ TEST(ProfileCli, SetsAndRecordsBothCpuThreadPools) {
   EXPECT_EQ(one["blas"], 1);
   EXPECT_EQ(two["blas"], 2);
   EXPECT_EQ(parted["blas"], 2);
+}
+
+// --decode-sampling: each decode step chooses its token as generate does (the penalty, the filters,
+// the draw: aten::exponential_ in the trace, absent from a greedy decode's), the case is labelled and
+// its spec recorded; a bad spec is refused before any model loads.
+TEST(ProfileCli, SampledDecodeChoosesTokensAsGenerateDoes) {
+  test::TempDir tmp;
+  MambaLM a(tiny());
+  init_reference(*a, 1);
+  save_pretrained(*a, tmp.file("a"));
+  const std::string base = "profile --model " + tmp.file("a") +
+                           " --device cpu --prefill '' --decode-batch 2 --decode-steps 3 --iters 2 --warmup 0";
+  const std::string spec = "temperature=0.9,top_p=0.95,repetition_penalty=1.1";
+  const auto r = test::run_cli(base + " --decode-sampling " + spec + " --trace " + tmp.file("t.json") + " --out " +
+                               tmp.file("p.json"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::ifstream f(tmp.file("p.json"));
+  const json j = json::parse(f);
+  ASSERT_EQ(j["cases"].size(), 1u);
+  EXPECT_EQ(j["cases"][0]["label"], "decode b2 sampled");
+  EXPECT_EQ(j["cases"][0]["sampling"], spec);
+  EXPECT_EQ(j["cases"][0]["results"][0]["samples_ms"].size(), 2u);
+  const auto ops_in_trace = [](const std::string& path) {
+    std::ifstream tin(path);
+    const json trace = json::parse(tin);
+    std::set<std::string> names;
+    for (const json& e : trace.is_array() ? trace : trace.at("traceEvents")) names.insert(e.value("name", std::string()));
+    return names;
+  };
+  EXPECT_EQ(ops_in_trace(tmp.file("t.decode_b2_sampled.json")).count("aten::exponential_"), 1u);
+  const auto greedy = test::run_cli(base + " --trace " + tmp.file("g.json") + " --out " + tmp.file("g_p.json"));
+  ASSERT_EQ(greedy.status, 0) << greedy.err;
+  EXPECT_EQ(ops_in_trace(tmp.file("g.decode_b2.json")).count("aten::exponential_"), 0u);
+  std::ifstream fg(tmp.file("g_p.json"));
+  EXPECT_TRUE(json::parse(fg)["cases"][0]["sampling"].is_null());
+  const auto bad = test::run_cli(base + " --decode-sampling top_q=0.5 --out " + tmp.file("q.json"));
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find("--decode-sampling: unknown key 'top_q'"), std::string::npos) << bad.err;
 }
 
 TEST(ProfileCli, WritesSummariesRatiosAndMemory) {
