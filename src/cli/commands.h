@@ -66,6 +66,7 @@ Command add_init(CLI::App& app);
 Command add_convert(CLI::App& app);  // another format's model folder as ours
 Command add_generate(CLI::App& app);
 Command add_score(CLI::App& app);
+Command add_zeroshot(CLI::App& app);  // multiple-choice accuracy by log-likelihood
 Command add_tokenize(CLI::App& app);
 Command add_pretrain(CLI::App& app);
 Command add_launch(CLI::App& app, const GlobalOptions& globals);  // forwards `globals`

@@ -19,6 +19,7 @@
 
 #include "cli/commands.h"
 #include "config/model_config.h"
+#include "data/choice_data.h"
 #include "data/demo/demo_data.h"
 #include "data/glue/glue.h"
 #include "data/tokenizer/bpe_tokenizer.h"
@@ -240,7 +241,7 @@ Command add_data(CLI::App& app) {
   sub->require_subcommand(1);
   auto* glue = sub->add_subcommand("glue", "one split of a GLUE task or custom file: examples and labels (one JSON line)");
   struct Args {
-    std::string task, dir, split = "dev", file;
+    std::string task, dir, split = "dev", file, as_choice;
     bool regression = false;
   };
   auto a = std::make_shared<Args>();
@@ -249,6 +250,9 @@ Command add_data(CLI::App& app) {
   glue->add_option("--split", a->split, "train, dev (MNLI: dev_matched, dev_mismatched)")->capture_default_str();
   glue->add_option("--file", a->file, "custom task: a .tsv (text, text_b, label) or .jsonl file");
   glue->add_flag("--regression", a->regression, "custom task: labels are real-valued scores");
+  glue->add_option("--as-choice", a->as_choice,
+                   "also write the split as zero-shot multiple-choice JSON lines for `zeroshot` (GLUE classification "
+                   "tasks; docs/eval.md)");
   std::vector<std::function<void()>> runs;
   add_download(sub, runs);
   add_demo(sub, runs);
@@ -268,6 +272,10 @@ Command add_data(CLI::App& app) {
             }
             nlohmann::json j = data::glue::label_summary(d);
             j["path"] = d.path;
+            if (!a->as_choice.empty()) {
+              data::write_choice_jsonl(a->as_choice, data::glue_as_choices(d));
+              j["as_choice"] = a->as_choice;
+            }
             if (!d.regression) j["majority_fraction"] = data::glue::majority_fraction(d);
             std::cout << j.dump() << std::endl;
           }};

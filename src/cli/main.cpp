@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   globals.add_to(app);
   const std::vector<mcd::cli::Command> commands = {
       mcd::cli::add_info(app),     mcd::cli::add_init(app),   mcd::cli::add_convert(app), mcd::cli::add_generate(app),
-      mcd::cli::add_score(app),    mcd::cli::add_tokenize(app), mcd::cli::add_pretrain(app),
+      mcd::cli::add_score(app),    mcd::cli::add_zeroshot(app), mcd::cli::add_tokenize(app), mcd::cli::add_pretrain(app),
       mcd::cli::add_launch(app, globals), mcd::cli::add_prune(app), mcd::cli::add_flops(app),
       mcd::cli::add_csp(app), mcd::cli::add_profile(app), mcd::cli::add_data(app),
       mcd::cli::add_importance(app), mcd::cli::add_finetune(app), mcd::cli::add_summarize(app),

@@ -341,6 +341,51 @@ double student_t_two_sided_p(double t, double df) {
   return std::min(1.0, 2 * t_upper_tail(std::abs(t), df));
 }
 
+double normal_quantile(double p) {
+  MCD_CHECK(p > 0 && p < 1, "normal_quantile: p must be in (0, 1), got ", p);
+  if (p == 0.5) return 0;  // exact, as the symmetry says (the bisection ends ~1e-16 from it)
+  // Solve in the lower half, where p keeps its full relative precision: Φ⁻¹(p) = −Φ⁻¹(1 − p) (1 − p is exact for p > ½).
+  if (p > 0.5) return -normal_quantile(1 - p);
+  // Φ(z) = erfc(−z/√2)/2 increases with z; Φ(±40) is 0 / 1 in doubles, so the root lies inside.
+  double low = -40, high = 40;
+  for (int i = 0; i < 200 && high - low > 1e-15; ++i) {
+    const double mid = 0.5 * (low + high);
+    (0.5 * std::erfc(-mid / std::sqrt(2.0)) < p ? low : high) = mid;
+  }
+  return 0.5 * (low + high);
+}
+
+ProportionInterval wilson_interval(int64_t successes, int64_t n, double level) {
+  MCD_CHECK(n >= 1 && successes >= 0 && successes <= n, "wilson_interval: need 0 <= successes <= n and n >= 1, got ",
+            successes, " of ", n);
+  MCD_CHECK(level > 0 && level < 1, "wilson_interval: level must be in (0, 1), got ", level);
+  const double z = normal_quantile(0.5 + level / 2), z2 = z * z, nn = double(n), phat = double(successes) / nn;
+  const double centre = (phat + z2 / (2 * nn)) / (1 + z2 / nn);
+  const double half = z / (1 + z2 / nn) * std::sqrt(phat * (1 - phat) / nn + z2 / (4 * nn * nn));
+  ProportionInterval out;
+  out.successes = successes;
+  out.n = n;
+  out.estimate = phat;
+  // At 0 (n) successes the lower (upper) end is 0 (1) exactly, where centre ∓ half rounds a few ulps off; and the
+  // ends never cross the estimate.
+  out.lower = successes == 0 ? 0.0 : std::min(phat, std::max(0.0, centre - half));
+  out.upper = successes == n ? 1.0 : std::max(phat, std::min(1.0, centre + half));
+  out.level = level;
+  return out;
+}
+
+double mcnemar_exact_p(int64_t only_a, int64_t only_b) {
+  MCD_CHECK(only_a >= 0 && only_b >= 0, "mcnemar_exact_p: counts must be >= 0, got ", only_a, " and ", only_b);
+  const int64_t n = only_a + only_b, k = std::min(only_a, only_b);
+  if (n == 0 || 2 * k == n) return 1;
+  // 2 · P(X <= k) for X ~ Binomial(n, ½), the terms summed in log space (n may be large).
+  double total = 0;
+  for (int64_t i = 0; i <= k; ++i)
+    total += std::exp(std::lgamma(double(n) + 1) - std::lgamma(double(i) + 1) - std::lgamma(double(n - i) + 1) -
+                      double(n) * std::log(2.0));
+  return std::min(1.0, 2 * total);
+}
+
 double student_t_quantile(double p, double df) {
   check_df(df, "student_t_quantile");
   MCD_CHECK(p > 0 && p < 1, "student_t_quantile: p must be in (0, 1), got ", p);

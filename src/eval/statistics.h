@@ -46,7 +46,29 @@ double student_t_cdf(double t, double df);  // P(T <= t); t may be ±infinity
 double student_t_quantile(double p, double df);
 double student_t_two_sided_p(double t, double df);  // P(|T| >= |t|)
 
+// The standard normal's z with P(Z <= z) = p, p in (0, 1): bisection on erfc in the lower half
+// (symmetry above ½), to ~1e-15 absolute.
+double normal_quantile(double p);
+
 // ---- Intervals and tests ----
+
+// Wilson's score interval for a binomial proportion (successes of n trials, n >= 1): unlike the
+// normal approximation (which collapses to a point at 0 or n successes) it stays inside [0, 1] and
+// has width there; its coverage still dips below the level for small n near 0 or 1. Used for a
+// zero-shot accuracy over n examples. Ends exactly 0 / 1 at 0 / n successes.
+struct ProportionInterval {
+  int64_t successes = 0, n = 0;
+  double estimate = 0;  // successes / n
+  double lower = 0, upper = 0;
+  double level = 0.95;
+};
+ProportionInterval wilson_interval(int64_t successes, int64_t n, double level = 0.95);
+
+// McNemar's exact test of two classifiers on the same examples: only_a examples only A gets right,
+// only_b only B; two-sided p = 2·P(X <= min) for X ~ Binomial(only_a + only_b, ½), capped at 1 (1 when
+// nothing is discordant). The paired counterpart of an accuracy difference; unlike a bootstrap
+// interval of the 0/1 outcomes it does not collapse to certainty when few examples disagree.
+double mcnemar_exact_p(int64_t only_a, int64_t only_b);
 
 // mean ± t(1 - (1 - level)/2, n - 1) · sd / √n (METHOD §5: t, never z). n >= 2.
 struct TInterval {

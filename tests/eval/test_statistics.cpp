@@ -460,3 +460,63 @@ TEST(Bootstrap, Errors) {
 
 }  // namespace
 }  // namespace mcd::eval
+
+namespace mcd::eval {
+namespace {
+
+// Φ⁻¹ at known points (the 95 % and 99 % two-sided z to their printed digits) and Φ(Φ⁻¹(p)) = p
+// through erfc, an independent formula, to 1e-14 across the range.
+TEST(Normal, QuantileInvertsTheCdf) {
+  EXPECT_NEAR(normal_quantile(0.975), 1.959963984540054, 1e-14);
+  EXPECT_NEAR(normal_quantile(0.995), 2.5758293035489004, 1e-14);
+  EXPECT_EQ(normal_quantile(0.5), 0.0);
+  // Lower half: Φ(z) back to p within a few ulps of p plus the bisection's 1e-15 in z times the density (≤ 0.4).
+  for (double p : {1e-10, 0.001, 0.2, 0.45})
+    EXPECT_NEAR(0.5 * std::erfc(-normal_quantile(p) / std::sqrt(2.0)), p, 1e-13 * p + 1e-16) << p;
+  // Upper half by symmetry, exactly: the tail 1 − p keeps its precision.
+  for (double p : {0.7, 0.999999, 1 - 1e-12}) EXPECT_EQ(normal_quantile(p), -normal_quantile(1 - p)) << p;
+  expect_error([] { normal_quantile(1.0); }, "p must be in (0, 1)");
+}
+
+// Wilson's interval by hand: 50 of 100 at 95 % is 0.5 ± 1.96·√(0.25/100 + 1.96²/40000) / (1 + 1.96²/100)
+// = [0.4038, 0.5962] (the textbook value); 0 of 10 starts at 0 and 10 of 10 ends at 1 exactly, their
+// other ends z²/(n + z²) = 0.2775 away; a larger n narrows it.
+TEST(Proportion, WilsonIntervalByHand) {
+  const ProportionInterval half = wilson_interval(50, 100);
+  EXPECT_NEAR(half.lower, 0.40383153, 1e-7);
+  EXPECT_NEAR(half.upper, 0.59616847, 1e-7);
+  EXPECT_EQ(half.estimate, 0.5);
+  const double z2 = std::pow(normal_quantile(0.975), 2);
+  const ProportionInterval none = wilson_interval(0, 10), all = wilson_interval(10, 10);
+  EXPECT_EQ(none.lower, 0.0);
+  EXPECT_NEAR(none.upper, z2 / (10 + z2), 1e-15);
+  EXPECT_EQ(all.upper, 1.0);
+  EXPECT_NEAR(all.lower, 10 / (10 + z2), 1e-15);
+  EXPECT_LT(wilson_interval(500, 1000).upper - wilson_interval(500, 1000).lower, half.upper - half.lower);
+  // The ends are exact at the extremes for any n (centre ± half alone rounds a few ulps off, e.g. 3 of 3 and
+  // 872 of 872 gave 0.9999999999999999, below the estimate) and never cross the estimate.
+  for (int64_t n : {1, 3, 872, 100000}) {
+    EXPECT_EQ(wilson_interval(n, n).upper, 1.0) << n;
+    EXPECT_EQ(wilson_interval(0, n).lower, 0.0) << n;
+    for (int64_t k : {int64_t(0), n / 3, n - 1, n}) {
+      if (k < 0) continue;
+      const ProportionInterval w = wilson_interval(k, n);
+      EXPECT_LE(w.lower, w.estimate) << k << "/" << n;
+      EXPECT_GE(w.upper, w.estimate) << k << "/" << n;
+    }
+  }
+  expect_error([] { wilson_interval(3, 2); }, "need 0 <= successes <= n");
+}
+
+// McNemar's exact test by hand: 0 and 5 discordant → 2 · (1/2)^5 = 1/16; 2 and 8 → 2 · (1 + 10 + 45)/1024 =
+// 112/1024; equal counts and none at all → 1.
+TEST(Proportion, McNemarExactByHand) {
+  EXPECT_NEAR(mcnemar_exact_p(0, 5), 1.0 / 16, 1e-15);
+  EXPECT_NEAR(mcnemar_exact_p(8, 2), 112.0 / 1024, 1e-14);
+  EXPECT_EQ(mcnemar_exact_p(3, 3), 1.0);
+  EXPECT_EQ(mcnemar_exact_p(0, 0), 1.0);
+  EXPECT_LT(mcnemar_exact_p(0, 2000), 1e-300);  // log space: no overflow at large counts
+}
+
+}  // namespace
+}  // namespace mcd::eval

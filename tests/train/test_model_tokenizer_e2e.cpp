@@ -42,6 +42,58 @@ struct FolderWithTokenizer {
   }
 };
 
+// `zeroshot` reads text through the folder's tokenizer.json like every text command, and its JSON
+// is consistent: the accuracies agree with its own per-example predictions, the Wilson interval
+// holds the estimate, and the model compared with itself differs by exactly 0 with no discordant
+// example. Bad data is refused naming the line.
+TEST(ModelTokenizer, ZeroshotScoresComparesAndRecordsEveryExample) {
+  FolderWithTokenizer f;
+  std::ofstream(f.dir.file("mc.jsonl")) << "{\"context\": \"the cat sat on the\", \"choices\": [\" mat\", \" moon\"], \"label\": 0}\n"
+                                           "{\"context\": \"one, two,\", \"choices\": [\" three\", \" blue\", \" dog\"], \"label\": 0}\n"
+                                           "{\"id\": \"x\", \"context\": \"\", \"choices\": [\"hello\", \"the\"], \"label\": 1}\n";
+  const auto r = test::run_cli("zeroshot --model " + f.model + " --model " + f.model + " --data " + f.dir.file("mc.jsonl") +
+                               " --device cpu --resamples 200 --out " + f.dir.file("z.json"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::ifstream in(f.dir.file("z.json"));
+  const nlohmann::json j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["examples"], 3);
+  ASSERT_EQ(j["models"].size(), 2u);
+  // acc_norm divides by the choice's characters without its leading space (lm-eval's lengths).
+  const std::vector<std::vector<double>> lengths = {{3, 4}, {5, 4, 3}, {5, 3}};
+  for (const auto& m : j["models"]) {
+    int64_t right = 0;
+    for (size_t i = 0; i < 3; ++i) {
+      const auto& e = m["examples"][i];
+      EXPECT_EQ(e["log_likelihood"].size(), e["greedy"].size());
+      right += e["prediction"] == e["label"];
+      int64_t best = 0;
+      for (size_t k = 1; k < lengths[i].size(); ++k)
+        if (e["log_likelihood"][k].get<double>() / lengths[i][k] >
+            e["log_likelihood"][size_t(best)].get<double>() / lengths[i][size_t(best)])
+          best = int64_t(k);
+      EXPECT_EQ(e["prediction_norm"], best) << i;
+    }
+    EXPECT_EQ(m["acc"]["correct"], right);
+    EXPECT_DOUBLE_EQ(m["acc"]["estimate"].get<double>(), double(right) / 3.0);
+    EXPECT_LE(m["acc"]["lower"].get<double>(), m["acc"]["estimate"].get<double>());
+    EXPECT_GE(m["acc"]["upper"].get<double>(), m["acc"]["estimate"].get<double>());
+  }
+  // The byte tokenizer's ids: "hello" is five bytes, "the" 257,101 (the merge): 5 and 2 tokens scored.
+  EXPECT_EQ(j["models"][0]["examples"][2]["tokens"], nlohmann::json::array({5, 2}));
+  EXPECT_EQ(j["models"][1]["examples"], j["models"][0]["examples"]);  // the same model, the same scores
+  EXPECT_EQ(j["models"][0]["examples"][2]["id"], "x");
+  const auto& c = j["comparisons"][0]["acc"];
+  EXPECT_EQ(c["difference"]["estimate"], 0.0);
+  EXPECT_EQ(c["difference"]["lower"], 0.0);
+  EXPECT_EQ(c["difference"]["upper"], 0.0);
+  EXPECT_EQ(c["only_this_right"], 0);
+  EXPECT_EQ(c["mcnemar_exact_p"], 1.0);
+  std::ofstream(f.dir.file("bad.jsonl")) << "{\"context\": \"a\", \"choices\": [\" b\"], \"label\": 0}\n";
+  const auto bad = test::run_cli("zeroshot --model " + f.model + " --data " + f.dir.file("bad.jsonl") + " --device cpu");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find("bad.jsonl:1: needs at least 2 choices, got 1"), std::string::npos) << bad.err;
+}
+
 TEST(ModelTokenizer, TokenizeAndGenerateUseTheFolderTokenizerJson) {
   FolderWithTokenizer f;
   EXPECT_EQ(f.tokenize(f.model), "257,101");
