@@ -173,7 +173,7 @@ Command add_generate(CLI::App& app) {
   struct Args {
     std::string model, prompt_ids, prompt, prompts_file, device = "auto", dtype = "float32", cuda_graph = "on";
     GenerationOptions gen;
-    bool ignore_eos = false;
+    bool ignore_eos = false, stream = false;
   };
   auto a = std::make_shared<Args>();
   sub->add_option("--model", a->model, "HF-format model folder")->required();
@@ -198,6 +198,8 @@ Command add_generate(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--seed", a->gen.seed, "sampling seed")->capture_default_str();
   sub->add_flag("--ignore-eos", a->ignore_eos, "do not stop at the config's EOS token");
+  sub->add_flag("--stream", a->stream,
+                "print the text as each token is chosen (one --prompt; the same output, the ids line after it)");
   sub->add_option("--device", a->device, "cpu, cuda, cuda:N or auto (cuda if available)")->capture_default_str();
   sub->add_option("--dtype", a->dtype, "parameter dtype: float32, float64, bfloat16")->capture_default_str();
   sub->add_option("--cuda-graph", a->cuda_graph,
@@ -252,6 +254,8 @@ Command add_generate(CLI::App& app) {
             GenerationOptions g = a->gen;
             g.stop_at_eos = !a->ignore_eos;
             validate(g);  // before the model loads
+            MCD_CHECK(!a->stream || (!a->prompt.empty() && prompts.size() == 1),
+                      "--stream prints text as it is generated: give one --prompt");
             const torch::Device device = parse_device(a->device);
             LoadOptions lo;
             lo.device = device;
@@ -281,10 +285,20 @@ Command add_generate(CLI::App& app) {
               }
               return;
             }
-            const std::vector<int64_t> ids =
-                graph ? infer::generate_graph_batch(*model, prompts, g)[0] : generate_batch(*model, prompts, g)[0];
+            // --stream: the prompt's text, then each new token's text as it is chosen (a token's bytes may end
+            // inside a UTF-8 character; the terminal joins them with the next token's).
+            TokenCallback on_token;
 #ifdef MCD_HAS_TOKENIZER
-            if (tokenizer) std::cout << decode_text(ids) << std::endl;
+            if (a->stream) {
+              std::cout << decode_text(prompts[0]) << std::flush;
+              on_token = [&](int64_t, int64_t id, bool) { std::cout << decode_text({id}) << std::flush; };
+            }
+#endif
+            const std::vector<int64_t> ids = graph ? infer::generate_graph_batch(*model, prompts, g, on_token)[0]
+                                                   : generate_batch(*model, prompts, g, on_token)[0];
+#ifdef MCD_HAS_TOKENIZER
+            if (a->stream) std::cout << std::endl;
+            else if (tokenizer) std::cout << decode_text(ids) << std::endl;
 #endif
             std::string line;
             for (size_t i = 0; i < ids.size(); ++i) line += (i ? "," : "") + std::to_string(ids[i]);

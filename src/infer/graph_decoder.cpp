@@ -112,7 +112,7 @@ const InferenceCache& GraphDecoder::cache() const { fail("graph decoding needs a
 
 std::vector<std::vector<int64_t>> generate_graph_batch(MambaLMImpl& model,
                                                        const std::vector<std::vector<int64_t>>& prompts,
-                                                       const GenerationOptions& options) {
+                                                       const GenerationOptions& options, const TokenCallback& on_token) {
   validate(options);
   check_prompts(model.config(), prompts);  // before the capture
   if (options.max_new_tokens == 0) return prompts;  // nothing to step
@@ -127,7 +127,7 @@ std::vector<std::vector<int64_t>> generate_graph_batch(MambaLMImpl& model,
                             const at::Tensor argmax = decoder.step(token);
                             return DecodeOutput{decoder.logits(), argmax};
                           }};
-  return generate_batch(model.config(), decoder.logits().device(), graph, prompts, options);
+  return generate_batch(model.config(), decoder.logits().device(), graph, prompts, options, on_token);
 }
 
 at::Tensor generate_graph(MambaLMImpl& model, const at::Tensor& prompts, const GenerationOptions& options) {

@@ -50,6 +50,7 @@ class GraphDecoder {
 at::Tensor generate_graph(MambaLMImpl& model, const at::Tensor& prompts, const GenerationOptions& options);
 std::vector<std::vector<int64_t>> generate_graph_batch(MambaLMImpl& model,
                                                        const std::vector<std::vector<int64_t>>& prompts,
-                                                       const GenerationOptions& options);
+                                                       const GenerationOptions& options,
+                                                       const TokenCallback& on_token = {});
 
 }  // namespace mcd::infer

@@ -144,7 +144,7 @@ void check_prompts(const ModelConfig& c, const std::vector<std::vector<int64_t>>
 
 std::vector<std::vector<int64_t>> generate_batch(const ModelConfig& c, torch::Device device, const DecodeSteps& decoder,
                                                  const std::vector<std::vector<int64_t>>& prompts,
-                                                 const GenerationOptions& o) {
+                                                 const GenerationOptions& o, const TokenCallback& on_token) {
   torch::NoGradGuard no_grad;
   validate(o);
   check_prompts(c, prompts);
@@ -185,11 +185,24 @@ std::vector<std::vector<int64_t>> generate_batch(const ModelConfig& c, torch::De
   at::Tensor finished = torch::zeros({B}, torch::dtype(torch::kBool).device(device));
   const int64_t check_every = device.is_cpu() ? 1 : 8;
   std::vector<at::Tensor> tokens;  // the token at each position from `shortest`, (B) on the device
+  std::vector<int64_t> told(size_t(B), 0);  // streaming: tokens handed to on_token per row, -1 once it ended
   for (int64_t i = 0; i < positions; ++i) {
     at::Tensor token = sampler.next(next);
     if (i < forced_positions) token = torch::where(reading[i], forced[i], token);
     else if (token.is_same(next.argmax)) token = token.clone();  // the decoder's buffer: its next step overwrites it
     tokens.push_back(token);
+    if (on_token) {
+      const at::Tensor host = token.cpu();
+      const auto host_at = host.accessor<int64_t, 1>();
+      for (int64_t r = 0; r < B; ++r) {
+        const size_t position = shortest + size_t(i);
+        if (told[size_t(r)] < 0 || position < prompts[size_t(r)].size()) continue;  // ended, or still its prompt
+        const int64_t id = host_at[r];
+        const bool last = ++told[size_t(r)] == o.max_new_tokens || (stop && id == eos);
+        on_token(r, id, last);
+        if (last) told[size_t(r)] = -1;
+      }
+    }
     if (i + 1 == positions) break;
     if (stop) {
       const at::Tensor produced = token == eos;
@@ -223,12 +236,12 @@ std::vector<std::vector<int64_t>> generate_batch(const ModelConfig& c, torch::De
 }
 
 std::vector<std::vector<int64_t>> generate_batch(MambaLMImpl& model, const std::vector<std::vector<int64_t>>& prompts,
-                                                 const GenerationOptions& o) {
+                                                 const GenerationOptions& o, const TokenCallback& on_token) {
   const torch::Device device = model.backbone->embeddings->weight.device();
   InferenceCache cache = model.new_cache(int64_t(prompts.size()));
   const DecodeSteps eager{[&](const at::Tensor& prefix) { return DecodeOutput{model.prefill(prefix, cache), {}}; },
                           [&](const at::Tensor& token) { return DecodeOutput{model.step(token, cache), {}}; }};
-  return generate_batch(model.config(), device, eager, prompts, o);
+  return generate_batch(model.config(), device, eager, prompts, o, on_token);
 }
 
 at::Tensor pad_rows(const std::vector<std::vector<int64_t>>& rows, int64_t pad) {

@@ -32,6 +32,11 @@ struct GenerationOptions {
   int64_t eos_token_id = -1;  // < 0: the model config's
 };
 
+// Told each generated token as soon as it is chosen (streaming output): the row, its token, and
+// whether it is the row's last (max_new_tokens reached or EOS). Setting one makes the loop read each
+// token back from the device (one small copy and a wait per step); the tokens and draws are the same.
+using TokenCallback = std::function<void(int64_t row, int64_t token, bool last)>;
+
 // Throws for options out of range (temperature, top-p, min-p, penalty, max_new_tokens).
 void validate(const GenerationOptions& options);
 
@@ -52,7 +57,7 @@ at::Tensor generate(MambaLMImpl& model, const at::Tensor& prompts, const Generat
 // first EOS when stop_at_eos). Greedy rows equal generating each prompt alone; sampled rows draw
 // from one generator shared by the batch.
 std::vector<std::vector<int64_t>> generate_batch(MambaLMImpl& model, const std::vector<std::vector<int64_t>>& prompts,
-                                                 const GenerationOptions& options);
+                                                 const GenerationOptions& options, const TokenCallback& on_token = {});
 
 // What a decoder gives the generation loop after a prefill or a step: the logits of the next
 // position (B, ≥ real vocabulary) and, where the decoder formed them itself (the CUDA graph's
@@ -74,7 +79,8 @@ void check_prompts(const ModelConfig& config, const std::vector<std::vector<int6
 std::vector<std::vector<int64_t>> generate_batch(const ModelConfig& config, torch::Device device,
                                                  const DecodeSteps& decoder,
                                                  const std::vector<std::vector<int64_t>>& prompts,
-                                                 const GenerationOptions& options);
+                                                 const GenerationOptions& options,
+                                                 const TokenCallback& on_token = {});
 
 // (B, L) prompts on any device as B rows; throws unless 2-D with L ≥ 1.
 std::vector<std::vector<int64_t>> prompt_rows(const at::Tensor& prompts);

@@ -132,6 +132,34 @@ TEST(Generation, RepetitionPenaltyCountsThePromptAndEachSeenTokenOnce) {
   EXPECT_EQ(rows[1], (std::vector<int64_t>{2, 3, 5, 7, 7, 7, 7}));
 }
 
+// Streaming: the callback hears every generated token of every row, in order, the last one flagged,
+// and nothing of the prompts — exactly the rows generate_batch returns (sampled, rows of different
+// lengths, one row stopped by EOS).
+TEST(Generation, TheTokenCallbackHearsExactlyTheGeneratedTokens) {
+  MambaLM m = seeded_model(25);
+  const std::vector<std::vector<int64_t>> prompts = {{5, 9, 2, 40}, {3}, {8, 8, 60}};
+  GenerationOptions g;
+  g.max_new_tokens = 9;
+  g.seed = 4;
+  g.stop_at_eos = false;
+  const auto free_run = generate_batch(*m, prompts, g);
+  g.eos_token_id = free_run[1][1 + 3];  // row 1 stops at its fourth token (others may meet it too)
+  g.stop_at_eos = true;
+  std::vector<std::vector<int64_t>> heard(prompts.size());
+  std::vector<int> lasts(prompts.size(), 0);
+  const auto rows = generate_batch(*m, prompts, g, [&](int64_t r, int64_t id, bool last) {
+    ASSERT_EQ(lasts[size_t(r)], 0) << "row " << r << " heard after its last token";
+    heard[size_t(r)].push_back(id);
+    lasts[size_t(r)] += last;
+  });
+  for (size_t r = 0; r < prompts.size(); ++r) {
+    EXPECT_EQ(std::vector<int64_t>(rows[r].begin() + int64_t(prompts[r].size()), rows[r].end()), heard[r]) << r;
+    EXPECT_EQ(lasts[r], 1) << r;
+  }
+  EXPECT_LE(heard[1].size(), 4u);
+  EXPECT_EQ(rows, generate_batch(*m, prompts, g));  // listening changes nothing
+}
+
 // A restricted vocabulary (tokenizer_vocab_size below the embedding's rows) never produces a
 // padding row's id, penalty or not, and a prompt may hold such an id (the penalty's record of seen
 // tokens is as wide as the embedding). Temperature 5 spreads the draws over the whole vocabulary

@@ -7,6 +7,7 @@
 // assets are needed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -92,6 +93,22 @@ TEST(ModelTokenizer, ZeroshotScoresComparesAndRecordsEveryExample) {
   const auto bad = test::run_cli("zeroshot --model " + f.model + " --data " + f.dir.file("bad.jsonl") + " --device cpu");
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.err.find("bad.jsonl:1: needs at least 2 choices, got 1"), std::string::npos) << bad.err;
+}
+
+// generate --stream prints the same text and ids as without it (token by token instead of at the
+// end), sampled with a seed; it needs one text prompt.
+TEST(ModelTokenizer, GenerateStreamPrintsWhatGenerateDoes) {
+  FolderWithTokenizer f;
+  const std::string base = "generate --model " + f.model + " --prompt 'the the' --max-new-tokens 12 --seed 3 --device cpu";
+  const test::CliRun plain = test::run_cli(base), streamed = test::run_cli(base + " --stream");
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  ASSERT_EQ(streamed.status, 0) << streamed.err;
+  EXPECT_EQ(streamed.out, plain.out);
+  EXPECT_EQ(plain.last_line().rfind("257,101,32,257,101,", 0), 0u) << plain.out;  // the ids after the text
+  EXPECT_EQ(plain.out.rfind("the the", 0), 0u) << plain.out;
+  const test::CliRun ids = test::run_cli("generate --model " + f.model + " --prompt-ids 1,2 --stream --device cpu");
+  EXPECT_NE(ids.status, 0);
+  EXPECT_NE(ids.err.find("--stream prints text as it is generated: give one --prompt"), std::string::npos) << ids.err;
 }
 
 TEST(ModelTokenizer, TokenizeAndGenerateUseTheFolderTokenizerJson) {
