@@ -13,6 +13,7 @@
 #include "csp/correlation.h"
 #include "csp/permutation.h"
 #include "csp/stage.h"
+#include "infer/choice_scoring.h"
 #include "infer/graph_decoder.h"
 #include "infer/graph_prefill.h"
 #include "infer/profiler.h"
@@ -515,6 +516,29 @@ TEST(GpuCodesign, DeviceSamplingDrawsTheFilteredDistribution) {
   double x = 0;
   for (int i = 0; i < 3; ++i) x += std::pow(counts[i].item<double>() - draws * p[i], 2) / (draws * p[i]);
   EXPECT_LT(x, 27.6);
+}
+
+// Zero-shot log-likelihoods on CUDA (fp32, the fused kernels' forward) against the CPU in float64 (the
+// reference ops): sums of up to 12 log-probabilities of a random model, each ~ln(512) ≈ 6 in size. The
+// fp32 forward's logits are within ~1e-5 of float64 (the GPU parity tests' bounds), so a term within
+// ~2e-5 and a sum of 12 within ~2.4e-4: 1e-3 leaves room. A mis-indexed position or a wrong vocabulary
+// would move a sum by tenths or more (a random model's log-probabilities differ by ~0.1 between tokens).
+TEST(GpuCodesign, ChoiceScoresOnCudaMatchTheFloat64Cpu) {
+  MCD_SKIP_IF_NO_CUDA();
+  MambaLM cpu = random_model(tiny_config(""), 41);
+  cpu->to(at::kDouble);
+  MambaLM cuda = random_model(tiny_config(""), 41);
+  cuda->to(torch::kCUDA);
+  const std::vector<infer::ChoiceRequest> requests = {{{5, 9, 2, 40, 17}, {{11}, {12, 13, 14}, {99, 3}}},
+                                                      {{1}, {{2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14}, {60}}},
+                                                      {{8, 8, 60, 4, 2, 1, 1, 9, 300, 301, 302}, {{33, 34}, {35}}}};
+  const auto want = infer::score_choices(*cpu, requests, 4, 2048);
+  for (int64_t batch : {1, 3, 8}) {
+    const auto got = infer::score_choices(*cuda, requests, batch, 2048);
+    for (size_t r = 0; r < requests.size(); ++r)
+      for (size_t k = 0; k < requests[r].choices.size(); ++k)
+        EXPECT_NEAR(got[r].log_likelihood[k], want[r].log_likelihood[k], 1e-3) << "batch " << batch << " " << r << "/" << k;
+  }
 }
 
 // bf16 decode against the bf16 full-sequence forward (issue 14's acceptance reports the rate): 256

@@ -7,12 +7,12 @@
 # (built beside, never committed), its generate(cg=True) greedy and sampled with the same settings.
 # Carry .gpu. Usage: DEADLINE=480 bash docs/results/2026-12-08b_sampled_graph_decode/call.sh
 set -u
-BUILD_TARGETS="mamba-codesign test_gpu test_model test_infer test_cli" source scripts/gpu_perf_prelude.sh
+BUILD_TARGETS="mamba-codesign test_gpu test_model test_infer test_cli test_eval" source scripts/gpu_perf_prelude.sh
 timeout 200 build-gpu/tests/test_gpu \
-  --gtest_filter='GpuCodesign.Graph*:GpuCodesign.DeviceSampling*:GpuCodesign.ProfileSampled*:GpuCodesign.ProfileMemory*:GpuCodesign.Bf16Decode*:GpuParity.*' \
+  --gtest_filter='GpuCodesign.Graph*:GpuCodesign.DeviceSampling*:GpuCodesign.ProfileSampled*:GpuCodesign.ProfileMemory*:GpuCodesign.Bf16Decode*:GpuCodesign.ChoiceScores*:GpuParity.*' \
   > $R/test_gpu.log 2>&1
 echo "test_gpu rc=$? ($(el) s) $(grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED' $R/test_gpu.log | tr '\n' ' ')"
-for t in "test_model Generation.*:Model.*" "test_infer Profile*" "test_cli Cli.Generate*:Cli.Prompts*"; do
+for t in "test_model Generation.*:Model.*" "test_infer Profile*:Choice*" "test_cli Cli.Generate*:Cli.Prompts*" "test_eval *"; do
   set -- $t
   timeout 120 build-gpu/tests/$1 --gtest_filter="$2" > $R/$1.log 2>&1
   echo "$1 rc=$? ($(el) s) $(grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED' $R/$1.log | tr '\n' ' ')"
