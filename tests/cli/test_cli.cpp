@@ -125,7 +125,7 @@ TEST(Cli, ScoreReproducesReferenceLossAndLogits) {
 }
 
 TEST(Cli, EverySubcommandHasHelp) {
-  for (const std::string sub : {"", "info", "init", "generate", "score", "tokenize"}) {
+  for (const std::string sub : {"", "info", "init", "generate", "score", "zeroshot", "tokenize", "profile"}) {
     const CliRun r = run_cli(sub + " --help");
     EXPECT_EQ(r.status, 0) << sub;
     EXPECT_NE(r.out.find("--"), std::string::npos) << sub << ": " << r.out;
