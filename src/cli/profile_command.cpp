@@ -226,9 +226,8 @@ Command add_profile(CLI::App& app) {
               case_results.push_back({{"case", infer::case_kind_name(pc.kind)},
                                       {"trace", trace_file},
                                       {"cuda_graph", pc.cuda_graph},
-                                      {"sampling", pc.kind == infer::CaseKind::kDecode && !pc.sampling.empty()
-                                                       ? nlohmann::json(pc.sampling)
-                                                       : nlohmann::json(nullptr)},
+                                      {"sampling", pc.sampling.empty() ? nlohmann::json(nullptr)  // decode cases only
+                                                                        : nlohmann::json(pc.sampling)},
                                       {"label", pc.label()},
                                       {"batch", pc.batch},
                                       {"length", pc.length},

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <numeric>
 #include <tuple>
 
 #include "cli/commands.h"
@@ -129,16 +130,13 @@ Command add_zeroshot(CLI::App& app) {
               MambaLM model = load_pretrained(a->models[m], lo);
               const auto scores = infer::score_choices(*model, requests, a->batch, a->max_length);
               nlohmann::json per_example = nlohmann::json::array();
-              int64_t right = 0, right_norm = 0;
               for (size_t i = 0; i < n; ++i) {
-                std::vector<double> per_byte;
+                std::vector<double> per_character;
                 for (size_t k = 0; k < examples[i].choices.size(); ++k)
-                  per_byte.push_back(scores[i].log_likelihood[k] / normalising_length(examples[i].choices[k]));
-                const int64_t pick = argmax(scores[i].log_likelihood), pick_norm = argmax(per_byte);
+                  per_character.push_back(scores[i].log_likelihood[k] / normalising_length(examples[i].choices[k]));
+                const int64_t pick = argmax(scores[i].log_likelihood), pick_norm = argmax(per_character);
                 correct[m].push_back(pick == examples[i].label ? 1.0 : 0.0);
                 correct_norm[m].push_back(pick_norm == examples[i].label ? 1.0 : 0.0);
-                right += pick == examples[i].label;
-                right_norm += pick_norm == examples[i].label;
                 per_example.push_back({{"id", examples[i].id},
                                        {"label", examples[i].label},
                                        {"prediction", pick},
@@ -147,7 +145,10 @@ Command add_zeroshot(CLI::App& app) {
                                        {"tokens", scores[i].tokens},
                                        {"greedy", scores[i].greedy}});
               }
-              const auto acc = eval::wilson_interval(right, int64_t(n)), acc_norm = eval::wilson_interval(right_norm, int64_t(n));
+              const auto wilson = [n](const std::vector<double>& outcomes) {  // 0/1 per example
+                return eval::wilson_interval(int64_t(std::accumulate(outcomes.begin(), outcomes.end(), 0.0)), int64_t(n));
+              };
+              const auto acc = wilson(correct[m]), acc_norm = wilson(correct_norm[m]);
               std::fprintf(stderr, "zeroshot: model %zu (%s): acc %.4f [%.4f, %.4f], acc_norm %.4f [%.4f, %.4f] over %zu examples\n",
                            m, a->models[m].c_str(), acc.estimate, acc.lower, acc.upper, acc_norm.estimate, acc_norm.lower,
                            acc_norm.upper, n);

@@ -131,8 +131,7 @@ std::vector<std::vector<int64_t>> generate_graph_batch(MambaLMImpl& model,
 }
 
 at::Tensor generate_graph(MambaLMImpl& model, const at::Tensor& prompts, const GenerationOptions& options) {
-  const int64_t eos = options.eos_token_id >= 0 ? options.eos_token_id : model.config().eos_token_id;
-  return pad_rows(generate_graph_batch(model, prompt_rows(prompts), options), eos);
+  return pad_rows(generate_graph_batch(model, prompt_rows(prompts), options), eos_token(options, model.config()));
 }
 
 }  // namespace mcd::infer

@@ -457,25 +457,8 @@ class PickleWriter {
  public:
   PickleWriter() { out_ += "\x80\x02"; }
   void op(char c) { out_.push_back(c); }
-  void put() {
-    if (next_ < 256) {
-      op('q');
-      out_.push_back(char(next_));
-    } else {
-      op('r');
-      le(next_, 4);
-    }
-    ++next_;
-  }
-  void get(uint32_t index) {
-    if (index < 256) {
-      op('h');
-      out_.push_back(char(index));
-    } else {
-      op('j');
-      le(index, 4);
-    }
-  }
+  void put() { memo_op('q', 'r', next_++); }              // BINPUT / LONG_BINPUT
+  void get(uint32_t index) { memo_op('h', 'j', index); }  // BINGET / LONG_BINGET
   void string(const std::string& s) {
     op('X');
     le(s.size(), 4);
@@ -526,6 +509,16 @@ class PickleWriter {
  private:
   void le(uint64_t v, int n) {
     for (int k = 0; k < n; ++k) out_.push_back(char((v >> (8 * k)) & 0xff));
+  }
+  // A memo index: the one-byte opcode below 256, else the four-byte one.
+  void memo_op(char one_byte, char four_bytes, uint32_t index) {
+    if (index < 256) {
+      op(one_byte);
+      out_.push_back(char(index));
+    } else {
+      op(four_bytes);
+      le(index, 4);
+    }
   }
   std::string out_;
   uint32_t next_ = 0;

@@ -121,26 +121,32 @@ at::Tensor TokenSampler::next(const DecodeOutput& out) {
   return sample_next(logits, options_, gen_);
 }
 
-at::Tensor prompts_prefix(const std::vector<std::vector<int64_t>>& prompts) {
+int64_t eos_token(const GenerationOptions& o, const ModelConfig& c) {
+  return o.eos_token_id >= 0 ? o.eos_token_id : c.eos_token_id;
+}
+
+void check_prompts(const ModelConfig& c, const std::vector<std::vector<int64_t>>& prompts) {
   MCD_CHECK(!prompts.empty(), "generate: no prompts");
-  size_t shortest = prompts[0].size();
   for (size_t r = 0; r < prompts.size(); ++r) {
     MCD_CHECK(!prompts[r].empty(), "generate: prompt ", r, " is empty");
-    shortest = std::min(shortest, prompts[r].size());
+    for (int64_t id : prompts[r])
+      MCD_CHECK(id >= 0 && id < c.vocab_size, "generate: prompt ", r, " has token id ", id,
+                " outside the vocabulary (", c.vocab_size, ")");
   }
+}
+
+namespace {
+// What every row prefills at once: each checked prompt's first tokens up to the shortest prompt's
+// length, (B, shortest) int64 on the CPU.
+at::Tensor prompts_prefix(const std::vector<std::vector<int64_t>>& prompts) {
+  size_t shortest = prompts[0].size();
+  for (const auto& p : prompts) shortest = std::min(shortest, p.size());
   std::vector<int64_t> flat;
   flat.reserve(prompts.size() * shortest);
   for (const auto& p : prompts) flat.insert(flat.end(), p.begin(), p.begin() + int64_t(shortest));
   return torch::tensor(flat, torch::kLong).view({int64_t(prompts.size()), int64_t(shortest)});
 }
-
-void check_prompts(const ModelConfig& c, const std::vector<std::vector<int64_t>>& prompts) {
-  prompts_prefix(prompts);  // none, or an empty one
-  for (size_t r = 0; r < prompts.size(); ++r)
-    for (int64_t id : prompts[r])
-      MCD_CHECK(id >= 0 && id < c.vocab_size, "generate: prompt ", r, " has token id ", id,
-                " outside the vocabulary (", c.vocab_size, ")");
-}
+}  // namespace
 
 std::vector<std::vector<int64_t>> generate_batch(const ModelConfig& c, torch::Device device, const DecodeSteps& decoder,
                                                  const std::vector<std::vector<int64_t>>& prompts,
@@ -158,7 +164,7 @@ std::vector<std::vector<int64_t>> generate_batch(const ModelConfig& c, torch::De
   }
   std::vector<std::vector<int64_t>> out = prompts;
   if (o.max_new_tokens == 0) return out;
-  const int64_t eos = o.eos_token_id >= 0 ? o.eos_token_id : c.eos_token_id;
+  const int64_t eos = eos_token(o, c);
   const bool stop = o.stop_at_eos && eos >= 0;
 
   // Per position from `shortest` while some row still reads its prompt: each row's prompt token
@@ -263,8 +269,7 @@ std::vector<std::vector<int64_t>> prompt_rows(const at::Tensor& prompts) {
 }
 
 at::Tensor generate(MambaLMImpl& model, const at::Tensor& prompts, const GenerationOptions& o) {
-  const int64_t eos = o.eos_token_id >= 0 ? o.eos_token_id : model.config().eos_token_id;
-  return pad_rows(generate_batch(model, prompt_rows(prompts), o), eos);
+  return pad_rows(generate_batch(model, prompt_rows(prompts), o), eos_token(o, model.config()));
 }
 
 std::vector<int64_t> generate(MambaLMImpl& model, const std::vector<int64_t>& prompt,

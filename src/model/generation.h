@@ -71,6 +71,9 @@ struct DecodeSteps {
   std::function<DecodeOutput(const at::Tensor& tokens)> step;     // (B) int64 on the device
 };
 
+// The EOS id generation stops at: options.eos_token_id, else the config's (< 0: none).
+int64_t eos_token(const GenerationOptions& options, const ModelConfig& config);
+
 // Throws unless there are prompts, none empty, every id in [0, config.vocab_size).
 void check_prompts(const ModelConfig& config, const std::vector<std::vector<int64_t>>& prompts);
 
@@ -86,11 +89,6 @@ std::vector<std::vector<int64_t>> generate_batch(const ModelConfig& config, torc
 std::vector<std::vector<int64_t>> prompt_rows(const at::Tensor& prompts);
 // generate_batch's rows as (B, longest) int64 on the CPU, the shorter ones padded with `pad`.
 at::Tensor pad_rows(const std::vector<std::vector<int64_t>>& rows, int64_t pad);
-
-// The batch both generate_batch and its CUDA-graph form (infer/graph_decoder.h) prefill: every
-// prompt's first tokens up to the shortest prompt's length, (B, shortest) int64 on the CPU. Throws
-// for no prompts or an empty one.
-at::Tensor prompts_prefix(const std::vector<std::vector<int64_t>>& prompts);
 
 // Convenience for one prompt.
 std::vector<int64_t> generate(MambaLMImpl& model, const std::vector<int64_t>& prompt,

@@ -432,15 +432,25 @@ TEST(GpuCodesign, GraphPrefillGivesTheEagerLogitsAndStates) {
 // Prompts of different lengths through the graph decoder (teacher-forced prompt tails, then the
 // argmax) against the eager batch generator on the same device: the same step kernels, so the
 // same tokens; with an EOS taken from the eager run, each row ends where the eager one does.
-TEST(GpuCodesign, GraphBatchOfDifferentLengthsGivesTheEagerTokens) {
-  MCD_SKIP_IF_NO_CUDA();
-  MambaLM gated = random_model(tiny_config("hard_concrete"), 16);
-  std::vector<std::pair<std::string, MambaLM>> models = {{"dense", random_model(tiny_config(""), 15)},
+// A dense random model and a gated one pruned by half, on CUDA in eval mode, with their names; and
+// prompts of four different lengths — what the graph-vs-eager generation tests run.
+std::vector<std::pair<std::string, MambaLM>> dense_and_pruned_on_cuda(uint64_t dense_seed, uint64_t gated_seed) {
+  MambaLM gated = random_model(tiny_config("hard_concrete"), gated_seed);
+  std::vector<std::pair<std::string, MambaLM>> models = {{"dense", random_model(tiny_config(""), dense_seed)},
                                                          {"pruned", sdm::apply_plan(*gated, sdm::plan_topk(*gated, 0.5))}};
-  const std::vector<std::vector<int64_t>> prompts = {{5, 9, 2, 40, 7, 1}, {3}, {8, 8, 60}, {11, 4, 17, 2, 90, 33, 6, 5, 1}};
   for (auto& [name, m] : models) {
     m->to(torch::kCUDA);
     m->eval();
+  }
+  return models;
+}
+const std::vector<std::vector<int64_t>> kPromptsOfFourLengths = {
+    {5, 9, 2, 40, 7, 1}, {3}, {8, 8, 60}, {11, 4, 17, 2, 90, 33, 6, 5, 1}};
+
+TEST(GpuCodesign, GraphBatchOfDifferentLengthsGivesTheEagerTokens) {
+  MCD_SKIP_IF_NO_CUDA();
+  const auto& prompts = kPromptsOfFourLengths;
+  for (auto& [name, m] : dense_and_pruned_on_cuda(15, 16)) {
     GenerationOptions g;
     g.greedy = true;
     g.max_new_tokens = 12;
@@ -455,17 +465,14 @@ TEST(GpuCodesign, GraphBatchOfDifferentLengthsGivesTheEagerTokens) {
 }
 
 // Sampled decoding through the graph against the eager step on the same device: one loop, one
-// device generator seeded alike and bit-equal logits (tests/gpu/test_gpu_seams.cpp; the greedy tokens
-// above), so the same draws — top-k,
-// then top-p with min-p and a repetition penalty, then greedy with the penalty (which leaves the
-// graph's own argmax for the sampler's), on prompts of different lengths with an EOS taken from
-// the run. Another seed draws other tokens (48 draws from 512 ids at temperature 1).
+// device generator seeded alike and bit-equal logits (tests/gpu/test_gpu_seams.cpp; the greedy
+// tokens above), so the same draws — top-k, then top-p with min-p and a repetition penalty, then
+// greedy with the penalty (which leaves the graph's own argmax for the sampler's), on prompts of
+// different lengths with an EOS taken from the run. Another seed draws other tokens (48 draws from
+// 512 ids at temperature 1).
 TEST(GpuCodesign, GraphSamplingGivesTheEagerDraws) {
   MCD_SKIP_IF_NO_CUDA();
-  MambaLM gated = random_model(tiny_config("hard_concrete"), 18);
-  std::vector<std::pair<std::string, MambaLM>> models = {{"dense", random_model(tiny_config(""), 17)},
-                                                         {"pruned", sdm::apply_plan(*gated, sdm::plan_topk(*gated, 0.5))}};
-  const std::vector<std::vector<int64_t>> prompts = {{5, 9, 2, 40, 7, 1}, {3}, {8, 8, 60}, {11, 4, 17, 2, 90, 33, 6, 5, 1}};
+  const auto& prompts = kPromptsOfFourLengths;
   std::vector<GenerationOptions> cases(3);
   cases[0].top_k = 40;
   cases[0].temperature = 0.8;
@@ -474,9 +481,7 @@ TEST(GpuCodesign, GraphSamplingGivesTheEagerDraws) {
   cases[1].repetition_penalty = 1.3;
   cases[2].greedy = true;
   cases[2].repetition_penalty = 1.5;
-  for (auto& [name, m] : models) {
-    m->to(torch::kCUDA);
-    m->eval();
+  for (auto& [name, m] : dense_and_pruned_on_cuda(17, 18)) {
     for (size_t k = 0; k < cases.size(); ++k) {
       GenerationOptions g = cases[k];
       g.max_new_tokens = 12;
